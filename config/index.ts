@@ -1,0 +1,76 @@
+import path from 'node:path'
+import { defineConfig, type UserConfigExport } from '@tarojs/cli'
+import TsconfigPathsPlugin from 'tsconfig-paths-webpack-plugin'
+import devConfig from './dev'
+import prodConfig from './prod'
+
+const root = path.resolve(__dirname, '..')
+
+// Taro's own persistent cache hard-codes <root>/src/app.config as a build dependency and never warms
+// up with sourceRoot 'client' (see TARO.md): use webpack's filesystem cache directly instead.
+function chainCommon(chain: any, platform: string): void {
+  chain.resolve.plugin('tsconfig-paths').use(TsconfigPathsPlugin)
+  chain.cache({
+    type: 'filesystem',
+    cacheDirectory: path.join(root, 'node_modules/.cache/webpack', `${platform}-${process.env.NODE_ENV ?? 'production'}`),
+    buildDependencies: {
+      config: [
+        path.join(root, 'config/index.ts'),
+        path.join(root, 'config/dev.ts'),
+        path.join(root, 'config/prod.ts'),
+        path.join(root, 'client/app.config.ts'),
+        path.join(root, 'babel.config.js'),
+      ],
+    },
+  })
+}
+
+export default defineConfig<'webpack5'>(async (merge) => {
+  const baseConfig: UserConfigExport<'webpack5'> = {
+    projectName: 'wechat-chat',
+    date: '2026-11-27',
+    designWidth: 750,
+    deviceRatio: { 640: 2.34 / 2, 750: 1, 375: 2, 828: 1.81 / 2 },
+    sourceRoot: 'client',
+    outputRoot: `dist/${process.env.TARO_ENV}`,
+    plugins: [],
+    defineConstants: {},
+    copy: { patterns: [], options: {} },
+    framework: 'react',
+    compiler: 'webpack5',
+    cache: { enable: false },
+    mini: {
+      // shared/ is TypeScript source used through the workspace link: compile it like client code.
+      compile: { include: [path.join(root, 'shared')] },
+      postcss: {
+        pxtransform: { enable: true, config: {} },
+        cssModules: { enable: false, config: { namingPattern: 'module', generateScopedName: '[name]__[local]___[hash:base64:5]' } },
+      },
+      webpackChain(chain) {
+        chainCommon(chain, 'weapp')
+      },
+    },
+    h5: {
+      publicPath: '/',
+      staticDirectory: 'static',
+      output: { filename: 'js/[name].[hash:8].js', chunkFilename: 'js/[name].[chunkhash:8].js' },
+      miniCssExtractPluginOption: {
+        ignoreOrder: true,
+        filename: 'css/[name].[hash].css',
+        chunkFilename: 'css/[name].[chunkhash].css',
+      },
+      compile: { include: [path.join(root, 'shared')] },
+      router: { mode: 'hash' },
+      devServer: { host: '127.0.0.1' },
+      postcss: {
+        autoprefixer: { enable: true, config: {} },
+        cssModules: { enable: false, config: { namingPattern: 'module', generateScopedName: '[name]__[local]___[hash:base64:5]' } },
+      },
+      webpackChain(chain) {
+        chainCommon(chain, 'h5')
+      },
+    },
+  }
+  if (process.env.NODE_ENV === 'development') return merge({}, baseConfig, devConfig)
+  return merge({}, baseConfig, prodConfig)
+})

@@ -1,0 +1,167 @@
+/**
+ * The one error table of the product, shared by the WebSocket protocol and the HTTP API.
+ *
+ * A code is stable: clients branch on it (never on the message). `temporary: true` means the same
+ * request may succeed if retried later (with backoff); `false` means retrying the same request is
+ * pointless. `status` is the HTTP status used when the error ends an HTTP request. `close` is the
+ * WebSocket close code used when the error ends the connection (absent: it is sent as an error frame
+ * and the connection stays open).
+ */
+export interface ErrorSpec {
+  readonly status: number
+  readonly temporary: boolean
+  readonly message: string
+  readonly close?: number
+}
+
+/** WebSocket close codes (RFC 6455 section 7.4; 4000-4999 are ours). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  /** Server restart or drain: reconnect (elsewhere) after a short, jittered delay. */
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  UNAUTHORIZED: 4001,
+  TOKEN_EXPIRED: 4002,
+  UNSUPPORTED_VERSION: 4003,
+  RATE_LIMITED: 4008,
+  SLOW_CONSUMER: 4009,
+  HEARTBEAT_TIMEOUT: 4010,
+} as const
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
+
+export const ERRORS = {
+  // --- frames ---
+  BAD_JSON: { status: 400, temporary: false, message: 'frame is not valid JSON' },
+  INVALID_FRAME: { status: 400, temporary: false, message: 'frame does not match its schema' },
+  UNKNOWN_TYPE: { status: 400, temporary: false, message: 'unknown frame type' },
+  BINARY_UNSUPPORTED: {
+    status: 400,
+    temporary: false,
+    message: 'binary frames are not accepted: send JSON text frames',
+    close: CloseCode.UNSUPPORTED_DATA,
+  },
+  FRAME_TOO_LARGE: {
+    status: 413,
+    temporary: false,
+    message: 'frame exceeds the maximum frame size',
+    close: CloseCode.MESSAGE_TOO_BIG,
+  },
+  RATE_LIMITED: { status: 429, temporary: true, message: 'too many frames: slow down' },
+  FLOODING: {
+    status: 429,
+    temporary: true,
+    message: 'rate limit exceeded repeatedly: connection closed',
+    close: CloseCode.RATE_LIMITED,
+  },
+  UNSUPPORTED_VERSION: {
+    status: 400,
+    temporary: false,
+    message: 'protocol version not supported',
+    close: CloseCode.UNSUPPORTED_VERSION,
+  },
+  SLOW_CONSUMER: {
+    status: 503,
+    temporary: true,
+    message: 'client reads too slowly: connection closed, messages kept in the offline queue',
+    close: CloseCode.SLOW_CONSUMER,
+  },
+  HEARTBEAT_TIMEOUT: {
+    status: 408,
+    temporary: true,
+    message: 'no heartbeat received in time',
+    close: CloseCode.HEARTBEAT_TIMEOUT,
+  },
+
+  // --- auth ---
+  UNAUTHORIZED: {
+    status: 401,
+    temporary: false,
+    message: 'missing or invalid token',
+    close: CloseCode.UNAUTHORIZED,
+  },
+  TOKEN_EXPIRED: {
+    status: 401,
+    temporary: false,
+    message: 'token expired: renew it',
+    close: CloseCode.TOKEN_EXPIRED,
+  },
+  FORBIDDEN: { status: 403, temporary: false, message: 'not allowed' },
+  NOT_MEMBER: { status: 403, temporary: false, message: 'not a member of this conversation' },
+  DEV_LOGIN_DISABLED: { status: 403, temporary: false, message: 'dev login is disabled' },
+  WX_CODE_INVALID: { status: 401, temporary: false, message: 'wx.login code is invalid or used (40029)' },
+  WX_RATE_LIMITED: { status: 429, temporary: true, message: 'WeChat login rate limit (45011)' },
+  WX_USER_BLOCKED: { status: 403, temporary: false, message: 'WeChat flagged this user as high risk (40226)' },
+  WX_UNAVAILABLE: { status: 502, temporary: true, message: 'WeChat login service unavailable' },
+
+  // --- conversations and messages ---
+  CONV_NOT_FOUND: { status: 404, temporary: false, message: 'conversation not found' },
+  USER_NOT_FOUND: { status: 404, temporary: false, message: 'user not found' },
+  SEQ_RANGE_INVALID: { status: 400, temporary: false, message: 'sequence number out of range' },
+  LIMIT_INVALID: { status: 400, temporary: false, message: 'page size out of range' },
+  FILE_NOT_FOUND: { status: 404, temporary: false, message: 'file not found' },
+  FILE_NOT_READY: { status: 409, temporary: true, message: 'file upload is not complete' },
+
+  // --- uploads ---
+  UPLOAD_TOO_LARGE: { status: 413, temporary: false, message: 'file exceeds the maximum upload size' },
+  UPLOAD_TYPE_REJECTED: { status: 415, temporary: false, message: 'file type not accepted' },
+  UPLOAD_NOT_FOUND: { status: 404, temporary: false, message: 'upload not found' },
+  UPLOAD_OFFSET_CONFLICT: { status: 409, temporary: false, message: 'upload offset does not match the server' },
+  UPLOAD_TOO_MANY: { status: 429, temporary: true, message: 'too many uploads in progress' },
+
+  // --- server ---
+  STORE_UNAVAILABLE: { status: 503, temporary: true, message: 'storage unavailable: retry later' },
+  SHUTTING_DOWN: {
+    status: 503,
+    temporary: true,
+    message: 'server is shutting down: reconnect',
+    close: CloseCode.SERVICE_RESTART,
+  },
+  INTERNAL: { status: 500, temporary: true, message: 'internal error', close: CloseCode.INTERNAL_ERROR },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[]
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, value)
+}
+
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return ERRORS[code]
+}
+
+/**
+ * An error with a stable code from the table. A real Error (stack, cause), so it can be thrown
+ * through any layer and turned into an error frame, an HTTP response or a close frame at one place.
+ */
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly temporary: boolean
+  readonly status: number
+  readonly details?: Record<string, unknown>
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    const spec: ErrorSpec = ERRORS[code]
+    super(message ?? spec.message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'AppError'
+    this.code = code
+    this.temporary = spec.temporary
+    this.status = spec.status
+    if (options?.details) this.details = options.details
+  }
+
+  /** The close code when this error ends a WebSocket, or undefined for an error frame. */
+  get closeCode(): number | undefined {
+    return (ERRORS[this.code] as ErrorSpec).close
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError
+}

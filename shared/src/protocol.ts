@@ -1,0 +1,50 @@
+/**
+ * Protocol constants. Both sides import these; the server may announce tighter values in its
+ * `welcome` frame (`limits`), which the client then obeys.
+ */
+
+/** Version spoken by this build. The client asks for it at connect (`?v=1`); see PROTOCOL.md. */
+export const PROTOCOL_VERSION = 1
+/** Versions this build's server accepts. */
+export const SUPPORTED_VERSIONS: readonly number[] = [1]
+
+/** Path of the WebSocket endpoint. */
+export const WS_PATH = '/ws'
+
+export const LIMITS = {
+  /** Largest text frame accepted, in bytes (UTF-8). A bigger frame closes the socket with 1009. */
+  maxFrameBytes: 64 * 1024,
+  /** Longest text message body, in characters. */
+  maxTextChars: 5000,
+  /** Client and server message ids: length bounds. */
+  maxIdChars: 64,
+  /** Largest history page and sync batch a client may ask for, in messages. */
+  maxPageSize: 200,
+  /** Default history page. */
+  defaultPageSize: 50,
+  /** Most conversations one sync request may name. */
+  maxSyncConversations: 500,
+  /** Most members of a group conversation. */
+  maxGroupMembers: 2000,
+  /** Longest conversation title, in characters. */
+  maxTitleChars: 64,
+  /** Largest seq a client may name (2^53 - 1: JSON numbers stay exact). */
+  maxSeq: Number.MAX_SAFE_INTEGER,
+} as const
+
+/** Heartbeat defaults, in milliseconds. The server's `welcome` frame carries the values in force. */
+export const HEARTBEAT = {
+  /** How often the client sends `ping` when nothing else was sent. */
+  clientIntervalMs: 25_000,
+  /**
+   * The client drops the socket and reconnects when nothing at all (frame or pong) arrived for this
+   * long. Longer than the interval plus a round trip on a bad mobile network.
+   */
+  clientTimeoutMs: 60_000,
+} as const
+
+/** Reconnect backoff defaults (full jitter), in milliseconds. */
+export const RECONNECT = {
+  minDelayMs: 500,
+  maxDelayMs: 20_000,
+} as const

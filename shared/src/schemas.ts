@@ -1,0 +1,353 @@
+/**
+ * Schemas of every frame, in valibot: it needs no `eval`/`new Function` (forbidden in WeChat
+ * mini-programs) and is modular, so the client bundle carries only the validators it uses.
+ *
+ * Objects are not strict: unknown keys are dropped, so a newer peer may add optional fields without
+ * breaking an older one. Everything else (types, lengths, ranges) is checked.
+ */
+import * as v from 'valibot'
+import { ERROR_CODES } from './errors'
+import { LIMITS } from './protocol'
+
+// ---------------------------------------------------------------- primitives
+
+const ID_RE = /^[A-Za-z0-9_-]+$/
+/** User ids: WeChat openids are 28 chars of [A-Za-z0-9_-]; dev logins use the same alphabet. */
+export const UserId = v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.maxIdChars), v.regex(ID_RE))
+/** Conversation ids: `d:<userA>:<userB>` (1:1, sorted) or `g:<random>` (group). */
+export const ConvId = v.pipe(
+  v.string(),
+  v.minLength(3),
+  v.maxLength(2 * LIMITS.maxIdChars + 3),
+  v.regex(/^(d:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+|g:[A-Za-z0-9_-]+)$/),
+)
+/** Client message id: chosen by the sender, unique per sender; the idempotency key of `send`. */
+export const ClientMsgId = v.pipe(v.string(), v.minLength(8), v.maxLength(LIMITS.maxIdChars), v.regex(ID_RE))
+/** Server message id. */
+export const ServerMsgId = v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.maxIdChars))
+/** Request id: echoed in the reply so the client can match it. */
+export const RequestId = v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.maxIdChars))
+/** Per-conversation sequence number: 1, 2, 3, ... ; 0 means "before the first message". */
+export const Seq = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(LIMITS.maxSeq))
+/** Milliseconds since the Unix epoch, server clock. */
+export const Timestamp = v.pipe(v.number(), v.integer(), v.minValue(0))
+const PageSize = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(LIMITS.maxPageSize))
+const Name = v.pipe(v.string(), v.maxLength(256))
+const Mime = v.pipe(v.string(), v.maxLength(128))
+const Url = v.pipe(v.string(), v.maxLength(2048))
+const Size = v.pipe(v.number(), v.integer(), v.minValue(0))
+const Dimension = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000))
+const FileId = v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(ID_RE))
+
+// ---------------------------------------------------------------- domain objects
+
+export const MessageKind = v.picklist(['text', 'image', 'file'])
+
+export const TextBody = v.object({
+  text: v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.maxTextChars)),
+})
+/** What a sender puts in an image/file message: the id of a finished upload; the server fills in the rest. */
+export const FileRef = v.object({ fileId: FileId })
+
+export const ImageBody = v.object({
+  fileId: FileId,
+  name: Name,
+  size: Size,
+  mime: Mime,
+  width: Dimension,
+  height: Dimension,
+  /** Path of the file, relative to the BFF origin. */
+  url: Url,
+  /** Path of a small thumbnail, relative to the BFF origin. */
+  thumbUrl: Url,
+})
+export const FileBody = v.object({
+  fileId: FileId,
+  name: Name,
+  size: Size,
+  mime: Mime,
+  url: Url,
+})
+
+const MessageBase = {
+  /** Server message id. */
+  mid: ServerMsgId,
+  /** The sender's client message id. */
+  cid: ClientMsgId,
+  conv: ConvId,
+  seq: v.pipe(Seq, v.minValue(1)),
+  from: UserId,
+  /** Server time the message was stored. Display only: never a cursor. */
+  ts: Timestamp,
+}
+export const Message = v.variant('kind', [
+  v.object({ ...MessageBase, kind: v.literal('text'), body: TextBody }),
+  v.object({ ...MessageBase, kind: v.literal('image'), body: ImageBody }),
+  v.object({ ...MessageBase, kind: v.literal('file'), body: FileBody }),
+])
+
+export const ConvKind = v.picklist(['direct', 'group'])
+
+export const User = v.object({
+  id: UserId,
+  name: v.pipe(v.string(), v.maxLength(64)),
+  avatar: v.optional(Url),
+})
+
+export const Conversation = v.object({
+  id: ConvId,
+  kind: ConvKind,
+  /** Group title; absent for 1:1 (the client shows the other member's name). */
+  title: v.optional(v.pipe(v.string(), v.maxLength(LIMITS.maxTitleChars))),
+  members: v.array(User),
+  createdAt: Timestamp,
+  /** Highest seq stored in the conversation (0: none yet). */
+  lastSeq: Seq,
+  lastMsg: v.optional(Message),
+  /** Highest seq this user has marked read. */
+  readSeq: Seq,
+  /** Messages after readSeq not sent by this user. */
+  unread: v.pipe(v.number(), v.integer(), v.minValue(0)),
+})
+
+export const Presence = v.object({
+  user: UserId,
+  online: v.boolean(),
+  /** When the user was last connected; absent if never. */
+  lastSeen: v.optional(Timestamp),
+})
+
+// ---------------------------------------------------------------- client -> server frames
+
+export const PingFrame = v.object({ type: v.literal('ping'), ts: v.optional(Timestamp) })
+
+export const SendFrame = v.variant('kind', [
+  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('text'), body: TextBody }),
+  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('image'), body: FileRef }),
+  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('file'), body: FileRef }),
+])
+
+/** Cumulative delivery ack: this device holds every message of `conv` up to `seq`. */
+export const RecvFrame = v.object({
+  type: v.literal('recv'),
+  /** Per conversation: highest seq held without a gap. */
+  acks: v.pipe(v.array(v.object({ conv: ConvId, seq: Seq })), v.maxLength(LIMITS.maxSyncConversations)),
+  /** Offline-queue cursor from `sync.done`: every queue entry up to it may be dropped. */
+  q: v.optional(v.pipe(v.string(), v.maxLength(64))),
+})
+
+/** Read mark: the user has read `conv` up to `seq` (cumulative, never goes back). */
+export const ReadFrame = v.object({ type: v.literal('read'), conv: ConvId, seq: Seq })
+
+/**
+ * Catch-up after (re)connect: for every conversation of the user, send everything after the
+ * client's cursor. Conversations without a cursor get only their newest page (older: `history`).
+ */
+export const SyncFrame = v.object({
+  type: v.literal('sync'),
+  rid: RequestId,
+  cursors: v.pipe(
+    v.array(v.object({ conv: ConvId, seq: Seq })),
+    v.maxLength(LIMITS.maxSyncConversations),
+  ),
+})
+
+/** One page of older messages: seq < before, newest first in storage, returned in ascending seq. */
+export const HistoryFrame = v.object({
+  type: v.literal('history'),
+  rid: RequestId,
+  conv: ConvId,
+  /** Exclusive upper bound; omit for the newest page. */
+  before: v.optional(v.pipe(Seq, v.minValue(1))),
+  limit: v.optional(PageSize),
+})
+
+export const ConvsFrame = v.object({ type: v.literal('convs'), rid: RequestId })
+
+export const ConvCreateFrame = v.object({
+  type: v.literal('conv.create'),
+  rid: RequestId,
+  kind: ConvKind,
+  /** Other members (the creator is added). 1:1: exactly one. */
+  members: v.pipe(v.array(UserId), v.minLength(1), v.maxLength(LIMITS.maxGroupMembers - 1)),
+  title: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.maxTitleChars))),
+})
+
+/** Find users to start a chat with: prefix of name or id. */
+export const UsersFrame = v.object({
+  type: v.literal('users'),
+  rid: RequestId,
+  q: v.pipe(v.string(), v.maxLength(64)),
+})
+
+export const TypingFrame = v.object({ type: v.literal('typing'), conv: ConvId })
+
+export const ClientFrame = v.variant('type', [
+  PingFrame,
+  SendFrame,
+  RecvFrame,
+  ReadFrame,
+  SyncFrame,
+  HistoryFrame,
+  ConvsFrame,
+  ConvCreateFrame,
+  UsersFrame,
+  TypingFrame,
+])
+export const CLIENT_FRAME_TYPES = [
+  'ping',
+  'send',
+  'recv',
+  'read',
+  'sync',
+  'history',
+  'convs',
+  'conv.create',
+  'users',
+  'typing',
+] as const
+
+// ---------------------------------------------------------------- server -> client frames
+
+export const WelcomeFrame = v.object({
+  type: v.literal('welcome'),
+  v: v.number(),
+  user: User,
+  /** Id of this connection (logs, support). */
+  session: v.string(),
+  serverTime: Timestamp,
+  /** The client should ping this often when idle. */
+  heartbeatMs: v.number(),
+  limits: v.object({
+    maxFrameBytes: v.number(),
+    maxTextChars: v.number(),
+    maxPageSize: v.number(),
+  }),
+})
+
+export const PongFrame = v.object({ type: v.literal('pong'), ts: v.optional(Timestamp), serverTime: Timestamp })
+
+/** The message is durably stored. Repeated `send` with the same cid gets the same ack (`dup: true`). */
+export const AckFrame = v.object({
+  type: v.literal('ack'),
+  cid: ClientMsgId,
+  mid: ServerMsgId,
+  conv: ConvId,
+  seq: v.pipe(Seq, v.minValue(1)),
+  ts: Timestamp,
+  dup: v.optional(v.boolean()),
+})
+
+/** A new message, pushed to every member's devices (the sender's other devices too). */
+export const MsgFrame = v.object({ type: v.literal('msg'), m: Message })
+
+/** Reply to `sync` (possibly several frames, then `sync.done`) or `history` (one frame). */
+export const MessagesFrame = v.object({
+  type: v.literal('messages'),
+  rid: RequestId,
+  conv: ConvId,
+  /** Ascending seq. */
+  msgs: v.array(Message),
+  /** history: older messages exist. sync: messages after the batch exist beyond what was sent. */
+  more: v.boolean(),
+})
+
+export const SyncDoneFrame = v.object({
+  type: v.literal('sync.done'),
+  rid: RequestId,
+  /** Offline-queue cursor to echo in `recv.q` once the batches are applied. */
+  q: v.optional(v.string()),
+})
+
+export const ConvsReplyFrame = v.object({ type: v.literal('convs'), rid: RequestId, items: v.array(Conversation) })
+
+/** A conversation was created or changed; `rid` set when it answers this client's `conv.create`. */
+export const ConvFrame = v.object({ type: v.literal('conv'), rid: v.optional(RequestId), conv: Conversation })
+
+export const UsersReplyFrame = v.object({ type: v.literal('users'), rid: RequestId, items: v.array(User) })
+
+/** Another member's device holds (`delivered`) or the member read (`read`) `conv` up to `seq`. */
+export const ReceiptFrame = v.object({
+  type: v.literal('receipt'),
+  kind: v.picklist(['delivered', 'read']),
+  conv: ConvId,
+  user: UserId,
+  seq: Seq,
+})
+
+export const TypingPushFrame = v.object({ type: v.literal('typing'), conv: ConvId, user: UserId })
+
+export const PresenceFrame = v.object({ type: v.literal('presence'), ...Presence.entries })
+
+export const ErrorFrame = v.object({
+  type: v.literal('error'),
+  code: v.picklist(ERROR_CODES),
+  message: v.string(),
+  temporary: v.boolean(),
+  /** The request it answers: rid of a request, or cid of a `send`. */
+  rid: v.optional(v.string()),
+  cid: v.optional(v.string()),
+})
+
+/** Sent before the server closes: reconnect after about `retryAfterMs` (plus jitter). */
+export const NoticeFrame = v.object({
+  type: v.literal('notice'),
+  code: v.picklist(ERROR_CODES),
+  message: v.string(),
+  retryAfterMs: v.optional(v.number()),
+})
+
+export const ServerFrame = v.variant('type', [
+  WelcomeFrame,
+  PongFrame,
+  AckFrame,
+  MsgFrame,
+  MessagesFrame,
+  SyncDoneFrame,
+  ConvsReplyFrame,
+  ConvFrame,
+  UsersReplyFrame,
+  ReceiptFrame,
+  TypingPushFrame,
+  PresenceFrame,
+  ErrorFrame,
+  NoticeFrame,
+])
+export const SERVER_FRAME_TYPES = [
+  'welcome',
+  'pong',
+  'ack',
+  'msg',
+  'messages',
+  'sync.done',
+  'convs',
+  'conv',
+  'users',
+  'receipt',
+  'typing',
+  'presence',
+  'error',
+  'notice',
+] as const
+
+// ---------------------------------------------------------------- HTTP bodies
+
+export const WxLoginRequest = v.object({ code: v.pipe(v.string(), v.minLength(1), v.maxLength(128)) })
+export const DevLoginRequest = v.object({
+  user: UserId,
+  name: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(64))),
+})
+export const RefreshRequest = v.object({ refreshToken: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)) })
+export const AuthResponse = v.object({
+  user: User,
+  /** Short-lived JWT for the socket and the API (Authorization: Bearer). */
+  token: v.string(),
+  /** When `token` expires, ms since the epoch. */
+  expiresAt: Timestamp,
+  /** Long-lived opaque token for POST /auth/refresh. */
+  refreshToken: v.string(),
+  refreshExpiresAt: Timestamp,
+})
+export const ErrorResponse = v.object({
+  error: v.object({ code: v.picklist(ERROR_CODES), message: v.string(), temporary: v.boolean() }),
+})

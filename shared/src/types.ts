@@ -1,0 +1,31 @@
+/** TypeScript types of the protocol, inferred from the schemas so the two can never disagree. */
+import type * as v from 'valibot'
+import type * as s from './schemas'
+
+export type UserId = v.InferOutput<typeof s.UserId>
+export type ConvId = v.InferOutput<typeof s.ConvId>
+export type MessageKind = v.InferOutput<typeof s.MessageKind>
+export type TextBody = v.InferOutput<typeof s.TextBody>
+export type ImageBody = v.InferOutput<typeof s.ImageBody>
+export type FileBody = v.InferOutput<typeof s.FileBody>
+export type FileRef = v.InferOutput<typeof s.FileRef>
+export type Message = v.InferOutput<typeof s.Message>
+export type ConvKind = v.InferOutput<typeof s.ConvKind>
+export type User = v.InferOutput<typeof s.User>
+export type Conversation = v.InferOutput<typeof s.Conversation>
+export type Presence = v.InferOutput<typeof s.Presence>
+
+export type ClientFrame = v.InferOutput<typeof s.ClientFrame>
+export type ClientFrameType = ClientFrame['type']
+export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>
+export type SendFrame = v.InferOutput<typeof s.SendFrame>
+
+export type ServerFrame = v.InferOutput<typeof s.ServerFrame>
+export type ServerFrameType = ServerFrame['type']
+export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>
+
+export type WxLoginRequest = v.InferOutput<typeof s.WxLoginRequest>
+export type DevLoginRequest = v.InferOutput<typeof s.DevLoginRequest>
+export type RefreshRequest = v.InferOutput<typeof s.RefreshRequest>
+export type AuthResponse = v.InferOutput<typeof s.AuthResponse>
+export type ErrorResponse = v.InferOutput<typeof s.ErrorResponse>

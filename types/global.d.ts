@@ -1,0 +1,17 @@
+/// <reference types="@tarojs/taro" />
+
+declare module '*.png'
+declare module '*.svg'
+declare module '*.css'
+declare module '*.scss'
+
+declare namespace NodeJS {
+  interface ProcessEnv {
+    NODE_ENV: 'development' | 'production' | 'test'
+    TARO_ENV: 'weapp' | 'h5' | 'swan' | 'alipay' | 'tt' | 'qq' | 'jd' | 'harmony' | 'rn' | 'jdrn'
+    /** Mini-program appid; overrides project.config.json's placeholder. */
+    TARO_APP_ID?: string
+    /** Origin of the BFF (http(s)://host[:port]); empty on h5 means the page's own origin. */
+    TARO_APP_BFF_URL?: string
+  }
+}
