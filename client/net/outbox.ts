@@ -1,0 +1,70 @@
+/**
+ * Messages written but not yet acknowledged by the server, in the order they were written,
+ * persisted on every change: a message written offline, during a reconnect or just before the app
+ * was killed is sent when the socket returns, with the same cid, so the server stores it once
+ * (PROTOCOL.md "Identity and order": the cid is the idempotency key).
+ */
+import * as v from 'valibot'
+import { schemas, type ConvId, type FileRef, type MessageKind, type TextBody } from '@chat/shared'
+import type { KeyValueStorage } from '../platform/types'
+
+export interface OutboxEntry {
+  readonly cid: string
+  readonly conv: ConvId
+  readonly kind: MessageKind
+  readonly body: TextBody | FileRef
+  /** When it was written (local clock, ms). */
+  readonly ts: number
+}
+
+const Entry = v.object({
+  cid: schemas.ClientMsgId,
+  conv: schemas.ConvId,
+  kind: schemas.MessageKind,
+  body: v.union([schemas.TextBody, schemas.FileRef]),
+  ts: v.number(),
+})
+
+export class Outbox {
+  private entries: OutboxEntry[]
+
+  constructor(
+    private readonly storage: KeyValueStorage,
+    private readonly key: string,
+  ) {
+    const stored = storage.get(key)
+    this.entries = Array.isArray(stored)
+      ? stored.flatMap((e) => {
+          const r = v.safeParse(Entry, e)
+          return r.success ? [r.output as OutboxEntry] : []
+        })
+      : []
+  }
+
+  list(): readonly OutboxEntry[] {
+    return this.entries
+  }
+
+  get(cid: string): OutboxEntry | undefined {
+    return this.entries.find((e) => e.cid === cid)
+  }
+
+  add(entry: OutboxEntry): void {
+    if (this.get(entry.cid)) return
+    this.entries = [...this.entries, entry]
+    this.save()
+  }
+
+  remove(cid: string): boolean {
+    const next = this.entries.filter((e) => e.cid !== cid)
+    if (next.length === this.entries.length) return false
+    this.entries = next
+    this.save()
+    return true
+  }
+
+  private save(): void {
+    if (this.entries.length === 0) this.storage.remove(this.key)
+    else this.storage.set(this.key, this.entries)
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The last known state in storage, bounded, so the app opens on it before the socket connects:
+ * the newest `cacheConversations` conversations and, for each, its newest
+ * `cacheMessagesPerConversation` confirmed messages plus its pending ones. One key per
+ * conversation, written only when that conversation changed, coalesced over `cacheSaveDelayMs`
+ * (wx storage calls are synchronous and cross to native).
+ */
+import * as v from 'valibot'
+import { schemas, type Conversation, type ConvId } from '@chat/shared'
+import type { KeyValueStorage, TimerId, Timers } from '../platform/types'
+import { convOrder } from './selectors'
+import type { ChatStore } from './store'
+import type { ChatMessage, ChatState, PeerMarks } from './types'
+
+export interface CacheBounds {
+  readonly cacheConversations: number
+  readonly cacheMessagesPerConversation: number
+  readonly cacheSaveDelayMs: number
+}
+
+const CACHE_VERSION = 1
+
+const keys = (user: string) => ({
+  index: `chat.cache.${user}.convs`,
+  conv: (conv: ConvId) => `chat.cache.${user}.m.${conv}`,
+})
+
+const Pending = v.object({
+  cid: schemas.ClientMsgId,
+  from: schemas.UserId,
+  conv: schemas.ConvId,
+  kind: schemas.MessageKind,
+  body: v.record(v.string(), v.unknown()),
+  ts: v.number(),
+  status: v.optional(v.picklist(['sending', 'failed'])),
+  error: v.optional(v.string()),
+  upload: v.optional(
+    v.object({
+      localPath: v.string(),
+      sentBytes: v.number(),
+      totalBytes: v.number(),
+      done: v.boolean(),
+      failure: v.optional(v.object({ code: v.string(), message: v.string() })),
+    }),
+  ),
+})
+
+const Index = v.object({
+  v: v.literal(CACHE_VERSION),
+  convs: v.array(v.unknown()),
+  peers: v.record(v.string(), v.object({ delivered: v.number(), read: v.number() })),
+})
+
+/** Read the cached state of `user`. Anything malformed is skipped, never fatal. */
+export function loadCache(storage: KeyValueStorage, user: string): Partial<ChatState> {
+  const k = keys(user)
+  const index = v.safeParse(Index, storage.get(k.index))
+  if (!index.success) return {}
+  const convs: Record<ConvId, Conversation> = {}
+  const messages: Record<ConvId, readonly ChatMessage[]> = {}
+  for (const raw of index.output.convs) {
+    const c = v.safeParse(schemas.Conversation, raw)
+    if (!c.success) continue
+    convs[c.output.id] = c.output
+    const stored = storage.get(k.conv(c.output.id))
+    if (!Array.isArray(stored)) continue
+    const list: ChatMessage[] = []
+    for (const m of stored) {
+      const confirmed = v.safeParse(schemas.Message, m)
+      if (confirmed.success) {
+        list.push(confirmed.output)
+        continue
+      }
+      const pending = v.safeParse(Pending, m)
+      if (pending.success) list.push(restorePending(pending.output as unknown as ChatMessage))
+    }
+    if (list.length) messages[c.output.id] = list
+  }
+  const peers: Record<ConvId, PeerMarks> = {}
+  for (const [conv, marks] of Object.entries(index.output.peers)) if (convs[conv]) peers[conv] = marks
+  return { convs, messages, peers, convsLoaded: Object.keys(convs).length > 0 }
+}
+
+/** An upload cut by the app's end did not finish: show it as failed, with retry. */
+function restorePending(m: ChatMessage): ChatMessage {
+  if (m.upload && !m.upload.done && !m.upload.failure) {
+    return { ...m, status: 'failed', upload: { ...m.upload, failure: { code: 'INTERRUPTED', message: 'upload interrupted' } } }
+  }
+  return m
+}
+
+export interface CacheWriter {
+  /** Write what changed now (app going to the background). */
+  flush(): void
+  stop(): void
+}
+
+export function persistCache(
+  store: ChatStore,
+  storage: KeyValueStorage,
+  timers: Timers,
+  user: string,
+  bounds: CacheBounds,
+): CacheWriter {
+  const k = keys(user)
+  let saved: { convs?: ChatState['convs']; peers?: ChatState['peers']; lists: Map<ConvId, readonly ChatMessage[]>; ids: ConvId[] } = {
+    lists: new Map(),
+    ids: [],
+  }
+  const initial = store.getState()
+  // What was just loaded from the cache needs no rewrite.
+  saved = { convs: initial.convs, peers: initial.peers, lists: new Map(Object.entries(initial.messages)), ids: Object.keys(initial.convs) }
+  let timer: TimerId | undefined
+
+  const write = (): void => {
+    timers.clearTimeout(timer)
+    timer = undefined
+    const s = store.getState()
+    const ids = convOrder(s).slice(0, bounds.cacheConversations)
+    if (s.convs !== saved.convs || s.peers !== saved.peers || ids.join() !== saved.ids.join()) {
+      const peers: Record<ConvId, PeerMarks> = {}
+      for (const id of ids) if (s.peers[id]) peers[id] = s.peers[id]!
+      storage.set(k.index, { v: CACHE_VERSION, convs: ids.map((id) => s.convs[id]), peers })
+    }
+    const keep = new Set(ids)
+    for (const id of ids) {
+      const list = s.messages[id]
+      if (!list || saved.lists.get(id) === list) continue
+      storage.set(k.conv(id), bounded(list, bounds.cacheMessagesPerConversation))
+      saved.lists.set(id, list)
+    }
+    for (const id of saved.ids) {
+      if (!keep.has(id)) {
+        storage.remove(k.conv(id))
+        saved.lists.delete(id)
+      }
+    }
+    saved = { convs: s.convs, peers: s.peers, lists: saved.lists, ids }
+  }
+
+  const unsubscribe = store.subscribe(() => {
+    if (timer === undefined) timer = timers.setTimeout(write, bounds.cacheSaveDelayMs)
+  })
+
+  return {
+    flush: write,
+    stop() {
+      timers.clearTimeout(timer)
+      unsubscribe()
+    },
+  }
+}
+
+/** The newest `max` confirmed messages and every pending one. */
+function bounded(list: readonly ChatMessage[], max: number): ChatMessage[] {
+  let firstPending = list.findIndex((m) => m.seq === undefined)
+  if (firstPending < 0) firstPending = list.length
+  const start = Math.max(0, firstPending - max)
+  return list.slice(start)
+}
+
+export function clearCache(storage: KeyValueStorage, user: string, convIds: readonly ConvId[]): void {
+  const k = keys(user)
+  for (const id of convIds) storage.remove(k.conv(id))
+  storage.remove(k.index)
+}

@@ -1,0 +1,121 @@
+/** Read-only views of the state, shared by the client core and the pages. */
+import { contiguousUpTo, findGaps, type Conversation, type ConvId, type SeqRange, type User, type UserId } from '@chat/shared'
+import type { ChatMessage, ChatState, DisplayStatus, PeerMarks } from './types'
+
+/** Seqs held for a conversation, ascending (confirmed messages come first in the list). */
+export function heldSeqs(list: readonly ChatMessage[]): number[] {
+  const out: number[] = []
+  for (const m of list) {
+    if (m.seq === undefined) break
+    out.push(m.seq)
+  }
+  return out
+}
+
+/**
+ * Everything at or below the first seq we hold is "history" (paged on demand), not a gap: the cursor
+ * is the highest seq reachable from there without a hole (PROTOCOL.md: sync and recv name it).
+ * 0 when nothing is held.
+ */
+export function cursorOf(list: readonly ChatMessage[] | undefined): number {
+  if (!list || list.length === 0 || list[0]!.seq === undefined) return 0
+  const seqs = heldSeqs(list)
+  return contiguousUpTo(seqs, seqs[0]! - 1)
+}
+
+/** Holes between the first and the last seq held. */
+export function gapsOf(list: readonly ChatMessage[] | undefined): SeqRange[] {
+  if (!list || list.length === 0 || list[0]!.seq === undefined) return []
+  const seqs = heldSeqs(list)
+  return findGaps(seqs, seqs[0]! - 1, seqs[seqs.length - 1]!)
+}
+
+/** Older messages exist on the server (we do not hold seq 1). */
+export function hasOlder(list: readonly ChatMessage[] | undefined, conv?: Conversation): boolean {
+  const first = list?.[0]?.seq
+  if (first === undefined) return (conv?.lastSeq ?? 0) > 0 && !list?.length
+  return first > 1
+}
+
+export function isOwn(m: ChatMessage, me: UserId | undefined): boolean {
+  return m.from === me
+}
+
+/** sending -> sent -> delivered -> read, or failed. */
+export function displayStatus(m: ChatMessage, peers: PeerMarks | undefined): DisplayStatus {
+  if (m.seq === undefined) return m.status === 'failed' || m.upload?.failure ? 'failed' : 'sending'
+  if (peers && peers.read >= m.seq) return 'read'
+  if (peers && peers.delivered >= m.seq) return 'delivered'
+  return 'sent'
+}
+
+export function otherMember(c: Conversation, me: UserId | undefined): User | undefined {
+  return c.members.find((u) => u.id !== me) ?? c.members[0]
+}
+
+export function convTitle(c: Conversation, me: UserId | undefined): string {
+  if (c.kind === 'group') {
+    if (c.title) return c.title
+    return c.members
+      .filter((u) => u.id !== me)
+      .map((u) => u.name || u.id)
+      .slice(0, 4)
+      .join(', ')
+  }
+  const other = otherMember(c, me)
+  return other?.name || other?.id || c.id
+}
+
+export function userName(s: ChatState, id: UserId): string {
+  return s.users[id]?.name || id
+}
+
+/** The latest message to preview in the list: our own pending one if newer than the server's. */
+export function lastMessageOf(s: ChatState, conv: ConvId): ChatMessage | undefined {
+  const list = s.messages[conv]
+  const local = list?.[list.length - 1]
+  const server = s.convs[conv]?.lastMsg
+  if (!local) return server
+  if (!server) return local
+  if (local.seq === undefined) return local
+  return (local.seq ?? 0) >= server.seq ? local : server
+}
+
+export function activityOf(s: ChatState, c: Conversation): number {
+  return lastMessageOf(s, c.id)?.ts ?? c.createdAt
+}
+
+let orderMemo: { convs: ChatState['convs']; messages: ChatState['messages']; order: ConvId[] } | undefined
+
+/** Conversation ids by latest activity, newest first. */
+export function convOrder(s: ChatState): ConvId[] {
+  if (orderMemo && orderMemo.convs === s.convs && orderMemo.messages === s.messages) return orderMemo.order
+  const order = Object.values(s.convs)
+    .map((c) => ({ id: c.id, at: activityOf(s, c) }))
+    .sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : 1))
+    .map((x) => x.id)
+  const same = orderMemo && orderMemo.order.length === order.length && orderMemo.order.every((id, i) => id === order[i])
+  orderMemo = { convs: s.convs, messages: s.messages, order: same ? orderMemo!.order : order }
+  return orderMemo.order
+}
+
+export function previewText(m: ChatMessage | undefined): string {
+  if (!m) return ''
+  if (m.kind === 'text') return 'text' in m.body ? m.body.text : ''
+  if (m.kind === 'image') return '[Photo]'
+  return `[File] ${'name' in m.body ? m.body.name : ''}`
+}
+
+export function typingUsers(s: ChatState, conv: ConvId, now: number): UserId[] {
+  const marks = s.typing[conv]
+  if (!marks) return []
+  return Object.entries(marks)
+    .filter(([, until]) => until > now)
+    .map(([u]) => u)
+}
+
+export function totalUnread(s: ChatState): number {
+  let n = 0
+  for (const c of Object.values(s.convs)) n += c.unread
+  return n
+}

@@ -1,0 +1,274 @@
+/**
+ * The client's state: a zustand vanilla store, changed only through the pure updates below (each
+ * `(state, ...) => state`, returning the same object when nothing changed, so subscribers can skip
+ * work by identity). Every message enters through `mergeMessages` (shared/src/merge.ts): dedup by
+ * (from, cid), mid and seq; confirmed in seq order, own pending ones after them.
+ */
+import { createStore, type StoreApi } from 'zustand/vanilla'
+import {
+  mergeMessages,
+  type Conversation,
+  type ConvId,
+  type Message,
+  type Presence,
+  type ServerFrameOf,
+  type User,
+  type UserId,
+} from '@chat/shared'
+import type { ChatMessage, ChatState, OlderState, UploadProgress } from './types'
+import type { ConnectionStatus } from '../net/connection'
+
+export type ChatStore = StoreApi<ChatState>
+
+export const initialState: ChatState = {
+  conn: { state: 'disconnected', reason: 'stopped', attempt: 0 },
+  convs: {},
+  convsLoaded: false,
+  messages: {},
+  older: {},
+  peers: {},
+  typing: {},
+  presence: {},
+  users: {},
+}
+
+export function createChatStore(initial: Partial<ChatState> = {}): ChatStore {
+  return createStore<ChatState>()(() => ({ ...initialState, ...initial }))
+}
+
+/** Apply a pure update; no notification when it returned the same state. */
+export function update<A extends unknown[]>(
+  store: ChatStore,
+  fn: (s: ChatState, ...args: A) => ChatState,
+  ...args: A
+): void {
+  const prev = store.getState()
+  const next = fn(prev, ...args)
+  if (next !== prev) store.setState(next, true)
+}
+
+// ------------------------------------------------------------------------------------------ pure updates
+
+export function setMe(s: ChatState, me: User | undefined): ChatState {
+  if (s.me === me || (me && s.me && s.me.id === me.id && s.me.name === me.name && s.me.avatar === me.avatar)) return s
+  return { ...s, me, users: me ? withUsers(s.users, [me]) : s.users }
+}
+
+export function setConn(s: ChatState, conn: ConnectionStatus): ChatState {
+  return s.conn === conn ? s : { ...s, conn }
+}
+
+/** Most messages kept per conversation (oldest confirmed dropped first). */
+function capped(list: readonly ChatMessage[], max: number): readonly ChatMessage[] {
+  return list.length <= max ? list : list.slice(list.length - max)
+}
+
+/**
+ * Messages from the server (push, sync batch, history page). Updates the conversation's last message
+ * and, for new messages from others after the read mark, its unread count. Duplicates change nothing.
+ */
+export function mergeServerMessages(
+  s: ChatState,
+  conv: ConvId,
+  msgs: readonly Message[],
+  maxInMemory: number,
+): ChatState {
+  if (msgs.length === 0) return s
+  const current = s.messages[conv] ?? EMPTY
+  const merged = mergeMessages<ChatMessage>(current, msgs as readonly ChatMessage[])
+  if (merged === current) return s
+  let next: ChatState = { ...s, messages: { ...s.messages, [conv]: capped(merged, maxInMemory) } }
+  const c = s.convs[conv]
+  if (c) {
+    let { lastSeq, unread } = c
+    let lastMsg = c.lastMsg
+    for (const m of msgs) {
+      if (m.seq <= lastSeq) continue
+      lastSeq = m.seq
+      lastMsg = m
+      if (m.from !== s.me?.id && m.seq > c.readSeq) unread++
+    }
+    if (lastSeq !== c.lastSeq) next = { ...next, convs: { ...next.convs, [conv]: { ...c, lastSeq, lastMsg, unread } } }
+  }
+  return next
+}
+
+/** Our own message, shown at once as pending. */
+export function addPending(s: ChatState, msg: ChatMessage): ChatState {
+  const current = s.messages[msg.conv] ?? EMPTY
+  const merged = mergeMessages(current, [msg])
+  return merged === current ? s : { ...s, messages: { ...s.messages, [msg.conv]: merged } }
+}
+
+/** Change a pending message of ours (status, upload progress, body once uploaded). */
+export function patchPending(
+  s: ChatState,
+  conv: ConvId,
+  cid: string,
+  patch: (m: ChatMessage) => ChatMessage,
+): ChatState {
+  const list = s.messages[conv]
+  if (!list) return s
+  const i = findPending(list, cid)
+  if (i < 0) return s
+  const m = list[i]!
+  const changed = patch(m)
+  if (changed === m) return s
+  const copy = list.slice()
+  copy[i] = changed
+  return { ...s, messages: { ...s.messages, [conv]: copy } }
+}
+
+export function removePending(s: ChatState, conv: ConvId, cid: string): ChatState {
+  const list = s.messages[conv]
+  if (!list) return s
+  const i = findPending(list, cid)
+  if (i < 0) return s
+  return { ...s, messages: { ...s.messages, [conv]: list.slice(0, i).concat(list.slice(i + 1)) } }
+}
+
+/** The server stored our message: it becomes confirmed (moves into seq order) with the ack's ids. */
+export function confirmPending(s: ChatState, ack: ServerFrameOf<'ack'>, maxInMemory: number): ChatState {
+  const list = s.messages[ack.conv]
+  if (!list) return s
+  const i = findPending(list, ack.cid)
+  if (i < 0) return s
+  const p = list[i]!
+  const confirmed: ChatMessage = {
+    cid: p.cid,
+    from: p.from,
+    conv: p.conv,
+    kind: p.kind,
+    body: p.body,
+    ts: ack.ts,
+    seq: ack.seq,
+    mid: ack.mid,
+    ...(p.upload ? { upload: p.upload } : {}),
+  }
+  let next = mergeServerMessages(s, ack.conv, [confirmed as Message], maxInMemory)
+  // Own messages are never unread; mergeServerMessages already skips them (from === me).
+  if (next === s) next = removePending(s, ack.conv, ack.cid)
+  return next
+}
+
+function findPending(list: readonly ChatMessage[], cid: string): number {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const m = list[i]!
+    if (m.seq !== undefined) return -1 // pending ones are all at the end
+    if (m.cid === cid) return i
+  }
+  return -1
+}
+
+export function setUploadProgress(
+  s: ChatState,
+  conv: ConvId,
+  cid: string,
+  upload: UploadProgress,
+): ChatState {
+  return patchPending(s, conv, cid, (m) => ({ ...m, upload }))
+}
+
+/** The server's conversation list replaces ours (it is authoritative for read marks and unread). */
+export function setConvs(s: ChatState, items: readonly Conversation[]): ChatState {
+  const convs: Record<ConvId, Conversation> = {}
+  for (const c of items) convs[c.id] = keepNewerLast(s.convs[c.id], c)
+  return {
+    ...s,
+    convs,
+    convsLoaded: true,
+    convsError: undefined,
+    users: withUsers(s.users, items.flatMap((c) => c.members)),
+  }
+}
+
+export function setConvsError(s: ChatState, error: string): ChatState {
+  return s.convsError === error ? s : { ...s, convsError: error }
+}
+
+export function upsertConv(s: ChatState, c: Conversation): ChatState {
+  return {
+    ...s,
+    convs: { ...s.convs, [c.id]: keepNewerLast(s.convs[c.id], c) },
+    users: withUsers(s.users, c.members),
+  }
+}
+
+/** A conversation summary may be older than messages we already merged: keep the newer last message. */
+function keepNewerLast(mine: Conversation | undefined, theirs: Conversation): Conversation {
+  if (!mine || mine.lastSeq <= theirs.lastSeq) return theirs
+  return { ...theirs, lastSeq: mine.lastSeq, lastMsg: mine.lastMsg }
+}
+
+export function setUsers(s: ChatState, users: readonly User[]): ChatState {
+  const next = withUsers(s.users, users)
+  return next === s.users ? s : { ...s, users: next }
+}
+
+function withUsers(map: Readonly<Record<UserId, User>>, users: readonly User[]): Readonly<Record<UserId, User>> {
+  let out: Record<UserId, User> | undefined
+  for (const u of users) {
+    const known = (out ?? map)[u.id]
+    if (known && known.name === u.name && known.avatar === u.avatar) continue
+    out ??= { ...map }
+    out[u.id] = u
+  }
+  return out ?? map
+}
+
+/** A receipt from another member: their device holds, or they read, up to `seq`. Marks never go back. */
+export function applyReceipt(s: ChatState, r: ServerFrameOf<'receipt'>): ChatState {
+  if (r.user === s.me?.id) {
+    // Our other device read the conversation: it is read here too.
+    return r.kind === 'read' ? markReadLocal(s, r.conv, r.seq) : s
+  }
+  const prev = s.peers[r.conv] ?? { delivered: 0, read: 0 }
+  const delivered = Math.max(prev.delivered, r.seq)
+  const read = r.kind === 'read' ? Math.max(prev.read, r.seq) : prev.read
+  if (delivered === prev.delivered && read === prev.read) return s
+  // Reading implies holding.
+  return { ...s, peers: { ...s.peers, [r.conv]: { delivered: Math.max(delivered, read), read } } }
+}
+
+/** We read `conv` up to `seq`: clear its unread count. */
+export function markReadLocal(s: ChatState, conv: ConvId, seq: number): ChatState {
+  const c = s.convs[conv]
+  if (!c || (c.readSeq >= seq && c.unread === 0)) return s
+  const readSeq = Math.max(c.readSeq, seq)
+  const unread = readSeq >= c.lastSeq ? 0 : c.unread
+  return { ...s, convs: { ...s.convs, [conv]: { ...c, readSeq, unread } } }
+}
+
+export function setTyping(s: ChatState, conv: ConvId, user: UserId, until: number): ChatState {
+  const cur = s.typing[conv] ?? {}
+  if (cur[user] === until) return s
+  return { ...s, typing: { ...s.typing, [conv]: { ...cur, [user]: until } } }
+}
+
+/** Drop typing marks that ended by `now`, and the mark of a user whose message just arrived. */
+export function expireTyping(s: ChatState, now: number, conv?: ConvId, user?: UserId): ChatState {
+  let typing: Record<ConvId, Record<UserId, number>> | undefined
+  for (const [c, users] of Object.entries(s.typing)) {
+    for (const [u, until] of Object.entries(users)) {
+      if (until > now && !(c === conv && u === user)) continue
+      typing ??= { ...s.typing }
+      const copy = { ...(typing[c] ?? users) }
+      delete copy[u]
+      if (Object.keys(copy).length === 0) delete typing[c]
+      else typing[c] = copy
+    }
+  }
+  return typing ? { ...s, typing } : s
+}
+
+export function setPresence(s: ChatState, p: Presence): ChatState {
+  const prev = s.presence[p.user]
+  if (prev && prev.online === p.online && prev.lastSeen === p.lastSeen) return s
+  return { ...s, presence: { ...s.presence, [p.user]: { user: p.user, online: p.online, lastSeen: p.lastSeen } } }
+}
+
+export function setOlder(s: ChatState, conv: ConvId, state: OlderState): ChatState {
+  return (s.older[conv] ?? 'idle') === state ? s : { ...s, older: { ...s.older, [conv]: state } }
+}
+
+const EMPTY: readonly ChatMessage[] = []

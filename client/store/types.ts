@@ -1,0 +1,89 @@
+import type {
+  Conversation,
+  ConvId,
+  FileBody,
+  ImageBody,
+  MessageKind,
+  Presence,
+  TextBody,
+  User,
+  UserId,
+} from '@chat/shared'
+import type { ConnectionStatus } from '../net/connection'
+import type { UploadFailure } from '../upload/types'
+
+/** What an image/file message carries before its upload finished: enough to lay out the bubble. */
+export interface PendingFileBody {
+  readonly name: string
+  readonly size: number
+  readonly mime?: string
+  readonly width?: number
+  readonly height?: number
+}
+
+export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody
+
+/** A local file being uploaded for a message (uploads module: client/upload). */
+export interface UploadProgress {
+  /** Local preview: wx temp path or blob: URL. */
+  readonly localPath: string
+  readonly sentBytes: number
+  readonly totalBytes: number
+  /** Set when the upload failed; the bubble offers retry. */
+  readonly failure?: UploadFailure
+  /** The upload finished; the message is (being) sent. */
+  readonly done: boolean
+}
+
+/**
+ * One message as the client holds it. Confirmed messages (from the server, or our own once acked)
+ * have `seq` and `mid`; our own unconfirmed messages have neither and a `status`. The shape fits
+ * `mergeMessages` (MergeItem): dedup by (from, cid), mid and seq.
+ */
+export interface ChatMessage {
+  readonly cid: string
+  readonly from: UserId
+  readonly conv: ConvId
+  readonly kind: MessageKind
+  readonly body: ChatBody
+  /** Server time once stored; local time of writing while pending. Display only. */
+  readonly ts: number
+  readonly seq?: number
+  readonly mid?: string
+  /** Own message not acknowledged yet: `sending` (in the outbox) or `failed` (refused: retry). */
+  readonly status?: 'sending' | 'failed'
+  /** Error code when `failed`. */
+  readonly error?: string
+  /** Image/file upload state, while it matters (kept after the ack for the local preview). */
+  readonly upload?: UploadProgress
+}
+
+/** Highest seq any other member's device holds (`delivered`) and has read (`read`). */
+export interface PeerMarks {
+  readonly delivered: number
+  readonly read: number
+}
+
+export type OlderState = 'idle' | 'loading' | 'error'
+
+export interface ChatState {
+  readonly me?: User
+  readonly conn: ConnectionStatus
+  readonly convs: Readonly<Record<ConvId, Conversation>>
+  /** The conversation list was received from the server (or the cache) at least once. */
+  readonly convsLoaded: boolean
+  /** Why the last conversation list request failed, if it did. */
+  readonly convsError?: string
+  /** Per conversation: confirmed messages in ascending seq, then own pending ones. */
+  readonly messages: Readonly<Record<ConvId, readonly ChatMessage[]>>
+  /** Paging back through history. */
+  readonly older: Readonly<Record<ConvId, OlderState>>
+  readonly peers: Readonly<Record<ConvId, PeerMarks>>
+  /** Per conversation: who is typing, until when (clock ms). */
+  readonly typing: Readonly<Record<ConvId, Readonly<Record<UserId, number>>>>
+  readonly presence: Readonly<Record<UserId, Presence>>
+  /** Every user we know a name for. */
+  readonly users: Readonly<Record<UserId, User>>
+}
+
+export type DisplayStatus = 'sending' | 'failed' | 'sent' | 'delivered' | 'read'
