@@ -256,11 +256,22 @@ export class ChatClient {
     this.connection.send(frame)
   }
 
-  /** Messages still in the outbox after a restart are "sending" (they go out on connect). */
+  /**
+   * Messages still in the outbox after a restart are "sending" (they go out on connect); a text the
+   * cache did not keep (the app died before the cache write) is shown again from the outbox.
+   */
   private markOutboxPending(): void {
     const outbox = this.outbox
-    if (!outbox) return
+    const me = this.user
+    if (!outbox || !me) return
     const queued = new Set(outbox.list().map((e) => e.cid))
+    for (const e of outbox.list()) {
+      const list = this.store.getState().messages[e.conv]
+      if (list?.some((m) => m.cid === e.cid && m.from === me)) continue
+      if (e.kind === 'text' && 'text' in e.body) {
+        update(this.store, addPending, { cid: e.cid, from: me, conv: e.conv, kind: 'text', body: e.body, ts: e.ts, status: 'sending' })
+      }
+    }
     const s = this.store.getState()
     for (const [conv, list] of Object.entries(s.messages)) {
       for (const m of list) {
