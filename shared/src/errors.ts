@@ -112,6 +112,8 @@ export const ERRORS = {
   UPLOAD_NOT_FOUND: { status: 404, temporary: false, message: 'upload not found' },
   UPLOAD_OFFSET_CONFLICT: { status: 409, temporary: false, message: 'upload offset does not match the server' },
   UPLOAD_TOO_MANY: { status: 429, temporary: true, message: 'too many uploads in progress' },
+  UPLOAD_INVALID: { status: 400, temporary: false, message: 'upload request is malformed' },
+  UPLOAD_EXPIRED: { status: 410, temporary: false, message: 'upload expired: start a new one' },
 
   // --- server ---
   STORE_UNAVAILABLE: { status: 503, temporary: true, message: 'storage unavailable: retry later' },
@@ -121,6 +123,8 @@ export const ERRORS = {
     message: 'server is shutting down: reconnect',
     close: CloseCode.SERVICE_RESTART,
   },
+  /** The server holds as many connections as it may (open-file bound): try again, another node may take it. */
+  SERVER_BUSY: { status: 503, temporary: true, message: 'server at capacity: retry later', close: CloseCode.TRY_AGAIN_LATER },
   INTERNAL: { status: 500, temporary: true, message: 'internal error', close: CloseCode.INTERNAL_ERROR },
 } as const satisfies Record<string, ErrorSpec>
 

@@ -1,0 +1,54 @@
+/**
+ * WeChat's code2session: exchanges a `wx.login` code for the user's openid.
+ * GET <base>/sns/jscode2session?appid&secret&js_code&grant_type=authorization_code
+ * (PLATFORM.md, Login). The AppSecret and the session_key never leave the server; the session_key
+ * is not kept at all, since the BFF decrypts no WeChat user data.
+ */
+import { AppError } from '@chat/shared'
+import * as v from 'valibot'
+import { schemas } from '@chat/shared'
+
+export interface WeChatOptions {
+  readonly appId: string
+  readonly secret: string
+  readonly apiBase: string
+  readonly timeoutMs: number
+}
+
+export interface WeChatSession {
+  readonly openid: string
+  readonly unionid?: string | undefined
+}
+
+/** WeChat's documented errcodes and what the client is told. Unknown codes: WX_UNAVAILABLE. */
+const WX_ERRCODES: Record<number, 'WX_CODE_INVALID' | 'WX_RATE_LIMITED' | 'WX_USER_BLOCKED' | 'WX_UNAVAILABLE'> = {
+  40029: 'WX_CODE_INVALID', // invalid code
+  40163: 'WX_CODE_INVALID', // code already used
+  45011: 'WX_RATE_LIMITED', // 100 per minute per user
+  40226: 'WX_USER_BLOCKED', // high-risk user
+  [-1]: 'WX_UNAVAILABLE', // system busy
+}
+
+export async function code2session(options: WeChatOptions, code: string): Promise<WeChatSession> {
+  if (!options.appId || !options.secret) throw new AppError('WX_UNAVAILABLE', 'WeChat login is not configured (WX_APPID, WX_SECRET)')
+  const url = new URL(`${options.apiBase}/sns/jscode2session`)
+  url.searchParams.set('appid', options.appId)
+  url.searchParams.set('secret', options.secret)
+  url.searchParams.set('js_code', code)
+  url.searchParams.set('grant_type', 'authorization_code')
+  let body: unknown
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(options.timeoutMs) })
+    if (!res.ok) throw new Error(`code2session HTTP ${res.status}`)
+    body = await res.json()
+  } catch (cause) {
+    throw new AppError('WX_UNAVAILABLE', undefined, { cause })
+  }
+  const b = (body ?? {}) as { errcode?: unknown; errmsg?: unknown; openid?: unknown; unionid?: unknown }
+  if (typeof b.errcode === 'number' && b.errcode !== 0) {
+    throw new AppError(WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE', `code2session errcode ${b.errcode}: ${String(b.errmsg ?? '')}`.slice(0, 200))
+  }
+  // An openid is used as the user id: it must fit the protocol's user id alphabet.
+  if (!v.is(schemas.UserId, b.openid)) throw new AppError('WX_UNAVAILABLE', 'code2session answered without a usable openid')
+  return { openid: b.openid, unionid: typeof b.unionid === 'string' ? b.unionid : undefined }
+}

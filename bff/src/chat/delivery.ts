@@ -1,0 +1,185 @@
+/**
+ * Getting frames to users wherever their devices are.
+ *
+ * - Local first: devices on this process get the frame directly, encoded once into one Buffer
+ *   that every socket shares (a group message is never stringified per member).
+ * - Then the bus: one publish per user on the user's channel reaches every other process holding
+ *   a device of that user (the sender's other devices too). The origin node ignores its own
+ *   publications, having delivered locally already.
+ * - A message nobody received (no subscriber, or a device too slow to take it) goes to the user's
+ *   offline queue. Ephemeral frames (typing, receipts, presence, conv) are never queued: `convs`
+ *   and `sync` rebuild that state.
+ */
+import type { UserId } from '@chat/shared'
+import type { Logger } from '../log'
+import type { Metrics } from '../ops/metrics'
+import type { Bus, QueueStore } from '../store/types'
+import type { Connection } from '../gateway/connection'
+import type { LocalDevices } from '../gateway/devices'
+import { msgFrameJson } from '../store/message-json'
+
+export interface MessageRef {
+  readonly conv: string
+  readonly seq: number
+  readonly json: string
+}
+
+export class Delivery {
+  /** The last bus payload's frame: members of one group on this node share one encoding. */
+  private lastPayload = ''
+  private lastFrame: Buffer = Buffer.alloc(0)
+  private readonly pending = new Set<Promise<unknown>>()
+
+  constructor(
+    private readonly node: string,
+    private readonly devices: LocalDevices,
+    private readonly bus: Bus,
+    private readonly queue: QueueStore,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    bus.onMessage((user, payload) => this.fromBus(user, payload))
+  }
+
+  /** Deliver a stored message to `members` (except the sending connection). */
+  message(members: readonly UserId[], msg: MessageRef, sender: UserId, except?: Connection): Promise<void> {
+    const frame = Buffer.from(msgFrameJson(msg.json))
+    const payload = `${this.node}|m|${msg.json}`
+    const work: Promise<void>[] = []
+    let localSends = 0
+    for (const user of members) {
+      let got = false
+      let missed = false
+      const list = this.devices.of(user)
+      if (list) {
+        for (const conn of list) {
+          if (conn === except) continue
+          const r = pushMessage(conn, frame, msg, this.metrics)
+          if (r === 'sent') {
+            got = true
+            localSends++
+          } else if (r === 'missed') missed = true
+        }
+      }
+      work.push(
+        this.bus.publish(user, payload).then(
+          (nodes) => {
+            const elsewhere = nodes - (this.devices.has(user) ? 1 : 0)
+            if (missed || (!got && elsewhere <= 0 && user !== sender)) return this.enqueue(user, msg.json)
+          },
+          (err) => {
+            // Stored and acked already: the recipient's next sync fetches it from history.
+            this.log.warn({ err, user }, 'publish failed')
+            if (missed) return this.enqueue(user, msg.json)
+          },
+        ),
+      )
+    }
+    if (localSends > 0) this.metrics.framesOut.inc({ type: 'msg' }, localSends)
+    return this.track(Promise.all(work).then(() => undefined))
+  }
+
+  /** An ephemeral frame to every device of `users` (except one connection). Never queued. */
+  frame(users: readonly UserId[], type: string, json: string, except?: Connection): Promise<void> {
+    const buf = Buffer.from(json)
+    const payload = `${this.node}|f|${json}`
+    let sent = 0
+    const work: Promise<unknown>[] = []
+    for (const user of users) {
+      const list = this.devices.of(user)
+      if (list) for (const conn of list) if (conn !== except && conn.write(buf)) sent++
+      work.push(this.bus.publish(user, payload).catch((err) => this.log.warn({ err, user }, 'publish failed')))
+    }
+    if (sent > 0) this.metrics.framesOut.inc({ type }, sent)
+    return this.track(Promise.all(work).then(() => undefined))
+  }
+
+  /** Work still under way (publishes, queue writes): drained before shutdown. */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
+  }
+
+  private fromBus(user: UserId, payload: string): void {
+    const a = payload.indexOf('|')
+    if (payload.slice(0, a) === this.node) return
+    const kind = payload[a + 1]
+    const body = payload.slice(a + 3)
+    const list = this.devices.of(user)
+    if (kind === 'f') {
+      if (!list) return
+      const buf = Buffer.from(body)
+      for (const conn of list) conn.write(buf)
+      return
+    }
+    const ref = peekMessage(body)
+    if (!ref) return this.log.error({ user }, 'bus message without conv/seq')
+    let got = false
+    let missed = false
+    if (list) {
+      if (payload !== this.lastPayload) {
+        this.lastPayload = payload
+        this.lastFrame = Buffer.from(msgFrameJson(body))
+      }
+      for (const conn of list) {
+        const r = pushMessage(conn, this.lastFrame, ref, this.metrics)
+        if (r === 'sent') got = true
+        else if (r === 'missed') missed = true
+      }
+      if (got) this.metrics.framesOut.inc({ type: 'msg' })
+    }
+    // The user left this node since the publish, or a device was too slow: keep it for later.
+    if (!got || missed) void this.enqueue(user, body)
+  }
+
+  private enqueue(user: UserId, json: string): Promise<void> {
+    return this.track(
+      this.queue.push(user, json).then(
+        (depth) => {
+          this.metrics.queued.inc()
+          this.metrics.queueDepth.observe(depth)
+        },
+        (err) => this.log.error({ err, user }, 'offline queue write failed'),
+      ),
+    )
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p)
+    void p.finally(() => this.pending.delete(p))
+    return p
+  }
+}
+
+/**
+ * Push one message frame to one connection, keeping the exactly-once promise of a running sync
+ * and cutting a client that reads too slowly (protocol: close 4009, the message goes to the queue).
+ */
+function pushMessage(conn: Connection, frame: Buffer, ref: MessageRef, metrics: Metrics): 'sent' | 'skipped' | 'missed' {
+  if (!conn.open) return 'missed'
+  const marks = conn.syncMarks
+  if (marks) {
+    if ((marks.sent.get(ref.conv) ?? 0) >= ref.seq) return 'skipped'
+    let live = marks.live.get(ref.conv)
+    if (!live) marks.live.set(ref.conv, (live = new Set()))
+    live.add(ref.seq)
+  }
+  if (conn.congested) {
+    metrics.slowConsumers.inc()
+    conn.slowConsumer()
+    return 'missed'
+  }
+  conn.write(frame)
+  return 'sent'
+}
+
+/** conv and seq of a stored message JSON, read without parsing it (the format is ours: message-json.ts). */
+export function peekMessage(json: string): MessageRef | undefined {
+  const c = json.indexOf('"conv":"')
+  if (c < 0) return undefined
+  const ce = json.indexOf('"', c + 8)
+  const s = json.indexOf('"seq":', ce)
+  if (ce < 0 || s < 0) return undefined
+  const seq = parseInt(json.slice(s + 6, s + 26), 10)
+  if (!Number.isSafeInteger(seq)) return undefined
+  return { conv: json.slice(c + 8, ce), seq, json }
+}

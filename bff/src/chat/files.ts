@@ -1,0 +1,24 @@
+/**
+ * How `send` of an image or file message turns the `{fileId}` a client sends into the body that is
+ * stored and delivered. The uploads component implements it (bff/src/upload/) and app.ts wires it.
+ */
+import { AppError } from '@chat/shared'
+import type { ConvId, FileBody, ImageBody, UserId } from '@chat/shared'
+
+export interface FileResolver {
+  /**
+   * The body of a finished upload that `user` may post in `conv`.
+   * Throws AppError FILE_NOT_FOUND (unknown, or not the user's) or FILE_NOT_READY (still uploading).
+   */
+  resolve(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file'): Promise<ImageBody | FileBody>
+}
+
+/**
+ * The resolver used while no upload component is wired in: it knows no file, so image and file
+ * messages are refused with FILE_NOT_FOUND. app.ts replaces it with the uploads component's.
+ */
+export const noFiles: FileResolver = {
+  async resolve() {
+    throw new AppError('FILE_NOT_FOUND', 'no upload component is configured')
+  },
+}

@@ -1,0 +1,82 @@
+/**
+ * One handler per client frame type, registered in one map (as tus registers one handler per
+ * HTTP method). A handler gets a decoded, validated frame and may throw an AppError: the gateway
+ * turns it into an error frame carrying the frame's rid/cid, or a close, in one place.
+ */
+import type { ClientFrameOf, ClientFrameType, UserId } from '@chat/shared'
+import type { Connection } from '../gateway/connection'
+import type { ChatService } from './service'
+
+export interface HandlerContext {
+  readonly conn: Connection
+  readonly user: UserId
+  readonly chat: ChatService
+  /** Called with the ack latency once a send is acked (metrics). */
+  readonly acked: (receivedAt: number) => void
+  readonly receivedAt: number
+}
+
+export type Handler<T extends ClientFrameType> = (ctx: HandlerContext, frame: ClientFrameOf<T>) => void | Promise<unknown>
+
+export type HandlerMap = { readonly [T in ClientFrameType]: Handler<T> }
+
+export const handlers: HandlerMap = {
+  ping(ctx, frame) {
+    const pong: { type: 'pong'; serverTime: number; ts?: number } = { type: 'pong', serverTime: Date.now() }
+    if (frame.ts !== undefined) pong.ts = frame.ts
+    ctx.conn.reply(JSON.stringify(pong), 'pong')
+  },
+
+  async send(ctx, frame) {
+    const { ack, delivered } = await ctx.chat.send(ctx.user, frame, ctx.conn)
+    const m = ack.msg
+    const json = `{"type":"ack","cid":"${m.cid}","mid":"${m.mid}","conv":"${m.conv}","seq":${m.seq},"ts":${m.ts}${ack.dup ? ',"dup":true' : ''}}`
+    ctx.conn.reply(json, 'ack')
+    ctx.acked(ctx.receivedAt)
+    // Fan-out continues after the ack; the gateway waits for it before a shutdown completes.
+    return delivered
+  },
+
+  recv(ctx, frame) {
+    return ctx.chat.recv(ctx.user, frame)
+  },
+
+  read(ctx, frame) {
+    return ctx.chat.read(ctx.user, frame)
+  },
+
+  async sync(ctx, frame) {
+    // One sync at a time per connection: its exactly-once marks belong to one run.
+    const run = (ctx.conn.syncChain ?? Promise.resolve()).then(() => ctx.chat.sync(ctx.user, frame, ctx.conn))
+    const tail = run.catch(() => {})
+    ctx.conn.syncChain = tail
+    try {
+      await run
+    } finally {
+      if (ctx.conn.syncChain === tail) ctx.conn.syncChain = undefined
+    }
+  },
+
+  async history(ctx, frame) {
+    ctx.conn.reply(await ctx.chat.history(ctx.user, frame), 'messages')
+  },
+
+  async convs(ctx, frame) {
+    const items = await ctx.chat.list(ctx.user)
+    ctx.conn.reply(JSON.stringify({ type: 'convs', rid: frame.rid, items }), 'convs')
+  },
+
+  async 'conv.create'(ctx, frame) {
+    const conv = await ctx.chat.create(await ctx.chat.profile(ctx.user), frame, ctx.conn)
+    ctx.conn.reply(JSON.stringify({ type: 'conv', rid: frame.rid, conv }), 'conv')
+  },
+
+  async users(ctx, frame) {
+    const items = await ctx.chat.searchUsers(frame.q)
+    ctx.conn.reply(JSON.stringify({ type: 'users', rid: frame.rid, items }), 'users')
+  },
+
+  typing(ctx, frame) {
+    return ctx.chat.typing(ctx.user, frame)
+  },
+}

@@ -1,0 +1,389 @@
+/**
+ * The messaging domain: plain objects in, frames out through `Delivery` and the `Reply` callbacks.
+ * It knows nothing of sockets or HTTP. Every operation on a conversation first checks membership
+ * (NOT_MEMBER); seqs named by a client are checked against the conversation's last seq.
+ */
+import * as v from 'valibot'
+import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from '@chat/shared'
+import type { ClientFrameOf, ConvId, Conversation, Message, Presence, User, UserId } from '@chat/shared'
+import type { Engine, ConvRecord, MessageBody } from '../store/types'
+import type { Delivery, MessageRef } from './delivery'
+import { peekMessage } from './delivery'
+import type { FileResolver } from './files'
+import type { Connection, SyncMarks } from '../gateway/connection'
+
+export interface ChatOptions {
+  readonly dedupWindowMs: number
+  readonly queueMaxLength: number
+  readonly presenceFanoutMax: number
+  /** Unsent bytes at which a sync waits for the socket to drain before its next batch. */
+  readonly syncPauseBytes: number
+}
+
+/** Most conversation records cached in process (members never change, so entries never go stale). */
+const CONV_CACHE_MAX = 50_000
+/** A sync or history reply frame holds at most this many messages... */
+const BATCH_MAX_MSGS = LIMITS.maxPageSize
+/** ...and about this many bytes, so one frame stays small for a mini-program to parse. */
+const BATCH_MAX_BYTES = 256 * 1024
+/** Users returned by one `users` query. */
+const USER_SEARCH_LIMIT = 20
+
+export interface Ack {
+  readonly msg: Message
+  readonly dup: boolean
+}
+
+export class ChatService {
+  private readonly convCache = new Map<ConvId, ConvRecord>()
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly delivery: Delivery,
+    private readonly files: FileResolver,
+    private readonly options: ChatOptions,
+  ) {}
+
+  // ---------------------------------------------------------------- conversations
+
+  /** The conversation if `user` belongs to it: NOT_MEMBER otherwise (also when it does not exist but names someone else). */
+  async memberOf(user: UserId, conv: ConvId): Promise<ConvRecord> {
+    const direct = directMembers(conv)
+    if (direct && !direct.includes(user)) throw new AppError('NOT_MEMBER')
+    const record = await this.record(conv)
+    if (!record) throw new AppError(direct ? 'CONV_NOT_FOUND' : 'NOT_MEMBER')
+    if (!record.members.includes(user)) throw new AppError('NOT_MEMBER')
+    return record
+  }
+
+  private async record(conv: ConvId): Promise<ConvRecord | undefined> {
+    const cached = this.convCache.get(conv)
+    if (cached) return cached
+    const record = await this.engine.convs.get(conv)
+    if (record) this.remember(record)
+    return record
+  }
+
+  private remember(record: ConvRecord): void {
+    if (this.convCache.size >= CONV_CACHE_MAX) {
+      const oldest = this.convCache.keys().next().value
+      if (oldest !== undefined) this.convCache.delete(oldest)
+    }
+    this.convCache.set(record.id, record)
+  }
+
+  /**
+   * Create a 1:1 or group conversation (a 1:1 that exists is returned as it is). Every member's
+   * devices get a `conv` frame; the creator's asking connection gets it with `rid` instead.
+   */
+  async create(
+    user: User,
+    frame: ClientFrameOf<'conv.create'>,
+    conn?: Connection,
+  ): Promise<Conversation> {
+    const others = [...new Set(frame.members)].filter((m) => m !== user.id)
+    let record: ConvRecord
+    if (frame.kind === 'direct') {
+      if (others.length !== 1 || frame.members.length !== 1) {
+        throw new AppError('INVALID_FRAME', 'a direct conversation has exactly one other member')
+      }
+      record = { id: directConvId(user.id, others[0]!), kind: 'direct', members: [user.id, others[0]!].sort(), createdAt: Date.now() }
+    } else {
+      if (others.length + 1 > LIMITS.maxGroupMembers) throw new AppError('INVALID_FRAME', `a group has at most ${LIMITS.maxGroupMembers} members`)
+      record = { id: `g:${randomId(16)}`, kind: 'group', title: frame.title, members: [user.id, ...others], createdAt: Date.now() }
+    }
+    const profiles = await this.engine.users.get(record.members)
+    if (profiles.length !== record.members.length) {
+      const known = new Set(profiles.map((p) => p.id))
+      const missing = record.members.filter((m) => !known.has(m))
+      throw new AppError('USER_NOT_FOUND', `unknown users: ${missing.slice(0, 5).join(', ')}`)
+    }
+    const { record: stored, created } = await this.engine.convs.create(record)
+    this.remember(stored)
+    const [state] = await this.engine.convs.states([stored.id], user.id)
+    const conv = conversationOf(stored, profiles, state!)
+    if (created) {
+      // Everyone starts with nothing read, so one frame (without rid) fits every other device.
+      const json = JSON.stringify({ type: 'conv', conv: { ...conv, readSeq: 0, unread: 0 } })
+      await this.delivery.frame(stored.members, 'conv', json, conn)
+    }
+    return conv
+  }
+
+  /** The user's conversations, newest activity first. */
+  async list(user: UserId): Promise<Conversation[]> {
+    const ids = await this.engine.convs.listForUser(user)
+    const records = (await Promise.all(ids.map((id) => this.record(id)))).filter((r): r is ConvRecord => r !== undefined)
+    const states = await this.engine.convs.states(
+      records.map((r) => r.id),
+      user,
+    )
+    const memberIds = [...new Set(records.flatMap((r) => r.members))]
+    const profiles = await this.engine.users.get(memberIds)
+    const convs = records.map((r, i) => conversationOf(r, profiles, states[i]!))
+    return convs.sort((a, b) => activity(b) - activity(a))
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  /**
+   * Store a message and deliver it. The ack's promise resolves only once the store has it; a
+   * repeated cid resolves with the original and `dup` (and delivers nothing again).
+   */
+  async send(user: UserId, frame: ClientFrameOf<'send'>, conn?: Connection): Promise<{ ack: Ack; delivered: Promise<void> }> {
+    let record: ConvRecord
+    try {
+      record = await this.memberOf(user, frame.conv)
+    } catch (err) {
+      // A 1:1 conversation comes into being with its first message.
+      if (!(err instanceof AppError && err.code === 'CONV_NOT_FOUND')) throw err
+      const other = directMembers(frame.conv)!.find((m) => m !== user) ?? user
+      await this.create(await this.profile(user), { type: 'conv.create', rid: 'implicit', kind: 'direct', members: [other] })
+      record = await this.memberOf(user, frame.conv)
+    }
+    const body = frame.kind === 'text' ? { text: frame.body.text } : await this.fileBody(frame.body.fileId, user, frame.conv, frame.kind)
+    const result = await this.engine.messages.append({
+      conv: frame.conv,
+      from: user,
+      cid: frame.cid,
+      mid: randomId(20),
+      ts: Date.now(),
+      kind: frame.kind,
+      body,
+      dedupWindowMs: this.options.dedupWindowMs,
+    })
+    const ack = { msg: result.msg, dup: result.dup }
+    if (result.dup) return { ack, delivered: Promise.resolve() }
+    const ref: MessageRef = { conv: frame.conv, seq: result.msg.seq, json: result.json }
+    return { ack, delivered: this.delivery.message(record.members, ref, user, conn) }
+  }
+
+  private async fileBody(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file'): Promise<MessageBody> {
+    const body = await this.files.resolve(fileId, user, conv, kind)
+    // The resolver is another component: what it returns is checked like any input.
+    const schema = kind === 'image' ? schemas.ImageBody : schemas.FileBody
+    const parsed = v.safeParse(schema, body)
+    if (!parsed.success || parsed.output.fileId !== fileId) throw new AppError('FILE_NOT_FOUND', `file ${fileId} cannot be sent as ${kind}`)
+    return parsed.output
+  }
+
+  /** One page of history before `before` (exclusive), ascending. Returns the reply frame JSON. */
+  async history(user: UserId, frame: ClientFrameOf<'history'>): Promise<string> {
+    await this.memberOf(user, frame.conv)
+    const [state] = await this.engine.convs.states([frame.conv], user)
+    if (frame.before !== undefined && frame.before > state!.lastSeq + 1) {
+      throw new AppError('SEQ_RANGE_INVALID', `before ${frame.before} is past the last seq ${state!.lastSeq} + 1`)
+    }
+    const msgs = await this.engine.messages.before(frame.conv, frame.before, frame.limit ?? LIMITS.defaultPageSize)
+    const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
+    return messagesFrame(frame.rid, frame.conv, msgs, first > 1)
+  }
+
+  /**
+   * Catch-up (PROTOCOL.md, "Catch-up after (re)connect"): for every conversation of the user,
+   * everything after the client's cursor in ascending seq (from the offline queue when it holds
+   * that whole range, otherwise from history), or the newest page without a cursor; then
+   * `sync.done` with the queue cursor. Live pushes racing the sync are never sent twice
+   * (`SyncMarks`), and batches wait for the socket to drain instead of piling up in memory.
+   */
+  async sync(user: UserId, frame: ClientFrameOf<'sync'>, conn: Connection): Promise<void> {
+    // Marks first: a live push that lands while the state below is read is recorded, not doubled.
+    const marks: SyncMarks = { live: new Map(), sent: new Map() }
+    conn.syncMarks = marks
+    try {
+      await this.syncRun(user, frame, conn, marks)
+    } finally {
+      conn.syncMarks = undefined
+    }
+  }
+
+  private async syncRun(user: UserId, frame: ClientFrameOf<'sync'>, conn: Connection, marks: SyncMarks): Promise<void> {
+    const ids = await this.engine.convs.listForUser(user)
+    const mine = new Set(ids)
+    const cursors = new Map<ConvId, number>()
+    for (const c of frame.cursors) {
+      if (!mine.has(c.conv)) throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
+      cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
+    }
+    const states = await this.engine.convs.states(ids, user)
+    ids.forEach((id, i) => {
+      const cursor = cursors.get(id)
+      if (cursor !== undefined && cursor > states[i]!.lastSeq) {
+        throw new AppError('SEQ_RANGE_INVALID', `cursor ${cursor} of ${id} is past its last seq ${states[i]!.lastSeq}`)
+      }
+    })
+
+    const queued = await this.engine.queue.read(user, this.options.queueMaxLength)
+    const fromQueue = new Map<ConvId, Map<number, string>>()
+    for (const e of queued) {
+      const ref = peekMessage(e.msg)
+      if (!ref) continue
+      let m = fromQueue.get(ref.conv)
+      if (!m) fromQueue.set(ref.conv, (m = new Map()))
+      m.set(ref.seq, e.msg)
+    }
+
+    for (let i = 0; i < ids.length; i++) {
+      const conv = ids[i]!
+      const lastSeq = states[i]!.lastSeq
+      const cursor = cursors.get(conv)
+      if (cursor === undefined) {
+        const page = await this.engine.messages.before(conv, undefined, LIMITS.defaultPageSize)
+        const first = page.length > 0 ? peekMessage(page[0]!)!.seq : 1
+        await this.emit(conn, frame.rid, conv, page, first > 1, marks)
+        continue
+      }
+      if (cursor >= lastSeq) continue
+      const queuedMsgs = fromQueue.get(conv)
+      let range: string[] | undefined
+      if (queuedMsgs && coversRange(queuedMsgs, cursor, lastSeq)) {
+        range = []
+        for (let s = cursor + 1; s <= lastSeq; s++) range.push(queuedMsgs.get(s)!)
+        await this.emit(conn, frame.rid, conv, range, false, marks)
+        continue
+      }
+      // From history, page by page up to the last seq seen when the sync began (later ones come live).
+      let after = cursor
+      while (after < lastSeq) {
+        const page = await this.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
+        if (page.length === 0) break
+        after = peekMessage(page[page.length - 1]!)!.seq
+        await this.emit(conn, frame.rid, conv, page, after < lastSeq, marks)
+      }
+    }
+    const done: { type: 'sync.done'; rid: string; q?: string } = { type: 'sync.done', rid: frame.rid }
+    const lastEntry = queued[queued.length - 1]
+    if (lastEntry) done.q = lastEntry.id
+    conn.reply(JSON.stringify(done), 'sync.done')
+  }
+
+  /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */
+  private async emit(conn: Connection, rid: string, conv: ConvId, msgs: string[], more: boolean, marks: SyncMarks): Promise<void> {
+    if (msgs.length === 0) return
+    const live = marks.live.get(conv)
+    const keep = live ? msgs.filter((m) => !live.has(peekMessage(m)!.seq)) : msgs
+    // From here on, live pushes of this range are dropped: the batches below carry them.
+    marks.sent.set(conv, peekMessage(msgs[msgs.length - 1]!)!.seq)
+    let start = 0
+    while (start < keep.length) {
+      let end = start
+      let bytes = 0
+      while (end < keep.length && end - start < BATCH_MAX_MSGS && (bytes === 0 || bytes + keep[end]!.length <= BATCH_MAX_BYTES)) {
+        bytes += keep[end]!.length
+        end++
+      }
+      const json = messagesFrame(rid, conv, keep.slice(start, end), end < keep.length ? true : more)
+      // Pace to the reader: a sync of thousands of messages must not sit in server memory.
+      const written = conn.ws.bufferedAmount > this.options.syncPauseBytes ? await conn.writeAndWait(json, 'messages') : conn.reply(json, 'messages')
+      if (!written) throw new AppError('INTERNAL', 'connection closed during sync')
+      start = end
+    }
+  }
+
+  // ---------------------------------------------------------------- receipts, read, typing
+
+  /** Delivery acks: drop acknowledged queue entries, tell 1:1 senders their messages arrived. */
+  async recv(user: UserId, frame: ClientFrameOf<'recv'>): Promise<void> {
+    if (frame.q !== undefined) {
+      if (!/^\d{1,15}-\d{1,19}$/.test(frame.q)) throw new AppError('INVALID_FRAME', 'recv.q is not a queue cursor')
+      await this.engine.queue.ack(user, frame.q)
+    }
+    const receipts: Promise<void>[] = []
+    for (const a of frame.acks) {
+      const record = await this.memberOf(user, a.conv)
+      // Group delivery receipts would cost every member's ack times every member: 1:1 only.
+      if (record.kind !== 'direct') continue
+      const json = JSON.stringify({ type: 'receipt', kind: 'delivered', conv: a.conv, user, seq: a.seq })
+      receipts.push(this.delivery.frame(record.members.filter((m) => m !== user), 'receipt', json))
+    }
+    await Promise.all(receipts)
+  }
+
+  /** Move the read mark (never back) and tell the other members. */
+  async read(user: UserId, frame: ClientFrameOf<'read'>): Promise<void> {
+    const record = await this.memberOf(user, frame.conv)
+    const [state] = await this.engine.convs.states([frame.conv], user)
+    if (frame.seq > state!.lastSeq) throw new AppError('SEQ_RANGE_INVALID', `seq ${frame.seq} is past the last seq ${state!.lastSeq}`)
+    const mark = await this.engine.convs.markRead(frame.conv, user, frame.seq)
+    const json = JSON.stringify({ type: 'receipt', kind: 'read', conv: frame.conv, user, seq: mark })
+    await this.delivery.frame(record.members, 'receipt', json)
+  }
+
+  async typing(user: UserId, frame: ClientFrameOf<'typing'>): Promise<void> {
+    const record = await this.memberOf(user, frame.conv)
+    const json = JSON.stringify({ type: 'typing', conv: frame.conv, user })
+    await this.delivery.frame(record.members.filter((m) => m !== user), 'typing', json)
+  }
+
+  async profile(user: UserId): Promise<User> {
+    const [me] = await this.engine.users.get([user])
+    return me ?? { id: user, name: user }
+  }
+
+  async searchUsers(q: string): Promise<User[]> {
+    return this.engine.users.search(q, USER_SEARCH_LIMIT)
+  }
+
+  // ---------------------------------------------------------------- presence
+
+  /** The users told about `user`'s presence: members of its conversations, bounded. */
+  async contacts(user: UserId): Promise<UserId[]> {
+    const out = new Set<UserId>()
+    const max = this.options.presenceFanoutMax
+    for (const id of await this.engine.convs.listForUser(user)) {
+      const record = await this.record(id)
+      for (const m of record?.members ?? []) {
+        if (out.size >= max) return [...out]
+        if (m !== user) out.add(m)
+      }
+    }
+    return [...out]
+  }
+
+  async announcePresence(p: Presence): Promise<void> {
+    const contacts = await this.contacts(p.user)
+    if (contacts.length > 0) await this.delivery.frame(contacts, 'presence', JSON.stringify({ type: 'presence', ...p }))
+  }
+
+  /** Presence of the user's 1:1 peers, sent to a device that just connected. */
+  async peersPresence(user: UserId): Promise<Presence[]> {
+    const ids = await this.engine.convs.listForUser(user)
+    const peers = ids
+      .map((id) => directMembers(id))
+      .filter((m): m is [UserId, UserId] => m !== undefined)
+      .map(([a, b]) => (a === user ? b : a))
+      .slice(0, this.options.presenceFanoutMax)
+    return peers.length > 0 ? this.engine.presence.get(peers) : []
+  }
+}
+
+function coversRange(msgs: Map<number, string>, cursor: number, lastSeq: number): boolean {
+  if (msgs.size < lastSeq - cursor) return false
+  for (let s = cursor + 1; s <= lastSeq; s++) if (!msgs.has(s)) return false
+  return true
+}
+
+/** `messages` frame around stored message JSON, without parsing it. */
+export function messagesFrame(rid: string, conv: ConvId, msgs: readonly string[], more: boolean): string {
+  return `{"type":"messages","rid":${JSON.stringify(rid)},"conv":"${conv}","msgs":[${msgs.join(',')}],"more":${more}}`
+}
+
+function conversationOf(record: ConvRecord, profiles: readonly User[], state: { lastSeq: number; lastMsg?: Message | undefined; readSeq: number }): Conversation {
+  const byId = new Map(profiles.map((p) => [p.id, p]))
+  const conv: Conversation = {
+    id: record.id,
+    kind: record.kind,
+    members: record.members.map((m) => byId.get(m) ?? { id: m, name: m }),
+    createdAt: record.createdAt,
+    lastSeq: state.lastSeq,
+    readSeq: Math.min(state.readSeq, state.lastSeq),
+    unread: Math.max(0, state.lastSeq - state.readSeq),
+  }
+  if (record.title !== undefined) conv.title = record.title
+  if (state.lastMsg) conv.lastMsg = state.lastMsg
+  return conv
+}
+
+function activity(c: Conversation): number {
+  return c.lastMsg?.ts ?? c.createdAt
+}

@@ -1,0 +1,200 @@
+/**
+ * The BFF's configuration: read once from the environment, validated, with documented defaults.
+ * A bad value stops the start with a message naming the variable. Every duration carries its unit
+ * in its name; every limit is here so it is named, enforced in one place and documented
+ * (bff/README.md has the same table for operators).
+ */
+import { availableParallelism } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { LIMITS } from '@chat/shared'
+
+export type StoreKind = 'memory' | 'redis'
+
+export interface Config {
+  /** PORT: TCP port of HTTP and WebSocket. Default 8080; 0 picks a free port (tests). */
+  readonly port: number
+  /** HOST: interface to bind. Default 127.0.0.1 (Docker sets 0.0.0.0). */
+  readonly host: string
+  /** NODE_ENV === 'production'. */
+  readonly production: boolean
+  /** STORE: `memory` (embedded, one process, default) or `redis`. */
+  readonly store: StoreKind
+  /** REDIS_URL: standalone Redis. Default redis://127.0.0.1:6379. */
+  readonly redisUrl: string
+  /** REDIS_CLUSTER_NODES: comma list host:port; when set, a Redis Cluster is used instead of REDIS_URL. */
+  readonly redisClusterNodes: readonly { host: string; port: number }[]
+  /** REDIS_PREFIX: prefix of every key and channel (tests isolate with it). Default `chat:`. */
+  readonly redisPrefix: string
+  /** REDIS_COMMAND_TIMEOUT_MS: a Redis command failing to answer in this time fails (STORE_UNAVAILABLE). Default 2000. */
+  readonly redisCommandTimeoutMs: number
+  /** REDIS_CONNECT_TIMEOUT_MS: how long start-up waits for Redis before giving up. Default 10000. */
+  readonly redisConnectTimeoutMs: number
+  /** JWT_SECRET: HS256 key of access tokens, at least 32 chars. Required in production. */
+  readonly jwtSecret: string
+  /** TOKEN_TTL_MS: access token lifetime. Default 15 min. */
+  readonly tokenTtlMs: number
+  /** REFRESH_TTL_MS: refresh token lifetime. Default 30 days. */
+  readonly refreshTtlMs: number
+  /** WX_APPID / WX_SECRET: the mini-program's credentials for code2session. wx-login is refused without them. */
+  readonly wxAppId: string
+  readonly wxSecret: string
+  /** WX_API_BASE: WeChat API origin. Default https://api.weixin.qq.com (tests point it at a fake). */
+  readonly wxApiBase: string
+  /** WX_TIMEOUT_MS: code2session request timeout. Default 5000. */
+  readonly wxTimeoutMs: number
+  /** DEV_LOGIN: POST /auth/dev-login enabled. Default on outside production; refused in production. */
+  readonly devLogin: boolean
+  /** STATIC_DIR: the h5 build served at /. Default dist/h5 of the repository. */
+  readonly staticDir: string
+  /** CORS_ORIGINS: comma list of origins allowed to call the API, or `*`. Default `*` (tokens are never cookies). */
+  readonly corsOrigins: readonly string[]
+  /** WORKERS: processes sharing the port. Default 1, or one per core in production. Memory store: 1 only. */
+  readonly workers: number
+  /** LOG_LEVEL: pino level. Default info (silent under test when set so). */
+  readonly logLevel: string
+
+  /** HEARTBEAT_INTERVAL_MS: server ping period; a connection silent for a whole period is closed 4010. Default 30000. */
+  readonly heartbeatIntervalMs: number
+  /** MAX_FRAME_BYTES: largest client frame (close 1009 beyond). Default 65536 (protocol limit). */
+  readonly maxFrameBytes: number
+  /** MAX_CONNECTIONS: sockets per process; beyond, upgrades get 503. Default 19000 (20000 open files here). */
+  readonly maxConnections: number
+  /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per connection, frames. Defaults 20 / 60. */
+  readonly rateLimitPerSec: number
+  readonly rateLimitBurst: number
+  /** FLOOD_MAX_REJECTS within FLOOD_WINDOW_MS: rate-limited frames tolerated before close 4008. Defaults 50 / 10000. */
+  readonly floodMaxRejects: number
+  readonly floodWindowMs: number
+  /** SLOW_CONSUMER_BYTES: unsent bytes of a socket beyond which it is cut (4009). Default 1 MiB. */
+  readonly slowConsumerBytes: number
+  /** DEDUP_WINDOW_MS: how long a (sender, cid) is remembered. Default 24 h. */
+  readonly dedupWindowMs: number
+  /** QUEUE_MAX_LENGTH: offline-queue entries per user; the oldest are dropped beyond. Default 10000. */
+  readonly queueMaxLength: number
+  /** QUEUE_RETENTION_MS: offline-queue entry lifetime. Default 7 days. */
+  readonly queueRetentionMs: number
+  /** PRESENCE_FANOUT_MAX: most users told of one user's presence change. Default 1000. */
+  readonly presenceFanoutMax: number
+  /** SHUTDOWN_TIMEOUT_MS: bound of a graceful drain after SIGTERM. Default 10000. */
+  readonly shutdownTimeoutMs: number
+  /** SHUTDOWN_RETRY_AFTER_MS: `retryAfterMs` of the SHUTTING_DOWN notice. Default 1000. */
+  readonly shutdownRetryAfterMs: number
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`config: ${variable} ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const DEV_JWT_SECRET = 'dev-only-secret-do-not-use-in-production-0123456789'
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const production = env.NODE_ENV === 'production'
+  const store = oneOf(env, 'STORE', ['memory', 'redis'] as const, 'memory')
+  const jwtSecret = env.JWT_SECRET ?? (production ? undefined : DEV_JWT_SECRET)
+  if (jwtSecret === undefined) throw new ConfigError('JWT_SECRET', 'is required in production')
+  if (jwtSecret.length < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 characters')
+  const devLogin = bool(env, 'DEV_LOGIN', !production)
+  if (production && devLogin) throw new ConfigError('DEV_LOGIN', 'must not be enabled in production')
+  const workers = int(env, 'WORKERS', production ? availableParallelism() : 1, 1, 256)
+  if (store === 'memory' && workers > 1) {
+    throw new ConfigError('WORKERS', `is ${workers} but STORE=memory holds state in one process: use STORE=redis or WORKERS=1`)
+  }
+  const redisPrefix = env.REDIS_PREFIX ?? 'chat:'
+  // A brace in the prefix would become the key's hash tag and put every key in one Cluster slot.
+  if (/[{}\s]/.test(redisPrefix)) throw new ConfigError('REDIS_PREFIX', 'must not contain braces or spaces')
+
+  const config: Config = {
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST ?? '127.0.0.1',
+    production,
+    store,
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    redisClusterNodes: clusterNodes(env),
+    redisPrefix,
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 10, 60_000),
+    redisConnectTimeoutMs: int(env, 'REDIS_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
+    jwtSecret,
+    tokenTtlMs: int(env, 'TOKEN_TTL_MS', 15 * 60_000, 1000, 24 * 3600_000),
+    refreshTtlMs: int(env, 'REFRESH_TTL_MS', 30 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),
+    wxAppId: env.WX_APPID ?? '',
+    wxSecret: env.WX_SECRET ?? '',
+    wxApiBase: url(env, 'WX_API_BASE', 'https://api.weixin.qq.com'),
+    wxTimeoutMs: int(env, 'WX_TIMEOUT_MS', 5000, 100, 60_000),
+    devLogin,
+    staticDir: path.resolve(repoRoot, env.STATIC_DIR ?? 'dist/h5'),
+    corsOrigins: (env.CORS_ORIGINS ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+    workers,
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+
+    heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 50, 600_000),
+    maxFrameBytes: int(env, 'MAX_FRAME_BYTES', LIMITS.maxFrameBytes, 1024, 16 * 1024 * 1024),
+    maxConnections: int(env, 'MAX_CONNECTIONS', 19_000, 1, 1_000_000),
+    rateLimitPerSec: int(env, 'RATE_LIMIT_PER_SEC', 20, 1, 1_000_000),
+    rateLimitBurst: int(env, 'RATE_LIMIT_BURST', 60, 1, 1_000_000),
+    floodMaxRejects: int(env, 'FLOOD_MAX_REJECTS', 50, 1, 1_000_000),
+    floodWindowMs: int(env, 'FLOOD_WINDOW_MS', 10_000, 100, 3600_000),
+    slowConsumerBytes: int(env, 'SLOW_CONSUMER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    dedupWindowMs: int(env, 'DEDUP_WINDOW_MS', 24 * 3600_000, 1000, 30 * 24 * 3600_000),
+    queueMaxLength: int(env, 'QUEUE_MAX_LENGTH', 10_000, 1, 10_000_000),
+    queueRetentionMs: int(env, 'QUEUE_RETENTION_MS', 7 * 24 * 3600_000, 1000, 365 * 24 * 3600_000),
+    presenceFanoutMax: int(env, 'PRESENCE_FANOUT_MAX', 1000, 0, 100_000),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    shutdownRetryAfterMs: int(env, 'SHUTDOWN_RETRY_AFTER_MS', 1000, 0, 600_000),
+  }
+  if (store === 'redis' && config.redisClusterNodes.length === 0) url(env, 'REDIS_URL', config.redisUrl)
+  return config
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`)
+  const n = Number(raw)
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`)
+  return n
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase()
+  if (raw === undefined || raw === '') return fallback
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false
+  throw new ConfigError(name, `must be a boolean (1/0, true/false, on/off), got "${env[name]}"`)
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${raw}"`)
+  }
+  return raw as T
+}
+
+function url(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = env[name] || fallback
+  try {
+    new URL(raw)
+  } catch {
+    throw new ConfigError(name, `must be a URL, got "${raw}"`)
+  }
+  return raw.replace(/\/+$/, '')
+}
+
+function clusterNodes(env: NodeJS.ProcessEnv): { host: string; port: number }[] {
+  const raw = env.REDIS_CLUSTER_NODES?.trim()
+  if (!raw) return []
+  return raw.split(',').map((item) => {
+    const m = /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(item)
+    if (!m) throw new ConfigError('REDIS_CLUSTER_NODES', `must be a comma list of host:port, got "${item}"`)
+    return { host: m[1]!, port: Number(m[2]) }
+  })
+}

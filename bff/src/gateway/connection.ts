@@ -1,0 +1,125 @@
+/**
+ * One client socket. Kept small on purpose: an idle connection costs the ws socket plus this
+ * object (a few numbers and references), which is what the 100,000-idle-connection target measures.
+ * Anything a connection needs only for a while (sync bookkeeping) is allocated then and dropped.
+ */
+import type { WebSocket } from 'ws'
+import type { UserId } from '@chat/shared'
+
+/** Exactly-once bookkeeping of a running sync: what live pushes and sync batches already sent. */
+export interface SyncMarks {
+  /** Per conversation: seqs pushed live while the sync ran (the sync skips them). */
+  readonly live: Map<string, Set<number>>
+  /** Per conversation: highest seq the sync sent (live pushes at or below it are skipped). */
+  readonly sent: Map<string, number>
+}
+
+export interface ConnectionLimits {
+  readonly rateLimitPerSec: number
+  readonly rateLimitBurst: number
+  readonly floodMaxRejects: number
+  readonly floodWindowMs: number
+  readonly slowConsumerBytes: number
+  /** Counts frames written by type (metrics). Shared by every connection of a server. */
+  readonly countOut: (type: string) => void
+}
+
+/** How long a slow consumer gets to read its close frame before the socket is destroyed. */
+const SLOW_CONSUMER_GRACE_MS = 2000
+
+/** Frames are JSON text even when handed over as a shared Buffer (PROTOCOL.md: binary is refused). */
+const TEXT = { binary: false } as const
+
+export type RateVerdict = 'ok' | 'limited' | 'flooding'
+
+export class Connection {
+  /** Answered the last ping (or sent anything) since the previous heartbeat round. */
+  alive = true
+  /** A close was started; the next heartbeat round terminates it if the peer never completes it. */
+  closing = false
+  /** Set while the connection is being set up; frames other than ping wait for it. */
+  ready: Promise<void> | undefined
+  /** Counted in the presence store (so the disconnect is counted too). */
+  present = false
+  syncMarks: SyncMarks | undefined
+  /** Serialises the syncs of one connection. */
+  syncChain: Promise<void> | undefined
+  private tokens: number
+  private refilledAt: number
+  private rejects = 0
+  private rejectWindowStart = 0
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly user: UserId,
+    readonly session: string,
+    private readonly limits: ConnectionLimits,
+  ) {
+    this.tokens = limits.rateLimitBurst
+    this.refilledAt = Date.now()
+  }
+
+  /** Token bucket per connection; repeated refusals within the flood window end the connection. */
+  take(now: number): RateVerdict {
+    const { rateLimitPerSec, rateLimitBurst } = this.limits
+    this.tokens = Math.min(rateLimitBurst, this.tokens + ((now - this.refilledAt) * rateLimitPerSec) / 1000)
+    this.refilledAt = now
+    if (this.tokens >= 1) {
+      this.tokens -= 1
+      return 'ok'
+    }
+    if (now - this.rejectWindowStart > this.limits.floodWindowMs) {
+      this.rejectWindowStart = now
+      this.rejects = 0
+    }
+    this.rejects++
+    return this.rejects > this.limits.floodMaxRejects ? 'flooding' : 'limited'
+  }
+
+  get open(): boolean {
+    return !this.closing && this.ws.readyState === 1
+  }
+
+  /** Unsent bytes beyond the bound: the client reads too slowly (protocol: close 4009). */
+  get congested(): boolean {
+    return this.ws.bufferedAmount > this.limits.slowConsumerBytes
+  }
+
+  /** Write a frame already encoded. False when the connection is closing. */
+  write(data: Buffer | string): boolean {
+    if (!this.open) return false
+    this.ws.send(data, TEXT)
+    return true
+  }
+
+  /** Write one frame answering the client and count it. */
+  reply(data: Buffer | string, type: string): boolean {
+    if (!this.write(data)) return false
+    this.limits.countOut(type)
+    return true
+  }
+
+  /** Write and resolve once the bytes left for the OS: paces large replies (sync) to the reader. */
+  writeAndWait(data: Buffer | string, type: string): Promise<boolean> {
+    if (!this.open) return Promise.resolve(false)
+    this.limits.countOut(type)
+    return new Promise((resolve) => this.ws.send(data, TEXT, (err) => resolve(!err)))
+  }
+
+  /**
+   * Cut a client that reads too slowly (protocol: close 4009). The close frame waits behind the
+   * unsent bytes, so the socket is destroyed if the client has not taken it shortly after: its
+   * buffer must not keep growing in server memory.
+   */
+  slowConsumer(): void {
+    if (this.closing) return
+    this.close(4009, 'SLOW_CONSUMER')
+    setTimeout(() => this.ws.terminate(), SLOW_CONSUMER_GRACE_MS).unref()
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return
+    this.closing = true
+    this.ws.close(code, reason)
+  }
+}

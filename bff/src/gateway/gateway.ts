@@ -1,0 +1,302 @@
+/**
+ * The WebSocket gateway: authenticates upgrades, holds the connections of this process, keeps the
+ * heartbeat, enforces frame size, binary refusal, rate limits and slow-consumer cuts, decodes
+ * frames and dispatches them to one handler per type. Every error a client causes is turned into
+ * an error frame or a close here, in `fail`, and never reaches another connection.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer } from 'ws'
+import type { RawData, WebSocket } from 'ws'
+import { AppError, ERRORS, LIMITS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WS_PATH, decodeClientFrame, randomId, refOf } from '@chat/shared'
+import type { ClientFrame, ClientFrameType, ErrorCode } from '@chat/shared'
+import type { Config } from '../config'
+import type { Logger } from '../log'
+import type { Metrics } from '../ops/metrics'
+import type { Tokens, TokenClaims } from '../auth/tokens'
+import type { Engine } from '../store/types'
+import type { ChatService } from '../chat/service'
+import { handlers } from '../chat/handlers'
+import type { Handler, HandlerContext } from '../chat/handlers'
+import { Connection } from './connection'
+import type { ConnectionLimits } from './connection'
+import { LocalDevices } from './devices'
+
+export interface GatewayDeps {
+  readonly config: Config
+  readonly log: Logger
+  readonly metrics: Metrics
+  readonly tokens: Tokens
+  readonly engine: Engine
+  readonly chat: ChatService
+  readonly devices: LocalDevices
+  /** This process's id in presence counts and bus envelopes. */
+  readonly node: string
+}
+
+export class Gateway {
+  private readonly wss: WebSocketServer
+  private readonly conns = new Set<Connection>()
+  private readonly inflight = new Set<Promise<unknown>>()
+  private readonly limits: ConnectionLimits
+  private readonly heartbeat: NodeJS.Timeout
+  private draining = false
+
+  constructor(private readonly deps: GatewayDeps) {
+    const { config, metrics } = deps
+    // maxPayload: ws closes with 1009 by itself past it (PROTOCOL.md, Frames).
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
+    this.limits = {
+      rateLimitPerSec: config.rateLimitPerSec,
+      rateLimitBurst: config.rateLimitBurst,
+      floodMaxRejects: config.floodMaxRejects,
+      floodWindowMs: config.floodWindowMs,
+      slowConsumerBytes: config.slowConsumerBytes,
+      countOut: (type) => metrics.framesOut.inc({ type }),
+    }
+    this.heartbeat = setInterval(() => this.beat(), config.heartbeatIntervalMs)
+    this.heartbeat.unref()
+  }
+
+  get size(): number {
+    return this.conns.size
+  }
+
+  // ---------------------------------------------------------------- upgrade
+
+  /** The http server's `upgrade` listener. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy())
+    const url = new URL(req.url ?? '/', 'http://x')
+    if (url.pathname !== WS_PATH) return refuse(socket, 404, 'INVALID_FRAME', 'no WebSocket endpoint here')
+    if (this.draining) return refuse(socket, 503, 'SHUTTING_DOWN')
+    if (this.conns.size >= this.deps.config.maxConnections) return refuse(socket, 503, 'SERVER_BUSY')
+    const header = req.headers.authorization
+    const token = url.searchParams.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : undefined)
+    this.deps.tokens.verify(token ?? undefined).then(
+      (claims) => {
+        if (socket.destroyed) return
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, claims, url.searchParams.get('v')))
+      },
+      (err: unknown) => {
+        const e = err instanceof AppError ? err : new AppError('UNAUTHORIZED')
+        this.deps.metrics.errorsOut.inc({ code: e.code })
+        refuse(socket, e.status, e.code, e.message)
+      },
+    )
+  }
+
+  private accept(ws: WebSocket, claims: TokenClaims, version: string | null): void {
+    const { config, devices, engine, metrics, log } = this.deps
+    const conn = new Connection(ws, claims.user.id, randomId(12), this.limits)
+    this.conns.add(conn)
+    metrics.connections.inc()
+    ws.on('error', (err) => log.debug({ err, session: conn.session }, 'socket error'))
+    ws.on('pong', () => {
+      conn.alive = true
+    })
+    ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary))
+    ws.on('close', () => this.onClose(conn))
+
+    // PROTOCOL.md, Connecting: an unsupported version gets an error frame, then close 4003.
+    if (!SUPPORTED_VERSIONS.includes(Number(version))) return this.fail(conn, new AppError('UNSUPPORTED_VERSION', `protocol version ${String(version)} is not supported`))
+
+    const first = devices.add(conn)
+    // Subscribed before `welcome`: once the client can sync, no live message can miss this node.
+    conn.ready = (first ? engine.bus.subscribe(conn.user) : Promise.resolve()).then(
+      () => {
+        conn.ready = undefined
+        if (!conn.open) return
+        const welcome = {
+          type: 'welcome',
+          v: PROTOCOL_VERSION,
+          user: claims.user,
+          session: conn.session,
+          serverTime: Date.now(),
+          heartbeatMs: config.heartbeatIntervalMs,
+          limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize },
+        }
+        conn.reply(JSON.stringify(welcome), 'welcome')
+        this.track(this.announceOnline(conn))
+      },
+      (err: unknown) => {
+        log.warn({ err, user: conn.user }, 'subscribe failed')
+        conn.ready = undefined
+        this.reportError(conn, new AppError('STORE_UNAVAILABLE'), {})
+        conn.close(1013, 'STORE_UNAVAILABLE')
+      },
+    )
+  }
+
+  private async announceOnline(conn: Connection): Promise<void> {
+    const { engine, chat, node } = this.deps
+    conn.present = true
+    const devices = await engine.presence.connected(conn.user, node)
+    if (devices === 1) await chat.announcePresence({ user: conn.user, online: true })
+    // The new device learns who of its 1:1 peers is online (it missed their earlier changes).
+    for (const p of await chat.peersPresence(conn.user)) conn.reply(JSON.stringify({ type: 'presence', ...p }), 'presence')
+  }
+
+  private onClose(conn: Connection): void {
+    const { devices, engine, chat, metrics, node, log } = this.deps
+    if (!this.conns.delete(conn)) return
+    metrics.connections.dec()
+    const last = devices.remove(conn)
+    const user = conn.user
+    const work = (async () => {
+      if (last) await engine.bus.unsubscribe(user)
+      if (!conn.present) return
+      const at = Date.now()
+      const left = await engine.presence.disconnected(user, node, at)
+      if (left === 0) await chat.announcePresence({ user, online: false, lastSeen: at })
+    })().catch((err: unknown) => log.warn({ err, user }, 'disconnect bookkeeping failed'))
+    this.track(work)
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    conn.alive = true
+    const { metrics } = this.deps
+    if (isBinary) {
+      metrics.framesIn.inc({ type: 'binary' })
+      return this.fail(conn, new AppError('BINARY_UNSUPPORTED'))
+    }
+    const verdict = conn.take(Date.now())
+    if (verdict !== 'ok') {
+      metrics.framesIn.inc({ type: 'limited' })
+      return this.fail(conn, new AppError(verdict === 'flooding' ? 'FLOODING' : 'RATE_LIMITED'))
+    }
+    let frame: ClientFrame
+    try {
+      frame = decodeClientFrame(data.toString())
+    } catch (err) {
+      metrics.framesIn.inc({ type: 'invalid' })
+      const ref = err instanceof AppError ? (err.details?.ref as { rid?: string; cid?: string } | undefined) : undefined
+      return this.fail(conn, err, ref ?? {})
+    }
+    metrics.framesIn.inc({ type: frame.type })
+    if (frame.type === 'ping' || conn.ready === undefined) return this.dispatch(conn, frame)
+    // PROTOCOL.md: the client sends nothing but ping before `welcome`; be lenient and hold it.
+    void conn.ready.then(() => this.dispatch(conn, frame))
+  }
+
+  private dispatch(conn: Connection, frame: ClientFrame): void {
+    if (this.draining && frame.type !== 'ping') {
+      // Refused, never silently dropped: the client retries (same cid) on its next connection.
+      return this.reportError(conn, new AppError('SHUTTING_DOWN'), refOf(frame))
+    }
+    const ctx: HandlerContext = {
+      conn,
+      user: conn.user,
+      chat: this.deps.chat,
+      receivedAt: performance.now(),
+      acked: (t) => this.deps.metrics.ackLatency.observe((performance.now() - t) / 1000),
+    }
+    const handler = handlers[frame.type] as Handler<ClientFrameType>
+    try {
+      const result = handler(ctx, frame as never)
+      if (result instanceof Promise) this.track(result.catch((err: unknown) => this.fail(conn, err, refOf(frame))))
+    } catch (err) {
+      this.fail(conn, err, refOf(frame))
+    }
+  }
+
+  /** The one place a client's error becomes an error frame, and a close when its code has one. */
+  private fail(conn: Connection, err: unknown, ref: { rid?: string; cid?: string } = {}): void {
+    let appErr: AppError
+    if (err instanceof AppError) appErr = err
+    else {
+      this.deps.log.error({ err, user: conn.user, session: conn.session }, 'handler failed')
+      appErr = new AppError('INTERNAL', undefined, { cause: err })
+    }
+    this.reportError(conn, appErr, ref)
+    const close = appErr.closeCode
+    if (close !== undefined) conn.close(close, appErr.code)
+  }
+
+  private reportError(conn: Connection, err: AppError, ref: { rid?: string; cid?: string }): void {
+    this.deps.metrics.errorsOut.inc({ code: err.code })
+    const frame: Record<string, unknown> = { type: 'error', code: err.code, message: err.message, temporary: err.temporary }
+    if (ref.rid !== undefined) frame.rid = ref.rid
+    if (ref.cid !== undefined) frame.cid = ref.cid
+    conn.reply(JSON.stringify(frame), 'error')
+  }
+
+  // ---------------------------------------------------------------- heartbeat and drain
+
+  /**
+   * PROTOCOL.md, Heartbeat: ping every interval; a connection that has not answered since the
+   * previous round is closed with 4010. One whose close never completed is destroyed.
+   */
+  private beat(): void {
+    for (const conn of this.conns) {
+      if (conn.closing) {
+        conn.ws.terminate()
+      } else if (!conn.alive) {
+        this.deps.metrics.errorsOut.inc({ code: 'HEARTBEAT_TIMEOUT' })
+        conn.close(ERRORS.HEARTBEAT_TIMEOUT.close, 'HEARTBEAT_TIMEOUT')
+      } else {
+        conn.alive = false
+        conn.ws.ping()
+      }
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p)
+    void p.finally(() => this.inflight.delete(p))
+  }
+
+  get isDraining(): boolean {
+    return this.draining
+  }
+
+  /**
+   * Graceful stop: refuse new sockets and frames, let in-flight work finish (every send already
+   * received is acked or refused), then tell every client to reconnect elsewhere (notice
+   * SHUTTING_DOWN, close 1012) and wait for the sockets to close, destroying what is left at the
+   * deadline.
+   */
+  async drain(deadline: number, retryAfterMs: number): Promise<void> {
+    this.draining = true
+    await waitUntil(async () => {
+      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
+    }, deadline)
+    const notice = JSON.stringify({ type: 'notice', code: 'SHUTTING_DOWN', message: ERRORS.SHUTTING_DOWN.message, retryAfterMs })
+    for (const conn of this.conns) {
+      conn.reply(notice, 'notice')
+      conn.close(ERRORS.SHUTTING_DOWN.close, 'SHUTTING_DOWN')
+    }
+    await waitUntil(async () => {
+      while (this.conns.size > 0) await new Promise((r) => setTimeout(r, 20))
+    }, deadline)
+    for (const conn of this.conns) conn.ws.terminate()
+    await waitUntil(async () => {
+      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
+    }, deadline)
+    clearInterval(this.heartbeat)
+    this.wss.close()
+  }
+}
+
+async function waitUntil(work: () => Promise<void>, deadline: number): Promise<void> {
+  const left = deadline - Date.now()
+  if (left <= 0) return
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([work(), new Promise<void>((r) => (timer = setTimeout(r, left)))])
+  clearTimeout(timer)
+}
+
+/** Refuse an upgrade with an HTTP status and the JSON error body of the table. */
+function refuse(socket: Duplex, status: number, code: ErrorCode, message?: string): void {
+  if (socket.destroyed) return
+  const body = JSON.stringify({ error: { code, message: message ?? ERRORS[code].message, temporary: ERRORS[code].temporary } })
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Error'}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  )
+}

@@ -1,0 +1,48 @@
+/**
+ * Prometheus metrics of one server instance. Each instance has its own registry, so several
+ * servers in one process (tests) do not mix their figures; worker processes are aggregated by the
+ * primary (see ops/cluster-metrics.ts).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export class Metrics {
+  readonly registry = new Registry()
+  readonly connections = new Gauge({ name: 'chat_connections', help: 'Open WebSocket connections', registers: [this.registry] })
+  readonly framesIn = new Counter({
+    name: 'chat_frames_in_total',
+    help: 'Client frames received, by type (invalid: did not decode)',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  })
+  readonly framesOut = new Counter({
+    name: 'chat_frames_out_total',
+    help: 'Frames sent to clients, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  })
+  readonly errorsOut = new Counter({
+    name: 'chat_errors_total',
+    help: 'Errors reported to clients (frames or closes), by code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  })
+  readonly ackLatency = new Histogram({
+    name: 'chat_ack_latency_seconds',
+    help: 'From a send frame received to its ack written',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  })
+  readonly queueDepth = new Histogram({
+    name: 'chat_offline_queue_depth',
+    help: 'Length of a user offline queue after an entry was added',
+    buckets: [1, 10, 100, 1000, 5000, 10000, 100000],
+    registers: [this.registry],
+  })
+  readonly queued = new Counter({ name: 'chat_offline_queued_total', help: 'Messages put in offline queues', registers: [this.registry] })
+  readonly storeErrors = new Counter({ name: 'chat_store_errors_total', help: 'Failed Redis commands', registers: [this.registry] })
+  readonly slowConsumers = new Counter({ name: 'chat_slow_consumers_total', help: 'Connections cut for reading too slowly', registers: [this.registry] })
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry })
+  }
+}

@@ -1,0 +1,29 @@
+/** GET /healthz (the process answers), /readyz (store reachable, not draining), /metrics (Prometheus). */
+import { Router } from 'express'
+import { AppError, PROTOCOL_VERSION } from '@chat/shared'
+import type { Metrics } from './metrics'
+
+export interface OpsDeps {
+  readonly metrics: Metrics
+  readonly ping: () => Promise<void>
+  readonly draining: () => boolean
+  /** Metrics text of the whole instance (all workers) when clustered; this server's registry otherwise. */
+  readonly metricsText?: () => Promise<string>
+}
+
+export function opsRouter(deps: OpsDeps): Router {
+  const router = Router()
+  router.get('/healthz', (_req, res) => {
+    res.json({ ok: true, protocol: PROTOCOL_VERSION })
+  })
+  router.get('/readyz', async (_req, res) => {
+    if (deps.draining()) throw new AppError('SHUTTING_DOWN')
+    await deps.ping()
+    res.json({ ok: true })
+  })
+  router.get('/metrics', async (_req, res) => {
+    const text = deps.metricsText ? await deps.metricsText() : await deps.metrics.registry.metrics()
+    res.type(deps.metrics.registry.contentType).send(text)
+  })
+  return router
+}

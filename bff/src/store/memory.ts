@@ -1,0 +1,297 @@
+/**
+ * The embedded engine: every store in this process's memory. For one process only (`npm start`,
+ * tests, WORKERS=1): nothing survives a restart and nothing is shared with another process. It
+ * follows the same contract as the Redis engine, including dedup expiry and queue bounds.
+ */
+import { AppError } from '@chat/shared'
+import type { ConvId, Presence, User, UserId } from '@chat/shared'
+import { messageJson, messageJsonParts, messageOf } from './message-json'
+import type {
+  AppendInput,
+  AppendResult,
+  Bus,
+  ConvRecord,
+  ConvState,
+  ConvStore,
+  Engine,
+  EngineOptions,
+  MessageStore,
+  PresenceStore,
+  QueueEntry,
+  QueueStore,
+  TokenStore,
+  UserStore,
+} from './types'
+
+interface ConvData {
+  record: ConvRecord
+  /** Stored message JSON by seq - 1 (seqs are gap-free from 1). */
+  msgs: string[]
+  reads: Map<UserId, number>
+}
+
+/** Entries expire lazily on read and in a sweep, so the map cannot grow without bound. */
+class ExpiringMap<V> {
+  private readonly map = new Map<string, { value: V; expiresAt: number }>()
+  get(key: string, now = Date.now()): V | undefined {
+    const e = this.map.get(key)
+    if (!e) return undefined
+    if (e.expiresAt <= now) {
+      this.map.delete(key)
+      return undefined
+    }
+    return e.value
+  }
+  set(key: string, value: V, ttlMs: number): void {
+    this.map.set(key, { value, expiresAt: Date.now() + ttlMs })
+  }
+  delete(key: string): boolean {
+    return this.map.delete(key)
+  }
+  sweep(now = Date.now()): void {
+    for (const [k, e] of this.map) if (e.expiresAt <= now) this.map.delete(k)
+  }
+}
+
+class MemoryMessages implements MessageStore {
+  constructor(
+    private readonly convs: Map<ConvId, ConvData>,
+    private readonly dedup: ExpiringMap<number>,
+  ) {}
+
+  async append(input: AppendInput): Promise<AppendResult> {
+    const data = this.convs.get(input.conv)
+    if (!data) throw new AppError('CONV_NOT_FOUND')
+    const key = `${input.conv}\u0000${input.from}\u0000${input.cid}`
+    const known = this.dedup.get(key)
+    if (known !== undefined) {
+      const json = data.msgs[known - 1]!
+      return { msg: JSON.parse(json), json, dup: true }
+    }
+    const seq = data.msgs.length + 1
+    const json = messageJson(messageJsonParts(input), seq)
+    data.msgs.push(json)
+    data.reads.set(input.from, seq)
+    this.dedup.set(key, seq, input.dedupWindowMs)
+    return { msg: messageOf(input, seq), json, dup: false }
+  }
+
+  async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {
+    const msgs = this.convs.get(conv)?.msgs ?? []
+    return msgs.slice(afterSeq, afterSeq + limit)
+  }
+
+  async before(conv: ConvId, beforeSeq: number | undefined, limit: number): Promise<string[]> {
+    const msgs = this.convs.get(conv)?.msgs ?? []
+    const end = Math.min(beforeSeq === undefined ? msgs.length : beforeSeq - 1, msgs.length)
+    return msgs.slice(Math.max(0, end - limit), Math.max(0, end))
+  }
+}
+
+class MemoryConvs implements ConvStore {
+  private readonly byUser = new Map<UserId, Set<ConvId>>()
+  constructor(private readonly convs: Map<ConvId, ConvData>) {}
+
+  async create(record: ConvRecord): Promise<{ record: ConvRecord; created: boolean }> {
+    const existing = this.convs.get(record.id)
+    if (existing) return { record: existing.record, created: false }
+    this.convs.set(record.id, { record, msgs: [], reads: new Map() })
+    for (const m of record.members) {
+      let set = this.byUser.get(m)
+      if (!set) this.byUser.set(m, (set = new Set()))
+      set.add(record.id)
+    }
+    return { record, created: true }
+  }
+
+  async get(conv: ConvId): Promise<ConvRecord | undefined> {
+    return this.convs.get(conv)?.record
+  }
+
+  async listForUser(user: UserId): Promise<ConvId[]> {
+    return [...(this.byUser.get(user) ?? [])]
+  }
+
+  async states(convs: readonly ConvId[], user: UserId): Promise<ConvState[]> {
+    return convs.map((id) => {
+      const data = this.convs.get(id)
+      const lastJson = data?.msgs[data.msgs.length - 1]
+      return {
+        lastSeq: data?.msgs.length ?? 0,
+        lastMsg: lastJson ? JSON.parse(lastJson) : undefined,
+        readSeq: data?.reads.get(user) ?? 0,
+      }
+    })
+  }
+
+  async markRead(conv: ConvId, user: UserId, seq: number): Promise<number> {
+    const data = this.convs.get(conv)
+    if (!data) throw new AppError('CONV_NOT_FOUND')
+    const mark = Math.max(data.reads.get(user) ?? 0, seq)
+    data.reads.set(user, mark)
+    return mark
+  }
+}
+
+class MemoryUsers implements UserStore {
+  private readonly users = new Map<UserId, User>()
+  async upsert(user: User): Promise<void> {
+    this.users.set(user.id, { ...user })
+  }
+  async get(ids: readonly UserId[]): Promise<User[]> {
+    const out: User[] = []
+    for (const id of ids) {
+      const u = this.users.get(id)
+      if (u) out.push(u)
+    }
+    return out
+  }
+  async search(prefix: string, limit: number): Promise<User[]> {
+    const p = prefix.toLowerCase()
+    const hits: User[] = []
+    for (const u of this.users.values()) {
+      if (u.id.toLowerCase().startsWith(p) || u.name.toLowerCase().startsWith(p)) hits.push(u)
+    }
+    return hits.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, limit)
+  }
+}
+
+class MemoryQueue implements QueueStore {
+  private readonly queues = new Map<UserId, QueueEntry[]>()
+  private lastMs = 0
+  private lastN = 0
+  constructor(private readonly options: EngineOptions) {}
+
+  /** Ids as Redis streams make them: `<ms>-<n>`, strictly increasing. */
+  private nextId(): string {
+    const now = Date.now()
+    if (now > this.lastMs) {
+      this.lastMs = now
+      this.lastN = 0
+    } else this.lastN++
+    return `${this.lastMs}-${this.lastN}`
+  }
+
+  private trimmed(user: UserId): QueueEntry[] {
+    const q = this.queues.get(user) ?? []
+    const minMs = Date.now() - this.options.queueRetentionMs
+    let drop = 0
+    while (drop < q.length && idMs(q[drop]!.id) < minMs) drop++
+    if (drop > 0) q.splice(0, drop)
+    return q
+  }
+
+  async push(user: UserId, msgJson: string): Promise<number> {
+    const q = this.trimmed(user)
+    q.push({ id: this.nextId(), msg: msgJson })
+    if (q.length > this.options.queueMaxLength) q.splice(0, q.length - this.options.queueMaxLength)
+    this.queues.set(user, q)
+    return q.length
+  }
+
+  async read(user: UserId, limit: number): Promise<QueueEntry[]> {
+    return this.trimmed(user).slice(0, limit)
+  }
+
+  async ack(user: UserId, upTo: string): Promise<void> {
+    const q = this.queues.get(user)
+    if (!q) return
+    let drop = 0
+    while (drop < q.length && compareIds(q[drop]!.id, upTo) <= 0) drop++
+    q.splice(0, drop)
+    if (q.length === 0) this.queues.delete(user)
+  }
+
+  async length(user: UserId): Promise<number> {
+    return this.trimmed(user).length
+  }
+}
+
+class MemoryPresence implements PresenceStore {
+  private readonly devices = new Map<UserId, number>()
+  private readonly lastSeen = new Map<UserId, number>()
+  async connected(user: UserId): Promise<number> {
+    const n = (this.devices.get(user) ?? 0) + 1
+    this.devices.set(user, n)
+    return n
+  }
+  async disconnected(user: UserId, _node: string, at: number): Promise<number> {
+    const n = Math.max(0, (this.devices.get(user) ?? 0) - 1)
+    if (n === 0) this.devices.delete(user)
+    else this.devices.set(user, n)
+    this.lastSeen.set(user, at)
+    return n
+  }
+  async get(users: readonly UserId[]): Promise<Presence[]> {
+    return users.map((user) => {
+      const lastSeen = this.lastSeen.get(user)
+      const p: Presence = { user, online: (this.devices.get(user) ?? 0) > 0 }
+      return lastSeen === undefined ? p : { ...p, lastSeen }
+    })
+  }
+}
+
+class MemoryTokens implements TokenStore {
+  constructor(private readonly tokens: ExpiringMap<UserId>) {}
+  async put(tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
+    this.tokens.set(tokenHash, user, ttlMs)
+  }
+  async take(tokenHash: string): Promise<UserId | undefined> {
+    const user = this.tokens.get(tokenHash)
+    this.tokens.delete(tokenHash)
+    return user
+  }
+}
+
+/** One process: the only subscriber is this process, so publishing only counts it. */
+class MemoryBus implements Bus {
+  private readonly subscribed = new Set<UserId>()
+  async subscribe(user: UserId): Promise<void> {
+    this.subscribed.add(user)
+  }
+  async unsubscribe(user: UserId): Promise<void> {
+    this.subscribed.delete(user)
+  }
+  async publish(user: UserId): Promise<number> {
+    return this.subscribed.has(user) ? 1 : 0
+  }
+  onMessage(): void {
+    // Nothing is ever received from another process.
+  }
+}
+
+export function createMemoryEngine(options: EngineOptions): Engine {
+  const convs = new Map<ConvId, ConvData>()
+  const dedup = new ExpiringMap<number>()
+  const tokens = new ExpiringMap<UserId>()
+  const sweep = setInterval(() => {
+    dedup.sweep()
+    tokens.sweep()
+  }, 60_000)
+  sweep.unref()
+  return {
+    kind: 'memory',
+    messages: new MemoryMessages(convs, dedup),
+    convs: new MemoryConvs(convs),
+    users: new MemoryUsers(),
+    queue: new MemoryQueue(options),
+    presence: new MemoryPresence(),
+    tokens: new MemoryTokens(tokens),
+    bus: new MemoryBus(),
+    async ping() {},
+    async close() {
+      clearInterval(sweep)
+    },
+  }
+}
+
+function idMs(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')))
+}
+
+/** Compare `<ms>-<n>` ids numerically. */
+export function compareIds(a: string, b: string): number {
+  const [am, an] = a.split('-').map(Number) as [number, number]
+  const [bm, bn] = b.split('-').map(Number) as [number, number]
+  return am !== bm ? am - bm : an - bn
+}

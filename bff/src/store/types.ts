@@ -1,0 +1,152 @@
+/**
+ * The storage interfaces of the BFF. Each has a memory implementation (one process, `npm start`)
+ * and a Redis implementation (production, many processes), and both pass the one contract suite in
+ * bff/test/store/contract.ts.
+ *
+ * Sequence, message storage and dedup are one operation (`MessageStore.append`) on purpose: the
+ * protocol acks a send only once it is stored, and doing dedup, seq and store as three calls would
+ * cost three round trips and open windows where a retry is stored twice or a seq is burnt. In Redis
+ * it is one Lua script over keys sharing the conversation's hash tag.
+ */
+import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, TextBody, User, UserId } from '@chat/shared'
+
+export type MessageBody = TextBody | ImageBody | FileBody
+
+export interface AppendInput {
+  readonly conv: ConvId
+  readonly from: UserId
+  readonly cid: string
+  /** Server id chosen by the caller (random); kept only if the message is new. */
+  readonly mid: string
+  /** Server clock, ms. */
+  readonly ts: number
+  readonly kind: MessageKind
+  readonly body: MessageBody
+  /** How long (sender, cid) stays remembered, ms. */
+  readonly dedupWindowMs: number
+}
+
+export interface AppendResult {
+  readonly msg: Message
+  /** The message as JSON, exactly as stored: sent on without encoding again. */
+  readonly json: string
+  /** True when (from, cid) was already stored: `msg` is the original. */
+  readonly dup: boolean
+}
+
+/** A conversation's fixed part. Members never change after creation (the protocol has no frame for it). */
+export interface ConvRecord {
+  readonly id: ConvId
+  readonly kind: ConvKind
+  readonly title?: string | undefined
+  readonly members: readonly UserId[]
+  readonly createdAt: number
+}
+
+/** A conversation's moving part, as one user sees it. */
+export interface ConvState {
+  readonly lastSeq: number
+  readonly lastMsg?: Message | undefined
+  readonly readSeq: number
+}
+
+export interface MessageStore {
+  /**
+   * Atomically: if (from, cid) is known within the dedup window, return the original message with
+   * `dup`; otherwise assign the next seq of `conv`, store the message, make it the conversation's
+   * last message and move the sender's read mark to it (sending implies having read the
+   * conversation, so `unread` = lastSeq - readSeq counts only others' messages).
+   * Throws AppError CONV_NOT_FOUND when the conversation does not exist.
+   */
+  append(input: AppendInput): Promise<AppendResult>
+  /** Messages with seq > afterSeq, ascending, at most `limit`, as stored JSON. */
+  after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]>
+  /** Messages with seq < beforeSeq (or the newest when undefined), ascending, at most `limit`. */
+  before(conv: ConvId, beforeSeq: number | undefined, limit: number): Promise<string[]>
+}
+
+export interface ConvStore {
+  /** Create if absent (and add it to every member's list). Returns the stored record and whether it was created. */
+  create(record: ConvRecord): Promise<{ record: ConvRecord; created: boolean }>
+  get(conv: ConvId): Promise<ConvRecord | undefined>
+  /** Ids of the user's conversations. */
+  listForUser(user: UserId): Promise<ConvId[]>
+  /** Last seq, last message and the user's read mark of each conversation (same order). */
+  states(convs: readonly ConvId[], user: UserId): Promise<ConvState[]>
+  /** Move the user's read mark up to `seq` (never back). Returns the mark now stored. */
+  markRead(conv: ConvId, user: UserId, seq: number): Promise<number>
+}
+
+export interface UserStore {
+  /** Create or update a profile. */
+  upsert(user: User): Promise<void>
+  /** Profiles of the ids that exist (missing ones are left out), in the order asked. */
+  get(ids: readonly UserId[]): Promise<User[]>
+  /** Users whose id or name starts with `prefix` (case-insensitive), at most `limit`. */
+  search(prefix: string, limit: number): Promise<User[]>
+}
+
+export interface QueueEntry {
+  /** Stream-style id `<ms>-<n>`, increasing: the queue cursor. */
+  readonly id: string
+  /** The message JSON as stored. */
+  readonly msg: string
+}
+
+/** Per-user offline queue: bounded (oldest dropped past maxLength) and retained retentionMs. */
+export interface QueueStore {
+  /** Append; trims by length and age. Returns the queue length after. */
+  push(user: UserId, msgJson: string): Promise<number>
+  /** Entries in id order, at most `limit`. */
+  read(user: UserId, limit: number): Promise<QueueEntry[]>
+  /** Drop every entry with id <= `upTo` (the client acknowledged them). */
+  ack(user: UserId, upTo: string): Promise<void>
+  length(user: UserId): Promise<number>
+}
+
+/** Who is connected, counted per node so several processes can hold one user's devices. */
+export interface PresenceStore {
+  /** A device of `user` connected on `node`. Returns the user's device count over all nodes. */
+  connected(user: UserId, node: string): Promise<number>
+  /** A device disconnected at `at` (ms). Returns the user's remaining device count. */
+  disconnected(user: UserId, node: string, at: number): Promise<number>
+  get(users: readonly UserId[]): Promise<Presence[]>
+}
+
+/** Opaque refresh tokens, single use (rotation): consuming one deletes it. */
+export interface TokenStore {
+  put(tokenHash: string, user: UserId, ttlMs: number): Promise<void>
+  /** The user of a live token, deleting it; undefined if unknown, spent or expired. */
+  take(tokenHash: string): Promise<UserId | undefined>
+}
+
+/**
+ * Routing between processes: a channel per user, subscribed by the nodes holding a device of that
+ * user. `publish` answers how many nodes received it (0: nobody holds the user: queue it).
+ */
+export interface Bus {
+  subscribe(user: UserId): Promise<void>
+  unsubscribe(user: UserId): Promise<void>
+  publish(user: UserId, payload: string): Promise<number>
+  /** The one receiver of everything published to users this node subscribed. */
+  onMessage(handler: (user: UserId, payload: string) => void): void
+}
+
+export interface Engine {
+  readonly kind: 'memory' | 'redis'
+  readonly messages: MessageStore
+  readonly convs: ConvStore
+  readonly users: UserStore
+  readonly queue: QueueStore
+  readonly presence: PresenceStore
+  readonly tokens: TokenStore
+  readonly bus: Bus
+  /** Throws AppError STORE_UNAVAILABLE when the store cannot be reached. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface EngineOptions {
+  readonly queueMaxLength: number
+  readonly queueRetentionMs: number
+}

@@ -1,0 +1,58 @@
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../src/config'
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({})
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      production: false,
+      store: 'memory',
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisClusterNodes: [],
+      redisPrefix: 'chat:',
+      wxApiBase: 'https://api.weixin.qq.com',
+      devLogin: true,
+      workers: 1,
+      heartbeatIntervalMs: 30_000,
+      maxFrameBytes: 65536,
+      dedupWindowMs: 24 * 3600_000,
+      queueMaxLength: 10_000,
+      queueRetentionMs: 7 * 24 * 3600_000,
+      tokenTtlMs: 15 * 60_000,
+    })
+    expect(c.staticDir).toBe(path.resolve(__dirname, '../../dist/h5'))
+  })
+
+  it('names the variable of a bad value', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT must be an integer/)
+    expect(() => loadConfig({ STORE: 'mongo' })).toThrow(/STORE must be one of memory, redis/)
+    expect(() => loadConfig({ HEARTBEAT_INTERVAL_MS: '5' })).toThrow(/HEARTBEAT_INTERVAL_MS must be between/)
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:1,b' })).toThrow(/REDIS_CLUSTER_NODES/)
+    expect(() => loadConfig({ REDIS_PREFIX: '{x}' })).toThrow(/REDIS_PREFIX/)
+    expect(() => loadConfig({ DEV_LOGIN: 'maybe' })).toThrow(ConfigError)
+  })
+
+  it('requires a JWT secret and forbids dev login in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required in production/)
+    const secret = 'x'.repeat(40)
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, DEV_LOGIN: '1', STORE: 'redis' })).toThrow(/DEV_LOGIN must not be enabled in production/)
+    const prod = loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, STORE: 'redis' })
+    expect(prod.devLogin).toBe(false)
+    expect(prod.workers).toBeGreaterThanOrEqual(1)
+  })
+
+  it('refuses several workers on the memory engine', () => {
+    expect(() => loadConfig({ WORKERS: '3' })).toThrow(/WORKERS is 3 but STORE=memory/)
+    expect(loadConfig({ WORKERS: '3', STORE: 'redis' }).workers).toBe(3)
+  })
+
+  it('reads a cluster node list', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000, r2:7001' }).redisClusterNodes).toEqual([
+      { host: 'r1', port: 7000 },
+      { host: 'r2', port: 7001 },
+    ])
+  })
+})

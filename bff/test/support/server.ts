@@ -1,0 +1,38 @@
+/** Start real BFF servers in-process for tests: port 0, silent logs, memory or Redis engine. */
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { loadConfig } from '../../src/config'
+import type { Config } from '../../src/config'
+import { startServer } from '../../src/app'
+import type { RunningServer, ServerDeps } from '../../src/app'
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** Config for a test server: every variable may be overridden. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'silent', STATIC_DIR: 'bff/test/support/static', ...env })
+}
+
+export async function startTestServer(env: Record<string, string> = {}, deps: ServerDeps = {}): Promise<RunningServer> {
+  return startServer(testConfig(env), deps)
+}
+
+/** A key prefix no other test uses. */
+export function randomPrefix(): string {
+  return `t${randomBytes(6).toString('hex')}:`
+}
+
+/** Delete every key under `prefix`. */
+export async function dropPrefix(prefix: string): Promise<void> {
+  const r = new Redis(REDIS_URL)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await r.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    r.disconnect()
+  }
+}
