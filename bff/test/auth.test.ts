@@ -77,7 +77,7 @@ describe('auth', () => {
     expect((await postJson(server.url, '/auth/dev-login', { user: 'has space' })).status).toBe(400)
     const raw = await fetch(`${server.url}/auth/dev-login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' })
     expect(raw.status).toBe(400)
-    expect((await raw.json()).error.code).toBe('BAD_JSON')
+    expect(((await raw.json()) as { error: { code: string } }).error.code).toBe('BAD_JSON')
   })
 
   it('rotates refresh tokens: a refresh token works once', async () => {
