@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest'
+import { ManualTimers } from '../platform/fake'
+import { VirtualList, type FrameScheduler, type ListView } from './virtual-list'
+
+function scheduler(timers: ManualTimers): FrameScheduler {
+  return {
+    requestAnimationFrame: (cb) => timers.setTimeout(cb, 16) as unknown as number,
+    cancelAnimationFrame: (id) => timers.clearTimeout(id as unknown as ReturnType<typeof setTimeout>),
+    now: () => timers.now(),
+  }
+}
+
+const keys = (first: number, count: number) => (i: number) => `k${first + i}`
+
+function setup(count = 1000, viewport = 500) {
+  const timers = new ManualTimers()
+  const list = new VirtualList(viewport, { scheduler: scheduler(timers), overscan: 4, minRowPx: 40 })
+  let first = 0
+  let n = count
+  const sizes = new Map<string, number>()
+  const set = (f: number, c: number) => {
+    first = f
+    n = c
+    list.setData({ count: n, key: keys(first, n), estimate: () => 50 })
+  }
+  set(0, count)
+  /** Rows currently rendered. */
+  const rendered = (v: ListView = list.getView()) => v.slots.filter((s) => s !== undefined).map((s) => s!.index).sort((a, b) => a - b)
+  /** Where row `index` is drawn relative to the viewport's top, from the view's own numbers. */
+  const screenY = (index: number) => {
+    const v = list.getView()
+    const idx = rendered(v)
+    let y = v.padTop
+    for (const i of idx) {
+      if (i === index) return y - list.scrollTop
+      y += sizes.get(`k${first + i}`) ?? 50
+    }
+    throw new Error(`row ${index} not rendered`)
+  }
+  /** Measure every rendered row with its "real" height. */
+  const measureAll = () => list.measured(rendered().map((i) => ({ index: i, size: sizes.get(`k${first + i}`) ?? 50 })))
+  return { timers, list, set, rendered, sizes, screenY, measureAll, get first() { return first }, get n() { return n } }
+}
+
+describe('VirtualList', () => {
+  it('renders only the visible window plus overscan, in a fixed pool of slots', () => {
+    const t = setup(10_000)
+    t.list.scrollToEnd()
+    const v = t.list.getView()
+    expect(v.atEnd).toBe(true)
+    const rows = t.rendered()
+    expect(rows.at(-1)).toBe(9_999)
+    // 500 px / 50 px = 10 visible rows + 4 overscan above (none below the last).
+    expect(rows.length).toBeLessThanOrEqual(10 + 4 + 1)
+    expect(v.slots.length).toBe(t.list.poolSize)
+    expect(v.padTop + rows.length * 50 + v.padBottom).toBe(v.total)
+    expect(v.scroll).toMatchObject({ toEnd: true })
+  })
+
+  it('keeps a row in its slot while scrolling: one step changes at most two slots', () => {
+    const t = setup(1000)
+    t.list.scrollToEnd()
+    let prev = t.list.getView()
+    let top = prev.scroll!.top
+    let maxChanged = 0
+    for (let step = 0; step < 100; step++) {
+      top -= 50
+      t.list.onScroll(top)
+      const next = t.list.getView()
+      let changed = 0
+      for (let i = 0; i < next.slots.length; i++) if (next.slots[i]?.key !== prev.slots[i]?.key) changed++
+      maxChanged = Math.max(maxChanged, changed)
+      prev = next
+    }
+    expect(maxChanged).toBeLessThanOrEqual(2)
+    expect(prev.firstVisible).toBeLessThan(1000 - 100)
+  })
+
+  it('follows appended rows at the bottom', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    t.set(0, 101)
+    const v = t.list.getView()
+    expect(v.atEnd).toBe(true)
+    expect(t.rendered().at(-1)).toBe(100)
+    expect(v.scroll?.toEnd).toBe(true)
+  })
+
+  it('does not move when rows are appended while the user reads above', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    const top = t.list.getView().scroll!.top - 1000
+    t.list.onScroll(top)
+    const before = t.list.getView()
+    t.set(0, 103)
+    const after = t.list.getView()
+    expect(after.atEnd).toBe(false)
+    expect(after.firstVisible).toBe(before.firstVisible)
+    expect(after.scroll).toBe(before.scroll)
+  })
+
+  it('keeps the row being read in place when older rows are prepended', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    t.list.onScroll(t.list.getView().scroll!.top - 1500)
+    const reading = t.list.getView().firstVisible
+    const key = `k${reading}`
+    const yBefore = t.screenY(reading)
+    // 50 older rows arrive at the top; our row is now at index reading + 50.
+    t.set(-50, 150)
+    const idx = reading + 50
+    expect(`k${t.first + idx}`).toBe(key)
+    const v = t.list.getView()
+    // The offset moved down by exactly the 50 rows added above (50 x 50 px).
+    expect(v.scroll!.top).toBe(3000 + 2500)
+    expect(t.screenY(idx)).toBeCloseTo(yBefore, 5)
+  })
+
+  it('keeps slots of rendered rows when older rows are prepended', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    const before = new Map(t.list.getView().slots.filter(Boolean).map((s) => [s!.key, s!.slot]))
+    t.set(-50, 150)
+    const after = t.list.getView().slots.filter(Boolean)
+    for (const s of after) if (before.has(s!.key)) expect(s!.slot).toBe(before.get(s!.key))
+  })
+
+  it('measuring rendered rows never changes the spacers', () => {
+    const t = setup(1000)
+    t.list.scrollToEnd()
+    t.list.onScroll(t.list.getView().scroll!.top - 20_000)
+    const before = t.list.getView()
+    for (const i of t.rendered()) t.sizes.set(`k${i}`, 50 + (i % 3) * 20)
+    t.measureAll()
+    const after = t.list.getView()
+    const firstRow = t.rendered(after)[0]!
+    // The spacer above is the sum of (unmeasured) rows above the first rendered one.
+    expect(after.padTop).toBe(firstRow * 50)
+    expect(before.padTop).toBe(t.rendered(before)[0]! * 50)
+  })
+
+  it('compensates the offset when a row above the viewport turns out taller', () => {
+    const t = setup(1000)
+    t.list.scrollToEnd()
+    t.list.onScroll(t.list.getView().scroll!.top - 20_000)
+    const v = t.list.getView()
+    const reading = v.firstVisible
+    const yBefore = t.screenY(reading)
+    const above = t.rendered()[0]!
+    expect(above).toBeLessThan(reading)
+    t.sizes.set(`k${above}`, 130)
+    t.list.measured([{ index: above, size: 130 }])
+    expect(t.screenY(reading)).toBeCloseTo(yBefore, 5)
+  })
+
+  it('jumps to an index', () => {
+    const t = setup(1000)
+    t.list.scrollToEnd()
+    t.list.scrollToIndex(200, 'start')
+    const v = t.list.getView()
+    expect(v.scroll!.top).toBe(200 * 50)
+    expect(v.firstVisible).toBe(200)
+    expect(v.atEnd).toBe(false)
+  })
+})
