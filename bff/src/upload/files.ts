@@ -1,0 +1,127 @@
+/**
+ * Finished files, in `<dir>/files`: `<id>` (the bytes), `<id>.thumb.jpg` (images), `<id>.json` (the
+ * record). The record is written last, atomically (write a temporary file, rename): a file without
+ * a record does not exist for readers, so a half-written or unchecked upload is never served.
+ *
+ * The bytes are a hard link to the tus upload's data file, not a copy: finishing a 100 MB upload
+ * costs no I/O, the tus upload stays answerable (HEAD after a lost final response says "complete")
+ * until the sweep removes it, and the link keeps the bytes here after that.
+ */
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { FileBody, ImageBody } from '@chat/shared'
+import { UPLOAD_ID_RE } from './store'
+
+export interface FileRecord {
+  readonly id: string
+  /** The uploader: the only user who may send it. */
+  readonly owner: string
+  /** The conversation it was uploaded for: its members may read it. */
+  readonly conv: string
+  /** Sanitised display name. */
+  readonly name: string
+  readonly size: number
+  /** Decided from the content (content.ts). */
+  readonly mime: string
+  readonly kind: 'image' | 'file'
+  readonly width?: number
+  readonly height?: number
+  readonly createdAt: number
+}
+
+/** What the uploader gets when its upload finishes, and GET /files/:id/info: everything a message body needs. */
+export interface FileInfo {
+  readonly fileId: string
+  readonly kind: 'image' | 'file'
+  readonly name: string
+  readonly size: number
+  readonly mime: string
+  readonly url: string
+  readonly width?: number
+  readonly height?: number
+  readonly thumbUrl?: string
+}
+
+export function fileUrl(id: string): string {
+  return `/files/${id}`
+}
+
+export function thumbUrl(id: string): string {
+  return `/files/${id}/thumb`
+}
+
+export function infoOf(record: FileRecord): FileInfo {
+  const base = { fileId: record.id, kind: record.kind, name: record.name, size: record.size, mime: record.mime, url: fileUrl(record.id) }
+  if (record.kind === 'image' && record.width && record.height) {
+    return { ...base, width: record.width, height: record.height, thumbUrl: thumbUrl(record.id) }
+  }
+  return base
+}
+
+/** The message body for a send of `kind` (an image may be sent as a plain file; not the reverse). */
+export function bodyOf(record: FileRecord, kind: 'image' | 'file'): ImageBody | FileBody | undefined {
+  const file: FileBody = { fileId: record.id, name: record.name, size: record.size, mime: record.mime, url: fileUrl(record.id) }
+  if (kind === 'file') return file
+  if (record.kind !== 'image' || !record.width || !record.height) return undefined
+  return { ...file, width: record.width, height: record.height, thumbUrl: thumbUrl(record.id) }
+}
+
+export class FileRepository {
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true })
+  }
+
+  dataPath(id: string): string {
+    return path.join(this.dir, checkId(id))
+  }
+
+  thumbPath(id: string): string {
+    return path.join(this.dir, `${checkId(id)}.thumb.jpg`)
+  }
+
+  /** The record of a finished file, or undefined (unknown, unfinished, or not an id at all). */
+  async get(id: string): Promise<FileRecord | undefined> {
+    if (!UPLOAD_ID_RE.test(id)) return undefined
+    try {
+      return JSON.parse(await fs.readFile(path.join(this.dir, `${id}.json`), 'utf8')) as FileRecord
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Hard-links the upload's bytes in (a copy where links are not possible). Idempotent. */
+  async adopt(id: string, source: string): Promise<void> {
+    const target = this.dataPath(id)
+    try {
+      await fs.link(source, target)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') return
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err
+      await fs.copyFile(source, `${target}.tmp`)
+      await fs.rename(`${target}.tmp`, target)
+    }
+  }
+
+  /** Publishes the record: from now on the file exists for readers. */
+  async publish(record: FileRecord): Promise<void> {
+    const tmp = path.join(this.dir, `${checkId(record.id)}.json.${randomBytes(4).toString('hex')}.tmp`)
+    await fs.writeFile(tmp, JSON.stringify(record))
+    await fs.rename(tmp, path.join(this.dir, `${record.id}.json`))
+  }
+
+  /** Removes whatever exists of a file (a rejected upload's partial adoption). */
+  async discard(id: string): Promise<void> {
+    await Promise.all(
+      [this.dataPath(id), this.thumbPath(id), path.join(this.dir, `${id}.json`)].map((p) => fs.rm(p, { force: true })),
+    )
+  }
+}
+
+function checkId(id: string): string {
+  if (!UPLOAD_ID_RE.test(id)) throw new Error(`not a file id: ${JSON.stringify(id)}`)
+  return id
+}

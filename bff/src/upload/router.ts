@@ -1,0 +1,498 @@
+/**
+ * The upload component: a tus 1.0 endpoint (@tus/server over UploadStore) at /uploads, the finished
+ * files at /files, and the resolver messaging calls when an image or file message is sent.
+ *
+ *   OPTIONS /uploads                   tus discovery (no token)
+ *   POST    /uploads                   create (Upload-Length, Upload-Metadata: conv, filename)
+ *   HEAD    /uploads/:id               offset
+ *   PATCH   /uploads/:id               append; also POST + X-HTTP-Method-Override: PATCH
+ *   DELETE  /uploads/:id               terminate
+ *   GET     /files/:id                 the bytes        (Authorization: Bearer, or ?token=)
+ *   GET     /files/:id/thumb           an image's thumbnail
+ *   GET     /files/:id/info            the FileInfo a message body is made of
+ *
+ * An upload is bound to a conversation at creation (metadata `conv`, membership checked then); the
+ * finished file may be sent only by its uploader, only to that conversation, and read only by that
+ * conversation's members. Binding at creation rather than at send keeps reads a single check, lets a
+ * stranger's upload attempt fail before any byte is stored, and a file never needs to be re-bound.
+ *
+ * @tus/server is driven through `handleWeb` so that each request can be prepared (method override,
+ * principal) and each answer finished (early content check, JSON errors) around it.
+ */
+import { EventEmitter } from 'node:events'
+import { mkdirSync } from 'node:fs'
+import fs from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import { Server as TusServer } from '@tus/server'
+import type { Upload } from '@tus/server'
+import express from 'express'
+import type { Request as ExpressRequest, Response as ExpressResponse, Router } from 'express'
+import * as v from 'valibot'
+import { AppError, schemas } from '@chat/shared'
+import type { FileBody, ImageBody } from '@chat/shared'
+import type { UploadConfig } from './config'
+import { SNIFF_BYTES, checkFile, checkHead, isImageMime } from './content'
+import { errorJson, statusFor, toErrorResponse, codeOfTus } from './errors'
+import { FileRepository, bodyOf, infoOf } from './files'
+import type { FileRecord } from './files'
+import { ImageRejected, makeThumbnail } from './images'
+import { contentDisposition, sanitizeFileName } from './names'
+import { UPLOAD_ID_RE, UploadStore, metaOf, newUploadId } from './store'
+
+export const UPLOADS_PATH = '/uploads'
+export const FILES_PATH = '/files'
+
+export interface UploadLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface UploadDeps {
+  readonly config: UploadConfig
+  /** The auth module's access-token check; throws AppError UNAUTHORIZED or TOKEN_EXPIRED. */
+  readonly verifyToken: (token: string | undefined) => Promise<{ readonly user: { readonly id: string } }>
+  /** Whether `user` belongs to `conv` (the conversation store). */
+  readonly isMember: (conv: string, user: string) => Promise<boolean>
+  /** Origins browsers may call the tus endpoint from; `*` (default) for any. Tokens are never cookies. */
+  readonly corsOrigins?: readonly string[]
+  readonly logger?: UploadLogger
+}
+
+export interface ResolveFileInput {
+  readonly user: string
+  readonly conv: string
+  readonly kind: 'image' | 'file'
+  readonly fileId: string
+}
+
+export interface UploadService {
+  readonly router: Router
+  /**
+   * The body of an image/file message whose sender sent `{ fileId }`. Throws AppError FILE_NOT_FOUND
+   * (unknown, not the sender's, or uploaded for another conversation), FILE_NOT_READY (the upload is
+   * not complete yet) or UPLOAD_TYPE_REJECTED (kind `image` for a file that is not an image).
+   */
+  resolveFile(input: ResolveFileInput): Promise<ImageBody | FileBody>
+  readonly store: UploadStore
+  readonly files: FileRepository
+  /** `finished` (FileRecord), `rejected` ({ id, code, reason }), `swept` (count). */
+  readonly events: EventEmitter
+  /** Deletes expired uploads now (the timer calls it every `sweepIntervalMs`). */
+  sweep(): Promise<number>
+  close(): Promise<void>
+}
+
+/** What one request carries between the hooks of @tus/server. */
+interface RequestState {
+  readonly user: string
+  finished?: FileRecord
+}
+
+class ContentRejected extends Error {
+  override readonly name = 'ContentRejected'
+}
+
+const TUS_HEADERS = { 'Tus-Resumable': '1.0.0' }
+
+export function createUploadService(deps: UploadDeps): UploadService {
+  const { config } = deps
+  const log = deps.logger
+  const tusDir = path.join(config.dir, 'tus')
+  const store = new UploadStore(tusDir, config.expiryMs)
+  const files = new FileRepository(path.join(config.dir, 'files'))
+  mkdirSync(tusDir, { recursive: true })
+  mkdirSync(files.dir, { recursive: true })
+  const events = new EventEmitter()
+  const states = new WeakMap<Request, RequestState>()
+  /** Creations accepted but not yet on disk, per user: closes the count's race within a process. */
+  const reserving = new Map<string, number>()
+  /** Owner of an upload id (never changes): saves a read of the info file on every append. */
+  const owners = new Map<string, string>()
+  const cors = deps.corsOrigins && !deps.corsOrigins.includes('*') ? [...deps.corsOrigins] : undefined
+
+  const tus = new TusServer({
+    path: UPLOADS_PATH,
+    datastore: store,
+    maxSize: config.maxFileBytes,
+    // Behind a proxy that terminates TLS an absolute URL would name the wrong origin; tus clients
+    // resolve a relative Location against the creation URL (tus 1.0, creation extension).
+    relativeLocation: true,
+    ...(cors ? { allowedOrigins: cors } : {}),
+    namingFunction: (req) => newUploadId(stateOf(req).user),
+    onUploadCreate: async (req, upload) => onCreate(stateOf(req), upload),
+    onIncomingRequest: async (req, id) => checkOwner(stateOf(req).user, id),
+    onUploadFinish: async (req, upload) => onFinish(stateOf(req), req.method, upload),
+    onResponseError: (_req, err) => {
+      const { status, body } = toErrorResponse(err)
+      return { status_code: status, body }
+    },
+  })
+
+  function stateOf(req: Request): RequestState {
+    const s = states.get(req)
+    if (!s) throw new AppError('UNAUTHORIZED')
+    return s
+  }
+
+  async function onCreate(state: RequestState, upload: Upload): Promise<{ metadata: Record<string, string> }> {
+    if (upload.size === 0) throw new AppError('UPLOAD_INVALID', 'empty files are not accepted')
+    const conv = upload.metadata?.conv
+    if (!conv || !v.is(schemas.ConvId, conv)) {
+      throw new AppError('UPLOAD_INVALID', 'Upload-Metadata must name the conversation: conv <base64 id>')
+    }
+    if (!(await deps.isMember(conv, state.user))) throw new AppError('NOT_MEMBER')
+    const pending = reserving.get(state.user) ?? 0
+    const active = (await store.activeCount(state.user, config.idleMs)) + pending
+    if (active >= config.maxActivePerUser) {
+      throw new AppError('UPLOAD_TOO_MANY', `at most ${config.maxActivePerUser} uploads in progress per user`)
+    }
+    reserving.set(state.user, pending + 1)
+    const release = (): void => {
+      const n = (reserving.get(state.user) ?? 1) - 1
+      if (n <= 0) reserving.delete(state.user)
+      else reserving.set(state.user, n)
+    }
+    // The upload is on disk (and so counted) once tus has created it, right after this hook.
+    setImmediate(release)
+    const filename = sanitizeFileName(upload.metadata?.filename ?? upload.metadata?.name)
+    return { metadata: { conv, filename, owner: state.user } }
+  }
+
+  async function ownerOf(id: string): Promise<string | undefined> {
+    const cached = owners.get(id)
+    if (cached) return cached
+    if (!UPLOAD_ID_RE.test(id)) return undefined
+    const info = await store.info(id)
+    const owner = info ? metaOf(info)?.owner : undefined
+    if (owner) {
+      if (owners.size >= 10_000) owners.delete(owners.keys().next().value as string)
+      owners.set(id, owner)
+    }
+    return owner
+  }
+
+  async function checkOwner(user: string, id: string): Promise<void> {
+    const owner = await ownerOf(id)
+    // Someone else's upload answers exactly like one that does not exist.
+    if (owner !== undefined && owner !== user) throw new AppError('UPLOAD_NOT_FOUND')
+  }
+
+  async function onFinish(
+    state: RequestState,
+    method: string,
+    upload: Upload,
+  ): Promise<{ status_code: number; headers: Record<string, string>; body: string }> {
+    const record = await finish(upload)
+    state.finished = record
+    return {
+      // tus 1.0 answers a PATCH with 204; tus clients accept any 2xx, and the body saves the uploader a
+      // round trip for what its message needs. A creation-with-upload stays 201 (Location needs it).
+      status_code: method === 'POST' ? 201 : 200,
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ file: infoOf(record) }),
+    }
+  }
+
+  /** Checks a complete upload and publishes it as a file. Idempotent (a zero-byte PATCH at the end re-runs it). */
+  async function finish(upload: Upload): Promise<FileRecord> {
+    const known = await files.get(upload.id)
+    if (known) return known
+    const meta = metaOf(upload)
+    if (!meta || upload.size === undefined) throw new AppError('INTERNAL', 'upload without its metadata')
+    const source = store.dataPath(upload.id)
+    try {
+      const verdict = await checkFile(source, meta.filename, config.allowedTypes)
+      if (!verdict.ok) throw new ContentRejected(verdict.reason)
+      await files.adopt(upload.id, source)
+      let dims: { width: number; height: number } | undefined
+      if (isImageMime(verdict.mime)) {
+        dims = await makeThumbnail(files.dataPath(upload.id), files.thumbPath(upload.id), {
+          maxPx: config.thumbMaxPx,
+          maxPixels: config.maxImagePixels,
+        })
+      }
+      const record: FileRecord = {
+        id: upload.id,
+        owner: meta.owner,
+        conv: meta.conv,
+        name: meta.filename,
+        size: upload.size,
+        mime: verdict.mime,
+        kind: dims ? 'image' : 'file',
+        ...(dims ? { width: dims.width, height: dims.height } : {}),
+        createdAt: Date.now(),
+      }
+      await files.publish(record)
+      log?.info({ upload: upload.id, size: record.size, mime: record.mime }, 'upload finished')
+      events.emit('finished', record)
+      return record
+    } catch (err) {
+      if (err instanceof ContentRejected || err instanceof ImageRejected) {
+        await reject(upload.id, err.message)
+        throw new AppError('UPLOAD_TYPE_REJECTED', `file type not accepted: ${err.message}`)
+      }
+      throw err
+    }
+  }
+
+  async function reject(id: string, reason: string): Promise<void> {
+    await Promise.all([store.discard(id), files.discard(id)])
+    owners.delete(id)
+    log?.info({ upload: id, reason }, 'upload rejected')
+    events.emit('rejected', { id, code: 'UPLOAD_TYPE_REJECTED', reason })
+  }
+
+  /**
+   * The early content check: once the first SNIFF_BYTES of an upload (or all of a shorter one) are
+   * stored, look at them. Decided from the request's start offset and the answer's new offset, so no
+   * state is kept between requests and any process can do it.
+   */
+  async function checkEarly(id: string, startOffset: number, newOffset: number): Promise<string | undefined> {
+    if (startOffset >= SNIFF_BYTES || newOffset <= startOffset) return undefined
+    const info = await store.info(id)
+    const meta = info ? metaOf(info) : undefined
+    if (!info || !meta || info.size === undefined) return undefined
+    const complete = newOffset >= info.size
+    if (newOffset < SNIFF_BYTES && !complete) return undefined
+    const head = Buffer.alloc(Math.min(SNIFF_BYTES, newOffset))
+    const fh = await fs.open(store.dataPath(id), 'r')
+    try {
+      await fh.read(head, 0, head.length, 0)
+    } finally {
+      await fh.close()
+    }
+    const verdict = await checkHead(head, meta.filename, complete, config.allowedTypes)
+    return verdict.ok ? undefined : verdict.reason
+  }
+
+  async function handleTus(req: ExpressRequest, res: ExpressResponse, next: (err?: unknown) => void): Promise<void> {
+    const id = typeof req.params.id === 'string' ? req.params.id : undefined
+    let method = req.method
+    // WeChat's wx.request has no PATCH (PLATFORM.md): clients send POST with this header, as
+    // tus-js-client's `overridePatchMethod` does. @tus/server 2.4.5 does not read it itself.
+    if (method === 'POST' && id !== undefined && req.get('x-http-method-override')?.toUpperCase() === 'PATCH') {
+      method = 'PATCH'
+    }
+    if (!['OPTIONS', 'POST', 'HEAD', 'PATCH', 'DELETE'].includes(method) || (id === undefined) !== ['OPTIONS', 'POST'].includes(method)) {
+      next()
+      return
+    }
+    let user = ''
+    if (method !== 'OPTIONS') {
+      try {
+        user = (await deps.verifyToken(bearerOf(req))).user.id
+      } catch (err) {
+        sendError(res, err, req)
+        return
+      }
+    }
+    const request = toWebRequest(req, res, method)
+    states.set(request, { user })
+    let response: Response
+    try {
+      response = await tus.handleWeb(request)
+      response = await finishResponse(request, method, id, response)
+    } catch (err) {
+      log?.error({ err, method, upload: id }, 'upload request failed')
+      sendError(res, err, req)
+      return
+    }
+    await writeResponse(res, response)
+  }
+
+  async function finishResponse(request: Request, method: string, id: string | undefined, response: Response): Promise<Response> {
+    if (response.status >= 400) {
+      const text = await response.text()
+      if (isJsonError(text)) return withJson(response, response.status, text)
+      const code = codeOfTus(response.status, text)
+      const out = withJson(response, statusFor(code, response.status), errorJson(code))
+      // tus 1.0: a 412 carries the versions the server speaks.
+      if (response.status === 412) out.headers.set('Tus-Version', '1.0.0')
+      return out
+    }
+    const state = states.get(request)
+    if (state?.finished || (method !== 'PATCH' && method !== 'POST')) return response
+    const newOffsetHeader = response.headers.get('upload-offset')
+    if (newOffsetHeader === null) return response
+    const uploadId = id ?? idFromLocation(response.headers.get('location'))
+    if (!uploadId) return response
+    const startOffset = method === 'PATCH' ? Number(request.headers.get('upload-offset')) : 0
+    const reason = await checkEarly(uploadId, startOffset, Number(newOffsetHeader))
+    if (reason === undefined) return response
+    await reject(uploadId, reason)
+    return withJson(response, 415, errorJson('UPLOAD_TYPE_REJECTED', `file type not accepted: ${reason}`))
+  }
+
+  function sendError(res: ExpressResponse, err: unknown, req: ExpressRequest): void {
+    const { status, body, code } = toErrorResponse(err)
+    if (status >= 500) log?.error({ err, path: req.path }, 'upload error')
+    res.status(status)
+    res.set(TUS_HEADERS)
+    res.set('Access-Control-Allow-Origin', allowOrigin(req.get('origin')))
+    res.set('Access-Control-Expose-Headers', 'Tus-Resumable, Upload-Offset, Upload-Length, Location')
+    res.set('Content-Type', 'application/json')
+    res.set('X-Error-Code', code)
+    res.end(body)
+  }
+
+  function allowOrigin(origin: string | undefined): string {
+    if (!cors) return '*'
+    return origin && cors.includes(origin) ? origin : (cors[0] ?? '')
+  }
+
+  // ------------------------------------------------------------------ finished files
+
+  async function readerOf(req: ExpressRequest): Promise<{ user: string; record: FileRecord }> {
+    const token = bearerOf(req) ?? (typeof req.query.token === 'string' ? req.query.token : undefined)
+    const user = (await deps.verifyToken(token)).user.id
+    const id = String(req.params.id)
+    const record = await files.get(id)
+    if (!record) throw new AppError('FILE_NOT_FOUND')
+    if (record.owner !== user && !(await deps.isMember(record.conv, user))) throw new AppError('NOT_MEMBER')
+    return { user, record }
+  }
+
+  /** `<Image src>` and previewImage cannot send headers: they authenticate with `?token=` instead. */
+  async function serveFile(req: ExpressRequest, res: ExpressResponse, which: 'data' | 'thumb'): Promise<void> {
+    let record: FileRecord
+    try {
+      record = (await readerOf(req)).record
+      if (which === 'thumb' && record.kind !== 'image') throw new AppError('FILE_NOT_FOUND', 'no thumbnail: not an image')
+    } catch (err) {
+      sendError(res, err, req)
+      return
+    }
+    const image = record.kind === 'image'
+    res.set({
+      'Content-Type': which === 'thumb' ? 'image/jpeg' : record.mime,
+      // Documents are downloaded, never rendered by a browser from our origin.
+      'Content-Disposition': contentDisposition(image ? 'inline' : 'attachment', which === 'thumb' ? `thumb-${record.name}.jpg` : record.name),
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': "default-src 'none'; sandbox",
+      // A file id names the same bytes forever; only members can fetch it, so only private caches.
+      'Cache-Control': 'private, max-age=31536000, immutable',
+    })
+    const filePath = which === 'thumb' ? files.thumbPath(record.id) : files.dataPath(record.id)
+    res.sendFile(filePath, { etag: true, lastModified: false, cacheControl: false }, (err) => {
+      if (err && !res.headersSent) sendError(res, new AppError('FILE_NOT_FOUND', undefined, { cause: err }), req)
+    })
+  }
+
+  const router = express.Router()
+  router.all(UPLOADS_PATH, (req, res, next) => void handleTus(req, res, next))
+  router.all(`${UPLOADS_PATH}/:id`, (req, res, next) => void handleTus(req, res, next))
+  router.get(`${FILES_PATH}/:id`, (req, res) => void serveFile(req, res, 'data'))
+  router.get(`${FILES_PATH}/:id/thumb`, (req, res) => void serveFile(req, res, 'thumb'))
+  router.get(`${FILES_PATH}/:id/info`, async (req, res) => {
+    try {
+      const { record } = await readerOf(req)
+      res.set('Cache-Control', 'private, no-cache').json({ file: infoOf(record) })
+    } catch (err) {
+      sendError(res, err, req)
+    }
+  })
+
+  async function resolveFile(input: ResolveFileInput): Promise<ImageBody | FileBody> {
+    const record = await files.get(input.fileId)
+    if (!record) {
+      const info = UPLOAD_ID_RE.test(input.fileId) ? await store.info(input.fileId) : undefined
+      const meta = info ? metaOf(info) : undefined
+      if (meta && meta.owner === input.user && meta.conv === input.conv) throw new AppError('FILE_NOT_READY')
+      throw new AppError('FILE_NOT_FOUND')
+    }
+    if (record.owner !== input.user || record.conv !== input.conv) throw new AppError('FILE_NOT_FOUND')
+    const body = bodyOf(record, input.kind)
+    if (!body) throw new AppError('UPLOAD_TYPE_REJECTED', 'an image message needs an image file')
+    return body
+  }
+
+  async function sweep(): Promise<number> {
+    const n = await store.sweep()
+    if (n > 0) {
+      log?.info({ removed: n }, 'expired uploads removed')
+      events.emit('swept', n)
+    }
+    return n
+  }
+
+  const timer =
+    config.sweepIntervalMs > 0
+      ? setInterval(() => {
+          sweep().catch((err: unknown) => log?.warn({ err }, 'upload sweep failed'))
+        }, config.sweepIntervalMs)
+      : undefined
+  timer?.unref()
+
+  return {
+    router,
+    resolveFile,
+    store,
+    files,
+    events,
+    sweep,
+    async close() {
+      if (timer) clearInterval(timer)
+    },
+  }
+}
+
+function bearerOf(req: ExpressRequest): string | undefined {
+  const h = req.get('authorization')
+  if (!h) return undefined
+  const m = /^Bearer\s+(\S+)$/i.exec(h)
+  return m?.[1]
+}
+
+function isJsonError(text: string): boolean {
+  return text.startsWith('{"error":')
+}
+
+function withJson(from: Response, status: number, body: string): Response {
+  const headers = new Headers(from.headers)
+  headers.set('Content-Type', 'application/json')
+  headers.set('Content-Length', String(Buffer.byteLength(body)))
+  try {
+    headers.set('X-Error-Code', (JSON.parse(body) as { error: { code: string } }).error.code)
+  } catch {
+    // not ours
+  }
+  return new Response(body, { status, headers })
+}
+
+function idFromLocation(location: string | null): string | undefined {
+  const id = location?.split('/').pop()
+  return id && UPLOAD_ID_RE.test(id) ? id : undefined
+}
+
+/**
+ * A web Request for @tus/server from Node's request. `runtime.node` is where srvx (which @tus/server
+ * uses in `handle`) puts the Node objects; @tus/server reads it to stop a write when the client goes.
+ */
+function toWebRequest(req: IncomingMessage, res: ServerResponse, method: string): Request {
+  const headers = new Headers()
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
+  const type = headers.get('content-type')
+  // Some HTTP stacks add parameters (`; charset=...`) to any Content-Type; tus requires the bare type.
+  if (method === 'PATCH' && type?.toLowerCase().startsWith('application/offset+octet-stream')) {
+    headers.set('content-type', 'application/offset+octet-stream')
+  }
+  const url = `http://${req.headers.host ?? 'localhost'}${(req as { originalUrl?: string }).originalUrl ?? req.url ?? '/'}`
+  const withBody = method === 'PATCH' || method === 'POST'
+  const request = new Request(url, {
+    method,
+    headers,
+    ...(withBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' as const } : {}),
+  })
+  Object.defineProperty(request, 'runtime', { value: { node: { req, res } } })
+  return request
+}
+
+async function writeResponse(res: ExpressResponse, response: Response): Promise<void> {
+  res.status(response.status)
+  response.headers.forEach((value, key) => res.setHeader(key, value))
+  const body = response.body ? Buffer.from(await response.arrayBuffer()) : undefined
+  res.end(body)
+}

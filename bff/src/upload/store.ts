@@ -1,0 +1,153 @@
+/**
+ * Uploads in progress: @tus/file-store's FileStore (one data file and one tus info JSON per upload
+ * in `<dir>/tus`), with what the chat needs on top:
+ *  - upload ids start with a tag of the owner, so "how many uploads does this user have in progress"
+ *    is answered from the directory alone, by every BFF process sharing it;
+ *  - bytes received are counted (metrics, and the resume test counts re-sent bytes with it);
+ *  - no `creation-defer-length`: the size must be declared at creation so the size limit is
+ *    enforced before a byte is stored (OPTIONS then advertises only what is supported);
+ *  - its own sweep of expired uploads. FileStore.deleteExpired compares the size with the offset
+ *    recorded in the info JSON at creation, which is always 0, so it treats every upload as
+ *    unfinished (@tus/file-store 2.1.1); the sweep here decides by age only, which is right because
+ *    a finished file lives on in `files/` (see files.ts).
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { Transform, pipeline } from 'node:stream'
+import type { Readable } from 'node:stream'
+import { FileStore } from '@tus/file-store'
+import type { Upload } from '@tus/server'
+
+/** Metadata keys the server writes at creation (router.ts); a client's values for them are replaced. */
+export interface UploadMeta {
+  readonly owner: string
+  readonly conv: string
+  readonly filename: string
+}
+
+/** The tus info JSON as FileStore writes it. */
+interface UploadInfo {
+  readonly id: string
+  readonly size?: number
+  readonly metadata?: Record<string, string | null>
+  readonly creation_date?: string
+}
+
+const TAG_CHARS = 12
+/** Upload ids (and so file ids): the owner tag and 128 random bits, hex. */
+export const UPLOAD_ID_RE = /^[0-9a-f]{44}$/
+
+/** Prefix of every upload id of `user`: 48 bits of SHA-256, hex. */
+export function ownerTag(user: string): string {
+  return createHash('sha256').update(user).digest('hex').slice(0, TAG_CHARS)
+}
+
+export function newUploadId(user: string): string {
+  return ownerTag(user) + randomBytes(16).toString('hex')
+}
+
+export type BytesListener = (id: string, bytes: number) => void
+
+export class UploadStore extends FileStore {
+  readonly dir: string
+  /** Body bytes written to uploads since start. */
+  bytesReceived = 0
+  private readonly byteListeners = new Set<BytesListener>()
+
+  constructor(dir: string, expiryMs: number) {
+    super({ directory: dir, expirationPeriodInMilliseconds: expiryMs })
+    this.dir = dir
+    this.extensions = ['creation', 'creation-with-upload', 'termination', 'expiration']
+  }
+
+  onBytes(listener: BytesListener): () => void {
+    this.byteListeners.add(listener)
+    return () => this.byteListeners.delete(listener)
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const counter = new Transform({
+      transform: (chunk: Buffer, _enc, callback) => {
+        this.bytesReceived += chunk.length
+        for (const l of this.byteListeners) l(id, chunk.length)
+        callback(null, chunk)
+      },
+    })
+    // pipeline (not pipe): an error or abort upstream must destroy the counter too, or the file
+    // store would wait for its end forever.
+    return super.write(
+      pipeline(readable, counter, () => {}),
+      id,
+      offset,
+    )
+  }
+
+  /** Path of an upload's data; only for ids this store makes (UPLOAD_ID_RE), so never outside `dir`. */
+  dataPath(id: string): string {
+    if (!UPLOAD_ID_RE.test(id)) throw new Error(`not an upload id: ${JSON.stringify(id)}`)
+    return path.join(this.dir, id)
+  }
+
+  async info(id: string): Promise<UploadInfo | undefined> {
+    return (await this.configstore.get(id)) as UploadInfo | undefined
+  }
+
+  /**
+   * Uploads of `user` still in progress: not complete and not idle for `idleMs` (by the data file's
+   * modification time, which every append moves). Read from disk so every process agrees.
+   */
+  async activeCount(user: string, idleMs: number, now = Date.now()): Promise<number> {
+    const tag = ownerTag(user)
+    let names: string[]
+    try {
+      names = await fs.readdir(this.dir)
+    } catch {
+      return 0
+    }
+    let count = 0
+    for (const name of names) {
+      if (!name.startsWith(tag) || !name.endsWith('.json')) continue
+      const id = name.slice(0, -'.json'.length)
+      if (!UPLOAD_ID_RE.test(id)) continue
+      const [info, stat] = await Promise.all([this.info(id), fs.stat(path.join(this.dir, id)).catch(() => undefined)])
+      if (!info || !stat) continue
+      if (info.size !== undefined && stat.size >= info.size) continue
+      if (now - stat.mtimeMs > idleMs) continue
+      count++
+    }
+    return count
+  }
+
+  /** Deletes every upload created more than the expiry ago (data and info). Returns how many. */
+  async sweep(now = Date.now()): Promise<number> {
+    let names: string[]
+    try {
+      names = await fs.readdir(this.dir)
+    } catch {
+      return 0
+    }
+    let removed = 0
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue
+      const id = name.slice(0, -'.json'.length)
+      const info = await this.info(id)
+      const created = info?.creation_date ? Date.parse(info.creation_date) : NaN
+      if (!Number.isFinite(created) || now - created <= this.getExpiration()) continue
+      await Promise.all([fs.rm(path.join(this.dir, id), { force: true }), fs.rm(path.join(this.dir, name), { force: true })])
+      removed++
+    }
+    return removed
+  }
+
+  /** Removes an upload whether or not its data file is still there (FileStore.remove needs both). */
+  async discard(id: string): Promise<void> {
+    await Promise.all([fs.rm(this.dataPath(id), { force: true }), fs.rm(path.join(this.dir, `${id}.json`), { force: true })])
+  }
+}
+
+export function metaOf(upload: Pick<Upload, 'metadata'> | UploadInfo): UploadMeta | undefined {
+  const m = upload.metadata
+  if (!m?.owner || !m.conv || !m.filename) return undefined
+  return { owner: m.owner, conv: m.conv, filename: m.filename }
+}
