@@ -1,0 +1,221 @@
+/**
+ * The one contract every engine passes (as tus-node-server's stores share one suite). Run against
+ * the memory engine and against the real Redis (a fresh key prefix per test, dropped after).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { AppError } from '@chat/shared'
+import type { AppendInput, Engine, EngineOptions } from '../../src/store/types'
+
+export interface EngineFixture {
+  readonly engine: Engine
+  /** A second engine on the same data (another process); only the bus test uses it. */
+  readonly peer?: Engine
+  cleanup(): Promise<void>
+}
+
+export type MakeEngine = (options: EngineOptions) => Promise<EngineFixture>
+
+const OPTIONS: EngineOptions = { queueMaxLength: 5, queueRetentionMs: 60_000 }
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+let counter = 0
+function input(conv: string, from: string, text: string, over: Partial<AppendInput> = {}): AppendInput {
+  counter++
+  return { conv, from, cid: `cid-${counter}-xxxx`, mid: `mid${counter}`, ts: 1_700_000_000_000 + counter, kind: 'text', body: { text }, dedupWindowMs: 60_000, ...over }
+}
+
+export function engineContract(name: string, make: MakeEngine): void {
+  describe(`${name} engine contract`, () => {
+    let fx: EngineFixture
+    let e: Engine
+    beforeEach(async () => {
+      fx = await make(OPTIONS)
+      e = fx.engine
+    })
+    afterEach(async () => {
+      await fx.cleanup()
+    })
+
+    const direct = async (a = 'ann', b = 'bob') => {
+      const id = `d:${a}:${b}`
+      await e.convs.create({ id, kind: 'direct', members: [a, b], createdAt: 1000 })
+      return id
+    }
+
+    describe('messages', () => {
+      it('assigns gap-free seqs per conversation and stores the exact JSON', async () => {
+        const c1 = await direct()
+        const c2 = await direct('ann', 'cat')
+        const r1 = await e.messages.append(input(c1, 'ann', 'a'))
+        const r2 = await e.messages.append(input(c1, 'bob', 'b'))
+        const r3 = await e.messages.append(input(c2, 'ann', 'c'))
+        expect([r1.msg.seq, r2.msg.seq, r3.msg.seq]).toEqual([1, 2, 1])
+        expect(JSON.parse(r2.json)).toEqual(r2.msg)
+        expect(r2.msg).toMatchObject({ conv: c1, from: 'bob', kind: 'text', body: { text: 'b' } })
+        expect(await e.messages.after(c1, 0, 10)).toEqual([r1.json, r2.json])
+      })
+
+      it('answers a repeated (sender, cid) with the original and stores nothing', async () => {
+        const c = await direct()
+        const first = await e.messages.append(input(c, 'ann', 'once', { cid: 'same-cid-1' }))
+        const again = await e.messages.append(input(c, 'ann', 'changed', { cid: 'same-cid-1', mid: 'other' }))
+        expect(again.dup).toBe(true)
+        expect(again.msg).toEqual(first.msg)
+        expect(again.json).toBe(first.json)
+        // Another sender may use the same cid.
+        const other = await e.messages.append(input(c, 'bob', 'mine', { cid: 'same-cid-1' }))
+        expect(other).toMatchObject({ dup: false, msg: { seq: 2 } })
+        expect((await e.messages.after(c, 0, 10)).length).toBe(2)
+        const [state] = await e.convs.states([c], 'ann')
+        expect(state!.lastSeq).toBe(2)
+      })
+
+      it('forgets a cid after the dedup window', async () => {
+        const c = await direct()
+        await e.messages.append(input(c, 'ann', 'x', { cid: 'short-lived', dedupWindowMs: 30 }))
+        await sleep(80) // the window is time itself: nothing to wait for but the clock
+        const later = await e.messages.append(input(c, 'ann', 'x', { cid: 'short-lived', dedupWindowMs: 30 }))
+        expect(later).toMatchObject({ dup: false, msg: { seq: 2 } })
+      })
+
+      it('refuses a conversation that does not exist', async () => {
+        await expect(e.messages.append(input('d:no:one', 'no', 'x'))).rejects.toMatchObject({ code: 'CONV_NOT_FOUND' })
+        expect(await e.messages.after('d:no:one', 0, 10)).toEqual([])
+      })
+
+      it('pages after and before a seq, ascending', async () => {
+        const c = await direct()
+        const all: string[] = []
+        for (let i = 1; i <= 10; i++) all.push((await e.messages.append(input(c, 'ann', `m${i}`))).json)
+        expect(await e.messages.after(c, 3, 4)).toEqual(all.slice(3, 7))
+        expect(await e.messages.after(c, 10, 4)).toEqual([])
+        expect(await e.messages.before(c, undefined, 3)).toEqual(all.slice(7))
+        expect(await e.messages.before(c, 5, 3)).toEqual(all.slice(1, 4))
+        expect(await e.messages.before(c, 3, 10)).toEqual(all.slice(0, 2))
+        expect(await e.messages.before(c, 1, 10)).toEqual([])
+      })
+    })
+
+    describe('conversations', () => {
+      it('creates once, lists per member, keeps last message and read marks', async () => {
+        const rec = { id: 'g:abc', kind: 'group' as const, title: 'T', members: ['ann', 'bob', 'cat'], createdAt: 5 }
+        expect(await e.convs.create(rec)).toEqual({ record: rec, created: true })
+        const again = await e.convs.create({ ...rec, title: 'other', members: ['ann'] })
+        expect(again).toEqual({ record: rec, created: false })
+        expect(await e.convs.get('g:abc')).toEqual(rec)
+        expect(await e.convs.get('g:none')).toBeUndefined()
+        expect(await e.convs.listForUser('cat')).toEqual(['g:abc'])
+        expect(await e.convs.listForUser('dan')).toEqual([])
+        const sent = await e.messages.append(input('g:abc', 'bob', 'hi'))
+        await e.messages.append(input('g:abc', 'bob', 'there'))
+        const [ann, bob] = [(await e.convs.states(['g:abc'], 'ann'))[0]!, (await e.convs.states(['g:abc'], 'bob'))[0]!]
+        expect(ann.lastSeq).toBe(2)
+        expect(ann.lastMsg).toMatchObject({ seq: 2, body: { text: 'there' } })
+        expect(ann.readSeq).toBe(0)
+        // Sending moved the sender's read mark.
+        expect(bob.readSeq).toBe(2)
+        expect(sent.msg.seq).toBe(1)
+      })
+
+      it('moves read marks forward only', async () => {
+        const c = await direct()
+        expect(await e.convs.markRead(c, 'ann', 3)).toBe(3)
+        expect(await e.convs.markRead(c, 'ann', 1)).toBe(3)
+        expect((await e.convs.states([c], 'ann'))[0]!.readSeq).toBe(3)
+        await expect(e.convs.markRead('d:x:y', 'x', 1)).rejects.toBeInstanceOf(AppError)
+      })
+    })
+
+    describe('users', () => {
+      it('upserts, gets in order, searches id and name prefixes case-insensitively', async () => {
+        await e.users.upsert({ id: 'zhang3', name: 'Zhang San' })
+        await e.users.upsert({ id: 'li4', name: '李四', avatar: '/a/li4.png' })
+        await e.users.upsert({ id: 'zed', name: 'Zoe' })
+        expect(await e.users.get(['li4', 'nobody', 'zhang3'])).toEqual([
+          { id: 'li4', name: '李四', avatar: '/a/li4.png' },
+          { id: 'zhang3', name: 'Zhang San' },
+        ])
+        expect((await e.users.search('z', 10)).map((u) => u.id)).toEqual(['zed', 'zhang3'])
+        expect((await e.users.search('ZHANG S', 10)).map((u) => u.id)).toEqual(['zhang3'])
+        expect((await e.users.search('李', 10)).map((u) => u.id)).toEqual(['li4'])
+        expect(await e.users.search('q', 10)).toEqual([])
+        await e.users.upsert({ id: 'zed', name: 'Alice' })
+        expect((await e.users.search('zo', 10)).map((u) => u.id)).toEqual([])
+        expect((await e.users.search('ali', 10)).map((u) => u.id)).toEqual(['zed'])
+      })
+    })
+
+    describe('offline queue', () => {
+      it('keeps entries in order until acknowledged, with increasing ids', async () => {
+        for (let i = 1; i <= 3; i++) expect(await e.queue.push('ann', `{"n":${i}}`)).toBe(i)
+        const entries = await e.queue.read('ann', 10)
+        expect(entries.map((x) => x.msg)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}'])
+        expect(entries[0]!.id < entries[1]!.id || entries[0]!.id.length < entries[1]!.id.length).toBe(true)
+        await e.queue.ack('ann', entries[1]!.id)
+        expect((await e.queue.read('ann', 10)).map((x) => x.msg)).toEqual(['{"n":3}'])
+        expect(await e.queue.length('ann')).toBe(1)
+        expect(await e.queue.length('bob')).toBe(0)
+      })
+
+      it('drops the oldest entries past its maximum length', async () => {
+        for (let i = 1; i <= 8; i++) await e.queue.push('ann', `{"n":${i}}`)
+        expect(await e.queue.length('ann')).toBe(OPTIONS.queueMaxLength)
+        expect((await e.queue.read('ann', 10)).map((x) => x.msg)).toEqual([4, 5, 6, 7, 8].map((n) => `{"n":${n}}`))
+      })
+
+      it('drops entries older than the retention', async () => {
+        await fx.cleanup()
+        fx = await make({ queueMaxLength: 100, queueRetentionMs: 40 })
+        e = fx.engine
+        await e.queue.push('ann', '{"n":1}')
+        await sleep(80) // retention is time itself
+        await e.queue.push('ann', '{"n":2}')
+        expect((await e.queue.read('ann', 10)).map((x) => x.msg)).toEqual(['{"n":2}'])
+      })
+    })
+
+    describe('presence', () => {
+      it('counts devices over nodes and remembers when the user was last seen', async () => {
+        expect(await e.presence.connected('ann', 'n1')).toBe(1)
+        expect(await e.presence.connected('ann', 'n2')).toBe(2)
+        expect((await e.presence.get(['ann']))[0]).toEqual({ user: 'ann', online: true })
+        expect(await e.presence.disconnected('ann', 'n1', 1234)).toBe(1)
+        expect(await e.presence.disconnected('ann', 'n2', 5678)).toBe(0)
+        expect(await e.presence.get(['ann', 'bob'])).toEqual([
+          { user: 'ann', online: false, lastSeen: 5678 },
+          { user: 'bob', online: false },
+        ])
+      })
+    })
+
+    describe('refresh tokens', () => {
+      it('gives a token once, and never after it expired', async () => {
+        await e.tokens.put('h1', 'ann', 60_000)
+        expect(await e.tokens.take('h1')).toBe('ann')
+        expect(await e.tokens.take('h1')).toBeUndefined()
+        await e.tokens.put('h2', 'ann', 20)
+        await sleep(60)
+        expect(await e.tokens.take('h2')).toBeUndefined()
+      })
+    })
+
+    describe('bus', () => {
+      it('counts the nodes holding a user and carries payloads to them', async () => {
+        const received: [string, string][] = []
+        const other = fx.peer ?? e
+        other.bus.onMessage((user, payload) => received.push([user, payload]))
+        expect(await e.bus.publish('ann', 'p0')).toBe(0)
+        await other.bus.subscribe('ann')
+        expect(await e.bus.publish('ann', 'p1')).toBe(1)
+        expect(await e.bus.publish('bob', 'p2')).toBe(0)
+        if (fx.peer) {
+          const end = Date.now() + 2000
+          while (received.length < 1 && Date.now() < end) await sleep(5)
+          expect(received).toEqual([['ann', 'p1']])
+        }
+        await other.bus.unsubscribe('ann')
+        expect(await e.bus.publish('ann', 'p3')).toBe(0)
+      })
+    })
+  })
+}

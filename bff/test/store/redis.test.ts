@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { createRedisEngine } from '../../src/store/redis'
+import type { EngineOptions } from '../../src/store/types'
+import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
+import { engineContract } from './contract'
+
+function open(options: EngineOptions, prefix: string, node: string) {
+  return createRedisEngine({ ...options, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node })
+}
+
+engineContract('redis', async (options) => {
+  const prefix = randomPrefix()
+  const engine = await open(options, prefix, 'n1')
+  const peer = await open(options, prefix, 'n2')
+  return {
+    engine,
+    peer,
+    async cleanup() {
+      await Promise.all([engine.close(), peer.close()])
+      await dropPrefix(prefix)
+    },
+  }
+})
+
+describe('redis engine keys', () => {
+  it('keeps a conversation’s keys under one hash tag and a user’s under another (one Cluster slot each)', async () => {
+    const prefix = randomPrefix()
+    const engine = await open({ queueMaxLength: 10, queueRetentionMs: 60_000 }, prefix, 'n1')
+    const r = new Redis(REDIS_URL)
+    try {
+      await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: ['ann', 'bob'], createdAt: 1 })
+      await engine.messages.append({ conv: 'd:ann:bob', from: 'ann', cid: 'cid-keys-1', mid: 'm1', ts: 1, kind: 'text', body: { text: 'x' }, dedupWindowMs: 60_000 })
+      await engine.convs.markRead('d:ann:bob', 'bob', 1)
+      await engine.queue.push('bob', '{}')
+      const keys = (await r.keys(`${prefix}*`)).sort()
+      expect(keys).toEqual(
+        [
+          `${prefix}{c:d:ann:bob}:d:ann:cid-keys-1`,
+          `${prefix}{c:d:ann:bob}:h`,
+          `${prefix}{c:d:ann:bob}:m`,
+          `${prefix}{c:d:ann:bob}:r`,
+          `${prefix}{u:ann}:c`,
+          `${prefix}{u:bob}:c`,
+          `${prefix}{u:bob}:q`,
+        ].sort(),
+      )
+      // The dedup entry lives as long as the window and no longer.
+      const ttl = await r.pttl(`${prefix}{c:d:ann:bob}:d:ann:cid-keys-1`)
+      expect(ttl).toBeGreaterThan(50_000)
+      expect(ttl).toBeLessThanOrEqual(60_000)
+      // Redis Cluster hashes only what is between the first { and the next }.
+      const tag = (k: string) => k.slice(k.indexOf('{') + 1, k.indexOf('}', k.indexOf('{')))
+      expect(new Set(keys.filter((k) => k.includes('{c:')).map(tag))).toEqual(new Set(['c:d:ann:bob']))
+    } finally {
+      r.disconnect()
+      await engine.close()
+      await dropPrefix(prefix)
+    }
+  })
+})
