@@ -7,8 +7,8 @@ declare module '*.scss'
 
 declare namespace NodeJS {
   interface ProcessEnv {
-    NODE_ENV: 'development' | 'production' | 'test'
-    TARO_ENV: 'weapp' | 'h5' | 'swan' | 'alipay' | 'tt' | 'qq' | 'jd' | 'harmony' | 'rn' | 'jdrn'
+    NODE_ENV?: string
+    TARO_ENV?: 'weapp' | 'h5' | 'swan' | 'alipay' | 'tt' | 'qq' | 'jd' | 'harmony' | 'rn' | 'jdrn'
     /** Mini-program appid; overrides project.config.json's placeholder. */
     TARO_APP_ID?: string
     /** Origin of the BFF (http(s)://host[:port]); empty on h5 means the page's own origin. */

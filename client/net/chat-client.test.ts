@@ -102,7 +102,7 @@ describe('ChatClient', () => {
     expect(s2.framesOf('send').map((f) => f.cid)).toEqual([cid])
     // The server had stored it: the sync returns it, then the dup ack arrives.
     const rid = String(s2.framesOf('sync')[0]!.rid)
-    answerSync(s2, rid, [[{ ...msg(1, 'alice'), cid, body: { text: 'once' } }]])
+    answerSync(s2, rid, [[{ ...msg(1, 'alice', AB, 'once'), cid }]])
     s2.push(ack(cid, 1, true))
     expect(texts(h)).toEqual(['once'])
     expect(h.store.getState().messages[AB]![0]!.seq).toBe(1)
