@@ -34,6 +34,8 @@ export function serveClusterMetrics(): void {
 /** In a worker: the registry the primary collects from this process. */
 export function shareRegistry(registry: Registry): void {
   AggregatorRegistry.setRegistries([registry])
+  // Constructing one installs prom-client's worker-side listener that answers the primary.
+  new AggregatorRegistry()
 }
 
 let nextId = 0

@@ -108,7 +108,7 @@ export class TestClient {
       const waiter: Waiter = { pred, resolve: resolve as (f: ServerFrame) => void, reject }
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== waiter)
-        reject(new Error(`no matching frame within ${timeoutMs} ms; got: ${this.frames.map((f) => f.type).join(', ')}`))
+        reject(new Error(`no matching frame within ${timeoutMs} ms; last frames: ${JSON.stringify(this.frames.slice(-5))}`))
       }, timeoutMs)
       waiter.resolve = (f) => (clearTimeout(timer), (resolve as (f: ServerFrame) => void)(f))
       waiter.reject = (e) => (clearTimeout(timer), reject(e))
