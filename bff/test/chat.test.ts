@@ -7,6 +7,7 @@ import { directConvId } from '@chat/shared'
 import type { RunningServer } from '../src/app'
 import { TestClient, connectUser, newCid } from './support/client'
 import { dropPrefix, randomPrefix, startTestServer } from './support/server'
+import { waitFor } from './support/wait'
 
 describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) => {
   let server: RunningServer
@@ -237,13 +238,4 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
 
 function seen(c: TestClient): number[] {
   return [...c.all('msg').map((f) => f.m.seq), ...c.all('messages').flatMap((f) => f.msgs.map((m) => m.seq))]
-}
-
-/** Poll a condition that has no event of its own (a store's state), failing after a bound. */
-export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
 }
