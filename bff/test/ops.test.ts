@@ -1,0 +1,117 @@
+/**
+ * Operations: health, readiness, metrics, and Redis outages (through a proxy that can be cut):
+ * sends fail fast with a temporary STORE_UNAVAILABLE, never an ack, and recover by themselves.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { directConvId } from '@chat/shared'
+import type { RunningServer } from '../src/app'
+import { connectUser, newCid } from './support/client'
+import { dropPrefix, randomPrefix, startTestServer } from './support/server'
+import { TcpProxy } from './support/tcp-proxy'
+import { waitFor } from './support/wait'
+
+describe('ops endpoints', () => {
+  let server: RunningServer
+  beforeAll(async () => {
+    server = await startTestServer({ CORS_ORIGINS: 'http://h5.example' })
+  })
+  afterAll(async () => {
+    await server.close()
+  })
+
+  it('answers healthz and readyz, and serves the web client at /', async () => {
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ ok: true, protocol: 1 })
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    const page = await fetch(`${server.url}/`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('chat test page')
+  })
+
+  it('allows the configured origin to call the API', async () => {
+    const pre = await fetch(`${server.url}/auth/dev-login`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://h5.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+    })
+    expect(pre.status).toBe(204)
+    expect(pre.headers.get('access-control-allow-origin')).toBe('http://h5.example')
+    const other = await fetch(`${server.url}/healthz`, { headers: { origin: 'http://evil.example' } })
+    expect(other.headers.get('access-control-allow-origin')).toBeNull()
+  })
+
+  it('counts connections, frames by type, errors and ack latency', async () => {
+    const a = await connectUser(server.url, 'metrics-a')
+    const b = await connectUser(server.url, 'metrics-b')
+    const cid = newCid()
+    a.client.send({ type: 'send', cid, conv: directConvId('metrics-a', 'metrics-b'), kind: 'text', body: { text: 'count me' } })
+    await a.client.nextOf('ack')
+    await b.client.nextOf('msg')
+    a.client.sendRaw('nope')
+    await a.client.nextOf('error')
+    const text = await (await fetch(`${server.url}/metrics`)).text()
+    expect(text).toMatch(/^chat_connections 2$/m)
+    expect(text).toMatch(/^chat_frames_in_total\{type="send"\} 1$/m)
+    expect(text).toMatch(/^chat_frames_in_total\{type="invalid"\} 1$/m)
+    expect(text).toMatch(/^chat_frames_out_total\{type="ack"\} 1$/m)
+    expect(text).toMatch(/^chat_frames_out_total\{type="msg"\} 1$/m)
+    expect(text).toMatch(/^chat_errors_total\{code="BAD_JSON"\} 1$/m)
+    expect(text).toMatch(/^chat_ack_latency_seconds_count 1$/m)
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m)
+    await Promise.all([a.client.close(), b.client.close()])
+    await waitFor(() => server.connections() === 0)
+  })
+})
+
+describe('Redis outage', () => {
+  const proxy = new TcpProxy('127.0.0.1', 6379)
+  const prefix = randomPrefix()
+  let server: RunningServer
+
+  beforeAll(async () => {
+    await proxy.start()
+    server = await startTestServer({
+      STORE: 'redis',
+      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+      REDIS_PREFIX: prefix,
+      REDIS_COMMAND_TIMEOUT_MS: '500',
+    })
+  })
+  afterAll(async () => {
+    await server.close()
+    await proxy.cut()
+    await dropPrefix(prefix)
+  })
+
+  it('refuses sends with a temporary STORE_UNAVAILABLE, fails readiness, and recovers when Redis returns', async () => {
+    const alice = (await connectUser(server.url, 'out-alice')).client
+    const bob = (await connectUser(server.url, 'out-bob')).client
+    const conv = directConvId('out-alice', 'out-bob')
+    const first = newCid()
+    alice.send({ type: 'send', cid: first, conv, kind: 'text', body: { text: 'before' } })
+    await alice.nextOf('ack', (f) => f.cid === first)
+
+    await proxy.cut()
+    const during = newCid()
+    const sentAt = Date.now()
+    alice.send({ type: 'send', cid: during, conv, kind: 'text', body: { text: 'during' } })
+    const err = await alice.nextOf('error', (f) => f.cid === during)
+    expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', temporary: true })
+    expect(Date.now() - sentAt).toBeLessThan(2000)
+    expect(alice.all('ack').map((a) => a.cid)).not.toContain(during)
+    const ready = await fetch(`${server.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { error: { code: string } }).error.code).toBe('STORE_UNAVAILABLE')
+    expect(await server.metrics.storeErrors.get().then((m) => m.values[0]?.value ?? 0)).toBeGreaterThan(0)
+    // The socket itself stays up: the client retries the same cid later.
+    alice.send({ type: 'ping' })
+    await alice.nextOf('pong')
+
+    await proxy.restore()
+    await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 10_000)
+    alice.send({ type: 'send', cid: during, conv, kind: 'text', body: { text: 'during' } })
+    const ack = await alice.nextOf('ack', (f) => f.cid === during)
+    expect(ack).toMatchObject({ seq: 2 })
+    expect(ack.dup).toBeUndefined()
+    expect((await bob.nextOf('msg', (f) => f.m.cid === during)).m.seq).toBe(2)
+    await Promise.all([alice.close(), bob.close()])
+  })
+})
