@@ -23,18 +23,16 @@ import { LocalDevices } from './gateway/devices'
 import { Gateway } from './gateway/gateway'
 import { Delivery } from './chat/delivery'
 import { ChatService } from './chat/service'
-import { noFiles } from './chat/files'
 import type { FileResolver } from './chat/files'
+import { createUploadService } from './upload/router'
+import type { UploadService } from './upload/router'
 
 export interface ServerDeps {
   /** Defaults to the engine named by config.store. */
   readonly engine?: Engine
   /** Defaults to a logger at config.logLevel. */
   readonly log?: Logger
-  /**
-   * Resolves the fileId of image/file messages. Until the uploads component provides one, no file
-   * is known and such messages are refused with FILE_NOT_FOUND.
-   */
+  /** Resolves the fileId of image/file messages. Defaults to the upload component's (bff/src/upload). */
   readonly files?: FileResolver
   /** Metrics text of the whole instance when running as a cluster worker. */
   readonly metricsText?: () => Promise<string>
@@ -46,6 +44,8 @@ export interface RunningServer {
   readonly port: number
   readonly engine: Engine
   readonly metrics: Metrics
+  /** The upload component (its store, files, sweep). */
+  readonly uploads: UploadService
   /** Open WebSocket connections. */
   connections(): number
   /** Graceful stop within config.shutdownTimeoutMs (notice + 1012 to clients), then the engine closes. */
@@ -75,7 +75,14 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const tokens = new Tokens({ secret: config.jwtSecret, tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs }, engine.tokens)
   const devices = new LocalDevices()
   const delivery = new Delivery(node, devices, engine.bus, engine.queue, metrics, log)
-  const chat = new ChatService(engine, delivery, deps.files ?? noFiles, {
+  const uploads = createUploadService({
+    config: config.uploads,
+    verifyToken: (token) => tokens.verify(token),
+    isMember: async (conv, user) => (await engine.convs.get(conv))?.members.includes(user) ?? false,
+    corsOrigins: config.corsOrigins,
+    logger: log,
+  })
+  const chat = new ChatService(engine, delivery, deps.files ?? uploads.resolver, {
     dedupWindowMs: config.dedupWindowMs,
     queueMaxLength: config.queueMaxLength,
     presenceFanoutMax: config.presenceFanoutMax,
@@ -98,7 +105,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       wechat: { appId: config.wxAppId, secret: config.wxSecret, apiBase: config.wxApiBase, timeoutMs: config.wxTimeoutMs },
     }),
   )
-  // (uploads mount here: app.use(uploadRouter(...)) and pass its FileResolver as `files` above.)
+  app.use(uploads.router)
   // ----
 
   if (existsSync(config.staticDir)) app.use(express.static(config.staticDir))
@@ -123,6 +130,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     port,
     engine,
     metrics,
+    uploads,
     connections: () => gateway.size,
     close() {
       closing ??= (async () => {
@@ -130,6 +138,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         server.close()
         await gateway.drain(deadline, config.shutdownRetryAfterMs)
         await delivery.settle()
+        await uploads.close()
         server.closeAllConnections()
         await engine.close()
       })()
@@ -152,7 +161,7 @@ function cors(origins: readonly string[]): RequestHandler {
       // Reflect what a preflight asks for: the components (auth, uploads) use different headers.
       const asked = req.headers['access-control-request-headers']
       res.setHeader('Access-Control-Allow-Headers', asked ?? 'Content-Type, Authorization')
-      res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, POST, PUT, DELETE, OPTIONS')
+      res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS')
       res.setHeader('Access-Control-Max-Age', '600')
     }
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) return void res.status(204).end()

@@ -8,6 +8,8 @@ import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { LIMITS } from '@chat/shared'
+import { loadUploadConfig } from './upload/config'
+import type { UploadConfig } from './upload/config'
 
 export type StoreKind = 'memory' | 'redis'
 
@@ -80,6 +82,9 @@ export interface Config {
   readonly shutdownTimeoutMs: number
   /** SHUTDOWN_RETRY_AFTER_MS: `retryAfterMs` of the SHUTTING_DOWN notice. Default 1000. */
   readonly shutdownRetryAfterMs: number
+
+  /** UPLOAD_*: the upload component's limits and storage (bff/src/upload/config.ts, README "Uploads"). */
+  readonly uploads: UploadConfig
 }
 
 export class ConfigError extends Error {
@@ -148,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     presenceFanoutMax: int(env, 'PRESENCE_FANOUT_MAX', 1000, 0, 100_000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     shutdownRetryAfterMs: int(env, 'SHUTDOWN_RETRY_AFTER_MS', 1000, 0, 600_000),
+    uploads: loadUploadConfig(env),
   }
   if (store === 'redis' && config.redisClusterNodes.length === 0) url(env, 'REDIS_URL', config.redisUrl)
   return config

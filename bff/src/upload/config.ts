@@ -5,14 +5,17 @@
  */
 import os from 'node:os'
 import path from 'node:path'
+// config.ts imports this module too; ConfigError is only used when a value is read, after both loaded.
+import { ConfigError } from '../config'
 import { ALL_TYPES, type AllowedMime } from './content'
 
 export interface UploadConfig {
   /**
    * UPLOAD_DIR: root of the upload storage. `tus/` below it holds uploads in progress (data and tus
    * info JSON), `files/` the finished, checked files with their record and thumbnail. Both must be on
-   * one file system (a finished file is hard-linked, not copied) and shared by every BFF process.
-   * Required in production; default `<os tmpdir>/chat-uploads` elsewhere.
+   * one file system (a finished file is hard-linked, not copied) and shared by every BFF process
+   * (a tus upload may resume on another process or replica). Default `<os tmpdir>/chat-uploads`:
+   * production sets a persistent volume (the Docker image: /data/uploads).
    */
   readonly dir: string
   /** UPLOAD_MAX_BYTES: largest file, bytes. Checked at creation (Upload-Length) and on every append. Default 100 MiB. */
@@ -40,20 +43,8 @@ export interface UploadConfig {
   readonly allowedTypes: readonly AllowedMime[]
 }
 
-export class UploadConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`config: ${variable} ${message}`)
-    this.name = 'ConfigError'
-  }
-}
-
 export function loadUploadConfig(env: NodeJS.ProcessEnv): UploadConfig {
-  const production = env.NODE_ENV === 'production'
   const rawDir = env.UPLOAD_DIR?.trim()
-  if (!rawDir && production) throw new UploadConfigError('UPLOAD_DIR', 'is required in production')
   return {
     dir: path.resolve(rawDir || path.join(os.tmpdir(), 'chat-uploads')),
     maxFileBytes: int(env, 'UPLOAD_MAX_BYTES', 100 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
@@ -70,9 +61,9 @@ export function loadUploadConfig(env: NodeJS.ProcessEnv): UploadConfig {
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]
   if (raw === undefined || raw.trim() === '') return fallback
-  if (!/^\d+$/.test(raw.trim())) throw new UploadConfigError(name, `must be a non-negative integer, got "${raw}"`)
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a non-negative integer, got "${raw}"`)
   const n = Number(raw)
-  if (n < min || n > max) throw new UploadConfigError(name, `must be between ${min} and ${max}, got ${n}`)
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`)
   return n
 }
 
@@ -82,10 +73,10 @@ function types(env: NodeJS.ProcessEnv, name: string): AllowedMime[] {
   const out: AllowedMime[] = []
   for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
     if (!(ALL_TYPES as readonly string[]).includes(item)) {
-      throw new UploadConfigError(name, `lists "${item}", which is not one of ${ALL_TYPES.join(', ')}`)
+      throw new ConfigError(name, `lists "${item}", which is not one of ${ALL_TYPES.join(', ')}`)
     }
     out.push(item as AllowedMime)
   }
-  if (out.length === 0) throw new UploadConfigError(name, 'must list at least one type')
+  if (out.length === 0) throw new ConfigError(name, 'must list at least one type')
   return out
 }

@@ -32,6 +32,7 @@ import type { Request as ExpressRequest, Response as ExpressResponse, Router } f
 import * as v from 'valibot'
 import { AppError, schemas } from '@chat/shared'
 import type { FileBody, ImageBody } from '@chat/shared'
+import type { FileResolver } from '../chat/files'
 import type { UploadConfig } from './config'
 import { SNIFF_BYTES, checkFile, checkHead, isImageMime } from './content'
 import { errorJson, statusFor, toErrorResponse, codeOfTus } from './errors'
@@ -76,6 +77,8 @@ export interface UploadService {
    * not complete yet) or UPLOAD_TYPE_REJECTED (kind `image` for a file that is not an image).
    */
   resolveFile(input: ResolveFileInput): Promise<ImageBody | FileBody>
+  /** The same, in the shape messaging asks for (bff/src/chat/files.ts). */
+  readonly resolver: FileResolver
   readonly store: UploadStore
   readonly files: FileRepository
   /** `finished` (FileRecord), `rejected` ({ id, code, reason }), `swept` (count). */
@@ -429,6 +432,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
   return {
     router,
     resolveFile,
+    resolver: { resolve: (fileId, user, conv, kind) => resolveFile({ fileId, user, conv, kind }) },
     store,
     files,
     events,

@@ -1,20 +1,18 @@
 /**
- * The BFF's upload component running for real on 127.0.0.1 (port 0) with a fresh temporary upload
- * directory: the upload router with the auth module's own token verification and the memory
- * engine's conversation store for membership. Tests talk to it over HTTP only.
+ * The real BFF (startServer, memory engine) on 127.0.0.1, port 0, with a fresh temporary upload
+ * directory. Tokens come from its dev login over HTTP; conversations are created in its engine.
+ * Tests talk to it over HTTP only, and look at its upload component for what the server counted.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import express from 'express'
 import { directConvId } from '@chat/shared'
-import { Tokens } from '../../src/auth/tokens'
+import type { AuthResponse } from '@chat/shared'
+import { startServer } from '../../src/app'
+import { loadConfig } from '../../src/config'
+import { createLogger } from '../../src/log'
 import { createMemoryEngine } from '../../src/store/memory'
-import { loadUploadConfig } from '../../src/upload/config'
 import type { UploadConfig } from '../../src/upload/config'
-import { createUploadService } from '../../src/upload/router'
 import type { UploadService } from '../../src/upload/router'
 
 export interface UploadHarness {
@@ -22,7 +20,7 @@ export interface UploadHarness {
   readonly dir: string
   readonly config: UploadConfig
   readonly uploads: UploadService
-  /** A valid access token for `user`. */
+  /** A valid access token for `user` (dev login). */
   token(user: string): Promise<string>
   /** A 1:1 conversation between a and b (created if absent). */
   direct(a: string, b: string): Promise<string>
@@ -33,27 +31,31 @@ export const JWT_SECRET = 'upload-tests-secret-0123456789abcdef0123456789'
 
 export async function startUploads(env: Record<string, string> = {}): Promise<UploadHarness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'chat-upload-test-'))
-  const config = loadUploadConfig({ UPLOAD_DIR: dir, UPLOAD_SWEEP_INTERVAL_MS: '0', ...env })
-  const engine = createMemoryEngine({ queueMaxLength: 100, queueRetentionMs: 60_000 })
-  const tokens = new Tokens({ secret: JWT_SECRET, tokenTtlMs: 600_000, refreshTtlMs: 600_000 }, engine.tokens)
-  const uploads = createUploadService({
-    config,
-    verifyToken: (t) => tokens.verify(t),
-    isMember: async (conv, user) => (await engine.convs.get(conv))?.members.includes(user) ?? false,
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    JWT_SECRET,
+    DEV_LOGIN: '1',
+    STATIC_DIR: path.join(dir, 'no-static'),
+    UPLOAD_DIR: dir,
+    UPLOAD_SWEEP_INTERVAL_MS: '0',
+    ...env,
   })
-  const app = express()
-  app.use(express.json({ limit: '16kb' }))
-  app.use(uploads.router)
-  const server = createServer(app)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const engine = createMemoryEngine({ queueMaxLength: 100, queueRetentionMs: 60_000 })
+  const server = await startServer(config, { engine, log: createLogger('silent') })
   return {
-    url,
+    url: server.url,
     dir,
-    config,
-    uploads,
+    config: config.uploads,
+    uploads: server.uploads,
     async token(user) {
-      return (await tokens.issue({ id: user, name: user })).token
+      const res = await fetch(`${server.url}/auth/dev-login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ user }),
+      })
+      if (res.status !== 200) throw new Error(`dev login: ${res.status}`)
+      return ((await res.json()) as AuthResponse).token
     },
     async direct(a, b) {
       const id = directConvId(a, b)
@@ -61,10 +63,7 @@ export async function startUploads(env: Record<string, string> = {}): Promise<Up
       return id
     },
     async close() {
-      await uploads.close()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      await engine.close()
+      await server.close()
       await rm(dir, { recursive: true, force: true })
     },
   }
