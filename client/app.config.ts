@@ -1,9 +1,10 @@
 export default defineAppConfig({
-  pages: ['pages/index/index'],
+  pages: ['pages/index/index', 'pages/chat/index', 'pages/new/index', 'pages/login/index'],
   window: {
-    backgroundTextStyle: 'light',
+    backgroundTextStyle: 'dark',
     navigationBarBackgroundColor: '#ededed',
     navigationBarTitleText: 'Chat',
     navigationBarTextStyle: 'black',
+    backgroundColor: '#ededed',
   },
 })

@@ -34,7 +34,12 @@ export default defineConfig<'webpack5'>(async (merge) => {
     sourceRoot: 'client',
     outputRoot: `dist/${process.env.TARO_ENV}`,
     plugins: [],
-    defineConstants: {},
+    // Optional client settings: always defined, so an unset one is '' in the bundle rather than a
+    // `process.env.X` reference (there is no `process` in a mini-program).
+    defineConstants: {
+      'process.env.TARO_APP_VIEW_BATCH_MS': JSON.stringify(process.env.TARO_APP_VIEW_BATCH_MS ?? ''),
+      'process.env.TARO_APP_DEV_LOGIN': JSON.stringify(process.env.TARO_APP_DEV_LOGIN ?? ''),
+    },
     copy: { patterns: [], options: {} },
     framework: 'react',
     compiler: 'webpack5',

@@ -1,1 +1,5 @@
-export default definePageConfig({ navigationBarTitleText: 'Chat' })
+export default definePageConfig({
+  navigationBarTitleText: 'Chats',
+  enablePullDownRefresh: true,
+  backgroundColor: '#ededed',
+})

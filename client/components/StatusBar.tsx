@@ -1,0 +1,55 @@
+/**
+ * Connection state as the user sees it. Lives in its own CustomWrapper on each page, so a state
+ * change updates only this subtree (PLATFORM.md, Rendering).
+ */
+import { Text, View } from '@tarojs/components'
+import { useEffect, useState } from 'react'
+import type { ConnectionStatus } from '../net/connection'
+import { client } from '../services'
+import { useView } from '../store/react'
+import './status-bar.css'
+
+function describe(c: ConnectionStatus, now: number): { text: string; retry: boolean } | undefined {
+  if (c.state === 'connected') return undefined
+  if (c.state === 'connecting') return { text: c.attempt > 0 ? 'Reconnecting…' : 'Connecting…', retry: false }
+  switch (c.reason) {
+    case 'offline':
+      return { text: 'No network connection', retry: false }
+    case 'waiting': {
+      const s = c.retryAt ? Math.max(1, Math.ceil((c.retryAt - now) / 1000)) : 0
+      return { text: s > 1 ? `Offline · retrying in ${s}s` : 'Offline · retrying…', retry: true }
+    }
+    case 'unsupported':
+      return { text: 'This version is too old: please update', retry: false }
+    case 'unauthorized':
+      return { text: 'Signed out', retry: false }
+    case 'background':
+    case 'stopped':
+    default:
+      return { text: 'Not connected', retry: true }
+  }
+}
+
+export function ConnectionBanner() {
+  const conn = useView((s) => s.conn)
+  const [now, setNow] = useState(() => Date.now())
+  // Count down once a second while waiting (only this subtree re-renders).
+  useEffect(() => {
+    if (conn.state !== 'disconnected' || conn.reason !== 'waiting') return
+    const t = setInterval(() => setNow(Date.now()), 1000)
+    setNow(Date.now())
+    return () => clearInterval(t)
+  }, [conn])
+  const d = describe(conn, now)
+  if (!d) return null
+  return (
+    <View className='cb'>
+      <Text className='cb-t'>{d.text}</Text>
+      {d.retry ? (
+        <Text className='cb-r' onClick={() => client.connection.retryNow()}>
+          Retry now
+        </Text>
+      ) : null}
+    </View>
+  )
+}

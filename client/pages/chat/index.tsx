@@ -1,0 +1,299 @@
+/**
+ * A conversation: header line (presence / typing, in its own CustomWrapper so it never re-renders
+ * the list), the virtualized message list, and the composer.
+ */
+import { CustomWrapper, Input, Text, View } from '@tarojs/components'
+import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import type { ConvId, FileBody } from '@chat/shared'
+import { MessageRow } from '../../components/MessageRow'
+import { openFile, previewImages } from '../../components/media'
+import { ConnectionBanner } from '../../components/StatusBar'
+import { chatTime, lastSeen } from '../../format'
+import { usePageGate } from '../../hooks'
+import { ChatList, type ChatListHandle } from '../../list/ChatList'
+import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
+import type { ListView } from '../../list/virtual-list'
+import { client } from '../../services'
+import { GateProvider, useView } from '../../store/react'
+import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
+import type { ChatMessage } from '../../store/types'
+import './index.css'
+
+const EMPTY: readonly ChatMessage[] = []
+const isH5 = process.env.TARO_ENV === 'h5'
+
+export default function ChatPage() {
+  const gate = usePageGate()
+  const conv = decodeURIComponent(useRouter().params.conv ?? '')
+  return (
+    <GateProvider gate={gate}>
+      <View className='cp-page'>
+        <CustomWrapper>
+          <ConnectionBanner />
+          <ChatHeader conv={conv} />
+        </CustomWrapper>
+        <Messages conv={conv} />
+        <Composer conv={conv} />
+      </View>
+    </GateProvider>
+  )
+}
+
+/** Presence or typing of the others; the page title is set through the navigation bar (no setData). */
+function ChatHeader({ conv }: { conv: ConvId }) {
+  const title = useView((s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
+  useEffect(() => {
+    if (title) Taro.setNavigationBarTitle({ title })
+  }, [title])
+  const line = useView((s) => {
+    const c = s.convs[conv]
+    if (!c) return ''
+    const typing = typingUsers(s, conv, Date.now()).filter((u) => u !== s.me?.id)
+    if (typing.length > 0) {
+      if (c.kind === 'direct') return 'typing…'
+      return `${typing.map((u) => s.users[u]?.name ?? u).join(', ')} typing…`
+    }
+    if (c.kind === 'group') return `${c.members.length} members`
+    const other = otherMember(c, s.me?.id)
+    const p = other ? s.presence[other.id] : undefined
+    if (!p) return ''
+    return p.online ? 'online' : lastSeen(p.lastSeen, Date.now())
+  })
+  // h5 has no native navigation bar: the title goes into the header there.
+  if (!isH5 && !line) return null
+  return (
+    <View className={isH5 ? 'ch ch-h5' : 'ch'}>
+      {isH5 ? (
+        <View className='ch-row'>
+          <Text className='ch-back' onClick={() => Taro.navigateBack().catch(() => Taro.reLaunch({ url: '/pages/index/index' }))}>
+            ‹
+          </Text>
+          <Text className='ch-title'>{title}</Text>
+        </View>
+      ) : null}
+      {line ? <Text className={line.endsWith('typing…') ? 'ch-t ch-typing' : 'ch-t'}>{line}</Text> : null}
+    </View>
+  )
+}
+
+function Messages({ conv }: { conv: ConvId }) {
+  const messages = useView((s) => s.messages[conv] ?? EMPTY)
+  const me = useView((s) => s.me?.id)
+  const c = useView((s) => s.convs[conv])
+  const peers = useView((s) => s.peers[conv])
+  const users = useView((s) => s.users)
+  const older = useView((s) => s.older[conv] ?? 'idle')
+  const connected = useView((s) => s.conn.state === 'connected')
+  const list = useRef<ChatListHandle>(null)
+  const [view, setView] = useState<ListView | undefined>(undefined)
+
+  // ---- what the user sees: read marks, "N new" pill, first unread, paging back
+  const readAtOpen = useRef<number | undefined>(undefined)
+  if (readAtOpen.current === undefined && c) readAtOpen.current = c.readSeq
+  const lastSeenKey = useRef<string | undefined>(undefined)
+  const visible = useRef(true)
+
+  const report = useCallback(
+    (v: ListView) => {
+      setView(v)
+      if (visible.current) client.setViewing({ conv, atBottom: v.atEnd })
+    },
+    [conv],
+  )
+  useDidShow(() => {
+    visible.current = true
+    if (view) client.setViewing({ conv, atBottom: view.atEnd })
+  })
+  useDidHide(() => {
+    visible.current = false
+    client.setViewing(undefined)
+  })
+  useEffect(() => () => client.setViewing(undefined), [])
+
+  const keyOf = (m: ChatMessage) => `${m.from}:${m.cid}`
+  if (view?.atEnd && messages.length) lastSeenKey.current = keyOf(messages[messages.length - 1]!)
+  const newCount = useMemo(() => {
+    if (!view || view.atEnd) return 0
+    let n = 0
+    for (let i = messages.length - 1; i > view.lastVisible; i--) {
+      const m = messages[i]!
+      if (keyOf(m) === lastSeenKey.current) break
+      if (m.from !== me) n++
+    }
+    return n
+  }, [messages, view, me])
+
+  const firstUnread = useMemo(() => {
+    const seq = readAtOpen.current ?? 0
+    const i = messages.findIndex((m) => m.seq !== undefined && m.seq > seq && m.from !== me)
+    return i
+  }, [messages, me])
+  const unreadAbove = view && firstUnread >= 0 && firstUnread < view.firstVisible ? view.firstVisible - firstUnread : 0
+
+  const canLoadOlder = hasOlder(messages, c) && connected
+  useEffect(() => {
+    if (!view || older === 'loading' || !canLoadOlder) return
+    if (view.firstVisible >= 0 && view.firstVisible < 8) client.loadOlder(conv).catch(() => undefined)
+    if (messages.length === 0) client.loadOlder(conv).catch(() => undefined)
+  }, [view, older, canLoadOlder, conv, messages.length])
+
+  // ---- rows
+  const ctx = useMemo<EstimateContext>(
+    () => ({ scale: windowScale(), group: c?.kind === 'group', me }),
+    [c?.kind, me],
+  )
+  const estimate = useCallback((i: number) => estimateRow(messages[i]!, messages[i - 1], ctx), [messages, ctx])
+  const key = useCallback((i: number) => keyOf(messages[i]!), [messages])
+  const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
+  const messagesRef = useRef(messages)
+  messagesRef.current = messages
+  const onImage = useCallback((m: ChatMessage) => previewImages(messagesRef.current, m), [])
+  const onFile = useCallback((m: ChatMessage) => {
+    if ('url' in m.body) openFile(m.body as FileBody).catch(() => undefined)
+  }, [])
+  const now = Date.now()
+  const renderRow = (i: number) => {
+    const m = messages[i]!
+    const own = m.from === me
+    const prev = messages[i - 1]
+    return (
+      <MessageRow
+        m={m}
+        own={own}
+        time={showTime(m, prev) ? chatTime(m.ts, now) : undefined}
+        name={c?.kind === 'group' && !own ? users[m.from]?.name ?? m.from : undefined}
+        senderName={users[m.from]?.name ?? m.from}
+        status={own ? displayStatus(m, peers) : undefined}
+        onRetry={onRetry}
+        onImage={onImage}
+        onFile={onFile}
+      />
+    )
+  }
+
+  return (
+    <View className='ml'>
+      {messages.length === 0 ? (
+        <View className='ml-empty'>
+          <Text>{older === 'loading' ? 'Loading messages…' : c && c.lastSeq > 0 ? (connected ? 'Loading messages…' : 'Messages will appear when you are back online') : 'No messages yet. Say hello!'}</Text>
+        </View>
+      ) : null}
+      <ChatList
+        ref={list}
+        id='msgs'
+        count={messages.length}
+        version={messages}
+        keyOf={key}
+        estimate={estimate}
+        renderRow={renderRow}
+        onView={report}
+        viewportGuess={Math.round(windowHeight() * 0.8)}
+      />
+      {older === 'loading' && messages.length > 0 ? (
+        <View className='ml-top'>
+          <View className='ml-spin' />
+        </View>
+      ) : null}
+      {older === 'error' ? (
+        <View className='ml-top' onClick={() => client.loadOlder(conv).catch(() => undefined)}>
+          <Text className='ml-err'>Could not load older messages · tap to retry</Text>
+        </View>
+      ) : null}
+      {unreadAbove > 0 ? (
+        <View className='pill pill-up' onClick={() => list.current?.scrollToIndex(firstUnread)}>
+          <Text>↑ {unreadAbove} unread</Text>
+        </View>
+      ) : null}
+      {newCount > 0 ? (
+        <View className='pill pill-new' onClick={() => list.current?.scrollToEnd()}>
+          <Text>↓ {newCount} new message{newCount > 1 ? 's' : ''}</Text>
+        </View>
+      ) : null}
+    </View>
+  )
+}
+
+function Composer({ conv }: { conv: ConvId }) {
+  // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders.
+  const text = useRef('')
+  const [hasText, setHasText] = useState(false)
+  const [inputKey, setInputKey] = useState(0)
+  const [panel, setPanel] = useState(false)
+  const known = useView((s) => s.convs[conv] !== undefined)
+
+  const send = () => {
+    const t = text.current.trim()
+    if (!t) return
+    client.sendText(conv, t)
+    text.current = ''
+    setHasText(false)
+    setInputKey((k) => k + 1)
+  }
+  const pick = (kind: 'image' | 'file') => {
+    setPanel(false)
+    client.pickAndSend(conv, kind).catch((err: Error) => Taro.showToast({ title: err.message, icon: 'none' }))
+  }
+  return (
+    <View className='cp'>
+      <View className='cp-bar'>
+        <Input
+          key={inputKey}
+          className='cp-in'
+          confirmType='send'
+          confirmHold
+          maxlength={5000}
+          placeholder={known ? 'Message' : 'Loading…'}
+          onInput={(e) => {
+            text.current = e.detail.value
+            if ((text.current.trim() !== '') !== hasText) setHasText(!hasText)
+            client.typing(conv)
+          }}
+          onConfirm={send}
+        />
+        {hasText ? (
+          <View className='cp-send' onClick={send}>
+            <Text>Send</Text>
+          </View>
+        ) : client.hasUploads ? (
+          <View className={panel ? 'cp-plus cp-open' : 'cp-plus'} onClick={() => setPanel(!panel)}>
+            <Text>+</Text>
+          </View>
+        ) : null}
+      </View>
+      {panel ? (
+        <View className='cp-panel'>
+          <View className='cp-tool' onClick={() => pick('image')}>
+            <View className='cp-ic'>
+              <View className='ic-photo' />
+            </View>
+            <Text className='cp-tl'>Photo</Text>
+          </View>
+          <View className='cp-tool' onClick={() => pick('file')}>
+            <View className='cp-ic'>
+              <View className='ic-file' />
+            </View>
+            <Text className='cp-tl'>File</Text>
+          </View>
+        </View>
+      ) : null}
+    </View>
+  )
+}
+
+function windowInfo(): { windowWidth: number; windowHeight: number } {
+  try {
+    return Taro.getSystemInfoSync()
+  } catch {
+    return { windowWidth: 375, windowHeight: 667 }
+  }
+}
+
+/** px per design px (750 wide). On a wide h5 window Taro caps the root size; so do we. */
+function windowScale(): number {
+  return Math.min(windowInfo().windowWidth, 750) / 750
+}
+
+function windowHeight(): number {
+  return windowInfo().windowHeight
+}

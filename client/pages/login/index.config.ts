@@ -1,0 +1,1 @@
+export default definePageConfig({ navigationBarTitleText: 'Log in', backgroundColor: '#ededed' })

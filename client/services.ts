@@ -1,0 +1,24 @@
+/**
+ * The app's single instances: platform, store, session and chat client. Pages import them from
+ * here; tests build their own from the same classes with the fake platform.
+ */
+import { bffOrigin, CLIENT_DEFAULTS } from './config'
+import { Auth } from './net/auth'
+import { ChatClient } from './net/chat-client'
+import { taroPlatform } from './platform/taro'
+import { createChatStore } from './store/store'
+
+const log = (msg: string, details?: Record<string, unknown>) => console.warn(`[chat] ${msg}`, details ?? '')
+
+export const platform = taroPlatform
+export const baseUrl = bffOrigin()
+export const store = createChatStore()
+export const auth = new Auth({
+  baseUrl,
+  http: platform.http,
+  storage: platform.storage,
+  timers: platform.timers,
+  renewMarginMs: CLIENT_DEFAULTS.tokenRenewMarginMs,
+  log,
+})
+export const client = new ChatClient({ platform, store, auth, baseUrl, log })
