@@ -1,5 +1,8 @@
+// CHAT_BENCH_PAGES=1 (the benchmark's build only) adds the naive baseline page of bench/client.
+const benchPages = process.env.CHAT_BENCH_PAGES === '1' ? ['bench/naive/index'] : []
+
 export default defineAppConfig({
-  pages: ['pages/index/index', 'pages/chat/index', 'pages/new/index', 'pages/login/index'],
+  pages: ['pages/index/index', 'pages/chat/index', 'pages/new/index', 'pages/login/index', ...benchPages],
   window: {
     backgroundTextStyle: 'dark',
     navigationBarBackgroundColor: '#ededed',

@@ -12,7 +12,11 @@ function chainCommon(chain: any, platform: string): void {
   chain.resolve.plugin('tsconfig-paths').use(TsconfigPathsPlugin)
   chain.cache({
     type: 'filesystem',
-    cacheDirectory: path.join(root, 'node_modules/.cache/webpack', `${platform}-${process.env.NODE_ENV ?? 'production'}`),
+    cacheDirectory: path.join(
+      root,
+      'node_modules/.cache/webpack',
+      `${platform}-${process.env.NODE_ENV ?? 'production'}${process.env.CHAT_BENCH_PAGES === '1' ? '-bench' : ''}`,
+    ),
     buildDependencies: {
       config: [
         path.join(root, 'config/index.ts'),
@@ -32,7 +36,8 @@ export default defineConfig<'webpack5'>(async (merge) => {
     designWidth: 750,
     deviceRatio: { 640: 2.34 / 2, 750: 1, 375: 2, 828: 1.81 / 2 },
     sourceRoot: 'client',
-    outputRoot: `dist/${process.env.TARO_ENV}`,
+    // CHAT_OUTPUT_ROOT: another output folder (the benchmark's build with its baseline page).
+    outputRoot: process.env.CHAT_OUTPUT_ROOT || `dist/${process.env.TARO_ENV}`,
     plugins: [],
     // Optional client settings: always defined, so an unset one is '' in the bundle rather than a
     // `process.env.X` reference (there is no `process` in a mini-program).

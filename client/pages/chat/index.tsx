@@ -201,12 +201,12 @@ function Messages({ conv }: { conv: ConvId }) {
         </View>
       ) : null}
       {unreadAbove > 0 ? (
-        <View className='pill pill-up' onClick={() => list.current?.scrollToIndex(firstUnread)}>
+        <View className='pill pill-up' id='unread-pill' onClick={() => list.current?.scrollToIndex(firstUnread)}>
           <Text>↑ {unreadAbove} unread</Text>
         </View>
       ) : null}
       {newCount > 0 ? (
-        <View className='pill pill-new' onClick={() => list.current?.scrollToEnd()}>
+        <View className='pill pill-new' id='new-pill' onClick={() => list.current?.scrollToEnd()}>
           <Text>↓ {newCount} new message{newCount > 1 ? 's' : ''}</Text>
         </View>
       ) : null}
@@ -239,6 +239,7 @@ function Composer({ conv }: { conv: ConvId }) {
       <View className='cp-bar'>
         <Input
           key={inputKey}
+          id='composer'
           className='cp-in'
           confirmType='send'
           confirmHold
@@ -252,7 +253,7 @@ function Composer({ conv }: { conv: ConvId }) {
           onConfirm={send}
         />
         {hasText ? (
-          <View className='cp-send' onClick={send}>
+          <View className='cp-send' id='send' onClick={send}>
             <Text>Send</Text>
           </View>
         ) : client.hasUploads ? (

@@ -44,7 +44,7 @@ function Toolbar() {
         <Text className='tb-out' onClick={logout}>
           Log out
         </Text>
-        <View className='tb-new' onClick={() => Taro.navigateTo({ url: '/pages/new/index' })}>
+        <View className='tb-new' id='new-chat' onClick={() => Taro.navigateTo({ url: '/pages/new/index' })}>
           <Text>+ New chat</Text>
         </View>
       </View>
@@ -109,7 +109,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     }
   }, shallowEqual)
   return (
-    <View className='cr' onClick={() => Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}>
+    <View className='cr' id={`conv-${id}`} onClick={() => Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}>
       <View className='cr-av'>
         <Avatar id={row.avatarId} name={row.title} size='l' online={row.online} />
         {row.unread > 0 ? <Text className='badge'>{row.unread > 99 ? '99+' : row.unread}</Text> : null}
