@@ -84,7 +84,9 @@ export async function nodeFileSource(filePath: string): Promise<FileSource & { c
         if (bytesRead === 0) break
         done += bytesRead
       }
-      // An ArrayBuffer of exactly the bytes read (what wx's readFile hands over).
+      // An ArrayBuffer of exactly the bytes read (what wx's readFile hands over). A large Buffer owns
+      // its ArrayBuffer whole: hand that over instead of copying a chunk per read.
+      if (buf.byteOffset === 0 && done === buf.buffer.byteLength) return buf.buffer as ArrayBuffer
       return buf.buffer.slice(buf.byteOffset, buf.byteOffset + done) as ArrayBuffer
     },
     close: () => fh.close(),

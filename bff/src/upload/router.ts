@@ -54,7 +54,7 @@ export interface UploadLogger {
 export interface UploadDeps {
   readonly config: UploadConfig
   /** The auth module's access-token check; throws AppError UNAUTHORIZED or TOKEN_EXPIRED. */
-  readonly verifyToken: (token: string | undefined) => Promise<{ readonly user: { readonly id: string } }>
+  readonly verifyToken: (token: string | undefined) => Promise<{ readonly user: { readonly id: string }; readonly expiresAt?: number }>
   /** Whether `user` belongs to `conv` (the conversation store). */
   readonly isMember: (conv: string, user: string) => Promise<boolean>
   /** Origins browsers may call the tus endpoint from; `*` (default) for any. Tokens are never cookies. */
@@ -115,6 +115,24 @@ export function createUploadService(deps: UploadDeps): UploadService {
   /** Owner of an upload id (never changes): saves a read of the info file on every append. */
   const owners = new Map<string, string>()
   const cors = deps.corsOrigins && !deps.corsOrigins.includes('*') ? [...deps.corsOrigins] : undefined
+  /**
+   * Tokens already verified, until they expire. An upload sends one request per chunk with the same
+   * token, and an HMAC check through WebCrypto costs more than a chunk's own bookkeeping; access
+   * tokens cannot be revoked before they expire, so remembering a verdict changes nothing.
+   */
+  const verified = new Map<string, { readonly user: string; readonly expiresAt: number }>()
+
+  async function userOf(token: string | undefined): Promise<string> {
+    const now = Date.now()
+    const hit = token === undefined ? undefined : verified.get(token)
+    if (hit && hit.expiresAt > now) return hit.user
+    const claims = await deps.verifyToken(token)
+    if (token !== undefined) {
+      if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string)
+      verified.set(token, { user: claims.user.id, expiresAt: claims.expiresAt ?? now + 60_000 })
+    }
+    return claims.user.id
+  }
 
   const tus = new TusServer({
     path: UPLOADS_PATH,
@@ -286,7 +304,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
     let user = ''
     if (method !== 'OPTIONS') {
       try {
-        user = (await deps.verifyToken(bearerOf(req))).user.id
+        user = await userOf(bearerOf(req))
       } catch (err) {
         sendError(res, err, req)
         return
@@ -350,7 +368,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
 
   async function readerOf(req: ExpressRequest): Promise<{ user: string; record: FileRecord }> {
     const token = bearerOf(req) ?? (typeof req.query.token === 'string' ? req.query.token : undefined)
-    const user = (await deps.verifyToken(token)).user.id
+    const user = await userOf(token)
     const id = String(req.params.id)
     const record = await files.get(id)
     if (!record) throw new AppError('FILE_NOT_FOUND')

@@ -16,7 +16,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { Transform, pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
-import { FileStore } from '@tus/file-store'
+import { FileConfigstore, FileStore } from '@tus/file-store'
 import type { Upload } from '@tus/server'
 
 /** Metadata keys the server writes at creation (router.ts); a client's values for them are replaced. */
@@ -47,6 +47,42 @@ export function newUploadId(user: string): string {
   return ownerTag(user) + randomBytes(16).toString('hex')
 }
 
+/**
+ * The tus info JSON, read through a small cache: every append reads it (FileStore.getUpload), and
+ * what it holds (size, metadata, creation date) never changes after creation here (no deferred
+ * length). A process that did not see a deletion still answers correctly: the data file is gone,
+ * so FileStore answers 410 for it.
+ */
+class CachedInfoStore extends FileConfigstore {
+  private readonly cache = new Map<string, Upload>()
+
+  override async get(key: string): Promise<Upload | undefined> {
+    const hit = this.cache.get(key)
+    if (hit) return hit
+    const value = await super.get(key)
+    if (value) {
+      if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value as string)
+      this.cache.set(key, value)
+    }
+    return value
+  }
+
+  override async set(key: string, value: Upload): Promise<void> {
+    await super.set(key, value)
+    this.cache.set(key, value)
+  }
+
+  override async delete(key: string): Promise<void> {
+    this.cache.delete(key)
+    await super.delete(key)
+  }
+
+  /** Forget `key` (its file was removed directly). */
+  evict(key: string): void {
+    this.cache.delete(key)
+  }
+}
+
 export type BytesListener = (id: string, bytes: number) => void
 
 export class UploadStore extends FileStore {
@@ -55,8 +91,12 @@ export class UploadStore extends FileStore {
   bytesReceived = 0
   private readonly byteListeners = new Set<BytesListener>()
 
+  private readonly infos: CachedInfoStore
+
   constructor(dir: string, expiryMs: number) {
-    super({ directory: dir, expirationPeriodInMilliseconds: expiryMs })
+    const infos = new CachedInfoStore(dir)
+    super({ directory: dir, expirationPeriodInMilliseconds: expiryMs, configstore: infos })
+    this.infos = infos
     this.dir = dir
     this.extensions = ['creation', 'creation-with-upload', 'termination', 'expiration']
   }
@@ -134,6 +174,7 @@ export class UploadStore extends FileStore {
       const info = await this.info(id)
       const created = info?.creation_date ? Date.parse(info.creation_date) : NaN
       if (!Number.isFinite(created) || now - created <= this.getExpiration()) continue
+      this.infos.evict(id)
       await Promise.all([fs.rm(path.join(this.dir, id), { force: true }), fs.rm(path.join(this.dir, name), { force: true })])
       removed++
     }
@@ -142,6 +183,7 @@ export class UploadStore extends FileStore {
 
   /** Removes an upload whether or not its data file is still there (FileStore.remove needs both). */
   async discard(id: string): Promise<void> {
+    this.infos.evict(id)
     await Promise.all([fs.rm(this.dataPath(id), { force: true }), fs.rm(path.join(this.dir, `${id}.json`), { force: true })])
   }
 }

@@ -3,7 +3,7 @@
  * and what is (not) left on disk afterwards.
  */
 import { existsSync } from 'node:fs'
-import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { readFile, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import sharp from 'sharp'
@@ -237,30 +237,36 @@ describe('uploads in progress per user', () => {
 })
 
 describe('expiration', () => {
-  it('answers 410 for an expired upload, sweeps it from disk, and keeps finished files', async () => {
-    const finished = await upload(pdfBytes(5000), 'kept.pdf')
-    const c = await create(h, alice, 8000, { conv, filename: 'old.pdf' })
-    expect(await patch(h, alice, c.id!, 0, pdfBytes(8000).subarray(0, 4200))).toMatchObject({ status: 204 })
-    // Age both uploads past the expiry by rewriting their creation date, as time passing would.
-    for (const id of [c.id!, finished]) {
-      const file = path.join(tusDir(), `${id}.json`)
-      const info = JSON.parse(await readFile(file, 'utf8')) as { creation_date: string }
-      info.creation_date = new Date(Date.now() - h.config.expiryMs - 60_000).toISOString()
-      await writeFile(file, JSON.stringify(info))
-    }
-    expect(await head(h, alice, c.id!)).toMatchObject({ status: 410, code: 'UPLOAD_EXPIRED' })
-    expect(await patch(h, alice, c.id!, 4200, pdfBytes(8000).subarray(4200))).toMatchObject({ status: 410, code: 'UPLOAD_EXPIRED' })
+  it('answers 410 once an upload expired, sweeps it from disk, and keeps finished files', async () => {
+    // A server of its own with the shortest expiry allowed (1 s): time passing is the event here.
+    const e = await startUploads({ UPLOAD_EXPIRY_MS: '1000', UPLOAD_MAX_BYTES: String(MAX) })
+    try {
+      const token = await e.token('alice')
+      const c2 = await e.direct('alice', 'bob')
+      const done = await create(e, token, 5000, { conv: c2, filename: 'kept.pdf' })
+      expect((await patch(e, token, done.id!, 0, pdfBytes(5000))).status).toBe(200)
+      const c = await create(e, token, 8000, { conv: c2, filename: 'old.pdf' })
+      const first = await patch(e, token, c.id!, 0, pdfBytes(8000).subarray(0, 4200))
+      expect(first.status).toBe(204)
+      const deadline = Date.now() + 10_000
+      let state = await head(e, token, c.id!)
+      while (state.status === 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100))
+        state = await head(e, token, c.id!)
+      }
+      expect(state).toMatchObject({ status: 410, code: 'UPLOAD_EXPIRED' })
+      expect(await patch(e, token, c.id!, 4200, pdfBytes(8000).subarray(4200))).toMatchObject({ status: 410, code: 'UPLOAD_EXPIRED' })
 
-    const removed = await h.uploads.sweep()
-    expect(removed).toBeGreaterThanOrEqual(2)
-    for (const id of [c.id!, finished]) {
-      expect(existsSync(path.join(tusDir(), id))).toBe(false)
-      expect(existsSync(path.join(tusDir(), `${id}.json`))).toBe(false)
+      expect(await e.uploads.sweep()).toBe(2)
+      const tus = path.join(e.dir, 'tus')
+      expect(await readdir(tus)).toEqual([])
+      expect(await head(e, token, c.id!)).toMatchObject({ status: 404 })
+      const kept = await fetch(`${e.url}/files/${done.id}?token=${token}`)
+      expect(kept.status).toBe(200)
+      expect((await kept.arrayBuffer()).byteLength).toBe(5000)
+    } finally {
+      await e.close()
     }
-    expect(await head(h, alice, c.id!)).toMatchObject({ status: 404 })
-    const kept = await fetch(`${h.url}/files/${finished}?token=${alice}`)
-    expect(kept.status).toBe(200)
-    expect((await kept.arrayBuffer()).byteLength).toBe(5000)
   })
 
   it('sweeps by age alone: an upload younger than the expiry stays', async () => {

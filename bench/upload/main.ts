@@ -1,0 +1,277 @@
+/**
+ * `npm run bench:upload`: a 50 MB file uploaded in 1 MiB chunks through our uploader (client/upload,
+ * on its Node platform) to the real BFF (startServer), against - in the same run, on the same file -
+ * one single HTTP PUT of the same bytes to a minimal Node handler that writes them to disk.
+ *
+ * Each server runs in its own process pinned to CPU 1 (taskset), the clients in this process pinned
+ * to CPU 0, so the two sides do not compete for one core and the figures compare like with like.
+ * Rounds alternate (uploader, PUT, uploader, ...) after one warm-up each; the median of the rounds
+ * is reported. Target: the uploader reaches >= 0.7x the single PUT's throughput.
+ *
+ * Roles (argv[2]): none = orchestrator; `bff` and `put` = the server processes.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { fileURLToPath } from 'node:url'
+import { directConvId } from '@chat/shared'
+import type { AuthResponse } from '@chat/shared'
+import { startServer } from '../../bff/src/app'
+import { loadConfig } from '../../bff/src/config'
+import { createLogger } from '../../bff/src/log'
+import { createMemoryEngine } from '../../bff/src/store/memory'
+import { nodeFileSource, nodeHttp } from '../../client/upload/node'
+import { TusUpload } from '../../client/upload/tus'
+import type { UploadStorage } from '../../client/upload/platform'
+
+const FILE_BYTES = 50 * 1024 * 1024
+const CHUNK_BYTES = 1024 * 1024
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const TARGET_RATIO = 0.7
+const CONV = directConvId('bench-a', 'bench-b')
+const RESULTS = process.env.BENCH_RESULTS ?? path.resolve(process.cwd(), 'bench/results/upload.json')
+
+// ------------------------------------------------------------------ server roles
+
+async function serveBff(dir: string): Promise<void> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    DEV_LOGIN: '1',
+    STATIC_DIR: path.join(dir, 'none'),
+    UPLOAD_DIR: path.join(dir, 'store'),
+    UPLOAD_SWEEP_INTERVAL_MS: '0',
+  })
+  const engine = createMemoryEngine({ queueMaxLength: 100, queueRetentionMs: 60_000 })
+  await engine.convs.create({ id: CONV, kind: 'direct', members: ['bench-a', 'bench-b'], createdAt: Date.now() })
+  const server = await startServer(config, { engine, log: createLogger('silent') })
+  announce(server.url)
+  await untilStdinEnds()
+  await server.close()
+}
+
+/** The baseline: the least a server can do with an upload - stream the body to a file. */
+async function servePut(dir: string): Promise<void> {
+  let n = 0
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'PUT') return void res.writeHead(405).end()
+    pipeline(req, createWriteStream(path.join(dir, `put-${n++}`))).then(
+      () => res.writeHead(204).end(),
+      () => res.writeHead(500).end(),
+    )
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  announce(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  await untilStdinEnds()
+  server.closeAllConnections()
+  server.close()
+}
+
+function announce(url: string): void {
+  process.stdout.write(`${JSON.stringify({ url })}\n`)
+}
+
+function untilStdinEnds(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.resume()
+    process.stdin.on('end', resolve)
+    process.stdin.on('close', resolve)
+  })
+}
+
+// ------------------------------------------------------------------ orchestrator
+
+interface Server {
+  readonly url: string
+  readonly child: ChildProcess
+}
+
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+const cpus = os.availableParallelism()
+
+function startRole(role: 'bff' | 'put', dir: string): Promise<Server> {
+  const self = fileURLToPath(import.meta.url)
+  // BENCH_NODE_ARGS: extra node flags for the server processes (e.g. `--cpu-prof` to profile them).
+  const args = [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), self, role, dir]
+  const child =
+    hasTaskset && cpus > 1
+      ? spawn('taskset', ['-c', '1', process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString()
+      const line = out.split('\n')[0]
+      if (out.includes('\n')) resolve({ url: (JSON.parse(line!) as { url: string }).url, child })
+    })
+    child.on('exit', (code) => reject(new Error(`${role} server exited with ${code}`)))
+  })
+}
+
+async function stopRole(s: Server): Promise<void> {
+  const exited = new Promise((resolve) => s.child.once('exit', resolve))
+  s.child.stdin!.end()
+  await exited
+}
+
+function memoryStorage(): UploadStorage {
+  const m = new Map<string, unknown>()
+  return { get: (k) => m.get(k), set: (k, v) => void m.set(k, v), remove: (k) => void m.delete(k) }
+}
+
+async function runUploader(bff: string, token: string, file: string, http: ReturnType<typeof nodeHttp>): Promise<number> {
+  const source = await nodeFileSource(file)
+  const upload = new TusUpload({
+    endpoint: `${bff}/uploads`,
+    source,
+    // A fresh fingerprint per round: every round is a new upload, not a resume.
+    fingerprint: `bench:${Math.random()}`,
+    metadata: { conv: CONV, filename: 'bench.pdf' },
+    http,
+    storage: memoryStorage(),
+    getToken: async () => token,
+    chunkSize: CHUNK_BYTES,
+  })
+  const t0 = process.hrtime.bigint()
+  const out = await upload.start()
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6
+  await source.close()
+  if (!out.done || out.file.size !== FILE_BYTES) throw new Error(`upload did not finish: ${JSON.stringify(out)}`)
+  return ms
+}
+
+async function runPut(put: string, file: string, agent: http.Agent): Promise<number> {
+  const t0 = process.hrtime.bigint()
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request(`${put}/file`, { method: 'PUT', agent, headers: { 'Content-Length': String(FILE_BYTES), 'Content-Type': 'application/octet-stream' } }, (res) => {
+      res.resume()
+      res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`PUT answered ${res.statusCode}`))))
+    })
+    req.on('error', reject)
+    createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(req)
+  })
+  return Number(process.hrtime.bigint() - t0) / 1e6
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+const mbps = (ms: number): number => FILE_BYTES / 1e6 / (ms / 1000)
+
+async function orchestrate(): Promise<void> {
+  if (hasTaskset && cpus > 1) execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' })
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'chat-bench-upload-'))
+  const servers: Server[] = []
+  try {
+    const file = path.join(dir, 'bench.pdf')
+    await writeBenchFile(file)
+    await mkdir(path.join(dir, 'put'), { recursive: true })
+    const [bff, put] = await Promise.all([startRole('bff', dir), startRole('put', path.join(dir, 'put'))])
+    servers.push(bff, put)
+    const login = await fetch(`${bff.url}/auth/dev-login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user: 'bench-a' }),
+    })
+    const token = ((await login.json()) as AuthResponse).token
+    const upHttp = nodeHttp({ maxSockets: 1 })
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+
+    // Warm-up (JIT, sockets, page cache of the source file), not counted.
+    await runUploader(bff.url, token, file, upHttp)
+    await runPut(put.url, file, agent)
+    const up: number[] = []
+    const single: number[] = []
+    for (let i = 0; i < ROUNDS; i++) {
+      up.push(await runUploader(bff.url, token, file, upHttp))
+      single.push(await runPut(put.url, file, agent))
+      // Keep the disk from filling over the rounds: the stored copies are not needed.
+      await rm(path.join(dir, 'store', 'files'), { recursive: true, force: true })
+      await mkdir(path.join(dir, 'store', 'files'), { recursive: true })
+    }
+    upHttp.close()
+    agent.destroy()
+
+    const upMBps = mbps(median(up))
+    const putMBps = mbps(median(single))
+    const ratio = upMBps / putMBps
+    const result = {
+      benchmark: 'upload',
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus,
+      pinned: hasTaskset && cpus > 1 ? 'servers on CPU 1, clients on CPU 0' : 'not pinned',
+      fileBytes: FILE_BYTES,
+      chunkBytes: CHUNK_BYTES,
+      rounds: ROUNDS,
+      uploader: { label: 'our uploader, 1 MiB chunks (POST + X-HTTP-Method-Override: PATCH) -> BFF', ms: up.map(round1), medianMs: round1(median(up)), MBps: round1(upMBps) },
+      baseline: { label: 'one PUT -> minimal Node handler writing to disk', ms: single.map(round1), medianMs: round1(median(single)), MBps: round1(putMBps) },
+      ratio: Math.round(ratio * 1000) / 1000,
+      target: TARGET_RATIO,
+      meetsTarget: ratio >= TARGET_RATIO,
+    }
+    printTable(result)
+    await mkdir(path.dirname(RESULTS), { recursive: true })
+    await writeFile(RESULTS, `${JSON.stringify(result, null, 2)}\n`)
+    console.log(`\nwritten to ${path.relative(process.cwd(), RESULTS)}`)
+  } finally {
+    await Promise.all(servers.map(stopRole))
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10
+}
+
+function printTable(r: { uploader: { MBps: number; medianMs: number; ms: number[] }; baseline: { MBps: number; medianMs: number; ms: number[] }; ratio: number; target: number; meetsTarget: boolean; pinned: string }): void {
+  const rows = [
+    ['', 'median ms', 'MB/s', 'rounds (ms)'],
+    ['uploader -> BFF (1 MiB chunks)', String(r.uploader.medianMs), String(r.uploader.MBps), r.uploader.ms.join(' ')],
+    ['single PUT -> minimal handler', String(r.baseline.medianMs), String(r.baseline.MBps), r.baseline.ms.join(' ')],
+  ]
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)))
+  console.log(`\nupload benchmark: ${FILE_BYTES / 1024 / 1024} MiB file (${r.pinned})`)
+  for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))
+  console.log(`\nratio uploader / single PUT: ${r.ratio} (target >= ${r.target}: ${r.meetsTarget ? 'met' : 'NOT met'})`)
+}
+
+/** A PDF header (so the BFF's content check accepts it) and pseudo-random bytes. */
+async function writeBenchFile(file: string): Promise<void> {
+  const fh = await open(file, 'w')
+  const block = Buffer.alloc(1024 * 1024)
+  let x = 12345
+  for (let written = 0; written < FILE_BYTES; written += block.length) {
+    for (let i = 0; i < block.length; i += 4) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0
+      block.writeUInt32LE(x, i)
+    }
+    if (written === 0) Buffer.from('%PDF-1.7\n').copy(block)
+    await fh.write(block, 0, block.length)
+  }
+  await fh.close()
+  if ((await stat(file)).size !== FILE_BYTES) throw new Error('bench file has the wrong size')
+}
+
+const [role, dir] = process.argv.slice(2)
+if (role === 'bff') await serveBff(dir!)
+else if (role === 'put') await servePut(dir!)
+else await orchestrate()
