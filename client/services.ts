@@ -7,6 +7,7 @@ import { Auth } from './net/auth'
 import { ChatClient } from './net/chat-client'
 import { taroPlatform } from './platform/taro'
 import { createChatStore } from './store/store'
+import { createUploads } from './upload'
 
 const log = (msg: string, details?: Record<string, unknown>) => console.warn(`[chat] ${msg}`, details ?? '')
 
@@ -22,3 +23,5 @@ export const auth = new Auth({
   log,
 })
 export const client = new ChatClient({ platform, store, auth, baseUrl, log })
+// Image and file messages: chunked, resumable uploads (client/upload).
+client.setUploads(createUploads(client.fileSink()))

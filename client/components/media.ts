@@ -6,6 +6,7 @@
 import Taro from '@tarojs/taro'
 import type { FileBody, ImageBody } from '@chat/shared'
 import { auth, baseUrl } from '../services'
+import { documentTypeOf } from '../upload/preview'
 import type { ChatMessage } from '../store/types'
 
 export function mediaUrl(path: string): string {
@@ -55,7 +56,8 @@ export async function openFile(body: FileBody): Promise<void> {
     window.open(url, '_blank')
     return
   }
-  const fileType = docTypeOf(body.name)
+  // The type the server found in the content (client/upload/preview.ts), not the sender's name.
+  const fileType = documentTypeOf(body.mime, body.name)
   if (!fileType) {
     await Taro.showToast({ title: 'Cannot open this file type here', icon: 'none' })
     return

@@ -18,6 +18,8 @@ export type Fault =
   | { readonly kind: 'hang' }
   /** Before handling the request, the upload grows by `data` (another writer): the request's offset is stale. */
   | { readonly kind: 'advance'; readonly data: Uint8Array }
+  /** The request is handled normally once `until` resolves (a slow network, released by the test). */
+  | { readonly kind: 'wait'; readonly until: Promise<unknown> }
 
 export interface RecordedRequest {
   readonly method: string
@@ -40,7 +42,11 @@ export class FakeTusServer implements UploadHttp {
   private readonly faults: Array<{ match: (r: RecordedRequest) => boolean; fault: Fault }> = []
   private next = 1
 
-  constructor(readonly origin = 'https://bff.test') {}
+  constructor(
+    readonly origin = 'https://bff.test',
+    /** The file info the server answers for a finished upload. */
+    private readonly infoOf: (id: string, size: number, metadata: string) => Record<string, unknown> = defaultInfo,
+  ) {}
 
   /** The next request matching `match` (default: any append) gets `fault`. */
   failNext(fault: Fault, match: (r: RecordedRequest) => boolean = isAppend): this {
@@ -53,9 +59,9 @@ export class FakeTusServer implements UploadHttp {
     const response = new Promise<UploadHttpResponse>((resolve, reject) => {
       abort = () => reject(new UploadNetworkError('aborted', 'aborted'))
       // Answer on a later turn, as a network would.
-      queueMicrotask(() => {
+      queueMicrotask(async () => {
         try {
-          const out = this.handle(req)
+          const out = await this.handle(req)
           if (out === 'hang') return
           if (out instanceof Error) reject(out)
           else resolve(out)
@@ -67,7 +73,7 @@ export class FakeTusServer implements UploadHttp {
     return { response, abort: () => abort() }
   }
 
-  private handle(req: UploadHttpRequest): UploadHttpResponse | Error | 'hang' {
+  private async handle(req: UploadHttpRequest): Promise<UploadHttpResponse | Error | 'hang'> {
     const url = new URL(req.url)
     const method = req.method === 'POST' && req.headers['X-HTTP-Method-Override'] === 'PATCH' ? 'PATCH' : req.method
     const rec: RecordedRequest = { method, path: url.pathname, headers: req.headers, bodyBytes: req.body?.byteLength ?? 0 }
@@ -76,6 +82,7 @@ export class FakeTusServer implements UploadHttp {
     const fault = i >= 0 ? this.faults.splice(i, 1)[0]!.fault : undefined
     if (fault?.kind === 'network') return new UploadNetworkError('connection reset', 'network')
     if (fault?.kind === 'hang') return 'hang'
+    if (fault?.kind === 'wait') await fault.until
     if (fault?.kind === 'status') return json(fault.status, { error: { code: fault.code ?? 'INTERNAL', message: 'fault', temporary: fault.status >= 500 } })
     if (req.headers['Tus-Resumable'] !== '1.0.0') return json(412, { error: { code: 'UPLOAD_INVALID', message: 'tus', temporary: false } })
 
@@ -90,7 +97,7 @@ export class FakeTusServer implements UploadHttp {
       const fileId = url.pathname.split('/')[2]!
       const u = this.uploads.get(fileId)
       if (!u || u.bytes.length !== u.length) return json(404, { error: { code: 'FILE_NOT_FOUND', message: '', temporary: false } })
-      return json(200, { file: infoOf(fileId, u) })
+      return json(200, { file: this.infoOf(fileId, u.length, u.metadata) })
     }
     const u = id ? this.uploads.get(id) : undefined
     if (!u) return json(404, { error: { code: 'UPLOAD_NOT_FOUND', message: '', temporary: false } })
@@ -110,7 +117,9 @@ export class FakeTusServer implements UploadHttp {
       this.bytesReceived += take
       if (fault?.kind === 'partial') return new UploadNetworkError('connection reset mid-body', 'network')
       const headers = { 'Upload-Offset': String(u.bytes.length) }
-      if (u.bytes.length === u.length) return { ...json(200, { file: infoOf(id!, u) }), header: headerOf({ ...headers, 'Content-Type': 'application/json' }) }
+      if (u.bytes.length === u.length) {
+        return { ...json(200, { file: this.infoOf(id!, u.length, u.metadata) }), header: headerOf({ ...headers, 'Content-Type': 'application/json' }) }
+      }
       return respond(204, headers)
     }
     return json(405, { error: { code: 'UPLOAD_INVALID', message: '', temporary: false } })
@@ -121,8 +130,8 @@ function isAppend(r: RecordedRequest): boolean {
   return r.method === 'PATCH'
 }
 
-function infoOf(id: string, u: FakeUpload): Record<string, unknown> {
-  return { fileId: id, kind: 'file', name: 'f', size: u.length, mime: 'application/pdf', url: `/files/${id}` }
+function defaultInfo(id: string, size: number): Record<string, unknown> {
+  return { fileId: id, kind: 'file', name: 'f', size, mime: 'application/pdf', url: `/files/${id}` }
 }
 
 function headerOf(headers: Record<string, string>): (name: string) => string | undefined {
