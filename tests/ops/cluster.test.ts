@@ -1,0 +1,135 @@
+/**
+ * The Redis engine, unchanged, on Redis Cluster: 3 masters on loopback ports (redis-server
+ * --cluster-enabled yes, joined with redis-cli --cluster create), 3 BFF processes on them, users
+ * spread over the processes, 1:1 and group messages counted exactly once, and the keys spread over
+ * every master. Also measures the Redis commands one message costs on the cluster.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { directConvId, type ConvId } from '@chat/shared'
+import { dropBundle, spawnBff, type BffProcess } from '../../bff/test/support/spawn'
+import { ChatUser } from './support/chat-user'
+import { commandCalls, diffCalls, startCluster, total, type RedisCluster } from './support/redis'
+import { until } from './support/proc'
+
+const LIMITS = { RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000' }
+
+describe('three BFF processes on a 3-master Redis Cluster', () => {
+  let cluster: RedisCluster
+  let nodes: BffProcess[] = []
+  const users: ChatUser[] = []
+
+  beforeAll(async () => {
+    cluster = await startCluster(3)
+    nodes = await Promise.all([0, 1, 2].map(() => spawnBff({ STORE: 'redis', REDIS_CLUSTER_NODES: cluster.nodes, REDIS_PREFIX: 'ops:', ...LIMITS })))
+  })
+  afterAll(async () => {
+    await Promise.all(users.map((u) => u.stop()))
+    for (const n of nodes) n.kill('SIGKILL')
+    await Promise.all(nodes.map((n) => n.exited))
+    await cluster?.dispose()
+    await dropBundle()
+  })
+
+  async function user(id: string, node: number): Promise<ChatUser> {
+    const u = new ChatUser(id, { urls: () => [nodes[node]!.url] })
+    users.push(u)
+    await u.start()
+    return u
+  }
+
+  async function createGroup(owner: ChatUser, members: string[]): Promise<ConvId> {
+    owner.client!.send({ type: 'conv.create', rid: 'g1', kind: 'group', members, title: 'cluster group' })
+    const conv = (await owner.client!.nextOf('conv', (f) => f.rid === 'g1')).conv.id
+    owner.convs.add(conv)
+    return conv
+  }
+
+  it('routes 1:1 and group messages across the processes exactly once; an offline member syncs them once', async () => {
+    const [ann, ben, cat] = await Promise.all([user('cl-ann', 0), user('cl-ben', 1), user('cl-cat', 2)])
+    // Dan exists (logged in once) but is offline during the exchange.
+    const dan = new ChatUser('cl-dan', { urls: () => [nodes[2]!.url] })
+    users.push(dan)
+
+    const annBen = directConvId('cl-ann', 'cl-ben')
+    const catAnn = directConvId('cl-cat', 'cl-ann')
+    const sent = new Map<string, ConvId>()
+    for (let i = 0; i < 25; i++) {
+      sent.set(ann.send(annBen, `a${i}`), annBen)
+      sent.set(ben.send(annBen, `b${i}`), annBen)
+      sent.set(cat.send(catAnn, `c${i}`), catAnn)
+    }
+    await until('all 1:1 sends acked', () => ann.outbox.size + ben.outbox.size + cat.outbox.size === 0, 20_000, 20)
+
+    await dan.start()
+    await dan.stop()
+    const group = await createGroup(ann, ['cl-ben', 'cl-cat', 'cl-dan'])
+    ben.convs.add(group)
+    cat.convs.add(group)
+    for (let i = 0; i < 10; i++) for (const u of [ann, ben, cat]) sent.set(u.send(group, `${u.id}-${i}`), group)
+    await until('all group sends acked', () => ann.outbox.size + ben.outbox.size + cat.outbox.size === 0, 20_000, 20)
+
+    // Every member holds every message of its conversations exactly once, in a gap-free seq range.
+    const expectHolds = async (u: ChatUser, conv: ConvId, count: number) => {
+      await until(`${u.id} holds ${count} messages of ${conv}`, () => u.contiguous(conv) === count, 10_000, 20)
+      expect(u.held.get(conv)!.size).toBe(count)
+      const cids = [...u.held.get(conv)!.values()].map((h) => h.cid)
+      expect(new Set(cids).size).toBe(count)
+      expect(cids.every((c) => sent.get(c) === conv)).toBe(true)
+    }
+    await expectHolds(ann, annBen, 50)
+    await expectHolds(ben, annBen, 50)
+    await expectHolds(ann, catAnn, 25)
+    await expectHolds(cat, catAnn, 25)
+    for (const u of [ann, ben, cat]) await expectHolds(u, group, 30)
+    // Every ack names the seq under which every member holds that message.
+    const members = new Map<ConvId, ChatUser[]>([[annBen, [ann, ben]], [catAnn, [cat, ann]], [group, [ann, ben, cat]]])
+    for (const u of [ann, ben, cat]) {
+      for (const [cid, a] of u.acks) for (const m of members.get(a.conv)!) expect(m.held.get(a.conv)!.get(a.seq)!.cid).toBe(cid)
+    }
+
+    // Dan comes back on another process: the whole group from his queue or history, once.
+    const dan2 = new ChatUser('cl-dan', { urls: () => [nodes[1]!.url] })
+    users.push(dan2)
+    dan2.convs.add(group)
+    await dan2.start()
+    await expectHolds(dan2, group, 30)
+    for (const u of [ann, ben, cat, dan2]) expect(u.violations).toEqual([])
+
+    // The data is really spread over the cluster: every master holds keys of this run.
+    const masters = cluster.masters()
+    try {
+      const sizes = await Promise.all(masters.map((m) => m.dbsize()))
+      console.log(`[cluster] keys per master: ${sizes.join(', ')}`)
+      for (const s of sizes) expect(s).toBeGreaterThan(0)
+    } finally {
+      for (const m of masters) m.disconnect()
+    }
+  })
+
+  it('measures Redis commands per 1:1 message between processes', async () => {
+    const [eve, fay] = await Promise.all([user('cl-eve', 0), user('cl-fay', 2)])
+    const conv = directConvId('cl-eve', 'cl-fay')
+    eve.send(conv, 'warm-up')
+    await until('warm-up delivered', () => fay.contiguous(conv) === 1, 10_000, 10)
+    const masters = cluster.masters()
+    try {
+      const before = await Promise.all(masters.map(commandCalls))
+      const n = 200
+      for (let i = 0; i < n; i++) eve.send(conv, `m${i}`)
+      await until('all delivered', () => fay.contiguous(conv) === n + 1 && eve.outbox.size === 0, 20_000, 10)
+      const after = await Promise.all(masters.map(commandCalls))
+      const merged = new Map<string, number>()
+      masters.forEach((_, i) => {
+        for (const [k, v] of diffCalls(before[i]!, after[i]!)) merged.set(k, (merged.get(k) ?? 0) + v)
+      })
+      // commandstats counts the commands a script runs as well as the EVALSHA that ran it.
+      const breakdown = [...merged].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / n).toFixed(2)}`).join(', ')
+      console.log(`[cluster] Redis commands per 1:1 message (sender and recipient on different processes): ${(total(merged) / n).toFixed(2)} (${breakdown})`)
+      // At least the append script and the routing publish for every message.
+      expect(merged.get('evalsha') ?? 0).toBeGreaterThanOrEqual(n)
+      expect(merged.get('spublish') ?? 0).toBeGreaterThanOrEqual(n)
+    } finally {
+      for (const m of masters) m.disconnect()
+    }
+  })
+})
