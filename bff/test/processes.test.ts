@@ -8,6 +8,7 @@ import type { ServerFrameOf } from '@chat/shared'
 import { TestClient, connectUser, devLogin, newCid } from './support/client'
 import { dropPrefix, randomPrefix } from './support/server'
 import { dropBundle, spawnBff } from './support/spawn'
+import { waitFor } from './support/wait'
 import type { BffProcess } from './support/spawn'
 
 const LIMITS = { RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000' }
@@ -109,7 +110,13 @@ describe('one instance with three workers', () => {
       await from.nextOf('ack', (f) => f.cid === cid)
       expect((await to.nextOf('msg', (f) => f.m.cid === cid)).m.from).toBe(names[i])
     }
-    const metrics = await (await fetch(`${instance.url}/metrics`)).text()
+    // A scrape gathers every worker over IPC; on a loaded machine one may answer late: ask again.
+    let metrics = ''
+    await waitFor(async () => {
+      const res = await fetch(`${instance.url}/metrics`)
+      metrics = await res.text()
+      return res.status === 200
+    }, 20_000)
     expect(metrics).toMatch(/^chat_connections 6$/m)
     expect(metrics).toMatch(/^chat_frames_in_total\{type="send"\} 6$/m)
     await Promise.all(conns.map((c) => c.client.close()))

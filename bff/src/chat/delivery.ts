@@ -28,7 +28,8 @@ export class Delivery {
   /** The last bus payload's frame: members of one group on this node share one encoding. */
   private lastPayload = ''
   private lastFrame: Buffer = Buffer.alloc(0)
-  private readonly pending = new Set<Promise<unknown>>()
+  private pendingCount = 0
+  private idle: (() => void)[] = []
 
   constructor(
     private readonly node: string,
@@ -41,11 +42,16 @@ export class Delivery {
     bus.onMessage((user, payload) => this.fromBus(user, payload))
   }
 
-  /** Deliver a stored message to `members` (except the sending connection). */
-  message(members: readonly UserId[], msg: MessageRef, sender: UserId, except?: Connection): Promise<void> {
-    const frame = Buffer.from(msgFrameJson(msg.json))
+  /**
+   * Deliver a stored message to `members` (except the sending connection). Returns at once; the
+   * publishes and queue writes it starts are counted and awaited by `settle` before shutdown.
+   */
+  message(members: readonly UserId[], msg: MessageRef, sender: UserId, except?: Connection): void {
+    // One member besides the sender (1:1): a string is encoded by ws on the way out anyway; for a
+    // group, one Buffer shared by every socket.
+    const frameJson = msgFrameJson(msg.json)
+    const frame = members.length > 2 ? Buffer.from(frameJson) : frameJson
     const payload = `${this.node}|m|${msg.json}`
-    const work: Promise<void>[] = []
     let localSends = 0
     for (const user of members) {
       let got = false
@@ -61,42 +67,57 @@ export class Delivery {
           } else if (r === 'missed') missed = true
         }
       }
-      work.push(
-        this.bus.publish(user, payload).then(
-          (nodes) => {
-            const elsewhere = nodes - (this.devices.has(user) ? 1 : 0)
-            if (missed || (!got && elsewhere <= 0 && user !== sender)) return this.enqueue(user, msg.json)
-          },
-          (err) => {
-            // Stored and acked already: the recipient's next sync fetches it from history.
-            this.log.warn({ err, user }, 'publish failed')
-            if (missed) return this.enqueue(user, msg.json)
-          },
-        ),
+      this.begin()
+      this.bus.publish(user, payload).then(
+        (nodes) => {
+          const elsewhere = nodes - (this.devices.has(user) ? 1 : 0)
+          if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg.json)
+          this.end()
+        },
+        (err: unknown) => {
+          // Stored and acked already: the recipient's next sync fetches it from history.
+          this.log.warn({ err, user }, 'publish failed')
+          if (missed) this.enqueue(user, msg.json)
+          this.end()
+        },
       )
     }
     if (localSends > 0) this.metrics.framesOut.inc({ type: 'msg' }, localSends)
-    return this.track(Promise.all(work).then(() => undefined))
   }
 
   /** An ephemeral frame to every device of `users` (except one connection). Never queued. */
-  frame(users: readonly UserId[], type: string, json: string, except?: Connection): Promise<void> {
+  frame(users: readonly UserId[], type: string, json: string, except?: Connection): void {
     const buf = Buffer.from(json)
     const payload = `${this.node}|f|${json}`
     let sent = 0
-    const work: Promise<unknown>[] = []
     for (const user of users) {
       const list = this.devices.of(user)
       if (list) for (const conn of list) if (conn !== except && conn.write(buf)) sent++
-      work.push(this.bus.publish(user, payload).catch((err) => this.log.warn({ err, user }, 'publish failed')))
+      this.begin()
+      this.bus.publish(user, payload).then(
+        () => this.end(),
+        (err: unknown) => {
+          this.log.warn({ err, user }, 'publish failed')
+          this.end()
+        },
+      )
     }
     if (sent > 0) this.metrics.framesOut.inc({ type }, sent)
-    return this.track(Promise.all(work).then(() => undefined))
   }
 
   /** Work still under way (publishes, queue writes): drained before shutdown. */
-  async settle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
+  settle(): Promise<void> {
+    if (this.pendingCount === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idle.push(resolve))
+  }
+
+  private begin(): void {
+    this.pendingCount++
+  }
+
+  private end(): void {
+    if (--this.pendingCount > 0) return
+    for (const resolve of this.idle.splice(0)) resolve()
   }
 
   private fromBus(user: UserId, payload: string): void {
@@ -128,25 +149,22 @@ export class Delivery {
       if (got) this.metrics.framesOut.inc({ type: 'msg' })
     }
     // The user left this node since the publish, or a device was too slow: keep it for later.
-    if (!got || missed) void this.enqueue(user, body)
+    if (!got || missed) this.enqueue(user, body)
   }
 
-  private enqueue(user: UserId, json: string): Promise<void> {
-    return this.track(
-      this.queue.push(user, json).then(
-        (depth) => {
-          this.metrics.queued.inc()
-          this.metrics.queueDepth.observe(depth)
-        },
-        (err) => this.log.error({ err, user }, 'offline queue write failed'),
-      ),
+  private enqueue(user: UserId, json: string): void {
+    this.begin()
+    this.queue.push(user, json).then(
+      (depth) => {
+        this.metrics.queued.inc()
+        this.metrics.queueDepth.observe(depth)
+        this.end()
+      },
+      (err: unknown) => {
+        this.log.error({ err, user }, 'offline queue write failed')
+        this.end()
+      },
     )
-  }
-
-  private track<T>(p: Promise<T>): Promise<T> {
-    this.pending.add(p)
-    void p.finally(() => this.pending.delete(p))
-    return p
   }
 }
 
@@ -154,7 +172,7 @@ export class Delivery {
  * Push one message frame to one connection, keeping the exactly-once promise of a running sync
  * and cutting a client that reads too slowly (protocol: close 4009, the message goes to the queue).
  */
-function pushMessage(conn: Connection, frame: Buffer, ref: MessageRef, metrics: Metrics): 'sent' | 'skipped' | 'missed' {
+function pushMessage(conn: Connection, frame: Buffer | string, ref: MessageRef, metrics: Metrics): 'sent' | 'skipped' | 'missed' {
   if (!conn.open) return 'missed'
   const marks = conn.syncMarks
   if (marks) {

@@ -28,13 +28,11 @@ export const handlers: HandlerMap = {
   },
 
   async send(ctx, frame) {
-    const { ack, delivered } = await ctx.chat.send(ctx.user, frame, ctx.conn)
+    const ack = await ctx.chat.send(ctx.user, frame, ctx.conn)
     const m = ack.msg
     const json = `{"type":"ack","cid":"${m.cid}","mid":"${m.mid}","conv":"${m.conv}","seq":${m.seq},"ts":${m.ts}${ack.dup ? ',"dup":true' : ''}}`
     ctx.conn.reply(json, 'ack')
     ctx.acked(ctx.receivedAt)
-    // Fan-out continues after the ack; the gateway waits for it before a shutdown completes.
-    return delivered
   },
 
   recv(ctx, frame) {

@@ -36,6 +36,9 @@ export interface Ack {
 
 export class ChatService {
   private readonly convCache = new Map<ConvId, ConvRecord>()
+  /** Server message ids: a random prefix per process and a counter (no random bytes per message). */
+  private readonly midPrefix = randomId(10)
+  private midCounter = 0
 
   constructor(
     private readonly engine: Engine,
@@ -43,6 +46,10 @@ export class ChatService {
     private readonly files: FileResolver,
     private readonly options: ChatOptions,
   ) {}
+
+  private nextMid(): string {
+    return this.midPrefix + (++this.midCounter).toString(36)
+  }
 
   // ---------------------------------------------------------------- conversations
 
@@ -105,7 +112,7 @@ export class ChatService {
     if (created) {
       // Everyone starts with nothing read, so one frame (without rid) fits every other device.
       const json = JSON.stringify({ type: 'conv', conv: { ...conv, readSeq: 0, unread: 0 } })
-      await this.delivery.frame(stored.members, 'conv', json, conn)
+      this.delivery.frame(stored.members, 'conv', json, conn)
     }
     return conv
   }
@@ -130,7 +137,7 @@ export class ChatService {
    * Store a message and deliver it. The ack's promise resolves only once the store has it; a
    * repeated cid resolves with the original and `dup` (and delivers nothing again).
    */
-  async send(user: UserId, frame: ClientFrameOf<'send'>, conn?: Connection): Promise<{ ack: Ack; delivered: Promise<void> }> {
+  async send(user: UserId, frame: ClientFrameOf<'send'>, conn?: Connection): Promise<Ack> {
     let record: ConvRecord
     try {
       record = await this.memberOf(user, frame.conv)
@@ -146,16 +153,17 @@ export class ChatService {
       conv: frame.conv,
       from: user,
       cid: frame.cid,
-      mid: randomId(20),
+      mid: this.nextMid(),
       ts: Date.now(),
       kind: frame.kind,
       body,
       dedupWindowMs: this.options.dedupWindowMs,
     })
-    const ack = { msg: result.msg, dup: result.dup }
-    if (result.dup) return { ack, delivered: Promise.resolve() }
-    const ref: MessageRef = { conv: frame.conv, seq: result.msg.seq, json: result.json }
-    return { ack, delivered: this.delivery.message(record.members, ref, user, conn) }
+    if (!result.dup) {
+      const ref: MessageRef = { conv: frame.conv, seq: result.msg.seq, json: result.json }
+      this.delivery.message(record.members, ref, user, conn)
+    }
+    return { msg: result.msg, dup: result.dup }
   }
 
   private async fileBody(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file'): Promise<MessageBody> {
@@ -288,15 +296,13 @@ export class ChatService {
       if (!/^\d{1,15}-\d{1,19}$/.test(frame.q)) throw new AppError('INVALID_FRAME', 'recv.q is not a queue cursor')
       await this.engine.queue.ack(user, frame.q)
     }
-    const receipts: Promise<void>[] = []
     for (const a of frame.acks) {
       const record = await this.memberOf(user, a.conv)
       // Group delivery receipts would cost every member's ack times every member: 1:1 only.
       if (record.kind !== 'direct') continue
       const json = JSON.stringify({ type: 'receipt', kind: 'delivered', conv: a.conv, user, seq: a.seq })
-      receipts.push(this.delivery.frame(record.members.filter((m) => m !== user), 'receipt', json))
+      this.delivery.frame(record.members.filter((m) => m !== user), 'receipt', json)
     }
-    await Promise.all(receipts)
   }
 
   /** Move the read mark (never back) and tell the other members. */
@@ -306,13 +312,13 @@ export class ChatService {
     if (frame.seq > state!.lastSeq) throw new AppError('SEQ_RANGE_INVALID', `seq ${frame.seq} is past the last seq ${state!.lastSeq}`)
     const mark = await this.engine.convs.markRead(frame.conv, user, frame.seq)
     const json = JSON.stringify({ type: 'receipt', kind: 'read', conv: frame.conv, user, seq: mark })
-    await this.delivery.frame(record.members, 'receipt', json)
+    this.delivery.frame(record.members, 'receipt', json)
   }
 
   async typing(user: UserId, frame: ClientFrameOf<'typing'>): Promise<void> {
     const record = await this.memberOf(user, frame.conv)
     const json = JSON.stringify({ type: 'typing', conv: frame.conv, user })
-    await this.delivery.frame(record.members.filter((m) => m !== user), 'typing', json)
+    this.delivery.frame(record.members.filter((m) => m !== user), 'typing', json)
   }
 
   async profile(user: UserId): Promise<User> {
@@ -342,7 +348,7 @@ export class ChatService {
 
   async announcePresence(p: Presence): Promise<void> {
     const contacts = await this.contacts(p.user)
-    if (contacts.length > 0) await this.delivery.frame(contacts, 'presence', JSON.stringify({ type: 'presence', ...p }))
+    if (contacts.length > 0) this.delivery.frame(contacts, 'presence', JSON.stringify({ type: 'presence', ...p }))
   }
 
   /** Presence of the user's 1:1 peers, sent to a device that just connected. */

@@ -446,13 +446,17 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   const onError = options.onError ?? (() => {})
   for (const c of [cmd, sub]) c.on('error', onError)
 
-  const guard: Guard = async (work) => {
+  const unavailable = (err: unknown): never => {
+    if (err instanceof AppError) throw err
+    onError(err)
+    throw new AppError('STORE_UNAVAILABLE', undefined, { cause: err })
+  }
+  // One `.catch` per command rather than an async wrapper: this runs several times per message.
+  const guard: Guard = (work) => {
     try {
-      return await work()
+      return work().catch(unavailable)
     } catch (err) {
-      if (err instanceof AppError) throw err
-      onError(err)
-      throw new AppError('STORE_UNAVAILABLE', undefined, { cause: err })
+      return Promise.reject(unavailable(err))
     }
   }
 

@@ -1,0 +1,229 @@
+/**
+ * Load generator process of the benchmark, driven by run.ts over IPC. It holds up to ~19,000
+ * sockets (the open-file cap is 20,000 per process), spreads their source addresses over
+ * 127.0.0.1-127.0.0.250 (each address has its own ~28,000 ephemeral ports), and measures
+ * latencies with its own clock: sender and receiver of a measured message live in this process.
+ */
+import { WebSocket } from 'ws'
+
+type Mode = 'bff' | 'base'
+interface Peer {
+  readonly id: string
+  readonly token?: string
+}
+
+const sockets = new Map<string, WebSocket>()
+/** Called for every frame any socket receives (the running scenario sets it). */
+let onFrame: (user: string, text: string) => void = () => {}
+let addressCursor = Number(process.env.ADDRESS_OFFSET ?? 0)
+
+function nextAddress(): string {
+  const a = `127.0.0.${1 + (addressCursor % 250)}`
+  addressCursor++
+  return a
+}
+
+function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<WebSocket> {
+  const url =
+    mode === 'bff'
+      ? `${base.replace(/^http/, 'ws')}/ws?v=1&token=${peer.token}`
+      : `${base.replace(/^http/, 'ws')}/?user=${peer.id}${group ? `&group=${group}` : ''}`
+  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: nextAddress() })
+  return new Promise((resolve, reject) => {
+    let ready = false
+    ws.on('error', (err) => {
+      if (!ready) reject(err)
+    })
+    ws.on('message', (data) => {
+      const text = data.toString()
+      if (!ready && mode === 'bff') {
+        // The BFF's first frame is `welcome`: the socket is authenticated and routable from here.
+        ready = true
+        return resolve(ws)
+      }
+      onFrame(peer.id, text)
+    })
+    ws.on('open', () => {
+      if (mode === 'base') {
+        ready = true
+        resolve(ws)
+      }
+    })
+  })
+}
+
+async function connect(cmd: { url: string; mode: Mode; peers: Peer[]; group?: string; concurrency?: number }) {
+  let failed = 0
+  let next = 0
+  const worker = async () => {
+    while (next < cmd.peers.length) {
+      const peer = cmd.peers[next++]!
+      try {
+        sockets.set(peer.id, await open(cmd.url, cmd.mode, peer, cmd.group))
+      } catch {
+        failed++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: cmd.concurrency ?? 200 }, worker))
+  return { connected: cmd.peers.length - failed, failed }
+}
+
+function percentiles(values: number[]) {
+  const s = [...values].sort((a, b) => a - b)
+  const at = (p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
+  return { n: s.length, p50: at(50), p90: at(90), p99: at(99), max: s[s.length - 1] ?? NaN }
+}
+
+/** Client ids must be new on every call: a repeated one is (rightly) deduplicated by the BFF. */
+let cidRun = 0
+function frameFor(mode: Mode, from: string, to: string, text: string, n: number): string {
+  if (mode === 'base') return JSON.stringify({ type: 'send', to, text })
+  const conv = from < to ? `d:${from}:${to}` : `d:${to}:${from}`
+  return JSON.stringify({ type: 'send', cid: `c${process.pid}r${cidRun}x${from}x${n}`, conv, kind: 'text', body: { text } })
+}
+
+/** The send time carried in a delivered frame's text. */
+function sentAt(mode: Mode, text: string): number | undefined {
+  const f = JSON.parse(text)
+  if (mode === 'base') return f.type === 'send' ? Number(f.text) : undefined
+  return f.type === 'msg' ? Number(f.m.body.text) : undefined
+}
+
+/** Steady rate of 1:1 messages over `pairs` for `durationMs`; latency from send to delivery. */
+async function rate(cmd: { mode: Mode; pairs: [string, string][]; rate: number; durationMs: number }) {
+  cidRun++
+  const latencies: number[] = []
+  let received = 0
+  onFrame = (_user, text) => {
+    const t = sentAt(cmd.mode, text)
+    if (t === undefined || Number.isNaN(t)) return
+    received++
+    latencies.push(performance.now() - t)
+  }
+  const total = Math.round((cmd.rate * cmd.durationMs) / 1000)
+  const start = performance.now()
+  let sent = 0
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) * cmd.rate) / 1000))
+      while (sent < due) {
+        const [from, to] = cmd.pairs[sent % cmd.pairs.length]!
+        sockets.get(from)!.send(frameFor(cmd.mode, from, to, String(performance.now()), sent))
+        sent++
+      }
+      if (sent >= total) resolve()
+      else setTimeout(tick, 1)
+    }
+    tick()
+  })
+  const sendMs = performance.now() - start
+  const end = Date.now() + 10_000
+  while (received < sent && Date.now() < end) await new Promise((r) => setTimeout(r, 5))
+  onFrame = () => {}
+  return { sent, received, sendMs, ...percentiles(latencies) }
+}
+
+/** One message to a group, `rounds` times: time until the last member has it. */
+async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?: string; rounds: number; gapMs: number }) {
+  const times: number[] = []
+  const expected = cmd.members.filter((m) => m !== cmd.sender).length
+  for (let round = 0; round < cmd.rounds; round++) {
+    let got = 0
+    const t0 = performance.now()
+    const done = new Promise<void>((resolve) => {
+      onFrame = (user, text) => {
+        if (user === cmd.sender) return
+        const f = JSON.parse(text)
+        const r = cmd.mode === 'base' ? f.round : f.type === 'msg' ? Number(f.m.body.text) : -1
+        if (r === round && ++got === expected) resolve()
+      }
+    })
+    const ws = sockets.get(cmd.sender)!
+    if (cmd.mode === 'base') ws.send(JSON.stringify({ type: 'send', group: 'g', round, text: 'x'.repeat(40) }))
+    else ws.send(JSON.stringify({ type: 'send', cid: `grp${round}xxxxxxxx`, conv: cmd.conv, kind: 'text', body: { text: String(round) } }))
+    await done
+    times.push(performance.now() - t0)
+    await new Promise((r) => setTimeout(r, cmd.gapMs))
+  }
+  onFrame = () => {}
+  return percentiles(times)
+}
+
+/** Send `count` messages from one user to another as fast as a window of unanswered sends allows. */
+async function blast(cmd: { mode: Mode; from: string; to: string; count: number; window: number }) {
+  cidRun++
+  const ws = sockets.get(cmd.from)!
+  let acked = 0
+  let sent = 0
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (sent < cmd.count && sent - acked < cmd.window) {
+        ws.send(frameFor(cmd.mode, cmd.from, cmd.to, `q${sent + 1}`, sent))
+        sent++
+      }
+      if (cmd.mode === 'base' && sent >= cmd.count) resolve()
+    }
+    onFrame = (_u, text) => {
+      if (text.startsWith('{"type":"ack"')) {
+        acked++
+        if (acked >= cmd.count) resolve()
+        else pump()
+      }
+    }
+    pump()
+  })
+  onFrame = () => {}
+  return { sent }
+}
+
+/** Connect an offline user and receive everything queued for it: time, order, duplicates. */
+async function reconnect(cmd: { url: string; mode: Mode; peer: Peer; conv?: string; expect: number }) {
+  const seqs: number[] = []
+  const t0 = performance.now()
+  let doneAt = 0
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`reconnect: ${seqs.length} of ${cmd.expect} after 30 s`)), 30_000)
+    const finish = () => {
+      doneAt = performance.now()
+      clearTimeout(timer)
+      resolve()
+    }
+    onFrame = (_u, text) => {
+      if (cmd.mode === 'base') {
+        seqs.push(Number(JSON.parse(text).text.slice(1)))
+        if (seqs.length === cmd.expect) finish()
+        return
+      }
+      const f = JSON.parse(text)
+      if (f.type === 'messages') for (const m of f.msgs) seqs.push(m.seq)
+      else if (f.type === 'sync.done') finish()
+    }
+    open(cmd.url, cmd.mode, cmd.peer).then((ws) => {
+      sockets.set(cmd.peer.id, ws)
+      if (cmd.mode === 'bff') ws.send(JSON.stringify({ type: 'sync', rid: 'bench', cursors: [{ conv: cmd.conv, seq: 0 }] }))
+    }, reject)
+  })
+  onFrame = () => {}
+  const inOrder = seqs.every((s, i) => i === 0 || s > seqs[i - 1]!)
+  return { ms: doneAt - t0, received: seqs.length, unique: new Set(seqs).size, inOrder }
+}
+
+async function closeAll() {
+  const n = sockets.size
+  for (const ws of sockets.values()) ws.terminate()
+  sockets.clear()
+  return { closed: n }
+}
+
+const commands: Record<string, (cmd: any) => Promise<unknown>> = { connect, rate, group, blast, reconnect, closeAll, alive: async () => ({ open: [...sockets.values()].filter((w) => w.readyState === WebSocket.OPEN).length }) }
+
+process.on('message', (msg: { id: number; cmd: string; args: unknown }) => {
+  const run = commands[msg.cmd]
+  if (!run) return process.send!({ id: msg.id, error: `unknown command ${msg.cmd}` })
+  run(msg.args).then(
+    (result) => process.send!({ id: msg.id, result }),
+    (err: unknown) => process.send!({ id: msg.id, error: String(err) }),
+  )
+})
+process.send!({ ready: true })

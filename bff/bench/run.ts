@@ -1,0 +1,417 @@
+/**
+ * `npm run bench:bff`: the BFF against the minimal ws router (baseline.ts) in the same run, on the
+ * five targets of issue 3. Servers are pinned to core 0 and load generators to core 1 (taskset),
+ * generators are separate processes of at most ~19,000 sockets each. Prints a table and writes
+ * bench/results/bff.json. Figures only: nothing here passes or fails on time.
+ *
+ * Environment (all optional): BENCH_IDLE (connections, default 100000), BENCH_RATE (msg/s, 5000),
+ * BENCH_SECONDS (10), BENCH_GROUP (members, 1000), BENCH_GROUP_ROUNDS (200), BENCH_QUEUED (10000),
+ * BENCH_WORKERS_IDLE (server processes for the idle figure, 6), BENCH_ONLY (comma list of
+ * idle,one2one,group,reconnect).
+ */
+import { execFileSync, fork, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { SignJWT } from 'jose'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const repo = path.resolve(here, '../..')
+const BFF_MAIN = path.join(repo, 'bff/dist/main.js')
+const BASELINE = path.join(here, 'baseline.js')
+const LOADGEN = path.join(here, 'loadgen.js')
+const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123'
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const PER_GENERATOR = 16_000
+const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? '0'
+const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1'
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
+const IDLE = env('BENCH_IDLE', 100_000)
+const RATE = env('BENCH_RATE', 5000)
+const SECONDS = env('BENCH_SECONDS', 10)
+const GROUP = env('BENCH_GROUP', 1000)
+const GROUP_ROUNDS = env('BENCH_GROUP_ROUNDS', 200)
+const QUEUED = env('BENCH_QUEUED', 10_000)
+const IDLE_WORKERS = env('BENCH_WORKERS_IDLE', 6)
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'idle,one2one,group,reconnect').split(','))
+
+// ------------------------------------------------------------------ processes
+
+interface Server {
+  readonly kind: 'bff' | 'base'
+  readonly url: string
+  readonly child: ChildProcess
+  readonly prefix: string
+}
+
+/** Every process this run started, ended however the run ends. */
+const started = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const c of started) c.kill('SIGKILL')
+})
+
+async function startServer(kind: 'bff' | 'base', workers: number): Promise<Server> {
+  const prefix = `bench${Date.now().toString(36)}:`
+  const main = kind === 'bff' ? BFF_MAIN : BASELINE
+  // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, main], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      WORKERS: String(workers),
+      STORE: 'redis',
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      JWT_SECRET,
+      LOG_LEVEL: 'info',
+      HEARTBEAT_INTERVAL_MS: '10000',
+      RATE_LIMIT_PER_SEC: '1000000',
+      RATE_LIMIT_BURST: '1000000',
+      QUEUE_MAX_LENGTH: String(Math.max(QUEUED, 10_000)),
+      SLOW_CONSUMER_BYTES: String(64 * 1024 * 1024),
+      MAX_CONNECTIONS: '19500',
+      STATIC_DIR: 'bff/bench',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  started.add(child)
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${kind} did not start`))
+    }, 30_000)
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.includes('"msg":"listening"')) {
+        clearTimeout(timer)
+        resolve(JSON.parse(line).port)
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`${kind} exited ${code}`)))
+  })
+  if (workers > 1) await waitForWorkers(child.pid!, workers)
+  return { kind, url: `http://127.0.0.1:${port}`, child, prefix }
+}
+
+async function waitForWorkers(pid: number, n: number): Promise<void> {
+  for (let i = 0; i < 200 && descendants(pid).length < n; i++) await sleep(50)
+  await sleep(500)
+}
+
+async function stopServer(s: Server): Promise<void> {
+  const exited = new Promise((r) => s.child.once('exit', r))
+  s.child.kill('SIGTERM')
+  await Promise.race([exited, sleep(15_000)])
+  if (s.kind === 'bff') await dropPrefix(s.prefix)
+}
+
+class Generator {
+  private nextId = 0
+  private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>()
+  readonly ready: Promise<void>
+  constructor(readonly child: ChildProcess) {
+    this.ready = new Promise((resolve) => {
+      child.on('message', (msg: { id?: number; ready?: boolean; result?: unknown; error?: string }) => {
+        if (msg.ready) return resolve()
+        const w = this.waiting.get(msg.id!)
+        if (!w) return
+        this.waiting.delete(msg.id!)
+        if (msg.error) w.reject(new Error(msg.error))
+        else w.resolve(msg.result)
+      })
+    })
+  }
+  call<T = any>(cmd: string, args: unknown = {}): Promise<T> {
+    const id = ++this.nextId
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject })
+      this.child.send({ id, cmd, args })
+    })
+  }
+  stop(): void {
+    this.child.kill()
+  }
+}
+
+async function generators(n: number): Promise<Generator[]> {
+  const gens = Array.from({ length: n }, (_, i) => {
+    const child = fork(LOADGEN, [], { env: { ...process.env, ADDRESS_OFFSET: String(i * 41) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // Pinned after the fact: fork cannot go through taskset and keep its IPC channel.
+    started.add(child)
+    execFileSync('taskset', ['-a', '-p', '-c', LOAD_CORE, String(child.pid)], { stdio: 'ignore' })
+    return new Generator(child)
+  })
+  await Promise.all(gens.map((g) => g.ready))
+  return gens
+}
+
+// ------------------------------------------------------------------ measuring
+
+function descendants(pid: number): number[] {
+  const out: number[] = []
+  const walk = (p: number) => {
+    for (const task of safeReaddir(`/proc/${p}/task`)) {
+      const kids = safeRead(`/proc/${p}/task/${task}/children`).trim()
+      for (const k of kids ? kids.split(/\s+/).map(Number) : []) {
+        out.push(k)
+        walk(k)
+      }
+    }
+  }
+  walk(pid)
+  return out
+}
+
+/** The server's node processes: for taskset-launched servers, the node process is the child itself (exec). */
+function serverPids(s: Server): number[] {
+  return [s.child.pid!, ...descendants(s.child.pid!)]
+}
+
+function rssBytes(pids: number[]): number {
+  let kb = 0
+  for (const pid of pids) {
+    const m = /VmRSS:\s+(\d+) kB/.exec(safeRead(`/proc/${pid}/status`))
+    if (m) kb += Number(m[1])
+  }
+  return kb * 1024
+}
+
+/** CPU seconds (user + system) of the processes. */
+function cpuSeconds(pids: number[]): number {
+  const hz = 100
+  let ticks = 0
+  for (const pid of pids) {
+    const stat = safeRead(`/proc/${pid}/stat`)
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
+  }
+  return ticks / hz
+}
+
+async function redisCpuSeconds(): Promise<number> {
+  const r = new Redis(REDIS_URL)
+  try {
+    const info = await r.info('cpu')
+    const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0)
+    return get('used_cpu_sys') + get('used_cpu_user')
+  } finally {
+    r.disconnect()
+  }
+}
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
+  }
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function tokens(ids: string[]): Promise<{ id: string; token: string }[]> {
+  const key = new TextEncoder().encode(JWT_SECRET)
+  const exp = Math.floor(Date.now() / 1000) + 3600
+  return Promise.all(
+    ids.map(async (id) => ({ id, token: await new SignJWT({ name: id }).setProtectedHeader({ alg: 'HS256' }).setSubject(id).setIssuer('chat-bff').setExpirationTime(exp).sign(key) })),
+  )
+}
+
+async function devLogin(url: string, ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 50) {
+    await Promise.all(
+      ids.slice(i, i + 50).map(async (user) => {
+        const res = await fetch(`${url}/auth/dev-login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user }) })
+        if (!res.ok) throw new Error(`dev-login ${user}: ${res.status}`)
+      }),
+    )
+  }
+}
+
+async function dropPrefix(prefix: string): Promise<void> {
+  const r = new Redis(REDIS_URL)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000)
+      cursor = next
+      if (keys.length > 0) await r.unlink(...keys)
+    } while (cursor !== '0')
+  } finally {
+    r.disconnect()
+  }
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async function idle(kind: 'bff' | 'base') {
+  const server = await startServer(kind, IDLE_WORKERS)
+  const gens = await generators(Math.ceil(IDLE / PER_GENERATOR))
+  try {
+    await sleep(1000)
+    const rssBefore = rssBytes(serverPids(server))
+    const ids = Array.from({ length: IDLE }, (_, i) => `i${i}`)
+    const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
+    const t0 = Date.now()
+    const results = await Promise.all(gens.map((g, i) => g.call<{ connected: number; failed: number }>('connect', { url: server.url, mode: kind, peers: peers.slice(i * PER_GENERATOR, (i + 1) * PER_GENERATOR), concurrency: 100 })))
+    const connectMs = Date.now() - t0
+    const connected = results.reduce((s, r) => s + r.connected, 0)
+    // Let heartbeats run (interval 10 s on both sides of the comparison for the BFF) before measuring.
+    await sleep(12_000)
+    const rssAfter = rssBytes(serverPids(server))
+    const alive = (await Promise.all(gens.map((g) => g.call<{ open: number }>('alive')))).reduce((s, r) => s + r.open, 0)
+    await Promise.all(gens.map((g) => g.call('closeAll')))
+    return { connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), processes: serverPids(server).length }
+  } finally {
+    for (const g of gens) g.stop()
+    await stopServer(server)
+  }
+}
+
+async function one2one(kind: 'bff' | 'base') {
+  const server = await startServer(kind, 1)
+  const [gen] = await generators(1)
+  try {
+    const pairsCount = 100
+    const ids = Array.from({ length: pairsCount * 2 }, (_, i) => `p${i}`)
+    if (kind === 'bff') await devLogin(server.url, ids)
+    const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
+    await gen!.call('connect', { url: server.url, mode: kind, peers })
+    const pairs = Array.from({ length: pairsCount }, (_, i) => [ids[2 * i], ids[2 * i + 1]] as [string, string])
+    // Warm up (JIT, conversation creation), then measure a steady rate.
+    await gen!.call('rate', { mode: kind, pairs, rate: RATE, durationMs: 2000 })
+    const pids = serverPids(server)
+    const cpu0 = cpuSeconds(pids)
+    const redis0 = await redisCpuSeconds()
+    const r = await gen!.call<{ sent: number; received: number; sendMs: number; p50: number; p90: number; p99: number; max: number }>('rate', { mode: kind, pairs, rate: RATE, durationMs: SECONDS * 1000 })
+    const cpu = cpuSeconds(pids) - cpu0
+    const redisCpu = (await redisCpuSeconds()) - redis0
+    return { ...r, rate: RATE, serverCpuS: cpu, cpuUsPerMessage: (cpu / Math.max(1, r.received)) * 1e6, redisCpuUsPerMessage: (redisCpu / Math.max(1, r.received)) * 1e6 }
+  } finally {
+    gen!.stop()
+    await stopServer(server)
+  }
+}
+
+async function group(kind: 'bff' | 'base') {
+  const server = await startServer(kind, 1)
+  const [gen] = await generators(1)
+  try {
+    const ids = Array.from({ length: GROUP }, (_, i) => `m${i}`)
+    let conv: string | undefined
+    if (kind === 'bff') {
+      await devLogin(server.url, ids)
+      conv = await createGroup(server.url, ids)
+    }
+    const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
+    await gen!.call('connect', { url: server.url, mode: kind, peers, group: 'g' })
+    await gen!.call('group', { mode: kind, sender: ids[0], members: ids, conv, rounds: 20, gapMs: 5 })
+    return await gen!.call('group', { mode: kind, sender: ids[0], members: ids, conv, rounds: GROUP_ROUNDS, gapMs: 5 })
+  } finally {
+    gen!.stop()
+    await stopServer(server)
+  }
+}
+
+/** conv.create over a socket of the first member. */
+async function createGroup(url: string, ids: string[]): Promise<string> {
+  const { WebSocket } = await import('ws')
+  const [peer] = await tokens([ids[0]!])
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/ws?v=1&token=${peer!.token}`)
+  return new Promise((resolve, reject) => {
+    ws.on('error', reject)
+    ws.on('message', (data) => {
+      const f = JSON.parse(data.toString())
+      if (f.type === 'welcome') ws.send(JSON.stringify({ type: 'conv.create', rid: 'g', kind: 'group', members: ids.slice(1), title: 'bench' }))
+      else if (f.type === 'conv' && f.rid === 'g') {
+        ws.close()
+        resolve(f.conv.id)
+      } else if (f.type === 'error') reject(new Error(f.code))
+    })
+  })
+}
+
+async function reconnect(kind: 'bff' | 'base') {
+  const server = await startServer(kind, 1)
+  const [gen] = await generators(1)
+  try {
+    const [sender, receiver] = ['rs', 'rr']
+    if (kind === 'bff') await devLogin(server.url, [sender, receiver])
+    const [s, r] = kind === 'bff' ? await tokens([sender, receiver]) : [{ id: sender }, { id: receiver }]
+    await gen!.call('connect', { url: server.url, mode: kind, peers: [s] })
+    await gen!.call('blast', { mode: kind, from: sender, to: receiver, count: QUEUED, window: 200 })
+    if (kind === 'bff') {
+      const redis = new Redis(REDIS_URL)
+      for (let i = 0; i < 500 && (await redis.xlen(`${server.prefix}{u:${receiver}}:q`)) < QUEUED; i++) await sleep(20)
+      redis.disconnect()
+    } else await sleep(500)
+    return await gen!.call('reconnect', { url: server.url, mode: kind, peer: r, conv: `d:${receiver}:${sender}`, expect: QUEUED })
+  } finally {
+    gen!.stop()
+    await stopServer(server)
+  }
+}
+
+// ------------------------------------------------------------------ report
+
+async function main() {
+  const results: Record<string, unknown> = { when: new Date().toISOString(), machine: { cores: 2, note: 'servers on core 0, generators on core 1; Redis unpinned; shared machine, figures are noisy' } }
+  const rows: [string, string, string, string, string][] = []
+  const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
+
+  if (ONLY.has('idle')) {
+    const base = await idle('base')
+    const bff = await idle('bff')
+    results.idle = { target: `${IDLE} connections, <= 1.5x baseline memory per connection`, bff, baseline: base, ratio: bff.bytesPerConnection / base.bytesPerConnection }
+    rows.push([`idle connections (${IDLE}, heartbeats)`, `${bff.alive} alive, ${fmt(bff.bytesPerConnection / 1024, 2)} KB/conn`, `${base.alive} alive, ${fmt(base.bytesPerConnection / 1024, 2)} KB/conn`, fmt(bff.bytesPerConnection / base.bytesPerConnection, 2), '<= 1.5x'])
+    console.log('idle', JSON.stringify(results.idle))
+  }
+  if (ONLY.has('one2one')) {
+    const base = await one2one('base')
+    const bff = await one2one('bff')
+    results.one2one = { target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 2x baseline; p99 <= 10 ms`, bff, baseline: base, cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage }
+    rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `${fmt(base.cpuUsPerMessage)} us`, fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2), '<= 2x'])
+    rows.push([`1:1 latency at ${RATE}/s p50/p99`, `${fmt(bff.p50, 2)} / ${fmt(bff.p99, 2)} ms (${bff.received}/${bff.sent})`, `${fmt(base.p50, 2)} / ${fmt(base.p99, 2)} ms`, fmt(bff.p99 / base.p99, 2), 'p99 <= 10 ms'])
+    console.log('one2one', JSON.stringify(results.one2one))
+  }
+  if (ONLY.has('group')) {
+    const base = await group('base')
+    const bff = await group('bff')
+    results.group = { target: `one message to ${GROUP} members: p99 until the last has it <= 1.2x baseline`, bff, baseline: base, ratio: bff.p99 / base.p99 }
+    rows.push([`group of ${GROUP}: last member p50/p99`, `${fmt(bff.p50, 2)} / ${fmt(bff.p99, 2)} ms`, `${fmt(base.p50, 2)} / ${fmt(base.p99, 2)} ms`, fmt(bff.p99 / base.p99, 2), '<= 1.2x'])
+    console.log('group', JSON.stringify(results.group))
+  }
+  if (ONLY.has('reconnect')) {
+    const base = await reconnect('base')
+    const bff = await reconnect('bff')
+    results.reconnect = { target: `${QUEUED} queued: all delivered in order once within 0.5 s`, bff, baseline: base }
+    rows.push([`reconnect with ${QUEUED} queued`, `${fmt(bff.ms, 0)} ms, ${bff.unique}/${QUEUED} once, ${bff.inOrder ? 'in order' : 'OUT OF ORDER'}`, `${fmt(base.ms, 0)} ms, ${base.unique}/${QUEUED}`, fmt(bff.ms / base.ms, 2), '<= 500 ms'])
+    console.log('reconnect', JSON.stringify(results.reconnect))
+  }
+
+  const out = path.join(repo, 'bench/results/bff.json')
+  mkdirSync(path.dirname(out), { recursive: true })
+  writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
+  const head: [string, string, string, string, string] = ['target', 'BFF', 'baseline (minimal ws router)', 'ratio', 'goal']
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')
+  console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n${rows.map(line).join('\n')}\n\nwritten to ${path.relative(repo, out)}`)
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err)
+    process.exit(1)
+  },
+)
