@@ -12,10 +12,11 @@ function chainCommon(chain: any, platform: string): void {
   chain.resolve.plugin('tsconfig-paths').use(TsconfigPathsPlugin)
   chain.cache({
     type: 'filesystem',
+    // One cache per output folder: the test and benchmark builds differ in pages and constants.
     cacheDirectory: path.join(
       root,
       'node_modules/.cache/webpack',
-      `${platform}-${process.env.NODE_ENV ?? 'production'}${process.env.CHAT_BENCH_PAGES === '1' ? '-bench' : ''}`,
+      `${platform}-${process.env.NODE_ENV ?? 'production'}-${path.basename(process.env.CHAT_OUTPUT_ROOT || platform)}`,
     ),
     buildDependencies: {
       config: [
@@ -27,6 +28,24 @@ function chainCommon(chain: any, platform: string): void {
       ],
     },
   })
+}
+
+/**
+ * Measured trap: Taro emits the `custom-wrapper` component only if the JavaScript parser saw a
+ * <CustomWrapper> during THIS build. With webpack's filesystem cache, a rebuild that re-parses some
+ * modules but takes the page using CustomWrapper from the cache leaves it out (its cache fallback,
+ * TaroNormalModulesPlugin's finishModules hook, runs only when no module was parsed at all): the
+ * page then silently updates through the page's setData. The client always uses CustomWrapper, so
+ * declare it up front.
+ */
+function keepCustomWrapper(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { componentConfig } = require('@tarojs/webpack5-runner/dist/utils/component') as {
+    componentConfig: { thirdPartyComponents: Map<string, Set<string>> }
+  }
+  if (!componentConfig.thirdPartyComponents.has('custom-wrapper')) {
+    componentConfig.thirdPartyComponents.set('custom-wrapper', new Set())
+  }
 }
 
 export default defineConfig<'webpack5'>(async (merge) => {
@@ -58,6 +77,7 @@ export default defineConfig<'webpack5'>(async (merge) => {
       },
       webpackChain(chain) {
         chainCommon(chain, 'weapp')
+        keepCustomWrapper()
       },
     },
     h5: {

@@ -191,18 +191,19 @@ export const taroLifecycle: AppLifecycle = {
 }
 
 export const taroHttp: HttpClient = {
-  postJson(url, body) {
-    return new Promise<HttpResponse>((resolve, reject) => {
-      Taro.request({
+  async postJson(url, body) {
+    try {
+      const res = await Taro.request({
         url,
         method: 'POST',
         data: body as Record<string, unknown>,
         header: { 'content-type': 'application/json' },
         dataType: 'json',
-        success: (res) => resolve({ status: res.statusCode, data: res.data }),
-        fail: (err) => reject(new Error(err?.errMsg ?? 'request failed')),
       })
-    })
+      return { status: res.statusCode, data: res.data } satisfies HttpResponse
+    } catch (err) {
+      throw new Error((err as { errMsg?: string } | undefined)?.errMsg ?? 'request failed', { cause: err })
+    }
   },
 }
 

@@ -10,6 +10,9 @@ import path from 'node:path'
 
 export const ROOT = path.resolve(__dirname, '../..')
 
+/** The BFF origin compiled into the harness builds; the fake host maps its host name to the test BFF. */
+export const HARNESS_ORIGIN = 'http://bff.harness'
+
 export interface BuildTarget {
   readonly name: string
   /** Files and folders (relative to the root) whose changes make the output stale. */
@@ -24,14 +27,26 @@ const CLIENT_INPUTS = ['client', 'shared/src', 'config', 'types', 'babel.config.
 
 export const TARGETS = {
   h5: { name: 'h5', inputs: CLIENT_INPUTS, output: 'dist/h5/index.html', command: ['npm', 'run', 'build:h5'] },
+  /** What `npm run build:weapp` makes and WeChat DevTools opens (the size we report). */
   weapp: { name: 'weapp', inputs: CLIENT_INPUTS, output: 'dist/weapp/app.js', command: ['npm', 'run', 'build:weapp'] },
-  /** The weapp build plus the benchmark's naive baseline page, in its own folder. */
+  /**
+   * The weapp build the harness runs: the same code, with its BFF origin set to HARNESS_ORIGIN,
+   * which the fake host resolves to the test's BFF (port 0), as a hosts file would.
+   */
+  weappHarness: {
+    name: 'weapp-harness',
+    inputs: CLIENT_INPUTS,
+    output: 'dist/weapp-harness/app.js',
+    command: ['npm', 'run', 'build:weapp'],
+    env: { CHAT_OUTPUT_ROOT: 'dist/weapp-harness', TARO_APP_BFF_URL: 'http://bff.harness' },
+  },
+  /** The harness build plus the benchmark's naive baseline page. */
   weappBench: {
     name: 'weapp-bench',
-    inputs: CLIENT_INPUTS,
+    inputs: [...CLIENT_INPUTS, 'bench/client'],
     output: 'dist/weapp-bench/app.js',
     command: ['npm', 'run', 'build:weapp'],
-    env: { CHAT_BENCH_PAGES: '1', CHAT_OUTPUT_ROOT: 'dist/weapp-bench' },
+    env: { CHAT_BENCH_PAGES: '1', CHAT_OUTPUT_ROOT: 'dist/weapp-bench', TARO_APP_BFF_URL: 'http://bff.harness' },
   },
   bff: { name: 'bff', inputs: ['bff/src', 'shared/src', 'bff/build.mjs', 'bff/package.json'], output: 'bff/dist/main.js', command: ['npm', 'run', 'build:bff'] },
 } satisfies Record<string, BuildTarget>

@@ -7,6 +7,6 @@ import { ensureBuilt, TARGETS } from './build'
 
 export default async function setup(): Promise<void> {
   await ensureBuilt(TARGETS.bff)
-  await ensureBuilt(TARGETS.weapp)
+  await ensureBuilt(TARGETS.weappHarness)
   await ensureBuilt(TARGETS.h5)
 }

@@ -70,6 +70,8 @@ export interface HostOptions {
   /** Keep each setData's JSON (for "is X in the view yet" checks). */
   readonly keepPayloads?: boolean
   readonly storage?: Map<string, string>
+  /** Rewrites request and socket URLs (host name resolution, as a hosts file would). */
+  readonly resolve?: (url: string) => string
   readonly log?: (msg: string) => void
 }
 
@@ -94,6 +96,8 @@ export class MiniHost {
   readonly storage: Map<string, string>
   readonly stack: PageInstance[] = []
   readonly sockets: WebSocket[] = []
+  /** Every frame the app sent, as text. */
+  readonly sent: string[] = []
   readonly toasts: string[] = []
   readonly titles: string[] = []
   private readonly dist: string
@@ -105,7 +109,8 @@ export class MiniHost {
   private readonly wrappers = new Map<string, WrapperInstance>()
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly tags = new Map<string, string>()
-  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log'>> & Pick<HostOptions, 'log'>
+  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve'>> & Pick<HostOptions, 'log'>
+  private readonly resolveUrl: (url: string) => string
   private scrollTops = new Map<string, unknown>()
   private closed = false
 
@@ -119,6 +124,7 @@ export class MiniHost {
       log: options.log,
     }
     this.dist = options.dist
+    this.resolveUrl = options.resolve ?? ((u) => u)
     this.storage = options.storage ?? new Map()
     this.require = createRequire(path.join(this.dist, 'app.js'))
     // nn code -> tag, from the templates Taro generated.
@@ -195,6 +201,8 @@ export class MiniHost {
   }
 
   close(): void {
+    // The app goes to the background first, so its connection stops trying (its timers outlive us).
+    this.emit('appHide')
     this.closed = true
     while (this.stack.length) this.back()
     for (const s of this.sockets) s.terminate()
@@ -267,7 +275,11 @@ export class MiniHost {
     this.fire(id, 'input', { value, cursor: value.length })
   }
 
+  /** Last scroll position reported to each scroll view, px. */
+  readonly scrollPos = new Map<string, number>()
+
   scroll(id: string, top: number): void {
+    this.scrollPos.set(id, top)
     this.fire(id, 'scroll', { scrollTop: top, scrollLeft: 0, scrollHeight: this.contentHeight(id), scrollWidth: 0, deltaX: 0, deltaY: 0 })
   }
 
@@ -276,6 +288,26 @@ export class MiniHost {
     const sv = this.byId(id)
     if (!sv) return 0
     return this.layout(sv, true)
+  }
+
+  /**
+   * Text of the list row at the top of a scroll view's viewport, under the layout model: the
+   * content's children in CSS `order` (the chat list orders its slots that way), summed down to
+   * the scroll position.
+   */
+  rowAtTop(id: string): string {
+    const sv = this.byId(id)
+    const inner = sv?.cn?.[0]
+    if (!inner) return ''
+    const top = this.scrollPos.get(id) ?? 0
+    const order = (n: TaroNode) => Number(/order:\s*(-?\d+)/.exec(String(n.st ?? ''))?.[1] ?? 0)
+    let y = 0
+    for (const c of [...(inner.cn ?? [])].sort((a, b) => order(a) - order(b))) {
+      const h = this.layout(c)
+      if (h > 0 && y + h > top) return this.text(c)
+      y += h
+    }
+    return ''
   }
 
   // ------------------------------------------------------------------ measurement
@@ -412,7 +444,7 @@ export class MiniHost {
   /** The `wx` object: only what the runtime and the app use, each doing the real thing or a faithful fake. */
   private wx(): Record<string, unknown> {
     const host = this
-    const ok = (o: { success?: (r: unknown) => void; complete?: (r: unknown) => void } | undefined, res: Record<string, unknown> = {}) => {
+    const ok = (o: { success?: (r: unknown) => void; complete?: (r: unknown) => void; [k: string]: unknown } | undefined, res: Record<string, unknown> = {}) => {
       setTimeout(() => {
         o?.success?.({ errMsg: 'ok', ...res })
         o?.complete?.({ errMsg: 'ok', ...res })
@@ -464,7 +496,11 @@ export class MiniHost {
       offNetworkStatusChange: (l: Listener) => host.off('network', l),
       connectSocket: (o: { url: string; success?: (r: unknown) => void; fail?: (r: unknown) => void }) => host.connectSocket(o),
       request: (o: { url: string; method?: string; data?: unknown; header?: Record<string, string>; success?: (r: unknown) => void; fail?: (r: unknown) => void }) => {
-        fetch(o.url, { method: o.method ?? 'GET', headers: o.header, body: o.data === undefined ? undefined : JSON.stringify(o.data) })
+        if (host.closed) {
+          setTimeout(() => o.fail?.({ errMsg: 'request:fail host closed' }), 0)
+          return { abort: () => undefined }
+        }
+        fetch(host.resolveUrl(o.url), { method: o.method ?? 'GET', headers: o.header, body: o.data === undefined ? undefined : JSON.stringify(o.data) })
           .then(async (res) => {
             const text = await res.text()
             let data: unknown = text
@@ -505,7 +541,13 @@ export class MiniHost {
   }
 
   private connectSocket(o: { url: string; success?: (r: unknown) => void; fail?: (r: unknown) => void }) {
-    const ws = new WebSocket(o.url)
+    if (this.closed) {
+      // An app of a closed host (its timers still run) gets nothing any more.
+      setTimeout(() => o.fail?.({ errMsg: 'connectSocket:fail host closed' }), 0)
+      return { onOpen() {}, onMessage() {}, onClose() {}, onError() {}, send() {}, close() {} }
+    }
+    const ws = new WebSocket(this.resolveUrl(o.url))
+    ws.on('error', () => undefined) // reported through onError/onClose to the app
     this.sockets.push(ws)
     const task = {
       onOpen: (cb: Listener) => ws.on('open', () => cb({ header: {} })),
@@ -515,6 +557,7 @@ export class MiniHost {
       send: (s: { data: string; success?: Listener; fail?: Listener }) => {
         if (ws.readyState !== WebSocket.OPEN) return s.fail?.({ errMsg: 'sendSocketMessage:fail' })
         ws.send(s.data)
+        this.sent.push(s.data)
         s.success?.({ errMsg: 'sendSocketMessage:ok' })
       },
       close: (c: { code?: number; reason?: string; fail?: Listener } = {}) => {
