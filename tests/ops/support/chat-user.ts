@@ -64,7 +64,8 @@ export class ChatUser {
   private syncRid = ''
   private syncing = false
   private historyRequests = 0
-  private seenOnConn = new Map<ConvId, Set<number>>()
+  private resyncs = 0
+  private seenOnConn = new Map<ConvId, Map<number, string>>()
   private readyWaiters: (() => void)[] = []
   private retryTimer: NodeJS.Timeout | undefined
   private resendTimer: NodeJS.Timeout | undefined
@@ -107,6 +108,23 @@ export class ChatUser {
     let s = 0
     while (m?.has(s + 1)) s++
     return s
+  }
+
+  /** The URL of the server this user is connected to, if any. */
+  get server(): string | undefined {
+    if (!this.online || !this.client) return undefined
+    return new URL(this.client.ws.url).origin.replace(/^ws/, 'http')
+  }
+
+  /** Sync again from the cursors held, as a client does when it comes back to the foreground. */
+  async resync(): Promise<void> {
+    if (!this.online || this.syncing) await this.ready()
+    this.syncing = true
+    this.syncRid = `r${++this.resyncs}`
+
+    const done = this.ready()
+    this.client!.send({ type: 'sync', rid: this.syncRid, cursors: [...this.convs].map((conv) => ({ conv, seq: this.contiguous(conv) })) })
+    await done
   }
 
   /** Close for good (no reconnect). */
@@ -179,8 +197,11 @@ export class ChatUser {
         break
       }
       case 'messages': {
-        const viaSync = f.rid === this.syncRid
-        for (const m of f.msgs) this.merge(f.conv, m.seq, { cid: m.cid, from: m.from, mid: m.mid }, viaSync ? 'sync' : 'history')
+        // The sync after a welcome is checked for repeats of live pushes. An explicit resync asks
+        // again for everything above the cursors, pushes already in flight included: like history,
+        // what it repeats was asked for.
+        const how = f.rid === this.syncRid ? (this.syncRid.startsWith('s') ? 'sync' : 'resync') : 'history'
+        for (const m of f.msgs) this.merge(f.conv, m.seq, { cid: m.cid, from: m.from, mid: m.mid }, how)
         break
       }
       case 'sync.done': {
@@ -249,22 +270,25 @@ export class ChatUser {
     }
   }
 
-  private merge(conv: ConvId, seq: number, msg: Held, how: 'live' | 'sync' | 'history' | 'ack'): void {
+  private merge(conv: ConvId, seq: number, msg: Held, how: 'live' | 'sync' | 'resync' | 'history' | 'ack'): void {
     let m = this.held.get(conv)
     if (!m) this.held.set(conv, (m = new Map()))
     const prev = m.get(seq)
     if (prev && prev.mid !== msg.mid) this.violations.push(`${this.id}: ${conv} seq ${seq} is ${prev.mid} and ${msg.mid}`)
     if (how === 'live' || how === 'sync') {
       let seen = this.seenOnConn.get(conv)
-      if (!seen) this.seenOnConn.set(conv, (seen = new Set()))
+      if (!seen) this.seenOnConn.set(conv, (seen = new Map()))
       // PROTOCOL.md: the server never sends one connection the same seq twice.
-      if (seen.has(seq) && msg.from !== this.id) this.violations.push(`${this.id}: ${conv} seq ${seq} sent twice on one connection`)
-      seen.add(seq)
+      const first = seen.get(seq)
+      if (first !== undefined && msg.from !== this.id) {
+        this.violations.push(`${this.id}: ${conv} seq ${seq} sent twice on one connection (${first}, then ${how}${how === 'sync' ? ` ${this.syncRid}` : ''})`)
+      }
+      seen.set(seq, how === 'sync' ? `sync ${this.syncRid}` : how)
     }
     if (!prev) {
       m.set(seq, msg)
       if (how === 'live') this.stats.live++
-      else if (how === 'sync') this.stats.synced++
+      else if (how === 'sync' || how === 'resync') this.stats.synced++
       else if (how === 'history') this.stats.filled++
     }
   }
