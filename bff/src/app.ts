@@ -88,7 +88,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     presenceFanoutMax: config.presenceFanoutMax,
     syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
   })
-  const gateway = new Gateway({ config, log, metrics, tokens, engine, chat, devices, node })
+  const gateway = new Gateway({ config, log, metrics, tokens, engine, chat, devices, delivery, node })
 
   const app = express()
   app.disable('x-powered-by')

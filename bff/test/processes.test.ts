@@ -58,6 +58,25 @@ describe('three BFF processes on one Redis', () => {
     expect(alice.all('msg')).toHaveLength(1)
   })
 
+  it('reaches a device that joins another node while the sender and the first device share one', async () => {
+    const ann = await on(0, 'j-ann')
+    const ben = await on(0, 'j-ben')
+    const conv = directConvId('j-ann', 'j-ben')
+    const first = newCid()
+    ann.send({ type: 'send', cid: first, conv, kind: 'text', body: { text: 'local only' } })
+    await ben.nextOf('msg', (f) => f.m.cid === first)
+    // Ben's second device elsewhere: node 0 must learn it before that device is welcomed.
+    const ben2 = await on(2, 'j-ben')
+    const second = newCid()
+    ann.send({ type: 'send', cid: second, conv, kind: 'text', body: { text: 'now two nodes' } })
+    await Promise.all([ben.nextOf('msg', (f) => f.m.cid === second), ben2.nextOf('msg', (f) => f.m.cid === second)])
+    // Ben's first device leaves: his remaining device is now only elsewhere.
+    await ben.close()
+    const third = newCid()
+    ann.send({ type: 'send', cid: third, conv, kind: 'text', body: { text: 'after leave' } })
+    await ben2.nextOf('msg', (f) => f.m.cid === third)
+  })
+
   it('fans a group message out over every node and queues it for the offline member', async () => {
     const users = ['g-ann', 'g-ben', 'g-cat', 'g-dan']
     await Promise.all(users.map((u) => devLogin(nodes[0]!.url, u)))

@@ -6,6 +6,13 @@
  * - Then the bus: one publish per user on the user's channel reaches every other process holding
  *   a device of that user (the sender's other devices too). The origin node ignores its own
  *   publications, having delivered locally already.
+ * - The bus is skipped for a user whose devices are all on this node, which this node knows
+ *   exactly: a node taking a user's first device subscribes, announces itself on the user's
+ *   channel (`join`), and the nodes already holding that user answer (`here`) before the device
+ *   gets its `welcome`; a node losing the user's last device says `leave`. Until every answer
+ *   came (bounded by JOIN_WAIT_MS), and after the subscriber connection was lost and
+ *   re-established, the node publishes for that user as if others might hold it. A crashed node
+ *   never says `leave`: the others keep publishing for that user, which is only slower.
  * - A message nobody received (no subscriber, or a device too slow to take it) goes to the user's
  *   offline queue. Ephemeral frames (typing, receipts, presence, conv) are never queued: `convs`
  *   and `sync` rebuild that state.
@@ -24,7 +31,15 @@ export interface MessageRef {
   readonly json: string
 }
 
+/** How long a joining node waits for the `here` of every node already holding the user. */
+const JOIN_WAIT_MS = 1000
+
 export class Delivery {
+  /** Other nodes known to hold a device of a user held here; absent: none. */
+  private readonly remote = new Map<UserId, Set<string>>()
+  /** Users whose other nodes are not known for sure yet: always publish for them. */
+  private readonly learning = new Set<UserId>()
+  private readonly joinWaiters = new Map<UserId, () => void>()
   /** The last bus payload's frame: members of one group on this node share one encoding. */
   private lastPayload = ''
   private lastFrame: Buffer = Buffer.alloc(0)
@@ -40,6 +55,49 @@ export class Delivery {
     private readonly log: Logger,
   ) {
     bus.onMessage((user, payload) => this.fromBus(user, payload))
+    // Announcements may have been missed while the subscriber was away: learn again.
+    bus.onReconnect(() => {
+      for (const user of devices.users()) void this.join(user).catch((err: unknown) => this.log.warn({ err, user }, 'rejoin failed'))
+    })
+  }
+
+  /**
+   * This node took `user`'s first device (already subscribed to the user's channel): announce it
+   * and learn which other nodes hold the user before the device is welcomed.
+   */
+  async join(user: UserId): Promise<void> {
+    this.learning.add(user)
+    try {
+      const nodes = await this.bus.publish(user, `${this.node}|j|`)
+      const expected = nodes - 1
+      if (expected > 0 && (this.remote.get(user)?.size ?? 0) < expected) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, JOIN_WAIT_MS)
+          function done() {
+            clearTimeout(timer)
+            resolve()
+          }
+          this.joinWaiters.set(user, () => {
+            if ((this.remote.get(user)?.size ?? 0) >= expected) done()
+          })
+        })
+        this.joinWaiters.delete(user)
+      }
+    } finally {
+      this.learning.delete(user)
+    }
+  }
+
+  /** This node lost `user`'s last device: tell the others before unsubscribing. */
+  async leave(user: UserId): Promise<void> {
+    this.remote.delete(user)
+    this.learning.delete(user)
+    await this.bus.publish(user, `${this.node}|l|`)
+  }
+
+  /** Whether other nodes may hold a device of `user` (or whether we cannot know). */
+  private viaBus(user: UserId): boolean {
+    return !this.devices.has(user) || this.learning.has(user) || this.remote.has(user)
   }
 
   /**
@@ -67,6 +125,11 @@ export class Delivery {
           } else if (r === 'missed') missed = true
         }
       }
+      if (!this.viaBus(user)) {
+        // Every device of the user is here: nobody else to reach.
+        if (missed) this.enqueue(user, msg.json)
+        continue
+      }
       this.begin()
       this.bus.publish(user, payload).then(
         (nodes) => {
@@ -93,6 +156,7 @@ export class Delivery {
     for (const user of users) {
       const list = this.devices.of(user)
       if (list) for (const conn of list) if (conn !== except && conn.write(buf)) sent++
+      if (!this.viaBus(user)) continue
       this.begin()
       this.bus.publish(user, payload).then(
         () => this.end(),
@@ -124,6 +188,7 @@ export class Delivery {
     const a = payload.indexOf('|')
     if (payload.slice(0, a) === this.node) return
     const kind = payload[a + 1]
+    if (kind === 'j' || kind === 'h' || kind === 'l') return this.membership(user, payload.slice(0, a), kind)
     const body = payload.slice(a + 3)
     const list = this.devices.of(user)
     if (kind === 'f') {
@@ -150,6 +215,31 @@ export class Delivery {
     }
     // The user left this node since the publish, or a device was too slow: keep it for later.
     if (!got || missed) this.enqueue(user, body)
+  }
+
+  /** `join`, `here`, `leave` of another node holding `user`. */
+  private membership(user: UserId, node: string, kind: 'j' | 'h' | 'l'): void {
+    if (!this.devices.has(user)) return
+    if (kind === 'l') {
+      const set = this.remote.get(user)
+      set?.delete(node)
+      if (set?.size === 0) this.remote.delete(user)
+      return
+    }
+    let set = this.remote.get(user)
+    if (!set) this.remote.set(user, (set = new Set()))
+    set.add(node)
+    if (kind === 'j') {
+      this.begin()
+      this.bus.publish(user, `${this.node}|h|`).then(
+        () => this.end(),
+        (err: unknown) => {
+          this.log.warn({ err, user }, 'here failed')
+          this.end()
+        },
+      )
+    }
+    this.joinWaiters.get(user)?.()
   }
 
   private enqueue(user: UserId, json: string): void {

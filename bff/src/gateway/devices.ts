@@ -32,6 +32,10 @@ export class LocalDevices {
     return this.byUser.get(user)
   }
 
+  users(): IterableIterator<UserId> {
+    return this.byUser.keys()
+  }
+
   has(user: UserId): boolean {
     return this.byUser.has(user)
   }

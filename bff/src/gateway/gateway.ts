@@ -21,6 +21,7 @@ import type { Handler, HandlerContext } from '../chat/handlers'
 import { Connection } from './connection'
 import type { ConnectionLimits } from './connection'
 import { LocalDevices } from './devices'
+import type { Delivery } from '../chat/delivery'
 
 export interface GatewayDeps {
   readonly config: Config
@@ -30,6 +31,7 @@ export interface GatewayDeps {
   readonly engine: Engine
   readonly chat: ChatService
   readonly devices: LocalDevices
+  readonly delivery: Delivery
   /** This process's id in presence counts and bus envelopes. */
   readonly node: string
 }
@@ -87,7 +89,7 @@ export class Gateway {
   }
 
   private accept(ws: WebSocket, claims: TokenClaims, version: string | null): void {
-    const { config, devices, engine, metrics, log } = this.deps
+    const { config, devices, engine, metrics, log, delivery } = this.deps
     const conn = new Connection(ws, claims.user.id, randomId(12), this.limits)
     this.conns.add(conn)
     metrics.connections.inc()
@@ -103,7 +105,7 @@ export class Gateway {
 
     const first = devices.add(conn)
     // Subscribed before `welcome`: once the client can sync, no live message can miss this node.
-    conn.ready = (first ? engine.bus.subscribe(conn.user) : Promise.resolve()).then(
+    conn.ready = (first ? engine.bus.subscribe(conn.user).then(() => delivery.join(conn.user)) : Promise.resolve()).then(
       () => {
         conn.ready = undefined
         if (!conn.open) return
@@ -138,13 +140,17 @@ export class Gateway {
   }
 
   private onClose(conn: Connection): void {
-    const { devices, engine, chat, metrics, node, log } = this.deps
+    const { devices, engine, chat, metrics, node, log, delivery } = this.deps
     if (!this.conns.delete(conn)) return
     metrics.connections.dec()
     const last = devices.remove(conn)
     const user = conn.user
     const work = (async () => {
-      if (last) await engine.bus.unsubscribe(user)
+      if (last) {
+        await delivery.leave(user)
+        // A device that arrived meanwhile keeps the subscription.
+        if (!devices.has(user)) await engine.bus.unsubscribe(user)
+      }
       if (!conn.present) return
       const at = Date.now()
       const left = await engine.presence.disconnected(user, node, at)

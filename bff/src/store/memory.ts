@@ -258,6 +258,9 @@ class MemoryBus implements Bus {
   onMessage(): void {
     // Nothing is ever received from another process.
   }
+  onReconnect(): void {
+    // Never disconnected.
+  }
 }
 
 export function createMemoryEngine(options: EngineOptions): Engine {

@@ -414,6 +414,13 @@ class RedisBus implements Bus {
   onMessage(handler: (user: UserId, payload: string) => void): void {
     this.handler = handler
   }
+  onReconnect(handler: () => void): void {
+    let first = true
+    this.sub.on('ready', () => {
+      if (first) first = false
+      else handler()
+    })
+  }
 }
 
 // ------------------------------------------------------------------ engine

@@ -130,6 +130,8 @@ export interface Bus {
   publish(user: UserId, payload: string): Promise<number>
   /** The one receiver of everything published to users this node subscribed. */
   onMessage(handler: (user: UserId, payload: string) => void): void
+  /** Called when the subscription link came back after a loss (publications may have been missed). */
+  onReconnect(handler: () => void): void
 }
 
 export interface Engine {
