@@ -24,7 +24,6 @@ import { mkdirSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import path from 'node:path'
-import { Readable } from 'node:stream'
 import { Server as TusServer } from '@tus/server'
 import type { Upload } from '@tus/server'
 import express from 'express'
@@ -219,6 +218,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
 
   /** Checks a complete upload and publishes it as a file. Idempotent (a zero-byte PATCH at the end re-runs it). */
   async function finish(upload: Upload): Promise<FileRecord> {
+    await store.finished(upload.id)
     const known = await files.get(upload.id)
     if (known) return known
     const meta = metaOf(upload)
@@ -457,6 +457,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
     sweep,
     async close() {
       if (timer) clearInterval(timer)
+      await store.closeHandles()
     },
   }
 }
@@ -506,10 +507,57 @@ function toWebRequest(req: IncomingMessage, res: ServerResponse, method: string)
   const request = new Request(url, {
     method,
     headers,
-    ...(withBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' as const } : {}),
+    ...(withBody ? { body: coalescedBody(req), duplex: 'half' as const } : {}),
   })
   Object.defineProperty(request, 'runtime', { value: { node: { req, res } } })
   return request
+}
+
+/**
+ * The request body as a web stream of pieces of up to `maxBytes`. @tus/server turns it back into a
+ * Node stream and pipes it through four more streams to the file; every piece pays each hop, and
+ * the socket delivers 64 KiB pieces: joining them (one copy) cuts a 1 MiB append's hops 16-fold.
+ * Pull-based: the socket is paused while a piece waits to be read, so memory stays at one piece.
+ */
+function coalescedBody(req: IncomingMessage, maxBytes = 1024 * 1024): ReadableStream<Uint8Array> {
+  let parts: Buffer[] = []
+  let size = 0
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const flush = (): void => {
+          if (size === 0) return
+          controller.enqueue(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size))
+          parts = []
+          size = 0
+        }
+        req.on('data', (b: Buffer) => {
+          parts.push(b)
+          size += b.length
+          if (size >= maxBytes) {
+            flush()
+            req.pause()
+          }
+        })
+        req.once('end', () => {
+          flush()
+          controller.close()
+        })
+        // The client went away mid-append: what arrived is kept (tus: the offset says how much).
+        req.once('error', (err) => {
+          flush()
+          controller.error(err)
+        })
+      },
+      pull() {
+        req.resume()
+      },
+      cancel() {
+        req.destroy()
+      },
+    },
+    { highWaterMark: 1 },
+  )
 }
 
 async function writeResponse(res: ExpressResponse, response: Response): Promise<void> {
