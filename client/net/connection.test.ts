@@ -251,6 +251,19 @@ describe('Connection', () => {
     expect(h.p.transport.sockets).toHaveLength(2)
   })
 
+  it('probes a socket that looks open when the network returns, and replaces it if it is dead', async () => {
+    const h = setup()
+    const s1 = await connect(h)
+    h.p.lifecycle.network(false)
+    h.p.lifecycle.network(true)
+    expect(s1.framesOf('ping')).toHaveLength(1)
+    h.p.timers.advance(5_000) // nothing came back
+    await settle()
+    expect(s1.state).toBe('closed')
+    expect(h.p.transport.sockets).toHaveLength(2)
+    expect(h.conn.getStatus().state).toBe('connecting')
+  })
+
   it('logs and ignores invalid frames without dropping the socket', async () => {
     const h = setup()
     const s = await connect(h)

@@ -359,18 +359,8 @@ export class Connection {
     this.foreground = true
     if (!this.wanted) return
     if (this.socket && this.status.state === 'connected') {
-      // The socket may have died silently in the background: probe it.
-      const before = this.received
-      this.send({ type: 'ping', ts: this.opts.timers.now() })
-      this.opts.timers.clearTimeout(this.probeTimer)
-      const gen = this.generation
-      this.probeTimer = this.opts.timers.setTimeout(() => {
-        if (gen !== this.generation || this.received > before) return
-        this.opts.log?.('foreground probe unanswered, reconnecting')
-        this.teardown(1000, 'probe timeout')
-        this.setStatus({ state: 'disconnected', reason: 'waiting', attempt: 0, lastCloseCode: CloseCode.HEARTBEAT_TIMEOUT })
-        this.connectNow()
-      }, this.opts.foregroundProbeMs)
+      // The socket may have died silently in the background: probe it, and catch up meanwhile.
+      this.probe('foreground')
       this.opts.onForeground?.()
       return
     }
@@ -378,6 +368,24 @@ export class Connection {
       this.setStatus({ ...this.status, attempt: 0 })
       this.connectNow()
     }
+  }
+
+  /**
+   * Ping, and reconnect at once if nothing at all arrives within `foregroundProbeMs`: a socket that
+   * lived through the background or a network change may be dead without a close event.
+   */
+  private probe(why: string): void {
+    const before = this.received
+    this.send({ type: 'ping', ts: this.opts.timers.now() })
+    this.opts.timers.clearTimeout(this.probeTimer)
+    const gen = this.generation
+    this.probeTimer = this.opts.timers.setTimeout(() => {
+      if (gen !== this.generation || this.received > before) return
+      this.opts.log?.(`${why} probe unanswered, reconnecting`)
+      this.teardown(1000, 'probe timeout')
+      this.setStatus({ state: 'disconnected', reason: 'waiting', attempt: 0, lastCloseCode: CloseCode.HEARTBEAT_TIMEOUT })
+      this.connectNow()
+    }, this.opts.foregroundProbeMs)
   }
 
   private handleHide(): void {
@@ -392,7 +400,15 @@ export class Connection {
   private handleNetwork(online: boolean): void {
     this.online = online
     if (!online || !this.wanted || !this.foreground) return
+    if (this.socket && this.status.state === 'connected') {
+      // The network came back (or changed): the old socket may be a dead one.
+      this.probe('network')
+      this.opts.onForeground?.()
+      return
+    }
     if (this.status.state === 'disconnected') {
+      this.opts.timers.clearTimeout(this.retryTimer)
+      this.retryTimer = undefined
       this.setStatus({ ...this.status, attempt: 0 })
       this.connectNow()
     }

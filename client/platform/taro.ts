@@ -184,6 +184,18 @@ export const taroLifecycle: AppLifecycle = {
     return () => Taro.offAppHide(listener)
   },
   onNetworkChange(cb) {
+    if (process.env.TARO_ENV === 'h5') {
+      // Taro's h5 onNetworkStatusChange listens to navigator.connection only (absent in many
+      // browsers); the window's online/offline events are what browsers reliably fire.
+      const on = () => cb(true)
+      const off = () => cb(false)
+      window.addEventListener('online', on)
+      window.addEventListener('offline', off)
+      return () => {
+        window.removeEventListener('online', on)
+        window.removeEventListener('offline', off)
+      }
+    }
     const listener = (res: { isConnected: boolean }) => cb(res.isConnected)
     Taro.onNetworkStatusChange(listener)
     return () => Taro.offNetworkStatusChange?.(listener)

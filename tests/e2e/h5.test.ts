@@ -1,0 +1,137 @@
+/**
+ * The h5 build in Chromium, served by the built BFF (`node bff/dist/main.js`): two users log in
+ * with the dev login, chat both ways; one goes offline, the other writes, the first comes back and
+ * sees every message once and in order. Screenshots of the conversation list and a chat page go to
+ * test-results/h5/.
+ */
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startBffProcess, type TestBff } from './bff'
+import { ROOT } from './build'
+
+const SHOTS = path.join(ROOT, 'test-results/h5')
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+let bff: TestBff
+let browser: Browser
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true })
+  // A 1 s server heartbeat: a client that went silent (offline) is cut within ~2 s, so its
+  // messages go to its offline queue and the return exercises reconnect + sync.
+  bff = await startBffProcess({ HEARTBEAT_INTERVAL_MS: '1000' })
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await bff?.close()
+})
+
+interface User {
+  ctx: BrowserContext
+  page: Page
+  errors: string[]
+}
+
+async function login(id: string, name: string): Promise<User> {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
+  const page = await ctx.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  await page.goto(`${bff.url}/`)
+  await page.locator('#login-user input').fill(id)
+  await page.locator('#login-name input').fill(name)
+  await page.locator('#login-go').click()
+  await page.getByText(`Signed in as ${name}`).waitFor()
+  return { ctx, page, errors }
+}
+
+async function send(u: User, text: string): Promise<void> {
+  await u.page.locator('#composer input').fill(text)
+  await u.page.locator('#send').click()
+}
+
+/** How many times `text` is shown as a message bubble. */
+async function countBubbles(page: Page, text: string): Promise<number> {
+  return page.locator('.bt', { hasText: new RegExp(`^${text}$`) }).count()
+}
+
+/** The texts of the message bubbles in screen order (rows are ordered by CSS order, not DOM). */
+async function bubblesOnScreen(page: Page): Promise<string[]> {
+  const items = await page.locator('.bt').evaluateAll((els) =>
+    els.map((el) => ({ text: (el.textContent ?? '').trim(), top: el.getBoundingClientRect().top })),
+  )
+  return items.sort((a, b) => a.top - b.top).map((i) => i.text)
+}
+
+describe('h5 build in Chromium against the built BFF', () => {
+  it('two users chat both ways; the one who was offline gets every message once, in order', async () => {
+    const alice = await login('h5alice', 'Alice')
+    const bob = await login('h5bob', 'Bob')
+    await alice.page.getByText('No chats yet').waitFor()
+
+    // Alice starts a chat with Bob.
+    await alice.page.locator('#new-chat').click()
+    await alice.page.locator('#search input').fill('h5bob')
+    await alice.page.locator('[id="user-h5bob"]').click()
+    await alice.page.locator('#start-chat').click()
+    await send(alice, 'Hi Bob, are you there?')
+    await alice.page.locator('.bt', { hasText: 'Hi Bob, are you there?' }).waitFor()
+
+    // Bob sees it in his list, unread, and answers.
+    const row = bob.page.locator('.cr', { hasText: 'Alice' })
+    await row.waitFor()
+    await expect(row.locator('.badge').textContent()).resolves.toBe('1')
+    await bob.page.screenshot({ path: path.join(SHOTS, 'conversation-list.png') })
+    await row.click()
+    await bob.page.locator('.bt', { hasText: 'Hi Bob, are you there?' }).waitFor()
+    await send(bob, 'Yes! Hi Alice.')
+    await alice.page.locator('.bt', { hasText: 'Yes! Hi Alice.' }).waitFor()
+    // Bob read Alice's message at the bottom of the chat: Alice sees it read.
+    await alice.page.locator('.st-read').first().waitFor()
+
+    // Bob loses the network. The server stops hearing his pongs and cuts him (~2 s): Alice sees
+    // him go offline.
+    await bob.ctx.setOffline(true)
+    await alice.page.getByText(/last seen/).waitFor({ timeout: 15_000 })
+
+    const missed = Array.from({ length: 6 }, (_, i) => `While you were away ${i + 1}`)
+    for (const text of missed) await send(alice, text)
+    for (const text of missed) await alice.page.locator('.bt', { hasText: text }).waitFor()
+    // Every one of them is stored (no "sending" left).
+    await expect.poll(() => alice.page.locator('.st-sending').count()).toBe(0)
+
+    // Bob is back: the client reconnects and syncs from its last seq.
+    await bob.ctx.setOffline(false)
+    await bob.page.locator('.bt', { hasText: missed[missed.length - 1]! }).waitFor({ timeout: 20_000 })
+    for (const text of missed) expect(await countBubbles(bob.page, text)).toBe(1)
+    const order = (await bubblesOnScreen(bob.page)).filter((t) => t.startsWith('While you were away'))
+    expect(order).toEqual(missed)
+
+    // And he answers again: both ways still work after the reconnect.
+    await send(bob, 'Back now, got all six.')
+    await alice.page.locator('.bt', { hasText: 'Back now, got all six.' }).waitFor()
+    await alice.page.screenshot({ path: path.join(SHOTS, 'chat.png') })
+    await bob.page.screenshot({ path: path.join(SHOTS, 'chat-after-return.png') })
+
+    // Back to Alice's list: newest activity first, last message shown.
+    await alice.page.locator('.ch-back').click()
+    await alice.page.locator('.cr', { hasText: 'Back now, got all six.' }).waitFor()
+    await alice.page.screenshot({ path: path.join(SHOTS, 'conversation-list-alice.png') })
+
+    expect(alice.errors).toEqual([])
+    expect(bob.errors).toEqual([])
+  })
+})
