@@ -91,6 +91,8 @@ export interface UploadService {
 interface RequestState {
   readonly user: string
   finished?: FileRecord
+  /** A creation slot of this user is held by this request (onCreate); released when it ends. */
+  reserved?: boolean
 }
 
 class ContentRejected extends Error {
@@ -164,19 +166,18 @@ export function createUploadService(deps: UploadDeps): UploadService {
       throw new AppError('UPLOAD_INVALID', 'Upload-Metadata must name the conversation: conv <base64 id>')
     }
     if (!(await deps.isMember(conv, state.user))) throw new AppError('NOT_MEMBER')
+    const onDisk = await store.activeCount(state.user, config.idleMs)
+    // Read after the await and set below without one in between: simultaneous creations of one
+    // user see each other. (A creation whose file is already on disk but whose request has not
+    // ended is counted twice for that moment: a spurious, temporary 429 rather than one too many.)
     const pending = reserving.get(state.user) ?? 0
-    const active = (await store.activeCount(state.user, config.idleMs)) + pending
-    if (active >= config.maxActivePerUser) {
+    if (onDisk + pending >= config.maxActivePerUser) {
       throw new AppError('UPLOAD_TOO_MANY', `at most ${config.maxActivePerUser} uploads in progress per user`)
     }
+    // Counted as reserved until this request ends: by then the upload is on disk (and so counted
+    // there), or was not created.
     reserving.set(state.user, pending + 1)
-    const release = (): void => {
-      const n = (reserving.get(state.user) ?? 1) - 1
-      if (n <= 0) reserving.delete(state.user)
-      else reserving.set(state.user, n)
-    }
-    // The upload is on disk (and so counted) once tus has created it, right after this hook.
-    setImmediate(release)
+    state.reserved = true
     const filename = sanitizeFileName(upload.metadata?.filename ?? upload.metadata?.name)
     return { metadata: { conv, filename, owner: state.user } }
   }
@@ -311,7 +312,8 @@ export function createUploadService(deps: UploadDeps): UploadService {
       }
     }
     const request = toWebRequest(req, res, method)
-    states.set(request, { user })
+    const state: RequestState = { user }
+    states.set(request, state)
     let response: Response
     try {
       response = await tus.handleWeb(request)
@@ -320,6 +322,12 @@ export function createUploadService(deps: UploadDeps): UploadService {
       log?.error({ err, method, upload: id }, 'upload request failed')
       sendError(res, err, req)
       return
+    } finally {
+      if (state.reserved) {
+        const n = (reserving.get(user) ?? 1) - 1
+        if (n <= 0) reserving.delete(user)
+        else reserving.set(user, n)
+      }
     }
     await writeResponse(res, response)
   }
@@ -397,7 +405,8 @@ export function createUploadService(deps: UploadDeps): UploadService {
       'Cache-Control': 'private, max-age=31536000, immutable',
     })
     const filePath = which === 'thumb' ? files.thumbPath(record.id) : files.dataPath(record.id)
-    res.sendFile(filePath, { etag: true, lastModified: false, cacheControl: false }, (err) => {
+    // dotfiles: UPLOAD_DIR may well lie below a hidden directory; the file names are ids.
+    res.sendFile(filePath, { etag: true, lastModified: false, cacheControl: false, dotfiles: 'allow' }, (err) => {
       if (err && !res.headersSent) sendError(res, new AppError('FILE_NOT_FOUND', undefined, { cause: err }), req)
     })
   }

@@ -228,6 +228,14 @@ describe('uploads in progress per user', () => {
     expect(await terminate(forBob.id!, bob)).toBe(204)
   })
 
+  it('holds the limit against simultaneous creations', async () => {
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => create(h, alice, 8000, { conv, filename: `${n}.pdf` })))
+    expect(results.filter((r) => r.status === 201)).toHaveLength(2)
+    expect(results.filter((r) => r.status === 429).every((r) => r.code === 'UPLOAD_TOO_MANY')).toBe(true)
+    expect(results.filter((r) => r.status === 429)).toHaveLength(4)
+    for (const r of results) if (r.status === 201) expect(await terminate(r.id!)).toBe(204)
+  })
+
   it('stops counting an upload idle for longer than the idle bound', async () => {
     const a = await create(h, alice, 8000, { conv, filename: '1.pdf' })
     expect(await h.uploads.store.activeCount('alice', h.config.idleMs)).toBe(1)
