@@ -1,0 +1,108 @@
+/**
+ * Uploads in the h5 build in Chromium, against the built BFF: Alice picks a photo (the file input
+ * the h5 picker opens), the bubble appears at once, the upload runs through Taro.request (fetch)
+ * in 1 MiB appends (POST + X-HTTP-Method-Override: PATCH, as on weapp), the message is sent when
+ * it completes, and Bob sees the image with its thumbnail loaded from the server with `?token=`.
+ * Then a PDF as a file card. A screenshot goes to test-results/h5/upload.png.
+ */
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core'
+import sharp from 'sharp'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startBffProcess, type TestBff } from './bff'
+import { ROOT } from './build'
+
+const SHOTS = path.join(ROOT, 'test-results/h5')
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync']
+
+let bff: TestBff
+let browser: Browser
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true })
+  bff = await startBffProcess()
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await bff?.close()
+})
+
+interface User {
+  ctx: BrowserContext
+  page: Page
+  errors: string[]
+  requests: Request[]
+}
+
+async function login(id: string, name: string): Promise<User> {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
+  const page = await ctx.newPage()
+  const errors: string[] = []
+  const requests: Request[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  page.on('request', (r) => requests.push(r))
+  await page.goto(`${bff.url}/`)
+  await page.locator('#login-user input').fill(id)
+  await page.locator('#login-name input').fill(name)
+  await page.locator('#login-go').click()
+  await page.getByText(`Signed in as ${name}`).waitFor()
+  return { ctx, page, errors, requests }
+}
+
+async function attach(u: User, tool: 'Photo' | 'File', file: { name: string; mimeType: string; buffer: Buffer }): Promise<void> {
+  await u.page.locator('.cp-plus').click()
+  const chooser = u.page.waitForEvent('filechooser')
+  await u.page.locator('.cp-tool', { hasText: tool }).click()
+  await (await chooser).setFiles(file)
+}
+
+describe('uploads in the h5 build', () => {
+  it('sends a photo and a document: local preview at once, chunked upload, the peer sees them', async () => {
+    const alice = await login('upalice', 'Alice')
+    const bob = await login('upbob', 'Bob')
+    await alice.page.locator('#new-chat').click()
+    await alice.page.locator('#search input').fill('upbob')
+    await alice.page.locator('[id="user-upbob"]').click()
+    await alice.page.locator('#start-chat').click()
+    await alice.page.locator('#composer input').fill('photo coming')
+    await alice.page.locator('#send').click()
+    await bob.page.locator('.cr', { hasText: 'Alice' }).click()
+    await bob.page.locator('.bt', { hasText: 'photo coming' }).waitFor()
+
+    // A 2.5 MB PNG: three appends of at most 1 MiB.
+    const png = await sharp({ create: { width: 1400, height: 1000, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+      .png({ compressionLevel: 0 })
+      .toBuffer()
+    expect(png.length).toBeGreaterThan(2 * 1024 * 1024)
+    await attach(alice, 'Photo', { name: 'holiday.png', mimeType: 'image/png', buffer: png })
+
+    // Alice's bubble shows the local file (a blob: URL) before the server has it.
+    const mine = alice.page.locator('.im-i img').last()
+    await mine.waitFor({ state: 'attached' })
+    expect(await mine.getAttribute('src')).toMatch(/^blob:/)
+
+    // Bob gets the image message and loads its thumbnail from the BFF with a query token.
+    const theirs = bob.page.locator('.im-i img').last()
+    await theirs.waitFor({ state: 'attached', timeout: 30_000 })
+    await expect.poll(() => theirs.getAttribute('src'), { timeout: 30_000 }).toMatch(/\/files\/[0-9a-f]{44}\/thumb\?token=/)
+    // ...and the browser really loaded it (a decoded image, not a broken one).
+    await expect.poll(() => theirs.evaluate((img) => (img as HTMLImageElement).naturalWidth), { timeout: 30_000 }).toBeGreaterThan(0)
+
+    const appends = alice.requests.filter((r) => r.method() === 'POST' && r.headers()['x-http-method-override'] === 'PATCH')
+    expect(appends.length).toBe(Math.ceil(png.length / (1024 * 1024)))
+    expect(appends.map((r) => r.headers()['upload-offset'])).toEqual(appends.map((_, i) => String(i * 1024 * 1024)))
+
+    // A PDF goes as a file card with its name and size.
+    const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(300_000, 0x20)])
+    await attach(alice, 'File', { name: 'minutes.pdf', mimeType: 'application/pdf', buffer: pdf })
+    await bob.page.locator('.fc', { hasText: 'minutes.pdf' }).waitFor({ timeout: 30_000 })
+    await expect.poll(() => alice.page.locator('.st-sending').count(), { timeout: 30_000 }).toBe(0)
+
+    await bob.page.screenshot({ path: path.join(SHOTS, 'upload.png') })
+    expect(alice.errors).toEqual([])
+    expect(bob.errors).toEqual([])
+  })
+})
