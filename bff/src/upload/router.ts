@@ -111,7 +111,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
   mkdirSync(files.dir, { recursive: true })
   const events = new EventEmitter()
   const states = new WeakMap<Request, RequestState>()
-  /** Creations accepted but not yet on disk, per user: closes the count's race within a process. */
+  /** Creations accepted whose request has not ended, per user: simultaneous creations see each other. */
   const reserving = new Map<string, number>()
   /** Owner of an upload id (never changes): saves a read of the info file on every append. */
   const owners = new Map<string, string>()
