@@ -53,6 +53,7 @@ const started = new Set<ChildProcess>()
 process.on('exit', () => {
   for (const c of started) c.kill('SIGKILL')
 })
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
 async function startServer(kind: 'bff' | 'base', workers: number): Promise<Server> {
   const prefix = `bench${Date.now().toString(36)}:`
@@ -263,7 +264,7 @@ async function idle(kind: 'bff' | 'base') {
     const ids = Array.from({ length: IDLE }, (_, i) => `i${i}`)
     const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
     const t0 = Date.now()
-    const results = await Promise.all(gens.map((g, i) => g.call<{ connected: number; failed: number }>('connect', { url: server.url, mode: kind, peers: peers.slice(i * PER_GENERATOR, (i + 1) * PER_GENERATOR), concurrency: 100 })))
+    const results = await Promise.all(gens.map((g, i) => g.call<{ connected: number; failed: number }>('connect', { url: server.url, mode: kind, peers: peers.slice(i * PER_GENERATOR, (i + 1) * PER_GENERATOR), concurrency: 400 })))
     const connectMs = Date.now() - t0
     const connected = results.reduce((s, r) => s + r.connected, 0)
     // Let heartbeats run (interval 10 s on both sides of the comparison for the BFF) before measuring.

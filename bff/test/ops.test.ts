@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
 import type { RunningServer } from '../src/app'
-import { connectUser, newCid } from './support/client'
+import { TestClient, connectUser, newCid } from './support/client'
 import { dropPrefix, randomPrefix, startTestServer } from './support/server'
 import { TcpProxy } from './support/tcp-proxy'
 import { waitFor } from './support/wait'
@@ -81,6 +81,14 @@ describe('Redis outage', () => {
     await dropPrefix(prefix)
   })
 
+  /** A token minted while Redis is away (dev-login would need the store). */
+  async function devLoginDirect() {
+    const { SignJWT } = await import('jose')
+    const key = new TextEncoder().encode('dev-only-secret-do-not-use-in-production-0123456789')
+    const token = await new SignJWT({ name: 'late' }).setProtectedHeader({ alg: 'HS256' }).setSubject('out-late').setIssuer('chat-bff').setExpirationTime('1h').sign(key)
+    return { token }
+  }
+
   it('refuses sends with a temporary STORE_UNAVAILABLE, fails readiness, and recovers when Redis returns', async () => {
     const alice = (await connectUser(server.url, 'out-alice')).client
     const bob = (await connectUser(server.url, 'out-bob')).client
@@ -104,6 +112,10 @@ describe('Redis outage', () => {
     // The socket itself stays up: the client retries the same cid later.
     alice.send({ type: 'ping' })
     await alice.nextOf('pong')
+    // A device connecting meanwhile is told to come back later, and the process stays up.
+    const late = await TestClient.connect(server.url, (await devLoginDirect()).token)
+    expect((await late.nextOf('error')).code).toBe('STORE_UNAVAILABLE')
+    expect((await late.closed).code).toBe(1013)
 
     await proxy.restore()
     await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 10_000)

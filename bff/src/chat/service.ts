@@ -333,10 +333,10 @@ export class ChatService {
   // ---------------------------------------------------------------- presence
 
   /** The users told about `user`'s presence: members of its conversations, bounded. */
-  async contacts(user: UserId): Promise<UserId[]> {
+  async contacts(user: UserId, convIds?: readonly ConvId[]): Promise<UserId[]> {
     const out = new Set<UserId>()
     const max = this.options.presenceFanoutMax
-    for (const id of await this.engine.convs.listForUser(user)) {
+    for (const id of convIds ?? (await this.engine.convs.listForUser(user))) {
       const record = await this.record(id)
       for (const m of record?.members ?? []) {
         if (out.size >= max) return [...out]
@@ -346,14 +346,19 @@ export class ChatService {
     return [...out]
   }
 
-  async announcePresence(p: Presence): Promise<void> {
-    const contacts = await this.contacts(p.user)
+  async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
+    const contacts = await this.contacts(p.user, convIds)
     if (contacts.length > 0) this.delivery.frame(contacts, 'presence', JSON.stringify({ type: 'presence', ...p }))
   }
 
-  /** Presence of the user's 1:1 peers, sent to a device that just connected. */
-  async peersPresence(user: UserId): Promise<Presence[]> {
+  /**
+   * A device of `user` connected (`devices`: the user's devices on every node now). Tells the
+   * contacts when it is the first, and returns the presence of the user's 1:1 peers for the new
+   * device (it missed their earlier changes). One conversation listing serves both.
+   */
+  async connected(user: UserId, devices: number): Promise<Presence[]> {
     const ids = await this.engine.convs.listForUser(user)
+    if (devices === 1) await this.announcePresence({ user, online: true }, ids)
     const peers = ids
       .map((id) => directMembers(id))
       .filter((m): m is [UserId, UserId] => m !== undefined)

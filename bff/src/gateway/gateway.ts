@@ -119,7 +119,7 @@ export class Gateway {
           limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize },
         }
         conn.reply(JSON.stringify(welcome), 'welcome')
-        this.track(this.announceOnline(conn))
+        this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))
       },
       (err: unknown) => {
         log.warn({ err, user: conn.user }, 'subscribe failed')
@@ -134,9 +134,7 @@ export class Gateway {
     const { engine, chat, node } = this.deps
     conn.present = true
     const devices = await engine.presence.connected(conn.user, node)
-    if (devices === 1) await chat.announcePresence({ user: conn.user, online: true })
-    // The new device learns who of its 1:1 peers is online (it missed their earlier changes).
-    for (const p of await chat.peersPresence(conn.user)) conn.reply(JSON.stringify({ type: 'presence', ...p }), 'presence')
+    for (const p of await chat.connected(conn.user, devices)) conn.reply(JSON.stringify({ type: 'presence', ...p }), 'presence')
   }
 
   private onClose(conn: Connection): void {
@@ -249,9 +247,11 @@ export class Gateway {
     }
   }
 
+  /** Work a drain waits for. Callers handle its errors; a rejection here is only bookkeeping. */
   private track(p: Promise<unknown>): void {
     this.inflight.add(p)
-    void p.finally(() => this.inflight.delete(p))
+    const done = () => void this.inflight.delete(p)
+    p.then(done, done)
   }
 
   get isDraining(): boolean {
