@@ -85,9 +85,21 @@ function announce(url: string): void {
   process.stdout.write(`${JSON.stringify({ url })}\n`)
 }
 
+/** Serves `cpu` requests on stdin (answers this process's CPU time, µs) until stdin ends. */
 function untilStdinEnds(): Promise<void> {
   return new Promise((resolve) => {
-    process.stdin.resume()
+    let buf = ''
+    process.stdin.on('data', (b: Buffer) => {
+      buf += b.toString()
+      while (buf.includes('\n')) {
+        const line = buf.slice(0, buf.indexOf('\n'))
+        buf = buf.slice(buf.indexOf('\n') + 1)
+        if (line === 'cpu') {
+          const { user, system } = process.cpuUsage()
+          process.stdout.write(`${JSON.stringify({ cpuUs: user + system })}\n`)
+        }
+      }
+    })
     process.stdin.on('end', resolve)
     process.stdin.on('close', resolve)
   })
@@ -98,6 +110,8 @@ function untilStdinEnds(): Promise<void> {
 interface Server {
   readonly url: string
   readonly child: ChildProcess
+  /** CPU time the server process has used so far, µs. */
+  cpu(): Promise<number>
 }
 
 const hasTaskset = (() => {
@@ -120,10 +134,27 @@ function startRole(role: 'bff' | 'put', dir: string): Promise<Server> {
       : spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let out = ''
+    let url: string | undefined
+    const waiting: Array<(us: number) => void> = []
     child.stdout!.on('data', (b: Buffer) => {
       out += b.toString()
-      const line = out.split('\n')[0]
-      if (out.includes('\n')) resolve({ url: (JSON.parse(line!) as { url: string }).url, child })
+      while (out.includes('\n')) {
+        const line = out.slice(0, out.indexOf('\n'))
+        out = out.slice(out.indexOf('\n') + 1)
+        const msg = JSON.parse(line) as { url?: string; cpuUs?: number }
+        if (msg.url && !url) {
+          url = msg.url
+          resolve({
+            url,
+            child,
+            cpu: () =>
+              new Promise<number>((r) => {
+                waiting.push(r)
+                child.stdin!.write('cpu\n')
+              }),
+          })
+        } else if (typeof msg.cpuUs === 'number') waiting.shift()?.(msg.cpuUs)
+      }
     })
     child.on('exit', (code) => reject(new Error(`${role} server exited with ${code}`)))
   })
@@ -232,9 +263,17 @@ async function orchestrate(): Promise<void> {
     const up: number[] = []
     const single: number[] = []
     const chunked: number[] = []
+    const upCpu: number[] = []
+    const singleCpu: number[] = []
+    const measured = async (s: Server, cpu: number[], run: () => Promise<number>): Promise<number> => {
+      const before = await s.cpu()
+      const ms = await run()
+      cpu.push((await s.cpu()) - before)
+      return ms
+    }
     for (let i = 0; i < ROUNDS; i++) {
-      up.push(await runUploader(bff.url, token, file, upHttp))
-      single.push(await runPut(put.url, file, agent))
+      up.push(await measured(bff, upCpu, () => runUploader(bff.url, token, file, upHttp)))
+      single.push(await measured(put, singleCpu, () => runPut(put.url, file, agent)))
       chunked.push(await runChunkedPut(put.url, file, agent))
       // Keep the disk from filling over the rounds: the stored copies are not needed.
       await rm(path.join(dir, 'store', 'files'), { recursive: true, force: true })
@@ -252,6 +291,7 @@ async function orchestrate(): Promise<void> {
       node: process.version,
       cpus,
       pinned: hasTaskset && cpus > 1 ? 'servers on CPU 1, clients on CPU 0' : 'not pinned',
+      loadAverage: os.loadavg().map((x) => Math.round(x * 10) / 10),
       fileBytes: FILE_BYTES,
       chunkBytes: CHUNK_BYTES,
       rounds: ROUNDS,
@@ -263,6 +303,11 @@ async function orchestrate(): Promise<void> {
         medianMs: round1(median(chunked)),
         MBps: round1(mbps(median(chunked))),
         ratioToSinglePut: Math.round((mbps(median(chunked)) / putMBps) * 1000) / 1000,
+      },
+      // CPU the server process spent per MB: robust to other load on the machine, unlike wall time.
+      serverCpuMsPerMB: {
+        bff: Math.round((median(upCpu) / 1000 / (FILE_BYTES / 1e6)) * 100) / 100,
+        minimalPut: Math.round((median(singleCpu) / 1000 / (FILE_BYTES / 1e6)) * 100) / 100,
       },
       ratio: Math.round(ratio * 1000) / 1000,
       target: TARGET_RATIO,
@@ -288,7 +333,16 @@ interface Row {
   ms: number[]
 }
 
-function printTable(r: { uploader: Row; baseline: Row; reference: Row; ratio: number; target: number; meetsTarget: boolean; pinned: string }): void {
+function printTable(r: {
+  uploader: Row
+  baseline: Row
+  reference: Row
+  ratio: number
+  target: number
+  meetsTarget: boolean
+  pinned: string
+  serverCpuMsPerMB: { bff: number; minimalPut: number }
+}): void {
   const rows = [
     ['', 'median ms', 'MB/s', 'rounds (ms)'],
     ['uploader -> BFF (1 MiB chunks)', String(r.uploader.medianMs), String(r.uploader.MBps), r.uploader.ms.join(' ')],
@@ -298,6 +352,8 @@ function printTable(r: { uploader: Row; baseline: Row; reference: Row; ratio: nu
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)))
   console.log(`\nupload benchmark: ${FILE_BYTES / 1024 / 1024} MiB file (${r.pinned})`)
   for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))
+  console.log(`\nserver CPU per MB: BFF ${r.serverCpuMsPerMB.bff} ms, minimal PUT handler ${r.serverCpuMsPerMB.minimalPut} ms`)
+  console.log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (on ${cpus} CPUs)`)
   console.log(`\nratio uploader / single PUT: ${r.ratio} (target >= ${r.target}: ${r.meetsTarget ? 'met' : 'NOT met'})`)
 }
 
