@@ -213,6 +213,19 @@ describe('TusUpload', () => {
     expect(s.server.uploads.size).toBe(0)
     expect(s.storage.data.size).toBe(0)
   })
+  it('cancels an upload stored by an earlier run without starting it', async () => {
+    const s = setup()
+    s.server.failNext({ kind: 'hang' }, (r) => r.method === 'PATCH')
+    const first = s.make()
+    const run = first.start()
+    while (s.server.requests.length < 2) await new Promise((r) => setTimeout(r, 0))
+    first.pause()
+    await run
+    await s.make().cancel()
+    expect(s.server.requests.at(-1)).toMatchObject({ method: 'DELETE', path: '/uploads/u1' })
+    expect(s.server.uploads.size).toBe(0)
+    expect(s.storage.data.size).toBe(0)
+  })
 })
 
 describe('helpers', () => {

@@ -145,9 +145,11 @@ export class TusUpload {
   async cancel(): Promise<void> {
     this.halt('cancelled')
     await this.running?.catch(() => undefined)
+    // Not started in this run: the upload may still exist from an earlier one.
+    const stored = this.opts.storage.get(this.storageKey) as StoredUpload | undefined
     this.opts.storage.remove(this.storageKey)
-    if (!this.url) return
-    const url = this.url
+    const url = this.url ?? (typeof stored?.url === 'string' ? stored.url : undefined)
+    if (!url) return
     this.url = undefined
     try {
       await this.send({ method: 'DELETE', url, headers: await this.headers() }, new AbortController().signal)

@@ -73,7 +73,7 @@ describe('uploads in the h5 build', () => {
     await bob.page.locator('.bt', { hasText: 'photo coming' }).waitFor()
 
     // A 2.5 MB PNG: three appends of at most 1 MiB.
-    const png = await sharp({ create: { width: 1400, height: 1000, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+    const png = await sharp({ create: { width: 1400, height: 1000, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
       .png({ compressionLevel: 0 })
       .toBuffer()
     expect(png.length).toBeGreaterThan(2 * 1024 * 1024)
