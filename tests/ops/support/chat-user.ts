@@ -33,6 +33,12 @@ export interface ChatUserOptions {
   readonly backoff?: BackoffOptions
   readonly random?: () => number
   readonly localAddress?: string
+  /**
+   * Give up on an attempt that has not reached `welcome` after this long and retry, ms. Default
+   * 15,000, the client's `connectTimeoutMs` (client/config.ts): under a storm a SYN can be dropped by
+   * a full listen backlog and the handshake hang for minutes otherwise.
+   */
+  readonly connectTimeoutMs?: number
 }
 
 export class ChatUser {
@@ -47,6 +53,10 @@ export class ChatUser {
     connects: 0,
     /** Close codes seen, with counts. */
     closes: new Map<number, number>(),
+    /** Attempts abandoned after connectTimeoutMs: the socket never opened (upgrade not answered)... */
+    openTimeouts: 0,
+    /** ...or it opened but no `welcome` came. */
+    welcomeTimeouts: 0,
     live: 0,
     synced: 0,
     filled: 0,
@@ -54,6 +64,9 @@ export class ChatUser {
     errors: new Map<string, number>(),
     /** Time of each connection attempt (ms since epoch), for the spread of retries. */
     attemptTimes: [] as number[],
+    /** When the socket last closed, and when the user was last back (welcome + sync done). */
+    lastCloseAt: 0,
+    lastReadyAt: 0,
   }
   readonly violations: string[] = []
 
@@ -147,17 +160,43 @@ export class ChatUser {
     const url = urls[Math.floor((this.options.random ?? Math.random)() * urls.length)]!
     this.stats.attempts++
     this.stats.attemptTimes.push(Date.now())
+    // The attempt ends once: opened and welcomed, failed, or timed out (then a late open is closed).
+    let settled = false
+    const timeout = setTimeout(() => {
+      if (settled) return
+      settled = true
+      this.stats.openTimeouts++
+      this.scheduleReconnect()
+    }, this.options.connectTimeoutMs ?? 15_000)
     let client: TestClient
     try {
       client = await TestClient.connect(url, this.token, this.options.localAddress ? { localAddress: this.options.localAddress } : {})
     } catch {
+      if (settled) return
+      settled = true
+      clearTimeout(timeout)
       this.scheduleReconnect()
       return
     }
-    if (this.stopped) {
-      await client.close()
+    if (this.stopped || settled) {
+      client.ws.terminate()
       return
     }
+    clearTimeout(timeout)
+    // Open, but the attempt only succeeds with `welcome`: a server too busy to send it is left
+    // (terminating the socket, whose close then schedules the next attempt).
+    const left = Math.max(1, (this.options.connectTimeoutMs ?? 15_000) - (Date.now() - this.stats.attemptTimes.at(-1)!))
+    client.nextOf('welcome', () => true, left).then(
+      () => {
+        settled = true
+      },
+      () => {
+        settled = true
+        if (client.ws.readyState !== client.ws.OPEN) return
+        this.stats.welcomeTimeouts++
+        client.ws.terminate()
+      },
+    )
     this.client = client
     this.processed = 0
     this.seenOnConn = new Map()
@@ -166,6 +205,7 @@ export class ChatUser {
       if (this.client !== client) return
       this.online = false
       this.syncing = false
+      this.stats.lastCloseAt = Date.now()
       this.stats.closes.set(c.code, (this.stats.closes.get(c.code) ?? 0) + 1)
       this.scheduleReconnect()
     })
@@ -207,6 +247,7 @@ export class ChatUser {
       case 'sync.done': {
         if (f.rid !== this.syncRid) break
         this.syncing = false
+        this.stats.lastReadyAt = Date.now()
         const acks = [...this.convs].map((conv) => ({ conv, seq: this.contiguous(conv) })).filter((a) => a.seq > 0)
         client.send({ type: 'recv', acks, ...(f.q ? { q: f.q } : {}) })
         for (const conv of this.convs) this.fillGap(client, conv)

@@ -1,0 +1,114 @@
+/**
+ * A load-generator process for the reconnect storm: holds thousands of chat users (ChatUser: the
+ * protocol test client with the client's reconnect behaviour) so that 10,000 sockets are spread
+ * over several processes (a process may hold at most 20,000 open files here). Driven over IPC by
+ * tests/ops/storm.test.ts; run with jiti (TypeScript, no build step).
+ *
+ *   parent -> { type: 'start', users, urls, concurrency }   log in and connect every user
+ *   worker -> { type: 'ready', ms }
+ *   parent -> { type: 'drop' }                               cut every socket at once (no close handshake)
+ *   worker -> { type: 'dropped', at }
+ *   parent -> { type: 'await', after, timeoutMs }            wait until every user is back after `after`
+ *   worker -> { type: 'back', report }
+ *   parent -> { type: 'stop' }                               close everything and exit
+ */
+import { RECONNECT } from '@chat/shared'
+import { ChatUser } from './chat-user'
+
+type Command =
+  | { type: 'start'; users: string[]; urls: string[]; concurrency: number }
+  | { type: 'drop' }
+  | { type: 'await'; after: number; timeoutMs: number }
+  | { type: 'stop' }
+
+export interface BackReport {
+  readonly users: number
+  /** Per user: ms from `after` until the user was back (welcome and sync done). */
+  readonly backMs: number[]
+  /** Per user: ms from `after` to its first connection attempt. */
+  readonly firstAttemptMs: number[]
+  /** Connection attempts after `after`, all users. */
+  readonly attempts: number
+  /** Users not back when the wait ended. */
+  readonly missing: number
+  readonly rssBytes: number
+  /** CPU time of this generator so far (user + system), ms. */
+  readonly cpuMs: number
+  /** Attempts abandoned after the connect timeout: upgrade never answered / no welcome after it. */
+  readonly openTimeouts: number
+  readonly welcomeTimeouts: number
+}
+
+let users: ChatUser[] = []
+
+function cpuNow(): number {
+  const cpu = process.cpuUsage()
+  return (cpu.user + cpu.system) / 1000
+}
+
+function send(msg: unknown): void {
+  process.send!(msg)
+}
+
+async function startAll(ids: string[], urls: string[], concurrency: number): Promise<void> {
+  // Spread source addresses over 127.0.0.1-127.0.0.200: every address has its own ephemeral ports.
+  users = ids.map((id, i) => new ChatUser(id, { urls: () => urls, backoff: RECONNECT, localAddress: `127.0.0.${1 + (i % 200)}` }))
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < users.length) await users[next++]!.start()
+    }),
+  )
+}
+
+function report(after: number, missing: number): BackReport {
+  const backMs: number[] = []
+  const firstAttemptMs: number[] = []
+  let attempts = 0
+  for (const u of users) {
+    if (u.stats.lastReadyAt > after) backMs.push(u.stats.lastReadyAt - after)
+    const times = u.stats.attemptTimes.filter((t) => t > after)
+    attempts += times.length
+    if (times.length > 0) firstAttemptMs.push(times[0]! - after)
+  }
+  return {
+    users: users.length,
+    backMs,
+    firstAttemptMs,
+    attempts,
+    missing,
+    rssBytes: process.memoryUsage().rss,
+    cpuMs: cpuNow(),
+    openTimeouts: users.reduce((n, u) => n + u.stats.openTimeouts, 0),
+    welcomeTimeouts: users.reduce((n, u) => n + u.stats.welcomeTimeouts, 0),
+  }
+}
+
+process.on('message', (cmd: Command) => {
+  void (async () => {
+    try {
+      if (cmd.type === 'start') {
+        const t = Date.now()
+        await startAll(cmd.users, cmd.urls, cmd.concurrency)
+        send({ type: 'ready', ms: Date.now() - t, cpuMs: cpuNow() })
+      } else if (cmd.type === 'drop') {
+        const at = Date.now()
+        for (const u of users) u.drop()
+        send({ type: 'dropped', at, cpuMs: cpuNow() })
+      } else if (cmd.type === 'await') {
+        const end = Date.now() + cmd.timeoutMs
+        const missing = () => users.filter((u) => !(u.online && u.stats.lastReadyAt > cmd.after)).length
+        while (missing() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+        send({ type: 'back', report: report(cmd.after, missing()) })
+      } else if (cmd.type === 'stop') {
+        await Promise.all(users.map((u) => u.stop()))
+        process.exit(0)
+      }
+    } catch (err) {
+      send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+    }
+  })()
+})
+// The parent gone (test failed or killed): do not linger with thousands of sockets.
+process.on('disconnect', () => process.exit(0))
+send({ type: 'alive' })
