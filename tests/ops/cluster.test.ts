@@ -132,4 +132,58 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
       for (const m of masters) m.disconnect()
     }
   })
+
+  /** Commands executed on all masters while `work` runs, per unit. */
+  async function commandsPer(units: number, work: () => Promise<void>): Promise<{ perUnit: number; breakdown: string }> {
+    const masters = cluster.masters()
+    try {
+      const before = await Promise.all(masters.map(commandCalls))
+      await work()
+      const after = await Promise.all(masters.map(commandCalls))
+      const merged = new Map<string, number>()
+      masters.forEach((_, i) => {
+        for (const [k, v] of diffCalls(before[i]!, after[i]!)) merged.set(k, (merged.get(k) ?? 0) + v)
+      })
+      const breakdown = [...merged].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / units).toFixed(1)}`).join(', ')
+      return { perUnit: total(merged) / units, breakdown }
+    } finally {
+      for (const m of masters) m.disconnect()
+    }
+  }
+
+  it('measures Redis commands per group message (10 members online on 3 processes, one sender)', async () => {
+    const members = await Promise.all(Array.from({ length: 10 }, (_, i) => user(`cl-g${i}`, i % 3)))
+    const group = await createGroup(members[0]!, members.slice(1).map((m) => m.id))
+    for (const m of members) m.convs.add(group)
+    members[0]!.send(group, 'warm-up')
+    await until('warm-up everywhere', () => members.every((m) => m.contiguous(group) === 1), 10_000, 10)
+    const n = 50
+    const { perUnit, breakdown } = await commandsPer(n, async () => {
+      // One sender: its pushes leave in seq order, so no member fills holes with history here.
+      for (let i = 0; i < n; i++) members[0]!.send(group, `g${i}`)
+      await until('all delivered to all', () => members.every((m) => m.contiguous(group) === n + 1), 20_000, 10)
+    })
+    console.log(`[cluster] Redis commands per message to a 10-member group: ${perUnit.toFixed(1)} (${breakdown})`)
+    expect(perUnit).toBeGreaterThan(0)
+  })
+
+  it('measures Redis commands per reconnect of a user with 20 contacts', async () => {
+    const peers = await Promise.all(Array.from({ length: 20 }, (_, i) => user(`cl-p${i}`, i % 3)))
+    const hub = await user('cl-hub', 0)
+    for (const p of peers) {
+      hub.client!.send({ type: 'conv.create', rid: `d${p.id}`, kind: 'direct', members: [p.id] })
+      hub.convs.add((await hub.client!.nextOf('conv', (f) => f.rid === `d${p.id}`)).conv.id)
+    }
+    const rounds = 20
+    const { perUnit, breakdown } = await commandsPer(rounds, async () => {
+      for (let i = 0; i < rounds; i++) {
+        const before = hub.stats.connects
+        hub.drop()
+        await until('hub back', () => hub.stats.connects > before && hub.online, 10_000, 5)
+        await hub.ready()
+      }
+    })
+    console.log(`[cluster] Redis commands per disconnect + reconnect (welcome, presence to 20 contacts, sync of 20 conversations): ${perUnit.toFixed(1)} (${breakdown})`)
+    expect(perUnit).toBeGreaterThan(0)
+  })
 })
