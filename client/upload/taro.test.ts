@@ -22,6 +22,10 @@ vi.mock('@tarojs/taro', () => {
       }
       return task
     },
+    chooseMedia: async () => {
+      throw { errMsg: 'chooseMedia:fail cancel' }
+    },
+    chooseMessageFile: async () => ({ tempFiles: [{ path: 'wxfile://tmp/a.pdf', name: 'a.pdf', size: 123, type: 'file', time: 0 }] }),
     getFileSystemManager() {
       return {
         readFile(o: { position: number; length: number; success: (r: { data: ArrayBuffer }) => void }) {
@@ -35,7 +39,7 @@ vi.mock('@tarojs/taro', () => {
   return { default: Taro }
 })
 
-import { taroUploadHttp, weappSource } from './taro'
+import { taroUploadHttp, taroUploadPlatform, weappSource } from './taro'
 
 beforeEach(() => {
   calls.request.length = 0
@@ -80,5 +84,12 @@ describe('taro upload platform', () => {
     expect(chunk.length).toBe(1024 * 1024)
     expect(chunk[0]).toBe(0)
     expect(chunk[1]).toBe(1)
+  })
+
+  it('picks on weapp: a dismissed picker is no error, a chosen file keeps its name and size', async () => {
+    const storage = { get: () => undefined, set: () => undefined, remove: () => undefined }
+    const platform = taroUploadPlatform(storage, 'weapp')
+    await expect(platform.pick('image')).resolves.toEqual([])
+    await expect(platform.pick('file')).resolves.toEqual([{ path: 'wxfile://tmp/a.pdf', name: 'a.pdf', size: 123 }])
   })
 })

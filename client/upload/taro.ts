@@ -18,8 +18,6 @@ import type { LocalFile, UploadPlatform } from './manager'
 import { UploadNetworkError } from './platform'
 import type { FileSource, UploadHttp, UploadHttpCall, UploadHttpRequest, UploadHttpResponse } from './platform'
 
-const isH5 = process.env.TARO_ENV === 'h5'
-
 export const taroUploadHttp: UploadHttp = {
   send(req: UploadHttpRequest): UploadHttpCall {
     let task: { abort(): void } | undefined
@@ -109,7 +107,17 @@ function nameOf(path: string, fallback: string): string {
   return last || fallback
 }
 
+/** The user closing the picker is not an error (wx: `chooseMedia:fail cancel`). */
 async function pickWeapp(kind: FileMessageKind): Promise<LocalFile[]> {
+  try {
+    return await chooseWeapp(kind)
+  } catch (err) {
+    if (/cancel/i.test((err as { errMsg?: string })?.errMsg ?? '')) return []
+    throw err
+  }
+}
+
+async function chooseWeapp(kind: FileMessageKind): Promise<LocalFile[]> {
   if (kind === 'image') {
     const res = await Taro.chooseMedia({ count: 9, mediaType: ['image'], sizeType: ['original', 'compressed'] })
     return Promise.all(
@@ -147,7 +155,9 @@ function pickH5(kind: FileMessageKind): Promise<LocalFile[]> {
   })
 }
 
-export function taroUploadPlatform(storage: UploadPlatform['storage']): UploadPlatform {
+/** `target`: the Taro build target (the build's TARO_ENV; a parameter so tests can pick one). */
+export function taroUploadPlatform(storage: UploadPlatform['storage'], target: string | undefined = process.env.TARO_ENV): UploadPlatform {
+  const isH5 = target === 'h5'
   return {
     http: taroUploadHttp,
     storage,
