@@ -4,6 +4,7 @@
  * spread over the processes, 1:1 and group messages counted exactly once, and the keys spread over
  * every master. Also measures the Redis commands one message costs on the cluster.
  */
+import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId, type ConvId } from '@chat/shared'
 import { dropBundle, spawnBff, type BffProcess } from '../../bff/test/support/spawn'
@@ -150,6 +151,38 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
       for (const m of masters) m.disconnect()
     }
   }
+
+  it('measures Redis memory per stored message: history entry, dedup key, offline queue entry', async () => {
+    // MEMORY USAGE of the engine's keys (layout in bff/src/store/redis.ts), through a cluster client.
+    const r = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })))
+    try {
+      const [ivy, jon] = await Promise.all([user('cl-ivy', 0), user('cl-jon', 1)])
+      ivy.client!.send({ type: 'conv.create', rid: 'ij', kind: 'direct', members: ['cl-jon'] })
+      const conv = (await ivy.client!.nextOf('conv', (f) => f.rid === 'ij')).conv.id
+      expect(conv).toBe(directConvId('cl-ivy', 'cl-jon'))
+      // Jon goes offline (Ivy, a contact now, is told): what Ivy sends now is queued for him as well.
+      await jon.stop()
+      await ivy.client!.nextOf('presence', (f) => f.user === 'cl-jon' && !f.online, 10_000)
+      const n = 1000
+      const text = 'x'.repeat(40) // a short chat line
+      const cids: string[] = []
+      for (let i = 0; i < n; i++) cids.push(ivy.send(conv, `${text}${i}`))
+      await until('acked', () => ivy.outbox.size === 0, 30_000, 20)
+      const usage = async (key: string) => Number(await r.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
+      const history = (await usage(`ops:{c:${conv}}:m`)) / (await r.zcard(`ops:{c:${conv}}:m`))
+      const queue = (await usage(`ops:{u:cl-jon}:q`)) / (await r.xlen(`ops:{u:cl-jon}:q`))
+      const dedup = await usage(`ops:{c:${conv}}:d:cl-ivy:${cids[0]}`)
+      console.log(
+        `[cluster] Redis memory per 1:1 message with a ${text.length + 3}-char text: history entry ${history.toFixed(0)} B, dedup key ${dedup} B (for DEDUP_WINDOW_MS), ` +
+          `offline queue entry ${queue.toFixed(0)} B (until acknowledged, at most 7 days)`,
+      )
+      expect(history).toBeGreaterThan(text.length)
+      expect(dedup).toBeGreaterThan(0)
+      expect(queue).toBeGreaterThan(text.length)
+    } finally {
+      r.disconnect()
+    }
+  })
 
   it('measures Redis commands per group message (10 members online on 3 processes, one sender)', async () => {
     const members = await Promise.all(Array.from({ length: 10 }, (_, i) => user(`cl-g${i}`, i % 3)))
