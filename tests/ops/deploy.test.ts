@@ -1,0 +1,109 @@
+/**
+ * The deployment files agree with the BFF they deploy: the settings they give it pass its own
+ * config validation (bff/src/config.ts), the time Kubernetes and compose give a pod to stop exceeds
+ * the BFF's drain bound, probes hit the endpoints that exist, autoscaling targets the Deployment
+ * below MAX_CONNECTIONS, and the pod runs as the image's user.
+ */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import YAML from 'yaml'
+import { loadConfig } from '../../bff/src/config'
+import { repoRoot } from './support/project-copy'
+
+type Doc = Record<string, any>
+
+function docs(file: string): Doc[] {
+  return YAML.parseAllDocuments(readFileSync(path.join(repoRoot, file), 'utf8')).map((d) => d.toJSON() as Doc)
+}
+
+const k8s = (name: string): Doc => docs(`deploy/k8s/${name}`)[0]!
+
+describe('deploy/k8s', () => {
+  const kustomization = k8s('kustomization.yaml')
+  const config = k8s('configmap.yaml')
+  const secret = k8s('secret.example.yaml')
+  const deployment = k8s('deployment.yaml')
+  const pod = deployment.spec.template.spec
+  const container = pod.containers[0]
+
+  it('lists every manifest it should apply, and they parse', () => {
+    for (const file of kustomization.resources as string[]) expect(docs(`deploy/k8s/${file}`).length).toBeGreaterThan(0)
+    expect(kustomization.resources).not.toContain('secret.example.yaml')
+  })
+
+  it('gives the BFF settings its config validation accepts', () => {
+    const env = { ...config.data, ...secret.stringData, ...Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value])) }
+    const c = loadConfig(env)
+    expect(c.production).toBe(true)
+    expect(c.store).toBe('redis')
+    expect(c.redisClusterNodes.length).toBe(3)
+    expect(c.workers).toBe(1)
+    expect(c.devLogin).toBe(false)
+    expect(c.host).toBe('0.0.0.0')
+    // The upload volume is mounted where UPLOAD_DIR points.
+    expect(container.volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toContain(c.uploads.dir)
+  })
+
+  it('lets a pod drain before Kubernetes kills it', () => {
+    const c = loadConfig({ ...config.data, ...secret.stringData })
+    const preStopS = Number(container.lifecycle.preStop.exec.command[1])
+    expect(container.lifecycle.preStop.exec.command[0]).toBe('sleep')
+    // The BFF exits at the latest SHUTDOWN_TIMEOUT_MS + 1 s after SIGTERM (bff/src/main.ts).
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(preStopS * 1000 + c.shutdownTimeoutMs + 1000)
+  })
+
+  it('probes readiness on /readyz and liveness on /healthz of the container port', () => {
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' })
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' })
+    expect(container.ports).toContainEqual({ name: 'http', containerPort: 8080 })
+    const service = k8s('service.yaml')
+    expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels)
+    expect(service.spec.ports[0].targetPort).toBe('http')
+  })
+
+  it('autoscales the Deployment on connections below MAX_CONNECTIONS, and on CPU', () => {
+    const hpa = k8s('hpa.yaml')
+    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name })
+    const byConnections = hpa.spec.metrics.find((m: Doc) => m.type === 'Pods')
+    expect(byConnections.pods.metric.name).toBe('chat_connections')
+    expect(Number(byConnections.pods.target.averageValue)).toBeLessThan(Number(config.data.MAX_CONNECTIONS))
+    expect(hpa.spec.metrics.some((m: Doc) => m.type === 'Resource' && m.resource.name === 'cpu')).toBe(true)
+  })
+
+  it('runs as the image’s non-root user with a read-only root file system', () => {
+    // bff/Dockerfile: USER node, uid 1000 in node:20-bookworm-slim.
+    expect(readFileSync(path.join(repoRoot, 'bff/Dockerfile'), 'utf8')).toMatch(/^USER node$/m)
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 })
+    expect(container.securityContext.readOnlyRootFilesystem).toBe(true)
+  })
+})
+
+describe('docker-compose.yml', () => {
+  const compose = docs('docker-compose.yml')[0]!
+  // Compose's own interpolation: ${VAR:-default} and ${VAR:?message} with the values given.
+  const given: Record<string, string> = { REDIS_PASSWORD: 'p4ss', JWT_SECRET: 'x'.repeat(48) }
+  const interpolate = (v: unknown): string =>
+    String(v).replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => given[name] ?? (op === '-' ? (arg ?? '') : ''))
+
+  it('gives both replicas settings the BFF accepts, on the Redis engine', () => {
+    for (const name of ['bff-1', 'bff-2']) {
+      const env = Object.fromEntries(Object.entries(compose.services[name].environment as Record<string, unknown>).map(([k, v]) => [k, interpolate(v)]))
+      const c = loadConfig({ ...env, PORT: '8080', HOST: '0.0.0.0' })
+      expect(c.store).toBe('redis')
+      expect(c.redisUrl).toBe('redis://:p4ss@redis:6379')
+      expect(c.production).toBe(true)
+    }
+  })
+
+  it('stops a replica only after its drain bound, and keeps Redis on AOF', () => {
+    const bff = compose.services['bff-1']
+    const drainMs = Number(interpolate(bff.environment.SHUTDOWN_TIMEOUT_MS))
+    expect(Number(/^(\d+)s$/.exec(bff.stop_grace_period)![1]) * 1000).toBeGreaterThan(drainMs + 1000)
+    expect(bff.init).toBe(true)
+    const args = (compose.services.redis.command as string[]).map(interpolate)
+    expect(args.slice(args.indexOf('--appendonly'), args.indexOf('--appendonly') + 2)).toEqual(['--appendonly', 'yes'])
+    expect(['everysec', 'always']).toContain(args[args.indexOf('--appendfsync') + 1])
+    expect(args[args.indexOf('--maxmemory-policy') + 1]).toBe('noeviction')
+  })
+})
