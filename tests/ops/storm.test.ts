@@ -182,7 +182,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
         `BFF RSS ${mb(steadyRss)} before, peak ${mb(sampler.peak)}, ${mb(settled)} after; generators ${mb(r.rssBytes)}`,
     )
     expect(r.missing).toBe(0)
-    // Measured here: 26-31 s on a quiet machine. The storm is CPU-bound: ~1.6-1.9 ms of BFF CPU per
+    // Measured here: 25-31 s on a quiet machine. The storm is CPU-bound: ~1.6-1.9 ms of BFF CPU per
     // reconnect (token check, welcome, presence, subscription, sync) plus ~1 ms in the generators,
     // 10,000 times, on 2 cores shared with Redis and every other suite running at the same time.
     // The bound leaves room for that sharing.
@@ -220,7 +220,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
         `BFF RSS peak ${mb(sampler.peak)}, ${mb(settled)} settled`,
     )
     expect(r.missing).toBe(0)
-    // Measured here: 42-46 s on a quiet machine (the processes take ~4 s to listen again; attempts
+    // Measured here: 24-46 s on a quiet machine (the processes take 3-4 s to listen again; attempts
     // that met a closed port back off exponentially, up to RECONNECT.maxDelayMs 20 s).
     expect(allBackMs).toBeLessThan(180_000)
     expect(sampler.peak).toBeLessThan(steadyRss * 1.5 + 64 * 1048576)
