@@ -200,6 +200,16 @@ describe('protocol errors', () => {
     expect(ok).toMatchObject({ status: 200, offset: 6000 })
   })
 
+  it('terminates an upload: DELETE 204, then 404, and nothing of it left on disk', async () => {
+    const c = await create(h, alice, 9000, { conv, filename: 'gone.pdf' })
+    expect((await patch(h, alice, c.id!, 0, pdfBytes(9000).subarray(0, 5000))).status).toBe(204)
+    expect(await terminate(c.id!)).toBe(204)
+    expect(await head(h, alice, c.id!)).toMatchObject({ status: 404, code: 'UPLOAD_NOT_FOUND' })
+    expect(existsSync(path.join(tusDir(), c.id!))).toBe(false)
+    expect(existsSync(path.join(tusDir(), `${c.id}.json`))).toBe(false)
+    expect(await patch(h, alice, c.id!, 5000, pdfBytes(9000).subarray(5000))).toMatchObject({ status: 404, code: 'UPLOAD_NOT_FOUND' })
+  })
+
   it('answers 404 UPLOAD_NOT_FOUND for an unknown upload', async () => {
     expect(await patch(h, alice, 'f'.repeat(44), 0, Buffer.from('x'))).toMatchObject({ status: 404, code: 'UPLOAD_NOT_FOUND' })
     expect(await head(h, alice, 'nope')).toMatchObject({ status: 404 })
