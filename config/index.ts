@@ -63,6 +63,8 @@ export default defineConfig<'webpack5'>(async (merge) => {
     defineConstants: {
       'process.env.TARO_APP_VIEW_BATCH_MS': JSON.stringify(process.env.TARO_APP_VIEW_BATCH_MS ?? ''),
       'process.env.TARO_APP_DEV_LOGIN': JSON.stringify(process.env.TARO_APP_DEV_LOGIN ?? ''),
+      // '1' only in the benchmark's build (bench/client): exposes the store to the benchmark.
+      'process.env.TARO_APP_BENCH': JSON.stringify(process.env.CHAT_BENCH_PAGES === '1' ? '1' : ''),
     },
     copy: { patterns: [], options: {} },
     framework: 'react',

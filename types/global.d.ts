@@ -17,5 +17,7 @@ declare namespace NodeJS {
     TARO_APP_VIEW_BATCH_MS?: string
     /** '1': the mini-program offers the dev login too (local preview against a dev BFF). */
     TARO_APP_DEV_LOGIN?: string
+    /** '1' in the benchmark's build only (config/index.ts). */
+    TARO_APP_BENCH?: string
   }
 }

@@ -109,6 +109,7 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
       let value = w.toEnd ? view.total + 10_000 + (w.n % 2) : w.top
       if (value === lastWrite.current.value) value += 0.01
       lastWrite.current = { n: w.n, value }
+      list.writeApplied()
     }
     weappTop = lastWrite.current.value
   }
@@ -116,8 +117,10 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
     if (!isH5 || !w || w.n === lastWrite.current.n) return
     lastWrite.current = { n: w.n, value: w.top }
     const el = scrollElement(id)
-    if (el) el.scrollTop = w.toEnd ? el.scrollHeight : w.top
-  }, [w, id])
+    if (!el) return
+    list.writeApplied()
+    el.scrollTop = w.toEnd ? el.scrollHeight : w.top
+  }, [w, id, list])
 
   // ---- viewport and row measurement
   useEffect(() => {

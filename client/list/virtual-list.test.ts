@@ -37,9 +37,16 @@ function setup(count = 1000, viewport = 500) {
     }
     throw new Error(`row ${index} not rendered`)
   }
+  /** The view applies our last write and the platform reports it (it lands where we wrote). */
+  const echo = () => {
+    const w = list.getView().scroll
+    if (!w) return
+    list.writeApplied()
+    list.onScroll(w.top)
+  }
   /** Measure every rendered row with its "real" height. */
   const measureAll = () => list.measured(rendered().map((i) => ({ index: i, size: sizes.get(`k${first + i}`) ?? 50 })))
-  return { timers, list, set, rendered, sizes, screenY, measureAll, get first() { return first }, get n() { return n } }
+  return { timers, list, set, rendered, sizes, screenY, measureAll, echo, get first() { return first }, get n() { return n } }
 }
 
 describe('VirtualList', () => {
@@ -60,6 +67,7 @@ describe('VirtualList', () => {
   it('keeps a row in its slot while scrolling: one step changes at most two slots', () => {
     const t = setup(1000)
     t.list.scrollToEnd()
+    t.echo()
     let prev = t.list.getView()
     let top = prev.scroll!.top
     let maxChanged = 0
@@ -89,6 +97,7 @@ describe('VirtualList', () => {
   it('does not move when rows are appended while the user reads above', () => {
     const t = setup(100)
     t.list.scrollToEnd()
+    t.echo()
     const top = t.list.getView().scroll!.top - 1000
     t.list.onScroll(top)
     const before = t.list.getView()
@@ -102,6 +111,7 @@ describe('VirtualList', () => {
   it('keeps the row being read in place when older rows are prepended', () => {
     const t = setup(100)
     t.list.scrollToEnd()
+    t.echo()
     t.list.onScroll(t.list.getView().scroll!.top - 1500)
     const reading = t.list.getView().firstVisible
     const key = `k${reading}`
@@ -128,6 +138,7 @@ describe('VirtualList', () => {
   it('measuring rendered rows never changes the spacers', () => {
     const t = setup(1000)
     t.list.scrollToEnd()
+    t.echo()
     t.list.onScroll(t.list.getView().scroll!.top - 20_000)
     const before = t.list.getView()
     for (const i of t.rendered()) t.sizes.set(`k${i}`, 50 + (i % 3) * 20)
@@ -142,6 +153,7 @@ describe('VirtualList', () => {
   it('compensates the offset when a row above the viewport turns out taller', () => {
     const t = setup(1000)
     t.list.scrollToEnd()
+    t.echo()
     t.list.onScroll(t.list.getView().scroll!.top - 20_000)
     const v = t.list.getView()
     const reading = v.firstVisible
@@ -151,6 +163,32 @@ describe('VirtualList', () => {
     t.sizes.set(`k${above}`, 130)
     t.list.measured([{ index: above, size: 130 }])
     expect(t.screenY(reading)).toBeCloseTo(yBefore, 5)
+  })
+
+  it('stays pinned at the end when the echo of a write to the end lands short (rows not measured yet)', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    const written = t.list.getView().scroll!.top
+    // The view applies it; the platform clamped it to its real content, 120 px shorter than estimated.
+    t.list.writeApplied()
+    t.list.onScroll(written - 120)
+    expect(t.list.getView().atEnd).toBe(true)
+    // New rows keep being followed.
+    t.set(0, 101)
+    expect(t.list.getView().scroll).toMatchObject({ toEnd: true })
+    expect(t.rendered().at(-1)).toBe(100)
+    // A real scroll by the user afterwards unpins it.
+    t.list.onScroll(written - 1200)
+    expect(t.list.getView().atEnd).toBe(false)
+  })
+
+  it('honours the user\'s scroll when a write had no echo (it moved nothing)', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    t.list.writeApplied()
+    t.timers.advance(250) // the write moved nothing: no scroll event came back
+    t.list.onScroll(t.list.getView().scroll!.top - 600)
+    expect(t.list.getView().atEnd).toBe(false)
   })
 
   it('jumps to an index', () => {

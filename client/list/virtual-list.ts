@@ -87,6 +87,9 @@ interface StandIn {
   }
 }
 
+/** A scroll event this soon after our write is its echo, ms (the platform answers within a frame or two). */
+const ECHO_WINDOW_MS = 200
+
 /** How far a prepend or a trim at the top is looked for, in rows (a history page is at most 200). */
 const SHIFT_SEARCH = 1000
 
@@ -108,6 +111,10 @@ export class VirtualList {
   private scrollN = 0
   /** The last write we asked for was "to the end" and no user scroll happened since. */
   private pinnedToEnd = false
+  /** Writes the view applied whose scroll event (echo) has not come back yet... */
+  private pendingEchoes = 0
+  /** ...and until when one is still expected (scheduler ms). */
+  private echoUntil = -Infinity
   private idleTimer?: number
   private committing = false
   private readonly listeners = new Set<() => void>()
@@ -229,6 +236,15 @@ export class VirtualList {
   /** A scroll event from the view (the user or a write landing). */
   onScroll(top: number): void {
     if (!Number.isFinite(top)) return
+    if (this.pendingEchoes > 0 && this.scheduler.now() <= this.echoUntil) {
+      // The scroll event of a write the view applied. After a write "to the end" the platform
+      // clamps it to the real content, which differs from our estimate until the new rows are
+      // measured: the view IS at its end, so stay pinned there and keep the model at its end too
+      // (measurements then bring the model to the real content). A write that moved nothing has
+      // no echo: the expectation lapses after ECHO_WINDOW_MS.
+      this.pendingEchoes--
+      if (this.pinnedToEnd || Math.abs(top - this.el.scrollTop) < 0.5) return
+    }
     if (Math.abs(top - this.el.scrollTop) < 0.5) return
     this.el.scrollTop = top
     this.pinnedToEnd = false
@@ -244,6 +260,12 @@ export class VirtualList {
     }
     this.idleTimer = this.scheduler.requestAnimationFrame(check)
     this.refresh()
+  }
+
+  /** The view applied the scroll write `getView().scroll`: its scroll event will follow. */
+  writeApplied(): void {
+    this.pendingEchoes++
+    this.echoUntil = this.scheduler.now() + ECHO_WINDOW_MS
   }
 
   /** Heights measured by the view, px. */
@@ -351,7 +373,7 @@ export class VirtualList {
       padTop: first ? first.start : 0,
       padBottom: last ? Math.max(0, total - last.end) : 0,
       total,
-      atEnd: total - bottom <= this.atEndPx,
+      atEnd: this.pinnedToEnd || total - bottom <= this.atEndPx,
       firstVisible,
       lastVisible,
       scroll: this.scroll,

@@ -98,6 +98,8 @@ export class MiniHost {
   readonly sockets: WebSocket[] = []
   /** Every frame the app sent, as text. */
   readonly sent: string[] = []
+  /** Every frame the app received, with the time it was handed to the app (performance.now()). */
+  readonly received: Array<{ at: number; data: string }> = []
   readonly toasts: string[] = []
   readonly titles: string[] = []
   private readonly dist: string
@@ -333,13 +335,14 @@ export class MiniHost {
     page.options = query
     page.setData = (data, cb) => {
       if (this.closed) return
+      const at = performance.now()
       const json = JSON.stringify(data)
       this.records.push({
         target: 'page',
         route,
         bytes: Buffer.byteLength(json),
         keys: Object.keys(data).length,
-        at: performance.now(),
+        at,
         ...(this.opts.keepPayloads ? { json } : {}),
       })
       for (const [k, v] of Object.entries(data)) applyPath(page.data, k, clone(v))
@@ -363,13 +366,14 @@ export class MiniHost {
           owner: page,
           setData: (data, cb) => {
             if (this.closed) return
+            const at = performance.now()
             const json = JSON.stringify(data)
             this.records.push({
               target: 'wrapper',
               route: page.route,
               bytes: Buffer.byteLength(json),
               keys: Object.keys(data).length,
-              at: performance.now(),
+              at,
               ...(this.opts.keepPayloads ? { json } : {}),
             })
             for (const [k, v] of Object.entries(data)) applyPath(inst.data as unknown as Record<string, unknown>, k, clone(v))
@@ -394,8 +398,20 @@ export class MiniHost {
    * A scroll-view whose `scroll-top` changed scrolls, and reports it with a scroll event, like the
    * real one (clamped to its content under the layout model).
    */
+  /** Raw nodes of a page and of its wrappers, without copying (hot path: runs after every setData). */
+  private *rawNodes(page: PageInstance): Generator<TaroNode> {
+    const stack: TaroNode[] = page.data.root ? [page.data.root] : []
+    while (stack.length) {
+      const n = stack.pop()!
+      yield n
+      const w = n.sid ? this.wrappers.get(n.sid) : undefined
+      const children = w ? w.data.i.cn : n.cn
+      if (children) for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!)
+    }
+  }
+
   private reportScrollWrites(page: PageInstance): void {
-    for (const n of this.nodes(page)) {
+    for (const n of this.rawNodes(page)) {
       if (this.tagOf(n) !== 'scroll-view' || !n.uid) continue
       const top = n.p32
       if (top === undefined || this.scrollTops.get(n.uid) === top) continue
@@ -551,7 +567,12 @@ export class MiniHost {
     this.sockets.push(ws)
     const task = {
       onOpen: (cb: Listener) => ws.on('open', () => cb({ header: {} })),
-      onMessage: (cb: Listener) => ws.on('message', (data, isBinary) => cb({ data: isBinary ? data : data.toString() })),
+      onMessage: (cb: Listener) =>
+        ws.on('message', (data, isBinary) => {
+          const text = isBinary ? data : data.toString()
+          if (typeof text === 'string') this.received.push({ at: performance.now(), data: text })
+          cb({ data: text })
+        }),
       onClose: (cb: Listener) => ws.on('close', (code, reason) => cb({ code, reason: reason.toString() })),
       onError: (cb: Listener) => ws.on('error', (err) => cb({ errMsg: String(err) })),
       send: (s: { data: string; success?: Listener; fail?: Listener }) => {

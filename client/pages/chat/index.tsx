@@ -89,8 +89,12 @@ function Messages({ conv }: { conv: ConvId }) {
   const [view, setView] = useState<ListView | undefined>(undefined)
 
   // ---- what the user sees: read marks, "N new" pill, first unread, paging back
-  const readAtOpen = useRef<number | undefined>(undefined)
-  if (readAtOpen.current === undefined && c) readAtOpen.current = c.readSeq
+  // What was unread when the chat opened: (readSeq, lastSeq] at that moment. Messages arriving
+  // while the chat is open are not "unread above"; they are the "N new" below.
+  const unreadAtOpen = useRef<{ after: number; upTo: number; count: number } | undefined>(undefined)
+  if (unreadAtOpen.current === undefined && c) unreadAtOpen.current = { after: c.readSeq, upTo: c.lastSeq, count: c.unread }
+  /** The first unread message was on screen once: the "unread above" pill is done. */
+  const unreadSeen = useRef(false)
   const lastSeenKey = useRef<string | undefined>(undefined)
   const visible = useRef(true)
 
@@ -125,11 +129,13 @@ function Messages({ conv }: { conv: ConvId }) {
   }, [messages, view, me])
 
   const firstUnread = useMemo(() => {
-    const seq = readAtOpen.current ?? 0
-    const i = messages.findIndex((m) => m.seq !== undefined && m.seq > seq && m.from !== me)
-    return i
+    const u = unreadAtOpen.current
+    if (!u || u.upTo <= u.after) return -1
+    return messages.findIndex((m) => m.seq !== undefined && m.seq > u.after && m.seq <= u.upTo && m.from !== me)
   }, [messages, me])
-  const unreadAbove = view && firstUnread >= 0 && firstUnread < view.firstVisible ? view.firstVisible - firstUnread : 0
+  if (view && firstUnread >= 0 && view.firstVisible >= 0 && view.firstVisible <= firstUnread) unreadSeen.current = true
+  // A fixed count (what was unread at open): the pill does not re-render as rows go by.
+  const unreadAbove = !unreadSeen.current && view && firstUnread >= 0 && firstUnread < view.firstVisible ? unreadAtOpen.current?.count ?? 0 : 0
 
   const canLoadOlder = hasOlder(messages, c) && connected
   useEffect(() => {

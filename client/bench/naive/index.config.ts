@@ -1,0 +1,1 @@
+export default definePageConfig({ navigationBarTitleText: 'Naive baseline', disableScroll: true })
