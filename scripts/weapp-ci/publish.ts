@@ -34,6 +34,10 @@ export async function buildWeapp(settings: PublishSettings, io: PublishIO): Prom
     TARO_APP_ID: settings.appid,
     TARO_APP_BFF_URL: settings.bffUrl,
   }
+  // Build switches of the benchmark (config/index.ts, client/app.config.ts): another output folder
+  // would leave dist/weapp stale, and the bench page must not ship.
+  delete env.CHAT_OUTPUT_ROOT
+  delete env.CHAT_BENCH_PAGES
   const code = await new Promise<number | null>((resolve, reject) => {
     const child = spawn('npm', ['run', '--silent', 'build:weapp'], { cwd: settings.root, env, stdio: ['ignore', 'inherit', 'inherit'] })
     child.on('error', reject)

@@ -161,6 +161,11 @@ export function resolveSettings(input: ResolveInput): PublishSettings {
   }
 
   const bffUrl = checkBffUrl(get('bffUrl'), problems)
+  // The client shows its dev login on weapp when built with TARO_APP_DEV_LOGIN=1 (local preview
+  // builds): never in a version uploaded for release.
+  if (command === 'upload' && env.TARO_APP_DEV_LOGIN?.trim() === '1') {
+    problems.push('TARO_APP_DEV_LOGIN=1 would build the dev login into a released version: unset it for an upload')
+  }
 
   const proxy = get('proxy')
   if (proxy !== undefined) {

@@ -104,6 +104,11 @@ describe('publish settings', () => {
     expect(problems[0]).toContain('--bff-url / TARO_APP_BFF_URL')
   })
 
+  it('refuses to upload a build with the dev login (preview may have it)', () => {
+    expect(settingsProblems('upload', [], { ...good(), TARO_APP_DEV_LOGIN: '1' })).toEqual([expect.stringMatching(/TARO_APP_DEV_LOGIN=1 would build the dev login into a released version/)])
+    expect(settingsProblems('preview', [], { ...good(), TARO_APP_DEV_LOGIN: '1' })).toEqual([])
+  })
+
   it('refuses a bad version, robot, proxy and unknown or misplaced flags', () => {
     expect(settingsProblems('upload', ['--version', '1.2'], good())).toEqual([expect.stringMatching(/version "1.2" is not x.y.z .*: --version \/ WEAPP_VERSION/)])
     expect(settingsProblems('upload', ['--robot', '31'], good())).toEqual([expect.stringMatching(/robot "31" must be an integer from 1 to 30/)])
@@ -178,8 +183,11 @@ describe('publish CLI up to the network call', () => {
   })
 
   it('upload: builds for production with the appid and BFF origin, then its first request goes to WeChat', async () => {
-    const run = await runCli(copy, 'upload', ['--version', '1.4.2', '--desc', 'ops test'], env())
+    // The benchmark's build switches in the caller's environment do not leak into the build.
+    const run = await runCli(copy, 'upload', ['--version', '1.4.2', '--desc', 'ops test'], { ...env(), CHAT_OUTPUT_ROOT: 'dist/elsewhere', CHAT_BENCH_PAGES: '1' })
     expect(run.out).toContain(`building dist/weapp for production (appid ${APPID}, BFF ${BFF_URL})`)
+    expect(existsSync(path.join(copy.root, 'dist', 'elsewhere'))).toBe(false)
+    expect(JSON.parse(readFileSync(path.join(dist(), 'app.json'), 'utf8')).pages).not.toContain('bench/naive/index')
     // The build is the production one for this appid, with the BFF origin in the bundle.
     expect(JSON.parse(readFileSync(path.join(dist(), 'project.config.json'), 'utf8')).appid).toBe(APPID)
     const bundle = (readdirSync(dist(), { recursive: true }) as string[])
