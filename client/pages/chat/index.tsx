@@ -14,13 +14,15 @@ import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
 import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
-import { client } from '../../services'
+import { client, store } from '../../services'
 import { GateProvider, useView } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
 import './index.css'
 
 const EMPTY: readonly ChatMessage[] = []
+/** "Jump to first unread" pages back at most this many history pages to find it. */
+const JUMP_MAX_PAGES = 40
 const isH5 = process.env.TARO_ENV === 'h5'
 
 export default function ChatPage() {
@@ -134,8 +136,33 @@ function Messages({ conv }: { conv: ConvId }) {
     return messages.findIndex((m) => m.seq !== undefined && m.seq > u.after && m.seq <= u.upTo && m.from !== me)
   }, [messages, me])
   if (view && firstUnread >= 0 && view.firstVisible >= 0 && view.firstVisible <= firstUnread) unreadSeen.current = true
+  // The first unread message is not held yet (more were unread than the sync brought): page back.
+  const unreadNotLoaded =
+    firstUnread < 0 && (unreadAtOpen.current?.count ?? 0) > 0 && hasOlder(messages, c) && (messages[0]?.seq ?? 0) > (unreadAtOpen.current?.after ?? 0) + 1
   // A fixed count (what was unread at open): the pill does not re-render as rows go by.
-  const unreadAbove = !unreadSeen.current && view && firstUnread >= 0 && firstUnread < view.firstVisible ? unreadAtOpen.current?.count ?? 0 : 0
+  const unreadAbove =
+    !unreadSeen.current && view && (unreadNotLoaded || (firstUnread >= 0 && firstUnread < view.firstVisible)) ? unreadAtOpen.current?.count ?? 0 : 0
+  const [jumping, setJumping] = useState(false)
+  const jumpToFirstUnread = () => {
+    if (firstUnread >= 0) {
+      list.current?.scrollToIndex(firstUnread)
+      return
+    }
+    // Load older pages until it is held (at most JUMP_MAX_PAGES), then the effect below jumps.
+    setJumping(true)
+    const after = unreadAtOpen.current?.after ?? 0
+    const step = (left: number): Promise<void> => {
+      const held = store.getState().messages[conv]
+      if (left === 0 || !hasOlder(held) || (held?.[0]?.seq ?? 0) <= after + 1) return Promise.resolve()
+      return client.loadOlder(conv).then(() => step(left - 1))
+    }
+    step(JUMP_MAX_PAGES).catch(() => setJumping(false))
+  }
+  useEffect(() => {
+    if (!jumping || firstUnread < 0) return
+    setJumping(false)
+    list.current?.scrollToIndex(firstUnread)
+  }, [jumping, firstUnread])
 
   const canLoadOlder = hasOlder(messages, c) && connected
   useEffect(() => {
@@ -207,7 +234,7 @@ function Messages({ conv }: { conv: ConvId }) {
         </View>
       ) : null}
       {unreadAbove > 0 ? (
-        <View className='pill pill-up' id='unread-pill' onClick={() => list.current?.scrollToIndex(firstUnread)}>
+        <View className='pill pill-up' id='unread-pill' onClick={jumpToFirstUnread}>
           <Text>↑ {unreadAbove} unread</Text>
         </View>
       ) : null}
