@@ -7,7 +7,8 @@
 import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId, type ConvId } from '@chat/shared'
-import { dropBundle, spawnBff, type BffProcess } from '../../bff/test/support/spawn'
+import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
+import { startBffs } from './support/bff'
 import { ChatUser } from './support/chat-user'
 import { commandCalls, diffCalls, startCluster, total, type RedisCluster } from './support/redis'
 import { until } from './support/proc'
@@ -21,7 +22,7 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
 
   beforeAll(async () => {
     cluster = await startCluster(3)
-    nodes = await Promise.all([0, 1, 2].map(() => spawnBff({ STORE: 'redis', REDIS_CLUSTER_NODES: cluster.nodes, REDIS_PREFIX: 'ops:', ...LIMITS })))
+    nodes = await startBffs(3, { STORE: 'redis', REDIS_CLUSTER_NODES: cluster.nodes, REDIS_PREFIX: 'ops:', ...LIMITS })
   })
   afterAll(async () => {
     await Promise.all(users.map((u) => u.stop()))

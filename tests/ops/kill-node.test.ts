@@ -5,7 +5,8 @@
  * sender is held by both members exactly once, under the seq of its ack; nothing is stored twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dropBundle, spawnBff, type BffProcess } from '../../bff/test/support/spawn'
+import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
+import { startBffs } from './support/bff'
 import { createPairs, expectExactlyOnce, startLoad, storedCids, storeViolations, usersOf, wireRepeats, type Pair } from './support/pairs'
 import { until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
@@ -24,7 +25,7 @@ describe('kill -9 of one of three BFF processes under load', () => {
 
   beforeAll(async () => {
     redis = await startRedis()
-    nodes = await Promise.all([0, 1, 2].map(() => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })))
+    nodes = await startBffs(3, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
   afterAll(async () => {
     load?.stop()

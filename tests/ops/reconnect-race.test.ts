@@ -7,7 +7,8 @@
  * no connection ever receiving one seq twice (live then in the sync, or in the sync then live).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dropBundle, spawnBff, type BffProcess } from '../../bff/test/support/spawn'
+import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
+import { startBffs } from './support/bff'
 import { ChatUser } from './support/chat-user'
 import { createPairs, expectExactlyOnce, usersOf, wireRepeats, type Pair } from './support/pairs'
 import { until } from './support/proc'
@@ -23,7 +24,7 @@ describe('sync after reconnect racing live pushes', () => {
 
   beforeAll(async () => {
     redis = await startRedis()
-    nodes = await Promise.all([0, 1].map(() => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })))
+    nodes = await startBffs(2, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
   afterAll(async () => {
     await Promise.all(usersOf(pairs).map((u) => u.stop()))

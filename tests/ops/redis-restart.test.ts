@@ -6,7 +6,8 @@
  * While it is down, sends get STORE_UNAVAILABLE (temporary) and are resent with the same cids.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dropBundle, spawnBff, type BffProcess } from '../../bff/test/support/spawn'
+import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
+import { startBffs } from './support/bff'
 import { createPairs, expectExactlyOnce, startLoad, storedCids, storeViolations, usersOf, type Pair } from './support/pairs'
 import { httpStatus, until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
@@ -24,7 +25,7 @@ describe('Redis restarted with AOF under load', () => {
 
   beforeAll(async () => {
     redis = await startRedis({ aof: true, fsync: 'everysec' })
-    nodes = await Promise.all([0, 1].map(() => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })))
+    nodes = await startBffs(2, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
   afterAll(async () => {
     load?.stop()

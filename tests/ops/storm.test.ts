@@ -13,8 +13,9 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RECONNECT } from '@chat/shared'
-import { dropBundle, spawnBff, type BffProcess } from '../../bff/test/support/spawn'
-import { freePorts, until } from './support/proc'
+import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
+import { startBff } from './support/bff'
+import { freePorts, guard, release, until } from './support/proc'
 import { repoRoot } from './support/project-copy'
 import { startRedis, type RedisServer } from './support/redis'
 import type { BackReport } from './support/storm-worker'
@@ -33,6 +34,8 @@ function startWorker(): Promise<Worker> {
     cwd: repoRoot,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
+  guard(child.pid)
+  child.once('exit', () => release(child.pid))
   const inbox: { type: string; [k: string]: unknown }[] = []
   const waiters: { type: string; resolve: (m: never) => void }[] = []
   child.on('message', (m: { type: string; [k: string]: unknown }) => {
@@ -121,7 +124,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
   beforeAll(async () => {
     redis = await startRedis()
     ports = await freePorts(2)
-    servers = await Promise.all(ports.map((p) => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
+    servers = await Promise.all(ports.map((p) => startBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
     workers = await Promise.all(Array.from({ length: WORKERS }, startWorker))
   })
   afterAll(async () => {
@@ -200,7 +203,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     const oldServerCpu = serverCpuMs()
     for (const n of servers) n.kill('SIGKILL')
     await Promise.all(servers.map((n) => n.exited))
-    servers = await Promise.all(ports.map((p) => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
+    servers = await Promise.all(ports.map((p) => startBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
     const upMs = Date.now() - killedAt
     sampleFrom()
     const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after: killedAt, timeoutMs: 300_000 }, 'back', 310_000)))).map((x) => x.report))

@@ -13,13 +13,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Redis } from 'ioredis'
-import { freePorts, runOk, until } from './proc'
+import { freePorts, guard, release, runOk, until } from './proc'
 
-const live = new Set<ChildProcess>()
-// A test process that dies must not leave servers behind.
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
 
 export interface RedisOptions {
   /** appendonly yes + appendfsync <fsync>. Default: no persistence at all. */
@@ -57,8 +52,9 @@ function spawnServer(args: string[], cwd: string): ChildProcess {
   child.stdout!.on('data', keep)
   child.stderr!.on('data', keep)
   ;(child as ChildProcess & { output?: string[] }).output = lines
-  live.add(child)
-  child.once('exit', () => live.delete(child))
+  // Killed with the test process, whatever ends it (support/proc.ts).
+  guard(child.pid)
+  child.once('exit', () => release(child.pid))
   return child
 }
 
