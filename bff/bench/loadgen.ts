@@ -34,10 +34,14 @@ function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<Web
     ws.on('error', (err) => {
       if (!ready) reject(err)
     })
+    ws.on('close', (code) => {
+      if (!ready) reject(new Error(`closed ${code} before welcome`))
+    })
     ws.on('message', (data) => {
       const text = data.toString()
       if (!ready && mode === 'bff') {
         // The BFF's first frame is `welcome`: the socket is authenticated and routable from here.
+        if (!text.startsWith('{"type":"welcome"')) return reject(new Error(`refused: ${text.slice(0, 100)}`))
         ready = true
         return resolve(ws)
       }
@@ -126,12 +130,21 @@ async function rate(cmd: { mode: Mode; pairs: [string, string][]; rate: number; 
 
 /** One message to a group, `rounds` times: time until the last member has it. */
 async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?: string; rounds: number; gapMs: number }) {
+  cidRun++
   const times: number[] = []
+  let incomplete = 0
   const expected = cmd.members.filter((m) => m !== cmd.sender).length
   for (let round = 0; round < cmd.rounds; round++) {
     let got = 0
     const t0 = performance.now()
     const done = new Promise<void>((resolve) => {
+      // A round some member never completes is counted, not waited for forever.
+      setTimeout(() => {
+        if (got < expected) {
+          incomplete++
+          resolve()
+        }
+      }, 5000)
       onFrame = (user, text) => {
         if (user === cmd.sender) return
         const f = JSON.parse(text)
@@ -141,13 +154,13 @@ async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?
     })
     const ws = sockets.get(cmd.sender)!
     if (cmd.mode === 'base') ws.send(JSON.stringify({ type: 'send', group: 'g', round, text: 'x'.repeat(40) }))
-    else ws.send(JSON.stringify({ type: 'send', cid: `grp${round}xxxxxxxx`, conv: cmd.conv, kind: 'text', body: { text: String(round) } }))
+    else ws.send(JSON.stringify({ type: 'send', cid: `grp${process.pid}r${cidRun}x${round}`, conv: cmd.conv, kind: 'text', body: { text: String(round) } }))
     await done
-    times.push(performance.now() - t0)
+    if (got >= expected) times.push(performance.now() - t0)
     await new Promise((r) => setTimeout(r, cmd.gapMs))
   }
   onFrame = () => {}
-  return percentiles(times)
+  return { ...percentiles(times), incomplete }
 }
 
 /** Send `count` messages from one user to another as fast as a window of unanswered sends allows. */
@@ -157,8 +170,10 @@ async function blast(cmd: { mode: Mode; from: string; to: string; count: number;
   let acked = 0
   let sent = 0
   await new Promise<void>((resolve) => {
+    // The baseline acks nothing: it gets everything at once.
+    const window = cmd.mode === 'base' ? Infinity : cmd.window
     const pump = () => {
-      while (sent < cmd.count && sent - acked < cmd.window) {
+      while (sent < cmd.count && sent - acked < window) {
         ws.send(frameFor(cmd.mode, cmd.from, cmd.to, `q${sent + 1}`, sent))
         sent++
       }

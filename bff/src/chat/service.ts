@@ -26,6 +26,8 @@ const CONV_CACHE_MAX = 50_000
 const BATCH_MAX_MSGS = LIMITS.maxPageSize
 /** ...and about this many bytes, so one frame stays small for a mini-program to parse. */
 const BATCH_MAX_BYTES = 256 * 1024
+/** Groups larger than this get no presence pushes (see `contacts`). */
+const PRESENCE_GROUP_MAX = 100
 /** Users returned by one `users` query. */
 const USER_SEARCH_LIMIT = 20
 
@@ -338,7 +340,9 @@ export class ChatService {
     const max = this.options.presenceFanoutMax
     for (const id of convIds ?? (await this.engine.convs.listForUser(user))) {
       const record = await this.record(id)
-      for (const m of record?.members ?? []) {
+      // Large groups are left out: a connect storm would cost every member times every member.
+      if (!record || record.members.length > PRESENCE_GROUP_MAX) continue
+      for (const m of record.members) {
         if (out.size >= max) return [...out]
         if (m !== user) out.add(m)
       }
