@@ -165,7 +165,6 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
             key={slot}
             id={`${id}-${slot}`}
             className='vl-row'
-            data-key={s?.key ?? ''}
             style={s ? `order:${s.pos}` : 'display:none'}
           >
             {s ? renderRow(s.index) : null}
@@ -193,23 +192,28 @@ function measureViewport(id: string, cb: (height: number, width: number) => void
     .exec()
 }
 
+/**
+ * Measure the rendered rows. Rows are found by element id (`<list id>-<slot>`): the mini-program
+ * reports no custom data-* attributes of Taro's elements (its templates render only `data-sid`).
+ * A render may happen between the query and its answer; a slot whose row changed meanwhile is
+ * skipped (its height may belong to either row).
+ */
 function measureRows(id: string, view: ListView, list: VirtualList): void {
-  const byKey = new Map<string, number>()
-  for (const s of view.slots) if (s) byKey.set(s.key, s.index)
-  if (byKey.size === 0) return
+  const asked = view.slots.map((s) => s?.key)
+  if (!asked.some(Boolean)) return
+  const prefix = `${id}-`
   Taro.createSelectorQuery()
     .selectAll(`#${id} .vl-row`)
-    .fields({ dataset: true, size: true }, (res) => {
-      const rows = (Array.isArray(res) ? res : [res]) as Array<{ dataset?: { key?: string }; height?: number }>
+    .fields({ id: true, size: true }, (res) => {
+      const rows = (Array.isArray(res) ? res : [res]) as Array<{ id?: string; height?: number } | null>
+      const now = list.getView().slots
       const sizes: Array<{ index: number; size: number }> = []
-      // The view may have moved on since this render: match rows by key, not by slot.
-      const current = new Map<string, number>()
-      for (const s of list.getView().slots) if (s) current.set(s.key, s.index)
       for (const r of rows) {
-        const key = r?.dataset?.key
-        if (!key || !r.height) continue
-        const index = current.get(key)
-        if (index !== undefined) sizes.push({ index, size: r.height })
+        if (!r?.id?.startsWith(prefix) || !r.height) continue
+        const slot = Number(r.id.slice(prefix.length))
+        const current = now[slot]
+        if (!current || current.key !== asked[slot]) continue
+        sizes.push({ index: current.index, size: r.height })
       }
       if (sizes.length) list.measured(sizes)
     })

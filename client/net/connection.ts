@@ -270,7 +270,6 @@ export class Connection {
 
   private closed(code: number): void {
     this.clearTimers()
-    this.status = { ...this.status, lastCloseCode: code }
     if (!this.wanted) {
       this.setStatus({ state: 'disconnected', reason: 'stopped', attempt: 0, lastCloseCode: code })
       return
