@@ -43,6 +43,11 @@ export class Gateway {
   private readonly limits: ConnectionLimits
   private readonly heartbeat: NodeJS.Timeout
   private draining = false
+  /**
+   * One set of socket listeners for all connections (each finds its Connection on the socket):
+   * four closures per socket would be a good part of an idle connection's memory.
+   */
+  private readonly listeners = listenersOf(this)
 
   constructor(private readonly deps: GatewayDeps) {
     const { config, metrics } = deps
@@ -93,12 +98,11 @@ export class Gateway {
     const conn = new Connection(ws, claims.user.id, randomId(12), this.limits)
     this.conns.add(conn)
     metrics.connections.inc()
-    ws.on('error', (err) => log.debug({ err, session: conn.session }, 'socket error'))
-    ws.on('pong', () => {
-      conn.alive = true
-    })
-    ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary))
-    ws.on('close', () => this.onClose(conn))
+    ;(ws as SocketWithConn)[CONN] = conn
+    ws.on('error', this.listeners.error)
+    ws.on('pong', this.listeners.pong)
+    ws.on('message', this.listeners.message)
+    ws.on('close', this.listeners.close)
 
     // PROTOCOL.md, Connecting: an unsupported version gets an error frame, then close 4003.
     if (!SUPPORTED_VERSIONS.includes(Number(version))) return this.fail(conn, new AppError('UNSUPPORTED_VERSION', `protocol version ${String(version)} is not supported`))
@@ -137,7 +141,13 @@ export class Gateway {
     for (const p of await chat.connected(conn.user, devices)) conn.reply(JSON.stringify({ type: 'presence', ...p }), 'presence')
   }
 
-  private onClose(conn: Connection): void {
+  /** @internal for the shared listeners */
+  socketError(conn: Connection, err: Error): void {
+    this.deps.log.debug({ err, session: conn.session }, 'socket error')
+  }
+
+  /** @internal for the shared listeners */
+  onClose(conn: Connection): void {
     const { devices, engine, chat, metrics, node, log, delivery } = this.deps
     if (!this.conns.delete(conn)) return
     metrics.connections.dec()
@@ -159,7 +169,8 @@ export class Gateway {
 
   // ---------------------------------------------------------------- frames
 
-  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+  /** @internal for the shared listeners */
+  onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
     conn.alive = true
     const { metrics } = this.deps
     if (isBinary) {
@@ -283,6 +294,26 @@ export class Gateway {
     }, deadline)
     clearInterval(this.heartbeat)
     this.wss.close()
+  }
+}
+
+const CONN = Symbol('connection')
+type SocketWithConn = WebSocket & { [CONN]: Connection }
+
+function listenersOf(gateway: Gateway) {
+  return {
+    error(this: WebSocket, err: Error) {
+      gateway.socketError((this as SocketWithConn)[CONN], err)
+    },
+    pong(this: WebSocket) {
+      ;(this as SocketWithConn)[CONN].alive = true
+    },
+    message(this: WebSocket, data: RawData, isBinary: boolean) {
+      gateway.onMessage((this as SocketWithConn)[CONN], data, isBinary)
+    },
+    close(this: WebSocket) {
+      gateway.onClose((this as SocketWithConn)[CONN])
+    },
   }
 }
 
