@@ -21,7 +21,7 @@ import type { UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { Metrics } from '../ops/metrics'
 import type { Bus, QueueStore } from '../store/types'
-import type { Connection } from '../gateway/connection'
+import { SentSeqs, type Connection } from '../gateway/connection'
 import type { LocalDevices } from '../gateway/devices'
 import { msgFrameJson } from '../store/message-json'
 
@@ -259,24 +259,20 @@ export class Delivery {
 }
 
 /**
- * Push one message frame to one connection, keeping the exactly-once promise of a running sync
- * and cutting a client that reads too slowly (protocol: close 4009, the message goes to the queue).
+ * Push one message frame to one connection unless it already got that seq (a sync carried it, or
+ * the push crossed the bus twice), cutting a client that reads too slowly (protocol: close 4009, the
+ * message goes to the queue and is not counted as sent).
  */
 function pushMessage(conn: Connection, frame: Buffer | string, ref: MessageRef, metrics: Metrics): 'sent' | 'skipped' | 'missed' {
   if (!conn.open) return 'missed'
-  const marks = conn.syncMarks
-  if (marks) {
-    if ((marks.sent.get(ref.conv) ?? 0) >= ref.seq) return 'skipped'
-    let live = marks.live.get(ref.conv)
-    if (!live) marks.live.set(ref.conv, (live = new Set()))
-    live.add(ref.seq)
-  }
+  if (conn.sent?.has(ref.conv, ref.seq)) return 'skipped'
   if (conn.congested) {
     metrics.slowConsumers.inc()
     conn.slowConsumer()
     return 'missed'
   }
   conn.write(frame)
+  ;(conn.sent ??= new SentSeqs()).add(ref.conv, ref.seq)
   return 'sent'
 }
 

@@ -44,7 +44,7 @@ export const handlers: HandlerMap = {
   },
 
   async sync(ctx, frame) {
-    // One sync at a time per connection: its exactly-once marks belong to one run.
+    // One sync at a time per connection: each one's batches and marks of what was sent stay whole.
     const run = (ctx.conn.syncChain ?? Promise.resolve()).then(() => ctx.chat.sync(ctx.user, frame, ctx.conn))
     const tail = run.catch(() => {})
     ctx.conn.syncChain = tail

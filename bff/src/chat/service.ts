@@ -10,7 +10,7 @@ import type { Engine, ConvRecord, MessageBody } from '../store/types'
 import type { Delivery, MessageRef } from './delivery'
 import { peekMessage } from './delivery'
 import type { FileResolver } from './files'
-import type { Connection, SyncMarks } from '../gateway/connection'
+import { SentSeqs, type Connection } from '../gateway/connection'
 
 export interface ChatOptions {
   readonly dedupWindowMs: number
@@ -193,21 +193,12 @@ export class ChatService {
    * Catch-up (PROTOCOL.md, "Catch-up after (re)connect"): for every conversation of the user,
    * everything after the client's cursor in ascending seq (from the offline queue when it holds
    * that whole range, otherwise from history), or the newest page without a cursor; then
-   * `sync.done` with the queue cursor. Live pushes racing the sync are never sent twice
-   * (`SyncMarks`), and batches wait for the socket to drain instead of piling up in memory.
+   * `sync.done` with the queue cursor. No seq goes out twice on the connection,
+   * whether its live push lands before, during or after the sync (`SentSeqs`), and batches wait for
+   * the socket to drain instead of piling up in memory.
    */
   async sync(user: UserId, frame: ClientFrameOf<'sync'>, conn: Connection): Promise<void> {
-    // Marks first: a live push that lands while the state below is read is recorded, not doubled.
-    const marks: SyncMarks = { live: new Map(), sent: new Map() }
-    conn.syncMarks = marks
-    try {
-      await this.syncRun(user, frame, conn, marks)
-    } finally {
-      conn.syncMarks = undefined
-    }
-  }
-
-  private async syncRun(user: UserId, frame: ClientFrameOf<'sync'>, conn: Connection, marks: SyncMarks): Promise<void> {
+    const sent = (conn.sent ??= new SentSeqs())
     const ids = await this.engine.convs.listForUser(user)
     const mine = new Set(ids)
     const cursors = new Map<ConvId, number>()
@@ -222,6 +213,8 @@ export class ChatService {
         throw new AppError('SEQ_RANGE_INVALID', `cursor ${cursor} of ${id} is past its last seq ${states[i]!.lastSeq}`)
       }
     })
+    // The client holds everything up to its cursors: a live push of those is not sent again.
+    for (const [conv, cursor] of cursors) sent.raise(conv, cursor)
 
     const queued = await this.engine.queue.read(user, this.options.queueMaxLength)
     const fromQueue = new Map<ConvId, Map<number, string>>()
@@ -240,7 +233,7 @@ export class ChatService {
       if (cursor === undefined) {
         const page = await this.engine.messages.before(conv, undefined, LIMITS.defaultPageSize)
         const first = page.length > 0 ? peekMessage(page[0]!)!.seq : 1
-        await this.emit(conn, frame.rid, conv, page, first > 1, marks)
+        await this.emit(conn, frame.rid, conv, page, first > 1, sent)
         continue
       }
       if (cursor >= lastSeq) continue
@@ -249,7 +242,7 @@ export class ChatService {
       if (queuedMsgs && coversRange(queuedMsgs, cursor, lastSeq)) {
         range = []
         for (let s = cursor + 1; s <= lastSeq; s++) range.push(queuedMsgs.get(s)!)
-        await this.emit(conn, frame.rid, conv, range, false, marks)
+        await this.emit(conn, frame.rid, conv, range, false, sent)
         continue
       }
       // From history, page by page up to the last seq seen when the sync began (later ones come live).
@@ -258,7 +251,7 @@ export class ChatService {
         const page = await this.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
         if (page.length === 0) break
         after = peekMessage(page[page.length - 1]!)!.seq
-        await this.emit(conn, frame.rid, conv, page, after < lastSeq, marks)
+        await this.emit(conn, frame.rid, conv, page, after < lastSeq, sent)
       }
     }
     const done: { type: 'sync.done'; rid: string; q?: string } = { type: 'sync.done', rid: frame.rid }
@@ -268,12 +261,11 @@ export class ChatService {
   }
 
   /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */
-  private async emit(conn: Connection, rid: string, conv: ConvId, msgs: string[], more: boolean, marks: SyncMarks): Promise<void> {
+  private async emit(conn: Connection, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs): Promise<void> {
     if (msgs.length === 0) return
-    const live = marks.live.get(conv)
-    const keep = live ? msgs.filter((m) => !live.has(peekMessage(m)!.seq)) : msgs
+    const keep = msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq))
     // From here on, live pushes of this range are dropped: the batches below carry them.
-    marks.sent.set(conv, peekMessage(msgs[msgs.length - 1]!)!.seq)
+    sent.raise(conv, peekMessage(msgs[msgs.length - 1]!)!.seq)
     let start = 0
     while (start < keep.length) {
       let end = start
