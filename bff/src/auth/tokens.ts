@@ -4,7 +4,7 @@
  * server-side only as a SHA-256 hash, single use (each refresh spends the old one and issues a new
  * one), so one can be revoked by deleting it and a leaked copy stops working at the next rotation.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, webcrypto } from 'node:crypto'
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
 import { AppError } from '@chat/shared'
 import type { AuthResponse, User } from '@chat/shared'
@@ -24,13 +24,18 @@ export interface TokenClaims {
 const ISSUER = 'chat-bff'
 
 export class Tokens {
-  private readonly key: Uint8Array
+  /**
+   * Imported once: handed raw bytes, jose imports a WebCrypto key on every call, which was most of
+   * the CPU a reconnect storm spends per upgrade.
+   */
+  private readonly key: Promise<webcrypto.CryptoKey>
 
   constructor(
     private readonly options: TokenOptions,
     private readonly store: TokenStore,
   ) {
-    this.key = new TextEncoder().encode(options.secret)
+    const raw = new TextEncoder().encode(options.secret)
+    this.key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
   }
 
   /** A fresh access token and refresh token for `user`. */
@@ -45,7 +50,7 @@ export class Tokens {
       .setIssuer(ISSUER)
       .setIssuedAt(Math.floor(now / 1000))
       .setExpirationTime(Math.floor(expiresAt / 1000))
-      .sign(this.key)
+      .sign(await this.key)
     const refreshToken = randomBytes(32).toString('base64url')
     await this.store.put(hashToken(refreshToken), user.id, this.options.refreshTtlMs)
     // The JWT's exp has second precision: report exactly what it says.
@@ -56,7 +61,7 @@ export class Tokens {
   async verify(token: string | undefined): Promise<TokenClaims> {
     if (!token) throw new AppError('UNAUTHORIZED', 'missing token')
     try {
-      const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], issuer: ISSUER })
+      const { payload } = await jwtVerify(token, await this.key, { algorithms: ['HS256'], issuer: ISSUER })
       if (typeof payload.sub !== 'string' || typeof payload.name !== 'string' || typeof payload.exp !== 'number') {
         throw new AppError('UNAUTHORIZED', 'token lacks its claims')
       }
