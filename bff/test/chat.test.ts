@@ -217,6 +217,18 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     expect(peer.online).toBe(true)
   })
 
+  it('tells both users of a new 1:1 the other one is online, though they met after connecting', async () => {
+    const a = uid('ma')
+    const b = uid('mb')
+    const alice = await user(a)
+    const bob = await user(b)
+    alice.client.send({ type: 'conv.create', rid: 'c', kind: 'direct', members: [b] })
+    await alice.client.nextOf('conv', (f) => f.rid === 'c')
+    const toAlice = await alice.client.nextOf('presence', (f) => f.user === b)
+    const toBob = await bob.client.nextOf('presence', (f) => f.user === a)
+    expect([toAlice.online, toBob.online]).toEqual([true, true])
+  })
+
   it('syncs live pushes racing a sync exactly once per connection', async () => {
     const a = uid('race')
     const b = uid('raceb')

@@ -115,8 +115,19 @@ export class ChatService {
       // Everyone starts with nothing read, so one frame (without rid) fits every other device.
       const json = JSON.stringify({ type: 'conv', conv: { ...conv, readSeq: 0, unread: 0 } })
       this.delivery.frame(stored.members, 'conv', json, conn)
+      // The two met only now: neither got the other's presence at connect. Best effort: a failed
+      // read leaves it to the next connect.
+      if (stored.kind === 'direct') await this.introduce(stored.members).catch(() => {})
     }
     return conv
+  }
+
+  /** Tell each member of a new 1:1 the other's presence. */
+  private async introduce(members: readonly UserId[]): Promise<void> {
+    for (const p of await this.engine.presence.get(members)) {
+      const others = members.filter((m) => m !== p.user)
+      this.delivery.frame(others, 'presence', JSON.stringify({ type: 'presence', ...p }))
+    }
   }
 
   /** The user's conversations, newest activity first. */
