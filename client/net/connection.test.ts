@@ -251,6 +251,31 @@ describe('Connection', () => {
     expect(h.p.transport.sockets).toHaveLength(2)
   })
 
+  it('shows offline within the probe time when the network drops under an open socket', async () => {
+    const h = setup()
+    const s = await connect(h)
+    h.p.lifecycle.network(false)
+    expect(s.framesOf('ping')).toHaveLength(1)
+    h.p.timers.advance(5_000) // nothing came back: the socket is dead
+    expect(s.state).toBe('closed')
+    expect(h.conn.getStatus()).toMatchObject({ state: 'disconnected', reason: 'offline' })
+    h.p.timers.advance(60_000)
+    expect(h.p.transport.sockets).toHaveLength(1) // no retries into a missing network
+    h.p.lifecycle.network(true)
+    await settle()
+    expect(h.p.transport.sockets).toHaveLength(2)
+  })
+
+  it('keeps a socket that still answers when the platform reports no network', async () => {
+    const h = setup()
+    const s = await connect(h)
+    h.p.lifecycle.network(false)
+    s.push({ type: 'pong', serverTime: 5 })
+    h.p.timers.advance(5_000)
+    expect(s.state).toBe('open')
+    expect(h.conn.getStatus().state).toBe('connected')
+  })
+
   it('probes a socket that looks open when the network returns, and replaces it if it is dead', async () => {
     const h = setup()
     const s1 = await connect(h)

@@ -104,6 +104,7 @@ export class Connection {
   private pingTimer?: TimerId
   private watchdogTimer?: TimerId
   private probeTimer?: TimerId
+  private probeGeneration = -1
   private readonly unsubscribe: Array<() => void> = []
 
   constructor(private readonly opts: ConnectionOptions) {
@@ -374,14 +375,21 @@ export class Connection {
    * lived through the background or a network change may be dead without a close event.
    */
   private probe(why: string): void {
+    // One probe at a time: the network going away and back within it is still one question.
+    if (this.probeTimer !== undefined && this.probeGeneration === this.generation) return
     const before = this.received
     this.send({ type: 'ping', ts: this.opts.timers.now() })
-    this.opts.timers.clearTimeout(this.probeTimer)
-    const gen = this.generation
+    const gen = (this.probeGeneration = this.generation)
     this.probeTimer = this.opts.timers.setTimeout(() => {
+      this.probeTimer = undefined
       if (gen !== this.generation || this.received > before) return
-      this.opts.log?.(`${why} probe unanswered, reconnecting`)
       this.teardown(1000, 'probe timeout')
+      if (!this.online) {
+        this.opts.log?.(`${why} probe unanswered, offline: waiting for the network`)
+        this.setStatus({ state: 'disconnected', reason: 'offline', attempt: 0, lastCloseCode: CloseCode.HEARTBEAT_TIMEOUT })
+        return
+      }
+      this.opts.log?.(`${why} probe unanswered, reconnecting`)
       this.setStatus({ state: 'disconnected', reason: 'waiting', attempt: 0, lastCloseCode: CloseCode.HEARTBEAT_TIMEOUT })
       this.connectNow()
     }, this.opts.foregroundProbeMs)
@@ -398,7 +406,13 @@ export class Connection {
 
   private handleNetwork(online: boolean): void {
     this.online = online
-    if (!online || !this.wanted || !this.foreground) return
+    if (!this.wanted || !this.foreground) return
+    if (!online) {
+      // The socket is likely dead already: know it within the probe time, not the watchdog's, so
+      // the user sees "No network connection" and writes into the outbox knowingly.
+      if (this.socket && this.status.state === 'connected') this.probe('offline')
+      return
+    }
     if (this.socket && this.status.state === 'connected') {
       // The network came back (or changed): the old socket may be a dead one.
       this.probe('network')
