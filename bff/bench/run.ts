@@ -184,14 +184,22 @@ function rssBytes(pids: number[]): number {
 
 /** CPU seconds (user + system) of the processes. */
 function cpuSeconds(pids: number[]): number {
+  const { user, system } = cpuSplit(pids)
+  return user + system
+}
+
+/** CPU seconds of the processes in user and in system (kernel) mode. */
+function cpuSplit(pids: number[]): { user: number; system: number } {
   const hz = 100
-  let ticks = 0
+  let user = 0
+  let system = 0
   for (const pid of pids) {
     const stat = safeRead(`/proc/${pid}/stat`)
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
+    user += Number(fields[11] ?? 0)
+    system += Number(fields[12] ?? 0)
   }
-  return ticks / hz
+  return { user: user / hz, system: system / hz }
 }
 
 async function redisCpuSeconds(): Promise<number> {
@@ -293,12 +301,23 @@ async function one2one(kind: 'bff' | 'base') {
     // Warm up (JIT, conversation creation), then measure a steady rate.
     await gen!.call('rate', { mode: kind, pairs, rate: RATE, durationMs: 2000 })
     const pids = serverPids(server)
-    const cpu0 = cpuSeconds(pids)
+    const cpu0 = cpuSplit(pids)
     const redis0 = await redisCpuSeconds()
     const r = await gen!.call<{ sent: number; received: number; sendMs: number; p50: number; p90: number; p99: number; max: number }>('rate', { mode: kind, pairs, rate: RATE, durationMs: SECONDS * 1000 })
-    const cpu = cpuSeconds(pids) - cpu0
+    const cpu1 = cpuSplit(pids)
     const redisCpu = (await redisCpuSeconds()) - redis0
-    return { ...r, rate: RATE, serverCpuS: cpu, cpuUsPerMessage: (cpu / Math.max(1, r.received)) * 1e6, redisCpuUsPerMessage: (redisCpu / Math.max(1, r.received)) * 1e6 }
+    const user = cpu1.user - cpu0.user
+    const system = cpu1.system - cpu0.system
+    const perMessage = (s: number) => (s / Math.max(1, r.received)) * 1e6
+    return {
+      ...r,
+      rate: RATE,
+      serverCpuS: user + system,
+      cpuUsPerMessage: perMessage(user + system),
+      userUsPerMessage: perMessage(user),
+      systemUsPerMessage: perMessage(system),
+      redisCpuUsPerMessage: perMessage(redisCpu),
+    }
   } finally {
     gen!.stop()
     await stopServer(server)

@@ -151,16 +151,9 @@ export class ChatService {
    * repeated cid resolves with the original and `dup` (and delivers nothing again).
    */
   async send(user: UserId, frame: ClientFrameOf<'send'>, conn?: Connection): Promise<Ack> {
-    let record: ConvRecord
-    try {
-      record = await this.memberOf(user, frame.conv)
-    } catch (err) {
-      // A 1:1 conversation comes into being with its first message.
-      if (!(err instanceof AppError && err.code === 'CONV_NOT_FOUND')) throw err
-      const other = directMembers(frame.conv)!.find((m) => m !== user) ?? user
-      await this.create(await this.profile(user), { type: 'conv.create', rid: 'implicit', kind: 'direct', members: [other] })
-      record = await this.memberOf(user, frame.conv)
-    }
+    // The conversation is almost always cached: checked without a round through the event loop.
+    const cached = this.convCache.get(frame.conv)
+    const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, frame.conv)
     const body = frame.kind === 'text' ? { text: frame.body.text } : await this.fileBody(frame.body.fileId, user, frame.conv, frame.kind)
     const result = await this.engine.messages.append({
       conv: frame.conv,
@@ -177,6 +170,19 @@ export class ChatService {
       this.delivery.message(record.members, ref, user, conn)
     }
     return { msg: result.msg, dup: result.dup }
+  }
+
+  /** The conversation `user` sends to, checked (NOT_MEMBER); a 1:1 comes into being with its first message. */
+  private async sendTarget(user: UserId, conv: ConvId): Promise<ConvRecord> {
+    try {
+      return await this.memberOf(user, conv)
+    } catch (err) {
+      // A 1:1 conversation comes into being with its first message.
+      if (!(err instanceof AppError && err.code === 'CONV_NOT_FOUND')) throw err
+      const other = directMembers(conv)!.find((m) => m !== user) ?? user
+      await this.create(await this.profile(user), { type: 'conv.create', rid: 'implicit', kind: 'direct', members: [other] })
+      return this.memberOf(user, conv)
+    }
   }
 
   private async fileBody(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file'): Promise<MessageBody> {

@@ -8,18 +8,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class Metrics {
   readonly registry = new Registry()
   readonly connections = new Gauge({ name: 'chat_connections', help: 'Open WebSocket connections', registers: [this.registry] })
-  readonly framesIn = new Counter({
-    name: 'chat_frames_in_total',
-    help: 'Client frames received, by type (invalid: did not decode)',
-    labelNames: ['type'] as const,
-    registers: [this.registry],
-  })
-  readonly framesOut = new Counter({
-    name: 'chat_frames_out_total',
-    help: 'Frames sent to clients, by type',
-    labelNames: ['type'] as const,
-    registers: [this.registry],
-  })
+  readonly framesIn = new CountByType(this.registry, 'chat_frames_in_total', 'Client frames received, by type (invalid: did not decode)')
+  readonly framesOut = new CountByType(this.registry, 'chat_frames_out_total', 'Frames sent to clients, by type')
   readonly errorsOut = new Counter({
     name: 'chat_errors_total',
     help: 'Errors reported to clients (frames or closes), by code',
@@ -44,5 +34,38 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry })
+  }
+}
+
+/**
+ * A counter by frame type, counted several times per message: plain numbers on the hot path (a
+ * labelled prom-client `inc` hashes its labels on every call), added to the Prometheus counter
+ * whenever the registry is read.
+ */
+export class CountByType {
+  private readonly pending = new Map<string, number>()
+  private readonly counter: Counter<'type'>
+
+  constructor(registry: Registry, name: string, help: string) {
+    const pending = this.pending
+    this.counter = new Counter({
+      name,
+      help,
+      labelNames: ['type'] as const,
+      registers: [registry],
+      collect() {
+        for (const [type, n] of pending) this.inc({ type }, n)
+        pending.clear()
+      },
+    })
+  }
+
+  inc(labels: { type: string }, n = 1): void {
+    this.pending.set(labels.type, (this.pending.get(labels.type) ?? 0) + n)
+  }
+
+  /** The counts so far, by type (what a scrape would show). */
+  async get(): Promise<Awaited<ReturnType<Counter<'type'>['get']>>> {
+    return this.counter.get()
   }
 }
