@@ -59,7 +59,8 @@ function ChatHeader({ conv }: { conv: ConvId }) {
     if (c.kind === 'group') return `${c.members.length} members`
     const other = otherMember(c, s.me?.id)
     const p = other ? s.presence[other.id] : undefined
-    if (!p) return ''
+    // Offline, what we knew of the peer is stale: say nothing rather than something untrue.
+    if (!p || s.conn.state !== 'connected') return ''
     return p.online ? 'online' : lastSeen(p.lastSeen, Date.now())
   })
   // h5 has no native navigation bar: the title goes into the header there.

@@ -105,7 +105,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
       pending: last?.seq === undefined && last !== undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
-      online: other ? s.presence[other.id]?.online === true : false,
+      online: other && s.conn.state === 'connected' ? s.presence[other.id]?.online === true : false,
     }
   }, shallowEqual)
   return (
