@@ -4,6 +4,7 @@ import Taro from '@tarojs/taro'
 import { useEffect, useRef, useState } from 'react'
 import { isAppError, LIMITS, type User } from '@chat/shared'
 import { Avatar } from '../../components/Avatar'
+import { H5Header } from '../../components/H5Header'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { usePageGate } from '../../hooks'
 import { client } from '../../services'
@@ -17,8 +18,11 @@ export default function NewChatPage() {
   const gate = usePageGate()
   return (
     <GateProvider gate={gate}>
-      <ConnectionBanner />
-      <NewChat />
+      <View className='np'>
+        <ConnectionBanner />
+        <H5Header title='New chat' />
+        <NewChat />
+      </View>
     </GateProvider>
   )
 }
