@@ -77,12 +77,21 @@ describe('uploads in the h5 build', () => {
       .png({ compressionLevel: 0 })
       .toBuffer()
     expect(png.length).toBeGreaterThan(2 * 1024 * 1024)
+    // The appends wait until the local preview was checked: "before the server has it" is then a
+    // fact of the test, not a matter of how fast this machine uploads.
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    await alice.page.route('**/uploads/**', async (route) => {
+      if (route.request().headers()['x-http-method-override'] === 'PATCH') await held
+      await route.continue()
+    })
     await attach(alice, 'Photo', { name: 'holiday.png', mimeType: 'image/png', buffer: png })
 
     // Alice's bubble shows the local file (a blob: URL) before the server has it.
     const mine = alice.page.locator('.im-i img').last()
     await mine.waitFor({ state: 'attached' })
     expect(await mine.getAttribute('src')).toMatch(/^blob:/)
+    release()
 
     // Bob gets the image message and loads its thumbnail from the BFF with a query token.
     const theirs = bob.page.locator('.im-i img').last()
