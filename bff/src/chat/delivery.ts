@@ -109,7 +109,8 @@ export class Delivery {
     // group, one Buffer shared by every socket.
     const frameJson = msgFrameJson(msg.json)
     const frame = members.length > 2 ? Buffer.from(frameJson) : frameJson
-    const payload = `${this.node}|m|${msg.json}`
+    // Built at the first user some other node may hold (none, mostly, for a 1:1 on one node).
+    let payload: string | undefined
     let localSends = 0
     for (const user of members) {
       let got = false
@@ -131,7 +132,7 @@ export class Delivery {
         continue
       }
       this.begin()
-      this.bus.publish(user, payload).then(
+      this.bus.publish(user, (payload ??= `${this.node}|m|${msg.json}`)).then(
         (nodes) => {
           const elsewhere = nodes - (this.devices.has(user) ? 1 : 0)
           if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg.json)

@@ -88,6 +88,13 @@ const TEXT = { binary: false } as const
 
 export type RateVerdict = 'ok' | 'limited' | 'flooding'
 
+interface Bucket {
+  tokens: number
+  refilledAt: number
+  rejects: number
+  rejectWindowStart: number
+}
+
 export class Connection {
   /** Answered the last ping (or sent anything) since the previous heartbeat round. */
   alive = true
@@ -101,36 +108,35 @@ export class Connection {
   sent: SentSeqs | undefined
   /** Serialises the syncs of one connection. */
   syncChain: Promise<void> | undefined
-  private tokens: number
-  private refilledAt: number
-  private rejects = 0
-  private rejectWindowStart = 0
+  /** Rate limit state, from the first frame on: an idle connection (most of them) carries none. */
+  private bucket: Bucket | undefined
 
   constructor(
     readonly ws: WebSocket,
     readonly user: UserId,
     readonly session: string,
     private readonly limits: ConnectionLimits,
-  ) {
-    this.tokens = limits.rateLimitBurst
-    this.refilledAt = Date.now()
-  }
+  ) {}
 
-  /** Token bucket per connection; repeated refusals within the flood window end the connection. */
+  /**
+   * Token bucket per connection, full when the connection opens (its first frame finds it so);
+   * repeated refusals within the flood window end the connection.
+   */
   take(now: number): RateVerdict {
     const { rateLimitPerSec, rateLimitBurst } = this.limits
-    this.tokens = Math.min(rateLimitBurst, this.tokens + ((now - this.refilledAt) * rateLimitPerSec) / 1000)
-    this.refilledAt = now
-    if (this.tokens >= 1) {
-      this.tokens -= 1
+    const b = (this.bucket ??= { tokens: rateLimitBurst, refilledAt: now, rejects: 0, rejectWindowStart: 0 })
+    b.tokens = Math.min(rateLimitBurst, b.tokens + ((now - b.refilledAt) * rateLimitPerSec) / 1000)
+    b.refilledAt = now
+    if (b.tokens >= 1) {
+      b.tokens -= 1
       return 'ok'
     }
-    if (now - this.rejectWindowStart > this.limits.floodWindowMs) {
-      this.rejectWindowStart = now
-      this.rejects = 0
+    if (now - b.rejectWindowStart > this.limits.floodWindowMs) {
+      b.rejectWindowStart = now
+      b.rejects = 0
     }
-    this.rejects++
-    return this.rejects > this.limits.floodMaxRejects ? 'flooding' : 'limited'
+    b.rejects++
+    return b.rejects > this.limits.floodMaxRejects ? 'flooding' : 'limited'
   }
 
   get open(): boolean {

@@ -3,33 +3,40 @@ import type { UserId } from '@chat/shared'
 import type { Connection } from './connection'
 
 export class LocalDevices {
-  private readonly byUser = new Map<UserId, Connection[]>()
+  /** A user's one connection as it is (most users have one device), an array from the second on. */
+  private readonly byUser = new Map<UserId, Connection | Connection[]>()
 
   /** Returns true when it is the user's first device on this process. */
   add(conn: Connection): boolean {
-    const list = this.byUser.get(conn.user)
-    if (list) {
-      list.push(conn)
-      return false
+    const held = this.byUser.get(conn.user)
+    if (held === undefined) {
+      this.byUser.set(conn.user, conn)
+      return true
     }
-    this.byUser.set(conn.user, [conn])
-    return true
+    if (Array.isArray(held)) held.push(conn)
+    else this.byUser.set(conn.user, [held, conn])
+    return false
   }
 
   /** Returns true when it was the user's last device on this process. */
   remove(conn: Connection): boolean {
-    const list = this.byUser.get(conn.user)
-    if (!list) return false
-    const i = list.indexOf(conn)
+    const held = this.byUser.get(conn.user)
+    if (held === undefined) return false
+    if (!Array.isArray(held)) {
+      if (held !== conn) return false
+      this.byUser.delete(conn.user)
+      return true
+    }
+    const i = held.indexOf(conn)
     if (i < 0) return false
-    list.splice(i, 1)
-    if (list.length > 0) return false
-    this.byUser.delete(conn.user)
-    return true
+    held.splice(i, 1)
+    if (held.length === 1) this.byUser.set(conn.user, held[0]!)
+    return false
   }
 
   of(user: UserId): readonly Connection[] | undefined {
-    return this.byUser.get(user)
+    const held = this.byUser.get(user)
+    return held === undefined || Array.isArray(held) ? held : [held]
   }
 
   users(): IterableIterator<UserId> {

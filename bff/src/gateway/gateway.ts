@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { RawData, WebSocket } from 'ws'
-import { AppError, ERRORS, LIMITS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WS_PATH, decodeClientFrame, randomId, refOf } from '@chat/shared'
+import { AppError, ERRORS, LIMITS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WS_PATH, randomId, refOf } from '@chat/shared'
 import type { ClientFrame, ClientFrameType, ErrorCode } from '@chat/shared'
 import type { Config } from '../config'
 import type { Logger } from '../log'
@@ -19,6 +19,7 @@ import type { ChatService } from '../chat/service'
 import { handlers } from '../chat/handlers'
 import type { Handler, HandlerContext } from '../chat/handlers'
 import { Connection } from './connection'
+import { decodeFrame } from './decode'
 import type { ConnectionLimits } from './connection'
 import { LocalDevices } from './devices'
 import type { Delivery } from '../chat/delivery'
@@ -73,7 +74,8 @@ export class Gateway {
 
   /** The http server's `upgrade` listener. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy())
+    // Until ws takes the socket over (it has its own error handling from then on).
+    socket.on('error', destroySocket)
     const url = new URL(req.url ?? '/', 'http://x')
     if (url.pathname !== WS_PATH) return refuse(socket, 404, 'INVALID_FRAME', 'no WebSocket endpoint here')
     if (this.draining) return refuse(socket, 503, 'SHUTTING_DOWN')
@@ -83,7 +85,10 @@ export class Gateway {
     this.deps.tokens.verify(token ?? undefined).then(
       (claims) => {
         if (socket.destroyed) return
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, claims, url.searchParams.get('v')))
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          socket.removeListener('error', destroySocket)
+          this.accept(ws, claims, url.searchParams.get('v'))
+        })
       },
       (err: unknown) => {
         const e = err instanceof AppError ? err : new AppError('UNAUTHORIZED')
@@ -184,7 +189,7 @@ export class Gateway {
     }
     let frame: ClientFrame
     try {
-      frame = decodeClientFrame(data.toString())
+      frame = decodeFrame(data.toString())
     } catch (err) {
       metrics.framesIn.inc({ type: 'invalid' })
       const ref = err instanceof AppError ? (err.details?.ref as { rid?: string; cid?: string } | undefined) : undefined
@@ -315,6 +320,10 @@ function listenersOf(gateway: Gateway) {
       gateway.onClose((this as SocketWithConn)[CONN])
     },
   }
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy()
 }
 
 async function waitUntil(work: () => Promise<void>, deadline: number): Promise<void> {

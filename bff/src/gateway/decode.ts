@@ -1,0 +1,41 @@
+/**
+ * Client frame decoding with a fast path for the frame sent most, a text `send`: checked by hand
+ * against exactly what its schema (shared/src/schemas.ts, SendFrame) requires, and producing the
+ * same object (known keys only, in schema order). Anything else, or any text send the fast path does
+ * not accept, goes through `decodeClientFrame`, so every error is the shared codec's own
+ * (test/decode.test.ts compares both on valid and broken frames).
+ */
+import { LIMITS, decodeClientFrame } from '@chat/shared'
+import type { ClientFrame, ClientFrameOf } from '@chat/shared'
+
+const ID_RE = /^[A-Za-z0-9_-]+$/
+const CONV_RE = /^(d:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+|g:[A-Za-z0-9_-]+)$/
+const CID_MIN = 8
+const CONV_MIN = 3
+const CONV_MAX = 2 * LIMITS.maxIdChars + 3
+
+export function decodeFrame(text: string): ClientFrame {
+  if (text.startsWith('{"type":"send"')) {
+    const frame = textSend(text)
+    if (frame) return frame
+  }
+  return decodeClientFrame(text)
+}
+
+/** The frame if `text` is a valid text `send`, otherwise undefined (the full decoder says why). */
+function textSend(text: string): ClientFrameOf<'send'> | undefined {
+  let raw: { type?: unknown; cid?: unknown; conv?: unknown; kind?: unknown; body?: unknown }
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const { type, cid, conv, kind, body } = raw
+  if (type !== 'send' || kind !== 'text') return undefined
+  if (typeof cid !== 'string' || cid.length < CID_MIN || cid.length > LIMITS.maxIdChars || !ID_RE.test(cid)) return undefined
+  if (typeof conv !== 'string' || conv.length < CONV_MIN || conv.length > CONV_MAX || !CONV_RE.test(conv)) return undefined
+  if (typeof body !== 'object' || body === null) return undefined
+  const t = (body as { text?: unknown }).text
+  if (typeof t !== 'string' || t.length < 1 || t.length > LIMITS.maxTextChars) return undefined
+  return { type: 'send', cid, conv, kind: 'text', body: { text: t } }
+}

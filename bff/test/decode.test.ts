@@ -1,0 +1,79 @@
+/**
+ * The gateway's fast path for text `send` frames decodes exactly as the shared codec does: the same
+ * frame for every valid input, the same error (code and message) for every invalid one.
+ */
+import { describe, expect, it } from 'vitest'
+import { AppError, LIMITS, decodeClientFrame } from '@chat/shared'
+import { decodeFrame } from '../src/gateway/decode'
+
+function outcome(decode: (text: string) => unknown, text: string): unknown {
+  try {
+    return { ok: decode(text) }
+  } catch (err) {
+    expect(err).toBeInstanceOf(AppError)
+    const e = err as AppError
+    return { code: e.code, message: e.message, details: e.details }
+  }
+}
+
+const good = { type: 'send', cid: 'c1234567', conv: 'd:alice:bob', kind: 'text', body: { text: 'hello' } }
+const variants: Record<string, unknown>[] = [
+  good,
+  { ...good, conv: 'g:room_1-x' },
+  { ...good, extra: 1, body: { text: 'hi', more: true } },
+  { ...good, cid: 'c'.repeat(LIMITS.maxIdChars) },
+  { ...good, cid: 'c'.repeat(LIMITS.maxIdChars + 1) },
+  { ...good, cid: 'short' },
+  { ...good, cid: 'has space' },
+  { ...good, cid: 12345678 },
+  { ...good, cid: undefined },
+  { ...good, conv: 'x:alice:bob' },
+  { ...good, conv: 'd:alice' },
+  { ...good, conv: `d:${'a'.repeat(LIMITS.maxIdChars)}:${'b'.repeat(LIMITS.maxIdChars)}` },
+  { ...good, conv: `d:${'a'.repeat(LIMITS.maxIdChars + 1)}:${'b'.repeat(LIMITS.maxIdChars)}` },
+  { ...good, conv: 'g:' },
+  { ...good, conv: null },
+  { ...good, kind: 'image', body: { fileId: 'f1' } },
+  { ...good, kind: 'file', body: { fileId: 'f1' } },
+  { ...good, kind: 'video' },
+  { ...good, body: { text: '' } },
+  { ...good, body: { text: 'x'.repeat(LIMITS.maxTextChars) } },
+  { ...good, body: { text: 'x'.repeat(LIMITS.maxTextChars + 1) } },
+  { ...good, body: { text: '😀'.repeat(LIMITS.maxTextChars / 2) } },
+  { ...good, body: { text: 5 } },
+  { ...good, body: {} },
+  { ...good, body: null },
+  { ...good, body: 'hello' },
+  { ...good, body: [] },
+  { ...good, body: undefined },
+]
+
+describe('decodeFrame', () => {
+  it('agrees with the shared codec on valid and invalid text sends', () => {
+    for (const v of variants) {
+      const text = JSON.stringify(v)
+      expect(outcome(decodeFrame, text), text.slice(0, 120)).toEqual(outcome(decodeClientFrame, text))
+    }
+  })
+
+  it('agrees on the fast path in key order the client does not use, broken JSON and other frames', () => {
+    const texts = [
+      '{"type":"send","cid":"c1234567","conv":"d:a:b","kind":"text","body":{"text":"x"}',
+      '{"type":"send"}',
+      '{"type":"send","type":"ping","cid":"c1234567","conv":"d:a:b","kind":"text","body":{"text":"x"}}',
+      '{"cid":"c1234567","conv":"d:a:b","kind":"text","body":{"text":"x"},"type":"send"}',
+      '{"type":"send","__proto__":{"text":"x"},"cid":"c1234567","conv":"d:a:b","kind":"text","body":{"text":"x"}}',
+      '{"type":"ping","ts":1}',
+      '{"type":"nope"}',
+      '[]',
+      'null',
+    ]
+    for (const text of texts) expect(outcome(decodeFrame, text), text).toEqual(outcome(decodeClientFrame, text))
+  })
+
+  it('returns a frame with only the schema keys', () => {
+    const frame = decodeFrame(JSON.stringify({ ...good, extra: 1, body: { text: 'hi', more: true } }))
+    expect(frame).toEqual({ type: 'send', cid: 'c1234567', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } })
+    expect(Object.keys(frame)).toEqual(['type', 'cid', 'conv', 'kind', 'body'])
+  })
+})
