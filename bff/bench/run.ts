@@ -24,7 +24,16 @@ const BFF_MAIN = path.join(repo, 'bff/dist/main.js')
 const BASELINE = path.join(here, 'baseline.js')
 const LOADGEN = path.join(here, 'loadgen.js')
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123'
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+/**
+ * The BFF's Redis: by default one this run starts (no persistence, like the default one on
+ * 127.0.0.1:6379), pinned to the load generators' core, so that the server core runs only the
+ * process measured, as it does for the baseline (which has no Redis). Its CPU is reported beside
+ * the BFF's, not in it. REDIS_URL uses an existing Redis instead (unpinned, wherever it runs).
+ */
+const OWN_REDIS = process.env.REDIS_URL === undefined
+const REDIS_PORT = Number(process.env.BENCH_REDIS_PORT ?? 6391)
+const REDIS_URL = process.env.REDIS_URL ?? `redis://127.0.0.1:${REDIS_PORT}`
+const REDIS_CORE = process.env.BENCH_REDIS_CORE ?? process.env.BENCH_LOAD_CORE ?? '1'
 const PER_GENERATOR = 16_000
 const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? '0'
 const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1'
@@ -105,9 +114,17 @@ async function waitForWorkers(pid: number, n: number): Promise<void> {
 }
 
 async function stopServer(s: Server): Promise<void> {
+  // Workers too: one still draining when the primary gives up would outlive the run (orphaned,
+  // its stdout a pipe nobody reads) and weigh on the next scenario.
+  const pids = serverPids(s)
   const exited = new Promise((r) => s.child.once('exit', r))
   s.child.kill('SIGTERM')
   await Promise.race([exited, sleep(15_000)])
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+  }
   if (s.kind === 'bff') await dropPrefix(s.prefix)
 }
 
@@ -149,6 +166,29 @@ async function generators(n: number): Promise<Generator[]> {
   })
   await Promise.all(gens.map((g) => g.ready))
   return gens
+}
+
+async function startRedis(): Promise<void> {
+  const child = spawn('taskset', ['-c', REDIS_CORE, 'redis-server', '--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  started.add(child)
+  child.once('exit', (code) => {
+    if (code !== null && code !== 0) console.error(`redis-server exited ${code}`)
+  })
+  for (let i = 0; i < 100; i++) {
+    const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    try {
+      await r.connect()
+      await r.ping()
+      return
+    } catch {
+      await sleep(100)
+    } finally {
+      r.disconnect()
+    }
+  }
+  throw new Error(`redis-server on port ${REDIS_PORT} did not start`)
 }
 
 // ------------------------------------------------------------------ measuring
@@ -386,7 +426,9 @@ async function reconnect(kind: 'bff' | 'base') {
 // ------------------------------------------------------------------ report
 
 async function main() {
-  const results: Record<string, unknown> = { when: new Date().toISOString(), machine: { cores: 2, note: 'servers on core 0, generators on core 1; Redis unpinned; shared machine, figures are noisy' } }
+  if (OWN_REDIS) await startRedis()
+  const redisNote = OWN_REDIS ? `Redis started by the run, pinned to core ${REDIS_CORE}` : `Redis at ${REDIS_URL}, unpinned`
+  const results: Record<string, unknown> = { when: new Date().toISOString(), machine: { cores: 2, note: `servers on core ${SERVER_CORE}, generators on core ${LOAD_CORE}; ${redisNote}` } }
   const rows: [string, string, string, string, string][] = []
   const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
 
