@@ -178,6 +178,7 @@ async function startRedis(): Promise<void> {
   })
   for (let i = 0; i < 100; i++) {
     const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    r.on('error', () => {}) // not listening yet: the next try
     try {
       await r.connect()
       await r.ping()
