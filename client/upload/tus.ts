@@ -17,23 +17,11 @@
  *    fingerprint.ts for one that does not).
  */
 import { backoffDelay, isErrorCode } from '@chat/shared'
-import type { ErrorCode } from '@chat/shared'
+import type { ErrorCode, FileInfo } from '@chat/shared'
 import { UploadNetworkError } from './platform'
 import type { FileSource, UploadHttp, UploadHttpCall, UploadHttpRequest, UploadHttpResponse, UploadStorage } from './platform'
 
-/** What the BFF answers for a finished upload (and at GET /files/:id/info). */
-export interface FileInfo {
-  readonly fileId: string
-  readonly kind: 'image' | 'file'
-  readonly name: string
-  readonly size: number
-  readonly mime: string
-  /** Paths relative to the BFF origin. */
-  readonly url: string
-  readonly width?: number
-  readonly height?: number
-  readonly thumbUrl?: string
-}
+export type { FileInfo }
 
 export interface RetryOptions {
   /** Failed requests in a row (no progress between them) before the upload fails. Default 8. */

@@ -29,3 +29,19 @@ export type DevLoginRequest = v.InferOutput<typeof s.DevLoginRequest>
 export type RefreshRequest = v.InferOutput<typeof s.RefreshRequest>
 export type AuthResponse = v.InferOutput<typeof s.AuthResponse>
 export type ErrorResponse = v.InferOutput<typeof s.ErrorResponse>
+
+/**
+ * What the BFF answers for a finished upload, and at GET /files/:id/info (PROTOCOL.md, HTTP):
+ * everything a file or image message body needs. URLs are paths relative to the BFF origin.
+ */
+export interface FileInfo {
+  readonly fileId: string
+  readonly kind: 'image' | 'file'
+  readonly name: string
+  readonly size: number
+  readonly mime: string
+  readonly url: string
+  readonly width?: number
+  readonly height?: number
+  readonly thumbUrl?: string
+}

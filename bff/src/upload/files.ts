@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import type { FileBody, ImageBody } from '@chat/shared'
+import type { FileBody, FileInfo, ImageBody } from '@chat/shared'
 import { UPLOAD_ID_RE } from './store'
 
 export interface FileRecord {
@@ -30,18 +30,6 @@ export interface FileRecord {
   readonly createdAt: number
 }
 
-/** What the uploader gets when its upload finishes, and GET /files/:id/info: everything a message body needs. */
-export interface FileInfo {
-  readonly fileId: string
-  readonly kind: 'image' | 'file'
-  readonly name: string
-  readonly size: number
-  readonly mime: string
-  readonly url: string
-  readonly width?: number
-  readonly height?: number
-  readonly thumbUrl?: string
-}
 
 export function fileUrl(id: string): string {
   return `/files/${id}`
