@@ -7,14 +7,14 @@
  */
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBffProcess, type TestBff } from './bff'
+import { loginAs, launchChromium, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 
 const SHOTS = path.join(ROOT, 'test-results/h5')
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync']
 
 let bff: TestBff
 let browser: Browser
@@ -22,7 +22,7 @@ let browser: Browser
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true })
   bff = await startBffProcess()
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS })
+  browser = await launchChromium()
 })
 
 afterAll(async () => {
@@ -30,26 +30,8 @@ afterAll(async () => {
   await bff?.close()
 })
 
-interface User {
-  ctx: BrowserContext
-  page: Page
-  errors: string[]
-  requests: Request[]
-}
-
-async function login(id: string, name: string): Promise<User> {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
-  const page = await ctx.newPage()
-  const errors: string[] = []
-  const requests: Request[] = []
-  page.on('pageerror', (e) => errors.push(e.message))
-  page.on('request', (r) => requests.push(r))
-  await page.goto(`${bff.url}/`)
-  await page.locator('#login-user input').fill(id)
-  await page.locator('#login-name input').fill(name)
-  await page.locator('#login-go').click()
-  await page.getByText(`Signed in as ${name}`).waitFor()
-  return { ctx, page, errors, requests }
+function login(id: string, name: string): Promise<User> {
+  return loginAs(browser, bff.url, id, name)
 }
 
 async function attach(u: User, tool: 'Photo' | 'File', file: { name: string; mimeType: string; buffer: Buffer }): Promise<void> {

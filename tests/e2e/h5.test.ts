@@ -6,22 +6,13 @@
  */
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBffProcess, type TestBff } from './bff'
+import { loginAs, launchChromium, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 
 const SHOTS = path.join(ROOT, 'test-results/h5')
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 let bff: TestBff
 let browser: Browser
@@ -31,7 +22,7 @@ beforeAll(async () => {
   // A 1 s server heartbeat: a client that went silent (offline) is cut within ~2 s, so its
   // messages go to its offline queue and the return exercises reconnect + sync.
   bff = await startBffProcess({ HEARTBEAT_INTERVAL_MS: '1000' })
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS })
+  browser = await launchChromium()
 })
 
 afterAll(async () => {
@@ -39,23 +30,8 @@ afterAll(async () => {
   await bff?.close()
 })
 
-interface User {
-  ctx: BrowserContext
-  page: Page
-  errors: string[]
-}
-
-async function login(id: string, name: string): Promise<User> {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
-  const page = await ctx.newPage()
-  const errors: string[] = []
-  page.on('pageerror', (e) => errors.push(e.message))
-  await page.goto(`${bff.url}/`)
-  await page.locator('#login-user input').fill(id)
-  await page.locator('#login-name input').fill(name)
-  await page.locator('#login-go').click()
-  await page.getByText(`Signed in as ${name}`).waitFor()
-  return { ctx, page, errors }
+function login(id: string, name: string): Promise<User> {
+  return loginAs(browser, bff.url, id, name)
 }
 
 async function send(u: User, text: string): Promise<void> {

@@ -1,0 +1,43 @@
+/** Chromium from Debian (playwright-core, no browser download) and a user logged in to the h5 build. */
+import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core'
+
+/** The launch flags that work on these machines (no sandbox, no GPU, nothing phoning home). */
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS })
+}
+
+export interface BrowserUser {
+  readonly ctx: BrowserContext
+  readonly page: Page
+  /** Uncaught page errors: a test ends by expecting none. */
+  readonly errors: string[]
+  /** Every request the page made. */
+  readonly requests: Request[]
+}
+
+/** A phone-sized page of the h5 build at `url`, logged in with the dev login. */
+export async function loginAs(browser: Browser, url: string, id: string, name: string): Promise<BrowserUser> {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
+  const page = await ctx.newPage()
+  const errors: string[] = []
+  const requests: Request[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  page.on('request', (r) => requests.push(r))
+  await page.goto(`${url}/`)
+  await page.locator('#login-user input').fill(id)
+  await page.locator('#login-name input').fill(name)
+  await page.locator('#login-go').click()
+  await page.getByText(`Signed in as ${name}`).waitFor()
+  return { ctx, page, errors, requests }
+}
