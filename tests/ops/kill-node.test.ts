@@ -5,9 +5,9 @@
  * sender is held by both members exactly once, under the seq of its ack; nothing is stored twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
+import type { BffProcess } from '../../bff/test/support/spawn'
 import { startBffs } from './support/bff'
-import { createPairs, expectExactlyOnce, startLoad, storedCids, storeViolations, usersOf, wireRepeats, type Pair } from './support/pairs'
+import { createPairs, expectExactlyOnce, startLoad, storedCids, storeViolations, usersOf, wireRepeats, stopAll, type Pair } from './support/pairs'
 import { until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
 
@@ -27,14 +27,7 @@ describe('kill -9 of one of three BFF processes under load', () => {
     redis = await startRedis()
     nodes = await startBffs(3, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
-  afterAll(async () => {
-    load?.stop()
-    await Promise.all(usersOf(pairs).map((u) => u.stop()))
-    for (const n of nodes) n.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.exited))
-    await redis?.dispose()
-    await dropBundle()
-  })
+  afterAll(() => stopAll({ load, pairs, nodes, redis }))
 
   it('loses nothing and duplicates nothing: acked messages are held once by both members', async () => {
     const urls = nodes.map((n) => n.url)

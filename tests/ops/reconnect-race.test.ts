@@ -7,10 +7,10 @@
  * no connection ever receiving one seq twice (live then in the sync, or in the sync then live).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
+import type { BffProcess } from '../../bff/test/support/spawn'
 import { startBffs } from './support/bff'
 import { ChatUser } from './support/chat-user'
-import { createPairs, expectExactlyOnce, usersOf, wireRepeats, type Pair } from './support/pairs'
+import { createPairs, expectExactlyOnce, usersOf, wireRepeats, stopAll, type Pair } from './support/pairs'
 import { until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
 
@@ -26,13 +26,7 @@ describe('sync after reconnect racing live pushes', () => {
     redis = await startRedis()
     nodes = await startBffs(2, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
-  afterAll(async () => {
-    await Promise.all(usersOf(pairs).map((u) => u.stop()))
-    for (const n of nodes) n.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.exited))
-    await redis?.dispose()
-    await dropBundle()
-  })
+  afterAll(() => stopAll({ pairs, nodes, redis }))
 
   it('holds every message once and never gets one seq twice on a connection', async () => {
     // Sender on process 0, recipient on process 1 (their URL lists pin them).

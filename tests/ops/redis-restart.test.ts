@@ -6,9 +6,9 @@
  * While it is down, sends get STORE_UNAVAILABLE (temporary) and are resent with the same cids.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
+import type { BffProcess } from '../../bff/test/support/spawn'
 import { startBffs } from './support/bff'
-import { createPairs, expectExactlyOnce, startLoad, storedCids, storeViolations, usersOf, type Pair } from './support/pairs'
+import { createPairs, expectExactlyOnce, startLoad, storedCids, storeViolations, usersOf, stopAll, type Pair } from './support/pairs'
 import { httpStatus, until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
 
@@ -27,14 +27,7 @@ describe('Redis restarted with AOF under load', () => {
     redis = await startRedis({ aof: true, fsync: 'everysec' })
     nodes = await startBffs(2, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
-  afterAll(async () => {
-    load?.stop()
-    await Promise.all(usersOf(pairs).map((u) => u.stop()))
-    for (const n of nodes) n.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.exited))
-    await redis?.dispose()
-    await dropBundle()
-  })
+  afterAll(() => stopAll({ load, pairs, nodes, redis }))
 
   it('loses no acked message: everything acked before the crash is in the replayed AOF', async () => {
     const urls = nodes.map((n) => n.url)

@@ -6,7 +6,9 @@
 import { expect } from 'vitest'
 import { directConvId, type BackoffOptions, type ConvId } from '@chat/shared'
 import { TestClient, devLogin } from '../../../bff/test/support/client'
+import { dropBundle, type BffProcess } from '../../../bff/test/support/spawn'
 import { ChatUser } from './chat-user'
+import type { RedisServer } from './redis'
 
 export interface Pair {
   readonly conv: ConvId
@@ -127,4 +129,14 @@ export async function storedCids(url: string, user: string, conv: ConvId): Promi
   } finally {
     await client.close()
   }
+}
+
+/** The end of a failure test: load and users stopped, BFF processes killed, Redis stopped. */
+export async function stopAll(parts: { load?: { stop(): void }; pairs: readonly Pair[]; nodes: readonly BffProcess[]; redis?: RedisServer }): Promise<void> {
+  parts.load?.stop()
+  await Promise.all(usersOf(parts.pairs).map((u) => u.stop()))
+  for (const n of parts.nodes) n.kill('SIGKILL')
+  await Promise.all(parts.nodes.map((n) => n.exited))
+  await parts.redis?.dispose()
+  await dropBundle()
 }
