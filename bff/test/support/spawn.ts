@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { build } from 'esbuild'
+import { bundleBff } from '../../bundle.mjs'
 
 const bffDir = path.resolve(__dirname, '../..')
 let bundled: Promise<string> | undefined
@@ -18,18 +18,7 @@ export function bundle(): Promise<string> {
   bundled ??= (async () => {
     const outdir = path.join(bffDir, '.test-dist', String(process.pid))
     mkdirSync(outdir, { recursive: true })
-    const pkg = (await import('../../package.json', { with: { type: 'json' } })).default as { dependencies: Record<string, string> }
-    const external = Object.keys(pkg.dependencies).filter((n) => !n.startsWith('@chat/'))
-    await build({
-      entryPoints: [path.join(bffDir, 'src/main.ts')],
-      outdir,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      external: [...external, ...external.map((n) => `${n}/*`)],
-      logLevel: 'warning',
-    })
+    await bundleBff({ entryPoints: [path.join(bffDir, 'src/main.ts')], outdir })
     return path.join(outdir, 'main.js')
   })()
   return bundled

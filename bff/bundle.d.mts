@@ -1,0 +1,3 @@
+import type { BuildOptions, BuildResult } from 'esbuild'
+
+export function bundleBff(options: BuildOptions): Promise<BuildResult>
