@@ -47,6 +47,9 @@ export default defineConfig({
           name: 'ops',
           include: ['tests/ops/**/*.test.ts'],
           environment: 'node',
+          // After every other project: the storm and the load tests take both cores for tens of
+          // seconds, which starved the browser tests' timers when they overlapped.
+          sequence: { groupOrder: 1 },
           testTimeout: 180_000,
           hookTimeout: 300_000,
           fileParallelism: false,
