@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     if (seedCount) await bob.next((f) => f.type === 'ack' && f.conv === big.id && f.seq === BIG, 120_000)
     for (let i = 1; i <= 20; i++) await carol.say(small.id, `hello ${i}`)
 
-    const host = hostFor(bff.url, auth, { dist: path.join(ROOT, 'dist/weapp-bench'), keepPayloads: true })
+    const host = hostFor(bff.url, auth, { dist: path.join(ROOT, 'dist/weapp-bench'), keepPayloads: true, scrollEventHeight: false })
     host.launch()
     host.open('pages/index/index')
     const bench = (globalThis as unknown as { __chatBench: Bench }).__chatBench

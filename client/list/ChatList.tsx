@@ -1,16 +1,16 @@
 /**
  * The thin Taro adapter of VirtualList: a ScrollView whose content is a top spacer, a fixed pool of
- * row slots ordered by CSS `order`, and a bottom spacer (see virtual-list.ts for why). It feeds the
- * model with scroll offsets, the viewport size and measured row heights, and applies the model's
- * scroll writes:
- * - h5: Taro re-applies every prop on each render, so a `scrollTop` prop (even undefined) would snap
- *   the list to 0; the write goes to the element directly (TARO.md, "The h5 build in Chromium").
- * - weapp: through the `scrollTop` prop; a repeated equal value does not scroll again, so it is
- *   nudged (TARO.md). "To the end" writes a value past the end and lets scroll-view clamp it, so
- *   the list lands at the real bottom even before the newest row is measured.
+ * row slots ordered by CSS `order`, and a bottom spacer (see virtual-list.ts for why and for how
+ * positions are decided). It feeds the model with scroll offsets, the viewport size and measured row
+ * heights, and applies the model's scroll writes:
+ * - h5: measured and written synchronously before paint (layout effect, ResizeObserver), straight
+ *   to the element; there is no `scrollTop` prop (Taro's h5 wrapper would assign it on every render).
+ * - weapp: rows measured by selector query; writes through the `scroll-top` prop, which acts only
+ *   when its value changes ("to the end" writes a changing value past the end, which the scroll-view
+ *   clamps); each write is confirmed by a `scrollOffset` query and asked again if it did not land.
  */
 import { ScrollView, View } from '@tarojs/components'
-import Taro from '@tarojs/taro'
+import Taro, { useDidHide, useDidShow } from '@tarojs/taro'
 import {
   forwardRef,
   useEffect,
@@ -68,9 +68,25 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   const fns = useRef({ keyOf, estimate })
   fns.current = { keyOf, estimate }
 
+  // A page in the background gets no setData (PLATFORM.md, Rendering): the list's own changes
+  // (late measurements, their writes) wait for the page to show again, like the store's view gate.
+  const hidden = useRef(false)
+  const held = useRef(false)
+  useDidHide(() => {
+    hidden.current = true
+  })
+  useDidShow(() => {
+    hidden.current = false
+    if (held.current) {
+      held.current = false
+      rerender()
+    }
+  })
   useEffect(() => {
     const off = list.subscribe(() => {
-      if (!rendering.current) rerender()
+      if (rendering.current) return
+      if (hidden.current) held.current = true
+      else rerender()
     })
     return () => {
       off()
@@ -101,61 +117,77 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   )
 
   // ---- scroll writes
-  const lastWrite = useRef<{ n: number; value: number }>({ n: 0, value: -1 })
-  let weappTop: number | undefined
+  const applied = useRef<{ n: number; value: number }>({ n: 0, value: -1 })
   const w = view.scroll
-  if (!isH5 && w) {
-    if (w.n !== lastWrite.current.n) {
+  let weappTop: number | undefined
+  if (!isH5) {
+    if (w && w.n !== applied.current.n) {
+      // A scroll-view acts on `scroll-top` only when the value changes: "to the end" writes a value
+      // past the end that changes with every request (the view clamps it), a repeated offset is nudged.
       let value = w.toEnd ? view.total + 10_000 + (w.n % 2) : w.top
-      if (value === lastWrite.current.value) value += 0.01
-      lastWrite.current = { n: w.n, value }
+      if (value === applied.current.value) value += 0.01
+      applied.current = { n: w.n, value }
       list.writeApplied()
     }
-    weappTop = lastWrite.current.value
+    weappTop = applied.current.value >= 0 ? applied.current.value : undefined
   }
+
+  // h5: measure, then apply the write, before the browser paints (a layout effect, and a
+  // ResizeObserver, whose callbacks also run between layout and paint): a row measured taller than
+  // its estimate is compensated in the frame that shows it, so content never moves without input.
   useLayoutEffect(() => {
-    if (!isH5 || !w || w.n === lastWrite.current.n) return
-    lastWrite.current = { n: w.n, value: w.top }
+    if (isH5) syncH5(id, list, applied.current)
+  })
+  useEffect(() => {
+    if (!isH5 || typeof ResizeObserver === 'undefined') return
     const el = scrollElement(id)
     if (!el) return
-    list.writeApplied()
-    el.scrollTop = w.toEnd ? el.scrollHeight : w.top
-  }, [w, id, list])
-
-  // ---- viewport and row measurement
-  useEffect(() => {
-    measureViewport(id, (h, width) => list.setViewport(h, width))
-    if (!isH5) return
-    const onResize = () => measureViewport(id, (h, width) => list.setViewport(h, width))
-    window.addEventListener('resize', onResize)
-    return () => window.removeEventListener('resize', onResize)
+    const ro = new ResizeObserver(() => syncH5(id, list, applied.current))
+    ro.observe(el)
+    const inner = el.querySelector('.vl-in')
+    if (inner) ro.observe(inner)
+    return () => ro.disconnect()
   }, [id, list])
 
+  // weapp: measure rows (and the viewport, however late it gets its size) through a selector query
+  // whenever the rendered rows change; after a write, confirm where the scroll-view really is: it
+  // may have applied `scroll-top` before laying out the content of the same setData, and clamped it.
   const measuredFor = useRef('')
+  const confirm = useRef({ n: 0, tries: 0 })
   useEffect(() => {
+    if (isH5) return
     const signature = view.slots.map((s) => s?.key ?? '').join('|')
-    if (signature === measuredFor.current) return
-    measuredFor.current = signature
-    measureRows(id, view, list)
+    if (signature !== measuredFor.current || view.total === 0) {
+      measuredFor.current = signature
+      measureWeapp(id, view, list)
+    }
+    if (w && w.n !== confirm.current.n) {
+      confirm.current.n = w.n
+      confirmWeapp(id, w.n, list, confirm.current)
+    }
   })
 
   useEffect(() => {
     onView?.(view)
   }, [view, onView])
 
-  const onScroll = (e: { detail?: { scrollTop?: unknown } }) => {
+  const onScroll = (e: { detail?: { scrollTop?: unknown; scrollHeight?: unknown } }) => {
     const top = e.detail?.scrollTop
+    const height = e.detail?.scrollHeight
     // Events without a numeric scrollTop exist (TARO.md: miniprogram-simulate sends each twice,
     // the second with an empty detail): ignore them.
-    if (typeof top === 'number') list.onScroll(top)
+    if (typeof top === 'number') list.onScroll(top, typeof height === 'number' ? height : undefined)
   }
 
+  // h5: no `scrollTop` prop at all. Taro's h5 wrapper assigns every prop to the element on every
+  // render, and `el.scrollTop = undefined` is a scroll to 0 (TARO.md, "The h5 build in Chromium").
+  const weappProps = isH5 ? {} : { scrollTop: weappTop }
   return (
     <ScrollView
       id={id}
       className={`vl ${props.className ?? ''}`}
       scrollY
-      scrollTop={weappTop}
+      {...weappProps}
       onScroll={onScroll}
     >
       <View className='vl-in'>
@@ -182,30 +214,56 @@ function scrollElement(id: string): HTMLElement | null {
   return document.getElementById(id)
 }
 
-function measureViewport(id: string, cb: (height: number, width: number) => void): void {
-  Taro.createSelectorQuery()
-    .select(`#${id}`)
-    .boundingClientRect((rect) => {
-      const r = Array.isArray(rect) ? rect[0] : rect
-      if (r && r.height > 0) cb(r.height, r.width)
-    })
-    .exec()
+/**
+ * h5, synchronously: the viewport's size, the rendered rows' heights, then the model's pending
+ * write, read back at once (the browser clamps a write beyond its content).
+ */
+function syncH5(id: string, list: VirtualList, applied: { n: number; value: number }): void {
+  const el = scrollElement(id)
+  if (!el) return
+  if (el.clientHeight > 0) list.setViewport(el.clientHeight, el.clientWidth)
+  const sizes: Array<{ index: number; size: number }> = []
+  list.getView().slots.forEach((s, slot) => {
+    if (!s) return
+    const row = document.getElementById(`${id}-${slot}`)
+    const size = row?.getBoundingClientRect().height
+    if (size) sizes.push({ index: s.index, size })
+  })
+  if (sizes.length) list.measured(sizes)
+  // A write may ask for another (the read-back found it short), at most a few times a frame.
+  for (let i = 0; i < 3; i++) {
+    const w = list.getView().scroll
+    if (!w || w.n === applied.n || el.clientHeight === 0) return
+    applied.n = w.n
+    applied.value = w.top
+    el.scrollTop = w.toEnd ? el.scrollHeight : w.top
+    list.writeApplied()
+    list.reportPosition(el.scrollTop, el.scrollHeight - el.clientHeight)
+  }
 }
 
+type Rect = { id?: string; height?: number; width?: number } | null
+
 /**
- * Measure the rendered rows. Rows are found by element id (`<list id>-<slot>`): the mini-program
- * reports no custom data-* attributes of Taro's elements (its templates render only `data-sid`).
- * A render may happen between the query and its answer; a slot whose row changed meanwhile is
- * skipped (its height may belong to either row).
+ * weapp: the viewport and the rendered rows in one selector query. Rows are found by element id
+ * (`<list id>-<slot>`): the mini-program reports no custom data-* attributes of Taro's elements (its
+ * templates render only `data-sid`). A render may happen between the query and its answer; a slot
+ * whose row changed meanwhile is skipped (its height may belong to either row). A viewport not laid
+ * out yet (height 0) is asked again a little later.
  */
-function measureRows(id: string, view: ListView, list: VirtualList): void {
+function measureWeapp(id: string, view: ListView, list: VirtualList, attempt = 0): void {
   const asked = view.slots.map((s) => s?.key)
-  if (!asked.some(Boolean)) return
   const prefix = `${id}-`
   Taro.createSelectorQuery()
+    .select(`#${id}`)
+    .boundingClientRect()
     .selectAll(`#${id} .vl-row`)
-    .fields({ id: true, size: true }, (res) => {
-      const rows = (Array.isArray(res) ? res : [res]) as Array<{ id?: string; height?: number } | null>
+    .fields({ id: true, size: true })
+    .exec((res: unknown[]) => {
+      const box = (Array.isArray(res?.[0]) ? res[0][0] : res?.[0]) as Rect
+      if (box?.height && box.height > 0) list.setViewport(box.height, box.width)
+      else if (attempt < VIEWPORT_TRIES) setTimeout(() => measureWeapp(id, list.getView(), list, attempt + 1), VIEWPORT_RETRY_MS)
+      const rows = (Array.isArray(res?.[1]) ? res[1] : []) as Rect[]
       const now = list.getView().slots
       const sizes: Array<{ index: number; size: number }> = []
       for (const r of rows) {
@@ -217,5 +275,34 @@ function measureRows(id: string, view: ListView, list: VirtualList): void {
       }
       if (sizes.length) list.measured(sizes)
     })
-    .exec()
+}
+
+/** A viewport with no height yet is measured again this often, this many times. */
+const VIEWPORT_RETRY_MS = 50
+const VIEWPORT_TRIES = 40
+/** A write the scroll-view did not carry out (it clamped it) is asked again at most this often in a row. */
+const CONFIRM_TRIES = 3
+
+/** weapp: where the scroll-view is after write `n`; ask again if it did not land. */
+function confirmWeapp(id: string, n: number, list: VirtualList, state: { n: number; tries: number }): void {
+  Taro.createSelectorQuery()
+    .select(`#${id}`)
+    .scrollOffset()
+    .select(`#${id}`)
+    .boundingClientRect()
+    .exec((res: unknown[]) => {
+      const off = res?.[0] as { scrollTop?: number; scrollHeight?: number } | null
+      const box = res?.[1] as Rect
+      if (list.getView().scroll?.n !== n || typeof off?.scrollTop !== 'number') return
+      const height = box?.height && box.height > 0 ? box.height : undefined
+      if (!height || typeof off.scrollHeight !== 'number') return
+      const max = off.scrollHeight - height
+      if (state.tries >= CONFIRM_TRIES) {
+        list.onScroll(off.scrollTop, off.scrollHeight)
+        return
+      }
+      // Misses in a row are counted (a retry is itself a new write), a landed write starts afresh.
+      if (list.reportPosition(off.scrollTop, max)) state.tries++
+      else state.tries = 0
+    })
 }

@@ -12,9 +12,9 @@ function scheduler(timers: ManualTimers): FrameScheduler {
 
 const keys = (first: number, count: number) => (i: number) => `k${first + i}`
 
-function setup(count = 1000, viewport = 500) {
+function setup(count = 1000, viewport = 500, correctMeasured = true) {
   const timers = new ManualTimers()
-  const list = new VirtualList(viewport, { scheduler: scheduler(timers), overscan: 4, minRowPx: 40 })
+  const list = new VirtualList(viewport, { scheduler: scheduler(timers), overscan: 4, minRowPx: 40, correctMeasured })
   let first = 0
   let n = count
   const sizes = new Map<string, number>()
@@ -200,4 +200,70 @@ describe('VirtualList', () => {
     expect(v.firstVisible).toBe(200)
     expect(v.atEnd).toBe(false)
   })
+
+  it('keeps the reader\'s row when the key function already reads the new rows (as the adapter\'s does)', () => {
+    const timers = new ManualTimers()
+    const list = new VirtualList(500, { scheduler: scheduler(timers) })
+    let rows = Array.from({ length: 100 }, (_, i) => `k${i}`)
+    const data = () => ({ count: rows.length, key: (i: number) => rows[i]!, estimate: () => 50 })
+    list.setData(data())
+    list.writeApplied()
+    list.onScroll(list.getView().scroll!.top)
+    list.onScroll(3000 - 1500)
+    const reading = list.getView().firstVisible
+    rows = [...Array.from({ length: 50 }, (_, i) => `old${i}`), ...rows]
+    list.setData(data())
+    expect(list.getView().scroll).toMatchObject({ top: 1500 + 2500, toEnd: false })
+    expect(list.getView().firstVisible).toBe(reading + 50)
+  })
+
+  it('follows the end through measurements and through a drag back to the real end (the view\'s own height)', () => {
+    const t = setup(100, 500, false)
+    t.echo()
+    const first = t.list.getView().scroll!.n
+    // The newest rows turn out taller: still at the end, a new write follows them.
+    for (const i of t.rendered()) t.sizes.set(`k${i}`, 70)
+    t.measureAll()
+    expect(t.list.getView().scroll).toMatchObject({ toEnd: true })
+    expect(t.list.getView().scroll!.n).toBeGreaterThan(first)
+    t.echo()
+    // The reader drags up: no longer following; arrivals do not move the view.
+    const end = t.list.scrollTop
+    t.list.onScroll(end - 400, end + 500)
+    expect(t.list.atEnd).toBe(false)
+    const w = t.list.getView().scroll
+    t.set(0, 101)
+    expect(t.list.getView().scroll).toBe(w)
+    // Dragged back to the view's real end (which the view reports): following again.
+    t.list.onScroll(end + 50, end + 550)
+    expect(t.list.atEnd).toBe(true)
+    t.set(0, 102)
+    expect(t.list.getView().scroll).toMatchObject({ toEnd: true })
+  })
+
+  it('without same-frame correction (the mini-program), a row measured above the reader writes nothing', () => {
+    const t = setup(1000, 500, false)
+    t.echo()
+    t.list.onScroll(t.list.scrollTop - 20_000)
+    const w = t.list.getView().scroll
+    const above = t.rendered()[0]!
+    t.list.measured([{ index: above, size: 130 }])
+    expect(t.list.getView().scroll).toBe(w)
+  })
+
+  it('asks again for a write the view did not carry out, and counts only reported positions as seen', () => {
+    const t = setup(100, 500, false)
+    const w = t.list.getView().scroll!
+    expect(t.list.getView().confirmed).toBe(false)
+    t.list.writeApplied()
+    // The view applied it before laying out the content: it sits at 0 of a real max of 4500.
+    expect(t.list.reportPosition(0, 4500)).toBe(true)
+    const again = t.list.getView().scroll!
+    expect(again).toMatchObject({ toEnd: true })
+    expect(again.n).toBeGreaterThan(w.n)
+    t.list.writeApplied()
+    expect(t.list.reportPosition(4500, 4500)).toBe(false)
+    expect(t.list.getView()).toMatchObject({ confirmed: true, atEnd: true, lastVisible: 99 })
+  })
 })
+

@@ -13,9 +13,24 @@
  *   (flex column), so one row entering and one leaving change one slot's contents and order, and
  *   the children array itself never changes shape.
  *
- * Virtual-core does the rest: visible range plus overscan, measurement cache by key, keeping the
- * reader's row in place when rows are prepended (`anchorTo: 'end'`), following appends at the end
- * (`followOnAppend`), and correcting the offset when rows above the viewport change size.
+ * Virtual-core is the layout engine (visible range plus overscan, measurement cache by key). Every
+ * scroll position is decided here, from three rules, so that model and view cannot disagree:
+ * - **Following the end.** `followEnd` is true while the reader is at the newest row: set by opening,
+ *   by `scrollToEnd`, and by any scroll of the reader's that ends within `atEndPx` of the end;
+ *   cleared by any scroll of the reader's away from it. While it holds, every change of the content
+ *   (rows appended, rows measured, the viewport resized) asks for a new write "to the end" — a
+ *   scroll view does not follow growing content by itself (neither the mini-program's nor a browser's).
+ * - **Anchoring.** Otherwise the first visible row is the anchor: rows prepended or trimmed above it
+ *   move the offset by exactly what changed above it, so it stays at the same screen y.
+ * - **Measured heights.** A row measured taller or shorter than its estimate changes the layout once.
+ *   Where the view measures before it paints (h5: layout effect and ResizeObserver) the offset is
+ *   corrected in the same frame for rows above the anchor only (`correctMeasured`). Where it cannot
+ *   (the mini-program measures through an asynchronous selector query, after the render layer has
+ *   already drawn the row), a write would move the content a second time, and during a drag or a
+ *   fling it would cut the gesture: there the model takes the position the view reports and writes
+ *   nothing.
+ * The view reports where it really is (`onScroll`); a report that answers our own write is an echo.
+ * Rows count as seen only at positions the view has reported (`confirmed`), never at ones we asked for.
  */
 import { Virtualizer, type VirtualItem } from '@tanstack/virtual-core'
 
@@ -41,6 +56,12 @@ export interface VirtualListOptions {
   readonly atEndPx?: number
   /** After the last scroll event, the user has stopped scrolling after this long, ms. Default 150. */
   readonly scrollIdleMs?: number
+  /**
+   * The view measures rows before it paints them and applies a write in the same frame (h5), so a
+   * measured height above the anchor is compensated by a write. Default false (the mini-program:
+   * the row is already drawn when its height is known; see the header).
+   */
+  readonly correctMeasured?: boolean
   readonly scheduler: FrameScheduler
 }
 
@@ -66,10 +87,16 @@ export interface ListView {
   readonly padTop: number
   readonly padBottom: number
   readonly total: number
+  /** The reader is at the newest row (and new rows are followed). */
   readonly atEnd: boolean
   /** First and last rows intersecting the viewport (-1 when empty). */
   readonly firstVisible: number
   readonly lastVisible: number
+  /**
+   * The visible range is where the view reported itself (a scroll event or a confirmed write), not
+   * only where a write was asked for: what a person can have seen.
+   */
+  readonly confirmed: boolean
   readonly scroll?: ScrollWrite
 }
 
@@ -87,7 +114,7 @@ interface StandIn {
   }
 }
 
-/** A scroll event this soon after our write is its echo, ms (the platform answers within a frame or two). */
+/** A scroll event this soon after our write may be its echo, ms (the platform answers within a frame or two). */
 const ECHO_WINDOW_MS = 200
 
 /** How far a prepend or a trim at the top is looked for, in rows (a history page is at most 200). */
@@ -100,6 +127,7 @@ export class VirtualList {
   private readonly minRowPx: number
   private readonly atEndPx: number
   private readonly scrollIdleMs: number
+  private readonly correctMeasured: boolean
   private readonly scheduler: FrameScheduler
   private offsetCb?: (offset: number, isScrolling: boolean) => void
   private rectCb?: (rect: { width: number; height: number }) => void
@@ -109,14 +137,14 @@ export class VirtualList {
   private view: ListView
   private scroll?: ScrollWrite
   private scrollN = 0
-  /** The last write we asked for was "to the end" and no user scroll happened since. */
-  private pinnedToEnd = false
-  /** Writes the view applied whose scroll event (echo) has not come back yet... */
-  private pendingEchoes = 0
-  /** ...and until when one is still expected (scheduler ms). */
-  private echoUntil = -Infinity
+  /** The reader is at the end: content changes keep the view there (see the header). */
+  private followEnd = true
+  /** The last write the view applied, until its echo came back or the window ran out. */
+  private echo?: { top: number; toEnd: boolean; until: number }
+  /** The offset is one the view reported (not only one we asked for). */
+  private confirmed = false
+  private scrolling = false
   private idleTimer?: number
-  private committing = false
   private readonly listeners = new Set<() => void>()
   private readonly cleanup: () => void
 
@@ -125,6 +153,7 @@ export class VirtualList {
     this.minRowPx = options.minRowPx ?? 40
     this.atEndPx = options.atEndPx ?? 24
     this.scrollIdleMs = options.scrollIdleMs ?? 150
+    this.correctMeasured = options.correctMeasured ?? false
     this.scheduler = options.scheduler
     this.pool = this.poolFor(viewportPx)
     const scheduler = options.scheduler
@@ -147,10 +176,10 @@ export class VirtualList {
       estimateSize: (i) => this.data.estimate(i),
       getItemKey: (i) => this.data.key(i),
       overscan: this.overscan,
-      // Chat: keep the reader's row in place when rows are prepended, follow appends at the end.
-      anchorTo: 'end',
-      followOnAppend: true,
-      scrollEndThreshold: this.atEndPx,
+      // Layout only: every scroll decision is this model's (see the header), so virtual-core's own
+      // anchoring, following and size-change corrections are off.
+      anchorTo: 'start',
+      followOnAppend: false,
       initialRect: { width: 0, height: viewportPx },
       observeElementRect: (_inst, cb) => {
         this.rectCb = cb
@@ -166,16 +195,13 @@ export class VirtualList {
           this.offsetCb = undefined
         }
       },
-      // Our writes land at once on the stand-in and are reported back synchronously (virtual-core
-      // supports a scrollToFn that reports its own write); the view applies them on its next render.
-      scrollToFn: (offset, { adjustments }) => this.write(offset + (adjustments ?? 0)),
-      onChange: () => {
-        if (!this.committing) this.refresh()
-      },
+      scrollToFn: () => undefined,
+      onChange: () => this.refresh(),
     })
+    this.v.shouldAdjustScrollPositionOnItemSizeChange = () => false
     this.cleanup = this.v._didMount()
+    this.v._willUpdate()
     this.view = this.compute()
-    this.commit()
   }
 
   subscribe(listener: () => void): () => void {
@@ -195,107 +221,157 @@ export class VirtualList {
     return this.data.count
   }
 
+  get atEnd(): boolean {
+    return this.view.atEnd
+  }
+
+  /** The current offset (last scroll report or write), px. */
+  get scrollTop(): number {
+    return this.el.scrollTop
+  }
+
+  /** The reader is scrolling (a drag or a fling: scroll events less than `scrollIdleMs` apart). */
+  get isScrolling(): boolean {
+    return this.scrolling
+  }
+
   /** New rows (appended, prepended, or changed). Keys must be stable per row. */
   setData(data: ListData): void {
-    const prev = this.data
-    if (prev.count > 0 && data.count > 0 && data.key(0) !== prev.key(0)) {
+    // The previous rows' keys as laid out (not `this.data.key`: a caller's key function may already
+    // read the new rows, as the adapter's does).
+    const prevItems = this.v['getMeasurements']()
+    const prevKey = (i: number) => String(prevItems[i]?.key)
+    const prevCount = prevItems.length
+    const anchor = this.followEnd ? undefined : this.anchor()
+    let moved = 0
+    if (prevCount > 0 && data.count > 0 && data.key(0) !== prevKey(0)) {
       // Rows prepended (the old first row moved down by i) or dropped at the top (the new first
       // row was at j): shift so every row keeps its position, hence its slot.
-      const oldFirst = prev.key(0)
+      const oldFirst = prevKey(0)
       const newFirst = data.key(0)
       const limit = Math.min(data.count, SHIFT_SEARCH)
       let found = false
       for (let i = 1; i < limit && !found; i++) {
         if (data.key(i) === oldFirst) {
-          this.shift += i
+          moved = i
           found = true
         }
       }
-      for (let j = 1; j < Math.min(prev.count, SHIFT_SEARCH) && !found; j++) {
-        if (prev.key(j) === newFirst) {
-          this.shift -= j
+      for (let j = 1; j < Math.min(prevCount, SHIFT_SEARCH) && !found; j++) {
+        if (prevKey(j) === newFirst) {
+          moved = -j
           found = true
         }
       }
+      this.shift += moved
     }
     this.data = data
     this.v.setOptions({ ...this.v.options, count: data.count })
-    this.commit()
+    this.layoutChanged(anchor && { ...anchor, index: anchor.index + moved })
   }
 
-  /** The viewport's height changed (layout, keyboard). */
+  /** The viewport's size changed (layout, keyboard). */
   setViewport(heightPx: number, widthPx = this.el.clientWidth): void {
     if (heightPx === this.el.clientHeight && widthPx === this.el.clientWidth) return
+    const anchor = this.followEnd ? undefined : this.anchor()
     this.el.clientHeight = heightPx
     this.el.clientWidth = widthPx
     this.pool = Math.max(this.pool, this.poolFor(heightPx))
     this.rectCb?.({ width: widthPx, height: heightPx })
-    this.commit()
+    this.layoutChanged(anchor)
   }
 
-  /** A scroll event from the view (the user or a write landing). */
-  onScroll(top: number): void {
-    if (!Number.isFinite(top)) return
-    if (this.pendingEchoes > 0 && this.scheduler.now() <= this.echoUntil) {
-      // The scroll event of a write the view applied. After a write "to the end" the platform
-      // clamps it to the real content, which differs from our estimate until the new rows are
-      // measured: the view IS at its end, so stay pinned there and keep the model at its end too
-      // (measurements then bring the model to the real content). A write that moved nothing has
-      // no echo: the expectation lapses after ECHO_WINDOW_MS.
-      this.pendingEchoes--
-      if (this.pinnedToEnd || Math.abs(top - this.el.scrollTop) < 0.5) return
+  /** Heights measured by the view, px. Rows whose height is already known are ignored. */
+  measured(sizes: ReadonlyArray<{ index: number; size: number }>): void {
+    const anchor = this.followEnd || !this.correctMeasured ? undefined : this.anchor()
+    const before = this.v.getTotalSize()
+    let changed = false
+    for (const { index, size } of sizes) {
+      if (!(size > 0) || index >= this.data.count) continue
+      const item = this.item(index)
+      if (item && Math.abs(item.size - size) < 0.5) continue
+      this.v.resizeItem(index, size)
+      changed = true
     }
-    if (Math.abs(top - this.el.scrollTop) < 0.5) return
-    this.el.scrollTop = top
-    this.pinnedToEnd = false
-    this.offsetCb?.(top, true)
+    if (!changed) return
+    if (this.followEnd && this.v.getTotalSize() === before) {
+      this.refresh()
+      return
+    }
+    this.layoutChanged(anchor)
+  }
+
+  /**
+   * A scroll event from the view: the reader, or the echo of a write the view applied.
+   * `contentPx`: the view's own content height where the event carries it (both platforms' scroll
+   * events do): "at the end" is judged against it, not against estimates of rows not measured yet.
+   */
+  onScroll(top: number, contentPx?: number): void {
+    if (!Number.isFinite(top)) return
+    const echo = this.echo
+    if (echo) {
+      this.echo = undefined
+      if (this.scheduler.now() <= echo.until && (echo.toEnd || Math.abs(top - echo.top) < 1)) {
+        // Where our write landed. "To the end" lands at the view's real end, which differs from the
+        // model's until the newest rows are measured: the reader is at the end either way.
+        this.place(top, false)
+        return
+      }
+    }
+    // The reader moved.
+    const content = contentPx !== undefined && contentPx > 0 ? contentPx : this.v.getTotalSize()
+    const max = Math.max(0, content - this.el.clientHeight)
+    this.followEnd = max - top <= this.atEndPx
+    this.scrolling = true
     if (this.idleTimer !== undefined) this.scheduler.cancelAnimationFrame(this.idleTimer)
-    // isScrolling goes back to false once events stop (virtual-core's own observer does the same).
     const at = this.scheduler.now()
     const check = () => {
       if (this.scheduler.now() - at >= this.scrollIdleMs) {
         this.idleTimer = undefined
+        this.scrolling = false
         this.offsetCb?.(this.el.scrollTop, false)
       } else this.idleTimer = this.scheduler.requestAnimationFrame(check)
     }
     this.idleTimer = this.scheduler.requestAnimationFrame(check)
-    this.refresh()
+    this.place(top, true)
   }
 
-  /** The view applied the scroll write `getView().scroll`: its scroll event will follow. */
+  /** The view applied the write `getView().scroll`: a scroll event may follow (none if nothing moved). */
   writeApplied(): void {
-    this.pendingEchoes++
-    this.echoUntil = this.scheduler.now() + ECHO_WINDOW_MS
+    const w = this.scroll
+    if (!w) return
+    this.echo = { top: w.top, toEnd: w.toEnd, until: this.scheduler.now() + ECHO_WINDOW_MS }
   }
 
-  /** Heights measured by the view, px. */
-  measured(sizes: ReadonlyArray<{ index: number; size: number }>): void {
-    this.committing = true
-    try {
-      for (const { index, size } of sizes) if (size > 0 && index < this.data.count) this.v.resizeItem(index, size)
-    } finally {
-      this.committing = false
+  /**
+   * The view read where it is (h5 after applying a write, a mini-program selector query): `top` is
+   * its offset and `max` its own largest offset. Returns true when the last write did not land
+   * (applied before the content it needed was laid out) and has been asked for again.
+   */
+  reportPosition(top: number, max: number): boolean {
+    if (!Number.isFinite(top)) return false
+    const w = this.scroll
+    const missed = w !== undefined && (w.toEnd ? this.followEnd && max - top > 1 : Math.abs(top - w.top) > 1 && top < max - 1)
+    this.echo = undefined
+    if (missed) {
+      this.write(w.toEnd ? Infinity : w.top)
+      return true
     }
-    this.commit()
+    this.place(top, false)
+    return false
   }
 
   scrollToEnd(): void {
-    this.v.scrollToEnd()
-    this.commit()
+    this.followEnd = true
+    this.write(Infinity)
   }
 
   scrollToIndex(index: number, align: 'start' | 'center' | 'end' | 'auto' = 'start'): void {
-    this.v.scrollToIndex(index, { align })
-    this.commit()
-  }
-
-  get atEnd(): boolean {
-    return this.view.atEnd
-  }
-
-  /** The current offset (last scroll event or write), px. */
-  get scrollTop(): number {
-    return this.el.scrollTop
+    if (this.data.count === 0) return
+    const to = this.v.getOffsetForIndex(index, align)
+    if (!to) return
+    this.followEnd = false
+    this.write(to[0])
   }
 
   dispose(): void {
@@ -310,32 +386,59 @@ export class VirtualList {
     return Math.ceil(viewportPx / this.minRowPx) + 2 * this.overscan + 2
   }
 
-  private write(top: number): void {
-    const max = Math.max(0, this.v.getTotalSize() - this.el.clientHeight)
-    const clamped = Math.min(Math.max(0, top), max)
-    const toEnd = clamped >= max - 0.5
-    this.el.scrollTop = clamped
-    this.offsetCb?.(clamped, false)
-    // Already pinned at the end and asked to stay there: the view is there, nothing to write.
-    if (toEnd && this.pinnedToEnd && this.scroll?.toEnd) {
-      this.scroll = { ...this.scroll, top: clamped }
-      return
-    }
-    if (this.scroll && !toEnd && Math.abs(this.scroll.top - clamped) < 0.5 && !this.scroll.toEnd) return
-    this.pinnedToEnd = toEnd
-    this.scroll = { top: clamped, toEnd, n: ++this.scrollN }
+  private item(index: number): VirtualItem | undefined {
+    return this.v['getMeasurements']()[index]
   }
 
-  /** Let virtual-core see the new sizer and run its post-render work, then recompute the view. */
-  private commit(): void {
-    this.committing = true
-    try {
-      this.el.scrollHeight = this.v.getTotalSize()
-      this.v._willUpdate()
-      this.el.scrollHeight = this.v.getTotalSize()
-    } finally {
-      this.committing = false
+  /** The first row intersecting the viewport and how far above the viewport's top it starts. */
+  private anchor(): { index: number; key: string; delta: number } | undefined {
+    if (this.data.count === 0) return undefined
+    const it = this.v.getVirtualItemForOffset(this.el.scrollTop)
+    if (!it) return undefined
+    return { index: it.index, key: String(it.key), delta: this.el.scrollTop - it.start }
+  }
+
+  /** The layout changed: keep the reader at the end, or the anchor row where it was. */
+  private layoutChanged(anchor?: { index: number; key: string; delta: number }): void {
+    this.el.scrollHeight = this.v.getTotalSize()
+    if (this.followEnd) {
+      if (this.data.count > 0) this.write(Infinity)
+      else this.refresh()
+      return
     }
+    if (anchor && anchor.index >= 0 && anchor.index < this.data.count && this.data.key(anchor.index) === anchor.key) {
+      const it = this.item(anchor.index)
+      if (it) {
+        const top = it.start + anchor.delta
+        if (Math.abs(top - this.el.scrollTop) >= 0.5) {
+          this.write(top)
+          return
+        }
+      }
+    }
+    this.refresh()
+  }
+
+  /** Ask the view to scroll to `top` (Infinity: to the end). */
+  private write(top: number): void {
+    const max = Math.max(0, this.v.getTotalSize() - this.el.clientHeight)
+    const toEnd = top >= max - 0.5
+    const clamped = Math.min(Math.max(0, top), max)
+    this.scroll = { top: clamped, toEnd, n: ++this.scrollN }
+    this.confirmed = false
+    this.echo = undefined
+    this.setOffset(clamped, false)
+  }
+
+  private place(top: number, isScrolling: boolean): void {
+    this.confirmed = true
+    this.setOffset(top, isScrolling)
+  }
+
+  private setOffset(top: number, isScrolling: boolean): void {
+    this.el.scrollTop = top
+    this.el.scrollHeight = this.v.getTotalSize()
+    this.offsetCb?.(top, isScrolling)
     this.refresh()
   }
 
@@ -373,9 +476,10 @@ export class VirtualList {
       padTop: first ? first.start : 0,
       padBottom: last ? Math.max(0, total - last.end) : 0,
       total,
-      atEnd: this.pinnedToEnd || total - bottom <= this.atEndPx,
+      atEnd: this.followEnd,
       firstVisible,
       lastVisible,
+      confirmed: this.confirmed,
       scroll: this.scroll,
     }
   }
@@ -389,6 +493,7 @@ function sameView(a: ListView, b: ListView): boolean {
     a.atEnd !== b.atEnd ||
     a.firstVisible !== b.firstVisible ||
     a.lastVisible !== b.lastVisible ||
+    a.confirmed !== b.confirmed ||
     a.scroll !== b.scroll ||
     a.slots.length !== b.slots.length
   ) {

@@ -230,10 +230,28 @@ describe('ChatClient', () => {
     s.push({ type: 'msg', m: msg(2) })
     s.push({ type: 'msg', m: msg(2) })
     expect(h.store.getState().convs[AB]!.unread).toBe(2)
-    h.client.setViewing({ conv: AB, atBottom: true })
+    h.client.setViewing({ conv: AB, seenSeq: 2 })
     h.p.timers.advance(400)
     expect(s.framesOf('read')).toEqual([{ type: 'read', conv: AB, seq: 2 }])
     expect(h.store.getState().convs[AB]).toMatchObject({ unread: 0, readSeq: 2 })
+  })
+
+  it('marks read only up to the last message that was on screen', async () => {
+    const h = setup()
+    const { s, syncRid } = await online(h)
+    s.push({ type: 'convs', rid: String(s.framesOf('convs')[0]!.rid), items: [conv()] })
+    answerSync(s, syncRid, [])
+    for (let i = 1; i <= 5; i++) s.push({ type: 'msg', m: msg(i) })
+    // Rows 1-3 were on screen; 4 and 5 arrived below the viewport.
+    h.client.setViewing({ conv: AB, seenSeq: 3 })
+    h.p.timers.advance(400)
+    expect(s.framesOf('read')).toEqual([{ type: 'read', conv: AB, seq: 3 }])
+    expect(h.store.getState().convs[AB]).toMatchObject({ unread: 2, readSeq: 3 })
+    // The page goes away: nothing more is read, whatever arrives.
+    h.client.setViewing(undefined)
+    s.push({ type: 'msg', m: msg(6) })
+    h.p.timers.advance(400)
+    expect(s.framesOf('read')).toHaveLength(1)
   })
 
   it('pages back through history and knows when it reached the first message', async () => {

@@ -84,8 +84,11 @@ interface PendingRequest {
 /** What the chat page tells the client about what the user sees. */
 export interface Viewing {
   readonly conv: ConvId
-  /** The newest message is on screen: new messages count as read. */
-  readonly atBottom: boolean
+  /**
+   * The highest seq of a message whose row has been on screen while the page was visible: the read
+   * mark goes up to it and never past it (a message below the viewport is not read).
+   */
+  readonly seenSeq: number
 }
 
 export class ChatClient {
@@ -392,7 +395,7 @@ export class ChatClient {
   /** The chat page reports what is on screen (undefined: no chat open). */
   setViewing(viewing: Viewing | undefined): void {
     this.viewing = viewing
-    if (viewing?.atBottom) this.scheduleRead()
+    if (viewing && viewing.seenSeq > 0) this.scheduleRead()
   }
 
   /** The user types in `conv`: tell the others, at most every `typingSendEveryMs`. */
@@ -407,8 +410,8 @@ export class ChatClient {
     this.readTimer = this.platform.timers.setTimeout(() => {
       this.readTimer = undefined
       const v = this.viewing
-      if (!v || !v.atBottom || !this.foreground) return
-      const seq = cursorOf(this.store.getState().messages[v.conv])
+      if (!v || !this.foreground) return
+      const seq = Math.min(v.seenSeq, cursorOf(this.store.getState().messages[v.conv]))
       if (seq <= 0) return
       update(this.store, markReadLocal, v.conv, seq)
       if (seq <= (this.readSent.get(v.conv) ?? 0)) return
@@ -624,7 +627,7 @@ export class ChatClient {
   private afterMerge(conv: ConvId): void {
     this.scheduleRecv()
     this.fillGaps(conv)
-    if (this.viewing?.conv === conv && this.viewing.atBottom) this.scheduleRead()
+    if (this.viewing?.conv === conv && this.viewing.seenSeq > 0) this.scheduleRead()
   }
 
   private fillGaps(conv: ConvId): void {

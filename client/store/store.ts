@@ -235,7 +235,15 @@ export function markReadLocal(s: ChatState, conv: ConvId, seq: number): ChatStat
   const c = s.convs[conv]
   if (!c || (c.readSeq >= seq && c.unread === 0)) return s
   const readSeq = Math.max(c.readSeq, seq)
-  const unread = readSeq >= c.lastSeq ? 0 : c.unread
+  // Read part of the way: what was unread less the others' messages now read.
+  let unread = 0
+  if (readSeq < c.lastSeq) {
+    let nowRead = 0
+    for (const m of s.messages[conv] ?? []) {
+      if (m.seq !== undefined && m.seq > c.readSeq && m.seq <= readSeq && m.from !== s.me?.id) nowRead++
+    }
+    unread = Math.max(0, c.unread - nowRead)
+  }
   return { ...s, convs: { ...s.convs, [conv]: { ...c, readSeq, unread } } }
 }
 

@@ -7,8 +7,12 @@
  * the pages' `eh` handler.
  *
  * What it cannot do is lay out: selector queries measure rows with `layoutHeight` (a text-wrapping
- * model independent of the client's own estimate), and a `scroll-top` the page sets is reported
- * back as a scroll event clamped to the content height that model gives.
+ * model independent of the client's own estimate). Scroll-views behave like real ones under that
+ * model: `scroll-top` acts only when its value changes, is clamped to the content, and is reported
+ * with a scroll event only when the position moved; content that grows does not move the position,
+ * content that shrinks below it clamps it. `scrollTopOrder` chooses whether a setData's `scroll-top`
+ * is applied after its content is laid out (`layout-first`) or before, against the content of the
+ * previous setData (`top-first`): a real scroll-view may do either.
  */
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -69,6 +73,13 @@ export interface HostOptions {
   readonly viewportHeight?: number
   /** Keep each setData's JSON (for "is X in the view yet" checks). */
   readonly keepPayloads?: boolean
+  /** When a setData's `scroll-top` is applied relative to laying out its content. Default layout-first. */
+  readonly scrollTopOrder?: 'layout-first' | 'top-first'
+  /**
+   * Scroll events carry the content height, as real ones do. Default true; the benchmark turns it
+   * off (laying out its 10,000-row baseline page for every event would dominate its run time).
+   */
+  readonly scrollEventHeight?: boolean
   readonly storage?: Map<string, string>
   /** Rewrites request and socket URLs (host name resolution, as a hosts file would). */
   readonly resolve?: (url: string) => string
@@ -123,6 +134,8 @@ export class MiniHost {
       windowHeight: options.windowHeight ?? 667,
       viewportHeight: options.viewportHeight ?? 560,
       keepPayloads: options.keepPayloads ?? false,
+      scrollTopOrder: options.scrollTopOrder ?? 'layout-first',
+      scrollEventHeight: options.scrollEventHeight ?? true,
       log: options.log,
     }
     this.dist = options.dist
@@ -286,11 +299,55 @@ export class MiniHost {
   /** Last scroll position reported to each scroll view, px. */
   readonly scrollPos = new Map<string, number>()
 
+  /** The user scrolls `id` to `top` (clamped to its content, as a finger cannot go further). */
   scroll(id: string, top: number): void {
+    const max = Math.max(0, this.contentHeight(id) - this.opts.viewportHeight)
+    this.moveTo(id, Math.min(Math.max(0, top), max))
+  }
+
+  /** Every scroll-top value the pages wrote, with the time (performance.now()). */
+  readonly scrollTopWrites: Array<{ id: string; value: number; at: number }> = []
+
+  private moveTo(id: string, top: number): void {
+    const prev = this.scrollPos.get(id) ?? 0
     this.scrollPos.set(id, top)
-    // (scrollHeight is left out: the app does not read it, and laying out a 10,000-row baseline
-    // page for every event would dominate the benchmark's run time.)
-    this.fire(id, 'scroll', { scrollTop: top, scrollLeft: 0, deltaX: 0, deltaY: 0 })
+    if (Math.abs(prev - top) < 0.01) return
+    const detail: Record<string, number> = { scrollTop: top, scrollLeft: 0, deltaX: 0, deltaY: prev - top }
+    if (this.opts.scrollEventHeight) detail.scrollHeight = this.contentHeight(id)
+    this.fire(id, 'scroll', detail)
+  }
+
+  /**
+   * Where row `text` is drawn relative to the top of scroll view `id`'s viewport, px, under the
+   * layout model (undefined when not rendered).
+   */
+  rowY(id: string, text: string): number | undefined {
+    const top = this.scrollPos.get(id) ?? 0
+    for (const r of this.rowsInOrder(id)) if (r.text.includes(text)) return r.y - top
+    return undefined
+  }
+
+  /** Texts of the rows of scroll view `id` that intersect its viewport, top to bottom. */
+  visibleRows(id: string): string[] {
+    const top = this.scrollPos.get(id) ?? 0
+    const bottom = top + this.opts.viewportHeight
+    return this.rowsInOrder(id)
+      .filter((r) => r.h > 0 && r.y + r.h > top + 0.5 && r.y < bottom - 0.5 && r.text !== '')
+      .map((r) => r.text)
+  }
+
+  private rowsInOrder(id: string): Array<{ y: number; h: number; text: string }> {
+    const inner = this.byId(id)?.cn?.[0]
+    if (!inner) return []
+    const order = (n: TaroNode) => Number(/order:\s*(-?\d+)/.exec(String(n.st ?? ''))?.[1] ?? 0)
+    const out: Array<{ y: number; h: number; text: string }> = []
+    let y = 0
+    for (const c of [...(inner.cn ?? [])].sort((a, b) => order(a) - order(b))) {
+      const h = this.layout(c)
+      out.push({ y, h, text: this.text(c) })
+      y += h
+    }
+    return out
   }
 
   /** Content height of a scroll view under the layout model, px. */
@@ -353,9 +410,10 @@ export class MiniHost {
         at,
         ...(this.opts.keepPayloads ? { json } : {}),
       })
+      const before = this.opts.scrollTopOrder === 'top-first' ? this.contentHeights(page) : undefined
       for (const [k, v] of Object.entries(data)) applyPath(page.data, k, clone(v))
       this.attachWrappers(page)
-      this.reportScrollWrites(page)
+      this.reportScrollWrites(page, before)
       cb?.()
     }
     return page
@@ -418,17 +476,40 @@ export class MiniHost {
     }
   }
 
-  private reportScrollWrites(page: PageInstance): void {
+  private contentHeights(page: PageInstance): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const n of this.rawNodes(page)) if (this.tagOf(n) === 'scroll-view' && n.uid) out.set(n.uid, this.layout(n, true))
+    return out
+  }
+
+  /**
+   * After a setData: a scroll-view whose `scroll-top` value changed scrolls to it, clamped to its
+   * content (the content before this setData when `top-first`); one whose content shrank below its
+   * position is clamped. Either reports a scroll event if the position moved.
+   */
+  private reportScrollWrites(page: PageInstance, before?: Map<string, number>): void {
     for (const n of this.rawNodes(page)) {
       if (this.tagOf(n) !== 'scroll-view' || !n.uid) continue
-      const top = n.p32
-      if (top === undefined || this.scrollTops.get(n.uid) === top) continue
-      this.scrollTops.set(n.uid, top)
       const id = n.uid
+      const top = n.p32
+      if (top !== undefined && this.scrollTops.get(id) !== top) {
+        this.scrollTops.set(id, top)
+        this.scrollTopWrites.push({ id, value: Number(top), at: performance.now() })
+        const content = before?.get(id) ?? this.contentHeight(id)
+        const target = Math.min(Math.max(0, Number(top)), Math.max(0, content - this.opts.viewportHeight))
+        if (!this.scrollPos.has(id)) this.scrollPos.set(id, 0)
+        setTimeout(() => {
+          if (this.closed || this.top !== page || !this.byId(id)) return
+          this.moveTo(id, target)
+        }, 0)
+        continue
+      }
+      if (!this.scrollPos.has(id)) continue
       setTimeout(() => {
         if (this.closed || this.top !== page || !this.byId(id)) return
         const max = Math.max(0, this.contentHeight(id) - this.opts.viewportHeight)
-        this.scroll(id, Math.min(Math.max(0, Number(top)), max))
+        const pos = this.scrollPos.get(id) ?? 0
+        if (pos > max) this.moveTo(id, max)
       }, 0)
     }
   }
@@ -600,7 +681,7 @@ export class MiniHost {
 
   private selectorQuery() {
     const host = this
-    type Req = { selector: string; all: boolean; kind: 'rect' | 'fields'; cb?: (r: unknown) => void }
+    type Req = { selector: string; all: boolean; kind: 'rect' | 'fields' | 'scroll'; cb?: (r: unknown) => void }
     const reqs: Req[] = []
     const q = {
       in: () => q,
@@ -611,7 +692,7 @@ export class MiniHost {
         setTimeout(() => {
           if (host.closed) return
           const results = reqs.map((r) => {
-            const res = host.query(r.selector, r.all)
+            const res = r.kind === 'scroll' ? host.scrollOffsetOf(r.selector) : host.query(r.selector, r.all)
             r.cb?.(res)
             return res
           })
@@ -631,12 +712,20 @@ export class MiniHost {
           return q
         },
         scrollOffset: (cb?: (r: unknown) => void) => {
-          reqs.push({ selector, all, kind: 'rect', cb })
+          reqs.push({ selector, all, kind: 'scroll', cb })
           return q
         },
       }
     }
     return q
+  }
+
+  /** A scroll-view's `scrollOffset` answer: its position and content height under the model. */
+  private scrollOffsetOf(selector: string): unknown {
+    const id = selector.trim().replace(/^#/, '')
+    const n = this.nodes().find((x) => x.uid === id)
+    if (!n) return null
+    return { id, dataset: {}, scrollLeft: 0, scrollTop: this.scrollPos.get(id) ?? 0, scrollWidth: this.opts.windowWidth, scrollHeight: this.contentHeight(id) }
   }
 
   /** Answer `#id` and `[#scope ]\.class` selectors from the current page. */

@@ -101,16 +101,37 @@ function Messages({ conv }: { conv: ConvId }) {
   const lastSeenKey = useRef<string | undefined>(undefined)
   const visible = useRef(true)
 
-  const report = useCallback(
+  const messagesRef = useRef(messages)
+  messagesRef.current = messages
+  /** The highest seq whose row has been on screen while the page was visible: what is read. */
+  const seen = useRef(0)
+  const noteSeen = useCallback(
     (v: ListView) => {
-      setView(v)
-      if (visible.current) client.setViewing({ conv, atBottom: v.atEnd })
+      // Only where the list reported itself (not where a write was asked for), only while visible.
+      if (!visible.current || !v.confirmed || v.firstVisible < 0) return
+      const held = messagesRef.current
+      let top = seen.current
+      for (let i = v.firstVisible; i <= v.lastVisible && i < held.length; i++) {
+        const seq = held[i]!.seq
+        if (seq !== undefined && seq > top) top = seq
+      }
+      if (top === seen.current) return
+      seen.current = top
+      client.setViewing({ conv, seenSeq: top })
     },
     [conv],
   )
+  const report = useCallback(
+    (v: ListView) => {
+      setView(v)
+      noteSeen(v)
+    },
+    [noteSeen],
+  )
   useDidShow(() => {
     visible.current = true
-    if (view) client.setViewing({ conv, atBottom: view.atEnd })
+    if (seen.current > 0) client.setViewing({ conv, seenSeq: seen.current })
+    if (view) noteSeen(view)
   })
   useDidHide(() => {
     visible.current = false
@@ -180,8 +201,6 @@ function Messages({ conv }: { conv: ConvId }) {
   const estimate = useCallback((i: number) => estimateRow(messages[i]!, messages[i - 1], ctx), [messages, ctx])
   const key = useCallback((i: number) => keyOf(messages[i]!), [messages])
   const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
-  const messagesRef = useRef(messages)
-  messagesRef.current = messages
   const onImage = useCallback((m: ChatMessage) => previewImages(messagesRef.current, m), [])
   const onFile = useCallback((m: ChatMessage) => {
     if ('url' in m.body) openFile(m.body as FileBody).catch(() => undefined)

@@ -1,0 +1,161 @@
+/**
+ * Where the mini-program's chat list is, in pixels, after what a person does: the built weapp under
+ * the fake host, whose scroll-view behaves like a real one (weapp-host.ts: `scroll-top` acts only
+ * when its value changes, is clamped to the content, growing content does not move the position),
+ * under both orders in which a real one may apply `scroll-top` and lay out the same setData's
+ * content. Every assertion is on the position that results from the values the page set.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startBff, type TestBff } from './bff'
+import { hostFor, waitFor } from './harness'
+import { devLogin, Peer } from './peer'
+import type { MiniHost } from './weapp-host'
+
+const LIST = 'msgs'
+/** The fake host's scroll-view viewport, px (its default). */
+const VIEWPORT = 560
+
+let bff: TestBff
+let host: MiniHost | undefined
+const peers: Peer[] = []
+let n = 0
+
+beforeAll(async () => {
+  bff = await startBff({ RATE_LIMIT_PER_SEC: '5000', RATE_LIMIT_BURST: '5000' })
+})
+afterEach(() => {
+  host?.close()
+  host = undefined
+  for (const p of peers.splice(0)) p.close()
+})
+afterAll(async () => {
+  await bff?.close()
+})
+
+/** Message `i`: short, or long enough to wrap over several lines, so rows differ in height. */
+function text(i: number): string {
+  const tag = `m${String(i).padStart(3, '0')}`
+  return i % 5 === 0 ? `${tag} ${'a longer message that wraps over more than one line '.repeat(1 + (i % 3))}` : tag
+}
+
+async function setup(order: 'layout-first' | 'top-first', count: number) {
+  n++
+  const alice = `pa${n}${order[0]}`
+  const auth = await devLogin(bff.url, alice, 'Alice')
+  const peer = await Peer.connect(bff.url, `pb${n}${order[0]}`, 'Bob')
+  peers.push(peer)
+  const conv = await peer.direct(alice)
+  for (let i = 1; i <= count; i++) peer.fire(conv.id, text(i))
+  await peer.next((f) => f.type === 'ack' && f.seq === count, 20_000)
+  const h = hostFor(bff.url, auth, { scrollTopOrder: order })
+  host = h
+  h.launch()
+  h.open('pages/index/index')
+  await waitFor(() => h.byId(`conv-${conv.id}`), 'the conversation row')
+  h.tap(`conv-${conv.id}`)
+  await waitFor(() => h.top?.route === 'pages/chat/index' && h.byId(LIST), 'the chat page')
+  return { peer, conv, h }
+}
+
+const pos = (h: MiniHost) => h.scrollPos.get(LIST) ?? 0
+const maxPos = (h: MiniHost) => Math.max(0, h.contentHeight(LIST) - VIEWPORT)
+/** At the real end of the content, and the newest row `tag` is the last one on screen. */
+const atEndShowing = (h: MiniHost, tag: string) => Math.abs(pos(h) - maxPos(h)) <= 1 && (h.visibleRows(LIST).at(-1) ?? '').includes(tag)
+
+/** A finger drags the list by `dy` px (negative: towards older rows), in 30 px moves a frame apart. */
+async function drag(h: MiniHost, dy: number): Promise<{ from: number; to: number }> {
+  const from = performance.now()
+  const steps = Math.ceil(Math.abs(dy) / 30)
+  for (let i = 0; i < steps; i++) {
+    h.scroll(LIST, pos(h) + Math.sign(dy) * Math.min(30, Math.abs(dy) - i * 30))
+    await new Promise((r) => setTimeout(r, 16))
+  }
+  return { from, to: performance.now() }
+}
+
+/** What the list shows, for failure messages. */
+const where = (h: MiniHost) =>
+  `pos ${pos(h).toFixed(1)} of max ${maxPos(h).toFixed(1)}, rows ${JSON.stringify(h.visibleRows(LIST).map((r) => r.slice(0, 8)))}, scroll-top writes ${JSON.stringify(h.scrollTopWrites.slice(-4).map((w) => w.value))}`
+
+/** Wait for the list to be at its end showing `tag` last; on a timeout, say where it is. */
+async function untilAtEnd(h: MiniHost, tag: string, timeoutMs = 10_000): Promise<void> {
+  try {
+    await waitFor(() => atEndShowing(h, tag), `${tag} at the bottom`, timeoutMs)
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: ${where(h)}`)
+  }
+}
+
+const readsSent = (h: MiniHost) =>
+  h.sent.filter((f) => f.includes('"type":"read"')).map((f) => (JSON.parse(f) as { seq: number }).seq)
+
+describe.each(['layout-first', 'top-first'] as const)('weapp chat list positions (scroll-top %s)', (order) => {
+  it('opens at the newest row, follows arrivals at the bottom, holds still while reading above, and reads only what was shown', async () => {
+    const { peer, conv, h } = await setup(order, 120)
+    await untilAtEnd(h, 'm120')
+    // The read mark goes up to what was on screen: the newest row.
+    await waitFor(() => readsSent(h).includes(120), 'read up to 120')
+
+    // Arrivals while at the bottom are followed.
+    await peer.say(conv.id, 'm121')
+    await untilAtEnd(h, 'm121')
+    await peer.say(conv.id, 'm122')
+    await untilAtEnd(h, 'm122')
+
+    // The reader drags up: the page writes no scroll-top during the drag.
+    const writesBefore = h.scrollTopWrites.length
+    await drag(h, -400)
+    expect(h.scrollTopWrites.slice(writesBefore)).toEqual([])
+    const anchor = h.visibleRows(LIST)[1]!
+    const y = h.rowY(LIST, anchor)!
+
+    // A message arrives while reading above: the view does not move, the pill tells.
+    await peer.say(conv.id, 'm123')
+    await waitFor(() => h.byId('new-pill'), 'the new-messages pill')
+    expect(h.text()).toContain('1 new message')
+    expect(h.rowY(LIST, anchor)).toBeCloseTo(y, 0)
+    expect(h.visibleRows(LIST).some((r) => r.includes('m123'))).toBe(false)
+    // Not read: it was never on screen (an observation window longer than the read debounce).
+    await new Promise((r) => setTimeout(r, 800))
+    expect(Math.max(...readsSent(h))).toBeLessThan(123)
+
+    // The pill goes to the bottom, and what shows there is read.
+    h.tap('new-pill')
+    await untilAtEnd(h, 'm123')
+    await waitFor(() => readsSent(h).includes(123), 'read up to 123')
+
+    // Dragged away and back to the real bottom by hand: arrivals are followed again.
+    await drag(h, -300)
+    await drag(h, maxPos(h) - pos(h))
+    expect(Math.abs(pos(h) - maxPos(h))).toBeLessThanOrEqual(1)
+    await peer.say(conv.id, 'm124')
+    await untilAtEnd(h, 'm124')
+    await peer.say(conv.id, 'm125')
+    await untilAtEnd(h, 'm125')
+  })
+
+  it('keeps the row under the finger at the same y when an older page goes in above', async () => {
+    const { h } = await setup(order, 150)
+    await untilAtEnd(h, 'm150')
+    const asked = () => h.sent.some((f) => f.includes('"type":"history"'))
+    let reading = ''
+    let y = 0
+    while (!asked()) {
+      expect(pos(h)).toBeGreaterThan(0)
+      await drag(h, -60)
+      reading = h.visibleRows(LIST)[1]!
+      y = h.rowY(LIST, reading)!
+    }
+    const oldest = () => Math.min(...h.visibleRows(LIST).concat(h.text().match(/m\d{3}/g) ?? []).map((t) => Number(/m(\d{3})/.exec(t)?.[1] ?? 999)))
+    const before = oldest()
+    // The older page arrives and is rendered above (the list holds rows older than before).
+    await waitFor(() => /"type":"messages"/.test(h.received.map((r) => r.data).join('\n')), 'the older page')
+    await waitFor(() => Math.abs((h.rowY(LIST, reading) ?? Infinity) - y) <= 2 && pos(h) > 1_000, `"${reading}" back at y ${y}`, 5_000).catch((err: Error) => {
+      throw new Error(`${err.message}: now at ${h.rowY(LIST, reading)}, ${where(h)}`)
+    })
+    expect(h.rowY(LIST, reading)).toBeCloseTo(y, -0.5)
+    // Further up now shows the older rows.
+    await drag(h, -500)
+    await waitFor(() => oldest() < before, 'older rows above the one read')
+  })
+})
