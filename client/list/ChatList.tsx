@@ -61,7 +61,7 @@ const ORDER_BOTTOM = 2_000_000_000
 
 export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatList(props, ref) {
   const { id, count, keyOf, estimate, version, renderRow, onView } = props
-  const [list] = useState(() => new VirtualList(props.viewportGuess ?? 600, { scheduler }))
+  const [list] = useState(() => new VirtualList(props.viewportGuess ?? 600, { scheduler, correctMeasured: isH5 }))
   const [, rerender] = useReducer((x: number) => x + 1, 0)
   const rendering = useRef(false)
   const dataVersion = useRef<unknown>(undefined)
@@ -230,6 +230,9 @@ function syncH5(id: string, list: VirtualList, applied: { n: number; value: numb
     if (size) sizes.push({ index: s.index, size })
   })
   if (sizes.length) list.measured(sizes)
+  // Called from a ResizeObserver, React renders the new spacer only after this frame: set it now.
+  const pad = el.querySelector<HTMLElement>('.vl-pad')
+  if (pad) pad.style.height = `${list.getView().padTop}px`
   // A write may ask for another (the read-back found it short), at most a few times a frame.
   for (let i = 0; i < 3; i++) {
     const w = list.getView().scroll

@@ -116,14 +116,34 @@ describe('VirtualList', () => {
     const reading = t.list.getView().firstVisible
     const key = `k${reading}`
     const yBefore = t.screenY(reading)
-    // 50 older rows arrive at the top; our row is now at index reading + 50.
+    // 50 older rows arrive at the top while the reader is still scrolling; our row is now at index
+    // reading + 50. Nothing is written during the gesture: the shift is held out of the top spacer.
+    const w = t.list.getView().scroll
     t.set(-50, 150)
     const idx = reading + 50
     expect(`k${t.first + idx}`).toBe(key)
-    const v = t.list.getView()
-    // The offset moved down by exactly the 50 rows added above (50 x 50 px).
-    expect(v.scroll!.top).toBe(3000 + 2500)
+    expect(t.list.getView().scroll).toBe(w)
     expect(t.screenY(idx)).toBeCloseTo(yBefore, 5)
+    // At rest, one write gives the spacer its height back: the offset moved down by exactly the 50
+    // rows added above (50 x 50 px), and the row is still where it was.
+    t.timers.advance(300)
+    const v = t.list.getView()
+    expect(v.scroll!.top).toBe(3000 + 2500)
+    expect(v.padTop).toBe(t.rendered(v)[0]! * 50)
+    expect(t.screenY(idx)).toBeCloseTo(yBefore, 5)
+  })
+
+  it('writes a prepend\'s shift at once when the reader is not scrolling', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    t.echo()
+    t.list.onScroll(t.list.getView().scroll!.top - 1500)
+    t.timers.advance(300)
+    const reading = t.list.getView().firstVisible
+    const yBefore = t.screenY(reading)
+    t.set(-50, 150)
+    expect(t.list.getView().scroll!.top).toBe(3000 + 2500)
+    expect(t.screenY(reading + 50)).toBeCloseTo(yBefore, 5)
   })
 
   it('keeps slots of rendered rows when older rows are prepended', () => {
@@ -140,6 +160,7 @@ describe('VirtualList', () => {
     t.list.scrollToEnd()
     t.echo()
     t.list.onScroll(t.list.getView().scroll!.top - 20_000)
+    t.timers.advance(300)
     const before = t.list.getView()
     for (const i of t.rendered()) t.sizes.set(`k${i}`, 50 + (i % 3) * 20)
     t.measureAll()
@@ -161,7 +182,14 @@ describe('VirtualList', () => {
     const above = t.rendered()[0]!
     expect(above).toBeLessThan(reading)
     t.sizes.set(`k${above}`, 130)
+    const w = t.list.getView().scroll
     t.list.measured([{ index: above, size: 130 }])
+    expect(t.screenY(reading)).toBeCloseTo(yBefore, 5)
+    // The reader is scrolling: held in the spacer, not written...
+    expect(t.list.getView().scroll).toBe(w)
+    // ...until the scrolling stops.
+    t.timers.advance(300)
+    expect(t.list.getView().scroll).not.toBe(w)
     expect(t.screenY(reading)).toBeCloseTo(yBefore, 5)
   })
 

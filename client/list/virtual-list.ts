@@ -23,12 +23,18 @@
  * - **Anchoring.** Otherwise the first visible row is the anchor: rows prepended or trimmed above it
  *   move the offset by exactly what changed above it, so it stays at the same screen y.
  * - **Measured heights.** A row measured taller or shorter than its estimate changes the layout once.
- *   Where the view measures before it paints (h5: layout effect and ResizeObserver) the offset is
- *   corrected in the same frame for rows above the anchor only (`correctMeasured`). Where it cannot
- *   (the mini-program measures through an asynchronous selector query, after the render layer has
- *   already drawn the row), a write would move the content a second time, and during a drag or a
- *   fling it would cut the gesture: there the model takes the position the view reports and writes
- *   nothing.
+ *   Where the view measures before it paints (h5: layout effect and ResizeObserver) it is
+ *   compensated in the same frame, for rows above the anchor only (`correctMeasured`). Where it
+ *   cannot (the mini-program measures through an asynchronous selector query, after the render layer
+ *   has already drawn the row), compensating would move the content a second time: there the model
+ *   takes the position the view reports.
+ * - **No writes while the reader scrolls.** A write during a drag or a fling cuts it (a mini-program
+ *   scroll-view) or is undone by the smooth-scroll animation in progress (a browser's wheel). So
+ *   while the reader scrolls, a shift above the anchor (a prepended page, a measured row) goes into
+ *   the top spacer instead: `hold` px of the model's content above the first rendered row are not
+ *   drawn, the view's offsets are the model's less `hold`, and nothing under the reader moves. When
+ *   the scrolling stops, one write gives the spacer its height back and moves the offset by the
+ *   same amount, in one frame. (A shift that the spacer cannot absorb, near the top, is written.)
  * The view reports where it really is (`onScroll`); a report that answers our own write is an echo.
  * Rows count as seen only at positions the view has reported (`confirmed`), never at ones we asked for.
  */
@@ -144,6 +150,8 @@ export class VirtualList {
   /** The offset is one the view reported (not only one we asked for). */
   private confirmed = false
   private scrolling = false
+  /** Model px above the first rendered row not drawn while the reader scrolls (see the header). */
+  private hold = 0
   private idleTimer?: number
   private readonly listeners = new Set<() => void>()
   private readonly cleanup: () => void
@@ -225,9 +233,9 @@ export class VirtualList {
     return this.view.atEnd
   }
 
-  /** The current offset (last scroll report or write), px. */
+  /** The view's current offset (last scroll report or write), px. */
   get scrollTop(): number {
-    return this.el.scrollTop
+    return this.el.scrollTop - this.hold
   }
 
   /** The reader is scrolling (a drag or a fling: scroll events less than `scrollIdleMs` apart). */
@@ -314,12 +322,12 @@ export class VirtualList {
       if (this.scheduler.now() <= echo.until && (echo.toEnd || Math.abs(top - echo.top) < 1)) {
         // Where our write landed. "To the end" lands at the view's real end, which differs from the
         // model's until the newest rows are measured: the reader is at the end either way.
-        this.place(top, false)
+        this.place(top + this.hold, false)
         return
       }
     }
     // The reader moved.
-    const content = contentPx !== undefined && contentPx > 0 ? contentPx : this.v.getTotalSize()
+    const content = contentPx !== undefined && contentPx > 0 ? contentPx : this.v.getTotalSize() - this.hold
     const max = Math.max(0, content - this.el.clientHeight)
     this.followEnd = max - top <= this.atEndPx
     this.scrolling = true
@@ -330,10 +338,12 @@ export class VirtualList {
         this.idleTimer = undefined
         this.scrolling = false
         this.offsetCb?.(this.el.scrollTop, false)
+        // At rest: what was held goes back into the spacer, with the offset, in one write.
+        if (this.hold !== 0) this.write(this.el.scrollTop)
       } else this.idleTimer = this.scheduler.requestAnimationFrame(check)
     }
     this.idleTimer = this.scheduler.requestAnimationFrame(check)
-    this.place(top, true)
+    this.place(top + this.hold, true)
   }
 
   /** The view applied the write `getView().scroll`: a scroll event may follow (none if nothing moved). */
@@ -354,10 +364,10 @@ export class VirtualList {
     const missed = w !== undefined && (w.toEnd ? this.followEnd && max - top > 1 : Math.abs(top - w.top) > 1 && top < max - 1)
     this.echo = undefined
     if (missed) {
-      this.write(w.toEnd ? Infinity : w.top)
+      this.write(w.toEnd ? Infinity : w.top + this.hold)
       return true
     }
-    this.place(top, false)
+    this.place(top + this.hold, false)
     return false
   }
 
@@ -390,7 +400,7 @@ export class VirtualList {
     return this.v['getMeasurements']()[index]
   }
 
-  /** The first row intersecting the viewport and how far above the viewport's top it starts. */
+  /** The first row intersecting the viewport and how far above the viewport's top it starts (model px). */
   private anchor(): { index: number; key: string; delta: number } | undefined {
     if (this.data.count === 0) return undefined
     const it = this.v.getVirtualItemForOffset(this.el.scrollTop)
@@ -410,8 +420,9 @@ export class VirtualList {
       const it = this.item(anchor.index)
       if (it) {
         const top = it.start + anchor.delta
-        if (Math.abs(top - this.el.scrollTop) >= 0.5) {
-          this.write(top)
+        const shift = top - this.el.scrollTop
+        if (Math.abs(shift) >= 0.5) {
+          if (!this.scrolling || !this.holdShift(top, shift)) this.write(top)
           return
         }
       }
@@ -419,8 +430,24 @@ export class VirtualList {
     this.refresh()
   }
 
-  /** Ask the view to scroll to `top` (Infinity: to the end). */
+  /**
+   * While the reader scrolls: keep a shift of `shift` px above the anchor out of the drawn spacer
+   * (the view does not move). False when the spacer is too small to absorb it.
+   */
+  private holdShift(top: number, shift: number): boolean {
+    const hold = this.hold + shift
+    this.el.scrollTop = top
+    const first = this.v.getVirtualItems()[0]
+    this.el.scrollTop = top - shift
+    if (!first || first.start - hold < 0) return false
+    this.hold = hold
+    this.setOffset(top, true)
+    return true
+  }
+
+  /** Ask the view to scroll to model offset `top` (Infinity: to the end); releases any hold. */
   private write(top: number): void {
+    this.hold = 0
     const max = Math.max(0, this.v.getTotalSize() - this.el.clientHeight)
     const toEnd = top >= max - 0.5
     const clamped = Math.min(Math.max(0, top), max)
@@ -473,9 +500,9 @@ export class VirtualList {
     }
     return {
       slots,
-      padTop: first ? first.start : 0,
+      padTop: first ? Math.max(0, first.start - this.hold) : 0,
       padBottom: last ? Math.max(0, total - last.end) : 0,
-      total,
+      total: total - this.hold,
       atEnd: this.followEnd,
       firstVisible,
       lastVisible,

@@ -146,8 +146,6 @@ describe('h5 chat list positions in Chromium', () => {
     const page = alice.page
     const box = await page.locator('#msgs').boundingBox()
     await page.mouse.move(box!.x + box!.width / 2, box!.y + box!.height / 2)
-    let pages = 0
-    page.on('websocket', (ws) => ws.on('framereceived', (f) => void (String(f.payload).includes('"type":"messages"') && pages++)))
     const steps: Array<{ tag: string; moved: number; drift: number }> = []
     for (let step = 0; step < 40; step++) {
       const tags = await visibleTags(page)
@@ -163,11 +161,12 @@ describe('h5 chat list positions in Chromium', () => {
       const drift = await settle(page, tag, 20)
       steps.push({ tag, moved: after - before, drift })
     }
-    for (const s of steps) expect(s.moved, `step at ${s.tag}`).toBeGreaterThanOrEqual(WHEEL - 2)
-    for (const s of steps) expect(s.moved, `step at ${s.tag}`).toBeLessThanOrEqual(WHEEL + 2)
-    for (const s of steps) expect(s.drift, `drift after the step at ${s.tag}`).toBeLessThanOrEqual(1)
-    // Older pages did go in above during these steps.
-    expect(pages).toBeGreaterThan(0)
+    // Every step moved the content by the wheel's delta (+-2 px), and nothing moved it afterwards.
+    expect(steps.filter((s) => Math.abs(s.moved - WHEEL) > 2 || s.drift > 1)).toEqual([])
+    // Older pages did go in above during these steps: the chat opened with the newest page of 50
+    // (p2951-p3000), and rows older than that are on screen now.
+    const oldest = Math.min(...(await visibleTags(page)).map((t) => Number(t.slice(1))))
+    expect(oldest).toBeLessThan(TOTAL - 50)
     await page.screenshot({ path: path.join(SHOTS, 'position-scrolled-up.png') })
   })
 
