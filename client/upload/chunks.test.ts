@@ -10,19 +10,19 @@ describe('ChunkSizer', () => {
   it('starts at 256 KiB and sizes a chunk to take targetMs at the measured goodput, bounded', () => {
     const s = new ChunkSizer()
     expect(s.next).toBe(DEFAULT_CHUNK_SIZING.initialBytes)
-    // 1 MB/s measured: 2 s worth is 2 MB, but growth is at most 4x per append.
+    // 1 KB/ms measured: 3 s worth is 3000 KB, but growth is at most 4x per append.
     s.record(256 * KB, 256)
     expect(s.next).toBe(1024 * KB)
     s.record(1024 * KB, 1024)
-    expect(s.next).toBe(2000 * KB)
+    expect(s.next).toBe(3000 * KB)
     // A fast link: 4x growth, then capped at 8 MiB.
-    s.record(2000 * KB, 10)
-    expect(s.next).toBe(8000 * KB)
-    s.record(8000 * KB, 10)
+    s.record(1500 * KB, 10)
+    expect(s.next).toBe(6000 * KB)
+    s.record(6000 * KB, 10)
     expect(s.next).toBe(8 * 1024 * KB)
-    // A slow one: down to what 2 s carry, not below the minimum.
+    // A slow one: down to what 3 s carry, not below the minimum.
     s.record(8 * 1024 * KB, 20_000)
-    expect(s.next).toBe(Math.round(((8 * 1024 * KB) / 20_000) * 2000))
+    expect(s.next).toBe(Math.round(((8 * 1024 * KB) / 20_000) * 3000))
     s.record(256 * KB, 1_000_000)
     expect(s.next).toBe(256 * KB)
   })

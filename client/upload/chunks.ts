@@ -25,7 +25,7 @@ export interface ChunkSizeOptions {
   readonly minBytes: number
   /** Largest append, bytes. Default 8 MiB. */
   readonly maxBytes: number
-  /** Wire time one append should take, ms. Default 2000. */
+  /** Wire time one append should take, ms. Default 3000. */
   readonly targetMs: number
   /** Growth factor per append at most. Default 4. */
   readonly maxGrowth: number
@@ -35,7 +35,7 @@ export const DEFAULT_CHUNK_SIZING: ChunkSizeOptions = {
   initialBytes: 256 * 1024,
   minBytes: 256 * 1024,
   maxBytes: 8 * 1024 * 1024,
-  targetMs: 2000,
+  targetMs: 3000,
   maxGrowth: 4,
 }
 

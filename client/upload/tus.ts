@@ -5,7 +5,7 @@
  *
  *  - appends are `POST` + `X-HTTP-Method-Override: PATCH` with an ArrayBuffer body: wx.request has no
  *    PATCH (PLATFORM.md), and the BFF turns the override back into a PATCH;
- *  - one chunk is sent at a time, sized from the measured goodput so that it takes about 2 s on the
+ *  - one chunk is sent at a time, sized from the measured goodput so that it takes about 3 s on the
  *    wire (chunks.ts: the round trip between appends is then a few percent), or `chunkSize` fixed;
  *    memory stays at the chunk on the wire and the one read ahead;
  *  - network errors, timeouts, 5xx, 423 and 429 are retried with full-jitter backoff
