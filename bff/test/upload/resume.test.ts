@@ -117,7 +117,7 @@ describe('our uploader against the BFF', () => {
     const tusEntries = (await readdir(path.join(h.dir, 'tus'))).filter((n) => n.endsWith('.json'))
     expect(tusEntries).toHaveLength(1)
     expect(JSON.parse(await readFile(storagePath, 'utf8'))).toEqual({})
-    const got = await fetch(`${h.url}/files/${second.file.fileId}?token=${token}`)
+    const got = await fetch(`${h.url}/files/${second.file.fileId}`, { headers: { Authorization: `Bearer ${token}` } })
     expect(Buffer.from(await got.arrayBuffer()).equals(data)).toBe(true)
   })
 
