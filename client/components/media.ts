@@ -2,15 +2,18 @@
  * Media actions of message bubbles: image preview over the conversation's images, file download
  * and open. The `url` and `thumbUrl` a message carries are short-lived signed paths on the BFF
  * (bff/src/upload/signed.ts): <image>, previewImage and downloadFile load them as they are, with no
- * access token in the URL (history pages and syncs bring fresh ones).
+ * access token in the URL (history pages and syncs bring fresh ones; client/upload/urls.ts renews
+ * those of messages held longer than their lifetime).
  */
 import Taro from '@tarojs/taro'
 import type { FileBody, ImageBody } from '@chat/shared'
-import { baseUrl } from '../services'
+import { baseUrl, fileUrls } from '../services'
 import { documentTypeOf } from '../upload/preview'
 import type { ChatMessage } from '../store/types'
 
 export function mediaUrl(path: string): string {
+  // A URL near its expiry: the message gets fresh ones, and the view re-renders with them.
+  fileUrls.check(path)
   return `${baseUrl}${path}`
 }
 
