@@ -105,6 +105,9 @@ describe('FileUrlSigner', () => {
     expect(fresh.body.thumbUrl).toBe(s.sign(id, 'thumb'))
     expect(thrown(() => s.verify(id, 'thumb', query(fresh.body.thumbUrl)))).toBe('none')
     expect(s.refresh(text)).toBe(text)
+    // A message stored before signed URLs existed: its plain paths go out signed.
+    const plain = JSON.stringify({ kind: 'file', body: { fileId: id, url: `/files/${id}` } })
+    expect((JSON.parse(s.refresh(plain)) as { body: { url: string } }).body.url).toBe(s.sign(id, 'data'))
   })
 
   it('takes its keys from FILE_URL_KEYS, checked at start-up', () => {
