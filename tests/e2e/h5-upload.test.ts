@@ -72,7 +72,8 @@ describe('uploads in the h5 build', () => {
     // Alice's bubble shows the local file (a blob: URL) before the server has it.
     const mine = alice.page.locator('.im-i img').last()
     await mine.waitFor({ state: 'attached' })
-    expect(await mine.getAttribute('src')).toMatch(/^blob:/)
+    // The element may be attached a moment before its src is set: wait for the attribute.
+    await expect.poll(() => mine.getAttribute('src'), { timeout: 10_000 }).toMatch(/^blob:/)
     release()
 
     // Bob gets the image message and loads its thumbnail from the BFF by its signed URL (no token in it).
