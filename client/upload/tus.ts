@@ -213,6 +213,8 @@ export class TusUpload {
         // Read the next chunk while this one is on the wire: the disk (or wx's readFile) and the
         // network overlap instead of taking turns. Two chunks in memory at most.
         if (end < source.size) this.prefetch(end, Math.min(end + this.chunks.next, source.size))
+        // The token first (a renewal is a request of its own): the clock measures only the append.
+        const auth = await this.headers()
         const sentAt = this.now()
         sending = chunk.byteLength
         const res = await this.send(
@@ -220,7 +222,7 @@ export class TusUpload {
             method: 'POST',
             url: this.url!,
             headers: {
-              ...(await this.headers()),
+              ...auth,
               'X-HTTP-Method-Override': 'PATCH',
               'Upload-Offset': String(this.offset),
               'Content-Type': 'application/offset+octet-stream',
