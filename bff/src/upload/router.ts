@@ -409,7 +409,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
    * is looked up, so an unsigned request learns nothing about which ids exist.
    */
   async function reader(req: ExpressRequest, variant: FileVariant): Promise<FileRecord> {
-    if (req.query.s === undefined) return memberRead(req)
+    if (req.query.s === undefined && req.query.e === undefined && req.query.k === undefined) return memberRead(req)
     refuseQueryToken(req)
     const id = String(req.params.id)
     urls.verify(id, variant, req.query)

@@ -179,6 +179,7 @@ describe('signed URLs over HTTP', () => {
       [forged, 403, 'FILE_URL_INVALID'],
       [`/files/${f.id}?e=${q.e}&k=${q.k}&s=${q.s}&token=${alice}`, 403, 'FILE_URL_INVALID'],
       [`/files/${f.id}?token=${alice}`, 403, 'FILE_URL_INVALID'],
+      [`/files/${f.id}?e=${q.e}&k=${q.k}`, 403, 'FILE_URL_INVALID'],
     ]
     for (const [path, status, code] of cases) {
       const res = await fetch(`${h.url}${path}`)
