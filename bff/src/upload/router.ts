@@ -398,7 +398,13 @@ export function createUploadService(deps: UploadDeps): UploadService {
     const user = await userOf(bearerOf(req))
     const id = String(req.params.id)
     const record = await files.get(id)
-    if (!record) throw new AppError((await files.withdrawn(id)) ? 'FILE_WITHDRAWN' : 'FILE_NOT_FOUND')
+    if (!record) {
+      if (await files.withdrawn(id)) throw new AppError('FILE_WITHDRAWN')
+      // All bytes are in but the file is still being checked and published (the last append's
+      // answer was lost, and the uploader asked HEAD, then this): temporary, ask again.
+      if (await finishing(id, user)) throw new AppError('FILE_NOT_READY', 'the upload is complete and being checked')
+      throw new AppError('FILE_NOT_FOUND')
+    }
     if (record.owner !== user && !(await deps.isMember(record.conv, user))) throw new AppError('NOT_MEMBER')
     return record
   }
@@ -445,6 +451,18 @@ export function createUploadService(deps: UploadDeps): UploadService {
     res.sendFile(filePath, { etag: true, lastModified: false, cacheControl: false, dotfiles: 'allow' }, (err) => {
       if (err && !res.headersSent) sendError(res, new AppError('FILE_NOT_FOUND', undefined, { cause: err }), req)
     })
+  }
+
+  /** Whether `user`'s upload `id` holds all its bytes (its file not published yet). */
+  async function finishing(id: string, user: string): Promise<boolean> {
+    if (!UPLOAD_ID_RE.test(id)) return false
+    const info = await store.info(id)
+    if (!info || info.size === undefined || metaOf(info)?.owner !== user) return false
+    try {
+      return (await fs.stat(store.dataPath(id))).size >= info.size
+    } catch {
+      return false
+    }
   }
 
   async function withdrawFile(id: string): Promise<boolean> {

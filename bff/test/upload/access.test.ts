@@ -3,6 +3,7 @@
  * conversation an upload was made for read the finished file; only the uploader sends it, and only
  * to that conversation. A stranger learns nothing and changes nothing.
  */
+import { writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import sharp from 'sharp'
 import { AppError } from '@chat/shared'
@@ -73,6 +74,22 @@ describe('an upload in progress', () => {
     }
     expect(await rejection(h.uploads.resolveFile({ user: 'alice', conv, kind: 'file', fileId: c.id! }))).toBe('FILE_NOT_READY')
     expect(await rejection(h.uploads.resolveFile({ user: 'bob', conv, kind: 'file', fileId: c.id! }))).toBe('FILE_NOT_FOUND')
+  })
+})
+
+describe('an upload whose bytes are all in, still being checked and published', () => {
+  it('answers its uploader FILE_NOT_READY (temporary: ask again) and anyone else FILE_NOT_FOUND', async () => {
+    const data = pdfBytes(6000)
+    const c = await create(h, alice, data.length, { conv, filename: 'checking.pdf' })
+    // The state between the last byte's arrival and the record's publication, held still: the data
+    // file complete on disk, no record yet.
+    await writeFile(h.uploads.store.dataPath(c.id!), data)
+    const mine = await fetch(`${h.url}/files/${c.id}/info`, { headers: { Authorization: `Bearer ${alice}` } })
+    expect(mine.status).toBe(409)
+    expect(await mine.json()).toEqual({ error: { code: 'FILE_NOT_READY', message: 'the upload is complete and being checked', temporary: true } })
+    const theirs = await fetch(`${h.url}/files/${c.id}/info`, { headers: { Authorization: `Bearer ${bob}` } })
+    expect(theirs.status).toBe(404)
+    expect(await codeOf(theirs)).toBe('FILE_NOT_FOUND')
   })
 })
 
