@@ -6,8 +6,10 @@ import { bffOrigin, CLIENT_DEFAULTS } from './config'
 import { Auth } from './net/auth'
 import { ChatClient } from './net/chat-client'
 import { taroPlatform } from './platform/taro'
-import { createChatStore } from './store/store'
+import { createChatStore, update } from './store/store'
 import { createUploads } from './upload'
+import { taroUploadHttp } from './upload/taro'
+import { FileUrlRefresher, withFileUrls } from './upload/urls'
 
 const log = (msg: string, details?: Record<string, unknown>) => console.warn(`[chat] ${msg}`, details ?? '')
 
@@ -25,3 +27,10 @@ export const auth = new Auth({
 export const client = new ChatClient({ platform, store, auth, baseUrl, log })
 // Image and file messages: chunked, resumable uploads (client/upload).
 client.setUploads(createUploads(client.fileSink()))
+// Signed file URLs of messages held longer than their lifetime get fresh ones (client/upload/urls.ts).
+export const fileUrls = new FileUrlRefresher({
+  baseUrl,
+  http: taroUploadHttp,
+  getToken: () => auth.getToken(false),
+  onFresh: (info) => update(store, withFileUrls, info),
+})

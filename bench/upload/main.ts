@@ -1,15 +1,20 @@
 /**
- * `npm run bench:upload`: a 50 MB file uploaded in 1 MiB chunks through our uploader (client/upload,
- * on its Node platform) to the real BFF (startServer), against - in the same run, on the same file -
- * one single HTTP PUT of the same bytes to a minimal Node handler that writes them to disk.
+ * `npm run bench:upload`: a file uploaded through our uploader (client/upload, on its Node platform,
+ * adaptive chunks) to the real BFF (startServer), against - in the same run, on the same file - one
+ * HTTP PUT of the same bytes to a minimal Node handler that streams them to disk.
+ *
+ * Two parts:
+ *  1. **Links** (the targets): both go through a shaping TCP proxy (link.ts) with a phone's round
+ *     trip, bandwidth and jitter, profiles "4G" and "weak" (`BENCH_PROFILES`). Target: the uploader's
+ *     goodput >= 0.85 of the single PUT's through the same proxy. Rounds alternate (`BENCH_LINK_ROUNDS`).
+ *  2. **Loopback** (server cost): no proxy; the server processes' CPU time per MB, BFF against the
+ *     minimal handler. Target: <= 2x. Wall times are printed too (on loopback they measure a
+ *     request's fixed cost, which no phone sees; not a target). Warm-up rounds first (`BENCH_WARMUP`).
  *
  * Each server runs in its own process pinned to CPU 1 (taskset), the clients in this process pinned
- * to CPU 0, so the two sides do not compete for one core and the figures compare like with like.
- * Rounds alternate (uploader, PUT, 1 MiB PUTs, uploader, ...) after warm-up rounds (`BENCH_WARMUP`,
- * default 3); the median of the rounds is reported. Target: the uploader reaches >= 0.7x the single
- * PUT's throughput.
+ * to CPU 0, the proxies in their own process (unpinned: their timers must not wait for the client).
  *
- * Roles (argv[2]): none = orchestrator; `bff` and `put` = the server processes.
+ * Roles (argv[2]): none = orchestrator; `bff`, `put` and `links` = the helper processes.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -29,18 +34,25 @@ import { createLogger } from '../../bff/src/log'
 import { createMemoryEngine } from '../../bff/src/store/memory'
 import { nodeFileSource, nodeHttp } from '../../client/upload/node'
 import { TusUpload } from '../../client/upload/tus'
-import type { UploadStorage } from '../../client/upload/platform'
+import type { UploadHttp, UploadStorage } from '../../client/upload/platform'
+import { PROFILES, startShapingProxy } from './link'
+import type { LinkProfile } from './link'
 
-const FILE_BYTES = 50 * 1024 * 1024
-const CHUNK_BYTES = 1024 * 1024
+/** File size, MiB (`BENCH_FILE_MB`, default 20: the issue's file). */
+const FILE_BYTES = Number(process.env.BENCH_FILE_MB ?? 20) * 1024 * 1024
+/** Loopback rounds, measured (`BENCH_ROUNDS`, default 5). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 /**
- * Unmeasured rounds of each row first (JIT, sockets, page cache of the source file). One round is
- * only 50 requests to the BFF: its request path still runs as baseline (unoptimised) code then,
- * as no long-running server does; three let V8 optimise it. The same for every row.
+ * Unmeasured loopback rounds of each row first (JIT, sockets, page cache of the source file): the
+ * BFF's request path must run as optimised code, as in any server that has run for a while.
  */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3)
-const TARGET_RATIO = 0.7
+/** Measured rounds per link profile (`BENCH_LINK_ROUNDS`, default 2; "weak" takes ~85 s per row and round). */
+const LINK_ROUNDS = Number(process.env.BENCH_LINK_ROUNDS ?? 2)
+/** Link profiles to run (`BENCH_PROFILES`, comma list of link.ts's PROFILES; default all). */
+const PROFILE_NAMES = (process.env.BENCH_PROFILES ?? Object.keys(PROFILES).join(',')).split(',').map((x) => x.trim()).filter(Boolean)
+const LINK_TARGET = 0.85
+const CPU_TARGET = 2
 const CONV = directConvId('bench-a', 'bench-b')
 const RESULTS = process.env.BENCH_RESULTS ?? path.resolve(process.cwd(), 'bench/results/upload.json')
 
@@ -69,12 +81,8 @@ async function servePut(dir: string): Promise<void> {
   let n = 0
   const server = http.createServer((req, res) => {
     if (req.method !== 'PUT') return void res.writeHead(405).end()
-    // `X-Offset`: a chunk of a file written in pieces (the chunked reference row); else a new file.
-    const offset = req.headers['x-offset']
-    const target =
-      offset === undefined
-        ? createWriteStream(path.join(dir, `put-${n++}`))
-        : createWriteStream(path.join(dir, 'chunked'), { flags: offset === '0' ? 'w' : 'r+', start: Number(offset) })
+    // One file per request, overwritten two requests later (the disk does not fill over the rounds).
+    const target = createWriteStream(path.join(dir, `put-${n++ % 2}`))
     pipeline(req, target).then(
       () => res.writeHead(204).end(),
       () => res.writeHead(500).end(),
@@ -86,6 +94,24 @@ async function servePut(dir: string): Promise<void> {
   await untilStdinEnds()
   server.closeAllConnections()
   server.close()
+}
+
+/** The proxies: one per profile in front of each server, `targets` = JSON { bff, put } urls. */
+async function serveLinks(targets: string): Promise<void> {
+  const { bff, put } = JSON.parse(targets) as { bff: string; put: string }
+  const proxies: Record<string, string> = {}
+  const closers: Array<() => Promise<void>> = []
+  for (const [name, profile] of Object.entries(PROFILES)) {
+    for (const [role, url] of Object.entries({ bff, put })) {
+      const u = new URL(url)
+      const proxy = await startShapingProxy({ host: u.hostname, port: Number(u.port) }, profile)
+      proxies[`${name}:${role}`] = proxy.url
+      closers.push(() => proxy.close())
+    }
+  }
+  announce(JSON.stringify(proxies))
+  await untilStdinEnds()
+  await Promise.all(closers.map((c) => c()))
 }
 
 function announce(url: string): void {
@@ -131,12 +157,12 @@ const hasTaskset = (() => {
 })()
 const cpus = os.availableParallelism()
 
-function startRole(role: 'bff' | 'put', dir: string): Promise<Server> {
+function startRole(role: 'bff' | 'put' | 'links', arg: string, pinned = true): Promise<Server> {
   const self = fileURLToPath(import.meta.url)
   // BENCH_NODE_ARGS: extra node flags for the server processes (e.g. `--cpu-prof` to profile them).
-  const args = [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), self, role, dir]
+  const args = [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), self, role, arg]
   const child =
-    hasTaskset && cpus > 1
+    pinned && hasTaskset && cpus > 1
       ? spawn('taskset', ['-c', '1', process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
       : spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
@@ -163,11 +189,12 @@ function startRole(role: 'bff' | 'put', dir: string): Promise<Server> {
         } else if (typeof msg.cpuUs === 'number') waiting.shift()?.(msg.cpuUs)
       }
     })
-    child.on('exit', (code) => reject(new Error(`${role} server exited with ${code}`)))
+    child.on('exit', (code) => reject(new Error(`${role} process exited with ${code}`)))
   })
 }
 
 async function stopRole(s: Server): Promise<void> {
+  if (s.child.exitCode !== null) return
   const exited = new Promise((resolve) => s.child.once('exit', resolve))
   s.child.stdin!.end()
   await exited
@@ -178,7 +205,25 @@ function memoryStorage(): UploadStorage {
   return { get: (k) => m.get(k), set: (k, v) => void m.set(k, v), remove: (k) => void m.delete(k) }
 }
 
-async function runUploader(bff: string, token: string, file: string, http: ReturnType<typeof nodeHttp>): Promise<number> {
+/** Appends the uploader sent in one round (their sizes are chosen from the measured goodput). */
+interface Appends {
+  count: number
+  bytes: number
+}
+
+function counting(inner: UploadHttp, appends: Appends): UploadHttp {
+  return {
+    send(req) {
+      if (req.headers['X-HTTP-Method-Override'] === 'PATCH') {
+        appends.count++
+        appends.bytes += req.body?.byteLength ?? 0
+      }
+      return inner.send(req)
+    },
+  }
+}
+
+async function runUploader(bff: string, token: string, file: string, http: UploadHttp): Promise<number> {
   const source = await nodeFileSource(file)
   const upload = new TusUpload({
     endpoint: `${bff}/uploads`,
@@ -189,7 +234,6 @@ async function runUploader(bff: string, token: string, file: string, http: Retur
     http,
     storage: memoryStorage(),
     getToken: async () => token,
-    chunkSize: CHUNK_BYTES,
   })
   const t0 = process.hrtime.bigint()
   const out = await upload.start()
@@ -212,30 +256,6 @@ async function runPut(put: string, file: string, agent: http.Agent): Promise<num
   return Number(process.hrtime.bigint() - t0) / 1e6
 }
 
-/**
- * Reference row, not a target: the same file as sequential 1 MiB PUTs to the minimal handler, each
- * waiting for the previous answer. The ceiling any request-per-chunk protocol (tus included) can
- * reach here, against which the uploader's own overhead can be read.
- */
-async function runChunkedPut(put: string, file: string, agent: http.Agent): Promise<number> {
-  const source = await nodeFileSource(file)
-  const t0 = process.hrtime.bigint()
-  for (let offset = 0; offset < FILE_BYTES; offset += CHUNK_BYTES) {
-    const body = Buffer.from(await source.read(offset, Math.min(offset + CHUNK_BYTES, FILE_BYTES)))
-    await new Promise<void>((resolve, reject) => {
-      const req = http.request(`${put}/file`, { method: 'PUT', agent, headers: { 'Content-Length': String(body.length), 'X-Offset': String(offset) } }, (res) => {
-        res.resume()
-        res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`PUT answered ${res.statusCode}`))))
-      })
-      req.on('error', reject)
-      req.end(body)
-    })
-  }
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6
-  await source.close()
-  return ms
-}
-
 /** Keeps the disk from filling over the rounds: the stored copies are not needed. */
 async function clearStore(dir: string): Promise<void> {
   await rm(path.join(dir, 'store', 'files'), { recursive: true, force: true })
@@ -250,9 +270,44 @@ function median(xs: number[]): number {
 
 const mbps = (ms: number): number => FILE_BYTES / 1e6 / (ms / 1000)
 
+/** One row of the results: wall times, server and client CPU, over the rounds. */
+interface Series {
+  ms: number[]
+  serverCpuUs: number[]
+  clientCpuUs: number[]
+}
+
+const series = (): Series => ({ ms: [], serverCpuUs: [], clientCpuUs: [] })
+
+/** Runs one round; records its wall time and the server's and this (the client's) process's CPU time. */
+async function measured(s: Server, into: Series, run: () => Promise<number>): Promise<void> {
+  const before = await s.cpu()
+  const client = process.cpuUsage()
+  into.ms.push(await run())
+  const { user, system } = process.cpuUsage(client)
+  into.clientCpuUs.push(user + system)
+  into.serverCpuUs.push((await s.cpu()) - before)
+}
+
+function summary(label: string, s: Series): RowOut {
+  return {
+    label,
+    ms: s.ms.map(round1),
+    medianMs: round1(median(s.ms)),
+    MBps: round2(mbps(median(s.ms))),
+    serverCpuMsPerMB: msPerMB(s.serverCpuUs),
+    clientCpuMsPerMB: msPerMB(s.clientCpuUs),
+  }
+}
+
 async function orchestrate(): Promise<void> {
   // -a: every thread of this process (V8's workers exist already), not only the main one.
   if (hasTaskset && cpus > 1) execFileSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' })
+  const profiles: LinkProfile[] = PROFILE_NAMES.map((n) => {
+    const p = (PROFILES as Record<string, LinkProfile>)[n]
+    if (!p) throw new Error(`BENCH_PROFILES: unknown profile "${n}" (known: ${Object.keys(PROFILES).join(', ')})`)
+    return p
+  })
   const dir = await mkdtemp(path.join(os.tmpdir(), 'chat-bench-upload-'))
   const servers: Server[] = []
   try {
@@ -261,6 +316,9 @@ async function orchestrate(): Promise<void> {
     await mkdir(path.join(dir, 'put'), { recursive: true })
     const [bff, put] = await Promise.all([startRole('bff', dir), startRole('put', path.join(dir, 'put'))])
     servers.push(bff, put)
+    const links = await startRole('links', JSON.stringify({ bff: bff.url, put: put.url }), false)
+    servers.push(links)
+    const proxies = JSON.parse(links.url) as Record<string, string>
     const login = await fetch(`${bff.url}/auth/dev-login`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -269,81 +327,77 @@ async function orchestrate(): Promise<void> {
     const token = ((await login.json()) as AuthResponse).token
     const upHttp = nodeHttp({ maxSockets: 1 })
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const appends: Appends = { count: 0, bytes: 0 }
+    const upCounted = counting(upHttp, appends)
 
-    // Warm-up (JIT, sockets, page cache of the source file), not counted.
+    // ---- loopback: warm-up (JIT, sockets, page cache), then the server cost
     for (let i = 0; i < WARMUP; i++) {
       await runUploader(bff.url, token, file, upHttp)
       await runPut(put.url, file, agent)
-      await runChunkedPut(put.url, file, agent)
       await clearStore(dir)
     }
-    const up: number[] = []
-    const single: number[] = []
-    const chunked: number[] = []
-    const upCpu: number[] = []
-    const singleCpu: number[] = []
-    const chunkedCpu: number[] = []
-    const upClientCpu: number[] = []
-    const singleClientCpu: number[] = []
-    const chunkedClientCpu: number[] = []
-    /** Runs one round; records the server's and this (the client's) process's CPU time, µs. */
-    const measured = async (s: Server, cpu: number[], clientCpu: number[], run: () => Promise<number>): Promise<number> => {
-      const before = await s.cpu()
-      const client = process.cpuUsage()
-      const ms = await run()
-      const { user, system } = process.cpuUsage(client)
-      clientCpu.push(user + system)
-      cpu.push((await s.cpu()) - before)
-      return ms
-    }
+    const loopUp = series()
+    const loopPut = series()
+    appends.count = 0
+    appends.bytes = 0
     for (let i = 0; i < ROUNDS; i++) {
-      up.push(await measured(bff, upCpu, upClientCpu, () => runUploader(bff.url, token, file, upHttp)))
-      single.push(await measured(put, singleCpu, singleClientCpu, () => runPut(put.url, file, agent)))
-      chunked.push(await measured(put, chunkedCpu, chunkedClientCpu, () => runChunkedPut(put.url, file, agent)))
+      await measured(bff, loopUp, () => runUploader(bff.url, token, file, upCounted))
+      await measured(put, loopPut, () => runPut(put.url, file, agent))
       await clearStore(dir)
+    }
+    const loopAppends = appends.count / Math.max(ROUNDS, 1)
+    const loopback = {
+      uploader: { ...summary('uploader -> BFF, loopback', loopUp), appendsPerUpload: loopAppends },
+      baseline: summary('one PUT -> minimal handler, loopback', loopPut),
+      goodputRatio: round3(median(loopPut.ms) / median(loopUp.ms)),
+      serverCpuRatio: round3(median(loopUp.serverCpuUs) / median(loopPut.serverCpuUs)),
+      cpuTarget: CPU_TARGET,
+    }
+
+    // ---- links: through the shaping proxies
+    const linkResults: Record<string, unknown>[] = []
+    for (const profile of profiles) {
+      const up = series()
+      const single = series()
+      appends.count = 0
+      appends.bytes = 0
+      const viaBff = proxies[`${profile.name}:bff`]!
+      const viaPut = proxies[`${profile.name}:put`]!
+      for (let i = 0; i < LINK_ROUNDS; i++) {
+        await measured(bff, up, () => runUploader(viaBff, token, file, upCounted))
+        await measured(put, single, () => runPut(viaPut, file, agent))
+        await clearStore(dir)
+      }
+      const ratio = median(single.ms) / median(up.ms)
+      linkResults.push({
+        profile,
+        uploader: { ...summary(`uploader -> ${profile.name} proxy -> BFF`, up), appendsPerUpload: appends.count / LINK_ROUNDS, meanChunkBytes: Math.round(appends.bytes / Math.max(appends.count, 1)) },
+        baseline: summary(`one PUT -> ${profile.name} proxy -> minimal handler`, single),
+        // What the link model itself delivers: the PUT's goodput against the nominal uplink.
+        putShareOfUplink: round3((mbps(median(single.ms)) * 8e6) / profile.upBps),
+        ratio: round3(ratio),
+        target: LINK_TARGET,
+        meetsTarget: ratio >= LINK_TARGET,
+      })
     }
     upHttp.close()
     agent.destroy()
 
-    const upMBps = mbps(median(up))
-    const putMBps = mbps(median(single))
-    const ratio = upMBps / putMBps
     const result = {
       benchmark: 'upload',
       date: new Date().toISOString(),
       node: process.version,
       cpus,
-      pinned: hasTaskset && cpus > 1 ? 'servers on CPU 1, clients on CPU 0' : 'not pinned',
+      pinned: hasTaskset && cpus > 1 ? 'servers on CPU 1, clients on CPU 0, proxies unpinned' : 'not pinned',
       loadAverage: os.loadavg().map((x) => Math.round(x * 10) / 10),
       fileBytes: FILE_BYTES,
-      chunkBytes: CHUNK_BYTES,
+      warmup: WARMUP,
       rounds: ROUNDS,
-      uploader: { label: 'our uploader, 1 MiB chunks (POST + X-HTTP-Method-Override: PATCH) -> BFF', ms: up.map(round1), medianMs: round1(median(up)), MBps: round1(upMBps) },
-      baseline: { label: 'one PUT -> minimal Node handler writing to disk', ms: single.map(round1), medianMs: round1(median(single)), MBps: round1(putMBps) },
-      reference: {
-        label: 'sequential 1 MiB PUTs -> the same minimal handler (ceiling of any request-per-chunk protocol here; not a target)',
-        ms: chunked.map(round1),
-        medianMs: round1(median(chunked)),
-        MBps: round1(mbps(median(chunked))),
-        ratioToSinglePut: Math.round((mbps(median(chunked)) / putMBps) * 1000) / 1000,
-      },
-      // CPU the server process spent per MB: robust to other load on the machine, unlike wall time.
-      serverCpuMsPerMB: {
-        bff: msPerMB(upCpu),
-        minimalPut: msPerMB(singleCpu),
-        minimalChunkedPuts: msPerMB(chunkedCpu),
-      },
-      // The same for the client process (the whole process: reads of the file, HTTP, the uploader).
-      clientCpuMsPerMB: {
-        uploader: msPerMB(upClientCpu),
-        singlePut: msPerMB(singleClientCpu),
-        chunkedPuts: msPerMB(chunkedClientCpu),
-      },
-      ratio: Math.round(ratio * 1000) / 1000,
-      target: TARGET_RATIO,
-      meetsTarget: ratio >= TARGET_RATIO,
+      linkRounds: LINK_ROUNDS,
+      links: linkResults,
+      loopback,
     }
-    printTable(result)
+    printResult(result)
     await mkdir(path.dirname(RESULTS), { recursive: true })
     await writeFile(RESULTS, `${JSON.stringify(result, null, 2)}\n`)
     console.log(`\nwritten to ${path.relative(process.cwd(), RESULTS)}`)
@@ -355,46 +409,52 @@ async function orchestrate(): Promise<void> {
 
 /** Median CPU time (µs per round) as ms per MB of the file. */
 function msPerMB(cpuUs: number[]): number {
-  return Math.round((median(cpuUs) / 1000 / (FILE_BYTES / 1e6)) * 100) / 100
+  return round2(median(cpuUs) / 1000 / (FILE_BYTES / 1e6))
 }
 
-function round1(x: number): number {
-  return Math.round(x * 10) / 10
-}
+const round1 = (x: number): number => Math.round(x * 10) / 10
+const round2 = (x: number): number => Math.round(x * 100) / 100
+const round3 = (x: number): number => Math.round(x * 1000) / 1000
 
-interface Row {
-  MBps: number
+interface RowOut {
+  label: string
   medianMs: number
+  MBps: number
   ms: number[]
+  serverCpuMsPerMB: number
+  clientCpuMsPerMB: number
 }
 
-function printTable(r: {
-  uploader: Row
-  baseline: Row
-  reference: Row & { ratioToSinglePut: number }
-  ratio: number
-  target: number
-  meetsTarget: boolean
+function printResult(r: {
   pinned: string
-  serverCpuMsPerMB: { bff: number; minimalPut: number; minimalChunkedPuts: number }
-  clientCpuMsPerMB: { uploader: number; singlePut: number; chunkedPuts: number }
+  links: Array<Record<string, unknown>>
+  loopback: { uploader: RowOut & { appendsPerUpload: number }; baseline: RowOut; goodputRatio: number; serverCpuRatio: number; cpuTarget: number }
 }): void {
-  const rows = [
-    ['', 'median ms', 'MB/s', 'rounds (ms)'],
-    ['uploader -> BFF (1 MiB chunks)', String(r.uploader.medianMs), String(r.uploader.MBps), r.uploader.ms.join(' ')],
-    ['single PUT -> minimal handler', String(r.baseline.medianMs), String(r.baseline.MBps), r.baseline.ms.join(' ')],
-    ['(ref) 1 MiB PUTs -> minimal handler', String(r.reference.medianMs), String(r.reference.MBps), r.reference.ms.join(' ')],
-  ]
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)))
+  const rows: string[][] = [['', 'median ms', 'MB/s', 'server CPU ms/MB', 'rounds (ms)']]
+  const row = (x: RowOut): string[] => [x.label, String(x.medianMs), String(x.MBps), String(x.serverCpuMsPerMB), x.ms.join(' ')]
+  for (const l of r.links) rows.push(row(l.uploader as RowOut), row(l.baseline as RowOut))
+  rows.push(row(r.loopback.uploader), row(r.loopback.baseline))
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((x) => x[c]!.length)))
   console.log(`\nupload benchmark: ${FILE_BYTES / 1024 / 1024} MiB file (${r.pinned})`)
-  for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))
-  const cpu = r.serverCpuMsPerMB
-  const ccpu = r.clientCpuMsPerMB
-  console.log(`\nserver CPU per MB: BFF ${cpu.bff} ms, minimal handler ${cpu.minimalPut} ms (one PUT) / ${cpu.minimalChunkedPuts} ms (1 MiB PUTs)`)
-  console.log(`client CPU per MB: uploader ${ccpu.uploader} ms, one PUT ${ccpu.singlePut} ms, 1 MiB PUTs ${ccpu.chunkedPuts} ms`)
+  for (const x of rows) console.log(x.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))
+  console.log('')
+  for (const l of r.links) {
+    const p = l.profile as LinkProfile
+    const up = l.uploader as RowOut & { appendsPerUpload: number; meanChunkBytes: number }
+    console.log(
+      `${p.name} (RTT ${p.rttMs} ms, up ${p.upBps / 1e6} Mbit/s, jitter ${p.jitterMs} ms): uploader / one PUT = ${l.ratio} ` +
+        `(target >= ${l.target}: ${l.meetsTarget ? 'met' : 'NOT met'}); ${up.appendsPerUpload} appends per upload, ` +
+        `${(up.meanChunkBytes / 1024).toFixed(0)} KiB mean; the PUT used ${l.putShareOfUplink} of the nominal uplink`,
+    )
+  }
+  const lb = r.loopback
+  console.log(
+    `loopback: server CPU per MB BFF ${lb.uploader.serverCpuMsPerMB} ms / minimal handler ${lb.baseline.serverCpuMsPerMB} ms = ${lb.serverCpuRatio} ` +
+      `(target <= ${lb.cpuTarget}: ${lb.serverCpuRatio <= lb.cpuTarget ? 'met' : 'NOT met'}); goodput ratio ${lb.goodputRatio} (not a target); ` +
+      `${lb.uploader.appendsPerUpload} appends per upload`,
+  )
+  console.log(`client CPU per MB on loopback: uploader ${lb.uploader.clientCpuMsPerMB} ms, one PUT ${lb.baseline.clientCpuMsPerMB} ms`)
   console.log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (on ${cpus} CPUs)`)
-  console.log(`\nratio uploader / single PUT: ${r.ratio} (target >= ${r.target}: ${r.meetsTarget ? 'met' : 'NOT met'})`)
-  console.log(`ratio 1 MiB PUTs / single PUT (ceiling of one request per chunk here): ${r.reference.ratioToSinglePut}`)
 }
 
 /** A PDF header (so the BFF's content check accepts it) and pseudo-random bytes. */
@@ -417,4 +477,5 @@ async function writeBenchFile(file: string): Promise<void> {
 const [role, dir] = process.argv.slice(2)
 if (role === 'bff') await serveBff(dir!)
 else if (role === 'put') await servePut(dir!)
+else if (role === 'links') await serveLinks(dir!)
 else await orchestrate()

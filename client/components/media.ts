@@ -1,18 +1,20 @@
 /**
  * Media actions of message bubbles: image preview over the conversation's images, file download
- * and open. File URLs authenticate with `?token=` because <image> and previewImage cannot send
- * headers (bff/src/upload/router.ts).
+ * and open. The `url` and `thumbUrl` a message carries are short-lived signed paths on the BFF
+ * (bff/src/upload/signed.ts): <image>, previewImage and downloadFile load them as they are, with no
+ * access token in the URL (history pages and syncs bring fresh ones; client/upload/urls.ts renews
+ * those of messages held longer than their lifetime).
  */
 import Taro from '@tarojs/taro'
 import type { FileBody, ImageBody } from '@chat/shared'
-import { auth, baseUrl } from '../services'
+import { baseUrl, fileUrls } from '../services'
 import { documentTypeOf } from '../upload/preview'
 import type { ChatMessage } from '../store/types'
 
 export function mediaUrl(path: string): string {
-  const token = auth.session?.token
-  const sep = path.includes('?') ? '&' : '?'
-  return `${baseUrl}${path}${token ? `${sep}token=${encodeURIComponent(token)}` : ''}`
+  // A URL near its expiry: the message gets fresh ones, and the view re-renders with them.
+  fileUrls.check(path)
+  return `${baseUrl}${path}`
 }
 
 /** The picture a bubble shows: the local file while it is ours and at hand, else the thumbnail. */

@@ -13,7 +13,7 @@ export type Fault =
   /** The server stores the first `bytes` of an append, then the connection drops. */
   | { readonly kind: 'partial'; readonly bytes: number }
   /** The server answers this status (with the product's JSON error body) and does nothing. */
-  | { readonly kind: 'status'; readonly status: number; readonly code?: string }
+  | { readonly kind: 'status'; readonly status: number; readonly code?: string; readonly temporary?: boolean }
   /** The request never completes until aborted. */
   | { readonly kind: 'hang' }
   /** Before handling the request, the upload grows by `data` (another writer): the request's offset is stale. */
@@ -83,7 +83,7 @@ export class FakeTusServer implements UploadHttp {
     if (fault?.kind === 'network') return new UploadNetworkError('connection reset', 'network')
     if (fault?.kind === 'hang') return 'hang'
     if (fault?.kind === 'wait') await fault.until
-    if (fault?.kind === 'status') return json(fault.status, { error: { code: fault.code ?? 'INTERNAL', message: 'fault', temporary: fault.status >= 500 } })
+    if (fault?.kind === 'status') return json(fault.status, { error: { code: fault.code ?? 'INTERNAL', message: 'fault', temporary: fault.temporary ?? fault.status >= 500 } })
     if (req.headers['Tus-Resumable'] !== '1.0.0') return json(412, { error: { code: 'UPLOAD_INVALID', message: 'tus', temporary: false } })
 
     const id = url.pathname.split('/')[2]

@@ -10,7 +10,7 @@
 import type { FileBody, ImageBody } from '@chat/shared'
 import { fingerprintOf } from './fingerprint'
 import type { FileSource, UploadHttp, UploadStorage } from './platform'
-import { DEFAULT_CHUNK_BYTES, TusUpload, UploadError } from './tus'
+import { TusUpload, UploadError } from './tus'
 import type { FileInfo, RetryOptions } from './tus'
 import type { FileMessageKind, FileMessageSink, FileMessageUploads, PickedFile } from './types'
 
@@ -39,7 +39,7 @@ export interface UploadPlatform {
 }
 
 export interface UploadsOptions {
-  /** Bytes per append. Default 1 MiB. */
+  /** Bytes per append, fixed. Default: sized from the measured goodput (chunks.ts). */
   readonly chunkSize?: number
   /** Files uploading at once. Default 2. */
   readonly maxConcurrent?: number
@@ -221,7 +221,7 @@ export class Uploads implements FileMessageUploads {
       http: this.platform.http,
       storage: this.platform.storage,
       getToken: () => this.sink.getToken(),
-      chunkSize: this.options.chunkSize ?? DEFAULT_CHUNK_BYTES,
+      ...(this.options.chunkSize !== undefined ? { chunkSize: this.options.chunkSize } : {}),
       ...(this.options.retry ? { retry: this.options.retry } : {}),
       ...(this.options.sleep ? { sleep: this.options.sleep } : {}),
       onProgress: (sent) => this.sink.setProgress(job.cid, sent),

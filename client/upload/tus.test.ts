@@ -172,6 +172,23 @@ describe('TusUpload', () => {
     expect(s.server.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /uploads', 'PATCH /uploads/u1', 'HEAD /uploads/u1', 'GET /files/u1/info'])
   })
 
+  it('asks again when the file is still being checked (409 FILE_NOT_READY, temporary)', async () => {
+    const s = setup(4 * KB)
+    s.server.failNext({ kind: 'partial', bytes: 4 * KB })
+    s.server.failNext({ kind: 'status', status: 409, code: 'FILE_NOT_READY', temporary: true }, (r) => r.method === 'GET')
+    const out = await s.make().start()
+    expect(out).toMatchObject({ done: true, file: { fileId: 'u1', size: 4 * KB } })
+    expect(s.server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /uploads',
+      'PATCH /uploads/u1',
+      'HEAD /uploads/u1',
+      'GET /files/u1/info',
+      'HEAD /uploads/u1',
+      'GET /files/u1/info',
+    ])
+    expect(s.sleeps).toHaveLength(2)
+  })
+
   it('creates a new upload once when the stored one is gone', async () => {
     const s = setup()
     s.storage.set('upload.v1:conv:fp', { url: 'https://bff.test/uploads/expired', size: 10 * KB, createdAt: 0 })

@@ -5,7 +5,9 @@
  *
  *  - appends are `POST` + `X-HTTP-Method-Override: PATCH` with an ArrayBuffer body: wx.request has no
  *    PATCH (PLATFORM.md), and the BFF turns the override back into a PATCH;
- *  - one chunk is read and sent at a time (`chunkSize`, default 1 MiB), so memory stays at one chunk;
+ *  - one chunk is sent at a time, sized from the measured goodput so that it takes about 3 s on the
+ *    wire (chunks.ts: the round trip between appends is then a few percent), or `chunkSize` fixed;
+ *    memory stays at the chunk on the wire and the one read ahead;
  *  - network errors, timeouts, 5xx, 423 and 429 are retried with full-jitter backoff
  *    (`backoffDelay` of @chat/shared); after any failed append the server's offset is asked with
  *    HEAD, because the server keeps the bytes of an interrupted append (tus 1.0: the offset is the
@@ -18,6 +20,8 @@
  */
 import { backoffDelay, isErrorCode } from '@chat/shared'
 import type { ErrorCode, FileInfo } from '@chat/shared'
+import { ChunkSizer } from './chunks'
+import type { ChunkSizeOptions } from './chunks'
 import { UploadNetworkError } from './platform'
 import type { FileSource, UploadHttp, UploadHttpCall, UploadHttpRequest, UploadHttpResponse, UploadStorage } from './platform'
 
@@ -47,8 +51,12 @@ export interface TusUploadOptions {
   readonly storage: UploadStorage
   /** A valid access token (renewed by the caller before it expires). */
   readonly getToken: () => Promise<string>
-  /** Bytes per append. Default 1 MiB. */
+  /** Bytes per append, fixed. Default: sized from the measured goodput (`chunkSizing`). */
   readonly chunkSize?: number
+  /** Bounds and target of the adaptive chunk size (chunks.ts); ignored when `chunkSize` is given. */
+  readonly chunkSizing?: Partial<ChunkSizeOptions>
+  /** Clock for the goodput measurement, ms. Default Date.now. */
+  readonly now?: () => number
   /** Per request, ms. Default 60 000 (wx.request's default). */
   readonly requestTimeoutMs?: number
   readonly retry?: Partial<RetryOptions>
@@ -78,7 +86,6 @@ export class UploadError extends Error {
   }
 }
 
-export const DEFAULT_CHUNK_BYTES = 1024 * 1024
 const DEFAULT_RETRY: RetryOptions = { maxAttempts: 8, minDelayMs: 500, maxDelayMs: 20_000 }
 const STORAGE_PREFIX = 'upload.v1:'
 
@@ -94,7 +101,8 @@ export class TusUpload {
   /** Bytes the server is known to hold. */
   offset = 0
   private readonly opts: TusUploadOptions
-  private readonly chunkSize: number
+  private readonly chunks: ChunkSizer
+  private readonly now: () => number
   private readonly retry: RetryOptions
   private running: Promise<UploadOutcome> | undefined
   private stop: 'paused' | 'cancelled' | undefined
@@ -103,8 +111,10 @@ export class TusUpload {
 
   constructor(options: TusUploadOptions) {
     this.opts = options
-    this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_BYTES
-    if (!(this.chunkSize >= 1)) throw new RangeError(`chunkSize must be at least 1 byte, got ${this.chunkSize}`)
+    const fixed = options.chunkSize
+    if (fixed !== undefined && !(fixed >= 1)) throw new RangeError(`chunkSize must be at least 1 byte, got ${fixed}`)
+    this.chunks = new ChunkSizer(fixed !== undefined ? { initialBytes: fixed, minBytes: fixed, maxBytes: fixed } : options.chunkSizing)
+    this.now = options.now ?? Date.now
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
   }
 
@@ -160,6 +170,8 @@ export class TusUpload {
     // After a failure the offset is unknown until the server tells it.
     let needOffset = true
     let recreated = false
+    /** Bytes of the append on the wire (0 when the request is not an append). */
+    let sending = 0
 
     while (true) {
       if (this.stop) return { done: false, reason: this.stop }
@@ -191,20 +203,26 @@ export class TusUpload {
           needOffset = false
           if (this.offset === source.size) return { done: true, file: await this.finished() }
         }
-        const end = Math.min(this.offset + this.chunkSize, source.size)
-        const chunk = await this.readChunk(this.offset, end)
+        // The chunk read ahead is taken as it is when it starts here (its size was decided one
+        // append earlier); otherwise (first chunk, after a HEAD) the sizer's current size.
+        const { end, bytes } = this.readChunk(this.offset, Math.min(this.offset + this.chunks.next, source.size))
+        const chunk = await bytes
         if (chunk.byteLength !== end - this.offset) {
           throw new UploadError('UPLOAD_INVALID', `file changed while uploading: read ${chunk.byteLength} bytes, wanted ${end - this.offset}`, false)
         }
         // Read the next chunk while this one is on the wire: the disk (or wx's readFile) and the
         // network overlap instead of taking turns. Two chunks in memory at most.
-        if (end < source.size) this.prefetch(end, Math.min(end + this.chunkSize, source.size))
+        if (end < source.size) this.prefetch(end, Math.min(end + this.chunks.next, source.size))
+        // The token first (a renewal is a request of its own): the clock measures only the append.
+        const auth = await this.headers()
+        const sentAt = this.now()
+        sending = chunk.byteLength
         const res = await this.send(
           {
             method: 'POST',
             url: this.url!,
             headers: {
-              ...(await this.headers()),
+              ...auth,
               'X-HTTP-Method-Override': 'PATCH',
               'Upload-Offset': String(this.offset),
               'Content-Type': 'application/offset+octet-stream',
@@ -213,6 +231,7 @@ export class TusUpload {
           },
           this.abort.signal,
         )
+        sending = 0
         if (res.status === 409) {
           // The server holds another offset than we thought (tus 1.0): ask it, go on from there.
           needOffset = true
@@ -231,6 +250,7 @@ export class TusUpload {
         if (!Number.isSafeInteger(newOffset) || newOffset <= this.offset || newOffset > source.size) {
           throw new UploadError('UPLOAD_INVALID', `server answered offset ${res.header('upload-offset')}`, true, res.status)
         }
+        this.chunks.record(newOffset - this.offset, this.now() - sentAt)
         this.offset = newOffset
         failures = 0
         this.opts.onProgress?.(this.offset, source.size)
@@ -244,6 +264,8 @@ export class TusUpload {
         }
         lastError = e
         failures++
+        if (sending > 0) this.chunks.failed(sending)
+        sending = 0
         needOffset = this.url !== undefined
       }
     }
@@ -306,11 +328,11 @@ export class TusUpload {
     this.ahead = { start, end, bytes }
   }
 
-  private readChunk(start: number, end: number): Promise<ArrayBuffer> {
+  private readChunk(start: number, end: number): { readonly end: number; readonly bytes: Promise<ArrayBuffer> } {
     const ahead = this.ahead
     this.ahead = undefined
-    if (ahead && ahead.start === start && ahead.end === end) return ahead.bytes
-    return this.opts.source.read(start, end)
+    if (ahead && ahead.start === start) return ahead
+    return { end, bytes: this.opts.source.read(start, end) }
   }
 
   private forget(): void {

@@ -105,6 +105,12 @@ export const ERRORS = {
   LIMIT_INVALID: { status: 400, temporary: false, message: 'page size out of range' },
   FILE_NOT_FOUND: { status: 404, temporary: false, message: 'file not found' },
   FILE_NOT_READY: { status: 409, temporary: true, message: 'file upload is not complete' },
+  /** A signed file URL that is missing, malformed, or signed for another file, variant or key. */
+  FILE_URL_INVALID: { status: 403, temporary: false, message: 'file URL is not validly signed' },
+  /** A signed file URL past its expiry: a history page or sync brings a fresh one. */
+  FILE_URL_EXPIRED: { status: 403, temporary: false, message: 'file URL expired: page history or sync for a fresh one' },
+  /** The file was withdrawn (by its uploader or by moderation): its URLs no longer open it. */
+  FILE_WITHDRAWN: { status: 410, temporary: false, message: 'file was withdrawn' },
 
   // --- uploads ---
   UPLOAD_TOO_LARGE: { status: 413, temporary: false, message: 'file exceeds the maximum upload size' },

@@ -11,6 +11,12 @@ export interface FileResolver {
    * Throws AppError FILE_NOT_FOUND (unknown, or not the user's) or FILE_NOT_READY (still uploading).
    */
   resolve(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file'): Promise<ImageBody | FileBody>
+  /**
+   * Stored message JSON with its file URLs made current: they are short-lived signed URLs, and a
+   * stored message keeps the ones of its send. History pages, syncs and conversation lists go out
+   * through this. Absent: stored URLs go out as they are.
+   */
+  refreshUrls?(json: string): string
 }
 
 /**

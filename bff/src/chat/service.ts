@@ -141,7 +141,15 @@ export class ChatService {
     const memberIds = [...new Set(records.flatMap((r) => r.members))]
     const profiles = await this.engine.users.get(memberIds)
     const convs = records.map((r, i) => conversationOf(r, profiles, states[i]!))
+    for (const c of convs) {
+      if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
+    }
     return convs.sort((a, b) => activity(b) - activity(a))
+  }
+
+  /** Stored messages with their file URLs signed afresh (a stored one keeps the URLs of its send). */
+  private currentUrls(msgs: string[]): string[] {
+    return this.files.refreshUrls ? msgs.map((m) => this.files.refreshUrls!(m)) : msgs
   }
 
   // ---------------------------------------------------------------- messages
@@ -203,7 +211,7 @@ export class ChatService {
     }
     const msgs = await this.engine.messages.before(frame.conv, frame.before, frame.limit ?? LIMITS.defaultPageSize)
     const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
-    return messagesFrame(frame.rid, frame.conv, msgs, first > 1)
+    return messagesFrame(frame.rid, frame.conv, this.currentUrls(msgs), first > 1)
   }
 
   /**
@@ -280,7 +288,7 @@ export class ChatService {
   /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */
   private async emit(conn: Connection, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs): Promise<void> {
     if (msgs.length === 0) return
-    const keep = msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq))
+    const keep = this.currentUrls(msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq)))
     // From here on, live pushes of this range are dropped: the batches below carry them.
     sent.raise(conv, peekMessage(msgs[msgs.length - 1]!)!.seq)
     let start = 0

@@ -8,6 +8,7 @@ import path from 'node:path'
 // config.ts imports this module too; ConfigError is only used when a value is read, after both loaded.
 import { ConfigError } from '../config'
 import { ALL_TYPES, type AllowedMime } from './content'
+import { parseUrlKeys, type UrlKey } from './signed'
 
 export interface UploadConfig {
   /**
@@ -41,6 +42,18 @@ export interface UploadConfig {
   readonly maxImagePixels: number
   /** UPLOAD_ALLOWED_TYPES: comma list of accepted MIME types (a subset of content.ts's table). Default all of them. */
   readonly allowedTypes: readonly AllowedMime[]
+  /**
+   * FILE_URL_TTL_MS: lifetime of a signed file URL (signed.ts), ms; expiries are rounded up to a
+   * quarter of it, so a URL lives between 1 and 1.25 times this. Default 2 h: long enough for a
+   * conversation left open and for WeChat's media check, short enough that a leaked URL soon dies.
+   */
+  readonly urlTtlMs: number
+  /**
+   * FILE_URL_KEYS: `id:secret,...` HMAC keys of file URLs (secrets of at least 32 characters); the
+   * first signs, all verify (rotation: prepend the new key, drop the old one a TTL later). Unset: one
+   * key derived from JWT_SECRET (app.ts).
+   */
+  readonly urlKeys: readonly UrlKey[] | undefined
 }
 
 export function loadUploadConfig(env: NodeJS.ProcessEnv): UploadConfig {
@@ -55,7 +68,17 @@ export function loadUploadConfig(env: NodeJS.ProcessEnv): UploadConfig {
     thumbMaxPx: int(env, 'UPLOAD_THUMB_MAX_PX', 400, 16, 4096),
     maxImagePixels: int(env, 'UPLOAD_MAX_IMAGE_PIXELS', 100_000_000, 1, 1_000_000_000),
     allowedTypes: types(env, 'UPLOAD_ALLOWED_TYPES'),
+    urlTtlMs: int(env, 'FILE_URL_TTL_MS', 2 * 3600_000, 1000, 7 * 24 * 3600_000),
+    urlKeys: urlKeys(env, 'FILE_URL_KEYS'),
   }
+}
+
+function urlKeys(env: NodeJS.ProcessEnv, name: string): UrlKey[] | undefined {
+  const raw = env[name]?.trim()
+  if (!raw) return undefined
+  const keys = parseUrlKeys(raw)
+  if (typeof keys === 'string') throw new ConfigError(name, keys)
+  return keys
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

@@ -3,6 +3,8 @@
  * record). The record is written last, atomically (write a temporary file, rename): a file without
  * a record does not exist for readers, so a half-written or unchecked upload is never served.
  *
+ * A withdrawn file leaves only `<id>.withdrawn` (a tombstone), so its signed URLs say so.
+ *
  * The bytes are a hard link to the tus upload's data file, not a copy: finishing a 100 MB upload
  * costs no I/O, the tus upload stays answerable (HEAD after a lost final response says "complete")
  * until the sweep removes it, and the link keeps the bytes here after that.
@@ -11,6 +13,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { FileBody, FileInfo, ImageBody } from '@chat/shared'
+import type { FileVariant } from './signed'
 import { UPLOAD_ID_RE } from './store'
 
 export interface FileRecord {
@@ -30,29 +33,23 @@ export interface FileRecord {
   readonly createdAt: number
 }
 
+/** The URL of `variant` of a file, as clients get it (signed.ts). */
+export type UrlOf = (id: string, variant: FileVariant) => string
 
-export function fileUrl(id: string): string {
-  return `/files/${id}`
-}
-
-export function thumbUrl(id: string): string {
-  return `/files/${id}/thumb`
-}
-
-export function infoOf(record: FileRecord): FileInfo {
-  const base = { fileId: record.id, kind: record.kind, name: record.name, size: record.size, mime: record.mime, url: fileUrl(record.id) }
+export function infoOf(record: FileRecord, urlOf: UrlOf): FileInfo {
+  const base = { fileId: record.id, kind: record.kind, name: record.name, size: record.size, mime: record.mime, url: urlOf(record.id, 'data') }
   if (record.kind === 'image' && record.width && record.height) {
-    return { ...base, width: record.width, height: record.height, thumbUrl: thumbUrl(record.id) }
+    return { ...base, width: record.width, height: record.height, thumbUrl: urlOf(record.id, 'thumb') }
   }
   return base
 }
 
 /** The message body for a send of `kind` (an image may be sent as a plain file; not the reverse). */
-export function bodyOf(record: FileRecord, kind: 'image' | 'file'): ImageBody | FileBody | undefined {
-  const file: FileBody = { fileId: record.id, name: record.name, size: record.size, mime: record.mime, url: fileUrl(record.id) }
+export function bodyOf(record: FileRecord, kind: 'image' | 'file', urlOf: UrlOf): ImageBody | FileBody | undefined {
+  const file: FileBody = { fileId: record.id, name: record.name, size: record.size, mime: record.mime, url: urlOf(record.id, 'data') }
   if (kind === 'file') return file
   if (record.kind !== 'image' || !record.width || !record.height) return undefined
-  return { ...file, width: record.width, height: record.height, thumbUrl: thumbUrl(record.id) }
+  return { ...file, width: record.width, height: record.height, thumbUrl: urlOf(record.id, 'thumb') }
 }
 
 export class FileRepository {
@@ -99,6 +96,30 @@ export class FileRepository {
     const tmp = path.join(this.dir, `${checkId(record.id)}.json.${randomBytes(4).toString('hex')}.tmp`)
     await fs.writeFile(tmp, JSON.stringify(record))
     await fs.rename(tmp, path.join(this.dir, `${record.id}.json`))
+  }
+
+  /**
+   * Withdraws a finished file: a tombstone (`<id>.withdrawn`) is written first, then the record and
+   * the bytes go. From the record's removal on, the file does not exist for readers or senders, and
+   * its URLs answer FILE_WITHDRAWN. Returns false when there was no such file.
+   */
+  async withdraw(id: string): Promise<boolean> {
+    if (!(await this.get(id))) return false
+    await fs.writeFile(path.join(this.dir, `${checkId(id)}.withdrawn`), JSON.stringify({ id, withdrawnAt: Date.now() }))
+    await fs.rm(path.join(this.dir, `${id}.json`), { force: true })
+    await Promise.all([this.dataPath(id), this.thumbPath(id)].map((p) => fs.rm(p, { force: true })))
+    return true
+  }
+
+  /** Whether `id` names a withdrawn file. */
+  async withdrawn(id: string): Promise<boolean> {
+    if (!UPLOAD_ID_RE.test(id)) return false
+    try {
+      await fs.access(path.join(this.dir, `${id}.withdrawn`))
+      return true
+    } catch {
+      return false
+    }
   }
 
   /** Removes whatever exists of a file (a rejected upload's partial adoption). */

@@ -7,9 +7,10 @@
  *   HEAD    /uploads/:id               offset
  *   PATCH   /uploads/:id               append; also POST + X-HTTP-Method-Override: PATCH
  *   DELETE  /uploads/:id               terminate
- *   GET     /files/:id                 the bytes        (Authorization: Bearer, or ?token=)
- *   GET     /files/:id/thumb           an image's thumbnail
- *   GET     /files/:id/info            the FileInfo a message body is made of
+ *   GET     /files/:id                 the bytes        (a signed URL, or Authorization: Bearer)
+ *   GET     /files/:id/thumb           an image's thumbnail (the same)
+ *   GET     /files/:id/info            the FileInfo a message body is made of (Authorization: Bearer)
+ *   DELETE  /files/:id                 withdraw a file (its uploader)
  *
  * An upload is bound to a conversation at creation (metadata `conv`, membership checked then); the
  * finished file may be sent only by its uploader, only to that conversation, and read only by that
@@ -40,6 +41,8 @@ import type { FileRecord } from './files'
 import { ImageRejected, makeThumbnail } from './images'
 import { ProcessLocker } from './locker'
 import { contentDisposition, sanitizeFileName } from './names'
+import { FileUrlSigner, derivedUrlKey } from './signed'
+import type { FileVariant } from './signed'
 import { UPLOAD_ID_RE, UploadStore, metaOf, newUploadId } from './store'
 
 export const UPLOADS_PATH = '/uploads'
@@ -57,6 +60,10 @@ export interface UploadDeps {
   readonly verifyToken: (token: string | undefined) => Promise<{ readonly user: { readonly id: string }; readonly expiresAt?: number }>
   /** Whether `user` belongs to `conv` (the conversation store). */
   readonly isMember: (conv: string, user: string) => Promise<boolean>
+  /** Key material of file URLs when `config.urlKeys` is unset (the JWT secret: every process has it). */
+  readonly urlSecret: string
+  /** Clock of the URL signer, ms (tests). Default Date.now. */
+  readonly now?: () => number
   /** Origins browsers may call the tus endpoint from; `*` (default) for any. Tokens are never cookies. */
   readonly corsOrigins?: readonly string[]
   readonly logger?: UploadLogger
@@ -77,8 +84,15 @@ export interface UploadService {
    * not complete yet) or UPLOAD_TYPE_REJECTED (kind `image` for a file that is not an image).
    */
   resolveFile(input: ResolveFileInput): Promise<ImageBody | FileBody>
-  /** The same, in the shape messaging asks for (bff/src/chat/files.ts). */
+  /** The same, in the shape messaging asks for (bff/src/chat/files.ts), with the URL refresh of stored messages. */
   readonly resolver: FileResolver
+  /** Signs and verifies file URLs (signed.ts). */
+  readonly urls: FileUrlSigner
+  /**
+   * Withdraws a finished file (its uploader's DELETE, or moderation: a media check verdict). Its
+   * URLs answer 410 FILE_WITHDRAWN from then on. Returns false when no such file exists.
+   */
+  withdrawFile(id: string): Promise<boolean>
   readonly store: UploadStore
   readonly files: FileRepository
   /** `finished` (FileRecord), `rejected` ({ id, code, reason }), `swept` (count). */
@@ -111,6 +125,8 @@ export function createUploadService(deps: UploadDeps): UploadService {
   mkdirSync(tusDir, { recursive: true })
   mkdirSync(files.dir, { recursive: true })
   const events = new EventEmitter()
+  const urls = new FileUrlSigner(config.urlKeys ?? [derivedUrlKey(deps.urlSecret)], config.urlTtlMs, deps.now)
+  const urlOf = (id: string, variant: FileVariant): string => urls.sign(id, variant)
   const states = new WeakMap<Request, RequestState>()
   /** Creations accepted whose request has not ended, per user: simultaneous creations see each other. */
   const reserving = new Map<string, number>()
@@ -215,7 +231,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
       // round trip for what its message needs. A creation-with-upload stays 201 (Location needs it).
       status_code: method === 'POST' ? 201 : 200,
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ file: infoOf(record) }),
+      body: JSON.stringify({ file: infoOf(record, urlOf) }),
     }
   }
 
@@ -376,21 +392,42 @@ export function createUploadService(deps: UploadDeps): UploadService {
 
   // ------------------------------------------------------------------ finished files
 
-  async function readerOf(req: ExpressRequest): Promise<{ user: string; record: FileRecord }> {
-    const token = bearerOf(req) ?? (typeof req.query.token === 'string' ? req.query.token : undefined)
-    const user = await userOf(token)
+  /** A member's request with `Authorization: Bearer` for a finished file. */
+  async function memberRead(req: ExpressRequest): Promise<FileRecord> {
+    refuseQueryToken(req)
+    const user = await userOf(bearerOf(req))
     const id = String(req.params.id)
     const record = await files.get(id)
-    if (!record) throw new AppError('FILE_NOT_FOUND')
+    if (!record) {
+      if (await files.withdrawn(id)) throw new AppError('FILE_WITHDRAWN')
+      // All bytes are in but the file is still being checked and published (the last append's
+      // answer was lost, and the uploader asked HEAD, then this): temporary, ask again.
+      if (await finishing(id, user)) throw new AppError('FILE_NOT_READY', 'the upload is complete and being checked')
+      throw new AppError('FILE_NOT_FOUND')
+    }
     if (record.owner !== user && !(await deps.isMember(record.conv, user))) throw new AppError('NOT_MEMBER')
-    return { user, record }
+    return record
   }
 
-  /** `<Image src>` and previewImage cannot send headers: they authenticate with `?token=` instead. */
-  async function serveFile(req: ExpressRequest, res: ExpressResponse, which: 'data' | 'thumb'): Promise<void> {
+  /**
+   * The bytes or thumbnail: by a signed URL (`<image src>`, previewImage, WeChat's media check: none
+   * of them sends headers) or by a member's `Authorization`. The signature is checked before the file
+   * is looked up, so an unsigned request learns nothing about which ids exist.
+   */
+  async function reader(req: ExpressRequest, variant: FileVariant): Promise<FileRecord> {
+    if (req.query.s === undefined && req.query.e === undefined && req.query.k === undefined) return memberRead(req)
+    refuseQueryToken(req)
+    const id = String(req.params.id)
+    urls.verify(id, variant, req.query)
+    const record = await files.get(id)
+    if (!record) throw new AppError((await files.withdrawn(id)) ? 'FILE_WITHDRAWN' : 'FILE_NOT_FOUND')
+    return record
+  }
+
+  async function serveFile(req: ExpressRequest, res: ExpressResponse, which: FileVariant): Promise<void> {
     let record: FileRecord
     try {
-      record = (await readerOf(req)).record
+      record = await reader(req, which)
       if (which === 'thumb' && record.kind !== 'image') throw new AppError('FILE_NOT_FOUND', 'no thumbnail: not an image')
     } catch (err) {
       sendError(res, err, req)
@@ -403,14 +440,41 @@ export function createUploadService(deps: UploadDeps): UploadService {
       'Content-Disposition': contentDisposition(image ? 'inline' : 'attachment', which === 'thumb' ? `thumb-${record.name}.jpg` : record.name),
       'X-Content-Type-Options': 'nosniff',
       'Content-Security-Policy': "default-src 'none'; sandbox",
-      // A file id names the same bytes forever; only members can fetch it, so only private caches.
-      'Cache-Control': 'private, max-age=31536000, immutable',
+      // The bytes of an id never change, but a signed URL dies with its expiry and the file may be
+      // withdrawn: private caches only, for no longer than the URL's TTL.
+      'Cache-Control': `private, max-age=${Math.floor(urls.ttlMs / 1000)}`,
+      // Signed URLs are bearer credentials for one file: never sent on as a Referer.
+      'Referrer-Policy': 'no-referrer',
     })
     const filePath = which === 'thumb' ? files.thumbPath(record.id) : files.dataPath(record.id)
     // dotfiles: UPLOAD_DIR may well lie below a hidden directory; the file names are ids.
     res.sendFile(filePath, { etag: true, lastModified: false, cacheControl: false, dotfiles: 'allow' }, (err) => {
       if (err && !res.headersSent) sendError(res, new AppError('FILE_NOT_FOUND', undefined, { cause: err }), req)
     })
+  }
+
+  /** Whether `user`'s upload `id` holds all its bytes (its file not published yet). */
+  async function finishing(id: string, user: string): Promise<boolean> {
+    if (!UPLOAD_ID_RE.test(id)) return false
+    const info = await store.info(id)
+    if (!info || info.size === undefined || metaOf(info)?.owner !== user) return false
+    try {
+      return (await fs.stat(store.dataPath(id))).size >= info.size
+    } catch {
+      return false
+    }
+  }
+
+  async function withdrawFile(id: string): Promise<boolean> {
+    const done = await files.withdraw(id)
+    if (done) {
+      // The finished tus upload is a second link to the same bytes: it goes too, not at the sweep.
+      await store.discard(id)
+      owners.delete(id)
+      log?.info({ file: id }, 'file withdrawn')
+      events.emit('withdrawn', id)
+    }
+    return done
   }
 
   const router = express.Router()
@@ -420,8 +484,21 @@ export function createUploadService(deps: UploadDeps): UploadService {
   router.get(`${FILES_PATH}/:id/thumb`, (req, res) => void serveFile(req, res, 'thumb'))
   router.get(`${FILES_PATH}/:id/info`, async (req, res) => {
     try {
-      const { record } = await readerOf(req)
-      res.set('Cache-Control', 'private, no-cache').json({ file: infoOf(record) })
+      const record = await memberRead(req)
+      res.set('Cache-Control', 'private, no-cache').json({ file: infoOf(record, urlOf) })
+    } catch (err) {
+      sendError(res, err, req)
+    }
+  })
+  router.delete(`${FILES_PATH}/:id`, async (req, res) => {
+    try {
+      refuseQueryToken(req)
+      const user = await userOf(bearerOf(req))
+      const record = await files.get(String(req.params.id))
+      // Only the uploader withdraws; to anyone else someone else's file answers like a missing one.
+      if (!record || record.owner !== user) throw new AppError('FILE_NOT_FOUND')
+      await withdrawFile(record.id)
+      res.status(204).end()
     } catch (err) {
       sendError(res, err, req)
     }
@@ -430,13 +507,14 @@ export function createUploadService(deps: UploadDeps): UploadService {
   async function resolveFile(input: ResolveFileInput): Promise<ImageBody | FileBody> {
     const record = await files.get(input.fileId)
     if (!record) {
+      if (await files.withdrawn(input.fileId)) throw new AppError('FILE_NOT_FOUND', 'the file was withdrawn')
       const info = UPLOAD_ID_RE.test(input.fileId) ? await store.info(input.fileId) : undefined
       const meta = info ? metaOf(info) : undefined
       if (meta && meta.owner === input.user && meta.conv === input.conv) throw new AppError('FILE_NOT_READY')
       throw new AppError('FILE_NOT_FOUND')
     }
     if (record.owner !== input.user || record.conv !== input.conv) throw new AppError('FILE_NOT_FOUND')
-    const body = bodyOf(record, input.kind)
+    const body = bodyOf(record, input.kind, urlOf)
     if (!body) throw new AppError('UPLOAD_TYPE_REJECTED', 'an image message needs an image file')
     return body
   }
@@ -461,7 +539,9 @@ export function createUploadService(deps: UploadDeps): UploadService {
   return {
     router,
     resolveFile,
-    resolver: { resolve: (fileId, user, conv, kind) => resolveFile({ fileId, user, conv, kind }) },
+    resolver: { resolve: (fileId, user, conv, kind) => resolveFile({ fileId, user, conv, kind }), refreshUrls: (json) => urls.refresh(json) },
+    urls,
+    withdrawFile,
     store,
     files,
     events,
@@ -470,6 +550,16 @@ export function createUploadService(deps: UploadDeps): UploadService {
       if (timer) clearInterval(timer)
       await store.closeHandles()
     },
+  }
+}
+
+/**
+ * An access token in a URL ends up in access logs, proxies' and CDNs' caches, browser history,
+ * Referer headers and screenshots: refused outright, so a client that still sends one fails loudly.
+ */
+function refuseQueryToken(req: ExpressRequest): void {
+  if (req.query.token !== undefined) {
+    throw new AppError('FILE_URL_INVALID', 'access tokens are not accepted in URLs: use the signed URL or Authorization: Bearer')
   }
 }
 

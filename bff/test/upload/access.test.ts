@@ -3,6 +3,7 @@
  * conversation an upload was made for read the finished file; only the uploader sends it, and only
  * to that conversation. A stranger learns nothing and changes nothing.
  */
+import { writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import sharp from 'sharp'
 import { AppError } from '@chat/shared'
@@ -67,7 +68,7 @@ describe('an upload in progress', () => {
     const c = await create(h, alice, data.length, { conv, filename: 'half.pdf' })
     await patch(h, alice, c.id!, 0, data.subarray(0, 5000))
     for (const path of [`/files/${c.id}`, `/files/${c.id}/info`, `/files/${c.id}/thumb`]) {
-      const res = await fetch(`${h.url}${path}?token=${alice}`)
+      const res = await fetch(`${h.url}${path}`, { headers: { Authorization: `Bearer ${alice}` } })
       expect(res.status).toBe(404)
       expect(await codeOf(res)).toBe('FILE_NOT_FOUND')
     }
@@ -76,18 +77,38 @@ describe('an upload in progress', () => {
   })
 })
 
+describe('an upload whose bytes are all in, still being checked and published', () => {
+  it('answers its uploader FILE_NOT_READY (temporary: ask again) and anyone else FILE_NOT_FOUND', async () => {
+    const data = pdfBytes(6000)
+    const c = await create(h, alice, data.length, { conv, filename: 'checking.pdf' })
+    // The state between the last byte's arrival and the record's publication, held still: the data
+    // file complete on disk, no record yet.
+    await writeFile(h.uploads.store.dataPath(c.id!), data)
+    const mine = await fetch(`${h.url}/files/${c.id}/info`, { headers: { Authorization: `Bearer ${alice}` } })
+    expect(mine.status).toBe(409)
+    expect(await mine.json()).toEqual({ error: { code: 'FILE_NOT_READY', message: 'the upload is complete and being checked', temporary: true } })
+    const theirs = await fetch(`${h.url}/files/${c.id}/info`, { headers: { Authorization: `Bearer ${bob}` } })
+    expect(theirs.status).toBe(404)
+    expect(await codeOf(theirs)).toBe('FILE_NOT_FOUND')
+  })
+})
+
 describe('a finished file', () => {
-  it('is readable by the members of its conversation, with a header or a query token', async () => {
+  it('is readable by the members of its conversation with a header; an access token in the query is refused', async () => {
     const data = pdfBytes(7000)
     const id = await finished(data, 'minutes.pdf')
     for (const token of [alice, bob]) {
       const byHeader = await fetch(`${h.url}/files/${id}`, { headers: { Authorization: `Bearer ${token}` } })
       expect(byHeader.status).toBe(200)
       expect(Buffer.from(await byHeader.arrayBuffer()).equals(data)).toBe(true)
-      const byQuery = await fetch(`${h.url}/files/${id}?token=${encodeURIComponent(token)}`)
-      expect(byQuery.status).toBe(200)
-      expect(byQuery.headers.get('cache-control')).toBe('private, max-age=31536000, immutable')
-      expect(byQuery.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(byHeader.headers.get('cache-control')).toBe(`private, max-age=${h.config.urlTtlMs / 1000}`)
+      expect(byHeader.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(byHeader.headers.get('referrer-policy')).toBe('no-referrer')
+      for (const path of [`/files/${id}`, `/files/${id}/info`]) {
+        const byQuery = await fetch(`${h.url}${path}?token=${encodeURIComponent(token)}`)
+        expect(byQuery.status).toBe(403)
+        expect(await codeOf(byQuery)).toBe('FILE_URL_INVALID')
+      }
     }
   })
 
@@ -95,13 +116,13 @@ describe('a finished file', () => {
     const png = await sharp({ create: { width: 50, height: 40, channels: 3, background: '#00f' } }).png().toBuffer()
     const id = await finished(png, 'p.png')
     for (const path of [`/files/${id}`, `/files/${id}/thumb`, `/files/${id}/info`]) {
-      const stranger = await fetch(`${h.url}${path}?token=${mallory}`)
+      const stranger = await fetch(`${h.url}${path}`, { headers: { Authorization: `Bearer ${mallory}` } })
       expect(stranger.status).toBe(403)
       expect(await codeOf(stranger)).toBe('NOT_MEMBER')
       const nobody = await fetch(`${h.url}${path}`)
       expect(nobody.status).toBe(401)
       expect(await codeOf(nobody)).toBe('UNAUTHORIZED')
-      const forged = await fetch(`${h.url}${path}?token=${alice.slice(0, -3)}abc`)
+      const forged = await fetch(`${h.url}${path}`, { headers: { Authorization: `Bearer ${alice.slice(0, -3)}abc` } })
       expect(forged.status).toBe(401)
     }
   })
@@ -116,8 +137,8 @@ describe('a finished file', () => {
       mime: 'image/png',
       width: 64,
       height: 32,
-      url: `/files/${id}`,
-      thumbUrl: `/files/${id}/thumb`,
+      url: h.uploads.urls.sign(id, 'data'),
+      thumbUrl: h.uploads.urls.sign(id, 'thumb'),
     })
     // An image may go as a plain file; a document may not go as an image.
     expect(await h.uploads.resolveFile({ user: 'alice', conv, kind: 'file', fileId: id })).toEqual({
@@ -125,7 +146,7 @@ describe('a finished file', () => {
       name: 'wide.png',
       size: png.length,
       mime: 'image/png',
-      url: `/files/${id}`,
+      url: h.uploads.urls.sign(id, 'data'),
     })
     const pdf = await finished(pdfBytes(3000), 'doc.pdf')
     expect(await rejection(h.uploads.resolveFile({ user: 'alice', conv, kind: 'image', fileId: pdf }))).toBe('UPLOAD_TYPE_REJECTED')
@@ -138,7 +159,7 @@ describe('a finished file', () => {
 
   it('cannot be reached by path tricks', async () => {
     for (const path of ['/files/..%2F..%2Fetc%2Fpasswd', '/files/%2e%2e', `/files/${'a'.repeat(44)}.json`]) {
-      const res = await fetch(`${h.url}${path}?token=${alice}`)
+      const res = await fetch(`${h.url}${path}`, { headers: { Authorization: `Bearer ${alice}` } })
       expect(res.status).toBe(404)
     }
   })

@@ -12,6 +12,7 @@ import { startServer } from '../../src/app'
 import { loadConfig } from '../../src/config'
 import { createLogger } from '../../src/log'
 import { createMemoryEngine } from '../../src/store/memory'
+import type { Engine } from '../../src/store/types'
 import type { UploadConfig } from '../../src/upload/config'
 import type { UploadService } from '../../src/upload/router'
 
@@ -20,6 +21,8 @@ export interface UploadHarness {
   readonly dir: string
   readonly config: UploadConfig
   readonly uploads: UploadService
+  /** The server's engine (its memory store), to plant state a test needs. */
+  readonly engine: Engine
   /** A valid access token for `user` (dev login). */
   token(user: string): Promise<string>
   /** A 1:1 conversation between a and b (created if absent). */
@@ -48,6 +51,7 @@ export async function startUploads(env: Record<string, string> = {}): Promise<Up
     dir,
     config: config.uploads,
     uploads: server.uploads,
+    engine,
     async token(user) {
       const res = await fetch(`${server.url}/auth/dev-login`, {
         method: 'POST',

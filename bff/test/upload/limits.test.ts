@@ -135,7 +135,7 @@ describe('content type by magic bytes', () => {
     expect(existsSync(path.join(filesDir(), c.id!))).toBe(false)
     expect(existsSync(path.join(filesDir(), `${c.id}.json`))).toBe(false)
     expect(await head(h, alice, c.id!)).toMatchObject({ status: 404 })
-    const get = await fetch(`${h.url}/files/${c.id}?token=${alice}`)
+    const get = await fetch(`${h.url}/files/${c.id}`, { headers: { Authorization: `Bearer ${alice}` } })
     expect(get.status).toBe(404)
   })
 
@@ -149,7 +149,7 @@ describe('content type by magic bytes', () => {
 
   it('accepts plain UTF-8 text and decides the type by content, not by the name', async () => {
     const id = await upload(Buffer.from('你好, 世界\n'.repeat(100)), 'readme.exe')
-    const res = await fetch(`${h.url}/files/${id}/info?token=${alice}`)
+    const res = await fetch(`${h.url}/files/${id}/info`, { headers: { Authorization: `Bearer ${alice}` } })
     expect(((await res.json()) as { file: { mime: string } }).file.mime).toBe('text/plain')
   })
 
@@ -157,7 +157,7 @@ describe('content type by magic bytes', () => {
     const cfb = Buffer.alloc(8192)
     Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]).copy(cfb)
     const id = await upload(cfb, 'budget.xls')
-    const res = await fetch(`${h.url}/files/${id}/info?token=${alice}`)
+    const res = await fetch(`${h.url}/files/${id}/info`, { headers: { Authorization: `Bearer ${alice}` } })
     expect(((await res.json()) as { file: { mime: string } }).file.mime).toBe('application/vnd.ms-excel')
     const c = await create(h, alice, cfb.length, { conv, filename: 'installer.msi' })
     expect(await patch(h, alice, c.id!, 0, cfb)).toMatchObject({ status: 415, code: 'UPLOAD_TYPE_REJECTED' })
@@ -167,9 +167,9 @@ describe('content type by magic bytes', () => {
 describe('names', () => {
   it('stores a sanitised name: no directories, no control or bidi characters', async () => {
     const id = await upload(pdfBytes(5000), '../../etc/\u0007pass\u202Ewd\u0000.pdf')
-    const info = (await (await fetch(`${h.url}/files/${id}/info?token=${alice}`)).json()) as { file: { name: string } }
+    const info = (await (await fetch(`${h.url}/files/${id}/info`, { headers: { Authorization: `Bearer ${alice}` } })).json()) as { file: { name: string } }
     expect(info.file.name).toBe('passwd.pdf')
-    const res = await fetch(`${h.url}/files/${id}?token=${alice}`)
+    const res = await fetch(`${h.url}/files/${id}`, { headers: { Authorization: `Bearer ${alice}` } })
     expect(res.headers.get('content-disposition')).toBe(`attachment; filename="passwd.pdf"; filename*=UTF-8''passwd.pdf`)
     expect(await readdir(filesDir())).not.toContain('passwd.pdf')
   })
@@ -279,7 +279,7 @@ describe('expiration', () => {
       const tus = path.join(e.dir, 'tus')
       expect(await readdir(tus)).toEqual([])
       expect(await head(e, token, c.id!)).toMatchObject({ status: 404 })
-      const kept = await fetch(`${e.url}/files/${done.id}?token=${token}`)
+      const kept = await fetch(`${e.url}/files/${done.id}`, { headers: { Authorization: `Bearer ${token}` } })
       expect(kept.status).toBe(200)
       expect((await kept.arrayBuffer()).byteLength).toBe(5000)
     } finally {

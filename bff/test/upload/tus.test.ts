@@ -66,7 +66,7 @@ describe('tus 1.0 with tus-js-client', () => {
     const info = (await (await fetch(`${h.url}/files/${id}/info`, { headers: { Authorization: `Bearer ${alice}` } })).json()) as {
       file: Record<string, unknown>
     }
-    expect(info.file).toEqual({ fileId: id, kind: 'file', name: 'report.pdf', size: data.length, mime: 'application/pdf', url: `/files/${id}` })
+    expect(info.file).toEqual({ fileId: id, kind: 'file', name: 'report.pdf', size: data.length, mime: 'application/pdf', url: h.uploads.urls.sign(id, 'data') })
 
     const got = await download(`/files/${id}`, await h.token('bob'))
     expect(got.status).toBe(200)
@@ -86,7 +86,7 @@ describe('tus 1.0 with tus-js-client', () => {
     expect(last.status).toBe(200)
     expect(last.offset).toBe(10_000)
     expect(last.json).toEqual({
-      file: { fileId: created.id, kind: 'file', name: 'a.pdf', size: 10_000, mime: 'application/pdf', url: `/files/${created.id}` },
+      file: { fileId: created.id, kind: 'file', name: 'a.pdf', size: 10_000, mime: 'application/pdf', url: h.uploads.urls.sign(created.id!, 'data') },
     })
   })
 })
@@ -104,10 +104,10 @@ describe('images', () => {
       name: 'photo.png',
       size: png.length,
       mime: 'image/png',
-      url: `/files/${id}`,
+      url: h.uploads.urls.sign(id, 'data'),
       width: 1200,
       height: 800,
-      thumbUrl: `/files/${id}/thumb`,
+      thumbUrl: h.uploads.urls.sign(id, 'thumb'),
     })
     const thumb = await download(`/files/${id}/thumb`, alice)
     expect(thumb.status).toBe(200)
@@ -128,7 +128,7 @@ describe('images', () => {
       .toBuffer()
     const { url } = await tusUpload(jpeg, { chunkSize: 1024 * 1024, name: 'IMG_0001.JPG' })
     const id = url.split('/').pop()!
-    const { file } = (await (await fetch(`${h.url}/files/${id}/info?token=${alice}`)).json()) as { file: { width: number; height: number; mime: string } }
+    const { file } = (await (await fetch(`${h.url}/files/${id}/info`, { headers: { Authorization: `Bearer ${alice}` } })).json()) as { file: { width: number; height: number; mime: string } }
     expect(file).toMatchObject({ mime: 'image/jpeg', width: 480, height: 640 })
     const thumb = await download(`/files/${id}/thumb`, alice)
     const meta = await sharp(thumb.bytes).metadata()
