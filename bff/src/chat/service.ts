@@ -201,7 +201,13 @@ export class ChatService {
     if (frame.before !== undefined && frame.before > state!.lastSeq + 1) {
       throw new AppError('SEQ_RANGE_INVALID', `before ${frame.before} is past the last seq ${state!.lastSeq} + 1`)
     }
-    const msgs = await this.engine.messages.before(frame.conv, frame.before, frame.limit ?? LIMITS.defaultPageSize)
+    const page = await this.engine.messages.before(frame.conv, frame.before, frame.limit ?? LIMITS.defaultPageSize)
+    // One frame stays within BATCH_MAX_BYTES like a sync batch: the newest messages of the page
+    // that fit (at least one), `more` telling the client to page on from the first of them.
+    let start = page.length
+    let bytes = 0
+    while (start > 0 && (bytes === 0 || bytes + page[start - 1]!.length <= BATCH_MAX_BYTES)) bytes += page[--start]!.length
+    const msgs = start === 0 ? page : page.slice(start)
     const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
     return messagesFrame(frame.rid, frame.conv, msgs, first > 1)
   }

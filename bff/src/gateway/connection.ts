@@ -78,6 +78,8 @@ export interface ConnectionLimits {
   readonly slowConsumerBytes: number
   /** Counts frames written by type (metrics). Shared by every connection of a server. */
   readonly countOut: (type: string) => void
+  /** Counts a connection cut for reading too slowly, with the bytes it held unsent (metrics). */
+  readonly countSlow: (unsentBytes: number) => void
 }
 
 /** How long a slow consumer gets to read its close frame before the socket is destroyed. */
@@ -148,9 +150,19 @@ export class Connection {
     return this.ws.bufferedAmount > this.limits.slowConsumerBytes
   }
 
-  /** Write a frame already encoded. False when the connection is closing. */
+  /**
+   * The one way a frame reaches the socket: replies, batches, pushes, receipts, typing, presence,
+   * errors and notices all come here. A connection whose unsent bytes are already past
+   * SLOW_CONSUMER_BYTES gets nothing more: it is cut (4009) instead, so what one socket holds in
+   * server memory never exceeds that bound plus one frame (the largest frame the server builds is
+   * a `messages` batch of about 256 KiB). False when nothing was written.
+   */
   write(data: Buffer | string): boolean {
     if (!this.open) return false
+    if (this.congested) {
+      this.slowConsumer()
+      return false
+    }
     this.ws.send(data, TEXT)
     return true
   }
@@ -162,9 +174,16 @@ export class Connection {
     return true
   }
 
-  /** Write and resolve once the bytes left for the OS: paces large replies (sync) to the reader. */
+  /**
+   * Write (through the same bound) and resolve once the bytes left for the OS: paces large replies
+   * (sync) to the reader. False when nothing was written or the socket failed.
+   */
   writeAndWait(data: Buffer | string, type: string): Promise<boolean> {
     if (!this.open) return Promise.resolve(false)
+    if (this.congested) {
+      this.slowConsumer()
+      return Promise.resolve(false)
+    }
     this.limits.countOut(type)
     return new Promise((resolve) => this.ws.send(data, TEXT, (err) => resolve(!err)))
   }
@@ -176,6 +195,7 @@ export class Connection {
    */
   slowConsumer(): void {
     if (this.closing) return
+    this.limits.countSlow(this.ws.bufferedAmount)
     this.close(4009, 'SLOW_CONSUMER')
     setTimeout(() => this.ws.terminate(), SLOW_CONSUMER_GRACE_MS).unref()
   }

@@ -61,6 +61,11 @@ export class Gateway {
       floodWindowMs: config.floodWindowMs,
       slowConsumerBytes: config.slowConsumerBytes,
       countOut: (type) => metrics.framesOut.inc({ type }),
+      countSlow: (unsent) => {
+        metrics.slowConsumers.inc()
+        metrics.slowConsumerBytes.observe(unsent)
+        metrics.errorsOut.inc({ code: 'SLOW_CONSUMER' })
+      },
     }
     this.heartbeat = setInterval(() => this.beat(), config.heartbeatIntervalMs)
     this.heartbeat.unref()
@@ -178,6 +183,12 @@ export class Gateway {
   onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
     conn.alive = true
     const { metrics } = this.deps
+    // A client that does not read what it asked for gets no more answers: it is cut (4009) before
+    // its request can add to the unsent bytes held for it.
+    if (conn.congested) {
+      metrics.framesIn.inc({ type: 'refused' })
+      return conn.slowConsumer()
+    }
     if (isBinary) {
       metrics.framesIn.inc({ type: 'binary' })
       return this.fail(conn, new AppError('BINARY_UNSUPPORTED'))
