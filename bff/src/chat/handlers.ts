@@ -36,11 +36,11 @@ export const handlers: HandlerMap = {
   },
 
   recv(ctx, frame) {
-    return ctx.chat.recv(ctx.user, frame)
+    return ctx.chat.recv(ctx.user, frame, ctx.conn)
   },
 
   read(ctx, frame) {
-    return ctx.chat.read(ctx.user, frame)
+    return ctx.chat.read(ctx.user, frame, ctx.conn)
   },
 
   async sync(ctx, frame) {

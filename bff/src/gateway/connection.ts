@@ -108,6 +108,10 @@ export class Connection {
   present = false
   /** Seqs of `msg` and `messages` frames sent on this connection; allocated at the first one. */
   sent: SentSeqs | undefined
+  /** Highest seq per 1:1 conversation this connection reported delivered; allocated at the first. */
+  delivered: Map<string, number> | undefined
+  /** Highest seq per conversation this connection marked read; allocated at the first `read`. */
+  readMarks: Map<string, number> | undefined
   /** Serialises the syncs of one connection. */
   syncChain: Promise<void> | undefined
   /** Rate limit state, from the first frame on: an idle connection (most of them) carries none. */
