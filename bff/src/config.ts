@@ -62,7 +62,9 @@ export interface Config {
   readonly maxFrameBytes: number
   /** MAX_CONNECTIONS: sockets per process; beyond, upgrades get 503. Default 19000 (20000 open files here). */
   readonly maxConnections: number
-  /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per connection, frames. Defaults 20 / 60. */
+  /** MAX_DEVICES_PER_USER: sockets one user may hold on a process; a new one beyond gets 429 TOO_MANY_DEVICES (oldest win). Default 5. */
+  readonly maxDevicesPerUser: number
+  /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per user (all its sockets on a process), frames. Defaults 20 / 60. */
   readonly rateLimitPerSec: number
   readonly rateLimitBurst: number
   /** FLOOD_MAX_REJECTS within FLOOD_WINDOW_MS: rate-limited frames tolerated before close 4008. Defaults 50 / 10000. */
@@ -142,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 50, 600_000),
     maxFrameBytes: int(env, 'MAX_FRAME_BYTES', LIMITS.maxFrameBytes, 1024, 16 * 1024 * 1024),
     maxConnections: int(env, 'MAX_CONNECTIONS', 19_000, 1, 1_000_000),
+    maxDevicesPerUser: int(env, 'MAX_DEVICES_PER_USER', 5, 1, 1000),
     rateLimitPerSec: int(env, 'RATE_LIMIT_PER_SEC', 20, 1, 1_000_000),
     rateLimitBurst: int(env, 'RATE_LIMIT_BURST', 60, 1, 1_000_000),
     floodMaxRejects: int(env, 'FLOOD_MAX_REJECTS', 50, 1, 1_000_000),

@@ -90,6 +90,8 @@ export const ERRORS = {
     message: 'token expired: renew it',
     close: CloseCode.TOKEN_EXPIRED,
   },
+  /** The user holds MAX_DEVICES_PER_USER sockets on the node already (oldest win): retry later. */
+  TOO_MANY_DEVICES: { status: 429, temporary: true, message: 'too many devices of this user are connected' },
   FORBIDDEN: { status: 403, temporary: false, message: 'not allowed' },
   NOT_MEMBER: { status: 403, temporary: false, message: 'not a member of this conversation' },
   DEV_LOGIN_DISABLED: { status: 403, temporary: false, message: 'dev login is disabled' },

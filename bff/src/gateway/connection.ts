@@ -90,11 +90,17 @@ const TEXT = { binary: false } as const
 
 export type RateVerdict = 'ok' | 'limited' | 'flooding'
 
-interface Bucket {
+/** A token bucket with its flood window; shared by every connection of a user on a process. */
+export interface Bucket {
   tokens: number
   refilledAt: number
   rejects: number
   rejectWindowStart: number
+}
+
+/** A full bucket (a user's first frame finds it so). */
+export function newBucket(limits: ConnectionLimits, now: number): Bucket {
+  return { tokens: limits.rateLimitBurst, refilledAt: now, rejects: 0, rejectWindowStart: 0 }
 }
 
 export class Connection {
@@ -114,7 +120,7 @@ export class Connection {
   readMarks: Map<string, number> | undefined
   /** Serialises the syncs of one connection. */
   syncChain: Promise<void> | undefined
-  /** Rate limit state, from the first frame on: an idle connection (most of them) carries none. */
+  /** The user's rate limit bucket, looked up at the first frame: an idle connection holds none. */
   private bucket: Bucket | undefined
 
   constructor(
@@ -122,15 +128,17 @@ export class Connection {
     readonly user: UserId,
     readonly session: string,
     private readonly limits: ConnectionLimits,
+    /** When the token the socket was opened with expires (ms): the socket is closed 4002 then. */
+    readonly expiresAt: number,
   ) {}
 
   /**
-   * Token bucket per connection, full when the connection opens (its first frame finds it so);
-   * repeated refusals within the flood window end the connection.
+   * Token bucket (the user's, from `bucketOf`); repeated refusals within the flood window end the
+   * connection.
    */
-  take(now: number): RateVerdict {
+  take(now: number, bucketOf: (user: UserId, now: number) => Bucket): RateVerdict {
     const { rateLimitPerSec, rateLimitBurst } = this.limits
-    const b = (this.bucket ??= { tokens: rateLimitBurst, refilledAt: now, rejects: 0, rejectWindowStart: 0 })
+    const b = (this.bucket ??= bucketOf(this.user, now))
     b.tokens = Math.min(rateLimitBurst, b.tokens + ((now - b.refilledAt) * rateLimitPerSec) / 1000)
     b.refilledAt = now
     if (b.tokens >= 1) {

@@ -232,14 +232,27 @@ class MemoryPresence implements PresenceStore {
 }
 
 class MemoryTokens implements TokenStore {
-  constructor(private readonly tokens: ExpiringMap<UserId>) {}
-  async put(tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
-    this.tokens.set(tokenHash, user, ttlMs)
+  /** token hash -> its family, user and whether it was spent (kept until its expiry). */
+  private readonly tokens = new ExpiringMap<{ family: string; user: UserId; spent: boolean }>()
+  /** Live families (a revoked one is absent). */
+  private readonly families = new ExpiringMap<true>()
+  async put(family: string, tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
+    this.tokens.set(tokenHash, { family, user, spent: false }, ttlMs)
+    this.families.set(family, true, ttlMs)
   }
-  async take(tokenHash: string): Promise<UserId | undefined> {
-    const user = this.tokens.get(tokenHash)
-    this.tokens.delete(tokenHash)
-    return user
+  async take(family: string, tokenHash: string): Promise<{ outcome: 'ok' | 'reused' | 'revoked'; user: UserId } | undefined> {
+    const t = this.tokens.get(tokenHash)
+    if (!t || t.family !== family) return undefined
+    if (t.spent) {
+      this.families.delete(family)
+      return { outcome: 'reused', user: t.user }
+    }
+    t.spent = true
+    return { outcome: this.families.get(family) ? 'ok' : 'revoked', user: t.user }
+  }
+  sweep(): void {
+    this.tokens.sweep()
+    this.families.sweep()
   }
 }
 
@@ -266,7 +279,7 @@ class MemoryBus implements Bus {
 export function createMemoryEngine(options: EngineOptions): Engine {
   const convs = new Map<ConvId, ConvData>()
   const dedup = new ExpiringMap<number>()
-  const tokens = new ExpiringMap<UserId>()
+  const tokens = new MemoryTokens()
   const sweep = setInterval(() => {
     dedup.sweep()
     tokens.sweep()
@@ -279,7 +292,7 @@ export function createMemoryEngine(options: EngineOptions): Engine {
     users: new MemoryUsers(),
     queue: new MemoryQueue(options),
     presence: new MemoryPresence(),
-    tokens: new MemoryTokens(tokens),
+    tokens,
     bus: new MemoryBus(),
     async ping() {},
     async close() {

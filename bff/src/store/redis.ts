@@ -14,7 +14,8 @@
  *   P{u:<id>}:p                 hash    devices per node, `~ls` last seen
  *   P{u:<id>}:i                 hash    profile: name, avatar
  *   Pdir                        zset    lexical directory "<lowercased id or name>\0<id>" for prefix search
- *   Prt:<sha256>                string  refresh token -> user, PX = its lifetime
+ *   P{rf:<family>}:t:<sha256>   string  refresh token: `l:<user>` live or `s:<user>` spent, PX = its lifetime
+ *   P{rf:<family>}              string  a live refresh family (absent: revoked or expired), PX = its newest token's lifetime
  *
  * Routing: sharded Pub/Sub (Redis >= 7) on the channel `P{u:<id>}` per user. SPUBLISH goes only to
  * the shard owning the channel's slot (classic PUBLISH is broadcast over the whole cluster bus), and
@@ -119,12 +120,27 @@ end
 return total
 `
 
+/** Spend a refresh token (KEYS: token, family): see TokenStore.take. */
+const TAKE_REFRESH = `
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local user = string.sub(v, 3)
+if string.sub(v, 1, 1) == 's' then
+  redis.call('DEL', KEYS[2])
+  return {'reused', user}
+end
+redis.call('SET', KEYS[1], 's:' .. user, 'KEEPTTL')
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'revoked', user} end
+return {'ok', user}
+`
+
 interface Scripted {
   chatAppend(k1: string, k2: string, k3: string, k4: string, ...args: (string | number)[]): Promise<[number, string | number] | [number]>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
   chatPresence(k1: string, ...args: (string | number)[]): Promise<number>
+  chatTakeRefresh(k1: string, k2: string): Promise<[string, string] | null>
 }
 
 function defineScripts(client: Client): Client & Scripted {
@@ -133,6 +149,7 @@ function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
   client.defineCommand('chatPresence', { numberOfKeys: 1, lua: PRESENCE })
+  client.defineCommand('chatTakeRefresh', { numberOfKeys: 2, lua: TAKE_REFRESH })
   return client as Client & Scripted
 }
 
@@ -149,7 +166,8 @@ class Keys {
   presence = (u: UserId) => `${this.p}{u:${u}}:p`
   profile = (u: UserId) => `${this.p}{u:${u}}:i`
   directory = () => `${this.p}dir`
-  refresh = (hash: string) => `${this.p}rt:${hash}`
+  refresh = (family: string, hash: string) => `${this.p}{rf:${family}}:t:${hash}`
+  refreshFamily = (family: string) => `${this.p}{rf:${family}}`
   channel = (u: UserId) => `${this.p}{u:${u}}`
 }
 
@@ -372,16 +390,21 @@ class RedisPresence implements PresenceStore {
 
 class RedisTokens implements TokenStore {
   constructor(
-    private readonly r: Client,
+    private readonly r: Client & Scripted,
     private readonly k: Keys,
     private readonly guard: Guard,
   ) {}
-  async put(tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
-    await this.guard(() => this.r.set(this.k.refresh(tokenHash), user, 'PX', ttlMs))
+  async put(family: string, tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
+    // One slot (the family's hash tag): one MULTI.
+    await this.guard(() =>
+      this.r.multi().set(this.k.refresh(family, tokenHash), `l:${user}`, 'PX', ttlMs).set(this.k.refreshFamily(family), '1', 'PX', ttlMs).exec(),
+    )
   }
-  async take(tokenHash: string): Promise<UserId | undefined> {
-    // GETDEL: single use even when two refreshes race.
-    return (await this.guard(() => this.r.getdel(this.k.refresh(tokenHash)))) ?? undefined
+  async take(family: string, tokenHash: string): Promise<{ outcome: 'ok' | 'reused' | 'revoked'; user: UserId } | undefined> {
+    // One script: single use even when two refreshes race, and a reuse revokes the family at once.
+    const r = await this.guard(() => this.r.chatTakeRefresh(this.k.refresh(family, tokenHash), this.k.refreshFamily(family)))
+    if (!r) return undefined
+    return { outcome: r[0] as 'ok' | 'reused' | 'revoked', user: r[1] }
   }
 }
 

@@ -114,10 +114,20 @@ export interface PresenceStore {
 }
 
 /** Opaque refresh tokens, single use (rotation): consuming one deletes it. */
+/**
+ * Refresh tokens by family: a login starts a family, each refresh spends a token and puts the next
+ * one in the same family. A spent token is remembered (until its own expiry) so that presenting it
+ * again is seen as what it is, a copy in someone else's hands: the whole family is revoked.
+ */
 export interface TokenStore {
-  put(tokenHash: string, user: UserId, ttlMs: number): Promise<void>
-  /** The user of a live token, deleting it; undefined if unknown, spent or expired. */
-  take(tokenHash: string): Promise<UserId | undefined>
+  /** Store a live token of `family` and keep the family alive for `ttlMs` from now. */
+  put(family: string, tokenHash: string, user: UserId, ttlMs: number): Promise<void>
+  /**
+   * Spend a token, atomically: `ok` (it was live and is spent now), `reused` (it was spent
+   * already: the family is revoked by this call), `revoked` (its family was revoked), or
+   * undefined when unknown or expired.
+   */
+  take(family: string, tokenHash: string): Promise<{ readonly outcome: 'ok' | 'reused' | 'revoked'; readonly user: UserId } | undefined>
 }
 
 /**
