@@ -18,7 +18,7 @@ export interface Config {
   readonly port: number
   /** HOST: interface to bind. Default 127.0.0.1 (Docker sets 0.0.0.0). */
   readonly host: string
-  /** NODE_ENV === 'production'. */
+  /** NODE_ENV is production (any case). Production refuses dev login and public or short JWT secrets. */
   readonly production: boolean
   /** STORE: `memory` (embedded, one process, default) or `redis`. */
   readonly store: StoreKind
@@ -32,7 +32,7 @@ export interface Config {
   readonly redisCommandTimeoutMs: number
   /** REDIS_CONNECT_TIMEOUT_MS: how long start-up waits for Redis before giving up. Default 10000. */
   readonly redisConnectTimeoutMs: number
-  /** JWT_SECRET: HS256 key of access tokens, at least 32 chars. Required in production. */
+  /** JWT_SECRET: HS256 key of access tokens, at least 32 bytes. Required in production, and not a built-in or example value there. */
   readonly jwtSecret: string
   /** TOKEN_TTL_MS: access token lifetime. Default 15 min. */
   readonly tokenTtlMs: number
@@ -100,14 +100,37 @@ export class ConfigError extends Error {
 }
 
 const DEV_JWT_SECRET = 'dev-only-secret-do-not-use-in-production-0123456789'
+/**
+ * Secrets that are public: the built-in development secret and the placeholders shipped in
+ * deploy/k8s/secret.example.yaml and .env.example. A production start with one of them is refused
+ * (anyone could sign tokens), as is any secret still saying "change me".
+ */
+const PUBLIC_SECRETS: ReadonlySet<string> = new Set([DEV_JWT_SECRET, 'change-me-to-at-least-32-random-characters'])
+const PLACEHOLDER_RE = /change[\s_-]*me|placeholder|example|^(.)\1*$/i
+/** JWT_SECRET bytes (HS256 wants a key of at least the hash's 32 bytes, RFC 7518 3.2). */
+const JWT_SECRET_MIN_BYTES = 32
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
+/**
+ * NODE_ENV, recognised whatever its case and spacing. Anything but development, test or production
+ * is refused: a typo ("Prod", "prodution") must not start a production server in development mode.
+ */
+function modeOf(env: NodeJS.ProcessEnv): 'development' | 'test' | 'production' {
+  const raw = (env.NODE_ENV ?? '').trim().toLowerCase()
+  if (raw === '' || raw === 'development') return 'development'
+  if (raw === 'test' || raw === 'production') return raw
+  throw new ConfigError('NODE_ENV', `must be development, test or production (any case), got "${env.NODE_ENV}"`)
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const production = env.NODE_ENV === 'production'
+  const production = modeOf(env) === 'production'
   const store = oneOf(env, 'STORE', ['memory', 'redis'] as const, 'memory')
-  const jwtSecret = env.JWT_SECRET ?? (production ? undefined : DEV_JWT_SECRET)
+  const jwtSecret = env.JWT_SECRET || (production ? undefined : DEV_JWT_SECRET)
   if (jwtSecret === undefined) throw new ConfigError('JWT_SECRET', 'is required in production')
-  if (jwtSecret.length < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 characters')
+  if (Buffer.byteLength(jwtSecret) < JWT_SECRET_MIN_BYTES) throw new ConfigError('JWT_SECRET', `must be at least ${JWT_SECRET_MIN_BYTES} bytes`)
+  if (production && (PUBLIC_SECRETS.has(jwtSecret) || PLACEHOLDER_RE.test(jwtSecret))) {
+    throw new ConfigError('JWT_SECRET', 'is a built-in or example value: generate one (openssl rand -hex 32)')
+  }
   const devLogin = bool(env, 'DEV_LOGIN', !production)
   if (production && devLogin) throw new ConfigError('DEV_LOGIN', 'must not be enabled in production')
   const workers = int(env, 'WORKERS', production ? availableParallelism() : 1, 1, 256)

@@ -32,9 +32,11 @@ describe('deploy/k8s', () => {
     expect(kustomization.resources).not.toContain('secret.example.yaml')
   })
 
-  it('gives the BFF settings its config validation accepts', () => {
+  it('gives the BFF settings its config validation accepts (with a real secret in place of the example)', () => {
     const env = { ...config.data, ...secret.stringData, ...Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value])) }
-    const c = loadConfig(env)
+    // The example's placeholder is public: a production start with it is refused.
+    expect(() => loadConfig(env)).toThrow(/JWT_SECRET is a built-in or example value/)
+    const c = loadConfig({ ...env, JWT_SECRET: 'c0ffee5e11'.repeat(5) })
     expect(c.production).toBe(true)
     expect(c.store).toBe('redis')
     expect(c.redisClusterNodes.length).toBe(3)
@@ -46,7 +48,7 @@ describe('deploy/k8s', () => {
   })
 
   it('lets a pod drain before Kubernetes kills it', () => {
-    const c = loadConfig({ ...config.data, ...secret.stringData })
+    const c = loadConfig({ ...config.data, ...secret.stringData, JWT_SECRET: 'c0ffee5e11'.repeat(5) })
     const preStopS = Number(container.lifecycle.preStop.exec.command[1])
     expect(container.lifecycle.preStop.exec.command[0]).toBe('sleep')
     // The BFF exits at the latest SHUTDOWN_TIMEOUT_MS + 1 s after SIGTERM (bff/src/main.ts).
@@ -82,7 +84,7 @@ describe('deploy/k8s', () => {
 describe('docker-compose.yml', () => {
   const compose = docs('docker-compose.yml')[0]!
   // Compose's own interpolation: ${VAR:-default} and ${VAR:?message} with the values given.
-  const given: Record<string, string> = { REDIS_PASSWORD: 'p4ss', JWT_SECRET: 'x'.repeat(48) }
+  const given: Record<string, string> = { REDIS_PASSWORD: 'p4ss', JWT_SECRET: 'c0ffee5e11'.repeat(5) }
   const interpolate = (v: unknown): string =>
     String(v).replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => given[name] ?? (op === '-' ? (arg ?? '') : ''))
 
