@@ -53,6 +53,10 @@ export interface Config {
   readonly corsOrigins: readonly string[]
   /** WORKERS: processes sharing the port. Default 1, or one per core in production. Memory store: 1 only. */
   readonly workers: number
+  /** WORKER_RESTART_MAX: worker deaths tolerated within WORKER_RESTART_WINDOW_MS; one more and the instance exits 1. Default 5. */
+  readonly workerRestartMax: number
+  /** WORKER_RESTART_WINDOW_MS: the window of WORKER_RESTART_MAX. Default 60000. */
+  readonly workerRestartWindowMs: number
   /** LOG_LEVEL: pino level. Default info (silent under test when set so). */
   readonly logLevel: string
 
@@ -162,6 +166,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     staticDir: path.resolve(repoRoot, env.STATIC_DIR ?? 'dist/h5'),
     corsOrigins: (env.CORS_ORIGINS ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
     workers,
+    workerRestartMax: int(env, 'WORKER_RESTART_MAX', 5, 0, 1000),
+    workerRestartWindowMs: int(env, 'WORKER_RESTART_WINDOW_MS', 60_000, 1000, 24 * 3600_000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
 
     heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 50, 600_000),

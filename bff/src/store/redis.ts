@@ -514,10 +514,24 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   }
   const guard = guardOf(cmd)
 
-  await withTimeout(Promise.all([cmd.connect(), sub.connect()]), options.connectTimeoutMs, () => {
+  // The reason a start fails names Redis and its last socket error (ECONNREFUSED ...), not only
+  // ioredis' "Connection is closed".
+  let lastError: Error | undefined
+  const remember = (err: Error) => void (lastError = err)
+  cmd.on('error', remember)
+  try {
+    await withTimeout(Promise.all([cmd.connect(), sub.connect()]), options.connectTimeoutMs, () => {
+      cmd.disconnect()
+      sub.disconnect()
+    })
+  } catch (err) {
     cmd.disconnect()
     sub.disconnect()
-  })
+    const why = [err instanceof Error ? err.message : String(err), lastError?.message].filter(Boolean).join(': ')
+    throw new Error(`Redis unreachable at start: ${why}`, { cause: err })
+  } finally {
+    cmd.off('error', remember)
+  }
 
   const keys = new Keys(options.prefix)
   return {
