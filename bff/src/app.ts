@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import type { RequestHandler } from 'express'
@@ -12,7 +13,7 @@ import type { Config } from './config'
 import { createLogger } from './log'
 import type { Logger } from './log'
 import { Metrics } from './ops/metrics'
-import { opsRouter } from './ops/routes'
+import { metricsRouter, opsRouter } from './ops/routes'
 import { errorHandler } from './http/errors'
 import { Tokens } from './auth/tokens'
 import { authRouter } from './auth/routes'
@@ -42,6 +43,8 @@ export interface RunningServer {
   /** http://<host>:<port> */
   readonly url: string
   readonly port: number
+  /** Where /metrics is served: http://<host>:<METRICS_PORT>, or `url` when it has no port of its own. */
+  readonly metricsUrl: string
   readonly engine: Engine
   readonly metrics: Metrics
   /** The upload component (its store, files, sweep). */
@@ -96,7 +99,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   app.use(express.json({ limit: '16kb' }))
 
   // ---- component routers: the one place where each component's HTTP entry points are mounted.
-  app.use(opsRouter({ metrics, ping: () => engine.ping(), draining: () => gateway.isDraining, metricsText: deps.metricsText }))
+  app.use(
+    opsRouter({
+      metrics,
+      ping: () => engine.ping(),
+      draining: () => gateway.isDraining,
+      metricsText: deps.metricsText,
+      metricsHere: config.metricsPort === undefined,
+      metricsToken: config.metricsToken,
+    }),
+  )
   app.use(
     authRouter({
       tokens,
@@ -114,20 +126,25 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   const server = createServer(app)
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head))
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
+  await listen(server, config.port, config.host)
   const port = (server.address() as AddressInfo).port
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+
+  // /metrics on a port of its own: scraped inside the cluster, never routed by the ingress.
+  let metricsServer: Server | undefined
+  if (config.metricsPort !== undefined) {
+    const ops = express()
+    ops.disable('x-powered-by')
+    ops.use(metricsRouter({ metrics, metricsText: deps.metricsText, metricsToken: config.metricsToken }))
+    ops.use(errorHandler(log))
+    metricsServer = await listen(createServer(ops), config.metricsPort, config.host)
+  }
 
   let closing: Promise<void> | undefined
   return {
     url: `http://${host}:${port}`,
     port,
+    metricsUrl: metricsServer ? `http://${host}:${(metricsServer.address() as AddressInfo).port}` : `http://${host}:${port}`,
     engine,
     metrics,
     uploads,
@@ -140,6 +157,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         await delivery.settle()
         await uploads.close()
         server.closeAllConnections()
+        if (metricsServer) {
+          metricsServer.closeAllConnections()
+          await new Promise((r) => metricsServer.close(r))
+        }
         await engine.close()
       })()
       return closing
@@ -167,4 +188,14 @@ function cors(origins: readonly string[]): RequestHandler {
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) return void res.status(204).end()
     next()
   }
+}
+
+function listen(server: Server, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server)
+    })
+  })
 }

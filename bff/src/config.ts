@@ -53,6 +53,10 @@ export interface Config {
   readonly corsOrigins: readonly string[]
   /** WORKERS: processes sharing the port. Default 1, or one per core in production. Memory store: 1 only. */
   readonly workers: number
+  /** METRICS_PORT: serve /metrics on this port only (not on PORT). Unset: /metrics on PORT. 0 picks a free port (tests). */
+  readonly metricsPort: number | undefined
+  /** METRICS_TOKEN: bearer credential /metrics asks for (at least 16 characters). Unset: none. Production needs METRICS_PORT or METRICS_TOKEN. */
+  readonly metricsToken: string | undefined
   /** WORKER_RESTART_MAX: worker deaths tolerated within WORKER_RESTART_WINDOW_MS; one more and the instance exits 1. Default 5. */
   readonly workerRestartMax: number
   /** WORKER_RESTART_WINDOW_MS: the window of WORKER_RESTART_MAX. Default 60000. */
@@ -141,6 +145,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (store === 'memory' && workers > 1) {
     throw new ConfigError('WORKERS', `is ${workers} but STORE=memory holds state in one process: use STORE=redis or WORKERS=1`)
   }
+  const metricsPort = env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : undefined
+  const metricsToken = env.METRICS_TOKEN || undefined
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters')
+  if (production && metricsPort === undefined && metricsToken === undefined) {
+    throw new ConfigError('METRICS_PORT', 'or METRICS_TOKEN is required in production: /metrics must not be public')
+  }
   const redisPrefix = env.REDIS_PREFIX ?? 'chat:'
   // A brace in the prefix would become the key's hash tag and put every key in one Cluster slot.
   if (/[{}\s]/.test(redisPrefix)) throw new ConfigError('REDIS_PREFIX', 'must not contain braces or spaces')
@@ -166,6 +176,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     staticDir: path.resolve(repoRoot, env.STATIC_DIR ?? 'dist/h5'),
     corsOrigins: (env.CORS_ORIGINS ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
     workers,
+    metricsPort,
+    metricsToken,
     workerRestartMax: int(env, 'WORKER_RESTART_MAX', 5, 0, 1000),
     workerRestartWindowMs: int(env, 'WORKER_RESTART_WINDOW_MS', 60_000, 1000, 24 * 3600_000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),

@@ -29,6 +29,8 @@ else void runWorker(config)
 
 /** A worker that could not start tells the primary why before it exits (cluster IPC). */
 const START_FAILED = 'chat:start-failed'
+/** A worker's server runs: its port (cluster IPC). */
+const STARTED = 'chat:started'
 /** Backoff of worker restarts: full jitter, the window doubling from the first to the cap, ms. */
 const RESTART_BACKOFF = { minDelayMs: 250, maxDelayMs: 10_000 }
 /** A worker up this long resets the backoff (it was a crash, not a crash loop), ms. */
@@ -56,15 +58,15 @@ function runPrimary(config: Config): void {
   const failures = new Map<number, string>()
   const fork = () => cluster.fork()
   for (let i = 0; i < config.workers; i++) fork()
-  cluster.on('message', (worker, msg: { type?: string; reason?: string }) => {
+  cluster.on('message', (worker, msg: { type?: string; reason?: string; port?: number }) => {
     if (msg?.type === START_FAILED) failures.set(worker.id, String(msg.reason))
-  })
-  cluster.on('listening', (worker, address) => {
+    if (msg?.type !== STARTED) return
+    // Told by the worker once its server runs (cluster's own `listening` fires for the metrics port too).
     started.add(worker.id)
     log.info({ worker: worker.process.pid }, 'worker started')
     if (listening) return
     listening = true
-    log.info({ port: address.port, host: config.host, workers: config.workers, store: config.store }, 'listening')
+    log.info({ port: msg.port, host: config.host, workers: config.workers, store: config.store }, 'listening')
   })
   const fail = (reason: string, details: Record<string, unknown>) => {
     stopping = true
@@ -127,8 +129,10 @@ async function runWorker(config: Config): Promise<void> {
     }
     process.exit(1)
   }
-  if (cluster.isWorker) shareRegistry(server.metrics.registry)
-  else log.info({ port: server.port, host: config.host, store: config.store }, 'listening')
+  if (cluster.isWorker) {
+    shareRegistry(server.metrics.registry)
+    process.send?.({ type: STARTED, port: server.port })
+  } else log.info({ port: server.port, host: config.host, store: config.store }, 'listening')
   const running = server
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {

@@ -38,15 +38,15 @@ describe('loadConfig', () => {
   it('requires a JWT secret and forbids dev login in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required in production/)
     const secret = 'c0ffee5e11'.repeat(4)
-    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, DEV_LOGIN: '1', STORE: 'redis' })).toThrow(/DEV_LOGIN must not be enabled in production/)
-    const prod = loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, STORE: 'redis' })
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, DEV_LOGIN: '1', STORE: 'redis', METRICS_PORT: '9464' })).toThrow(/DEV_LOGIN must not be enabled in production/)
+    const prod = loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, STORE: 'redis', METRICS_PORT: '9464' })
     expect(prod.devLogin).toBe(false)
     expect(prod.workers).toBeGreaterThanOrEqual(1)
   })
 
   describe('unsafe settings in production', () => {
     const good = 'c0ffee5e11'.repeat(4)
-    const prod = (env: Record<string, string>) => loadConfig({ STORE: 'redis', JWT_SECRET: good, ...env })
+    const prod = (env: Record<string, string>) => loadConfig({ STORE: 'redis', JWT_SECRET: good, METRICS_PORT: '9464', ...env })
 
     it('recognises production whatever the case and spacing, and refuses unknown modes', () => {
       for (const NODE_ENV of ['production', 'Production', 'PRODUCTION', ' production ', 'pRoDuCtIoN']) {
@@ -59,6 +59,14 @@ describe('loadConfig', () => {
       for (const NODE_ENV of ['prod', 'prodution', 'staging']) {
         expect(() => prod({ NODE_ENV })).toThrow(new ConfigError('NODE_ENV', `must be development, test or production (any case), got "${NODE_ENV}"`))
       }
+    })
+
+    it('refuses a public /metrics: METRICS_PORT or METRICS_TOKEN is required', () => {
+      expect(() => loadConfig({ NODE_ENV: 'production', STORE: 'redis', JWT_SECRET: good })).toThrow(/METRICS_PORT or METRICS_TOKEN is required in production/)
+      expect(() => prod({ NODE_ENV: 'production', METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN must be at least 16 characters/)
+      expect(prod({ NODE_ENV: 'production', METRICS_TOKEN: 'x'.repeat(16) }).metricsToken).toBe('x'.repeat(16))
+      expect(prod({ NODE_ENV: 'production' }).metricsPort).toBe(9464)
+      expect(loadConfig({}).metricsPort).toBeUndefined()
     })
 
     it('refuses dev login', () => {

@@ -10,6 +10,47 @@ import { dropPrefix, randomPrefix, startTestServer } from './support/server'
 import { TcpProxy } from './support/tcp-proxy'
 import { waitFor } from './support/wait'
 
+describe('/metrics is not public', () => {
+  const TOKEN = 'scrape-secret-0123456789'
+  const servers: RunningServer[] = []
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()))
+  })
+  const start = async (env: Record<string, string>) => {
+    const s = await startTestServer(env)
+    servers.push(s)
+    return s
+  }
+
+  it('behind METRICS_TOKEN: 401 UNAUTHORIZED without or with a wrong bearer credential, the text with it', async () => {
+    const server = await start({ METRICS_TOKEN: TOKEN })
+    for (const headers of [{} as Record<string, string>, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Basic ${TOKEN}` }, { authorization: 'Bearer ' }]) {
+      const res = await fetch(`${server.url}/metrics`, { headers })
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="metrics"')
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED')
+    }
+    const ok = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    expect(ok.status).toBe(200)
+    expect(await ok.text()).toMatch(/^chat_connections 0$/m)
+    expect(server.metricsUrl).toBe(server.url)
+  })
+
+  it('on METRICS_PORT: served there only (404 on the main port), with the credential too when both are set', async () => {
+    const server = await start({ METRICS_PORT: '0' })
+    expect(server.metricsUrl).not.toBe(server.url)
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404)
+    const res = await fetch(`${server.metricsUrl}/metrics`)
+    expect(res.status).toBe(200)
+    expect(await res.text()).toMatch(/^chat_connections 0$/m)
+    // Nothing else is served on the metrics port.
+    expect((await fetch(`${server.metricsUrl}/healthz`)).status).toBe(404)
+    const both = await start({ METRICS_PORT: '0', METRICS_TOKEN: TOKEN })
+    expect((await fetch(`${both.metricsUrl}/metrics`)).status).toBe(401)
+    expect((await fetch(`${both.metricsUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
+  })
+})
+
 describe('ops endpoints', () => {
   let server: RunningServer
   beforeAll(async () => {

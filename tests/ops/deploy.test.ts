@@ -64,6 +64,15 @@ describe('deploy/k8s', () => {
     expect(service.spec.ports[0].targetPort).toBe('http')
   })
 
+  it('keeps /metrics off the public port: its own port, scraped by the ServiceMonitor, not routed by the Ingress', () => {
+    const c = loadConfig({ ...config.data, JWT_SECRET: 'c0ffee5e11'.repeat(5) })
+    expect(c.metricsPort).toBe(9464)
+    expect(container.ports).toContainEqual({ name: 'metrics', containerPort: c.metricsPort })
+    expect(k8s('service.yaml').spec.ports).toContainEqual({ name: 'metrics', port: 9464, targetPort: 'metrics' })
+    expect(k8s('servicemonitor.yaml').spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })])
+    expect(JSON.stringify(k8s('ingress.yaml'))).not.toMatch(/metrics/)
+  })
+
   it('autoscales the Deployment on connections below MAX_CONNECTIONS, and on CPU', () => {
     const hpa = k8s('hpa.yaml')
     expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name })
