@@ -373,13 +373,22 @@ export class ChatService {
     return me ?? { id: user, name: user }
   }
 
+  /**
+   * Users whose id or name starts with `q`. Privacy (bff/README.md): an empty query lists nobody,
+   * so the directory cannot be walked from the empty prefix; one finds people one can name.
+   */
   async searchUsers(q: string): Promise<User[]> {
-    return this.engine.users.search(q, USER_SEARCH_LIMIT)
+    const prefix = q.trim()
+    if (prefix === '') return []
+    return this.engine.users.search(prefix, USER_SEARCH_LIMIT)
   }
 
   // ---------------------------------------------------------------- presence
 
-  /** The users told about `user`'s presence: members of its conversations, bounded. */
+  /**
+   * The users told about `user`'s presence: members of its conversations, bounded. Privacy
+   * (bff/README.md): presence goes only to people who share a conversation with the user.
+   */
   async contacts(user: UserId, convIds?: readonly ConvId[]): Promise<UserId[]> {
     const out = new Set<UserId>()
     const max = this.options.presenceFanoutMax
