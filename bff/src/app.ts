@@ -4,9 +4,10 @@
  */
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
+import helmet from 'helmet'
 import type { RequestHandler } from 'express'
 import { randomId } from '@chat/shared'
 import type { Config } from './config'
@@ -14,7 +15,7 @@ import { createLogger } from './log'
 import type { Logger } from './log'
 import { Metrics } from './ops/metrics'
 import { metricsRouter, opsRouter } from './ops/routes'
-import { errorHandler } from './http/errors'
+import { errorHandler, notFound } from './http/errors'
 import { Tokens } from './auth/tokens'
 import { authRouter } from './auth/routes'
 import { createMemoryEngine } from './store/memory'
@@ -95,6 +96,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   const app = express()
   app.disable('x-powered-by')
+  app.use(securityHeaders())
   app.use(cors(config.corsOrigins))
   app.use(express.json({ limit: '16kb' }))
 
@@ -122,6 +124,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   if (existsSync(config.staticDir)) app.use(express.static(config.staticDir))
   else log.warn({ staticDir: config.staticDir }, 'static directory missing: the web client is not served (npm run build:h5)')
+  app.use(notFound())
   app.use(errorHandler(log))
 
   const server = createServer(app)
@@ -136,6 +139,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     const ops = express()
     ops.disable('x-powered-by')
     ops.use(metricsRouter({ metrics, metricsText: deps.metricsText, metricsToken: config.metricsToken }))
+    ops.use(notFound())
     ops.use(errorHandler(log))
     metricsServer = await listen(createServer(ops), config.metricsPort, config.host)
   }
@@ -166,6 +170,49 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       return closing
     },
   }
+}
+
+/**
+ * Security headers on every answer (helmet): the h5 page is the one that matters. Its
+ * Content-Security-Policy allows what the Taro h5 build does and nothing else: scripts and styles
+ * from this origin (Taro's components add <style> elements at run time, hence 'unsafe-inline' for
+ * styles only), images from here plus blob: and data: (local previews of a picked photo),
+ * connections to this origin over http(s) and ws(s) (the API and the socket: the page is served by
+ * the BFF it talks to), no plugins, no framing by anyone (frame-ancestors 'none' and
+ * X-Frame-Options DENY), no referrer. tests/e2e/h5.test.ts loads the page and chats in Chromium
+ * with this header and fails on any CSP violation. Files (/files) replace the policy with their own
+ * stricter one. TLS is terminated in front of the BFF, so no upgrade-insecure-requests here (it
+ * would break plain-http local runs); HSTS is sent and honoured only over https.
+ */
+function securityHeaders(): RequestHandler {
+  const sameOriginSockets = (req: IncomingMessage): string => {
+    const host = req.headers.host ?? ''
+    // ws(s) of the page's own origin: 'self' covers it in current browsers, older WebKit needs it named.
+    return /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `ws://${host} wss://${host}` : "'self'"
+  }
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        mediaSrc: ["'self'", 'blob:'],
+        fontSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", (req) => sameOriginSockets(req as IncomingMessage)],
+        workerSrc: ["'self'", 'blob:'],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    // Files are fetched by <img> of the h5 page, which may be served from another origin in development.
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  })
 }
 
 /**

@@ -68,6 +68,25 @@ describe('ops endpoints', () => {
     expect(await page.text()).toContain('chat test page')
   })
 
+  it('sends security headers with the page and the API: CSP, nosniff, no framing, no referrer', async () => {
+    for (const path of ['/', '/healthz', '/auth/refresh']) {
+      const res = await fetch(`${server.url}${path}`, { method: path === '/auth/refresh' ? 'POST' : 'GET' })
+      const csp = res.headers.get('content-security-policy') ?? ''
+      const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k!, v]))
+      expect(directives.get('default-src')).toEqual(["'self'"])
+      expect(directives.get('script-src')).toEqual(["'self'"])
+      expect(directives.get('object-src')).toEqual(["'none'"])
+      expect(directives.get('frame-ancestors')).toEqual(["'none'"])
+      const host = new URL(server.url).host
+      expect(directives.get('connect-src')).toEqual(["'self'", `ws://${host}`, `wss://${host}`])
+      expect(directives.has('upgrade-insecure-requests')).toBe(false)
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+      expect(res.headers.get('x-powered-by')).toBeNull()
+    }
+  })
+
   it('allows the configured origin to call the API', async () => {
     const pre = await fetch(`${server.url}/auth/dev-login`, {
       method: 'OPTIONS',

@@ -321,7 +321,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
       response = await tus.handleWeb(request)
       response = await finishResponse(request, method, id, response)
     } catch (err) {
-      log?.error({ err, method, upload: id }, 'upload request failed')
+      // sendError logs our own faults (5xx) at error; a client's mistake only gets its 4xx.
       sendError(res, err, req)
       return
     } finally {
