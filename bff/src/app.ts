@@ -83,6 +83,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     config: config.uploads,
     verifyToken: (token) => tokens.verify(token),
     isMember: async (conv, user) => (await engine.convs.get(conv))?.members.includes(user) ?? false,
+    slots: engine.uploadSlots,
     corsOrigins: config.corsOrigins,
     logger: log,
   })

@@ -20,6 +20,7 @@ import type {
   QueueEntry,
   QueueStore,
   TokenStore,
+  UploadSlotStore,
   UserStore,
 } from './types'
 
@@ -256,6 +257,37 @@ class MemoryTokens implements TokenStore {
   }
 }
 
+class MemoryUploadSlots implements UploadSlotStore {
+  /** user -> upload id -> when its slot frees itself (ms). */
+  private readonly slots = new Map<UserId, Map<string, number>>()
+  async acquire(user: UserId, id: string, max: number, idleMs: number): Promise<boolean> {
+    // No await between the count and the take: atomic within the process, which is all there is.
+    const now = Date.now()
+    const mine = this.live(user, now)
+    if (!mine.has(id) && mine.size >= max) return false
+    mine.set(id, now + idleMs)
+    this.slots.set(user, mine)
+    return true
+  }
+  async touch(user: UserId, id: string, idleMs: number): Promise<void> {
+    const mine = this.slots.get(user)
+    if (mine?.has(id)) mine.set(id, Date.now() + idleMs)
+  }
+  async release(user: UserId, id: string): Promise<void> {
+    const mine = this.slots.get(user)
+    mine?.delete(id)
+    if (mine?.size === 0) this.slots.delete(user)
+  }
+  async count(user: UserId): Promise<number> {
+    return this.live(user, Date.now()).size
+  }
+  private live(user: UserId, now: number): Map<string, number> {
+    const mine = this.slots.get(user) ?? new Map<string, number>()
+    for (const [id, until] of mine) if (until <= now) mine.delete(id)
+    return mine
+  }
+}
+
 /** One process: the only subscriber is this process, so publishing only counts it. */
 class MemoryBus implements Bus {
   private readonly subscribed = new Set<UserId>()
@@ -293,6 +325,7 @@ export function createMemoryEngine(options: EngineOptions): Engine {
     queue: new MemoryQueue(options),
     presence: new MemoryPresence(),
     tokens,
+    uploadSlots: new MemoryUploadSlots(),
     bus: new MemoryBus(),
     async ping() {},
     async close() {

@@ -14,6 +14,7 @@
  *   P{u:<id>}:p                 hash    devices per node, `~ls` last seen
  *   P{u:<id>}:i                 hash    profile: name, avatar
  *   Pdir                        zset    lexical directory "<lowercased id or name>\0<id>" for prefix search
+ *   P{u:<id>}:up                zset    upload slots: upload id scored by when its slot frees itself (ms)
  *   P{rf:<family>}:t:<sha256>   string  refresh token: `l:<user>` live or `s:<user>` spent, PX = its lifetime
  *   P{rf:<family>}              string  a live refresh family (absent: revoked or expired), PX = its newest token's lifetime
  *
@@ -43,6 +44,7 @@ import type {
   QueueEntry,
   QueueStore,
   TokenStore,
+  UploadSlotStore,
   UserStore,
 } from './types'
 
@@ -134,6 +136,16 @@ if redis.call('EXISTS', KEYS[2]) == 0 then return {'revoked', user} end
 return {'ok', user}
 `
 
+/** Take an upload slot (KEYS: the user's slots; ARGV: id, max, now, idleMs): 1 taken, 0 all taken. */
+const ACQUIRE_SLOT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`
+
 interface Scripted {
   chatAppend(k1: string, k2: string, k3: string, k4: string, ...args: (string | number)[]): Promise<[number, string | number] | [number]>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
@@ -141,6 +153,7 @@ interface Scripted {
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
   chatPresence(k1: string, ...args: (string | number)[]): Promise<number>
   chatTakeRefresh(k1: string, k2: string): Promise<[string, string] | null>
+  chatAcquireSlot(k1: string, id: string, max: number, now: number, idleMs: number): Promise<number>
 }
 
 function defineScripts(client: Client): Client & Scripted {
@@ -150,6 +163,7 @@ function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
   client.defineCommand('chatPresence', { numberOfKeys: 1, lua: PRESENCE })
   client.defineCommand('chatTakeRefresh', { numberOfKeys: 2, lua: TAKE_REFRESH })
+  client.defineCommand('chatAcquireSlot', { numberOfKeys: 1, lua: ACQUIRE_SLOT })
   return client as Client & Scripted
 }
 
@@ -165,6 +179,7 @@ class Keys {
   queue = (u: UserId) => `${this.p}{u:${u}}:q`
   presence = (u: UserId) => `${this.p}{u:${u}}:p`
   profile = (u: UserId) => `${this.p}{u:${u}}:i`
+  uploadSlots = (u: UserId) => `${this.p}{u:${u}}:up`
   directory = () => `${this.p}dir`
   refresh = (family: string, hash: string) => `${this.p}{rf:${family}}:t:${hash}`
   refreshFamily = (family: string) => `${this.p}{rf:${family}}`
@@ -408,6 +423,28 @@ class RedisTokens implements TokenStore {
   }
 }
 
+class RedisUploadSlots implements UploadSlotStore {
+  constructor(
+    private readonly r: Client & Scripted,
+    private readonly k: Keys,
+    private readonly guard: Guard,
+  ) {}
+  async acquire(user: UserId, id: string, max: number, idleMs: number): Promise<boolean> {
+    // One script: the count and the take cannot interleave with another process's.
+    return (await this.guard(() => this.r.chatAcquireSlot(this.k.uploadSlots(user), id, max, Date.now(), idleMs))) === 1
+  }
+  async touch(user: UserId, id: string, idleMs: number): Promise<void> {
+    const key = this.k.uploadSlots(user)
+    await this.guard(() => this.r.multi().zadd(key, 'XX', Date.now() + idleMs, id).pexpire(key, idleMs).exec())
+  }
+  async release(user: UserId, id: string): Promise<void> {
+    await this.guard(() => this.r.zrem(this.k.uploadSlots(user), id))
+  }
+  async count(user: UserId): Promise<number> {
+    return this.guard(() => this.r.zcount(this.k.uploadSlots(user), Date.now() + 1, '+inf'))
+  }
+}
+
 class RedisBus implements Bus {
   private handler: (user: UserId, payload: string) => void = () => {}
   private readonly channelPrefix: string
@@ -542,6 +579,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     queue: new RedisQueue(cmd, keys, guard, options),
     presence: new RedisPresence(cmd, keys, guard),
     tokens: new RedisTokens(cmd, keys, guard),
+    uploadSlots: new RedisUploadSlots(cmd, keys, guard),
     bus: new RedisBus(cmd, sub, keys, guard, guardOf(sub)),
     async ping() {
       await guard(() => cmd.ping())

@@ -219,6 +219,30 @@ export function engineContract(name: string, make: MakeEngine): void {
       })
     })
 
+    describe('upload slots', () => {
+      it('admits at most max at once, even when every take races, and frees what ends or idles', async () => {
+        const taken = await Promise.all(Array.from({ length: 10 }, (_, i) => e.uploadSlots.acquire('ann', `u${i}`, 4, 60_000)))
+        expect(taken.filter(Boolean)).toHaveLength(4)
+        expect(await e.uploadSlots.count('ann')).toBe(4)
+        // Taking a slot one already holds is not a second one; another user has their own.
+        const holder = `u${taken.indexOf(true)}`
+        expect(await e.uploadSlots.acquire('ann', holder, 4, 60_000)).toBe(true)
+        expect(await e.uploadSlots.count('ann')).toBe(4)
+        expect(await e.uploadSlots.acquire('bob', 'b1', 4, 60_000)).toBe(true)
+        await e.uploadSlots.release('ann', holder)
+        expect(await e.uploadSlots.acquire('ann', 'later', 4, 60_000)).toBe(true)
+        expect(await e.uploadSlots.acquire('ann', 'one-more', 4, 60_000)).toBe(false)
+        // Idle slots free themselves; a touched one stays.
+        expect(await e.uploadSlots.acquire('cat', 'c1', 2, 30)).toBe(true)
+        expect(await e.uploadSlots.acquire('cat', 'c2', 2, 30)).toBe(true)
+        await e.uploadSlots.touch('cat', 'c2', 60_000)
+        await sleep(60)
+        expect(await e.uploadSlots.count('cat')).toBe(1)
+        expect(await e.uploadSlots.acquire('cat', 'c3', 2, 60_000)).toBe(true)
+        expect(await e.uploadSlots.acquire('cat', 'c4', 2, 60_000)).toBe(false)
+      })
+    })
+
     describe('bus', () => {
       it('counts the nodes holding a user and carries payloads to them', async () => {
         const received: [string, string][] = []
