@@ -2,7 +2,9 @@
  * Composition of one BFF server: engine, auth, gateway, chat, ops, static files. `startServer`
  * starts a real server (port 0 in tests) and returns its address and a graceful `close`.
  */
-import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -97,7 +99,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   const app = express()
   app.disable('x-powered-by')
-  app.use(securityHeaders())
+  app.use(securityHeaders(inlineScriptHashes(config.staticDir)))
   app.use(cors(config.corsOrigins))
   app.use(express.json({ limit: '16kb' }))
 
@@ -175,9 +177,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
 /**
  * Security headers on every answer (helmet): the h5 page is the one that matters. Its
- * Content-Security-Policy allows what the Taro h5 build does and nothing else: scripts and styles
- * from this origin (Taro's components add <style> elements at run time, hence 'unsafe-inline' for
- * styles only), images from here plus blob: and data: (local previews of a picked photo),
+ * Content-Security-Policy allows what the Taro h5 build does and nothing else: scripts from this
+ * origin plus, by hash, the inline scripts of the index.html served (Taro inlines its rem sizing
+ * script there), styles from this origin (Taro's components add <style> elements and style
+ * attributes at run time, hence 'unsafe-inline' for styles only), images from here plus blob: and data: (local previews of a picked photo),
  * connections to this origin over http(s) and ws(s) (the API and the socket: the page is served by
  * the BFF it talks to), no plugins, no framing by anyone (frame-ancestors 'none' and
  * X-Frame-Options DENY), no referrer. tests/e2e/h5.test.ts loads the page and chats in Chromium
@@ -185,7 +188,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
  * stricter one. TLS is terminated in front of the BFF, so no upgrade-insecure-requests here (it
  * would break plain-http local runs); HSTS is sent and honoured only over https.
  */
-function securityHeaders(): RequestHandler {
+function securityHeaders(scriptHashes: readonly string[]): RequestHandler {
   const sameOriginSockets = (req: IncomingMessage): string => {
     const host = req.headers.host ?? ''
     // ws(s) of the page's own origin: 'self' covers it in current browsers, older WebKit needs it named.
@@ -196,7 +199,7 @@ function securityHeaders(): RequestHandler {
       useDefaults: false,
       directives: {
         defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
+        scriptSrc: ["'self'", ...scriptHashes],
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:', 'blob:'],
         mediaSrc: ["'self'", 'blob:'],
@@ -214,6 +217,25 @@ function securityHeaders(): RequestHandler {
     // Files are fetched by <img> of the h5 page, which may be served from another origin in development.
     crossOriginResourcePolicy: { policy: 'cross-origin' },
   })
+}
+
+/**
+ * CSP hashes ('sha256-...') of the inline scripts of the h5 page, read once from the build served:
+ * the page runs exactly those, and no other inline script.
+ */
+export function inlineScriptHashes(staticDir: string): string[] {
+  let html: string
+  try {
+    html = readFileSync(path.join(staticDir, 'index.html'), 'utf8')
+  } catch {
+    return []
+  }
+  const hashes: string[] = []
+  for (const m of html.matchAll(/<script(\s[^>]*)?>([\s\S]*?)<\/script>/gi)) {
+    if (/\ssrc\s*=/i.test(m[1] ?? '') || m[2] === '') continue
+    hashes.push(`'sha256-${createHash('sha256').update(m[2]!, 'utf8').digest('base64')}'`)
+  }
+  return hashes
 }
 
 /**

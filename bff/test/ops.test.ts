@@ -2,6 +2,7 @@
  * Operations: health, readiness, metrics, and Redis outages (through a proxy that can be cut):
  * sends fail fast with a temporary STORE_UNAVAILABLE, never an ack, and recover by themselves.
  */
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
 import type { RunningServer } from '../src/app'
@@ -74,7 +75,9 @@ describe('ops endpoints', () => {
       const csp = res.headers.get('content-security-policy') ?? ''
       const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k!, v]))
       expect(directives.get('default-src')).toEqual(["'self'"])
-      expect(directives.get('script-src')).toEqual(["'self'"])
+      // The inline script of the page served, by hash, and nothing else inline.
+      const inline = createHash('sha256').update('document.title += " (scripted)"').digest('base64')
+      expect(directives.get('script-src')).toEqual(["'self'", `'sha256-${inline}'`])
       expect(directives.get('object-src')).toEqual(["'none'"])
       expect(directives.get('frame-ancestors')).toEqual(["'none'"])
       const host = new URL(server.url).host
