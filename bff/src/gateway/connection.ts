@@ -118,8 +118,8 @@ export class Connection {
   delivered: Map<string, number> | undefined
   /** Highest seq per conversation this connection marked read; allocated at the first `read`. */
   readMarks: Map<string, number> | undefined
-  /** Serialises the syncs of one connection. */
-  syncChain: Promise<void> | undefined
+  /** Serialises the large replies (sync, history) of one connection; see `heavy`. */
+  private heavyChain: Promise<void> | undefined
   /** The user's rate limit bucket, looked up at the first frame: an idle connection holds none. */
   private bucket: Bucket | undefined
 
@@ -151,6 +151,27 @@ export class Connection {
     }
     b.rejects++
     return b.rejects > this.limits.floodMaxRejects ? 'flooding' : 'limited'
+  }
+
+  /**
+   * Run a request with a large reply (sync, history) after the connection's previous one: one at
+   * a time per connection, so a client asking for many pages at once holds at most one page read
+   * from the store in server memory, and a request whose turn comes after the connection was cut
+   * (or while it is over its unsent-bytes bound) reads nothing.
+   */
+  async heavy(work: () => Promise<void>): Promise<void> {
+    const run = (this.heavyChain ?? Promise.resolve()).then(() => {
+      if (!this.open) return
+      if (this.congested) return this.slowConsumer()
+      return work()
+    })
+    const tail = run.catch(() => {})
+    this.heavyChain = tail
+    try {
+      await run
+    } finally {
+      if (this.heavyChain === tail) this.heavyChain = undefined
+    }
   }
 
   get open(): boolean {
