@@ -2,18 +2,22 @@
  * Composition of one BFF server: engine, auth, gateway, chat, ops, static files. `startServer`
  * starts a real server (port 0 in tests) and returns its address and a graceful `close`.
  */
-import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
 import { createServer } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
+import helmet from 'helmet'
 import type { RequestHandler } from 'express'
 import { randomId } from '@chat/shared'
 import type { Config } from './config'
 import { createLogger } from './log'
 import type { Logger } from './log'
 import { Metrics } from './ops/metrics'
-import { opsRouter } from './ops/routes'
-import { errorHandler } from './http/errors'
+import { metricsRouter, opsRouter } from './ops/routes'
+import { errorHandler, notFound } from './http/errors'
 import { Tokens } from './auth/tokens'
 import { authRouter } from './auth/routes'
 import { createMemoryEngine } from './store/memory'
@@ -42,6 +46,8 @@ export interface RunningServer {
   /** http://<host>:<port> */
   readonly url: string
   readonly port: number
+  /** Where /metrics is served: http://<host>:<METRICS_PORT>, or `url` when it has no port of its own. */
+  readonly metricsUrl: string
   readonly engine: Engine
   readonly metrics: Metrics
   /** The upload component (its store, files, sweep). */
@@ -80,6 +86,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     verifyToken: (token) => tokens.verify(token),
     isMember: async (conv, user) => (await engine.convs.get(conv))?.members.includes(user) ?? false,
     urlSecret: config.jwtSecret,
+    slots: engine.uploadSlots,
     corsOrigins: config.corsOrigins,
     logger: log,
   })
@@ -93,11 +100,21 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   const app = express()
   app.disable('x-powered-by')
+  app.use(securityHeaders(inlineScriptHashes(config.staticDir)))
   app.use(cors(config.corsOrigins))
   app.use(express.json({ limit: '16kb' }))
 
   // ---- component routers: the one place where each component's HTTP entry points are mounted.
-  app.use(opsRouter({ metrics, ping: () => engine.ping(), draining: () => gateway.isDraining, metricsText: deps.metricsText }))
+  app.use(
+    opsRouter({
+      metrics,
+      ping: () => engine.ping(),
+      draining: () => gateway.isDraining,
+      metricsText: deps.metricsText,
+      metricsHere: config.metricsPort === undefined,
+      metricsToken: config.metricsToken,
+    }),
+  )
   app.use(
     authRouter({
       tokens,
@@ -111,24 +128,31 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   if (existsSync(config.staticDir)) app.use(express.static(config.staticDir))
   else log.warn({ staticDir: config.staticDir }, 'static directory missing: the web client is not served (npm run build:h5)')
+  app.use(notFound())
   app.use(errorHandler(log))
 
   const server = createServer(app)
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head))
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
+  await listen(server, config.port, config.host)
   const port = (server.address() as AddressInfo).port
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+
+  // /metrics on a port of its own: scraped inside the cluster, never routed by the ingress.
+  let metricsServer: Server | undefined
+  if (config.metricsPort !== undefined) {
+    const ops = express()
+    ops.disable('x-powered-by')
+    ops.use(metricsRouter({ metrics, metricsText: deps.metricsText, metricsToken: config.metricsToken }))
+    ops.use(notFound())
+    ops.use(errorHandler(log))
+    metricsServer = await listen(createServer(ops), config.metricsPort, config.host)
+  }
 
   let closing: Promise<void> | undefined
   return {
     url: `http://${host}:${port}`,
     port,
+    metricsUrl: metricsServer ? `http://${host}:${(metricsServer.address() as AddressInfo).port}` : `http://${host}:${port}`,
     engine,
     metrics,
     uploads,
@@ -141,11 +165,78 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         await delivery.settle()
         await uploads.close()
         server.closeAllConnections()
+        if (metricsServer) {
+          metricsServer.closeAllConnections()
+          await new Promise((r) => metricsServer.close(r))
+        }
         await engine.close()
       })()
       return closing
     },
   }
+}
+
+/**
+ * Security headers on every answer (helmet): the h5 page is the one that matters. Its
+ * Content-Security-Policy allows what the Taro h5 build does and nothing else: scripts from this
+ * origin plus, by hash, the inline scripts of the index.html served (Taro inlines its rem sizing
+ * script there), styles from this origin (Taro's components add <style> elements and style
+ * attributes at run time, hence 'unsafe-inline' for styles only), images from here plus blob: and data: (local previews of a picked photo),
+ * connections to this origin over http(s) and ws(s) (the API and the socket: the page is served by
+ * the BFF it talks to), no plugins, no framing by anyone (frame-ancestors 'none' and
+ * X-Frame-Options DENY), no referrer. tests/e2e/h5.test.ts loads the page and chats in Chromium
+ * with this header and fails on any CSP violation. Files (/files) replace the policy with their own
+ * stricter one. TLS is terminated in front of the BFF, so no upgrade-insecure-requests here (it
+ * would break plain-http local runs); HSTS is sent and honoured only over https.
+ */
+function securityHeaders(scriptHashes: readonly string[]): RequestHandler {
+  const sameOriginSockets = (req: IncomingMessage): string => {
+    const host = req.headers.host ?? ''
+    // ws(s) of the page's own origin: 'self' covers it in current browsers, older WebKit needs it named.
+    return /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `ws://${host} wss://${host}` : "'self'"
+  }
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", ...scriptHashes],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        mediaSrc: ["'self'", 'blob:'],
+        fontSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", (req) => sameOriginSockets(req as IncomingMessage)],
+        workerSrc: ["'self'", 'blob:'],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    // Files are fetched by <img> of the h5 page, which may be served from another origin in development.
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  })
+}
+
+/**
+ * CSP hashes ('sha256-...') of the inline scripts of the h5 page, read once from the build served:
+ * the page runs exactly those, and no other inline script.
+ */
+export function inlineScriptHashes(staticDir: string): string[] {
+  let html: string
+  try {
+    html = readFileSync(path.join(staticDir, 'index.html'), 'utf8')
+  } catch {
+    return []
+  }
+  const hashes: string[] = []
+  for (const m of html.matchAll(/<script(\s[^>]*)?>([\s\S]*?)<\/script>/gi)) {
+    if (/\ssrc\s*=/i.test(m[1] ?? '') || m[2] === '') continue
+    hashes.push(`'sha256-${createHash('sha256').update(m[2]!, 'utf8').digest('base64')}'`)
+  }
+  return hashes
 }
 
 /**
@@ -168,4 +259,14 @@ function cors(origins: readonly string[]): RequestHandler {
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) return void res.status(204).end()
     next()
   }
+}
+
+function listen(server: Server, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server)
+    })
+  })
 }

@@ -18,7 +18,7 @@ export interface Config {
   readonly port: number
   /** HOST: interface to bind. Default 127.0.0.1 (Docker sets 0.0.0.0). */
   readonly host: string
-  /** NODE_ENV === 'production'. */
+  /** NODE_ENV is production (any case). Production refuses dev login and public or short JWT secrets. */
   readonly production: boolean
   /** STORE: `memory` (embedded, one process, default) or `redis`. */
   readonly store: StoreKind
@@ -32,7 +32,7 @@ export interface Config {
   readonly redisCommandTimeoutMs: number
   /** REDIS_CONNECT_TIMEOUT_MS: how long start-up waits for Redis before giving up. Default 10000. */
   readonly redisConnectTimeoutMs: number
-  /** JWT_SECRET: HS256 key of access tokens, at least 32 chars. Required in production. */
+  /** JWT_SECRET: HS256 key of access tokens, at least 32 bytes. Required in production, and not a built-in or example value there. */
   readonly jwtSecret: string
   /** TOKEN_TTL_MS: access token lifetime. Default 15 min. */
   readonly tokenTtlMs: number
@@ -53,6 +53,14 @@ export interface Config {
   readonly corsOrigins: readonly string[]
   /** WORKERS: processes sharing the port. Default 1, or one per core in production. Memory store: 1 only. */
   readonly workers: number
+  /** METRICS_PORT: serve /metrics on this port only (not on PORT). Unset: /metrics on PORT. 0 picks a free port (tests). */
+  readonly metricsPort: number | undefined
+  /** METRICS_TOKEN: bearer credential /metrics asks for (at least 16 characters). Unset: none. Production needs METRICS_PORT or METRICS_TOKEN. */
+  readonly metricsToken: string | undefined
+  /** WORKER_RESTART_MAX: worker deaths tolerated within WORKER_RESTART_WINDOW_MS; one more and the instance exits 1. Default 5. */
+  readonly workerRestartMax: number
+  /** WORKER_RESTART_WINDOW_MS: the window of WORKER_RESTART_MAX. Default 60000. */
+  readonly workerRestartWindowMs: number
   /** LOG_LEVEL: pino level. Default info (silent under test when set so). */
   readonly logLevel: string
 
@@ -62,7 +70,9 @@ export interface Config {
   readonly maxFrameBytes: number
   /** MAX_CONNECTIONS: sockets per process; beyond, upgrades get 503. Default 19000 (20000 open files here). */
   readonly maxConnections: number
-  /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per connection, frames. Defaults 20 / 60. */
+  /** MAX_DEVICES_PER_USER: sockets one user may hold on a process; a new one beyond gets 429 TOO_MANY_DEVICES (oldest win). Default 5. */
+  readonly maxDevicesPerUser: number
+  /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per user (all its sockets on a process), frames. Defaults 20 / 60. */
   readonly rateLimitPerSec: number
   readonly rateLimitBurst: number
   /** FLOOD_MAX_REJECTS within FLOOD_WINDOW_MS: rate-limited frames tolerated before close 4008. Defaults 50 / 10000. */
@@ -98,19 +108,48 @@ export class ConfigError extends Error {
 }
 
 const DEV_JWT_SECRET = 'dev-only-secret-do-not-use-in-production-0123456789'
+/**
+ * Secrets that are public: the built-in development secret and the placeholders shipped in
+ * deploy/k8s/secret.example.yaml and .env.example. A production start with one of them is refused
+ * (anyone could sign tokens), as is any secret still saying "change me".
+ */
+const PUBLIC_SECRETS: ReadonlySet<string> = new Set([DEV_JWT_SECRET, 'change-me-to-at-least-32-random-characters'])
+const PLACEHOLDER_RE = /change[\s_-]*me|placeholder|example|^(.)\1*$/i
+/** JWT_SECRET bytes (HS256 wants a key of at least the hash's 32 bytes, RFC 7518 3.2). */
+const JWT_SECRET_MIN_BYTES = 32
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
+/**
+ * NODE_ENV, recognised whatever its case and spacing. Anything but development, test or production
+ * is refused: a typo ("Prod", "prodution") must not start a production server in development mode.
+ */
+function modeOf(env: NodeJS.ProcessEnv): 'development' | 'test' | 'production' {
+  const raw = (env.NODE_ENV ?? '').trim().toLowerCase()
+  if (raw === '' || raw === 'development') return 'development'
+  if (raw === 'test' || raw === 'production') return raw
+  throw new ConfigError('NODE_ENV', `must be development, test or production (any case), got "${env.NODE_ENV}"`)
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const production = env.NODE_ENV === 'production'
+  const production = modeOf(env) === 'production'
   const store = oneOf(env, 'STORE', ['memory', 'redis'] as const, 'memory')
-  const jwtSecret = env.JWT_SECRET ?? (production ? undefined : DEV_JWT_SECRET)
+  const jwtSecret = env.JWT_SECRET || (production ? undefined : DEV_JWT_SECRET)
   if (jwtSecret === undefined) throw new ConfigError('JWT_SECRET', 'is required in production')
-  if (jwtSecret.length < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 characters')
+  if (Buffer.byteLength(jwtSecret) < JWT_SECRET_MIN_BYTES) throw new ConfigError('JWT_SECRET', `must be at least ${JWT_SECRET_MIN_BYTES} bytes`)
+  if (production && (PUBLIC_SECRETS.has(jwtSecret) || PLACEHOLDER_RE.test(jwtSecret))) {
+    throw new ConfigError('JWT_SECRET', 'is a built-in or example value: generate one (openssl rand -hex 32)')
+  }
   const devLogin = bool(env, 'DEV_LOGIN', !production)
   if (production && devLogin) throw new ConfigError('DEV_LOGIN', 'must not be enabled in production')
   const workers = int(env, 'WORKERS', production ? availableParallelism() : 1, 1, 256)
   if (store === 'memory' && workers > 1) {
     throw new ConfigError('WORKERS', `is ${workers} but STORE=memory holds state in one process: use STORE=redis or WORKERS=1`)
+  }
+  const metricsPort = env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : undefined
+  const metricsToken = env.METRICS_TOKEN || undefined
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters')
+  if (production && metricsPort === undefined && metricsToken === undefined) {
+    throw new ConfigError('METRICS_PORT', 'or METRICS_TOKEN is required in production: /metrics must not be public')
   }
   const redisPrefix = env.REDIS_PREFIX ?? 'chat:'
   // A brace in the prefix would become the key's hash tag and put every key in one Cluster slot.
@@ -137,11 +176,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     staticDir: path.resolve(repoRoot, env.STATIC_DIR ?? 'dist/h5'),
     corsOrigins: (env.CORS_ORIGINS ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
     workers,
+    metricsPort,
+    metricsToken,
+    workerRestartMax: int(env, 'WORKER_RESTART_MAX', 5, 0, 1000),
+    workerRestartWindowMs: int(env, 'WORKER_RESTART_WINDOW_MS', 60_000, 1000, 24 * 3600_000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
 
     heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 50, 600_000),
     maxFrameBytes: int(env, 'MAX_FRAME_BYTES', LIMITS.maxFrameBytes, 1024, 16 * 1024 * 1024),
     maxConnections: int(env, 'MAX_CONNECTIONS', 19_000, 1, 1_000_000),
+    maxDevicesPerUser: int(env, 'MAX_DEVICES_PER_USER', 5, 1, 1000),
     rateLimitPerSec: int(env, 'RATE_LIMIT_PER_SEC', 20, 1, 1_000_000),
     rateLimitBurst: int(env, 'RATE_LIMIT_BURST', 60, 1, 1_000_000),
     floodMaxRejects: int(env, 'FLOOD_MAX_REJECTS', 50, 1, 1_000_000),

@@ -37,11 +37,62 @@ describe('loadConfig', () => {
 
   it('requires a JWT secret and forbids dev login in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required in production/)
-    const secret = 'x'.repeat(40)
-    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, DEV_LOGIN: '1', STORE: 'redis' })).toThrow(/DEV_LOGIN must not be enabled in production/)
-    const prod = loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, STORE: 'redis' })
+    const secret = 'c0ffee5e11'.repeat(4)
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, DEV_LOGIN: '1', STORE: 'redis', METRICS_PORT: '9464' })).toThrow(/DEV_LOGIN must not be enabled in production/)
+    const prod = loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, STORE: 'redis', METRICS_PORT: '9464' })
     expect(prod.devLogin).toBe(false)
     expect(prod.workers).toBeGreaterThanOrEqual(1)
+  })
+
+  describe('unsafe settings in production', () => {
+    const good = 'c0ffee5e11'.repeat(4)
+    const prod = (env: Record<string, string>) => loadConfig({ STORE: 'redis', JWT_SECRET: good, METRICS_PORT: '9464', ...env })
+
+    it('recognises production whatever the case and spacing, and refuses unknown modes', () => {
+      for (const NODE_ENV of ['production', 'Production', 'PRODUCTION', ' production ', 'pRoDuCtIoN']) {
+        const c = prod({ NODE_ENV })
+        expect(c.production).toBe(true)
+        expect(c.devLogin).toBe(false)
+        expect(() => loadConfig({ NODE_ENV })).toThrow(/JWT_SECRET is required in production/)
+      }
+      for (const NODE_ENV of ['Development', 'TEST', '']) expect(loadConfig({ NODE_ENV }).production).toBe(false)
+      for (const NODE_ENV of ['prod', 'prodution', 'staging']) {
+        expect(() => prod({ NODE_ENV })).toThrow(new ConfigError('NODE_ENV', `must be development, test or production (any case), got "${NODE_ENV}"`))
+      }
+    })
+
+    it('refuses a public /metrics: METRICS_PORT or METRICS_TOKEN is required', () => {
+      expect(() => loadConfig({ NODE_ENV: 'production', STORE: 'redis', JWT_SECRET: good })).toThrow(/METRICS_PORT or METRICS_TOKEN is required in production/)
+      expect(() => prod({ NODE_ENV: 'production', METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN must be at least 16 characters/)
+      expect(prod({ NODE_ENV: 'production', METRICS_TOKEN: 'x'.repeat(16) }).metricsToken).toBe('x'.repeat(16))
+      expect(prod({ NODE_ENV: 'production' }).metricsPort).toBe(9464)
+      expect(loadConfig({}).metricsPort).toBeUndefined()
+    })
+
+    it('refuses dev login', () => {
+      for (const DEV_LOGIN of ['1', 'true', 'ON']) {
+        expect(() => prod({ NODE_ENV: 'Production', DEV_LOGIN })).toThrow(/DEV_LOGIN must not be enabled in production/)
+      }
+    })
+
+    it('refuses a missing, short, built-in or example JWT secret', () => {
+      expect(() => prod({ NODE_ENV: 'production', JWT_SECRET: '' })).toThrow(/JWT_SECRET is required in production/)
+      // 31 bytes; and 16 two-byte characters are 32 bytes, which is enough.
+      expect(() => prod({ NODE_ENV: 'production', JWT_SECRET: good.slice(0, 31) })).toThrow(/JWT_SECRET must be at least 32 bytes/)
+      expect(prod({ NODE_ENV: 'production', JWT_SECRET: 'é0'.repeat(11) }).jwtSecret).toHaveLength(22)
+      const publicOnes = [
+        'dev-only-secret-do-not-use-in-production-0123456789',
+        // deploy/k8s/secret.example.yaml
+        'change-me-to-at-least-32-random-characters',
+        'CHANGE_ME_CHANGE_ME_CHANGE_ME_CHANGE_ME',
+        'x'.repeat(48),
+      ]
+      for (const JWT_SECRET of publicOnes) {
+        expect(() => prod({ NODE_ENV: 'production', JWT_SECRET })).toThrow(/JWT_SECRET is a built-in or example value/)
+        // Outside production they are accepted (local runs and tests).
+        expect(loadConfig({ JWT_SECRET }).jwtSecret).toBe(JWT_SECRET)
+      }
+    })
   })
 
   it('refuses several workers on the memory engine', () => {

@@ -2,6 +2,7 @@
  * Operations: health, readiness, metrics, and Redis outages (through a proxy that can be cut):
  * sends fail fast with a temporary STORE_UNAVAILABLE, never an ack, and recover by themselves.
  */
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
 import type { RunningServer } from '../src/app'
@@ -9,6 +10,47 @@ import { TestClient, connectUser, newCid } from './support/client'
 import { dropPrefix, randomPrefix, startTestServer } from './support/server'
 import { TcpProxy } from './support/tcp-proxy'
 import { waitFor } from './support/wait'
+
+describe('/metrics is not public', () => {
+  const TOKEN = 'scrape-secret-0123456789'
+  const servers: RunningServer[] = []
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()))
+  })
+  const start = async (env: Record<string, string>) => {
+    const s = await startTestServer(env)
+    servers.push(s)
+    return s
+  }
+
+  it('behind METRICS_TOKEN: 401 UNAUTHORIZED without or with a wrong bearer credential, the text with it', async () => {
+    const server = await start({ METRICS_TOKEN: TOKEN })
+    for (const headers of [{} as Record<string, string>, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Basic ${TOKEN}` }, { authorization: 'Bearer ' }]) {
+      const res = await fetch(`${server.url}/metrics`, { headers })
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="metrics"')
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED')
+    }
+    const ok = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    expect(ok.status).toBe(200)
+    expect(await ok.text()).toMatch(/^chat_connections 0$/m)
+    expect(server.metricsUrl).toBe(server.url)
+  })
+
+  it('on METRICS_PORT: served there only (404 on the main port), with the credential too when both are set', async () => {
+    const server = await start({ METRICS_PORT: '0' })
+    expect(server.metricsUrl).not.toBe(server.url)
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404)
+    const res = await fetch(`${server.metricsUrl}/metrics`)
+    expect(res.status).toBe(200)
+    expect(await res.text()).toMatch(/^chat_connections 0$/m)
+    // Nothing else is served on the metrics port.
+    expect((await fetch(`${server.metricsUrl}/healthz`)).status).toBe(404)
+    const both = await start({ METRICS_PORT: '0', METRICS_TOKEN: TOKEN })
+    expect((await fetch(`${both.metricsUrl}/metrics`)).status).toBe(401)
+    expect((await fetch(`${both.metricsUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
+  })
+})
 
 describe('ops endpoints', () => {
   let server: RunningServer
@@ -25,6 +67,27 @@ describe('ops endpoints', () => {
     const page = await fetch(`${server.url}/`)
     expect(page.status).toBe(200)
     expect(await page.text()).toContain('chat test page')
+  })
+
+  it('sends security headers with the page and the API: CSP, nosniff, no framing, no referrer', async () => {
+    for (const path of ['/', '/healthz', '/auth/refresh']) {
+      const res = await fetch(`${server.url}${path}`, { method: path === '/auth/refresh' ? 'POST' : 'GET' })
+      const csp = res.headers.get('content-security-policy') ?? ''
+      const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k!, v]))
+      expect(directives.get('default-src')).toEqual(["'self'"])
+      // The inline script of the page served, by hash, and nothing else inline.
+      const inline = createHash('sha256').update('document.title += " (scripted)"').digest('base64')
+      expect(directives.get('script-src')).toEqual(["'self'", `'sha256-${inline}'`])
+      expect(directives.get('object-src')).toEqual(["'none'"])
+      expect(directives.get('frame-ancestors')).toEqual(["'none'"])
+      const host = new URL(server.url).host
+      expect(directives.get('connect-src')).toEqual(["'self'", `ws://${host}`, `wss://${host}`])
+      expect(directives.has('upgrade-insecure-requests')).toBe(false)
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+      expect(res.headers.get('x-powered-by')).toBeNull()
+    }
   })
 
   it('allows the configured origin to call the API', async () => {

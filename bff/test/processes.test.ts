@@ -7,7 +7,7 @@ import { directConvId } from '@chat/shared'
 import type { ServerFrameOf } from '@chat/shared'
 import { TestClient, connectUser, devLogin, newCid } from './support/client'
 import { dropPrefix, randomPrefix } from './support/server'
-import { dropBundle, spawnBff } from './support/spawn'
+import { alive, dropBundle, runBffToExit, spawnBff } from './support/spawn'
 import { waitFor } from './support/wait'
 import type { BffProcess } from './support/spawn'
 
@@ -201,5 +201,50 @@ describe('SIGTERM', () => {
       next.kill()
       await next.exited
     }
+  })
+})
+
+describe('worker supervision', () => {
+  const prefix = randomPrefix()
+  afterAll(async () => {
+    await dropPrefix(prefix)
+  })
+
+  const fatal = (logs: readonly string[]) => logs.map((l) => JSON.parse(l) as { level: number; msg: string; reason?: string }).find((l) => l.msg === 'instance cannot run: exiting')
+
+  it('a worker that cannot start ends the instance: exit 1 with the reason, every process gone', async () => {
+    const run = await runBffToExit({ STORE: 'redis', WORKERS: '3', REDIS_URL: 'redis://127.0.0.1:1', REDIS_CONNECT_TIMEOUT_MS: '300' })
+    expect(run.code).toBe(1)
+    const line = fatal(run.logs)
+    expect(line?.level).toBe(60)
+    expect(line?.reason).toMatch(/redis|ECONNREFUSED|STORE_UNAVAILABLE|storage/i)
+    // No restart loop: at most the three first workers were started.
+    expect(run.logs.filter((l) => l.includes('worker died'))).toEqual([])
+    expect(run.pids.length).toBeGreaterThanOrEqual(2)
+    await waitFor(() => run.pids.every((pid) => !alive(pid)))
+  })
+
+  it('a worker that dies later is replaced after a backoff; deaths past WORKER_RESTART_MAX end the instance', async () => {
+    const node = await spawnBff({ STORE: 'redis', REDIS_PREFIX: prefix, WORKERS: '2', WORKER_RESTART_MAX: '1', ...LIMITS })
+    const workers = () =>
+      node.logs
+        .map((l) => JSON.parse(l) as { msg: string; worker?: number })
+        .filter((l) => l.msg === 'worker started')
+        .map((l) => l.worker!)
+    await waitFor(() => workers().length === 2)
+    const [first, second] = workers() as [number, number]
+    process.kill(first, 'SIGKILL')
+    await waitFor(() => workers().length === 3, 15_000)
+    const died = node.logs.map((l) => JSON.parse(l) as { msg: string; worker?: number; delayMs?: number }).find((l) => l.msg === 'worker died: starting another')
+    expect(died?.worker).toBe(first)
+    expect(died?.delayMs).toBeGreaterThanOrEqual(0)
+    expect(died?.delayMs).toBeLessThan(250)
+    expect((await fetch(`${node.url}/healthz`)).status).toBe(200)
+    // A second death within the window is one too many.
+    process.kill(second, 'SIGKILL')
+    expect(await node.exited).toBe(1)
+    expect(fatal(node.logs)?.reason).toMatch(/2 worker deaths within 60000 ms/)
+    const pids = [first, second, ...workers(), node.child.pid!]
+    await waitFor(() => pids.every((pid) => !alive(pid)))
   })
 })

@@ -37,6 +37,12 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
 export const ERRORS = {
   // --- frames ---
   BAD_JSON: { status: 400, temporary: false, message: 'frame is not valid JSON' },
+  /** HTTP: a request the server cannot read (a body that does not decode, a path that does not parse). */
+  BAD_REQUEST: { status: 400, temporary: false, message: 'request is malformed' },
+  /** HTTP: a Content-Encoding or charset the server does not speak (identity, gzip, deflate, br do). */
+  UNSUPPORTED_ENCODING: { status: 415, temporary: false, message: 'content encoding or charset not supported' },
+  /** HTTP: no endpoint at this path and method. */
+  NOT_FOUND: { status: 404, temporary: false, message: 'no such endpoint' },
   INVALID_FRAME: { status: 400, temporary: false, message: 'frame does not match its schema' },
   UNKNOWN_TYPE: { status: 400, temporary: false, message: 'unknown frame type' },
   BINARY_UNSUPPORTED: {
@@ -90,6 +96,8 @@ export const ERRORS = {
     message: 'token expired: renew it',
     close: CloseCode.TOKEN_EXPIRED,
   },
+  /** The user holds MAX_DEVICES_PER_USER sockets on the node already (oldest win): retry later. */
+  TOO_MANY_DEVICES: { status: 429, temporary: true, message: 'too many devices of this user are connected' },
   FORBIDDEN: { status: 403, temporary: false, message: 'not allowed' },
   NOT_MEMBER: { status: 403, temporary: false, message: 'not a member of this conversation' },
   DEV_LOGIN_DISABLED: { status: 403, temporary: false, message: 'dev login is disabled' },

@@ -24,6 +24,8 @@ export interface BrowserUser {
   readonly errors: string[]
   /** Every request the page made. */
   readonly requests: Request[]
+  /** Content-Security-Policy violations the page reported (console errors and violation events). */
+  readonly csp: string[]
 }
 
 /** A phone-sized page of the h5 build at `url`, logged in with the dev login. */
@@ -32,12 +34,22 @@ export async function loginAs(browser: Browser, url: string, id: string, name: s
   const page = await ctx.newPage()
   const errors: string[] = []
   const requests: Request[] = []
+  const csp: string[] = []
   page.on('pageerror', (e) => errors.push(e.message))
   page.on('request', (r) => requests.push(r))
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) csp.push(m.text())
+  })
+  await page.exposeFunction('__cspViolation', (v: string) => void csp.push(v))
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      ;(window as unknown as { __cspViolation(v: string): void }).__cspViolation(`${e.violatedDirective} blocked ${e.blockedURI}`)
+    })
+  })
   await page.goto(`${url}/`)
   await page.locator('#login-user input').fill(id)
   await page.locator('#login-name input').fill(name)
   await page.locator('#login-go').click()
   await page.getByText(`Signed in as ${name}`).waitFor()
-  return { ctx, page, errors, requests }
+  return { ctx, page, errors, requests, csp }
 }

@@ -103,5 +103,8 @@ describe('uploads in the h5 build', () => {
     await bob.page.screenshot({ path: path.join(SHOTS, 'upload.png') })
     expect(alice.errors).toEqual([])
     expect(bob.errors).toEqual([])
+    // Local previews (blob:) and thumbnails from /files under the page's Content-Security-Policy.
+    expect(alice.csp).toEqual([])
+    expect(bob.csp).toEqual([])
   })
 })

@@ -54,8 +54,17 @@ async function bubblesOnScreen(page: Page): Promise<string[]> {
 
 describe('h5 build in Chromium against the built BFF', () => {
   it('two users chat both ways; the one who was offline gets every message once, in order', async () => {
+    // The page is served with its Content-Security-Policy (bff/src/app.ts, securityHeaders); the
+    // test fails on any violation the page reports while it loads and chats.
+    const page = await fetch(`${bff.url}/`)
+    const csp = page.headers.get('content-security-policy') ?? ''
+    expect(csp).toMatch(/script-src 'self' 'sha256-/)
+    expect(csp).toMatch(/frame-ancestors 'none'/)
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff')
     const alice = await login('h5alice', 'Alice')
     const bob = await login('h5bob', 'Bob')
+    // The inlined rem script ran (allowed by its hash): the root font size is set.
+    expect(await alice.page.evaluate(() => document.documentElement.style.fontSize)).toMatch(/px$/)
     await alice.page.getByText('No chats yet').waitFor()
 
     // Alice starts a chat with Bob.
@@ -109,5 +118,7 @@ describe('h5 build in Chromium against the built BFF', () => {
 
     expect(alice.errors).toEqual([])
     expect(bob.errors).toEqual([])
+    expect(alice.csp).toEqual([])
+    expect(bob.csp).toEqual([])
   })
 })

@@ -32,9 +32,11 @@ describe('deploy/k8s', () => {
     expect(kustomization.resources).not.toContain('secret.example.yaml')
   })
 
-  it('gives the BFF settings its config validation accepts', () => {
+  it('gives the BFF settings its config validation accepts (with a real secret in place of the example)', () => {
     const env = { ...config.data, ...secret.stringData, ...Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value])) }
-    const c = loadConfig(env)
+    // The example's placeholder is public: a production start with it is refused.
+    expect(() => loadConfig(env)).toThrow(/JWT_SECRET is a built-in or example value/)
+    const c = loadConfig({ ...env, JWT_SECRET: 'c0ffee5e11'.repeat(5) })
     expect(c.production).toBe(true)
     expect(c.store).toBe('redis')
     expect(c.redisClusterNodes.length).toBe(3)
@@ -46,7 +48,7 @@ describe('deploy/k8s', () => {
   })
 
   it('lets a pod drain before Kubernetes kills it', () => {
-    const c = loadConfig({ ...config.data, ...secret.stringData })
+    const c = loadConfig({ ...config.data, ...secret.stringData, JWT_SECRET: 'c0ffee5e11'.repeat(5) })
     const preStopS = Number(container.lifecycle.preStop.exec.command[1])
     expect(container.lifecycle.preStop.exec.command[0]).toBe('sleep')
     // The BFF exits at the latest SHUTDOWN_TIMEOUT_MS + 1 s after SIGTERM (bff/src/main.ts).
@@ -60,6 +62,15 @@ describe('deploy/k8s', () => {
     const service = k8s('service.yaml')
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels)
     expect(service.spec.ports[0].targetPort).toBe('http')
+  })
+
+  it('keeps /metrics off the public port: its own port, scraped by the ServiceMonitor, not routed by the Ingress', () => {
+    const c = loadConfig({ ...config.data, JWT_SECRET: 'c0ffee5e11'.repeat(5) })
+    expect(c.metricsPort).toBe(9464)
+    expect(container.ports).toContainEqual({ name: 'metrics', containerPort: c.metricsPort })
+    expect(k8s('service.yaml').spec.ports).toContainEqual({ name: 'metrics', port: 9464, targetPort: 'metrics' })
+    expect(k8s('servicemonitor.yaml').spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })])
+    expect(JSON.stringify(k8s('ingress.yaml'))).not.toMatch(/metrics/)
   })
 
   it('autoscales the Deployment on connections below MAX_CONNECTIONS, and on CPU', () => {
@@ -82,7 +93,7 @@ describe('deploy/k8s', () => {
 describe('docker-compose.yml', () => {
   const compose = docs('docker-compose.yml')[0]!
   // Compose's own interpolation: ${VAR:-default} and ${VAR:?message} with the values given.
-  const given: Record<string, string> = { REDIS_PASSWORD: 'p4ss', JWT_SECRET: 'x'.repeat(48) }
+  const given: Record<string, string> = { REDIS_PASSWORD: 'p4ss', JWT_SECRET: 'c0ffee5e11'.repeat(5) }
   const interpolate = (v: unknown): string =>
     String(v).replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => given[name] ?? (op === '-' ? (arg ?? '') : ''))
 

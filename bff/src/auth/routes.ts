@@ -40,10 +40,10 @@ export function authRouter(deps: AuthDeps): Router {
 
   router.post('/auth/refresh', async (req, res) => {
     const { refreshToken } = bodyOf(req, schemas.RefreshRequest)
-    const id = await deps.tokens.spendRefresh(refreshToken)
+    const { user: id, family } = await deps.tokens.spendRefresh(refreshToken)
     const [user] = await deps.users.get([id])
     if (!user) throw new AppError('UNAUTHORIZED', 'user no longer exists')
-    res.json(await deps.tokens.issue(user))
+    res.json(await deps.tokens.issue(user, family))
   })
 
   return router

@@ -1,12 +1,18 @@
 /**
  * Access tokens: short-lived JWTs (HS256, jose) carrying the user's id and display name, so a socket
- * can be authenticated and welcomed without a store lookup. Refresh tokens: 32 random bytes, stored
- * server-side only as a SHA-256 hash, single use (each refresh spends the old one and issues a new
- * one), so one can be revoked by deleting it and a leaked copy stops working at the next rotation.
+ * can be authenticated and welcomed without a store lookup. The id is checked against the shared
+ * UserId schema on every verify: a token is only as good as what it names.
+ *
+ * Refresh tokens: `<family>.<secret>`, the secret 32 random bytes, stored server-side only as a
+ * SHA-256 hash, single use (each refresh spends the old one and issues the next of the same
+ * family). A login starts a family. Presenting a spent token again means two parties hold the
+ * family (a stolen copy, RFC 6819 5.2.2.3, OAuth 2.0 Security BCP 4.14.2): the whole family is
+ * revoked, so neither the thief nor the victim can refresh, and the victim logs in again.
  */
 import { createHash, randomBytes, webcrypto } from 'node:crypto'
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
-import { AppError } from '@chat/shared'
+import * as v from 'valibot'
+import { AppError, randomId, schemas } from '@chat/shared'
 import type { AuthResponse, User } from '@chat/shared'
 import type { TokenStore } from '../store/types'
 
@@ -38,8 +44,8 @@ export class Tokens {
     this.key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
   }
 
-  /** A fresh access token and refresh token for `user`. */
-  async issue(user: User): Promise<AuthResponse> {
+  /** A fresh access token and refresh token for `user`: of `family` on a refresh, a new family at a login. */
+  async issue(user: User, family: string = randomId(16)): Promise<AuthResponse> {
     const now = Date.now()
     const expiresAt = now + this.options.tokenTtlMs
     const claims: Record<string, string> = { name: user.name }
@@ -51,8 +57,8 @@ export class Tokens {
       .setIssuedAt(Math.floor(now / 1000))
       .setExpirationTime(Math.floor(expiresAt / 1000))
       .sign(await this.key)
-    const refreshToken = randomBytes(32).toString('base64url')
-    await this.store.put(hashToken(refreshToken), user.id, this.options.refreshTtlMs)
+    const refreshToken = `${family}.${randomBytes(32).toString('base64url')}`
+    await this.store.put(family, hashToken(refreshToken), user.id, this.options.refreshTtlMs)
     // The JWT's exp has second precision: report exactly what it says.
     return { user, token, expiresAt: Math.floor(expiresAt / 1000) * 1000, refreshToken, refreshExpiresAt: now + this.options.refreshTtlMs }
   }
@@ -65,6 +71,7 @@ export class Tokens {
       if (typeof payload.sub !== 'string' || typeof payload.name !== 'string' || typeof payload.exp !== 'number') {
         throw new AppError('UNAUTHORIZED', 'token lacks its claims')
       }
+      if (!v.is(schemas.UserId, payload.sub)) throw new AppError('UNAUTHORIZED', 'token names an invalid user id')
       const user: User = { id: payload.sub, name: payload.name }
       if (typeof payload.avatar === 'string') user.avatar = payload.avatar
       return { user, expiresAt: payload.exp * 1000 }
@@ -75,11 +82,19 @@ export class Tokens {
     }
   }
 
-  /** The user of a live refresh token, spending it. Throws UNAUTHORIZED when unknown, spent or expired. */
-  async spendRefresh(refreshToken: string): Promise<string> {
-    const user = await this.store.take(hashToken(refreshToken))
-    if (!user) throw new AppError('UNAUTHORIZED', 'refresh token unknown, used or expired')
-    return user
+  /**
+   * Spend a refresh token: its user and family (the next token continues the family). Throws
+   * UNAUTHORIZED when it is malformed, unknown, expired, of a revoked family, or spent already, the
+   * last revoking its whole family.
+   */
+  async spendRefresh(refreshToken: string): Promise<{ user: string; family: string }> {
+    const m = /^([A-Za-z0-9_-]{16})\.[A-Za-z0-9_-]{43}$/.exec(refreshToken)
+    if (!m) throw new AppError('UNAUTHORIZED', 'refresh token unknown, used or expired')
+    const family = m[1]!
+    const r = await this.store.take(family, hashToken(refreshToken))
+    if (r?.outcome === 'reused') throw new AppError('UNAUTHORIZED', 'refresh token used twice: every session of this login is revoked, log in again')
+    if (r?.outcome !== 'ok' || !v.is(schemas.UserId, r.user)) throw new AppError('UNAUTHORIZED', 'refresh token unknown, used or expired')
+    return { user: r.user, family }
   }
 }
 

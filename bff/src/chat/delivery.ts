@@ -119,7 +119,7 @@ export class Delivery {
       if (list) {
         for (const conn of list) {
           if (conn === except) continue
-          const r = pushMessage(conn, frame, msg, this.metrics)
+          const r = pushMessage(conn, frame, msg)
           if (r === 'sent') {
             got = true
             localSends++
@@ -208,7 +208,7 @@ export class Delivery {
         this.lastFrame = Buffer.from(msgFrameJson(body))
       }
       for (const conn of list) {
-        const r = pushMessage(conn, this.lastFrame, ref, this.metrics)
+        const r = pushMessage(conn, this.lastFrame, ref)
         if (r === 'sent') got = true
         else if (r === 'missed') missed = true
       }
@@ -261,18 +261,13 @@ export class Delivery {
 
 /**
  * Push one message frame to one connection unless it already got that seq (a sync carried it, or
- * the push crossed the bus twice), cutting a client that reads too slowly (protocol: close 4009, the
- * message goes to the queue and is not counted as sent).
+ * the push crossed the bus twice). A closed connection, or one cut for reading too slowly
+ * (Connection.write, close 4009), missed it: the message goes to the queue and is not counted as sent.
  */
-function pushMessage(conn: Connection, frame: Buffer | string, ref: MessageRef, metrics: Metrics): 'sent' | 'skipped' | 'missed' {
+function pushMessage(conn: Connection, frame: Buffer | string, ref: MessageRef): 'sent' | 'skipped' | 'missed' {
   if (!conn.open) return 'missed'
   if (conn.sent?.has(ref.conv, ref.seq)) return 'skipped'
-  if (conn.congested) {
-    metrics.slowConsumers.inc()
-    conn.slowConsumer()
-    return 'missed'
-  }
-  conn.write(frame)
+  if (!conn.write(frame)) return 'missed'
   ;(conn.sent ??= new SentSeqs()).add(ref.conv, ref.seq)
   return 'sent'
 }

@@ -36,27 +36,20 @@ export const handlers: HandlerMap = {
   },
 
   recv(ctx, frame) {
-    return ctx.chat.recv(ctx.user, frame)
+    return ctx.chat.recv(ctx.user, frame, ctx.conn)
   },
 
   read(ctx, frame) {
-    return ctx.chat.read(ctx.user, frame)
+    return ctx.chat.read(ctx.user, frame, ctx.conn)
   },
 
-  async sync(ctx, frame) {
-    // One sync at a time per connection: each one's batches and marks of what was sent stay whole.
-    const run = (ctx.conn.syncChain ?? Promise.resolve()).then(() => ctx.chat.sync(ctx.user, frame, ctx.conn))
-    const tail = run.catch(() => {})
-    ctx.conn.syncChain = tail
-    try {
-      await run
-    } finally {
-      if (ctx.conn.syncChain === tail) ctx.conn.syncChain = undefined
-    }
+  sync(ctx, frame) {
+    // One at a time per connection: each sync's batches and marks of what was sent stay whole.
+    return ctx.conn.heavy(() => ctx.chat.sync(ctx.user, frame, ctx.conn))
   },
 
-  async history(ctx, frame) {
-    ctx.conn.reply(await ctx.chat.history(ctx.user, frame), 'messages')
+  history(ctx, frame) {
+    return ctx.conn.heavy(async () => void ctx.conn.reply(await ctx.chat.history(ctx.user, frame), 'messages'))
   },
 
   async convs(ctx, frame) {

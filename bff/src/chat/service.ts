@@ -209,7 +209,13 @@ export class ChatService {
     if (frame.before !== undefined && frame.before > state!.lastSeq + 1) {
       throw new AppError('SEQ_RANGE_INVALID', `before ${frame.before} is past the last seq ${state!.lastSeq} + 1`)
     }
-    const msgs = await this.engine.messages.before(frame.conv, frame.before, frame.limit ?? LIMITS.defaultPageSize)
+    const page = await this.engine.messages.before(frame.conv, frame.before, frame.limit ?? LIMITS.defaultPageSize)
+    // One frame stays within BATCH_MAX_BYTES like a sync batch: the newest messages of the page
+    // that fit (at least one), `more` telling the client to page on from the first of them.
+    let start = page.length
+    let bytes = 0
+    while (start > 0 && (bytes === 0 || bytes + page[start - 1]!.length <= BATCH_MAX_BYTES)) bytes += page[--start]!.length
+    const msgs = start === 0 ? page : page.slice(start)
     const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
     return messagesFrame(frame.rid, frame.conv, this.currentUrls(msgs), first > 1)
   }
@@ -309,26 +315,56 @@ export class ChatService {
 
   // ---------------------------------------------------------------- receipts, read, typing
 
-  /** Delivery acks: drop acknowledged queue entries, tell 1:1 senders their messages arrived. */
-  async recv(user: UserId, frame: ClientFrameOf<'recv'>): Promise<void> {
-    if (frame.q !== undefined) {
-      if (!/^\d{1,15}-\d{1,19}$/.test(frame.q)) throw new AppError('INVALID_FRAME', 'recv.q is not a queue cursor')
-      await this.engine.queue.ack(user, frame.q)
-    }
-    for (const a of frame.acks) {
-      const record = await this.memberOf(user, a.conv)
+  /**
+   * Delivery acks: drop acknowledged queue entries, tell 1:1 senders their messages arrived.
+   * What one frame causes is bounded by what it can legitimately mean: entries naming the same
+   * conversation are one (its highest seq), every seq is checked against the conversation's last
+   * seq before anything happens (SEQ_RANGE_INVALID refuses the whole frame), and a receipt goes
+   * out only when the connection's delivered mark of that conversation moves up, so a connection
+   * causes at most one receipt per message that exists, however often it repeats itself.
+   */
+  async recv(user: UserId, frame: ClientFrameOf<'recv'>, conn?: Connection): Promise<void> {
+    if (frame.q !== undefined && !/^\d{1,15}-\d{1,19}$/.test(frame.q)) throw new AppError('INVALID_FRAME', 'recv.q is not a queue cursor')
+    const highest = new Map<ConvId, number>()
+    for (const a of frame.acks) highest.set(a.conv, Math.max(highest.get(a.conv) ?? 0, a.seq))
+    const convs = [...highest.keys()]
+    const records: ConvRecord[] = []
+    for (const conv of convs) records.push(await this.memberOf(user, conv))
+    const states = convs.length > 0 ? await this.engine.convs.states(convs, user) : []
+    convs.forEach((conv, i) => {
+      const seq = highest.get(conv)!
+      if (seq > states[i]!.lastSeq) throw new AppError('SEQ_RANGE_INVALID', `seq ${seq} of ${conv} is past its last seq ${states[i]!.lastSeq}`)
+    })
+    if (frame.q !== undefined) await this.engine.queue.ack(user, frame.q)
+    records.forEach((record, i) => {
       // Group delivery receipts would cost every member's ack times every member: 1:1 only.
-      if (record.kind !== 'direct') continue
-      const json = JSON.stringify({ type: 'receipt', kind: 'delivered', conv: a.conv, user, seq: a.seq })
+      if (record.kind !== 'direct') return
+      const conv = convs[i]!
+      const seq = highest.get(conv)!
+      if (seq === 0) return
+      if (conn) {
+        const marks = (conn.delivered ??= new Map())
+        if ((marks.get(conv) ?? 0) >= seq) return
+        marks.set(conv, seq)
+      }
+      const json = JSON.stringify({ type: 'receipt', kind: 'delivered', conv, user, seq })
       this.delivery.frame(record.members.filter((m) => m !== user), 'receipt', json)
-    }
+    })
   }
 
-  /** Move the read mark (never back) and tell the other members. */
-  async read(user: UserId, frame: ClientFrameOf<'read'>): Promise<void> {
+  /** Move the read mark (never back) and tell the other members, only when it moved. */
+  async read(user: UserId, frame: ClientFrameOf<'read'>, conn?: Connection): Promise<void> {
     const record = await this.memberOf(user, frame.conv)
     const [state] = await this.engine.convs.states([frame.conv], user)
     if (frame.seq > state!.lastSeq) throw new AppError('SEQ_RANGE_INVALID', `seq ${frame.seq} is past the last seq ${state!.lastSeq}`)
+    // Already read that far: nothing changes, nobody is told (a repeated read causes nothing).
+    // The connection's own mark also covers reads of it still in flight (they all saw the old state).
+    if (frame.seq <= state!.readSeq) return
+    if (conn) {
+      const marks = (conn.readMarks ??= new Map())
+      if ((marks.get(frame.conv) ?? 0) >= frame.seq) return
+      marks.set(frame.conv, frame.seq)
+    }
     const mark = await this.engine.convs.markRead(frame.conv, user, frame.seq)
     const json = JSON.stringify({ type: 'receipt', kind: 'read', conv: frame.conv, user, seq: mark })
     this.delivery.frame(record.members, 'receipt', json)
@@ -345,13 +381,22 @@ export class ChatService {
     return me ?? { id: user, name: user }
   }
 
+  /**
+   * Users whose id or name starts with `q`. Privacy (bff/README.md): an empty query lists nobody,
+   * so the directory cannot be walked from the empty prefix; one finds people one can name.
+   */
   async searchUsers(q: string): Promise<User[]> {
-    return this.engine.users.search(q, USER_SEARCH_LIMIT)
+    const prefix = q.trim()
+    if (prefix === '') return []
+    return this.engine.users.search(prefix, USER_SEARCH_LIMIT)
   }
 
   // ---------------------------------------------------------------- presence
 
-  /** The users told about `user`'s presence: members of its conversations, bounded. */
+  /**
+   * The users told about `user`'s presence: members of its conversations, bounded. Privacy
+   * (bff/README.md): presence goes only to people who share a conversation with the user.
+   */
   async contacts(user: UserId, convIds?: readonly ConvId[]): Promise<UserId[]> {
     const out = new Set<UserId>()
     const max = this.options.presenceFanoutMax

@@ -78,6 +78,8 @@ export interface ConnectionLimits {
   readonly slowConsumerBytes: number
   /** Counts frames written by type (metrics). Shared by every connection of a server. */
   readonly countOut: (type: string) => void
+  /** Counts a connection cut for reading too slowly, with the bytes it held unsent (metrics). */
+  readonly countSlow: (unsentBytes: number) => void
 }
 
 /** How long a slow consumer gets to read its close frame before the socket is destroyed. */
@@ -88,11 +90,17 @@ const TEXT = { binary: false } as const
 
 export type RateVerdict = 'ok' | 'limited' | 'flooding'
 
-interface Bucket {
+/** A token bucket with its flood window; shared by every connection of a user on a process. */
+export interface Bucket {
   tokens: number
   refilledAt: number
   rejects: number
   rejectWindowStart: number
+}
+
+/** A full bucket (a user's first frame finds it so). */
+export function newBucket(limits: ConnectionLimits, now: number): Bucket {
+  return { tokens: limits.rateLimitBurst, refilledAt: now, rejects: 0, rejectWindowStart: 0 }
 }
 
 export class Connection {
@@ -106,9 +114,13 @@ export class Connection {
   present = false
   /** Seqs of `msg` and `messages` frames sent on this connection; allocated at the first one. */
   sent: SentSeqs | undefined
-  /** Serialises the syncs of one connection. */
-  syncChain: Promise<void> | undefined
-  /** Rate limit state, from the first frame on: an idle connection (most of them) carries none. */
+  /** Highest seq per 1:1 conversation this connection reported delivered; allocated at the first. */
+  delivered: Map<string, number> | undefined
+  /** Highest seq per conversation this connection marked read; allocated at the first `read`. */
+  readMarks: Map<string, number> | undefined
+  /** Serialises the large replies (sync, history) of one connection; see `heavy`. */
+  private heavyChain: Promise<void> | undefined
+  /** The user's rate limit bucket, looked up at the first frame: an idle connection holds none. */
   private bucket: Bucket | undefined
 
   constructor(
@@ -116,15 +128,17 @@ export class Connection {
     readonly user: UserId,
     readonly session: string,
     private readonly limits: ConnectionLimits,
+    /** When the token the socket was opened with expires (ms): the socket is closed 4002 then. */
+    readonly expiresAt: number,
   ) {}
 
   /**
-   * Token bucket per connection, full when the connection opens (its first frame finds it so);
-   * repeated refusals within the flood window end the connection.
+   * Token bucket (the user's, from `bucketOf`); repeated refusals within the flood window end the
+   * connection.
    */
-  take(now: number): RateVerdict {
+  take(now: number, bucketOf: (user: UserId, now: number) => Bucket): RateVerdict {
     const { rateLimitPerSec, rateLimitBurst } = this.limits
-    const b = (this.bucket ??= { tokens: rateLimitBurst, refilledAt: now, rejects: 0, rejectWindowStart: 0 })
+    const b = (this.bucket ??= bucketOf(this.user, now))
     b.tokens = Math.min(rateLimitBurst, b.tokens + ((now - b.refilledAt) * rateLimitPerSec) / 1000)
     b.refilledAt = now
     if (b.tokens >= 1) {
@@ -139,6 +153,27 @@ export class Connection {
     return b.rejects > this.limits.floodMaxRejects ? 'flooding' : 'limited'
   }
 
+  /**
+   * Run a request with a large reply (sync, history) after the connection's previous one: one at
+   * a time per connection, so a client asking for many pages at once holds at most one page read
+   * from the store in server memory, and a request whose turn comes after the connection was cut
+   * (or while it is over its unsent-bytes bound) reads nothing.
+   */
+  async heavy(work: () => Promise<void>): Promise<void> {
+    const run = (this.heavyChain ?? Promise.resolve()).then(() => {
+      if (!this.open) return
+      if (this.congested) return this.slowConsumer()
+      return work()
+    })
+    const tail = run.catch(() => {})
+    this.heavyChain = tail
+    try {
+      await run
+    } finally {
+      if (this.heavyChain === tail) this.heavyChain = undefined
+    }
+  }
+
   get open(): boolean {
     return !this.closing && this.ws.readyState === 1
   }
@@ -148,9 +183,19 @@ export class Connection {
     return this.ws.bufferedAmount > this.limits.slowConsumerBytes
   }
 
-  /** Write a frame already encoded. False when the connection is closing. */
+  /**
+   * The one way a frame reaches the socket: replies, batches, pushes, receipts, typing, presence,
+   * errors and notices all come here. A connection whose unsent bytes are already past
+   * SLOW_CONSUMER_BYTES gets nothing more: it is cut (4009) instead, so what one socket holds in
+   * server memory never exceeds that bound plus one frame (the largest frame the server builds is
+   * a `messages` batch of about 256 KiB). False when nothing was written.
+   */
   write(data: Buffer | string): boolean {
     if (!this.open) return false
+    if (this.congested) {
+      this.slowConsumer()
+      return false
+    }
     this.ws.send(data, TEXT)
     return true
   }
@@ -162,9 +207,16 @@ export class Connection {
     return true
   }
 
-  /** Write and resolve once the bytes left for the OS: paces large replies (sync) to the reader. */
+  /**
+   * Write (through the same bound) and resolve once the bytes left for the OS: paces large replies
+   * (sync) to the reader. False when nothing was written or the socket failed.
+   */
   writeAndWait(data: Buffer | string, type: string): Promise<boolean> {
     if (!this.open) return Promise.resolve(false)
+    if (this.congested) {
+      this.slowConsumer()
+      return Promise.resolve(false)
+    }
     this.limits.countOut(type)
     return new Promise((resolve) => this.ws.send(data, TEXT, (err) => resolve(!err)))
   }
@@ -176,6 +228,7 @@ export class Connection {
    */
   slowConsumer(): void {
     if (this.closing) return
+    this.limits.countSlow(this.ws.bufferedAmount)
     this.close(4009, 'SLOW_CONSUMER')
     setTimeout(() => this.ws.terminate(), SLOW_CONSUMER_GRACE_MS).unref()
   }

@@ -39,6 +39,12 @@ export class LocalDevices {
     return held === undefined || Array.isArray(held) ? held : [held]
   }
 
+  /** How many devices of `user` this process holds. */
+  count(user: UserId): number {
+    const held = this.byUser.get(user)
+    return held === undefined ? 0 : Array.isArray(held) ? held.length : 1
+  }
+
   users(): IterableIterator<UserId> {
     return this.byUser.keys()
   }

@@ -4,12 +4,13 @@
  * frames and dispatches them to one handler per type. Every error a client causes is turned into
  * an error frame or a close here, in `fail`, and never reaches another connection.
  */
+import { STATUS_CODES } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { RawData, WebSocket } from 'ws'
 import { AppError, ERRORS, LIMITS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WS_PATH, randomId, refOf } from '@chat/shared'
-import type { ClientFrame, ClientFrameType, ErrorCode } from '@chat/shared'
+import type { ClientFrame, ClientFrameType, ErrorCode, UserId } from '@chat/shared'
 import type { Config } from '../config'
 import type { Logger } from '../log'
 import type { Metrics } from '../ops/metrics'
@@ -18,7 +19,8 @@ import type { Engine } from '../store/types'
 import type { ChatService } from '../chat/service'
 import { handlers } from '../chat/handlers'
 import type { Handler, HandlerContext } from '../chat/handlers'
-import { Connection } from './connection'
+import { Connection, newBucket } from './connection'
+import type { Bucket } from './connection'
 import { decodeFrame } from './decode'
 import type { ConnectionLimits } from './connection'
 import { LocalDevices } from './devices'
@@ -49,6 +51,16 @@ export class Gateway {
    * four closures per socket would be a good part of an idle connection's memory.
    */
   private readonly listeners = listenersOf(this)
+  /**
+   * The rate limit holds per user, not per socket: every connection of a user on this process
+   * draws from one bucket (created at the first frame, dropped with the user's last device).
+   */
+  private readonly buckets = new Map<UserId, Bucket>()
+  private readonly userBucket = (user: UserId, now: number): Bucket => {
+    let b = this.buckets.get(user)
+    if (!b) this.buckets.set(user, (b = newBucket(this.limits, now)))
+    return b
+  }
 
   constructor(private readonly deps: GatewayDeps) {
     const { config, metrics } = deps
@@ -61,6 +73,11 @@ export class Gateway {
       floodWindowMs: config.floodWindowMs,
       slowConsumerBytes: config.slowConsumerBytes,
       countOut: (type) => metrics.framesOut.inc({ type }),
+      countSlow: (unsent) => {
+        metrics.slowConsumers.inc()
+        metrics.slowConsumerBytes.observe(unsent)
+        metrics.errorsOut.inc({ code: 'SLOW_CONSUMER' })
+      },
     }
     this.heartbeat = setInterval(() => this.beat(), config.heartbeatIntervalMs)
     this.heartbeat.unref()
@@ -85,6 +102,17 @@ export class Gateway {
     this.deps.tokens.verify(token ?? undefined).then(
       (claims) => {
         if (socket.destroyed) return
+        // Admission is decided here, in the same turn as the connection is counted (ws completes
+        // the handshake and calls back synchronously): upgrades racing through `verify` cannot
+        // all pass a check made before it.
+        if (this.draining) return refuse(socket, 503, 'SHUTTING_DOWN')
+        if (this.conns.size >= this.deps.config.maxConnections) return refuse(socket, 503, 'SERVER_BUSY')
+        // Oldest wins: the devices already connected keep their sockets, a new one past the cap is
+        // refused (temporary: a stale socket is reaped by the heartbeat, then a retry gets in).
+        if (this.deps.devices.count(claims.user.id) >= this.deps.config.maxDevicesPerUser) {
+          this.deps.metrics.errorsOut.inc({ code: 'TOO_MANY_DEVICES' })
+          return refuse(socket, 429, 'TOO_MANY_DEVICES')
+        }
         this.wss.handleUpgrade(req, socket, head, (ws) => {
           socket.removeListener('error', destroySocket)
           this.accept(ws, claims, url.searchParams.get('v'))
@@ -100,7 +128,7 @@ export class Gateway {
 
   private accept(ws: WebSocket, claims: TokenClaims, version: string | null): void {
     const { config, devices, engine, metrics, log, delivery } = this.deps
-    const conn = new Connection(ws, claims.user.id, randomId(12), this.limits)
+    const conn = new Connection(ws, claims.user.id, randomId(12), this.limits, claims.expiresAt)
     this.conns.add(conn)
     metrics.connections.inc()
     ;(ws as SocketWithConn)[CONN] = conn
@@ -158,6 +186,7 @@ export class Gateway {
     metrics.connections.dec()
     const last = devices.remove(conn)
     const user = conn.user
+    if (last) this.buckets.delete(user)
     const work = (async () => {
       if (last) {
         await delivery.leave(user)
@@ -178,11 +207,20 @@ export class Gateway {
   onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
     conn.alive = true
     const { metrics } = this.deps
+    // A client that does not read what it asked for gets no more answers: it is cut (4009) before
+    // its request can add to the unsent bytes held for it.
+    if (conn.congested) {
+      metrics.framesIn.inc({ type: 'refused' })
+      return conn.slowConsumer()
+    }
     if (isBinary) {
       metrics.framesIn.inc({ type: 'binary' })
       return this.fail(conn, new AppError('BINARY_UNSUPPORTED'))
     }
-    const verdict = conn.take(Date.now())
+    const now = Date.now()
+    // PROTOCOL.md: the socket lives as long as its token (the heartbeat closes idle ones).
+    if (now >= conn.expiresAt) return this.expire(conn)
+    const verdict = conn.take(now, this.userBucket)
     if (verdict !== 'ok') {
       metrics.framesIn.inc({ type: 'limited' })
       return this.fail(conn, new AppError(verdict === 'flooding' ? 'FLOODING' : 'RATE_LIMITED'))
@@ -247,12 +285,16 @@ export class Gateway {
 
   /**
    * PROTOCOL.md, Heartbeat: ping every interval; a connection that has not answered since the
-   * previous round is closed with 4010. One whose close never completed is destroyed.
+   * previous round is closed with 4010, one whose token expired with 4002 (so within one interval
+   * of the expiry). One whose close never completed is destroyed.
    */
   private beat(): void {
+    const now = Date.now()
     for (const conn of this.conns) {
       if (conn.closing) {
         conn.ws.terminate()
+      } else if (now >= conn.expiresAt) {
+        this.expire(conn)
       } else if (!conn.alive) {
         this.deps.metrics.errorsOut.inc({ code: 'HEARTBEAT_TIMEOUT' })
         conn.close(ERRORS.HEARTBEAT_TIMEOUT.close, 'HEARTBEAT_TIMEOUT')
@@ -261,6 +303,11 @@ export class Gateway {
         conn.ws.ping()
       }
     }
+  }
+
+  /** The token of the socket expired: error frame TOKEN_EXPIRED, close 4002 (the client renews and reconnects). */
+  private expire(conn: Connection): void {
+    this.fail(conn, new AppError('TOKEN_EXPIRED', 'token expired: renew it and reconnect'))
   }
 
   /** Work a drain waits for. Callers handle its errors; a rejection here is only bookkeeping. */
@@ -339,7 +386,7 @@ function refuse(socket: Duplex, status: number, code: ErrorCode, message?: strin
   if (socket.destroyed) return
   const body = JSON.stringify({ error: { code, message: message ?? ERRORS[code].message, temporary: ERRORS[code].temporary } })
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Error'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +

@@ -31,6 +31,13 @@ export class Metrics {
   readonly queued = new Counter({ name: 'chat_offline_queued_total', help: 'Messages put in offline queues', registers: [this.registry] })
   readonly storeErrors = new Counter({ name: 'chat_store_errors_total', help: 'Failed Redis commands', registers: [this.registry] })
   readonly slowConsumers = new Counter({ name: 'chat_slow_consumers_total', help: 'Connections cut for reading too slowly', registers: [this.registry] })
+  /** What a socket held unsent when it was cut: the most it ever held (nothing is written after). */
+  readonly slowConsumerBytes = new Histogram({
+    name: 'chat_slow_consumer_unsent_bytes',
+    help: 'Unsent bytes held for a connection when it was cut for reading too slowly',
+    buckets: [64 * 1024, 256 * 1024, 1024 * 1024, 2 * 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024],
+    registers: [this.registry],
+  })
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry })

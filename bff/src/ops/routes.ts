@@ -1,5 +1,14 @@
-/** GET /healthz (the process answers), /readyz (store reachable, not draining), /metrics (Prometheus). */
+/**
+ * GET /healthz (the process answers), /readyz (store reachable, not draining), /metrics (Prometheus).
+ *
+ * /metrics tells connection counts, traffic and errors: it is not public. It is served either on
+ * its own port (METRICS_PORT, reachable only inside the cluster network: `metricsRouter` on a
+ * separate listener) or on the main port behind a bearer credential (METRICS_TOKEN, Prometheus'
+ * `authorization` / `bearer_token_file`). Production refuses to start with neither.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { Router } from 'express'
+import type { RequestHandler } from 'express'
 import { AppError, PROTOCOL_VERSION } from '@chat/shared'
 import type { Metrics } from './metrics'
 
@@ -8,7 +17,11 @@ export interface OpsDeps {
   readonly ping: () => Promise<void>
   readonly draining: () => boolean
   /** Metrics text of the whole instance (all workers) when clustered; this server's registry otherwise. */
-  readonly metricsText?: () => Promise<string>
+  readonly metricsText?: (() => Promise<string>) | undefined
+  /** Serve /metrics on this router (false: it has a port of its own). */
+  readonly metricsHere: boolean
+  /** The bearer credential /metrics asks for; undefined: none. */
+  readonly metricsToken?: string | undefined
 }
 
 export function opsRouter(deps: OpsDeps): Router {
@@ -21,9 +34,33 @@ export function opsRouter(deps: OpsDeps): Router {
     await deps.ping()
     res.json({ ok: true })
   })
-  router.get('/metrics', async (_req, res) => {
+  if (deps.metricsHere) router.use(metricsRouter(deps))
+  return router
+}
+
+/** GET /metrics, behind the bearer credential when one is configured. */
+export function metricsRouter(deps: Pick<OpsDeps, 'metrics' | 'metricsText' | 'metricsToken'>): Router {
+  const router = Router()
+  router.get('/metrics', bearer(deps.metricsToken), async (_req, res) => {
     const text = deps.metricsText ? await deps.metricsText() : await deps.metrics.registry.metrics()
     res.type(deps.metrics.registry.contentType).send(text)
   })
   return router
+}
+
+function bearer(token: string | undefined): RequestHandler {
+  if (token === undefined) return (_req, _res, next) => next()
+  const want = digest(token)
+  return (req, res, next) => {
+    const header = req.headers.authorization ?? ''
+    const given = header.startsWith('Bearer ') ? header.slice(7) : ''
+    // Digests of equal length: the comparison takes the same time whatever was sent.
+    if (given && timingSafeEqual(digest(given), want)) return next()
+    res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"')
+    next(new AppError('UNAUTHORIZED', 'metrics need the configured bearer credential'))
+  }
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest()
 }

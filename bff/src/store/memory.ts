@@ -20,6 +20,7 @@ import type {
   QueueEntry,
   QueueStore,
   TokenStore,
+  UploadSlotStore,
   UserStore,
 } from './types'
 
@@ -232,14 +233,58 @@ class MemoryPresence implements PresenceStore {
 }
 
 class MemoryTokens implements TokenStore {
-  constructor(private readonly tokens: ExpiringMap<UserId>) {}
-  async put(tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
-    this.tokens.set(tokenHash, user, ttlMs)
+  /** token hash -> its family, user and whether it was spent (kept until its expiry). */
+  private readonly tokens = new ExpiringMap<{ family: string; user: UserId; spent: boolean }>()
+  /** Live families (a revoked one is absent). */
+  private readonly families = new ExpiringMap<true>()
+  async put(family: string, tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
+    this.tokens.set(tokenHash, { family, user, spent: false }, ttlMs)
+    this.families.set(family, true, ttlMs)
   }
-  async take(tokenHash: string): Promise<UserId | undefined> {
-    const user = this.tokens.get(tokenHash)
-    this.tokens.delete(tokenHash)
-    return user
+  async take(family: string, tokenHash: string): Promise<{ outcome: 'ok' | 'reused' | 'revoked'; user: UserId } | undefined> {
+    const t = this.tokens.get(tokenHash)
+    if (!t || t.family !== family) return undefined
+    if (t.spent) {
+      this.families.delete(family)
+      return { outcome: 'reused', user: t.user }
+    }
+    t.spent = true
+    return { outcome: this.families.get(family) ? 'ok' : 'revoked', user: t.user }
+  }
+  sweep(): void {
+    this.tokens.sweep()
+    this.families.sweep()
+  }
+}
+
+class MemoryUploadSlots implements UploadSlotStore {
+  /** user -> upload id -> when its slot frees itself (ms). */
+  private readonly slots = new Map<UserId, Map<string, number>>()
+  async acquire(user: UserId, id: string, max: number, idleMs: number): Promise<boolean> {
+    // No await between the count and the take: atomic within the process, which is all there is.
+    const now = Date.now()
+    const mine = this.live(user, now)
+    if (!mine.has(id) && mine.size >= max) return false
+    mine.set(id, now + idleMs)
+    this.slots.set(user, mine)
+    return true
+  }
+  async touch(user: UserId, id: string, idleMs: number): Promise<void> {
+    const mine = this.slots.get(user)
+    if (mine?.has(id)) mine.set(id, Date.now() + idleMs)
+  }
+  async release(user: UserId, id: string): Promise<void> {
+    const mine = this.slots.get(user)
+    mine?.delete(id)
+    if (mine?.size === 0) this.slots.delete(user)
+  }
+  async count(user: UserId): Promise<number> {
+    return this.live(user, Date.now()).size
+  }
+  private live(user: UserId, now: number): Map<string, number> {
+    const mine = this.slots.get(user) ?? new Map<string, number>()
+    for (const [id, until] of mine) if (until <= now) mine.delete(id)
+    return mine
   }
 }
 
@@ -266,7 +311,7 @@ class MemoryBus implements Bus {
 export function createMemoryEngine(options: EngineOptions): Engine {
   const convs = new Map<ConvId, ConvData>()
   const dedup = new ExpiringMap<number>()
-  const tokens = new ExpiringMap<UserId>()
+  const tokens = new MemoryTokens()
   const sweep = setInterval(() => {
     dedup.sweep()
     tokens.sweep()
@@ -279,7 +324,8 @@ export function createMemoryEngine(options: EngineOptions): Engine {
     users: new MemoryUsers(),
     queue: new MemoryQueue(options),
     presence: new MemoryPresence(),
-    tokens: new MemoryTokens(tokens),
+    tokens,
+    uploadSlots: new MemoryUploadSlots(),
     bus: new MemoryBus(),
     async ping() {},
     async close() {

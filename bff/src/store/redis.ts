@@ -14,7 +14,9 @@
  *   P{u:<id>}:p                 hash    devices per node, `~ls` last seen
  *   P{u:<id>}:i                 hash    profile: name, avatar
  *   Pdir                        zset    lexical directory "<lowercased id or name>\0<id>" for prefix search
- *   Prt:<sha256>                string  refresh token -> user, PX = its lifetime
+ *   P{u:<id>}:up                zset    upload slots: upload id scored by when its slot frees itself (ms)
+ *   P{rf:<family>}:t:<sha256>   string  refresh token: `l:<user>` live or `s:<user>` spent, PX = its lifetime
+ *   P{rf:<family>}              string  a live refresh family (absent: revoked or expired), PX = its newest token's lifetime
  *
  * Routing: sharded Pub/Sub (Redis >= 7) on the channel `P{u:<id>}` per user. SPUBLISH goes only to
  * the shard owning the channel's slot (classic PUBLISH is broadcast over the whole cluster bus), and
@@ -42,6 +44,7 @@ import type {
   QueueEntry,
   QueueStore,
   TokenStore,
+  UploadSlotStore,
   UserStore,
 } from './types'
 
@@ -119,12 +122,38 @@ end
 return total
 `
 
+/** Spend a refresh token (KEYS: token, family): see TokenStore.take. */
+const TAKE_REFRESH = `
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local user = string.sub(v, 3)
+if string.sub(v, 1, 1) == 's' then
+  redis.call('DEL', KEYS[2])
+  return {'reused', user}
+end
+redis.call('SET', KEYS[1], 's:' .. user, 'KEEPTTL')
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'revoked', user} end
+return {'ok', user}
+`
+
+/** Take an upload slot (KEYS: the user's slots; ARGV: id, max, now, idleMs): 1 taken, 0 all taken. */
+const ACQUIRE_SLOT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`
+
 interface Scripted {
   chatAppend(k1: string, k2: string, k3: string, k4: string, ...args: (string | number)[]): Promise<[number, string | number] | [number]>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
   chatPresence(k1: string, ...args: (string | number)[]): Promise<number>
+  chatTakeRefresh(k1: string, k2: string): Promise<[string, string] | null>
+  chatAcquireSlot(k1: string, id: string, max: number, now: number, idleMs: number): Promise<number>
 }
 
 function defineScripts(client: Client): Client & Scripted {
@@ -133,6 +162,8 @@ function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
   client.defineCommand('chatPresence', { numberOfKeys: 1, lua: PRESENCE })
+  client.defineCommand('chatTakeRefresh', { numberOfKeys: 2, lua: TAKE_REFRESH })
+  client.defineCommand('chatAcquireSlot', { numberOfKeys: 1, lua: ACQUIRE_SLOT })
   return client as Client & Scripted
 }
 
@@ -148,8 +179,10 @@ class Keys {
   queue = (u: UserId) => `${this.p}{u:${u}}:q`
   presence = (u: UserId) => `${this.p}{u:${u}}:p`
   profile = (u: UserId) => `${this.p}{u:${u}}:i`
+  uploadSlots = (u: UserId) => `${this.p}{u:${u}}:up`
   directory = () => `${this.p}dir`
-  refresh = (hash: string) => `${this.p}rt:${hash}`
+  refresh = (family: string, hash: string) => `${this.p}{rf:${family}}:t:${hash}`
+  refreshFamily = (family: string) => `${this.p}{rf:${family}}`
   channel = (u: UserId) => `${this.p}{u:${u}}`
 }
 
@@ -372,16 +405,43 @@ class RedisPresence implements PresenceStore {
 
 class RedisTokens implements TokenStore {
   constructor(
-    private readonly r: Client,
+    private readonly r: Client & Scripted,
     private readonly k: Keys,
     private readonly guard: Guard,
   ) {}
-  async put(tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
-    await this.guard(() => this.r.set(this.k.refresh(tokenHash), user, 'PX', ttlMs))
+  async put(family: string, tokenHash: string, user: UserId, ttlMs: number): Promise<void> {
+    // One slot (the family's hash tag): one MULTI.
+    await this.guard(() =>
+      this.r.multi().set(this.k.refresh(family, tokenHash), `l:${user}`, 'PX', ttlMs).set(this.k.refreshFamily(family), '1', 'PX', ttlMs).exec(),
+    )
   }
-  async take(tokenHash: string): Promise<UserId | undefined> {
-    // GETDEL: single use even when two refreshes race.
-    return (await this.guard(() => this.r.getdel(this.k.refresh(tokenHash)))) ?? undefined
+  async take(family: string, tokenHash: string): Promise<{ outcome: 'ok' | 'reused' | 'revoked'; user: UserId } | undefined> {
+    // One script: single use even when two refreshes race, and a reuse revokes the family at once.
+    const r = await this.guard(() => this.r.chatTakeRefresh(this.k.refresh(family, tokenHash), this.k.refreshFamily(family)))
+    if (!r) return undefined
+    return { outcome: r[0] as 'ok' | 'reused' | 'revoked', user: r[1] }
+  }
+}
+
+class RedisUploadSlots implements UploadSlotStore {
+  constructor(
+    private readonly r: Client & Scripted,
+    private readonly k: Keys,
+    private readonly guard: Guard,
+  ) {}
+  async acquire(user: UserId, id: string, max: number, idleMs: number): Promise<boolean> {
+    // One script: the count and the take cannot interleave with another process's.
+    return (await this.guard(() => this.r.chatAcquireSlot(this.k.uploadSlots(user), id, max, Date.now(), idleMs))) === 1
+  }
+  async touch(user: UserId, id: string, idleMs: number): Promise<void> {
+    const key = this.k.uploadSlots(user)
+    await this.guard(() => this.r.multi().zadd(key, 'XX', Date.now() + idleMs, id).pexpire(key, idleMs).exec())
+  }
+  async release(user: UserId, id: string): Promise<void> {
+    await this.guard(() => this.r.zrem(this.k.uploadSlots(user), id))
+  }
+  async count(user: UserId): Promise<number> {
+    return this.guard(() => this.r.zcount(this.k.uploadSlots(user), Date.now() + 1, '+inf'))
   }
 }
 
@@ -491,10 +551,24 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   }
   const guard = guardOf(cmd)
 
-  await withTimeout(Promise.all([cmd.connect(), sub.connect()]), options.connectTimeoutMs, () => {
+  // The reason a start fails names Redis and its last socket error (ECONNREFUSED ...), not only
+  // ioredis' "Connection is closed".
+  let lastError: Error | undefined
+  const remember = (err: Error) => void (lastError = err)
+  cmd.on('error', remember)
+  try {
+    await withTimeout(Promise.all([cmd.connect(), sub.connect()]), options.connectTimeoutMs, () => {
+      cmd.disconnect()
+      sub.disconnect()
+    })
+  } catch (err) {
     cmd.disconnect()
     sub.disconnect()
-  })
+    const why = [err instanceof Error ? err.message : String(err), lastError?.message].filter(Boolean).join(': ')
+    throw new Error(`Redis unreachable at start: ${why}`, { cause: err })
+  } finally {
+    cmd.off('error', remember)
+  }
 
   const keys = new Keys(options.prefix)
   return {
@@ -505,6 +579,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     queue: new RedisQueue(cmd, keys, guard, options),
     presence: new RedisPresence(cmd, keys, guard),
     tokens: new RedisTokens(cmd, keys, guard),
+    uploadSlots: new RedisUploadSlots(cmd, keys, guard),
     bus: new RedisBus(cmd, sub, keys, guard, guardOf(sub)),
     async ping() {
       await guard(() => cmd.ping())

@@ -114,10 +114,37 @@ export interface PresenceStore {
 }
 
 /** Opaque refresh tokens, single use (rotation): consuming one deletes it. */
+/**
+ * Upload admission (UPLOAD_MAX_ACTIVE_PER_USER): the slots of a user's uploads in progress, shared
+ * by every process. Taking one is a single atomic step, so simultaneous creations on any number of
+ * processes never admit more than the limit; a slot whose upload received nothing for `idleMs` is
+ * free again (an app killed mid-upload does not block its user).
+ */
+export interface UploadSlotStore {
+  /** Take a slot of `user` for upload `id` if fewer than `max` are taken (idle ones do not count). */
+  acquire(user: UserId, id: string, max: number, idleMs: number): Promise<boolean>
+  /** Upload `id` received bytes: its slot stays taken for another `idleMs` (no-op if it holds none). */
+  touch(user: UserId, id: string, idleMs: number): Promise<void>
+  /** Upload `id` ended (finished, rejected, terminated): its slot is free. */
+  release(user: UserId, id: string): Promise<void>
+  /** Slots of `user` taken now. */
+  count(user: UserId): Promise<number>
+}
+
+/**
+ * Refresh tokens by family: a login starts a family, each refresh spends a token and puts the next
+ * one in the same family. A spent token is remembered (until its own expiry) so that presenting it
+ * again is seen as what it is, a copy in someone else's hands: the whole family is revoked.
+ */
 export interface TokenStore {
-  put(tokenHash: string, user: UserId, ttlMs: number): Promise<void>
-  /** The user of a live token, deleting it; undefined if unknown, spent or expired. */
-  take(tokenHash: string): Promise<UserId | undefined>
+  /** Store a live token of `family` and keep the family alive for `ttlMs` from now. */
+  put(family: string, tokenHash: string, user: UserId, ttlMs: number): Promise<void>
+  /**
+   * Spend a token, atomically: `ok` (it was live and is spent now), `reused` (it was spent
+   * already: the family is revoked by this call), `revoked` (its family was revoked), or
+   * undefined when unknown or expired.
+   */
+  take(family: string, tokenHash: string): Promise<{ readonly outcome: 'ok' | 'reused' | 'revoked'; readonly user: UserId } | undefined>
 }
 
 /**
@@ -142,6 +169,7 @@ export interface Engine {
   readonly queue: QueueStore
   readonly presence: PresenceStore
   readonly tokens: TokenStore
+  readonly uploadSlots: UploadSlotStore
   readonly bus: Bus
   /** Throws AppError STORE_UNAVAILABLE when the store cannot be reached. */
   ping(): Promise<void>

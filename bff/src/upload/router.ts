@@ -33,6 +33,7 @@ import * as v from 'valibot'
 import { AppError, schemas } from '@chat/shared'
 import type { FileBody, ImageBody } from '@chat/shared'
 import type { FileResolver } from '../chat/files'
+import type { UploadSlotStore } from '../store/types'
 import type { UploadConfig } from './config'
 import { SNIFF_BYTES, checkFile, checkHead, isImageMime } from './content'
 import { errorJson, statusFor, toErrorResponse, codeOfTus } from './errors'
@@ -64,6 +65,8 @@ export interface UploadDeps {
   readonly urlSecret: string
   /** Clock of the URL signer, ms (tests). Default Date.now. */
   readonly now?: () => number
+  /** Admission of uploads in progress (the engine's, shared by every process): UPLOAD_MAX_ACTIVE_PER_USER. */
+  readonly slots: UploadSlotStore
   /** Origins browsers may call the tus endpoint from; `*` (default) for any. Tokens are never cookies. */
   readonly corsOrigins?: readonly string[]
   readonly logger?: UploadLogger
@@ -106,8 +109,8 @@ export interface UploadService {
 interface RequestState {
   readonly user: string
   finished?: FileRecord
-  /** A creation slot of this user is held by this request (onCreate); released when it ends. */
-  reserved?: boolean
+  /** The upload this request took an admission slot for (onCreate). */
+  slotId?: string
 }
 
 class ContentRejected extends Error {
@@ -128,8 +131,6 @@ export function createUploadService(deps: UploadDeps): UploadService {
   const urls = new FileUrlSigner(config.urlKeys ?? [derivedUrlKey(deps.urlSecret)], config.urlTtlMs, deps.now)
   const urlOf = (id: string, variant: FileVariant): string => urls.sign(id, variant)
   const states = new WeakMap<Request, RequestState>()
-  /** Creations accepted whose request has not ended, per user: simultaneous creations see each other. */
-  const reserving = new Map<string, number>()
   /** Owner of an upload id (never changes): saves a read of the info file on every append. */
   const owners = new Map<string, string>()
   const cors = deps.corsOrigins && !deps.corsOrigins.includes('*') ? [...deps.corsOrigins] : undefined
@@ -184,18 +185,13 @@ export function createUploadService(deps: UploadDeps): UploadService {
       throw new AppError('UPLOAD_INVALID', 'Upload-Metadata must name the conversation: conv <base64 id>')
     }
     if (!(await deps.isMember(conv, state.user))) throw new AppError('NOT_MEMBER')
-    const onDisk = await store.activeCount(state.user, config.idleMs)
-    // Read after the await and set below without one in between: simultaneous creations of one
-    // user see each other. (A creation whose file is already on disk but whose request has not
-    // ended is counted twice for that moment: a spurious, temporary 429 rather than one too many.)
-    const pending = reserving.get(state.user) ?? 0
-    if (onDisk + pending >= config.maxActivePerUser) {
+    // One atomic step in the engine (a Lua script on Redis): simultaneous creations on any number
+    // of processes cannot both see a free slot. The slot is given back when the upload ends
+    // (`settleSlot`), or frees itself after UPLOAD_IDLE_MS without a byte.
+    if (!(await deps.slots.acquire(state.user, upload.id, config.maxActivePerUser, config.idleMs))) {
       throw new AppError('UPLOAD_TOO_MANY', `at most ${config.maxActivePerUser} uploads in progress per user`)
     }
-    // Counted as reserved until this request ends: by then the upload is on disk (and so counted
-    // there), or was not created.
-    reserving.set(state.user, pending + 1)
-    state.reserved = true
+    state.slotId = upload.id
     const filename = sanitizeFileName(upload.metadata?.filename ?? upload.metadata?.name)
     return { metadata: { conv, filename, owner: state.user } }
   }
@@ -337,17 +333,34 @@ export function createUploadService(deps: UploadDeps): UploadService {
       response = await tus.handleWeb(request)
       response = await finishResponse(request, method, id, response)
     } catch (err) {
-      log?.error({ err, method, upload: id }, 'upload request failed')
+      await settleSlot(state, method, id, undefined)
+      // sendError logs our own faults (5xx) at error; a client's mistake only gets its 4xx.
       sendError(res, err, req)
       return
-    } finally {
-      if (state.reserved) {
-        const n = (reserving.get(user) ?? 1) - 1
-        if (n <= 0) reserving.delete(user)
-        else reserving.set(user, n)
-      }
     }
+    // Before the answer leaves: a client told "done" or "deleted" may create the next one at once.
+    await settleSlot(state, method, id, response.status)
     await writeResponse(res, response)
+  }
+
+  /**
+   * The admission slot after a request: given back when the upload ended (finished, rejected,
+   * terminated) or its creation failed, kept alive by every append.
+   */
+  async function settleSlot(state: RequestState, method: string, id: string | undefined, status: number | undefined): Promise<void> {
+    const uploadId = state.slotId ?? id
+    if (!uploadId || !state.user) return
+    const ok = status !== undefined && status < 300
+    try {
+      if (state.finished || status === 415 || (state.slotId !== undefined && status !== 201) || (method === 'DELETE' && ok)) {
+        await deps.slots.release(state.user, uploadId)
+      } else if (method === 'PATCH' && ok) {
+        await deps.slots.touch(state.user, uploadId, config.idleMs)
+      }
+    } catch (err) {
+      // The slot frees itself after UPLOAD_IDLE_MS at worst.
+      log?.warn({ err, upload: uploadId }, 'upload slot update failed')
+    }
   }
 
   async function finishResponse(request: Request, method: string, id: string | undefined, response: Response): Promise<Response> {

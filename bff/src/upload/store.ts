@@ -199,32 +199,6 @@ export class UploadStore extends FileStore {
     return (await this.configstore.get(id)) as UploadInfo | undefined
   }
 
-  /**
-   * Uploads of `user` still in progress: not complete and not idle for `idleMs` (by the data file's
-   * modification time, which every append moves). Read from disk so every process agrees.
-   */
-  async activeCount(user: string, idleMs: number, now = Date.now()): Promise<number> {
-    const tag = ownerTag(user)
-    let names: string[]
-    try {
-      names = await fs.readdir(this.dir)
-    } catch {
-      return 0
-    }
-    let count = 0
-    for (const name of names) {
-      if (!name.startsWith(tag) || !name.endsWith('.json')) continue
-      const id = name.slice(0, -'.json'.length)
-      if (!UPLOAD_ID_RE.test(id)) continue
-      const [info, stat] = await Promise.all([this.info(id), fs.stat(path.join(this.dir, id)).catch(() => undefined)])
-      if (!info || !stat) continue
-      if (info.size !== undefined && stat.size >= info.size) continue
-      if (now - stat.mtimeMs > idleMs) continue
-      count++
-    }
-    return count
-  }
-
   /** Deletes every upload created more than the expiry ago (data and info). Returns how many. */
   async sweep(now = Date.now()): Promise<number> {
     let names: string[]

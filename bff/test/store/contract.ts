@@ -190,12 +190,56 @@ export function engineContract(name: string, make: MakeEngine): void {
 
     describe('refresh tokens', () => {
       it('gives a token once, and never after it expired', async () => {
-        await e.tokens.put('h1', 'ann', 60_000)
-        expect(await e.tokens.take('h1')).toBe('ann')
-        expect(await e.tokens.take('h1')).toBeUndefined()
-        await e.tokens.put('h2', 'ann', 20)
+        await e.tokens.put('f1', 'h1', 'ann', 60_000)
+        expect(await e.tokens.take('f1', 'h1')).toEqual({ outcome: 'ok', user: 'ann' })
+        // Under another family it is not the same token.
+        expect(await e.tokens.take('f0', 'h1')).toBeUndefined()
+        await e.tokens.put('f2', 'h2', 'ann', 20)
         await sleep(60)
-        expect(await e.tokens.take('h2')).toBeUndefined()
+        expect(await e.tokens.take('f2', 'h2')).toBeUndefined()
+        expect(await e.tokens.take('f9', 'unknown')).toBeUndefined()
+      })
+
+      it('revokes the whole family when a spent token comes back', async () => {
+        await e.tokens.put('fa', 'a1', 'ann', 60_000)
+        await e.tokens.put('fb', 'b1', 'bob', 60_000)
+        expect(await e.tokens.take('fa', 'a1')).toEqual({ outcome: 'ok', user: 'ann' })
+        await e.tokens.put('fa', 'a2', 'ann', 60_000)
+        // a1 again: a copy of it is in someone else's hands.
+        expect(await e.tokens.take('fa', 'a1')).toEqual({ outcome: 'reused', user: 'ann' })
+        // The live successor of the family no longer works; another family is untouched.
+        expect(await e.tokens.take('fa', 'a2')).toEqual({ outcome: 'revoked', user: 'ann' })
+        expect(await e.tokens.take('fb', 'b1')).toEqual({ outcome: 'ok', user: 'bob' })
+      })
+
+      it('spends a token once when two takes race', async () => {
+        await e.tokens.put('fr', 'r1', 'ann', 60_000)
+        const outcomes = (await Promise.all([e.tokens.take('fr', 'r1'), e.tokens.take('fr', 'r1')])).map((r) => r?.outcome)
+        expect(outcomes.sort()).toEqual(['ok', 'reused'])
+      })
+    })
+
+    describe('upload slots', () => {
+      it('admits at most max at once, even when every take races, and frees what ends or idles', async () => {
+        const taken = await Promise.all(Array.from({ length: 10 }, (_, i) => e.uploadSlots.acquire('ann', `u${i}`, 4, 60_000)))
+        expect(taken.filter(Boolean)).toHaveLength(4)
+        expect(await e.uploadSlots.count('ann')).toBe(4)
+        // Taking a slot one already holds is not a second one; another user has their own.
+        const holder = `u${taken.indexOf(true)}`
+        expect(await e.uploadSlots.acquire('ann', holder, 4, 60_000)).toBe(true)
+        expect(await e.uploadSlots.count('ann')).toBe(4)
+        expect(await e.uploadSlots.acquire('bob', 'b1', 4, 60_000)).toBe(true)
+        await e.uploadSlots.release('ann', holder)
+        expect(await e.uploadSlots.acquire('ann', 'later', 4, 60_000)).toBe(true)
+        expect(await e.uploadSlots.acquire('ann', 'one-more', 4, 60_000)).toBe(false)
+        // Idle slots free themselves; a touched one stays.
+        expect(await e.uploadSlots.acquire('cat', 'c1', 2, 30)).toBe(true)
+        expect(await e.uploadSlots.acquire('cat', 'c2', 2, 30)).toBe(true)
+        await e.uploadSlots.touch('cat', 'c2', 60_000)
+        await sleep(60)
+        expect(await e.uploadSlots.count('cat')).toBe(1)
+        expect(await e.uploadSlots.acquire('cat', 'c3', 2, 60_000)).toBe(true)
+        expect(await e.uploadSlots.acquire('cat', 'c4', 2, 60_000)).toBe(false)
       })
     })
 

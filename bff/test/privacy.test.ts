@@ -1,0 +1,69 @@
+/**
+ * Privacy defaults (bff/README.md, "Privacy"), on both engines: an empty search lists nobody, and
+ * presence goes only to people who share a conversation.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { directConvId } from '@chat/shared'
+import type { RunningServer } from '../src/app'
+import { TestClient, connectUser, devLogin, newCid } from './support/client'
+import { dropPrefix, randomPrefix, startTestServer } from './support/server'
+
+describe.each(['memory', 'redis'] as const)('privacy over the %s engine', (store) => {
+  let server: RunningServer
+  let prefix: string
+  const open: TestClient[] = []
+
+  beforeAll(async () => {
+    prefix = randomPrefix()
+    server = await startTestServer({ STORE: store, REDIS_PREFIX: prefix })
+  })
+  afterAll(async () => {
+    await server.close()
+    if (store === 'redis') await dropPrefix(prefix)
+  })
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.close()))
+  })
+  async function user(name: string) {
+    const r = await connectUser(server.url, name)
+    open.push(r.client)
+    return r.client
+  }
+
+  it('an empty or blank search lists nobody; a prefix finds', async () => {
+    await Promise.all(['pv-ann', 'pv-ben', 'pv-cat'].map((u) => devLogin(server.url, u)))
+    const c = await user('pv-dan')
+    for (const [rid, q] of [['e', ''], ['b', '   ']] as const) {
+      c.send({ type: 'users', rid, q })
+      expect((await c.nextOf('users', (f) => f.rid === rid)).items).toEqual([])
+    }
+    c.send({ type: 'users', rid: 'p', q: ' pv-' })
+    const found = await c.nextOf('users', (f) => f.rid === 'p')
+    expect(found.items.map((u) => u.id).sort()).toEqual(['pv-ann', 'pv-ben', 'pv-cat', 'pv-dan'])
+  })
+
+  it('presence only to people who share a conversation', async () => {
+    const friend = await user('pr-friend')
+    const stranger = await user('pr-stranger')
+    // pr-me and pr-friend share a 1:1; the stranger shares nothing with pr-me.
+    const me = await user('pr-me')
+    const cid = newCid()
+    me.send({ type: 'send', cid, conv: directConvId('pr-me', 'pr-friend'), kind: 'text', body: { text: 'hi' } })
+    await me.nextOf('ack')
+    await friend.nextOf('presence', (p) => p.user === 'pr-me' && p.online)
+    await me.close()
+    await friend.nextOf('presence', (p) => p.user === 'pr-me' && !p.online)
+    const again = await user('pr-me')
+    await friend.nextOf('presence', (p) => p.user === 'pr-me' && p.online)
+    // The stranger was connected throughout: a presence frame for it would have been written in
+    // the same fan-out, before the answer to this ping.
+    stranger.send({ type: 'ping', ts: 7 })
+    await stranger.nextOf('pong', (f) => f.ts === 7)
+    expect(stranger.all('presence')).toEqual([])
+    // Nor does the new device learn the stranger's presence; it learns its peer's.
+    await again.nextOf('presence', (p) => p.user === 'pr-friend' && p.online)
+    again.send({ type: 'ping', ts: 8 })
+    await again.nextOf('pong', (f) => f.ts === 8)
+    expect(again.all('presence').map((p) => p.user)).toEqual(['pr-friend'])
+  })
+})
