@@ -76,8 +76,9 @@ export interface HostOptions {
   /** When a setData's `scroll-top` is applied relative to laying out its content. Default layout-first. */
   readonly scrollTopOrder?: 'layout-first' | 'top-first'
   /**
-   * Scroll events carry the content height, as real ones do. Default true; the benchmark turns it
-   * off (laying out its 10,000-row baseline page for every event would dominate its run time).
+   * Scroll events carry the content height, as real ones do, and the user's scrolls are clamped to
+   * it. Default true; the benchmark turns it off (laying out its 10,000-row baseline page for every
+   * event would dominate its run time).
    */
   readonly scrollEventHeight?: boolean
   readonly storage?: Map<string, string>
@@ -299,9 +300,12 @@ export class MiniHost {
   /** Last scroll position reported to each scroll view, px. */
   readonly scrollPos = new Map<string, number>()
 
-  /** The user scrolls `id` to `top` (clamped to its content, as a finger cannot go further). */
+  /**
+   * The user scrolls `id` to `top` (clamped to its content, as a finger cannot go further; not with
+   * `scrollEventHeight` off, where the caller keeps within the content itself).
+   */
   scroll(id: string, top: number): void {
-    const max = Math.max(0, this.contentHeight(id) - this.opts.viewportHeight)
+    const max = this.opts.scrollEventHeight ? Math.max(0, this.contentHeight(id) - this.opts.viewportHeight) : Infinity
     this.moveTo(id, Math.min(Math.max(0, top), max))
   }
 
