@@ -236,6 +236,18 @@ describe('ChatClient', () => {
     expect(h.store.getState().convs[AB]).toMatchObject({ unread: 0, readSeq: 2 })
   })
 
+  it('shows our messages read when the other member replies (sending moves the sender\'s read mark)', async () => {
+    const h = setup()
+    const { s, syncRid } = await online(h)
+    s.push({ type: 'convs', rid: String(s.framesOf('convs')[0]!.rid), items: [conv()] })
+    answerSync(s, syncRid, [[msg(1, ALICE.id), msg(2, ALICE.id)]])
+    expect(h.store.getState().peers[AB]?.read ?? 0).toBe(0)
+    s.push({ type: 'msg', m: msg(3) })
+    expect(h.store.getState().peers[AB]).toMatchObject({ read: 3 })
+    const mine = h.store.getState().messages[AB]!.find((m) => m.seq === 2)!
+    expect(displayStatus(mine, h.store.getState().peers[AB])).toBe('read')
+  })
+
   it('marks read only up to the last message that was on screen', async () => {
     const h = setup()
     const { s, syncRid } = await online(h)

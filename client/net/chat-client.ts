@@ -528,6 +528,9 @@ export class ChatClient {
       case 'msg': {
         update(this.store, mergeServerMessages, f.m.conv, [f.m], this.opts.maxMessagesInMemory)
         update(this.store, expireTyping, this.platform.timers.now(), f.m.conv, f.m.from)
+        // Sending moves the sender's read mark to their message (the server's rule, see its store):
+        // a reply shows what it answers as read even when its sender's own read frame was not needed.
+        if (f.m.from !== this.store.getState().me?.id) update(this.store, applyReceipt, { type: 'receipt', kind: 'read', conv: f.m.conv, user: f.m.from, seq: f.m.seq })
         if (!this.store.getState().convs[f.m.conv]) this.convsSoon()
         this.afterMerge(f.m.conv)
         return

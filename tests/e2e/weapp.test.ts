@@ -48,6 +48,8 @@ describe('weapp build under the fake host, real BFF', () => {
     await peer.say(conv.id, 'Hello from Bob')
     await openChat(h, conv.id)
     await waitFor(() => h.text().includes('Hello from Bob'), 'the first message')
+    // Alice reads it at the bottom of the chat: the server marks it read and tells Bob.
+    await peer.next((f) => f.type === 'receipt' && f.kind === 'read' && f.user === 'wa1' && f.seq === 1, 5_000, 0)
 
     // Alice answers from the composer.
     h.input('composer', 'Hi Bob, Alice here')
@@ -58,8 +60,6 @@ describe('weapp build under the fake host, real BFF', () => {
     // Bob reads it: Alice sees "Read".
     if (got.type === 'msg') peer.raw({ type: 'read', conv: conv.id, seq: got.m.seq })
     await waitFor(() => h.text().includes('Read'), 'the read mark')
-    // Alice's reading at the bottom marked Bob's message read on the server.
-    await peer.next((f) => f.type === 'receipt' && f.kind === 'read' && f.user === 'wa1', 5_000, 0)
   })
 
   it('holds view updates while in the background and shows every message once, in order, on return', async () => {

@@ -109,11 +109,13 @@ function Messages({ conv }: { conv: ConvId }) {
     (v: ListView) => {
       // Only where the list reported itself (not where a write was asked for), only while visible.
       if (!visible.current || !v.confirmed || v.firstVisible < 0) return
+      // Only others' messages are read (one's own are read by sending them, on the server too).
       const held = messagesRef.current
+      const me = store.getState().me?.id
       let top = seen.current
       for (let i = v.firstVisible; i <= v.lastVisible && i < held.length; i++) {
-        const seq = held[i]!.seq
-        if (seq !== undefined && seq > top) top = seq
+        const m = held[i]!
+        if (m.seq !== undefined && m.seq > top && m.from !== me) top = m.seq
       }
       if (top === seen.current) return
       seen.current = top
