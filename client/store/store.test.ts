@@ -56,6 +56,18 @@ describe('store updates', () => {
     expect(s.peers[AB]).toEqual({ delivered: 5, read: 5 })
   })
 
+  it('takes the peer read mark of a 1:1 from the conversation list (a new login shows Read), never backwards', () => {
+    let s = setConvs({ ...base, peers: {} }, [conv({ lastSeq: 4, readSeq: 4, peerRead: 3 })])
+    expect(s.peers[AB]).toEqual({ delivered: 3, read: 3 })
+    s = applyReceipt(s, { type: 'receipt', kind: 'read', conv: AB, user: 'bob', seq: 4 })
+    const before = s
+    s = setConvs(s, [conv({ lastSeq: 4, readSeq: 4, peerRead: 2 })])
+    expect(s.peers[AB]).toEqual({ delivered: 4, read: 4 })
+    expect(s.peers).toBe(before.peers)
+    // Without the field (a group, or an older server) nothing changes.
+    expect(setConvs(s, [conv({ lastSeq: 4, readSeq: 4 })]).peers).toBe(before.peers)
+  })
+
   it('keeps a newer last message than a stale conversation list', () => {
     const s1 = mergeServerMessages(base, AB, [msg(3)], 100)
     const s2 = setConvs(s1, [conv({ lastSeq: 2, readSeq: 2 })])

@@ -176,10 +176,28 @@ export function setConvs(s: ChatState, items: readonly Conversation[]): ChatStat
   return {
     ...s,
     convs,
+    peers: withPeerReads(s.peers, items),
     convsLoaded: true,
     convsError: undefined,
     users: withUsers(s.users, items.flatMap((c) => c.members)),
   }
+}
+
+/**
+ * The other member's read mark from the server's conversation summary (`peerRead`, 1:1 only): a new
+ * device or login has missed the receipts, so the marks come with the list. Marks never go back.
+ */
+function withPeerReads(peers: ChatState['peers'], items: readonly Conversation[]): ChatState['peers'] {
+  let out = peers
+  for (const c of items) {
+    if (c.peerRead === undefined) continue
+    const prev = out[c.id] ?? { delivered: 0, read: 0 }
+    if (c.peerRead <= prev.read) continue
+    if (out === peers) out = { ...peers }
+    // Reading implies holding.
+    out[c.id] = { delivered: Math.max(prev.delivered, c.peerRead), read: c.peerRead }
+  }
+  return out
 }
 
 export function setConvsError(s: ChatState, error: string): ChatState {
@@ -190,6 +208,7 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
   return {
     ...s,
     convs: { ...s.convs, [c.id]: keepNewerLast(s.convs[c.id], c) },
+    peers: withPeerReads(s.peers, [c]),
     users: withUsers(s.users, c.members),
   }
 }

@@ -110,10 +110,11 @@ export class ChatService {
     const { record: stored, created } = await this.engine.convs.create(record)
     this.remember(stored)
     const [state] = await this.engine.convs.states([stored.id], user.id)
-    const conv = conversationOf(stored, profiles, state!)
+    const [peerRead] = await this.peerReads([stored], user.id)
+    const conv = conversationOf(stored, profiles, state!, peerRead)
     if (created) {
       // Everyone starts with nothing read, so one frame (without rid) fits every other device.
-      const json = JSON.stringify({ type: 'conv', conv: { ...conv, readSeq: 0, unread: 0 } })
+      const json = JSON.stringify({ type: 'conv', conv: { ...conv, readSeq: 0, unread: 0, ...(conv.peerRead !== undefined ? { peerRead: 0 } : {}) } })
       this.delivery.frame(stored.members, 'conv', json, conn)
       // The two met only now: neither got the other's presence at connect. Best effort: a failed
       // read leaves it to the next connect.
@@ -140,8 +141,24 @@ export class ChatService {
     )
     const memberIds = [...new Set(records.flatMap((r) => r.members))]
     const profiles = await this.engine.users.get(memberIds)
-    const convs = records.map((r, i) => conversationOf(r, profiles, states[i]!))
+    const peerReads = await this.peerReads(records, user)
+    const convs = records.map((r, i) => conversationOf(r, profiles, states[i]!, peerReads[i]))
     return convs.sort((a, b) => activity(b) - activity(a))
+  }
+
+  /**
+   * The other member's read mark of each 1:1 in `records` (undefined for groups): read receipts are
+   * pushed once, so a device that connects later learns them here.
+   */
+  private async peerReads(records: readonly ConvRecord[], user: UserId): Promise<Array<number | undefined>> {
+    return Promise.all(
+      records.map(async (r) => {
+        if (r.kind !== 'direct') return undefined
+        const peer = r.members.find((m) => m !== user) ?? user
+        const [state] = await this.engine.convs.states([r.id], peer)
+        return state ? Math.min(state.readSeq, state.lastSeq) : 0
+      }),
+    )
   }
 
   // ---------------------------------------------------------------- messages
@@ -392,7 +409,12 @@ export function messagesFrame(rid: string, conv: ConvId, msgs: readonly string[]
   return `{"type":"messages","rid":${JSON.stringify(rid)},"conv":"${conv}","msgs":[${msgs.join(',')}],"more":${more}}`
 }
 
-function conversationOf(record: ConvRecord, profiles: readonly User[], state: { lastSeq: number; lastMsg?: Message | undefined; readSeq: number }): Conversation {
+function conversationOf(
+  record: ConvRecord,
+  profiles: readonly User[],
+  state: { lastSeq: number; lastMsg?: Message | undefined; readSeq: number },
+  peerRead?: number,
+): Conversation {
   const byId = new Map(profiles.map((p) => [p.id, p]))
   const conv: Conversation = {
     id: record.id,
@@ -405,6 +427,7 @@ function conversationOf(record: ConvRecord, profiles: readonly User[], state: { 
   }
   if (record.title !== undefined) conv.title = record.title
   if (state.lastMsg) conv.lastMsg = state.lastMsg
+  if (peerRead !== undefined) conv.peerRead = peerRead
   return conv
 }
 
