@@ -35,7 +35,7 @@ function runPrimary(config: Config): void {
   cluster.on('listening', (_worker, address) => {
     if (listening) return
     listening = true
-    log.info({ port: address.port, host: config.host, workers: config.workers, store: config.store }, 'listening')
+    log.info({ port: address.port, host: config.host, url: openUrl(config.host, address.port), workers: config.workers, store: config.store }, 'listening')
   })
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
@@ -65,7 +65,7 @@ async function runWorker(config: Config): Promise<void> {
     process.exit(1)
   }
   if (cluster.isWorker) shareRegistry(server.metrics.registry)
-  else log.info({ port: server.port, host: config.host, store: config.store }, 'listening')
+  else log.info({ port: server.port, host: config.host, url: server.url, store: config.store }, 'listening')
   const running = server
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {
@@ -87,4 +87,10 @@ async function runWorker(config: Config): Promise<void> {
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
+}
+
+/** The address to open in a browser: a wildcard host is reached on the loopback address. */
+function openUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  return `http://${reachable}:${port}`
 }

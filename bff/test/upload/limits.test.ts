@@ -159,6 +159,10 @@ describe('content type by magic bytes', () => {
     const id = await upload(cfb, 'budget.xls')
     const res = await fetch(`${h.url}/files/${id}/info?token=${alice}`)
     expect(((await res.json()) as { file: { mime: string } }).file.mime).toBe('application/vnd.ms-excel')
+    // Documents other than PDF are downloaded, and never rendered from our origin.
+    const data = await fetch(`${h.url}/files/${id}?token=${alice}`)
+    expect(data.headers.get('content-disposition')).toMatch(/^attachment; /)
+    expect(data.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox")
     const c = await create(h, alice, cfb.length, { conv, filename: 'installer.msi' })
     expect(await patch(h, alice, c.id!, 0, cfb)).toMatchObject({ status: 415, code: 'UPLOAD_TYPE_REJECTED' })
   })
@@ -170,7 +174,7 @@ describe('names', () => {
     const info = (await (await fetch(`${h.url}/files/${id}/info?token=${alice}`)).json()) as { file: { name: string } }
     expect(info.file.name).toBe('passwd.pdf')
     const res = await fetch(`${h.url}/files/${id}?token=${alice}`)
-    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="passwd.pdf"; filename*=UTF-8''passwd.pdf`)
+    expect(res.headers.get('content-disposition')).toBe(`inline; filename="passwd.pdf"; filename*=UTF-8''passwd.pdf`)
     expect(await readdir(filesDir())).not.toContain('passwd.pdf')
   })
 })
