@@ -137,6 +137,12 @@ export class ChatClient {
       heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
       connectTimeoutMs: this.opts.connectTimeoutMs,
       foregroundProbeMs: this.opts.foregroundProbeMs,
+      probeServer: () =>
+        deps.platform.http.get(`${deps.baseUrl}/healthz`, this.opts.reachabilityProbeMs).then(
+          (res) => res.status === 200,
+          () => false,
+        ),
+      reachabilityProbeMs: this.opts.reachabilityProbeMs,
       random: deps.random,
       log: deps.log,
     })

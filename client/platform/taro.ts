@@ -217,6 +217,14 @@ export const taroHttp: HttpClient = {
       throw new Error((err as { errMsg?: string } | undefined)?.errMsg ?? 'request failed', { cause: err })
     }
   },
+  async get(url, timeoutMs) {
+    try {
+      const res = await Taro.request({ url, method: 'GET', dataType: 'json', timeout: timeoutMs })
+      return { status: res.statusCode, data: res.data } satisfies HttpResponse
+    } catch (err) {
+      throw new Error((err as { errMsg?: string } | undefined)?.errMsg ?? 'request failed', { cause: err })
+    }
+  },
 }
 
 export const taroPlatform: Platform = {

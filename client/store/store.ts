@@ -15,7 +15,7 @@ import {
   type User,
   type UserId,
 } from '@chat/shared'
-import type { ChatMessage, ChatState, OlderState, UploadProgress } from './types'
+import type { ChatMessage, ChatState, OlderState, PeerMarks, UploadProgress } from './types'
 import type { ConnectionStatus } from '../net/connection'
 
 export type ChatStore = StoreApi<ChatState>
@@ -188,16 +188,16 @@ export function setConvs(s: ChatState, items: readonly Conversation[]): ChatStat
  * device or login has missed the receipts, so the marks come with the list. Marks never go back.
  */
 function withPeerReads(peers: ChatState['peers'], items: readonly Conversation[]): ChatState['peers'] {
-  let out = peers
+  let out: Record<ConvId, PeerMarks> | undefined
   for (const c of items) {
     if (c.peerRead === undefined) continue
-    const prev = out[c.id] ?? { delivered: 0, read: 0 }
+    const prev = (out ?? peers)[c.id] ?? { delivered: 0, read: 0 }
     if (c.peerRead <= prev.read) continue
-    if (out === peers) out = { ...peers }
+    out ??= { ...peers }
     // Reading implies holding.
     out[c.id] = { delivered: Math.max(prev.delivered, c.peerRead), read: c.peerRead }
   }
-  return out
+  return out ?? peers
 }
 
 export function setConvsError(s: ChatState, error: string): ChatState {
