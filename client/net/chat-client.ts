@@ -29,7 +29,7 @@ import {
 import { CLIENT_DEFAULTS, type ClientOptions } from '../config'
 import type { Platform, TimerId } from '../platform/types'
 import { loadCache, persistCache, type CacheWriter } from '../store/persist'
-import { cursorOf, gapsOf, hasOlder } from '../store/selectors'
+import { cursorOf, gapsOf, hasOlder, uploadRefused } from '../store/selectors'
 import {
   addPending,
   applyReceipt,
@@ -232,6 +232,8 @@ export class ChatClient {
   retry(conv: ConvId, cid: string): void {
     const m = this.store.getState().messages[conv]?.find((x) => x.cid === cid && x.seq === undefined)
     if (!m) return
+    // The server refused the file itself: a refusal is final (the same bytes would be refused again).
+    if (uploadRefused(m)) return
     if (m.upload && !m.upload.done) {
       update(this.store, patchPending, conv, cid, (x) => ({
         ...x,
