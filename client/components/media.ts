@@ -35,7 +35,47 @@ export function previewImages(all: readonly ChatMessage[], current: ChatMessage)
     if (m === current) currentUrl = url
   }
   if (!currentUrl) return
-  Taro.previewImage({ urls, current: currentUrl }).catch(() => undefined)
+  Taro.previewImage({ urls, current: currentUrl })
+    .then(() => {
+      if (process.env.TARO_ENV === 'h5') closablePreview()
+    })
+    .catch(() => undefined)
+}
+
+/**
+ * Taro's h5 preview (a full-screen `.preview-image` layer) closes only on a click on the picture,
+ * which nobody guesses: give it a visible close button and Escape. Closing goes through the
+ * layer's own click handler, which also drops its router listener.
+ */
+function closablePreview(): void {
+  const layers = document.querySelectorAll<HTMLElement>('.preview-image')
+  const layer = layers[layers.length - 1]
+  if (!layer || layer.querySelector('.preview-close')) return
+  const close = () => layer.click()
+  const button = document.createElement('button')
+  button.type = 'button'
+  button.className = 'preview-close'
+  button.setAttribute('aria-label', 'Close')
+  button.textContent = '×'
+  button.style.cssText =
+    'position:absolute;top:12px;right:12px;z-index:2;width:44px;height:44px;border:0;border-radius:22px;' +
+    'background:rgba(255,255,255,0.2);color:#fff;font-size:30px;line-height:44px;padding:0;cursor:pointer;'
+  button.addEventListener('click', (e) => {
+    e.stopPropagation()
+    close()
+  })
+  const onKey = (e: KeyboardEvent) => {
+    if (e.key === 'Escape') close()
+  }
+  document.addEventListener('keydown', onKey)
+  // The layer leaves the page on a close, a route change or a click: stop listening then.
+  const gone = new MutationObserver(() => {
+    if (layer.isConnected) return
+    document.removeEventListener('keydown', onKey)
+    gone.disconnect()
+  })
+  gone.observe(layer.parentNode ?? document.body, { childList: true })
+  layer.appendChild(button)
 }
 
 const DOC_TYPES = ['doc', 'docx', 'xls', 'xlsx', 'ppt', 'pptx', 'pdf'] as const

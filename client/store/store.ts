@@ -145,12 +145,9 @@ export function confirmPending(s: ChatState, ack: ServerFrameOf<'ack'>, maxInMem
     mid: ack.mid,
     ...(p.upload ? { upload: p.upload } : {}),
   }
-  // A message we hold at the acked seq that is not this one was stored by a previous life of the
-  // server (it restarted without its data, and seqs began again): the ack is the server's truth.
-  // Keeping the stale one would drop ours from view although the server stored it.
-  const stale = list.findIndex((m) => m.seq === ack.seq && m.mid !== ack.mid)
-  const base = stale < 0 ? s : { ...s, messages: { ...s.messages, [ack.conv]: list.filter((_, j) => j !== stale) } }
-  let next = mergeServerMessages(base, ack.conv, [confirmed as Message], maxInMemory)
+  // A stale message held at the acked seq (a server that lost its data numbers again) gives way to
+  // this one in mergeMessages: ours must not vanish from view although the server stored it.
+  let next = mergeServerMessages(s, ack.conv, [confirmed as Message], maxInMemory)
   // Own messages are never unread; mergeServerMessages already skips them (from === me).
   if (next === s) next = removePending(s, ack.conv, ack.cid)
   return next
