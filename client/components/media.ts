@@ -6,7 +6,7 @@
 import Taro from '@tarojs/taro'
 import type { FileBody, ImageBody } from '@chat/shared'
 import { auth, baseUrl } from '../services'
-import { documentTypeOf } from '../upload/preview'
+import { openFileWith } from './open-file'
 import type { ChatMessage } from '../store/types'
 
 export function mediaUrl(path: string): string {
@@ -78,38 +78,18 @@ function closablePreview(): void {
   layer.appendChild(button)
 }
 
-const DOC_TYPES = ['doc', 'docx', 'xls', 'xlsx', 'ppt', 'pptx', 'pdf'] as const
-type DocType = (typeof DOC_TYPES)[number]
-
-export function docTypeOf(name: string): DocType | undefined {
-  const ext = name.split('.').pop()?.toLowerCase()
-  return (DOC_TYPES as readonly string[]).includes(ext ?? '') ? (ext as DocType) : undefined
-}
-
-/**
- * weapp: download, then openDocument with an explicit fileType (PLATFORM.md: pdf, doc(x), xls(x),
- * ppt(x)); other types only show name and size. h5: the browser opens the URL.
- */
+/** Open a file message: h5 a new tab with the browser's viewer, weapp download + openDocument. */
 export async function openFile(body: FileBody): Promise<void> {
-  const url = mediaUrl(body.url)
-  if (process.env.TARO_ENV === 'h5') {
-    window.open(url, '_blank')
-    return
-  }
-  // The type the server found in the content (client/upload/preview.ts), not the sender's name.
-  const fileType = documentTypeOf(body.mime, body.name)
-  if (!fileType) {
-    await Taro.showToast({ title: 'Cannot open this file type here', icon: 'none' })
-    return
-  }
-  Taro.showLoading({ title: 'Opening…' })
-  try {
-    const res = await Taro.downloadFile({ url })
-    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`)
-    await Taro.openDocument({ filePath: res.tempFilePath, fileType, showMenu: true })
-  } catch {
-    await Taro.showToast({ title: 'Could not open the file', icon: 'none' })
-  } finally {
-    Taro.hideLoading()
-  }
+  await openFileWith(
+    {
+      h5: process.env.TARO_ENV === 'h5',
+      openTab: (url) => void window.open(url, '_blank'),
+      downloadFile: (url) => Taro.downloadFile({ url }),
+      openDocument: (filePath, fileType) => Taro.openDocument({ filePath, fileType, showMenu: true }).then(() => undefined),
+      toast: (title) => void Taro.showToast({ title, icon: 'none' }),
+      busy: (on) => (on ? void Taro.showLoading({ title: 'Opening…' }) : Taro.hideLoading()),
+    },
+    mediaUrl(body.url),
+    body,
+  )
 }
