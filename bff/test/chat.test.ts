@@ -185,6 +185,19 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     expect(typing).toEqual({ type: 'typing', conv, user: c })
   })
 
+  it('keeps the order of sends racing the first message of a 1:1 (an outbox resent at once)', async () => {
+    const [a, b] = [uid('ora'), uid('orb')]
+    const alice = await user(a)
+    const bob = await user(b)
+    const conv = directConvId(a, b)
+    const cids = Array.from({ length: 5 }, () => newCid())
+    cids.forEach((cid, i) => alice.client.send({ type: 'send', cid, conv, kind: 'text', body: { text: `q${i + 1}` } }))
+    const acks = await Promise.all(cids.map((cid) => alice.client.nextOf('ack', (f) => f.cid === cid)))
+    expect(acks.map((x) => x.seq)).toEqual([1, 2, 3, 4, 5])
+    await waitFor(() => bob.client.all('msg').length === 5)
+    expect(bob.client.all('msg').map((f) => f.m.body)).toEqual([1, 2, 3, 4, 5].map((i) => ({ text: `q${i}` })))
+  })
+
   it('lists the peer read mark of a 1:1, so a device that connects later shows what was read', async () => {
     const [a, b] = [uid('pra'), uid('prb')]
     const alice = await user(a)

@@ -87,7 +87,8 @@ function Bubble(p: { m: ChatMessage; own: boolean; onImage: (m: ChatMessage) => 
       </View>
     )
   }
-  const progress = m.upload && !m.upload.done ? Math.floor((100 * m.upload.sentBytes) / Math.max(1, m.upload.totalBytes)) : undefined
+  // A refused file shows no progress (nothing more will be sent), only the reason below it.
+  const progress = m.upload && !m.upload.done && !(m.kind === 'file' && uploadRefused(m)) ? Math.floor((100 * m.upload.sentBytes) / Math.max(1, m.upload.totalBytes)) : undefined
   if (m.kind === 'image') {
     const b = m.body as { width?: number; height?: number }
     const box = imageBox(b.width, b.height, designScale())

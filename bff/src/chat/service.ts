@@ -38,6 +38,12 @@ export interface Ack {
 
 export class ChatService {
   private readonly convCache = new Map<ConvId, ConvRecord>()
+  /**
+   * 1:1 conversations being created by a first message, so that the sends racing it (a queued
+   * outbox resent at once) wait for the same creation and keep their order: each racing send
+   * creating on its own let a later one finish first and take seq 1.
+   */
+  private readonly implicit = new Map<ConvId, Promise<unknown>>()
   /** Server message ids: a random prefix per process and a counter (no random bytes per message). */
   private readonly midPrefix = randomId(10)
   private midCounter = 0
@@ -196,8 +202,15 @@ export class ChatService {
     } catch (err) {
       // A 1:1 conversation comes into being with its first message.
       if (!(err instanceof AppError && err.code === 'CONV_NOT_FOUND')) throw err
-      const other = directMembers(conv)!.find((m) => m !== user) ?? user
-      await this.create(await this.profile(user), { type: 'conv.create', rid: 'implicit', kind: 'direct', members: [other] })
+      let creating = this.implicit.get(conv)
+      if (!creating) {
+        const other = directMembers(conv)!.find((m) => m !== user) ?? user
+        creating = this.profile(user)
+          .then((me) => this.create(me, { type: 'conv.create', rid: 'implicit', kind: 'direct', members: [other] }))
+          .finally(() => this.implicit.delete(conv))
+        this.implicit.set(conv, creating)
+      }
+      await creating
       return this.memberOf(user, conv)
     }
   }
