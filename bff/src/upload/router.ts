@@ -405,15 +405,15 @@ export function createUploadService(deps: UploadDeps): UploadService {
     }
     const image = record.kind === 'image'
     // A PDF (its type found in the content, bff/src/upload/content.ts) opens in the browser's own
-    // viewer: inline, with its type. The viewer is the browser's, not a document of our origin, and
-    // Chromium draws a sandboxed PDF as an empty page, so it gets no `sandbox`. Other documents are
-    // downloaded, never rendered by a browser from our origin.
+    // viewer: inline, with its type (as an attachment, the new tab stayed blank while the file went
+    // to downloads). The viewer is the browser's and draws it under the same sandboxing CSP. Other
+    // documents are downloaded, never rendered by a browser from our origin.
     const viewer = which === 'data' && record.mime === 'application/pdf'
     res.set({
       'Content-Type': which === 'thumb' ? 'image/jpeg' : record.mime,
       'Content-Disposition': contentDisposition(image || viewer ? 'inline' : 'attachment', which === 'thumb' ? `thumb-${record.name}.jpg` : record.name),
       'X-Content-Type-Options': 'nosniff',
-      'Content-Security-Policy': viewer ? "default-src 'none'; object-src 'self'" : "default-src 'none'; sandbox",
+      'Content-Security-Policy': "default-src 'none'; sandbox",
       // A file id names the same bytes forever; only members can fetch it, so only private caches.
       'Cache-Control': 'private, max-age=31536000, immutable',
     })
