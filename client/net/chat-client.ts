@@ -34,6 +34,7 @@ import {
   addPending,
   applyReceipt,
   confirmPending,
+  dropUnlisted,
   expireTyping,
   initialState,
   markReadLocal,
@@ -517,6 +518,20 @@ export class ChatClient {
     for (const entry of this.outbox?.list() ?? []) this.transmit(entry)
   }
 
+  /**
+   * After a sync refused with NOT_MEMBER: the server's conversation list is the truth. Confirmed
+   * messages of conversations it does not list are dropped (our own pending ones stay, and go out
+   * from the outbox), then the sync runs again with the cursors that remain.
+   */
+  private resyncWithoutStale(): void {
+    this.request<'convs'>('convs', (rid) => ({ type: 'convs', rid }))
+      .then((res) => {
+        update(this.store, dropUnlisted, new Set(res.items.map((c) => c.id)))
+        this.catchUp()
+      })
+      .catch(() => undefined)
+  }
+
   /** `sync` from the cursor of every conversation held (PROTOCOL.md "Catch-up after (re)connect"). */
   private catchUp(): void {
     const s = this.store.getState()
@@ -567,6 +582,13 @@ export class ChatClient {
       case 'error': {
         if (f.cid && this.outbox?.get(f.cid)) {
           this.sendFailed(f.cid, f.code, f.temporary)
+          return
+        }
+        if (f.rid !== undefined && f.rid === this.syncRid && f.code === 'NOT_MEMBER') {
+          // Our cache names a conversation this server does not give us (it lost its data, or we
+          // left): the whole sync was refused. Forget what is stale and sync again.
+          this.syncRid = undefined
+          this.resyncWithoutStale()
           return
         }
         if (this.settle(f.rid, f)) return

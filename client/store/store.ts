@@ -215,6 +215,23 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
   }
 }
 
+/**
+ * Keep only our pending messages in conversations the server does not list for us (it lost its
+ * data, or we are no longer a member): their confirmed messages are not on that server.
+ */
+export function dropUnlisted(s: ChatState, listed: ReadonlySet<ConvId>): ChatState {
+  let messages: Record<ConvId, readonly ChatMessage[]> | undefined
+  for (const [conv, list] of Object.entries(s.messages)) {
+    if (listed.has(conv)) continue
+    const pending = list.filter((m) => m.seq === undefined)
+    if (pending.length === list.length) continue
+    messages ??= { ...s.messages }
+    if (pending.length > 0) messages[conv] = pending
+    else delete messages[conv]
+  }
+  return messages ? { ...s, messages } : s
+}
+
 /** A conversation summary may be older than messages we already merged: keep the newer last message. */
 function keepNewerLast(mine: Conversation | undefined, theirs: Conversation): Conversation {
   if (!mine || mine.lastSeq <= theirs.lastSeq) return theirs
