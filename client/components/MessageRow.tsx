@@ -25,6 +25,8 @@ export interface RowProps {
   readonly senderName: string
   readonly status?: DisplayStatus
   readonly onRetry: (m: ChatMessage) => void
+  /** Remove a refused upload's message (a refusal is final: nothing to retry). */
+  readonly onDismiss: (m: ChatMessage) => void
   readonly onImage: (m: ChatMessage) => void
   readonly onFile: (m: ChatMessage) => void
 }
@@ -65,7 +67,12 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
           {refused ? (
             // The server's reason names the limit (the maximum size, or the accepted types); a
             // refusal is final, so there is nothing to retry.
-            <Text className='rf'>Not sent: {m.upload?.failure?.message}</Text>
+            <View className='rf'>
+              <Text>Not sent: {m.upload?.failure?.message} · </Text>
+              <Text className='rf-x' onClick={() => p.onDismiss(m)}>
+                Remove
+              </Text>
+            </View>
           ) : null}
         </View>
       </View>

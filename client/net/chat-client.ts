@@ -229,6 +229,13 @@ export class ChatClient {
     return cid
   }
 
+  /** Remove a message the server refused for good (uploadRefused): it was never stored, nothing is left to send. */
+  dismiss(conv: ConvId, cid: string): void {
+    const m = this.store.getState().messages[conv]?.find((x) => x.cid === cid && x.seq === undefined)
+    if (!m || !uploadRefused(m)) return
+    update(this.store, removePending, conv, cid)
+  }
+
   /** Send a failed message again, with the same cid. */
   retry(conv: ConvId, cid: string): void {
     const m = this.store.getState().messages[conv]?.find((x) => x.cid === cid && x.seq === undefined)

@@ -182,6 +182,7 @@ function Messages({ conv }: { conv: ConvId }) {
   const estimate = useCallback((i: number) => estimateRow(messages[i]!, messages[i - 1], ctx), [messages, ctx])
   const key = useCallback((i: number) => keyOf(messages[i]!), [messages])
   const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
+  const onDismiss = useCallback((m: ChatMessage) => client.dismiss(conv, m.cid), [conv])
   const messagesRef = useRef(messages)
   messagesRef.current = messages
   const onImage = useCallback((m: ChatMessage) => previewImages(messagesRef.current, m), [])
@@ -202,6 +203,7 @@ function Messages({ conv }: { conv: ConvId }) {
         senderName={users[m.from]?.name ?? m.from}
         status={own ? displayStatus(m, peers) : undefined}
         onRetry={onRetry}
+        onDismiss={onDismiss}
         onImage={onImage}
         onFile={onFile}
       />
