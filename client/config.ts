@@ -44,6 +44,13 @@ export const CLIENT_DEFAULTS = {
    * background (PLATFORM.md, Network).
    */
   foregroundProbeMs: 5_000,
+  /**
+   * While a reconnect waits out a backoff longer than this, the server's /healthz is asked this often
+   * (±50% jitter) whether it is back; a server that was unreachable and answers again is reconnected
+   * to at once, with the backoff reset, ms. Also the probe's own timeout. Each waiting client costs
+   * the server one small GET per interval.
+   */
+  reachabilityProbeMs: 2_000,
   /** A request (`history`, `convs`, `users`, `conv.create`) without an answer after this long fails, ms. */
   requestTimeoutMs: 15_000,
   /** Delivery acks (`recv`) are cumulative and sent at most this often, ms (PROTOCOL.md "Delivery"). */
@@ -63,6 +70,12 @@ export const CLIENT_DEFAULTS = {
   /** Storage cache bounds: newest conversations kept, and newest confirmed messages per conversation. */
   cacheConversations: 50,
   cacheMessagesPerConversation: 100,
+  /**
+   * Send turns into "+" once the text is gone; a tap on "+" within this long after a send is the
+   * second tap of a double tap on Send (the button changed under the finger) and is ignored, ms.
+   * A double tap is two taps within ~300 ms (Android's ViewConfiguration: 300 ms).
+   */
+  sendTapGuardMs: 500,
   /** Storage writes of the cache are coalesced over this long, ms (wx storage calls are synchronous). */
   cacheSaveDelayMs: 1_000,
 } as const

@@ -51,3 +51,14 @@ export function lastSeen(ts: number | undefined, now: number): string {
   if (h < 24) return `last seen ${h} h ago`
   return `last seen ${listTime(ts, now)}`
 }
+
+/**
+ * The direction `dir="auto"` gives a text (HTML: the first character of bidi type L, R or AL,
+ * Unicode UAX #9 rules P2-P3), for the platforms without the attribute. Letters of the Hebrew,
+ * Arabic, Syriac, Thaana, NKo and the presentation-form blocks are right to left.
+ */
+export function textDirection(text: string): 'ltr' | 'rtl' {
+  const m = /[\p{L}]/u.exec(text)
+  if (!m) return 'ltr'
+  return /[\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFF]/u.test(m[0]) ? 'rtl' : 'ltr'
+}

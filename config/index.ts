@@ -3,6 +3,7 @@ import { defineConfig, type UserConfigExport } from '@tarojs/cli'
 import TsconfigPathsPlugin from 'tsconfig-paths-webpack-plugin'
 import devConfig from './dev'
 import prodConfig from './prod'
+import { ShellServiceWorkerPlugin } from './shell-sw'
 
 const root = path.resolve(__dirname, '..')
 
@@ -23,6 +24,7 @@ function chainCommon(chain: any, platform: string): void {
         path.join(root, 'config/index.ts'),
         path.join(root, 'config/dev.ts'),
         path.join(root, 'config/prod.ts'),
+        path.join(root, 'config/shell-sw.ts'),
         path.join(root, 'client/app.config.ts'),
         path.join(root, 'babel.config.js'),
       ],
@@ -49,6 +51,8 @@ function keepCustomWrapper(): void {
 }
 
 export default defineConfig<'webpack5'>(async (merge) => {
+  const outputRoot = process.env.CHAT_OUTPUT_ROOT || `dist/${process.env.TARO_ENV}`
+  const h5 = process.env.TARO_ENV === 'h5'
   const baseConfig: UserConfigExport<'webpack5'> = {
     projectName: 'wechat-chat',
     date: '2026-11-27',
@@ -56,7 +60,7 @@ export default defineConfig<'webpack5'>(async (merge) => {
     deviceRatio: { 640: 2.34 / 2, 750: 1, 375: 2, 828: 1.81 / 2 },
     sourceRoot: 'client',
     // CHAT_OUTPUT_ROOT: another output folder (the benchmark's build with its baseline page).
-    outputRoot: process.env.CHAT_OUTPUT_ROOT || `dist/${process.env.TARO_ENV}`,
+    outputRoot,
     plugins: [],
     // Optional client settings: always defined, so an unset one is '' in the bundle rather than a
     // `process.env.X` reference (there is no `process` in a mini-program).
@@ -66,7 +70,8 @@ export default defineConfig<'webpack5'>(async (merge) => {
       // '1' only in the benchmark's build (bench/client): exposes the store to the benchmark.
       'process.env.TARO_APP_BENCH': JSON.stringify(process.env.CHAT_BENCH_PAGES === '1' ? '1' : ''),
     },
-    copy: { patterns: [], options: {} },
+    // h5: the icon browsers ask for at /favicon.ico (weapp has no use for it).
+    copy: { patterns: h5 ? [{ from: 'client/assets/favicon.ico', to: `${outputRoot}/favicon.ico` }] : [], options: {} },
     framework: 'react',
     compiler: 'webpack5',
     cache: { enable: false },
@@ -100,6 +105,13 @@ export default defineConfig<'webpack5'>(async (merge) => {
       },
       webpackChain(chain) {
         chainCommon(chain, 'h5')
+        // The offline shell (client/sw.js), in production builds only: a worker in the dev server
+        // would serve stale code between rebuilds.
+        if (process.env.NODE_ENV !== 'development') {
+          chain
+            .plugin('shell-sw')
+            .use(ShellServiceWorkerPlugin, [{ template: path.join(root, 'client/sw.js'), publicPath: '/', extra: ['/favicon.ico'] }])
+        }
       },
     },
   }

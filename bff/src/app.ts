@@ -128,6 +128,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   if (existsSync(config.staticDir)) app.use(express.static(config.staticDir))
   else log.warn({ staticDir: config.staticDir }, 'static directory missing: the web client is not served (npm run build:h5)')
+  // Browsers ask for /favicon.ico on their own; the h5 build ships one (client/assets). Without
+  // that build, "no icon" rather than a 404 in every browser console.
+  app.get('/favicon.ico', (_req, res) => void res.status(204).end())
   app.use(notFound())
   app.use(errorHandler(log))
 

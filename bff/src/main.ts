@@ -66,7 +66,7 @@ function runPrimary(config: Config): void {
     log.info({ worker: worker.process.pid }, 'worker started')
     if (listening) return
     listening = true
-    log.info({ port: msg.port, host: config.host, workers: config.workers, store: config.store }, 'listening')
+    log.info({ port: msg.port, host: config.host, url: openUrl(config.host, msg.port ?? config.port), workers: config.workers, store: config.store }, 'listening')
   })
   const fail = (reason: string, details: Record<string, unknown>) => {
     stopping = true
@@ -132,7 +132,7 @@ async function runWorker(config: Config): Promise<void> {
   if (cluster.isWorker) {
     shareRegistry(server.metrics.registry)
     process.send?.({ type: STARTED, port: server.port })
-  } else log.info({ port: server.port, host: config.host, store: config.store }, 'listening')
+  } else log.info({ port: server.port, host: config.host, url: server.url, store: config.store }, 'listening')
   const running = server
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {
@@ -154,4 +154,10 @@ async function runWorker(config: Config): Promise<void> {
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
+}
+
+/** The address to open in a browser: a wildcard host is reached on the loopback address. */
+function openUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  return `http://${reachable}:${port}`
 }

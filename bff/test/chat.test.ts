@@ -185,6 +185,46 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     expect(typing).toEqual({ type: 'typing', conv, user: c })
   })
 
+  it('keeps the order of sends racing the first message of a 1:1 (an outbox resent at once)', async () => {
+    const [a, b] = [uid('ora'), uid('orb')]
+    const alice = await user(a)
+    const bob = await user(b)
+    const conv = directConvId(a, b)
+    const cids = Array.from({ length: 5 }, () => newCid())
+    cids.forEach((cid, i) => alice.client.send({ type: 'send', cid, conv, kind: 'text', body: { text: `q${i + 1}` } }))
+    const acks = await Promise.all(cids.map((cid) => alice.client.nextOf('ack', (f) => f.cid === cid)))
+    expect(acks.map((x) => x.seq)).toEqual([1, 2, 3, 4, 5])
+    await waitFor(() => bob.client.all('msg').length === 5)
+    expect(bob.client.all('msg').map((f) => f.m.body)).toEqual([1, 2, 3, 4, 5].map((i) => ({ text: `q${i}` })))
+  })
+
+  it('lists the peer read mark of a 1:1, so a device that connects later shows what was read', async () => {
+    const [a, b] = [uid('pra'), uid('prb')]
+    const alice = await user(a)
+    const bob = await user(b)
+    const conv = directConvId(a, b)
+    for (const text of ['one', 'two', 'three']) {
+      const cid = newCid()
+      alice.client.send({ type: 'send', cid, conv, kind: 'text', body: { text } })
+      await alice.client.nextOf('ack', (f) => f.cid === cid)
+    }
+    alice.client.send({ type: 'convs', rid: 'p0' })
+    expect((await alice.client.nextOf('convs', (f) => f.rid === 'p0')).items.find((i) => i.id === conv)).toMatchObject({ lastSeq: 3, peerRead: 0 })
+    bob.client.send({ type: 'read', conv, seq: 2 })
+    await alice.client.nextOf('receipt', (f) => f.kind === 'read')
+    // Alice's new device missed that receipt: the list carries Bob's mark, and Bob's carries hers.
+    const alice2 = await user(a)
+    alice2.client.send({ type: 'convs', rid: 'p1' })
+    const item = (await alice2.client.nextOf('convs', (f) => f.rid === 'p1')).items.find((i) => i.id === conv)
+    expect(item).toMatchObject({ lastSeq: 3, readSeq: 3, unread: 0, peerRead: 2 })
+    bob.client.send({ type: 'convs', rid: 'p2' })
+    const bobs = (await bob.client.nextOf('convs', (f) => f.rid === 'p2')).items.find((i) => i.id === conv)
+    expect(bobs).toMatchObject({ readSeq: 2, unread: 1, peerRead: 3 })
+    // Groups have no single peer: no field.
+    alice.client.send({ type: 'conv.create', rid: 'pg', kind: 'group', members: [b], title: 'g' })
+    expect((await alice.client.nextOf('conv', (f) => f.rid === 'pg')).conv.peerRead).toBeUndefined()
+  })
+
   it('refuses a group with an unknown member, and finds users by id or name prefix', async () => {
     const a = uid('srch')
     const alice = await user(a)

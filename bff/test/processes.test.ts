@@ -248,3 +248,26 @@ describe('worker supervision', () => {
     await waitFor(() => pids.every((pid) => !alive(pid)))
   })
 })
+
+describe('the start line', () => {
+  it('prints the URL to open, and a browser asking for /favicon.ico gets no 404', async () => {
+    for (const [host, expected] of [
+      ['127.0.0.1', '127.0.0.1'],
+      // A wildcard bind is opened on the loopback address.
+      ['0.0.0.0', '127.0.0.1'],
+    ] as const) {
+      const p = await spawnBff({ HOST: host })
+      try {
+        const line = JSON.parse(p.logs.find((l) => l.includes('"msg":"listening"'))!) as { url?: string; port: number }
+        expect(line.url).toBe(`http://${expected}:${p.port}`)
+        // The test static folder has no icon: "no content", not "not found".
+        const icon = await fetch(`${line.url}/favicon.ico`)
+        expect(icon.status).toBe(204)
+        expect(await icon.text()).toBe('')
+      } finally {
+        p.kill()
+        await p.exited
+      }
+    }
+  })
+})

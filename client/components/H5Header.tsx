@@ -3,14 +3,14 @@
  * config's navigationBarTitleText does this, so nothing renders there).
  */
 import { Text, View } from '@tarojs/components'
-import Taro from '@tarojs/taro'
+import { goBack } from './nav'
 import './h5-header.css'
 
 export function H5Header(props: { title: string }) {
   if (process.env.TARO_ENV !== 'h5') return null
   return (
     <View className='hh'>
-      <Text className='hh-back' onClick={() => Taro.navigateBack().catch(() => Taro.reLaunch({ url: '/pages/index/index' }))}>
+      <Text className='hh-back' onClick={goBack}>
         ‹
       </Text>
       <Text className='hh-title'>{props.title}</Text>

@@ -7,8 +7,9 @@ import { Image, Text, View } from '@tarojs/components'
 import Taro from '@tarojs/taro'
 import { memo } from 'react'
 import type { FileBody } from '@chat/shared'
-import { fileSize } from '../format'
+import { fileSize, textDirection } from '../format'
 import { imageBox } from '../list/estimate'
+import { uploadRefused } from '../store/selectors'
 import type { ChatMessage, DisplayStatus } from '../store/types'
 import { Avatar } from './Avatar'
 import { imageSrc } from './media'
@@ -24,6 +25,8 @@ export interface RowProps {
   readonly senderName: string
   readonly status?: DisplayStatus
   readonly onRetry: (m: ChatMessage) => void
+  /** Remove a refused upload's message (a refusal is final: nothing to retry). */
+  readonly onDismiss: (m: ChatMessage) => void
   readonly onImage: (m: ChatMessage) => void
   readonly onFile: (m: ChatMessage) => void
 }
@@ -38,6 +41,7 @@ const GLYPH: Record<DisplayStatus, string> = {
 
 export const MessageRow = memo(function MessageRow(p: RowProps) {
   const { m, own } = p
+  const refused = own && uploadRefused(m)
   return (
     <View className='r'>
       {p.time ? (
@@ -50,7 +54,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
         <View className='col'>
           {p.name ? <Text className='nm'>{p.name}</Text> : null}
           <View className='bx'>
-            {own && p.status ? (
+            {own && p.status && !refused ? (
               <View
                 className={`st st-${p.status}`}
                 onClick={p.status === 'failed' ? () => p.onRetry(m) : undefined}
@@ -60,6 +64,16 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
             ) : null}
             <Bubble m={m} own={own} onImage={p.onImage} onFile={p.onFile} />
           </View>
+          {refused ? (
+            // The server's reason names the limit (the maximum size, or the accepted types); a
+            // refusal is final, so there is nothing to retry.
+            <View className='rf'>
+              <Text>Not sent: {m.upload?.failure?.message} · </Text>
+              <Text className='rf-x' onClick={() => p.onDismiss(m)}>
+                Remove
+              </Text>
+            </View>
+          ) : null}
         </View>
       </View>
     </View>
@@ -69,24 +83,28 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
 function Bubble(p: { m: ChatMessage; own: boolean; onImage: (m: ChatMessage) => void; onFile: (m: ChatMessage) => void }) {
   const { m } = p
   if (m.kind === 'text') {
+    const text = 'text' in m.body ? m.body.text : ''
     return (
       <View className={p.own ? 'b b-me' : 'b'}>
-        <Text className='bt' userSelect>
-          {'text' in m.body ? m.body.text : ''}
+        {/* dir="auto": the browser lays Arabic and Hebrew out right to left (h5); the mini-program's
+            <text> has no dir attribute, so the same decision (the first strong letter) is a class. */}
+        <Text className={textDirection(text) === 'rtl' ? 'bt bt-rtl' : 'bt'} userSelect {...DIR_AUTO}>
+          {text}
         </Text>
       </View>
     )
   }
-  const progress = m.upload && !m.upload.done ? Math.floor((100 * m.upload.sentBytes) / Math.max(1, m.upload.totalBytes)) : undefined
+  // A refused file shows no progress (nothing more will be sent), only the reason below it.
+  const progress = m.upload && !m.upload.done && !(m.kind === 'file' && uploadRefused(m)) ? Math.floor((100 * m.upload.sentBytes) / Math.max(1, m.upload.totalBytes)) : undefined
   if (m.kind === 'image') {
     const b = m.body as { width?: number; height?: number }
-    const box = imageBox(b.width, b.height)
+    const box = imageBox(b.width, b.height, designScale())
     return (
       <View className='im' style={`width:${Taro_px(box.w)};height:${Taro_px(box.h)}`} onClick={() => p.onImage(m)}>
         <Image className='im-i' src={imageSrc(m)} mode='aspectFill' lazyLoad />
         {progress !== undefined ? (
           <View className='im-p'>
-            <Text>{m.upload?.failure ? 'Failed' : `${progress}%`}</Text>
+            <Text>{m.upload?.failure ? (uploadRefused(m) ? 'Not sent' : 'Failed') : `${progress}%`}</Text>
           </View>
         ) : null}
       </View>
@@ -111,6 +129,31 @@ function Bubble(p: { m: ChatMessage; own: boolean; onImage: (m: ChatMessage) => 
     </View>
   )
 }
+
+let scaleCache: number | undefined
+/**
+ * px per design px (750 wide). h5: Taro's root font size is 40 px per 750 design px, clamped to
+ * 20-40 px (its index.html script), so a 320 px window has 0.5, not 320/750; weapp: rpx, the
+ * window width over 750.
+ */
+function designScale(): number {
+  if (process.env.TARO_ENV === 'h5') {
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize)
+    if (rem > 0) return rem / 40
+  }
+  if (scaleCache === undefined) {
+    let width = 375
+    try {
+      width = Taro.getSystemInfoSync().windowWidth
+    } catch {
+      // keep the default
+    }
+    scaleCache = width / 750
+  }
+  return scaleCache
+}
+
+const DIR_AUTO = { dir: 'auto' } as Record<string, string>
 
 /** Design px (750 wide) as an inline style length: rpx on weapp, rem on h5 (as the CSS gets). */
 function Taro_px(designPx: number): string {

@@ -8,7 +8,7 @@
 import Taro from '@tarojs/taro'
 import type { FileBody, ImageBody } from '@chat/shared'
 import { baseUrl, fileUrls } from '../services'
-import { documentTypeOf } from '../upload/preview'
+import { openFileWith } from './open-file'
 import type { ChatMessage } from '../store/types'
 
 export function mediaUrl(path: string): string {
@@ -37,41 +37,61 @@ export function previewImages(all: readonly ChatMessage[], current: ChatMessage)
     if (m === current) currentUrl = url
   }
   if (!currentUrl) return
-  Taro.previewImage({ urls, current: currentUrl }).catch(() => undefined)
-}
-
-const DOC_TYPES = ['doc', 'docx', 'xls', 'xlsx', 'ppt', 'pptx', 'pdf'] as const
-type DocType = (typeof DOC_TYPES)[number]
-
-export function docTypeOf(name: string): DocType | undefined {
-  const ext = name.split('.').pop()?.toLowerCase()
-  return (DOC_TYPES as readonly string[]).includes(ext ?? '') ? (ext as DocType) : undefined
+  Taro.previewImage({ urls, current: currentUrl })
+    .then(() => {
+      if (process.env.TARO_ENV === 'h5') closablePreview()
+    })
+    .catch(() => undefined)
 }
 
 /**
- * weapp: download, then openDocument with an explicit fileType (PLATFORM.md: pdf, doc(x), xls(x),
- * ppt(x)); other types only show name and size. h5: the browser opens the URL.
+ * Taro's h5 preview (a full-screen `.preview-image` layer) closes only on a click on the picture,
+ * which nobody guesses: give it a visible close button and Escape. Closing goes through the
+ * layer's own click handler, which also drops its router listener.
  */
+function closablePreview(): void {
+  const layers = document.querySelectorAll<HTMLElement>('.preview-image')
+  const layer = layers[layers.length - 1]
+  if (!layer || layer.querySelector('.preview-close')) return
+  const close = () => layer.click()
+  const button = document.createElement('button')
+  button.type = 'button'
+  button.className = 'preview-close'
+  button.setAttribute('aria-label', 'Close')
+  button.textContent = '×'
+  button.style.cssText =
+    'position:absolute;top:12px;right:12px;z-index:2;width:44px;height:44px;border:0;border-radius:22px;' +
+    'background:rgba(255,255,255,0.2);color:#fff;font-size:30px;line-height:44px;padding:0;cursor:pointer;'
+  button.addEventListener('click', (e) => {
+    e.stopPropagation()
+    close()
+  })
+  const onKey = (e: KeyboardEvent) => {
+    if (e.key === 'Escape') close()
+  }
+  document.addEventListener('keydown', onKey)
+  // The layer leaves the page on a close, a route change or a click: stop listening then.
+  const gone = new MutationObserver(() => {
+    if (layer.isConnected) return
+    document.removeEventListener('keydown', onKey)
+    gone.disconnect()
+  })
+  gone.observe(layer.parentNode ?? document.body, { childList: true })
+  layer.appendChild(button)
+}
+
+/** Open a file message: h5 a new tab with the browser's viewer, weapp download + openDocument. */
 export async function openFile(body: FileBody): Promise<void> {
-  const url = mediaUrl(body.url)
-  if (process.env.TARO_ENV === 'h5') {
-    window.open(url, '_blank')
-    return
-  }
-  // The type the server found in the content (client/upload/preview.ts), not the sender's name.
-  const fileType = documentTypeOf(body.mime, body.name)
-  if (!fileType) {
-    await Taro.showToast({ title: 'Cannot open this file type here', icon: 'none' })
-    return
-  }
-  Taro.showLoading({ title: 'Opening…' })
-  try {
-    const res = await Taro.downloadFile({ url })
-    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`)
-    await Taro.openDocument({ filePath: res.tempFilePath, fileType, showMenu: true })
-  } catch {
-    await Taro.showToast({ title: 'Could not open the file', icon: 'none' })
-  } finally {
-    Taro.hideLoading()
-  }
+  await openFileWith(
+    {
+      h5: process.env.TARO_ENV === 'h5',
+      openTab: (url) => void window.open(url, '_blank'),
+      downloadFile: (url) => Taro.downloadFile({ url }),
+      openDocument: (filePath, fileType) => Taro.openDocument({ filePath, fileType, showMenu: true }).then(() => undefined),
+      toast: (title) => void Taro.showToast({ title, icon: 'none' }),
+      busy: (on) => (on ? void Taro.showLoading({ title: 'Opening…' }) : Taro.hideLoading()),
+    },
+    mediaUrl(body.url),
+    body,
+  )
 }

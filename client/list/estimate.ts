@@ -18,8 +18,10 @@ export const ROW = {
   timeRow: 64,
   /** Sender's name above a bubble in groups. */
   nameRow: 34,
+  /** Largest side of an image bubble, design px. */
   imageMax: 300,
-  imageMin: 120,
+  /** Smallest side of an image bubble (a tap target), design px. */
+  imageFloor: 40,
   fileCard: 150,
 } as const
 
@@ -40,17 +42,20 @@ function ems(text: string): number {
   return w
 }
 
-export function imageBox(width?: number, height?: number): { w: number; h: number } {
-  if (!width || !height) return { w: ROW.imageMax, h: ROW.imageMax }
-  const k = Math.min(ROW.imageMax / width, ROW.imageMax / height, 1)
-  let w = Math.round(width * k)
-  let h = Math.round(height * k)
-  if (w < ROW.imageMin && h < ROW.imageMin) {
-    const up = ROW.imageMin / Math.max(w, h)
-    w = Math.round(w * up)
-    h = Math.round(h * up)
-  }
-  return { w: Math.max(w, 40), h: Math.max(h, 40) }
+/**
+ * The box of an image bubble, in design px, from the image's pixel size (known to the sender before
+ * the upload and to everyone from the message body). An image shows at its real size, one CSS px
+ * per image px, when it fits in `imageMax` design px; a larger one is scaled down to fit, keeping
+ * its aspect ratio. `scale` is px per design px. Without a size: a square of `imageMax`.
+ */
+export function imageBox(width: number | undefined, height: number | undefined, scale: number): { w: number; h: number } {
+  if (!width || !height || !(scale > 0)) return { w: ROW.imageMax, h: ROW.imageMax }
+  // Real size in design px, then the fit: both sides within imageMax, aspect kept.
+  const realW = width / scale
+  const realH = height / scale
+  const k = Math.min(ROW.imageMax / realW, ROW.imageMax / realH, 1)
+  // A floor for a tap target only: a sliver of an image (1000x10) is cropped, not drawn 2 px high.
+  return { w: Math.max(Math.round(realW * k), ROW.imageFloor), h: Math.max(Math.round(realH * k), ROW.imageFloor) }
 }
 
 export function showTime(m: ChatMessage, prev: ChatMessage | undefined): boolean {
@@ -66,7 +71,7 @@ export function estimateRow(m: ChatMessage, prev: ChatMessage | undefined, ctx: 
     content = lines * ROW.fontPx * ROW.lineHeight + ROW.bubblePadV
   } else if (m.kind === 'image') {
     const b = m.body as { width?: number; height?: number }
-    content = imageBox(b.width, b.height).h
+    content = imageBox(b.width, b.height, ctx.scale).h
   } else {
     content = ROW.fileCard
   }

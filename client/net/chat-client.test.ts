@@ -51,6 +51,37 @@ function answerSync(s: FakeSocket, rid: string, batches: Array<ServerFrameOf<'me
 }
 
 describe('ChatClient', () => {
+  it('recovers a sync refused for a conversation the server no longer has: drops the stale copy, keeps pending, syncs again', async () => {
+    const h = setup()
+    const { s, syncRid } = await online(h)
+    s.push({ type: 'convs', rid: String(s.framesOf('convs')[0]!.rid), items: [conv({ lastSeq: 2 })] })
+    answerSync(s, syncRid, [[msg(1), msg(2)]])
+    // Offline: one message written. The server restarts without its data.
+    s.drop(1006)
+    const cid = h.client.sendText(AB, 'written while away')
+    h.p.timers.advance(10_000)
+    await settle()
+    const s2 = h.p.transport.last
+    s2.open()
+    s2.push(welcome())
+    const sync2 = s2.framesOf('sync').at(-1)!
+    expect(sync2.cursors).toEqual([{ conv: AB, seq: 2 }])
+    s2.push({ type: 'error', code: 'NOT_MEMBER', message: `not a member of ${AB}`, temporary: false, rid: String(sync2.rid) })
+    // The client asks for the list, which no longer has the conversation...
+    const ask = s2.framesOf('convs').at(-1)!
+    s2.push({ type: 'convs', rid: String(ask.rid), items: [] })
+    await settle()
+    // ...keeps only its pending message there, and syncs again without the stale cursor.
+    expect(texts(h)).toEqual(['written while away'])
+    const sync3 = s2.framesOf('sync').at(-1)!
+    expect(sync3.rid).not.toBe(sync2.rid)
+    expect(sync3.cursors).toEqual([])
+    // The pending message went out again with its cid and lands at the new seq 1.
+    expect(s2.framesOf('send').map((f) => f.cid)).toContain(cid)
+    s2.push(ack(cid, 1))
+    expect(h.store.getState().messages[AB]!.map((m) => [m.seq, m.cid])).toEqual([[1, cid]])
+  })
+
   it('sends a text at once as pending, then sent on ack, delivered and read on receipts', async () => {
     const h = setup()
     const { s } = await online(h)

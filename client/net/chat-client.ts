@@ -29,11 +29,12 @@ import {
 import { CLIENT_DEFAULTS, type ClientOptions } from '../config'
 import type { Platform, TimerId } from '../platform/types'
 import { loadCache, persistCache, type CacheWriter } from '../store/persist'
-import { cursorOf, gapsOf, hasOlder } from '../store/selectors'
+import { cursorOf, gapsOf, hasOlder, uploadRefused } from '../store/selectors'
 import {
   addPending,
   applyReceipt,
   confirmPending,
+  dropUnlisted,
   expireTyping,
   initialState,
   markReadLocal,
@@ -140,6 +141,12 @@ export class ChatClient {
       heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
       connectTimeoutMs: this.opts.connectTimeoutMs,
       foregroundProbeMs: this.opts.foregroundProbeMs,
+      probeServer: () =>
+        deps.platform.http.get(`${deps.baseUrl}/healthz`, this.opts.reachabilityProbeMs).then(
+          (res) => res.status === 200,
+          () => false,
+        ),
+      reachabilityProbeMs: this.opts.reachabilityProbeMs,
       random: deps.random,
       log: deps.log,
     })
@@ -225,10 +232,19 @@ export class ChatClient {
     return cid
   }
 
+  /** Remove a message the server refused for good (uploadRefused): it was never stored, nothing is left to send. */
+  dismiss(conv: ConvId, cid: string): void {
+    const m = this.store.getState().messages[conv]?.find((x) => x.cid === cid && x.seq === undefined)
+    if (!m || !uploadRefused(m)) return
+    update(this.store, removePending, conv, cid)
+  }
+
   /** Send a failed message again, with the same cid. */
   retry(conv: ConvId, cid: string): void {
     const m = this.store.getState().messages[conv]?.find((x) => x.cid === cid && x.seq === undefined)
     if (!m) return
+    // The server refused the file itself: a refusal is final (the same bytes would be refused again).
+    if (uploadRefused(m)) return
     if (m.upload && !m.upload.done) {
       update(this.store, patchPending, conv, cid, (x) => ({
         ...x,
@@ -512,6 +528,20 @@ export class ChatClient {
     for (const entry of this.outbox?.list() ?? []) this.transmit(entry)
   }
 
+  /**
+   * After a sync refused with NOT_MEMBER: the server's conversation list is the truth. Confirmed
+   * messages of conversations it does not list are dropped (our own pending ones stay, and go out
+   * from the outbox), then the sync runs again with the cursors that remain.
+   */
+  private resyncWithoutStale(): void {
+    this.request<'convs'>('convs', (rid) => ({ type: 'convs', rid }))
+      .then((res) => {
+        update(this.store, dropUnlisted, new Set(res.items.map((c) => c.id)))
+        this.catchUp()
+      })
+      .catch(() => undefined)
+  }
+
   /** `sync` from the cursor of every conversation held (PROTOCOL.md "Catch-up after (re)connect"). */
   private catchUp(): void {
     const s = this.store.getState()
@@ -565,6 +595,13 @@ export class ChatClient {
       case 'error': {
         if (f.cid && this.outbox?.get(f.cid)) {
           this.sendFailed(f.cid, f.code, f.temporary)
+          return
+        }
+        if (f.rid !== undefined && f.rid === this.syncRid && f.code === 'NOT_MEMBER') {
+          // Our cache names a conversation this server does not give us (it lost its data, or we
+          // left): the whole sync was refused. Forget what is stale and sync again.
+          this.syncRid = undefined
+          this.resyncWithoutStale()
           return
         }
         if (this.settle(f.rid, f)) return

@@ -17,7 +17,7 @@ interface Harness {
 /** Let promise callbacks (getToken) run. */
 const settle = () => new Promise<void>((r) => setTimeout(r, 0))
 
-function setup(random = () => 0.5): Harness {
+function setup(random = () => 0.5, probe?: { server: () => Promise<boolean>; everyMs: number }): Harness {
   const p = createFakePlatform()
   const statuses: ConnectionStatus[] = []
   const frames: string[] = []
@@ -40,6 +40,7 @@ function setup(random = () => 0.5): Harness {
     heartbeatTimeoutMs: 60_000,
     connectTimeoutMs: 15_000,
     foregroundProbeMs: 5_000,
+    ...(probe ? { probeServer: probe.server, reachabilityProbeMs: probe.everyMs } : {}),
     random,
   })
   return { p, conn, statuses, frames, tokens, setToken: (fn) => (tokenFn = fn) }
@@ -110,6 +111,79 @@ describe('Connection', () => {
     }
     h.p.transport.last.drop(1006)
     expect(h.conn.getStatus().retryAt! - h.p.timers.now()).toBeGreaterThan(19_000)
+  })
+
+  it('reconnects at once, backoff reset, when a probe reaches the server it had found down', async () => {
+    let up = false
+    const probes: boolean[] = []
+    const h = setup(() => 0.999, {
+      everyMs: 1_000,
+      server: () => {
+        probes.push(up)
+        return Promise.resolve(up)
+      },
+    })
+    await connect(h)
+    // The server goes away: attempts fail until the backoff is long (attempt 4: up to 8 s).
+    for (let i = 0; i < 4; i++) {
+      h.p.transport.last.drop(1006)
+      h.p.timers.advance(h.conn.getStatus().retryAt! - h.p.timers.now())
+      await settle()
+    }
+    h.p.transport.last.drop(1006)
+    const waiting = h.conn.getStatus()
+    expect(waiting).toMatchObject({ reason: 'waiting', attempt: 5 })
+    // The case: ~8 s left on the backoff timer.
+    expect(waiting.retryAt! - h.p.timers.now()).toBeGreaterThan(7_000)
+    const sockets = h.p.transport.sockets.length
+    probes.length = 0
+    // Probes (every ~1 s, jitter 0.999 -> 1.5 s) find it down...
+    h.p.timers.advance(1_500)
+    await settle()
+    h.p.timers.advance(1_500)
+    await settle()
+    expect(probes).toEqual([false, false])
+    expect(h.p.transport.sockets).toHaveLength(sockets)
+    // ...then it is back: the next probe connects at once, long before the backoff timer.
+    up = true
+    h.p.timers.advance(1_500)
+    await settle()
+    await settle()
+    expect(probes).toEqual([false, false, true])
+    expect(h.p.transport.sockets).toHaveLength(sockets + 1)
+    expect(h.conn.getStatus()).toMatchObject({ state: 'connecting', attempt: 0 })
+    // And the backoff starts over: a failure now waits the first window (< 1 s), not 20 s.
+    h.p.transport.last.drop(1006)
+    expect(h.conn.getStatus()).toMatchObject({ reason: 'waiting', attempt: 1 })
+    expect(h.conn.getStatus().retryAt! - h.p.timers.now()).toBeLessThan(500)
+  })
+
+  it('keeps the backoff against a server that answers probes but refuses sockets', async () => {
+    const probes: number[] = []
+    const h = setup(() => 0.999, {
+      everyMs: 1_000,
+      server: () => {
+        probes.push(h.p.timers.now())
+        return Promise.resolve(true)
+      },
+    })
+    await connect(h)
+    for (let i = 0; i < 5; i++) {
+      h.p.transport.last.drop(1006)
+      const retryAt = h.conn.getStatus().retryAt!
+      // In 100 ms steps, letting each probe's answer arrive before the next step.
+      while (h.p.timers.now() + 100 < retryAt) {
+        h.p.timers.advance(100)
+        await settle()
+        // Every probe answered, yet no attempt before the backoff timer: never "was down, is up".
+        expect(h.conn.getStatus()).toMatchObject({ reason: 'waiting', retryAt })
+      }
+      h.p.timers.advance(retryAt - h.p.timers.now())
+      await settle()
+    }
+    // Backoffs of 2, 4 and 8 s with a probe every 1.5 s: 1 + 2 + 5 probes.
+    expect(probes).toHaveLength(8)
+    expect(h.p.transport.sockets).toHaveLength(6)
   })
 
   it('ignores events of a socket it already replaced', async () => {

@@ -13,6 +13,11 @@
  *   with min 500 ms and max 20 s by default (CLIENT_DEFAULTS.reconnect).
  * - Heartbeat: a `ping` when nothing was sent for `heartbeatMs` (the server's, from `welcome`); the
  *   watchdog drops the socket when nothing at all arrived for `heartbeatTimeoutMs`.
+ * - While waiting out a long backoff, `probeServer` (an HTTP GET of /healthz) asks every
+ *   `reachabilityProbeMs` whether the server is back: once a probe found it unreachable, the first
+ *   probe that reaches it again resets the backoff and connects at once (a restarted server is used
+ *   within about one probe interval, not after the rest of a backoff of up to 20 s). A server that
+ *   answers probes but refuses sockets keeps the backoff: only "was down, is up" skips it.
  * - Background: the platform kills sockets there (PLATFORM.md); we do not reconnect while hidden. Back
  *   in the foreground we reconnect at once, or, if the socket still looks open, probe it with a ping
  *   and drop it if nothing answers within `foregroundProbeMs`.
@@ -76,6 +81,13 @@ export interface ConnectionOptions {
   readonly heartbeatTimeoutMs: number
   readonly connectTimeoutMs: number
   readonly foregroundProbeMs: number
+  /**
+   * Whether the server answers at all (HTTP, not the socket): true if it does. Without it, a
+   * reconnect waits out its backoff.
+   */
+  readonly probeServer?: () => Promise<boolean>
+  /** Probe interval while waiting for a reconnect, ms (jittered by ±50%). 0: no probes. */
+  readonly reachabilityProbeMs?: number
   /** Uniform in [0, 1): backoff jitter. */
   readonly random?: () => number
   readonly log?: (msg: string, details?: Record<string, unknown>) => void
@@ -105,6 +117,9 @@ export class Connection {
   private watchdogTimer?: TimerId
   private probeTimer?: TimerId
   private probeGeneration = -1
+  private reachTimer?: TimerId
+  /** A reachability probe found the server unreachable since the last welcome. */
+  private serverSeenDown = false
   private readonly unsubscribe: Array<() => void> = []
 
   constructor(private readonly opts: ConnectionOptions) {
@@ -161,7 +176,8 @@ export class Connection {
 
   private connectNow(): void {
     this.opts.timers.clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
+    this.opts.timers.clearTimeout(this.reachTimer)
+    this.retryTimer = this.reachTimer = undefined
     if (!this.wanted || this.socket) return
     if (!this.foreground) {
       this.setStatus({ ...this.status, state: 'disconnected', reason: 'background', retryAt: undefined })
@@ -235,6 +251,7 @@ export class Connection {
     if (frame.type === 'welcome') {
       this.opts.timers.clearTimeout(this.connectTimer)
       this.heartbeatMs = frame.heartbeatMs > 0 ? frame.heartbeatMs : this.opts.heartbeatMs
+      this.serverSeenDown = false
       this.setStatus({ state: 'connected', attempt: 0 })
       this.schedulePing()
       this.scheduleWatchdog()
@@ -309,6 +326,42 @@ export class Connection {
       this.retryTimer = undefined
       this.connectNow()
     }, delay)
+    this.scheduleReachability()
+  }
+
+  /** While waiting longer than a probe interval, ask the server whether it is back (see the header). */
+  private scheduleReachability(): void {
+    const every = this.opts.reachabilityProbeMs ?? 0
+    const probe = this.opts.probeServer
+    const t = this.opts.timers
+    t.clearTimeout(this.reachTimer)
+    this.reachTimer = undefined
+    if (!probe || every <= 0 || this.status.reason !== 'waiting' || this.status.retryAt === undefined) return
+    const wait = Math.round(every * (0.5 + (this.opts.random ?? Math.random)()))
+    if (this.status.retryAt - t.now() <= wait) return
+    const gen = this.generation
+    const still = () => gen === this.generation && this.status.state === 'disconnected' && this.status.reason === 'waiting'
+    this.reachTimer = t.setTimeout(() => {
+      this.reachTimer = undefined
+      if (!still()) return
+      probe().then(
+        (up) => this.probed(up, still),
+        () => this.probed(false, still),
+      )
+    }, wait)
+  }
+
+  private probed(up: boolean, still: () => boolean): void {
+    if (!still()) return
+    if (!up || !this.serverSeenDown) {
+      if (!up) this.serverSeenDown = true
+      this.scheduleReachability()
+      return
+    }
+    this.opts.log?.('server reachable again: reconnecting now')
+    this.serverSeenDown = false
+    this.setStatus({ ...this.status, attempt: 0, retryAt: undefined })
+    this.connectNow()
   }
 
   // ------------------------------------------------------------------ heartbeat
@@ -350,7 +403,8 @@ export class Connection {
     t.clearTimeout(this.watchdogTimer)
     t.clearTimeout(this.probeTimer)
     t.clearTimeout(this.retryTimer)
-    this.connectTimer = this.pingTimer = this.watchdogTimer = this.probeTimer = this.retryTimer = undefined
+    t.clearTimeout(this.reachTimer)
+    this.connectTimer = this.pingTimer = this.watchdogTimer = this.probeTimer = this.retryTimer = this.reachTimer = undefined
   }
 
   // ------------------------------------------------------------------ app lifecycle

@@ -204,6 +204,12 @@ export class FakeHttp implements HttpClient {
     this.calls.push({ url, body })
     return this.handler(url, body)
   }
+
+  /** A GET goes to the same handler with body `undefined`. */
+  async get(url: string): Promise<HttpResponse> {
+    this.calls.push({ url, body: undefined })
+    return this.handler(url, undefined)
+  }
 }
 
 export interface FakePlatform extends Platform {

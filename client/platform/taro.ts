@@ -191,6 +191,9 @@ export const taroLifecycle: AppLifecycle = {
       const off = () => cb(false)
       window.addEventListener('online', on)
       window.addEventListener('offline', off)
+      // Already offline when the app starts (a reload without network, from the offline shell):
+      // say so at once, so the first attempt's failure waits for the network, not a backoff.
+      if (navigator.onLine === false) queueMicrotask(off)
       return () => {
         window.removeEventListener('online', on)
         window.removeEventListener('offline', off)
@@ -198,6 +201,17 @@ export const taroLifecycle: AppLifecycle = {
     }
     const listener = (res: { isConnected: boolean }) => cb(res.isConnected)
     Taro.onNetworkStatusChange(listener)
+    // The same for a mini-program started without network (best effort: a host without the API
+    // leaves it to the change events).
+    try {
+      Taro.getNetworkType()
+        .then((res) => {
+          if (res.networkType === 'none') cb(false)
+        })
+        .catch(() => undefined)
+    } catch {
+      // not available here
+    }
     return () => Taro.offNetworkStatusChange?.(listener)
   },
 }
@@ -212,6 +226,14 @@ export const taroHttp: HttpClient = {
         header: { 'content-type': 'application/json' },
         dataType: 'json',
       })
+      return { status: res.statusCode, data: res.data } satisfies HttpResponse
+    } catch (err) {
+      throw new Error((err as { errMsg?: string } | undefined)?.errMsg ?? 'request failed', { cause: err })
+    }
+  },
+  async get(url, timeoutMs) {
+    try {
+      const res = await Taro.request({ url, method: 'GET', dataType: 'json', timeout: timeoutMs })
       return { status: res.statusCode, data: res.data } satisfies HttpResponse
     } catch (err) {
       throw new Error((err as { errMsg?: string } | undefined)?.errMsg ?? 'request failed', { cause: err })

@@ -54,6 +54,8 @@ export interface HttpResponse {
 export interface HttpClient {
   /** POST a JSON body; resolves with any HTTP status, rejects only when no response arrived. */
   postJson(url: string, body: unknown): Promise<HttpResponse>
+  /** GET; resolves with any HTTP status, rejects when no response arrived within `timeoutMs`. */
+  get(url: string, timeoutMs: number): Promise<HttpResponse>
 }
 
 export interface Platform {

@@ -119,3 +119,15 @@ export function totalUnread(s: ChatState): number {
   for (const c of Object.values(s.convs)) n += c.unread
   return n
 }
+
+/**
+ * Upload failures that are the server's judgement of the file itself (too large, a type it does not
+ * accept): final, unlike a network error. Retrying would send the same refused bytes again, so the
+ * bubble shows the reason and offers no retry.
+ */
+const REFUSALS: ReadonlySet<string> = new Set(['UPLOAD_TOO_LARGE', 'UPLOAD_TYPE_REJECTED'])
+
+export function uploadRefused(m: ChatMessage): boolean {
+  const code = m.upload?.failure?.code
+  return code !== undefined && REFUSALS.has(code)
+}

@@ -49,11 +49,35 @@ describe('store updates', () => {
     ])
   })
 
+  it('keeps an acked message in view when the server reused a seq we hold (it restarted without its data)', () => {
+    // Cached from before the restart: seqs 1..3. The server lost them and numbers again from 1.
+    let s = mergeServerMessages(base, AB, [msg(1), msg(2), msg(3)], 100)
+    const cids = ['pending-0001', 'pending-0002', 'pending-0003', 'pending-0004', 'pending-0005']
+    for (const cid of cids) s = addPending(s, { cid, from: 'alice', conv: AB, kind: 'text', body: { text: cid }, ts: 1, status: 'sending' })
+    cids.forEach((cid, i) => {
+      s = confirmPending(s, { type: 'ack', cid, mid: `new-${i}`, conv: AB, seq: i + 1, ts: 9 }, 100)
+    })
+    // All five are shown, confirmed, in seq order; the stale copies of seqs 1..3 are gone.
+    expect(s.messages[AB]!.map((m) => [m.seq, m.cid, m.status])).toEqual(cids.map((cid, i) => [i + 1, cid, undefined]))
+  })
+
   it('never moves receipts backwards; reading implies delivery', () => {
     let s = applyReceipt(base, { type: 'receipt', kind: 'read', conv: AB, user: 'bob', seq: 5 })
     expect(s.peers[AB]).toEqual({ delivered: 5, read: 5 })
     s = applyReceipt(s, { type: 'receipt', kind: 'delivered', conv: AB, user: 'bob', seq: 3 })
     expect(s.peers[AB]).toEqual({ delivered: 5, read: 5 })
+  })
+
+  it('takes the peer read mark of a 1:1 from the conversation list (a new login shows Read), never backwards', () => {
+    let s = setConvs({ ...base, peers: {} }, [conv({ lastSeq: 4, readSeq: 4, peerRead: 3 })])
+    expect(s.peers[AB]).toEqual({ delivered: 3, read: 3 })
+    s = applyReceipt(s, { type: 'receipt', kind: 'read', conv: AB, user: 'bob', seq: 4 })
+    const before = s
+    s = setConvs(s, [conv({ lastSeq: 4, readSeq: 4, peerRead: 2 })])
+    expect(s.peers[AB]).toEqual({ delivered: 4, read: 4 })
+    expect(s.peers).toBe(before.peers)
+    // Without the field (a group, or an older server) nothing changes.
+    expect(setConvs(s, [conv({ lastSeq: 4, readSeq: 4 })]).peers).toBe(before.peers)
   })
 
   it('keeps a newer last message than a stale conversation list', () => {

@@ -15,7 +15,7 @@ import {
   type User,
   type UserId,
 } from '@chat/shared'
-import type { ChatMessage, ChatState, OlderState, UploadProgress } from './types'
+import type { ChatMessage, ChatState, OlderState, PeerMarks, UploadProgress } from './types'
 import type { ConnectionStatus } from '../net/connection'
 
 export type ChatStore = StoreApi<ChatState>
@@ -145,6 +145,8 @@ export function confirmPending(s: ChatState, ack: ServerFrameOf<'ack'>, maxInMem
     mid: ack.mid,
     ...(p.upload ? { upload: p.upload } : {}),
   }
+  // A stale message held at the acked seq (a server that lost its data numbers again) gives way to
+  // this one in mergeMessages: ours must not vanish from view although the server stored it.
   let next = mergeServerMessages(s, ack.conv, [confirmed as Message], maxInMemory)
   // Own messages are never unread; mergeServerMessages already skips them (from === me).
   if (next === s) next = removePending(s, ack.conv, ack.cid)
@@ -176,10 +178,28 @@ export function setConvs(s: ChatState, items: readonly Conversation[]): ChatStat
   return {
     ...s,
     convs,
+    peers: withPeerReads(s.peers, items),
     convsLoaded: true,
     convsError: undefined,
     users: withUsers(s.users, items.flatMap((c) => c.members)),
   }
+}
+
+/**
+ * The other member's read mark from the server's conversation summary (`peerRead`, 1:1 only): a new
+ * device or login has missed the receipts, so the marks come with the list. Marks never go back.
+ */
+function withPeerReads(peers: ChatState['peers'], items: readonly Conversation[]): ChatState['peers'] {
+  let out: Record<ConvId, PeerMarks> | undefined
+  for (const c of items) {
+    if (c.peerRead === undefined) continue
+    const prev = (out ?? peers)[c.id] ?? { delivered: 0, read: 0 }
+    if (c.peerRead <= prev.read) continue
+    out ??= { ...peers }
+    // Reading implies holding.
+    out[c.id] = { delivered: Math.max(prev.delivered, c.peerRead), read: c.peerRead }
+  }
+  return out ?? peers
 }
 
 export function setConvsError(s: ChatState, error: string): ChatState {
@@ -190,8 +210,26 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
   return {
     ...s,
     convs: { ...s.convs, [c.id]: keepNewerLast(s.convs[c.id], c) },
+    peers: withPeerReads(s.peers, [c]),
     users: withUsers(s.users, c.members),
   }
+}
+
+/**
+ * Keep only our pending messages in conversations the server does not list for us (it lost its
+ * data, or we are no longer a member): their confirmed messages are not on that server.
+ */
+export function dropUnlisted(s: ChatState, listed: ReadonlySet<ConvId>): ChatState {
+  let messages: Record<ConvId, readonly ChatMessage[]> | undefined
+  for (const [conv, list] of Object.entries(s.messages)) {
+    if (listed.has(conv)) continue
+    const pending = list.filter((m) => m.seq === undefined)
+    if (pending.length === list.length) continue
+    messages ??= { ...s.messages }
+    if (pending.length > 0) messages[conv] = pending
+    else delete messages[conv]
+  }
+  return messages ? { ...s, messages } : s
 }
 
 /** A conversation summary may be older than messages we already merged: keep the newer last message. */

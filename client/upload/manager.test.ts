@@ -165,6 +165,34 @@ describe('Uploads', () => {
     expect(uploads.states()).toEqual({})
   })
 
+  it.each([
+    [413, 'UPLOAD_TOO_LARGE'],
+    [415, 'UPLOAD_TYPE_REJECTED'],
+  ] as const)('takes a %s refusal as final: retry and the next start send nothing again', async (status, code) => {
+    const server = new FakeTusServer()
+    const storage = new MemoryStorage()
+    const s = sink()
+    const f = fileOf('setup.exe', 6 * KB, 3)
+    const p = platform(server, [f], storage)
+    const uploads = new Uploads(s, p, { chunkSize: 2 * KB, sleep: async () => undefined })
+    server.failNext({ kind: 'status', status, code }, (r) => r.method === 'PATCH')
+    await uploads.pickAndSend('d:a:b', 'file')
+    await settle(() => s.events.some((e) => e.type === 'fail'))
+    expect(s.events.find((e) => e.type === 'fail')).toEqual({ type: 'fail', cid: 'cid1', failure: { code, message: 'fault' } })
+    const sent = server.requests.length
+    uploads.retry('cid1')
+    await new Promise((r) => setTimeout(r, 0))
+    expect(server.requests).toHaveLength(sent)
+    expect(uploads.states()).toEqual({})
+    expect(storage.get('uploads.jobs.v1')).toBeUndefined()
+    expect(p.released).toEqual(p.kept)
+    // A new run of the app restores nothing.
+    const again = new Uploads(sink(), platform(server, [f], storage), { chunkSize: 2 * KB })
+    again.restore()
+    expect(again.states()).toEqual({})
+    expect(server.requests).toHaveLength(sent)
+  })
+
   it('picks up after an app restart: same cid, resumed where the server is', async () => {
     const server = new FakeTusServer()
     const storage = new MemoryStorage()

@@ -71,6 +71,9 @@ interface StoredJob {
 
 const JOBS_KEY = 'uploads.jobs.v1'
 
+/** Codes by which the server refuses a file for what it is: no retry can change the answer. */
+const REFUSALS: ReadonlySet<string> = new Set(['UPLOAD_TOO_LARGE', 'UPLOAD_TYPE_REJECTED'])
+
 /** The message body for `kind` from the server's file info (an image sent as a file is a file card). */
 export function bodyFor(kind: FileMessageKind, info: FileInfo): ImageBody | FileBody {
   const file: FileBody = { fileId: info.fileId, name: info.name, size: info.size, mime: info.mime, url: info.url }
@@ -244,8 +247,14 @@ export class Uploads implements FileMessageUploads {
       if (!this.jobs.has(job.cid)) return
       job.state = 'failed'
       const e = err instanceof UploadError ? err : undefined
+      if (e && REFUSALS.has(e.code)) {
+        // The server judged the file itself (too large, a type it does not take): final. The job is
+        // forgotten, so neither a retry nor the next start of the app sends the same bytes again.
+        this.remove(job.cid)
+        this.platform.release?.(job.file).catch(() => undefined)
+      }
       this.sink.failUpload(job.cid, { code: e?.code ?? 'UPLOAD_INVALID', message: err instanceof Error ? err.message : String(err) })
-      // A refused file cannot succeed by retrying the same bytes: start from scratch on retry.
+      // Any other refusal cannot succeed by retrying the same upload: start from scratch on retry.
       if (e && !e.temporary) job.upload = undefined
     } finally {
       this.schedule()

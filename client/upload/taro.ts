@@ -102,6 +102,18 @@ async function imageSize(path: string): Promise<{ width?: number; height?: numbe
   }
 }
 
+/** h5: the decoded size of a picked image (EXIF orientation applied, as the browser shows it). */
+async function blobImageSize(file: Blob): Promise<{ width?: number; height?: number }> {
+  try {
+    const bitmap = await createImageBitmap(file)
+    const size = { width: bitmap.width, height: bitmap.height }
+    bitmap.close()
+    return size
+  } catch {
+    return {}
+  }
+}
+
 function nameOf(path: string, fallback: string): string {
   const last = path.split(/[\\/]/).pop() ?? ''
   return last || fallback
@@ -139,13 +151,17 @@ function pickH5(kind: FileMessageKind): Promise<LocalFile[]> {
     const done = (files: File[]): void => {
       input.remove()
       resolve(
-        files.map((file) => ({
-          path: URL.createObjectURL(file),
-          name: file.name,
-          size: file.size,
-          ...(file.type ? { mime: file.type } : {}),
-          blob: file,
-        })),
+        Promise.all(
+          files.map(async (file) => ({
+            path: URL.createObjectURL(file),
+            name: file.name,
+            size: file.size,
+            ...(file.type ? { mime: file.type } : {}),
+            // The pixel size before the upload, so the bubble has the image's shape from the start.
+            ...(file.type.startsWith('image/') ? await blobImageSize(file) : {}),
+            blob: file,
+          })),
+        ),
       )
     }
     input.addEventListener('change', () => done(Array.from(input.files ?? [])))

@@ -24,7 +24,9 @@ const hasSeq = (m: MergeItem): m is MergeItem & { seq: number } => typeof m.seq 
  * - A confirmed message replaces a pending one with the same (from, cid): the ack or the echo of
  *   our own send moves it into seq order.
  * - Equal seq or equal mid: the message already present wins (first writer), except that a
- *   confirmed copy replaces a pending one.
+ *   confirmed copy replaces a pending one, and that a message at a held seq with another mid
+ *   replaces the held one: a server assigns one mid per seq, so this is a server that lost its
+ *   data and numbered again (the held copy is stale; keeping it would hide the new message).
  * - Pending items stay after every confirmed one, in their original order.
  * Returns `current` itself when nothing changed, so callers can skip re-rendering.
  */
@@ -55,7 +57,18 @@ export function mergeMessages<T extends MergeItem>(current: readonly T[], incomi
   for (const m of incoming) {
     const key = keyOf(m)
     if (hasSeq(m)) {
-      if (bySeq.has(m.seq) || (m.mid && mids.has(m.mid)) || keys.has(key)) continue
+      const held = bySeq.get(m.seq)
+      if (held && m.mid && held.mid && held.mid !== m.mid && !mids.has(m.mid) && !keys.has(key)) {
+        mids.delete(held.mid)
+        keys.delete(keyOf(held))
+        bySeq.set(m.seq, m)
+        mids.add(m.mid)
+        keys.add(key)
+        pendingByKey.delete(key)
+        changed = true
+        continue
+      }
+      if (held || (m.mid && mids.has(m.mid)) || keys.has(key)) continue
       bySeq.set(m.seq, m)
       if (m.mid) mids.add(m.mid)
       keys.add(key)

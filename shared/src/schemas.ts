@@ -108,6 +108,11 @@ export const Conversation = v.object({
   readSeq: Seq,
   /** Messages after readSeq not sent by this user. */
   unread: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  /**
+   * 1:1 only: the other member's read mark, so a new device or login shows what the peer read
+   * (receipts pushed before it connected are gone). Absent for groups.
+   */
+  peerRead: v.optional(Seq),
 })
 
 export const Presence = v.object({

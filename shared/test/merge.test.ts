@@ -56,6 +56,23 @@ describe('mergeMessages', () => {
     expect(out[1]).toBe(first)
   })
 
+  it('replaces a held message when the same seq comes with another mid (the server lost its data and numbered again)', () => {
+    const stale = [c(1), c(2), c(3)]
+    const fresh = { seq: 2, mid: 'n2', cid: 'c-alice-new', from: 'alice', text: 'new #2' }
+    const out = mergeMessages(stale, [fresh])
+    expect(out.map((m) => m.text)).toEqual(['#1', 'new #2', '#3'])
+    // Our own pending message acked at a seq held by a stale copy: shown, once, in place.
+    const mine = p('mine')
+    const acked = mergeMessages([...stale, mine], [{ ...mine, seq: 1, mid: 'n1' }])
+    expect(acked.map((m) => [m.seq, m.cid])).toEqual([
+      [1, 'mine'],
+      [2, 'c-bob-2'],
+      [3, 'c-bob-3'],
+    ])
+    // The same message again (same mid) is still a duplicate.
+    expect(mergeMessages(out, [fresh])).toBe(out)
+  })
+
   it('drops a confirmed message whose id or (from, cid) is already held under another seq', () => {
     const list = [c(1), c(2), p('a')]
     expect(seqs(mergeMessages(list, [{ ...c(1), seq: 9 }]))).toEqual([1, 2, 'a'])

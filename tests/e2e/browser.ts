@@ -28,9 +28,9 @@ export interface BrowserUser {
   readonly csp: string[]
 }
 
-/** A phone-sized page of the h5 build at `url`, logged in with the dev login. */
-export async function loginAs(browser: Browser, url: string, id: string, name: string): Promise<BrowserUser> {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
+/** A phone-sized page (`width` CSS px wide, default 390) of the h5 build at `url`, logged in with the dev login. */
+export async function loginAs(browser: Browser, url: string, id: string, name: string, width = 390): Promise<BrowserUser> {
+  const ctx = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 2 })
   const page = await ctx.newPage()
   const errors: string[] = []
   const requests: Request[] = []

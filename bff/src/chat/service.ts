@@ -38,6 +38,12 @@ export interface Ack {
 
 export class ChatService {
   private readonly convCache = new Map<ConvId, ConvRecord>()
+  /**
+   * 1:1 conversations being created by a first message, so that the sends racing it (a queued
+   * outbox resent at once) wait for the same creation and keep their order: each racing send
+   * creating on its own let a later one finish first and take seq 1.
+   */
+  private readonly implicit = new Map<ConvId, Promise<unknown>>()
   /** Server message ids: a random prefix per process and a counter (no random bytes per message). */
   private readonly midPrefix = randomId(10)
   private midCounter = 0
@@ -110,10 +116,11 @@ export class ChatService {
     const { record: stored, created } = await this.engine.convs.create(record)
     this.remember(stored)
     const [state] = await this.engine.convs.states([stored.id], user.id)
-    const conv = conversationOf(stored, profiles, state!)
+    const [peerRead] = await this.peerReads([stored], user.id)
+    const conv = conversationOf(stored, profiles, state!, peerRead)
     if (created) {
       // Everyone starts with nothing read, so one frame (without rid) fits every other device.
-      const json = JSON.stringify({ type: 'conv', conv: { ...conv, readSeq: 0, unread: 0 } })
+      const json = JSON.stringify({ type: 'conv', conv: { ...conv, readSeq: 0, unread: 0, ...(conv.peerRead !== undefined ? { peerRead: 0 } : {}) } })
       this.delivery.frame(stored.members, 'conv', json, conn)
       // The two met only now: neither got the other's presence at connect. Best effort: a failed
       // read leaves it to the next connect.
@@ -140,7 +147,8 @@ export class ChatService {
     )
     const memberIds = [...new Set(records.flatMap((r) => r.members))]
     const profiles = await this.engine.users.get(memberIds)
-    const convs = records.map((r, i) => conversationOf(r, profiles, states[i]!))
+    const peerReads = await this.peerReads(records, user)
+    const convs = records.map((r, i) => conversationOf(r, profiles, states[i]!, peerReads[i]))
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
@@ -150,6 +158,21 @@ export class ChatService {
   /** Stored messages with their file URLs signed afresh (a stored one keeps the URLs of its send). */
   private currentUrls(msgs: string[]): string[] {
     return this.files.refreshUrls ? msgs.map((m) => this.files.refreshUrls!(m)) : msgs
+  }
+
+  /**
+   * The other member's read mark of each 1:1 in `records` (undefined for groups): read receipts are
+   * pushed once, so a device that connects later learns them here.
+   */
+  private async peerReads(records: readonly ConvRecord[], user: UserId): Promise<Array<number | undefined>> {
+    return Promise.all(
+      records.map(async (r) => {
+        if (r.kind !== 'direct') return undefined
+        const peer = r.members.find((m) => m !== user) ?? user
+        const [state] = await this.engine.convs.states([r.id], peer)
+        return state ? Math.min(state.readSeq, state.lastSeq) : 0
+      }),
+    )
   }
 
   // ---------------------------------------------------------------- messages
@@ -187,8 +210,15 @@ export class ChatService {
     } catch (err) {
       // A 1:1 conversation comes into being with its first message.
       if (!(err instanceof AppError && err.code === 'CONV_NOT_FOUND')) throw err
-      const other = directMembers(conv)!.find((m) => m !== user) ?? user
-      await this.create(await this.profile(user), { type: 'conv.create', rid: 'implicit', kind: 'direct', members: [other] })
+      let creating = this.implicit.get(conv)
+      if (!creating) {
+        const other = directMembers(conv)!.find((m) => m !== user) ?? user
+        creating = this.profile(user)
+          .then((me) => this.create(me, { type: 'conv.create', rid: 'implicit', kind: 'direct', members: [other] }))
+          .finally(() => this.implicit.delete(conv))
+        this.implicit.set(conv, creating)
+      }
+      await creating
       return this.memberOf(user, conv)
     }
   }
@@ -445,7 +475,12 @@ export function messagesFrame(rid: string, conv: ConvId, msgs: readonly string[]
   return `{"type":"messages","rid":${JSON.stringify(rid)},"conv":"${conv}","msgs":[${msgs.join(',')}],"more":${more}}`
 }
 
-function conversationOf(record: ConvRecord, profiles: readonly User[], state: { lastSeq: number; lastMsg?: Message | undefined; readSeq: number }): Conversation {
+function conversationOf(
+  record: ConvRecord,
+  profiles: readonly User[],
+  state: { lastSeq: number; lastMsg?: Message | undefined; readSeq: number },
+  peerRead?: number,
+): Conversation {
   const byId = new Map(profiles.map((p) => [p.id, p]))
   const conv: Conversation = {
     id: record.id,
@@ -458,6 +493,7 @@ function conversationOf(record: ConvRecord, profiles: readonly User[], state: { 
   }
   if (record.title !== undefined) conv.title = record.title
   if (state.lastMsg) conv.lastMsg = state.lastMsg
+  if (peerRead !== undefined) conv.peerRead = peerRead
   return conv
 }
 

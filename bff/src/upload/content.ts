@@ -31,6 +31,9 @@ export const DOCUMENT_TYPES = [
 ] as const
 
 export const ALL_TYPES = [...IMAGE_TYPES, ...DOCUMENT_TYPES] as const
+
+/** The accepted types as a refusal names them to the sender (keep in step with the lists above). */
+export const ACCEPTED_TYPES_TEXT = 'JPEG, PNG, GIF or WebP images, PDF, Word, Excel, PowerPoint, ZIP, RTF or plain text'
 export type AllowedMime = (typeof ALL_TYPES)[number]
 export type ImageMime = (typeof IMAGE_TYPES)[number]
 

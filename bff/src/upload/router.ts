@@ -35,7 +35,7 @@ import type { FileBody, ImageBody } from '@chat/shared'
 import type { FileResolver } from '../chat/files'
 import type { UploadSlotStore } from '../store/types'
 import type { UploadConfig } from './config'
-import { SNIFF_BYTES, checkFile, checkHead, isImageMime } from './content'
+import { ACCEPTED_TYPES_TEXT, SNIFF_BYTES, checkFile, checkHead, isImageMime } from './content'
 import { errorJson, statusFor, toErrorResponse, codeOfTus } from './errors'
 import { FileRepository, bodyOf, infoOf } from './files'
 import type { FileRecord } from './files'
@@ -268,7 +268,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
     } catch (err) {
       if (err instanceof ContentRejected || err instanceof ImageRejected) {
         await reject(upload.id, err.message)
-        throw new AppError('UPLOAD_TYPE_REJECTED', `file type not accepted: ${err.message}`)
+        throw new AppError('UPLOAD_TYPE_REJECTED', `file type not accepted: ${err.message}; accepted: ${ACCEPTED_TYPES_TEXT}`)
       }
       throw err
     }
@@ -366,9 +366,16 @@ export function createUploadService(deps: UploadDeps): UploadService {
   async function finishResponse(request: Request, method: string, id: string | undefined, response: Response): Promise<Response> {
     if (response.status >= 400) {
       const text = await response.text()
-      if (isJsonError(text)) return withJson(response, response.status, text)
+      // A refused creation names its limit: the sender's bubble shows it (client/components/
+      // MessageRow.tsx). A 413 to an append is a body past the upload's own declared length.
+      const tooLarge = method === 'POST' && response.status === 413
+      const limited = `file exceeds the maximum upload size of ${mebibytes(config.maxFileBytes)}`
+      if (isJsonError(text)) {
+        const plain = tooLarge && text.includes('"code":"UPLOAD_TOO_LARGE"')
+        return withJson(response, response.status, plain ? errorJson('UPLOAD_TOO_LARGE', limited) : text)
+      }
       const code = codeOfTus(response.status, text)
-      const out = withJson(response, statusFor(code, response.status), errorJson(code))
+      const out = withJson(response, statusFor(code, response.status), errorJson(code, tooLarge ? limited : undefined))
       // tus 1.0: a 412 carries the versions the server speaks.
       if (response.status === 412) out.headers.set('Tus-Version', '1.0.0')
       return out
@@ -383,7 +390,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
     const reason = await checkEarly(uploadId, startOffset, Number(newOffsetHeader))
     if (reason === undefined) return response
     await reject(uploadId, reason)
-    return withJson(response, 415, errorJson('UPLOAD_TYPE_REJECTED', `file type not accepted: ${reason}`))
+    return withJson(response, 415, errorJson('UPLOAD_TYPE_REJECTED', `file type not accepted: ${reason}; accepted: ${ACCEPTED_TYPES_TEXT}`))
   }
 
   function sendError(res: ExpressResponse, err: unknown, req: ExpressRequest): void {
@@ -447,10 +454,14 @@ export function createUploadService(deps: UploadDeps): UploadService {
       return
     }
     const image = record.kind === 'image'
+    // A PDF (its type found in the content, bff/src/upload/content.ts) opens in the browser's own
+    // viewer: inline, with its type (as an attachment, the new tab stayed blank while the file went
+    // to downloads). The viewer is the browser's and draws it under the same sandboxing CSP. Other
+    // documents are downloaded, never rendered by a browser from our origin.
+    const viewer = which === 'data' && record.mime === 'application/pdf'
     res.set({
       'Content-Type': which === 'thumb' ? 'image/jpeg' : record.mime,
-      // Documents are downloaded, never rendered by a browser from our origin.
-      'Content-Disposition': contentDisposition(image ? 'inline' : 'attachment', which === 'thumb' ? `thumb-${record.name}.jpg` : record.name),
+      'Content-Disposition': contentDisposition(image || viewer ? 'inline' : 'attachment', which === 'thumb' ? `thumb-${record.name}.jpg` : record.name),
       'X-Content-Type-Options': 'nosniff',
       'Content-Security-Policy': "default-src 'none'; sandbox",
       // The bytes of an id never change, but a signed URL dies with its expiry and the file may be
@@ -681,4 +692,11 @@ async function writeResponse(res: ExpressResponse, response: Response): Promise<
   response.headers.forEach((value, key) => res.setHeader(key, value))
   const body = response.body ? Buffer.from(await response.arrayBuffer()) : undefined
   res.end(body)
+}
+
+/** A byte limit as people read it: "100 MB" (MiB, as file managers count), at most one decimal. */
+export function mebibytes(bytes: number): string {
+  const mb = bytes / (1024 * 1024)
+  if (mb >= 1) return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`
+  return `${Math.max(1, Math.round(bytes / 1024))} KB`
 }

@@ -62,6 +62,12 @@ describe('size', () => {
     const c = await create(h, alice, MAX + 1, { conv, filename: 'big.pdf' })
     expect(c).toMatchObject({ status: 413, code: 'UPLOAD_TOO_LARGE', location: null })
     expect(await readdir(tusDir())).toEqual([])
+    // The answer names the limit, for the sender's bubble (UPLOAD_MAX_BYTES is 64 KiB here).
+    const res = await fetch(`${h.url}/uploads`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice}`, 'Tus-Resumable': '1.0.0', 'Upload-Length': String(MAX + 1), 'Upload-Metadata': `filename ${Buffer.from('big.pdf').toString('base64')},conv ${Buffer.from(conv).toString('base64')}` },
+    })
+    expect(await res.json()).toEqual({ error: { code: 'UPLOAD_TOO_LARGE', message: 'file exceeds the maximum upload size of 64 KB', temporary: false } })
   })
 
   it('accepts exactly the limit', async () => {
@@ -112,6 +118,8 @@ describe('content type by magic bytes', () => {
     const c = await create(h, alice, elf.length, { conv, filename: 'holiday.jpg' })
     const p = await patch(h, alice, c.id!, 0, elf.subarray(0, 8192))
     expect(p).toMatchObject({ status: 415, code: 'UPLOAD_TYPE_REJECTED' })
+    // The reason and what is accepted, for the sender's bubble.
+    expect((p.json as { error: { message: string } }).error.message).toMatch(/^file type not accepted: .+; accepted: JPEG, PNG, GIF or WebP images, PDF, /)
     expect(await head(h, alice, c.id!)).toMatchObject({ status: 404 })
     expect(existsSync(path.join(tusDir(), c.id!))).toBe(false)
     expect(existsSync(path.join(tusDir(), `${c.id}.json`))).toBe(false)
@@ -159,6 +167,10 @@ describe('content type by magic bytes', () => {
     const id = await upload(cfb, 'budget.xls')
     const res = await fetch(`${h.url}/files/${id}/info`, { headers: { Authorization: `Bearer ${alice}` } })
     expect(((await res.json()) as { file: { mime: string } }).file.mime).toBe('application/vnd.ms-excel')
+    // Documents other than PDF are downloaded, and never rendered from our origin.
+    const data = await fetch(`${h.url}/files/${id}?token=${alice}`)
+    expect(data.headers.get('content-disposition')).toMatch(/^attachment; /)
+    expect(data.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox")
     const c = await create(h, alice, cfb.length, { conv, filename: 'installer.msi' })
     expect(await patch(h, alice, c.id!, 0, cfb)).toMatchObject({ status: 415, code: 'UPLOAD_TYPE_REJECTED' })
   })
@@ -170,7 +182,7 @@ describe('names', () => {
     const info = (await (await fetch(`${h.url}/files/${id}/info`, { headers: { Authorization: `Bearer ${alice}` } })).json()) as { file: { name: string } }
     expect(info.file.name).toBe('passwd.pdf')
     const res = await fetch(`${h.url}/files/${id}`, { headers: { Authorization: `Bearer ${alice}` } })
-    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="passwd.pdf"; filename*=UTF-8''passwd.pdf`)
+    expect(res.headers.get('content-disposition')).toBe(`inline; filename="passwd.pdf"; filename*=UTF-8''passwd.pdf`)
     expect(await readdir(filesDir())).not.toContain('passwd.pdf')
   })
 })

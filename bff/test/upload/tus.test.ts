@@ -71,7 +71,10 @@ describe('tus 1.0 with tus-js-client', () => {
     const got = await download(`/files/${id}`, await h.token('bob'))
     expect(got.status).toBe(200)
     expect(got.headers.get('content-type')).toBe('application/pdf')
-    expect(got.headers.get('content-disposition')).toBe(`attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`)
+    // A PDF opens in the browser's viewer: inline, still under the sandboxing CSP.
+    expect(got.headers.get('content-disposition')).toBe(`inline; filename="report.pdf"; filename*=UTF-8''report.pdf`)
+    expect(got.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox")
+    expect(got.headers.get('x-content-type-options')).toBe('nosniff')
     expect(got.bytes.equals(data)).toBe(true)
   })
 

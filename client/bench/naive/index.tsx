@@ -43,6 +43,7 @@ export default function NaiveChat() {
             senderName={s.users[m.from]?.name ?? m.from}
             status={m.from === me ? displayStatus(m, s.peers[conv]) : undefined}
             onRetry={noop}
+            onDismiss={noop}
             onImage={noop}
             onFile={noop}
           />

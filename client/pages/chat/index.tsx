@@ -8,13 +8,15 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import type { ConvId, FileBody } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
+import { goBack } from '../../components/nav'
 import { ConnectionBanner } from '../../components/StatusBar'
+import { CLIENT_DEFAULTS } from '../../config'
 import { chatTime, lastSeen } from '../../format'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
 import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
-import { client, store } from '../../services'
+import { client, platform, store } from '../../services'
 import { GateProvider, useView } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
@@ -69,7 +71,7 @@ function ChatHeader({ conv }: { conv: ConvId }) {
     <View className={isH5 ? 'ch ch-h5' : 'ch'}>
       {isH5 ? (
         <View className='ch-row'>
-          <Text className='ch-back' onClick={() => Taro.navigateBack().catch(() => Taro.reLaunch({ url: '/pages/index/index' }))}>
+          <Text className='ch-back' onClick={goBack}>
             ‹
           </Text>
           <Text className='ch-title'>{title}</Text>
@@ -203,6 +205,7 @@ function Messages({ conv }: { conv: ConvId }) {
   const estimate = useCallback((i: number) => estimateRow(messages[i]!, messages[i - 1], ctx), [messages, ctx])
   const key = useCallback((i: number) => keyOf(messages[i]!), [messages])
   const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
+  const onDismiss = useCallback((m: ChatMessage) => client.dismiss(conv, m.cid), [conv])
   const onImage = useCallback((m: ChatMessage) => previewImages(messagesRef.current, m), [])
   const onFile = useCallback((m: ChatMessage) => {
     if ('url' in m.body) openFile(m.body as FileBody).catch(() => undefined)
@@ -221,6 +224,7 @@ function Messages({ conv }: { conv: ConvId }) {
         senderName={users[m.from]?.name ?? m.from}
         status={own ? displayStatus(m, peers) : undefined}
         onRetry={onRetry}
+        onDismiss={onDismiss}
         onImage={onImage}
         onFile={onFile}
       />
@@ -270,18 +274,29 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 function Composer({ conv }: { conv: ConvId }) {
-  // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders.
-  const text = useRef('')
-  const [hasText, setHasText] = useState(false)
+  // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders. What was
+  // typed and not sent outlives the page (a session that ended, a reload): a draft per user and
+  // conversation in storage, written when the page goes away or is hidden.
+  const me = useRef(store.getState().me?.id)
+  const [initial, setInitial] = useState(() => loadDraft(me.current, conv))
+  const text = useRef(initial)
+  const [hasText, setHasText] = useState(initial.trim() !== '')
   const [inputKey, setInputKey] = useState(0)
+  useEffect(() => () => saveDraft(me.current, conv, text.current), [conv])
+  useDidHide(() => saveDraft(me.current, conv, text.current))
   const [panel, setPanel] = useState(false)
   const known = useView((s) => s.convs[conv] !== undefined)
+  /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
+  const sentAt = useRef(-Infinity)
 
   const send = () => {
     const t = text.current.trim()
     if (!t) return
+    sentAt.current = Date.now()
     client.sendText(conv, t)
     text.current = ''
+    saveDraft(me.current, conv, '')
+    setInitial('')
     setHasText(false)
     setInputKey((k) => k + 1)
   }
@@ -299,6 +314,7 @@ function Composer({ conv }: { conv: ConvId }) {
           confirmType='send'
           confirmHold
           maxlength={5000}
+          value={initial}
           placeholder={known ? 'Message' : 'Loading…'}
           onInput={(e) => {
             text.current = e.detail.value
@@ -312,7 +328,14 @@ function Composer({ conv }: { conv: ConvId }) {
             <Text>Send</Text>
           </View>
         ) : client.hasUploads ? (
-          <View className={panel ? 'cp-plus cp-open' : 'cp-plus'} onClick={() => setPanel(!panel)}>
+          <View
+            className={panel ? 'cp-plus cp-open' : 'cp-plus'}
+            id='attach'
+            onClick={() => {
+              if (Date.now() - sentAt.current < CLIENT_DEFAULTS.sendTapGuardMs) return
+              setPanel(!panel)
+            }}
+          >
             <Text>+</Text>
           </View>
         ) : null}
@@ -335,6 +358,20 @@ function Composer({ conv }: { conv: ConvId }) {
       ) : null}
     </View>
   )
+}
+
+const draftKey = (user: string, conv: ConvId) => `chat.draft.${user}.${conv}`
+
+function loadDraft(user: string | undefined, conv: ConvId): string {
+  if (!user) return ''
+  const v = platform.storage.get(draftKey(user, conv))
+  return typeof v === 'string' ? v : ''
+}
+
+function saveDraft(user: string | undefined, conv: ConvId, text: string): void {
+  if (!user) return
+  if (text.trim() === '') platform.storage.remove(draftKey(user, conv))
+  else platform.storage.set(draftKey(user, conv), text)
 }
 
 function windowInfo(): { windowWidth: number; windowHeight: number } {

@@ -4,7 +4,7 @@
  * enables it.
  */
 import { Button, Input, Text, View } from '@tarojs/components'
-import Taro from '@tarojs/taro'
+import Taro, { useRouter } from '@tarojs/taro'
 import { useState } from 'react'
 import { isAppError } from '@chat/shared'
 import { auth, client } from '../../services'
@@ -37,7 +37,10 @@ function enter() {
 }
 
 export default function LoginPage() {
-  const [user, setUser] = useState('')
+  const params = useRouter().params
+  // Sent here because the server no longer accepted the session (app.tsx): say so.
+  const ended = params.ended === '1'
+  const [user, setUser] = useState(() => decodeURIComponent(params.user ?? ''))
   const [name, setName] = useState('')
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState('')
@@ -63,6 +66,12 @@ export default function LoginPage() {
         <View className='lg-b2' />
       </View>
       <Text className='lg-h'>Chat</Text>
+      {ended ? (
+        <Text className='lg-note' id='session-ended'>
+          Your session has ended: the server no longer accepts it (it may have restarted). Log in again; the messages you
+          wrote and had not sent yet are kept on this device and go out after you log in.
+        </Text>
+      ) : null}
       {wxLogin ? (
         <Button
           className='lg-wx'
