@@ -168,7 +168,7 @@ describe('content type by magic bytes', () => {
     const res = await fetch(`${h.url}/files/${id}/info`, { headers: { Authorization: `Bearer ${alice}` } })
     expect(((await res.json()) as { file: { mime: string } }).file.mime).toBe('application/vnd.ms-excel')
     // Documents other than PDF are downloaded, and never rendered from our origin.
-    const data = await fetch(`${h.url}/files/${id}?token=${alice}`)
+    const data = await fetch(`${h.url}/files/${id}`, { headers: { Authorization: `Bearer ${alice}` } })
     expect(data.headers.get('content-disposition')).toMatch(/^attachment; /)
     expect(data.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox")
     const c = await create(h, alice, cfb.length, { conv, filename: 'installer.msi' })
