@@ -16,7 +16,8 @@ import { opsRouter } from './ops/routes'
 import { errorHandler } from './http/errors'
 import { Tokens } from './auth/tokens'
 import { authRouter } from './auth/routes'
-import { createMemoryEngine } from './store/memory'
+import { createMemoryEngine, openMemoryEngine } from './store/memory'
+import { openArchiveWithin } from './archive/archive'
 import { createRedisEngine } from './store/redis'
 import type { Engine } from './store/types'
 import { LocalDevices } from './gateway/devices'
@@ -57,6 +58,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const metrics = new Metrics({ defaultMetrics: true })
   const node = `n${process.pid}-${randomId(8)}`
   const engineOptions = { queueMaxLength: config.queueMaxLength, queueRetentionMs: config.queueRetentionMs }
+  const archive =
+    deps.engine || !config.archiveUrl
+      ? undefined
+      : await openArchiveWithin({ url: config.archiveUrl, poolSize: config.archivePoolSize }, config.archiveConnectTimeoutMs)
   const engine =
     deps.engine ??
     (config.store === 'redis'
@@ -70,7 +75,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           node,
           onError: () => metrics.storeErrors.inc(),
         })
-      : createMemoryEngine(engineOptions))
+      : archive
+        ? await openMemoryEngine(engineOptions, { archive, windowMessages: config.windowMessages })
+        : createMemoryEngine(engineOptions))
 
   const tokens = new Tokens({ secret: config.jwtSecret, tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs }, engine.tokens)
   const devices = new LocalDevices()

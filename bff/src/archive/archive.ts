@@ -67,6 +67,11 @@ export class Archive {
     readonly dialect: Dialect,
   ) {}
 
+  /** The same archive over `db`: a transaction's statements (see ArchiveWriter). */
+  with(db: Kysely<ArchiveDb>): Archive {
+    return new Archive(db, this.dialect)
+  }
+
   /** Opens without migrating: `migrate()` (or `openArchive`) brings the schema up to date. */
   static create(options: ArchiveOptions): Archive {
     const { url } = options
@@ -316,4 +321,23 @@ export async function openArchive(options: ArchiveOptions): Promise<Archive> {
     throw err
   }
   return archive
+}
+
+/**
+ * Open and migrate, retrying while the database is not reachable yet (a MySQL container starting
+ * beside the BFF) up to `timeoutMs`; a schema error fails at once. Throws with the last cause.
+ */
+export async function openArchiveWithin(options: ArchiveOptions, timeoutMs: number): Promise<Archive> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await openArchive(options)
+    } catch (err) {
+      if (err instanceof ArchiveSchemaError || Date.now() + 500 > deadline) {
+        if (err instanceof ArchiveSchemaError) throw err
+        throw new Error(`archive not reachable within ${timeoutMs} ms: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      }
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
 }

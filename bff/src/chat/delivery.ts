@@ -23,7 +23,7 @@ import type { Metrics } from '../ops/metrics'
 import type { Bus, QueueStore } from '../store/types'
 import { SentSeqs, type Connection } from '../gateway/connection'
 import type { LocalDevices } from '../gateway/devices'
-import { msgFrameJson } from '../store/message-json'
+import { msgFrameJson, peekMessage } from '../store/message-json'
 
 export interface MessageRef {
   readonly conv: string
@@ -277,14 +277,4 @@ function pushMessage(conn: Connection, frame: Buffer | string, ref: MessageRef, 
   return 'sent'
 }
 
-/** conv and seq of a stored message JSON, read without parsing it (the format is ours: message-json.ts). */
-export function peekMessage(json: string): MessageRef | undefined {
-  const c = json.indexOf('"conv":"')
-  if (c < 0) return undefined
-  const ce = json.indexOf('"', c + 8)
-  const s = json.indexOf('"seq":', ce)
-  if (ce < 0 || s < 0) return undefined
-  const seq = parseInt(json.slice(s + 6, s + 26), 10)
-  if (!Number.isSafeInteger(seq)) return undefined
-  return { conv: json.slice(c + 8, ce), seq, json }
-}
+export { peekMessage } from '../store/message-json'
