@@ -20,6 +20,7 @@ import type {
   ConvStore,
   Engine,
   EngineOptions,
+  MessagePlace,
   MessageStore,
   PresenceStore,
   QueueEntry,
@@ -265,9 +266,9 @@ class MemoryQueue implements QueueStore {
     return q
   }
 
-  async push(user: UserId, msgJson: string): Promise<number> {
+  async push(user: UserId, ref: MessagePlace): Promise<number> {
     const q = this.trimmed(user)
-    q.push({ id: this.nextId(), msg: msgJson })
+    q.push({ id: this.nextId(), conv: ref.conv, seq: ref.seq })
     if (q.length > this.options.queueMaxLength) q.splice(0, q.length - this.options.queueMaxLength)
     this.queues.set(user, q)
     return q.length

@@ -10,7 +10,7 @@
  *   P{c:<conv>}:r               hash    read mark per member
  *   P{c:<conv>}:d:<from>:<cid>  string  seq of a stored (sender, cid), PX = dedup window
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
- *   P{u:<id>}:q                 stream  offline queue (MAXLEN bound, MINID retention and acks)
+ *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
  *   P{u:<id>}:p                 hash    devices per node, `~ls` last seen
  *   P{u:<id>}:i                 hash    profile: name, avatar
  *   Pdir                        zset    lexical directory "<lowercased id or name>\0<id>" for prefix search
@@ -37,6 +37,7 @@ import type {
   ConvStore,
   Engine,
   EngineOptions,
+  MessagePlace,
   MessageStore,
   PresenceStore,
   QueueEntry,
@@ -100,7 +101,7 @@ return cur
 
 /** Append with both bounds: MAXLEN (oldest dropped) and MINID (retention); idle queues expire whole. */
 const QUEUE_PUSH = `
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'c', ARGV[3], 's', ARGV[5])
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return redis.call('XLEN', KEYS[1])
@@ -323,17 +324,18 @@ class RedisQueue implements QueueStore {
     private readonly options: EngineOptions,
   ) {}
 
-  async push(user: UserId, msgJson: string): Promise<number> {
+  async push(user: UserId, ref: MessagePlace): Promise<number> {
     const minId = Date.now() - this.options.queueRetentionMs
     return this.guard(() =>
-      this.r.chatQueuePush(this.k.queue(user), this.options.queueMaxLength, minId, msgJson, this.options.queueRetentionMs),
+      this.r.chatQueuePush(this.k.queue(user), this.options.queueMaxLength, minId, ref.conv, this.options.queueRetentionMs, ref.seq),
     )
   }
 
   async read(user: UserId, limit: number): Promise<QueueEntry[]> {
     const minId = Date.now() - this.options.queueRetentionMs
     const rows = await this.guard(() => this.r.xrange(this.k.queue(user), `${minId}`, '+', 'COUNT', limit))
-    return rows.map(([id, fields]) => ({ id, msg: fields[1] ?? '' }))
+    // Fields as QUEUE_PUSH writes them: c <conv> s <seq>.
+    return rows.map(([id, fields]) => ({ id, conv: fields[1] ?? '', seq: Number(fields[3] ?? 0) }))
   }
 
   async ack(user: UserId, upTo: string): Promise<void> {

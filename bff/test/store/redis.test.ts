@@ -32,7 +32,7 @@ describe('redis engine keys', () => {
       await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: ['ann', 'bob'], createdAt: 1 })
       await engine.messages.append({ conv: 'd:ann:bob', from: 'ann', cid: 'cid-keys-1', mid: 'm1', ts: 1, kind: 'text', body: { text: 'x' }, dedupWindowMs: 60_000 })
       await engine.convs.markRead('d:ann:bob', 'bob', 1)
-      await engine.queue.push('bob', '{}')
+      await engine.queue.push('bob', { conv: 'd:ann:bob', seq: 1 })
       const keys = (await r.keys(`${prefix}*`)).sort()
       expect(keys).toEqual(
         [
