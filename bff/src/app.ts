@@ -74,6 +74,22 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           connectTimeoutMs: config.redisConnectTimeoutMs,
           node,
           onError: () => metrics.storeErrors.inc(),
+          ...(archive
+            ? {
+                archive: {
+                  archive,
+                  windowMessages: config.windowMessages,
+                  backlogMax: config.archiveBacklogMax,
+                  batchMax: config.archiveBatchMax,
+                  claimIdleMs: config.archiveClaimIdleMs,
+                  log,
+                  onBatch: (count: number, lagMs: number) => {
+                    metrics.archived.inc(count)
+                    metrics.archiveLag.observe(lagMs / 1000)
+                  },
+                },
+              }
+            : {}),
         })
       : archive
         ? await openMemoryEngine(engineOptions, { archive, windowMessages: config.windowMessages })
@@ -103,7 +119,15 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   app.use(express.json({ limit: '16kb' }))
 
   // ---- component routers: the one place where each component's HTTP entry points are mounted.
-  app.use(opsRouter({ metrics, ping: () => engine.ping(), draining: () => gateway.isDraining, metricsText: deps.metricsText }))
+  app.use(
+    opsRouter({
+      metrics,
+      ping: () => engine.ping(),
+      status: engine.status ? () => engine.status!() : undefined,
+      draining: () => gateway.isDraining,
+      metricsText: deps.metricsText,
+    }),
+  )
   app.use(
     authRouter({
       tokens,

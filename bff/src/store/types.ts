@@ -151,8 +151,10 @@ export interface Engine {
   readonly presence: PresenceStore
   readonly tokens: TokenStore
   readonly bus: Bus
-  /** Throws AppError STORE_UNAVAILABLE when the store cannot be reached. */
+  /** Throws AppError STORE_UNAVAILABLE when the store cannot be reached (or cannot take sends). */
   ping(): Promise<void>
+  /** What /readyz reports beside `ok` (the archive's state, when there is one). */
+  status?(): Promise<Record<string, unknown>>
   close(): Promise<void>
 }
 
