@@ -61,7 +61,9 @@ async function runWorker(config: Config): Promise<void> {
   try {
     server = await startServer(config, { log, ...(cluster.isWorker ? { metricsText: clusterMetricsText } : {}) })
   } catch (err) {
-    log.fatal({ err }, 'start failed')
+    // The reason in the message itself: an unreachable archive or a schema newer than this code
+    // must be readable in `docker logs` / `kubectl logs` without parsing the error object.
+    log.fatal({ err }, `start failed: ${err instanceof Error ? err.message : String(err)}`)
     process.exit(1)
   }
   if (cluster.isWorker) shareRegistry(server.metrics.registry)
