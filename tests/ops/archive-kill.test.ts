@@ -1,16 +1,14 @@
 /**
  * The system of record under faults: kill -9 of a BFF process (and its persister, maybe in the
- * middle of a batch), kill -9 of Redis (AOF, everysec) and MySQL cut off, all under load. Counted
- * at the end: every message acked is in MySQL exactly once under its acked seq, nothing else is,
- * and both members hold exactly the acked messages.
+ * middle of a batch), of Redis (AOF, everysec) and of MariaDB (its own server: InnoDB crash
+ * recovery), all under load. Counted at the end: every message acked is in MySQL exactly once
+ * under its acked seq, nothing else is, and both members hold exactly the acked messages.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BffProcess } from '../../bff/test/support/spawn'
 import { openArchive } from '../../bff/src/archive/archive'
 import type { Archive } from '../../bff/src/archive/archive'
-import { createTestDatabase } from '../../bff/test/support/mysql'
-import type { TestDatabase } from '../../bff/test/support/mysql'
-import { TcpProxy } from '../../bff/test/support/tcp-proxy'
+import { startMariaDb, type MariaDbServer } from './support/mariadb'
 import { startBff, startBffs } from './support/bff'
 import { createPairs, expectExactlyOnce, startLoad, storeViolations, usersOf, stopAll, type Pair } from './support/pairs'
 import { until } from './support/proc'
@@ -21,10 +19,9 @@ const SEND_EVERY_MS = 100 // 24 users -> ~240 messages/s
 const BACKOFF = { minDelayMs: 100, maxDelayMs: 1000 }
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe('archive under kill -9 of a BFF, of Redis, and MySQL cut off', () => {
+describe('archive under kill -9 of a BFF, of Redis and of MariaDB', () => {
   let redis: RedisServer
-  let db: TestDatabase
-  let proxy: TcpProxy
+  let mariadb: MariaDbServer
   let archive: Archive
   let nodes: BffProcess[] = []
   let pairs: Pair[] = []
@@ -33,14 +30,15 @@ describe('archive under kill -9 of a BFF, of Redis, and MySQL cut off', () => {
 
   beforeAll(async () => {
     redis = await startRedis({ aof: true, fsync: 'everysec' })
-    db = await createTestDatabase()
-    proxy = new TcpProxy('127.0.0.1', 3306)
-    await proxy.start()
-    archive = await openArchive({ url: db.url })
+    mariadb = await startMariaDb()
+    const { createConnection } = await import('mysql2/promise')
+    const admin = await createConnection(mariadb.url)
+    await admin.query('CREATE DATABASE chat CHARACTER SET utf8mb4 COLLATE utf8mb4_bin')
+    await admin.end()
     env = {
       STORE: 'redis',
       REDIS_URL: redis.url,
-      ARCHIVE_URL: db.url.replace('127.0.0.1:3306', `127.0.0.1:${proxy.port}`),
+      ARCHIVE_URL: `${mariadb.url}/chat`,
       WINDOW_MESSAGES: '10',
       ARCHIVE_BATCH_MAX: '50',
       ARCHIVE_CLAIM_IDLE_MS: '1000',
@@ -48,12 +46,12 @@ describe('archive under kill -9 of a BFF, of Redis, and MySQL cut off', () => {
       RATE_LIMIT_BURST: '100000',
     }
     nodes = await startBffs(2, env)
+    archive = await openArchive({ url: `${mariadb.url}/chat` })
   })
   afterAll(async () => {
     await stopAll({ load, pairs, nodes, redis })
-    await proxy.cut()
-    await archive.close()
-    await db.drop()
+    await archive?.close()
+    await mariadb?.dispose()
   })
 
   it('stores every acked message in MySQL exactly once', async () => {
@@ -75,13 +73,14 @@ describe('archive under kill -9 of a BFF, of Redis, and MySQL cut off', () => {
     await redis.start()
     await pause(1000)
 
-    // 3. MySQL away for a while: sends keep being acked, the stream holds them.
-    await proxy.cut()
+    // 3. MariaDB dies (kill -9) and is down a while: sends keep being acked, the stream holds them;
+    // it comes back through InnoDB's crash recovery.
+    await mariadb.kill9()
     const r = redis.client()
     try {
       await pause(1500)
       const backlogDuringCut = await r.xlen('chat:archive')
-      await proxy.restore()
+      await mariadb.start()
       await pause(1000)
 
       load.stop()
@@ -111,7 +110,7 @@ describe('archive under kill -9 of a BFF, of Redis, and MySQL cut off', () => {
       const unavailable = users.reduce((s, u) => s + (u.stats.errors.get('STORE_UNAVAILABLE') ?? 0), 0)
       console.log(
         `[archive faults] ${acked} messages acked, ${rows} rows in MySQL: 0 missing, 0 extra, 0 doubled; ${dupAcks} dup acks of resends, ` +
-          `${unavailable} sends refused STORE_UNAVAILABLE while Redis was down; ${backlogDuringCut} messages buffered in the stream while MySQL was cut, drained ${drainMs} ms after the load stopped`,
+          `${unavailable} sends refused STORE_UNAVAILABLE while Redis was down; ${backlogDuringCut} messages buffered in the stream while MariaDB was down, drained ${drainMs} ms after the load stopped`,
       )
     } finally {
       r.disconnect()
