@@ -15,7 +15,7 @@ try {
     log.info('ARCHIVE_URL is none: nothing to migrate')
     process.exit(0)
   }
-  const archive = Archive.create({ url: config.archiveUrl, poolSize: 1 })
+  const archive = await Archive.create({ url: config.archiveUrl, poolSize: 1 })
   try {
     const ran = await archive.migrate()
     log.info({ ran, schema: archive.knownMigrations().pop() }, ran.length > 0 ? 'archive migrated' : 'archive up to date')

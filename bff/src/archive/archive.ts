@@ -12,7 +12,6 @@ import path from 'node:path'
 import { Kysely, MysqlDialect, SqliteDialect, sql } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import type { Migration, MigrationProvider } from 'kysely/migration'
-import SQLite from 'better-sqlite3'
 import { createPool } from 'mysql2'
 import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
@@ -73,11 +72,12 @@ export class Archive {
   }
 
   /** Opens without migrating: `migrate()` (or `openArchive`) brings the schema up to date. */
-  static create(options: ArchiveOptions): Archive {
+  static async create(options: ArchiveOptions): Promise<Archive> {
     const { url } = options
     if (url.startsWith('sqlite:')) {
       const file = url.slice('sqlite:'.length)
       if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+      const SQLite = await loadSqlite()
       const database = new SQLite(file)
       // WAL: readers do not block the writer; NORMAL: a commit survives a crash of the process
       // (kill -9), only a power loss may drop the last commits (https://sqlite.org/wal.html).
@@ -311,9 +311,22 @@ export class Archive {
   }
 }
 
+/**
+ * better-sqlite3 is an optional dependency, loaded only for a `sqlite:` archive: it is a native
+ * module, and where it cannot be built (an image without compilers and without its prebuilt
+ * binary) a MySQL deployment must still start.
+ */
+async function loadSqlite(): Promise<typeof import('better-sqlite3')> {
+  try {
+    return (await import('better-sqlite3')).default
+  } catch (err) {
+    throw new Error('a sqlite: ARCHIVE_URL needs the package better-sqlite3, which is not installed here: install it, or use a mysql:// ARCHIVE_URL', { cause: err })
+  }
+}
+
 /** Open and migrate (what the BFF does at start). */
 export async function openArchive(options: ArchiveOptions): Promise<Archive> {
-  const archive = Archive.create(options)
+  const archive = await Archive.create(options)
   try {
     await archive.migrate()
   } catch (err) {

@@ -23,7 +23,7 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
     let a: Archive
     beforeEach(async () => {
       fx = await make()
-      a = Archive.create({ url: fx.url })
+      a = await Archive.create({ url: fx.url })
       await a.migrate()
     })
     afterEach(async () => {
@@ -34,7 +34,7 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
     describe('migrations', () => {
       it('runs every migration once from an empty database and nothing on the next start', async () => {
         expect(await a.appliedMigrations()).toEqual(a.knownMigrations())
-        const again = Archive.create({ url: fx.url })
+        const again = await Archive.create({ url: fx.url })
         try {
           expect(await again.migrate()).toEqual([])
           expect(await again.appliedMigrations()).toEqual(a.knownMigrations())
@@ -45,7 +45,7 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
 
       it('refuses a schema newer than the code, naming the unknown migration, and changes nothing', async () => {
         await sql`insert into kysely_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01T00:00:00.000Z')`.execute(a.db)
-        const older = Archive.create({ url: fx.url })
+        const older = await Archive.create({ url: fx.url })
         try {
           const err = await older.migrate().catch((e: unknown) => e)
           expect(err).toBeInstanceOf(ArchiveSchemaError)
