@@ -115,7 +115,9 @@ describe('docker-compose.yml', () => {
     expect(mysql.healthcheck.test.join(' ')).toMatch(/mariadb-admin ping/)
     expect(interpolate(mysql.environment.MARIADB_PASSWORD)).toBe('my5ql')
     expect(String(mysql.environment.MARIADB_ROOT_PASSWORD)).toMatch(/^\$\{MYSQL_ROOT_PASSWORD:\?/)
-    expect(compose.services['bff-1'].depends_on.mysql).toEqual({ condition: 'service_healthy' })
+    expect(compose.services['bff-1'].depends_on).toEqual(['redis', 'mysql'])
+    // The BFF waits for MariaDB's first start (volume initialisation) itself.
+    expect(Number(interpolate(compose.services['bff-1'].environment.ARCHIVE_CONNECT_TIMEOUT_MS))).toBeGreaterThanOrEqual(60_000)
     expect((mysql.command as string[]).map(interpolate)).toEqual(expect.arrayContaining(['--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin']))
   })
 })
