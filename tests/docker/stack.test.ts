@@ -248,7 +248,13 @@ describe('the compose stack', () => {
       // Redis's volume goes; MariaDB's stays.
       await runOk('docker', ['volume', 'rm', `${project}_redis-data`], { env })
       await dc(['up', '-d', '--no-build'], 300_000)
-      await until('both replicas ready again', async () => (await httpStatus(`${bffUrl(1)}/readyz`)) === 200 && (await httpStatus(`${bffUrl(2)}/readyz`)) === 200, 180_000, 500)
+      // The balancer too: it marks the new replicas up only after its own health checks.
+      await until(
+        'both replicas ready again and the balancer routing',
+        async () => (await httpStatus(`${bffUrl(1)}/readyz`)) === 200 && (await httpStatus(`${bffUrl(2)}/readyz`)) === 200 && (await httpStatus(`${lb()}/readyz`)) === 200,
+        180_000,
+        500,
+      )
 
       const again = await TestClient.connect(lb(), (await wxLogin('Alice')).token)
       clients.push(again)
