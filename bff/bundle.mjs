@@ -1,11 +1,12 @@
 // One esbuild setup for everything that runs the BFF's TypeScript under Node: the production
 // build, the test processes and the benchmarks. shared/ (TypeScript source, a workspace package)
-// is bundled in; every npm dependency of the BFF stays external and is loaded from node_modules.
+// is bundled in; every npm dependency of the BFF (optional ones too) stays external and is loaded
+// from node_modules.
 import { readFileSync } from 'node:fs'
 import { build } from 'esbuild'
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
-const external = Object.keys(pkg.dependencies ?? {}).filter((name) => !name.startsWith('@chat/'))
+const external = Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies }).filter((name) => !name.startsWith('@chat/'))
 
 /** esbuild's `build` with the BFF's Node settings; `options` adds entry points, output and the rest. */
 export function bundleBff(options) {

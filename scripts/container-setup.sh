@@ -10,6 +10,9 @@
 #      redis:7-bookworm       Debian bookworm minbase + Debian's redis-server 7 (CMD redis-server)
 #      haproxy:2.6-bookworm   Debian bookworm minbase + Debian's haproxy 2.6, laid out like the
 #                             official image (config at /usr/local/etc/haproxy/haproxy.cfg, user haproxy)
+#      mariadb:10.11          Debian bookworm minbase + Debian's mariadb-server 10.11, with an entry
+#                             point that, like the official image's, initialises an empty volume from
+#                             MARIADB_ROOT_PASSWORD, MARIADB_DATABASE, MARIADB_USER, MARIADB_PASSWORD
 # Where a registry is reachable none of this is needed: the real images are pulled instead.
 # Vendored from the machine image's tools/container-setup.sh (plus the haproxy stand-in) so that a
 # clean clone's .ci/run does not depend on files outside the repository.
@@ -107,4 +110,49 @@ if ! podman image exists "$haproxy_img"; then
     --change 'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' - "$haproxy_img" >/dev/null
 fi
 
-echo "ready: export DOCKER_HOST=unix://$sock  (images: $node_img, $redis_img, $haproxy_img)"
+mariadb_img=docker.io/library/mariadb:10.11
+if ! podman image exists "$mariadb_img"; then
+  r=$cache/mariadb
+  minbase "$r"
+  if [ ! -x "$r/usr/sbin/mariadbd" ]; then
+    apt_in "$r" mariadb-server
+    rm -rf "$r/var/lib/mysql"/*
+  fi
+  cat > "$r/usr/local/bin/docker-entrypoint.sh" <<'ENTRY'
+#!/bin/sh
+# Stand-in for the official image's entry point: first start on an empty data directory creates
+# the system tables, root's password, one database and one user; then mariadbd runs as mysql.
+set -eu
+datadir=/var/lib/mysql
+install -d -o mysql -g mysql /run/mysqld "$datadir"
+if [ ! -d "$datadir/mysql" ]; then
+  mariadb-install-db --user=mysql --datadir="$datadir" --skip-test-db >/dev/null
+  mariadbd --user=mysql --datadir="$datadir" --skip-networking --socket=/run/mysqld/init.sock &
+  pid=$!
+  i=0
+  until mariadb-admin --socket=/run/mysqld/init.sock ping >/dev/null 2>&1; do
+    i=$((i + 1)); [ "$i" -lt 300 ] || { echo "mariadb did not start" >&2; exit 1; }; sleep 0.2
+  done
+  mariadb --socket=/run/mysqld/init.sock <<SQL
+ALTER USER root@localhost IDENTIFIED BY '${MARIADB_ROOT_PASSWORD}';
+CREATE DATABASE IF NOT EXISTS \`${MARIADB_DATABASE}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+CREATE USER '${MARIADB_USER}'@'%' IDENTIFIED BY '${MARIADB_PASSWORD}';
+CREATE USER '${MARIADB_USER}'@'localhost' IDENTIFIED BY '${MARIADB_PASSWORD}';
+GRANT ALL ON \`${MARIADB_DATABASE}\`.* TO '${MARIADB_USER}'@'%';
+GRANT ALL ON \`${MARIADB_DATABASE}\`.* TO '${MARIADB_USER}'@'localhost';
+SQL
+  kill "$pid"
+  wait "$pid" || true
+fi
+if [ "${1:-}" = mariadbd ]; then shift; exec mariadbd --user=mysql --datadir="$datadir" "$@"; fi
+exec "$@"
+ENTRY
+  chmod 0755 "$r/usr/local/bin/docker-entrypoint.sh"
+  tar -C "$r" -c . | podman import \
+    --change 'EXPOSE 3306' \
+    --change 'STOPSIGNAL SIGTERM' \
+    --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
+    --change 'CMD ["mariadbd", "--bind-address=0.0.0.0"]' - "$mariadb_img" >/dev/null
+fi
+
+echo "ready: export DOCKER_HOST=unix://$sock  (images: $node_img, $redis_img, $haproxy_img, $mariadb_img)"

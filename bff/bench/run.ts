@@ -7,7 +7,9 @@
  * Environment (all optional): BENCH_IDLE (connections, default 100000), BENCH_RATE (msg/s, 5000),
  * BENCH_SECONDS (10), BENCH_GROUP (members, 1000), BENCH_GROUP_ROUNDS (200), BENCH_QUEUED (10000),
  * BENCH_WORKERS_IDLE (server processes for the idle figure, 6), BENCH_ONLY (comma list of
- * idle,one2one,group,reconnect).
+ * idle,one2one,group,reconnect), BENCH_ARCHIVE_URL (the BFF's ARCHIVE_URL: a mysql:// URL of an
+ * existing, empty database puts the archive and its persister under the measured load; unset:
+ * Redis alone, as the recorded figures).
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -87,6 +89,7 @@ async function startServer(kind: 'bff' | 'base', workers: number): Promise<Serve
       SLOW_CONSUMER_BYTES: String(64 * 1024 * 1024),
       MAX_CONNECTIONS: '19500',
       STATIC_DIR: 'bff/bench',
+      ...(kind === 'bff' && process.env.BENCH_ARCHIVE_URL ? { ARCHIVE_URL: process.env.BENCH_ARCHIVE_URL } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })

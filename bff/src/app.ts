@@ -20,7 +20,8 @@ import { metricsRouter, opsRouter } from './ops/routes'
 import { errorHandler, notFound } from './http/errors'
 import { Tokens } from './auth/tokens'
 import { authRouter } from './auth/routes'
-import { createMemoryEngine } from './store/memory'
+import { createMemoryEngine, openMemoryEngine } from './store/memory'
+import { openArchiveWithin } from './archive/archive'
 import { createRedisEngine } from './store/redis'
 import type { Engine } from './store/types'
 import { LocalDevices } from './gateway/devices'
@@ -63,6 +64,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const metrics = new Metrics({ defaultMetrics: true })
   const node = `n${process.pid}-${randomId(8)}`
   const engineOptions = { queueMaxLength: config.queueMaxLength, queueRetentionMs: config.queueRetentionMs }
+  const archive =
+    deps.engine || !config.archiveUrl
+      ? undefined
+      : await openArchiveWithin({ url: config.archiveUrl, poolSize: config.archivePoolSize }, config.archiveConnectTimeoutMs)
   const engine =
     deps.engine ??
     (config.store === 'redis'
@@ -75,8 +80,26 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           connectTimeoutMs: config.redisConnectTimeoutMs,
           node,
           onError: () => metrics.storeErrors.inc(),
+          ...(archive
+            ? {
+                archive: {
+                  archive,
+                  windowMessages: config.windowMessages,
+                  backlogMax: config.archiveBacklogMax,
+                  batchMax: config.archiveBatchMax,
+                  claimIdleMs: config.archiveClaimIdleMs,
+                  log,
+                  onBatch: (count: number, lagMs: number) => {
+                    metrics.archived.inc(count)
+                    metrics.archiveLag.observe(lagMs / 1000)
+                  },
+                },
+              }
+            : {}),
         })
-      : createMemoryEngine(engineOptions))
+      : archive
+        ? await openMemoryEngine(engineOptions, { archive, windowMessages: config.windowMessages })
+        : createMemoryEngine(engineOptions))
 
   const tokens = new Tokens({ secret: config.jwtSecret, tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs }, engine.tokens)
   const devices = new LocalDevices()
@@ -109,6 +132,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     opsRouter({
       metrics,
       ping: () => engine.ping(),
+      status: engine.status ? () => engine.status!() : undefined,
       draining: () => gateway.isDraining,
       metricsText: deps.metricsText,
       metricsHere: config.metricsPort === undefined,

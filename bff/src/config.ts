@@ -32,6 +32,26 @@ export interface Config {
   readonly redisCommandTimeoutMs: number
   /** REDIS_CONNECT_TIMEOUT_MS: how long start-up waits for Redis before giving up. Default 10000. */
   readonly redisConnectTimeoutMs: number
+  /** DATA_DIR: folder of the embedded engine's SQLite archive (`chat.sqlite`). Default data/ of the repository. */
+  readonly dataDir: string
+  /**
+   * ARCHIVE_URL: the system of record. `mysql://user:password@host:port/database`, `sqlite:<file>`,
+   * or `none`. Default: `sqlite:<DATA_DIR>/chat.sqlite` with STORE=memory, `none` with STORE=redis
+   * (Redis alone keeps every message, unbounded, as before the archive).
+   */
+  readonly archiveUrl: string | undefined
+  /** ARCHIVE_CONNECT_TIMEOUT_MS: how long start-up waits for the archive (and its migrations) before exiting non-zero. Default 30000. */
+  readonly archiveConnectTimeoutMs: number
+  /** ARCHIVE_POOL_SIZE: MySQL connections per process. Default 10. */
+  readonly archivePoolSize: number
+  /** WINDOW_MESSAGES: newest messages of each conversation kept hot (Redis or memory) when an archive is on. Default 200. */
+  readonly windowMessages: number
+  /** ARCHIVE_BATCH_MAX: messages per persister batch (one multi-row INSERT). Default 1000. */
+  readonly archiveBatchMax: number
+  /** ARCHIVE_BACKLOG_MAX: acked messages not yet in the archive beyond which sends are refused (STORE_UNAVAILABLE). Default 1000000. */
+  readonly archiveBacklogMax: number
+  /** ARCHIVE_CLAIM_IDLE_MS: a batch taken by a persister that died is taken over after this long. Default 30000. */
+  readonly archiveClaimIdleMs: number
   /** JWT_SECRET: HS256 key of access tokens, at least 32 bytes. Required in production, and not a built-in or example value there. */
   readonly jwtSecret: string
   /** TOKEN_TTL_MS: access token lifetime. Default 15 min. */
@@ -155,6 +175,18 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   // A brace in the prefix would become the key's hash tag and put every key in one Cluster slot.
   if (/[{}\s]/.test(redisPrefix)) throw new ConfigError('REDIS_PREFIX', 'must not contain braces or spaces')
 
+  const dataDir = path.resolve(repoRoot, env.DATA_DIR || 'data')
+  const archiveRaw = env.ARCHIVE_URL?.trim() || (store === 'memory' ? `sqlite:${path.join(dataDir, 'chat.sqlite')}` : 'none')
+  if (archiveRaw !== 'none' && !/^(mysql:\/\/.+|sqlite:.+)$/.test(archiveRaw)) {
+    throw new ConfigError('ARCHIVE_URL', `must be mysql://user:password@host:port/database, sqlite:<file> or none, got "${archiveRaw.replace(/\/\/[^@]*@/, '//***@')}"`)
+  }
+  const archiveUrl = archiveRaw === 'none' ? undefined : archiveRaw
+  // The persister's stream is one key: a script cannot write it with a conversation's keys in
+  // another Cluster slot. Refused rather than half-working.
+  if (archiveUrl && store === 'redis' && clusterNodes(env).length > 0) {
+    throw new ConfigError('ARCHIVE_URL', 'is not supported with REDIS_CLUSTER_NODES yet: use a standalone Redis (see bff/README.md, Archive)')
+  }
+
   const config: Config = {
     port: int(env, 'PORT', 8080, 0, 65535),
     host: env.HOST ?? '127.0.0.1',
@@ -165,6 +197,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     redisPrefix,
     redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 10, 60_000),
     redisConnectTimeoutMs: int(env, 'REDIS_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
+    dataDir,
+    archiveUrl,
+    archiveConnectTimeoutMs: int(env, 'ARCHIVE_CONNECT_TIMEOUT_MS', 30_000, 100, 600_000),
+    archivePoolSize: int(env, 'ARCHIVE_POOL_SIZE', 10, 1, 1000),
+    windowMessages: int(env, 'WINDOW_MESSAGES', 200, 1, 1_000_000),
+    archiveBatchMax: int(env, 'ARCHIVE_BATCH_MAX', 1000, 1, 100_000),
+    archiveBacklogMax: int(env, 'ARCHIVE_BACKLOG_MAX', 1_000_000, 1, 1_000_000_000),
+    archiveClaimIdleMs: int(env, 'ARCHIVE_CLAIM_IDLE_MS', 30_000, 100, 3600_000),
     jwtSecret,
     tokenTtlMs: int(env, 'TOKEN_TTL_MS', 15 * 60_000, 1000, 24 * 3600_000),
     refreshTtlMs: int(env, 'REFRESH_TTL_MS', 30 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),

@@ -120,7 +120,9 @@ async function runWorker(config: Config): Promise<void> {
   try {
     server = await startServer(config, { log, ...(cluster.isWorker ? { metricsText: clusterMetricsText } : {}) })
   } catch (err) {
-    log.fatal({ err }, 'start failed')
+    // The reason in the message itself: an unreachable archive or a schema newer than this code
+    // must be readable in `docker logs` / `kubectl logs` without parsing the error object.
+    log.fatal({ err }, `start failed: ${err instanceof Error ? err.message : String(err)}`)
     if (cluster.isWorker && process.send) {
       // The primary exits with this reason; wait until it has the message before exiting.
       const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err)

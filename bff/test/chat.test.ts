@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
 import type { RunningServer } from '../src/app'
 import { TestClient, connectUser, newCid } from './support/client'
-import { dropPrefix, randomPrefix, startTestServer } from './support/server'
+import { REDIS_URL, dropPrefix, randomPrefix, startTestServer } from './support/server'
+import { Redis } from 'ioredis'
 import { waitFor } from './support/wait'
 
 describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) => {
@@ -122,6 +123,42 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     // The peer learns it was delivered.
     const receipt = await alice.client.nextOf('receipt', (f) => f.kind === 'delivered')
     expect(receipt).toMatchObject({ conv, user: b, seq: 5 })
+  })
+
+  it('queues a reference per offline member, never a copy of the body (a 15 KB message to a group stored once)', async () => {
+    const a = uid('fan')
+    const members = Array.from({ length: 12 }, (_, i) => uid(`fanm${i}x`))
+    const alice = await user(a)
+    for (const m of members) await (await connectUser(server.url, m)).client.close()
+    alice.client.send({ type: 'conv.create', rid: 'fan1', kind: 'group', title: 'Fan', members })
+    const conv = (await alice.client.nextOf('conv', (f) => f.rid === 'fan1')).conv.id
+    // 4,999 CJK characters: 15 KB of UTF-8, near the largest text a message may carry.
+    const big = '表'.repeat(4999)
+    for (let i = 1; i <= 3; i++) {
+      const cid = newCid()
+      alice.client.send({ type: 'send', cid, conv, kind: 'text', body: { text: `${i}${big}` } })
+      await alice.client.nextOf('ack', (f) => f.cid === cid)
+    }
+    await waitFor(async () => (await Promise.all(members.map((m) => server.engine.queue.length(m)))).every((n) => n === 3))
+    for (const m of members) {
+      const entries = await server.engine.queue.read(m, 10)
+      // Exactly the place of each message, nothing else (no body).
+      expect(entries.map(({ id: _id, ...rest }) => rest)).toEqual([1, 2, 3].map((seq) => ({ conv, seq })))
+    }
+    if (store === 'redis') {
+      const r = new Redis(REDIS_URL)
+      try {
+        // Three references (and the stream's own ~4 KB node) cost less than one body; copies would be 45 KB.
+        for (const m of members) expect(await r.memory('USAGE', `${prefix}{u:${m}}:q`)).toBeLessThan(Buffer.byteLength(big))
+      } finally {
+        r.disconnect()
+      }
+    }
+    // The bodies come from the conversation when a member syncs.
+    const back = await user(members[0]!)
+    const { batches } = await back.client.sync('fs', [{ conv, seq: 0 }])
+    expect(batches.flatMap((f) => f.msgs.map((m) => (m.body as { text: string }).text.slice(0, 1)))).toEqual(['1', '2', '3'])
+    expect(batches.flatMap((f) => f.msgs.map((m) => (m.body as { text: string }).text.length))).toEqual([5000, 5000, 5000])
   })
 
   it('gives a conversation without a cursor its newest page, with more when older messages exist', async () => {

@@ -26,6 +26,24 @@ describe('loadConfig', () => {
     expect(c.staticDir).toBe(path.resolve(__dirname, '../../dist/h5'))
   })
 
+  it('keeps the embedded engine in DATA_DIR/chat.sqlite, and Redis without an archive unless ARCHIVE_URL names one', () => {
+    const c = loadConfig({})
+    expect(c.dataDir).toBe(path.resolve(__dirname, '../../data'))
+    expect(c.archiveUrl).toBe(`sqlite:${path.resolve(__dirname, '../../data/chat.sqlite')}`)
+    expect(c).toMatchObject({ archiveConnectTimeoutMs: 30_000, archivePoolSize: 10, windowMessages: 200, archiveBatchMax: 1000, archiveBacklogMax: 1_000_000, archiveClaimIdleMs: 30_000 })
+    expect(loadConfig({ DATA_DIR: '/tmp/chat-x' }).archiveUrl).toBe('sqlite:/tmp/chat-x/chat.sqlite')
+    expect(loadConfig({ ARCHIVE_URL: 'none' }).archiveUrl).toBeUndefined()
+    expect(loadConfig({ STORE: 'redis' }).archiveUrl).toBeUndefined()
+    expect(loadConfig({ STORE: 'redis', ARCHIVE_URL: 'mysql://u:p@db:3306/chat' }).archiveUrl).toBe('mysql://u:p@db:3306/chat')
+  })
+
+  it('refuses an archive it cannot use, without echoing the password', () => {
+    expect(() => loadConfig({ ARCHIVE_URL: 'postgres://u:secret@db/chat' })).toThrow(/^config: ARCHIVE_URL must be mysql:\/\/.*got "postgres:\/\/\*\*\*@db\/chat"$/)
+    expect(() => loadConfig({ STORE: 'redis', REDIS_CLUSTER_NODES: 'a:1', ARCHIVE_URL: 'mysql://u@db/chat' })).toThrow(/ARCHIVE_URL is not supported with REDIS_CLUSTER_NODES/)
+    expect(() => loadConfig({ WINDOW_MESSAGES: '0' })).toThrow(/WINDOW_MESSAGES must be between 1/)
+    expect(() => loadConfig({ ARCHIVE_BACKLOG_MAX: 'lots' })).toThrow(/ARCHIVE_BACKLOG_MAX must be an integer/)
+  })
+
   it('names the variable of a bad value', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT must be an integer/)
     expect(() => loadConfig({ STORE: 'mongo' })).toThrow(/STORE must be one of memory, redis/)

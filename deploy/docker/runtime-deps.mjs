@@ -1,5 +1,5 @@
 // Copies into <out> exactly the installed packages the bundled BFF can load at run time: the
-// closure of bff/package.json's `dependencies` over `dependencies`, installed `optionalDependencies`
+// closure of bff/package.json's `dependencies` (and installed `optionalDependencies`) over `dependencies`, installed `optionalDependencies`
 // and required `peerDependencies`, resolved the way Node resolves them (nearest node_modules up the
 // tree) and laid out at the same relative paths so resolution in the image is unchanged.
 //
@@ -51,9 +51,10 @@ function need(fromDir, name, { optional }) {
 }
 
 const wsDir = path.join(absRoot, workspace)
-for (const name of Object.keys(readJson(path.join(wsDir, 'package.json')).dependencies ?? {})) {
-  need(wsDir, name, { optional: false })
-}
+const wsPkg = readJson(path.join(wsDir, 'package.json'))
+for (const name of Object.keys(wsPkg.dependencies ?? {})) need(wsDir, name, { optional: false })
+// better-sqlite3 (the embedded archive): copied when it built, left out when it could not.
+for (const name of Object.keys(wsPkg.optionalDependencies ?? {})) need(wsDir, name, { optional: true })
 while (queue.length > 0) {
   const dir = queue.shift()
   const pkg = readJson(path.join(dir, 'package.json'))

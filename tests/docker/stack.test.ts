@@ -29,7 +29,7 @@ const dc = (args: string[], timeoutMs = 180_000) =>
   runOk(compose[0]!, [...compose.slice(1), '-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.test.yml', ...args], { env, cwd: repoRoot, timeoutMs })
 
 let wechat: Server
-let ports: { redis: number; bff1: number; bff2: number; lb: number }
+let ports: { redis: number; bff1: number; bff2: number; lb: number; mysql: number }
 const lb = () => `http://127.0.0.1:${ports.lb}`
 const bffUrl = (i: 1 | 2) => `http://127.0.0.1:${i === 1 ? ports.bff1 : ports.bff2}`
 const clients: TestClient[] = []
@@ -56,18 +56,21 @@ beforeAll(async () => {
   })
   await new Promise<void>((r) => wechat.listen(0, '127.0.0.1', r))
 
-  const [redis, bff1, bff2, lbPort] = await freePorts(4)
-  ports = { redis: redis!, bff1: bff1!, bff2: bff2!, lb: lbPort! }
+  const [redis, bff1, bff2, lbPort, mysql] = await freePorts(5)
+  ports = { redis: redis!, bff1: bff1!, bff2: bff2!, lb: lbPort!, mysql: mysql! }
   Object.assign(env, {
     BFF_IMAGE: IMAGE,
     NODE_ENV: 'production',
     REDIS_PASSWORD: randomBytes(18).toString('hex'),
+    MYSQL_PASSWORD: randomBytes(18).toString('hex'),
+    MYSQL_ROOT_PASSWORD: randomBytes(18).toString('hex'),
     JWT_SECRET: randomBytes(32).toString('hex'),
     WX_APPID: 'wx00000000000000d0',
     WX_SECRET: 'wx-test-secret',
     WX_API_BASE: `http://127.0.0.1:${(wechat.address() as AddressInfo).port}`,
     SHUTDOWN_TIMEOUT_MS: '5000',
     TEST_REDIS_PORT: String(ports.redis),
+    TEST_MYSQL_PORT: String(ports.mysql),
     TEST_BFF_1_PORT: String(ports.bff1),
     TEST_BFF_2_PORT: String(ports.bff2),
     TEST_LB_PORT: String(ports.lb),
@@ -227,6 +230,42 @@ describe('the compose stack', () => {
       expect(await connections(other)).toBe(2)
       const { batches } = await again.sync('s1', [{ conv, seq: ack.seq - 1 }])
       expect(batches.flatMap((x) => x.msgs.map((m) => m.cid))).toEqual([cid])
+    })()))
+
+  it('a message survives docker compose down && up, even with Redis emptied: MariaDB keeps it', () =>
+    track((async () => {
+      const conv = directConvId('oDockerAlice', 'oDockerBob')
+      const a = await TestClient.connect(lb(), (await wxLogin('Alice')).token)
+      clients.push(a)
+      await a.nextOf('welcome')
+      const cid = newCid()
+      a.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'kept by MariaDB' } })
+      const ack = await a.nextOf('ack', (f) => f.cid === cid, 10_000)
+      await until('the persister has it in MariaDB', async () => ((await (await fetch(`${lb()}/readyz`)).json()) as { archive?: { backlog?: number } }).archive?.backlog === 0, 20_000, 200)
+      await Promise.all(clients.splice(0).map((c) => c.close()))
+
+      await dc(['down', '--timeout', '10'], 180_000)
+      // Redis's volume goes; MariaDB's stays.
+      await runOk('docker', ['volume', 'rm', `${project}_redis-data`], { env })
+      await dc(['up', '-d', '--no-build'], 300_000)
+      // The balancer too: it marks the new replicas up only after its own health checks.
+      await until(
+        'both replicas ready again and the balancer routing',
+        async () => (await httpStatus(`${bffUrl(1)}/readyz`)) === 200 && (await httpStatus(`${bffUrl(2)}/readyz`)) === 200 && (await httpStatus(`${lb()}/readyz`)) === 200,
+        180_000,
+        500,
+      )
+
+      const again = await TestClient.connect(lb(), (await wxLogin('Alice')).token)
+      clients.push(again)
+      await again.nextOf('welcome')
+      again.send({ type: 'history', rid: 'after-down', conv, limit: 50 })
+      const page = await again.nextOf('messages', (f) => f.rid === 'after-down', 10_000)
+      expect(page.msgs.find((m) => m.cid === cid)).toMatchObject({ seq: ack.seq, mid: ack.mid, body: { text: 'kept by MariaDB' } })
+      // Seqs go on after MariaDB's last one.
+      const next = newCid()
+      again.send({ type: 'send', cid: next, conv, kind: 'text', body: { text: 'after' } })
+      expect((await again.nextOf('ack', (f) => f.cid === next, 10_000)).seq).toBe(page.msgs.at(-1)!.seq + 1)
     })()))
 })
 

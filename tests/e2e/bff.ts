@@ -16,7 +16,7 @@ export interface TestBff {
 export async function startBff(env: Record<string, string> = {}): Promise<TestBff> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-'))
   const server = await startServer(
-    loadConfig({ PORT: '0', HOST: '127.0.0.1', DEV_LOGIN: '1', LOG_LEVEL: 'silent', UPLOAD_DIR: dir, STATIC_DIR: path.join(dir, 'none'), ...env }),
+    loadConfig({ PORT: '0', HOST: '127.0.0.1', DEV_LOGIN: '1', LOG_LEVEL: 'silent', UPLOAD_DIR: dir, DATA_DIR: dir, STATIC_DIR: path.join(dir, 'none'), ...env }),
   )
   return {
     url: server.url,
@@ -32,7 +32,7 @@ export async function startBffProcess(env: Record<string, string> = {}): Promise
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-'))
   const child = spawn(process.execPath, [path.join(ROOT, 'bff/dist/main.js')], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DEV_LOGIN: '1', UPLOAD_DIR: dir, STATIC_DIR: path.join(ROOT, 'dist/h5'), LOG_LEVEL: 'info', WORKERS: '1', ...env },
+    env: { ...process.env, NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DEV_LOGIN: '1', UPLOAD_DIR: dir, DATA_DIR: dir, STATIC_DIR: path.join(ROOT, 'dist/h5'), LOG_LEVEL: 'info', WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

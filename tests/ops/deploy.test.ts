@@ -93,7 +93,7 @@ describe('deploy/k8s', () => {
 describe('docker-compose.yml', () => {
   const compose = docs('docker-compose.yml')[0]!
   // Compose's own interpolation: ${VAR:-default} and ${VAR:?message} with the values given.
-  const given: Record<string, string> = { REDIS_PASSWORD: 'p4ss', JWT_SECRET: 'c0ffee5e11'.repeat(5) }
+  const given: Record<string, string> = { REDIS_PASSWORD: 'p4ss', MYSQL_PASSWORD: 'my5ql', JWT_SECRET: 'c0ffee5e11'.repeat(5) }
   const interpolate = (v: unknown): string =>
     String(v).replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => given[name] ?? (op === '-' ? (arg ?? '') : ''))
 
@@ -103,6 +103,7 @@ describe('docker-compose.yml', () => {
       const c = loadConfig({ ...env, PORT: '8080', HOST: '0.0.0.0' })
       expect(c.store).toBe('redis')
       expect(c.redisUrl).toBe('redis://:p4ss@redis:6379')
+      expect(c.archiveUrl).toBe('mysql://chat:my5ql@mysql:3306/chat')
       expect(c.production).toBe(true)
     }
   })
@@ -116,5 +117,18 @@ describe('docker-compose.yml', () => {
     expect(args.slice(args.indexOf('--appendonly'), args.indexOf('--appendonly') + 2)).toEqual(['--appendonly', 'yes'])
     expect(['everysec', 'always']).toContain(args[args.indexOf('--appendfsync') + 1])
     expect(args[args.indexOf('--maxmemory-policy') + 1]).toBe('noeviction')
+  })
+
+  it('runs MariaDB on a volume with a healthcheck, its credentials from .env, and the BFF waits for it', () => {
+    const mysql = compose.services.mysql
+    expect(mysql.volumes).toContain('mysql-data:/var/lib/mysql')
+    expect(compose.volumes).toHaveProperty('mysql-data')
+    expect(mysql.healthcheck.test.join(' ')).toMatch(/mariadb-admin ping/)
+    expect(interpolate(mysql.environment.MARIADB_PASSWORD)).toBe('my5ql')
+    expect(String(mysql.environment.MARIADB_ROOT_PASSWORD)).toMatch(/^\$\{MYSQL_ROOT_PASSWORD:\?/)
+    expect(compose.services['bff-1'].depends_on).toEqual(['redis', 'mysql'])
+    // The BFF waits for MariaDB's first start (volume initialisation) itself.
+    expect(Number(interpolate(compose.services['bff-1'].environment.ARCHIVE_CONNECT_TIMEOUT_MS))).toBeGreaterThanOrEqual(60_000)
+    expect((mysql.command as string[]).map(interpolate)).toEqual(expect.arrayContaining(['--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin']))
   })
 })

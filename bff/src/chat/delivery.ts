@@ -20,10 +20,10 @@
 import type { UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { Metrics } from '../ops/metrics'
-import type { Bus, QueueStore } from '../store/types'
+import type { Bus, MessagePlace, QueueStore } from '../store/types'
 import { SentSeqs, type Connection } from '../gateway/connection'
 import type { LocalDevices } from '../gateway/devices'
-import { msgFrameJson } from '../store/message-json'
+import { msgFrameJson, peekMessage } from '../store/message-json'
 
 export interface MessageRef {
   readonly conv: string
@@ -128,20 +128,20 @@ export class Delivery {
       }
       if (!this.viaBus(user)) {
         // Every device of the user is here: nobody else to reach.
-        if (missed) this.enqueue(user, msg.json)
+        if (missed) this.enqueue(user, msg)
         continue
       }
       this.begin()
       this.bus.publish(user, (payload ??= `${this.node}|m|${msg.json}`)).then(
         (nodes) => {
           const elsewhere = nodes - (this.devices.has(user) ? 1 : 0)
-          if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg.json)
+          if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg)
           this.end()
         },
         (err: unknown) => {
           // Stored and acked already: the recipient's next sync fetches it from history.
           this.log.warn({ err, user }, 'publish failed')
-          if (missed) this.enqueue(user, msg.json)
+          if (missed) this.enqueue(user, msg)
           this.end()
         },
       )
@@ -215,7 +215,7 @@ export class Delivery {
       if (got) this.metrics.framesOut.inc({ type: 'msg' })
     }
     // The user left this node since the publish, or a device was too slow: keep it for later.
-    if (!got || missed) this.enqueue(user, body)
+    if (!got || missed) this.enqueue(user, ref)
   }
 
   /** `join`, `here`, `leave` of another node holding `user`. */
@@ -243,9 +243,10 @@ export class Delivery {
     this.joinWaiters.get(user)?.()
   }
 
-  private enqueue(user: UserId, json: string): void {
+  /** Queue a reference to the message (conv + seq), never its body: sync reads the body. */
+  private enqueue(user: UserId, ref: MessagePlace): void {
     this.begin()
-    this.queue.push(user, json).then(
+    this.queue.push(user, { conv: ref.conv, seq: ref.seq }).then(
       (depth) => {
         this.metrics.queued.inc()
         this.metrics.queueDepth.observe(depth)
@@ -272,14 +273,4 @@ function pushMessage(conn: Connection, frame: Buffer | string, ref: MessageRef):
   return 'sent'
 }
 
-/** conv and seq of a stored message JSON, read without parsing it (the format is ours: message-json.ts). */
-export function peekMessage(json: string): MessageRef | undefined {
-  const c = json.indexOf('"conv":"')
-  if (c < 0) return undefined
-  const ce = json.indexOf('"', c + 8)
-  const s = json.indexOf('"seq":', ce)
-  if (ce < 0 || s < 0) return undefined
-  const seq = parseInt(json.slice(s + 6, s + 26), 10)
-  if (!Number.isSafeInteger(seq)) return undefined
-  return { conv: json.slice(c + 8, ce), seq, json }
-}
+export { peekMessage } from '../store/message-json'

@@ -252,8 +252,8 @@ export class ChatService {
 
   /**
    * Catch-up (PROTOCOL.md, "Catch-up after (re)connect"): for every conversation of the user,
-   * everything after the client's cursor in ascending seq (from the offline queue when it holds
-   * that whole range, otherwise from history), or the newest page without a cursor; then
+   * everything after the client's cursor in ascending seq (from the conversation's recent window,
+   * or the archive below it), or the newest page without a cursor; then
    * `sync.done` with the queue cursor. No seq goes out twice on the connection,
    * whether its live push lands before, during or after the sync (`SentSeqs`), and batches wait for
    * the socket to drain instead of piling up in memory.
@@ -277,15 +277,9 @@ export class ChatService {
     // The client holds everything up to its cursors: a live push of those is not sent again.
     for (const [conv, cursor] of cursors) sent.raise(conv, cursor)
 
+    // The queue holds references only: what it names is read below with everything else, and
+    // its last id is the cursor the client acknowledges.
     const queued = await this.engine.queue.read(user, this.options.queueMaxLength)
-    const fromQueue = new Map<ConvId, Map<number, string>>()
-    for (const e of queued) {
-      const ref = peekMessage(e.msg)
-      if (!ref) continue
-      let m = fromQueue.get(ref.conv)
-      if (!m) fromQueue.set(ref.conv, (m = new Map()))
-      m.set(ref.seq, e.msg)
-    }
 
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
@@ -298,15 +292,7 @@ export class ChatService {
         continue
       }
       if (cursor >= lastSeq) continue
-      const queuedMsgs = fromQueue.get(conv)
-      let range: string[] | undefined
-      if (queuedMsgs && coversRange(queuedMsgs, cursor, lastSeq)) {
-        range = []
-        for (let s = cursor + 1; s <= lastSeq; s++) range.push(queuedMsgs.get(s)!)
-        await this.emit(conn, frame.rid, conv, range, false, sent)
-        continue
-      }
-      // From history, page by page up to the last seq seen when the sync began (later ones come live).
+      // From the window (or the archive below it), page by page up to the last seq seen when the sync began (later ones come live).
       let after = cursor
       while (after < lastSeq) {
         const page = await this.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
@@ -462,12 +448,6 @@ export class ChatService {
       .slice(0, this.options.presenceFanoutMax)
     return peers.length > 0 ? this.engine.presence.get(peers) : []
   }
-}
-
-function coversRange(msgs: Map<number, string>, cursor: number, lastSeq: number): boolean {
-  if (msgs.size < lastSeq - cursor) return false
-  for (let s = cursor + 1; s <= lastSeq; s++) if (!msgs.has(s)) return false
-  return true
 }
 
 /** `messages` frame around stored message JSON, without parsing it. */

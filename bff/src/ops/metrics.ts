@@ -30,6 +30,13 @@ export class Metrics {
   })
   readonly queued = new Counter({ name: 'chat_offline_queued_total', help: 'Messages put in offline queues', registers: [this.registry] })
   readonly storeErrors = new Counter({ name: 'chat_store_errors_total', help: 'Failed Redis commands', registers: [this.registry] })
+  readonly archived = new Counter({ name: 'chat_archived_total', help: 'Messages the persister wrote to the archive', registers: [this.registry] })
+  readonly archiveLag = new Histogram({
+    name: 'chat_archive_lag_seconds',
+    help: 'Age of the oldest message of each persisted batch when it reached the archive',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  })
   readonly slowConsumers = new Counter({ name: 'chat_slow_consumers_total', help: 'Connections cut for reading too slowly', registers: [this.registry] })
   /** What a socket held unsent when it was cut: the most it ever held (nothing is written after). */
   readonly slowConsumerBytes = new Histogram({

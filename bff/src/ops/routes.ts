@@ -1,5 +1,6 @@
 /**
- * GET /healthz (the process answers), /readyz (store reachable, not draining), /metrics (Prometheus).
+ * GET /healthz (the process answers), /readyz (store reachable and taking sends, not draining;
+ * with an archive, its state: `archive: { ok, backlog, lagMs }`), /metrics (Prometheus).
  *
  * /metrics tells connection counts, traffic and errors: it is not public. It is served either on
  * its own port (METRICS_PORT, reachable only inside the cluster network: `metricsRouter` on a
@@ -15,6 +16,8 @@ import type { Metrics } from './metrics'
 export interface OpsDeps {
   readonly metrics: Metrics
   readonly ping: () => Promise<void>
+  /** Details added to a ready answer (the archive's reachability, backlog and lag). */
+  readonly status?: (() => Promise<Record<string, unknown>>) | undefined
   readonly draining: () => boolean
   /** Metrics text of the whole instance (all workers) when clustered; this server's registry otherwise. */
   readonly metricsText?: (() => Promise<string>) | undefined
@@ -32,7 +35,7 @@ export function opsRouter(deps: OpsDeps): Router {
   router.get('/readyz', async (_req, res) => {
     if (deps.draining()) throw new AppError('SHUTTING_DOWN')
     await deps.ping()
-    res.json({ ok: true })
+    res.json({ ok: true, ...(deps.status ? await deps.status() : {}) })
   })
   if (deps.metricsHere) router.use(metricsRouter(deps))
   return router

@@ -1,11 +1,16 @@
 /**
- * The embedded engine: every store in this process's memory. For one process only (`npm start`,
- * tests, WORKERS=1): nothing survives a restart and nothing is shared with another process. It
- * follows the same contract as the Redis engine, including dedup expiry and queue bounds.
+ * The embedded engine: every store in this process's memory, backed by an archive (SQLite by
+ * default) for what must survive a restart. For one process only (`npm start`, tests, WORKERS=1):
+ * nothing is shared with another process. It follows the same contract as the Redis engine,
+ * including dedup expiry and queue bounds.
  */
 import { AppError } from '@chat/shared'
 import type { ConvId, Presence, User, UserId } from '@chat/shared'
-import { messageJson, messageJsonParts, messageOf } from './message-json'
+import type { Archive, ArchivedConvState } from '../archive/archive'
+import { ArchiveUsers } from '../archive/users'
+import { ArchiveWriter } from '../archive/writer'
+import { messageJson, messageJsonParts, messageOf, peekMessage } from './message-json'
+import { windowAfter, windowBefore } from './window'
 import type {
   AppendInput,
   AppendResult,
@@ -15,6 +20,7 @@ import type {
   ConvStore,
   Engine,
   EngineOptions,
+  MessagePlace,
   MessageStore,
   PresenceStore,
   QueueEntry,
@@ -26,9 +32,22 @@ import type {
 
 interface ConvData {
   record: ConvRecord
-  /** Stored message JSON by seq - 1 (seqs are gap-free from 1). */
-  msgs: string[]
+  /** Last seq stored (in the archive too, when there is one). */
+  lastSeq: number
+  /** Last seq handed out: above lastSeq while a write is under way. */
+  reserved: number
+  /** The newest stored messages, contiguous, ending at lastSeq: all of them without an archive. */
+  window: string[]
+  /** The last message, kept when the window is empty (after a restart). */
+  lastJson: string | undefined
   reads: Map<UserId, number>
+}
+
+/** What the embedded engine keeps in the archive (SQLite by default) so that a restart loses nothing. */
+export interface MemoryArchive {
+  readonly archive: Archive
+  /** Newest messages per conversation kept in memory; older ones are read from the archive. */
+  readonly windowMessages: number
 }
 
 /** Entries expire lazily on read and in a sweep, so the map cannot grow without bound. */
@@ -55,53 +74,114 @@ class ExpiringMap<V> {
 }
 
 class MemoryMessages implements MessageStore {
+  /** Sends being stored, by dedup key: a retry racing its original waits for it. */
+  private readonly inflight = new Map<string, Promise<AppendResult>>()
+
   constructor(
     private readonly convs: Map<ConvId, ConvData>,
     private readonly dedup: ExpiringMap<number>,
+    private readonly backing: (MemoryArchive & { writer: ArchiveWriter }) | undefined,
   ) {}
 
   async append(input: AppendInput): Promise<AppendResult> {
     const data = this.convs.get(input.conv)
     if (!data) throw new AppError('CONV_NOT_FOUND')
     const key = `${input.conv}\u0000${input.from}\u0000${input.cid}`
+    const racing = this.inflight.get(key)
+    if (racing) {
+      const r = await racing
+      return { ...r, dup: true }
+    }
     const known = this.dedup.get(key)
     if (known !== undefined) {
-      const json = data.msgs[known - 1]!
-      return { msg: JSON.parse(json), json, dup: true }
+      const json = (await this.after(input.conv, known - 1, 1))[0]
+      if (json !== undefined && peekMessage(json)?.seq === known) return { msg: JSON.parse(json), json, dup: true }
     }
-    const seq = data.msgs.length + 1
+    const work = this.store(data, input, key)
+    this.inflight.set(key, work)
+    try {
+      return await work
+    } finally {
+      this.inflight.delete(key)
+    }
+  }
+
+  private async store(data: ConvData, input: AppendInput, key: string): Promise<AppendResult> {
+    const seq = ++data.reserved
     const json = messageJson(messageJsonParts(input), seq)
-    data.msgs.push(json)
-    data.reads.set(input.from, seq)
+    if (this.backing) {
+      try {
+        await this.backing.writer.write(
+          [{ conv: input.conv, seq, sender: input.from, cid: input.cid, ts: input.ts, json }],
+          [{ conv: input.conv, user: input.from, seq }],
+        )
+      } catch (err) {
+        // Give the seq back unless a later send took the next one already.
+        if (data.reserved === seq) data.reserved--
+        throw new AppError('STORE_UNAVAILABLE', 'the archive refused the message', { cause: err })
+      }
+    }
+    data.lastSeq = Math.max(data.lastSeq, seq)
+    data.window.push(json)
+    data.lastJson = json
+    const max = this.backing?.windowMessages
+    if (max !== undefined && data.window.length > max) data.window.splice(0, data.window.length - max)
+    data.reads.set(input.from, Math.max(data.reads.get(input.from) ?? 0, seq))
     this.dedup.set(key, seq, input.dedupWindowMs)
     return { msg: messageOf(input, seq), json, dup: false }
   }
 
   async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {
-    const msgs = this.convs.get(conv)?.msgs ?? []
-    return msgs.slice(afterSeq, afterSeq + limit)
+    const data = this.convs.get(conv)
+    if (!data) return []
+    const first = data.lastSeq - data.window.length + 1
+    const start = Math.max(0, afterSeq + 1 - first)
+    return windowAfter(data.window.slice(start, start + limit), this.backing?.archive, conv, afterSeq, limit)
   }
 
   async before(conv: ConvId, beforeSeq: number | undefined, limit: number): Promise<string[]> {
-    const msgs = this.convs.get(conv)?.msgs ?? []
-    const end = Math.min(beforeSeq === undefined ? msgs.length : beforeSeq - 1, msgs.length)
-    return msgs.slice(Math.max(0, end - limit), Math.max(0, end))
+    const data = this.convs.get(conv)
+    if (!data) return []
+    const first = data.lastSeq - data.window.length + 1
+    const last = beforeSeq === undefined ? data.lastSeq : Math.min(beforeSeq - 1, data.lastSeq)
+    const end = last - first + 1
+    const hot = end > 0 ? data.window.slice(Math.max(0, end - limit), end) : []
+    return windowBefore(hot, this.backing?.archive, conv, hot.length > 0 ? beforeSeq : Math.min(beforeSeq ?? Infinity, first), limit)
   }
 }
 
 class MemoryConvs implements ConvStore {
   private readonly byUser = new Map<UserId, Set<ConvId>>()
-  constructor(private readonly convs: Map<ConvId, ConvData>) {}
+  constructor(
+    private readonly convs: Map<ConvId, ConvData>,
+    private readonly backing: (MemoryArchive & { writer: ArchiveWriter }) | undefined,
+  ) {}
 
-  async create(record: ConvRecord): Promise<{ record: ConvRecord; created: boolean }> {
-    const existing = this.convs.get(record.id)
-    if (existing) return { record: existing.record, created: false }
-    this.convs.set(record.id, { record, msgs: [], reads: new Map() })
+  /** Add a conversation known to be stored (created here, or loaded from the archive). */
+  add(record: ConvRecord, state?: ArchivedConvState): void {
+    const lastSeq = state?.lastSeq ?? 0
+    this.convs.set(record.id, { record, lastSeq, reserved: lastSeq, window: [], lastJson: state?.lastJson, reads: new Map(state?.reads ?? []) })
     for (const m of record.members) {
       let set = this.byUser.get(m)
       if (!set) this.byUser.set(m, (set = new Set()))
       set.add(record.id)
     }
+  }
+
+  async create(record: ConvRecord): Promise<{ record: ConvRecord; created: boolean }> {
+    const existing = this.convs.get(record.id)
+    if (existing) return { record: existing.record, created: false }
+    if (this.backing) {
+      const stored = await this.backing.archive.createConv(record).catch((err: unknown) => {
+        throw new AppError('STORE_UNAVAILABLE', 'the archive refused the conversation', { cause: err })
+      })
+      // Another create of the same id may have finished while this one was in the archive.
+      const raced = this.convs.get(record.id)
+      if (raced) return { record: raced.record, created: false }
+      this.add(stored.record)
+      return stored
+    }
+    this.add(record)
     return { record, created: true }
   }
 
@@ -116,9 +196,9 @@ class MemoryConvs implements ConvStore {
   async states(convs: readonly ConvId[], user: UserId): Promise<ConvState[]> {
     return convs.map((id) => {
       const data = this.convs.get(id)
-      const lastJson = data?.msgs[data.msgs.length - 1]
+      const lastJson = data?.lastJson
       return {
-        lastSeq: data?.msgs.length ?? 0,
+        lastSeq: data?.lastSeq ?? 0,
         lastMsg: lastJson ? JSON.parse(lastJson) : undefined,
         readSeq: data?.reads.get(user) ?? 0,
       }
@@ -129,8 +209,13 @@ class MemoryConvs implements ConvStore {
     const data = this.convs.get(conv)
     if (!data) throw new AppError('CONV_NOT_FOUND')
     const mark = Math.max(data.reads.get(user) ?? 0, seq)
-    data.reads.set(user, mark)
-    return mark
+    if (this.backing && mark > (data.reads.get(user) ?? 0)) {
+      await this.backing.writer.write([], [{ conv, user, seq: mark }]).catch((err: unknown) => {
+        throw new AppError('STORE_UNAVAILABLE', 'the archive refused the read mark', { cause: err })
+      })
+    }
+    data.reads.set(user, Math.max(data.reads.get(user) ?? 0, mark))
+    return data.reads.get(user)!
   }
 }
 
@@ -182,9 +267,9 @@ class MemoryQueue implements QueueStore {
     return q
   }
 
-  async push(user: UserId, msgJson: string): Promise<number> {
+  async push(user: UserId, ref: MessagePlace): Promise<number> {
     const q = this.trimmed(user)
-    q.push({ id: this.nextId(), msg: msgJson })
+    q.push({ id: this.nextId(), conv: ref.conv, seq: ref.seq })
     if (q.length > this.options.queueMaxLength) q.splice(0, q.length - this.options.queueMaxLength)
     this.queues.set(user, q)
     return q.length
@@ -308,7 +393,21 @@ class MemoryBus implements Bus {
   }
 }
 
-export function createMemoryEngine(options: EngineOptions): Engine {
+/**
+ * The embedded engine. Without `backing`, nothing survives the process (tests). With it (the
+ * default of `npm start`: SQLite under DATA_DIR), users, conversations, every message and read
+ * marks are in the archive before a send is acked, and are loaded back at start; only the
+ * ephemeral state (offline queues, presence, refresh tokens, dedup) lives in memory alone.
+ */
+export async function openMemoryEngine(options: EngineOptions, backing: MemoryArchive): Promise<Engine> {
+  const engine = createMemoryEngine(options, backing)
+  const convs = engine.convs as MemoryConvs
+  for (const record of await backing.archive.allConvs()) convs.add(record, await backing.archive.convState(record.id))
+  return engine
+}
+
+export function createMemoryEngine(options: EngineOptions, archived?: MemoryArchive): Engine {
+  const backing = archived && { ...archived, writer: new ArchiveWriter(archived.archive) }
   const convs = new Map<ConvId, ConvData>()
   const dedup = new ExpiringMap<number>()
   const tokens = new MemoryTokens()
@@ -319,17 +418,22 @@ export function createMemoryEngine(options: EngineOptions): Engine {
   sweep.unref()
   return {
     kind: 'memory',
-    messages: new MemoryMessages(convs, dedup),
-    convs: new MemoryConvs(convs),
-    users: new MemoryUsers(),
+    messages: new MemoryMessages(convs, dedup, backing),
+    convs: new MemoryConvs(convs, backing),
+    users: backing ? new ArchiveUsers(backing.archive) : new MemoryUsers(),
     queue: new MemoryQueue(options),
     presence: new MemoryPresence(),
     tokens,
     uploadSlots: new MemoryUploadSlots(),
     bus: new MemoryBus(),
-    async ping() {},
+    async ping() {
+      if (backing) await backing.archive.ping().catch((err: unknown) => {
+        throw new AppError('STORE_UNAVAILABLE', 'archive unreachable', { cause: err })
+      })
+    },
     async close() {
       clearInterval(sweep)
+      await backing?.archive.close()
     },
   }
 }

@@ -43,3 +43,15 @@ export function messageOf(input: AppendInput, seq: number): Message {
 export function msgFrameJson(msgJson: string): string {
   return `{"type":"msg","m":${msgJson}}`
 }
+
+/** conv and seq of a stored message JSON, read without parsing it (the format is ours: message-json.ts). */
+export function peekMessage(json: string): { conv: string; seq: number; json: string } | undefined {
+  const c = json.indexOf('"conv":"')
+  if (c < 0) return undefined
+  const ce = json.indexOf('"', c + 8)
+  const s = json.indexOf('"seq":', ce)
+  if (ce < 0 || s < 0) return undefined
+  const seq = parseInt(json.slice(s + 6, s + 26), 10)
+  if (!Number.isSafeInteger(seq)) return undefined
+  return { conv: json.slice(c + 8, ce), seq, json }
+}

@@ -10,7 +10,7 @@
  *   P{c:<conv>}:r               hash    read mark per member
  *   P{c:<conv>}:d:<from>:<cid>  string  seq of a stored (sender, cid), PX = dedup window
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
- *   P{u:<id>}:q                 stream  offline queue (MAXLEN bound, MINID retention and acks)
+ *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
  *   P{u:<id>}:p                 hash    devices per node, `~ls` last seen
  *   P{u:<id>}:i                 hash    profile: name, avatar
  *   Pdir                        zset    lexical directory "<lowercased id or name>\0<id>" for prefix search
@@ -29,7 +29,12 @@ import { Cluster, Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import { AppError } from '@chat/shared'
 import type { ConvId, Presence, User, UserId } from '@chat/shared'
+import type { Archive } from '../archive/archive'
+import type { Logger } from '../log'
 import { messageJson, messageJsonParts, messageOf } from './message-json'
+import { Persister } from './redis-persister'
+import { windowAfter, windowBefore } from './window'
+import type { ColdMessages } from './window'
 import type {
   AppendInput,
   AppendResult,
@@ -39,6 +44,7 @@ import type {
   ConvStore,
   Engine,
   EngineOptions,
+  MessagePlace,
   MessageStore,
   PresenceStore,
   QueueEntry,
@@ -58,6 +64,38 @@ export interface RedisEngineOptions extends EngineOptions {
   readonly node: string
   /** Called on every failed Redis command (metrics). */
   readonly onError?: (err: unknown) => void
+  /** The system of record under Redis; absent: Redis alone keeps every message, unbounded. */
+  readonly archive?: RedisArchiveOptions
+}
+
+export interface RedisArchiveOptions {
+  readonly archive: Archive
+  /** WINDOW_MESSAGES: newest messages per conversation kept in Redis. */
+  readonly windowMessages: number
+  /** ARCHIVE_BACKLOG_MAX: messages in the persister's stream beyond which sends are refused. */
+  readonly backlogMax: number
+  readonly batchMax: number
+  readonly claimIdleMs: number
+  readonly log?: Logger
+  /** After each persisted batch (metrics). */
+  readonly onBatch?: (count: number, lagMs: number) => void
+}
+
+/** The archive as the stores use it: any failure is the temporary STORE_UNAVAILABLE. */
+class ArchiveLink implements ColdMessages {
+  constructor(readonly archive: Archive) {}
+  call<T>(work: (a: Archive) => Promise<T>): Promise<T> {
+    return work(this.archive).catch((err: unknown) => {
+      if (err instanceof AppError) throw err
+      throw new AppError('STORE_UNAVAILABLE', 'archive unavailable', { cause: err })
+    })
+  }
+  after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {
+    return this.call((a) => a.after(conv, afterSeq, limit))
+  }
+  before(conv: ConvId, beforeSeq: number | undefined, limit: number): Promise<string[]> {
+    return this.call((a) => a.before(conv, beforeSeq, limit))
+  }
 }
 
 type Client = Redis | Cluster
@@ -65,20 +103,50 @@ type Client = Redis | Cluster
 // ------------------------------------------------------------------ scripts
 
 /** Dedup, seq, store, last message, sender's read mark: one round trip, one slot. */
+/**
+ * Dedup, seq, store, last message, sender's read mark and, with an archive, the persister's
+ * stream (KEYS[5]): one round trip, one atomic step. Replies: {0, seq} stored; {1, json} a
+ * duplicate; {2} no such conversation; {3} the archive backlog is full (ARGV[5]); {4, seq} a
+ * duplicate whose original left the window (read it from the archive).
+ */
 const APPEND = `
 local known = redis.call('GET', KEYS[3])
 if known then
   local m = redis.call('ZRANGE', KEYS[2], known, known, 'BYSCORE')
-  return {1, m[1]}
+  if m[1] then return {1, m[1]} end
+  return {4, known}
 end
 if redis.call('HEXISTS', KEYS[1], 'kind') == 0 then return {2} end
+if ARGV[5] ~= '' and redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[5]) then return {3} end
 local seq = redis.call('HINCRBY', KEYS[1], 'lastSeq', 1)
 local json = ARGV[1] .. seq .. ARGV[2]
 redis.call('ZADD', KEYS[2], seq, json)
 redis.call('HSET', KEYS[1], 'last', json)
 redis.call('HSET', KEYS[4], ARGV[4], seq)
 redis.call('SET', KEYS[3], seq, 'PX', ARGV[3])
+if ARGV[5] ~= '' then redis.call('XADD', KEYS[5], '*', 'j', json) end
 return {0, seq}
+`
+
+/**
+ * A conversation brought back from the archive (Redis lost it): its record, its last seq (seqs
+ * continue from there, none reused), last message and read marks. Nothing if Redis has it.
+ */
+const RESTORE_CONV = `
+if redis.call('HEXISTS', KEYS[1], 'kind') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'members', ARGV[2], 'createdAt', ARGV[3], 'lastSeq', ARGV[5])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[4]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'last', ARGV[6]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
+`
+
+/** Trim a window to ARGV[2] messages, never dropping one above ARGV[1] (not in the archive yet). */
+const TRIM_WINDOW = `
+local last = tonumber(redis.call('HGET', KEYS[1], 'lastSeq') or '0')
+local bound = math.min(tonumber(ARGV[1]), last - tonumber(ARGV[2]))
+if bound > 0 then return redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', bound) end
+return 0
 `
 
 const CREATE_CONV = `
@@ -103,7 +171,7 @@ return cur
 
 /** Append with both bounds: MAXLEN (oldest dropped) and MINID (retention); idle queues expire whole. */
 const QUEUE_PUSH = `
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'c', ARGV[3], 's', ARGV[5])
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return redis.call('XLEN', KEYS[1])
@@ -147,7 +215,9 @@ return 1
 `
 
 interface Scripted {
-  chatAppend(k1: string, k2: string, k3: string, k4: string, ...args: (string | number)[]): Promise<[number, string | number] | [number]>
+  chatAppend(k1: string, k2: string, k3: string, k4: string, k5: string, ...args: (string | number)[]): Promise<[number, string | number] | [number]>
+  chatRestoreConv(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
+  chatTrimWindow(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
@@ -157,7 +227,9 @@ interface Scripted {
 }
 
 function defineScripts(client: Client): Client & Scripted {
-  client.defineCommand('chatAppend', { numberOfKeys: 4, lua: APPEND })
+  client.defineCommand('chatAppend', { numberOfKeys: 5, lua: APPEND })
+  client.defineCommand('chatRestoreConv', { numberOfKeys: 2, lua: RESTORE_CONV })
+  client.defineCommand('chatTrimWindow', { numberOfKeys: 2, lua: TRIM_WINDOW })
   client.defineCommand('chatCreateConv', { numberOfKeys: 1, lua: CREATE_CONV })
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
@@ -183,6 +255,8 @@ class Keys {
   directory = () => `${this.p}dir`
   refresh = (family: string, hash: string) => `${this.p}{rf:${family}}:t:${hash}`
   refreshFamily = (family: string) => `${this.p}{rf:${family}}`
+  /** The persister's stream (only with an archive). */
+  archiveStream = () => `${this.p}archive`
   channel = (u: UserId) => `${this.p}{u:${u}}`
 }
 
@@ -196,26 +270,39 @@ class RedisMessages implements MessageStore {
     private readonly r: Client & Scripted,
     private readonly k: Keys,
     private readonly guard: Guard,
+    private readonly cold: ArchiveLink | undefined,
+    private readonly backlogMax: number | undefined,
+    private readonly convs: RedisConvs,
   ) {}
 
-  async append(input: AppendInput): Promise<AppendResult> {
+  async append(input: AppendInput, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
+    const meta = this.k.convMeta(conv)
     const res = await this.guard(() =>
       this.r.chatAppend(
-        this.k.convMeta(conv),
+        meta,
         this.k.convMsgs(conv),
         this.k.dedup(conv, input.from, input.cid),
         this.k.convReads(conv),
+        // Without an archive the stream is not written: any key of the slot will do.
+        this.cold ? this.k.archiveStream() : meta,
         parts.head,
         parts.tail,
         input.dedupWindowMs,
         input.from,
+        this.backlogMax ?? '',
       ),
     )
-    if (res[0] === 2) throw new AppError('CONV_NOT_FOUND')
-    if (res[0] === 1) {
-      const json = String(res[1])
+    if (res[0] === 2) {
+      // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
+      if (this.cold && !restored && (await this.convs.restore(conv))) return this.append(input, true)
+      throw new AppError('CONV_NOT_FOUND')
+    }
+    if (res[0] === 3) throw new AppError('STORE_UNAVAILABLE', 'the archive is behind: message backlog full')
+    if (res[0] === 1 || res[0] === 4) {
+      const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
+      if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
       return { msg: JSON.parse(json), json, dup: true }
     }
     const seq = Number(res[1])
@@ -223,7 +310,8 @@ class RedisMessages implements MessageStore {
   }
 
   async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {
-    return this.guard(() => this.r.zrangebyscore(this.k.convMsgs(conv), `(${afterSeq}`, '+inf', 'LIMIT', 0, limit))
+    const hot = await this.guard(() => this.r.zrangebyscore(this.k.convMsgs(conv), `(${afterSeq}`, '+inf', 'LIMIT', 0, limit))
+    return windowAfter(hot, this.cold, conv, afterSeq, limit)
   }
 
   async before(conv: ConvId, beforeSeq: number | undefined, limit: number): Promise<string[]> {
@@ -231,7 +319,7 @@ class RedisMessages implements MessageStore {
     const newestFirst = await this.guard(() =>
       this.r.zrevrangebyscore(this.k.convMsgs(conv), max, '-inf', 'LIMIT', 0, limit),
     )
-    return newestFirst.reverse()
+    return windowBefore(newestFirst.reverse(), this.cold, conv, beforeSeq, limit)
   }
 }
 
@@ -240,9 +328,48 @@ class RedisConvs implements ConvStore {
     private readonly r: Client & Scripted,
     private readonly k: Keys,
     private readonly guard: Guard,
+    private readonly cold: ArchiveLink | undefined,
   ) {}
 
+  /**
+   * Bring a conversation back from the archive into Redis (which lost it): its last seq, last
+   * message and read marks, and its place in every member's list. Returns the record, or
+   * undefined when the archive does not know it either.
+   */
+  async restore(conv: ConvId): Promise<ConvRecord | undefined> {
+    if (!this.cold) return undefined
+    const record = await this.cold.call((a) => a.getConv(conv))
+    if (!record) return undefined
+    const state = await this.cold.call((a) => a.convState(conv))
+    const reads = [...state.reads].flat()
+    await this.guard(() =>
+      this.r.chatRestoreConv(
+        this.k.convMeta(conv),
+        this.k.convReads(conv),
+        record.kind,
+        JSON.stringify(record.members),
+        record.createdAt,
+        record.title ?? '',
+        state.lastSeq,
+        state.lastJson ?? '',
+        ...reads,
+      ),
+    )
+    await this.guard(() => Promise.all(record.members.map((m) => this.r.zadd(this.k.userConvs(m), record.createdAt, record.id))))
+    return record
+  }
+
   async create(record: ConvRecord): Promise<{ record: ConvRecord; created: boolean }> {
+    if (this.cold) {
+      // The archive first: it decides whether this is new. One it knew already is restored (with
+      // its seqs), never created again at seq 0.
+      const archived = await this.cold.call((a) => a.createConv(record))
+      if (!archived.created) {
+        const known = (await this.get(archived.record.id)) ?? archived.record
+        return { record: known, created: false }
+      }
+      record = archived.record
+    }
     const res = await this.guard(() =>
       this.r.chatCreateConv(
         this.k.convMeta(record.id),
@@ -262,31 +389,54 @@ class RedisConvs implements ConvStore {
 
   async get(conv: ConvId): Promise<ConvRecord | undefined> {
     const res = await this.guard(() => this.r.hmget(this.k.convMeta(conv), 'kind', 'title', 'members', 'createdAt'))
-    return res[0] ? recordOf(conv, res) : undefined
+    if (res[0]) return recordOf(conv, res)
+    return this.restore(conv)
   }
 
   async listForUser(user: UserId): Promise<ConvId[]> {
-    return this.guard(() => this.r.zrange(this.k.userConvs(user), 0, -1))
+    const ids = await this.guard(() => this.r.zrange(this.k.userConvs(user), 0, -1))
+    if (ids.length > 0 || !this.cold) return ids
+    // Nothing in Redis: a new user, or a Redis that lost everything. The archive tells.
+    const archived = await this.cold.call((a) => a.listConvs(user))
+    for (const id of archived) await this.get(id)
+    return archived
   }
 
   async states(convs: readonly ConvId[], user: UserId): Promise<ConvState[]> {
-    return this.guard(() =>
-      Promise.all(
-        convs.map(async (c) => {
-          const [[lastSeq, last], read] = await Promise.all([
-            this.r.hmget(this.k.convMeta(c), 'lastSeq', 'last'),
-            this.r.hget(this.k.convReads(c), user),
-          ])
-          return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? JSON.parse(last) : undefined, readSeq: Number(read ?? 0) }
-        }),
-      ),
-    )
+    const read = () =>
+      this.guard(() =>
+        Promise.all(
+          convs.map(async (c) => {
+            const [[lastSeq, last], read] = await Promise.all([
+              this.r.hmget(this.k.convMeta(c), 'lastSeq', 'last'),
+              this.r.hget(this.k.convReads(c), user),
+            ])
+            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? JSON.parse(last) : undefined, readSeq: Number(read ?? 0), known: lastSeq !== null }
+          }),
+        ),
+      )
+    let states = await read()
+    if (this.cold && states.some((s) => !s.known)) {
+      for (let i = 0; i < convs.length; i++) if (!states[i]!.known) await this.restore(convs[i]!)
+      states = await read()
+    }
+    return states.map(({ known: _known, ...s }) => s)
   }
 
-  async markRead(conv: ConvId, user: UserId, seq: number): Promise<number> {
+  async markRead(conv: ConvId, user: UserId, seq: number, restored = false): Promise<number> {
     const res = await this.guard(() => this.r.chatMarkRead(this.k.convMeta(conv), this.k.convReads(conv), user, seq))
-    if (res < 0) throw new AppError('CONV_NOT_FOUND')
+    if (res < 0) {
+      if (!restored && (await this.restore(conv))) return this.markRead(conv, user, seq, true)
+      throw new AppError('CONV_NOT_FOUND')
+    }
+    // The mark as Redis now holds it, written through (marks only move up in both).
+    if (this.cold) await this.cold.call((a) => a.markRead([{ conv, user, seq: res }]))
     return res
+  }
+
+  /** Trim a conversation's window (the persister, once the archive has everything up to persistedSeq). */
+  trimWindow(conv: ConvId, persistedSeq: number, window: number): Promise<number> {
+    return this.guard(() => this.r.chatTrimWindow(this.k.convMeta(conv), this.k.convMsgs(conv), persistedSeq, window))
   }
 }
 
@@ -306,9 +456,16 @@ class RedisUsers implements UserStore {
     private readonly r: Client,
     private readonly k: Keys,
     private readonly guard: Guard,
+    private readonly cold: ArchiveLink | undefined,
   ) {}
 
   async upsert(user: User): Promise<void> {
+    if (this.cold) await this.cold.call((a) => a.upsertUser(user))
+    await this.cache(user)
+  }
+
+  /** The profile and directory entries in Redis. */
+  private async cache(user: User): Promise<void> {
     await this.guard(async () => {
       const oldName = await this.r.hget(this.k.profile(user.id), 'name')
       const fields: Record<string, string> = { name: user.name }
@@ -330,14 +487,22 @@ class RedisUsers implements UserStore {
   async get(ids: readonly UserId[]): Promise<User[]> {
     const rows = await this.guard(() => Promise.all(ids.map((id) => this.r.hmget(this.k.profile(id), 'name', 'avatar'))))
     const out: User[] = []
+    const missing: UserId[] = []
     rows.forEach(([name, avatar], i) => {
-      if (name === null || name === undefined) return
+      if (name === null || name === undefined) return void missing.push(ids[i]!)
       out.push(avatar ? { id: ids[i]!, name, avatar } : { id: ids[i]!, name })
     })
-    return out
+    if (missing.length === 0 || !this.cold) return out
+    // Profiles Redis lost come back from the archive (and are cached again).
+    const found = await this.cold.call((a) => a.getUsers(missing))
+    for (const u of found) await this.cache(u)
+    const byId = new Map([...out, ...found].map((u) => [u.id, u]))
+    return ids.map((id) => byId.get(id)).filter((u): u is User => u !== undefined)
   }
 
   async search(prefix: string, limit: number): Promise<User[]> {
+    // The archive has every user; Redis's directory only those seen since it was last emptied.
+    if (this.cold) return this.cold.call((a) => a.searchUsers(prefix, limit))
     const p = prefix.toLowerCase()
     // U+10FFFF encodes as F4 8F BF BF, above every byte that can follow the prefix in UTF-8.
     const entries = await this.guard(() =>
@@ -356,17 +521,18 @@ class RedisQueue implements QueueStore {
     private readonly options: EngineOptions,
   ) {}
 
-  async push(user: UserId, msgJson: string): Promise<number> {
+  async push(user: UserId, ref: MessagePlace): Promise<number> {
     const minId = Date.now() - this.options.queueRetentionMs
     return this.guard(() =>
-      this.r.chatQueuePush(this.k.queue(user), this.options.queueMaxLength, minId, msgJson, this.options.queueRetentionMs),
+      this.r.chatQueuePush(this.k.queue(user), this.options.queueMaxLength, minId, ref.conv, this.options.queueRetentionMs, ref.seq),
     )
   }
 
   async read(user: UserId, limit: number): Promise<QueueEntry[]> {
     const minId = Date.now() - this.options.queueRetentionMs
     const rows = await this.guard(() => this.r.xrange(this.k.queue(user), `${minId}`, '+', 'COUNT', limit))
-    return rows.map(([id, fields]) => ({ id, msg: fields[1] ?? '' }))
+    // Fields as QUEUE_PUSH writes them: c <conv> s <seq>.
+    return rows.map(([id, fields]) => ({ id, conv: fields[1] ?? '', seq: Number(fields[3] ?? 0) }))
   }
 
   async ack(user: UserId, upTo: string): Promise<void> {
@@ -571,11 +737,35 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   }
 
   const keys = new Keys(options.prefix)
+  const arch = options.archive
+  const cold = arch && new ArchiveLink(arch.archive)
+  const convs = new RedisConvs(cmd, keys, guard, cold)
+  let persister: Persister | undefined
+  if (arch) {
+    // Its own connection: XREADGROUP blocks. No command timeout (it blocks on purpose), the
+    // offline queue off like the others so a lost Redis fails the read and the loop retries.
+    const blocking = new Redis(options.url, { ...base, commandTimeout: undefined })
+    blocking.on('error', onError)
+    await withTimeout(blocking.connect(), options.connectTimeoutMs, () => blocking.disconnect())
+    persister = new Persister(blocking, cmd as Redis, arch.archive, {
+      stream: keys.archiveStream(),
+      group: 'archivers',
+      consumer: options.node,
+      batchMax: arch.batchMax,
+      claimIdleMs: arch.claimIdleMs,
+      windowMessages: arch.windowMessages,
+      trim: (conv, seq, window) => convs.trimWindow(conv, seq, window),
+      ...(arch.onBatch ? { onBatch: arch.onBatch } : {}),
+      ...(arch.log ? { log: arch.log } : {}),
+    })
+    persister.start()
+  }
+  const backlog = async () => (arch ? await guard(() => cmd.xlen(keys.archiveStream())) : 0)
   return {
     kind: 'redis',
-    messages: new RedisMessages(cmd, keys, guard),
-    convs: new RedisConvs(cmd, keys, guard),
-    users: new RedisUsers(cmd, keys, guard),
+    messages: new RedisMessages(cmd, keys, guard, cold, arch?.backlogMax, convs),
+    convs,
+    users: new RedisUsers(cmd, keys, guard, cold),
     queue: new RedisQueue(cmd, keys, guard, options),
     presence: new RedisPresence(cmd, keys, guard),
     tokens: new RedisTokens(cmd, keys, guard),
@@ -583,8 +773,20 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     bus: new RedisBus(cmd, sub, keys, guard, guardOf(sub)),
     async ping() {
       await guard(() => cmd.ping())
+      // Sends are refused past the backlog bound: not ready then.
+      if (arch && (await backlog()) >= arch.backlogMax) throw new AppError('STORE_UNAVAILABLE', 'archive backlog full')
+    },
+    async status() {
+      if (!arch || !persister) return {}
+      const ok = await arch.archive.ping().then(
+        () => true,
+        () => false,
+      )
+      return { archive: { ok: ok && persister.archiveOk, backlog: await backlog(), lagMs: persister.lastLagMs, ...(persister.lastError ? { error: persister.lastError } : {}) } }
     },
     async close() {
+      await persister?.stop()
+      await arch?.archive.close()
       await Promise.allSettled([cmd.quit(), sub.quit()])
       cmd.disconnect()
       sub.disconnect()

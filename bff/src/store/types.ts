@@ -86,17 +86,25 @@ export interface UserStore {
   search(prefix: string, limit: number): Promise<User[]>
 }
 
-export interface QueueEntry {
-  /** Stream-style id `<ms>-<n>`, increasing: the queue cursor. */
-  readonly id: string
-  /** The message JSON as stored. */
-  readonly msg: string
+/** A message named by its place: the body is read from the window or the archive, never copied. */
+export interface MessagePlace {
+  readonly conv: ConvId
+  readonly seq: number
 }
 
-/** Per-user offline queue: bounded (oldest dropped past maxLength) and retained retentionMs. */
+export interface QueueEntry extends MessagePlace {
+  /** Stream-style id `<ms>-<n>`, increasing: the queue cursor. */
+  readonly id: string
+}
+
+/**
+ * Per-user offline queue: bounded (oldest dropped past maxLength) and retained retentionMs. It
+ * holds references (conversation + seq), not bodies: a message to 200 offline members is stored
+ * once, not 200 times (issue 12, defect 4).
+ */
 export interface QueueStore {
   /** Append; trims by length and age. Returns the queue length after. */
-  push(user: UserId, msgJson: string): Promise<number>
+  push(user: UserId, ref: MessagePlace): Promise<number>
   /** Entries in id order, at most `limit`. */
   read(user: UserId, limit: number): Promise<QueueEntry[]>
   /** Drop every entry with id <= `upTo` (the client acknowledged them). */
@@ -171,8 +179,10 @@ export interface Engine {
   readonly tokens: TokenStore
   readonly uploadSlots: UploadSlotStore
   readonly bus: Bus
-  /** Throws AppError STORE_UNAVAILABLE when the store cannot be reached. */
+  /** Throws AppError STORE_UNAVAILABLE when the store cannot be reached (or cannot take sends). */
   ping(): Promise<void>
+  /** What /readyz reports beside `ok` (the archive's state, when there is one). */
+  status?(): Promise<Record<string, unknown>>
   close(): Promise<void>
 }
 

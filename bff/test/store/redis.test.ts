@@ -4,6 +4,8 @@ import { createRedisEngine } from '../../src/store/redis'
 import type { EngineOptions } from '../../src/store/types'
 import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
 import { engineContract } from './contract'
+import { openArchive } from '../../src/archive/archive'
+import { createTestDatabase } from '../support/mysql'
 
 function open(options: EngineOptions, prefix: string, node: string) {
   return createRedisEngine({ ...options, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node })
@@ -32,7 +34,7 @@ describe('redis engine keys', () => {
       await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: ['ann', 'bob'], createdAt: 1 })
       await engine.messages.append({ conv: 'd:ann:bob', from: 'ann', cid: 'cid-keys-1', mid: 'm1', ts: 1, kind: 'text', body: { text: 'x' }, dedupWindowMs: 60_000 })
       await engine.convs.markRead('d:ann:bob', 'bob', 1)
-      await engine.queue.push('bob', '{}')
+      await engine.queue.push('bob', { conv: 'd:ann:bob', seq: 1 })
       const keys = (await r.keys(`${prefix}*`)).sort()
       expect(keys).toEqual(
         [
@@ -58,4 +60,33 @@ describe('redis engine keys', () => {
       await dropPrefix(prefix)
     }
   })
+})
+
+// Redis over the MySQL archive with a window of 3: the persister trims windows as batches land,
+// so every paging test reads across the window's edge into MariaDB.
+engineContract('redis + mysql archive (window 3)', async (options) => {
+  const prefix = randomPrefix()
+  const db = await createTestDatabase()
+  const withArchive = async (node: string) =>
+    createRedisEngine({
+      ...options,
+      url: REDIS_URL,
+      clusterNodes: [],
+      prefix,
+      commandTimeoutMs: 2000,
+      connectTimeoutMs: 5000,
+      node,
+      archive: { archive: await openArchive({ url: db.url, poolSize: 2 }), windowMessages: 3, backlogMax: 1000, batchMax: 100, claimIdleMs: 1000 },
+    })
+  const engine = await withArchive('n1')
+  const peer = await withArchive('n2')
+  return {
+    engine,
+    peer,
+    async cleanup() {
+      await Promise.all([engine.close(), peer.close()])
+      await dropPrefix(prefix)
+      await db.drop()
+    },
+  }
 })

@@ -84,7 +84,7 @@ interface Started {
 async function startBff(env: Record<string, string>): Promise<Started> {
   const main = await bundle()
   const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', STATIC_DIR: 'bff/test/support/static', ...env },
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', STATIC_DIR: 'bff/test/support/static', ARCHIVE_URL: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const logs: string[] = []

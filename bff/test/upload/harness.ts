@@ -41,6 +41,7 @@ export async function startUploads(env: Record<string, string> = {}): Promise<Up
     DEV_LOGIN: '1',
     STATIC_DIR: path.join(dir, 'no-static'),
     UPLOAD_DIR: dir,
+    DATA_DIR: dir,
     UPLOAD_SWEEP_INTERVAL_MS: '0',
     ...env,
   })

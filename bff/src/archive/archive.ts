@@ -1,0 +1,356 @@
+/**
+ * The archive: the system of record (users, conversations, members, every message, read marks).
+ * One implementation over Kysely, so the SQL is written once for MySQL/MariaDB (production) and
+ * SQLite (the embedded default, `npm start`); both pass bff/test/archive/contract.ts.
+ *
+ * Messages are written in multi-row `INSERT IGNORE` batches keyed by (conv, seq): writing a batch
+ * twice (a retry after a crash) stores nothing twice. Reads answer the stored wire JSON in
+ * ascending seq, as the engines' message stores do.
+ */
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { Kysely, MysqlDialect, SqliteDialect, sql } from 'kysely'
+import { Migrator } from 'kysely/migration'
+import type { Migration, MigrationProvider } from 'kysely/migration'
+import { createPool } from 'mysql2'
+import { AppError } from '@chat/shared'
+import type { ConvId, User, UserId } from '@chat/shared'
+import type { ConvRecord } from '../store/types'
+import { migrations } from './migrations'
+import type { Dialect } from './migrations'
+import type { ArchiveDb } from './schema'
+
+export interface ArchivedMessage {
+  readonly conv: ConvId
+  readonly seq: number
+  readonly sender: UserId
+  readonly cid: string
+  readonly ts: number
+  readonly json: string
+}
+
+export interface ReadMark {
+  readonly conv: ConvId
+  readonly user: UserId
+  readonly seq: number
+}
+
+/** What the archive knows of one conversation: enough to rebuild its hot state. */
+export interface ArchivedConvState {
+  readonly lastSeq: number
+  readonly lastJson?: string | undefined
+  readonly reads: ReadonlyMap<UserId, number>
+}
+
+export interface ArchiveOptions {
+  /** `mysql://user:password@host:port/database`, `sqlite:<file>` or `sqlite::memory:`. */
+  readonly url: string
+  /** MySQL connections in the pool. Default 10. */
+  readonly poolSize?: number
+}
+
+/** The archive refuses to open: its schema is newer than this code, or it cannot be migrated. */
+export class ArchiveSchemaError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ArchiveSchemaError'
+  }
+}
+
+/** Rows per INSERT statement: well under MySQL's max_allowed_packet (64 MiB) with 64 KiB messages. */
+const INSERT_CHUNK = 500
+
+export class Archive {
+  private constructor(
+    readonly db: Kysely<ArchiveDb>,
+    readonly dialect: Dialect,
+  ) {}
+
+  /** The same archive over `db`: a transaction's statements (see ArchiveWriter). */
+  with(db: Kysely<ArchiveDb>): Archive {
+    return new Archive(db, this.dialect)
+  }
+
+  /** Opens without migrating: `migrate()` (or `openArchive`) brings the schema up to date. */
+  static async create(options: ArchiveOptions): Promise<Archive> {
+    const { url } = options
+    if (url.startsWith('sqlite:')) {
+      const file = url.slice('sqlite:'.length)
+      if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+      const SQLite = await loadSqlite()
+      const database = new SQLite(file)
+      // WAL: readers do not block the writer; NORMAL: a commit survives a crash of the process
+      // (kill -9), only a power loss may drop the last commits (https://sqlite.org/wal.html).
+      database.pragma('journal_mode = WAL')
+      database.pragma('synchronous = NORMAL')
+      database.pragma('busy_timeout = 5000')
+      return new Archive(new Kysely<ArchiveDb>({ dialect: new SqliteDialect({ database }) }), 'sqlite')
+    }
+    if (url.startsWith('mysql://')) {
+      const pool = createPool({
+        uri: url,
+        connectionLimit: options.poolSize ?? 10,
+        charset: 'utf8mb4',
+        // BIGINT columns come back as numbers: seqs and ms stay far below 2^53.
+        supportBigNumbers: true,
+        bigNumberStrings: false,
+        enableKeepAlive: true,
+      })
+      return new Archive(new Kysely<ArchiveDb>({ dialect: new MysqlDialect({ pool }) }), 'mysql')
+    }
+    throw new Error(`archive URL must start with mysql:// or sqlite:, got "${url.replace(/\/\/[^@]*@/, '//***@')}"`)
+  }
+
+  private migrator(): Migrator {
+    const all = migrations(this.dialect)
+    const provider: MigrationProvider = { getMigrations: async (): Promise<Record<string, Migration>> => all }
+    return new Migrator({ db: this.db, provider })
+  }
+
+  /** Names of the migrations this code knows, in order. */
+  knownMigrations(): string[] {
+    return Object.keys(migrations(this.dialect)).sort()
+  }
+
+  /** Names of the migrations the database has run, in order (empty for a new database). */
+  async appliedMigrations(): Promise<string[]> {
+    const list = await this.migrator().getMigrations()
+    const applied = list.filter((m) => m.executedAt !== undefined).map((m) => m.name)
+    // Kysely lists only the migrations it knows: the unknown ones are read from its table.
+    const tables = await this.db.introspection.getTables({ withInternalKyselyTables: true })
+    if (!tables.some((t) => t.name === 'kysely_migration')) return applied
+    const rows = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(this.db)
+    return rows.rows.map((r) => r.name)
+  }
+
+  /**
+   * Run every migration not yet run. Refuses (ArchiveSchemaError) when the database ran a migration
+   * this code does not know: an older BFF must not write to a schema it does not understand.
+   * Kysely's own lock table keeps two processes starting at once from migrating twice.
+   */
+  async migrate(): Promise<string[]> {
+    const known = new Set(this.knownMigrations())
+    const unknown = (await this.appliedMigrations()).filter((n) => !known.has(n))
+    if (unknown.length > 0) {
+      throw new ArchiveSchemaError(
+        `archive schema is newer than this code: it ran ${unknown.join(', ')}, this BFF knows up to ${[...known].pop()}; run a newer BFF`,
+      )
+    }
+    const { error, results } = await this.migrator().migrateToLatest()
+    if (error) throw new ArchiveSchemaError(`archive migration failed: ${error instanceof Error ? error.message : String(error)}`)
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+  }
+
+  // ---------------------------------------------------------------- users
+
+  async upsertUser(user: User): Promise<void> {
+    const row = {
+      id: user.id,
+      id_lc: user.id.toLowerCase(),
+      name: user.name,
+      name_lc: user.name.toLowerCase(),
+      avatar: user.avatar ?? null,
+      updated_at: Date.now(),
+    }
+    const q = this.db.insertInto('users').values(row)
+    const set = { name: row.name, name_lc: row.name_lc, avatar: row.avatar, updated_at: row.updated_at }
+    await (this.dialect === 'mysql' ? q.onDuplicateKeyUpdate(set) : q.onConflict((oc) => oc.column('id').doUpdateSet(set))).execute()
+  }
+
+  async getUsers(ids: readonly UserId[]): Promise<User[]> {
+    if (ids.length === 0) return []
+    const rows = await this.db.selectFrom('users').select(['id', 'name', 'avatar']).where('id', 'in', [...new Set(ids)]).execute()
+    const byId = new Map(rows.map((r) => [r.id, r]))
+    const out: User[] = []
+    for (const id of ids) {
+      const r = byId.get(id)
+      if (r) out.push(r.avatar ? { id: r.id, name: r.name, avatar: r.avatar } : { id: r.id, name: r.name })
+    }
+    return out
+  }
+
+  /** Users whose id or name starts with `prefix` (case-insensitive), by id, at most `limit`. */
+  async searchUsers(prefix: string, limit: number): Promise<User[]> {
+    // '!' escapes: a backslash means different things in MySQL and SQLite string literals.
+    const p = prefix.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`) + '%'
+    const rows = await this.db
+      .selectFrom('users')
+      .select(['id', 'name', 'avatar'])
+      .where((eb) => eb.or([eb('id_lc', 'like', sql<string>`${p} escape '!'`), eb('name_lc', 'like', sql<string>`${p} escape '!'`)]))
+      .orderBy('id')
+      .limit(limit)
+      .execute()
+    return rows.map((r) => (r.avatar ? { id: r.id, name: r.name, avatar: r.avatar } : { id: r.id, name: r.name }))
+  }
+
+  // ---------------------------------------------------------------- conversations
+
+  /** Create if absent. Returns the stored record and whether this call created it. */
+  async createConv(record: ConvRecord): Promise<{ record: ConvRecord; created: boolean }> {
+    const created = await this.db.transaction().execute(async (tx) => {
+      const res = await tx
+        .insertInto('conversations')
+        .orIgnore()
+        .values({ id: record.id, kind: record.kind, title: record.title ?? null, created_at: record.createdAt })
+        .executeTakeFirst()
+      if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) return false
+      await tx
+        .insertInto('members')
+        .orIgnore()
+        .values(record.members.map((user, pos) => ({ conv: record.id, user, pos, created_at: record.createdAt })))
+        .execute()
+      return true
+    })
+    if (created) return { record, created }
+    const stored = await this.getConv(record.id)
+    if (!stored) throw new AppError('STORE_UNAVAILABLE', 'conversation vanished while being created')
+    return { record: stored, created: false }
+  }
+
+  async getConv(id: ConvId): Promise<ConvRecord | undefined> {
+    const conv = await this.db.selectFrom('conversations').selectAll().where('id', '=', id).executeTakeFirst()
+    if (!conv) return undefined
+    const members = await this.db.selectFrom('members').select('user').where('conv', '=', id).orderBy('pos').execute()
+    return {
+      id: conv.id,
+      kind: conv.kind === 'group' ? 'group' : 'direct',
+      ...(conv.title !== null ? { title: conv.title } : {}),
+      members: members.map((m) => m.user),
+      createdAt: Number(conv.created_at),
+    }
+  }
+
+  /** The user's conversation ids, oldest first (as the engines list them). */
+  async listConvs(user: UserId): Promise<ConvId[]> {
+    const rows = await this.db.selectFrom('members').select('conv').where('user', '=', user).orderBy('created_at').orderBy('conv').execute()
+    return rows.map((r) => r.conv)
+  }
+
+  /** Every conversation with its members (the embedded engine loads them at start). */
+  async allConvs(): Promise<ConvRecord[]> {
+    const convs = await this.db.selectFrom('conversations').selectAll().orderBy('created_at').orderBy('id').execute()
+    const members = await this.db.selectFrom('members').select(['conv', 'user']).orderBy('conv').orderBy('pos').execute()
+    const byConv = new Map<string, UserId[]>()
+    for (const m of members) {
+      let list = byConv.get(m.conv)
+      if (!list) byConv.set(m.conv, (list = []))
+      list.push(m.user)
+    }
+    return convs.map((c) => ({
+      id: c.id,
+      kind: c.kind === 'group' ? 'group' : 'direct',
+      ...(c.title !== null ? { title: c.title } : {}),
+      members: byConv.get(c.id) ?? [],
+      createdAt: Number(c.created_at),
+    }))
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  /** Store messages; one already stored (same conv and seq) is left as it is. */
+  async insertMessages(rows: readonly ArchivedMessage[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK)
+      await this.db.insertInto('messages').orIgnore().values(chunk.map((r) => ({ ...r }))).execute()
+    }
+  }
+
+  /** Messages with seq > afterSeq, ascending, at most `limit`, as stored JSON. */
+  async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('messages')
+      .select('json')
+      .where('conv', '=', conv)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute()
+    return rows.map((r) => r.json)
+  }
+
+  /** Messages with seq < beforeSeq (the newest when undefined), ascending, at most `limit`. */
+  async before(conv: ConvId, beforeSeq: number | undefined, limit: number): Promise<string[]> {
+    let q = this.db.selectFrom('messages').select('json').where('conv', '=', conv)
+    if (beforeSeq !== undefined) q = q.where('seq', '<', beforeSeq)
+    const rows = await q.orderBy('seq', 'desc').limit(limit).execute()
+    return rows.map((r) => r.json).reverse()
+  }
+
+  /** Last seq, last message and read marks of a conversation (zero and none when it has no message). */
+  async convState(conv: ConvId): Promise<ArchivedConvState> {
+    const [last, marks] = await Promise.all([
+      this.db.selectFrom('messages').select(['seq', 'json']).where('conv', '=', conv).orderBy('seq', 'desc').limit(1).executeTakeFirst(),
+      this.db.selectFrom('read_marks').select(['user', 'seq']).where('conv', '=', conv).execute(),
+    ])
+    return { lastSeq: last ? Number(last.seq) : 0, lastJson: last?.json, reads: new Map(marks.map((m) => [m.user, Number(m.seq)])) }
+  }
+
+  /** Move read marks up (never back); a batch may name one (conv, user) several times. */
+  async markRead(marks: readonly ReadMark[]): Promise<void> {
+    const top = new Map<string, ReadMark>()
+    for (const m of marks) {
+      const k = `${m.conv}\u0000${m.user}`
+      const cur = top.get(k)
+      if (!cur || cur.seq < m.seq) top.set(k, m)
+    }
+    if (top.size === 0) return
+    const values = [...top.values()].map((m) => ({ conv: m.conv, user: m.user, seq: m.seq }))
+    const q = this.db.insertInto('read_marks').values(values)
+    await (this.dialect === 'mysql'
+      ? q.onDuplicateKeyUpdate({ seq: sql<number>`greatest(seq, values(seq))` })
+      : q.onConflict((oc) => oc.columns(['conv', 'user']).doUpdateSet({ seq: sql<number>`max(read_marks.seq, excluded.seq)` }))
+    ).execute()
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db)
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy()
+  }
+}
+
+/**
+ * better-sqlite3 is an optional dependency, loaded only for a `sqlite:` archive: it is a native
+ * module, and where it cannot be built (an image without compilers and without its prebuilt
+ * binary) a MySQL deployment must still start.
+ */
+async function loadSqlite(): Promise<typeof import('better-sqlite3')> {
+  try {
+    return (await import('better-sqlite3')).default
+  } catch (err) {
+    throw new Error('a sqlite: ARCHIVE_URL needs the package better-sqlite3, which is not installed here: install it, or use a mysql:// ARCHIVE_URL', { cause: err })
+  }
+}
+
+/** Open and migrate (what the BFF does at start). */
+export async function openArchive(options: ArchiveOptions): Promise<Archive> {
+  const archive = await Archive.create(options)
+  try {
+    await archive.migrate()
+  } catch (err) {
+    await archive.close().catch(() => {})
+    throw err
+  }
+  return archive
+}
+
+/**
+ * Open and migrate, retrying while the database is not reachable yet (a MySQL container starting
+ * beside the BFF) up to `timeoutMs`; a schema error fails at once. Throws with the last cause.
+ */
+export async function openArchiveWithin(options: ArchiveOptions, timeoutMs: number): Promise<Archive> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await openArchive(options)
+    } catch (err) {
+      if (err instanceof ArchiveSchemaError || Date.now() + 500 > deadline) {
+        if (err instanceof ArchiveSchemaError) throw err
+        throw new Error(`archive not reachable within ${timeoutMs} ms: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      }
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
+}

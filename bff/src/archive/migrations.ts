@@ -1,0 +1,82 @@
+/**
+ * Versioned, forward-only migrations of the archive, run by Kysely's Migrator at start-up and by
+ * `npm run migrate`. A migration, once released, is never edited: a change is a new entry at the
+ * end. The names sort in the order they run. The code refuses to start on a database that ran a
+ * migration it does not know (a newer BFF migrated it): see `migrate` in archive.ts.
+ */
+import { sql } from 'kysely'
+import type { Kysely } from 'kysely'
+import type { Migration } from 'kysely/migration'
+
+export type Dialect = 'mysql' | 'sqlite'
+
+/** Table options: MySQL gets InnoDB and utf8mb4 with binary (case-sensitive) collation. */
+function tableEnd(dialect: Dialect) {
+  return dialect === 'mysql' ? sql`ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin` : sql``
+}
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  // A message is at most a 64 KiB frame: MySQL's TEXT (64 KiB) could cut one, MEDIUMTEXT cannot.
+  const jsonType = dialect === 'mysql' ? sql`mediumtext` : sql`text`
+  return {
+    '0001_init': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('users')
+          .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('id_lc', 'varchar(64)', (c) => c.notNull())
+          .addColumn('name', 'varchar(64)', (c) => c.notNull())
+          .addColumn('name_lc', 'varchar(64)', (c) => c.notNull())
+          .addColumn('avatar', 'varchar(2048)')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+        await db.schema.createIndex('users_id_lc').on('users').column('id_lc').execute()
+        await db.schema.createIndex('users_name_lc').on('users').column('name_lc').execute()
+
+        await db.schema
+          .createTable('conversations')
+          .addColumn('id', 'varchar(140)', (c) => c.primaryKey())
+          .addColumn('kind', 'varchar(8)', (c) => c.notNull())
+          .addColumn('title', 'varchar(64)')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+
+        await db.schema
+          .createTable('members')
+          .addColumn('conv', 'varchar(140)', (c) => c.notNull())
+          .addColumn('user', 'varchar(64)', (c) => c.notNull())
+          .addColumn('pos', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('members_pk', ['conv', 'user'])
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+        await db.schema.createIndex('members_by_user').on('members').columns(['user', 'created_at', 'conv']).execute()
+
+        await db.schema
+          .createTable('messages')
+          .addColumn('conv', 'varchar(140)', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('sender', 'varchar(64)', (c) => c.notNull())
+          .addColumn('cid', 'varchar(64)', (c) => c.notNull())
+          .addColumn('ts', 'bigint', (c) => c.notNull())
+          .addColumn('json', jsonType, (c) => c.notNull())
+          // The primary key makes a second insert of one message a no-op (INSERT IGNORE), which
+          // is what lets the persister retry a batch after any crash.
+          .addPrimaryKeyConstraint('messages_pk', ['conv', 'seq'])
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+
+        await db.schema
+          .createTable('read_marks')
+          .addColumn('conv', 'varchar(140)', (c) => c.notNull())
+          .addColumn('user', 'varchar(64)', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('read_marks_pk', ['conv', 'user'])
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+      },
+    },
+  }
+}

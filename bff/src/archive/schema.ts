@@ -1,0 +1,66 @@
+/**
+ * The archive's tables, as Kysely sees them. One schema for MySQL/MariaDB (production, InnoDB,
+ * utf8mb4 with binary collation: ids are case-sensitive) and SQLite (the embedded default), created
+ * by the migrations in migrations.ts. Times are ms since the epoch (BIGINT), like the protocol's.
+ */
+import type { ColumnType, Generated } from 'kysely'
+
+/** A BIGINT read back: a number from both drivers (seqs and ms stay below 2^53). */
+type Big = ColumnType<number, number, number>
+
+export interface UsersTable {
+  id: string
+  /** Lowercased id and name: prefix search without a case-insensitive collation. */
+  id_lc: string
+  name: string
+  name_lc: string
+  avatar: string | null
+  updated_at: Big
+}
+
+export interface ConversationsTable {
+  id: string
+  kind: 'direct' | 'group'
+  title: string | null
+  created_at: Big
+}
+
+export interface MembersTable {
+  conv: string
+  user: string
+  /** The member's place in the conversation's member list (kept as created). */
+  pos: number
+  /** The conversation's creation time, copied: a user's list is read in this order by one index. */
+  created_at: Big
+}
+
+export interface MessagesTable {
+  conv: string
+  seq: Big
+  sender: string
+  cid: string
+  ts: Big
+  /** The message exactly as it went on the wire (message-json.ts): served without re-encoding. */
+  json: string
+}
+
+export interface ReadMarksTable {
+  conv: string
+  user: string
+  seq: Big
+}
+
+export interface MigrationRow {
+  name: string
+  timestamp: string
+}
+
+export interface ArchiveDb {
+  users: UsersTable
+  conversations: ConversationsTable
+  members: MembersTable
+  messages: MessagesTable
+  read_marks: ReadMarksTable
+}
+
+export type { Generated }

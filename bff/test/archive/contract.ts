@@ -1,0 +1,148 @@
+/**
+ * The one contract of every archive (SQLite and MySQL/MariaDB): a fresh, empty database per test.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { sql } from 'kysely'
+import { Archive, ArchiveSchemaError } from '../../src/archive/archive'
+import type { ArchivedMessage } from '../../src/archive/archive'
+
+export interface ArchiveFixture {
+  /** URL of a new, empty database. */
+  readonly url: string
+  cleanup(): Promise<void>
+}
+
+function msg(conv: string, seq: number, sender = 'ann', text = `m${seq}`): ArchivedMessage {
+  const json = `{"mid":"x${seq}","cid":"cid-${seq}-xxxx","conv":"${conv}","seq":${seq},"from":"${sender}","ts":${1000 + seq},"kind":"text","body":${JSON.stringify({ text })}}`
+  return { conv, seq, sender, cid: `cid-${seq}-xxxx`, ts: 1000 + seq, json }
+}
+
+export function archiveContract(name: string, make: () => Promise<ArchiveFixture>): void {
+  describe(`${name} archive contract`, () => {
+    let fx: ArchiveFixture
+    let a: Archive
+    beforeEach(async () => {
+      fx = await make()
+      a = await Archive.create({ url: fx.url })
+      await a.migrate()
+    })
+    afterEach(async () => {
+      await a.close()
+      await fx.cleanup()
+    })
+
+    describe('migrations', () => {
+      it('runs every migration once from an empty database and nothing on the next start', async () => {
+        expect(await a.appliedMigrations()).toEqual(a.knownMigrations())
+        const again = await Archive.create({ url: fx.url })
+        try {
+          expect(await again.migrate()).toEqual([])
+          expect(await again.appliedMigrations()).toEqual(a.knownMigrations())
+        } finally {
+          await again.close()
+        }
+      })
+
+      it('refuses a schema newer than the code, naming the unknown migration, and changes nothing', async () => {
+        await sql`insert into kysely_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01T00:00:00.000Z')`.execute(a.db)
+        const older = await Archive.create({ url: fx.url })
+        try {
+          const err = await older.migrate().catch((e: unknown) => e)
+          expect(err).toBeInstanceOf(ArchiveSchemaError)
+          expect((err as Error).message).toMatch(/newer than this code: it ran 9999_from_the_future/)
+          expect(await older.appliedMigrations()).toEqual([...a.knownMigrations(), '9999_from_the_future'])
+        } finally {
+          await older.close()
+        }
+      })
+    })
+
+    describe('users', () => {
+      it('upserts, gets in the order asked, searches id and name prefixes case-insensitively', async () => {
+        await a.upsertUser({ id: 'ann', name: 'Ann' })
+        await a.upsertUser({ id: 'bob', name: 'Bobby', avatar: 'https://x/b.png' })
+        await a.upsertUser({ id: 'Zed_1', name: 'annie' })
+        await a.upsertUser({ id: 'ann', name: 'Ann B' })
+        expect(await a.getUsers(['bob', 'nobody', 'ann'])).toEqual([
+          { id: 'bob', name: 'Bobby', avatar: 'https://x/b.png' },
+          { id: 'ann', name: 'Ann B' },
+        ])
+        expect((await a.searchUsers('ANN', 10)).map((u) => u.id)).toEqual(['Zed_1', 'ann'].sort())
+        expect((await a.searchUsers('zed', 10)).map((u) => u.id)).toEqual(['Zed_1'])
+        expect(await a.searchUsers('ann', 1)).toHaveLength(1)
+        // LIKE wildcards in the prefix are literal.
+        expect(await a.searchUsers('%', 10)).toEqual([])
+        expect(await a.searchUsers('_', 10)).toEqual([])
+        expect(await a.searchUsers('!', 10)).toEqual([])
+      })
+    })
+
+    describe('conversations', () => {
+      it('creates once, keeps member order, lists per member oldest first', async () => {
+        const g = { id: 'g:one', kind: 'group' as const, title: 'T', members: ['cat', 'ann', 'bob'], createdAt: 20 }
+        const d = { id: 'd:ann:bob', kind: 'direct' as const, members: ['ann', 'bob'], createdAt: 10 }
+        expect(await a.createConv(g)).toEqual({ record: g, created: true })
+        expect(await a.createConv(d)).toEqual({ record: d, created: true })
+        expect(await a.createConv({ ...g, title: 'other', members: ['ann'] })).toEqual({ record: g, created: false })
+        expect(await a.getConv('g:one')).toEqual(g)
+        expect(await a.getConv('g:none')).toBeUndefined()
+        expect(await a.listConvs('ann')).toEqual(['d:ann:bob', 'g:one'])
+        expect(await a.listConvs('cat')).toEqual(['g:one'])
+        expect(await a.listConvs('dan')).toEqual([])
+        expect(await a.allConvs()).toEqual([d, g])
+      })
+    })
+
+    describe('messages', () => {
+      it('stores batches once by (conv, seq) and pages after and before a seq, ascending', async () => {
+        const rows = Array.from({ length: 10 }, (_, i) => msg('d:ann:bob', i + 1))
+        await a.insertMessages(rows.slice(0, 6))
+        // A retried batch overlapping the first: the stored rows stay as they are, none doubled.
+        await a.insertMessages([{ ...rows[4]!, json: '{"changed":true}' }, ...rows.slice(5)])
+        await a.insertMessages([msg('d:ann:cat', 1)])
+        const all = rows.map((r) => r.json)
+        expect(await a.after('d:ann:bob', 0, 100)).toEqual(all)
+        expect(await a.after('d:ann:bob', 3, 4)).toEqual(all.slice(3, 7))
+        expect(await a.after('d:ann:bob', 10, 4)).toEqual([])
+        expect(await a.before('d:ann:bob', undefined, 3)).toEqual(all.slice(7))
+        expect(await a.before('d:ann:bob', 5, 3)).toEqual(all.slice(1, 4))
+        expect(await a.before('d:ann:bob', 1, 10)).toEqual([])
+        expect(await a.after('d:none', 0, 10)).toEqual([])
+        const count = await a.db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+        expect(Number(count.n)).toBe(11)
+      })
+
+      it('keeps any text exactly (utf8mb4: emoji, CJK, quotes) and messages larger than 64 KiB', async () => {
+        const text = '表情 😀🎉 "quoted" \\ back\u0000slash ' + 'x'.repeat(70_000)
+        await a.insertMessages([msg('d:ann:bob', 1, 'ann', text)])
+        const [json] = await a.after('d:ann:bob', 0, 1)
+        expect(JSON.parse(json!).body.text).toBe(text)
+      })
+
+      it('inserts thousands in one call (chunked statements)', async () => {
+        const rows = Array.from({ length: 1234 }, (_, i) => msg('g:big', i + 1))
+        await a.insertMessages(rows)
+        expect((await a.convState('g:big')).lastSeq).toBe(1234)
+        expect(await a.before('g:big', undefined, 2)).toEqual([rows[1232]!.json, rows[1233]!.json])
+      })
+    })
+
+    describe('conversation state and read marks', () => {
+      it('answers last seq, last message and read marks, marks moving forward only', async () => {
+        expect(await a.convState('d:ann:bob')).toEqual({ lastSeq: 0, lastJson: undefined, reads: new Map() })
+        await a.insertMessages([msg('d:ann:bob', 1), msg('d:ann:bob', 2, 'bob')])
+        await a.markRead([
+          { conv: 'd:ann:bob', user: 'bob', seq: 2 },
+          { conv: 'd:ann:bob', user: 'ann', seq: 1 },
+          { conv: 'd:ann:bob', user: 'bob', seq: 1 },
+        ])
+        await a.markRead([{ conv: 'd:ann:bob', user: 'bob', seq: 1 }])
+        await a.markRead([])
+        const s = await a.convState('d:ann:bob')
+        expect(s.lastSeq).toBe(2)
+        expect(s.lastJson).toBe(msg('d:ann:bob', 2, 'bob').json)
+        expect(s.reads).toEqual(new Map([['bob', 2], ['ann', 1]]))
+      })
+    })
+  })
+}
