@@ -293,5 +293,22 @@ describe('VirtualList', () => {
     expect(t.list.reportPosition(4500, 4500)).toBe(false)
     expect(t.list.getView()).toMatchObject({ confirmed: true, atEnd: true, lastVisible: 99 })
   })
+
+  it('ends at the newest row however late the viewport gets its size', () => {
+    const timers = new ManualTimers()
+    // Opened before layout: a viewport of 0 px.
+    const list = new VirtualList(0, { scheduler: scheduler(timers) })
+    list.setData({ count: 100, key: keys(0, 100), estimate: () => 50 })
+    list.writeApplied()
+    // The write landed at 0 (nothing to scroll yet)...
+    list.reportPosition(0, 0)
+    // ...then the view gets its height: the list asks for the end again.
+    list.setViewport(500)
+    const w = list.getView().scroll!
+    expect(w).toMatchObject({ toEnd: true, top: 100 * 50 - 500 })
+    list.writeApplied()
+    expect(list.reportPosition(4500, 4500)).toBe(false)
+    expect(list.getView()).toMatchObject({ atEnd: true, lastVisible: 99, confirmed: true })
+  })
 })
 
