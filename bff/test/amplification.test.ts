@@ -4,36 +4,16 @@
  * engines. Each test ends with a legitimate frame whose effect is awaited, so "nothing more came"
  * is checked after the server handled everything before it.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
-import type { RunningServer } from '../src/app'
-import { TestClient, connectUser, newCid } from './support/client'
-import { dropPrefix, randomPrefix, startTestServer } from './support/server'
+import { newCid } from './support/client'
+import { useTestServer } from './support/server'
 
 describe.each(['memory', 'redis'] as const)('amplification over the %s engine', (store) => {
-  let server: RunningServer
-  let prefix: string
-  const open: TestClient[] = []
-  let n = 0
-  const uid = (name: string) => `${name}${++n}`
+  const t = useTestServer(store, { RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000' })
+  const uid = t.uid
+  const user = async (name: string) => (await t.connect(name)).client
 
-  beforeAll(async () => {
-    prefix = randomPrefix()
-    server = await startTestServer({ STORE: store, REDIS_PREFIX: prefix, RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000' })
-  })
-  afterAll(async () => {
-    await server.close()
-    if (store === 'redis') await dropPrefix(prefix)
-  })
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((c) => c.close()))
-  })
-
-  async function user(name: string) {
-    const r = await connectUser(server.url, name)
-    open.push(r.client)
-    return r.client
-  }
 
   /** A 1:1 with `count` messages from the first user, received by the second. */
   async function pair(count: number) {
@@ -49,7 +29,7 @@ describe.each(['memory', 'redis'] as const)('amplification over the %s engine', 
     return { a, b, sender, receiver, conv }
   }
 
-  const receiptsSent = async () => (await server.metrics.framesOut.get()).values.find((v) => v.labels.type === 'receipt')?.value ?? 0
+  const receiptsSent = async () => (await t.server.metrics.framesOut.get()).values.find((v) => v.labels.type === 'receipt')?.value ?? 0
 
   it('one recv naming a conversation 500 times: one delivered receipt, of its highest seq', async () => {
     const { b, sender, receiver, conv } = await pair(3)
@@ -79,7 +59,7 @@ describe.each(['memory', 'redis'] as const)('amplification over the %s engine', 
       await receiver.nextOf('error', (f) => f.code === 'SEQ_RANGE_INVALID')
     }
     // Stored state: the read mark did not move.
-    const [state] = await server.engine.convs.states([conv], b)
+    const [state] = await t.server.engine.convs.states([conv], b)
     expect(state!.readSeq).toBe(0)
     receiver.send({ type: 'recv', acks: [{ conv, seq: 2 }] })
     await sender.nextOf('receipt', (f) => f.kind === 'delivered')
@@ -97,7 +77,7 @@ describe.each(['memory', 'redis'] as const)('amplification over the %s engine', 
     const reads = sender.all('receipt').filter((f) => f.kind === 'read')
     expect(reads.map((r) => r.seq)).toEqual([2, 3])
     expect(reads.every((r) => r.user === b && r.conv === conv)).toBe(true)
-    const [state] = await server.engine.convs.states([conv], b)
+    const [state] = await t.server.engine.convs.states([conv], b)
     expect(state!.readSeq).toBe(3)
   })
 })

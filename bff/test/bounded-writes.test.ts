@@ -3,11 +3,10 @@
  * is cut with 4009 whatever fills its buffer (answers it asked for, or pushes from others), and the
  * server never holds more for it than SLOW_CONSUMER_BYTES plus one frame. On both engines.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { LIMITS, directConvId } from '@chat/shared'
-import type { RunningServer } from '../src/app'
-import { TestClient, connectUser, newCid } from './support/client'
-import { dropPrefix, randomPrefix, startTestServer } from './support/server'
+import { TestClient, newCid } from './support/client'
+import { useTestServer } from './support/server'
 import { waitFor } from './support/wait'
 
 const BOUND = 64 * 1024
@@ -18,37 +17,18 @@ type Paused = { pause(): void; resume(): void }
 const socketOf = (c: TestClient) => (c.ws as unknown as { _socket: Paused })._socket
 
 describe.each(['memory', 'redis'] as const)('bounded writes over the %s engine', (store) => {
-  let server: RunningServer
-  let prefix: string
-  const open: TestClient[] = []
-  let n = 0
-  const uid = (name: string) => `${name}${++n}`
+  const t = useTestServer(store, { SLOW_CONSUMER_BYTES: String(BOUND), RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000' })
+  const uid = t.uid
+  const user = async (name: string) => (await t.connect(name)).client
 
-  beforeAll(async () => {
-    prefix = randomPrefix()
-    server = await startTestServer({ STORE: store, REDIS_PREFIX: prefix, SLOW_CONSUMER_BYTES: String(BOUND), RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000' })
-  })
-  afterAll(async () => {
-    await server.close()
-    if (store === 'redis') await dropPrefix(prefix)
-  })
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((c) => c.close()))
-  })
 
-  async function user(name: string) {
-    const r = await connectUser(server.url, name)
-    open.push(r.client)
-    return r.client
-  }
-
-  const cuts = async () => (await server.metrics.slowConsumers.get()).values[0]?.value ?? 0
+  const cuts = async () => (await t.server.metrics.slowConsumers.get()).values[0]?.value ?? 0
   /** The largest number of unsent bytes any cut connection held (histogram sum over cuts). */
   const heldAtCuts = async () => {
-    const values = (await server.metrics.slowConsumerBytes.get()).values
+    const values = (await t.server.metrics.slowConsumerBytes.get()).values
     return { sum: values.find((v) => v.metricName === 'chat_slow_consumer_unsent_bytes_sum')?.value ?? 0 }
   }
-  const sentOf = async (type: string) => (await server.metrics.framesOut.get()).values.find((v) => v.labels.type === type)?.value ?? 0
+  const sentOf = async (type: string) => (await t.server.metrics.framesOut.get()).values.find((v) => v.labels.type === type)?.value ?? 0
 
   it('answers asked for by a client that stopped reading: cut 4009, unsent bytes bounded, nothing stored lost', async () => {
     const a = uid('writer')
@@ -69,10 +49,10 @@ describe.each(['memory', 'redis'] as const)('bounded writes over the %s engine',
     // 100 pages of ~300 KB asked for at once (30 MB unbounded, several times what the kernel's
     // socket buffers take); the reader takes none of it.
     // Count the pages read from the store (the real engine's own method, wrapped).
-    const messages = server.engine.messages as { before: typeof server.engine.messages.before }
+    const messages = t.server.engine.messages as { before: typeof t.server.engine.messages.before }
     const before = messages.before
     let reads = 0
-    messages.before = (...args) => (reads++, before.apply(server.engine.messages, args))
+    messages.before = (...args) => (reads++, before.apply(t.server.engine.messages, args))
     socketOf(reader).pause()
     for (let i = 0; i < 100; i++) reader.send({ type: 'history', rid: `h${i}`, conv, limit: 60 })
     await waitFor(async () => (await cuts()) === cutsBefore + 1, 20_000)
@@ -99,7 +79,7 @@ describe.each(['memory', 'redis'] as const)('bounded writes over the %s engine',
       expect(JSON.stringify(p).length).toBeLessThanOrEqual(LARGEST_FRAME)
     }
     // Nothing stored is lost, and the user's other device is untouched.
-    const stored = await server.engine.messages.before(conv, undefined, LIMITS.maxPageSize)
+    const stored = await t.server.engine.messages.before(conv, undefined, LIMITS.maxPageSize)
     expect(stored).toHaveLength(200)
     otherDevice.send({ type: 'ping', ts: 1 })
     expect((await otherDevice.nextOf('pong')).ts).toBe(1)

@@ -2,40 +2,20 @@
  * End to end over real sockets, on both engines: login, welcome, send/ack/push, second devices,
  * dedup, history, sync, offline queue, conversations, receipts, typing, presence.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
-import type { RunningServer } from '../src/app'
 import { TestClient, connectUser, newCid } from './support/client'
-import { REDIS_URL, dropPrefix, randomPrefix, startTestServer } from './support/server'
+import { REDIS_URL, useTestServer } from './support/server'
 import { Redis } from 'ioredis'
 import { waitFor } from './support/wait'
 
 describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) => {
-  let server: RunningServer
-  let prefix: string
-  const open: TestClient[] = []
-  let n = 0
+  // Generous rate limits: these tests send hundreds of frames at once (limits have their own tests).
+  const t = useTestServer(store, { RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000' })
   /** A user id unique to the test. */
-  const uid = (name: string) => `${name}${++n}`
+  const uid = t.uid
+  const user = (name: string) => t.connect(name)
 
-  beforeAll(async () => {
-    prefix = randomPrefix()
-    // Generous rate limits: these tests send hundreds of frames at once (limits have their own tests).
-    server = await startTestServer({ STORE: store, REDIS_PREFIX: prefix, RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000' })
-  })
-  afterAll(async () => {
-    await server.close()
-    if (store === 'redis') await dropPrefix(prefix)
-  })
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((c) => c.close()))
-  })
-
-  async function user(name: string) {
-    const r = await connectUser(server.url, name)
-    open.push(r.client)
-    return r
-  }
 
   it('welcomes a socket with the user, heartbeat and limits, and answers ping', async () => {
     const { client, welcome, auth } = await user(uid('wel'))
@@ -104,7 +84,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     const a = uid('q')
     const b = uid('qb')
     const alice = await user(a)
-    const bobAuth = await connectUser(server.url, b)
+    const bobAuth = await connectUser(t.server.url, b)
     await bobAuth.client.close()
     const conv = directConvId(a, b)
     for (let i = 1; i <= 5; i++) {
@@ -112,14 +92,14 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
       alice.client.send({ type: 'send', cid, conv, kind: 'text', body: { text: `m${i}` } })
       await alice.client.nextOf('ack', (f) => f.cid === cid)
     }
-    await waitFor(async () => (await server.engine.queue.length(b)) === 5)
+    await waitFor(async () => (await t.server.engine.queue.length(b)) === 5)
     const bob = await user(b)
     const { batches, done } = await bob.client.sync('s1', [{ conv, seq: 2 }])
     expect(batches.flatMap((f) => f.msgs.map((m) => m.seq))).toEqual([3, 4, 5])
     expect(batches.at(-1)!.more).toBe(false)
     expect(done.q).toMatch(/^\d+-\d+$/)
     bob.client.send({ type: 'recv', acks: [{ conv, seq: 5 }], q: done.q })
-    await waitFor(async () => (await server.engine.queue.length(b)) === 0)
+    await waitFor(async () => (await t.server.engine.queue.length(b)) === 0)
     // The peer learns it was delivered.
     const receipt = await alice.client.nextOf('receipt', (f) => f.kind === 'delivered')
     expect(receipt).toMatchObject({ conv, user: b, seq: 5 })
@@ -129,7 +109,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     const a = uid('fan')
     const members = Array.from({ length: 12 }, (_, i) => uid(`fanm${i}x`))
     const alice = await user(a)
-    for (const m of members) await (await connectUser(server.url, m)).client.close()
+    for (const m of members) await (await connectUser(t.server.url, m)).client.close()
     alice.client.send({ type: 'conv.create', rid: 'fan1', kind: 'group', title: 'Fan', members })
     const conv = (await alice.client.nextOf('conv', (f) => f.rid === 'fan1')).conv.id
     // 4,999 CJK characters: 15 KB of UTF-8, near the largest text a message may carry.
@@ -139,9 +119,9 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
       alice.client.send({ type: 'send', cid, conv, kind: 'text', body: { text: `${i}${big}` } })
       await alice.client.nextOf('ack', (f) => f.cid === cid)
     }
-    await waitFor(async () => (await Promise.all(members.map((m) => server.engine.queue.length(m)))).every((n) => n === 3))
+    await waitFor(async () => (await Promise.all(members.map((m) => t.server.engine.queue.length(m)))).every((n) => n === 3))
     for (const m of members) {
-      const entries = await server.engine.queue.read(m, 10)
+      const entries = await t.server.engine.queue.read(m, 10)
       // Exactly the place of each message, nothing else (no body).
       expect(entries.map(({ id: _id, ...rest }) => rest)).toEqual([1, 2, 3].map((seq) => ({ conv, seq })))
     }
@@ -149,7 +129,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
       const r = new Redis(REDIS_URL)
       try {
         // Three references (and the stream's own ~4 KB node) cost less than one body; copies would be 45 KB.
-        for (const m of members) expect(await r.memory('USAGE', `${prefix}{u:${m}}:q`)).toBeLessThan(Buffer.byteLength(big))
+        for (const m of members) expect(await r.memory('USAGE', `${t.prefix}{u:${m}}:q`)).toBeLessThan(Buffer.byteLength(big))
       } finally {
         r.disconnect()
       }
@@ -165,7 +145,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     const a = uid('pg')
     const b = uid('pgb')
     const alice = await user(a)
-    await connectUser(server.url, b).then((r) => r.client.close())
+    await connectUser(t.server.url, b).then((r) => r.client.close())
     const conv = directConvId(a, b)
     for (let i = 1; i <= 55; i++) alice.client.send({ type: 'send', cid: newCid(), conv, kind: 'text', body: { text: `m${i}` } })
     await alice.client.nextOf('ack', (f) => f.seq === 55)
@@ -264,14 +244,15 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
 
   it('refuses a group with an unknown member, and finds users by id or name prefix', async () => {
     const a = uid('srch')
+    const tag = t.uid('')
     const alice = await user(a)
-    alice.client.send({ type: 'conv.create', rid: 'x', kind: 'group', members: ['nobody-here-' + n] })
+    alice.client.send({ type: 'conv.create', rid: 'x', kind: 'group', members: ['nobody-here-' + tag] })
     const err = await alice.client.nextOf('error', (f) => f.rid === 'x')
     expect(err.code).toBe('USER_NOT_FOUND')
-    await connectUser(server.url, uid('zed'), { name: `Zoë Named${n}` }).then((r) => r.client.close())
-    alice.client.send({ type: 'users', rid: 'u', q: `zoë named${n}` })
+    await connectUser(t.server.url, uid('zed'), { name: `Zoë Named${tag}` }).then((r) => r.client.close())
+    alice.client.send({ type: 'users', rid: 'u', q: `zoë named${tag}` })
     const found = await alice.client.nextOf('users', (f) => f.rid === 'u')
-    expect(found.items.map((u) => u.name)).toEqual([`Zoë Named${n}`])
+    expect(found.items.map((u) => u.name)).toEqual([`Zoë Named${tag}`])
     alice.client.send({ type: 'users', rid: 'u2', q: a })
     expect((await alice.client.nextOf('users', (f) => f.rid === 'u2')).items.map((u) => u.id)).toEqual([a])
   })
@@ -310,7 +291,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     const a = uid('race')
     const b = uid('raceb')
     const alice = await user(a)
-    await connectUser(server.url, b).then((r) => r.client.close())
+    await connectUser(t.server.url, b).then((r) => r.client.close())
     const conv = directConvId(a, b)
     for (let i = 0; i < 300; i++) alice.client.send({ type: 'send', cid: newCid(), conv, kind: 'text', body: { text: `old ${i}` } })
     await alice.client.nextOf('ack', (f) => f.seq === 300)

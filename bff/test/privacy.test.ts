@@ -2,36 +2,18 @@
  * Privacy defaults (bff/README.md, "Privacy"), on both engines: an empty search lists nobody, and
  * presence goes only to people who share a conversation.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
-import type { RunningServer } from '../src/app'
-import { TestClient, connectUser, devLogin, newCid } from './support/client'
-import { dropPrefix, randomPrefix, startTestServer } from './support/server'
+import { devLogin, newCid } from './support/client'
+import { useTestServer } from './support/server'
 
 describe.each(['memory', 'redis'] as const)('privacy over the %s engine', (store) => {
-  let server: RunningServer
-  let prefix: string
-  const open: TestClient[] = []
+  const t = useTestServer(store, {})
+  const user = async (name: string) => (await t.connect(name)).client
 
-  beforeAll(async () => {
-    prefix = randomPrefix()
-    server = await startTestServer({ STORE: store, REDIS_PREFIX: prefix })
-  })
-  afterAll(async () => {
-    await server.close()
-    if (store === 'redis') await dropPrefix(prefix)
-  })
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((c) => c.close()))
-  })
-  async function user(name: string) {
-    const r = await connectUser(server.url, name)
-    open.push(r.client)
-    return r.client
-  }
 
   it('an empty or blank search lists nobody; a prefix finds', async () => {
-    await Promise.all(['pv-ann', 'pv-ben', 'pv-cat'].map((u) => devLogin(server.url, u)))
+    await Promise.all(['pv-ann', 'pv-ben', 'pv-cat'].map((u) => devLogin(t.server.url, u)))
     const c = await user('pv-dan')
     for (const [rid, q] of [['e', ''], ['b', '   ']] as const) {
       c.send({ type: 'users', rid, q })

@@ -1,10 +1,12 @@
 /** Start real BFF servers in-process for tests: port 0, silent logs, memory or Redis engine. */
 import { randomBytes } from 'node:crypto'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { Redis } from 'ioredis'
 import { loadConfig } from '../../src/config'
 import type { Config } from '../../src/config'
 import { startServer } from '../../src/app'
 import type { RunningServer, ServerDeps } from '../../src/app'
+import { connectUser, type TestClient } from './client'
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -34,5 +36,44 @@ export async function dropPrefix(prefix: string): Promise<void> {
     } while (cursor !== '0')
   } finally {
     r.disconnect()
+  }
+}
+
+/**
+ * One BFF per describe block on `store`, with its own Redis prefix, and the clients a test opened
+ * closed after it: registers the hooks and hands out what the tests use.
+ */
+export function useTestServer(store: 'memory' | 'redis', env: Record<string, string> = {}) {
+  let server: RunningServer | undefined
+  let prefix = ''
+  const open: TestClient[] = []
+  let n = 0
+  beforeAll(async () => {
+    prefix = randomPrefix()
+    server = await startTestServer({ STORE: store, REDIS_PREFIX: prefix, ...env })
+  })
+  afterAll(async () => {
+    await server?.close()
+    if (store === 'redis') await dropPrefix(prefix)
+  })
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.close()))
+  })
+  return {
+    get server(): RunningServer {
+      if (!server) throw new Error('the test server is not started yet')
+      return server
+    },
+    get prefix(): string {
+      return prefix
+    },
+    /** A user id unique to the test. */
+    uid: (name: string) => `${name}${++n}`,
+    /** A connected user (closed after the test). */
+    async connect(name: string) {
+      const r = await connectUser(this.server.url, name)
+      open.push(r.client)
+      return r
+    },
   }
 }
