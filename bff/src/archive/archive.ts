@@ -9,9 +9,8 @@
  */
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { Kysely, MysqlDialect, SqliteDialect, sql } from 'kysely'
-import { Migrator } from 'kysely/migration'
-import type { Migration, MigrationProvider } from 'kysely/migration'
+import { Kysely, Migrator, MysqlDialect, SqliteDialect, sql } from 'kysely'
+import type { Migration, MigrationProvider } from 'kysely'
 import { createPool } from 'mysql2'
 import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'

@@ -5,8 +5,7 @@
  * migration it does not know (a newer BFF migrated it): see `migrate` in archive.ts.
  */
 import { sql } from 'kysely'
-import type { Kysely } from 'kysely'
-import type { Migration } from 'kysely/migration'
+import type { Kysely, Migration } from 'kysely'
 
 export type Dialect = 'mysql' | 'sqlite'
 
