@@ -6,6 +6,7 @@
 import { AppError } from '@chat/shared'
 import type { ConvId, Presence, User, UserId } from '@chat/shared'
 import { messageJson, messageJsonParts, messageOf } from './message-json'
+import { MemoryWeChatStore } from './wechat'
 import type {
   AppendInput,
   AppendResult,
@@ -326,6 +327,7 @@ export function createMemoryEngine(options: EngineOptions): Engine {
     presence: new MemoryPresence(),
     tokens,
     uploadSlots: new MemoryUploadSlots(),
+    wechat: new MemoryWeChatStore(),
     bus: new MemoryBus(),
     async ping() {},
     async close() {

@@ -16,6 +16,7 @@
  *   Pdir                        zset    lexical directory "<lowercased id or name>\0<id>" for prefix search
  *   P{u:<id>}:up                zset    upload slots: upload id scored by when its slot frees itself (ms)
  *   P{rf:<family>}:t:<sha256>   string  refresh token: `l:<user>` live or `s:<user>` spent, PX = its lifetime
+ *   P{wx}:..., P{u:<id>}:sub, P{u:<id>}:nt   the WeChat integration's state (store/wechat.ts)
  *   P{rf:<family>}              string  a live refresh family (absent: revoked or expired), PX = its newest token's lifetime
  *
  * Routing: sharded Pub/Sub (Redis >= 7) on the channel `P{u:<id>}` per user. SPUBLISH goes only to
@@ -30,6 +31,7 @@ import type { RedisOptions } from 'ioredis'
 import { AppError } from '@chat/shared'
 import type { ConvId, Presence, User, UserId } from '@chat/shared'
 import { messageJson, messageJsonParts, messageOf } from './message-json'
+import { RedisWeChatStore } from './wechat'
 import type {
   AppendInput,
   AppendResult,
@@ -580,6 +582,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     presence: new RedisPresence(cmd, keys, guard),
     tokens: new RedisTokens(cmd, keys, guard),
     uploadSlots: new RedisUploadSlots(cmd, keys, guard),
+    wechat: new RedisWeChatStore(cmd, options.prefix, guard),
     bus: new RedisBus(cmd, sub, keys, guard, guardOf(sub)),
     async ping() {
       await guard(() => cmd.ping())
