@@ -30,6 +30,7 @@ import { ChatService } from './chat/service'
 import type { FileResolver } from './chat/files'
 import { createUploadService } from './upload/router'
 import type { UploadService } from './upload/router'
+import { createWeChat } from './wechat'
 
 export interface ServerDeps {
   /** Defaults to the engine named by config.store. */
@@ -90,13 +91,31 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     corsOrigins: config.corsOrigins,
     logger: log,
   })
-  const chat = new ChatService(engine, delivery, deps.files ?? uploads.resolver, {
-    dedupWindowMs: config.dedupWindowMs,
-    queueMaxLength: config.queueMaxLength,
-    presenceFanoutMax: config.presenceFanoutMax,
-    syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
+  const wechat = createWeChat({
+    config: config.wechat,
+    appId: config.wxAppId,
+    secret: config.wxSecret,
+    apiBase: config.wxApiBase,
+    timeoutMs: config.wxTimeoutMs,
+    engine,
+    registry: metrics.registry,
+    log,
+    verifyToken: (token) => tokens.verify(token),
   })
-  const gateway = new Gateway({ config, log, metrics, tokens, engine, chat, devices, delivery, node })
+  delivery.onUndelivered = (user, json) => wechat.undelivered(user, json)
+  const chat = new ChatService(
+    engine,
+    delivery,
+    deps.files ?? uploads.resolver,
+    {
+      dedupWindowMs: config.dedupWindowMs,
+      queueMaxLength: config.queueMaxLength,
+      presenceFanoutMax: config.presenceFanoutMax,
+      syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
+    },
+    wechat.checks,
+  )
+  const gateway = new Gateway({ config, log, metrics, tokens, engine, chat, devices, delivery, node, onOnline: (user) => wechat.online(user) })
 
   const app = express()
   app.disable('x-powered-by')
@@ -124,6 +143,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     }),
   )
   app.use(uploads.router)
+  app.use(wechat.router)
   // ----
 
   if (existsSync(config.staticDir)) app.use(express.static(config.staticDir))
@@ -166,6 +186,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         server.close()
         await gateway.drain(deadline, config.shutdownRetryAfterMs)
         await delivery.settle()
+        await wechat.close()
         await uploads.close()
         server.closeAllConnections()
         if (metricsServer) {

@@ -120,6 +120,15 @@ export const ERRORS = {
   /** The file was withdrawn (by its uploader or by moderation): its URLs no longer open it. */
   FILE_WITHDRAWN: { status: 410, temporary: false, message: 'file was withdrawn' },
 
+  /** msgSecCheck judged the text risky: it was not stored. `details.label` is WeChat's label (20002 porn, 20003 abuse...). */
+  CONTENT_RISKY: { status: 422, temporary: false, message: 'message refused by content security' },
+  /** Content security could not check the text (WeChat down or over its rate) and WX_SECCHECK_UNAVAILABLE is `refuse`. */
+  SECCHECK_UNAVAILABLE: { status: 503, temporary: true, message: 'content check unavailable: retry later' },
+  /** A report whose target, reason or text is not acceptable (see bff/README "Reports"). */
+  REPORT_INVALID: { status: 400, temporary: false, message: 'report is malformed' },
+  /** More than REPORTS_PER_HOUR reports from one user in the current hour. */
+  REPORT_RATE_LIMITED: { status: 429, temporary: true, message: 'too many reports: try again later' },
+
   // --- uploads ---
   UPLOAD_TOO_LARGE: { status: 413, temporary: false, message: 'file exceeds the maximum upload size' },
   UPLOAD_TYPE_REJECTED: { status: 415, temporary: false, message: 'file type not accepted' },

@@ -45,6 +45,8 @@ export class Delivery {
   private lastFrame: Buffer = Buffer.alloc(0)
   private pendingCount = 0
   private idle: (() => void)[] = []
+  /** Called for each message that reached no device of its recipient (it is queued). */
+  onUndelivered: ((user: UserId, json: string) => void) | undefined
 
   constructor(
     private readonly node: string,
@@ -244,6 +246,8 @@ export class Delivery {
   }
 
   private enqueue(user: UserId, json: string): void {
+    // Reached no device of the user: the WeChat integration may notify them (bff/src/wechat/subscriptions.ts).
+    this.onUndelivered?.(user, json)
     this.begin()
     this.queue.push(user, json).then(
       (depth) => {

@@ -37,6 +37,8 @@ export interface GatewayDeps {
   readonly delivery: Delivery
   /** This process's id in presence counts and bus envelopes. */
   readonly node: string
+  /** A device of `user` connected (the WeChat integration's absence marks). */
+  readonly onOnline?: (user: UserId) => void
 }
 
 export class Gateway {
@@ -171,6 +173,7 @@ export class Gateway {
     const { engine, chat, node } = this.deps
     conn.present = true
     const devices = await engine.presence.connected(conn.user, node)
+    this.deps.onOnline?.(conn.user)
     for (const p of await chat.connected(conn.user, devices)) conn.reply(JSON.stringify({ type: 'presence', ...p }), 'presence')
   }
 

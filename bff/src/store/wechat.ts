@@ -13,6 +13,7 @@
  *   P{u:<id>}:sub           hash    template id -> one-time allowances left
  *   P{u:<id>}:nt            set     conversations notified during the current absence
  */
+import type { Cluster, Redis } from 'ioredis'
 import type { ConvId, UserId } from '@chat/shared'
 
 export interface WxToken {
@@ -122,17 +123,8 @@ export class MemoryWeChatStore implements WeChatStore {
   }
 }
 
-/** The commands of ioredis' Redis and Cluster this store uses. */
-interface RedisLike {
-  get(key: string): Promise<string | null>
-  set(key: string, value: string, ...args: Array<string | number>): Promise<unknown>
-  eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
-  hget(key: string, field: string): Promise<string | null>
-  hdel(key: string, field: string): Promise<number>
-  sadd(key: string, member: string): Promise<number>
-  del(key: string): Promise<number>
-  lrange(key: string, start: number, stop: number): Promise<string[]>
-}
+/** ioredis' Redis or Cluster. */
+type RedisLike = Redis | Cluster
 
 type Guard = <T>(work: () => Promise<T>) => Promise<T>
 
