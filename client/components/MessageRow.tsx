@@ -29,6 +29,8 @@ export interface RowProps {
   readonly onDismiss: (m: ChatMessage) => void
   readonly onImage: (m: ChatMessage) => void
   readonly onFile: (m: ChatMessage) => void
+  /** Long press on the bubble (the report action of others' messages). */
+  readonly onLongPress?: (m: ChatMessage) => void
 }
 
 const GLYPH: Record<DisplayStatus, string> = {
@@ -53,7 +55,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
         <Avatar id={m.from} name={p.senderName} />
         <View className='col'>
           {p.name ? <Text className='nm'>{p.name}</Text> : null}
-          <View className='bx'>
+          <View className='bx' onLongPress={p.onLongPress && !own ? () => p.onLongPress!(m) : undefined}>
             {own && p.status && !refused ? (
               <View
                 className={`st st-${p.status}`}
