@@ -101,7 +101,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     registry: metrics.registry,
     log,
     verifyToken: (token) => tokens.verify(token),
+    files: { signedPath: (id) => uploads.urls.sign(id, 'data'), withdraw: (id) => uploads.withdrawFile(id) },
   })
+  // An image whose upload finished goes to WeChat's media check (when configured).
+  if (wechat.media) {
+    const media = wechat.media
+    uploads.events.on('finished', (record: { id: string; owner: string; conv: string; kind: 'image' | 'file' }) => void media.submit(record))
+  }
   delivery.onUndelivered = (user, json) => wechat.undelivered(user, json)
   const chat = new ChatService(
     engine,

@@ -12,6 +12,7 @@
  *   P{wx}:list:<name>       list    newest first, LTRIM to its bound (reports, flags)
  *   P{u:<id>}:sub           hash    template id -> one-time allowances left
  *   P{u:<id>}:nt            set     conversations notified during the current absence
+ *   P{wx}:trace:<id>        string  what a pending mediaCheckAsync is about (JSON), PX = how long a verdict may take
  */
 import type { Cluster, Redis } from 'ioredis'
 import type { ConvId, UserId } from '@chat/shared'
@@ -47,6 +48,10 @@ export interface WeChatStore {
   record(name: 'reports' | 'flags', json: string, max: number): Promise<void>
   /** Newest first, at most `limit`. */
   records(name: 'reports' | 'flags', limit: number): Promise<string[]>
+  /** Remember what media check `traceId` is about for `ttlMs`. */
+  putTrace(traceId: string, json: string, ttlMs: number): Promise<void>
+  /** What `traceId` was about, forgotten by this call (a repeated verdict finds nothing). */
+  takeTrace(traceId: string): Promise<string | undefined>
 }
 
 export class MemoryWeChatStore implements WeChatStore {
@@ -56,6 +61,7 @@ export class MemoryWeChatStore implements WeChatStore {
   private readonly subs = new Map<string, number>()
   private readonly notices = new Map<UserId, Set<ConvId>>()
   private readonly lists = { reports: [] as string[], flags: [] as string[] }
+  private readonly traces = new Map<string, { json: string; until: number }>()
 
   async token(): Promise<WxToken | undefined> {
     return this.current
@@ -120,6 +126,16 @@ export class MemoryWeChatStore implements WeChatStore {
   }
   async records(name: 'reports' | 'flags', limit: number): Promise<string[]> {
     return this.lists[name].slice(0, limit)
+  }
+  async putTrace(traceId: string, json: string, ttlMs: number): Promise<void> {
+    const now = Date.now()
+    if (this.traces.size > 10_000) for (const [k, v] of this.traces) if (v.until <= now) this.traces.delete(k)
+    this.traces.set(traceId, { json, until: now + ttlMs })
+  }
+  async takeTrace(traceId: string): Promise<string | undefined> {
+    const t = this.traces.get(traceId)
+    this.traces.delete(traceId)
+    return t && t.until > Date.now() ? t.json : undefined
   }
 }
 
@@ -196,5 +212,11 @@ export class RedisWeChatStore implements WeChatStore {
   }
   async records(name: 'reports' | 'flags', limit: number): Promise<string[]> {
     return this.guard(() => this.r.lrange(`${this.p}{wx}:list:${name}`, 0, limit - 1))
+  }
+  async putTrace(traceId: string, json: string, ttlMs: number): Promise<void> {
+    await this.guard(() => this.r.set(`${this.p}{wx}:trace:${traceId}`, json, 'PX', ttlMs))
+  }
+  async takeTrace(traceId: string): Promise<string | undefined> {
+    return (await this.guard(() => this.r.getdel(`${this.p}{wx}:trace:${traceId}`))) ?? undefined
   }
 }

@@ -43,6 +43,12 @@ export interface WeChatConfig {
   readonly reportsPerHour: number
   /** MODERATION_LIST_MAX: reports, and flagged messages, kept (newest). Default 10000. */
   readonly moderationListMax: number
+  /** WX_PUBLIC_URL: https origin WeChat fetches images from for mediaCheckAsync (signed file URLs). Unset: images are not checked. */
+  readonly publicUrl: string
+  /** WX_MEDIA_CHECKS_PER_MIN: mediaCheckAsync calls a minute for the deployment. Default 2000 (WeChat's limit per app). */
+  readonly mediaChecksPerMin: number
+  /** WX_PUSH_TOKEN: the message-push Token of the admin console (its signature key). Unset: /wechat/push answers 404. */
+  readonly pushToken: string | undefined
   /** ADMIN_TOKEN: bearer credential of /admin (at least 16 characters). Unset: the admin API answers 404. */
   readonly adminToken: string | undefined
 }
@@ -77,6 +83,9 @@ export function loadWeChatConfig(env: NodeJS.ProcessEnv): WeChatConfig {
     reportsPerHour: int(env, 'REPORTS_PER_HOUR', 20, 1, 100_000),
     moderationListMax: int(env, 'MODERATION_LIST_MAX', 10_000, 10, 1_000_000),
     adminToken,
+    publicUrl: publicUrl(env),
+    mediaChecksPerMin: int(env, 'WX_MEDIA_CHECKS_PER_MIN', 2000, 1, 1_000_000),
+    pushToken: env.WX_PUSH_TOKEN || undefined,
   }
 }
 
@@ -87,4 +96,15 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
   const n = Number(raw)
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`)
   return n
+}
+
+function publicUrl(env: NodeJS.ProcessEnv): string {
+  const raw = env.WX_PUBLIC_URL?.trim()
+  if (!raw) return ''
+  try {
+    new URL(raw)
+  } catch {
+    throw new ConfigError('WX_PUBLIC_URL', `must be a URL, got "${raw}"`)
+  }
+  return raw.replace(/\/+$/, '')
 }

@@ -10,6 +10,7 @@
  *   POST /reports                a report (reports.ts) -> 201 {id}
  *   GET  /admin/reports?limit=   Authorization: Bearer <ADMIN_TOKEN>; newest first (404 when ADMIN_TOKEN is unset)
  *   GET  /admin/flags?limit=     the same for messages flagged by content security
+ *   GET/POST /wechat/push        WeChat's message push (media.ts), signed with WX_PUSH_TOKEN
  */
 import { timingSafeEqual } from 'node:crypto'
 import { Router } from 'express'
@@ -25,6 +26,7 @@ import { NO_CHECKS, TextSecurity } from './security'
 import type { SendChecks } from './security'
 import { Subscriptions } from './subscriptions'
 import { Reports } from './reports'
+import { MediaSecurity, pushRouter } from './media'
 
 export interface WeChatDeps {
   readonly config: WeChatConfig
@@ -36,6 +38,8 @@ export interface WeChatDeps {
   readonly registry: Registry
   readonly log: Logger
   readonly verifyToken: (token: string | undefined) => Promise<{ readonly user: { readonly id: UserId } }>
+  /** The upload component's signing and withdrawal, for image checks. */
+  readonly files?: { readonly signedPath: (fileId: string) => string; readonly withdraw: (fileId: string) => Promise<boolean> }
 }
 
 export interface WeChat {
@@ -44,6 +48,8 @@ export interface WeChat {
   /** Undefined when WeChat is not configured. */
   readonly subscriptions: Subscriptions | undefined
   readonly api: WxApi | undefined
+  /** Image checks (WX_PUBLIC_URL set): call `submit` when an upload finishes. */
+  readonly media: MediaSecurity | undefined
   readonly router: Router
   /** A stored message reached no device of `user`. */
   undelivered(user: UserId, msgJson: string): void
@@ -60,6 +66,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let api: WxApi | undefined
   let checks: SendChecks = NO_CHECKS
   let subscriptions: Subscriptions | undefined
+  let media: MediaSecurity | undefined
   if (config.enabled) {
     const options = {
       appId: deps.appId,
@@ -85,7 +92,16 @@ export function createWeChat(deps: WeChatDeps): WeChat {
       deps.registry,
       log,
     )
-    log.info({ secCheck: config.secCheck, notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
+    if (config.secCheck && config.publicUrl && deps.files) {
+      media = new MediaSecurity(
+        api,
+        engine.wechat,
+        { publicUrl: config.publicUrl, checksPerMin: config.mediaChecksPerMin, unavailablePolicy: config.unavailablePolicy, listMax: config.moderationListMax, ...deps.files },
+        deps.registry,
+        log,
+      )
+    }
+    log.info({ secCheck: config.secCheck, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
   } else {
     log.info('wechat integration off: WX_APPID/WX_SECRET unset (no content security, no subscription messages)')
   }
@@ -93,6 +109,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
 
   const userOf = async (req: Request): Promise<UserId> => (await deps.verifyToken(bearerOf(req))).user.id
   const router = Router()
+  router.use(pushRouter(config.pushToken, media, log))
   router.get('/wechat/subscriptions', async (req, res) => {
     const user = await userOf(req)
     res.json({ templateIds: subscriptions?.templateIds ?? [], allowances: subscriptions ? await subscriptions.allowances(user) : {} })
@@ -119,6 +136,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     checks,
     subscriptions,
     api,
+    media,
     router,
     undelivered: (user, json) => subscriptions?.noticed(user, json),
     online: (user) => subscriptions?.back(user),

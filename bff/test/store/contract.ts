@@ -295,6 +295,17 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(await e.wechat.records('reports', 2)).toEqual(['{"n":5}', '{"n":4}'])
         expect(await e.wechat.records('flags', 10)).toEqual(['{"f":1}'])
       })
+
+      it('hands a media check trace to one taker, until it expires', async () => {
+        const other = fx.peer ?? e
+        await e.wechat.putTrace('tr1', '{"file":"f1"}', 60_000)
+        await e.wechat.putTrace('tr2', '{"file":"f2"}', 30)
+        const taken = await Promise.all([e.wechat.takeTrace('tr1'), other.wechat.takeTrace('tr1')])
+        expect(taken.filter(Boolean)).toEqual(['{"file":"f1"}'])
+        await sleep(60) // the lifetime is time itself
+        expect(await other.wechat.takeTrace('tr2')).toBeUndefined()
+        expect(await e.wechat.takeTrace('nope')).toBeUndefined()
+      })
     })
 
     describe('bus', () => {
