@@ -121,7 +121,20 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
     wechat.checks,
   )
-  const gateway = new Gateway({ config, log, metrics, tokens, engine, chat, devices, delivery, node, onOnline: (user) => wechat.online(user) })
+  const gateway = new Gateway({
+    config,
+    log,
+    metrics,
+    tokens,
+    engine,
+    chat,
+    devices,
+    delivery,
+    node,
+    onOnline: (user) => wechat.online(user),
+    admit: (user) => wechat.admit(user),
+  })
+  wechat.onSuspend = (user) => gateway.closeUser(user, 'USER_SUSPENDED')
 
   const app = express()
   app.disable('x-powered-by')
@@ -145,6 +158,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       tokens,
       users: engine.users,
       devLogin: config.devLogin,
+      admit: (user) => wechat.admit(user),
       wechat: { appId: config.wxAppId, secret: config.wxSecret, apiBase: config.wxApiBase, timeoutMs: config.wxTimeoutMs },
     }),
   )

@@ -99,6 +99,8 @@ export const ERRORS = {
   /** The user holds MAX_DEVICES_PER_USER sockets on the node already (oldest win): retry later. */
   TOO_MANY_DEVICES: { status: 429, temporary: true, message: 'too many devices of this user are connected' },
   FORBIDDEN: { status: 403, temporary: false, message: 'not allowed' },
+  /** A moderator suspended this user: logins, refreshes and sockets are refused. */
+  USER_SUSPENDED: { status: 403, temporary: false, message: 'this account is suspended', close: CloseCode.UNAUTHORIZED },
   NOT_MEMBER: { status: 403, temporary: false, message: 'not a member of this conversation' },
   DEV_LOGIN_DISABLED: { status: 403, temporary: false, message: 'dev login is disabled' },
   WX_CODE_INVALID: { status: 401, temporary: false, message: 'wx.login code is invalid or used (40029)' },

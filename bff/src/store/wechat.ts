@@ -12,6 +12,7 @@
  *   P{wx}:list:<name>       list    newest first, LTRIM to its bound (reports, flags)
  *   P{u:<id>}:sub           hash    template id -> one-time allowances left
  *   P{u:<id>}:nt            set     conversations notified during the current absence
+ *   P{u:<id>}:sus           string  the user is suspended by a moderator (no expiry: lifted by a moderator)
  *   P{wx}:trace:<id>        string  what a pending mediaCheckAsync is about (JSON), PX = how long a verdict may take
  */
 import type { Cluster, Redis } from 'ioredis'
@@ -52,6 +53,9 @@ export interface WeChatStore {
   putTrace(traceId: string, json: string, ttlMs: number): Promise<void>
   /** What `traceId` was about, forgotten by this call (a repeated verdict finds nothing). */
   takeTrace(traceId: string): Promise<string | undefined>
+  /** Suspend `user` (or lift it). */
+  setSuspended(user: UserId, suspended: boolean): Promise<void>
+  isSuspended(user: UserId): Promise<boolean>
 }
 
 export class MemoryWeChatStore implements WeChatStore {
@@ -62,6 +66,7 @@ export class MemoryWeChatStore implements WeChatStore {
   private readonly notices = new Map<UserId, Set<ConvId>>()
   private readonly lists = { reports: [] as string[], flags: [] as string[] }
   private readonly traces = new Map<string, { json: string; until: number }>()
+  private readonly suspended = new Set<UserId>()
 
   async token(): Promise<WxToken | undefined> {
     return this.current
@@ -136,6 +141,13 @@ export class MemoryWeChatStore implements WeChatStore {
     const t = this.traces.get(traceId)
     this.traces.delete(traceId)
     return t && t.until > Date.now() ? t.json : undefined
+  }
+  async setSuspended(user: UserId, suspended: boolean): Promise<void> {
+    if (suspended) this.suspended.add(user)
+    else this.suspended.delete(user)
+  }
+  async isSuspended(user: UserId): Promise<boolean> {
+    return this.suspended.has(user)
   }
 }
 
@@ -218,5 +230,12 @@ export class RedisWeChatStore implements WeChatStore {
   }
   async takeTrace(traceId: string): Promise<string | undefined> {
     return (await this.guard(() => this.r.getdel(`${this.p}{wx}:trace:${traceId}`))) ?? undefined
+  }
+  async setSuspended(user: UserId, suspended: boolean): Promise<void> {
+    const key = `${this.p}{u:${user}}:sus`
+    await this.guard<unknown>(() => (suspended ? this.r.set(key, String(Date.now())) : this.r.del(key)))
+  }
+  async isSuspended(user: UserId): Promise<boolean> {
+    return (await this.guard(() => this.r.exists(`${this.p}{u:${user}}:sus`))) === 1
   }
 }

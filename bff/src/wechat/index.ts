@@ -10,6 +10,10 @@
  *   POST /reports                a report (reports.ts) -> 201 {id}
  *   GET  /admin/reports?limit=   Authorization: Bearer <ADMIN_TOKEN>; newest first (404 when ADMIN_TOKEN is unset)
  *   GET  /admin/flags?limit=     the same for messages flagged by content security
+ *   POST /admin/users/:id/suspension {suspended: boolean}   ADMIN_TOKEN; 204. A suspended user's
+ *                                sockets on this process close (4001 USER_SUSPENDED), logins,
+ *                                refreshes and upgrades are refused everywhere; sockets on other
+ *                                processes close at their token's expiry (TOKEN_TTL_MS).
  *   GET/POST /wechat/push        WeChat's message push (media.ts), signed with WX_PUSH_TOKEN
  */
 import { timingSafeEqual } from 'node:crypto'
@@ -55,6 +59,10 @@ export interface WeChat {
   undelivered(user: UserId, msgJson: string): void
   /** A device of `user` connected. */
   online(user: UserId): void
+  /** Throws USER_SUSPENDED for a suspended user (logins, refreshes, socket upgrades). */
+  admit(user: UserId): Promise<void>
+  /** Set by the composition: close the sockets a user holds on this process. */
+  onSuspend: ((user: UserId) => void) | undefined
   close(): Promise<void>
 }
 
@@ -124,6 +132,18 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     const user = await userOf(req)
     res.status(201).json(await reports.file(user, req.body))
   })
+  router.post('/admin/users/:id/suspension', async (req, res) => {
+    admin(config.adminToken, req)
+    const user = String(req.params.id)
+    const on = (req.body as { suspended?: unknown } | undefined)?.suspended
+    if (typeof on !== 'boolean') throw new AppError('INVALID_FRAME', 'request body at suspended: a boolean')
+    const [known] = await engine.users.get([user])
+    if (!known) throw new AppError('USER_NOT_FOUND')
+    await engine.wechat.setSuspended(user, on)
+    log.info({ user, suspended: on }, 'moderation: suspension changed')
+    if (on) self.onSuspend?.(user)
+    res.status(204).end()
+  })
   for (const name of ['reports', 'flags'] as const) {
     router.get(`/admin/${name}`, async (req, res) => {
       admin(config.adminToken, req)
@@ -132,7 +152,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     })
   }
 
-  return {
+  const self: WeChat = {
     checks,
     subscriptions,
     api,
@@ -140,8 +160,13 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     router,
     undelivered: (user, json) => subscriptions?.noticed(user, json),
     online: (user) => subscriptions?.back(user),
+    admit: async (user) => {
+      if (await engine.wechat.isSuspended(user)) throw new AppError('USER_SUSPENDED')
+    },
+    onSuspend: undefined,
     close: async () => subscriptions?.close(),
   }
+  return self
 }
 
 /** The admin API's own credential (never a user token). Unset: the API does not exist. */

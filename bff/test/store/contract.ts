@@ -296,6 +296,16 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(await e.wechat.records('flags', 10)).toEqual(['{"f":1}'])
       })
 
+      it('suspends a user for every process until lifted', async () => {
+        const other = fx.peer ?? e
+        expect(await e.wechat.isSuspended('ann')).toBe(false)
+        await e.wechat.setSuspended('ann', true)
+        expect(await other.wechat.isSuspended('ann')).toBe(true)
+        expect(await other.wechat.isSuspended('bob')).toBe(false)
+        await other.wechat.setSuspended('ann', false)
+        expect(await e.wechat.isSuspended('ann')).toBe(false)
+      })
+
       it('hands a media check trace to one taker, until it expires', async () => {
         const other = fx.peer ?? e
         await e.wechat.putTrace('tr1', '{"file":"f1"}', 60_000)
