@@ -66,6 +66,16 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
             ) : null}
             <Bubble m={m} own={own} onImage={p.onImage} onFile={p.onFile} />
           </View>
+          {own && m.status === 'failed' && m.error === 'CONTENT_RISKY' ? (
+            // WeChat's content security refused the text: it was stored nowhere; resending the same
+            // text would be refused again, so the row offers only its removal.
+            <View className='rf'>
+              <Text>Not sent: it breaks the content rules · </Text>
+              <Text className='rf-x' onClick={() => p.onDismiss(m)}>
+                Remove
+              </Text>
+            </View>
+          ) : null}
           {refused ? (
             // The server's reason names the limit (the maximum size, or the accepted types); a
             // refusal is final, so there is nothing to retry.
