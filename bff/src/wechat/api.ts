@@ -11,6 +11,7 @@
  * with full-jitter backoff. Every call has a timeout, a metric and a log line without secrets.
  */
 import { randomUUID } from 'node:crypto'
+import { Agent, request } from 'undici'
 import type { Logger } from '../log'
 import type { WeChatStore } from '../store/wechat'
 import { Counter } from 'prom-client'
@@ -25,7 +26,18 @@ export interface WxApiOptions {
   readonly lockMs: number
   readonly retryMax: number
   readonly retryBaseMs: number
+  /** Keep-alive connections to WeChat (shared by every call of the process). */
+  readonly agent?: Agent
 }
+
+/** Connections one process keeps open to WeChat, at most. */
+const WX_CONNECTIONS = 64
+
+/** The HTTP client of WeChat calls: undici's `request` on a keep-alive pool (fetch cost ~4x its CPU per call). */
+export function wxAgent(): Agent {
+  return new Agent({ connections: WX_CONNECTIONS, keepAliveTimeout: 30_000 })
+}
+const defaultAgent = wxAgent()
 
 /** A WeChat answer with a non-zero errcode, or no answer (errcode undefined). */
 export class WxError extends Error {
@@ -59,6 +71,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export class AccessTokens {
   private readonly owner = randomUUID()
   private inflight: Promise<string> | undefined
+  /** The token last read or stored by this process: used without a store read until refresh time. */
+  private local: { token: string; expiresAt: number } | undefined
 
   constructor(
     private readonly store: WeChatStore,
@@ -70,7 +84,10 @@ export class AccessTokens {
   /** A token to call with: the stored one, refreshed first when needed (by one process). */
   async get(): Promise<string> {
     const now = Date.now()
+    const l = this.local
+    if (l && l.expiresAt - this.options.refreshAheadMs > now) return l.token
     const t = await this.store.token()
+    if (t) this.local = t
     if (t && t.expiresAt - this.options.refreshAheadMs > now) return t.token
     if (t && t.expiresAt > now) {
       // Ahead of expiry: one process refreshes, in the background; this call uses the current one.
@@ -82,12 +99,19 @@ export class AccessTokens {
 
   /** `bad` was refused as invalid or expired: one forced refresh, unless another process did it already. */
   async invalidate(bad: string): Promise<string> {
+    if (this.local?.token === bad) this.local = undefined
     return this.refresh('invalid', bad)
   }
 
   private refresh(reason: 'missing' | 'ahead' | 'invalid', bad: string | undefined): Promise<string> {
     // One refresh in flight per process; the lock makes it one per deployment.
-    this.inflight ??= this.refreshLocked(reason, bad).finally(() => (this.inflight = undefined))
+    this.inflight ??= this.refreshLocked(reason, bad)
+      .then(async (token) => {
+        const stored = await this.store.token()
+        if (stored?.token === token) this.local = stored
+        return token
+      })
+      .finally(() => (this.inflight = undefined))
     return this.inflight
   }
 
@@ -169,14 +193,18 @@ async function postWithRetry(
   for (let attempt = 0; ; attempt++) {
     let err: WxError
     try {
-      const res = await fetch(url, {
+      const res = await request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(options.timeoutMs),
+        dispatcher: options.agent ?? defaultAgent,
       })
-      if (res.status >= 500) throw new Error(`HTTP ${res.status}`)
-      const json = (await res.json()) as Record<string, unknown>
+      if (res.statusCode >= 500) {
+        await res.body.dump()
+        throw new Error(`HTTP ${res.statusCode}`)
+      }
+      const json = (await res.body.json()) as Record<string, unknown>
       const errcode = typeof json.errcode === 'number' ? json.errcode : 0
       if (errcode === 0) {
         metrics.calls.inc({ api, outcome: 'ok' })
