@@ -31,8 +31,8 @@ export interface WeChatStore {
   lock(name: string, owner: string, leaseMs: number): Promise<boolean>
   /** Release `name` if `owner` still holds it. */
   unlock(name: string, owner: string): Promise<void>
-  /** Count one hit of `key` in the current fixed window of `windowMs`; returns the window's count after it. */
-  hit(key: string, windowMs: number): Promise<number>
+  /** Count `n` (default 1) hits of `key` in the current fixed window of `windowMs`; returns the window's count after them. */
+  hit(key: string, windowMs: number, n?: number): Promise<number>
   /** Add `n` allowances of `template` for `user`, at most `max` kept. Returns the count after. */
   grant(user: UserId, template: string, n: number, max: number): Promise<number>
   /** Spend one allowance if there is one. */
@@ -84,12 +84,12 @@ export class MemoryWeChatStore implements WeChatStore {
   async unlock(name: string, owner: string): Promise<void> {
     if (this.locks.get(name)?.owner === owner) this.locks.delete(name)
   }
-  async hit(key: string, windowMs: number): Promise<number> {
+  async hit(key: string, windowMs: number, by = 1): Promise<number> {
     const now = Date.now()
     const w = Math.floor(now / windowMs)
     const k = `${key}:${w}`
     const cur = this.windows.get(k)
-    const n = (cur && cur.until > now ? cur.n : 0) + 1
+    const n = (cur && cur.until > now ? cur.n : 0) + by
     this.windows.set(k, { n, until: (w + 1) * windowMs })
     if (this.windows.size > 10_000) for (const [key2, v] of this.windows) if (v.until <= now) this.windows.delete(key2)
     return n
@@ -162,7 +162,7 @@ const SUB_TTL_MS = 30 * 24 * 3600_000
 const NOTICE_TTL_MS = 7 * 24 * 3600_000
 
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
-const HIT = `local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n`
+const HIT = `local n = redis.call('INCRBY', KEYS[1], ARGV[2]) if n == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n`
 const GRANT = `local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 if n > tonumber(ARGV[3]) then n = tonumber(ARGV[3]) redis.call('HSET', KEYS[1], ARGV[1], n) end
 redis.call('PEXPIRE', KEYS[1], ARGV[4]) return n`
@@ -197,9 +197,9 @@ export class RedisWeChatStore implements WeChatStore {
   async unlock(name: string, owner: string): Promise<void> {
     await this.guard(() => this.r.eval(UNLOCK, 1, `${this.p}{wx}:lock:${name}`, owner))
   }
-  async hit(key: string, windowMs: number): Promise<number> {
+  async hit(key: string, windowMs: number, by = 1): Promise<number> {
     const w = Math.floor(Date.now() / windowMs)
-    return Number(await this.guard(() => this.r.eval(HIT, 1, `${this.p}{wx}:rl:${key}:${w}`, windowMs)))
+    return Number(await this.guard(() => this.r.eval(HIT, 1, `${this.p}{wx}:rl:${key}:${w}`, windowMs, by)))
   }
   async grant(user: UserId, template: string, n: number, max: number): Promise<number> {
     return Number(await this.guard(() => this.r.eval(GRANT, 1, `${this.p}{u:${user}}:sub`, template, n, max, SUB_TTL_MS)))

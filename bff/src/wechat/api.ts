@@ -31,7 +31,7 @@ export interface WxApiOptions {
 }
 
 /** Connections one process keeps open to WeChat, at most. */
-const WX_CONNECTIONS = 64
+const WX_CONNECTIONS = 256
 
 /** The HTTP client of WeChat calls: undici's `request` on a keep-alive pool (fetch cost ~4x its CPU per call). */
 export function wxAgent(): Agent {

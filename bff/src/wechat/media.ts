@@ -24,6 +24,7 @@ import { AppError } from '@chat/shared'
 import type { Logger } from '../log'
 import type { WeChatStore } from '../store/wechat'
 import type { WxApi } from './api'
+import { SharedBudget } from './budget'
 
 /** WeChat answers within ~30 min; a verdict later than this finds nothing to act on. */
 export const MEDIA_VERDICT_WAIT_MS = 2 * 3600_000
@@ -48,6 +49,7 @@ export interface MediaOptions {
 
 export class MediaSecurity {
   readonly outcomes: Counter<'outcome'>
+  private readonly budget: SharedBudget
 
   constructor(
     private readonly api: WxApi,
@@ -56,6 +58,7 @@ export class MediaSecurity {
     registry: Registry,
     private readonly log: Logger,
   ) {
+    this.budget = new SharedBudget(store, 'mediasec', options.checksPerMin)
     this.outcomes = new Counter({
       name: 'wechat_media_checks_total',
       help: 'Image checks by outcome (submitted, unavailable, pass, review, risky, unknown_trace)',
@@ -68,7 +71,7 @@ export class MediaSecurity {
   async submit(file: MediaFile): Promise<void> {
     if (file.kind !== 'image') return
     try {
-      if ((await this.store.hit('mediasec', 60_000)) > this.options.checksPerMin) throw new Error('WX_MEDIA_CHECKS_PER_MIN reached')
+      if (!(await this.budget.take())) throw new Error('WX_MEDIA_CHECKS_PER_MIN reached')
       const body = await this.api.call('media_check_async', '/wxa/media_check_async', {
         media_url: `${this.options.publicUrl}${this.options.signedPath(file.id)}`,
         media_type: 2,

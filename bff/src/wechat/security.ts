@@ -18,6 +18,7 @@ import type { ConvId, UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { WeChatStore } from '../store/wechat'
 import type { WxApi } from './api'
+import { SharedBudget } from './budget'
 import { Counter } from 'prom-client'
 import type { Registry } from 'prom-client'
 
@@ -44,6 +45,7 @@ export interface TextCheckOptions {
 
 export class TextSecurity implements SendChecks {
   readonly verdicts: Counter<'suggest'>
+  private readonly budget: SharedBudget
 
   constructor(
     private readonly api: WxApi,
@@ -52,6 +54,7 @@ export class TextSecurity implements SendChecks {
     registry: Registry,
     private readonly log: Logger,
   ) {
+    this.budget = new SharedBudget(store, 'msgsec', options.checksPerMin)
     this.verdicts = new Counter({ name: 'wechat_text_checks_total', help: 'Texts checked before storing, by verdict (pass, review, risky, unavailable)', labelNames: ['suggest'], registers: [registry] })
   }
 
@@ -60,8 +63,8 @@ export class TextSecurity implements SendChecks {
     let verdict: { suggest: Suggest; label: number } | undefined
     try {
       // The deployment-wide budget counts calls, one per part.
-      const counts = await Promise.all(parts.map(() => this.store.hit('msgsec', 60_000)))
-      if (counts.some((n) => n > this.options.checksPerMin)) throw new Error('WX_TEXT_CHECKS_PER_MIN reached')
+      const granted = await Promise.all(parts.map(() => this.budget.take()))
+      if (granted.includes(false)) throw new Error('WX_TEXT_CHECKS_PER_MIN reached')
       const results = await Promise.all(parts.map((content) => this.checkPart(user, content)))
       verdict = results.reduce((a, b) => (RANK[b.suggest] > RANK[a.suggest] ? b : a))
     } catch (err) {

@@ -264,6 +264,7 @@ export function engineContract(name: string, make: MakeEngine): void {
         const hits = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? e : other).wechat.hit('k', 60_000)))
         expect(hits.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
         expect(await e.wechat.hit('other', 60_000)).toBe(1)
+        expect(await other.wechat.hit('other', 60_000, 50)).toBe(51)
       })
 
       it('grants, bounds, spends and zeroes subscription allowances per user and template', async () => {
