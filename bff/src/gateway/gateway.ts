@@ -105,7 +105,15 @@ export class Gateway {
     const token = url.searchParams.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : undefined)
     const admit = this.deps.admit
     const verified = this.deps.tokens.verify(token ?? undefined)
-    ;(admit ? verified.then(async (claims) => (await admit(claims.user.id), claims)) : verified).then(
+    // Only a suspension refuses here: with the store away the socket is let through and told
+    // STORE_UNAVAILABLE (1013) by the next step, as every device is during an outage.
+    const admitted = async (claims: TokenClaims) => {
+      await admit!(claims.user.id).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'USER_SUSPENDED') throw err
+      })
+      return claims
+    }
+    ;(admit ? verified.then(admitted) : verified).then(
       (claims) => {
         if (socket.destroyed) return
         // Admission is decided here, in the same turn as the connection is counted (ws completes
