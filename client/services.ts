@@ -2,9 +2,11 @@
  * The app's single instances: platform, store, session and chat client. Pages import them from
  * here; tests build their own from the same classes with the fake platform.
  */
+import Taro from '@tarojs/taro'
 import { bffOrigin, CLIENT_DEFAULTS } from './config'
 import { Auth } from './net/auth'
 import { ChatClient } from './net/chat-client'
+import { Moderation } from './net/moderation'
 import { taroPlatform } from './platform/taro'
 import { createChatStore, update } from './store/store'
 import { createUploads } from './upload'
@@ -33,4 +35,18 @@ export const fileUrls = new FileUrlRefresher({
   http: taroUploadHttp,
   getToken: () => auth.getToken(false),
   onFresh: (info) => update(store, withFileUrls, info),
+})
+
+/**
+ * Subscription messages (weapp only: h5 has none, so nothing is offered there) and reports.
+ * `wx.requestSubscribeMessage` is called only from the banner's tap handler, as WeChat requires.
+ */
+export const moderation = new Moderation({
+  baseUrl,
+  http: platform.http,
+  getToken: () => auth.getToken(false),
+  requestSubscribe:
+    process.env.TARO_ENV === 'weapp'
+      ? async (tmplIds) => (await Taro.requestSubscribeMessage({ tmplIds } as Taro.requestSubscribeMessage.Option)) as unknown as Record<string, string>
+      : undefined,
 })

@@ -7,15 +7,21 @@
  * Environment (all optional): BENCH_IDLE (connections, default 100000), BENCH_RATE (msg/s, 5000),
  * BENCH_SECONDS (10), BENCH_GROUP (members, 1000), BENCH_GROUP_ROUNDS (200), BENCH_QUEUED (10000),
  * BENCH_WORKERS_IDLE (server processes for the idle figure, 6), BENCH_ONLY (comma list of
- * idle,one2one,group,reconnect), BENCH_ARCHIVE_URL (the BFF's ARCHIVE_URL: a mysql:// URL of an
- * existing, empty database puts the archive and its persister under the measured load; unset:
+ * idle,one2one,group,reconnect,secure), BENCH_ARCHIVE_URL (the BFF's ARCHIVE_URL: a mysql:// URL
+ * of an existing, empty database puts the archive and its persister under the measured load; unset:
  * Redis alone, as the recorded figures).
+ *
+ * `secure` (issue 14): the 1:1 scenario twice in one run, the BFF without and with content
+ * security (every text checked by msgSecCheck against a local fake WeChat answering in
+ * BENCH_WX_DELAY_MS, 20): the checks must not block the event loop or serialize other users' sends.
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { SignJWT } from 'jose'
@@ -66,7 +72,7 @@ process.on('exit', () => {
 })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
-async function startServer(kind: 'bff' | 'base', workers: number): Promise<Server> {
+async function startServer(kind: 'bff' | 'base', workers: number, extraEnv: Record<string, string> = {}): Promise<Server> {
   const prefix = `bench${Date.now().toString(36)}:`
   const main = kind === 'bff' ? BFF_MAIN : BASELINE
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
@@ -90,6 +96,7 @@ async function startServer(kind: 'bff' | 'base', workers: number): Promise<Serve
       MAX_CONNECTIONS: '19500',
       STATIC_DIR: 'bff/bench',
       ...(kind === 'bff' && process.env.BENCH_ARCHIVE_URL ? { ARCHIVE_URL: process.env.BENCH_ARCHIVE_URL } : {}),
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -99,13 +106,17 @@ async function startServer(kind: 'bff' | 'base', workers: number): Promise<Serve
       child.kill('SIGKILL')
       reject(new Error(`${kind} did not start`))
     }, 30_000)
+    const last: string[] = []
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      last.push(line)
+      if (last.length > 5) last.shift()
       if (line.includes('"msg":"listening"')) {
         clearTimeout(timer)
         resolve(JSON.parse(line).port)
       }
     })
-    child.once('exit', (code) => reject(new Error(`${kind} exited ${code}`)))
+    // Its last log lines say why it stopped (a config error names the variable).
+    child.once('exit', (code) => reject(new Error(`${kind} exited ${code}: ${last.join('\n')}`)))
   })
   if (workers > 1) await waitForWorkers(child.pid!, workers)
   return { kind, url: `http://127.0.0.1:${port}`, child, prefix }
@@ -332,8 +343,25 @@ async function idle(kind: 'bff' | 'base') {
   }
 }
 
-async function one2one(kind: 'bff' | 'base') {
-  const server = await startServer(kind, 1)
+/** A fake WeChat for `secure`: stable_token, and msg_sec_check answering `pass` after `delayMs`. */
+async function fakeWeChat(delayMs: number): Promise<{ url: string; checks: () => number; close: () => void }> {
+  let checks = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json')
+      if (req.url?.startsWith('/cgi-bin/stable_token')) return void res.end(JSON.stringify({ access_token: 'BENCH', expires_in: 7200 }))
+      checks++
+      setTimeout(() => res.end(JSON.stringify({ errcode: 0, result: { suggest: 'pass', label: 100 } })), delayMs)
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, checks: () => checks, close: () => void server.close() }
+}
+
+async function one2one(kind: 'bff' | 'base', extraEnv: Record<string, string> = {}) {
+  const server = await startServer(kind, 1, extraEnv)
   const [gen] = await generators(1)
   try {
     const pairsCount = 100
@@ -464,6 +492,22 @@ async function main() {
     results.reconnect = { target: `${QUEUED} queued: all delivered in order once within 0.5 s`, bff, baseline: base }
     rows.push([`reconnect with ${QUEUED} queued`, `${fmt(bff.ms, 0)} ms, ${bff.unique}/${QUEUED} once, ${bff.inOrder ? 'in order' : 'OUT OF ORDER'}`, `${fmt(base.ms, 0)} ms, ${base.unique}/${QUEUED}`, fmt(bff.ms / base.ms, 2), '<= 500 ms'])
     console.log('reconnect', JSON.stringify(results.reconnect))
+  }
+
+  if (ONLY.has('secure')) {
+    const delayMs = env('BENCH_WX_DELAY_MS', 20)
+    const fake = await fakeWeChat(delayMs)
+    try {
+      const plain = await one2one('bff')
+      const secure = await one2one('bff', { WX_APPID: 'wxbench', WX_SECRET: 'bench', WX_API_BASE: fake.url, WX_TEXT_CHECKS_PER_MIN: '1000000' })
+      results.secure = { target: `1:1 at ${RATE}/s with msgSecCheck (fake answers in ${delayMs} ms): within 10% of the same BFF without`, plain, secure, checks: fake.checks(), cpuRatio: secure.cpuUsPerMessage / plain.cpuUsPerMessage }
+      rows.push([`1:1 CPU per msg, checks on (${RATE}/s)`, `${fmt(secure.cpuUsPerMessage)} us`, `${fmt(plain.cpuUsPerMessage)} us (checks off)`, fmt(secure.cpuUsPerMessage / plain.cpuUsPerMessage, 2), '<= 1.1x'])
+      rows.push([`1:1 delivered, checks on`, `${secure.received}/${secure.sent}`, `${plain.received}/${plain.sent}`, fmt(secure.received / Math.max(1, plain.received), 2), '>= 0.9x'])
+      rows.push([`1:1 send-to-receive p50/p99, checks on`, `${fmt(secure.p50, 2)} / ${fmt(secure.p99, 2)} ms`, `${fmt(plain.p50, 2)} / ${fmt(plain.p99, 2)} ms`, fmt(secure.p50 / plain.p50, 2), `+${delayMs} ms expected`])
+      console.log('secure', JSON.stringify(results.secure))
+    } finally {
+      fake.close()
+    }
   }
 
   const out = path.join(repo, 'bench/results/bff.json')

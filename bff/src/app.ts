@@ -31,6 +31,7 @@ import { ChatService } from './chat/service'
 import type { FileResolver } from './chat/files'
 import { createUploadService } from './upload/router'
 import type { UploadService } from './upload/router'
+import { createWeChat } from './wechat'
 
 export interface ServerDeps {
   /** Defaults to the engine named by config.store. */
@@ -113,13 +114,50 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     corsOrigins: config.corsOrigins,
     logger: log,
   })
-  const chat = new ChatService(engine, delivery, deps.files ?? uploads.resolver, {
-    dedupWindowMs: config.dedupWindowMs,
-    queueMaxLength: config.queueMaxLength,
-    presenceFanoutMax: config.presenceFanoutMax,
-    syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
+  const wechat = createWeChat({
+    config: config.wechat,
+    appId: config.wxAppId,
+    secret: config.wxSecret,
+    apiBase: config.wxApiBase,
+    timeoutMs: config.wxTimeoutMs,
+    engine,
+    registry: metrics.registry,
+    log,
+    verifyToken: (token) => tokens.verify(token),
+    files: { signedPath: (id) => uploads.urls.sign(id, 'data'), withdraw: (id) => uploads.withdrawFile(id) },
   })
-  const gateway = new Gateway({ config, log, metrics, tokens, engine, chat, devices, delivery, node })
+  // An image whose upload finished goes to WeChat's media check (when configured).
+  if (wechat.media) {
+    const media = wechat.media
+    uploads.events.on('finished', (record: { id: string; owner: string; conv: string; kind: 'image' | 'file' }) => void media.submit(record))
+  }
+  delivery.onUndelivered = (user, json) => wechat.undelivered(user, json)
+  const chat = new ChatService(
+    engine,
+    delivery,
+    deps.files ?? uploads.resolver,
+    {
+      dedupWindowMs: config.dedupWindowMs,
+      queueMaxLength: config.queueMaxLength,
+      presenceFanoutMax: config.presenceFanoutMax,
+      syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
+    },
+    wechat.checks,
+  )
+  const gateway = new Gateway({
+    config,
+    log,
+    metrics,
+    tokens,
+    engine,
+    chat,
+    devices,
+    delivery,
+    node,
+    onOnline: (user) => wechat.online(user),
+    admit: (user) => wechat.admit(user),
+  })
+  wechat.onSuspend = (user) => gateway.closeUser(user, 'USER_SUSPENDED')
 
   const app = express()
   app.disable('x-powered-by')
@@ -144,10 +182,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       tokens,
       users: engine.users,
       devLogin: config.devLogin,
+      admit: (user) => wechat.admit(user),
       wechat: { appId: config.wxAppId, secret: config.wxSecret, apiBase: config.wxApiBase, timeoutMs: config.wxTimeoutMs },
     }),
   )
   app.use(uploads.router)
+  app.use(wechat.router)
   // ----
 
   if (existsSync(config.staticDir)) app.use(express.static(config.staticDir))
@@ -190,6 +230,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         server.close()
         await gateway.drain(deadline, config.shutdownRetryAfterMs)
         await delivery.settle()
+        await wechat.close()
         await uploads.close()
         server.closeAllConnections()
         if (metricsServer) {

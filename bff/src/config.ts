@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url'
 import { LIMITS } from '@chat/shared'
 import { loadUploadConfig } from './upload/config'
 import type { UploadConfig } from './upload/config'
+import { loadWeChatConfig } from './wechat/config'
+import type { WeChatConfig } from './wechat/config'
 
 export type StoreKind = 'memory' | 'redis'
 
@@ -115,6 +117,8 @@ export interface Config {
 
   /** UPLOAD_*: the upload component's limits and storage (bff/src/upload/config.ts, README "Uploads"). */
   readonly uploads: UploadConfig
+  /** WX_* (beyond login), REPORTS_*, ADMIN_TOKEN: the WeChat integration (bff/src/wechat/config.ts, README "Live on WeChat"). */
+  readonly wechat: WeChatConfig
 }
 
 export class ConfigError extends Error {
@@ -238,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     shutdownRetryAfterMs: int(env, 'SHUTDOWN_RETRY_AFTER_MS', 1000, 0, 600_000),
     uploads: loadUploadConfig(env),
+    wechat: loadWeChatConfig(env),
   }
   if (store === 'redis' && config.redisClusterNodes.length === 0) url(env, 'REDIS_URL', config.redisUrl)
   return config

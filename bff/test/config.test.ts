@@ -44,6 +44,38 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ARCHIVE_BACKLOG_MAX: 'lots' })).toThrow(/ARCHIVE_BACKLOG_MAX must be an integer/)
   })
 
+  it('applies the WeChat integration defaults and names its bad values', () => {
+    expect(loadConfig({}).wechat).toEqual({
+      enabled: false,
+      tokenRefreshAheadMs: 300_000,
+      tokenLockMs: 10_000,
+      retryMax: 2,
+      retryBaseMs: 200,
+      secCheck: true,
+      unavailablePolicy: 'allow',
+      textChecksPerMin: 4000,
+      templateId: '',
+      templateFields: ['thing1', 'thing2', 'time3'],
+      graceMs: 30_000,
+      maxAllowances: 50,
+      miniprogramState: 'formal',
+      reportsPerHour: 20,
+      moderationListMax: 10_000,
+      adminToken: undefined,
+      publicUrl: '',
+      mediaChecksPerMin: 2000,
+      pushToken: undefined,
+    })
+    expect(loadConfig({ WX_APPID: 'wx1', WX_SECRET: 's' }).wechat.enabled).toBe(true)
+    expect(() => loadConfig({ WX_SUBSCRIBE_FIELDS: 'thing1,thing2' })).toThrow(/WX_SUBSCRIBE_FIELDS must be three template keys/)
+    expect(() => loadConfig({ WX_SECCHECK_UNAVAILABLE: 'maybe' })).toThrow(/WX_SECCHECK_UNAVAILABLE must be allow or refuse/)
+    expect(() => loadConfig({ WX_SECCHECK: 'sometimes' })).toThrow(/WX_SECCHECK must be on or off/)
+    expect(() => loadConfig({ ADMIN_TOKEN: 'short' })).toThrow(/ADMIN_TOKEN must be at least 16 characters/)
+    expect(() => loadConfig({ WX_MINIPROGRAM_STATE: 'beta' })).toThrow(/WX_MINIPROGRAM_STATE must be formal, trial or developer/)
+    expect(() => loadConfig({ WX_SUBSCRIBE_GRACE_MS: '-1' })).toThrow(/WX_SUBSCRIBE_GRACE_MS must be between 0/)
+    expect(() => loadConfig({ WX_PUBLIC_URL: 'not a url' })).toThrow(/WX_PUBLIC_URL must be a URL/)
+  })
+
   it('names the variable of a bad value', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT must be an integer/)
     expect(() => loadConfig({ STORE: 'mongo' })).toThrow(/STORE must be one of memory, redis/)

@@ -29,6 +29,8 @@ export interface RowProps {
   readonly onDismiss: (m: ChatMessage) => void
   readonly onImage: (m: ChatMessage) => void
   readonly onFile: (m: ChatMessage) => void
+  /** Long press on the bubble (the report action of others' messages). */
+  readonly onLongPress?: (m: ChatMessage) => void
 }
 
 const GLYPH: Record<DisplayStatus, string> = {
@@ -53,7 +55,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
         <Avatar id={m.from} name={p.senderName} />
         <View className='col'>
           {p.name ? <Text className='nm'>{p.name}</Text> : null}
-          <View className='bx'>
+          <View className='bx' onLongPress={p.onLongPress && !own ? () => p.onLongPress!(m) : undefined}>
             {own && p.status && !refused ? (
               <View
                 className={`st st-${p.status}`}
@@ -64,6 +66,16 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
             ) : null}
             <Bubble m={m} own={own} onImage={p.onImage} onFile={p.onFile} />
           </View>
+          {own && m.status === 'failed' && m.error === 'CONTENT_RISKY' ? (
+            // WeChat's content security refused the text: it was stored nowhere; resending the same
+            // text would be refused again, so the row offers only its removal.
+            <View className='rf'>
+              <Text>Not sent: it breaks the content rules · </Text>
+              <Text className='rf-x' onClick={() => p.onDismiss(m)}>
+                Remove
+              </Text>
+            </View>
+          ) : null}
           {refused ? (
             // The server's reason names the limit (the maximum size, or the accepted types); a
             // refusal is final, so there is nothing to retry.

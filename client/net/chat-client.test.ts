@@ -252,6 +252,20 @@ describe('ChatClient', () => {
     expect(h.store.getState().messages[AB]!.find((m) => m.cid === b)!.status).toBe('sending')
   })
 
+  it('keeps a text refused by content security as failed, never resent, and removable (a pending message that is not refused is not)', async () => {
+    const h = setup()
+    const { s } = await online(h)
+    const a = h.client.sendText(AB, 'bad words')
+    const b = h.client.sendText(AB, 'fine')
+    s.push({ type: 'error', code: 'CONTENT_RISKY', message: 'message refused by content security', temporary: false, cid: a })
+    h.p.timers.advance(60_000)
+    expect(s.framesOf('send').map((f) => f.cid)).toEqual([a, b])
+    expect(h.store.getState().messages[AB]!.find((m) => m.cid === a)).toMatchObject({ status: 'failed', error: 'CONTENT_RISKY' })
+    h.client.dismiss(AB, b)
+    h.client.dismiss(AB, a)
+    expect(h.store.getState().messages[AB]!.map((m) => m.cid)).toEqual([b])
+  })
+
   it('counts unread for messages from others and clears them when the chat is read at the bottom', async () => {
     const h = setup()
     const { s, syncRid } = await online(h)

@@ -235,7 +235,8 @@ export class ChatClient {
   /** Remove a message the server refused for good (uploadRefused): it was never stored, nothing is left to send. */
   dismiss(conv: ConvId, cid: string): void {
     const m = this.store.getState().messages[conv]?.find((x) => x.cid === cid && x.seq === undefined)
-    if (!m || !uploadRefused(m)) return
+    // Final refusals only: a refused upload, or a text content security refused (CONTENT_RISKY).
+    if (!m || !(uploadRefused(m) || (m.status === 'failed' && m.error === 'CONTENT_RISKY'))) return
     update(this.store, removePending, conv, cid)
   }
 

@@ -193,22 +193,22 @@ export class FakeLifecycle implements AppLifecycle {
   }
 }
 
-export type HttpHandler = (url: string, body: unknown) => HttpResponse | Promise<HttpResponse>
+export type HttpHandler = (url: string, body: unknown, headers: Record<string, string>) => HttpResponse | Promise<HttpResponse>
 
 export class FakeHttp implements HttpClient {
-  readonly calls: Array<{ url: string; body: unknown }> = []
+  readonly calls: Array<{ url: string; body: unknown; headers?: Record<string, string> }> = []
 
   constructor(public handler: HttpHandler = () => ({ status: 404, data: {} })) {}
 
-  async postJson(url: string, body: unknown): Promise<HttpResponse> {
-    this.calls.push({ url, body })
-    return this.handler(url, body)
+  async postJson(url: string, body: unknown, headers?: Record<string, string>): Promise<HttpResponse> {
+    this.calls.push(headers ? { url, body, headers } : { url, body })
+    return this.handler(url, body, headers ?? {})
   }
 
   /** A GET goes to the same handler with body `undefined`. */
-  async get(url: string): Promise<HttpResponse> {
-    this.calls.push({ url, body: undefined })
-    return this.handler(url, undefined)
+  async get(url: string, _timeoutMs?: number, headers?: Record<string, string>): Promise<HttpResponse> {
+    this.calls.push(headers ? { url, body: undefined, headers } : { url, body: undefined })
+    return this.handler(url, undefined, headers ?? {})
   }
 }
 

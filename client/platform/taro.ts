@@ -217,13 +217,13 @@ export const taroLifecycle: AppLifecycle = {
 }
 
 export const taroHttp: HttpClient = {
-  async postJson(url, body) {
+  async postJson(url, body, headers) {
     try {
       const res = await Taro.request({
         url,
         method: 'POST',
         data: body as Record<string, unknown>,
-        header: { 'content-type': 'application/json' },
+        header: { ...headers, 'content-type': 'application/json' },
         dataType: 'json',
       })
       return { status: res.statusCode, data: res.data } satisfies HttpResponse
@@ -231,9 +231,9 @@ export const taroHttp: HttpClient = {
       throw new Error((err as { errMsg?: string } | undefined)?.errMsg ?? 'request failed', { cause: err })
     }
   },
-  async get(url, timeoutMs) {
+  async get(url, timeoutMs, headers) {
     try {
-      const res = await Taro.request({ url, method: 'GET', dataType: 'json', timeout: timeoutMs })
+      const res = await Taro.request({ url, method: 'GET', dataType: 'json', timeout: timeoutMs, header: headers ?? {} })
       return { status: res.statusCode, data: res.data } satisfies HttpResponse
     } catch (err) {
       throw new Error((err as { errMsg?: string } | undefined)?.errMsg ?? 'request failed', { cause: err })

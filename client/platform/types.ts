@@ -53,9 +53,9 @@ export interface HttpResponse {
 
 export interface HttpClient {
   /** POST a JSON body; resolves with any HTTP status, rejects only when no response arrived. */
-  postJson(url: string, body: unknown): Promise<HttpResponse>
+  postJson(url: string, body: unknown, headers?: Record<string, string>): Promise<HttpResponse>
   /** GET; resolves with any HTTP status, rejects when no response arrived within `timeoutMs`. */
-  get(url: string, timeoutMs: number): Promise<HttpResponse>
+  get(url: string, timeoutMs: number, headers?: Record<string, string>): Promise<HttpResponse>
 }
 
 export interface Platform {

@@ -99,6 +99,8 @@ export const ERRORS = {
   /** The user holds MAX_DEVICES_PER_USER sockets on the node already (oldest win): retry later. */
   TOO_MANY_DEVICES: { status: 429, temporary: true, message: 'too many devices of this user are connected' },
   FORBIDDEN: { status: 403, temporary: false, message: 'not allowed' },
+  /** A moderator suspended this user: logins, refreshes and sockets are refused. */
+  USER_SUSPENDED: { status: 403, temporary: false, message: 'this account is suspended', close: CloseCode.UNAUTHORIZED },
   NOT_MEMBER: { status: 403, temporary: false, message: 'not a member of this conversation' },
   DEV_LOGIN_DISABLED: { status: 403, temporary: false, message: 'dev login is disabled' },
   WX_CODE_INVALID: { status: 401, temporary: false, message: 'wx.login code is invalid or used (40029)' },
@@ -119,6 +121,15 @@ export const ERRORS = {
   FILE_URL_EXPIRED: { status: 403, temporary: false, message: 'file URL expired: page history or sync for a fresh one' },
   /** The file was withdrawn (by its uploader or by moderation): its URLs no longer open it. */
   FILE_WITHDRAWN: { status: 410, temporary: false, message: 'file was withdrawn' },
+
+  /** msgSecCheck judged the text risky: it was not stored. `details.label` is WeChat's label (20002 porn, 20003 abuse...). */
+  CONTENT_RISKY: { status: 422, temporary: false, message: 'message refused by content security' },
+  /** Content security could not check the text (WeChat down or over its rate) and WX_SECCHECK_UNAVAILABLE is `refuse`. */
+  SECCHECK_UNAVAILABLE: { status: 503, temporary: true, message: 'content check unavailable: retry later' },
+  /** A report whose target, reason or text is not acceptable (see bff/README "Reports"). */
+  REPORT_INVALID: { status: 400, temporary: false, message: 'report is malformed' },
+  /** More than REPORTS_PER_HOUR reports from one user in the current hour. */
+  REPORT_RATE_LIMITED: { status: 429, temporary: true, message: 'too many reports: try again later' },
 
   // --- uploads ---
   UPLOAD_TOO_LARGE: { status: 413, temporary: false, message: 'file exceeds the maximum upload size' },

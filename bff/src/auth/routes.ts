@@ -13,6 +13,8 @@ export interface AuthDeps {
   readonly users: UserStore
   readonly wechat: WeChatOptions
   readonly devLogin: boolean
+  /** Throws AppError USER_SUSPENDED for a suspended user (bff/src/wechat, moderation). */
+  readonly admit?: (user: string) => Promise<void>
 }
 
 export function authRouter(deps: AuthDeps): Router {
@@ -24,6 +26,7 @@ export function authRouter(deps: AuthDeps): Router {
     const [known] = await deps.users.get([session.openid])
     // WeChat no longer hands out nicknames at login: a new user starts with a neutral name.
     const user: User = known ?? { id: session.openid, name: `微信用户${session.openid.slice(-4)}` }
+    await deps.admit?.(user.id)
     if (!known) await deps.users.upsert(user)
     res.json(await deps.tokens.issue(user))
   })
@@ -34,6 +37,7 @@ export function authRouter(deps: AuthDeps): Router {
     const body = bodyOf(req, schemas.DevLoginRequest)
     const [known] = await deps.users.get([body.user])
     const user: User = { ...known, id: body.user, name: body.name ?? known?.name ?? body.user }
+    await deps.admit?.(user.id)
     await deps.users.upsert(user)
     res.json(await deps.tokens.issue(user))
   })
@@ -41,6 +45,7 @@ export function authRouter(deps: AuthDeps): Router {
   router.post('/auth/refresh', async (req, res) => {
     const { refreshToken } = bodyOf(req, schemas.RefreshRequest)
     const { user: id, family } = await deps.tokens.spendRefresh(refreshToken)
+    await deps.admit?.(id)
     const [user] = await deps.users.get([id])
     if (!user) throw new AppError('UNAUTHORIZED', 'user no longer exists')
     res.json(await deps.tokens.issue(user, family))

@@ -45,6 +45,8 @@ export class Delivery {
   private lastFrame: Buffer = Buffer.alloc(0)
   private pendingCount = 0
   private idle: (() => void)[] = []
+  /** Called for each message that reached no device of its recipient (it is queued). */
+  onUndelivered: ((user: UserId, json: string) => void) | undefined
 
   constructor(
     private readonly node: string,
@@ -128,20 +130,20 @@ export class Delivery {
       }
       if (!this.viaBus(user)) {
         // Every device of the user is here: nobody else to reach.
-        if (missed) this.enqueue(user, msg)
+        if (missed) this.enqueue(user, msg, msg.json)
         continue
       }
       this.begin()
       this.bus.publish(user, (payload ??= `${this.node}|m|${msg.json}`)).then(
         (nodes) => {
           const elsewhere = nodes - (this.devices.has(user) ? 1 : 0)
-          if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg)
+          if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg, msg.json)
           this.end()
         },
         (err: unknown) => {
           // Stored and acked already: the recipient's next sync fetches it from history.
           this.log.warn({ err, user }, 'publish failed')
-          if (missed) this.enqueue(user, msg)
+          if (missed) this.enqueue(user, msg, msg.json)
           this.end()
         },
       )
@@ -215,7 +217,7 @@ export class Delivery {
       if (got) this.metrics.framesOut.inc({ type: 'msg' })
     }
     // The user left this node since the publish, or a device was too slow: keep it for later.
-    if (!got || missed) this.enqueue(user, ref)
+    if (!got || missed) this.enqueue(user, ref, body)
   }
 
   /** `join`, `here`, `leave` of another node holding `user`. */
@@ -243,8 +245,12 @@ export class Delivery {
     this.joinWaiters.get(user)?.()
   }
 
-  /** Queue a reference to the message (conv + seq), never its body: sync reads the body. */
-  private enqueue(user: UserId, ref: MessagePlace): void {
+  /**
+   * Queue a reference to the message (conv + seq), never its body: sync reads the body. The message
+   * reached no device of the user: the WeChat integration may notify them (wechat/subscriptions.ts).
+   */
+  private enqueue(user: UserId, ref: MessagePlace, json: string): void {
+    this.onUndelivered?.(user, json)
     this.begin()
     this.queue.push(user, { conv: ref.conv, seq: ref.seq }).then(
       (depth) => {

@@ -11,6 +11,7 @@ import type { Delivery, MessageRef } from './delivery'
 import { peekMessage } from './delivery'
 import type { FileResolver } from './files'
 import { SentSeqs, type Connection } from '../gateway/connection'
+import { NO_CHECKS, type SendChecks } from '../wechat/security'
 
 export interface ChatOptions {
   readonly dedupWindowMs: number
@@ -53,6 +54,8 @@ export class ChatService {
     private readonly delivery: Delivery,
     private readonly files: FileResolver,
     private readonly options: ChatOptions,
+    /** Content security of a send before it is stored (bff/src/wechat/security.ts). */
+    private readonly checks: SendChecks = NO_CHECKS,
   ) {}
 
   private nextMid(): string {
@@ -186,6 +189,7 @@ export class ChatService {
     const cached = this.convCache.get(frame.conv)
     const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, frame.conv)
     const body = frame.kind === 'text' ? { text: frame.body.text } : await this.fileBody(frame.body.fileId, user, frame.conv, frame.kind)
+    if (frame.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, frame.conv, frame.cid, frame.body.text)
     const result = await this.engine.messages.append({
       conv: frame.conv,
       from: user,

@@ -37,6 +37,10 @@ export interface GatewayDeps {
   readonly delivery: Delivery
   /** This process's id in presence counts and bus envelopes. */
   readonly node: string
+  /** Throws AppError USER_SUSPENDED for a suspended user: the upgrade is refused (403). */
+  readonly admit?: (user: UserId) => Promise<void>
+  /** A device of `user` connected (the WeChat integration's absence marks). */
+  readonly onOnline?: (user: UserId) => void
 }
 
 export class Gateway {
@@ -99,7 +103,17 @@ export class Gateway {
     if (this.conns.size >= this.deps.config.maxConnections) return refuse(socket, 503, 'SERVER_BUSY')
     const header = req.headers.authorization
     const token = url.searchParams.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : undefined)
-    this.deps.tokens.verify(token ?? undefined).then(
+    const admit = this.deps.admit
+    const verified = this.deps.tokens.verify(token ?? undefined)
+    // Only a suspension refuses here: with the store away the socket is let through and told
+    // STORE_UNAVAILABLE (1013) by the next step, as every device is during an outage.
+    const admitted = async (claims: TokenClaims) => {
+      await admit!(claims.user.id).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'USER_SUSPENDED') throw err
+      })
+      return claims
+    }
+    ;(admit ? verified.then(admitted) : verified).then(
       (claims) => {
         if (socket.destroyed) return
         // Admission is decided here, in the same turn as the connection is counted (ws completes
@@ -171,7 +185,13 @@ export class Gateway {
     const { engine, chat, node } = this.deps
     conn.present = true
     const devices = await engine.presence.connected(conn.user, node)
+    this.deps.onOnline?.(conn.user)
     for (const p of await chat.connected(conn.user, devices)) conn.reply(JSON.stringify({ type: 'presence', ...p }), 'presence')
+  }
+
+  /** Close every socket `user` holds on this process (suspension), with the error's close code. */
+  closeUser(user: UserId, code: 'USER_SUSPENDED'): void {
+    for (const conn of [...this.conns]) if (conn.user === user) this.fail(conn, new AppError(code), {})
   }
 
   /** @internal for the shared listeners */

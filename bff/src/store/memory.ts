@@ -10,6 +10,7 @@ import type { Archive, ArchivedConvState } from '../archive/archive'
 import { ArchiveUsers } from '../archive/users'
 import { ArchiveWriter } from '../archive/writer'
 import { messageJson, messageJsonParts, messageOf, peekMessage } from './message-json'
+import { MemoryWeChatStore } from './wechat'
 import { windowAfter, windowBefore } from './window'
 import type {
   AppendInput,
@@ -425,6 +426,7 @@ export function createMemoryEngine(options: EngineOptions, archived?: MemoryArch
     presence: new MemoryPresence(),
     tokens,
     uploadSlots: new MemoryUploadSlots(),
+    wechat: new MemoryWeChatStore(),
     bus: new MemoryBus(),
     async ping() {
       if (backing) await backing.archive.ping().catch((err: unknown) => {

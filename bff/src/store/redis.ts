@@ -16,6 +16,7 @@
  *   Pdir                        zset    lexical directory "<lowercased id or name>\0<id>" for prefix search
  *   P{u:<id>}:up                zset    upload slots: upload id scored by when its slot frees itself (ms)
  *   P{rf:<family>}:t:<sha256>   string  refresh token: `l:<user>` live or `s:<user>` spent, PX = its lifetime
+ *   P{wx}:..., P{u:<id>}:sub, P{u:<id>}:nt   the WeChat integration's state (store/wechat.ts)
  *   P{rf:<family>}              string  a live refresh family (absent: revoked or expired), PX = its newest token's lifetime
  *
  * Routing: sharded Pub/Sub (Redis >= 7) on the channel `P{u:<id>}` per user. SPUBLISH goes only to
@@ -35,6 +36,7 @@ import { messageJson, messageJsonParts, messageOf } from './message-json'
 import { Persister } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
 import type { ColdMessages } from './window'
+import { RedisWeChatStore } from './wechat'
 import type {
   AppendInput,
   AppendResult,
@@ -770,6 +772,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     presence: new RedisPresence(cmd, keys, guard),
     tokens: new RedisTokens(cmd, keys, guard),
     uploadSlots: new RedisUploadSlots(cmd, keys, guard),
+    wechat: new RedisWeChatStore(cmd, options.prefix, guard),
     bus: new RedisBus(cmd, sub, keys, guard, guardOf(sub)),
     async ping() {
       await guard(() => cmd.ping())

@@ -8,6 +8,7 @@
  * cost three round trips and open windows where a retry is stored twice or a seq is burnt. In Redis
  * it is one Lua script over keys sharing the conversation's hash tag.
  */
+import type { WeChatStore } from './wechat'
 import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, TextBody, User, UserId } from '@chat/shared'
 
 export type MessageBody = TextBody | ImageBody | FileBody
@@ -178,6 +179,8 @@ export interface Engine {
   readonly presence: PresenceStore
   readonly tokens: TokenStore
   readonly uploadSlots: UploadSlotStore
+  /** The WeChat integration's shared state (bff/src/store/wechat.ts). */
+  readonly wechat: WeChatStore
   readonly bus: Bus
   /** Throws AppError STORE_UNAVAILABLE when the store cannot be reached (or cannot take sends). */
   ping(): Promise<void>

@@ -247,6 +247,82 @@ export function engineContract(name: string, make: MakeEngine): void {
       })
     })
 
+    describe('wechat', () => {
+      it('keeps one access_token for every process and a lock one owner holds at a time', async () => {
+        const other = fx.peer ?? e
+        expect(await e.wechat.token()).toBeUndefined()
+        await e.wechat.setToken({ token: 'T1', expiresAt: Date.now() + 60_000 })
+        expect(await other.wechat.token()).toMatchObject({ token: 'T1' })
+        expect(await e.wechat.lock('refresh', 'a', 60_000)).toBe(true)
+        expect(await other.wechat.lock('refresh', 'b', 60_000)).toBe(false)
+        await other.wechat.unlock('refresh', 'b') // not the owner: no effect
+        expect(await other.wechat.lock('refresh', 'b', 60_000)).toBe(false)
+        await e.wechat.unlock('refresh', 'a')
+        expect(await other.wechat.lock('refresh', 'b', 30)).toBe(true)
+        await sleep(60) // a lease is time itself
+        expect(await e.wechat.lock('refresh', 'a', 60_000)).toBe(true)
+      })
+
+      it('counts hits per fixed window across processes', async () => {
+        const other = fx.peer ?? e
+        const hits = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? e : other).wechat.hit('k', 60_000)))
+        expect(hits.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+        expect(await e.wechat.hit('other', 60_000)).toBe(1)
+        expect(await other.wechat.hit('other', 60_000, 50)).toBe(51)
+      })
+
+      it('grants, bounds, spends and zeroes subscription allowances per user and template', async () => {
+        expect(await e.wechat.grant('ann', 'tA', 2, 3)).toBe(2)
+        expect(await e.wechat.grant('ann', 'tA', 5, 3)).toBe(3)
+        expect(await e.wechat.grant('ann', 'tB', 1, 3)).toBe(1)
+        const spent = await Promise.all(Array.from({ length: 5 }, () => e.wechat.spend('ann', 'tA')))
+        expect(spent.filter(Boolean).length).toBe(3)
+        expect(await e.wechat.allowances('ann', 'tA')).toBe(0)
+        expect(await e.wechat.allowances('ann', 'tB')).toBe(1)
+        expect(await e.wechat.allowances('bob', 'tB')).toBe(0)
+        await e.wechat.zero('ann', 'tB')
+        expect(await e.wechat.spend('ann', 'tB')).toBe(false)
+      })
+
+      it('claims a conversation once per absence', async () => {
+        const claims = await Promise.all([e.wechat.claimNotice('ann', 'c1'), e.wechat.claimNotice('ann', 'c1'), e.wechat.claimNotice('ann', 'c2')])
+        expect(claims).toEqual([true, false, true])
+        expect(await e.wechat.claimNotice('bob', 'c1')).toBe(true)
+        await e.wechat.clearNotices('ann')
+        expect(await e.wechat.claimNotice('ann', 'c1')).toBe(true)
+        expect(await e.wechat.claimNotice('bob', 'c1')).toBe(false)
+      })
+
+      it('keeps the newest records of a list up to its bound', async () => {
+        for (let i = 1; i <= 5; i++) await e.wechat.record('reports', `{"n":${i}}`, 3)
+        await e.wechat.record('flags', '{"f":1}', 3)
+        expect(await e.wechat.records('reports', 10)).toEqual(['{"n":5}', '{"n":4}', '{"n":3}'])
+        expect(await e.wechat.records('reports', 2)).toEqual(['{"n":5}', '{"n":4}'])
+        expect(await e.wechat.records('flags', 10)).toEqual(['{"f":1}'])
+      })
+
+      it('suspends a user for every process until lifted', async () => {
+        const other = fx.peer ?? e
+        expect(await e.wechat.isSuspended('ann')).toBe(false)
+        await e.wechat.setSuspended('ann', true)
+        expect(await other.wechat.isSuspended('ann')).toBe(true)
+        expect(await other.wechat.isSuspended('bob')).toBe(false)
+        await other.wechat.setSuspended('ann', false)
+        expect(await e.wechat.isSuspended('ann')).toBe(false)
+      })
+
+      it('hands a media check trace to one taker, until it expires', async () => {
+        const other = fx.peer ?? e
+        await e.wechat.putTrace('tr1', '{"file":"f1"}', 60_000)
+        await e.wechat.putTrace('tr2', '{"file":"f2"}', 30)
+        const taken = await Promise.all([e.wechat.takeTrace('tr1'), other.wechat.takeTrace('tr1')])
+        expect(taken.filter(Boolean)).toEqual(['{"file":"f1"}'])
+        await sleep(60) // the lifetime is time itself
+        expect(await other.wechat.takeTrace('tr2')).toBeUndefined()
+        expect(await e.wechat.takeTrace('nope')).toBeUndefined()
+      })
+    })
+
     describe('bus', () => {
       it('counts the nodes holding a user and carries payloads to them', async () => {
         const received: [string, string][] = []

@@ -16,7 +16,8 @@ import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
 import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
-import { client, platform, store } from '../../services'
+import { client, moderation, platform, store } from '../../services'
+import { reportMessage, showSubscribePrompt, type SubscriptionState } from '../../net/moderation'
 import { GateProvider, useView } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
@@ -37,6 +38,7 @@ export default function ChatPage() {
           <ConnectionBanner />
           <ChatHeader conv={conv} />
         </CustomWrapper>
+        {moderation.available ? <SubscribeBanner /> : null}
         <Messages conv={conv} />
         <Composer conv={conv} />
       </View>
@@ -207,6 +209,9 @@ function Messages({ conv }: { conv: ConvId }) {
   const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
   const onDismiss = useCallback((m: ChatMessage) => client.dismiss(conv, m.cid), [conv])
   const onImage = useCallback((m: ChatMessage) => previewImages(messagesRef.current, m), [])
+  const onLongPress = useCallback((m: ChatMessage) => {
+    void reportMessage(moderation, reportUi, m, store.getState().me?.id)
+  }, [])
   const onFile = useCallback((m: ChatMessage) => {
     if ('url' in m.body) openFile(m.body as FileBody).catch(() => undefined)
   }, [])
@@ -227,6 +232,7 @@ function Messages({ conv }: { conv: ConvId }) {
         onDismiss={onDismiss}
         onImage={onImage}
         onFile={onFile}
+        onLongPress={onLongPress}
       />
     )
   }
@@ -269,6 +275,47 @@ function Messages({ conv }: { conv: ConvId }) {
           <Text>↓ {newCount} new message{newCount > 1 ? 's' : ''}</Text>
         </View>
       ) : null}
+    </View>
+  )
+}
+
+/** The report action's screen: WeChat's action sheet (at most 6 items) and a toast. */
+const reportUi = {
+  choose: (labels: readonly string[]) =>
+    Taro.showActionSheet({ itemList: [...labels] }).then(
+      (r) => r.tapIndex,
+      () => undefined,
+    ),
+  notice: (title: string) => void Taro.showToast({ title, icon: 'none' }),
+}
+
+/**
+ * "Notify me" (weapp only: h5 has no subscription messages and never renders this). Shown while
+ * the BFF offers a template and holds no notification for this user; the tap asks WeChat (which
+ * accepts `requestSubscribeMessage` only from a tap) and reports what was accepted.
+ */
+function SubscribeBanner() {
+  const [state, setState] = useState<SubscriptionState | undefined>(undefined)
+  useEffect(() => {
+    let live = true
+    moderation.subscriptions().then(
+      (s) => live && setState(s),
+      () => undefined,
+    )
+    return () => {
+      live = false
+    }
+  }, [])
+  if (!showSubscribePrompt(moderation.available, state)) return null
+  const ask = () => {
+    moderation.subscribe(state!.templateIds).then(
+      (allowances) => setState({ templateIds: state!.templateIds, allowances }),
+      () => Taro.showToast({ title: 'Notifications not turned on', icon: 'none' }),
+    )
+  }
+  return (
+    <View className='sb' id='subscribe' onClick={ask}>
+      <Text>Get notified of new messages while WeChat is closed · Turn on</Text>
     </View>
   )
 }

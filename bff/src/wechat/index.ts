@@ -1,0 +1,183 @@
+/**
+ * The WeChat integration, composed: access_token, content security of sends, subscription
+ * messages for offline users, reports and the moderation API. With WX_APPID/WX_SECRET unset
+ * (the embedded default, h5 trials) token, checks and notifications are off (said once in the log
+ * at start) and reports still work: they need nothing from WeChat.
+ *
+ * HTTP (Authorization: Bearer <access token> unless said otherwise):
+ *   GET  /wechat/subscriptions   {templateIds, allowances}: what the client may ask for, what it holds
+ *   POST /wechat/subscriptions   {results: {<templateId>: 'accept'|'reject'|...}} -> {allowances}
+ *   POST /reports                a report (reports.ts) -> 201 {id}
+ *   GET  /admin/reports?limit=   Authorization: Bearer <ADMIN_TOKEN>; newest first (404 when ADMIN_TOKEN is unset)
+ *   GET  /admin/flags?limit=     the same for messages flagged by content security
+ *   POST /admin/users/:id/suspension {suspended: boolean}   ADMIN_TOKEN; 204. A suspended user's
+ *                                sockets on this process close (4001 USER_SUSPENDED), logins,
+ *                                refreshes and upgrades are refused everywhere; sockets on other
+ *                                processes close at their token's expiry (TOKEN_TTL_MS).
+ *   GET/POST /wechat/push        WeChat's message push (media.ts), signed with WX_PUSH_TOKEN
+ */
+import { timingSafeEqual } from 'node:crypto'
+import { Router } from 'express'
+import type { Request } from 'express'
+import type { Registry } from 'prom-client'
+import { AppError } from '@chat/shared'
+import type { UserId } from '@chat/shared'
+import type { Logger } from '../log'
+import type { Engine } from '../store/types'
+import type { WeChatConfig } from './config'
+import { AccessTokens, WxApi, WxMetrics } from './api'
+import { NO_CHECKS, TextSecurity } from './security'
+import type { SendChecks } from './security'
+import { Subscriptions } from './subscriptions'
+import { Reports } from './reports'
+import { MediaSecurity, pushRouter } from './media'
+
+export interface WeChatDeps {
+  readonly config: WeChatConfig
+  readonly appId: string
+  readonly secret: string
+  readonly apiBase: string
+  readonly timeoutMs: number
+  readonly engine: Engine
+  readonly registry: Registry
+  readonly log: Logger
+  readonly verifyToken: (token: string | undefined) => Promise<{ readonly user: { readonly id: UserId } }>
+  /** The upload component's signing and withdrawal, for image checks. */
+  readonly files?: { readonly signedPath: (fileId: string) => string; readonly withdraw: (fileId: string) => Promise<boolean> }
+}
+
+export interface WeChat {
+  /** The one call of the chat service before a send is stored. */
+  readonly checks: SendChecks
+  /** Undefined when WeChat is not configured. */
+  readonly subscriptions: Subscriptions | undefined
+  readonly api: WxApi | undefined
+  /** Image checks (WX_PUBLIC_URL set): call `submit` when an upload finishes. */
+  readonly media: MediaSecurity | undefined
+  readonly router: Router
+  /** A stored message reached no device of `user`. */
+  undelivered(user: UserId, msgJson: string): void
+  /** A device of `user` connected. */
+  online(user: UserId): void
+  /** Throws USER_SUSPENDED for a suspended user (logins, refreshes, socket upgrades). */
+  admit(user: UserId): Promise<void>
+  /** Set by the composition: close the sockets a user holds on this process. */
+  onSuspend: ((user: UserId) => void) | undefined
+  close(): Promise<void>
+}
+
+/** Most records one admin list request returns. */
+const ADMIN_LIST_MAX = 500
+
+export function createWeChat(deps: WeChatDeps): WeChat {
+  const { config, engine, log } = deps
+  let api: WxApi | undefined
+  let checks: SendChecks = NO_CHECKS
+  let subscriptions: Subscriptions | undefined
+  let media: MediaSecurity | undefined
+  if (config.enabled) {
+    const options = {
+      appId: deps.appId,
+      secret: deps.secret,
+      apiBase: deps.apiBase,
+      timeoutMs: deps.timeoutMs,
+      refreshAheadMs: config.tokenRefreshAheadMs,
+      lockMs: config.tokenLockMs,
+      retryMax: config.retryMax,
+      retryBaseMs: config.retryBaseMs,
+    }
+    const metrics = new WxMetrics(deps.registry)
+    api = new WxApi(new AccessTokens(engine.wechat, options, metrics, log), options, metrics, log)
+    if (config.secCheck) {
+      checks = new TextSecurity(api, engine.wechat, { unavailablePolicy: config.unavailablePolicy, checksPerMin: config.textChecksPerMin, listMax: config.moderationListMax }, deps.registry, log)
+    }
+    subscriptions = new Subscriptions(
+      api,
+      engine.wechat,
+      engine.presence,
+      engine.users,
+      { templateId: config.templateId, fields: config.templateFields, graceMs: config.graceMs, maxAllowances: config.maxAllowances, miniprogramState: config.miniprogramState },
+      deps.registry,
+      log,
+    )
+    if (config.secCheck && config.publicUrl && deps.files) {
+      media = new MediaSecurity(
+        api,
+        engine.wechat,
+        { publicUrl: config.publicUrl, checksPerMin: config.mediaChecksPerMin, unavailablePolicy: config.unavailablePolicy, listMax: config.moderationListMax, ...deps.files },
+        deps.registry,
+        log,
+      )
+    }
+    log.info({ secCheck: config.secCheck, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
+  } else {
+    log.info('wechat integration off: WX_APPID/WX_SECRET unset (no content security, no subscription messages)')
+  }
+  const reports = new Reports(engine, { perHour: config.reportsPerHour, listMax: config.moderationListMax })
+
+  const userOf = async (req: Request): Promise<UserId> => (await deps.verifyToken(bearerOf(req))).user.id
+  const router = Router()
+  router.use(pushRouter(config.pushToken, media, log))
+  router.get('/wechat/subscriptions', async (req, res) => {
+    const user = await userOf(req)
+    res.json({ templateIds: subscriptions?.templateIds ?? [], allowances: subscriptions ? await subscriptions.allowances(user) : {} })
+  })
+  router.post('/wechat/subscriptions', async (req, res) => {
+    const user = await userOf(req)
+    const results = (req.body as { results?: unknown } | undefined)?.results
+    if (typeof results !== 'object' || results === null || Array.isArray(results)) throw new AppError('INVALID_FRAME', 'request body at results: an object of template id to result')
+    res.json({ allowances: subscriptions ? await subscriptions.grant(user, results as Record<string, unknown>) : {} })
+  })
+  router.post('/reports', async (req, res) => {
+    const user = await userOf(req)
+    res.status(201).json(await reports.file(user, req.body))
+  })
+  router.post('/admin/users/:id/suspension', async (req, res) => {
+    admin(config.adminToken, req)
+    const user = String(req.params.id)
+    const on = (req.body as { suspended?: unknown } | undefined)?.suspended
+    if (typeof on !== 'boolean') throw new AppError('INVALID_FRAME', 'request body at suspended: a boolean')
+    const [known] = await engine.users.get([user])
+    if (!known) throw new AppError('USER_NOT_FOUND')
+    await engine.wechat.setSuspended(user, on)
+    log.info({ user, suspended: on }, 'moderation: suspension changed')
+    if (on) self.onSuspend?.(user)
+    res.status(204).end()
+  })
+  for (const name of ['reports', 'flags'] as const) {
+    router.get(`/admin/${name}`, async (req, res) => {
+      admin(config.adminToken, req)
+      const limit = Math.min(ADMIN_LIST_MAX, Math.max(1, Number(req.query.limit) || 100))
+      res.json({ [name]: (await engine.wechat.records(name, limit)).map((j) => JSON.parse(j) as unknown) })
+    })
+  }
+
+  const self: WeChat = {
+    checks,
+    subscriptions,
+    api,
+    media,
+    router,
+    undelivered: (user, json) => subscriptions?.noticed(user, json),
+    online: (user) => subscriptions?.back(user),
+    admit: async (user) => {
+      if (await engine.wechat.isSuspended(user)) throw new AppError('USER_SUSPENDED')
+    },
+    onSuspend: undefined,
+    close: async () => subscriptions?.close(),
+  }
+  return self
+}
+
+/** The admin API's own credential (never a user token). Unset: the API does not exist. */
+function admin(token: string | undefined, req: Request): void {
+  if (token === undefined) throw new AppError('NOT_FOUND')
+  const given = Buffer.from(bearerOf(req) ?? '')
+  const want = Buffer.from(token)
+  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new AppError('UNAUTHORIZED', 'admin credential required')
+}
+
+function bearerOf(req: Request): string | undefined {
+  const m = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '')
+  return m?.[1]
+}

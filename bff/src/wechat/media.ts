@@ -1,0 +1,138 @@
+/**
+ * Content security of images (PLATFORM.md, Media content security; message push URL).
+ *
+ * When an image upload finishes, `submit` sends `POST /wxa/media_check_async` (media_type 2,
+ * version 2, scene 2, the uploader's openid) with a signed, short-lived URL of the file on
+ * WX_PUBLIC_URL: a file URL signed like any other (bff/src/upload/signed.ts), never a user token.
+ * The trace id is remembered in the store (every process may receive the verdict) for
+ * MEDIA_VERDICT_WAIT_MS. The verdict arrives at the message-push endpoint:
+ *   GET  /wechat/push   WeChat's URL check: signature = sha1(sort(token, timestamp, nonce).join(''))
+ *                       with WX_PUSH_TOKEN; answers `echostr`.
+ *   POST /wechat/push   events (JSON mode, plain, not "safe mode"), same signature in the query.
+ *                       `wxa_media_check` with `result.suggest`: risky withdraws the file (its URLs
+ *                       answer 410 FILE_WITHDRAWN, it can no longer be sent) and lists it in
+ *                       /admin/flags as `media-risky`; review lists it as `media-review`.
+ * Over WX_MEDIA_CHECKS_PER_MIN or WeChat unavailable: WX_SECCHECK_UNAVAILABLE again: `allow`
+ * lists the image `media-unchecked`, `refuse` withdraws it.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { Router } from 'express'
+import type { Request } from 'express'
+import { Counter } from 'prom-client'
+import type { Registry } from 'prom-client'
+import { AppError } from '@chat/shared'
+import type { Logger } from '../log'
+import type { WeChatStore } from '../store/wechat'
+import type { WxApi } from './api'
+import { SharedBudget } from './budget'
+
+/** WeChat answers within ~30 min; a verdict later than this finds nothing to act on. */
+export const MEDIA_VERDICT_WAIT_MS = 2 * 3600_000
+
+export interface MediaFile {
+  readonly id: string
+  readonly owner: string
+  readonly conv: string
+  readonly kind: 'image' | 'file'
+}
+
+export interface MediaOptions {
+  /** https origin WeChat fetches files from (WX_PUBLIC_URL). */
+  readonly publicUrl: string
+  readonly checksPerMin: number
+  readonly unavailablePolicy: 'allow' | 'refuse'
+  readonly listMax: number
+  /** Path and query of a signed URL of the file's bytes. */
+  readonly signedPath: (fileId: string) => string
+  readonly withdraw: (fileId: string) => Promise<boolean>
+}
+
+export class MediaSecurity {
+  readonly outcomes: Counter<'outcome'>
+  private readonly budget: SharedBudget
+
+  constructor(
+    private readonly api: WxApi,
+    private readonly store: WeChatStore,
+    private readonly options: MediaOptions,
+    registry: Registry,
+    private readonly log: Logger,
+  ) {
+    this.budget = new SharedBudget(store, 'mediasec', options.checksPerMin)
+    this.outcomes = new Counter({
+      name: 'wechat_media_checks_total',
+      help: 'Image checks by outcome (submitted, unavailable, pass, review, risky, unknown_trace)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    })
+  }
+
+  /** An upload finished: images are submitted; the returned promise never rejects. */
+  async submit(file: MediaFile): Promise<void> {
+    if (file.kind !== 'image') return
+    try {
+      if (!(await this.budget.take())) throw new Error('WX_MEDIA_CHECKS_PER_MIN reached')
+      const body = await this.api.call('media_check_async', '/wxa/media_check_async', {
+        media_url: `${this.options.publicUrl}${this.options.signedPath(file.id)}`,
+        media_type: 2,
+        version: 2,
+        scene: 2,
+        openid: file.owner,
+      })
+      const trace = body.trace_id
+      if (typeof trace !== 'string' || trace === '') throw new Error('media_check_async answered without trace_id')
+      await this.store.putTrace(trace, JSON.stringify({ fileId: file.id, owner: file.owner, conv: file.conv }), MEDIA_VERDICT_WAIT_MS)
+      this.outcomes.inc({ outcome: 'submitted' })
+    } catch (err) {
+      this.outcomes.inc({ outcome: 'unavailable' })
+      this.log.warn({ err: err instanceof Error ? err.message : String(err), file: file.id }, 'image check unavailable')
+      await this.settle(this.options.unavailablePolicy === 'refuse' ? 'risky' : 'unchecked', { fileId: file.id, owner: file.owner, conv: file.conv }, undefined).catch(() => undefined)
+    }
+  }
+
+  /** A `wxa_media_check` event. */
+  async verdict(event: Record<string, unknown>): Promise<void> {
+    const trace = typeof event.trace_id === 'string' ? event.trace_id : ''
+    const result = (event.result ?? {}) as { suggest?: unknown; label?: unknown }
+    const json = trace ? await this.store.takeTrace(trace) : undefined
+    if (!json) return void this.outcomes.inc({ outcome: 'unknown_trace' })
+    const about = JSON.parse(json) as { fileId: string; owner: string; conv: string }
+    const suggest = result.suggest === 'risky' || result.suggest === 'review' ? result.suggest : 'pass'
+    this.outcomes.inc({ outcome: suggest })
+    if (suggest !== 'pass') await this.settle(suggest, about, typeof result.label === 'number' ? result.label : undefined)
+  }
+
+  private async settle(what: 'risky' | 'review' | 'unchecked', about: { fileId: string; owner: string; conv: string }, label: number | undefined): Promise<void> {
+    if (what === 'risky') await this.options.withdraw(about.fileId)
+    await this.store.record('flags', JSON.stringify({ kind: `media-${what}`, from: about.owner, conv: about.conv, fileId: about.fileId, label, at: Date.now() }), this.options.listMax)
+  }
+}
+
+/** sha1 of the sorted token, timestamp and nonce, as WeChat signs the push URL's requests. */
+export function pushSignature(token: string, timestamp: string, nonce: string): string {
+  return createHash('sha1').update([token, timestamp, nonce].sort().join('')).digest('hex')
+}
+
+export function pushRouter(token: string | undefined, media: MediaSecurity | undefined, log: Logger): Router {
+  const router = Router()
+  const verify = (req: Request) => {
+    if (!token) throw new AppError('NOT_FOUND')
+    const q = req.query as Record<string, unknown>
+    const [sig, ts, nonce] = [q.signature, q.timestamp, q.nonce].map((x) => (typeof x === 'string' ? x : ''))
+    const want = Buffer.from(pushSignature(token, ts!, nonce!))
+    const given = Buffer.from(sig!)
+    if (given.length !== want.length || !timingSafeEqual(given, want)) throw new AppError('FORBIDDEN', 'push signature does not verify')
+  }
+  router.get('/wechat/push', (req, res) => {
+    verify(req)
+    res.type('text/plain').send(typeof req.query.echostr === 'string' ? req.query.echostr : '')
+  })
+  router.post('/wechat/push', async (req, res) => {
+    verify(req)
+    const event = (req.body ?? {}) as Record<string, unknown>
+    if (event.Event === 'wxa_media_check' && media) await media.verdict(event)
+    else log.info({ event: typeof event.Event === 'string' ? event.Event.slice(0, 40) : undefined }, 'wechat push ignored')
+    res.type('text/plain').send('success')
+  })
+  return router
+}

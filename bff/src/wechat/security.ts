@@ -1,0 +1,103 @@
+/**
+ * Content security of text before it is stored: msgSecCheck version 2 (PLATFORM.md, Text content
+ * security). What each verdict does:
+ *   pass    stored as sent.
+ *   review  stored and delivered, and listed in the moderation list `flags` (kind `review`) with
+ *           its sender, conversation, cid, label and text, for a moderator to look at.
+ *   risky   refused before it is stored: CONTENT_RISKY (permanent; `details.label` says why), the
+ *           client shows the message and keeps the draft; nobody else sees anything.
+ *   WeChat unavailable (no answer after the retries, or over WX_TEXT_CHECKS_PER_MIN for the
+ *   deployment): WX_SECCHECK_UNAVAILABLE decides: `allow` stores it and lists it as `unchecked`
+ *   (moderators re-check from the list), `refuse` answers SECCHECK_UNAVAILABLE (temporary: the
+ *   client's outbox resends it later).
+ * A text longer than 2,500 characters (WeChat's bound per call) is checked in parts, in parallel;
+ * the worst verdict of the parts counts.
+ */
+import { AppError } from '@chat/shared'
+import type { ConvId, UserId } from '@chat/shared'
+import type { Logger } from '../log'
+import type { WeChatStore } from '../store/wechat'
+import type { WxApi } from './api'
+import { SharedBudget } from './budget'
+import { Counter } from 'prom-client'
+import type { Registry } from 'prom-client'
+
+/** The one call the chat service makes before storing a send. */
+export interface SendChecks {
+  /** Throws AppError CONTENT_RISKY or SECCHECK_UNAVAILABLE; resolves when the text may be stored. */
+  text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void>
+}
+
+export const NO_CHECKS: SendChecks = { text: async () => {} }
+
+/** WeChat checks at most this many characters a call. */
+export const SECCHECK_PART_CHARS = 2500
+/** msgSecCheck scene of chat messages (2: comment; 1 is for profiles). */
+const SCENE_MESSAGE = 2
+const RANK = { pass: 0, review: 1, risky: 2 } as const
+type Suggest = keyof typeof RANK
+
+export interface TextCheckOptions {
+  readonly unavailablePolicy: 'allow' | 'refuse'
+  readonly checksPerMin: number
+  readonly listMax: number
+}
+
+export class TextSecurity implements SendChecks {
+  readonly verdicts: Counter<'suggest'>
+  private readonly budget: SharedBudget
+
+  constructor(
+    private readonly api: WxApi,
+    private readonly store: WeChatStore,
+    private readonly options: TextCheckOptions,
+    registry: Registry,
+    private readonly log: Logger,
+  ) {
+    this.budget = new SharedBudget(store, 'msgsec', options.checksPerMin)
+    this.verdicts = new Counter({ name: 'wechat_text_checks_total', help: 'Texts checked before storing, by verdict (pass, review, risky, unavailable)', labelNames: ['suggest'], registers: [registry] })
+  }
+
+  async text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void> {
+    const parts = split(text)
+    let verdict: { suggest: Suggest; label: number } | undefined
+    try {
+      // The deployment-wide budget counts calls, one per part.
+      const granted = await Promise.all(parts.map(() => this.budget.take()))
+      if (granted.includes(false)) throw new Error('WX_TEXT_CHECKS_PER_MIN reached')
+      const results = await Promise.all(parts.map((content) => this.checkPart(user, content)))
+      verdict = results.reduce((a, b) => (RANK[b.suggest] > RANK[a.suggest] ? b : a))
+    } catch (err) {
+      this.verdicts.inc({ suggest: 'unavailable' })
+      this.log.warn({ err: err instanceof Error ? err.message : String(err), user, conv }, 'text check unavailable')
+      if (this.options.unavailablePolicy === 'refuse') throw new AppError('SECCHECK_UNAVAILABLE', undefined, { cause: err })
+      await this.flag('unchecked', user, conv, cid, text, undefined)
+      return
+    }
+    this.verdicts.inc({ suggest: verdict.suggest })
+    if (verdict.suggest === 'risky') throw new AppError('CONTENT_RISKY', undefined, { details: { label: verdict.label } })
+    if (verdict.suggest === 'review') await this.flag('review', user, conv, cid, text, verdict.label)
+  }
+
+  private async checkPart(openid: string, content: string): Promise<{ suggest: Suggest; label: number }> {
+    const body = await this.api.call('msg_sec_check', '/wxa/msg_sec_check', { version: 2, openid, scene: SCENE_MESSAGE, content })
+    const result = (body.result ?? {}) as { suggest?: unknown; label?: unknown }
+    const suggest = result.suggest
+    if (suggest !== 'pass' && suggest !== 'review' && suggest !== 'risky') throw new Error('msg_sec_check answered without a verdict')
+    return { suggest, label: typeof result.label === 'number' ? result.label : 0 }
+  }
+
+  private async flag(kind: 'review' | 'unchecked', from: UserId, conv: ConvId, cid: string, text: string, label: number | undefined): Promise<void> {
+    const json = JSON.stringify({ kind, from, conv, cid, label, text, at: Date.now() })
+    await this.store.record('flags', json, this.options.listMax)
+  }
+}
+
+/** Parts of at most SECCHECK_PART_CHARS characters (code points: a surrogate pair is never cut). */
+export function split(text: string): string[] {
+  const chars = Array.from(text)
+  if (chars.length <= SECCHECK_PART_CHARS) return [text]
+  const parts: string[] = []
+  for (let i = 0; i < chars.length; i += SECCHECK_PART_CHARS) parts.push(chars.slice(i, i + SECCHECK_PART_CHARS).join(''))
+  return parts
+}

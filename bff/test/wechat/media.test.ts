@@ -1,0 +1,110 @@
+/**
+ * Image content security against the WeChat fake: a finished image upload is submitted to
+ * mediaCheckAsync with a signed file URL on WX_PUBLIC_URL; the verdict arrives on the signed push
+ * endpoint; risky withdraws the file (410 FILE_WITHDRAWN) and flags it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import sharp from 'sharp'
+import { pushSignature } from '../../src/wechat/media'
+import { FakeWeChat } from '../support/fake-wechat'
+import { create, patch, startUploads } from '../upload/harness'
+import type { UploadHarness } from '../upload/harness'
+import { waitFor } from '../support/wait'
+
+const PUSH_TOKEN = 'push-token-abc'
+const ADMIN = 'admin-token-0123456789'
+
+describe('image checks and the message-push endpoint', () => {
+  let fake: FakeWeChat
+  let h: UploadHarness
+  let traces = 0
+
+  beforeAll(async () => {
+    fake = await new FakeWeChat().start()
+    fake.setDefault('/wxa/media_check_async', () => ({ errcode: 0, trace_id: `trace-${++traces}` }))
+    h = await startUploads({
+      WX_APPID: 'wxapp',
+      WX_SECRET: 'secret',
+      WX_API_BASE: fake.url,
+      WX_RETRY_BASE_MS: '5',
+      WX_PUBLIC_URL: 'https://chat.example.com/',
+      WX_PUSH_TOKEN: PUSH_TOKEN,
+      ADMIN_TOKEN: ADMIN,
+    })
+  })
+  afterAll(async () => {
+    await h.close()
+    await fake.stop()
+  })
+
+  const signed = (extra: Record<string, string> = {}, token = PUSH_TOKEN) => {
+    const timestamp = String(Math.floor(Date.now() / 1000))
+    const nonce = `n${Math.random().toString(36).slice(2)}`
+    return new URLSearchParams({ timestamp, nonce, signature: pushSignature(token, timestamp, nonce), ...extra }).toString()
+  }
+  const push = (event: unknown, query = signed()) =>
+    fetch(`${h.url}/wechat/push?${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) })
+  async function upload(owner: string) {
+    const token = await h.token(owner)
+    const conv = await h.direct(owner, 'zed')
+    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#a0b0c0' } }).png().toBuffer()
+    const c = await create(h, token, png.length, { conv, filename: 'p.png' })
+    const before = fake.of('/wxa/media_check_async').length
+    expect((await patch(h, token, c.id!, 0, png)).status).toBe(200)
+    await waitFor(() => fake.of('/wxa/media_check_async').length === before + 1)
+    return { id: c.id!, token, conv, call: fake.of('/wxa/media_check_async').at(-1)! }
+  }
+  const flags = async () => ((await (await fetch(`${h.url}/admin/flags`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any).flags as any[]
+
+  it('answers WeChat’s URL check with the echo only when the signature verifies', async () => {
+    const ok = await fetch(`${h.url}/wechat/push?${signed({ echostr: 'echo-123' })}`)
+    expect(ok.status).toBe(200)
+    expect(await ok.text()).toBe('echo-123')
+    const bad = await fetch(`${h.url}/wechat/push?${signed({ echostr: 'echo-123' }, 'other-token')}`)
+    expect(bad.status).toBe(403)
+    expect(((await bad.json()) as any).error.code).toBe('FORBIDDEN')
+    expect((await push({ Event: 'wxa_media_check' }, 'timestamp=1&nonce=2')).status).toBe(403)
+  })
+
+  it('submits a finished image with a signed file URL (never a user token) and withdraws it on a risky verdict', async () => {
+    const { id, token, conv, call } = await upload('amy')
+    expect(call.body).toMatchObject({ media_type: 2, version: 2, scene: 2, openid: 'amy' })
+    expect(call.body.media_url).toMatch(new RegExp(`^https://chat\\.example\\.com/files/${id}\\?e=\\d+&k=\\w+&s=[\\w-]{43}$`))
+    expect(call.body.media_url).not.toContain(token)
+    const local = call.body.media_url.replace('https://chat.example.com', h.url)
+    expect((await fetch(local)).status).toBe(200)
+
+    const res = await push({ ToUserName: 'gh_x', Event: 'wxa_media_check', trace_id: 'trace-1', version: 2, result: { suggest: 'risky', label: 20002 } })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('success')
+    const after = await fetch(local)
+    expect(after.status).toBe(410)
+    expect(((await after.json()) as any).error.code).toBe('FILE_WITHDRAWN')
+    expect((await flags()).find((f) => f.fileId === id)).toMatchObject({ kind: 'media-risky', from: 'amy', conv, label: 20002 })
+    // The same verdict again finds nothing to act on.
+    expect((await push({ Event: 'wxa_media_check', trace_id: 'trace-1', result: { suggest: 'risky' } })).status).toBe(200)
+  })
+
+  it('keeps a passing image and lists a review one', async () => {
+    const a = await upload('ben')
+    const b = await upload('cal')
+    await push({ Event: 'wxa_media_check', trace_id: `trace-${traces - 1}`, result: { suggest: 'pass', label: 100 } })
+    await push({ Event: 'wxa_media_check', trace_id: `trace-${traces}`, result: { suggest: 'review', label: 21000 } })
+    expect((await fetch(a.call.body.media_url.replace('https://chat.example.com', h.url))).status).toBe(200)
+    expect((await fetch(b.call.body.media_url.replace('https://chat.example.com', h.url))).status).toBe(200)
+    const list = await flags()
+    expect(list.some((f) => f.fileId === a.id)).toBe(false)
+    expect(list.find((f) => f.fileId === b.id)).toMatchObject({ kind: 'media-review', from: 'cal', label: 21000 })
+  })
+
+  it('lists an image unchecked when WeChat is busy (policy allow)', async () => {
+    fake.setDefault('/wxa/media_check_async', { errcode: -1, errmsg: 'system busy' })
+    const token = await h.token('dee')
+    const conv = await h.direct('dee', 'zed')
+    const png = await sharp({ create: { width: 20, height: 20, channels: 3, background: '#000' } }).png().toBuffer()
+    const c = await create(h, token, png.length, { conv, filename: 'q.png' })
+    expect((await patch(h, token, c.id!, 0, png)).status).toBe(200)
+    await waitFor(async () => (await flags()).some((f) => f.fileId === c.id))
+    expect((await flags()).find((f) => f.fileId === c.id)).toMatchObject({ kind: 'media-unchecked', from: 'dee', conv })
+  })
+})
