@@ -347,12 +347,12 @@ describe('h5 rough edges', () => {
     const uploads = () => alice.requests.filter((r) => r.url().includes('/uploads')).length
 
     await attach(alice, 'File', { name: 'big.pdf', mimeType: 'application/pdf', buffer: pdf(MAX_UPLOAD + 1) })
-    const tooBig = alice.page.locator('.rf', { hasText: 'Not sent: file exceeds the maximum upload size of 256 KB' })
+    const tooBig = alice.page.locator('.rf', { hasText: 'Not sent: The file exceeds the upload limit of 256 KB. Choose a smaller one.' })
     await tooBig.waitFor()
     const elf = Buffer.alloc(40_000)
     Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01]).copy(elf)
     await attach(alice, 'File', { name: 'report.pdf', mimeType: 'application/pdf', buffer: elf })
-    await alice.page.locator('.rf', { hasText: /^Not sent: file type not accepted: .+; accepted: JPEG, PNG, GIF or WebP images, PDF/ }).waitFor()
+    await alice.page.locator('.rf', { hasText: /^Not sent: This file type is not accepted\. You can send JPEG, PNG, GIF or WebP images, PDF/ }).waitFor()
     expect(await tooBig.isVisible()).toBe(true)
     // Refused: no retry mark, and tapping the bubble or its card sends nothing.
     expect(await alice.page.locator('.st-failed').count()).toBe(0)
