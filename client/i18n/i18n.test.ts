@@ -36,6 +36,8 @@ describe('catalogue', () => {
     expect(errorSentence(zh, new Error('fetch failed'))).toBe('无法连接服务器，请检查网络后重试。')
     expect(errorSentence(en, { code: 'NOPE' })).toBe('Cannot reach the server. Check your connection and try again.')
     expect(errorSentence(en, undefined)).toBe('Cannot reach the server. Check your connection and try again.')
+    expect(errorSentence(zh, new Error('read failed'), 'chat.pickFailed')).toBe('无法读取所选文件，请重试。')
+    expect(errorSentence(zh, { code: 'UPLOAD_TOO_MANY' }, 'chat.pickFailed')).toBe('同时上传的文件太多，请等当前文件发完再试。')
   })
 
   it('fills placeholders and leaves unknown ones visible', () => {

@@ -38,13 +38,13 @@ export function hasKey(key: string): key is MessageKey {
 
 /**
  * The sentence for an error: a code of the shared table (or the client's own NETWORK /
- * INTERRUPTED) gets its sentence telling what to do; anything else (no code: the request never
- * got an answer) says the server was not reached.
+ * INTERRUPTED) gets its sentence telling what to do; anything else gets `fallback` (by default:
+ * no code, so the request never got an answer, and the server was not reached).
  */
-export function errorSentence(tr: Translate, err: unknown): string {
+export function errorSentence(tr: Translate, err: unknown, fallback: MessageKey = 'login.unreachable'): string {
   const code = (err as { code?: unknown } | null | undefined)?.code
   const key = `err.${String(code)}`
-  return typeof code === 'string' && hasKey(key) ? tr(key) : tr('login.unreachable')
+  return typeof code === 'string' && hasKey(key) ? tr(key) : tr(fallback)
 }
 
 /**

@@ -59,8 +59,9 @@ export function switchLocale(next: Locale): void {
   Taro.reLaunch({ url: '/pages/index/index' }).catch(() => undefined)
 }
 
-export function errorText(err: unknown): string {
-  return errorSentence(t, err)
+/** The sentence for an error (i18n.ts `errorSentence`), `fallback` when it has no code of ours. */
+export function errorText(err: unknown, fallback?: MessageKey): string {
+  return errorSentence(t, err, fallback)
 }
 
 export function refusalText(failure: { code: string; message: string }): string {

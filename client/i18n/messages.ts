@@ -196,6 +196,7 @@ export const zhCN = {
   'chat.read': '已读',
   'chat.tooLarge': '文件超过{limit}的上传上限，请选择较小的文件。',
   'chat.listSep': '、',
+  'chat.pickFailed': '无法读取所选文件，请重试。',
 
   'banner.reconnecting': '正在重新连接…',
   'banner.connecting': '正在连接…',
@@ -330,6 +331,7 @@ export const en: Record<MessageKey, string> = {
   'chat.read': 'Read',
   'chat.tooLarge': 'The file exceeds the upload limit of {limit}. Choose a smaller one.',
   'chat.listSep': ', ',
+  'chat.pickFailed': 'Could not read the chosen file. Try again.',
 
   'banner.reconnecting': 'Reconnecting…',
   'banner.connecting': 'Connecting…',

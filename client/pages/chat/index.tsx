@@ -305,7 +305,7 @@ function Composer({ conv }: { conv: ConvId }) {
   }
   const pick = (kind: 'image' | 'file') => {
     setPanel(false)
-    client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err), icon: 'none' }))
+    client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
   }
   return (
     <View className='cp'>
