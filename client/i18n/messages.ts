@@ -134,7 +134,7 @@ export const zhCN = {
 
   'settings.language': 'English',
 
-  'list.signedIn': '当前账号：{name}',
+  'list.signedIn': '账号：{name}',
   'list.logout': '退出登录',
   'list.newChat': '+ 发起聊天',
   'list.refreshFailed': '刷新失败',

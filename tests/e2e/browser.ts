@@ -61,6 +61,6 @@ export async function loginAs(
   await page.locator('#login-user input').fill(id)
   await page.locator('#login-name input').fill(name)
   await page.locator('#login-go').click()
-  await page.getByText(locale.startsWith('en') ? `Signed in as ${name}` : `当前账号：${name}`).waitFor()
+  await page.getByText(locale.startsWith('en') ? `Signed in as ${name}` : `账号：${name}`).waitFor()
   return { ctx, page, errors, requests, csp }
 }

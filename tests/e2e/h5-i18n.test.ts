@@ -99,6 +99,15 @@ describe('h5 in Chinese', () => {
     await openChatWith(alice, '李', b)
     await alice.page.getByText('还没有消息，打个招呼吧！').waitFor()
     expect(await alice.page.locator('#composer input').getAttribute('placeholder')).toBe('发消息')
+    // An upload refused for its size says so in Chinese, with the server's limit (before any send: a tap
+    // on "+" within sendTapGuardMs of Send is ignored).
+    await alice.page.getByRole('button', { name: '更多：发送图片或文件' }).click()
+    const chooser = alice.page.waitForEvent('filechooser')
+    await alice.page.locator('.cp-tool', { hasText: '文件' }).click()
+    await (await chooser).setFiles({ name: '报告.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(MAX_UPLOAD + 1, 0x41) })
+    await alice.page.locator('.rf', { hasText: '未发送：文件超过256 KB的上传上限，请选择较小的文件。' }).waitFor()
+    await alice.page.locator('.rf-x', { hasText: '删除' }).waitFor()
+
     await send(alice, CJK_TEXT)
     await send(alice, MIXED_TEXT)
     // The first message of a chat has a separator: today, the clock time.
@@ -106,14 +115,6 @@ describe('h5 in Chinese', () => {
     expect(sep).toMatch(/^\d\d:\d\d$/)
     // The peer's list shows the conversation with a Chinese relative time.
     await bob.page.locator('.cr-ts', { hasText: '刚刚' }).waitFor()
-
-    // An upload refused for its size says so in Chinese, with the server's limit.
-    await alice.page.getByRole('button', { name: '更多：发送图片或文件' }).click()
-    const chooser = alice.page.waitForEvent('filechooser')
-    await alice.page.locator('.cp-tool', { hasText: '文件' }).click()
-    await (await chooser).setFiles({ name: '报告.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(MAX_UPLOAD + 1, 0x41) })
-    await alice.page.locator('.rf', { hasText: '未发送：文件超过256 KB的上传上限，请选择较小的文件。' }).waitFor()
-    await alice.page.locator('.rf-x', { hasText: '删除' }).waitFor()
 
     for (const width of [390, 320]) {
       await alice.page.setViewportSize({ width, height: 700 })
