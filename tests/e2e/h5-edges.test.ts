@@ -47,13 +47,21 @@ async function openChatWith(u: User, peer: string): Promise<void> {
   await u.page.locator('#composer').waitFor()
 }
 
+/** When each user last tapped Send: "+" ignores taps for sendTapGuardMs after it (client/README.md). */
+const sentAt = new WeakMap<User, number>()
+
 async function send(u: User, text: string): Promise<void> {
   await u.page.locator('#composer input').fill(text)
   await u.page.locator('#send').click()
+  sentAt.set(u, Date.now())
   await u.page.locator('.bt', { hasText: text }).first().waitFor()
 }
 
 async function attach(u: User, tool: 'Photo' | 'File', file: { name: string; mimeType: string; buffer: Buffer }): Promise<void> {
+  // A tap on "+" right after Send is taken for the second tap of a double tap on Send and ignored:
+  // a user's deliberate tap comes later.
+  const guard = (sentAt.get(u) ?? 0) + CLIENT_DEFAULTS.sendTapGuardMs - Date.now()
+  if (guard > 0) await u.page.waitForTimeout(guard)
   await u.page.locator('#attach').click()
   const chooser = u.page.waitForEvent('filechooser')
   await u.page.locator('.cp-tool', { hasText: tool }).click()
