@@ -6,7 +6,7 @@ export default defineAppConfig({
   window: {
     backgroundTextStyle: 'dark',
     navigationBarBackgroundColor: '#ededed',
-    navigationBarTitleText: 'Chat',
+    navigationBarTitleText: '聊天',
     navigationBarTextStyle: 'black',
     backgroundColor: '#ededed',
   },

@@ -1,24 +1,79 @@
 /** Display helpers: times, sizes, initials, colours. */
+import type { Translate } from './i18n/i18n'
+import type { MessageKey } from './i18n/messages'
 
 const pad = (n: number) => String(n).padStart(2, '0')
 
-/** "14:05" today, "Yesterday", weekday this week, else "2026/3/7". */
-export function listTime(ts: number, now: number): string {
+const DAY_MS = 86_400_000
+
+type Day = { kind: 'today' } | { kind: 'yesterday' } | { kind: 'week'; wd: number } | { kind: 'year' } | { kind: 'older' }
+
+/** Which calendar bucket `ts` falls in, seen from `now` (local time, as the user reads it). */
+function dayOf(ts: number, now: number): Day {
   const d = new Date(ts)
   const today = new Date(now)
   const startOfToday = new Date(today.getFullYear(), today.getMonth(), today.getDate()).getTime()
-  if (ts >= startOfToday) return `${pad(d.getHours())}:${pad(d.getMinutes())}`
-  if (ts >= startOfToday - 86_400_000) return 'Yesterday'
-  if (ts >= startOfToday - 6 * 86_400_000) return ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getDay()]!
-  return `${d.getFullYear()}/${d.getMonth() + 1}/${d.getDate()}`
+  if (ts >= startOfToday) return { kind: 'today' }
+  if (ts >= startOfToday - DAY_MS) return { kind: 'yesterday' }
+  if (ts >= startOfToday - 6 * DAY_MS) return { kind: 'week', wd: d.getDay() }
+  return d.getFullYear() === today.getFullYear() ? { kind: 'year' } : { kind: 'older' }
 }
 
-/** Separator inside a chat: "14:05", "Yesterday 14:05", "2026/3/7 14:05". */
-export function chatTime(ts: number, now: number): string {
+function hm(ts: number): string {
   const d = new Date(ts)
-  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`
-  const day = listTime(ts, now)
-  return day.includes(':') ? hm : `${day} ${hm}`
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`
+}
+
+function date(ts: number, withYear: boolean, tr: Translate): string {
+  const d = new Date(ts)
+  const params = { y: d.getFullYear(), m: tr(`time.mon.${d.getMonth()}` as MessageKey), d: d.getDate() }
+  return tr(withYear ? 'time.dateYear' : 'time.date', params)
+}
+
+/**
+ * A time as Chinese chat apps show it in a list: 刚刚 (the last minute), N分钟前 (the last hour),
+ * HH:mm today, 昨天 HH:mm, the weekday within a week, M月D日 this year, YYYY年M月D日 before
+ * (English: Just now, 5 min ago, 14:05, Yesterday 14:05, Wednesday, Mar 7, Mar 7, 2025).
+ * A time a little in the future (another device's clock) is "just now".
+ */
+export function listTime(ts: number, now: number, tr: Translate): string {
+  const ago = now - ts
+  if (ago < 60_000) return tr('time.justNow')
+  if (ago < 3_600_000) return tr('time.minutesAgo', { n: Math.floor(ago / 60_000) })
+  const day = dayOf(ts, now)
+  switch (day.kind) {
+    case 'today':
+      return hm(ts)
+    case 'yesterday':
+      return tr('time.yesterdayAt', { hm: hm(ts) })
+    case 'week':
+      return tr(`time.wd.${day.wd}` as MessageKey)
+    case 'year':
+      return date(ts, false, tr)
+    case 'older':
+      return date(ts, true, tr)
+  }
+}
+
+/**
+ * A time separator inside a chat, as WeChat shows them: always the clock time, after the day when it
+ * is not today: 14:05, 昨天 14:05, 星期三 14:05, 3月7日 14:05, 2025年3月7日 14:05.
+ */
+export function chatTime(ts: number, now: number, tr: Translate): string {
+  const day = dayOf(ts, now)
+  const at = hm(ts)
+  switch (day.kind) {
+    case 'today':
+      return at
+    case 'yesterday':
+      return tr('time.yesterdayAt', { hm: at })
+    case 'week':
+      return tr('time.at', { day: tr(`time.wd.${day.wd}` as MessageKey), hm: at })
+    case 'year':
+      return tr('time.at', { day: date(ts, false, tr), hm: at })
+    case 'older':
+      return tr('time.at', { day: date(ts, true, tr), hm: at })
+  }
 }
 
 export function fileSize(bytes: number): string {
@@ -42,14 +97,14 @@ export function colorOf(id: string): string {
   return COLORS[h % COLORS.length]!
 }
 
-export function lastSeen(ts: number | undefined, now: number): string {
-  if (!ts) return 'offline'
+export function lastSeen(ts: number | undefined, now: number, tr: Translate): string {
+  if (!ts) return tr('seen.offline')
   const min = Math.floor((now - ts) / 60_000)
-  if (min < 1) return 'last seen just now'
-  if (min < 60) return `last seen ${min} min ago`
+  if (min < 1) return tr('seen.justNow')
+  if (min < 60) return tr('seen.minutes', { n: min })
   const h = Math.floor(min / 60)
-  if (h < 24) return `last seen ${h} h ago`
-  return `last seen ${listTime(ts, now)}`
+  if (h < 24) return tr('seen.hours', { n: h })
+  return tr('seen.at', { when: listTime(ts, now, tr) })
 }
 
 /**

@@ -3,6 +3,7 @@
  * config's navigationBarTitleText does this, so nothing renders there).
  */
 import { Text, View } from '@tarojs/components'
+import { t } from '../i18n'
 import { goBack } from './nav'
 import './h5-header.css'
 
@@ -10,9 +11,9 @@ export function H5Header(props: { title: string }) {
   if (process.env.TARO_ENV !== 'h5') return null
   return (
     <View className='hh'>
-      <Text className='hh-back' onClick={goBack}>
+      <View className='hh-back' role='button' aria-label={t('a11y.back')} onClick={goBack}>
         ‹
-      </Text>
+      </View>
       <Text className='hh-title'>{props.title}</Text>
     </View>
   )

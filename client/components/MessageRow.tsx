@@ -8,6 +8,7 @@ import Taro from '@tarojs/taro'
 import { memo } from 'react'
 import type { FileBody } from '@chat/shared'
 import { fileSize, textDirection } from '../format'
+import { refusalText, t } from '../i18n'
 import { imageBox } from '../list/estimate'
 import { uploadRefused } from '../store/selectors'
 import type { ChatMessage, DisplayStatus } from '../store/types'
@@ -38,7 +39,18 @@ const GLYPH: Record<DisplayStatus, string> = {
   failed: '!',
   sent: '✓',
   delivered: '✓✓',
-  read: 'Read',
+  read: '',
+}
+
+/** The status mark: a glyph, or for "read" the word (已读 / Read), and its label for screen readers. */
+function statusText(s: DisplayStatus): string {
+  return s === 'read' ? t('chat.read') : GLYPH[s]
+}
+
+function statusLabel(s: DisplayStatus): string | undefined {
+  if (s === 'failed') return t('a11y.retrySend')
+  if (s === 'sent' || s === 'delivered' || s === 'read') return t(`a11y.status.${s}`)
+  return undefined
 }
 
 export const MessageRow = memo(function MessageRow(p: RowProps) {
@@ -59,9 +71,11 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
             {own && p.status && !refused ? (
               <View
                 className={`st st-${p.status}`}
+                role={p.status === 'failed' ? 'button' : undefined}
+                aria-label={statusLabel(p.status)}
                 onClick={p.status === 'failed' ? () => p.onRetry(m) : undefined}
               >
-                {GLYPH[p.status]}
+                {statusText(p.status)}
               </View>
             ) : null}
             <Bubble m={m} own={own} onImage={p.onImage} onFile={p.onFile} />
@@ -70,9 +84,9 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
             // WeChat's content security refused the text: it was stored nowhere; resending the same
             // text would be refused again, so the row offers only its removal.
             <View className='rf'>
-              <Text>Not sent: it breaks the content rules · </Text>
+              <Text>{t('chat.notSent', { reason: t('chat.contentRisky') })}</Text>
               <Text className='rf-x' onClick={() => p.onDismiss(m)}>
-                Remove
+                {t('chat.remove')}
               </Text>
             </View>
           ) : null}
@@ -80,9 +94,9 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
             // The server's reason names the limit (the maximum size, or the accepted types); a
             // refusal is final, so there is nothing to retry.
             <View className='rf'>
-              <Text>Not sent: {m.upload?.failure?.message} · </Text>
+              <Text>{t('chat.notSent', { reason: m.upload?.failure ? refusalText(m.upload.failure) : '' })}</Text>
               <Text className='rf-x' onClick={() => p.onDismiss(m)}>
-                Remove
+                {t('chat.remove')}
               </Text>
             </View>
           ) : null}
@@ -116,7 +130,7 @@ function Bubble(p: { m: ChatMessage; own: boolean; onImage: (m: ChatMessage) => 
         <Image className='im-i' src={imageSrc(m)} mode='aspectFill' lazyLoad />
         {progress !== undefined ? (
           <View className='im-p'>
-            <Text>{m.upload?.failure ? (uploadRefused(m) ? 'Not sent' : 'Failed') : `${progress}%`}</Text>
+            <Text>{m.upload?.failure ? (uploadRefused(m) ? t('chat.imgNotSent') : t('chat.imgFailed')) : `${progress}%`}</Text>
           </View>
         ) : null}
       </View>

@@ -4,6 +4,7 @@
  */
 import { Text, View } from '@tarojs/components'
 import { useEffect, useState } from 'react'
+import { t } from '../i18n'
 import type { ConnectionStatus } from '../net/connection'
 import { client } from '../services'
 import { useView } from '../store/react'
@@ -11,22 +12,22 @@ import './status-bar.css'
 
 function describe(c: ConnectionStatus, now: number): { text: string; retry: boolean } | undefined {
   if (c.state === 'connected') return undefined
-  if (c.state === 'connecting') return { text: c.attempt > 0 ? 'Reconnecting…' : 'Connecting…', retry: false }
+  if (c.state === 'connecting') return { text: c.attempt > 0 ? t('banner.reconnecting') : t('banner.connecting'), retry: false }
   switch (c.reason) {
     case 'offline':
-      return { text: 'No network connection', retry: false }
+      return { text: t('banner.offline'), retry: false }
     case 'waiting': {
       const s = c.retryAt ? Math.max(1, Math.ceil((c.retryAt - now) / 1000)) : 0
-      return { text: s > 1 ? `Offline · retrying in ${s}s` : 'Offline · retrying…', retry: true }
+      return { text: s > 1 ? t('banner.retryingIn', { s }) : t('banner.retrying'), retry: true }
     }
     case 'unsupported':
-      return { text: 'This version is too old: please update', retry: false }
+      return { text: t('banner.unsupported'), retry: false }
     case 'unauthorized':
-      return { text: 'Signed out', retry: false }
+      return { text: t('banner.signedOut'), retry: false }
     case 'background':
     case 'stopped':
     default:
-      return { text: 'Not connected', retry: true }
+      return { text: t('banner.notConnected'), retry: true }
   }
 }
 
@@ -43,12 +44,12 @@ export function ConnectionBanner() {
   const d = describe(conn, now)
   if (!d) return null
   return (
-    <View className='cb'>
+    <View className='cb' role='status'>
       <Text className='cb-t'>{d.text}</Text>
       {d.retry ? (
-        <Text className='cb-r' onClick={() => client.connection.retryNow()}>
-          Retry now
-        </Text>
+        <View className='cb-r' role='button' onClick={() => client.connection.retryNow()}>
+          <Text>{t('banner.retryNow')}</Text>
+        </View>
       ) : null}
     </View>
   )

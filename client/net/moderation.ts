@@ -15,16 +15,9 @@ import { RequestFailedError, appErrorFrom } from './errors'
 export const SUBSCRIBE_MAX_IDS = 3
 const TIMEOUT_MS = 10_000
 
-/** The same list as the BFF's REPORT_REASONS, with what the user reads. */
-export const REPORT_REASONS = [
-  { id: 'spam', label: 'Spam or ads' },
-  { id: 'abuse', label: 'Harassment or abuse' },
-  { id: 'porn', label: 'Sexual content' },
-  { id: 'fraud', label: 'Fraud or scam' },
-  { id: 'illegal', label: 'Illegal content' },
-  { id: 'other', label: 'Something else' },
-] as const
-export type ReportReason = (typeof REPORT_REASONS)[number]['id']
+/** The same list as the BFF's REPORT_REASONS (what the user reads is the catalogue's `report.reason.<id>`). */
+export const REPORT_REASONS = ['spam', 'abuse', 'porn', 'fraud', 'illegal', 'other'] as const
+export type ReportReason = (typeof REPORT_REASONS)[number]
 
 export type ReportTarget = { target: 'message'; conv: ConvId; seq: number } | { target: 'user'; user: UserId }
 
@@ -104,10 +97,13 @@ export function showSubscribePrompt(available: boolean, state: SubscriptionState
   return state.templateIds.every((id) => (state.allowances[id] ?? 0) === 0)
 }
 
-/** What the report action needs from the screen: a choice among labels (undefined: cancelled) and a short notice. */
+/** How a report ended, for the screen to say. */
+export type ReportOutcome = 'reported' | 'rate-limited' | 'failed'
+
+/** What the report action needs from the screen: a choice among reasons (undefined: cancelled) and a short notice. */
 export interface ReportUi {
-  choose(labels: readonly string[]): Promise<number | undefined>
-  notice(text: string): void
+  choose(reasons: readonly ReportReason[]): Promise<number | undefined>
+  notice(outcome: ReportOutcome): void
 }
 
 /**
@@ -122,16 +118,16 @@ export async function reportMessage(
   me: UserId | undefined,
 ): Promise<string | undefined> {
   if (m.seq === undefined || m.from === me) return undefined
-  const i = await ui.choose(REPORT_REASONS.map((r) => r.label))
+  const i = await ui.choose(REPORT_REASONS)
   const reason = i === undefined ? undefined : REPORT_REASONS[i]
   if (!reason) return undefined
   try {
-    const id = await moderation.report({ target: 'message', conv: m.conv, seq: m.seq }, reason.id)
-    ui.notice('Reported. Thank you.')
+    const id = await moderation.report({ target: 'message', conv: m.conv, seq: m.seq }, reason)
+    ui.notice('reported')
     return id
   } catch (err) {
     const code = err instanceof AppError ? err.code : undefined
-    ui.notice(code === 'REPORT_RATE_LIMITED' ? 'Too many reports: try again later' : 'Could not report: try again')
+    ui.notice(code === 'REPORT_RATE_LIMITED' ? 'rate-limited' : 'failed')
     return undefined
   }
 }

@@ -1,4 +1,5 @@
 /** Read-only views of the state, shared by the client core and the pages. */
+import type { Translate } from '../i18n/i18n'
 import { contiguousUpTo, findGaps, type Conversation, type ConvId, type SeqRange, type User, type UserId } from '@chat/shared'
 import type { ChatMessage, ChatState, DisplayStatus, PeerMarks } from './types'
 
@@ -99,11 +100,11 @@ export function convOrder(s: ChatState): ConvId[] {
   return orderMemo.order
 }
 
-export function previewText(m: ChatMessage | undefined): string {
+export function previewText(m: ChatMessage | undefined, tr: Translate): string {
   if (!m) return ''
   if (m.kind === 'text') return 'text' in m.body ? m.body.text : ''
-  if (m.kind === 'image') return '[Photo]'
-  return `[File] ${'name' in m.body ? m.body.name : ''}`
+  if (m.kind === 'image') return tr('list.image')
+  return tr('list.file', { name: 'name' in m.body ? m.body.name : '' })
 }
 
 export function typingUsers(s: ChatState, conv: ConvId, now: number): UserId[] {

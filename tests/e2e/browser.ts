@@ -28,9 +28,20 @@ export interface BrowserUser {
   readonly csp: string[]
 }
 
-/** A phone-sized page (`width` CSS px wide, default 390) of the h5 build at `url`, logged in with the dev login. */
-export async function loginAs(browser: Browser, url: string, id: string, name: string, width = 390): Promise<BrowserUser> {
-  const ctx = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 2 })
+/**
+ * A phone-sized page (`width` CSS px wide, default 390) of the h5 build at `url`, logged in with the
+ * dev login. `locale` is the browser's language (`navigator.language`), which the app follows:
+ * en-US by default, as the tests select elements by their English text; zh-CN for the Chinese UI.
+ */
+export async function loginAs(
+  browser: Browser,
+  url: string,
+  id: string,
+  name: string,
+  width = 390,
+  locale = 'en-US',
+): Promise<BrowserUser> {
+  const ctx = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 2, locale })
   const page = await ctx.newPage()
   const errors: string[] = []
   const requests: Request[] = []
@@ -50,6 +61,6 @@ export async function loginAs(browser: Browser, url: string, id: string, name: s
   await page.locator('#login-user input').fill(id)
   await page.locator('#login-name input').fill(name)
   await page.locator('#login-go').click()
-  await page.getByText(`Signed in as ${name}`).waitFor()
+  await page.getByText(locale.startsWith('en') ? `Signed in as ${name}` : `账号：${name}`).waitFor()
   return { ctx, page, errors, requests, csp }
 }

@@ -81,6 +81,12 @@ export interface HostOptions {
    * event would dominate its run time).
    */
   readonly scrollEventHeight?: boolean
+  /**
+   * The WeChat language the app reads (`getAppBaseInfo().language`, `getSystemInfoSync().language`),
+   * as WeChat spells it (`zh_CN`, `en`). Default `en`: the tests select elements by their English
+   * text; a test of the Chinese UI passes `zh_CN`.
+   */
+  readonly language?: string
   readonly storage?: Map<string, string>
   /** Rewrites request and socket URLs (host name resolution, as a hosts file would). */
   readonly resolve?: (url: string) => string
@@ -137,6 +143,7 @@ export class MiniHost {
       keepPayloads: options.keepPayloads ?? false,
       scrollTopOrder: options.scrollTopOrder ?? 'layout-first',
       scrollEventHeight: options.scrollEventHeight ?? true,
+      language: options.language ?? 'en',
       log: options.log,
     }
     this.dist = options.dist
@@ -590,7 +597,9 @@ export class MiniHost {
         system: 'harness',
         version: '8.0.50',
         SDKVersion: '3.4.0',
+        language: host.opts.language,
       }),
+      getAppBaseInfo: () => ({ SDKVersion: '3.4.0', language: host.opts.language, version: '8.0.50', theme: 'light' }),
       getStorageSync: (k: string) => {
         const v = host.storage.get(k)
         return v === undefined ? '' : JSON.parse(v)

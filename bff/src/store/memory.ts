@@ -9,6 +9,7 @@ import type { ConvId, Presence, User, UserId } from '@chat/shared'
 import type { Archive, ArchivedConvState } from '../archive/archive'
 import { ArchiveUsers } from '../archive/users'
 import { ArchiveWriter } from '../archive/writer'
+import { directoryTerms } from './directory'
 import { messageJson, messageJsonParts, messageOf, peekMessage } from './message-json'
 import { MemoryWeChatStore } from './wechat'
 import { windowAfter, windowBefore } from './window'
@@ -222,8 +223,11 @@ class MemoryConvs implements ConvStore {
 
 class MemoryUsers implements UserStore {
   private readonly users = new Map<UserId, User>()
+  /** Each user's directory terms, computed when the user is stored (pinyin is not free). */
+  private readonly terms = new Map<UserId, string[]>()
   async upsert(user: User): Promise<void> {
     this.users.set(user.id, { ...user })
+    this.terms.set(user.id, directoryTerms(user))
   }
   async get(ids: readonly UserId[]): Promise<User[]> {
     const out: User[] = []
@@ -237,7 +241,7 @@ class MemoryUsers implements UserStore {
     const p = prefix.toLowerCase()
     const hits: User[] = []
     for (const u of this.users.values()) {
-      if (u.id.toLowerCase().startsWith(p) || u.name.toLowerCase().startsWith(p)) hits.push(u)
+      if (this.terms.get(u.id)!.some((t) => t.startsWith(p))) hits.push(u)
     }
     return hits.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, limit)
   }

@@ -13,7 +13,7 @@
  *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
  *   P{u:<id>}:p                 hash    devices per node, `~ls` last seen
  *   P{u:<id>}:i                 hash    profile: name, avatar
- *   Pdir                        zset    lexical directory "<lowercased id or name>\0<id>" for prefix search
+ *   Pdir                        zset    lexical directory "<term>\0<id>" for prefix search (terms: directory.ts)
  *   P{u:<id>}:up                zset    upload slots: upload id scored by when its slot frees itself (ms)
  *   P{rf:<family>}:t:<sha256>   string  refresh token: `l:<user>` live or `s:<user>` spent, PX = its lifetime
  *   P{wx}:..., P{u:<id>}:sub, P{u:<id>}:nt   the WeChat integration's state (store/wechat.ts)
@@ -32,6 +32,7 @@ import { AppError } from '@chat/shared'
 import type { ConvId, Presence, User, UserId } from '@chat/shared'
 import type { Archive } from '../archive/archive'
 import type { Logger } from '../log'
+import { directoryTerms } from './directory'
 import { messageJson, messageJsonParts, messageOf } from './message-json'
 import { Persister } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
@@ -473,16 +474,12 @@ class RedisUsers implements UserStore {
       const fields: Record<string, string> = { name: user.name }
       if (user.avatar !== undefined) fields.avatar = user.avatar
       await this.r.hset(this.k.profile(user.id), fields)
+      const terms = directoryTerms(user)
       if (oldName !== null && oldName !== user.name) {
-        await this.r.zrem(this.k.directory(), `${oldName.toLowerCase()}\u0000${user.id}`)
+        const stale = directoryTerms({ id: user.id, name: oldName }).filter((t) => !terms.includes(t))
+        if (stale.length > 0) await this.r.zrem(this.k.directory(), ...stale.map((t) => `${t}\u0000${user.id}`))
       }
-      await this.r.zadd(
-        this.k.directory(),
-        0,
-        `${user.id.toLowerCase()}\u0000${user.id}`,
-        0,
-        `${user.name.toLowerCase()}\u0000${user.id}`,
-      )
+      await this.r.zadd(this.k.directory(), ...terms.flatMap((t) => [0, `${t}\u0000${user.id}`]))
     })
   }
 

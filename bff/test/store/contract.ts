@@ -147,6 +147,28 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect((await e.users.search('zo', 10)).map((u) => u.id)).toEqual([])
         expect((await e.users.search('ali', 10)).map((u) => u.id)).toEqual(['zed'])
       })
+
+      it('finds Chinese names by their first characters, whole pinyin and pinyin initials', async () => {
+        await e.users.upsert({ id: 'u1', name: '张伟' })
+        await e.users.upsert({ id: 'u2', name: '张小明' })
+        await e.users.upsert({ id: 'u3', name: '单田芳' })
+        await e.users.upsert({ id: 'u4', name: 'Zack' })
+        expect((await e.users.search('张', 10)).map((u) => u.id)).toEqual(['u1', 'u2'])
+        expect((await e.users.search('张小', 10)).map((u) => u.id)).toEqual(['u2'])
+        expect((await e.users.search('zw', 10)).map((u) => u.id)).toEqual(['u1'])
+        expect((await e.users.search('ZXM', 10)).map((u) => u.id)).toEqual(['u2'])
+        expect((await e.users.search('zhangw', 10)).map((u) => u.id)).toEqual(['u1'])
+        expect((await e.users.search('z', 10)).map((u) => u.id)).toEqual(['u1', 'u2', 'u4'])
+        // A surname read as a surname: 单 is "shan" in a name.
+        expect((await e.users.search('stf', 10)).map((u) => u.id)).toEqual(['u3'])
+        expect((await e.users.search('shantianfang', 10)).map((u) => u.id)).toEqual(['u3'])
+        expect(await e.users.search('dtf', 10)).toEqual([])
+        // A new name drops the old name's terms, pinyin included.
+        await e.users.upsert({ id: 'u1', name: '王芳' })
+        expect((await e.users.search('zw', 10)).map((u) => u.id)).toEqual([])
+        expect((await e.users.search('张', 10)).map((u) => u.id)).toEqual(['u2'])
+        expect((await e.users.search('wf', 10)).map((u) => u.id)).toEqual(['u1'])
+      })
     })
 
     describe('offline queue', () => {

@@ -9,6 +9,7 @@ import { useRouter } from '@tarojs/taro'
 import { useEffect, useState } from 'react'
 import { MessageRow } from '../../components/MessageRow'
 import { chatTime } from '../../format'
+import { t } from '../../i18n'
 import { showTime } from '../../list/estimate'
 import { store } from '../../services'
 import { displayStatus } from '../../store/selectors'
@@ -39,7 +40,7 @@ export default function NaiveChat() {
             key={`${m.from}:${m.cid}`}
             m={m}
             own={m.from === me}
-            time={showTime(m, messages[i - 1]) ? chatTime(m.ts, now) : undefined}
+            time={showTime(m, messages[i - 1]) ? chatTime(m.ts, now, t) : undefined}
             senderName={s.users[m.from]?.name ?? m.from}
             status={m.from === me ? displayStatus(m, s.peers[conv]) : undefined}
             onRetry={noop}

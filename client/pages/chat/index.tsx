@@ -12,13 +12,14 @@ import { goBack } from '../../components/nav'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { CLIENT_DEFAULTS } from '../../config'
 import { chatTime, lastSeen } from '../../format'
+import { errorText, setPageTitle, t, type MessageKey } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
 import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
 import { client, moderation, platform, store } from '../../services'
-import { reportMessage, showSubscribePrompt, type SubscriptionState } from '../../net/moderation'
-import { GateProvider, useView } from '../../store/react'
+import { reportMessage, showSubscribePrompt, type ReportOutcome, type ReportUi, type SubscriptionState } from '../../net/moderation'
+import { GateProvider, shallowEqual, useView } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
 import './index.css'
@@ -27,6 +28,7 @@ const EMPTY: readonly ChatMessage[] = []
 /** "Jump to first unread" pages back at most this many history pages to find it. */
 const JUMP_MAX_PAGES = 40
 const isH5 = process.env.TARO_ENV === 'h5'
+const NO_LINE = { text: '', typing: false }
 
 export default function ChatPage() {
   const gate = usePageGate()
@@ -51,35 +53,36 @@ function ChatHeader({ conv }: { conv: ConvId }) {
   const title = useView((s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
   useEffect(() => {
     if (title) Taro.setNavigationBarTitle({ title })
+    else setPageTitle('title.chat')
   }, [title])
-  const line = useView((s) => {
+  const line = useView((s): { text: string; typing: boolean } => {
     const c = s.convs[conv]
-    if (!c) return ''
+    if (!c) return NO_LINE
     const typing = typingUsers(s, conv, Date.now()).filter((u) => u !== s.me?.id)
     if (typing.length > 0) {
-      if (c.kind === 'direct') return 'typing…'
-      return `${typing.map((u) => s.users[u]?.name ?? u).join(', ')} typing…`
+      if (c.kind === 'direct') return { text: t('chat.typing'), typing: true }
+      return { text: t('chat.groupTyping', { names: typing.map((u) => s.users[u]?.name ?? u).join(t('chat.listSep')) }), typing: true }
     }
-    if (c.kind === 'group') return `${c.members.length} members`
+    if (c.kind === 'group') return { text: t('chat.members', { n: c.members.length }), typing: false }
     const other = otherMember(c, s.me?.id)
     const p = other ? s.presence[other.id] : undefined
     // Offline, what we knew of the peer is stale: say nothing rather than something untrue.
-    if (!p || s.conn.state !== 'connected') return ''
-    return p.online ? 'online' : lastSeen(p.lastSeen, Date.now())
-  })
+    if (!p || s.conn.state !== 'connected') return NO_LINE
+    return { text: p.online ? t('chat.online') : lastSeen(p.lastSeen, Date.now(), t), typing: false }
+  }, shallowEqual)
   // h5 has no native navigation bar: the title goes into the header there.
-  if (!isH5 && !line) return null
+  if (!isH5 && !line.text) return null
   return (
     <View className={isH5 ? 'ch ch-h5' : 'ch'}>
       {isH5 ? (
         <View className='ch-row'>
-          <Text className='ch-back' onClick={goBack}>
+          <View className='ch-back' role='button' aria-label={t('a11y.back')} onClick={goBack}>
             ‹
-          </Text>
+          </View>
           <Text className='ch-title'>{title}</Text>
         </View>
       ) : null}
-      {line ? <Text className={line.endsWith('typing…') ? 'ch-t ch-typing' : 'ch-t'}>{line}</Text> : null}
+      {line.text ? <Text className={line.typing ? 'ch-t ch-typing' : 'ch-t'}>{line.text}</Text> : null}
     </View>
   )
 }
@@ -224,7 +227,7 @@ function Messages({ conv }: { conv: ConvId }) {
       <MessageRow
         m={m}
         own={own}
-        time={showTime(m, prev) ? chatTime(m.ts, now) : undefined}
+        time={showTime(m, prev) ? chatTime(m.ts, now, t) : undefined}
         name={c?.kind === 'group' && !own ? users[m.from]?.name ?? m.from : undefined}
         senderName={users[m.from]?.name ?? m.from}
         status={own ? displayStatus(m, peers) : undefined}
@@ -241,7 +244,7 @@ function Messages({ conv }: { conv: ConvId }) {
     <View className='ml'>
       {messages.length === 0 ? (
         <View className='ml-empty'>
-          <Text>{older === 'loading' ? 'Loading messages…' : c && c.lastSeq > 0 ? (connected ? 'Loading messages…' : 'Messages will appear when you are back online') : 'No messages yet. Say hello!'}</Text>
+          <Text>{older === 'loading' ? t('chat.loading') : c && c.lastSeq > 0 ? (connected ? t('chat.loading') : t('chat.backOnline')) : t('chat.empty')}</Text>
         </View>
       ) : null}
       <ChatList
@@ -261,18 +264,18 @@ function Messages({ conv }: { conv: ConvId }) {
         </View>
       ) : null}
       {older === 'error' ? (
-        <View className='ml-top' onClick={() => client.loadOlder(conv).catch(() => undefined)}>
-          <Text className='ml-err'>Could not load older messages · tap to retry</Text>
+        <View className='ml-top' role='button' onClick={() => client.loadOlder(conv).catch(() => undefined)}>
+          <Text className='ml-err'>{t('chat.olderFailed')}</Text>
         </View>
       ) : null}
       {unreadAbove > 0 ? (
-        <View className='pill pill-up' id='unread-pill' onClick={jumpToFirstUnread}>
-          <Text>↑ {unreadAbove} unread</Text>
+        <View className='pill pill-up' id='unread-pill' role='button' onClick={jumpToFirstUnread}>
+          <Text>{t('chat.unreadAbove', { n: unreadAbove })}</Text>
         </View>
       ) : null}
       {newCount > 0 ? (
-        <View className='pill pill-new' id='new-pill' onClick={() => list.current?.scrollToEnd()}>
-          <Text>↓ {newCount} new message{newCount > 1 ? 's' : ''}</Text>
+        <View className='pill pill-new' id='new-pill' role='button' onClick={() => list.current?.scrollToEnd()}>
+          <Text>{newCount > 1 ? t('chat.newMany', { n: newCount }) : t('chat.newOne')}</Text>
         </View>
       ) : null}
     </View>
@@ -280,13 +283,14 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /** The report action's screen: WeChat's action sheet (at most 6 items) and a toast. */
-const reportUi = {
-  choose: (labels: readonly string[]) =>
-    Taro.showActionSheet({ itemList: [...labels] }).then(
+const REPORT_NOTICE: Record<ReportOutcome, MessageKey> = { reported: 'report.done', 'rate-limited': 'report.rateLimited', failed: 'report.failed' }
+const reportUi: ReportUi = {
+  choose: (reasons) =>
+    Taro.showActionSheet({ itemList: reasons.map((r) => t(`report.reason.${r}`)) }).then(
       (r) => r.tapIndex,
       () => undefined,
     ),
-  notice: (title: string) => void Taro.showToast({ title, icon: 'none' }),
+  notice: (outcome) => void Taro.showToast({ title: t(REPORT_NOTICE[outcome]), icon: 'none' }),
 }
 
 /**
@@ -310,12 +314,12 @@ function SubscribeBanner() {
   const ask = () => {
     moderation.subscribe(state!.templateIds).then(
       (allowances) => setState({ templateIds: state!.templateIds, allowances }),
-      () => Taro.showToast({ title: 'Notifications not turned on', icon: 'none' }),
+      () => Taro.showToast({ title: t('subscribe.refused'), icon: 'none' }),
     )
   }
   return (
     <View className='sb' id='subscribe' onClick={ask}>
-      <Text>Get notified of new messages while WeChat is closed · Turn on</Text>
+      <Text>{t('subscribe.banner')}</Text>
     </View>
   )
 }
@@ -349,7 +353,7 @@ function Composer({ conv }: { conv: ConvId }) {
   }
   const pick = (kind: 'image' | 'file') => {
     setPanel(false)
-    client.pickAndSend(conv, kind).catch((err: Error) => Taro.showToast({ title: err.message, icon: 'none' }))
+    client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
   }
   return (
     <View className='cp'>
@@ -362,7 +366,7 @@ function Composer({ conv }: { conv: ConvId }) {
           confirmHold
           maxlength={5000}
           value={initial}
-          placeholder={known ? 'Message' : 'Loading…'}
+          placeholder={known ? t('chat.placeholder') : t('chat.placeholderLoading')}
           onInput={(e) => {
             text.current = e.detail.value
             if ((text.current.trim() !== '') !== hasText) setHasText(!hasText)
@@ -371,13 +375,16 @@ function Composer({ conv }: { conv: ConvId }) {
           onConfirm={send}
         />
         {hasText ? (
-          <View className='cp-send' id='send' onClick={send}>
-            <Text>Send</Text>
+          <View className='cp-send' id='send' role='button' onClick={send}>
+            <Text>{t('chat.send')}</Text>
           </View>
         ) : client.hasUploads ? (
           <View
             className={panel ? 'cp-plus cp-open' : 'cp-plus'}
             id='attach'
+            role='button'
+            aria-label={t('a11y.attach')}
+            aria-expanded={panel}
             onClick={() => {
               if (Date.now() - sentAt.current < CLIENT_DEFAULTS.sendTapGuardMs) return
               setPanel(!panel)
@@ -389,17 +396,17 @@ function Composer({ conv }: { conv: ConvId }) {
       </View>
       {panel ? (
         <View className='cp-panel'>
-          <View className='cp-tool' onClick={() => pick('image')}>
-            <View className='cp-ic'>
+          <View className='cp-tool' role='button' onClick={() => pick('image')}>
+            <View className='cp-ic' aria-hidden='true'>
               <View className='ic-photo' />
             </View>
-            <Text className='cp-tl'>Photo</Text>
+            <Text className='cp-tl'>{t('chat.photo')}</Text>
           </View>
-          <View className='cp-tool' onClick={() => pick('file')}>
-            <View className='cp-ic'>
+          <View className='cp-tool' role='button' onClick={() => pick('file')}>
+            <View className='cp-ic' aria-hidden='true'>
               <View className='ic-file' />
             </View>
-            <Text className='cp-tl'>File</Text>
+            <Text className='cp-tl'>{t('chat.file')}</Text>
           </View>
         </View>
       ) : null}

@@ -1,5 +1,6 @@
+// The zh-CN title (shown before the page runs); the page sets it in the chosen language (client/i18n).
 export default definePageConfig({
-  navigationBarTitleText: 'Chats',
+  navigationBarTitleText: '消息',
   enablePullDownRefresh: true,
   backgroundColor: '#ededed',
 })

@@ -1,10 +1,11 @@
 /** Conversation list: newest activity first, unread badges, presence, pull to refresh. */
 import { CustomWrapper, ScrollView, Text, View } from '@tarojs/components'
-import Taro, { usePullDownRefresh } from '@tarojs/taro'
+import Taro, { useDidShow, usePullDownRefresh } from '@tarojs/taro'
 import { memo, useEffect } from 'react'
 import { Avatar } from '../../components/Avatar'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { listTime } from '../../format'
+import { locale, setPageTitle, switchLocale, t } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { auth, client } from '../../services'
 import { GateProvider, shallowEqual, useView } from '../../store/react'
@@ -13,13 +14,14 @@ import './index.css'
 
 export default function ConversationsPage() {
   const gate = usePageGate()
+  useDidShow(() => setPageTitle('title.chats'))
   useEffect(() => {
     if (!auth.session) Taro.reLaunch({ url: '/pages/login/index' })
   }, [])
   usePullDownRefresh(() => {
     client
       .refreshConvs()
-      .catch(() => Taro.showToast({ title: 'Could not refresh', icon: 'none' }))
+      .catch(() => Taro.showToast({ title: t('list.refreshFailed'), icon: 'none' }))
       .finally(() => Taro.stopPullDownRefresh())
   })
   return (
@@ -39,13 +41,28 @@ function Toolbar() {
   const me = useView((s) => s.me)
   return (
     <View className='tb'>
-      <Text className='tb-me'>{me ? `Signed in as ${me.name || me.id}` : ''}</Text>
+      <Text className='tb-me'>{me ? t('list.signedIn', { name: me.name || me.id }) : ''}</Text>
       <View className='tb-a'>
-        <Text className='tb-out' onClick={logout}>
-          Log out
-        </Text>
-        <View className='tb-new' id='new-chat' onClick={() => Taro.navigateTo({ url: '/pages/new/index' })}>
-          <Text>+ New chat</Text>
+        <View
+          className='tb-lang'
+          id='language'
+          role='button'
+          aria-label={t('a11y.language')}
+          onClick={() => switchLocale(locale() === 'en' ? 'zh-CN' : 'en')}
+        >
+          <Text>{t('settings.language')}</Text>
+        </View>
+        <View className='tb-out' role='button' onClick={logout}>
+          <Text>{t('list.logout')}</Text>
+        </View>
+        <View
+          className='tb-new'
+          id='new-chat'
+          role='button'
+          aria-label={t('a11y.newChat')}
+          onClick={() => Taro.navigateTo({ url: '/pages/new/index' })}
+        >
+          <Text>{t('list.newChat')}</Text>
         </View>
       </View>
     </View>
@@ -67,18 +84,18 @@ function ConvList() {
       return (
         <View className='empty'>
           <View className='spin' />
-          <Text className='empty-t'>{error ? 'Could not load your chats' : 'Loading chats…'}</Text>
+          <Text className='empty-t'>{error ? t('list.loadFailed') : t('list.loading')}</Text>
         </View>
       )
     }
     return (
       <View className='empty'>
-        <Text className='empty-h'>No chats yet</Text>
-        <Text className='empty-t'>Start a conversation with someone.</Text>
-        <View className='btn' onClick={() => Taro.navigateTo({ url: '/pages/new/index' })}>
-          <Text>Start a chat</Text>
+        <Text className='empty-h'>{t('list.emptyTitle')}</Text>
+        <Text className='empty-t'>{t('list.emptyText')}</Text>
+        <View className='btn' role='button' onClick={() => Taro.navigateTo({ url: '/pages/new/index' })}>
+          <Text>{t('list.emptyButton')}</Text>
         </View>
-        {!connected ? <Text className='empty-t'>You are offline: new chats need a connection.</Text> : null}
+        {!connected ? <Text className='empty-t'>{t('list.offlineNote')}</Text> : null}
       </View>
     )
   }
@@ -97,11 +114,11 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     const me = s.me?.id
     const last = lastMessageOf(s, id)
     const other = c.kind === 'direct' ? otherMember(c, me) : undefined
-    const lastFrom = last && c.kind === 'group' && last.from !== me ? `${s.users[last.from]?.name ?? last.from}: ` : ''
+    const lastFrom = last && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
     return {
       title: convTitle(c, me),
       avatarId: other?.id ?? c.id,
-      preview: last ? lastFrom + previewText(last) : 'No messages yet',
+      preview: last ? lastFrom + previewText(last, t) : t('list.noMessages'),
       pending: last?.seq === undefined && last !== undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
@@ -112,14 +129,14 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     <View className='cr' id={`conv-${id}`} onClick={() => Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}>
       <View className='cr-av'>
         <Avatar id={row.avatarId} name={row.title} size='l' online={row.online} />
-        {row.unread > 0 ? <Text className='badge'>{row.unread > 99 ? '99+' : row.unread}</Text> : null}
+        {row.unread > 0 ? <Text className='badge' aria-label={t('a11y.unread', { n: row.unread })}>{row.unread > 99 ? '99+' : row.unread}</Text> : null}
       </View>
       <View className='cr-m'>
         <View className='cr-top'>
           <Text className='cr-n'>{row.title}</Text>
-          <Text className='cr-ts'>{listTime(row.ts, Date.now())}</Text>
+          <Text className='cr-ts'>{listTime(row.ts, Date.now(), t)}</Text>
         </View>
-        <Text className='cr-p'>{(row.pending ? 'Sending: ' : '') + row.preview}</Text>
+        <Text className='cr-p'>{(row.pending ? t('list.sending') : '') + row.preview}</Text>
       </View>
     </View>
   )

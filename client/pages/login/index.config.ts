@@ -1,1 +1,2 @@
-export default definePageConfig({ navigationBarTitleText: 'Log in', backgroundColor: '#ededed' })
+// The zh-CN title (shown before the page runs); the page sets it in the chosen language (client/i18n).
+export default definePageConfig({ navigationBarTitleText: '登录', backgroundColor: '#ededed' })

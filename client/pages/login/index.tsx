@@ -4,32 +4,14 @@
  * enables it.
  */
 import { Button, Input, Text, View } from '@tarojs/components'
-import Taro, { useRouter } from '@tarojs/taro'
+import Taro, { useDidShow, useRouter } from '@tarojs/taro'
 import { useState } from 'react'
-import { isAppError } from '@chat/shared'
+import { errorText, setPageTitle, t } from '../../i18n'
 import { auth, client } from '../../services'
 import './index.css'
 
 const devLogin = process.env.TARO_ENV === 'h5' || process.env.TARO_APP_DEV_LOGIN === '1'
 const wxLogin = process.env.TARO_ENV !== 'h5'
-
-function message(err: unknown): string {
-  if (isAppError(err)) {
-    switch (err.code) {
-      case 'DEV_LOGIN_DISABLED':
-        return 'Dev login is disabled on this server.'
-      case 'WX_RATE_LIMITED':
-        return 'Too many attempts: wait a minute and try again.'
-      case 'WX_USER_BLOCKED':
-        return 'WeChat did not allow this login.'
-      case 'WX_CODE_INVALID':
-        return 'The login code expired: try again.'
-      default:
-        return err.message
-    }
-  }
-  return 'Cannot reach the server. Check your connection and try again.'
-}
 
 function enter() {
   client.start()
@@ -38,6 +20,7 @@ function enter() {
 
 export default function LoginPage() {
   const params = useRouter().params
+  useDidShow(() => setPageTitle('title.login'))
   // Sent here because the server no longer accepted the session (app.tsx): say so.
   const ended = params.ended === '1'
   const [user, setUser] = useState(() => decodeURIComponent(params.user ?? ''))
@@ -52,7 +35,7 @@ export default function LoginPage() {
       await fn()
       enter()
     } catch (err) {
-      setError(message(err))
+      setError(errorText(err))
     } finally {
       setBusy(false)
     }
@@ -65,11 +48,10 @@ export default function LoginPage() {
         <View className='lg-b1' />
         <View className='lg-b2' />
       </View>
-      <Text className='lg-h'>Chat</Text>
+      <Text className='lg-h'>{t('login.h')}</Text>
       {ended ? (
         <Text className='lg-note' id='session-ended'>
-          Your session has ended: the server no longer accepts it (it may have restarted). Log in again; the messages you
-          wrote and had not sent yet are kept on this device and go out after you log in.
+          {t('login.ended')}
         </Text>
       ) : null}
       {wxLogin ? (
@@ -83,23 +65,23 @@ export default function LoginPage() {
             })
           }
         >
-          Log in with WeChat
+          {t('login.wx')}
         </Button>
       ) : null}
       {devLogin ? (
         <View className='lg-dev'>
-          {wxLogin ? <Text className='lg-or'>Development login</Text> : null}
+          {wxLogin ? <Text className='lg-or'>{t('login.dev')}</Text> : null}
           <Input
             className='lg-in'
             id='login-user'
-            placeholder='User id (letters, digits, - _)'
+            placeholder={t('login.user')}
             value={user}
             onInput={(e) => setUser(e.detail.value.trim())}
           />
           <Input
             className='lg-in'
             id='login-name'
-            placeholder='Display name (optional)'
+            placeholder={t('login.name')}
             value={name}
             onInput={(e) => setName(e.detail.value)}
           />
@@ -109,7 +91,7 @@ export default function LoginPage() {
             disabled={busy || !valid}
             onClick={() => run(() => auth.loginDev(user, name.trim() || undefined))}
           >
-            {busy ? 'Logging in…' : 'Log in'}
+            {busy ? t('login.busy') : t('login.go')}
           </Button>
         </View>
       ) : null}

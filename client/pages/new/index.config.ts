@@ -1,1 +1,2 @@
-export default definePageConfig({ navigationBarTitleText: 'New chat', backgroundColor: '#ededed' })
+// The zh-CN title (shown before the page runs); the page sets it in the chosen language (client/i18n).
+export default definePageConfig({ navigationBarTitleText: '发起聊天', backgroundColor: '#ededed' })

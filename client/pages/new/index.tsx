@@ -1,8 +1,9 @@
 /** Start a chat: find people by name or id; one opens a 1:1 chat, several make a group. */
 import { Input, ScrollView, Text, View } from '@tarojs/components'
-import Taro from '@tarojs/taro'
+import Taro, { useDidShow } from '@tarojs/taro'
 import { useEffect, useRef, useState } from 'react'
 import { isAppError, LIMITS, type User } from '@chat/shared'
+import { errorText, setPageTitle, t } from '../../i18n'
 import { Avatar } from '../../components/Avatar'
 import { H5Header } from '../../components/H5Header'
 import { ConnectionBanner } from '../../components/StatusBar'
@@ -16,11 +17,12 @@ const SEARCH_DEBOUNCE_MS = 250
 
 export default function NewChatPage() {
   const gate = usePageGate()
+  useDidShow(() => setPageTitle('title.new'))
   return (
     <GateProvider gate={gate}>
       <View className='np'>
         <ConnectionBanner />
-        <H5Header title='New chat' />
+        <H5Header title={t('title.new')} />
         <NewChat />
       </View>
     </GateProvider>
@@ -47,7 +49,7 @@ function NewChat() {
           setFound(users.filter((u) => u.id !== me))
           setError('')
         },
-        () => setError('Search failed. Check your connection.'),
+        () => setError(t('new.searchFailed')),
       )
     }, SEARCH_DEBOUNCE_MS)
     return () => clearTimeout(timer.current)
@@ -66,7 +68,7 @@ function NewChat() {
           : (await client.createConv('group', picked.map((u) => u.id), title.trim() || undefined)).id
       Taro.redirectTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })
     } catch (err) {
-      Taro.showToast({ title: isAppError(err) ? err.message : 'Could not start the chat', icon: 'none' })
+      Taro.showToast({ title: isAppError(err) ? errorText(err) : t('new.startFailed'), icon: 'none' })
     } finally {
       setBusy(false)
     }
@@ -75,13 +77,13 @@ function NewChat() {
   return (
     <View className='nc'>
       <View className='nc-s'>
-        <Input className='nc-in' id='search' placeholder='Search by name or id' value={q} onInput={(e) => setQ(e.detail.value)} />
+        <Input className='nc-in' id='search' placeholder={t('new.search')} value={q} onInput={(e) => setQ(e.detail.value)} />
       </View>
       {picked.length > 1 ? (
         <View className='nc-s'>
           <Input
             className='nc-in'
-            placeholder='Group name (optional)'
+            placeholder={t('new.groupName')}
             maxlength={LIMITS.maxTitleChars}
             value={title}
             onInput={(e) => setTitle(e.detail.value)}
@@ -89,15 +91,17 @@ function NewChat() {
         </View>
       ) : null}
       <ScrollView className='nc-l' scrollY>
-        {!connected ? <Text className='nc-h'>Connect to search for people.</Text> : null}
+        {!connected ? <Text className='nc-h'>{t('new.needConnection')}</Text> : null}
         {error ? <Text className='nc-h'>{error}</Text> : null}
-        {connected && found === undefined ? <Text className='nc-h'>Searching…</Text> : null}
-        {found && found.length === 0 ? <Text className='nc-h'>Nobody found{q ? ` for “${q}”` : ''}.</Text> : null}
+        {connected && found === undefined ? <Text className='nc-h'>{t('new.searching')}</Text> : null}
+        {found && found.length === 0 ? <Text className='nc-h'>{q ? t('new.nobodyFor', { q }) : t('new.nobody')}</Text> : null}
         {(found ?? []).map((u) => {
           const on = picked.some((x) => x.id === u.id)
           return (
-            <View key={u.id} className='nc-u' id={`user-${u.id}`} onClick={() => toggle(u)}>
-              <View className={on ? 'nc-c nc-on' : 'nc-c'}>{on ? '✓' : ''}</View>
+            <View key={u.id} className='nc-u' id={`user-${u.id}`} role='checkbox' aria-checked={on} onClick={() => toggle(u)}>
+              <View className={on ? 'nc-c nc-on' : 'nc-c'} aria-label={on ? t('a11y.selected') : undefined}>
+                {on ? '✓' : ''}
+              </View>
               <Avatar id={u.id} name={u.name} />
               <View className='nc-t'>
                 <Text className='nc-n'>{u.name || u.id}</Text>
@@ -108,8 +112,12 @@ function NewChat() {
         })}
       </ScrollView>
       <View className='nc-f'>
-        <View className={picked.length && !busy ? 'nc-go' : 'nc-go nc-dis'} id='start-chat' onClick={start}>
-          <Text>{picked.length > 1 ? `Create group (${picked.length})` : picked.length === 1 ? `Chat with ${picked[0]!.name || picked[0]!.id}` : 'Pick someone'}</Text>
+        <View className={picked.length && !busy ? 'nc-go' : 'nc-go nc-dis'} id='start-chat' role='button' aria-disabled={!picked.length || busy} onClick={start}>
+          <Text>{picked.length > 1
+              ? t('new.createGroup', { n: picked.length })
+              : picked.length === 1
+                ? t('new.chatWith', { name: picked[0]!.name || picked[0]!.id })
+                : t('new.pick')}</Text>
         </View>
       </View>
     </View>
