@@ -15,6 +15,7 @@ import { createPool } from 'mysql2'
 import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
 import type { ConvRecord } from '../store/types'
+import { directoryTerms } from '../store/directory'
 import { migrations } from './migrations'
 import type { Dialect } from './migrations'
 import type { ArchiveDb } from './schema'
@@ -151,9 +152,15 @@ export class Archive {
       avatar: user.avatar ?? null,
       updated_at: Date.now(),
     }
-    const q = this.db.insertInto('users').values(row)
     const set = { name: row.name, name_lc: row.name_lc, avatar: row.avatar, updated_at: row.updated_at }
-    await (this.dialect === 'mysql' ? q.onDuplicateKeyUpdate(set) : q.onConflict((oc) => oc.column('id').doUpdateSet(set))).execute()
+    const terms = [...new Set(directoryTerms(user).map((t) => t.slice(0, 200)))].map((term) => ({ term, user: user.id }))
+    await this.db.transaction().execute(async (tx) => {
+      const upsert = tx.insertInto('users').values(row)
+      await (this.dialect === 'mysql' ? upsert.onDuplicateKeyUpdate(set) : upsert.onConflict((oc) => oc.column('id').doUpdateSet(set))).execute()
+      // A renamed user is no longer found by the old name's terms.
+      await tx.deleteFrom('user_terms').where('user', '=', user.id).execute()
+      await tx.insertInto('user_terms').values(terms).execute()
+    })
   }
 
   async getUsers(ids: readonly UserId[]): Promise<User[]> {
@@ -175,7 +182,13 @@ export class Archive {
     const rows = await this.db
       .selectFrom('users')
       .select(['id', 'name', 'avatar'])
-      .where((eb) => eb.or([eb('id_lc', 'like', sql<string>`${p} escape '!'`), eb('name_lc', 'like', sql<string>`${p} escape '!'`)]))
+      .where((eb) =>
+        eb.or([
+          eb('id_lc', 'like', sql<string>`${p} escape '!'`),
+          eb('name_lc', 'like', sql<string>`${p} escape '!'`),
+          eb('id', 'in', eb.selectFrom('user_terms').select('user').where('term', 'like', sql<string>`${p} escape '!'`)),
+        ]),
+      )
       .orderBy('id')
       .limit(limit)
       .execute()

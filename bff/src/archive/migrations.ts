@@ -6,6 +6,7 @@
  */
 import { sql } from 'kysely'
 import type { Kysely, Migration } from 'kysely'
+import { directoryTerms } from '../store/directory'
 
 export type Dialect = 'mysql' | 'sqlite'
 
@@ -75,6 +76,25 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('read_marks_pk', ['conv', 'user'])
           .modifyEnd(tableEnd(dialect))
           .execute()
+      },
+    },
+    // Chinese names are searched by pinyin and initials too: one row per (term, user), filled for
+    // the users already stored.
+    '0002_user_terms': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('user_terms')
+          .addColumn('term', 'varchar(200)', (c) => c.notNull())
+          .addColumn('user', 'varchar(64)', (c) => c.notNull())
+          .addPrimaryKeyConstraint('user_terms_pk', ['term', 'user'])
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+        await db.schema.createIndex('user_terms_by_user').on('user_terms').column('user').execute()
+        const users = (await db.selectFrom('users').select(['id', 'name']).execute()) as Array<{ id: string; name: string }>
+        for (let i = 0; i < users.length; i += 500) {
+          const rows = users.slice(i, i + 500).flatMap((u) => directoryTerms(u).map((term) => ({ term: term.slice(0, 200), user: u.id })))
+          if (rows.length) await db.insertInto('user_terms').values(rows).execute()
+        }
       },
     },
   }

@@ -18,6 +18,12 @@ export interface UsersTable {
   updated_at: Big
 }
 
+/** The terms a user is found by (store/directory.ts: id, name, and a Chinese name's pinyin and initials). */
+export interface UserTermsTable {
+  term: string
+  user: string
+}
+
 export interface ConversationsTable {
   id: string
   kind: 'direct' | 'group'
@@ -57,6 +63,7 @@ export interface MigrationRow {
 
 export interface ArchiveDb {
   users: UsersTable
+  user_terms: UserTermsTable
   conversations: ConversationsTable
   members: MembersTable
   messages: MessagesTable
