@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { LIMITS } from '@chat/shared'
+import { ConfigError, bool, int, oneOf, url } from './env'
 import { loadUploadConfig } from './upload/config'
 import type { UploadConfig } from './upload/config'
 import { loadWeChatConfig } from './wechat/config'
@@ -121,15 +122,7 @@ export interface Config {
   readonly wechat: WeChatConfig
 }
 
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`config: ${variable} ${message}`)
-    this.name = 'ConfigError'
-  }
-}
+export { ConfigError }
 
 const DEV_JWT_SECRET = 'dev-only-secret-do-not-use-in-production-0123456789'
 /**
@@ -246,42 +239,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (store === 'redis' && config.redisClusterNodes.length === 0) url(env, 'REDIS_URL', config.redisUrl)
   return config
-}
-
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`)
-  const n = Number(raw)
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`)
-  return n
-}
-
-function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase()
-  if (raw === undefined || raw === '') return fallback
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false
-  throw new ConfigError(name, `must be a boolean (1/0, true/false, on/off), got "${env[name]}"`)
-}
-
-function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, values: readonly T[], fallback: T): T {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  if (!(values as readonly string[]).includes(raw)) {
-    throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${raw}"`)
-  }
-  return raw as T
-}
-
-function url(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
-  const raw = env[name] || fallback
-  try {
-    new URL(raw)
-  } catch {
-    throw new ConfigError(name, `must be a URL, got "${raw}"`)
-  }
-  return raw.replace(/\/+$/, '')
 }
 
 function clusterNodes(env: NodeJS.ProcessEnv): { host: string; port: number }[] {

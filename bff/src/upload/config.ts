@@ -5,8 +5,7 @@
  */
 import os from 'node:os'
 import path from 'node:path'
-// config.ts imports this module too; ConfigError is only used when a value is read, after both loaded.
-import { ConfigError } from '../config'
+import { ConfigError } from '../env'
 import { ALL_TYPES, type AllowedMime } from './content'
 import { parseUrlKeys, type UrlKey } from './signed'
 

@@ -3,8 +3,7 @@
  * environment, validated, with documented defaults; bff/README.md ("Live on WeChat") has the table.
  * Everything here is off unless WX_APPID and WX_SECRET are set (the embedded default, h5 trials).
  */
-// config.ts imports this module too; ConfigError is only used when a value is read, after both loaded.
-import { ConfigError } from '../config'
+import { ConfigError, int } from '../env'
 
 export type UnavailablePolicy = 'allow' | 'refuse'
 
@@ -87,15 +86,6 @@ export function loadWeChatConfig(env: NodeJS.ProcessEnv): WeChatConfig {
     mediaChecksPerMin: int(env, 'WX_MEDIA_CHECKS_PER_MIN', 2000, 1, 1_000_000),
     pushToken: env.WX_PUSH_TOKEN || undefined,
   }
-}
-
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`)
-  const n = Number(raw)
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`)
-  return n
 }
 
 function publicUrl(env: NodeJS.ProcessEnv): string {
