@@ -29,9 +29,11 @@ const dc = (args: string[], timeoutMs = 180_000) =>
   runOk(compose[0]!, [...compose.slice(1), '-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.test.yml', ...args], { env, cwd: repoRoot, timeoutMs })
 
 let wechat: Server
-let ports: { redis: number; bff1: number; bff2: number; lb: number; mysql: number }
+let ports: { redis: number; bff1: number; bff2: number; lb: number; mysql: number; metrics1: number; metrics2: number }
 const lb = () => `http://127.0.0.1:${ports.lb}`
 const bffUrl = (i: 1 | 2) => `http://127.0.0.1:${i === 1 ? ports.bff1 : ports.bff2}`
+/** /metrics is not on the public port: each replica serves it on its METRICS_PORT. */
+const metricsUrl = (i: 1 | 2) => `http://127.0.0.1:${i === 1 ? ports.metrics1 : ports.metrics2}/metrics`
 const clients: TestClient[] = []
 let failed = false
 
@@ -56,8 +58,8 @@ beforeAll(async () => {
   })
   await new Promise<void>((r) => wechat.listen(0, '127.0.0.1', r))
 
-  const [redis, bff1, bff2, lbPort, mysql] = await freePorts(5)
-  ports = { redis: redis!, bff1: bff1!, bff2: bff2!, lb: lbPort!, mysql: mysql! }
+  const [redis, bff1, bff2, lbPort, mysql, metrics1, metrics2] = await freePorts(7)
+  ports = { redis: redis!, bff1: bff1!, bff2: bff2!, lb: lbPort!, mysql: mysql!, metrics1: metrics1!, metrics2: metrics2! }
   Object.assign(env, {
     BFF_IMAGE: IMAGE,
     NODE_ENV: 'production',
@@ -74,6 +76,8 @@ beforeAll(async () => {
     TEST_BFF_1_PORT: String(ports.bff1),
     TEST_BFF_2_PORT: String(ports.bff2),
     TEST_LB_PORT: String(ports.lb),
+    TEST_METRICS_1_PORT: String(ports.metrics1),
+    TEST_METRICS_2_PORT: String(ports.metrics2),
   })
   const upStart = Date.now()
   await dc(['up', '-d', '--no-build'])
@@ -112,7 +116,7 @@ async function wxLogin(code: string): Promise<AuthResponse> {
 }
 
 async function connections(i: 1 | 2): Promise<number> {
-  const text = await (await fetch(`${bffUrl(i)}/metrics`)).text()
+  const text = await (await fetch(metricsUrl(i))).text()
   return metricValue(text, 'chat_connections') ?? -1
 }
 
@@ -285,7 +289,7 @@ async function whichHolds(client: TestClient): Promise<1 | 2> {
 }
 
 async function framesIn(i: 1 | 2): Promise<number> {
-  const text = await (await fetch(`${bffUrl(i)}/metrics`)).text()
+  const text = await (await fetch(metricsUrl(i))).text()
   let total = 0
   for (const m of text.matchAll(/^chat_frames_in_total(?:\{[^}]*\})? ([0-9.eE+-]+)$/gm)) total += Number(m[1])
   return total
