@@ -17,6 +17,7 @@ import type { Metrics } from '../ops/metrics'
 import type { Tokens, TokenClaims } from '../auth/tokens'
 import type { Engine } from '../store/types'
 import type { ChatService } from '../chat/service'
+import { encode } from '../chat/frames'
 import { handlers } from '../chat/handlers'
 import type { Handler, HandlerContext } from '../chat/handlers'
 import { Connection, newBucket } from './connection'
@@ -160,16 +161,15 @@ export class Gateway {
       () => {
         conn.ready = undefined
         if (!conn.open) return
-        const welcome = {
-          type: 'welcome',
+        const welcome = encode.welcome({
           v: PROTOCOL_VERSION,
           user: claims.user,
           session: conn.session,
           serverTime: Date.now(),
           heartbeatMs: config.heartbeatIntervalMs,
           limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize },
-        }
-        conn.reply(JSON.stringify(welcome), 'welcome')
+        })
+        conn.reply(welcome, 'welcome')
         this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))
       },
       (err: unknown) => {
@@ -186,7 +186,7 @@ export class Gateway {
     conn.present = true
     const devices = await engine.presence.connected(conn.user, node)
     this.deps.onOnline?.(conn.user)
-    for (const p of await chat.connected(conn.user, devices)) conn.reply(JSON.stringify({ type: 'presence', ...p }), 'presence')
+    for (const p of await chat.connected(conn.user, devices)) conn.reply(encode.presence(p), 'presence')
   }
 
   /** Close every socket `user` holds on this process (suspension), with the error's close code. */
@@ -295,10 +295,14 @@ export class Gateway {
 
   private reportError(conn: Connection, err: AppError, ref: { rid?: string; cid?: string }): void {
     this.deps.metrics.errorsOut.inc({ code: err.code })
-    const frame: Record<string, unknown> = { type: 'error', code: err.code, message: err.message, temporary: err.temporary }
-    if (ref.rid !== undefined) frame.rid = ref.rid
-    if (ref.cid !== undefined) frame.cid = ref.cid
-    conn.reply(JSON.stringify(frame), 'error')
+    const frame = encode.error({
+      code: err.code,
+      message: err.message,
+      temporary: err.temporary,
+      ...(ref.rid !== undefined ? { rid: ref.rid } : {}),
+      ...(ref.cid !== undefined ? { cid: ref.cid } : {}),
+    })
+    conn.reply(frame, 'error')
   }
 
   // ---------------------------------------------------------------- heartbeat and drain
@@ -352,7 +356,7 @@ export class Gateway {
     await waitUntil(async () => {
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     }, deadline)
-    const notice = JSON.stringify({ type: 'notice', code: 'SHUTTING_DOWN', message: ERRORS.SHUTTING_DOWN.message, retryAfterMs })
+    const notice = encode.notice({ code: 'SHUTTING_DOWN', message: ERRORS.SHUTTING_DOWN.message, retryAfterMs })
     for (const conn of this.conns) {
       conn.reply(notice, 'notice')
       conn.close(ERRORS.SHUTTING_DOWN.close, 'SHUTTING_DOWN')
