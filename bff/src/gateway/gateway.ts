@@ -4,16 +4,16 @@
  * frames and dispatches them to one handler per type. Every error a client causes is turned into
  * an error frame or a close here, in `fail`, and never reaches another connection.
  */
-import { STATUS_CODES } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { RawData, WebSocket } from 'ws'
 import { AppError, ERRORS, LIMITS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WS_PATH, randomId, refOf } from '@chat/shared'
-import type { ClientFrame, ClientFrameType, ErrorCode, UserId } from '@chat/shared'
+import type { ClientFrame, ClientFrameType, UserId } from '@chat/shared'
 import type { Config } from '../config'
 import type { Logger } from '../log'
 import type { Metrics } from '../ops/metrics'
+import { bearerToken } from '../auth/bearer'
 import type { Tokens, TokenClaims } from '../auth/tokens'
 import type { Engine } from '../store/types'
 import type { ChatService } from '../chat/service'
@@ -23,6 +23,7 @@ import type { Handler, HandlerContext } from '../chat/handlers'
 import { Connection, newBucket } from './connection'
 import type { Bucket } from './connection'
 import { decodeFrame } from './decode'
+import { destroySocket, refuse } from './refuse'
 import type { ConnectionLimits } from './connection'
 import { LocalDevices } from './devices'
 import type { Delivery } from '../chat/delivery'
@@ -103,7 +104,7 @@ export class Gateway {
     if (this.draining) return refuse(socket, 503, 'SHUTTING_DOWN')
     if (this.conns.size >= this.deps.config.maxConnections) return refuse(socket, 503, 'SERVER_BUSY')
     const header = req.headers.authorization
-    const token = url.searchParams.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : undefined)
+    const token = url.searchParams.get('token') ?? bearerToken(header)
     const admit = this.deps.admit
     const verified = this.deps.tokens.verify(token ?? undefined)
     // Only a suspension refuses here: with the store away the socket is let through and told
@@ -393,27 +394,10 @@ function listenersOf(gateway: Gateway) {
   }
 }
 
-function destroySocket(this: Duplex): void {
-  this.destroy()
-}
-
 async function waitUntil(work: () => Promise<void>, deadline: number): Promise<void> {
   const left = deadline - Date.now()
   if (left <= 0) return
   let timer: NodeJS.Timeout | undefined
   await Promise.race([work(), new Promise<void>((r) => (timer = setTimeout(r, left)))])
   clearTimeout(timer)
-}
-
-/** Refuse an upgrade with an HTTP status and the JSON error body of the table. */
-function refuse(socket: Duplex, status: number, code: ErrorCode, message?: string): void {
-  if (socket.destroyed) return
-  const body = JSON.stringify({ error: { code, message: message ?? ERRORS[code].message, temporary: ERRORS[code].temporary } })
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Connection: close\r\n\r\n' +
-      body,
-  )
 }
