@@ -1,4 +1,6 @@
 /**
+ * (Over 400 lines: conversations, sends, receipts and presence all go through the one conversation cache and membership check here.)
+ *
  * The messaging domain: plain objects in, typed frames (frames.ts) out through `Delivery` and the
  * asking client's Outlet (outlet.ts). It knows nothing of sockets or HTTP. Every operation on a conversation first checks membership
  * (NOT_MEMBER); seqs named by a client are checked against the conversation's last seq.
