@@ -21,9 +21,12 @@ export function encodeGeneric<T extends ServerFrameType>(type: T, body: FrameBod
 export const encode = {
   welcome: (f: FrameBody<'welcome'>): string => encodeGeneric('welcome', f),
   pong: (f: FrameBody<'pong'>): string => encodeGeneric('pong', f),
-  /** Fast path: the frame answering every send. */
-  ack(f: FrameBody<'ack'>): string {
-    return `{"type":"ack","cid":"${f.cid}","mid":"${f.mid}","conv":"${f.conv}","seq":${f.seq},"ts":${f.ts}${f.dup ? ',"dup":true' : f.dup === false ? ',"dup":false' : ''}}`
+  /**
+   * Fast path: the frame answering every send, from the stored message itself (no object built per
+   * ack); `dup` only when true.
+   */
+  ack(m: Omit<FrameBody<'ack'>, 'dup'>, dup: boolean): string {
+    return `{"type":"ack","cid":"${m.cid}","mid":"${m.mid}","conv":"${m.conv}","seq":${m.seq},"ts":${m.ts}${dup ? ',"dup":true' : ''}}`
   },
   /** Fast path: a `msg` push around one stored message JSON, not parsed. */
   msg(messageJson: string): string {

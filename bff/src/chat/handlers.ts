@@ -30,8 +30,8 @@ export const handlers: HandlerMap = {
 
   async send(ctx, frame) {
     // The decoded frame is a NewMessage plus its `type`: passed as it is on the hottest path.
-    const { msg: m, dup } = await ctx.chat.send(ctx.user, frame, ctx.conn)
-    ctx.conn.reply(encode.ack({ cid: m.cid, mid: m.mid, conv: m.conv, seq: m.seq, ts: m.ts, ...(dup ? { dup } : {}) }), 'ack')
+    const { msg, dup } = await ctx.chat.send(ctx.user, frame, ctx.conn)
+    ctx.conn.reply(encode.ack(msg, dup), 'ack')
     ctx.acked(ctx.receivedAt)
   },
 
