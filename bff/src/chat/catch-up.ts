@@ -39,7 +39,7 @@ export interface HistoryQuery {
 export interface CatchUpDeps {
   readonly engine: Engine
   /** Stored message JSON with its file URLs signed afresh. */
-  readonly currentUrls: (msgs: readonly string[]) => string[]
+  readonly currentUrls: (msgs: readonly string[]) => readonly string[]
   /** Offline queue entries read by one sync. */
   readonly queueMaxLength: number
   /** Unsent bytes at which a sync waits for the outlet to drain before its next batch. */
@@ -118,7 +118,7 @@ export class CatchUp {
       }
     }
     const lastEntry = queued[queued.length - 1]
-    out.reply(encode.syncDone(lastEntry ? { rid: rid, q: lastEntry.id } : { rid: rid }), 'sync.done')
+    out.reply(encode.syncDone(lastEntry ? { rid, q: lastEntry.id } : { rid }), 'sync.done')
   }
 
   /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */

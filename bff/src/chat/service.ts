@@ -185,8 +185,8 @@ export class ChatService {
   }
 
   /** Stored messages with their file URLs signed afresh (a stored one keeps the URLs of its send). */
-  currentUrls(msgs: readonly string[]): string[] {
-    return this.files.refreshUrls ? msgs.map((m) => this.files.refreshUrls!(m)) : [...msgs]
+  currentUrls(msgs: readonly string[]): readonly string[] {
+    return this.files.refreshUrls ? msgs.map((m) => this.files.refreshUrls!(m)) : msgs
   }
 
   /**
