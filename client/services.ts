@@ -8,7 +8,7 @@ import { Auth } from './net/auth'
 import { ChatClient } from './net/chat-client'
 import { Moderation } from './net/moderation'
 import { taroPlatform } from './platform/taro'
-import { createChatStore, update } from './store/store'
+import { createChatStore } from './store/store'
 import { createUploads } from './upload'
 import { taroUploadHttp } from './upload/taro'
 import { FileUrlRefresher, withFileUrls } from './upload/urls'
@@ -34,7 +34,7 @@ export const fileUrls = new FileUrlRefresher({
   baseUrl,
   http: taroUploadHttp,
   getToken: () => auth.getToken(false),
-  onFresh: (info) => update(store, withFileUrls, info),
+  onFresh: (info) => store.setState((s) => withFileUrls(s, info)),
 })
 
 /**

@@ -19,7 +19,7 @@ import { estimateRow, showTime, type EstimateContext } from '../../list/estimate
 import type { ListView } from '../../list/virtual-list'
 import { client, moderation, platform, store } from '../../services'
 import { reportMessage, showSubscribePrompt, type ReportOutcome, type ReportUi, type SubscriptionState } from '../../net/moderation'
-import { GateProvider, shallowEqual, useView } from '../../store/react'
+import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
 import './index.css'
@@ -50,12 +50,13 @@ export default function ChatPage() {
 
 /** Presence or typing of the others; the page title is set through the navigation bar (no setData). */
 function ChatHeader({ conv }: { conv: ConvId }) {
-  const title = useView((s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
+  const gate = useGate()
+  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
   useEffect(() => {
     if (title) Taro.setNavigationBarTitle({ title })
     else setPageTitle('title.chat')
   }, [title])
-  const line = useView((s): { text: string; typing: boolean } => {
+  const line = useStore(gate, useShallow((s): { text: string; typing: boolean } => {
     const c = s.convs[conv]
     if (!c) return NO_LINE
     const typing = typingUsers(s, conv, Date.now()).filter((u) => u !== s.me?.id)
@@ -69,7 +70,7 @@ function ChatHeader({ conv }: { conv: ConvId }) {
     // Offline, what we knew of the peer is stale: say nothing rather than something untrue.
     if (!p || s.conn.state !== 'connected') return NO_LINE
     return { text: p.online ? t('chat.online') : lastSeen(p.lastSeen, Date.now(), t), typing: false }
-  }, shallowEqual)
+  }))
   // h5 has no native navigation bar: the title goes into the header there.
   if (!isH5 && !line.text) return null
   return (
@@ -88,13 +89,14 @@ function ChatHeader({ conv }: { conv: ConvId }) {
 }
 
 function Messages({ conv }: { conv: ConvId }) {
-  const messages = useView((s) => s.messages[conv] ?? EMPTY)
-  const me = useView((s) => s.me?.id)
-  const c = useView((s) => s.convs[conv])
-  const peers = useView((s) => s.peers[conv])
-  const users = useView((s) => s.users)
-  const older = useView((s) => s.older[conv] ?? 'idle')
-  const connected = useView((s) => s.conn.state === 'connected')
+  const gate = useGate()
+  const messages = useStore(gate, (s) => s.messages[conv] ?? EMPTY)
+  const me = useStore(gate, (s) => s.me?.id)
+  const c = useStore(gate, (s) => s.convs[conv])
+  const peers = useStore(gate, (s) => s.peers[conv])
+  const users = useStore(gate, (s) => s.users)
+  const older = useStore(gate, (s) => s.older[conv] ?? 'idle')
+  const connected = useStore(gate, (s) => s.conn.state === 'connected')
   const list = useRef<ChatListHandle>(null)
   const [view, setView] = useState<ListView | undefined>(undefined)
 
@@ -336,7 +338,8 @@ function Composer({ conv }: { conv: ConvId }) {
   useEffect(() => () => saveDraft(me.current, conv, text.current), [conv])
   useDidHide(() => saveDraft(me.current, conv, text.current))
   const [panel, setPanel] = useState(false)
-  const known = useView((s) => s.convs[conv] !== undefined)
+  const gate = useGate()
+  const known = useStore(gate, (s) => s.convs[conv] !== undefined)
   /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
   const sentAt = useRef(-Infinity)
 
