@@ -28,7 +28,7 @@ export const auth = new Auth({
 })
 export const client = new ChatClient({ platform, store, auth, baseUrl, log })
 // Image and file messages: chunked, resumable uploads (client/upload).
-client.setUploads(createUploads(client.fileSink()))
+client.setUploads(createUploads(client.fileSink(), platform))
 // Signed file URLs of messages held longer than their lifetime get fresh ones (client/upload/urls.ts).
 export const fileUrls = new FileUrlRefresher({
   baseUrl,
