@@ -23,7 +23,7 @@ import {
   type UserId,
 } from '@chat/shared'
 import { CLIENT_DEFAULTS, type ClientOptions } from '../config'
-import type { Platform } from '../platform/types'
+import type { Platform, TimerId } from '../platform/types'
 import { loadCache, persistCache, type CacheWriter } from '../store/persist'
 import { hasOlder } from '../store/selectors'
 import {
@@ -44,13 +44,12 @@ import type { Auth } from './auth'
 import { Connection, type ConnectionStatus } from './connection'
 import { requireUser, type ClientContext, type ClientLog } from './context'
 import { createFileSink } from './file-sink'
-import { Receipts } from './receipts'
+import { Receipts, type Viewing } from './receipts'
 import { Requests } from './requests'
 import { Sender } from './sender'
 import { Sync } from './sync'
 
 export type { Viewing } from './receipts'
-import type { Viewing } from './receipts'
 
 export interface ChatClientDeps {
   readonly platform: Platform
@@ -83,7 +82,7 @@ export class ChatClient {
   private cache?: CacheWriter
   private user?: UserId
   private uploads?: FileMessageUploads
-  private convsSoonTimer?: ReturnType<Platform['timers']['setTimeout']>
+  private convsSoonTimer?: TimerId
   private readonly offLifecycle: Array<() => void> = []
   private readonly handlers: FrameHandlers
 

@@ -13,14 +13,6 @@ export type RequestKind = 'history' | 'convs' | 'users' | 'conv.create'
 
 type ClientFrame = Parameters<Connection['send']>[0]
 
-interface PendingRequest {
-  readonly kind: RequestKind
-  readonly conv?: ConvId
-  readonly resolve: (frame: ServerFrame) => void
-  readonly reject: (err: Error) => void
-  readonly timer: TimerId
-}
-
 /** What a request started with `track` does when answered, refused, timed out or dropped. */
 export interface TrackedRequest {
   readonly kind: RequestKind
@@ -33,7 +25,7 @@ export interface TrackedRequest {
 }
 
 export class Requests {
-  private readonly pending = new Map<string, PendingRequest>()
+  private readonly pending = new Map<string, { readonly r: TrackedRequest; readonly timer: TimerId }>()
 
   constructor(private readonly ctx: ClientContext) {}
 
@@ -61,26 +53,26 @@ export class Requests {
       this.pending.delete(rid)
       r.timeout()
     }, this.ctx.opts.requestTimeoutMs)
-    this.pending.set(rid, { kind: r.kind, conv: r.conv, resolve: (f) => r.resolve(f), reject: (e) => r.reject(e), timer })
+    this.pending.set(rid, { r, timer })
   }
 
   /** The answer to `rid` arrived: settle its request. False when no request waits for it. */
   settle(rid: string | undefined, frame: ServerFrame): boolean {
     if (!rid) return false
-    const r = this.pending.get(rid)
-    if (!r) return false
+    const p = this.pending.get(rid)
+    if (!p) return false
     this.pending.delete(rid)
-    this.ctx.timers.clearTimeout(r.timer)
-    if (frame.type === 'error') r.reject(appErrorFrom(frame.code, frame.message))
-    else r.resolve(frame)
+    this.ctx.timers.clearTimeout(p.timer)
+    if (frame.type === 'error') p.r.reject(appErrorFrom(frame.code, frame.message))
+    else p.r.resolve(frame)
     return true
   }
 
   /** The connection dropped: every request fails. */
   failAll(reason: 'disconnected'): void {
-    for (const [rid, r] of this.pending) {
-      this.ctx.timers.clearTimeout(r.timer)
-      r.reject(new RequestFailedError(`${r.kind}: ${reason}`, reason))
+    for (const [rid, p] of this.pending) {
+      this.ctx.timers.clearTimeout(p.timer)
+      p.r.reject(new RequestFailedError(`${p.r.kind}: ${reason}`, reason))
       this.pending.delete(rid)
     }
   }
