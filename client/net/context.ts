@@ -14,7 +14,8 @@ export type ClientLog = (msg: string, details?: Record<string, unknown>) => void
 export interface ClientContext {
   readonly store: ChatStore
   readonly timers: Timers
-  readonly connection: Connection
+  /** Only `send`: the parts write frames; the socket's life is the ChatClient's business. */
+  readonly connection: Pick<Connection, 'send'>
   readonly opts: ClientOptions
   /** Uniform in [0, 1): backoff jitter. */
   readonly random?: () => number
