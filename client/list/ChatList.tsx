@@ -72,6 +72,7 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   // (late measurements, their writes) wait for the page to show again, like the store's view gate.
   const hidden = useRef(false)
   const held = useRef(false)
+  const lastOut = useRef<JSX.Element | null>(null)
   useDidHide(() => {
     hidden.current = true
   })
@@ -121,7 +122,8 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   const w = view.scroll
   let weappTop: number | undefined
   if (!isH5) {
-    if (w && w.n !== applied.current.n) {
+    if (w && w.n !== applied.current.n && hidden.current) held.current = true
+    else if (w && w.n !== applied.current.n) {
       // A scroll-view acts on `scroll-top` only when the value changes: "to the end" writes a value
       // past the end that changes with every request (the view clamps it), a repeated offset is nudged.
       let value = w.toEnd ? view.total + 10_000 + (w.n % 2) : w.top
@@ -155,7 +157,7 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   const measuredFor = useRef('')
   const confirm = useRef({ n: 0, tries: 0 })
   useEffect(() => {
-    if (isH5) return
+    if (isH5 || hidden.current) return
     const signature = view.slots.map((s) => s?.key ?? '').join('|')
     if (signature !== measuredFor.current || view.total === 0) {
       measuredFor.current = signature
@@ -182,7 +184,14 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   // h5: no `scrollTop` prop at all. Taro's h5 wrapper assigns every prop to the element on every
   // render, and `el.scrollTop = undefined` is a scroll to 0 (TARO.md, "The h5 build in Chromium").
   const weappProps = isH5 ? {} : { scrollTop: weappTop }
-  return (
+  // Hidden: a render already under way when the page went away (a late measurement's, scheduled
+  // before the hide) gives back the tree of the last one, which React does not reconcile again, so
+  // no setData leaves; the held change renders on show.
+  if (hidden.current && lastOut.current) {
+    held.current = true
+    return lastOut.current
+  }
+  lastOut.current = (
     <ScrollView
       id={id}
       className={`vl ${props.className ?? ''}`}
@@ -206,6 +215,7 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
       </View>
     </ScrollView>
   )
+  return lastOut.current
 })
 
 /** h5: the element that scrolls (Taro's scroll-view host element). */
