@@ -55,6 +55,8 @@ const LINK_TARGET = 0.85
 const CPU_TARGET = 2
 const CONV = directConvId('bench-a', 'bench-b')
 const RESULTS = process.env.BENCH_RESULTS ?? path.resolve(process.cwd(), 'bench/results/upload.json')
+/** The scripts' TypeScript runner, which starts the helper processes from this file. */
+const RUN_TS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/run-ts.mjs')
 
 // ------------------------------------------------------------------ server roles
 
@@ -160,7 +162,8 @@ const cpus = os.availableParallelism()
 function startRole(role: 'bff' | 'put' | 'links', arg: string, pinned = true): Promise<Server> {
   const self = fileURLToPath(import.meta.url)
   // BENCH_NODE_ARGS: extra node flags for the server processes (e.g. `--cpu-prof` to profile them).
-  const args = [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), self, role, arg]
+  // The helper processes run this file through the scripts' TypeScript runner.
+  const args = [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), RUN_TS, self, role, arg]
   const child =
     pinned && hasTaskset && cpus > 1
       ? spawn('taskset', ['-c', '1', process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })

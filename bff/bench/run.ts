@@ -29,8 +29,10 @@ import { SignJWT } from 'jose'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repo = path.resolve(here, '../..')
 const BFF_MAIN = path.join(repo, 'bff/dist/main.js')
-const BASELINE = path.join(here, 'baseline.js')
-const LOADGEN = path.join(here, 'loadgen.js')
+const BASELINE = path.join(here, 'baseline.ts')
+const LOADGEN = path.join(here, 'loadgen.ts')
+/** The baseline server and the load generators are TypeScript: started through the scripts' runner. */
+const RUN_TS = path.join(repo, 'scripts/run-ts.mjs')
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123'
 /**
  * The BFF's Redis: by default one this run starts (no persistence, like the default one on
@@ -77,7 +79,7 @@ async function startServer(kind: 'bff' | 'base', workers: number, extraEnv: Reco
   const main = kind === 'bff' ? BFF_MAIN : BASELINE
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
-  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, main], {
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, ...(kind === 'base' ? [RUN_TS] : []), main], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: '0',
@@ -172,7 +174,7 @@ class Generator {
 
 async function generators(n: number): Promise<Generator[]> {
   const gens = Array.from({ length: n }, (_, i) => {
-    const child = fork(LOADGEN, [], { env: { ...process.env, ADDRESS_OFFSET: String(i * 41) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = fork(RUN_TS, [LOADGEN], { env: { ...process.env, ADDRESS_OFFSET: String(i * 41) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     // Pinned after the fact: fork cannot go through taskset and keep its IPC channel.
     started.add(child)
     execFileSync('taskset', ['-a', '-p', '-c', LOAD_CORE, String(child.pid)], { stdio: 'ignore' })
