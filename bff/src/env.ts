@@ -275,14 +275,14 @@ export function readEnv(env: NodeJS.ProcessEnv): Env {
   const result = v.safeParse(ENV, input, { abortEarly: true })
   if (result.success) return result.output
   const issue = result.issues[0]
-  throw new ConfigError(String(issue.path?.[0]?.key ?? '?'), issue.message)
+  const name = issue.path?.[0]?.key
+  throw new ConfigError(typeof name === 'string' ? name : '?', issue.message)
 }
 
 /** The default the README states for each variable (undefined: none, or computed from others). */
 export function envDefaults(): Record<string, string | undefined> {
-  return Object.fromEntries(
-    Object.entries(ENV.entries).map(([name, schema]) => [name, (v.getMetadata(schema) as EnvMetadata).default]),
-  )
+  const names = Object.keys(ENV.entries) as (keyof typeof ENV.entries)[]
+  return Object.fromEntries(names.map((name) => [name, v.getMetadata(ENV.entries[name]).default]))
 }
 
 /**

@@ -197,7 +197,9 @@ export function resolveSettings(input: ResolveInput): PublishSettings {
     let ok = false
     try {
       ok = ['http:', 'https:'].includes(new URL(proxy).protocol)
-    } catch {}
+    } catch {
+      // not a URL: reported below
+    }
     if (!ok) problems.push(`proxy "${proxy}" is not an http(s) URL: ${label('proxy')}`)
   }
 
@@ -229,9 +231,11 @@ export function resolveSettings(input: ResolveInput): PublishSettings {
 
 function packageVersion(root: string, problems: string[]): string | undefined {
   try {
-    const v: unknown = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
+    const v = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version?: unknown }).version
     if (typeof v === 'string') return v
-  } catch {}
+  } catch {
+    // unreadable package.json: reported below
+  }
   problems.push(`version is not set and package.json has none: ${label('version')}`)
   return undefined
 }

@@ -1,0 +1,36 @@
+// `npm run lint`: ESLint with typescript-eslint's type-checked recommended rules over every
+// TypeScript file, each checked against the tsconfig that includes it (projectService: the root
+// tsconfig.json, bff/tsconfig.json, bench/upload/tsconfig.json), and React's hook rules in client/.
+// The JavaScript files (build and runner scripts, configs) get ESLint's own recommended rules.
+import js from '@eslint/js'
+import reactHooks from 'eslint-plugin-react-hooks'
+import tseslint from 'typescript-eslint'
+
+/** Node's globals, for the .mjs/.js scripts (the TypeScript files get them from @types/node). */
+const nodeGlobals = Object.fromEntries(
+  ['process', 'console', 'Buffer', 'URL', 'URLSearchParams', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'fetch', '__dirname', 'require', 'module'].map((name) => [name, 'readonly']),
+)
+
+export default tseslint.config(
+  {
+    ignores: ['**/node_modules/', '**/dist/', 'bff/.test-dist/', 'coverage/', 'test-results/', 'bench/results/', 'data/', 'deploy/', 'types/**/*.js'],
+  },
+  {
+    files: ['**/*.{ts,tsx,mts,cts}'],
+    extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {},
+  },
+  {
+    files: ['client/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: reactHooks.configs.recommended.rules,
+  },
+  {
+    files: ['**/*.{js,mjs,cjs}'],
+    extends: [js.configs.recommended],
+    languageOptions: { globals: nodeGlobals },
+  },
+)
