@@ -1,6 +1,6 @@
 // One esbuild setup for everything that runs the BFF's TypeScript under Node: the production
-// build, the test processes and the benchmarks. shared/ (TypeScript source, a workspace package)
-// is bundled in; every npm dependency of the BFF (optional ones too) stays external and is loaded
+// build, the test processes, and the scripts and benchmarks (scripts/run-ts.mjs, which also keeps
+// every other package external). shared/ (TypeScript source, a workspace package) is bundled in; every npm dependency of the BFF (optional ones too) stays external and is loaded
 // from node_modules.
 import { readFileSync } from 'node:fs'
 import { build } from 'esbuild'

@@ -7,9 +7,15 @@ import { ShellServiceWorkerPlugin } from './shell-sw'
 
 const root = path.resolve(__dirname, '..')
 
+/** The part of webpack-chain's config that chainCommon uses (Taro hands one to `webpackChain`). */
+interface ChainPart {
+  resolve: { plugin(name: string): { use(plugin: unknown): unknown } }
+  cache(options: Record<string, unknown>): unknown
+}
+
 // Taro's own persistent cache hard-codes <root>/src/app.config as a build dependency and never warms
 // up with sourceRoot 'client' (see TARO.md): use webpack's filesystem cache directly instead.
-function chainCommon(chain: any, platform: string): void {
+function chainCommon(chain: ChainPart, platform: string): void {
   chain.resolve.plugin('tsconfig-paths').use(TsconfigPathsPlugin)
   chain.cache({
     type: 'filesystem',
@@ -50,7 +56,7 @@ function keepCustomWrapper(): void {
   }
 }
 
-export default defineConfig<'webpack5'>(async (merge) => {
+export default defineConfig<'webpack5'>((merge) => {
   const outputRoot = process.env.CHAT_OUTPUT_ROOT || `dist/${process.env.TARO_ENV}`
   const h5 = process.env.TARO_ENV === 'h5'
   const baseConfig: UserConfigExport<'webpack5'> = {

@@ -55,6 +55,8 @@ const LINK_TARGET = 0.85
 const CPU_TARGET = 2
 const CONV = directConvId('bench-a', 'bench-b')
 const RESULTS = process.env.BENCH_RESULTS ?? path.resolve(process.cwd(), 'bench/results/upload.json')
+/** The scripts' TypeScript runner, which starts the helper processes from this file. */
+const RUN_TS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/run-ts.mjs')
 
 // ------------------------------------------------------------------ server roles
 
@@ -160,7 +162,8 @@ const cpus = os.availableParallelism()
 function startRole(role: 'bff' | 'put' | 'links', arg: string, pinned = true): Promise<Server> {
   const self = fileURLToPath(import.meta.url)
   // BENCH_NODE_ARGS: extra node flags for the server processes (e.g. `--cpu-prof` to profile them).
-  const args = [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), self, role, arg]
+  // The helper processes run this file through the scripts' TypeScript runner.
+  const args = [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), RUN_TS, self, role, arg]
   const child =
     pinned && hasTaskset && cpus > 1
       ? spawn('taskset', ['-c', '1', process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -169,7 +172,7 @@ function startRole(role: 'bff' | 'put' | 'links', arg: string, pinned = true): P
     let out = ''
     let url: string | undefined
     const waiting: Array<(us: number) => void> = []
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout.on('data', (b: Buffer) => {
       out += b.toString()
       while (out.includes('\n')) {
         const line = out.slice(0, out.indexOf('\n'))
@@ -183,7 +186,7 @@ function startRole(role: 'bff' | 'put' | 'links', arg: string, pinned = true): P
             cpu: () =>
               new Promise<number>((r) => {
                 waiting.push(r)
-                child.stdin!.write('cpu\n')
+                child.stdin.write('cpu\n')
               }),
           })
         } else if (typeof msg.cpuUs === 'number') waiting.shift()?.(msg.cpuUs)
@@ -233,7 +236,7 @@ async function runUploader(bff: string, token: string, file: string, http: Uploa
     metadata: { conv: CONV, filename: 'bench.pdf' },
     http,
     storage: memoryStorage(),
-    getToken: async () => token,
+    getToken: () => Promise.resolve(token),
   })
   const t0 = process.hrtime.bigint()
   const out = await upload.start()
@@ -355,7 +358,7 @@ async function orchestrate(): Promise<void> {
     }
 
     // ---- links: through the shaping proxies
-    const linkResults: Record<string, unknown>[] = []
+    const linkResults: LinkResult[] = []
     for (const profile of profiles) {
       const up = series()
       const single = series()
@@ -416,6 +419,17 @@ const round1 = (x: number): number => Math.round(x * 10) / 10
 const round2 = (x: number): number => Math.round(x * 100) / 100
 const round3 = (x: number): number => Math.round(x * 1000) / 1000
 
+/** One link profile's figures: the uploader and the one PUT through the same shaping proxy. */
+interface LinkResult {
+  profile: LinkProfile
+  uploader: RowOut & { appendsPerUpload: number; meanChunkBytes: number }
+  baseline: RowOut
+  putShareOfUplink: number
+  ratio: number
+  target: number
+  meetsTarget: boolean
+}
+
 interface RowOut {
   label: string
   medianMs: number
@@ -427,20 +441,20 @@ interface RowOut {
 
 function printResult(r: {
   pinned: string
-  links: Array<Record<string, unknown>>
+  links: LinkResult[]
   loopback: { uploader: RowOut & { appendsPerUpload: number }; baseline: RowOut; goodputRatio: number; serverCpuRatio: number; cpuTarget: number }
 }): void {
   const rows: string[][] = [['', 'median ms', 'MB/s', 'server CPU ms/MB', 'rounds (ms)']]
   const row = (x: RowOut): string[] => [x.label, String(x.medianMs), String(x.MBps), String(x.serverCpuMsPerMB), x.ms.join(' ')]
-  for (const l of r.links) rows.push(row(l.uploader as RowOut), row(l.baseline as RowOut))
+  for (const l of r.links) rows.push(row(l.uploader), row(l.baseline))
   rows.push(row(r.loopback.uploader), row(r.loopback.baseline))
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((x) => x[c]!.length)))
   console.log(`\nupload benchmark: ${FILE_BYTES / 1024 / 1024} MiB file (${r.pinned})`)
   for (const x of rows) console.log(x.map((cell, c) => cell.padEnd(widths[c]!)).join('  '))
   console.log('')
   for (const l of r.links) {
-    const p = l.profile as LinkProfile
-    const up = l.uploader as RowOut & { appendsPerUpload: number; meanChunkBytes: number }
+    const p = l.profile
+    const up = l.uploader
     console.log(
       `${p.name} (RTT ${p.rttMs} ms, up ${p.upBps / 1e6} Mbit/s, jitter ${p.jitterMs} ms): uploader / one PUT = ${l.ratio} ` +
         `(target >= ${l.target}: ${l.meetsTarget ? 'met' : 'NOT met'}); ${up.appendsPerUpload} appends per upload, ` +

@@ -53,7 +53,7 @@ if (workers > 1 && cluster.isPrimary) {
       if (users.get(user) === ws) users.delete(user)
     })
     ws.on('message', (data) => {
-      const text = data.toString()
+      const text = (data as Buffer).toString() // ws's default binaryType: one Buffer
       const frame = JSON.parse(text) as { to?: string; group?: string }
       if (frame.group !== undefined) {
         const buf = Buffer.from(text)

@@ -38,7 +38,7 @@ function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<Web
       if (!ready) reject(new Error(`closed ${code} before welcome`))
     })
     ws.on('message', (data) => {
-      const text = data.toString()
+      const text = (data as Buffer).toString() // ws's default binaryType: one Buffer
       if (!ready && mode === 'bff') {
         // The BFF's first frame is `welcome`: the socket is authenticated and routable from here.
         if (!text.startsWith('{"type":"welcome"')) return reject(new Error(`refused: ${text.slice(0, 100)}`))
@@ -87,11 +87,21 @@ function frameFor(mode: Mode, from: string, to: string, text: string, n: number)
   return JSON.stringify({ type: 'send', cid: `c${process.pid}r${cidRun}x${from}x${n}`, conv, kind: 'text', body: { text } })
 }
 
+/** The fields of the frames this generator reads: the BFF's `msg`, `messages`, `sync.done`, and the baseline's echo. */
+interface Frame {
+  type?: string
+  text?: string
+  round?: number
+  m?: { body: { text: string } }
+  msgs?: { seq: number }[]
+}
+const parse = (text: string): Frame => JSON.parse(text) as Frame
+
 /** The send time carried in a delivered frame's text. */
 function sentAt(mode: Mode, text: string): number | undefined {
-  const f = JSON.parse(text)
+  const f = parse(text)
   if (mode === 'base') return f.type === 'send' ? Number(f.text) : undefined
-  return f.type === 'msg' ? Number(f.m.body.text) : undefined
+  return f.type === 'msg' ? Number(f.m?.body.text) : undefined
 }
 
 /** Steady rate of 1:1 messages over `pairs` for `durationMs`; latency from send to delivery. */
@@ -147,8 +157,8 @@ async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?
       }, 5000)
       onFrame = (user, text) => {
         if (user === cmd.sender) return
-        const f = JSON.parse(text)
-        const r = cmd.mode === 'base' ? f.round : f.type === 'msg' ? Number(f.m.body.text) : -1
+        const f = parse(text)
+        const r = cmd.mode === 'base' ? f.round : f.type === 'msg' ? Number(f.m?.body.text) : -1
         if (r === round && ++got === expected) resolve()
       }
     })
@@ -206,12 +216,12 @@ async function reconnect(cmd: { url: string; mode: Mode; peer: Peer; conv?: stri
     }
     onFrame = (_u, text) => {
       if (cmd.mode === 'base') {
-        seqs.push(Number(JSON.parse(text).text.slice(1)))
+        seqs.push(Number(parse(text).text?.slice(1)))
         if (seqs.length === cmd.expect) finish()
         return
       }
-      const f = JSON.parse(text)
-      if (f.type === 'messages') for (const m of f.msgs) seqs.push(m.seq)
+      const f = parse(text)
+      if (f.type === 'messages') for (const m of f.msgs ?? []) seqs.push(m.seq)
       else if (f.type === 'sync.done') finish()
     }
     open(cmd.url, cmd.mode, cmd.peer).then((ws) => {
@@ -224,17 +234,27 @@ async function reconnect(cmd: { url: string; mode: Mode; peer: Peer; conv?: stri
   return { ms: doneAt - t0, received: seqs.length, unique: new Set(seqs).size, inOrder }
 }
 
-async function closeAll() {
+function closeAll() {
   const n = sockets.size
   for (const ws of sockets.values()) ws.terminate()
   sockets.clear()
-  return { closed: n }
+  return Promise.resolve({ closed: n })
 }
 
-const commands: Record<string, (cmd: any) => Promise<unknown>> = { connect, rate, group, blast, reconnect, closeAll, alive: async () => ({ open: [...sockets.values()].filter((w) => w.readyState === WebSocket.OPEN).length }) }
+const commands = {
+  connect,
+  rate,
+  group,
+  blast,
+  reconnect,
+  closeAll,
+  alive: () => Promise.resolve({ open: [...sockets.values()].filter((w) => w.readyState === WebSocket.OPEN).length }),
+}
+/** What run.ts may ask: each command's argument and answer (Generator.call is typed from it). */
+export type Commands = typeof commands
 
 process.on('message', (msg: { id: number; cmd: string; args: unknown }) => {
-  const run = commands[msg.cmd]
+  const run = (commands as Record<string, (args: unknown) => Promise<unknown>>)[msg.cmd]
   if (!run) return process.send!({ id: msg.id, error: `unknown command ${msg.cmd}` })
   run(msg.args).then(
     (result) => process.send!({ id: msg.id, result }),

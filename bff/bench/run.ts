@@ -24,12 +24,15 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { SignJWT } from 'jose'
+import type { Commands } from './loadgen'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repo = path.resolve(here, '../..')
 const BFF_MAIN = path.join(repo, 'bff/dist/main.js')
-const BASELINE = path.join(here, 'baseline.js')
-const LOADGEN = path.join(here, 'loadgen.js')
+const BASELINE = path.join(here, 'baseline.ts')
+const LOADGEN = path.join(here, 'loadgen.ts')
+/** The baseline server and the load generators are TypeScript: started through the scripts' runner. */
+const RUN_TS = path.join(repo, 'scripts/run-ts.mjs')
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123'
 /**
  * The BFF's Redis: by default one this run starts (no persistence, like the default one on
@@ -76,7 +79,7 @@ async function startServer(kind: 'bff' | 'base', workers: number, extraEnv: Reco
   const main = kind === 'bff' ? BFF_MAIN : BASELINE
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
-  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, main], {
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, ...(kind === 'base' ? [RUN_TS] : []), main], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: '0',
@@ -106,12 +109,12 @@ async function startServer(kind: 'bff' | 'base', workers: number, extraEnv: Reco
       reject(new Error(`${kind} did not start`))
     }, 30_000)
     const last: string[] = []
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       last.push(line)
       if (last.length > 5) last.shift()
       if (line.includes('"msg":"listening"')) {
         clearTimeout(timer)
-        resolve(JSON.parse(line).port)
+        resolve((JSON.parse(line) as { port: number }).port)
       }
     })
     // Its last log lines say why it stopped (a config error names the variable).
@@ -136,14 +139,16 @@ async function stopServer(s: Server): Promise<void> {
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL')
-    } catch {}
+    } catch {
+      // already gone
+    }
   }
   if (s.kind === 'bff') await dropPrefix(s.prefix)
 }
 
 class Generator {
   private nextId = 0
-  private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>()
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   readonly ready: Promise<void>
   constructor(readonly child: ChildProcess) {
     this.ready = new Promise((resolve) => {
@@ -157,10 +162,10 @@ class Generator {
       })
     })
   }
-  call<T = any>(cmd: string, args: unknown = {}): Promise<T> {
+  call<K extends keyof Commands>(cmd: K, args: Parameters<Commands[K]>[0]): Promise<Awaited<ReturnType<Commands[K]>>> {
     const id = ++this.nextId
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject })
       this.child.send({ id, cmd, args })
     })
   }
@@ -171,7 +176,7 @@ class Generator {
 
 async function generators(n: number): Promise<Generator[]> {
   const gens = Array.from({ length: n }, (_, i) => {
-    const child = fork(LOADGEN, [], { env: { ...process.env, ADDRESS_OFFSET: String(i * 41) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = fork(RUN_TS, [LOADGEN], { env: { ...process.env, ADDRESS_OFFSET: String(i * 41) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     // Pinned after the fact: fork cannot go through taskset and keep its IPC channel.
     started.add(child)
     execFileSync('taskset', ['-a', '-p', '-c', LOAD_CORE, String(child.pid)], { stdio: 'ignore' })
@@ -236,11 +241,6 @@ function rssBytes(pids: number[]): number {
   return kb * 1024
 }
 
-/** CPU seconds (user + system) of the processes. */
-function cpuSeconds(pids: number[]): number {
-  const { user, system } = cpuSplit(pids)
-  return user + system
-}
 
 /** CPU seconds of the processes in user and in system (kernel) mode. */
 function cpuSplit(pids: number[]): { user: number; system: number } {
@@ -327,14 +327,14 @@ async function idle(kind: 'bff' | 'base') {
     const ids = Array.from({ length: IDLE }, (_, i) => `i${i}`)
     const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
     const t0 = Date.now()
-    const results = await Promise.all(gens.map((g, i) => g.call<{ connected: number; failed: number }>('connect', { url: server.url, mode: kind, peers: peers.slice(i * PER_GENERATOR, (i + 1) * PER_GENERATOR), concurrency: 400 })))
+    const results = await Promise.all(gens.map((g, i) => g.call('connect', { url: server.url, mode: kind, peers: peers.slice(i * PER_GENERATOR, (i + 1) * PER_GENERATOR), concurrency: 400 })))
     const connectMs = Date.now() - t0
     const connected = results.reduce((s, r) => s + r.connected, 0)
     // Let two heartbeat rounds pass (30 s interval) before measuring.
     await sleep(65_000)
     const rssAfter = rssBytes(serverPids(server))
-    const alive = (await Promise.all(gens.map((g) => g.call<{ open: number }>('alive')))).reduce((s, r) => s + r.open, 0)
-    await Promise.all(gens.map((g) => g.call('closeAll')))
+    const alive = (await Promise.all(gens.map((g) => g.call('alive', undefined)))).reduce((s, r) => s + r.open, 0)
+    await Promise.all(gens.map((g) => g.call('closeAll', undefined)))
     return { connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), processes: serverPids(server).length }
   } finally {
     for (const g of gens) g.stop()
@@ -387,7 +387,7 @@ async function one2one(kind: 'bff' | 'base', extraEnv: Record<string, string> = 
     const pids = serverPids(server)
     const cpu0 = cpuSplit(pids)
     const redis0 = await redisCpuSeconds()
-    const r = await gen!.call<{ sent: number; received: number; sendMs: number; p50: number; p90: number; p99: number; max: number }>('rate', { mode: kind, pairs, rate: RATE, durationMs: SECONDS * 1000 })
+    const r = await gen!.call('rate', { mode: kind, pairs, rate: RATE, durationMs: SECONDS * 1000 })
     const cpu1 = cpuSplit(pids)
     const redisCpu = (await redisCpuSeconds()) - redis0
     const user = cpu1.user - cpu0.user
@@ -420,8 +420,8 @@ async function group(kind: 'bff' | 'base') {
     }
     const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
     await gen!.call('connect', { url: server.url, mode: kind, peers, group: 'g' })
-    await gen!.call('group', { mode: kind, sender: ids[0], members: ids, conv, rounds: 20, gapMs: 5 })
-    return await gen!.call('group', { mode: kind, sender: ids[0], members: ids, conv, rounds: GROUP_ROUNDS, gapMs: 5 })
+    await gen!.call('group', { mode: kind, sender: ids[0]!, members: ids, conv, rounds: 20, gapMs: 5 })
+    return await gen!.call('group', { mode: kind, sender: ids[0]!, members: ids, conv, rounds: GROUP_ROUNDS, gapMs: 5 })
   } finally {
     gen!.stop()
     await stopServer(server)
@@ -436,12 +436,13 @@ async function createGroup(url: string, ids: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     ws.on('error', reject)
     ws.on('message', (data) => {
-      const f = JSON.parse(data.toString())
+      // ws's default binaryType: one Buffer.
+      const f = JSON.parse((data as Buffer).toString()) as { type: string; rid?: string; code?: string; conv?: { id: string } }
       if (f.type === 'welcome') ws.send(JSON.stringify({ type: 'conv.create', rid: 'g', kind: 'group', members: ids.slice(1), title: 'bench' }))
       else if (f.type === 'conv' && f.rid === 'g') {
         ws.close()
-        resolve(f.conv.id)
-      } else if (f.type === 'error') reject(new Error(f.code))
+        resolve(f.conv!.id)
+      } else if (f.type === 'error') reject(new Error(f.code ?? 'error'))
     })
   })
 }
@@ -527,8 +528,10 @@ async function main() {
   // Scenarios not run this time (BENCH_ONLY) keep their last figures.
   let previous: Record<string, unknown> = {}
   try {
-    previous = JSON.parse(readFileSync(out, 'utf8'))
-  } catch {}
+    previous = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>
+  } catch {
+    // first run: nothing to keep
+  }
   writeFileSync(out, JSON.stringify({ ...previous, ...results }, null, 2) + '\n')
   const head: [string, string, string, string, string] = ['target', 'BFF', 'baseline (minimal ws router)', 'ratio', 'goal']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))

@@ -7,8 +7,7 @@
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { LIMITS } from '@chat/shared'
-import { ConfigError, bool, int, oneOf, url } from './env'
+import { ConfigError, readEnv, requireUrl } from './env'
 import { loadUploadConfig } from './upload/config'
 import type { UploadConfig } from './upload/config'
 import { loadWeChatConfig } from './wechat/config'
@@ -137,116 +136,93 @@ const JWT_SECRET_MIN_BYTES = 32
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /**
- * NODE_ENV, recognised whatever its case and spacing. Anything but development, test or production
- * is refused: a typo ("Prod", "prodution") must not start a production server in development mode.
+ * Each variable is read and checked by the one schema (env.ts, defaults there); what is left here
+ * spans several of them: production's rules and the defaults that depend on other variables.
  */
-function modeOf(env: NodeJS.ProcessEnv): 'development' | 'test' | 'production' {
-  const raw = (env.NODE_ENV ?? '').trim().toLowerCase()
-  if (raw === '' || raw === 'development') return 'development'
-  if (raw === 'test' || raw === 'production') return raw
-  throw new ConfigError('NODE_ENV', `must be development, test or production (any case), got "${env.NODE_ENV}"`)
-}
-
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const production = modeOf(env) === 'production'
-  const store = oneOf(env, 'STORE', ['memory', 'redis'] as const, 'memory')
-  const jwtSecret = env.JWT_SECRET || (production ? undefined : DEV_JWT_SECRET)
+  const e = readEnv(env)
+  const production = e.NODE_ENV === 'production'
+  const store = e.STORE
+  const jwtSecret = e.JWT_SECRET ?? (production ? undefined : DEV_JWT_SECRET)
   if (jwtSecret === undefined) throw new ConfigError('JWT_SECRET', 'is required in production')
   if (Buffer.byteLength(jwtSecret) < JWT_SECRET_MIN_BYTES) throw new ConfigError('JWT_SECRET', `must be at least ${JWT_SECRET_MIN_BYTES} bytes`)
   if (production && (PUBLIC_SECRETS.has(jwtSecret) || PLACEHOLDER_RE.test(jwtSecret))) {
     throw new ConfigError('JWT_SECRET', 'is a built-in or example value: generate one (openssl rand -hex 32)')
   }
-  const devLogin = bool(env, 'DEV_LOGIN', !production)
+  const devLogin = e.DEV_LOGIN ?? !production
   if (production && devLogin) throw new ConfigError('DEV_LOGIN', 'must not be enabled in production')
-  const workers = int(env, 'WORKERS', production ? availableParallelism() : 1, 1, 256)
+  const workers = e.WORKERS ?? (production ? availableParallelism() : 1)
   if (store === 'memory' && workers > 1) {
     throw new ConfigError('WORKERS', `is ${workers} but STORE=memory holds state in one process: use STORE=redis or WORKERS=1`)
   }
-  const metricsPort = env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : undefined
-  const metricsToken = env.METRICS_TOKEN || undefined
-  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters')
-  if (production && metricsPort === undefined && metricsToken === undefined) {
+  if (production && e.METRICS_PORT === undefined && e.METRICS_TOKEN === undefined) {
     throw new ConfigError('METRICS_PORT', 'or METRICS_TOKEN is required in production: /metrics must not be public')
   }
-  const redisPrefix = env.REDIS_PREFIX ?? 'chat:'
-  // A brace in the prefix would become the key's hash tag and put every key in one Cluster slot.
-  if (/[{}\s]/.test(redisPrefix)) throw new ConfigError('REDIS_PREFIX', 'must not contain braces or spaces')
 
-  const dataDir = path.resolve(repoRoot, env.DATA_DIR || 'data')
-  const archiveRaw = env.ARCHIVE_URL?.trim() || (store === 'memory' ? `sqlite:${path.join(dataDir, 'chat.sqlite')}` : 'none')
+  const dataDir = path.resolve(repoRoot, e.DATA_DIR)
+  const archiveRaw = e.ARCHIVE_URL ?? (store === 'memory' ? `sqlite:${path.join(dataDir, 'chat.sqlite')}` : 'none')
   if (archiveRaw !== 'none' && !/^(mysql:\/\/.+|sqlite:.+)$/.test(archiveRaw)) {
     throw new ConfigError('ARCHIVE_URL', `must be mysql://user:password@host:port/database, sqlite:<file> or none, got "${archiveRaw.replace(/\/\/[^@]*@/, '//***@')}"`)
   }
   const archiveUrl = archiveRaw === 'none' ? undefined : archiveRaw
   // The persister's stream is one key: a script cannot write it with a conversation's keys in
   // another Cluster slot. Refused rather than half-working.
-  if (archiveUrl && store === 'redis' && clusterNodes(env).length > 0) {
+  if (archiveUrl && store === 'redis' && e.REDIS_CLUSTER_NODES.length > 0) {
     throw new ConfigError('ARCHIVE_URL', 'is not supported with REDIS_CLUSTER_NODES yet: use a standalone Redis (see bff/README.md, Archive)')
   }
+  if (store === 'redis' && e.REDIS_CLUSTER_NODES.length === 0) requireUrl('REDIS_URL', e.REDIS_URL)
 
-  const config: Config = {
-    port: int(env, 'PORT', 8080, 0, 65535),
-    host: env.HOST ?? '127.0.0.1',
+  return {
+    port: e.PORT,
+    host: e.HOST,
     production,
     store,
-    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    redisClusterNodes: clusterNodes(env),
-    redisPrefix,
-    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 10, 60_000),
-    redisConnectTimeoutMs: int(env, 'REDIS_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
+    redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
+    redisPrefix: e.REDIS_PREFIX,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    redisConnectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
     dataDir,
     archiveUrl,
-    archiveConnectTimeoutMs: int(env, 'ARCHIVE_CONNECT_TIMEOUT_MS', 30_000, 100, 600_000),
-    archivePoolSize: int(env, 'ARCHIVE_POOL_SIZE', 10, 1, 1000),
-    windowMessages: int(env, 'WINDOW_MESSAGES', 200, 1, 1_000_000),
-    archiveBatchMax: int(env, 'ARCHIVE_BATCH_MAX', 1000, 1, 100_000),
-    archiveBacklogMax: int(env, 'ARCHIVE_BACKLOG_MAX', 1_000_000, 1, 1_000_000_000),
-    archiveClaimIdleMs: int(env, 'ARCHIVE_CLAIM_IDLE_MS', 30_000, 100, 3600_000),
+    archiveConnectTimeoutMs: e.ARCHIVE_CONNECT_TIMEOUT_MS,
+    archivePoolSize: e.ARCHIVE_POOL_SIZE,
+    windowMessages: e.WINDOW_MESSAGES,
+    archiveBatchMax: e.ARCHIVE_BATCH_MAX,
+    archiveBacklogMax: e.ARCHIVE_BACKLOG_MAX,
+    archiveClaimIdleMs: e.ARCHIVE_CLAIM_IDLE_MS,
     jwtSecret,
-    tokenTtlMs: int(env, 'TOKEN_TTL_MS', 15 * 60_000, 1000, 24 * 3600_000),
-    refreshTtlMs: int(env, 'REFRESH_TTL_MS', 30 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),
-    wxAppId: env.WX_APPID ?? '',
-    wxSecret: env.WX_SECRET ?? '',
-    wxApiBase: url(env, 'WX_API_BASE', 'https://api.weixin.qq.com'),
-    wxTimeoutMs: int(env, 'WX_TIMEOUT_MS', 5000, 100, 60_000),
+    tokenTtlMs: e.TOKEN_TTL_MS,
+    refreshTtlMs: e.REFRESH_TTL_MS,
+    wxAppId: e.WX_APPID,
+    wxSecret: e.WX_SECRET,
+    wxApiBase: e.WX_API_BASE,
+    wxTimeoutMs: e.WX_TIMEOUT_MS,
     devLogin,
-    staticDir: path.resolve(repoRoot, env.STATIC_DIR ?? 'dist/h5'),
-    corsOrigins: (env.CORS_ORIGINS ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+    staticDir: path.resolve(repoRoot, e.STATIC_DIR),
+    corsOrigins: e.CORS_ORIGINS,
     workers,
-    metricsPort,
-    metricsToken,
-    workerRestartMax: int(env, 'WORKER_RESTART_MAX', 5, 0, 1000),
-    workerRestartWindowMs: int(env, 'WORKER_RESTART_WINDOW_MS', 60_000, 1000, 24 * 3600_000),
-    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    metricsPort: e.METRICS_PORT,
+    metricsToken: e.METRICS_TOKEN,
+    workerRestartMax: e.WORKER_RESTART_MAX,
+    workerRestartWindowMs: e.WORKER_RESTART_WINDOW_MS,
+    logLevel: e.LOG_LEVEL,
 
-    heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 50, 600_000),
-    maxFrameBytes: int(env, 'MAX_FRAME_BYTES', LIMITS.maxFrameBytes, 1024, 16 * 1024 * 1024),
-    maxConnections: int(env, 'MAX_CONNECTIONS', 19_000, 1, 1_000_000),
-    maxDevicesPerUser: int(env, 'MAX_DEVICES_PER_USER', 5, 1, 1000),
-    rateLimitPerSec: int(env, 'RATE_LIMIT_PER_SEC', 20, 1, 1_000_000),
-    rateLimitBurst: int(env, 'RATE_LIMIT_BURST', 60, 1, 1_000_000),
-    floodMaxRejects: int(env, 'FLOOD_MAX_REJECTS', 50, 1, 1_000_000),
-    floodWindowMs: int(env, 'FLOOD_WINDOW_MS', 10_000, 100, 3600_000),
-    slowConsumerBytes: int(env, 'SLOW_CONSUMER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    dedupWindowMs: int(env, 'DEDUP_WINDOW_MS', 24 * 3600_000, 1000, 30 * 24 * 3600_000),
-    queueMaxLength: int(env, 'QUEUE_MAX_LENGTH', 10_000, 1, 10_000_000),
-    queueRetentionMs: int(env, 'QUEUE_RETENTION_MS', 7 * 24 * 3600_000, 1000, 365 * 24 * 3600_000),
-    presenceFanoutMax: int(env, 'PRESENCE_FANOUT_MAX', 1000, 0, 100_000),
-    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
-    shutdownRetryAfterMs: int(env, 'SHUTDOWN_RETRY_AFTER_MS', 1000, 0, 600_000),
-    uploads: loadUploadConfig(env),
-    wechat: loadWeChatConfig(env),
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    maxFrameBytes: e.MAX_FRAME_BYTES,
+    maxConnections: e.MAX_CONNECTIONS,
+    maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
+    rateLimitPerSec: e.RATE_LIMIT_PER_SEC,
+    rateLimitBurst: e.RATE_LIMIT_BURST,
+    floodMaxRejects: e.FLOOD_MAX_REJECTS,
+    floodWindowMs: e.FLOOD_WINDOW_MS,
+    slowConsumerBytes: e.SLOW_CONSUMER_BYTES,
+    dedupWindowMs: e.DEDUP_WINDOW_MS,
+    queueMaxLength: e.QUEUE_MAX_LENGTH,
+    queueRetentionMs: e.QUEUE_RETENTION_MS,
+    presenceFanoutMax: e.PRESENCE_FANOUT_MAX,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    shutdownRetryAfterMs: e.SHUTDOWN_RETRY_AFTER_MS,
+    uploads: loadUploadConfig(e),
+    wechat: loadWeChatConfig(e),
   }
-  if (store === 'redis' && config.redisClusterNodes.length === 0) url(env, 'REDIS_URL', config.redisUrl)
-  return config
-}
-
-function clusterNodes(env: NodeJS.ProcessEnv): { host: string; port: number }[] {
-  const raw = env.REDIS_CLUSTER_NODES?.trim()
-  if (!raw) return []
-  return raw.split(',').map((item) => {
-    const m = /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(item)
-    if (!m) throw new ConfigError('REDIS_CLUSTER_NODES', `must be a comma list of host:port, got "${item}"`)
-    return { host: m[1]!, port: Number(m[2]) }
-  })
 }

@@ -24,7 +24,7 @@ import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BuildError, errorText, publish, WeChatError } from './publish'
-import { resolveSettings, SettingsError, type Command } from './settings'
+import { resolveSettings, SettingsError } from './settings'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
   })
   const log = (line: string): void => console.log(`[weapp-ci] ${line}`)
   try {
-    const settings = resolveSettings({ command: command as Command, argv: rest, env: process.env, root, gitCommit: gitCommit() })
+    const settings = resolveSettings({ command, argv: rest, env: process.env, root, gitCommit: gitCommit() })
     const result = await publish(settings, { log })
     const full = result.packages.find((p) => p.name === '__FULL__')
     log(`${result.command} done: version ${result.version}${full ? `, package ${full.size} bytes` : ''}${result.qrcode ? `, QR code ${result.qrcode}` : ''}`)

@@ -58,7 +58,7 @@ export function checkOutput(settings: PublishSettings): string {
   if (!existsSync(path.join(dir, 'app.json'))) throw new BuildError(`${dir}/app.json is missing: the build is incomplete`)
   let appid: unknown
   try {
-    appid = JSON.parse(readFileSync(configFile, 'utf8')).appid
+    appid = (JSON.parse(readFileSync(configFile, 'utf8')) as { appid?: unknown }).appid
   } catch (err) {
     throw new BuildError(`${configFile} is not JSON: ${(err as Error).message}`)
   }
@@ -137,16 +137,21 @@ function describeTask(task: unknown): string {
     const t = task as { message?: unknown; status?: unknown; _msg?: unknown; _status?: unknown }
     const message = t.message ?? t._msg
     const status = t.status ?? t._status
-    if (message !== undefined) return `${String(message)}${status ? ` [${String(status)}]` : ''}`
+    if (message !== undefined) return `${text(message)}${status ? ` [${text(status)}]` : ''}`
   }
   return JSON.stringify(task)
+}
+
+/** A field of miniprogram-ci's answers, as text: strings and numbers as they are, anything else as JSON. */
+function text(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value)
 }
 
 /** miniprogram-ci throws CodeErrors whose message is sometimes an Error's toString(). */
 export function errorText(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code
-    return `${err.message.replace(/^Error: /, '')}${code !== undefined ? ` (code ${String(code)})` : ''}`
+    return `${err.message.replace(/^Error: /, '')}${code !== undefined ? ` (code ${text(code)})` : ''}`
   }
   return String(err)
 }

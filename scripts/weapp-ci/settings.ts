@@ -7,6 +7,7 @@ import { constants, createPrivateKey, privateEncrypt, type KeyObject } from 'nod
 import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import path from 'node:path'
+import { parseArgs } from 'node:util'
 
 export type Command = 'upload' | 'preview'
 export type QrcodeFormat = 'image' | 'base64' | 'terminal'
@@ -78,42 +79,66 @@ function label(key: Key): string {
   return o.env ? `${o.flag} / ${o.env}` : o.flag
 }
 
-/** `--name value`, `--name=value` and boolean `--name`. Unknown flags are problems, not ignored. */
+/**
+ * `--name value`, `--name=value` and boolean `--name`, read by node:util's parseArgs. Unknown flags
+ * are problems, not ignored, and every problem is reported (parseArgs' strict mode stops at the
+ * first), so it runs non-strict and this checks its tokens.
+ */
 export function parseFlags(argv: readonly string[], command: Command): { values: Partial<Record<Key, string>>; problems: string[] } {
   const values: Partial<Record<Key, string>> = {}
   const problems: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const eq = arg.indexOf('=')
-    const flag = eq > 0 ? arg.slice(0, eq) : arg
-    const key = byFlag.get(flag)
-    if (!key) {
-      problems.push(`unknown argument "${arg}" (known: ${[...byFlag.keys()].join(', ')})`)
-      // `--typo value`: the value belongs to the unknown flag, report the flag once.
-      const next = argv[i + 1]
-      if (arg.startsWith('--') && eq < 0 && next !== undefined && !next.startsWith('--')) i++
-      continue
+  const options = Object.fromEntries(
+    Object.values(OPTIONS).map((o: Option) => [o.flag.slice(2), { type: o.boolean ? ('boolean' as const) : ('string' as const) }]),
+  )
+  let args = [...argv]
+  parse: while (args.length > 0) {
+    const { tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true })
+    const reported = new Set<number>()
+    for (let t = 0; t < tokens.length; t++) {
+      const token = tokens[t]!
+      if (token.kind !== 'option') {
+        if (!reported.has(token.index)) problems.push(`unknown argument "${args[token.index]}" ${known()}`)
+        reported.add(token.index)
+        continue
+      }
+      const key = token.rawName.startsWith('--') ? byFlag.get(token.rawName) : undefined
+      if (!key) {
+        if (!reported.has(token.index)) problems.push(`unknown argument "${args[token.index]}" ${known()}`)
+        reported.add(token.index)
+        // `--typo value`: the value belongs to the unknown flag, report the flag once.
+        const next = tokens[t + 1]
+        if (token.rawName.startsWith('--') && token.inlineValue === undefined && next?.kind === 'positional' && next.index === token.index + 1) t++
+        continue
+      }
+      const o: Option = OPTIONS[key]
+      if (o.commands && !o.commands.includes(command)) {
+        problems.push(`${o.flag} applies to ${o.commands.join('/')} only, not ${command}`)
+        continue
+      }
+      if (o.boolean) {
+        if (token.inlineValue) problems.push(`${o.flag} takes no value`)
+        values[key] = 'true'
+        continue
+      }
+      if (token.value === undefined) {
+        problems.push(`${o.flag} needs a value`)
+        continue
+      }
+      if (!token.inlineValue && token.value.startsWith('--')) {
+        // parseArgs took the next flag as this one's value: report it, and read on from that flag.
+        problems.push(`${o.flag} needs a value`)
+        args = args.slice(token.index + 1)
+        continue parse
+      }
+      values[key] = token.value
     }
-    const o: Option = OPTIONS[key]
-    if (o.commands && !o.commands.includes(command)) {
-      problems.push(`${flag} applies to ${o.commands.join('/')} only, not ${command}`)
-      if (!o.boolean && eq < 0) i++ // skip its value
-      continue
-    }
-    if (o.boolean) {
-      if (eq > 0) problems.push(`${flag} takes no value`)
-      values[key] = 'true'
-      continue
-    }
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i]
-    if (value === undefined || (eq < 0 && value.startsWith('--'))) {
-      problems.push(`${flag} needs a value`)
-      if (value !== undefined) i--
-      continue
-    }
-    values[key] = value
+    break
   }
   return { values, problems }
+}
+
+function known(): string {
+  return `(known: ${[...byFlag.keys()].join(', ')})`
 }
 
 export interface ResolveInput {
@@ -172,7 +197,9 @@ export function resolveSettings(input: ResolveInput): PublishSettings {
     let ok = false
     try {
       ok = ['http:', 'https:'].includes(new URL(proxy).protocol)
-    } catch {}
+    } catch {
+      // not a URL: reported below
+    }
     if (!ok) problems.push(`proxy "${proxy}" is not an http(s) URL: ${label('proxy')}`)
   }
 
@@ -204,9 +231,11 @@ export function resolveSettings(input: ResolveInput): PublishSettings {
 
 function packageVersion(root: string, problems: string[]): string | undefined {
   try {
-    const v: unknown = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
+    const v = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version?: unknown }).version
     if (typeof v === 'string') return v
-  } catch {}
+  } catch {
+    // unreadable package.json: reported below
+  }
   problems.push(`version is not set and package.json has none: ${label('version')}`)
   return undefined
 }

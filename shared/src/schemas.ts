@@ -39,6 +39,32 @@ const Size = v.pipe(v.number(), v.integer(), v.minValue(0))
 const Dimension = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000))
 const FileId = v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(ID_RE))
 
+/**
+ * The `type` literals of a frame union, in declaration order, without repeats. Options are objects
+ * with a literal `type`, or variants of such objects (`send` is one variant per message kind).
+ */
+type FrameOption =
+  | { readonly type: 'object'; readonly entries: { readonly type?: unknown } }
+  | { readonly type: 'variant'; readonly options: readonly FrameOption[] }
+function frameTypes<T extends string>(union: { readonly options: readonly FrameOption[] }): readonly T[] {
+  const out: T[] = []
+  const visit = (options: readonly FrameOption[]): void => {
+    for (const option of options) {
+      if (option.type === 'variant') {
+        visit(option.options)
+        continue
+      }
+      const literal = option.entries.type as { type?: string; literal?: unknown } | undefined
+      if (literal?.type !== 'literal' || typeof literal.literal !== 'string') {
+        throw new Error('frame schema without a literal "type"')
+      }
+      if (!out.includes(literal.literal as T)) out.push(literal.literal as T)
+    }
+  }
+  visit(union.options)
+  return out
+}
+
 // ---------------------------------------------------------------- domain objects
 
 export const MessageKind = v.picklist(['text', 'image', 'file'])
@@ -199,18 +225,8 @@ export const ClientFrame = v.variant('type', [
   UsersFrame,
   TypingFrame,
 ])
-export const CLIENT_FRAME_TYPES = [
-  'ping',
-  'send',
-  'recv',
-  'read',
-  'sync',
-  'history',
-  'convs',
-  'conv.create',
-  'users',
-  'typing',
-] as const
+/** Every `type` a client may send, read from `ClientFrame` (a new frame schema adds its type here). */
+export const CLIENT_FRAME_TYPES = frameTypes<v.InferOutput<typeof ClientFrame>['type']>(ClientFrame)
 
 // ---------------------------------------------------------------- server -> client frames
 
@@ -318,22 +334,8 @@ export const ServerFrame = v.variant('type', [
   ErrorFrame,
   NoticeFrame,
 ])
-export const SERVER_FRAME_TYPES = [
-  'welcome',
-  'pong',
-  'ack',
-  'msg',
-  'messages',
-  'sync.done',
-  'convs',
-  'conv',
-  'users',
-  'receipt',
-  'typing',
-  'presence',
-  'error',
-  'notice',
-] as const
+/** Every `type` the server may send, read from `ServerFrame`. */
+export const SERVER_FRAME_TYPES = frameTypes<v.InferOutput<typeof ServerFrame>['type']>(ServerFrame)
 
 // ---------------------------------------------------------------- HTTP bodies
 

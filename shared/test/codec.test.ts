@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AppError, decodeClientFrame, decodeServerFrame, encodeFrame, utf8Length } from '../src'
+import { AppError, decodeClientFrame, decodeServerFrame, encodeFrame, schemas, utf8Length } from '../src'
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -89,5 +89,23 @@ describe('decodeServerFrame', () => {
 describe('utf8Length', () => {
   it.each(['', 'abc', 'héllo', '你好', '😀 ok', '\ud800 lone'])('matches Buffer for %j', (s) => {
     expect(utf8Length(s)).toBe(Buffer.byteLength(s, 'utf8'))
+  })
+})
+
+describe('frame type lists', () => {
+  it('hold every type of the frame unions once, in declaration order', () => {
+    expect(schemas.CLIENT_FRAME_TYPES).toEqual(['ping', 'send', 'recv', 'read', 'sync', 'history', 'convs', 'conv.create', 'users', 'typing'])
+    expect(schemas.SERVER_FRAME_TYPES).toEqual([
+      'welcome', 'pong', 'ack', 'msg', 'messages', 'sync.done', 'convs', 'conv', 'users', 'receipt', 'typing', 'presence', 'error', 'notice',
+    ])
+  })
+
+  it('match what the unions accept: each listed type decodes past UNKNOWN_TYPE', () => {
+    for (const type of schemas.CLIENT_FRAME_TYPES) {
+      expect(codeOf(() => decodeClientFrame(JSON.stringify({ type })))).not.toBe('UNKNOWN_TYPE')
+    }
+    for (const type of schemas.SERVER_FRAME_TYPES) {
+      expect(codeOf(() => decodeServerFrame(JSON.stringify({ type })))).not.toBe('UNKNOWN_TYPE')
+    }
   })
 })

@@ -5,7 +5,7 @@
  */
 import os from 'node:os'
 import path from 'node:path'
-import { ConfigError } from '../env'
+import { ConfigError, type Env } from '../env'
 import { ALL_TYPES, type AllowedMime } from './content'
 import { parseUrlKeys, type UrlKey } from './signed'
 
@@ -55,42 +55,33 @@ export interface UploadConfig {
   readonly urlKeys: readonly UrlKey[] | undefined
 }
 
-export function loadUploadConfig(env: NodeJS.ProcessEnv): UploadConfig {
-  const rawDir = env.UPLOAD_DIR?.trim()
+/** The upload section, from the environment read by env.ts (defaults and limits there). */
+export function loadUploadConfig(e: Env): UploadConfig {
   return {
-    dir: path.resolve(rawDir || path.join(os.tmpdir(), 'chat-uploads')),
-    maxFileBytes: int(env, 'UPLOAD_MAX_BYTES', 100 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
-    maxActivePerUser: int(env, 'UPLOAD_MAX_ACTIVE_PER_USER', 4, 1, 1000),
-    idleMs: int(env, 'UPLOAD_IDLE_MS', 10 * 60_000, 1000, 7 * 24 * 3600_000),
-    expiryMs: int(env, 'UPLOAD_EXPIRY_MS', 24 * 3600_000, 1000, 365 * 24 * 3600_000),
-    sweepIntervalMs: int(env, 'UPLOAD_SWEEP_INTERVAL_MS', 10 * 60_000, 0, 24 * 3600_000),
-    thumbMaxPx: int(env, 'UPLOAD_THUMB_MAX_PX', 400, 16, 4096),
-    maxImagePixels: int(env, 'UPLOAD_MAX_IMAGE_PIXELS', 100_000_000, 1, 1_000_000_000),
-    allowedTypes: types(env, 'UPLOAD_ALLOWED_TYPES'),
-    urlTtlMs: int(env, 'FILE_URL_TTL_MS', 2 * 3600_000, 1000, 7 * 24 * 3600_000),
-    urlKeys: urlKeys(env, 'FILE_URL_KEYS'),
+    dir: path.resolve(e.UPLOAD_DIR ?? path.join(os.tmpdir(), 'chat-uploads')),
+    maxFileBytes: e.UPLOAD_MAX_BYTES,
+    maxActivePerUser: e.UPLOAD_MAX_ACTIVE_PER_USER,
+    idleMs: e.UPLOAD_IDLE_MS,
+    expiryMs: e.UPLOAD_EXPIRY_MS,
+    sweepIntervalMs: e.UPLOAD_SWEEP_INTERVAL_MS,
+    thumbMaxPx: e.UPLOAD_THUMB_MAX_PX,
+    maxImagePixels: e.UPLOAD_MAX_IMAGE_PIXELS,
+    allowedTypes: types('UPLOAD_ALLOWED_TYPES', e.UPLOAD_ALLOWED_TYPES),
+    urlTtlMs: e.FILE_URL_TTL_MS,
+    urlKeys: urlKeys('FILE_URL_KEYS', e.FILE_URL_KEYS),
   }
 }
 
-function urlKeys(env: NodeJS.ProcessEnv, name: string): UrlKey[] | undefined {
-  const raw = env[name]?.trim()
+// The two lists below are checked here rather than in env.ts: they need this component's tables.
+
+function urlKeys(name: string, raw: string | undefined): UrlKey[] | undefined {
   if (!raw) return undefined
   const keys = parseUrlKeys(raw)
   if (typeof keys === 'string') throw new ConfigError(name, keys)
   return keys
 }
 
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw.trim() === '') return fallback
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a non-negative integer, got "${raw}"`)
-  const n = Number(raw)
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`)
-  return n
-}
-
-function types(env: NodeJS.ProcessEnv, name: string): AllowedMime[] {
-  const raw = env[name]?.trim()
+function types(name: string, raw: string | undefined): AllowedMime[] {
   if (!raw) return [...ALL_TYPES]
   const out: AllowedMime[] = []
   for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {

@@ -3,7 +3,7 @@
  * environment, validated, with documented defaults; bff/README.md ("Live on WeChat") has the table.
  * Everything here is off unless WX_APPID and WX_SECRET are set (the embedded default, h5 trials).
  */
-import { ConfigError, int } from '../env'
+import type { Env } from '../env'
 
 export type UnavailablePolicy = 'allow' | 'refuse'
 
@@ -52,49 +52,27 @@ export interface WeChatConfig {
   readonly adminToken: string | undefined
 }
 
-export function loadWeChatConfig(env: NodeJS.ProcessEnv): WeChatConfig {
-  const fields = (env.WX_SUBSCRIBE_FIELDS || 'thing1,thing2,time3').split(',').map((s) => s.trim())
-  if (fields.length !== 3 || fields.some((f) => !/^[a-z_]+\d+$/.test(f))) {
-    throw new ConfigError('WX_SUBSCRIBE_FIELDS', `must be three template keys (name, preview, time) like thing1,thing2,time3, got "${env.WX_SUBSCRIBE_FIELDS}"`)
-  }
-  const adminToken = env.ADMIN_TOKEN || undefined
-  if (adminToken !== undefined && adminToken.length < 16) throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters')
-  const state = env.WX_MINIPROGRAM_STATE || 'formal'
-  if (state !== 'formal' && state !== 'trial' && state !== 'developer') throw new ConfigError('WX_MINIPROGRAM_STATE', `must be formal, trial or developer, got "${state}"`)
-  const policy = env.WX_SECCHECK_UNAVAILABLE || 'allow'
-  if (policy !== 'allow' && policy !== 'refuse') throw new ConfigError('WX_SECCHECK_UNAVAILABLE', `must be allow or refuse, got "${policy}"`)
-  const secCheck = (env.WX_SECCHECK ?? 'on').trim().toLowerCase()
-  if (!['on', 'off', '1', '0', 'true', 'false'].includes(secCheck)) throw new ConfigError('WX_SECCHECK', `must be on or off, got "${env.WX_SECCHECK}"`)
+/** The WeChat section, from the environment read by env.ts (defaults and limits there). */
+export function loadWeChatConfig(e: Env): WeChatConfig {
   return {
-    enabled: Boolean(env.WX_APPID && env.WX_SECRET),
-    tokenRefreshAheadMs: int(env, 'WX_TOKEN_REFRESH_AHEAD_MS', 300_000, 0, 3600_000),
-    tokenLockMs: int(env, 'WX_TOKEN_LOCK_MS', 10_000, 100, 600_000),
-    retryMax: int(env, 'WX_RETRY_MAX', 2, 0, 10),
-    retryBaseMs: int(env, 'WX_RETRY_BASE_MS', 200, 1, 60_000),
-    secCheck: ['on', '1', 'true'].includes(secCheck),
-    unavailablePolicy: policy,
-    textChecksPerMin: int(env, 'WX_TEXT_CHECKS_PER_MIN', 4000, 1, 1_000_000),
-    templateId: env.WX_SUBSCRIBE_TEMPLATE_ID?.trim() ?? '',
-    templateFields: fields as [string, string, string],
-    graceMs: int(env, 'WX_SUBSCRIBE_GRACE_MS', 30_000, 0, 24 * 3600_000),
-    maxAllowances: int(env, 'WX_SUBSCRIBE_MAX', 50, 1, 10_000),
-    miniprogramState: state,
-    reportsPerHour: int(env, 'REPORTS_PER_HOUR', 20, 1, 100_000),
-    moderationListMax: int(env, 'MODERATION_LIST_MAX', 10_000, 10, 1_000_000),
-    adminToken,
-    publicUrl: publicUrl(env),
-    mediaChecksPerMin: int(env, 'WX_MEDIA_CHECKS_PER_MIN', 2000, 1, 1_000_000),
-    pushToken: env.WX_PUSH_TOKEN || undefined,
+    enabled: Boolean(e.WX_APPID && e.WX_SECRET),
+    tokenRefreshAheadMs: e.WX_TOKEN_REFRESH_AHEAD_MS,
+    tokenLockMs: e.WX_TOKEN_LOCK_MS,
+    retryMax: e.WX_RETRY_MAX,
+    retryBaseMs: e.WX_RETRY_BASE_MS,
+    secCheck: e.WX_SECCHECK,
+    unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
+    textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,
+    templateId: e.WX_SUBSCRIBE_TEMPLATE_ID,
+    templateFields: e.WX_SUBSCRIBE_FIELDS,
+    graceMs: e.WX_SUBSCRIBE_GRACE_MS,
+    maxAllowances: e.WX_SUBSCRIBE_MAX,
+    miniprogramState: e.WX_MINIPROGRAM_STATE,
+    reportsPerHour: e.REPORTS_PER_HOUR,
+    moderationListMax: e.MODERATION_LIST_MAX,
+    adminToken: e.ADMIN_TOKEN,
+    publicUrl: e.WX_PUBLIC_URL,
+    mediaChecksPerMin: e.WX_MEDIA_CHECKS_PER_MIN,
+    pushToken: e.WX_PUSH_TOKEN,
   }
-}
-
-function publicUrl(env: NodeJS.ProcessEnv): string {
-  const raw = env.WX_PUBLIC_URL?.trim()
-  if (!raw) return ''
-  try {
-    new URL(raw)
-  } catch {
-    throw new ConfigError('WX_PUBLIC_URL', `must be a URL, got "${raw}"`)
-  }
-  return raw.replace(/\/+$/, '')
 }
