@@ -23,7 +23,7 @@ function nextAddress(): string {
   return a
 }
 
-function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<WebSocket> {
+function open(base: string, mode: Mode, peer: Peer, group?: string, refusable = false): Promise<WebSocket> {
   const url =
     mode === 'bff'
       ? `${base.replace(/^http/, 'ws')}/ws?v=1&token=${peer.token}`
@@ -31,6 +31,14 @@ function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<Web
   const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: nextAddress() })
   return new Promise((resolve, reject) => {
     let ready = false
+    if (refusable) {
+      ws.on('unexpected-response', (_req, res) => {
+        const seconds = Number(res.headers['retry-after'])
+        res.resume()
+        ws.terminate()
+        reject(Number.isFinite(seconds) ? { retryAfterMs: seconds * 1000 } : {})
+      })
+    }
     ws.on('error', (err) => {
       if (!ready) reject(err)
     })
@@ -40,8 +48,10 @@ function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<Web
     ws.on('message', (data) => {
       const text = data.toString()
       if (!ready && mode === 'bff') {
-        // The BFF's first frame is `welcome`: the socket is authenticated and routable from here.
-        if (!text.startsWith('{"type":"welcome"')) return reject(new Error(`refused: ${text.slice(0, 100)}`))
+        // `welcome`: the socket is authenticated and routable from here. Pushes for the user (a
+        // contact's presence) can come first: the socket is routed before it is welcomed.
+        if (text.startsWith('{"type":"error"')) return reject(new Error(`refused: ${text.slice(0, 100)}`))
+        if (!text.startsWith('{"type":"welcome"')) return
         ready = true
         return resolve(ws)
       }
@@ -224,6 +234,70 @@ async function reconnect(cmd: { url: string; mode: Mode; peer: Peer; conv?: stri
   return { ms: doneAt - t0, received: seqs.length, unique: new Set(seqs).size, inOrder }
 }
 
+/**
+ * Reconnect storm (issue 15): every socket of `peers` is cut at once and reopened at once, as the
+ * app does it: on `welcome`, `sync` with the cursors it holds (`cursors[i]` for peers[i]) and
+ * `convs`; a user is back when both are answered (the baseline: `sync.done`). A refused upgrade
+ * (503 from admission control, a reset) is retried after the Retry-After it carried, else after
+ * the client's backoff (full jitter in [0, min(20 s, 500 ms * 2^attempt)]).
+ */
+async function storm(cmd: { url: string; mode: Mode; peers: Peer[]; cursors?: { conv: string; seq: number }[][] }) {
+  const index = new Map(cmd.peers.map((p, i) => [p.id, i]))
+  const need = new Map<string, number>()
+  let back = 0
+  let refused = 0
+  let retryAfterSeen = 0
+  const reasons: Record<string, number> = {}
+  const t0 = performance.now()
+  let lastAt = t0
+  const wants = cmd.mode === 'bff' ? 2 : 1
+  let resolveAll!: () => void
+  const all = new Promise<void>((r) => (resolveAll = r))
+  onFrame = (user, text) => {
+    const left = need.get(user)
+    if (left === undefined) return
+    const answered = cmd.mode === 'bff' ? text.startsWith('{"type":"sync.done"') || text.startsWith('{"type":"convs"') : text === '{"type":"sync.done"}'
+    if (!answered) return
+    if (left > 1) return void need.set(user, left - 1)
+    need.delete(user)
+    lastAt = performance.now()
+    if (++back === cmd.peers.length) resolveAll()
+  }
+  for (const p of cmd.peers) sockets.get(p.id)?.terminate()
+  const attempt = (peer: Peer, n: number): void => {
+    openRefusable(cmd.url, cmd.mode, peer).then(
+      (ws) => {
+        sockets.set(peer.id, ws)
+        need.set(peer.id, wants)
+        if (cmd.mode === 'bff') {
+          const cursors = cmd.cursors?.[index.get(peer.id)!] ?? []
+          ws.send(JSON.stringify({ type: 'sync', rid: 'st', cursors }))
+          ws.send('{"type":"convs","rid":"sc"}')
+        } else ws.send('{"type":"sync"}')
+      },
+      (err: { retryAfterMs?: number; message?: string }) => {
+        refused++
+        const why = err.retryAfterMs !== undefined ? 'retry-after' : String(err.message ?? err).slice(0, 40)
+        reasons[why] = (reasons[why] ?? 0) + 1
+        if (err.retryAfterMs !== undefined) retryAfterSeen++
+        const backoff = Math.floor(Math.random() * Math.min(20_000, 500 * 2 ** n))
+        setTimeout(() => attempt(peer, n + 1), (err.retryAfterMs ?? 0) + backoff)
+      },
+    )
+  }
+  for (const p of cmd.peers) attempt(p, 0)
+  const timer = setTimeout(resolveAll, 120_000)
+  await all
+  clearTimeout(timer)
+  onFrame = () => {}
+  return { users: cmd.peers.length, back, ms: lastAt - t0, refused, retryAfterSeen, reasons }
+}
+
+/** `open`, with the Retry-After of a refused upgrade (seconds) on the rejection as retryAfterMs. */
+function openRefusable(base: string, mode: Mode, peer: Peer): Promise<WebSocket> {
+  return open(base, mode, peer, undefined, true)
+}
+
 async function closeAll() {
   const n = sockets.size
   for (const ws of sockets.values()) ws.terminate()
@@ -231,7 +305,33 @@ async function closeAll() {
   return { closed: n }
 }
 
-const commands: Record<string, (cmd: any) => Promise<unknown>> = { connect, rate, group, blast, reconnect, closeAll, alive: async () => ({ open: [...sockets.values()].filter((w) => w.readyState === WebSocket.OPEN).length }) }
+/** Sends of `pairs` [from, to] (one each), at most `window` unanswered: conversations and their last message. */
+async function seed(cmd: { pairs: [string, string][]; window: number }) {
+  cidRun++
+  let acked = 0
+  let sent = 0
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (sent < cmd.pairs.length && sent - acked < cmd.window) {
+        const [from, to] = cmd.pairs[sent]!
+        sockets.get(from)!.send(frameFor('bff', from, to, `seed${sent}`, sent))
+        sent++
+      }
+    }
+    onFrame = (_u, text) => {
+      if (text.startsWith('{"type":"ack"') || text.startsWith('{"type":"error"')) {
+        if (++acked >= cmd.pairs.length) resolve()
+        else pump()
+      }
+    }
+    if (cmd.pairs.length === 0) resolve()
+    pump()
+  })
+  onFrame = () => {}
+  return { sent }
+}
+
+const commands: Record<string, (cmd: any) => Promise<unknown>> = { connect, seed, storm, rate, group, blast, reconnect, closeAll, alive: async () => ({ open: [...sockets.values()].filter((w) => w.readyState === WebSocket.OPEN).length }) }
 
 process.on('message', (msg: { id: number; cmd: string; args: unknown }) => {
   const run = commands[msg.cmd]

@@ -93,6 +93,9 @@ export interface Config {
   readonly maxFrameBytes: number
   /** MAX_CONNECTIONS: sockets per process; beyond, upgrades get 503. Default 19000 (20000 open files here). */
   readonly maxConnections: number
+  /** MAX_UPGRADES_IN_FLIGHT: upgrades being set up at once (token to `welcome`); beyond, a fast 503 with Retry-After UPGRADE_RETRY_AFTER_S. Defaults 200 / 1. */
+  readonly maxUpgradesInFlight: number
+  readonly upgradeRetryAfterS: number
   /** MAX_DEVICES_PER_USER: sockets one user may hold on a process; a new one beyond gets 429 TOO_MANY_DEVICES (oldest win). Default 5. */
   readonly maxDevicesPerUser: number
   /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per user (all its sockets on a process), frames. Defaults 20 / 60. */
@@ -222,6 +225,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 50, 600_000),
     maxFrameBytes: int(env, 'MAX_FRAME_BYTES', LIMITS.maxFrameBytes, 1024, 16 * 1024 * 1024),
     maxConnections: int(env, 'MAX_CONNECTIONS', 19_000, 1, 1_000_000),
+    maxUpgradesInFlight: int(env, 'MAX_UPGRADES_IN_FLIGHT', 200, 1, 1_000_000),
+    upgradeRetryAfterS: int(env, 'UPGRADE_RETRY_AFTER_S', 1, 0, 3600),
     maxDevicesPerUser: int(env, 'MAX_DEVICES_PER_USER', 5, 1, 1000),
     rateLimitPerSec: int(env, 'RATE_LIMIT_PER_SEC', 20, 1, 1_000_000),
     rateLimitBurst: int(env, 'RATE_LIMIT_BURST', 60, 1, 1_000_000),
