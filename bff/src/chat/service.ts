@@ -9,6 +9,7 @@ import type { ClientFrameOf, ConvId, Conversation, Message, Presence, User, User
 import type { Engine, ConvRecord, MessageBody } from '../store/types'
 import type { Delivery, MessageRef } from './delivery'
 import { peekMessage } from './delivery'
+import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
 import { SentSeqs, type Connection } from '../gateway/connection'
 import { NO_CHECKS, type SendChecks } from '../wechat/security'
@@ -48,6 +49,8 @@ export class ChatService {
   /** Server message ids: a random prefix per process and a counter (no random bytes per message). */
   private readonly midPrefix = randomId(10)
   private midCounter = 0
+  /** Delivery receipts: one per sender and conversation per window at most (receipts.ts). */
+  private readonly receipts = new ReceiptWindow()
 
   constructor(
     private readonly engine: Engine,
@@ -367,8 +370,8 @@ export class ChatService {
         if ((marks.get(conv) ?? 0) >= seq) return
         marks.set(conv, seq)
       }
-      const json = JSON.stringify({ type: 'receipt', kind: 'delivered', conv, user, seq })
-      this.delivery.frame(record.members.filter((m) => m !== user), 'receipt', json)
+      const others = record.members.filter((m) => m !== user)
+      this.receipts.offer(user, conv, seq, (s) => this.delivery.frame(others, 'receipt', JSON.stringify({ type: 'receipt', kind: 'delivered', conv, user, seq: s })))
     })
   }
 
