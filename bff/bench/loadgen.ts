@@ -68,19 +68,30 @@ function open(base: string, mode: Mode, peer: Peer, group?: string, refusable = 
 
 async function connect(cmd: { url: string; mode: Mode; peers: Peer[]; group?: string; concurrency?: number }) {
   let failed = 0
+  let refusedBusy = 0
   let next = 0
   const worker = async () => {
     while (next < cmd.peers.length) {
       const peer = cmd.peers[next++]!
-      try {
-        sockets.set(peer.id, await open(cmd.url, cmd.mode, peer, cmd.group))
-      } catch {
-        failed++
+      // An upgrade refused by admission control (503 + Retry-After) is retried after that delay.
+      for (let tries = 0; ; tries++) {
+        try {
+          sockets.set(peer.id, await open(cmd.url, cmd.mode, peer, cmd.group, true))
+          break
+        } catch (err) {
+          const wait = (err as { retryAfterMs?: number }).retryAfterMs
+          if (wait === undefined || tries >= 50) {
+            failed++
+            break
+          }
+          refusedBusy++
+          await new Promise((r) => setTimeout(r, wait * Math.random() + wait / 2))
+        }
       }
     }
   }
   await Promise.all(Array.from({ length: cmd.concurrency ?? 200 }, worker))
-  return { connected: cmd.peers.length - failed, failed }
+  return { connected: cmd.peers.length - failed, failed, refusedBusy }
 }
 
 function percentiles(values: number[]) {
@@ -314,8 +325,11 @@ async function seed(cmd: { pairs: [string, string][]; window: number }) {
     const pump = () => {
       while (sent < cmd.pairs.length && sent - acked < cmd.window) {
         const [from, to] = cmd.pairs[sent]!
-        sockets.get(from)!.send(frameFor('bff', from, to, `seed${sent}`, sent))
+        const ws = sockets.get(from)
         sent++
+        // A user whose connect failed seeds nothing (counted as answered).
+        if (!ws) acked++
+        else ws.send(frameFor('bff', from, to, `seed${sent - 1}`, sent - 1))
       }
     }
     onFrame = (_u, text) => {
@@ -324,8 +338,8 @@ async function seed(cmd: { pairs: [string, string][]; window: number }) {
         else pump()
       }
     }
-    if (cmd.pairs.length === 0) resolve()
     pump()
+    if (acked >= cmd.pairs.length) resolve()
   })
   onFrame = () => {}
   return { sent }

@@ -69,6 +69,8 @@ interface Server {
   readonly url: string
   readonly child: ChildProcess
   readonly prefix: string
+  /** Log lines seen: warnings and errors, and 'disconnect bookkeeping failed' among them. */
+  readonly logs: { warnOrWorse: number; bookkeepingFailed: number }
 }
 
 /** Every process this run started, ended however the run ends. */
@@ -108,6 +110,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   started.add(child)
+  const logs = { warnOrWorse: 0, bookkeepingFailed: 0 }
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -117,6 +120,8 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
     createInterface({ input: child.stdout! }).on('line', (line) => {
       last.push(line)
       if (last.length > 5) last.shift()
+      if (/"level":(4|5|6)\d/.test(line)) logs.warnOrWorse++
+      if (line.includes('disconnect bookkeeping failed')) logs.bookkeepingFailed++
       if (line.includes('"msg":"listening"')) {
         clearTimeout(timer)
         resolve(JSON.parse(line).port)
@@ -126,7 +131,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
     child.once('exit', (code) => reject(new Error(`${kind} exited ${code}: ${last.join('\n')}`)))
   })
   if (workers > 1) await waitForWorkers(child.pid!, workers)
-  return { kind, url: `http://127.0.0.1:${port}`, child, prefix }
+  return { kind, url: `http://127.0.0.1:${port}`, child, prefix, logs }
 }
 
 async function waitForWorkers(pid: number, n: number): Promise<void> {
@@ -324,6 +329,27 @@ async function dropPrefix(prefix: string): Promise<void> {
   }
 }
 
+/** Users whose presence hash still counts a device (a field other than `~ls`). */
+async function onlineUsers(prefix: string): Promise<number> {
+  const r = new Redis(REDIS_URL)
+  try {
+    let cursor = '0'
+    let online = 0
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}{u:*}:p`, 'COUNT', 5000)
+      cursor = next
+      const p = r.pipeline()
+      for (const k of keys) p.hgetall(k)
+      for (const [, h] of (await p.exec()) ?? []) {
+        if (Object.keys(h as Record<string, string>).some((f) => f !== '~ls')) online++
+      }
+    } while (cursor !== '0')
+    return online
+  } finally {
+    r.disconnect()
+  }
+}
+
 // ------------------------------------------------------------------ scenarios
 
 async function idle(kind: 'bff' | 'base') {
@@ -342,8 +368,20 @@ async function idle(kind: 'bff' | 'base') {
     await sleep(65_000)
     const rssAfter = rssBytes(serverPids(server))
     const alive = (await Promise.all(gens.map((g) => g.call<{ open: number }>('alive')))).reduce((s, r) => s + r.open, 0)
+    const warnBefore = server.logs.warnOrWorse
     await Promise.all(gens.map((g) => g.call('closeAll')))
-    return { connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), processes: serverPids(server).length }
+    // Mass disconnect (issue 15): every socket closed at once; time until Redis shows every user
+    // offline, and the warnings logged meanwhile.
+    const closedAt = Date.now()
+    let online = -1
+    if (kind === 'bff') {
+      for (let i = 0; i < 600 && online !== 0; i++) {
+        online = await onlineUsers(server.prefix)
+        if (online !== 0) await sleep(250)
+      }
+    }
+    const massClose = kind === 'bff' ? { offlineMs: Date.now() - closedAt, stillOnline: online, warnings: server.logs.warnOrWorse - warnBefore, bookkeepingFailed: server.logs.bookkeepingFailed } : undefined
+    return { massClose, connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), processes: serverPids(server).length }
   } finally {
     for (const g of gens) g.stop()
     await stopServer(server)
@@ -524,7 +562,9 @@ async function storm(kind: Kind) {
     await sleep(500)
     const pids = serverPids(server)
     const rssBefore = rssBytes(pids)
-    await gen!.call('connect', { url: server.url, mode, peers, concurrency: 400 })
+    // Fewer at once than the BFF's MAX_UPGRADES_IN_FLIGHT (200): none refused while setting up.
+    const setup = await gen!.call<{ connected: number; failed: number }>('connect', { url: server.url, mode, peers, concurrency: 100 })
+    if (setup.failed > 0) throw new Error(`storm setup: ${setup.failed} of ${STORM} did not connect`)
     if (kind === 'bff') await gen!.call('seed', { pairs, window: 500 })
     // Warm-up storm (JIT, caches as after a first reconnect), then the measured one.
     const warm = await gen!.call('storm', { url: server.url, mode, peers, cursors })
@@ -539,6 +579,7 @@ async function storm(kind: Kind) {
     const redisCpu = (await redisCpuSeconds()) - redis0
     const commands = diffStats(stats0, await commandStats())
     const rssAfter = rssBytes(pids)
+    console.log(`storm ${kind}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
     return {
       ...r,
       warmMs: (warm as { ms: number }).ms,
@@ -569,6 +610,8 @@ async function main() {
     const bff = await idle('bff')
     results.idle = { target: `${IDLE} connections, <= 1.5x baseline memory per connection`, bff, baseline: base, ratio: bff.bytesPerConnection / base.bytesPerConnection }
     rows.push([`idle connections (${IDLE}, heartbeats)`, `${bff.alive} alive, ${fmt(bff.bytesPerConnection / 1024, 2)} KB/conn`, `${base.alive} alive, ${fmt(base.bytesPerConnection / 1024, 2)} KB/conn`, fmt(bff.bytesPerConnection / base.bytesPerConnection, 2), '<= 1.5x'])
+    const mc = bff.massClose
+    if (mc) rows.push([`${IDLE} sockets closed at once`, `all offline after ${fmt(mc.offlineMs / 1000, 1)} s (${mc.stillOnline} left), ${mc.bookkeepingFailed} bookkeeping failures, ${mc.warnings} warnings`, '', '', 'no error logs'])
     console.log('idle', JSON.stringify(results.idle))
   }
   if (ONLY.has('one2one')) {
