@@ -23,7 +23,7 @@ function nextAddress(): string {
   return a
 }
 
-function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<WebSocket> {
+function open(base: string, mode: Mode, peer: Peer, group?: string, refusable = false): Promise<WebSocket> {
   const url =
     mode === 'bff'
       ? `${base.replace(/^http/, 'ws')}/ws?v=1&token=${peer.token}`
@@ -31,6 +31,14 @@ function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<Web
   const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: nextAddress() })
   return new Promise((resolve, reject) => {
     let ready = false
+    if (refusable) {
+      ws.on('unexpected-response', (_req, res) => {
+        const seconds = Number(res.headers['retry-after'])
+        res.resume()
+        ws.terminate()
+        reject(Number.isFinite(seconds) ? { retryAfterMs: seconds * 1000 } : {})
+      })
+    }
     ws.on('error', (err) => {
       if (!ready) reject(err)
     })
@@ -40,8 +48,10 @@ function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<Web
     ws.on('message', (data) => {
       const text = (data as Buffer).toString() // ws's default binaryType: one Buffer
       if (!ready && mode === 'bff') {
-        // The BFF's first frame is `welcome`: the socket is authenticated and routable from here.
-        if (!text.startsWith('{"type":"welcome"')) return reject(new Error(`refused: ${text.slice(0, 100)}`))
+        // `welcome`: the socket is authenticated and routable from here. Pushes for the user (a
+        // contact's presence) can come first: the socket is routed before it is welcomed.
+        if (text.startsWith('{"type":"error"')) return reject(new Error(`refused: ${text.slice(0, 100)}`))
+        if (!text.startsWith('{"type":"welcome"')) return
         ready = true
         return resolve(ws)
       }
@@ -58,19 +68,30 @@ function open(base: string, mode: Mode, peer: Peer, group?: string): Promise<Web
 
 async function connect(cmd: { url: string; mode: Mode; peers: Peer[]; group?: string; concurrency?: number }) {
   let failed = 0
+  let refusedBusy = 0
   let next = 0
   const worker = async () => {
     while (next < cmd.peers.length) {
       const peer = cmd.peers[next++]!
-      try {
-        sockets.set(peer.id, await open(cmd.url, cmd.mode, peer, cmd.group))
-      } catch {
-        failed++
+      // An upgrade refused by admission control (503 + Retry-After) is retried after that delay.
+      for (let tries = 0; ; tries++) {
+        try {
+          sockets.set(peer.id, await open(cmd.url, cmd.mode, peer, cmd.group, true))
+          break
+        } catch (err) {
+          const wait = (err as { retryAfterMs?: number }).retryAfterMs
+          if (wait === undefined || tries >= 50) {
+            failed++
+            break
+          }
+          refusedBusy++
+          await new Promise((r) => setTimeout(r, wait * Math.random() + wait / 2))
+        }
       }
     }
   }
   await Promise.all(Array.from({ length: cmd.concurrency ?? 200 }, worker))
-  return { connected: cmd.peers.length - failed, failed }
+  return { connected: cmd.peers.length - failed, failed, refusedBusy }
 }
 
 function percentiles(values: number[]) {
@@ -234,6 +255,70 @@ async function reconnect(cmd: { url: string; mode: Mode; peer: Peer; conv?: stri
   return { ms: doneAt - t0, received: seqs.length, unique: new Set(seqs).size, inOrder }
 }
 
+/**
+ * Reconnect storm (issue 15): every socket of `peers` is cut at once and reopened at once, as the
+ * app does it: on `welcome`, `sync` with the cursors it holds (`cursors[i]` for peers[i]) and
+ * `convs`; a user is back when both are answered (the baseline: `sync.done`). A refused upgrade
+ * (503 from admission control, a reset) is retried after the Retry-After it carried, else after
+ * the client's backoff (full jitter in [0, min(20 s, 500 ms * 2^attempt)]).
+ */
+async function storm(cmd: { url: string; mode: Mode; peers: Peer[]; cursors?: { conv: string; seq: number }[][] }) {
+  const index = new Map(cmd.peers.map((p, i) => [p.id, i]))
+  const need = new Map<string, number>()
+  let back = 0
+  let refused = 0
+  let retryAfterSeen = 0
+  const reasons: Record<string, number> = {}
+  const t0 = performance.now()
+  let lastAt = t0
+  const wants = cmd.mode === 'bff' ? 2 : 1
+  let resolveAll!: () => void
+  const all = new Promise<void>((r) => (resolveAll = r))
+  onFrame = (user, text) => {
+    const left = need.get(user)
+    if (left === undefined) return
+    const answered = cmd.mode === 'bff' ? text.startsWith('{"type":"sync.done"') || text.startsWith('{"type":"convs"') : text === '{"type":"sync.done"}'
+    if (!answered) return
+    if (left > 1) return void need.set(user, left - 1)
+    need.delete(user)
+    lastAt = performance.now()
+    if (++back === cmd.peers.length) resolveAll()
+  }
+  for (const p of cmd.peers) sockets.get(p.id)?.terminate()
+  const attempt = (peer: Peer, n: number): void => {
+    openRefusable(cmd.url, cmd.mode, peer).then(
+      (ws) => {
+        sockets.set(peer.id, ws)
+        need.set(peer.id, wants)
+        if (cmd.mode === 'bff') {
+          const cursors = cmd.cursors?.[index.get(peer.id)!] ?? []
+          ws.send(JSON.stringify({ type: 'sync', rid: 'st', cursors }))
+          ws.send('{"type":"convs","rid":"sc"}')
+        } else ws.send('{"type":"sync"}')
+      },
+      (err: { retryAfterMs?: number; message?: string }) => {
+        refused++
+        const why = err.retryAfterMs !== undefined ? 'retry-after' : String(err.message ?? err).slice(0, 40)
+        reasons[why] = (reasons[why] ?? 0) + 1
+        if (err.retryAfterMs !== undefined) retryAfterSeen++
+        const backoff = Math.floor(Math.random() * Math.min(20_000, 500 * 2 ** n))
+        setTimeout(() => attempt(peer, n + 1), (err.retryAfterMs ?? 0) + backoff)
+      },
+    )
+  }
+  for (const p of cmd.peers) attempt(p, 0)
+  const timer = setTimeout(resolveAll, 120_000)
+  await all
+  clearTimeout(timer)
+  onFrame = () => {}
+  return { users: cmd.peers.length, back, ms: lastAt - t0, refused, retryAfterSeen, reasons }
+}
+
+/** `open`, with the Retry-After of a refused upgrade (seconds) on the rejection as retryAfterMs. */
+function openRefusable(base: string, mode: Mode, peer: Peer): Promise<WebSocket> {
+  return open(base, mode, peer, undefined, true)
+}
+
 function closeAll() {
   const n = sockets.size
   for (const ws of sockets.values()) ws.terminate()
@@ -241,8 +326,39 @@ function closeAll() {
   return Promise.resolve({ closed: n })
 }
 
+/** Sends of `pairs` [from, to] (one each), at most `window` unanswered: conversations and their last message. */
+async function seed(cmd: { pairs: [string, string][]; window: number }) {
+  cidRun++
+  let acked = 0
+  let sent = 0
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (sent < cmd.pairs.length && sent - acked < cmd.window) {
+        const [from, to] = cmd.pairs[sent]!
+        const ws = sockets.get(from)
+        sent++
+        // A user whose connect failed seeds nothing (counted as answered).
+        if (!ws) acked++
+        else ws.send(frameFor('bff', from, to, `seed${sent - 1}`, sent - 1))
+      }
+    }
+    onFrame = (_u, text) => {
+      if (text.startsWith('{"type":"ack"') || text.startsWith('{"type":"error"')) {
+        if (++acked >= cmd.pairs.length) resolve()
+        else pump()
+      }
+    }
+    pump()
+    if (acked >= cmd.pairs.length) resolve()
+  })
+  onFrame = () => {}
+  return { sent }
+}
+
 const commands = {
   connect,
+  seed,
+  storm,
   rate,
   group,
   blast,

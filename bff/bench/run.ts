@@ -7,7 +7,8 @@
  * Environment (all optional): BENCH_IDLE (connections, default 100000), BENCH_RATE (msg/s, 5000),
  * BENCH_SECONDS (10), BENCH_GROUP (members, 1000), BENCH_GROUP_ROUNDS (200), BENCH_QUEUED (10000),
  * BENCH_WORKERS_IDLE (server processes for the idle figure, 6), BENCH_ONLY (comma list of
- * idle,one2one,group,reconnect,secure), BENCH_ARCHIVE_URL (the BFF's ARCHIVE_URL: a mysql:// URL
+ * idle,one2one,group,reconnect,secure,storm), BENCH_STORM (users cut at once, 5000), BENCH_STORM_CONVS
+ * (conversations per user, 20), BENCH_ARCHIVE_URL (the BFF's ARCHIVE_URL: a mysql:// URL
  * of an existing, empty database puts the archive and its persister under the measured load; unset:
  * Redis alone, as the recorded figures).
  *
@@ -60,11 +61,18 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'idle,one2one,group,reconnect').
 
 // ------------------------------------------------------------------ processes
 
+/** The BFF, the raw ws router (baseline.ts) or the ws+Redis relay (baseline.ts with RELAY=1). */
+type Kind = 'bff' | 'base' | 'relay'
+/** The load generator speaks the BFF's protocol or the baselines' (the relay's is the router's). */
+const modeOf = (kind: Kind): 'bff' | 'base' => (kind === 'bff' ? 'bff' : 'base')
+
 interface Server {
-  readonly kind: 'bff' | 'base'
+  readonly kind: Kind
   readonly url: string
   readonly child: ChildProcess
   readonly prefix: string
+  /** Log lines seen: warnings and errors, and 'disconnect bookkeeping failed' among them. */
+  readonly logs: { warnOrWorse: number; bookkeepingFailed: number }
 }
 
 /** Every process this run started, ended however the run ends. */
@@ -74,7 +82,7 @@ process.on('exit', () => {
 })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
-async function startServer(kind: 'bff' | 'base', workers: number, extraEnv: Record<string, string> = {}): Promise<Server> {
+async function startServer(kind: Kind, workers: number, extraEnv: Record<string, string> = {}): Promise<Server> {
   const prefix = `bench${Date.now().toString(36)}:`
   const main = kind === 'bff' ? BFF_MAIN : BASELINE
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
@@ -98,11 +106,13 @@ async function startServer(kind: 'bff' | 'base', workers: number, extraEnv: Reco
       MAX_CONNECTIONS: '19500',
       STATIC_DIR: 'bff/bench',
       ...(kind === 'bff' && process.env.BENCH_ARCHIVE_URL ? { ARCHIVE_URL: process.env.BENCH_ARCHIVE_URL } : {}),
+      ...(kind === 'relay' ? { RELAY: '1' } : {}),
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   started.add(child)
+  const logs = { warnOrWorse: 0, bookkeepingFailed: 0 }
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -112,6 +122,8 @@ async function startServer(kind: 'bff' | 'base', workers: number, extraEnv: Reco
     createInterface({ input: child.stdout }).on('line', (line) => {
       last.push(line)
       if (last.length > 5) last.shift()
+      if (/"level":(4|5|6)\d/.test(line)) logs.warnOrWorse++
+      if (line.includes('disconnect bookkeeping failed')) logs.bookkeepingFailed++
       if (line.includes('"msg":"listening"')) {
         clearTimeout(timer)
         resolve((JSON.parse(line) as { port: number }).port)
@@ -121,7 +133,7 @@ async function startServer(kind: 'bff' | 'base', workers: number, extraEnv: Reco
     child.once('exit', (code) => reject(new Error(`${kind} exited ${code}: ${last.join('\n')}`)))
   })
   if (workers > 1) await waitForWorkers(child.pid!, workers)
-  return { kind, url: `http://127.0.0.1:${port}`, child, prefix }
+  return { kind, url: `http://127.0.0.1:${port}`, child, prefix, logs }
 }
 
 async function waitForWorkers(pid: number, n: number): Promise<void> {
@@ -143,7 +155,7 @@ async function stopServer(s: Server): Promise<void> {
       // already gone
     }
   }
-  if (s.kind === 'bff') await dropPrefix(s.prefix)
+  if (s.kind !== 'base') await dropPrefix(s.prefix)
 }
 
 class Generator {
@@ -242,6 +254,12 @@ function rssBytes(pids: number[]): number {
 }
 
 
+/** CPU seconds of the processes, user and system. */
+function cpuSeconds(pids: number[]): number {
+  const { user, system } = cpuSplit(pids)
+  return user + system
+}
+
 /** CPU seconds of the processes in user and in system (kernel) mode. */
 function cpuSplit(pids: number[]): { user: number; system: number } {
   const hz = 100
@@ -316,6 +334,27 @@ async function dropPrefix(prefix: string): Promise<void> {
   }
 }
 
+/** Users whose presence hash still counts a device (a field other than `~ls`). */
+async function onlineUsers(prefix: string): Promise<number> {
+  const r = new Redis(REDIS_URL)
+  try {
+    let cursor = '0'
+    let online = 0
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}{u:*}:p`, 'COUNT', 5000)
+      cursor = next
+      const p = r.pipeline()
+      for (const k of keys) p.hgetall(k)
+      for (const [, h] of (await p.exec()) ?? []) {
+        if (Object.keys(h as Record<string, string>).some((f) => f !== '~ls')) online++
+      }
+    } while (cursor !== '0')
+    return online
+  } finally {
+    r.disconnect()
+  }
+}
+
 // ------------------------------------------------------------------ scenarios
 
 async function idle(kind: 'bff' | 'base') {
@@ -334,8 +373,20 @@ async function idle(kind: 'bff' | 'base') {
     await sleep(65_000)
     const rssAfter = rssBytes(serverPids(server))
     const alive = (await Promise.all(gens.map((g) => g.call('alive', undefined)))).reduce((s, r) => s + r.open, 0)
+    const warnBefore = server.logs.warnOrWorse
     await Promise.all(gens.map((g) => g.call('closeAll', undefined)))
-    return { connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), processes: serverPids(server).length }
+    // Mass disconnect (issue 15): every socket closed at once; time until Redis shows every user
+    // offline, and the warnings logged meanwhile.
+    const closedAt = Date.now()
+    let online = -1
+    if (kind === 'bff') {
+      for (let i = 0; i < 600 && online !== 0; i++) {
+        online = await onlineUsers(server.prefix)
+        if (online !== 0) await sleep(250)
+      }
+    }
+    const massClose = kind === 'bff' ? { offlineMs: Date.now() - closedAt, stillOnline: online, warnings: server.logs.warnOrWorse - warnBefore, bookkeepingFailed: server.logs.bookkeepingFailed } : undefined
+    return { massClose, connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), processes: serverPids(server).length }
   } finally {
     for (const g of gens) g.stop()
     await stopServer(server)
@@ -372,7 +423,7 @@ async function fakeWeChat(delayMs: number): Promise<{ url: string; checks: () =>
   return { url, checks: async () => Number(await (await fetch(`${url}/count`)).text()), close: () => void child.kill() }
 }
 
-async function one2one(kind: 'bff' | 'base', extraEnv: Record<string, string> = {}) {
+async function one2one(kind: Kind, extraEnv: Record<string, string> = {}) {
   const server = await startServer(kind, 1, extraEnv)
   const [gen] = await generators(1)
   try {
@@ -380,16 +431,19 @@ async function one2one(kind: 'bff' | 'base', extraEnv: Record<string, string> = 
     const ids = Array.from({ length: pairsCount * 2 }, (_, i) => `p${i}`)
     if (kind === 'bff') await devLogin(server.url, ids)
     const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
-    await gen!.call('connect', { url: server.url, mode: kind, peers })
+    const mode = modeOf(kind)
+    await gen!.call('connect', { url: server.url, mode, peers })
     const pairs = Array.from({ length: pairsCount }, (_, i) => [ids[2 * i], ids[2 * i + 1]] as [string, string])
     // Warm up (JIT, conversation creation), then measure a steady rate.
-    await gen!.call('rate', { mode: kind, pairs, rate: RATE, durationMs: 2000 })
+    await gen!.call('rate', { mode, pairs, rate: RATE, durationMs: 2000 })
+    const stats0 = await commandStats()
     const pids = serverPids(server)
     const cpu0 = cpuSplit(pids)
     const redis0 = await redisCpuSeconds()
-    const r = await gen!.call('rate', { mode: kind, pairs, rate: RATE, durationMs: SECONDS * 1000 })
+    const r = await gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 })
     const cpu1 = cpuSplit(pids)
     const redisCpu = (await redisCpuSeconds()) - redis0
+    const commands = diffStats(stats0, await commandStats())
     const user = cpu1.user - cpu0.user
     const system = cpu1.system - cpu0.system
     const perMessage = (s: number) => (s / Math.max(1, r.received)) * 1e6
@@ -401,6 +455,8 @@ async function one2one(kind: 'bff' | 'base', extraEnv: Record<string, string> = 
       userUsPerMessage: perMessage(user),
       systemUsPerMessage: perMessage(system),
       redisCpuUsPerMessage: perMessage(redisCpu),
+      redisCommandsPerMessage: commands.total / Math.max(1, r.received),
+      redisCommands: commands.calls,
     }
   } finally {
     gen!.stop()
@@ -468,6 +524,97 @@ async function reconnect(kind: 'bff' | 'base') {
   }
 }
 
+/** INFO commandstats: calls per command (lower case), scripts' inner commands included. */
+async function commandStats(): Promise<Record<string, number>> {
+  const r = new Redis(REDIS_URL)
+  try {
+    const out: Record<string, number> = {}
+    for (const m of (await r.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) out[m[1]!] = Number(m[2])
+    return out
+  } finally {
+    r.disconnect()
+  }
+}
+
+/** Calls made between two commandstats readings, without the bench's own INFO. */
+function diffStats(before: Record<string, number>, after: Record<string, number>): { total: number; calls: Record<string, number> } {
+  const calls: Record<string, number> = {}
+  let total = 0
+  for (const [cmd, n] of Object.entries(after)) {
+    if (cmd === 'info') continue
+    const d = n - (before[cmd] ?? 0)
+    if (d > 0) {
+      calls[cmd] = d
+      total += d
+    }
+  }
+  return { total, calls }
+}
+
+const STORM = env('BENCH_STORM', 5000)
+const STORM_CONVS = env('BENCH_STORM_CONVS', 20)
+
+/**
+ * Reconnect storm (issue 15), as the app does it: STORM users, each in STORM_CONVS 1:1
+ * conversations (user i with i±1 .. i±STORM_CONVS/2, one message in each), all connected; then
+ * every socket is cut at once and reopened at once, each sending `sync` with its cursors and
+ * `convs`. Figures: time until all are back and synced, server CPU per disconnect + reconnect,
+ * Redis commands per reconnect (INFO commandstats deltas), memory per connected user with its
+ * conversations (RSS after the storm over RSS before any socket, per user).
+ */
+async function storm(kind: Kind) {
+  const server = await startServer(kind, 1)
+  const [gen] = await generators(1)
+  const mode = modeOf(kind)
+  try {
+    const ids = Array.from({ length: STORM }, (_, i) => `s${i}`)
+    const half = STORM_CONVS / 2
+    const pairs: [string, string][] = []
+    for (let i = 0; i < STORM; i++) for (let k = 1; k <= half; k++) pairs.push([ids[i]!, ids[(i + k) % STORM]!])
+    const convOf = (a: string, b: string) => (a < b ? `d:${a}:${b}` : `d:${b}:${a}`)
+    const cursors = ids.map((_, i) => Array.from({ length: STORM_CONVS }, (_, j) => {
+      const k = j < half ? j + 1 : -(j - half + 1)
+      return { conv: convOf(ids[i]!, ids[(i + k + STORM) % STORM]!), seq: 1 }
+    }))
+    if (kind === 'bff') await devLogin(server.url, ids)
+    const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
+    await sleep(500)
+    const pids = serverPids(server)
+    const rssBefore = rssBytes(pids)
+    // Fewer at once than the BFF's MAX_UPGRADES_IN_FLIGHT (200): none refused while setting up.
+    const setup = await gen!.call('connect', { url: server.url, mode, peers, concurrency: 100 })
+    if (setup.failed > 0) throw new Error(`storm setup: ${setup.failed} of ${STORM} did not connect`)
+    if (kind === 'bff') await gen!.call('seed', { pairs, window: 500 })
+    // Warm-up storm (JIT, caches as after a first reconnect), then the measured one.
+    const warm = await gen!.call('storm', { url: server.url, mode, peers, cursors })
+    await sleep(2000)
+    const stats0 = await commandStats()
+    const cpu0 = cpuSeconds(pids)
+    const redis0 = await redisCpuSeconds()
+    const r = await gen!.call('storm', { url: server.url, mode, peers, cursors })
+    // Disconnect bookkeeping and presence can trail the last `sync.done`: counted too.
+    await sleep(2000)
+    const cpu = cpuSeconds(pids) - cpu0
+    const redisCpu = (await redisCpuSeconds()) - redis0
+    const commands = diffStats(stats0, await commandStats())
+    const rssAfter = rssBytes(pids)
+    console.log(`storm ${kind}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
+    return {
+      ...r,
+      warmMs: (warm as { ms: number }).ms,
+      conversationsPerUser: kind === 'bff' ? STORM_CONVS : 0,
+      cpuMsPerReconnect: (cpu / STORM) * 1000,
+      redisCpuMsPerReconnect: (redisCpu / STORM) * 1000,
+      redisCommandsPerReconnect: commands.total / STORM,
+      redisCommands: commands.calls,
+      bytesPerUser: (rssAfter - rssBefore) / STORM,
+    }
+  } finally {
+    gen!.stop()
+    await stopServer(server)
+  }
+}
+
 // ------------------------------------------------------------------ report
 
 async function main() {
@@ -482,14 +629,18 @@ async function main() {
     const bff = await idle('bff')
     results.idle = { target: `${IDLE} connections, <= 1.5x baseline memory per connection`, bff, baseline: base, ratio: bff.bytesPerConnection / base.bytesPerConnection }
     rows.push([`idle connections (${IDLE}, heartbeats)`, `${bff.alive} alive, ${fmt(bff.bytesPerConnection / 1024, 2)} KB/conn`, `${base.alive} alive, ${fmt(base.bytesPerConnection / 1024, 2)} KB/conn`, fmt(bff.bytesPerConnection / base.bytesPerConnection, 2), '<= 1.5x'])
+    const mc = bff.massClose
+    if (mc) rows.push([`${IDLE} sockets closed at once`, `all offline after ${fmt(mc.offlineMs / 1000, 1)} s (${mc.stillOnline} left), ${mc.bookkeepingFailed} bookkeeping failures, ${mc.warnings} warnings`, '', '', 'no error logs'])
     console.log('idle', JSON.stringify(results.idle))
   }
   if (ONLY.has('one2one')) {
     const base = await one2one('base')
+    const relay = await one2one('relay')
     const bff = await one2one('bff')
-    results.one2one = { target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 2x baseline; p99 <= 10 ms`, bff, baseline: base, cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage }
-    rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `${fmt(base.cpuUsPerMessage)} us`, fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2), '<= 2x'])
-    rows.push([`1:1 latency at ${RATE}/s p50/p99`, `${fmt(bff.p50, 2)} / ${fmt(bff.p99, 2)} ms (${bff.received}/${bff.sent})`, `${fmt(base.p50, 2)} / ${fmt(base.p99, 2)} ms`, fmt(bff.p99 / base.p99, 2), 'p99 <= 10 ms'])
+    results.one2one = { target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 1.0x the relay; p99 <= the relay's and <= 10 ms`, bff, baseline: base, relay, cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage, cpuRatioRelay: bff.cpuUsPerMessage / relay.cpuUsPerMessage }
+    rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `raw ${fmt(base.cpuUsPerMessage)} us / relay ${fmt(relay.cpuUsPerMessage)} us (+Redis ${fmt(relay.redisCpuUsPerMessage)})`, `${fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2)} / ${fmt(bff.cpuUsPerMessage / relay.cpuUsPerMessage, 2)}`, '<= 1.0x relay'])
+    rows.push([`1:1 Redis commands per msg`, fmt(bff.redisCommandsPerMessage, 2), `relay ${fmt(relay.redisCommandsPerMessage, 2)}`, fmt(bff.redisCommandsPerMessage / relay.redisCommandsPerMessage, 2), ''])
+    rows.push([`1:1 latency at ${RATE}/s p50/p99`, `${fmt(bff.p50, 2)} / ${fmt(bff.p99, 2)} ms (${bff.received}/${bff.sent})`, `raw ${fmt(base.p50, 2)} / ${fmt(base.p99, 2)} ms, relay ${fmt(relay.p50, 2)} / ${fmt(relay.p99, 2)} ms`, `${fmt(bff.p99 / base.p99, 2)} / ${fmt(bff.p99 / relay.p99, 2)}`, 'p99 <= relay, <= 10 ms'])
     console.log('one2one', JSON.stringify(results.one2one))
   }
   if (ONLY.has('group')) {
@@ -505,6 +656,25 @@ async function main() {
     results.reconnect = { target: `${QUEUED} queued: all delivered in order once within 0.5 s`, bff, baseline: base }
     rows.push([`reconnect with ${QUEUED} queued`, `${fmt(bff.ms, 0)} ms, ${bff.unique}/${QUEUED} once, ${bff.inOrder ? 'in order' : 'OUT OF ORDER'}`, `${fmt(base.ms, 0)} ms, ${base.unique}/${QUEUED}`, fmt(bff.ms / base.ms, 2), '<= 500 ms'])
     console.log('reconnect', JSON.stringify(results.reconnect))
+  }
+
+  if (ONLY.has('storm')) {
+    const base = await storm('base')
+    const relay = await storm('relay')
+    const bff = await storm('bff')
+    results.storm = {
+      target: `${STORM} users in ${STORM_CONVS} conversations cut at once: Redis commands per reconnect independent of conversations, CPU per reconnect <= 2x the relay, all back and synced within 2x the relay's time; memory per user <= 8 KB`,
+      bff,
+      baseline: base,
+      relay,
+      cpuRatioRelay: bff.cpuMsPerReconnect / relay.cpuMsPerReconnect,
+      timeRatioRelay: bff.ms / relay.ms,
+    }
+    rows.push([`storm ${STORM}: all back and synced`, `${fmt(bff.ms, 0)} ms (${bff.back}/${STORM}, ${bff.refused} refused)`, `raw ${fmt(base.ms, 0)} ms / relay ${fmt(relay.ms, 0)} ms`, `${fmt(bff.ms / base.ms, 2)} / ${fmt(bff.ms / relay.ms, 2)}`, '<= 2x relay'])
+    rows.push([`storm: CPU per disconnect+reconnect`, `${fmt(bff.cpuMsPerReconnect, 3)} ms (+Redis ${fmt(bff.redisCpuMsPerReconnect, 3)})`, `raw ${fmt(base.cpuMsPerReconnect, 3)} / relay ${fmt(relay.cpuMsPerReconnect, 3)} ms`, `${fmt(bff.cpuMsPerReconnect / base.cpuMsPerReconnect, 2)} / ${fmt(bff.cpuMsPerReconnect / relay.cpuMsPerReconnect, 2)}`, '<= 2x relay'])
+    rows.push([`storm: Redis commands per reconnect`, fmt(bff.redisCommandsPerReconnect, 1), `relay ${fmt(relay.redisCommandsPerReconnect, 1)}`, fmt(bff.redisCommandsPerReconnect / relay.redisCommandsPerReconnect, 2), 'a handful'])
+    rows.push([`memory per connected user (${STORM_CONVS} convs)`, `${fmt(bff.bytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.bytesPerUser / 1024, 2)} / relay ${fmt(relay.bytesPerUser / 1024, 2)} KB`, `${fmt(bff.bytesPerUser / base.bytesPerUser, 2)} / ${fmt(bff.bytesPerUser / relay.bytesPerUser, 2)}`, '<= 8 KB'])
+    console.log('storm', JSON.stringify(results.storm))
   }
 
   if (ONLY.has('secure')) {

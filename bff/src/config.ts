@@ -92,6 +92,9 @@ export interface Config {
   readonly maxFrameBytes: number
   /** MAX_CONNECTIONS: sockets per process; beyond, upgrades get 503. Default 19000 (20000 open files here). */
   readonly maxConnections: number
+  /** MAX_UPGRADES_IN_FLIGHT: upgrades being set up at once (token to `welcome`); beyond, a fast 503 with Retry-After UPGRADE_RETRY_AFTER_S. Defaults 200 / 1. */
+  readonly maxUpgradesInFlight: number
+  readonly upgradeRetryAfterS: number
   /** MAX_DEVICES_PER_USER: sockets one user may hold on a process; a new one beyond gets 429 TOO_MANY_DEVICES (oldest win). Default 5. */
   readonly maxDevicesPerUser: number
   /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per user (all its sockets on a process), frames. Defaults 20 / 60. */
@@ -210,6 +213,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     maxFrameBytes: e.MAX_FRAME_BYTES,
     maxConnections: e.MAX_CONNECTIONS,
+    maxUpgradesInFlight: e.MAX_UPGRADES_IN_FLIGHT,
+    upgradeRetryAfterS: e.UPGRADE_RETRY_AFTER_S,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
     rateLimitPerSec: e.RATE_LIMIT_PER_SEC,
     rateLimitBurst: e.RATE_LIMIT_BURST,

@@ -71,6 +71,41 @@ describe('decodeFrame', () => {
     for (const text of texts) expect(outcome(decodeFrame, text), text).toEqual(outcome(decodeClientFrame, text))
   })
 
+  it('agrees with the shared codec on valid and invalid recv frames', () => {
+    const ack = { conv: 'd:alice:bob', seq: 7 }
+    const recvs: unknown[] = [
+      { type: 'recv', acks: [ack] },
+      { type: 'recv', acks: [ack], q: '1700000000000-0' },
+      { type: 'recv', acks: [] },
+      { type: 'recv', acks: [{ ...ack, extra: 1 }], extra: true },
+      { type: 'recv', acks: Array.from({ length: LIMITS.maxSyncConversations }, () => ack) },
+      { type: 'recv', acks: Array.from({ length: LIMITS.maxSyncConversations + 1 }, () => ack) },
+      { type: 'recv', acks: [{ ...ack, seq: -1 }] },
+      { type: 'recv', acks: [{ ...ack, seq: 1.5 }] },
+      { type: 'recv', acks: [{ ...ack, seq: '7' }] },
+      { type: 'recv', acks: [{ ...ack, seq: LIMITS.maxSeq }] },
+      { type: 'recv', acks: [{ ...ack, seq: 1e300 }] },
+      { type: 'recv', acks: [{ ...ack, conv: 'x:a:b' }] },
+      { type: 'recv', acks: [{ seq: 1 }] },
+      { type: 'recv', acks: [null] },
+      { type: 'recv', acks: [[]] },
+      { type: 'recv', acks: {} },
+      { type: 'recv' },
+      { type: 'recv', acks: [ack], q: 5 },
+      { type: 'recv', acks: [ack], q: 'x'.repeat(64) },
+      { type: 'recv', acks: [ack], q: 'x'.repeat(65) },
+      { type: 'recv', acks: [ack], q: null },
+    ]
+    for (const v of recvs) {
+      const text = JSON.stringify(v)
+      expect(outcome(decodeFrame, text), text.slice(0, 120)).toEqual(outcome(decodeClientFrame, text))
+    }
+    const broken = ['{"type":"recv","acks":[', '{"type":"recv","acks":[{"conv":"d:a:b","seq":1}],"type":"ping"}', '{"type":"recv","__proto__":{"acks":[]},"acks":[]}']
+    for (const text of broken) expect(outcome(decodeFrame, text), text).toEqual(outcome(decodeClientFrame, text))
+    const frame = decodeFrame(JSON.stringify({ type: 'recv', acks: [{ ...ack, extra: 1 }], extra: true }))
+    expect(frame).toEqual({ type: 'recv', acks: [ack] })
+  })
+
   it('returns a frame with only the schema keys', () => {
     const frame = decodeFrame(JSON.stringify({ ...good, extra: 1, body: { text: 'hi', more: true } }))
     expect(frame).toEqual({ type: 'send', cid: 'c1234567', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } })

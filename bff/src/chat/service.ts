@@ -10,6 +10,7 @@ import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from
 import type { ConvId, ConvKind, Conversation, Message, Presence, User, UserId } from '@chat/shared'
 import type { Engine, ConvRecord, MessageBody } from '../store/types'
 import type { Delivery, MessageRef } from './delivery'
+import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
@@ -63,6 +64,8 @@ export class ChatService {
   private readonly midPrefix = randomId(10)
   private midCounter = 0
   private readonly catchUp: CatchUp
+  /** Delivery receipts: one per sender and conversation per window at most (receipts.ts). */
+  private readonly receipts = new ReceiptWindow()
 
   constructor(
     private readonly engine: Engine,
@@ -307,8 +310,8 @@ export class ChatService {
         if ((marks.get(conv) ?? 0) >= seq) return
         marks.set(conv, seq)
       }
-      const json = encode.receipt({ kind: 'delivered', conv, user, seq })
-      this.delivery.frame(record.members.filter((m) => m !== user), 'receipt', json)
+      const others = record.members.filter((m) => m !== user)
+      this.receipts.offer(user, conv, seq, (s) => this.delivery.frame(others, 'receipt', encode.receipt({ kind: 'delivered', conv, user, seq: s })))
     })
   }
 

@@ -1,5 +1,6 @@
 /**
- * Client frame decoding with a fast path for the frame sent most, a text `send`: checked by hand
+ * Client frame decoding with fast paths for the frames sent most, a text `send` and `recv` (one per
+ * message received): checked by hand
  * against exactly what its schema (shared/src/schemas.ts, SendFrame) requires, and producing the
  * same object (known keys only, in schema order). Anything else, or any text send the fast path does
  * not accept, goes through `decodeClientFrame`, so every error is the shared codec's own
@@ -18,8 +19,37 @@ export function decodeFrame(text: string): ClientFrame {
   if (text.startsWith('{"type":"send"')) {
     const frame = textSend(text)
     if (frame) return frame
+  } else if (text.startsWith('{"type":"recv"')) {
+    const frame = recv(text)
+    if (frame) return frame
   }
   return decodeClientFrame(text)
+}
+
+/** The frame if `text` is a valid `recv`, otherwise undefined (the full decoder says why). */
+function recv(text: string): ClientFrameOf<'recv'> | undefined {
+  let raw: { type?: unknown; acks?: unknown; q?: unknown }
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const { type, acks, q } = raw
+  if (type !== 'recv' || !Array.isArray(acks) || acks.length > LIMITS.maxSyncConversations) return undefined
+  const out: { conv: string; seq: number }[] = new Array(acks.length)
+  for (let i = 0; i < acks.length; i++) {
+    const a: unknown = acks[i]
+    if (typeof a !== 'object' || a === null) return undefined
+    const { conv, seq } = a as { conv?: unknown; seq?: unknown }
+    if (typeof conv !== 'string' || conv.length < CONV_MIN || conv.length > CONV_MAX || !CONV_RE.test(conv)) return undefined
+    if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq > LIMITS.maxSeq) return undefined
+    out[i] = { conv, seq }
+  }
+  if ('q' in raw) {
+    if (typeof q !== 'string' || q.length > 64) return undefined
+    return { type: 'recv', acks: out, q }
+  }
+  return { type: 'recv', acks: out }
 }
 
 /** The frame if `text` is a valid text `send`, otherwise undefined (the full decoder says why). */

@@ -26,6 +26,9 @@ import { decodeFrame } from './decode'
 import { destroySocket, refuse } from './refuse'
 import type { ConnectionLimits } from './connection'
 import { LocalDevices } from './devices'
+import { Admission } from './admission'
+import { BookkeepingQueue, DEFAULT_BOOKKEEPING } from './presence-queue'
+import type { BookkeepingLimits } from './presence-queue'
 import type { Delivery } from '../chat/delivery'
 
 export interface GatewayDeps {
@@ -43,6 +46,8 @@ export interface GatewayDeps {
   readonly admit?: (user: UserId) => Promise<void>
   /** A device of `user` connected (the WeChat integration's absence marks). */
   readonly onOnline?: (user: UserId) => void
+  /** Disconnect bookkeeping bounds (gateway/presence-queue.ts); DEFAULT_BOOKKEEPING when absent. */
+  readonly bookkeeping?: BookkeepingLimits
 }
 
 export class Gateway {
@@ -52,6 +57,10 @@ export class Gateway {
   private readonly limits: ConnectionLimits
   private readonly heartbeat: NodeJS.Timeout
   private draining = false
+  /** Upgrades being set up at once, bounded (MAX_UPGRADES_IN_FLIGHT). */
+  readonly admission: Admission
+  /** Disconnect bookkeeping, bounded in concurrency and retried (gateway/presence-queue.ts). */
+  readonly bookkeeping: BookkeepingQueue
   /**
    * One set of socket listeners for all connections (each finds its Connection on the socket):
    * four closures per socket would be a good part of an idle connection's memory.
@@ -85,6 +94,10 @@ export class Gateway {
         metrics.errorsOut.inc({ code: 'SLOW_CONSUMER' })
       },
     }
+    this.admission = new Admission({ maxInFlight: config.maxUpgradesInFlight, retryAfterS: config.upgradeRetryAfterS })
+    this.bookkeeping = new BookkeepingQueue(deps.bookkeeping ?? DEFAULT_BOOKKEEPING, (err, attempts) =>
+      deps.log.warn({ err, attempts }, 'disconnect bookkeeping failed'),
+    )
     this.heartbeat = setInterval(() => this.beat(), config.heartbeatIntervalMs)
     this.heartbeat.unref()
   }
@@ -103,6 +116,13 @@ export class Gateway {
     if (url.pathname !== WS_PATH) return refuse(socket, 404, 'INVALID_FRAME', 'no WebSocket endpoint here')
     if (this.draining) return refuse(socket, 503, 'SHUTTING_DOWN')
     if (this.conns.size >= this.deps.config.maxConnections) return refuse(socket, 503, 'SERVER_BUSY')
+    // A storm: beyond the upgrades in flight, a fast 503 with Retry-After (gateway/admission.ts).
+    const release = this.admission.take()
+    if (!release) {
+      this.deps.metrics.errorsOut.inc({ code: 'SERVER_BUSY' })
+      return this.admission.refuseBusy(socket)
+    }
+    socket.once('close', release)
     const header = req.headers.authorization
     const token = url.searchParams.get('token') ?? bearerToken(header)
     const admit = this.deps.admit
@@ -131,7 +151,8 @@ export class Gateway {
         }
         this.wss.handleUpgrade(req, socket, head, (ws) => {
           socket.removeListener('error', destroySocket)
-          this.accept(ws, claims, url.searchParams.get('v'))
+          socket.removeListener('close', release)
+          this.accept(ws, claims, url.searchParams.get('v'), release)
         })
       },
       (err: unknown) => {
@@ -142,7 +163,7 @@ export class Gateway {
     )
   }
 
-  private accept(ws: WebSocket, claims: TokenClaims, version: string | null): void {
+  private accept(ws: WebSocket, claims: TokenClaims, version: string | null, release: () => void = () => {}): void {
     const { config, devices, engine, metrics, log, delivery } = this.deps
     const conn = new Connection(ws, claims.user.id, randomId(12), this.limits, claims.expiresAt)
     this.conns.add(conn)
@@ -154,12 +175,16 @@ export class Gateway {
     ws.on('close', this.listeners.close)
 
     // PROTOCOL.md, Connecting: an unsupported version gets an error frame, then close 4003.
-    if (!SUPPORTED_VERSIONS.includes(Number(version))) return this.fail(conn, new AppError('UNSUPPORTED_VERSION', `protocol version ${String(version)} is not supported`))
+    if (!SUPPORTED_VERSIONS.includes(Number(version))) {
+      release()
+      return this.fail(conn, new AppError('UNSUPPORTED_VERSION', `protocol version ${String(version)} is not supported`))
+    }
 
     const first = devices.add(conn)
     // Subscribed before `welcome`: once the client can sync, no live message can miss this node.
     conn.ready = (first ? engine.bus.subscribe(conn.user).then(() => delivery.join(conn.user)) : Promise.resolve()).then(
       () => {
+        release()
         conn.ready = undefined
         if (!conn.open) return
         const welcome = encode.welcome({
@@ -174,6 +199,7 @@ export class Gateway {
         this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))
       },
       (err: unknown) => {
+        release()
         log.warn({ err, user: conn.user }, 'subscribe failed')
         conn.ready = undefined
         this.reportError(conn, new AppError('STORE_UNAVAILABLE'), {})
@@ -185,7 +211,7 @@ export class Gateway {
   private async announceOnline(conn: Connection): Promise<void> {
     const { engine, chat, node } = this.deps
     conn.present = true
-    const devices = await engine.presence.connected(conn.user, node)
+    const devices = await engine.presence.connected(conn.user, presenceField(node, conn))
     this.deps.onOnline?.(conn.user)
     for (const p of await chat.connected(conn.user, devices)) conn.reply(encode.presence(p), 'presence')
   }
@@ -202,23 +228,26 @@ export class Gateway {
 
   /** @internal for the shared listeners */
   onClose(conn: Connection): void {
-    const { devices, engine, chat, metrics, node, log, delivery } = this.deps
+    const { devices, engine, chat, metrics, node, delivery } = this.deps
     if (!this.conns.delete(conn)) return
     metrics.connections.dec()
     const last = devices.remove(conn)
     const user = conn.user
     if (last) this.buckets.delete(user)
-    const work = (async () => {
-      if (last) {
+    const at = Date.now()
+    const present = conn.present
+    const field = presenceField(node, conn)
+    // Queued, bounded and retried: every step is idempotent (see presence-queue.ts).
+    const work = this.bookkeeping.push(async () => {
+      // A device that arrived meanwhile keeps the routing and the subscription.
+      if (last && !devices.has(user)) {
         await delivery.leave(user)
-        // A device that arrived meanwhile keeps the subscription.
         if (!devices.has(user)) await engine.bus.unsubscribe(user)
       }
-      if (!conn.present) return
-      const at = Date.now()
-      const left = await engine.presence.disconnected(user, node, at)
+      if (!present) return
+      const left = await engine.presence.disconnected(user, field, at)
       if (left === 0) await chat.announcePresence({ user, online: false, lastSeen: at })
-    })().catch((err: unknown) => log.warn({ err, user }, 'disconnect bookkeeping failed'))
+    })
     this.track(work)
   }
 
@@ -372,6 +401,14 @@ export class Gateway {
     clearInterval(this.heartbeat)
     this.wss.close()
   }
+}
+
+/**
+ * The presence field of a socket: one per socket (not one counter per node), so that a retried
+ * decrement cannot take away another socket's count.
+ */
+function presenceField(node: string, conn: Connection): string {
+  return `${node}/${conn.session}`
 }
 
 const CONN = Symbol('connection')

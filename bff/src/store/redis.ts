@@ -11,7 +11,7 @@
  *   P{c:<conv>}:d:<from>:<cid>  string  seq of a stored (sender, cid), PX = dedup window
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
  *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
- *   P{u:<id>}:p                 hash    devices per node, `~ls` last seen
+ *   P{u:<id>}:p                 hash    device counts by field (the gateway uses one field per socket, `<node>/<session>`, so a retried decrement is idempotent), `~ls` last seen
  *   P{u:<id>}:i                 hash    profile: name, avatar
  *   Pdir                        zset    lexical directory "<term>\0<id>" for prefix search (terms: directory.ts)
  *   P{u:<id>}:up                zset    upload slots: upload id scored by when its slot frees itself (ms)
@@ -105,28 +105,40 @@ type Client = Redis | Cluster
 
 // ------------------------------------------------------------------ scripts
 
-/** Dedup, seq, store, last message, sender's read mark: one round trip, one slot. */
 /**
  * Dedup, seq, store, last message, sender's read mark and, with an archive, the persister's
  * stream (KEYS[5]): one round trip, one atomic step. Replies: {0, seq} stored; {1, json} a
  * duplicate; {2} no such conversation; {3} the archive backlog is full (ARGV[5]); {4, seq} a
  * duplicate whose original left the window (read it from the archive).
+ *
+ * Five commands for a new message (issue 15; seven before): the seq is taken first and the dedup
+ * key written with it in one SET NX GET, which also tells a duplicate; the rare outcomes undo the
+ * seq inside the script (nobody sees it: a script is atomic). The conversation's existence is
+ * checked only when the seq taken is 1: HINCRBY on a missing hash creates it with lastSeq 1, an
+ * existing conversation has `kind` (written by create and restore).
  */
 const APPEND = `
-local known = redis.call('GET', KEYS[3])
+local seq = redis.call('HINCRBY', KEYS[1], 'lastSeq', 1)
+if seq == 1 and redis.call('HEXISTS', KEYS[1], 'kind') == 0 then
+  redis.call('HDEL', KEYS[1], 'lastSeq')
+  return {2}
+end
+local known = redis.call('SET', KEYS[3], seq, 'NX', 'GET', 'PX', ARGV[3])
 if known then
+  redis.call('HINCRBY', KEYS[1], 'lastSeq', -1)
   local m = redis.call('ZRANGE', KEYS[2], known, known, 'BYSCORE')
   if m[1] then return {1, m[1]} end
   return {4, known}
 end
-if redis.call('HEXISTS', KEYS[1], 'kind') == 0 then return {2} end
-if ARGV[5] ~= '' and redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[5]) then return {3} end
-local seq = redis.call('HINCRBY', KEYS[1], 'lastSeq', 1)
+if ARGV[5] ~= '' and redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[5]) then
+  redis.call('HINCRBY', KEYS[1], 'lastSeq', -1)
+  redis.call('DEL', KEYS[3])
+  return {3}
+end
 local json = ARGV[1] .. seq .. ARGV[2]
 redis.call('ZADD', KEYS[2], seq, json)
 redis.call('HSET', KEYS[1], 'last', json)
 redis.call('HSET', KEYS[4], ARGV[4], seq)
-redis.call('SET', KEYS[3], seq, 'PX', ARGV[3])
 if ARGV[5] ~= '' then redis.call('XADD', KEYS[5], '*', 'j', json) end
 return {0, seq}
 `

@@ -1,0 +1,189 @@
+/**
+ * Storms (issue 15). Admission control (gateway/admission.ts): an upgrade beyond those in flight
+ * gets a fast 503 with Retry-After. Disconnect bookkeeping (gateway/presence-queue.ts): bounded in concurrency, retried
+ * while Redis does not answer, given up (and logged once) only after its attempts, and safe to
+ * retry (a socket's presence field removed twice does not remove another socket's).
+ *
+ * The Redis here is one this file starts on a free port, paused with CLIENT PAUSE so that commands
+ * time out as they did when 100,000 sockets closed at once.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { BookkeepingQueue } from '../src/gateway/presence-queue'
+import { WebSocket } from 'ws'
+import { devLogin } from './support/client'
+import { randomPrefix, startTestServer } from './support/server'
+import { createRedisEngine } from '../src/store/redis'
+import type { Engine } from '../src/store/types'
+
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as AddressInfo).port
+  await new Promise((r) => s.close(r))
+  return port
+}
+
+let redis: ChildProcess | undefined
+let url = ''
+let engine: Engine
+
+beforeAll(async () => {
+  const port = await freePort()
+  url = `redis://127.0.0.1:${port}`
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  // Listening once a PING is answered (no event tells when redis-server is ready).
+  for (let i = 0; ; i++) {
+    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      await probe.ping()
+      break
+    } catch (err) {
+      if (i >= 100) throw err
+      await new Promise((r) => setTimeout(r, 50))
+    } finally {
+      probe.disconnect()
+    }
+  }
+  engine = await createRedisEngine({ url, clusterNodes: [], prefix: 'pq:', commandTimeoutMs: 100, connectTimeoutMs: 2000, node: 'n1', queueMaxLength: 100, queueRetentionMs: 60_000 })
+})
+
+afterAll(async () => {
+  await engine?.close()
+  if (redis?.pid) process.kill(redis.pid, 'SIGKILL')
+})
+
+describe('disconnect bookkeeping queue', () => {
+  it('runs at most `concurrency` jobs at once, retries through a Redis that does not answer, and every user ends offline', async () => {
+    const users = Array.from({ length: 300 }, (_, i) => `u${i}`)
+    for (const u of users) await engine.presence.connected(u, `n1/${u}`)
+    const gaveUp: unknown[] = []
+    const queue = new BookkeepingQueue({ concurrency: 8, maxAttempts: 100, retryMinMs: 20, retryMaxMs: 100 }, (err) => gaveUp.push(err))
+    let running = 0
+    let maxRunning = 0
+    let failures = 0
+    // Redis stops answering for longer than the command timeout (100 ms): the first attempts fail.
+    const admin = new Redis(url)
+    await admin.client('PAUSE', 800, 'ALL')
+    await Promise.all(
+      users.map((u) =>
+        queue.push(async () => {
+          running++
+          maxRunning = Math.max(maxRunning, running)
+          try {
+            await engine.presence.disconnected(u, `n1/${u}`, 1)
+          } catch (err) {
+            failures++
+            throw err
+          } finally {
+            running--
+          }
+        }),
+      ),
+    )
+    admin.disconnect()
+    expect(failures).toBeGreaterThan(0)
+    expect(queue.stats.retried).toBe(failures)
+    expect(gaveUp).toEqual([])
+    expect(maxRunning).toBeLessThanOrEqual(8)
+    expect(queue.stats.maxQueued).toBeGreaterThan(8)
+    expect(queue.pending).toBe(0)
+    expect(queue.stats.done).toBe(users.length)
+    const presence = await engine.presence.get(users)
+    expect(presence.filter((p) => p.online)).toEqual([])
+  })
+
+  it('gives a job up after its attempts, reports it once, and its promise still settles', async () => {
+    const reports: number[] = []
+    const queue = new BookkeepingQueue({ concurrency: 2, maxAttempts: 3, retryMinMs: 1, retryMaxMs: 2 }, (_err, attempts) => reports.push(attempts))
+    let tries = 0
+    await queue.push(async () => {
+      tries++
+      throw new Error('always')
+    })
+    expect(tries).toBe(3)
+    expect(reports).toEqual([3])
+    expect(queue.stats).toMatchObject({ gaveUp: 1, retried: 2, done: 0 })
+    await queue.drained()
+    expect(queue.pending).toBe(0)
+  })
+
+  it('a job throwing synchronously is retried like a rejected one', async () => {
+    const queue = new BookkeepingQueue({ concurrency: 1, maxAttempts: 2, retryMinMs: 1, retryMaxMs: 1 }, () => {})
+    let tries = 0
+    await queue.push(() => {
+      tries++
+      if (tries === 1) throw new Error('sync')
+      return Promise.resolve()
+    })
+    expect(tries).toBe(2)
+    expect(queue.stats).toMatchObject({ done: 1, retried: 1, gaveUp: 0 })
+  })
+
+  it('refuses limits that would stall it', () => {
+    expect(() => new BookkeepingQueue({ concurrency: 0, maxAttempts: 1, retryMinMs: 1, retryMaxMs: 1 }, () => {})).toThrow(RangeError)
+    expect(() => new BookkeepingQueue({ concurrency: 1, maxAttempts: 0, retryMinMs: 1, retryMaxMs: 1 }, () => {})).toThrow(RangeError)
+  })
+
+  it("removing one socket's presence field twice (a retry) leaves the other sockets of the user counted", async () => {
+    await engine.presence.connected('twice', 'n1/a')
+    await engine.presence.connected('twice', 'n1/b')
+    expect(await engine.presence.disconnected('twice', 'n1/a', 5)).toBe(1)
+    expect(await engine.presence.disconnected('twice', 'n1/a', 6)).toBe(1)
+    const [p] = await engine.presence.get(['twice'])
+    expect(p).toMatchObject({ online: true })
+    expect(await engine.presence.disconnected('twice', 'n1/b', 7)).toBe(0)
+  })
+})
+
+describe('admission control', () => {
+  it('an upgrade beyond MAX_UPGRADES_IN_FLIGHT gets 503 SERVER_BUSY with Retry-After at once; the one in flight is welcomed', async () => {
+    const server = await startTestServer({ STORE: 'redis', REDIS_URL: url, REDIS_PREFIX: randomPrefix(), MAX_UPGRADES_IN_FLIGHT: '1', UPGRADE_RETRY_AFTER_S: '3', REDIS_COMMAND_TIMEOUT_MS: '10000' })
+    const admin = new Redis(url)
+    try {
+      const a = await devLogin(server.url, 'adm-a')
+      const b = await devLogin(server.url, 'adm-b')
+      // Redis holds every command: both upgrades stay in flight (the suspension check, then the
+      // subscription, wait for it), so whichever came second is one too many.
+      await admin.client('PAUSE', 1500, 'ALL')
+      const outcomes = await Promise.all([a.token, b.token].map((token) => attempt(server.url, token)))
+      const refused = outcomes.filter((o) => o.status !== undefined)
+      const welcomed = outcomes.filter((o) => o.welcomed)
+      expect(refused).toEqual([{ status: 503, retryAfter: '3', code: 'SERVER_BUSY', welcomed: false }])
+      expect(welcomed).toHaveLength(1)
+      // The slot is free again: a retry gets in.
+      const retried = await attempt(server.url, outcomes[0]!.welcomed ? b.token : a.token)
+      expect(retried.welcomed).toBe(true)
+    } finally {
+      admin.disconnect()
+      await server.close()
+    }
+  })
+})
+
+/** One upgrade: welcomed (then closed), or refused with its status, Retry-After and error code. */
+function attempt(base: string, token: string): Promise<{ welcomed: boolean; status?: number; retryAfter?: string | undefined; code?: string }> {
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/ws?v=1&token=${token}`)
+  return new Promise((resolve, reject) => {
+    ws.on('error', reject)
+    ws.on('message', (data) => {
+      if (!data.toString().startsWith('{"type":"welcome"')) return
+      ws.close()
+      resolve({ welcomed: true })
+    })
+    ws.on('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => (body += c.toString()))
+      res.on('end', () => {
+        ws.terminate()
+        resolve({ welcomed: false, status: res.statusCode, retryAfter: res.headers['retry-after'], code: JSON.parse(body).error.code })
+      })
+    })
+  })
+}
