@@ -2,9 +2,10 @@
  * The one contract of every archive (SQLite and MySQL/MariaDB): a fresh, empty database per test.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { sql } from 'kysely'
+import { Migrator, sql } from 'kysely'
 import { Archive, ArchiveSchemaError } from '../../src/archive/archive'
 import type { ArchivedMessage } from '../../src/archive/archive'
+import { migrations } from '../../src/archive/migrations'
 
 export interface ArchiveFixture {
   /** URL of a new, empty database. */
@@ -40,6 +41,46 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
           expect(await again.appliedMigrations()).toEqual(a.knownMigrations())
         } finally {
           await again.close()
+        }
+      })
+
+      it('from a database at 0001 with users stored, 0002 fills their search terms: pinyin and initials find them', async () => {
+        const old = await make()
+        const b = await Archive.create({ url: old.url })
+        try {
+          const all = migrations(b.dialect)
+          const provider = { getMigrations: async () => all }
+          const to0001 = await new Migrator({ db: b.db, provider }).migrateTo('0001_init')
+          expect(to0001.error).toBeUndefined()
+          expect(await b.appliedMigrations()).toEqual(['0001_init'])
+          // Users written by a BFF at 0001: the users table alone (no user_terms yet).
+          const at = 1000
+          const users = [
+            { id: 'u1', name: '张伟' },
+            { id: 'u2', name: '单田芳' },
+            { id: 'u3', name: 'Ann' },
+          ]
+          for (const u of users) {
+            await sql`insert into users (id, id_lc, name, name_lc, avatar, updated_at) values (${u.id}, ${u.id.toLowerCase()}, ${u.name}, ${u.name.toLowerCase()}, ${null}, ${at})`.execute(b.db)
+          }
+          expect(await b.migrate()).toEqual(['0002_user_terms'])
+          expect(await b.appliedMigrations()).toEqual(b.knownMigrations())
+          expect((await b.searchUsers('zhangwei', 10)).map((u) => u.id)).toEqual(['u1'])
+          expect((await b.searchUsers('zw', 10)).map((u) => u.id)).toEqual(['u1'])
+          expect((await b.searchUsers('zhang', 10)).map((u) => u.id)).toEqual(['u1'])
+          // A surname read as a surname: 单 is "shan" here.
+          expect((await b.searchUsers('shantianfang', 10)).map((u) => u.id)).toEqual(['u2'])
+          expect((await b.searchUsers('stf', 10)).map((u) => u.id)).toEqual(['u2'])
+          expect((await b.searchUsers('张', 10)).map((u) => u.id)).toEqual(['u1'])
+          expect((await b.searchUsers('an', 10)).map((u) => u.id)).toEqual(['u3'])
+          expect(await b.getUsers(['u1', 'u2', 'u3'])).toEqual(users)
+          // Renaming after the migration replaces the backfilled terms.
+          await b.upsertUser({ id: 'u1', name: '李娜' })
+          expect(await b.searchUsers('zhangwei', 10)).toEqual([])
+          expect((await b.searchUsers('ln', 10)).map((u) => u.id)).toEqual(['u1'])
+        } finally {
+          await b.close()
+          await old.cleanup()
         }
       })
 
