@@ -165,6 +165,32 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
         await a.insertMessages(rows)
         expect((await a.convState('g:big')).lastSeq).toBe(1234)
         expect(await a.before('g:big', undefined, 2)).toEqual([rows[1232]!.json, rows[1233]!.json])
+        // Every row once, in order: 512 + 512 + 128 + 64 + 16 + 2 rows, no chunk lost or doubled.
+        expect(await a.after('g:big', 0, 2000)).toEqual(rows.map((r) => r.json))
+      })
+
+      it('writes a batch of large messages past the server packet limit in smaller statements', async () => {
+        // 280 messages of 66,000 characters: 256 of them in one statement would be 16.9 MB, past MariaDB's default 16 MiB packet.
+        const rows = Array.from({ length: 280 }, (_, i) => msg('g:large', i + 1, 'ann', String.fromCharCode(97 + (i % 26)).repeat(66_000)))
+        await a.write(rows, [])
+        const back = await a.after('g:large', 0, 1000)
+        expect(back).toHaveLength(280)
+        expect(back).toEqual(rows.map((r) => r.json))
+      })
+
+      it('writes messages and read marks in one batch, and a batch written again changes nothing', async () => {
+        const rows = Array.from({ length: 700 }, (_, i) => msg('g:w', i + 1, i % 2 ? 'bob' : 'ann'))
+        const marks = [
+          { conv: 'g:w', user: 'ann', seq: 699 },
+          { conv: 'g:w', user: 'bob', seq: 700 },
+        ]
+        await a.write(rows, marks)
+        await a.write(rows.slice(300), [{ conv: 'g:w', user: 'ann', seq: 1 }])
+        await a.write([], [])
+        expect(await a.after('g:w', 0, 1000)).toEqual(rows.map((r) => r.json))
+        const s = await a.convState('g:w')
+        expect(s.lastSeq).toBe(700)
+        expect(s.reads).toEqual(new Map([['ann', 699], ['bob', 700]]))
       })
     })
 
