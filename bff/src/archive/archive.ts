@@ -178,13 +178,23 @@ export class Archive {
     }
     const set = { name: row.name, name_lc: row.name_lc, avatar: row.avatar, updated_at: row.updated_at }
     const terms = [...new Set(directoryTerms(user).map((t) => t.slice(0, 200)))].map((term) => ({ term, user: user.id }))
-    await this.db.transaction().execute(async (tx) => {
-      const upsert = tx.insertInto('users').values(row)
-      await (this.dialect === 'mysql' ? upsert.onDuplicateKeyUpdate(set) : upsert.onConflict((oc) => oc.column('id').doUpdateSet(set))).execute()
-      // A renamed user is no longer found by the old name's terms.
-      await tx.deleteFrom('user_terms').where('user', '=', user.id).execute()
-      await tx.insertInto('user_terms').values(terms).execute()
-    })
+    await retryDeadlock(() =>
+      this.db.transaction().execute(async (tx) => {
+        const upsert = tx.insertInto('users').values(row)
+        // Locks the user's row first: two upserts of one user wait for each other here.
+        await (this.dialect === 'mysql' ? upsert.onDuplicateKeyUpdate(set) : upsert.onConflict((oc) => oc.column('id').doUpdateSet(set))).execute()
+        // Only the terms that change are touched, each by its primary key. Deleting all of a user's
+        // terms by the `user` index took gap locks there, and a burst of logins of new users
+        // deadlocked on them (InnoDB), failing the logins with STORE_UNAVAILABLE.
+        const had = new Set((await tx.selectFrom('user_terms').select('term').where('user', '=', user.id).execute()).map((r) => r.term))
+        const want = new Set(terms.map((t) => t.term))
+        // A renamed user is no longer found by the old name's terms.
+        const stale = [...had].filter((t) => !want.has(t))
+        if (stale.length > 0) await tx.deleteFrom('user_terms').where('user', '=', user.id).where('term', 'in', stale).execute()
+        const fresh = terms.filter((t) => !had.has(t.term))
+        if (fresh.length > 0) await tx.insertInto('user_terms').orIgnore().values(fresh).execute()
+      }),
+    )
   }
 
   async getUsers(ids: readonly UserId[]): Promise<User[]> {
@@ -394,6 +404,20 @@ export class Archive {
 
   async close(): Promise<void> {
     await this.db.destroy()
+  }
+}
+
+/** Attempts of a transaction that InnoDB chose as a deadlock's victim (it is rolled back whole: run it again). */
+const DEADLOCK_ATTEMPTS = 3
+
+async function retryDeadlock<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work()
+    } catch (err) {
+      // https://dev.mysql.com/doc/refman/8.0/en/innodb-deadlocks-handling.html: "be prepared to reissue a transaction if it fails due to deadlock".
+      if (attempt >= DEADLOCK_ATTEMPTS || (err as { code?: unknown }).code !== 'ER_LOCK_DEADLOCK') throw err
+    }
   }
 }
 

@@ -118,6 +118,21 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
       })
     })
 
+    describe('users, at once', () => {
+      it('upserts many users at once (a burst of logins): every one stored and found, renames replace their terms', async () => {
+        const ids = Array.from({ length: 60 }, (_, i) => `burst${i}`)
+        await Promise.all(ids.map((id, i) => a.upsertUser({ id, name: i % 2 ? `张${i}` : `Name ${i}` })))
+        await Promise.all(ids.map((id, i) => a.upsertUser({ id, name: i % 2 ? `张${i}` : `Name ${i}` })))
+        await Promise.all(ids.slice(0, 20).map((id, i) => a.upsertUser({ id, name: `李${i}` })))
+        expect((await a.getUsers(ids)).map((u) => u.id)).toEqual(ids)
+        expect(await a.searchUsers('burst', 100)).toHaveLength(60)
+        // 李 is "li": the 20 renamed, and none of them by their old terms any more.
+        expect(await a.searchUsers('li', 100)).toHaveLength(20)
+        expect((await a.searchUsers('zhang', 100)).map((u) => u.id).sort()).toEqual(ids.filter((_, i) => i % 2 === 1 && i >= 20).sort())
+        expect((await a.searchUsers('name ', 100)).map((u) => u.id).sort()).toEqual(ids.filter((_, i) => i % 2 === 0 && i >= 20).sort())
+      })
+    })
+
     describe('conversations', () => {
       it('creates once, keeps member order, lists per member oldest first', async () => {
         const g = { id: 'g:one', kind: 'group' as const, title: 'T', members: ['cat', 'ann', 'bob'], createdAt: 20 }
