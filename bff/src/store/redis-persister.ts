@@ -38,6 +38,13 @@ type Entry = [id: string, fields: string[]]
 const RETRY_MS = 500
 /** How long one XREADGROUP blocks waiting for new messages. */
 const BLOCK_MS = 1000
+/**
+ * A batch read with fewer new messages than this waits LINGER_MS once and takes what arrived
+ * meanwhile: under a steady load the persister would otherwise write a transaction (and ack, and
+ * trim) for every few messages as they trickle in. Adds at most LINGER_MS to the lag.
+ */
+const LINGER_MIN = 100
+const LINGER_MS = 25
 
 export class Persister {
   private stopped = false
@@ -85,7 +92,14 @@ export class Persister {
       let entries: Entry[]
       try {
         entries = await this.claim()
-        if (entries.length === 0) entries = await this.readNew()
+        if (entries.length === 0) {
+          entries = await this.readNew(this.options.batchMax, true)
+          const want = Math.min(LINGER_MIN, this.options.batchMax)
+          if (entries.length > 0 && entries.length < want && !this.stopped) {
+            await sleep(LINGER_MS)
+            entries = entries.concat(await this.readNew(this.options.batchMax - entries.length, false))
+          }
+        }
       } catch (err) {
         if (this.stopped) break
         this.options.log?.warn({ err }, 'persister: reading the stream failed')
@@ -117,11 +131,13 @@ export class Persister {
     return res[1].filter((e): e is Entry => e !== null)
   }
 
-  private async readNew(): Promise<Entry[]> {
+  private async readNew(count: number, block: boolean): Promise<Entry[]> {
     const o = this.options
-    const res = (await this.blocking.xreadgroup('GROUP', o.group, o.consumer, 'COUNT', o.batchMax, 'BLOCK', BLOCK_MS, 'STREAMS', o.stream, '>')) as
-      | [string, Entry[]][]
-      | null
+    const res = (
+      block
+        ? await this.blocking.xreadgroup('GROUP', o.group, o.consumer, 'COUNT', count, 'BLOCK', BLOCK_MS, 'STREAMS', o.stream, '>')
+        : await this.blocking.xreadgroup('GROUP', o.group, o.consumer, 'COUNT', count, 'STREAMS', o.stream, '>')
+    ) as [string, Entry[]][] | null
     return res?.[0]?.[1] ?? []
   }
 
