@@ -203,6 +203,9 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
         await a.write(rows.slice(300), [{ conv: 'g:w', user: 'ann', seq: 1 }])
         await a.write([], [])
         expect(await a.after('g:w', 0, 1000)).toEqual(rows.map((r) => r.json))
+        // Every column where it belongs (the INSERTs' parameters are laid out by hand).
+        const stored = await a.db.selectFrom('messages').select(['conv', 'seq', 'sender', 'cid', 'ts', 'json']).where('conv', '=', 'g:w').orderBy('seq').execute()
+        expect(stored.map((r) => ({ ...r, seq: Number(r.seq), ts: Number(r.ts) }))).toEqual(rows)
         const s = await a.convState('g:w')
         expect(s.lastSeq).toBe(700)
         expect(s.reads).toEqual(new Map([['ann', 699], ['bob', 700]]))
