@@ -18,6 +18,7 @@
  * Prints the figures and writes bench/results/archive.json.
  */
 import { writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createConnection } from 'mysql2/promise'
@@ -199,6 +200,8 @@ async function redisMemory(archived: boolean, url: string | undefined) {
 }
 
 const started = new Date().toISOString()
+// The machine is shared: how busy it was says how far the absolute figures can be read.
+const loadStart = loadavg()[0]!
 const result = await withDatabase(async (url, admin, name) => {
   const archive = await openArchive({ url, poolSize: 4 })
   try {
@@ -227,5 +230,7 @@ const result = await withDatabase(async (url, admin, name) => {
   }
 })
 const out = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../../bench/results/archive.json')
-writeFileSync(out, JSON.stringify({ started, machine: 'this machine, 2 cores shared', ...result }, null, 2) + '\n')
+const machine = { note: 'this machine, 2 cores shared', loadAverage1m: { start: round(loadStart), end: round(loadavg()[0]!) } }
+console.log(`load average (1 min) ${machine.loadAverage1m.start} at start, ${machine.loadAverage1m.end} at end`)
+writeFileSync(out, JSON.stringify({ started, machine, ...result }, null, 2) + '\n')
 console.log(`written ${out}`)
