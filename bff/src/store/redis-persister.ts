@@ -45,11 +45,18 @@ const BLOCK_MS = 1000
  */
 const LINGER_MIN = 100
 const LINGER_MS = 25
+/**
+ * How often pending batches are looked for (XAUTOCLAIM), ms, while a scan of the pending list is
+ * under way or has found nothing: not before every read, which under load cost a round trip per
+ * batch. A dead persister's batch is taken over at most this much after ARCHIVE_CLAIM_IDLE_MS.
+ */
+const CLAIM_EVERY_MS = 1000
 
 export class Persister {
   private stopped = false
   private loop: Promise<void> | undefined
   private claimCursor = '0-0'
+  private claimedAt = 0
   private readonly writer: ArchiveWriter
   /** False from a failed archive write until the next successful one. */
   archiveOk = true
@@ -122,6 +129,9 @@ export class Persister {
   /** Batches left pending by a persister that died (idle past claimIdleMs). */
   private async claim(): Promise<Entry[]> {
     const o = this.options
+    // A scan of the pending list under way (cursor not back at the start) goes on at once.
+    if (this.claimCursor === '0-0' && Date.now() - this.claimedAt < CLAIM_EVERY_MS) return []
+    this.claimedAt = Date.now()
     const res = (await this.blocking.xautoclaim(o.stream, o.group, o.consumer, o.claimIdleMs, this.claimCursor, 'COUNT', o.batchMax)) as [
       string,
       (Entry | null)[],
@@ -175,8 +185,10 @@ export class Persister {
     this.options.onBatch?.(rows.length, this.lastLagMs)
     for (;;) {
       try {
-        await this.cmd.xack(this.options.stream, this.options.group, ...ids)
-        await this.cmd.xdel(this.options.stream, ...ids)
+        // One round trip: acked and deleted together (MULTI), or neither and the batch is written again.
+        const res = await this.cmd.multi().xack(this.options.stream, this.options.group, ...ids).xdel(this.options.stream, ...ids).exec()
+        const failed = res?.find(([err]) => err)
+        if (!res || failed) throw failed?.[0] ?? new Error('ack transaction aborted')
         await Promise.all([...top].map(([conv, seq]) => this.options.trim(conv, seq, this.options.windowMessages)))
         return
       } catch (err) {
