@@ -12,6 +12,9 @@
  * of an existing, empty database puts the archive and its persister under the measured load; unset:
  * Redis alone, as the recorded figures).
  *
+ * `archive` (issue 11, needs BENCH_ARCHIVE_URL): the 1:1 scenario twice in one run, the BFF without
+ * and with the archive, and the persister's lag while the archive is on (archiveLag below).
+ *
  * `secure` (issue 14): the 1:1 scenario twice in one run, the BFF without and with content
  * security (every text checked by msgSecCheck against a local fake WeChat answering in
  * BENCH_WX_DELAY_MS, 20): the checks must not block the event loop or serialize other users' sends.
@@ -314,7 +317,7 @@ async function devLogin(url: string, ids: string[]): Promise<void> {
     await Promise.all(
       ids.slice(i, i + 50).map(async (user) => {
         const res = await fetch(`${url}/auth/dev-login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user }) })
-        if (!res.ok) throw new Error(`dev-login ${user}: ${res.status}`)
+        if (!res.ok) throw new Error(`dev-login ${user}: ${res.status} ${await res.text()}`)
       }),
     )
   }
@@ -353,6 +356,54 @@ async function onlineUsers(prefix: string): Promise<number> {
   } finally {
     r.disconnect()
   }
+}
+
+// ------------------------------------------------------------------ archive (issue 11)
+
+/** How often the persister's backlog is looked at, ms. */
+const LAG_SAMPLE_MS = 20
+
+/**
+ * The persister's lag seen from Redis while the load runs: every LAG_SAMPLE_MS, the age of the
+ * oldest message in the server's `archive` stream (acked, not yet in MySQL: the persister XDELs
+ * each batch once MySQL has it), 0 when the stream is empty. `stop` answers p50/p99/max of those
+ * ages and how long the backlog took to drain after the load stopped.
+ */
+function archiveLag(prefix: string) {
+  const r = new Redis(REDIS_URL)
+  const stream = `${prefix}archive`
+  const ages: number[] = []
+  let running = true
+  const sampling = (async () => {
+    while (running) {
+      const [first] = (await r.xrange(stream, '-', '+', 'COUNT', 1)) as [string, string[]][]
+      ages.push(first ? Math.max(0, Date.now() - Number(first[0].slice(0, first[0].indexOf('-')))) : 0)
+      await sleep(LAG_SAMPLE_MS)
+    }
+  })()
+  return {
+    async stop() {
+      running = false
+      await sampling
+      const stopped = Date.now()
+      let backlog = await r.xlen(stream)
+      while (backlog > 0 && Date.now() - stopped < 60_000) {
+        await sleep(LAG_SAMPLE_MS)
+        backlog = await r.xlen(stream)
+      }
+      r.disconnect()
+      const sorted = [...ages].sort((a, b) => a - b)
+      const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
+      return { p50Ms: at(50), p99Ms: at(99), maxMs: sorted.at(-1) ?? 0, samples: sorted.length, drainMs: Date.now() - stopped, backlogLeft: backlog }
+    },
+  }
+}
+
+/** 1:1 without and with the archive, one run; the persister's lag with it. */
+async function archiveScenario(url: string) {
+  const off = await one2one('bff', { ARCHIVE_URL: '' })
+  const on = await one2one('bff', { ARCHIVE_URL: url })
+  return { off, on, cpuRatio: on.cpuUsPerMessage / off.cpuUsPerMessage, p99Ratio: on.p99 / off.p99 }
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -440,9 +491,12 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}) {
     const pids = serverPids(server)
     const cpu0 = cpuSplit(pids)
     const redis0 = await redisCpuSeconds()
+    // With an archive (this scenario's or BENCH_ARCHIVE_URL for every BFF), the persister's lag too.
+    const lag = kind === 'bff' && (extraEnv.ARCHIVE_URL ?? process.env.BENCH_ARCHIVE_URL) ? archiveLag(server.prefix) : undefined
     const r = await gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 })
     const cpu1 = cpuSplit(pids)
     const redisCpu = (await redisCpuSeconds()) - redis0
+    const persisterLag = await lag?.stop()
     const commands = diffStats(stats0, await commandStats())
     const user = cpu1.user - cpu0.user
     const system = cpu1.system - cpu0.system
@@ -457,6 +511,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}) {
       redisCpuUsPerMessage: perMessage(redisCpu),
       redisCommandsPerMessage: commands.total / Math.max(1, r.received),
       redisCommands: commands.calls,
+      ...(persisterLag ? { persisterLag } : {}),
     }
   } finally {
     gen!.stop()
@@ -691,6 +746,18 @@ async function main() {
     } finally {
       fake.close()
     }
+  }
+
+  if (ONLY.has('archive')) {
+    const url = process.env.BENCH_ARCHIVE_URL
+    if (!url) throw new Error('BENCH_ONLY=archive needs BENCH_ARCHIVE_URL (mysql://.../<an empty database>)')
+    const a = await archiveScenario(url)
+    const lag = a.on.persisterLag!
+    results.archive = { target: `1:1 at ${RATE}/s with the archive (MySQL): CPU per message and p99 within 10% of the archive off; persister lag p99 <= 1 s`, ...a }
+    rows.push([`1:1 CPU per msg, archive on (${RATE}/s)`, `${fmt(a.on.cpuUsPerMessage)} us`, `${fmt(a.off.cpuUsPerMessage)} us (archive off)`, fmt(a.cpuRatio, 2), '<= 1.1x'])
+    rows.push([`1:1 p50/p99, archive on`, `${fmt(a.on.p50, 2)} / ${fmt(a.on.p99, 2)} ms (${a.on.received}/${a.on.sent})`, `${fmt(a.off.p50, 2)} / ${fmt(a.off.p99, 2)} ms`, fmt(a.p99Ratio, 2), '<= 1.1x'])
+    rows.push([`persister lag p50/p99/max`, `${lag.p50Ms} / ${lag.p99Ms} / ${lag.maxMs} ms, drained in ${lag.drainMs} ms`, '-', '-', 'p99 <= 1000 ms'])
+    console.log('archive', JSON.stringify(results.archive))
   }
 
   const out = path.join(repo, 'bench/results/bff.json')

@@ -4,14 +4,18 @@
  * SQLite (the embedded default, `npm start`); both pass bff/test/archive/contract.ts.
  *
  * Messages are written in multi-row `INSERT IGNORE` batches keyed by (conv, seq): writing a batch
- * twice (a retry after a crash) stores nothing twice. Reads answer the stored wire JSON in
- * ascending seq, as the engines' message stores do.
+ * twice (a retry after a crash) stores nothing twice. On MySQL they go as prepared statements (the
+ * binary protocol): bench:archive measured the server parsing a 500-row text INSERT as the
+ * largest cost of a batch. Reads answer the stored wire JSON in ascending seq, as the engines'
+ * message stores do.
  */
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { Kysely, Migrator, MysqlDialect, SqliteDialect, sql } from 'kysely'
+import { CompiledQuery, Kysely, Migrator, MysqlDialect, SqliteDialect, sql } from 'kysely'
 import type { Migration, MigrationProvider } from 'kysely'
 import { createPool } from 'mysql2'
+import type { ExecuteValues } from 'mysql2'
+import type { Pool as PromisePool } from 'mysql2/promise'
 import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
 import type { ConvRecord } from '../store/types'
@@ -57,19 +61,43 @@ export class ArchiveSchemaError extends Error {
   }
 }
 
-/** Rows per INSERT statement: well under MySQL's max_allowed_packet (64 MiB) with 64 KiB messages. */
-const INSERT_CHUNK = 500
+/**
+ * Most rows per INSERT statement. A batch goes in statements of 512 rows and the rest in powers of
+ * two (256, 128, ... 1), so a connection prepares at most 10 distinct INSERTs: the server's
+ * max_prepared_stmt_count (16,382 by default, for all connections together) stays far away with
+ * any number of BFFs.
+ */
+const INSERT_CHUNK_MAX = 512
+/**
+ * Most message JSON per INSERT statement, bytes (counted as 3 per UTF-16 unit, UTF-8's worst
+ * case): a statement of larger messages is halved until it fits, so it stays under MariaDB's
+ * default max_allowed_packet of 16 MiB (MySQL 8: 64 MiB) whatever the messages' size (64 KiB
+ * frames: 512 of them would be 32 MiB).
+ */
+export const INSERT_BYTES_MAX = 4 * 1024 * 1024
+
+/** The sizes of the INSERT statements that write `n` rows (see INSERT_CHUNK_MAX). */
+export function insertChunks(n: number): number[] {
+  const out: number[] = []
+  for (; n >= INSERT_CHUNK_MAX; n -= INSERT_CHUNK_MAX) out.push(INSERT_CHUNK_MAX)
+  for (let size = INSERT_CHUNK_MAX / 2; size >= 1; size /= 2) if (n >= size) (out.push(size), (n -= size))
+  return out
+}
 
 export class Archive {
+  /**
+   * The message INSERT of n rows, as Kysely writes it, by n (at most 10 sizes, insertChunks):
+   * compiling a 512-row INSERT costs ~9 µs a row (measured), more than the rest of the batch on
+   * the BFF's side, so each size is compiled once and its parameters laid out by hand.
+   */
+  private readonly insertSql = new Map<number, string>()
+
   private constructor(
     readonly db: Kysely<ArchiveDb>,
     readonly dialect: Dialect,
+    /** The MySQL pool under `db` (none on SQLite): batches use its prepared statements. */
+    private readonly mysql?: PromisePool,
   ) {}
-
-  /** The same archive over `db`: a transaction's statements (see ArchiveWriter). */
-  with(db: Kysely<ArchiveDb>): Archive {
-    return new Archive(db, this.dialect)
-  }
 
   /** Opens without migrating: `migrate()` (or `openArchive`) brings the schema up to date. */
   static async create(options: ArchiveOptions): Promise<Archive> {
@@ -95,8 +123,11 @@ export class Archive {
         supportBigNumbers: true,
         bigNumberStrings: false,
         enableKeepAlive: true,
+        // Client-side cache of prepared statements per connection: the message INSERTs are at most
+        // 10 (insertChunks), the rest of the archive's statements a few dozen.
+        maxPreparedStatements: 100,
       })
-      return new Archive(new Kysely<ArchiveDb>({ dialect: new MysqlDialect({ pool }) }), 'mysql')
+      return new Archive(new Kysely<ArchiveDb>({ dialect: new MysqlDialect({ pool }) }), 'mysql', pool.promise())
     }
     throw new Error(`archive URL must start with mysql:// or sqlite:, got "${url.replace(/\/\/[^@]*@/, '//***@')}"`)
   }
@@ -154,13 +185,23 @@ export class Archive {
     }
     const set = { name: row.name, name_lc: row.name_lc, avatar: row.avatar, updated_at: row.updated_at }
     const terms = [...new Set(directoryTerms(user).map((t) => t.slice(0, 200)))].map((term) => ({ term, user: user.id }))
-    await this.db.transaction().execute(async (tx) => {
-      const upsert = tx.insertInto('users').values(row)
-      await (this.dialect === 'mysql' ? upsert.onDuplicateKeyUpdate(set) : upsert.onConflict((oc) => oc.column('id').doUpdateSet(set))).execute()
-      // A renamed user is no longer found by the old name's terms.
-      await tx.deleteFrom('user_terms').where('user', '=', user.id).execute()
-      await tx.insertInto('user_terms').values(terms).execute()
-    })
+    await retryDeadlock(() =>
+      this.db.transaction().execute(async (tx) => {
+        const upsert = tx.insertInto('users').values(row)
+        // Locks the user's row first: two upserts of one user wait for each other here.
+        await (this.dialect === 'mysql' ? upsert.onDuplicateKeyUpdate(set) : upsert.onConflict((oc) => oc.column('id').doUpdateSet(set))).execute()
+        // Only the terms that change are touched, each by its primary key. Deleting all of a user's
+        // terms by the `user` index took gap locks there, and a burst of logins of new users
+        // deadlocked on them (InnoDB), failing the logins with STORE_UNAVAILABLE.
+        const had = new Set((await tx.selectFrom('user_terms').select('term').where('user', '=', user.id).execute()).map((r) => r.term))
+        const want = new Set(terms.map((t) => t.term))
+        // A renamed user is no longer found by the old name's terms.
+        const stale = [...had].filter((t) => !want.has(t))
+        if (stale.length > 0) await tx.deleteFrom('user_terms').where('user', '=', user.id).where('term', 'in', stale).execute()
+        const fresh = terms.filter((t) => !had.has(t.term))
+        if (fresh.length > 0) await tx.insertInto('user_terms').orIgnore().values(fresh).execute()
+      }),
+    )
   }
 
   async getUsers(ids: readonly UserId[]): Promise<User[]> {
@@ -260,10 +301,70 @@ export class Archive {
   // ---------------------------------------------------------------- messages
 
   /** Store messages; one already stored (same conv and seq) is left as it is. */
-  async insertMessages(rows: readonly ArchivedMessage[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-      const chunk = rows.slice(i, i + INSERT_CHUNK)
-      await this.db.insertInto('messages').orIgnore().values(chunk.map((r) => ({ ...r }))).execute()
+  insertMessages(rows: readonly ArchivedMessage[]): Promise<void> {
+    return this.write(rows, [])
+  }
+
+  /**
+   * One transaction: store `messages` (one already stored is left as it is) and move read marks
+   * up (markRead). What the persister and the embedded engine commit per batch (ArchiveWriter).
+   */
+  async write(messages: readonly ArchivedMessage[], marks: readonly ReadMark[]): Promise<void> {
+    if (messages.length === 0 && marks.length === 0) return
+    const statements: CompiledQuery[] = []
+    const add = (chunk: readonly ArchivedMessage[]) => {
+      let bytes = 0
+      for (const r of chunk) bytes += 3 * r.json.length
+      if (bytes > INSERT_BYTES_MAX && chunk.length > 1) {
+        // Halves of a power of two: still one of the 10 statement sizes.
+        add(chunk.slice(0, chunk.length / 2))
+        add(chunk.slice(chunk.length / 2))
+        return
+      }
+      let text = this.insertSql.get(chunk.length)
+      if (text === undefined) {
+        const rows = chunk.map((r) => ({ conv: r.conv, seq: r.seq, sender: r.sender, cid: r.cid, ts: r.ts, json: r.json }))
+        text = this.db.insertInto('messages').orIgnore().values(rows).compile().sql
+        this.insertSql.set(chunk.length, text)
+      }
+      // The columns in the order of the object above, row after row, as Kysely binds them.
+      const parameters: unknown[] = new Array(chunk.length * 6)
+      let k = 0
+      for (const r of chunk) {
+        parameters[k++] = r.conv
+        parameters[k++] = r.seq
+        parameters[k++] = r.sender
+        parameters[k++] = r.cid
+        parameters[k++] = r.ts
+        parameters[k++] = r.json
+      }
+      statements.push(CompiledQuery.raw(text, parameters))
+    }
+    let at = 0
+    for (const size of insertChunks(messages.length)) add(messages.slice(at, (at += size)))
+    const marksQuery = this.markReadQuery(marks)
+    if (!this.mysql) {
+      await this.db.transaction().execute(async (tx) => {
+        for (const q of statements) await tx.executeQuery(q)
+        if (marksQuery) await tx.executeQuery(marksQuery)
+      })
+      return
+    }
+    const conn = await this.mysql.getConnection()
+    let broken = false
+    try {
+      await conn.beginTransaction()
+      for (const q of statements) await conn.execute(q.sql, q.parameters as ExecuteValues[])
+      // Marks vary in shape (a row per user and conversation): the text protocol, not a prepared statement per shape.
+      if (marksQuery) await conn.query(marksQuery.sql, marksQuery.parameters as ExecuteValues[])
+      await conn.commit()
+    } catch (err) {
+      await conn.rollback().catch(() => (broken = true))
+      throw err
+    } finally {
+      // A connection that could not even roll back is not given to the next batch.
+      if (broken) conn.destroy()
+      else conn.release()
     }
   }
 
@@ -299,19 +400,25 @@ export class Archive {
 
   /** Move read marks up (never back); a batch may name one (conv, user) several times. */
   async markRead(marks: readonly ReadMark[]): Promise<void> {
+    const q = this.markReadQuery(marks)
+    if (q) await this.db.executeQuery(q)
+  }
+
+  private markReadQuery(marks: readonly ReadMark[]): CompiledQuery | undefined {
     const top = new Map<string, ReadMark>()
     for (const m of marks) {
       const k = `${m.conv}\u0000${m.user}`
       const cur = top.get(k)
       if (!cur || cur.seq < m.seq) top.set(k, m)
     }
-    if (top.size === 0) return
+    if (top.size === 0) return undefined
     const values = [...top.values()].map((m) => ({ conv: m.conv, user: m.user, seq: m.seq }))
     const q = this.db.insertInto('read_marks').values(values)
-    await (this.dialect === 'mysql'
-      ? q.onDuplicateKeyUpdate({ seq: sql<number>`greatest(seq, values(seq))` })
-      : q.onConflict((oc) => oc.columns(['conv', 'user']).doUpdateSet({ seq: sql<number>`max(read_marks.seq, excluded.seq)` }))
-    ).execute()
+    return (
+      this.dialect === 'mysql'
+        ? q.onDuplicateKeyUpdate({ seq: sql<number>`greatest(seq, values(seq))` })
+        : q.onConflict((oc) => oc.columns(['conv', 'user']).doUpdateSet({ seq: sql<number>`max(read_marks.seq, excluded.seq)` }))
+    ).compile()
   }
 
   async ping(): Promise<void> {
@@ -320,6 +427,20 @@ export class Archive {
 
   async close(): Promise<void> {
     await this.db.destroy()
+  }
+}
+
+/** Attempts of a transaction that InnoDB chose as a deadlock's victim (it is rolled back whole: run it again). */
+const DEADLOCK_ATTEMPTS = 3
+
+async function retryDeadlock<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work()
+    } catch (err) {
+      // https://dev.mysql.com/doc/refman/8.0/en/innodb-deadlocks-handling.html: "be prepared to reissue a transaction if it fails due to deadlock".
+      if (attempt >= DEADLOCK_ATTEMPTS || (err as { code?: unknown }).code !== 'ER_LOCK_DEADLOCK') throw err
+    }
   }
 }
 

@@ -33,11 +33,7 @@ export class ArchiveWriter {
       const batch = this.next
       this.next = undefined
       try {
-        await this.archive.db.transaction().execute(async (tx) => {
-          const scoped = this.archive.with(tx)
-          await scoped.insertMessages(batch.messages)
-          await scoped.markRead(batch.marks)
-        })
+        await this.archive.write(batch.messages, batch.marks)
         for (const w of batch.waiters) w.resolve()
       } catch (err) {
         for (const w of batch.waiters) w.reject(err)

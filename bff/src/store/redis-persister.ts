@@ -38,11 +38,25 @@ type Entry = [id: string, fields: string[]]
 const RETRY_MS = 500
 /** How long one XREADGROUP blocks waiting for new messages. */
 const BLOCK_MS = 1000
+/**
+ * A batch read with fewer new messages than this waits LINGER_MS once and takes what arrived
+ * meanwhile: under a steady load the persister would otherwise write a transaction (and ack, and
+ * trim) for every few messages as they trickle in. Adds at most LINGER_MS to the lag.
+ */
+const LINGER_MIN = 100
+const LINGER_MS = 25
+/**
+ * How often pending batches are looked for (XAUTOCLAIM), ms, while a scan of the pending list is
+ * under way or has found nothing: not before every read, which under load cost a round trip per
+ * batch. A dead persister's batch is taken over at most this much after ARCHIVE_CLAIM_IDLE_MS.
+ */
+const CLAIM_EVERY_MS = 1000
 
 export class Persister {
   private stopped = false
   private loop: Promise<void> | undefined
   private claimCursor = '0-0'
+  private claimedAt = 0
   private readonly writer: ArchiveWriter
   /** False from a failed archive write until the next successful one. */
   archiveOk = true
@@ -85,7 +99,14 @@ export class Persister {
       let entries: Entry[]
       try {
         entries = await this.claim()
-        if (entries.length === 0) entries = await this.readNew()
+        if (entries.length === 0) {
+          entries = await this.readNew(this.options.batchMax, true)
+          const want = Math.min(LINGER_MIN, this.options.batchMax)
+          if (entries.length > 0 && entries.length < want && !this.stopped) {
+            await sleep(LINGER_MS)
+            entries = entries.concat(await this.readNew(this.options.batchMax - entries.length, false))
+          }
+        }
       } catch (err) {
         if (this.stopped) break
         this.options.log?.warn({ err }, 'persister: reading the stream failed')
@@ -108,6 +129,9 @@ export class Persister {
   /** Batches left pending by a persister that died (idle past claimIdleMs). */
   private async claim(): Promise<Entry[]> {
     const o = this.options
+    // A scan of the pending list under way (cursor not back at the start) goes on at once.
+    if (this.claimCursor === '0-0' && Date.now() - this.claimedAt < CLAIM_EVERY_MS) return []
+    this.claimedAt = Date.now()
     const res = (await this.blocking.xautoclaim(o.stream, o.group, o.consumer, o.claimIdleMs, this.claimCursor, 'COUNT', o.batchMax)) as [
       string,
       (Entry | null)[],
@@ -117,11 +141,13 @@ export class Persister {
     return res[1].filter((e): e is Entry => e !== null)
   }
 
-  private async readNew(): Promise<Entry[]> {
+  private async readNew(count: number, block: boolean): Promise<Entry[]> {
     const o = this.options
-    const res = (await this.blocking.xreadgroup('GROUP', o.group, o.consumer, 'COUNT', o.batchMax, 'BLOCK', BLOCK_MS, 'STREAMS', o.stream, '>')) as
-      | [string, Entry[]][]
-      | null
+    const res = (
+      block
+        ? await this.blocking.xreadgroup('GROUP', o.group, o.consumer, 'COUNT', count, 'BLOCK', BLOCK_MS, 'STREAMS', o.stream, '>')
+        : await this.blocking.xreadgroup('GROUP', o.group, o.consumer, 'COUNT', count, 'STREAMS', o.stream, '>')
+    ) as [string, Entry[]][] | null
     return res?.[0]?.[1] ?? []
   }
 
@@ -159,8 +185,10 @@ export class Persister {
     this.options.onBatch?.(rows.length, this.lastLagMs)
     for (;;) {
       try {
-        await this.cmd.xack(this.options.stream, this.options.group, ...ids)
-        await this.cmd.xdel(this.options.stream, ...ids)
+        // One round trip: acked and deleted together (MULTI), or neither and the batch is written again.
+        const res = await this.cmd.multi().xack(this.options.stream, this.options.group, ...ids).xdel(this.options.stream, ...ids).exec()
+        const failed = res?.find(([err]) => err)
+        if (!res || failed) throw failed?.[0] ?? new Error('ack transaction aborted')
         await Promise.all([...top].map(([conv, seq]) => this.options.trim(conv, seq, this.options.windowMessages)))
         return
       } catch (err) {

@@ -2,9 +2,10 @@
  * The one contract of every archive (SQLite and MySQL/MariaDB): a fresh, empty database per test.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { sql } from 'kysely'
+import { Migrator, sql } from 'kysely'
 import { Archive, ArchiveSchemaError } from '../../src/archive/archive'
 import type { ArchivedMessage } from '../../src/archive/archive'
+import { migrations } from '../../src/archive/migrations'
 
 export interface ArchiveFixture {
   /** URL of a new, empty database. */
@@ -43,6 +44,46 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
         }
       })
 
+      it('from a database at 0001 with users stored, 0002 fills their search terms: pinyin and initials find them', async () => {
+        const old = await make()
+        const b = await Archive.create({ url: old.url })
+        try {
+          const all = migrations(b.dialect)
+          const provider = { getMigrations: async () => all }
+          const to0001 = await new Migrator({ db: b.db, provider }).migrateTo('0001_init')
+          expect(to0001.error).toBeUndefined()
+          expect(await b.appliedMigrations()).toEqual(['0001_init'])
+          // Users written by a BFF at 0001: the users table alone (no user_terms yet).
+          const at = 1000
+          const users = [
+            { id: 'u1', name: '张伟' },
+            { id: 'u2', name: '单田芳' },
+            { id: 'u3', name: 'Ann' },
+          ]
+          for (const u of users) {
+            await sql`insert into users (id, id_lc, name, name_lc, avatar, updated_at) values (${u.id}, ${u.id.toLowerCase()}, ${u.name}, ${u.name.toLowerCase()}, ${null}, ${at})`.execute(b.db)
+          }
+          expect(await b.migrate()).toEqual(['0002_user_terms'])
+          expect(await b.appliedMigrations()).toEqual(b.knownMigrations())
+          expect((await b.searchUsers('zhangwei', 10)).map((u) => u.id)).toEqual(['u1'])
+          expect((await b.searchUsers('zw', 10)).map((u) => u.id)).toEqual(['u1'])
+          expect((await b.searchUsers('zhang', 10)).map((u) => u.id)).toEqual(['u1'])
+          // A surname read as a surname: 单 is "shan" here.
+          expect((await b.searchUsers('shantianfang', 10)).map((u) => u.id)).toEqual(['u2'])
+          expect((await b.searchUsers('stf', 10)).map((u) => u.id)).toEqual(['u2'])
+          expect((await b.searchUsers('张', 10)).map((u) => u.id)).toEqual(['u1'])
+          expect((await b.searchUsers('an', 10)).map((u) => u.id)).toEqual(['u3'])
+          expect(await b.getUsers(['u1', 'u2', 'u3'])).toEqual(users)
+          // Renaming after the migration replaces the backfilled terms.
+          await b.upsertUser({ id: 'u1', name: '李娜' })
+          expect(await b.searchUsers('zhangwei', 10)).toEqual([])
+          expect((await b.searchUsers('ln', 10)).map((u) => u.id)).toEqual(['u1'])
+        } finally {
+          await b.close()
+          await old.cleanup()
+        }
+      })
+
       it('refuses a schema newer than the code, naming the unknown migration, and changes nothing', async () => {
         await sql`insert into kysely_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01T00:00:00.000Z')`.execute(a.db)
         const older = await Archive.create({ url: fx.url })
@@ -74,6 +115,21 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
         expect(await a.searchUsers('%', 10)).toEqual([])
         expect(await a.searchUsers('_', 10)).toEqual([])
         expect(await a.searchUsers('!', 10)).toEqual([])
+      })
+    })
+
+    describe('users, at once', () => {
+      it('upserts many users at once (a burst of logins): every one stored and found, renames replace their terms', async () => {
+        const ids = Array.from({ length: 60 }, (_, i) => `burst${i}`)
+        await Promise.all(ids.map((id, i) => a.upsertUser({ id, name: i % 2 ? `张${i}` : `Name ${i}` })))
+        await Promise.all(ids.map((id, i) => a.upsertUser({ id, name: i % 2 ? `张${i}` : `Name ${i}` })))
+        await Promise.all(ids.slice(0, 20).map((id, i) => a.upsertUser({ id, name: `李${i}` })))
+        expect((await a.getUsers(ids)).map((u) => u.id)).toEqual(ids)
+        expect(await a.searchUsers('burst', 100)).toHaveLength(60)
+        // 李 is "li": the 20 renamed, and none of them by their old terms any more.
+        expect(await a.searchUsers('li', 100)).toHaveLength(20)
+        expect((await a.searchUsers('zhang', 100)).map((u) => u.id).sort()).toEqual(ids.filter((_, i) => i % 2 === 1 && i >= 20).sort())
+        expect((await a.searchUsers('name ', 100)).map((u) => u.id).sort()).toEqual(ids.filter((_, i) => i % 2 === 0 && i >= 20).sort())
       })
     })
 
@@ -124,6 +180,35 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
         await a.insertMessages(rows)
         expect((await a.convState('g:big')).lastSeq).toBe(1234)
         expect(await a.before('g:big', undefined, 2)).toEqual([rows[1232]!.json, rows[1233]!.json])
+        // Every row once, in order: 512 + 512 + 128 + 64 + 16 + 2 rows, no chunk lost or doubled.
+        expect(await a.after('g:big', 0, 2000)).toEqual(rows.map((r) => r.json))
+      })
+
+      it('writes a batch of large messages past the server packet limit in smaller statements', async () => {
+        // 280 messages of 66,000 characters: 256 of them in one statement would be 16.9 MB, past MariaDB's default 16 MiB packet.
+        const rows = Array.from({ length: 280 }, (_, i) => msg('g:large', i + 1, 'ann', String.fromCharCode(97 + (i % 26)).repeat(66_000)))
+        await a.write(rows, [])
+        const back = await a.after('g:large', 0, 1000)
+        expect(back).toHaveLength(280)
+        expect(back).toEqual(rows.map((r) => r.json))
+      })
+
+      it('writes messages and read marks in one batch, and a batch written again changes nothing', async () => {
+        const rows = Array.from({ length: 700 }, (_, i) => msg('g:w', i + 1, i % 2 ? 'bob' : 'ann'))
+        const marks = [
+          { conv: 'g:w', user: 'ann', seq: 699 },
+          { conv: 'g:w', user: 'bob', seq: 700 },
+        ]
+        await a.write(rows, marks)
+        await a.write(rows.slice(300), [{ conv: 'g:w', user: 'ann', seq: 1 }])
+        await a.write([], [])
+        expect(await a.after('g:w', 0, 1000)).toEqual(rows.map((r) => r.json))
+        // Every column where it belongs (the INSERTs' parameters are laid out by hand).
+        const stored = await a.db.selectFrom('messages').select(['conv', 'seq', 'sender', 'cid', 'ts', 'json']).where('conv', '=', 'g:w').orderBy('seq').execute()
+        expect(stored.map((r) => ({ ...r, seq: Number(r.seq), ts: Number(r.ts) }))).toEqual(rows)
+        const s = await a.convState('g:w')
+        expect(s.lastSeq).toBe(700)
+        expect(s.reads).toEqual(new Map([['ann', 699], ['bob', 700]]))
       })
     })
 
