@@ -4,9 +4,11 @@ import { defineConfig } from 'vitest/config'
 const root = path.resolve(__dirname)
 const alias = { '@': path.join(root, 'client') }
 
-// One `vitest run` runs every project. Each owns a folder; slow suites (browser, weapp harness,
-// multi-process, Redis Cluster) live in their own projects so they can be run alone:
+// Each project owns a folder; slow suites (browser, weapp harness, multi-process, Redis Cluster) live
+// in their own projects so they can be run alone:
 //   npx vitest run --project bff
+// `npm test` runs every project but ops (the failure suite, `npm run test:ops`), after
+// scripts/test-prereqs.mjs has checked that what they need outside node_modules is there.
 export default defineConfig({
   test: {
     projects: [
@@ -30,6 +32,7 @@ export default defineConfig({
           testTimeout: 20_000,
         },
       },
+      { test: { name: 'kit', include: ['tests/kit/**/*.test.ts'], environment: 'node' } },
       {
         test: {
           name: 'e2e',
