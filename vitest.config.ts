@@ -32,7 +32,7 @@ export default defineConfig({
           testTimeout: 20_000,
         },
       },
-      { test: { name: 'kit', include: ['tests/kit/**/*.test.ts'], environment: 'node' } },
+      { test: { name: 'kit', include: ['tests/kit/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },
       {
         test: {
           name: 'e2e',
