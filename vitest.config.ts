@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config'
 const root = path.resolve(__dirname)
 const alias = { '@': path.join(root, 'client') }
 
-// Each project owns a folder; slow suites (browser, weapp harness, multi-process, Redis Cluster) live
+// Each project owns a folder: a package's unit tests are in <package>/test/, mirroring its source
+// folders (tests/kit/layout.test.ts holds to it); suites across packages are in tests/. Slow suites (browser, weapp harness, multi-process, Redis Cluster) live
 // in their own projects so they can be run alone:
 //   npx vitest run --project bff
 // `npm test` runs every project but ops (the failure suite, `npm run test:ops`), after
@@ -27,7 +28,7 @@ export default defineConfig({
         define: { 'process.env.TARO_ENV': JSON.stringify('h5') },
         test: {
           name: 'client',
-          include: ['client/**/*.test.{ts,tsx}'],
+          include: ['client/test/**/*.test.{ts,tsx}'],
           environment: 'node',
           testTimeout: 20_000,
         },

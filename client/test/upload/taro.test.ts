@@ -39,7 +39,7 @@ vi.mock('@tarojs/taro', () => {
   return { default: Taro }
 })
 
-import { taroUploadHttp, taroUploadPlatform, weappSource } from './taro'
+import { taroUploadHttp, taroUploadPlatform, weappSource } from '../../upload/taro'
 
 beforeEach(() => {
   calls.request.length = 0
