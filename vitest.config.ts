@@ -4,9 +4,12 @@ import { defineConfig } from 'vitest/config'
 const root = path.resolve(__dirname)
 const alias = { '@': path.join(root, 'client') }
 
-// One `vitest run` runs every project. Each owns a folder; slow suites (browser, weapp harness,
-// multi-process, Redis Cluster) live in their own projects so they can be run alone:
+// Each project owns a folder: a package's unit tests are in <package>/test/, mirroring its source
+// folders (tests/kit/layout.test.ts holds to it); suites across packages are in tests/. Slow suites (browser, weapp harness, multi-process, Redis Cluster) live
+// in their own projects so they can be run alone:
 //   npx vitest run --project bff
+// `npm test` runs every project but ops (the failure suite, `npm run test:ops`), after
+// scripts/test-prereqs.mjs has checked that what they need outside node_modules is there.
 export default defineConfig({
   test: {
     projects: [
@@ -25,11 +28,12 @@ export default defineConfig({
         define: { 'process.env.TARO_ENV': JSON.stringify('h5') },
         test: {
           name: 'client',
-          include: ['client/**/*.test.{ts,tsx}'],
+          include: ['client/test/**/*.test.{ts,tsx}'],
           environment: 'node',
           testTimeout: 20_000,
         },
       },
+      { test: { name: 'kit', include: ['tests/kit/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },
       {
         test: {
           name: 'e2e',

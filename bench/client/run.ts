@@ -16,7 +16,8 @@ import path from 'node:path'
 import { ensureBuilt, ROOT, TARGETS } from '../../tests/e2e/build'
 import { startBffProcess } from '../../tests/e2e/bff'
 import { hostFor, waitFor } from '../../tests/e2e/harness'
-import { devLogin, Peer } from '../../tests/e2e/peer'
+import { devLogin } from '../../bff/test/support/client'
+import { Peer } from '../../tests/e2e/peer'
 import type { MiniHost, SetDataRecord } from '../../tests/e2e/weapp-host'
 
 const BIG = 10_000

@@ -1,5 +1,6 @@
-/** Chromium from Debian (playwright-core, no browser download) and a user logged in to the h5 build. */
+/** Chromium from the system (playwright-core, no browser download) and a user logged in to the h5 build. */
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core'
+import { findChromium } from '../../scripts/test-prereqs.mjs'
 
 /** The launch flags that work on these machines (no sandbox, no GPU, nothing phoning home). */
 const CHROMIUM_FLAGS = [
@@ -13,8 +14,11 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ]
 
+/** Chromium at CHROMIUM_PATH, or the first Chromium on PATH (the same lookup `npm test` checks first). */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS })
+  const found = findChromium()
+  if (!found.path) throw new Error(`${found.error}: install Chromium or set CHROMIUM_PATH`)
+  return chromium.launch({ executablePath: found.path, args: CHROMIUM_FLAGS })
 }
 
 export interface BrowserUser {

@@ -1,31 +1,22 @@
 /**
- * The other side of a conversation in e2e tests and the benchmark: a user on a plain WebSocket
- * speaking the protocol (shared/PROTOCOL.md), logged in through the BFF's dev login.
+ * The other side of a conversation in e2e tests and the benchmark: a user scripted frame by frame
+ * (shared/PROTOCOL.md) over the test kit's protocol socket (bff/test/support/client.ts, which
+ * validates every frame), logged in with the kit's dev login.
  */
-import WebSocket from 'ws'
-import { decodeServerFrame, randomId, type AuthResponse, type ClientFrame, type Conversation, type ServerFrame } from '@chat/shared'
-
-export async function devLogin(baseUrl: string, user: string, name?: string): Promise<AuthResponse> {
-  const res = await fetch(`${baseUrl}/auth/dev-login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(name ? { user, name } : { user }),
-  })
-  if (!res.ok) throw new Error(`dev-login ${user}: HTTP ${res.status} ${await res.text()}`)
-  return (await res.json()) as AuthResponse
-}
+import { randomId, type AuthResponse, type ClientFrame, type Conversation, type ServerFrame } from '@chat/shared'
+import { devLogin, TestClient } from '../../bff/test/support/client'
 
 export class Peer {
-  readonly frames: ServerFrame[] = []
   private waiters: Array<{ pred: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void }> = []
 
   private constructor(
     readonly auth: AuthResponse,
-    private readonly ws: WebSocket,
+    private readonly socket: TestClient,
   ) {
-    ws.on('message', (data) => {
-      const f = decodeServerFrame(data.toString())
-      this.frames.push(f)
+    // After the kit's own listener: the frame is in `frames` already.
+    socket.ws.on('message', () => {
+      const f = socket.frames.at(-1)
+      if (!f) return
       this.waiters = this.waiters.filter((w) => {
         if (!w.pred(f)) return true
         w.resolve(f)
@@ -36,10 +27,14 @@ export class Peer {
 
   static async connect(baseUrl: string, user: string, name?: string): Promise<Peer> {
     const auth = await devLogin(baseUrl, user, name)
-    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws?v=1&token=${encodeURIComponent(auth.token)}`)
-    const peer = new Peer(auth, ws)
-    await peer.next((f) => f.type === 'welcome', 10_000)
+    const peer = new Peer(auth, await TestClient.connect(baseUrl, auth.token))
+    await peer.next((f) => f.type === 'welcome', 10_000, 0)
     return peer
+  }
+
+  /** Every valid frame received, in order. */
+  get frames(): readonly ServerFrame[] {
+    return this.socket.frames
   }
 
   get id(): string {
@@ -47,7 +42,7 @@ export class Peer {
   }
 
   raw(frame: ClientFrame): void {
-    this.ws.send(JSON.stringify(frame))
+    this.socket.send(frame)
   }
 
   /** The next frame matching `pred` (or one already received since `from`). */
@@ -95,6 +90,6 @@ export class Peer {
   }
 
   close(): void {
-    this.ws.terminate()
+    this.socket.ws.terminate()
   }
 }

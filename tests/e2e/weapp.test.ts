@@ -5,7 +5,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startBff, type TestBff } from './bff'
 import { hostFor, waitFor } from './harness'
-import { devLogin, Peer } from './peer'
+import { devLogin } from '../../bff/test/support/client'
+import { Peer } from './peer'
 import type { MiniHost } from './weapp-host'
 
 let bff: TestBff

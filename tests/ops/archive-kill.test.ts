@@ -5,11 +5,10 @@
  * under its acked seq, nothing else is, and both members hold exactly the acked messages.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { BffProcess } from '../../bff/test/support/spawn'
+import { type BffProcess, spawnBff, spawnBffs } from '../../bff/test/support/spawn'
 import { openArchive } from '../../bff/src/archive/archive'
 import type { Archive } from '../../bff/src/archive/archive'
 import { startMariaDb, type MariaDbServer } from './support/mariadb'
-import { startBff, startBffs } from './support/bff'
 import { createPairs, expectExactlyOnce, startLoad, storeViolations, usersOf, stopAll, type Pair } from './support/pairs'
 import { until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
@@ -45,7 +44,7 @@ describe('archive under kill -9 of a BFF, of Redis and of MariaDB', () => {
       RATE_LIMIT_PER_SEC: '100000',
       RATE_LIMIT_BURST: '100000',
     }
-    nodes = await startBffs(2, env)
+    nodes = await spawnBffs(2, env)
     archive = await openArchive({ url: `${mariadb.url}/chat` })
   })
   afterAll(async () => {
@@ -64,7 +63,7 @@ describe('archive under kill -9 of a BFF, of Redis and of MariaDB', () => {
     // 1. A BFF process and its persister die; another process takes over its pending batch.
     nodes[0]!.kill('SIGKILL')
     await nodes[0]!.exited
-    nodes.push(await startBff(env))
+    nodes.push(await spawnBff(env))
     await pause(1000)
 
     // 2. Redis dies without a shutdown and comes back from its AOF.

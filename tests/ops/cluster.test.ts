@@ -7,9 +7,8 @@
 import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId, type ConvId } from '@chat/shared'
-import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
-import { startBffs } from './support/bff'
-import { ChatUser } from './support/chat-user'
+import { dropBundle, type BffProcess, spawnBffs } from '../../bff/test/support/spawn'
+import { ChatUser } from '../kit/chat-user'
 import { commandCalls, diffCalls, startCluster, total, type RedisCluster } from './support/redis'
 import { until } from './support/proc'
 
@@ -22,7 +21,7 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
 
   beforeAll(async () => {
     cluster = await startCluster(3)
-    nodes = await startBffs(3, { STORE: 'redis', REDIS_CLUSTER_NODES: cluster.nodes, REDIS_PREFIX: 'ops:', ...LIMITS })
+    nodes = await spawnBffs(3, { STORE: 'redis', REDIS_CLUSTER_NODES: cluster.nodes, REDIS_PREFIX: 'ops:', ...LIMITS })
   })
   afterAll(async () => {
     await Promise.all(users.map((u) => u.stop()))
@@ -40,10 +39,7 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
   }
 
   async function createGroup(owner: ChatUser, members: string[]): Promise<ConvId> {
-    owner.client!.send({ type: 'conv.create', rid: 'g1', kind: 'group', members, title: 'cluster group' })
-    const conv = (await owner.client!.nextOf('conv', (f) => f.rid === 'g1')).conv.id
-    owner.convs.add(conv)
-    return conv
+    return (await owner.chat.createConv('group', members, 'cluster group')).id
   }
 
   it('routes 1:1 and group messages across the processes exactly once; an offline member syncs them once', async () => {
@@ -65,8 +61,6 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
     await dan.start()
     await dan.stop()
     const group = await createGroup(ann, ['cl-ben', 'cl-cat', 'cl-dan'])
-    ben.convs.add(group)
-    cat.convs.add(group)
     for (let i = 0; i < 10; i++) for (const u of [ann, ben, cat]) sent.set(u.send(group, `${u.id}-${i}`), group)
     await until('all group sends acked', () => ann.outbox.size + ben.outbox.size + cat.outbox.size === 0, 20_000, 20)
 
@@ -92,7 +86,6 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
     // Dan comes back on another process: the whole group from his queue or history, once.
     const dan2 = new ChatUser('cl-dan', { urls: () => [nodes[1]!.url] })
     users.push(dan2)
-    dan2.convs.add(group)
     await dan2.start()
     await expectHolds(dan2, group, 30)
     for (const u of [ann, ben, cat, dan2]) expect(u.violations).toEqual([])
@@ -158,12 +151,11 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
     const r = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })))
     try {
       const [ivy, jon] = await Promise.all([user('cl-ivy', 0), user('cl-jon', 1)])
-      ivy.client!.send({ type: 'conv.create', rid: 'ij', kind: 'direct', members: ['cl-jon'] })
-      const conv = (await ivy.client!.nextOf('conv', (f) => f.rid === 'ij')).conv.id
+      const conv = (await ivy.chat.createConv('direct', ['cl-jon'])).id
       expect(conv).toBe(directConvId('cl-ivy', 'cl-jon'))
       // Jon goes offline (Ivy, a contact now, is told): what Ivy sends now is queued for him as well.
       await jon.stop()
-      await ivy.client!.nextOf('presence', (f) => f.user === 'cl-jon' && !f.online, 10_000)
+      await ivy.nextOf('presence', (f) => f.user === 'cl-jon' && !f.online, 10_000)
       const n = 1000
       const text = 'x'.repeat(40) // a short chat line
       const cids: string[] = []
@@ -194,7 +186,6 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
   it('measures Redis commands per group message (10 members online on 3 processes, one sender)', async () => {
     const members = await Promise.all(Array.from({ length: 10 }, (_, i) => user(`cl-g${i}`, i % 3)))
     const group = await createGroup(members[0]!, members.slice(1).map((m) => m.id))
-    for (const m of members) m.convs.add(group)
     members[0]!.send(group, 'warm-up')
     await until('warm-up everywhere', () => members.every((m) => m.contiguous(group) === 1), 10_000, 10)
     const n = 50
@@ -210,10 +201,9 @@ describe('three BFF processes on a 3-master Redis Cluster', () => {
   it('measures Redis commands per reconnect of a user with 20 contacts', async () => {
     const peers = await Promise.all(Array.from({ length: 20 }, (_, i) => user(`cl-p${i}`, i % 3)))
     const hub = await user('cl-hub', 0)
-    for (const p of peers) {
-      hub.client!.send({ type: 'conv.create', rid: `d${p.id}`, kind: 'direct', members: [p.id] })
-      hub.convs.add((await hub.client!.nextOf('conv', (f) => f.rid === `d${p.id}`)).conv.id)
-    }
+    // One message in each conversation: the client syncs the conversations it holds messages of.
+    for (const p of peers) hub.send((await hub.chat.createConv('direct', [p.id])).id, 'hi')
+    await until('hub sends acked', () => hub.outbox.size === 0, 10_000, 10)
     const rounds = 20
     const { perUnit, breakdown } = await commandsPer(rounds, async () => {
       for (let i = 0; i < rounds; i++) {

@@ -5,8 +5,7 @@
  * sender is held by both members exactly once, under the seq of its ack; nothing is stored twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { BffProcess } from '../../bff/test/support/spawn'
-import { startBffs } from './support/bff'
+import { type BffProcess, spawnBffs } from '../../bff/test/support/spawn'
 import { createPairs, expectExactlyOnce, startLoad, storedCids, storeViolations, usersOf, wireRepeats, stopAll, type Pair } from './support/pairs'
 import { until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
@@ -25,7 +24,7 @@ describe('kill -9 of one of three BFF processes under load', () => {
 
   beforeAll(async () => {
     redis = await startRedis()
-    nodes = await startBffs(3, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
+    nodes = await spawnBffs(3, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
   afterAll(() => stopAll({ load, pairs, nodes, redis }))
 

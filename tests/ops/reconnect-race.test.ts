@@ -7,9 +7,8 @@
  * no connection ever receiving one seq twice (live then in the sync, or in the sync then live).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { BffProcess } from '../../bff/test/support/spawn'
-import { startBffs } from './support/bff'
-import { ChatUser } from './support/chat-user'
+import { type BffProcess, spawnBffs } from '../../bff/test/support/spawn'
+import { ChatUser } from '../kit/chat-user'
 import { createPairs, expectExactlyOnce, usersOf, wireRepeats, stopAll, type Pair } from './support/pairs'
 import { until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
@@ -24,7 +23,7 @@ describe('sync after reconnect racing live pushes', () => {
 
   beforeAll(async () => {
     redis = await startRedis()
-    nodes = await startBffs(2, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
+    nodes = await spawnBffs(2, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
   afterAll(() => stopAll({ pairs, nodes, redis }))
 
@@ -33,7 +32,6 @@ describe('sync after reconnect racing live pushes', () => {
     const [pair] = await createPairs(() => [nodes[0]!.url], 1, 'race', { minDelayMs: 0, maxDelayMs: 20 })
     await pair!.b.stop()
     const b = new ChatUser(pair!.b.id, { urls: () => [nodes[1]!.url], backoff: { minDelayMs: 0, maxDelayMs: 20 } })
-    b.convs.add(pair!.conv)
     await b.start()
     pairs = [{ ...pair!, b }]
     const { a, conv } = pairs[0]!

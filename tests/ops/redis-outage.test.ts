@@ -9,8 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId, type ServerFrameOf } from '@chat/shared'
 import { connectUser, newCid, type TestClient } from '../../bff/test/support/client'
-import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
-import { startBff } from './support/bff'
+import { dropBundle, type BffProcess, spawnBff } from '../../bff/test/support/spawn'
 import { TcpProxy } from '../../bff/test/support/tcp-proxy'
 import { storedCids } from './support/pairs'
 import { httpStatus, until } from './support/proc'
@@ -26,7 +25,7 @@ interface Outage {
 }
 
 async function scenario(redisUrl: string, outage: Outage, tag: string): Promise<{ cleanup: () => Promise<void> }> {
-  const node: BffProcess = await startBff({ STORE: 'redis', REDIS_URL: redisUrl, ...ENV })
+  const node: BffProcess = await spawnBff({ STORE: 'redis', REDIS_URL: redisUrl, ...ENV })
   const clients: TestClient[] = []
   const cleanup = async () => {
     await Promise.all(clients.map((c) => c.close()))

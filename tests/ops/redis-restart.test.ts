@@ -6,8 +6,7 @@
  * While it is down, sends get STORE_UNAVAILABLE (temporary) and are resent with the same cids.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { BffProcess } from '../../bff/test/support/spawn'
-import { startBffs } from './support/bff'
+import { type BffProcess, spawnBffs } from '../../bff/test/support/spawn'
 import { createPairs, expectExactlyOnce, startLoad, storedCids, storeViolations, usersOf, stopAll, type Pair } from './support/pairs'
 import { httpStatus, until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
@@ -25,7 +24,7 @@ describe('Redis restarted with AOF under load', () => {
 
   beforeAll(async () => {
     redis = await startRedis({ aof: true, fsync: 'everysec' })
-    nodes = await startBffs(2, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
+    nodes = await spawnBffs(2, { STORE: 'redis', REDIS_URL: redis.url, ...LIMITS })
   })
   afterAll(() => stopAll({ load, pairs, nodes, redis }))
 

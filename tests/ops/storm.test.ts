@@ -3,8 +3,8 @@
  *  - every socket cut at the same instant (a network blip at a load balancer): the same two BFF
  *    processes take 10,000 reconnects and syncs;
  *  - both BFF processes killed (-9) and started again on their ports (a crash or a careless deploy).
- * Clients are ChatUsers (the client's reconnect behaviour: full-jitter backoff with the protocol's
- * RECONNECT bounds) in two generator processes of 5,000 (20,000 open files per process here).
+ * Clients are ChatUsers (the real client, tests/kit/chat-user.ts: full-jitter backoff with the
+ * protocol's RECONNECT bounds) in two generator processes of 5,000 (20,000 open files per process here).
  * Measured and reported: time until all are back (welcome and sync done), the spread of their first
  * attempts, connection attempts, and the servers' memory before, during and after.
  */
@@ -13,9 +13,9 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RECONNECT } from '@chat/shared'
-import { dropBundle, type BffProcess } from '../../bff/test/support/spawn'
-import { startBff } from './support/bff'
-import { freePorts, guard, release, until } from './support/proc'
+import { dropBundle, type BffProcess, spawnBff } from '../../bff/test/support/spawn'
+import { guard, release } from '../../bff/test/support/guard'
+import { freePorts, until } from './support/proc'
 import { repoRoot } from './support/project-copy'
 import { startRedis, type RedisServer } from './support/redis'
 import type { BackReport } from './support/storm-worker'
@@ -99,6 +99,10 @@ function merge(reports: BackReport[]): BackReport {
     cpuMs: reports.reduce((s, r) => s + r.cpuMs, 0),
     openTimeouts: reports.reduce((s, r) => s + r.openTimeouts, 0),
     welcomeTimeouts: reports.reduce((s, r) => s + r.welcomeTimeouts, 0),
+    missingStates: reports.reduce<Record<string, number>>((m, r) => {
+      for (const [k, n] of Object.entries(r.missingStates)) m[k] = (m[k] ?? 0) + n
+      return m
+    }, {}),
   }
 }
 
@@ -124,7 +128,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
   beforeAll(async () => {
     redis = await startRedis()
     ports = await freePorts(2)
-    servers = await Promise.all(ports.map((p) => startBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
+    servers = await Promise.all(ports.map((p) => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
     workers = await Promise.all(Array.from({ length: WORKERS }, startWorker))
   })
   afterAll(async () => {
@@ -184,7 +188,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
         `${r.attempts} attempts (abandoned after 15 s: ${r.openTimeouts} never opened, ${r.welcomeTimeouts} opened without welcome); CPU: BFF ${serverCpu} ms (${(serverCpu / r.users).toFixed(2)} ms per reconnect), generators ${genCpu.toFixed(0)} ms; ` +
         `BFF RSS ${mb(steadyRss)} before, peak ${mb(sampler.peak)}, ${mb(settled)} after; generators ${mb(r.rssBytes)}`,
     )
-    expect(r.missing).toBe(0)
+    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}`).toBe(0)
     // Measured here: 25-31 s on a quiet machine. The storm is CPU-bound: ~1.6-1.9 ms of BFF CPU per
     // reconnect (token check, welcome, presence, subscription, sync) plus ~1 ms in the generators,
     // 10,000 times, on 2 cores shared with Redis and every other suite running at the same time.
@@ -205,7 +209,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     const oldServerCpu = serverCpuMs()
     for (const n of servers) n.kill('SIGKILL')
     await Promise.all(servers.map((n) => n.exited))
-    servers = await Promise.all(ports.map((p) => startBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
+    servers = await Promise.all(ports.map((p) => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
     const upMs = Date.now() - killedAt
     sampleFrom()
     const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after: killedAt, timeoutMs: 300_000 }, 'back', 310_000)))).map((x) => x.report))
@@ -224,7 +228,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
         `CPU: new BFF processes ${serverCpu} ms (killed ones had used ${oldServerCpu} ms in all), generators ${genCpu.toFixed(0)} ms; ` +
         `BFF RSS peak ${mb(sampler.peak)}, ${mb(settled)} settled`,
     )
-    expect(r.missing).toBe(0)
+    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}`).toBe(0)
     // Measured here: 24-46 s on a quiet machine (the processes take 3-4 s to listen again; attempts
     // that met a closed port back off exponentially, up to RECONNECT.maxDelayMs 20 s).
     expect(allBackMs).toBeLessThan(180_000)

@@ -7,7 +7,7 @@ import { expect } from 'vitest'
 import { directConvId, type BackoffOptions, type ConvId } from '@chat/shared'
 import { TestClient, devLogin } from '../../../bff/test/support/client'
 import { dropBundle, type BffProcess } from '../../../bff/test/support/spawn'
-import { ChatUser } from './chat-user'
+import { ChatUser } from '../../kit/chat-user'
 import type { RedisServer } from './redis'
 
 export interface Pair {
@@ -16,28 +16,16 @@ export interface Pair {
   readonly b: ChatUser
 }
 
-/** Log in both members, create their conversation, connect both (random server of `urls`). */
+/** Log in and connect both members (random server of `urls`); the first creates their conversation. */
 export async function createPairs(urls: () => readonly string[], count: number, tag: string, backoff: BackoffOptions): Promise<Pair[]> {
   const pairs: Pair[] = []
   for (let i = 0; i < count; i++) {
     const a = new ChatUser(`${tag}-a${i}`, { urls, backoff })
     const b = new ChatUser(`${tag}-b${i}`, { urls, backoff })
-    const conv = directConvId(a.id, b.id)
-    a.convs.add(conv)
-    b.convs.add(conv)
-    pairs.push({ conv, a, b })
-  }
-  // The conversations exist before anyone syncs them (a cursor for an unknown one is refused).
-  const list = urls()
-  for (const [i, { a, b }] of pairs.entries()) {
-    await devLogin(list[0]!, b.id)
-    const owner = await TestClient.connect(list[i % list.length]!, (await devLogin(list[0]!, a.id)).token)
-    await owner.nextOf('welcome')
-    owner.send({ type: 'conv.create', rid: 'c', kind: 'direct', members: [b.id] })
-    await owner.nextOf('conv', (f) => f.rid === 'c')
-    await owner.close()
+    pairs.push({ conv: directConvId(a.id, b.id), a, b })
   }
   await Promise.all(pairs.flatMap((p) => [p.a.start(), p.b.start()]))
+  for (const { conv, a, b } of pairs) expect((await a.chat.createConv('direct', [b.id])).id).toBe(conv)
   return pairs
 }
 

@@ -1,12 +1,9 @@
 /**
  * Small process and port helpers for the ops and docker suites.
  */
-import { execFile, spawn } from 'node:child_process'
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFile } from 'node:child_process'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 
 export interface RunResult {
   readonly code: number
@@ -88,42 +85,4 @@ export async function httpStatus(url: string, timeoutMs = 2000): Promise<number>
 export function metricValue(text: string, name: string): number | undefined {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text)
   return m ? Number(m[1]) : undefined
-}
-
-/**
- * Servers a test starts must not outlive it, even when its process is killed (a timed-out test
- * run, Ctrl-C): no `exit` handler runs then. One watchdog shell per test process waits for that
- * process to end and then SIGKILLs every PID still listed in its file. `guard` lists a child,
- * `release` takes it off once the test has stopped it itself (its PID may be reused later).
- */
-const guardFile = path.join(tmpdir(), `chat-ops-guard-${process.pid}.pids`)
-let watchdog = false
-
-export function guard(pid: number | undefined): void {
-  if (pid === undefined) return
-  if (!watchdog) {
-    watchdog = true
-    writeFileSync(guardFile, '')
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; [ -s "$0" ] && xargs -r kill -9 < "$0" 2>/dev/null; rm -f "$0"`
-    spawn('sh', ['-c', script, guardFile], { detached: true, stdio: 'ignore' }).unref()
-    process.once('exit', () => {
-      // A normal end: kill what is left now (the watchdog then finds an empty file).
-      for (const line of readFileSync(guardFile, 'utf8').split('\n')) {
-        const p = Number(line)
-        if (p > 0) {
-          try {
-            process.kill(p, 'SIGKILL')
-          } catch {}
-        }
-      }
-      writeFileSync(guardFile, '')
-    })
-  }
-  appendFileSync(guardFile, `${pid}\n`)
-}
-
-export function release(pid: number | undefined): void {
-  if (pid === undefined || !watchdog) return
-  const left = readFileSync(guardFile, 'utf8').split('\n').filter((l) => l !== '' && Number(l) !== pid)
-  writeFileSync(guardFile, left.length > 0 ? `${left.join('\n')}\n` : '')
 }

@@ -13,7 +13,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Redis } from 'ioredis'
-import { freePorts, guard, release, runOk, until } from './proc'
+import { guard, release } from '../../../bff/test/support/guard'
+import { freePorts, runOk, until } from './proc'
 
 
 export interface RedisOptions {

@@ -1,6 +1,6 @@
 /**
  * A load-generator process for the reconnect storm: holds thousands of chat users (ChatUser: the
- * protocol test client with the client's reconnect behaviour) so that 10,000 sockets are spread
+ * real client on the Node platform, with its own reconnect, sync and outbox) so that 10,000 sockets are spread
  * over several processes (a process may hold at most 20,000 open files here). Driven over IPC by
  * tests/ops/storm.test.ts; run with jiti (TypeScript, no build step).
  *
@@ -13,7 +13,7 @@
  *   parent -> { type: 'stop' }                               close everything and exit
  */
 import { RECONNECT } from '@chat/shared'
-import { ChatUser } from './chat-user'
+import { ChatUser } from '../../kit/chat-user'
 
 type Command =
   | { type: 'start'; users: string[]; urls: string[]; concurrency: number }
@@ -37,6 +37,8 @@ export interface BackReport {
   /** Attempts abandoned after the connect timeout: upgrade never answered / no welcome after it. */
   readonly openTimeouts: number
   readonly welcomeTimeouts: number
+  /** Users not back, by what their client says (`state/reason`, online and still syncing), with counts. */
+  readonly missingStates: Record<string, number>
 }
 
 let users: ChatUser[] = []
@@ -61,6 +63,13 @@ async function startAll(ids: string[], urls: string[], concurrency: number): Pro
   )
 }
 
+/** Why a user is not back: its connection's state, and whether it is online but its sync unanswered. */
+function stateOf(u: ChatUser): string {
+  const s = u.chat.connection.getStatus()
+  const errors = [...u.stats.errors].map(([code, n]) => `${code}x${n}`).join(',')
+  return `${s.state}${'reason' in s && s.reason ? `/${s.reason}` : ''}${u.online ? ' online, sync unanswered' : ''}${errors ? ` errors ${errors}` : ''}`
+}
+
 function report(after: number, missing: number): BackReport {
   const backMs: number[] = []
   const firstAttemptMs: number[] = []
@@ -81,6 +90,9 @@ function report(after: number, missing: number): BackReport {
     cpuMs: cpuNow(),
     openTimeouts: users.reduce((n, u) => n + u.stats.openTimeouts, 0),
     welcomeTimeouts: users.reduce((n, u) => n + u.stats.welcomeTimeouts, 0),
+    missingStates: users
+      .filter((u) => !(u.online && u.stats.lastReadyAt > after))
+      .reduce<Record<string, number>>((m, u) => ((m[stateOf(u)] = (m[stateOf(u)] ?? 0) + 1), m), {}),
   }
 }
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import type { FileInfo } from '@chat/shared'
-import { createChatStore } from '../store/store'
-import type { ChatMessage } from '../store/types'
-import type { UploadHttp, UploadHttpRequest, UploadHttpResponse } from './platform'
-import { FileUrlRefresher, signedFileUrl, withFileUrls } from './urls'
+import { createChatStore } from '../../store/store'
+import type { ChatMessage } from '../../store/types'
+import type { UploadHttp, UploadHttpRequest, UploadHttpResponse } from '../../upload/platform'
+import { FileUrlRefresher, signedFileUrl, withFileUrls } from '../../upload/urls'
 
 const ID = 'ab'.repeat(22)
 const OTHER = 'cd'.repeat(22)

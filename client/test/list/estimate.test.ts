@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { textDirection } from '../format'
-import { imageBox, ROW } from './estimate'
+import { textDirection } from '../../format'
+import { imageBox, ROW } from '../../list/estimate'
 
 describe('image bubble box', () => {
   // 390 px wide phone: 0.52 px per design px.

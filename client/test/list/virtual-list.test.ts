@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ManualTimers } from '../platform/fake'
-import { VirtualList, type FrameScheduler, type ListView } from './virtual-list'
+import { ManualTimers } from '../../platform/fake'
+import { VirtualList, type FrameScheduler, type ListView } from '../../list/virtual-list'
 
 function scheduler(timers: ManualTimers): FrameScheduler {
   return {

@@ -3,9 +3,9 @@ import path from 'node:path'
 import ts from 'typescript'
 import { ERROR_CODES, ERRORS } from '@chat/shared'
 import { describe, expect, it } from 'vitest'
-import { chatTime, lastSeen, listTime } from '../format'
-import { errorSentence, LOCALES, refusalSentence, resolveLocale, translate, type Locale, type Translate } from './i18n'
-import { CATALOGUES, type MessageKey } from './messages'
+import { chatTime, lastSeen, listTime } from '../../format'
+import { errorSentence, LOCALES, refusalSentence, resolveLocale, translate, type Locale, type Translate } from '../../i18n/i18n'
+import { CATALOGUES, type MessageKey } from '../../i18n/messages'
 
 const tr = (l: Locale): Translate => (key, params) => translate(l, key, params)
 const zh = tr('zh-CN')
@@ -120,7 +120,7 @@ describe('times', () => {
 describe('components', () => {
   // Every user-visible word goes through the catalogue: JSX text and the attributes people read
   // (placeholder, title, aria-label) hold no literal letters. Glyphs (‹ ✓ + %) are not words.
-  const root = path.join(__dirname, '..')
+  const root = path.join(__dirname, '..', '..')
   const files = ['pages', 'components', 'list'].flatMap((dir) =>
     readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.tsx'))

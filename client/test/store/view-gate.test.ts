@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createStore } from 'zustand/vanilla'
-import { ManualTimers } from '../platform/fake'
-import { createViewGate } from './view-gate'
+import { ManualTimers } from '../../platform/fake'
+import { createViewGate } from '../../store/view-gate'
 
 function setup(windowMs = 50) {
   const timers = new ManualTimers()

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import type { ServerFrameOf } from '@chat/shared'
-import { createFakePlatform, type FakePlatform, type FakeSocket } from '../platform/fake'
-import { createChatStore, type ChatStore } from '../store/store'
-import { cursorOf, displayStatus } from '../store/selectors'
-import { AB, ALICE, authResponse, BOB, conv, msg, welcome } from '../test/fixtures'
-import { Auth, AUTH_STORAGE_KEY } from './auth'
-import { ChatClient } from './chat-client'
+import { createFakePlatform, type FakePlatform, type FakeSocket } from '../../platform/fake'
+import { createChatStore, type ChatStore } from '../../store/store'
+import { cursorOf, displayStatus } from '../../store/selectors'
+import { AB, ALICE, authResponse, BOB, conv, msg, welcome } from '../fixtures'
+import { Auth, AUTH_STORAGE_KEY } from '../../net/auth'
+import { ChatClient } from '../../net/chat-client'
 
 const settle = () => new Promise<void>((r) => setTimeout(r, 0))
 

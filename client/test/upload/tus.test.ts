@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { FakeTusServer, MemorySource, MemoryStorage } from './fake'
-import { fingerprintOf } from './fingerprint'
-import { TusUpload, encodeMetadata, resolveUrl } from './tus'
-import type { TusUploadOptions } from './tus'
+import { FakeTusServer, MemorySource, MemoryStorage } from '../../upload/fake'
+import { fingerprintOf } from '../../upload/fingerprint'
+import { TusUpload, encodeMetadata, resolveUrl } from '../../upload/tus'
+import type { TusUploadOptions } from '../../upload/tus'
 
 const KB = 1024
 

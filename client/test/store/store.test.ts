@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AB, ALICE, conv, msg } from '../test/fixtures'
+import { AB, ALICE, conv, msg } from '../fixtures'
 import {
   addPending,
   applyReceipt,
@@ -11,9 +11,9 @@ import {
   mergeServerMessages,
   setConvs,
   setTyping,
-} from './store'
-import { convOrder, cursorOf, gapsOf, hasOlder } from './selectors'
-import type { ChatState } from './types'
+} from '../../store/store'
+import { convOrder, cursorOf, gapsOf, hasOlder } from '../../store/selectors'
+import type { ChatState } from '../../store/types'
 
 const base: ChatState = { ...initialState, me: ALICE, convs: { [AB]: conv({ lastSeq: 2, readSeq: 2 }) } }
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { CloseCode } from '@chat/shared'
-import { createFakePlatform, type FakePlatform } from '../platform/fake'
-import { welcome } from '../test/fixtures'
-import { Connection, type ConnectionStatus } from './connection'
-import { AuthLostError } from './errors'
+import { createFakePlatform, type FakePlatform } from '../../platform/fake'
+import { welcome } from '../fixtures'
+import { Connection, type ConnectionStatus } from '../../net/connection'
+import { AuthLostError } from '../../net/errors'
 
 interface Harness {
   p: FakePlatform

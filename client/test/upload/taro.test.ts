@@ -39,10 +39,10 @@ vi.mock('@tarojs/taro', () => {
   return { default: Taro }
 })
 
-import { createFakePlatform } from '../platform/fake'
-import { createUploads } from './index'
-import { taroUploadHttp, taroUploadPlatform, weappSource } from './taro'
-import type { FileMessageSink } from './types'
+import { createFakePlatform } from '../../platform/fake'
+import { createUploads } from '../../upload/index'
+import { taroUploadHttp, taroUploadPlatform, weappSource } from '../../upload/taro'
+import type { FileMessageSink } from '../../upload/types'
 
 beforeEach(() => {
   calls.request.length = 0

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { ChunkSizer, DEFAULT_CHUNK_SIZING } from './chunks'
-import { FakeTusServer, MemorySource, MemoryStorage } from './fake'
-import type { UploadHttp } from './platform'
-import { TusUpload } from './tus'
+import { ChunkSizer, DEFAULT_CHUNK_SIZING } from '../../upload/chunks'
+import { FakeTusServer, MemorySource, MemoryStorage } from '../../upload/fake'
+import type { UploadHttp } from '../../upload/platform'
+import { TusUpload } from '../../upload/tus'
 
 const KB = 1024
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { AppError, type ServerFrame } from '@chat/shared'
-import { CLIENT_DEFAULTS } from '../config'
-import { ManualTimers } from '../platform/fake'
-import { createChatStore } from '../store/store'
-import type { ClientContext } from './context'
-import { RequestFailedError } from './errors'
-import { Requests } from './requests'
+import { CLIENT_DEFAULTS } from '../../config'
+import { ManualTimers } from '../../platform/fake'
+import { createChatStore } from '../../store/store'
+import type { ClientContext } from '../../net/context'
+import { RequestFailedError } from '../../net/errors'
+import { Requests } from '../../net/requests'
 
 type Sent = Parameters<ClientContext['connection']['send']>[0]
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import type { FileBody, ImageBody } from '@chat/shared'
-import { FakeTusServer, MemorySource, MemoryStorage } from './fake'
-import { Uploads, bodyFor } from './manager'
-import type { LocalFile, UploadPlatform } from './manager'
-import { documentTypeOf } from './preview'
-import type { FileMessageKind, FileMessageSink, PickedFile, UploadFailure } from './types'
+import { FakeTusServer, MemorySource, MemoryStorage } from '../../upload/fake'
+import { Uploads, bodyFor } from '../../upload/manager'
+import type { LocalFile, UploadPlatform } from '../../upload/manager'
+import { documentTypeOf } from '../../upload/preview'
+import type { FileMessageKind, FileMessageSink, PickedFile, UploadFailure } from '../../upload/types'
 
 const KB = 1024
 

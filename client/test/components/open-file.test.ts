@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { openFileWith, type OpenFileApi } from './open-file'
+import { openFileWith, type OpenFileApi } from '../../components/open-file'
 
 function fakeApi(h5: boolean, download: { statusCode: number; tempFilePath: string } | Error = { statusCode: 200, tempFilePath: 'wxfile://tmp/1.pdf' }) {
   const calls: string[] = []

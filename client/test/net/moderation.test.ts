@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { AppError } from '@chat/shared'
-import { FakeHttp } from '../platform/fake'
-import { Moderation, SUBSCRIBE_MAX_IDS } from './moderation'
+import { FakeHttp } from '../../platform/fake'
+import { Moderation, SUBSCRIBE_MAX_IDS } from '../../net/moderation'
 
 const base = 'http://bff.test'
 
@@ -60,7 +60,7 @@ describe('reports', () => {
 
 describe('subscribe banner', () => {
   it('shows on weapp only while templates are offered and none is left to send', async () => {
-    const { showSubscribePrompt } = await import('./moderation')
+    const { showSubscribePrompt } = await import('../../net/moderation')
     expect(showSubscribePrompt(false, { templateIds: ['t1'], allowances: {} })).toBe(false)
     expect(showSubscribePrompt(true, undefined)).toBe(false)
     expect(showSubscribePrompt(true, { templateIds: [], allowances: {} })).toBe(false)
@@ -72,7 +72,7 @@ describe('subscribe banner', () => {
 
 describe('report action on a message', () => {
   it('files the chosen reason for another member’s stored message and says so', async () => {
-    const { reportMessage, REPORT_REASONS } = await import('./moderation')
+    const { reportMessage, REPORT_REASONS } = await import('../../net/moderation')
     const { http, m } = setup(undefined)
     http.handler = () => ({ status: 201, data: { id: 'r1' } })
     const notices: string[] = []
@@ -85,7 +85,7 @@ describe('report action on a message', () => {
   })
 
   it('files nothing for one’s own or an unsent message, or when the choice is cancelled; says why a report was refused', async () => {
-    const { reportMessage } = await import('./moderation')
+    const { reportMessage } = await import('../../net/moderation')
     const { http, m } = setup(undefined)
     const notices: string[] = []
     let choice: number | undefined
