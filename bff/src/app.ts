@@ -32,6 +32,10 @@ import type { FileResolver } from './chat/files'
 import { createUploadService } from './upload/router'
 import type { UploadService } from './upload/router'
 import { createWeChat } from './wechat'
+import { MemoryRelations, RedisRelations } from './store/relations'
+import type { RelationStore } from './store/relations'
+import { ArchiveRelations } from './archive/relations'
+import { Relations } from './social/service'
 
 export interface ServerDeps {
   /** Defaults to the engine named by config.store. */
@@ -42,6 +46,8 @@ export interface ServerDeps {
   readonly files?: FileResolver
   /** Metrics text of the whole instance when running as a cluster worker. */
   readonly metricsText?: () => Promise<string>
+  /** Where relations are kept. Defaults to the archive's tables when there is an archive, else the engine's kind (memory or Redis). */
+  readonly relations?: RelationStore
 }
 
 export interface RunningServer {
@@ -102,6 +108,22 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         ? await openMemoryEngine(engineOptions, { archive, windowMessages: config.windowMessages })
         : createMemoryEngine(engineOptions))
 
+  // Relations are records: the archive holds them wherever there is one (SQLite embedded, MySQL).
+  const relationStore: RelationStore =
+    deps.relations ??
+    (archive
+      ? new ArchiveRelations(archive)
+      : engine.kind === 'redis' && !deps.engine
+        ? await RedisRelations.open({
+            url: config.redisUrl,
+            clusterNodes: config.redisClusterNodes,
+            prefix: config.redisPrefix,
+            commandTimeoutMs: config.redisCommandTimeoutMs,
+            connectTimeoutMs: config.redisConnectTimeoutMs,
+            onError: () => metrics.storeErrors.inc(),
+          })
+        : new MemoryRelations())
+
   const tokens = new Tokens({ secret: config.jwtSecret, tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs }, engine.tokens)
   const devices = new LocalDevices()
   const delivery = new Delivery(node, devices, engine.bus, engine.queue, metrics, log)
@@ -132,6 +154,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     uploads.events.on('finished', (record: { id: string; owner: string; conv: string; kind: 'image' | 'file' }) => void media.submit(record))
   }
   delivery.onUndelivered = (user, json) => wechat.undelivered(user, json)
+  const relations = new Relations({
+    store: relationStore,
+    users: engine.users,
+    presence: engine.presence,
+    push: (users, type, json, except) => delivery.frame(users, type, json, except as Parameters<Delivery['frame']>[3]),
+  })
   const chat = new ChatService(
     engine,
     delivery,
@@ -142,7 +170,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       presenceFanoutMax: config.presenceFanoutMax,
       syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
     },
-    wechat.checks,
+    relations.checks(wechat.checks),
   )
   const gateway = new Gateway({
     config,
@@ -151,6 +179,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     tokens,
     engine,
     chat,
+    relations,
     devices,
     delivery,
     node,
@@ -237,6 +266,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           metricsServer.closeAllConnections()
           await new Promise((r) => metricsServer.close(r))
         }
+        if (!deps.relations) await relationStore.close()
         await engine.close()
       })()
       return closing

@@ -106,6 +106,8 @@ export class ChatService {
         throw new AppError('INVALID_FRAME', 'a direct conversation has exactly one other member')
       }
       record = { id: directConvId(user.id, others[0]!), kind: 'direct', members: [user.id, others[0]!].sort(), createdAt: Date.now() }
+      // Opening a new 1:1 is the other's to allow (relations); one that exists stays open.
+      if (this.checks.open && !(await this.record(record.id))) await this.checks.open(user.id, others[0]!)
     } else {
       if (others.length + 1 > LIMITS.maxGroupMembers) throw new AppError('INVALID_FRAME', `a group has at most ${LIMITS.maxGroupMembers} members`)
       record = { id: `g:${randomId(16)}`, kind: 'group', title: frame.title, members: [user.id, ...others], createdAt: Date.now() }
@@ -188,6 +190,7 @@ export class ChatService {
     // The conversation is almost always cached: checked without a round through the event loop.
     const cached = this.convCache.get(frame.conv)
     const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, frame.conv)
+    if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, frame.conv)
     const body = frame.kind === 'text' ? { text: frame.body.text } : await this.fileBody(frame.body.fileId, user, frame.conv, frame.kind)
     if (frame.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, frame.conv, frame.cid, frame.body.text)
     const result = await this.engine.messages.append({
@@ -405,10 +408,12 @@ export class ChatService {
    * Users whose id or name starts with `q`. Privacy (bff/README.md): an empty query lists nobody,
    * so the directory cannot be walked from the empty prefix; one finds people one can name.
    */
-  async searchUsers(q: string): Promise<User[]> {
+  async searchUsers(q: string, by?: UserId): Promise<User[]> {
     const prefix = q.trim()
     if (prefix === '') return []
-    return this.engine.users.search(prefix, USER_SEARCH_LIMIT)
+    const found = await this.engine.users.search(prefix, USER_SEARCH_LIMIT)
+    // Someone who blocked the searcher is not found (relations).
+    return by !== undefined && this.checks.visible ? this.checks.visible(by, found) : found
   }
 
   // ---------------------------------------------------------------- presence

@@ -25,6 +25,7 @@ import { decodeFrame } from './decode'
 import type { ConnectionLimits } from './connection'
 import { LocalDevices } from './devices'
 import type { Delivery } from '../chat/delivery'
+import type { Relations } from '../social/service'
 
 export interface GatewayDeps {
   readonly config: Config
@@ -33,6 +34,7 @@ export interface GatewayDeps {
   readonly tokens: Tokens
   readonly engine: Engine
   readonly chat: ChatService
+  readonly relations: Relations
   readonly devices: LocalDevices
   readonly delivery: Delivery
   /** This process's id in presence counts and bus envelopes. */
@@ -268,6 +270,7 @@ export class Gateway {
       conn,
       user: conn.user,
       chat: this.deps.chat,
+      relations: this.deps.relations,
       receivedAt: performance.now(),
       acked: (t) => this.deps.metrics.ackLatency.observe((performance.now() - t) / 1000),
     }
