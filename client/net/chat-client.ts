@@ -21,6 +21,7 @@ import {
   type ConvKind,
   type FileBody,
   type ImageBody,
+  type ClientFrameOf,
   type ServerFrame,
   type ServerFrameOf,
   type User,
@@ -72,7 +73,11 @@ export interface ChatClientDeps {
   readonly log?: (msg: string, details?: Record<string, unknown>) => void
 }
 
-type RequestKind = 'history' | 'convs' | 'users' | 'conv.create'
+type RequestKind = 'history' | 'convs' | 'users' | 'conv.create' | 'contacts' | 'relation' | 'contacts.policy'
+
+/** A request the pages make through `request` (the relation frames): its `rid` is added here. */
+export type RequestFrame = DistributiveOmit<ClientFrameOf<'contacts'> | ClientFrameOf<'relation'> | ClientFrameOf<'contacts.policy'>, 'rid'>
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
 interface PendingRequest {
   readonly kind: RequestKind
@@ -103,6 +108,7 @@ export class ChatClient {
   private user?: UserId
   private uploads?: FileMessageUploads
   private readonly requests = new Map<string, PendingRequest>()
+  private relationListener?: (f: ServerFrameOf<'relation'>) => void
   private syncRid?: string
   private readonly gapFilling = new Map<ConvId, string>()
   /** A gap the server answered with nothing: not asked again until the next sync. */
@@ -359,6 +365,17 @@ export class ChatClient {
     const id = directConvId(me, user)
     if (this.store.getState().convs[id]) return id
     return (await this.createConv('direct', [user])).id
+  }
+
+  /**
+   * A request the client has no method of its own for (the relation frames): resolves with the
+   * answer carrying its rid, rejects with the error's AppError (or RequestFailedError when not
+   * connected or not answered). A `relation` frame the server pushes without rid goes to
+   * `onRelation`, given with the request that wants to hear of later changes.
+   */
+  sendRequest(frame: RequestFrame, onRelation?: (f: ServerFrameOf<'relation'>) => void): Promise<ServerFrame> {
+    if (onRelation) this.relationListener = onRelation
+    return this.request(frame.type, (rid) => ({ ...frame, rid }) as Parameters<Connection['send']>[0])
   }
 
   private request<T extends ServerFrame['type']>(
@@ -618,7 +635,11 @@ export class ChatClient {
         this.settle(f.rid, f)
         return
       case 'users':
+      case 'contacts':
         this.settle(f.rid, f)
+        return
+      case 'relation':
+        if (!this.settle(f.rid, f)) this.relationListener?.(f)
         return
       case 'receipt':
         update(this.store, applyReceipt, f)
