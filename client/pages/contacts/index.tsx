@@ -29,10 +29,10 @@ export default function ContactsPage() {
   })
   return (
     <GateProvider gate={gate}>
-      <View className='cp'>
+      <View className='kt'>
         <ConnectionBanner />
         <H5Header title={t('title.contacts')} />
-        <ScrollView className='cp-l' scrollY>
+        <ScrollView className='kt-l' scrollY>
           <ErrorLine />
           <Add />
           <Lists />
@@ -47,7 +47,7 @@ function ErrorLine() {
   const error = contacts((s) => s.error)
   if (!error) return null
   return (
-    <View className='cp-err' id='contacts-error' role='alert' onClick={() => contacts.getState().clearError()}>
+    <View className='kt-err' id='contacts-error' role='alert' onClick={() => contacts.getState().clearError()}>
       <Text>{t(`err.${error}` as Parameters<typeof t>[0])}</Text>
     </View>
   )
@@ -82,11 +82,11 @@ function Add() {
   }
 
   return (
-    <View className='cp-sec'>
-      <Text className='cp-h'>{t('contacts.add')}</Text>
-      <Input className='cp-in' id='contact-search' placeholder={t('new.search')} value={q} onInput={(e) => setQ(e.detail.value)} />
+    <View className='kt-sec'>
+      <Text className='kt-h'>{t('contacts.add')}</Text>
+      <Input className='kt-in' id='contact-search' placeholder={t('new.search')} value={q} onInput={(e) => setQ(e.detail.value)} />
       <Input
-        className='cp-in'
+        className='kt-in'
         id='contact-note'
         placeholder={t('contacts.note', { n: LIMITS.maxNoteChars })}
         maxlength={LIMITS.maxNoteChars}
@@ -96,13 +96,13 @@ function Add() {
       {found.map((u) => {
         const state = known[u.id]
         return (
-          <View key={u.id} className='cp-u' id={`found-${u.id}`}>
+          <View key={u.id} className='kt-u' id={`found-${u.id}`}>
             <Avatar id={u.id} name={u.name} />
             <Who user={u} />
             {state === 'contact' ? (
-              <Text className='cp-tag'>{t('contacts.isContact')}</Text>
+              <Text className='kt-tag'>{t('contacts.isContact')}</Text>
             ) : state === 'outgoing' ? (
-              <Text className='cp-tag'>{t('contacts.pending')}</Text>
+              <Text className='kt-tag'>{t('contacts.pending')}</Text>
             ) : (
               <Button id={`request-${u.id}`} onClick={() => void request(u)} label={t('contacts.send')} primary />
             )}
@@ -132,8 +132,8 @@ function Lists() {
   return (
     <View>
       {incoming.length > 0 ? (
-        <View className='cp-sec' id='requests'>
-          <Text className='cp-h'>{t('contacts.requests')}</Text>
+        <View className='kt-sec' id='requests'>
+          <Text className='kt-h'>{t('contacts.requests')}</Text>
           {incoming.map((e) => (
             <Row key={e.user.id} e={e} sub={e.note}>
               <Button id={`decline-${e.user.id}`} label={t('contacts.decline')} onClick={() => act('decline', e)} />
@@ -142,9 +142,9 @@ function Lists() {
           ))}
         </View>
       ) : null}
-      <View className='cp-sec' id='contacts'>
-        <Text className='cp-h'>{t('contacts.list', { n: mine.length })}</Text>
-        {!loaded ? <Text className='cp-note'>{t('contacts.loading')}</Text> : mine.length === 0 ? <Text className='cp-note'>{t('contacts.none')}</Text> : null}
+      <View className='kt-sec' id='contacts'>
+        <Text className='kt-h'>{t('contacts.list', { n: mine.length })}</Text>
+        {!loaded ? <Text className='kt-note'>{t('contacts.loading')}</Text> : mine.length === 0 ? <Text className='kt-note'>{t('contacts.none')}</Text> : null}
         {mine.map((e) => {
           // Live presence where the chat store has it (a shared conversation), else the list's.
           const p = presence[e.user.id] ?? { online: e.online ?? false, lastSeen: e.lastSeen }
@@ -158,18 +158,18 @@ function Lists() {
         })}
       </View>
       {outgoing.length > 0 ? (
-        <View className='cp-sec' id='sent'>
-          <Text className='cp-h'>{t('contacts.sent')}</Text>
+        <View className='kt-sec' id='sent'>
+          <Text className='kt-h'>{t('contacts.sent')}</Text>
           {outgoing.map((e) => (
             <Row key={e.user.id} e={e} sub={e.note}>
-              <Text className='cp-tag'>{t('contacts.waiting')}</Text>
+              <Text className='kt-tag'>{t('contacts.waiting')}</Text>
             </Row>
           ))}
         </View>
       ) : null}
       {blocked.length > 0 ? (
-        <View className='cp-sec' id='blocked'>
-          <Text className='cp-h'>{t('contacts.blocked')}</Text>
+        <View className='kt-sec' id='blocked'>
+          <Text className='kt-h'>{t('contacts.blocked')}</Text>
           {blocked.map((e) => (
             <Row key={e.user.id} e={e}>
               <Button id={`unblock-${e.user.id}`} label={t('contacts.unblock')} onClick={() => act('unblock', e)} />
@@ -184,8 +184,8 @@ function Lists() {
 function Policy() {
   const policy = contacts((s) => s.policy)
   return (
-    <View className='cp-sec cp-pol'>
-      <Text className='cp-pt'>{t('contacts.policy')}</Text>
+    <View className='kt-sec kt-pol'>
+      <Text className='kt-pt'>{t('contacts.policy')}</Text>
       <Switch
         id='contacts-only'
         checked={policy === 'contacts'}
@@ -198,26 +198,26 @@ function Policy() {
 
 function Row(p: { e: RelationEntry; sub?: string | undefined; online?: boolean; children?: React.ReactNode }) {
   return (
-    <View className='cp-u' id={`rel-${p.e.user.id}`}>
+    <View className='kt-u' id={`rel-${p.e.user.id}`}>
       <Avatar id={p.e.user.id} name={p.e.user.name} />
       <Who user={p.e.user} sub={p.sub} online={p.online} />
-      <View className='cp-a'>{p.children}</View>
+      <View className='kt-a'>{p.children}</View>
     </View>
   )
 }
 
 function Who(p: { user: User; sub?: string | undefined; online?: boolean | undefined }) {
   return (
-    <View className='cp-t'>
-      <Text className='cp-n'>{p.user.name || p.user.id}</Text>
-      <Text className={p.online ? 'cp-s cp-on' : 'cp-s'}>{p.sub ?? p.user.id}</Text>
+    <View className='kt-t'>
+      <Text className='kt-n'>{p.user.name || p.user.id}</Text>
+      <Text className={p.online ? 'kt-s kt-on' : 'kt-s'}>{p.sub ?? p.user.id}</Text>
     </View>
   )
 }
 
 function Button(p: { id: string; label: string; onClick: () => void; primary?: boolean; danger?: boolean }) {
   const busy = contacts((s) => Object.keys(s.busy).length > 0)
-  const cls = `cp-b${p.primary ? ' cp-b1' : ''}${p.danger ? ' cp-b2' : ''}${busy ? ' cp-dis' : ''}`
+  const cls = `kt-b${p.primary ? ' kt-b1' : ''}${p.danger ? ' kt-b2' : ''}${busy ? ' kt-dis' : ''}`
   return (
     <View className={cls} id={p.id} role='button' aria-disabled={busy} onClick={busy ? undefined : p.onClick}>
       <Text>{p.label}</Text>
