@@ -34,6 +34,8 @@ afterAll(async () => {
 async function shoot(u: User, name: string): Promise<void> {
   for (const width of [390, 320]) {
     await u.page.setViewportSize({ width, height: 844 })
+    // The h5 router slides a new page in: the picture is taken once nothing moves any more.
+    await u.page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
     await u.page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`) })
   }
   await u.page.setViewportSize({ width: 390, height: 844 })
