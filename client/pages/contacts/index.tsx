@@ -23,13 +23,11 @@ const SEARCH_DEBOUNCE_MS = 250
 
 export default function ContactsPage() {
   const gate = usePageGate()
-  useDidShow(() => {
-    setPageTitle('title.contacts')
-    void contacts.getState().load()
-  })
+  useDidShow(() => setPageTitle('title.contacts'))
   return (
     <GateProvider gate={gate}>
       <View className='kt'>
+        <Loader />
         <ConnectionBanner />
         <H5Header title={t('title.contacts')} />
         <ScrollView className='kt-l' scrollY>
@@ -41,6 +39,17 @@ export default function ContactsPage() {
       </View>
     </GateProvider>
   )
+}
+
+/** The list is asked for when the page shows and whenever the connection comes (back): pushes missed while away are in it. */
+function Loader() {
+  const connected = useView((s) => s.conn.state === 'connected')
+  const [shown, setShown] = useState(0)
+  useDidShow(() => setShown((n) => n + 1))
+  useEffect(() => {
+    if (connected) void contacts.getState().load()
+  }, [connected, shown])
+  return null
 }
 
 function ErrorLine() {
