@@ -13,7 +13,7 @@ import { ArchiveRelations } from '../src/archive/relations'
 import { Relations } from '../src/social/service'
 import { createMemoryEngine, openMemoryEngine } from '../src/store/memory'
 import { createRedisEngine } from '../src/store/redis'
-import { MemoryRelations, RedisRelations } from '../src/store/relations'
+import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRelations } from '../src/store/relations'
 import type { RelationStore } from '../src/store/relations'
 import type { Engine } from '../src/store/types'
 import { startRedis } from '../../tests/ops/support/redis'
@@ -22,10 +22,12 @@ import { createTestDatabase } from '../test/support/mysql'
 const SENDS = Number(process.env.BENCH_SENDS ?? 5000)
 const WARMUP = 500
 const USERS = 200
+let runs = 0
 
 async function measure(label: string, engine: Engine, store: RelationStore): Promise<void> {
   const relations = new Relations({ store, users: engine.users, presence: engine.presence, push: () => {} })
-  const ids = Array.from({ length: USERS }, (_, i) => `u${String(i).padStart(4, '0')}`)
+  const tag = `r${++runs}`
+  const ids = Array.from({ length: USERS }, (_, i) => `${tag}u${String(i).padStart(4, '0')}`)
   for (const id of ids) await engine.users.upsert({ id, name: id })
   const pairs: Array<[string, string]> = []
   for (let i = 0; i < USERS; i += 2) pairs.push([ids[i]!, ids[i + 1]!])
@@ -38,7 +40,7 @@ async function measure(label: string, engine: Engine, store: RelationStore): Pro
   const send = async () => {
     const [a, b] = pairs[n % pairs.length]!
     n++
-    await engine.messages.append({ conv: `d:${a}:${b}`, from: a, cid: `cid-bench-${n}-xxxx`, mid: `m${n}`, ts: Date.now(), kind: 'text', body: { text: 'hello there, how are you today?' }, dedupWindowMs: 60_000 })
+    await engine.messages.append({ conv: `d:${a}:${b}`, from: a, cid: `cid-${tag}-${n}-xxxx`, mid: `m${n}`, ts: Date.now(), kind: 'text', body: { text: 'hello there, how are you today?' }, dedupWindowMs: 60_000 })
   }
   const check = async () => {
     const [a, b] = pairs[n % pairs.length]!
@@ -66,7 +68,8 @@ async function main(): Promise<void> {
   {
     const archive = await openArchive({ url: 'sqlite::memory:' })
     const engine = await openMemoryEngine({ queueMaxLength: 100, queueRetentionMs: 60_000 }, { archive, windowMessages: 50 })
-    await measure('embedded (memory + sqlite archive)', engine, new ArchiveRelations(archive))
+    await measure('embedded, archive uncached', engine, new ArchiveRelations(archive))
+    await measure('embedded, cached in process', engine, new ProcessCachedRelations(new ArchiveRelations(archive)))
     await engine.close()
   }
   const redis = await startRedis()
@@ -84,7 +87,10 @@ async function main(): Promise<void> {
     try {
       archive = await openArchive({ url: db.url, poolSize: 4 })
       const engine = await createRedisEngine({ ...options, prefix: 'bench2:', archive: { archive, windowMessages: 50, backlogMax: 100_000, batchMax: 500, claimIdleMs: 30_000 } })
-      await measure('redis + mysql archive', engine, new ArchiveRelations(archive))
+      await measure('redis + mysql, archive uncached', engine, new ArchiveRelations(archive))
+      const cached = await RedisCachedRelations.open(new ArchiveRelations(archive), { ...options, prefix: 'bench3:' })
+      await measure('redis + mysql, cached in redis', engine, cached)
+      await cached.close()
       await engine.close()
     } finally {
       await db.drop()

@@ -32,7 +32,7 @@ import type { FileResolver } from './chat/files'
 import { createUploadService } from './upload/router'
 import type { UploadService } from './upload/router'
 import { createWeChat } from './wechat'
-import { MemoryRelations, RedisRelations } from './store/relations'
+import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRelations } from './store/relations'
 import type { RelationStore } from './store/relations'
 import { ArchiveRelations } from './archive/relations'
 import { Relations } from './social/service'
@@ -108,20 +108,24 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         ? await openMemoryEngine(engineOptions, { archive, windowMessages: config.windowMessages })
         : createMemoryEngine(engineOptions))
 
-  // Relations are records: the archive holds them wherever there is one (SQLite embedded, MySQL).
+  // Relations are records: the archive holds them wherever there is one (SQLite embedded, MySQL),
+  // with the pairs cached in process (embedded: the one writer) or in Redis (shared by the nodes).
+  const redisRelations = {
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    prefix: config.redisPrefix,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    connectTimeoutMs: config.redisConnectTimeoutMs,
+    onError: () => metrics.storeErrors.inc(),
+  }
   const relationStore: RelationStore =
     deps.relations ??
     (archive
-      ? new ArchiveRelations(archive)
+      ? engine.kind === 'redis'
+        ? await RedisCachedRelations.open(new ArchiveRelations(archive), redisRelations)
+        : new ProcessCachedRelations(new ArchiveRelations(archive))
       : engine.kind === 'redis' && !deps.engine
-        ? await RedisRelations.open({
-            url: config.redisUrl,
-            clusterNodes: config.redisClusterNodes,
-            prefix: config.redisPrefix,
-            commandTimeoutMs: config.redisCommandTimeoutMs,
-            connectTimeoutMs: config.redisConnectTimeoutMs,
-            onError: () => metrics.storeErrors.inc(),
-          })
+        ? await RedisRelations.open(redisRelations)
         : new MemoryRelations())
 
   const tokens = new Tokens({ secret: config.jwtSecret, tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs }, engine.tokens)

@@ -236,3 +236,140 @@ export class RedisRelations implements RelationStore {
     this.client.disconnect()
   }
 }
+
+// ------------------------------------------------------------------ caches in front of the archive
+
+/** Pair records held by a cache: enough for every active 1:1 of a large node. */
+const CACHE_PAIRS_MAX = 100_000
+
+/**
+ * The archive's relations with the pairs kept in process, written through: for the embedded engine
+ * only, where one process is the only writer (a 1:1 send then costs no SQL read). Policies and
+ * peers are read from the archive (they are asked for rarely).
+ */
+export class ProcessCachedRelations implements RelationStore {
+  private readonly cache = new Map<string, Pair>()
+
+  constructor(private readonly inner: RelationStore) {}
+
+  async pair(x: UserId, y: UserId): Promise<Pair> {
+    const [a, b] = ordered(x, y)
+    const key = `${a}\u0000${b}`
+    const hit = this.cache.get(key)
+    if (hit) return hit
+    const read = await this.inner.pair(a, b)
+    this.keep(key, read)
+    return read
+  }
+
+  async put(next: Pair): Promise<boolean> {
+    const key = `${next.a}\u0000${next.b}`
+    const ok = await this.inner.put(next)
+    if (ok) this.keep(key, { ...next, version: next.version + 1 })
+    else this.cache.delete(key)
+    return ok
+  }
+
+  private keep(key: string, pair: Pair): void {
+    const cached = this.cache.get(key)
+    if (cached && cached.version > pair.version) return
+    if (!cached && this.cache.size >= CACHE_PAIRS_MAX) this.cache.delete(this.cache.keys().next().value!)
+    this.cache.set(key, pair)
+  }
+
+  peers(user: UserId): Promise<UserId[]> {
+    return this.inner.peers(user)
+  }
+  policy(user: UserId): Promise<DirectPolicy> {
+    return this.inner.policy(user)
+  }
+  setPolicy(user: UserId, policy: DirectPolicy): Promise<void> {
+    return this.inner.setPolicy(user, policy)
+  }
+  close(): Promise<void> {
+    return this.inner.close()
+  }
+}
+
+/**
+ * Keep `pair` in the cache key unless it holds a newer version: KEYS[1]; ARGV version, JSON, ttl ms.
+ * A reader that read the archive before a write cannot put the older record back over the
+ * writer's newer one.
+ */
+const CACHE_PAIR = `
+local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
+if cur > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`
+
+/**
+ * The archive's relations with the pairs cached in Redis, shared by every node of the Redis
+ * engine: read through (a miss reads the archive and caches it), written through after the
+ * archive's compare-and-set (the record at its new version). Key `P{rc:<a>:<b>}` hash v, d;
+ * PX `ttlMs`: should a write reach the archive but not Redis (Redis down at that instant), the
+ * cache is stale for at most that long.
+ */
+export class RedisCachedRelations implements RelationStore {
+  private constructor(
+    private readonly inner: RelationStore,
+    private readonly client: Client,
+    private readonly prefix: string,
+    private readonly ttlMs: number,
+  ) {}
+
+  static async open(inner: RelationStore, options: RedisRelationsOptions & { readonly ttlMs?: number }): Promise<RedisCachedRelations> {
+    const redis = await RedisRelations.open(options)
+    const client = (redis as unknown as { client: Client }).client
+    client.defineCommand('chatCachePair', { numberOfKeys: 1, lua: CACHE_PAIR })
+    return new RedisCachedRelations(inner, client, options.prefix, options.ttlMs ?? 60_000)
+  }
+
+  private key(a: UserId, b: UserId): string {
+    return `${this.prefix}{rc:${a}:${b}}`
+  }
+
+  private async keep(pair: Pair): Promise<void> {
+    const json = JSON.stringify({ ab: pair.ab, ba: pair.ba })
+    await (this.client as unknown as { chatCachePair(k: string, v: number, d: string, ttl: number): Promise<number> }).chatCachePair(this.key(pair.a, pair.b), pair.version, json, this.ttlMs)
+  }
+
+  async pair(x: UserId, y: UserId): Promise<Pair> {
+    const [a, b] = ordered(x, y)
+    try {
+      const [v, d] = await this.client.hmget(this.key(a, b), 'v', 'd')
+      if (typeof v === 'string' && typeof d === 'string') {
+        const edges = JSON.parse(d) as { ab?: Edge; ba?: Edge }
+        return { a, b, ...(edges.ab ? { ab: edges.ab } : {}), ...(edges.ba ? { ba: edges.ba } : {}), version: Number(v) }
+      }
+    } catch {
+      // Redis away: the archive answers.
+    }
+    const read = await this.inner.pair(a, b)
+    await this.keep(read).catch(() => {})
+    return read
+  }
+
+  async put(next: Pair): Promise<boolean> {
+    const ok = await this.inner.put(next)
+    if (ok) await this.keep({ ...next, version: next.version + 1 }).catch(() => {})
+    // Lost: the cache may be behind the archive; what the archive holds now replaces it (by version).
+    else await this.keep(await this.inner.pair(next.a, next.b)).catch(() => {})
+    return ok
+  }
+
+  peers(user: UserId): Promise<UserId[]> {
+    return this.inner.peers(user)
+  }
+  policy(user: UserId): Promise<DirectPolicy> {
+    return this.inner.policy(user)
+  }
+  setPolicy(user: UserId, policy: DirectPolicy): Promise<void> {
+    return this.inner.setPolicy(user, policy)
+  }
+  async close(): Promise<void> {
+    await this.client.quit().catch(() => {})
+    this.client.disconnect()
+  }
+}
