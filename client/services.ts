@@ -8,7 +8,7 @@ import { Auth } from './net/auth'
 import { ChatClient } from './net/chat-client'
 import { Moderation } from './net/moderation'
 import { taroPlatform } from './platform/taro'
-import { createChatStore, update } from './store/store'
+import { createChatStore } from './store/store'
 import { createContactsStore } from './store/contacts'
 import { createUploads } from './upload'
 import { taroUploadHttp } from './upload/taro'
@@ -31,13 +31,13 @@ export const client = new ChatClient({ platform, store, auth, baseUrl, log })
 /** The contacts page's state (client/store/contacts.ts). */
 export const contacts = createContactsStore(client)
 // Image and file messages: chunked, resumable uploads (client/upload).
-client.setUploads(createUploads(client.fileSink()))
+client.setUploads(createUploads(client.fileSink(), platform))
 // Signed file URLs of messages held longer than their lifetime get fresh ones (client/upload/urls.ts).
 export const fileUrls = new FileUrlRefresher({
   baseUrl,
   http: taroUploadHttp,
   getToken: () => auth.getToken(false),
-  onFresh: (info) => update(store, withFileUrls, info),
+  onFresh: (info) => store.setState((s) => withFileUrls(s, info)),
 })
 
 /**

@@ -17,6 +17,7 @@ import { createLogger } from './log'
 import type { Logger } from './log'
 import { Metrics } from './ops/metrics'
 import { metricsRouter, opsRouter } from './ops/routes'
+import { CorsPolicy } from './http/cors'
 import { errorHandler, notFound } from './http/errors'
 import { Tokens } from './auth/tokens'
 import { authRouter } from './auth/routes'
@@ -29,8 +30,8 @@ import { Gateway } from './gateway/gateway'
 import { Delivery } from './chat/delivery'
 import { ChatService } from './chat/service'
 import type { FileResolver } from './chat/files'
-import { createUploadService } from './upload/router'
-import type { UploadService } from './upload/router'
+import { createUploadService } from './upload'
+import type { UploadService } from './upload'
 import { createWeChat } from './wechat'
 import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRelations } from './store/relations'
 import type { RelationStore } from './store/relations'
@@ -131,13 +132,14 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const tokens = new Tokens({ secret: config.jwtSecret, tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs }, engine.tokens)
   const devices = new LocalDevices()
   const delivery = new Delivery(node, devices, engine.bus, engine.queue, metrics, log)
+  const cors = new CorsPolicy(config.corsOrigins)
   const uploads = createUploadService({
     config: config.uploads,
     verifyToken: (token) => tokens.verify(token),
     isMember: async (conv, user) => (await engine.convs.get(conv))?.members.includes(user) ?? false,
     urlSecret: config.jwtSecret,
     slots: engine.uploadSlots,
-    corsOrigins: config.corsOrigins,
+    cors,
     logger: log,
   })
   const wechat = createWeChat({
@@ -195,7 +197,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const app = express()
   app.disable('x-powered-by')
   app.use(securityHeaders(inlineScriptHashes(config.staticDir)))
-  app.use(cors(config.corsOrigins))
+  app.use(cors.middleware())
   app.use(express.json({ limit: '16kb' }))
 
   // ---- component routers: the one place where each component's HTTP entry points are mounted.
@@ -339,28 +341,6 @@ export function inlineScriptHashes(staticDir: string): string[] {
     hashes.push(`'sha256-${createHash('sha256').update(m[2]!, 'utf8').digest('base64')}'`)
   }
   return hashes
-}
-
-/**
- * CORS for the API: the h5 build may be served from another origin in development. Tokens travel
- * in bodies and Authorization headers, never cookies, so no credentials mode is needed.
- */
-function cors(origins: readonly string[]): RequestHandler {
-  const any = origins.includes('*')
-  return (req, res, next) => {
-    const origin = req.headers.origin
-    if (origin && (any || origins.includes(origin))) {
-      res.setHeader('Access-Control-Allow-Origin', any ? '*' : origin)
-      res.setHeader('Vary', 'Origin')
-      // Reflect what a preflight asks for: the components (auth, uploads) use different headers.
-      const asked = req.headers['access-control-request-headers']
-      res.setHeader('Access-Control-Allow-Headers', asked ?? 'Content-Type, Authorization')
-      res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS')
-      res.setHeader('Access-Control-Max-Age', '600')
-    }
-    if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) return void res.status(204).end()
-    next()
-  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<Server> {

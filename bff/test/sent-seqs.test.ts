@@ -4,7 +4,7 @@
  * a client that never syncs, which may repeat a seq but never withholds one it was not sent.
  */
 import { describe, expect, it } from 'vitest'
-import { SentSeqs } from '../src/gateway/connection'
+import { SentSeqs } from '../src/chat/sent-seqs'
 
 describe('SentSeqs', () => {
   it('knows nothing of a conversation it never sent', () => {

@@ -7,7 +7,7 @@ import { useEffect, useState } from 'react'
 import { t } from '../i18n'
 import type { ConnectionStatus } from '../net/connection'
 import { client } from '../services'
-import { useView } from '../store/react'
+import { useGate, useStore } from '../store/react'
 import './status-bar.css'
 
 function describe(c: ConnectionStatus, now: number): { text: string; retry: boolean } | undefined {
@@ -32,7 +32,8 @@ function describe(c: ConnectionStatus, now: number): { text: string; retry: bool
 }
 
 export function ConnectionBanner() {
-  const conn = useView((s) => s.conn)
+  const gate = useGate()
+  const conn = useStore(gate, (s) => s.conn)
   const [now, setNow] = useState(() => Date.now())
   // Count down once a second while waiting (only this subtree re-renders).
   useEffect(() => {

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one state machine (states, transitions, timers, watchdog) reads best whole.
 /**
  * The one socket of the app and its state machine.
  *

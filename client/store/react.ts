@@ -1,10 +1,15 @@
 /**
- * React binding of the batched store: a page provides its own ViewGate (paused while the page is
- * hidden); components select what they show, and re-render only when their selection changed.
+ * React binding of the batched store. A page provides its own ViewGate (paused while the page is
+ * hidden); components read it with zustand's own `useStore(gate, selector)` - the gate is a
+ * read-only store whose state is the last flush - and wrap selectors that build a new object or
+ * array in `useShallow`, so they re-render only when what they show changed, at most once per flush.
  */
-import { createContext, createElement, useContext, useRef, useSyncExternalStore, type ReactNode } from 'react'
+import { createContext, createElement, useContext, type ReactNode } from 'react'
 import type { ChatState } from './types'
 import type { ViewGate } from './view-gate'
+
+export { useStore } from 'zustand'
+export { useShallow } from 'zustand/react/shallow'
 
 const GateContext = createContext<ViewGate<ChatState> | null>(null)
 
@@ -12,44 +17,9 @@ export function GateProvider({ gate, children }: { gate: ViewGate<ChatState>; ch
   return createElement(GateContext.Provider, { value: gate }, children)
 }
 
+/** The page's gate: what `useStore` reads in the page's components. */
 export function useGate(): ViewGate<ChatState> {
   const gate = useContext(GateContext)
-  if (!gate) throw new Error('useView outside a page GateProvider')
+  if (!gate) throw new Error('useGate outside a page GateProvider')
   return gate
-}
-
-/** Shallow equality of arrays and plain objects (one level). */
-export function shallowEqual(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  const kb = Object.keys(b)
-  if (ka.length !== kb.length) return false
-  for (const k of ka) {
-    if (!Object.is((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false
-  }
-  return true
-}
-
-/**
- * Select from the page's batched snapshot. The component re-renders when the selection changes by
- * `equal` (Object.is by default), at most once per gate flush.
- */
-export function useView<T>(selector: (s: ChatState) => T, equal: (a: T, b: T) => boolean = Object.is): T {
-  const gate = useGate()
-  const memo = useRef<{ state: ChatState; selector: unknown; value: T } | null>(null)
-  const getSnapshot = (): T => {
-    const state = gate.getSnapshot()
-    const m = memo.current
-    if (m && m.state === state && m.selector === selector) return m.value
-    const value = selector(state)
-    if (m && equal(m.value, value)) {
-      memo.current = { state, selector, value: m.value }
-      return m.value
-    }
-    memo.current = { state, selector, value }
-    return value
-  }
-  return useSyncExternalStore(gate.subscribe, getSnapshot, getSnapshot)
 }

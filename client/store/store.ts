@@ -1,7 +1,7 @@
 /**
- * The client's state: a zustand vanilla store, changed only through the pure updates below (each
- * `(state, ...) => state`, returning the same object when nothing changed, so subscribers can skip
- * work by identity). Every message enters through `mergeMessages` (shared/src/merge.ts): dedup by
+ * The client's state: a zustand vanilla store, changed only through the pure updates below, each
+ * `(state, ...) => state` and applied with `store.setState((s) => update(s, ...))`. An update
+ * returns the same object when nothing changed, and zustand then notifies no one. Every message enters through `mergeMessages` (shared/src/merge.ts): dedup by
  * (from, cid), mid and seq; confirmed in seq order, own pending ones after them.
  */
 import { createStore, type StoreApi } from 'zustand/vanilla'
@@ -34,17 +34,6 @@ export const initialState: ChatState = {
 
 export function createChatStore(initial: Partial<ChatState> = {}): ChatStore {
   return createStore<ChatState>()(() => ({ ...initialState, ...initial }))
-}
-
-/** Apply a pure update; no notification when it returned the same state. */
-export function update<A extends unknown[]>(
-  store: ChatStore,
-  fn: (s: ChatState, ...args: A) => ChatState,
-  ...args: A
-): void {
-  const prev = store.getState()
-  const next = fn(prev, ...args)
-  if (next !== prev) store.setState(next, true)
 }
 
 // ------------------------------------------------------------------------------------------ pure updates

@@ -8,7 +8,7 @@ function setup(windowMs = 50) {
   const store = createStore<{ n: number }>()(() => ({ n: 0 }))
   const gate = createViewGate(store, { windowMs, timers })
   const seen: number[] = []
-  gate.subscribe(() => seen.push(gate.getSnapshot().n))
+  gate.subscribe(() => seen.push(gate.getState().n))
   return { timers, store, gate, seen }
 }
 

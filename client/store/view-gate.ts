@@ -5,15 +5,21 @@
  * most 1000 / windowMs view updates (React commits, hence setData calls) a second and a change is
  * on screen at most `windowMs` after it happened. A paused gate (its page is in the background;
  * PLATFORM.md: never setData a page in the background) holds everything until it resumes.
+ *
+ * A gate is a read-only zustand store (getState, getInitialState, subscribe) whose state is the one
+ * of the last flush: components read it with zustand's `useStore(gate, selector)` (store/react.ts).
+ * This is the one place that batches; nothing else holds back or coalesces view updates.
  */
 import type { StoreApi } from 'zustand/vanilla'
 import type { TimerId, Timers } from '../platform/types'
 
-export interface ViewGate<S> {
+export interface ViewGate<S> extends Pick<StoreApi<S>, 'getState' | 'getInitialState' | 'subscribe'> {
   /** The state as of the last flush. */
-  getSnapshot(): S
-  /** Listeners run once per flush. */
-  subscribe(listener: () => void): () => void
+  getState(): S
+  /** The same as getState (zustand's useStore reads it for a server render; there is none here). */
+  getInitialState(): S
+  /** Listeners run once per flush, with the state flushed and the one flushed before. */
+  subscribe(listener: (state: S, prev: S) => void): () => void
   /** Stop flushing (page hidden). */
   pause(): void
   /** Flush what was held, then go on batching. */
@@ -33,7 +39,7 @@ export interface ViewGateOptions {
 }
 
 export function createViewGate<S>(store: StoreApi<S>, options: ViewGateOptions): ViewGate<S> {
-  const listeners = new Set<() => void>()
+  const listeners = new Set<(state: S, prev: S) => void>()
   let snapshot = store.getState()
   let timer: TimerId | undefined
   let paused = false
@@ -44,9 +50,10 @@ export function createViewGate<S>(store: StoreApi<S>, options: ViewGateOptions):
     timer = undefined
     const next = store.getState()
     if (next === snapshot) return
+    const prev = snapshot
     snapshot = next
     flushes++
-    for (const l of [...listeners]) l()
+    for (const l of [...listeners]) l(next, prev)
   }
 
   const unsubscribe = store.subscribe(() => {
@@ -55,7 +62,8 @@ export function createViewGate<S>(store: StoreApi<S>, options: ViewGateOptions):
   })
 
   return {
-    getSnapshot: () => snapshot,
+    getState: () => snapshot,
+    getInitialState: () => snapshot,
     subscribe(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)

@@ -7,6 +7,7 @@
  * The uploader's core (tus.ts, queue.ts) imports no platform API, DOM or Node, so it runs unchanged
  * in the mini-program, the browser and Node.
  */
+import type { KeyValueStorage } from '../platform/types'
 
 /** Methods a tus client needs. No PATCH: WeChat's wx.request has none (PLATFORM.md); see tus.ts. */
 export type UploadMethod = 'POST' | 'HEAD' | 'DELETE' | 'GET'
@@ -51,12 +52,8 @@ export interface FileSource {
   read(start: number, end: number): Promise<ArrayBuffer>
 }
 
-/** Synchronous key-value storage of JSON values (wx storage; the chat client's KeyValueStorage). */
-export interface UploadStorage {
-  get(key: string): unknown
-  set(key: string, value: unknown): void
-  remove(key: string): void
-}
+/** Synchronous key-value storage of JSON values: the app platform's own (client/platform/types.ts). */
+export type UploadStorage = KeyValueStorage
 
 /** The call failed without an HTTP response: no network, DNS, reset, timeout, or aborted by us. */
 export class UploadNetworkError extends Error {

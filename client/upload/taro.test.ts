@@ -39,7 +39,10 @@ vi.mock('@tarojs/taro', () => {
   return { default: Taro }
 })
 
+import { createFakePlatform } from '../platform/fake'
+import { createUploads } from './index'
 import { taroUploadHttp, taroUploadPlatform, weappSource } from './taro'
+import type { FileMessageSink } from './types'
 
 beforeEach(() => {
   calls.request.length = 0
@@ -91,5 +94,31 @@ describe('taro upload platform', () => {
     const platform = taroUploadPlatform(storage, 'weapp')
     await expect(platform.pick('image')).resolves.toEqual([])
     await expect(platform.pick('file')).resolves.toEqual([{ path: 'wxfile://tmp/a.pdf', name: 'a.pdf', size: 123 }])
+  })
+})
+
+describe('createUploads on the app platform', () => {
+  it('pauses every upload when the platform says the app went to the background, resumes when it returns', () => {
+    const platform = createFakePlatform()
+    const unexpected = () => {
+      throw new Error('no upload in this test')
+    }
+    const sink: FileMessageSink = {
+      bffUrl: 'http://bff.test',
+      getToken: unexpected,
+      addPendingFile: unexpected,
+      setProgress: unexpected,
+      failUpload: unexpected,
+      completeUpload: unexpected,
+      removePending: unexpected,
+    }
+    const uploads = createUploads(sink, platform)
+    const pause = vi.spyOn(uploads, 'pauseAll')
+    const resume = vi.spyOn(uploads, 'resumeAll')
+    platform.lifecycle.goBackground()
+    expect(pause).toHaveBeenCalledTimes(1)
+    expect(resume).not.toHaveBeenCalled()
+    platform.lifecycle.goForeground()
+    expect(resume).toHaveBeenCalledTimes(1)
   })
 })

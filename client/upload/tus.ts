@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one tus upload (create, resume, append, retry, terminate) is one protocol exchange.
 /**
  * A tus 1.0 client for one file, in the shape of tus-js-client (creation, HEAD to resume, appends,
  * termination, the upload URL kept under a fingerprint of the file) but small, platform-free and

@@ -19,8 +19,8 @@
  * only the `ack`, which carries no body: the full `ImageBody`/`FileBody` must therefore come from the
  * upload (the BFF's answer when the upload finishes), and is handed over in `completeUpload`.
  *
- * `client/upload/index.ts` (uploads engineer) exports `createUploads: CreateUploads`; the chat client
- * creates it once at start-up with its sink.
+ * `client/upload/index.ts` exports `createUploads` (a CreateUploads once given the app's platform);
+ * the app creates it once at start-up with the chat client's sink.
  */
 import type { ConvId, FileBody, ImageBody } from '@chat/shared'
 

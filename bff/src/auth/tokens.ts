@@ -28,6 +28,8 @@ export interface TokenClaims {
 }
 
 const ISSUER = 'chat-bff'
+/** Most verdicts remembered (`verify`); the oldest is forgotten first. */
+const VERIFIED_MAX = 10_000
 
 export class Tokens {
   /**
@@ -35,6 +37,12 @@ export class Tokens {
    * the CPU a reconnect storm spends per upgrade.
    */
   private readonly key: Promise<webcrypto.CryptoKey>
+  /**
+   * Tokens already verified, until they expire: an upload sends one request per chunk with the same
+   * token, and an HMAC check through WebCrypto costs more than a chunk's own bookkeeping. Access
+   * tokens cannot be revoked before they expire, so remembering a verdict changes nothing.
+   */
+  private readonly verified = new Map<string, TokenClaims>()
 
   constructor(
     private readonly options: TokenOptions,
@@ -66,6 +74,16 @@ export class Tokens {
   /** Throws AppError UNAUTHORIZED (missing, forged, malformed) or TOKEN_EXPIRED. */
   async verify(token: string | undefined): Promise<TokenClaims> {
     if (!token) throw new AppError('UNAUTHORIZED', 'missing token')
+    const hit = this.verified.get(token)
+    if (hit && hit.expiresAt > Date.now()) return hit
+    if (hit) this.verified.delete(token)
+    const claims = await this.check(token)
+    if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!)
+    this.verified.set(token, claims)
+    return claims
+  }
+
+  private async check(token: string): Promise<TokenClaims> {
     try {
       const { payload } = await jwtVerify(token, await this.key, { algorithms: ['HS256'], issuer: ISSUER })
       if (typeof payload.sub !== 'string' || typeof payload.name !== 'string' || typeof payload.exp !== 'number') {

@@ -17,13 +17,14 @@
  *   offline queue. Ephemeral frames (typing, receipts, presence, conv) are never queued: `convs`
  *   and `sync` rebuild that state.
  */
-import type { UserId } from '@chat/shared'
+import type { ServerFrameType, UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { Metrics } from '../ops/metrics'
 import type { Bus, MessagePlace, QueueStore } from '../store/types'
-import { SentSeqs, type Connection } from '../gateway/connection'
-import type { LocalDevices } from '../gateway/devices'
-import { msgFrameJson, peekMessage } from '../store/message-json'
+import { peekMessage } from '../store/message-json'
+import { encode } from './frames'
+import type { Outlet, Outlets } from './outlet'
+import { SentSeqs } from './sent-seqs'
 
 export interface MessageRef {
   readonly conv: string
@@ -50,7 +51,7 @@ export class Delivery {
 
   constructor(
     private readonly node: string,
-    private readonly devices: LocalDevices,
+    private readonly devices: Outlets,
     private readonly bus: Bus,
     private readonly queue: QueueStore,
     private readonly metrics: Metrics,
@@ -106,10 +107,10 @@ export class Delivery {
    * Deliver a stored message to `members` (except the sending connection). Returns at once; the
    * publishes and queue writes it starts are counted and awaited by `settle` before shutdown.
    */
-  message(members: readonly UserId[], msg: MessageRef, sender: UserId, except?: Connection): void {
+  message(members: readonly UserId[], msg: MessageRef, sender: UserId, except?: Outlet): void {
     // One member besides the sender (1:1): a string is encoded by ws on the way out anyway; for a
     // group, one Buffer shared by every socket.
-    const frameJson = msgFrameJson(msg.json)
+    const frameJson = encode.msg(msg.json)
     const frame = members.length > 2 ? Buffer.from(frameJson) : frameJson
     // Built at the first user some other node may hold (none, mostly, for a 1:1 on one node).
     let payload: string | undefined
@@ -152,7 +153,7 @@ export class Delivery {
   }
 
   /** An ephemeral frame to every device of `users` (except one connection). Never queued. */
-  frame(users: readonly UserId[], type: string, json: string, except?: Connection): void {
+  frame(users: readonly UserId[], type: ServerFrameType, json: string, except?: Outlet): void {
     const buf = Buffer.from(json)
     const payload = `${this.node}|f|${json}`
     let sent = 0
@@ -207,7 +208,7 @@ export class Delivery {
     if (list) {
       if (payload !== this.lastPayload) {
         this.lastPayload = payload
-        this.lastFrame = Buffer.from(msgFrameJson(body))
+        this.lastFrame = Buffer.from(encode.msg(body))
       }
       for (const conn of list) {
         const r = pushMessage(conn, this.lastFrame, ref)
@@ -271,12 +272,10 @@ export class Delivery {
  * the push crossed the bus twice). A closed connection, or one cut for reading too slowly
  * (Connection.write, close 4009), missed it: the message goes to the queue and is not counted as sent.
  */
-function pushMessage(conn: Connection, frame: Buffer | string, ref: MessageRef): 'sent' | 'skipped' | 'missed' {
+function pushMessage(conn: Outlet, frame: Buffer | string, ref: MessageRef): 'sent' | 'skipped' | 'missed' {
   if (!conn.open) return 'missed'
   if (conn.sent?.has(ref.conv, ref.seq)) return 'skipped'
   if (!conn.write(frame)) return 'missed'
   ;(conn.sent ??= new SentSeqs()).add(ref.conv, ref.seq)
   return 'sent'
 }
-
-export { peekMessage } from '../store/message-json'

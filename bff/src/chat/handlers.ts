@@ -1,16 +1,19 @@
 /**
  * One handler per client frame type, registered in one map (as tus registers one handler per
- * HTTP method). A handler gets a decoded, validated frame and may throw an AppError: the gateway
- * turns it into an error frame carrying the frame's rid/cid, or a close, in one place.
+ * HTTP method). A handler gets a decoded, validated frame, maps it to the chat service's plain
+ * inputs, and writes the reply through the outlet with a typed encoder (frames.ts). It may throw
+ * an AppError: the gateway turns it into an error frame carrying the frame's rid/cid, or a close,
+ * in one place.
  */
 import type { ClientFrameOf, ClientFrameType, UserId } from '@chat/shared'
-import type { Connection } from '../gateway/connection'
+import { encode } from './frames'
+import type { Outlet } from './outlet'
 import type { ChatService } from './service'
 import type { Relations } from '../social/service'
 import { relationHandlers } from '../social/handlers'
 
 export interface HandlerContext {
-  readonly conn: Connection
+  readonly conn: Outlet
   readonly user: UserId
   readonly chat: ChatService
   /** Contacts and blocks (bff/src/social). */
@@ -26,53 +29,54 @@ export type HandlerMap = { readonly [T in ClientFrameType]: Handler<T> }
 
 export const handlers: HandlerMap = {
   ping(ctx, frame) {
-    const pong: { type: 'pong'; serverTime: number; ts?: number } = { type: 'pong', serverTime: Date.now() }
-    if (frame.ts !== undefined) pong.ts = frame.ts
-    ctx.conn.reply(JSON.stringify(pong), 'pong')
+    ctx.conn.reply(encode.pong(frame.ts !== undefined ? { serverTime: Date.now(), ts: frame.ts } : { serverTime: Date.now() }), 'pong')
   },
 
   async send(ctx, frame) {
-    const ack = await ctx.chat.send(ctx.user, frame, ctx.conn)
-    const m = ack.msg
-    const json = `{"type":"ack","cid":"${m.cid}","mid":"${m.mid}","conv":"${m.conv}","seq":${m.seq},"ts":${m.ts}${ack.dup ? ',"dup":true' : ''}}`
-    ctx.conn.reply(json, 'ack')
+    // The decoded frame is a NewMessage plus its `type`: passed as it is on the hottest path.
+    const { msg, dup } = await ctx.chat.send(ctx.user, frame, ctx.conn)
+    ctx.conn.reply(encode.ack(msg, dup), 'ack')
     ctx.acked(ctx.receivedAt)
   },
 
   recv(ctx, frame) {
-    return ctx.chat.recv(ctx.user, frame, ctx.conn)
+    return ctx.chat.recv(ctx.user, { acks: frame.acks, q: frame.q }, ctx.conn)
   },
 
   read(ctx, frame) {
-    return ctx.chat.read(ctx.user, frame, ctx.conn)
+    return ctx.chat.read(ctx.user, { conv: frame.conv, seq: frame.seq }, ctx.conn)
   },
 
   sync(ctx, frame) {
     // One at a time per connection: each sync's batches and marks of what was sent stay whole.
-    return ctx.conn.heavy(() => ctx.chat.sync(ctx.user, frame, ctx.conn))
+    return ctx.conn.heavy(() => ctx.chat.sync(ctx.user, frame.rid, frame.cursors, ctx.conn))
   },
 
   history(ctx, frame) {
-    return ctx.conn.heavy(async () => void ctx.conn.reply(await ctx.chat.history(ctx.user, frame), 'messages'))
+    return ctx.conn.heavy(async () => {
+      const page = await ctx.chat.history(ctx.user, { conv: frame.conv, before: frame.before, limit: frame.limit })
+      ctx.conn.reply(encode.messages(frame.rid, page.conv, page.msgs, page.more), 'messages')
+    })
   },
 
   async convs(ctx, frame) {
     const items = await ctx.chat.list(ctx.user)
-    ctx.conn.reply(JSON.stringify({ type: 'convs', rid: frame.rid, items }), 'convs')
+    ctx.conn.reply(encode.convs({ rid: frame.rid, items }), 'convs')
   },
 
   async 'conv.create'(ctx, frame) {
-    const conv = await ctx.chat.create(await ctx.chat.profile(ctx.user), frame, ctx.conn)
-    ctx.conn.reply(JSON.stringify({ type: 'conv', rid: frame.rid, conv }), 'conv')
+    const input = { kind: frame.kind, members: frame.members, title: frame.title }
+    const conv = await ctx.chat.create(await ctx.chat.profile(ctx.user), input, ctx.conn)
+    ctx.conn.reply(encode.conv({ rid: frame.rid, conv }), 'conv')
   },
 
   async users(ctx, frame) {
     const items = await ctx.chat.searchUsers(frame.q, ctx.user)
-    ctx.conn.reply(JSON.stringify({ type: 'users', rid: frame.rid, items }), 'users')
+    ctx.conn.reply(encode.users({ rid: frame.rid, items }), 'users')
   },
 
   typing(ctx, frame) {
-    return ctx.chat.typing(ctx.user, frame)
+    return ctx.chat.typing(ctx.user, frame.conv)
   },
 
   ...relationHandlers,

@@ -1,17 +1,23 @@
 /**
- * The messaging domain: plain objects in, frames out through `Delivery` and the `Reply` callbacks.
- * It knows nothing of sockets or HTTP. Every operation on a conversation first checks membership
+ * (Over 400 lines: conversations, sends, receipts and presence all go through the one conversation cache and membership check here.)
+ *
+ * The messaging domain: plain objects in, typed frames (frames.ts) out through `Delivery` and the
+ * asking client's Outlet (outlet.ts). It knows nothing of sockets or HTTP. Every operation on a conversation first checks membership
  * (NOT_MEMBER); seqs named by a client are checked against the conversation's last seq.
  */
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from '@chat/shared'
-import type { ClientFrameOf, ConvId, Conversation, Message, Presence, User, UserId } from '@chat/shared'
+import type { ConvId, ConvKind, Conversation, Message, Presence, User, UserId } from '@chat/shared'
 import type { Engine, ConvRecord, MessageBody } from '../store/types'
 import type { Delivery, MessageRef } from './delivery'
-import { peekMessage } from './delivery'
 import type { FileResolver } from './files'
-import { SentSeqs, type Connection } from '../gateway/connection'
+import { encode } from './frames'
+import type { Outlet } from './outlet'
+import { CatchUp } from './catch-up'
+import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 import { NO_CHECKS, type SendChecks } from '../wechat/security'
+
+export type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 
 export interface ChatOptions {
   readonly dedupWindowMs: number
@@ -23,14 +29,22 @@ export interface ChatOptions {
 
 /** Most conversation records cached in process (members never change, so entries never go stale). */
 const CONV_CACHE_MAX = 50_000
-/** A sync or history reply frame holds at most this many messages... */
-const BATCH_MAX_MSGS = LIMITS.maxPageSize
-/** ...and about this many bytes, so one frame stays small for a mini-program to parse. */
-const BATCH_MAX_BYTES = 256 * 1024
 /** Groups larger than this get no presence pushes (see `contacts`). */
 const PRESENCE_GROUP_MAX = 100
 /** Users returned by one `users` query. */
 const USER_SEARCH_LIMIT = 20
+
+/** A new conversation: the other members (the creator is added; a 1:1 names exactly one). */
+export interface NewConversation {
+  readonly kind: ConvKind
+  readonly members: readonly UserId[]
+  readonly title?: string | undefined
+}
+
+/** A message to store and deliver: its client id, where, and what (a file by its upload id). */
+export type NewMessage =
+  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'text'; readonly body: { readonly text: string } }
+  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'image' | 'file'; readonly body: { readonly fileId: string } }
 
 export interface Ack {
   readonly msg: Message
@@ -48,6 +62,7 @@ export class ChatService {
   /** Server message ids: a random prefix per process and a counter (no random bytes per message). */
   private readonly midPrefix = randomId(10)
   private midCounter = 0
+  private readonly catchUp: CatchUp
 
   constructor(
     private readonly engine: Engine,
@@ -56,7 +71,14 @@ export class ChatService {
     private readonly options: ChatOptions,
     /** Content security of a send before it is stored (bff/src/wechat/security.ts). */
     private readonly checks: SendChecks = NO_CHECKS,
-  ) {}
+  ) {
+    this.catchUp = new CatchUp({
+      engine,
+      currentUrls: (msgs) => this.currentUrls(msgs),
+      queueMaxLength: options.queueMaxLength,
+      syncPauseBytes: options.syncPauseBytes,
+    })
+  }
 
   private nextMid(): string {
     return this.midPrefix + (++this.midCounter).toString(36)
@@ -92,26 +114,31 @@ export class ChatService {
 
   /**
    * Create a 1:1 or group conversation (a 1:1 that exists is returned as it is). Every member's
-   * devices get a `conv` frame; the creator's asking connection gets it with `rid` instead.
+   * devices get a `conv` frame; the creator's asking outlet gets it with `rid` instead.
    */
-  async create(
-    user: User,
-    frame: ClientFrameOf<'conv.create'>,
-    conn?: Connection,
-  ): Promise<Conversation> {
-    const others = [...new Set(frame.members)].filter((m) => m !== user.id)
-    let record: ConvRecord
-    if (frame.kind === 'direct') {
-      if (others.length !== 1 || frame.members.length !== 1) {
+  async create(user: User, input: NewConversation, out?: Outlet): Promise<Conversation> {
+    if (input.kind === 'direct') {
+      const others = input.members.filter((m) => m !== user.id)
+      if (others.length !== 1 || input.members.length !== 1) {
         throw new AppError('INVALID_FRAME', 'a direct conversation has exactly one other member')
       }
-      record = { id: directConvId(user.id, others[0]!), kind: 'direct', members: [user.id, others[0]!].sort(), createdAt: Date.now() }
-      // Opening a new 1:1 is the other's to allow (relations); one that exists stays open.
-      if (this.checks.open && !(await this.record(record.id))) await this.checks.open(user.id, others[0]!)
-    } else {
-      if (others.length + 1 > LIMITS.maxGroupMembers) throw new AppError('INVALID_FRAME', `a group has at most ${LIMITS.maxGroupMembers} members`)
-      record = { id: `g:${randomId(16)}`, kind: 'group', title: frame.title, members: [user.id, ...others], createdAt: Date.now() }
+      return this.createDirect(user, others[0]!, out)
     }
+    const others = [...new Set(input.members)].filter((m) => m !== user.id)
+    if (others.length + 1 > LIMITS.maxGroupMembers) throw new AppError('INVALID_FRAME', `a group has at most ${LIMITS.maxGroupMembers} members`)
+    return this.store({ id: `g:${randomId(16)}`, kind: 'group', title: input.title, members: [user.id, ...others], createdAt: Date.now() }, user, out)
+  }
+
+  /** The 1:1 of `user` and `other`, created unless it exists (a first message creates it too). */
+  async createDirect(user: User, other: UserId, out?: Outlet): Promise<Conversation> {
+    const id = directConvId(user.id, other)
+    // Opening a new 1:1 is the other's to allow (relations); one that exists stays open.
+    if (this.checks.open && !(await this.record(id))) await this.checks.open(user.id, other)
+    return this.store({ id, kind: 'direct', members: [user.id, other].sort(), createdAt: Date.now() }, user, out)
+  }
+
+  /** Store a new conversation (its members must exist) and tell every member's devices once it is new. */
+  private async store(record: ConvRecord, user: User, out?: Outlet): Promise<Conversation> {
     const profiles = await this.engine.users.get(record.members)
     if (profiles.length !== record.members.length) {
       const known = new Set(profiles.map((p) => p.id))
@@ -125,8 +152,8 @@ export class ChatService {
     const conv = conversationOf(stored, profiles, state!, peerRead)
     if (created) {
       // Everyone starts with nothing read, so one frame (without rid) fits every other device.
-      const json = JSON.stringify({ type: 'conv', conv: { ...conv, readSeq: 0, unread: 0, ...(conv.peerRead !== undefined ? { peerRead: 0 } : {}) } })
-      this.delivery.frame(stored.members, 'conv', json, conn)
+      const json = encode.conv({ conv: { ...conv, readSeq: 0, unread: 0, ...(conv.peerRead !== undefined ? { peerRead: 0 } : {}) } })
+      this.delivery.frame(stored.members, 'conv', json, out)
       // The two met only now: neither got the other's presence at connect. Best effort: a failed
       // read leaves it to the next connect.
       if (stored.kind === 'direct') await this.introduce(stored.members).catch(() => {})
@@ -138,7 +165,7 @@ export class ChatService {
   private async introduce(members: readonly UserId[]): Promise<void> {
     for (const p of await this.engine.presence.get(members)) {
       const others = members.filter((m) => m !== p.user)
-      this.delivery.frame(others, 'presence', JSON.stringify({ type: 'presence', ...p }))
+      this.delivery.frame(others, 'presence', encode.presence(p))
     }
   }
 
@@ -161,7 +188,7 @@ export class ChatService {
   }
 
   /** Stored messages with their file URLs signed afresh (a stored one keeps the URLs of its send). */
-  private currentUrls(msgs: string[]): string[] {
+  currentUrls(msgs: readonly string[]): readonly string[] {
     return this.files.refreshUrls ? msgs.map((m) => this.files.refreshUrls!(m)) : msgs
   }
 
@@ -186,26 +213,26 @@ export class ChatService {
    * Store a message and deliver it. The ack's promise resolves only once the store has it; a
    * repeated cid resolves with the original and `dup` (and delivers nothing again).
    */
-  async send(user: UserId, frame: ClientFrameOf<'send'>, conn?: Connection): Promise<Ack> {
+  async send(user: UserId, input: NewMessage, out?: Outlet): Promise<Ack> {
     // The conversation is almost always cached: checked without a round through the event loop.
-    const cached = this.convCache.get(frame.conv)
-    const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, frame.conv)
-    if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, frame.conv)
-    const body = frame.kind === 'text' ? { text: frame.body.text } : await this.fileBody(frame.body.fileId, user, frame.conv, frame.kind)
-    if (frame.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, frame.conv, frame.cid, frame.body.text)
+    const cached = this.convCache.get(input.conv)
+    const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, input.conv)
+    if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, input.conv)
+    const body = input.kind === 'text' ? { text: input.body.text } : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
+    if (input.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, input.conv, input.cid, input.body.text)
     const result = await this.engine.messages.append({
-      conv: frame.conv,
+      conv: input.conv,
       from: user,
-      cid: frame.cid,
+      cid: input.cid,
       mid: this.nextMid(),
       ts: Date.now(),
-      kind: frame.kind,
+      kind: input.kind,
       body,
       dedupWindowMs: this.options.dedupWindowMs,
     })
     if (!result.dup) {
-      const ref: MessageRef = { conv: frame.conv, seq: result.msg.seq, json: result.json }
-      this.delivery.message(record.members, ref, user, conn)
+      const ref: MessageRef = { conv: input.conv, seq: result.msg.seq, json: result.json }
+      this.delivery.message(record.members, ref, user, out)
     }
     return { msg: result.msg, dup: result.dup }
   }
@@ -221,7 +248,7 @@ export class ChatService {
       if (!creating) {
         const other = directMembers(conv)!.find((m) => m !== user) ?? user
         creating = this.profile(user)
-          .then((me) => this.create(me, { type: 'conv.create', rid: 'implicit', kind: 'direct', members: [other] }))
+          .then((me) => this.createDirect(me, other))
           .finally(() => this.implicit.delete(conv))
         this.implicit.set(conv, creating)
       }
@@ -239,101 +266,15 @@ export class ChatService {
     return parsed.output
   }
 
-  /** One page of history before `before` (exclusive), ascending. Returns the reply frame JSON. */
-  async history(user: UserId, frame: ClientFrameOf<'history'>): Promise<string> {
-    await this.memberOf(user, frame.conv)
-    const [state] = await this.engine.convs.states([frame.conv], user)
-    if (frame.before !== undefined && frame.before > state!.lastSeq + 1) {
-      throw new AppError('SEQ_RANGE_INVALID', `before ${frame.before} is past the last seq ${state!.lastSeq} + 1`)
-    }
-    const page = await this.engine.messages.before(frame.conv, frame.before, frame.limit ?? LIMITS.defaultPageSize)
-    // One frame stays within BATCH_MAX_BYTES like a sync batch: the newest messages of the page
-    // that fit (at least one), `more` telling the client to page on from the first of them.
-    let start = page.length
-    let bytes = 0
-    while (start > 0 && (bytes === 0 || bytes + page[start - 1]!.length <= BATCH_MAX_BYTES)) bytes += page[--start]!.length
-    const msgs = start === 0 ? page : page.slice(start)
-    const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
-    return messagesFrame(frame.rid, frame.conv, this.currentUrls(msgs), first > 1)
+  /** One page of history before `before` (exclusive), ascending, with file URLs signed afresh (catch-up.ts). */
+  async history(user: UserId, at: HistoryQuery): Promise<HistoryPage> {
+    await this.memberOf(user, at.conv)
+    return this.catchUp.history(user, at)
   }
 
-  /**
-   * Catch-up (PROTOCOL.md, "Catch-up after (re)connect"): for every conversation of the user,
-   * everything after the client's cursor in ascending seq (from the conversation's recent window,
-   * or the archive below it), or the newest page without a cursor; then
-   * `sync.done` with the queue cursor. No seq goes out twice on the connection,
-   * whether its live push lands before, during or after the sync (`SentSeqs`), and batches wait for
-   * the socket to drain instead of piling up in memory.
-   */
-  async sync(user: UserId, frame: ClientFrameOf<'sync'>, conn: Connection): Promise<void> {
-    const sent = (conn.sent ??= new SentSeqs())
-    const ids = await this.engine.convs.listForUser(user)
-    const mine = new Set(ids)
-    const cursors = new Map<ConvId, number>()
-    for (const c of frame.cursors) {
-      if (!mine.has(c.conv)) throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
-      cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
-    }
-    const states = await this.engine.convs.states(ids, user)
-    ids.forEach((id, i) => {
-      const cursor = cursors.get(id)
-      if (cursor !== undefined && cursor > states[i]!.lastSeq) {
-        throw new AppError('SEQ_RANGE_INVALID', `cursor ${cursor} of ${id} is past its last seq ${states[i]!.lastSeq}`)
-      }
-    })
-    // The client holds everything up to its cursors: a live push of those is not sent again.
-    for (const [conv, cursor] of cursors) sent.raise(conv, cursor)
-
-    // The queue holds references only: what it names is read below with everything else, and
-    // its last id is the cursor the client acknowledges.
-    const queued = await this.engine.queue.read(user, this.options.queueMaxLength)
-
-    for (let i = 0; i < ids.length; i++) {
-      const conv = ids[i]!
-      const lastSeq = states[i]!.lastSeq
-      const cursor = cursors.get(conv)
-      if (cursor === undefined) {
-        const page = await this.engine.messages.before(conv, undefined, LIMITS.defaultPageSize)
-        const first = page.length > 0 ? peekMessage(page[0]!)!.seq : 1
-        await this.emit(conn, frame.rid, conv, page, first > 1, sent)
-        continue
-      }
-      if (cursor >= lastSeq) continue
-      // From the window (or the archive below it), page by page up to the last seq seen when the sync began (later ones come live).
-      let after = cursor
-      while (after < lastSeq) {
-        const page = await this.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
-        if (page.length === 0) break
-        after = peekMessage(page[page.length - 1]!)!.seq
-        await this.emit(conn, frame.rid, conv, page, after < lastSeq, sent)
-      }
-    }
-    const done: { type: 'sync.done'; rid: string; q?: string } = { type: 'sync.done', rid: frame.rid }
-    const lastEntry = queued[queued.length - 1]
-    if (lastEntry) done.q = lastEntry.id
-    conn.reply(JSON.stringify(done), 'sync.done')
-  }
-
-  /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */
-  private async emit(conn: Connection, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs): Promise<void> {
-    if (msgs.length === 0) return
-    const keep = this.currentUrls(msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq)))
-    // From here on, live pushes of this range are dropped: the batches below carry them.
-    sent.raise(conv, peekMessage(msgs[msgs.length - 1]!)!.seq)
-    let start = 0
-    while (start < keep.length) {
-      let end = start
-      let bytes = 0
-      while (end < keep.length && end - start < BATCH_MAX_MSGS && (bytes === 0 || bytes + keep[end]!.length <= BATCH_MAX_BYTES)) {
-        bytes += keep[end]!.length
-        end++
-      }
-      const json = messagesFrame(rid, conv, keep.slice(start, end), end < keep.length ? true : more)
-      // Pace to the reader: a sync of thousands of messages must not sit in server memory.
-      const written = conn.ws.bufferedAmount > this.options.syncPauseBytes ? await conn.writeAndWait(json, 'messages') : conn.reply(json, 'messages')
-      if (!written) throw new AppError('INTERNAL', 'connection closed during sync')
-      start = end
-    }
+  /** Catch-up after (re)connect for every conversation of the user (catch-up.ts). */
+  sync(user: UserId, rid: string, cursors: readonly ConvSeq[], out: Outlet): Promise<void> {
+    return this.catchUp.sync(user, rid, cursors, out)
   }
 
   // ---------------------------------------------------------------- receipts, read, typing
@@ -346,10 +287,10 @@ export class ChatService {
    * out only when the connection's delivered mark of that conversation moves up, so a connection
    * causes at most one receipt per message that exists, however often it repeats itself.
    */
-  async recv(user: UserId, frame: ClientFrameOf<'recv'>, conn?: Connection): Promise<void> {
-    if (frame.q !== undefined && !/^\d{1,15}-\d{1,19}$/.test(frame.q)) throw new AppError('INVALID_FRAME', 'recv.q is not a queue cursor')
+  async recv(user: UserId, acks: { readonly acks: readonly ConvSeq[]; readonly q?: string | undefined }, out?: Outlet): Promise<void> {
+    if (acks.q !== undefined && !/^\d{1,15}-\d{1,19}$/.test(acks.q)) throw new AppError('INVALID_FRAME', 'recv.q is not a queue cursor')
     const highest = new Map<ConvId, number>()
-    for (const a of frame.acks) highest.set(a.conv, Math.max(highest.get(a.conv) ?? 0, a.seq))
+    for (const a of acks.acks) highest.set(a.conv, Math.max(highest.get(a.conv) ?? 0, a.seq))
     const convs = [...highest.keys()]
     const records: ConvRecord[] = []
     for (const conv of convs) records.push(await this.memberOf(user, conv))
@@ -358,44 +299,44 @@ export class ChatService {
       const seq = highest.get(conv)!
       if (seq > states[i]!.lastSeq) throw new AppError('SEQ_RANGE_INVALID', `seq ${seq} of ${conv} is past its last seq ${states[i]!.lastSeq}`)
     })
-    if (frame.q !== undefined) await this.engine.queue.ack(user, frame.q)
+    if (acks.q !== undefined) await this.engine.queue.ack(user, acks.q)
     records.forEach((record, i) => {
       // Group delivery receipts would cost every member's ack times every member: 1:1 only.
       if (record.kind !== 'direct') return
       const conv = convs[i]!
       const seq = highest.get(conv)!
       if (seq === 0) return
-      if (conn) {
-        const marks = (conn.delivered ??= new Map())
+      if (out) {
+        const marks = (out.delivered ??= new Map())
         if ((marks.get(conv) ?? 0) >= seq) return
         marks.set(conv, seq)
       }
-      const json = JSON.stringify({ type: 'receipt', kind: 'delivered', conv, user, seq })
+      const json = encode.receipt({ kind: 'delivered', conv, user, seq })
       this.delivery.frame(record.members.filter((m) => m !== user), 'receipt', json)
     })
   }
 
   /** Move the read mark (never back) and tell the other members, only when it moved. */
-  async read(user: UserId, frame: ClientFrameOf<'read'>, conn?: Connection): Promise<void> {
-    const record = await this.memberOf(user, frame.conv)
-    const [state] = await this.engine.convs.states([frame.conv], user)
-    if (frame.seq > state!.lastSeq) throw new AppError('SEQ_RANGE_INVALID', `seq ${frame.seq} is past the last seq ${state!.lastSeq}`)
+  async read(user: UserId, to: ConvSeq, out?: Outlet): Promise<void> {
+    const record = await this.memberOf(user, to.conv)
+    const [state] = await this.engine.convs.states([to.conv], user)
+    if (to.seq > state!.lastSeq) throw new AppError('SEQ_RANGE_INVALID', `seq ${to.seq} is past the last seq ${state!.lastSeq}`)
     // Already read that far: nothing changes, nobody is told (a repeated read causes nothing).
     // The connection's own mark also covers reads of it still in flight (they all saw the old state).
-    if (frame.seq <= state!.readSeq) return
-    if (conn) {
-      const marks = (conn.readMarks ??= new Map())
-      if ((marks.get(frame.conv) ?? 0) >= frame.seq) return
-      marks.set(frame.conv, frame.seq)
+    if (to.seq <= state!.readSeq) return
+    if (out) {
+      const marks = (out.readMarks ??= new Map())
+      if ((marks.get(to.conv) ?? 0) >= to.seq) return
+      marks.set(to.conv, to.seq)
     }
-    const mark = await this.engine.convs.markRead(frame.conv, user, frame.seq)
-    const json = JSON.stringify({ type: 'receipt', kind: 'read', conv: frame.conv, user, seq: mark })
+    const mark = await this.engine.convs.markRead(to.conv, user, to.seq)
+    const json = encode.receipt({ kind: 'read', conv: to.conv, user, seq: mark })
     this.delivery.frame(record.members, 'receipt', json)
   }
 
-  async typing(user: UserId, frame: ClientFrameOf<'typing'>): Promise<void> {
-    const record = await this.memberOf(user, frame.conv)
-    const json = JSON.stringify({ type: 'typing', conv: frame.conv, user })
+  async typing(user: UserId, conv: ConvId): Promise<void> {
+    const record = await this.memberOf(user, conv)
+    const json = encode.typing({ conv, user })
     this.delivery.frame(record.members.filter((m) => m !== user), 'typing', json)
   }
 
@@ -439,7 +380,7 @@ export class ChatService {
 
   async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
     const contacts = await this.contacts(p.user, convIds)
-    if (contacts.length > 0) this.delivery.frame(contacts, 'presence', JSON.stringify({ type: 'presence', ...p }))
+    if (contacts.length > 0) this.delivery.frame(contacts, 'presence', encode.presence(p))
   }
 
   /**
@@ -457,11 +398,6 @@ export class ChatService {
       .slice(0, this.options.presenceFanoutMax)
     return peers.length > 0 ? this.engine.presence.get(peers) : []
   }
-}
-
-/** `messages` frame around stored message JSON, without parsing it. */
-export function messagesFrame(rid: string, conv: ConvId, msgs: readonly string[], more: boolean): string {
-  return `{"type":"messages","rid":${JSON.stringify(rid)},"conv":"${conv}","msgs":[${msgs.join(',')}],"more":${more}}`
 }
 
 function conversationOf(

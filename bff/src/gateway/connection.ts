@@ -4,71 +4,9 @@
  * Anything a connection needs only for a while (sync bookkeeping) is allocated then and dropped.
  */
 import type { WebSocket } from 'ws'
-import type { UserId } from '@chat/shared'
-
-/**
- * Past this many seqs sent live above a conversation's floor (a client that never syncs), the
- * lowest is forgotten: at worst it is sent again (the client dedups), never withheld.
- */
-const SENT_ABOVE_MAX = 512
-
-/** What one connection was sent of one conversation. */
-interface ConvSent {
-  /** Every seq at or below it was sent on this connection or is held by the client (its sync cursor). */
-  floor: number
-  /** Seqs above the floor sent on this connection (live pushes arrive out of order across nodes). */
-  above: Set<number> | undefined
-}
-
-/**
- * PROTOCOL.md, Catch-up: the server never sends a connection the same seq twice, whether a live push
- * lands before, during or after a sync that covers it. Kept for the connection's life, per
- * conversation with traffic: a floor and the few seqs sent above it.
- */
-export class SentSeqs {
-  private readonly convs = new Map<string, ConvSent>()
-
-  has(conv: string, seq: number): boolean {
-    const c = this.convs.get(conv)
-    return c !== undefined && (seq <= c.floor || c.above?.has(seq) === true)
-  }
-
-  /** `seq` went out on the connection. */
-  add(conv: string, seq: number): void {
-    let c = this.convs.get(conv)
-    if (!c) this.convs.set(conv, (c = { floor: 0, above: undefined }))
-    if (seq <= c.floor) return
-    if (seq === c.floor + 1 && !c.above) {
-      c.floor = seq
-      return
-    }
-    c.above ??= new Set()
-    c.above.add(seq)
-    this.compact(c)
-    if (c.above && c.above.size > SENT_ABOVE_MAX) {
-      let min = Infinity
-      for (const s of c.above) if (s < min) min = s
-      c.above.delete(min)
-    }
-  }
-
-  /** Every seq up to `upTo` was sent or is held by the client: none of them goes out again. */
-  raise(conv: string, upTo: number): void {
-    let c = this.convs.get(conv)
-    if (!c) this.convs.set(conv, (c = { floor: 0, above: undefined }))
-    if (upTo <= c.floor) return
-    c.floor = upTo
-    this.compact(c)
-  }
-
-  private compact(c: ConvSent): void {
-    const above = c.above
-    if (!above) return
-    for (const s of above) if (s <= c.floor) above.delete(s)
-    while (above.delete(c.floor + 1)) c.floor++
-    if (above.size === 0) c.above = undefined
-  }
-}
+import type { ServerFrameType, UserId } from '@chat/shared'
+import type { Outlet } from '../chat/outlet'
+import type { SentSeqs } from '../chat/sent-seqs'
 
 export interface ConnectionLimits {
   readonly rateLimitPerSec: number
@@ -103,7 +41,8 @@ export function newBucket(limits: ConnectionLimits, now: number): Bucket {
   return { tokens: limits.rateLimitBurst, refilledAt: now, rejects: 0, rejectWindowStart: 0 }
 }
 
-export class Connection {
+/** The chat domain's Outlet over one ws socket. */
+export class Connection implements Outlet {
   /** Answered the last ping (or sent anything) since the previous heartbeat round. */
   alive = true
   /** A close was started; the next heartbeat round terminates it if the peer never completes it. */
@@ -201,17 +140,22 @@ export class Connection {
   }
 
   /** Write one frame answering the client and count it. */
-  reply(data: Buffer | string, type: string): boolean {
+  reply(data: Buffer | string, type: ServerFrameType): boolean {
     if (!this.write(data)) return false
     this.limits.countOut(type)
     return true
   }
 
+  /** More than `bytes` written and not yet taken by the reader. */
+  backlogged(bytes: number): boolean {
+    return this.ws.bufferedAmount > bytes
+  }
+
   /**
-   * Write (through the same bound) and resolve once the bytes left for the OS: paces large replies
-   * (sync) to the reader. False when nothing was written or the socket failed.
+   * Write (through the same bound), count, and resolve once the bytes left for the OS: paces large
+   * replies (sync) to the reader. False when nothing was written or the socket failed.
    */
-  writeAndWait(data: Buffer | string, type: string): Promise<boolean> {
+  replyAndDrain(data: Buffer | string, type: ServerFrameType): Promise<boolean> {
     if (!this.open) return Promise.resolve(false)
     if (this.congested) {
       this.slowConsumer()

@@ -1,8 +1,9 @@
 /** The connections this process holds, by user (a user may have several devices here). */
 import type { UserId } from '@chat/shared'
+import type { Outlets } from '../chat/outlet'
 import type { Connection } from './connection'
 
-export class LocalDevices {
+export class LocalDevices implements Outlets {
   /** A user's one connection as it is (most users have one device), an array from the second on. */
   private readonly byUser = new Map<UserId, Connection | Connection[]>()
 

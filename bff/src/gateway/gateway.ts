@@ -4,24 +4,26 @@
  * frames and dispatches them to one handler per type. Every error a client causes is turned into
  * an error frame or a close here, in `fail`, and never reaches another connection.
  */
-import { STATUS_CODES } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { RawData, WebSocket } from 'ws'
 import { AppError, ERRORS, LIMITS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WS_PATH, randomId, refOf } from '@chat/shared'
-import type { ClientFrame, ClientFrameType, ErrorCode, UserId } from '@chat/shared'
+import type { ClientFrame, ClientFrameType, UserId } from '@chat/shared'
 import type { Config } from '../config'
 import type { Logger } from '../log'
 import type { Metrics } from '../ops/metrics'
+import { bearerToken } from '../auth/bearer'
 import type { Tokens, TokenClaims } from '../auth/tokens'
 import type { Engine } from '../store/types'
 import type { ChatService } from '../chat/service'
+import { encode } from '../chat/frames'
 import { handlers } from '../chat/handlers'
 import type { Handler, HandlerContext } from '../chat/handlers'
 import { Connection, newBucket } from './connection'
 import type { Bucket } from './connection'
 import { decodeFrame } from './decode'
+import { destroySocket, refuse } from './refuse'
 import type { ConnectionLimits } from './connection'
 import { LocalDevices } from './devices'
 import type { Delivery } from '../chat/delivery'
@@ -104,7 +106,7 @@ export class Gateway {
     if (this.draining) return refuse(socket, 503, 'SHUTTING_DOWN')
     if (this.conns.size >= this.deps.config.maxConnections) return refuse(socket, 503, 'SERVER_BUSY')
     const header = req.headers.authorization
-    const token = url.searchParams.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : undefined)
+    const token = url.searchParams.get('token') ?? bearerToken(header)
     const admit = this.deps.admit
     const verified = this.deps.tokens.verify(token ?? undefined)
     // Only a suspension refuses here: with the store away the socket is let through and told
@@ -162,16 +164,15 @@ export class Gateway {
       () => {
         conn.ready = undefined
         if (!conn.open) return
-        const welcome = {
-          type: 'welcome',
+        const welcome = encode.welcome({
           v: PROTOCOL_VERSION,
           user: claims.user,
           session: conn.session,
           serverTime: Date.now(),
           heartbeatMs: config.heartbeatIntervalMs,
           limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize },
-        }
-        conn.reply(JSON.stringify(welcome), 'welcome')
+        })
+        conn.reply(welcome, 'welcome')
         this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))
       },
       (err: unknown) => {
@@ -188,7 +189,7 @@ export class Gateway {
     conn.present = true
     const devices = await engine.presence.connected(conn.user, node)
     this.deps.onOnline?.(conn.user)
-    for (const p of await chat.connected(conn.user, devices)) conn.reply(JSON.stringify({ type: 'presence', ...p }), 'presence')
+    for (const p of await chat.connected(conn.user, devices)) conn.reply(encode.presence(p), 'presence')
   }
 
   /** Close every socket `user` holds on this process (suspension), with the error's close code. */
@@ -298,10 +299,14 @@ export class Gateway {
 
   private reportError(conn: Connection, err: AppError, ref: { rid?: string; cid?: string }): void {
     this.deps.metrics.errorsOut.inc({ code: err.code })
-    const frame: Record<string, unknown> = { type: 'error', code: err.code, message: err.message, temporary: err.temporary }
-    if (ref.rid !== undefined) frame.rid = ref.rid
-    if (ref.cid !== undefined) frame.cid = ref.cid
-    conn.reply(JSON.stringify(frame), 'error')
+    const frame = encode.error({
+      code: err.code,
+      message: err.message,
+      temporary: err.temporary,
+      ...(ref.rid !== undefined ? { rid: ref.rid } : {}),
+      ...(ref.cid !== undefined ? { cid: ref.cid } : {}),
+    })
+    conn.reply(frame, 'error')
   }
 
   // ---------------------------------------------------------------- heartbeat and drain
@@ -355,7 +360,7 @@ export class Gateway {
     await waitUntil(async () => {
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     }, deadline)
-    const notice = JSON.stringify({ type: 'notice', code: 'SHUTTING_DOWN', message: ERRORS.SHUTTING_DOWN.message, retryAfterMs })
+    const notice = encode.notice({ code: 'SHUTTING_DOWN', message: ERRORS.SHUTTING_DOWN.message, retryAfterMs })
     for (const conn of this.conns) {
       conn.reply(notice, 'notice')
       conn.close(ERRORS.SHUTTING_DOWN.close, 'SHUTTING_DOWN')
@@ -392,27 +397,10 @@ function listenersOf(gateway: Gateway) {
   }
 }
 
-function destroySocket(this: Duplex): void {
-  this.destroy()
-}
-
 async function waitUntil(work: () => Promise<void>, deadline: number): Promise<void> {
   const left = deadline - Date.now()
   if (left <= 0) return
   let timer: NodeJS.Timeout | undefined
   await Promise.race([work(), new Promise<void>((r) => (timer = setTimeout(r, left)))])
   clearTimeout(timer)
-}
-
-/** Refuse an upgrade with an HTTP status and the JSON error body of the table. */
-function refuse(socket: Duplex, status: number, code: ErrorCode, message?: string): void {
-  if (socket.destroyed) return
-  const body = JSON.stringify({ error: { code, message: message ?? ERRORS[code].message, temporary: ERRORS[code].temporary } })
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Connection: close\r\n\r\n' +
-      body,
-  )
 }

@@ -10,9 +10,15 @@
  */
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express'
 import * as v from 'valibot'
-import { AppError } from '@chat/shared'
+import { AppError, ERRORS } from '@chat/shared'
 import type { ErrorCode } from '@chat/shared'
 import type { Logger } from '../log'
+
+/** The one JSON error body of every HTTP answer (and refused upgrade): the table's message unless given. */
+export function errorJson(code: ErrorCode, message?: string): string {
+  const spec = ERRORS[code]
+  return JSON.stringify({ error: { code, message: message ?? spec.message, temporary: spec.temporary } })
+}
 
 /** Client mistakes logged per minute and process (info level); the rest are counted and the count logged with the next one. */
 export const CLIENT_ERROR_LOGS_PER_MIN = 10
@@ -36,7 +42,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
         e = new AppError('INTERNAL')
       }
     }
-    res.status(e.status).json({ error: { code: e.code, message: e.message, temporary: e.temporary } })
+    res.status(e.status).type('application/json').send(errorJson(e.code, e.message))
   }
 }
 

@@ -12,6 +12,7 @@ import { Router } from 'express'
 import type { RequestHandler } from 'express'
 import { AppError, PROTOCOL_VERSION } from '@chat/shared'
 import type { Metrics } from './metrics'
+import { bearerToken } from '../auth/bearer'
 
 export interface OpsDeps {
   readonly metrics: Metrics
@@ -55,8 +56,7 @@ function bearer(token: string | undefined): RequestHandler {
   if (token === undefined) return (_req, _res, next) => next()
   const want = digest(token)
   return (req, res, next) => {
-    const header = req.headers.authorization ?? ''
-    const given = header.startsWith('Bearer ') ? header.slice(7) : ''
+    const given = bearerToken(req.headers.authorization) ?? ''
     // Digests of equal length: the comparison takes the same time whatever was sent.
     if (given && timingSafeEqual(digest(given), want)) return next()
     res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"')

@@ -2,9 +2,20 @@
  * The relation frames' handlers, merged into the one handler map (chat/handlers.ts). Each answers
  * its request with `rid`; errors are AppErrors that the gateway turns into error frames.
  */
-import type { Handler } from '../chat/handlers'
+import type { ClientFrameOf, UserId } from '@chat/shared'
+import type { Outlet } from '../chat/outlet'
+import type { Relations } from './service'
 
-export const relationHandlers: { readonly contacts: Handler<'contacts'>; readonly relation: Handler<'relation'>; readonly 'contacts.policy': Handler<'contacts.policy'> } = {
+/** What these handlers use of the chat handlers' context (chat/handlers.ts imports this file, not the other way). */
+export interface RelationContext {
+  readonly conn: Pick<Outlet, 'reply'>
+  readonly user: UserId
+  readonly relations: Relations
+}
+
+type RelationHandler<T extends 'contacts' | 'relation' | 'contacts.policy'> = (ctx: RelationContext, frame: ClientFrameOf<T>) => Promise<void>
+
+export const relationHandlers: { readonly contacts: RelationHandler<'contacts'>; readonly relation: RelationHandler<'relation'>; readonly 'contacts.policy': RelationHandler<'contacts.policy'> } = {
   async contacts(ctx, frame) {
     const list = await ctx.relations.list(ctx.user)
     ctx.conn.reply(JSON.stringify({ type: 'contacts', rid: frame.rid, ...list }), 'contacts')

@@ -25,7 +25,7 @@ export interface RelationsDeps {
   readonly users: UserStore
   readonly presence: PresenceStore
   /** An ephemeral frame to every device of `users`, except the connection `except` (Delivery.frame). */
-  readonly push: (users: readonly UserId[], type: string, json: string, except?: unknown) => void
+  readonly push: (users: readonly UserId[], type: 'relation', json: string, except?: unknown) => void
   /** Most relations a user may hold. Default LIMITS.maxRelations. */
   readonly maxRelations?: number
 }

@@ -39,11 +39,6 @@ export function messageOf(input: AppendInput, seq: number): Message {
   } as Message
 }
 
-/** Wire frame `msg` around a stored message JSON. */
-export function msgFrameJson(msgJson: string): string {
-  return `{"type":"msg","m":${msgJson}}`
-}
-
 /** conv and seq of a stored message JSON, read without parsing it (the format is ours: message-json.ts). */
 export function peekMessage(json: string): { conv: string; seq: number; json: string } | undefined {
   const c = json.indexOf('"conv":"')

@@ -3,8 +3,10 @@
  * (`{ error: { code, message, temporary } }`, PROTOCOL.md "HTTP") with a code from the shared table,
  * including the ones @tus/server produces itself (it answers with text bodies and its own table).
  */
+import type { Request, Response } from 'express'
 import { AppError, ERRORS, isAppError } from '@chat/shared'
 import type { ErrorCode } from '@chat/shared'
+import { errorJson } from '../http/errors'
 
 /** The shape @tus/server throws and answers with (`ERRORS` of @tus/utils). */
 export interface TusError {
@@ -14,11 +16,6 @@ export interface TusError {
 
 export function isTusError(err: unknown): err is TusError {
   return typeof err === 'object' && err !== null && typeof (err as TusError).status_code === 'number'
-}
-
-export function errorJson(code: ErrorCode, message?: string): string {
-  const spec = ERRORS[code]
-  return JSON.stringify({ error: { code, message: message ?? spec.message, temporary: spec.temporary } })
 }
 
 /**
@@ -67,6 +64,24 @@ export function toErrorResponse(err: unknown): { status: number; code: ErrorCode
 export function statusFor(code: ErrorCode, tusStatus?: number): number {
   if (code === 'UPLOAD_INVALID' && tusStatus === 412) return 412
   return ERRORS[code].status
+}
+
+/** What a browser's tus client must be able to read of an answer (the policy's origin is set app-wide, http/cors.ts). */
+const EXPOSED = 'Tus-Resumable, Upload-Offset, Upload-Length, Location'
+
+/**
+ * An error answered by the upload endpoints themselves (outside @tus/server's own answers): the JSON
+ * body, its code in X-Error-Code, and the tus headers a client reads. Our own faults (5xx) are logged.
+ */
+export function sendUploadError(res: Response, err: unknown, req: Request, log?: { error(obj: object, msg?: string): void }): void {
+  const { status, body, code } = toErrorResponse(err)
+  if (status >= 500) log?.error({ err, path: req.path }, 'upload error')
+  res.status(status)
+  res.set('Tus-Resumable', '1.0.0')
+  res.set('Access-Control-Expose-Headers', EXPOSED)
+  res.set('Content-Type', 'application/json')
+  res.set('X-Error-Code', code)
+  res.end(body)
 }
 
 export { AppError }

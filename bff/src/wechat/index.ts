@@ -22,6 +22,7 @@ import type { Request } from 'express'
 import type { Registry } from 'prom-client'
 import { AppError } from '@chat/shared'
 import type { UserId } from '@chat/shared'
+import { bearerToken } from '../auth/bearer'
 import type { Logger } from '../log'
 import type { Engine } from '../store/types'
 import type { WeChatConfig } from './config'
@@ -178,6 +179,5 @@ function admin(token: string | undefined, req: Request): void {
 }
 
 function bearerOf(req: Request): string | undefined {
-  const m = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '')
-  return m?.[1]
+  return bearerToken(req.get('authorization'))
 }

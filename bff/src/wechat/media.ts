@@ -24,7 +24,7 @@ import { AppError } from '@chat/shared'
 import type { Logger } from '../log'
 import type { WeChatStore } from '../store/wechat'
 import type { WxApi } from './api'
-import { SharedBudget } from './budget'
+import { BudgetSpent, SharedBudget, SpentNotice } from './budget'
 
 /** WeChat answers within ~30 min; a verdict later than this finds nothing to act on. */
 export const MEDIA_VERDICT_WAIT_MS = 2 * 3600_000
@@ -50,6 +50,7 @@ export interface MediaOptions {
 export class MediaSecurity {
   readonly outcomes: Counter<'outcome'>
   private readonly budget: SharedBudget
+  private readonly spent = new SpentNotice()
 
   constructor(
     private readonly api: WxApi,
@@ -71,7 +72,7 @@ export class MediaSecurity {
   async submit(file: MediaFile): Promise<void> {
     if (file.kind !== 'image') return
     try {
-      if (!(await this.budget.take())) throw new Error('WX_MEDIA_CHECKS_PER_MIN reached')
+      if (!(await this.budget.take())) throw new BudgetSpent('WX_MEDIA_CHECKS_PER_MIN')
       const body = await this.api.call('media_check_async', '/wxa/media_check_async', {
         media_url: `${this.options.publicUrl}${this.options.signedPath(file.id)}`,
         media_type: 2,
@@ -85,7 +86,11 @@ export class MediaSecurity {
       this.outcomes.inc({ outcome: 'submitted' })
     } catch (err) {
       this.outcomes.inc({ outcome: 'unavailable' })
-      this.log.warn({ err: err instanceof Error ? err.message : String(err), file: file.id }, 'image check unavailable')
+      if (!(err instanceof BudgetSpent)) this.log.warn({ err: err instanceof Error ? err.message : String(err), file: file.id }, 'image check unavailable')
+      else {
+        const notice = this.spent.first()
+        if (notice.log) this.log.warn({ err: err.message, policy: this.options.unavailablePolicy, suppressedBefore: notice.suppressed }, 'image checks over budget for this minute')
+      }
       await this.settle(this.options.unavailablePolicy === 'refuse' ? 'risky' : 'unchecked', { fileId: file.id, owner: file.owner, conv: file.conv }, undefined).catch(() => undefined)
     }
   }

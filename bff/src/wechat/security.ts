@@ -18,7 +18,7 @@ import type { ConvId, User, UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { WeChatStore } from '../store/wechat'
 import type { WxApi } from './api'
-import { SharedBudget } from './budget'
+import { BudgetSpent, SharedBudget, SpentNotice } from './budget'
 import { Counter } from 'prom-client'
 import type { Registry } from 'prom-client'
 
@@ -52,6 +52,7 @@ export interface TextCheckOptions {
 export class TextSecurity implements SendChecks {
   readonly verdicts: Counter<'suggest'>
   private readonly budget: SharedBudget
+  private readonly spent = new SpentNotice()
 
   constructor(
     private readonly api: WxApi,
@@ -70,12 +71,16 @@ export class TextSecurity implements SendChecks {
     try {
       // The deployment-wide budget counts calls, one per part.
       const granted = await Promise.all(parts.map(() => this.budget.take()))
-      if (granted.includes(false)) throw new Error('WX_TEXT_CHECKS_PER_MIN reached')
+      if (granted.includes(false)) throw new BudgetSpent('WX_TEXT_CHECKS_PER_MIN')
       const results = await Promise.all(parts.map((content) => this.checkPart(user, content)))
       verdict = results.reduce((a, b) => (RANK[b.suggest] > RANK[a.suggest] ? b : a))
     } catch (err) {
       this.verdicts.inc({ suggest: 'unavailable' })
-      this.log.warn({ err: err instanceof Error ? err.message : String(err), user, conv }, 'text check unavailable')
+      if (!(err instanceof BudgetSpent)) this.log.warn({ err: err instanceof Error ? err.message : String(err), user, conv }, 'text check unavailable')
+      else {
+        const notice = this.spent.first()
+        if (notice.log) this.log.warn({ err: err.message, policy: this.options.unavailablePolicy, suppressedBefore: notice.suppressed }, 'text checks over budget for this minute')
+      }
       if (this.options.unavailablePolicy === 'refuse') throw new AppError('SECCHECK_UNAVAILABLE', undefined, { cause: err })
       await this.flag('unchecked', user, conv, cid, text, undefined)
       return

@@ -14,7 +14,7 @@ import { createLogger } from '../../src/log'
 import { createMemoryEngine } from '../../src/store/memory'
 import type { Engine } from '../../src/store/types'
 import type { UploadConfig } from '../../src/upload/config'
-import type { UploadService } from '../../src/upload/router'
+import type { UploadService } from '../../src/upload'
 
 export interface UploadHarness {
   readonly url: string

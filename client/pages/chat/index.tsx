@@ -1,8 +1,9 @@
 /**
  * A conversation: header line (presence / typing, in its own CustomWrapper so it never re-renders
- * the list), the virtualized message list, and the composer.
+ * the list), the virtualized message list, and the composer (Composer.tsx; the weapp "notify me"
+ * banner is SubscribeBanner.tsx).
  */
-import { CustomWrapper, Input, Text, View } from '@tarojs/components'
+import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import type { ConvId, FileBody } from '@chat/shared'
@@ -10,18 +11,19 @@ import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack } from '../../components/nav'
 import { ConnectionBanner } from '../../components/StatusBar'
-import { CLIENT_DEFAULTS } from '../../config'
 import { chatTime, lastSeen } from '../../format'
-import { errorText, setPageTitle, t, type MessageKey } from '../../i18n'
+import { setPageTitle, t, type MessageKey } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
 import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
-import { client, moderation, platform, store } from '../../services'
-import { reportMessage, showSubscribePrompt, type ReportOutcome, type ReportUi, type SubscriptionState } from '../../net/moderation'
-import { GateProvider, shallowEqual, useView } from '../../store/react'
+import { client, moderation, store } from '../../services'
+import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/moderation'
+import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
+import { Composer } from './Composer'
+import { SubscribeBanner } from './SubscribeBanner'
 import './index.css'
 
 const EMPTY: readonly ChatMessage[] = []
@@ -50,12 +52,13 @@ export default function ChatPage() {
 
 /** Presence or typing of the others; the page title is set through the navigation bar (no setData). */
 function ChatHeader({ conv }: { conv: ConvId }) {
-  const title = useView((s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
+  const gate = useGate()
+  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
   useEffect(() => {
     if (title) Taro.setNavigationBarTitle({ title })
     else setPageTitle('title.chat')
   }, [title])
-  const line = useView((s): { text: string; typing: boolean } => {
+  const line = useStore(gate, useShallow((s): { text: string; typing: boolean } => {
     const c = s.convs[conv]
     if (!c) return NO_LINE
     const typing = typingUsers(s, conv, Date.now()).filter((u) => u !== s.me?.id)
@@ -69,7 +72,7 @@ function ChatHeader({ conv }: { conv: ConvId }) {
     // Offline, what we knew of the peer is stale: say nothing rather than something untrue.
     if (!p || s.conn.state !== 'connected') return NO_LINE
     return { text: p.online ? t('chat.online') : lastSeen(p.lastSeen, Date.now(), t), typing: false }
-  }, shallowEqual)
+  }))
   // h5 has no native navigation bar: the title goes into the header there.
   if (!isH5 && !line.text) return null
   return (
@@ -88,13 +91,14 @@ function ChatHeader({ conv }: { conv: ConvId }) {
 }
 
 function Messages({ conv }: { conv: ConvId }) {
-  const messages = useView((s) => s.messages[conv] ?? EMPTY)
-  const me = useView((s) => s.me?.id)
-  const c = useView((s) => s.convs[conv])
-  const peers = useView((s) => s.peers[conv])
-  const users = useView((s) => s.users)
-  const older = useView((s) => s.older[conv] ?? 'idle')
-  const connected = useView((s) => s.conn.state === 'connected')
+  const gate = useGate()
+  const messages = useStore(gate, (s) => s.messages[conv] ?? EMPTY)
+  const me = useStore(gate, (s) => s.me?.id)
+  const c = useStore(gate, (s) => s.convs[conv])
+  const peers = useStore(gate, (s) => s.peers[conv])
+  const users = useStore(gate, (s) => s.users)
+  const older = useStore(gate, (s) => s.older[conv] ?? 'idle')
+  const connected = useStore(gate, (s) => s.conn.state === 'connected')
   const list = useRef<ChatListHandle>(null)
   const [view, setView] = useState<ListView | undefined>(undefined)
 
@@ -291,141 +295,6 @@ const reportUi: ReportUi = {
       () => undefined,
     ),
   notice: (outcome) => void Taro.showToast({ title: t(REPORT_NOTICE[outcome]), icon: 'none' }),
-}
-
-/**
- * "Notify me" (weapp only: h5 has no subscription messages and never renders this). Shown while
- * the BFF offers a template and holds no notification for this user; the tap asks WeChat (which
- * accepts `requestSubscribeMessage` only from a tap) and reports what was accepted.
- */
-function SubscribeBanner() {
-  const [state, setState] = useState<SubscriptionState | undefined>(undefined)
-  useEffect(() => {
-    let live = true
-    moderation.subscriptions().then(
-      (s) => live && setState(s),
-      () => undefined,
-    )
-    return () => {
-      live = false
-    }
-  }, [])
-  if (!showSubscribePrompt(moderation.available, state)) return null
-  const ask = () => {
-    moderation.subscribe(state!.templateIds).then(
-      (allowances) => setState({ templateIds: state!.templateIds, allowances }),
-      () => Taro.showToast({ title: t('subscribe.refused'), icon: 'none' }),
-    )
-  }
-  return (
-    <View className='sb' id='subscribe' onClick={ask}>
-      <Text>{t('subscribe.banner')}</Text>
-    </View>
-  )
-}
-
-function Composer({ conv }: { conv: ConvId }) {
-  // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders. What was
-  // typed and not sent outlives the page (a session that ended, a reload): a draft per user and
-  // conversation in storage, written when the page goes away or is hidden.
-  const me = useRef(store.getState().me?.id)
-  const [initial, setInitial] = useState(() => loadDraft(me.current, conv))
-  const text = useRef(initial)
-  const [hasText, setHasText] = useState(initial.trim() !== '')
-  const [inputKey, setInputKey] = useState(0)
-  useEffect(() => () => saveDraft(me.current, conv, text.current), [conv])
-  useDidHide(() => saveDraft(me.current, conv, text.current))
-  const [panel, setPanel] = useState(false)
-  const known = useView((s) => s.convs[conv] !== undefined)
-  /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
-  const sentAt = useRef(-Infinity)
-
-  const send = () => {
-    const t = text.current.trim()
-    if (!t) return
-    sentAt.current = Date.now()
-    client.sendText(conv, t)
-    text.current = ''
-    saveDraft(me.current, conv, '')
-    setInitial('')
-    setHasText(false)
-    setInputKey((k) => k + 1)
-  }
-  const pick = (kind: 'image' | 'file') => {
-    setPanel(false)
-    client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
-  }
-  return (
-    <View className='cp'>
-      <View className='cp-bar'>
-        <Input
-          key={inputKey}
-          id='composer'
-          className='cp-in'
-          confirmType='send'
-          confirmHold
-          maxlength={5000}
-          value={initial}
-          placeholder={known ? t('chat.placeholder') : t('chat.placeholderLoading')}
-          onInput={(e) => {
-            text.current = e.detail.value
-            if ((text.current.trim() !== '') !== hasText) setHasText(!hasText)
-            client.typing(conv)
-          }}
-          onConfirm={send}
-        />
-        {hasText ? (
-          <View className='cp-send' id='send' role='button' onClick={send}>
-            <Text>{t('chat.send')}</Text>
-          </View>
-        ) : client.hasUploads ? (
-          <View
-            className={panel ? 'cp-plus cp-open' : 'cp-plus'}
-            id='attach'
-            role='button'
-            aria-label={t('a11y.attach')}
-            aria-expanded={panel}
-            onClick={() => {
-              if (Date.now() - sentAt.current < CLIENT_DEFAULTS.sendTapGuardMs) return
-              setPanel(!panel)
-            }}
-          >
-            <Text>+</Text>
-          </View>
-        ) : null}
-      </View>
-      {panel ? (
-        <View className='cp-panel'>
-          <View className='cp-tool' role='button' onClick={() => pick('image')}>
-            <View className='cp-ic' aria-hidden='true'>
-              <View className='ic-photo' />
-            </View>
-            <Text className='cp-tl'>{t('chat.photo')}</Text>
-          </View>
-          <View className='cp-tool' role='button' onClick={() => pick('file')}>
-            <View className='cp-ic' aria-hidden='true'>
-              <View className='ic-file' />
-            </View>
-            <Text className='cp-tl'>{t('chat.file')}</Text>
-          </View>
-        </View>
-      ) : null}
-    </View>
-  )
-}
-
-const draftKey = (user: string, conv: ConvId) => `chat.draft.${user}.${conv}`
-
-function loadDraft(user: string | undefined, conv: ConvId): string {
-  if (!user) return ''
-  const v = platform.storage.get(draftKey(user, conv))
-  return typeof v === 'string' ? v : ''
-}
-
-function saveDraft(user: string | undefined, conv: ConvId, text: string): void {
-  if (!user) return
-  if (text.trim() === '') platform.storage.remove(draftKey(user, conv))
-  else platform.storage.set(draftKey(user, conv), text)
 }
 
 function windowInfo(): { windowWidth: number; windowHeight: number } {

@@ -15,7 +15,7 @@ import { H5Header } from '../../components/H5Header'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { usePageGate } from '../../hooks'
 import { client, contacts } from '../../services'
-import { GateProvider, useView } from '../../store/react'
+import { GateProvider, useGate, useStore } from '../../store/react'
 import './index.css'
 
 /** Search as the user types, at most this often, ms. */
@@ -43,7 +43,8 @@ export default function ContactsPage() {
 
 /** The list is asked for when the page shows and whenever the connection comes (back): pushes missed while away are in it. */
 function Loader() {
-  const connected = useView((s) => s.conn.state === 'connected')
+  const gate = useGate()
+  const connected = useStore(gate, (s) => s.conn.state === 'connected')
   const [shown, setShown] = useState(0)
   useDidShow(() => setShown((n) => n + 1))
   useEffect(() => {
@@ -63,8 +64,9 @@ function ErrorLine() {
 }
 
 function Add() {
-  const me = useView((s) => s.me?.id)
-  const connected = useView((s) => s.conn.state === 'connected')
+  const gate = useGate()
+  const me = useStore(gate, (s) => s.me?.id)
+  const connected = useStore(gate, (s) => s.conn.state === 'connected')
   const known = contacts(useShallow((s) => Object.fromEntries(s.items.map((e) => [e.user.id, e.state]))))
   const [q, setQ] = useState('')
   const [note, setNote] = useState('')
@@ -123,8 +125,9 @@ function Add() {
 }
 
 function Lists() {
+  const gate = useGate()
   const { items, loaded } = contacts(useShallow((s) => ({ items: s.items, loaded: s.loaded })))
-  const presence = useView((s) => s.presence)
+  const presence = useStore(gate, (s) => s.presence)
   const incoming = items.filter((e) => e.state === 'incoming')
   const mine = items.filter((e) => e.state === 'contact')
   const outgoing = items.filter((e) => e.state === 'outgoing')

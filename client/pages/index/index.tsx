@@ -8,7 +8,7 @@ import { listTime } from '../../format'
 import { locale, setPageTitle, switchLocale, t } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { auth, client } from '../../services'
-import { GateProvider, shallowEqual, useView } from '../../store/react'
+import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convOrder, convTitle, lastMessageOf, otherMember, previewText } from '../../store/selectors'
 import './index.css'
 
@@ -38,7 +38,8 @@ export default function ConversationsPage() {
 }
 
 function Toolbar() {
-  const me = useView((s) => s.me)
+  const gate = useGate()
+  const me = useStore(gate, (s) => s.me)
   return (
     <View className='tb'>
       <Text className='tb-me'>{me ? t('list.signedIn', { name: me.name || me.id }) : ''}</Text>
@@ -84,10 +85,11 @@ function logout() {
 }
 
 function ConvList() {
-  const order = useView(convOrder)
-  const loaded = useView((s) => s.convsLoaded)
-  const error = useView((s) => s.convsError)
-  const connected = useView((s) => s.conn.state === 'connected')
+  const gate = useGate()
+  const order = useStore(gate, useShallow(convOrder))
+  const loaded = useStore(gate, (s) => s.convsLoaded)
+  const error = useStore(gate, (s) => s.convsError)
+  const connected = useStore(gate, (s) => s.conn.state === 'connected')
   if (order.length === 0) {
     if (!loaded) {
       return (
@@ -118,7 +120,8 @@ function ConvList() {
 }
 
 const ConvRow = memo(function ConvRow({ id }: { id: string }) {
-  const row = useView((s) => {
+  const gate = useGate()
+  const row = useStore(gate, useShallow((s) => {
     const c = s.convs[id]!
     const me = s.me?.id
     const last = lastMessageOf(s, id)
@@ -133,7 +136,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
       unread: c.unread,
       online: other && s.conn.state === 'connected' ? s.presence[other.id]?.online === true : false,
     }
-  }, shallowEqual)
+  }))
   return (
     <View className='cr' id={`conv-${id}`} onClick={() => Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}>
       <View className='cr-av'>

@@ -9,7 +9,7 @@ import { H5Header } from '../../components/H5Header'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { usePageGate } from '../../hooks'
 import { client } from '../../services'
-import { GateProvider, useView } from '../../store/react'
+import { GateProvider, useGate, useStore } from '../../store/react'
 import './index.css'
 
 /** Search as the user types, at most this often, ms. */
@@ -30,8 +30,9 @@ export default function NewChatPage() {
 }
 
 function NewChat() {
-  const me = useView((s) => s.me?.id)
-  const connected = useView((s) => s.conn.state === 'connected')
+  const gate = useGate()
+  const me = useStore(gate, (s) => s.me?.id)
+  const connected = useStore(gate, (s) => s.conn.state === 'connected')
   const [q, setQ] = useState('')
   const [found, setFound] = useState<User[] | undefined>(undefined)
   const [error, setError] = useState('')

@@ -1,0 +1,145 @@
+/**
+ * Catch-up: history pages and the sync after (re)connect, in frames of bounded size, paced to the
+ * reader through the outlet (a sync of thousands of messages must not sit in server memory), and
+ * never sending a connection the same seq twice (SentSeqs).
+ */
+import { AppError, LIMITS } from '@chat/shared'
+import type { ConvId, UserId } from '@chat/shared'
+import { peekMessage } from '../store/message-json'
+import type { Engine } from '../store/types'
+import { encode } from './frames'
+import type { Outlet } from './outlet'
+import { SentSeqs } from './sent-seqs'
+
+/** A sync or history reply frame holds at most this many messages... */
+const BATCH_MAX_MSGS = LIMITS.maxPageSize
+/** ...and about this many bytes, so one frame stays small for a mini-program to parse. */
+const BATCH_MAX_BYTES = 256 * 1024
+
+/** A position in one conversation: every seq up to `seq`. */
+export interface ConvSeq {
+  readonly conv: ConvId
+  readonly seq: number
+}
+
+/** One page of stored message JSON, ascending; `more` when older ones exist. */
+export interface HistoryPage {
+  readonly conv: ConvId
+  readonly msgs: readonly string[]
+  readonly more: boolean
+}
+
+/** A page of history: before `before` (exclusive; omitted: the newest), at most `limit` (default LIMITS.defaultPageSize). */
+export interface HistoryQuery {
+  readonly conv: ConvId
+  readonly before?: number | undefined
+  readonly limit?: number | undefined
+}
+
+export interface CatchUpDeps {
+  readonly engine: Engine
+  /** Stored message JSON with its file URLs signed afresh. */
+  readonly currentUrls: (msgs: readonly string[]) => readonly string[]
+  /** Offline queue entries read by one sync. */
+  readonly queueMaxLength: number
+  /** Unsent bytes at which a sync waits for the outlet to drain before its next batch. */
+  readonly syncPauseBytes: number
+}
+
+export class CatchUp {
+  constructor(private readonly deps: CatchUpDeps) {}
+
+  /** One page of history before `before` (exclusive), ascending, with file URLs signed afresh. Membership is the caller's check. */
+  async history(user: UserId, at: HistoryQuery): Promise<HistoryPage> {
+    const [state] = await this.deps.engine.convs.states([at.conv], user)
+    if (at.before !== undefined && at.before > state!.lastSeq + 1) {
+      throw new AppError('SEQ_RANGE_INVALID', `before ${at.before} is past the last seq ${state!.lastSeq} + 1`)
+    }
+    const page = await this.deps.engine.messages.before(at.conv, at.before, at.limit ?? LIMITS.defaultPageSize)
+    // One frame stays within BATCH_MAX_BYTES like a sync batch: the newest messages of the page
+    // that fit (at least one), `more` telling the client to page on from the first of them.
+    let start = page.length
+    let bytes = 0
+    while (start > 0 && (bytes === 0 || bytes + page[start - 1]!.length <= BATCH_MAX_BYTES)) bytes += page[--start]!.length
+    const msgs = start === 0 ? page : page.slice(start)
+    const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
+    return { conv: at.conv, msgs: this.deps.currentUrls(msgs), more: first > 1 }
+  }
+
+  /**
+   * Catch-up (PROTOCOL.md, "Catch-up after (re)connect"): for every conversation of the user,
+   * everything after the client's cursor in ascending seq (from the conversation's recent window,
+   * or the archive below it), or the newest page without a cursor; then
+   * `sync.done` with the queue cursor. No seq goes out twice on the connection,
+   * whether its live push lands before, during or after the sync (`SentSeqs`), and batches wait for
+   * the outlet to drain instead of piling up in memory. Every batch and `sync.done` carry `rid`.
+   */
+  async sync(user: UserId, rid: string, given: readonly ConvSeq[], out: Outlet): Promise<void> {
+    const sent = (out.sent ??= new SentSeqs())
+    const ids = await this.deps.engine.convs.listForUser(user)
+    const mine = new Set(ids)
+    const cursors = new Map<ConvId, number>()
+    for (const c of given) {
+      if (!mine.has(c.conv)) throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
+      cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
+    }
+    const states = await this.deps.engine.convs.states(ids, user)
+    ids.forEach((id, i) => {
+      const cursor = cursors.get(id)
+      if (cursor !== undefined && cursor > states[i]!.lastSeq) {
+        throw new AppError('SEQ_RANGE_INVALID', `cursor ${cursor} of ${id} is past its last seq ${states[i]!.lastSeq}`)
+      }
+    })
+    // The client holds everything up to its cursors: a live push of those is not sent again.
+    for (const [conv, cursor] of cursors) sent.raise(conv, cursor)
+
+    // The queue holds references only: what it names is read below with everything else, and
+    // its last id is the cursor the client acknowledges.
+    const queued = await this.deps.engine.queue.read(user, this.deps.queueMaxLength)
+
+    for (let i = 0; i < ids.length; i++) {
+      const conv = ids[i]!
+      const lastSeq = states[i]!.lastSeq
+      const cursor = cursors.get(conv)
+      if (cursor === undefined) {
+        const page = await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize)
+        const first = page.length > 0 ? peekMessage(page[0]!)!.seq : 1
+        await this.emit(out, rid, conv, page, first > 1, sent)
+        continue
+      }
+      if (cursor >= lastSeq) continue
+      // From the window (or the archive below it), page by page up to the last seq seen when the sync began (later ones come live).
+      let after = cursor
+      while (after < lastSeq) {
+        const page = await this.deps.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
+        if (page.length === 0) break
+        after = peekMessage(page[page.length - 1]!)!.seq
+        await this.emit(out, rid, conv, page, after < lastSeq, sent)
+      }
+    }
+    const lastEntry = queued[queued.length - 1]
+    out.reply(encode.syncDone(lastEntry ? { rid, q: lastEntry.id } : { rid }), 'sync.done')
+  }
+
+  /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */
+  private async emit(out: Outlet, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs): Promise<void> {
+    if (msgs.length === 0) return
+    const keep = this.deps.currentUrls(msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq)))
+    // From here on, live pushes of this range are dropped: the batches below carry them.
+    sent.raise(conv, peekMessage(msgs[msgs.length - 1]!)!.seq)
+    let start = 0
+    while (start < keep.length) {
+      let end = start
+      let bytes = 0
+      while (end < keep.length && end - start < BATCH_MAX_MSGS && (bytes === 0 || bytes + keep[end]!.length <= BATCH_MAX_BYTES)) {
+        bytes += keep[end]!.length
+        end++
+      }
+      const json = encode.messages(rid, conv, keep.slice(start, end), end < keep.length ? true : more)
+      // Pace to the reader: a sync of thousands of messages must not sit in server memory.
+      const written = out.backlogged(this.deps.syncPauseBytes) ? await out.replyAndDrain(json, 'messages') : out.reply(json, 'messages')
+      if (!written) throw new AppError('INTERNAL', 'connection closed during sync')
+      start = end
+    }
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * What the chat domain sees of a client connection: somewhere to write typed frames (frames.ts),
+ * whether the reader keeps up, and what was already sent on it. The gateway's Connection implements
+ * it over a ws socket; chat/ never sees the socket (nor imports gateway/), so it runs without one.
+ */
+import type { ServerFrameType, UserId } from '@chat/shared'
+import type { SentSeqs } from './sent-seqs'
+
+export interface Outlet {
+  readonly user: UserId
+  /** Not closed nor closing: a write may still reach the client. */
+  readonly open: boolean
+  /**
+   * Write one encoded frame, not counted (pushes count in bulk). False when nothing was written:
+   * closed, or cut for reading too slowly (close 4009, SLOW_CONSUMER).
+   */
+  write(data: Buffer | string): boolean
+  /** Write one frame answering the client and count it as `type`. False when nothing was written. */
+  reply(data: Buffer | string, type: ServerFrameType): boolean
+  /** Whether more than `bytes` are written but not yet taken by the reader (a sync pauses then). */
+  backlogged(bytes: number): boolean
+  /** `reply`, resolving once the bytes left for the OS: paces large replies to the reader. False when not written. */
+  replyAndDrain(data: Buffer | string, type: ServerFrameType): Promise<boolean>
+  /** Run a request with a large reply (sync, history) after the previous one of this outlet, one at a time. */
+  heavy(work: () => Promise<void>): Promise<void>
+  /** Seqs of `msg` and `messages` frames sent here; allocated at the first one. */
+  sent: SentSeqs | undefined
+  /** Highest seq per 1:1 conversation this outlet reported delivered; allocated at the first. */
+  delivered: Map<string, number> | undefined
+  /** Highest seq per conversation this outlet marked read; allocated at the first `read`. */
+  readMarks: Map<string, number> | undefined
+}
+
+/** The outlets of this process by user (the gateway's LocalDevices). */
+export interface Outlets {
+  of(user: UserId): readonly Outlet[] | undefined
+  has(user: UserId): boolean
+  users(): IterableIterator<UserId>
+}

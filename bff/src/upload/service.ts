@@ -1,0 +1,282 @@
+/**
+ * The upload domain, without HTTP: admission (UPLOAD_MAX_ACTIVE_PER_USER, ownership), the content
+ * checks and publication of a finished upload, withdrawal, what a file message may carry, and the
+ * sweep of expired uploads. tus.ts and file-routes.ts are its HTTP entry points.
+ *
+ * An upload is bound to a conversation at creation (metadata `conv`, membership checked then); the
+ * finished file may be sent only by its uploader, only to that conversation, and read only by that
+ * conversation's members. Binding at creation rather than at send keeps reads a single check, lets a
+ * stranger's upload attempt fail before any byte is stored, and a file never needs to be re-bound.
+ */
+import { EventEmitter } from 'node:events'
+import { mkdirSync } from 'node:fs'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { Upload } from '@tus/server'
+import * as v from 'valibot'
+import { AppError, schemas } from '@chat/shared'
+import type { FileBody, ImageBody } from '@chat/shared'
+import type { UploadSlotStore } from '../store/types'
+import type { UploadConfig } from './config'
+import { ACCEPTED_TYPES_TEXT, SNIFF_BYTES, checkFile, checkHead, isImageMime } from './content'
+import { FileRepository, bodyOf } from './files'
+import type { FileRecord } from './files'
+import { ImageRejected, makeThumbnail } from './images'
+import { sanitizeFileName } from './names'
+import { FileUrlSigner, derivedUrlKey } from './signed'
+import type { FileVariant } from './signed'
+import { UPLOAD_ID_RE, UploadStore, metaOf } from './store'
+
+export interface UploadLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface UploadsDeps {
+  readonly config: UploadConfig
+  /** Whether `user` belongs to `conv` (the conversation store). */
+  readonly isMember: (conv: string, user: string) => Promise<boolean>
+  /** Key material of file URLs when `config.urlKeys` is unset (the JWT secret: every process has it). */
+  readonly urlSecret: string
+  /** Clock of the URL signer, ms (tests). Default Date.now. */
+  readonly now?: (() => number) | undefined
+  /** Admission of uploads in progress (the engine's, shared by every process): UPLOAD_MAX_ACTIVE_PER_USER. */
+  readonly slots: UploadSlotStore
+  readonly logger?: UploadLogger | undefined
+}
+
+export interface ResolveFileInput {
+  readonly user: string
+  readonly conv: string
+  readonly kind: 'image' | 'file'
+  readonly fileId: string
+}
+
+/** Most upload owners remembered in process (an owner never changes; a miss reads the info file). */
+const OWNERS_MAX = 10_000
+
+class ContentRejected extends Error {
+  override readonly name = 'ContentRejected'
+}
+
+export class Uploads {
+  readonly store: UploadStore
+  readonly files: FileRepository
+  /** Signs and verifies file URLs (signed.ts). */
+  readonly urls: FileUrlSigner
+  /** `finished` (FileRecord), `rejected` ({ id, code, reason }), `withdrawn` (id), `swept` (count). */
+  readonly events = new EventEmitter()
+  /** Owner of an upload id (never changes): saves a read of the info file on every append. */
+  private readonly owners = new Map<string, string>()
+  private readonly config: UploadConfig
+  readonly log: UploadLogger | undefined
+
+  constructor(private readonly deps: UploadsDeps) {
+    const { config } = deps
+    this.config = config
+    this.log = deps.logger
+    const tusDir = path.join(config.dir, 'tus')
+    this.store = new UploadStore(tusDir, config.expiryMs)
+    this.files = new FileRepository(path.join(config.dir, 'files'))
+    mkdirSync(tusDir, { recursive: true })
+    mkdirSync(this.files.dir, { recursive: true })
+    this.urls = new FileUrlSigner(config.urlKeys ?? [derivedUrlKey(deps.urlSecret)], config.urlTtlMs, deps.now)
+  }
+
+  readonly urlOf = (id: string, variant: FileVariant): string => this.urls.sign(id, variant)
+
+  /** Whether `user` belongs to `conv` (the conversation store). */
+  isMember(conv: string, user: string): Promise<boolean> {
+    return this.deps.isMember(conv, user)
+  }
+
+  // ---------------------------------------------------------------- admission
+
+  /**
+   * A new upload of `user`: bound to the conversation its metadata names (a member's), within the
+   * user's uploads in progress. Returns the metadata stored with it.
+   */
+  async admit(user: string, upload: Upload): Promise<Record<string, string>> {
+    if (upload.size === 0) throw new AppError('UPLOAD_INVALID', 'empty files are not accepted')
+    const conv = upload.metadata?.conv
+    if (!conv || !v.is(schemas.ConvId, conv)) {
+      throw new AppError('UPLOAD_INVALID', 'Upload-Metadata must name the conversation: conv <base64 id>')
+    }
+    if (!(await this.deps.isMember(conv, user))) throw new AppError('NOT_MEMBER')
+    // One atomic step in the engine (a Lua script on Redis): simultaneous creations on any number
+    // of processes cannot both see a free slot. The slot is given back when the upload ends
+    // (`releaseSlot`), or frees itself after UPLOAD_IDLE_MS without a byte.
+    if (!(await this.deps.slots.acquire(user, upload.id, this.config.maxActivePerUser, this.config.idleMs))) {
+      throw new AppError('UPLOAD_TOO_MANY', `at most ${this.config.maxActivePerUser} uploads in progress per user`)
+    }
+    const filename = sanitizeFileName(upload.metadata?.filename ?? upload.metadata?.name)
+    return { conv, filename, owner: user }
+  }
+
+  /** The upload ended (finished, rejected, terminated) or its creation failed: its slot is free. */
+  releaseSlot(user: string, id: string): Promise<void> {
+    return this.deps.slots.release(user, id)
+  }
+
+  /** A byte arrived: the slot stays taken for another UPLOAD_IDLE_MS. */
+  touchSlot(user: string, id: string): Promise<void> {
+    return this.deps.slots.touch(user, id, this.config.idleMs)
+  }
+
+  private async ownerOf(id: string): Promise<string | undefined> {
+    const cached = this.owners.get(id)
+    if (cached) return cached
+    if (!UPLOAD_ID_RE.test(id)) return undefined
+    const info = await this.store.info(id)
+    const owner = info ? metaOf(info)?.owner : undefined
+    if (owner) {
+      if (this.owners.size >= OWNERS_MAX) this.owners.delete(this.owners.keys().next().value as string)
+      this.owners.set(id, owner)
+    }
+    return owner
+  }
+
+  /** Someone else's upload answers exactly like one that does not exist (UPLOAD_NOT_FOUND). */
+  async checkOwner(user: string, id: string): Promise<void> {
+    const owner = await this.ownerOf(id)
+    if (owner !== undefined && owner !== user) throw new AppError('UPLOAD_NOT_FOUND')
+  }
+
+  // ---------------------------------------------------------------- finish
+
+  /** Checks a complete upload and publishes it as a file. Idempotent (a zero-byte PATCH at the end re-runs it). */
+  async finish(upload: Upload): Promise<FileRecord> {
+    const { store, files, config } = this
+    await store.finished(upload.id)
+    const known = await files.get(upload.id)
+    if (known) return known
+    const meta = metaOf(upload)
+    if (!meta || upload.size === undefined) throw new AppError('INTERNAL', 'upload without its metadata')
+    const source = store.dataPath(upload.id)
+    try {
+      const verdict = await checkFile(source, meta.filename, config.allowedTypes)
+      if (!verdict.ok) throw new ContentRejected(verdict.reason)
+      await files.adopt(upload.id, source)
+      let dims: { width: number; height: number } | undefined
+      if (isImageMime(verdict.mime)) {
+        dims = await makeThumbnail(files.dataPath(upload.id), files.thumbPath(upload.id), {
+          maxPx: config.thumbMaxPx,
+          maxPixels: config.maxImagePixels,
+        })
+      }
+      const record: FileRecord = {
+        id: upload.id,
+        owner: meta.owner,
+        conv: meta.conv,
+        name: meta.filename,
+        size: upload.size,
+        mime: verdict.mime,
+        kind: dims ? 'image' : 'file',
+        ...(dims ? { width: dims.width, height: dims.height } : {}),
+        createdAt: Date.now(),
+      }
+      await files.publish(record)
+      this.log?.info({ upload: upload.id, size: record.size, mime: record.mime }, 'upload finished')
+      this.events.emit('finished', record)
+      return record
+    } catch (err) {
+      if (err instanceof ContentRejected || err instanceof ImageRejected) {
+        await this.reject(upload.id, err.message)
+        throw new AppError('UPLOAD_TYPE_REJECTED', `file type not accepted: ${err.message}; accepted: ${ACCEPTED_TYPES_TEXT}`)
+      }
+      throw err
+    }
+  }
+
+  /** Drop an upload whose content was refused (its bytes and any published file). */
+  async reject(id: string, reason: string): Promise<void> {
+    await Promise.all([this.store.discard(id), this.files.discard(id)])
+    this.owners.delete(id)
+    this.log?.info({ upload: id, reason }, 'upload rejected')
+    this.events.emit('rejected', { id, code: 'UPLOAD_TYPE_REJECTED', reason })
+  }
+
+  /**
+   * The early content check: once the first SNIFF_BYTES of an upload (or all of a shorter one) are
+   * stored, look at them. Decided from the request's start offset and the answer's new offset, so no
+   * state is kept between requests and any process can do it. The reason it is refused, if it is.
+   */
+  async checkEarly(id: string, startOffset: number, newOffset: number): Promise<string | undefined> {
+    if (startOffset >= SNIFF_BYTES || newOffset <= startOffset) return undefined
+    const info = await this.store.info(id)
+    const meta = info ? metaOf(info) : undefined
+    if (!info || !meta || info.size === undefined) return undefined
+    const complete = newOffset >= info.size
+    if (newOffset < SNIFF_BYTES && !complete) return undefined
+    const head = Buffer.alloc(Math.min(SNIFF_BYTES, newOffset))
+    const fh = await fs.open(this.store.dataPath(id), 'r')
+    try {
+      await fh.read(head, 0, head.length, 0)
+    } finally {
+      await fh.close()
+    }
+    const verdict = await checkHead(head, meta.filename, complete, this.config.allowedTypes)
+    return verdict.ok ? undefined : verdict.reason
+  }
+
+  /** Whether `user`'s upload `id` holds all its bytes (its file not published yet). */
+  async finishing(id: string, user: string): Promise<boolean> {
+    if (!UPLOAD_ID_RE.test(id)) return false
+    const info = await this.store.info(id)
+    if (!info || info.size === undefined || metaOf(info)?.owner !== user) return false
+    try {
+      return (await fs.stat(this.store.dataPath(id))).size >= info.size
+    } catch {
+      return false
+    }
+  }
+
+  // ---------------------------------------------------------------- files
+
+  /**
+   * Withdraws a finished file (its uploader's DELETE, or moderation: a media check verdict). Its
+   * URLs answer 410 FILE_WITHDRAWN from then on. Returns false when no such file exists.
+   */
+  async withdrawFile(id: string): Promise<boolean> {
+    const done = await this.files.withdraw(id)
+    if (done) {
+      // The finished tus upload is a second link to the same bytes: it goes too, not at the sweep.
+      await this.store.discard(id)
+      this.owners.delete(id)
+      this.log?.info({ file: id }, 'file withdrawn')
+      this.events.emit('withdrawn', id)
+    }
+    return done
+  }
+
+  /**
+   * The body of an image/file message whose sender sent `{ fileId }`. Throws AppError FILE_NOT_FOUND
+   * (unknown, not the sender's, or uploaded for another conversation), FILE_NOT_READY (the upload is
+   * not complete yet) or UPLOAD_TYPE_REJECTED (kind `image` for a file that is not an image).
+   */
+  async resolveFile(input: ResolveFileInput): Promise<ImageBody | FileBody> {
+    const record = await this.files.get(input.fileId)
+    if (!record) {
+      if (await this.files.withdrawn(input.fileId)) throw new AppError('FILE_NOT_FOUND', 'the file was withdrawn')
+      const info = UPLOAD_ID_RE.test(input.fileId) ? await this.store.info(input.fileId) : undefined
+      const meta = info ? metaOf(info) : undefined
+      if (meta && meta.owner === input.user && meta.conv === input.conv) throw new AppError('FILE_NOT_READY')
+      throw new AppError('FILE_NOT_FOUND')
+    }
+    if (record.owner !== input.user || record.conv !== input.conv) throw new AppError('FILE_NOT_FOUND')
+    const body = bodyOf(record, input.kind, this.urlOf)
+    if (!body) throw new AppError('UPLOAD_TYPE_REJECTED', 'an image message needs an image file')
+    return body
+  }
+
+  /** Deletes expired uploads now (a timer calls it every `sweepIntervalMs`). */
+  async sweep(): Promise<number> {
+    const n = await this.store.sweep()
+    if (n > 0) {
+      this.log?.info({ removed: n }, 'expired uploads removed')
+      this.events.emit('swept', n)
+    }
+    return n
+  }
+}

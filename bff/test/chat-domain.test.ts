@@ -1,0 +1,128 @@
+/**
+ * The chat domain without sockets: ChatService and Delivery over the in-memory engine, writing to
+ * outlets that record what they were given (the gateway's Connection is the real one over ws).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { pino } from 'pino'
+import type { ServerFrameType } from '@chat/shared'
+import { Delivery } from '../src/chat/delivery'
+import { noFiles } from '../src/chat/files'
+import type { Outlet, Outlets } from '../src/chat/outlet'
+import type { SentSeqs } from '../src/chat/sent-seqs'
+import { ChatService } from '../src/chat/service'
+import { Metrics } from '../src/ops/metrics'
+import { createMemoryEngine } from '../src/store/memory'
+import type { Engine } from '../src/store/types'
+
+/** An outlet that keeps every frame, with a backlog the test sets. */
+class RecordingOutlet implements Outlet {
+  readonly frames: Array<{ type?: string; frame: Record<string, unknown>; drained: boolean }> = []
+  open = true
+  backlog = 0
+  sent: SentSeqs | undefined
+  delivered: Map<string, number> | undefined
+  readMarks: Map<string, number> | undefined
+  constructor(readonly user: string) {}
+  write(data: Buffer | string): boolean {
+    if (!this.open) return false
+    this.frames.push({ frame: JSON.parse(String(data)) as Record<string, unknown>, drained: false })
+    return true
+  }
+  reply(data: Buffer | string, type: ServerFrameType): boolean {
+    if (!this.open) return false
+    this.frames.push({ type, frame: JSON.parse(String(data)) as Record<string, unknown>, drained: false })
+    return true
+  }
+  backlogged(bytes: number): boolean {
+    return this.backlog > bytes
+  }
+  async replyAndDrain(data: Buffer | string, type: ServerFrameType): Promise<boolean> {
+    if (!this.open) return false
+    this.frames.push({ type, frame: JSON.parse(String(data)) as Record<string, unknown>, drained: true })
+    this.backlog = 0
+    return true
+  }
+  heavy(work: () => Promise<void>): Promise<void> {
+    return work()
+  }
+  types(): unknown[] {
+    return this.frames.map((f) => f.frame.type)
+  }
+}
+
+class Held implements Outlets {
+  readonly byUser = new Map<string, RecordingOutlet[]>()
+  add(o: RecordingOutlet): RecordingOutlet {
+    this.byUser.set(o.user, [...(this.byUser.get(o.user) ?? []), o])
+    return o
+  }
+  of(user: string) {
+    return this.byUser.get(user)
+  }
+  has(user: string) {
+    return this.byUser.has(user)
+  }
+  users() {
+    return this.byUser.keys()
+  }
+}
+
+let engine: Engine
+let delivery: Delivery
+let chat: ChatService
+let held: Held
+
+beforeEach(async () => {
+  engine = createMemoryEngine({ queueMaxLength: 100, queueRetentionMs: 60_000 })
+  held = new Held()
+  delivery = new Delivery('n1', held, engine.bus, engine.queue, new Metrics(), pino({ level: 'silent' }))
+  chat = new ChatService(engine, delivery, noFiles, { dedupWindowMs: 60_000, queueMaxLength: 100, presenceFanoutMax: 100, syncPauseBytes: 1000 })
+  for (const id of ['alice', 'bob']) await engine.users.upsert({ id, name: id })
+})
+
+afterEach(async () => {
+  await delivery.settle()
+  await engine.close()
+})
+
+describe('chat domain over outlets', () => {
+  it("a first message creates the 1:1 (conv and the other's presence to both), is pushed to the recipient and not echoed to the sending outlet", async () => {
+    const a = held.add(new RecordingOutlet('alice'))
+    const b = held.add(new RecordingOutlet('bob'))
+    const ack = await chat.send('alice', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } }, a)
+    expect(ack).toMatchObject({ dup: false, msg: { seq: 1, conv: 'd:alice:bob', from: 'alice' } })
+    expect(b.types()).toEqual(['conv', 'presence', 'msg'])
+    expect(b.frames[1]!.frame).toMatchObject({ type: 'presence', user: 'alice' })
+    expect(b.frames[2]!.frame).toMatchObject({ m: { seq: 1, body: { text: 'hi' } } })
+    expect(b.sent?.has('d:alice:bob', 1)).toBe(true)
+    // The implicit creation has no asking outlet: the sender's outlet gets the conv frame, not the msg.
+    expect(a.types()).toEqual(['conv', 'presence'])
+    expect(a.frames[1]!.frame).toMatchObject({ type: 'presence', user: 'bob' })
+    const again = await chat.send('alice', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } }, a)
+    expect(again.dup).toBe(true)
+    expect(b.types()).toEqual(['conv', 'presence', 'msg'])
+  })
+
+  it('sync pauses for a backlogged outlet (replyAndDrain) and skips seqs already pushed', async () => {
+    for (let i = 1; i <= 3; i++) await chat.send('alice', { cid: `c-000000${i}`, conv: 'd:alice:bob', kind: 'text', body: { text: `m${i}` } })
+    const b = new RecordingOutlet('bob')
+    b.backlog = 5000
+    await chat.sync('bob', 'r1', [{ conv: 'd:alice:bob', seq: 1 }], b)
+    expect(b.types()).toEqual(['messages', 'sync.done'])
+    expect(b.frames[0]).toMatchObject({ type: 'messages', drained: true, frame: { rid: 'r1', more: false } })
+    expect((b.frames[0]!.frame.msgs as Array<{ seq: number }>).map((m) => m.seq)).toEqual([2, 3])
+    expect(b.frames[1]).toMatchObject({ drained: false, frame: { type: 'sync.done', rid: 'r1' } })
+    expect(b.sent?.has('d:alice:bob', 3)).toBe(true)
+  })
+
+  it('a read moves the mark once and tells every member by a typed receipt', async () => {
+    await chat.send('alice', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } })
+    const a = held.add(new RecordingOutlet('alice'))
+    const b = held.add(new RecordingOutlet('bob'))
+    await chat.read('bob', { conv: 'd:alice:bob', seq: 1 }, b)
+    await chat.read('bob', { conv: 'd:alice:bob', seq: 1 }, b)
+    const receipt = { type: 'receipt', kind: 'read', conv: 'd:alice:bob', user: 'bob', seq: 1 }
+    expect(a.frames.map((f) => f.frame)).toEqual([receipt])
+    expect(b.frames.map((f) => f.frame)).toEqual([receipt])
+  })
+})

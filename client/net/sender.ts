@@ -1,0 +1,170 @@
+/**
+ * Sending: every message is shown at once as pending, kept in the outbox (persisted) and sent with
+ * its cid; after every `welcome` the whole outbox goes out again (the server answers a repeated cid
+ * with the original ack, `dup: true`, so nothing is stored twice). A temporary refusal is retried
+ * with backoff under the same cid; a final one marks the message failed.
+ */
+import { backoffDelay, LIMITS, randomId, type ConvId, type ServerFrameOf, type UserId } from '@chat/shared'
+import type { KeyValueStorage, TimerId } from '../platform/types'
+import { uploadRefused } from '../store/selectors'
+import { addPending, confirmPending, patchPending, removePending } from '../store/store'
+import type { FileMessageUploads } from '../upload/types'
+import { requireUser, type ClientContext } from './context'
+import { Outbox, type OutboxEntry } from './outbox'
+
+export class Sender {
+  private outbox?: Outbox
+  private readonly resendTimers = new Map<string, TimerId>()
+  private readonly resendAttempts = new Map<string, number>()
+
+  constructor(
+    private readonly ctx: ClientContext,
+    private readonly storage: KeyValueStorage,
+    private readonly uploads: () => FileMessageUploads | undefined,
+  ) {}
+
+  /** The outbox of `me` (kept per user). */
+  open(me: UserId): void {
+    this.outbox = new Outbox(this.storage, `chat.outbox.${me}`)
+  }
+
+  close(): void {
+    this.outbox = undefined
+  }
+
+  /** Show the message at once, queue it, and send it if connected. Returns its cid. */
+  sendText(conv: ConvId, text: string): string {
+    const me = requireUser(this.ctx)
+    const trimmed = text.slice(0, LIMITS.maxTextChars)
+    const cid = randomId(21)
+    const ts = this.ctx.timers.now()
+    this.ctx.store.setState((s) => addPending(s, { cid, from: me, conv, kind: 'text', body: { text: trimmed }, ts, status: 'sending' }))
+    this.enqueue({ cid, conv, kind: 'text', body: { text: trimmed }, ts })
+    return cid
+  }
+
+  /** Remove a message the server refused for good (uploadRefused): it was never stored, nothing is left to send. */
+  dismiss(conv: ConvId, cid: string): void {
+    const m = this.ctx.store.getState().messages[conv]?.find((x) => x.cid === cid && x.seq === undefined)
+    // Final refusals only: a refused upload, or a text content security refused (CONTENT_RISKY).
+    if (!m || !(uploadRefused(m) || (m.status === 'failed' && m.error === 'CONTENT_RISKY'))) return
+    this.ctx.store.setState((s) => removePending(s, conv, cid))
+  }
+
+  /** Send a failed message again, with the same cid. */
+  retry(conv: ConvId, cid: string): void {
+    const m = this.ctx.store.getState().messages[conv]?.find((x) => x.cid === cid && x.seq === undefined)
+    if (!m) return
+    // The server refused the file itself: a refusal is final (the same bytes would be refused again).
+    if (uploadRefused(m)) return
+    if (m.upload && !m.upload.done) {
+      this.ctx.store.setState((s) =>
+        patchPending(s, conv, cid, (x) => ({
+          ...x,
+          status: 'sending',
+          error: undefined,
+          upload: x.upload ? { ...x.upload, failure: undefined } : undefined,
+        })),
+      )
+      this.uploads()?.retry(cid)
+      return
+    }
+    const body = m.kind === 'text' && 'text' in m.body ? { text: m.body.text } : 'fileId' in m.body ? { fileId: m.body.fileId } : undefined
+    if (!body) return
+    this.ctx.store.setState((s) => patchPending(s, conv, cid, (x) => ({ ...x, status: 'sending', error: undefined })))
+    this.enqueue({ cid, conv, kind: m.kind, body, ts: m.ts })
+  }
+
+  /** Keep the entry in the outbox and send it. */
+  enqueue(entry: OutboxEntry): void {
+    this.outbox?.add(entry)
+    this.resendAttempts.delete(entry.cid)
+    this.transmit(entry)
+  }
+
+  /** A message that will not be sent (its upload was cancelled). */
+  drop(cid: string): void {
+    this.outbox?.remove(cid)
+  }
+
+  /** After `welcome`: everything still queued, again with its cid. */
+  resendAll(): void {
+    for (const entry of this.outbox?.list() ?? []) this.transmit(entry)
+  }
+
+  private transmit(entry: OutboxEntry): void {
+    const frame =
+      entry.kind === 'text'
+        ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'text' as const, body: entry.body as { text: string } }
+        : { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: entry.kind, body: { fileId: (entry.body as { fileId: string }).fileId } }
+    this.ctx.connection.send(frame)
+  }
+
+  /**
+   * Messages still in the outbox after a restart are "sending" (they go out on connect); a text the
+   * cache did not keep (the app died before the cache write) is shown again from the outbox.
+   */
+  markPending(): void {
+    const outbox = this.outbox
+    const me = this.ctx.me()
+    if (!outbox || !me) return
+    const store = this.ctx.store
+    const queued = new Set(outbox.list().map((e) => e.cid))
+    for (const e of outbox.list()) {
+      const list = store.getState().messages[e.conv]
+      if (list?.some((m) => m.cid === e.cid && m.from === me)) continue
+      if (e.kind === 'text' && 'text' in e.body) {
+        const body = e.body
+        store.setState((s) => addPending(s, { cid: e.cid, from: me, conv: e.conv, kind: 'text', body, ts: e.ts, status: 'sending' }))
+      }
+    }
+    for (const [conv, list] of Object.entries(store.getState().messages)) {
+      for (const m of list) {
+        if (m.seq !== undefined || m.upload) continue
+        const status = queued.has(m.cid) ? 'sending' : 'failed'
+        if (m.status !== status) store.setState((s) => patchPending(s, conv, m.cid, (x) => ({ ...x, status })))
+      }
+    }
+  }
+
+  /** The server stored our message. */
+  onAck(f: ServerFrameOf<'ack'>): void {
+    this.outbox?.remove(f.cid)
+    this.ctx.timers.clearTimeout(this.resendTimers.get(f.cid))
+    this.resendTimers.delete(f.cid)
+    this.resendAttempts.delete(f.cid)
+    this.ctx.store.setState((s) => confirmPending(s, f, this.ctx.opts.maxMessagesInMemory))
+  }
+
+  /** An error naming a cid of ours: the send was refused. False when the cid is not queued. */
+  onError(f: ServerFrameOf<'error'>): boolean {
+    const entry = f.cid ? this.outbox?.get(f.cid) : undefined
+    if (!entry) return false
+    const cid = entry.cid
+    if (f.temporary) {
+      // STORE_UNAVAILABLE, RATE_LIMITED, FILE_NOT_READY: the same cid again later (PROTOCOL.md "Sending" 4).
+      const attempt = this.resendAttempts.get(cid) ?? 0
+      this.resendAttempts.set(cid, attempt + 1)
+      this.ctx.timers.clearTimeout(this.resendTimers.get(cid))
+      this.resendTimers.set(
+        cid,
+        this.ctx.timers.setTimeout(
+          () => {
+            this.resendTimers.delete(cid)
+            const still = this.outbox?.get(cid)
+            if (still) this.transmit(still)
+          },
+          Math.max(1, backoffDelay(attempt, this.ctx.opts.reconnect, this.ctx.random)),
+        ),
+      )
+      return true
+    }
+    this.outbox?.remove(cid)
+    this.ctx.store.setState((s) => patchPending(s, entry.conv, cid, (m) => ({ ...m, status: 'failed', error: f.code })))
+    return true
+  }
+
+  dispose(): void {
+    for (const timer of this.resendTimers.values()) this.ctx.timers.clearTimeout(timer)
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The chat page's composer: an uncontrolled input (typing costs no setData), Send, the "+" panel
+ * for photos and files, and the draft kept per user and conversation.
+ */
+import { Input, Text, View } from '@tarojs/components'
+import Taro, { useDidHide } from '@tarojs/taro'
+import { useEffect, useRef, useState } from 'react'
+import type { ConvId } from '@chat/shared'
+import { CLIENT_DEFAULTS } from '../../config'
+import { errorText, t } from '../../i18n'
+import { client, platform, store } from '../../services'
+import { useGate, useStore } from '../../store/react'
+
+export function Composer({ conv }: { conv: ConvId }) {
+  // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders. What was
+  // typed and not sent outlives the page (a session that ended, a reload): a draft per user and
+  // conversation in storage, written when the page goes away or is hidden.
+  const me = useRef(store.getState().me?.id)
+  const [initial, setInitial] = useState(() => loadDraft(me.current, conv))
+  const text = useRef(initial)
+  const [hasText, setHasText] = useState(initial.trim() !== '')
+  const [inputKey, setInputKey] = useState(0)
+  useEffect(() => () => saveDraft(me.current, conv, text.current), [conv])
+  useDidHide(() => saveDraft(me.current, conv, text.current))
+  const [panel, setPanel] = useState(false)
+  const gate = useGate()
+  const known = useStore(gate, (s) => s.convs[conv] !== undefined)
+  /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
+  const sentAt = useRef(-Infinity)
+
+  const send = () => {
+    const t = text.current.trim()
+    if (!t) return
+    sentAt.current = Date.now()
+    client.sendText(conv, t)
+    text.current = ''
+    saveDraft(me.current, conv, '')
+    setInitial('')
+    setHasText(false)
+    setInputKey((k) => k + 1)
+  }
+  const pick = (kind: 'image' | 'file') => {
+    setPanel(false)
+    client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
+  }
+  return (
+    <View className='cp'>
+      <View className='cp-bar'>
+        <Input
+          key={inputKey}
+          id='composer'
+          className='cp-in'
+          confirmType='send'
+          confirmHold
+          maxlength={5000}
+          value={initial}
+          placeholder={known ? t('chat.placeholder') : t('chat.placeholderLoading')}
+          onInput={(e) => {
+            text.current = e.detail.value
+            if ((text.current.trim() !== '') !== hasText) setHasText(!hasText)
+            client.typing(conv)
+          }}
+          onConfirm={send}
+        />
+        {hasText ? (
+          <View className='cp-send' id='send' role='button' onClick={send}>
+            <Text>{t('chat.send')}</Text>
+          </View>
+        ) : client.hasUploads ? (
+          <View
+            className={panel ? 'cp-plus cp-open' : 'cp-plus'}
+            id='attach'
+            role='button'
+            aria-label={t('a11y.attach')}
+            aria-expanded={panel}
+            onClick={() => {
+              if (Date.now() - sentAt.current < CLIENT_DEFAULTS.sendTapGuardMs) return
+              setPanel(!panel)
+            }}
+          >
+            <Text>+</Text>
+          </View>
+        ) : null}
+      </View>
+      {panel ? (
+        <View className='cp-panel'>
+          <View className='cp-tool' role='button' onClick={() => pick('image')}>
+            <View className='cp-ic' aria-hidden='true'>
+              <View className='ic-photo' />
+            </View>
+            <Text className='cp-tl'>{t('chat.photo')}</Text>
+          </View>
+          <View className='cp-tool' role='button' onClick={() => pick('file')}>
+            <View className='cp-ic' aria-hidden='true'>
+              <View className='ic-file' />
+            </View>
+            <Text className='cp-tl'>{t('chat.file')}</Text>
+          </View>
+        </View>
+      ) : null}
+    </View>
+  )
+}
+
+const draftKey = (user: string, conv: ConvId) => `chat.draft.${user}.${conv}`
+
+function loadDraft(user: string | undefined, conv: ConvId): string {
+  if (!user) return ''
+  const v = platform.storage.get(draftKey(user, conv))
+  return typeof v === 'string' ? v : ''
+}
+
+function saveDraft(user: string | undefined, conv: ConvId, text: string): void {
+  if (!user) return
+  if (text.trim() === '') platform.storage.remove(draftKey(user, conv))
+  else platform.storage.set(draftKey(user, conv), text)
+}
