@@ -9,6 +9,7 @@ import { ChatClient } from './net/chat-client'
 import { Moderation } from './net/moderation'
 import { taroPlatform } from './platform/taro'
 import { createChatStore } from './store/store'
+import { createContactsStore } from './store/contacts'
 import { createUploads } from './upload'
 import { taroUploadHttp } from './upload/taro'
 import { FileUrlRefresher, withFileUrls } from './upload/urls'
@@ -27,6 +28,8 @@ export const auth = new Auth({
   log,
 })
 export const client = new ChatClient({ platform, store, auth, baseUrl, log })
+/** The contacts page's state (client/store/contacts.ts). */
+export const contacts = createContactsStore(client)
 // Image and file messages: chunked, resumable uploads (client/upload).
 client.setUploads(createUploads(client.fileSink(), platform))
 // Signed file URLs of messages held longer than their lifetime get fresh ones (client/upload/urls.ts).

@@ -33,6 +33,10 @@ import type { FileResolver } from './chat/files'
 import { createUploadService } from './upload'
 import type { UploadService } from './upload'
 import { createWeChat } from './wechat'
+import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRelations } from './store/relations'
+import type { RelationStore } from './store/relations'
+import { ArchiveRelations } from './archive/relations'
+import { Relations } from './social/service'
 
 export interface ServerDeps {
   /** Defaults to the engine named by config.store. */
@@ -43,6 +47,8 @@ export interface ServerDeps {
   readonly files?: FileResolver
   /** Metrics text of the whole instance when running as a cluster worker. */
   readonly metricsText?: () => Promise<string>
+  /** Where relations are kept. Defaults to the archive's tables when there is an archive, else the engine's kind (memory or Redis). */
+  readonly relations?: RelationStore
 }
 
 export interface RunningServer {
@@ -103,6 +109,26 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         ? await openMemoryEngine(engineOptions, { archive, windowMessages: config.windowMessages })
         : createMemoryEngine(engineOptions))
 
+  // Relations are records: the archive holds them wherever there is one (SQLite embedded, MySQL),
+  // with the pairs cached in process (embedded: the one writer) or in Redis (shared by the nodes).
+  const redisRelations = {
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    prefix: config.redisPrefix,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    connectTimeoutMs: config.redisConnectTimeoutMs,
+    onError: () => metrics.storeErrors.inc(),
+  }
+  const relationStore: RelationStore =
+    deps.relations ??
+    (archive
+      ? engine.kind === 'redis'
+        ? await RedisCachedRelations.open(new ArchiveRelations(archive), redisRelations)
+        : new ProcessCachedRelations(new ArchiveRelations(archive))
+      : engine.kind === 'redis' && !deps.engine
+        ? await RedisRelations.open(redisRelations)
+        : new MemoryRelations())
+
   const tokens = new Tokens({ secret: config.jwtSecret, tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs }, engine.tokens)
   const devices = new LocalDevices()
   const delivery = new Delivery(node, devices, engine.bus, engine.queue, metrics, log)
@@ -134,6 +160,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     uploads.events.on('finished', (record: { id: string; owner: string; conv: string; kind: 'image' | 'file' }) => void media.submit(record))
   }
   delivery.onUndelivered = (user, json) => wechat.undelivered(user, json)
+  const relations = new Relations({
+    store: relationStore,
+    users: engine.users,
+    presence: engine.presence,
+    push: (users, type, json, except) => delivery.frame(users, type, json, except as Parameters<Delivery['frame']>[3]),
+  })
   const chat = new ChatService(
     engine,
     delivery,
@@ -144,7 +176,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       presenceFanoutMax: config.presenceFanoutMax,
       syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
     },
-    wechat.checks,
+    relations.checks(wechat.checks),
   )
   const gateway = new Gateway({
     config,
@@ -153,6 +185,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     tokens,
     engine,
     chat,
+    relations,
     devices,
     delivery,
     node,
@@ -239,6 +272,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           metricsServer.closeAllConnections()
           await new Promise((r) => metricsServer.close(r))
         }
+        if (!deps.relations) await relationStore.close()
         await engine.close()
       })()
       return closing

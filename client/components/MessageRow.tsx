@@ -90,6 +90,15 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
               </Text>
             </View>
           ) : null}
+          {own && m.status === 'failed' && (m.error === 'BLOCKED' || m.error === 'NOT_CONTACT') ? (
+            // The other's relations refused it (blocked, or contacts only): a resend is refused the same way.
+            <View className='rf'>
+              <Text>{t('chat.notSent', { reason: t(`err.${m.error}`) })}</Text>
+              <Text className='rf-x' onClick={() => p.onDismiss(m)}>
+                {t('chat.remove')}
+              </Text>
+            </View>
+          ) : null}
           {refused ? (
             // The server's reason names the limit (the maximum size, or the accepted types); a
             // refusal is final, so there is nothing to retry.

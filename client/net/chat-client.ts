@@ -16,6 +16,7 @@ import {
   directConvId,
   type Conversation,
   type ConvId,
+  type ClientFrameOf,
   type ConvKind,
   type ServerFrame,
   type ServerFrameOf,
@@ -51,6 +52,10 @@ import { Sync } from './sync'
 
 export type { Viewing } from './receipts'
 
+/** A request the pages make through `sendRequest` (the relation frames): its `rid` is added there. */
+export type RequestFrame = DistributiveOmit<ClientFrameOf<'contacts'> | ClientFrameOf<'relation'> | ClientFrameOf<'contacts.policy'>, 'rid'>
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
 export interface ChatClientDeps {
   readonly platform: Platform
   readonly store: ChatStore
@@ -85,6 +90,7 @@ export class ChatClient {
   private convsSoonTimer?: TimerId
   private readonly offLifecycle: Array<() => void> = []
   private readonly handlers: FrameHandlers
+  private relationListener?: (f: ServerFrameOf<'relation'>) => void
 
   constructor(private readonly deps: ChatClientDeps) {
     this.opts = { ...CLIENT_DEFAULTS, ...deps.options }
@@ -221,6 +227,17 @@ export class ChatClient {
 
   // ------------------------------------------------------------------------------------ requests
 
+  /**
+   * A request the client has no method of its own for (the relation frames): resolves with the
+   * answer carrying its rid, rejects with the error's AppError (or RequestFailedError when not
+   * connected or not answered). A `relation` frame the server pushes without rid goes to
+   * `onRelation`, given with the request that wants to hear of later changes.
+   */
+  sendRequest(frame: RequestFrame, onRelation?: (f: ServerFrameOf<'relation'>) => void): Promise<ServerFrame> {
+    if (onRelation) this.relationListener = onRelation
+    return this.requests.send(frame.type, (rid) => ({ ...frame, rid }) as Parameters<Connection['send']>[0])
+  }
+
   /** Page back: the page of messages before the oldest one held. */
   loadOlder(conv: ConvId): Promise<void> {
     const s = this.store.getState()
@@ -329,6 +346,12 @@ export class ChatClient {
       },
       users: (f) => {
         requests.settle(f.rid, f)
+      },
+      contacts: (f) => {
+        requests.settle(f.rid, f)
+      },
+      relation: (f) => {
+        if (!requests.settle(f.rid, f)) this.relationListener?.(f)
       },
       receipt: (f) => receipts.onReceipt(f),
       typing: (f) => receipts.onTyping(f),

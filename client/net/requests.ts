@@ -9,7 +9,7 @@ import type { Connection } from './connection'
 import type { ClientContext } from './context'
 import { appErrorFrom, RequestFailedError } from './errors'
 
-export type RequestKind = 'history' | 'convs' | 'users' | 'conv.create'
+export type RequestKind = 'history' | 'convs' | 'users' | 'conv.create' | 'contacts' | 'relation' | 'contacts.policy'
 
 type ClientFrame = Parameters<Connection['send']>[0]
 

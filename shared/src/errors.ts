@@ -131,6 +131,23 @@ export const ERRORS = {
   /** More than REPORTS_PER_HOUR reports from one user in the current hour. */
   REPORT_RATE_LIMITED: { status: 429, temporary: true, message: 'too many reports: try again later' },
 
+  // --- relations (contacts, blocking) ---
+  /** The other user blocked this one: sends into their 1:1, requests and new 1:1s are refused. */
+  BLOCKED: { status: 403, temporary: false, message: 'this user does not accept messages or requests from you' },
+  /** The other user lets only contacts open a 1:1 (or the operation needs a contact). */
+  NOT_CONTACT: { status: 403, temporary: false, message: 'not a contact of this user' },
+  /** A contact request to this user is pending already. */
+  REQUEST_EXISTS: { status: 409, temporary: false, message: 'a contact request is pending already' },
+  ALREADY_CONTACT: { status: 409, temporary: false, message: 'already a contact' },
+  /** Accept or decline without a pending request from that user. */
+  NO_REQUEST: { status: 404, temporary: false, message: 'no pending contact request from this user' },
+  /** A request, block or other relation naming oneself. */
+  SELF_RELATION: { status: 400, temporary: false, message: 'a relation needs another user' },
+  /** One of the two users holds LIMITS.maxRelations relations already. */
+  RELATIONS_FULL: { status: 409, temporary: false, message: 'too many contacts, requests or blocks' },
+  /** Unblock of a user who is not blocked. */
+  NOT_BLOCKED: { status: 404, temporary: false, message: 'this user is not blocked' },
+
   // --- uploads ---
   UPLOAD_TOO_LARGE: { status: 413, temporary: false, message: 'file exceeds the maximum upload size' },
   UPLOAD_TYPE_REJECTED: { status: 415, temporary: false, message: 'file type not accepted' },

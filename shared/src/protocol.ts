@@ -28,6 +28,10 @@ export const LIMITS = {
   maxGroupMembers: 2000,
   /** Longest conversation title, in characters. */
   maxTitleChars: 64,
+  /** Longest note of a contact request, in characters. */
+  maxNoteChars: 64,
+  /** Most relations (contacts, pending requests both ways, blocks) one user may hold. */
+  maxRelations: 1000,
   /** Largest seq a client may name (2^53 - 1: JSON numbers stay exact). */
   maxSeq: Number.MAX_SAFE_INTEGER,
 } as const

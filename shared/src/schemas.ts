@@ -213,6 +213,46 @@ export const UsersFrame = v.object({
 
 export const TypingFrame = v.object({ type: v.literal('typing'), conv: ConvId })
 
+// ---------------------------------------------------------------- relations (contacts, blocking)
+
+/** A short note sent with a contact request ("I'm Li from the design team"). */
+const Note = v.pipe(v.string(), v.maxLength(LIMITS.maxNoteChars))
+/**
+ * How one user stands to another, from the first one's side: `contact` (both ways), `incoming`
+ * (the other asked to be a contact), `outgoing` (this user asked), `blocked` (this user blocked the
+ * other), `none` (nothing: sent when an entry goes away).
+ */
+export const RelationState = v.picklist(['contact', 'incoming', 'outgoing', 'blocked', 'none'])
+/** Who may open a 1:1 with the user: `anyone` (the default) or `contacts` only. */
+export const DirectPolicy = v.picklist(['anyone', 'contacts'])
+
+export const RelationEntry = v.object({
+  user: User,
+  state: RelationState,
+  /** The request's note (`incoming`, `outgoing`). */
+  note: v.optional(Note),
+  /** When the entry took this state, ms. */
+  at: Timestamp,
+  /** Presence, for `contact` entries. */
+  online: v.optional(v.boolean()),
+  lastSeen: v.optional(Timestamp),
+})
+
+/** The user's relations (contacts with presence, requests both ways, blocked users) and setting. */
+export const ContactsFrame = v.object({ type: v.literal('contacts'), rid: RequestId })
+
+/** One operation on the relation with `user`. `note` only with `request`. */
+export const RelationFrame = v.object({
+  type: v.literal('relation'),
+  rid: RequestId,
+  op: v.picklist(['request', 'accept', 'decline', 'remove', 'block', 'unblock']),
+  user: UserId,
+  note: v.optional(Note),
+})
+
+/** Set who may open a 1:1 with this user. */
+export const ContactsPolicyFrame = v.object({ type: v.literal('contacts.policy'), rid: RequestId, policy: DirectPolicy })
+
 export const ClientFrame = v.variant('type', [
   PingFrame,
   SendFrame,
@@ -224,6 +264,9 @@ export const ClientFrame = v.variant('type', [
   ConvCreateFrame,
   UsersFrame,
   TypingFrame,
+  ContactsFrame,
+  RelationFrame,
+  ContactsPolicyFrame,
 ])
 /** Every `type` a client may send, read from `ClientFrame` (a new frame schema adds its type here). */
 export const CLIENT_FRAME_TYPES = frameTypes<v.InferOutput<typeof ClientFrame>['type']>(ClientFrame)
@@ -318,6 +361,21 @@ export const NoticeFrame = v.object({
   retryAfterMs: v.optional(v.number()),
 })
 
+/** Reply to `contacts` and `contacts.policy`: every relation of the user (contacts first) and the setting. */
+export const ContactsReplyFrame = v.object({
+  type: v.literal('contacts'),
+  rid: RequestId,
+  policy: DirectPolicy,
+  items: v.array(RelationEntry),
+})
+
+/**
+ * A relation changed: the answer to a `relation` frame (with `rid`), and a push to the user's other
+ * devices and to the other user (a request arrived, was accepted, declined or removed). A block is
+ * never pushed to the blocked user.
+ */
+export const RelationPushFrame = v.object({ type: v.literal('relation'), rid: v.optional(RequestId), entry: RelationEntry })
+
 export const ServerFrame = v.variant('type', [
   WelcomeFrame,
   PongFrame,
@@ -333,6 +391,8 @@ export const ServerFrame = v.variant('type', [
   PresenceFrame,
   ErrorFrame,
   NoticeFrame,
+  ContactsReplyFrame,
+  RelationPushFrame,
 ])
 /** Every `type` the server may send, read from `ServerFrame`. */
 export const SERVER_FRAME_TYPES = frameTypes<v.InferOutput<typeof ServerFrame>['type']>(ServerFrame)

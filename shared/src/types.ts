@@ -14,6 +14,9 @@ export type ConvKind = v.InferOutput<typeof s.ConvKind>
 export type User = v.InferOutput<typeof s.User>
 export type Conversation = v.InferOutput<typeof s.Conversation>
 export type Presence = v.InferOutput<typeof s.Presence>
+export type RelationState = v.InferOutput<typeof s.RelationState>
+export type RelationEntry = v.InferOutput<typeof s.RelationEntry>
+export type DirectPolicy = v.InferOutput<typeof s.DirectPolicy>
 
 export type ClientFrame = v.InferOutput<typeof s.ClientFrame>
 export type ClientFrameType = ClientFrame['type']

@@ -97,5 +97,33 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    // Relations (contacts, requests, blocks): one row per pair of users (a < b) holding both
+    // directions, changed by compare-and-set on `version` (bff/src/store/relations.ts); and the
+    // users who let only contacts open a 1:1.
+    '0003_relations': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('relations')
+          .addColumn('a', 'varchar(64)', (c) => c.notNull())
+          .addColumn('b', 'varchar(64)', (c) => c.notNull())
+          .addColumn('ab_state', 'varchar(16)')
+          .addColumn('ab_note', 'varchar(256)')
+          .addColumn('ab_at', 'bigint')
+          .addColumn('ba_state', 'varchar(16)')
+          .addColumn('ba_note', 'varchar(256)')
+          .addColumn('ba_at', 'bigint')
+          .addColumn('version', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('relations_pk', ['a', 'b'])
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+        await db.schema.createIndex('relations_by_b').on('relations').columns(['b', 'a']).execute()
+        await db.schema
+          .createTable('relation_policies')
+          .addColumn('user', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('policy', 'varchar(16)', (c) => c.notNull())
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+      },
+    },
   }
 }

@@ -56,6 +56,24 @@ export interface ReadMarksTable {
   seq: Big
 }
 
+/** One pair of users (a < b), both directions (bff/src/store/relations.ts). */
+export interface RelationsTable {
+  a: string
+  b: string
+  ab_state: string | null
+  ab_note: string | null
+  ab_at: Big | null
+  ba_state: string | null
+  ba_note: string | null
+  ba_at: Big | null
+  version: Big
+}
+
+export interface RelationPoliciesTable {
+  user: string
+  policy: string
+}
+
 export interface MigrationRow {
   name: string
   timestamp: string
@@ -68,6 +86,8 @@ export interface ArchiveDb {
   members: MembersTable
   messages: MessagesTable
   read_marks: ReadMarksTable
+  relations: RelationsTable
+  relation_policies: RelationPoliciesTable
 }
 
 export type { Generated }

@@ -9,11 +9,15 @@ import type { ClientFrameOf, ClientFrameType, UserId } from '@chat/shared'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
 import type { ChatService } from './service'
+import type { Relations } from '../social/service'
+import { relationHandlers } from '../social/handlers'
 
 export interface HandlerContext {
   readonly conn: Outlet
   readonly user: UserId
   readonly chat: ChatService
+  /** Contacts and blocks (bff/src/social). */
+  readonly relations: Relations
   /** Called with the ack latency once a send is acked (metrics). */
   readonly acked: (receivedAt: number) => void
   readonly receivedAt: number
@@ -67,11 +71,13 @@ export const handlers: HandlerMap = {
   },
 
   async users(ctx, frame) {
-    const items = await ctx.chat.searchUsers(frame.q)
+    const items = await ctx.chat.searchUsers(frame.q, ctx.user)
     ctx.conn.reply(encode.users({ rid: frame.rid, items }), 'users')
   },
 
   typing(ctx, frame) {
     return ctx.chat.typing(ctx.user, frame.conv)
   },
+
+  ...relationHandlers,
 }

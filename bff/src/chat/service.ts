@@ -133,8 +133,11 @@ export class ChatService {
   }
 
   /** The 1:1 of `user` and `other`, created unless it exists (a first message creates it too). */
-  createDirect(user: User, other: UserId, out?: Outlet): Promise<Conversation> {
-    return this.store({ id: directConvId(user.id, other), kind: 'direct', members: [user.id, other].sort(), createdAt: Date.now() }, user, out)
+  async createDirect(user: User, other: UserId, out?: Outlet): Promise<Conversation> {
+    const id = directConvId(user.id, other)
+    // Opening a new 1:1 is the other's to allow (relations); one that exists stays open.
+    if (this.checks.open && !(await this.record(id))) await this.checks.open(user.id, other)
+    return this.store({ id, kind: 'direct', members: [user.id, other].sort(), createdAt: Date.now() }, user, out)
   }
 
   /** Store a new conversation (its members must exist) and tell every member's devices once it is new. */
@@ -217,6 +220,7 @@ export class ChatService {
     // The conversation is almost always cached: checked without a round through the event loop.
     const cached = this.convCache.get(input.conv)
     const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, input.conv)
+    if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, input.conv)
     const body = input.kind === 'text' ? { text: input.body.text } : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
     if (input.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, input.conv, input.cid, input.body.text)
     const result = await this.engine.messages.append({
@@ -348,10 +352,12 @@ export class ChatService {
    * Users whose id or name starts with `q`. Privacy (bff/README.md): an empty query lists nobody,
    * so the directory cannot be walked from the empty prefix; one finds people one can name.
    */
-  async searchUsers(q: string): Promise<User[]> {
+  async searchUsers(q: string, by?: UserId): Promise<User[]> {
     const prefix = q.trim()
     if (prefix === '') return []
-    return this.engine.users.search(prefix, USER_SEARCH_LIMIT)
+    const found = await this.engine.users.search(prefix, USER_SEARCH_LIMIT)
+    // Someone who blocked the searcher is not found (relations).
+    return by !== undefined && this.checks.visible ? this.checks.visible(by, found) : found
   }
 
   // ---------------------------------------------------------------- presence

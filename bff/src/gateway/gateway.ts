@@ -30,6 +30,7 @@ import { Admission } from './admission'
 import { BookkeepingQueue, DEFAULT_BOOKKEEPING } from './presence-queue'
 import type { BookkeepingLimits } from './presence-queue'
 import type { Delivery } from '../chat/delivery'
+import type { Relations } from '../social/service'
 
 export interface GatewayDeps {
   readonly config: Config
@@ -38,6 +39,7 @@ export interface GatewayDeps {
   readonly tokens: Tokens
   readonly engine: Engine
   readonly chat: ChatService
+  readonly relations: Relations
   readonly devices: LocalDevices
   readonly delivery: Delivery
   /** This process's id in presence counts and bus envelopes. */
@@ -298,6 +300,7 @@ export class Gateway {
       conn,
       user: conn.user,
       chat: this.deps.chat,
+      relations: this.deps.relations,
       receivedAt: performance.now(),
       acked: (t) => this.deps.metrics.ackLatency.observe((performance.now() - t) / 1000),
     }

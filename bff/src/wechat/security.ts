@@ -14,7 +14,7 @@
  * the worst verdict of the parts counts.
  */
 import { AppError } from '@chat/shared'
-import type { ConvId, UserId } from '@chat/shared'
+import type { ConvId, User, UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { WeChatStore } from '../store/wechat'
 import type { WxApi } from './api'
@@ -26,6 +26,12 @@ import type { Registry } from 'prom-client'
 export interface SendChecks {
   /** Throws AppError CONTENT_RISKY or SECCHECK_UNAVAILABLE; resolves when the text may be stored. */
   text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void>
+  /** Before any send into the 1:1 `conv` (relations: BLOCKED). */
+  direct?(user: UserId, conv: ConvId): Promise<void>
+  /** Before `user` opens a new 1:1 with `peer` (relations: BLOCKED, NOT_CONTACT). */
+  open?(user: UserId, peer: UserId): Promise<void>
+  /** The users of a search result `user` may see (relations: not those who blocked `user`). */
+  visible?(user: UserId, users: readonly User[]): Promise<User[]>
 }
 
 export const NO_CHECKS: SendChecks = { text: async () => {} }

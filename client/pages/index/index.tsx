@@ -57,6 +57,15 @@ function Toolbar() {
           <Text>{t('list.logout')}</Text>
         </View>
         <View
+          className='tb-out'
+          id='open-contacts'
+          role='button'
+          aria-label={t('a11y.contacts')}
+          onClick={() => Taro.navigateTo({ url: '/pages/contacts/index' })}
+        >
+          <Text>{t('list.contacts')}</Text>
+        </View>
+        <View
           className='tb-new'
           id='new-chat'
           role='button'

@@ -1,0 +1,143 @@
+/**
+ * The relations domain: contact requests (with a note), accept, decline, remove, block, unblock,
+ * the list with presence, and who may open a 1:1. Plain objects in; frames out through the
+ * `push` callback (Delivery.frame in the server). The chat service consults it through the
+ * `SendChecks` it is composed with (`checks`): a blocked sender's sends into the 1:1 are refused
+ * (BLOCKED), a 1:1 is opened only when the other allows it (BLOCKED, NOT_CONTACT), and a search
+ * never lists someone who blocked the searcher.
+ */
+import { AppError, LIMITS, directMembers } from '@chat/shared'
+import type { ConvId, DirectPolicy, Presence, RelationEntry, User, UserId } from '@chat/shared'
+import type { Pair, RelationStore } from '../store/relations'
+import { sides } from '../store/relations'
+import type { PresenceStore, UserStore } from '../store/types'
+import type { SendChecks } from '../wechat/security'
+import { adds, apply, entryOf } from './rules'
+import type { RelationOp } from './rules'
+
+/** Compare-and-set attempts of one operation before giving up (STORE_UNAVAILABLE, temporary). */
+const CAS_ATTEMPTS = 8
+/** Order of the list: contacts, then requests to answer, then sent ones, then blocked users. */
+const ORDER = { contact: 0, incoming: 1, outgoing: 2, blocked: 3, none: 4 } as const
+
+export interface RelationsDeps {
+  readonly store: RelationStore
+  readonly users: UserStore
+  readonly presence: PresenceStore
+  /** An ephemeral frame to every device of `users`, except the connection `except` (Delivery.frame). */
+  readonly push: (users: readonly UserId[], type: 'relation', json: string, except?: unknown) => void
+  /** Most relations a user may hold. Default LIMITS.maxRelations. */
+  readonly maxRelations?: number
+}
+
+export class Relations {
+  private readonly maxRelations: number
+
+  constructor(private readonly deps: RelationsDeps) {
+    this.maxRelations = deps.maxRelations ?? LIMITS.maxRelations
+  }
+
+  /**
+   * `actor` does `op` about `other`. Returns the actor's entry; pushes it to the actor's other
+   * devices, and the other's entry to the other user unless it is a block or an unblock (a
+   * blocked user is never told).
+   */
+  async act(actor: UserId, op: RelationOp, other: UserId, note?: string, conn?: unknown): Promise<RelationEntry> {
+    if (other === actor) throw new AppError('SELF_RELATION')
+    const [profile] = await this.deps.users.get([other])
+    if (!profile) throw new AppError('USER_NOT_FOUND')
+    let stored: Pair | undefined
+    for (let i = 0; i < CAS_ATTEMPTS && !stored; i++) {
+      const before = await this.deps.store.pair(actor, other)
+      const after = apply(before, actor, op, Date.now(), note?.trim() || undefined)
+      if (after === before) stored = before
+      else {
+        for (const u of [actor, other]) {
+          if (adds(before, after, u) && (await this.deps.store.peers(u)).length >= this.maxRelations) throw new AppError('RELATIONS_FULL')
+        }
+        if (await this.deps.store.put(after)) stored = after
+      }
+    }
+    if (!stored) throw new AppError('STORE_UNAVAILABLE', 'relation changed concurrently too often: retry')
+    const [me] = await this.deps.users.get([actor])
+    const mine = await this.withPresence(entryOf(stored, actor, profile))
+    this.deps.push([actor], 'relation', JSON.stringify({ type: 'relation', entry: mine }), conn)
+    if (op !== 'block' && op !== 'unblock') {
+      const theirs = await this.withPresence(entryOf(stored, other, me ?? { id: actor, name: actor }))
+      this.deps.push([other], 'relation', JSON.stringify({ type: 'relation', entry: theirs }))
+    }
+    return mine
+  }
+
+  /** Every relation of `user` (contacts with presence first), and its 1:1 setting. */
+  async list(user: UserId): Promise<{ policy: DirectPolicy; items: RelationEntry[] }> {
+    const peers = (await this.deps.store.peers(user)).slice(0, this.maxRelations)
+    const [pairs, profiles, policy] = await Promise.all([Promise.all(peers.map((p) => this.deps.store.pair(user, p))), this.deps.users.get(peers), this.deps.store.policy(user)])
+    const byId = new Map(profiles.map((p) => [p.id, p]))
+    const items = pairs.map((pair, i) => entryOf(pair, user, byId.get(peers[i]!) ?? { id: peers[i]!, name: peers[i]! })).filter((e) => e.state !== 'none')
+    const contacts = items.filter((e) => e.state === 'contact')
+    const presence = new Map((contacts.length > 0 ? await this.deps.presence.get(contacts.map((c) => c.user.id)) : []).map((p) => [p.user, p]))
+    for (const e of contacts) setPresence(e, presence.get(e.user.id))
+    items.sort((x, y) => ORDER[x.state] - ORDER[y.state] || x.user.name.localeCompare(y.user.name) || (x.user.id < y.user.id ? -1 : 1))
+    return { policy, items }
+  }
+
+  async setPolicy(user: UserId, policy: DirectPolicy): Promise<void> {
+    await this.deps.store.setPolicy(user, policy)
+  }
+
+  private async withPresence(entry: RelationEntry): Promise<RelationEntry> {
+    if (entry.state !== 'contact') return entry
+    const [p] = await this.deps.presence.get([entry.user.id])
+    setPresence(entry, p)
+    return entry
+  }
+
+  // ---------------------------------------------------------------- the chat service's checks
+
+  /** Throws BLOCKED when the other member of the 1:1 `conv` blocked `user` (groups: nothing to check). */
+  async checkSend(user: UserId, conv: ConvId): Promise<void> {
+    const members = directMembers(conv)
+    if (!members) return
+    const peer = members[0] === user ? members[1] : members[0]
+    if (peer === user) return
+    const { theirs } = sides(await this.deps.store.pair(user, peer), user)
+    if (theirs?.state === 'blocked') throw new AppError('BLOCKED')
+  }
+
+  /** Throws BLOCKED or NOT_CONTACT when `user` may not open a 1:1 with `peer`. */
+  async checkOpen(user: UserId, peer: UserId): Promise<void> {
+    if (peer === user) return
+    const [pair, policy] = await Promise.all([this.deps.store.pair(user, peer), this.deps.store.policy(peer)])
+    const { mine, theirs } = sides(pair, user)
+    if (theirs?.state === 'blocked') throw new AppError('BLOCKED')
+    if (policy === 'contacts' && mine?.state !== 'contact') throw new AppError('NOT_CONTACT')
+  }
+
+  /** `users` without those who blocked `user`. */
+  async visibleTo(user: UserId, users: readonly User[]): Promise<User[]> {
+    const pairs = await Promise.all(users.map((u) => (u.id === user ? undefined : this.deps.store.pair(user, u.id))))
+    return users.filter((_, i) => sides(pairs[i] ?? { a: '', b: '', version: 0 }, user).theirs?.state !== 'blocked')
+  }
+
+  /** These checks as the chat service's `SendChecks`, composed after `inner` (content security). */
+  checks(inner: SendChecks): SendChecks {
+    return {
+      text: (user, conv, cid, text) => inner.text(user, conv, cid, text),
+      direct: async (user, conv) => {
+        await inner.direct?.(user, conv)
+        await this.checkSend(user, conv)
+      },
+      open: async (user, peer) => {
+        await inner.open?.(user, peer)
+        await this.checkOpen(user, peer)
+      },
+      visible: async (user, users) => this.visibleTo(user, inner.visible ? await inner.visible(user, users) : users),
+    }
+  }
+}
+
+function setPresence(entry: RelationEntry, p: Presence | undefined): void {
+  entry.online = p?.online ?? false
+  if (p?.lastSeen !== undefined) entry.lastSeen = p.lastSeen
+}

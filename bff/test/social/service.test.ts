@@ -1,0 +1,108 @@
+/**
+ * The relations domain over real stores (the memory engine's users and presence, the memory
+ * relation store): the bound on relations, what a block does to the other's side, races settled
+ * by compare-and-set, and what is pushed to whom.
+ */
+import { describe, expect, it } from 'vitest'
+import { AppError } from '@chat/shared'
+import { createMemoryEngine } from '../../src/store/memory'
+import { MemoryRelations } from '../../src/store/relations'
+import type { Pair } from '../../src/store/relations'
+import { Relations } from '../../src/social/service'
+
+async function setup(maxRelations = 1000) {
+  const engine = createMemoryEngine({ queueMaxLength: 10, queueRetentionMs: 60_000 })
+  for (const id of ['ann', 'bob', 'cat', 'dan']) await engine.users.upsert({ id, name: id.toUpperCase() })
+  const store = new MemoryRelations()
+  const pushed: Array<{ to: readonly string[]; json: string }> = []
+  const relations = new Relations({ store, users: engine.users, presence: engine.presence, push: (to, _type, json) => void pushed.push({ to, json }), maxRelations })
+  return { engine, store, relations, pushed }
+}
+
+const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof AppError ? e.code : String(e)))
+
+describe('relations service', () => {
+  it('bounds the relations of both users of a request (RELATIONS_FULL), and a removal frees a place', async () => {
+    const { relations } = await setup(2)
+    await relations.act('ann', 'request', 'bob')
+    await relations.act('ann', 'block', 'cat')
+    // ann holds two: a third is refused, whoever starts it.
+    expect(await code(relations.act('ann', 'request', 'dan'))).toBe('RELATIONS_FULL')
+    expect(await code(relations.act('dan', 'request', 'ann'))).toBe('RELATIONS_FULL')
+    // Changing a relation ann holds already is not a new one.
+    expect(await code(relations.act('bob', 'accept', 'ann'))).toBe('ok')
+    await relations.act('ann', 'unblock', 'cat')
+    expect(await code(relations.act('dan', 'request', 'ann'))).toBe('ok')
+    expect((await relations.list('ann')).items.map((e) => [e.user.id, e.state])).toEqual([
+      ['bob', 'contact'],
+      ['dan', 'incoming'],
+    ])
+  })
+
+  it('a block ends the other’s request, keeps the other’s own block, and is never pushed to the blocked user', async () => {
+    const { relations, store, pushed } = await setup()
+    await relations.act('bob', 'request', 'ann', 'hello')
+    await relations.act('bob', 'block', 'cat')
+    await relations.act('cat', 'block', 'bob')
+    pushed.length = 0
+    await relations.act('ann', 'block', 'bob')
+    expect(await store.pair('ann', 'bob')).toMatchObject({ ab: { state: 'blocked' }, ba: undefined })
+    expect(pushed.map((p) => p.to)).toEqual([['ann']])
+    expect((await relations.list('bob')).items.map((e) => [e.user.id, e.state])).toEqual([['cat', 'blocked']])
+    expect((await relations.list('cat')).items.map((e) => [e.user.id, e.state])).toEqual([['bob', 'blocked']])
+    // Blocking twice changes nothing (the version stays).
+    const before = await store.pair('ann', 'bob')
+    await relations.act('ann', 'block', 'bob')
+    expect((await store.pair('ann', 'bob')).version).toBe(before.version)
+  })
+
+  it('settles racing operations on one pair by compare-and-set: each applied to what the other left', async () => {
+    const { relations, store } = await setup()
+    await relations.act('ann', 'request', 'bob')
+    // bob accepts while ann blocks: whichever lands second sees the first.
+    const results = await Promise.all([code(relations.act('bob', 'accept', 'ann')), code(relations.act('ann', 'block', 'bob'))])
+    expect(results).toEqual(['ok', 'ok'])
+    const pair = await store.pair('ann', 'bob')
+    // Blocked in the end either way, and bob is no contact of ann's.
+    expect(pair.ab?.state).toBe('blocked')
+    expect(pair.ba).toBeUndefined()
+    expect(pair.version).toBe(3)
+  })
+
+  it('gives up with STORE_UNAVAILABLE (temporary) when the pair keeps changing under it', async () => {
+    const { relations, store } = await setup()
+    const put = store.put.bind(store)
+    // Every write finds the record changed by someone else first (another writer touches it).
+    let lost = 0
+    store.put = async (next: Pair) => {
+      await put(await store.pair(next.a, next.b))
+      lost++
+      return false
+    }
+    const err = await relations.act('ann', 'request', 'bob').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(AppError)
+    expect((err as AppError).code).toBe('STORE_UNAVAILABLE')
+    expect((err as AppError).temporary).toBe(true)
+    expect(lost).toBe(8)
+  })
+
+  it('checks for the chat service: sends, opening a 1:1, search', async () => {
+    const { relations } = await setup()
+    const checks = relations.checks({ text: async () => {} })
+    await relations.act('bob', 'block', 'ann')
+    expect(await code(checks.direct!('ann', 'd:ann:bob'))).toBe('BLOCKED')
+    expect(await code(checks.direct!('bob', 'd:ann:bob'))).toBe('ok')
+    expect(await code(checks.direct!('ann', 'g:whatever'))).toBe('ok')
+    expect(await code(checks.open!('ann', 'bob'))).toBe('BLOCKED')
+    expect(await code(checks.open!('ann', 'cat'))).toBe('ok')
+    await relations.setPolicy('cat', 'contacts')
+    expect(await code(checks.open!('ann', 'cat'))).toBe('NOT_CONTACT')
+    const all = [
+      { id: 'ann', name: 'ANN' },
+      { id: 'bob', name: 'BOB' },
+      { id: 'cat', name: 'CAT' },
+    ]
+    expect((await checks.visible!('ann', all)).map((u) => u.id)).toEqual(['ann', 'cat'])
+    expect((await checks.visible!('bob', all)).map((u) => u.id)).toEqual(['ann', 'bob', 'cat'])
+  })
+})
