@@ -4,12 +4,12 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { RelationEntry } from '@chat/shared'
-import { createFakePlatform, type FakeSocket } from '../platform/fake'
-import { Auth, AUTH_STORAGE_KEY } from '../net/auth'
-import { ChatClient } from '../net/chat-client'
-import { ALICE, BOB, CAROL, authResponse, welcome } from '../test/fixtures'
-import { createChatStore } from './store'
-import { createContactsStore, withEntry } from './contacts'
+import { createFakePlatform, type FakeSocket } from '../../platform/fake'
+import { Auth, AUTH_STORAGE_KEY } from '../../net/auth'
+import { ChatClient } from '../../net/chat-client'
+import { ALICE, BOB, CAROL, authResponse, welcome } from '../fixtures'
+import { createChatStore } from '../../store/store'
+import { createContactsStore, withEntry } from '../../store/contacts'
 
 const settle = () => new Promise<void>((r) => setTimeout(r, 0))
 
