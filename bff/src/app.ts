@@ -192,7 +192,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     onOnline: (user) => wechat.online(user),
     admit: (user) => wechat.admit(user),
   })
-  wechat.onSuspend = (user) => gateway.closeUser(user, 'USER_SUSPENDED')
+  delivery.onCloseUser = (user, code) => gateway.closeUser(user, code)
+  wechat.onSuspend = (user) => void delivery.closeUser(user, 'USER_SUSPENDED').catch((err: unknown) => log.warn({ err, user }, 'suspension not told to other processes'))
 
   const app = express()
   app.disable('x-powered-by')

@@ -26,6 +26,10 @@ import { encode } from './frames'
 import type { Outlet, Outlets } from './outlet'
 import { SentSeqs } from './sent-seqs'
 
+/** Why every device of a user is closed through the bus. */
+export type CloseReason = 'USER_SUSPENDED'
+const isCloseReason = (s: string): s is CloseReason => s === 'USER_SUSPENDED'
+
 export interface MessageRef {
   readonly conv: string
   readonly seq: number
@@ -48,6 +52,8 @@ export class Delivery {
   private idle: (() => void)[] = []
   /** Called for each message that reached no device of its recipient (it is queued). */
   onUndelivered: ((user: UserId, json: string) => void) | undefined
+  /** Closes this process's devices of a user (the gateway's): set by the app. */
+  onCloseUser: ((user: UserId, code: CloseReason) => void) | undefined
 
   constructor(
     private readonly node: string,
@@ -96,6 +102,16 @@ export class Delivery {
     this.remote.delete(user)
     this.learning.delete(user)
     await this.bus.publish(user, `${this.node}|l|`)
+  }
+
+  /**
+   * Close every device of `user`, on this process and on every other one holding a device of it
+   * (a moderator's suspension: the user's channel reaches exactly those).
+   * Published whatever this node believes about the others: rare, and it must not be missed.
+   */
+  async closeUser(user: UserId, code: CloseReason): Promise<void> {
+    this.onCloseUser?.(user, code)
+    await this.bus.publish(user, `${this.node}|x|${code}`)
   }
 
   /** Whether other nodes may hold a device of `user` (or whether we cannot know). */
@@ -194,6 +210,10 @@ export class Delivery {
     const kind = payload[a + 1]
     if (kind === 'j' || kind === 'h' || kind === 'l') return this.membership(user, payload.slice(0, a), kind)
     const body = payload.slice(a + 3)
+    if (kind === 'x') {
+      if (isCloseReason(body)) this.onCloseUser?.(user, body)
+      return
+    }
     const list = this.devices.of(user)
     if (kind === 'f') {
       if (!list) return

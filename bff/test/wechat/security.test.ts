@@ -7,7 +7,7 @@ import { directConvId } from '@chat/shared'
 import type { RunningServer } from '../../src/app'
 import { TestClient, connectUser, newCid } from '../support/client'
 import { FakeWeChat } from '../support/fake-wechat'
-import { startTestServer } from '../support/server'
+import { dropPrefix, randomPrefix, startTestServer } from '../support/server'
 
 const ADMIN = 'admin-token-0123456789'
 
@@ -191,5 +191,29 @@ describe('content security and reports', () => {
     const back = await connectUser(server.url, b)
     open.push(back.client)
     expect(back.welcome.user.id).toBe(b)
+  })
+
+  it('closes a suspended user\'s sockets on every process, not only the one the moderator called', async () => {
+    // Two processes on one Redis: Bob's devices on the second, the suspension asked of the first.
+    const prefix = randomPrefix()
+    const wx = { STORE: 'redis', REDIS_PREFIX: prefix, WX_APPID: 'wxapp', WX_SECRET: 'secret', WX_API_BASE: fake.url, ADMIN_TOKEN: ADMIN }
+    const [one, two] = await Promise.all([startTestServer(wx), startTestServer(wx)])
+    try {
+      const b = uid('bob')
+      const [phone, pad] = await Promise.all([connectUser(two.url, b), connectUser(two.url, b)])
+      const other = await connectUser(one.url, uid('cy'))
+      open.push(phone.client, pad.client, other.client)
+      const res = await fetch(`${one.url}/admin/users/${b}/suspension`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ suspended: true }) })
+      expect(res.status).toBe(204)
+      expect((await phone.client.closed).code).toBe(4001)
+      expect((await pad.client.closed).code).toBe(4001)
+      // Someone else's socket on the moderator's process stays.
+      other.client.send({ type: 'ping' })
+      await other.client.nextOf('pong')
+    } finally {
+      await Promise.all(open.splice(0).map((c) => c.close()))
+      await Promise.all([one.close(), two.close()])
+      await dropPrefix(prefix)
+    }
   })
 })
