@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one orchestrator of every bench:bff scenario and its same-run baselines, sharing process, pinning and Redis helpers.
 /**
  * `npm run bench:bff`: the BFF against the minimal ws router (baseline.ts) in the same run, on the
  * five targets of issue 3. Servers are pinned to core 0 and load generators to core 1 (taskset),

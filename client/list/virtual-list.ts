@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the list's three position rules (follow, anchor, hold) act on one shared state and read best together.
 /**
  * The chat list's model: `@tanstack/virtual-core` driven through a stand-in scroll element, with no
  * renderer. The Taro adapter (ChatList.tsx) feeds it scroll offsets, the viewport height and

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the client's public API and its frame-type dispatch; each concern lives in its own module beside it.
 /**
  * The chat client: turns frames into store updates and user actions into frames. It wires the
  * connection to the parts that own each concern, and dispatches every server frame through one

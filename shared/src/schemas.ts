@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: every frame's schema in one module, so the unions and the type lists derive from one place.
 /**
  * Schemas of every frame, in valibot: it needs no `eval`/`new Function` (forbidden in WeChat
  * mini-programs) and is modular, so the client bundle carries only the validators it uses.

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one browser session per edge case would cost a build and a Chromium start each.
 /**
  * The rough edges a user meets in the h5 build, each asserted as it shows in Chromium (pixels,
  * visibility, text), against the built BFF serving the production h5 build. Screenshots at 320 and

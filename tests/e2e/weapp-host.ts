@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one fake host (wx APIs, App/Page/Component, setData, selector queries over one layout model) whose parts share that model.
 /**
  * A fake mini-program host: runs the built dist/weapp in Node (TARO.md, "The weapp output can run in
  * Node"). It provides `wx` (storage, a real WebSocket through `ws`, HTTP through fetch, navigation,

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the archive's SQL, written once for MySQL and SQLite, is one implementation of one interface.
 /**
  * The archive: the system of record (users, conversations, members, every message, read marks).
  * One implementation over Kysely, so the SQL is written once for MySQL/MariaDB (production) and

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: upgrade, heartbeat, limits, dispatch and the one error-to-frame place share the connection set.
 /**
  * The WebSocket gateway: authenticates upgrades, holds the connections of this process, keeps the
  * heartbeat, enforces frame size, binary refusal, rate limits and slow-consumer cuts, decodes

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the memory engine implements every store interface of types.ts against the one contract suite.
 /**
  * The embedded engine: every store in this process's memory, backed by an archive (SQLite by
  * default) for what must survive a restart. For one process only (`npm start`, tests, WORKERS=1):

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the Redis engine's key layout and its scripts are one design, documented once at the top.
 /**
  * The Redis engine (production, many processes and machines).
  *
