@@ -10,7 +10,7 @@
 //   root, as the BFF's own bundle does); workspace sources (`@chat/shared`) and tsconfig paths
 //   (`@/` for client/) are bundled.
 // - `import.meta.url`, `import.meta.dirname`, `import.meta.filename`, `__dirname` and `__filename`
-//   keep naming each source file (the publish script, bench:archive's result path and the e2e
+//   keep naming each source file (.ts, .tsx and the repository's own .mjs, such as bff/bundle.mjs) (the publish script, bench:archive's result path and the e2e
 //   harness behind bench:client locate the repository from them).
 // - process.argv is `[node, <file.ts>, ...args]` when the file runs, as if Node ran it directly.
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -44,7 +44,7 @@ const externalPackages = {
 const ownLocation = {
   name: 'own-location',
   setup(build) {
-    build.onLoad({ filter: /\.[mc]?tsx?$/ }, (args) => {
+    build.onLoad({ filter: /\.([mc]?tsx?|mjs)$/ }, (args) => {
       if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined
       const source = readFileSync(args.path, 'utf8')
       const here = JSON.stringify(path.dirname(args.path))
@@ -55,7 +55,9 @@ const ownLocation = {
         .replace(/\bimport\.meta\.filename\b/g, self)
         .replace(/(?<![.\w$])__dirname\b/g, here)
         .replace(/(?<![.\w$])__filename\b/g, self)
-      return { contents, loader: path.extname(args.path).endsWith('x') ? 'tsx' : 'ts', resolveDir: path.dirname(args.path) }
+      const ext = path.extname(args.path)
+      const loader = ext === '.mjs' ? 'js' : ext.endsWith('x') ? 'tsx' : 'ts'
+      return { contents, loader, resolveDir: path.dirname(args.path) }
     })
   },
 }
