@@ -27,6 +27,8 @@ export default tseslint.config(
       // The memory engine, fakes and platform adapters implement async interfaces without awaiting:
       // `async` is how a throw becomes the rejection their callers expect.
       '@typescript-eslint/require-await': 'off',
+      // A callback made before the value exists reads it once it does (`let attempt` set after the socket that reports to it).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // A rest pattern leaves out a property by naming it (`const { blob: _blob, ...file } = j.file`).
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
       // A caught value passed on unchanged (`catch (err) { reject(err) }`) is not a new non-Error reason.
