@@ -25,7 +25,6 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { SignJWT } from 'jose'
@@ -468,7 +467,7 @@ async function fakeWeChat(delayMs: number): Promise<{ url: string; checks: () =>
   const child = spawn('taskset', ['-c', LOAD_CORE, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   started.add(child)
   const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(Number(line)))
+    createInterface({ input: child.stdout }).once('line', (line) => resolve(Number(line)))
     child.once('exit', (code) => reject(new Error(`fake WeChat exited ${code}`)))
   })
   const url = `http://127.0.0.1:${port}`

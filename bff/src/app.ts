@@ -310,7 +310,7 @@ function securityHeaders(scriptHashes: readonly string[]): RequestHandler {
         imgSrc: ["'self'", 'data:', 'blob:'],
         mediaSrc: ["'self'", 'blob:'],
         fontSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'", (req) => sameOriginSockets(req as IncomingMessage)],
+        connectSrc: ["'self'", (req) => sameOriginSockets(req)],
         workerSrc: ["'self'", 'blob:'],
         objectSrc: ["'none'"],
         baseUri: ["'self'"],

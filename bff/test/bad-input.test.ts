@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { LIMITS, directConvId } from '@chat/shared'
-import type { ClientFrame } from '@chat/shared'
+import type { ClientFrame, Message } from '@chat/shared'
 import type { RunningServer } from '../src/app'
 import { TestClient, connectUser, newCid } from './support/client'
 import { dropPrefix, randomPrefix, startTestServer } from './support/server'
@@ -45,7 +45,7 @@ async function othersUnaffected(): Promise<void> {
   expect(ack.seq).toBe(stored)
   await dave.nextOf('msg', (f) => f.m.cid === cid)
   const history = await server.engine.messages.before(bystanderConv, undefined, LIMITS.maxPageSize)
-  expect(history.map((m) => JSON.parse(m).seq)).toEqual(Array.from({ length: stored }, (_, i) => i + 1))
+  expect(history.map((m) => (JSON.parse(m) as Message).seq)).toEqual(Array.from({ length: stored }, (_, i) => i + 1))
   expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
 }
 
@@ -126,7 +126,7 @@ describe('bad input', () => {
     const ack = await m.nextOf('ack', (f) => f.cid === cid)
     const atCarol = await carol.nextOf('msg', (f) => f.m.cid === cid)
     expect(atCarol.m.from).toBe(`mallory${n}`)
-    expect(JSON.parse((await server.engine.messages.after(victimConv, ack.seq - 1, 1))[0]!).from).toBe(`mallory${n}`)
+    expect((JSON.parse((await server.engine.messages.after(victimConv, ack.seq - 1, 1))[0]!) as Message).from).toBe(`mallory${n}`)
     await othersUnaffected()
     await m.close()
   })

@@ -236,7 +236,7 @@ export class ChatClient {
    */
   sendRequest(frame: RequestFrame, onRelation?: (f: ServerFrameOf<'relation'>) => void): Promise<ServerFrame> {
     if (onRelation) this.relationListener = onRelation
-    return this.requests.send(frame.type, (rid) => ({ ...frame, rid }) as Parameters<Connection['send']>[0])
+    return this.requests.send(frame.type, (rid) => ({ ...frame, rid }))
   }
 
   /** Page back: the page of messages before the oldest one held. */

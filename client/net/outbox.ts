@@ -36,7 +36,7 @@ export class Outbox {
     this.entries = Array.isArray(stored)
       ? stored.flatMap((e) => {
           const r = v.safeParse(Entry, e)
-          return r.success ? [r.output as OutboxEntry] : []
+          return r.success ? [r.output] : []
         })
       : []
   }

@@ -64,7 +64,7 @@ export function mergeServerMessages(
 ): ChatState {
   if (msgs.length === 0) return s
   const current = s.messages[conv] ?? EMPTY
-  const merged = mergeMessages<ChatMessage>(current, msgs as readonly ChatMessage[])
+  const merged = mergeMessages<ChatMessage>(current, msgs)
   if (merged === current) return s
   let next: ChatState = { ...s, messages: { ...s.messages, [conv]: capped(merged, maxInMemory) } }
   const c = s.convs[conv]

@@ -30,7 +30,7 @@ interface Worker {
 }
 
 function startWorker(): Promise<Worker> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'node_modules/jiti/lib/jiti-cli.mjs'), path.join(repoRoot, 'tests/ops/support/storm-worker.ts')], {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'scripts/run-ts.mjs'), path.join(repoRoot, 'tests/ops/support/storm-worker.ts')], {
     cwd: repoRoot,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })

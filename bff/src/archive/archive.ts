@@ -12,6 +12,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
+import { inspect } from 'node:util'
 import { CompiledQuery, Kysely, Migrator, MysqlDialect, SqliteDialect, sql } from 'kysely'
 import type { Migration, MigrationProvider } from 'kysely'
 import { createPool } from 'mysql2'
@@ -81,7 +82,12 @@ export const INSERT_BYTES_MAX = 4 * 1024 * 1024
 export function insertChunks(n: number): number[] {
   const out: number[] = []
   for (; n >= INSERT_CHUNK_MAX; n -= INSERT_CHUNK_MAX) out.push(INSERT_CHUNK_MAX)
-  for (let size = INSERT_CHUNK_MAX / 2; size >= 1; size /= 2) if (n >= size) (out.push(size), (n -= size))
+  for (let size = INSERT_CHUNK_MAX / 2; size >= 1; size /= 2) {
+    if (n >= size) {
+      out.push(size)
+      n -= size
+    }
+  }
   return out
 }
 
@@ -169,7 +175,7 @@ export class Archive {
       )
     }
     const { error, results } = await this.migrator().migrateToLatest()
-    if (error) throw new ArchiveSchemaError(`archive migration failed: ${error instanceof Error ? error.message : String(error)}`)
+    if (error) throw new ArchiveSchemaError(`archive migration failed: ${error instanceof Error ? error.message : inspect(error)}`)
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
   }
 

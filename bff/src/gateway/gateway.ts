@@ -280,7 +280,8 @@ export class Gateway {
     }
     let frame: ClientFrame
     try {
-      frame = decodeFrame(data.toString())
+      // A Buffer: the server's binaryType is ws's default, 'nodebuffer' (fragments arrive joined).
+      frame = decodeFrame((data as Buffer).toString())
     } catch (err) {
       metrics.framesIn.inc({ type: 'invalid' })
       const ref = err instanceof AppError ? (err.details?.ref as { rid?: string; cid?: string } | undefined) : undefined
@@ -307,7 +308,7 @@ export class Gateway {
     }
     const handler = handlers[frame.type] as Handler<ClientFrameType>
     try {
-      const result = handler(ctx, frame as never)
+      const result = handler(ctx, frame)
       if (result instanceof Promise) this.track(result.catch((err: unknown) => this.fail(conn, err, refOf(frame))))
     } catch (err) {
       this.fail(conn, err, refOf(frame))
@@ -418,7 +419,15 @@ function presenceField(node: string, conn: Connection): string {
 const CONN = Symbol('connection')
 type SocketWithConn = WebSocket & { [CONN]: Connection }
 
-function listenersOf(gateway: Gateway) {
+/** Listeners ws calls with `this` bound to the socket (EventEmitter's calling convention). */
+interface SocketListeners {
+  error: (this: WebSocket, err: Error) => void
+  pong: (this: WebSocket) => void
+  message: (this: WebSocket, data: RawData, isBinary: boolean) => void
+  close: (this: WebSocket) => void
+}
+
+function listenersOf(gateway: Gateway): SocketListeners {
   return {
     error(this: WebSocket, err: Error) {
       gateway.socketError((this as SocketWithConn)[CONN], err)

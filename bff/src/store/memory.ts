@@ -6,7 +6,7 @@
  * including dedup expiry and queue bounds.
  */
 import { AppError } from '@chat/shared'
-import type { ConvId, Presence, User, UserId } from '@chat/shared'
+import type { ConvId, Message, Presence, User, UserId } from '@chat/shared'
 import type { Archive, ArchivedConvState } from '../archive/archive'
 import { ArchiveUsers } from '../archive/users'
 import { ArchiveWriter } from '../archive/writer'
@@ -98,7 +98,7 @@ class MemoryMessages implements MessageStore {
     const known = this.dedup.get(key)
     if (known !== undefined) {
       const json = (await this.after(input.conv, known - 1, 1))[0]
-      if (json !== undefined && peekMessage(json)?.seq === known) return { msg: JSON.parse(json), json, dup: true }
+      if (json !== undefined && peekMessage(json)?.seq === known) return { msg: JSON.parse(json) as Message, json, dup: true }
     }
     const work = this.store(data, input, key)
     this.inflight.set(key, work)
@@ -202,7 +202,7 @@ class MemoryConvs implements ConvStore {
       const lastJson = data?.lastJson
       return {
         lastSeq: data?.lastSeq ?? 0,
-        lastMsg: lastJson ? JSON.parse(lastJson) : undefined,
+        lastMsg: lastJson ? (JSON.parse(lastJson) as Message) : undefined,
         readSeq: data?.reads.get(user) ?? 0,
       }
     })

@@ -30,7 +30,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import { AppError } from '@chat/shared'
-import type { ConvId, Presence, User, UserId } from '@chat/shared'
+import type { ConvId, Message, Presence, User, UserId } from '@chat/shared'
 import type { Archive } from '../archive/archive'
 import type { Logger } from '../log'
 import { directoryTerms } from './directory'
@@ -319,7 +319,7 @@ class RedisMessages implements MessageStore {
     if (res[0] === 1 || res[0] === 4) {
       const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
-      return { msg: JSON.parse(json), json, dup: true }
+      return { msg: JSON.parse(json) as Message, json, dup: true }
     }
     const seq = Number(res[1])
     return { msg: messageOf(input, seq), json: messageJson(parts, seq), dup: false }
@@ -427,7 +427,7 @@ class RedisConvs implements ConvStore {
               this.r.hmget(this.k.convMeta(c), 'lastSeq', 'last'),
               this.r.hget(this.k.convReads(c), user),
             ])
-            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? JSON.parse(last) : undefined, readSeq: Number(read ?? 0), known: lastSeq !== null }
+            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(read ?? 0), known: lastSeq !== null }
           }),
         ),
       )
@@ -462,7 +462,7 @@ function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {
     id,
     kind: kind === 'group' ? 'group' : 'direct',
     ...(title ? { title } : {}),
-    members: JSON.parse(members ?? '[]'),
+    members: JSON.parse(members ?? '[]') as UserId[],
     createdAt: Number(createdAt ?? 0),
   }
 }
@@ -723,7 +723,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
       try {
         return work().catch(unavailable)
       } catch (err) {
-        return Promise.reject(unavailable(err))
+        return unavailable(err)
       }
     }
   }

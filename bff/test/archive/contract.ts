@@ -6,6 +6,7 @@ import { Migrator, sql } from 'kysely'
 import { Archive, ArchiveSchemaError } from '../../src/archive/archive'
 import type { ArchivedMessage } from '../../src/archive/archive'
 import { migrations } from '../../src/archive/migrations'
+import type { Message, TextBody } from '@chat/shared'
 
 export interface ArchiveFixture {
   /** URL of a new, empty database. */
@@ -172,7 +173,7 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
         const text = '表情 😀🎉 "quoted" \\ back\u0000slash ' + 'x'.repeat(70_000)
         await a.insertMessages([msg('d:ann:bob', 1, 'ann', text)])
         const [json] = await a.after('d:ann:bob', 0, 1)
-        expect(JSON.parse(json!).body.text).toBe(text)
+        expect(((JSON.parse(json!) as Message).body as TextBody).text).toBe(text)
       })
 
       it('inserts thousands in one call (chunked statements)', async () => {

@@ -10,6 +10,8 @@ import { FakeWeChat } from '../support/fake-wechat'
 import { create, patch, startUploads } from '../upload/harness'
 import type { UploadHarness } from '../upload/harness'
 import { waitFor } from '../support/wait'
+import type { ErrorResponse } from '@chat/shared'
+import type { AdminLists } from '../support/fake-wechat'
 
 const PUSH_TOKEN = 'push-token-abc'
 const ADMIN = 'admin-token-0123456789'
@@ -54,7 +56,7 @@ describe('image checks and the message-push endpoint', () => {
     await waitFor(() => fake.of('/wxa/media_check_async').length === before + 1)
     return { id: c.id!, token, conv, call: fake.of('/wxa/media_check_async').at(-1)! }
   }
-  const flags = async () => ((await (await fetch(`${h.url}/admin/flags`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any).flags as any[]
+  const flags = async () => ((await (await fetch(`${h.url}/admin/flags`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as AdminLists).flags
 
   it('answers WeChat’s URL check with the echo only when the signature verifies', async () => {
     const ok = await fetch(`${h.url}/wechat/push?${signed({ echostr: 'echo-123' })}`)
@@ -62,7 +64,7 @@ describe('image checks and the message-push endpoint', () => {
     expect(await ok.text()).toBe('echo-123')
     const bad = await fetch(`${h.url}/wechat/push?${signed({ echostr: 'echo-123' }, 'other-token')}`)
     expect(bad.status).toBe(403)
-    expect(((await bad.json()) as any).error.code).toBe('FORBIDDEN')
+    expect(((await bad.json()) as ErrorResponse).error.code).toBe('FORBIDDEN')
     expect((await push({ Event: 'wxa_media_check' }, 'timestamp=1&nonce=2')).status).toBe(403)
   })
 
@@ -79,7 +81,7 @@ describe('image checks and the message-push endpoint', () => {
     expect(await res.text()).toBe('success')
     const after = await fetch(local)
     expect(after.status).toBe(410)
-    expect(((await after.json()) as any).error.code).toBe('FILE_WITHDRAWN')
+    expect(((await after.json()) as ErrorResponse).error.code).toBe('FILE_WITHDRAWN')
     expect((await flags()).find((f) => f.fileId === id)).toMatchObject({ kind: 'media-risky', from: 'amy', conv, label: 20002 })
     // The same verdict again finds nothing to act on.
     expect((await push({ Event: 'wxa_media_check', trace_id: 'trace-1', result: { suggest: 'risky' } })).status).toBe(200)

@@ -6,7 +6,7 @@
 import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import type { ConvId, FileBody } from '@chat/shared'
+import type { ConvId } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack } from '../../components/nav'
@@ -53,9 +53,9 @@ export default function ChatPage() {
 /** Presence or typing of the others; the page title is set through the navigation bar (no setData). */
 function ChatHeader({ conv }: { conv: ConvId }) {
   const gate = useGate()
-  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
+  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id) : ''))
   useEffect(() => {
-    if (title) Taro.setNavigationBarTitle({ title })
+    if (title) void Taro.setNavigationBarTitle({ title })
     else setPageTitle('title.chat')
   }, [title])
   const line = useStore(gate, useShallow((s): { text: string; typing: boolean } => {
@@ -220,7 +220,7 @@ function Messages({ conv }: { conv: ConvId }) {
     void reportMessage(moderation, reportUi, m, store.getState().me?.id)
   }, [])
   const onFile = useCallback((m: ChatMessage) => {
-    if ('url' in m.body) openFile(m.body as FileBody).catch(() => undefined)
+    if ('url' in m.body) openFile(m.body).catch(() => undefined)
   }, [])
   const now = Date.now()
   const renderRow = (i: number) => {
@@ -268,7 +268,7 @@ function Messages({ conv }: { conv: ConvId }) {
         </View>
       ) : null}
       {older === 'error' ? (
-        <View className='ml-top' role='button' onClick={() => client.loadOlder(conv).catch(() => undefined)}>
+        <View className='ml-top' role='button' onClick={() => void client.loadOlder(conv).catch(() => undefined)}>
           <Text className='ml-err'>{t('chat.olderFailed')}</Text>
         </View>
       ) : null}

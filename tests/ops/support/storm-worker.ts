@@ -2,7 +2,7 @@
  * A load-generator process for the reconnect storm: holds thousands of chat users (ChatUser: the
  * real client on the Node platform, with its own reconnect, sync and outbox) so that 10,000 sockets are spread
  * over several processes (a process may hold at most 20,000 open files here). Driven over IPC by
- * tests/ops/storm.test.ts; run with jiti (TypeScript, no build step).
+ * tests/ops/storm.test.ts; run with scripts/run-ts.mjs (the project's TypeScript runner: the IPC channel stays).
  *
  *   parent -> { type: 'start', users, urls, concurrency }   log in and connect every user
  *   worker -> { type: 'ready', ms }
