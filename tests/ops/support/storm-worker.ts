@@ -39,6 +39,8 @@ export interface BackReport {
   readonly welcomeTimeouts: number
   /** Users not back, by what their client says (`state/reason`, online and still syncing), with counts. */
   readonly missingStates: Record<string, number>
+  /** Error frames received since the users started, by code, all users (refused syncs among them). */
+  readonly errors: Record<string, number>
 }
 
 let users: ChatUser[] = []
@@ -93,6 +95,10 @@ function report(after: number, missing: number): BackReport {
     missingStates: users
       .filter((u) => !(u.online && u.stats.lastReadyAt > after))
       .reduce<Record<string, number>>((m, u) => ((m[stateOf(u)] = (m[stateOf(u)] ?? 0) + 1), m), {}),
+    errors: users.reduce<Record<string, number>>((m, u) => {
+      for (const [code, n] of u.stats.errors) m[code] = (m[code] ?? 0) + n
+      return m
+    }, {}),
   }
 }
 
