@@ -102,6 +102,7 @@ function merge(reports: BackReport[]): BackReport {
     welcomeTimeouts: reports.reduce((s, r) => s + r.welcomeTimeouts, 0),
     missingStates: sumCounts(reports.map((r) => r.missingStates)),
     errors: sumCounts(reports.map((r) => r.errors)),
+    stalled: reports.some((r) => r.stalled),
   }
 }
 
@@ -118,17 +119,17 @@ async function busyRefusals(urls: string[]): Promise<number> {
 }
 
 /**
- * The bound on "all back" after a storm, from the client's stated limits and the work measured:
- * while the servers are saturated (at most the whole storm's CPU time, BFF + Redis + generators,
- * if it ran on one core: the bound assumes the run gets at least one of the two cores), refused
- * attempts (503 busy, STORE_UNAVAILABLE) back off; once the work is done, a client waits at most
- * one more reconnect window (RECONNECT.maxDelayMs) for its socket and one more retry window for a
- * refused sync (the same bounds, client/net/sync.ts), plus one attempt abandoned at the client's
- * connect timeout (CLIENT_DEFAULTS.connectTimeoutMs). `startMs`: until the servers listen.
+ * The wait for "all back" ends early when no user came back for this long, ms: a client that is not
+ * stuck makes a new attempt at least every RECONNECT.maxDelayMs (its backoff cap) plus one attempt
+ * abandoned at the connect timeout (CLIENT_DEFAULTS.connectTimeoutMs), and asks a refused sync again
+ * within one more RECONNECT.maxDelayMs (client/net/sync.ts); with thousands of clients in that
+ * state, none coming back for all of it means they are stuck. How long the storm takes depends
+ * on how much of the shared machine it gets: printed with the CPU it took, never asserted.
  */
-function backBoundMs(startMs: number, workCpuMs: number): number {
-  return startMs + workCpuMs + 2 * RECONNECT.maxDelayMs + CLIENT_DEFAULTS.connectTimeoutMs
-}
+const STALL_MS = 2 * RECONNECT.maxDelayMs + CLIENT_DEFAULTS.connectTimeoutMs
+/** The longest wait for "all back", ms: what the test's own timeout (TEST_MS) leaves. */
+const AWAIT_CAP_MS = 330_000
+const TEST_MS = 420_000
 
 describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
   let redis: RedisServer
@@ -192,7 +193,7 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
   let generatorCpuMs = 0
   const serverCpuMs = () => servers.reduce((s, n) => s + cpuMs(n.child.pid!), 0)
 
-  it('every socket cut at once: all back within the bound, retries spread by jitter, memory bounded', async () => {
+  it('every socket cut at once: all back (none stuck), retries spread by jitter, memory bounded', async () => {
     expect(steadyRss).toBeGreaterThan(0)
     sampleFrom()
     const cpu0 = serverCpuMs()
@@ -200,14 +201,13 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     const busy0 = await busyRefusals(servers.map((n) => n.url))
     const dropped = await Promise.all(workers.map((w) => w.request<{ at: number; cpuMs: number }>({ type: 'drop' }, 'dropped', 10_000)))
     const after = Math.min(...dropped.map((d) => d.at))
-    const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after, timeoutMs: 300_000 }, 'back', 310_000)))).map((x) => x.report))
+    const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after, timeoutMs: AWAIT_CAP_MS, stallMs: STALL_MS }, 'back', AWAIT_CAP_MS + 10_000)))).map((x) => x.report))
     clearInterval(sampler.timer)
     const serverCpu = serverCpuMs() - cpu0
     const redisCpu = cpuMs(redis.pid()!) - redisCpu0
     const busy = (await busyRefusals(servers.map((n) => n.url))) - busy0
     const genCpu = r.cpuMs - dropped.reduce((s, d) => s + d.cpuMs, 0)
     generatorCpuMs = r.cpuMs
-    const bound = backBoundMs(0, serverCpu + redisCpu + genCpu)
     const settled = servers.reduce((s, n) => s + rss(n.child.pid!), 0)
     const allBackMs = Math.max(...r.backMs)
     const share = peakShare(r.firstAttemptMs)
@@ -215,15 +215,14 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
       `[storm: sockets cut] all ${r.users - r.missing}/${r.users} back in ${allBackMs} ms (p50 ${pct(r.backMs, 50)} ms, p99 ${pct(r.backMs, 99)} ms); ` +
         `first attempts ${pct(r.firstAttemptMs, 1)}-${pct(r.firstAttemptMs, 99)} ms after the cut (p1-p99), at most ${(share * 100).toFixed(1)}% in any 100 ms; ` +
         `${r.attempts} attempts (${busy} refused busy; abandoned after 15 s: ${r.openTimeouts} never opened, ${r.welcomeTimeouts} opened without welcome); ` +
-        `error frames since start ${JSON.stringify(r.errors)}; bound ${bound} ms; ` +
+        `error frames since start ${JSON.stringify(r.errors)}; ` +
         `CPU: BFF ${serverCpu} ms (${(serverCpu / r.users).toFixed(2)} ms per reconnect), Redis ${redisCpu} ms, generators ${genCpu.toFixed(0)} ms; ` +
         `BFF RSS ${mb(steadyRss)} before, peak ${mb(sampler.peak)}, ${mb(settled)} after; generators ${mb(r.rssBytes)}`,
     )
-    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}; error frames ${JSON.stringify(r.errors)}`).toBe(0)
-    // Measured here: 25-45 s. The storm is CPU-bound: ~1.2-1.9 ms of BFF CPU per reconnect (token
-    // check, welcome, presence, subscription, sync) plus ~1.6 ms in the generators, 10,000 times;
-    // the bound is that work plus the client's stated waits (backBoundMs).
-    expect(allBackMs).toBeLessThan(bound)
+    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}; error frames ${JSON.stringify(r.errors)}; ${r.stalled ? `none back for ${STALL_MS} ms` : `not all back within ${AWAIT_CAP_MS} ms`}`).toBe(0)
+    // Measured here: 45 s with the machine shared, 136 s with it loaded 7 times over (load average
+    // 14 on 2 cores). The storm is CPU-bound: ~1.2-2.7 ms of BFF CPU per reconnect (token check,
+    // welcome, presence, subscription, sync) plus ~1.6-4 ms in the generators, 10,000 times.
     // Jitter: first attempts spread over the first backoff window, not all at once.
     expect(pct(r.firstAttemptMs, 99) - pct(r.firstAttemptMs, 1)).toBeGreaterThan(RECONNECT.minDelayMs * 0.8)
     expect(share).toBeLessThan(0.35)
@@ -232,9 +231,9 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     // two storms running at once. (RSS right after is reported, not asserted: V8 returns freed heap
     // to the system lazily.)
     expect(sampler.peak).toBeLessThan(steadyRss * 2 + 64 * 1048576)
-  }, 400_000)
+  }, TEST_MS)
 
-  it('both BFF processes killed -9 and restarted: all back within the bound', async () => {
+  it('both BFF processes killed -9 and restarted: all back (none stuck)', async () => {
     const killedAt = Date.now()
     const oldServerCpu = serverCpuMs()
     const redisCpu0 = cpuMs(redis.pid()!)
@@ -243,14 +242,12 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     servers = await Promise.all(ports.map((p) => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
     const upMs = Date.now() - killedAt
     sampleFrom()
-    const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after: killedAt, timeoutMs: 300_000 }, 'back', 310_000)))).map((x) => x.report))
+    const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after: killedAt, timeoutMs: AWAIT_CAP_MS, stallMs: STALL_MS }, 'back', AWAIT_CAP_MS + 10_000)))).map((x) => x.report))
     clearInterval(sampler.timer)
     const serverCpu = serverCpuMs()
     const redisCpu = cpuMs(redis.pid()!) - redisCpu0
     const busy = await busyRefusals(servers.map((n) => n.url))
     const genCpu = r.cpuMs - generatorCpuMs
-    // The new processes' CPU includes their start (bundle load, Redis connect), counted as work.
-    const bound = backBoundMs(upMs, serverCpu + redisCpu + genCpu)
     await until('connection gauges settle', async () => {
       const counts = await Promise.all(servers.map(async (n) => Number(/^chat_connections (\d+)/m.exec(await (await fetch(`${n.url}/metrics`)).text())![1])))
       return counts.reduce((a, b) => a + b, 0) === CLIENTS
@@ -260,15 +257,14 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     console.log(
       `[storm: servers killed] processes listening again ${upMs} ms after the kill; all ${r.users - r.missing}/${r.users} back ${allBackMs} ms after the kill ` +
         `(p50 ${pct(r.backMs, 50)} ms, p99 ${pct(r.backMs, 99)} ms); ${r.attempts} attempts (${(r.attempts / r.users).toFixed(2)} per client; ${busy} refused busy; abandoned after 15 s: ${r.openTimeouts} never opened, ${r.welcomeTimeouts} opened without welcome); ` +
-        `error frames since start ${JSON.stringify(r.errors)}; bound ${bound} ms; ` +
+        `error frames since start ${JSON.stringify(r.errors)}; ` +
         `CPU: new BFF processes ${serverCpu} ms (killed ones had used ${oldServerCpu} ms in all), Redis ${redisCpu} ms, generators ${genCpu.toFixed(0)} ms; ` +
         `BFF RSS peak ${mb(sampler.peak)}, ${mb(settled)} settled`,
     )
-    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}; error frames ${JSON.stringify(r.errors)}`).toBe(0)
+    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}; error frames ${JSON.stringify(r.errors)}; ${r.stalled ? `none back for ${STALL_MS} ms` : `not all back within ${AWAIT_CAP_MS} ms`}`).toBe(0)
     // Measured here: 24-87 s (the processes take 3-4 s to listen again; attempts that met a closed
     // port or a busy server back off exponentially, up to RECONNECT.maxDelayMs 20 s, and a
     // reachability probe skips the rest of a window once the server answers again).
-    expect(allBackMs).toBeLessThan(bound)
     expect(sampler.peak).toBeLessThan(steadyRss * 2 + 64 * 1048576)
-  }, 400_000)
+  }, TEST_MS)
 })
