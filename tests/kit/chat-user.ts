@@ -319,6 +319,11 @@ export class ChatUser {
   }
 
   private handle(attempt: Attempt, f: ServerFrame): void {
+    // PROTOCOL.md, Connecting: `welcome` is the first frame; only a refusal (error, notice) may
+    // come before it, ahead of the close.
+    if (!attempt.welcomed && f.type !== 'welcome' && f.type !== 'error' && f.type !== 'notice') {
+      this.violations.push(`${this.id}: ${f.type} before welcome`)
+    }
     switch (f.type) {
       case 'welcome':
         attempt.welcomed = true
