@@ -90,7 +90,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
   const main = kind === 'bff' ? BFF_MAIN : BASELINE
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
-  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, ...(kind === 'base' ? [RUN_TS] : []), main], {
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, ...(kind !== 'bff' ? [RUN_TS] : []), main], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: '0',

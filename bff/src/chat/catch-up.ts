@@ -76,14 +76,15 @@ export class CatchUp {
    */
   async sync(user: UserId, rid: string, given: readonly ConvSeq[], out: Outlet): Promise<void> {
     const sent = (out.sent ??= new SentSeqs())
-    const ids = await this.deps.engine.convs.listForUser(user)
+    // The user's summary: every conversation's last seq in a fixed number of store round trips.
+    const states = await this.deps.engine.convs.overview(user)
+    const ids = states.map((s) => s.conv)
     const mine = new Set(ids)
     const cursors = new Map<ConvId, number>()
     for (const c of given) {
       if (!mine.has(c.conv)) throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
       cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
     }
-    const states = await this.deps.engine.convs.states(ids, user)
     ids.forEach((id, i) => {
       const cursor = cursors.get(id)
       if (cursor !== undefined && cursor > states[i]!.lastSeq) {

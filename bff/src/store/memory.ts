@@ -19,6 +19,7 @@ import type {
   Bus,
   ConvRecord,
   ConvState,
+  ConvSummary,
   ConvStore,
   Engine,
   EngineOptions,
@@ -204,6 +205,17 @@ class MemoryConvs implements ConvStore {
         lastMsg: lastJson ? JSON.parse(lastJson) : undefined,
         readSeq: data?.reads.get(user) ?? 0,
       }
+    })
+  }
+
+  async overview(user: UserId): Promise<ConvSummary[]> {
+    const ids = [...(this.byUser.get(user) ?? [])]
+    const states = await this.states(ids, user)
+    return ids.map((conv, i) => {
+      const data = this.convs.get(conv)
+      const peer = data?.record.kind === 'direct' ? data.record.members.find((m) => m !== user) ?? user : undefined
+      const peerRead = peer === undefined ? undefined : Math.min(data!.reads.get(peer) ?? 0, data!.lastSeq)
+      return { conv, ...states[i]!, ...(peerRead !== undefined ? { peerRead } : {}) }
     })
   }
 
