@@ -415,7 +415,7 @@ export class ChatService {
 
   async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
     const contacts = await this.contacts(p.user, convIds)
-    if (contacts.length > 0) this.delivery.frame(contacts, 'presence', encode.presence(p))
+    if (contacts.length > 0) this.delivery.audience(contacts, 'presence', encode.presence(p))
   }
 
   /**

@@ -402,6 +402,13 @@ class MemoryBus implements Bus {
   async publish(user: UserId): Promise<number> {
     return this.subscribed.has(user) ? 1 : 0
   }
+  async broadcast(): Promise<number> {
+    // This process is the only node: it delivered locally already.
+    return 1
+  }
+  onBroadcast(): void {
+    // Nothing is ever received from another process.
+  }
   onMessage(): void {
     // Nothing is ever received from another process.
   }

@@ -115,6 +115,12 @@ type Client = Redis | Cluster
  * duplicate; {2} no such conversation; {3} the archive backlog is full (ARGV[5]); {4, seq} a
  * duplicate whose original left the window (read it from the archive).
  *
+ * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[6] the sender's, KEYS[7..]
+ * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
+ * atomic step: one HSET per member, no round trip more, and never behind the message. On Redis
+ * Cluster they live in other slots than the conversation, so the caller writes them after the
+ * script (`RedisConvs.noteMessage`).
+ *
  * Five commands for a new message (issue 15; seven before): the seq is taken first and the dedup
  * key written with it in one SET NX GET, which also tells a duplicate; the rare outcomes undo the
  * seq inside the script (nobody sees it: a script is atomic). The conversation's existence is
@@ -144,6 +150,15 @@ redis.call('ZADD', KEYS[2], seq, json)
 redis.call('HSET', KEYS[1], 'last', json)
 redis.call('HSET', KEYS[4], ARGV[4], seq)
 if ARGV[5] ~= '' then redis.call('XADD', KEYS[5], '*', 'j', json) end
+if #KEYS > 5 then
+  local l = 'l:' .. ARGV[6]
+  local v = seq .. ' ' .. json
+  redis.call('HSET', KEYS[6], l, v, 'r:' .. ARGV[6], seq)
+  for i = 7, #KEYS do
+    if ARGV[7] == 'd' then redis.call('HSET', KEYS[i], l, v, 'p:' .. ARGV[6], seq)
+    else redis.call('HSET', KEYS[i], l, v) end
+  end
+end
 return {0, seq}
 `
 
@@ -252,6 +267,8 @@ return 1
 
 interface Scripted {
   chatAppend(k1: string, k2: string, k3: string, k4: string, k5: string, ...args: (string | number)[]): Promise<[number, string | number] | [number]>
+  /** APPEND with the members' summary keys: the key count first. */
+  chatAppendWith(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string | number] | [number]>
   chatRestoreConv(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatTrimWindow(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
@@ -265,6 +282,7 @@ interface Scripted {
 
 function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatAppend', { numberOfKeys: 5, lua: APPEND })
+  client.defineCommand('chatAppendWith', { lua: APPEND })
   client.defineCommand('chatRestoreConv', { numberOfKeys: 2, lua: RESTORE_CONV })
   client.defineCommand('chatTrimWindow', { numberOfKeys: 2, lua: TRIM_WINDOW })
   client.defineCommand('chatCreateConv', { numberOfKeys: 1, lua: CREATE_CONV })
@@ -297,6 +315,8 @@ class Keys {
   /** The persister's stream (only with an archive). */
   archiveStream = () => `${this.p}archive`
   channel = (u: UserId) => `${this.p}{u:${u}}`
+  /** The node-wide channel (Bus.broadcast). */
+  broadcast = () => `${this.p}{all}`
 }
 
 // ------------------------------------------------------------------ stores
@@ -312,26 +332,38 @@ class RedisMessages implements MessageStore {
     private readonly cold: ArchiveLink | undefined,
     private readonly backlogMax: number | undefined,
     private readonly convs: RedisConvs,
+    /** Redis Cluster: summaries are written after the script, not in it. */
+    private readonly cluster: boolean,
   ) {}
 
   async append(input: AppendInput, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
     const meta = this.k.convMeta(conv)
+    const keys = [
+      meta,
+      this.k.convMsgs(conv),
+      this.k.dedup(conv, input.from, input.cid),
+      this.k.convReads(conv),
+      // Without an archive the stream is not written: any key of the slot will do.
+      this.cold ? this.k.archiveStream() : meta,
+    ]
+    const args = [parts.head, parts.tail, input.dedupWindowMs, input.from, this.backlogMax ?? '']
+    // Standalone: the summaries in the script (members known: the caller's record, else read).
+    const members = this.cluster ? undefined : (input.members ?? (await this.convs.get(conv))?.members)
+    const inScript = members !== undefined && members.length > 0
     const res = await this.guard(() =>
-      this.r.chatAppend(
-        meta,
-        this.k.convMsgs(conv),
-        this.k.dedup(conv, input.from, input.cid),
-        this.k.convReads(conv),
-        // Without an archive the stream is not written: any key of the slot will do.
-        this.cold ? this.k.archiveStream() : meta,
-        parts.head,
-        parts.tail,
-        input.dedupWindowMs,
-        input.from,
-        this.backlogMax ?? '',
-      ),
+      inScript
+        ? this.r.chatAppendWith(
+            keys.length + members.length,
+            ...keys,
+            this.k.summary(input.from),
+            ...members.filter((m) => m !== input.from).map((m) => this.k.summary(m)),
+            ...args,
+            conv,
+            directMembers(conv) ? 'd' : '',
+          )
+        : this.r.chatAppend(keys[0]!, keys[1]!, keys[2]!, keys[3]!, keys[4]!, ...args),
     )
     if (res[0] === 2) {
       // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
@@ -343,15 +375,15 @@ class RedisMessages implements MessageStore {
       const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
       const msg = JSON.parse(json) as Message
-      // A retry after a failure between the script and the summaries repairs them (idempotent).
-      await this.convs.noteMessage(conv, input.members, msg.from, msg.seq, json)
+      // Cluster: a retry after a failure between the script and the summaries repairs them (idempotent).
+      if (!inScript) await this.convs.noteMessage(conv, input.members, msg.from, msg.seq, json)
       return { msg, json, dup: true }
     }
     const seq = Number(res[1])
     const json = messageJson(parts, seq)
-    // Resolved (and so acknowledged) only once the summaries have it: a send that fails here is
-    // retried by its client with the same cid, which lands above and repairs them.
-    await this.convs.noteMessage(conv, input.members, input.from, seq, json)
+    // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
+    // here is retried by its client with the same cid, which lands above and repairs them.
+    if (!inScript) await this.convs.noteMessage(conv, input.members, input.from, seq, json)
     return { msg: messageOf(input, seq), json, dup: false }
   }
 
@@ -744,10 +776,22 @@ class RedisBus implements Bus {
   ) {
     this.channelPrefix = `${k.p}{u:`
     const strip = this.channelPrefix.length
+    const all = k.broadcast()
     sub.on('smessage', (channel: string, message: string) => {
-      if (!channel.startsWith(this.channelPrefix)) return
-      this.handler(channel.slice(strip, -1), message)
+      if (channel.startsWith(this.channelPrefix)) this.handler(channel.slice(strip, -1), message)
+      else if (channel === all) this.broadcastHandler(message)
     })
+  }
+  private broadcastHandler: (payload: string) => void = () => {}
+  /** Subscribe the node-wide channel (once, at start; ioredis subscribes again after a reconnect). */
+  async start(): Promise<void> {
+    await this.subGuard(() => this.sub.ssubscribe(this.k.broadcast()))
+  }
+  async broadcast(payload: string): Promise<number> {
+    return this.guard(async () => Number(await this.pub.spublish(this.k.broadcast(), payload)))
+  }
+  onBroadcast(handler: (payload: string) => void): void {
+    this.broadcastHandler = handler
   }
   async subscribe(user: UserId): Promise<void> {
     await this.subGuard(() => this.sub.ssubscribe(this.k.channel(user)))
@@ -880,10 +924,12 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     })
     persister.start()
   }
+  const bus = new RedisBus(cmd, sub, keys, guard, guardOf(sub))
+  await bus.start()
   const backlog = async () => (arch ? await guard(() => cmd.xlen(keys.archiveStream())) : 0)
   return {
     kind: 'redis',
-    messages: new RedisMessages(cmd, keys, guard, cold, arch?.backlogMax, convs),
+    messages: new RedisMessages(cmd, keys, guard, cold, arch?.backlogMax, convs, options.clusterNodes.length > 0),
     convs,
     users: new RedisUsers(cmd, keys, guard, cold),
     queue: new RedisQueue(cmd, keys, guard, options),
@@ -891,7 +937,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     tokens: new RedisTokens(cmd, keys, guard),
     uploadSlots: new RedisUploadSlots(cmd, keys, guard),
     wechat: new RedisWeChatStore(cmd, options.prefix, guard),
-    bus: new RedisBus(cmd, sub, keys, guard, guardOf(sub)),
+    bus,
     async ping() {
       await guard(() => cmd.ping())
       // Sends are refused past the backlog bound: not ready then.

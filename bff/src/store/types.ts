@@ -183,6 +183,14 @@ export interface Bus {
   subscribe(user: UserId): Promise<void>
   unsubscribe(user: UserId): Promise<void>
   publish(user: UserId, payload: string): Promise<number>
+  /**
+   * One publication every node receives (a node-wide channel, subscribed at start): an ephemeral
+   * frame for an audience of users (presence) costs one publish whatever the audience's size.
+   * Answers how many nodes received it.
+   */
+  broadcast(payload: string): Promise<number>
+  /** The one receiver of every broadcast (this node's own included). */
+  onBroadcast(handler: (payload: string) => void): void
   /** The one receiver of everything published to users this node subscribed. */
   onMessage(handler: (user: UserId, payload: string) => void): void
   /** Called when the subscription link came back after a loss (publications may have been missed). */

@@ -391,6 +391,21 @@ export function engineContract(name: string, make: MakeEngine): void {
         await other.bus.unsubscribe('ann')
         expect(await e.bus.publish('ann', 'p3')).toBe(0)
       })
+
+      it('broadcasts one payload to every node', async () => {
+        const received: string[] = []
+        e.bus.onBroadcast((payload) => received.push(`self ${payload}`))
+        fx.peer?.bus.onBroadcast((payload) => received.push(`peer ${payload}`))
+        // Every node subscribes at start: this one and the peer (a single process: itself only).
+        expect(await e.bus.broadcast('b1')).toBe(fx.peer ? 2 : 1)
+        if (fx.peer) {
+          const end = Date.now() + 2000
+          while (received.length < 2 && Date.now() < end) await sleep(5)
+          expect(received.sort()).toEqual(['peer b1', 'self b1'])
+        } else {
+          expect(received).toEqual([])
+        }
+      })
     })
   })
 }
