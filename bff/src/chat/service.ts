@@ -30,6 +30,8 @@ export interface ChatOptions {
 
 /** Most conversation records cached in process (members never change, so entries never go stale). */
 const CONV_CACHE_MAX = 50_000
+/** Most user ids shared by the cached records (emptied when full: only sharing is lost). */
+const USER_ID_INTERN_MAX = 2 * CONV_CACHE_MAX
 /** How long a profile read for a conversation list is used again, ms. */
 const PROFILE_CACHE_TTL_MS = 60_000
 /** Most profiles cached in process (oldest dropped first). */
@@ -58,6 +60,8 @@ export interface Ack {
 
 export class ChatService {
   private readonly convCache = new Map<ConvId, ConvRecord>()
+  /** One string per user id named by cached records (see `remember`). */
+  private readonly userIds = new Map<UserId, UserId>()
   /** Profiles read for conversation lists, with when each stops being used (see `profiles`). */
   private readonly profileCache = new Map<UserId, { readonly user: User; readonly until: number }>()
   /**
@@ -86,6 +90,7 @@ export class ChatService {
       currentUrls: (msgs) => this.currentUrls(msgs),
       queueMaxLength: options.queueMaxLength,
       syncPauseBytes: options.syncPauseBytes,
+      canonical: (conv) => this.convCache.get(conv)?.id ?? conv,
     })
   }
 
@@ -114,6 +119,10 @@ export class ChatService {
   }
 
   private remember(record: ConvRecord): void {
+    // Member ids shared by every cached record naming them: a user in 20 conversations is one
+    // string here, not 20 copies parsed from 20 records (memory per connected user, issue 15).
+    if (this.userIds.size >= USER_ID_INTERN_MAX) this.userIds.clear()
+    record = { ...record, members: record.members.map((m) => this.userIds.get(m) ?? (this.userIds.set(m, m), m)) }
     if (this.convCache.size >= CONV_CACHE_MAX) {
       const oldest = this.convCache.keys().next().value
       if (oldest !== undefined) this.convCache.delete(oldest)
