@@ -64,6 +64,7 @@ export class Delivery {
     private readonly log: Logger,
   ) {
     bus.onMessage((user, payload) => this.fromBus(user, payload))
+    bus.onBroadcast((payload) => this.fromBroadcast(payload))
     // Announcements may have been missed while the subscriber was away: learn again.
     bus.onReconnect(() => {
       for (const user of devices.users()) void this.join(user).catch((err: unknown) => this.log.warn({ err, user }, 'rejoin failed'))
@@ -187,6 +188,47 @@ export class Delivery {
       )
     }
     if (sent > 0) this.metrics.framesOut.inc({ type }, sent)
+  }
+
+  /**
+   * An ephemeral frame to an audience (presence to contacts): devices here get it directly, and
+   * one broadcast naming the users not known to be all here reaches every other node, instead of
+   * one publish per user (issue 15: a reconnect announced itself with one SPUBLISH per contact).
+   */
+  audience(users: readonly UserId[], type: ServerFrameType, json: string): void {
+    const buf = Buffer.from(json)
+    const away: UserId[] = []
+    let sent = 0
+    for (const user of users) {
+      const list = this.devices.of(user)
+      if (list) for (const conn of list) if (conn.write(buf)) sent++
+      if (this.viaBus(user)) away.push(user)
+    }
+    if (sent > 0) this.metrics.framesOut.inc({ type }, sent)
+    if (away.length === 0) return
+    this.begin()
+    // `<node>|<users, space-separated>|<frame>`: user ids never hold a space or a `|` (shared ID_RE).
+    this.bus.broadcast(`${this.node}|${away.join(' ')}|${json}`).then(
+      () => this.end(),
+      (err: unknown) => {
+        this.log.warn({ err }, 'broadcast failed')
+        this.end()
+      },
+    )
+  }
+
+  private fromBroadcast(payload: string): void {
+    const a = payload.indexOf('|')
+    if (payload.slice(0, a) === this.node) return
+    const b = payload.indexOf('|', a + 1)
+    if (b < 0) return this.log.error('broadcast without users')
+    let buf: Buffer | undefined
+    for (const user of payload.slice(a + 1, b).split(' ')) {
+      const list = this.devices.of(user)
+      if (!list) continue
+      buf ??= Buffer.from(payload.slice(b + 1))
+      for (const conn of list) conn.write(buf)
+    }
   }
 
   /** Work still under way (publishes, queue writes): drained before shutdown. */

@@ -30,6 +30,12 @@ export interface ChatOptions {
 
 /** Most conversation records cached in process (members never change, so entries never go stale). */
 const CONV_CACHE_MAX = 50_000
+/** Most user ids shared by the cached records (emptied when full: only sharing is lost). */
+const USER_ID_INTERN_MAX = 2 * CONV_CACHE_MAX
+/** How long a profile read for a conversation list is used again, ms. */
+const PROFILE_CACHE_TTL_MS = 60_000
+/** Most profiles cached in process (oldest dropped first). */
+const PROFILE_CACHE_MAX = 100_000
 /** Groups larger than this get no presence pushes (see `contacts`). */
 const PRESENCE_GROUP_MAX = 100
 /** Users returned by one `users` query. */
@@ -54,6 +60,10 @@ export interface Ack {
 
 export class ChatService {
   private readonly convCache = new Map<ConvId, ConvRecord>()
+  /** One string per user id named by cached records (see `remember`). */
+  private readonly userIds = new Map<UserId, UserId>()
+  /** Profiles read for conversation lists, with when each stops being used (see `profiles`). */
+  private readonly profileCache = new Map<UserId, { readonly user: User; readonly until: number }>()
   /**
    * 1:1 conversations being created by a first message, so that the sends racing it (a queued
    * outbox resent at once) wait for the same creation and keep their order: each racing send
@@ -80,6 +90,7 @@ export class ChatService {
       currentUrls: (msgs) => this.currentUrls(msgs),
       queueMaxLength: options.queueMaxLength,
       syncPauseBytes: options.syncPauseBytes,
+      canonical: (conv) => this.convCache.get(conv)?.id ?? conv,
     })
   }
 
@@ -108,6 +119,10 @@ export class ChatService {
   }
 
   private remember(record: ConvRecord): void {
+    // Member ids shared by every cached record naming them: a user in 20 conversations is one
+    // string here, not 20 copies parsed from 20 records (memory per connected user, issue 15).
+    if (this.userIds.size >= USER_ID_INTERN_MAX) this.userIds.clear()
+    record = { ...record, members: record.members.map((m) => this.userIds.get(m) ?? (this.userIds.set(m, m), m)) }
     if (this.convCache.size >= CONV_CACHE_MAX) {
       const oldest = this.convCache.keys().next().value
       if (oldest !== undefined) this.convCache.delete(oldest)
@@ -174,20 +189,45 @@ export class ChatService {
 
   /** The user's conversations, newest activity first. */
   async list(user: UserId): Promise<Conversation[]> {
-    const ids = await this.engine.convs.listForUser(user)
-    const records = (await Promise.all(ids.map((id) => this.record(id)))).filter((r): r is ConvRecord => r !== undefined)
-    const states = await this.engine.convs.states(
-      records.map((r) => r.id),
-      user,
-    )
-    const memberIds = [...new Set(records.flatMap((r) => r.members))]
-    const profiles = await this.engine.users.get(memberIds)
-    const peerReads = await this.peerReads(records, user)
-    const convs = records.map((r, i) => conversationOf(r, profiles, states[i]!, peerReads[i]))
+    // The user's summary (states and 1:1 peers' read marks), records from the process cache and
+    // profiles through the profile cache: a fixed number of store round trips on a warm process.
+    const summary = await this.engine.convs.overview(user)
+    const records = await Promise.all(summary.map((s) => this.record(s.conv)))
+    const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
+    const profiles = await this.profiles(memberIds)
+    const convs: Conversation[] = []
+    records.forEach((r, i) => {
+      if (r) convs.push(conversationOf(r, profiles, summary[i]!, r.kind === 'direct' ? (summary[i]!.peerRead ?? 0) : undefined))
+    })
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
     return convs.sort((a, b) => activity(b) - activity(a))
+  }
+
+  /**
+   * Profiles through a process cache (PROFILE_CACHE_TTL_MS, at most PROFILE_CACHE_MAX): a reconnect
+   * lists every member of every conversation, and those names change rarely; a renamed user shows
+   * under the old name in others' lists for at most the TTL.
+   */
+  private async profiles(ids: readonly UserId[]): Promise<User[]> {
+    const now = Date.now()
+    const out: User[] = []
+    const missing: UserId[] = []
+    for (const id of ids) {
+      const hit = this.profileCache.get(id)
+      if (hit && hit.until > now) out.push(hit.user)
+      else missing.push(id)
+    }
+    if (missing.length === 0) return out
+    const found = await this.engine.users.get(missing)
+    for (const u of found) {
+      if (this.profileCache.size >= PROFILE_CACHE_MAX) this.profileCache.delete(this.profileCache.keys().next().value!)
+      this.profileCache.delete(u.id)
+      this.profileCache.set(u.id, { user: u, until: now + PROFILE_CACHE_TTL_MS })
+      out.push(u)
+    }
+    return out
   }
 
   /** Stored messages with their file URLs signed afresh (a stored one keeps the URLs of its send). */
@@ -232,6 +272,7 @@ export class ChatService {
       kind: input.kind,
       body,
       dedupWindowMs: this.options.dedupWindowMs,
+      members: record.members,
     })
     if (!result.dup) {
       const ref: MessageRef = { conv: input.conv, seq: result.msg.seq, json: result.json }
@@ -383,7 +424,7 @@ export class ChatService {
 
   async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
     const contacts = await this.contacts(p.user, convIds)
-    if (contacts.length > 0) this.delivery.frame(contacts, 'presence', encode.presence(p))
+    if (contacts.length > 0) this.delivery.audience(contacts, 'presence', encode.presence(p))
   }
 
   /**

@@ -20,6 +20,7 @@ import type {
   Bus,
   ConvRecord,
   ConvState,
+  ConvSummary,
   ConvStore,
   Engine,
   EngineOptions,
@@ -208,6 +209,17 @@ class MemoryConvs implements ConvStore {
     })
   }
 
+  async overview(user: UserId): Promise<ConvSummary[]> {
+    const ids = [...(this.byUser.get(user) ?? [])]
+    const states = await this.states(ids, user)
+    return ids.map((conv, i) => {
+      const data = this.convs.get(conv)
+      const peer = data?.record.kind === 'direct' ? data.record.members.find((m) => m !== user) ?? user : undefined
+      const peerRead = peer === undefined ? undefined : Math.min(data!.reads.get(peer) ?? 0, data!.lastSeq)
+      return { conv, ...states[i]!, ...(peerRead !== undefined ? { peerRead } : {}) }
+    })
+  }
+
   async markRead(conv: ConvId, user: UserId, seq: number): Promise<number> {
     const data = this.convs.get(conv)
     if (!data) throw new AppError('CONV_NOT_FOUND')
@@ -390,6 +402,13 @@ class MemoryBus implements Bus {
   }
   async publish(user: UserId): Promise<number> {
     return this.subscribed.has(user) ? 1 : 0
+  }
+  async broadcast(): Promise<number> {
+    // This process is the only node: it delivered locally already.
+    return 1
+  }
+  onBroadcast(): void {
+    // Nothing is ever received from another process.
   }
   onMessage(): void {
     // Nothing is ever received from another process.

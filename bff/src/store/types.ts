@@ -25,6 +25,11 @@ export interface AppendInput {
   readonly body: MessageBody
   /** How long (sender, cid) stays remembered, ms. */
   readonly dedupWindowMs: number
+  /**
+   * The conversation's members, whose summaries (`ConvStore.overview`) the append moves: the
+   * caller's cached record saves the store a read. Read from the store when absent.
+   */
+  readonly members?: readonly UserId[] | undefined
 }
 
 export interface AppendResult {
@@ -51,6 +56,13 @@ export interface ConvState {
   readonly readSeq: number
 }
 
+/** One conversation in a user's summary (`ConvStore.overview`). */
+export interface ConvSummary extends ConvState {
+  readonly conv: ConvId
+  /** A 1:1's other member's read mark (undefined for a group). */
+  readonly peerRead?: number | undefined
+}
+
 export interface MessageStore {
   /**
    * Atomically: if (from, cid) is known within the dedup window, return the original message with
@@ -74,6 +86,13 @@ export interface ConvStore {
   listForUser(user: UserId): Promise<ConvId[]>
   /** Last seq, last message and the user's read mark of each conversation (same order). */
   states(convs: readonly ConvId[], user: UserId): Promise<ConvState[]>
+  /**
+   * Every conversation of the user with its state and, for a 1:1, the other member's read mark:
+   * what a reconnect (`sync`, `convs`) needs, in a number of round trips that does not grow with
+   * the number of conversations (Redis: one per-user summary hash kept up to date by `append`,
+   * `markRead` and `create`). Same as `listForUser` + `states` (+ the peer's `states`).
+   */
+  overview(user: UserId): Promise<ConvSummary[]>
   /** Move the user's read mark up to `seq` (never back). Returns the mark now stored. */
   markRead(conv: ConvId, user: UserId, seq: number): Promise<number>
 }
@@ -164,6 +183,14 @@ export interface Bus {
   subscribe(user: UserId): Promise<void>
   unsubscribe(user: UserId): Promise<void>
   publish(user: UserId, payload: string): Promise<number>
+  /**
+   * One publication every node receives (a node-wide channel, subscribed at start): an ephemeral
+   * frame for an audience of users (presence) costs one publish whatever the audience's size.
+   * Answers how many nodes received it.
+   */
+  broadcast(payload: string): Promise<number>
+  /** The one receiver of every broadcast (this node's own included). */
+  onBroadcast(handler: (payload: string) => void): void
   /** The one receiver of everything published to users this node subscribed. */
   onMessage(handler: (user: UserId, payload: string) => void): void
   /** Called when the subscription link came back after a loss (publications may have been missed). */
