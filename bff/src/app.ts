@@ -172,6 +172,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     deps.files ?? uploads.resolver,
     {
       dedupWindowMs: config.dedupWindowMs,
+      recallWindowMs: config.recallWindowMs,
       queueMaxLength: config.queueMaxLength,
       presenceFanoutMax: config.presenceFanoutMax,
       syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
