@@ -30,6 +30,8 @@ export interface ChatOptions {
   readonly recallWindowMs?: number
 }
 
+/** Newest messages of a conversation searched for those carrying a file judged risky. */
+const WITHDRAW_SCAN_MAX = 2000
 /** RECALL_WINDOW_MS's default. */
 export const RECALL_WINDOW_MS = LIMITS.recallWindowMs
 
@@ -313,6 +315,31 @@ export class ChatService {
     if (m.kind === 'recalled') return {}
     if (m.kind === 'recall') throw new AppError('RECALL_NOT_ALLOWED', 'an event is not withdrawn')
     return this.retract(record, m, 'moderation')
+  }
+
+  /**
+   * Content security judged an image or file risky: every message of `conv` carrying `fileId`
+   * among its newest WITHDRAW_SCAN_MAX is withdrawn (the verdict comes within ~30 min of the
+   * upload, and a file is sent only in the conversation it was uploaded for). Returns how many.
+   */
+  async withdrawFile(conv: ConvId, fileId: string): Promise<number> {
+    if (!(await this.record(conv))) return 0
+    const needle = `"fileId":${JSON.stringify(fileId)}`
+    let withdrawn = 0
+    let before: number | undefined
+    for (let scanned = 0; scanned < WITHDRAW_SCAN_MAX; ) {
+      const page = await this.engine.messages.before(conv, before, Math.min(LIMITS.maxPageSize, WITHDRAW_SCAN_MAX - scanned))
+      if (page.length === 0) break
+      scanned += page.length
+      for (const json of page) {
+        if (!json.includes(needle)) continue
+        const m = JSON.parse(json) as Message
+        if ((m.kind === 'image' || m.kind === 'file') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
+      }
+      before = (JSON.parse(page[0]!) as Message).seq
+      if (before <= 1) break
+    }
+    return withdrawn
   }
 
   /** Message `seq` of `conv` as stored: SEQ_RANGE_INVALID when there is none. */
