@@ -86,7 +86,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
         <Avatar id={m.from} name={p.senderName} />
         <View className='col'>
           {p.name ? <Text className='nm'>{p.name}</Text> : null}
-          <View className='bx' onLongPress={p.onLongPress && m.seq !== undefined ? () => p.onLongPress!(m) : undefined}>
+          <View className='bx' onLongPress={p.onLongPress && m.seq !== undefined ? () => p.onLongPress!(m) : undefined} {...contextMenu(p, m)}>
             {own && p.status && !refused ? (
               <View
                 className={`st st-${p.status}`}
@@ -208,6 +208,20 @@ function designScale(): number {
 }
 
 const DIR_AUTO = { dir: 'auto' } as Record<string, string>
+
+/**
+ * h5: a right click (or a long press where the browser makes it a context menu) opens the same
+ * actions as WeChat's long press; Taro's h5 view turns only touches into `longpress`.
+ */
+function contextMenu(p: RowProps, m: ChatMessage): Record<string, unknown> {
+  if (process.env.TARO_ENV !== 'h5' || !p.onLongPress || m.seq === undefined) return {}
+  return {
+    onContextMenu: (e: { preventDefault(): void }) => {
+      e.preventDefault()
+      p.onLongPress!(m)
+    },
+  }
+}
 
 /** Design px (750 wide) as an inline style length: rpx on weapp, rem on h5 (as the CSS gets). */
 function Taro_px(designPx: number): string {
