@@ -245,6 +245,18 @@ for (const [name, make] of Object.entries(ENGINES)) {
       expect(got).toContain('secret-1')
     })
 
+    it('a recall right after the send (the archive may not hold the message yet) leaves the tombstone in the archive', async () => {
+      const { chat, archive, settled, conv } = await setup(make)
+      if (!archive) return
+      const sent = []
+      for (let i = 1; i <= 5; i++) sent.push(await send(chat, 'ann', conv, `quick-${i}`, i))
+      for (const a of sent) await chat.recall('ann', { conv, seq: a.msg.seq })
+      await settled?.(conv, 10)
+      const cold = parse(await archive.after(conv, 0, 100))
+      expect(cold.map((m) => m.kind)).toEqual([...Array(5).fill('recalled'), ...Array(5).fill('recall')])
+      expect(JSON.stringify(cold)).not.toContain('quick-')
+    })
+
     it('moderation withdraws any message at any age, with by = moderation', async () => {
       const { chat, engine, conv } = await setup(make, 0)
       await send(chat, 'bob', conv, 'risky', 1)
