@@ -253,7 +253,7 @@ for (const [name, make] of Object.entries(ENGINES)) {
       for (const a of sent) await chat.recall('ann', { conv, seq: a.msg.seq })
       await settled?.(conv, 10)
       const cold = parse(await archive.after(conv, 0, 100))
-      expect(cold.map((m) => m.kind)).toEqual([...Array(5).fill('recalled'), ...Array(5).fill('recall')])
+      expect(cold.map((m) => m.kind)).toEqual([...Array<string>(5).fill('recalled'), ...Array<string>(5).fill('recall')])
       expect(JSON.stringify(cold)).not.toContain('quick-')
     })
 
