@@ -172,12 +172,15 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     deps.files ?? uploads.resolver,
     {
       dedupWindowMs: config.dedupWindowMs,
+      recallWindowMs: config.recallWindowMs,
       queueMaxLength: config.queueMaxLength,
       presenceFanoutMax: config.presenceFanoutMax,
       syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
     },
     relations.checks(wechat.checks),
   )
+  // Moderation (a risky image, the admin API) withdraws messages through the chat's one retraction.
+  wechat.retract = { message: (at) => chat.withdraw(at), file: (conv, fileId) => chat.withdrawFile(conv, fileId) }
   const gateway = new Gateway({
     config,
     log,

@@ -262,6 +262,15 @@ export class ChatClient {
       )
   }
 
+  /**
+   * Recall one of our own messages (RECALL_WINDOW_MS after its send). Resolves once the server
+   * replaced it; the row turns into the notice when the `recall` event arrives, as on every device.
+   * Rejects with the server's code (RECALL_WINDOW_PASSED, RECALL_NOT_ALLOWED...).
+   */
+  recall(conv: ConvId, seq: number): Promise<void> {
+    return this.requests.send<'recall'>('recall', (rid) => ({ type: 'recall', rid, conv, seq })).then(() => undefined)
+  }
+
   /** Pull to refresh: the conversation list again. */
   refreshConvs(): Promise<void> {
     return this.requests.send<'convs'>('convs', (rid) => ({ type: 'convs', rid })).then(
@@ -353,6 +362,10 @@ export class ChatClient {
       },
       relation: (f) => {
         if (!requests.settle(f.rid, f)) this.relationListener?.(f)
+      },
+      // The tombstone itself comes as the `recall` event message (msg), like on every other device.
+      recall: (f) => {
+        requests.settle(f.rid, f)
       },
       receipt: (f) => receipts.onReceipt(f),
       typing: (f) => receipts.onTyping(f),

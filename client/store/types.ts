@@ -5,6 +5,8 @@ import type {
   ImageBody,
   MessageKind,
   Presence,
+  RecallBody,
+  RecalledBody,
   TextBody,
   User,
   UserId,
@@ -21,7 +23,7 @@ export interface PendingFileBody {
   readonly height?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody
+export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | RecalledBody | RecallBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {

@@ -20,7 +20,8 @@ import type { ExecuteValues } from 'mysql2'
 import type { Pool as PromisePool } from 'mysql2/promise'
 import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
-import type { ConvRecord } from '../store/types'
+import { RECALLED_MARK } from '../store/types'
+import type { ConvRecord, RetractOutcome } from '../store/types'
 import { directoryTerms } from '../store/directory'
 import { migrations } from './migrations'
 import type { Dialect } from './migrations'
@@ -394,6 +395,31 @@ export class Archive {
     if (beforeSeq !== undefined) q = q.where('seq', '<', beforeSeq)
     const rows = await q.orderBy('seq', 'desc').limit(limit).execute()
     return rows.map((r) => r.json).reverse()
+  }
+
+  /**
+   * Replace message `tombstone.seq` by `tombstone` (stored JSON of kind `recalled`) unless it is
+   * one already. A row not stored yet is `missing`, or, with `insertMissing` (the engine holds the
+   * message and its persist may still be under way), written as the tombstone: the original's
+   * INSERT IGNORE then leaves it as it is.
+   */
+  async retract(tombstone: string, insertMissing: boolean): Promise<RetractOutcome> {
+    const t = JSON.parse(tombstone) as { conv: ConvId; seq: number; from: UserId; cid: string; ts: number }
+    return this.db.transaction().execute(async (tx) => {
+      const updated = await tx
+        .updateTable('messages')
+        .set({ json: tombstone })
+        .where('conv', '=', t.conv)
+        .where('seq', '=', t.seq)
+        .where('json', 'not like', `%${RECALLED_MARK}%`)
+        .executeTakeFirst()
+      if (Number(updated.numUpdatedRows) > 0) return 'done'
+      const row = await tx.selectFrom('messages').select('seq').where('conv', '=', t.conv).where('seq', '=', t.seq).executeTakeFirst()
+      if (row) return 'already'
+      if (!insertMissing) return 'missing'
+      await tx.insertInto('messages').orIgnore().values({ conv: t.conv, seq: t.seq, sender: t.from, cid: t.cid, ts: t.ts, json: tombstone }).execute()
+      return 'done'
+    })
   }
 
   /** Last seq, last message and read marks of a conversation (zero and none when it has no message). */

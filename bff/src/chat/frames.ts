@@ -45,4 +45,5 @@ export const encode = {
   presence: (f: FrameBody<'presence'>): string => encodeGeneric('presence', f),
   error: (f: FrameBody<'error'>): string => encodeGeneric('error', f),
   notice: (f: FrameBody<'notice'>): string => encodeGeneric('notice', f),
+  recall: (f: FrameBody<'recall'>): string => encodeGeneric('recall', f),
 }

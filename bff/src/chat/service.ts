@@ -7,7 +7,7 @@
  */
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from '@chat/shared'
-import type { ConvId, ConvKind, Conversation, Message, Presence, User, UserId } from '@chat/shared'
+import type { ConvId, ConvKind, Conversation, Message, Presence, RetractedBy, User, UserId } from '@chat/shared'
 import type { Engine, ConvRecord, MessageBody } from '../store/types'
 import type { Delivery, MessageRef } from './delivery'
 import { ReceiptWindow } from './receipts'
@@ -26,7 +26,14 @@ export interface ChatOptions {
   readonly presenceFanoutMax: number
   /** Unsent bytes at which a sync waits for the socket to drain before its next batch. */
   readonly syncPauseBytes: number
+  /** RECALL_WINDOW_MS: how long after its send a sender may recall a message. Default 2 min. */
+  readonly recallWindowMs?: number
 }
+
+/** Newest messages of a conversation searched for those carrying a file judged risky. */
+const WITHDRAW_SCAN_MAX = 2000
+/** RECALL_WINDOW_MS's default. */
+export const RECALL_WINDOW_MS = LIMITS.recallWindowMs
 
 /** Most conversation records cached in process (members never change, so entries never go stale). */
 const CONV_CACHE_MAX = 50_000
@@ -319,6 +326,97 @@ export class ChatService {
   /** Catch-up after (re)connect for every conversation of the user (catch-up.ts). */
   sync(user: UserId, rid: string, cursors: readonly ConvSeq[], out: Outlet): Promise<void> {
     return this.catchUp.sync(user, rid, cursors, out)
+  }
+
+  // ---------------------------------------------------------------- recall and withdraw
+
+  /**
+   * The sender takes message `seq` back within RECALL_WINDOW_MS of its send (retract). Refusals:
+   * NOT_MEMBER, SEQ_RANGE_INVALID (no such seq), RECALL_NOT_ALLOWED (someone else's message, or
+   * an event), RECALL_WINDOW_PASSED. A message recalled already answers success with no event.
+   */
+  async recall(user: UserId, at: ConvSeq): Promise<{ readonly event?: number }> {
+    const record = await this.memberOf(user, at.conv)
+    const m = await this.stored(at)
+    if (m.from !== user || m.kind === 'recall') throw new AppError('RECALL_NOT_ALLOWED')
+    if (m.kind === 'recalled') return {}
+    const window = this.options.recallWindowMs ?? RECALL_WINDOW_MS
+    if (Date.now() - m.ts > window) throw new AppError('RECALL_WINDOW_PASSED', `messages can be recalled for ${window} ms after their send`)
+    return this.retract(record, m, 'sender')
+  }
+
+  /**
+   * Moderation takes message `seq` back, at any age (content security's risky verdict, the admin
+   * API): the same retraction as a recall, `by: moderation`. Throws CONV_NOT_FOUND, SEQ_RANGE_INVALID.
+   */
+  async withdraw(at: ConvSeq): Promise<{ readonly event?: number }> {
+    const record = await this.record(at.conv)
+    if (!record) throw new AppError('CONV_NOT_FOUND')
+    const m = await this.stored(at)
+    if (m.kind === 'recalled') return {}
+    if (m.kind === 'recall') throw new AppError('RECALL_NOT_ALLOWED', 'an event is not withdrawn')
+    return this.retract(record, m, 'moderation')
+  }
+
+  /**
+   * Content security judged an image or file risky: every message of `conv` carrying `fileId`
+   * among its newest WITHDRAW_SCAN_MAX is withdrawn (the verdict comes within ~30 min of the
+   * upload, and a file is sent only in the conversation it was uploaded for). Returns how many.
+   */
+  async withdrawFile(conv: ConvId, fileId: string): Promise<number> {
+    if (!(await this.record(conv))) return 0
+    const needle = `"fileId":${JSON.stringify(fileId)}`
+    let withdrawn = 0
+    let before: number | undefined
+    for (let scanned = 0; scanned < WITHDRAW_SCAN_MAX; ) {
+      const page = await this.engine.messages.before(conv, before, Math.min(LIMITS.maxPageSize, WITHDRAW_SCAN_MAX - scanned))
+      if (page.length === 0) break
+      scanned += page.length
+      for (const json of page) {
+        if (!json.includes(needle)) continue
+        const m = JSON.parse(json) as Message
+        if ((m.kind === 'image' || m.kind === 'file') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
+      }
+      before = (JSON.parse(page[0]!) as Message).seq
+      if (before <= 1) break
+    }
+    return withdrawn
+  }
+
+  /** Message `seq` of `conv` as stored: SEQ_RANGE_INVALID when there is none. */
+  private async stored(at: ConvSeq): Promise<Message> {
+    const [json] = at.seq >= 1 ? await this.engine.messages.after(at.conv, at.seq - 1, 1) : []
+    const m = json === undefined ? undefined : (JSON.parse(json) as Message)
+    if (!m || m.seq !== at.seq) throw new AppError('SEQ_RANGE_INVALID', `no message ${at.seq} in ${at.conv}`)
+    return m
+  }
+
+  /**
+   * The one retraction: message `m` becomes a `recalled` tombstone in every tier (the store's
+   * `retract`), then a `recall` event with its own seq goes to every member like any message
+   * (queued for offline members, returned by sync), so every device learns it in order. Of two
+   * racing retractions only the one that replaced the content appends the event.
+   */
+  private async retract(record: ConvRecord, m: Message, by: RetractedBy): Promise<{ readonly event?: number }> {
+    const at = Date.now()
+    // Same key order as stored JSON (message-json.ts), so the store can peek at its conv and seq.
+    const tombstone = JSON.stringify({ mid: m.mid, cid: m.cid, conv: m.conv, seq: m.seq, from: m.from, ts: m.ts, kind: 'recalled', body: { by, at } })
+    const outcome = await this.engine.messages.retract(m.conv, m.seq, tombstone)
+    if (outcome === 'missing') throw new AppError('SEQ_RANGE_INVALID', `no message ${m.seq} in ${m.conv}`)
+    if (outcome === 'already') return {}
+    const result = await this.engine.messages.append({
+      conv: m.conv,
+      from: m.from,
+      cid: `recall-${randomId(12)}`,
+      mid: this.nextMid(),
+      ts: at,
+      kind: 'recall',
+      body: { seq: m.seq, by, at },
+      dedupWindowMs: this.options.dedupWindowMs,
+    })
+    // Every device of every member, the sender's asking one too: it applies the event like the others.
+    this.delivery.message(record.members, { conv: m.conv, seq: result.msg.seq, json: result.json }, m.from)
+    return { event: result.msg.seq }
   }
 
   // ---------------------------------------------------------------- receipts, read, typing

@@ -14,6 +14,7 @@ import { directoryTerms } from './directory'
 import { messageJson, messageJsonParts, messageOf, peekMessage } from './message-json'
 import { MemoryWeChatStore } from './wechat'
 import { windowAfter, windowBefore } from './window'
+import { RECALLED_MARK } from './types'
 import type {
   AppendInput,
   AppendResult,
@@ -27,6 +28,7 @@ import type {
   MessagePlace,
   MessageStore,
   PresenceStore,
+  RetractOutcome,
   QueueEntry,
   QueueStore,
   TokenStore,
@@ -151,6 +153,33 @@ class MemoryMessages implements MessageStore {
     const end = last - first + 1
     const hot = end > 0 ? data.window.slice(Math.max(0, end - limit), end) : []
     return windowBefore(hot, this.backing?.archive, conv, hot.length > 0 ? beforeSeq : Math.min(beforeSeq ?? Infinity, first), limit)
+  }
+
+  async retract(conv: ConvId, seq: number, tombstone: string): Promise<RetractOutcome> {
+    const data = this.convs.get(conv)
+    if (!data || seq < 1 || seq > data.lastSeq) return 'missing'
+    const held = windowIndex(data, seq)
+    if (held >= 0) {
+      if (data.window[held]!.includes(RECALLED_MARK)) return 'already'
+      // The archive first: a failure leaves the window untouched and the recall can be retried. Its
+      // transaction also decides between two retractions racing through this await.
+      if (this.backing && (await this.archived(tombstone, true)) === 'already') return 'already'
+      // Sends during the await may have moved (or trimmed) the window.
+      const at = windowIndex(data, seq)
+      if (at >= 0) data.window[at] = tombstone
+      if (data.lastJson !== undefined && peekMessage(data.lastJson)?.seq === seq) data.lastJson = tombstone
+      return 'done'
+    }
+    if (!this.backing) return 'missing'
+    const outcome = await this.archived(tombstone, false)
+    if (outcome === 'done' && data.lastJson !== undefined && peekMessage(data.lastJson)?.seq === seq) data.lastJson = tombstone
+    return outcome
+  }
+
+  private archived(tombstone: string, insertMissing: boolean): Promise<RetractOutcome> {
+    return this.backing!.archive.retract(tombstone, insertMissing).catch((err: unknown) => {
+      throw new AppError('STORE_UNAVAILABLE', 'the archive refused the retraction', { cause: err })
+    })
   }
 }
 
@@ -462,6 +491,12 @@ export function createMemoryEngine(options: EngineOptions, archived?: MemoryArch
       await backing?.archive.close()
     },
   }
+}
+
+/** Where message `seq` is in the window, or -1. Usually at seq - first; writes finishing out of order may have shuffled it. */
+function windowIndex(data: ConvData, seq: number): number {
+  const guess = seq - (data.lastSeq - data.window.length + 1)
+  return peekMessage(data.window[guess] ?? '')?.seq === seq ? guess : data.window.findIndex((j) => peekMessage(j)?.seq === seq)
 }
 
 function idMs(id: string): number {

@@ -42,6 +42,7 @@ import { Persister } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
 import type { ColdMessages } from './window'
 import { RedisWeChatStore } from './wechat'
+import { RECALLED_MARK } from './types'
 import type {
   AppendInput,
   AppendResult,
@@ -55,6 +56,7 @@ import type {
   MessagePlace,
   MessageStore,
   PresenceStore,
+  RetractOutcome,
   QueueEntry,
   QueueStore,
   TokenStore,
@@ -184,6 +186,21 @@ if bound > 0 then return redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', bound) 
 return 0
 `
 
+/**
+ * Replace message ARGV[1] of the window by the tombstone ARGV[2], and the conversation's last
+ * message when it is that one (KEYS: meta, messages). 0 replaced, 1 a tombstone already (ARGV[3]
+ * is the marker), 2 not in the window (the archive may hold it).
+ */
+const RETRACT = `
+local m = redis.call('ZRANGE', KEYS[2], ARGV[1], ARGV[1], 'BYSCORE')
+if not m[1] then return 2 end
+if string.find(m[1], ARGV[3], 1, true) then return 1 end
+redis.call('ZREM', KEYS[2], m[1])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+if redis.call('HGET', KEYS[1], 'last') == m[1] then redis.call('HSET', KEYS[1], 'last', ARGV[2]) end
+return 0
+`
+
 const CREATE_CONV = `
 if redis.call('HEXISTS', KEYS[1], 'kind') == 1 then
   return redis.call('HMGET', KEYS[1], 'kind', 'title', 'members', 'createdAt')
@@ -273,6 +290,7 @@ interface Scripted {
   chatRestoreConv(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatTrimWindow(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
+  chatRetract(k1: string, k2: string, seq: number, tombstone: string, mark: string): Promise<number>
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatSummary(k1: string, ...args: (string | number)[]): Promise<number>
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
@@ -287,6 +305,7 @@ function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatRestoreConv', { numberOfKeys: 2, lua: RESTORE_CONV })
   client.defineCommand('chatTrimWindow', { numberOfKeys: 2, lua: TRIM_WINDOW })
   client.defineCommand('chatCreateConv', { numberOfKeys: 1, lua: CREATE_CONV })
+  client.defineCommand('chatRetract', { numberOfKeys: 2, lua: RETRACT })
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
   client.defineCommand('chatSummary', { numberOfKeys: 1, lua: SUMMARY })
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
@@ -399,6 +418,32 @@ class RedisMessages implements MessageStore {
       this.r.zrevrangebyscore(this.k.convMsgs(conv), max, '-inf', 'LIMIT', 0, limit),
     )
     return windowBefore(newestFirst.reverse(), this.cold, conv, beforeSeq, limit)
+  }
+
+  async retract(conv: ConvId, seq: number, tombstone: string): Promise<RetractOutcome> {
+    const res = await this.guard(() => this.r.chatRetract(this.k.convMeta(conv), this.k.convMsgs(conv), seq, tombstone, RECALLED_MARK))
+    if (res === 1) return 'already'
+    if (res === 0) {
+      // The persister may not have written the original yet: the archive gets the tombstone now,
+      // and the original's INSERT IGNORE then leaves it.
+      if (this.cold) await this.cold.call((a) => a.retract(tombstone, true))
+      return 'done'
+    }
+    if (!this.cold) return 'missing'
+    const outcome = await this.cold.call((a) => a.retract(tombstone, false))
+    // A last message restored from the archive before the retraction still holds the content.
+    if (outcome === 'done') {
+      await this.guard(() =>
+        this.r.eval(
+          `if redis.call('HGET', KEYS[1], 'last') and string.find(redis.call('HGET', KEYS[1], 'last'), ARGV[1], 1, true) then redis.call('HSET', KEYS[1], 'last', ARGV[2]) end return 0`,
+          1,
+          this.k.convMeta(conv),
+          `"seq":${seq},`,
+          tombstone,
+        ),
+      )
+    }
+    return outcome
   }
 }
 

@@ -9,9 +9,16 @@
  * it is one Lua script over keys sharing the conversation's hash tag.
  */
 import type { WeChatStore } from './wechat'
-import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, TextBody, User, UserId } from '@chat/shared'
+import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, RecallBody, TextBody, User, UserId } from '@chat/shared'
 
-export type MessageBody = TextBody | ImageBody | FileBody
+/** What `append` stores: a sent message, or the `recall` event of a retraction (recalled tombstones replace, never append). */
+export type MessageBody = TextBody | ImageBody | FileBody | RecallBody
+
+/** `retract`: replaced, it was a tombstone already (nothing changed), or no message has that seq. */
+export type RetractOutcome = 'done' | 'already' | 'missing'
+
+/** The marker of a tombstone in stored message JSON (a body's own quotes are escaped: it cannot fake it). */
+export const RECALLED_MARK = '"kind":"recalled"'
 
 export interface AppendInput {
   readonly conv: ConvId
@@ -76,6 +83,13 @@ export interface MessageStore {
   after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]>
   /** Messages with seq < beforeSeq (or the newest when undefined), ascending, at most `limit`. */
   before(conv: ConvId, beforeSeq: number | undefined, limit: number): Promise<string[]>
+  /**
+   * Replace message `seq` of `conv` by `tombstone` (the same message as kind `recalled`, stored
+   * JSON) in every tier holding it: the hot window, the conversation's last message, the archive
+   * (a row the archive does not hold yet is written as the tombstone, so a late persist of the
+   * original is ignored). Atomic per tier: of two retractions racing, one is `done`.
+   */
+  retract(conv: ConvId, seq: number, tombstone: string): Promise<RetractOutcome>
 }
 
 export interface ConvStore {

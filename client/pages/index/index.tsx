@@ -126,11 +126,12 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     const me = s.me?.id
     const last = lastMessageOf(s, id)
     const other = c.kind === 'direct' ? otherMember(c, me) : undefined
-    const lastFrom = last && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
+    const notice = last?.kind === 'recall' || last?.kind === 'recalled'
+    const lastFrom = last && !notice && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
     return {
       title: convTitle(c, me),
       avatarId: other?.id ?? c.id,
-      preview: last ? lastFrom + previewText(last, t) : t('list.noMessages'),
+      preview: last ? lastFrom + previewText(last, t, me, (u) => s.users[u]?.name ?? u) : t('list.noMessages'),
       pending: last?.seq === undefined && last !== undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
