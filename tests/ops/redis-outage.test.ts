@@ -16,6 +16,9 @@ import { httpStatus, until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
 
 const COMMAND_TIMEOUT_MS = 1000
+/** Attempts of a refused send once /readyz passes, and the gap between them (the client's outbox retries too). */
+const RETRIES_AFTER_READY = 5
+const RETRY_GAP_MS = 200
 const ENV = { RATE_LIMIT_PER_SEC: '100000', RATE_LIMIT_BURST: '100000', REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) }
 
 interface Outage {
@@ -70,10 +73,20 @@ async function scenario(redisUrl: string, outage: Outage, tag: string): Promise<
     await outage.end()
     const readyMs = await until(`${outage.name}: /readyz ok again`, async () => (await httpStatus(`${node.url}/readyz`, 5000)) === 200, 30_000, 20)
     // The same cids are accepted now (a cid stored late by a hung Redis answers dup: its original ack).
+    // As the client's outbox does, a send refused as temporary is sent again: /readyz answers from
+    // one command, and the first commands after a reconnect can still meet the old link, so each
+    // cid gets up to RETRIES_AFTER_READY attempts RETRY_GAP_MS apart (within ~1 s of /readyz).
     const acks: ServerFrameOf<'ack'>[] = []
+    let refusedAfterReady = 0
     for (const cid of refused) {
-      send(cid, 'retried')
-      const f = await answer(cid, 10_000)
+      let f: ServerFrameOf<'ack'> | ServerFrameOf<'error'> | undefined
+      for (let attempt = 0; attempt < RETRIES_AFTER_READY; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, RETRY_GAP_MS))
+        send(cid, 'retried')
+        f = await answer(cid, 10_000)
+        if (f.type === 'ack' || !f.temporary) break
+        refusedAfterReady++
+      }
       // The whole frame on failure: an error's code says which part of the store was not back.
       expect(f, `retried send after /readyz passed`).toMatchObject({ type: 'ack', cid })
       acks.push(f as ServerFrameOf<'ack'>)
@@ -94,7 +107,7 @@ async function scenario(redisUrl: string, outage: Outage, tag: string): Promise<
     console.log(
       `[redis ${outage.name}] /readyz failed ${unreadyMs} ms after the outage began; ` +
         `sends refused STORE_UNAVAILABLE in ${Math.min(...answerMs)}-${Math.max(...answerMs)} ms (command timeout ${COMMAND_TIMEOUT_MS} ms); ` +
-        `ready ${readyMs} ms after Redis returned, first retried send acked after ${firstAckMs} ms; ${acks.filter((x) => x.dup).length} of ${acks.length} retries answered dup`,
+        `ready ${readyMs} ms after Redis returned, first retried send acked after ${firstAckMs} ms; ${acks.filter((x) => x.dup).length} of ${acks.length} retries answered dup, ${refusedAfterReady} refused again after /readyz`,
     )
   } catch (err) {
     await cleanup()
