@@ -120,7 +120,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
   })
   let inspector: (url: string) => void = () => {}
   const inspectorUrl = inspect ? new Promise<string>((resolve) => (inspector = resolve)) : undefined
-  createInterface({ input: child.stderr! }).on('line', (line) => {
+  createInterface({ input: child.stderr }).on('line', (line) => {
     const m = /Debugger listening on (ws:\S+)/.exec(line)
     if (m) return inspector(m[1]!)
     if (!/^(For help, see|Debugger attached|Debugger ending|Waiting for the debugger)/.test(line)) process.stderr.write(`${line}\n`)
