@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBffProcess, type TestBff } from './bff'
 import { loginAs, launchChromium, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
+import { CLIENT_DEFAULTS } from '../../client/config'
 
 const SHOTS = path.join(ROOT, 'test-results/h5')
 
@@ -35,6 +36,9 @@ function login(id: string, name: string): Promise<User> {
 }
 
 async function attach(u: User, tool: 'Photo' | 'File', file: { name: string; mimeType: string; buffer: Buffer }): Promise<void> {
+  // "+" takes Send's place under the finger and ignores taps for sendTapGuardMs after a send (a
+  // double tap on Send must not open the panel): a person's next tap comes after it.
+  await u.page.waitForTimeout(CLIENT_DEFAULTS.sendTapGuardMs)
   await u.page.locator('.cp-plus').click()
   const chooser = u.page.waitForEvent('filechooser')
   await u.page.locator('.cp-tool', { hasText: tool }).click()
