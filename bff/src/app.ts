@@ -178,6 +178,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
     relations.checks(wechat.checks),
   )
+  // A group changed on another node: its cached record here is stale.
+  delivery.onConvChanged = (conv) => chat.forget(conv)
   const gateway = new Gateway({
     config,
     log,

@@ -340,6 +340,15 @@ export class ChatClient {
         store.setState((s) => setConvs(s, f.items))
         requests.settle(f.rid, f)
       },
+      group: (f) => {
+        // The system message recording the change; other members get it as `msg`.
+        store.setState((s) => mergeServerMessages(s, f.m.conv, [f.m], this.opts.maxMessagesInMemory))
+        requests.settle(f.rid, f)
+        this.afterMerge(f.m.conv)
+      },
+      members: (f) => {
+        requests.settle(f.rid, f)
+      },
       conv: (f) => {
         store.setState((s) => upsertConv(s, f.conv))
         requests.settle(f.rid, f)

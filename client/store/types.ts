@@ -5,6 +5,7 @@ import type {
   ImageBody,
   MessageKind,
   Presence,
+  SystemBody,
   TextBody,
   User,
   UserId,
@@ -21,7 +22,7 @@ export interface PendingFileBody {
   readonly height?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody
+export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {
@@ -44,7 +45,8 @@ export interface ChatMessage {
   readonly cid: string
   readonly from: UserId
   readonly conv: ConvId
-  readonly kind: MessageKind
+  /** `system`: a group membership change (centred, small in the chat list). */
+  readonly kind: MessageKind | 'system'
   readonly body: ChatBody
   /** Server time once stored; local time of writing while pending. Display only. */
   readonly ts: number

@@ -166,11 +166,21 @@ return 0
 
 const CREATE_CONV = `
 if redis.call('HEXISTS', KEYS[1], 'kind') == 1 then
-  return redis.call('HMGET', KEYS[1], 'kind', 'title', 'members', 'createdAt')
+  return redis.call('HMGET', KEYS[1], 'kind', 'title', 'members', 'createdAt', 'grp', 'rev')
 end
-redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'members', ARGV[2], 'createdAt', ARGV[3], 'lastSeq', 0)
+redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'members', ARGV[2], 'createdAt', ARGV[3], 'lastSeq', 0, 'rev', 0)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'grp', ARGV[5]) end
 return 0
+`
+
+/** A group's mutable part replaced if its rev is still ARGV[1] (compare-and-set): 1, else 0; -1 when unknown. */
+const UPDATE_CONV = `
+if redis.call('HEXISTS', KEYS[1], 'kind') == 0 then return -1 end
+if tonumber(redis.call('HGET', KEYS[1], 'rev') or '0') ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rev', tonumber(ARGV[1]) + 1, 'members', ARGV[2], 'grp', ARGV[4])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[3]) else redis.call('HDEL', KEYS[1], 'title') end
+return 1
 `
 
 const MARK_READ = `
@@ -234,6 +244,7 @@ interface Scripted {
   chatRestoreConv(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatTrimWindow(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
+  chatUpdateConv(k1: string, ...args: (string | number)[]): Promise<number>
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
   chatPresence(k1: string, ...args: (string | number)[]): Promise<number>
@@ -246,6 +257,7 @@ function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatRestoreConv', { numberOfKeys: 2, lua: RESTORE_CONV })
   client.defineCommand('chatTrimWindow', { numberOfKeys: 2, lua: TRIM_WINDOW })
   client.defineCommand('chatCreateConv', { numberOfKeys: 1, lua: CREATE_CONV })
+  client.defineCommand('chatUpdateConv', { numberOfKeys: 1, lua: UPDATE_CONV })
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
   client.defineCommand('chatPresence', { numberOfKeys: 1, lua: PRESENCE })
@@ -370,6 +382,7 @@ class RedisConvs implements ConvStore {
         ...reads,
       ),
     )
+    if (record.kind === 'group') await this.guard(() => this.r.hset(this.k.convMeta(conv), 'grp', groupJson(record), 'rev', record.rev ?? 0))
     await this.guard(() => Promise.all(record.members.map((m) => this.r.zadd(this.k.userConvs(m), record.createdAt, record.id))))
     return record
   }
@@ -392,6 +405,7 @@ class RedisConvs implements ConvStore {
         JSON.stringify(record.members),
         record.createdAt,
         record.title ?? '',
+        record.kind === 'group' ? groupJson(record) : '',
       ),
     )
     const stored = res === 0 ? record : recordOf(record.id, res)
@@ -403,9 +417,31 @@ class RedisConvs implements ConvStore {
   }
 
   async get(conv: ConvId): Promise<ConvRecord | undefined> {
-    const res = await this.guard(() => this.r.hmget(this.k.convMeta(conv), 'kind', 'title', 'members', 'createdAt'))
+    const res = await this.guard(() => this.r.hmget(this.k.convMeta(conv), 'kind', 'title', 'members', 'createdAt', 'grp', 'rev'))
     if (res[0]) return recordOf(conv, res)
     return this.restore(conv)
+  }
+
+  async update(next: ConvRecord): Promise<boolean> {
+    const prev = await this.get(next.id)
+    if (!prev) throw new AppError('CONV_NOT_FOUND')
+    if ((prev.rev ?? 0) !== (next.rev ?? 0) - 1) return false
+    // The archive first (the system of record decides), then Redis with the same compare-and-set.
+    if (this.cold && !(await this.cold.call((a) => a.updateConv(next)))) return false
+    const res = await this.guard(() =>
+      this.r.chatUpdateConv(this.k.convMeta(next.id), (next.rev ?? 0) - 1, JSON.stringify(next.members), next.title ?? '', groupJson(next)),
+    )
+    if (res < 0) throw new AppError('CONV_NOT_FOUND')
+    if (res === 0) return false
+    const now = new Set(next.members)
+    const gone = prev.members.filter((m) => !now.has(m))
+    await this.guard(() =>
+      Promise.all([
+        ...gone.map((m) => this.r.zrem(this.k.userConvs(m), next.id)),
+        ...next.members.map((m) => this.r.zadd(this.k.userConvs(m), 'NX', next.createdAt, next.id)),
+      ]),
+    )
+    return true
   }
 
   async listForUser(user: UserId): Promise<ConvId[]> {
@@ -456,14 +492,21 @@ class RedisConvs implements ConvStore {
 }
 
 function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {
-  const [kind, title, members, createdAt] = fields
+  const [kind, title, members, createdAt, grp, rev] = fields
+  const g = grp ? (JSON.parse(grp) as { owner?: UserId; admins?: UserId[]; joined?: Record<UserId, number> }) : undefined
   return {
     id,
     kind: kind === 'group' ? 'group' : 'direct',
     ...(title ? { title } : {}),
     members: JSON.parse(members ?? '[]'),
     createdAt: Number(createdAt ?? 0),
+    ...(g ? { owner: g.owner, admins: g.admins ?? [], joined: g.joined ?? {}, rev: Number(rev ?? 0) } : {}),
   }
+}
+
+/** A group's roles and join seqs, as the `grp` field holds them. */
+function groupJson(record: ConvRecord): string {
+  return JSON.stringify({ owner: record.owner, admins: record.admins ?? [], joined: record.joined ?? {} })
 }
 
 class RedisUsers implements UserStore {
