@@ -20,6 +20,7 @@ import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
 import type { ConvRecord } from '../store/types'
 import { directoryTerms } from '../store/directory'
+import { groupFields, groupJson } from '../store/group-json'
 import { migrations } from './migrations'
 import type { Dialect } from './migrations'
 import type { ArchiveDb } from './schema'
@@ -501,23 +502,16 @@ export async function openArchiveWithin(options: ArchiveOptions, timeoutMs: numb
   }
 }
 
-/** A group's roles and join seqs as stored in `conversations.grp` (null for a 1:1). */
-function groupJson(record: ConvRecord): string | null {
-  if (record.kind !== 'group') return null
-  return JSON.stringify({ owner: record.owner, admins: record.admins ?? [], joined: record.joined ?? {} })
-}
-
 function convRecordOf(
   conv: { id: string; kind: string; title: string | null; created_at: unknown; grp?: string | null; rev?: unknown },
   members: UserId[],
 ): ConvRecord {
-  const grp = conv.grp ? (JSON.parse(conv.grp) as { owner?: UserId; admins?: UserId[]; joined?: Record<UserId, number> }) : undefined
   return {
     id: conv.id,
     kind: conv.kind === 'group' ? 'group' : 'direct',
     ...(conv.title !== null ? { title: conv.title } : {}),
     members,
     createdAt: Number(conv.created_at),
-    ...(grp ? { owner: grp.owner, admins: grp.admins ?? [], joined: grp.joined ?? {}, rev: Number(conv.rev ?? 0) } : {}),
+    ...groupFields(conv.grp, Number(conv.rev ?? 0)),
   }
 }

@@ -33,6 +33,7 @@ import type { ConvId, Presence, User, UserId } from '@chat/shared'
 import type { Archive } from '../archive/archive'
 import type { Logger } from '../log'
 import { directoryTerms } from './directory'
+import { groupFields, groupJson } from './group-json'
 import { messageJson, messageJsonParts, messageOf } from './message-json'
 import { Persister } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
@@ -382,7 +383,8 @@ class RedisConvs implements ConvStore {
         ...reads,
       ),
     )
-    if (record.kind === 'group') await this.guard(() => this.r.hset(this.k.convMeta(conv), 'grp', groupJson(record), 'rev', record.rev ?? 0))
+    const grp = groupJson(record)
+    if (grp !== null) await this.guard(() => this.r.hset(this.k.convMeta(conv), 'grp', grp, 'rev', record.rev ?? 0))
     await this.guard(() => Promise.all(record.members.map((m) => this.r.zadd(this.k.userConvs(m), record.createdAt, record.id))))
     return record
   }
@@ -405,7 +407,7 @@ class RedisConvs implements ConvStore {
         JSON.stringify(record.members),
         record.createdAt,
         record.title ?? '',
-        record.kind === 'group' ? groupJson(record) : '',
+        groupJson(record) ?? '',
       ),
     )
     const stored = res === 0 ? record : recordOf(record.id, res)
@@ -429,7 +431,7 @@ class RedisConvs implements ConvStore {
     // The archive first (the system of record decides), then Redis with the same compare-and-set.
     if (this.cold && !(await this.cold.call((a) => a.updateConv(next)))) return false
     const res = await this.guard(() =>
-      this.r.chatUpdateConv(this.k.convMeta(next.id), (next.rev ?? 0) - 1, JSON.stringify(next.members), next.title ?? '', groupJson(next)),
+      this.r.chatUpdateConv(this.k.convMeta(next.id), (next.rev ?? 0) - 1, JSON.stringify(next.members), next.title ?? '', groupJson(next) ?? ''),
     )
     if (res < 0) throw new AppError('CONV_NOT_FOUND')
     if (res === 0) return false
@@ -493,21 +495,16 @@ class RedisConvs implements ConvStore {
 
 function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {
   const [kind, title, members, createdAt, grp, rev] = fields
-  const g = grp ? (JSON.parse(grp) as { owner?: UserId; admins?: UserId[]; joined?: Record<UserId, number> }) : undefined
   return {
     id,
     kind: kind === 'group' ? 'group' : 'direct',
     ...(title ? { title } : {}),
     members: JSON.parse(members ?? '[]'),
     createdAt: Number(createdAt ?? 0),
-    ...(g ? { owner: g.owner, admins: g.admins ?? [], joined: g.joined ?? {}, rev: Number(rev ?? 0) } : {}),
+    ...groupFields(grp, Number(rev ?? 0)),
   }
 }
 
-/** A group's roles and join seqs, as the `grp` field holds them. */
-function groupJson(record: ConvRecord): string {
-  return JSON.stringify({ owner: record.owner, admins: record.admins ?? [], joined: record.joined ?? {} })
-}
 
 class RedisUsers implements UserStore {
   constructor(

@@ -63,7 +63,8 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
           for (const u of users) {
             await sql`insert into users (id, id_lc, name, name_lc, avatar, updated_at) values (${u.id}, ${u.id.toLowerCase()}, ${u.name}, ${u.name.toLowerCase()}, ${null}, ${at})`.execute(b.db)
           }
-          expect(await b.migrate()).toEqual(['0002_user_terms'])
+          expect(await b.migrate()).toEqual(b.knownMigrations().slice(1))
+          expect(b.knownMigrations()[1]).toBe('0002_user_terms')
           expect(await b.appliedMigrations()).toEqual(b.knownMigrations())
           expect((await b.searchUsers('zhangwei', 10)).map((u) => u.id)).toEqual(['u1'])
           expect((await b.searchUsers('zw', 10)).map((u) => u.id)).toEqual(['u1'])
