@@ -23,6 +23,7 @@ import { createMemoryEngine, openMemoryEngine } from '../src/store/memory'
 import { createRedisEngine } from '../src/store/redis'
 import type { Engine } from '../src/store/types'
 import { REDIS_URL, dropPrefix, randomPrefix } from './support/server'
+import { createTestDatabase } from './support/mysql'
 
 class RecordingOutlet implements Outlet {
   readonly frames: Array<Record<string, unknown>> = []
@@ -106,23 +107,35 @@ const engines: Record<string, () => Promise<Setup>> = {
       },
     }
   },
-  redis: async () => {
-    const prefix = randomPrefix()
-    const open = () => createRedisEngine({ ...OPTIONS, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
-    const engines: Engine[] = [await open()]
-    return {
-      engine: engines[0]!,
-      reopen: async () => {
-        const e = await open()
-        engines.push(e)
-        return e
-      },
-      cleanup: async () => {
-        for (const e of engines) await e.close()
-        await dropPrefix(prefix)
-      },
-    }
-  },
+  redis: () => redisSetup(false),
+  'redis over mysql': () => redisSetup(true),
+}
+
+/** Redis (own prefix), with a MySQL archive of its own when `archived`; `reopen` starts a fresh Redis prefix over the same archive then (Redis lost everything). */
+async function redisSetup(archived: boolean): Promise<Setup> {
+  let prefix = randomPrefix()
+  const prefixes = [prefix]
+  const db = archived ? await createTestDatabase() : undefined
+  const open = async () => {
+    // The engine closes its archive itself.
+    const archive = db ? { archive: await openArchive({ url: db.url, poolSize: 2 }), windowMessages: 5, backlogMax: 1000, batchMax: 100, claimIdleMs: 30_000 } : undefined
+    return createRedisEngine({ ...OPTIONS, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1', ...(archive ? { archive } : {}) })
+  }
+  const engines: Engine[] = [await open()]
+  return {
+    engine: engines[0]!,
+    reopen: async () => {
+      if (archived) prefixes.push((prefix = randomPrefix()))
+      const e = await open()
+      engines.push(e)
+      return e
+    },
+    cleanup: async () => {
+      for (const e of engines) await e.close()
+      for (const p of prefixes) await dropPrefix(p)
+      await db?.drop()
+    },
+  }
 }
 
 const cleanups: Array<() => Promise<void>> = []
@@ -130,11 +143,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-async function start(name: string, engine?: Engine) {
+async function start(name: string, engine?: Engine, node = 'n1') {
   const setup = engine ? undefined : await engines[name]!()
   const e = engine ?? setup!.engine
   const held = new Held()
-  const delivery = new Delivery('n1', held, e.bus, e.queue, new Metrics(), pino({ level: 'silent' }))
+  const delivery = new Delivery(node, held, e.bus, e.queue, new Metrics(), pino({ level: 'silent' }))
   const chat = new ChatService(e, delivery, noFiles, { dedupWindowMs: 60_000, queueMaxLength: 100, presenceFanoutMax: 100, syncPauseBytes: 1 << 20 })
   if (setup) cleanups.push(setup.cleanup)
   cleanups.push(() => delivery.settle())
@@ -249,3 +262,50 @@ for (const name of Object.keys(engines)) {
     })
   })
 }
+
+describe('groups across nodes', () => {
+  it('a removal on one node is seen at once by another that cached the group: the removed member is refused there and gets nothing after the removal', async () => {
+    const prefix = randomPrefix()
+    const open = (node: string) => createRedisEngine({ ...OPTIONS, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node })
+    const e1 = await open('n1')
+    const e2 = await open('n2')
+    cleanups.push(async () => {
+      await Promise.all([e1.close(), e2.close()])
+      await dropPrefix(prefix)
+    })
+    const one = await start('', e1)
+    const two = await start('', e2, 'n2')
+    // Node 2 holds bob's device (subscribed to his channel, as the gateway does at connect).
+    const bobOut = two.held.add(new RecordingOutlet('bob'))
+    await e2.bus.subscribe('bob')
+    const g = await one.chat.create(await one.chat.profile('owner'), { kind: 'group', members: ['ann', 'bob'] })
+    // Node 2 caches the group: bob sends through it.
+    await two.chat.send('bob', text(g.id, 'bob-00001', 'hi from node 2'))
+    let dropped!: () => void
+    const seen = new Promise<void>((resolve) => (dropped = resolve))
+    const delivery2 = (two.chat as unknown as { delivery: Delivery }).delivery
+    delivery2.onConvChanged = (conv) => {
+      two.chat.forget(conv)
+      if (conv === g.id) dropped()
+    }
+    const removal = await one.chat.group('owner', { conv: g.id, op: 'remove', users: ['bob'] })
+    await seen
+    expect(await code(two.chat.send('bob', text(g.id, 'bob-00002', 'still here?')))).toBe('NOT_MEMBER')
+    await one.chat.send('ann', text(g.id, 'ann-00001', 'after bob'))
+    // Node 1 holds no device of bob: every publish for him went over the bus. One Redis delivers
+    // one publisher's messages to one subscriber in order, so a marker published after them all
+    // arrives after whatever of them node 2 was going to get.
+    await (one.chat as unknown as { delivery: Delivery }).delivery.settle()
+    let marked!: () => void
+    const marker = new Promise<void>((resolve) => (marked = resolve))
+    const frame = delivery2.onConvChanged
+    delivery2.onConvChanged = (conv) => (conv === 'marker' ? marked() : frame?.(conv))
+    await e1.bus.publish('*groups', 'n1|c|marker')
+    await marker
+    // The removal crossed the bus to bob's device on node 2; what came after did not.
+    expect(bobOut.msgs().map((m) => [m.seq, m.kind])).toEqual([
+      [1, 'text'],
+      [removal.seq, 'system'],
+    ])
+  })
+})
