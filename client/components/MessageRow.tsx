@@ -32,6 +32,8 @@ export interface RowProps {
   readonly onFile: (m: ChatMessage) => void
   /** Long press on the bubble (the report action of others' messages). */
   readonly onLongPress?: (m: ChatMessage) => void
+  /** A `system` message's line ("A added B"): shown centred and small, no bubble. */
+  readonly system?: string
 }
 
 const GLYPH: Record<DisplayStatus, string> = {
@@ -55,6 +57,20 @@ function statusLabel(s: DisplayStatus): string | undefined {
 
 export const MessageRow = memo(function MessageRow(p: RowProps) {
   const { m, own } = p
+  if (m.kind === 'system') {
+    return (
+      <View className='r'>
+        {p.time ? (
+          <View className='tm'>
+            <Text>{p.time}</Text>
+          </View>
+        ) : null}
+        <View className='sy'>
+          <Text>{p.system ?? ''}</Text>
+        </View>
+      </View>
+    )
+  }
   const refused = own && uploadRefused(m)
   return (
     <View className='r'>

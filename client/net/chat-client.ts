@@ -53,7 +53,10 @@ import { Sync } from './sync'
 export type { Viewing } from './receipts'
 
 /** A request the pages make through `sendRequest` (the relation frames): its `rid` is added there. */
-export type RequestFrame = DistributiveOmit<ClientFrameOf<'contacts'> | ClientFrameOf<'relation'> | ClientFrameOf<'contacts.policy'>, 'rid'>
+export type RequestFrame = DistributiveOmit<
+  ClientFrameOf<'contacts'> | ClientFrameOf<'relation'> | ClientFrameOf<'contacts.policy'> | ClientFrameOf<'group'> | ClientFrameOf<'members'>,
+  'rid'
+>
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
 export interface ChatClientDeps {

@@ -20,7 +20,7 @@ import type { ListView } from '../../list/virtual-list'
 import { client, moderation, store } from '../../services'
 import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/moderation'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
-import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
+import { convTitle, displayStatus, hasOlder, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
 import { Composer } from './Composer'
 import { SubscribeBanner } from './SubscribeBanner'
@@ -240,6 +240,7 @@ function Messages({ conv }: { conv: ConvId }) {
         onImage={onImage}
         onFile={onFile}
         onLongPress={onLongPress}
+        system={m.kind === 'system' ? systemText(m, t, (id) => users[id]?.name ?? id, me) : undefined}
       />
     )
   }

@@ -126,11 +126,11 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     const me = s.me?.id
     const last = lastMessageOf(s, id)
     const other = c.kind === 'direct' ? otherMember(c, me) : undefined
-    const lastFrom = last && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
+    const lastFrom = last && c.kind === 'group' && last.from !== me && last.kind !== 'system' ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
     return {
       title: convTitle(c, me),
       avatarId: other?.id ?? c.id,
-      preview: last ? lastFrom + previewText(last, t) : t('list.noMessages'),
+      preview: last ? lastFrom + previewText(last, t, (u) => s.users[u]?.name ?? u, me) : t('list.noMessages'),
       pending: last?.seq === undefined && last !== undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
