@@ -322,7 +322,8 @@ export class ChatClient {
       msg: (f) => {
         store.setState((s) => mergeServerMessages(s, f.m.conv, [f.m], this.opts.maxMessagesInMemory))
         receipts.pushed(f.m)
-        if (!store.getState().convs[f.m.conv]) this.convsSoon()
+        // A group change (system message) may change members, roles and title: the list is asked again.
+        if (!store.getState().convs[f.m.conv] || f.m.kind === 'system') this.convsSoon()
         this.afterMerge(f.m.conv)
       },
       messages: (f) => {

@@ -54,6 +54,8 @@ export default function ChatPage() {
 function ChatHeader({ conv }: { conv: ConvId }) {
   const gate = useGate()
   const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
+  // The members line of a group opens its info page (members, roles, add, remove, leave...).
+  const isGroup = useStore(gate, (s) => s.convs[conv]?.kind === 'group')
   useEffect(() => {
     if (title) Taro.setNavigationBarTitle({ title })
     else setPageTitle('title.chat')
@@ -85,7 +87,16 @@ function ChatHeader({ conv }: { conv: ConvId }) {
           <Text className='ch-title'>{title}</Text>
         </View>
       ) : null}
-      {line.text ? <Text className={line.typing ? 'ch-t ch-typing' : 'ch-t'}>{line.text}</Text> : null}
+      {line.text ? (
+        <View
+          id={isGroup ? 'group-info' : undefined}
+          role={isGroup ? 'link' : undefined}
+          aria-label={isGroup ? t('group.info') : undefined}
+          onClick={isGroup ? () => void Taro.navigateTo({ url: `/pages/group/index?conv=${encodeURIComponent(conv)}` }) : undefined}
+        >
+          <Text className={line.typing ? 'ch-t ch-typing' : 'ch-t'}>{line.text}</Text>
+        </View>
+      ) : null}
     </View>
   )
 }
