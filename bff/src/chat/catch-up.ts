@@ -86,7 +86,12 @@ export class CatchUp {
     const mine = new Set(ids)
     const cursors = new Map<ConvId, number>()
     for (const c of given) {
-      if (!mine.has(c.conv)) throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
+      if (!mine.has(c.conv)) {
+        // A group the user left or was removed from: their devices still hold its cursor, and
+        // nothing after it is theirs. Skipped, so the rest of the sync goes on (PROTOCOL.md, Groups).
+        if (c.conv.startsWith('g:') && (await this.deps.engine.convs.get(c.conv))) continue
+        throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
+      }
       cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
     }
     const states = await this.deps.engine.convs.states(ids, user)

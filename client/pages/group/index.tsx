@@ -100,7 +100,7 @@ function GroupInfo({ conv }: { conv: string }) {
             <Text className='kt-n'>{m.user.name}</Text>
             {m.role !== 'member' ? <Text className='kt-tag'>{t(`group.role.${m.role}`)}</Text> : null}
             {m.user.id !== me && canRemove(myRole, m.role) ? (
-              <Button id={`remove-${m.user.id}`} label={t('group.remove')} onClick={() => void act({ op: 'remove', users: [m.user.id] }, t('group.confirmRemove', { name: m.user.name }))} danger />
+              <Button id={`remove-${m.user.id}`} label={t('group.remove')} onClick={() => void act({ op: 'remove', users: [m.user.id] })} danger />
             ) : null}
             {m.user.id !== me && myRole === 'owner' ? (
               <>
