@@ -36,8 +36,11 @@ class RecordingOutlet implements Outlet {
     this.frames.push(JSON.parse(String(data)) as Record<string, unknown>)
     return true
   }
-  reply(data: Buffer | string, _type: ServerFrameType): boolean {
-    return this.write(data)
+  reply(data: Buffer | string, type: ServerFrameType): boolean {
+    const frame = JSON.parse(String(data)) as Record<string, unknown>
+    expect(frame.type).toBe(type)
+    this.frames.push(frame)
+    return true
   }
   backlogged(): boolean {
     return false
@@ -225,7 +228,7 @@ for (const name of Object.keys(engines)) {
       await chat.send('ann', text(g.id, 'ann-00002', 'welcome dan'))
       expect(danOut.msgs().map((m) => m.seq)).toEqual([2, 3])
       const page = await chat.history('dan', { conv: g.id })
-      expect(page.msgs.map((m) => JSON.parse(m).seq)).toEqual([2, 3])
+      expect(page.msgs.map((m) => (JSON.parse(m) as { seq: number }).seq)).toEqual([2, 3])
       expect(page.more).toBe(false)
       expect(await code(chat.history('dan', { conv: g.id, before: 2 }))).toBe('SEQ_RANGE_INVALID')
       const syncOut = new RecordingOutlet('dan')

@@ -16,7 +16,7 @@ function sys(from: string, body: Record<string, unknown>): ChatMessage {
 describe('systemText', () => {
   it('names who acted and whom it concerns, the user themself as you', () => {
     expect(systemText(sys('ann', { op: 'add', users: ['bob', 'cat'] }), zh, nameOf, 'cat')).toBe('安邀请Bob、你加入了群聊')
-    expect(systemText(sys('ann', { op: 'add', users: ['bob', 'cat'] }), en, nameOf, 'ann')).toBe('you added Bob, Cat')
+    expect(systemText(sys('ann', { op: 'add', users: ['bob', 'cat'] }), en, nameOf, 'ann')).toBe('You added Bob, Cat')
     expect(systemText(sys('ann', { op: 'remove', users: ['bob'] }), zh, nameOf)).toBe('安将Bob移出了群聊')
     expect(systemText(sys('bob', { op: 'leave' }), en, nameOf)).toBe('Bob left the group')
     expect(systemText(sys('ann', { op: 'rename', title: '周末' }), zh, nameOf)).toBe('安将群名称修改为“周末”')
