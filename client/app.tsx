@@ -33,7 +33,7 @@ function App({ children }: PropsWithChildren) {
         // per user on this device and go out after the new login.
         const user = prev.me?.id ?? s.me?.id ?? ''
         client.logout()
-        Taro.reLaunch({ url: `/pages/login/index?ended=1&user=${encodeURIComponent(user)}` })
+        void Taro.reLaunch({ url: `/pages/login/index?ended=1&user=${encodeURIComponent(user)}` })
       }
     })
   })

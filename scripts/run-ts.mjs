@@ -10,10 +10,10 @@
 //   root, as the BFF's own bundle does); workspace sources (`@chat/shared`) and tsconfig paths
 //   (`@/` for client/) are bundled.
 // - `import.meta.url`, `import.meta.dirname`, `import.meta.filename`, `__dirname` and `__filename`
-//   keep naming each source file (the publish script, bench:archive's result path and the e2e
-//   harness behind bench:client locate the repository from them).
+//   keep naming each source file, TypeScript or .mjs (the publish script, bench:archive's result path
+//   and the e2e harness behind bench:client locate the repository from them).
 // - process.argv is `[node, <file.ts>, ...args]` when the file runs, as if Node ran it directly.
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { bundleBff } from '../bff/bundle.mjs'
@@ -40,11 +40,14 @@ const externalPackages = {
   },
 }
 
-/** Each source file's own location for import.meta.* and __dirname/__filename. */
+/**
+ * Each source file's own location for import.meta.* and __dirname/__filename: TypeScript and the
+ * repository's .mjs modules (bff/bundle.mjs finds its package.json from import.meta.url).
+ */
 const ownLocation = {
   name: 'own-location',
   setup(build) {
-    build.onLoad({ filter: /\.[mc]?tsx?$/ }, (args) => {
+    build.onLoad({ filter: /\.(?:[mc]?tsx?|mjs)$/ }, (args) => {
       if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined
       const source = readFileSync(args.path, 'utf8')
       const here = JSON.stringify(path.dirname(args.path))
@@ -55,17 +58,27 @@ const ownLocation = {
         .replace(/\bimport\.meta\.filename\b/g, self)
         .replace(/(?<![.\w$])__dirname\b/g, here)
         .replace(/(?<![.\w$])__filename\b/g, self)
-      return { contents, loader: path.extname(args.path).endsWith('x') ? 'tsx' : 'ts', resolveDir: path.dirname(args.path) }
+      const ext = path.extname(args.path)
+      return { contents, loader: ext === '.mjs' ? 'js' : ext.endsWith('x') ? 'tsx' : 'ts', resolveDir: path.dirname(args.path) }
     })
   },
 }
 
-await bundleBff({
+const { outputFiles } = await bundleBff({
   entryPoints: [entry],
   outfile,
   external: [],
   plugins: [externalPackages, ownLocation],
   absWorkingDir: root,
+  write: false,
 })
+// Several processes may start the same file at once (the storm test's workers, bench:bff's load
+// generators): each writes its own temporary file and renames it into place, so none imports
+// another's half-written bundle.
+for (const file of outputFiles) {
+  const tmp = `${file.path}.${process.pid}.tmp`
+  writeFileSync(tmp, file.contents)
+  renameSync(tmp, file.path)
+}
 process.argv = [process.argv[0], entry, ...args]
 await import(pathToFileURL(outfile).href)

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one benchmark, its baseline server and its report, run as one script.
 /**
  * `npm run bench:upload`: a file uploaded through our uploader (client/upload, on its Node platform,
  * adaptive chunks) to the real BFF (startServer), against - in the same run, on the same file - one

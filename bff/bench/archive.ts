@@ -211,7 +211,7 @@ const result = await withDatabase(async (url, admin, name) => {
       `inserts/s: ${ins.batchedPerSec} batched (batches of ${BATCH}, prepared INSERTs) vs ${ins.textBatchedPerSec} the same as text INSERTs (baseline, x${round(ins.batchedPerSec / ins.textBatchedPerSec)}) vs ${ins.singlePerSec} one per statement (baseline)`,
     )
     const where = await plan(archive, admin, name)
-    console.log(`history query plan: ${where.explain.type} on ${where.explain.key} (${where.explain.extra}); messages table ${where.tableMB} MB, buffer pool ${where.bufferPoolMB} MB`)
+    console.log(`history query plan: ${String(where.explain.type)} on ${String(where.explain.key)} (${String(where.explain.extra)}); messages table ${where.tableMB} MB, buffer pool ${where.bufferPoolMB} MB`)
     const big = await pages(archive, admin, 'g:big', ROWS)
     const small = await pages(archive, admin, 'g:small', 1000)
     console.log(

@@ -36,7 +36,7 @@ function open(base: string, mode: Mode, peer: Peer, group?: string, refusable = 
         const seconds = Number(res.headers['retry-after'])
         res.resume()
         ws.terminate()
-        reject(Number.isFinite(seconds) ? { retryAfterMs: seconds * 1000 } : {})
+        reject(Object.assign(new Error(`upgrade refused: HTTP ${res.statusCode}`), Number.isFinite(seconds) ? { retryAfterMs: seconds * 1000 } : {}))
       })
     }
     ws.on('error', (err) => {
@@ -296,9 +296,9 @@ async function storm(cmd: { url: string; mode: Mode; peers: Peer[]; cursors?: { 
           ws.send('{"type":"convs","rid":"sc"}')
         } else ws.send('{"type":"sync"}')
       },
-      (err: { retryAfterMs?: number; message?: string }) => {
+      (err: Error & { retryAfterMs?: number }) => {
         refused++
-        const why = err.retryAfterMs !== undefined ? 'retry-after' : String(err.message ?? err).slice(0, 40)
+        const why = err.retryAfterMs !== undefined ? 'retry-after' : err.message.slice(0, 40)
         reasons[why] = (reasons[why] ?? 0) + 1
         if (err.retryAfterMs !== undefined) retryAfterSeen++
         const backoff = Math.floor(Math.random() * Math.min(20_000, 500 * 2 ** n))

@@ -172,6 +172,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     deps.files ?? uploads.resolver,
     {
       dedupWindowMs: config.dedupWindowMs,
+      recallWindowMs: config.recallWindowMs,
       queueMaxLength: config.queueMaxLength,
       presenceFanoutMax: config.presenceFanoutMax,
       syncPauseBytes: Math.floor(config.slowConsumerBytes / 2),
@@ -180,6 +181,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   )
   // A group changed on another node: its cached record here is stale.
   delivery.onConvChanged = (conv) => chat.forget(conv)
+  // Moderation (a risky image, the admin API) withdraws messages through the chat's one retraction.
+  wechat.retract = { message: (at) => chat.withdraw(at), file: (conv, fileId) => chat.withdrawFile(conv, fileId) }
   const gateway = new Gateway({
     config,
     log,
@@ -194,7 +197,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     onOnline: (user) => wechat.online(user),
     admit: (user) => wechat.admit(user),
   })
-  wechat.onSuspend = (user) => gateway.closeUser(user, 'USER_SUSPENDED')
+  delivery.onCloseUser = (user, code) => gateway.closeUser(user, code)
+  wechat.onSuspend = (user) => void delivery.closeUser(user, 'USER_SUSPENDED').catch((err: unknown) => log.warn({ err, user }, 'suspension not told to other processes'))
 
   const app = express()
   app.disable('x-powered-by')
@@ -311,7 +315,7 @@ function securityHeaders(scriptHashes: readonly string[]): RequestHandler {
         imgSrc: ["'self'", 'data:', 'blob:'],
         mediaSrc: ["'self'", 'blob:'],
         fontSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'", (req) => sameOriginSockets(req as IncomingMessage)],
+        connectSrc: ["'self'", (req) => sameOriginSockets(req)],
         workerSrc: ["'self'", 'blob:'],
         objectSrc: ["'none'"],
         baseUri: ["'self'"],

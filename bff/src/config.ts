@@ -107,6 +107,8 @@ export interface Config {
   readonly slowConsumerBytes: number
   /** DEDUP_WINDOW_MS: how long a (sender, cid) is remembered. Default 24 h. */
   readonly dedupWindowMs: number
+  /** RECALL_WINDOW_MS: how long after its send a message may be recalled by its sender. Default 2 min. */
+  readonly recallWindowMs: number
   /** QUEUE_MAX_LENGTH: offline-queue entries per user; the oldest are dropped beyond. Default 10000. */
   readonly queueMaxLength: number
   /** QUEUE_RETENTION_MS: offline-queue entry lifetime. Default 7 days. */
@@ -222,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     floodWindowMs: e.FLOOD_WINDOW_MS,
     slowConsumerBytes: e.SLOW_CONSUMER_BYTES,
     dedupWindowMs: e.DEDUP_WINDOW_MS,
+    recallWindowMs: e.RECALL_WINDOW_MS,
     queueMaxLength: e.QUEUE_MAX_LENGTH,
     queueRetentionMs: e.QUEUE_RETENTION_MS,
     presenceFanoutMax: e.PRESENCE_FANOUT_MAX,

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { LIMITS, directConvId } from '@chat/shared'
-import type { ClientFrame } from '@chat/shared'
+import type { ClientFrame, Message } from '@chat/shared'
 import type { RunningServer } from '../src/app'
 import { TestClient, connectUser, newCid } from './support/client'
 import { dropPrefix, randomPrefix, startTestServer } from './support/server'
@@ -45,7 +45,7 @@ async function othersUnaffected(): Promise<void> {
   expect(ack.seq).toBe(stored)
   await dave.nextOf('msg', (f) => f.m.cid === cid)
   const history = await server.engine.messages.before(bystanderConv, undefined, LIMITS.maxPageSize)
-  expect(history.map((m) => JSON.parse(m).seq)).toEqual(Array.from({ length: stored }, (_, i) => i + 1))
+  expect(history.map((m) => (JSON.parse(m) as Message).seq)).toEqual(Array.from({ length: stored }, (_, i) => i + 1))
   expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
 }
 
@@ -126,7 +126,7 @@ describe('bad input', () => {
     const ack = await m.nextOf('ack', (f) => f.cid === cid)
     const atCarol = await carol.nextOf('msg', (f) => f.m.cid === cid)
     expect(atCarol.m.from).toBe(`mallory${n}`)
-    expect(JSON.parse((await server.engine.messages.after(victimConv, ack.seq - 1, 1))[0]!).from).toBe(`mallory${n}`)
+    expect((JSON.parse((await server.engine.messages.after(victimConv, ack.seq - 1, 1))[0]!) as Message).from).toBe(`mallory${n}`)
     await othersUnaffected()
     await m.close()
   })
@@ -190,6 +190,34 @@ describe('bad input', () => {
     expect((await c2.nextOf('error', (e) => e.cid === cid)).code).toBe('INVALID_FRAME')
     await othersUnaffected()
     await c2.close()
+  })
+
+  it('recall: NOT_MEMBER, RECALL_NOT_ALLOWED, SEQ_RANGE_INVALID, INVALID_FRAME; a forged event kind is refused', async () => {
+    const m = await attacker()
+    m.send({ type: 'recall', rid: 'in', conv: bystanderConv, seq: 1 })
+    expect((await m.nextOf('error', (e) => e.rid === 'in')).code).toBe('NOT_MEMBER')
+    // Dave is a member, but the message is Carol's.
+    dave.send({ type: 'recall', rid: 'notmine', conv: bystanderConv, seq: 1 })
+    expect((await dave.nextOf('error', (e) => e.rid === 'notmine')).code).toBe('RECALL_NOT_ALLOWED')
+    dave.send({ type: 'recall', rid: 'far', conv: bystanderConv, seq: 1_000_000 })
+    expect((await dave.nextOf('error', (e) => e.rid === 'far')).code).toBe('SEQ_RANGE_INVALID')
+    for (const seq of [0, -1, 1.5, 2 ** 60, '1']) {
+      m.sendRaw(JSON.stringify({ type: 'recall', rid: `bad${String(seq)}`, conv: bystanderConv, seq }))
+      expect((await m.nextOf('error', (e) => e.rid === `bad${String(seq)}`)).code).toBe('INVALID_FRAME')
+    }
+    // Nobody sends a recall event or a tombstone as a message of their own.
+    for (const [kind, body] of [
+      ['recall', { seq: 1, by: 'sender', at: 1 }],
+      ['recalled', { by: 'moderation', at: 1 }],
+    ] as const) {
+      const cid = newCid()
+      dave.sendRaw(JSON.stringify({ type: 'send', cid, conv: bystanderConv, kind, body }))
+      expect((await dave.nextOf('error', (e) => e.cid === cid)).code).toBe('INVALID_FRAME')
+    }
+    const history = (await server.engine.messages.after(bystanderConv, 0, LIMITS.maxPageSize)).map((j) => JSON.parse(j) as { kind: string })
+    expect(history.every((h) => h.kind === 'text')).toBe(true)
+    await othersUnaffected()
+    await m.close()
   })
 
   it('an image or file nobody uploaded: FILE_NOT_FOUND', async () => {

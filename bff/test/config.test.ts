@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       heartbeatIntervalMs: 30_000,
       maxFrameBytes: 65536,
       dedupWindowMs: 24 * 3600_000,
+      recallWindowMs: 120_000,
       queueMaxLength: 10_000,
       queueRetentionMs: 7 * 24 * 3600_000,
       tokenTtlMs: 15 * 60_000,

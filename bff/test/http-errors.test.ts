@@ -16,7 +16,7 @@ describe('client mistakes over HTTP', () => {
   const lines: { level: number; msg: string; code?: string; suppressed?: number }[] = []
 
   beforeAll(async () => {
-    const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) })
+    const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as (typeof lines)[number]) })
     server = await startTestServer({}, { log })
     token = (await devLogin(server.url, 'mistaken')).token
   })

@@ -40,7 +40,7 @@ describe('CorsPolicy', () => {
 
 describe('errorJson', () => {
   it('is the table entry, with its message unless one is given', () => {
-    expect(JSON.parse(errorJson('NOT_FOUND'))).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String), temporary: false } })
+    expect(JSON.parse(errorJson('NOT_FOUND'))).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) as unknown, temporary: false } })
     expect(JSON.parse(errorJson('STORE_UNAVAILABLE', 'away'))).toEqual({ error: { code: 'STORE_UNAVAILABLE', message: 'away', temporary: true } })
   })
 })

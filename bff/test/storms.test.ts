@@ -19,6 +19,7 @@ import { devLogin } from './support/client'
 import { randomPrefix, startTestServer } from './support/server'
 import { createRedisEngine } from '../src/store/redis'
 import type { Engine } from '../src/store/types'
+import type { ErrorResponse } from '@chat/shared'
 
 async function freePort(): Promise<number> {
   const s = createServer()
@@ -173,7 +174,7 @@ function attempt(base: string, token: string): Promise<{ welcomed: boolean; stat
   return new Promise((resolve, reject) => {
     ws.on('error', reject)
     ws.on('message', (data) => {
-      if (!data.toString().startsWith('{"type":"welcome"')) return
+      if (!(data as Buffer).toString().startsWith('{"type":"welcome"')) return // a Buffer: ws's default binaryType
       ws.close()
       resolve({ welcomed: true })
     })
@@ -182,7 +183,7 @@ function attempt(base: string, token: string): Promise<{ welcomed: boolean; stat
       res.on('data', (c: Buffer) => (body += c.toString()))
       res.on('end', () => {
         ws.terminate()
-        resolve({ welcomed: false, status: res.statusCode, retryAfter: res.headers['retry-after'], code: JSON.parse(body).error.code })
+        resolve({ welcomed: false, status: res.statusCode, retryAfter: res.headers['retry-after'], code: (JSON.parse(body) as ErrorResponse).error.code })
       })
     })
   })

@@ -10,7 +10,7 @@ import type { FileBody } from '@chat/shared'
 import { fileSize, textDirection } from '../format'
 import { refusalText, t } from '../i18n'
 import { imageBox } from '../list/estimate'
-import { uploadRefused } from '../store/selectors'
+import { recallNotice, uploadRefused } from '../store/selectors'
 import type { ChatMessage, DisplayStatus } from '../store/types'
 import { Avatar } from './Avatar'
 import { imageSrc } from './media'
@@ -30,10 +30,28 @@ export interface RowProps {
   readonly onDismiss: (m: ChatMessage) => void
   readonly onImage: (m: ChatMessage) => void
   readonly onFile: (m: ChatMessage) => void
-  /** Long press on the bubble (the report action of others' messages). */
+  /** Long press on the bubble: the message's actions (recall one's own, report others'). */
   readonly onLongPress?: (m: ChatMessage) => void
   /** A `system` message's line ("A added B"): shown centred and small, no bubble. */
   readonly system?: string
+}
+
+/** A row without a bubble: a recall event (nothing: the message it names shows the notice) or the notice itself. */
+function NoticeRow(p: RowProps) {
+  const { m } = p
+  if (m.kind === 'recall') return <View className='r0' />
+  return (
+    <View className='r'>
+      {p.time ? (
+        <View className='tm'>
+          <Text>{p.time}</Text>
+        </View>
+      ) : null}
+      <View className='rc'>
+        <Text>{recallNotice(m, t, p.own ? m.from : undefined, () => p.senderName)}</Text>
+      </View>
+    </View>
+  )
 }
 
 const GLYPH: Record<DisplayStatus, string> = {
@@ -71,6 +89,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
       </View>
     )
   }
+  if (m.kind === 'recall' || m.kind === 'recalled') return <NoticeRow {...p} />
   const refused = own && uploadRefused(m)
   return (
     <View className='r'>
@@ -83,7 +102,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
         <Avatar id={m.from} name={p.senderName} />
         <View className='col'>
           {p.name ? <Text className='nm'>{p.name}</Text> : null}
-          <View className='bx' onLongPress={p.onLongPress && !own ? () => p.onLongPress!(m) : undefined}>
+          <View className='bx' onLongPress={p.onLongPress && m.seq !== undefined ? () => p.onLongPress!(m) : undefined} {...contextMenu(p, m)}>
             {own && p.status && !refused ? (
               <View
                 className={`st st-${p.status}`}
@@ -205,6 +224,20 @@ function designScale(): number {
 }
 
 const DIR_AUTO = { dir: 'auto' } as Record<string, string>
+
+/**
+ * h5: a right click (or a long press where the browser makes it a context menu) opens the same
+ * actions as WeChat's long press; Taro's h5 view turns only touches into `longpress`.
+ */
+function contextMenu(p: RowProps, m: ChatMessage): Record<string, unknown> {
+  if (process.env.TARO_ENV !== 'h5' || !p.onLongPress || m.seq === undefined) return {}
+  return {
+    onContextMenu: (e: { preventDefault(): void }) => {
+      e.preventDefault()
+      p.onLongPress!(m)
+    },
+  }
+}
 
 /** Design px (750 wide) as an inline style length: rpx on weapp, rem on h5 (as the CSS gets). */
 function Taro_px(designPx: number): string {

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the one catalogue, zh-CN and English side by side, so a missing key is a compile error in one place.
 /**
  * The client's one message catalogue: zh-CN first (the users of a mini-program read Chinese),
  * English second. Keys are flat; `{name}` placeholders are filled by `translate` (i18n.ts).
@@ -72,6 +73,8 @@ const zhErrors: Record<ErrorCode | 'NETWORK' | 'INTERRUPTED', string> = {
   INTERNAL: '服务器出错了，请稍后再试。',
   NETWORK: '网络连接失败，请检查网络后重试。',
   INTERRUPTED: '上传被中断，点击重试。',
+  RECALL_NOT_ALLOWED: '只能撤回自己发送的消息。',
+  RECALL_WINDOW_PASSED: '发送时间超过2分钟的消息不能撤回。',
 }
 
 const enErrors: typeof zhErrors = {
@@ -140,6 +143,8 @@ const enErrors: typeof zhErrors = {
   INTERNAL: 'Something went wrong on the server. Try again later.',
   NETWORK: 'Network error. Check your connection and try again.',
   INTERRUPTED: 'The upload was interrupted. Tap to retry.',
+  RECALL_NOT_ALLOWED: 'You can only recall your own messages.',
+  RECALL_WINDOW_PASSED: 'Messages older than 2 minutes cannot be recalled.',
 }
 
 function prefixed<T extends Record<string, string>>(table: T): { [K in keyof T as `err.${K & string}`]: string } {
@@ -302,6 +307,11 @@ export const zhCN = {
   'chat.tooLarge': '文件超过{limit}的上传上限，请选择较小的文件。',
   'chat.listSep': '、',
   'chat.pickFailed': '无法读取所选文件，请重试。',
+  'chat.recalledMe': '你撤回了一条消息',
+  'chat.recalledOther': '{name} 撤回了一条消息',
+  'chat.withdrawn': '一条消息因违反内容规范已被撤回',
+  'chat.recall': '撤回',
+  'chat.recallFailed': '撤回失败，请重试。',
 
   'banner.reconnecting': '正在重新连接…',
   'banner.connecting': '正在连接…',
@@ -503,6 +513,11 @@ export const en: Record<MessageKey, string> = {
   'chat.tooLarge': 'The file exceeds the upload limit of {limit}. Choose a smaller one.',
   'chat.listSep': ', ',
   'chat.pickFailed': 'Could not read the chosen file. Try again.',
+  'chat.recalledMe': 'You recalled a message',
+  'chat.recalledOther': '{name} recalled a message',
+  'chat.withdrawn': 'A message was withdrawn for breaking the content rules',
+  'chat.recall': 'Recall',
+  'chat.recallFailed': 'Could not recall the message. Try again.',
 
   'banner.reconnecting': 'Reconnecting…',
   'banner.connecting': 'Connecting…',

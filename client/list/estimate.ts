@@ -23,6 +23,8 @@ export const ROW = {
   /** Smallest side of an image bubble (a tap target), design px. */
   imageFloor: 40,
   fileCard: 150,
+  /** The one-line notice of a recalled message (`.rc`). */
+  notice: 40,
 } as const
 
 /** Show a time separator when this much time passed since the previous message, ms. */
@@ -59,10 +61,14 @@ export function imageBox(width: number | undefined, height: number | undefined, 
 }
 
 export function showTime(m: ChatMessage, prev: ChatMessage | undefined): boolean {
+  // A `recall` event is no row of its own (its message shows the notice): no separator either.
+  if (m.kind === 'recall') return false
   return !prev || m.ts - prev.ts >= TIME_GAP_MS
 }
 
 export function estimateRow(m: ChatMessage, prev: ChatMessage | undefined, ctx: EstimateContext): number {
+  if (m.kind === 'recall') return 0
+  if (m.kind === 'recalled') return Math.round((ROW.notice + ROW.rowPad + (showTime(m, prev) ? ROW.timeRow : 0)) * ctx.scale)
   let content: number
   if (m.kind === 'text') {
     const text = 'text' in m.body ? m.body.text : ''

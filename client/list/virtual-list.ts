@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the list's three position rules (follow, anchor, hold) act on one shared state and read best together.
 /**
  * The chat list's model: `@tanstack/virtual-core` driven through a stand-in scroll element, with no
  * renderer. The Taro adapter (ChatList.tsx) feeds it scroll offsets, the viewport height and
@@ -247,7 +248,7 @@ export class VirtualList {
   setData(data: ListData): void {
     // The previous rows' keys as laid out (not `this.data.key`: a caller's key function may already
     // read the new rows, as the adapter's does).
-    const prevItems = this.v['getMeasurements']()
+    const prevItems = this.measurements()
     const prevKey = (i: number) => String(prevItems[i]?.key)
     const prevCount = prevItems.length
     const anchor = this.followEnd ? undefined : this.anchor()
@@ -397,7 +398,12 @@ export class VirtualList {
   }
 
   private item(index: number): VirtualItem | undefined {
-    return this.v['getMeasurements']()[index]
+    return this.measurements()[index]
+  }
+
+  /** Every row as laid out (getVirtualItems() has only the rendered ones); private and untyped in virtual-core's typings. */
+  private measurements(): VirtualItem[] {
+    return (this.v as unknown as { getMeasurements(): VirtualItem[] }).getMeasurements()
   }
 
   /** The first row intersecting the viewport and how far above the viewport's top it starts (model px). */
@@ -479,7 +485,7 @@ export class VirtualList {
   private compute(): ListView {
     const items: VirtualItem[] = this.v.getVirtualItems()
     if (items.length > this.pool) this.pool = items.length + this.overscan
-    const slots: (ListSlot | undefined)[] = new Array(this.pool).fill(undefined)
+    const slots = new Array<ListSlot | undefined>(this.pool).fill(undefined)
     for (const it of items) {
       const pos = it.index - this.shift
       const slot = ((pos % this.pool) + this.pool) % this.pool

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the client's public API and its frame-type dispatch; each concern lives in its own module beside it.
 /**
  * The chat client: turns frames into store updates and user actions into frames. It wires the
  * connection to the parts that own each concern, and dispatches every server frame through one
@@ -238,7 +239,7 @@ export class ChatClient {
    */
   sendRequest(frame: RequestFrame, onRelation?: (f: ServerFrameOf<'relation'>) => void): Promise<ServerFrame> {
     if (onRelation) this.relationListener = onRelation
-    return this.requests.send(frame.type, (rid) => ({ ...frame, rid }) as Parameters<Connection['send']>[0])
+    return this.requests.send(frame.type, (rid) => ({ ...frame, rid }))
   }
 
   /** Page back: the page of messages before the oldest one held. */
@@ -262,6 +263,15 @@ export class ChatClient {
           throw err
         },
       )
+  }
+
+  /**
+   * Recall one of our own messages (RECALL_WINDOW_MS after its send). Resolves once the server
+   * replaced it; the row turns into the notice when the `recall` event arrives, as on every device.
+   * Rejects with the server's code (RECALL_WINDOW_PASSED, RECALL_NOT_ALLOWED...).
+   */
+  recall(conv: ConvId, seq: number): Promise<void> {
+    return this.requests.send<'recall'>('recall', (rid) => ({ type: 'recall', rid, conv, seq })).then(() => undefined)
   }
 
   /** Pull to refresh: the conversation list again. */
@@ -365,6 +375,10 @@ export class ChatClient {
       },
       relation: (f) => {
         if (!requests.settle(f.rid, f)) this.relationListener?.(f)
+      },
+      // The tombstone itself comes as the `recall` event message (msg), like on every other device.
+      recall: (f) => {
+        requests.settle(f.rid, f)
       },
       receipt: (f) => receipts.onReceipt(f),
       typing: (f) => receipts.onTyping(f),

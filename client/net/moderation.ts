@@ -63,14 +63,15 @@ export class Moderation {
     if (!ask || templateIds.length === 0) return {}
     const results = await ask(templateIds.slice(0, SUBSCRIBE_MAX_IDS))
     const res = await this.call(() => this.authed((h) => this.opts.http.postJson(`${this.opts.baseUrl}/wechat/subscriptions`, { results }, h)))
-    return ((res as { allowances?: Record<string, number> }).allowances ?? {}) as Record<string, number>
+    return (res as { allowances?: Record<string, number> }).allowances ?? {}
   }
 
   /** File a report. Throws AppError with the server's code (REPORT_RATE_LIMITED, REPORT_INVALID, ...). */
   async report(target: ReportTarget, reason: ReportReason, text?: string): Promise<string> {
     const body = text ? { ...target, reason, text } : { ...target, reason }
     const res = await this.call(() => this.authed((h) => this.opts.http.postJson(`${this.opts.baseUrl}/reports`, body, h)))
-    return String((res as { id?: unknown }).id ?? '')
+    const { id } = res as { id?: unknown }
+    return typeof id === 'string' ? id : ''
   }
 
   private async authed(send: (headers: Record<string, string>) => Promise<HttpResponse>): Promise<HttpResponse> {

@@ -5,13 +5,16 @@
  * (PROTOCOL.md "Identity and order": the cid is the idempotency key).
  */
 import * as v from 'valibot'
-import { schemas, type ConvId, type FileRef, type MessageKind, type TextBody } from '@chat/shared'
+import { schemas, type ConvId, type FileRef, type TextBody } from '@chat/shared'
+
+/** The kinds a client sends (`recall` events and `recalled` tombstones are the server's). */
+export type SendKind = 'text' | 'image' | 'file'
 import type { KeyValueStorage } from '../platform/types'
 
 export interface OutboxEntry {
   readonly cid: string
   readonly conv: ConvId
-  readonly kind: MessageKind
+  readonly kind: SendKind
   readonly body: TextBody | FileRef
   /** When it was written (local clock, ms). */
   readonly ts: number
@@ -20,7 +23,7 @@ export interface OutboxEntry {
 const Entry = v.object({
   cid: schemas.ClientMsgId,
   conv: schemas.ConvId,
-  kind: schemas.MessageKind,
+  kind: v.picklist(['text', 'image', 'file']),
   body: v.union([schemas.TextBody, schemas.FileRef]),
   ts: v.number(),
 })
@@ -36,7 +39,7 @@ export class Outbox {
     this.entries = Array.isArray(stored)
       ? stored.flatMap((e) => {
           const r = v.safeParse(Entry, e)
-          return r.success ? [r.output as OutboxEntry] : []
+          return r.success ? [r.output] : []
         })
       : []
   }

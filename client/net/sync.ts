@@ -5,10 +5,15 @@
  * - Holes between held seqs are filled with `history` (`before` = the seq after the hole), outside a
  *   sync (whose later batches fill what looks like a hole while it runs). A hole the server answered
  *   with nothing is not asked again until the next sync.
+ * - A `sync` or gap `history` refused with a temporary error (STORE_UNAVAILABLE while a server
+ *   restarts, SERVER_BUSY, RATE_LIMITED: `temporary: true` in the error table) is asked again on the
+ *   same connection after a full-jitter backoff with the reconnect bounds; the attempts start over
+ *   at every sync done and every connection. A refusal that is final ends the request: gap filling
+ *   resumes (sync) or skips that hole until the next sync (history).
  * - Delivery acks (`recv`) are cumulative per conversation and sent at most every `recvBatchMs`;
  *   `sync.done.q` is acknowledged once the sync's batches are in the store.
  */
-import { LIMITS, randomId, type ConvId, type ServerFrameOf } from '@chat/shared'
+import { AppError, backoffDelay, LIMITS, randomId, type ConvId, type ServerFrameOf } from '@chat/shared'
 import type { TimerId } from '../platform/types'
 import { cursorOf, gapsOf } from '../store/selectors'
 import { dropUnlisted, mergeServerMessages } from '../store/store'
@@ -23,6 +28,11 @@ export class Sync {
   private readonly recvSent = new Map<ConvId, number>()
   private recvTimer?: TimerId
   private pendingQ?: string
+  /** A refused sync waits out its backoff: no gap filling meanwhile (the sync will fill). */
+  private syncRetryTimer?: TimerId
+  private syncAttempts = 0
+  /** Gap requests refused as temporary: the retry timer and attempts, per conversation. */
+  private readonly gapRetry = new Map<ConvId, { timer?: TimerId; attempts: number }>()
 
   constructor(
     private readonly ctx: ClientContext,
@@ -31,6 +41,8 @@ export class Sync {
 
   /** `sync` from the cursor of every conversation held. */
   catchUp(): void {
+    this.ctx.timers.clearTimeout(this.syncRetryTimer)
+    this.syncRetryTimer = undefined
     const s = this.ctx.store.getState()
     const cursors = Object.entries(s.messages)
       .map(([conv, list]) => ({ conv, seq: cursorOf(list) }))
@@ -50,10 +62,14 @@ export class Sync {
   }
 
   onSyncDone(f: ServerFrameOf<'sync.done'>): void {
-    if (f.rid === this.syncRid) this.syncRid = undefined
+    if (f.rid === this.syncRid) {
+      this.syncRid = undefined
+      this.syncAttempts = 0
+    }
     this.pendingQ = f.q
     this.sendRecv()
     this.gapStuck.clear()
+    this.clearGapRetries()
     for (const conv of Object.keys(this.ctx.store.getState().messages)) this.fillGaps(conv)
   }
 
@@ -65,8 +81,13 @@ export class Sync {
    * the cursors that remain. True when the error was that.
    */
   onSyncRefused(f: ServerFrameOf<'error'>): boolean {
-    if (f.rid === undefined || f.rid !== this.syncRid || f.code !== 'NOT_MEMBER') return false
+    if (f.rid === undefined || f.rid !== this.syncRid) return false
     this.syncRid = undefined
+    if (f.code !== 'NOT_MEMBER') {
+      if (f.temporary) this.retrySync()
+      else this.ctx.log?.('sync refused', { code: f.code, message: f.message })
+      return true
+    }
     this.requests
       .send<'convs'>('convs', (rid) => ({ type: 'convs', rid }))
       .then((res) => {
@@ -77,9 +98,19 @@ export class Sync {
     return true
   }
 
+  /** The same sync again after a full-jitter backoff (attempts counted until a sync is done). */
+  private retrySync(): void {
+    const delay = backoffDelay(this.syncAttempts++, this.ctx.opts.reconnect, this.ctx.random)
+    this.syncRetryTimer = this.ctx.timers.setTimeout(() => {
+      this.syncRetryTimer = undefined
+      this.catchUp()
+    }, Math.max(1, delay))
+  }
+
   /** Ask for the newest hole of `conv`, one at a time per conversation. */
   fillGaps(conv: ConvId): void {
-    if (this.syncRid || this.gapFilling.has(conv) || this.gapStuck.has(conv)) return
+    if (this.syncRid || this.syncRetryTimer !== undefined) return
+    if (this.gapFilling.has(conv) || this.gapStuck.has(conv) || this.gapRetry.get(conv)?.timer !== undefined) return
     const gaps = gapsOf(this.ctx.store.getState().messages[conv])
     const gap = gaps[gaps.length - 1]
     if (!gap) return
@@ -93,8 +124,35 @@ export class Sync {
     const done = (): void => {
       if (this.gapFilling.get(conv) === rid) this.gapFilling.delete(conv)
     }
+    const refused = (err: Error): void => {
+      if (this.gapFilling.get(conv) !== rid) return
+      this.gapFilling.delete(conv)
+      // Dropped with the connection: the next sync starts over. Final: not asked until the next sync.
+      if (!(err instanceof AppError)) return
+      if (!err.temporary) return void this.gapStuck.add(conv)
+      const retry = this.gapRetry.get(conv) ?? { attempts: 0 }
+      this.gapRetry.set(conv, retry)
+      const delay = backoffDelay(retry.attempts++, this.ctx.opts.reconnect, this.ctx.random)
+      retry.timer = this.ctx.timers.setTimeout(() => {
+        retry.timer = undefined
+        this.fillGaps(conv)
+      }, Math.max(1, delay))
+    }
     // The page itself arrives as `messages` (onMessages); the request only bounds the wait.
-    this.requests.track(rid, { kind: 'history', conv, resolve: () => undefined, reject: done, timeout: done })
+    this.requests.track(rid, {
+      kind: 'history',
+      conv,
+      resolve: () => {
+        if (this.gapRetry.get(conv)?.timer === undefined) this.gapRetry.delete(conv)
+      },
+      reject: refused,
+      timeout: done,
+    })
+  }
+
+  private clearGapRetries(): void {
+    for (const r of this.gapRetry.values()) this.ctx.timers.clearTimeout(r.timer)
+    this.gapRetry.clear()
   }
 
   scheduleRecv(): void {
@@ -127,6 +185,10 @@ export class Sync {
   disconnected(): void {
     this.gapFilling.clear()
     this.syncRid = undefined
+    this.ctx.timers.clearTimeout(this.syncRetryTimer)
+    this.syncRetryTimer = undefined
+    this.syncAttempts = 0
+    this.clearGapRetries()
   }
 
   /** Another user (or none): their delivery marks start over. */
@@ -136,5 +198,7 @@ export class Sync {
 
   dispose(): void {
     this.ctx.timers.clearTimeout(this.recvTimer)
+    this.ctx.timers.clearTimeout(this.syncRetryTimer)
+    this.clearGapRetries()
   }
 }

@@ -24,7 +24,7 @@ export class NodeSocket implements SocketConnection {
       if (!this.closedByClient) handlers.onOpen()
     })
     this.ws.on('message', (data, isBinary) => {
-      if (!this.closedByClient) handlers.onMessage(isBinary ? '' : data.toString())
+      if (!this.closedByClient) handlers.onMessage(isBinary ? '' : (data as Buffer).toString()) // a Buffer: ws's default binaryType
     })
     // An error is followed by 'close'; the contract reports only the close.
     this.ws.on('error', () => {})

@@ -142,7 +142,7 @@ export const taroStorage: KeyValueStorage = {
     try {
       const raw: unknown = Taro.getStorageSync(key)
       if (typeof raw !== 'string' || raw === '') return undefined
-      return JSON.parse(raw)
+      return JSON.parse(raw) as unknown
     } catch {
       return undefined
     }

@@ -67,6 +67,12 @@ export function convTitle(c: Conversation, me: UserId | undefined): string {
   return other?.name || other?.id || c.id
 }
 
+/** The notice in place of a recalled message: "你撤回了一条消息", "X 撤回了一条消息", or moderation's. */
+export function recallNotice(m: ChatMessage, tr: Translate, me?: UserId, nameOf?: (id: UserId) => string): string {
+  if ('by' in m.body && m.body.by === 'moderation') return tr('chat.withdrawn')
+  return m.from === me ? tr('chat.recalledMe') : tr('chat.recalledOther', { name: nameOf ? nameOf(m.from) : m.from })
+}
+
 export function userName(s: ChatState, id: UserId): string {
   return s.users[id]?.name || id
 }
@@ -100,10 +106,11 @@ export function convOrder(s: ChatState): ConvId[] {
   return orderMemo.order
 }
 
-export function previewText(m: ChatMessage | undefined, tr: Translate, nameOf: (id: UserId) => string = (id) => id, me?: UserId): string {
+export function previewText(m: ChatMessage | undefined, tr: Translate, me?: UserId, nameOf?: (id: UserId) => string): string {
   if (!m) return ''
-  if (m.kind === 'system') return systemText(m, tr, nameOf, me)
+  if (m.kind === 'system') return systemText(m, tr, nameOf ?? ((id) => id), me)
   if (m.kind === 'text') return 'text' in m.body ? m.body.text : ''
+  if (m.kind === 'recalled' || m.kind === 'recall') return recallNotice(m, tr, me, nameOf)
   if (m.kind === 'image') return tr('list.image')
   return tr('list.file', { name: 'name' in m.body ? m.body.name : '' })
 }

@@ -64,7 +64,7 @@ export function mergeServerMessages(
 ): ChatState {
   if (msgs.length === 0) return s
   const current = s.messages[conv] ?? EMPTY
-  const merged = mergeMessages<ChatMessage>(current, msgs as readonly ChatMessage[])
+  const merged = applyRecalls(mergeMessages<ChatMessage>(current, msgs), msgs)
   if (merged === current) return s
   let next: ChatState = { ...s, messages: { ...s.messages, [conv]: capped(merged, maxInMemory) } }
   const c = s.convs[conv]
@@ -80,6 +80,41 @@ export function mergeServerMessages(
     if (lastSeq !== c.lastSeq) next = { ...next, convs: { ...next.convs, [conv]: { ...c, lastSeq, lastMsg, unread } } }
   }
   return next
+}
+
+/**
+ * The `recall` events among `msgs` turn the messages they name into `recalled` tombstones (kept at
+ * their place: the row shows the notice where the message was). Only the named rows get new
+ * objects: every other row keeps its identity, so the list re-renders those rows alone. A row not
+ * held yet comes as a tombstone from the server when it is paged in.
+ */
+export function applyRecalls(list: readonly ChatMessage[], msgs: readonly Message[]): readonly ChatMessage[] {
+  let out: ChatMessage[] | undefined
+  for (const e of msgs) {
+    if (e.kind !== 'recall') continue
+    const held = out ?? list
+    const i = indexOfSeq(held, e.body.seq)
+    if (i < 0 || held[i]!.kind === 'recalled') continue
+    const m = held[i]!
+    out ??= [...list]
+    out[i] = { cid: m.cid, from: m.from, conv: m.conv, ts: m.ts, ...(m.seq !== undefined ? { seq: m.seq } : {}), ...(m.mid !== undefined ? { mid: m.mid } : {}), kind: 'recalled', body: { by: e.body.by, at: e.body.at } }
+  }
+  return out ?? list
+}
+
+/** Index of the confirmed message `seq` in a list ascending by seq (pending ones last), or -1. */
+function indexOfSeq(list: readonly ChatMessage[], seq: number): number {
+  let lo = 0
+  let hi = list.length - 1
+  while (hi >= 0 && list[hi]!.seq === undefined) hi--
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    const s = list[mid]!.seq!
+    if (s === seq) return mid
+    if (s < seq) lo = mid + 1
+    else hi = mid - 1
+  }
+  return -1
 }
 
 /** Our own message, shown at once as pending. */

@@ -6,6 +6,8 @@ import type {
   MessageKind,
   Presence,
   SystemBody,
+  RecallBody,
+  RecalledBody,
   TextBody,
   User,
   UserId,
@@ -22,7 +24,7 @@ export interface PendingFileBody {
   readonly height?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody
+export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {

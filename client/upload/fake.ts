@@ -59,15 +59,18 @@ export class FakeTusServer implements UploadHttp {
     const response = new Promise<UploadHttpResponse>((resolve, reject) => {
       abort = () => reject(new UploadNetworkError('aborted', 'aborted'))
       // Answer on a later turn, as a network would.
-      queueMicrotask(async () => {
-        try {
-          const out = await this.handle(req)
-          if (out === 'hang') return
-          if (out instanceof Error) reject(out)
-          else resolve(out)
-        } catch (err) {
-          reject(err)
-        }
+      // Every outcome settles `response`: the async body cannot reject.
+      queueMicrotask(() => {
+        void (async () => {
+          try {
+            const out = await this.handle(req)
+            if (out === 'hang') return
+            if (out instanceof Error) reject(out)
+            else resolve(out)
+          } catch (err) {
+            reject(err)
+          }
+        })()
       })
     })
     return { response, abort: () => abort() }
@@ -156,7 +159,7 @@ export class MemorySource implements FileSource {
   }
   async read(start: number, end: number): Promise<ArrayBuffer> {
     this.reads.push([start, end])
-    return this.bytes.slice(start, end).buffer as ArrayBuffer
+    return this.bytes.slice(start, end).buffer
   }
 }
 

@@ -86,8 +86,8 @@ export async function nodeFileSource(filePath: string): Promise<FileSource & { c
       }
       // An ArrayBuffer of exactly the bytes read (what wx's readFile hands over). A large Buffer owns
       // its ArrayBuffer whole: hand that over instead of copying a chunk per read.
-      if (buf.byteOffset === 0 && done === buf.buffer.byteLength) return buf.buffer as ArrayBuffer
-      return buf.buffer.slice(buf.byteOffset, buf.byteOffset + done) as ArrayBuffer
+      if (buf.byteOffset === 0 && done === buf.buffer.byteLength) return buf.buffer
+      return buf.buffer.slice(buf.byteOffset, buf.byteOffset + done)
     },
     close: () => fh.close(),
   }

@@ -48,7 +48,7 @@ export const taroUploadHttp: UploadHttp = {
           reject(new UploadNetworkError(msg, aborted ? 'aborted' : /timeout/i.test(msg) ? 'timeout' : 'network'))
         },
       }
-      task = Taro.request(options as unknown as Taro.request.Option) as unknown as { abort(): void }
+      task = Taro.request(options)
     })
     // Taro.request's promise also rejects on fail; the callbacks above already settled ours.
     ;(response as Promise<unknown>).catch(() => undefined)

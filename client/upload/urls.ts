@@ -30,11 +30,11 @@ export function withFileUrls(state: ChatState, info: FileInfo): ChatState {
       const thumbUrl = m.kind === 'image' && info.thumbUrl ? info.thumbUrl : undefined
       if (body.url === info.url && (thumbUrl === undefined || body.thumbUrl === thumbUrl)) return
       next ??= [...list]
-      next[i] = { ...m, body: { ...m.body, url: info.url, ...(thumbUrl ? { thumbUrl } : {}) } as ChatMessage['body'] }
+      next[i] = { ...m, body: { ...m.body, url: info.url, ...(thumbUrl ? { thumbUrl } : {}) } }
     })
     if (next) (messages ??= { ...state.messages })[conv] = next
   }
-  return messages ? { ...state, messages: messages as ChatState['messages'] } : state
+  return messages ? { ...state, messages } : state
 }
 
 export interface FileUrlRefresherOptions {

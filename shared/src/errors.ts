@@ -182,6 +182,12 @@ export const ERRORS = {
   /** The server holds as many connections as it may (open-file bound): try again, another node may take it. */
   SERVER_BUSY: { status: 503, temporary: true, message: 'server at capacity: retry later', close: CloseCode.TRY_AGAIN_LATER },
   INTERNAL: { status: 500, temporary: true, message: 'internal error', close: CloseCode.INTERNAL_ERROR },
+
+  // --- recall ---
+  /** Only the sender recalls a message (and a retraction's own event or tombstone is not recallable). */
+  RECALL_NOT_ALLOWED: { status: 403, temporary: false, message: 'only its sender can recall this message' },
+  /** The message is older than RECALL_WINDOW_MS. */
+  RECALL_WINDOW_PASSED: { status: 409, temporary: false, message: 'too late to recall this message' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -34,6 +34,8 @@ export const LIMITS = {
   maxRelations: 1000,
   /** Largest seq a client may name (2^53 - 1: JSON numbers stay exact). */
   maxSeq: Number.MAX_SAFE_INTEGER,
+  /** How long after its send a sender may recall a message, ms: the BFF's RECALL_WINDOW_MS default (the client offers Recall this long). */
+  recallWindowMs: 120_000,
 } as const
 
 /** Heartbeat defaults, in milliseconds. The server's `welcome` frame carries the values in force. */

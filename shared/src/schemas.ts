@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: every frame's schema in one module, so the unions and the type lists derive from one place.
 /**
  * Schemas of every frame, in valibot: it needs no `eval`/`new Function` (forbidden in WeChat
  * mini-programs) and is modular, so the client bundle carries only the validators it uses.
@@ -67,7 +68,10 @@ function frameTypes<T extends string>(union: { readonly options: readonly FrameO
 
 // ---------------------------------------------------------------- domain objects
 
-export const MessageKind = v.picklist(['text', 'image', 'file'])
+export const MessageKind = v.picklist(['text', 'image', 'file', 'recalled', 'recall'])
+
+/** Who took a message back: its sender (`recall`) or content security / the admin API (`moderation`). */
+export const RetractedBy = v.picklist(['sender', 'moderation'])
 
 export const TextBody = v.object({
   text: v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.maxTextChars)),
@@ -94,6 +98,16 @@ export const FileBody = v.object({
   mime: Mime,
   url: Url,
 })
+/**
+ * What a retracted message holds in its place, in every tier (window, archive): no content and no
+ * file reference, only who retracted it and when. History and sync return this, never the content.
+ */
+export const RecalledBody = v.object({ by: RetractedBy, at: Timestamp })
+/**
+ * The timeline event of a retraction, with its own seq: every member's devices (offline ones
+ * through sync) learn from it that message `seq` became `recalled`.
+ */
+export const RecallBody = v.object({ seq: v.pipe(Seq, v.minValue(1)), by: RetractedBy, at: Timestamp })
 
 const MessageBase = {
   /** Server message id. */
@@ -123,6 +137,8 @@ export const Message = v.variant('kind', [
   v.object({ ...MessageBase, kind: v.literal('image'), body: ImageBody }),
   v.object({ ...MessageBase, kind: v.literal('file'), body: FileBody }),
   v.object({ ...MessageBase, kind: v.literal('system'), body: SystemBody }),
+  v.object({ ...MessageBase, kind: v.literal('recalled'), body: RecalledBody }),
+  v.object({ ...MessageBase, kind: v.literal('recall'), body: RecallBody }),
 ])
 
 export const ConvKind = v.picklist(['direct', 'group'])
@@ -295,6 +311,11 @@ export const MembersFrame = v.object({
   after: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(LIMITS.maxGroupMembers))),
   limit: v.optional(PageSize),
 })
+/**
+ * Take back one of the user's own messages within RECALL_WINDOW_MS of its send: its content is
+ * replaced by a `recalled` tombstone everywhere and a `recall` event goes to every member.
+ */
+export const RecallFrame = v.object({ type: v.literal('recall'), rid: RequestId, conv: ConvId, seq: v.pipe(Seq, v.minValue(1)) })
 
 export const ClientFrame = v.variant('type', [
   PingFrame,
@@ -312,6 +333,7 @@ export const ClientFrame = v.variant('type', [
   ContactsPolicyFrame,
   GroupFrame,
   MembersFrame,
+  RecallFrame,
 ])
 /** Every `type` a client may send, read from `ClientFrame` (a new frame schema adds its type here). */
 export const CLIENT_FRAME_TYPES = frameTypes<v.InferOutput<typeof ClientFrame>['type']>(ClientFrame)
@@ -433,6 +455,18 @@ export const MembersReplyFrame = v.object({
   next: v.optional(v.number()),
 })
 
+/**
+ * Answer to `recall`: message `seq` of `conv` is recalled (also when it was already: idempotent).
+ * `event` is the seq of the `recall` event (absent when it was recalled before).
+ */
+export const RecallReplyFrame = v.object({
+  type: v.literal('recall'),
+  rid: RequestId,
+  conv: ConvId,
+  seq: v.pipe(Seq, v.minValue(1)),
+  event: v.optional(v.pipe(Seq, v.minValue(1))),
+})
+
 export const ServerFrame = v.variant('type', [
   WelcomeFrame,
   PongFrame,
@@ -452,6 +486,7 @@ export const ServerFrame = v.variant('type', [
   RelationPushFrame,
   GroupReplyFrame,
   MembersReplyFrame,
+  RecallReplyFrame,
 ])
 /** Every `type` the server may send, read from `ServerFrame`. */
 export const SERVER_FRAME_TYPES = frameTypes<v.InferOutput<typeof ServerFrame>['type']>(ServerFrame)

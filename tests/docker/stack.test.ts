@@ -112,7 +112,7 @@ async function containerId(service: string): Promise<string> {
 async function wxLogin(code: string): Promise<AuthResponse> {
   const res = await postJson(lb(), '/auth/wx-login', { code })
   if (res.status !== 200) throw new Error(`wx-login ${code}: HTTP ${res.status} ${JSON.stringify(res.body)}`)
-  return res.body as AuthResponse
+  return res.body
 }
 
 async function connections(i: 1 | 2): Promise<number> {
@@ -281,8 +281,8 @@ async function whichHolds(client: TestClient): Promise<1 | 2> {
   let holder: 1 | 2 | undefined
   await until('the ping counted by one replica', async () => {
     const after = await Promise.all([framesIn(1), framesIn(2)])
-    if (after[0]! > before[0]!) holder = 1
-    else if (after[1]! > before[1]!) holder = 2
+    if (after[0] > before[0]) holder = 1
+    else if (after[1] > before[1]) holder = 2
     return holder !== undefined
   }, 5000)
   return holder!

@@ -78,7 +78,7 @@ const stampOf = (t: BuildTarget) => path.join(stampDir, `${t.name}.json`)
 export function isFresh(t: BuildTarget): boolean {
   if (!existsSync(path.join(ROOT, t.output))) return false
   try {
-    return JSON.parse(readFileSync(stampOf(t), 'utf8')).fingerprint === fingerprint(t)
+    return (JSON.parse(readFileSync(stampOf(t), 'utf8')) as { fingerprint?: string }).fingerprint === fingerprint(t)
   } catch {
     return false
   }

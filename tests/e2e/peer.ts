@@ -78,7 +78,7 @@ export class Peer {
     this.raw({ type: 'send', cid, conv, kind: 'text', body: { text } })
     return this.next((f) => (f.type === 'ack' && f.cid === cid) || (f.type === 'error' && f.cid === cid), 10_000, from).then((f) => {
       if (f.type !== 'ack') throw new Error(`send refused: ${JSON.stringify(f)}`)
-      return f as Extract<ServerFrame, { type: 'ack' }>
+      return f
     })
   }
 

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one fake host (wx APIs, App/Page/Component, setData, selector queries over one layout model) whose parts share that model.
 /**
  * A fake mini-program host: runs the built dist/weapp in Node (TARO.md, "The weapp output can run in
  * Node"). It provides `wx` (storage, a real WebSocket through `ws`, HTTP through fetch, navigation,
@@ -148,7 +149,7 @@ export class MiniHost {
     }
     this.dist = options.dist
     this.resolveUrl = options.resolve ?? ((u) => u)
-    this.storage = options.storage ?? new Map()
+    this.storage = options.storage ?? new Map<string, string>()
     this.require = createRequire(path.join(this.dist, 'app.js'))
     // nn code -> tag, from the templates Taro generated.
     const wxml = readFileSync(path.join(this.dist, 'base.wxml'), 'utf8')
@@ -453,12 +454,12 @@ export class MiniHost {
               at,
               ...(this.opts.keepPayloads ? { json } : {}),
             })
-            for (const [k, v] of Object.entries(data)) applyPath(inst.data as unknown as Record<string, unknown>, k, clone(v))
+            for (const [k, v] of Object.entries(data)) applyPath(inst.data, k, clone(v))
             this.reportScrollWrites(page)
             cb?.()
           },
         }
-        const self = Object.assign(Object.create((def.methods as object) ?? {}), inst, { props: {} })
+        const self: unknown = Object.assign(Object.create((def.methods as object) ?? {}) as object, inst, { props: {} })
         Object.defineProperty(inst, 'self', { value: self })
         this.wrappers.set(sid, self as WrapperInstance)
         const lifetimes = (def.lifetimes ?? {}) as Record<string, () => void>
@@ -559,7 +560,6 @@ export class MiniHost {
 
   /** The `wx` object: only what the runtime and the app use, each doing the real thing or a faithful fake. */
   private wx(): Record<string, unknown> {
-    const host = this
     const ok = (o: { success?: (r: unknown) => void; complete?: (r: unknown) => void; [k: string]: unknown } | undefined, res: Record<string, unknown> = {}) => {
       setTimeout(() => {
         o?.success?.({ errMsg: 'ok', ...res })
@@ -568,18 +568,18 @@ export class MiniHost {
     }
     const navigate = (kind: 'navigateTo' | 'redirectTo' | 'reLaunch') => (o: { url: string; success?: () => void }) => {
       setTimeout(() => {
-        if (host.closed) return
+        if (this.closed) return
         if (kind === 'redirectTo') {
-          const p = host.stack.pop()
+          const p = this.stack.pop()
           p?.onUnload?.call(p)
         }
         if (kind === 'reLaunch') {
-          while (host.stack.length) {
-            const p = host.stack.pop()
+          while (this.stack.length) {
+            const p = this.stack.pop()
             p?.onUnload?.call(p)
           }
         }
-        host.open(o.url.replace(/^\//, ''))
+        this.open(o.url.replace(/^\//, ''))
         o.success?.()
       }, 0)
     }
@@ -588,37 +588,37 @@ export class MiniHost {
       cloud: undefined,
       canIUse: () => true,
       getSystemInfoSync: () => ({
-        windowWidth: host.opts.windowWidth,
-        windowHeight: host.opts.windowHeight,
-        screenWidth: host.opts.windowWidth,
-        screenHeight: host.opts.windowHeight,
+        windowWidth: this.opts.windowWidth,
+        windowHeight: this.opts.windowHeight,
+        screenWidth: this.opts.windowWidth,
+        screenHeight: this.opts.windowHeight,
         pixelRatio: 2,
         platform: 'devtools',
         system: 'harness',
         version: '8.0.50',
         SDKVersion: '3.4.0',
-        language: host.opts.language,
+        language: this.opts.language,
       }),
-      getAppBaseInfo: () => ({ SDKVersion: '3.4.0', language: host.opts.language, version: '8.0.50', theme: 'light' }),
+      getAppBaseInfo: () => ({ SDKVersion: '3.4.0', language: this.opts.language, version: '8.0.50', theme: 'light' }),
       getStorageSync: (k: string) => {
-        const v = host.storage.get(k)
-        return v === undefined ? '' : JSON.parse(v)
+        const v = this.storage.get(k)
+        return v === undefined ? '' : (JSON.parse(v) as unknown)
       },
-      setStorageSync: (k: string, v: unknown) => void host.storage.set(k, JSON.stringify(v)),
-      removeStorageSync: (k: string) => void host.storage.delete(k),
-      onAppShow: (l: Listener) => host.on('appShow', l),
-      offAppShow: (l: Listener) => host.off('appShow', l),
-      onAppHide: (l: Listener) => host.on('appHide', l),
-      offAppHide: (l: Listener) => host.off('appHide', l),
-      onNetworkStatusChange: (l: Listener) => host.on('network', l),
-      offNetworkStatusChange: (l: Listener) => host.off('network', l),
-      connectSocket: (o: { url: string; success?: (r: unknown) => void; fail?: (r: unknown) => void }) => host.connectSocket(o),
+      setStorageSync: (k: string, v: unknown) => void this.storage.set(k, JSON.stringify(v)),
+      removeStorageSync: (k: string) => void this.storage.delete(k),
+      onAppShow: (l: Listener) => this.on('appShow', l),
+      offAppShow: (l: Listener) => this.off('appShow', l),
+      onAppHide: (l: Listener) => this.on('appHide', l),
+      offAppHide: (l: Listener) => this.off('appHide', l),
+      onNetworkStatusChange: (l: Listener) => this.on('network', l),
+      offNetworkStatusChange: (l: Listener) => this.off('network', l),
+      connectSocket: (o: { url: string; success?: (r: unknown) => void; fail?: (r: unknown) => void }) => this.connectSocket(o),
       request: (o: { url: string; method?: string; data?: unknown; header?: Record<string, string>; success?: (r: unknown) => void; fail?: (r: unknown) => void }) => {
-        if (host.closed) {
-          setTimeout(() => o.fail?.({ errMsg: 'request:fail host closed' }), 0)
+        if (this.closed) {
+          setTimeout(() => o.fail?.({ errMsg: 'request:fail this closed' }), 0)
           return { abort: () => undefined }
         }
-        fetch(host.resolveUrl(o.url), { method: o.method ?? 'GET', headers: o.header, body: o.data === undefined ? undefined : JSON.stringify(o.data) })
+        fetch(this.resolveUrl(o.url), { method: o.method ?? 'GET', headers: o.header, body: o.data === undefined ? undefined : JSON.stringify(o.data) })
           .then(async (res) => {
             const text = await res.text()
             let data: unknown = text
@@ -637,16 +637,16 @@ export class MiniHost {
       reLaunch: navigate('reLaunch'),
       navigateBack: (o?: { success?: () => void }) => {
         setTimeout(() => {
-          host.back()
+          this.back()
           o?.success?.()
         }, 0)
       },
       setNavigationBarTitle: (o: { title: string }) => {
-        host.titles.push(o.title)
+        this.titles.push(o.title)
         ok(o)
       },
       showToast: (o: { title: string }) => {
-        host.toasts.push(o.title)
+        this.toasts.push(o.title)
         ok(o)
       },
       showLoading: (o: unknown) => ok(o as never),
@@ -654,14 +654,14 @@ export class MiniHost {
       stopPullDownRefresh: (o: unknown) => ok(o as never),
       login: (o: unknown) => ok(o as never, { code: 'harness-code' }),
       previewImage: (o: unknown) => ok(o as never),
-      createSelectorQuery: () => host.selectorQuery(),
+      createSelectorQuery: () => this.selectorQuery(),
     }
   }
 
   private connectSocket(o: { url: string; success?: (r: unknown) => void; fail?: (r: unknown) => void }) {
     if (this.closed) {
-      // An app of a closed host (its timers still run) gets nothing any more.
-      setTimeout(() => o.fail?.({ errMsg: 'connectSocket:fail host closed' }), 0)
+      // An app of a closed this (its timers still run) gets nothing any more.
+      setTimeout(() => o.fail?.({ errMsg: 'connectSocket:fail this closed' }), 0)
       return { onOpen() {}, onMessage() {}, onClose() {}, onError() {}, send() {}, close() {} }
     }
     const ws = new WebSocket(this.resolveUrl(o.url))
@@ -671,7 +671,7 @@ export class MiniHost {
       onOpen: (cb: Listener) => ws.on('open', () => cb({ header: {} })),
       onMessage: (cb: Listener) =>
         ws.on('message', (data, isBinary) => {
-          const text = isBinary ? data : data.toString()
+          const text = isBinary ? data : (data as Buffer).toString() // a Buffer: ws's default binaryType
           if (typeof text === 'string') this.received.push({ at: performance.now(), data: text })
           cb({ data: text })
         }),
@@ -693,7 +693,6 @@ export class MiniHost {
   }
 
   private selectorQuery() {
-    const host = this
     type Req = { selector: string; all: boolean; kind: 'rect' | 'fields' | 'scroll'; cb?: (r: unknown) => void }
     const reqs: Req[] = []
     const q = {
@@ -703,9 +702,9 @@ export class MiniHost {
       selectViewport: () => node('viewport', false),
       exec: (cb?: (r: unknown[]) => void) => {
         setTimeout(() => {
-          if (host.closed) return
+          if (this.closed) return
           const results = reqs.map((r) => {
-            const res = r.kind === 'scroll' ? host.scrollOffsetOf(r.selector) : host.query(r.selector, r.all)
+            const res = r.kind === 'scroll' ? this.scrollOffsetOf(r.selector) : this.query(r.selector, r.all)
             r.cb?.(res)
             return res
           })

@@ -266,13 +266,13 @@ export class ChatUser {
         return {
           send: (text) => {
             const ok = socket.send(text)
-            if (ok) this.sent(attempt!, text)
+            if (ok) this.sent(attempt, text)
             return ok
           },
           close: (code, reason) => {
             // The client gives up on this socket: a connect timeout, a dead heartbeat, or stop.
-            if (!this.stopped && !attempt!.welcomed) {
-              if (attempt!.opened) this.stats.welcomeTimeouts++
+            if (!this.stopped && !attempt.welcomed) {
+              if (attempt.opened) this.stats.welcomeTimeouts++
               else this.stats.openTimeouts++
             }
             if (this.current === attempt) this.online = false
@@ -319,6 +319,11 @@ export class ChatUser {
   }
 
   private handle(attempt: Attempt, f: ServerFrame): void {
+    // PROTOCOL.md, Connecting: `welcome` is the first frame; only a refusal (error, notice) may
+    // come before it, ahead of the close.
+    if (!attempt.welcomed && f.type !== 'welcome' && f.type !== 'error' && f.type !== 'notice') {
+      this.violations.push(`${this.id}: ${f.type} before welcome`)
+    }
     switch (f.type) {
       case 'welcome':
         attempt.welcomed = true
@@ -368,12 +373,12 @@ export class ChatUser {
 
   private merge(attempt: Attempt, conv: ConvId, seq: number, msg: Held, how: How): void {
     let m = this.held.get(conv)
-    if (!m) this.held.set(conv, (m = new Map()))
+    if (!m) this.held.set(conv, (m = new Map<number, Held>()))
     const prev = m.get(seq)
     if (prev && prev.mid !== msg.mid) this.violations.push(`${this.id}: ${conv} seq ${seq} is ${prev.mid} and ${msg.mid}`)
     if (how === 'live' || how === 'sync') {
       let seen = attempt.seen.get(conv)
-      if (!seen) attempt.seen.set(conv, (seen = new Map()))
+      if (!seen) attempt.seen.set(conv, (seen = new Map<number, string>()))
       // PROTOCOL.md: the server never sends one connection the same seq twice.
       const first = seen.get(seq)
       if (first !== undefined && msg.from !== this.id) {

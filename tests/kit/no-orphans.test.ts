@@ -12,7 +12,7 @@ import { dropPrefix, randomPrefix } from '../../bff/test/support/server'
 import { until } from '../ops/support/proc'
 
 const root = path.resolve(__dirname, '../..')
-const jiti = path.join(root, 'node_modules/jiti/lib/jiti-cli.mjs')
+const runTs = path.join(root, 'scripts/run-ts.mjs')
 
 function groupAlive(pgid: number): boolean {
   try {
@@ -26,7 +26,7 @@ function groupAlive(pgid: number): boolean {
 /** Run the miniature test process; its BFF's group and pids as it printed them before it ended. */
 function runAndEnd(how: 'exit' | 'kill', prefix: string): Promise<{ pgid: number; pids: number[]; signal: string | null }> {
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [jiti, path.join(__dirname, 'support/spawn-then-end.ts'), how, prefix], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [runTs, path.join(__dirname, 'support/spawn-then-end.ts'), how, prefix], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {
       // Its bundle of the BFF (spawn.ts `bundle`), which it had no chance to remove.
       rmSync(path.join(root, 'bff/.test-dist', String(child.pid)), { recursive: true, force: true })
       const line = stdout.split('\n').find((l) => l.startsWith('{'))

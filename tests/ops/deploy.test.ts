@@ -11,24 +11,64 @@ import YAML from 'yaml'
 import { loadConfig } from '../../bff/src/config'
 import { repoRoot } from './support/project-copy'
 
-type Doc = Record<string, any>
-
-function docs(file: string): Doc[] {
-  return YAML.parseAllDocuments(readFileSync(path.join(repoRoot, file), 'utf8')).map((d) => d.toJSON() as Doc)
+// The parts of each file these tests read.
+interface Kustomization { resources: string[] }
+interface ConfigMap { data: Record<string, string> }
+interface Secret { stringData: Record<string, string> }
+interface Container {
+  env: { name: string; value: string }[]
+  volumeMounts: { mountPath: string }[]
+  lifecycle: { preStop: { exec: { command: string[] } } }
+  readinessProbe: { httpGet: unknown }
+  livenessProbe: { httpGet: unknown }
+  ports: { name: string; containerPort: number }[]
+  securityContext: { readOnlyRootFilesystem?: boolean }
+}
+interface Deployment {
+  metadata: { name: string }
+  spec: {
+    selector: { matchLabels: Record<string, string> }
+    template: { spec: { containers: Container[]; terminationGracePeriodSeconds: number; securityContext: Record<string, unknown> } }
+  }
+}
+interface Service { spec: { selector: Record<string, string>; ports: { name?: string; port?: number; targetPort: string | number }[] } }
+interface ServiceMonitor { spec: { endpoints: Record<string, unknown>[] } }
+interface HpaMetric {
+  type: string
+  pods: { metric: { name: string }; target: { averageValue: string | number } }
+  resource: { name: string }
+}
+interface Hpa { spec: { scaleTargetRef: Record<string, unknown>; metrics: HpaMetric[] } }
+interface ComposeService {
+  environment: Record<string, unknown>
+  stop_grace_period: string
+  init: boolean
+  command: string[]
+  volumes: string[]
+  healthcheck: { test: string[] }
+  depends_on: string[]
+}
+interface Compose {
+  services: Record<'bff-1' | 'bff-2' | 'redis' | 'mysql', ComposeService>
+  volumes: Record<string, unknown>
 }
 
-const k8s = (name: string): Doc => docs(`deploy/k8s/${name}`)[0]!
+function docs<T>(file: string): T[] {
+  return YAML.parseAllDocuments(readFileSync(path.join(repoRoot, file), 'utf8')).map((d) => d.toJSON() as T)
+}
+
+const k8s = <T>(name: string): T => docs<T>(`deploy/k8s/${name}`)[0]!
 
 describe('deploy/k8s', () => {
-  const kustomization = k8s('kustomization.yaml')
-  const config = k8s('configmap.yaml')
-  const secret = k8s('secret.example.yaml')
-  const deployment = k8s('deployment.yaml')
+  const kustomization = k8s<Kustomization>('kustomization.yaml')
+  const config = k8s<ConfigMap>('configmap.yaml')
+  const secret = k8s<Secret>('secret.example.yaml')
+  const deployment = k8s<Deployment>('deployment.yaml')
   const pod = deployment.spec.template.spec
-  const container = pod.containers[0]
+  const container = pod.containers[0]!
 
   it('lists every manifest it should apply, and they parse', () => {
-    for (const file of kustomization.resources as string[]) expect(docs(`deploy/k8s/${file}`).length).toBeGreaterThan(0)
+    for (const file of kustomization.resources) expect(docs(`deploy/k8s/${file}`).length).toBeGreaterThan(0)
     expect(kustomization.resources).not.toContain('secret.example.yaml')
   })
 
@@ -59,27 +99,27 @@ describe('deploy/k8s', () => {
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' })
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' })
     expect(container.ports).toContainEqual({ name: 'http', containerPort: 8080 })
-    const service = k8s('service.yaml')
+    const service = k8s<Service>('service.yaml')
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels)
-    expect(service.spec.ports[0].targetPort).toBe('http')
+    expect(service.spec.ports[0]!.targetPort).toBe('http')
   })
 
   it('keeps /metrics off the public port: its own port, scraped by the ServiceMonitor, not routed by the Ingress', () => {
     const c = loadConfig({ ...config.data, JWT_SECRET: 'c0ffee5e11'.repeat(5) })
     expect(c.metricsPort).toBe(9464)
     expect(container.ports).toContainEqual({ name: 'metrics', containerPort: c.metricsPort })
-    expect(k8s('service.yaml').spec.ports).toContainEqual({ name: 'metrics', port: 9464, targetPort: 'metrics' })
-    expect(k8s('servicemonitor.yaml').spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })])
-    expect(JSON.stringify(k8s('ingress.yaml'))).not.toMatch(/metrics/)
+    expect(k8s<Service>('service.yaml').spec.ports).toContainEqual({ name: 'metrics', port: 9464, targetPort: 'metrics' })
+    expect(k8s<ServiceMonitor>('servicemonitor.yaml').spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })])
+    expect(JSON.stringify(k8s<unknown>('ingress.yaml'))).not.toMatch(/metrics/)
   })
 
   it('autoscales the Deployment on connections below MAX_CONNECTIONS, and on CPU', () => {
-    const hpa = k8s('hpa.yaml')
+    const hpa = k8s<Hpa>('hpa.yaml')
     expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name })
-    const byConnections = hpa.spec.metrics.find((m: Doc) => m.type === 'Pods')
+    const byConnections = hpa.spec.metrics.find((m) => m.type === 'Pods')!
     expect(byConnections.pods.metric.name).toBe('chat_connections')
     expect(Number(byConnections.pods.target.averageValue)).toBeLessThan(Number(config.data.MAX_CONNECTIONS))
-    expect(hpa.spec.metrics.some((m: Doc) => m.type === 'Resource' && m.resource.name === 'cpu')).toBe(true)
+    expect(hpa.spec.metrics.some((m) => m.type === 'Resource' && m.resource.name === 'cpu')).toBe(true)
   })
 
   it('runs as the image’s non-root user with a read-only root file system', () => {
@@ -91,15 +131,15 @@ describe('deploy/k8s', () => {
 })
 
 describe('docker-compose.yml', () => {
-  const compose = docs('docker-compose.yml')[0]!
+  const compose = docs<Compose>('docker-compose.yml')[0]!
   // Compose's own interpolation: ${VAR:-default} and ${VAR:?message} with the values given.
   const given: Record<string, string> = { REDIS_PASSWORD: 'p4ss', MYSQL_PASSWORD: 'my5ql', JWT_SECRET: 'c0ffee5e11'.repeat(5) }
   const interpolate = (v: unknown): string =>
     String(v).replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => given[name] ?? (op === '-' ? (arg ?? '') : ''))
 
   it('gives both replicas settings the BFF accepts, on the Redis engine', () => {
-    for (const name of ['bff-1', 'bff-2']) {
-      const env = Object.fromEntries(Object.entries(compose.services[name].environment as Record<string, unknown>).map(([k, v]) => [k, interpolate(v)]))
+    for (const name of ['bff-1', 'bff-2'] as const) {
+      const env = Object.fromEntries(Object.entries(compose.services[name].environment).map(([k, v]) => [k, interpolate(v)]))
       const c = loadConfig({ ...env, PORT: '8080', HOST: '0.0.0.0' })
       expect(c.store).toBe('redis')
       expect(c.redisUrl).toBe('redis://:p4ss@redis:6379')
@@ -113,7 +153,7 @@ describe('docker-compose.yml', () => {
     const drainMs = Number(interpolate(bff.environment.SHUTDOWN_TIMEOUT_MS))
     expect(Number(/^(\d+)s$/.exec(bff.stop_grace_period)![1]) * 1000).toBeGreaterThan(drainMs + 1000)
     expect(bff.init).toBe(true)
-    const args = (compose.services.redis.command as string[]).map(interpolate)
+    const args = compose.services.redis.command.map(interpolate)
     expect(args.slice(args.indexOf('--appendonly'), args.indexOf('--appendonly') + 2)).toEqual(['--appendonly', 'yes'])
     expect(['everysec', 'always']).toContain(args[args.indexOf('--appendfsync') + 1])
     expect(args[args.indexOf('--maxmemory-policy') + 1]).toBe('noeviction')
@@ -129,6 +169,6 @@ describe('docker-compose.yml', () => {
     expect(compose.services['bff-1'].depends_on).toEqual(['redis', 'mysql'])
     // The BFF waits for MariaDB's first start (volume initialisation) itself.
     expect(Number(interpolate(compose.services['bff-1'].environment.ARCHIVE_CONNECT_TIMEOUT_MS))).toBeGreaterThanOrEqual(60_000)
-    expect((mysql.command as string[]).map(interpolate)).toEqual(expect.arrayContaining(['--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin']))
+    expect(mysql.command.map(interpolate)).toEqual(expect.arrayContaining(['--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin']))
   })
 })

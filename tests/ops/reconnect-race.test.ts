@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type BffProcess, spawnBffs } from '../../bff/test/support/spawn'
 import { ChatUser } from '../kit/chat-user'
-import { createPairs, expectExactlyOnce, usersOf, wireRepeats, stopAll, type Pair } from './support/pairs'
+import { createPairs, expectExactlyOnce, wireRepeats, stopAll, type Pair } from './support/pairs'
 import { until } from './support/proc'
 import { startRedis, type RedisServer } from './support/redis'
 

@@ -74,7 +74,8 @@ async function scenario(redisUrl: string, outage: Outage, tag: string): Promise<
     for (const cid of refused) {
       send(cid, 'retried')
       const f = await answer(cid, 10_000)
-      expect(f.type).toBe('ack')
+      // The whole frame on failure: an error's code says which part of the store was not back.
+      expect(f, `retried send after /readyz passed`).toMatchObject({ type: 'ack', cid })
       acks.push(f as ServerFrameOf<'ack'>)
     }
     const firstAckMs = Date.now() - restoredAt

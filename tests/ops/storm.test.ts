@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RECONNECT } from '@chat/shared'
+import { CLIENT_DEFAULTS } from '../../client/config'
 import { dropBundle, type BffProcess, spawnBff } from '../../bff/test/support/spawn'
 import { guard, release } from '../../bff/test/support/guard'
 import { freePorts, until } from './support/proc'
@@ -30,7 +31,7 @@ interface Worker {
 }
 
 function startWorker(): Promise<Worker> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'node_modules/jiti/lib/jiti-cli.mjs'), path.join(repoRoot, 'tests/ops/support/storm-worker.ts')], {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'scripts/run-ts.mjs'), path.join(repoRoot, 'tests/ops/support/storm-worker.ts')], {
     cwd: repoRoot,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -99,12 +100,36 @@ function merge(reports: BackReport[]): BackReport {
     cpuMs: reports.reduce((s, r) => s + r.cpuMs, 0),
     openTimeouts: reports.reduce((s, r) => s + r.openTimeouts, 0),
     welcomeTimeouts: reports.reduce((s, r) => s + r.welcomeTimeouts, 0),
-    missingStates: reports.reduce<Record<string, number>>((m, r) => {
-      for (const [k, n] of Object.entries(r.missingStates)) m[k] = (m[k] ?? 0) + n
-      return m
-    }, {}),
+    missingStates: sumCounts(reports.map((r) => r.missingStates)),
+    errors: sumCounts(reports.map((r) => r.errors)),
+    stalled: reports.some((r) => r.stalled),
   }
 }
+
+function sumCounts(counts: Record<string, number>[]): Record<string, number> {
+  const m: Record<string, number> = {}
+  for (const c of counts) for (const [k, n] of Object.entries(c)) m[k] = (m[k] ?? 0) + n
+  return m
+}
+
+/** Upgrades the servers refused busy (MAX_UPGRADES_IN_FLIGHT, 503 + Retry-After) since they started. */
+async function busyRefusals(urls: string[]): Promise<number> {
+  const texts = await Promise.all(urls.map(async (u) => (await fetch(`${u}/metrics`)).text()))
+  return texts.reduce((n, t) => n + Number(/^chat_errors_total\{code="SERVER_BUSY"\} (\d+)/m.exec(t)?.[1] ?? 0), 0)
+}
+
+/**
+ * The wait for "all back" ends early when no user came back for this long, ms: a client that is not
+ * stuck makes a new attempt at least every RECONNECT.maxDelayMs (its backoff cap) plus one attempt
+ * abandoned at the connect timeout (CLIENT_DEFAULTS.connectTimeoutMs), and asks a refused sync again
+ * within one more RECONNECT.maxDelayMs (client/net/sync.ts); with thousands of clients in that
+ * state, none coming back for all of it means they are stuck. How long the storm takes depends
+ * on how much of the shared machine it gets: printed with the CPU it took, never asserted.
+ */
+const STALL_MS = 2 * RECONNECT.maxDelayMs + CLIENT_DEFAULTS.connectTimeoutMs
+/** The longest wait for "all back", ms: what the test's own timeout (TEST_MS) leaves. */
+const AWAIT_CAP_MS = 330_000
+const TEST_MS = 420_000
 
 describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
   let redis: RedisServer
@@ -168,15 +193,19 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
   let generatorCpuMs = 0
   const serverCpuMs = () => servers.reduce((s, n) => s + cpuMs(n.child.pid!), 0)
 
-  it('every socket cut at once: all back within the bound, retries spread by jitter, memory bounded', async () => {
+  it('every socket cut at once: all back (none stuck), retries spread by jitter, memory bounded', async () => {
     expect(steadyRss).toBeGreaterThan(0)
     sampleFrom()
     const cpu0 = serverCpuMs()
+    const redisCpu0 = cpuMs(redis.pid()!)
+    const busy0 = await busyRefusals(servers.map((n) => n.url))
     const dropped = await Promise.all(workers.map((w) => w.request<{ at: number; cpuMs: number }>({ type: 'drop' }, 'dropped', 10_000)))
     const after = Math.min(...dropped.map((d) => d.at))
-    const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after, timeoutMs: 300_000 }, 'back', 310_000)))).map((x) => x.report))
+    const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after, timeoutMs: AWAIT_CAP_MS, stallMs: STALL_MS }, 'back', AWAIT_CAP_MS + 10_000)))).map((x) => x.report))
     clearInterval(sampler.timer)
     const serverCpu = serverCpuMs() - cpu0
+    const redisCpu = cpuMs(redis.pid()!) - redisCpu0
+    const busy = (await busyRefusals(servers.map((n) => n.url))) - busy0
     const genCpu = r.cpuMs - dropped.reduce((s, d) => s + d.cpuMs, 0)
     generatorCpuMs = r.cpuMs
     const settled = servers.reduce((s, n) => s + rss(n.child.pid!), 0)
@@ -185,15 +214,15 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     console.log(
       `[storm: sockets cut] all ${r.users - r.missing}/${r.users} back in ${allBackMs} ms (p50 ${pct(r.backMs, 50)} ms, p99 ${pct(r.backMs, 99)} ms); ` +
         `first attempts ${pct(r.firstAttemptMs, 1)}-${pct(r.firstAttemptMs, 99)} ms after the cut (p1-p99), at most ${(share * 100).toFixed(1)}% in any 100 ms; ` +
-        `${r.attempts} attempts (abandoned after 15 s: ${r.openTimeouts} never opened, ${r.welcomeTimeouts} opened without welcome); CPU: BFF ${serverCpu} ms (${(serverCpu / r.users).toFixed(2)} ms per reconnect), generators ${genCpu.toFixed(0)} ms; ` +
+        `${r.attempts} attempts (${busy} refused busy; abandoned after 15 s: ${r.openTimeouts} never opened, ${r.welcomeTimeouts} opened without welcome); ` +
+        `error frames since start ${JSON.stringify(r.errors)}; ` +
+        `CPU: BFF ${serverCpu} ms (${(serverCpu / r.users).toFixed(2)} ms per reconnect), Redis ${redisCpu} ms, generators ${genCpu.toFixed(0)} ms; ` +
         `BFF RSS ${mb(steadyRss)} before, peak ${mb(sampler.peak)}, ${mb(settled)} after; generators ${mb(r.rssBytes)}`,
     )
-    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}`).toBe(0)
-    // Measured here: 25-31 s on a quiet machine. The storm is CPU-bound: ~1.6-1.9 ms of BFF CPU per
-    // reconnect (token check, welcome, presence, subscription, sync) plus ~1 ms in the generators,
-    // 10,000 times, on 2 cores shared with Redis and every other suite running at the same time.
-    // The bound leaves room for that sharing.
-    expect(allBackMs).toBeLessThan(120_000)
+    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}; error frames ${JSON.stringify(r.errors)}; ${r.stalled ? `none back for ${STALL_MS} ms` : `not all back within ${AWAIT_CAP_MS} ms`}`).toBe(0)
+    // Measured here: 45 s with the machine shared, 136 s with it loaded 7 times over (load average
+    // 14 on 2 cores). The storm is CPU-bound: ~1.2-2.7 ms of BFF CPU per reconnect (token check,
+    // welcome, presence, subscription, sync) plus ~1.6-4 ms in the generators, 10,000 times.
     // Jitter: first attempts spread over the first backoff window, not all at once.
     expect(pct(r.firstAttemptMs, 99) - pct(r.firstAttemptMs, 1)).toBeGreaterThan(RECONNECT.minDelayMs * 0.8)
     expect(share).toBeLessThan(0.35)
@@ -202,19 +231,22 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     // two storms running at once. (RSS right after is reported, not asserted: V8 returns freed heap
     // to the system lazily.)
     expect(sampler.peak).toBeLessThan(steadyRss * 2 + 64 * 1048576)
-  }, 400_000)
+  }, TEST_MS)
 
-  it('both BFF processes killed -9 and restarted: all back within the bound', async () => {
+  it('both BFF processes killed -9 and restarted: all back (none stuck)', async () => {
     const killedAt = Date.now()
     const oldServerCpu = serverCpuMs()
+    const redisCpu0 = cpuMs(redis.pid()!)
     for (const n of servers) n.kill('SIGKILL')
     await Promise.all(servers.map((n) => n.exited))
     servers = await Promise.all(ports.map((p) => spawnBff({ STORE: 'redis', REDIS_URL: redis.url, PORT: String(p), ...ENV })))
     const upMs = Date.now() - killedAt
     sampleFrom()
-    const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after: killedAt, timeoutMs: 300_000 }, 'back', 310_000)))).map((x) => x.report))
+    const r = merge((await Promise.all(workers.map((w) => w.request<{ report: BackReport }>({ type: 'await', after: killedAt, timeoutMs: AWAIT_CAP_MS, stallMs: STALL_MS }, 'back', AWAIT_CAP_MS + 10_000)))).map((x) => x.report))
     clearInterval(sampler.timer)
     const serverCpu = serverCpuMs()
+    const redisCpu = cpuMs(redis.pid()!) - redisCpu0
+    const busy = await busyRefusals(servers.map((n) => n.url))
     const genCpu = r.cpuMs - generatorCpuMs
     await until('connection gauges settle', async () => {
       const counts = await Promise.all(servers.map(async (n) => Number(/^chat_connections (\d+)/m.exec(await (await fetch(`${n.url}/metrics`)).text())![1])))
@@ -224,14 +256,15 @@ describe(`reconnect storm of ${CLIENTS.toLocaleString('en')} clients`, () => {
     const allBackMs = Math.max(...r.backMs)
     console.log(
       `[storm: servers killed] processes listening again ${upMs} ms after the kill; all ${r.users - r.missing}/${r.users} back ${allBackMs} ms after the kill ` +
-        `(p50 ${pct(r.backMs, 50)} ms, p99 ${pct(r.backMs, 99)} ms); ${r.attempts} attempts (${(r.attempts / r.users).toFixed(2)} per client; abandoned after 15 s: ${r.openTimeouts} never opened, ${r.welcomeTimeouts} opened without welcome); ` +
-        `CPU: new BFF processes ${serverCpu} ms (killed ones had used ${oldServerCpu} ms in all), generators ${genCpu.toFixed(0)} ms; ` +
+        `(p50 ${pct(r.backMs, 50)} ms, p99 ${pct(r.backMs, 99)} ms); ${r.attempts} attempts (${(r.attempts / r.users).toFixed(2)} per client; ${busy} refused busy; abandoned after 15 s: ${r.openTimeouts} never opened, ${r.welcomeTimeouts} opened without welcome); ` +
+        `error frames since start ${JSON.stringify(r.errors)}; ` +
+        `CPU: new BFF processes ${serverCpu} ms (killed ones had used ${oldServerCpu} ms in all), Redis ${redisCpu} ms, generators ${genCpu.toFixed(0)} ms; ` +
         `BFF RSS peak ${mb(sampler.peak)}, ${mb(settled)} settled`,
     )
-    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}`).toBe(0)
-    // Measured here: 24-46 s on a quiet machine (the processes take 3-4 s to listen again; attempts
-    // that met a closed port back off exponentially, up to RECONNECT.maxDelayMs 20 s).
-    expect(allBackMs).toBeLessThan(180_000)
+    expect(r.missing, `users not back, by client state: ${JSON.stringify(r.missingStates)}; error frames ${JSON.stringify(r.errors)}; ${r.stalled ? `none back for ${STALL_MS} ms` : `not all back within ${AWAIT_CAP_MS} ms`}`).toBe(0)
+    // Measured here: 24-87 s (the processes take 3-4 s to listen again; attempts that met a closed
+    // port or a busy server back off exponentially, up to RECONNECT.maxDelayMs 20 s, and a
+    // reachability probe skips the rest of a window once the server answers again).
     expect(sampler.peak).toBeLessThan(steadyRss * 2 + 64 * 1048576)
-  }, 400_000)
+  }, TEST_MS)
 })

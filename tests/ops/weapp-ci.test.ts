@@ -54,7 +54,7 @@ describe('publish settings', () => {
   })
 
   it('takes the environment, lets flags win, and defaults version, description and robot', () => {
-    const pkgVersion = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version as string
+    const pkgVersion = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version
     const s = resolveSettings({ command: 'upload', argv: [], env: good(), root: repoRoot, gitCommit: 'abc1234' })
     expect(s).toMatchObject({ appid: APPID, privateKeyPath: rsaKey, bffUrl: BFF_URL, version: pkgVersion, robot: 1, build: true })
     expect(s.desc).toBe(`${pkgVersion} (abc1234)`)
@@ -143,8 +143,7 @@ function runCli(copy: ProjectCopy, command: Command, args: string[], env: NodeJS
     if (/^(WEAPP_|TARO_APP_)|proxy$/i.test(k) || k === 'NODE_ENV' || k.startsWith('VITEST')) continue
     clean[k] = v
   }
-  const jiti = path.join(copy.root, 'node_modules', '.bin', 'jiti')
-  const child = spawn(jiti, [path.join(copy.root, 'scripts', 'weapp-ci', 'main.ts'), command, ...args], {
+  const child = spawn(process.execPath, [path.join(copy.root, 'scripts', 'run-ts.mjs'), path.join(copy.root, 'scripts', 'weapp-ci', 'main.ts'), command, ...args], {
     cwd: copy.root,
     env: { ...clean, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -187,9 +186,9 @@ describe('publish CLI up to the network call', () => {
     const run = await runCli(copy, 'upload', ['--version', '1.4.2', '--desc', 'ops test'], { ...env(), CHAT_OUTPUT_ROOT: 'dist/elsewhere', CHAT_BENCH_PAGES: '1' })
     expect(run.out).toContain(`building dist/weapp for production (appid ${APPID}, BFF ${BFF_URL})`)
     expect(existsSync(path.join(copy.root, 'dist', 'elsewhere'))).toBe(false)
-    expect(JSON.parse(readFileSync(path.join(dist(), 'app.json'), 'utf8')).pages).not.toContain('bench/naive/index')
+    expect((JSON.parse(readFileSync(path.join(dist(), 'app.json'), 'utf8')) as { pages: string[] }).pages).not.toContain('bench/naive/index')
     // The build is the production one for this appid, with the BFF origin in the bundle.
-    expect(JSON.parse(readFileSync(path.join(dist(), 'project.config.json'), 'utf8')).appid).toBe(APPID)
+    expect((JSON.parse(readFileSync(path.join(dist(), 'project.config.json'), 'utf8')) as { appid: string }).appid).toBe(APPID)
     const bundle = (readdirSync(dist(), { recursive: true }) as string[])
       .filter((f) => f.endsWith('.js'))
       .map((f) => readFileSync(path.join(dist(), f), 'utf8'))

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the archive's SQL, written once for MySQL and SQLite, is one implementation of one interface.
 /**
  * The archive: the system of record (users, conversations, members, every message, read marks).
  * One implementation over Kysely, so the SQL is written once for MySQL/MariaDB (production) and
@@ -11,6 +12,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
+import { inspect } from 'node:util'
 import { CompiledQuery, Kysely, Migrator, MysqlDialect, SqliteDialect, sql } from 'kysely'
 import type { Migration, MigrationProvider } from 'kysely'
 import { createPool } from 'mysql2'
@@ -18,7 +20,8 @@ import type { ExecuteValues } from 'mysql2'
 import type { Pool as PromisePool } from 'mysql2/promise'
 import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
-import type { ConvRecord } from '../store/types'
+import { RECALLED_MARK } from '../store/types'
+import type { ConvRecord, RetractOutcome } from '../store/types'
 import { directoryTerms } from '../store/directory'
 import { groupFields, groupJson } from '../store/group-json'
 import { migrations } from './migrations'
@@ -81,7 +84,12 @@ export const INSERT_BYTES_MAX = 4 * 1024 * 1024
 export function insertChunks(n: number): number[] {
   const out: number[] = []
   for (; n >= INSERT_CHUNK_MAX; n -= INSERT_CHUNK_MAX) out.push(INSERT_CHUNK_MAX)
-  for (let size = INSERT_CHUNK_MAX / 2; size >= 1; size /= 2) if (n >= size) (out.push(size), (n -= size))
+  for (let size = INSERT_CHUNK_MAX / 2; size >= 1; size /= 2) {
+    if (n >= size) {
+      out.push(size)
+      n -= size
+    }
+  }
   return out
 }
 
@@ -169,7 +177,7 @@ export class Archive {
       )
     }
     const { error, results } = await this.migrator().migrateToLatest()
-    if (error) throw new ArchiveSchemaError(`archive migration failed: ${error instanceof Error ? error.message : String(error)}`)
+    if (error) throw new ArchiveSchemaError(`archive migration failed: ${error instanceof Error ? error.message : inspect(error)}`)
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
   }
 
@@ -401,6 +409,31 @@ export class Archive {
     if (beforeSeq !== undefined) q = q.where('seq', '<', beforeSeq)
     const rows = await q.orderBy('seq', 'desc').limit(limit).execute()
     return rows.map((r) => r.json).reverse()
+  }
+
+  /**
+   * Replace message `tombstone.seq` by `tombstone` (stored JSON of kind `recalled`) unless it is
+   * one already. A row not stored yet is `missing`, or, with `insertMissing` (the engine holds the
+   * message and its persist may still be under way), written as the tombstone: the original's
+   * INSERT IGNORE then leaves it as it is.
+   */
+  async retract(tombstone: string, insertMissing: boolean): Promise<RetractOutcome> {
+    const t = JSON.parse(tombstone) as { conv: ConvId; seq: number; from: UserId; cid: string; ts: number }
+    return this.db.transaction().execute(async (tx) => {
+      const updated = await tx
+        .updateTable('messages')
+        .set({ json: tombstone })
+        .where('conv', '=', t.conv)
+        .where('seq', '=', t.seq)
+        .where('json', 'not like', `%${RECALLED_MARK}%`)
+        .executeTakeFirst()
+      if (Number(updated.numUpdatedRows) > 0) return 'done'
+      const row = await tx.selectFrom('messages').select('seq').where('conv', '=', t.conv).where('seq', '=', t.seq).executeTakeFirst()
+      if (row) return 'already'
+      if (!insertMissing) return 'missing'
+      await tx.insertInto('messages').orIgnore().values({ conv: t.conv, seq: t.seq, sender: t.from, cid: t.cid, ts: t.ts, json: tombstone }).execute()
+      return 'done'
+    })
   }
 
   /** Last seq, last message and read marks of a conversation (zero and none when it has no message). */

@@ -15,12 +15,21 @@ function tableEnd(dialect: Dialect) {
   return dialect === 'mysql' ? sql`ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin` : sql``
 }
 
+/**
+ * The tables a migration reads or writes rows of, as they were when it ran: a migration never
+ * depends on the current schema (./schema.ts), which later migrations change.
+ */
+interface SchemaAt0002 {
+  users: { id: string; name: string }
+  user_terms: { term: string; user: string }
+}
+
 export function migrations(dialect: Dialect): Record<string, Migration> {
   // A message is at most a 64 KiB frame: MySQL's TEXT (64 KiB) could cut one, MEDIUMTEXT cannot.
   const jsonType = dialect === 'mysql' ? sql`mediumtext` : sql`text`
   return {
     '0001_init': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('users')
           .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
@@ -81,7 +90,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     // Chinese names are searched by pinyin and initials too: one row per (term, user), filled for
     // the users already stored.
     '0002_user_terms': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<SchemaAt0002>) {
         await db.schema
           .createTable('user_terms')
           .addColumn('term', 'varchar(200)', (c) => c.notNull())
@@ -90,7 +99,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .modifyEnd(tableEnd(dialect))
           .execute()
         await db.schema.createIndex('user_terms_by_user').on('user_terms').column('user').execute()
-        const users = (await db.selectFrom('users').select(['id', 'name']).execute()) as Array<{ id: string; name: string }>
+        const users = await db.selectFrom('users').select(['id', 'name']).execute()
         for (let i = 0; i < users.length; i += 500) {
           const rows = users.slice(i, i + 500).flatMap((u) => directoryTerms(u).map((term) => ({ term: term.slice(0, 200), user: u.id })))
           if (rows.length) await db.insertInto('user_terms').values(rows).execute()
@@ -101,7 +110,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     // directions, changed by compare-and-set on `version` (bff/src/store/relations.ts); and the
     // users who let only contacts open a 1:1.
     '0003_relations': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('relations')
           .addColumn('a', 'varchar(64)', (c) => c.notNull())

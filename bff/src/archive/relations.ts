@@ -11,18 +11,6 @@ import type { Edge, Pair, RelationStore } from '../store/relations'
 import { ordered } from '../store/relations'
 import type { Archive } from './archive'
 
-type Row = {
-  a: string
-  b: string
-  ab_state: string | null
-  ab_note: string | null
-  ab_at: number | null
-  ba_state: string | null
-  ba_note: string | null
-  ba_at: number | null
-  version: number
-}
-
 function edgeOf(state: string | null, note: string | null, at: number | null): Edge | undefined {
   if (state !== 'contact' && state !== 'requested' && state !== 'blocked') return undefined
   return note !== null ? { state, note, at: Number(at ?? 0) } : { state, at: Number(at ?? 0) }
@@ -48,7 +36,7 @@ export class ArchiveRelations implements RelationStore {
 
   async pair(x: UserId, y: UserId): Promise<Pair> {
     const [a, b] = ordered(x, y)
-    const row = (await this.db.selectFrom('relations').selectAll().where('a', '=', a).where('b', '=', b).executeTakeFirst()) as Row | undefined
+    const row = await this.db.selectFrom('relations').selectAll().where('a', '=', a).where('b', '=', b).executeTakeFirst()
     if (!row) return { a, b, version: 0 }
     const ab = edgeOf(row.ab_state, row.ab_note, row.ab_at)
     const ba = edgeOf(row.ba_state, row.ba_note, row.ba_at)

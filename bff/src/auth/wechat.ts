@@ -46,7 +46,7 @@ export async function code2session(options: WeChatOptions, code: string): Promis
   }
   const b = (body ?? {}) as { errcode?: unknown; errmsg?: unknown; openid?: unknown; unionid?: unknown }
   if (typeof b.errcode === 'number' && b.errcode !== 0) {
-    throw new AppError(WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE', `code2session errcode ${b.errcode}: ${String(b.errmsg ?? '')}`.slice(0, 200))
+    throw new AppError(WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE', `code2session errcode ${b.errcode}: ${typeof b.errmsg === 'string' ? b.errmsg : ''}`.slice(0, 200))
   }
   // An openid is used as the user id: it must fit the protocol's user id alphabet.
   if (!v.is(schemas.UserId, b.openid)) throw new AppError('WX_UNAVAILABLE', 'code2session answered without a usable openid')

@@ -46,6 +46,11 @@ export interface CatchUpDeps {
   readonly queueMaxLength: number
   /** Unsent bytes at which a sync waits for the outlet to drain before its next batch. */
   readonly syncPauseBytes: number
+  /**
+   * The process's one string for a conversation id, when it has one (its cached record's): what a
+   * connection keeps per conversation is keyed by it rather than by a fresh copy from every reply.
+   */
+  readonly canonical?: (conv: ConvId) => ConvId
 }
 
 export class CatchUp {
@@ -82,7 +87,10 @@ export class CatchUp {
    */
   async sync(user: UserId, rid: string, given: readonly ConvSeq[], out: Outlet): Promise<void> {
     const sent = (out.sent ??= new SentSeqs())
-    const ids = await this.deps.engine.convs.listForUser(user)
+    // The user's summary: every conversation's last seq in a fixed number of store round trips.
+    const states = await this.deps.engine.convs.overview(user)
+    const canon = this.deps.canonical
+    const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
     const mine = new Set(ids)
     const cursors = new Map<ConvId, number>()
     for (const c of given) {
@@ -94,7 +102,6 @@ export class CatchUp {
       }
       cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
     }
-    const states = await this.deps.engine.convs.states(ids, user)
     ids.forEach((id, i) => {
       const cursor = cursors.get(id)
       if (cursor !== undefined && cursor > states[i]!.lastSeq) {
@@ -102,7 +109,7 @@ export class CatchUp {
       }
     })
     // The client holds everything up to its cursors: a live push of those is not sent again.
-    for (const [conv, cursor] of cursors) sent.raise(conv, cursor)
+    for (const [conv, cursor] of cursors) sent.raise(canon ? canon(conv) : conv, cursor)
 
     // The queue holds references only: what it names is read below with everything else, and
     // its last id is the cursor the client acknowledges.

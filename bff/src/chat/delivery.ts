@@ -26,6 +26,10 @@ import { encode } from './frames'
 import type { Outlet, Outlets } from './outlet'
 import { SentSeqs } from './sent-seqs'
 
+/** Why every device of a user is closed through the bus. */
+export type CloseReason = 'USER_SUSPENDED'
+const isCloseReason = (s: string): s is CloseReason => s === 'USER_SUSPENDED'
+
 export interface MessageRef {
   readonly conv: string
   readonly seq: number
@@ -56,6 +60,8 @@ export class Delivery {
   onConvChanged: ((conv: string) => void) | undefined
   /** Called for each message that reached no device of its recipient (it is queued). */
   onUndelivered: ((user: UserId, json: string) => void) | undefined
+  /** Closes this process's devices of a user (the gateway's): set by the app. */
+  onCloseUser: ((user: UserId, code: CloseReason) => void) | undefined
 
   constructor(
     private readonly node: string,
@@ -74,6 +80,7 @@ export class Delivery {
         this.end()
       },
     )
+    bus.onBroadcast((payload) => this.fromBroadcast(payload))
     // Announcements may have been missed while the subscriber was away: learn again.
     bus.onReconnect(() => {
       for (const user of devices.users()) void this.join(user).catch((err: unknown) => this.log.warn({ err, user }, 'rejoin failed'))
@@ -112,6 +119,16 @@ export class Delivery {
     this.remote.delete(user)
     this.learning.delete(user)
     await this.bus.publish(user, `${this.node}|l|`)
+  }
+
+  /**
+   * Close every device of `user`, on this process and on every other one holding a device of it
+   * (a moderator's suspension: the user's channel reaches exactly those).
+   * Published whatever this node believes about the others: rare, and it must not be missed.
+   */
+  async closeUser(user: UserId, code: CloseReason): Promise<void> {
+    this.onCloseUser?.(user, code)
+    await this.bus.publish(user, `${this.node}|x|${code}`)
   }
 
   /** Whether other nodes may hold a device of `user` (or whether we cannot know). */
@@ -201,6 +218,47 @@ export class Delivery {
     )
   }
 
+  /**
+   * An ephemeral frame to an audience (presence to contacts): devices here get it directly, and
+   * one broadcast naming the users not known to be all here reaches every other node, instead of
+   * one publish per user (issue 15: a reconnect announced itself with one SPUBLISH per contact).
+   */
+  audience(users: readonly UserId[], type: ServerFrameType, json: string): void {
+    const buf = Buffer.from(json)
+    const away: UserId[] = []
+    let sent = 0
+    for (const user of users) {
+      const list = this.devices.of(user)
+      if (list) for (const conn of list) if (conn.write(buf)) sent++
+      if (this.viaBus(user)) away.push(user)
+    }
+    if (sent > 0) this.metrics.framesOut.inc({ type }, sent)
+    if (away.length === 0) return
+    this.begin()
+    // `<node>|<users, space-separated>|<frame>`: user ids never hold a space or a `|` (shared ID_RE).
+    this.bus.broadcast(`${this.node}|${away.join(' ')}|${json}`).then(
+      () => this.end(),
+      (err: unknown) => {
+        this.log.warn({ err }, 'broadcast failed')
+        this.end()
+      },
+    )
+  }
+
+  private fromBroadcast(payload: string): void {
+    const a = payload.indexOf('|')
+    if (payload.slice(0, a) === this.node) return
+    const b = payload.indexOf('|', a + 1)
+    if (b < 0) return this.log.error('broadcast without users')
+    let buf: Buffer | undefined
+    for (const user of payload.slice(a + 1, b).split(' ')) {
+      const list = this.devices.of(user)
+      if (!list) continue
+      buf ??= Buffer.from(payload.slice(b + 1))
+      for (const conn of list) conn.write(buf)
+    }
+  }
+
   /** Work still under way (publishes, queue writes): drained before shutdown. */
   settle(): Promise<void> {
     if (this.pendingCount === 0) return Promise.resolve()
@@ -223,6 +281,10 @@ export class Delivery {
     if (kind === 'j' || kind === 'h' || kind === 'l') return this.membership(user, payload.slice(0, a), kind)
     const body = payload.slice(a + 3)
     if (kind === 'c') return this.onConvChanged?.(body)
+    if (kind === 'x') {
+      if (isCloseReason(body)) this.onCloseUser?.(user, body)
+      return
+    }
     const list = this.devices.of(user)
     if (kind === 'f') {
       if (!list) return

@@ -47,4 +47,5 @@ export const encode = {
   notice: (f: FrameBody<'notice'>): string => encodeGeneric('notice', f),
   group: (f: FrameBody<'group'>): string => encodeGeneric('group', f),
   members: (f: FrameBody<'members'>): string => encodeGeneric('members', f),
+  recall: (f: FrameBody<'recall'>): string => encodeGeneric('recall', f),
 }

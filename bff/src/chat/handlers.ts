@@ -80,6 +80,11 @@ export const handlers: HandlerMap = {
     return ctx.chat.typing(ctx.user, frame.conv)
   },
 
+  async recall(ctx, frame) {
+    const { event } = await ctx.chat.recall(ctx.user, { conv: frame.conv, seq: frame.seq })
+    ctx.conn.reply(encode.recall(event === undefined ? { rid: frame.rid, conv: frame.conv, seq: frame.seq } : { rid: frame.rid, conv: frame.conv, seq: frame.seq, event }), 'recall')
+  },
+
   ...relationHandlers,
 
   async group(ctx, frame) {

@@ -21,28 +21,35 @@ interface ConvSent {
 /**
  * PROTOCOL.md, Catch-up: the server never sends a connection the same seq twice, whether a live push
  * lands before, during or after a sync that covers it. Kept for the connection's life, per
- * conversation with traffic: a floor and the few seqs sent above it.
+ * conversation with traffic: a floor and the few seqs sent above it. A conversation with nothing
+ * above its floor (almost all of them) is just its floor, a number in the map: a connected user
+ * in 20 conversations holds 20 map entries, not 20 objects more (issue 15, memory per user).
  */
 export class SentSeqs {
-  private readonly convs = new Map<string, ConvSent>()
+  private readonly convs = new Map<string, number | ConvSent>()
 
   has(conv: string, seq: number): boolean {
     const c = this.convs.get(conv)
-    return c !== undefined && (seq <= c.floor || c.above?.has(seq) === true)
+    if (c === undefined) return false
+    if (typeof c === 'number') return seq <= c
+    return seq <= c.floor || c.above?.has(seq) === true
   }
 
   /** `seq` went out on the connection. */
   add(conv: string, seq: number): void {
-    let c = this.convs.get(conv)
-    if (!c) this.convs.set(conv, (c = { floor: 0, above: undefined }))
-    if (seq <= c.floor) return
-    if (seq === c.floor + 1 && !c.above) {
-      c.floor = seq
+    const got = this.convs.get(conv)
+    const floor = got === undefined ? 0 : typeof got === 'number' ? got : got.floor
+    if (seq <= floor) return
+    if (typeof got !== 'object' && seq === floor + 1) {
+      this.convs.set(conv, seq)
       return
     }
+    let c: ConvSent
+    if (typeof got === 'object') c = got
+    else this.convs.set(conv, (c = { floor, above: undefined }))
     c.above ??= new Set()
     c.above.add(seq)
-    this.compact(c)
+    this.compact(conv, c)
     if (c.above && c.above.size > SENT_ABOVE_MAX) {
       let min = Infinity
       for (const s of c.above) if (s < min) min = s
@@ -52,18 +59,22 @@ export class SentSeqs {
 
   /** Every seq up to `upTo` was sent or is held by the client: none of them goes out again. */
   raise(conv: string, upTo: number): void {
-    let c = this.convs.get(conv)
-    if (!c) this.convs.set(conv, (c = { floor: 0, above: undefined }))
-    if (upTo <= c.floor) return
-    c.floor = upTo
-    this.compact(c)
+    const got = this.convs.get(conv)
+    if (typeof got !== 'object') {
+      if (upTo > (got ?? 0)) this.convs.set(conv, upTo)
+      return
+    }
+    if (upTo <= got.floor) return
+    got.floor = upTo
+    this.compact(conv, got)
   }
 
-  private compact(c: ConvSent): void {
+  /** Seqs at or below the floor go; the floor climbs over what follows it; nothing above: back to a number. */
+  private compact(conv: string, c: ConvSent): void {
     const above = c.above
     if (!above) return
     for (const s of above) if (s <= c.floor) above.delete(s)
     while (above.delete(c.floor + 1)) c.floor++
-    if (above.size === 0) c.above = undefined
+    if (above.size === 0) this.convs.set(conv, c.floor)
   }
 }

@@ -7,7 +7,7 @@
  */
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from '@chat/shared'
-import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, SystemBody, User, UserId } from '@chat/shared'
+import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, SystemBody, User, UserId } from '@chat/shared'
 import type { Engine, ConvRecord, MessageBody } from '../store/types'
 import type { Delivery, MessageRef } from './delivery'
 import { ReceiptWindow } from './receipts'
@@ -26,13 +26,26 @@ export interface ChatOptions {
   readonly presenceFanoutMax: number
   /** Unsent bytes at which a sync waits for the socket to drain before its next batch. */
   readonly syncPauseBytes: number
+  /** RECALL_WINDOW_MS: how long after its send a sender may recall a message. Default 2 min. */
+  readonly recallWindowMs?: number
 }
+
+/** Newest messages of a conversation searched for those carrying a file judged risky. */
+const WITHDRAW_SCAN_MAX = 2000
+/** RECALL_WINDOW_MS's default. */
+export const RECALL_WINDOW_MS = LIMITS.recallWindowMs
 
 /**
  * Most conversation records cached in process. A 1:1's never changes; a group's is dropped here
  * when it changes (locally at once, on other nodes by the bus: `Delivery.convChanged`).
  */
 const CONV_CACHE_MAX = 50_000
+/** Most user ids shared by the cached records (emptied when full: only sharing is lost). */
+const USER_ID_INTERN_MAX = 2 * CONV_CACHE_MAX
+/** How long a profile read for a conversation list is used again, ms. */
+const PROFILE_CACHE_TTL_MS = 60_000
+/** Most profiles cached in process (oldest dropped first). */
+const PROFILE_CACHE_MAX = 100_000
 /** Groups larger than this get no presence pushes (see `contacts`). */
 const PRESENCE_GROUP_MAX = 100
 /** Users returned by one `users` query. */
@@ -71,6 +84,10 @@ export interface Ack {
 
 export class ChatService {
   private readonly convCache = new Map<ConvId, ConvRecord>()
+  /** One string per user id named by cached records (see `remember`). */
+  private readonly userIds = new Map<UserId, UserId>()
+  /** Profiles read for conversation lists, with when each stops being used (see `profiles`). */
+  private readonly profileCache = new Map<UserId, { readonly user: User; readonly until: number }>()
   /**
    * 1:1 conversations being created by a first message, so that the sends racing it (a queued
    * outbox resent at once) wait for the same creation and keep their order: each racing send
@@ -98,6 +115,7 @@ export class ChatService {
       currentUrls: (msgs) => this.currentUrls(msgs),
       queueMaxLength: options.queueMaxLength,
       syncPauseBytes: options.syncPauseBytes,
+      canonical: (conv) => this.convCache.get(conv)?.id ?? conv,
     })
   }
 
@@ -137,6 +155,10 @@ export class ChatService {
   }
 
   private remember(record: ConvRecord): void {
+    // Member ids shared by every cached record naming them: a user in 20 conversations is one
+    // string here, not 20 copies parsed from 20 records (memory per connected user, issue 15).
+    if (this.userIds.size >= USER_ID_INTERN_MAX) this.userIds.clear()
+    record = { ...record, members: record.members.map((m) => this.userIds.get(m) ?? (this.userIds.set(m, m), m)) }
     if (this.convCache.size >= CONV_CACHE_MAX) {
       const oldest = this.convCache.keys().next().value
       if (oldest !== undefined) this.convCache.delete(oldest)
@@ -204,20 +226,46 @@ export class ChatService {
 
   /** The user's conversations, newest activity first. */
   async list(user: UserId): Promise<Conversation[]> {
-    const ids = await this.engine.convs.listForUser(user)
-    const records = (await Promise.all(ids.map((id) => this.record(id)))).filter((r): r is ConvRecord => r !== undefined)
-    const states = await this.engine.convs.states(
-      records.map((r) => r.id),
-      user,
-    )
-    const memberIds = [...new Set(records.flatMap((r) => r.members))]
-    const profiles = await this.engine.users.get(memberIds)
-    const peerReads = await this.peerReads(records, user)
-    const convs = records.map((r, i) => conversationOf(r, profiles, states[i]!, peerReads[i], user))
+    // The user's summary (states and 1:1 peers' read marks), records from the process cache and
+    // profiles through the profile cache: a fixed number of store round trips on a warm process.
+    const summary = await this.engine.convs.overview(user)
+    const records = await Promise.all(summary.map((s) => this.record(s.conv)))
+    const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
+    const profiles = await this.profiles(memberIds)
+    const convs: Conversation[] = []
+    records.forEach((r, i) => {
+      // A group the user left or was removed from is not theirs any more, whatever a summary still holds.
+      if (r?.members.includes(user)) convs.push(conversationOf(r, profiles, summary[i]!, r.kind === 'direct' ? (summary[i]!.peerRead ?? 0) : undefined, user))
+    })
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
     return convs.sort((a, b) => activity(b) - activity(a))
+  }
+
+  /**
+   * Profiles through a process cache (PROFILE_CACHE_TTL_MS, at most PROFILE_CACHE_MAX): a reconnect
+   * lists every member of every conversation, and those names change rarely; a renamed user shows
+   * under the old name in others' lists for at most the TTL.
+   */
+  private async profiles(ids: readonly UserId[]): Promise<User[]> {
+    const now = Date.now()
+    const out: User[] = []
+    const missing: UserId[] = []
+    for (const id of ids) {
+      const hit = this.profileCache.get(id)
+      if (hit && hit.until > now) out.push(hit.user)
+      else missing.push(id)
+    }
+    if (missing.length === 0) return out
+    const found = await this.engine.users.get(missing)
+    for (const u of found) {
+      if (this.profileCache.size >= PROFILE_CACHE_MAX) this.profileCache.delete(this.profileCache.keys().next().value!)
+      this.profileCache.delete(u.id)
+      this.profileCache.set(u.id, { user: u, until: now + PROFILE_CACHE_TTL_MS })
+      out.push(u)
+    }
+    return out
   }
 
   /** Stored messages with their file URLs signed afresh (a stored one keeps the URLs of its send). */
@@ -262,6 +310,7 @@ export class ChatService {
       kind: input.kind,
       body,
       dedupWindowMs: this.options.dedupWindowMs,
+      members: record.members,
     })
     if (!result.dup) {
       const ref: MessageRef = { conv: input.conv, seq: result.msg.seq, json: result.json }
@@ -431,6 +480,97 @@ export class ChatService {
     return after + limit < ordered.length ? { items, next: after + limit } : { items }
   }
 
+  // ---------------------------------------------------------------- recall and withdraw
+
+  /**
+   * The sender takes message `seq` back within RECALL_WINDOW_MS of its send (retract). Refusals:
+   * NOT_MEMBER, SEQ_RANGE_INVALID (no such seq), RECALL_NOT_ALLOWED (someone else's message, or
+   * an event), RECALL_WINDOW_PASSED. A message recalled already answers success with no event.
+   */
+  async recall(user: UserId, at: ConvSeq): Promise<{ readonly event?: number }> {
+    const record = await this.memberOf(user, at.conv)
+    const m = await this.stored(at)
+    if (m.from !== user || m.kind === 'recall' || m.kind === 'system') throw new AppError('RECALL_NOT_ALLOWED')
+    if (m.kind === 'recalled') return {}
+    const window = this.options.recallWindowMs ?? RECALL_WINDOW_MS
+    if (Date.now() - m.ts > window) throw new AppError('RECALL_WINDOW_PASSED', `messages can be recalled for ${window} ms after their send`)
+    return this.retract(record, m, 'sender')
+  }
+
+  /**
+   * Moderation takes message `seq` back, at any age (content security's risky verdict, the admin
+   * API): the same retraction as a recall, `by: moderation`. Throws CONV_NOT_FOUND, SEQ_RANGE_INVALID.
+   */
+  async withdraw(at: ConvSeq): Promise<{ readonly event?: number }> {
+    const record = await this.record(at.conv)
+    if (!record) throw new AppError('CONV_NOT_FOUND')
+    const m = await this.stored(at)
+    if (m.kind === 'recalled') return {}
+    if (m.kind === 'recall' || m.kind === 'system') throw new AppError('RECALL_NOT_ALLOWED', 'an event is not withdrawn')
+    return this.retract(record, m, 'moderation')
+  }
+
+  /**
+   * Content security judged an image or file risky: every message of `conv` carrying `fileId`
+   * among its newest WITHDRAW_SCAN_MAX is withdrawn (the verdict comes within ~30 min of the
+   * upload, and a file is sent only in the conversation it was uploaded for). Returns how many.
+   */
+  async withdrawFile(conv: ConvId, fileId: string): Promise<number> {
+    if (!(await this.record(conv))) return 0
+    const needle = `"fileId":${JSON.stringify(fileId)}`
+    let withdrawn = 0
+    let before: number | undefined
+    for (let scanned = 0; scanned < WITHDRAW_SCAN_MAX; ) {
+      const page = await this.engine.messages.before(conv, before, Math.min(LIMITS.maxPageSize, WITHDRAW_SCAN_MAX - scanned))
+      if (page.length === 0) break
+      scanned += page.length
+      for (const json of page) {
+        if (!json.includes(needle)) continue
+        const m = JSON.parse(json) as Message
+        if ((m.kind === 'image' || m.kind === 'file') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
+      }
+      before = (JSON.parse(page[0]!) as Message).seq
+      if (before <= 1) break
+    }
+    return withdrawn
+  }
+
+  /** Message `seq` of `conv` as stored: SEQ_RANGE_INVALID when there is none. */
+  private async stored(at: ConvSeq): Promise<Message> {
+    const [json] = at.seq >= 1 ? await this.engine.messages.after(at.conv, at.seq - 1, 1) : []
+    const m = json === undefined ? undefined : (JSON.parse(json) as Message)
+    if (!m || m.seq !== at.seq) throw new AppError('SEQ_RANGE_INVALID', `no message ${at.seq} in ${at.conv}`)
+    return m
+  }
+
+  /**
+   * The one retraction: message `m` becomes a `recalled` tombstone in every tier (the store's
+   * `retract`), then a `recall` event with its own seq goes to every member like any message
+   * (queued for offline members, returned by sync), so every device learns it in order. Of two
+   * racing retractions only the one that replaced the content appends the event.
+   */
+  private async retract(record: ConvRecord, m: Message, by: RetractedBy): Promise<{ readonly event?: number }> {
+    const at = Date.now()
+    // Same key order as stored JSON (message-json.ts), so the store can peek at its conv and seq.
+    const tombstone = JSON.stringify({ mid: m.mid, cid: m.cid, conv: m.conv, seq: m.seq, from: m.from, ts: m.ts, kind: 'recalled', body: { by, at } })
+    const outcome = await this.engine.messages.retract(m.conv, m.seq, tombstone)
+    if (outcome === 'missing') throw new AppError('SEQ_RANGE_INVALID', `no message ${m.seq} in ${m.conv}`)
+    if (outcome === 'already') return {}
+    const result = await this.engine.messages.append({
+      conv: m.conv,
+      from: m.from,
+      cid: `recall-${randomId(12)}`,
+      mid: this.nextMid(),
+      ts: at,
+      kind: 'recall',
+      body: { seq: m.seq, by, at },
+      dedupWindowMs: this.options.dedupWindowMs,
+    })
+    // Every device of every member, the sender's asking one too: it applies the event like the others.
+    this.delivery.message(record.members, { conv: m.conv, seq: result.msg.seq, json: result.json }, m.from)
+    return { event: result.msg.seq }
+  }
+
   // ---------------------------------------------------------------- receipts, read, typing
 
   /**
@@ -534,7 +674,7 @@ export class ChatService {
 
   async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
     const contacts = await this.contacts(p.user, convIds)
-    if (contacts.length > 0) this.delivery.frame(contacts, 'presence', encode.presence(p))
+    if (contacts.length > 0) this.delivery.audience(contacts, 'presence', encode.presence(p))
   }
 
   /**

@@ -30,13 +30,14 @@ export function decodeFrame(text: string): ClientFrame {
 function recv(text: string): ClientFrameOf<'recv'> | undefined {
   let raw: { type?: unknown; acks?: unknown; q?: unknown }
   try {
-    raw = JSON.parse(text)
+    // An object: the caller saw `{"type":"recv"` at the start.
+    raw = JSON.parse(text) as typeof raw
   } catch {
     return undefined
   }
   const { type, acks, q } = raw
   if (type !== 'recv' || !Array.isArray(acks) || acks.length > LIMITS.maxSyncConversations) return undefined
-  const out: { conv: string; seq: number }[] = new Array(acks.length)
+  const out = new Array<{ conv: string; seq: number }>(acks.length)
   for (let i = 0; i < acks.length; i++) {
     const a: unknown = acks[i]
     if (typeof a !== 'object' || a === null) return undefined
@@ -56,7 +57,8 @@ function recv(text: string): ClientFrameOf<'recv'> | undefined {
 function textSend(text: string): ClientFrameOf<'send'> | undefined {
   let raw: { type?: unknown; cid?: unknown; conv?: unknown; kind?: unknown; body?: unknown }
   try {
-    raw = JSON.parse(text)
+    // An object: the caller saw `{"type":"send"` at the start.
+    raw = JSON.parse(text) as typeof raw
   } catch {
     return undefined
   }

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: upgrade, heartbeat, limits, dispatch and the one error-to-frame place share the connection set.
 /**
  * The WebSocket gateway: authenticates upgrades, holds the connections of this process, keeps the
  * heartbeat, enforces frame size, binary refusal, rate limits and slow-consumer cuts, decodes
@@ -167,7 +168,7 @@ export class Gateway {
 
   private accept(ws: WebSocket, claims: TokenClaims, version: string | null, release: () => void = () => {}): void {
     const { config, devices, engine, metrics, log, delivery } = this.deps
-    const conn = new Connection(ws, claims.user.id, randomId(12), this.limits, claims.expiresAt)
+    const conn = new WelcomedConnection(ws, claims.user.id, randomId(12), this.limits, claims.expiresAt)
     this.conns.add(conn)
     metrics.connections.inc()
     ;(ws as SocketWithConn)[CONN] = conn
@@ -182,13 +183,16 @@ export class Gateway {
       return this.fail(conn, new AppError('UNSUPPORTED_VERSION', `protocol version ${String(version)} is not supported`))
     }
 
+    // Counted and reachable before `welcome` (subscribed, routed): once the client can sync, no live
+    // message can miss this node. What reaches the device meanwhile (a contact's presence, a push)
+    // is held and follows `welcome`, the first frame (PROTOCOL.md, Connecting).
+    conn.holdUntilWelcome(config.slowConsumerBytes)
     const first = devices.add(conn)
-    // Subscribed before `welcome`: once the client can sync, no live message can miss this node.
     conn.ready = (first ? engine.bus.subscribe(conn.user).then(() => delivery.join(conn.user)) : Promise.resolve()).then(
       () => {
         release()
         conn.ready = undefined
-        if (!conn.open) return
+        if (!conn.open) return conn.dropHeld()
         const welcome = encode.welcome({
           v: PROTOCOL_VERSION,
           user: claims.user,
@@ -197,13 +201,15 @@ export class Gateway {
           heartbeatMs: config.heartbeatIntervalMs,
           limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize },
         })
-        conn.reply(welcome, 'welcome')
+        conn.welcome(welcome)
         this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))
       },
       (err: unknown) => {
         release()
         log.warn({ err, user: conn.user }, 'subscribe failed')
         conn.ready = undefined
+        // No welcome: the error frame and the close are all this socket gets.
+        conn.dropHeld()
         this.reportError(conn, new AppError('STORE_UNAVAILABLE'), {})
         conn.close(1013, 'STORE_UNAVAILABLE')
       },
@@ -279,7 +285,8 @@ export class Gateway {
     }
     let frame: ClientFrame
     try {
-      frame = decodeFrame(data.toString())
+      // A Buffer: the server's binaryType is ws's default, 'nodebuffer' (fragments arrive joined).
+      frame = decodeFrame((data as Buffer).toString())
     } catch (err) {
       metrics.framesIn.inc({ type: 'invalid' })
       const ref = err instanceof AppError ? (err.details?.ref as { rid?: string; cid?: string } | undefined) : undefined
@@ -306,7 +313,7 @@ export class Gateway {
     }
     const handler = handlers[frame.type] as Handler<ClientFrameType>
     try {
-      const result = handler(ctx, frame as never)
+      const result = handler(ctx, frame)
       if (result instanceof Promise) this.track(result.catch((err: unknown) => this.fail(conn, err, refOf(frame))))
     } catch (err) {
       this.fail(conn, err, refOf(frame))
@@ -321,8 +328,10 @@ export class Gateway {
       this.deps.log.error({ err, user: conn.user, session: conn.session }, 'handler failed')
       appErr = new AppError('INTERNAL', undefined, { cause: err })
     }
-    this.reportError(conn, appErr, ref)
     const close = appErr.closeCode
+    // A socket closed before its welcome gets the error frame and the close, nothing held.
+    if (close !== undefined && conn instanceof WelcomedConnection) conn.dropHeld()
+    this.reportError(conn, appErr, ref)
     if (close !== undefined) conn.close(close, appErr.code)
   }
 
@@ -414,10 +423,62 @@ function presenceField(node: string, conn: Connection): string {
   return `${node}/${conn.session}`
 }
 
+/**
+ * A Connection that holds the frames written to it between being counted (devices.add) and its
+ * `welcome`, then writes them after it, in order. PROTOCOL.md, Connecting: `welcome` is the first
+ * frame. What is held is bounded like any unsent bytes (SLOW_CONSUMER_BYTES: cut 4009 beyond); the
+ * holder exists only while the connection is set up, so an established connection carries one
+ * empty field.
+ */
+class WelcomedConnection extends Connection {
+  private held: { frames: Array<Buffer | string>; bytes: number; maxBytes: number } | undefined
+
+  /** From now until `welcome` (or `dropHeld`), writes are held. */
+  holdUntilWelcome(maxBytes: number): void {
+    this.held = { frames: [], bytes: 0, maxBytes }
+  }
+
+  override write(data: Buffer | string): boolean {
+    const held = this.held
+    if (held === undefined) return super.write(data)
+    if (!this.open) return false
+    held.bytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length
+    if (held.bytes > held.maxBytes) {
+      this.dropHeld()
+      this.slowConsumer()
+      return false
+    }
+    held.frames.push(data)
+    return true
+  }
+
+  /** Write `welcome`, then what was held. */
+  welcome(frame: Buffer | string): boolean {
+    const frames = this.held?.frames ?? []
+    this.held = undefined
+    if (!this.reply(frame, 'welcome')) return false
+    for (const f of frames) if (!super.write(f)) return false
+    return true
+  }
+
+  /** Forget what was held: the socket closes without a welcome, or is gone. */
+  dropHeld(): void {
+    this.held = undefined
+  }
+}
+
 const CONN = Symbol('connection')
 type SocketWithConn = WebSocket & { [CONN]: Connection }
 
-function listenersOf(gateway: Gateway) {
+/** Listeners ws calls with `this` bound to the socket (EventEmitter's calling convention). */
+interface SocketListeners {
+  error: (this: WebSocket, err: Error) => void
+  pong: (this: WebSocket) => void
+  message: (this: WebSocket, data: RawData, isBinary: boolean) => void
+  close: (this: WebSocket) => void
+}
+
+function listenersOf(gateway: Gateway): SocketListeners {
   return {
     error(this: WebSocket, err: Error) {
       gateway.socketError((this as SocketWithConn)[CONN], err)

@@ -116,7 +116,7 @@ export class Relations {
 
   /** `users` without those who blocked `user`. */
   async visibleTo(user: UserId, users: readonly User[]): Promise<User[]> {
-    const pairs = await Promise.all(users.map((u) => (u.id === user ? undefined : this.deps.store.pair(user, u.id))))
+    const pairs = await Promise.all(users.map((u) => (u.id === user ? Promise.resolve(undefined) : this.deps.store.pair(user, u.id))))
     return users.filter((_, i) => sides(pairs[i] ?? { a: '', b: '', version: 0 }, user).theirs?.state !== 'blocked')
   }
 

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the memory engine implements every store interface of types.ts against the one contract suite.
 /**
  * The embedded engine: every store in this process's memory, backed by an archive (SQLite by
  * default) for what must survive a restart. For one process only (`npm start`, tests, WORKERS=1):
@@ -5,7 +6,7 @@
  * including dedup expiry and queue bounds.
  */
 import { AppError } from '@chat/shared'
-import type { ConvId, Presence, User, UserId } from '@chat/shared'
+import type { ConvId, Message, Presence, User, UserId } from '@chat/shared'
 import type { Archive, ArchivedConvState } from '../archive/archive'
 import { ArchiveUsers } from '../archive/users'
 import { ArchiveWriter } from '../archive/writer'
@@ -13,18 +14,21 @@ import { directoryTerms } from './directory'
 import { messageJson, messageJsonParts, messageOf, peekMessage } from './message-json'
 import { MemoryWeChatStore } from './wechat'
 import { windowAfter, windowBefore } from './window'
+import { RECALLED_MARK } from './types'
 import type {
   AppendInput,
   AppendResult,
   Bus,
   ConvRecord,
   ConvState,
+  ConvSummary,
   ConvStore,
   Engine,
   EngineOptions,
   MessagePlace,
   MessageStore,
   PresenceStore,
+  RetractOutcome,
   QueueEntry,
   QueueStore,
   TokenStore,
@@ -97,7 +101,7 @@ class MemoryMessages implements MessageStore {
     const known = this.dedup.get(key)
     if (known !== undefined) {
       const json = (await this.after(input.conv, known - 1, 1))[0]
-      if (json !== undefined && peekMessage(json)?.seq === known) return { msg: JSON.parse(json), json, dup: true }
+      if (json !== undefined && peekMessage(json)?.seq === known) return { msg: JSON.parse(json) as Message, json, dup: true }
     }
     const work = this.store(data, input, key)
     this.inflight.set(key, work)
@@ -149,6 +153,33 @@ class MemoryMessages implements MessageStore {
     const end = last - first + 1
     const hot = end > 0 ? data.window.slice(Math.max(0, end - limit), end) : []
     return windowBefore(hot, this.backing?.archive, conv, hot.length > 0 ? beforeSeq : Math.min(beforeSeq ?? Infinity, first), limit)
+  }
+
+  async retract(conv: ConvId, seq: number, tombstone: string): Promise<RetractOutcome> {
+    const data = this.convs.get(conv)
+    if (!data || seq < 1 || seq > data.lastSeq) return 'missing'
+    const held = windowIndex(data, seq)
+    if (held >= 0) {
+      if (data.window[held]!.includes(RECALLED_MARK)) return 'already'
+      // The archive first: a failure leaves the window untouched and the recall can be retried. Its
+      // transaction also decides between two retractions racing through this await.
+      if (this.backing && (await this.archived(tombstone, true)) === 'already') return 'already'
+      // Sends during the await may have moved (or trimmed) the window.
+      const at = windowIndex(data, seq)
+      if (at >= 0) data.window[at] = tombstone
+      if (data.lastJson !== undefined && peekMessage(data.lastJson)?.seq === seq) data.lastJson = tombstone
+      return 'done'
+    }
+    if (!this.backing) return 'missing'
+    const outcome = await this.archived(tombstone, false)
+    if (outcome === 'done' && data.lastJson !== undefined && peekMessage(data.lastJson)?.seq === seq) data.lastJson = tombstone
+    return outcome
+  }
+
+  private archived(tombstone: string, insertMissing: boolean): Promise<RetractOutcome> {
+    return this.backing!.archive.retract(tombstone, insertMissing).catch((err: unknown) => {
+      throw new AppError('STORE_UNAVAILABLE', 'the archive refused the retraction', { cause: err })
+    })
   }
 }
 
@@ -224,9 +255,20 @@ class MemoryConvs implements ConvStore {
       const lastJson = data?.lastJson
       return {
         lastSeq: data?.lastSeq ?? 0,
-        lastMsg: lastJson ? JSON.parse(lastJson) : undefined,
+        lastMsg: lastJson ? (JSON.parse(lastJson) as Message) : undefined,
         readSeq: data?.reads.get(user) ?? 0,
       }
+    })
+  }
+
+  async overview(user: UserId): Promise<ConvSummary[]> {
+    const ids = [...(this.byUser.get(user) ?? [])]
+    const states = await this.states(ids, user)
+    return ids.map((conv, i) => {
+      const data = this.convs.get(conv)
+      const peer = data?.record.kind === 'direct' ? data.record.members.find((m) => m !== user) ?? user : undefined
+      const peerRead = peer === undefined ? undefined : Math.min(data!.reads.get(peer) ?? 0, data!.lastSeq)
+      return { conv, ...states[i]!, ...(peerRead !== undefined ? { peerRead } : {}) }
     })
   }
 
@@ -413,6 +455,13 @@ class MemoryBus implements Bus {
   async publish(user: UserId): Promise<number> {
     return this.subscribed.has(user) ? 1 : 0
   }
+  async broadcast(): Promise<number> {
+    // This process is the only node: it delivered locally already.
+    return 1
+  }
+  onBroadcast(): void {
+    // Nothing is ever received from another process.
+  }
   onMessage(): void {
     // Nothing is ever received from another process.
   }
@@ -465,6 +514,12 @@ export function createMemoryEngine(options: EngineOptions, archived?: MemoryArch
       await backing?.archive.close()
     },
   }
+}
+
+/** Where message `seq` is in the window, or -1. Usually at seq - first; writes finishing out of order may have shuffled it. */
+function windowIndex(data: ConvData, seq: number): number {
+  const guess = seq - (data.lastSeq - data.window.length + 1)
+  return peekMessage(data.window[guess] ?? '')?.seq === seq ? guess : data.window.findIndex((j) => peekMessage(j)?.seq === seq)
 }
 
 function idMs(id: string): number {

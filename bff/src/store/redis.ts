@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the Redis engine's key layout and its scripts are one design, documented once at the top.
 /**
  * The Redis engine (production, many processes and machines).
  *
@@ -10,6 +11,9 @@
  *   P{c:<conv>}:r               hash    read mark per member
  *   P{c:<conv>}:d:<from>:<cid>  string  seq of a stored (sender, cid), PX = dedup window
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
+ *   P{u:<id>}:s                 hash    the user's summary, what a reconnect needs of every conversation (ConvStore.overview):
+ *                                       `l:<conv>` "<lastSeq> <last message JSON>", `r:<conv>` own read mark,
+ *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY)
  *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
  *   P{u:<id>}:p                 hash    device counts by field (the gateway uses one field per socket, `<node>/<session>`, so a retried decrement is idempotent), `~ls` last seen
  *   P{u:<id>}:i                 hash    profile: name, avatar
@@ -28,8 +32,8 @@
  */
 import { Cluster, Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
-import { AppError } from '@chat/shared'
-import type { ConvId, Presence, User, UserId } from '@chat/shared'
+import { AppError, directMembers } from '@chat/shared'
+import type { ConvId, Message, Presence, User, UserId } from '@chat/shared'
 import type { Archive } from '../archive/archive'
 import type { Logger } from '../log'
 import { directoryTerms } from './directory'
@@ -39,18 +43,21 @@ import { Persister } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
 import type { ColdMessages } from './window'
 import { RedisWeChatStore } from './wechat'
+import { RECALLED_MARK } from './types'
 import type {
   AppendInput,
   AppendResult,
   Bus,
   ConvRecord,
   ConvState,
+  ConvSummary,
   ConvStore,
   Engine,
   EngineOptions,
   MessagePlace,
   MessageStore,
   PresenceStore,
+  RetractOutcome,
   QueueEntry,
   QueueStore,
   TokenStore,
@@ -112,6 +119,12 @@ type Client = Redis | Cluster
  * duplicate; {2} no such conversation; {3} the archive backlog is full (ARGV[5]); {4, seq} a
  * duplicate whose original left the window (read it from the archive).
  *
+ * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[6] the sender's, KEYS[7..]
+ * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
+ * atomic step: one HSET per member, no round trip more, and never behind the message. On Redis
+ * Cluster they live in other slots than the conversation, so the caller writes them after the
+ * script (`RedisConvs.noteMessage`).
+ *
  * Five commands for a new message (issue 15; seven before): the seq is taken first and the dedup
  * key written with it in one SET NX GET, which also tells a duplicate; the rare outcomes undo the
  * seq inside the script (nobody sees it: a script is atomic). The conversation's existence is
@@ -141,6 +154,15 @@ redis.call('ZADD', KEYS[2], seq, json)
 redis.call('HSET', KEYS[1], 'last', json)
 redis.call('HSET', KEYS[4], ARGV[4], seq)
 if ARGV[5] ~= '' then redis.call('XADD', KEYS[5], '*', 'j', json) end
+if #KEYS > 5 then
+  local l = 'l:' .. ARGV[6]
+  local v = seq .. ' ' .. json
+  redis.call('HSET', KEYS[6], l, v, 'r:' .. ARGV[6], seq)
+  for i = 7, #KEYS do
+    if ARGV[7] == 'd' then redis.call('HSET', KEYS[i], l, v, 'p:' .. ARGV[6], seq)
+    else redis.call('HSET', KEYS[i], l, v) end
+  end
+end
 return {0, seq}
 `
 
@@ -162,6 +184,21 @@ const TRIM_WINDOW = `
 local last = tonumber(redis.call('HGET', KEYS[1], 'lastSeq') or '0')
 local bound = math.min(tonumber(ARGV[1]), last - tonumber(ARGV[2]))
 if bound > 0 then return redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', bound) end
+return 0
+`
+
+/**
+ * Replace message ARGV[1] of the window by the tombstone ARGV[2], and the conversation's last
+ * message when it is that one (KEYS: meta, messages). 0 replaced, 1 a tombstone already (ARGV[3]
+ * is the marker), 2 not in the window (the archive may hold it).
+ */
+const RETRACT = `
+local m = redis.call('ZRANGE', KEYS[2], ARGV[1], ARGV[1], 'BYSCORE')
+if not m[1] then return 2 end
+if string.find(m[1], ARGV[3], 1, true) then return 1 end
+redis.call('ZREM', KEYS[2], m[1])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+if redis.call('HGET', KEYS[1], 'last') == m[1] then redis.call('HSET', KEYS[1], 'last', ARGV[2]) end
 return 0
 `
 
@@ -193,6 +230,23 @@ if seq > cur then
   return seq
 end
 return cur
+`
+
+/**
+ * A user's summary fields, each moved only up (ARGV: field, seq, value triples; a value starts
+ * with its seq). The summary is in the user's slot, the conversation in its own: Redis Cluster
+ * forbids one script over both, so the append's caller writes it after the append script (one
+ * call per member, in the same socket write as the delivery) and concurrent appends landing out
+ * of order cannot move it back.
+ */
+const SUMMARY = `
+for i = 1, #ARGV, 3 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if not cur or tonumber(string.match(cur, '^%d+')) < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+  end
+end
+return 0
 `
 
 /** Append with both bounds: MAXLEN (oldest dropped) and MINID (retention); idle queues expire whole. */
@@ -242,11 +296,15 @@ return 1
 
 interface Scripted {
   chatAppend(k1: string, k2: string, k3: string, k4: string, k5: string, ...args: (string | number)[]): Promise<[number, string | number] | [number]>
+  /** APPEND with the members' summary keys: the key count first. */
+  chatAppendWith(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string | number] | [number]>
   chatRestoreConv(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatTrimWindow(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
   chatUpdateConv(k1: string, ...args: (string | number)[]): Promise<number>
+  chatRetract(k1: string, k2: string, seq: number, tombstone: string, mark: string): Promise<number>
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
+  chatSummary(k1: string, ...args: (string | number)[]): Promise<number>
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
   chatPresence(k1: string, ...args: (string | number)[]): Promise<number>
   chatTakeRefresh(k1: string, k2: string): Promise<[string, string] | null>
@@ -255,11 +313,14 @@ interface Scripted {
 
 function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatAppend', { numberOfKeys: 5, lua: APPEND })
+  client.defineCommand('chatAppendWith', { lua: APPEND })
   client.defineCommand('chatRestoreConv', { numberOfKeys: 2, lua: RESTORE_CONV })
   client.defineCommand('chatTrimWindow', { numberOfKeys: 2, lua: TRIM_WINDOW })
   client.defineCommand('chatCreateConv', { numberOfKeys: 1, lua: CREATE_CONV })
   client.defineCommand('chatUpdateConv', { numberOfKeys: 1, lua: UPDATE_CONV })
+  client.defineCommand('chatRetract', { numberOfKeys: 2, lua: RETRACT })
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
+  client.defineCommand('chatSummary', { numberOfKeys: 1, lua: SUMMARY })
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
   client.defineCommand('chatPresence', { numberOfKeys: 1, lua: PRESENCE })
   client.defineCommand('chatTakeRefresh', { numberOfKeys: 2, lua: TAKE_REFRESH })
@@ -276,6 +337,7 @@ class Keys {
   convReads = (c: ConvId) => `${this.p}{c:${c}}:r`
   dedup = (c: ConvId, from: UserId, cid: string) => `${this.p}{c:${c}}:d:${from}:${cid}`
   userConvs = (u: UserId) => `${this.p}{u:${u}}:c`
+  summary = (u: UserId) => `${this.p}{u:${u}}:s`
   queue = (u: UserId) => `${this.p}{u:${u}}:q`
   presence = (u: UserId) => `${this.p}{u:${u}}:p`
   profile = (u: UserId) => `${this.p}{u:${u}}:i`
@@ -286,6 +348,8 @@ class Keys {
   /** The persister's stream (only with an archive). */
   archiveStream = () => `${this.p}archive`
   channel = (u: UserId) => `${this.p}{u:${u}}`
+  /** The node-wide channel (Bus.broadcast). */
+  broadcast = () => `${this.p}{all}`
 }
 
 // ------------------------------------------------------------------ stores
@@ -301,26 +365,38 @@ class RedisMessages implements MessageStore {
     private readonly cold: ArchiveLink | undefined,
     private readonly backlogMax: number | undefined,
     private readonly convs: RedisConvs,
+    /** Redis Cluster: summaries are written after the script, not in it. */
+    private readonly cluster: boolean,
   ) {}
 
   async append(input: AppendInput, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
     const meta = this.k.convMeta(conv)
+    const keys = [
+      meta,
+      this.k.convMsgs(conv),
+      this.k.dedup(conv, input.from, input.cid),
+      this.k.convReads(conv),
+      // Without an archive the stream is not written: any key of the slot will do.
+      this.cold ? this.k.archiveStream() : meta,
+    ]
+    const args = [parts.head, parts.tail, input.dedupWindowMs, input.from, this.backlogMax ?? '']
+    // Standalone: the summaries in the script (members known: the caller's record, else read).
+    const members = this.cluster ? undefined : (input.members ?? (await this.convs.get(conv))?.members)
+    const inScript = members !== undefined && members.length > 0
     const res = await this.guard(() =>
-      this.r.chatAppend(
-        meta,
-        this.k.convMsgs(conv),
-        this.k.dedup(conv, input.from, input.cid),
-        this.k.convReads(conv),
-        // Without an archive the stream is not written: any key of the slot will do.
-        this.cold ? this.k.archiveStream() : meta,
-        parts.head,
-        parts.tail,
-        input.dedupWindowMs,
-        input.from,
-        this.backlogMax ?? '',
-      ),
+      inScript
+        ? this.r.chatAppendWith(
+            keys.length + members.length,
+            ...keys,
+            this.k.summary(input.from),
+            ...members.filter((m) => m !== input.from).map((m) => this.k.summary(m)),
+            ...args,
+            conv,
+            directMembers(conv) ? 'd' : '',
+          )
+        : this.r.chatAppend(keys[0]!, keys[1]!, keys[2]!, keys[3]!, keys[4]!, ...args),
     )
     if (res[0] === 2) {
       // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
@@ -331,10 +407,17 @@ class RedisMessages implements MessageStore {
     if (res[0] === 1 || res[0] === 4) {
       const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
-      return { msg: JSON.parse(json), json, dup: true }
+      const msg = JSON.parse(json) as Message
+      // Cluster: a retry after a failure between the script and the summaries repairs them (idempotent).
+      if (!inScript) await this.convs.noteMessage(conv, input.members, msg.from, msg.seq, json)
+      return { msg, json, dup: true }
     }
     const seq = Number(res[1])
-    return { msg: messageOf(input, seq), json: messageJson(parts, seq), dup: false }
+    const json = messageJson(parts, seq)
+    // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
+    // here is retried by its client with the same cid, which lands above and repairs them.
+    if (!inScript) await this.convs.noteMessage(conv, input.members, input.from, seq, json)
+    return { msg: messageOf(input, seq), json, dup: false }
   }
 
   async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {
@@ -348,6 +431,32 @@ class RedisMessages implements MessageStore {
       this.r.zrevrangebyscore(this.k.convMsgs(conv), max, '-inf', 'LIMIT', 0, limit),
     )
     return windowBefore(newestFirst.reverse(), this.cold, conv, beforeSeq, limit)
+  }
+
+  async retract(conv: ConvId, seq: number, tombstone: string): Promise<RetractOutcome> {
+    const res = await this.guard(() => this.r.chatRetract(this.k.convMeta(conv), this.k.convMsgs(conv), seq, tombstone, RECALLED_MARK))
+    if (res === 1) return 'already'
+    if (res === 0) {
+      // The persister may not have written the original yet: the archive gets the tombstone now,
+      // and the original's INSERT IGNORE then leaves it.
+      if (this.cold) await this.cold.call((a) => a.retract(tombstone, true))
+      return 'done'
+    }
+    if (!this.cold) return 'missing'
+    const outcome = await this.cold.call((a) => a.retract(tombstone, false))
+    // A last message restored from the archive before the retraction still holds the content.
+    if (outcome === 'done') {
+      await this.guard(() =>
+        this.r.eval(
+          `if redis.call('HGET', KEYS[1], 'last') and string.find(redis.call('HGET', KEYS[1], 'last'), ARGV[1], 1, true) then redis.call('HSET', KEYS[1], 'last', ARGV[2]) end return 0`,
+          1,
+          this.k.convMeta(conv),
+          `"seq":${seq},`,
+          tombstone,
+        ),
+      )
+    }
+    return outcome
   }
 }
 
@@ -411,9 +520,16 @@ class RedisConvs implements ConvStore {
       ),
     )
     const stored = res === 0 ? record : recordOf(record.id, res)
-    // Always (re)written: idempotent, and it repairs a list left short by a failure half-way.
+    // Always (re)written: idempotent, and it repairs a list left short by a failure half-way. A new
+    // conversation enters every member's summary at seq 0 (one that existed may have moved on: a
+    // member's missing entry is filled by `overview` from the conversation itself).
     await this.guard(() =>
-      Promise.all(stored.members.map((m) => this.r.zadd(this.k.userConvs(m), stored.createdAt, stored.id))),
+      Promise.all(
+        stored.members.flatMap((m) => [
+          this.r.zadd(this.k.userConvs(m), stored.createdAt, stored.id),
+          ...(res === 0 ? [this.r.chatSummary(this.k.summary(m), `l:${stored.id}`, 0, '0 ')] : []),
+        ]),
+      ),
     )
     return { record: stored, created: res === 0 }
   }
@@ -440,6 +556,8 @@ class RedisConvs implements ConvStore {
     await this.guard(() =>
       Promise.all([
         ...gone.map((m) => this.r.zrem(this.k.userConvs(m), next.id)),
+        // Their summary entry goes too (`overview` lists only the zset's ids; a member added again starts afresh).
+        ...gone.map((m) => this.r.hdel(this.k.summary(m), `l:${next.id}`, `r:${next.id}`, `p:${next.id}`)),
         ...next.members.map((m) => this.r.zadd(this.k.userConvs(m), 'NX', next.createdAt, next.id)),
       ]),
     )
@@ -464,7 +582,7 @@ class RedisConvs implements ConvStore {
               this.r.hmget(this.k.convMeta(c), 'lastSeq', 'last'),
               this.r.hget(this.k.convReads(c), user),
             ])
-            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? JSON.parse(last) : undefined, readSeq: Number(read ?? 0), known: lastSeq !== null }
+            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(read ?? 0), known: lastSeq !== null }
           }),
         ),
       )
@@ -476,12 +594,83 @@ class RedisConvs implements ConvStore {
     return states.map(({ known: _known, ...s }) => s)
   }
 
+  /**
+   * Every conversation of the user from its summary: two commands on the user's slot, sent in one
+   * write, whatever the number of conversations. A conversation missing from the summary (created
+   * before summaries existed, or a Redis that lost them) is read from the conversation itself and
+   * written into the summary for the next time.
+   */
+  async overview(user: UserId): Promise<ConvSummary[]> {
+    let [ids, fields] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.hgetall(this.k.summary(user))]))
+    if (ids.length === 0 && this.cold) ids = await this.listForUser(user)
+    const out: ConvSummary[] = new Array(ids.length)
+    const missing: number[] = []
+    ids.forEach((conv, i) => {
+      const l = fields[`l:${conv}`]
+      if (l === undefined) return void missing.push(i)
+      const space = l.indexOf(' ')
+      const lastSeq = Number(space < 0 ? l : l.slice(0, space))
+      const last = space < 0 ? '' : l.slice(space + 1)
+      const peerRead = directMembers(conv) ? Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq) : undefined
+      out[i] = { conv, lastSeq, lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(fields[`r:${conv}`] ?? 0), ...(peerRead !== undefined ? { peerRead } : {}) }
+    })
+    if (missing.length > 0) {
+      const convs = missing.map((i) => ids[i]!)
+      const states = await this.states(convs, user)
+      const peers = convs.map((c) => directMembers(c)?.find((m) => m !== user))
+      const peerStates = await Promise.all(peers.map((p, j) => (p === undefined ? undefined : this.states([convs[j]!], p).then((s) => s[0]))))
+      const repairs: Promise<number>[] = []
+      missing.forEach((i, j) => {
+        const conv = convs[j]!
+        const st = states[j]!
+        const peerRead = peerStates[j] ? Math.min(peerStates[j]!.readSeq, st.lastSeq) : undefined
+        out[i] = { conv, ...st, ...(peerRead !== undefined ? { peerRead } : {}) }
+        const last = `${st.lastSeq} ${st.lastMsg ? JSON.stringify(st.lastMsg) : ''}`
+        const args: (string | number)[] = [`l:${conv}`, st.lastSeq, last, `r:${conv}`, st.readSeq, st.readSeq]
+        if (peerRead !== undefined) args.push(`p:${conv}`, peerRead, peerRead)
+        repairs.push(this.r.chatSummary(this.k.summary(user), ...args))
+      })
+      await this.guard(() => Promise.all(repairs))
+    }
+    return out
+  }
+
+  /**
+   * A stored message moves every member's summary: its seq and JSON, the sender's read mark (sending
+   * implies reading) and, in a 1:1, the peer's view of that mark. One call per member, issued in
+   * one tick (one socket write).
+   */
+  async noteMessage(conv: ConvId, members: readonly UserId[] | undefined, from: UserId, seq: number, json: string): Promise<void> {
+    const who = members ?? (await this.get(conv))?.members ?? []
+    const direct = directMembers(conv) !== undefined
+    const last = `${seq} ${json}`
+    await this.guard(() =>
+      Promise.all(
+        who.map((m) =>
+          m === from
+            ? this.r.chatSummary(this.k.summary(m), `l:${conv}`, seq, last, `r:${conv}`, seq, seq)
+            : direct
+              ? this.r.chatSummary(this.k.summary(m), `l:${conv}`, seq, last, `p:${conv}`, seq, seq)
+              : this.r.chatSummary(this.k.summary(m), `l:${conv}`, seq, last),
+        ),
+      ),
+    )
+  }
+
   async markRead(conv: ConvId, user: UserId, seq: number, restored = false): Promise<number> {
     const res = await this.guard(() => this.r.chatMarkRead(this.k.convMeta(conv), this.k.convReads(conv), user, seq))
     if (res < 0) {
       if (!restored && (await this.restore(conv))) return this.markRead(conv, user, seq, true)
       throw new AppError('CONV_NOT_FOUND')
     }
+    // The user's summary and, in a 1:1, the peer's (its `peerRead`), before the reply.
+    const peer = directMembers(conv)?.find((m) => m !== user)
+    await this.guard(() =>
+      Promise.all([
+        this.r.chatSummary(this.k.summary(user), `r:${conv}`, res, res),
+        ...(peer !== undefined ? [this.r.chatSummary(this.k.summary(peer), `p:${conv}`, res, res)] : []),
+      ]),
+    )
     // The mark as Redis now holds it, written through (marks only move up in both).
     if (this.cold) await this.cold.call((a) => a.markRead([{ conv, user, seq: res }]))
     return res
@@ -499,7 +688,7 @@ function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {
     id,
     kind: kind === 'group' ? 'group' : 'direct',
     ...(title ? { title } : {}),
-    members: JSON.parse(members ?? '[]'),
+    members: JSON.parse(members ?? '[]') as UserId[],
     createdAt: Number(createdAt ?? 0),
     ...groupFields(grp, Number(rev ?? 0)),
   }
@@ -675,10 +864,22 @@ class RedisBus implements Bus {
   ) {
     this.channelPrefix = `${k.p}{u:`
     const strip = this.channelPrefix.length
+    const all = k.broadcast()
     sub.on('smessage', (channel: string, message: string) => {
-      if (!channel.startsWith(this.channelPrefix)) return
-      this.handler(channel.slice(strip, -1), message)
+      if (channel.startsWith(this.channelPrefix)) this.handler(channel.slice(strip, -1), message)
+      else if (channel === all) this.broadcastHandler(message)
     })
+  }
+  private broadcastHandler: (payload: string) => void = () => {}
+  /** Subscribe the node-wide channel (once, at start; ioredis subscribes again after a reconnect). */
+  async start(): Promise<void> {
+    await this.subGuard(() => this.sub.ssubscribe(this.k.broadcast()))
+  }
+  async broadcast(payload: string): Promise<number> {
+    return this.guard(async () => Number(await this.pub.spublish(this.k.broadcast(), payload)))
+  }
+  onBroadcast(handler: (payload: string) => void): void {
+    this.broadcastHandler = handler
   }
   async subscribe(user: UserId): Promise<void> {
     await this.subGuard(() => this.sub.ssubscribe(this.k.channel(user)))
@@ -762,7 +963,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
       try {
         return work().catch(unavailable)
       } catch (err) {
-        return Promise.reject(unavailable(err))
+        return unavailable(err)
       }
     }
   }
@@ -811,10 +1012,12 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     })
     persister.start()
   }
+  const bus = new RedisBus(cmd, sub, keys, guard, guardOf(sub))
+  await bus.start()
   const backlog = async () => (arch ? await guard(() => cmd.xlen(keys.archiveStream())) : 0)
   return {
     kind: 'redis',
-    messages: new RedisMessages(cmd, keys, guard, cold, arch?.backlogMax, convs),
+    messages: new RedisMessages(cmd, keys, guard, cold, arch?.backlogMax, convs, options.clusterNodes.length > 0),
     convs,
     users: new RedisUsers(cmd, keys, guard, cold),
     queue: new RedisQueue(cmd, keys, guard, options),
@@ -822,7 +1025,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     tokens: new RedisTokens(cmd, keys, guard),
     uploadSlots: new RedisUploadSlots(cmd, keys, guard),
     wechat: new RedisWeChatStore(cmd, options.prefix, guard),
-    bus: new RedisBus(cmd, sub, keys, guard, guardOf(sub)),
+    bus,
     async ping() {
       await guard(() => cmd.ping())
       // Sends are refused past the backlog bound: not ready then.

@@ -9,9 +9,19 @@
  * it is one Lua script over keys sharing the conversation's hash tag.
  */
 import type { WeChatStore } from './wechat'
-import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, SystemBody, TextBody, User, UserId } from '@chat/shared'
+import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, RecallBody, SystemBody, TextBody, User, UserId } from '@chat/shared'
 
-export type MessageBody = TextBody | ImageBody | FileBody | SystemBody
+/**
+ * What `append` stores: a sent message, a group's membership change (`system`), or the `recall`
+ * event of a retraction (recalled tombstones replace, never append).
+ */
+export type MessageBody = TextBody | ImageBody | FileBody | SystemBody | RecallBody
+
+/** `retract`: replaced, it was a tombstone already (nothing changed), or no message has that seq. */
+export type RetractOutcome = 'done' | 'already' | 'missing'
+
+/** The marker of a tombstone in stored message JSON (a body's own quotes are escaped: it cannot fake it). */
+export const RECALLED_MARK = '"kind":"recalled"'
 
 export interface AppendInput {
   readonly conv: ConvId
@@ -25,6 +35,11 @@ export interface AppendInput {
   readonly body: MessageBody
   /** How long (sender, cid) stays remembered, ms. */
   readonly dedupWindowMs: number
+  /**
+   * The conversation's members, whose summaries (`ConvStore.overview`) the append moves: the
+   * caller's cached record saves the store a read. Read from the store when absent.
+   */
+  readonly members?: readonly UserId[] | undefined
 }
 
 export interface AppendResult {
@@ -62,6 +77,13 @@ export interface ConvState {
   readonly readSeq: number
 }
 
+/** One conversation in a user's summary (`ConvStore.overview`). */
+export interface ConvSummary extends ConvState {
+  readonly conv: ConvId
+  /** A 1:1's other member's read mark (undefined for a group). */
+  readonly peerRead?: number | undefined
+}
+
 export interface MessageStore {
   /**
    * Atomically: if (from, cid) is known within the dedup window, return the original message with
@@ -75,6 +97,13 @@ export interface MessageStore {
   after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]>
   /** Messages with seq < beforeSeq (or the newest when undefined), ascending, at most `limit`. */
   before(conv: ConvId, beforeSeq: number | undefined, limit: number): Promise<string[]>
+  /**
+   * Replace message `seq` of `conv` by `tombstone` (the same message as kind `recalled`, stored
+   * JSON) in every tier holding it: the hot window, the conversation's last message, the archive
+   * (a row the archive does not hold yet is written as the tombstone, so a late persist of the
+   * original is ignored). Atomic per tier: of two retractions racing, one is `done`.
+   */
+  retract(conv: ConvId, seq: number, tombstone: string): Promise<RetractOutcome>
 }
 
 export interface ConvStore {
@@ -91,6 +120,13 @@ export interface ConvStore {
   listForUser(user: UserId): Promise<ConvId[]>
   /** Last seq, last message and the user's read mark of each conversation (same order). */
   states(convs: readonly ConvId[], user: UserId): Promise<ConvState[]>
+  /**
+   * Every conversation of the user with its state and, for a 1:1, the other member's read mark:
+   * what a reconnect (`sync`, `convs`) needs, in a number of round trips that does not grow with
+   * the number of conversations (Redis: one per-user summary hash kept up to date by `append`,
+   * `markRead` and `create`). Same as `listForUser` + `states` (+ the peer's `states`).
+   */
+  overview(user: UserId): Promise<ConvSummary[]>
   /** Move the user's read mark up to `seq` (never back). Returns the mark now stored. */
   markRead(conv: ConvId, user: UserId, seq: number): Promise<number>
 }
@@ -181,6 +217,14 @@ export interface Bus {
   subscribe(user: UserId): Promise<void>
   unsubscribe(user: UserId): Promise<void>
   publish(user: UserId, payload: string): Promise<number>
+  /**
+   * One publication every node receives (a node-wide channel, subscribed at start): an ephemeral
+   * frame for an audience of users (presence) costs one publish whatever the audience's size.
+   * Answers how many nodes received it.
+   */
+  broadcast(payload: string): Promise<number>
+  /** The one receiver of every broadcast (this node's own included). */
+  onBroadcast(handler: (payload: string) => void): void
   /** The one receiver of everything published to users this node subscribed. */
   onMessage(handler: (user: UserId, payload: string) => void): void
   /** Called when the subscription link came back after a loss (publications may have been missed). */

@@ -172,7 +172,7 @@ export class UploadStore extends FileStore {
         this.bytesReceived += chunk.length
         for (const l of this.byteListeners) l(id, chunk.length)
       }
-    } catch (err) {
+    } catch {
       // The source failed (the client went away): keep what was written, like FileStore.
       if (position === offset) throw ERRORS.FILE_WRITE_ERROR
     }
@@ -196,7 +196,7 @@ export class UploadStore extends FileStore {
   }
 
   async info(id: string): Promise<UploadInfo | undefined> {
-    return (await this.configstore.get(id)) as UploadInfo | undefined
+    return await this.configstore.get(id)
   }
 
   /** Deletes every upload created more than the expiry ago (data and info). Returns how many. */

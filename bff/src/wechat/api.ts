@@ -215,7 +215,7 @@ async function postWithRetry(
         return json
       }
       metrics.calls.inc({ api, outcome: String(errcode) })
-      err = new WxError(api, errcode, `${api} errcode ${errcode}: ${String(json.errmsg ?? '')}`.slice(0, 200))
+      err = new WxError(api, errcode, `${api} errcode ${errcode}: ${typeof json.errmsg === 'string' ? json.errmsg : ''}`.slice(0, 200))
       if (errcode !== BUSY) {
         log.warn({ api, errcode }, 'wechat call refused')
         throw err

@@ -14,13 +14,17 @@
  *                                sockets on this process close (4001 USER_SUSPENDED), logins,
  *                                refreshes and upgrades are refused everywhere; sockets on other
  *                                processes close at their token's expiry (TOKEN_TTL_MS).
+ *   POST /admin/withdrawals {conv, seq}   ADMIN_TOKEN; the message is withdrawn (the chat's
+ *                                retraction, by moderation: a `recalled` tombstone everywhere and a
+ *                                `recall` event to every member) -> {conv, seq, event?}
  *   GET/POST /wechat/push        WeChat's message push (media.ts), signed with WX_PUSH_TOKEN
  */
 import { timingSafeEqual } from 'node:crypto'
 import { Router } from 'express'
 import type { Request } from 'express'
 import type { Registry } from 'prom-client'
-import { AppError } from '@chat/shared'
+import * as v from 'valibot'
+import { AppError, schemas } from '@chat/shared'
 import type { UserId } from '@chat/shared'
 import { bearerToken } from '../auth/bearer'
 import type { Logger } from '../log'
@@ -64,7 +68,15 @@ export interface WeChat {
   admit(user: UserId): Promise<void>
   /** Set by the composition: close the sockets a user holds on this process. */
   onSuspend: ((user: UserId) => void) | undefined
+  /** Set by the composition: the chat's moderation retraction of one message, and of the messages carrying a file. */
+  retract: Retractor | undefined
   close(): Promise<void>
+}
+
+/** The chat's retraction by moderation (ChatService.withdraw, withdrawFile). */
+export interface Retractor {
+  message(at: { readonly conv: string; readonly seq: number }): Promise<{ readonly event?: number }>
+  file(conv: string, fileId: string): Promise<number>
 }
 
 /** Most records one admin list request returns. */
@@ -105,7 +117,14 @@ export function createWeChat(deps: WeChatDeps): WeChat {
       media = new MediaSecurity(
         api,
         engine.wechat,
-        { publicUrl: config.publicUrl, checksPerMin: config.mediaChecksPerMin, unavailablePolicy: config.unavailablePolicy, listMax: config.moderationListMax, ...deps.files },
+        {
+          publicUrl: config.publicUrl,
+          checksPerMin: config.mediaChecksPerMin,
+          unavailablePolicy: config.unavailablePolicy,
+          listMax: config.moderationListMax,
+          ...deps.files,
+          retractMessages: (conv, fileId) => self.retract?.file(conv, fileId) ?? Promise.resolve(0),
+        },
         deps.registry,
         log,
       )
@@ -145,6 +164,16 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     if (on) self.onSuspend?.(user)
     res.status(204).end()
   })
+  router.post('/admin/withdrawals', async (req, res) => {
+    admin(config.adminToken, req)
+    const parsed = v.safeParse(WithdrawalBody, req.body)
+    if (!parsed.success) throw new AppError('INVALID_FRAME', 'request body: {conv, seq} of a stored message')
+    if (!self.retract) throw new AppError('NOT_FOUND')
+    const { conv, seq } = parsed.output
+    const { event } = await self.retract.message({ conv, seq })
+    log.info({ conv, seq, event }, 'moderation: message withdrawn')
+    res.json(event === undefined ? { conv, seq } : { conv, seq, event })
+  })
   for (const name of ['reports', 'flags'] as const) {
     router.get(`/admin/${name}`, async (req, res) => {
       admin(config.adminToken, req)
@@ -165,10 +194,13 @@ export function createWeChat(deps: WeChatDeps): WeChat {
       if (await engine.wechat.isSuspended(user)) throw new AppError('USER_SUSPENDED')
     },
     onSuspend: undefined,
+    retract: undefined,
     close: async () => subscriptions?.close(),
   }
   return self
 }
+
+const WithdrawalBody = v.object({ conv: schemas.ConvId, seq: v.pipe(schemas.Seq, v.minValue(1)) })
 
 /** The admin API's own credential (never a user token). Unset: the API does not exist. */
 function admin(token: string | undefined, req: Request): void {

@@ -45,6 +45,8 @@ export interface MediaOptions {
   /** Path and query of a signed URL of the file's bytes. */
   readonly signedPath: (fileId: string) => string
   readonly withdraw: (fileId: string) => Promise<boolean>
+  /** Withdraw the messages of `conv` carrying the file (the chat's retraction, by moderation). Returns how many. */
+  readonly retractMessages?: (conv: string, fileId: string) => Promise<number>
 }
 
 export class MediaSecurity {
@@ -108,7 +110,12 @@ export class MediaSecurity {
   }
 
   private async settle(what: 'risky' | 'review' | 'unchecked', about: { fileId: string; owner: string; conv: string }, label: number | undefined): Promise<void> {
-    if (what === 'risky') await this.options.withdraw(about.fileId)
+    if (what === 'risky') {
+      await this.options.withdraw(about.fileId)
+      // Every member's devices replace the message by a notice; history stops returning it.
+      const messages = await this.options.retractMessages?.(about.conv, about.fileId)
+      if (messages) this.log.info({ file: about.fileId, conv: about.conv, messages }, 'moderation: risky image withdrawn from the conversation')
+    }
     await this.store.record('flags', JSON.stringify({ kind: `media-${what}`, from: about.owner, conv: about.conv, fileId: about.fileId, label, at: Date.now() }), this.options.listMax)
   }
 }

@@ -166,7 +166,7 @@ export class Subscriptions {
 }
 
 function preview(msg: Message): string {
-  if (msg.kind === 'text') return (msg.body as { text: string }).text.replace(/\s+/g, ' ').trim()
+  if (msg.kind === 'text') return msg.body.text.replace(/\s+/g, ' ').trim()
   return msg.kind === 'image' ? '[图片]' : '[文件]'
 }
 

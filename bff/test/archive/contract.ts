@@ -6,6 +6,7 @@ import { Migrator, sql } from 'kysely'
 import { Archive, ArchiveSchemaError } from '../../src/archive/archive'
 import type { ArchivedMessage } from '../../src/archive/archive'
 import { migrations } from '../../src/archive/migrations'
+import type { Message, TextBody } from '@chat/shared'
 
 export interface ArchiveFixture {
   /** URL of a new, empty database. */
@@ -63,8 +64,7 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
           for (const u of users) {
             await sql`insert into users (id, id_lc, name, name_lc, avatar, updated_at) values (${u.id}, ${u.id.toLowerCase()}, ${u.name}, ${u.name.toLowerCase()}, ${null}, ${at})`.execute(b.db)
           }
-          expect(await b.migrate()).toEqual(b.knownMigrations().slice(1))
-          expect(b.knownMigrations()[1]).toBe('0002_user_terms')
+          expect(await b.migrate()).toEqual(b.knownMigrations().filter((m) => m > '0001_init'))
           expect(await b.appliedMigrations()).toEqual(b.knownMigrations())
           expect((await b.searchUsers('zhangwei', 10)).map((u) => u.id)).toEqual(['u1'])
           expect((await b.searchUsers('zw', 10)).map((u) => u.id)).toEqual(['u1'])
@@ -173,7 +173,7 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
         const text = '表情 😀🎉 "quoted" \\ back\u0000slash ' + 'x'.repeat(70_000)
         await a.insertMessages([msg('d:ann:bob', 1, 'ann', text)])
         const [json] = await a.after('d:ann:bob', 0, 1)
-        expect(JSON.parse(json!).body.text).toBe(text)
+        expect(((JSON.parse(json!) as Message).body as TextBody).text).toBe(text)
       })
 
       it('inserts thousands in one call (chunked statements)', async () => {

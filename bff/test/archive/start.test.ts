@@ -12,6 +12,12 @@ import { createTestDatabase } from '../support/mysql'
 import { bundle, dropBundle, spawnBff } from '../support/spawn'
 import { TcpProxy } from '../support/tcp-proxy'
 
+/** A pino line, the fields read here. */
+interface LogLine {
+  level: number
+  msg: string
+}
+
 afterAll(() => dropBundle())
 
 /** Run the BFF until it exits; its exit code and log lines. */
@@ -35,8 +41,8 @@ describe('BFF start with an archive', () => {
     const { code, logs } = await runToExit({ STORE: 'memory', ARCHIVE_URL: `mysql://root@127.0.0.1:${proxy.port}/chat`, ARCHIVE_CONNECT_TIMEOUT_MS: '1500' })
     expect(code).toBe(1)
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000)
-    const fatal = logs.map((l) => JSON.parse(l)).find((l) => l.level === 60)
-    expect(fatal.msg).toMatch(/^start failed: archive not reachable within 1500 ms: .*ECONNREFUSED/)
+    const fatal = logs.map((l) => JSON.parse(l) as LogLine).find((l) => l.level === 60)
+    expect(fatal?.msg).toMatch(/^start failed: archive not reachable within 1500 ms: .*ECONNREFUSED/)
     expect(logs.some((l) => l.includes('"listening"'))).toBe(false)
   })
 
@@ -73,8 +79,8 @@ describe('BFF start with an archive', () => {
       await sql`insert into kysely_migration (name, timestamp) values ('9000_later', '2030-01-01T00:00:00.000Z')`.execute(a.db)
       const { code, logs } = await runToExit({ STORE: 'memory', ARCHIVE_URL: db.url })
       expect(code).toBe(1)
-      const fatal = logs.map((l) => JSON.parse(l)).find((l) => l.level === 60)
-      expect(fatal.msg).toMatch(/^start failed: archive schema is newer than this code: it ran 9000_later/)
+      const fatal = logs.map((l) => JSON.parse(l) as LogLine).find((l) => l.level === 60)
+      expect(fatal?.msg).toMatch(/^start failed: archive schema is newer than this code: it ran 9000_later/)
       expect(await a.appliedMigrations()).toEqual([...a.knownMigrations(), '9000_later'])
       await a.close()
     } finally {

@@ -121,6 +121,35 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(sent.msg.seq).toBe(1)
       })
 
+      it('summarises every conversation of a user: states and a 1:1 peer\'s read mark, kept up by append and markRead', async () => {
+        const d = await direct()
+        await e.convs.create({ id: 'g:sum', kind: 'group', members: ['ann', 'bob', 'cat'], createdAt: 7 })
+        const empty = await e.convs.overview('ann')
+        expect(empty.map((s) => s.conv).sort()).toEqual([d, 'g:sum'].sort())
+        expect(empty.find((s) => s.conv === d)).toEqual({ conv: d, lastSeq: 0, lastMsg: undefined, readSeq: 0, peerRead: 0 })
+        const a1 = await e.messages.append(input(d, 'ann', 'one'))
+        const b2 = await e.messages.append(input(d, 'bob', 'two', { members: ['ann', 'bob'] }))
+        const g1 = await e.messages.append(input('g:sum', 'cat', 'hey'))
+        // A retried send changes nothing.
+        await e.messages.append(input(d, 'ann', 'one', { cid: a1.msg.cid }))
+        expect(await e.convs.markRead(d, 'ann', 2)).toBe(2)
+        const byConv = (list: Awaited<ReturnType<typeof e.convs.overview>>) => new Map(list.map((s) => [s.conv, s]))
+        const ann = byConv(await e.convs.overview('ann'))
+        expect(ann.get(d)).toEqual({ conv: d, lastSeq: 2, lastMsg: b2.msg, readSeq: 2, peerRead: 2 })
+        expect(ann.get('g:sum')).toEqual({ conv: 'g:sum', lastSeq: 1, lastMsg: g1.msg, readSeq: 0 })
+        const bob = byConv(await e.convs.overview('bob'))
+        expect(bob.get(d)).toEqual({ conv: d, lastSeq: 2, lastMsg: b2.msg, readSeq: 2, peerRead: 2 })
+        const cat = byConv(await e.convs.overview('cat'))
+        expect(cat.get('g:sum')).toEqual({ conv: 'g:sum', lastSeq: 1, lastMsg: g1.msg, readSeq: 1 })
+        // The same as the per-conversation reads.
+        for (const [user, list] of [['ann', ann], ['bob', bob], ['cat', cat]] as const) {
+          const ids = [...list.keys()]
+          const states = await e.convs.states(ids, user)
+          ids.forEach((id, i) => expect(list.get(id)).toMatchObject(states[i]!))
+        }
+        expect(await e.convs.overview('dan')).toEqual([])
+      })
+
       it('moves read marks forward only', async () => {
         const c = await direct()
         expect(await e.convs.markRead(c, 'ann', 3)).toBe(3)
@@ -361,6 +390,21 @@ export function engineContract(name: string, make: MakeEngine): void {
         }
         await other.bus.unsubscribe('ann')
         expect(await e.bus.publish('ann', 'p3')).toBe(0)
+      })
+
+      it('broadcasts one payload to every node', async () => {
+        const received: string[] = []
+        e.bus.onBroadcast((payload) => received.push(`self ${payload}`))
+        fx.peer?.bus.onBroadcast((payload) => received.push(`peer ${payload}`))
+        // Every node subscribes at start: this one and the peer (a single process: itself only).
+        expect(await e.bus.broadcast('b1')).toBe(fx.peer ? 2 : 1)
+        if (fx.peer) {
+          const end = Date.now() + 2000
+          while (received.length < 2 && Date.now() < end) await sleep(5)
+          expect(received.sort()).toEqual(['peer b1', 'self b1'])
+        } else {
+          expect(received).toEqual([])
+        }
       })
     })
   })

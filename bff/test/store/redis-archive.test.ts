@@ -14,6 +14,7 @@ import { createTestDatabase } from '../support/mysql'
 import type { TestDatabase } from '../support/mysql'
 import { TcpProxy } from '../support/tcp-proxy'
 import { waitFor } from '../support/wait'
+import type { Message } from '@chat/shared'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -99,7 +100,7 @@ describe('redis engine over the archive', () => {
       const page = await engine.messages.before(conv, before, 7)
       if (page.length === 0) break
       pages.unshift(...page)
-      before = JSON.parse(page[0]!).seq
+      before = (JSON.parse(page[0]!) as Message).seq
     }
     expect(pages).toEqual(all)
     // The senders' read marks went with their messages.
@@ -160,11 +161,11 @@ describe('redis engine over the archive', () => {
     await expect(engine.messages.append(input(conv, 'ann', 'one too many'))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     await expect(engine.ping()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     // Reads inside the window still work.
-    expect((await engine.messages.before(conv, undefined, 5)).map((j) => JSON.parse(j).seq)).toEqual([22, 23, 24, 25, 26])
+    expect((await engine.messages.before(conv, undefined, 5)).map((j) => (JSON.parse(j) as Message).seq)).toEqual([22, 23, 24, 25, 26])
 
     await proxy.restore()
     await waitFor(async () => (await archivedCount(archive, conv)) === 26 && (await r.xlen(`${prefix}archive`)) === 0, 15_000)
-    expect((await archive.after(conv, 0, 100)).map((j) => JSON.parse(j).seq)).toEqual(Array.from({ length: 26 }, (_, i) => i + 1))
+    expect((await archive.after(conv, 0, 100)).map((j) => (JSON.parse(j) as Message).seq)).toEqual(Array.from({ length: 26 }, (_, i) => i + 1))
     await waitFor(async () => ((await engine.status!()) as { archive: { ok: boolean } }).archive.ok)
     await engine.ping()
     expect((await engine.messages.append(input(conv, 'ann', 'after'))).msg.seq).toBe(27)

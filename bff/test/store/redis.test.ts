@@ -43,8 +43,10 @@ describe('redis engine keys', () => {
           `${prefix}{c:d:ann:bob}:m`,
           `${prefix}{c:d:ann:bob}:r`,
           `${prefix}{u:ann}:c`,
+          `${prefix}{u:ann}:s`,
           `${prefix}{u:bob}:c`,
           `${prefix}{u:bob}:q`,
+          `${prefix}{u:bob}:s`,
         ].sort(),
       )
       // The dedup entry lives as long as the window and no longer.
@@ -54,6 +56,34 @@ describe('redis engine keys', () => {
       // Redis Cluster hashes only what is between the first { and the next }.
       const tag = (k: string) => k.slice(k.indexOf('{') + 1, k.indexOf('}', k.indexOf('{')))
       expect(new Set(keys.filter((k) => k.includes('{c:')).map(tag))).toEqual(new Set(['c:d:ann:bob']))
+    } finally {
+      r.disconnect()
+      await engine.close()
+      await dropPrefix(prefix)
+    }
+  })
+})
+
+describe('redis engine summaries', () => {
+  it('fills a summary that lacks a conversation from the conversation itself, once', async () => {
+    const prefix = randomPrefix()
+    const engine = await open({ queueMaxLength: 10, queueRetentionMs: 60_000 }, prefix, 'n1')
+    const r = new Redis(REDIS_URL)
+    try {
+      await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: ['ann', 'bob'], createdAt: 1 })
+      const sent = await engine.messages.append({ conv: 'd:ann:bob', from: 'bob', cid: 'cid-sum-1', mid: 'm1', ts: 1, kind: 'text', body: { text: 'x' }, dedupWindowMs: 60_000 })
+      await engine.convs.markRead('d:ann:bob', 'ann', 1)
+      // As before summaries existed (or after a loss of them).
+      await r.del(`${prefix}{u:ann}:s`)
+      const want = [{ conv: 'd:ann:bob', lastSeq: 1, lastMsg: sent.msg, readSeq: 1, peerRead: 1 }]
+      expect(await engine.convs.overview('ann')).toEqual(want)
+      expect(await r.hgetall(`${prefix}{u:ann}:s`)).toEqual({ 'l:d:ann:bob': `1 ${sent.json}`, 'r:d:ann:bob': '1', 'p:d:ann:bob': '1' })
+      expect(await engine.convs.overview('ann')).toEqual(want)
+      // A summary write landing late (an older seq) never moves it back.
+      await engine.messages.append({ conv: 'd:ann:bob', from: 'bob', cid: 'cid-sum-1', mid: 'm9', ts: 2, kind: 'text', body: { text: 'x' }, dedupWindowMs: 60_000, members: ['ann', 'bob'] })
+      const second = await engine.messages.append({ conv: 'd:ann:bob', from: 'ann', cid: 'cid-sum-2', mid: 'm2', ts: 3, kind: 'text', body: { text: 'y' }, dedupWindowMs: 60_000 })
+      await engine.messages.append({ conv: 'd:ann:bob', from: 'bob', cid: 'cid-sum-1', mid: 'm9', ts: 4, kind: 'text', body: { text: 'x' }, dedupWindowMs: 60_000 })
+      expect(await engine.convs.overview('bob')).toEqual([{ conv: 'd:ann:bob', lastSeq: 2, lastMsg: second.msg, readSeq: 1, peerRead: 2 }])
     } finally {
       r.disconnect()
       await engine.close()

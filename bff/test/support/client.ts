@@ -6,7 +6,7 @@
  */
 import { WebSocket } from 'ws'
 import { decodeServerFrame } from '@chat/shared'
-import type { AuthResponse, ClientFrame, ServerFrame, ServerFrameOf, ServerFrameType } from '@chat/shared'
+import type { AuthResponse, ClientFrame, ErrorResponse, ServerFrame, ServerFrameOf, ServerFrameType } from '@chat/shared'
 
 export interface ConnectOptions {
   /** Send the token as `Authorization: Bearer` instead of `?token=`. */
@@ -47,7 +47,7 @@ export class TestClient {
     })
     ws.on('error', () => {})
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? '' : data.toString()
+      const text = isBinary ? '' : (data as Buffer).toString() // a Buffer: ws's default binaryType
       let frame: ServerFrame
       try {
         frame = decodeServerFrame(text)
@@ -168,17 +168,23 @@ function open(baseUrl: string, token: string | undefined, options: ConnectOption
   })
 }
 
+/**
+ * An auth endpoint's answer as the tests read it: AuthResponse when the status is 200, ErrorResponse
+ * otherwise (each test reads the one its status says).
+ */
+export type AuthReply = AuthResponse & ErrorResponse
+
 /** POST a JSON body; returns status and parsed body. */
-export async function postJson(baseUrl: string, path: string, body: unknown): Promise<{ status: number; body: any }> {
+export async function postJson(baseUrl: string, path: string, body: unknown): Promise<{ status: number; body: AuthReply }> {
   const res = await fetch(new URL(path, baseUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : undefined }
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as AuthReply }
 }
 
 export async function devLogin(baseUrl: string, user: string, name?: string): Promise<AuthResponse> {
   const res = await postJson(baseUrl, '/auth/dev-login', name === undefined ? { user } : { user, name })
   if (res.status !== 200) throw new Error(`dev-login ${user}: HTTP ${res.status} ${JSON.stringify(res.body)}`)
-  return res.body as AuthResponse
+  return res.body
 }
 
 /** Log in with dev-login, connect, and wait for `welcome`. */

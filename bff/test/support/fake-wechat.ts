@@ -8,10 +8,28 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-export interface FakeCall {
+/** The request bodies the tests read, per API, with the fields WeChat's API documentation gives them. */
+export interface WxRequestBodies {
+  '/cgi-bin/stable_token': { grant_type: string; appid: string; secret: string; force_refresh: boolean }
+  '/wxa/msg_sec_check': { version: number; openid: string; scene: number; content: string }
+  '/wxa/media_check_async': { media_url: string; media_type: number; version: number; scene: number; openid: string }
+  // data: the fields of the new-message template the tests configure.
+  '/cgi-bin/message/subscribe/send': { touser: string; template_id: string; page: string; miniprogram_state: string; data: Record<'thing1' | 'thing2' | 'time3', { value: string }> }
+}
+
+/** GET /admin/flags and /admin/reports: the list asked for, each entry as the BFF recorded it. */
+export interface AdminLists {
+  flags: Record<string, unknown>[]
+  reports: Record<string, unknown>[]
+}
+
+/** A body as `of(path)` types it: the API's own when the tests read it, otherwise unknown. */
+export type BodyOf<P extends string> = P extends keyof WxRequestBodies ? WxRequestBodies[P] : unknown
+
+export interface FakeCall<B = unknown> {
   readonly path: string
   readonly query: Record<string, string>
-  readonly body: any
+  readonly body: B
 }
 
 type Answer = Record<string, unknown> | ((call: FakeCall) => Record<string, unknown> | Promise<Record<string, unknown>>)
@@ -30,7 +48,7 @@ export class FakeWeChat {
     req.on('data', (c: Buffer) => (raw += c.toString()))
     req.on('end', () => {
       const u = new URL(req.url ?? '/', 'http://x')
-      const call: FakeCall = { path: u.pathname, query: Object.fromEntries(u.searchParams), body: raw ? JSON.parse(raw) : undefined }
+      const call: FakeCall = { path: u.pathname, query: Object.fromEntries(u.searchParams), body: raw ? (JSON.parse(raw) as unknown) : undefined }
       this.calls.push(call)
       void this.answer(call).then((json) => {
         res.setHeader('content-type', 'application/json')
@@ -77,8 +95,8 @@ export class FakeWeChat {
     this.valid.delete(token)
   }
 
-  of(path: string): FakeCall[] {
-    return this.calls.filter((c) => c.path === path)
+  of<P extends string>(path: P): FakeCall<BodyOf<P>>[] {
+    return this.calls.filter((c) => c.path === path) as FakeCall<BodyOf<P>>[]
   }
 
   private async answer(call: FakeCall): Promise<Record<string, unknown>> {

@@ -9,7 +9,7 @@ import ts from 'typescript'
 
 export type ImportGraph = Map<string, string[]>
 
-/** Every .ts file below `root`, with the files below `root` that it imports. */
+/** Every .ts/.tsx file below `root`, with the files below `root` that it imports. */
 export function importGraph(root: string, tsconfig: string): ImportGraph {
   const config = ts.readConfigFile(tsconfig, (p) => ts.sys.readFile(p))
   const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, path.dirname(tsconfig))
@@ -81,8 +81,9 @@ function sourceFiles(dir: string): string[] {
   const out: string[] = []
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = path.resolve(dir, entry.name)
-    if (entry.isDirectory()) out.push(...sourceFiles(full))
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) out.push(full)
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules') out.push(...sourceFiles(full))
+    } else if (/\.tsx?$/.test(entry.name) && !entry.name.endsWith('.d.ts')) out.push(full)
   }
   return out.sort()
 }

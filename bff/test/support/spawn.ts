@@ -59,7 +59,7 @@ export async function spawnBff(env: Record<string, string>, options: SpawnOption
     const port = await new Promise<number>((resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`no "listening" within ${timeoutMs} ms: ${p.logs.join('\n')}`)), timeoutMs)
       p.onLine((line) => {
-        if (line.includes('"msg":"listening"')) resolve(JSON.parse(line).port)
+        if (line.includes('"msg":"listening"')) resolve((JSON.parse(line) as { port: number }).port)
       })
       void p.exited.then((code) => reject(new Error(`exited ${code} before listening: ${p.logs.join('\n')}`)))
     })
@@ -131,7 +131,7 @@ async function startBff(env: Record<string, string>, where: Omit<SpawnOptions, '
   const logs: string[] = []
   const listeners: ((line: string) => void)[] = []
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  for (const stream of [child.stdout!, child.stderr!]) {
+  for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
       logs.push(line)
       for (const l of listeners) l(line)

@@ -10,6 +10,9 @@ import { FakeWeChat } from '../support/fake-wechat'
 import { create, patch, startUploads } from '../upload/harness'
 import type { UploadHarness } from '../upload/harness'
 import { waitFor } from '../support/wait'
+import type { ErrorResponse } from '@chat/shared'
+import type { AdminLists } from '../support/fake-wechat'
+import { connectUser, newCid } from '../support/client'
 
 const PUSH_TOKEN = 'push-token-abc'
 const ADMIN = 'admin-token-0123456789'
@@ -54,7 +57,7 @@ describe('image checks and the message-push endpoint', () => {
     await waitFor(() => fake.of('/wxa/media_check_async').length === before + 1)
     return { id: c.id!, token, conv, call: fake.of('/wxa/media_check_async').at(-1)! }
   }
-  const flags = async () => ((await (await fetch(`${h.url}/admin/flags`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any).flags as any[]
+  const flags = async () => ((await (await fetch(`${h.url}/admin/flags`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as AdminLists).flags
 
   it('answers WeChat’s URL check with the echo only when the signature verifies', async () => {
     const ok = await fetch(`${h.url}/wechat/push?${signed({ echostr: 'echo-123' })}`)
@@ -62,7 +65,7 @@ describe('image checks and the message-push endpoint', () => {
     expect(await ok.text()).toBe('echo-123')
     const bad = await fetch(`${h.url}/wechat/push?${signed({ echostr: 'echo-123' }, 'other-token')}`)
     expect(bad.status).toBe(403)
-    expect(((await bad.json()) as any).error.code).toBe('FORBIDDEN')
+    expect(((await bad.json()) as ErrorResponse).error.code).toBe('FORBIDDEN')
     expect((await push({ Event: 'wxa_media_check' }, 'timestamp=1&nonce=2')).status).toBe(403)
   })
 
@@ -79,10 +82,64 @@ describe('image checks and the message-push endpoint', () => {
     expect(await res.text()).toBe('success')
     const after = await fetch(local)
     expect(after.status).toBe(410)
-    expect(((await after.json()) as any).error.code).toBe('FILE_WITHDRAWN')
+    expect(((await after.json()) as ErrorResponse).error.code).toBe('FILE_WITHDRAWN')
     expect((await flags()).find((f) => f.fileId === id)).toMatchObject({ kind: 'media-risky', from: 'amy', conv, label: 20002 })
     // The same verdict again finds nothing to act on.
     expect((await push({ Event: 'wxa_media_check', trace_id: 'trace-1', result: { suggest: 'risky' } })).status).toBe(200)
+  })
+
+  it('a risky image sent in a conversation is withdrawn from it: a tombstone by moderation in history, a recall event to the members', async () => {
+    const { id, conv } = await upload('fay')
+    const fay = (await connectUser(h.url, 'fay')).client
+    const zed = (await connectUser(h.url, 'zed')).client
+    try {
+      const cid = newCid()
+      fay.send({ type: 'send', cid, conv, kind: 'image', body: { fileId: id } })
+      const ack = await fay.nextOf('ack', (f) => f.cid === cid)
+      await zed.nextOf('msg', (f) => f.m.cid === cid)
+      expect(JSON.stringify(await h.engine.messages.after(conv, 0, 10))).toContain(id)
+      await push({ Event: 'wxa_media_check', trace_id: `trace-${traces}`, result: { suggest: 'risky', label: 20001 } })
+      const event = await zed.nextOf('msg', (f) => f.m.kind === 'recall')
+      expect(event.m).toMatchObject({ from: 'fay', body: { seq: ack.seq, by: 'moderation' } })
+      await fay.nextOf('msg', (f) => f.m.kind === 'recall')
+      const stored = await h.engine.messages.after(conv, 0, 10)
+      expect(stored.join('')).not.toContain(id)
+      expect(stored.map((j) => JSON.parse(j) as { seq: number; kind: string; body: unknown })).toMatchObject([
+        { seq: ack.seq, kind: 'recalled', body: { by: 'moderation' } },
+        { seq: ack.seq + 1, kind: 'recall', body: { seq: ack.seq, by: 'moderation' } },
+      ])
+    } finally {
+      await Promise.all([fay.close(), zed.close()])
+    }
+  })
+
+  it('the admin API withdraws a message through the same retraction: ADMIN_TOKEN, {conv, seq}, stable codes', async () => {
+    const conv = await h.direct('gus', 'zed')
+    const gus = (await connectUser(h.url, 'gus')).client
+    try {
+      const cid = newCid()
+      gus.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'something unpleasant' } })
+      const ack = await gus.nextOf('ack', (f) => f.cid === cid)
+      const withdraw = (body: unknown, token = ADMIN) =>
+        fetch(`${h.url}/admin/withdrawals`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) })
+      const denied = await withdraw({ conv, seq: ack.seq }, 'not-the-admin-token-x')
+      expect(denied.status).toBe(401)
+      for (const bad of [{}, { conv, seq: 0 }, { conv: 'x', seq: 1 }, { conv, seq: '1' }]) {
+        const r = await withdraw(bad)
+        expect(r.status).toBe(400)
+        expect(((await r.json()) as { error: { code: string } }).error.code).toBe('INVALID_FRAME')
+      }
+      const unknown = await withdraw({ conv, seq: ack.seq + 50 })
+      expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('SEQ_RANGE_INVALID')
+      const ok = await withdraw({ conv, seq: ack.seq })
+      expect(ok.status).toBe(200)
+      expect(await ok.json()).toEqual({ conv, seq: ack.seq, event: ack.seq + 1 })
+      expect(await (await withdraw({ conv, seq: ack.seq })).json()).toEqual({ conv, seq: ack.seq })
+      await gus.nextOf('msg', (f) => f.m.kind === 'recall' && f.m.body.by === 'moderation')
+      expect((await h.engine.messages.after(conv, 0, 10)).join('')).not.toContain('unpleasant')
+    } finally {
+      await gus.close()
+    }
   })
 
   it('keeps a passing image and lists a review one', async () => {

@@ -4,10 +4,15 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
+import type { ErrorResponse } from '@chat/shared'
 import type { RunningServer } from '../../src/app'
 import { TestClient, connectUser, newCid } from '../support/client'
 import { FakeWeChat } from '../support/fake-wechat'
-import { startTestServer } from '../support/server'
+import type { AdminLists } from '../support/fake-wechat'
+import { dropPrefix, randomPrefix, startTestServer } from '../support/server'
+
+/** POST /reports answers { id } (201) or ErrorResponse: each test reads the one its status says. */
+type ReportReply = { id: string } & ErrorResponse
 
 const ADMIN = 'admin-token-0123456789'
 
@@ -56,7 +61,7 @@ describe('content security and reports', () => {
   }
   async function admin(s: RunningServer, list: string, token = ADMIN) {
     const res = await fetch(`${s.url}/admin/${list}`, { headers: { authorization: `Bearer ${token}` } })
-    return { status: res.status, body: (await res.json()) as any }
+    return { status: res.status, body: (await res.json()) as AdminLists }
   }
 
   it('checks text with msgSecCheck v2 before storing; risky is refused and stored nowhere, review is stored and flagged', async () => {
@@ -80,8 +85,8 @@ describe('content security and reports', () => {
     expect(await history(bob.client, conv)).toEqual(['hello', 'borderline'])
     const flags = await admin(server, 'flags')
     expect(flags.status).toBe(200)
-    expect(flags.body.flags.find((f: any) => f.cid === doubtful.cid)).toMatchObject({ kind: 'review', from: a, conv, label: 20012, text: 'borderline' })
-    expect(flags.body.flags.some((f: any) => f.cid === bad.cid)).toBe(false)
+    expect(flags.body.flags.find((f) => f.cid === doubtful.cid)).toMatchObject({ kind: 'review', from: a, conv, label: 20012, text: 'borderline' })
+    expect(flags.body.flags.some((f) => f.cid === bad.cid)).toBe(false)
     expect(b).not.toBe(a)
   })
 
@@ -92,7 +97,7 @@ describe('content security and reports', () => {
     fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'pass', label: 100 } }, { errcode: 0, result: { suggest: 'risky', label: 20001 } })
     const s = send(ann.client, conv, text)
     expect(await s.outcome).toMatchObject({ type: 'error', code: 'CONTENT_RISKY' })
-    const parts = fake.of('/wxa/msg_sec_check').slice(before).map((c) => c.body.content as string)
+    const parts = fake.of('/wxa/msg_sec_check').slice(before).map((c) => c.body.content)
     // Cut at 2,500 characters (code points): the emoji is the first part's last, whole.
     const first = parts.find((p) => p.startsWith('a'))!
     const second = parts.find((p) => p.startsWith('b'))!
@@ -107,7 +112,7 @@ describe('content security and reports', () => {
     expect(await s.outcome).toMatchObject({ type: 'ack' })
     await bob.client.nextOf('msg')
     const flags = await admin(server, 'flags')
-    expect(flags.body.flags.find((f: any) => f.cid === s.cid)).toMatchObject({ kind: 'unchecked', from: a, conv, text: 'while busy' })
+    expect(flags.body.flags.find((f) => f.cid === s.cid)).toMatchObject({ kind: 'unchecked', from: a, conv, text: 'while busy' })
   })
 
   it('refuses as temporary when WeChat is busy or the shared budget is spent (policy refuse)', async () => {
@@ -142,7 +147,7 @@ describe('content security and reports', () => {
     const { a, b, ann, bob, conv } = await pair(server)
     expect(await send(ann.client, conv, 'spam spam').outcome).toMatchObject({ type: 'ack' })
     const report = (token: string, body: unknown) =>
-      fetch(`${server.url}/reports`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))
+      fetch(`${server.url}/reports`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as ReportReply }))
     const tok = bob.auth.token
     const r1 = await report(tok, { target: 'message', conv, seq: 1, reason: 'spam', text: 'ads' })
     expect(r1.status).toBe(201)
@@ -162,7 +167,7 @@ describe('content security and reports', () => {
     expect(over).toMatchObject({ status: 429, body: { error: { code: 'REPORT_RATE_LIMITED', temporary: true } } })
 
     expect((await admin(server, 'reports', 'wrong-token-0123456789')).status).toBe(401)
-    const list = (await admin(server, 'reports')).body.reports.filter((r: any) => r.reporter === b)
+    const list = (await admin(server, 'reports')).body.reports.filter((r) => r.reporter === b)
     expect(list).toHaveLength(3)
     expect(list[2]).toMatchObject({ target: 'message', conv, seq: 1, reason: 'spam', text: 'ads', message: { seq: 1, from: a, body: { text: 'spam spam' } } })
     expect(list[0]).toMatchObject({ target: 'user', user: a, reason: 'fraud' })
@@ -181,9 +186,9 @@ describe('content security and reports', () => {
     expect((await bob.client.closed).code).toBe(4001)
     const login = await fetch(`${server.url}/auth/dev-login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: b }) })
     expect(login.status).toBe(403)
-    expect(((await login.json()) as any).error.code).toBe('USER_SUSPENDED')
+    expect(((await login.json()) as ErrorResponse).error.code).toBe('USER_SUSPENDED')
     const refresh = await fetch(`${server.url}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: bob.auth.refreshToken }) })
-    expect(((await refresh.json()) as any).error.code).toBe('USER_SUSPENDED')
+    expect(((await refresh.json()) as ErrorResponse).error.code).toBe('USER_SUSPENDED')
     expect(await TestClient.refused(server.url, bob.auth.token)).toMatchObject({ status: 403 })
     // Others are untouched.
     expect(await send(ann.client, conv, 'still here').outcome).toMatchObject({ type: 'ack' })
@@ -191,5 +196,29 @@ describe('content security and reports', () => {
     const back = await connectUser(server.url, b)
     open.push(back.client)
     expect(back.welcome.user.id).toBe(b)
+  })
+
+  it('closes a suspended user\'s sockets on every process, not only the one the moderator called', async () => {
+    // Two processes on one Redis: Bob's devices on the second, the suspension asked of the first.
+    const prefix = randomPrefix()
+    const wx = { STORE: 'redis', REDIS_PREFIX: prefix, WX_APPID: 'wxapp', WX_SECRET: 'secret', WX_API_BASE: fake.url, ADMIN_TOKEN: ADMIN }
+    const [one, two] = await Promise.all([startTestServer(wx), startTestServer(wx)])
+    try {
+      const b = uid('bob')
+      const [phone, pad] = await Promise.all([connectUser(two.url, b), connectUser(two.url, b)])
+      const other = await connectUser(one.url, uid('cy'))
+      open.push(phone.client, pad.client, other.client)
+      const res = await fetch(`${one.url}/admin/users/${b}/suspension`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ suspended: true }) })
+      expect(res.status).toBe(204)
+      expect((await phone.client.closed).code).toBe(4001)
+      expect((await pad.client.closed).code).toBe(4001)
+      // Someone else's socket on the moderator's process stays.
+      other.client.send({ type: 'ping' })
+      await other.client.nextOf('pong')
+    } finally {
+      await Promise.all(open.splice(0).map((c) => c.close()))
+      await Promise.all([one.close(), two.close()])
+      await dropPrefix(prefix)
+    }
   })
 })

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
+import type { ErrorResponse } from '@chat/shared'
 import type { RunningServer } from '../../src/app'
 import { TestClient, connectUser, newCid } from '../support/client'
 import { FakeWeChat } from '../support/fake-wechat'
@@ -70,7 +71,7 @@ describe('notifications for offline users over three processes', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: results ? JSON.stringify({ results }) : undefined,
     })
-    return { status: res.status, body: (await res.json()) as any }
+    return { status: res.status, body: await res.json() }
   }
   /** An outcome of wechat_notifications_total summed over the three processes. */
   async function outcome(name: string): Promise<number> {
@@ -95,7 +96,7 @@ describe('notifications for offline users over three processes', () => {
     expect(await servers[A]!.engine.wechat.allowances(bob, 'tmplNewMsg')).toBe(3)
     const bad = await fetch(`${servers[B]!.url}/wechat/subscriptions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${auth.token}` }, body: JSON.stringify({ results: 'accept' }) })
     expect(bad.status).toBe(400)
-    expect(((await bad.json()) as any).error.code).toBe('INVALID_FRAME')
+    expect(((await bad.json()) as ErrorResponse).error.code).toBe('INVALID_FRAME')
     expect((await subscriptions(B, 'forged')).status).toBe(401)
   })
 

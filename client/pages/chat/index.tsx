@@ -6,13 +6,13 @@
 import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import type { ConvId, FileBody } from '@chat/shared'
+import { LIMITS, type ConvId, type FileBody } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack } from '../../components/nav'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { chatTime, lastSeen } from '../../format'
-import { setPageTitle, t, type MessageKey } from '../../i18n'
+import { errorText, setPageTitle, t, type MessageKey } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
 import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
@@ -53,11 +53,11 @@ export default function ChatPage() {
 /** Presence or typing of the others; the page title is set through the navigation bar (no setData). */
 function ChatHeader({ conv }: { conv: ConvId }) {
   const gate = useGate()
-  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv]!, s.me?.id) : ''))
+  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id) : ''))
   // The members line of a group opens its info page (members, roles, add, remove, leave...).
   const isGroup = useStore(gate, (s) => s.convs[conv]?.kind === 'group')
   useEffect(() => {
-    if (title) Taro.setNavigationBarTitle({ title })
+    if (title) void Taro.setNavigationBarTitle({ title })
     else setPageTitle('title.chat')
   }, [title])
   const line = useStore(gate, useShallow((s): { text: string; typing: boolean } => {
@@ -228,10 +228,10 @@ function Messages({ conv }: { conv: ConvId }) {
   const onDismiss = useCallback((m: ChatMessage) => client.dismiss(conv, m.cid), [conv])
   const onImage = useCallback((m: ChatMessage) => previewImages(messagesRef.current, m), [])
   const onLongPress = useCallback((m: ChatMessage) => {
-    void reportMessage(moderation, reportUi, m, store.getState().me?.id)
+    void messageActions(m)
   }, [])
   const onFile = useCallback((m: ChatMessage) => {
-    if ('url' in m.body) openFile(m.body as FileBody).catch(() => undefined)
+    if ('url' in m.body) openFile(m.body).catch(() => undefined)
   }, [])
   const now = Date.now()
   const renderRow = (i: number) => {
@@ -280,7 +280,7 @@ function Messages({ conv }: { conv: ConvId }) {
         </View>
       ) : null}
       {older === 'error' ? (
-        <View className='ml-top' role='button' onClick={() => client.loadOlder(conv).catch(() => undefined)}>
+        <View className='ml-top' role='button' onClick={() => void client.loadOlder(conv).catch(() => undefined)}>
           <Text className='ml-err'>{t('chat.olderFailed')}</Text>
         </View>
       ) : null}
@@ -296,6 +296,22 @@ function Messages({ conv }: { conv: ConvId }) {
       ) : null}
     </View>
   )
+}
+
+/**
+ * A long press on a stored message: one's own offers Recall while RECALL_WINDOW_MS lasts (the
+ * server decides: a refusal is said in a toast); others' offer Report.
+ */
+async function messageActions(m: ChatMessage): Promise<void> {
+  const me = store.getState().me?.id
+  if (m.from !== me) return void (await reportMessage(moderation, reportUi, m, me))
+  if (m.seq === undefined || m.kind === 'recalled' || m.kind === 'recall' || Date.now() - m.ts > LIMITS.recallWindowMs) return
+  const picked = await Taro.showActionSheet({ itemList: [t('chat.recall')] }).then(
+    (r) => r.tapIndex,
+    () => undefined,
+  )
+  if (picked !== 0) return
+  await client.recall(m.conv, m.seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
 }
 
 /** The report action's screen: WeChat's action sheet (at most 6 items) and a toast. */

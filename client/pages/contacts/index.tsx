@@ -88,7 +88,7 @@ function Add() {
   const request = async (u: User) => {
     if (await contacts.getState().act('request', u.id, note)) {
       setNote('')
-      Taro.showToast({ title: t('contacts.requested'), icon: 'none' })
+      void Taro.showToast({ title: t('contacts.requested'), icon: 'none' })
     }
   }
 
@@ -136,7 +136,7 @@ function Lists() {
   const chat = async (e: RelationEntry) => {
     try {
       const id = await client.openDirect(e.user.id)
-      Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })
+      void Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })
     } catch {
       void contacts.getState().load()
     }

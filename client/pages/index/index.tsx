@@ -16,7 +16,7 @@ export default function ConversationsPage() {
   const gate = usePageGate()
   useDidShow(() => setPageTitle('title.chats'))
   useEffect(() => {
-    if (!auth.session) Taro.reLaunch({ url: '/pages/login/index' })
+    if (!auth.session) void Taro.reLaunch({ url: '/pages/login/index' })
   }, [])
   usePullDownRefresh(() => {
     client
@@ -61,7 +61,7 @@ function Toolbar() {
           id='open-contacts'
           role='button'
           aria-label={t('a11y.contacts')}
-          onClick={() => Taro.navigateTo({ url: '/pages/contacts/index' })}
+          onClick={() => void Taro.navigateTo({ url: '/pages/contacts/index' })}
         >
           <Text>{t('list.contacts')}</Text>
         </View>
@@ -70,7 +70,7 @@ function Toolbar() {
           id='new-chat'
           role='button'
           aria-label={t('a11y.newChat')}
-          onClick={() => Taro.navigateTo({ url: '/pages/new/index' })}
+          onClick={() => void Taro.navigateTo({ url: '/pages/new/index' })}
         >
           <Text>{t('list.newChat')}</Text>
         </View>
@@ -81,7 +81,7 @@ function Toolbar() {
 
 function logout() {
   client.logout()
-  Taro.reLaunch({ url: '/pages/login/index' })
+  void Taro.reLaunch({ url: '/pages/login/index' })
 }
 
 function ConvList() {
@@ -103,7 +103,7 @@ function ConvList() {
       <View className='empty'>
         <Text className='empty-h'>{t('list.emptyTitle')}</Text>
         <Text className='empty-t'>{t('list.emptyText')}</Text>
-        <View className='btn' role='button' onClick={() => Taro.navigateTo({ url: '/pages/new/index' })}>
+        <View className='btn' role='button' onClick={() => void Taro.navigateTo({ url: '/pages/new/index' })}>
           <Text>{t('list.emptyButton')}</Text>
         </View>
         {!connected ? <Text className='empty-t'>{t('list.offlineNote')}</Text> : null}
@@ -126,11 +126,12 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     const me = s.me?.id
     const last = lastMessageOf(s, id)
     const other = c.kind === 'direct' ? otherMember(c, me) : undefined
-    const lastFrom = last && c.kind === 'group' && last.from !== me && last.kind !== 'system' ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
+    const notice = last?.kind === 'recall' || last?.kind === 'recalled'
+    const lastFrom = last && !notice && last.kind !== 'system' && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
     return {
       title: convTitle(c, me),
       avatarId: other?.id ?? c.id,
-      preview: last ? lastFrom + previewText(last, t, (u) => s.users[u]?.name ?? u, me) : t('list.noMessages'),
+      preview: last ? lastFrom + previewText(last, t, me, (u) => s.users[u]?.name ?? u) : t('list.noMessages'),
       pending: last?.seq === undefined && last !== undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
@@ -138,7 +139,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     }
   }))
   return (
-    <View className='cr' id={`conv-${id}`} onClick={() => Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}>
+    <View className='cr' id={`conv-${id}`} onClick={() => void Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}>
       <View className='cr-av'>
         <Avatar id={row.avatarId} name={row.title} size='l' online={row.online} />
         {row.unread > 0 ? <Text className='badge' aria-label={t('a11y.unread', { n: row.unread })}>{row.unread > 99 ? '99+' : row.unread}</Text> : null}

@@ -15,7 +15,7 @@ const wxLogin = process.env.TARO_ENV !== 'h5'
 
 function enter() {
   client.start()
-  Taro.reLaunch({ url: '/pages/index/index' })
+  void Taro.reLaunch({ url: '/pages/index/index' })
 }
 
 export default function LoginPage() {
@@ -59,7 +59,7 @@ export default function LoginPage() {
           className='lg-wx'
           disabled={busy}
           onClick={() =>
-            run(async () => {
+            void run(async () => {
               const { code } = await Taro.login()
               await auth.loginWx(code)
             })
@@ -89,7 +89,7 @@ export default function LoginPage() {
             className='lg-go'
             id='login-go'
             disabled={busy || !valid}
-            onClick={() => run(() => auth.loginDev(user, name.trim() || undefined))}
+            onClick={() => void run(() => auth.loginDev(user, name.trim() || undefined))}
           >
             {busy ? t('login.busy') : t('login.go')}
           </Button>

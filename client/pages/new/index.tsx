@@ -67,9 +67,9 @@ function NewChat() {
         picked.length === 1
           ? await client.openDirect(picked[0]!.id)
           : (await client.createConv('group', picked.map((u) => u.id), title.trim() || undefined)).id
-      Taro.redirectTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })
+      void Taro.redirectTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })
     } catch (err) {
-      Taro.showToast({ title: isAppError(err) ? errorText(err) : t('new.startFailed'), icon: 'none' })
+      void Taro.showToast({ title: isAppError(err) ? errorText(err) : t('new.startFailed'), icon: 'none' })
     } finally {
       setBusy(false)
     }
@@ -113,7 +113,7 @@ function NewChat() {
         })}
       </ScrollView>
       <View className='nc-f'>
-        <View className={picked.length && !busy ? 'nc-go' : 'nc-go nc-dis'} id='start-chat' role='button' aria-disabled={!picked.length || busy} onClick={start}>
+        <View className={picked.length && !busy ? 'nc-go' : 'nc-go nc-dis'} id='start-chat' role='button' aria-disabled={!picked.length || busy} onClick={() => void start()}>
           <Text>{picked.length > 1
               ? t('new.createGroup', { n: picked.length })
               : picked.length === 1

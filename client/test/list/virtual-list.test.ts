@@ -10,7 +10,7 @@ function scheduler(timers: ManualTimers): FrameScheduler {
   }
 }
 
-const keys = (first: number, count: number) => (i: number) => `k${first + i}`
+const keys = (first: number) => (i: number) => `k${first + i}`
 
 function setup(count = 1000, viewport = 500, correctMeasured = true) {
   const timers = new ManualTimers()
@@ -21,11 +21,11 @@ function setup(count = 1000, viewport = 500, correctMeasured = true) {
   const set = (f: number, c: number) => {
     first = f
     n = c
-    list.setData({ count: n, key: keys(first, n), estimate: () => 50 })
+    list.setData({ count: n, key: keys(first), estimate: () => 50 })
   }
   set(0, count)
   /** Rows currently rendered. */
-  const rendered = (v: ListView = list.getView()) => v.slots.filter((s) => s !== undefined).map((s) => s!.index).sort((a, b) => a - b)
+  const rendered = (v: ListView = list.getView()) => v.slots.filter((s) => s !== undefined).map((s) => s.index).sort((a, b) => a - b)
   /** Where row `index` is drawn relative to the viewport's top, from the view's own numbers. */
   const screenY = (index: number) => {
     const v = list.getView()
@@ -298,7 +298,7 @@ describe('VirtualList', () => {
     const timers = new ManualTimers()
     // Opened before layout: a viewport of 0 px.
     const list = new VirtualList(0, { scheduler: scheduler(timers) })
-    list.setData({ count: 100, key: keys(0, 100), estimate: () => 50 })
+    list.setData({ count: 100, key: keys(0), estimate: () => 50 })
     list.writeApplied()
     // The write landed at 0 (nothing to scroll yet)...
     list.reportPosition(0, 0)

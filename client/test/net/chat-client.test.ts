@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the chat client's behaviour end to end over one fake platform and server script.
 import { describe, expect, it } from 'vitest'
 import type { ServerFrameOf } from '@chat/shared'
 import { createFakePlatform, type FakePlatform, type FakeSocket } from '../../platform/fake'

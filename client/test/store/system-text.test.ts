@@ -24,7 +24,7 @@ describe('systemText', () => {
   })
 
   it('is the conversation list preview of a system message; other kinds are not system lines', () => {
-    expect(previewText(sys('ann', { op: 'dissolve' }), zh, nameOf)).toBe('安解散了群聊')
+    expect(previewText(sys('ann', { op: 'dissolve' }), zh, undefined, nameOf)).toBe('安解散了群聊')
     const text: ChatMessage = { cid: 'c-1', from: 'ann', conv: 'g:x', seq: 4, ts: 1, kind: 'text', body: { text: 'hi' } }
     expect(systemText(text, zh, nameOf)).toBe('')
   })

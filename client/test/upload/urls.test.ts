@@ -12,7 +12,7 @@ const signed = (id: string, e: number, thumb = false): string => `/files/${id}${
 
 function msg(conv: string, seq: number, fileId: string, kind: 'image' | 'file', e: number): ChatMessage {
   const body = { fileId, name: 'p.png', size: 10, mime: 'image/png', url: signed(fileId, e), ...(kind === 'image' ? { width: 2, height: 1, thumbUrl: signed(fileId, e, true) } : {}) }
-  return { cid: `c${seq}`, mid: `m${seq}`, seq, from: 'a', conv, kind, ts: seq, body } as unknown as ChatMessage
+  return { cid: `c${seq}`, mid: `m${seq}`, seq, from: 'a', conv, kind, ts: seq, body }
 }
 
 /** Answers GET /files/<id>/info by the given function; records the requests. */

@@ -7,7 +7,7 @@ import { expect } from 'vitest'
 import { directConvId, type BackoffOptions, type ConvId } from '@chat/shared'
 import { TestClient, devLogin } from '../../../bff/test/support/client'
 import { dropBundle, type BffProcess } from '../../../bff/test/support/spawn'
-import { ChatUser } from '../../kit/chat-user'
+import { ChatUser, type Held } from '../../kit/chat-user'
 import type { RedisServer } from './redis'
 
 export interface Pair {
@@ -84,7 +84,7 @@ export function expectExactlyOnce(pairs: readonly Pair[]): ExactlyOnce {
     const seqs = [...expected.keys()].sort((x, y) => x - y)
     expect(seqs, `${conv}: acked seqs are not 1..n`).toEqual(seqs.map((_, i) => i + 1))
     for (const u of [a, b]) {
-      const held = u.held.get(conv) ?? new Map()
+      const held = u.held.get(conv) ?? new Map<number, Held>()
       expect(held.size, `${u.id} holds ${held.size} of ${expected.size} messages of ${conv}`).toBe(expected.size)
       for (const [seq, cid] of expected) expect(held.get(seq)?.cid, `${u.id}: ${conv} seq ${seq}`).toBe(cid)
       expect(new Set([...held.values()].map((h) => h.cid)).size, `${u.id}: a cid stored twice in ${conv}`).toBe(held.size)

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url'
 
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '')
 
-const FILES = ['package.json', 'babel.config.js', 'tsconfig.json', 'tsconfig.base.json', 'project.config.json', '.env.production', '.env.development']
+// scripts/run-ts.mjs with the BFF's esbuild setup it uses: the runner of the publish script.
+const FILES = ['package.json', 'babel.config.js', 'tsconfig.json', 'tsconfig.base.json', 'project.config.json', '.env.production', '.env.development', 'scripts/run-ts.mjs', 'bff/bundle.mjs', 'bff/package.json']
 const DIRS = ['config', 'client', 'shared', 'types', 'scripts/weapp-ci']
 
 export interface ProjectCopy {
@@ -22,7 +23,10 @@ export interface ProjectCopy {
 
 export function copyProject(): ProjectCopy {
   const root = mkdtempSync(path.join(tmpdir(), 'chat-weapp-'))
-  for (const file of FILES) cpSync(path.join(repoRoot, file), path.join(root, file))
+  for (const file of FILES) {
+    mkdirSync(path.dirname(path.join(root, file)), { recursive: true })
+    cpSync(path.join(repoRoot, file), path.join(root, file))
+  }
   for (const dir of DIRS) {
     cpSync(path.join(repoRoot, dir), path.join(root, dir), {
       recursive: true,

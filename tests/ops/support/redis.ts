@@ -50,8 +50,8 @@ function spawnServer(args: string[], cwd: string): ChildProcess {
     lines.push(d.toString())
     if (lines.length > 50) lines.shift()
   }
-  child.stdout!.on('data', keep)
-  child.stderr!.on('data', keep)
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
   ;(child as ChildProcess & { output?: string[] }).output = lines
   // Killed with the test process, whatever ends it (support/proc.ts).
   guard(child.pid)

@@ -2,13 +2,14 @@
  * A load-generator process for the reconnect storm: holds thousands of chat users (ChatUser: the
  * real client on the Node platform, with its own reconnect, sync and outbox) so that 10,000 sockets are spread
  * over several processes (a process may hold at most 20,000 open files here). Driven over IPC by
- * tests/ops/storm.test.ts; run with jiti (TypeScript, no build step).
+ * tests/ops/storm.test.ts; run with scripts/run-ts.mjs (the project's TypeScript runner: the IPC channel stays).
  *
  *   parent -> { type: 'start', users, urls, concurrency }   log in and connect every user
  *   worker -> { type: 'ready', ms }
  *   parent -> { type: 'drop' }                               cut every socket at once (no close handshake)
  *   worker -> { type: 'dropped', at }
- *   parent -> { type: 'await', after, timeoutMs }            wait until every user is back after `after`
+ *   parent -> { type: 'await', after, timeoutMs, stallMs }   wait until every user is back after `after`,
+ *                                                            or none came back for `stallMs`, or `timeoutMs`
  *   worker -> { type: 'back', report }
  *   parent -> { type: 'stop' }                               close everything and exit
  */
@@ -18,7 +19,7 @@ import { ChatUser } from '../../kit/chat-user'
 type Command =
   | { type: 'start'; users: string[]; urls: string[]; concurrency: number }
   | { type: 'drop' }
-  | { type: 'await'; after: number; timeoutMs: number }
+  | { type: 'await'; after: number; timeoutMs: number; stallMs: number }
   | { type: 'stop' }
 
 export interface BackReport {
@@ -39,6 +40,10 @@ export interface BackReport {
   readonly welcomeTimeouts: number
   /** Users not back, by what their client says (`state/reason`, online and still syncing), with counts. */
   readonly missingStates: Record<string, number>
+  /** Error frames received since the users started, by code, all users (refused syncs among them). */
+  readonly errors: Record<string, number>
+  /** The wait ended because no user came back for `stallMs` while some were missing. */
+  readonly stalled: boolean
 }
 
 let users: ChatUser[] = []
@@ -70,7 +75,7 @@ function stateOf(u: ChatUser): string {
   return `${s.state}${'reason' in s && s.reason ? `/${s.reason}` : ''}${u.online ? ' online, sync unanswered' : ''}${errors ? ` errors ${errors}` : ''}`
 }
 
-function report(after: number, missing: number): BackReport {
+function report(after: number, missing: number, stalled: boolean): BackReport {
   const backMs: number[] = []
   const firstAttemptMs: number[] = []
   let attempts = 0
@@ -93,6 +98,11 @@ function report(after: number, missing: number): BackReport {
     missingStates: users
       .filter((u) => !(u.online && u.stats.lastReadyAt > after))
       .reduce<Record<string, number>>((m, u) => ((m[stateOf(u)] = (m[stateOf(u)] ?? 0) + 1), m), {}),
+    stalled,
+    errors: users.reduce<Record<string, number>>((m, u) => {
+      for (const [code, n] of u.stats.errors) m[code] = (m[code] ?? 0) + n
+      return m
+    }, {}),
   }
 }
 
@@ -108,10 +118,20 @@ process.on('message', (cmd: Command) => {
         for (const u of users) u.drop()
         send({ type: 'dropped', at, cpuMs: cpuNow() })
       } else if (cmd.type === 'await') {
-        const end = Date.now() + cmd.timeoutMs
+        const asked = Date.now()
+        const end = asked + cmd.timeoutMs
         const missing = () => users.filter((u) => !(u.online && u.stats.lastReadyAt > cmd.after)).length
-        while (missing() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
-        send({ type: 'back', report: report(cmd.after, missing()) })
+        // Progress: the latest time a user came back (the servers listen when this is asked).
+        const progressAt = () => users.reduce((t, u) => Math.max(t, u.stats.lastReadyAt), asked)
+        let stalled = false
+        while (missing() > 0 && Date.now() < end) {
+          if (Date.now() - progressAt() > cmd.stallMs) {
+            stalled = true
+            break
+          }
+          await new Promise((r) => setTimeout(r, 50))
+        }
+        send({ type: 'back', report: report(cmd.after, missing(), stalled) })
       } else if (cmd.type === 'stop') {
         await Promise.all(users.map((u) => u.stop()))
         process.exit(0)

@@ -1,0 +1,274 @@
+/**
+ * Recall and moderation withdraw: one retraction, replacing the content by a `recalled` tombstone in
+ * every tier (memory window, Redis window, the SQL archive after the window evicted the message)
+ * and appending a `recall` event every member learns through the normal delivery and sync. Real
+ * engines: memory, memory over SQLite, Redis, Redis over MariaDB (own prefix, own database).
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { pino } from 'pino'
+import { AppError } from '@chat/shared'
+import type { Message } from '@chat/shared'
+import { openArchive } from '../src/archive/archive'
+import type { Archive } from '../src/archive/archive'
+import { Delivery } from '../src/chat/delivery'
+import { noFiles } from '../src/chat/files'
+import type { Outlet, Outlets } from '../src/chat/outlet'
+import type { SentSeqs } from '../src/chat/sent-seqs'
+import { ChatService } from '../src/chat/service'
+import { Metrics } from '../src/ops/metrics'
+import { createMemoryEngine, openMemoryEngine } from '../src/store/memory'
+import { createRedisEngine } from '../src/store/redis'
+import type { Engine } from '../src/store/types'
+import { createTestDatabase } from './support/mysql'
+import { REDIS_URL, dropPrefix, randomPrefix } from './support/server'
+import { waitFor } from './support/wait'
+
+class RecordingOutlet implements Outlet {
+  readonly frames: Record<string, unknown>[] = []
+  readonly open = true
+  sent: SentSeqs | undefined
+  delivered: Map<string, number> | undefined
+  readMarks: Map<string, number> | undefined
+  constructor(readonly user: string) {}
+  write(data: Buffer | string): boolean {
+    this.frames.push(JSON.parse(String(data)) as Record<string, unknown>)
+    return true
+  }
+  reply(data: Buffer | string): boolean {
+    return this.write(data)
+  }
+  backlogged(): boolean {
+    return false
+  }
+  async replyAndDrain(data: Buffer | string): Promise<boolean> {
+    return this.reply(data)
+  }
+  heavy(work: () => Promise<void>): Promise<void> {
+    return work()
+  }
+}
+
+class Held implements Outlets {
+  readonly byUser = new Map<string, RecordingOutlet[]>()
+  add(o: RecordingOutlet): RecordingOutlet {
+    this.byUser.set(o.user, [...(this.byUser.get(o.user) ?? []), o])
+    return o
+  }
+  of(user: string) {
+    return this.byUser.get(user)
+  }
+  has(user: string) {
+    return this.byUser.has(user)
+  }
+  users() {
+    return this.byUser.keys()
+  }
+}
+
+interface Fixture {
+  readonly engine: Engine
+  /** The archive under the engine, read directly (none: the engine keeps everything). */
+  readonly archive?: Archive
+  /** Resolves once the archive holds every message up to `seq` of `conv` and the window was trimmed. */
+  readonly settled?: (conv: string, seq: number) => Promise<void>
+}
+
+const OPTIONS = { queueMaxLength: 100, queueRetentionMs: 60_000 }
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+const ENGINES: Record<string, () => Promise<Fixture>> = {
+  memory: async () => {
+    const engine = createMemoryEngine(OPTIONS)
+    cleanups.push(() => engine.close())
+    return { engine }
+  },
+  'memory + sqlite archive (window 3)': async () => {
+    const archive = await openArchive({ url: 'sqlite::memory:' })
+    const engine = await openMemoryEngine(OPTIONS, { archive, windowMessages: 3 })
+    cleanups.push(() => engine.close())
+    return { engine, archive }
+  },
+  redis: async () => {
+    const prefix = randomPrefix()
+    cleanups.push(() => dropPrefix(prefix))
+    const engine = await createRedisEngine({ ...OPTIONS, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
+    cleanups.push(() => engine.close())
+    return { engine }
+  },
+  'redis + mariadb archive (window 3)': async () => {
+    const prefix = randomPrefix()
+    cleanups.push(() => dropPrefix(prefix))
+    const db = await createTestDatabase()
+    cleanups.push(() => db.drop())
+    const archive = await openArchive({ url: db.url, poolSize: 1 })
+    cleanups.push(() => archive.close())
+    const engine = await createRedisEngine({
+      ...OPTIONS,
+      url: REDIS_URL,
+      clusterNodes: [],
+      prefix,
+      commandTimeoutMs: 2000,
+      connectTimeoutMs: 5000,
+      node: 'n1',
+      archive: { archive: await openArchive({ url: db.url, poolSize: 2 }), windowMessages: 3, backlogMax: 1000, batchMax: 100, claimIdleMs: 30_000 },
+    })
+    cleanups.push(() => engine.close())
+    const { Redis } = await import('ioredis')
+    const r = new Redis(REDIS_URL)
+    cleanups.push(async () => r.disconnect())
+    return {
+      engine,
+      archive,
+      settled: (conv, seq) =>
+        waitFor(async () => (await archive.after(conv, seq - 1, 1)).length === 1 && (await r.zcard(`${prefix}{c:${conv}}:m`)) <= 3, 10_000),
+    }
+  },
+}
+
+
+async function setup(make: () => Promise<Fixture>, recallWindowMs?: number) {
+  const fx = await make()
+  const held = new Held()
+  const delivery = new Delivery('n1', held, fx.engine.bus, fx.engine.queue, new Metrics(), pino({ level: 'silent' }))
+  cleanups.push(() => delivery.settle())
+  const chat = new ChatService(fx.engine, delivery, noFiles, {
+    dedupWindowMs: 60_000,
+    queueMaxLength: 100,
+    presenceFanoutMax: 100,
+    syncPauseBytes: 1 << 20,
+    ...(recallWindowMs !== undefined ? { recallWindowMs } : {}),
+  })
+  for (const id of ['ann', 'bob', 'cat', 'dan']) await fx.engine.users.upsert({ id, name: id.toUpperCase() })
+  await chat.create({ id: 'ann', name: 'ANN' }, { kind: 'group', members: ['bob', 'cat'], title: 't' })
+  // The group's id is random: the list has it.
+  const [conv] = await fx.engine.convs.listForUser('ann')
+  return { ...fx, chat, held, delivery, conv: conv! }
+}
+
+const send = (chat: ChatService, user: string, conv: string, text: string, n: number) =>
+  chat.send(user, { cid: `cid-${user}-${n}-xxxx`, conv, kind: 'text', body: { text } })
+
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (err: unknown) => (err instanceof AppError ? err.code : String(err)),
+  )
+
+const parse = (json: readonly string[]) => json.map((j) => JSON.parse(j) as Message)
+
+for (const [name, make] of Object.entries(ENGINES)) {
+  describe(`recall on the ${name} engine`, () => {
+    it('replaces the content by a tombstone in history, sync and the archive (also after the window evicted it) and delivers a recall event', async () => {
+      const { chat, engine, archive, settled, conv, held, delivery } = await setup(make)
+      for (let i = 1; i <= 6; i++) await send(chat, i === 3 ? 'bob' : 'ann', conv, `secret-${i}`, i)
+      // seq 1 left the window (3 newest kept) when there is an archive; seq 6 is in it.
+      await settled?.(conv, 6)
+      const bob = held.add(new RecordingOutlet('bob'))
+      const r1 = await chat.recall('ann', { conv, seq: 1 })
+      const r6 = await chat.recall('ann', { conv, seq: 6 })
+      expect(r1).toEqual({ event: 7 })
+      expect(r6).toEqual({ event: 8 })
+      await delivery.settle()
+      // The online member got both events as ordinary messages.
+      expect(bob.frames.map((f) => (f.m as Message).body)).toMatchObject([
+        { seq: 1, by: 'sender' },
+        { seq: 6, by: 'sender' },
+      ])
+      await settled?.(conv, 8)
+      const all = await engine.messages.after(conv, 0, 100)
+      expect(all.join('')).not.toContain('secret-1')
+      expect(all.join('')).not.toContain('secret-6')
+      expect(all.join('')).toContain('secret-2')
+      const msgs = parse(all)
+      expect(msgs.map((m) => m.kind)).toEqual(['recalled', 'text', 'text', 'text', 'text', 'recalled', 'recall', 'recall'])
+      expect(msgs[0]).toMatchObject({ seq: 1, from: 'ann', kind: 'recalled', body: { by: 'sender' } })
+      expect(Object.keys(msgs[0]!.body)).toEqual(['by', 'at'])
+      expect(msgs[6]).toMatchObject({ seq: 7, from: 'ann', kind: 'recall', body: { seq: 1, by: 'sender' } })
+      // History pages (newest first, then older across the window's edge) say the same.
+      const page = await chat.history('cat', { conv, limit: 3 })
+      const older = await chat.history('cat', { conv, before: 6, limit: 10 })
+      expect([...older.msgs, ...page.msgs].join('')).toBe(all.join(''))
+      if (archive) {
+        const cold = (await archive.after(conv, 0, 100)).join('')
+        expect(cold).not.toContain('secret-1')
+        expect(cold).not.toContain('secret-6')
+      }
+      // The conversation list previews the notice.
+      const [listed] = await chat.list('cat')
+      expect(listed!.lastMsg).toMatchObject({ seq: 8, kind: 'recall', body: { seq: 6 } })
+    })
+
+    it('refuses with stable codes: not the sender, non-member, unknown seq, an event, after the window; a second recall succeeds without a new event', async () => {
+      const { chat, engine, conv } = await setup(make)
+      await send(chat, 'ann', conv, 'hello', 1)
+      expect(await code(chat.recall('bob', { conv, seq: 1 }))).toBe('RECALL_NOT_ALLOWED')
+      expect(await code(chat.recall('dan', { conv, seq: 1 }))).toBe('NOT_MEMBER')
+      expect(await code(chat.recall('ann', { conv: 'g:nosuchconv', seq: 1 }))).toBe('NOT_MEMBER')
+      expect(await code(chat.recall('ann', { conv, seq: 2 }))).toBe('SEQ_RANGE_INVALID')
+      expect(await code(chat.recall('ann', { conv, seq: 0 }))).toBe('SEQ_RANGE_INVALID')
+      expect(await chat.recall('ann', { conv, seq: 1 })).toEqual({ event: 2 })
+      // Idempotent: recalled already, no second event.
+      expect(await chat.recall('ann', { conv, seq: 1 })).toEqual({})
+      expect(await code(chat.recall('ann', { conv, seq: 2 }))).toBe('RECALL_NOT_ALLOWED')
+      expect(await code(chat.recall('bob', { conv, seq: 1 }))).toBe('RECALL_NOT_ALLOWED')
+      // A message older than RECALL_WINDOW_MS (stored with an old server time).
+      await engine.messages.append({ conv, from: 'ann', cid: 'cid-old-xxxx', mid: 'old1', ts: Date.now() - 120_001, kind: 'text', body: { text: 'old' }, dedupWindowMs: 60_000 })
+      expect(await code(chat.recall('ann', { conv, seq: 3 }))).toBe('RECALL_WINDOW_PASSED')
+      expect((await engine.messages.after(conv, 0, 10)).length).toBe(3)
+      // Racing recalls of one message: one event.
+      await send(chat, 'ann', conv, 'race', 4)
+      const both = await Promise.all([chat.recall('ann', { conv, seq: 4 }), chat.recall('ann', { conv, seq: 4 })])
+      expect(both.filter((r) => r.event !== undefined)).toHaveLength(1)
+      expect(parse(await engine.messages.after(conv, 0, 10)).map((m) => m.kind)).toEqual(['recalled', 'recall', 'text', 'recalled', 'recall'])
+    })
+
+    it('a member offline at the time learns it on reconnect: the queued event and the tombstone in sync', async () => {
+      const { chat, engine, conv, held, delivery } = await setup(make)
+      for (let i = 1; i <= 2; i++) await send(chat, 'ann', conv, `secret-${i}`, i)
+      // bob read up to 2 (his device holds them), then went away.
+      await chat.recall('ann', { conv, seq: 2 })
+      await delivery.settle()
+      const queued = await engine.queue.read('bob', 10)
+      expect(queued.map((q) => q.seq)).toEqual([1, 2, 3])
+      const bob = held.add(new RecordingOutlet('bob'))
+      await chat.sync('bob', 'r1', [{ conv, seq: 2 }], bob)
+      const batch = bob.frames.find((f) => f.type === 'messages')!
+      expect((batch.msgs as Message[]).map((m) => [m.seq, m.kind])).toEqual([[3, 'recall']])
+      // A device with nothing gets the tombstone in place, never the text.
+      const fresh = held.add(new RecordingOutlet('bob'))
+      await chat.sync('bob', 'r2', [{ conv, seq: 0 }], fresh)
+      const got = JSON.stringify(fresh.frames)
+      expect(got).not.toContain('secret-2')
+      expect(got).toContain('secret-1')
+    })
+
+    it('a recall right after the send (the archive may not hold the message yet) leaves the tombstone in the archive', async () => {
+      const { chat, archive, settled, conv } = await setup(make)
+      if (!archive) return
+      const sent = []
+      for (let i = 1; i <= 5; i++) sent.push(await send(chat, 'ann', conv, `quick-${i}`, i))
+      for (const a of sent) await chat.recall('ann', { conv, seq: a.msg.seq })
+      await settled?.(conv, 10)
+      const cold = parse(await archive.after(conv, 0, 100))
+      expect(cold.map((m) => m.kind)).toEqual([...Array<string>(5).fill('recalled'), ...Array<string>(5).fill('recall')])
+      expect(JSON.stringify(cold)).not.toContain('quick-')
+    })
+
+    it('moderation withdraws any message at any age, with by = moderation', async () => {
+      const { chat, engine, conv } = await setup(make, 0)
+      await send(chat, 'bob', conv, 'risky', 1)
+      expect(await code(chat.withdraw({ conv: 'g:nosuchconv', seq: 1 }))).toBe('CONV_NOT_FOUND')
+      expect(await code(chat.withdraw({ conv, seq: 9 }))).toBe('SEQ_RANGE_INVALID')
+      expect(await chat.withdraw({ conv, seq: 1 })).toEqual({ event: 2 })
+      expect(await chat.withdraw({ conv, seq: 1 })).toEqual({})
+      const msgs = parse(await engine.messages.after(conv, 0, 10))
+      expect(msgs).toMatchObject([
+        { seq: 1, from: 'bob', kind: 'recalled', body: { by: 'moderation' } },
+        { seq: 2, from: 'bob', kind: 'recall', body: { seq: 1, by: 'moderation' } },
+      ])
+    })
+  })
+}
