@@ -253,6 +253,25 @@ for (const name of Object.keys(engines)) {
       expect(await code(chat.sync('bob', 'r3', [{ conv: 'g:neverexisted', seq: 0 }], new RecordingOutlet('bob')))).toBe('NOT_MEMBER')
     })
 
+    it('the per-user summary follows membership: an added member gets the group, a removed or leaving one loses it, one added again sees it anew', async () => {
+      const { chat, engine } = await start(name)
+      const g = await chat.create(await chat.profile('owner'), { kind: 'group', members: ['ann', 'bob'] })
+      await chat.send('ann', text(g.id, 'ann-00001', 'hi'))
+      const summaryOf = async (u: string) => (await engine.convs.overview(u)).map((s) => [s.conv, s.lastSeq])
+      await chat.group('owner', { conv: g.id, op: 'add', users: ['dan'] })
+      expect(await summaryOf('dan')).toEqual([[g.id, 2]])
+      await chat.group('owner', { conv: g.id, op: 'remove', users: ['dan'] })
+      await chat.group('bob', { conv: g.id, op: 'leave' })
+      expect(await summaryOf('dan')).toEqual([])
+      expect(await summaryOf('bob')).toEqual([])
+      expect(await summaryOf('ann')).toEqual([[g.id, 4]])
+      await chat.group('owner', { conv: g.id, op: 'add', users: ['dan'] })
+      expect(await summaryOf('dan')).toEqual([[g.id, 5]])
+      const [back] = await chat.list('dan')
+      expect(back).toMatchObject({ id: g.id, lastSeq: 5, joinedSeq: 4, readSeq: 4, unread: 1 })
+      expect(await chat.list('bob')).toEqual([])
+    })
+
     it('a change survives a restart of the engine', async () => {
       const { chat, setup } = await start(name)
       if (!setup?.reopen) return

@@ -384,7 +384,9 @@ class RedisMessages implements MessageStore {
     const args = [parts.head, parts.tail, input.dedupWindowMs, input.from, this.backlogMax ?? '']
     // Standalone: the summaries in the script (members known: the caller's record, else read).
     const members = this.cluster ? undefined : (input.members ?? (await this.convs.get(conv))?.members)
-    const inScript = members !== undefined && members.length > 0
+    // In the script only when the sender is a member (its summary is KEYS[6]): not for the `system`
+    // message of a member who left, nor a `recall` event of a former member's message.
+    const inScript = members !== undefined && members.includes(input.from)
     const res = await this.guard(() =>
       inScript
         ? this.r.chatAppendWith(
@@ -409,14 +411,14 @@ class RedisMessages implements MessageStore {
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
       const msg = JSON.parse(json) as Message
       // Cluster: a retry after a failure between the script and the summaries repairs them (idempotent).
-      if (!inScript) await this.convs.noteMessage(conv, input.members, msg.from, msg.seq, json)
+      if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
       return { msg, json, dup: true }
     }
     const seq = Number(res[1])
     const json = messageJson(parts, seq)
     // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
     // here is retried by its client with the same cid, which lands above and repairs them.
-    if (!inScript) await this.convs.noteMessage(conv, input.members, input.from, seq, json)
+    if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, input.from, seq, json)
     return { msg: messageOf(input, seq), json, dup: false }
   }
 
