@@ -603,9 +603,9 @@ class RedisConvs implements ConvStore {
    * written into the summary for the next time.
    */
   async overview(user: UserId): Promise<ConvSummary[]> {
-    let [ids, fields] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.hgetall(this.k.summary(user))]))
-    if (ids.length === 0 && this.cold) ids = await this.listForUser(user)
-    const out: ConvSummary[] = new Array(ids.length)
+    const [listed, fields] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.hgetall(this.k.summary(user))]))
+    const ids = listed.length === 0 && this.cold ? await this.listForUser(user) : listed
+    const out = new Array<ConvSummary>(ids.length)
     const missing: number[] = []
     ids.forEach((conv, i) => {
       const l = fields[`l:${conv}`]
@@ -620,12 +620,13 @@ class RedisConvs implements ConvStore {
       const convs = missing.map((i) => ids[i]!)
       const states = await this.states(convs, user)
       const peers = convs.map((c) => directMembers(c)?.find((m) => m !== user))
-      const peerStates = await Promise.all(peers.map((p, j) => (p === undefined ? undefined : this.states([convs[j]!], p).then((s) => s[0]))))
+      const peerStates = await Promise.all(peers.map((p, j) => (p === undefined ? Promise.resolve(undefined) : this.states([convs[j]!], p).then((s) => s[0]))))
       const repairs: Promise<number>[] = []
       missing.forEach((i, j) => {
         const conv = convs[j]!
         const st = states[j]!
-        const peerRead = peerStates[j] ? Math.min(peerStates[j]!.readSeq, st.lastSeq) : undefined
+        const peer = peerStates[j]
+        const peerRead = peer ? Math.min(peer.readSeq, st.lastSeq) : undefined
         out[i] = { conv, ...st, ...(peerRead !== undefined ? { peerRead } : {}) }
         const last = `${st.lastSeq} ${st.lastMsg ? JSON.stringify(st.lastMsg) : ''}`
         const args: (string | number)[] = [`l:${conv}`, st.lastSeq, last, `r:${conv}`, st.readSeq, st.readSeq]

@@ -6,7 +6,7 @@
 import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import { LIMITS, type ConvId, type FileBody } from '@chat/shared'
+import { LIMITS, type ConvId } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack } from '../../components/nav'
