@@ -179,6 +179,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
     relations.checks(wechat.checks),
   )
+  // A group changed on another node: its cached record here is stale.
+  delivery.onConvChanged = (conv) => chat.forget(conv)
   // Moderation (a risky image, the admin API) withdraws messages through the chat's one retraction.
   wechat.retract = { message: (at) => chat.withdraw(at), file: (conv, fileId) => chat.withdrawFile(conv, fileId) }
   const gateway = new Gateway({

@@ -32,6 +32,8 @@ export interface RowProps {
   readonly onFile: (m: ChatMessage) => void
   /** Long press on the bubble: the message's actions (recall one's own, report others'). */
   readonly onLongPress?: (m: ChatMessage) => void
+  /** A `system` message's line ("A added B"): shown centred and small, no bubble. */
+  readonly system?: string
 }
 
 /** A row without a bubble: a recall event (nothing: the message it names shows the notice) or the notice itself. */
@@ -73,6 +75,20 @@ function statusLabel(s: DisplayStatus): string | undefined {
 
 export const MessageRow = memo(function MessageRow(p: RowProps) {
   const { m, own } = p
+  if (m.kind === 'system') {
+    return (
+      <View className='r'>
+        {p.time ? (
+          <View className='tm'>
+            <Text>{p.time}</Text>
+          </View>
+        ) : null}
+        <View className='sy'>
+          <Text>{p.system ?? ''}</Text>
+        </View>
+      </View>
+    )
+  }
   if (m.kind === 'recall' || m.kind === 'recalled') return <NoticeRow {...p} />
   const refused = own && uploadRefused(m)
   return (

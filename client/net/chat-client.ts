@@ -54,7 +54,10 @@ import { Sync } from './sync'
 export type { Viewing } from './receipts'
 
 /** A request the pages make through `sendRequest` (the relation frames): its `rid` is added there. */
-export type RequestFrame = DistributiveOmit<ClientFrameOf<'contacts'> | ClientFrameOf<'relation'> | ClientFrameOf<'contacts.policy'>, 'rid'>
+export type RequestFrame = DistributiveOmit<
+  ClientFrameOf<'contacts'> | ClientFrameOf<'relation'> | ClientFrameOf<'contacts.policy'> | ClientFrameOf<'group'> | ClientFrameOf<'members'>,
+  'rid'
+>
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
 export interface ChatClientDeps {
@@ -329,7 +332,8 @@ export class ChatClient {
       msg: (f) => {
         store.setState((s) => mergeServerMessages(s, f.m.conv, [f.m], this.opts.maxMessagesInMemory))
         receipts.pushed(f.m)
-        if (!store.getState().convs[f.m.conv]) this.convsSoon()
+        // A group change (system message) may change members, roles and title: the list is asked again.
+        if (!store.getState().convs[f.m.conv] || f.m.kind === 'system') this.convsSoon()
         this.afterMerge(f.m.conv)
       },
       messages: (f) => {
@@ -348,6 +352,15 @@ export class ChatClient {
       },
       convs: (f) => {
         store.setState((s) => setConvs(s, f.items))
+        requests.settle(f.rid, f)
+      },
+      group: (f) => {
+        // The system message recording the change; other members get it as `msg`.
+        store.setState((s) => mergeServerMessages(s, f.m.conv, [f.m], this.opts.maxMessagesInMemory))
+        requests.settle(f.rid, f)
+        this.afterMerge(f.m.conv)
+      },
+      members: (f) => {
         requests.settle(f.rid, f)
       },
       conv: (f) => {

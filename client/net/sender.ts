@@ -70,6 +70,7 @@ export class Sender {
       return
     }
     const body = m.kind === 'text' && 'text' in m.body ? { text: m.body.text } : 'fileId' in m.body ? { fileId: m.body.fileId } : undefined
+    // Only what a user sends is resent: never a system message or a recall event or tombstone.
     if (!body || (m.kind !== 'text' && m.kind !== 'image' && m.kind !== 'file')) return
     this.ctx.store.setState((s) => patchPending(s, conv, cid, (x) => ({ ...x, status: 'sending', error: undefined })))
     this.enqueue({ cid, conv, kind: m.kind, body, ts: m.ts })

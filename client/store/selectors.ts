@@ -108,10 +108,25 @@ export function convOrder(s: ChatState): ConvId[] {
 
 export function previewText(m: ChatMessage | undefined, tr: Translate, me?: UserId, nameOf?: (id: UserId) => string): string {
   if (!m) return ''
+  if (m.kind === 'system') return systemText(m, tr, nameOf ?? ((id) => id), me)
   if (m.kind === 'text') return 'text' in m.body ? m.body.text : ''
   if (m.kind === 'recalled' || m.kind === 'recall') return recallNotice(m, tr, me, nameOf)
   if (m.kind === 'image') return tr('list.image')
   return tr('list.file', { name: 'name' in m.body ? m.body.name : '' })
+}
+
+/**
+ * A group membership change as one line ("A added B, C", "B left", "A renamed the group to X");
+ * the user themself is "you".
+ */
+export function systemText(m: ChatMessage, tr: Translate, nameOf: (id: UserId) => string, me?: UserId): string {
+  if (m.kind !== 'system' || !('op' in m.body)) return ''
+  const who = (id: UserId) => (id === me ? tr('sys.you') : nameOf(id))
+  const body = m.body
+  const params = { a: who(m.from), b: (body.users ?? []).map(who).join(tr('sys.and')), title: body.title ?? '' }
+  const line = tr(`sys.${body.op}`, params)
+  // "you added Dee" starts a sentence: capitalised (no effect on Chinese).
+  return line.charAt(0).toUpperCase() + line.slice(1)
 }
 
 export function typingUsers(s: ChatState, conv: ConvId, now: number): UserId[] {

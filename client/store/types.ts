@@ -5,6 +5,7 @@ import type {
   ImageBody,
   MessageKind,
   Presence,
+  SystemBody,
   RecallBody,
   RecalledBody,
   TextBody,
@@ -23,7 +24,7 @@ export interface PendingFileBody {
   readonly height?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | RecalledBody | RecallBody
+export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {
@@ -46,7 +47,8 @@ export interface ChatMessage {
   readonly cid: string
   readonly from: UserId
   readonly conv: ConvId
-  readonly kind: MessageKind
+  /** `system`: a group membership change (centred, small in the chat list). */
+  readonly kind: MessageKind | 'system'
   readonly body: ChatBody
   /** Server time once stored; local time of writing while pending. Display only. */
   readonly ts: number

@@ -148,6 +148,20 @@ export const ERRORS = {
   /** Unblock of a user who is not blocked. */
   NOT_BLOCKED: { status: 404, temporary: false, message: 'this user is not blocked' },
 
+  // --- groups ---
+  /** A group operation on a 1:1 conversation. */
+  NOT_GROUP: { status: 400, temporary: false, message: 'this conversation is not a group' },
+  /** Only the owner or an admin may do this (an admin never acts on the owner or another admin). */
+  NOT_ADMIN: { status: 403, temporary: false, message: 'only the group owner or an admin may do this' },
+  /** Only the owner may do this (set admins, transfer ownership, dissolve). */
+  NOT_OWNER: { status: 403, temporary: false, message: 'only the group owner may do this' },
+  /** The group would hold more than LIMITS.maxGroupMembers members. */
+  GROUP_FULL: { status: 409, temporary: false, message: 'the group is full' },
+  /** The owner cannot leave: transfer ownership first (or dissolve). */
+  OWNER_CANNOT_LEAVE: { status: 409, temporary: false, message: 'the owner must transfer ownership before leaving' },
+  /** The group changed under this operation (another admin acted at the same time): retry. */
+  GROUP_CONFLICT: { status: 409, temporary: true, message: 'the group changed meanwhile: retry' },
+
   // --- uploads ---
   UPLOAD_TOO_LARGE: { status: 413, temporary: false, message: 'file exceeds the maximum upload size' },
   UPLOAD_TYPE_REJECTED: { status: 415, temporary: false, message: 'file type not accepted' },

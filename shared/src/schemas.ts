@@ -120,10 +120,23 @@ const MessageBase = {
   /** Server time the message was stored. Display only: never a cursor. */
   ts: Timestamp,
 }
+/**
+ * A membership change, as a message of the timeline (kind `system`, from the user who acted): it
+ * has its own seq, so every device learns it by the same sync and order as everything else.
+ * `users`: whom it concerns (added, removed, made admin, the new owner); `title`: a rename's title.
+ */
+export const GroupOp = v.picklist(['create', 'add', 'remove', 'leave', 'rename', 'admin', 'unadmin', 'transfer', 'dissolve'])
+export const SystemBody = v.object({
+  op: GroupOp,
+  users: v.optional(v.pipe(v.array(UserId), v.maxLength(LIMITS.maxGroupMembers))),
+  title: v.optional(v.pipe(v.string(), v.maxLength(LIMITS.maxTitleChars))),
+})
+
 export const Message = v.variant('kind', [
   v.object({ ...MessageBase, kind: v.literal('text'), body: TextBody }),
   v.object({ ...MessageBase, kind: v.literal('image'), body: ImageBody }),
   v.object({ ...MessageBase, kind: v.literal('file'), body: FileBody }),
+  v.object({ ...MessageBase, kind: v.literal('system'), body: SystemBody }),
   v.object({ ...MessageBase, kind: v.literal('recalled'), body: RecalledBody }),
   v.object({ ...MessageBase, kind: v.literal('recall'), body: RecallBody }),
 ])
@@ -155,6 +168,11 @@ export const Conversation = v.object({
    * (receipts pushed before it connected are gone). Absent for groups.
    */
   peerRead: v.optional(Seq),
+  /** Groups: the owner and the admins (everyone else in `members` is a plain member). */
+  owner: v.optional(UserId),
+  admins: v.optional(v.array(UserId)),
+  /** Groups: the seq at which this user joined; nothing before it is theirs to read. */
+  joinedSeq: v.optional(Seq),
 })
 
 export const Presence = v.object({
@@ -269,6 +287,30 @@ export const RelationFrame = v.object({
 /** Set who may open a 1:1 with this user. */
 export const ContactsPolicyFrame = v.object({ type: v.literal('contacts.policy'), rid: RequestId, policy: DirectPolicy })
 
+// ---------------------------------------------------------------- groups
+
+/**
+ * One operation on a group (PROTOCOL.md, Groups): `add` (`users`), `remove` (`users`: one),
+ * `leave`, `rename` (`title`), `admin` / `unadmin` (`users`: one), `transfer` (`users`: the new
+ * owner), `dissolve`. Each is stored as a `system` message of the group.
+ */
+export const GroupFrame = v.object({
+  type: v.literal('group'),
+  rid: RequestId,
+  conv: ConvId,
+  op: v.picklist(['add', 'remove', 'leave', 'rename', 'admin', 'unadmin', 'transfer', 'dissolve']),
+  users: v.optional(v.pipe(v.array(UserId), v.minLength(1), v.maxLength(LIMITS.maxGroupMembers - 1))),
+  title: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.maxTitleChars))),
+})
+
+/** One page of a group's members, owner and admins first, then in joining order; `after`: the cursor of the previous page. */
+export const MembersFrame = v.object({
+  type: v.literal('members'),
+  rid: RequestId,
+  conv: ConvId,
+  after: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(LIMITS.maxGroupMembers))),
+  limit: v.optional(PageSize),
+})
 /**
  * Take back one of the user's own messages within RECALL_WINDOW_MS of its send: its content is
  * replaced by a `recalled` tombstone everywhere and a `recall` event goes to every member.
@@ -289,6 +331,8 @@ export const ClientFrame = v.variant('type', [
   ContactsFrame,
   RelationFrame,
   ContactsPolicyFrame,
+  GroupFrame,
+  MembersFrame,
   RecallFrame,
 ])
 /** Every `type` a client may send, read from `ClientFrame` (a new frame schema adds its type here). */
@@ -399,6 +443,18 @@ export const ContactsReplyFrame = v.object({
  */
 export const RelationPushFrame = v.object({ type: v.literal('relation'), rid: v.optional(RequestId), entry: RelationEntry })
 
+/** Answer to `group`: the stored `system` message that records the change (it also reaches every member as `msg`). */
+export const GroupReplyFrame = v.object({ type: v.literal('group'), rid: RequestId, m: Message })
+
+/** A page of `members`: each with its role; `next` is the cursor of the next page (absent: the last page). */
+export const MembersReplyFrame = v.object({
+  type: v.literal('members'),
+  rid: RequestId,
+  conv: ConvId,
+  items: v.array(v.object({ user: User, role: v.picklist(['owner', 'admin', 'member']) })),
+  next: v.optional(v.number()),
+})
+
 /**
  * Answer to `recall`: message `seq` of `conv` is recalled (also when it was already: idempotent).
  * `event` is the seq of the `recall` event (absent when it was recalled before).
@@ -428,6 +484,8 @@ export const ServerFrame = v.variant('type', [
   NoticeFrame,
   ContactsReplyFrame,
   RelationPushFrame,
+  GroupReplyFrame,
+  MembersReplyFrame,
   RecallReplyFrame,
 ])
 /** Every `type` the server may send, read from `ServerFrame`. */

@@ -20,6 +20,8 @@ export type Presence = v.InferOutput<typeof s.Presence>
 export type RelationState = v.InferOutput<typeof s.RelationState>
 export type RelationEntry = v.InferOutput<typeof s.RelationEntry>
 export type DirectPolicy = v.InferOutput<typeof s.DirectPolicy>
+export type SystemBody = v.InferOutput<typeof s.SystemBody>
+export type GroupOp = v.InferOutput<typeof s.GroupOp>
 
 export type ClientFrame = v.InferOutput<typeof s.ClientFrame>
 export type ClientFrameType = ClientFrame['type']

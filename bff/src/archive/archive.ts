@@ -23,6 +23,7 @@ import type { ConvId, User, UserId } from '@chat/shared'
 import { RECALLED_MARK } from '../store/types'
 import type { ConvRecord, RetractOutcome } from '../store/types'
 import { directoryTerms } from '../store/directory'
+import { groupFields, groupJson } from '../store/group-json'
 import { migrations } from './migrations'
 import type { Dialect } from './migrations'
 import type { ArchiveDb } from './schema'
@@ -252,7 +253,7 @@ export class Archive {
       const res = await tx
         .insertInto('conversations')
         .orIgnore()
-        .values({ id: record.id, kind: record.kind, title: record.title ?? null, created_at: record.createdAt })
+        .values({ id: record.id, kind: record.kind, title: record.title ?? null, created_at: record.createdAt, grp: groupJson(record), rev: record.rev ?? 0 })
         .executeTakeFirst()
       if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) return false
       await tx
@@ -272,13 +273,32 @@ export class Archive {
     const conv = await this.db.selectFrom('conversations').selectAll().where('id', '=', id).executeTakeFirst()
     if (!conv) return undefined
     const members = await this.db.selectFrom('members').select('user').where('conv', '=', id).orderBy('pos').execute()
-    return {
-      id: conv.id,
-      kind: conv.kind === 'group' ? 'group' : 'direct',
-      ...(conv.title !== null ? { title: conv.title } : {}),
-      members: members.map((m) => m.user),
-      createdAt: Number(conv.created_at),
-    }
+    return convRecordOf(conv, members.map((m) => m.user))
+  }
+
+  /**
+   * A group's mutable part (members, title, roles) replaced by `next` if the stored revision is
+   * still `next.rev - 1`, in one transaction. False when another change came first.
+   */
+  async updateConv(next: ConvRecord): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const res = await tx
+        .updateTable('conversations')
+        .set({ title: next.title ?? null, grp: groupJson(next), rev: next.rev ?? 0 })
+        .where('id', '=', next.id)
+        .where('rev', '=', (next.rev ?? 0) - 1)
+        .executeTakeFirst()
+      if (Number(res.numUpdatedRows) === 0) return false
+      const rows = await tx.selectFrom('members').select(['user', 'pos']).where('conv', '=', next.id).execute()
+      const keep = new Set(next.members)
+      const gone = rows.filter((r) => !keep.has(r.user)).map((r) => r.user)
+      if (gone.length > 0) await tx.deleteFrom('members').where('conv', '=', next.id).where('user', 'in', gone).execute()
+      const had = new Set(rows.map((r) => r.user))
+      let pos = rows.reduce((max, r) => Math.max(max, Number(r.pos)), -1)
+      const added = next.members.filter((u) => !had.has(u)).map((user) => ({ conv: next.id, user, pos: ++pos, created_at: Date.now() }))
+      if (added.length > 0) await tx.insertInto('members').values(added).execute()
+      return true
+    })
   }
 
   /** The user's conversation ids, oldest first (as the engines list them). */
@@ -297,13 +317,7 @@ export class Archive {
       if (!list) byConv.set(m.conv, (list = []))
       list.push(m.user)
     }
-    return convs.map((c) => ({
-      id: c.id,
-      kind: c.kind === 'group' ? 'group' : 'direct',
-      ...(c.title !== null ? { title: c.title } : {}),
-      members: byConv.get(c.id) ?? [],
-      createdAt: Number(c.created_at),
-    }))
+    return convs.map((c) => convRecordOf(c, byConv.get(c.id) ?? []))
   }
 
   // ---------------------------------------------------------------- messages
@@ -518,5 +532,19 @@ export async function openArchiveWithin(options: ArchiveOptions, timeoutMs: numb
       }
       await new Promise((r) => setTimeout(r, 500))
     }
+  }
+}
+
+function convRecordOf(
+  conv: { id: string; kind: string; title: string | null; created_at: unknown; grp?: string | null; rev?: unknown },
+  members: UserId[],
+): ConvRecord {
+  return {
+    id: conv.id,
+    kind: conv.kind === 'group' ? 'group' : 'direct',
+    ...(conv.title !== null ? { title: conv.title } : {}),
+    members,
+    createdAt: Number(conv.created_at),
+    ...groupFields(conv.grp, Number(conv.rev ?? 0)),
   }
 }

@@ -134,5 +134,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute()
       },
     },
+    // Groups: roles and join seqs (JSON) and the revision membership changes compare-and-set on.
+    '0004_groups': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('conversations').addColumn('grp', 'text').execute()
+        await db.schema.alterTable('conversations').addColumn('rev', 'bigint', (c) => c.notNull().defaultTo(0)).execute()
+      },
+    },
   }
 }

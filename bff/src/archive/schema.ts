@@ -29,6 +29,10 @@ export interface ConversationsTable {
   kind: 'direct' | 'group'
   title: string | null
   created_at: Big
+  /** Groups: owner, admins and join seqs as JSON (migration 0004); null for 1:1s. */
+  grp: string | null
+  /** Groups: revision of the mutable part (compare-and-set of membership changes). */
+  rev: Big
 }
 
 export interface MembersTable {

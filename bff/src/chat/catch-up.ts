@@ -38,6 +38,8 @@ export interface HistoryQuery {
 
 export interface CatchUpDeps {
   readonly engine: Engine
+  /** The seq at which `user` joined `conv` (0: a founding member): nothing up to it is theirs to read. */
+  readonly floor: (conv: ConvId, user: UserId) => Promise<number>
   /** Stored message JSON with its file URLs signed afresh. */
   readonly currentUrls: (msgs: readonly string[]) => readonly string[]
   /** Offline queue entries read by one sync. */
@@ -60,7 +62,11 @@ export class CatchUp {
     if (at.before !== undefined && at.before > state!.lastSeq + 1) {
       throw new AppError('SEQ_RANGE_INVALID', `before ${at.before} is past the last seq ${state!.lastSeq} + 1`)
     }
-    const page = await this.deps.engine.messages.before(at.conv, at.before, at.limit ?? LIMITS.defaultPageSize)
+    const floor = await this.deps.floor(at.conv, user)
+    if (at.before !== undefined && at.before <= floor + 1) {
+      throw new AppError('SEQ_RANGE_INVALID', `before ${at.before}: this member reads from seq ${floor + 1}`)
+    }
+    const page = above(await this.deps.engine.messages.before(at.conv, at.before, at.limit ?? LIMITS.defaultPageSize), floor)
     // One frame stays within BATCH_MAX_BYTES like a sync batch: the newest messages of the page
     // that fit (at least one), `more` telling the client to page on from the first of them.
     let start = page.length
@@ -68,7 +74,7 @@ export class CatchUp {
     while (start > 0 && (bytes === 0 || bytes + page[start - 1]!.length <= BATCH_MAX_BYTES)) bytes += page[--start]!.length
     const msgs = start === 0 ? page : page.slice(start)
     const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
-    return { conv: at.conv, msgs: this.deps.currentUrls(msgs), more: first > 1 }
+    return { conv: at.conv, msgs: this.deps.currentUrls(msgs), more: first > floor + 1 }
   }
 
   /**
@@ -88,7 +94,12 @@ export class CatchUp {
     const mine = new Set(ids)
     const cursors = new Map<ConvId, number>()
     for (const c of given) {
-      if (!mine.has(c.conv)) throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
+      if (!mine.has(c.conv)) {
+        // A group the user left or was removed from: their devices still hold its cursor, and
+        // nothing after it is theirs. Skipped, so the rest of the sync goes on (PROTOCOL.md, Groups).
+        if (c.conv.startsWith('g:') && (await this.deps.engine.convs.get(c.conv))) continue
+        throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
+      }
       cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
     }
     ids.forEach((id, i) => {
@@ -107,13 +118,16 @@ export class CatchUp {
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
       const lastSeq = states[i]!.lastSeq
-      const cursor = cursors.get(conv)
-      if (cursor === undefined) {
-        const page = await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize)
-        const first = page.length > 0 ? peekMessage(page[0]!)!.seq : 1
-        await this.emit(out, rid, conv, page, first > 1, sent)
+      const floor = await this.deps.floor(conv, user)
+      const given = cursors.get(conv)
+      if (given === undefined) {
+        const page = above(await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize), floor)
+        const first = page.length > 0 ? peekMessage(page[0]!)!.seq : floor + 1
+        await this.emit(out, rid, conv, page, first > floor + 1, sent)
         continue
       }
+      // A member who joined later starts at their joining seq, whatever the cursor says.
+      const cursor = Math.max(given, floor)
       if (cursor >= lastSeq) continue
       // From the window (or the archive below it), page by page up to the last seq seen when the sync began (later ones come live).
       let after = cursor
@@ -149,4 +163,10 @@ export class CatchUp {
       start = end
     }
   }
+}
+
+/** The messages of an ascending page with seq above `floor`. */
+function above(page: string[], floor: number): string[] {
+  if (floor === 0) return page
+  return page.filter((m) => peekMessage(m)!.seq > floor)
 }

@@ -36,6 +36,12 @@ export interface MessageRef {
   readonly json: string
 }
 
+/**
+ * The bus channel every node subscribes to for group changes (`<node>|c|<conv>`): each node drops
+ * its cached record of that conversation. Not a valid user id, so no user's channel is ever it.
+ */
+export const GROUPS_CHANNEL = '*groups'
+
 /** How long a joining node waits for the `here` of every node already holding the user. */
 const JOIN_WAIT_MS = 1000
 
@@ -50,6 +56,8 @@ export class Delivery {
   private lastFrame: Buffer = Buffer.alloc(0)
   private pendingCount = 0
   private idle: (() => void)[] = []
+  /** Called when a group changed on another node (its cached record is stale). */
+  onConvChanged: ((conv: string) => void) | undefined
   /** Called for each message that reached no device of its recipient (it is queued). */
   onUndelivered: ((user: UserId, json: string) => void) | undefined
   /** Closes this process's devices of a user (the gateway's): set by the app. */
@@ -64,6 +72,14 @@ export class Delivery {
     private readonly log: Logger,
   ) {
     bus.onMessage((user, payload) => this.fromBus(user, payload))
+    this.begin()
+    bus.subscribe(GROUPS_CHANNEL).then(
+      () => this.end(),
+      (err: unknown) => {
+        this.log.error({ err }, 'subscribing to group changes failed')
+        this.end()
+      },
+    )
     bus.onBroadcast((payload) => this.fromBroadcast(payload))
     // Announcements may have been missed while the subscriber was away: learn again.
     bus.onReconnect(() => {
@@ -190,6 +206,18 @@ export class Delivery {
     if (sent > 0) this.metrics.framesOut.inc({ type }, sent)
   }
 
+  /** A group's record changed here: every other node drops its cached copy. */
+  convChanged(conv: string): void {
+    this.begin()
+    this.bus.publish(GROUPS_CHANNEL, `${this.node}|c|${conv}`).then(
+      () => this.end(),
+      (err: unknown) => {
+        this.log.warn({ err, conv }, 'group change publish failed')
+        this.end()
+      },
+    )
+  }
+
   /**
    * An ephemeral frame to an audience (presence to contacts): devices here get it directly, and
    * one broadcast naming the users not known to be all here reaches every other node, instead of
@@ -252,6 +280,7 @@ export class Delivery {
     const kind = payload[a + 1]
     if (kind === 'j' || kind === 'h' || kind === 'l') return this.membership(user, payload.slice(0, a), kind)
     const body = payload.slice(a + 3)
+    if (kind === 'c') return this.onConvChanged?.(body)
     if (kind === 'x') {
       if (isCloseReason(body)) this.onCloseUser?.(user, body)
       return

@@ -45,5 +45,7 @@ export const encode = {
   presence: (f: FrameBody<'presence'>): string => encodeGeneric('presence', f),
   error: (f: FrameBody<'error'>): string => encodeGeneric('error', f),
   notice: (f: FrameBody<'notice'>): string => encodeGeneric('notice', f),
+  group: (f: FrameBody<'group'>): string => encodeGeneric('group', f),
+  members: (f: FrameBody<'members'>): string => encodeGeneric('members', f),
   recall: (f: FrameBody<'recall'>): string => encodeGeneric('recall', f),
 }

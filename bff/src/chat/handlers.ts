@@ -5,6 +5,7 @@
  * an AppError: the gateway turns it into an error frame carrying the frame's rid/cid, or a close,
  * in one place.
  */
+import { LIMITS } from '@chat/shared'
 import type { ClientFrameOf, ClientFrameType, UserId } from '@chat/shared'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
@@ -85,4 +86,14 @@ export const handlers: HandlerMap = {
   },
 
   ...relationHandlers,
+
+  async group(ctx, frame) {
+    const m = await ctx.chat.group(ctx.user, { conv: frame.conv, op: frame.op, users: frame.users, title: frame.title }, ctx.conn)
+    ctx.conn.reply(encode.group({ rid: frame.rid, m }), 'group')
+  },
+
+  async members(ctx, frame) {
+    const page = await ctx.chat.members(ctx.user, frame.conv, frame.after ?? 0, frame.limit ?? LIMITS.defaultPageSize)
+    ctx.conn.reply(encode.members({ rid: frame.rid, conv: frame.conv, ...page }), 'members')
+  },
 }

@@ -7,7 +7,7 @@
  */
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from '@chat/shared'
-import type { ConvId, ConvKind, Conversation, Message, Presence, RetractedBy, User, UserId } from '@chat/shared'
+import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, SystemBody, User, UserId } from '@chat/shared'
 import type { Engine, ConvRecord, MessageBody } from '../store/types'
 import type { Delivery, MessageRef } from './delivery'
 import { ReceiptWindow } from './receipts'
@@ -35,7 +35,10 @@ const WITHDRAW_SCAN_MAX = 2000
 /** RECALL_WINDOW_MS's default. */
 export const RECALL_WINDOW_MS = LIMITS.recallWindowMs
 
-/** Most conversation records cached in process (members never change, so entries never go stale). */
+/**
+ * Most conversation records cached in process. A 1:1's never changes; a group's is dropped here
+ * when it changes (locally at once, on other nodes by the bus: `Delivery.convChanged`).
+ */
 const CONV_CACHE_MAX = 50_000
 /** Most user ids shared by the cached records (emptied when full: only sharing is lost). */
 const USER_ID_INTERN_MAX = 2 * CONV_CACHE_MAX
@@ -54,6 +57,20 @@ export interface NewConversation {
   readonly members: readonly UserId[]
   readonly title?: string | undefined
 }
+
+/** One group operation (GroupFrame): `users` for add, remove, admin, unadmin, transfer; `title` for rename. */
+export interface GroupChange {
+  readonly conv: ConvId
+  readonly op: Exclude<GroupOp, 'create'>
+  readonly users?: readonly UserId[] | undefined
+  readonly title?: string | undefined
+}
+
+/** A member's role in a group. */
+export type Role = 'owner' | 'admin' | 'member'
+
+/** Attempts of a group change against concurrent ones before GROUP_CONFLICT. */
+const GROUP_CHANGE_ATTEMPTS = 5
 
 /** A message to store and deliver: its client id, where, and what (a file by its upload id). */
 export type NewMessage =
@@ -94,6 +111,7 @@ export class ChatService {
   ) {
     this.catchUp = new CatchUp({
       engine,
+      floor: (conv, user) => this.floor(conv, user),
       currentUrls: (msgs) => this.currentUrls(msgs),
       queueMaxLength: options.queueMaxLength,
       syncPauseBytes: options.syncPauseBytes,
@@ -125,6 +143,17 @@ export class ChatService {
     return record
   }
 
+  /** Forget a cached record (its group changed, here or on another node). */
+  forget(conv: string): void {
+    this.convCache.delete(conv)
+  }
+
+  /** The last seq `user` may not read in `conv`: the seq at which they joined (0: founding member). */
+  async floor(conv: ConvId, user: UserId): Promise<number> {
+    const record = await this.record(conv)
+    return record?.joined?.[user] ?? 0
+  }
+
   private remember(record: ConvRecord): void {
     // Member ids shared by every cached record naming them: a user in 20 conversations is one
     // string here, not 20 copies parsed from 20 records (memory per connected user, issue 15).
@@ -151,7 +180,8 @@ export class ChatService {
     }
     const others = [...new Set(input.members)].filter((m) => m !== user.id)
     if (others.length + 1 > LIMITS.maxGroupMembers) throw new AppError('INVALID_FRAME', `a group has at most ${LIMITS.maxGroupMembers} members`)
-    return this.store({ id: `g:${randomId(16)}`, kind: 'group', title: input.title, members: [user.id, ...others], createdAt: Date.now() }, user, out)
+    const group: ConvRecord = { id: `g:${randomId(16)}`, kind: 'group', title: input.title, members: [user.id, ...others], createdAt: Date.now(), owner: user.id, admins: [], joined: {}, rev: 0 }
+    return this.store(group, user, out)
   }
 
   /** The 1:1 of `user` and `other`, created unless it exists (a first message creates it too). */
@@ -174,7 +204,7 @@ export class ChatService {
     this.remember(stored)
     const [state] = await this.engine.convs.states([stored.id], user.id)
     const [peerRead] = await this.peerReads([stored], user.id)
-    const conv = conversationOf(stored, profiles, state!, peerRead)
+    const conv = conversationOf(stored, profiles, state!, peerRead, user.id)
     if (created) {
       // Everyone starts with nothing read, so one frame (without rid) fits every other device.
       const json = encode.conv({ conv: { ...conv, readSeq: 0, unread: 0, ...(conv.peerRead !== undefined ? { peerRead: 0 } : {}) } })
@@ -204,7 +234,8 @@ export class ChatService {
     const profiles = await this.profiles(memberIds)
     const convs: Conversation[] = []
     records.forEach((r, i) => {
-      if (r) convs.push(conversationOf(r, profiles, summary[i]!, r.kind === 'direct' ? (summary[i]!.peerRead ?? 0) : undefined))
+      // A group the user left or was removed from is not theirs any more, whatever a summary still holds.
+      if (r?.members.includes(user)) convs.push(conversationOf(r, profiles, summary[i]!, r.kind === 'direct' ? (summary[i]!.peerRead ?? 0) : undefined, user))
     })
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
@@ -328,6 +359,127 @@ export class ChatService {
     return this.catchUp.sync(user, rid, cursors, out)
   }
 
+  // ---------------------------------------------------------------- groups
+
+  /**
+   * Apply one group operation (PROTOCOL.md, Groups) and record it as a `system` message of the
+   * group, delivered to every member before and after the change (a removed member learns of
+   * the removal, then nothing more). The record changes first (compare-and-set on `rev`, retried
+   * against concurrent changes), so a removed member is refused from that moment on; then the
+   * message is stored. A member added reads only what comes after the seq at which they joined.
+   */
+  async group(user: UserId, change: GroupChange, out?: Outlet): Promise<Message> {
+    for (let attempt = 0; attempt < GROUP_CHANGE_ATTEMPTS; attempt++) {
+      const prev = await this.engine.convs.get(change.conv)
+      if (!prev || !prev.members.includes(user)) throw new AppError('NOT_MEMBER')
+      if (prev.kind !== 'group') throw new AppError('NOT_GROUP')
+      const [state] = await this.engine.convs.states([change.conv], user)
+      const planned = await this.plan(user, prev, change, state!.lastSeq)
+      if (!(await this.engine.convs.update(planned.next))) continue
+      this.forget(change.conv)
+      this.delivery.convChanged(change.conv)
+      const result = await this.engine.messages.append({
+        conv: change.conv,
+        from: user,
+        cid: `sys-${randomId(16)}`,
+        mid: this.nextMid(),
+        ts: Date.now(),
+        kind: 'system',
+        body: planned.body,
+        dedupWindowMs: this.options.dedupWindowMs,
+      })
+      // Members added learn the group first, then its message like everyone else.
+      const added = planned.next.members.filter((m) => !prev.members.includes(m))
+      if (added.length > 0) await this.introduceGroup(planned.next, added)
+      const told = [...new Set([...prev.members, ...planned.next.members])]
+      this.delivery.message(told, { conv: change.conv, seq: result.msg.seq, json: result.json }, user, out)
+      return result.msg
+    }
+    throw new AppError('GROUP_CONFLICT')
+  }
+
+  /** What `change` makes of `prev`, checked against the actor's role (NOT_ADMIN, NOT_OWNER, GROUP_FULL...). */
+  private async plan(user: UserId, prev: ConvRecord, change: GroupChange, lastSeq: number): Promise<{ next: ConvRecord; body: SystemBody }> {
+    const role = roleOf(prev, user)
+    const admins = prev.admins ?? []
+    const owner = ownerOf(prev)
+    const one = (): UserId => {
+      if (change.users?.length !== 1) throw new AppError('INVALID_FRAME', `${change.op} names exactly one user`)
+      const target = change.users[0]!
+      if (!prev.members.includes(target)) throw new AppError('NOT_MEMBER', `${target} is not a member`)
+      if (target === user) throw new AppError('INVALID_FRAME', `${change.op} names another member`)
+      return target
+    }
+    const ownerOnly = () => {
+      if (role !== 'owner') throw new AppError('NOT_OWNER')
+    }
+    const base = { ...prev, owner, admins, rev: (prev.rev ?? 0) + 1 }
+    switch (change.op) {
+      case 'add': {
+        if (role === 'member') throw new AppError('NOT_ADMIN')
+        const added = [...new Set(change.users ?? [])].filter((u) => !prev.members.includes(u))
+        if (added.length === 0) throw new AppError('INVALID_FRAME', 'add names no new member')
+        if (prev.members.length + added.length > LIMITS.maxGroupMembers) {
+          throw new AppError('GROUP_FULL', `a group has at most ${LIMITS.maxGroupMembers} members`)
+        }
+        const profiles = await this.engine.users.get(added)
+        if (profiles.length !== added.length) throw new AppError('USER_NOT_FOUND')
+        // Joining at lastSeq: everything after it is theirs, this change's own message included.
+        const joined = { ...prev.joined }
+        for (const u of added) joined[u] = lastSeq
+        return { next: { ...base, members: [...prev.members, ...added], joined }, body: { op: 'add', users: added } }
+      }
+      case 'remove': {
+        const target = one()
+        if (role === 'member') throw new AppError('NOT_ADMIN')
+        if (target === owner || (role === 'admin' && admins.includes(target))) throw new AppError('NOT_ADMIN', 'an admin cannot remove the owner or another admin')
+        return { next: without(base, target), body: { op: 'remove', users: [target] } }
+      }
+      case 'leave':
+        if (role === 'owner') throw new AppError('OWNER_CANNOT_LEAVE')
+        return { next: without(base, user), body: { op: 'leave' } }
+      case 'rename':
+        if (role === 'member') throw new AppError('NOT_ADMIN')
+        if (change.title === undefined) throw new AppError('INVALID_FRAME', 'rename needs a title')
+        return { next: { ...base, title: change.title }, body: { op: 'rename', title: change.title } }
+      case 'admin':
+      case 'unadmin': {
+        ownerOnly()
+        const target = one()
+        const next = change.op === 'admin' ? [...new Set([...admins, target])] : admins.filter((a) => a !== target)
+        return { next: { ...base, admins: next }, body: { op: change.op, users: [target] } }
+      }
+      case 'transfer': {
+        ownerOnly()
+        const target = one()
+        return { next: { ...base, owner: target, admins: admins.filter((a) => a !== target) }, body: { op: 'transfer', users: [target] } }
+      }
+      case 'dissolve':
+        ownerOnly()
+        return { next: { ...base, members: [], admins: [], joined: {} }, body: { op: 'dissolve' } }
+    }
+  }
+
+  /** New members learn the group (a `conv` frame each: their own read mark is their joining seq). */
+  private async introduceGroup(record: ConvRecord, added: readonly UserId[]): Promise<void> {
+    const profiles = await this.engine.users.get(record.members)
+    for (const u of added) {
+      const [state] = await this.engine.convs.states([record.id], u)
+      this.delivery.frame([u], 'conv', encode.conv({ conv: conversationOf(record, profiles, state!, undefined, u) }))
+    }
+  }
+
+  /** One page of a group's members: owner, admins, then members in joining order; `next` is the next page's cursor. */
+  async members(user: UserId, conv: ConvId, after: number, limit: number): Promise<{ items: Array<{ user: User; role: Role }>; next?: number }> {
+    const record = await this.memberOf(user, conv)
+    const rank = (m: UserId) => ({ owner: 0, admin: 1, member: 2 })[roleOf(record, m)]
+    const ordered = record.members.map((m, i) => ({ m, i })).sort((a, b) => rank(a.m) - rank(b.m) || a.i - b.i)
+    const page = ordered.slice(after, after + limit).map((e) => e.m)
+    const profiles = new Map((await this.engine.users.get(page)).map((p) => [p.id, p]))
+    const items = page.map((m) => ({ user: profiles.get(m) ?? { id: m, name: m }, role: roleOf(record, m) }))
+    return after + limit < ordered.length ? { items, next: after + limit } : { items }
+  }
+
   // ---------------------------------------------------------------- recall and withdraw
 
   /**
@@ -338,7 +490,7 @@ export class ChatService {
   async recall(user: UserId, at: ConvSeq): Promise<{ readonly event?: number }> {
     const record = await this.memberOf(user, at.conv)
     const m = await this.stored(at)
-    if (m.from !== user || m.kind === 'recall') throw new AppError('RECALL_NOT_ALLOWED')
+    if (m.from !== user || m.kind === 'recall' || m.kind === 'system') throw new AppError('RECALL_NOT_ALLOWED')
     if (m.kind === 'recalled') return {}
     const window = this.options.recallWindowMs ?? RECALL_WINDOW_MS
     if (Date.now() - m.ts > window) throw new AppError('RECALL_WINDOW_PASSED', `messages can be recalled for ${window} ms after their send`)
@@ -354,7 +506,7 @@ export class ChatService {
     if (!record) throw new AppError('CONV_NOT_FOUND')
     const m = await this.stored(at)
     if (m.kind === 'recalled') return {}
-    if (m.kind === 'recall') throw new AppError('RECALL_NOT_ALLOWED', 'an event is not withdrawn')
+    if (m.kind === 'recall' || m.kind === 'system') throw new AppError('RECALL_NOT_ALLOWED', 'an event is not withdrawn')
     return this.retract(record, m, 'moderation')
   }
 
@@ -547,8 +699,12 @@ function conversationOf(
   profiles: readonly User[],
   state: { lastSeq: number; lastMsg?: Message | undefined; readSeq: number },
   peerRead?: number,
+  viewer?: UserId,
 ): Conversation {
   const byId = new Map(profiles.map((p) => [p.id, p]))
+  // A member who joined later has nothing before their joining seq to read (nor unread).
+  const joinedSeq = viewer !== undefined ? (record.joined?.[viewer] ?? 0) : 0
+  state = { ...state, readSeq: Math.max(state.readSeq, joinedSeq) }
   const conv: Conversation = {
     id: record.id,
     kind: record.kind,
@@ -561,7 +717,29 @@ function conversationOf(
   if (record.title !== undefined) conv.title = record.title
   if (state.lastMsg) conv.lastMsg = state.lastMsg
   if (peerRead !== undefined) conv.peerRead = peerRead
+  if (record.kind === 'group') {
+    conv.owner = ownerOf(record)
+    conv.admins = [...(record.admins ?? [])]
+    conv.joinedSeq = joinedSeq
+  }
   return conv
+}
+
+/** A group's owner: its record's, or the first member for a group stored before roles. */
+function ownerOf(record: ConvRecord): UserId | undefined {
+  return record.owner ?? record.members[0]
+}
+
+function roleOf(record: ConvRecord, user: UserId): Role {
+  if (ownerOf(record) === user) return 'owner'
+  return record.admins?.includes(user) ? 'admin' : 'member'
+}
+
+/** The record without `user` (as member, admin and joiner). */
+function without(record: ConvRecord, user: UserId): ConvRecord {
+  const joined = { ...record.joined }
+  delete joined[user]
+  return { ...record, members: record.members.filter((m) => m !== user), admins: (record.admins ?? []).filter((a) => a !== user), joined }
 }
 
 function activity(c: Conversation): number {

@@ -222,6 +222,29 @@ class MemoryConvs implements ConvStore {
     return this.convs.get(conv)?.record
   }
 
+  async update(next: ConvRecord): Promise<boolean> {
+    const data = this.convs.get(next.id)
+    if (!data) throw new AppError('CONV_NOT_FOUND')
+    const prev = data.record
+    if ((prev.rev ?? 0) !== (next.rev ?? 0) - 1) return false
+    if (this.backing) {
+      const ok = await this.backing.archive.updateConv(next).catch((err: unknown) => {
+        throw new AppError('STORE_UNAVAILABLE', 'the archive refused the group change', { cause: err })
+      })
+      // Checked again: another update may have finished while this one was in the archive.
+      if (!ok || data.record !== prev) return false
+    }
+    data.record = next
+    const now = new Set(next.members)
+    for (const m of prev.members) if (!now.has(m)) this.byUser.get(m)?.delete(next.id)
+    for (const m of next.members) {
+      let set = this.byUser.get(m)
+      if (!set) this.byUser.set(m, (set = new Set()))
+      set.add(next.id)
+    }
+    return true
+  }
+
   async listForUser(user: UserId): Promise<ConvId[]> {
     return [...(this.byUser.get(user) ?? [])]
   }

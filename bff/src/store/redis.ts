@@ -37,6 +37,7 @@ import type { ConvId, Message, Presence, User, UserId } from '@chat/shared'
 import type { Archive } from '../archive/archive'
 import type { Logger } from '../log'
 import { directoryTerms } from './directory'
+import { groupFields, groupJson } from './group-json'
 import { messageJson, messageJsonParts, messageOf } from './message-json'
 import { Persister } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
@@ -203,11 +204,21 @@ return 0
 
 const CREATE_CONV = `
 if redis.call('HEXISTS', KEYS[1], 'kind') == 1 then
-  return redis.call('HMGET', KEYS[1], 'kind', 'title', 'members', 'createdAt')
+  return redis.call('HMGET', KEYS[1], 'kind', 'title', 'members', 'createdAt', 'grp', 'rev')
 end
-redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'members', ARGV[2], 'createdAt', ARGV[3], 'lastSeq', 0)
+redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'members', ARGV[2], 'createdAt', ARGV[3], 'lastSeq', 0, 'rev', 0)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'grp', ARGV[5]) end
 return 0
+`
+
+/** A group's mutable part replaced if its rev is still ARGV[1] (compare-and-set): 1, else 0; -1 when unknown. */
+const UPDATE_CONV = `
+if redis.call('HEXISTS', KEYS[1], 'kind') == 0 then return -1 end
+if tonumber(redis.call('HGET', KEYS[1], 'rev') or '0') ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rev', tonumber(ARGV[1]) + 1, 'members', ARGV[2], 'grp', ARGV[4])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[3]) else redis.call('HDEL', KEYS[1], 'title') end
+return 1
 `
 
 const MARK_READ = `
@@ -290,6 +301,7 @@ interface Scripted {
   chatRestoreConv(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatTrimWindow(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
+  chatUpdateConv(k1: string, ...args: (string | number)[]): Promise<number>
   chatRetract(k1: string, k2: string, seq: number, tombstone: string, mark: string): Promise<number>
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatSummary(k1: string, ...args: (string | number)[]): Promise<number>
@@ -305,6 +317,7 @@ function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatRestoreConv', { numberOfKeys: 2, lua: RESTORE_CONV })
   client.defineCommand('chatTrimWindow', { numberOfKeys: 2, lua: TRIM_WINDOW })
   client.defineCommand('chatCreateConv', { numberOfKeys: 1, lua: CREATE_CONV })
+  client.defineCommand('chatUpdateConv', { numberOfKeys: 1, lua: UPDATE_CONV })
   client.defineCommand('chatRetract', { numberOfKeys: 2, lua: RETRACT })
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
   client.defineCommand('chatSummary', { numberOfKeys: 1, lua: SUMMARY })
@@ -371,7 +384,9 @@ class RedisMessages implements MessageStore {
     const args = [parts.head, parts.tail, input.dedupWindowMs, input.from, this.backlogMax ?? '']
     // Standalone: the summaries in the script (members known: the caller's record, else read).
     const members = this.cluster ? undefined : (input.members ?? (await this.convs.get(conv))?.members)
-    const inScript = members !== undefined && members.length > 0
+    // In the script only when the sender is a member (its summary is KEYS[6]): not for the `system`
+    // message of a member who left, nor a `recall` event of a former member's message.
+    const inScript = members !== undefined && members.includes(input.from)
     const res = await this.guard(() =>
       inScript
         ? this.r.chatAppendWith(
@@ -396,14 +411,14 @@ class RedisMessages implements MessageStore {
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
       const msg = JSON.parse(json) as Message
       // Cluster: a retry after a failure between the script and the summaries repairs them (idempotent).
-      if (!inScript) await this.convs.noteMessage(conv, input.members, msg.from, msg.seq, json)
+      if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
       return { msg, json, dup: true }
     }
     const seq = Number(res[1])
     const json = messageJson(parts, seq)
     // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
     // here is retried by its client with the same cid, which lands above and repairs them.
-    if (!inScript) await this.convs.noteMessage(conv, input.members, input.from, seq, json)
+    if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, input.from, seq, json)
     return { msg: messageOf(input, seq), json, dup: false }
   }
 
@@ -479,6 +494,8 @@ class RedisConvs implements ConvStore {
         ...reads,
       ),
     )
+    const grp = groupJson(record)
+    if (grp !== null) await this.guard(() => this.r.hset(this.k.convMeta(conv), 'grp', grp, 'rev', record.rev ?? 0))
     await this.guard(() => Promise.all(record.members.map((m) => this.r.zadd(this.k.userConvs(m), record.createdAt, record.id))))
     return record
   }
@@ -501,6 +518,7 @@ class RedisConvs implements ConvStore {
         JSON.stringify(record.members),
         record.createdAt,
         record.title ?? '',
+        groupJson(record) ?? '',
       ),
     )
     const stored = res === 0 ? record : recordOf(record.id, res)
@@ -519,9 +537,33 @@ class RedisConvs implements ConvStore {
   }
 
   async get(conv: ConvId): Promise<ConvRecord | undefined> {
-    const res = await this.guard(() => this.r.hmget(this.k.convMeta(conv), 'kind', 'title', 'members', 'createdAt'))
+    const res = await this.guard(() => this.r.hmget(this.k.convMeta(conv), 'kind', 'title', 'members', 'createdAt', 'grp', 'rev'))
     if (res[0]) return recordOf(conv, res)
     return this.restore(conv)
+  }
+
+  async update(next: ConvRecord): Promise<boolean> {
+    const prev = await this.get(next.id)
+    if (!prev) throw new AppError('CONV_NOT_FOUND')
+    if ((prev.rev ?? 0) !== (next.rev ?? 0) - 1) return false
+    // The archive first (the system of record decides), then Redis with the same compare-and-set.
+    if (this.cold && !(await this.cold.call((a) => a.updateConv(next)))) return false
+    const res = await this.guard(() =>
+      this.r.chatUpdateConv(this.k.convMeta(next.id), (next.rev ?? 0) - 1, JSON.stringify(next.members), next.title ?? '', groupJson(next) ?? ''),
+    )
+    if (res < 0) throw new AppError('CONV_NOT_FOUND')
+    if (res === 0) return false
+    const now = new Set(next.members)
+    const gone = prev.members.filter((m) => !now.has(m))
+    await this.guard(() =>
+      Promise.all([
+        ...gone.map((m) => this.r.zrem(this.k.userConvs(m), next.id)),
+        // Their summary entry goes too (`overview` lists only the zset's ids; a member added again starts afresh).
+        ...gone.map((m) => this.r.hdel(this.k.summary(m), `l:${next.id}`, `r:${next.id}`, `p:${next.id}`)),
+        ...next.members.map((m) => this.r.zadd(this.k.userConvs(m), 'NX', next.createdAt, next.id)),
+      ]),
+    )
+    return true
   }
 
   async listForUser(user: UserId): Promise<ConvId[]> {
@@ -561,8 +603,8 @@ class RedisConvs implements ConvStore {
    * written into the summary for the next time.
    */
   async overview(user: UserId): Promise<ConvSummary[]> {
-    const [hot, fields] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.hgetall(this.k.summary(user))]))
-    const ids = hot.length === 0 && this.cold ? await this.listForUser(user) : hot
+    const [listed, fields] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.hgetall(this.k.summary(user))]))
+    const ids = listed.length === 0 && this.cold ? await this.listForUser(user) : listed
     const out = new Array<ConvSummary>(ids.length)
     const missing: number[] = []
     ids.forEach((conv, i) => {
@@ -644,15 +686,17 @@ class RedisConvs implements ConvStore {
 }
 
 function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {
-  const [kind, title, members, createdAt] = fields
+  const [kind, title, members, createdAt, grp, rev] = fields
   return {
     id,
     kind: kind === 'group' ? 'group' : 'direct',
     ...(title ? { title } : {}),
     members: JSON.parse(members ?? '[]') as UserId[],
     createdAt: Number(createdAt ?? 0),
+    ...groupFields(grp, Number(rev ?? 0)),
   }
 }
+
 
 class RedisUsers implements UserStore {
   constructor(

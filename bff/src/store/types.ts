@@ -9,10 +9,13 @@
  * it is one Lua script over keys sharing the conversation's hash tag.
  */
 import type { WeChatStore } from './wechat'
-import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, RecallBody, TextBody, User, UserId } from '@chat/shared'
+import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, RecallBody, SystemBody, TextBody, User, UserId } from '@chat/shared'
 
-/** What `append` stores: a sent message, or the `recall` event of a retraction (recalled tombstones replace, never append). */
-export type MessageBody = TextBody | ImageBody | FileBody | RecallBody
+/**
+ * What `append` stores: a sent message, a group's membership change (`system`), or the `recall`
+ * event of a retraction (recalled tombstones replace, never append).
+ */
+export type MessageBody = TextBody | ImageBody | FileBody | SystemBody | RecallBody
 
 /** `retract`: replaced, it was a tombstone already (nothing changed), or no message has that seq. */
 export type RetractOutcome = 'done' | 'already' | 'missing'
@@ -28,7 +31,7 @@ export interface AppendInput {
   readonly mid: string
   /** Server clock, ms. */
   readonly ts: number
-  readonly kind: MessageKind
+  readonly kind: MessageKind | 'system'
   readonly body: MessageBody
   /** How long (sender, cid) stays remembered, ms. */
   readonly dedupWindowMs: number
@@ -47,13 +50,24 @@ export interface AppendResult {
   readonly dup: boolean
 }
 
-/** A conversation's fixed part. Members never change after creation (the protocol has no frame for it). */
+/**
+ * A conversation's record. A 1:1's never changes; a group's members, title and roles change by
+ * `ConvStore.update` (compare-and-set on `rev`), each change recorded as a `system` message.
+ */
 export interface ConvRecord {
   readonly id: ConvId
   readonly kind: ConvKind
   readonly title?: string | undefined
+  /** Current members, in joining order. */
   readonly members: readonly UserId[]
   readonly createdAt: number
+  /** Groups: the owner (absent for 1:1s and for groups created before roles: then the first member). */
+  readonly owner?: UserId | undefined
+  readonly admins?: readonly UserId[] | undefined
+  /** Groups: the seq at which a member added later joined (absent: a founding member, 0). */
+  readonly joined?: Readonly<Record<UserId, number>> | undefined
+  /** Groups: revision of the mutable part, 0 at creation, +1 per `update`. */
+  readonly rev?: number | undefined
 }
 
 /** A conversation's moving part, as one user sees it. */
@@ -96,6 +110,12 @@ export interface ConvStore {
   /** Create if absent (and add it to every member's list). Returns the stored record and whether it was created. */
   create(record: ConvRecord): Promise<{ record: ConvRecord; created: boolean }>
   get(conv: ConvId): Promise<ConvRecord | undefined>
+  /**
+   * Replace a group's mutable part (members, title, owner, admins, joined) by `next` if its stored
+   * `rev` is still `next.rev - 1`; members added get the conversation in their list, members
+   * removed lose it. Returns false (nothing changed) when another update came first.
+   */
+  update(next: ConvRecord): Promise<boolean>
   /** Ids of the user's conversations. */
   listForUser(user: UserId): Promise<ConvId[]>
   /** Last seq, last message and the user's read mark of each conversation (same order). */

@@ -20,7 +20,7 @@ import type { ListView } from '../../list/virtual-list'
 import { client, moderation, store } from '../../services'
 import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/moderation'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
-import { convTitle, displayStatus, hasOlder, otherMember, typingUsers } from '../../store/selectors'
+import { convTitle, displayStatus, hasOlder, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
 import { Composer } from './Composer'
 import { SubscribeBanner } from './SubscribeBanner'
@@ -54,6 +54,8 @@ export default function ChatPage() {
 function ChatHeader({ conv }: { conv: ConvId }) {
   const gate = useGate()
   const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id) : ''))
+  // The members line of a group opens its info page (members, roles, add, remove, leave...).
+  const isGroup = useStore(gate, (s) => s.convs[conv]?.kind === 'group')
   useEffect(() => {
     if (title) void Taro.setNavigationBarTitle({ title })
     else setPageTitle('title.chat')
@@ -85,7 +87,16 @@ function ChatHeader({ conv }: { conv: ConvId }) {
           <Text className='ch-title'>{title}</Text>
         </View>
       ) : null}
-      {line.text ? <Text className={line.typing ? 'ch-t ch-typing' : 'ch-t'}>{line.text}</Text> : null}
+      {line.text ? (
+        <View
+          id={isGroup ? 'group-info' : undefined}
+          role={isGroup ? 'link' : undefined}
+          aria-label={isGroup ? t('group.info') : undefined}
+          onClick={isGroup ? () => void Taro.navigateTo({ url: `/pages/group/index?conv=${encodeURIComponent(conv)}` }) : undefined}
+        >
+          <Text className={line.typing ? 'ch-t ch-typing' : 'ch-t'}>{line.text}</Text>
+        </View>
+      ) : null}
     </View>
   )
 }
@@ -240,6 +251,7 @@ function Messages({ conv }: { conv: ConvId }) {
         onImage={onImage}
         onFile={onFile}
         onLongPress={onLongPress}
+        system={m.kind === 'system' ? systemText(m, t, (id) => users[id]?.name ?? id, me) : undefined}
       />
     )
   }

@@ -127,7 +127,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     const last = lastMessageOf(s, id)
     const other = c.kind === 'direct' ? otherMember(c, me) : undefined
     const notice = last?.kind === 'recall' || last?.kind === 'recalled'
-    const lastFrom = last && !notice && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
+    const lastFrom = last && !notice && last.kind !== 'system' && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
     return {
       title: convTitle(c, me),
       avatarId: other?.id ?? c.id,

@@ -1,0 +1,176 @@
+/**
+ * Group info (PROTOCOL.md, "Groups"): the members with their roles, a page at a time (`members`),
+ * and what the user's role allows: add someone found by search, remove, rename, make admin,
+ * transfer ownership, dissolve (owner); leave (everyone but the owner). Each action is one
+ * `group` request; the change reaches every member as a system message of the chat.
+ */
+import { Input, ScrollView, Text, View } from '@tarojs/components'
+import Taro, { useDidShow, useRouter } from '@tarojs/taro'
+import { useCallback, useEffect, useRef, useState } from 'react'
+import { AppError, type ServerFrameOf, type User, type UserId } from '@chat/shared'
+import { setPageTitle, t } from '../../i18n'
+import { Avatar } from '../../components/Avatar'
+import { H5Header } from '../../components/H5Header'
+import { ConnectionBanner } from '../../components/StatusBar'
+import { usePageGate } from '../../hooks'
+import { client } from '../../services'
+import type { RequestFrame } from '../../net/chat-client'
+import { GateProvider, useGate, useStore } from '../../store/react'
+import '../contacts/index.css'
+
+type Role = 'owner' | 'admin' | 'member'
+type Member = ServerFrameOf<'members'>['items'][number]
+
+/** Members asked for per page. */
+const MEMBERS_PAGE = 50
+/** Search as the user types, at most this often, ms. */
+const SEARCH_DEBOUNCE_MS = 250
+
+export default function GroupPage() {
+  const gate = usePageGate()
+  const conv = decodeURIComponent(useRouter().params.conv ?? '')
+  useDidShow(() => setPageTitle('title.group'))
+  return (
+    <GateProvider gate={gate}>
+      <View className='kt'>
+        <ConnectionBanner />
+        <H5Header title={t('title.group')} />
+        <GroupInfo conv={conv} />
+      </View>
+    </GateProvider>
+  )
+}
+
+function GroupInfo({ conv }: { conv: string }) {
+  const gate = useGate()
+  const me = useStore(gate, (s) => s.me?.id)
+  const connected = useStore(gate, (s) => s.conn.state === 'connected')
+  const title = useStore(gate, (s) => s.convs[conv]?.title ?? '')
+  // Any change of the group (a system message arrived) reloads the members.
+  const lastSeq = useStore(gate, (s) => s.convs[conv]?.lastSeq ?? 0)
+  const [members, setMembers] = useState<Member[]>([])
+  const [next, setNext] = useState<number | undefined>()
+  const [error, setError] = useState<string | undefined>()
+  const [name, setName] = useState('')
+
+  const page = useCallback(
+    async (after: number) => {
+      const f = (await client.sendRequest({ type: 'members', conv, after, limit: MEMBERS_PAGE })) as ServerFrameOf<'members'>
+      setMembers((old) => (after === 0 ? f.items : [...old, ...f.items]))
+      setNext(f.next)
+    },
+    [conv],
+  )
+  useEffect(() => {
+    if (connected) page(0).catch((err: unknown) => setError(codeOf(err)))
+  }, [connected, page, lastSeq])
+
+  const myRole: Role = members.find((m) => m.user.id === me)?.role ?? 'member'
+  const act = async (frame: Omit<Extract<RequestFrame, { type: 'group' }>, 'type' | 'conv'>, confirm?: string) => {
+    if (confirm && !(await Taro.showModal({ content: confirm })).confirm) return
+    try {
+      await client.sendRequest({ type: 'group', conv, ...frame })
+      setError(undefined)
+      if (frame.op === 'leave' || frame.op === 'dissolve') void Taro.navigateBack()
+    } catch (err) {
+      setError(codeOf(err))
+    }
+  }
+
+  return (
+    <ScrollView className='kt-l' scrollY>
+      {error ? (
+        <View className='kt-err' id='group-error' role='alert' onClick={() => setError(undefined)}>
+          <Text>{t(`err.${error}` as Parameters<typeof t>[0])}</Text>
+        </View>
+      ) : null}
+      {myRole !== 'member' ? (
+        <View className='kt-sec'>
+          <Text className='kt-h'>{t('group.rename')}</Text>
+          <Input className='kt-in' id='group-title' placeholder={title} value={name} onInput={(e) => setName(e.detail.value)} />
+          <Button id='group-rename' label={t('group.save')} onClick={() => name.trim() && void act({ op: 'rename', title: name.trim() }).then(() => setName(''))} primary />
+        </View>
+      ) : null}
+      {myRole !== 'member' ? <AddMembers members={members} onAdd={(u) => void act({ op: 'add', users: [u] })} /> : null}
+      <View className='kt-sec'>
+        <Text className='kt-h'>{t('group.members', { n: members.length })}</Text>
+        {members.map((m) => (
+          <View key={m.user.id} className='kt-u' id={`member-${m.user.id}`}>
+            <Avatar id={m.user.id} name={m.user.name} />
+            <Text className='kt-n'>{m.user.name}</Text>
+            {m.role !== 'member' ? <Text className='kt-tag'>{t(`group.role.${m.role}`)}</Text> : null}
+            {m.user.id !== me && canRemove(myRole, m.role) ? (
+              <Button id={`remove-${m.user.id}`} label={t('group.remove')} onClick={() => void act({ op: 'remove', users: [m.user.id] })} danger />
+            ) : null}
+            {m.user.id !== me && myRole === 'owner' ? (
+              <>
+                <Button
+                  id={`admin-${m.user.id}`}
+                  label={m.role === 'admin' ? t('group.unadmin') : t('group.admin')}
+                  onClick={() => void act({ op: m.role === 'admin' ? 'unadmin' : 'admin', users: [m.user.id] })}
+                />
+                <Button id={`transfer-${m.user.id}`} label={t('group.transfer')} onClick={() => void act({ op: 'transfer', users: [m.user.id] }, t('group.confirmTransfer', { name: m.user.name }))} />
+              </>
+            ) : null}
+          </View>
+        ))}
+        {next !== undefined ? <Button id='members-more' label={t('group.more')} onClick={() => void page(next).catch((err: unknown) => setError(codeOf(err)))} /> : null}
+      </View>
+      <View className='kt-sec'>
+        {myRole === 'owner' ? (
+          <Button id='group-dissolve' label={t('group.dissolve')} onClick={() => void act({ op: 'dissolve' }, t('group.confirmDissolve'))} danger />
+        ) : (
+          <Button id='group-leave' label={t('group.leave')} onClick={() => void act({ op: 'leave' }, t('group.confirmLeave'))} danger />
+        )}
+      </View>
+    </ScrollView>
+  )
+}
+
+/** The owner removes anyone, an admin plain members only (the server checks the same: NOT_ADMIN). */
+function canRemove(me: Role, them: Role): boolean {
+  return them !== 'owner' && (me === 'owner' || (me === 'admin' && them === 'member'))
+}
+
+function AddMembers({ members, onAdd }: { members: readonly Member[]; onAdd: (u: UserId) => void }) {
+  const [q, setQ] = useState('')
+  const [found, setFound] = useState<User[]>([])
+  const timer = useRef<ReturnType<typeof setTimeout>>()
+  useEffect(() => {
+    clearTimeout(timer.current)
+    if (q.trim() === '') return setFound([])
+    timer.current = setTimeout(() => {
+      client.searchUsers(q.trim()).then(setFound, () => setFound([]))
+    }, SEARCH_DEBOUNCE_MS)
+    return () => clearTimeout(timer.current)
+  }, [q])
+  const inGroup = new Set(members.map((m) => m.user.id))
+  return (
+    <View className='kt-sec'>
+      <Text className='kt-h'>{t('group.add')}</Text>
+      <Input className='kt-in' id='group-search' placeholder={t('new.search')} value={q} onInput={(e) => setQ(e.detail.value)} />
+      {found
+        .filter((u) => !inGroup.has(u.id))
+        .map((u) => (
+          <View key={u.id} className='kt-u' id={`found-${u.id}`}>
+            <Avatar id={u.id} name={u.name} />
+            <Text className='kt-n'>{u.name}</Text>
+            <Button id={`add-${u.id}`} label={t('group.addOne')} onClick={() => onAdd(u.id)} primary />
+          </View>
+        ))}
+    </View>
+  )
+}
+
+function Button(p: { id: string; label: string; onClick: () => void; primary?: boolean; danger?: boolean }) {
+  const cls = `kt-b${p.primary ? ' kt-b1' : ''}${p.danger ? ' kt-b2' : ''}`
+  return (
+    <View className={cls} id={p.id} role='button' onClick={p.onClick}>
+      <Text>{p.label}</Text>
+    </View>
+  )
+}
+
+function codeOf(err: unknown): string {
+  return err instanceof AppError ? err.code : 'NETWORK'
+}
