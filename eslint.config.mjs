@@ -13,7 +13,7 @@ const nodeGlobals = Object.fromEntries(
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/', '**/dist/', 'bff/.test-dist/', 'bff/.bench-dist/', 'coverage/', 'test-results/', 'bench/results/', 'data/'],
+    ignores: ['**/node_modules/', '**/dist/', 'bff/.test-dist/', 'coverage/', 'test-results/', 'bench/results/', 'data/'],
   },
   {
     files: ['**/*.{ts,tsx,mts,cts}'],
