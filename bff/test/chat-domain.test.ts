@@ -7,12 +7,13 @@ import { pino } from 'pino'
 import type { ServerFrameType } from '@chat/shared'
 import { Delivery } from '../src/chat/delivery'
 import { noFiles } from '../src/chat/files'
-import type { Outlet, Outlets } from '../src/chat/outlet'
+import type { Outlet } from '../src/chat/outlet'
 import type { SentSeqs } from '../src/chat/sent-seqs'
 import { ChatService } from '../src/chat/service'
 import { Metrics } from '../src/ops/metrics'
 import { createMemoryEngine } from '../src/store/memory'
 import type { Engine } from '../src/store/types'
+import { HeldOutlets } from './support/outlets'
 
 /** An outlet that keeps every frame, with a backlog the test sets. */
 class RecordingOutlet implements Outlet {
@@ -50,22 +51,7 @@ class RecordingOutlet implements Outlet {
   }
 }
 
-class Held implements Outlets {
-  readonly byUser = new Map<string, RecordingOutlet[]>()
-  add(o: RecordingOutlet): RecordingOutlet {
-    this.byUser.set(o.user, [...(this.byUser.get(o.user) ?? []), o])
-    return o
-  }
-  of(user: string) {
-    return this.byUser.get(user)
-  }
-  has(user: string) {
-    return this.byUser.has(user)
-  }
-  users() {
-    return this.byUser.keys()
-  }
-}
+class Held extends HeldOutlets<RecordingOutlet> {}
 
 let engine: Engine
 let delivery: Delivery

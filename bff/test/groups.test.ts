@@ -15,7 +15,7 @@ import { openArchive } from '../src/archive/archive'
 import type { Archive } from '../src/archive/archive'
 import { Delivery } from '../src/chat/delivery'
 import { noFiles } from '../src/chat/files'
-import type { Outlet, Outlets } from '../src/chat/outlet'
+import type { Outlet } from '../src/chat/outlet'
 import type { SentSeqs } from '../src/chat/sent-seqs'
 import { ChatService } from '../src/chat/service'
 import { Metrics } from '../src/ops/metrics'
@@ -24,6 +24,7 @@ import { createRedisEngine } from '../src/store/redis'
 import type { Engine } from '../src/store/types'
 import { REDIS_URL, dropPrefix, randomPrefix } from './support/server'
 import { createTestDatabase } from './support/mysql'
+import { HeldOutlets } from './support/outlets'
 
 class RecordingOutlet implements Outlet {
   readonly frames: Array<Record<string, unknown>> = []
@@ -56,22 +57,7 @@ class RecordingOutlet implements Outlet {
   }
 }
 
-class Held implements Outlets {
-  readonly byUser = new Map<string, RecordingOutlet[]>()
-  add(o: RecordingOutlet): RecordingOutlet {
-    this.byUser.set(o.user, [...(this.byUser.get(o.user) ?? []), o])
-    return o
-  }
-  of(user: string) {
-    return this.byUser.get(user)
-  }
-  has(user: string) {
-    return this.byUser.has(user)
-  }
-  users() {
-    return this.byUser.keys()
-  }
-}
+class Held extends HeldOutlets<RecordingOutlet> {}
 
 interface Setup {
   engine: Engine

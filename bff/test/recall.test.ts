@@ -12,7 +12,7 @@ import { openArchive } from '../src/archive/archive'
 import type { Archive } from '../src/archive/archive'
 import { Delivery } from '../src/chat/delivery'
 import { noFiles } from '../src/chat/files'
-import type { Outlet, Outlets } from '../src/chat/outlet'
+import type { Outlet } from '../src/chat/outlet'
 import type { SentSeqs } from '../src/chat/sent-seqs'
 import { ChatService } from '../src/chat/service'
 import { Metrics } from '../src/ops/metrics'
@@ -22,6 +22,7 @@ import type { Engine } from '../src/store/types'
 import { createTestDatabase } from './support/mysql'
 import { REDIS_URL, dropPrefix, randomPrefix } from './support/server'
 import { waitFor } from './support/wait'
+import { HeldOutlets } from './support/outlets'
 
 class RecordingOutlet implements Outlet {
   readonly frames: Record<string, unknown>[] = []
@@ -48,22 +49,7 @@ class RecordingOutlet implements Outlet {
   }
 }
 
-class Held implements Outlets {
-  readonly byUser = new Map<string, RecordingOutlet[]>()
-  add(o: RecordingOutlet): RecordingOutlet {
-    this.byUser.set(o.user, [...(this.byUser.get(o.user) ?? []), o])
-    return o
-  }
-  of(user: string) {
-    return this.byUser.get(user)
-  }
-  has(user: string) {
-    return this.byUser.has(user)
-  }
-  users() {
-    return this.byUser.keys()
-  }
-}
+class Held extends HeldOutlets<RecordingOutlet> {}
 
 interface Fixture {
   readonly engine: Engine
