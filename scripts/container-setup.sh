@@ -39,9 +39,22 @@ runtime = "runc"
 CONF
 
 sock=/run/podman/podman.sock
+# A service left running from a directory since deleted answers `docker version` but starts no
+# container: stop it, so a fresh one starts below.
+for pid in $(pgrep -f "podman system service" || true); do
+  case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in
+    *" (deleted)")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      ;;
+  esac
+done
 if ! DOCKER_HOST=unix://$sock timeout 5 docker version >/dev/null 2>&1; then
   mkdir -p /run/podman
-  setsid podman system service --time=0 "unix://$sock" >/var/log/podman-service.log 2>&1 < /dev/null &
+  # From /: the service outlives this shell, and conmon fails every container start ("write child:
+  # broken pipe", "Failed to get working directory") once the directory it started in is deleted
+  # (a CI clone removed after its run).
+  (cd / && setsid podman system service --time=0 "unix://$sock" >/var/log/podman-service.log 2>&1 < /dev/null &)
   for _ in $(seq 50); do DOCKER_HOST=unix://$sock timeout 2 docker version >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 
