@@ -37,16 +37,21 @@ export interface RowProps {
 }
 
 /** A row without a bubble: a recall event (nothing: the message it names shows the notice) or the notice itself. */
+/** The time separator above a row, when the row starts a new stretch of time. */
+function TimeLine({ time }: { time: string | undefined }) {
+  return time ? (
+    <View className='tm'>
+      <Text>{time}</Text>
+    </View>
+  ) : null
+}
+
 function NoticeRow(p: RowProps) {
   const { m } = p
   if (m.kind === 'recall') return <View className='r0' />
   return (
     <View className='r'>
-      {p.time ? (
-        <View className='tm'>
-          <Text>{p.time}</Text>
-        </View>
-      ) : null}
+      <TimeLine time={p.time} />
       <View className='rc'>
         <Text>{recallNotice(m, t, p.own ? m.from : undefined, () => p.senderName)}</Text>
       </View>
@@ -78,11 +83,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
   if (m.kind === 'system') {
     return (
       <View className='r'>
-        {p.time ? (
-          <View className='tm'>
-            <Text>{p.time}</Text>
-          </View>
-        ) : null}
+        <TimeLine time={p.time} />
         <View className='sy'>
           <Text>{p.system ?? ''}</Text>
         </View>
@@ -93,11 +94,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
   const refused = own && uploadRefused(m)
   return (
     <View className='r'>
-      {p.time ? (
-        <View className='tm'>
-          <Text>{p.time}</Text>
-        </View>
-      ) : null}
+      <TimeLine time={p.time} />
       <View className={own ? 'ln me' : 'ln'}>
         <Avatar id={m.from} name={p.senderName} />
         <View className='col'>
