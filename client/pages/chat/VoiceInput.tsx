@@ -16,6 +16,9 @@ import { client, platform } from '../../services'
 import { VoiceRecorder, type RecordingOutcome } from '../../voice/recorder'
 import { taroRecorderPort } from '../../voice/taro'
 
+/** How long after a touch the browser's compatibility mouse events may follow, ms. */
+const TOUCH_ECHO_MS = 1000
+
 interface TouchLike {
   readonly touches?: ArrayLike<{ readonly pageY?: number; readonly clientY?: number }>
   readonly changedTouches?: ArrayLike<{ readonly pageY?: number; readonly clientY?: number }>
@@ -47,7 +50,11 @@ export function VoiceInput({ conv }: { conv: ConvId }) {
   useDidHide(() => recorder.abort())
   useEffect(() => () => recorder.abort(), [recorder])
 
-  const mouse = process.env.TARO_ENV === 'h5' ? h5Mouse(recorder) : {}
+  // A touch screen sends the mouse events of a touch after it (compatibility mouse events): a press
+  // that follows a touch this closely is that echo, not a second press.
+  const lastTouch = useRef(-Infinity)
+  const touched = () => (lastTouch.current = Date.now())
+  const mouse = process.env.TARO_ENV === 'h5' ? h5Mouse(recorder, () => Date.now() - lastTouch.current < TOUCH_ECHO_MS) : {}
   const holding = view.phase !== 'idle'
   return (
     <>
@@ -55,9 +62,15 @@ export function VoiceInput({ conv }: { conv: ConvId }) {
         className={holding ? 'cp-hold cp-hold-on' : 'cp-hold'}
         id='hold-to-talk'
         role='button'
-        onTouchStart={(e) => recorder.press(touchY(e as unknown as TouchLike))}
+        onTouchStart={(e) => {
+          touched()
+          recorder.press(touchY(e as unknown as TouchLike))
+        }}
         onTouchMove={(e) => recorder.move(touchY(e as unknown as TouchLike))}
-        onTouchEnd={() => recorder.release()}
+        onTouchEnd={() => {
+          touched()
+          recorder.release()
+        }}
         onTouchCancel={() => recorder.abort()}
         {...mouse}
       >
@@ -69,10 +82,10 @@ export function VoiceInput({ conv }: { conv: ConvId }) {
 }
 
 /** h5: mouse down on the button; move and up anywhere (the pointer leaves the button when sliding up). */
-function h5Mouse(recorder: VoiceRecorder): Record<string, unknown> {
+function h5Mouse(recorder: VoiceRecorder, echo: () => boolean): Record<string, unknown> {
   return {
     onMouseDown: (e: { clientY: number; button?: number; preventDefault(): void }) => {
-      if (e.button !== undefined && e.button !== 0) return
+      if ((e.button !== undefined && e.button !== 0) || echo()) return
       e.preventDefault()
       const move = (ev: MouseEvent) => recorder.move(ev.clientY)
       const up = () => {
