@@ -74,7 +74,7 @@ export function VoiceInput({ conv }: { conv: ConvId }) {
         onTouchCancel={() => recorder.abort()}
         {...mouse}
       >
-        <Text>{holding ? t('voice.release') : t('voice.hold')}</Text>
+        <Text>{!holding ? t('voice.hold') : view.armed ? t('voice.releaseCancel') : t('voice.release')}</Text>
       </View>
       {holding ? <RecordingOverlay armed={view.armed} startedAt={view.startedAt} /> : null}
     </>
