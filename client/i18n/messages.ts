@@ -61,7 +61,7 @@ const zhErrors: Record<ErrorCode | 'NETWORK' | 'INTERRUPTED', string> = {
   GROUP_CONFLICT: '群信息刚刚有变化，请重试。',
   UPLOAD_TOO_LARGE: '文件太大，无法发送，请选择较小的文件。',
   UPLOAD_TYPE_REJECTED:
-    '不支持这种文件类型。可以发送 JPEG、PNG、GIF、WebP 图片，以及 PDF、Word、Excel、PowerPoint、ZIP、RTF 或纯文本文件。',
+    '不支持这种文件类型。可以发送 JPEG、PNG、GIF、WebP 图片，以及 PDF、Word、Excel、PowerPoint、ZIP、RTF、纯文本文件，或 AAC、M4A、WebM、Ogg、MP3 音频。',
   UPLOAD_NOT_FOUND: '上传已失效，请重新发送文件。',
   UPLOAD_OFFSET_CONFLICT: '上传进度与服务器不一致，请重新发送文件。',
   UPLOAD_TOO_MANY: '同时上传的文件太多，请等当前文件发完再试。',
@@ -131,7 +131,7 @@ const enErrors: typeof zhErrors = {
   GROUP_CONFLICT: 'The group just changed. Try again.',
   UPLOAD_TOO_LARGE: 'The file is too large to send. Choose a smaller one.',
   UPLOAD_TYPE_REJECTED:
-    'This file type is not accepted. You can send JPEG, PNG, GIF or WebP images, PDF, Word, Excel, PowerPoint, ZIP, RTF or plain text files.',
+    'This file type is not accepted. You can send JPEG, PNG, GIF or WebP images, PDF, Word, Excel, PowerPoint, ZIP, RTF or plain text files, or AAC, M4A, WebM, Ogg or MP3 audio.',
   UPLOAD_NOT_FOUND: 'The upload is gone. Send the file again.',
   UPLOAD_OFFSET_CONFLICT: 'The upload got out of step with the server. Send the file again.',
   UPLOAD_TOO_MANY: 'Too many uploads at once. Wait for the current ones to finish.',
