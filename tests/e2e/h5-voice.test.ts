@@ -6,6 +6,7 @@
  * short (a toast, nothing sent); sliding up arms the cancel ("Release to cancel") and releasing
  * sends nothing. Bob sees the voice bubble with its duration and an unplayed dot, taps it: the one
  * audio element plays it (not paused, its time advancing) and the dot goes.
+ * Then the Chinese UI on a second device of Bob's (whose voices show unplayed: marks are per device).
  * Screenshots at 320 and 390 px go to test-results/h5/voice-*.png.
  */
 import { mkdirSync } from 'node:fs'
@@ -150,8 +151,25 @@ describe('voice messages in the h5 build', () => {
     await bob.page.goBack()
     await bob.page.locator('.cr', { hasText: '[Voice]' }).waitFor()
 
+    // The Chinese UI (a mini-program's users read Chinese): Bob on a second device in zh-CN.
+    const bobZh: User = await loginAs(browser, bff.url, 'vcbob', 'Bob', 390, 'zh-CN')
+    await bobZh.page.locator('.cr', { hasText: '[语音]' }).waitFor()
+    await bobZh.page.locator('.cr', { hasText: 'Alice' }).click()
+    await bobZh.page.locator('#voice-mode').click()
+    await bobZh.page.locator('#hold-to-talk', { hasText: '按住 说话' }).waitFor()
+    const zhAt = await hold(bobZh.page)
+    await bobZh.page.locator('#recording', { hasText: '手指上滑，取消发送' }).waitFor()
+    await bobZh.page.mouse.move(zhAt.x, zhAt.y - 200)
+    await bobZh.page.locator('#recording', { hasText: '松开手指，取消发送' }).waitFor()
+    await bobZh.page.screenshot({ path: path.join(SHOTS, 'voice-cancel-zh-390.png') })
+    await bobZh.page.mouse.up()
+    await bobZh.page.locator('#recording').waitFor({ state: 'detached' })
+    // Played marks are per device: this one has not played either voice.
+    expect(await bobZh.page.locator('.vdot').count()).toBe(2)
+
     expect(alice.errors).toEqual([])
     expect(bob.errors).toEqual([])
+    expect(bobZh.errors).toEqual([])
     expect(alice.csp).toEqual([])
     expect(bob.csp).toEqual([])
   })
