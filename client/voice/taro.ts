@@ -17,7 +17,7 @@ export const H5_VOICE_MIME = 'audio/webm;codecs=opus'
 /** Fallbacks, in order: Opus in Ogg (older Firefox), AAC in MP4 (Safari). */
 const H5_FALLBACK_MIMES = ['audio/ogg;codecs=opus', 'audio/mp4'] as const
 
-/** WeChat recorder settings: AAC mono at 16 kHz, 24 kbit/s (WeChat allows 16-48 kbit/s at 16 kHz): 60 s is ~180 KB. */
+/** WeChat recorder settings: AAC mono at 16 kHz, 24 kbit/s (the lowest WeChat allows at 16 kHz: 24-96 kbit/s): 60 s is ~180 KB. */
 const WEAPP_RECORD = { format: 'aac', sampleRate: 16000, numberOfChannels: 1, encodeBitRate: 24000 } as const
 
 /** A recorder port whose callbacks are slots: the platform's listeners are registered once, per app. */
