@@ -41,7 +41,7 @@ import {
   upsertConv,
   type ChatStore,
 } from '../store/store'
-import type { FileMessageKind, FileMessageSink, FileMessageUploads } from '../upload/types'
+import type { FileMessageSink, FileMessageUploads, PickKind, PickedFile } from '../upload/types'
 import type { Auth } from './auth'
 import { Connection, type ConnectionStatus } from './connection'
 import { requireUser, type ClientContext, type ClientLog } from './context'
@@ -202,9 +202,15 @@ export class ChatClient {
     return this.uploads !== undefined
   }
 
-  pickAndSend(conv: ConvId, kind: FileMessageKind): Promise<void> {
+  pickAndSend(conv: ConvId, kind: PickKind): Promise<void> {
     if (!this.uploads) return Promise.reject(new Error('uploads are not available in this build'))
     return this.uploads.pickAndSend(conv, kind)
+  }
+
+  /** A recorded voice (client/voice): shown at once, uploaded, then sent as `{fileId, duration}`. */
+  sendRecording(conv: ConvId, file: PickedFile & { readonly blob?: unknown; readonly duration: number }): void {
+    if (!this.uploads) throw new Error('uploads are not available in this build')
+    this.uploads.sendRecording(conv, file)
   }
 
   /** What the uploads module uses to show and send image/file messages (client/upload/types.ts). */

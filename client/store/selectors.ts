@@ -112,6 +112,7 @@ export function previewText(m: ChatMessage | undefined, tr: Translate, me?: User
   if (m.kind === 'text') return 'text' in m.body ? m.body.text : ''
   if (m.kind === 'recalled' || m.kind === 'recall') return recallNotice(m, tr, me, nameOf)
   if (m.kind === 'image') return tr('list.image')
+  if (m.kind === 'voice') return tr('list.voice')
   return tr('list.file', { name: 'name' in m.body ? m.body.name : '' })
 }
 

@@ -11,6 +11,7 @@ import type {
   TextBody,
   User,
   UserId,
+  VoiceBody,
 } from '@chat/shared'
 import type { ConnectionStatus } from '../net/connection'
 import type { UploadFailure } from '../upload/types'
@@ -22,9 +23,11 @@ export interface PendingFileBody {
   readonly mime?: string
   readonly width?: number
   readonly height?: number
+  /** A recorded voice's length, ms. */
+  readonly duration?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
+export type ChatBody = TextBody | ImageBody | FileBody | VoiceBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {

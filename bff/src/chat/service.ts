@@ -76,6 +76,7 @@ const GROUP_CHANGE_ATTEMPTS = 5
 export type NewMessage =
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'text'; readonly body: { readonly text: string } }
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'image' | 'file'; readonly body: { readonly fileId: string } }
+  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'voice'; readonly body: { readonly fileId: string; readonly duration: number } }
 
 export interface Ack {
   readonly msg: Message
@@ -299,7 +300,12 @@ export class ChatService {
     const cached = this.convCache.get(input.conv)
     const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, input.conv)
     if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, input.conv)
-    const body = input.kind === 'text' ? { text: input.body.text } : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
+    const body =
+      input.kind === 'text'
+        ? { text: input.body.text }
+        : input.kind === 'voice'
+          ? await this.voiceBody(input.body, user, input.conv)
+          : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
     if (input.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, input.conv, input.cid, input.body.text)
     const result = await this.engine.messages.append({
       conv: input.conv,
@@ -345,6 +351,14 @@ export class ChatService {
     const schema = kind === 'image' ? schemas.ImageBody : schemas.FileBody
     const parsed = v.safeParse(schema, body)
     if (!parsed.success || parsed.output.fileId !== fileId) throw new AppError('FILE_NOT_FOUND', `file ${fileId} cannot be sent as ${kind}`)
+    return parsed.output
+  }
+
+  /** A voice message's body: its file (an accepted audio type and size, the resolver's checks) and its duration. */
+  private async voiceBody(ref: { readonly fileId: string; readonly duration: number }, user: UserId, conv: ConvId): Promise<MessageBody> {
+    const file = await this.files.resolve(ref.fileId, user, conv, 'voice')
+    const parsed = v.safeParse(schemas.VoiceBody, { ...file, duration: ref.duration })
+    if (!parsed.success || parsed.output.fileId !== ref.fileId) throw new AppError('FILE_NOT_FOUND', `file ${ref.fileId} cannot be sent as voice`)
     return parsed.output
   }
 
@@ -527,7 +541,7 @@ export class ChatService {
       for (const json of page) {
         if (!json.includes(needle)) continue
         const m = JSON.parse(json) as Message
-        if ((m.kind === 'image' || m.kind === 'file') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
+        if ((m.kind === 'image' || m.kind === 'file' || m.kind === 'voice') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
       }
       before = (JSON.parse(page[0]!) as Message).seq
       if (before <= 1) break

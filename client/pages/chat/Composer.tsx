@@ -1,6 +1,6 @@
 /**
  * The chat page's composer: an uncontrolled input (typing costs no setData), Send, the "+" panel
- * for photos and files, and the draft kept per user and conversation.
+ * for photos and files, the voice mode (VoiceInput.tsx), and the draft kept per user and conversation.
  */
 import { Input, Text, View } from '@tarojs/components'
 import Taro, { useDidHide } from '@tarojs/taro'
@@ -10,6 +10,8 @@ import { CLIENT_DEFAULTS } from '../../config'
 import { errorText, t } from '../../i18n'
 import { client, platform, store } from '../../services'
 import { useGate, useStore } from '../../store/react'
+import { VoiceInput } from './VoiceInput'
+import '../../components/voice.css'
 
 export function Composer({ conv }: { conv: ConvId }) {
   // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders. What was
@@ -23,6 +25,8 @@ export function Composer({ conv }: { conv: ConvId }) {
   useEffect(() => () => saveDraft(me.current, conv, text.current), [conv])
   useDidHide(() => saveDraft(me.current, conv, text.current))
   const [panel, setPanel] = useState(false)
+  /** Voice mode: the hold-to-talk button in place of the input (VoiceInput.tsx). */
+  const [voice, setVoice] = useState(false)
   const gate = useGate()
   const known = useStore(gate, (s) => s.convs[conv] !== undefined)
   /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
@@ -46,10 +50,35 @@ export function Composer({ conv }: { conv: ConvId }) {
   return (
     <View className='cp'>
       <View className='cp-bar'>
+        {client.hasUploads ? (
+          // Voice or keyboard, as WeChat's composer: the hold-to-talk button takes the input's place.
+          <View
+            className='cp-mode'
+            id='voice-mode'
+            role='button'
+            aria-label={t(voice ? 'a11y.keyboardMode' : 'a11y.voiceMode')}
+            onClick={() => {
+              setVoice(!voice)
+              setPanel(false)
+            }}
+          >
+            {voice ? (
+              <View className='ic-kb' />
+            ) : (
+              <View className='vi ic-vo'>
+                <View className='vi0' />
+                <View className='vi1' />
+                <View className='vi2' />
+              </View>
+            )}
+          </View>
+        ) : null}
+        {voice ? <VoiceInput conv={conv} /> : null}
         <Input
           key={inputKey}
           id='composer'
-          className='cp-in'
+          // Kept (hidden) in voice mode: what was typed stays for when the keyboard comes back.
+          className={voice ? 'cp-in cp-gone' : 'cp-in'}
           confirmType='send'
           confirmHold
           maxlength={5000}
@@ -62,7 +91,7 @@ export function Composer({ conv }: { conv: ConvId }) {
           }}
           onConfirm={send}
         />
-        {hasText ? (
+        {hasText && !voice ? (
           <View className='cp-send' id='send' role='button' onClick={send}>
             <Text>{t('chat.send')}</Text>
           </View>

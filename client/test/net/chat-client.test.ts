@@ -397,6 +397,24 @@ describe('ChatClient', () => {
     expect(displayStatus(h.store.getState().messages[AB]!.at(-1)!, undefined)).toBe('failed')
   })
 
+  it('sends a recorded voice as {fileId, duration}, and a resend after a refusal carries the duration again', async () => {
+    const h = setup()
+    const { s } = await online(h)
+    const sink = h.client.fileSink()
+    const cid = sink.addPendingFile(AB, 'voice', { path: 'wxfile://tmp/v.aac', name: 'v.aac', size: 3000, duration: 5_250 })
+    expect(h.store.getState().messages[AB]![0]!).toMatchObject({ kind: 'voice', status: 'sending', body: { duration: 5_250 } })
+    const body = { fileId: 'f9', name: 'v.aac', size: 3000, mime: 'audio/aac', url: '/files/f9', duration: 5_250 }
+    sink.completeUpload(cid, body)
+    expect(s.framesOf('send')).toEqual([{ type: 'send', cid, conv: AB, kind: 'voice', body: { fileId: 'f9', duration: 5_250 } }])
+    s.push({ type: 'error', code: 'FILE_NOT_READY', message: 'x', temporary: false, cid })
+    expect(h.store.getState().messages[AB]![0]!).toMatchObject({ status: 'failed', error: 'FILE_NOT_READY' })
+    h.client.retry(AB, cid)
+    expect(s.framesOf('send')).toHaveLength(2)
+    expect(s.framesOf('send').at(-1)).toEqual({ type: 'send', cid, conv: AB, kind: 'voice', body: { fileId: 'f9', duration: 5_250 } })
+    s.push(ack(cid, 1))
+    expect(h.store.getState().messages[AB]![0]!).toMatchObject({ seq: 1, kind: 'voice', body })
+  })
+
   it('asks for the conversation list when a message arrives for an unknown conversation', async () => {
     const h = setup()
     const { s } = await online(h)
