@@ -75,11 +75,19 @@ export function mergeServerMessages(
       if (m.seq <= lastSeq) continue
       lastSeq = m.seq
       lastMsg = m
-      if (m.from !== s.me?.id && m.seq > c.readSeq) unread++
+      if (m.from !== s.me?.id && m.seq > c.readSeq && countsAsUnread(m)) unread++
     }
     if (lastSeq !== c.lastSeq) next = { ...next, convs: { ...next.convs, [conv]: { ...c, lastSeq, lastMsg, unread } } }
   }
   return next
+}
+
+/**
+ * A `recall` event is nothing to read (the message it names shows the notice): never unread, as
+ * on the server (ChatService.list).
+ */
+function countsAsUnread(m: { readonly kind: ChatMessage['kind'] }): boolean {
+  return m.kind !== 'recall'
 }
 
 /**
@@ -302,7 +310,7 @@ export function markReadLocal(s: ChatState, conv: ConvId, seq: number): ChatStat
   if (readSeq < c.lastSeq) {
     let nowRead = 0
     for (const m of s.messages[conv] ?? []) {
-      if (m.seq !== undefined && m.seq > c.readSeq && m.seq <= readSeq && m.from !== s.me?.id) nowRead++
+      if (m.seq !== undefined && m.seq > c.readSeq && m.seq <= readSeq && m.from !== s.me?.id && countsAsUnread(m)) nowRead++
     }
     unread = Math.max(0, c.unread - nowRead)
   }
