@@ -6,7 +6,7 @@
 import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import { LIMITS, type ConvId } from '@chat/shared'
+import type { ConvId } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack } from '../../components/nav'
@@ -299,13 +299,14 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /**
- * A long press on a stored message: one's own offers Recall while RECALL_WINDOW_MS lasts (the
+ * A long press on a stored message: one's own offers Recall while the server's RECALL_WINDOW_MS lasts (the
  * server decides: a refusal is said in a toast); others' offer Report.
  */
 async function messageActions(m: ChatMessage): Promise<void> {
   const me = store.getState().me?.id
   if (m.from !== me) return void (await reportMessage(moderation, reportUi, m, me))
-  if (m.seq === undefined || m.kind === 'recalled' || m.kind === 'recall' || Date.now() - m.ts > LIMITS.recallWindowMs) return
+  // The window is the server's (welcome.limits.recallWindowMs), never a built-in one.
+  if (!client.canRecall(m, Date.now())) return
   const picked = await Taro.showActionSheet({ itemList: [t('chat.recall')] }).then(
     (r) => r.tapIndex,
     () => undefined,
