@@ -694,8 +694,18 @@ export class ChatService {
     return [...out]
   }
 
+  /**
+   * The users told about `user`'s presence: `contacts` and, with relations, the user's own
+   * contacts (no shared conversation needed), never a user `user` blocked. Bounded by presenceFanoutMax.
+   */
+  async presenceAudience(user: UserId, convIds?: readonly ConvId[]): Promise<UserId[]> {
+    const members = await this.contacts(user, convIds)
+    if (!this.checks.presenceAudience) return members
+    return (await this.checks.presenceAudience(user, members)).slice(0, this.options.presenceFanoutMax)
+  }
+
   async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
-    const contacts = await this.contacts(p.user, convIds)
+    const contacts = await this.presenceAudience(p.user, convIds)
     if (contacts.length > 0) this.delivery.audience(contacts, 'presence', encode.presence(p))
   }
 
@@ -707,11 +717,13 @@ export class ChatService {
   async connected(user: UserId, devices: number): Promise<Presence[]> {
     const ids = await this.engine.convs.listForUser(user)
     if (devices === 1) await this.announcePresence({ user, online: true }, ids)
-    const peers = ids
+    let peers = ids
       .map((id) => directMembers(id))
       .filter((m): m is [UserId, UserId] => m !== undefined)
       .map(([a, b]) => (a === user ? b : a))
       .slice(0, this.options.presenceFanoutMax)
+    // With relations: contacts too, and never the presence of someone who blocked the user.
+    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers)).slice(0, this.options.presenceFanoutMax)
     return peers.length > 0 ? this.engine.presence.get(peers) : []
   }
 }
