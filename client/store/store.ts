@@ -16,6 +16,7 @@ import {
   type UserId,
 } from '@chat/shared'
 import type { ChatMessage, ChatState, OlderState, PeerMarks, UploadProgress } from './types'
+import { applyGroupChanges, keepEnded, stillEnded } from './groups'
 import type { ConnectionStatus } from '../net/connection'
 
 export type ChatStore = StoreApi<ChatState>
@@ -63,6 +64,8 @@ export function mergeServerMessages(
   maxInMemory: number,
 ): ChatState {
   if (msgs.length === 0) return s
+  // A new group change changes the summary (members, title, roles, our own membership) at once.
+  s = applyGroupChanges(s, conv, msgs)
   const current = s.messages[conv] ?? EMPTY
   const merged = applyRecalls(mergeMessages<ChatMessage>(current, msgs), msgs)
   if (merged === current) return s
@@ -209,7 +212,9 @@ export function setConvs(s: ChatState, items: readonly Conversation[]): ChatStat
   for (const c of items) convs[c.id] = keepNewerLast(s.convs[c.id], c)
   return {
     ...s,
-    convs,
+    // A group we are no longer in stays (its timeline up to the end, and why): the list omits it.
+    convs: keepEnded(s, convs),
+    ended: stillEnded(s.ended, items),
     peers: withPeerReads(s.peers, items),
     convsLoaded: true,
     convsError: undefined,
@@ -242,6 +247,7 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
   return {
     ...s,
     convs: { ...s.convs, [c.id]: keepNewerLast(s.convs[c.id], c) },
+    ended: stillEnded(s.ended, [c]),
     peers: withPeerReads(s.peers, [c]),
     users: withUsers(s.users, c.members),
   }
@@ -254,7 +260,7 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
 export function dropUnlisted(s: ChatState, listed: ReadonlySet<ConvId>): ChatState {
   let messages: Record<ConvId, readonly ChatMessage[]> | undefined
   for (const [conv, list] of Object.entries(s.messages)) {
-    if (listed.has(conv)) continue
+    if (listed.has(conv) || s.ended?.[conv]) continue
     const pending = list.filter((m) => m.seq === undefined)
     if (pending.length === list.length) continue
     messages ??= { ...s.messages }

@@ -110,6 +110,8 @@ function Messages({ conv }: { conv: ConvId }) {
   const users = useStore(gate, (s) => s.users)
   const older = useStore(gate, (s) => s.older[conv] ?? 'idle')
   const connected = useStore(gate, (s) => s.conn.state === 'connected')
+  /** We are no longer in this group: what is held is all there is (the server refuses more). */
+  const ended = useStore(gate, (s) => s.ended?.[conv] !== undefined)
   const list = useRef<ChatListHandle>(null)
   const [view, setView] = useState<ListView | undefined>(undefined)
 
@@ -210,7 +212,7 @@ function Messages({ conv }: { conv: ConvId }) {
     list.current?.scrollToIndex(firstUnread)
   }, [jumping, firstUnread])
 
-  const canLoadOlder = hasOlder(messages, c) && connected
+  const canLoadOlder = hasOlder(messages, c) && connected && !ended
   useEffect(() => {
     if (!view || older === 'loading' || !canLoadOlder) return
     if (view.firstVisible >= 0 && view.firstVisible < 8) client.loadOlder(conv).catch(() => undefined)
@@ -260,7 +262,7 @@ function Messages({ conv }: { conv: ConvId }) {
     <View className='ml'>
       {messages.length === 0 ? (
         <View className='ml-empty'>
-          <Text>{older === 'loading' ? t('chat.loading') : c && c.lastSeq > 0 ? (connected ? t('chat.loading') : t('chat.backOnline')) : t('chat.empty')}</Text>
+          <Text>{older === 'loading' ? t('chat.loading') : c && c.lastSeq > 0 && !ended ? (connected ? t('chat.loading') : t('chat.backOnline')) : t('chat.empty')}</Text>
         </View>
       ) : null}
       <ChatList
@@ -306,7 +308,7 @@ async function messageActions(m: ChatMessage): Promise<void> {
   const me = store.getState().me?.id
   if (m.from !== me) return void (await reportMessage(moderation, reportUi, m, me))
   // The window is the server's (welcome.limits.recallWindowMs), never a built-in one.
-  if (!client.canRecall(m, Date.now())) return
+  if (m.seq === undefined || !client.canRecall(m, Date.now())) return
   const picked = await Taro.showActionSheet({ itemList: [t('chat.recall')] }).then(
     (r) => r.tapIndex,
     () => undefined,
