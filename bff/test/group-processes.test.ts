@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
-import type { Message, ServerFrameOf } from '@chat/shared'
+import type { ServerFrameOf } from '@chat/shared'
 import { TestClient, connectUser, devLogin, newCid } from './support/client'
 import { dropPrefix, randomPrefix } from './support/server'
 import { dropBundle, spawnBff } from './support/spawn'
@@ -147,7 +147,7 @@ describe('group membership over three BFF processes on one Redis', () => {
     // A device of bob that connects afterwards, on any node, gets nothing of the group either.
     const late = await on(1, 'rm-bob')
     const { batches } = await late.sync('s-late', [{ conv, seq: 0 }, { conv: directConvId('rm-ann', 'rm-bob'), seq: 0 }])
-    const got = batches.flatMap((x: ServerFrameOf<'messages'>) => x.msgs as Message[])
+    const got = batches.flatMap((x: ServerFrameOf<'messages'>) => x.msgs)
     expect(got.map((m) => m.conv)).toEqual([directConvId('rm-ann', 'rm-bob'), directConvId('rm-ann', 'rm-bob')])
     // The members who stayed got everything.
     await own.nextOf('msg', (f) => f.m.conv === conv && f.m.seq === 6)
