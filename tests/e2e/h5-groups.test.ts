@@ -95,7 +95,7 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('#search input').fill('gx')
     await ann.page.locator('#user-gxben').click()
     await ann.page.locator('#user-gxcat').click()
-    await ann.page.getByPlaceholder('Group name (optional)').fill('Hike')
+    await ann.page.locator('input[placeholder="Group name (optional)"]').fill('Hike')
     await ann.page.locator('#start-chat', { hasText: 'Create group (2)' }).click()
     await membersLine(ann, 3)
     await ann.page.locator('#composer input').fill('Saturday at 8?')

@@ -119,7 +119,7 @@ describe('three users in the h5 build', () => {
     await ann.page.locator('#search input').fill('tu')
     await ann.page.locator('#user-tuben').click()
     await ann.page.locator('#user-tudave').click()
-    await ann.page.getByPlaceholder('Group name (optional)').fill('Trail crew')
+    await ann.page.locator('input[placeholder="Group name (optional)"]').fill('Trail crew')
     await ann.page.locator('#start-chat', { hasText: 'Create group (2)' }).click()
     await ann.page.locator('.ch-t', { hasText: '3 members' }).waitFor()
     await say(ann, 'Route: the ridge loop')
