@@ -165,6 +165,8 @@ describe('groups in the h5 build', () => {
     await membersLine(ann, 3)
     expect(await systemLines(ben.page)).toEqual(['Ann renamed the group to “Weekend hike”', 'Ann added Dan', 'Ann removed Cat'])
     await shoot(ben, 'ben-chat')
+    await shoot(dan, 'dan-chat')
+    expect(await dan.page.getByText('Could not load older messages').count()).toBe(0)
 
     for (const u of [ann, ben, cat, dan]) {
       expect(u.errors).toEqual([])

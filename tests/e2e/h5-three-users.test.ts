@@ -76,12 +76,14 @@ async function box(page: Page, selector: string, text: string): Promise<{ left: 
 
 /** A system line is centred: its text's middle at the screen's middle. */
 async function expectCentred(u: User, text: string): Promise<void> {
+  await settled(u.page)
   const b = await box(u.page, '#msgs .sy', text)
   expect(Math.abs((b.left + b.right) / 2 - b.width / 2)).toBeLessThanOrEqual(2)
 }
 
 /** A bubble is ours (right half, ending near the right edge) or someone else's (left half). */
 async function expectSide(u: User, text: string, side: 'right' | 'left'): Promise<void> {
+  await settled(u.page)
   const b = await box(u.page, '#msgs .bt', text)
   if (side === 'right') {
     expect(b.left).toBeGreaterThan(b.width * 0.3)
@@ -186,6 +188,8 @@ describe('three users in the h5 build', () => {
     await ann.page.locator('#msgs .bt', { hasText: 'See you Saturday' }).waitFor()
     expect(await cat.page.getByText('See you Saturday').count()).toBe(0)
 
+    // Joined later, Cat has nothing older to page back to (no error from a refused history page).
+    expect(await cat.page.getByText('Could not load older messages').count()).toBe(0)
     await shoot(ann, 'ann')
     await shoot(ben, 'ben')
     await shoot(cat, 'cat')

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import type { Message, SystemBody } from '@chat/shared'
 import { ALICE, BOB, CAROL, conv, msg } from '../fixtures'
 import { dropUnlisted, initialState, mergeServerMessages, setConvs, upsertConv } from '../../store/store'
+import { hasOlder } from '../../store/selectors'
 import type { ChatState } from '../../store/types'
 
 const G = 'g:abcdefghijklmnop'
@@ -65,5 +66,13 @@ describe('group changes in the store', () => {
     expect(l.ended).toEqual({ [G]: { reason: 'left', seq: 3 } })
     // Someone else removed: not us.
     expect(mergeServerMessages(withHistory, G, [sys(3, BOB.id, { op: 'remove', users: ['carol'] })], 500).ended).toBeUndefined()
+  })
+
+  it('a member added later has no older messages before joining: nothing to page back to', () => {
+    const joined = { ...group, joinedSeq: 2, lastSeq: 3, readSeq: 2 }
+    const s = mergeServerMessages({ ...base, convs: { [G]: joined } }, G, [sys(3, BOB.id, { op: 'add', users: ['alice'] })], 500)
+    expect(hasOlder(s.messages[G], s.convs[G])).toBe(false)
+    expect(hasOlder([], { ...joined, lastSeq: 2 })).toBe(false)
+    expect(hasOlder(mergeServerMessages(base, G, [msg(4, BOB.id, G)], 500).messages[G], group)).toBe(true)
   })
 })
