@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { translate } from '../../client/i18n/i18n'
 import { startBffProcess, type TestBff } from './bff'
 import { loginAs, launchChromium, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
@@ -61,6 +62,9 @@ async function membersLine(u: User, n: number): Promise<void> {
   await u.page.locator('.ch-t', { hasText: `${n} members` }).waitFor({ timeout: 15_000 })
 }
 
+/** Dan's phone is Chinese: what he reads comes from the zh catalogue. */
+const zh = (key: Parameters<typeof translate>[1], params?: Record<string, string | number>) => translate('zh-CN', key, params)
+
 /**
  * Every member row of the info page at the current width: the name is not cut, and every action
  * button lies inside the screen, below the name (never beside it, squeezing it).
@@ -88,7 +92,7 @@ describe('groups in the h5 build', () => {
     const ann = await loginAs(browser, bff.url, 'gxann', 'Ann')
     const ben = await loginAs(browser, bff.url, 'gxben', 'Ben')
     const cat = await loginAs(browser, bff.url, 'gxcat', 'Cat')
-    const dan = await loginAs(browser, bff.url, 'gxdan', 'Dan')
+    const dan = await loginAs(browser, bff.url, 'gxdan', 'Dan', 390, 'zh-CN')
 
     // Ann creates "Hike" with Ben and Cat.
     await ann.page.locator('#new-chat').click()
@@ -131,8 +135,8 @@ describe('groups in the h5 build', () => {
       await membersLine(u, 4)
     }
     await dan.page.locator('.cr', { hasText: 'Weekend hike' }).click()
-    await line(dan, 'Ann added you')
-    await membersLine(dan, 4)
+    await line(dan, zh('sys.add', { a: 'Ann', b: zh('sys.you') }))
+    await dan.page.locator('.ch-t', { hasText: zh('chat.members', { n: 4 }) }).waitFor()
     // Joined after it was said: Dan does not see the first message.
     expect(await dan.page.getByText('Saturday at 8?').count()).toBe(0)
 
@@ -140,10 +144,10 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('#remove-gxcat').click()
     await ann.page.locator('#member-gxcat').waitFor({ state: 'detached' })
     await shoot(ann, 'info-after')
-    for (const u of [ben, dan]) {
-      await line(u, 'Ann removed Cat')
-      await membersLine(u, 3)
-    }
+    await line(ben, 'Ann removed Cat')
+    await membersLine(ben, 3)
+    await line(dan, zh('sys.remove', { a: 'Ann', b: 'Cat' }))
+    await dan.page.locator('.ch-t', { hasText: zh('chat.members', { n: 3 }) }).waitFor()
     // Cat: the timeline up to the removal, the reason in place of the composer.
     await line(cat, 'Ann removed you')
     await cat.page.locator('#composer-ended', { hasText: 'You were removed from this group' }).waitFor()
@@ -151,6 +155,8 @@ describe('groups in the h5 build', () => {
     expect(await cat.page.getByText('Loading').count()).toBe(0)
     await cat.page.locator('#msgs .bt', { hasText: 'Saturday at 8?' }).waitFor()
     expect(await systemLines(cat.page)).toEqual(['Ann renamed the group to “Weekend hike”', 'Ann added Dan', 'Ann removed you'])
+    // No member count and no way into the group's info any more.
+    expect(await cat.page.locator('.ch-t:visible, #group-info').count()).toBe(0)
     await shoot(cat, 'cat-removed')
     // What Ben says next does not reach Cat.
     await ben.page.locator('#composer input').fill('Cat is out')
@@ -165,8 +171,19 @@ describe('groups in the h5 build', () => {
     await membersLine(ann, 3)
     expect(await systemLines(ben.page)).toEqual(['Ann renamed the group to “Weekend hike”', 'Ann added Dan', 'Ann removed Cat'])
     await shoot(ben, 'ben-chat')
-    await shoot(dan, 'dan-chat')
-    expect(await dan.page.getByText('Could not load older messages').count()).toBe(0)
+    expect(await dan.page.getByText(zh('chat.olderFailed')).count()).toBe(0)
+
+    // Ann dissolves the group: every member still in it keeps the timeline and is told, in their language.
+    await ann.page.locator('#group-info').click()
+    await ann.page.locator('#group-dissolve').click()
+    await ann.page.getByText('确定', { exact: true }).click()
+    await line(ben, 'Ann dissolved the group')
+    await ben.page.locator('#composer-ended', { hasText: 'This group was dissolved' }).waitFor()
+    await line(dan, zh('sys.dissolve', { a: 'Ann' }))
+    await dan.page.locator('#composer-ended', { hasText: zh('chat.ended.dissolved') }).waitFor()
+    await dan.page.locator('#msgs .bt', { hasText: 'Cat is out' }).waitFor()
+    expect(await dan.page.locator('.ch-t:visible, #group-info').count()).toBe(0)
+    await shoot(dan, 'dan-dissolved-zh')
 
     for (const u of [ann, ben, cat, dan]) {
       expect(u.errors).toEqual([])

@@ -68,7 +68,8 @@ function ChatHeader({ conv }: { conv: ConvId }) {
       if (c.kind === 'direct') return { text: t('chat.typing'), typing: true }
       return { text: t('chat.groupTyping', { names: typing.map((u) => s.users[u]?.name ?? u).join(t('chat.listSep')) }), typing: true }
     }
-    if (c.kind === 'group') return { text: t('chat.members', { n: c.members.length }), typing: false }
+    // A group we are no longer in: no member count, and no way into an info page the server refuses.
+    if (c.kind === 'group') return s.ended?.[conv] ? NO_LINE : { text: t('chat.members', { n: c.members.length }), typing: false }
     const other = otherMember(c, s.me?.id)
     const p = other ? s.presence[other.id] : undefined
     // Offline, what we knew of the peer is stale: say nothing rather than something untrue.
