@@ -126,7 +126,7 @@ function GroupInfo({ conv }: { conv: string }) {
         ))}
         {next !== undefined ? <Button id='members-more' label={t('group.more')} onClick={() => void page(next).catch((err: unknown) => setError(codeOf(err)))} /> : null}
       </View>
-      <View className='kt-sec'>
+      <View className='kt-sec gp-end'>
         {myRole === 'owner' ? (
           <Button id='group-dissolve' label={t('group.dissolve')} onClick={() => void act({ op: 'dissolve' }, t('group.confirmDissolve'))} danger />
         ) : (
