@@ -144,11 +144,17 @@ describe('group membership over three BFF processes on one Redis', () => {
       expect(batches.filter((x) => x.conv === conv)).toEqual([])
       expect(done).toBeDefined()
     }
-    // A device of bob that connects afterwards, on any node, gets nothing of the group either.
+    // A device of bob that connects afterwards, on any node, gets of the group only the removal
+    // (it learns why it is out), nothing after it.
     const late = await on(1, 'rm-bob')
     const { batches } = await late.sync('s-late', [{ conv, seq: 0 }, { conv: directConvId('rm-ann', 'rm-bob'), seq: 0 }])
     const got = batches.flatMap((x: ServerFrameOf<'messages'>) => x.msgs)
-    expect(got.map((m) => m.conv)).toEqual([directConvId('rm-ann', 'rm-bob'), directConvId('rm-ann', 'rm-bob')])
+    expect(got.map((m) => [m.conv, m.seq])).toEqual([
+      [directConvId('rm-ann', 'rm-bob'), 1],
+      [directConvId('rm-ann', 'rm-bob'), 2],
+      [conv, 4],
+    ])
+    expect(got.at(-1)).toMatchObject({ kind: 'system', body: { op: 'remove', users: ['rm-bob'] } })
     // The members who stayed got everything.
     await own.nextOf('msg', (f) => f.m.conv === conv && f.m.seq === 6)
     expect(seqsOf(own, conv)).toEqual([1, 3, 5, 6])
