@@ -13,8 +13,10 @@ import type { ChatState, EndedReason } from './types'
  * history page of old changes, or the same change again, does nothing). Same state when nothing changed.
  */
 export function applyGroupChanges(s: ChatState, conv: ConvId, msgs: readonly Message[]): ChatState {
-  let c = s.convs[conv]
+  const listed = s.convs[conv]
+  let c = listed ?? s.unlisted?.[conv]
   if (!c || c.kind !== 'group') return s
+  const start = c
   let ended = s.ended?.[conv]
   for (const m of msgs) {
     if (m.kind !== 'system' || m.seq <= c.lastSeq) continue
@@ -23,10 +25,20 @@ export function applyGroupChanges(s: ChatState, conv: ConvId, msgs: readonly Mes
     const end = endOf(m, s.me?.id)
     if (end) ended = { reason: end, seq: m.seq }
   }
-  if (c === s.convs[conv] && ended === s.ended?.[conv]) return s
+  if (!listed) {
+    // Unlisted: back only once we know it ended (its summary is shown again, with why).
+    if (!ended || ended === s.ended?.[conv]) return s
+    const unlisted = { ...s.unlisted }
+    delete unlisted[conv]
+    // Its members' names, which no list names any more (a reload starts without them).
+    const users = { ...s.users }
+    for (const u of start.members) users[u.id] ??= u
+    return { ...s, convs: { ...s.convs, [conv]: c }, ended: { ...s.ended, [conv]: ended }, unlisted, users }
+  }
+  if (c === start && ended === s.ended?.[conv]) return s
   return {
     ...s,
-    convs: c === s.convs[conv] ? s.convs : { ...s.convs, [conv]: c },
+    convs: c === start ? s.convs : { ...s.convs, [conv]: c },
     ended: ended === s.ended?.[conv] || !ended ? s.ended : { ...s.ended, [conv]: ended },
   }
 }
@@ -98,4 +110,24 @@ export function stillEnded(ended: ChatState['ended'], listed: readonly Conversat
     delete out[c.id]
   }
   return out ?? ended
+}
+
+/**
+ * The groups of `s.convs` a new server list leaves out (not ended as far as we know): kept aside,
+ * so the change that ended our membership (a later sync batch) can bring them back with why.
+ */
+export function unlistedGroups(s: ChatState, listed: Readonly<Record<ConvId, Conversation>>): ChatState['unlisted'] {
+  let out: Record<ConvId, Conversation> | undefined
+  for (const c of Object.values(s.convs)) {
+    if (c.kind !== 'group' || listed[c.id] || s.ended?.[c.id]) continue
+    out ??= { ...s.unlisted }
+    out[c.id] = c
+  }
+  // Listed again (added back): ours, not aside.
+  for (const id of Object.keys(s.unlisted ?? {})) {
+    if (!listed[id]) continue
+    out ??= { ...s.unlisted }
+    delete out[id]
+  }
+  return out ?? s.unlisted
 }

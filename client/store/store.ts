@@ -16,7 +16,7 @@ import {
   type UserId,
 } from '@chat/shared'
 import type { ChatMessage, ChatState, OlderState, PeerMarks, UploadProgress } from './types'
-import { applyGroupChanges, keepEnded, stillEnded } from './groups'
+import { applyGroupChanges, keepEnded, stillEnded, unlistedGroups } from './groups'
 import type { ConnectionStatus } from '../net/connection'
 
 export type ChatStore = StoreApi<ChatState>
@@ -215,6 +215,7 @@ export function setConvs(s: ChatState, items: readonly Conversation[]): ChatStat
     // A group we are no longer in stays (its timeline up to the end, and why): the list omits it.
     convs: keepEnded(s, convs),
     ended: stillEnded(s.ended, items),
+    unlisted: unlistedGroups(s, convs),
     peers: withPeerReads(s.peers, items),
     convsLoaded: true,
     convsError: undefined,

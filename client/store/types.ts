@@ -90,6 +90,11 @@ export interface ChatState {
   readonly users: Readonly<Record<UserId, User>>
   /** Groups we were removed from, left, or that were dissolved, while the app runs (store/groups.ts). */
   readonly ended?: Readonly<Record<ConvId, Ended>>
+  /**
+   * Groups the server's list stopped naming before we learned why (a device away at the time):
+   * the summary we had, brought back as ended when the change that ended it arrives (sync gives it).
+   */
+  readonly unlisted?: Readonly<Record<ConvId, Conversation>>
 }
 
 /** Why a group is no longer ours. */

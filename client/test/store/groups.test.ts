@@ -75,4 +75,30 @@ describe('group changes in the store', () => {
     expect(hasOlder([], { ...joined, lastSeq: 2 })).toBe(false)
     expect(hasOlder(mergeServerMessages(base, G, [msg(4, BOB.id, G)], 500).messages[G], group)).toBe(true)
   })
+
+  it('away when removed: the list drops the group, then the removal (from sync) brings it back, ended, with its timeline', () => {
+    let s = setConvs(withHistory, [])
+    expect(s.convs[G]).toBeUndefined()
+    expect(s.unlisted?.[G]).toMatchObject({ id: G, title: 'Team' })
+    // Anything but the change that ended it does not bring it back.
+    expect(mergeServerMessages(s, G, [sys(3, BOB.id, { op: 'rename', title: 'x' })], 500).convs[G]).toBeUndefined()
+    s = mergeServerMessages(s, G, [sys(5, BOB.id, { op: 'remove', users: ['alice'] })], 500)
+    expect(s.ended).toEqual({ [G]: { reason: 'removed', seq: 5 } })
+    expect(s.convs[G]).toMatchObject({ id: G, title: 'Team', lastSeq: 5 })
+    expect(s.convs[G]!.members.map((u) => u.id)).toEqual(['bob', 'carol'])
+    expect(s.unlisted).toEqual({})
+    expect(s.messages[G]!.map((m) => m.seq)).toEqual([1, 2, 5])
+    // Its members' names come back with it (no list names them).
+    expect(mergeServerMessages(setConvs({ ...withHistory, users: {} }, []), G, [sys(5, BOB.id, { op: 'dissolve' })], 500).users).toMatchObject({ bob: BOB, carol: CAROL })
+    // A later list keeps it (ended), and one naming it again (added back) makes it ours.
+    s = setConvs(s, [])
+    expect(s.convs[G]).toBeDefined()
+    s = setConvs(s, [{ ...group, lastSeq: 7, readSeq: 6, joinedSeq: 6 }])
+    expect(s.ended).toEqual({})
+  })
+
+  it('a group listed again after being set aside is ours, not aside', () => {
+    const aside = setConvs(withHistory, [])
+    expect(setConvs(aside, [group]).unlisted).toEqual({})
+  })
 })
