@@ -15,6 +15,7 @@
  */
 import {
   directConvId,
+  LIMITS,
   type Conversation,
   type ConvId,
   type ClientFrameOf,
@@ -41,6 +42,7 @@ import {
   upsertConv,
   type ChatStore,
 } from '../store/store'
+import type { ChatMessage } from '../store/types'
 import type { FileMessageSink, FileMessageUploads, PickKind, PickedFile } from '../upload/types'
 import type { Auth } from './auth'
 import { Connection, type ConnectionStatus } from './connection'
@@ -95,6 +97,8 @@ export class ChatClient {
   private readonly offLifecycle: Array<() => void> = []
   private readonly handlers: FrameHandlers
   private relationListener?: (f: ServerFrameOf<'relation'>) => void
+  /** The server's RECALL_WINDOW_MS from its last `welcome` (a server that does not say: the default). */
+  private serverRecallWindowMs: number = LIMITS.recallWindowMs
 
   constructor(private readonly deps: ChatClientDeps) {
     this.opts = { ...CLIENT_DEFAULTS, ...deps.options }
@@ -276,6 +280,18 @@ export class ChatClient {
    * replaced it; the row turns into the notice when the `recall` event arrives, as on every device.
    * Rejects with the server's code (RECALL_WINDOW_PASSED, RECALL_NOT_ALLOWED...).
    */
+  /** How long after its send the server lets a message be recalled, ms (`welcome.limits.recallWindowMs`). */
+  get recallWindowMs(): number {
+    return this.serverRecallWindowMs
+  }
+
+  /** Whether Recall is offered for `m`: our own stored message, not recalled, within the server's window at `now`. */
+  canRecall(m: ChatMessage, now: number): boolean {
+    if (m.seq === undefined || m.from !== this.store.getState().me?.id) return false
+    if (m.kind === 'recalled' || m.kind === 'recall' || m.kind === 'system') return false
+    return now - m.ts <= this.serverRecallWindowMs
+  }
+
   recall(conv: ConvId, seq: number): Promise<void> {
     return this.requests.send<'recall'>('recall', (rid) => ({ type: 'recall', rid, conv, seq })).then(() => undefined)
   }
@@ -406,6 +422,7 @@ export class ChatClient {
   }
 
   private onWelcome(f: ServerFrameOf<'welcome'>): void {
+    this.serverRecallWindowMs = f.limits.recallWindowMs ?? LIMITS.recallWindowMs
     this.auth.setServerTime(f.serverTime)
     this.store.setState((s) => setMe(s, f.user))
     this.sync.catchUp()

@@ -138,6 +138,8 @@ export class Sync {
   fillGaps(conv: ConvId): void {
     if (this.syncRid || this.syncRetryTimer !== undefined) return
     if (this.gapFilling.has(conv) || this.gapStuck.has(conv) || this.gapRetry.get(conv)?.timer !== undefined) return
+    // A group we are no longer in: what we missed before its end is not ours to ask for (NOT_MEMBER).
+    if (this.ctx.store.getState().ended?.[conv]) return
     const gaps = gapsOf(this.ctx.store.getState().messages[conv])
     const gap = gaps[gaps.length - 1]
     if (!gap) return

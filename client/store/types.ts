@@ -91,6 +91,22 @@ export interface ChatState {
   readonly presence: Readonly<Record<UserId, Presence>>
   /** Every user we know a name for. */
   readonly users: Readonly<Record<UserId, User>>
+  /** Groups we were removed from, left, or that were dissolved, while the app runs (store/groups.ts). */
+  readonly ended?: Readonly<Record<ConvId, Ended>>
+  /**
+   * Groups the server's list stopped naming before we learned why (a device away at the time):
+   * the summary we had, brought back as ended when the change that ended it arrives (sync gives it).
+   */
+  readonly unlisted?: Readonly<Record<ConvId, Conversation>>
+}
+
+/** Why a group is no longer ours. */
+export type EndedReason = 'removed' | 'left' | 'dissolved'
+
+export interface Ended {
+  readonly reason: EndedReason
+  /** The seq of the system message that ended it: the timeline ends there. */
+  readonly seq: number
 }
 
 export type DisplayStatus = 'sending' | 'failed' | 'sent' | 'delivered' | 'read'

@@ -368,6 +368,8 @@ export const WelcomeFrame = v.object({
     maxFrameBytes: v.number(),
     maxTextChars: v.number(),
     maxPageSize: v.number(),
+    /** How long after its send a message may be recalled, ms (the BFF's RECALL_WINDOW_MS). Absent from older servers: LIMITS.recallWindowMs. */
+    recallWindowMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
   }),
 })
 

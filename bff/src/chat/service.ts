@@ -50,6 +50,11 @@ const PROFILE_CACHE_MAX = 100_000
 const PRESENCE_GROUP_MAX = 100
 /** Users returned by one `users` query. */
 const USER_SEARCH_LIMIT = 20
+/**
+ * Unread counts up to this are exact in a conversation list (`recall` events left out, which
+ * costs reading them); a larger count is lastSeq - readSeq, events included.
+ */
+export const UNREAD_EXACT_MAX = 99
 
 /** A new conversation: the other members (the creator is added; a 1:1 names exactly one). */
 export interface NewConversation {
@@ -241,7 +246,24 @@ export class ChatService {
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
+    await this.uncountEvents(convs)
     return convs.sort((a, b) => activity(b) - activity(a))
+  }
+
+  /**
+   * A `recall` event has a seq of its own but is nothing to read (the message it names shows the
+   * notice): `unread` (lastSeq - readSeq) leaves those events out, exactly up to UNREAD_EXACT_MAX.
+   * Only conversations with something unread are read, and only their unread part.
+   */
+  private async uncountEvents(convs: Conversation[]): Promise<void> {
+    await Promise.all(
+      convs.map(async (c) => {
+        if (c.unread === 0 || c.unread > UNREAD_EXACT_MAX) return
+        const unread = await this.engine.messages.after(c.id, c.readSeq, c.unread)
+        const events = unread.filter((json) => (JSON.parse(json) as Message).kind === 'recall').length
+        if (events > 0) c.unread = Math.max(0, c.unread - events)
+      }),
+    )
   }
 
   /**
@@ -686,8 +708,18 @@ export class ChatService {
     return [...out]
   }
 
+  /**
+   * The users told about `user`'s presence: `contacts` and, with relations, the user's own
+   * contacts (no shared conversation needed), never a user `user` blocked. Bounded by presenceFanoutMax.
+   */
+  async presenceAudience(user: UserId, convIds?: readonly ConvId[]): Promise<UserId[]> {
+    const members = await this.contacts(user, convIds)
+    if (!this.checks.presenceAudience) return members
+    return (await this.checks.presenceAudience(user, members)).slice(0, this.options.presenceFanoutMax)
+  }
+
   async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
-    const contacts = await this.contacts(p.user, convIds)
+    const contacts = await this.presenceAudience(p.user, convIds)
     if (contacts.length > 0) this.delivery.audience(contacts, 'presence', encode.presence(p))
   }
 
@@ -699,11 +731,13 @@ export class ChatService {
   async connected(user: UserId, devices: number): Promise<Presence[]> {
     const ids = await this.engine.convs.listForUser(user)
     if (devices === 1) await this.announcePresence({ user, online: true }, ids)
-    const peers = ids
+    let peers = ids
       .map((id) => directMembers(id))
       .filter((m): m is [UserId, UserId] => m !== undefined)
       .map(([a, b]) => (a === user ? b : a))
       .slice(0, this.options.presenceFanoutMax)
+    // With relations: contacts too, and never the presence of someone who blocked the user.
+    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers)).slice(0, this.options.presenceFanoutMax)
     return peers.length > 0 ? this.engine.presence.get(peers) : []
   }
 }

@@ -29,6 +29,8 @@ export function Composer({ conv }: { conv: ConvId }) {
   const [voice, setVoice] = useState(false)
   const gate = useGate()
   const known = useStore(gate, (s) => s.convs[conv] !== undefined)
+  // A group we are no longer in (removed, left, dissolved): the reason instead of a composer.
+  const ended = useStore(gate, (s) => s.ended?.[conv]?.reason)
   /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
   const sentAt = useRef(-Infinity)
 
@@ -46,6 +48,15 @@ export function Composer({ conv }: { conv: ConvId }) {
   const pick = (kind: 'image' | 'file') => {
     setPanel(false)
     client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
+  }
+  if (ended) {
+    return (
+      <View className='cp'>
+        <View className='cp-bar cp-ended' id='composer-ended' aria-disabled='true'>
+          <Text>{t(`chat.ended.${ended}`)}</Text>
+        </View>
+      </View>
+    )
   }
   return (
     <View className='cp'>

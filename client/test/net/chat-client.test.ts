@@ -423,4 +423,26 @@ describe('ChatClient', () => {
     h.p.timers.advance(200)
     expect(s.framesOf('convs').length).toBe(before + 1)
   })
+
+  it('offers Recall for as long as the server says in welcome (limits.recallWindowMs), the default when it does not say', async () => {
+    const h = setup()
+    const { s } = await online(h)
+    const mine = { ...msg(1, ALICE.id), ts: 1_000_000 }
+    expect(h.client.recallWindowMs).toBe(120_000)
+    expect(h.client.canRecall(mine, 1_000_000 + 119_000)).toBe(true)
+    // A server configured with RECALL_WINDOW_MS=5000: the next welcome says so.
+    s.drop(1006)
+    h.p.timers.advance(60_000)
+    await settle()
+    const s2 = h.p.transport.last
+    s2.open()
+    s2.push({ ...welcome(), limits: { ...welcome().limits, recallWindowMs: 5000 } })
+    expect(h.client.recallWindowMs).toBe(5000)
+    expect(h.client.canRecall(mine, 1_000_000 + 5000)).toBe(true)
+    expect(h.client.canRecall(mine, 1_000_000 + 5001)).toBe(false)
+    // Never someone else's, a pending one or a notice.
+    expect(h.client.canRecall({ ...msg(2), ts: 1_000_000 }, 1_000_001)).toBe(false)
+    expect(h.client.canRecall({ cid: 'cid-pending-1', from: ALICE.id, conv: AB, kind: 'text', body: { text: 'x' }, ts: 1_000_000, status: 'sending' }, 1_000_001)).toBe(false)
+    expect(h.client.canRecall({ ...mine, kind: 'recalled', body: { by: 'sender', at: 1 } }, 1_000_001)).toBe(false)
+  })
 })
