@@ -19,6 +19,7 @@
  * process (bff/dist/persister.js) pinned to BENCH_PERSISTER_CORE (default the generators' core),
  * and reports the BFF's CPU per message and the persister's apart and summed, and where the
  * persister's batches spent their time (its debug lines: batch size, write and ack times).
+ * BENCH_ARCHIVE_ROUNDS (2) rounds, alternating which side runs first.
  *
  * `secure` (issue 14): the 1:1 scenario twice in one run, the BFF without and with content
  * security (every text checked by msgSecCheck against a local fake WeChat answering in
@@ -491,12 +492,61 @@ async function startPersister(server: Server, url: string): Promise<{ child: Chi
   }
 }
 
-/** 1:1 without and with the archive, one run; with it, the persister process apart. */
+/** Rounds of the archive scenario (BENCH_ARCHIVE_ROUNDS): each runs the archive off and on. */
+const ARCHIVE_ROUNDS = env('BENCH_ARCHIVE_ROUNDS', 2)
+
+type One2One = Awaited<ReturnType<typeof one2one>>
+
+/** Rounds summed: CPU over all messages received, latencies and lag p50 the mean of the rounds, the worst lag p99. */
+function summed(runs: One2One[]) {
+  const received = runs.reduce((n, r) => n + r.received, 0)
+  const mean = (f: (r: One2One) => number) => runs.reduce((n, r) => n + f(r), 0) / runs.length
+  const cpuS = runs.reduce((n, r) => n + r.serverCpuS, 0)
+  const lags = runs.flatMap((r) => (r.persisterLag ? [r.persisterLag] : []))
+  const persisters = runs.flatMap((r) => (r.persister ? [r.persister] : []))
+  const batches = persisters.reduce((n, p) => n + p.batches, 0)
+  return {
+    sent: runs.reduce((n, r) => n + r.sent, 0),
+    received,
+    p50: mean((r) => r.p50),
+    p99: mean((r) => r.p99),
+    cpuUsPerMessage: (cpuS / Math.max(1, received)) * 1e6,
+    ...(lags.length > 0
+      ? { persisterLag: { p50Ms: mean((r) => r.persisterLag?.p50Ms ?? 0), p99Ms: Math.max(...lags.map((l) => l.p99Ms)), maxMs: Math.max(...lags.map((l) => l.maxMs)), drainMs: Math.max(...lags.map((l) => l.drainMs)) } }
+      : {}),
+    ...(persisters.length > 0
+      ? {
+          persister: {
+            cpuUsPerMessage: (persisters.reduce((n, p) => n + p.cpuS, 0) / Math.max(1, received)) * 1e6,
+            batches,
+            meanBatch: persisters.reduce((n, p) => n + p.meanBatch * p.batches, 0) / Math.max(1, batches),
+            writeP99Ms: Math.max(...persisters.map((p) => p.writeP99Ms)),
+            ackP99Ms: Math.max(...persisters.map((p) => p.ackP99Ms)),
+          },
+        }
+      : {}),
+  }
+}
+
+/**
+ * 1:1 without and with the archive, in one run; with it, the persister process apart. The machine
+ * is shared: rounds alternate the order (off, on, then on, off, ...) so a load that rises or
+ * falls during the run weighs on both sides alike.
+ */
 async function archiveScenario(url: string) {
-  const off = await one2one('bff', { ARCHIVE_URL: '' })
-  const on = await one2one('bff', { ARCHIVE_URL: url, ARCHIVE_PERSISTER: 'none' }, url)
+  const offs: One2One[] = []
+  const ons: One2One[] = []
+  for (let round = 0; round < ARCHIVE_ROUNDS; round++) {
+    for (const side of round % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
+      if (side === 'off') offs.push(await one2one('bff', { ARCHIVE_URL: '' }))
+      else ons.push(await one2one('bff', { ARCHIVE_URL: url, ARCHIVE_PERSISTER: 'none' }, url))
+    }
+  }
+  const off = summed(offs)
+  const on = summed(ons)
   const persisterUs = on.persister?.cpuUsPerMessage ?? 0
   return {
+    rounds: { off: offs, on: ons },
     off,
     on,
     /** The BFF process alone: the chat's event loop. */

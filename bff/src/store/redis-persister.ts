@@ -74,12 +74,36 @@ const LINGER_MS = 20
  * batch. A dead persister's batch is taken over at most this much after ARCHIVE_CLAIM_IDLE_MS.
  */
 const CLAIM_EVERY_MS = 1000
+/**
+ * Every persister that ever ran stays a consumer of the group (each process has a name of its
+ * own), so the group's consumer list would grow with every restart. Consumers holding nothing and
+ * idle for FORGET_IDLE_CLAIMS × ARCHIVE_CLAIM_IDLE_MS are deleted, looked for every FORGET_EVERY_MS.
+ */
+const FORGET_EVERY_MS = 60_000
+const FORGET_IDLE_CLAIMS = 10
+/**
+ * In one script, so that the check and the delete are one atomic step: XGROUP DELCONSUMER drops a
+ * consumer's pending entries with it, and a consumer that read a batch between a check and a
+ * delete would lose that batch from the group for good. KEYS[1] the stream; ARGV: group, idle ms.
+ */
+const FORGET_DEAD = `
+local forgot = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if tonumber(f['pending']) == 0 and tonumber(f['idle']) > tonumber(ARGV[2]) then
+    forgot = forgot + redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name']) + 1
+  end
+end
+return forgot
+`
 
 export class Persister {
   private stopped = false
   private loop: Promise<void> | undefined
   private claimCursor = '0-0'
   private claimedAt = 0
+  private forgotAt = 0
   /** Batches read and not yet finished (acked, or given up on because the persister stops). */
   private readonly inFlight = new Set<Promise<void>>()
   /** The last batch's finish: each batch is acked after the one read before it. */
@@ -165,6 +189,10 @@ export class Persister {
     // A scan of the pending list under way (cursor not back at the start) goes on at once.
     if (this.claimCursor === '0-0' && Date.now() - this.claimedAt < CLAIM_EVERY_MS) return []
     this.claimedAt = Date.now()
+    if (this.claimedAt - this.forgotAt >= FORGET_EVERY_MS) {
+      this.forgotAt = this.claimedAt
+      await this.forgetDead()
+    }
     const res = (await this.blocking.xautoclaim(o.stream, o.group, o.consumer, o.claimIdleMs, this.claimCursor, 'COUNT', o.batchMax)) as [
       string,
       (Entry | null)[],
@@ -172,6 +200,14 @@ export class Persister {
     ]
     this.claimCursor = res[0]
     return res[1].filter((e): e is Entry => e !== null)
+  }
+
+  /** Delete the consumers (dead persisters) that hold nothing and have been idle long. */
+  async forgetDead(): Promise<number> {
+    const o = this.options
+    const forgot = Number(await this.cmd.eval(FORGET_DEAD, 1, o.stream, o.group, FORGET_IDLE_CLAIMS * o.claimIdleMs))
+    if (forgot > 0) o.log?.info({ forgot }, 'persister: forgot consumers of dead persisters')
+    return forgot
   }
 
   private async readNew(count: number, block: boolean): Promise<Entry[]> {
