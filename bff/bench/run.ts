@@ -473,7 +473,7 @@ async function startPersister(server: Server, url: string): Promise<{ child: Chi
   started.add(child)
   const lines: BatchLine[] = []
   await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.includes('"msg":"persisting"')) resolve()
       else if (line.includes('"msg":"persister batches"')) lines.push(JSON.parse(line) as BatchLine)
       else if (/"level":(4|5|6)\d/.test(line)) process.stderr.write(`persister: ${line}\n`)

@@ -30,8 +30,7 @@ function persistersOf(node: BffProcess): { pid: number; consumer: string }[] {
 
 /** Entries `consumer` has read and not acked (XPENDING): a batch being written. */
 async function pendingOf(r: ReturnType<RedisServer['client']>, consumer: string): Promise<number> {
-  const rows = (await r.xpending('chat:archive', 'archivers', '-', '+', 1000, consumer)) as unknown[]
-  return rows.length
+  return (await r.xpending('chat:archive', 'archivers', '-', '+', 1000, consumer)).length
 }
 
 describe('archive under kill -9 of a BFF, of Redis and of MariaDB', () => {

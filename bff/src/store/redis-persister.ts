@@ -287,7 +287,7 @@ export class Persister {
         const res = await tx.exec()
         if (!res) throw new Error('ack transaction aborted')
         const failed = res.slice(0, 2).find(([err]) => err)
-        if (failed) throw failed[0]
+        if (failed) throw failed[0] ?? new Error('ack failed')
         const trimFailed = res.slice(2).find(([err]) => err)
         // A window left untrimmed is trimmed by the conversation's next batch.
         if (trimFailed) o.log?.warn({ err: trimFailed[0] }, 'persister: window trim failed')

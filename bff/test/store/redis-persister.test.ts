@@ -94,8 +94,8 @@ describe('persister', () => {
     await r.xadd(stream, '*', 'j', json('d:ann:bob', 1))
     await r.xadd(stream, '*', 'j', json('d:ann:bob', 2))
     // One dead persister acked everything it read; the other died holding a batch.
-    const [[, [[first]]]] = (await r.xreadgroup('GROUP', 'archivers', 'done', 'COUNT', 1, 'STREAMS', stream, '>')) as [string, [string][]][]
-    await r.xack(stream, 'archivers', first!)
+    const read = (await r.xreadgroup('GROUP', 'archivers', 'done', 'COUNT', 1, 'STREAMS', stream, '>')) as [string, [string, string[]][]][]
+    await r.xack(stream, 'archivers', read[0]![1][0]![0])
     await r.xreadgroup('GROUP', 'archivers', 'holding', 'COUNT', 1, 'STREAMS', stream, '>')
     const consumers = async () => ((await r.xinfo('CONSUMERS', stream, 'archivers')) as string[][]).map((c) => [c[1], Number(c[3])])
     expect(await consumers()).toEqual([
