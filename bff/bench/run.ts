@@ -143,7 +143,10 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
     createInterface({ input: child.stdout }).on('line', (line) => {
       last.push(line)
       if (last.length > 5) last.shift()
-      if (/"level":(4|5|6)\d/.test(line)) logs.warnOrWorse++
+      if (/"level":(4|5|6)\d/.test(line) && ++logs.warnOrWorse <= 5) {
+        // The first few say why a run went wrong (a send path failing shows up only as figures).
+        process.stderr.write(`${kind}: ${line.slice(0, 500)}\n`)
+      }
       if (line.includes('disconnect bookkeeping failed')) logs.bookkeepingFailed++
       if (line.includes('"msg":"listening"')) {
         clearTimeout(timer)

@@ -63,6 +63,8 @@ export interface Config {
   readonly archivePersister: 'process' | 'inline' | 'none'
   /** ARCHIVE_WRITES_IN_FLIGHT: batches a persister writes to the archive at once (one pooled connection each). Default 4. */
   readonly archiveWritesInFlight: number
+  /** PERSISTER_METRICS_PORT: the persister process serves /metrics (and /healthz) on this port (HOST; METRICS_TOKEN if set). Unset: none. 0 picks a free port (tests). */
+  readonly persisterMetricsPort: number | undefined
   /** JWT_SECRET: HS256 key of access tokens, at least 32 bytes. Required in production, and not a built-in or example value there. */
   readonly jwtSecret: string
   /** TOKEN_TTL_MS: access token lifetime. Default 15 min. */
@@ -206,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     archiveClaimIdleMs: e.ARCHIVE_CLAIM_IDLE_MS,
     archivePersister: e.ARCHIVE_PERSISTER,
     archiveWritesInFlight: e.ARCHIVE_WRITES_IN_FLIGHT,
+    persisterMetricsPort: e.PERSISTER_METRICS_PORT,
     jwtSecret,
     tokenTtlMs: e.TOKEN_TTL_MS,
     refreshTtlMs: e.REFRESH_TTL_MS,

@@ -189,6 +189,7 @@ export const ENV = v.object({
   ARCHIVE_CLAIM_IDLE_MS: int(30_000, 100, 3600_000),
   ARCHIVE_PERSISTER: oneOf(['process', 'inline', 'none'], 'process'),
   ARCHIVE_WRITES_IN_FLIGHT: int(4, 1, 64),
+  PERSISTER_METRICS_PORT: optionalInt(0, 65535),
   JWT_SECRET: secret(),
   TOKEN_TTL_MS: int(15 * 60_000, 1000, DAY_MS),
   REFRESH_TTL_MS: int(30 * DAY_MS, 60_000, 365 * DAY_MS),

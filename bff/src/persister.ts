@@ -8,17 +8,24 @@
  * BFFs then with ARCHIVE_PERSISTER=none). Any number may run: each is a consumer of one group and
  * takes over the batches of one that died.
  *
+ * PERSISTER_METRICS_PORT: /metrics (chat_archived_total, chat_archive_lag_seconds) and /healthz.
  * Log: `{"msg":"persisting","consumer":...}` once it runs; with LOG_LEVEL=debug, every
  * REPORT_EVERY_MS a line of what its batches cost (`persister batches`: sizes, write, ack and lag
  * percentiles), which is how bench:bff tells where the lag goes. Exit codes: 0 stopped, 1 could
  * not start (Redis or the archive unreachable, schema newer than the code), 2 bad configuration.
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
+import express from 'express'
 import { randomId } from '@chat/shared'
 import { openArchiveWithin } from './archive/archive'
 import { ConfigError, loadConfig } from './config'
 import type { Config } from './config'
+import { errorHandler, notFound } from './http/errors'
 import { createLogger } from './log'
+import { Metrics } from './ops/metrics'
+import { metricsRouter } from './ops/routes'
 import { createRedisPersister } from './store/redis'
 import type { BatchStats } from './store/redis-persister'
 
@@ -38,6 +45,13 @@ const log = createLogger(config.logLevel)
 const consumer = `p-${hostname()}-${process.pid}-${randomId(6)}`
 
 const batches: BatchStats[] = []
+// The same counters a BFF with an inline persister exposes, in this process' own registry.
+const metrics = config.persisterMetricsPort !== undefined ? new Metrics({ defaultMetrics: true }) : undefined
+const onBatch = (b: BatchStats) => {
+  if (log.isLevelEnabled('debug')) batches.push(b)
+  metrics?.archived.inc(b.count)
+  metrics?.archiveLag.observe(b.lagMs / 1000)
+}
 let persister
 try {
   const archive = await openArchiveWithin({ url: config.archiveUrl, poolSize: config.archivePoolSize }, config.archiveConnectTimeoutMs)
@@ -54,7 +68,7 @@ try {
       claimIdleMs: config.archiveClaimIdleMs,
       writesInFlight: config.archiveWritesInFlight,
       log,
-      ...(log.isLevelEnabled('debug') ? { onBatch: (b: BatchStats) => void batches.push(b) } : {}),
+      ...(metrics || log.isLevelEnabled('debug') ? { onBatch } : {}),
     },
   }).catch(async (err: unknown) => {
     await archive.close().catch(() => {})
@@ -65,7 +79,30 @@ try {
   process.exit(1)
 }
 const running = persister
-log.info({ consumer, writesInFlight: config.archiveWritesInFlight, batchMax: config.archiveBatchMax }, 'persisting')
+let metricsPort: number | undefined
+if (metrics && config.persisterMetricsPort !== undefined) {
+  const ops = express()
+  ops.disable('x-powered-by')
+  // Alive (the event loop answers), and what the last batch met: `archive.ok` false while writes fail.
+  ops.get('/healthz', (_req, res) => void res.json({ ok: true, archive: running.status() }))
+  ops.use(metricsRouter({ metrics, metricsToken: config.metricsToken }))
+  ops.use(notFound())
+  ops.use(errorHandler(log))
+  const server = createServer(ops)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.persisterMetricsPort, config.host, resolve)
+    })
+  } catch (err) {
+    log.fatal({ err }, `persister start failed: PERSISTER_METRICS_PORT: ${err instanceof Error ? err.message : String(err)}`)
+    await running.close().catch(() => {})
+    process.exit(1)
+  }
+  server.unref()
+  metricsPort = (server.address() as AddressInfo).port
+}
+log.info({ consumer, writesInFlight: config.archiveWritesInFlight, batchMax: config.archiveBatchMax, ...(metricsPort !== undefined ? { metricsPort } : {}) }, 'persisting')
 
 if (log.isLevelEnabled('debug')) {
   setInterval(() => {

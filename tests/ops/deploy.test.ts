@@ -170,6 +170,15 @@ describe('deploy/k8s/archive (the archive overlay: persisters as a Deployment of
     expect(persister.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 })
     expect(container.securityContext.readOnlyRootFilesystem).toBe(true)
   })
+
+  it('serves the persister’s /metrics and /healthz on its own port, probed for liveness only', () => {
+    const c = loadConfig({ ...env, ...Object.fromEntries(container.env.map((e) => [e.name, e.value])) })
+    expect(c.persisterMetricsPort).toBe(9465)
+    expect(c.host).toBe('0.0.0.0')
+    expect(container.ports).toContainEqual({ name: 'metrics', containerPort: c.persisterMetricsPort })
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' })
+    expect(container.readinessProbe).toBeUndefined()
+  })
 })
 
 describe('docker-compose.yml', () => {
