@@ -13,7 +13,7 @@ import { createLogger } from './log'
 import { startServer } from './app'
 import { backoffDelay } from '@chat/shared'
 import { clusterMetricsText, serveClusterMetrics, shareRegistry } from './ops/cluster-metrics'
-import { startPersisterChild } from './persister-child'
+import { persisterChildMissing, startPersisterChild } from './persister-child'
 import type { PersisterChild } from './persister-child'
 
 let config: Config
@@ -33,6 +33,11 @@ const log = createLogger(config.logLevel)
  */
 let persister: PersisterChild | undefined
 const wantsPersister = config.store === 'redis' && config.archiveUrl !== undefined && config.archivePersister === 'process'
+const missing = wantsPersister && cluster.isPrimary ? persisterChildMissing() : undefined
+if (missing) {
+  log.fatal({ variable: 'ARCHIVE_PERSISTER' }, missing)
+  process.exit(2)
+}
 const startPersister = () => {
   if (wantsPersister && !persister) persister = startPersisterChild(log)
 }

@@ -11,6 +11,7 @@
  * dies, even by kill -9, the channel closes and the persister finishes its batches and exits.
  */
 import { fork } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import type { ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,6 +30,16 @@ export interface PersisterChild {
   pid(): number | undefined
   /** SIGTERM to the child (it finishes the batches it read); resolves when it has exited, at most `graceMs` later (then SIGKILL). */
   stop(graceMs: number): Promise<void>
+}
+
+/**
+ * Why the persister cannot be started from here (its entry was not built beside this one: the BFF
+ * run from source), or undefined. Checked before the server starts: a BFF acking into a stream
+ * nobody drains would only find out when the backlog refuses sends.
+ */
+export function persisterChildMissing(): string | undefined {
+  if (existsSync(ENTRY)) return undefined
+  return `ARCHIVE_PERSISTER=process needs ${ENTRY} (npm run build:bff builds it): build it, or set ARCHIVE_PERSISTER=inline or none`
 }
 
 export function startPersisterChild(log: Logger): PersisterChild {
