@@ -19,7 +19,9 @@
  * process (bff/dist/persister.js) pinned to BENCH_PERSISTER_CORE (default the generators' core),
  * and reports the BFF's CPU per message and the persister's apart and summed, and where the
  * persister's batches spent their time (its debug lines: batch size, write and ack times).
- * BENCH_ARCHIVE_ROUNDS (2) rounds, alternating which side runs first.
+ * BENCH_ARCHIVE_ROUNDS (2) rounds, alternating which side runs first; each round also runs the
+ * design before (BENCH_ARCHIVE_INLINE=1: the persister inline, one batch at a time) for a
+ * same-run comparison of the lag.
  *
  * `secure` (issue 14): the 1:1 scenario twice in one run, the BFF without and with content
  * security (every text checked by msgSecCheck against a local fake WeChat answering in
@@ -497,6 +499,8 @@ async function startPersister(server: Server, url: string): Promise<{ child: Chi
 
 /** Rounds of the archive scenario (BENCH_ARCHIVE_ROUNDS): each runs the archive off and on. */
 const ARCHIVE_ROUNDS = env('BENCH_ARCHIVE_ROUNDS', 2)
+/** BENCH_ARCHIVE_INLINE (1): each round also runs the design before (persister inline, one batch at a time), 0 to skip. */
+const ARCHIVE_INLINE = env('BENCH_ARCHIVE_INLINE', 1) !== 0
 
 type One2One = Awaited<ReturnType<typeof one2one>>
 
@@ -539,19 +543,25 @@ function summed(runs: One2One[]) {
 async function archiveScenario(url: string) {
   const offs: One2One[] = []
   const ons: One2One[] = []
+  const inlines: One2One[] = []
+  const sides = ['off', 'on', ...(ARCHIVE_INLINE ? ['inline'] : [])]
   for (let round = 0; round < ARCHIVE_ROUNDS; round++) {
-    for (const side of round % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
       if (side === 'off') offs.push(await one2one('bff', { ARCHIVE_URL: '' }))
-      else ons.push(await one2one('bff', { ARCHIVE_URL: url, ARCHIVE_PERSISTER: 'none' }, url))
+      else if (side === 'on') ons.push(await one2one('bff', { ARCHIVE_URL: url, ARCHIVE_PERSISTER: 'none' }, url))
+      // The design before: on the chat's event loop, one batch at a time.
+      else inlines.push(await one2one('bff', { ARCHIVE_URL: url, ARCHIVE_PERSISTER: 'inline', ARCHIVE_WRITES_IN_FLIGHT: '1' }))
     }
   }
   const off = summed(offs)
   const on = summed(ons)
+  const inline = inlines.length > 0 ? summed(inlines) : undefined
   const persisterUs = on.persister?.cpuUsPerMessage ?? 0
   return {
-    rounds: { off: offs, on: ons },
+    rounds: { off: offs, on: ons, inline: inlines },
     off,
     on,
+    ...(inline ? { inline, inlineCpuRatio: inline.cpuUsPerMessage / off.cpuUsPerMessage, inlineP99Ratio: inline.p99 / off.p99 } : {}),
     /** The BFF process alone: the chat's event loop. */
     cpuRatio: on.cpuUsPerMessage / off.cpuUsPerMessage,
     /** The BFF and the persister together: what the archive costs the machine, per message. */
@@ -940,6 +950,10 @@ async function main() {
     rows.push([`BFF + persister CPU per msg`, `${fmt(a.on.cpuUsPerMessage + p.cpuUsPerMessage)} us`, `${fmt(a.off.cpuUsPerMessage)} us (archive off)`, fmt(a.cpuRatioWithPersister, 2), ''])
     rows.push([`1:1 p50/p99, archive on`, `${fmt(a.on.p50, 2)} / ${fmt(a.on.p99, 2)} ms (${a.on.received}/${a.on.sent})`, `${fmt(a.off.p50, 2)} / ${fmt(a.off.p99, 2)} ms`, fmt(a.p99Ratio, 2), '<= 1.1x'])
     rows.push([`persister lag p50/p99/max`, `${lag.p50Ms} / ${lag.p99Ms} / ${lag.maxMs} ms, drained in ${lag.drainMs} ms`, '-', '-', 'p99 <= 1000 ms'])
+    if (a.inline) {
+      const il = a.inline
+      rows.push([`before: persister inline, serial`, `CPU ${fmt(il.cpuUsPerMessage)} us, p99 ${fmt(il.p99, 2)} ms, lag p99 ${il.persisterLag?.p99Ms ?? '-'} ms`, `${fmt(a.off.cpuUsPerMessage)} us, p99 ${fmt(a.off.p99, 2)} ms (off)`, `${fmt(a.inlineCpuRatio ?? NaN, 2)} / ${fmt(a.inlineP99Ratio ?? NaN, 2)}`, ''])
+    }
     rows.push([`persister batches`, `${p.batches}, mean ${fmt(p.meanBatch, 0)} msgs; write p99 ${p.writeP99Ms} ms, ack p99 ${p.ackP99Ms} ms`, '-', '-', ''])
     console.log('archive', JSON.stringify(results.archive))
   }
