@@ -686,7 +686,6 @@ class RedisConvs implements ConvStore {
     if (this.cold) await this.cold.call((a) => a.markRead([{ conv, user, seq: res }]))
     return res
   }
-
 }
 
 function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {
