@@ -1,7 +1,8 @@
 /**
  * The persister as a process of its own (`node dist/persister.js`, as deploy/k8s/archive runs it):
  * it moves what the stream holds into MySQL, counts it on its own /metrics, finishes and exits 0
- * on SIGTERM; without an archive it refuses to start, naming the variable.
+ * on SIGTERM; a BFF of several workers starts exactly one (its primary) and stops it with itself;
+ * without an archive it refuses to start, naming the variable.
  */
 import { spawn } from 'node:child_process'
 import path from 'node:path'
@@ -9,7 +10,7 @@ import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { openArchive } from '../../src/archive/archive'
-import { bundle } from '../support/spawn'
+import { alive, bundle, spawnBff } from '../support/spawn'
 import { guard, release } from '../support/guard'
 import { createTestDatabase } from '../support/mysql'
 import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
@@ -68,6 +69,25 @@ describe('the persister process', () => {
 
     p.child.kill('SIGTERM')
     expect(await p.exited).toBe(0)
+  })
+
+  it('is started once per BFF instance (by the primary of two workers), and stops with it', async () => {
+    const db = await createTestDatabase()
+    cleanups.push(() => db.drop())
+    const prefix = randomPrefix()
+    cleanups.push(() => dropPrefix(prefix))
+    const bff = await spawnBff({ STORE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, ARCHIVE_URL: db.url, WORKERS: '2' })
+    cleanups.push(() => bff.stop())
+    await waitFor(() => bff.logs.some((l) => l.includes('"msg":"persisting"')), 20_000)
+    const persisting = bff.logs.filter((l) => l.includes('"msg":"persisting"')).map((l) => JSON.parse(l) as { pid: number })
+    expect(persisting).toHaveLength(1)
+    const started = JSON.parse(bff.logs.find((l) => l.includes('"msg":"persister process started"'))!) as { pid: number; persister: number }
+    // The primary started it (the primary is the process spawned), not a worker.
+    expect(started.pid).toBe(bff.child.pid)
+    expect(started.persister).toBe(persisting[0]!.pid)
+    bff.kill('SIGTERM')
+    expect(await bff.exited).toBe(0)
+    await waitFor(() => !alive(persisting[0]!.pid), 10_000)
   })
 
   it('refuses to start without an archive, naming ARCHIVE_URL (exit 2)', async () => {
