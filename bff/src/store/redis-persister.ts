@@ -165,6 +165,10 @@ export class Persister {
         if (this.stopped) break
         this.options.log?.warn({ err }, 'persister: reading the stream failed')
         await sleep(RETRY_MS)
+        // The stream and its group are gone (Redis lost, FLUSHALL, a new Redis): made again, from
+        // the start of whatever the stream holds by now. A persister running on its own would
+        // otherwise retry a group that no longer exists for ever.
+        if (err instanceof Error && err.message.startsWith('NOGROUP')) await this.ensureGroup().catch(() => {})
         continue
       }
       if (entries.length === 0) continue

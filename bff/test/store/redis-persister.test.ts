@@ -87,6 +87,23 @@ describe('persister', () => {
     expect(((await r.xpending(stream, 'archivers')) as [number])[0]).toBe(0)
   })
 
+  it('makes its group again when Redis lost the stream, and persists what is added after', async () => {
+    const { archive, writes } = heldArchive()
+    const { r, stream, persister } = await setup(archive)
+    persister.start()
+    await r.xadd(stream, '*', 'j', json('d:ann:bob', 1))
+    await waitFor(() => writes.length === 1)
+    writes[0]!.commit()
+    await waitFor(async () => (await r.xlen(stream)) === 0)
+    // Redis loses everything (the stream and its consumer group with it).
+    await r.del(stream)
+    await r.xadd(stream, '*', 'j', json('d:ann:bob', 2))
+    await waitFor(() => writes.length === 2, 10_000)
+    expect(writes[1]!.rows.map((m) => m.seq)).toEqual([2])
+    writes[1]!.commit()
+    await waitFor(async () => (await r.xlen(stream)) === 0)
+  })
+
   it('forgets consumers of dead persisters that hold nothing, and keeps one holding a batch', async () => {
     const { archive } = heldArchive()
     const { r, stream, persister } = await setup(archive, { claimIdleMs: 20 })
