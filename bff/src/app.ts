@@ -96,8 +96,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
                   backlogMax: config.archiveBacklogMax,
                   batchMax: config.archiveBatchMax,
                   claimIdleMs: config.archiveClaimIdleMs,
+                  writesInFlight: config.archiveWritesInFlight,
+                  // Off the event loop unless asked (main.ts starts the persister process).
+                  persister: config.archivePersister === 'inline' ? 'inline' : 'elsewhere',
                   log,
-                  onBatch: (count: number, lagMs: number) => {
+                  onBatch: ({ count, lagMs }) => {
                     metrics.archived.inc(count)
                     metrics.archiveLag.observe(lagMs / 1000)
                   },
