@@ -18,6 +18,11 @@ export interface WeChatConfig {
   readonly retryMax: number
   /** WX_RETRY_BASE_MS: first retry delay, doubled per retry, full jitter. Default 200. */
   readonly retryBaseMs: number
+  /**
+   * WX_HTTP_THREADS: worker threads that make the HTTP calls to WeChat (http.ts), so that their
+   * client CPU is off the chat's event loop; 0 makes them on the event loop. Default 1, at most 16.
+   */
+  readonly httpThreads: number
   /** WX_SECCHECK: msgSecCheck of message text before it is stored. Default on (when enabled). */
   readonly secCheck: boolean
   /**
@@ -60,6 +65,7 @@ export function loadWeChatConfig(e: Env): WeChatConfig {
     tokenLockMs: e.WX_TOKEN_LOCK_MS,
     retryMax: e.WX_RETRY_MAX,
     retryBaseMs: e.WX_RETRY_BASE_MS,
+    httpThreads: e.WX_HTTP_THREADS,
     secCheck: e.WX_SECCHECK,
     unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
     textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,
