@@ -23,6 +23,12 @@ export interface WeChatConfig {
    * client CPU is off the chat's event loop; 0 makes them on the event loop. Default 1, at most 16.
    */
   readonly httpThreads: number
+  /**
+   * WX_HTTP_BATCH_MS: calls to the HTTP threads, and their answers, are gathered this long before
+   * they cross between threads (one message each way for all of them). Default 0: one turn of the
+   * event loop. At most 50.
+   */
+  readonly httpBatchMs: number
   /** WX_SECCHECK: msgSecCheck of message text before it is stored. Default on (when enabled). */
   readonly secCheck: boolean
   /**
@@ -66,6 +72,7 @@ export function loadWeChatConfig(e: Env): WeChatConfig {
     retryMax: e.WX_RETRY_MAX,
     retryBaseMs: e.WX_RETRY_BASE_MS,
     httpThreads: e.WX_HTTP_THREADS,
+    httpBatchMs: e.WX_HTTP_BATCH_MS,
     secCheck: e.WX_SECCHECK,
     unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
     textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,

@@ -135,7 +135,7 @@ interface Thread {
  * The worker's program, run from its source text. `load` is the worker's dynamic import (the
  * eval'd script is ESM or CommonJS depending on the process, `import()` works in both).
  */
-const workerMain = async (load: (specifier: string) => Promise<unknown>, post: typeof postOnce, undiciUrl: string, maxBytes: number, connections: number, keepAliveMs: number): Promise<void> => {
+const workerMain = async (load: (specifier: string) => Promise<unknown>, post: typeof postOnce, undiciUrl: string, maxBytes: number, connections: number, keepAliveMs: number, batchMs: number): Promise<void> => {
   const { parentPort } = (await load('node:worker_threads')) as typeof import('node:worker_threads')
   const undici = (await load(undiciUrl)) as typeof import('undici') & { default?: typeof import('undici') }
   const agent = new (undici.default ?? undici).Agent({ connections, keepAliveTimeout: keepAliveMs })
@@ -148,7 +148,10 @@ const workerMain = async (load: (specifier: string) => Promise<unknown>, post: t
   parentPort!.on('message', (calls: Call[]) => {
     for (const [id, url, body, timeoutMs] of calls) {
       post(agent, url, body, timeoutMs, maxBytes, (err, status, text) => {
-        if (out.length === 0) setImmediate(flush)
+        if (out.length === 0) {
+          if (batchMs > 0) setTimeout(flush, batchMs)
+          else setImmediate(flush)
+        }
         out.push(err ? [id, 0, err.message] : [id, status, text])
       })
     }
@@ -160,6 +163,8 @@ export interface WxHttpThreadsOptions {
   readonly threads: number
   /** Told once per thread that failed (its calls failed with it; the next calls start a new one). */
   readonly onThreadError?: (err: Error) => void
+  /** Calls, and answers, are gathered this long before they are posted, ms. Default 0: one turn of the event loop. */
+  readonly batchMs?: number
 }
 
 /**
@@ -182,13 +187,16 @@ export class WxHttpThreads implements WxHttp {
     const undiciUrl = pathToFileURL(createRequire(import.meta.url).resolve('undici')).href
     // A string, not a module file: the same source runs from the bundle (dist/) and from the
     // TypeScript sources under the tests, with no worker entry point to build or locate.
-    this.source = `(${workerMain.toString()})((s) => import(s), (${postOnce.toString()}), ${JSON.stringify(undiciUrl)}, ${WX_ANSWER_MAX_BYTES}, ${WX_CONNECTIONS}, ${WX_KEEPALIVE_MS})`
+    this.source = `(${workerMain.toString()})((s) => import(s), (${postOnce.toString()}), ${JSON.stringify(undiciUrl)}, ${WX_ANSWER_MAX_BYTES}, ${WX_CONNECTIONS}, ${WX_KEEPALIVE_MS}, ${options.batchMs ?? 0})`
   }
 
   post(url: string, body: string, timeoutMs: number): Promise<WxHttpAnswer> {
     if (this.closed) return Promise.reject(new Error('WeChat HTTP threads closed'))
     return new Promise((resolve, reject) => {
-      if (this.queue.length === 0) setImmediate(() => this.flush())
+      if (this.queue.length === 0) {
+        if (this.options.batchMs) setTimeout(() => this.flush(), this.options.batchMs)
+        else setImmediate(() => this.flush())
+      }
       this.queue.push([++this.nextId, url, body, timeoutMs])
       this.queueWaiters.push({ resolve, reject })
     })

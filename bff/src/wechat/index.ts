@@ -92,7 +92,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let http: WxHttpThreads | undefined
   if (config.enabled) {
     if (config.httpThreads > 0) {
-      http = new WxHttpThreads({ threads: config.httpThreads, onThreadError: (err) => log.error({ err: err.message }, 'wechat HTTP thread failed: its calls failed, the next ones start a new thread') })
+      http = new WxHttpThreads({ threads: config.httpThreads, batchMs: config.httpBatchMs, onThreadError: (err) => log.error({ err: err.message }, 'wechat HTTP thread failed: its calls failed, the next ones start a new thread') })
     }
     const options = {
       appId: deps.appId,

@@ -48,6 +48,7 @@ describe('WeChat HTTP transports', () => {
     ['on the event loop', () => inThreadHttp(wxAgent())],
     ['on one worker thread', () => new WxHttpThreads({ threads: 1 })],
     ['on two worker threads', () => new WxHttpThreads({ threads: 2 })],
+    ['on a worker thread, calls and answers gathered for 5 ms', () => new WxHttpThreads({ threads: 1, batchMs: 5 })],
   ]
 
   describe.each(transports)('%s', (_name, make) => {
