@@ -39,6 +39,14 @@ export interface WeChatConfig {
   readonly unavailablePolicy: UnavailablePolicy
   /** WX_TEXT_CHECKS_PER_MIN: msgSecCheck calls a minute for the whole deployment. Default 4000 (WeChat's limit per app). */
   readonly textChecksPerMin: number
+  /**
+   * WX_SECCHECK_CACHE_MAX: short texts (<= 256 characters) WeChat passed that each process keeps, so
+   * the same text again within WX_SECCHECK_CACHE_TTL_MS passes without a call (verdicts.ts: the
+   * pass is reused across senders). Default 10000; 0 turns it off.
+   */
+  readonly secCheckCacheMax: number
+  /** WX_SECCHECK_CACHE_TTL_MS: how long a pass is reused, ms. Default 60000, 1000 to 3600000. */
+  readonly secCheckCacheTtlMs: number
   /** WX_SUBSCRIBE_TEMPLATE_ID: the one-time template of "new message" notifications. Unset: no notifications. */
   readonly templateId: string
   /** WX_SUBSCRIBE_FIELDS: the template's keys for sender name, preview, time, in that order. Default thing1,thing2,time3. */
@@ -76,6 +84,8 @@ export function loadWeChatConfig(e: Env): WeChatConfig {
     secCheck: e.WX_SECCHECK,
     unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
     textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,
+    secCheckCacheMax: e.WX_SECCHECK_CACHE_MAX,
+    secCheckCacheTtlMs: e.WX_SECCHECK_CACHE_TTL_MS,
     templateId: e.WX_SUBSCRIBE_TEMPLATE_ID,
     templateFields: e.WX_SUBSCRIBE_FIELDS,
     graceMs: e.WX_SUBSCRIBE_GRACE_MS,

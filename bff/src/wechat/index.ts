@@ -32,6 +32,7 @@ import type { Engine } from '../store/types'
 import type { WeChatConfig } from './config'
 import { AccessTokens, WxApi, WxMetrics } from './api'
 import { WxHttpThreads } from './http'
+import { PassCache } from './verdicts'
 import { NO_CHECKS, TextSecurity } from './security'
 import type { SendChecks } from './security'
 import { Subscriptions } from './subscriptions'
@@ -108,7 +109,8 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     const metrics = new WxMetrics(deps.registry)
     api = new WxApi(new AccessTokens(engine.wechat, options, metrics, log), options, metrics, log)
     if (config.secCheck) {
-      checks = new TextSecurity(api, engine.wechat, { unavailablePolicy: config.unavailablePolicy, checksPerMin: config.textChecksPerMin, listMax: config.moderationListMax }, deps.registry, log)
+      const passes = config.secCheckCacheMax > 0 ? new PassCache({ max: config.secCheckCacheMax, ttlMs: config.secCheckCacheTtlMs }) : undefined
+      checks = new TextSecurity(api, engine.wechat, { unavailablePolicy: config.unavailablePolicy, checksPerMin: config.textChecksPerMin, listMax: config.moderationListMax, ...(passes ? { passes } : {}) }, deps.registry, log)
     }
     subscriptions = new Subscriptions(
       api,
