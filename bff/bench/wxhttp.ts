@@ -11,6 +11,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { request } from 'undici'
 import { WxHttpThreads, inThreadHttp, wxAgent } from '../src/wechat/http'
 import type { WxHttp } from '../src/wechat/http'
 
@@ -48,6 +49,18 @@ function cpu(file: string): number {
   return (Number(f[11]) + Number(f[12])) / 100
 }
 
+/** The transport before http.ts, for comparison: undici's `request` and `body.json()` (api.ts until then). */
+function viaRequest(): WxHttp {
+  const agent = wxAgent()
+  return {
+    post: async (url, body, timeoutMs) => {
+      const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, dispatcher: agent })
+      return { status: res.statusCode, text: JSON.stringify(await res.body.json()) }
+    },
+    close: () => agent.close(),
+  }
+}
+
 /** `seconds` of calls at RATE through `http`; resolves when every call is answered. */
 async function drive(http: WxHttp, url: string, seconds: number): Promise<number> {
   const n = Math.round(RATE * seconds)
@@ -72,7 +85,7 @@ async function measure(name: string, http: WxHttp, url: string): Promise<void> {
   const n = await drive(http, url, SECONDS)
   const p = ((cpu('/proc/self/stat') - p0) / n) * 1e6
   const m = ((cpu(`/proc/self/task/${process.pid}/stat`) - m0) / n) * 1e6
-  console.log(`${name.padEnd(22)} process ${p.toFixed(1).padStart(6)} us/call   event loop ${m.toFixed(1).padStart(6)} us/call`)
+  console.log(`${name.padEnd(24)} process ${p.toFixed(1).padStart(6)} us/call   event loop ${m.toFixed(1).padStart(6)} us/call`)
   await http.close()
 }
 
@@ -86,6 +99,7 @@ async function main(): Promise<void> {
     const answer = JSON.stringify({ errcode: 0, result: { suggest: 'pass', label: 100 } })
     await measure('no HTTP (driver alone)', { post: () => Promise.resolve({ status: 200, text: answer }), close: async () => {} }, f.url)
     for (let round = 0; round < 2; round++) {
+      await measure('request, event loop', viaRequest(), f.url)
       await measure('event loop', inThreadHttp(wxAgent()), f.url)
       await measure(`${THREADS} worker thread(s)`, new WxHttpThreads({ threads: THREADS }), f.url)
       for (const batchMs of (process.env.BENCH_BATCH_MS ?? '').split(',').filter(Boolean).map(Number)) {

@@ -4,15 +4,20 @@
  *
  * Two transports, one request function (`postOnce`, undici's `dispatch` with a plain handler):
  * - `inThreadHttp`: on the caller's event loop.
- * - `WxHttpThreads`: on a pool of worker_threads. The event loop posts the calls of one turn in one
- *   message and reads the answers of one turn of a worker in one message: the HTTP client (request
- *   building, socket writes and reads, the parser, its timers) runs on another thread. Measured with
- *   a fake answering in 20 ms at 5,000 calls/s (bench:bff `secure`): the chat's thread spends a few
- *   µs a call instead of ~40.
+ * - `WxHttpThreads`: on a pool of worker_threads. The event loop posts the calls of one turn (or of
+ *   `batchMs`) to a thread in one message and reads that thread's answers the same way: the HTTP
+ *   client (request building, socket writes and reads, the parser, its timers) runs on another
+ *   thread.
+ * What a call costs (bff/bench/wxhttp.ts, 5,000 calls/s, fake answering in 20 ms, one core, net of
+ * the driver; µs of CPU, process / event loop): undici `request` 59 / 45, `dispatch` on the loop
+ * 32-35 / 25-28, on a thread 41-43 / 4-5, on a thread with batchMs 2 36-38 / 2-3. At 1,000
+ * calls/s (no two calls in a turn) the thread's wake-ups make the process total ~1.5x the loop's
+ * own, while the event loop's share is a third of what the call costs it on the loop. Threads buy the event loop's time with
+ * some CPU: WX_HTTP_THREADS=0 for a deployment with no core to spare.
  *
  * Why `dispatch` rather than undici's `request`: `request` builds a Readable body, an abort signal
- * relay and a promise chain per call; the plain handler keeps one string (measured ~30% less CPU a
- * call). An answer longer than WX_ANSWER_MAX_BYTES fails the call (WeChat's answers here are < 1 KB).
+ * relay and a promise chain per call; the plain handler keeps one string. An answer longer than
+ * WX_ANSWER_MAX_BYTES fails the call (WeChat's answers here are < 1 KB).
  */
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
