@@ -21,6 +21,8 @@
  * BENCH_WX_DELAY_MS, 20): the checks must not block the event loop or serialize other users' sends.
  * CPU is reported for the whole process and for its event loop (main thread) alone; a third run
  * puts the checks' HTTP back on the event loop (WX_HTTP_THREADS=0) for comparison.
+ * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). CPU per message counts
+ * delivered messages: a run that did not deliver all it sent (the server saturated) overstates it.
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
