@@ -26,6 +26,10 @@
  * `secure` (issue 14): the 1:1 scenario twice in one run, the BFF without and with content
  * security (every text checked by msgSecCheck against a local fake WeChat answering in
  * BENCH_WX_DELAY_MS, 20): the checks must not block the event loop or serialize other users' sends.
+ * CPU is reported for the whole process and for its event loop (main thread) alone; a third run
+ * puts the checks' HTTP back on the event loop (WX_HTTP_THREADS=0) for comparison.
+ * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). CPU per message counts
+ * delivered messages: a run that did not deliver all it sent (the server saturated) overstates it.
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -321,13 +325,19 @@ function cpuSeconds(pids: number[]): number {
   return user + system
 }
 
-/** CPU seconds of the processes in user and in system (kernel) mode. */
-function cpuSplit(pids: number[]): { user: number; system: number } {
+/** CPU seconds of the processes' main threads (their event loops), user + system. */
+function mainThreadCpuSeconds(pids: number[]): number {
+  const { user, system } = cpuSplit(pids, (pid) => `/proc/${pid}/task/${pid}/stat`)
+  return user + system
+}
+
+/** CPU seconds of the processes (every thread; `statOf` picks another file) in user and in system (kernel) mode. */
+function cpuSplit(pids: number[], statOf = (pid: number) => `/proc/${pid}/stat`): { user: number; system: number } {
   const hz = 100
   let user = 0
   let system = 0
   for (const pid of pids) {
-    const stat = safeRead(`/proc/${pid}/stat`)
+    const stat = safeRead(statOf(pid))
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     user += Number(fields[11] ?? 0)
     system += Number(fields[12] ?? 0)
@@ -667,12 +677,14 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const persisterPids = persister ? [persister.child.pid!, ...descendants(persister.child.pid!)] : []
     const persisterCpu0 = cpuSeconds(persisterPids)
     const linesBefore = persister?.lines.length ?? 0
+    const main0 = mainThreadCpuSeconds(pids)
     const redis0 = await redisCpuSeconds()
     // With an archive (this scenario's or BENCH_ARCHIVE_URL for every BFF), the persister's lag too.
     const lag = kind === 'bff' && (extraEnv.ARCHIVE_URL ?? process.env.BENCH_ARCHIVE_URL) ? archiveLag(server.prefix) : undefined
     const r = await gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 })
     const cpu1 = cpuSplit(pids)
     const persisterCpu = cpuSeconds(persisterPids) - persisterCpu0
+    const mainCpu = mainThreadCpuSeconds(pids) - main0
     const redisCpu = (await redisCpuSeconds()) - redis0
     const persisterLag = await lag?.stop()
     const batchLines = persister?.lines.slice(linesBefore) ?? []
@@ -685,6 +697,8 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
       rate: RATE,
       serverCpuS: user + system,
       cpuUsPerMessage: perMessage(user + system),
+      // The event loops alone: the rest is helper threads (libuv's pool, V8's GC, WeChat's HTTP threads).
+      mainThreadUsPerMessage: perMessage(mainCpu),
       userUsPerMessage: perMessage(user),
       systemUsPerMessage: perMessage(system),
       redisCpuUsPerMessage: perMessage(redisCpu),
@@ -935,11 +949,26 @@ async function main() {
     const fake = await fakeWeChat(delayMs)
     try {
       const plain = await one2one('bff')
-      const secure = await one2one('bff', { WX_APPID: 'wxbench', WX_SECRET: 'bench', WX_API_BASE: fake.url, WX_TEXT_CHECKS_PER_MIN: '1000000' })
-      results.secure = { target: `1:1 at ${RATE}/s with msgSecCheck (fake answers in ${delayMs} ms): within 10% of the same BFF without`, plain, secure, checks: await fake.checks(), cpuRatio: secure.cpuUsPerMessage / plain.cpuUsPerMessage }
+      const wx = { WX_APPID: 'wxbench', WX_SECRET: 'bench', WX_API_BASE: fake.url, WX_TEXT_CHECKS_PER_MIN: '1000000', ...(process.env.BENCH_WX_BATCH_MS ? { WX_HTTP_BATCH_MS: process.env.BENCH_WX_BATCH_MS } : {}) }
+      const secure = await one2one('bff', wx)
+      // The same checks with their HTTP on the event loop (WX_HTTP_THREADS=0): what the threads take off it.
+      const onLoop = await one2one('bff', { ...wx, WX_HTTP_THREADS: '0' })
+      results.secure = {
+        target: `1:1 at ${RATE}/s with msgSecCheck (fake answers in ${delayMs} ms): within 10% of the same BFF without`,
+        plain,
+        secure,
+        onLoop,
+        checks: await fake.checks(),
+        cpuRatio: secure.cpuUsPerMessage / plain.cpuUsPerMessage,
+        mainThreadRatio: secure.mainThreadUsPerMessage / plain.mainThreadUsPerMessage,
+        onLoopCpuRatio: onLoop.cpuUsPerMessage / plain.cpuUsPerMessage,
+      }
       rows.push([`1:1 CPU per msg, checks on (${RATE}/s)`, `${fmt(secure.cpuUsPerMessage)} us`, `${fmt(plain.cpuUsPerMessage)} us (checks off)`, fmt(secure.cpuUsPerMessage / plain.cpuUsPerMessage, 2), '<= 1.1x'])
+      rows.push([`1:1 CPU per msg on the event loop, checks on`, `${fmt(secure.mainThreadUsPerMessage)} us`, `${fmt(plain.mainThreadUsPerMessage)} us (checks off)`, fmt(secure.mainThreadUsPerMessage / plain.mainThreadUsPerMessage, 2), '<= 1.1x'])
+      rows.push([`1:1 CPU per msg, checks' HTTP on the event loop`, `${fmt(onLoop.cpuUsPerMessage)} us (loop ${fmt(onLoop.mainThreadUsPerMessage)} us)`, `${fmt(plain.cpuUsPerMessage)} us (checks off)`, fmt(onLoop.cpuUsPerMessage / plain.cpuUsPerMessage, 2), '-'])
+      rows.push([`1:1 p50/p99, checks' HTTP on the event loop`, `${fmt(onLoop.p50, 2)} / ${fmt(onLoop.p99, 2)} ms`, `${fmt(plain.p50, 2)} / ${fmt(plain.p99, 2)} ms`, `${fmt(onLoop.p50 / plain.p50, 2)} / ${fmt(onLoop.p99 / plain.p99, 2)}`, '-'])
       rows.push([`1:1 delivered, checks on`, `${secure.received}/${secure.sent}`, `${plain.received}/${plain.sent}`, fmt(secure.received / Math.max(1, plain.received), 2), '>= 0.9x'])
-      rows.push([`1:1 send-to-receive p50/p99, checks on`, `${fmt(secure.p50, 2)} / ${fmt(secure.p99, 2)} ms`, `${fmt(plain.p50, 2)} / ${fmt(plain.p99, 2)} ms`, fmt(secure.p50 / plain.p50, 2), `+${delayMs} ms expected`])
+      rows.push([`1:1 send-to-receive p50/p99, checks on`, `${fmt(secure.p50, 2)} / ${fmt(secure.p99, 2)} ms`, `${fmt(plain.p50, 2)} / ${fmt(plain.p99, 2)} ms`, `${fmt(secure.p50 / plain.p50, 2)} / ${fmt(secure.p99 / plain.p99, 2)}`, `+${delayMs} ms expected`])
       console.log('secure', JSON.stringify(results.secure))
     } finally {
       fake.close()
