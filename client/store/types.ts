@@ -2,6 +2,7 @@ import type {
   Conversation,
   ConvId,
   FileBody,
+  HiddenBody,
   ImageBody,
   MessageKind,
   Presence,
@@ -24,7 +25,7 @@ export interface PendingFileBody {
   readonly height?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
+export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody | RecalledBody | RecallBody | HiddenBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {

@@ -36,6 +36,10 @@ export const LIMITS = {
   maxSeq: Number.MAX_SAFE_INTEGER,
   /** How long after its send a sender may recall a message, ms: the BFF's RECALL_WINDOW_MS default (the client offers Recall this long). */
   recallWindowMs: 120_000,
+  /** MAX_PINNED: most conversations one user may pin to the top of their list. */
+  maxPinned: 20,
+  /** MAX_HIDDEN_PER_CONV: most messages one user may delete for themself in one conversation. */
+  maxHiddenPerConv: 1000,
 } as const
 
 /** Heartbeat defaults, in milliseconds. The server's `welcome` frame carries the values in force. */

@@ -32,6 +32,8 @@ export interface ChatOptions {
 
 /** Newest messages of a conversation searched for those carrying a file judged risky. */
 const WITHDRAW_SCAN_MAX = 2000
+/** No hidden seqs (no settings store composed). */
+const NO_SEQS: ReadonlySet<number> = new Set()
 /** RECALL_WINDOW_MS's default. */
 export const RECALL_WINDOW_MS = LIMITS.recallWindowMs
 
@@ -116,8 +118,15 @@ export class ChatService {
       queueMaxLength: options.queueMaxLength,
       syncPauseBytes: options.syncPauseBytes,
       canonical: (conv) => this.convCache.get(conv)?.id ?? conv,
+      hidden: (user, conv) => (this.hiddenSeqs ? this.hiddenSeqs(user, conv) : Promise.resolve(NO_SEQS)),
     })
   }
+
+  /**
+   * Set by the composition: the seqs of a conversation a user deleted for themself (chat/settings.ts).
+   * History and sync return those to that user as `hidden` tombstones.
+   */
+  hiddenSeqs: ((user: UserId, conv: ConvId) => Promise<ReadonlySet<number>>) | undefined
 
   private nextMid(): string {
     return this.midPrefix + (++this.midCounter).toString(36)

@@ -1,0 +1,252 @@
+/**
+ * Each user's own settings of their conversations (muted, pinned) and the messages they deleted
+ * for themself ("delete for me"). Per user, never seen by the other members. Three implementations
+ * pass one contract (bff/test/store/conv-settings-contract.ts): memory (one process, no archive),
+ * Redis (the Redis engine without an archive: there Redis is their only home, like relations) and
+ * the archive's SQL tables (bff/src/archive/conv-settings.ts: the system of record wherever there
+ * is an archive, so they survive the loss of Redis like every other record).
+ *
+ * Both are bounded: a user's settings by their conversations (the chat domain stores them only for
+ * conversations the user belongs to, and a setting back at its default is deleted), pinned ones by
+ * LIMITS.maxPinned, hidden messages by LIMITS.maxHiddenPerConv per conversation; both limits are
+ * checked in the same atomic step as the write (a Lua script; a transaction in SQL).
+ *
+ * Redis keys (P = REDIS_PREFIX):
+ *   P{u:<id>}:cs          hash  conversation id -> `<muted 0|1> <pin time ms, 0: not pinned>`
+ *   P{u:<id>}:hd:<conv>   set   seqs of <conv> the user deleted for themself
+ */
+import { Cluster, Redis } from 'ioredis'
+import { AppError } from '@chat/shared'
+import type { ConvId, UserId } from '@chat/shared'
+
+/** One user's setting of one conversation. */
+export interface ConvSetting {
+  readonly muted: boolean
+  /** When it was pinned, ms; 0: not pinned. */
+  readonly pinned: number
+}
+
+export const DEFAULT_SETTING: ConvSetting = { muted: false, pinned: 0 }
+
+/** `hide`: stored now, was stored already, or the conversation holds the most hidden seqs allowed. */
+export type HideOutcome = 'done' | 'already' | 'full'
+
+export interface ConvSettingsStore {
+  /** Every setting of `user` that is not the default. */
+  all(user: UserId): Promise<Map<ConvId, ConvSetting>>
+  /** The setting of one conversation (the default when none is stored). */
+  get(user: UserId, conv: ConvId): Promise<ConvSetting>
+  /**
+   * Store `setting` (the default deletes it). False, and nothing stored, when it pins a
+   * conversation not pinned yet while `maxPinned` others are.
+   */
+  put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean>
+  /** Remember that `user` deleted message `seq` of `conv` for themself, unless `max` are already. */
+  hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome>
+  /** The seqs of `conv` that `user` deleted for themself. */
+  hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>>
+  /** Which of `places` (one per conversation) `user` deleted for themself, as `<conv> <seq>` keys; one round trip. */
+  hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>>
+  close(): Promise<void>
+}
+
+export function isDefault(s: ConvSetting): boolean {
+  return !s.muted && s.pinned === 0
+}
+
+// ------------------------------------------------------------------ memory
+
+export class MemoryConvSettings implements ConvSettingsStore {
+  private readonly settings = new Map<UserId, Map<ConvId, ConvSetting>>()
+  private readonly hides = new Map<string, Set<number>>()
+
+  async all(user: UserId): Promise<Map<ConvId, ConvSetting>> {
+    return new Map(this.settings.get(user))
+  }
+
+  async get(user: UserId, conv: ConvId): Promise<ConvSetting> {
+    return this.settings.get(user)?.get(conv) ?? DEFAULT_SETTING
+  }
+
+  async put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean> {
+    let mine = this.settings.get(user)
+    if (isDefault(setting)) {
+      mine?.delete(conv)
+      return true
+    }
+    if (setting.pinned > 0 && !((mine?.get(conv)?.pinned ?? 0) > 0)) {
+      let pinned = 0
+      for (const s of mine?.values() ?? []) if (s.pinned > 0) pinned++
+      if (pinned >= maxPinned) return false
+    }
+    if (!mine) this.settings.set(user, (mine = new Map()))
+    mine.set(conv, { muted: setting.muted, pinned: setting.pinned })
+    return true
+  }
+
+  async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
+    const key = `${user}\u0000${conv}`
+    let set = this.hides.get(key)
+    if (set?.has(seq)) return 'already'
+    if ((set?.size ?? 0) >= max) return 'full'
+    if (!set) this.hides.set(key, (set = new Set()))
+    set.add(seq)
+    return 'done'
+  }
+
+  async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
+    return new Set(this.hides.get(`${user}\u0000${conv}`))
+  }
+
+  async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {
+    return new Set(places.filter((p) => this.hides.get(`${user}\u0000${p.conv}`)?.has(p.seq)).map((p) => `${p.conv} ${p.seq}`))
+  }
+
+  async close(): Promise<void> {}
+}
+
+// ------------------------------------------------------------------ Redis
+
+/**
+ * Store a setting, the pinned bound checked in the same step. KEYS[1] the user's hash; ARGV conv,
+ * value ('' deletes), pins (1 when the value pins), maxPinned. Returns 1 stored, 0 full.
+ */
+const PUT_SETTING = `
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end
+if ARGV[3] == '1' then
+  local cur = redis.call('HGET', KEYS[1], ARGV[1])
+  if not cur or string.match(cur, ' (%d+)$') == '0' then
+    local n = 0
+    local all = redis.call('HVALS', KEYS[1])
+    for i = 1, #all do
+      if string.match(all[i], ' (%d+)$') ~= '0' then n = n + 1 end
+    end
+    if n >= tonumber(ARGV[4]) then return 0 end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`
+
+/** KEYS[1] the hidden set; ARGV seq, max. Returns 1 done, 2 already, 0 full. */
+const HIDE = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+`
+
+export interface RedisConvSettingsOptions {
+  readonly url: string
+  readonly clusterNodes: readonly { host: string; port: number }[]
+  readonly prefix: string
+  readonly commandTimeoutMs: number
+  readonly connectTimeoutMs: number
+  readonly onError?: (err: unknown) => void
+}
+
+type Client = Redis | Cluster
+type Scripts = {
+  chatPutSetting(key: string, conv: string, value: string, pins: string, max: number): Promise<number>
+  chatHide(key: string, seq: number, max: number): Promise<number>
+}
+
+function encodeSetting(s: ConvSetting): string {
+  return `${s.muted ? 1 : 0} ${s.pinned}`
+}
+
+function decodeSetting(v: string): ConvSetting {
+  const [m, p] = v.split(' ')
+  return { muted: m === '1', pinned: Number(p) || 0 }
+}
+
+export class RedisConvSettings implements ConvSettingsStore {
+  private constructor(
+    private readonly client: Client,
+    private readonly prefix: string,
+  ) {}
+
+  static async open(options: RedisConvSettingsOptions): Promise<RedisConvSettings> {
+    const base = {
+      // Fail fast like the engine: a refused operation gets STORE_UNAVAILABLE, never hangs.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: options.connectTimeoutMs,
+      lazyConnect: true,
+    }
+    const client: Client =
+      options.clusterNodes.length > 0
+        ? new Cluster([...options.clusterNodes], { enableOfflineQueue: false, lazyConnect: true, redisOptions: base })
+        : new Redis(options.url, base)
+    client.on('error', options.onError ?? (() => {}))
+    client.defineCommand('chatPutSetting', { numberOfKeys: 1, lua: PUT_SETTING })
+    client.defineCommand('chatHide', { numberOfKeys: 1, lua: HIDE })
+    try {
+      await client.connect()
+    } catch (err) {
+      client.disconnect()
+      throw new Error(`Redis unreachable at start (conversation settings): ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+    return new RedisConvSettings(client, options.prefix)
+  }
+
+  private get scripts(): Scripts {
+    return this.client as unknown as Scripts
+  }
+
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work()
+    } catch (err) {
+      throw new AppError('STORE_UNAVAILABLE', undefined, { cause: err })
+    }
+  }
+
+  private settingsKey(user: UserId): string {
+    return `${this.prefix}{u:${user}}:cs`
+  }
+  private hiddenKey(user: UserId, conv: ConvId): string {
+    return `${this.prefix}{u:${user}}:hd:${conv}`
+  }
+
+  async all(user: UserId): Promise<Map<ConvId, ConvSetting>> {
+    const raw = await this.run(() => this.client.hgetall(this.settingsKey(user)))
+    return new Map(Object.entries(raw).map(([conv, v]) => [conv, decodeSetting(v)]))
+  }
+
+  async get(user: UserId, conv: ConvId): Promise<ConvSetting> {
+    const v = await this.run(() => this.client.hget(this.settingsKey(user), conv))
+    return v ? decodeSetting(v) : DEFAULT_SETTING
+  }
+
+  async put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean> {
+    const value = isDefault(setting) ? '' : encodeSetting(setting)
+    const ok = await this.run(() => this.scripts.chatPutSetting(this.settingsKey(user), conv, value, setting.pinned > 0 ? '1' : '0', maxPinned))
+    return ok === 1
+  }
+
+  async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
+    const r = await this.run(() => this.scripts.chatHide(this.hiddenKey(user, conv), seq, max))
+    return r === 1 ? 'done' : r === 2 ? 'already' : 'full'
+  }
+
+  async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
+    const seqs = await this.run(() => this.client.smembers(this.hiddenKey(user, conv)))
+    return new Set(seqs.map(Number))
+  }
+
+  async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {
+    if (places.length === 0) return new Set()
+    // One pipeline: the keys share the user's hash tag (one Cluster slot).
+    const pipeline = this.client.pipeline()
+    for (const p of places) pipeline.sismember(this.hiddenKey(user, p.conv), p.seq)
+    const results = await this.run(() => pipeline.exec())
+    return new Set(places.filter((_, i) => results?.[i]?.[1] === 1).map((p) => `${p.conv} ${p.seq}`))
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit().catch(() => {})
+    this.client.disconnect()
+  }
+}
