@@ -12,6 +12,19 @@ import type { ConvSetting, ConvSettingsStore, HideOutcome } from '../store/conv-
 import { DEFAULT_SETTING, isDefault } from '../store/conv-settings'
 import type { Archive } from './archive'
 
+/** Attempts of a write that InnoDB chose as a deadlock victim (two devices locking the user's rows at once). */
+const DEADLOCK_ATTEMPTS = 4
+
+async function retryDeadlock<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work()
+    } catch (err) {
+      if (attempt >= DEADLOCK_ATTEMPTS || (err as { code?: string }).code !== 'ER_LOCK_DEADLOCK') throw err
+    }
+  }
+}
+
 /** (conv, seq) pairs looked up by one statement of `hiddenAmong`. */
 const HIDDEN_AMONG_CHUNK = 200
 
@@ -34,7 +47,7 @@ export class ArchiveConvSettings implements ConvSettingsStore {
 
   async put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean> {
     const mysql = this.archive.dialect === 'mysql'
-    return this.db.transaction().execute(async (tx) => {
+    return retryDeadlock(() => this.db.transaction().execute(async (tx) => {
       if (isDefault(setting)) {
         await tx.deleteFrom('conv_settings').where('user', '=', user).where('conv', '=', conv).execute()
         return true
@@ -52,19 +65,19 @@ export class ArchiveConvSettings implements ConvSettingsStore {
         await tx.insertInto('conv_settings').orIgnore().values({ user, conv, ...values }).execute()
       }
       return true
-    })
+    }))
   }
 
   async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
     const mysql = this.archive.dialect === 'mysql'
-    return this.db.transaction().execute(async (tx) => {
+    return retryDeadlock(() => this.db.transaction().execute(async (tx) => {
       const query = tx.selectFrom('hidden_messages').select('seq').where('user', '=', user).where('conv', '=', conv)
       const rows = await (mysql ? query.forUpdate() : query).execute()
       if (rows.some((r) => Number(r.seq) === seq)) return 'already'
       if (rows.length >= max) return 'full'
       await tx.insertInto('hidden_messages').orIgnore().values({ user, conv, seq }).execute()
-      return 'done'
-    })
+      return 'done' as const
+    }))
   }
 
   async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
