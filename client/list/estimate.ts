@@ -63,11 +63,13 @@ export function imageBox(width: number | undefined, height: number | undefined, 
 export function showTime(m: ChatMessage, prev: ChatMessage | undefined): boolean {
   // A `recall` event is no row of its own (its message shows the notice): no separator either.
   if (m.kind === 'recall') return false
+  // Nor a message deleted for oneself (`hidden`): it renders nothing.
+  if (m.kind === 'hidden') return false
   return !prev || m.ts - prev.ts >= TIME_GAP_MS
 }
 
 export function estimateRow(m: ChatMessage, prev: ChatMessage | undefined, ctx: EstimateContext): number {
-  if (m.kind === 'recall') return 0
+  if (m.kind === 'recall' || m.kind === 'hidden') return 0
   if (m.kind === 'recalled') return Math.round((ROW.notice + ROW.rowPad + (showTime(m, prev) ? ROW.timeRow : 0)) * ctx.scale)
   let content: number
   if (m.kind === 'text') {

@@ -89,6 +89,8 @@ export interface ChatState {
   readonly presence: Readonly<Record<UserId, Presence>>
   /** Every user we know a name for. */
   readonly users: Readonly<Record<UserId, User>>
+  /** The composer's unsent text per conversation (client only, kept in storage: persist.ts). */
+  readonly drafts: Readonly<Record<ConvId, string>>
 }
 
 export type DisplayStatus = 'sending' | 'failed' | 'sent' | 'delivered' | 'read'

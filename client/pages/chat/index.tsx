@@ -299,19 +299,29 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /**
- * A long press on a stored message: one's own offers Recall while RECALL_WINDOW_MS lasts (the
- * server decides: a refusal is said in a toast); others' offer Report.
+ * A long press on a stored message: Recall for one's own while RECALL_WINDOW_MS lasts (the server
+ * decides: a refusal is said in a toast), Delete (for oneself, on all of one's devices), and Report
+ * for others'.
  */
 async function messageActions(m: ChatMessage): Promise<void> {
   const me = store.getState().me?.id
-  if (m.from !== me) return void (await reportMessage(moderation, reportUi, m, me))
-  if (m.seq === undefined || m.kind === 'recalled' || m.kind === 'recall' || Date.now() - m.ts > LIMITS.recallWindowMs) return
-  const picked = await Taro.showActionSheet({ itemList: [t('chat.recall')] }).then(
-    (r) => r.tapIndex,
+  if (m.seq === undefined || m.kind === 'recall' || m.kind === 'hidden') return
+  const seq = m.seq
+  const own = m.from === me
+  const canRecall = own && m.kind !== 'recalled' && Date.now() - m.ts <= LIMITS.recallWindowMs
+  const actions: Array<'recall' | 'delete' | 'report'> = [...(canRecall ? ['recall' as const] : []), 'delete', ...(own ? [] : ['report' as const])]
+  const label = { recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
+  const picked = await Taro.showActionSheet({ itemList: actions.map((a) => label[a]) }).then(
+    (r) => actions[r.tapIndex],
     () => undefined,
   )
-  if (picked !== 0) return
-  await client.recall(m.conv, m.seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
+  if (picked === 'report') return void (await reportMessage(moderation, reportUi, m, me))
+  if (picked === 'delete') {
+    await client.hideMessage(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.deleteFailed'), icon: 'none' }))
+    return
+  }
+  if (picked !== 'recall') return
+  await client.recall(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
 }
 
 /** The report action's screen: WeChat's action sheet (at most 6 items) and a toast. */
