@@ -73,7 +73,7 @@ export function loadCache(storage: KeyValueStorage, user: string): Partial<ChatS
         continue
       }
       const pending = v.safeParse(Pending, m)
-      if (pending.success) list.push(restorePending(pending.output as unknown as ChatMessage))
+      if (pending.success) list.push(restorePending(pending.output))
     }
     if (list.length) messages[c.output.id] = list
   }

@@ -79,7 +79,7 @@ export class MemoryConvSettings implements ConvSettingsStore {
       for (const s of mine?.values() ?? []) if (s.pinned > 0) pinned++
       if (pinned >= maxPinned) return false
     }
-    if (!mine) this.settings.set(user, (mine = new Map()))
+    if (!mine) this.settings.set(user, (mine = new Map<ConvId, ConvSetting>()))
     mine.set(conv, { muted: setting.muted, pinned: setting.pinned })
     return true
   }

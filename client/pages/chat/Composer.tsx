@@ -5,7 +5,7 @@
  */
 import { Input, Text, View } from '@tarojs/components'
 import Taro, { useDidHide } from '@tarojs/taro'
-import { useEffect, useRef, useState } from 'react'
+import { useCallback, useEffect, useRef, useState } from 'react'
 import type { ConvId } from '@chat/shared'
 import { CLIENT_DEFAULTS } from '../../config'
 import { errorText, t } from '../../i18n'
@@ -23,12 +23,12 @@ export function Composer({ conv }: { conv: ConvId }) {
   const [hasText, setHasText] = useState(initial.trim() !== '')
   const [inputKey, setInputKey] = useState(0)
   const draftTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined)
-  const keepDraft = () => {
+  const keepDraft = useCallback(() => {
     clearTimeout(draftTimer.current)
     draftTimer.current = undefined
     client.setDraft(conv, text.current)
-  }
-  useEffect(() => keepDraft, [conv])
+  }, [conv])
+  useEffect(() => keepDraft, [keepDraft])
   useDidHide(keepDraft)
   const [panel, setPanel] = useState(false)
   const gate = useGate()
