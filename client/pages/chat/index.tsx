@@ -15,7 +15,7 @@ import { chatTime, lastSeen } from '../../format'
 import { errorText, setPageTitle, t, type MessageKey } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
-import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
+import { estimateRow, previousShown, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
 import { client, moderation, store } from '../../services'
 import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/moderation'
@@ -222,7 +222,7 @@ function Messages({ conv }: { conv: ConvId }) {
     () => ({ scale: windowScale(), group: c?.kind === 'group', me }),
     [c?.kind, me],
   )
-  const estimate = useCallback((i: number) => estimateRow(messages[i]!, messages[i - 1], ctx), [messages, ctx])
+  const estimate = useCallback((i: number) => estimateRow(messages[i]!, previousShown(messages, i), ctx), [messages, ctx])
   const key = useCallback((i: number) => keyOf(messages[i]!), [messages])
   const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
   const onDismiss = useCallback((m: ChatMessage) => client.dismiss(conv, m.cid), [conv])
@@ -237,7 +237,7 @@ function Messages({ conv }: { conv: ConvId }) {
   const renderRow = (i: number) => {
     const m = messages[i]!
     const own = m.from === me
-    const prev = messages[i - 1]
+    const prev = previousShown(messages, i)
     return (
       <MessageRow
         m={m}
