@@ -205,6 +205,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     push: (users, type, json, except) => delivery.frame(users, type, json, except),
   })
   chat.hiddenSeqs = (user, conv) => settings.hidden(user, conv)
+  chat.hiddenConvs = (user) => settings.hiddenConvs(user)
   // Muted conversations send no notification (issue 14).
   if (wechat.subscriptions) wechat.subscriptions.muted = (user, conv) => settings.muted(user, conv)
   // A group changed on another node: its cached record here is stale.

@@ -35,7 +35,7 @@ async function convsOf(client: TestClient, rid: string) {
 
 /** Frames of `type` without `rid` that `client` received so far (pushes). */
 function pushes<K extends 'conv.settings' | 'hide'>(client: TestClient, type: K): ServerFrameOf<K>[] {
-  return client.all(type).filter((f) => f.rid === undefined)
+  return client.all(type).filter((f) => (f as { rid?: string }).rid === undefined)
 }
 
 for (const store of ['memory', 'redis'] as const) {

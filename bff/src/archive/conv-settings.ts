@@ -85,6 +85,11 @@ export class ArchiveConvSettings implements ConvSettingsStore {
     return new Set(rows.map((r) => Number(r.seq)))
   }
 
+  async hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
+    const rows = await this.db.selectFrom('hidden_messages').select('conv').distinct().where('user', '=', user).execute()
+    return new Set(rows.map((r) => r.conv))
+  }
+
   async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {
     const out = new Set<string>()
     // A few hundred (conv, seq) pairs per statement: a list of thousands of conversations stays a few queries.

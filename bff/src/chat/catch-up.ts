@@ -54,6 +54,8 @@ export interface CatchUpDeps {
   readonly canonical?: (conv: ConvId) => ConvId
   /** The seqs of `conv` that `user` deleted for themself: returned to them as `hidden` tombstones (chat/settings.ts). */
   readonly hidden?: (user: UserId, conv: ConvId) => Promise<ReadonlySet<number>>
+  /** The conversations in which `user` deleted any message for themself: a sync reads `hidden` for those only. */
+  readonly hiddenConvs?: (user: UserId) => Promise<ReadonlySet<ConvId>>
 }
 
 export class CatchUp {
@@ -118,6 +120,8 @@ export class CatchUp {
     // The queue holds references only: what it names is read below with everything else, and
     // its last id is the cursor the client acknowledges.
     const queued = await this.deps.engine.queue.read(user, this.deps.queueMaxLength)
+    // One read for the whole sync: most users hid nothing, and then no conversation costs a read more.
+    const hiding = this.deps.hiddenConvs ? await this.deps.hiddenConvs(user) : NO_CONVS
 
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
@@ -127,7 +131,7 @@ export class CatchUp {
       if (given === undefined) {
         const page = above(await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize), floor)
         const first = page.length > 0 ? peekMessage(page[0]!)!.seq : floor + 1
-        await this.emit(out, rid, conv, page, first > floor + 1, sent, user)
+        await this.emit(out, rid, conv, page, first > floor + 1, sent, hiding.has(conv) ? user : undefined)
         continue
       }
       // A member who joined later starts at their joining seq, whatever the cursor says.
@@ -139,18 +143,21 @@ export class CatchUp {
         const page = await this.deps.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
         if (page.length === 0) break
         after = peekMessage(page[page.length - 1]!)!.seq
-        await this.emit(out, rid, conv, page, after < lastSeq, sent, user)
+        await this.emit(out, rid, conv, page, after < lastSeq, sent, hiding.has(conv) ? user : undefined)
       }
     }
     const lastEntry = queued[queued.length - 1]
     out.reply(encode.syncDone(lastEntry ? { rid, q: lastEntry.id } : { rid }), 'sync.done')
   }
 
-  /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */
-  private async emit(out: Outlet, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs, user: UserId): Promise<void> {
+  /**
+   * Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already
+   * pushed live; `hider`: the user whose hidden messages of `conv` go out as tombstones (absent: none hidden).
+   */
+  private async emit(out: Outlet, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs, hider?: UserId): Promise<void> {
     if (msgs.length === 0) return
     // Read before the filter below: between it and `sent.raise` nothing may wait (a live push would go out twice).
-    const hidden = this.deps.hidden ? await this.deps.hidden(user, conv) : undefined
+    const hidden = hider !== undefined && this.deps.hidden ? await this.deps.hidden(hider, conv) : undefined
     const fresh = msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq))
     const keep = this.deps.currentUrls(hidden ? withHidden(fresh, hidden) : fresh)
     // From here on, live pushes of this range are dropped: the batches below carry them.
@@ -171,6 +178,8 @@ export class CatchUp {
     }
   }
 }
+
+const NO_CONVS: ReadonlySet<ConvId> = new Set()
 
 /** The messages of an ascending page with seq above `floor`. */
 function above(page: string[], floor: number): string[] {

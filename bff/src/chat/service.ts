@@ -34,6 +34,7 @@ export interface ChatOptions {
 const WITHDRAW_SCAN_MAX = 2000
 /** No hidden seqs (no settings store composed). */
 const NO_SEQS: ReadonlySet<number> = new Set()
+const NO_CONVS: ReadonlySet<ConvId> = new Set()
 /** RECALL_WINDOW_MS's default. */
 export const RECALL_WINDOW_MS = LIMITS.recallWindowMs
 
@@ -119,6 +120,7 @@ export class ChatService {
       syncPauseBytes: options.syncPauseBytes,
       canonical: (conv) => this.convCache.get(conv)?.id ?? conv,
       hidden: (user, conv) => (this.hiddenSeqs ? this.hiddenSeqs(user, conv) : Promise.resolve(NO_SEQS)),
+      hiddenConvs: (user) => (this.hiddenConvs ? this.hiddenConvs(user) : Promise.resolve(NO_CONVS)),
     })
   }
 
@@ -127,6 +129,8 @@ export class ChatService {
    * History and sync return those to that user as `hidden` tombstones.
    */
   hiddenSeqs: ((user: UserId, conv: ConvId) => Promise<ReadonlySet<number>>) | undefined
+  /** Set by the composition: the conversations in which a user deleted any message for themself. */
+  hiddenConvs: ((user: UserId) => Promise<ReadonlySet<ConvId>>) | undefined
 
   private nextMid(): string {
     return this.midPrefix + (++this.midCounter).toString(36)

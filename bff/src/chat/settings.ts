@@ -84,6 +84,11 @@ export class ConvSettings {
     return this.deps.store.hidden(user, conv)
   }
 
+  /** The conversations in which `user` deleted any message for themself. */
+  hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
+    return this.deps.store.hiddenConvs(user)
+  }
+
   /** `user`'s list with their settings (`muted`, `pinned`), and a hidden last message as its tombstone. */
   async decorate(user: UserId, convs: Conversation[]): Promise<Conversation[]> {
     const all = await this.deps.store.all(user)

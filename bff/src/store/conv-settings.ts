@@ -14,6 +14,7 @@
  * Redis keys (P = REDIS_PREFIX):
  *   P{u:<id>}:cs          hash  conversation id -> `<muted 0|1> <pin time ms, 0: not pinned>`
  *   P{u:<id>}:hd:<conv>   set   seqs of <conv> the user deleted for themself
+ *   P{u:<id>}:hdc         set   the conversations where the user deleted any (a sync reads only those)
  */
 import { Cluster, Redis } from 'ioredis'
 import { AppError } from '@chat/shared'
@@ -45,6 +46,8 @@ export interface ConvSettingsStore {
   hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome>
   /** The seqs of `conv` that `user` deleted for themself. */
   hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>>
+  /** The conversations in which `user` deleted any message for themself (one read per sync). */
+  hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>>
   /** Which of `places` (one per conversation) `user` deleted for themself, as `<conv> <seq>` keys; one round trip. */
   hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>>
   close(): Promise<void>
@@ -59,6 +62,7 @@ export function isDefault(s: ConvSetting): boolean {
 export class MemoryConvSettings implements ConvSettingsStore {
   private readonly settings = new Map<UserId, Map<ConvId, ConvSetting>>()
   private readonly hides = new Map<string, Set<number>>()
+  private readonly hiddenIn = new Map<UserId, Set<ConvId>>()
 
   async all(user: UserId): Promise<Map<ConvId, ConvSetting>> {
     return new Map(this.settings.get(user))
@@ -91,7 +95,14 @@ export class MemoryConvSettings implements ConvSettingsStore {
     if ((set?.size ?? 0) >= max) return 'full'
     if (!set) this.hides.set(key, (set = new Set()))
     set.add(seq)
+    let convs = this.hiddenIn.get(user)
+    if (!convs) this.hiddenIn.set(user, (convs = new Set()))
+    convs.add(conv)
     return 'done'
+  }
+
+  async hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
+    return new Set(this.hiddenIn.get(user))
   }
 
   async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
@@ -128,11 +139,12 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `
 
-/** KEYS[1] the hidden set; ARGV seq, max. Returns 1 done, 2 already, 0 full. */
+/** KEYS[1] the hidden set, KEYS[2] the user's conversations with any; ARGV seq, max, conv. Returns 1 done, 2 already, 0 full. */
 const HIDE = `
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 `
 
@@ -148,7 +160,7 @@ export interface RedisConvSettingsOptions {
 type Client = Redis | Cluster
 type Scripts = {
   chatPutSetting(key: string, conv: string, value: string, pins: string, max: number): Promise<number>
-  chatHide(key: string, seq: number, max: number): Promise<number>
+  chatHide(key: string, convsKey: string, seq: number, max: number, conv: string): Promise<number>
 }
 
 function encodeSetting(s: ConvSetting): string {
@@ -181,7 +193,7 @@ export class RedisConvSettings implements ConvSettingsStore {
         : new Redis(options.url, base)
     client.on('error', options.onError ?? (() => {}))
     client.defineCommand('chatPutSetting', { numberOfKeys: 1, lua: PUT_SETTING })
-    client.defineCommand('chatHide', { numberOfKeys: 1, lua: HIDE })
+    client.defineCommand('chatHide', { numberOfKeys: 2, lua: HIDE })
     try {
       await client.connect()
     } catch (err) {
@@ -227,13 +239,17 @@ export class RedisConvSettings implements ConvSettingsStore {
   }
 
   async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
-    const r = await this.run(() => this.scripts.chatHide(this.hiddenKey(user, conv), seq, max))
+    const r = await this.run(() => this.scripts.chatHide(this.hiddenKey(user, conv), `${this.prefix}{u:${user}}:hdc`, seq, max, conv))
     return r === 1 ? 'done' : r === 2 ? 'already' : 'full'
   }
 
   async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
     const seqs = await this.run(() => this.client.smembers(this.hiddenKey(user, conv)))
     return new Set(seqs.map(Number))
+  }
+
+  async hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
+    return new Set(await this.run(() => this.client.smembers(`${this.prefix}{u:${user}}:hdc`)))
   }
 
   async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {

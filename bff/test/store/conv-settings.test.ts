@@ -78,7 +78,10 @@ function contract(name: string, make: () => Promise<Fixture>): void {
       expect(await s.hide('amy', 'd:amy:bob', 5, 3)).toBe('already')
       expect(await s.hidden('amy', 'd:amy:bob')).toEqual(new Set([2, 5, 9_007_199_254_740_991]))
       expect(await s.hidden('bob', 'd:amy:bob')).toEqual(new Set())
+      expect(await s.hiddenConvs('amy')).toEqual(new Set(['d:amy:bob']))
       expect(await s.hide('amy', 'g:other', 6, 3)).toBe('done')
+      expect(await s.hiddenConvs('amy')).toEqual(new Set(['d:amy:bob', 'g:other']))
+      expect(await s.hiddenConvs('bob')).toEqual(new Set())
       expect(await s.hiddenAmong('amy', [])).toEqual(new Set())
       expect(
         await s.hiddenAmong('amy', [
