@@ -28,7 +28,11 @@ export function Composer({ conv }: { conv: ConvId }) {
     draftTimer.current = undefined
     client.setDraft(conv, text.current)
   }, [conv])
-  useEffect(() => keepDraft, [keepDraft])
+  useEffect(() => {
+    // A draft moved from its old key is in the store from now on (a no-op for the store's own).
+    keepDraft()
+    return keepDraft
+  }, [keepDraft])
   useDidHide(keepDraft)
   const [panel, setPanel] = useState(false)
   const gate = useGate()
@@ -115,7 +119,7 @@ export function Composer({ conv }: { conv: ConvId }) {
 /** How long after the last keystroke the draft goes into the store, ms. */
 const DRAFT_DELAY_MS = 400
 
-/** The conversation's draft: the store's, or one a version before kept under its own key (moved into the store). */
+/** The conversation's draft: the store's, or one a version before kept under its own key (moved into the store on mount). */
 function loadDraft(user: string | undefined, conv: ConvId): string {
   const held = store.getState().drafts[conv]
   if (held !== undefined || !user) return held ?? ''
@@ -123,6 +127,6 @@ function loadDraft(user: string | undefined, conv: ConvId): string {
   const v = platform.storage.get(legacy)
   if (typeof v !== 'string') return ''
   platform.storage.remove(legacy)
-  client.setDraft(conv, v)
+  // Into the store after the render (the composer's first effect keeps it: keepDraft on mount below).
   return v
 }
