@@ -40,14 +40,19 @@ async function still(page: Page): Promise<void> {
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
 }
 
-/** Screenshots of the page at 390 and 320 px wide (then back to 390). */
+/** Screenshots of the page at 390 and 320 px wide (then back to 390, laid out again). */
 async function shoot(u: BrowserUser, name: string): Promise<void> {
+  const rootSize = () => u.page.evaluate(() => getComputedStyle(document.documentElement).fontSize)
+  const at390 = await rootSize()
   for (const width of [390, 320]) {
     await u.page.setViewportSize({ width, height: 844 })
     await still(u.page)
     await u.page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`) })
   }
   await u.page.setViewportSize({ width: 390, height: 844 })
+  // Taro's h5 sizes its rem on `resize`: positions are read once the 390 px root size is back.
+  await u.page.waitForFunction((size) => getComputedStyle(document.documentElement).fontSize === size, at390)
+  await still(u.page)
 }
 
 /** The list's rows top to bottom: each row's title, top (CSS px) and background colour. */
