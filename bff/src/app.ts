@@ -37,7 +37,7 @@ import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRel
 import type { RelationStore } from './store/relations'
 import { ArchiveRelations } from './archive/relations'
 import { Relations } from './social/service'
-import { MemoryConvSettings, RedisConvSettings } from './store/conv-settings'
+import { MemoryConvSettings, RedisConvSettings, RedisMirroredConvSettings } from './store/conv-settings'
 import type { ConvSettingsStore } from './store/conv-settings'
 import { ArchiveConvSettings } from './archive/conv-settings'
 import { ConvSettings } from './chat/settings'
@@ -136,11 +136,14 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         : new MemoryRelations())
 
   // Conversation settings and delete-for-me are records like relations: in the archive wherever
-  // there is one (they come back after Redis lost its data); Redis alone keeps them otherwise.
+  // there is one (they come back after Redis lost its data), the hidden messages mirrored in Redis
+  // under the Redis engine (every page reads them); Redis alone keeps them otherwise.
   const settingsStore: ConvSettingsStore =
     deps.convSettings ??
     (archive
-      ? new ArchiveConvSettings(archive)
+      ? engine.kind === 'redis'
+        ? await RedisMirroredConvSettings.open(new ArchiveConvSettings(archive), redisRelations)
+        : new ArchiveConvSettings(archive)
       : engine.kind === 'redis' && !deps.engine
         ? await RedisConvSettings.open(redisRelations)
         : new MemoryConvSettings())

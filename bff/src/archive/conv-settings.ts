@@ -7,6 +7,7 @@
  * devices pinning at once cannot both pass the count. SQLite has one writer: its transactions
  * run one after the other.
  */
+import { AppError } from '@chat/shared'
 import type { ConvId, UserId } from '@chat/shared'
 import type { ConvSetting, ConvSettingsStore, HideOutcome } from '../store/conv-settings'
 import { DEFAULT_SETTING, isDefault } from '../store/conv-settings'
@@ -15,12 +16,18 @@ import type { Archive } from './archive'
 /** Attempts of a write that InnoDB chose as a deadlock victim (two devices locking the user's rows at once). */
 const DEADLOCK_ATTEMPTS = 4
 
-async function retryDeadlock<T>(work: () => Promise<T>): Promise<T> {
+/**
+ * `work`, again when InnoDB chose it as a deadlock victim; a database that cannot answer is
+ * STORE_UNAVAILABLE (temporary: the client retries), never an internal error that closes its socket.
+ */
+async function guarded<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work()
     } catch (err) {
-      if (attempt >= DEADLOCK_ATTEMPTS || (err as { code?: string }).code !== 'ER_LOCK_DEADLOCK') throw err
+      if (attempt < DEADLOCK_ATTEMPTS && (err as { code?: string }).code === 'ER_LOCK_DEADLOCK') continue
+      if (err instanceof AppError) throw err
+      throw new AppError('STORE_UNAVAILABLE', undefined, { cause: err })
     }
   }
 }
@@ -36,18 +43,18 @@ export class ArchiveConvSettings implements ConvSettingsStore {
   }
 
   async all(user: UserId): Promise<Map<ConvId, ConvSetting>> {
-    const rows = await this.db.selectFrom('conv_settings').select(['conv', 'muted', 'pinned']).where('user', '=', user).execute()
+    const rows = await guarded(() => this.db.selectFrom('conv_settings').select(['conv', 'muted', 'pinned']).where('user', '=', user).execute())
     return new Map(rows.map((r) => [r.conv, { muted: Number(r.muted) === 1, pinned: Number(r.pinned) }]))
   }
 
   async get(user: UserId, conv: ConvId): Promise<ConvSetting> {
-    const row = await this.db.selectFrom('conv_settings').select(['muted', 'pinned']).where('user', '=', user).where('conv', '=', conv).executeTakeFirst()
+    const row = await guarded(() => this.db.selectFrom('conv_settings').select(['muted', 'pinned']).where('user', '=', user).where('conv', '=', conv).executeTakeFirst())
     return row ? { muted: Number(row.muted) === 1, pinned: Number(row.pinned) } : DEFAULT_SETTING
   }
 
   async put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean> {
     const mysql = this.archive.dialect === 'mysql'
-    return retryDeadlock(() => this.db.transaction().execute(async (tx) => {
+    return guarded(() => this.db.transaction().execute(async (tx) => {
       if (isDefault(setting)) {
         await tx.deleteFrom('conv_settings').where('user', '=', user).where('conv', '=', conv).execute()
         return true
@@ -70,7 +77,7 @@ export class ArchiveConvSettings implements ConvSettingsStore {
 
   async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
     const mysql = this.archive.dialect === 'mysql'
-    return retryDeadlock(() => this.db.transaction().execute(async (tx) => {
+    return guarded(() => this.db.transaction().execute(async (tx) => {
       const query = tx.selectFrom('hidden_messages').select('seq').where('user', '=', user).where('conv', '=', conv)
       const rows = await (mysql ? query.forUpdate() : query).execute()
       if (rows.some((r) => Number(r.seq) === seq)) return 'already'
@@ -81,12 +88,12 @@ export class ArchiveConvSettings implements ConvSettingsStore {
   }
 
   async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
-    const rows = await this.db.selectFrom('hidden_messages').select('seq').where('user', '=', user).where('conv', '=', conv).execute()
+    const rows = await guarded(() => this.db.selectFrom('hidden_messages').select('seq').where('user', '=', user).where('conv', '=', conv).execute())
     return new Set(rows.map((r) => Number(r.seq)))
   }
 
   async hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
-    const rows = await this.db.selectFrom('hidden_messages').select('conv').distinct().where('user', '=', user).execute()
+    const rows = await guarded(() => this.db.selectFrom('hidden_messages').select('conv').distinct().where('user', '=', user).execute())
     return new Set(rows.map((r) => r.conv))
   }
 
@@ -95,12 +102,14 @@ export class ArchiveConvSettings implements ConvSettingsStore {
     // A few hundred (conv, seq) pairs per statement: a list of thousands of conversations stays a few queries.
     for (let i = 0; i < places.length; i += HIDDEN_AMONG_CHUNK) {
       const chunk = places.slice(i, i + HIDDEN_AMONG_CHUNK)
-      const rows = await this.db
-        .selectFrom('hidden_messages')
-        .select(['conv', 'seq'])
-        .where('user', '=', user)
-        .where((eb) => eb.or(chunk.map((p) => eb.and([eb('conv', '=', p.conv), eb('seq', '=', p.seq)]))))
-        .execute()
+      const rows = await guarded(() =>
+        this.db
+          .selectFrom('hidden_messages')
+          .select(['conv', 'seq'])
+          .where('user', '=', user)
+          .where((eb) => eb.or(chunk.map((p) => eb.and([eb('conv', '=', p.conv), eb('seq', '=', p.seq)]))))
+          .execute(),
+      )
       for (const r of rows) out.add(`${r.conv} ${Number(r.seq)}`)
     }
     return out

@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openArchive } from '../../src/archive/archive'
 import { ArchiveConvSettings } from '../../src/archive/conv-settings'
-import { MemoryConvSettings, RedisConvSettings } from '../../src/store/conv-settings'
+import { Redis } from 'ioredis'
+import { MemoryConvSettings, RedisConvSettings, RedisMirroredConvSettings } from '../../src/store/conv-settings'
 import type { ConvSettingsStore } from '../../src/store/conv-settings'
 import { createTestDatabase } from '../support/mysql'
 import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
@@ -123,4 +124,65 @@ contract('archive (mysql)', async () => {
       await db.drop()
     },
   }
+})
+
+contract('archive (mysql), hidden messages mirrored in redis', async () => {
+  const db = await createTestDatabase()
+  const archive = await openArchive({ url: db.url, poolSize: 4 })
+  const prefix = randomPrefix()
+  const store = await RedisMirroredConvSettings.open(new ArchiveConvSettings(archive), { url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000 })
+  return {
+    store,
+    async cleanup() {
+      await store.close()
+      await archive.close()
+      await db.drop()
+      await dropPrefix(prefix)
+    },
+  }
+})
+
+describe('hidden messages mirrored in redis over the archive', () => {
+  it('answers from Redis once filled (the archive away), sees a hide of another node, and fills again after Redis lost it', async () => {
+    const archive = await openArchive({ url: 'sqlite::memory:' })
+    const prefix = randomPrefix()
+    const options = { url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000 }
+    const inner = new ArchiveConvSettings(archive)
+    const n1 = await RedisMirroredConvSettings.open(inner, options)
+    const n2 = await RedisMirroredConvSettings.open(inner, options)
+    const r = new Redis(REDIS_URL)
+    try {
+      expect(await n1.hide('amy', 'd:amy:bob', 3, 10)).toBe('done')
+      // Node 2 fills its read from the archive; node 1's next hide adds to the same mirror.
+      expect(await n2.hiddenConvs('amy')).toEqual(new Set(['d:amy:bob']))
+      expect(await n2.hidden('amy', 'd:amy:bob')).toEqual(new Set([3]))
+      expect(await n1.hide('amy', 'd:amy:bob', 5, 10)).toBe('done')
+      expect(await n1.hide('amy', 'g:team', 1, 10)).toBe('done')
+      expect(await n2.hidden('amy', 'd:amy:bob')).toEqual(new Set([3, 5]))
+      expect(await n2.hiddenConvs('amy')).toEqual(new Set(['d:amy:bob', 'g:team']))
+      // A user who hid nothing: an empty but complete mirror (no archive read next time).
+      expect(await n2.hiddenConvs('bob')).toEqual(new Set())
+      expect(await r.smembers(`${prefix}{u:bob}:hdcm`)).toEqual(['~'])
+      expect(await r.pttl(`${prefix}{u:bob}:hdcm`)).toBeGreaterThan(0)
+
+      // Redis lost the mirrors: the archive fills them again.
+      await dropPrefix(prefix)
+      expect(await n1.hidden('amy', 'd:amy:bob')).toEqual(new Set([3, 5]))
+      expect(await n1.hiddenAmong('amy', [{ conv: 'd:amy:bob', seq: 5 }, { conv: 'g:team', seq: 2 }])).toEqual(new Set(['d:amy:bob 5']))
+
+      // The archive away: what is mirrored is still answered.
+      await archive.close()
+      expect(await n2.hidden('amy', 'd:amy:bob')).toEqual(new Set([3, 5]))
+      expect(await n2.hiddenConvs('amy')).toEqual(new Set(['d:amy:bob', 'g:team']))
+      // What is not mirrored fails as the store being away: temporary, not internal.
+      const err = await n2.hiddenConvs('cat').catch((e: unknown) => e)
+      expect((err as { code?: string }).code).toBe('STORE_UNAVAILABLE')
+    } finally {
+      r.disconnect()
+      await n1.close()
+      await n2.close()
+      await archive.close().catch(() => {})
+      await dropPrefix(prefix)
+    }
+  })
 })
