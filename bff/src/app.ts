@@ -173,10 +173,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     verifyToken: (token) => tokens.verify(token),
     files: { signedPath: (id) => uploads.urls.sign(id, 'data'), withdraw: (id) => uploads.withdrawFile(id) },
   })
-  // An image whose upload finished goes to WeChat's media check (when configured).
+  // An image or audio file whose upload finished goes to WeChat's media check (when configured).
   if (wechat.media) {
     const media = wechat.media
-    uploads.events.on('finished', (record: { id: string; owner: string; conv: string; kind: 'image' | 'file' }) => void media.submit(record))
+    uploads.events.on('finished', (record: { id: string; owner: string; conv: string; kind: 'image' | 'file'; mime: string }) => void media.submit(record))
   }
   delivery.onUndelivered = (user, json) => wechat.undelivered(user, json)
   const relations = new Relations({

@@ -14,6 +14,7 @@ import { recallNotice, uploadRefused } from '../store/selectors'
 import type { ChatMessage, DisplayStatus } from '../store/types'
 import { Avatar } from './Avatar'
 import { imageSrc } from './media'
+import { VoiceBubble } from './VoiceBubble'
 import './chat.css'
 
 export interface RowProps {
@@ -163,6 +164,7 @@ function Bubble(p: { m: ChatMessage; own: boolean; onImage: (m: ChatMessage) => 
       </View>
     )
   }
+  if (m.kind === 'voice') return <VoiceBubble m={m} own={p.own} />
   // A refused file shows no progress (nothing more will be sent), only the reason below it.
   const progress = m.upload && !m.upload.done && !(m.kind === 'file' && uploadRefused(m)) ? Math.floor((100 * m.upload.sentBytes) / Math.max(1, m.upload.totalBytes)) : undefined
   if (m.kind === 'image') {

@@ -23,6 +23,8 @@ export const ROW = {
   /** Smallest side of an image bubble (a tap target), design px. */
   imageFloor: 40,
   fileCard: 150,
+  /** A voice bubble (`.vc`): one line of text's height. */
+  voice: 80,
   /** The one-line notice of a recalled message (`.rc`). */
   notice: 40,
 } as const
@@ -90,6 +92,8 @@ export function estimateRow(m: ChatMessage, prev: ChatMessage | undefined, ctx: 
   } else if (m.kind === 'image') {
     const b = m.body as { width?: number; height?: number }
     content = imageBox(b.width, b.height, ctx.scale).h
+  } else if (m.kind === 'voice') {
+    content = ROW.voice
   } else {
     content = ROW.fileCard
   }

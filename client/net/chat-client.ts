@@ -15,6 +15,7 @@
  */
 import {
   directConvId,
+  LIMITS,
   type Conversation,
   type ConvId,
   type ClientFrameOf,
@@ -44,7 +45,8 @@ import {
   setDraft,
   type ChatStore,
 } from '../store/store'
-import type { FileMessageKind, FileMessageSink, FileMessageUploads } from '../upload/types'
+import type { ChatMessage } from '../store/types'
+import type { FileMessageSink, FileMessageUploads, PickKind, PickedFile } from '../upload/types'
 import type { Auth } from './auth'
 import { Connection, type ConnectionStatus } from './connection'
 import { requireUser, type ClientContext, type ClientLog } from './context'
@@ -98,6 +100,8 @@ export class ChatClient {
   private readonly offLifecycle: Array<() => void> = []
   private readonly handlers: FrameHandlers
   private relationListener?: (f: ServerFrameOf<'relation'>) => void
+  /** The server's RECALL_WINDOW_MS from its last `welcome` (a server that does not say: the default). */
+  private serverRecallWindowMs: number = LIMITS.recallWindowMs
 
   constructor(private readonly deps: ChatClientDeps) {
     this.opts = { ...CLIENT_DEFAULTS, ...deps.options }
@@ -205,9 +209,15 @@ export class ChatClient {
     return this.uploads !== undefined
   }
 
-  pickAndSend(conv: ConvId, kind: FileMessageKind): Promise<void> {
+  pickAndSend(conv: ConvId, kind: PickKind): Promise<void> {
     if (!this.uploads) return Promise.reject(new Error('uploads are not available in this build'))
     return this.uploads.pickAndSend(conv, kind)
+  }
+
+  /** A recorded voice (client/voice): shown at once, uploaded, then sent as `{fileId, duration}`. */
+  sendRecording(conv: ConvId, file: PickedFile & { readonly blob?: unknown; readonly duration: number }): void {
+    if (!this.uploads) throw new Error('uploads are not available in this build')
+    this.uploads.sendRecording(conv, file)
   }
 
   /** What the uploads module uses to show and send image/file messages (client/upload/types.ts). */
@@ -273,6 +283,18 @@ export class ChatClient {
    * replaced it; the row turns into the notice when the `recall` event arrives, as on every device.
    * Rejects with the server's code (RECALL_WINDOW_PASSED, RECALL_NOT_ALLOWED...).
    */
+  /** How long after its send the server lets a message be recalled, ms (`welcome.limits.recallWindowMs`). */
+  get recallWindowMs(): number {
+    return this.serverRecallWindowMs
+  }
+
+  /** Whether Recall is offered for `m`: our own stored message, not recalled, within the server's window at `now`. */
+  canRecall(m: ChatMessage, now: number): boolean {
+    if (m.seq === undefined || m.from !== this.store.getState().me?.id) return false
+    if (m.kind === 'recalled' || m.kind === 'recall' || m.kind === 'system') return false
+    return now - m.ts <= this.serverRecallWindowMs
+  }
+
   recall(conv: ConvId, seq: number): Promise<void> {
     return this.requests.send<'recall'>('recall', (rid) => ({ type: 'recall', rid, conv, seq })).then(() => undefined)
   }
@@ -430,6 +452,7 @@ export class ChatClient {
   }
 
   private onWelcome(f: ServerFrameOf<'welcome'>): void {
+    this.serverRecallWindowMs = f.limits.recallWindowMs ?? LIMITS.recallWindowMs
     this.auth.setServerTime(f.serverTime)
     this.store.setState((s) => setMe(s, f.user))
     this.sync.catchUp()

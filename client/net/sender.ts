@@ -69,9 +69,16 @@ export class Sender {
       this.uploads()?.retry(cid)
       return
     }
-    const body = m.kind === 'text' && 'text' in m.body ? { text: m.body.text } : 'fileId' in m.body ? { fileId: m.body.fileId } : undefined
+    const body =
+      m.kind === 'text' && 'text' in m.body
+        ? { text: m.body.text }
+        : m.kind === 'voice' && 'fileId' in m.body && 'duration' in m.body
+          ? { fileId: m.body.fileId, duration: m.body.duration }
+          : 'fileId' in m.body
+            ? { fileId: m.body.fileId }
+            : undefined
     // Only what a user sends is resent: never a system message or a recall event or tombstone.
-    if (!body || (m.kind !== 'text' && m.kind !== 'image' && m.kind !== 'file')) return
+    if (!body || (m.kind !== 'text' && m.kind !== 'image' && m.kind !== 'file' && m.kind !== 'voice')) return
     this.ctx.store.setState((s) => patchPending(s, conv, cid, (x) => ({ ...x, status: 'sending', error: undefined })))
     this.enqueue({ cid, conv, kind: m.kind, body, ts: m.ts })
   }
@@ -97,7 +104,9 @@ export class Sender {
     const frame =
       entry.kind === 'text'
         ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'text' as const, body: entry.body as { text: string } }
-        : { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: entry.kind, body: { fileId: (entry.body as { fileId: string }).fileId } }
+        : entry.kind === 'voice'
+          ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'voice' as const, body: voiceRef(entry.body) }
+          : { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: entry.kind, body: { fileId: (entry.body as { fileId: string }).fileId } }
     this.ctx.connection.send(frame)
   }
 
@@ -168,4 +177,10 @@ export class Sender {
   dispose(): void {
     for (const timer of this.resendTimers.values()) this.ctx.timers.clearTimeout(timer)
   }
+}
+
+/** A voice's `{fileId, duration}` as the outbox holds it. */
+function voiceRef(body: OutboxEntry['body']): { fileId: string; duration: number } {
+  const b = body as { fileId: string; duration?: number }
+  return { fileId: b.fileId, duration: b.duration ?? 0 }
 }

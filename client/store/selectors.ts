@@ -34,8 +34,9 @@ export function gapsOf(list: readonly ChatMessage[] | undefined): SeqRange[] {
 /** Older messages exist on the server (we do not hold seq 1). */
 export function hasOlder(list: readonly ChatMessage[] | undefined, conv?: Conversation): boolean {
   const first = list?.[0]?.seq
-  if (first === undefined) return (conv?.lastSeq ?? 0) > 0 && !list?.length
-  return first > 1
+  if (first === undefined) return (conv?.lastSeq ?? 0) > (conv?.joinedSeq ?? 0) && !list?.length
+  // A member added later has nothing before the seq at which they joined (history refuses it).
+  return first > (conv?.joinedSeq ?? 0) + 1
 }
 
 export function isOwn(m: ChatMessage, me: UserId | undefined): boolean {
@@ -114,6 +115,7 @@ export function previewText(m: ChatMessage | undefined, tr: Translate, me?: User
   // Deleted for ourselves: nothing of it is shown.
   if (m.kind === 'hidden') return ''
   if (m.kind === 'image') return tr('list.image')
+  if (m.kind === 'voice') return tr('list.voice')
   return tr('list.file', { name: 'name' in m.body ? m.body.name : '' })
 }
 

@@ -16,6 +16,7 @@ import {
   type UserId,
 } from '@chat/shared'
 import type { ChatMessage, ChatState, OlderState, PeerMarks, UploadProgress } from './types'
+import { applyGroupChanges, keepEnded, stillEnded, unlistedGroups } from './groups'
 import type { ConnectionStatus } from '../net/connection'
 
 export type ChatStore = StoreApi<ChatState>
@@ -64,6 +65,8 @@ export function mergeServerMessages(
   maxInMemory: number,
 ): ChatState {
   if (msgs.length === 0) return s
+  // A new group change changes the summary (members, title, roles, our own membership) at once.
+  s = applyGroupChanges(s, conv, msgs)
   const current = s.messages[conv] ?? EMPTY
   const merged = applyRecalls(mergeMessages<ChatMessage>(current, msgs), msgs)
   if (merged === current) return s
@@ -76,11 +79,19 @@ export function mergeServerMessages(
       if (m.seq <= lastSeq) continue
       lastSeq = m.seq
       lastMsg = m
-      if (m.from !== s.me?.id && m.seq > c.readSeq) unread++
+      if (m.from !== s.me?.id && m.seq > c.readSeq && countsAsUnread(m)) unread++
     }
     if (lastSeq !== c.lastSeq) next = { ...next, convs: { ...next.convs, [conv]: { ...c, lastSeq, lastMsg, unread } } }
   }
   return next
+}
+
+/**
+ * A `recall` event is nothing to read (the message it names shows the notice): never unread, as
+ * on the server (ChatService.list).
+ */
+function countsAsUnread(m: { readonly kind: ChatMessage['kind'] }): boolean {
+  return m.kind !== 'recall'
 }
 
 /**
@@ -202,7 +213,10 @@ export function setConvs(s: ChatState, items: readonly Conversation[]): ChatStat
   for (const c of items) convs[c.id] = keepNewerLast(s.convs[c.id], c)
   return {
     ...s,
-    convs,
+    // A group we are no longer in stays (its timeline up to the end, and why): the list omits it.
+    convs: keepEnded(s, convs),
+    ended: stillEnded(s.ended, items),
+    unlisted: unlistedGroups(s, convs),
     peers: withPeerReads(s.peers, items),
     convsLoaded: true,
     convsError: undefined,
@@ -235,6 +249,7 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
   return {
     ...s,
     convs: { ...s.convs, [c.id]: keepNewerLast(s.convs[c.id], c) },
+    ended: stillEnded(s.ended, [c]),
     peers: withPeerReads(s.peers, [c]),
     users: withUsers(s.users, c.members),
   }
@@ -247,7 +262,7 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
 export function dropUnlisted(s: ChatState, listed: ReadonlySet<ConvId>): ChatState {
   let messages: Record<ConvId, readonly ChatMessage[]> | undefined
   for (const [conv, list] of Object.entries(s.messages)) {
-    if (listed.has(conv)) continue
+    if (listed.has(conv) || s.ended?.[conv]) continue
     const pending = list.filter((m) => m.seq === undefined)
     if (pending.length === list.length) continue
     messages ??= { ...s.messages }
@@ -303,7 +318,7 @@ export function markReadLocal(s: ChatState, conv: ConvId, seq: number): ChatStat
   if (readSeq < c.lastSeq) {
     let nowRead = 0
     for (const m of s.messages[conv] ?? []) {
-      if (m.seq !== undefined && m.seq > c.readSeq && m.seq <= readSeq && m.from !== s.me?.id) nowRead++
+      if (m.seq !== undefined && m.seq > c.readSeq && m.seq <= readSeq && m.from !== s.me?.id && countsAsUnread(m)) nowRead++
     }
     unread = Math.max(0, c.unread - nowRead)
   }

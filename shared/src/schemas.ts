@@ -68,7 +68,7 @@ function frameTypes<T extends string>(union: { readonly options: readonly FrameO
 
 // ---------------------------------------------------------------- domain objects
 
-export const MessageKind = v.picklist(['text', 'image', 'file', 'recalled', 'recall', 'hidden'])
+export const MessageKind = v.picklist(['text', 'image', 'file', 'recalled', 'recall', 'voice', 'hidden'])
 
 /** Who took a message back: its sender (`recall`) or content security / the admin API (`moderation`). */
 export const RetractedBy = v.picklist(['sender', 'moderation'])
@@ -97,6 +97,19 @@ export const FileBody = v.object({
   size: Size,
   mime: Mime,
   url: Url,
+})
+/** Length of a voice message, ms: 1 to LIMITS.maxVoiceMs. */
+export const VoiceDuration = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(LIMITS.maxVoiceMs))
+/** What a sender puts in a voice message: a finished upload of an audio type (VOICE_MIMES) and its length. */
+export const VoiceRef = v.object({ fileId: FileId, duration: VoiceDuration })
+/** A stored voice message: the file's fields, as a file message has them, and its length. */
+export const VoiceBody = v.object({
+  fileId: FileId,
+  name: Name,
+  size: Size,
+  mime: Mime,
+  url: Url,
+  duration: VoiceDuration,
 })
 /**
  * What a retracted message holds in its place, in every tier (window, archive): no content and no
@@ -145,6 +158,7 @@ export const Message = v.variant('kind', [
   v.object({ ...MessageBase, kind: v.literal('system'), body: SystemBody }),
   v.object({ ...MessageBase, kind: v.literal('recalled'), body: RecalledBody }),
   v.object({ ...MessageBase, kind: v.literal('recall'), body: RecallBody }),
+  v.object({ ...MessageBase, kind: v.literal('voice'), body: VoiceBody }),
   v.object({ ...MessageBase, kind: v.literal('hidden'), body: HiddenBody }),
 ])
 
@@ -201,6 +215,7 @@ export const SendFrame = v.variant('kind', [
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('text'), body: TextBody }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('image'), body: FileRef }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('file'), body: FileRef }),
+  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('voice'), body: VoiceRef }),
 ])
 
 /** Cumulative delivery ack: this device holds every message of `conv` up to `seq`. */
@@ -383,6 +398,8 @@ export const WelcomeFrame = v.object({
     maxFrameBytes: v.number(),
     maxTextChars: v.number(),
     maxPageSize: v.number(),
+    /** How long after its send a message may be recalled, ms (the BFF's RECALL_WINDOW_MS). Absent from older servers: LIMITS.recallWindowMs. */
+    recallWindowMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
   }),
 })
 

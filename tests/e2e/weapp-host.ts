@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import WebSocket from 'ws'
+import { FakeAudio, FakeRecorderManager } from './weapp-media'
 
 export interface SetDataRecord {
   /** 'page' or 'wrapper' (a CustomWrapper's own setData). */
@@ -125,6 +126,10 @@ export class MiniHost {
   /** What the user taps in the next action sheets (an index each, in order); none left: the sheet is cancelled. */
   readonly sheetTaps: number[] = []
   readonly titles: string[] = []
+  /** wx.getRecorderManager() and wx.createInnerAudioContext() (weapp-media.ts). */
+  readonly recorder = new FakeRecorderManager()
+  readonly audio = new FakeAudio()
+  private readonly recorderApi = this.recorder.api()
   private readonly dist: string
   private readonly require: NodeRequire
   private app?: Record<string, (...a: unknown[]) => void>
@@ -286,8 +291,8 @@ export class MiniHost {
 
   // ------------------------------------------------------------------ events
 
-  /** Dispatch a mini-program event to the node with this uid (or sid). */
-  fire(id: string, type: string, detail: Record<string, unknown> = {}): void {
+  /** Dispatch a mini-program event to the node with this uid (or sid); `extra`: more event fields (`touches`). */
+  fire(id: string, type: string, detail: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): void {
     let node: TaroNode | undefined
     for (const n of this.top ? this.rawNodes(this.top) : []) {
       if (n.uid === id || n.sid === id) {
@@ -298,7 +303,7 @@ export class MiniHost {
     if (!node) throw new Error(`no node ${id} on ${this.top?.route}`)
     const target = { id: node.uid ?? node.sid, dataset: { sid: node.sid } }
     const page = this.top!
-    page.eh.call(page, { type, timeStamp: Date.now(), target, currentTarget: target, detail, touches: [], changedTouches: [] })
+    page.eh.call(page, { type, timeStamp: Date.now(), target, currentTarget: target, detail, touches: [], changedTouches: [], ...extra })
   }
 
   tap(id: string): void {
@@ -668,6 +673,12 @@ export class MiniHost {
       login: (o: unknown) => ok(o as never, { code: 'harness-code' }),
       previewImage: (o: unknown) => ok(o as never),
       createSelectorQuery: () => this.selectorQuery(),
+      getRecorderManager: () => this.recorderApi,
+      createInnerAudioContext: () => this.audio.createContext(),
+      setInnerAudioOption: (o: Record<string, unknown>) => {
+        this.audio.options.push(o)
+        ok(o)
+      },
     }
   }
 

@@ -17,6 +17,12 @@ const BATCH_MAX_MSGS = LIMITS.maxPageSize
 /** ...and about this many bytes, so one frame stays small for a mini-program to parse. */
 const BATCH_MAX_BYTES = 256 * 1024
 
+/**
+ * Messages after a device's cursor searched for the change that ended its user's membership of a
+ * group (see `CatchUp.ending`).
+ */
+export const ENDING_SCAN_MAX = 1000
+
 /** A position in one conversation: every seq up to `seq`. */
 export interface ConvSeq {
   readonly conv: ConvId
@@ -99,11 +105,17 @@ export class CatchUp {
     const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
     const mine = new Set(ids)
     const cursors = new Map<ConvId, number>()
+    const endings: string[] = []
     for (const c of given) {
       if (!mine.has(c.conv)) {
         // A group the user left or was removed from: their devices still hold its cursor, and
-        // nothing after it is theirs. Skipped, so the rest of the sync goes on (PROTOCOL.md, Groups).
-        if (c.conv.startsWith('g:') && (await this.deps.engine.convs.get(c.conv))) continue
+        // nothing after it is theirs but the change that ended it, which a device away at the time
+        // gets here. The rest of the sync goes on (PROTOCOL.md, Groups).
+        if (c.conv.startsWith('g:') && (await this.deps.engine.convs.get(c.conv))) {
+          const end = await this.ending(user, c.conv, c.seq)
+          if (end !== undefined) endings.push(end)
+          continue
+        }
         throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
       }
       cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
@@ -146,8 +158,41 @@ export class CatchUp {
         await this.emit(out, rid, conv, page, after < lastSeq, sent, hiding.has(conv) ? user : undefined)
       }
     }
+    for (const end of endings) await this.emit(out, rid, peekMessage(end)!.conv, [end], false, sent)
     const lastEntry = queued[queued.length - 1]
     out.reply(encode.syncDone(lastEntry ? { rid, q: lastEntry.id } : { rid }), 'sync.done')
+  }
+
+  /**
+   * The `system` message after `cursor` that ended `user`'s membership of `conv` (removed, left,
+   * dissolved while a member), the last one among the ENDING_SCAN_MAX messages from the cursor on;
+   * undefined when there is none there. Only that message: what came between the cursor and it is not sent (the
+   * device was away), and nothing after it is theirs. A group id is random, so a cursor for it
+   * comes from a device that was in it.
+   */
+  private async ending(user: UserId, conv: ConvId, cursor: number): Promise<string | undefined> {
+    let found: string | undefined
+    // From the cursor's own message: a device that holds its removal is not told of a later dissolve.
+    let member = true
+    let after = Math.max(0, cursor - 1)
+    for (let scanned = 0; scanned < ENDING_SCAN_MAX; ) {
+      const page = await this.deps.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, ENDING_SCAN_MAX - scanned))
+      if (page.length === 0) break
+      scanned += page.length
+      for (const json of page) {
+        if (!json.includes('"kind":"system"')) continue
+        const m = JSON.parse(json) as { seq: number; from: UserId; body: { op?: string; users?: UserId[] } }
+        const b = m.body
+        const named = b.users?.includes(user) === true
+        if (b.op === 'add' && named) member = true
+        else if (member && ((b.op === 'remove' && named) || (b.op === 'leave' && m.from === user) || b.op === 'dissolve')) {
+          member = false
+          found = m.seq > cursor ? json : undefined
+        }
+      }
+      after = peekMessage(page[page.length - 1]!)!.seq
+    }
+    return found
   }
 
   /**

@@ -53,6 +53,11 @@ const PROFILE_CACHE_MAX = 100_000
 const PRESENCE_GROUP_MAX = 100
 /** Users returned by one `users` query. */
 const USER_SEARCH_LIMIT = 20
+/**
+ * Unread counts up to this are exact in a conversation list (`recall` events left out, which
+ * costs reading them); a larger count is lastSeq - readSeq, events included.
+ */
+export const UNREAD_EXACT_MAX = 99
 
 /** A new conversation: the other members (the creator is added; a 1:1 names exactly one). */
 export interface NewConversation {
@@ -79,6 +84,7 @@ const GROUP_CHANGE_ATTEMPTS = 5
 export type NewMessage =
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'text'; readonly body: { readonly text: string } }
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'image' | 'file'; readonly body: { readonly fileId: string } }
+  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'voice'; readonly body: { readonly fileId: string; readonly duration: number } }
 
 export interface Ack {
   readonly msg: Message
@@ -253,7 +259,24 @@ export class ChatService {
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
+    await this.uncountEvents(convs)
     return convs.sort((a, b) => activity(b) - activity(a))
+  }
+
+  /**
+   * A `recall` event has a seq of its own but is nothing to read (the message it names shows the
+   * notice): `unread` (lastSeq - readSeq) leaves those events out, exactly up to UNREAD_EXACT_MAX.
+   * Only conversations with something unread are read, and only their unread part.
+   */
+  private async uncountEvents(convs: Conversation[]): Promise<void> {
+    await Promise.all(
+      convs.map(async (c) => {
+        if (c.unread === 0 || c.unread > UNREAD_EXACT_MAX) return
+        const unread = await this.engine.messages.after(c.id, c.readSeq, c.unread)
+        const events = unread.filter((json) => (JSON.parse(json) as Message).kind === 'recall').length
+        if (events > 0) c.unread = Math.max(0, c.unread - events)
+      }),
+    )
   }
 
   /**
@@ -312,7 +335,12 @@ export class ChatService {
     const cached = this.convCache.get(input.conv)
     const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, input.conv)
     if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, input.conv)
-    const body = input.kind === 'text' ? { text: input.body.text } : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
+    const body =
+      input.kind === 'text'
+        ? { text: input.body.text }
+        : input.kind === 'voice'
+          ? await this.voiceBody(input.body, user, input.conv)
+          : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
     if (input.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, input.conv, input.cid, input.body.text)
     const result = await this.engine.messages.append({
       conv: input.conv,
@@ -358,6 +386,14 @@ export class ChatService {
     const schema = kind === 'image' ? schemas.ImageBody : schemas.FileBody
     const parsed = v.safeParse(schema, body)
     if (!parsed.success || parsed.output.fileId !== fileId) throw new AppError('FILE_NOT_FOUND', `file ${fileId} cannot be sent as ${kind}`)
+    return parsed.output
+  }
+
+  /** A voice message's body: its file (an accepted audio type and size, the resolver's checks) and its duration. */
+  private async voiceBody(ref: { readonly fileId: string; readonly duration: number }, user: UserId, conv: ConvId): Promise<MessageBody> {
+    const file = await this.files.resolve(ref.fileId, user, conv, 'voice')
+    const parsed = v.safeParse(schemas.VoiceBody, { ...file, duration: ref.duration })
+    if (!parsed.success || parsed.output.fileId !== ref.fileId) throw new AppError('FILE_NOT_FOUND', `file ${ref.fileId} cannot be sent as voice`)
     return parsed.output
   }
 
@@ -540,7 +576,7 @@ export class ChatService {
       for (const json of page) {
         if (!json.includes(needle)) continue
         const m = JSON.parse(json) as Message
-        if ((m.kind === 'image' || m.kind === 'file') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
+        if ((m.kind === 'image' || m.kind === 'file' || m.kind === 'voice') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
       }
       before = (JSON.parse(page[0]!) as Message).seq
       if (before <= 1) break
@@ -685,8 +721,18 @@ export class ChatService {
     return [...out]
   }
 
+  /**
+   * The users told about `user`'s presence: `contacts` and, with relations, the user's own
+   * contacts (no shared conversation needed), never a user `user` blocked. Bounded by presenceFanoutMax.
+   */
+  async presenceAudience(user: UserId, convIds?: readonly ConvId[]): Promise<UserId[]> {
+    const members = await this.contacts(user, convIds)
+    if (!this.checks.presenceAudience) return members
+    return (await this.checks.presenceAudience(user, members)).slice(0, this.options.presenceFanoutMax)
+  }
+
   async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
-    const contacts = await this.contacts(p.user, convIds)
+    const contacts = await this.presenceAudience(p.user, convIds)
     if (contacts.length > 0) this.delivery.audience(contacts, 'presence', encode.presence(p))
   }
 
@@ -698,11 +744,13 @@ export class ChatService {
   async connected(user: UserId, devices: number): Promise<Presence[]> {
     const ids = await this.engine.convs.listForUser(user)
     if (devices === 1) await this.announcePresence({ user, online: true }, ids)
-    const peers = ids
+    let peers = ids
       .map((id) => directMembers(id))
       .filter((m): m is [UserId, UserId] => m !== undefined)
       .map(([a, b]) => (a === user ? b : a))
       .slice(0, this.options.presenceFanoutMax)
+    // With relations: contacts too, and never the presence of someone who blocked the user.
+    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers)).slice(0, this.options.presenceFanoutMax)
     return peers.length > 0 ? this.engine.presence.get(peers) : []
   }
 }

@@ -202,7 +202,7 @@ export class Gateway {
           session: conn.session,
           serverTime: Date.now(),
           heartbeatMs: config.heartbeatIntervalMs,
-          limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize },
+          limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize, recallWindowMs: config.recallWindowMs },
         })
         conn.welcome(welcome)
         this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))

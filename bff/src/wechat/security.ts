@@ -32,6 +32,16 @@ export interface SendChecks {
   open?(user: UserId, peer: UserId): Promise<void>
   /** The users of a search result `user` may see (relations: not those who blocked `user`). */
   visible?(user: UserId, users: readonly User[]): Promise<User[]>
+  /**
+   * Who is told `user`'s presence, given the members of its conversations (relations: its
+   * contacts too, and never a user `user` blocked).
+   */
+  presenceAudience?(user: UserId, members: readonly UserId[]): Promise<UserId[]>
+  /**
+   * Whose presence a new device of `user` is given, given its 1:1 peers (relations: its contacts
+   * too, and never someone who blocked `user`).
+   */
+  presenceSources?(user: UserId, peers: readonly UserId[]): Promise<UserId[]>
 }
 
 export const NO_CHECKS: SendChecks = { text: async () => {} }

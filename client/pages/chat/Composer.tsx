@@ -1,7 +1,7 @@
 /**
  * The chat page's composer: an uncontrolled input (typing costs no setData), Send, the "+" panel
- * for photos and files, and the draft kept per conversation (the store's `drafts`, which the list
- * shows as "[草稿] ..." and persist.ts keeps in storage across restarts).
+ * for photos and files, the voice mode (VoiceInput.tsx), and the draft kept per conversation (the
+ * store's `drafts`, which the list shows as "[草稿] ..." and persist.ts keeps in storage across restarts).
  */
 import { Input, Text, View } from '@tarojs/components'
 import Taro, { useDidHide } from '@tarojs/taro'
@@ -11,6 +11,8 @@ import { CLIENT_DEFAULTS } from '../../config'
 import { errorText, t } from '../../i18n'
 import { client, platform, store } from '../../services'
 import { useGate, useStore } from '../../store/react'
+import { VoiceInput } from './VoiceInput'
+import '../../components/voice.css'
 
 export function Composer({ conv }: { conv: ConvId }) {
   // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders. What was
@@ -35,8 +37,12 @@ export function Composer({ conv }: { conv: ConvId }) {
   }, [keepDraft])
   useDidHide(keepDraft)
   const [panel, setPanel] = useState(false)
+  /** Voice mode: the hold-to-talk button in place of the input (VoiceInput.tsx). */
+  const [voice, setVoice] = useState(false)
   const gate = useGate()
   const known = useStore(gate, (s) => s.convs[conv] !== undefined)
+  // A group we are no longer in (removed, left, dissolved): the reason instead of a composer.
+  const ended = useStore(gate, (s) => s.ended?.[conv]?.reason)
   /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
   const sentAt = useRef(-Infinity)
 
@@ -55,13 +61,47 @@ export function Composer({ conv }: { conv: ConvId }) {
     setPanel(false)
     client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
   }
+  if (ended) {
+    return (
+      <View className='cp'>
+        <View className='cp-bar cp-ended' id='composer-ended' aria-disabled='true'>
+          <Text>{t(`chat.ended.${ended}`)}</Text>
+        </View>
+      </View>
+    )
+  }
   return (
     <View className='cp'>
       <View className='cp-bar'>
+        {client.hasUploads ? (
+          // Voice or keyboard, as WeChat's composer: the hold-to-talk button takes the input's place.
+          <View
+            className='cp-mode'
+            id='voice-mode'
+            role='button'
+            aria-label={t(voice ? 'a11y.keyboardMode' : 'a11y.voiceMode')}
+            onClick={() => {
+              setVoice(!voice)
+              setPanel(false)
+            }}
+          >
+            {voice ? (
+              <View className='ic-kb' />
+            ) : (
+              <View className='vi ic-vo'>
+                <View className='vi0' />
+                <View className='vi1' />
+                <View className='vi2' />
+              </View>
+            )}
+          </View>
+        ) : null}
+        {voice ? <VoiceInput conv={conv} /> : null}
         <Input
           key={inputKey}
           id='composer'
-          className='cp-in'
+          // Kept (hidden) in voice mode: what was typed stays for when the keyboard comes back.
+          className={voice ? 'cp-in cp-gone' : 'cp-in'}
           confirmType='send'
           confirmHold
           maxlength={5000}
@@ -76,7 +116,7 @@ export function Composer({ conv }: { conv: ConvId }) {
           }}
           onConfirm={send}
         />
-        {hasText ? (
+        {hasText && !voice ? (
           <View className='cp-send' id='send' role='button' onClick={send}>
             <Text>{t('chat.send')}</Text>
           </View>

@@ -6,7 +6,7 @@
 import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import { LIMITS, type ConvId } from '@chat/shared'
+import type { ConvId } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack } from '../../components/nav'
@@ -68,7 +68,8 @@ function ChatHeader({ conv }: { conv: ConvId }) {
       if (c.kind === 'direct') return { text: t('chat.typing'), typing: true }
       return { text: t('chat.groupTyping', { names: typing.map((u) => s.users[u]?.name ?? u).join(t('chat.listSep')) }), typing: true }
     }
-    if (c.kind === 'group') return { text: t('chat.members', { n: c.members.length }), typing: false }
+    // A group we are no longer in: no member count, and no way into an info page the server refuses.
+    if (c.kind === 'group') return s.ended?.[conv] ? NO_LINE : { text: t('chat.members', { n: c.members.length }), typing: false }
     const other = otherMember(c, s.me?.id)
     const p = other ? s.presence[other.id] : undefined
     // Offline, what we knew of the peer is stale: say nothing rather than something untrue.
@@ -110,6 +111,8 @@ function Messages({ conv }: { conv: ConvId }) {
   const users = useStore(gate, (s) => s.users)
   const older = useStore(gate, (s) => s.older[conv] ?? 'idle')
   const connected = useStore(gate, (s) => s.conn.state === 'connected')
+  /** We are no longer in this group: what is held is all there is (the server refuses more). */
+  const ended = useStore(gate, (s) => s.ended?.[conv] !== undefined)
   const list = useRef<ChatListHandle>(null)
   const [view, setView] = useState<ListView | undefined>(undefined)
 
@@ -210,7 +213,7 @@ function Messages({ conv }: { conv: ConvId }) {
     list.current?.scrollToIndex(firstUnread)
   }, [jumping, firstUnread])
 
-  const canLoadOlder = hasOlder(messages, c) && connected
+  const canLoadOlder = hasOlder(messages, c) && connected && !ended
   useEffect(() => {
     if (!view || older === 'loading' || !canLoadOlder) return
     if (view.firstVisible >= 0 && view.firstVisible < 8) client.loadOlder(conv).catch(() => undefined)
@@ -260,7 +263,7 @@ function Messages({ conv }: { conv: ConvId }) {
     <View className='ml'>
       {messages.length === 0 ? (
         <View className='ml-empty'>
-          <Text>{older === 'loading' ? t('chat.loading') : c && c.lastSeq > 0 ? (connected ? t('chat.loading') : t('chat.backOnline')) : t('chat.empty')}</Text>
+          <Text>{older === 'loading' ? t('chat.loading') : c && c.lastSeq > 0 && !ended ? (connected ? t('chat.loading') : t('chat.backOnline')) : t('chat.empty')}</Text>
         </View>
       ) : null}
       <ChatList
@@ -299,16 +302,17 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /**
- * A long press on a stored message: Recall for one's own while RECALL_WINDOW_MS lasts (the server
- * decides: a refusal is said in a toast), Delete (for oneself, on all of one's devices), and Report
- * for others'.
+ * A long press on a stored message: Recall for one's own while the server's RECALL_WINDOW_MS lasts
+ * (the server decides: a refusal is said in a toast), Delete (for oneself, on all of one's
+ * devices), and Report for others'.
  */
 async function messageActions(m: ChatMessage): Promise<void> {
   const me = store.getState().me?.id
   if (m.seq === undefined || m.kind === 'recall' || m.kind === 'hidden') return
   const seq = m.seq
   const own = m.from === me
-  const canRecall = own && m.kind !== 'recalled' && Date.now() - m.ts <= LIMITS.recallWindowMs
+  // The window is the server's (welcome.limits.recallWindowMs), never a built-in one.
+  const canRecall = client.canRecall(m, Date.now())
   const actions: Array<'recall' | 'delete' | 'report'> = [...(canRecall ? ['recall' as const] : []), 'delete', ...(own ? [] : ['report' as const])]
   const label = { recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
   const picked = await Taro.showActionSheet({ itemList: actions.map((a) => label[a]) }).then(
