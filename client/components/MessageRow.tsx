@@ -81,6 +81,8 @@ function statusLabel(s: DisplayStatus): string | undefined {
 
 export const MessageRow = memo(function MessageRow(p: RowProps) {
   const { m, own } = p
+  // Deleted for oneself: the row keeps its place in the list (seqs stay gap-free) and shows nothing.
+  if (m.kind === 'hidden') return <View className='r0' />
   if (m.kind === 'system') {
     return (
       <View className='r'>

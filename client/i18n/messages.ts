@@ -75,6 +75,8 @@ const zhErrors: Record<ErrorCode | 'NETWORK' | 'INTERRUPTED', string> = {
   INTERRUPTED: '上传被中断，点击重试。',
   RECALL_NOT_ALLOWED: '只能撤回自己发送的消息。',
   RECALL_WINDOW_PASSED: '发送时间超过2分钟的消息不能撤回。',
+  PINNED_FULL: '最多只能置顶20个聊天，请先取消置顶一个。',
+  HIDDEN_FULL: '这个聊天里删除的消息太多了。',
 }
 
 const enErrors: typeof zhErrors = {
@@ -145,6 +147,8 @@ const enErrors: typeof zhErrors = {
   INTERRUPTED: 'The upload was interrupted. Tap to retry.',
   RECALL_NOT_ALLOWED: 'You can only recall your own messages.',
   RECALL_WINDOW_PASSED: 'Messages older than 2 minutes cannot be recalled.',
+  PINNED_FULL: 'You can pin at most 20 chats. Unpin one first.',
+  HIDDEN_FULL: 'Too many messages deleted in this chat.',
 }
 
 function prefixed<T extends Record<string, string>>(table: T): { [K in keyof T as `err.${K & string}`]: string } {
@@ -157,6 +161,7 @@ export const zhCN = {
   // page titles (the page configs hold the zh-CN ones, which weapp shows before the page runs)
   'title.app': '聊天',
   'title.chats': '消息',
+  'title.chatsUnread': '消息({n})',
   'title.chat': '聊天',
   'title.login': '登录',
   'title.new': '发起聊天',
@@ -228,6 +233,14 @@ export const zhCN = {
   'a11y.keyboardMode': '切换到键盘输入',
   'a11y.voice': '语音 {s} 秒',
   'a11y.voiceUnplayed': '语音 {s} 秒，未播放',
+  'list.draft': '[草稿]',
+  'list.pin': '置顶',
+  'list.unpin': '取消置顶',
+  'list.mute': '消息免打扰',
+  'list.unmute': '关闭消息免打扰',
+  'list.settingsFailed': '设置失败，请重试。',
+  'a11y.muted': '消息免打扰',
+  'a11y.convActions': '更多操作',
 
   'login.h': '聊天',
   'login.ended':
@@ -327,6 +340,9 @@ export const zhCN = {
   'chat.withdrawn': '一条消息因违反内容规范已被撤回',
   'chat.recall': '撤回',
   'chat.recallFailed': '撤回失败，请重试。',
+  'chat.deleteForMe': '删除',
+  'chat.report': '投诉',
+  'chat.deleteFailed': '删除失败，请重试。',
 
   'banner.reconnecting': '正在重新连接…',
   'banner.connecting': '正在连接…',
@@ -379,6 +395,7 @@ export type MessageKey = keyof typeof zhCN
 export const en: Record<MessageKey, string> = {
   'title.app': 'Chat',
   'title.chats': 'Chats',
+  'title.chatsUnread': 'Chats ({n})',
   'title.chat': 'Chat',
   'title.login': 'Log in',
   'title.new': 'New chat',
@@ -449,6 +466,14 @@ export const en: Record<MessageKey, string> = {
   'a11y.keyboardMode': 'Switch to keyboard input',
   'a11y.voice': 'Voice, {s} seconds',
   'a11y.voiceUnplayed': 'Voice, {s} seconds, not played',
+  'list.draft': '[Draft]',
+  'list.pin': 'Pin to top',
+  'list.unpin': 'Unpin',
+  'list.mute': 'Mute notifications',
+  'list.unmute': 'Unmute',
+  'list.settingsFailed': 'Could not change the setting. Try again.',
+  'a11y.muted': 'Muted',
+  'a11y.convActions': 'More actions',
 
   'login.h': 'Chat',
   'login.ended':
@@ -548,6 +573,9 @@ export const en: Record<MessageKey, string> = {
   'chat.withdrawn': 'A message was withdrawn for breaking the content rules',
   'chat.recall': 'Recall',
   'chat.recallFailed': 'Could not recall the message. Try again.',
+  'chat.deleteForMe': 'Delete for me',
+  'chat.report': 'Report',
+  'chat.deleteFailed': 'Could not delete the message. Try again.',
 
   'banner.reconnecting': 'Reconnecting…',
   'banner.connecting': 'Connecting…',

@@ -62,14 +62,26 @@ export function imageBox(width: number | undefined, height: number | undefined, 
   return { w: Math.max(Math.round(realW * k), ROW.imageFloor), h: Math.max(Math.round(realH * k), ROW.imageFloor) }
 }
 
+/**
+ * The row before `i` that a person sees, for the time separator: messages deleted for oneself
+ * (`hidden`) render nothing, so the one before them counts.
+ */
+export function previousShown(list: readonly ChatMessage[], i: number): ChatMessage | undefined {
+  let j = i - 1
+  while (j >= 0 && list[j]!.kind === 'hidden') j--
+  return j >= 0 ? list[j] : undefined
+}
+
 export function showTime(m: ChatMessage, prev: ChatMessage | undefined): boolean {
   // A `recall` event is no row of its own (its message shows the notice): no separator either.
   if (m.kind === 'recall') return false
+  // Nor a message deleted for oneself (`hidden`): it renders nothing.
+  if (m.kind === 'hidden') return false
   return !prev || m.ts - prev.ts >= TIME_GAP_MS
 }
 
 export function estimateRow(m: ChatMessage, prev: ChatMessage | undefined, ctx: EstimateContext): number {
-  if (m.kind === 'recall') return 0
+  if (m.kind === 'recall' || m.kind === 'hidden') return 0
   if (m.kind === 'recalled') return Math.round((ROW.notice + ROW.rowPad + (showTime(m, prev) ? ROW.timeRow : 0)) * ctx.scale)
   let content: number
   if (m.kind === 'text') {

@@ -40,6 +40,9 @@ import {
   setPresence,
   setUsers,
   upsertConv,
+  applySettings,
+  hideLocal,
+  setDraft,
   type ChatStore,
 } from '../store/store'
 import type { ChatMessage } from '../store/types'
@@ -296,6 +299,26 @@ export class ChatClient {
     return this.requests.send<'recall'>('recall', (rid) => ({ type: 'recall', rid, conv, seq })).then(() => undefined)
   }
 
+  /**
+   * Mute or pin `conv` (a field left out keeps its value), for all of our devices. Applied here once
+   * the server answers (the other devices get its push); rejects with its code (PINNED_FULL...).
+   */
+  setConvSettings(conv: ConvId, change: { readonly muted?: boolean; readonly pinned?: boolean }): Promise<void> {
+    return this.requests
+      .send<'conv.settings'>('conv.settings', (rid) => ({ type: 'conv.settings', rid, conv, ...change }))
+      .then((f) => this.store.setState((s) => applySettings(s, f)))
+  }
+
+  /** Delete message `seq` of `conv` for ourselves, on all of our devices (the other members keep it). */
+  hideMessage(conv: ConvId, seq: number): Promise<void> {
+    return this.requests.send<'hide'>('hide', (rid) => ({ type: 'hide', rid, conv, seq })).then(() => this.store.setState((s) => hideLocal(s, conv, seq)))
+  }
+
+  /** The composer's unsent text of `conv`, kept across restarts (persist.ts writes it, coalesced). */
+  setDraft(conv: ConvId, text: string): void {
+    this.store.setState((s) => setDraft(s, conv, text))
+  }
+
   /** Pull to refresh: the conversation list again. */
   refreshConvs(): Promise<void> {
     return this.requests.send<'convs'>('convs', (rid) => ({ type: 'convs', rid })).then(
@@ -401,6 +424,13 @@ export class ChatClient {
       // The tombstone itself comes as the `recall` event message (msg), like on every other device.
       recall: (f) => {
         requests.settle(f.rid, f)
+      },
+      // Our own settings or a message we deleted for ourselves, from another of our devices.
+      'conv.settings': (f) => {
+        if (!requests.settle(f.rid, f)) store.setState((s) => applySettings(s, f))
+      },
+      hide: (f) => {
+        if (!requests.settle(f.rid, f)) store.setState((s) => hideLocal(s, f.conv, f.seq))
       },
       receipt: (f) => receipts.onReceipt(f),
       typing: (f) => receipts.onTyping(f),

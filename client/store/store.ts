@@ -31,6 +31,7 @@ export const initialState: ChatState = {
   typing: {},
   presence: {},
   users: {},
+  drafts: {},
 }
 
 export function createChatStore(initial: Partial<ChatState> = {}): ChatStore {
@@ -354,6 +355,59 @@ export function setPresence(s: ChatState, p: Presence): ChatState {
 
 export function setOlder(s: ChatState, conv: ConvId, state: OlderState): ChatState {
   return (s.older[conv] ?? 'idle') === state ? s : { ...s, older: { ...s.older, [conv]: state } }
+}
+
+// ------------------------------------------------------------------------------------------ settings, delete for me, drafts
+
+/** Our own settings of a conversation changed (here or on another of our devices): `muted`, `pinned` (absent: not pinned). */
+export function applySettings(s: ChatState, f: { readonly conv: ConvId; readonly muted: boolean; readonly pinned?: number | undefined }): ChatState {
+  const c = s.convs[f.conv]
+  if (!c || ((c.muted ?? false) === f.muted && c.pinned === f.pinned)) return s
+  const next: Conversation = { ...c }
+  if (f.muted) next.muted = true
+  else delete next.muted
+  if (f.pinned !== undefined) next.pinned = f.pinned
+  else delete next.pinned
+  return { ...s, convs: { ...s.convs, [f.conv]: next } }
+}
+
+/**
+ * We deleted message `seq` of `conv` for ourselves (here or on another device): it becomes a
+ * `hidden` tombstone at its place (seqs stay gap-free; the row renders nothing), as history and
+ * sync return it from then on. Only that row gets a new object.
+ */
+export function hideLocal(s: ChatState, conv: ConvId, seq: number): ChatState {
+  const list = s.messages[conv]
+  const i = list ? indexOfSeq(list, seq) : -1
+  const c = s.convs[conv]
+  const lastHidden = c?.lastMsg?.seq === seq && c.lastMsg.kind !== 'hidden'
+  if ((i < 0 || list![i]!.kind === 'hidden') && !lastHidden) return s
+  let next = s
+  if (i >= 0 && list![i]!.kind !== 'hidden') {
+    const copy = list!.slice()
+    copy[i] = hiddenOf(list![i]!)
+    next = { ...next, messages: { ...next.messages, [conv]: copy } }
+  }
+  if (lastHidden) next = { ...next, convs: { ...next.convs, [conv]: { ...c, lastMsg: hiddenOf(c.lastMsg!) as Message } } }
+  return next
+}
+
+function hiddenOf(m: ChatMessage): ChatMessage {
+  return { cid: m.cid, from: m.from, conv: m.conv, ts: m.ts, ...(m.seq !== undefined ? { seq: m.seq } : {}), ...(m.mid !== undefined ? { mid: m.mid } : {}), kind: 'hidden', body: {} }
+}
+
+/** Most characters of a draft kept (a text message's limit). */
+const DRAFT_MAX_CHARS = 5000
+
+/** The composer's unsent text of `conv` (empty or blank: no draft). */
+export function setDraft(s: ChatState, conv: ConvId, text: string): ChatState {
+  const value = text.trim() === '' ? '' : text.slice(0, DRAFT_MAX_CHARS)
+  if ((s.drafts[conv] ?? '') === value) return s
+  const drafts = { ...s.drafts }
+  // Re-added last: storage keeps the latest written drafts when it bounds them (persist.ts).
+  delete drafts[conv]
+  if (value) drafts[conv] = value
+  return { ...s, drafts }
 }
 
 const EMPTY: readonly ChatMessage[] = []

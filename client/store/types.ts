@@ -2,6 +2,7 @@ import type {
   Conversation,
   ConvId,
   FileBody,
+  HiddenBody,
   ImageBody,
   MessageKind,
   Presence,
@@ -27,7 +28,7 @@ export interface PendingFileBody {
   readonly duration?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | VoiceBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
+export type ChatBody = TextBody | ImageBody | FileBody | VoiceBody | PendingFileBody | SystemBody | RecalledBody | RecallBody | HiddenBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {
@@ -91,6 +92,8 @@ export interface ChatState {
   readonly presence: Readonly<Record<UserId, Presence>>
   /** Every user we know a name for. */
   readonly users: Readonly<Record<UserId, User>>
+  /** The composer's unsent text per conversation (client only, kept in storage: persist.ts). */
+  readonly drafts: Readonly<Record<ConvId, string>>
   /** Groups we were removed from, left, or that were dissolved, while the app runs (store/groups.ts). */
   readonly ended?: Readonly<Record<ConvId, Ended>>
   /**

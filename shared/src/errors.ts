@@ -188,6 +188,12 @@ export const ERRORS = {
   RECALL_NOT_ALLOWED: { status: 403, temporary: false, message: 'only its sender can recall this message' },
   /** The message is older than RECALL_WINDOW_MS. */
   RECALL_WINDOW_PASSED: { status: 409, temporary: false, message: 'too late to recall this message' },
+
+  // --- conversation settings (mute, pin) and delete for me ---
+  /** The user pinned LIMITS.maxPinned conversations already: unpin one first. */
+  PINNED_FULL: { status: 409, temporary: false, message: 'too many pinned conversations' },
+  /** The user deleted LIMITS.maxHiddenPerConv messages of this conversation for themself already. */
+  HIDDEN_FULL: { status: 409, temporary: false, message: 'too many messages deleted in this conversation' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

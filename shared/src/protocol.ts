@@ -36,6 +36,10 @@ export const LIMITS = {
   maxSeq: Number.MAX_SAFE_INTEGER,
   /** How long after its send a sender may recall a message, ms: the BFF's RECALL_WINDOW_MS default (the client offers Recall this long). */
   recallWindowMs: 120_000,
+  /** MAX_PINNED: most conversations one user may pin to the top of their list. */
+  maxPinned: 20,
+  /** MAX_HIDDEN_PER_CONV: most messages one user may delete for themself in one conversation. */
+  maxHiddenPerConv: 1000,
   /** Longest voice message, ms: the recorder stops by itself at this length (WeChat's RecorderManager allows 60 s). */
   maxVoiceMs: 60_000,
   /** Shortest voice message, ms: the client does not send a shorter one ("说话时间太短"); the server accepts from 1 ms. */

@@ -68,7 +68,7 @@ function frameTypes<T extends string>(union: { readonly options: readonly FrameO
 
 // ---------------------------------------------------------------- domain objects
 
-export const MessageKind = v.picklist(['text', 'image', 'file', 'recalled', 'recall', 'voice'])
+export const MessageKind = v.picklist(['text', 'image', 'file', 'recalled', 'recall', 'voice', 'hidden'])
 
 /** Who took a message back: its sender (`recall`) or content security / the admin API (`moderation`). */
 export const RetractedBy = v.picklist(['sender', 'moderation'])
@@ -122,6 +122,12 @@ export const RecalledBody = v.object({ by: RetractedBy, at: Timestamp })
  */
 export const RecallBody = v.object({ seq: v.pipe(Seq, v.minValue(1)), by: RetractedBy, at: Timestamp })
 
+/**
+ * What history and sync return to one user in place of a message that user deleted for themself
+ * (`hide`): no content, only its place. Other members still get the message.
+ */
+export const HiddenBody = v.object({})
+
 const MessageBase = {
   /** Server message id. */
   mid: ServerMsgId,
@@ -153,6 +159,7 @@ export const Message = v.variant('kind', [
   v.object({ ...MessageBase, kind: v.literal('recalled'), body: RecalledBody }),
   v.object({ ...MessageBase, kind: v.literal('recall'), body: RecallBody }),
   v.object({ ...MessageBase, kind: v.literal('voice'), body: VoiceBody }),
+  v.object({ ...MessageBase, kind: v.literal('hidden'), body: HiddenBody }),
 ])
 
 export const ConvKind = v.picklist(['direct', 'group'])
@@ -187,6 +194,10 @@ export const Conversation = v.object({
   admins: v.optional(v.array(UserId)),
   /** Groups: the seq at which this user joined; nothing before it is theirs to read. */
   joinedSeq: v.optional(Seq),
+  /** This user muted the conversation (no notification, not in the total unread count). Absent: not muted. */
+  muted: v.optional(v.boolean()),
+  /** When this user pinned the conversation, ms (pinned ones first, latest pin first). Absent: not pinned. */
+  pinned: v.optional(Timestamp),
 })
 
 export const Presence = v.object({
@@ -332,6 +343,23 @@ export const MembersFrame = v.object({
  */
 export const RecallFrame = v.object({ type: v.literal('recall'), rid: RequestId, conv: ConvId, seq: v.pipe(Seq, v.minValue(1)) })
 
+// ---------------------------------------------------------------- conversation settings, delete for me
+
+/**
+ * Change this user's own settings of `conv` (every device of the user agrees): `muted`, and
+ * `pinned` (true pins it now, at most LIMITS.maxPinned; false unpins). A field left out keeps its value.
+ */
+export const ConvSettingsFrame = v.object({
+  type: v.literal('conv.settings'),
+  rid: RequestId,
+  conv: ConvId,
+  muted: v.optional(v.boolean()),
+  pinned: v.optional(v.boolean()),
+})
+
+/** Delete message `seq` of `conv` for this user only (all of their devices); other members keep it. */
+export const HideFrame = v.object({ type: v.literal('hide'), rid: RequestId, conv: ConvId, seq: v.pipe(Seq, v.minValue(1)) })
+
 export const ClientFrame = v.variant('type', [
   PingFrame,
   SendFrame,
@@ -349,6 +377,8 @@ export const ClientFrame = v.variant('type', [
   GroupFrame,
   MembersFrame,
   RecallFrame,
+  ConvSettingsFrame,
+  HideFrame,
 ])
 /** Every `type` a client may send, read from `ClientFrame` (a new frame schema adds its type here). */
 export const CLIENT_FRAME_TYPES = frameTypes<v.InferOutput<typeof ClientFrame>['type']>(ClientFrame)
@@ -484,6 +514,21 @@ export const RecallReplyFrame = v.object({
   event: v.optional(v.pipe(Seq, v.minValue(1))),
 })
 
+/**
+ * This user's settings of `conv` as they are now: the answer to `conv.settings` (with `rid`), and
+ * a push to the user's other devices (without). `pinned`: the pin time, absent when not pinned.
+ */
+export const ConvSettingsPushFrame = v.object({
+  type: v.literal('conv.settings'),
+  rid: v.optional(RequestId),
+  conv: ConvId,
+  muted: v.boolean(),
+  pinned: v.optional(Timestamp),
+})
+
+/** Message `seq` of `conv` is deleted for this user: the answer to `hide` (with `rid`) and a push to the user's other devices. */
+export const HidePushFrame = v.object({ type: v.literal('hide'), rid: v.optional(RequestId), conv: ConvId, seq: v.pipe(Seq, v.minValue(1)) })
+
 export const ServerFrame = v.variant('type', [
   WelcomeFrame,
   PongFrame,
@@ -504,6 +549,8 @@ export const ServerFrame = v.variant('type', [
   GroupReplyFrame,
   MembersReplyFrame,
   RecallReplyFrame,
+  ConvSettingsPushFrame,
+  HidePushFrame,
 ])
 /** Every `type` the server may send, read from `ServerFrame`. */
 export const SERVER_FRAME_TYPES = frameTypes<v.InferOutput<typeof ServerFrame>['type']>(ServerFrame)

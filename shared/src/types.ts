@@ -11,6 +11,7 @@ export type FileBody = v.InferOutput<typeof s.FileBody>
 export type FileRef = v.InferOutput<typeof s.FileRef>
 export type RecalledBody = v.InferOutput<typeof s.RecalledBody>
 export type RecallBody = v.InferOutput<typeof s.RecallBody>
+export type HiddenBody = v.InferOutput<typeof s.HiddenBody>
 export type VoiceBody = v.InferOutput<typeof s.VoiceBody>
 export type VoiceRef = v.InferOutput<typeof s.VoiceRef>
 export type RetractedBy = v.InferOutput<typeof s.RetractedBy>

@@ -121,6 +121,10 @@ export class MiniHost {
   /** Every frame the app received, with the time it was handed to the app (performance.now()). */
   readonly received: Array<{ at: number; data: string }> = []
   readonly toasts: string[] = []
+  /** The item lists of every action sheet shown, in order. */
+  readonly sheets: string[][] = []
+  /** What the user taps in the next action sheets (an index each, in order); none left: the sheet is cancelled. */
+  readonly sheetTaps: number[] = []
   readonly titles: string[] = []
   /** wx.getRecorderManager() and wx.createInnerAudioContext() (weapp-media.ts). */
   readonly recorder = new FakeRecorderManager()
@@ -653,6 +657,15 @@ export class MiniHost {
       showToast: (o: { title: string }) => {
         this.toasts.push(o.title)
         ok(o)
+      },
+      showActionSheet: (o: { itemList: string[]; fail?: (r: unknown) => void; complete?: (r: unknown) => void }) => {
+        this.sheets.push([...o.itemList])
+        const tapIndex = this.sheetTaps.shift()
+        if (tapIndex !== undefined) return ok(o, { tapIndex })
+        setTimeout(() => {
+          o.fail?.({ errMsg: 'showActionSheet:fail cancel' })
+          o.complete?.({ errMsg: 'showActionSheet:fail cancel' })
+        }, 0)
       },
       showLoading: (o: unknown) => ok(o as never),
       hideLoading: (o: unknown) => ok(o as never),

@@ -10,6 +10,7 @@ import type { Engine } from '../store/types'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
 import { SentSeqs } from './sent-seqs'
+import { withHidden } from './settings'
 
 /** A sync or history reply frame holds at most this many messages... */
 const BATCH_MAX_MSGS = LIMITS.maxPageSize
@@ -57,6 +58,10 @@ export interface CatchUpDeps {
    * connection keeps per conversation is keyed by it rather than by a fresh copy from every reply.
    */
   readonly canonical?: (conv: ConvId) => ConvId
+  /** The seqs of `conv` that `user` deleted for themself: returned to them as `hidden` tombstones (chat/settings.ts). */
+  readonly hidden?: (user: UserId, conv: ConvId) => Promise<ReadonlySet<number>>
+  /** The conversations in which `user` deleted any message for themself: a sync reads `hidden` for those only. */
+  readonly hiddenConvs?: (user: UserId) => Promise<ReadonlySet<ConvId>>
 }
 
 export class CatchUp {
@@ -80,7 +85,8 @@ export class CatchUp {
     while (start > 0 && (bytes === 0 || bytes + page[start - 1]!.length <= BATCH_MAX_BYTES)) bytes += page[--start]!.length
     const msgs = start === 0 ? page : page.slice(start)
     const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
-    return { conv: at.conv, msgs: this.deps.currentUrls(msgs), more: first > floor + 1 }
+    const shown = msgs.length > 0 && this.deps.hidden ? withHidden(msgs, await this.deps.hidden(user, at.conv)) : msgs
+    return { conv: at.conv, msgs: this.deps.currentUrls(shown), more: first > floor + 1 }
   }
 
   /**
@@ -126,6 +132,8 @@ export class CatchUp {
     // The queue holds references only: what it names is read below with everything else, and
     // its last id is the cursor the client acknowledges.
     const queued = await this.deps.engine.queue.read(user, this.deps.queueMaxLength)
+    // One read for the whole sync: most users hid nothing, and then no conversation costs a read more.
+    const hiding = this.deps.hiddenConvs ? await this.deps.hiddenConvs(user) : NO_CONVS
 
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
@@ -135,7 +143,7 @@ export class CatchUp {
       if (given === undefined) {
         const page = above(await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize), floor)
         const first = page.length > 0 ? peekMessage(page[0]!)!.seq : floor + 1
-        await this.emit(out, rid, conv, page, first > floor + 1, sent)
+        await this.emit(out, rid, conv, page, first > floor + 1, sent, hiding.has(conv) ? user : undefined)
         continue
       }
       // A member who joined later starts at their joining seq, whatever the cursor says.
@@ -147,7 +155,7 @@ export class CatchUp {
         const page = await this.deps.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
         if (page.length === 0) break
         after = peekMessage(page[page.length - 1]!)!.seq
-        await this.emit(out, rid, conv, page, after < lastSeq, sent)
+        await this.emit(out, rid, conv, page, after < lastSeq, sent, hiding.has(conv) ? user : undefined)
       }
     }
     for (const end of endings) await this.emit(out, rid, peekMessage(end)!.conv, [end], false, sent)
@@ -187,10 +195,16 @@ export class CatchUp {
     return found
   }
 
-  /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */
-  private async emit(out: Outlet, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs): Promise<void> {
+  /**
+   * Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already
+   * pushed live; `hider`: the user whose hidden messages of `conv` go out as tombstones (absent: none hidden).
+   */
+  private async emit(out: Outlet, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs, hider?: UserId): Promise<void> {
     if (msgs.length === 0) return
-    const keep = this.deps.currentUrls(msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq)))
+    // Read before the filter below: between it and `sent.raise` nothing may wait (a live push would go out twice).
+    const hidden = hider !== undefined && this.deps.hidden ? await this.deps.hidden(hider, conv) : undefined
+    const fresh = msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq))
+    const keep = this.deps.currentUrls(hidden ? withHidden(fresh, hidden) : fresh)
     // From here on, live pushes of this range are dropped: the batches below carry them.
     sent.raise(conv, peekMessage(msgs[msgs.length - 1]!)!.seq)
     let start = 0
@@ -209,6 +223,8 @@ export class CatchUp {
     }
   }
 }
+
+const NO_CONVS: ReadonlySet<ConvId> = new Set()
 
 /** The messages of an ascending page with seq above `floor`. */
 function above(page: string[], floor: number): string[] {

@@ -32,6 +32,9 @@ export interface ChatOptions {
 
 /** Newest messages of a conversation searched for those carrying a file judged risky. */
 const WITHDRAW_SCAN_MAX = 2000
+/** No hidden seqs (no settings store composed). */
+const NO_SEQS: ReadonlySet<number> = new Set()
+const NO_CONVS: ReadonlySet<ConvId> = new Set()
 /** RECALL_WINDOW_MS's default. */
 export const RECALL_WINDOW_MS = LIMITS.recallWindowMs
 
@@ -122,8 +125,18 @@ export class ChatService {
       queueMaxLength: options.queueMaxLength,
       syncPauseBytes: options.syncPauseBytes,
       canonical: (conv) => this.convCache.get(conv)?.id ?? conv,
+      hidden: (user, conv) => (this.hiddenSeqs ? this.hiddenSeqs(user, conv) : Promise.resolve(NO_SEQS)),
+      hiddenConvs: (user) => (this.hiddenConvs ? this.hiddenConvs(user) : Promise.resolve(NO_CONVS)),
     })
   }
+
+  /**
+   * Set by the composition: the seqs of a conversation a user deleted for themself (chat/settings.ts).
+   * History and sync return those to that user as `hidden` tombstones.
+   */
+  hiddenSeqs: ((user: UserId, conv: ConvId) => Promise<ReadonlySet<number>>) | undefined
+  /** Set by the composition: the conversations in which a user deleted any message for themself. */
+  hiddenConvs: ((user: UserId) => Promise<ReadonlySet<ConvId>>) | undefined
 
   private nextMid(): string {
     return this.midPrefix + (++this.midCounter).toString(36)

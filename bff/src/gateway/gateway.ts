@@ -32,6 +32,7 @@ import { BookkeepingQueue, DEFAULT_BOOKKEEPING } from './presence-queue'
 import type { BookkeepingLimits } from './presence-queue'
 import type { Delivery } from '../chat/delivery'
 import type { Relations } from '../social/service'
+import type { ConvSettings } from '../chat/settings'
 
 export interface GatewayDeps {
   readonly config: Config
@@ -41,6 +42,8 @@ export interface GatewayDeps {
   readonly engine: Engine
   readonly chat: ChatService
   readonly relations: Relations
+  /** Mute, pin and delete for me. */
+  readonly settings: ConvSettings
   readonly devices: LocalDevices
   readonly delivery: Delivery
   /** This process's id in presence counts and bus envelopes. */
@@ -308,6 +311,7 @@ export class Gateway {
       user: conn.user,
       chat: this.deps.chat,
       relations: this.deps.relations,
+      settings: this.deps.settings,
       receivedAt: performance.now(),
       acked: (t) => this.deps.metrics.ackLatency.observe((performance.now() - t) / 1000),
     }

@@ -1,10 +1,11 @@
 /**
  * The chat page's composer: an uncontrolled input (typing costs no setData), Send, the "+" panel
- * for photos and files, the voice mode (VoiceInput.tsx), and the draft kept per user and conversation.
+ * for photos and files, the voice mode (VoiceInput.tsx), and the draft kept per conversation (the
+ * store's `drafts`, which the list shows as "[草稿] ..." and persist.ts keeps in storage across restarts).
  */
 import { Input, Text, View } from '@tarojs/components'
 import Taro, { useDidHide } from '@tarojs/taro'
-import { useEffect, useRef, useState } from 'react'
+import { useCallback, useEffect, useRef, useState } from 'react'
 import type { ConvId } from '@chat/shared'
 import { CLIENT_DEFAULTS } from '../../config'
 import { errorText, t } from '../../i18n'
@@ -15,15 +16,26 @@ import '../../components/voice.css'
 
 export function Composer({ conv }: { conv: ConvId }) {
   // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders. What was
-  // typed and not sent outlives the page (a session that ended, a reload): a draft per user and
-  // conversation in storage, written when the page goes away or is hidden.
+  // typed and not sent outlives the page (a session that ended, a reload): the store's draft of the
+  // conversation, set DRAFT_DELAY_MS after the typing pauses (not per keystroke: the list page
+  // below renders it), and at once when the page goes away or is hidden.
   const me = useRef(store.getState().me?.id)
   const [initial, setInitial] = useState(() => loadDraft(me.current, conv))
   const text = useRef(initial)
   const [hasText, setHasText] = useState(initial.trim() !== '')
   const [inputKey, setInputKey] = useState(0)
-  useEffect(() => () => saveDraft(me.current, conv, text.current), [conv])
-  useDidHide(() => saveDraft(me.current, conv, text.current))
+  const draftTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined)
+  const keepDraft = useCallback(() => {
+    clearTimeout(draftTimer.current)
+    draftTimer.current = undefined
+    client.setDraft(conv, text.current)
+  }, [conv])
+  useEffect(() => {
+    // A draft moved from its old key is in the store from now on (a no-op for the store's own).
+    keepDraft()
+    return keepDraft
+  }, [keepDraft])
+  useDidHide(keepDraft)
   const [panel, setPanel] = useState(false)
   /** Voice mode: the hold-to-talk button in place of the input (VoiceInput.tsx). */
   const [voice, setVoice] = useState(false)
@@ -40,7 +52,7 @@ export function Composer({ conv }: { conv: ConvId }) {
     sentAt.current = Date.now()
     client.sendText(conv, t)
     text.current = ''
-    saveDraft(me.current, conv, '')
+    keepDraft()
     setInitial('')
     setHasText(false)
     setInputKey((k) => k + 1)
@@ -98,6 +110,8 @@ export function Composer({ conv }: { conv: ConvId }) {
           onInput={(e) => {
             text.current = e.detail.value
             if ((text.current.trim() !== '') !== hasText) setHasText(!hasText)
+            clearTimeout(draftTimer.current)
+            draftTimer.current = setTimeout(keepDraft, DRAFT_DELAY_MS)
             client.typing(conv)
           }}
           onConfirm={send}
@@ -142,16 +156,17 @@ export function Composer({ conv }: { conv: ConvId }) {
   )
 }
 
-const draftKey = (user: string, conv: ConvId) => `chat.draft.${user}.${conv}`
+/** How long after the last keystroke the draft goes into the store, ms. */
+const DRAFT_DELAY_MS = 400
 
+/** The conversation's draft: the store's, or one a version before kept under its own key (moved into the store on mount). */
 function loadDraft(user: string | undefined, conv: ConvId): string {
-  if (!user) return ''
-  const v = platform.storage.get(draftKey(user, conv))
-  return typeof v === 'string' ? v : ''
-}
-
-function saveDraft(user: string | undefined, conv: ConvId, text: string): void {
-  if (!user) return
-  if (text.trim() === '') platform.storage.remove(draftKey(user, conv))
-  else platform.storage.set(draftKey(user, conv), text)
+  const held = store.getState().drafts[conv]
+  if (held !== undefined || !user) return held ?? ''
+  const legacy = `chat.draft.${user}.${conv}`
+  const v = platform.storage.get(legacy)
+  if (typeof v !== 'string') return ''
+  platform.storage.remove(legacy)
+  // Into the store after the render (the composer's first effect keeps it: keepDraft on mount below).
+  return v
 }

@@ -15,7 +15,7 @@ import { chatTime, lastSeen } from '../../format'
 import { errorText, setPageTitle, t, type MessageKey } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
-import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
+import { estimateRow, previousShown, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
 import { client, moderation, store } from '../../services'
 import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/moderation'
@@ -225,7 +225,7 @@ function Messages({ conv }: { conv: ConvId }) {
     () => ({ scale: windowScale(), group: c?.kind === 'group', me }),
     [c?.kind, me],
   )
-  const estimate = useCallback((i: number) => estimateRow(messages[i]!, messages[i - 1], ctx), [messages, ctx])
+  const estimate = useCallback((i: number) => estimateRow(messages[i]!, previousShown(messages, i), ctx), [messages, ctx])
   const key = useCallback((i: number) => keyOf(messages[i]!), [messages])
   const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
   const onDismiss = useCallback((m: ChatMessage) => client.dismiss(conv, m.cid), [conv])
@@ -240,7 +240,7 @@ function Messages({ conv }: { conv: ConvId }) {
   const renderRow = (i: number) => {
     const m = messages[i]!
     const own = m.from === me
-    const prev = messages[i - 1]
+    const prev = previousShown(messages, i)
     return (
       <MessageRow
         m={m}
@@ -302,20 +302,30 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /**
- * A long press on a stored message: one's own offers Recall while the server's RECALL_WINDOW_MS lasts (the
- * server decides: a refusal is said in a toast); others' offer Report.
+ * A long press on a stored message: Recall for one's own while the server's RECALL_WINDOW_MS lasts
+ * (the server decides: a refusal is said in a toast), Delete (for oneself, on all of one's
+ * devices), and Report for others'.
  */
 async function messageActions(m: ChatMessage): Promise<void> {
   const me = store.getState().me?.id
-  if (m.from !== me) return void (await reportMessage(moderation, reportUi, m, me))
+  if (m.seq === undefined || m.kind === 'recall' || m.kind === 'hidden') return
+  const seq = m.seq
+  const own = m.from === me
   // The window is the server's (welcome.limits.recallWindowMs), never a built-in one.
-  if (m.seq === undefined || !client.canRecall(m, Date.now())) return
-  const picked = await Taro.showActionSheet({ itemList: [t('chat.recall')] }).then(
-    (r) => r.tapIndex,
+  const canRecall = client.canRecall(m, Date.now())
+  const actions: Array<'recall' | 'delete' | 'report'> = [...(canRecall ? ['recall' as const] : []), 'delete', ...(own ? [] : ['report' as const])]
+  const label = { recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
+  const picked = await Taro.showActionSheet({ itemList: actions.map((a) => label[a]) }).then(
+    (r) => actions[r.tapIndex],
     () => undefined,
   )
-  if (picked !== 0) return
-  await client.recall(m.conv, m.seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
+  if (picked === 'report') return void (await reportMessage(moderation, reportUi, m, me))
+  if (picked === 'delete') {
+    await client.hideMessage(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.deleteFailed'), icon: 'none' }))
+    return
+  }
+  if (picked !== 'recall') return
+  await client.recall(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
 }
 
 /** The report action's screen: WeChat's action sheet (at most 6 items) and a toast. */
