@@ -36,6 +36,10 @@ export const LIMITS = {
   maxSeq: Number.MAX_SAFE_INTEGER,
   /** How long after its send a sender may recall a message, ms: the BFF's RECALL_WINDOW_MS default (the client offers Recall this long). */
   recallWindowMs: 120_000,
+  /** Most users one text message may mention (`mentions`); more is INVALID_FRAME. */
+  maxMentions: 20,
+  /** A reply's quoted snippet: the first this many characters (code points) of the quoted text. */
+  replySnippetChars: 40,
 } as const
 
 /** Heartbeat defaults, in milliseconds. The server's `welcome` frame carries the values in force. */
