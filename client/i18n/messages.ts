@@ -75,6 +75,10 @@ const zhErrors: Record<ErrorCode | 'NETWORK' | 'INTERRUPTED', string> = {
   INTERRUPTED: '上传被中断，点击重试。',
   RECALL_NOT_ALLOWED: '只能撤回自己发送的消息。',
   RECALL_WINDOW_PASSED: '发送时间超过2分钟的消息不能撤回。',
+  REPLY_NOT_FOUND: '引用的消息不存在或你无权查看。',
+  REPLY_NOT_ALLOWED: '这条消息不能被引用。',
+  MENTION_INVALID: '只能@群里的成员。',
+  MENTION_ALL_NOT_ALLOWED: '只有群主和管理员可以@所有人。',
 }
 
 const enErrors: typeof zhErrors = {
@@ -145,6 +149,10 @@ const enErrors: typeof zhErrors = {
   INTERRUPTED: 'The upload was interrupted. Tap to retry.',
   RECALL_NOT_ALLOWED: 'You can only recall your own messages.',
   RECALL_WINDOW_PASSED: 'Messages older than 2 minutes cannot be recalled.',
+  REPLY_NOT_FOUND: 'The quoted message does not exist or is not yours to see.',
+  REPLY_NOT_ALLOWED: 'This message cannot be quoted.',
+  MENTION_INVALID: 'You can only mention members of the group.',
+  MENTION_ALL_NOT_ALLOWED: 'Only the group owner and admins can mention everyone.',
 }
 
 function prefixed<T extends Record<string, string>>(table: T): { [K in keyof T as `err.${K & string}`]: string } {
@@ -311,6 +319,18 @@ export const zhCN = {
   'chat.recalledOther': '{name} 撤回了一条消息',
   'chat.withdrawn': '一条消息因违反内容规范已被撤回',
   'chat.recall': '撤回',
+  'chat.reply': '回复',
+  'chat.report': '举报',
+  'chat.replyTo': '回复 {name}：{text}',
+  'chat.quoteRecalled': '引用的消息已撤回',
+  'chat.quoteImage': '[图片]',
+  'chat.quoteFile': '[文件]',
+  'chat.quoteMissing': '[消息]',
+  'chat.mentionAll': '所有人',
+  'chat.mentionPick': '选择提醒的人',
+  'list.mentioned': '[有人@我]',
+  'a11y.cancelReply': '取消回复',
+  'a11y.closePicker': '关闭',
   'chat.recallFailed': '撤回失败，请重试。',
 
   'banner.reconnecting': '正在重新连接…',
@@ -517,6 +537,18 @@ export const en: Record<MessageKey, string> = {
   'chat.recalledOther': '{name} recalled a message',
   'chat.withdrawn': 'A message was withdrawn for breaking the content rules',
   'chat.recall': 'Recall',
+  'chat.reply': 'Reply',
+  'chat.report': 'Report',
+  'chat.replyTo': 'Reply to {name}: {text}',
+  'chat.quoteRecalled': 'Quoted message was recalled',
+  'chat.quoteImage': '[Photo]',
+  'chat.quoteFile': '[File]',
+  'chat.quoteMissing': '[Message]',
+  'chat.mentionAll': 'All',
+  'chat.mentionPick': 'Choose who to mention',
+  'list.mentioned': '[@you]',
+  'a11y.cancelReply': 'Cancel reply',
+  'a11y.closePicker': 'Close',
   'chat.recallFailed': 'Could not recall the message. Try again.',
 
   'banner.reconnecting': 'Reconnecting…',

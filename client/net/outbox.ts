@@ -5,7 +5,7 @@
  * (PROTOCOL.md "Identity and order": the cid is the idempotency key).
  */
 import * as v from 'valibot'
-import { schemas, type ConvId, type FileRef, type TextBody } from '@chat/shared'
+import { schemas, type ConvId, type FileRef, type ReplyQuote, type SendTextBody } from '@chat/shared'
 
 /** The kinds a client sends (`recall` events and `recalled` tombstones are the server's). */
 export type SendKind = 'text' | 'image' | 'file'
@@ -15,7 +15,9 @@ export interface OutboxEntry {
   readonly cid: string
   readonly conv: ConvId
   readonly kind: SendKind
-  readonly body: TextBody | FileRef
+  readonly body: SendTextBody | FileRef
+  /** A reply's quote as shown (the body sends it by seq only): shown again after a restart. */
+  readonly quote?: ReplyQuote | undefined
   /** When it was written (local clock, ms). */
   readonly ts: number
 }
@@ -24,8 +26,10 @@ const Entry = v.object({
   cid: schemas.ClientMsgId,
   conv: schemas.ConvId,
   kind: v.picklist(['text', 'image', 'file']),
-  body: v.union([schemas.TextBody, schemas.FileRef]),
+  // A text keeps its quote (by seq) and mentions across restarts.
+  body: v.union([schemas.SendTextBody, schemas.FileRef]),
   ts: v.number(),
+  quote: v.optional(schemas.ReplyQuote),
 })
 
 export class Outbox {

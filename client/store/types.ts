@@ -8,6 +8,7 @@ import type {
   SystemBody,
   RecallBody,
   RecalledBody,
+  StoredTextBody,
   TextBody,
   User,
   UserId,
@@ -24,7 +25,7 @@ export interface PendingFileBody {
   readonly height?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
+export type ChatBody = TextBody | StoredTextBody | ImageBody | FileBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {

@@ -9,7 +9,7 @@
  * the messages after the original for replies quoting it, and a reply re-reads its original after
  * its own append; whichever comes second sees the other.
  */
-import { AppError, LIMITS } from '@chat/shared'
+import { AppError, mentionsUser, replySnippet } from '@chat/shared'
 import type { Message, ReplyQuote, StoredTextBody, UserId } from '@chat/shared'
 
 /** Messages after a retracted one searched for replies quoting it (a recall comes within minutes of the send). */
@@ -30,11 +30,8 @@ export function isRich(body: TextInput): boolean {
   return body.reply !== undefined || body.mentions !== undefined || body.mentionAll !== undefined
 }
 
-/** The first LIMITS.replySnippetChars code points of `text` (never half a surrogate pair), "…" when cut. */
-export function snippetOf(text: string): string {
-  const points = Array.from(text.slice(0, 2 * LIMITS.replySnippetChars + 2))
-  return points.length > LIMITS.replySnippetChars ? `${points.slice(0, LIMITS.replySnippetChars).join('')}…` : points.join('')
-}
+/** The quote's snippet (shared/src/reply.ts: the sender's client shows the same one before the ack). */
+export const snippetOf = replySnippet
 
 /**
  * The quote of `original` for a reply by a member whose first readable seq is after `floor`:
@@ -100,7 +97,5 @@ export function scrubbed(json: string, seq: number): string | undefined {
 export function mentions(json: string, user: UserId): boolean {
   const all = json.includes('"mentionAll":true')
   if (!all && !json.includes('"mentions":[')) return false
-  const m = JSON.parse(json) as Message
-  if (m.kind !== 'text' || m.from === user) return false
-  return m.body.mentionAll === true || (m.body.mentions?.includes(user) ?? false)
+  return mentionsUser(JSON.parse(json) as Message, user)
 }

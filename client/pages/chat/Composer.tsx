@@ -10,6 +10,8 @@ import { CLIENT_DEFAULTS } from '../../config'
 import { errorText, t } from '../../i18n'
 import { client, platform, store } from '../../services'
 import { useGate, useStore } from '../../store/react'
+import { setReply } from '../../store/compose'
+import { MentionPicker, ReplyBar, typedAt, useMentions, useReply } from './ComposeExtras'
 
 export function Composer({ conv }: { conv: ConvId }) {
   // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders. What was
@@ -27,12 +29,31 @@ export function Composer({ conv }: { conv: ConvId }) {
   const known = useStore(gate, (s) => s.convs[conv] !== undefined)
   /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
   const sentAt = useRef(-Infinity)
+  // Reply and mentions (ComposeExtras.tsx).
+  const reply = useReply(conv)
+  const mentions = useMentions()
+  const [picker, setPicker] = useState(false)
+  const [focus, setFocus] = useState(false)
+  const pickMention = (id: string, name: string) => {
+    mentions.pick(id, name)
+    setPicker(false)
+    // The input is uncontrolled: it takes the new text by being mounted again with it, focused.
+    text.current = `${text.current}${name} `
+    setInitial(text.current)
+    setHasText(true)
+    setFocus(true)
+    setInputKey((k) => k + 1)
+  }
 
   const send = () => {
     const t = text.current.trim()
     if (!t) return
     sentAt.current = Date.now()
-    client.sendText(conv, t)
+    const extras = mentions.extras(t, reply)
+    if (extras) client.sendText(conv, t, extras)
+    else client.sendText(conv, t)
+    if (reply) setReply(conv, undefined)
+    setPicker(false)
     text.current = ''
     saveDraft(me.current, conv, '')
     setInitial('')
@@ -45,6 +66,8 @@ export function Composer({ conv }: { conv: ConvId }) {
   }
   return (
     <View className='cp'>
+      {picker ? <MentionPicker conv={conv} onPick={pickMention} onClose={() => setPicker(false)} /> : null}
+      {reply ? <ReplyBar conv={conv} quote={reply} /> : null}
       <View className='cp-bar'>
         <Input
           key={inputKey}
@@ -54,8 +77,10 @@ export function Composer({ conv }: { conv: ConvId }) {
           confirmHold
           maxlength={5000}
           value={initial}
+          focus={focus}
           placeholder={known ? t('chat.placeholder') : t('chat.placeholderLoading')}
           onInput={(e) => {
+            if (typedAt(conv, text.current, e.detail.value)) setPicker(true)
             text.current = e.detail.value
             if ((text.current.trim() !== '') !== hasText) setHasText(!hasText)
             client.typing(conv)

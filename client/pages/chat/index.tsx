@@ -22,6 +22,8 @@ import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/mode
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
+import { localQuote, quoteLine, recalledSeqs, replyOf } from '../../store/reply'
+import { setReply } from '../../store/compose'
 import { Composer } from './Composer'
 import { SubscribeBanner } from './SubscribeBanner'
 import './index.css'
@@ -29,6 +31,8 @@ import './index.css'
 const EMPTY: readonly ChatMessage[] = []
 /** "Jump to first unread" pages back at most this many history pages to find it. */
 const JUMP_MAX_PAGES = 40
+/** How long the original of a tapped quote stays highlighted, ms. */
+const QUOTE_HIGHLIGHT_MS = 1500
 const isH5 = process.env.TARO_ENV === 'h5'
 const NO_LINE = { text: '', typing: false }
 
@@ -210,6 +214,38 @@ function Messages({ conv }: { conv: ConvId }) {
     list.current?.scrollToIndex(firstUnread)
   }, [jumping, firstUnread])
 
+  // ---- a tapped quote: scroll to its original, paging back until it is held, then highlight it
+  const recalled = useMemo(() => recalledSeqs(messages), [messages])
+  const [seeking, setSeeking] = useState<number | undefined>(undefined)
+  const [highlight, setHighlight] = useState<number | undefined>(undefined)
+  const onQuote = useCallback(
+    (m: ChatMessage) => {
+      const seq = replyOf(m)?.seq
+      if (seq === undefined) return
+      setSeeking(seq)
+      const step = (left: number): Promise<void> => {
+        const held = store.getState().messages[conv]
+        if (left === 0 || !held || held.some((x) => x.seq === seq) || !hasOlder(held) || (held[0]?.seq ?? 0) <= seq) return Promise.resolve()
+        return client.loadOlder(conv).then(() => step(left - 1))
+      }
+      step(JUMP_MAX_PAGES).catch(() => setSeeking(undefined))
+    },
+    [conv],
+  )
+  useEffect(() => {
+    if (seeking === undefined) return
+    const i = messages.findIndex((x) => x.seq === seeking)
+    if (i < 0) return
+    setSeeking(undefined)
+    list.current?.scrollToIndex(i)
+    setHighlight(seeking)
+  }, [seeking, messages])
+  useEffect(() => {
+    if (highlight === undefined) return
+    const timer = setTimeout(() => setHighlight(undefined), QUOTE_HIGHLIGHT_MS)
+    return () => clearTimeout(timer)
+  }, [highlight])
+
   const canLoadOlder = hasOlder(messages, c) && connected
   useEffect(() => {
     if (!view || older === 'loading' || !canLoadOlder) return
@@ -252,6 +288,7 @@ function Messages({ conv }: { conv: ConvId }) {
         onFile={onFile}
         onLongPress={onLongPress}
         system={m.kind === 'system' ? systemText(m, t, (id) => users[id]?.name ?? id, me) : undefined}
+        {...quoteProps(m, recalled, (id) => users[id]?.name ?? id, onQuote, highlight)}
       />
     )
   }
@@ -298,20 +335,45 @@ function Messages({ conv }: { conv: ConvId }) {
   )
 }
 
+/** The quote props of row `m`: its quote line (never a recalled original's content), the tap, the highlight. */
+function quoteProps(
+  m: ChatMessage,
+  recalled: ReadonlySet<number>,
+  nameOf: (id: string) => string,
+  onQuote: (m: ChatMessage) => void,
+  highlight: number | undefined,
+): { quote?: string; onQuote?: (m: ChatMessage) => void; hl?: boolean } {
+  const q = replyOf(m)
+  const out: { quote?: string; onQuote?: (m: ChatMessage) => void; hl?: boolean } = {}
+  if (q) {
+    out.quote = quoteLine(q, recalled.has(q.seq), t, nameOf)
+    out.onQuote = onQuote
+  }
+  if (highlight !== undefined && m.seq === highlight) out.hl = true
+  return out
+}
+
 /**
- * A long press on a stored message: one's own offers Recall while RECALL_WINDOW_MS lasts (the
- * server decides: a refusal is said in a toast); others' offer Report.
+ * A long press on a stored message: Reply (a message that can be quoted), Recall for one's own
+ * while RECALL_WINDOW_MS lasts (the server decides: a refusal is said in a toast), Report for
+ * others'.
  */
 async function messageActions(m: ChatMessage): Promise<void> {
   const me = store.getState().me?.id
-  if (m.from !== me) return void (await reportMessage(moderation, reportUi, m, me))
-  if (m.seq === undefined || m.kind === 'recalled' || m.kind === 'recall' || Date.now() - m.ts > LIMITS.recallWindowMs) return
-  const picked = await Taro.showActionSheet({ itemList: [t('chat.recall')] }).then(
-    (r) => r.tapIndex,
+  const quote = localQuote(m)
+  const canRecall = m.from === me && m.seq !== undefined && m.kind !== 'recalled' && m.kind !== 'recall' && Date.now() - m.ts <= LIMITS.recallWindowMs
+  const canReport = m.from !== me && m.seq !== undefined
+  const actions = [...(quote ? (['reply'] as const) : []), ...(canRecall ? (['recall'] as const) : []), ...(canReport ? (['report'] as const) : [])]
+  if (actions.length === 0) return
+  const picked = await Taro.showActionSheet({ itemList: actions.map((a) => t(`chat.${a}`)) }).then(
+    (r) => actions[r.tapIndex],
     () => undefined,
   )
-  if (picked !== 0) return
-  await client.recall(m.conv, m.seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
+  if (picked === 'reply' && quote) setReply(m.conv, quote)
+  else if (picked === 'report') await reportMessage(moderation, reportUi, m, me)
+  else if (picked === 'recall' && m.seq !== undefined) {
+    await client.recall(m.conv, m.seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
+  }
 }
 
 /** The report action's screen: WeChat's action sheet (at most 6 items) and a toast. */

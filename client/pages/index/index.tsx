@@ -10,6 +10,7 @@ import { usePageGate } from '../../hooks'
 import { auth, client } from '../../services'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convOrder, convTitle, lastMessageOf, otherMember, previewText } from '../../store/selectors'
+import { mentionedUnread } from '../../store/reply'
 import './index.css'
 
 export default function ConversationsPage() {
@@ -135,6 +136,8 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
       pending: last?.seq === undefined && last !== undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
+      // "[@you]" while a mention is unread, muted or not (a flag of its own: store/reply.ts).
+      mentioned: mentionedUnread(c),
       online: other && s.conn.state === 'connected' ? s.presence[other.id]?.online === true : false,
     }
   }))
@@ -149,7 +152,10 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
           <Text className='cr-n'>{row.title}</Text>
           <Text className='cr-ts'>{listTime(row.ts, Date.now(), t)}</Text>
         </View>
-        <Text className='cr-p'>{(row.pending ? t('list.sending') : '') + row.preview}</Text>
+        <Text className='cr-p'>
+          {row.mentioned ? <Text className='cr-at'>{t('list.mentioned')}</Text> : null}
+          {(row.pending ? t('list.sending') : '') + row.preview}
+        </Text>
       </View>
     </View>
   )
