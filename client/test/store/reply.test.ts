@@ -22,7 +22,7 @@ const en = (key: string, params?: Record<string, string | number>) => translate(
 const names = (id: string) => ({ alice: 'Alice', bob: 'Bob', carol: 'Carol' })[id] ?? id
 
 function text(seq: number, from: string, body: Extract<Message, { kind: 'text' }>['body']): Message {
-  return { ...msg(seq, from, G), body }
+  return { ...msg(seq, from, G), kind: 'text', body }
 }
 
 describe('quotes', () => {
