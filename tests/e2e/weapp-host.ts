@@ -92,6 +92,8 @@ export interface HostOptions {
   /** Rewrites request and socket URLs (host name resolution, as a hosts file would). */
   readonly resolve?: (url: string) => string
   readonly log?: (msg: string) => void
+  /** The user's choice in `wx.showActionSheet` (an index of `itemList`); undefined: cancelled (the default). */
+  readonly actionSheet?: (itemList: readonly string[]) => number | undefined
 }
 
 type Listener = (...args: unknown[]) => void
@@ -121,6 +123,8 @@ export class MiniHost {
   readonly received: Array<{ at: number; data: string }> = []
   readonly toasts: string[] = []
   readonly titles: string[] = []
+  /** The item lists of every action sheet shown. */
+  readonly sheets: string[][] = []
   private readonly dist: string
   private readonly require: NodeRequire
   private app?: Record<string, (...a: unknown[]) => void>
@@ -130,7 +134,7 @@ export class MiniHost {
   private readonly wrappers = new Map<string, WrapperInstance>()
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly tags = new Map<string, string>()
-  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve'>> & Pick<HostOptions, 'log'>
+  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve' | 'actionSheet'>> & Pick<HostOptions, 'log' | 'actionSheet'>
   private readonly resolveUrl: (url: string) => string
   private scrollTops = new Map<string, unknown>()
   private closed = false
@@ -146,6 +150,7 @@ export class MiniHost {
       scrollEventHeight: options.scrollEventHeight ?? true,
       language: options.language ?? 'en',
       log: options.log,
+      actionSheet: options.actionSheet,
     }
     this.dist = options.dist
     this.resolveUrl = options.resolve ?? ((u) => u)
@@ -648,6 +653,15 @@ export class MiniHost {
       showToast: (o: { title: string }) => {
         this.toasts.push(o.title)
         ok(o)
+      },
+      showActionSheet: (o: { itemList: string[]; fail?: (r: unknown) => void; complete?: (r: unknown) => void }) => {
+        this.sheets.push(o.itemList)
+        const i = this.opts.actionSheet?.(o.itemList)
+        if (i !== undefined) return ok(o, { tapIndex: i })
+        setTimeout(() => {
+          o.fail?.({ errMsg: 'showActionSheet:fail cancel' })
+          o.complete?.({ errMsg: 'showActionSheet:fail cancel' })
+        }, 0)
       },
       showLoading: (o: unknown) => ok(o as never),
       hideLoading: (o: unknown) => ok(o as never),
