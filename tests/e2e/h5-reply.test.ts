@@ -52,7 +52,21 @@ async function place(page: Page, text: string) {
 }
 
 async function still(page: Page): Promise<void> {
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+}
+
+/** Elements reaching past the window's right edge (nothing may: the page never scrolls sideways). */
+async function overflowing(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('body *'))
+      .filter((el) => {
+        const r = el.getBoundingClientRect()
+        return r.width > 0 && r.right > window.innerWidth + 1
+      })
+      .map((el) => `${el.tagName.toLowerCase()}.${String(el.className)}`)
+      .slice(0, 10),
+  )
 }
 
 function sendRaw(peer: Peer, conv: string, body: Record<string, unknown>): Promise<Extract<ServerFrame, { type: 'ack' }>> {
@@ -85,6 +99,7 @@ describe('reply and mentions in the h5 build', () => {
     await still(ben.page)
     // Only the newest page is held: the original is not on the page at all.
     expect(await place(ben.page, ORIGINAL)).toBeUndefined()
+    expect(await overflowing(ben.page)).toEqual([])
     await ben.page.screenshot({ path: path.join(SHOTS, 'quote-390.png') })
 
     await quote.click()
@@ -102,6 +117,8 @@ describe('reply and mentions in the h5 build', () => {
     await target.click({ button: 'right' })
     await ben.page.getByText('Reply', { exact: true }).click()
     await ben.page.locator('#reply-bar', { hasText: 'Reply to Ann: filler 3' }).waitFor()
+    await ben.page.getByText('Report', { exact: true }).waitFor({ state: 'hidden' })
+    await still(ben.page)
     await ben.page.screenshot({ path: path.join(SHOTS, 'composer-reply-390.png') })
     // × cancels; the menu again brings it back.
     await ben.page.locator('#reply-cancel').click()
@@ -119,6 +136,8 @@ describe('reply and mentions in the h5 build', () => {
     // "@" opens the picker (members, no @all for a plain member); picking inserts "@Cat ".
     await ben.page.locator('#composer input').pressSequentially('see @')
     await ben.page.locator('#mention-picker').waitFor()
+    await still(ben.page)
+    expect(await overflowing(ben.page)).toEqual([])
     expect(await ben.page.locator('#mention-all').count()).toBe(0)
     expect(await ben.page.locator('#mention-picker .mp-i').allTextContents()).toEqual(['Ann', 'Cat'])
     await ben.page.screenshot({ path: path.join(SHOTS, 'picker-390.png') })
@@ -157,11 +176,15 @@ describe('reply and mentions in the h5 build', () => {
     await narrow.page.locator('.cr', { hasText: 'Launch' }).click()
     await narrow.page.locator('#msgs .qt').first().waitFor()
     await still(narrow.page)
+    expect(await overflowing(narrow.page)).toEqual([])
     await narrow.page.screenshot({ path: path.join(SHOTS, 'quote-320.png') })
     await narrow.page.locator('#msgs .bt', { hasText: '@Ben can you check' }).click({ button: 'right' })
     await narrow.page.getByText('Reply', { exact: true }).click()
     await narrow.page.locator('#composer input').pressSequentially('@')
     await narrow.page.locator('#mention-picker').waitFor()
+    await narrow.page.getByText('Report', { exact: true }).waitFor({ state: 'hidden' })
+    await still(narrow.page)
+    expect(await overflowing(narrow.page)).toEqual([])
     await narrow.page.screenshot({ path: path.join(SHOTS, 'composer-320.png') })
     const bar = await narrow.page.locator('#reply-bar').boundingBox()
     expect(bar!.x).toBeGreaterThanOrEqual(0)

@@ -246,6 +246,16 @@ function Messages({ conv }: { conv: ConvId }) {
     return () => clearTimeout(timer)
   }, [highlight])
 
+  // One's own new message (a reply written while reading far above, say): the list goes to the
+  // end to show it, as WeChat does, wherever the reader was.
+  const lastOwnPending = useRef<string | undefined>(undefined)
+  useEffect(() => {
+    const last = messages[messages.length - 1]
+    if (!last || last.seq !== undefined || last.from !== me || last.cid === lastOwnPending.current) return
+    lastOwnPending.current = last.cid
+    list.current?.scrollToEnd()
+  }, [messages, me])
+
   const canLoadOlder = hasOlder(messages, c) && connected
   useEffect(() => {
     if (!view || older === 'loading' || !canLoadOlder) return
