@@ -238,6 +238,25 @@ for (const [name, make] of Object.entries(ENGINES)) {
       expect((await fx.engine.messages.after(fx.conv, 0, 10)).join('')).not.toContain('secret')
     })
 
+    it('a plain text send reads nothing more from the store than before; a reply reads its original (and again after the append)', async () => {
+      const { chat, engine, conv } = await setup(make)
+      await send(chat, 'ann', conv, 'original')
+      const calls: string[] = []
+      const messages = engine.messages as unknown as Record<string, (...a: unknown[]) => unknown>
+      for (const name of ['append', 'after', 'before', 'retract']) {
+        const real = messages[name]!.bind(engine.messages)
+        messages[name] = (...a: unknown[]) => (calls.push(name), real(...a))
+      }
+      await send(chat, 'bob', conv, 'plain')
+      expect(calls).toEqual(['append'])
+      calls.length = 0
+      await send(chat, 'bob', conv, '@CAT', { mentions: ['cat'] })
+      expect(calls).toEqual(['append'])
+      calls.length = 0
+      await send(chat, 'bob', conv, 'quoting', { reply: { seq: 1 } })
+      expect(calls).toEqual(['after', 'append', 'after'])
+    })
+
     it('checks mentions (members only, groups only, @all from the owner or an admin) and stores them as sent', async () => {
       const { chat, conv } = await setup(make)
       const ok = await send(chat, 'bob', conv, '@CAT hi', { mentions: ['cat', 'cat'] })
