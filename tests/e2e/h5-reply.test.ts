@@ -131,6 +131,7 @@ describe('reply and mentions in the h5 build', () => {
     const got = await cat.next<Extract<ServerFrame, { type: 'msg' }>>((f) => f.type === 'msg' && f.m.kind === 'text' && f.m.body.text === 'agreed with filler three', 10_000, n)
     expect((got.m as Extract<Message, { kind: 'text' }>).body.reply).toEqual({ seq: original.seq + 3, from: 'rmann', kind: 'text', snippet: 'filler 3' })
     expect(await ben.page.locator('#reply-bar').count()).toBe(0)
+    // Sending brought the list to the end: his reply shows with its quote.
     await ben.page.locator('#msgs .qt', { hasText: 'Ann: filler 3' }).waitFor()
 
     // "@" opens the picker (members, no @all for a plain member); picking inserts "@Cat ".

@@ -248,12 +248,16 @@ function Messages({ conv }: { conv: ConvId }) {
 
   // One's own new message (a reply written while reading far above, say): the list goes to the
   // end to show it, as WeChat does, wherever the reader was.
-  const lastOwnPending = useRef<string | undefined>(undefined)
+  // (By its key, which stays when the ack confirms it: the ack may come within the same view flush.)
+  const lastKey = useRef<string | undefined>(undefined)
   useEffect(() => {
     const last = messages[messages.length - 1]
-    if (!last || last.seq !== undefined || last.from !== me || last.cid === lastOwnPending.current) return
-    lastOwnPending.current = last.cid
-    list.current?.scrollToEnd()
+    const k = last ? `${last.from}:${last.cid}` : undefined
+    if (k === lastKey.current) return
+    const opening = lastKey.current === undefined
+    lastKey.current = k
+    const written = last?.kind === 'text' || last?.kind === 'image' || last?.kind === 'file'
+    if (!opening && written && last.from === me) list.current?.scrollToEnd()
   }, [messages, me])
 
   const canLoadOlder = hasOlder(messages, c) && connected
