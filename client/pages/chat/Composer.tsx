@@ -4,7 +4,7 @@
  */
 import { Input, Text, View } from '@tarojs/components'
 import Taro, { useDidHide } from '@tarojs/taro'
-import { useEffect, useRef, useState } from 'react'
+import { memo, useCallback, useEffect, useRef, useState } from 'react'
 import type { ConvId } from '@chat/shared'
 import { CLIENT_DEFAULTS } from '../../config'
 import { errorText, t } from '../../i18n'
@@ -60,6 +60,17 @@ export function Composer({ conv }: { conv: ConvId }) {
     setHasText(false)
     setInputKey((k) => k + 1)
   }
+  // Stable handlers for the memoized input, calling this render's functions.
+  const latest = useRef({ send, conv })
+  latest.current = { send, conv }
+  const onConfirm = useCallback(() => latest.current.send(), [])
+  const onInput = useCallback((value: string) => {
+    if (typedAt(latest.current.conv, text.current, value)) setPicker(true)
+    text.current = value
+    // Same value: React renders nothing.
+    setHasText(value.trim() !== '')
+    client.typing(latest.current.conv)
+  }, [])
   const pick = (kind: 'image' | 'file') => {
     setPanel(false)
     client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
@@ -69,23 +80,13 @@ export function Composer({ conv }: { conv: ConvId }) {
       {picker ? <MentionPicker conv={conv} onPick={pickMention} onClose={() => setPicker(false)} /> : null}
       {reply ? <ReplyBar conv={conv} quote={reply} /> : null}
       <View className='cp-bar'>
-        <Input
+        <ComposerInput
           key={inputKey}
-          id='composer'
-          className='cp-in'
-          confirmType='send'
-          confirmHold
-          maxlength={5000}
-          value={initial}
+          initial={initial}
           focus={focus}
           placeholder={known ? t('chat.placeholder') : t('chat.placeholderLoading')}
-          onInput={(e) => {
-            if (typedAt(conv, text.current, e.detail.value)) setPicker(true)
-            text.current = e.detail.value
-            if ((text.current.trim() !== '') !== hasText) setHasText(!hasText)
-            client.typing(conv)
-          }}
-          onConfirm={send}
+          onInput={onInput}
+          onConfirm={onConfirm}
         />
         {hasText ? (
           <View className='cp-send' id='send' role='button' onClick={send}>
@@ -126,6 +127,38 @@ export function Composer({ conv }: { conv: ConvId }) {
     </View>
   )
 }
+
+/**
+ * The input, rendered again only when its own props change (a new `key` mounts it with a new
+ * text). h5: Taro's web-component wrapper sets every prop again on each render, `value` included,
+ * which put the mount-time text back over what was typed whenever the composer re-rendered (the
+ * Send button appearing, the mention picker opening). The handlers must be stable (the caller's
+ * call its latest functions through a ref).
+ */
+const ComposerInput = memo(function ComposerInput(p: {
+  initial: string
+  focus: boolean
+  placeholder: string
+  onInput: (value: string) => void
+  onConfirm: () => void
+}) {
+  const { onInput: input } = p
+  const onInput = useCallback((e: { detail: { value: string } }) => input(e.detail.value), [input])
+  return (
+    <Input
+      id='composer'
+      className='cp-in'
+      confirmType='send'
+      confirmHold
+      maxlength={5000}
+      value={p.initial}
+      focus={p.focus}
+      placeholder={p.placeholder}
+      onInput={onInput}
+      onConfirm={p.onConfirm}
+    />
+  )
+})
 
 const draftKey = (user: string, conv: ConvId) => `chat.draft.${user}.${conv}`
 
