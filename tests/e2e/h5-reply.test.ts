@@ -139,6 +139,8 @@ describe('reply and mentions in the h5 build', () => {
     await ben.page.locator('#mention-picker').waitFor()
     await still(ben.page)
     expect(await overflowing(ben.page)).toEqual([])
+    // What was typed stays while Send appears and the picker opens (the input is not rendered again).
+    expect(await ben.page.locator('#composer input').inputValue()).toBe('see @')
     expect(await ben.page.locator('#mention-all').count()).toBe(0)
     expect(await ben.page.locator('#mention-picker .mp-i').allTextContents()).toEqual(['Ann', 'Cat'])
     await ben.page.screenshot({ path: path.join(SHOTS, 'picker-390.png') })
