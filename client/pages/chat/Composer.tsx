@@ -142,8 +142,15 @@ const ComposerInput = memo(function ComposerInput(p: {
   onInput: (value: string) => void
   onConfirm: () => void
 }) {
-  const { onInput: input } = p
+  const { onInput: input, initial } = p
   const onInput = useCallback((e: { detail: { value: string } }) => input(e.detail.value), [input])
+  // h5: a `value` prop makes the input controlled, and after every input event it is set back to
+  // that value (what was typed vanished, key by key): the text it starts with is written once.
+  useEffect(() => {
+    if (!isH5 || !initial) return
+    const el = document.getElementById('composer') as unknown as { value?: string } | null
+    if (el) el.value = initial
+  }, [initial])
   return (
     <Input
       id='composer'
@@ -151,7 +158,7 @@ const ComposerInput = memo(function ComposerInput(p: {
       confirmType='send'
       confirmHold
       maxlength={5000}
-      value={p.initial}
+      {...(isH5 ? {} : { value: initial })}
       focus={p.focus}
       placeholder={p.placeholder}
       onInput={onInput}
@@ -159,6 +166,8 @@ const ComposerInput = memo(function ComposerInput(p: {
     />
   )
 })
+
+const isH5 = process.env.TARO_ENV === 'h5'
 
 const draftKey = (user: string, conv: ConvId) => `chat.draft.${user}.${conv}`
 
