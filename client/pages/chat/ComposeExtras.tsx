@@ -4,12 +4,12 @@
  * typing "@" opens in a group (members, and "@所有人" for the owner and admins).
  */
 import { ScrollView, Text, View } from '@tarojs/components'
-import { useRef } from 'react'
+import { useMemo, useRef } from 'react'
 import type { Conversation, ConvId, ReplyQuote, UserId } from '@chat/shared'
 import { t } from '../../i18n'
 import { store } from '../../services'
 import { compose, setReply } from '../../store/compose'
-import { useGate, useShallow, useStore } from '../../store/react'
+import { useGate, useStore } from '../../store/react'
 import { quoteWhat, type TextExtras } from '../../store/reply'
 import './extras.css'
 
@@ -46,7 +46,10 @@ function candidates(c: Conversation | undefined, me: UserId | undefined): Array<
 /** The picker: a list over the composer; picking calls `onPick` with the name to insert after "@". */
 export function MentionPicker({ conv, onPick, onClose }: { conv: ConvId; onPick: (id: string, name: string) => void; onClose: () => void }) {
   const gate = useGate()
-  const items = useStore(gate, useShallow((s) => candidates(s.convs[conv], s.me?.id)))
+  // The conversation and who I am are selected as they are (stable objects); the list is derived.
+  const c = useStore(gate, (s) => s.convs[conv])
+  const me = useStore(gate, (s) => s.me?.id)
+  const items = useMemo(() => candidates(c, me), [c, me])
   return (
     <View className='mp' id='mention-picker'>
       <View className='mp-h'>
