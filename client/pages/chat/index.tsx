@@ -22,17 +22,16 @@ import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/mode
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
-import { localQuote, quoteLine, recalledSeqs, replyOf } from '../../store/reply'
+import { localQuote } from '../../store/reply'
 import { setReply } from '../../store/compose'
 import { Composer } from './Composer'
 import { SubscribeBanner } from './SubscribeBanner'
+import { quoteProps, useQuoteJump } from './quotes'
 import './index.css'
 
 const EMPTY: readonly ChatMessage[] = []
 /** "Jump to first unread" pages back at most this many history pages to find it. */
 const JUMP_MAX_PAGES = 40
-/** How long the original of a tapped quote stays highlighted, ms. */
-const QUOTE_HIGHLIGHT_MS = 1500
 const isH5 = process.env.TARO_ENV === 'h5'
 const NO_LINE = { text: '', typing: false }
 
@@ -214,51 +213,8 @@ function Messages({ conv }: { conv: ConvId }) {
     list.current?.scrollToIndex(firstUnread)
   }, [jumping, firstUnread])
 
-  // ---- a tapped quote: scroll to its original, paging back until it is held, then highlight it
-  const recalled = useMemo(() => recalledSeqs(messages), [messages])
-  const [seeking, setSeeking] = useState<number | undefined>(undefined)
-  const [highlight, setHighlight] = useState<number | undefined>(undefined)
-  const onQuote = useCallback(
-    (m: ChatMessage) => {
-      const seq = replyOf(m)?.seq
-      if (seq === undefined) return
-      setSeeking(seq)
-      const step = (left: number): Promise<void> => {
-        const held = store.getState().messages[conv]
-        if (left === 0 || !held || held.some((x) => x.seq === seq) || !hasOlder(held) || (held[0]?.seq ?? 0) <= seq) return Promise.resolve()
-        return client.loadOlder(conv).then(() => step(left - 1))
-      }
-      step(JUMP_MAX_PAGES).catch(() => setSeeking(undefined))
-    },
-    [conv],
-  )
-  useEffect(() => {
-    if (seeking === undefined) return
-    const i = messages.findIndex((x) => x.seq === seeking)
-    if (i < 0) return
-    setSeeking(undefined)
-    list.current?.scrollToIndex(i)
-    setHighlight(seeking)
-  }, [seeking, messages])
-  useEffect(() => {
-    if (highlight === undefined) return
-    const timer = setTimeout(() => setHighlight(undefined), QUOTE_HIGHLIGHT_MS)
-    return () => clearTimeout(timer)
-  }, [highlight])
-
-  // One's own new message (a reply written while reading far above, say): the list goes to the
-  // end to show it, as WeChat does, wherever the reader was.
-  // (By its key, which stays when the ack confirms it: the ack may come within the same view flush.)
-  const lastKey = useRef<string | undefined>(undefined)
-  useEffect(() => {
-    const last = messages[messages.length - 1]
-    const k = last ? `${last.from}:${last.cid}` : undefined
-    if (k === lastKey.current) return
-    const opening = lastKey.current === undefined
-    lastKey.current = k
-    const written = last?.kind === 'text' || last?.kind === 'image' || last?.kind === 'file'
-    if (!opening && written && last.from === me) list.current?.scrollToEnd()
-  }, [messages, me])
+  // ---- quotes: a tapped one scrolls to its original (quotes.ts); one's own new message shows at the end
+  const { recalled, onQuote, highlight } = useQuoteJump(conv, messages, list, me)
 
   const canLoadOlder = hasOlder(messages, c) && connected
   useEffect(() => {
@@ -347,24 +303,6 @@ function Messages({ conv }: { conv: ConvId }) {
       ) : null}
     </View>
   )
-}
-
-/** The quote props of row `m`: its quote line (never a recalled original's content), the tap, the highlight. */
-function quoteProps(
-  m: ChatMessage,
-  recalled: ReadonlySet<number>,
-  nameOf: (id: string) => string,
-  onQuote: (m: ChatMessage) => void,
-  highlight: number | undefined,
-): { quote?: string; onQuote?: (m: ChatMessage) => void; hl?: boolean } {
-  const q = replyOf(m)
-  const out: { quote?: string; onQuote?: (m: ChatMessage) => void; hl?: boolean } = {}
-  if (q) {
-    out.quote = quoteLine(q, recalled.has(q.seq), t, nameOf)
-    out.onQuote = onQuote
-  }
-  if (highlight !== undefined && m.seq === highlight) out.hl = true
-  return out
 }
 
 /**
