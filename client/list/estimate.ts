@@ -27,6 +27,8 @@ export const ROW = {
   voice: 80,
   /** The one-line notice of a recalled message (`.rc`). */
   notice: 40,
+  /** A reply's quote line under its bubble (`.qt`: 8 margin + 48). */
+  quote: 56,
 } as const
 
 /** Show a time separator when this much time passed since the previous message, ms. */
@@ -99,6 +101,7 @@ export function estimateRow(m: ChatMessage, prev: ChatMessage | undefined, ctx: 
   }
   let h = Math.max(content, ROW.avatar) + ROW.rowPad
   if (ctx.group && m.from !== ctx.me) h += ROW.nameRow
+  if (m.kind === 'text' && 'reply' in m.body && m.body.reply) h += ROW.quote
   if (showTime(m, prev)) h += ROW.timeRow
   return Math.round(h * ctx.scale)
 }

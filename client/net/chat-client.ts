@@ -55,6 +55,7 @@ import { Receipts, type Viewing } from './receipts'
 import { Requests } from './requests'
 import { Sender } from './sender'
 import { Sync } from './sync'
+import type { TextExtras } from '../store/reply'
 
 export type { Viewing } from './receipts'
 
@@ -228,8 +229,8 @@ export class ChatClient {
   // ------------------------------------------------------------------------------------ sending
 
   /** Show the message at once, queue it, and send it if connected. Returns its cid. */
-  sendText(conv: ConvId, text: string): string {
-    return this.sender.sendText(conv, text)
+  sendText(conv: ConvId, text: string, extras?: TextExtras): string {
+    return this.sender.sendText(conv, text, extras)
   }
 
   /** Remove a message the server refused for good (uploadRefused): it was never stored, nothing is left to send. */

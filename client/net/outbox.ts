@@ -5,7 +5,7 @@
  * (PROTOCOL.md "Identity and order": the cid is the idempotency key).
  */
 import * as v from 'valibot'
-import { schemas, type ConvId, type FileRef, type TextBody, type VoiceRef } from '@chat/shared'
+import { schemas, type ConvId, type FileRef, type ReplyQuote, type SendTextBody, type VoiceRef } from '@chat/shared'
 
 /** The kinds a client sends (`recall` events and `recalled` tombstones are the server's). */
 export type SendKind = 'text' | 'image' | 'file' | 'voice'
@@ -15,7 +15,9 @@ export interface OutboxEntry {
   readonly cid: string
   readonly conv: ConvId
   readonly kind: SendKind
-  readonly body: TextBody | FileRef | VoiceRef
+  readonly body: SendTextBody | FileRef | VoiceRef
+  /** A reply's quote as shown (the body sends it by seq only): shown again after a restart. */
+  readonly quote?: ReplyQuote | undefined
   /** When it was written (local clock, ms). */
   readonly ts: number
 }
@@ -24,9 +26,11 @@ const Entry = v.object({
   cid: schemas.ClientMsgId,
   conv: schemas.ConvId,
   kind: v.picklist(['text', 'image', 'file', 'voice']),
-  // VoiceRef before FileRef: objects drop unknown keys, so FileRef would take a voice's and lose its duration.
-  body: v.union([schemas.TextBody, schemas.VoiceRef, schemas.FileRef]),
+  // A text keeps its quote (by seq) and mentions across restarts. VoiceRef before FileRef: objects
+  // drop unknown keys, so FileRef would take a voice's and lose its duration.
+  body: v.union([schemas.SendTextBody, schemas.VoiceRef, schemas.FileRef]),
   ts: v.number(),
+  quote: v.optional(schemas.ReplyQuote),
 })
 
 export class Outbox {

@@ -18,6 +18,7 @@ import {
 import type { ChatMessage, ChatState, OlderState, PeerMarks, UploadProgress } from './types'
 import { applyGroupChanges, keepEnded, stillEnded, unlistedGroups } from './groups'
 import type { ConnectionStatus } from '../net/connection'
+import { markMentions } from './reply'
 
 export type ChatStore = StoreApi<ChatState>
 
@@ -83,6 +84,8 @@ export function mergeServerMessages(
     }
     if (lastSeq !== c.lastSeq) next = { ...next, convs: { ...next.convs, [conv]: { ...c, lastSeq, lastMsg, unread } } }
   }
+  // "[@you]": unread messages held here that mention this user (reply.ts).
+  next = markMentions(next, conv, msgs)
   return next
 }
 
@@ -274,8 +277,15 @@ export function dropUnlisted(s: ChatState, listed: ReadonlySet<ConvId>): ChatSta
 
 /** A conversation summary may be older than messages we already merged: keep the newer last message. */
 function keepNewerLast(mine: Conversation | undefined, theirs: Conversation): Conversation {
+  theirs = keepMentionMark(mine, theirs)
   if (!mine || mine.lastSeq <= theirs.lastSeq) return theirs
   return { ...theirs, lastSeq: mine.lastSeq, lastMsg: mine.lastMsg }
+}
+
+/** A mention seen here (a push) that a summary computed before it does not hold yet is kept. */
+function keepMentionMark(mine: Conversation | undefined, theirs: Conversation): Conversation {
+  const held = mine?.mentionSeq ?? 0
+  return held > (theirs.mentionSeq ?? 0) && held > theirs.readSeq ? { ...theirs, mentionSeq: held } : theirs
 }
 
 export function setUsers(s: ChatState, users: readonly User[]): ChatState {

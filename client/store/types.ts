@@ -9,6 +9,7 @@ import type {
   SystemBody,
   RecallBody,
   RecalledBody,
+  StoredTextBody,
   TextBody,
   User,
   UserId,
@@ -28,7 +29,7 @@ export interface PendingFileBody {
   readonly duration?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | VoiceBody | PendingFileBody | SystemBody | RecalledBody | RecallBody | HiddenBody
+export type ChatBody = TextBody | StoredTextBody | ImageBody | FileBody | VoiceBody | PendingFileBody | SystemBody | RecalledBody | RecallBody | HiddenBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {

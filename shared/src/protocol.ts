@@ -46,6 +46,10 @@ export const LIMITS = {
   minVoiceMs: 1_000,
   /** Largest voice recording, bytes: 60 s of AAC or Opus at speech bit rates is a few hundred KB. */
   maxVoiceBytes: 2 * 1024 * 1024,
+  /** Most users one text message may mention (`mentions`); more is INVALID_FRAME. */
+  maxMentions: 20,
+  /** A reply's quoted snippet: the first this many characters (code points) of the quoted text. */
+  replySnippetChars: 40,
 } as const
 
 /**

@@ -127,6 +127,32 @@ export const RecallBody = v.object({ seq: v.pipe(Seq, v.minValue(1)), by: Retrac
  * (`hide`): no content, only its place. Other members still get the message.
  */
 export const HiddenBody = v.object({})
+// ---------------------------------------------------------------- reply and mentions
+
+/** What a sender names to quote: a message of the same conversation, by seq. */
+export const ReplyRef = v.object({ seq: v.pipe(Seq, v.minValue(1)) })
+/**
+ * The quote the server stores in a reply (PROTOCOL.md, Reply): the original's seq and sender, its
+ * kind and, for text, a snippet the server cut (LIMITS.replySnippetChars code points, "…" when
+ * cut). `kind: retracted` and no snippet once the original was retracted: the quote is scrubbed
+ * in every tier, so history never returns the recalled content through a reply either.
+ */
+// Not `recalled`: stored JSON holding `"kind":"recalled"` is a tombstone to every store (RECALLED_MARK).
+export const ReplyQuote = v.object({
+  seq: v.pipe(Seq, v.minValue(1)),
+  from: UserId,
+  kind: v.picklist(['text', 'image', 'file', 'voice', 'retracted']),
+  snippet: v.optional(v.pipe(v.string(), v.maxLength(2 * LIMITS.replySnippetChars + 1))),
+})
+/** Who a text message mentions (groups): members by id, at most LIMITS.maxMentions; `mentionAll` (@all) from the owner or an admin. */
+const MentionEntries = {
+  mentions: v.optional(v.pipe(v.array(UserId), v.minLength(1), v.maxLength(LIMITS.maxMentions))),
+  mentionAll: v.optional(v.literal(true)),
+}
+/** A text `send`'s body: the text, and optionally the message it quotes and whom it mentions. */
+export const SendTextBody = v.object({ ...TextBody.entries, reply: v.optional(ReplyRef), ...MentionEntries })
+/** A stored text message's body: the text, the server-made quote, the mentions as sent. */
+export const StoredTextBody = v.object({ ...TextBody.entries, reply: v.optional(ReplyQuote), ...MentionEntries })
 
 const MessageBase = {
   /** Server message id. */
@@ -152,7 +178,7 @@ export const SystemBody = v.object({
 })
 
 export const Message = v.variant('kind', [
-  v.object({ ...MessageBase, kind: v.literal('text'), body: TextBody }),
+  v.object({ ...MessageBase, kind: v.literal('text'), body: StoredTextBody }),
   v.object({ ...MessageBase, kind: v.literal('image'), body: ImageBody }),
   v.object({ ...MessageBase, kind: v.literal('file'), body: FileBody }),
   v.object({ ...MessageBase, kind: v.literal('system'), body: SystemBody }),
@@ -198,6 +224,11 @@ export const Conversation = v.object({
   muted: v.optional(v.boolean()),
   /** When this user pinned the conversation, ms (pinned ones first, latest pin first). Absent: not pinned. */
   pinned: v.optional(Timestamp),
+  /**
+   * Groups: the highest unread seq that mentions this user (or @all), computed by the BFF at
+   * `convs` time (PROTOCOL.md, Mentions). Absent: no unread mention. Show "[@you]" while > readSeq.
+   */
+  mentionSeq: v.optional(v.pipe(Seq, v.minValue(1))),
 })
 
 export const Presence = v.object({
@@ -212,7 +243,7 @@ export const Presence = v.object({
 export const PingFrame = v.object({ type: v.literal('ping'), ts: v.optional(Timestamp) })
 
 export const SendFrame = v.variant('kind', [
-  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('text'), body: TextBody }),
+  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('text'), body: SendTextBody }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('image'), body: FileRef }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('file'), body: FileRef }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('voice'), body: VoiceRef }),

@@ -25,6 +25,10 @@ export type RelationEntry = v.InferOutput<typeof s.RelationEntry>
 export type DirectPolicy = v.InferOutput<typeof s.DirectPolicy>
 export type SystemBody = v.InferOutput<typeof s.SystemBody>
 export type GroupOp = v.InferOutput<typeof s.GroupOp>
+export type ReplyRef = v.InferOutput<typeof s.ReplyRef>
+export type ReplyQuote = v.InferOutput<typeof s.ReplyQuote>
+export type SendTextBody = v.InferOutput<typeof s.SendTextBody>
+export type StoredTextBody = v.InferOutput<typeof s.StoredTextBody>
 
 export type ClientFrame = v.InferOutput<typeof s.ClientFrame>
 export type ClientFrameType = ClientFrame['type']

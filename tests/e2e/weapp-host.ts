@@ -93,6 +93,8 @@ export interface HostOptions {
   /** Rewrites request and socket URLs (host name resolution, as a hosts file would). */
   readonly resolve?: (url: string) => string
   readonly log?: (msg: string) => void
+  /** The user's choice in `wx.showActionSheet` (an index of `itemList`); undefined: cancelled (the default). */
+  readonly actionSheet?: (itemList: readonly string[]) => number | undefined
 }
 
 type Listener = (...args: unknown[]) => void
@@ -139,7 +141,7 @@ export class MiniHost {
   private readonly wrappers = new Map<string, WrapperInstance>()
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly tags = new Map<string, string>()
-  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve'>> & Pick<HostOptions, 'log'>
+  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve' | 'actionSheet'>> & Pick<HostOptions, 'log' | 'actionSheet'>
   private readonly resolveUrl: (url: string) => string
   private scrollTops = new Map<string, unknown>()
   private closed = false
@@ -155,6 +157,7 @@ export class MiniHost {
       scrollEventHeight: options.scrollEventHeight ?? true,
       language: options.language ?? 'en',
       log: options.log,
+      actionSheet: options.actionSheet,
     }
     this.dist = options.dist
     this.resolveUrl = options.resolve ?? ((u) => u)
@@ -660,7 +663,8 @@ export class MiniHost {
       },
       showActionSheet: (o: { itemList: string[]; fail?: (r: unknown) => void; complete?: (r: unknown) => void }) => {
         this.sheets.push([...o.itemList])
-        const tapIndex = this.sheetTaps.shift()
+        // Taps scripted in order first (sheetTaps), then the host's chooser (opts.actionSheet).
+        const tapIndex = this.sheetTaps.shift() ?? this.opts.actionSheet?.(o.itemList)
         if (tapIndex !== undefined) return ok(o, { tapIndex })
         setTimeout(() => {
           o.fail?.({ errMsg: 'showActionSheet:fail cancel' })

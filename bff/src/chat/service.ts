@@ -7,8 +7,10 @@
  */
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from '@chat/shared'
-import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, SystemBody, User, UserId } from '@chat/shared'
-import type { Engine, ConvRecord, MessageBody } from '../store/types'
+import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, StoredTextBody, SystemBody, User, UserId } from '@chat/shared'
+import type { AppendResult, Engine, ConvRecord, MessageBody } from '../store/types'
+import { peekMessage } from '../store/message-json'
+import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
 import type { Delivery, MessageRef } from './delivery'
 import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
@@ -82,7 +84,7 @@ const GROUP_CHANGE_ATTEMPTS = 5
 
 /** A message to store and deliver: its client id, where, and what (a file by its upload id). */
 export type NewMessage =
-  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'text'; readonly body: { readonly text: string } }
+  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'text'; readonly body: TextInput }
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'image' | 'file'; readonly body: { readonly fileId: string } }
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'voice'; readonly body: { readonly fileId: string; readonly duration: number } }
 
@@ -260,6 +262,10 @@ export class ChatService {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
     await this.uncountEvents(convs)
+    const marks = await Promise.all(convs.map((c) => this.mentionSeq(c, user)))
+    marks.forEach((seq, i) => {
+      if (seq !== undefined) convs[i]!.mentionSeq = seq
+    })
     return convs.sort((a, b) => activity(b) - activity(a))
   }
 
@@ -337,12 +343,14 @@ export class ChatService {
     if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, input.conv)
     const body =
       input.kind === 'text'
-        ? { text: input.body.text }
+        ? isRich(input.body)
+          ? await this.richText(user, record, input.body)
+          : { text: input.body.text }
         : input.kind === 'voice'
           ? await this.voiceBody(input.body, user, input.conv)
           : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
     if (input.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, input.conv, input.cid, input.body.text)
-    const result = await this.engine.messages.append({
+    let result = await this.engine.messages.append({
       conv: input.conv,
       from: user,
       cid: input.cid,
@@ -353,11 +361,81 @@ export class ChatService {
       dedupWindowMs: this.options.dedupWindowMs,
       members: record.members,
     })
+    // A reply whose original was retracted while it was being stored is scrubbed before anyone gets it (reply.ts).
+    if (!result.dup && input.kind === 'text' && input.body.reply) result = await this.recheckQuote(result, input.body.reply.seq)
     if (!result.dup) {
       const ref: MessageRef = { conv: input.conv, seq: result.msg.seq, json: result.json }
       this.delivery.message(record.members, ref, user, out)
     }
     return { msg: result.msg, dup: result.dup }
+  }
+
+  /**
+   * A text body with a quote and/or mentions, checked (reply.ts): the quoted message must be one
+   * of this conversation the sender may read (REPLY_NOT_FOUND, REPLY_NOT_ALLOWED); mentions name
+   * members (MENTION_INVALID), @all only from the owner or an admin (MENTION_ALL_NOT_ALLOWED).
+   */
+  private async richText(user: UserId, record: ConvRecord, body: TextInput): Promise<StoredTextBody> {
+    const out: StoredTextBody = { text: body.text }
+    if (body.reply) {
+      const original = await this.stored({ conv: record.id, seq: body.reply.seq }).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'SEQ_RANGE_INVALID') return undefined
+        throw err
+      })
+      out.reply = quoteOf(original, body.reply.seq, record.joined?.[user] ?? 0)
+    }
+    return { ...out, ...checkedMentions(body, record, roleOf(record, user) !== 'member') }
+  }
+
+  /** The stored reply `result`, scrubbed if its original is a tombstone now (a retraction raced the send). */
+  private async recheckQuote(result: AppendResult, seq: number): Promise<AppendResult> {
+    const original = await this.stored({ conv: result.msg.conv, seq })
+    if (original.kind !== 'recalled') return result
+    const json = scrubbed(result.json, seq)
+    if (json === undefined) return result
+    await this.engine.messages.retract(result.msg.conv, result.msg.seq, json)
+    return { ...result, json, msg: JSON.parse(json) as Message }
+  }
+
+  /**
+   * Scrub the quotes of retracted message `seq` among the QUOTE_SCRUB_SCAN_MAX messages after it.
+   * The store's `retract` replaces a message unless it is a tombstone (then it stays one), which is
+   * exactly the rewrite needed here: every tier, the conversation's last message included.
+   */
+  private async scrubQuotes(conv: ConvId, seq: number): Promise<void> {
+    let after = seq
+    for (let scanned = 0; scanned < QUOTE_SCRUB_SCAN_MAX; ) {
+      const page = await this.engine.messages.after(conv, after, Math.min(LIMITS.maxPageSize, QUOTE_SCRUB_SCAN_MAX - scanned))
+      if (page.length === 0) break
+      scanned += page.length
+      for (const json of page) {
+        const clean = scrubbed(json, seq)
+        const at = clean !== undefined ? peekMessage(json) : undefined
+        if (clean !== undefined && at) await this.engine.messages.retract(conv, at.seq, clean)
+      }
+      const last = peekMessage(page[page.length - 1]!)?.seq
+      if (last === undefined || last <= after) break
+      after = last
+    }
+  }
+
+  /**
+   * The highest unread seq of group `c` that mentions `user` (or @all), among its newest
+   * MENTION_SCAN_MAX unread messages (PROTOCOL.md, Mentions). Computed here, at `convs` time, from
+   * the messages themselves: one read per group with unread messages, and nothing at all on the
+   * send path (a kept per-user mark would cost every mentioning send a write per member, @all a
+   * write per member of the group). Mentions older than the newest MENTION_SCAN_MAX unread are not
+   * flagged; the client also flags mentions in the unread messages it holds.
+   */
+  private async mentionSeq(c: Conversation, user: UserId): Promise<number | undefined> {
+    if (c.kind !== 'group' || c.unread === 0) return undefined
+    const page = await this.engine.messages.before(c.id, undefined, Math.min(c.unread, MENTION_SCAN_MAX))
+    for (let i = page.length - 1; i >= 0; i--) {
+      const seq = peekMessage(page[i]!)?.seq ?? 0
+      if (seq <= c.readSeq) break
+      if (mentions(page[i]!, user)) return seq
+    }
+    return undefined
   }
 
   /** The conversation `user` sends to, checked (NOT_MEMBER); a 1:1 comes into being with its first message. */
@@ -605,6 +683,8 @@ export class ChatService {
     const outcome = await this.engine.messages.retract(m.conv, m.seq, tombstone)
     if (outcome === 'missing') throw new AppError('SEQ_RANGE_INVALID', `no message ${m.seq} in ${m.conv}`)
     if (outcome === 'already') return {}
+    // Quotes of it are content too: scrubbed before the event, so a device paging history after the event finds none.
+    await this.scrubQuotes(m.conv, m.seq)
     const result = await this.engine.messages.append({
       conv: m.conv,
       from: m.from,

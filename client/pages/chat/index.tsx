@@ -22,8 +22,11 @@ import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/mode
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
+import { localQuote } from '../../store/reply'
+import { setReply } from '../../store/compose'
 import { Composer } from './Composer'
 import { SubscribeBanner } from './SubscribeBanner'
+import { quoteProps, useQuoteJump } from './quotes'
 import './index.css'
 
 const EMPTY: readonly ChatMessage[] = []
@@ -213,6 +216,9 @@ function Messages({ conv }: { conv: ConvId }) {
     list.current?.scrollToIndex(firstUnread)
   }, [jumping, firstUnread])
 
+  // ---- quotes: a tapped one scrolls to its original (quotes.ts); one's own new message shows at the end
+  const { recalled, onQuote, highlight } = useQuoteJump(conv, messages, list, me)
+
   const canLoadOlder = hasOlder(messages, c) && connected && !ended
   useEffect(() => {
     if (!view || older === 'loading' || !canLoadOlder) return
@@ -255,6 +261,7 @@ function Messages({ conv }: { conv: ConvId }) {
         onFile={onFile}
         onLongPress={onLongPress}
         system={m.kind === 'system' ? systemText(m, t, (id) => users[id]?.name ?? id, me) : undefined}
+        {...quoteProps(m, recalled, (id) => users[id]?.name ?? id, onQuote, highlight)}
       />
     )
   }
@@ -302,23 +309,30 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /**
- * A long press on a stored message: Recall for one's own while the server's RECALL_WINDOW_MS lasts
- * (the server decides: a refusal is said in a toast), Delete (for oneself, on all of one's
- * devices), and Report for others'.
+ * A long press on a stored message: Reply (a message that can be quoted), Recall for one's own
+ * while the server's RECALL_WINDOW_MS lasts (the server decides: a refusal is said in a toast),
+ * Delete (for oneself, on all of one's devices), and Report for others'.
  */
 async function messageActions(m: ChatMessage): Promise<void> {
   const me = store.getState().me?.id
   if (m.seq === undefined || m.kind === 'recall' || m.kind === 'hidden') return
   const seq = m.seq
   const own = m.from === me
+  const quote = localQuote(m)
   // The window is the server's (welcome.limits.recallWindowMs), never a built-in one.
   const canRecall = client.canRecall(m, Date.now())
-  const actions: Array<'recall' | 'delete' | 'report'> = [...(canRecall ? ['recall' as const] : []), 'delete', ...(own ? [] : ['report' as const])]
-  const label = { recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
+  const actions: Array<'reply' | 'recall' | 'delete' | 'report'> = [
+    ...(quote ? ['reply' as const] : []),
+    ...(canRecall ? ['recall' as const] : []),
+    'delete',
+    ...(own ? [] : ['report' as const]),
+  ]
+  const label = { reply: t('chat.reply'), recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
   const picked = await Taro.showActionSheet({ itemList: actions.map((a) => label[a]) }).then(
     (r) => actions[r.tapIndex],
     () => undefined,
   )
+  if (picked === 'reply' && quote) return setReply(m.conv, quote)
   if (picked === 'report') return void (await reportMessage(moderation, reportUi, m, me))
   if (picked === 'delete') {
     await client.hideMessage(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.deleteFailed'), icon: 'none' }))

@@ -15,6 +15,7 @@ import { usePageGate } from '../../hooks'
 import { auth, client, store } from '../../services'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convOrder, convTitle, lastMessageOf, otherMember, previewText, totalUnread } from '../../store/selectors'
+import { mentionedUnread } from '../../store/reply'
 import './index.css'
 
 export default function ConversationsPage() {
@@ -154,6 +155,8 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
       pending: last?.seq === undefined && last !== undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
+      // "[@you]" while a mention is unread, muted or not (a flag of its own: store/reply.ts).
+      mentioned: mentionedUnread(c),
       online: other && s.conn.state === 'connected' ? s.presence[other.id]?.online === true : false,
       muted: c.muted === true,
       pinned: c.pinned !== undefined,
@@ -191,7 +194,10 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
               {' ' + row.draft}
             </Text>
           ) : (
-            <Text className='cr-p'>{(row.pending ? t('list.sending') : '') + row.preview}</Text>
+            <Text className='cr-p'>
+              {row.mentioned ? <Text className='cr-at'>{t('list.mentioned')}</Text> : null}
+              {(row.pending ? t('list.sending') : '') + row.preview}
+            </Text>
           )}
           {row.muted ? <View className='cr-mute' role='img' aria-label={t('a11y.muted')} /> : null}
         </View>
