@@ -2,7 +2,8 @@
  * Three people through the everyday operations of issue 13, in the h5 build, in three Chromium
  * contexts against the built BFF: Ann asks Ben to be her contact with a note and Ben accepts;
  * Ann creates a group with Ben (and Dave, a scripted fourth member: a group needs two others
- * picked); Ann adds Cat; Ben recalls a message; Ann removes Cat. Assertions are on what each
+ * picked); Ann adds Cat; Ben replies to Ann's message and Ann's tap on the quote shows the
+ * original; Ann mentions Cat, whose list shows "[@you]"; Ben recalls a message; Ann removes Cat. Assertions are on what each
  * person sees: texts, and positions (system lines centred, own bubbles on the right and others'
  * on the left, a recalled row in place). Screenshots of each user at 390 and 320 px go to
  * test-results/h5-three-users/.
@@ -95,7 +96,7 @@ async function expectSide(u: User, text: string, side: 'right' | 'left'): Promis
 }
 
 describe('three users in the h5 build', () => {
-  it('request, accept, group creation, add, recall, removal: each sees it where it belongs', async () => {
+  it('request, accept, group creation, add, reply, mention, recall, removal: each sees it where it belongs', async () => {
     const ann = await loginAs(browser, bff.url, 'tuann', 'Ann')
     const ben = await loginAs(browser, bff.url, 'tuben', 'Ben')
     const cat = await loginAs(browser, bff.url, 'tucat', 'Cat')
@@ -146,9 +147,44 @@ describe('three users in the h5 build', () => {
     // Cat reads from the moment she joined.
     expect(await cat.page.getByText('Route: the ridge loop').count()).toBe(0)
 
-    // ---- REPLY AND MENTION: the reply (Ben quotes "Route: the ridge loop"; a tap on the quote
-    // ---- scrolls to it) and mention (Ann writes "@Cat"; Cat's list shows "[@you]") steps go
-    // ---- here once those features land. Deliberately not stubbed.
+    // ---- reply (Ben quotes Ann's route; a tap on the quote brings the original into view, highlighted)
+    await ben.page.locator('#msgs .bt', { hasText: 'Route: the ridge loop' }).click({ button: 'right' })
+    await ben.page.getByText('Reply', { exact: true }).click()
+    await ben.page.locator('#reply-bar', { hasText: 'Route: the ridge loop' }).waitFor()
+    await ben.page.locator('#composer input').fill('Count me in')
+    await ben.page.locator('#send').click()
+    expect(await ben.page.locator('#reply-bar').count()).toBe(0)
+    for (const u of [ann, ben, cat]) await u.page.locator('#msgs .qt', { hasText: 'Route: the ridge loop' }).waitFor()
+    await expectSide(ben, 'Count me in', 'right')
+    await expectSide(ann, 'Count me in', 'left')
+    await ann.page.locator('#msgs .qt', { hasText: 'Route: the ridge loop' }).click()
+    await ann.page.waitForFunction(() => {
+      const list = document.getElementById('msgs')!.getBoundingClientRect()
+      for (const b of Array.from(document.querySelectorAll('#msgs .bt'))) {
+        if ((b.textContent ?? '').trim() !== 'Route: the ridge loop') continue
+        const r = b.getBoundingClientRect()
+        return r.height > 0 && r.top >= list.top - 1 && r.bottom <= list.bottom + 1 && b.closest('.r')?.classList.contains('hl') === true
+      }
+      return false
+    })
+
+    // ---- mention (Ann, the owner, picks Cat from the member list; Cat, on her list, sees "[@you]")
+    await cat.page.locator('.ch-back:visible').click()
+    await cat.page.locator('.cr', { hasText: 'Trail crew' }).waitFor()
+    await ann.page.locator('#composer input').pressSequentially('@')
+    await ann.page.locator('#mention-picker').waitFor()
+    // The owner may mention everyone.
+    await ann.page.locator('#mention-all').waitFor()
+    await ann.page.locator('#mention-tucat').click()
+    await expect.poll(() => ann.page.locator('#composer input').inputValue()).toBe('@Cat ')
+    await ann.page.locator('#composer input').pressSequentially('bring the map')
+    await ann.page.locator('#send').click()
+    await ann.page.locator('#msgs .bt', { hasText: '@Cat bring the map' }).waitFor()
+    await cat.page.locator('.cr', { hasText: 'Trail crew' }).locator('.cr-at', { hasText: '[@you]' }).waitFor()
+    // Ben was not mentioned: no mark on his list (he reads in the chat, his list is behind it).
+    expect(await ben.page.locator('.cr-at').count()).toBe(0)
+    await cat.page.locator('.cr', { hasText: 'Trail crew' }).click()
+    await cat.page.locator('#msgs .bt', { hasText: '@Cat bring the map' }).waitFor()
 
     // ---- recall (Ben takes a message back; every screen shows the notice where it was)
     await say(ben, 'I can drive, 4 seats')
