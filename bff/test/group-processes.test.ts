@@ -83,6 +83,8 @@ describe('group membership over three BFF processes on one Redis', () => {
     const later = [await say(ann, conv, 'welcome'), await say(own, conv, 'hello dan'), await say(dan1, conv, 'hi all')]
     // dan1 sent 7 (its ack); dan2 gets it pushed.
     await dan2.nextOf('msg', (f) => f.m.conv === conv && f.m.seq === 7)
+    // dan1's own node hears of 6 (sent on node 0) through the bus: wait for it there too.
+    await dan1.nextOf('msg', (f) => f.m.conv === conv && f.m.seq === 6)
     expect(later.map((a) => a.seq)).toEqual([5, 6, 7])
     expect(seqsOf(dan1, conv)).toEqual([4, 5, 6])
     expect(seqsOf(dan2, conv)).toEqual([4, 5, 6, 7])
