@@ -88,9 +88,9 @@ process.on('exit', () => {
 })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
-async function startServer(kind: Kind, workers: number, extraEnv: Record<string, string> = {}, inspect = false): Promise<Server> {
+async function startServer(kind: Kind, workers: number, extraEnv: Record<string, string> = {}, inspect = false, bffMain = BFF_MAIN): Promise<Server> {
   const prefix = `bench${Date.now().toString(36)}:`
-  const main = kind === 'bff' ? BFF_MAIN : BASELINE
+  const main = kind === 'bff' ? bffMain : BASELINE
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
   // `inspect`: the inspector on a free port, for heap figures after a full GC (`heapAfterGc`).
   const nodeArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(inspect ? ['--inspect=127.0.0.1:0'] : [])]
@@ -383,19 +383,22 @@ async function dropPrefix(prefix: string): Promise<void> {
   }
 }
 
-/** Users whose presence hash still counts a device (a field other than `~ls`). */
+/** Users whose packed presence (store/redis-presence.ts: the `{pr:<b>}` bucket hashes) still counts a device. */
 async function onlineUsers(prefix: string): Promise<number> {
   const r = new Redis(REDIS_URL)
   try {
     let cursor = '0'
     let online = 0
     do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}{u:*}:p`, 'COUNT', 5000)
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}{pr:*}`, 'COUNT', 5000)
       cursor = next
-      const p = r.pipeline()
-      for (const k of keys) p.hgetall(k)
-      for (const [, h] of (await p.exec()) ?? []) {
-        if (Object.keys(h as Record<string, string>).some((f) => f !== '~ls')) online++
+      for (const key of keys) {
+        let field = '0'
+        do {
+          const [after, pairs] = await r.hscan(key, field, 'COUNT', 5000)
+          field = after
+          for (let i = 1; i < pairs.length; i += 2) if (!pairs[i]!.startsWith('0')) online++
+        } while (field !== '0')
       }
     } while (cursor !== '0')
     return online
@@ -653,6 +656,12 @@ function diffStats(before: Record<string, number>, after: Record<string, number>
 
 const STORM = env('BENCH_STORM', 5000)
 const STORM_CONVS = env('BENCH_STORM_CONVS', 20)
+/**
+ * BENCH_BFF_BEFORE: the path of another build of the BFF (e.g. an earlier commit bundled into
+ * bff/dist/before/main.js, so its packages resolve from bff/node_modules): the storm runs it too,
+ * in the same run as the current build, for before/after figures under the same load.
+ */
+const BFF_BEFORE = process.env.BENCH_BFF_BEFORE ? path.resolve(process.env.BENCH_BFF_BEFORE) : undefined
 
 /**
  * Reconnect storm (issue 15), as the app does it: STORM users, each in STORM_CONVS 1:1
@@ -662,8 +671,8 @@ const STORM_CONVS = env('BENCH_STORM_CONVS', 20)
  * Redis commands per reconnect (INFO commandstats deltas), memory per connected user with its
  * conversations (RSS after the storm over RSS before any socket, per user).
  */
-async function storm(kind: Kind) {
-  const server = await startServer(kind, 1, {}, true)
+async function storm(kind: Kind, bffMain = BFF_MAIN) {
+  const server = await startServer(kind, 1, {}, true, bffMain)
   const [gen] = await generators(1)
   const mode = modeOf(kind)
   try {
@@ -700,7 +709,7 @@ async function storm(kind: Kind) {
     const commands = diffStats(stats0, await commandStats())
     const rssAfter = rssBytes(pids)
     const heapAfter = await heapAfterGc(server)
-    console.log(`storm ${kind}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
+    console.log(`storm ${kind}${bffMain === BFF_MAIN ? '' : ` (${path.relative(repo, bffMain)})`}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
     return {
       ...r,
       warmMs: (warm as { ms: number }).ms,
@@ -765,8 +774,14 @@ async function main() {
   if (ONLY.has('storm')) {
     const base = await storm('base')
     const relay = await storm('relay')
+    const before = BFF_BEFORE ? await storm('bff', BFF_BEFORE) : undefined
     const bff = await storm('bff')
+    if (before) {
+      rows.push([`storm before (${path.relative(repo, BFF_BEFORE!)}): CPU / Redis commands per reconnect`, `${fmt(before.cpuMsPerReconnect, 3)} ms / ${fmt(before.redisCommandsPerReconnect, 1)}`, `relay ${fmt(relay.cpuMsPerReconnect, 3)} ms / ${fmt(relay.redisCommandsPerReconnect, 1)}`, fmt(before.cpuMsPerReconnect / relay.cpuMsPerReconnect, 2), 'same run as below'])
+      rows.push([`storm before: all back and synced`, `${fmt(before.ms, 0)} ms (${before.back}/${STORM})`, `relay ${fmt(relay.ms, 0)} ms`, fmt(before.ms / relay.ms, 2), ''])
+    }
     results.storm = {
+      ...(before ? { before: { build: path.relative(repo, BFF_BEFORE!), ...before, cpuRatioRelay: before.cpuMsPerReconnect / relay.cpuMsPerReconnect, timeRatioRelay: before.ms / relay.ms } } : {}),
       target: `${STORM} users in ${STORM_CONVS} conversations cut at once: Redis commands per reconnect independent of conversations, CPU per reconnect <= 2x the relay, all back and synced within 2x the relay's time; memory per user <= 8 KB`,
       bff,
       baseline: base,

@@ -115,6 +115,19 @@ export interface Config {
   readonly queueRetentionMs: number
   /** PRESENCE_FANOUT_MAX: most users told of one user's presence change. Default 1000. */
   readonly presenceFanoutMax: number
+  /**
+   * PRESENCE_BUCKETS: hashes the Redis presence is spread over (store/redis-presence.ts). Reading
+   * any number of users' presence costs one HMGET per bucket. Default 1 (standalone Redis); on
+   * Cluster about the number of shards, so the presence writes spread over them.
+   */
+  readonly presenceBuckets: number
+  /** PRESENCE_BEAT_MS: how often a process says it is alive and reaps dead ones' presence. Default 5000. */
+  readonly presenceBeatMs: number
+  /**
+   * PRESENCE_NODE_DEAD_MS: a process that has not beaten for this long is dead: its sockets stop
+   * counting and their users are announced offline. Default 30000 (6 beats); must exceed the beat.
+   */
+  readonly presenceNodeDeadMs: number
   /** SHUTDOWN_TIMEOUT_MS: bound of a graceful drain after SIGTERM. Default 10000. */
   readonly shutdownTimeoutMs: number
   /** SHUTDOWN_RETRY_AFTER_MS: `retryAfterMs` of the SHUTTING_DOWN notice. Default 1000. */
@@ -176,6 +189,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError('ARCHIVE_URL', 'is not supported with REDIS_CLUSTER_NODES yet: use a standalone Redis (see bff/README.md, Archive)')
   }
   if (store === 'redis' && e.REDIS_CLUSTER_NODES.length === 0) requireUrl('REDIS_URL', e.REDIS_URL)
+  if (e.PRESENCE_NODE_DEAD_MS <= e.PRESENCE_BEAT_MS) {
+    throw new ConfigError('PRESENCE_NODE_DEAD_MS', `must exceed PRESENCE_BEAT_MS (${e.PRESENCE_BEAT_MS}): a live process would be reaped between two beats`)
+  }
 
   return {
     port: e.PORT,
@@ -228,6 +244,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     queueMaxLength: e.QUEUE_MAX_LENGTH,
     queueRetentionMs: e.QUEUE_RETENTION_MS,
     presenceFanoutMax: e.PRESENCE_FANOUT_MAX,
+    presenceBuckets: e.PRESENCE_BUCKETS,
+    presenceBeatMs: e.PRESENCE_BEAT_MS,
+    presenceNodeDeadMs: e.PRESENCE_NODE_DEAD_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownRetryAfterMs: e.SHUTDOWN_RETRY_AFTER_MS,
     uploads: loadUploadConfig(e),

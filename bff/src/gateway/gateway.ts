@@ -224,6 +224,27 @@ export class Gateway {
     for (const p of await chat.connected(conn.user, devices)) conn.reply(encode.presence(p), 'presence')
   }
 
+  /**
+   * This process was reaped as dead while alive (gateway/liveness.ts): every socket counted before
+   * is counted again, through the bounded bookkeeping queue, and its user announced online anew
+   * (the reaper told the contacts it was offline).
+   */
+  async recountPresence(): Promise<void> {
+    const { engine, chat, node } = this.deps
+    const work: Promise<void>[] = []
+    for (const conn of this.conns) {
+      if (!conn.present) continue
+      work.push(
+        this.bookkeeping.push(async () => {
+          if (!this.conns.has(conn)) return
+          const devices = await engine.presence.connected(conn.user, presenceField(node, conn))
+          if (devices === 1) await chat.announcePresence({ user: conn.user, online: true })
+        }),
+      )
+    }
+    await Promise.all(work)
+  }
+
   /** Close every socket `user` holds on this process (suspension), with the error's close code. */
   closeUser(user: UserId, code: 'USER_SUSPENDED'): void {
     for (const conn of [...this.conns]) if (conn.user === user) this.fail(conn, new AppError(code), {})

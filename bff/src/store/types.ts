@@ -173,6 +173,16 @@ export interface PresenceStore {
   /** A device disconnected at `at` (ms). Returns the user's remaining device count. */
   disconnected(user: UserId, node: string, at: number): Promise<number>
   get(users: readonly UserId[]): Promise<Presence[]>
+  /**
+   * `node` (a process) is alive at `at` (ms). True when it had been reaped as dead since its last
+   * beat: the caller counts its sockets again (`connected` for each).
+   */
+  beat(node: string, at: number): Promise<boolean>
+  /**
+   * Every node whose last beat is older than `deadBefore` (ms) is dead: its sockets stop counting.
+   * Returns the users left with no device (their contacts are told). One process: nothing to reap.
+   */
+  reap(deadBefore: number): Promise<Presence[]>
 }
 
 /** Opaque refresh tokens, single use (rotation): consuming one deletes it. */
