@@ -112,3 +112,60 @@ describe('chat domain over outlets', () => {
     expect(b.frames.map((f) => f.frame)).toEqual([receipt])
   })
 })
+
+describe('one summary read for a connect burst (chat/overview-memo.ts)', () => {
+  /** Counts the engine's summary reads (the real in-memory read runs). */
+  function countReads(): { n: number } {
+    const count = { n: 0 }
+    const read = engine.convs.overview.bind(engine.convs)
+    engine.convs.overview = (user) => {
+      count.n++
+      return read(user)
+    }
+    return count
+  }
+
+  it('the presence at connect and the sync of one connection share one read; convs and another connection read their own', async () => {
+    await chat.send('bob', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } })
+    const reads = countReads()
+    const a = held.add(new RecordingOutlet('alice'))
+    expect((await chat.connected('alice', 1, a)).map((p) => p.user)).toEqual(['bob'])
+    await chat.sync('alice', 'r1', [{ conv: 'd:alice:bob', seq: 0 }], a)
+    expect(a.frames.find((f) => f.type === 'messages')?.frame).toMatchObject({ conv: 'd:alice:bob' })
+    expect(reads.n).toBe(1)
+    // Used up (two uses): the next sync reads again; the list always does.
+    await chat.sync('alice', 'r2', [{ conv: 'd:alice:bob', seq: 1 }], a)
+    expect(reads.n).toBe(2)
+    expect((await chat.list('alice')).map((c) => [c.id, c.lastSeq])).toEqual([['d:alice:bob', 1]])
+    expect(reads.n).toBe(3)
+    const a2 = held.add(new RecordingOutlet('alice'))
+    await chat.connected('alice', 1, a2)
+    expect(reads.n).toBe(4)
+  })
+
+  it('a sync with a cursor past the kept read (a live message came since) reads afresh instead of refusing it', async () => {
+    await chat.send('bob', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'one' } })
+    const reads = countReads()
+    const a = held.add(new RecordingOutlet('alice'))
+    await chat.connected('alice', 1, a)
+    await chat.send('bob', { cid: 'c-0000002', conv: 'd:alice:bob', kind: 'text', body: { text: 'two' } })
+    expect(a.frames.some((f) => (f.frame.m as { seq?: number } | undefined)?.seq === 2)).toBe(true)
+    await chat.sync('alice', 'r2', [{ conv: 'd:alice:bob', seq: 2 }], a)
+    expect(a.frames.find((f) => f.frame.type === 'sync.done')?.frame).toMatchObject({ rid: 'r2' })
+    expect(a.frames.some((f) => f.frame.type === 'error')).toBe(false)
+    expect(reads.n).toBe(2)
+  })
+
+  it('a sync naming a conversation the kept read does not know (created since) reads afresh', async () => {
+    await chat.send('bob', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'one' } })
+    await engine.users.upsert({ id: 'cat', name: 'cat' })
+    const reads = countReads()
+    const a = held.add(new RecordingOutlet('alice'))
+    await chat.connected('alice', 1, a)
+    await chat.send('cat', { cid: 'c-0000003', conv: 'd:alice:cat', kind: 'text', body: { text: 'new' } })
+    await chat.sync('alice', 'r3', [{ conv: 'd:alice:cat', seq: 1 }], a)
+    expect(a.frames.some((f) => f.frame.type === 'error')).toBe(false)
+    expect(a.frames.find((f) => f.frame.type === 'sync.done')?.frame).toMatchObject({ rid: 'r3' })
+    expect(reads.n).toBe(2)
+  })
+})

@@ -6,9 +6,10 @@
 import { AppError, LIMITS } from '@chat/shared'
 import type { ConvId, UserId } from '@chat/shared'
 import { peekMessage } from '../store/message-json'
-import type { Engine } from '../store/types'
+import type { ConvSummary, Engine } from '../store/types'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
+import { dropOverview, sharedOverview } from './overview-memo'
 import { SentSeqs } from './sent-seqs'
 
 /** A sync or history reply frame holds at most this many messages... */
@@ -87,8 +88,14 @@ export class CatchUp {
    */
   async sync(user: UserId, rid: string, given: readonly ConvSeq[], out: Outlet): Promise<void> {
     const sent = (out.sent ??= new SentSeqs())
-    // The user's summary: every conversation's last seq in a fixed number of store round trips.
-    const states = await this.deps.engine.convs.overview(user)
+    // The user's summary: every conversation's last seq in a fixed number of store round trips,
+    // read once for the connect burst (overview-memo.ts) unless the client is ahead of that read.
+    const read = () => this.deps.engine.convs.overview(user)
+    let states = await sharedOverview(out, read)
+    if (!covers(states, given)) {
+      dropOverview(out)
+      states = await sharedOverview(out, read)
+    }
     const canon = this.deps.canonical
     const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
     const mine = new Set(ids)
@@ -163,6 +170,13 @@ export class CatchUp {
       start = end
     }
   }
+}
+
+/** Whether a summary knows every cursor's conversation at or past the cursor (else it predates what the client saw). */
+function covers(states: readonly ConvSummary[], given: readonly ConvSeq[]): boolean {
+  if (given.length === 0) return true
+  const last = new Map(states.map((s) => [s.conv, s.lastSeq]))
+  return given.every((c) => (last.get(c.conv) ?? -1) >= c.seq)
 }
 
 /** The messages of an ascending page with seq above `floor`. */

@@ -14,6 +14,7 @@ import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
+import { sharedOverview } from './overview-memo'
 import { CatchUp } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 import { NO_CHECKS, type SendChecks } from '../wechat/security'
@@ -228,8 +229,10 @@ export class ChatService {
   async list(user: UserId): Promise<Conversation[]> {
     // The user's summary (states and 1:1 peers' read marks), records from the process cache and
     // profiles through the profile cache: a fixed number of store round trips on a warm process.
+    // A read of its own, never one kept for the connection (overview-memo.ts): the list is a
+    // snapshot the client takes as it is, so it must hold what changed since the connect.
     const summary = await this.engine.convs.overview(user)
-    const records = await Promise.all(summary.map((s) => this.record(s.conv)))
+    const records = await Promise.all(summary.map((s) => this.convCache.get(s.conv) ?? this.record(s.conv)))
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
     const profiles = await this.profiles(memberIds)
     const convs: Conversation[] = []
@@ -661,7 +664,8 @@ export class ChatService {
     const out = new Set<UserId>()
     const max = this.options.presenceFanoutMax
     for (const id of convIds ?? (await this.engine.convs.listForUser(user))) {
-      const record = await this.record(id)
+      // Cached records without a turn through the microtask queue (20 per reconnect, twice).
+      const record = this.convCache.get(id) ?? (await this.record(id))
       // Large groups are left out: a connect storm would cost every member times every member.
       if (!record || record.members.length > PRESENCE_GROUP_MAX) continue
       for (const m of record.members) {
@@ -682,8 +686,8 @@ export class ChatService {
    * contacts when it is the first, and returns the presence of the user's 1:1 peers for the new
    * device (it missed their earlier changes). One conversation listing serves both.
    */
-  async connected(user: UserId, devices: number): Promise<Presence[]> {
-    const ids = await this.engine.convs.listForUser(user)
+  async connected(user: UserId, devices: number, out?: Outlet): Promise<Presence[]> {
+    const ids = out ? (await sharedOverview(out, () => this.engine.convs.overview(user))).map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (devices === 1) await this.announcePresence({ user, online: true }, ids)
     const peers = ids
       .map((id) => directMembers(id))
