@@ -232,7 +232,10 @@ export class ChatService {
     // A read of its own, never one kept for the connection (overview-memo.ts): the list is a
     // snapshot the client takes as it is, so it must hold what changed since the connect.
     const summary = await this.engine.convs.overview(user)
-    const records = await Promise.all(summary.map((s) => this.convCache.get(s.conv) ?? this.record(s.conv)))
+    // Cached records without a turn through the microtask queue; the others read at once.
+    const records: Array<ConvRecord | undefined> = summary.map((s) => this.convCache.get(s.conv))
+    const missing = records.flatMap((r, i) => (r ? [] : [i]))
+    if (missing.length > 0) await Promise.all(missing.map(async (i) => (records[i] = await this.record(summary[i]!.conv))))
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
     const profiles = await this.profiles(memberIds)
     const convs: Conversation[] = []
