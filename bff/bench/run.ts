@@ -152,12 +152,8 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
   return { kind, url: `http://127.0.0.1:${port}`, child, prefix, logs, ...(inspectorUrl ? { inspector: await inspectorUrl } : {}) }
 }
 
-/**
- * The server's used heap after a full GC (bytes), through its inspector (Chrome DevTools
- * Protocol: HeapProfiler.collectGarbage, then Runtime.getHeapUsage): the retained size, not what
- * the collector has not reclaimed yet as RSS right after a storm would count.
- */
-async function heapAfterGc(s: Server): Promise<number> {
+/** A Chrome DevTools Protocol session on the server's inspector: `call(method, params)` answers the result. */
+async function inspectorSession(s: Server): Promise<{ call: (method: string, params?: object) => Promise<Record<string, unknown>>; close: () => void }> {
   if (!s.inspector) throw new Error('server started without its inspector')
   const ws = new WebSocket(s.inspector)
   await new Promise<void>((resolve, reject) => {
@@ -165,7 +161,7 @@ async function heapAfterGc(s: Server): Promise<number> {
     ws.once('error', reject)
   })
   let id = 0
-  const call = (method: string) =>
+  const call = (method: string, params?: object) =>
     new Promise<Record<string, unknown>>((resolve) => {
       const mine = ++id
       const on = (data: Buffer) => {
@@ -175,15 +171,48 @@ async function heapAfterGc(s: Server): Promise<number> {
         resolve(msg.result ?? {})
       }
       ws.on('message', on)
-      ws.send(JSON.stringify({ id: mine, method }))
+      ws.send(JSON.stringify({ id: mine, method, ...(params ? { params } : {}) }))
     })
+  return { call, close: () => ws.close() }
+}
+
+/**
+ * The server's used heap after a full GC (bytes), through its inspector (Chrome DevTools
+ * Protocol: HeapProfiler.collectGarbage, then Runtime.getHeapUsage): the retained size, not what
+ * the collector has not reclaimed yet as RSS right after a storm would count.
+ */
+async function heapAfterGc(s: Server): Promise<number> {
+  const session = await inspectorSession(s)
   try {
     // Twice: weak references and finalizers let go of more on the second round.
-    await call('HeapProfiler.collectGarbage')
-    await call('HeapProfiler.collectGarbage')
-    return Number((await call('Runtime.getHeapUsage')).usedSize)
+    await session.call('HeapProfiler.collectGarbage')
+    await session.call('HeapProfiler.collectGarbage')
+    return Number((await session.call('Runtime.getHeapUsage')).usedSize)
   } finally {
-    ws.close()
+    session.close()
+  }
+}
+
+/**
+ * BENCH_PROFILE_DIR: a CPU profile of the server during the measured part of a scenario only (the
+ * storm's measured disconnect + reconnect), written there as <scenario>-<kind>.cpuprofile; open it
+ * in Chrome DevTools. Without it, `profiled` just runs `work`.
+ */
+async function profiled<T>(s: Server, name: string, work: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_PROFILE_DIR
+  if (!dir || !s.inspector) return work()
+  const session = await inspectorSession(s)
+  try {
+    await session.call('Profiler.enable')
+    await session.call('Profiler.setSamplingInterval', { interval: 100 })
+    await session.call('Profiler.start')
+    const result = await work()
+    const { profile } = await session.call('Profiler.stop')
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(path.join(dir, `${name}-${s.kind}-${Date.now().toString(36)}.cpuprofile`), JSON.stringify(profile))
+    return result
+  } finally {
+    session.close()
   }
 }
 
@@ -705,9 +734,12 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const stats0 = await commandStats()
     const cpu0 = cpuSeconds(pids)
     const redis0 = await redisCpuSeconds()
-    const r = await gen!.call('storm', { url: server.url, mode, peers, cursors })
-    // Disconnect bookkeeping and presence can trail the last `sync.done`: counted too.
-    await sleep(2000)
+    const r = await profiled(server, 'storm', async () => {
+      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors })
+      // Disconnect bookkeeping and presence can trail the last `sync.done`: counted too.
+      await sleep(2000)
+      return answer
+    })
     const cpu = cpuSeconds(pids) - cpu0
     const redisCpu = (await redisCpuSeconds()) - redis0
     const commands = diffStats(stats0, await commandStats())

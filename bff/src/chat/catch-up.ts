@@ -17,6 +17,9 @@ const BATCH_MAX_MSGS = LIMITS.maxPageSize
 /** ...and about this many bytes, so one frame stays small for a mini-program to parse. */
 const BATCH_MAX_BYTES = 256 * 1024
 
+/** Summary reads of a sync and the presence at connect: seqs and ids, no last messages (they share one read: overview-memo.ts). */
+export const SEQS_ONLY = { messages: false } as const
+
 /** A position in one conversation: every seq up to `seq`. */
 export interface ConvSeq {
   readonly conv: ConvId
@@ -90,7 +93,7 @@ export class CatchUp {
     const sent = (out.sent ??= new SentSeqs())
     // The user's summary: every conversation's last seq in a fixed number of store round trips,
     // read once for the connect burst (overview-memo.ts) unless the client is ahead of that read.
-    const read = () => this.deps.engine.convs.overview(user)
+    const read = () => this.deps.engine.convs.overview(user, SEQS_ONLY)
     let states = await sharedOverview(out, read)
     if (!covers(states, given)) {
       dropOverview(out)

@@ -15,7 +15,7 @@ import type { FileResolver } from './files'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
 import { sharedOverview } from './overview-memo'
-import { CatchUp } from './catch-up'
+import { CatchUp, SEQS_ONLY } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 import { NO_CHECKS, type SendChecks } from '../wechat/security'
 
@@ -690,7 +690,7 @@ export class ChatService {
    * device (it missed their earlier changes). One conversation listing serves both.
    */
   async connected(user: UserId, devices: number, out?: Outlet): Promise<Presence[]> {
-    const ids = out ? (await sharedOverview(out, () => this.engine.convs.overview(user))).map((s) => s.conv) : await this.engine.convs.listForUser(user)
+    const ids = out ? (await sharedOverview(out, () => this.engine.convs.overview(user, SEQS_ONLY))).map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (devices === 1) await this.announcePresence({ user, online: true }, ids)
     const peers = ids
       .map((id) => directMembers(id))

@@ -57,6 +57,7 @@ import type {
   EngineOptions,
   MessagePlace,
   MessageStore,
+  OverviewOptions,
   RetractOutcome,
   QueueEntry,
   QueueStore,
@@ -588,7 +589,8 @@ class RedisConvs implements ConvStore {
    * before summaries existed, or a Redis that lost them) is read from the conversation itself and
    * written into the summary for the next time.
    */
-  async overview(user: UserId): Promise<ConvSummary[]> {
+  async overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]> {
+    const messages = options?.messages ?? true
     const [listed, fields] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.hgetall(this.k.summary(user))]))
     const ids = listed.length === 0 && this.cold ? await this.listForUser(user) : listed
     const out = new Array<ConvSummary>(ids.length)
@@ -600,7 +602,7 @@ class RedisConvs implements ConvStore {
       const lastSeq = Number(space < 0 ? l : l.slice(0, space))
       const last = space < 0 ? '' : l.slice(space + 1)
       const peerRead = directMembers(conv) ? Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq) : undefined
-      out[i] = { conv, lastSeq, lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(fields[`r:${conv}`] ?? 0), ...(peerRead !== undefined ? { peerRead } : {}) }
+      out[i] = { conv, lastSeq, lastMsg: messages && last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(fields[`r:${conv}`] ?? 0), ...(peerRead !== undefined ? { peerRead } : {}) }
     })
     if (missing.length > 0) {
       const convs = missing.map((i) => ids[i]!)

@@ -77,6 +77,16 @@ export interface ConvState {
   readonly readSeq: number
 }
 
+/** What a summary read needs. */
+export interface OverviewOptions {
+  /**
+   * The last messages (`lastMsg`); default true. False: an engine may leave them out. `sync` and the
+   * presence at connect read only seqs and ids, and parsing 20 last messages per reconnect was the
+   * largest item of its CPU profile (issue 15).
+   */
+  readonly messages?: boolean
+}
+
 /** One conversation in a user's summary (`ConvStore.overview`). */
 export interface ConvSummary extends ConvState {
   readonly conv: ConvId
@@ -126,7 +136,7 @@ export interface ConvStore {
    * the number of conversations (Redis: one per-user summary hash kept up to date by `append`,
    * `markRead` and `create`). Same as `listForUser` + `states` (+ the peer's `states`).
    */
-  overview(user: UserId): Promise<ConvSummary[]>
+  overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]>
   /** Move the user's read mark up to `seq` (never back). Returns the mark now stored. */
   markRead(conv: ConvId, user: UserId, seq: number): Promise<number>
 }
