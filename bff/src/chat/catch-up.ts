@@ -128,8 +128,10 @@ export class CatchUp {
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
       const lastSeq = states[i]!.lastSeq
-      const floor = await this.deps.floor(conv, user)
       const given = cursors.get(conv)
+      // Up to date (a reconnect's usual case): nothing to read, the joining seq cannot matter.
+      if (given !== undefined && given >= lastSeq) continue
+      const floor = await this.deps.floor(conv, user)
       if (given === undefined) {
         const page = above(await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize), floor)
         const first = page.length > 0 ? peekMessage(page[0]!)!.seq : floor + 1

@@ -237,7 +237,7 @@ export class ChatService {
     const missing = records.flatMap((r, i) => (r ? [] : [i]))
     if (missing.length > 0) await Promise.all(missing.map(async (i) => (records[i] = await this.record(summary[i]!.conv))))
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
-    const profiles = await this.profiles(memberIds)
+    const profiles = new Map((await this.profiles(memberIds)).map((p) => [p.id, p]))
     const convs: Conversation[] = []
     records.forEach((r, i) => {
       // A group the user left or was removed from is not theirs any more, whatever a summary still holds.
@@ -703,12 +703,13 @@ export class ChatService {
 
 function conversationOf(
   record: ConvRecord,
-  profiles: readonly User[],
+  profiles: readonly User[] | ReadonlyMap<UserId, User>,
   state: { lastSeq: number; lastMsg?: Message | undefined; readSeq: number },
   peerRead?: number,
   viewer?: UserId,
 ): Conversation {
-  const byId = new Map(profiles.map((p) => [p.id, p]))
+  // A list passes one map for all its conversations (one per conversation cost a reconnect 20).
+  const byId: ReadonlyMap<UserId, User> = isProfileList(profiles) ? new Map(profiles.map((p): [UserId, User] => [p.id, p])) : profiles
   // A member who joined later has nothing before their joining seq to read (nor unread).
   const joinedSeq = viewer !== undefined ? (record.joined?.[viewer] ?? 0) : 0
   state = { ...state, readSeq: Math.max(state.readSeq, joinedSeq) }
@@ -730,6 +731,10 @@ function conversationOf(
     conv.joinedSeq = joinedSeq
   }
   return conv
+}
+
+function isProfileList(profiles: readonly User[] | ReadonlyMap<UserId, User>): profiles is readonly User[] {
+  return Array.isArray(profiles)
 }
 
 /** A group's owner: its record's, or the first member for a group stored before roles. */
