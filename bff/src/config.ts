@@ -95,6 +95,13 @@ export interface Config {
   /** MAX_UPGRADES_IN_FLIGHT: upgrades being set up at once (token to `welcome`); beyond, a fast 503 with Retry-After UPGRADE_RETRY_AFTER_S. Defaults 200 / 1. */
   readonly maxUpgradesInFlight: number
   readonly upgradeRetryAfterS: number
+  /**
+   * UPGRADE_QUEUE_MAX / UPGRADE_QUEUE_WAIT_MS: upgrades beyond MAX_UPGRADES_IN_FLIGHT wait in a line
+   * of at most this many, each at most this long, for a slot (gateway/admission.ts); beyond either,
+   * the 503. Defaults 2000 / 3000 (well under the client's 15 s connect timeout); 0: refused at once.
+   */
+  readonly upgradeQueueMax: number
+  readonly upgradeQueueWaitMs: number
   /** MAX_DEVICES_PER_USER: sockets one user may hold on a process; a new one beyond gets 429 TOO_MANY_DEVICES (oldest win). Default 5. */
   readonly maxDevicesPerUser: number
   /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per user (all its sockets on a process), frames. Defaults 20 / 60. */
@@ -233,6 +240,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     maxConnections: e.MAX_CONNECTIONS,
     maxUpgradesInFlight: e.MAX_UPGRADES_IN_FLIGHT,
     upgradeRetryAfterS: e.UPGRADE_RETRY_AFTER_S,
+    upgradeQueueMax: e.UPGRADE_QUEUE_MAX,
+    upgradeQueueWaitMs: e.UPGRADE_QUEUE_WAIT_MS,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
     rateLimitPerSec: e.RATE_LIMIT_PER_SEC,
     rateLimitBurst: e.RATE_LIMIT_BURST,

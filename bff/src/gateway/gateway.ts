@@ -97,7 +97,12 @@ export class Gateway {
         metrics.errorsOut.inc({ code: 'SLOW_CONSUMER' })
       },
     }
-    this.admission = new Admission({ maxInFlight: config.maxUpgradesInFlight, retryAfterS: config.upgradeRetryAfterS })
+    this.admission = new Admission({
+      maxInFlight: config.maxUpgradesInFlight,
+      retryAfterS: config.upgradeRetryAfterS,
+      maxQueued: config.upgradeQueueMax,
+      queueWaitMs: config.upgradeQueueWaitMs,
+    })
     this.bookkeeping = new BookkeepingQueue(deps.bookkeeping ?? DEFAULT_BOOKKEEPING, (err, attempts) =>
       deps.log.warn({ err, attempts }, 'disconnect bookkeeping failed'),
     )
@@ -119,12 +124,20 @@ export class Gateway {
     if (url.pathname !== WS_PATH) return refuse(socket, 404, 'INVALID_FRAME', 'no WebSocket endpoint here')
     if (this.draining) return refuse(socket, 503, 'SHUTTING_DOWN')
     if (this.conns.size >= this.deps.config.maxConnections) return refuse(socket, 503, 'SERVER_BUSY')
-    // A storm: beyond the upgrades in flight, a fast 503 with Retry-After (gateway/admission.ts).
-    const release = this.admission.take()
-    if (!release) {
-      this.deps.metrics.errorsOut.inc({ code: 'SERVER_BUSY' })
-      return this.admission.refuseBusy(socket)
-    }
+    // A storm: beyond the upgrades in flight, a short wait in line, then a fast 503 with
+    // Retry-After (gateway/admission.ts).
+    this.admission.enter(socket, (release) => {
+      if (!release) {
+        this.deps.metrics.errorsOut.inc({ code: 'SERVER_BUSY' })
+        return this.admission.refuseBusy(socket)
+      }
+      if (socket.destroyed) return release()
+      this.admitted(req, socket, head, url, release)
+    })
+  }
+
+  /** An upgrade holding an admission slot: token, suspension and device checks, then the handshake. */
+  private admitted(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, release: () => void): void {
     socket.once('close', release)
     const header = req.headers.authorization
     const token = url.searchParams.get('token') ?? bearerToken(header)
