@@ -28,7 +28,10 @@ export interface AdmissionLimits {
 /** One upgrade waiting for a slot. */
 interface Waiter {
   readonly since: number
+  readonly socket: Duplex
   readonly grant: (release: (() => void) | undefined) => void
+  /** Its socket closed while waiting (the listener marks it). */
+  readonly gone: () => void
   done: boolean
 }
 
@@ -82,8 +85,8 @@ export class Admission {
       this.refused++
       return granted(undefined)
     }
-    const waiter: Waiter = { since: Date.now(), grant: granted, done: false }
-    socket.once('close', () => void (waiter.done = true))
+    const waiter: Waiter = { since: Date.now(), socket, grant: granted, gone: () => void (waiter.done = true), done: false }
+    socket.once('close', waiter.gone)
     this.waiting.push(waiter)
     if (!this.sweeper) {
       const waitMs = this.limits.queueWaitMs ?? 0
@@ -128,9 +131,14 @@ export class Admission {
     this.compact()
   }
 
+  /**
+   * The first waiter, out of the line. Its close listener goes with it: left on the socket it would
+   * keep the waiter, and the upgrade request its grant holds, for the whole life of the connection.
+   */
   private shift(): Waiter {
     const w = this.waiting[this.head]!
     this.waiting[this.head++] = undefined as unknown as Waiter
+    w.socket.removeListener('close', w.gone)
     return w
   }
 
