@@ -595,15 +595,27 @@ class RedisConvs implements ConvStore {
     const ids = listed.length === 0 && this.cold ? await this.listForUser(user) : listed
     const out = new Array<ConvSummary>(ids.length)
     const missing: number[] = []
-    ids.forEach((conv, i) => {
+    // A plain loop, the peer's mark assigned rather than spread in: this runs for every
+    // conversation of every reconnect (half its cost was the spread, without last messages).
+    for (let i = 0; i < ids.length; i++) {
+      const conv = ids[i]!
       const l = fields[`l:${conv}`]
-      if (l === undefined) return void missing.push(i)
+      if (l === undefined) {
+        missing.push(i)
+        continue
+      }
       const space = l.indexOf(' ')
       const lastSeq = Number(space < 0 ? l : l.slice(0, space))
       const last = space < 0 ? '' : l.slice(space + 1)
-      const peerRead = directMembers(conv) ? Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq) : undefined
-      out[i] = { conv, lastSeq, lastMsg: messages && last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(fields[`r:${conv}`] ?? 0), ...(peerRead !== undefined ? { peerRead } : {}) }
-    })
+      const summary: { -readonly [K in keyof ConvSummary]: ConvSummary[K] } = {
+        conv,
+        lastSeq,
+        lastMsg: messages && last ? (JSON.parse(last) as Message) : undefined,
+        readSeq: Number(fields[`r:${conv}`] ?? 0),
+      }
+      if (directMembers(conv)) summary.peerRead = Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq)
+      out[i] = summary
+    }
     if (missing.length > 0) {
       const convs = missing.map((i) => ids[i]!)
       const states = await this.states(convs, user)
