@@ -13,6 +13,9 @@ import { createContactsStore } from './store/contacts'
 import { createUploads } from './upload'
 import { taroUploadHttp } from './upload/taro'
 import { FileUrlRefresher, withFileUrls } from './upload/urls'
+import { PlayedMarks } from './voice/played'
+import { VoicePlayer } from './voice/player'
+import { taroAudioPort } from './voice/taro'
 
 const log = (msg: string, details?: Record<string, unknown>) => console.warn(`[chat] ${msg}`, details ?? '')
 
@@ -53,3 +56,10 @@ export const moderation = new Moderation({
       ? async (tmplIds) => (await Taro.requestSubscribeMessage({ tmplIds } as Taro.requestSubscribeMessage.Option)) as unknown as Record<string, string>
       : undefined,
 })
+
+/**
+ * Voice: one player for the app (one voice at a time) and the played marks of this device
+ * (client/voice). The recorder belongs to the composer's hold button (pages/chat/VoiceInput.tsx).
+ */
+export const voicePlayer = new VoicePlayer(taroAudioPort())
+export const playedMarks = new PlayedMarks(platform.storage)

@@ -38,6 +38,10 @@ import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRel
 import type { RelationStore } from './store/relations'
 import { ArchiveRelations } from './archive/relations'
 import { Relations } from './social/service'
+import { MemoryConvSettings, RedisConvSettings, RedisMirroredConvSettings } from './store/conv-settings'
+import type { ConvSettingsStore } from './store/conv-settings'
+import { ArchiveConvSettings } from './archive/conv-settings'
+import { ConvSettings } from './chat/settings'
 
 export interface ServerDeps {
   /** Defaults to the engine named by config.store. */
@@ -50,6 +54,8 @@ export interface ServerDeps {
   readonly metricsText?: () => Promise<string>
   /** Where relations are kept. Defaults to the archive's tables when there is an archive, else the engine's kind (memory or Redis). */
   readonly relations?: RelationStore
+  /** Where mute, pin and delete-for-me are kept. Defaults like relations: the archive, else the engine's kind. */
+  readonly convSettings?: ConvSettingsStore
 }
 
 export interface RunningServer {
@@ -98,8 +104,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
                   backlogMax: config.archiveBacklogMax,
                   batchMax: config.archiveBatchMax,
                   claimIdleMs: config.archiveClaimIdleMs,
+                  writesInFlight: config.archiveWritesInFlight,
+                  // Off the event loop unless asked (main.ts starts the persister process).
+                  persister: config.archivePersister === 'inline' ? 'inline' : 'elsewhere',
                   log,
-                  onBatch: (count: number, lagMs: number) => {
+                  onBatch: ({ count, lagMs }) => {
                     metrics.archived.inc(count)
                     metrics.archiveLag.observe(lagMs / 1000)
                   },
@@ -131,6 +140,19 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         ? await RedisRelations.open(redisRelations)
         : new MemoryRelations())
 
+  // Conversation settings and delete-for-me are records like relations: in the archive wherever
+  // there is one (they come back after Redis lost its data), the hidden messages mirrored in Redis
+  // under the Redis engine (every page reads them); Redis alone keeps them otherwise.
+  const settingsStore: ConvSettingsStore =
+    deps.convSettings ??
+    (archive
+      ? engine.kind === 'redis'
+        ? await RedisMirroredConvSettings.open(new ArchiveConvSettings(archive), redisRelations)
+        : new ArchiveConvSettings(archive)
+      : engine.kind === 'redis' && !deps.engine
+        ? await RedisConvSettings.open(redisRelations)
+        : new MemoryConvSettings())
+
   const tokens = new Tokens({ secret: config.jwtSecret, tokenTtlMs: config.tokenTtlMs, refreshTtlMs: config.refreshTtlMs }, engine.tokens)
   const devices = new LocalDevices()
   const delivery = new Delivery(node, devices, engine.bus, engine.queue, metrics, log)
@@ -156,10 +178,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     verifyToken: (token) => tokens.verify(token),
     files: { signedPath: (id) => uploads.urls.sign(id, 'data'), withdraw: (id) => uploads.withdrawFile(id) },
   })
-  // An image whose upload finished goes to WeChat's media check (when configured).
+  // An image or audio file whose upload finished goes to WeChat's media check (when configured).
   if (wechat.media) {
     const media = wechat.media
-    uploads.events.on('finished', (record: { id: string; owner: string; conv: string; kind: 'image' | 'file' }) => void media.submit(record))
+    uploads.events.on('finished', (record: { id: string; owner: string; conv: string; kind: 'image' | 'file'; mime: string }) => void media.submit(record))
   }
   delivery.onUndelivered = (user, json) => wechat.undelivered(user, json)
   const relations = new Relations({
@@ -181,6 +203,19 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
     relations.checks(wechat.checks),
   )
+  const settings = new ConvSettings({
+    store: settingsStore,
+    range: async (user, conv) => {
+      await chat.memberOf(user, conv)
+      const [state] = await engine.convs.states([conv], user)
+      return { lastSeq: state!.lastSeq, floor: await chat.floor(conv, user) }
+    },
+    push: (users, type, json, except) => delivery.frame(users, type, json, except),
+  })
+  chat.hiddenSeqs = (user, conv) => settings.hidden(user, conv)
+  chat.hiddenConvs = (user) => settings.hiddenConvs(user)
+  // Muted conversations send no notification (issue 14).
+  if (wechat.subscriptions) wechat.subscriptions.muted = (user, conv) => settings.muted(user, conv)
   // A group changed on another node: its cached record here is stale.
   delivery.onConvChanged = (conv) => chat.forget(conv)
   // Moderation (a risky image, the admin API) withdraws messages through the chat's one retraction.
@@ -193,6 +228,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     engine,
     chat,
     relations,
+    settings,
     devices,
     delivery,
     node,
@@ -292,6 +328,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           await new Promise((r) => metricsServer.close(r))
         }
         if (!deps.relations) await relationStore.close()
+        if (!deps.convSettings) await settingsStore.close()
         await engine.close()
       })()
       return closing

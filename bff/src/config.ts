@@ -54,6 +54,17 @@ export interface Config {
   readonly archiveBacklogMax: number
   /** ARCHIVE_CLAIM_IDLE_MS: a batch taken by a persister that died is taken over after this long. Default 30000. */
   readonly archiveClaimIdleMs: number
+  /**
+   * ARCHIVE_PERSISTER (STORE=redis with an archive): where the persister runs. `process` (default):
+   * its own process (bff/dist/persister.js) that the BFF starts and restarts; `none`: no persister
+   * here, one is deployed on its own (docker-compose service, Kubernetes Deployment); `inline`: on
+   * the BFF's event loop (the design before; in-process tests).
+   */
+  readonly archivePersister: 'process' | 'inline' | 'none'
+  /** ARCHIVE_WRITES_IN_FLIGHT: batches a persister writes to the archive at once (one pooled connection each). Default 4. */
+  readonly archiveWritesInFlight: number
+  /** PERSISTER_METRICS_PORT: the persister process serves /metrics (and /healthz) on this port (HOST; METRICS_TOKEN if set). Unset: none. 0 picks a free port (tests). */
+  readonly persisterMetricsPort: number | undefined
   /** JWT_SECRET: HS256 key of access tokens, at least 32 bytes. Required in production, and not a built-in or example value there. */
   readonly jwtSecret: string
   /** TOKEN_TTL_MS: access token lifetime. Default 15 min. */
@@ -218,6 +229,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     archiveBatchMax: e.ARCHIVE_BATCH_MAX,
     archiveBacklogMax: e.ARCHIVE_BACKLOG_MAX,
     archiveClaimIdleMs: e.ARCHIVE_CLAIM_IDLE_MS,
+    archivePersister: e.ARCHIVE_PERSISTER,
+    archiveWritesInFlight: e.ARCHIVE_WRITES_IN_FLIGHT,
+    persisterMetricsPort: e.PERSISTER_METRICS_PORT,
     jwtSecret,
     tokenTtlMs: e.TOKEN_TTL_MS,
     refreshTtlMs: e.REFRESH_TTL_MS,

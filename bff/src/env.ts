@@ -187,6 +187,9 @@ export const ENV = v.object({
   ARCHIVE_BATCH_MAX: int(1000, 1, 100_000),
   ARCHIVE_BACKLOG_MAX: int(1_000_000, 1, 1_000_000_000),
   ARCHIVE_CLAIM_IDLE_MS: int(30_000, 100, 3600_000),
+  ARCHIVE_PERSISTER: oneOf(['process', 'inline', 'none'], 'process'),
+  ARCHIVE_WRITES_IN_FLIGHT: int(4, 1, 64),
+  PERSISTER_METRICS_PORT: optionalInt(0, 65535),
   JWT_SECRET: secret(),
   TOKEN_TTL_MS: int(15 * 60_000, 1000, DAY_MS),
   REFRESH_TTL_MS: int(30 * DAY_MS, 60_000, 365 * DAY_MS),
@@ -247,6 +250,8 @@ export const ENV = v.object({
   WX_TOKEN_LOCK_MS: int(10_000, 100, 600_000),
   WX_RETRY_MAX: int(2, 0, 10),
   WX_RETRY_BASE_MS: int(200, 1, 60_000),
+  WX_HTTP_THREADS: int(1, 0, 16),
+  WX_HTTP_BATCH_MS: int(2, 0, 50),
   WX_SECCHECK: variable('on', (raw) => {
     const text = (raw ?? 'on').trim().toLowerCase()
     if (!['on', 'off', '1', '0', 'true', 'false'].includes(text)) invalid(`must be on or off, got "${raw}"`)
@@ -254,6 +259,8 @@ export const ENV = v.object({
   }),
   WX_SECCHECK_UNAVAILABLE: oneOf(['allow', 'refuse'], 'allow', 'must be allow or refuse'),
   WX_TEXT_CHECKS_PER_MIN: int(4000, 1, 1_000_000),
+  WX_SECCHECK_CACHE_MAX: int(10_000, 0, 1_000_000),
+  WX_SECCHECK_CACHE_TTL_MS: int(60_000, 1000, 3600_000),
   WX_SUBSCRIBE_TEMPLATE_ID: variable(undefined, (raw) => raw?.trim() ?? ''),
   WX_SUBSCRIBE_FIELDS: variable('thing1,thing2,time3', (raw) => {
     const fields = (raw || 'thing1,thing2,time3').split(',').map((s) => s.trim())

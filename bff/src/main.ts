@@ -13,6 +13,8 @@ import { createLogger } from './log'
 import { startServer } from './app'
 import { backoffDelay } from '@chat/shared'
 import { clusterMetricsText, serveClusterMetrics, shareRegistry } from './ops/cluster-metrics'
+import { persisterChildMissing, startPersisterChild } from './persister-child'
+import type { PersisterChild } from './persister-child'
 
 let config: Config
 try {
@@ -23,6 +25,22 @@ try {
   process.exit(2)
 }
 const log = createLogger(config.logLevel)
+
+/**
+ * The archive's persister, off the chat's event loop (ARCHIVE_PERSISTER=process): one child
+ * process per instance, started by the primary (or the only process). Started once the server
+ * listens, so that a start that fails leaves nothing behind.
+ */
+let persister: PersisterChild | undefined
+const wantsPersister = config.store === 'redis' && config.archiveUrl !== undefined && config.archivePersister === 'process'
+const missing = wantsPersister && cluster.isPrimary ? persisterChildMissing() : undefined
+if (missing) {
+  log.fatal({ variable: 'ARCHIVE_PERSISTER' }, missing)
+  process.exit(2)
+}
+const startPersister = () => {
+  if (wantsPersister && !persister) persister = startPersisterChild(log)
+}
 
 if (config.workers > 1 && cluster.isPrimary) runPrimary(config)
 else void runWorker(config)
@@ -66,6 +84,7 @@ function runPrimary(config: Config): void {
     log.info({ worker: worker.process.pid }, 'worker started')
     if (listening) return
     listening = true
+    startPersister()
     log.info({ port: msg.port, host: config.host, url: openUrl(config.host, msg.port ?? config.port), workers: config.workers, store: config.store }, 'listening')
   })
   const fail = (reason: string, details: Record<string, unknown>) => {
@@ -107,6 +126,7 @@ function runPrimary(config: Config): void {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'draining workers')
+    void persister?.stop(config.shutdownTimeoutMs)
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM')
     if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
     setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 2000).unref()
@@ -134,7 +154,10 @@ async function runWorker(config: Config): Promise<void> {
   if (cluster.isWorker) {
     shareRegistry(server.metrics.registry)
     process.send?.({ type: STARTED, port: server.port })
-  } else log.info({ port: server.port, host: config.host, url: server.url, store: config.store }, 'listening')
+  } else {
+    log.info({ port: server.port, host: config.host, url: server.url, store: config.store }, 'listening')
+    startPersister()
+  }
   const running = server
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {
@@ -143,7 +166,8 @@ async function runWorker(config: Config): Promise<void> {
     log.info({ signal, connections: running.connections() }, 'draining')
     // Bound the whole drain, even if something below hangs.
     setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 1000).unref()
-    running.close().then(
+    // The persister finishes the batches it read meanwhile (it needs no clients).
+    Promise.all([running.close(), persister?.stop(config.shutdownTimeoutMs)]).then(
       () => {
         log.info('stopped')
         process.exit(0)

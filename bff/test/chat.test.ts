@@ -22,7 +22,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     expect(welcome.user).toEqual(auth.user)
     expect(welcome.v).toBe(1)
     expect(welcome.heartbeatMs).toBe(30_000)
-    expect(welcome.limits).toEqual({ maxFrameBytes: 65536, maxTextChars: 5000, maxPageSize: 200 })
+    expect(welcome.limits).toEqual({ maxFrameBytes: 65536, maxTextChars: 5000, maxPageSize: 200, recallWindowMs: 120_000 })
     client.send({ type: 'ping', ts: 42 })
     const pong = await client.nextOf('pong')
     expect(pong.ts).toBe(42)
@@ -309,3 +309,12 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
 function seen(c: TestClient): number[] {
   return [...c.all('msg').map((f) => f.m.seq), ...c.all('messages').flatMap((f) => f.msgs.map((m) => m.seq))]
 }
+
+describe('the recall window in welcome', () => {
+  const t = useTestServer('memory', { RECALL_WINDOW_MS: '7000' })
+
+  it('is the server\'s RECALL_WINDOW_MS, so the client offers Recall exactly as long as the server allows it', async () => {
+    const { welcome } = await t.connect(t.uid('win'))
+    expect(welcome.limits.recallWindowMs).toBe(7000)
+  })
+})

@@ -52,9 +52,13 @@ describe('loadConfig', () => {
       tokenLockMs: 10_000,
       retryMax: 2,
       retryBaseMs: 200,
+      httpThreads: 1,
+      httpBatchMs: 2,
       secCheck: true,
       unavailablePolicy: 'allow',
       textChecksPerMin: 4000,
+      secCheckCacheMax: 10_000,
+      secCheckCacheTtlMs: 60_000,
       templateId: '',
       templateFields: ['thing1', 'thing2', 'time3'],
       graceMs: 30_000,
@@ -75,6 +79,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WX_MINIPROGRAM_STATE: 'beta' })).toThrow(/WX_MINIPROGRAM_STATE must be formal, trial or developer/)
     expect(() => loadConfig({ WX_SUBSCRIBE_GRACE_MS: '-1' })).toThrow(/WX_SUBSCRIBE_GRACE_MS must be between 0/)
     expect(() => loadConfig({ WX_PUBLIC_URL: 'not a url' })).toThrow(/WX_PUBLIC_URL must be a URL/)
+    expect(() => loadConfig({ WX_HTTP_THREADS: '17' })).toThrow(/WX_HTTP_THREADS must be between 0/)
+    expect(() => loadConfig({ WX_HTTP_BATCH_MS: '51' })).toThrow(/WX_HTTP_BATCH_MS must be between 0/)
+    expect(() => loadConfig({ WX_SECCHECK_CACHE_MAX: '-1' })).toThrow(/WX_SECCHECK_CACHE_MAX must be between 0/)
+    expect(() => loadConfig({ WX_SECCHECK_CACHE_TTL_MS: '10' })).toThrow(/WX_SECCHECK_CACHE_TTL_MS must be between 1000/)
+    expect(loadConfig({ WX_HTTP_THREADS: '0', WX_SECCHECK_CACHE_MAX: '0' }).wechat).toMatchObject({ httpThreads: 0, secCheckCacheMax: 0 })
   })
 
   it('names the variable of a bad value', () => {

@@ -230,11 +230,35 @@ for (const name of Object.keys(engines)) {
         [4, 'system'],
       ])
       expect(await code(chat.history('bob', { conv: g.id }))).toBe('NOT_MEMBER')
-      // His devices still hold the group's cursor: the sync skips it (and goes on with the rest).
+      // His devices still hold the group's cursor: the sync gives it the change that ended his
+      // membership (a device away at the time learns why), nothing else of it, and goes on with the rest.
       await chat.send('bob', text('d:ann:bob', 'bob-00001', 'direct'))
       const bobSync = new RecordingOutlet('bob')
-      await chat.sync('bob', 'r2', [{ conv: g.id, seq: 3 }, { conv: 'd:ann:bob', seq: 0 }], bobSync)
-      expect(bobSync.frames.filter((f) => f.type === 'messages').map((f) => f.conv)).toEqual(['d:ann:bob'])
+      await chat.sync('bob', 'r2', [{ conv: g.id, seq: 1 }, { conv: 'd:ann:bob', seq: 0 }], bobSync)
+      expect(bobSync.frames.filter((f) => f.type === 'messages').map((f) => [f.conv, (f.msgs as Array<{ seq: number }>).map((m) => m.seq)])).toEqual([
+        ['d:ann:bob', [1]],
+        [g.id, [4]],
+      ])
+      expect(bobSync.msgs().find((m) => m.seq === 4)).toMatchObject({ kind: 'system', body: { op: 'remove', users: ['bob'] } })
+      expect(JSON.stringify(bobSync.frames)).not.toContain('bob is gone')
+      // A device that got the removal already gets nothing of the group.
+      const bobHeld = new RecordingOutlet('bob')
+      await chat.sync('bob', 'r2b', [{ conv: g.id, seq: 4 }], bobHeld)
+      expect(bobHeld.frames.filter((f) => f.type === 'messages' && f.conv === g.id)).toEqual([])
+      // Others' removals are not his: ann's cursor names no change of hers.
+      await chat.group('owner', { conv: g.id, op: 'remove', users: ['dan'] })
+      const danSync = new RecordingOutlet('dan')
+      await chat.sync('dan', 'r2c', [{ conv: g.id, seq: 3 }], danSync)
+      expect(danSync.msgs().map((m) => [m.seq, m.body.op, m.body.users])).toEqual([[6, 'remove', ['dan']]])
+      // A later dissolve is not told to those removed before it, only to members at the time.
+      await chat.group('owner', { conv: g.id, op: 'dissolve' })
+      const bobLater = new RecordingOutlet('bob')
+      await chat.sync('bob', 'r2d', [{ conv: g.id, seq: 4 }], bobLater)
+      expect(bobLater.frames.filter((f) => f.type === 'messages' && f.conv === g.id)).toEqual([])
+      const annSync = new RecordingOutlet('ann')
+      await chat.sync('ann', 'r2e', [{ conv: g.id, seq: 5 }], annSync)
+      expect(annSync.msgs().filter((m) => m.seq === 7 || m.kind === 'system')).toMatchObject([{ seq: 7, body: { op: 'dissolve' } }])
+      expect(annSync.frames.filter((f) => f.type === 'messages' && f.conv === g.id)).toHaveLength(1)
       expect(bobSync.frames.at(-1)).toMatchObject({ type: 'sync.done', rid: 'r2' })
       expect(await code(chat.sync('bob', 'r3', [{ conv: 'g:neverexisted', seq: 0 }], new RecordingOutlet('bob')))).toBe('NOT_MEMBER')
     })

@@ -243,6 +243,34 @@ for (const [name, make] of Object.entries(ENGINES)) {
       expect(JSON.stringify(cold)).not.toContain('quick-')
     })
 
+    it('a recall event never counts as unread, and a group change one made oneself neither', async () => {
+      const { chat, conv } = await setup(make)
+      const unread = async (user: string) => (await chat.list(user)).find((c) => c.id === conv)!.unread
+      // bob has read up to 2; ann sends 3, recalls it (event 4), sends 5 and recalls 2 (event 6).
+      await send(chat, 'ann', conv, 'one', 1)
+      await send(chat, 'ann', conv, 'two', 2)
+      await chat.read('bob', { conv, seq: 2 })
+      await send(chat, 'ann', conv, 'three', 3)
+      await chat.recall('ann', { conv, seq: 3 })
+      expect(await unread('bob')).toBe(1)
+      expect(await unread('cat')).toBe(3)
+      await send(chat, 'ann', conv, 'five', 5)
+      await chat.recall('ann', { conv, seq: 2 })
+      expect(await unread('bob')).toBe(2)
+      expect(await unread('cat')).toBe(4)
+      expect(await unread('ann')).toBe(0)
+      // Read to the end: nothing left, events included.
+      await chat.read('bob', { conv, seq: 6 })
+      expect(await unread('bob')).toBe(0)
+      // Own group changes are read by making them; others' count.
+      await chat.group('ann', { conv, op: 'rename', title: 'renamed' })
+      await chat.group('ann', { conv, op: 'admin', users: ['bob'] })
+      await chat.group('bob', { conv, op: 'rename', title: 'again' })
+      expect(await unread('ann')).toBe(1)
+      expect(await unread('bob')).toBe(0)
+      expect(await unread('cat')).toBe(7)
+    })
+
     it('moderation withdraws any message at any age, with by = moderation', async () => {
       const { chat, engine, conv } = await setup(make, 0)
       await send(chat, 'bob', conv, 'risky', 1)

@@ -14,6 +14,7 @@ import { recallNotice, uploadRefused } from '../store/selectors'
 import type { ChatMessage, DisplayStatus } from '../store/types'
 import { Avatar } from './Avatar'
 import { imageSrc } from './media'
+import { VoiceBubble } from './VoiceBubble'
 import './chat.css'
 
 export interface RowProps {
@@ -34,6 +35,11 @@ export interface RowProps {
   readonly onLongPress?: (m: ChatMessage) => void
   /** A `system` message's line ("A added B"): shown centred and small, no bubble. */
   readonly system?: string
+  /** A reply's quote line (store/reply.ts, quoteLine), shown under the bubble; a tap goes to the original. */
+  readonly quote?: string
+  readonly onQuote?: (m: ChatMessage) => void
+  /** Briefly highlighted: the original a quote was tapped for. */
+  readonly hl?: boolean
 }
 
 /** A row without a bubble: a recall event (nothing: the message it names shows the notice) or the notice itself. */
@@ -80,6 +86,8 @@ function statusLabel(s: DisplayStatus): string | undefined {
 
 export const MessageRow = memo(function MessageRow(p: RowProps) {
   const { m, own } = p
+  // Deleted for oneself: the row keeps its place in the list (seqs stay gap-free) and shows nothing.
+  if (m.kind === 'hidden') return <View className='r0' />
   if (m.kind === 'system') {
     return (
       <View className='r'>
@@ -93,7 +101,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
   if (m.kind === 'recall' || m.kind === 'recalled') return <NoticeRow {...p} />
   const refused = own && uploadRefused(m)
   return (
-    <View className='r'>
+    <View className={p.hl ? 'r hl' : 'r'}>
       <TimeLine time={p.time} />
       <View className={own ? 'ln me' : 'ln'}>
         <Avatar id={m.from} name={p.senderName} />
@@ -112,6 +120,7 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
             ) : null}
             <Bubble m={m} own={own} onImage={p.onImage} onFile={p.onFile} />
           </View>
+          {p.quote !== undefined ? <QuoteLine {...p} quote={p.quote} /> : null}
           {own && m.status === 'failed' && m.error === 'CONTENT_RISKY' ? (
             // WeChat's content security refused the text: it was stored nowhere; resending the same
             // text would be refused again, so the row offers only its removal.
@@ -147,6 +156,15 @@ export const MessageRow = memo(function MessageRow(p: RowProps) {
   )
 })
 
+/** A reply's quote, under its bubble (as WeChat shows it): one grey line; a tap scrolls to the original. */
+function QuoteLine(p: RowProps & { quote: string }) {
+  return (
+    <View className='qt' role='link' onClick={p.onQuote ? () => p.onQuote!(p.m) : undefined}>
+      <Text className='qt-t'>{p.quote}</Text>
+    </View>
+  )
+}
+
 function Bubble(p: { m: ChatMessage; own: boolean; onImage: (m: ChatMessage) => void; onFile: (m: ChatMessage) => void }) {
   const { m } = p
   if (m.kind === 'text') {
@@ -161,6 +179,7 @@ function Bubble(p: { m: ChatMessage; own: boolean; onImage: (m: ChatMessage) => 
       </View>
     )
   }
+  if (m.kind === 'voice') return <VoiceBubble m={m} own={p.own} />
   // A refused file shows no progress (nothing more will be sent), only the reason below it.
   const progress = m.upload && !m.upload.done && !(m.kind === 'file' && uploadRefused(m)) ? Math.floor((100 * m.upload.sentBytes) / Math.max(1, m.upload.totalBytes)) : undefined
   if (m.kind === 'image') {

@@ -23,8 +23,12 @@ export const ROW = {
   /** Smallest side of an image bubble (a tap target), design px. */
   imageFloor: 40,
   fileCard: 150,
+  /** A voice bubble (`.vc`): one line of text's height. */
+  voice: 80,
   /** The one-line notice of a recalled message (`.rc`). */
   notice: 40,
+  /** A reply's quote line under its bubble (`.qt`: 8 margin + 48). */
+  quote: 56,
 } as const
 
 /** Show a time separator when this much time passed since the previous message, ms. */
@@ -60,14 +64,26 @@ export function imageBox(width: number | undefined, height: number | undefined, 
   return { w: Math.max(Math.round(realW * k), ROW.imageFloor), h: Math.max(Math.round(realH * k), ROW.imageFloor) }
 }
 
+/**
+ * The row before `i` that a person sees, for the time separator: messages deleted for oneself
+ * (`hidden`) render nothing, so the one before them counts.
+ */
+export function previousShown(list: readonly ChatMessage[], i: number): ChatMessage | undefined {
+  let j = i - 1
+  while (j >= 0 && list[j]!.kind === 'hidden') j--
+  return j >= 0 ? list[j] : undefined
+}
+
 export function showTime(m: ChatMessage, prev: ChatMessage | undefined): boolean {
   // A `recall` event is no row of its own (its message shows the notice): no separator either.
   if (m.kind === 'recall') return false
+  // Nor a message deleted for oneself (`hidden`): it renders nothing.
+  if (m.kind === 'hidden') return false
   return !prev || m.ts - prev.ts >= TIME_GAP_MS
 }
 
 export function estimateRow(m: ChatMessage, prev: ChatMessage | undefined, ctx: EstimateContext): number {
-  if (m.kind === 'recall') return 0
+  if (m.kind === 'recall' || m.kind === 'hidden') return 0
   if (m.kind === 'recalled') return Math.round((ROW.notice + ROW.rowPad + (showTime(m, prev) ? ROW.timeRow : 0)) * ctx.scale)
   let content: number
   if (m.kind === 'text') {
@@ -78,11 +94,14 @@ export function estimateRow(m: ChatMessage, prev: ChatMessage | undefined, ctx: 
   } else if (m.kind === 'image') {
     const b = m.body as { width?: number; height?: number }
     content = imageBox(b.width, b.height, ctx.scale).h
+  } else if (m.kind === 'voice') {
+    content = ROW.voice
   } else {
     content = ROW.fileCard
   }
   let h = Math.max(content, ROW.avatar) + ROW.rowPad
   if (ctx.group && m.from !== ctx.me) h += ROW.nameRow
+  if (m.kind === 'text' && 'reply' in m.body && m.body.reply) h += ROW.quote
   if (showTime(m, prev)) h += ROW.timeRow
   return Math.round(h * ctx.scale)
 }

@@ -15,6 +15,7 @@
  */
 import {
   directConvId,
+  LIMITS,
   type Conversation,
   type ConvId,
   type ClientFrameOf,
@@ -39,9 +40,13 @@ import {
   setPresence,
   setUsers,
   upsertConv,
+  applySettings,
+  hideLocal,
+  setDraft,
   type ChatStore,
 } from '../store/store'
-import type { FileMessageKind, FileMessageSink, FileMessageUploads } from '../upload/types'
+import type { ChatMessage } from '../store/types'
+import type { FileMessageSink, FileMessageUploads, PickKind, PickedFile } from '../upload/types'
 import type { Auth } from './auth'
 import { Connection, type ConnectionStatus } from './connection'
 import { requireUser, type ClientContext, type ClientLog } from './context'
@@ -50,6 +55,7 @@ import { Receipts, type Viewing } from './receipts'
 import { Requests } from './requests'
 import { Sender } from './sender'
 import { Sync } from './sync'
+import type { TextExtras } from '../store/reply'
 
 export type { Viewing } from './receipts'
 
@@ -95,6 +101,8 @@ export class ChatClient {
   private readonly offLifecycle: Array<() => void> = []
   private readonly handlers: FrameHandlers
   private relationListener?: (f: ServerFrameOf<'relation'>) => void
+  /** The server's RECALL_WINDOW_MS from its last `welcome` (a server that does not say: the default). */
+  private serverRecallWindowMs: number = LIMITS.recallWindowMs
 
   constructor(private readonly deps: ChatClientDeps) {
     this.opts = { ...CLIENT_DEFAULTS, ...deps.options }
@@ -202,9 +210,15 @@ export class ChatClient {
     return this.uploads !== undefined
   }
 
-  pickAndSend(conv: ConvId, kind: FileMessageKind): Promise<void> {
+  pickAndSend(conv: ConvId, kind: PickKind): Promise<void> {
     if (!this.uploads) return Promise.reject(new Error('uploads are not available in this build'))
     return this.uploads.pickAndSend(conv, kind)
+  }
+
+  /** A recorded voice (client/voice): shown at once, uploaded, then sent as `{fileId, duration}`. */
+  sendRecording(conv: ConvId, file: PickedFile & { readonly blob?: unknown; readonly duration: number }): void {
+    if (!this.uploads) throw new Error('uploads are not available in this build')
+    this.uploads.sendRecording(conv, file)
   }
 
   /** What the uploads module uses to show and send image/file messages (client/upload/types.ts). */
@@ -215,8 +229,8 @@ export class ChatClient {
   // ------------------------------------------------------------------------------------ sending
 
   /** Show the message at once, queue it, and send it if connected. Returns its cid. */
-  sendText(conv: ConvId, text: string): string {
-    return this.sender.sendText(conv, text)
+  sendText(conv: ConvId, text: string, extras?: TextExtras): string {
+    return this.sender.sendText(conv, text, extras)
   }
 
   /** Remove a message the server refused for good (uploadRefused): it was never stored, nothing is left to send. */
@@ -270,8 +284,40 @@ export class ChatClient {
    * replaced it; the row turns into the notice when the `recall` event arrives, as on every device.
    * Rejects with the server's code (RECALL_WINDOW_PASSED, RECALL_NOT_ALLOWED...).
    */
+  /** How long after its send the server lets a message be recalled, ms (`welcome.limits.recallWindowMs`). */
+  get recallWindowMs(): number {
+    return this.serverRecallWindowMs
+  }
+
+  /** Whether Recall is offered for `m`: our own stored message, not recalled, within the server's window at `now`. */
+  canRecall(m: ChatMessage, now: number): boolean {
+    if (m.seq === undefined || m.from !== this.store.getState().me?.id) return false
+    if (m.kind === 'recalled' || m.kind === 'recall' || m.kind === 'system') return false
+    return now - m.ts <= this.serverRecallWindowMs
+  }
+
   recall(conv: ConvId, seq: number): Promise<void> {
     return this.requests.send<'recall'>('recall', (rid) => ({ type: 'recall', rid, conv, seq })).then(() => undefined)
+  }
+
+  /**
+   * Mute or pin `conv` (a field left out keeps its value), for all of our devices. Applied here once
+   * the server answers (the other devices get its push); rejects with its code (PINNED_FULL...).
+   */
+  setConvSettings(conv: ConvId, change: { readonly muted?: boolean; readonly pinned?: boolean }): Promise<void> {
+    return this.requests
+      .send<'conv.settings'>('conv.settings', (rid) => ({ type: 'conv.settings', rid, conv, ...change }))
+      .then((f) => this.store.setState((s) => applySettings(s, f)))
+  }
+
+  /** Delete message `seq` of `conv` for ourselves, on all of our devices (the other members keep it). */
+  hideMessage(conv: ConvId, seq: number): Promise<void> {
+    return this.requests.send<'hide'>('hide', (rid) => ({ type: 'hide', rid, conv, seq })).then(() => this.store.setState((s) => hideLocal(s, conv, seq)))
+  }
+
+  /** The composer's unsent text of `conv`, kept across restarts (persist.ts writes it, coalesced). */
+  setDraft(conv: ConvId, text: string): void {
+    this.store.setState((s) => setDraft(s, conv, text))
   }
 
   /** Pull to refresh: the conversation list again. */
@@ -380,6 +426,13 @@ export class ChatClient {
       recall: (f) => {
         requests.settle(f.rid, f)
       },
+      // Our own settings or a message we deleted for ourselves, from another of our devices.
+      'conv.settings': (f) => {
+        if (!requests.settle(f.rid, f)) store.setState((s) => applySettings(s, f))
+      },
+      hide: (f) => {
+        if (!requests.settle(f.rid, f)) store.setState((s) => hideLocal(s, f.conv, f.seq))
+      },
       receipt: (f) => receipts.onReceipt(f),
       typing: (f) => receipts.onTyping(f),
       presence: (f) => store.setState((s) => setPresence(s, f)),
@@ -400,6 +453,7 @@ export class ChatClient {
   }
 
   private onWelcome(f: ServerFrameOf<'welcome'>): void {
+    this.serverRecallWindowMs = f.limits.recallWindowMs ?? LIMITS.recallWindowMs
     this.auth.setServerTime(f.serverTime)
     this.store.setState((s) => setMe(s, f.user))
     this.sync.catchUp()

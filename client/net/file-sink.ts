@@ -3,7 +3,7 @@
  * a pending bubble at once, its progress, its failure, and - once the file is stored - the message
  * itself, sent through the sender's outbox like a text.
  */
-import { randomId, type ConvId, type FileBody, type ImageBody } from '@chat/shared'
+import { randomId, type ConvId, type FileBody, type ImageBody, type VoiceBody } from '@chat/shared'
 import { addPending, patchPending, removePending, setUploadProgress } from '../store/store'
 import type { ChatMessage } from '../store/types'
 import type { FileMessageKind, FileMessageSink, PickedFile, UploadFailure } from '../upload/types'
@@ -31,6 +31,7 @@ export function createFileSink(ctx: ClientContext, sender: Sender, auth: Auth, b
         size: file.size,
         ...(file.mime ? { mime: file.mime } : {}),
         ...(file.width && file.height ? { width: file.width, height: file.height } : {}),
+        ...(file.duration !== undefined ? { duration: file.duration } : {}),
       }
       const ts = timers.now()
       store.setState((s) =>
@@ -67,7 +68,7 @@ export function createFileSink(ctx: ClientContext, sender: Sender, auth: Auth, b
         })),
       )
     },
-    completeUpload: (cid: string, body: ImageBody | FileBody) => {
+    completeUpload: (cid: string, body: ImageBody | FileBody | VoiceBody) => {
       const conv = convOf(cid)
       if (!conv) return
       let kind: ChatMessage['kind'] = 'file'
@@ -85,7 +86,8 @@ export function createFileSink(ctx: ClientContext, sender: Sender, auth: Auth, b
           }
         }),
       )
-      sender.enqueue({ cid, conv, kind, body: { fileId: body.fileId }, ts })
+      const ref = (kind as ChatMessage['kind']) === 'voice' && 'duration' in body ? { fileId: body.fileId, duration: body.duration } : { fileId: body.fileId }
+      sender.enqueue({ cid, conv, kind, body: ref, ts })
     },
     removePending: (cid: string) => {
       const conv = convOf(cid)

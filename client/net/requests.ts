@@ -9,7 +9,7 @@ import type { Connection } from './connection'
 import type { ClientContext } from './context'
 import { appErrorFrom, RequestFailedError } from './errors'
 
-export type RequestKind = 'history' | 'convs' | 'users' | 'conv.create' | 'contacts' | 'relation' | 'contacts.policy' | 'group' | 'members' | 'recall'
+export type RequestKind = 'history' | 'convs' | 'users' | 'conv.create' | 'contacts' | 'relation' | 'contacts.policy' | 'group' | 'members' | 'recall' | 'conv.settings' | 'hide'
 
 type ClientFrame = Parameters<Connection['send']>[0]
 

@@ -4,10 +4,11 @@
  * with the original ack, `dup: true`, so nothing is stored twice). A temporary refusal is retried
  * with backoff under the same cid; a final one marks the message failed.
  */
-import { backoffDelay, LIMITS, randomId, type ConvId, type ServerFrameOf, type UserId } from '@chat/shared'
+import { backoffDelay, LIMITS, randomId, type ConvId, type SendTextBody, type ServerFrameOf, type UserId } from '@chat/shared'
 import type { KeyValueStorage, TimerId } from '../platform/types'
 import { uploadRefused } from '../store/selectors'
 import { addPending, confirmPending, patchPending, removePending } from '../store/store'
+import { displayText, replyOf, wireText, type TextExtras } from '../store/reply'
 import type { FileMessageUploads } from '../upload/types'
 import { requireUser, type ClientContext } from './context'
 import { Outbox, type OutboxEntry } from './outbox'
@@ -33,13 +34,15 @@ export class Sender {
   }
 
   /** Show the message at once, queue it, and send it if connected. Returns its cid. */
-  sendText(conv: ConvId, text: string): string {
+  sendText(conv: ConvId, text: string, extras?: TextExtras): string {
     const me = requireUser(this.ctx)
     const trimmed = text.slice(0, LIMITS.maxTextChars)
     const cid = randomId(21)
     const ts = this.ctx.timers.now()
-    this.ctx.store.setState((s) => addPending(s, { cid, from: me, conv, kind: 'text', body: { text: trimmed }, ts, status: 'sending' }))
-    this.enqueue({ cid, conv, kind: 'text', body: { text: trimmed }, ts })
+    // A quote or mentions (reply.ts): shown with the quote at once, sent with the quote's seq only.
+    const body = extras ? displayText(trimmed, extras) : { text: trimmed }
+    this.ctx.store.setState((s) => addPending(s, { cid, from: me, conv, kind: 'text', body, ts, status: 'sending' }))
+    this.enqueue({ cid, conv, kind: 'text', body: extras ? wireText(body)! : body, ts, ...(extras?.quote ? { quote: extras.quote } : {}) })
     return cid
   }
 
@@ -69,11 +72,19 @@ export class Sender {
       this.uploads()?.retry(cid)
       return
     }
-    const body = m.kind === 'text' && 'text' in m.body ? { text: m.body.text } : 'fileId' in m.body ? { fileId: m.body.fileId } : undefined
+    const body =
+      m.kind === 'text' && 'text' in m.body
+        ? wireText(m.body)
+        : m.kind === 'voice' && 'fileId' in m.body && 'duration' in m.body
+          ? { fileId: m.body.fileId, duration: m.body.duration }
+          : 'fileId' in m.body
+            ? { fileId: m.body.fileId }
+            : undefined
     // Only what a user sends is resent: never a system message or a recall event or tombstone.
-    if (!body || (m.kind !== 'text' && m.kind !== 'image' && m.kind !== 'file')) return
+    if (!body || (m.kind !== 'text' && m.kind !== 'image' && m.kind !== 'file' && m.kind !== 'voice')) return
     this.ctx.store.setState((s) => patchPending(s, conv, cid, (x) => ({ ...x, status: 'sending', error: undefined })))
-    this.enqueue({ cid, conv, kind: m.kind, body, ts: m.ts })
+    const quote = replyOf(m)
+    this.enqueue({ cid, conv, kind: m.kind, body, ts: m.ts, ...(quote ? { quote } : {}) })
   }
 
   /** Keep the entry in the outbox and send it. */
@@ -96,8 +107,10 @@ export class Sender {
   private transmit(entry: OutboxEntry): void {
     const frame =
       entry.kind === 'text'
-        ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'text' as const, body: entry.body as { text: string } }
-        : { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: entry.kind, body: { fileId: (entry.body as { fileId: string }).fileId } }
+        ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'text' as const, body: entry.body as SendTextBody }
+        : entry.kind === 'voice'
+          ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'voice' as const, body: voiceRef(entry.body) }
+          : { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: entry.kind, body: { fileId: (entry.body as { fileId: string }).fileId } }
     this.ctx.connection.send(frame)
   }
 
@@ -115,7 +128,7 @@ export class Sender {
       const list = store.getState().messages[e.conv]
       if (list?.some((m) => m.cid === e.cid && m.from === me)) continue
       if (e.kind === 'text' && 'text' in e.body) {
-        const body = e.body
+        const body = displayText(e.body.text, { quote: e.quote, mentions: e.body.mentions, mentionAll: e.body.mentionAll })
         store.setState((s) => addPending(s, { cid: e.cid, from: me, conv: e.conv, kind: 'text', body, ts: e.ts, status: 'sending' }))
       }
     }
@@ -168,4 +181,10 @@ export class Sender {
   dispose(): void {
     for (const timer of this.resendTimers.values()) this.ctx.timers.clearTimeout(timer)
   }
+}
+
+/** A voice's `{fileId, duration}` as the outbox holds it. */
+function voiceRef(body: OutboxEntry['body']): { fileId: string; duration: number } {
+  const b = body as { fileId: string; duration?: number }
+  return { fileId: b.fileId, duration: b.duration ?? 0 }
 }

@@ -10,6 +10,9 @@
  *   same connection after a full-jitter backoff with the reconnect bounds; the attempts start over
  *   at every sync done and every connection. A refusal that is final ends the request: gap filling
  *   resumes (sync) or skips that hole until the next sync (history).
+ * - A `sync` the server goes silent on (no batch and no `sync.done` for `requestTimeoutMs`) counts
+ *   as refused for a while: it is asked again the same way, so gap filling is never held up by an
+ *   answer that will not come. Each batch of the sync restarts the wait (a long catch-up is alive).
  * - Delivery acks (`recv`) are cumulative per conversation and sent at most every `recvBatchMs`;
  *   `sync.done.q` is acknowledged once the sync's batches are in the store.
  */
@@ -31,6 +34,8 @@ export class Sync {
   /** A refused sync waits out its backoff: no gap filling meanwhile (the sync will fill). */
   private syncRetryTimer?: TimerId
   private syncAttempts = 0
+  /** Bounds the silence while a sync runs (restarted by each of its batches). */
+  private syncWatch?: TimerId
   /** Gap requests refused as temporary: the retry timer and attempts, per conversation. */
   private readonly gapRetry = new Map<ConvId, { timer?: TimerId; attempts: number }>()
 
@@ -49,12 +54,32 @@ export class Sync {
       .filter((c) => c.seq > 0)
       .slice(0, LIMITS.maxSyncConversations)
     const rid = randomId(12)
-    if (this.ctx.connection.send({ type: 'sync', rid, cursors })) this.syncRid = rid
+    if (!this.ctx.connection.send({ type: 'sync', rid, cursors })) return
+    this.syncRid = rid
+    this.watchSync()
+  }
+
+  /** (Re)start the wait for the running sync's next batch or its `sync.done`. */
+  private watchSync(): void {
+    this.ctx.timers.clearTimeout(this.syncWatch)
+    this.syncWatch = this.ctx.timers.setTimeout(() => {
+      this.syncWatch = undefined
+      if (this.syncRid === undefined) return
+      this.ctx.log?.('sync unanswered', { timeoutMs: this.ctx.opts.requestTimeoutMs })
+      this.syncRid = undefined
+      this.retrySync()
+    }, this.ctx.opts.requestTimeoutMs)
+  }
+
+  private endSyncWatch(): void {
+    this.ctx.timers.clearTimeout(this.syncWatch)
+    this.syncWatch = undefined
   }
 
   /** A page of messages (a sync batch, a history page, a gap filled): into the store. */
   onMessages(f: ServerFrameOf<'messages'>): void {
     this.ctx.store.setState((s) => mergeServerMessages(s, f.conv, f.msgs, this.ctx.opts.maxMessagesInMemory))
+    if (f.rid === this.syncRid) this.watchSync()
     if (this.gapFilling.get(f.conv) === f.rid) {
       this.gapFilling.delete(f.conv)
       if (f.msgs.length === 0) this.gapStuck.add(f.conv)
@@ -65,6 +90,7 @@ export class Sync {
     if (f.rid === this.syncRid) {
       this.syncRid = undefined
       this.syncAttempts = 0
+      this.endSyncWatch()
     }
     this.pendingQ = f.q
     this.sendRecv()
@@ -83,6 +109,7 @@ export class Sync {
   onSyncRefused(f: ServerFrameOf<'error'>): boolean {
     if (f.rid === undefined || f.rid !== this.syncRid) return false
     this.syncRid = undefined
+    this.endSyncWatch()
     if (f.code !== 'NOT_MEMBER') {
       if (f.temporary) this.retrySync()
       else this.ctx.log?.('sync refused', { code: f.code, message: f.message })
@@ -111,6 +138,8 @@ export class Sync {
   fillGaps(conv: ConvId): void {
     if (this.syncRid || this.syncRetryTimer !== undefined) return
     if (this.gapFilling.has(conv) || this.gapStuck.has(conv) || this.gapRetry.get(conv)?.timer !== undefined) return
+    // A group we are no longer in: what we missed before its end is not ours to ask for (NOT_MEMBER).
+    if (this.ctx.store.getState().ended?.[conv]) return
     const gaps = gapsOf(this.ctx.store.getState().messages[conv])
     const gap = gaps[gaps.length - 1]
     if (!gap) return
@@ -185,6 +214,7 @@ export class Sync {
   disconnected(): void {
     this.gapFilling.clear()
     this.syncRid = undefined
+    this.endSyncWatch()
     this.ctx.timers.clearTimeout(this.syncRetryTimer)
     this.syncRetryTimer = undefined
     this.syncAttempts = 0
@@ -199,6 +229,7 @@ export class Sync {
   dispose(): void {
     this.ctx.timers.clearTimeout(this.recvTimer)
     this.ctx.timers.clearTimeout(this.syncRetryTimer)
+    this.endSyncWatch()
     this.clearGapRetries()
   }
 }

@@ -22,6 +22,7 @@ const CACHE_VERSION = 1
 
 const keys = (user: string) => ({
   index: `chat.cache.${user}.convs`,
+  drafts: `chat.cache.${user}.drafts`,
   conv: (conv: ConvId) => `chat.cache.${user}.m.${conv}`,
 })
 
@@ -72,13 +73,22 @@ export function loadCache(storage: KeyValueStorage, user: string): Partial<ChatS
         continue
       }
       const pending = v.safeParse(Pending, m)
-      if (pending.success) list.push(restorePending(pending.output as unknown as ChatMessage))
+      if (pending.success) list.push(restorePending(pending.output))
     }
     if (list.length) messages[c.output.id] = list
   }
   const peers: Record<ConvId, PeerMarks> = {}
   for (const [conv, marks] of Object.entries(index.output.peers)) if (convs[conv]) peers[conv] = marks
-  return { convs, messages, peers, convsLoaded: Object.keys(convs).length > 0 }
+  return { convs, messages, peers, convsLoaded: Object.keys(convs).length > 0, drafts: loadDrafts(storage, k.drafts) }
+}
+
+/** Most conversations whose draft is kept (the latest written win). */
+const DRAFTS_MAX = 200
+const Drafts = v.record(schemas.ConvId, v.pipe(v.string(), v.maxLength(5000)))
+
+function loadDrafts(storage: KeyValueStorage, key: string): Record<ConvId, string> {
+  const stored = v.safeParse(Drafts, storage.get(key))
+  return stored.success ? stored.output : {}
 }
 
 /** An upload cut by the app's end did not finish: show it as failed, with retry. */
@@ -110,6 +120,7 @@ export function persistCache(
   const initial = store.getState()
   // What was just loaded from the cache needs no rewrite.
   saved = { convs: initial.convs, peers: initial.peers, lists: new Map(Object.entries(initial.messages)), ids: Object.keys(initial.convs) }
+  let savedDrafts = initial.drafts
   let timer: TimerId | undefined
 
   const write = (): void => {
@@ -136,6 +147,13 @@ export function persistCache(
       }
     }
     saved = { convs: s.convs, peers: s.peers, lists: saved.lists, ids }
+    // Drafts: one key, written only when a draft changed, coalesced like the rest (not per keystroke).
+    if (s.drafts !== savedDrafts) {
+      const entries = Object.entries(s.drafts)
+      if (entries.length === 0) storage.remove(k.drafts)
+      else storage.set(k.drafts, Object.fromEntries(entries.slice(-DRAFTS_MAX)))
+      savedDrafts = s.drafts
+    }
   }
 
   const unsubscribe = store.subscribe(() => {
@@ -161,6 +179,7 @@ function bounded(list: readonly ChatMessage[], max: number): ChatMessage[] {
 
 export function clearCache(storage: KeyValueStorage, user: string, convIds: readonly ConvId[]): void {
   const k = keys(user)
+  storage.remove(k.drafts)
   for (const id of convIds) storage.remove(k.conv(id))
   storage.remove(k.index)
 }

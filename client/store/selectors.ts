@@ -34,8 +34,9 @@ export function gapsOf(list: readonly ChatMessage[] | undefined): SeqRange[] {
 /** Older messages exist on the server (we do not hold seq 1). */
 export function hasOlder(list: readonly ChatMessage[] | undefined, conv?: Conversation): boolean {
   const first = list?.[0]?.seq
-  if (first === undefined) return (conv?.lastSeq ?? 0) > 0 && !list?.length
-  return first > 1
+  if (first === undefined) return (conv?.lastSeq ?? 0) > (conv?.joinedSeq ?? 0) && !list?.length
+  // A member added later has nothing before the seq at which they joined (history refuses it).
+  return first > (conv?.joinedSeq ?? 0) + 1
 }
 
 export function isOwn(m: ChatMessage, me: UserId | undefined): boolean {
@@ -94,12 +95,12 @@ export function activityOf(s: ChatState, c: Conversation): number {
 
 let orderMemo: { convs: ChatState['convs']; messages: ChatState['messages']; order: ConvId[] } | undefined
 
-/** Conversation ids by latest activity, newest first. */
+/** Conversation ids: pinned ones first (latest pin first), then by latest activity, newest first. */
 export function convOrder(s: ChatState): ConvId[] {
   if (orderMemo && orderMemo.convs === s.convs && orderMemo.messages === s.messages) return orderMemo.order
   const order = Object.values(s.convs)
-    .map((c) => ({ id: c.id, at: activityOf(s, c) }))
-    .sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : 1))
+    .map((c) => ({ id: c.id, pin: c.pinned ?? 0, at: activityOf(s, c) }))
+    .sort((a, b) => b.pin - a.pin || b.at - a.at || (a.id < b.id ? -1 : 1))
     .map((x) => x.id)
   const same = orderMemo && orderMemo.order.length === order.length && orderMemo.order.every((id, i) => id === order[i])
   orderMemo = { convs: s.convs, messages: s.messages, order: same ? orderMemo!.order : order }
@@ -111,7 +112,10 @@ export function previewText(m: ChatMessage | undefined, tr: Translate, me?: User
   if (m.kind === 'system') return systemText(m, tr, nameOf ?? ((id) => id), me)
   if (m.kind === 'text') return 'text' in m.body ? m.body.text : ''
   if (m.kind === 'recalled' || m.kind === 'recall') return recallNotice(m, tr, me, nameOf)
+  // Deleted for ourselves: nothing of it is shown.
+  if (m.kind === 'hidden') return ''
   if (m.kind === 'image') return tr('list.image')
+  if (m.kind === 'voice') return tr('list.voice')
   return tr('list.file', { name: 'name' in m.body ? m.body.name : '' })
 }
 
@@ -137,9 +141,10 @@ export function typingUsers(s: ChatState, conv: ConvId, now: number): UserId[] {
     .map(([u]) => u)
 }
 
+/** Unread messages of every conversation but the muted ones (a muted one shows a dot, not a count). */
 export function totalUnread(s: ChatState): number {
   let n = 0
-  for (const c of Object.values(s.convs)) n += c.unread
+  for (const c of Object.values(s.convs)) if (!c.muted) n += c.unread
   return n
 }
 

@@ -16,7 +16,9 @@ import {
   type UserId,
 } from '@chat/shared'
 import type { ChatMessage, ChatState, OlderState, PeerMarks, UploadProgress } from './types'
+import { applyGroupChanges, keepEnded, stillEnded, unlistedGroups } from './groups'
 import type { ConnectionStatus } from '../net/connection'
+import { markMentions } from './reply'
 
 export type ChatStore = StoreApi<ChatState>
 
@@ -30,6 +32,7 @@ export const initialState: ChatState = {
   typing: {},
   presence: {},
   users: {},
+  drafts: {},
 }
 
 export function createChatStore(initial: Partial<ChatState> = {}): ChatStore {
@@ -63,6 +66,8 @@ export function mergeServerMessages(
   maxInMemory: number,
 ): ChatState {
   if (msgs.length === 0) return s
+  // A new group change changes the summary (members, title, roles, our own membership) at once.
+  s = applyGroupChanges(s, conv, msgs)
   const current = s.messages[conv] ?? EMPTY
   const merged = applyRecalls(mergeMessages<ChatMessage>(current, msgs), msgs)
   if (merged === current) return s
@@ -75,11 +80,21 @@ export function mergeServerMessages(
       if (m.seq <= lastSeq) continue
       lastSeq = m.seq
       lastMsg = m
-      if (m.from !== s.me?.id && m.seq > c.readSeq) unread++
+      if (m.from !== s.me?.id && m.seq > c.readSeq && countsAsUnread(m)) unread++
     }
     if (lastSeq !== c.lastSeq) next = { ...next, convs: { ...next.convs, [conv]: { ...c, lastSeq, lastMsg, unread } } }
   }
+  // "[@you]": unread messages held here that mention this user (reply.ts).
+  next = markMentions(next, conv, msgs)
   return next
+}
+
+/**
+ * A `recall` event is nothing to read (the message it names shows the notice): never unread, as
+ * on the server (ChatService.list).
+ */
+function countsAsUnread(m: { readonly kind: ChatMessage['kind'] }): boolean {
+  return m.kind !== 'recall'
 }
 
 /**
@@ -201,7 +216,10 @@ export function setConvs(s: ChatState, items: readonly Conversation[]): ChatStat
   for (const c of items) convs[c.id] = keepNewerLast(s.convs[c.id], c)
   return {
     ...s,
-    convs,
+    // A group we are no longer in stays (its timeline up to the end, and why): the list omits it.
+    convs: keepEnded(s, convs),
+    ended: stillEnded(s.ended, items),
+    unlisted: unlistedGroups(s, convs),
     peers: withPeerReads(s.peers, items),
     convsLoaded: true,
     convsError: undefined,
@@ -234,6 +252,7 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
   return {
     ...s,
     convs: { ...s.convs, [c.id]: keepNewerLast(s.convs[c.id], c) },
+    ended: stillEnded(s.ended, [c]),
     peers: withPeerReads(s.peers, [c]),
     users: withUsers(s.users, c.members),
   }
@@ -246,7 +265,7 @@ export function upsertConv(s: ChatState, c: Conversation): ChatState {
 export function dropUnlisted(s: ChatState, listed: ReadonlySet<ConvId>): ChatState {
   let messages: Record<ConvId, readonly ChatMessage[]> | undefined
   for (const [conv, list] of Object.entries(s.messages)) {
-    if (listed.has(conv)) continue
+    if (listed.has(conv) || s.ended?.[conv]) continue
     const pending = list.filter((m) => m.seq === undefined)
     if (pending.length === list.length) continue
     messages ??= { ...s.messages }
@@ -258,8 +277,15 @@ export function dropUnlisted(s: ChatState, listed: ReadonlySet<ConvId>): ChatSta
 
 /** A conversation summary may be older than messages we already merged: keep the newer last message. */
 function keepNewerLast(mine: Conversation | undefined, theirs: Conversation): Conversation {
+  theirs = keepMentionMark(mine, theirs)
   if (!mine || mine.lastSeq <= theirs.lastSeq) return theirs
   return { ...theirs, lastSeq: mine.lastSeq, lastMsg: mine.lastMsg }
+}
+
+/** A mention seen here (a push) that a summary computed before it does not hold yet is kept. */
+function keepMentionMark(mine: Conversation | undefined, theirs: Conversation): Conversation {
+  const held = mine?.mentionSeq ?? 0
+  return held > (theirs.mentionSeq ?? 0) && held > theirs.readSeq ? { ...theirs, mentionSeq: held } : theirs
 }
 
 export function setUsers(s: ChatState, users: readonly User[]): ChatState {
@@ -302,7 +328,7 @@ export function markReadLocal(s: ChatState, conv: ConvId, seq: number): ChatStat
   if (readSeq < c.lastSeq) {
     let nowRead = 0
     for (const m of s.messages[conv] ?? []) {
-      if (m.seq !== undefined && m.seq > c.readSeq && m.seq <= readSeq && m.from !== s.me?.id) nowRead++
+      if (m.seq !== undefined && m.seq > c.readSeq && m.seq <= readSeq && m.from !== s.me?.id && countsAsUnread(m)) nowRead++
     }
     unread = Math.max(0, c.unread - nowRead)
   }
@@ -339,6 +365,59 @@ export function setPresence(s: ChatState, p: Presence): ChatState {
 
 export function setOlder(s: ChatState, conv: ConvId, state: OlderState): ChatState {
   return (s.older[conv] ?? 'idle') === state ? s : { ...s, older: { ...s.older, [conv]: state } }
+}
+
+// ------------------------------------------------------------------------------------------ settings, delete for me, drafts
+
+/** Our own settings of a conversation changed (here or on another of our devices): `muted`, `pinned` (absent: not pinned). */
+export function applySettings(s: ChatState, f: { readonly conv: ConvId; readonly muted: boolean; readonly pinned?: number | undefined }): ChatState {
+  const c = s.convs[f.conv]
+  if (!c || ((c.muted ?? false) === f.muted && c.pinned === f.pinned)) return s
+  const next: Conversation = { ...c }
+  if (f.muted) next.muted = true
+  else delete next.muted
+  if (f.pinned !== undefined) next.pinned = f.pinned
+  else delete next.pinned
+  return { ...s, convs: { ...s.convs, [f.conv]: next } }
+}
+
+/**
+ * We deleted message `seq` of `conv` for ourselves (here or on another device): it becomes a
+ * `hidden` tombstone at its place (seqs stay gap-free; the row renders nothing), as history and
+ * sync return it from then on. Only that row gets a new object.
+ */
+export function hideLocal(s: ChatState, conv: ConvId, seq: number): ChatState {
+  const list = s.messages[conv]
+  const i = list ? indexOfSeq(list, seq) : -1
+  const c = s.convs[conv]
+  const lastHidden = c?.lastMsg?.seq === seq && c.lastMsg.kind !== 'hidden'
+  if ((i < 0 || list![i]!.kind === 'hidden') && !lastHidden) return s
+  let next = s
+  if (i >= 0 && list![i]!.kind !== 'hidden') {
+    const copy = list!.slice()
+    copy[i] = hiddenOf(list![i]!)
+    next = { ...next, messages: { ...next.messages, [conv]: copy } }
+  }
+  if (lastHidden) next = { ...next, convs: { ...next.convs, [conv]: { ...c, lastMsg: hiddenOf(c.lastMsg!) as Message } } }
+  return next
+}
+
+function hiddenOf(m: ChatMessage): ChatMessage {
+  return { cid: m.cid, from: m.from, conv: m.conv, ts: m.ts, ...(m.seq !== undefined ? { seq: m.seq } : {}), ...(m.mid !== undefined ? { mid: m.mid } : {}), kind: 'hidden', body: {} }
+}
+
+/** Most characters of a draft kept (a text message's limit). */
+const DRAFT_MAX_CHARS = 5000
+
+/** The composer's unsent text of `conv` (empty or blank: no draft). */
+export function setDraft(s: ChatState, conv: ConvId, text: string): ChatState {
+  const value = text.trim() === '' ? '' : text.slice(0, DRAFT_MAX_CHARS)
+  if ((s.drafts[conv] ?? '') === value) return s
+  const drafts = { ...s.drafts }
+  // Re-added last: storage keeps the latest written drafts when it bounds them (persist.ts).
+  delete drafts[conv]
+  if (value) drafts[conv] = value
+  return { ...s, drafts }
 }
 
 const EMPTY: readonly ChatMessage[] = []

@@ -2,15 +2,18 @@ import type {
   Conversation,
   ConvId,
   FileBody,
+  HiddenBody,
   ImageBody,
   MessageKind,
   Presence,
   SystemBody,
   RecallBody,
   RecalledBody,
+  StoredTextBody,
   TextBody,
   User,
   UserId,
+  VoiceBody,
 } from '@chat/shared'
 import type { ConnectionStatus } from '../net/connection'
 import type { UploadFailure } from '../upload/types'
@@ -22,9 +25,11 @@ export interface PendingFileBody {
   readonly mime?: string
   readonly width?: number
   readonly height?: number
+  /** A recorded voice's length, ms. */
+  readonly duration?: number
 }
 
-export type ChatBody = TextBody | ImageBody | FileBody | PendingFileBody | SystemBody | RecalledBody | RecallBody
+export type ChatBody = TextBody | StoredTextBody | ImageBody | FileBody | VoiceBody | PendingFileBody | SystemBody | RecalledBody | RecallBody | HiddenBody
 
 /** A local file being uploaded for a message (uploads module: client/upload). */
 export interface UploadProgress {
@@ -88,6 +93,24 @@ export interface ChatState {
   readonly presence: Readonly<Record<UserId, Presence>>
   /** Every user we know a name for. */
   readonly users: Readonly<Record<UserId, User>>
+  /** The composer's unsent text per conversation (client only, kept in storage: persist.ts). */
+  readonly drafts: Readonly<Record<ConvId, string>>
+  /** Groups we were removed from, left, or that were dissolved, while the app runs (store/groups.ts). */
+  readonly ended?: Readonly<Record<ConvId, Ended>>
+  /**
+   * Groups the server's list stopped naming before we learned why (a device away at the time):
+   * the summary we had, brought back as ended when the change that ended it arrives (sync gives it).
+   */
+  readonly unlisted?: Readonly<Record<ConvId, Conversation>>
+}
+
+/** Why a group is no longer ours. */
+export type EndedReason = 'removed' | 'left' | 'dissolved'
+
+export interface Ended {
+  readonly reason: EndedReason
+  /** The seq of the system message that ended it: the timeline ends there. */
+  readonly seq: number
 }
 
 export type DisplayStatus = 'sending' | 'failed' | 'sent' | 'delivered' | 'read'

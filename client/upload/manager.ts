@@ -7,12 +7,12 @@
  *
  * Platform-free: Taro supplies the picker, files and HTTP (taro.ts), tests a fake (manager.test.ts).
  */
-import type { FileBody, ImageBody } from '@chat/shared'
+import type { FileBody, ImageBody, VoiceBody } from '@chat/shared'
 import { fingerprintOf } from './fingerprint'
 import type { FileSource, UploadHttp, UploadStorage } from './platform'
 import { TusUpload, UploadError } from './tus'
 import type { FileInfo, RetryOptions } from './tus'
-import type { FileMessageKind, FileMessageSink, FileMessageUploads, PickedFile } from './types'
+import type { FileMessageKind, FileMessageSink, FileMessageUploads, PickKind, PickedFile } from './types'
 
 /** A picked file as the platform knows it: the PickedFile, plus what opens it (an h5 File). */
 export interface LocalFile extends PickedFile {
@@ -25,7 +25,7 @@ export interface UploadPlatform {
   /** Whether a picked file's path still works after the app restarts (weapp, once kept; not h5). */
   readonly persistent: boolean
   /** The platform's picker; [] when the user dismissed it. */
-  pick(kind: FileMessageKind): Promise<LocalFile[]>
+  pick(kind: PickKind): Promise<LocalFile[]>
   open(file: LocalFile): Promise<FileSource>
   /** Make the file outlive the app (weapp: saveFile); returns it with its new path. */
   keep?(file: LocalFile, id: string): Promise<LocalFile>
@@ -74,9 +74,13 @@ const JOBS_KEY = 'uploads.jobs.v1'
 /** Codes by which the server refuses a file for what it is: no retry can change the answer. */
 const REFUSALS: ReadonlySet<string> = new Set(['UPLOAD_TOO_LARGE', 'UPLOAD_TYPE_REJECTED'])
 
-/** The message body for `kind` from the server's file info (an image sent as a file is a file card). */
-export function bodyFor(kind: FileMessageKind, info: FileInfo): ImageBody | FileBody {
+/**
+ * The message body for `kind` from the server's file info (an image sent as a file is a file card);
+ * a voice adds its recorded `duration` (ms).
+ */
+export function bodyFor(kind: FileMessageKind, info: FileInfo, duration?: number): ImageBody | FileBody | VoiceBody {
   const file: FileBody = { fileId: info.fileId, name: info.name, size: info.size, mime: info.mime, url: info.url }
+  if (kind === 'voice' && duration !== undefined) return { ...file, duration }
   if (kind === 'image' && info.width && info.height && info.thumbUrl) {
     return { ...file, width: info.width, height: info.height, thumbUrl: info.thumbUrl }
   }
@@ -108,7 +112,15 @@ export class Uploads implements FileMessageUploads {
     this.schedule()
   }
 
-  async pickAndSend(conv: string, kind: FileMessageKind): Promise<void> {
+  sendRecording(conv: string, file: LocalFile & { readonly duration: number }): void {
+    const shown: PickedFile = { path: file.path, name: file.name, size: file.size, duration: file.duration, ...(file.mime ? { mime: file.mime } : {}) }
+    const cid = this.sink.addPendingFile(conv, 'voice', shown)
+    this.add({ cid, conv, kind: 'voice', file, state: 'queued' })
+    this.save()
+    this.schedule()
+  }
+
+  async pickAndSend(conv: string, kind: PickKind): Promise<void> {
     const picked = await this.platform.pick(kind)
     for (const original of picked) {
       const keepId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`
@@ -239,7 +251,7 @@ export class Uploads implements FileMessageUploads {
       if (!this.jobs.has(job.cid)) return
       if (outcome.done) {
         this.remove(job.cid)
-        this.sink.completeUpload(job.cid, bodyFor(job.kind, outcome.file))
+        this.sink.completeUpload(job.cid, bodyFor(job.kind, outcome.file, job.file.duration))
       } else {
         job.state = 'paused'
       }

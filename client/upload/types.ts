@@ -22,9 +22,11 @@
  * `client/upload/index.ts` exports `createUploads` (a CreateUploads once given the app's platform);
  * the app creates it once at start-up with the chat client's sink.
  */
-import type { ConvId, FileBody, ImageBody } from '@chat/shared'
+import type { ConvId, FileBody, ImageBody, VoiceBody } from '@chat/shared'
 
-export type FileMessageKind = 'image' | 'file'
+export type FileMessageKind = 'image' | 'file' | 'voice'
+/** What the composer's picker offers (a voice comes from the recorder: `sendRecording`). */
+export type PickKind = Exclude<FileMessageKind, 'voice'>
 
 /** A file the user picked, as the platform describes it. */
 export interface PickedFile {
@@ -39,6 +41,8 @@ export interface PickedFile {
   /** Pixel size of an image (chooseMedia / getImageInfo give it), so the bubble does not jump. */
   readonly width?: number
   readonly height?: number
+  /** Length of a recorded voice, ms. */
+  readonly duration?: number
 }
 
 /** What went wrong with an upload, for the bubble; `code` from the shared error table when it is one. */
@@ -63,7 +67,7 @@ export interface FileMessageSink {
   /** The upload failed: the bubble shows "failed" and offers retry (which calls `uploads.retry`). */
   failUpload(cid: string, failure: UploadFailure): void
   /** The upload finished: the message is sent over the socket through the outbox. */
-  completeUpload(cid: string, body: ImageBody | FileBody): void
+  completeUpload(cid: string, body: ImageBody | FileBody | VoiceBody): void
   /** The user cancelled: the pending message is removed. */
   removePending(cid: string): void
 }
@@ -71,7 +75,9 @@ export interface FileMessageSink {
 /** Implemented by the uploads module (client/upload/index.ts). */
 export interface FileMessageUploads {
   /** The composer's image / file button: pick, add the pending message, upload, complete. */
-  pickAndSend(conv: ConvId, kind: FileMessageKind): Promise<void>
+  pickAndSend(conv: ConvId, kind: PickKind): Promise<void>
+  /** A voice the recorder left (`file.duration` set): the pending voice message, its upload, its send. */
+  sendRecording(conv: ConvId, file: PickedFile & { readonly blob?: unknown; readonly duration: number }): void
   /** Retry a failed upload (tap on the failed bubble). */
   retry(cid: string): void
   /** Cancel an upload in progress; the pending message goes away. */

@@ -1,6 +1,6 @@
 /**
- * Fresh file URLs for messages the client already holds. The `url` and `thumbUrl` of an image or
- * file message are short-lived signed paths (bff/src/upload/signed.ts: `?e=<expiry, unix s>&k=&s=`).
+ * Fresh file URLs for messages the client already holds. The `url` and `thumbUrl` of an image,
+ * file or voice message are short-lived signed paths (bff/src/upload/signed.ts: `?e=<expiry, unix s>&k=&s=`).
  * History pages and syncs bring them signed afresh, but a message the client keeps (a chat left
  * open, the persisted cache after a restart) is never sent again: merging keeps the first copy.
  * So when a view is about to use a URL whose expiry is near, `FileUrlRefresher.check` asks the BFF
@@ -26,7 +26,7 @@ export function withFileUrls(state: ChatState, info: FileInfo): ChatState {
     let next: ChatMessage[] | undefined
     list.forEach((m, i) => {
       const body = m.body as { fileId?: unknown; url?: unknown; thumbUrl?: unknown }
-      if ((m.kind !== 'image' && m.kind !== 'file') || body.fileId !== info.fileId) return
+      if ((m.kind !== 'image' && m.kind !== 'file' && m.kind !== 'voice') || body.fileId !== info.fileId) return
       const thumbUrl = m.kind === 'image' && info.thumbUrl ? info.thumbUrl : undefined
       if (body.url === info.url && (thumbUrl === undefined || body.thumbUrl === thumbUrl)) return
       next ??= [...list]

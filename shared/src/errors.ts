@@ -188,6 +188,21 @@ export const ERRORS = {
   RECALL_NOT_ALLOWED: { status: 403, temporary: false, message: 'only its sender can recall this message' },
   /** The message is older than RECALL_WINDOW_MS. */
   RECALL_WINDOW_PASSED: { status: 409, temporary: false, message: 'too late to recall this message' },
+
+  // --- conversation settings (mute, pin) and delete for me ---
+  /** The user pinned LIMITS.maxPinned conversations already: unpin one first. */
+  PINNED_FULL: { status: 409, temporary: false, message: 'too many pinned conversations' },
+  /** The user deleted LIMITS.maxHiddenPerConv messages of this conversation for themself already. */
+  HIDDEN_FULL: { status: 409, temporary: false, message: 'too many messages deleted in this conversation' },
+  // --- reply and mentions ---
+  /** A reply quotes a seq the conversation does not hold, or one before the sender joined. */
+  REPLY_NOT_FOUND: { status: 404, temporary: false, message: 'the quoted message does not exist' },
+  /** A reply quotes a message that cannot be quoted: a recalled one, a recall or membership event. */
+  REPLY_NOT_ALLOWED: { status: 409, temporary: false, message: 'this message cannot be quoted' },
+  /** A mention names someone who is not a member of the group (or mentions in a 1:1). */
+  MENTION_INVALID: { status: 400, temporary: false, message: 'mentioned users must be members of the group' },
+  /** @all from a plain member: only the owner or an admin may mention everyone. */
+  MENTION_ALL_NOT_ALLOWED: { status: 403, temporary: false, message: 'only the group owner or an admin may mention everyone' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -36,7 +36,28 @@ export const LIMITS = {
   maxSeq: Number.MAX_SAFE_INTEGER,
   /** How long after its send a sender may recall a message, ms: the BFF's RECALL_WINDOW_MS default (the client offers Recall this long). */
   recallWindowMs: 120_000,
+  /** MAX_PINNED: most conversations one user may pin to the top of their list. */
+  maxPinned: 20,
+  /** MAX_HIDDEN_PER_CONV: most messages one user may delete for themself in one conversation. */
+  maxHiddenPerConv: 1000,
+  /** Longest voice message, ms: the recorder stops by itself at this length (WeChat's RecorderManager allows 60 s). */
+  maxVoiceMs: 60_000,
+  /** Shortest voice message, ms: the client does not send a shorter one ("说话时间太短"); the server accepts from 1 ms. */
+  minVoiceMs: 1_000,
+  /** Largest voice recording, bytes: 60 s of AAC or Opus at speech bit rates is a few hundred KB. */
+  maxVoiceBytes: 2 * 1024 * 1024,
+  /** Most users one text message may mention (`mentions`); more is INVALID_FRAME. */
+  maxMentions: 20,
+  /** A reply's quoted snippet: the first this many characters (code points) of the quoted text. */
+  replySnippetChars: 40,
 } as const
+
+/**
+ * Audio types a voice message may carry, as the BFF names them after looking at the bytes: WeChat's
+ * RecorderManager writes AAC (ADTS, or in an MP4/M4A container), Chromium's MediaRecorder Opus in
+ * WebM, Firefox Opus in Ogg; MP3 for recorders that have nothing else.
+ */
+export const VOICE_MIMES = ['audio/aac', 'audio/mp4', 'audio/x-m4a', 'audio/webm', 'audio/ogg', 'audio/ogg; codecs=opus', 'audio/mpeg'] as const
 
 /** Heartbeat defaults, in milliseconds. The server's `welcome` frame carries the values in force. */
 export const HEARTBEAT = {

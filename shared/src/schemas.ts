@@ -68,7 +68,7 @@ function frameTypes<T extends string>(union: { readonly options: readonly FrameO
 
 // ---------------------------------------------------------------- domain objects
 
-export const MessageKind = v.picklist(['text', 'image', 'file', 'recalled', 'recall'])
+export const MessageKind = v.picklist(['text', 'image', 'file', 'recalled', 'recall', 'voice', 'hidden'])
 
 /** Who took a message back: its sender (`recall`) or content security / the admin API (`moderation`). */
 export const RetractedBy = v.picklist(['sender', 'moderation'])
@@ -98,6 +98,19 @@ export const FileBody = v.object({
   mime: Mime,
   url: Url,
 })
+/** Length of a voice message, ms: 1 to LIMITS.maxVoiceMs. */
+export const VoiceDuration = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(LIMITS.maxVoiceMs))
+/** What a sender puts in a voice message: a finished upload of an audio type (VOICE_MIMES) and its length. */
+export const VoiceRef = v.object({ fileId: FileId, duration: VoiceDuration })
+/** A stored voice message: the file's fields, as a file message has them, and its length. */
+export const VoiceBody = v.object({
+  fileId: FileId,
+  name: Name,
+  size: Size,
+  mime: Mime,
+  url: Url,
+  duration: VoiceDuration,
+})
 /**
  * What a retracted message holds in its place, in every tier (window, archive): no content and no
  * file reference, only who retracted it and when. History and sync return this, never the content.
@@ -108,6 +121,38 @@ export const RecalledBody = v.object({ by: RetractedBy, at: Timestamp })
  * through sync) learn from it that message `seq` became `recalled`.
  */
 export const RecallBody = v.object({ seq: v.pipe(Seq, v.minValue(1)), by: RetractedBy, at: Timestamp })
+
+/**
+ * What history and sync return to one user in place of a message that user deleted for themself
+ * (`hide`): no content, only its place. Other members still get the message.
+ */
+export const HiddenBody = v.object({})
+// ---------------------------------------------------------------- reply and mentions
+
+/** What a sender names to quote: a message of the same conversation, by seq. */
+export const ReplyRef = v.object({ seq: v.pipe(Seq, v.minValue(1)) })
+/**
+ * The quote the server stores in a reply (PROTOCOL.md, Reply): the original's seq and sender, its
+ * kind and, for text, a snippet the server cut (LIMITS.replySnippetChars code points, "…" when
+ * cut). `kind: retracted` and no snippet once the original was retracted: the quote is scrubbed
+ * in every tier, so history never returns the recalled content through a reply either.
+ */
+// Not `recalled`: stored JSON holding `"kind":"recalled"` is a tombstone to every store (RECALLED_MARK).
+export const ReplyQuote = v.object({
+  seq: v.pipe(Seq, v.minValue(1)),
+  from: UserId,
+  kind: v.picklist(['text', 'image', 'file', 'voice', 'retracted']),
+  snippet: v.optional(v.pipe(v.string(), v.maxLength(2 * LIMITS.replySnippetChars + 1))),
+})
+/** Who a text message mentions (groups): members by id, at most LIMITS.maxMentions; `mentionAll` (@all) from the owner or an admin. */
+const MentionEntries = {
+  mentions: v.optional(v.pipe(v.array(UserId), v.minLength(1), v.maxLength(LIMITS.maxMentions))),
+  mentionAll: v.optional(v.literal(true)),
+}
+/** A text `send`'s body: the text, and optionally the message it quotes and whom it mentions. */
+export const SendTextBody = v.object({ ...TextBody.entries, reply: v.optional(ReplyRef), ...MentionEntries })
+/** A stored text message's body: the text, the server-made quote, the mentions as sent. */
+export const StoredTextBody = v.object({ ...TextBody.entries, reply: v.optional(ReplyQuote), ...MentionEntries })
 
 const MessageBase = {
   /** Server message id. */
@@ -133,12 +178,14 @@ export const SystemBody = v.object({
 })
 
 export const Message = v.variant('kind', [
-  v.object({ ...MessageBase, kind: v.literal('text'), body: TextBody }),
+  v.object({ ...MessageBase, kind: v.literal('text'), body: StoredTextBody }),
   v.object({ ...MessageBase, kind: v.literal('image'), body: ImageBody }),
   v.object({ ...MessageBase, kind: v.literal('file'), body: FileBody }),
   v.object({ ...MessageBase, kind: v.literal('system'), body: SystemBody }),
   v.object({ ...MessageBase, kind: v.literal('recalled'), body: RecalledBody }),
   v.object({ ...MessageBase, kind: v.literal('recall'), body: RecallBody }),
+  v.object({ ...MessageBase, kind: v.literal('voice'), body: VoiceBody }),
+  v.object({ ...MessageBase, kind: v.literal('hidden'), body: HiddenBody }),
 ])
 
 export const ConvKind = v.picklist(['direct', 'group'])
@@ -173,6 +220,15 @@ export const Conversation = v.object({
   admins: v.optional(v.array(UserId)),
   /** Groups: the seq at which this user joined; nothing before it is theirs to read. */
   joinedSeq: v.optional(Seq),
+  /** This user muted the conversation (no notification, not in the total unread count). Absent: not muted. */
+  muted: v.optional(v.boolean()),
+  /** When this user pinned the conversation, ms (pinned ones first, latest pin first). Absent: not pinned. */
+  pinned: v.optional(Timestamp),
+  /**
+   * Groups: the highest unread seq that mentions this user (or @all), computed by the BFF at
+   * `convs` time (PROTOCOL.md, Mentions). Absent: no unread mention. Show "[@you]" while > readSeq.
+   */
+  mentionSeq: v.optional(v.pipe(Seq, v.minValue(1))),
 })
 
 export const Presence = v.object({
@@ -187,9 +243,10 @@ export const Presence = v.object({
 export const PingFrame = v.object({ type: v.literal('ping'), ts: v.optional(Timestamp) })
 
 export const SendFrame = v.variant('kind', [
-  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('text'), body: TextBody }),
+  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('text'), body: SendTextBody }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('image'), body: FileRef }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('file'), body: FileRef }),
+  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('voice'), body: VoiceRef }),
 ])
 
 /** Cumulative delivery ack: this device holds every message of `conv` up to `seq`. */
@@ -317,6 +374,23 @@ export const MembersFrame = v.object({
  */
 export const RecallFrame = v.object({ type: v.literal('recall'), rid: RequestId, conv: ConvId, seq: v.pipe(Seq, v.minValue(1)) })
 
+// ---------------------------------------------------------------- conversation settings, delete for me
+
+/**
+ * Change this user's own settings of `conv` (every device of the user agrees): `muted`, and
+ * `pinned` (true pins it now, at most LIMITS.maxPinned; false unpins). A field left out keeps its value.
+ */
+export const ConvSettingsFrame = v.object({
+  type: v.literal('conv.settings'),
+  rid: RequestId,
+  conv: ConvId,
+  muted: v.optional(v.boolean()),
+  pinned: v.optional(v.boolean()),
+})
+
+/** Delete message `seq` of `conv` for this user only (all of their devices); other members keep it. */
+export const HideFrame = v.object({ type: v.literal('hide'), rid: RequestId, conv: ConvId, seq: v.pipe(Seq, v.minValue(1)) })
+
 export const ClientFrame = v.variant('type', [
   PingFrame,
   SendFrame,
@@ -334,6 +408,8 @@ export const ClientFrame = v.variant('type', [
   GroupFrame,
   MembersFrame,
   RecallFrame,
+  ConvSettingsFrame,
+  HideFrame,
 ])
 /** Every `type` a client may send, read from `ClientFrame` (a new frame schema adds its type here). */
 export const CLIENT_FRAME_TYPES = frameTypes<v.InferOutput<typeof ClientFrame>['type']>(ClientFrame)
@@ -353,6 +429,8 @@ export const WelcomeFrame = v.object({
     maxFrameBytes: v.number(),
     maxTextChars: v.number(),
     maxPageSize: v.number(),
+    /** How long after its send a message may be recalled, ms (the BFF's RECALL_WINDOW_MS). Absent from older servers: LIMITS.recallWindowMs. */
+    recallWindowMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
   }),
 })
 
@@ -467,6 +545,21 @@ export const RecallReplyFrame = v.object({
   event: v.optional(v.pipe(Seq, v.minValue(1))),
 })
 
+/**
+ * This user's settings of `conv` as they are now: the answer to `conv.settings` (with `rid`), and
+ * a push to the user's other devices (without). `pinned`: the pin time, absent when not pinned.
+ */
+export const ConvSettingsPushFrame = v.object({
+  type: v.literal('conv.settings'),
+  rid: v.optional(RequestId),
+  conv: ConvId,
+  muted: v.boolean(),
+  pinned: v.optional(Timestamp),
+})
+
+/** Message `seq` of `conv` is deleted for this user: the answer to `hide` (with `rid`) and a push to the user's other devices. */
+export const HidePushFrame = v.object({ type: v.literal('hide'), rid: v.optional(RequestId), conv: ConvId, seq: v.pipe(Seq, v.minValue(1)) })
+
 export const ServerFrame = v.variant('type', [
   WelcomeFrame,
   PongFrame,
@@ -487,6 +580,8 @@ export const ServerFrame = v.variant('type', [
   GroupReplyFrame,
   MembersReplyFrame,
   RecallReplyFrame,
+  ConvSettingsPushFrame,
+  HidePushFrame,
 ])
 /** Every `type` the server may send, read from `ServerFrame`. */
 export const SERVER_FRAME_TYPES = frameTypes<v.InferOutput<typeof ServerFrame>['type']>(ServerFrame)

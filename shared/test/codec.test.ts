@@ -94,9 +94,9 @@ describe('utf8Length', () => {
 
 describe('frame type lists', () => {
   it('hold every type of the frame unions once, in declaration order', () => {
-    expect(schemas.CLIENT_FRAME_TYPES).toEqual(['ping', 'send', 'recv', 'read', 'sync', 'history', 'convs', 'conv.create', 'users', 'typing', 'contacts', 'relation', 'contacts.policy', 'group', 'members', 'recall'])
+    expect(schemas.CLIENT_FRAME_TYPES).toEqual(['ping', 'send', 'recv', 'read', 'sync', 'history', 'convs', 'conv.create', 'users', 'typing', 'contacts', 'relation', 'contacts.policy', 'group', 'members', 'recall', 'conv.settings', 'hide'])
     expect(schemas.SERVER_FRAME_TYPES).toEqual([
-      'welcome', 'pong', 'ack', 'msg', 'messages', 'sync.done', 'convs', 'conv', 'users', 'receipt', 'typing', 'presence', 'error', 'notice', 'contacts', 'relation', 'group', 'members', 'recall',
+      'welcome', 'pong', 'ack', 'msg', 'messages', 'sync.done', 'convs', 'conv', 'users', 'receipt', 'typing', 'presence', 'error', 'notice', 'contacts', 'relation', 'group', 'members', 'recall', 'conv.settings', 'hide',
     ])
   })
 

@@ -14,11 +14,20 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ]
 
-/** Chromium at CHROMIUM_PATH, or the first Chromium on PATH (the same lookup `npm test` checks first). */
-export function launchChromium(): Promise<Browser> {
+/**
+ * A fake microphone (a tone) that needs no permission prompt: getUserMedia and MediaRecorder work
+ * headless, for the voice tests.
+ */
+export const FAKE_MICROPHONE_FLAGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] as const
+
+/**
+ * Chromium at CHROMIUM_PATH, or the first Chromium on PATH (the same lookup `npm test` checks first).
+ * `extraFlags`: added to the launch flags (e.g. FAKE_MICROPHONE_FLAGS).
+ */
+export function launchChromium(extraFlags: readonly string[] = []): Promise<Browser> {
   const found = findChromium()
   if (!found.path) throw new Error(`${found.error}: install Chromium or set CHROMIUM_PATH`)
-  return chromium.launch({ executablePath: found.path, args: CHROMIUM_FLAGS })
+  return chromium.launch({ executablePath: found.path, args: [...CHROMIUM_FLAGS, ...extraFlags] })
 }
 
 export interface BrowserUser {

@@ -452,7 +452,8 @@ describe('h5 after the server restarted and no longer accepts the session', () =
     await bob.page.locator('.cr', { hasText: 'Alice' }).click()
     for (const t of queued) await bob.page.locator('.bt', { hasText: t }).waitFor()
     for (const t of queued) expect(await bob.page.locator('.bt', { hasText: t }).count()).toBe(1)
-    await alice.page.locator('.cr', { hasText: 'queued while down 5' }).click()
+    // Her list shows the draft in place of the last message (as WeChat does), kept across the new login.
+    await alice.page.locator('.cr', { hasText: '[Draft] a half-typed draft' }).click()
     for (const t of queued) await alice.page.locator('.bt', { hasText: t }).waitFor()
     await expect.poll(() => alice.page.locator('.st-sending').count(), { timeout: 20_000 }).toBe(0)
     for (const t of queued) expect(await alice.page.locator('.bt', { hasText: t }).count()).toBe(1)

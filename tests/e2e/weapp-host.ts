@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import WebSocket from 'ws'
+import { FakeAudio, FakeRecorderManager } from './weapp-media'
 
 export interface SetDataRecord {
   /** 'page' or 'wrapper' (a CustomWrapper's own setData). */
@@ -92,6 +93,8 @@ export interface HostOptions {
   /** Rewrites request and socket URLs (host name resolution, as a hosts file would). */
   readonly resolve?: (url: string) => string
   readonly log?: (msg: string) => void
+  /** The user's choice in `wx.showActionSheet` (an index of `itemList`); undefined: cancelled (the default). */
+  readonly actionSheet?: (itemList: readonly string[]) => number | undefined
 }
 
 type Listener = (...args: unknown[]) => void
@@ -120,7 +123,15 @@ export class MiniHost {
   /** Every frame the app received, with the time it was handed to the app (performance.now()). */
   readonly received: Array<{ at: number; data: string }> = []
   readonly toasts: string[] = []
+  /** The item lists of every action sheet shown, in order. */
+  readonly sheets: string[][] = []
+  /** What the user taps in the next action sheets (an index each, in order); none left: the sheet is cancelled. */
+  readonly sheetTaps: number[] = []
   readonly titles: string[] = []
+  /** wx.getRecorderManager() and wx.createInnerAudioContext() (weapp-media.ts). */
+  readonly recorder = new FakeRecorderManager()
+  readonly audio = new FakeAudio()
+  private readonly recorderApi = this.recorder.api()
   private readonly dist: string
   private readonly require: NodeRequire
   private app?: Record<string, (...a: unknown[]) => void>
@@ -130,7 +141,7 @@ export class MiniHost {
   private readonly wrappers = new Map<string, WrapperInstance>()
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly tags = new Map<string, string>()
-  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve'>> & Pick<HostOptions, 'log'>
+  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve' | 'actionSheet'>> & Pick<HostOptions, 'log' | 'actionSheet'>
   private readonly resolveUrl: (url: string) => string
   private scrollTops = new Map<string, unknown>()
   private closed = false
@@ -146,6 +157,7 @@ export class MiniHost {
       scrollEventHeight: options.scrollEventHeight ?? true,
       language: options.language ?? 'en',
       log: options.log,
+      actionSheet: options.actionSheet,
     }
     this.dist = options.dist
     this.resolveUrl = options.resolve ?? ((u) => u)
@@ -282,8 +294,8 @@ export class MiniHost {
 
   // ------------------------------------------------------------------ events
 
-  /** Dispatch a mini-program event to the node with this uid (or sid). */
-  fire(id: string, type: string, detail: Record<string, unknown> = {}): void {
+  /** Dispatch a mini-program event to the node with this uid (or sid); `extra`: more event fields (`touches`). */
+  fire(id: string, type: string, detail: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): void {
     let node: TaroNode | undefined
     for (const n of this.top ? this.rawNodes(this.top) : []) {
       if (n.uid === id || n.sid === id) {
@@ -294,7 +306,7 @@ export class MiniHost {
     if (!node) throw new Error(`no node ${id} on ${this.top?.route}`)
     const target = { id: node.uid ?? node.sid, dataset: { sid: node.sid } }
     const page = this.top!
-    page.eh.call(page, { type, timeStamp: Date.now(), target, currentTarget: target, detail, touches: [], changedTouches: [] })
+    page.eh.call(page, { type, timeStamp: Date.now(), target, currentTarget: target, detail, touches: [], changedTouches: [], ...extra })
   }
 
   tap(id: string): void {
@@ -649,12 +661,28 @@ export class MiniHost {
         this.toasts.push(o.title)
         ok(o)
       },
+      showActionSheet: (o: { itemList: string[]; fail?: (r: unknown) => void; complete?: (r: unknown) => void }) => {
+        this.sheets.push([...o.itemList])
+        // Taps scripted in order first (sheetTaps), then the host's chooser (opts.actionSheet).
+        const tapIndex = this.sheetTaps.shift() ?? this.opts.actionSheet?.(o.itemList)
+        if (tapIndex !== undefined) return ok(o, { tapIndex })
+        setTimeout(() => {
+          o.fail?.({ errMsg: 'showActionSheet:fail cancel' })
+          o.complete?.({ errMsg: 'showActionSheet:fail cancel' })
+        }, 0)
+      },
       showLoading: (o: unknown) => ok(o as never),
       hideLoading: (o: unknown) => ok(o as never),
       stopPullDownRefresh: (o: unknown) => ok(o as never),
       login: (o: unknown) => ok(o as never, { code: 'harness-code' }),
       previewImage: (o: unknown) => ok(o as never),
       createSelectorQuery: () => this.selectorQuery(),
+      getRecorderManager: () => this.recorderApi,
+      createInnerAudioContext: () => this.audio.createContext(),
+      setInnerAudioOption: (o: Record<string, unknown>) => {
+        this.audio.options.push(o)
+        ok(o)
+      },
     }
   }
 

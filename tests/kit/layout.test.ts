@@ -1,7 +1,7 @@
 /**
  * One place for unit tests per package: `<package>/test/`, mirroring the source folders
  * (shared/test, bff/test, client/test). Suites spanning packages live in tests/. A test file
- * anywhere else would not be run by its package's vitest project (vitest.config.ts).
+ * anywhere else would not be run by its package's vitest project (vitest.config.mts).
  */
 import { readdirSync } from 'node:fs'
 import path from 'node:path'

@@ -1,11 +1,12 @@
 /**
- * The system of record under faults: kill -9 of a BFF process (and its persister, maybe in the
- * middle of a batch), of Redis (AOF, everysec) and of MariaDB (its own server: InnoDB crash
- * recovery), all under load. Counted at the end: every message acked is in MySQL exactly once
- * under its acked seq, nothing else is, and both members hold exactly the acked messages.
+ * The system of record under faults: kill -9 of a persister process in the middle of a batch, of a
+ * BFF process (whose persister child then exits), of Redis (AOF, everysec) and of MariaDB (its
+ * own server: InnoDB crash recovery), all under load. Counted at the end: every message acked is
+ * in MySQL exactly once under its acked seq, nothing else is, and both members hold exactly the
+ * acked messages.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type BffProcess, spawnBff, spawnBffs } from '../../bff/test/support/spawn'
+import { type BffProcess, alive, spawnBff, spawnBffs } from '../../bff/test/support/spawn'
 import { openArchive } from '../../bff/src/archive/archive'
 import type { Archive } from '../../bff/src/archive/archive'
 import { startMariaDb, type MariaDbServer } from './support/mariadb'
@@ -17,6 +18,20 @@ const PAIRS = 12
 const SEND_EVERY_MS = 100 // 24 users -> ~240 messages/s
 const BACKOFF = { minDelayMs: 100, maxDelayMs: 1000 }
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** The persister processes a BFF started (ARCHIVE_PERSISTER=process), newest last: from their `persisting` log lines. */
+function persistersOf(node: BffProcess): { pid: number; consumer: string }[] {
+  return node.logs.flatMap((line) => {
+    if (!line.includes('"msg":"persisting"')) return []
+    const { pid, consumer } = JSON.parse(line) as { pid: number; consumer: string }
+    return [{ pid, consumer }]
+  })
+}
+
+/** Entries `consumer` has read and not acked (XPENDING): a batch being written. */
+async function pendingOf(r: ReturnType<RedisServer['client']>, consumer: string): Promise<number> {
+  return (await r.xpending('chat:archive', 'archivers', '-', '+', 1000, consumer)).length
+}
 
 describe('archive under kill -9 of a BFF, of Redis and of MariaDB', () => {
   let redis: RedisServer
@@ -60,9 +75,37 @@ describe('archive under kill -9 of a BFF, of Redis and of MariaDB', () => {
     load = startLoad(pairs, SEND_EVERY_MS)
     await pause(1500)
 
-    // 1. A BFF process and its persister die; another process takes over its pending batch.
+    // 0. A persister process (not its BFF) is killed -9 while it holds a batch read and not acked;
+    // its BFF starts another, and a persister takes the dead one's batch over (XAUTOCLAIM).
+    const r0 = redis.client()
+    let midBatch = 0
+    let victim: { pid: number; consumer: string } | undefined
+    try {
+      for (let attempt = 0; attempt < 20 && midBatch === 0; attempt++) {
+        await until('node 1 runs a persister', () => persistersOf(nodes[1]!).some((p) => alive(p.pid)), 20_000, 20)
+        victim = persistersOf(nodes[1]!).at(-1)!
+        // Without a pause between the look and the kill: the batch seen pending is the one cut.
+        const deadline = Date.now() + 10_000
+        while (Date.now() < deadline && (await pendingOf(r0, victim.consumer)) === 0);
+        process.kill(victim.pid, 'SIGKILL')
+        await until('the persister is dead', () => !alive(victim!.pid), 5000, 5)
+        // Still pending after its death: it died holding that batch (else it acked first: again).
+        midBatch = await pendingOf(r0, victim.consumer)
+      }
+      expect(midBatch, 'a persister killed while it held a batch').toBeGreaterThan(0)
+      await until('the BFF started another persister', () => persistersOf(nodes[1]!).some((p) => p.pid !== victim!.pid && alive(p.pid)), 20_000, 20)
+      await until("the dead persister's batch taken over", async () => (await pendingOf(r0, victim!.consumer)) === 0, 20_000, 50)
+    } finally {
+      r0.disconnect()
+    }
+    expect(nodes[1]!.child.exitCode, 'the BFF outlives its persister').toBeNull()
+
+    // 1. A BFF process dies (kill -9): its persister child sees the IPC channel close and exits;
+    // another process takes over its pending batch.
+    const orphans = persistersOf(nodes[0]!).map((p) => p.pid)
     nodes[0]!.kill('SIGKILL')
     await nodes[0]!.exited
+    await until("the killed BFF's persister exits", () => orphans.every((pid) => !alive(pid)), 15_000, 20)
     nodes.push(await spawnBff(env))
     await pause(1000)
 
@@ -108,7 +151,7 @@ describe('archive under kill -9 of a BFF, of Redis and of MariaDB', () => {
       expect(backlogDuringCut).toBeGreaterThan(0)
       const unavailable = users.reduce((s, u) => s + (u.stats.errors.get('STORE_UNAVAILABLE') ?? 0), 0)
       console.log(
-        `[archive faults] ${acked} messages acked, ${rows} rows in MySQL: 0 missing, 0 extra, 0 doubled; ${dupAcks} dup acks of resends, ` +
+        `[archive faults] ${acked} messages acked, ${rows} rows in MySQL: 0 missing, 0 extra, 0 doubled; a persister killed holding ${midBatch} entries; ${dupAcks} dup acks of resends, ` +
           `${unavailable} sends refused STORE_UNAVAILABLE while Redis was down; ${backlogDuringCut} messages buffered in the stream while MariaDB was down, drained ${drainMs} ms after the load stopped`,
       )
     } finally {

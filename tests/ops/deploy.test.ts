@@ -16,6 +16,7 @@ interface Kustomization { resources: string[] }
 interface ConfigMap { data: Record<string, string> }
 interface Secret { stringData: Record<string, string> }
 interface Container {
+  image: string
   env: { name: string; value: string }[]
   volumeMounts: { mountPath: string }[]
   lifecycle: { preStop: { exec: { command: string[] } } }
@@ -130,6 +131,56 @@ describe('deploy/k8s', () => {
   })
 })
 
+describe('deploy/k8s/archive (the archive overlay: persisters as a Deployment of their own)', () => {
+  const overlay = docs<Kustomization & { patches: { path: string }[] }>('deploy/k8s/archive/kustomization.yaml')[0]!
+  const base = k8s<ConfigMap>('configmap.yaml')
+  const patch = docs<ConfigMap>('deploy/k8s/archive/configmap-patch.yaml')[0]!
+  const persister = docs<Deployment & { spec: { replicas: number } }>('deploy/k8s/archive/persister.yaml')[0]!
+  const container = persister.spec.template.spec.containers[0]! as Container & { command: string[]; envFrom: Record<string, { name: string }>[] }
+  // What the overlay's Secret holds beyond the base's (secret.example.yaml names them).
+  const env = {
+    ...base.data,
+    ...patch.data,
+    JWT_SECRET: 'c0ffee5e11'.repeat(5),
+    REDIS_URL: 'redis://:p4ss@redis-master.chat.svc:6379',
+    ARCHIVE_URL: 'mysql://chat:my5ql@mysql-primary.chat.svc:3306/chat',
+  }
+
+  it('applies the base, the persister Deployment and the ConfigMap patch', () => {
+    expect(overlay.resources).toEqual(['../', 'persister.yaml'])
+    expect(overlay.patches.map((p) => p.path)).toEqual(['configmap-patch.yaml'])
+    expect(readFileSync(path.join(repoRoot, 'deploy/k8s/secret.example.yaml'), 'utf8')).toMatch(/# ARCHIVE_URL: mysql:\/\//)
+  })
+
+  it('gives the BFF pods an archive on a standalone Redis and no persister of their own', () => {
+    const c = loadConfig(env)
+    expect(c.redisClusterNodes).toEqual([])
+    expect(c.archiveUrl).toBe(env.ARCHIVE_URL)
+    expect(c.archivePersister).toBe('none')
+  })
+
+  it('runs the persister process from the same image, ConfigMap and Secret, and lets it finish its batches on SIGTERM', () => {
+    expect(container.image).toBe(k8s<Deployment>('deployment.yaml').spec.template.spec.containers[0]!.image)
+    expect(container.command).toEqual(['node', 'bff/dist/persister.js'])
+    expect(container.envFrom).toEqual([{ configMapRef: { name: 'chat-bff' } }, { secretRef: { name: 'chat-bff' } }])
+    expect(persister.spec.replicas).toBeGreaterThanOrEqual(2)
+    expect(persister.spec.selector.matchLabels).toEqual({ app: 'chat-persister' })
+    // The persister exits at the latest SHUTDOWN_TIMEOUT_MS after SIGTERM (bff/src/persister.ts).
+    expect(persister.spec.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(loadConfig(env).shutdownTimeoutMs)
+    expect(persister.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 })
+    expect(container.securityContext.readOnlyRootFilesystem).toBe(true)
+  })
+
+  it('serves the persister’s /metrics and /healthz on its own port, probed for liveness only', () => {
+    const c = loadConfig({ ...env, ...Object.fromEntries(container.env.map((e) => [e.name, e.value])) })
+    expect(c.persisterMetricsPort).toBe(9465)
+    expect(c.host).toBe('0.0.0.0')
+    expect(container.ports).toContainEqual({ name: 'metrics', containerPort: c.persisterMetricsPort })
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' })
+    expect(container.readinessProbe).toBeUndefined()
+  })
+})
+
 describe('docker-compose.yml', () => {
   const compose = docs<Compose>('docker-compose.yml')[0]!
   // Compose's own interpolation: ${VAR:-default} and ${VAR:?message} with the values given.
@@ -144,6 +195,8 @@ describe('docker-compose.yml', () => {
       expect(c.store).toBe('redis')
       expect(c.redisUrl).toBe('redis://:p4ss@redis:6379')
       expect(c.archiveUrl).toBe('mysql://chat:my5ql@mysql:3306/chat')
+      // Each replica starts its persister as a child process (docker-compose.yml says why).
+      expect(c.archivePersister).toBe('process')
       expect(c.production).toBe(true)
     }
   })

@@ -141,5 +141,28 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('conversations').addColumn('rev', 'bigint', (c) => c.notNull().defaultTo(0)).execute()
       },
     },
+    // Each user's own settings of a conversation (muted, pin time; a row only while not the
+    // default) and the messages a user deleted for themself (bff/src/store/conv-settings.ts).
+    '0005_conv_settings': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('conv_settings')
+          .addColumn('user', 'varchar(64)', (c) => c.notNull())
+          .addColumn('conv', 'varchar(140)', (c) => c.notNull())
+          .addColumn('muted', 'integer', (c) => c.notNull())
+          .addColumn('pinned', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('conv_settings_pk', ['user', 'conv'])
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+        await db.schema
+          .createTable('hidden_messages')
+          .addColumn('user', 'varchar(64)', (c) => c.notNull())
+          .addColumn('conv', 'varchar(140)', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('hidden_messages_pk', ['user', 'conv', 'seq'])
+          .modifyEnd(tableEnd(dialect))
+          .execute()
+      },
+    },
   }
 }

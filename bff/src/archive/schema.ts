@@ -78,6 +78,23 @@ export interface RelationPoliciesTable {
   policy: string
 }
 
+/** One user's non-default setting of one conversation (migration 0005). */
+export interface ConvSettingsTable {
+  user: string
+  conv: string
+  /** 1 muted, 0 not. */
+  muted: number
+  /** Pin time, ms; 0 not pinned. */
+  pinned: Big
+}
+
+/** A message one user deleted for themself (migration 0005). */
+export interface HiddenMessagesTable {
+  user: string
+  conv: string
+  seq: Big
+}
+
 export interface MigrationRow {
   name: string
   timestamp: string
@@ -92,6 +109,8 @@ export interface ArchiveDb {
   read_marks: ReadMarksTable
   relations: RelationsTable
   relation_policies: RelationPoliciesTable
+  conv_settings: ConvSettingsTable
+  hidden_messages: HiddenMessagesTable
 }
 
 export type { Generated }

@@ -11,6 +11,7 @@ import { encode } from './frames'
 import type { Outlet } from './outlet'
 import { dropOverview, sharedOverview } from './overview-memo'
 import { SentSeqs } from './sent-seqs'
+import { withHidden } from './settings'
 
 /** A sync or history reply frame holds at most this many messages... */
 const BATCH_MAX_MSGS = LIMITS.maxPageSize
@@ -19,6 +20,12 @@ const BATCH_MAX_BYTES = 256 * 1024
 
 /** Summary reads of a sync and the presence at connect: seqs and ids, no last messages (they share one read: overview-memo.ts). */
 export const SEQS_ONLY = { messages: false } as const
+
+/**
+ * Messages after a device's cursor searched for the change that ended its user's membership of a
+ * group (see `CatchUp.ending`).
+ */
+export const ENDING_SCAN_MAX = 1000
 
 /** A position in one conversation: every seq up to `seq`. */
 export interface ConvSeq {
@@ -55,6 +62,10 @@ export interface CatchUpDeps {
    * connection keeps per conversation is keyed by it rather than by a fresh copy from every reply.
    */
   readonly canonical?: (conv: ConvId) => ConvId
+  /** The seqs of `conv` that `user` deleted for themself: returned to them as `hidden` tombstones (chat/settings.ts). */
+  readonly hidden?: (user: UserId, conv: ConvId) => Promise<ReadonlySet<number>>
+  /** The conversations in which `user` deleted any message for themself: a sync reads `hidden` for those only. */
+  readonly hiddenConvs?: (user: UserId) => Promise<ReadonlySet<ConvId>>
 }
 
 export class CatchUp {
@@ -78,7 +89,8 @@ export class CatchUp {
     while (start > 0 && (bytes === 0 || bytes + page[start - 1]!.length <= BATCH_MAX_BYTES)) bytes += page[--start]!.length
     const msgs = start === 0 ? page : page.slice(start)
     const first = msgs.length > 0 ? peekMessage(msgs[0]!)!.seq : 1
-    return { conv: at.conv, msgs: this.deps.currentUrls(msgs), more: first > floor + 1 }
+    const shown = msgs.length > 0 && this.deps.hidden ? withHidden(msgs, await this.deps.hidden(user, at.conv)) : msgs
+    return { conv: at.conv, msgs: this.deps.currentUrls(shown), more: first > floor + 1 }
   }
 
   /**
@@ -103,11 +115,17 @@ export class CatchUp {
     const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
     const mine = new Set(ids)
     const cursors = new Map<ConvId, number>()
+    const endings: string[] = []
     for (const c of given) {
       if (!mine.has(c.conv)) {
         // A group the user left or was removed from: their devices still hold its cursor, and
-        // nothing after it is theirs. Skipped, so the rest of the sync goes on (PROTOCOL.md, Groups).
-        if (c.conv.startsWith('g:') && (await this.deps.engine.convs.get(c.conv))) continue
+        // nothing after it is theirs but the change that ended it, which a device away at the time
+        // gets here. The rest of the sync goes on (PROTOCOL.md, Groups).
+        if (c.conv.startsWith('g:') && (await this.deps.engine.convs.get(c.conv))) {
+          const end = await this.ending(user, c.conv, c.seq)
+          if (end !== undefined) endings.push(end)
+          continue
+        }
         throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
       }
       cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
@@ -124,6 +142,8 @@ export class CatchUp {
     // The queue holds references only: what it names is read below with everything else, and
     // its last id is the cursor the client acknowledges.
     const queued = await this.deps.engine.queue.read(user, this.deps.queueMaxLength)
+    // One read for the whole sync: most users hid nothing, and then no conversation costs a read more.
+    const hiding = this.deps.hiddenConvs ? await this.deps.hiddenConvs(user) : NO_CONVS
 
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
@@ -135,7 +155,7 @@ export class CatchUp {
       if (given === undefined) {
         const page = above(await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize), floor)
         const first = page.length > 0 ? peekMessage(page[0]!)!.seq : floor + 1
-        await this.emit(out, rid, conv, page, first > floor + 1, sent)
+        await this.emit(out, rid, conv, page, first > floor + 1, sent, hiding.has(conv) ? user : undefined)
         continue
       }
       // A member who joined later starts at their joining seq, whatever the cursor says.
@@ -147,17 +167,56 @@ export class CatchUp {
         const page = await this.deps.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
         if (page.length === 0) break
         after = peekMessage(page[page.length - 1]!)!.seq
-        await this.emit(out, rid, conv, page, after < lastSeq, sent)
+        await this.emit(out, rid, conv, page, after < lastSeq, sent, hiding.has(conv) ? user : undefined)
       }
     }
+    for (const end of endings) await this.emit(out, rid, peekMessage(end)!.conv, [end], false, sent)
     const lastEntry = queued[queued.length - 1]
     out.reply(encode.syncDone(lastEntry ? { rid, q: lastEntry.id } : { rid }), 'sync.done')
   }
 
-  /** Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already pushed live. */
-  private async emit(out: Outlet, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs): Promise<void> {
+  /**
+   * The `system` message after `cursor` that ended `user`'s membership of `conv` (removed, left,
+   * dissolved while a member), the last one among the ENDING_SCAN_MAX messages from the cursor on;
+   * undefined when there is none there. Only that message: what came between the cursor and it is not sent (the
+   * device was away), and nothing after it is theirs. A group id is random, so a cursor for it
+   * comes from a device that was in it.
+   */
+  private async ending(user: UserId, conv: ConvId, cursor: number): Promise<string | undefined> {
+    let found: string | undefined
+    // From the cursor's own message: a device that holds its removal is not told of a later dissolve.
+    let member = true
+    let after = Math.max(0, cursor - 1)
+    for (let scanned = 0; scanned < ENDING_SCAN_MAX; ) {
+      const page = await this.deps.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, ENDING_SCAN_MAX - scanned))
+      if (page.length === 0) break
+      scanned += page.length
+      for (const json of page) {
+        if (!json.includes('"kind":"system"')) continue
+        const m = JSON.parse(json) as { seq: number; from: UserId; body: { op?: string; users?: UserId[] } }
+        const b = m.body
+        const named = b.users?.includes(user) === true
+        if (b.op === 'add' && named) member = true
+        else if (member && ((b.op === 'remove' && named) || (b.op === 'leave' && m.from === user) || b.op === 'dissolve')) {
+          member = false
+          found = m.seq > cursor ? json : undefined
+        }
+      }
+      after = peekMessage(page[page.length - 1]!)!.seq
+    }
+    return found
+  }
+
+  /**
+   * Send `msgs` (a contiguous seq range) of one conversation in batches, skipping seqs already
+   * pushed live; `hider`: the user whose hidden messages of `conv` go out as tombstones (absent: none hidden).
+   */
+  private async emit(out: Outlet, rid: string, conv: ConvId, msgs: string[], more: boolean, sent: SentSeqs, hider?: UserId): Promise<void> {
     if (msgs.length === 0) return
-    const keep = this.deps.currentUrls(msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq)))
+    // Read before the filter below: between it and `sent.raise` nothing may wait (a live push would go out twice).
+    const hidden = hider !== undefined && this.deps.hidden ? await this.deps.hidden(hider, conv) : undefined
+    const fresh = msgs.filter((m) => !sent.has(conv, peekMessage(m)!.seq))
+    const keep = this.deps.currentUrls(hidden ? withHidden(fresh, hidden) : fresh)
     // From here on, live pushes of this range are dropped: the batches below carry them.
     sent.raise(conv, peekMessage(msgs[msgs.length - 1]!)!.seq)
     let start = 0
@@ -183,6 +242,8 @@ function covers(states: readonly ConvSummary[], given: readonly ConvSeq[]): bool
   const last = new Map(states.map((s) => [s.conv, s.lastSeq]))
   return given.every((c) => (last.get(c.conv) ?? -1) >= c.seq)
 }
+
+const NO_CONVS: ReadonlySet<ConvId> = new Set()
 
 /** The messages of an ascending page with seq above `floor`. */
 function above(page: string[], floor: number): string[] {

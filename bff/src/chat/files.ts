@@ -8,9 +8,10 @@ import type { ConvId, FileBody, ImageBody, UserId } from '@chat/shared'
 export interface FileResolver {
   /**
    * The body of a finished upload that `user` may post in `conv`.
-   * Throws AppError FILE_NOT_FOUND (unknown, or not the user's) or FILE_NOT_READY (still uploading).
+   * Throws AppError FILE_NOT_FOUND (unknown, or not the user's) or FILE_NOT_READY (still uploading);
+   * for `voice`, UPLOAD_TYPE_REJECTED (not VOICE_MIMES audio) or UPLOAD_TOO_LARGE (over LIMITS.maxVoiceBytes).
    */
-  resolve(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file'): Promise<ImageBody | FileBody>
+  resolve(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file' | 'voice'): Promise<ImageBody | FileBody>
   /**
    * Stored message JSON with its file URLs made current: they are short-lived signed URLs, and a
    * stored message keeps the ones of its send. History pages, syncs and conversation lists go out

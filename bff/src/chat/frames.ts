@@ -48,4 +48,6 @@ export const encode = {
   group: (f: FrameBody<'group'>): string => encodeGeneric('group', f),
   members: (f: FrameBody<'members'>): string => encodeGeneric('members', f),
   recall: (f: FrameBody<'recall'>): string => encodeGeneric('recall', f),
+  convSettings: (f: FrameBody<'conv.settings'>): string => encodeGeneric('conv.settings', f),
+  hide: (f: FrameBody<'hide'>): string => encodeGeneric('hide', f),
 }

@@ -12,6 +12,8 @@ import type { Outlet } from './outlet'
 import type { ChatService } from './service'
 import type { Relations } from '../social/service'
 import { relationHandlers } from '../social/handlers'
+import type { ConvSettings } from './settings'
+import { settingsHandlers } from './settings-handlers'
 
 export interface HandlerContext {
   readonly conn: Outlet
@@ -19,6 +21,8 @@ export interface HandlerContext {
   readonly chat: ChatService
   /** Contacts and blocks (bff/src/social). */
   readonly relations: Relations
+  /** Mute, pin and delete for me (chat/settings.ts). */
+  readonly settings: ConvSettings
   /** Called with the ack latency once a send is acked (metrics). */
   readonly acked: (receivedAt: number) => void
   readonly receivedAt: number
@@ -61,7 +65,7 @@ export const handlers: HandlerMap = {
   },
 
   async convs(ctx, frame) {
-    const items = await ctx.chat.list(ctx.user)
+    const items = await ctx.settings.decorate(ctx.user, await ctx.chat.list(ctx.user))
     ctx.conn.reply(encode.convs({ rid: frame.rid, items }), 'convs')
   },
 
@@ -86,6 +90,8 @@ export const handlers: HandlerMap = {
   },
 
   ...relationHandlers,
+
+  ...settingsHandlers,
 
   async group(ctx, frame) {
     const m = await ctx.chat.group(ctx.user, { conv: frame.conv, op: frame.op, users: frame.users, title: frame.title }, ctx.conn)

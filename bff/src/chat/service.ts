@@ -7,8 +7,10 @@
  */
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from '@chat/shared'
-import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, SystemBody, User, UserId } from '@chat/shared'
-import type { Engine, ConvRecord, MessageBody } from '../store/types'
+import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, StoredTextBody, SystemBody, User, UserId } from '@chat/shared'
+import type { AppendResult, Engine, ConvRecord, MessageBody } from '../store/types'
+import { peekMessage } from '../store/message-json'
+import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
 import type { Delivery, MessageRef } from './delivery'
 import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
@@ -33,6 +35,9 @@ export interface ChatOptions {
 
 /** Newest messages of a conversation searched for those carrying a file judged risky. */
 const WITHDRAW_SCAN_MAX = 2000
+/** No hidden seqs (no settings store composed). */
+const NO_SEQS: ReadonlySet<number> = new Set()
+const NO_CONVS: ReadonlySet<ConvId> = new Set()
 /** RECALL_WINDOW_MS's default. */
 export const RECALL_WINDOW_MS = LIMITS.recallWindowMs
 
@@ -51,6 +56,11 @@ const PROFILE_CACHE_MAX = 100_000
 const PRESENCE_GROUP_MAX = 100
 /** Users returned by one `users` query. */
 const USER_SEARCH_LIMIT = 20
+/**
+ * Unread counts up to this are exact in a conversation list (`recall` events left out, which
+ * costs reading them); a larger count is lastSeq - readSeq, events included.
+ */
+export const UNREAD_EXACT_MAX = 99
 
 /** A new conversation: the other members (the creator is added; a 1:1 names exactly one). */
 export interface NewConversation {
@@ -75,8 +85,9 @@ const GROUP_CHANGE_ATTEMPTS = 5
 
 /** A message to store and deliver: its client id, where, and what (a file by its upload id). */
 export type NewMessage =
-  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'text'; readonly body: { readonly text: string } }
+  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'text'; readonly body: TextInput }
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'image' | 'file'; readonly body: { readonly fileId: string } }
+  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'voice'; readonly body: { readonly fileId: string; readonly duration: number } }
 
 export interface Ack {
   readonly msg: Message
@@ -117,8 +128,18 @@ export class ChatService {
       queueMaxLength: options.queueMaxLength,
       syncPauseBytes: options.syncPauseBytes,
       canonical: (conv) => this.convCache.get(conv)?.id ?? conv,
+      hidden: (user, conv) => (this.hiddenSeqs ? this.hiddenSeqs(user, conv) : Promise.resolve(NO_SEQS)),
+      hiddenConvs: (user) => (this.hiddenConvs ? this.hiddenConvs(user) : Promise.resolve(NO_CONVS)),
     })
   }
+
+  /**
+   * Set by the composition: the seqs of a conversation a user deleted for themself (chat/settings.ts).
+   * History and sync return those to that user as `hidden` tombstones.
+   */
+  hiddenSeqs: ((user: UserId, conv: ConvId) => Promise<ReadonlySet<number>>) | undefined
+  /** Set by the composition: the conversations in which a user deleted any message for themself. */
+  hiddenConvs: ((user: UserId) => Promise<ReadonlySet<ConvId>>) | undefined
 
   private nextMid(): string {
     return this.midPrefix + (++this.midCounter).toString(36)
@@ -246,7 +267,28 @@ export class ChatService {
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
+    await this.uncountEvents(convs)
+    const marks = await Promise.all(convs.map((c) => this.mentionSeq(c, user)))
+    marks.forEach((seq, i) => {
+      if (seq !== undefined) convs[i]!.mentionSeq = seq
+    })
     return convs.sort((a, b) => activity(b) - activity(a))
+  }
+
+  /**
+   * A `recall` event has a seq of its own but is nothing to read (the message it names shows the
+   * notice): `unread` (lastSeq - readSeq) leaves those events out, exactly up to UNREAD_EXACT_MAX.
+   * Only conversations with something unread are read, and only their unread part.
+   */
+  private async uncountEvents(convs: Conversation[]): Promise<void> {
+    await Promise.all(
+      convs.map(async (c) => {
+        if (c.unread === 0 || c.unread > UNREAD_EXACT_MAX) return
+        const unread = await this.engine.messages.after(c.id, c.readSeq, c.unread)
+        const events = unread.filter((json) => (JSON.parse(json) as Message).kind === 'recall').length
+        if (events > 0) c.unread = Math.max(0, c.unread - events)
+      }),
+    )
   }
 
   /**
@@ -305,9 +347,16 @@ export class ChatService {
     const cached = this.convCache.get(input.conv)
     const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, input.conv)
     if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, input.conv)
-    const body = input.kind === 'text' ? { text: input.body.text } : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
+    const body =
+      input.kind === 'text'
+        ? isRich(input.body)
+          ? await this.richText(user, record, input.body)
+          : { text: input.body.text }
+        : input.kind === 'voice'
+          ? await this.voiceBody(input.body, user, input.conv)
+          : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
     if (input.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, input.conv, input.cid, input.body.text)
-    const result = await this.engine.messages.append({
+    let result = await this.engine.messages.append({
       conv: input.conv,
       from: user,
       cid: input.cid,
@@ -318,11 +367,81 @@ export class ChatService {
       dedupWindowMs: this.options.dedupWindowMs,
       members: record.members,
     })
+    // A reply whose original was retracted while it was being stored is scrubbed before anyone gets it (reply.ts).
+    if (!result.dup && input.kind === 'text' && input.body.reply) result = await this.recheckQuote(result, input.body.reply.seq)
     if (!result.dup) {
       const ref: MessageRef = { conv: input.conv, seq: result.msg.seq, json: result.json }
       this.delivery.message(record.members, ref, user, out)
     }
     return { msg: result.msg, dup: result.dup }
+  }
+
+  /**
+   * A text body with a quote and/or mentions, checked (reply.ts): the quoted message must be one
+   * of this conversation the sender may read (REPLY_NOT_FOUND, REPLY_NOT_ALLOWED); mentions name
+   * members (MENTION_INVALID), @all only from the owner or an admin (MENTION_ALL_NOT_ALLOWED).
+   */
+  private async richText(user: UserId, record: ConvRecord, body: TextInput): Promise<StoredTextBody> {
+    const out: StoredTextBody = { text: body.text }
+    if (body.reply) {
+      const original = await this.stored({ conv: record.id, seq: body.reply.seq }).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'SEQ_RANGE_INVALID') return undefined
+        throw err
+      })
+      out.reply = quoteOf(original, body.reply.seq, record.joined?.[user] ?? 0)
+    }
+    return { ...out, ...checkedMentions(body, record, roleOf(record, user) !== 'member') }
+  }
+
+  /** The stored reply `result`, scrubbed if its original is a tombstone now (a retraction raced the send). */
+  private async recheckQuote(result: AppendResult, seq: number): Promise<AppendResult> {
+    const original = await this.stored({ conv: result.msg.conv, seq })
+    if (original.kind !== 'recalled') return result
+    const json = scrubbed(result.json, seq)
+    if (json === undefined) return result
+    await this.engine.messages.retract(result.msg.conv, result.msg.seq, json)
+    return { ...result, json, msg: JSON.parse(json) as Message }
+  }
+
+  /**
+   * Scrub the quotes of retracted message `seq` among the QUOTE_SCRUB_SCAN_MAX messages after it.
+   * The store's `retract` replaces a message unless it is a tombstone (then it stays one), which is
+   * exactly the rewrite needed here: every tier, the conversation's last message included.
+   */
+  private async scrubQuotes(conv: ConvId, seq: number): Promise<void> {
+    let after = seq
+    for (let scanned = 0; scanned < QUOTE_SCRUB_SCAN_MAX; ) {
+      const page = await this.engine.messages.after(conv, after, Math.min(LIMITS.maxPageSize, QUOTE_SCRUB_SCAN_MAX - scanned))
+      if (page.length === 0) break
+      scanned += page.length
+      for (const json of page) {
+        const clean = scrubbed(json, seq)
+        const at = clean !== undefined ? peekMessage(json) : undefined
+        if (clean !== undefined && at) await this.engine.messages.retract(conv, at.seq, clean)
+      }
+      const last = peekMessage(page[page.length - 1]!)?.seq
+      if (last === undefined || last <= after) break
+      after = last
+    }
+  }
+
+  /**
+   * The highest unread seq of group `c` that mentions `user` (or @all), among its newest
+   * MENTION_SCAN_MAX unread messages (PROTOCOL.md, Mentions). Computed here, at `convs` time, from
+   * the messages themselves: one read per group with unread messages, and nothing at all on the
+   * send path (a kept per-user mark would cost every mentioning send a write per member, @all a
+   * write per member of the group). Mentions older than the newest MENTION_SCAN_MAX unread are not
+   * flagged; the client also flags mentions in the unread messages it holds.
+   */
+  private async mentionSeq(c: Conversation, user: UserId): Promise<number | undefined> {
+    if (c.kind !== 'group' || c.unread === 0) return undefined
+    const page = await this.engine.messages.before(c.id, undefined, Math.min(c.unread, MENTION_SCAN_MAX))
+    for (let i = page.length - 1; i >= 0; i--) {
+      const seq = peekMessage(page[i]!)?.seq ?? 0
+      if (seq <= c.readSeq) break
+      if (mentions(page[i]!, user)) return seq
+    }
+    return undefined
   }
 
   /** The conversation `user` sends to, checked (NOT_MEMBER); a 1:1 comes into being with its first message. */
@@ -351,6 +470,14 @@ export class ChatService {
     const schema = kind === 'image' ? schemas.ImageBody : schemas.FileBody
     const parsed = v.safeParse(schema, body)
     if (!parsed.success || parsed.output.fileId !== fileId) throw new AppError('FILE_NOT_FOUND', `file ${fileId} cannot be sent as ${kind}`)
+    return parsed.output
+  }
+
+  /** A voice message's body: its file (an accepted audio type and size, the resolver's checks) and its duration. */
+  private async voiceBody(ref: { readonly fileId: string; readonly duration: number }, user: UserId, conv: ConvId): Promise<MessageBody> {
+    const file = await this.files.resolve(ref.fileId, user, conv, 'voice')
+    const parsed = v.safeParse(schemas.VoiceBody, { ...file, duration: ref.duration })
+    if (!parsed.success || parsed.output.fileId !== ref.fileId) throw new AppError('FILE_NOT_FOUND', `file ${ref.fileId} cannot be sent as voice`)
     return parsed.output
   }
 
@@ -533,7 +660,7 @@ export class ChatService {
       for (const json of page) {
         if (!json.includes(needle)) continue
         const m = JSON.parse(json) as Message
-        if ((m.kind === 'image' || m.kind === 'file') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
+        if ((m.kind === 'image' || m.kind === 'file' || m.kind === 'voice') && m.body.fileId === fileId && (await this.withdraw({ conv, seq: m.seq })).event !== undefined) withdrawn++
       }
       before = (JSON.parse(page[0]!) as Message).seq
       if (before <= 1) break
@@ -562,6 +689,8 @@ export class ChatService {
     const outcome = await this.engine.messages.retract(m.conv, m.seq, tombstone)
     if (outcome === 'missing') throw new AppError('SEQ_RANGE_INVALID', `no message ${m.seq} in ${m.conv}`)
     if (outcome === 'already') return {}
+    // Quotes of it are content too: scrubbed before the event, so a device paging history after the event finds none.
+    await this.scrubQuotes(m.conv, m.seq)
     const result = await this.engine.messages.append({
       conv: m.conv,
       from: m.from,
@@ -679,8 +808,18 @@ export class ChatService {
     return [...out]
   }
 
+  /**
+   * The users told about `user`'s presence: `contacts` and, with relations, the user's own
+   * contacts (no shared conversation needed), never a user `user` blocked. Bounded by presenceFanoutMax.
+   */
+  async presenceAudience(user: UserId, convIds?: readonly ConvId[]): Promise<UserId[]> {
+    const members = await this.contacts(user, convIds)
+    if (!this.checks.presenceAudience) return members
+    return (await this.checks.presenceAudience(user, members)).slice(0, this.options.presenceFanoutMax)
+  }
+
   async announcePresence(p: Presence, convIds?: readonly ConvId[]): Promise<void> {
-    const contacts = await this.contacts(p.user, convIds)
+    const contacts = await this.presenceAudience(p.user, convIds)
     if (contacts.length > 0) this.delivery.audience(contacts, 'presence', encode.presence(p))
   }
 
@@ -692,11 +831,13 @@ export class ChatService {
   async connected(user: UserId, devices: number, out?: Outlet): Promise<Presence[]> {
     const ids = out ? (await sharedOverview(out, () => this.engine.convs.overview(user, SEQS_ONLY))).map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (devices === 1) await this.announcePresence({ user, online: true }, ids)
-    const peers = ids
+    let peers = ids
       .map((id) => directMembers(id))
       .filter((m): m is [UserId, UserId] => m !== undefined)
       .map(([a, b]) => (a === user ? b : a))
       .slice(0, this.options.presenceFanoutMax)
+    // With relations: contacts too, and never the presence of someone who blocked the user.
+    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers)).slice(0, this.options.presenceFanoutMax)
     return peers.length > 0 ? this.engine.presence.get(peers) : []
   }
 }

@@ -69,5 +69,7 @@ function textSend(text: string): ClientFrameOf<'send'> | undefined {
   if (typeof body !== 'object' || body === null) return undefined
   const t = (body as { text?: unknown }).text
   if (typeof t !== 'string' || t.length < 1 || t.length > LIMITS.maxTextChars) return undefined
+  // A quote or mentions: the full decoder checks them (this path would drop them).
+  if ('reply' in body || 'mentions' in body || 'mentionAll' in body) return undefined
   return { type: 'send', cid, conv, kind: 'text', body: { text: t } }
 }

@@ -32,6 +32,7 @@ import { BookkeepingQueue, DEFAULT_BOOKKEEPING } from './presence-queue'
 import type { BookkeepingLimits } from './presence-queue'
 import type { Delivery } from '../chat/delivery'
 import type { Relations } from '../social/service'
+import type { ConvSettings } from '../chat/settings'
 
 export interface GatewayDeps {
   readonly config: Config
@@ -41,6 +42,8 @@ export interface GatewayDeps {
   readonly engine: Engine
   readonly chat: ChatService
   readonly relations: Relations
+  /** Mute, pin and delete for me. */
+  readonly settings: ConvSettings
   readonly devices: LocalDevices
   readonly delivery: Delivery
   /** This process's id in presence counts and bus envelopes. */
@@ -212,7 +215,7 @@ export class Gateway {
           session: conn.session,
           serverTime: Date.now(),
           heartbeatMs: config.heartbeatIntervalMs,
-          limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize },
+          limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize, recallWindowMs: config.recallWindowMs },
         })
         conn.welcome(welcome)
         this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))
@@ -342,6 +345,7 @@ export class Gateway {
       user: conn.user,
       chat: this.deps.chat,
       relations: this.deps.relations,
+      settings: this.deps.settings,
       receivedAt: performance.now(),
       acked: (t) => this.deps.metrics.ackLatency.observe((performance.now() - t) / 1000),
     }

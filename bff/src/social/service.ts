@@ -120,6 +120,38 @@ export class Relations {
     return users.filter((_, i) => sides(pairs[i] ?? { a: '', b: '', version: 0 }, user).theirs?.state !== 'blocked')
   }
 
+  /**
+   * `user`'s contacts, the users `user` blocked and the users who blocked `user`, from at most
+   * maxRelations relations: what presence follows (`presenceAudience`, `presenceSources`).
+   */
+  async circle(user: UserId): Promise<{ contacts: UserId[]; blocked: Set<UserId>; blockedBy: Set<UserId> }> {
+    const peers = (await this.deps.store.peers(user)).slice(0, this.maxRelations)
+    const pairs = await Promise.all(peers.map((p) => this.deps.store.pair(user, p)))
+    const contacts: UserId[] = []
+    const blocked = new Set<UserId>()
+    const blockedBy = new Set<UserId>()
+    pairs.forEach((pair, i) => {
+      const { mine, theirs } = sides(pair, user)
+      const peer = peers[i]!
+      if (mine?.state === 'blocked') blocked.add(peer)
+      if (theirs?.state === 'blocked') blockedBy.add(peer)
+      if (mine?.state === 'contact' && theirs?.state === 'contact') contacts.push(peer)
+    })
+    return { contacts, blocked, blockedBy }
+  }
+
+  /** Who is told `user`'s presence: `members` (its conversations') and its contacts, less the users `user` blocked. */
+  async presenceAudience(user: UserId, members: readonly UserId[]): Promise<UserId[]> {
+    const { contacts, blocked } = await this.circle(user)
+    return [...new Set([...members, ...contacts])].filter((u) => u !== user && !blocked.has(u))
+  }
+
+  /** Whose presence a new device of `user` gets: `peers` (its 1:1s') and its contacts, less those who blocked `user`. */
+  async presenceSources(user: UserId, peers: readonly UserId[]): Promise<UserId[]> {
+    const { contacts, blockedBy } = await this.circle(user)
+    return [...new Set([...peers, ...contacts])].filter((u) => u !== user && !blockedBy.has(u))
+  }
+
   /** These checks as the chat service's `SendChecks`, composed after `inner` (content security). */
   checks(inner: SendChecks): SendChecks {
     return {
@@ -133,6 +165,8 @@ export class Relations {
         await this.checkOpen(user, peer)
       },
       visible: async (user, users) => this.visibleTo(user, inner.visible ? await inner.visible(user, users) : users),
+      presenceAudience: async (user, members) => this.presenceAudience(user, inner.presenceAudience ? await inner.presenceAudience(user, members) : members),
+      presenceSources: async (user, peers) => this.presenceSources(user, inner.presenceSources ? await inner.presenceSources(user, peers) : peers),
     }
   }
 }

@@ -2,20 +2,30 @@
  * The persister: moves every acked message from Redis to the archive (MySQL).
  *
  * The append script (redis.ts) adds each new message to one Redis Stream in the same atomic step
- * that stores it, so a message acked is a message in the stream (and, with AOF, on disk). Every
- * BFF process runs one persister, a consumer of one consumer group: each batch is read with
- * XREADGROUP, written to the archive in one transaction of multi-row INSERT IGNORE (a message's
- * primary key is (conv, seq): a batch written twice stores nothing twice), and only then XACKed and
- * XDELed. A persister killed at any point leaves its batch pending in the group; another persister
- * (or its successor) takes it over with XAUTOCLAIM after ARCHIVE_CLAIM_IDLE_MS and writes it again.
+ * that stores it, so a message acked is a message in the stream (and, with AOF, on disk). Each
+ * persister is a consumer of one consumer group: each batch is read with XREADGROUP, written to the
+ * archive in one transaction of multi-row INSERT IGNORE (a message's primary key is (conv, seq): a
+ * batch written twice stores nothing twice), and only then XACKed and XDELed. A persister killed at
+ * any point leaves its batches pending in the group; another persister (or its successor) takes
+ * them over with XAUTOCLAIM after ARCHIVE_CLAIM_IDLE_MS and writes them again.
+ *
+ * Where it runs (ARCHIVE_PERSISTER): its own process by default (bff/src/persister.ts, started by
+ * the BFF or deployed on its own), or inline on the BFF's event loop.
+ *
+ * Pipelined (issue 11, "Measured"): the next batch is read while earlier ones are being written,
+ * up to ARCHIVE_WRITES_IN_FLIGHT transactions at once, each on its own pooled connection. One
+ * batch at a time made the lag the sum of a read, a linger, a multi-statement transaction with
+ * its commit, an ack and a trim round trip, all waiting behind each other (and, inline, behind the
+ * chat's event loop). Batches are written in parallel but finished (acked, windows trimmed) in the
+ * order they were read: a window is never trimmed past a message that an earlier batch still
+ * holds unwritten.
  *
  * Once a batch is in the archive, the recent window of each of its conversations is trimmed to
  * WINDOW_MESSAGES, never below what the archive holds: Redis memory stays flat while every
- * message stays readable.
+ * message stays readable. The ack, the delete and the trims go in one MULTI: one round trip.
  */
-import type { Redis } from 'ioredis'
+import type { ChainableCommander, Redis } from 'ioredis'
 import type { Archive, ArchivedMessage, ReadMark } from '../archive/archive'
-import { ArchiveWriter } from '../archive/writer'
 import type { Logger } from '../log'
 
 export interface PersisterOptions {
@@ -25,11 +35,24 @@ export interface PersisterOptions {
   readonly batchMax: number
   readonly claimIdleMs: number
   readonly windowMessages: number
-  /** Trim the window of `conv` to `window` messages, none above `persistedSeq`. */
-  readonly trim: (conv: string, persistedSeq: number, window: number) => Promise<unknown>
-  /** After each batch is in the archive: its size and the age of its oldest message, ms. */
-  readonly onBatch?: (count: number, lagMs: number) => void
+  /** ARCHIVE_WRITES_IN_FLIGHT: batches being written to the archive at once. */
+  readonly writesInFlight: number
+  /** Queue, in `tx`, the trim of the window of `conv` to `window` messages, none above `persistedSeq`. */
+  readonly trim: (tx: ChainableCommander, conv: string, persistedSeq: number, window: number) => void
+  /** After each batch is in the archive and acked. */
+  readonly onBatch?: (batch: BatchStats) => void
   readonly log?: Logger
+}
+
+/** One finished batch, for metrics and the bench: where its time went. */
+export interface BatchStats {
+  readonly count: number
+  /** Age of its oldest message when the batch was acked, ms. */
+  readonly lagMs: number
+  /** From read to committed in the archive (the transaction, and any wait for a connection), ms. */
+  readonly writeMs: number
+  /** From committed to acked: waiting for earlier batches to finish, and the MULTI round trip, ms. */
+  readonly ackMs: number
 }
 
 type Entry = [id: string, fields: string[]]
@@ -44,20 +67,47 @@ const BLOCK_MS = 1000
  * trim) for every few messages as they trickle in. Adds at most LINGER_MS to the lag.
  */
 const LINGER_MIN = 100
-const LINGER_MS = 25
+const LINGER_MS = 20
 /**
  * How often pending batches are looked for (XAUTOCLAIM), ms, while a scan of the pending list is
  * under way or has found nothing: not before every read, which under load cost a round trip per
  * batch. A dead persister's batch is taken over at most this much after ARCHIVE_CLAIM_IDLE_MS.
  */
 const CLAIM_EVERY_MS = 1000
+/**
+ * Every persister that ever ran stays a consumer of the group (each process has a name of its
+ * own), so the group's consumer list would grow with every restart. Consumers holding nothing and
+ * idle for FORGET_IDLE_CLAIMS × ARCHIVE_CLAIM_IDLE_MS are deleted, looked for every FORGET_EVERY_MS.
+ */
+const FORGET_EVERY_MS = 60_000
+const FORGET_IDLE_CLAIMS = 10
+/**
+ * In one script, so that the check and the delete are one atomic step: XGROUP DELCONSUMER drops a
+ * consumer's pending entries with it, and a consumer that read a batch between a check and a
+ * delete would lose that batch from the group for good. KEYS[1] the stream; ARGV: group, idle ms.
+ */
+const FORGET_DEAD = `
+local forgot = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if tonumber(f['pending']) == 0 and tonumber(f['idle']) > tonumber(ARGV[2]) then
+    forgot = forgot + redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name']) + 1
+  end
+end
+return forgot
+`
 
 export class Persister {
   private stopped = false
   private loop: Promise<void> | undefined
   private claimCursor = '0-0'
   private claimedAt = 0
-  private readonly writer: ArchiveWriter
+  private forgotAt = 0
+  /** Batches read and not yet finished (acked, or given up on because the persister stops). */
+  private readonly inFlight = new Set<Promise<void>>()
+  /** The last batch's finish: each batch is acked after the one read before it. */
+  private tail: Promise<void> = Promise.resolve()
   /** False from a failed archive write until the next successful one. */
   archiveOk = true
   lastError: string | undefined
@@ -66,13 +116,11 @@ export class Persister {
   constructor(
     /** A connection of its own: XREADGROUP blocks it. */
     private readonly blocking: Redis,
-    /** The engine's command connection (acks, trims). */
+    /** A command connection (acks, trims). */
     private readonly cmd: Redis,
-    archive: Archive,
+    private readonly archive: Archive,
     private readonly options: PersisterOptions,
-  ) {
-    this.writer = new ArchiveWriter(archive)
-  }
+  ) {}
 
   start(): void {
     this.loop ??= this.run()
@@ -80,9 +128,10 @@ export class Persister {
 
   async stop(): Promise<void> {
     this.stopped = true
-    // Ends a blocked XREADGROUP at once; a batch being written finishes and is acked.
+    // Ends a blocked XREADGROUP at once; batches being written finish and are acked.
     this.blocking.disconnect()
     await this.loop
+    await Promise.all(this.inFlight)
   }
 
   private async run(): Promise<void> {
@@ -96,6 +145,11 @@ export class Persister {
       }
     }
     while (!this.stopped) {
+      // A free slot first: while every slot is taken, new messages gather into a larger next batch.
+      if (this.inFlight.size >= this.options.writesInFlight) {
+        await Promise.race(this.inFlight)
+        continue
+      }
       let entries: Entry[]
       try {
         entries = await this.claim()
@@ -111,9 +165,16 @@ export class Persister {
         if (this.stopped) break
         this.options.log?.warn({ err }, 'persister: reading the stream failed')
         await sleep(RETRY_MS)
+        // The stream and its group are gone (Redis lost, FLUSHALL, a new Redis): made again, from
+        // the start of whatever the stream holds by now. A persister running on its own would
+        // otherwise retry a group that no longer exists for ever.
+        if (err instanceof Error && err.message.startsWith('NOGROUP')) await this.ensureGroup().catch(() => {})
         continue
       }
-      if (entries.length > 0) await this.persist(entries)
+      if (entries.length === 0) continue
+      const batch = this.persist(entries)
+      this.inFlight.add(batch)
+      void batch.finally(() => this.inFlight.delete(batch))
     }
   }
 
@@ -132,6 +193,10 @@ export class Persister {
     // A scan of the pending list under way (cursor not back at the start) goes on at once.
     if (this.claimCursor === '0-0' && Date.now() - this.claimedAt < CLAIM_EVERY_MS) return []
     this.claimedAt = Date.now()
+    if (this.claimedAt - this.forgotAt >= FORGET_EVERY_MS) {
+      this.forgotAt = this.claimedAt
+      await this.forgetDead()
+    }
     const res = (await this.blocking.xautoclaim(o.stream, o.group, o.consumer, o.claimIdleMs, this.claimCursor, 'COUNT', o.batchMax)) as [
       string,
       (Entry | null)[],
@@ -139,6 +204,14 @@ export class Persister {
     ]
     this.claimCursor = res[0]
     return res[1].filter((e): e is Entry => e !== null)
+  }
+
+  /** Delete the consumers (dead persisters) that hold nothing and have been idle long. */
+  async forgetDead(): Promise<number> {
+    const o = this.options
+    const forgot = Number(await this.cmd.eval(FORGET_DEAD, 1, o.stream, o.group, FORGET_IDLE_CLAIMS * o.claimIdleMs))
+    if (forgot > 0) o.log?.info({ forgot }, 'persister: forgot consumers of dead persisters')
+    return forgot
   }
 
   private async readNew(count: number, block: boolean): Promise<Entry[]> {
@@ -151,8 +224,12 @@ export class Persister {
     return res?.[0]?.[1] ?? []
   }
 
-  /** Write one batch until it is in the archive (or the persister stops), then ack it and trim windows. */
-  private async persist(entries: Entry[]): Promise<void> {
+  /**
+   * Write one batch until it is in the archive (or the persister stops), then, after the batch
+   * read before it has finished, ack it and trim windows.
+   */
+  private persist(entries: Entry[]): Promise<void> {
+    const readAt = Date.now()
     const rows: ArchivedMessage[] = []
     const marks: ReadMark[] = []
     const top = new Map<string, number>()
@@ -165,36 +242,63 @@ export class Persister {
       marks.push({ conv: m.conv, user: m.from, seq: m.seq })
       top.set(m.conv, Math.max(top.get(m.conv) ?? 0, m.seq))
     }
+    const written = this.write(rows, marks)
+    const previous = this.tail
+    const finished = (async () => {
+      const ok = await written
+      const writtenAt = Date.now()
+      await previous
+      // Not written (stopping): the batch stays pending in the group and the next persister writes it.
+      if (!ok) return
+      if (await this.ack(entries, top)) {
+        const ids = entries.map((e) => e[0])
+        const now = Date.now()
+        this.lastLagMs = now - Number(ids[0]!.slice(0, ids[0]!.indexOf('-')))
+        this.options.onBatch?.({ count: rows.length, lagMs: this.lastLagMs, writeMs: writtenAt - readAt, ackMs: now - writtenAt })
+      }
+    })()
+    this.tail = finished
+    return finished
+  }
+
+  /** True once committed; false when the persister stops before that. */
+  private async write(rows: ArchivedMessage[], marks: ReadMark[]): Promise<boolean> {
     for (;;) {
       try {
-        await this.writer.write(rows, marks)
+        await this.archive.write(rows, marks)
         this.archiveOk = true
         this.lastError = undefined
-        break
+        return true
       } catch (err) {
         this.archiveOk = false
         this.lastError = err instanceof Error ? err.message : String(err)
         this.options.log?.warn({ err, count: rows.length }, 'persister: archive write failed, retrying')
-        // Stopping: the batch stays pending in the group and the next persister writes it.
-        if (this.stopped) return
+        if (this.stopped) return false
         await sleep(RETRY_MS)
       }
     }
+  }
+
+  /** Ack and delete the batch and trim its windows, one MULTI; true once done, false when stopping first. */
+  private async ack(entries: Entry[], top: ReadonlyMap<string, number>): Promise<boolean> {
+    const o = this.options
     const ids = entries.map((e) => e[0])
-    this.lastLagMs = Date.now() - Number(ids[0]!.slice(0, ids[0]!.indexOf('-')))
-    this.options.onBatch?.(rows.length, this.lastLagMs)
     for (;;) {
       try {
-        // One round trip: acked and deleted together (MULTI), or neither and the batch is written again.
-        const res = await this.cmd.multi().xack(this.options.stream, this.options.group, ...ids).xdel(this.options.stream, ...ids).exec()
-        const failed = res?.find(([err]) => err)
-        if (!res || failed) throw failed?.[0] ?? new Error('ack transaction aborted')
-        await Promise.all([...top].map(([conv, seq]) => this.options.trim(conv, seq, this.options.windowMessages)))
-        return
+        // Acked and deleted together, or neither and the batch is written again (harmless: the primary key).
+        const tx = this.cmd.multi().xack(o.stream, o.group, ...ids).xdel(o.stream, ...ids)
+        for (const [conv, seq] of top) o.trim(tx, conv, seq, o.windowMessages)
+        const res = await tx.exec()
+        if (!res) throw new Error('ack transaction aborted')
+        const failed = res.slice(0, 2).find(([err]) => err)
+        if (failed) throw failed[0] ?? new Error('ack failed')
+        const trimFailed = res.slice(2).find(([err]) => err)
+        // A window left untrimmed is trimmed by the conversation's next batch.
+        if (trimFailed) o.log?.warn({ err: trimFailed[0] }, 'persister: window trim failed')
+        return true
       } catch (err) {
-        // Not acked: the batch is claimed and written again later, which the primary key makes harmless.
-        this.options.log?.warn({ err }, 'persister: ack failed')
-        if (this.stopped) return
+        o.log?.warn({ err }, 'persister: ack failed')
+        if (this.stopped) return false
         await sleep(RETRY_MS)
       }
     }

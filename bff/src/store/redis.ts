@@ -41,6 +41,7 @@ import { groupFields, groupJson } from './group-json'
 import { messageJson, messageJsonParts, messageOf } from './message-json'
 import { Persister } from './redis-persister'
 import { RedisPresence } from './redis-presence'
+import type { BatchStats } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
 import type { ColdMessages } from './window'
 import { RedisWeChatStore } from './wechat'
@@ -90,9 +91,16 @@ export interface RedisArchiveOptions {
   readonly backlogMax: number
   readonly batchMax: number
   readonly claimIdleMs: number
+  /** ARCHIVE_WRITES_IN_FLIGHT: batches the persister writes at once. Default 4. */
+  readonly writesInFlight?: number
+  /**
+   * ARCHIVE_PERSISTER: `inline` runs the persister in this engine, on this event loop (default,
+   * and what in-process tests use); `elsewhere`: a persister process does (bff/src/persister.ts).
+   */
+  readonly persister?: 'inline' | 'elsewhere'
   readonly log?: Logger
   /** After each persisted batch (metrics). */
-  readonly onBatch?: (count: number, lagMs: number) => void
+  readonly onBatch?: (batch: BatchStats) => void
 }
 
 /** The archive as the stores use it: any failure is the temporary STORE_UNAVAILABLE. */
@@ -678,11 +686,6 @@ class RedisConvs implements ConvStore {
     if (this.cold) await this.cold.call((a) => a.markRead([{ conv, user, seq: res }]))
     return res
   }
-
-  /** Trim a conversation's window (the persister, once the archive has everything up to persistedSeq). */
-  trimWindow(conv: ConvId, persistedSeq: number, window: number): Promise<number> {
-    return this.guard(() => this.r.chatTrimWindow(this.k.convMeta(conv), this.k.convMsgs(conv), persistedSeq, window))
-  }
 }
 
 function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {
@@ -973,24 +976,8 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   const cold = arch && new ArchiveLink(arch.archive)
   const convs = new RedisConvs(cmd, keys, guard, cold)
   let persister: Persister | undefined
-  if (arch) {
-    // Its own connection: XREADGROUP blocks. No command timeout (it blocks on purpose), the
-    // offline queue off like the others so a lost Redis fails the read and the loop retries.
-    const blocking = new Redis(options.url, { ...base, commandTimeout: undefined })
-    blocking.on('error', onError)
-    await withTimeout(blocking.connect(), options.connectTimeoutMs, () => blocking.disconnect())
-    persister = new Persister(blocking, cmd as Redis, arch.archive, {
-      stream: keys.archiveStream(),
-      group: 'archivers',
-      consumer: options.node,
-      batchMax: arch.batchMax,
-      claimIdleMs: arch.claimIdleMs,
-      windowMessages: arch.windowMessages,
-      trim: (conv, seq, window) => convs.trimWindow(conv, seq, window),
-      ...(arch.onBatch ? { onBatch: arch.onBatch } : {}),
-      ...(arch.log ? { log: arch.log } : {}),
-    })
-    persister.start()
+  if (arch && (arch.persister ?? 'inline') === 'inline') {
+    persister = await startPersister(cmd as Redis & Scripted, keys, base, options, arch)
   }
   const bus = new RedisBus(cmd, sub, keys, guard, guardOf(sub))
   await bus.start()
@@ -1012,12 +999,18 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
       if (arch && (await backlog()) >= arch.backlogMax) throw new AppError('STORE_UNAVAILABLE', 'archive backlog full')
     },
     async status() {
-      if (!arch || !persister) return {}
+      if (!arch) return {}
       const ok = await arch.archive.ping().then(
         () => true,
         () => false,
       )
-      return { archive: { ok: ok && persister.archiveOk, backlog: await backlog(), lagMs: persister.lastLagMs, ...(persister.lastError ? { error: persister.lastError } : {}) } }
+      if (persister) {
+        return { archive: { ok: ok && persister.archiveOk, backlog: await backlog(), lagMs: persister.lastLagMs, ...(persister.lastError ? { error: persister.lastError } : {}) } }
+      }
+      // The persister runs in another process: its lag is the age of the oldest message it has not written.
+      const [first] = (await guard(() => cmd.xrange(keys.archiveStream(), '-', '+', 'COUNT', 1))) as [string, string[]][]
+      const lagMs = first ? Math.max(0, Date.now() - Number(first[0].slice(0, first[0].indexOf('-')))) : 0
+      return { archive: { ok, backlog: await backlog(), lagMs } }
     },
     async close() {
       await persister?.stop()
@@ -1025,6 +1018,87 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
       await Promise.allSettled([cmd.quit(), sub.quit()])
       cmd.disconnect()
       sub.disconnect()
+    },
+  }
+}
+
+// ------------------------------------------------------------------ persister
+
+/** The consumer group every persister of one Redis (one REDIS_PREFIX) belongs to. */
+const PERSISTER_GROUP = 'archivers'
+
+/** A persister over `cmd` (acks, trims) and a blocking connection of its own; started. */
+async function startPersister(
+  cmd: Redis & Scripted,
+  keys: Keys,
+  base: RedisOptions,
+  options: Pick<RedisEngineOptions, 'url' | 'node' | 'connectTimeoutMs' | 'onError'>,
+  arch: Omit<RedisArchiveOptions, 'backlogMax'>,
+): Promise<Persister> {
+  // Its own connection: XREADGROUP blocks. No command timeout (it blocks on purpose), the
+  // offline queue off like the others so a lost Redis fails the read and the loop retries.
+  const blocking = new Redis(options.url, { ...base, commandTimeout: undefined })
+  blocking.on('error', options.onError ?? (() => {}))
+  await withTimeout(blocking.connect(), options.connectTimeoutMs, () => blocking.disconnect())
+  const persister = new Persister(blocking, cmd, arch.archive, {
+    stream: keys.archiveStream(),
+    group: PERSISTER_GROUP,
+    consumer: options.node,
+    batchMax: arch.batchMax,
+    claimIdleMs: arch.claimIdleMs,
+    windowMessages: arch.windowMessages,
+    writesInFlight: arch.writesInFlight ?? 4,
+    trim: (tx, conv, seq, window) => void (tx as unknown as Scripted).chatTrimWindow(keys.convMeta(conv), keys.convMsgs(conv), seq, window),
+    ...(arch.onBatch ? { onBatch: arch.onBatch } : {}),
+    ...(arch.log ? { log: arch.log } : {}),
+  })
+  persister.start()
+  return persister
+}
+
+export interface RedisPersisterOptions extends Pick<RedisEngineOptions, 'url' | 'prefix' | 'commandTimeoutMs' | 'connectTimeoutMs' | 'node' | 'onError'> {
+  readonly archive: Omit<RedisArchiveOptions, 'backlogMax' | 'persister'>
+}
+
+export interface RedisPersister {
+  /** The persister's state: archive reachable, last batch's lag, last error. */
+  status(): { ok: boolean; lagMs: number; error?: string }
+  /** Stop reading, finish (write and ack) the batches read, close the connections and the archive. */
+  close(): Promise<void>
+}
+
+/**
+ * A persister on its own (the persister process, bff/src/persister.ts): two Redis connections of
+ * its own (a blocking one for XREADGROUP, one for acks and trims), no chat engine. The BFFs then
+ * run with ARCHIVE_PERSISTER=process or none.
+ */
+export async function createRedisPersister(options: RedisPersisterOptions): Promise<RedisPersister> {
+  const base: RedisOptions = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
+    lazyConnect: true,
+  }
+  const cmd = defineScripts(new Redis(options.url, base)) as Redis & Scripted
+  cmd.on('error', options.onError ?? (() => {}))
+  try {
+    await withTimeout(cmd.connect(), options.connectTimeoutMs, () => cmd.disconnect())
+  } catch (err) {
+    cmd.disconnect()
+    throw new Error(`Redis unreachable at start: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+  }
+  const persister = await startPersister(cmd, new Keys(options.prefix), base, options, options.archive).catch((err: unknown) => {
+    cmd.disconnect()
+    throw err
+  })
+  return {
+    status: () => ({ ok: persister.archiveOk, lagMs: persister.lastLagMs, ...(persister.lastError ? { error: persister.lastError } : {}) }),
+    async close() {
+      await persister.stop()
+      await options.archive.archive.close()
+      await cmd.quit().catch(() => {})
+      cmd.disconnect()
     },
   }
 }

@@ -9,13 +9,13 @@
  * it is one Lua script over keys sharing the conversation's hash tag.
  */
 import type { WeChatStore } from './wechat'
-import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, RecallBody, SystemBody, TextBody, User, UserId } from '@chat/shared'
+import type { ConvId, ConvKind, FileBody, ImageBody, Message, MessageKind, Presence, RecallBody, StoredTextBody, SystemBody, TextBody, User, UserId, VoiceBody } from '@chat/shared'
 
 /**
  * What `append` stores: a sent message, a group's membership change (`system`), or the `recall`
  * event of a retraction (recalled tombstones replace, never append).
  */
-export type MessageBody = TextBody | ImageBody | FileBody | SystemBody | RecallBody
+export type MessageBody = TextBody | StoredTextBody | ImageBody | FileBody | SystemBody | RecallBody | VoiceBody
 
 /** `retract`: replaced, it was a tombstone already (nothing changed), or no message has that seq. */
 export type RetractOutcome = 'done' | 'already' | 'missing'

@@ -10,6 +10,7 @@
 import { createReadStream } from 'node:fs'
 import { fileTypeFromBuffer, fileTypeFromFile } from 'file-type'
 import type { FileTypeResult } from 'file-type'
+import { VOICE_MIMES } from '@chat/shared'
 
 export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const
 
@@ -30,16 +31,31 @@ export const DOCUMENT_TYPES = [
   'text/plain',
 ] as const
 
-export const ALL_TYPES = [...IMAGE_TYPES, ...DOCUMENT_TYPES] as const
+/** Recordings of voice messages: the shared VOICE_MIMES (shared/src/protocol.ts), as verdictOf names them. */
+export const AUDIO_TYPES = VOICE_MIMES
+
+export const ALL_TYPES = [...IMAGE_TYPES, ...DOCUMENT_TYPES, ...AUDIO_TYPES] as const
 
 /** The accepted types as a refusal names them to the sender (keep in step with the lists above). */
-export const ACCEPTED_TYPES_TEXT = 'JPEG, PNG, GIF or WebP images, PDF, Word, Excel, PowerPoint, ZIP, RTF or plain text'
+export const ACCEPTED_TYPES_TEXT = 'JPEG, PNG, GIF or WebP images, PDF, Word, Excel, PowerPoint, ZIP, RTF or plain text, AAC, M4A, WebM, Ogg or MP3 audio'
 export type AllowedMime = (typeof ALL_TYPES)[number]
 export type ImageMime = (typeof IMAGE_TYPES)[number]
 
 export function isImageMime(mime: string): mime is ImageMime {
   return (IMAGE_TYPES as readonly string[]).includes(mime)
 }
+
+export function isAudioMime(mime: string): boolean {
+  return (AUDIO_TYPES as readonly string[]).includes(mime)
+}
+
+/**
+ * WebM and MP4 are containers: file-type names them video/* from their header, which says nothing
+ * about whether a picture track follows. Recorders write voice in them (Chromium's MediaRecorder:
+ * Opus in WebM; WeChat's and iOS's AAC recorders: MP4/M4A), so they are accepted under their audio
+ * names; what plays them here (a voice bubble, an <audio> element) uses only the sound.
+ */
+const AUDIO_CONTAINERS: Record<string, string> = { 'video/webm': 'audio/webm', 'video/mp4': 'audio/mp4' }
 
 /** Bytes file-type reads for most formats; the early check waits until this many arrived (or the file ended). */
 export const SNIFF_BYTES = 4100
@@ -94,6 +110,7 @@ function verdictOf(detected: FileTypeResult, name: string, allowed: readonly All
     mime = fromName
   }
   if (detected.ext === 'rtf') mime = 'application/rtf'
+  mime = AUDIO_CONTAINERS[mime] ?? mime
   return (allowed as readonly string[]).includes(mime)
     ? { ok: true, mime: mime as AllowedMime }
     : { ok: false, reason: `${detected.mime} is not accepted` }

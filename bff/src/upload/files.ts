@@ -44,10 +44,14 @@ export function infoOf(record: FileRecord, urlOf: UrlOf): FileInfo {
   return base
 }
 
-/** The message body for a send of `kind` (an image may be sent as a plain file; not the reverse). */
-export function bodyOf(record: FileRecord, kind: 'image' | 'file', urlOf: UrlOf): ImageBody | FileBody | undefined {
+/**
+ * The message body for a send of `kind` (an image may be sent as a plain file; not the reverse). A
+ * voice message gets the file's fields (the chat adds its duration); whether the file is audio is
+ * the caller's check (Uploads.resolveFile).
+ */
+export function bodyOf(record: FileRecord, kind: 'image' | 'file' | 'voice', urlOf: UrlOf): ImageBody | FileBody | undefined {
   const file: FileBody = { fileId: record.id, name: record.name, size: record.size, mime: record.mime, url: urlOf(record.id, 'data') }
-  if (kind === 'file') return file
+  if (kind === 'file' || kind === 'voice') return file
   if (record.kind !== 'image' || !record.width || !record.height) return undefined
   return { ...file, width: record.width, height: record.height, thumbUrl: urlOf(record.id, 'thumb') }
 }

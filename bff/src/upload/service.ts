@@ -14,11 +14,11 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Upload } from '@tus/server'
 import * as v from 'valibot'
-import { AppError, schemas } from '@chat/shared'
+import { AppError, LIMITS, VOICE_MIMES, schemas } from '@chat/shared'
 import type { FileBody, ImageBody } from '@chat/shared'
 import type { UploadSlotStore } from '../store/types'
 import type { UploadConfig } from './config'
-import { ACCEPTED_TYPES_TEXT, SNIFF_BYTES, checkFile, checkHead, isImageMime } from './content'
+import { ACCEPTED_TYPES_TEXT, SNIFF_BYTES, checkFile, checkHead, isAudioMime, isImageMime } from './content'
 import { FileRepository, bodyOf } from './files'
 import type { FileRecord } from './files'
 import { ImageRejected, makeThumbnail } from './images'
@@ -49,7 +49,7 @@ export interface UploadsDeps {
 export interface ResolveFileInput {
   readonly user: string
   readonly conv: string
-  readonly kind: 'image' | 'file'
+  readonly kind: 'image' | 'file' | 'voice'
   readonly fileId: string
 }
 
@@ -253,7 +253,8 @@ export class Uploads {
   /**
    * The body of an image/file message whose sender sent `{ fileId }`. Throws AppError FILE_NOT_FOUND
    * (unknown, not the sender's, or uploaded for another conversation), FILE_NOT_READY (the upload is
-   * not complete yet) or UPLOAD_TYPE_REJECTED (kind `image` for a file that is not an image).
+   * not complete yet) or UPLOAD_TYPE_REJECTED (kind `image` for a file that is not an image, kind
+   * `voice` for one that is not VOICE_MIMES audio); UPLOAD_TOO_LARGE: a voice over LIMITS.maxVoiceBytes.
    */
   async resolveFile(input: ResolveFileInput): Promise<ImageBody | FileBody> {
     const record = await this.files.get(input.fileId)
@@ -265,6 +266,7 @@ export class Uploads {
       throw new AppError('FILE_NOT_FOUND')
     }
     if (record.owner !== input.user || record.conv !== input.conv) throw new AppError('FILE_NOT_FOUND')
+    if (input.kind === 'voice') checkVoice(record)
     const body = bodyOf(record, input.kind, this.urlOf)
     if (!body) throw new AppError('UPLOAD_TYPE_REJECTED', 'an image message needs an image file')
     return body
@@ -278,5 +280,15 @@ export class Uploads {
       this.events.emit('swept', n)
     }
     return n
+  }
+}
+
+/** A voice message's file: one of VOICE_MIMES (decided from its bytes at upload), at most LIMITS.maxVoiceBytes. */
+function checkVoice(record: FileRecord): void {
+  if (!isAudioMime(record.mime)) {
+    throw new AppError('UPLOAD_TYPE_REJECTED', `a voice message needs one of ${VOICE_MIMES.join(', ')}, not ${record.mime}`)
+  }
+  if (record.size > LIMITS.maxVoiceBytes) {
+    throw new AppError('UPLOAD_TOO_LARGE', `a voice message holds at most ${LIMITS.maxVoiceBytes} bytes, this one ${record.size}`)
   }
 }

@@ -18,6 +18,18 @@ export interface WeChatConfig {
   readonly retryMax: number
   /** WX_RETRY_BASE_MS: first retry delay, doubled per retry, full jitter. Default 200. */
   readonly retryBaseMs: number
+  /**
+   * WX_HTTP_THREADS: worker threads that make the HTTP calls to WeChat (http.ts), so that their
+   * client CPU is off the chat's event loop; 0 makes them on the event loop. Default 1, at most 16.
+   */
+  readonly httpThreads: number
+  /**
+   * WX_HTTP_BATCH_MS: calls to the HTTP threads, and their answers, are gathered this long before
+   * they cross between threads (one message each way for all of them), so a call waits up to twice
+   * this longer. Default 2 (bench/wxhttp.ts at 2,000-5,000 calls/s: a fifth less CPU a call than
+   * crossing every event-loop turn); 0: every turn. At most 50.
+   */
+  readonly httpBatchMs: number
   /** WX_SECCHECK: msgSecCheck of message text before it is stored. Default on (when enabled). */
   readonly secCheck: boolean
   /**
@@ -28,6 +40,14 @@ export interface WeChatConfig {
   readonly unavailablePolicy: UnavailablePolicy
   /** WX_TEXT_CHECKS_PER_MIN: msgSecCheck calls a minute for the whole deployment. Default 4000 (WeChat's limit per app). */
   readonly textChecksPerMin: number
+  /**
+   * WX_SECCHECK_CACHE_MAX: short texts (<= 256 characters) WeChat passed that each process keeps, so
+   * the same text again within WX_SECCHECK_CACHE_TTL_MS passes without a call (verdicts.ts: the
+   * pass is reused across senders). Default 10000; 0 turns it off.
+   */
+  readonly secCheckCacheMax: number
+  /** WX_SECCHECK_CACHE_TTL_MS: how long a pass is reused, ms. Default 60000, 1000 to 3600000. */
+  readonly secCheckCacheTtlMs: number
   /** WX_SUBSCRIBE_TEMPLATE_ID: the one-time template of "new message" notifications. Unset: no notifications. */
   readonly templateId: string
   /** WX_SUBSCRIBE_FIELDS: the template's keys for sender name, preview, time, in that order. Default thing1,thing2,time3. */
@@ -60,9 +80,13 @@ export function loadWeChatConfig(e: Env): WeChatConfig {
     tokenLockMs: e.WX_TOKEN_LOCK_MS,
     retryMax: e.WX_RETRY_MAX,
     retryBaseMs: e.WX_RETRY_BASE_MS,
+    httpThreads: e.WX_HTTP_THREADS,
+    httpBatchMs: e.WX_HTTP_BATCH_MS,
     secCheck: e.WX_SECCHECK,
     unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
     textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,
+    secCheckCacheMax: e.WX_SECCHECK_CACHE_MAX,
+    secCheckCacheTtlMs: e.WX_SECCHECK_CACHE_TTL_MS,
     templateId: e.WX_SUBSCRIBE_TEMPLATE_ID,
     templateFields: e.WX_SUBSCRIBE_FIELDS,
     graceMs: e.WX_SUBSCRIBE_GRACE_MS,

@@ -31,6 +31,8 @@ import type { Logger } from '../log'
 import type { Engine } from '../store/types'
 import type { WeChatConfig } from './config'
 import { AccessTokens, WxApi, WxMetrics } from './api'
+import { WxHttpThreads } from './http'
+import { PassCache } from './verdicts'
 import { NO_CHECKS, TextSecurity } from './security'
 import type { SendChecks } from './security'
 import { Subscriptions } from './subscriptions'
@@ -88,7 +90,11 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let checks: SendChecks = NO_CHECKS
   let subscriptions: Subscriptions | undefined
   let media: MediaSecurity | undefined
+  let http: WxHttpThreads | undefined
   if (config.enabled) {
+    if (config.httpThreads > 0) {
+      http = new WxHttpThreads({ threads: config.httpThreads, batchMs: config.httpBatchMs, onThreadError: (err) => log.error({ err: err.message }, 'wechat HTTP thread failed: its calls failed, the next ones start a new thread') })
+    }
     const options = {
       appId: deps.appId,
       secret: deps.secret,
@@ -98,11 +104,13 @@ export function createWeChat(deps: WeChatDeps): WeChat {
       lockMs: config.tokenLockMs,
       retryMax: config.retryMax,
       retryBaseMs: config.retryBaseMs,
+      ...(http ? { http } : {}),
     }
     const metrics = new WxMetrics(deps.registry)
     api = new WxApi(new AccessTokens(engine.wechat, options, metrics, log), options, metrics, log)
     if (config.secCheck) {
-      checks = new TextSecurity(api, engine.wechat, { unavailablePolicy: config.unavailablePolicy, checksPerMin: config.textChecksPerMin, listMax: config.moderationListMax }, deps.registry, log)
+      const passes = config.secCheckCacheMax > 0 ? new PassCache({ max: config.secCheckCacheMax, ttlMs: config.secCheckCacheTtlMs }) : undefined
+      checks = new TextSecurity(api, engine.wechat, { unavailablePolicy: config.unavailablePolicy, checksPerMin: config.textChecksPerMin, listMax: config.moderationListMax, ...(passes ? { passes } : {}) }, deps.registry, log)
     }
     subscriptions = new Subscriptions(
       api,
@@ -129,7 +137,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
         log,
       )
     }
-    log.info({ secCheck: config.secCheck, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
+    log.info({ secCheck: config.secCheck, httpThreads: config.httpThreads, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
   } else {
     log.info('wechat integration off: WX_APPID/WX_SECRET unset (no content security, no subscription messages)')
   }
@@ -195,7 +203,10 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     },
     onSuspend: undefined,
     retract: undefined,
-    close: async () => subscriptions?.close(),
+    close: async () => {
+      await subscriptions?.close()
+      await http?.close()
+    },
   }
   return self
 }

@@ -1,7 +1,7 @@
 /**
- * Content security of images (PLATFORM.md, Media content security; message push URL).
+ * Content security of images and voice audio (PLATFORM.md, Media content security; message push URL).
  *
- * When an image upload finishes, `submit` sends `POST /wxa/media_check_async` (media_type 2,
+ * When an image or audio upload finishes, `submit` sends `POST /wxa/media_check_async` (media_type 2, 1 for audio,
  * version 2, scene 2, the uploader's openid) with a signed, short-lived URL of the file on
  * WX_PUBLIC_URL: a file URL signed like any other (bff/src/upload/signed.ts), never a user token.
  * The trace id is remembered in the store (every process may receive the verdict) for
@@ -34,6 +34,8 @@ export interface MediaFile {
   readonly owner: string
   readonly conv: string
   readonly kind: 'image' | 'file'
+  /** Decided from the bytes (bff/src/upload/content.ts): audio (a voice message's recording) is checked too. */
+  readonly mime?: string
 }
 
 export interface MediaOptions {
@@ -70,14 +72,16 @@ export class MediaSecurity {
     })
   }
 
-  /** An upload finished: images are submitted; the returned promise never rejects. */
+  /** An upload finished: images and audio (voice recordings) are submitted; the returned promise never rejects. */
   async submit(file: MediaFile): Promise<void> {
-    if (file.kind !== 'image') return
+    const audio = file.mime?.startsWith('audio/') === true
+    if (file.kind !== 'image' && !audio) return
     try {
       if (!(await this.budget.take())) throw new BudgetSpent('WX_MEDIA_CHECKS_PER_MIN')
       const body = await this.api.call('media_check_async', '/wxa/media_check_async', {
         media_url: `${this.options.publicUrl}${this.options.signedPath(file.id)}`,
-        media_type: 2,
+        // WeChat's media types: 1 audio, 2 image (PLATFORM.md, Media content security).
+        media_type: audio ? 1 : 2,
         version: 2,
         scene: 2,
         openid: file.owner,

@@ -11,7 +11,8 @@
  *   (moderators re-check from the list), `refuse` answers SECCHECK_UNAVAILABLE (temporary: the
  *   client's outbox resends it later).
  * A text longer than 2,500 characters (WeChat's bound per call) is checked in parts, in parallel;
- * the worst verdict of the parts counts.
+ * the worst verdict of the parts counts. A short part WeChat passed within WX_SECCHECK_CACHE_TTL_MS
+ * (on this process) passes without a call (verdicts.ts).
  */
 import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
@@ -19,6 +20,7 @@ import type { Logger } from '../log'
 import type { WeChatStore } from '../store/wechat'
 import type { WxApi } from './api'
 import { BudgetSpent, SharedBudget, SpentNotice } from './budget'
+import type { PassCache } from './verdicts'
 import { Counter } from 'prom-client'
 import type { Registry } from 'prom-client'
 
@@ -32,6 +34,16 @@ export interface SendChecks {
   open?(user: UserId, peer: UserId): Promise<void>
   /** The users of a search result `user` may see (relations: not those who blocked `user`). */
   visible?(user: UserId, users: readonly User[]): Promise<User[]>
+  /**
+   * Who is told `user`'s presence, given the members of its conversations (relations: its
+   * contacts too, and never a user `user` blocked).
+   */
+  presenceAudience?(user: UserId, members: readonly UserId[]): Promise<UserId[]>
+  /**
+   * Whose presence a new device of `user` is given, given its 1:1 peers (relations: its contacts
+   * too, and never someone who blocked `user`).
+   */
+  presenceSources?(user: UserId, peers: readonly UserId[]): Promise<UserId[]>
 }
 
 export const NO_CHECKS: SendChecks = { text: async () => {} }
@@ -47,10 +59,13 @@ export interface TextCheckOptions {
   readonly unavailablePolicy: 'allow' | 'refuse'
   readonly checksPerMin: number
   readonly listMax: number
+  /** Short texts passed a moment ago (verdicts.ts). Default: none kept. */
+  readonly passes?: PassCache
 }
 
 export class TextSecurity implements SendChecks {
   readonly verdicts: Counter<'suggest'>
+  readonly cacheHits: Counter
   private readonly budget: SharedBudget
   private readonly spent = new SpentNotice()
 
@@ -62,17 +77,27 @@ export class TextSecurity implements SendChecks {
     private readonly log: Logger,
   ) {
     this.budget = new SharedBudget(store, 'msgsec', options.checksPerMin)
+    this.cacheHits = new Counter({ name: 'wechat_text_check_cache_hits_total', help: 'Texts passed from the recent passes of this process (WX_SECCHECK_CACHE_MAX), without a call', registers: [registry] })
     this.verdicts = new Counter({ name: 'wechat_text_checks_total', help: 'Texts checked before storing, by verdict (pass, review, risky, unavailable)', labelNames: ['suggest'], registers: [registry] })
   }
 
   async text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void> {
-    const parts = split(text)
+    const all = split(text)
+    // Parts passed a moment ago are not asked again (verdicts.ts).
+    const passes = this.options.passes
+    const parts = passes ? all.filter((p) => !passes.passed(user, SCENE_MESSAGE, p)) : all
+    if (parts.length === 0) {
+      this.cacheHits.inc()
+      this.verdicts.inc({ suggest: 'pass' })
+      return
+    }
     let verdict: { suggest: Suggest; label: number } | undefined
     try {
       // The deployment-wide budget counts calls, one per part.
       const granted = await Promise.all(parts.map(() => this.budget.take()))
       if (granted.includes(false)) throw new BudgetSpent('WX_TEXT_CHECKS_PER_MIN')
       const results = await Promise.all(parts.map((content) => this.checkPart(user, content)))
+      if (passes) results.forEach((r, i) => r.suggest === 'pass' && passes.pass(user, SCENE_MESSAGE, parts[i]!))
       verdict = results.reduce((a, b) => (RANK[b.suggest] > RANK[a.suggest] ? b : a))
     } catch (err) {
       this.verdicts.inc({ suggest: 'unavailable' })

@@ -39,6 +39,8 @@ export class Subscriptions {
   readonly outcomes: Counter<'outcome'>
   private readonly pending = new Map<string, NodeJS.Timeout>()
   private readonly running = new Set<Promise<void>>()
+  /** Set by the composition: whether `user` muted `conv` (then nothing is sent for it). */
+  muted: ((user: UserId, conv: ConvId) => Promise<boolean>) | undefined
 
   constructor(
     private readonly api: WxApi,
@@ -51,7 +53,7 @@ export class Subscriptions {
   ) {
     this.outcomes = new Counter({
       name: 'wechat_notifications_total',
-      help: 'Offline notifications by outcome (sent, online, back, claimed, no_allowance, refused, failed, overflow)',
+      help: 'Offline notifications by outcome (sent, online, back, muted, claimed, no_allowance, refused, failed, overflow)',
       labelNames: ['outcome'],
       registers: [registry],
     })
@@ -129,6 +131,8 @@ export class Subscriptions {
       const [p] = await this.presence.get([user])
       if (p?.online) return void this.outcomes.inc({ outcome: 'online' })
       if (p?.lastSeen !== undefined && p.lastSeen > at) return void this.outcomes.inc({ outcome: 'back' })
+      // Muted conversations send nothing (checked when the grace ends: a mute set meanwhile counts).
+      if (this.muted && (await this.muted(user, msg.conv))) return void this.outcomes.inc({ outcome: 'muted' })
       if (!(await this.store.claimNotice(user, msg.conv))) return void this.outcomes.inc({ outcome: 'claimed' })
       if (!(await this.store.spend(user, templateId))) return void this.outcomes.inc({ outcome: 'no_allowance' })
       const [sender] = await this.users.get([msg.from])

@@ -6,6 +6,7 @@ import { Migrator, sql } from 'kysely'
 import { Archive, ArchiveSchemaError } from '../../src/archive/archive'
 import type { ArchivedMessage } from '../../src/archive/archive'
 import { migrations } from '../../src/archive/migrations'
+import { ArchiveConvSettings } from '../../src/archive/conv-settings'
 import type { Message, TextBody } from '@chat/shared'
 
 export interface ArchiveFixture {
@@ -228,6 +229,39 @@ export function archiveContract(name: string, make: () => Promise<ArchiveFixture
         expect(s.lastSeq).toBe(2)
         expect(s.lastJson).toBe(msg('d:ann:bob', 2, 'bob').json)
         expect(s.reads).toEqual(new Map([['bob', 2], ['ann', 1]]))
+      })
+    })
+
+    describe('conversation settings (0005)', () => {
+      it('from a database at 0004 with conversations stored, 0005 adds the settings and hidden-message tables, empty, and nothing else changes', async () => {
+        const old = await make()
+        const b = await Archive.create({ url: old.url })
+        try {
+          const all = migrations(b.dialect)
+          const to0004 = await new Migrator({ db: b.db, provider: { getMigrations: async () => all } }).migrateTo('0004_groups')
+          expect(to0004.error).toBeUndefined()
+          expect(await b.appliedMigrations()).toEqual(['0001_init', '0002_user_terms', '0003_relations', '0004_groups'])
+          const d = { id: 'd:ann:bob', kind: 'direct' as const, members: ['ann', 'bob'], createdAt: 10 }
+          await b.createConv(d)
+          await b.insertMessages([msg('d:ann:bob', 1), msg('d:ann:bob', 2, 'bob')])
+          // Before 0005 the tables do not exist.
+          expect(await new ArchiveConvSettings(b).get('ann', d.id).catch(() => 'no table')).toBe('no table')
+
+          expect(await b.migrate()).toEqual(['0005_conv_settings'])
+          expect(await b.appliedMigrations()).toEqual(b.knownMigrations())
+          const settings = new ArchiveConvSettings(b)
+          expect(await settings.all('ann')).toEqual(new Map())
+          expect(await settings.put('ann', d.id, { muted: true, pinned: 1_800_000_000_000 }, 20)).toBe(true)
+          expect(await settings.hide('ann', d.id, 2, 10)).toBe('done')
+          expect(await settings.get('ann', d.id)).toEqual({ muted: true, pinned: 1_800_000_000_000 })
+          expect(await settings.hidden('ann', d.id)).toEqual(new Set([2]))
+          // What 0004 held is as it was.
+          expect(await b.getConv(d.id)).toMatchObject(d)
+          expect(await b.after(d.id, 0, 10)).toEqual([msg('d:ann:bob', 1).json, msg('d:ann:bob', 2, 'bob').json])
+        } finally {
+          await b.close()
+          await old.cleanup()
+        }
       })
     })
   })

@@ -179,4 +179,71 @@ describe.each(SETUPS)('relations over %s', (_name, store, env) => {
     await ca.nextOf('ack', (f) => f.conv === directConvId(a, b))
     expect((await contacts(cb)).policy).toBe('contacts')
   })
+
+  it('contacts get each other\'s presence live without sharing a conversation: pushes both ways and at a new device\'s connect', async () => {
+    const { a, b, ca, cb } = await pair()
+    await relation(ca, 'request', b)
+    await relation(cb, 'accept', a)
+    await ca.nextOf('relation', (f) => f.rid === undefined && f.entry.state === 'contact')
+    // No conversation between them: presence comes from the relation alone.
+    ca.send({ type: 'convs', rid: 'cv0' })
+    expect((await ca.nextOf('convs', (f) => f.rid === 'cv0')).items).toEqual([])
+    await cb.close()
+    expect(await ca.nextOf('presence', (p) => p.user === b)).toMatchObject({ user: b, online: false, lastSeen: expect.any(Number) as unknown })
+    const cb2 = (await t.connect(b)).client
+    expect(await ca.nextOf('presence', (p) => p.user === b)).toMatchObject({ user: b, online: true })
+    // b's new device was given a's presence at connect.
+    expect(await cb2.nextOf('presence', (p) => p.user === a)).toMatchObject({ user: a, online: true })
+    // Contacts no more: no presence either way.
+    await relation(ca, 'remove', b)
+    const before = ca.all('presence').length
+    const c = t.uid('rc')
+    const cc = (await t.connect(c)).client
+    // c shares a 1:1 with b: its presence push is the fan-out a would have been in.
+    cc.send({ type: 'send', cid: newCid(), conv: directConvId(b, c), kind: 'text', body: { text: 'hi' } })
+    await cc.nextOf('ack')
+    await cb2.close()
+    await cc.nextOf('presence', (p) => p.user === b && !p.online)
+    ca.send({ type: 'ping', ts: 11 })
+    await ca.nextOf('pong', (f) => f.ts === 11)
+    expect(ca.all('presence').slice(before)).toEqual([])
+  })
+
+  it('a user one blocked never gets one\'s presence: no pushes, none at connect, even sharing a 1:1 and a group', async () => {
+    const { a, b, ca, cb } = await pair()
+    const c = t.uid('rc')
+    const cc = (await t.connect(c)).client
+    ca.send({ type: 'send', cid: newCid(), conv: directConvId(a, b), kind: 'text', body: { text: 'hi b' } })
+    await ca.nextOf('ack')
+    ca.send({ type: 'conv.create', rid: 'g1', kind: 'group', title: 'three', members: [b, c] })
+    await ca.nextOf('conv', (f) => f.rid === 'g1')
+    // Shared: a sees b come and go.
+    await cb.close()
+    await ca.nextOf('presence', (p) => p.user === b && !p.online)
+    let cb2 = (await t.connect(b)).client
+    await ca.nextOf('presence', (p) => p.user === b && p.online)
+    await relation(cb2, 'block', a)
+    const before = ca.all('presence').length
+    // b goes and comes back: c (same group) is told, a is not.
+    await cb2.close()
+    await cc.nextOf('presence', (p) => p.user === b && !p.online)
+    cb2 = (await t.connect(b)).client
+    await cc.nextOf('presence', (p) => p.user === b && p.online)
+    ca.send({ type: 'ping', ts: 12 })
+    await ca.nextOf('pong', (f) => f.ts === 12)
+    expect(ca.all('presence').slice(before)).toEqual([])
+    // A new device of a is not given b's presence at connect (it is given c's: no block there).
+    const ca2 = (await t.connect(a)).client
+    ca2.send({ type: 'ping', ts: 13 })
+    await ca2.nextOf('pong', (f) => f.ts === 13)
+    expect(ca2.all('presence').map((p) => p.user)).not.toContain(b)
+    // b, who blocked, still sees a (the block is b's).
+    const cb3 = (await t.connect(b)).client
+    expect(await cb3.nextOf('presence', (p) => p.user === a)).toMatchObject({ online: true })
+    // Unblocked: a is told again.
+    await relation(cb2, 'unblock', a)
+    await cb3.close()
+    await cb2.close()
+    await ca.nextOf('presence', (p) => p.user === b && !p.online)
+  })
 })

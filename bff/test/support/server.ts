@@ -12,7 +12,9 @@ export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 /** Config for a test server: every variable may be overridden. */
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'silent', STATIC_DIR: 'bff/test/support/static', ARCHIVE_URL: 'none', ...env })
+  // An in-process server runs its persister inline: there is no built persister.js to start here
+  // (the process topology is tested with real processes: tests/ops/archive-kill.test.ts).
+  return loadConfig({ NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'silent', STATIC_DIR: 'bff/test/support/static', ARCHIVE_URL: 'none', ARCHIVE_PERSISTER: 'inline', ...env })
 }
 
 export async function startTestServer(env: Record<string, string> = {}, deps: ServerDeps = {}): Promise<RunningServer> {

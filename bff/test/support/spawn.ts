@@ -23,7 +23,8 @@ export function bundle(): Promise<string> {
   bundled ??= (async () => {
     const outdir = path.join(bffDir, '.test-dist', String(process.pid))
     mkdirSync(outdir, { recursive: true })
-    await bundleBff({ entryPoints: [path.join(bffDir, 'src/main.ts')], outdir })
+    // The persister beside main.js: the BFF starts it from there (ARCHIVE_PERSISTER=process).
+    await bundleBff({ entryPoints: [path.join(bffDir, 'src/main.ts'), path.join(bffDir, 'src/persister.ts')], outdir })
     return path.join(outdir, 'main.js')
   })()
   return bundled

@@ -90,7 +90,7 @@ export interface Created {
 
 /** POST /uploads, as a raw tus request. */
 export async function create(
-  h: UploadHarness,
+  h: Pick<UploadHarness, 'url'>,
   token: string | undefined,
   size: number,
   meta: Record<string, string>,
@@ -114,7 +114,7 @@ export interface Patched {
 
 /** PATCH (or POST + X-HTTP-Method-Override: PATCH) of raw bytes at `offset`. */
 export async function patch(
-  h: UploadHarness,
+  h: Pick<UploadHarness, 'url'>,
   token: string | undefined,
   id: string,
   offset: number,
@@ -137,7 +137,7 @@ export async function patch(
   return { status: res.status, offset: off === null ? undefined : Number(off), code, json }
 }
 
-export async function head(h: UploadHarness, token: string | undefined, id: string): Promise<{ status: number; offset: number | undefined; length: number | undefined; code: string | undefined }> {
+export async function head(h: Pick<UploadHarness, 'url'>, token: string | undefined, id: string): Promise<{ status: number; offset: number | undefined; length: number | undefined; code: string | undefined }> {
   const headers: Record<string, string> = { 'Tus-Resumable': '1.0.0' }
   if (token) headers.Authorization = `Bearer ${token}`
   const res = await fetch(`${h.url}/uploads/${id}`, { method: 'HEAD', headers })

@@ -1,5 +1,5 @@
 /**
- * Image content security against the WeChat fake: a finished image upload is submitted to
+ * Image (and voice audio) content security against the WeChat fake: a finished image upload is submitted to
  * mediaCheckAsync with a signed file URL on WX_PUBLIC_URL; the verdict arrives on the signed push
  * endpoint; risky withdraws the file (410 FILE_WITHDRAWN) and flags it.
  */
@@ -13,6 +13,7 @@ import { waitFor } from '../support/wait'
 import type { ErrorResponse } from '@chat/shared'
 import type { AdminLists } from '../support/fake-wechat'
 import { connectUser, newCid } from '../support/client'
+import { aacBytes } from '../support/audio'
 
 const PUSH_TOKEN = 'push-token-abc'
 const ADMIN = 'admin-token-0123456789'
@@ -110,6 +111,33 @@ describe('image checks and the message-push endpoint', () => {
       ])
     } finally {
       await Promise.all([fay.close(), zed.close()])
+    }
+  })
+
+  it('a voice recording is checked as audio (media_type 1); a risky verdict withdraws the file and the voice message', async () => {
+    const token = await h.token('ivy')
+    const conv = await h.direct('ivy', 'zed')
+    const bytes = aacBytes(6_000)
+    const c = await create(h, token, bytes.length, { conv, filename: 'voice.aac' })
+    const before = fake.of('/wxa/media_check_async').length
+    expect((await patch(h, token, c.id!, 0, bytes)).status).toBe(200)
+    await waitFor(() => fake.of('/wxa/media_check_async').length === before + 1)
+    const call = fake.of('/wxa/media_check_async').at(-1)!
+    expect(call.body).toMatchObject({ media_type: 1, version: 2, openid: 'ivy' })
+    const ivy = (await connectUser(h.url, 'ivy')).client
+    const zed = (await connectUser(h.url, 'zed')).client
+    try {
+      const cid = newCid()
+      ivy.send({ type: 'send', cid, conv, kind: 'voice', body: { fileId: c.id!, duration: 4_000 } })
+      const ack = await ivy.nextOf('ack', (f) => f.cid === cid)
+      const got = await zed.nextOf('msg', (f) => f.m.cid === cid)
+      await push({ Event: 'wxa_media_check', trace_id: `trace-${traces}`, result: { suggest: 'risky', label: 20002 } })
+      expect((await zed.nextOf('msg', (f) => f.m.kind === 'recall')).m.body).toMatchObject({ seq: ack.seq, by: 'moderation' })
+      const audio = await fetch(`${h.url}${(got.m.body as { url: string }).url}`)
+      expect(audio.status).toBe(410)
+      expect((await h.engine.messages.after(conv, 0, 10)).join('')).not.toContain(c.id!)
+    } finally {
+      await Promise.all([ivy.close(), zed.close()])
     }
   })
 

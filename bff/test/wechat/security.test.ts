@@ -105,6 +105,48 @@ describe('content security and reports', () => {
     expect(first + second).toBe(text)
   })
 
+  it('passes a short text WeChat passed a moment ago for the same sender without another call; review and risky are asked every time', async () => {
+    const { ann, bob, conv } = await pair(server)
+    const calls = () => fake.of('/wxa/msg_sec_check').length
+    const before = calls()
+    const again = `好的 ${uid('t')}`
+    expect(await send(ann.client, conv, again).outcome).toMatchObject({ type: 'ack' })
+    expect(await send(ann.client, conv, again).outcome).toMatchObject({ type: 'ack' })
+    expect(calls()).toBe(before + 1)
+    // Another sender of the same text is asked for: WeChat judges a text with its sender's openid.
+    expect(await send(bob.client, conv, again).outcome).toMatchObject({ type: 'ack' })
+    expect(calls()).toBe(before + 2)
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/^wechat_text_check_cache_hits_total [1-9]\d*$/m)
+
+    const doubtful = `borderline ${uid('t')}`
+    fake.setDefault('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'review', label: 20012 } })
+    const r1 = send(ann.client, conv, doubtful)
+    const r2 = send(ann.client, conv, doubtful)
+    expect([await r1.outcome, await r2.outcome]).toMatchObject([{ type: 'ack' }, { type: 'ack' }])
+    const bad = `insult ${uid('t')}`
+    fake.setDefault('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20003 } })
+    expect(await send(ann.client, conv, bad).outcome).toMatchObject({ type: 'error', code: 'CONTENT_RISKY' })
+    expect(await send(ann.client, conv, bad).outcome).toMatchObject({ type: 'error', code: 'CONTENT_RISKY' })
+    expect(calls()).toBe(before + 6)
+    const flags = (await admin(server, 'flags')).body.flags
+    expect(flags.filter((f) => f.text === doubtful).map((f) => f.cid)).toEqual(expect.arrayContaining([r1.cid, r2.cid]))
+  })
+
+  it('asks WeChat for every send when the recent passes are off (WX_SECCHECK_CACHE_MAX=0)', async () => {
+    const off = await startTestServer({ WX_APPID: 'wxapp', WX_SECRET: 'secret', WX_API_BASE: fake.url, WX_SECCHECK_CACHE_MAX: '0', RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000' })
+    try {
+      const { ann, conv } = await pair(off)
+      const before = fake.of('/wxa/msg_sec_check').length
+      expect(await send(ann.client, conv, 'ok').outcome).toMatchObject({ type: 'ack' })
+      expect(await send(ann.client, conv, 'ok').outcome).toMatchObject({ type: 'ack' })
+      expect(fake.of('/wxa/msg_sec_check').slice(before).map((c) => c.body.content)).toEqual(['ok', 'ok'])
+    } finally {
+      await Promise.all(open.splice(0).map((c) => c.close()))
+      await off.close()
+    }
+  })
+
   it('lets a text through and lists it unchecked when WeChat is busy (policy allow)', async () => {
     const { a, ann, bob, conv } = await pair(server)
     fake.setDefault('/wxa/msg_sec_check', { errcode: -1, errmsg: 'system busy' })

@@ -164,6 +164,28 @@ describe('notifications for offline users over three processes', () => {
     expect(back.welcome.user.id).toBe(bob)
   })
 
+  it('sends nothing for a conversation the user muted (on another process), and still notifies the others', async () => {
+    const ann = uid('ann')
+    const bob = uid('bob')
+    const cat = uid('cat')
+    const b = await connect(B, bob)
+    for (let i = 0; i < 2; i++) await subscriptions(B, b.auth.token, { tmplNewMsg: 'accept' })
+    const a = await connect(A, ann)
+    const c = await connect(C, cat)
+    const mutedConv = directConvId(ann, bob)
+    await send(a.client, mutedConv, 'before the mute')
+    b.client.send({ type: 'conv.settings', rid: 'mute', conv: mutedConv, muted: true })
+    await b.client.nextOf('conv.settings', (f) => f.rid === 'mute' && f.muted)
+    await leave(b.client, bob)
+    const muted = await outcome('muted')
+    await send(a.client, mutedConv, 'muted: no notification')
+    await send(c.client, directConvId(cat, bob), 'not muted')
+    await waitFor(async () => (await outcome('muted')) === muted + 1 && sendsTo(bob).length === 1, 5000)
+    expect(sendsTo(bob)[0]!.body.page).toContain(encodeURIComponent(directConvId(cat, bob)))
+    // The muted conversation spent nothing.
+    expect(await servers[A]!.engine.wechat.allowances(bob, 'tmplNewMsg')).toBe(1)
+  })
+
   it('zeroes the allowance when WeChat answers 43101, and gives it back on another failure', async () => {
     const ann = uid('ann')
     const bob = uid('bob')

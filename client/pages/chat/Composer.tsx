@@ -1,68 +1,150 @@
 /**
  * The chat page's composer: an uncontrolled input (typing costs no setData), Send, the "+" panel
- * for photos and files, and the draft kept per user and conversation.
+ * for photos and files, the voice mode (VoiceInput.tsx), and the draft kept per conversation (the
+ * store's `drafts`, which the list shows as "[草稿] ..." and persist.ts keeps in storage across restarts).
  */
 import { Input, Text, View } from '@tarojs/components'
 import Taro, { useDidHide } from '@tarojs/taro'
-import { useEffect, useRef, useState } from 'react'
+import { memo, useCallback, useEffect, useRef, useState } from 'react'
 import type { ConvId } from '@chat/shared'
 import { CLIENT_DEFAULTS } from '../../config'
 import { errorText, t } from '../../i18n'
 import { client, platform, store } from '../../services'
 import { useGate, useStore } from '../../store/react'
+import { VoiceInput } from './VoiceInput'
+import '../../components/voice.css'
+import { setReply } from '../../store/compose'
+import { MentionPicker, ReplyBar, typedAt, useMentions, useReply } from './ComposeExtras'
 
 export function Composer({ conv }: { conv: ConvId }) {
   // Uncontrolled input: typing costs no setData; only "empty <-> not empty" re-renders. What was
-  // typed and not sent outlives the page (a session that ended, a reload): a draft per user and
-  // conversation in storage, written when the page goes away or is hidden.
+  // typed and not sent outlives the page (a session that ended, a reload): the store's draft of the
+  // conversation, set DRAFT_DELAY_MS after the typing pauses (not per keystroke: the list page
+  // below renders it), and at once when the page goes away or is hidden.
   const me = useRef(store.getState().me?.id)
   const [initial, setInitial] = useState(() => loadDraft(me.current, conv))
   const text = useRef(initial)
   const [hasText, setHasText] = useState(initial.trim() !== '')
   const [inputKey, setInputKey] = useState(0)
-  useEffect(() => () => saveDraft(me.current, conv, text.current), [conv])
-  useDidHide(() => saveDraft(me.current, conv, text.current))
+  const draftTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined)
+  const keepDraft = useCallback(() => {
+    clearTimeout(draftTimer.current)
+    draftTimer.current = undefined
+    client.setDraft(conv, text.current)
+  }, [conv])
+  useEffect(() => {
+    // A draft moved from its old key is in the store from now on (a no-op for the store's own).
+    keepDraft()
+    return keepDraft
+  }, [keepDraft])
+  useDidHide(keepDraft)
   const [panel, setPanel] = useState(false)
+  /** Voice mode: the hold-to-talk button in place of the input (VoiceInput.tsx). */
+  const [voice, setVoice] = useState(false)
   const gate = useGate()
   const known = useStore(gate, (s) => s.convs[conv] !== undefined)
+  // A group we are no longer in (removed, left, dissolved): the reason instead of a composer.
+  const ended = useStore(gate, (s) => s.ended?.[conv]?.reason)
   /** When Send was last tapped: "+" takes its place under the finger (CLIENT_DEFAULTS.sendTapGuardMs). */
   const sentAt = useRef(-Infinity)
+  // Reply and mentions (ComposeExtras.tsx).
+  const reply = useReply(conv)
+  const mentions = useMentions()
+  const [picker, setPicker] = useState(false)
+  const [focus, setFocus] = useState(false)
+  const pickMention = (id: string, name: string) => {
+    mentions.pick(id, name)
+    setPicker(false)
+    // The input is uncontrolled: it takes the new text by being mounted again with it, focused.
+    text.current = `${text.current}${name} `
+    setInitial(text.current)
+    setHasText(true)
+    setFocus(true)
+    setInputKey((k) => k + 1)
+  }
 
   const send = () => {
     const t = text.current.trim()
     if (!t) return
     sentAt.current = Date.now()
-    client.sendText(conv, t)
+    const extras = mentions.extras(t, reply)
+    if (extras) client.sendText(conv, t, extras)
+    else client.sendText(conv, t)
+    if (reply) setReply(conv, undefined)
+    setPicker(false)
     text.current = ''
-    saveDraft(me.current, conv, '')
+    keepDraft()
     setInitial('')
     setHasText(false)
     setInputKey((k) => k + 1)
   }
+  // Stable handlers for the memoized input, calling this render's functions.
+  const latest = useRef({ send, conv, keepDraft })
+  latest.current = { send, conv, keepDraft }
+  const onConfirm = useCallback(() => latest.current.send(), [])
+  const onInput = useCallback((value: string) => {
+    if (typedAt(latest.current.conv, text.current, value)) setPicker(true)
+    text.current = value
+    // Same value: React renders nothing.
+    setHasText(value.trim() !== '')
+    // Into the store once typing pauses (DRAFT_DELAY_MS), not on every key.
+    clearTimeout(draftTimer.current)
+    draftTimer.current = setTimeout(() => latest.current.keepDraft(), DRAFT_DELAY_MS)
+    client.typing(latest.current.conv)
+  }, [])
   const pick = (kind: 'image' | 'file') => {
     setPanel(false)
     client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
   }
+  if (ended) {
+    return (
+      <View className='cp'>
+        <View className='cp-bar cp-ended' id='composer-ended' aria-disabled='true'>
+          <Text>{t(`chat.ended.${ended}`)}</Text>
+        </View>
+      </View>
+    )
+  }
   return (
     <View className='cp'>
+      {picker ? <MentionPicker conv={conv} onPick={pickMention} onClose={() => setPicker(false)} /> : null}
+      {reply ? <ReplyBar conv={conv} quote={reply} /> : null}
       <View className='cp-bar'>
-        <Input
+        {client.hasUploads ? (
+          // Voice or keyboard, as WeChat's composer: the hold-to-talk button takes the input's place.
+          <View
+            className='cp-mode'
+            id='voice-mode'
+            role='button'
+            aria-label={t(voice ? 'a11y.keyboardMode' : 'a11y.voiceMode')}
+            onClick={() => {
+              setVoice(!voice)
+              setPanel(false)
+            }}
+          >
+            {voice ? (
+              <View className='ic-kb' />
+            ) : (
+              <View className='vi ic-vo'>
+                <View className='vi0' />
+                <View className='vi1' />
+                <View className='vi2' />
+              </View>
+            )}
+          </View>
+        ) : null}
+        {voice ? <VoiceInput conv={conv} /> : null}
+        <ComposerInput
           key={inputKey}
-          id='composer'
-          className='cp-in'
-          confirmType='send'
-          confirmHold
-          maxlength={5000}
-          value={initial}
+          // Kept (hidden) in voice mode: what was typed stays for when the keyboard comes back.
+          className={voice ? 'cp-in cp-gone' : 'cp-in'}
+          initial={initial}
+          focus={focus}
           placeholder={known ? t('chat.placeholder') : t('chat.placeholderLoading')}
-          onInput={(e) => {
-            text.current = e.detail.value
-            if ((text.current.trim() !== '') !== hasText) setHasText(!hasText)
-            client.typing(conv)
-          }}
-          onConfirm={send}
+          onInput={onInput}
+          onConfirm={onConfirm}
         />
-        {hasText ? (
+        {hasText && !voice ? (
           <View className='cp-send' id='send' role='button' onClick={send}>
             <Text>{t('chat.send')}</Text>
           </View>
@@ -102,16 +184,59 @@ export function Composer({ conv }: { conv: ConvId }) {
   )
 }
 
-const draftKey = (user: string, conv: ConvId) => `chat.draft.${user}.${conv}`
+/** How long after the last keystroke the draft goes into the store, ms. */
+const DRAFT_DELAY_MS = 400
+/**
+ * The input, rendered again only when its own props change (a new `key` mounts it with a new
+ * text). h5: Taro's web-component wrapper sets every prop again on each render, `value` included,
+ * which put the mount-time text back over what was typed whenever the composer re-rendered (the
+ * Send button appearing, the mention picker opening). The handlers must be stable (the caller's
+ * call its latest functions through a ref).
+ */
+const ComposerInput = memo(function ComposerInput(p: {
+  className: string
+  initial: string
+  focus: boolean
+  placeholder: string
+  onInput: (value: string) => void
+  onConfirm: () => void
+}) {
+  const { onInput: input, initial } = p
+  const onInput = useCallback((e: { detail: { value: string } }) => input(e.detail.value), [input])
+  // h5: a `value` prop makes the input controlled, and after every input event it is set back to
+  // that value (what was typed vanished, key by key): the text it starts with is written once.
+  useEffect(() => {
+    if (!isH5 || !initial) return
+    const el = document.getElementById('composer') as unknown as { value?: string } | null
+    if (el) el.value = initial
+  }, [initial])
+  return (
+    <Input
+      id='composer'
+      className={p.className}
+      confirmType='send'
+      confirmHold
+      maxlength={5000}
+      {...(isH5 ? {} : { value: initial })}
+      focus={p.focus}
+      placeholder={p.placeholder}
+      onInput={onInput}
+      onConfirm={p.onConfirm}
+    />
+  )
+})
 
+const isH5 = process.env.TARO_ENV === 'h5'
+
+
+/** The conversation's draft: the store's, or one a version before kept under its own key (moved into the store on mount). */
 function loadDraft(user: string | undefined, conv: ConvId): string {
-  if (!user) return ''
-  const v = platform.storage.get(draftKey(user, conv))
-  return typeof v === 'string' ? v : ''
-}
-
-function saveDraft(user: string | undefined, conv: ConvId, text: string): void {
-  if (!user) return
-  if (text.trim() === '') platform.storage.remove(draftKey(user, conv))
-  else platform.storage.set(draftKey(user, conv), text)
+  const held = store.getState().drafts[conv]
+  if (held !== undefined || !user) return held ?? ''
+  const legacy = `chat.draft.${user}.${conv}`
+  const v = platform.storage.get(legacy)
+  if (typeof v !== 'string') return ''
+  platform.storage.remove(legacy)
+  // Into the store after the render (the composer's first effect keeps it: keepDraft on mount below).
+  return v
 }

@@ -6,7 +6,7 @@
 import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import { LIMITS, type ConvId } from '@chat/shared'
+import type { ConvId } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack } from '../../components/nav'
@@ -15,15 +15,18 @@ import { chatTime, lastSeen } from '../../format'
 import { errorText, setPageTitle, t, type MessageKey } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
-import { estimateRow, showTime, type EstimateContext } from '../../list/estimate'
+import { estimateRow, previousShown, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
 import { client, moderation, store } from '../../services'
 import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/moderation'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
+import { localQuote } from '../../store/reply'
+import { setReply } from '../../store/compose'
 import { Composer } from './Composer'
 import { SubscribeBanner } from './SubscribeBanner'
+import { quoteProps, useQuoteJump } from './quotes'
 import './index.css'
 
 const EMPTY: readonly ChatMessage[] = []
@@ -68,7 +71,8 @@ function ChatHeader({ conv }: { conv: ConvId }) {
       if (c.kind === 'direct') return { text: t('chat.typing'), typing: true }
       return { text: t('chat.groupTyping', { names: typing.map((u) => s.users[u]?.name ?? u).join(t('chat.listSep')) }), typing: true }
     }
-    if (c.kind === 'group') return { text: t('chat.members', { n: c.members.length }), typing: false }
+    // A group we are no longer in: no member count, and no way into an info page the server refuses.
+    if (c.kind === 'group') return s.ended?.[conv] ? NO_LINE : { text: t('chat.members', { n: c.members.length }), typing: false }
     const other = otherMember(c, s.me?.id)
     const p = other ? s.presence[other.id] : undefined
     // Offline, what we knew of the peer is stale: say nothing rather than something untrue.
@@ -110,6 +114,8 @@ function Messages({ conv }: { conv: ConvId }) {
   const users = useStore(gate, (s) => s.users)
   const older = useStore(gate, (s) => s.older[conv] ?? 'idle')
   const connected = useStore(gate, (s) => s.conn.state === 'connected')
+  /** We are no longer in this group: what is held is all there is (the server refuses more). */
+  const ended = useStore(gate, (s) => s.ended?.[conv] !== undefined)
   const list = useRef<ChatListHandle>(null)
   const [view, setView] = useState<ListView | undefined>(undefined)
 
@@ -210,7 +216,10 @@ function Messages({ conv }: { conv: ConvId }) {
     list.current?.scrollToIndex(firstUnread)
   }, [jumping, firstUnread])
 
-  const canLoadOlder = hasOlder(messages, c) && connected
+  // ---- quotes: a tapped one scrolls to its original (quotes.ts); one's own new message shows at the end
+  const { recalled, onQuote, highlight } = useQuoteJump(conv, messages, list, me)
+
+  const canLoadOlder = hasOlder(messages, c) && connected && !ended
   useEffect(() => {
     if (!view || older === 'loading' || !canLoadOlder) return
     if (view.firstVisible >= 0 && view.firstVisible < 8) client.loadOlder(conv).catch(() => undefined)
@@ -222,7 +231,7 @@ function Messages({ conv }: { conv: ConvId }) {
     () => ({ scale: windowScale(), group: c?.kind === 'group', me }),
     [c?.kind, me],
   )
-  const estimate = useCallback((i: number) => estimateRow(messages[i]!, messages[i - 1], ctx), [messages, ctx])
+  const estimate = useCallback((i: number) => estimateRow(messages[i]!, previousShown(messages, i), ctx), [messages, ctx])
   const key = useCallback((i: number) => keyOf(messages[i]!), [messages])
   const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
   const onDismiss = useCallback((m: ChatMessage) => client.dismiss(conv, m.cid), [conv])
@@ -237,7 +246,7 @@ function Messages({ conv }: { conv: ConvId }) {
   const renderRow = (i: number) => {
     const m = messages[i]!
     const own = m.from === me
-    const prev = messages[i - 1]
+    const prev = previousShown(messages, i)
     return (
       <MessageRow
         m={m}
@@ -252,6 +261,7 @@ function Messages({ conv }: { conv: ConvId }) {
         onFile={onFile}
         onLongPress={onLongPress}
         system={m.kind === 'system' ? systemText(m, t, (id) => users[id]?.name ?? id, me) : undefined}
+        {...quoteProps(m, recalled, (id) => users[id]?.name ?? id, onQuote, highlight)}
       />
     )
   }
@@ -260,7 +270,7 @@ function Messages({ conv }: { conv: ConvId }) {
     <View className='ml'>
       {messages.length === 0 ? (
         <View className='ml-empty'>
-          <Text>{older === 'loading' ? t('chat.loading') : c && c.lastSeq > 0 ? (connected ? t('chat.loading') : t('chat.backOnline')) : t('chat.empty')}</Text>
+          <Text>{older === 'loading' ? t('chat.loading') : c && c.lastSeq > 0 && !ended ? (connected ? t('chat.loading') : t('chat.backOnline')) : t('chat.empty')}</Text>
         </View>
       ) : null}
       <ChatList
@@ -299,19 +309,37 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /**
- * A long press on a stored message: one's own offers Recall while RECALL_WINDOW_MS lasts (the
- * server decides: a refusal is said in a toast); others' offer Report.
+ * A long press on a stored message: Reply (a message that can be quoted), Recall for one's own
+ * while the server's RECALL_WINDOW_MS lasts (the server decides: a refusal is said in a toast),
+ * Delete (for oneself, on all of one's devices), and Report for others'.
  */
 async function messageActions(m: ChatMessage): Promise<void> {
   const me = store.getState().me?.id
-  if (m.from !== me) return void (await reportMessage(moderation, reportUi, m, me))
-  if (m.seq === undefined || m.kind === 'recalled' || m.kind === 'recall' || Date.now() - m.ts > LIMITS.recallWindowMs) return
-  const picked = await Taro.showActionSheet({ itemList: [t('chat.recall')] }).then(
-    (r) => r.tapIndex,
+  if (m.seq === undefined || m.kind === 'recall' || m.kind === 'hidden') return
+  const seq = m.seq
+  const own = m.from === me
+  const quote = localQuote(m)
+  // The window is the server's (welcome.limits.recallWindowMs), never a built-in one.
+  const canRecall = client.canRecall(m, Date.now())
+  const actions: Array<'reply' | 'recall' | 'delete' | 'report'> = [
+    ...(quote ? ['reply' as const] : []),
+    ...(canRecall ? ['recall' as const] : []),
+    'delete',
+    ...(own ? [] : ['report' as const]),
+  ]
+  const label = { reply: t('chat.reply'), recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
+  const picked = await Taro.showActionSheet({ itemList: actions.map((a) => label[a]) }).then(
+    (r) => actions[r.tapIndex],
     () => undefined,
   )
-  if (picked !== 0) return
-  await client.recall(m.conv, m.seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
+  if (picked === 'reply' && quote) return setReply(m.conv, quote)
+  if (picked === 'report') return void (await reportMessage(moderation, reportUi, m, me))
+  if (picked === 'delete') {
+    await client.hideMessage(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.deleteFailed'), icon: 'none' }))
+    return
+  }
+  if (picked !== 'recall') return
+  await client.recall(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
 }
 
 /** The report action's screen: WeChat's action sheet (at most 6 items) and a toast. */

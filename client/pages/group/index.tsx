@@ -17,6 +17,7 @@ import { client } from '../../services'
 import type { RequestFrame } from '../../net/chat-client'
 import { GateProvider, useGate, useStore } from '../../store/react'
 import '../contacts/index.css'
+import './index.css'
 
 type Role = 'owner' | 'admin' | 'member'
 type Member = ServerFrameOf<'members'>['items'][number]
@@ -87,36 +88,45 @@ function GroupInfo({ conv }: { conv: string }) {
       {myRole !== 'member' ? (
         <View className='kt-sec'>
           <Text className='kt-h'>{t('group.rename')}</Text>
-          <Input className='kt-in' id='group-title' placeholder={title} value={name} onInput={(e) => setName(e.detail.value)} />
-          <Button id='group-rename' label={t('group.save')} onClick={() => name.trim() && void act({ op: 'rename', title: name.trim() }).then(() => setName(''))} primary />
+          <View className='gp-row'>
+            <Input className='kt-in gp-in' id='group-title' placeholder={title} value={name} onInput={(e) => setName(e.detail.value)} />
+            <Button id='group-rename' label={t('group.save')} onClick={() => name.trim() && void act({ op: 'rename', title: name.trim() }).then(() => setName(''))} primary />
+          </View>
         </View>
       ) : null}
       {myRole !== 'member' ? <AddMembers members={members} onAdd={(u) => void act({ op: 'add', users: [u] })} /> : null}
       <View className='kt-sec'>
         <Text className='kt-h'>{t('group.members', { n: members.length })}</Text>
         {members.map((m) => (
-          <View key={m.user.id} className='kt-u' id={`member-${m.user.id}`}>
+          <View key={m.user.id} className='kt-u gp-u' id={`member-${m.user.id}`}>
             <Avatar id={m.user.id} name={m.user.name} />
-            <Text className='kt-n'>{m.user.name}</Text>
-            {m.role !== 'member' ? <Text className='kt-tag'>{t(`group.role.${m.role}`)}</Text> : null}
-            {m.user.id !== me && canRemove(myRole, m.role) ? (
-              <Button id={`remove-${m.user.id}`} label={t('group.remove')} onClick={() => void act({ op: 'remove', users: [m.user.id] })} danger />
-            ) : null}
-            {m.user.id !== me && myRole === 'owner' ? (
-              <>
-                <Button
-                  id={`admin-${m.user.id}`}
-                  label={m.role === 'admin' ? t('group.unadmin') : t('group.admin')}
-                  onClick={() => void act({ op: m.role === 'admin' ? 'unadmin' : 'admin', users: [m.user.id] })}
-                />
-                <Button id={`transfer-${m.user.id}`} label={t('group.transfer')} onClick={() => void act({ op: 'transfer', users: [m.user.id] }, t('group.confirmTransfer', { name: m.user.name }))} />
-              </>
+            {/* Name and role take the row; the actions get a line of their own below (a 320 px screen has no room beside them). */}
+            <View className='kt-t'>
+              <Text className='kt-n'>{m.user.name}</Text>
+              {m.role !== 'member' ? <Text className='kt-s'>{t(`group.role.${m.role}`)}</Text> : null}
+            </View>
+            {m.user.id !== me && (canRemove(myRole, m.role) || myRole === 'owner') ? (
+              <View className='gp-a'>
+                {canRemove(myRole, m.role) ? (
+                  <Button id={`remove-${m.user.id}`} label={t('group.remove')} onClick={() => void act({ op: 'remove', users: [m.user.id] })} danger />
+                ) : null}
+                {myRole === 'owner' ? (
+                  <>
+                    <Button
+                      id={`admin-${m.user.id}`}
+                      label={m.role === 'admin' ? t('group.unadmin') : t('group.admin')}
+                      onClick={() => void act({ op: m.role === 'admin' ? 'unadmin' : 'admin', users: [m.user.id] })}
+                    />
+                    <Button id={`transfer-${m.user.id}`} label={t('group.transfer')} onClick={() => void act({ op: 'transfer', users: [m.user.id] }, t('group.confirmTransfer', { name: m.user.name }))} />
+                  </>
+                ) : null}
+              </View>
             ) : null}
           </View>
         ))}
         {next !== undefined ? <Button id='members-more' label={t('group.more')} onClick={() => void page(next).catch((err: unknown) => setError(codeOf(err)))} /> : null}
       </View>
-      <View className='kt-sec'>
+      <View className='kt-sec gp-end'>
         {myRole === 'owner' ? (
           <Button id='group-dissolve' label={t('group.dissolve')} onClick={() => void act({ op: 'dissolve' }, t('group.confirmDissolve'))} danger />
         ) : (
@@ -154,7 +164,10 @@ function AddMembers({ members, onAdd }: { members: readonly Member[]; onAdd: (u:
         .map((u) => (
           <View key={u.id} className='kt-u' id={`found-${u.id}`}>
             <Avatar id={u.id} name={u.name} />
-            <Text className='kt-n'>{u.name}</Text>
+            <View className='kt-t'>
+              <Text className='kt-n'>{u.name}</Text>
+              <Text className='kt-s'>{u.id}</Text>
+            </View>
             <Button id={`add-${u.id}`} label={t('group.addOne')} onClick={() => onAdd(u.id)} primary />
           </View>
         ))}

@@ -1,20 +1,26 @@
-/** Conversation list: newest activity first, unread badges, presence, pull to refresh. */
+/**
+ * Conversation list: pinned ones first, then newest activity first; unread badges (a dot for a
+ * muted conversation, which the title's total leaves out), drafts, presence, pull to refresh. A long
+ * press on a row (a right click on h5) pins or mutes it.
+ */
 import { CustomWrapper, ScrollView, Text, View } from '@tarojs/components'
 import Taro, { useDidShow, usePullDownRefresh } from '@tarojs/taro'
 import { memo, useEffect } from 'react'
+import type { ConvId } from '@chat/shared'
 import { Avatar } from '../../components/Avatar'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { listTime } from '../../format'
-import { locale, setPageTitle, switchLocale, t } from '../../i18n'
+import { errorText, locale, switchLocale, t } from '../../i18n'
 import { usePageGate } from '../../hooks'
-import { auth, client } from '../../services'
+import { auth, client, store } from '../../services'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
-import { convOrder, convTitle, lastMessageOf, otherMember, previewText } from '../../store/selectors'
+import { convOrder, convTitle, lastMessageOf, otherMember, previewText, totalUnread } from '../../store/selectors'
+import { mentionedUnread } from '../../store/reply'
 import './index.css'
 
 export default function ConversationsPage() {
   const gate = usePageGate()
-  useDidShow(() => setPageTitle('title.chats'))
+  useDidShow(() => chatsTitle(totalUnread(store.getState())))
   useEffect(() => {
     if (!auth.session) void Taro.reLaunch({ url: '/pages/login/index' })
   }, [])
@@ -30,11 +36,25 @@ export default function ConversationsPage() {
         <CustomWrapper>
           <ConnectionBanner />
         </CustomWrapper>
+        <UnreadTitle />
         <Toolbar />
         <ConvList />
       </View>
     </GateProvider>
   )
+}
+
+/** The total of unread messages, muted conversations left out, in the title: "消息(3)" (the navigation bar; the tab title on h5). */
+function UnreadTitle() {
+  const gate = useGate()
+  const total = useStore(gate, totalUnread)
+  useEffect(() => chatsTitle(total), [total])
+  return null
+}
+
+function chatsTitle(total: number): void {
+  const title = total > 0 ? t('title.chatsUnread', { n: total > 99 ? '99+' : total }) : t('title.chats')
+  Taro.setNavigationBarTitle({ title }).catch(() => undefined)
 }
 
 function Toolbar() {
@@ -127,7 +147,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     const last = lastMessageOf(s, id)
     const other = c.kind === 'direct' ? otherMember(c, me) : undefined
     const notice = last?.kind === 'recall' || last?.kind === 'recalled'
-    const lastFrom = last && !notice && last.kind !== 'system' && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
+    const lastFrom = last && !notice && last.kind !== 'system' && last.kind !== 'hidden' && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
     return {
       title: convTitle(c, me),
       avatarId: other?.id ?? c.id,
@@ -135,22 +155,75 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
       pending: last?.seq === undefined && last !== undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
+      // "[@you]" while a mention is unread, muted or not (a flag of its own: store/reply.ts).
+      mentioned: mentionedUnread(c),
       online: other && s.conn.state === 'connected' ? s.presence[other.id]?.online === true : false,
+      muted: c.muted === true,
+      pinned: c.pinned !== undefined,
+      draft: s.drafts[id] ?? '',
     }
   }))
+  const actions = () => void convActions(id, row.pinned, row.muted)
   return (
-    <View className='cr' id={`conv-${id}`} onClick={() => void Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}>
+    <View
+      className={row.pinned ? 'cr cr-pin' : 'cr'}
+      id={`conv-${id}`}
+      onClick={() => void Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}
+      onLongPress={actions}
+      {...contextMenu(actions)}
+    >
       <View className='cr-av'>
         <Avatar id={row.avatarId} name={row.title} size='l' online={row.online} />
-        {row.unread > 0 ? <Text className='badge' aria-label={t('a11y.unread', { n: row.unread })}>{row.unread > 99 ? '99+' : row.unread}</Text> : null}
+        {row.unread > 0 ? (
+          row.muted ? (
+            <View className='dot' aria-label={t('a11y.unread', { n: row.unread })} />
+          ) : (
+            <Text className='badge' aria-label={t('a11y.unread', { n: row.unread })}>{row.unread > 99 ? '99+' : row.unread}</Text>
+          )
+        ) : null}
       </View>
       <View className='cr-m'>
         <View className='cr-top'>
           <Text className='cr-n'>{row.title}</Text>
           <Text className='cr-ts'>{listTime(row.ts, Date.now(), t)}</Text>
         </View>
-        <Text className='cr-p'>{(row.pending ? t('list.sending') : '') + row.preview}</Text>
+        <View className='cr-bot'>
+          {row.draft ? (
+            <Text className='cr-p'>
+              <Text className='cr-dr'>{t('list.draft')}</Text>
+              {' ' + row.draft}
+            </Text>
+          ) : (
+            <Text className='cr-p'>
+              {row.mentioned ? <Text className='cr-at'>{t('list.mentioned')}</Text> : null}
+              {(row.pending ? t('list.sending') : '') + row.preview}
+            </Text>
+          )}
+          {row.muted ? <View className='cr-mute' role='img' aria-label={t('a11y.muted')} /> : null}
+        </View>
       </View>
     </View>
   )
 })
+
+/** A long press on a row (weapp), a right click (h5): pin or unpin, mute or unmute, for all of the user's devices. */
+async function convActions(conv: ConvId, pinned: boolean, muted: boolean): Promise<void> {
+  const picked = await Taro.showActionSheet({ itemList: [t(pinned ? 'list.unpin' : 'list.pin'), t(muted ? 'list.unmute' : 'list.mute')] }).then(
+    (r) => r.tapIndex,
+    () => undefined,
+  )
+  if (picked === undefined) return
+  const change = picked === 0 ? { pinned: !pinned } : { muted: !muted }
+  await client.setConvSettings(conv, change).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'list.settingsFailed'), icon: 'none' }))
+}
+
+/** h5: Taro's view turns only touches into `longpress`; a right click opens the same actions. */
+function contextMenu(open: () => void): Record<string, unknown> {
+  if (process.env.TARO_ENV !== 'h5') return {}
+  return {
+    onContextMenu: (e: { preventDefault(): void }) => {
+      e.preventDefault()
+      open()
+    },
+  }
+}

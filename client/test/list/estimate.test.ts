@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { textDirection } from '../../format'
-import { imageBox, ROW } from '../../list/estimate'
+import { estimateRow, imageBox, previousShown, ROW, showTime } from '../../list/estimate'
+import type { ChatMessage } from '../../store/types'
 
 describe('image bubble box', () => {
   // 390 px wide phone: 0.52 px per design px.
@@ -41,5 +42,20 @@ describe('text direction (what dir="auto" decides)', () => {
     expect(textDirection('你好 مرحبا')).toBe('ltr')
     expect(textDirection('1234 !?')).toBe('ltr')
     expect(textDirection('')).toBe('ltr')
+  })
+})
+
+describe('rows deleted for oneself', () => {
+  it('render nothing, and the row after them gets the time separator the hidden one had', () => {
+    const at = 1_800_000_000_000
+    const text = (seq: number, ts: number): ChatMessage => ({ cid: `c${seq}xxxxxx`, from: 'bob', conv: 'd:a:b', kind: 'text', body: { text: `m${seq}` }, ts, seq })
+    const hidden: ChatMessage = { cid: 'c1xxxxxx', from: 'bob', conv: 'd:a:b', kind: 'hidden', body: {}, ts: at, seq: 1 }
+    const list = [hidden, text(2, at + 1000)]
+    expect(estimateRow(hidden, undefined, { scale: 0.5, group: false })).toBe(0)
+    expect(showTime(hidden, undefined)).toBe(false)
+    expect(previousShown(list, 1)).toBeUndefined()
+    expect(showTime(list[1]!, previousShown(list, 1))).toBe(true)
+    const three = [text(1, at), hidden, text(3, at + 1000)]
+    expect(previousShown(three, 2)).toBe(three[0])
   })
 })

@@ -397,6 +397,24 @@ describe('ChatClient', () => {
     expect(displayStatus(h.store.getState().messages[AB]!.at(-1)!, undefined)).toBe('failed')
   })
 
+  it('sends a recorded voice as {fileId, duration}, and a resend after a refusal carries the duration again', async () => {
+    const h = setup()
+    const { s } = await online(h)
+    const sink = h.client.fileSink()
+    const cid = sink.addPendingFile(AB, 'voice', { path: 'wxfile://tmp/v.aac', name: 'v.aac', size: 3000, duration: 5_250 })
+    expect(h.store.getState().messages[AB]![0]!).toMatchObject({ kind: 'voice', status: 'sending', body: { duration: 5_250 } })
+    const body = { fileId: 'f9', name: 'v.aac', size: 3000, mime: 'audio/aac', url: '/files/f9', duration: 5_250 }
+    sink.completeUpload(cid, body)
+    expect(s.framesOf('send')).toEqual([{ type: 'send', cid, conv: AB, kind: 'voice', body: { fileId: 'f9', duration: 5_250 } }])
+    s.push({ type: 'error', code: 'FILE_NOT_READY', message: 'x', temporary: false, cid })
+    expect(h.store.getState().messages[AB]![0]!).toMatchObject({ status: 'failed', error: 'FILE_NOT_READY' })
+    h.client.retry(AB, cid)
+    expect(s.framesOf('send')).toHaveLength(2)
+    expect(s.framesOf('send').at(-1)).toEqual({ type: 'send', cid, conv: AB, kind: 'voice', body: { fileId: 'f9', duration: 5_250 } })
+    s.push(ack(cid, 1))
+    expect(h.store.getState().messages[AB]![0]!).toMatchObject({ seq: 1, kind: 'voice', body })
+  })
+
   it('asks for the conversation list when a message arrives for an unknown conversation', async () => {
     const h = setup()
     const { s } = await online(h)
@@ -404,5 +422,27 @@ describe('ChatClient', () => {
     s.push({ type: 'msg', m: msg(1, BOB.id, 'g:team') })
     h.p.timers.advance(200)
     expect(s.framesOf('convs').length).toBe(before + 1)
+  })
+
+  it('offers Recall for as long as the server says in welcome (limits.recallWindowMs), the default when it does not say', async () => {
+    const h = setup()
+    const { s } = await online(h)
+    const mine = { ...msg(1, ALICE.id), ts: 1_000_000 }
+    expect(h.client.recallWindowMs).toBe(120_000)
+    expect(h.client.canRecall(mine, 1_000_000 + 119_000)).toBe(true)
+    // A server configured with RECALL_WINDOW_MS=5000: the next welcome says so.
+    s.drop(1006)
+    h.p.timers.advance(60_000)
+    await settle()
+    const s2 = h.p.transport.last
+    s2.open()
+    s2.push({ ...welcome(), limits: { ...welcome().limits, recallWindowMs: 5000 } })
+    expect(h.client.recallWindowMs).toBe(5000)
+    expect(h.client.canRecall(mine, 1_000_000 + 5000)).toBe(true)
+    expect(h.client.canRecall(mine, 1_000_000 + 5001)).toBe(false)
+    // Never someone else's, a pending one or a notice.
+    expect(h.client.canRecall({ ...msg(2), ts: 1_000_000 }, 1_000_001)).toBe(false)
+    expect(h.client.canRecall({ cid: 'cid-pending-1', from: ALICE.id, conv: AB, kind: 'text', body: { text: 'x' }, ts: 1_000_000, status: 'sending' }, 1_000_001)).toBe(false)
+    expect(h.client.canRecall({ ...mine, kind: 'recalled', body: { by: 'sender', at: 1 } }, 1_000_001)).toBe(false)
   })
 })

@@ -103,9 +103,42 @@ describe('sync and gap filling refused for a while', () => {
     s2.open()
     s2.push(welcome())
     expect(s2.framesOf('sync')).toHaveLength(1)
+    s2.push({ type: 'sync.done', rid: String(s2.framesOf('sync').at(-1)!.rid) })
     // The retry of the old connection never fires on the new one.
     h.p.timers.advance(RECONNECT.maxDelayMs)
     expect(s2.framesOf('sync')).toHaveLength(1)
+  })
+
+  it('asks a sync the server never answers again after requestTimeoutMs of silence; its batches keep it alive', async () => {
+    const h = setup()
+    const s = await online(h)
+    const timeout = 15_000
+    const sync1 = s.framesOf('sync').at(-1)!
+    s.push({ type: 'msg', m: msg(1) })
+    s.push({ type: 'msg', m: msg(4) })
+    // A long catch-up: a batch every 10 s is progress, not silence.
+    for (let i = 0; i < 3; i++) {
+      h.p.timers.advance(10_000)
+      s.push({ type: 'messages', rid: String(sync1.rid), conv: AB, msgs: [], more: true })
+    }
+    expect(s.framesOf('sync')).toHaveLength(1)
+    expect(s.framesOf('history')).toHaveLength(0)
+    // Then nothing: after the timeout and a first backoff, the sync is asked again on this connection.
+    h.p.timers.advance(timeout - 1)
+    expect(s.framesOf('sync')).toHaveLength(1)
+    h.p.timers.advance(1 + delay(0))
+    expect(s.framesOf('sync')).toHaveLength(2)
+    expect(h.p.transport.sockets).toHaveLength(1)
+    const sync2 = s.framesOf('sync').at(-1)!
+    s.push({ type: 'sync.done', rid: String(sync2.rid) })
+    // Done: the hole between the pushes is filled at once, and no further sync follows.
+    expect(s.framesOf('history')).toEqual([expect.objectContaining({ conv: AB, before: 4, limit: 2 })])
+    h.p.timers.advance(timeout * 2)
+    expect(s.framesOf('sync')).toHaveLength(2)
+    // The late answer to the abandoned sync changes nothing.
+    s.push({ type: 'sync.done', rid: String(sync1.rid) })
+    expect(s.framesOf('sync')).toHaveLength(2)
+    expect(seqs(h)).toEqual([1, 4])
   })
 
   it('does not ask again a sync refused for good, and lets gap filling run', async () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Message } from '@chat/shared'
 import { AB, ALICE, BOB, conv, msg } from '../fixtures'
-import { applyRecalls, initialState, mergeServerMessages, createChatStore } from '../../store/store'
+import { applyRecalls, initialState, markReadLocal, mergeServerMessages, createChatStore } from '../../store/store'
 import { previewText, recallNotice } from '../../store/selectors'
 import { createViewGate } from '../../store/view-gate'
 import type { ChatState } from '../../store/types'
@@ -38,6 +38,19 @@ describe('recall in the store', () => {
     // The same event again (sync after a push) changes nothing.
     expect(mergeServerMessages(s2, AB, [recall(51, 20)], 500)).toBe(s2)
     expect(applyRecalls(after, [recall(51, 20)])).toBe(after)
+  })
+
+  it('a recall event never counts as unread, nor does a group change of our own', () => {
+    const s1 = mergeServerMessages(base, AB, [msg(1), msg(2)], 500)
+    expect(s1.convs[AB]!.unread).toBe(2)
+    const s2 = mergeServerMessages(s1, AB, [recall(3, 2)], 500)
+    expect(s2.convs[AB]).toMatchObject({ lastSeq: 3, unread: 2 })
+    const own: Message = { mid: 'e4', cid: 'sys-4xxxxxxx', conv: AB, seq: 4, from: ALICE.id, ts: 1_800_000_000_004, kind: 'system', body: { op: 'rename', title: 't' } }
+    const s3 = mergeServerMessages(s2, AB, [own, recall(5, 1)], 500)
+    expect(s3.convs[AB]).toMatchObject({ lastSeq: 5, unread: 2 })
+    // Reading part of the way takes off the messages read, not the events.
+    const s4 = markReadLocal(s3, AB, 3)
+    expect(s4.convs[AB]).toMatchObject({ readSeq: 3, unread: 0 })
   })
 
   it('leaves the list as it is when the message is not held (a page brings the tombstone later)', () => {

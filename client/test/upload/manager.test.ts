@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { FileBody, ImageBody } from '@chat/shared'
+import type { FileBody, ImageBody, VoiceBody } from '@chat/shared'
 import { FakeTusServer, MemorySource, MemoryStorage } from '../../upload/fake'
 import { Uploads, bodyFor } from '../../upload/manager'
 import type { LocalFile, UploadPlatform } from '../../upload/manager'
@@ -12,7 +12,7 @@ type Event =
   | { type: 'add'; cid: string; conv: string; kind: FileMessageKind; file: PickedFile }
   | { type: 'progress'; cid: string; sent: number }
   | { type: 'fail'; cid: string; failure: UploadFailure }
-  | { type: 'complete'; cid: string; body: ImageBody | FileBody }
+  | { type: 'complete'; cid: string; body: ImageBody | FileBody | VoiceBody }
   | { type: 'remove'; cid: string }
 
 function sink(): FileMessageSink & { events: Event[]; next: number } {
@@ -28,7 +28,7 @@ function sink(): FileMessageSink & { events: Event[]; next: number } {
     },
     setProgress: (cid: string, sent: number) => void s.events.push({ type: 'progress', cid, sent }),
     failUpload: (cid: string, failure: UploadFailure) => void s.events.push({ type: 'fail', cid, failure }),
-    completeUpload: (cid: string, body: ImageBody | FileBody) => void s.events.push({ type: 'complete', cid, body }),
+    completeUpload: (cid: string, body: ImageBody | FileBody | VoiceBody) => void s.events.push({ type: 'complete', cid, body }),
     removePending: (cid: string) => void s.events.push({ type: 'remove', cid }),
   }
   return s
@@ -216,6 +216,29 @@ describe('Uploads', () => {
     expect(resumed).toEqual(['HEAD ', 'PATCH 4096', 'PATCH 6144'])
     expect(new Uint8Array(server.uploads.get('u1')!.bytes)).toEqual(f.bytes)
     expect(storage.get('uploads.jobs.v1')).toBeUndefined()
+  })
+
+  it('sends a recorded voice: a pending voice with its duration, the upload, a voice body with the duration (kept across a restart)', async () => {
+    const server = new FakeTusServer('https://bff.test', (id, size) => ({ fileId: id, kind: 'file', name: 'voice.aac', size, mime: 'audio/aac', url: `/files/${id}` }))
+    const storage = new MemoryStorage()
+    const v = fileOf('voice.aac', 6 * KB, 5)
+    server.failNext({ kind: 'hang' }, (r) => r.method === 'PATCH' && r.headers['Upload-Offset'] === '2048')
+    const s = sink()
+    const first = new Uploads(s, platform(server, [v], storage), { chunkSize: 2 * KB })
+    first.sendRecording('d:a:b', { ...v.file, duration: 4_321 })
+    expect(s.events[0]).toEqual({ type: 'add', cid: 'cid1', conv: 'd:a:b', kind: 'voice', file: { path: v.file.path, name: 'voice.aac', size: 6 * KB, duration: 4_321 } })
+    await settle(() => server.requests.filter((r) => r.method === 'PATCH').length === 2)
+    // The app is killed mid-upload; the next run finishes it and the body still has the duration.
+    const s2 = sink()
+    const p2 = { ...platform(server, [v], storage), open: async () => new MemorySource(v.bytes) }
+    p2.picks = []
+    new Uploads(s2, p2, { chunkSize: 2 * KB }).restore()
+    await settle(() => s2.events.some((e) => e.type === 'complete'))
+    expect(s2.events.find((e) => e.type === 'complete')).toEqual({
+      type: 'complete',
+      cid: 'cid1',
+      body: { fileId: 'u1', name: 'voice.aac', size: 6 * KB, mime: 'audio/aac', url: '/files/u1', duration: 4_321 },
+    })
   })
 
   it('pauses everything when the app is hidden and resumes when it returns', async () => {

@@ -59,6 +59,15 @@ describe('withFileUrls', () => {
   })
 })
 
+describe('withFileUrls and voice', () => {
+  it('gives a voice message its fresh URL and keeps its duration', () => {
+    const voice: ChatMessage = { cid: 'c9', mid: 'm9', seq: 9, from: 'a', conv: 'd:a:b', kind: 'voice', ts: 9, body: { fileId: ID, name: 'v.aac', size: 10, mime: 'audio/aac', url: signed(ID, 1), duration: 3_000 } }
+    const state = createChatStore({ messages: { 'd:a:b': [voice] } }).getState()
+    const next = withFileUrls(state, { fileId: ID, kind: 'file', name: 'v.aac', size: 10, mime: 'audio/aac', url: signed(ID, 9) })
+    expect(next.messages['d:a:b' as never]![0]!.body).toEqual({ ...voice.body, url: signed(ID, 9) })
+  })
+})
+
 describe('FileUrlRefresher', () => {
   function setup(answer: (id: string) => UploadHttpResponse) {
     let now = T0

@@ -1,7 +1,8 @@
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
-const root = path.resolve(__dirname)
+const root = path.dirname(fileURLToPath(import.meta.url))
 const alias = { '@': path.join(root, 'client') }
 
 // Each project owns a folder: a package's unit tests are in <package>/test/, mirroring its source

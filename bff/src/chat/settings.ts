@@ -1,0 +1,138 @@
+/**
+ * Per-user conversation settings (mute, pin) and "delete for me" (PROTOCOL.md, "Conversation
+ * settings"). Plain objects in; frames out through `push` (Delivery.frame: every device of the
+ * user on every node, through the bus) and the asking outlet. Nothing here reaches the other
+ * members: a mute, a pin or a hidden message is the user's alone.
+ *
+ * Delete for me is carried as a per-user tombstone: history and sync return, to this user only, a
+ * message of kind `hidden` (its place: mid, cid, seq, from, ts; no content) where the message was.
+ * Seqs stay gap-free for the client (it fills holes by seq), and other members' pages are untouched.
+ */
+import { AppError, LIMITS } from '@chat/shared'
+import type { ConvId, Conversation, Message, ServerFrameType, UserId } from '@chat/shared'
+import { peekMessage } from '../store/message-json'
+import type { ConvSetting, ConvSettingsStore } from '../store/conv-settings'
+import type { Outlet } from './outlet'
+import { encode } from './frames'
+
+export interface ConvSettingsDeps {
+  readonly store: ConvSettingsStore
+  /** The conversation's last seq and the user's floor (joining seq) if `user` is a member; throws NOT_MEMBER otherwise. */
+  readonly range: (user: UserId, conv: ConvId) => Promise<{ readonly lastSeq: number; readonly floor: number }>
+  /** An ephemeral frame to every device of `users` except the connection `except` (Delivery.frame). */
+  readonly push: (users: readonly UserId[], type: ServerFrameType, json: string, except?: Outlet) => void
+  /** MAX_PINNED; default LIMITS.maxPinned. */
+  readonly maxPinned?: number
+  /** MAX_HIDDEN_PER_CONV; default LIMITS.maxHiddenPerConv. */
+  readonly maxHiddenPerConv?: number
+}
+
+/** What a `conv.settings` frame asks: each field left out keeps its value. */
+export interface SettingsChange {
+  readonly muted?: boolean | undefined
+  readonly pinned?: boolean | undefined
+}
+
+export class ConvSettings {
+  private readonly maxPinned: number
+  private readonly maxHidden: number
+
+  constructor(private readonly deps: ConvSettingsDeps) {
+    this.maxPinned = deps.maxPinned ?? LIMITS.maxPinned
+    this.maxHidden = deps.maxHiddenPerConv ?? LIMITS.maxHiddenPerConv
+  }
+
+  /**
+   * Change `user`'s settings of `conv`. Refusals: NOT_MEMBER, PINNED_FULL (pinning one more than
+   * MAX_PINNED). Pinning a pinned conversation keeps its pin time (its place in the list).
+   * The user's other devices get the setting as a push; the answer is for the asking one.
+   */
+  async set(user: UserId, conv: ConvId, change: SettingsChange, out?: Outlet): Promise<ServerSettings> {
+    await this.deps.range(user, conv)
+    const before = await this.deps.store.get(user, conv)
+    const next: ConvSetting = {
+      muted: change.muted ?? before.muted,
+      pinned: change.pinned === undefined ? before.pinned : change.pinned ? before.pinned || Date.now() : 0,
+    }
+    if (!(await this.deps.store.put(user, conv, next, this.maxPinned))) {
+      throw new AppError('PINNED_FULL', `at most ${this.maxPinned} conversations can be pinned`)
+    }
+    const frame = settingsFrame(conv, next)
+    this.deps.push([user], 'conv.settings', encode.convSettings(frame), out)
+    return frame
+  }
+
+  /** Whether `user` muted `conv` (notifications are not sent for it). */
+  async muted(user: UserId, conv: ConvId): Promise<boolean> {
+    return (await this.deps.store.get(user, conv)).muted
+  }
+
+  /**
+   * Delete message `seq` of `conv` for `user` on all their devices. Refusals: NOT_MEMBER,
+   * SEQ_RANGE_INVALID (no such seq, or before the user joined), HIDDEN_FULL. Idempotent.
+   */
+  async hide(user: UserId, conv: ConvId, seq: number, out?: Outlet): Promise<void> {
+    const { lastSeq, floor } = await this.deps.range(user, conv)
+    if (seq > lastSeq || seq <= floor) throw new AppError('SEQ_RANGE_INVALID', `no message ${seq} of ${conv} for this user`)
+    const outcome = await this.deps.store.hide(user, conv, seq, this.maxHidden)
+    if (outcome === 'full') throw new AppError('HIDDEN_FULL', `at most ${this.maxHidden} messages of a conversation can be deleted`)
+    if (outcome === 'done') this.deps.push([user], 'hide', encode.hide({ conv, seq }), out)
+  }
+
+  /** The seqs of `conv` that `user` deleted for themself. */
+  hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
+    return this.deps.store.hidden(user, conv)
+  }
+
+  /** The conversations in which `user` deleted any message for themself. */
+  hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
+    return this.deps.store.hiddenConvs(user)
+  }
+
+  /** `user`'s list with their settings (`muted`, `pinned`), and a hidden last message as its tombstone. */
+  async decorate(user: UserId, convs: Conversation[]): Promise<Conversation[]> {
+    const all = await this.deps.store.all(user)
+    for (const c of convs) {
+      const s = all.get(c.id)
+      if (s?.muted) c.muted = true
+      if (s && s.pinned > 0) c.pinned = s.pinned
+    }
+    // A hidden last message is shown as its tombstone: one lookup for the whole list.
+    const withLast = convs.filter((c) => c.lastMsg)
+    const hidden = await this.deps.store.hiddenAmong(user, withLast.map((c) => ({ conv: c.id, seq: c.lastMsg!.seq })))
+    for (const c of withLast) if (hidden.has(`${c.id} ${c.lastMsg!.seq}`)) c.lastMsg = hiddenMessage(c.lastMsg!)
+    return convs
+  }
+}
+
+function settingsFrame(conv: ConvId, s: ConvSetting): ServerSettings {
+  return s.pinned > 0 ? { conv, muted: s.muted, pinned: s.pinned } : { conv, muted: s.muted }
+}
+
+/** The `conv.settings` frame's fields without `type` and `rid`. */
+export interface ServerSettings {
+  readonly conv: ConvId
+  readonly muted: boolean
+  readonly pinned?: number
+}
+
+/** The per-user tombstone of a hidden message: its place, no content. */
+export function hiddenMessage(m: Pick<Message, 'mid' | 'cid' | 'conv' | 'seq' | 'from' | 'ts'>): Message {
+  return { mid: m.mid, cid: m.cid, conv: m.conv, seq: m.seq, from: m.from, ts: m.ts, kind: 'hidden', body: {} }
+}
+
+/**
+ * Stored message JSON with the messages whose seq is in `hidden` replaced by their tombstone (same
+ * key order as stored JSON, message-json.ts). The page itself is returned when none is hidden.
+ */
+export function withHidden(page: readonly string[], hidden: ReadonlySet<number>): readonly string[] {
+  if (hidden.size === 0) return page
+  let out: string[] | undefined
+  page.forEach((json, i) => {
+    const seq = peekMessage(json)?.seq
+    if (seq === undefined || !hidden.has(seq)) return
+    out ??= [...page]
+    out[i] = JSON.stringify(hiddenMessage(JSON.parse(json) as Message))
+  })
+  return out ?? page
+}

@@ -1,0 +1,378 @@
+/**
+ * Each user's own settings of their conversations (muted, pinned) and the messages they deleted
+ * for themself ("delete for me"). Per user, never seen by the other members. Three implementations
+ * pass one contract (bff/test/store/conv-settings.test.ts): memory (one process, no archive),
+ * Redis (the Redis engine without an archive: there Redis is their only home, like relations) and
+ * the archive's SQL tables (bff/src/archive/conv-settings.ts: the system of record wherever there
+ * is an archive, so they survive the loss of Redis like every other record).
+ *
+ * Both are bounded: a user's settings by their conversations (the chat domain stores them only for
+ * conversations the user belongs to, and a setting back at its default is deleted), pinned ones by
+ * LIMITS.maxPinned, hidden messages by LIMITS.maxHiddenPerConv per conversation; both limits are
+ * checked in the same atomic step as the write (a Lua script; a transaction in SQL).
+ *
+ * Redis keys (P = REDIS_PREFIX):
+ *   P{u:<id>}:cs          hash  conversation id -> `<muted 0|1> <pin time ms, 0: not pinned>`
+ *   P{u:<id>}:hd:<conv>   set   seqs of <conv> the user deleted for themself
+ *   P{u:<id>}:hdc         set   the conversations where the user deleted any (a sync reads only those)
+ */
+import { Cluster, Redis } from 'ioredis'
+import { AppError } from '@chat/shared'
+import type { ConvId, UserId } from '@chat/shared'
+
+/** One user's setting of one conversation. */
+export interface ConvSetting {
+  readonly muted: boolean
+  /** When it was pinned, ms; 0: not pinned. */
+  readonly pinned: number
+}
+
+export const DEFAULT_SETTING: ConvSetting = { muted: false, pinned: 0 }
+
+/** `hide`: stored now, was stored already, or the conversation holds the most hidden seqs allowed. */
+export type HideOutcome = 'done' | 'already' | 'full'
+
+export interface ConvSettingsStore {
+  /** Every setting of `user` that is not the default. */
+  all(user: UserId): Promise<Map<ConvId, ConvSetting>>
+  /** The setting of one conversation (the default when none is stored). */
+  get(user: UserId, conv: ConvId): Promise<ConvSetting>
+  /**
+   * Store `setting` (the default deletes it). False, and nothing stored, when it pins a
+   * conversation not pinned yet while `maxPinned` others are.
+   */
+  put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean>
+  /** Remember that `user` deleted message `seq` of `conv` for themself, unless `max` are already. */
+  hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome>
+  /** The seqs of `conv` that `user` deleted for themself. */
+  hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>>
+  /** The conversations in which `user` deleted any message for themself (one read per sync). */
+  hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>>
+  /** Which of `places` (one per conversation) `user` deleted for themself, as `<conv> <seq>` keys; one round trip. */
+  hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>>
+  close(): Promise<void>
+}
+
+export function isDefault(s: ConvSetting): boolean {
+  return !s.muted && s.pinned === 0
+}
+
+// ------------------------------------------------------------------ memory
+
+export class MemoryConvSettings implements ConvSettingsStore {
+  private readonly settings = new Map<UserId, Map<ConvId, ConvSetting>>()
+  private readonly hides = new Map<string, Set<number>>()
+  private readonly hiddenIn = new Map<UserId, Set<ConvId>>()
+
+  async all(user: UserId): Promise<Map<ConvId, ConvSetting>> {
+    return new Map(this.settings.get(user))
+  }
+
+  async get(user: UserId, conv: ConvId): Promise<ConvSetting> {
+    return this.settings.get(user)?.get(conv) ?? DEFAULT_SETTING
+  }
+
+  async put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean> {
+    let mine = this.settings.get(user)
+    if (isDefault(setting)) {
+      mine?.delete(conv)
+      return true
+    }
+    if (setting.pinned > 0 && !((mine?.get(conv)?.pinned ?? 0) > 0)) {
+      let pinned = 0
+      for (const s of mine?.values() ?? []) if (s.pinned > 0) pinned++
+      if (pinned >= maxPinned) return false
+    }
+    if (!mine) this.settings.set(user, (mine = new Map<ConvId, ConvSetting>()))
+    mine.set(conv, { muted: setting.muted, pinned: setting.pinned })
+    return true
+  }
+
+  async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
+    const key = `${user}\u0000${conv}`
+    let set = this.hides.get(key)
+    if (set?.has(seq)) return 'already'
+    if ((set?.size ?? 0) >= max) return 'full'
+    if (!set) this.hides.set(key, (set = new Set()))
+    set.add(seq)
+    let convs = this.hiddenIn.get(user)
+    if (!convs) this.hiddenIn.set(user, (convs = new Set()))
+    convs.add(conv)
+    return 'done'
+  }
+
+  async hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
+    return new Set(this.hiddenIn.get(user))
+  }
+
+  async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
+    return new Set(this.hides.get(`${user}\u0000${conv}`))
+  }
+
+  async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {
+    return new Set(places.filter((p) => this.hides.get(`${user}\u0000${p.conv}`)?.has(p.seq)).map((p) => `${p.conv} ${p.seq}`))
+  }
+
+  async close(): Promise<void> {}
+}
+
+// ------------------------------------------------------------------ Redis
+
+/**
+ * Store a setting, the pinned bound checked in the same step. KEYS[1] the user's hash; ARGV conv,
+ * value ('' deletes), pins (1 when the value pins), maxPinned. Returns 1 stored, 0 full.
+ */
+const PUT_SETTING = `
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end
+if ARGV[3] == '1' then
+  local cur = redis.call('HGET', KEYS[1], ARGV[1])
+  if not cur or string.match(cur, ' (%d+)$') == '0' then
+    local n = 0
+    local all = redis.call('HVALS', KEYS[1])
+    for i = 1, #all do
+      if string.match(all[i], ' (%d+)$') ~= '0' then n = n + 1 end
+    end
+    if n >= tonumber(ARGV[4]) then return 0 end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`
+
+/** KEYS[1] the hidden set, KEYS[2] the user's conversations with any; ARGV seq, max, conv. Returns 1 done, 2 already, 0 full. */
+const HIDE = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+`
+
+export interface RedisConvSettingsOptions {
+  readonly url: string
+  readonly clusterNodes: readonly { host: string; port: number }[]
+  readonly prefix: string
+  readonly commandTimeoutMs: number
+  readonly connectTimeoutMs: number
+  readonly onError?: (err: unknown) => void
+}
+
+type Client = Redis | Cluster
+type Scripts = {
+  chatPutSetting(key: string, conv: string, value: string, pins: string, max: number): Promise<number>
+  chatHide(key: string, convsKey: string, seq: number, max: number, conv: string): Promise<number>
+}
+
+function encodeSetting(s: ConvSetting): string {
+  return `${s.muted ? 1 : 0} ${s.pinned}`
+}
+
+function decodeSetting(v: string): ConvSetting {
+  const [m, p] = v.split(' ')
+  return { muted: m === '1', pinned: Number(p) || 0 }
+}
+
+export class RedisConvSettings implements ConvSettingsStore {
+  private constructor(
+    private readonly client: Client,
+    private readonly prefix: string,
+  ) {}
+
+  static async open(options: RedisConvSettingsOptions): Promise<RedisConvSettings> {
+    const base = {
+      // Fail fast like the engine: a refused operation gets STORE_UNAVAILABLE, never hangs.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: options.connectTimeoutMs,
+      lazyConnect: true,
+    }
+    const client: Client =
+      options.clusterNodes.length > 0
+        ? new Cluster([...options.clusterNodes], { enableOfflineQueue: false, lazyConnect: true, redisOptions: base })
+        : new Redis(options.url, base)
+    client.on('error', options.onError ?? (() => {}))
+    client.defineCommand('chatPutSetting', { numberOfKeys: 1, lua: PUT_SETTING })
+    client.defineCommand('chatHide', { numberOfKeys: 2, lua: HIDE })
+    try {
+      await client.connect()
+    } catch (err) {
+      client.disconnect()
+      throw new Error(`Redis unreachable at start (conversation settings): ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+    return new RedisConvSettings(client, options.prefix)
+  }
+
+  private get scripts(): Scripts {
+    return this.client as unknown as Scripts
+  }
+
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work()
+    } catch (err) {
+      throw new AppError('STORE_UNAVAILABLE', undefined, { cause: err })
+    }
+  }
+
+  private settingsKey(user: UserId): string {
+    return `${this.prefix}{u:${user}}:cs`
+  }
+  private hiddenKey(user: UserId, conv: ConvId): string {
+    return `${this.prefix}{u:${user}}:hd:${conv}`
+  }
+
+  async all(user: UserId): Promise<Map<ConvId, ConvSetting>> {
+    const raw = await this.run(() => this.client.hgetall(this.settingsKey(user)))
+    return new Map(Object.entries(raw).map(([conv, v]) => [conv, decodeSetting(v)]))
+  }
+
+  async get(user: UserId, conv: ConvId): Promise<ConvSetting> {
+    const v = await this.run(() => this.client.hget(this.settingsKey(user), conv))
+    return v ? decodeSetting(v) : DEFAULT_SETTING
+  }
+
+  async put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean> {
+    const value = isDefault(setting) ? '' : encodeSetting(setting)
+    const ok = await this.run(() => this.scripts.chatPutSetting(this.settingsKey(user), conv, value, setting.pinned > 0 ? '1' : '0', maxPinned))
+    return ok === 1
+  }
+
+  async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
+    const r = await this.run(() => this.scripts.chatHide(this.hiddenKey(user, conv), `${this.prefix}{u:${user}}:hdc`, seq, max, conv))
+    return r === 1 ? 'done' : r === 2 ? 'already' : 'full'
+  }
+
+  async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
+    const seqs = await this.run(() => this.client.smembers(this.hiddenKey(user, conv)))
+    return new Set(seqs.map(Number))
+  }
+
+  async hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
+    return new Set(await this.run(() => this.client.smembers(`${this.prefix}{u:${user}}:hdc`)))
+  }
+
+  async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {
+    if (places.length === 0) return new Set()
+    // One pipeline: the keys share the user's hash tag (one Cluster slot).
+    const pipeline = this.client.pipeline()
+    for (const p of places) pipeline.sismember(this.hiddenKey(user, p.conv), p.seq)
+    const results = await this.run(() => pipeline.exec())
+    return new Set(places.filter((_, i) => results?.[i]?.[1] === 1).map((p) => `${p.conv} ${p.seq}`))
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit().catch(() => {})
+    this.client.disconnect()
+  }
+}
+
+// ------------------------------------------------------------------ hidden messages mirrored in Redis
+
+/** The member of a mirror set saying "filled from the archive: complete". Never a seq nor a conversation id. */
+const COMPLETE = '~'
+
+/**
+ * The archive's settings with the hidden messages mirrored in Redis, for the Redis engine over an
+ * archive: every sync and history page asks which messages the user hid, and then reads Redis,
+ * not SQL (and keeps working while the archive is away, once the user's mirror is filled).
+ *
+ * Hidden messages only ever grow (nothing un-hides), so a mirror is a union: filled from the
+ * archive on a miss, with the member `~` saying it is complete; a hide adds to it after the archive
+ * stored it. However a fill and a hide interleave, the union holds both. A mirror lives
+ * MIRROR_TTL_MS from its fill (should an add fail with Redis away at that instant, what it missed
+ * comes back with the next fill); lost with Redis, it is filled again from the archive.
+ *
+ * Keys: P{u:<id>}:hdm:<conv> (seqs), P{u:<id>}:hdcm (conversations with any). Mute and pin are
+ * read from the archive (a `convs` list, a notification: rarer than pages).
+ */
+export class RedisMirroredConvSettings implements ConvSettingsStore {
+  private constructor(
+    private readonly inner: ConvSettingsStore,
+    private readonly redis: RedisConvSettings,
+    private readonly client: Client,
+    private readonly prefix: string,
+    private readonly ttlMs: number,
+  ) {}
+
+  static async open(inner: ConvSettingsStore, options: RedisConvSettingsOptions & { readonly ttlMs?: number }): Promise<RedisMirroredConvSettings> {
+    const redis = await RedisConvSettings.open(options)
+    const client = (redis as unknown as { client: Client }).client
+    return new RedisMirroredConvSettings(inner, redis, client, options.prefix, options.ttlMs ?? MIRROR_TTL_MS)
+  }
+
+  all(user: UserId): Promise<Map<ConvId, ConvSetting>> {
+    return this.inner.all(user)
+  }
+  get(user: UserId, conv: ConvId): Promise<ConvSetting> {
+    return this.inner.get(user, conv)
+  }
+  put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean> {
+    return this.inner.put(user, conv, setting, maxPinned)
+  }
+
+  private seqsKey(user: UserId, conv: ConvId): string {
+    return `${this.prefix}{u:${user}}:hdm:${conv}`
+  }
+  private convsKey(user: UserId): string {
+    return `${this.prefix}{u:${user}}:hdcm`
+  }
+
+  async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
+    const outcome = await this.inner.hide(user, conv, seq, max)
+    if (outcome !== 'full') {
+      await this.client
+        .pipeline()
+        .sadd(this.seqsKey(user, conv), String(seq))
+        .sadd(this.convsKey(user), conv)
+        .exec()
+        .catch(() => {})
+    }
+    return outcome
+  }
+
+  /** The mirror at `key`, filled from `read` when it is not complete; the archive alone when Redis is away. */
+  private async mirrored(key: string, read: () => Promise<Iterable<string | number>>): Promise<Set<string>> {
+    let members: string[] | undefined
+    try {
+      members = await this.client.smembers(key)
+    } catch {
+      // Redis away: the archive answers.
+    }
+    if (members?.includes(COMPLETE)) return new Set(members.filter((m) => m !== COMPLETE))
+    const fromArchive = [...(await read())].map(String)
+    await this.client
+      .pipeline()
+      .sadd(key, COMPLETE, ...fromArchive)
+      .pexpire(key, this.ttlMs)
+      .exec()
+      .catch(() => {})
+    return new Set([...fromArchive, ...(members ?? [])])
+  }
+
+  async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
+    const seqs = await this.mirrored(this.seqsKey(user, conv), () => this.inner.hidden(user, conv))
+    return new Set([...seqs].map(Number))
+  }
+
+  hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
+    return this.mirrored(this.convsKey(user), () => this.inner.hiddenConvs(user))
+  }
+
+  async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {
+    if (places.length === 0) return new Set()
+    const convs = await this.hiddenConvs(user)
+    const out = new Set<string>()
+    for (const p of places) {
+      if (convs.has(p.conv) && (await this.hidden(user, p.conv)).has(p.seq)) out.add(`${p.conv} ${p.seq}`)
+    }
+    return out
+  }
+
+  close(): Promise<void> {
+    return this.redis.close()
+  }
+}
+
+/** How long a mirror of hidden messages lives after its fill from the archive, ms. */
+const MIRROR_TTL_MS = 3_600_000

@@ -1,0 +1,104 @@
+/**
+ * Group changes in the store (store/groups.ts): a new `system` message changes the summary at once
+ * (the chat header's member count, the title, roles), and one that ends our membership keeps the
+ * conversation and its timeline, marked with why, through the server's list that leaves it out.
+ */
+import { describe, expect, it } from 'vitest'
+import type { Message, SystemBody } from '@chat/shared'
+import { ALICE, BOB, CAROL, conv, msg } from '../fixtures'
+import { dropUnlisted, initialState, mergeServerMessages, setConvs, upsertConv } from '../../store/store'
+import { hasOlder } from '../../store/selectors'
+import type { ChatState } from '../../store/types'
+
+const G = 'g:abcdefghijklmnop'
+const DAN = { id: 'dan', name: 'Dan' }
+
+function sys(seq: number, from: string, body: SystemBody): Message {
+  return { mid: `s${seq}`, cid: `sys-${String(seq).padStart(12, '0')}`, conv: G, seq, from, ts: 1_800_000_000_000 + seq, kind: 'system', body }
+}
+
+const group = conv({ id: G, kind: 'group', title: 'Team', members: [ALICE, BOB, CAROL], owner: BOB.id, admins: [], lastSeq: 2, readSeq: 2, joinedSeq: 0 })
+const base: ChatState = { ...initialState, me: ALICE, convs: { [G]: group }, users: { dan: DAN } }
+const withHistory = mergeServerMessages(base, G, [msg(1, BOB.id, G), msg(2, CAROL.id, G)], 500)
+
+describe('group changes in the store', () => {
+  it('an add or a removal changes the member count at once; rename and roles too', () => {
+    let s = mergeServerMessages(withHistory, G, [sys(3, BOB.id, { op: 'add', users: ['dan'] })], 500)
+    expect(s.convs[G]!.members.map((u) => u.id)).toEqual(['alice', 'bob', 'carol', 'dan'])
+    expect(s.convs[G]!.members[3]).toEqual(DAN)
+    s = mergeServerMessages(s, G, [sys(4, BOB.id, { op: 'remove', users: ['carol'] }), sys(5, BOB.id, { op: 'rename', title: 'Crew' })], 500)
+    expect(s.convs[G]).toMatchObject({ title: 'Crew', lastSeq: 5 })
+    expect(s.convs[G]!.members.map((u) => u.id)).toEqual(['alice', 'bob', 'dan'])
+    s = mergeServerMessages(s, G, [sys(6, BOB.id, { op: 'admin', users: ['dan'] }), sys(7, 'dan', { op: 'leave' })], 500)
+    expect(s.convs[G]).toMatchObject({ admins: [] })
+    expect(s.convs[G]!.members.map((u) => u.id)).toEqual(['alice', 'bob'])
+    s = mergeServerMessages(s, G, [sys(8, BOB.id, { op: 'transfer', users: ['alice'] })], 500)
+    expect(s.convs[G]).toMatchObject({ owner: 'alice' })
+    expect(s.ended).toBeUndefined()
+  })
+
+  it('an old change (a history page, the same push again) changes nothing', () => {
+    const s = mergeServerMessages(withHistory, G, [sys(3, BOB.id, { op: 'remove', users: ['carol'] })], 500)
+    // The same message again, and an older add of carol paged in from history.
+    expect(mergeServerMessages(s, G, [sys(3, BOB.id, { op: 'remove', users: ['carol'] })], 500)).toBe(s)
+    const paged = mergeServerMessages(s, G, [sys(1, BOB.id, { op: 'add', users: ['carol'] })], 500)
+    expect(paged.convs[G]!.members.map((u) => u.id)).toEqual(['alice', 'bob'])
+  })
+
+  it('removed: the conversation and its timeline stay, marked removed, through a list that leaves it out', () => {
+    let s = mergeServerMessages(withHistory, G, [sys(3, BOB.id, { op: 'remove', users: ['alice'] })], 500)
+    expect(s.ended).toEqual({ [G]: { reason: 'removed', seq: 3 } })
+    s = setConvs(s, [])
+    expect(s.convs[G]).toMatchObject({ id: G, title: 'Team', lastSeq: 3 })
+    s = dropUnlisted(s, new Set())
+    expect(s.messages[G]!.map((m) => m.seq)).toEqual([1, 2, 3])
+    // Added back later: the group is ours again.
+    s = upsertConv(s, { ...group, lastSeq: 5, readSeq: 4, joinedSeq: 4 })
+    expect(s.ended).toEqual({})
+  })
+
+  it('dissolved, and left by us, end it too; a list answered before the change does not undo it', () => {
+    const d = mergeServerMessages(withHistory, G, [sys(3, BOB.id, { op: 'dissolve' })], 500)
+    expect(d.ended).toEqual({ [G]: { reason: 'dissolved', seq: 3 } })
+    expect(d.convs[G]!.members).toEqual([])
+    expect(setConvs(d, [{ ...group, lastSeq: 2 }]).ended).toEqual({ [G]: { reason: 'dissolved', seq: 3 } })
+    const l = mergeServerMessages(withHistory, G, [sys(3, ALICE.id, { op: 'leave' })], 500)
+    expect(l.ended).toEqual({ [G]: { reason: 'left', seq: 3 } })
+    // Someone else removed: not us.
+    expect(mergeServerMessages(withHistory, G, [sys(3, BOB.id, { op: 'remove', users: ['carol'] })], 500).ended).toBeUndefined()
+  })
+
+  it('a member added later has no older messages before joining: nothing to page back to', () => {
+    const joined = { ...group, joinedSeq: 2, lastSeq: 3, readSeq: 2 }
+    const s = mergeServerMessages({ ...base, convs: { [G]: joined } }, G, [sys(3, BOB.id, { op: 'add', users: ['alice'] })], 500)
+    expect(hasOlder(s.messages[G], s.convs[G])).toBe(false)
+    expect(hasOlder([], { ...joined, lastSeq: 2 })).toBe(false)
+    expect(hasOlder(mergeServerMessages(base, G, [msg(4, BOB.id, G)], 500).messages[G], group)).toBe(true)
+  })
+
+  it('away when removed: the list drops the group, then the removal (from sync) brings it back, ended, with its timeline', () => {
+    let s = setConvs(withHistory, [])
+    expect(s.convs[G]).toBeUndefined()
+    expect(s.unlisted?.[G]).toMatchObject({ id: G, title: 'Team' })
+    // Anything but the change that ended it does not bring it back.
+    expect(mergeServerMessages(s, G, [sys(3, BOB.id, { op: 'rename', title: 'x' })], 500).convs[G]).toBeUndefined()
+    s = mergeServerMessages(s, G, [sys(5, BOB.id, { op: 'remove', users: ['alice'] })], 500)
+    expect(s.ended).toEqual({ [G]: { reason: 'removed', seq: 5 } })
+    expect(s.convs[G]).toMatchObject({ id: G, title: 'Team', lastSeq: 5 })
+    expect(s.convs[G]!.members.map((u) => u.id)).toEqual(['bob', 'carol'])
+    expect(s.unlisted).toEqual({})
+    expect(s.messages[G]!.map((m) => m.seq)).toEqual([1, 2, 5])
+    // Its members' names come back with it (no list names them).
+    expect(mergeServerMessages(setConvs({ ...withHistory, users: {} }, []), G, [sys(5, BOB.id, { op: 'dissolve' })], 500).users).toMatchObject({ bob: BOB, carol: CAROL })
+    // A later list keeps it (ended), and one naming it again (added back) makes it ours.
+    s = setConvs(s, [])
+    expect(s.convs[G]).toBeDefined()
+    s = setConvs(s, [{ ...group, lastSeq: 7, readSeq: 6, joinedSeq: 6 }])
+    expect(s.ended).toEqual({})
+  })
+
+  it('a group listed again after being set aside is ours, not aside', () => {
+    const aside = setConvs(withHistory, [])
+    expect(setConvs(aside, [group]).unlisted).toEqual({})
+  })
+})

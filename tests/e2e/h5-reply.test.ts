@@ -1,0 +1,197 @@
+/**
+ * Reply and mentions in the h5 build, in Chromium, against the built BFF (shared/PROTOCOL.md, "Reply
+ * and mentions"). A group longer than one page: Cat's reply quotes the very first message; Ben
+ * taps the quote and the list pages back until the original is held, then shows it in the viewport
+ * (asserted by its pixel position) and highlights it. Ben replies from a message's menu (the quote
+ * above the composer, × to cancel), mentions Cat through the "@" picker, sees "[@you]" in the
+ * conversation list (pushed, and after a reload from `convs`), and a quote of a message recalled
+ * later shows "Quoted message was recalled". Screenshots at 390 and 320 px go to test-results/h5-reply/.
+ */
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomId, type Message, type ServerFrame } from '@chat/shared'
+import { startBffProcess, type TestBff } from './bff'
+import { launchChromium, loginAs } from './browser'
+import { ROOT } from './build'
+import { Peer } from './peer'
+
+const SHOTS = path.join(ROOT, 'test-results/h5-reply')
+/** Messages after the original: three history pages and more (LIMITS.defaultPageSize is 50). */
+const FILLERS = 160
+const ORIGINAL = 'ORIGINAL question about the launch'
+
+let bff: TestBff
+let browser: Browser
+const peers: Peer[] = []
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true })
+  bff = await startBffProcess({ RATE_LIMIT_PER_SEC: '20000', RATE_LIMIT_BURST: '20000' })
+  browser = await launchChromium()
+})
+
+afterAll(async () => {
+  for (const p of peers) p.close()
+  await browser?.close()
+  await bff?.close()
+})
+
+/** The bubble whose text starts with `text`, in CSS px, and the list's box; undefined when not rendered. */
+async function place(page: Page, text: string) {
+  return page.evaluate((t) => {
+    const box = document.getElementById('msgs')!.getBoundingClientRect()
+    for (const b of Array.from(document.querySelectorAll('#msgs .bt'))) {
+      if (!(b.textContent ?? '').trim().startsWith(t)) continue
+      const r = b.getBoundingClientRect()
+      if (r.height > 0) return { top: r.top, bottom: r.bottom, listTop: box.top, listBottom: box.bottom, hl: b.closest('.r')?.classList.contains('hl') ?? false }
+    }
+    return undefined
+  }, text)
+}
+
+async function still(page: Page): Promise<void> {
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+}
+
+/** Elements reaching past the window's right edge (nothing may: the page never scrolls sideways). */
+async function overflowing(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('body *'))
+      .filter((el) => {
+        const r = el.getBoundingClientRect()
+        return r.width > 0 && r.right > window.innerWidth + 1
+      })
+      .map((el) => `${el.tagName.toLowerCase()}.${String(el.className)}`)
+      .slice(0, 10),
+  )
+}
+
+function sendRaw(peer: Peer, conv: string, body: Record<string, unknown>): Promise<Extract<ServerFrame, { type: 'ack' }>> {
+  const cid = randomId(21)
+  const from = peer.frames.length
+  peer.raw({ type: 'send', cid, conv, kind: 'text', body: body as { text: string } })
+  return peer.next((f) => (f.type === 'ack' || f.type === 'error') && f.cid === cid, 10_000, from).then((f) => {
+    if (f.type !== 'ack') throw new Error(`send refused: ${JSON.stringify(f)}`)
+    return f
+  })
+}
+
+describe('reply and mentions in the h5 build', () => {
+  it('a tapped quote brings its original into view across pages; reply from the menu, @ picker, [@you], recalled quote', async () => {
+    const ben = await loginAs(browser, bff.url, 'rmben', 'Ben')
+    const ann = await Peer.connect(bff.url, 'rmann', 'Ann')
+    const cat = await Peer.connect(bff.url, 'rmcat', 'Cat')
+    peers.push(ann, cat)
+    const rid = randomId(10)
+    ann.raw({ type: 'conv.create', rid, kind: 'group', members: ['rmben', 'rmcat'], title: 'Launch' })
+    const conv = (await ann.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid)).conv.id
+    const original = await ann.say(conv, ORIGINAL)
+    for (let i = 1; i <= FILLERS; i++) ann.fire(conv, `filler ${i}`)
+    await ann.next((f) => f.type === 'ack' && f.seq === original.seq + FILLERS, 60_000)
+    await sendRaw(cat, conv, { text: 'my answer to that', reply: { seq: original.seq } })
+
+    await ben.page.locator('.cr', { hasText: 'Launch' }).click()
+    const quote = ben.page.locator('#msgs .qt', { hasText: `Ann: ${ORIGINAL}` })
+    await quote.waitFor()
+    await still(ben.page)
+    // Only the newest page is held: the original is not on the page at all.
+    expect(await place(ben.page, ORIGINAL)).toBeUndefined()
+    expect(await overflowing(ben.page)).toEqual([])
+    await ben.page.screenshot({ path: path.join(SHOTS, 'quote-390.png') })
+
+    await quote.click()
+    await expect
+      .poll(async () => {
+        const p = await place(ben.page, ORIGINAL)
+        return p !== undefined && p.top >= p.listTop - 1 && p.bottom <= p.listBottom + 1
+      }, { timeout: 30_000 })
+      .toBe(true)
+    expect((await place(ben.page, ORIGINAL))!.hl).toBe(true)
+    await ben.page.screenshot({ path: path.join(SHOTS, 'original-390.png') })
+
+    // Ben replies to a filler from its menu: the quote above the composer, then under his bubble.
+    const target = ben.page.locator('#msgs .bt', { hasText: /^filler 3$/ })
+    await target.click({ button: 'right' })
+    await ben.page.getByText('Reply', { exact: true }).click()
+    await ben.page.locator('#reply-bar', { hasText: 'Reply to Ann: filler 3' }).waitFor()
+    await ben.page.getByText('Report', { exact: true }).waitFor({ state: 'hidden' })
+    await still(ben.page)
+    await ben.page.screenshot({ path: path.join(SHOTS, 'composer-reply-390.png') })
+    // × cancels; the menu again brings it back.
+    await ben.page.locator('#reply-cancel').click()
+    expect(await ben.page.locator('#reply-bar').count()).toBe(0)
+    await target.click({ button: 'right' })
+    await ben.page.getByText('Reply', { exact: true }).click()
+    await ben.page.locator('#composer input').fill('agreed with filler three')
+    const n = cat.frames.length
+    await ben.page.locator('#send').click()
+    const got = await cat.next<Extract<ServerFrame, { type: 'msg' }>>((f) => f.type === 'msg' && f.m.kind === 'text' && f.m.body.text === 'agreed with filler three', 10_000, n)
+    expect((got.m as Extract<Message, { kind: 'text' }>).body.reply).toEqual({ seq: original.seq + 3, from: 'rmann', kind: 'text', snippet: 'filler 3' })
+    expect(await ben.page.locator('#reply-bar').count()).toBe(0)
+    // Sending brought the list to the end: his reply shows with its quote.
+    await ben.page.locator('#msgs .qt', { hasText: 'Ann: filler 3' }).waitFor()
+
+    // "@" opens the picker (members, no @all for a plain member); picking inserts "@Cat ".
+    await ben.page.locator('#composer input').pressSequentially('see @')
+    await ben.page.locator('#mention-picker').waitFor()
+    await still(ben.page)
+    expect(await overflowing(ben.page)).toEqual([])
+    // What was typed stays while Send appears and the picker opens (the input is not rendered again).
+    expect(await ben.page.locator('#composer input').inputValue()).toBe('see @')
+    expect(await ben.page.locator('#mention-all').count()).toBe(0)
+    expect(await ben.page.locator('#mention-picker .mp-i').allTextContents()).toEqual(['Ann', 'Cat'])
+    await ben.page.screenshot({ path: path.join(SHOTS, 'picker-390.png') })
+    await ben.page.locator('#mention-rmcat').click()
+    await expect.poll(() => ben.page.locator('#composer input').inputValue()).toBe('see @Cat ')
+    await ben.page.locator('#composer input').pressSequentially('the plan')
+    const m = cat.frames.length
+    await ben.page.locator('#send').click()
+    const mentioned = await cat.next<Extract<ServerFrame, { type: 'msg' }>>((f) => f.type === 'msg' && f.m.kind === 'text' && f.m.body.text === 'see @Cat the plan', 10_000, m)
+    expect((mentioned.m as Extract<Message, { kind: 'text' }>).body.mentions).toEqual(['rmcat'])
+
+    // Ann recalls the message Ben quoted: his quote no longer shows its content.
+    const recallRid = randomId(10)
+    ann.raw({ type: 'recall', rid: recallRid, conv, seq: original.seq + 3 })
+    await ann.next((f) => f.type === 'recall' && f.rid === recallRid, 10_000)
+    await ben.page.locator('#msgs .qt', { hasText: 'Quoted message was recalled' }).waitFor()
+    expect(await ben.page.locator('#msgs .qt', { hasText: 'filler 3' }).count()).toBe(0)
+
+    // Back in the list, Cat mentions Ben: "[@you]" before the preview; a reload keeps it (convs).
+    await ben.page.locator('.ch-back').click()
+    await ben.page.locator('.cr', { hasText: 'Launch' }).waitFor()
+    await sendRaw(cat, conv, { text: '@Ben can you check', mentions: ['rmben'] })
+    await ben.page.locator('.cr .cr-at', { hasText: '[@you]' }).waitFor()
+    await ben.page.screenshot({ path: path.join(SHOTS, 'list-mention-390.png') })
+    await ben.page.goto(`${bff.url}/`)
+    await ben.page.locator('.cr .cr-at', { hasText: '[@you]' }).waitFor()
+    // Reading the conversation clears it.
+    await ben.page.locator('.cr', { hasText: 'Launch' }).click()
+    await ben.page.locator('#msgs .bt', { hasText: '@Ben can you check' }).waitFor()
+    await ben.page.locator('.ch-back').click()
+    await expect.poll(() => ben.page.locator('.cr .cr-at').count(), { timeout: 10_000 }).toBe(0)
+    expect(ben.errors).toEqual([])
+
+    // 320 px: the quote under a bubble, the reply bar and the picker at the narrowest width.
+    const narrow = await loginAs(browser, bff.url, 'rmben', 'Ben', 320)
+    await narrow.page.locator('.cr', { hasText: 'Launch' }).click()
+    await narrow.page.locator('#msgs .qt').first().waitFor()
+    await still(narrow.page)
+    expect(await overflowing(narrow.page)).toEqual([])
+    await narrow.page.screenshot({ path: path.join(SHOTS, 'quote-320.png') })
+    await narrow.page.locator('#msgs .bt', { hasText: '@Ben can you check' }).click({ button: 'right' })
+    await narrow.page.getByText('Reply', { exact: true }).click()
+    await narrow.page.locator('#composer input').pressSequentially('@')
+    await narrow.page.locator('#mention-picker').waitFor()
+    await narrow.page.getByText('Report', { exact: true }).waitFor({ state: 'hidden' })
+    await still(narrow.page)
+    expect(await overflowing(narrow.page)).toEqual([])
+    await narrow.page.screenshot({ path: path.join(SHOTS, 'composer-320.png') })
+    const bar = await narrow.page.locator('#reply-bar').boundingBox()
+    expect(bar!.x).toBeGreaterThanOrEqual(0)
+    expect(bar!.x + bar!.width).toBeLessThanOrEqual(320)
+    expect(narrow.errors).toEqual([])
+  })
+})

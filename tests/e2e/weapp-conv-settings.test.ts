@@ -1,0 +1,72 @@
+/**
+ * Pin and mute in the built mini-program (dist/weapp-harness) under the fake host, against a real
+ * BFF: a long press on a row opens WeChat's action sheet and pins the chat to the top of the list;
+ * a mute set on another of the user's devices reaches this one by the server's push: the row's
+ * count becomes a dot with the struck bell, and the title's total leaves it out.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startBff, type TestBff } from './bff'
+import { hostFor, waitFor } from './harness'
+import { devLogin } from '../../bff/test/support/client'
+import { Peer } from './peer'
+import type { MiniHost, TaroNode } from './weapp-host'
+
+let bff: TestBff
+let host: MiniHost | undefined
+const peers: Peer[] = []
+
+beforeAll(async () => {
+  bff = await startBff()
+})
+afterEach(() => {
+  host?.close()
+  host = undefined
+  for (const p of peers.splice(0)) p.close()
+})
+afterAll(async () => {
+  await bff?.close()
+})
+
+/** Whether a node with class `cls` is under `node`. */
+function has(node: TaroNode | undefined, cls: string): boolean {
+  if (!node) return false
+  if (typeof node.cl === 'string' && node.cl.split(/\s+/).includes(cls)) return true
+  return (node.cn ?? []).some((c) => has(c, cls))
+}
+
+describe('pin and mute in the weapp build', () => {
+  it('a long press pins a chat to the top; a mute from another device shows a dot and leaves the total', async () => {
+    const auth = await devLogin(bff.url, 'wsann', 'Ann')
+    const [bob, cat, otherDevice] = await Promise.all([Peer.connect(bff.url, 'wsbob', 'Bob'), Peer.connect(bff.url, 'wscat', 'Cat'), Peer.connect(bff.url, 'wsann', 'Ann')])
+    peers.push(bob, cat, otherDevice)
+    const toBob = (await bob.direct('wsann')).id
+    await bob.say(toBob, 'from Bob')
+    const toCat = (await cat.direct('wsann')).id
+    await cat.say(toCat, 'from Cat 1')
+    await cat.say(toCat, 'from Cat 2')
+    const h = (host = hostFor(bff.url, auth))
+    h.launch()
+    h.open('pages/index/index')
+    const order = () => h.byClass('cr').map((n) => n.uid)
+    await waitFor(() => order().join() === [`conv-${toCat}`, `conv-${toBob}`].join(), 'newest activity first')
+    await waitFor(() => h.titles.at(-1) === 'Chats (3)', 'the total in the title')
+
+    // A long press on Bob's row, "Pin to top" in the sheet.
+    h.sheetTaps.push(0)
+    h.fire(`conv-${toBob}`, 'longpress')
+    await waitFor(() => order()[0] === `conv-${toBob}`, 'Bob pinned first')
+    expect(h.sheets.at(-1)).toEqual(['Pin to top', 'Mute notifications'])
+    expect(h.byId(`conv-${toBob}`)!.cl).toContain('cr-pin')
+    expect(h.byId(`conv-${toCat}`)!.cl).not.toContain('cr-pin')
+    // The long press opened no chat.
+    expect(h.top?.route).toBe('pages/index/index')
+
+    // Ann's other device mutes Cat's chat: the push reaches this one.
+    otherDevice.raw({ type: 'conv.settings', rid: 'mute', conv: toCat, muted: true })
+    await waitFor(() => has(h.byId(`conv-${toCat}`), 'dot'), 'the dot on the muted row')
+    expect(has(h.byId(`conv-${toCat}`), 'badge')).toBe(false)
+    expect(has(h.byId(`conv-${toCat}`), 'cr-mute')).toBe(true)
+    expect(has(h.byId(`conv-${toBob}`), 'badge')).toBe(true)
+    await waitFor(() => h.titles.at(-1) === 'Chats (1)', 'the total without the muted chat')
+  })
+})
