@@ -6,10 +6,9 @@
 import { AppError, LIMITS } from '@chat/shared'
 import type { ConvId, UserId } from '@chat/shared'
 import { peekMessage } from '../store/message-json'
-import type { ConvSummary, Engine } from '../store/types'
+import type { Engine } from '../store/types'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
-import { dropOverview, sharedOverview } from './overview-memo'
 import { SentSeqs } from './sent-seqs'
 import { withHidden } from './settings'
 
@@ -18,7 +17,7 @@ const BATCH_MAX_MSGS = LIMITS.maxPageSize
 /** ...and about this many bytes, so one frame stays small for a mini-program to parse. */
 const BATCH_MAX_BYTES = 256 * 1024
 
-/** Summary reads of a sync and the presence at connect: seqs and ids, no last messages (they share one read: overview-memo.ts). */
+/** The summary read of a sync: seqs and ids, no last messages (their JSON.parse was the largest item of a reconnect's profile). */
 export const SEQS_ONLY = { messages: false } as const
 
 /**
@@ -103,14 +102,9 @@ export class CatchUp {
    */
   async sync(user: UserId, rid: string, given: readonly ConvSeq[], out: Outlet): Promise<void> {
     const sent = (out.sent ??= new SentSeqs())
-    // The user's summary: every conversation's last seq in a fixed number of store round trips,
-    // read once for the connect burst (overview-memo.ts) unless the client is ahead of that read.
-    const read = () => this.deps.engine.convs.overview(user, SEQS_ONLY)
-    let states = await sharedOverview(out, read)
-    if (!covers(states, given)) {
-      dropOverview(out)
-      states = await sharedOverview(out, read)
-    }
+    // The user's summary: every conversation's last seq in a fixed number of store round trips
+    // (seqs only: the last messages are not parsed).
+    const states = await this.deps.engine.convs.overview(user, SEQS_ONLY)
     const canon = this.deps.canonical
     const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
     const mine = new Set(ids)
@@ -234,13 +228,6 @@ export class CatchUp {
       start = end
     }
   }
-}
-
-/** Whether a summary knows every cursor's conversation at or past the cursor (else it predates what the client saw). */
-function covers(states: readonly ConvSummary[], given: readonly ConvSeq[]): boolean {
-  if (given.length === 0) return true
-  const last = new Map(states.map((s) => [s.conv, s.lastSeq]))
-  return given.every((c) => (last.get(c.conv) ?? -1) >= c.seq)
 }
 
 const NO_CONVS: ReadonlySet<ConvId> = new Set()

@@ -4,7 +4,6 @@
  * it over a ws socket; chat/ never sees the socket (nor imports gateway/), so it runs without one.
  */
 import type { ServerFrameType, UserId } from '@chat/shared'
-import type { OverviewMemo } from './overview-memo'
 import type { SentSeqs } from './sent-seqs'
 
 export interface Outlet {
@@ -30,8 +29,6 @@ export interface Outlet {
   delivered: Map<string, number> | undefined
   /** Highest seq per conversation this outlet marked read; allocated at the first `read`. */
   readMarks: Map<string, number> | undefined
-  /** The user's summary read for this connection's (re)connect burst (overview-memo.ts); absent: every request reads its own. */
-  overview?: OverviewMemo | undefined
 }
 
 /** The outlets of this process by user (the gateway's LocalDevices). */

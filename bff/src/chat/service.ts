@@ -16,8 +16,7 @@ import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
-import { sharedOverview } from './overview-memo'
-import { CatchUp, SEQS_ONLY } from './catch-up'
+import { CatchUp } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 import { NO_CHECKS, type SendChecks } from '../wechat/security'
 
@@ -250,8 +249,6 @@ export class ChatService {
   async list(user: UserId): Promise<Conversation[]> {
     // The user's summary (states and 1:1 peers' read marks), records from the process cache and
     // profiles through the profile cache: a fixed number of store round trips on a warm process.
-    // A read of its own, never one kept for the connection (overview-memo.ts): the list is a
-    // snapshot the client takes as it is, so it must hold what changed since the connect.
     const summary = await this.engine.convs.overview(user)
     // Cached records without a turn through the microtask queue; the others read at once.
     const records: Array<ConvRecord | undefined> = summary.map((s) => this.convCache.get(s.conv))
@@ -828,8 +825,8 @@ export class ChatService {
    * contacts when it is the first, and returns the presence of the user's 1:1 peers for the new
    * device (it missed their earlier changes). One conversation listing serves both.
    */
-  async connected(user: UserId, devices: number, out?: Outlet): Promise<Presence[]> {
-    const ids = out ? (await sharedOverview(out, () => this.engine.convs.overview(user, SEQS_ONLY))).map((s) => s.conv) : await this.engine.convs.listForUser(user)
+  async connected(user: UserId, devices: number): Promise<Presence[]> {
+    const ids = await this.engine.convs.listForUser(user)
     if (devices === 1) await this.announcePresence({ user, online: true }, ids)
     let peers = ids
       .map((id) => directMembers(id))

@@ -7,7 +7,6 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { ServerFrameType, UserId } from '@chat/shared'
 import type { Outlet } from '../chat/outlet'
-import type { OverviewMemo } from '../chat/overview-memo'
 import type { SentSeqs } from '../chat/sent-seqs'
 
 export interface ConnectionLimits {
@@ -99,8 +98,6 @@ export class Connection implements Outlet {
   delivered: Map<string, number> | undefined
   /** Highest seq per conversation this connection marked read; allocated at the first `read`. */
   readMarks: Map<string, number> | undefined
-  /** The summary read shared by this connection's connect burst (chat/overview-memo.ts). */
-  overview: OverviewMemo | undefined
   /** Serialises the large replies (sync, history) of one connection; see `heavy`. */
   private heavyChain: Promise<void> | undefined
   /** The user's rate limit bucket, looked up at the first frame: an idle connection holds none. */

@@ -237,7 +237,7 @@ export class Gateway {
     conn.present = true
     const devices = await engine.presence.connected(conn.user, presenceField(node, conn))
     this.deps.onOnline?.(conn.user)
-    for (const p of await chat.connected(conn.user, devices, conn)) conn.reply(encode.presence(p), 'presence')
+    for (const p of await chat.connected(conn.user, devices)) conn.reply(encode.presence(p), 'presence')
   }
 
   /**
