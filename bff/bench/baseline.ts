@@ -14,6 +14,8 @@
  * no acks, no presence: what the BFF's durable delivery is measured against.
  */
 import cluster from 'node:cluster'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
@@ -24,6 +26,9 @@ const workers = Number(process.env.WORKERS ?? 1)
 const port = Number(process.env.PORT ?? 0)
 
 if (workers > 1 && cluster.isPrimary) {
+  // This file runs through scripts/run-ts.mjs (Node alone cannot load it): its workers too, else
+  // each one dies at once on the .ts extension (the idle scenario's baseline never started).
+  cluster.setupPrimary({ exec: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/run-ts.mjs'), args: [fileURLToPath(import.meta.url)] })
   for (let i = 0; i < workers; i++) cluster.fork()
   let told = false
   cluster.on('listening', (_w, address) => {

@@ -159,11 +159,16 @@ async function rate(cmd: { mode: Mode; pairs: [string, string][]; rate: number; 
   return { sent, received, sendMs, ...percentiles(latencies) }
 }
 
-/** One message to a group, `rounds` times: time until the last member has it. */
-async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?: string; rounds: number; gapMs: number }) {
+/**
+ * One message to a group, `rounds` times: time until the last member has it. `frameBytes`: the
+ * baseline's frame is padded to that size (the BFF's delivered `msg`, measured in its run), so both
+ * broadcast the same number of bytes to every member. Answers the size of the frames delivered.
+ */
+async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?: string; rounds: number; gapMs: number; frameBytes?: number }) {
   cidRun++
   const times: number[] = []
   let incomplete = 0
+  let frameBytes = 0
   const expected = cmd.members.filter((m) => m !== cmd.sender).length
   for (let round = 0; round < cmd.rounds; round++) {
     let got = 0
@@ -180,18 +185,23 @@ async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?
         if (user === cmd.sender) return
         const f = parse(text)
         const r = cmd.mode === 'base' ? f.round : f.type === 'msg' ? Number(f.m?.body.text) : -1
-        if (r === round && ++got === expected) resolve()
+        if (r !== round) return
+        frameBytes = Buffer.byteLength(text)
+        if (++got === expected) resolve()
       }
     })
     const ws = sockets.get(cmd.sender)!
-    if (cmd.mode === 'base') ws.send(JSON.stringify({ type: 'send', group: 'g', round, text: 'x'.repeat(40) }))
+    if (cmd.mode === 'base') {
+      const bare = JSON.stringify({ type: 'send', group: 'g', round, text: '' })
+      ws.send(JSON.stringify({ type: 'send', group: 'g', round, text: 'x'.repeat(Math.max(40, (cmd.frameBytes ?? 0) - bare.length)) }))
+    }
     else ws.send(JSON.stringify({ type: 'send', cid: `grp${process.pid}r${cidRun}x${round}`, conv: cmd.conv, kind: 'text', body: { text: String(round) } }))
     await done
     if (got >= expected) times.push(performance.now() - t0)
     await new Promise((r) => setTimeout(r, cmd.gapMs))
   }
   onFrame = () => {}
-  return { ...percentiles(times), incomplete }
+  return { ...percentiles(times), incomplete, frameBytes }
 }
 
 /** Send `count` messages from one user to another as fast as a window of unanswered sends allows. */

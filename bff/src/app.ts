@@ -27,6 +27,7 @@ import { createRedisEngine } from './store/redis'
 import type { Engine } from './store/types'
 import { LocalDevices } from './gateway/devices'
 import { Gateway } from './gateway/gateway'
+import { NodeLiveness } from './gateway/liveness'
 import { Delivery } from './chat/delivery'
 import { ChatService } from './chat/service'
 import type { FileResolver } from './chat/files'
@@ -93,6 +94,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           commandTimeoutMs: config.redisCommandTimeoutMs,
           connectTimeoutMs: config.redisConnectTimeoutMs,
           node,
+          presenceBuckets: config.presenceBuckets,
           onError: () => metrics.storeErrors.inc(),
           ...(archive
             ? {
@@ -234,6 +236,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     admit: (user) => wechat.admit(user),
   })
   delivery.onCloseUser = (user, code) => gateway.closeUser(user, code)
+  const liveness = new NodeLiveness({
+    presence: engine.presence,
+    node,
+    beatMs: config.presenceBeatMs,
+    deadMs: config.presenceNodeDeadMs,
+    recount: () => gateway.recountPresence(),
+    announce: (p) => chat.announcePresence(p),
+    log,
+  })
+  liveness.start()
   wechat.onSuspend = (user) => void delivery.closeUser(user, 'USER_SUSPENDED').catch((err: unknown) => log.warn({ err, user }, 'suspension not told to other processes'))
 
   const app = express()
@@ -306,6 +318,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         const deadline = Date.now() + config.shutdownTimeoutMs
         server.close()
         await gateway.drain(deadline, config.shutdownRetryAfterMs)
+        await liveness.stop()
         await delivery.settle()
         await wechat.close()
         await uploads.close()

@@ -106,6 +106,13 @@ export interface Config {
   /** MAX_UPGRADES_IN_FLIGHT: upgrades being set up at once (token to `welcome`); beyond, a fast 503 with Retry-After UPGRADE_RETRY_AFTER_S. Defaults 200 / 1. */
   readonly maxUpgradesInFlight: number
   readonly upgradeRetryAfterS: number
+  /**
+   * UPGRADE_QUEUE_MAX / UPGRADE_QUEUE_WAIT_MS: upgrades beyond MAX_UPGRADES_IN_FLIGHT wait in a line
+   * of at most this many, each at most this long, for a slot (gateway/admission.ts); beyond either,
+   * the 503. Defaults 2000 / 3000 (well under the client's 15 s connect timeout); 0: refused at once.
+   */
+  readonly upgradeQueueMax: number
+  readonly upgradeQueueWaitMs: number
   /** MAX_DEVICES_PER_USER: sockets one user may hold on a process; a new one beyond gets 429 TOO_MANY_DEVICES (oldest win). Default 5. */
   readonly maxDevicesPerUser: number
   /** RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST: token bucket per user (all its sockets on a process), frames. Defaults 20 / 60. */
@@ -126,6 +133,19 @@ export interface Config {
   readonly queueRetentionMs: number
   /** PRESENCE_FANOUT_MAX: most users told of one user's presence change. Default 1000. */
   readonly presenceFanoutMax: number
+  /**
+   * PRESENCE_BUCKETS: hashes the Redis presence is spread over (store/redis-presence.ts). Reading
+   * any number of users' presence costs one HMGET per bucket. Default 1 (standalone Redis); on
+   * Cluster about the number of shards, so the presence writes spread over them.
+   */
+  readonly presenceBuckets: number
+  /** PRESENCE_BEAT_MS: how often a process says it is alive and reaps dead ones' presence. Default 5000. */
+  readonly presenceBeatMs: number
+  /**
+   * PRESENCE_NODE_DEAD_MS: a process that has not beaten for this long is dead: its sockets stop
+   * counting and their users are announced offline. Default 30000 (6 beats); must exceed the beat.
+   */
+  readonly presenceNodeDeadMs: number
   /** SHUTDOWN_TIMEOUT_MS: bound of a graceful drain after SIGTERM. Default 10000. */
   readonly shutdownTimeoutMs: number
   /** SHUTDOWN_RETRY_AFTER_MS: `retryAfterMs` of the SHUTTING_DOWN notice. Default 1000. */
@@ -187,6 +207,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError('ARCHIVE_URL', 'is not supported with REDIS_CLUSTER_NODES yet: use a standalone Redis (see bff/README.md, Archive)')
   }
   if (store === 'redis' && e.REDIS_CLUSTER_NODES.length === 0) requireUrl('REDIS_URL', e.REDIS_URL)
+  if (e.PRESENCE_NODE_DEAD_MS <= e.PRESENCE_BEAT_MS) {
+    throw new ConfigError('PRESENCE_NODE_DEAD_MS', `must exceed PRESENCE_BEAT_MS (${e.PRESENCE_BEAT_MS}): a live process would be reaped between two beats`)
+  }
 
   return {
     port: e.PORT,
@@ -231,6 +254,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     maxConnections: e.MAX_CONNECTIONS,
     maxUpgradesInFlight: e.MAX_UPGRADES_IN_FLIGHT,
     upgradeRetryAfterS: e.UPGRADE_RETRY_AFTER_S,
+    upgradeQueueMax: e.UPGRADE_QUEUE_MAX,
+    upgradeQueueWaitMs: e.UPGRADE_QUEUE_WAIT_MS,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
     rateLimitPerSec: e.RATE_LIMIT_PER_SEC,
     rateLimitBurst: e.RATE_LIMIT_BURST,
@@ -242,6 +267,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     queueMaxLength: e.QUEUE_MAX_LENGTH,
     queueRetentionMs: e.QUEUE_RETENTION_MS,
     presenceFanoutMax: e.PRESENCE_FANOUT_MAX,
+    presenceBuckets: e.PRESENCE_BUCKETS,
+    presenceBeatMs: e.PRESENCE_BEAT_MS,
+    presenceNodeDeadMs: e.PRESENCE_NODE_DEAD_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownRetryAfterMs: e.SHUTDOWN_RETRY_AFTER_MS,
     uploads: loadUploadConfig(e),

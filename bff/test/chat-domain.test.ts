@@ -112,3 +112,4 @@ describe('chat domain over outlets', () => {
     expect(b.frames.map((f) => f.frame)).toEqual([receipt])
   })
 })
+

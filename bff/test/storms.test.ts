@@ -145,7 +145,7 @@ describe('disconnect bookkeeping queue', () => {
 
 describe('admission control', () => {
   it('an upgrade beyond MAX_UPGRADES_IN_FLIGHT gets 503 SERVER_BUSY with Retry-After at once; the one in flight is welcomed', async () => {
-    const server = await startTestServer({ STORE: 'redis', REDIS_URL: url, REDIS_PREFIX: randomPrefix(), MAX_UPGRADES_IN_FLIGHT: '1', UPGRADE_RETRY_AFTER_S: '3', REDIS_COMMAND_TIMEOUT_MS: '10000' })
+    const server = await startTestServer({ STORE: 'redis', REDIS_URL: url, REDIS_PREFIX: randomPrefix(), MAX_UPGRADES_IN_FLIGHT: '1', UPGRADE_QUEUE_MAX: '0', UPGRADE_RETRY_AFTER_S: '3', REDIS_COMMAND_TIMEOUT_MS: '10000' })
     const admin = new Redis(url)
     try {
       const a = await devLogin(server.url, 'adm-a')
@@ -161,6 +161,61 @@ describe('admission control', () => {
       // The slot is free again: a retry gets in.
       const retried = await attempt(server.url, outcomes[0]!.welcomed ? b.token : a.token)
       expect(retried.welcomed).toBe(true)
+    } finally {
+      admin.disconnect()
+      await server.close()
+    }
+  })
+})
+
+describe('admission line', () => {
+  it('an upgrade beyond the slots waits in line and is welcomed when one frees; one beyond the line is refused at once', async () => {
+    const server = await startTestServer({ STORE: 'redis', REDIS_URL: url, REDIS_PREFIX: randomPrefix(), MAX_UPGRADES_IN_FLIGHT: '1', UPGRADE_QUEUE_MAX: '1', UPGRADE_QUEUE_WAIT_MS: '10000', UPGRADE_RETRY_AFTER_S: '2', REDIS_COMMAND_TIMEOUT_MS: '10000' })
+    const admin = new Redis(url)
+    try {
+      const users = await Promise.all(['adl-a', 'adl-b', 'adl-c'].map((u) => devLogin(server.url, u)))
+      // Redis holds every command: the first upgrade keeps its slot until Redis answers.
+      await admin.client('PAUSE', 1500, 'ALL')
+      const started = Date.now()
+      const order: string[] = []
+      const outcomes = await Promise.all(
+        users.map((u, i) =>
+          (async () => {
+            // In this order: the slot, the line, one too many.
+            await new Promise((r) => setTimeout(r, i * 100))
+            const o = await attempt(server.url, u.token)
+            order.push(`${i}:${o.welcomed ? 'welcomed' : o.status}`)
+            return { ...o, ms: Date.now() - started }
+          })(),
+        ),
+      )
+      expect(outcomes.map((o) => o.welcomed)).toEqual([true, true, false])
+      expect(outcomes[2]).toMatchObject({ status: 503, retryAfter: '2', code: 'SERVER_BUSY' })
+      // Refused at once (Redis still paused), the waiting one welcomed after the first.
+      expect(order[0]).toBe('2:503')
+      expect(outcomes[2]!.ms).toBeLessThan(1000)
+      expect(order.slice(1)).toEqual(['0:welcomed', '1:welcomed'])
+    } finally {
+      admin.disconnect()
+      await server.close()
+    }
+  })
+
+  it('an upgrade that waits longer than UPGRADE_QUEUE_WAIT_MS gets the 503', async () => {
+    const server = await startTestServer({ STORE: 'redis', REDIS_URL: url, REDIS_PREFIX: randomPrefix(), MAX_UPGRADES_IN_FLIGHT: '1', UPGRADE_QUEUE_MAX: '10', UPGRADE_QUEUE_WAIT_MS: '300', REDIS_COMMAND_TIMEOUT_MS: '10000' })
+    const admin = new Redis(url)
+    try {
+      const [a, b] = await Promise.all(['adw-a', 'adw-b'].map((u) => devLogin(server.url, u)))
+      await admin.client('PAUSE', 1500, 'ALL')
+      const started = Date.now()
+      const first = attempt(server.url, a!.token)
+      await new Promise((r) => setTimeout(r, 50))
+      const second = await attempt(server.url, b!.token)
+      const waited = Date.now() - started
+      expect(second).toMatchObject({ welcomed: false, status: 503, code: 'SERVER_BUSY' })
+      expect(waited).toBeGreaterThanOrEqual(300)
+      expect(waited).toBeLessThan(1500)
+      expect((await first).welcomed).toBe(true)
     } finally {
       admin.disconnect()
       await server.close()

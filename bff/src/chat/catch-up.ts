@@ -17,6 +17,9 @@ const BATCH_MAX_MSGS = LIMITS.maxPageSize
 /** ...and about this many bytes, so one frame stays small for a mini-program to parse. */
 const BATCH_MAX_BYTES = 256 * 1024
 
+/** The summary read of a sync: seqs and ids, no last messages (their JSON.parse was the largest item of a reconnect's profile). */
+export const SEQS_ONLY = { messages: false } as const
+
 /**
  * Messages after a device's cursor searched for the change that ended its user's membership of a
  * group (see `CatchUp.ending`).
@@ -99,8 +102,9 @@ export class CatchUp {
    */
   async sync(user: UserId, rid: string, given: readonly ConvSeq[], out: Outlet): Promise<void> {
     const sent = (out.sent ??= new SentSeqs())
-    // The user's summary: every conversation's last seq in a fixed number of store round trips.
-    const states = await this.deps.engine.convs.overview(user)
+    // The user's summary: every conversation's last seq in a fixed number of store round trips
+    // (seqs only: the last messages are not parsed).
+    const states = await this.deps.engine.convs.overview(user, SEQS_ONLY)
     const canon = this.deps.canonical
     const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
     const mine = new Set(ids)
@@ -138,8 +142,10 @@ export class CatchUp {
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
       const lastSeq = states[i]!.lastSeq
-      const floor = await this.deps.floor(conv, user)
       const given = cursors.get(conv)
+      // Up to date (a reconnect's usual case): nothing to read, the joining seq cannot matter.
+      if (given !== undefined && given >= lastSeq) continue
+      const floor = await this.deps.floor(conv, user)
       if (given === undefined) {
         const page = above(await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize), floor)
         const first = page.length > 0 ? peekMessage(page[0]!)!.seq : floor + 1

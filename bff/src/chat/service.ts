@@ -250,9 +250,12 @@ export class ChatService {
     // The user's summary (states and 1:1 peers' read marks), records from the process cache and
     // profiles through the profile cache: a fixed number of store round trips on a warm process.
     const summary = await this.engine.convs.overview(user)
-    const records = await Promise.all(summary.map((s) => this.record(s.conv)))
+    // Cached records without a turn through the microtask queue; the others read at once.
+    const records: Array<ConvRecord | undefined> = summary.map((s) => this.convCache.get(s.conv))
+    const missing = records.flatMap((r, i) => (r ? [] : [i]))
+    if (missing.length > 0) await Promise.all(missing.map(async (i) => (records[i] = await this.record(summary[i]!.conv))))
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
-    const profiles = await this.profiles(memberIds)
+    const profiles = new Map((await this.profiles(memberIds)).map((p) => [p.id, p]))
     const convs: Conversation[] = []
     records.forEach((r, i) => {
       // A group the user left or was removed from is not theirs any more, whatever a summary still holds.
@@ -790,7 +793,8 @@ export class ChatService {
     const out = new Set<UserId>()
     const max = this.options.presenceFanoutMax
     for (const id of convIds ?? (await this.engine.convs.listForUser(user))) {
-      const record = await this.record(id)
+      // Cached records without a turn through the microtask queue (20 per reconnect, twice).
+      const record = this.convCache.get(id) ?? (await this.record(id))
       // Large groups are left out: a connect storm would cost every member times every member.
       if (!record || record.members.length > PRESENCE_GROUP_MAX) continue
       for (const m of record.members) {
@@ -837,12 +841,13 @@ export class ChatService {
 
 function conversationOf(
   record: ConvRecord,
-  profiles: readonly User[],
+  profiles: readonly User[] | ReadonlyMap<UserId, User>,
   state: { lastSeq: number; lastMsg?: Message | undefined; readSeq: number },
   peerRead?: number,
   viewer?: UserId,
 ): Conversation {
-  const byId = new Map(profiles.map((p) => [p.id, p]))
+  // A list passes one map for all its conversations (one per conversation cost a reconnect 20).
+  const byId: ReadonlyMap<UserId, User> = isProfileList(profiles) ? new Map(profiles.map((p): [UserId, User] => [p.id, p])) : profiles
   // A member who joined later has nothing before their joining seq to read (nor unread).
   const joinedSeq = viewer !== undefined ? (record.joined?.[viewer] ?? 0) : 0
   state = { ...state, readSeq: Math.max(state.readSeq, joinedSeq) }
@@ -864,6 +869,10 @@ function conversationOf(
     conv.joinedSeq = joinedSeq
   }
   return conv
+}
+
+function isProfileList(profiles: readonly User[] | ReadonlyMap<UserId, User>): profiles is readonly User[] {
+  return Array.isArray(profiles)
 }
 
 /** A group's owner: its record's, or the first member for a group stored before roles. */

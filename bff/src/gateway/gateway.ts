@@ -100,7 +100,12 @@ export class Gateway {
         metrics.errorsOut.inc({ code: 'SLOW_CONSUMER' })
       },
     }
-    this.admission = new Admission({ maxInFlight: config.maxUpgradesInFlight, retryAfterS: config.upgradeRetryAfterS })
+    this.admission = new Admission({
+      maxInFlight: config.maxUpgradesInFlight,
+      retryAfterS: config.upgradeRetryAfterS,
+      maxQueued: config.upgradeQueueMax,
+      queueWaitMs: config.upgradeQueueWaitMs,
+    })
     this.bookkeeping = new BookkeepingQueue(deps.bookkeeping ?? DEFAULT_BOOKKEEPING, (err, attempts) =>
       deps.log.warn({ err, attempts }, 'disconnect bookkeeping failed'),
     )
@@ -122,12 +127,20 @@ export class Gateway {
     if (url.pathname !== WS_PATH) return refuse(socket, 404, 'INVALID_FRAME', 'no WebSocket endpoint here')
     if (this.draining) return refuse(socket, 503, 'SHUTTING_DOWN')
     if (this.conns.size >= this.deps.config.maxConnections) return refuse(socket, 503, 'SERVER_BUSY')
-    // A storm: beyond the upgrades in flight, a fast 503 with Retry-After (gateway/admission.ts).
-    const release = this.admission.take()
-    if (!release) {
-      this.deps.metrics.errorsOut.inc({ code: 'SERVER_BUSY' })
-      return this.admission.refuseBusy(socket)
-    }
+    // A storm: beyond the upgrades in flight, a short wait in line, then a fast 503 with
+    // Retry-After (gateway/admission.ts).
+    this.admission.enter(socket, (release) => {
+      if (!release) {
+        this.deps.metrics.errorsOut.inc({ code: 'SERVER_BUSY' })
+        return this.admission.refuseBusy(socket)
+      }
+      if (socket.destroyed) return release()
+      this.admitted(req, socket, head, url, release)
+    })
+  }
+
+  /** An upgrade holding an admission slot: token, suspension and device checks, then the handshake. */
+  private admitted(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, release: () => void): void {
     socket.once('close', release)
     const header = req.headers.authorization
     const token = url.searchParams.get('token') ?? bearerToken(header)
@@ -225,6 +238,27 @@ export class Gateway {
     const devices = await engine.presence.connected(conn.user, presenceField(node, conn))
     this.deps.onOnline?.(conn.user)
     for (const p of await chat.connected(conn.user, devices)) conn.reply(encode.presence(p), 'presence')
+  }
+
+  /**
+   * This process was reaped as dead while alive (gateway/liveness.ts): every socket counted before
+   * is counted again, through the bounded bookkeeping queue, and its user announced online anew
+   * (the reaper told the contacts it was offline).
+   */
+  async recountPresence(): Promise<void> {
+    const { engine, chat, node } = this.deps
+    const work: Promise<void>[] = []
+    for (const conn of this.conns) {
+      if (!conn.present) continue
+      work.push(
+        this.bookkeeping.push(async () => {
+          if (!this.conns.has(conn)) return
+          const devices = await engine.presence.connected(conn.user, presenceField(node, conn))
+          if (devices === 1) await chat.announcePresence({ user: conn.user, online: true })
+        }),
+      )
+    }
+    await Promise.all(work)
   }
 
   /** Close every socket `user` holds on this process (suspension), with the error's close code. */

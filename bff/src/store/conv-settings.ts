@@ -254,11 +254,17 @@ export class RedisConvSettings implements ConvSettingsStore {
 
   async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {
     if (places.length === 0) return new Set()
+    // Only the conversations in which the user hid anything are asked (one SMEMBERS first): a
+    // conversation list of a user who hid nothing costs one command, not one per conversation
+    // (issue 15: a reconnect's commands must not grow with its conversations).
+    const convs = await this.hiddenConvs(user)
+    const asked = places.filter((p) => convs.has(p.conv))
+    if (asked.length === 0) return new Set()
     // One pipeline: the keys share the user's hash tag (one Cluster slot).
     const pipeline = this.client.pipeline()
-    for (const p of places) pipeline.sismember(this.hiddenKey(user, p.conv), p.seq)
+    for (const p of asked) pipeline.sismember(this.hiddenKey(user, p.conv), p.seq)
     const results = await this.run(() => pipeline.exec())
-    return new Set(places.filter((_, i) => results?.[i]?.[1] === 1).map((p) => `${p.conv} ${p.seq}`))
+    return new Set(asked.filter((_, i) => results?.[i]?.[1] === 1).map((p) => `${p.conv} ${p.seq}`))
   }
 
   async close(): Promise<void> {

@@ -385,6 +385,13 @@ class MemoryPresence implements PresenceStore {
       return lastSeen === undefined ? p : { ...p, lastSeen }
     })
   }
+  /** One process holds every count: no other node to be reaped by or to reap. */
+  async beat(): Promise<boolean> {
+    return false
+  }
+  async reap(): Promise<Presence[]> {
+    return []
+  }
 }
 
 class MemoryTokens implements TokenStore {

@@ -15,7 +15,7 @@
  *                                       `l:<conv>` "<lastSeq> <last message JSON>", `r:<conv>` own read mark,
  *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY)
  *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
- *   P{u:<id>}:p                 hash    device counts by field (the gateway uses one field per socket, `<node>/<session>`, so a retried decrement is idempotent), `~ls` last seen
+ *   P{pr:<b>}...                        presence, bucketed: see store/redis-presence.ts
  *   P{u:<id>}:i                 hash    profile: name, avatar
  *   Pdir                        zset    lexical directory "<term>\0<id>" for prefix search (terms: directory.ts)
  *   P{u:<id>}:up                zset    upload slots: upload id scored by when its slot frees itself (ms)
@@ -33,13 +33,14 @@
 import { Cluster, Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import { AppError, directMembers } from '@chat/shared'
-import type { ConvId, Message, Presence, User, UserId } from '@chat/shared'
+import type { ConvId, Message, User, UserId } from '@chat/shared'
 import type { Archive } from '../archive/archive'
 import type { Logger } from '../log'
 import { directoryTerms } from './directory'
 import { groupFields, groupJson } from './group-json'
 import { messageJson, messageJsonParts, messageOf } from './message-json'
 import { Persister } from './redis-persister'
+import { RedisPresence } from './redis-presence'
 import type { BatchStats } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
 import type { ColdMessages } from './window'
@@ -57,7 +58,7 @@ import type {
   EngineOptions,
   MessagePlace,
   MessageStore,
-  PresenceStore,
+  OverviewOptions,
   RetractOutcome,
   QueueEntry,
   QueueStore,
@@ -74,6 +75,8 @@ export interface RedisEngineOptions extends EngineOptions {
   readonly connectTimeoutMs: number
   /** Distinguishes this process in presence counts. */
   readonly node: string
+  /** PRESENCE_BUCKETS: hashes presence is spread over (store/redis-presence.ts). Default 1. */
+  readonly presenceBuckets?: number
   /** Called on every failed Redis command (metrics). */
   readonly onError?: (err: unknown) => void
   /** The system of record under Redis; absent: Redis alone keeps every message, unbounded. */
@@ -265,19 +268,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return redis.call('XLEN', KEYS[1])
 `
 
-/** Count devices per node; returns the user's devices over all nodes. */
-const PRESENCE = `
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '~ls', ARGV[3]) end
-local total = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  if all[i] ~= '~ls' then total = total + tonumber(all[i + 1]) end
-end
-return total
-`
-
 /** Spend a refresh token (KEYS: token, family): see TokenStore.take. */
 const TAKE_REFRESH = `
 local v = redis.call('GET', KEYS[1])
@@ -314,7 +304,6 @@ interface Scripted {
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatSummary(k1: string, ...args: (string | number)[]): Promise<number>
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
-  chatPresence(k1: string, ...args: (string | number)[]): Promise<number>
   chatTakeRefresh(k1: string, k2: string): Promise<[string, string] | null>
   chatAcquireSlot(k1: string, id: string, max: number, now: number, idleMs: number): Promise<number>
 }
@@ -330,7 +319,6 @@ function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
   client.defineCommand('chatSummary', { numberOfKeys: 1, lua: SUMMARY })
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
-  client.defineCommand('chatPresence', { numberOfKeys: 1, lua: PRESENCE })
   client.defineCommand('chatTakeRefresh', { numberOfKeys: 2, lua: TAKE_REFRESH })
   client.defineCommand('chatAcquireSlot', { numberOfKeys: 1, lua: ACQUIRE_SLOT })
   return client as Client & Scripted
@@ -347,7 +335,6 @@ class Keys {
   userConvs = (u: UserId) => `${this.p}{u:${u}}:c`
   summary = (u: UserId) => `${this.p}{u:${u}}:s`
   queue = (u: UserId) => `${this.p}{u:${u}}:q`
-  presence = (u: UserId) => `${this.p}{u:${u}}:p`
   profile = (u: UserId) => `${this.p}{u:${u}}:i`
   uploadSlots = (u: UserId) => `${this.p}{u:${u}}:up`
   directory = () => `${this.p}dir`
@@ -610,20 +597,33 @@ class RedisConvs implements ConvStore {
    * before summaries existed, or a Redis that lost them) is read from the conversation itself and
    * written into the summary for the next time.
    */
-  async overview(user: UserId): Promise<ConvSummary[]> {
+  async overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]> {
+    const messages = options?.messages ?? true
     const [listed, fields] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.hgetall(this.k.summary(user))]))
     const ids = listed.length === 0 && this.cold ? await this.listForUser(user) : listed
     const out = new Array<ConvSummary>(ids.length)
     const missing: number[] = []
-    ids.forEach((conv, i) => {
+    // A plain loop, the peer's mark assigned rather than spread in: this runs for every
+    // conversation of every reconnect (half its cost was the spread, without last messages).
+    for (let i = 0; i < ids.length; i++) {
+      const conv = ids[i]!
       const l = fields[`l:${conv}`]
-      if (l === undefined) return void missing.push(i)
+      if (l === undefined) {
+        missing.push(i)
+        continue
+      }
       const space = l.indexOf(' ')
       const lastSeq = Number(space < 0 ? l : l.slice(0, space))
       const last = space < 0 ? '' : l.slice(space + 1)
-      const peerRead = directMembers(conv) ? Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq) : undefined
-      out[i] = { conv, lastSeq, lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(fields[`r:${conv}`] ?? 0), ...(peerRead !== undefined ? { peerRead } : {}) }
-    })
+      const summary: { -readonly [K in keyof ConvSummary]: ConvSummary[K] } = {
+        conv,
+        lastSeq,
+        lastMsg: messages && last ? (JSON.parse(last) as Message) : undefined,
+        readSeq: Number(fields[`r:${conv}`] ?? 0),
+      }
+      if (directMembers(conv)) summary.peerRead = Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq)
+      out[i] = summary
+    }
     if (missing.length > 0) {
       const convs = missing.map((i) => ids[i]!)
       const states = await this.states(convs, user)
@@ -789,29 +789,6 @@ class RedisQueue implements QueueStore {
 
   async length(user: UserId): Promise<number> {
     return this.guard(() => this.r.xlen(this.k.queue(user)))
-  }
-}
-
-class RedisPresence implements PresenceStore {
-  constructor(
-    private readonly r: Client & Scripted,
-    private readonly k: Keys,
-    private readonly guard: Guard,
-  ) {}
-  async connected(user: UserId, node: string): Promise<number> {
-    return this.guard(() => this.r.chatPresence(this.k.presence(user), node, 1, ''))
-  }
-  async disconnected(user: UserId, node: string, at: number): Promise<number> {
-    return this.guard(() => this.r.chatPresence(this.k.presence(user), node, -1, at))
-  }
-  async get(users: readonly UserId[]): Promise<Presence[]> {
-    const rows = await this.guard(() => Promise.all(users.map((u) => this.r.hgetall(this.k.presence(u)))))
-    return rows.map((h, i) => {
-      let devices = 0
-      for (const [field, value] of Object.entries(h)) if (field !== '~ls') devices += Number(value)
-      const p: Presence = { user: users[i]!, online: devices > 0 }
-      return h['~ls'] ? { ...p, lastSeen: Number(h['~ls']) } : p
-    })
   }
 }
 
@@ -1011,7 +988,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
     convs,
     users: new RedisUsers(cmd, keys, guard, cold),
     queue: new RedisQueue(cmd, keys, guard, options),
-    presence: new RedisPresence(cmd, keys, guard),
+    presence: new RedisPresence(cmd, options.prefix, guard, options.presenceBuckets),
     tokens: new RedisTokens(cmd, keys, guard),
     uploadSlots: new RedisUploadSlots(cmd, keys, guard),
     wechat: new RedisWeChatStore(cmd, options.prefix, guard),

@@ -77,6 +77,16 @@ export interface ConvState {
   readonly readSeq: number
 }
 
+/** What a summary read needs. */
+export interface OverviewOptions {
+  /**
+   * The last messages (`lastMsg`); default true. False: an engine may leave them out. `sync` and the
+   * presence at connect read only seqs and ids, and parsing 20 last messages per reconnect was the
+   * largest item of its CPU profile (issue 15).
+   */
+  readonly messages?: boolean
+}
+
 /** One conversation in a user's summary (`ConvStore.overview`). */
 export interface ConvSummary extends ConvState {
   readonly conv: ConvId
@@ -126,7 +136,7 @@ export interface ConvStore {
    * the number of conversations (Redis: one per-user summary hash kept up to date by `append`,
    * `markRead` and `create`). Same as `listForUser` + `states` (+ the peer's `states`).
    */
-  overview(user: UserId): Promise<ConvSummary[]>
+  overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]>
   /** Move the user's read mark up to `seq` (never back). Returns the mark now stored. */
   markRead(conv: ConvId, user: UserId, seq: number): Promise<number>
 }
@@ -173,6 +183,16 @@ export interface PresenceStore {
   /** A device disconnected at `at` (ms). Returns the user's remaining device count. */
   disconnected(user: UserId, node: string, at: number): Promise<number>
   get(users: readonly UserId[]): Promise<Presence[]>
+  /**
+   * `node` (a process) is alive at `at` (ms). True when it had been reaped as dead since its last
+   * beat: the caller counts its sockets again (`connected` for each).
+   */
+  beat(node: string, at: number): Promise<boolean>
+  /**
+   * Every node whose last beat is older than `deadBefore` (ms) is dead: its sockets stop counting.
+   * Returns the users left with no device (their contacts are told). One process: nothing to reap.
+   */
+  reap(deadBefore: number): Promise<Presence[]>
 }
 
 /** Opaque refresh tokens, single use (rotation): consuming one deletes it. */
