@@ -60,6 +60,8 @@ const USER_SEARCH_LIMIT = 20
  * costs reading them); a larger count is lastSeq - readSeq, events included.
  */
 export const UNREAD_EXACT_MAX = 99
+/** How a stored `recall` event's JSON reads (message-json.ts builds `"kind":"<kind>","body":`). */
+const RECALL_EVENT_MARK = '"kind":"recall","body":'
 
 /** A new conversation: the other members (the creator is added; a 1:1 names exactly one). */
 export interface NewConversation {
@@ -264,28 +266,39 @@ export class ChatService {
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
-    await this.uncountEvents(convs)
-    const marks = await Promise.all(convs.map((c) => this.mentionSeq(c, user)))
-    marks.forEach((seq, i) => {
-      if (seq !== undefined) convs[i]!.mentionSeq = seq
-    })
+    await Promise.all(convs.map((c) => this.unreadMarks(c, user)))
     return convs.sort((a, b) => activity(b) - activity(a))
   }
 
   /**
-   * A `recall` event has a seq of its own but is nothing to read (the message it names shows the
-   * notice): `unread` (lastSeq - readSeq) leaves those events out, exactly up to UNREAD_EXACT_MAX.
-   * Only conversations with something unread are read, and only their unread part.
+   * What a conversation list says of the unread part of `c`, from one read of it (none when the
+   * only unread message is the last one, which the summary holds):
+   * - a `recall` event has a seq of its own but is nothing to read (the message it names shows the
+   *   notice): `unread` (lastSeq - readSeq) leaves those events out, exactly up to UNREAD_EXACT_MAX;
+   * - groups: `mentionSeq`, the newest unread message mentioning `user` or everyone, among the
+   *   newest MENTION_SCAN_MAX (PROTOCOL.md, Mentions).
+   * Conversations with nothing unread cost nothing; the messages are looked at as stored JSON (a
+   * string test per message; only one naming mentions is parsed).
    */
-  private async uncountEvents(convs: Conversation[]): Promise<void> {
-    await Promise.all(
-      convs.map(async (c) => {
-        if (c.unread === 0 || c.unread > UNREAD_EXACT_MAX) return
-        const unread = await this.engine.messages.after(c.id, c.readSeq, c.unread)
-        const events = unread.filter((json) => (JSON.parse(json) as Message).kind === 'recall').length
-        if (events > 0) c.unread = Math.max(0, c.unread - events)
-      }),
-    )
+  private async unreadMarks(c: Conversation, user: UserId): Promise<void> {
+    const behind = c.lastSeq - c.readSeq
+    if (c.unread === 0 || behind <= 0) return
+    const exact = c.unread <= UNREAD_EXACT_MAX
+    const group = c.kind === 'group'
+    if (!exact && !group) return
+    const n = Math.min(behind, group ? MENTION_SCAN_MAX : UNREAD_EXACT_MAX)
+    const page = n === 1 && c.lastMsg?.seq === c.lastSeq ? [JSON.stringify(c.lastMsg)] : await this.engine.messages.before(c.id, undefined, n)
+    let events = 0
+    let mention: number | undefined
+    for (let i = page.length - 1; i >= 0; i--) {
+      const json = page[i]!
+      const seq = peekMessage(json)?.seq ?? 0
+      if (seq <= c.readSeq) break
+      if (json.includes(RECALL_EVENT_MARK)) events++
+      else if (group && mention === undefined && mentions(json, user)) mention = seq
+    }
+    if (exact && events > 0) c.unread = Math.max(0, c.unread - events)
+    if (mention !== undefined) c.mentionSeq = mention
   }
 
   /**
@@ -420,25 +433,6 @@ export class ChatService {
       if (last === undefined || last <= after) break
       after = last
     }
-  }
-
-  /**
-   * The highest unread seq of group `c` that mentions `user` (or @all), among its newest
-   * MENTION_SCAN_MAX unread messages (PROTOCOL.md, Mentions). Computed here, at `convs` time, from
-   * the messages themselves: one read per group with unread messages, and nothing at all on the
-   * send path (a kept per-user mark would cost every mentioning send a write per member, @all a
-   * write per member of the group). Mentions older than the newest MENTION_SCAN_MAX unread are not
-   * flagged; the client also flags mentions in the unread messages it holds.
-   */
-  private async mentionSeq(c: Conversation, user: UserId): Promise<number | undefined> {
-    if (c.kind !== 'group' || c.unread === 0) return undefined
-    const page = await this.engine.messages.before(c.id, undefined, Math.min(c.unread, MENTION_SCAN_MAX))
-    for (let i = page.length - 1; i >= 0; i--) {
-      const seq = peekMessage(page[i]!)?.seq ?? 0
-      if (seq <= c.readSeq) break
-      if (mentions(page[i]!, user)) return seq
-    }
-    return undefined
   }
 
   /** The conversation `user` sends to, checked (NOT_MEMBER); a 1:1 comes into being with its first message. */
