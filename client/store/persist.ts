@@ -6,7 +6,7 @@
  * (wx storage calls are synchronous and cross to native).
  */
 import * as v from 'valibot'
-import { schemas, type Conversation, type ConvId } from '@chat/shared'
+import { schemas, type Conversation, type ConvId, type User, type UserId } from '@chat/shared'
 import type { KeyValueStorage, TimerId, Timers } from '../platform/types'
 import { convOrder } from './selectors'
 import type { ChatStore } from './store'
@@ -79,7 +79,22 @@ export function loadCache(storage: KeyValueStorage, user: string): Partial<ChatS
   }
   const peers: Record<ConvId, PeerMarks> = {}
   for (const [conv, marks] of Object.entries(index.output.peers)) if (convs[conv]) peers[conv] = marks
-  return { convs, messages, peers, convsLoaded: Object.keys(convs).length > 0, drafts: loadDrafts(storage, k.drafts) }
+  const users = membersNamed(convs)
+  return { convs, messages, peers, convsLoaded: Object.keys(convs).length > 0, drafts: loadDrafts(storage, k.drafts), users }
+}
+
+/**
+ * The names the cached summaries hold, so the cached timelines name their people before (and
+ * whatever the order of) the server's answers: a sync's change that ends a group may come before
+ * the list that no longer names its members, and nothing else names them then.
+ * A name that is only the id (a member known by id alone) names no one.
+ */
+function membersNamed(convs: Readonly<Record<ConvId, Conversation>>): Record<UserId, User> {
+  const users: Record<UserId, User> = {}
+  for (const c of Object.values(convs)) {
+    for (const u of c.members) if (u.name && u.name !== u.id) users[u.id] ??= u
+  }
+  return users
 }
 
 /** Most conversations whose draft is kept (the latest written win). */

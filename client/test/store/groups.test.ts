@@ -6,12 +6,16 @@
 import { describe, expect, it } from 'vitest'
 import type { Message, SystemBody } from '@chat/shared'
 import { ALICE, BOB, CAROL, conv, msg } from '../fixtures'
-import { dropUnlisted, initialState, mergeServerMessages, setConvs, upsertConv } from '../../store/store'
-import { hasOlder } from '../../store/selectors'
+import { createChatStore, dropUnlisted, initialState, mergeServerMessages, setConvs, upsertConv } from '../../store/store'
+import { hasOlder, systemText, userName } from '../../store/selectors'
+import { loadCache, persistCache } from '../../store/persist'
+import { ManualTimers, MemoryStorage } from '../../platform/fake'
+import { translate } from '../../i18n/i18n'
 import type { ChatState } from '../../store/types'
 
 const G = 'g:abcdefghijklmnop'
 const DAN = { id: 'dan', name: 'Dan' }
+const BOUNDS = { cacheConversations: 50, cacheMessagesPerConversation: 50, cacheSaveDelayMs: 1_000 }
 
 function sys(seq: number, from: string, body: SystemBody): Message {
   return { mid: `s${seq}`, cid: `sys-${String(seq).padStart(12, '0')}`, conv: G, seq, from, ts: 1_800_000_000_000 + seq, kind: 'system', body }
@@ -100,5 +104,43 @@ describe('group changes in the store', () => {
   it('a group listed again after being set aside is ours, not aside', () => {
     const aside = setConvs(withHistory, [])
     expect(setConvs(aside, [group]).unlisted).toEqual({})
+  })
+
+  it('after a restart, the change that ended a group names its people whether the sync or the list answers first', () => {
+    // Alice's app had the group (Bob, Carol) in its cache, then restarts with an empty users map.
+    const storage = new MemoryStorage()
+    const before = createChatStore({ ...initialState, me: ALICE })
+    const cacheWriter = persistCache(before, storage, new ManualTimers(), 'alice', BOUNDS)
+    before.setState(withHistory)
+    cacheWriter.flush()
+    cacheWriter.stop()
+    const restarted: ChatState = { ...initialState, ...loadCache(storage, 'alice'), me: ALICE }
+    expect(restarted.users).toEqual({ alice: ALICE, bob: BOB, carol: CAROL })
+
+    const dissolve = sys(3, BOB.id, { op: 'dissolve' })
+    const en = (k: Parameters<typeof translate>[1], p?: Record<string, string | number>) => translate('en', k, p)
+    const lineOf = (s: ChatState) => systemText(s.messages[G]!.at(-1)!, en, (id) => userName(s, id), ALICE.id)
+    // The sync first (the group still listed from the cache), then the list that leaves it out.
+    const syncFirst = setConvs(mergeServerMessages(restarted, G, [dissolve], 500), [])
+    // The list first (the group set aside), then the sync.
+    const listFirst = mergeServerMessages(setConvs(restarted, []), G, [dissolve], 500)
+    for (const s of [syncFirst, listFirst]) {
+      expect(s.ended).toEqual({ [G]: { reason: 'dissolved', seq: 3 } })
+      expect(lineOf(s)).toBe('Bob dissolved the group')
+      expect(userName(s, 'carol')).toBe('Carol')
+    }
+  })
+
+  it('a cached member known by id alone names no one; the list names them later', () => {
+    const storage = new MemoryStorage()
+    const byId = { id: 'erin', name: 'erin' }
+    const store = createChatStore({ ...initialState, me: ALICE })
+    const writer = persistCache(store, storage, new ManualTimers(), 'alice', BOUNDS)
+    store.setState({ ...withHistory, convs: { [G]: { ...group, members: [ALICE, BOB, byId] } } })
+    writer.flush()
+    writer.stop()
+    const restarted: ChatState = { ...initialState, ...loadCache(storage, 'alice'), me: ALICE }
+    expect(restarted.users.erin).toBeUndefined()
+    expect(userName(setConvs(restarted, [{ ...group, members: [ALICE, BOB, { id: 'erin', name: 'Erin' }] }]), 'erin')).toBe('Erin')
   })
 })
