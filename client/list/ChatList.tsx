@@ -245,8 +245,14 @@ function syncH5(id: string, list: VirtualList, applied: { n: number; value: numb
   if (pad) pad.style.height = `${list.getView().padTop}px`
   // A write may ask for another (the read-back found it short), at most a few times a frame.
   for (let i = 0; i < 3; i++) {
+    if (el.clientHeight === 0) return
     const w = list.getView().scroll
-    if (!w || w.n === applied.n || el.clientHeight === 0) return
+    if (!w || w.n === applied.n) {
+      // Nothing pending: still following, the DOM may have grown below where "to the end" landed
+      // (it was applied to a render that the next one replaced): go to the DOM's real end.
+      if (list.keepEnd(el.scrollTop, el.scrollHeight - el.clientHeight)) continue
+      return
+    }
     applied.n = w.n
     applied.value = w.top
     el.scrollTop = w.toEnd ? el.scrollHeight : w.top
