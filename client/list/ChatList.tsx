@@ -231,6 +231,11 @@ function scrollElement(id: string): HTMLElement | null {
 function syncH5(id: string, list: VirtualList, applied: { n: number; value: number }): void {
   const el = scrollElement(id)
   if (!el) return
+  // Not a viewport yet: on the first render the scroll-view's element can be laid out before its
+  // component styles apply (Chromium 156: height auto, as tall as all the content, 265,000 px for
+  // 3,000 rows). Taken as the viewport, it would size the slot pool for it for good (thousands of
+  // empty slots) and render every row once. A chat list is never taller than the window.
+  if (el.clientHeight > window.innerHeight) return
   if (el.clientHeight > 0) list.setViewport(el.clientHeight, el.clientWidth)
   const sizes: Array<{ index: number; size: number }> = []
   list.getView().slots.forEach((s, slot) => {
@@ -245,8 +250,14 @@ function syncH5(id: string, list: VirtualList, applied: { n: number; value: numb
   if (pad) pad.style.height = `${list.getView().padTop}px`
   // A write may ask for another (the read-back found it short), at most a few times a frame.
   for (let i = 0; i < 3; i++) {
+    if (el.clientHeight === 0) return
     const w = list.getView().scroll
-    if (!w || w.n === applied.n || el.clientHeight === 0) return
+    if (!w || w.n === applied.n) {
+      // Nothing pending: still following, the DOM may have grown below where "to the end" landed
+      // (it was applied to a render that the next one replaced): go to the DOM's real end.
+      if (list.keepEnd(el.scrollTop, el.scrollHeight - el.clientHeight)) continue
+      return
+    }
     applied.n = w.n
     applied.value = w.top
     el.scrollTop = w.toEnd ? el.scrollHeight : w.top

@@ -151,6 +151,8 @@ export class VirtualList {
   /** The offset is one the view reported (not only one we asked for). */
   private confirmed = false
   private scrolling = false
+  /** The reader has scrolled since our last write (the view's offset is theirs, not ours). */
+  private readerMoved = false
   /** Model px above the first rendered row not drawn while the reader scrolls (see the header). */
   private hold = 0
   private idleTimer?: number
@@ -327,7 +329,15 @@ export class VirtualList {
         return
       }
     }
+    if (this.followEnd && this.confirmed && Math.abs(top - this.scrollTop) < 1) {
+      // Not a move: the offset the list already holds, reported again (the echo of a write that
+      // reportPosition already answered, or one later than the window). Judged as the reader's, rows
+      // laid out since the write landed would make it look away from the end, and end the following.
+      if (contentPx !== undefined && contentPx - this.el.clientHeight - top > 1) this.write(Infinity)
+      return
+    }
     // The reader moved.
+    this.readerMoved = true
     const content = contentPx !== undefined && contentPx > 0 ? contentPx : this.v.getTotalSize() - this.hold
     const max = Math.max(0, content - this.el.clientHeight)
     this.followEnd = max - top <= this.atEndPx
@@ -370,6 +380,20 @@ export class VirtualList {
     }
     this.place(top + this.hold, false)
     return false
+  }
+
+  /**
+   * The view's offset and its own largest offset, read after it laid out new content (h5: every
+   * render and resize). While the list follows the end and the reader has not scrolled since our
+   * last write, a view short of its end is asked to go there again: a write to the end lands at the
+   * end of the content laid out at that moment, and rows laid out after it (a render that was still
+   * to come, a late measurement) are below it. True when a write was asked.
+   */
+  keepEnd(top: number, max: number): boolean {
+    if (!Number.isFinite(top) || !Number.isFinite(max) || max - top <= 1) return false
+    if (!this.followEnd || this.readerMoved || this.scroll?.toEnd !== true) return false
+    this.write(Infinity)
+    return true
   }
 
   scrollToEnd(): void {
@@ -454,6 +478,7 @@ export class VirtualList {
   /** Ask the view to scroll to model offset `top` (Infinity: to the end); releases any hold. */
   private write(top: number): void {
     this.hold = 0
+    this.readerMoved = false
     const max = Math.max(0, this.v.getTotalSize() - this.el.clientHeight)
     const toEnd = top >= max - 0.5
     const clamped = Math.min(Math.max(0, top), max)

@@ -210,6 +210,36 @@ describe('VirtualList', () => {
     expect(t.list.getView().atEnd).toBe(false)
   })
 
+  it('keeps following when "to the end" landed on content that a later render made taller', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    const end = t.list.getView().scroll!.top
+    // The view applied the write to a render that the next one replaced: it sat at the end of that
+    // render's content, 191 px short of the content the next render laid out.
+    t.list.writeApplied()
+    expect(t.list.reportPosition(end - 191, end - 191)).toBe(false)
+    const landed = t.list.getView().scroll!.n
+    // The write's scroll event comes late, carrying the new content's height: not the reader's.
+    t.list.onScroll(end - 191, end + 500)
+    expect(t.list.atEnd).toBe(true)
+    expect(t.list.getView().scroll).toMatchObject({ toEnd: true })
+    expect(t.list.getView().scroll!.n).toBeGreaterThan(landed)
+    t.list.writeApplied()
+    expect(t.list.reportPosition(end, end)).toBe(false)
+    // Read after the render, the view is short of its own end: asked to go there again.
+    const next = t.list.getView().scroll!.n
+    expect(t.list.keepEnd(end - 191, end)).toBe(true)
+    expect(t.list.getView().scroll).toMatchObject({ toEnd: true })
+    expect(t.list.getView().scroll!.n).toBeGreaterThan(next)
+    t.list.writeApplied()
+    t.list.reportPosition(end, end)
+    expect(t.list.keepEnd(end, end)).toBe(false)
+    // Once the reader scrolled (even within the end's margin), their offset is left alone.
+    t.list.onScroll(end - 10, end + 500)
+    expect(t.list.atEnd).toBe(true)
+    expect(t.list.keepEnd(end - 10, end)).toBe(false)
+  })
+
   it('honours the user\'s scroll when a write had no echo (it moved nothing)', () => {
     const t = setup(100)
     t.list.scrollToEnd()
