@@ -16,7 +16,7 @@
  *   P{u:<id>}:hd:<conv>   set   seqs of <conv> the user deleted for themself
  *   P{u:<id>}:hdc         set   the conversations where the user deleted any (a sync reads only those)
  */
-import { Cluster, Redis } from 'ioredis'
+import { openSideClient, type RedisSideOptions, type SideClient } from './redis-side'
 import { AppError } from '@chat/shared'
 import type { ConvId, UserId } from '@chat/shared'
 
@@ -148,16 +148,10 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 `
 
-export interface RedisConvSettingsOptions {
-  readonly url: string
-  readonly clusterNodes: readonly { host: string; port: number }[]
-  readonly prefix: string
-  readonly commandTimeoutMs: number
-  readonly connectTimeoutMs: number
-  readonly onError?: (err: unknown) => void
-}
+/** Where the store's Redis is (redis-side.ts). */
+export type RedisConvSettingsOptions = RedisSideOptions
 
-type Client = Redis | Cluster
+type Client = SideClient
 type Scripts = {
   chatPutSetting(key: string, conv: string, value: string, pins: string, max: number): Promise<number>
   chatHide(key: string, convsKey: string, seq: number, max: number, conv: string): Promise<number>
@@ -179,27 +173,7 @@ export class RedisConvSettings implements ConvSettingsStore {
   ) {}
 
   static async open(options: RedisConvSettingsOptions): Promise<RedisConvSettings> {
-    const base = {
-      // Fail fast like the engine: a refused operation gets STORE_UNAVAILABLE, never hangs.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: options.connectTimeoutMs,
-      lazyConnect: true,
-    }
-    const client: Client =
-      options.clusterNodes.length > 0
-        ? new Cluster([...options.clusterNodes], { enableOfflineQueue: false, lazyConnect: true, redisOptions: base })
-        : new Redis(options.url, base)
-    client.on('error', options.onError ?? (() => {}))
-    client.defineCommand('chatPutSetting', { numberOfKeys: 1, lua: PUT_SETTING })
-    client.defineCommand('chatHide', { numberOfKeys: 2, lua: HIDE })
-    try {
-      await client.connect()
-    } catch (err) {
-      client.disconnect()
-      throw new Error(`Redis unreachable at start (conversation settings): ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-    }
+    const client = await openSideClient(options, { chatPutSetting: { numberOfKeys: 1, lua: PUT_SETTING }, chatHide: { numberOfKeys: 2, lua: HIDE } }, 'conversation settings')
     return new RedisConvSettings(client, options.prefix)
   }
 

@@ -15,7 +15,7 @@
  *   P{u:<id>}:rel   set     users with whom `id` has a record (an index; the pair record decides)
  *   P{u:<id>}:relp  string  `contacts` when only contacts may open a 1:1 with `id`
  */
-import { Cluster, Redis } from 'ioredis'
+import { openSideClient, type RedisSideOptions, type SideClient } from './redis-side'
 import { AppError } from '@chat/shared'
 import type { DirectPolicy, UserId } from '@chat/shared'
 
@@ -128,16 +128,10 @@ redis.call('HSET', KEYS[1], 'v', v + 1, 'd', ARGV[2])
 return 1
 `
 
-export interface RedisRelationsOptions {
-  readonly url: string
-  readonly clusterNodes: readonly { host: string; port: number }[]
-  readonly prefix: string
-  readonly commandTimeoutMs: number
-  readonly connectTimeoutMs: number
-  readonly onError?: (err: unknown) => void
-}
+/** Where the store's Redis is (redis-side.ts). */
+export type RedisRelationsOptions = RedisSideOptions
 
-type Client = Redis | Cluster
+type Client = SideClient
 
 /**
  * Relations in Redis. The record of a pair is never deleted, only emptied: its version keeps
@@ -150,26 +144,7 @@ export class RedisRelations implements RelationStore {
   ) {}
 
   static async open(options: RedisRelationsOptions): Promise<RedisRelations> {
-    const base = {
-      // Fail fast like the engine: a refused operation gets STORE_UNAVAILABLE, never hangs.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: options.connectTimeoutMs,
-      lazyConnect: true,
-    }
-    const client: Client =
-      options.clusterNodes.length > 0
-        ? new Cluster([...options.clusterNodes], { enableOfflineQueue: false, lazyConnect: true, redisOptions: base })
-        : new Redis(options.url, base)
-    client.on('error', options.onError ?? (() => {}))
-    client.defineCommand('chatPutPair', { numberOfKeys: 1, lua: PUT_PAIR })
-    try {
-      await client.connect()
-    } catch (err) {
-      client.disconnect()
-      throw new Error(`Redis unreachable at start (relations): ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-    }
+    const client = await openSideClient(options, { chatPutPair: { numberOfKeys: 1, lua: PUT_PAIR } }, 'relations')
     return new RedisRelations(client, options.prefix)
   }
 
