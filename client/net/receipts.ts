@@ -31,7 +31,15 @@ export class Receipts {
 
   /** The chat page reports what is on screen (undefined: no chat open). */
   setViewing(viewing: Viewing | undefined): void {
+    const left = this.viewing
     this.viewing = viewing
+    // Leaving a chat within the debounce: what was on screen while it was open is read now (a
+    // person who saw a message and went back expects it read), unless the app is going away.
+    if (left && left.conv !== viewing?.conv && this.readTimer !== undefined) {
+      this.ctx.timers.clearTimeout(this.readTimer)
+      this.readTimer = undefined
+      this.readNow(left)
+    }
     if (viewing && viewing.seenSeq > 0) this.scheduleRead()
   }
 
@@ -87,17 +95,21 @@ export class Receipts {
 
   private scheduleRead(): void {
     if (this.readTimer !== undefined) return
-    const { store, timers, connection } = this.ctx
-    this.readTimer = timers.setTimeout(() => {
+    this.readTimer = this.ctx.timers.setTimeout(() => {
       this.readTimer = undefined
-      const v = this.viewing
-      if (!v || !this.foreground) return
-      const seq = Math.min(v.seenSeq, cursorOf(store.getState().messages[v.conv]))
-      if (seq <= 0) return
-      store.setState((s) => markReadLocal(s, v.conv, seq))
-      if (seq <= (this.readSent.get(v.conv) ?? 0)) return
-      if (connection.send({ type: 'read', conv: v.conv, seq })) this.readSent.set(v.conv, seq)
+      if (this.viewing) this.readNow(this.viewing)
     }, this.ctx.opts.readDebounceMs)
+  }
+
+  /** Mark `v.conv` read up to what was seen of it (never while the app is in the background). */
+  private readNow(v: Viewing): void {
+    const { store, connection } = this.ctx
+    if (!this.foreground) return
+    const seq = Math.min(v.seenSeq, cursorOf(store.getState().messages[v.conv]))
+    if (seq <= 0) return
+    store.setState((s) => markReadLocal(s, v.conv, seq))
+    if (seq <= (this.readSent.get(v.conv) ?? 0)) return
+    if (connection.send({ type: 'read', conv: v.conv, seq })) this.readSent.set(v.conv, seq)
   }
 
   private scheduleTypingExpiry(): void {

@@ -312,6 +312,29 @@ describe('ChatClient', () => {
     expect(s.framesOf('read')).toHaveLength(1)
   })
 
+  it('reads at once what was on screen when the chat is left within the debounce; not when the app went to the background', async () => {
+    const h = setup()
+    const { s, syncRid } = await online(h)
+    s.push({ type: 'convs', rid: String(s.framesOf('convs')[0]!.rid), items: [conv()] })
+    answerSync(s, syncRid, [])
+    for (let i = 1; i <= 3; i++) s.push({ type: 'msg', m: msg(i) })
+    h.client.setViewing({ conv: AB, seenSeq: 2 })
+    h.p.timers.advance(100)
+    expect(s.framesOf('read')).toHaveLength(0)
+    // Back to the list 100 ms after the rows were seen: read now, up to what was seen.
+    h.client.setViewing(undefined)
+    expect(s.framesOf('read')).toEqual([{ type: 'read', conv: AB, seq: 2 }])
+    expect(h.store.getState().convs[AB]).toMatchObject({ unread: 1, readSeq: 2 })
+    h.p.timers.advance(400)
+    expect(s.framesOf('read')).toHaveLength(1)
+    // Seen again, then the app goes to the background before the debounce: nothing is read.
+    h.client.setViewing({ conv: AB, seenSeq: 3 })
+    h.p.lifecycle.goBackground()
+    h.client.setViewing(undefined)
+    h.p.timers.advance(400)
+    expect(s.framesOf('read')).toHaveLength(1)
+  })
+
   it('pages back through history and knows when it reached the first message', async () => {
     const h = setup()
     const { s, syncRid } = await online(h)
