@@ -35,10 +35,14 @@ export class Receipts {
     this.viewing = viewing
     // Leaving a chat within the debounce: what was on screen while it was open is read now (a
     // person who saw a message and went back expects it read), unless the app is going away.
+    // Not within the call: the page calls this while it is being taken down, and a store update
+    // there re-renders the pages in the middle of the router's transition.
     if (left && left.conv !== viewing?.conv && this.readTimer !== undefined) {
       this.ctx.timers.clearTimeout(this.readTimer)
-      this.readTimer = undefined
-      this.readNow(left)
+      this.readTimer = this.ctx.timers.setTimeout(() => {
+        this.readTimer = undefined
+        this.readNow(left)
+      }, 0)
     }
     if (viewing && viewing.seenSeq > 0) this.scheduleRead()
   }

@@ -52,6 +52,11 @@ async function place(page: Page, text: string) {
 }
 
 async function still(page: Page): Promise<void> {
+  // The chat's page has slid in: Taro's page transition moves it in steps that document.getAnimations() does not list.
+  await page.waitForFunction(() => {
+    const chat = document.getElementById('msgs')?.closest('.taro_page')
+    return chat !== null && chat !== undefined && Math.abs(chat.getBoundingClientRect().left) < 1
+  })
   await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
 }

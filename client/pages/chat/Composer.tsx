@@ -55,10 +55,19 @@ export function Composer({ conv }: { conv: ConvId }) {
   const pickMention = (id: string, name: string) => {
     mentions.pick(id, name)
     setPicker(false)
-    // The input is uncontrolled: it takes the new text by being mounted again with it, focused.
     text.current = `${text.current}${name} `
-    setInitial(text.current)
     setHasText(true)
+    // h5: the text goes into the input as it is, the caret after it (a new input mounted with the
+    // text could take its focus with the caret at the start, and typing went before the name).
+    const input = isH5 ? document.querySelector<HTMLInputElement>('#composer input') : null
+    if (input) {
+      input.value = text.current
+      input.focus()
+      input.setSelectionRange(text.current.length, text.current.length)
+      return
+    }
+    // weapp: the input is uncontrolled; it takes the new text by being mounted again with it, focused.
+    setInitial(text.current)
     setFocus(true)
     setInputKey((k) => k + 1)
   }

@@ -323,6 +323,7 @@ describe('ChatClient', () => {
     expect(s.framesOf('read')).toHaveLength(0)
     // Back to the list 100 ms after the rows were seen: read now, up to what was seen.
     h.client.setViewing(undefined)
+    h.p.timers.advance(0)
     expect(s.framesOf('read')).toEqual([{ type: 'read', conv: AB, seq: 2 }])
     expect(h.store.getState().convs[AB]).toMatchObject({ unread: 1, readSeq: 2 })
     h.p.timers.advance(400)
