@@ -8,20 +8,13 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
 import { AppError } from '@chat/shared'
 import type { Message } from '@chat/shared'
-import { openArchive } from '../src/archive/archive'
-import type { Archive } from '../src/archive/archive'
 import { Delivery } from '../src/chat/delivery'
 import { noFiles } from '../src/chat/files'
 import type { Outlet } from '../src/chat/outlet'
 import type { SentSeqs } from '../src/chat/sent-seqs'
 import { ChatService } from '../src/chat/service'
 import { Metrics } from '../src/ops/metrics'
-import { createMemoryEngine, openMemoryEngine } from '../src/store/memory'
-import { createRedisEngine } from '../src/store/redis'
-import type { Engine } from '../src/store/types'
-import { createTestDatabase } from './support/mysql'
-import { REDIS_URL, dropPrefix, randomPrefix } from './support/server'
-import { waitFor } from './support/wait'
+import { ENGINES, cleanups, runCleanups, type Fixture } from './support/engines'
 import { HeldOutlets } from './support/outlets'
 
 class RecordingOutlet implements Outlet {
@@ -51,68 +44,7 @@ class RecordingOutlet implements Outlet {
 
 class Held extends HeldOutlets<RecordingOutlet> {}
 
-interface Fixture {
-  readonly engine: Engine
-  /** The archive under the engine, read directly (none: the engine keeps everything). */
-  readonly archive?: Archive
-  /** Resolves once the archive holds every message up to `seq` of `conv` and the window was trimmed. */
-  readonly settled?: (conv: string, seq: number) => Promise<void>
-}
-
-const OPTIONS = { queueMaxLength: 100, queueRetentionMs: 60_000 }
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-
-const ENGINES: Record<string, () => Promise<Fixture>> = {
-  memory: async () => {
-    const engine = createMemoryEngine(OPTIONS)
-    cleanups.push(() => engine.close())
-    return { engine }
-  },
-  'memory + sqlite archive (window 3)': async () => {
-    const archive = await openArchive({ url: 'sqlite::memory:' })
-    const engine = await openMemoryEngine(OPTIONS, { archive, windowMessages: 3 })
-    cleanups.push(() => engine.close())
-    return { engine, archive }
-  },
-  redis: async () => {
-    const prefix = randomPrefix()
-    cleanups.push(() => dropPrefix(prefix))
-    const engine = await createRedisEngine({ ...OPTIONS, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
-    cleanups.push(() => engine.close())
-    return { engine }
-  },
-  'redis + mariadb archive (window 3)': async () => {
-    const prefix = randomPrefix()
-    cleanups.push(() => dropPrefix(prefix))
-    const db = await createTestDatabase()
-    cleanups.push(() => db.drop())
-    const archive = await openArchive({ url: db.url, poolSize: 1 })
-    cleanups.push(() => archive.close())
-    const engine = await createRedisEngine({
-      ...OPTIONS,
-      url: REDIS_URL,
-      clusterNodes: [],
-      prefix,
-      commandTimeoutMs: 2000,
-      connectTimeoutMs: 5000,
-      node: 'n1',
-      archive: { archive: await openArchive({ url: db.url, poolSize: 2 }), windowMessages: 3, backlogMax: 1000, batchMax: 100, claimIdleMs: 30_000 },
-    })
-    cleanups.push(() => engine.close())
-    const { Redis } = await import('ioredis')
-    const r = new Redis(REDIS_URL)
-    cleanups.push(async () => r.disconnect())
-    return {
-      engine,
-      archive,
-      settled: (conv, seq) =>
-        waitFor(async () => (await archive.after(conv, seq - 1, 1)).length === 1 && (await r.zcard(`${prefix}{c:${conv}}:m`)) <= 3, 10_000),
-    }
-  },
-}
+afterEach(runCleanups)
 
 
 async function setup(make: () => Promise<Fixture>, recallWindowMs?: number) {
