@@ -18,6 +18,7 @@ import { pushSignature } from '../src/wechat/media'
 import { connectUser, devLogin, newCid } from './support/client'
 import { FakeWeChat } from './support/fake-wechat'
 import { startTestServer } from './support/server'
+import { tusMetadata } from './upload/harness'
 
 const ADMIN = 'admin-token-fuzz-0123456789'
 const PUSH_TOKEN = 'push-token-fuzz'
@@ -189,4 +190,57 @@ describe('every HTTP endpoint, mutated', () => {
     const again = await devLogin(server.url, 'fzh-after')
     expect(again.token).toMatch(/\./)
   }, 120_000)
+
+  it('refuses odd tus headers and bodies on create, PATCH (and its POST override) and HEAD with a known code, never 5xx', async () => {
+    const from = lines.length
+    const meta = tusMetadata({ conv, filename: 'a.txt' })
+    const base = { 'Tus-Resumable': '1.0.0', authorization: `Bearer ${token}` }
+    const created = await fetch(`${server.url}/uploads`, { method: 'POST', headers: { ...base, 'Upload-Length': '10', 'Upload-Metadata': meta } })
+    expect(created.status).toBe(201)
+    const id = created.headers.get('location')!.split('/').pop()!
+    const requests: [string, string, string, Record<string, string>, Uint8Array?][] = []
+    const createHeaders: Record<string, string[]> = {
+      'Upload-Length': ['-1', 'abc', '1e3', '99999999999999999999', '', '1.5', ' 10', '0x10', String(2 ** 53)],
+      'Upload-Metadata': ['garbage', 'filename', 'filename !!!', `conv ${Buffer.from('g:none').toString('base64')}`, `${meta},${meta}`, 'x'.repeat(8000), 'filename ' + Buffer.from('../../x').toString('base64')],
+      'Tus-Resumable': ['0.2.2', '', '1.0.0, 1.0.0'],
+      'Upload-Defer-Length': ['1', 'x'],
+    }
+    for (const [name, values] of Object.entries(createHeaders)) {
+      for (const value of values) requests.push([`create ${name}=${value.slice(0, 12)}`, 'POST', '/uploads', { ...base, 'Upload-Length': '10', 'Upload-Metadata': meta, [name]: value }])
+    }
+    const patchHeaders: Record<string, string[]> = {
+      'Upload-Offset': ['-1', 'abc', '999999', '', '1.5', '0x0', String(2 ** 53)],
+      'Content-Type': ['application/json', '', 'application/offset+octet-stream; x=1'],
+      'X-HTTP-Method-Override': ['DELETE', 'GET', '', 'PATCH, PATCH'],
+    }
+    const chunk = new TextEncoder().encode('abcd')
+    for (const [name, values] of Object.entries(patchHeaders)) {
+      for (const value of values) {
+        const headers = { ...base, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', [name]: value }
+        requests.push([`patch ${name}=${value.slice(0, 12)}`, name === 'X-HTTP-Method-Override' ? 'POST' : 'PATCH', `/uploads/${id}`, headers, chunk])
+      }
+    }
+    const tooMuch = new Uint8Array(64)
+    requests.push(['patch past the length', 'PATCH', `/uploads/${id}`, { ...base, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, tooMuch])
+    for (const other of ['nosuchupload', '..%2F..%2Fetc', 'x'.repeat(500), '%00']) {
+      requests.push([`patch ${other.slice(0, 12)}`, 'PATCH', `/uploads/${other}`, { ...base, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, chunk])
+      requests.push([`head ${other.slice(0, 12)}`, 'HEAD', `/uploads/${other}`, base])
+    }
+    for (const [label, method, at, headers, body] of requests) {
+      const res = await fetch(`${server.url}${at}`, { method, headers, body })
+      const text = await res.text()
+      expect([label, res.status < 500, res.status >= 500 ? text : '']).toEqual([label, true, ''])
+      if (res.status >= 400 && method !== 'HEAD') {
+        const code = (JSON.parse(text) as ErrorResponse).error?.code
+        expect([label, ERROR_CODES.includes(code)]).toEqual([label, true])
+      }
+    }
+    // The upload itself is intact (some mutations were valid and wrote a chunk) and finishes.
+    const at = Number((await fetch(`${server.url}/uploads/${id}`, { method: 'HEAD', headers: base })).headers.get('upload-offset'))
+    expect(at % chunk.length).toBe(0)
+    expect(at).toBeLessThan(10)
+    const done = await fetch(`${server.url}/uploads/${id}`, { method: 'PATCH', headers: { ...base, 'Upload-Offset': String(at), 'Content-Type': 'application/offset+octet-stream' }, body: new TextEncoder().encode('0123456789'.slice(at)) })
+    expect(done.status).toBe(200)
+    expect(lines.slice(from).filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([])
+  })
 })
