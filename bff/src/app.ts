@@ -214,6 +214,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   })
   chat.hiddenSeqs = (user, conv) => settings.hidden(user, conv)
   chat.hiddenConvs = (user) => settings.hiddenConvs(user)
+  chat.withSettings = (user, conv) => settings.decorateOne(user, conv)
   // Muted conversations send no notification (issue 14).
   if (wechat.subscriptions) wechat.subscriptions.muted = (user, conv) => settings.muted(user, conv)
   // A group changed on another node: its cached record here is stale.

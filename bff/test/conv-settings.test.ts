@@ -186,6 +186,34 @@ for (const store of ['memory', 'redis'] as const) {
       expect(refused).toMatchObject({ type: 'error', code: 'SEQ_RANGE_INVALID' })
       expect(await request(c.client, { type: 'hide', rid: 'h2', conv: group, seq: 2 }, 'hide')).toMatchObject({ type: 'hide', seq: 2 })
     })
+
+    it('every `conv` frame a user gets carries their settings: a 1:1 opened again, a group they are added back to', async () => {
+      const [ann, bob] = [t.uid('ann'), t.uid('bob')]
+      const a = await t.connect(ann)
+      const b = await t.connect(bob)
+      const direct = directConvId(ann, bob)
+      await send(a.client, direct, 'hi')
+      await request(b.client, { type: 'conv.settings', rid: 's1', conv: direct, muted: true, pinned: true }, 'conv.settings')
+      b.client.send({ type: 'conv.create', rid: 'again', kind: 'direct', members: [ann] })
+      const reopened = (await b.client.nextOf('conv', (f) => f.rid === 'again')).conv
+      expect(reopened).toMatchObject({ id: direct, muted: true })
+      expect(reopened.pinned).toBeGreaterThan(0)
+      // The other member's answer has none of Bob's settings.
+      a.client.send({ type: 'conv.create', rid: 'mine', kind: 'direct', members: [bob] })
+      const theirs = (await a.client.nextOf('conv', (f) => f.rid === 'mine')).conv
+      expect([theirs.muted, theirs.pinned]).toEqual([undefined, undefined])
+
+      a.client.send({ type: 'conv.create', rid: 'g', kind: 'group', title: 'G', members: [bob] })
+      const group = (await a.client.nextOf('conv', (f) => f.rid === 'g')).conv.id
+      await request(b.client, { type: 'conv.settings', rid: 's2', conv: group, muted: true }, 'conv.settings')
+      a.client.send({ type: 'group', rid: 'rm', conv: group, op: 'remove', users: [bob] })
+      await a.client.nextOf('group', (f) => f.rid === 'rm')
+      const from = b.client.frames.length
+      a.client.send({ type: 'group', rid: 'back', conv: group, op: 'add', users: [bob] })
+      await a.client.nextOf('group', (f) => f.rid === 'back')
+      const pushed = await b.client.next((f) => f.type === 'conv' && f.conv.id === group && b.client.frames.indexOf(f) >= from)
+      expect(pushed).toMatchObject({ type: 'conv', conv: { id: group, muted: true } })
+    })
   })
 }
 
