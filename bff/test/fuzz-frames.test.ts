@@ -10,10 +10,11 @@
  * A new frame type without a sample here fails the first test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LIMITS, directConvId, schemas } from '@chat/shared'
+import { directConvId, schemas } from '@chat/shared'
 import type { ServerFrame } from '@chat/shared'
 import type { RunningServer } from '../src/app'
 import { TestClient, connectUser, newCid } from './support/client'
+import { type Json, BAD_VALUES } from './support/bad-values'
 import { dropPrefix, randomPrefix, startTestServer } from './support/server'
 
 let server: RunningServer
@@ -22,7 +23,6 @@ let peer: TestClient
 let group = ''
 const direct = directConvId('fzann', 'fzben')
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 type Sample = { [k: string]: Json }
 
 /** One valid frame per client frame type; `rid` / `cid` are replaced per sent frame. */
@@ -49,29 +49,6 @@ function samples(): Record<string, Sample> {
   }
 }
 
-/** Values no field accepts in every position: wrong types, out of range, too long, odd strings. */
-const BAD: Json[] = [
-  null,
-  true,
-  0,
-  -1,
-  1.5,
-  2 ** 53,
-  -(2 ** 31),
-  '',
-  'x'.repeat(LIMITS.maxTextChars + 1),
-  '\ud800',
-  '__proto__',
-  'g:nosuchgroup',
-  'd:fzann:fzann',
-  '../../../etc/passwd',
-  {},
-  [],
-  [null],
-  [{}],
-  { __proto__: { polluted: 1 } },
-  { constructor: { prototype: { polluted: 1 } } },
-]
 
 interface Case {
   readonly text: string
@@ -100,7 +77,7 @@ function mutations(type: string, sample: Sample): Case[] {
   cases.push({ text: JSON.stringify(valid), answer: id, label: `${type} valid` })
   for (const key of Object.keys(sample)) {
     if (key === 'type') continue
-    for (const bad of BAD) {
+    for (const bad of BAD_VALUES) {
       const { frame } = ids(sample)
       frame[key] = bad
       push(`${key}=${JSON.stringify(bad).slice(0, 20)}`, frame, key)
@@ -112,7 +89,7 @@ function mutations(type: string, sample: Sample): Case[] {
     const inner = Array.isArray(nested) ? nested[0] : nested
     if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) {
       for (const sub of Object.keys(inner)) {
-        for (const bad of BAD) {
+        for (const bad of BAD_VALUES) {
           const { frame } = ids(sample)
           const target = (Array.isArray(frame[key]) ? (frame[key])[0] : frame[key]) as { [k: string]: Json }
           target[sub] = bad

@@ -11,36 +11,19 @@ import os from 'node:os'
 import path from 'node:path'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ERROR_CODES, LIMITS, directConvId } from '@chat/shared'
+import { ERROR_CODES, directConvId } from '@chat/shared'
 import type { AuthResponse, ErrorResponse } from '@chat/shared'
 import type { RunningServer } from '../src/app'
 import { pushSignature } from '../src/wechat/media'
 import { connectUser, devLogin, newCid } from './support/client'
 import { FakeWeChat } from './support/fake-wechat'
+import { type Json, BAD_VALUES } from './support/bad-values'
 import { startTestServer } from './support/server'
 import { tusMetadata } from './upload/harness'
 
 const ADMIN = 'admin-token-fuzz-0123456789'
 const PUSH_TOKEN = 'push-token-fuzz'
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 
-const BAD: Json[] = [
-  null,
-  true,
-  0,
-  -1,
-  1.5,
-  2 ** 53,
-  '',
-  'x'.repeat(LIMITS.maxTextChars + 1),
-  '\ud800',
-  '__proto__',
-  '../../../etc/passwd',
-  {},
-  [],
-  [null],
-  { __proto__: { polluted: 1 } },
-]
 
 interface Endpoint {
   readonly name: string
@@ -92,14 +75,14 @@ function cases(): Case[] {
     if (!sample) continue
     out.push(at('valid', JSON.stringify(sample)))
     for (const key of Object.keys(sample)) {
-      for (const bad of BAD) out.push(at(`${key}=${JSON.stringify(bad).slice(0, 16)}`, JSON.stringify({ ...sample, [key]: bad })))
+      for (const bad of BAD_VALUES) out.push(at(`${key}=${JSON.stringify(bad).slice(0, 16)}`, JSON.stringify({ ...sample, [key]: bad })))
       const without: { [k: string]: Json } = { ...sample }
       delete without[key]
       out.push(at(`without ${key}`, JSON.stringify(without)))
       const inner = sample[key]
       if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) {
         for (const sub of Object.keys(inner)) {
-          for (const bad of BAD) out.push(at(`${key}.${sub}=${JSON.stringify(bad).slice(0, 16)}`, JSON.stringify({ ...sample, [key]: { ...inner, [sub]: bad } })))
+          for (const bad of BAD_VALUES) out.push(at(`${key}.${sub}=${JSON.stringify(bad).slice(0, 16)}`, JSON.stringify({ ...sample, [key]: { ...inner, [sub]: bad } })))
         }
       }
     }
