@@ -288,7 +288,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   app.use(notFound())
   app.use(errorHandler(log))
 
-  const server = createServer(app)
+  // Slow senders (slowloris) hold a socket at most this long; Node checks the deadlines every
+  // connectionsCheckingInterval, so it is kept well under the headers' timeout.
+  const server = createServer(
+    {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.httpHeadersTimeoutMs / 4))),
+    },
+    app,
+  )
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head))
   await listen(server, config.port, config.host)
   const port = (server.address() as AddressInfo).port

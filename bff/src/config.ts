@@ -146,6 +146,16 @@ export interface Config {
    * counting and their users are announced offline. Default 30000 (6 beats); must exceed the beat.
    */
   readonly presenceNodeDeadMs: number
+  /**
+   * HTTP_HEADERS_TIMEOUT_MS: a request (a WebSocket upgrade too) whose headers have not all arrived by
+   * then is answered 408 and its connection closed, so slow senders cannot hold sockets. Default 10000.
+   */
+  readonly httpHeadersTimeoutMs: number
+  /**
+   * HTTP_REQUEST_TIMEOUT_MS: the same for a whole request, body included (an upload chunk). Default
+   * 120000: twice wx.request's own 60 s. A WebSocket, once upgraded, is not bound by it.
+   */
+  readonly httpRequestTimeoutMs: number
   /** SHUTDOWN_TIMEOUT_MS: bound of a graceful drain after SIGTERM. Default 10000. */
   readonly shutdownTimeoutMs: number
   /** SHUTDOWN_RETRY_AFTER_MS: `retryAfterMs` of the SHUTTING_DOWN notice. Default 1000. */
@@ -207,6 +217,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError('ARCHIVE_URL', 'is not supported with REDIS_CLUSTER_NODES yet: use a standalone Redis (see bff/README.md, Archive)')
   }
   if (store === 'redis' && e.REDIS_CLUSTER_NODES.length === 0) requireUrl('REDIS_URL', e.REDIS_URL)
+  if (e.HTTP_REQUEST_TIMEOUT_MS < e.HTTP_HEADERS_TIMEOUT_MS) {
+    throw new ConfigError('HTTP_REQUEST_TIMEOUT_MS', `must be at least HTTP_HEADERS_TIMEOUT_MS (${e.HTTP_HEADERS_TIMEOUT_MS}): the headers are part of the request`)
+  }
   if (e.PRESENCE_NODE_DEAD_MS <= e.PRESENCE_BEAT_MS) {
     throw new ConfigError('PRESENCE_NODE_DEAD_MS', `must exceed PRESENCE_BEAT_MS (${e.PRESENCE_BEAT_MS}): a live process would be reaped between two beats`)
   }
@@ -270,6 +283,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     presenceBuckets: e.PRESENCE_BUCKETS,
     presenceBeatMs: e.PRESENCE_BEAT_MS,
     presenceNodeDeadMs: e.PRESENCE_NODE_DEAD_MS,
+    httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownRetryAfterMs: e.SHUTDOWN_RETRY_AFTER_MS,
     uploads: loadUploadConfig(e),
