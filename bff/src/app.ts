@@ -102,6 +102,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
                   archive,
                   windowMessages: config.windowMessages,
                   backlogMax: config.archiveBacklogMax,
+                  backlogCheckMs: config.archiveBacklogCheckMs,
+                  trimEvery: config.windowTrimEvery,
                   batchMax: config.archiveBatchMax,
                   claimIdleMs: config.archiveClaimIdleMs,
                   writesInFlight: config.archiveWritesInFlight,

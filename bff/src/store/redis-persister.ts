@@ -20,9 +20,16 @@
  * order they were read: a window is never trimmed past a message that an earlier batch still
  * holds unwritten.
  *
- * Once a batch is in the archive, the recent window of each of its conversations is trimmed to
+ * Once a batch is in the archive, the recent window of its conversations is trimmed to
  * WINDOW_MESSAGES, never below what the archive holds: Redis memory stays flat while every
  * message stays readable. The ack, the delete and the trims go in one MULTI: one round trip.
+ *
+ * Trims are amortised (issue 11: a trim per conversation per batch was three Redis commands per
+ * message when batches are small, and made a send slower with the archive than without): a
+ * conversation is trimmed by the batch that holds one of its seqs divisible by WINDOW_TRIM_EVERY
+ * (K), so once per K of its messages, whichever persister writes it and however batches fall
+ * (every seq is in exactly one batch; a batch written again trims again, harmlessly). A window
+ * then holds at most WINDOW_MESSAGES + K - 1 messages the archive has, plus those it has not yet.
  */
 import type { ChainableCommander, Redis } from 'ioredis'
 import type { Archive, ArchivedMessage, ReadMark } from '../archive/archive'
@@ -35,6 +42,8 @@ export interface PersisterOptions {
   readonly batchMax: number
   readonly claimIdleMs: number
   readonly windowMessages: number
+  /** WINDOW_TRIM_EVERY: a conversation's window is trimmed by the batch holding a seq divisible by this. */
+  readonly trimEvery: number
   /** ARCHIVE_WRITES_IN_FLIGHT: batches being written to the archive at once. */
   readonly writesInFlight: number
   /** Queue, in `tx`, the trim of the window of `conv` to `window` messages, none above `persistedSeq`. */
@@ -233,6 +242,8 @@ export class Persister {
     const rows: ArchivedMessage[] = []
     const marks: ReadMark[] = []
     const top = new Map<string, number>()
+    /** The conversations whose window this batch trims (module comment: once per trimEvery seqs). */
+    const due = new Set<string>()
     for (const [, fields] of entries) {
       const json = fields[1]
       if (fields[0] !== 'j' || json === undefined) continue
@@ -241,6 +252,7 @@ export class Persister {
       // Sending moved the sender's read mark (the append script did it in Redis).
       marks.push({ conv: m.conv, user: m.from, seq: m.seq })
       top.set(m.conv, Math.max(top.get(m.conv) ?? 0, m.seq))
+      if (m.seq % this.options.trimEvery === 0) due.add(m.conv)
     }
     const written = this.write(rows, marks)
     const previous = this.tail
@@ -250,7 +262,7 @@ export class Persister {
       await previous
       // Not written (stopping): the batch stays pending in the group and the next persister writes it.
       if (!ok) return
-      if (await this.ack(entries, top)) {
+      if (await this.ack(entries, top, due)) {
         const ids = entries.map((e) => e[0])
         const now = Date.now()
         this.lastLagMs = now - Number(ids[0]!.slice(0, ids[0]!.indexOf('-')))
@@ -280,20 +292,20 @@ export class Persister {
   }
 
   /** Ack and delete the batch and trim its windows, one MULTI; true once done, false when stopping first. */
-  private async ack(entries: Entry[], top: ReadonlyMap<string, number>): Promise<boolean> {
+  private async ack(entries: Entry[], top: ReadonlyMap<string, number>, due: ReadonlySet<string>): Promise<boolean> {
     const o = this.options
     const ids = entries.map((e) => e[0])
     for (;;) {
       try {
         // Acked and deleted together, or neither and the batch is written again (harmless: the primary key).
         const tx = this.cmd.multi().xack(o.stream, o.group, ...ids).xdel(o.stream, ...ids)
-        for (const [conv, seq] of top) o.trim(tx, conv, seq, o.windowMessages)
+        for (const conv of due) o.trim(tx, conv, top.get(conv) ?? 0, o.windowMessages)
         const res = await tx.exec()
         if (!res) throw new Error('ack transaction aborted')
         const failed = res.slice(0, 2).find(([err]) => err)
         if (failed) throw failed[0] ?? new Error('ack failed')
         const trimFailed = res.slice(2).find(([err]) => err)
-        // A window left untrimmed is trimmed by the conversation's next batch.
+        // A window left untrimmed is trimmed when the conversation's next multiple of trimEvery is written.
         if (trimFailed) o.log?.warn({ err: trimFailed[0] }, 'persister: window trim failed')
         return true
       } catch (err) {
