@@ -50,6 +50,8 @@ export interface Config {
   readonly windowMessages: number
   /** WINDOW_TRIM_EVERY: a conversation's window is trimmed once per this many of its messages (it holds up to WINDOW_MESSAGES + this - 1 persisted ones). Default WINDOW_MESSAGES / 10, rounded up. */
   readonly windowTrimEvery: number
+  /** SETTINGS_MIRROR_TTL_MS: how long Redis keeps a user's copy of their conversation settings and hidden messages after it was filled from the archive. Default 24 h. */
+  readonly settingsMirrorTtlMs: number
   /** ARCHIVE_BATCH_MAX: messages per persister batch (one multi-row INSERT). Default 1000. */
   readonly archiveBatchMax: number
   /** ARCHIVE_BACKLOG_MAX: acked messages not yet in the archive beyond which sends are refused (STORE_UNAVAILABLE). Default 1000000. */
@@ -231,6 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     archivePoolSize: e.ARCHIVE_POOL_SIZE,
     windowMessages: e.WINDOW_MESSAGES,
     windowTrimEvery: e.WINDOW_TRIM_EVERY ?? Math.ceil(e.WINDOW_MESSAGES / 10),
+    settingsMirrorTtlMs: e.SETTINGS_MIRROR_TTL_MS,
     archiveBatchMax: e.ARCHIVE_BATCH_MAX,
     archiveBacklogMax: e.ARCHIVE_BACKLOG_MAX,
     archiveBacklogCheckMs: e.ARCHIVE_BACKLOG_CHECK_MS,

@@ -2,7 +2,8 @@
  * The persister: moves every acked message from Redis to the archive (MySQL).
  *
  * The append script (redis.ts) adds each new message to one Redis Stream in the same atomic step
- * that stores it, so a message acked is a message in the stream (and, with AOF, on disk). Each
+ * that stores it, so a message acked is a message in the stream (and, with AOF, on disk). Read
+ * marks go the same way (`r` entries, added after the mark moved in Redis, before the answer). Each
  * persister is a consumer of one consumer group: each batch is read with XREADGROUP, written to the
  * archive in one transaction of multi-row INSERT IGNORE (a message's primary key is (conv, seq): a
  * batch written twice stores nothing twice), and only then XACKed and XDELed. A persister killed at
@@ -245,6 +246,11 @@ export class Persister {
     /** The conversations whose window this batch trims (module comment: once per trimEvery seqs). */
     const due = new Set<string>()
     for (const [, fields] of entries) {
+      // A read mark moved (RedisConvs.markRead): `r <conv> u <user> s <seq>`.
+      if (fields[0] === 'r' && fields.length === 6) {
+        marks.push({ conv: fields[1]!, user: fields[3]!, seq: Number(fields[5]) })
+        continue
+      }
       const json = fields[1]
       if (fields[0] !== 'j' || json === undefined) continue
       const m = JSON.parse(json) as { conv: string; seq: number; from: string; cid: string; ts: number }

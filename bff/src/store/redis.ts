@@ -684,8 +684,10 @@ class RedisConvs implements ConvStore {
         ...(peer !== undefined ? [this.r.chatSummary(this.k.summary(peer), `p:${conv}`, res, res)] : []),
       ]),
     )
-    // The mark as Redis now holds it, written through (marks only move up in both).
-    if (this.cold) await this.cold.call((a) => a.markRead([{ conv, user, seq: res }]))
+    // The mark as Redis now holds it, to the archive through the persister's stream like messages
+    // (marks only move up in both): read receipts go on while the archive is away. A failure here
+    // fails the `read` (the client sends it again; the mark is idempotent).
+    if (this.cold) await this.guard(() => this.r.xadd(this.k.archiveStream(), '*', 'r', conv, 'u', user, 's', String(res)))
     return res
   }
 }
@@ -1007,13 +1009,17 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
         () => true,
         () => false,
       )
+      let archive: { ok: boolean; backlog: number; lagMs: number; error?: string }
       if (persister) {
-        return { archive: { ok: ok && persister.archiveOk, backlog: await backlog(), lagMs: persister.lastLagMs, ...(persister.lastError ? { error: persister.lastError } : {}) } }
+        archive = { ok: ok && persister.archiveOk, backlog: await backlog(), lagMs: persister.lastLagMs, ...(persister.lastError ? { error: persister.lastError } : {}) }
+      } else {
+        // The persister runs in another process: its lag is the age of the oldest message it has not written.
+        const [first] = (await guard(() => cmd.xrange(keys.archiveStream(), '-', '+', 'COUNT', 1))) as [string, string[]][]
+        const lagMs = first ? Math.max(0, Date.now() - Number(first[0].slice(0, first[0].indexOf('-')))) : 0
+        archive = { ok, backlog: await backlog(), lagMs }
       }
-      // The persister runs in another process: its lag is the age of the oldest message it has not written.
-      const [first] = (await guard(() => cmd.xrange(keys.archiveStream(), '-', '+', 'COUNT', 1))) as [string, string[]][]
-      const lagMs = first ? Math.max(0, Date.now() - Number(first[0].slice(0, first[0].indexOf('-')))) : 0
-      return { archive: { ok, backlog: await backlog(), lagMs } }
+      // Still ready (sends are acked, lists and syncs answered from Redis), but not whole.
+      return archive.ok ? { archive } : { degraded: true, archive }
     },
     async close() {
       await persister?.stop()
