@@ -35,6 +35,7 @@
 import type { ChainableCommander, Redis } from 'ioredis'
 import type { Archive, ArchivedMessage, ReadMark } from '../archive/archive'
 import type { Logger } from '../log'
+import { peekMessage } from './message-json'
 
 export interface PersisterOptions {
   readonly stream: string
@@ -77,6 +78,8 @@ const BLOCK_MS = 1000
  * trim) for every few messages as they trickle in. Adds at most LINGER_MS to the lag.
  */
 const LINGER_MIN = 100
+/** Entries before a batch still in the stream (other persisters' batches) looked at to bound its trims (trimBounds). */
+const OLDER_MAX = 10_000
 const LINGER_MS = 20
 /**
  * How often pending batches are looked for (XAUTOCLAIM), ms, while a scan of the pending list is
@@ -297,15 +300,39 @@ export class Persister {
     }
   }
 
+  /**
+   * How far each of `due` may be trimmed: its top seq in this batch, but below any of its messages
+   * still in the stream before this batch. Those are being written by another persister (this
+   * one finishes its batches in order: its earlier ones are gone from the stream by now), or were
+   * left by a dead one; without this bound a window lost them before MySQL had them and a read
+   * in between missed them. Later entries of a conversation hold higher seqs (the append script
+   * takes the seq and adds the entry in one step), and no entry older than this batch can appear.
+   * One XRANGE; with one persister it answers nothing. Undefined: too many to look at, trim none.
+   */
+  private async trimBounds(entries: Entry[], top: ReadonlyMap<string, number>, due: ReadonlySet<string>): Promise<Map<string, number> | undefined> {
+    const bounds = new Map<string, number>()
+    for (const conv of due) bounds.set(conv, top.get(conv) ?? 0)
+    if (bounds.size === 0) return bounds
+    const older = (await this.cmd.xrange(this.options.stream, '-', `(${entries[0]![0]}`, 'COUNT', OLDER_MAX)) as Entry[]
+    if (older.length >= OLDER_MAX) return undefined
+    for (const [, fields] of older) {
+      const m = fields[0] === 'j' && fields[1] !== undefined ? peekMessage(fields[1]) : undefined
+      const bound = m && bounds.get(m.conv)
+      if (m && bound !== undefined && m.seq <= bound) bounds.set(m.conv, m.seq - 1)
+    }
+    return bounds
+  }
+
   /** Ack and delete the batch and trim its windows, one MULTI; true once done, false when stopping first. */
   private async ack(entries: Entry[], top: ReadonlyMap<string, number>, due: ReadonlySet<string>): Promise<boolean> {
     const o = this.options
     const ids = entries.map((e) => e[0])
     for (;;) {
       try {
+        const bounds = await this.trimBounds(entries, top, due)
         // Acked and deleted together, or neither and the batch is written again (harmless: the primary key).
         const tx = this.cmd.multi().xack(o.stream, o.group, ...ids).xdel(o.stream, ...ids)
-        for (const conv of due) o.trim(tx, conv, top.get(conv) ?? 0, o.windowMessages)
+        for (const [conv, seq] of bounds ?? []) if (seq > 0) o.trim(tx, conv, seq, o.windowMessages)
         const res = await tx.exec()
         if (!res) throw new Error('ack transaction aborted')
         const failed = res.slice(0, 2).find(([err]) => err)

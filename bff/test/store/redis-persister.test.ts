@@ -109,6 +109,33 @@ describe('persister', () => {
     ])
   })
 
+  it('never trims a window past a message another persister is still writing', async () => {
+    const { archive, writes } = heldArchive()
+    const { r, stream, persister, trims } = await setup(archive, { batchMax: 10 })
+    await r.xgroup('CREATE', stream, 'archivers', '0', 'MKSTREAM')
+    // Another persister read g:a's seq 1 and is still writing it.
+    const held = await r.xadd(stream, '*', 'j', json('g:a', 1))
+    await r.xreadgroup('GROUP', 'archivers', 'other', 'COUNT', 1, 'STREAMS', stream, '>')
+    for (const [c, seq] of [['g:a', 2], ['g:a', 3], ['g:b', 1], ['g:b', 2]] as const) await r.xadd(stream, '*', 'j', json(c, seq))
+    persister.start()
+    await waitFor(() => writes.length === 1)
+    writes[0]!.commit()
+    await waitFor(async () => (await r.xlen(stream)) === 1)
+    // g:b up to its top; g:a not at all (below seq 1 there is nothing).
+    expect(trims).toEqual([['g:b', 2]])
+    // The other persister finishes; the next batch of g:a trims up to its top.
+    await r.xack(stream, 'archivers', held!)
+    await r.xdel(stream, held!)
+    await r.xadd(stream, '*', 'j', json('g:a', 4))
+    await waitFor(() => writes.length === 2)
+    writes[1]!.commit()
+    await waitFor(async () => (await r.xlen(stream)) === 0)
+    expect(trims).toEqual([
+      ['g:b', 2],
+      ['g:a', 4],
+    ])
+  })
+
   it('makes its group again when Redis lost the stream, and persists what is added after', async () => {
     const { archive, writes } = heldArchive()
     const { r, stream, persister } = await setup(archive)
