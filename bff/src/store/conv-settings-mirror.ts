@@ -173,7 +173,15 @@ export class RedisMirroredConvSettings implements ConvSettingsStore {
         () => undefined,
       )
     }
-    const settings = await this.inner.all(user)
+    let settings: Map<ConvId, ConvSetting>
+    try {
+      settings = await this.inner.all(user)
+    } catch (err) {
+      // A reader's token taken back: what it found (a copy a failing change left marked) is
+      // answered again while the archive is away. Not a change's: its copy lacks the change.
+      if (token === undefined && mine !== undefined) await this.scripts.chatAbortFill(key, mine).catch(() => {})
+      throw err
+    }
     if (mine !== undefined) {
       const pairs = [...settings].flatMap(([conv, s]) => [conv, encodeSetting(s)])
       await this.scripts.chatEndFill(key, mine, this.ttlMs, ...pairs).catch(() => {})

@@ -264,6 +264,11 @@ describe('mute and pin mirrored in redis over the archive', () => {
       expect(await n1.get('amy', 'd:amy:bob')).toEqual({ muted: true, pinned: 0 })
       await expect(n2.put('amy', 'd:amy:bob', { muted: false, pinned: 0 }, 5)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
       expect(await n2.get('amy', 'd:amy:bob')).toEqual({ muted: true, pinned: 0 })
+      // A copy marked by a change that never finished (its node died): not trusted, the archive is
+      // asked, and when it cannot answer the reader leaves the copy answering again.
+      await r.hset(key, '~f', 'a-change-in-flight')
+      await expect(n2.all('amy')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+      expect(await n2.get('amy', 'g:team')).toEqual({ muted: false, pinned: 7 })
       // A user whose copy Redis does not hold: the archive would have to answer.
       await expect(n2.all('cat')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     } finally {
