@@ -192,10 +192,13 @@ export class RedisMirroredConvSettings implements ConvSettingsStore {
   async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
     const outcome = await this.inner.hide(user, conv, seq, max)
     if (outcome !== 'full') {
+      // With the TTL again: an add to a copy not filled yet makes the key (incomplete: read as a miss), and it must not stay.
       await this.client
         .pipeline()
         .sadd(this.seqsKey(user, conv), String(seq))
+        .pexpire(this.seqsKey(user, conv), this.ttlMs)
         .sadd(this.convsKey(user), conv)
+        .pexpire(this.convsKey(user), this.ttlMs)
         .exec()
         .catch(() => {})
     }
