@@ -38,7 +38,8 @@ import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRel
 import type { RelationStore } from './store/relations'
 import { ArchiveRelations } from './archive/relations'
 import { Relations } from './social/service'
-import { MemoryConvSettings, RedisConvSettings, RedisMirroredConvSettings } from './store/conv-settings'
+import { MemoryConvSettings, RedisConvSettings } from './store/conv-settings'
+import { RedisMirroredConvSettings } from './store/conv-settings-mirror'
 import type { ConvSettingsStore } from './store/conv-settings'
 import { ArchiveConvSettings } from './archive/conv-settings'
 import { ConvSettings } from './chat/settings'
@@ -102,6 +103,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
                   archive,
                   windowMessages: config.windowMessages,
                   backlogMax: config.archiveBacklogMax,
+                  backlogCheckMs: config.archiveBacklogCheckMs,
+                  trimEvery: config.windowTrimEvery,
                   batchMax: config.archiveBatchMax,
                   claimIdleMs: config.archiveClaimIdleMs,
                   writesInFlight: config.archiveWritesInFlight,
@@ -147,7 +150,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     deps.convSettings ??
     (archive
       ? engine.kind === 'redis'
-        ? await RedisMirroredConvSettings.open(new ArchiveConvSettings(archive), redisRelations)
+        ? await RedisMirroredConvSettings.open(new ArchiveConvSettings(archive), { ...redisRelations, ttlMs: config.settingsMirrorTtlMs })
         : new ArchiveConvSettings(archive)
       : engine.kind === 'redis' && !deps.engine
         ? await RedisConvSettings.open(redisRelations)

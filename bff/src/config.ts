@@ -48,10 +48,16 @@ export interface Config {
   readonly archivePoolSize: number
   /** WINDOW_MESSAGES: newest messages of each conversation kept hot (Redis or memory) when an archive is on. Default 200. */
   readonly windowMessages: number
+  /** WINDOW_TRIM_EVERY: a conversation's window is trimmed once per this many of its messages (it holds up to WINDOW_MESSAGES + this - 1 persisted ones). Default WINDOW_MESSAGES / 10, rounded up. */
+  readonly windowTrimEvery: number
+  /** SETTINGS_MIRROR_TTL_MS: how long Redis keeps a user's copy of their conversation settings and hidden messages after it was filled from the archive. Default 24 h. */
+  readonly settingsMirrorTtlMs: number
   /** ARCHIVE_BATCH_MAX: messages per persister batch (one multi-row INSERT). Default 1000. */
   readonly archiveBatchMax: number
   /** ARCHIVE_BACKLOG_MAX: acked messages not yet in the archive beyond which sends are refused (STORE_UNAVAILABLE). Default 1000000. */
   readonly archiveBacklogMax: number
+  /** ARCHIVE_BACKLOG_CHECK_MS: a send is admitted on a backlog length read at most this long before (0: read before each send). Default 100. */
+  readonly archiveBacklogCheckMs: number
   /** ARCHIVE_CLAIM_IDLE_MS: a batch taken by a persister that died is taken over after this long. Default 30000. */
   readonly archiveClaimIdleMs: number
   /**
@@ -239,8 +245,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     archiveConnectTimeoutMs: e.ARCHIVE_CONNECT_TIMEOUT_MS,
     archivePoolSize: e.ARCHIVE_POOL_SIZE,
     windowMessages: e.WINDOW_MESSAGES,
+    windowTrimEvery: e.WINDOW_TRIM_EVERY ?? Math.ceil(e.WINDOW_MESSAGES / 10),
+    settingsMirrorTtlMs: e.SETTINGS_MIRROR_TTL_MS,
     archiveBatchMax: e.ARCHIVE_BATCH_MAX,
     archiveBacklogMax: e.ARCHIVE_BACKLOG_MAX,
+    archiveBacklogCheckMs: e.ARCHIVE_BACKLOG_CHECK_MS,
     archiveClaimIdleMs: e.ARCHIVE_CLAIM_IDLE_MS,
     archivePersister: e.ARCHIVE_PERSISTER,
     archiveWritesInFlight: e.ARCHIVE_WRITES_IN_FLIGHT,
