@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { LIMITS, directConvId } from '@chat/shared'
 import type { ServerFrameOf } from '@chat/shared'
-import { TestClient, connectUser, newCid } from './support/client'
+import { TestClient, connectUser, newCid, postJson } from './support/client'
 import { REDIS_URL, dropPrefix, randomPrefix, startTestServer, useTestServer } from './support/server'
 import { createTestDatabase } from './support/mysql'
 import { openArchive } from '../src/archive/archive'
@@ -339,6 +339,10 @@ describe('MariaDB away, with the Redis engine', () => {
       expect((await convsOf(pad.client, 'l1b')).get(conv)).toMatchObject({ muted: true, pinned: pinnedAt, lastMsg: { seq: 2 } })
       const { batches } = await pad.client.sync('s1', [{ conv, seq: 0 }])
       expect(batches.flatMap((b) => b.msgs.filter((m) => m.conv === conv).map((m) => m.seq))).toEqual([1, 2])
+
+      // A known user logs in again from Redis' copy of the profile; a new one needs the system of record.
+      expect((await postJson(server.url, '/auth/dev-login', { user: 'mdcarl' })).status).toBe(200)
+      expect(await postJson(server.url, '/auth/dev-login', { user: 'mdnew' })).toMatchObject({ status: 503, body: { error: { code: 'STORE_UNAVAILABLE' } } })
 
       // A change cannot reach the system of record: refused as temporary, the copy left as it was.
       const refused = await request(ann.client, { type: 'conv.settings', rid: 'u', conv, muted: false }, 'conv.settings')
