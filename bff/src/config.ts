@@ -146,6 +146,11 @@ export interface Config {
    * counting and their users are announced offline. Default 30000 (6 beats); must exceed the beat.
    */
   readonly presenceNodeDeadMs: number
+  /**
+   * PRESENCE_OFFLINE_GRACE_MS: a closed socket stays counted online this long; a device of the
+   * user back within it announces nothing (gateway/offline-grace.ts). Default 3000; 0: at once.
+   */
+  readonly presenceOfflineGraceMs: number
   /** SHUTDOWN_TIMEOUT_MS: bound of a graceful drain after SIGTERM. Default 10000. */
   readonly shutdownTimeoutMs: number
   /** SHUTDOWN_RETRY_AFTER_MS: `retryAfterMs` of the SHUTTING_DOWN notice. Default 1000. */
@@ -270,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     presenceBuckets: e.PRESENCE_BUCKETS,
     presenceBeatMs: e.PRESENCE_BEAT_MS,
     presenceNodeDeadMs: e.PRESENCE_NODE_DEAD_MS,
+    presenceOfflineGraceMs: e.PRESENCE_OFFLINE_GRACE_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownRetryAfterMs: e.SHUTDOWN_RETRY_AFTER_MS,
     uploads: loadUploadConfig(e),

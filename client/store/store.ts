@@ -358,9 +358,19 @@ export function expireTyping(s: ChatState, now: number, conv?: ConvId, user?: Us
 }
 
 export function setPresence(s: ChatState, p: Presence): ChatState {
-  const prev = s.presence[p.user]
-  if (prev && prev.online === p.online && prev.lastSeen === p.lastSeen) return s
-  return { ...s, presence: { ...s.presence, [p.user]: { user: p.user, online: p.online, lastSeen: p.lastSeen } } }
+  return setPresences(s, [p])
+}
+
+/** Several users' presence (the `presences` frame after `welcome`): one new state, or `s` itself when nothing changed. */
+export function setPresences(s: ChatState, items: readonly Presence[]): ChatState {
+  let presence: Record<UserId, Presence> | undefined
+  for (const p of items) {
+    const prev = (presence ?? s.presence)[p.user]
+    if (prev && prev.online === p.online && prev.lastSeen === p.lastSeen) continue
+    presence ??= { ...s.presence }
+    presence[p.user] = { user: p.user, online: p.online, lastSeen: p.lastSeen }
+  }
+  return presence ? { ...s, presence } : s
 }
 
 export function setOlder(s: ChatState, conv: ConvId, state: OlderState): ChatState {

@@ -815,13 +815,13 @@ export class ChatService {
   }
 
   /**
-   * A device of `user` connected (`devices`: the user's devices on every node now). Tells the
-   * contacts when it is the first, and returns the presence of the user's 1:1 peers for the new
-   * device (it missed their earlier changes). One conversation listing serves both.
+   * A device of `user` connected. Tells the contacts it is online when `announce` (its first
+   * device on every node, none in its offline grace), and returns the presence of the user's 1:1
+   * peers for the new device (it missed their earlier changes). One conversation listing serves both.
    */
-  async connected(user: UserId, devices: number): Promise<Presence[]> {
+  async connected(user: UserId, announce: boolean): Promise<Presence[]> {
     const ids = await this.engine.convs.listForUser(user)
-    if (devices === 1) await this.announcePresence({ user, online: true }, ids)
+    if (announce) await this.announcePresence({ user, online: true }, ids)
     let peers = ids
       .map((id) => directMembers(id))
       .filter((m): m is [UserId, UserId] => m !== undefined)
