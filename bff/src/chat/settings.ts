@@ -14,6 +14,7 @@ import { peekMessage } from '../store/message-json'
 import type { ConvSetting, ConvSettingsStore } from '../store/conv-settings'
 import type { Outlet } from './outlet'
 import { encode } from './frames'
+import { lastMessage, lastPlace, replaceLast } from './conv-json'
 
 export interface ConvSettingsDeps {
   readonly store: ConvSettingsStore
@@ -98,9 +99,13 @@ export class ConvSettings {
       if (s && s.pinned > 0) c.pinned = s.pinned
     }
     // A hidden last message is shown as its tombstone: one lookup for the whole list.
-    const withLast = convs.filter((c) => c.lastMsg)
-    const hidden = await this.deps.store.hiddenAmong(user, withLast.map((c) => ({ conv: c.id, seq: c.lastMsg!.seq })))
-    for (const c of withLast) if (hidden.has(`${c.id} ${c.lastMsg!.seq}`)) c.lastMsg = hiddenMessage(c.lastMsg!)
+    // The last message may still be stored JSON (chat/conv-json.ts): its seq is read without parsing it.
+    const withLast = convs.flatMap((c) => {
+      const place = lastPlace(c)
+      return place ? [{ c, seq: place.seq }] : []
+    })
+    const hidden = await this.deps.store.hiddenAmong(user, withLast.map(({ c, seq }) => ({ conv: c.id, seq })))
+    for (const { c, seq } of withLast) if (hidden.has(`${c.id} ${seq}`)) replaceLast(c, hiddenMessage(lastMessage(c)!))
     return convs
   }
 }
