@@ -47,7 +47,7 @@ describe('convs with stored last messages', () => {
     const c = conv('d:a:b', 12)
     setRawLast(c, json)
     expect(c.lastMsg).toBeUndefined()
-    expect(lastPlace(c)).toEqual({ seq: 12, ts: 1234 })
+    expect(lastPlace(c)).toMatchObject({ seq: 12, ts: 1234 })
     const m = lastMessage(c)!
     expect(m.seq).toBe(12)
     expect(rawLast(c)).toBeUndefined()

@@ -7,34 +7,40 @@
  */
 import type { Conversation, Message } from '@chat/shared'
 
-const raw = new WeakMap<Conversation, string>()
+/** A last message held as text, with its seq and ts read once (a list sorts by ts). */
+interface RawLast {
+  readonly json: string
+  readonly seq: number
+  readonly ts: number
+}
+
+const raw = new WeakMap<Conversation, RawLast>()
 
 /** `c`'s last message is stored JSON `json` (c.lastMsg stays unset until someone needs it). */
 export function setRawLast(c: Conversation, json: string): void {
-  raw.set(c, json)
+  const place = peekPlace(json)
+  // Not in the stored format (never expected): parsed at once.
+  if (place) raw.set(c, { json, seq: place.seq, ts: place.ts })
+  else c.lastMsg = JSON.parse(json) as Message
 }
 
 /** The stored JSON of `c`'s last message when it is still held as text. */
 export function rawLast(c: Conversation): string | undefined {
-  return raw.get(c)
+  return raw.get(c)?.json
 }
 
 /** seq and ts of `c`'s last message, without parsing it (the stored format is ours: store/message-json.ts). */
 export function lastPlace(c: Conversation): { readonly seq: number; readonly ts: number } | undefined {
-  if (c.lastMsg) return c.lastMsg
-  const json = raw.get(c)
-  if (json === undefined) return undefined
-  const place = peekPlace(json)
-  return place ?? lastMessage(c)
+  return c.lastMsg ?? raw.get(c)
 }
 
 /** `c`'s last message as an object (parsed from the stored JSON once). */
 export function lastMessage(c: Conversation): Message | undefined {
   if (c.lastMsg) return c.lastMsg
-  const json = raw.get(c)
-  if (json === undefined) return undefined
+  const held = raw.get(c)
+  if (held === undefined) return undefined
   raw.delete(c)
-  c.lastMsg = JSON.parse(json) as Message
+  c.lastMsg = JSON.parse(held.json) as Message
   return c.lastMsg
 }
 
@@ -47,9 +53,9 @@ export function replaceLast(c: Conversation, m: Message): void {
 /** The `convs` frame: each conversation encoded once, a last message held as text spliced in unparsed. */
 export function encodeConvs(rid: string, items: readonly Conversation[]): string {
   const parts = items.map((c) => {
-    const json = raw.get(c)
+    const held = raw.get(c)
     const s = JSON.stringify(c)
-    return json === undefined ? s : `${s.slice(0, -1)},"lastMsg":${json}}`
+    return held === undefined ? s : `${s.slice(0, -1)},"lastMsg":${held.json}}`
   })
   return `{"type":"convs","rid":${JSON.stringify(rid)},"items":[${parts.join(',')}]}`
 }

@@ -281,7 +281,9 @@ export class ChatService {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
     await Promise.all(convs.map((c, i) => this.unreadMarks(c, user, marks[i])))
-    return convs.sort((a, b) => activity(b) - activity(a))
+    // Each conversation's activity read once, not per comparison.
+    const at = new Map(convs.map((c) => [c, activity(c)]))
+    return convs.sort((a, b) => at.get(b)! - at.get(a)!)
   }
 
   /**
