@@ -669,7 +669,8 @@ class RedisConvs implements ConvStore {
         readSeq: Number(fields[`r:${conv}`] ?? 0),
       }
       if (messages === 'raw' && last) summary.lastJson = last
-      if (directMembers(conv)) summary.peerRead = Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq)
+      // A listed id is a valid one: its prefix tells a 1:1 (no split per conversation).
+      if (conv.startsWith('d:')) summary.peerRead = Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq)
       const marks = fields[`k:${conv}`]
       if (marks !== undefined) summary.marks = marks
       out[i] = summary
