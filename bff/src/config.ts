@@ -148,7 +148,7 @@ export interface Config {
   readonly presenceNodeDeadMs: number
   /**
    * PRESENCE_OFFLINE_GRACE_MS: a closed socket stays counted online this long; a device of the
-   * user back within it announces nothing (gateway/offline-grace.ts). Default 3000; 0: at once.
+   * user back within it announces nothing (gateway/offline-grace.ts). Default 5000; 0: at once.
    */
   readonly presenceOfflineGraceMs: number
   /** SHUTDOWN_TIMEOUT_MS: bound of a graceful drain after SIGTERM. Default 10000. */
