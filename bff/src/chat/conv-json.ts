@@ -14,7 +14,18 @@ interface RawLast {
   readonly ts: number
 }
 
-const raw = new WeakMap<Conversation, RawLast>()
+/**
+ * Held on the conversation under a symbol: JSON.stringify leaves symbol keys out, and a WeakMap of
+ * a storm's 40,000 listed conversations kept its grown table (about 1 KB of heap per connected user).
+ */
+const RAW = Symbol('rawLast')
+type WithRaw = Conversation & { [RAW]?: RawLast | undefined }
+
+const raw = {
+  get: (c: Conversation): RawLast | undefined => (c as WithRaw)[RAW],
+  set: (c: Conversation, r: RawLast): void => void ((c as WithRaw)[RAW] = r),
+  delete: (c: Conversation): void => void ((c as WithRaw)[RAW] = undefined),
+}
 
 /** `c`'s last message is stored JSON `json` (c.lastMsg stays unset until someone needs it). */
 export function setRawLast(c: Conversation, json: string): void {
