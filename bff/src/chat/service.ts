@@ -408,12 +408,13 @@ export class ChatService {
     })
     // A reply whose original was retracted while it was being stored is scrubbed before anyone gets it (reply.ts).
     if (!result.dup && input.kind === 'text' && input.body.reply) result = await this.recheckQuote(result, input.body.reply.seq)
-    // The mentioned members' marks, before anyone can list the conversation with it.
-    if (!result.dup && record.kind === 'group') await this.noteMentions(record, result.msg, 'add')
     if (!result.dup) {
       const ref: MessageRef = { conv: input.conv, seq: result.msg.seq, json: result.json }
       this.delivery.message(record.members, ref, user, out)
     }
+    // The mentioned members' marks, before the ack; a duplicate writes them again (idempotent):
+    // a send whose mark write failed is retried by its client with the same cid and repairs them.
+    if (record.kind === 'group') await this.noteMentions(record, result.msg, 'add')
     return { msg: result.msg, dup: result.dup }
   }
 
@@ -723,11 +724,11 @@ export class ChatService {
       body: { seq: m.seq, by, at },
       dedupWindowMs: this.options.dedupWindowMs,
     })
-    // The members' marks: the event is nothing to read, the recalled message no mention any more.
-    if (!result.dup) await this.engine.convs.noteMarks?.(m.conv, record.members, 'event', 'add', result.msg.seq, UNREAD_EXACT_MAX)
-    if (record.kind === 'group') await this.noteMentions(record, m, 'remove')
     // Every device of every member, the sender's asking one too: it applies the event like the others.
     this.delivery.message(record.members, { conv: m.conv, seq: result.msg.seq, json: result.json }, m.from)
+    // Then the members' marks: the event is nothing to read, the recalled message no mention any more.
+    await this.engine.convs.noteMarks?.(m.conv, record.members, 'event', 'add', result.msg.seq, UNREAD_EXACT_MAX)
+    if (record.kind === 'group') await this.noteMentions(record, m, 'remove')
     return { event: result.msg.seq }
   }
 
