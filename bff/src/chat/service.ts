@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the chat domain (conversations, messages, retraction, receipts, presence) shares its caches and its one store composition.
 /**
  * (Over 400 lines: conversations, sends, receipts and presence all go through the one conversation cache and membership check here.)
  *

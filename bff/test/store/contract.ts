@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one store contract run against every engine, so they cannot drift apart.
 /**
  * The one contract every engine passes (as tus-node-server's stores share one suite). Run against
  * the memory engine and against the real Redis (a fresh key prefix per test, dropped after).
