@@ -1,4 +1,4 @@
-// Over 400 lines on purpose: the chat state and every pure transition on it in one module, shared by both UIs.
+// Over 400 lines on purpose: the client state and every pure update on it in one module, so each change of state is found in one place.
 /**
  * The client's state: a zustand vanilla store, changed only through the pure updates below, each
  * `(state, ...) => state` and applied with `store.setState((s) => update(s, ...))`. An update
