@@ -153,6 +153,11 @@ export interface Config {
    */
   readonly presenceNodeDeadMs: number
   /**
+   * PRESENCE_OFFLINE_GRACE_MS: a closed socket stays counted online this long; a device of the
+   * user back within it announces nothing (gateway/offline-grace.ts). Default 5000; 0: at once.
+   */
+  readonly presenceOfflineGraceMs: number
+  /**
    * HTTP_HEADERS_TIMEOUT_MS: a request (a WebSocket upgrade too) whose headers have not all arrived by
    * then is answered 408 and its connection closed, so slow senders cannot hold sockets. Default 10000.
    */
@@ -292,6 +297,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     presenceBuckets: e.PRESENCE_BUCKETS,
     presenceBeatMs: e.PRESENCE_BEAT_MS,
     presenceNodeDeadMs: e.PRESENCE_NODE_DEAD_MS,
+    presenceOfflineGraceMs: e.PRESENCE_OFFLINE_GRACE_MS,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

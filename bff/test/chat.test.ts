@@ -270,9 +270,9 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     expect(offline.lastSeen).toBeGreaterThan(0)
     const bob2 = await user(b)
     await alice.client.nextOf('presence', (f) => f.user === b && f.online)
-    // The new device learns the peer's state on connect.
-    const peer = await bob2.client.nextOf('presence', (f) => f.user === a)
-    expect(peer.online).toBe(true)
+    // The new device learns the peer's state on connect, in one frame for all its peers.
+    const peers = await bob2.client.nextOf('presences')
+    expect(peers.items).toEqual([{ user: a, online: true }])
   })
 
   it('tells both users of a new 1:1 the other one is online, though they met after connecting', async () => {

@@ -106,6 +106,40 @@ describe('decodeFrame', () => {
     expect(frame).toEqual({ type: 'recv', acks: [ack] })
   })
 
+  it('agrees with the shared codec on valid and invalid sync and convs frames', () => {
+    const cursor = { conv: 'd:alice:bob', seq: 3 }
+    const frames: unknown[] = [
+      { type: 'sync', rid: 's1', cursors: [cursor, { conv: 'g:team', seq: 0 }] },
+      { type: 'sync', rid: 's1', cursors: [] },
+      { type: 'sync', rid: 's1', cursors: [{ ...cursor, extra: 1 }], extra: true },
+      { type: 'sync', rid: 's1', cursors: Array.from({ length: LIMITS.maxSyncConversations }, () => cursor) },
+      { type: 'sync', rid: 's1', cursors: Array.from({ length: LIMITS.maxSyncConversations + 1 }, () => cursor) },
+      { type: 'sync', rid: 's1', cursors: [{ ...cursor, seq: -1 }] },
+      { type: 'sync', rid: 's1', cursors: [{ ...cursor, seq: 2.5 }] },
+      { type: 'sync', rid: 's1', cursors: [{ ...cursor, conv: 'x:a:b' }] },
+      { type: 'sync', rid: 's1', cursors: [null] },
+      { type: 'sync', rid: 's1', cursors: {} },
+      { type: 'sync', rid: 's1' },
+      { type: 'sync', rid: '', cursors: [] },
+      { type: 'sync', rid: 'r'.repeat(LIMITS.maxIdChars), cursors: [] },
+      { type: 'sync', rid: 'r'.repeat(LIMITS.maxIdChars + 1), cursors: [] },
+      { type: 'sync', rid: 7, cursors: [] },
+      { type: 'sync', cursors: [] },
+      { type: 'convs', rid: 'c1' },
+      { type: 'convs', rid: 'c1', extra: true },
+      { type: 'convs', rid: '' },
+      { type: 'convs', rid: null },
+      { type: 'convs' },
+    ]
+    for (const v of frames) {
+      const text = JSON.stringify(v)
+      expect(outcome(decodeFrame, text), text.slice(0, 120)).toEqual(outcome(decodeClientFrame, text))
+    }
+    const broken = ['{"type":"sync","rid":"s","cursors":[', '{"type":"sync","rid":"s","cursors":[],"type":"ping"}', '{"type":"convs","rid":"c","type":"ping"}', '{"type":"convs"']
+    for (const text of broken) expect(outcome(decodeFrame, text), text).toEqual(outcome(decodeClientFrame, text))
+    expect(Object.keys(decodeFrame(JSON.stringify({ type: 'sync', extra: 1, cursors: [], rid: 's' })))).toEqual(['type', 'rid', 'cursors'])
+  })
+
   it('returns a frame with only the schema keys', () => {
     const frame = decodeFrame(JSON.stringify({ ...good, extra: 1, body: { text: 'hi', more: true } }))
     expect(frame).toEqual({ type: 'send', cid: 'c1234567', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } })

@@ -43,9 +43,11 @@ describe.each(['memory', 'redis'] as const)('privacy over the %s engine', (store
     await stranger.nextOf('pong', (f) => f.ts === 7)
     expect(stranger.all('presence')).toEqual([])
     // Nor does the new device learn the stranger's presence; it learns its peer's.
-    await again.nextOf('presence', (p) => p.user === 'pr-friend' && p.online)
+    const peers = await again.nextOf('presences')
+    expect(peers.items).toEqual([{ user: 'pr-friend', online: true }])
     again.send({ type: 'ping', ts: 8 })
     await again.nextOf('pong', (f) => f.ts === 8)
-    expect(again.all('presence').map((p) => p.user)).toEqual(['pr-friend'])
+    expect(again.all('presences')).toEqual([peers])
+    expect(again.all('presence')).toEqual([])
   })
 })

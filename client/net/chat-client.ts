@@ -38,6 +38,7 @@ import {
   setMe,
   setOlder,
   setPresence,
+  setPresences,
   setUsers,
   upsertConv,
   applySettings,
@@ -436,6 +437,8 @@ export class ChatClient {
       receipt: (f) => receipts.onReceipt(f),
       typing: (f) => receipts.onTyping(f),
       presence: (f) => store.setState((s) => setPresence(s, f)),
+      // Right after `welcome`: every peer's presence in one frame, one store update.
+      presences: (f) => store.setState((s) => setPresences(s, f.items)),
       // The connection handles these itself.
       welcome: () => undefined,
       pong: () => undefined,

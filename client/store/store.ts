@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the client state and every pure update on it in one module, so each change of state is found in one place.
 /**
  * The client's state: a zustand vanilla store, changed only through the pure updates below, each
  * `(state, ...) => state` and applied with `store.setState((s) => update(s, ...))`. An update
@@ -358,9 +359,19 @@ export function expireTyping(s: ChatState, now: number, conv?: ConvId, user?: Us
 }
 
 export function setPresence(s: ChatState, p: Presence): ChatState {
-  const prev = s.presence[p.user]
-  if (prev && prev.online === p.online && prev.lastSeen === p.lastSeen) return s
-  return { ...s, presence: { ...s.presence, [p.user]: { user: p.user, online: p.online, lastSeen: p.lastSeen } } }
+  return setPresences(s, [p])
+}
+
+/** Several users' presence (the `presences` frame after `welcome`): one new state, or `s` itself when nothing changed. */
+export function setPresences(s: ChatState, items: readonly Presence[]): ChatState {
+  let presence: Record<UserId, Presence> | undefined
+  for (const p of items) {
+    const prev = (presence ?? s.presence)[p.user]
+    if (prev && prev.online === p.online && prev.lastSeen === p.lastSeen) continue
+    presence ??= { ...s.presence }
+    presence[p.user] = { user: p.user, online: p.online, lastSeen: p.lastSeen }
+  }
+  return presence ? { ...s, presence } : s
 }
 
 export function setOlder(s: ChatState, conv: ConvId, state: OlderState): ChatState {

@@ -492,6 +492,13 @@ export const TypingPushFrame = v.object({ type: v.literal('typing'), conv: ConvI
 
 export const PresenceFrame = v.object({ type: v.literal('presence'), ...Presence.entries })
 
+/**
+ * The presence of several users at once: what a device gets right after `welcome` (its user's
+ * 1:1 peers and contacts), one frame instead of one `presence` per peer. Later changes come as
+ * `presence`.
+ */
+export const PresencesFrame = v.object({ type: v.literal('presences'), items: v.array(Presence) })
+
 export const ErrorFrame = v.object({
   type: v.literal('error'),
   code: v.picklist(ERROR_CODES),
@@ -577,6 +584,7 @@ export const ServerFrame = v.variant('type', [
   ReceiptFrame,
   TypingPushFrame,
   PresenceFrame,
+  PresencesFrame,
   ErrorFrame,
   NoticeFrame,
   ContactsReplyFrame,

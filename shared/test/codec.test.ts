@@ -96,7 +96,7 @@ describe('frame type lists', () => {
   it('hold every type of the frame unions once, in declaration order', () => {
     expect(schemas.CLIENT_FRAME_TYPES).toEqual(['ping', 'send', 'recv', 'read', 'sync', 'history', 'convs', 'conv.create', 'users', 'typing', 'contacts', 'relation', 'contacts.policy', 'group', 'members', 'recall', 'conv.settings', 'hide'])
     expect(schemas.SERVER_FRAME_TYPES).toEqual([
-      'welcome', 'pong', 'ack', 'msg', 'messages', 'sync.done', 'convs', 'conv', 'users', 'receipt', 'typing', 'presence', 'error', 'notice', 'contacts', 'relation', 'group', 'members', 'recall', 'conv.settings', 'hide',
+      'welcome', 'pong', 'ack', 'msg', 'messages', 'sync.done', 'convs', 'conv', 'users', 'receipt', 'typing', 'presence', 'presences', 'error', 'notice', 'contacts', 'relation', 'group', 'members', 'recall', 'conv.settings', 'hide',
     ])
   })
 

@@ -136,8 +136,13 @@ export class CatchUp {
     // The queue holds references only: what it names is read below with everything else, and
     // its last id is the cursor the client acknowledges.
     const queued = await this.deps.engine.queue.read(user, this.deps.queueMaxLength)
-    // One read for the whole sync: most users hid nothing, and then no conversation costs a read more.
-    const hiding = this.deps.hiddenConvs ? await this.deps.hiddenConvs(user) : NO_CONVS
+    // One read for the whole sync, at its first conversation with something to send: most users
+    // hid nothing, and a reconnect whose cursors are all up to date (the usual case) reads nothing.
+    let hidingRead: Promise<ReadonlySet<ConvId>> | undefined
+    const hider = async (conv: ConvId): Promise<UserId | undefined> => {
+      hidingRead ??= this.deps.hiddenConvs ? this.deps.hiddenConvs(user) : Promise.resolve(NO_CONVS)
+      return (await hidingRead).has(conv) ? user : undefined
+    }
 
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
@@ -149,7 +154,7 @@ export class CatchUp {
       if (given === undefined) {
         const page = above(await this.deps.engine.messages.before(conv, undefined, LIMITS.defaultPageSize), floor)
         const first = page.length > 0 ? peekMessage(page[0]!)!.seq : floor + 1
-        await this.emit(out, rid, conv, page, first > floor + 1, sent, hiding.has(conv) ? user : undefined)
+        if (page.length > 0) await this.emit(out, rid, conv, page, first > floor + 1, sent, await hider(conv))
         continue
       }
       // A member who joined later starts at their joining seq, whatever the cursor says.
@@ -161,7 +166,7 @@ export class CatchUp {
         const page = await this.deps.engine.messages.after(conv, after, Math.min(BATCH_MAX_MSGS, lastSeq - after))
         if (page.length === 0) break
         after = peekMessage(page[page.length - 1]!)!.seq
-        await this.emit(out, rid, conv, page, after < lastSeq, sent, hiding.has(conv) ? user : undefined)
+        await this.emit(out, rid, conv, page, after < lastSeq, sent, await hider(conv))
       }
     }
     for (const end of endings) await this.emit(out, rid, peekMessage(end)!.conv, [end], false, sent)

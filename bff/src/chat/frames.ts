@@ -43,6 +43,7 @@ export const encode = {
   receipt: (f: FrameBody<'receipt'>): string => encodeGeneric('receipt', f),
   typing: (f: FrameBody<'typing'>): string => encodeGeneric('typing', f),
   presence: (f: FrameBody<'presence'>): string => encodeGeneric('presence', f),
+  presences: (f: FrameBody<'presences'>): string => encodeGeneric('presences', f),
   error: (f: FrameBody<'error'>): string => encodeGeneric('error', f),
   notice: (f: FrameBody<'notice'>): string => encodeGeneric('notice', f),
   group: (f: FrameBody<'group'>): string => encodeGeneric('group', f),

@@ -8,12 +8,16 @@
 import { LIMITS } from '@chat/shared'
 import type { ClientFrameOf, ClientFrameType, UserId } from '@chat/shared'
 import { encode } from './frames'
+import { encodeConvs } from './conv-json'
 import type { Outlet } from './outlet'
 import type { ChatService } from './service'
 import type { Relations } from '../social/service'
 import { relationHandlers } from '../social/handlers'
 import type { ConvSettings } from './settings'
 import { settingsHandlers } from './settings-handlers'
+
+/** A `convs` list with its last messages left as stored JSON (chat/conv-json.ts). */
+const RAW = { raw: true } as const
 
 export interface HandlerContext {
   readonly conn: Outlet
@@ -65,8 +69,9 @@ export const handlers: HandlerMap = {
   },
 
   async convs(ctx, frame) {
-    const items = await ctx.settings.decorate(ctx.user, await ctx.chat.list(ctx.user))
-    ctx.conn.reply(encode.convs({ rid: frame.rid, items }), 'convs')
+    // Last messages spliced in as stored (chat/conv-json.ts): not parsed and encoded again.
+    const items = await ctx.settings.decorate(ctx.user, await ctx.chat.list(ctx.user, RAW))
+    ctx.conn.reply(encodeConvs(frame.rid, items), 'convs')
   },
 
   async 'conv.create'(ctx, frame) {

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the chat domain (conversations, messages, retraction, receipts, presence) shares its caches and its one store composition.
 /**
  * (Over 400 lines: conversations, sends, receipts and presence all go through the one conversation cache and membership check here.)
  *
@@ -6,10 +7,11 @@
  * (NOT_MEMBER); seqs named by a client are checked against the conversation's last seq.
  */
 import * as v from 'valibot'
-import { AppError, LIMITS, directConvId, directMembers, randomId, schemas } from '@chat/shared'
+import { AppError, LIMITS, directConvId, directMembers, mentionsUser, randomId, schemas } from '@chat/shared'
 import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, StoredTextBody, SystemBody, User, UserId } from '@chat/shared'
 import type { AppendResult, Engine, ConvRecord, MessageBody } from '../store/types'
 import { peekMessage } from '../store/message-json'
+import { isTextJson, lastPlace, rawLast, setRawLast } from './conv-json'
 import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
 import type { Delivery, MessageRef } from './delivery'
 import { ReceiptWindow } from './receipts'
@@ -60,6 +62,10 @@ const USER_SEARCH_LIMIT = 20
  * costs reading them); a larger count is lastSeq - readSeq, events included.
  */
 export const UNREAD_EXACT_MAX = 99
+/** The summary read of a `convs`: last messages as stored JSON. */
+const RAW_MESSAGES = { messages: 'raw' } as const
+/** Newest mentions of a user kept per conversation in their summary marks (`convs` shows the newest unread one). */
+const MENTION_MARKS_MAX = 20
 /** How a stored `recall` event's JSON reads (message-json.ts builds `"kind":"<kind>","body":`). */
 const RECALL_EVENT_MARK = '"kind":"recall","body":'
 
@@ -255,11 +261,14 @@ export class ChatService {
     }
   }
 
-  /** The user's conversations, newest activity first. */
-  async list(user: UserId): Promise<Conversation[]> {
+  /**
+   * The user's conversations, newest activity first. `raw`: last messages may stay stored JSON
+   * (chat/conv-json.ts: `encodeConvs` splices them into the frame unparsed; `lastMessage` parses).
+   */
+  async list(user: UserId, options?: { readonly raw?: boolean }): Promise<Conversation[]> {
     // The user's summary (states and 1:1 peers' read marks), records from the process cache and
     // profiles through the profile cache: a fixed number of store round trips on a warm process.
-    const summary = await this.engine.convs.overview(user)
+    const summary = await this.engine.convs.overview(user, options?.raw ? RAW_MESSAGES : undefined)
     // Cached records without a turn through the microtask queue; the others read at once.
     const records: Array<ConvRecord | undefined> = summary.map((s) => this.convCache.get(s.conv))
     const missing = records.flatMap((r, i) => (r ? [] : [i]))
@@ -267,15 +276,23 @@ export class ChatService {
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
     const profiles = new Map((await this.profiles(memberIds)).map((p) => [p.id, p]))
     const convs: Conversation[] = []
+    const marks: Array<string | undefined> = []
     records.forEach((r, i) => {
       // A group the user left or was removed from is not theirs any more, whatever a summary still holds.
-      if (r?.members.includes(user)) convs.push(conversationOf(r, profiles, summary[i]!, r.kind === 'direct' ? (summary[i]!.peerRead ?? 0) : undefined, user))
+      if (!r?.members.includes(user)) return
+      const c = conversationOf(r, profiles, summary[i]!, r.kind === 'direct' ? (summary[i]!.peerRead ?? 0) : undefined, user)
+      const json = summary[i]!.lastJson
+      if (json !== undefined) setRawLast(c, this.files.refreshUrls && !isTextJson(json) ? this.files.refreshUrls(json) : json)
+      convs.push(c)
+      marks.push(summary[i]!.marks)
     })
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
-    await Promise.all(convs.map((c) => this.unreadMarks(c, user)))
-    return convs.sort((a, b) => activity(b) - activity(a))
+    await Promise.all(convs.map((c, i) => this.unreadMarks(c, user, marks[i])))
+    // Each conversation's activity read once, not per comparison.
+    const at = new Map(convs.map((c) => [c, activity(c)]))
+    return convs.sort((a, b) => at.get(b)! - at.get(a)!)
   }
 
   /**
@@ -285,17 +302,21 @@ export class ChatService {
    *   notice): `unread` (lastSeq - readSeq) leaves those events out, exactly up to UNREAD_EXACT_MAX;
    * - groups: `mentionSeq`, the newest unread message mentioning `user` or everyone, among the
    *   newest MENTION_SCAN_MAX (PROTOCOL.md, Mentions).
-   * Conversations with nothing unread cost nothing; the messages are looked at as stored JSON (a
-   * string test per message; only one naming mentions is parsed).
+   * Conversations with nothing unread cost nothing. With the user's `marks` from the summary (the
+   * recall events and mentions noted on the write path, store/redis.ts MARKS) nothing is read: a
+   * reconnect's `convs` costs the same whatever the number of conversations. Without (a
+   * conversation older than the marks, the memory engine) the unread messages are read and looked
+   * at as stored JSON (a string test per message; only one naming mentions is parsed).
    */
-  private async unreadMarks(c: Conversation, user: UserId): Promise<void> {
+  private async unreadMarks(c: Conversation, user: UserId, marks?: string): Promise<void> {
     const behind = c.lastSeq - c.readSeq
     if (c.unread === 0 || behind <= 0) return
     const exact = c.unread <= UNREAD_EXACT_MAX
     const group = c.kind === 'group'
     if (!exact && !group) return
+    if (marks !== undefined) return fromMarks(c, marks, exact, group)
     const n = Math.min(behind, group ? MENTION_SCAN_MAX : UNREAD_EXACT_MAX)
-    const page = n === 1 && c.lastMsg?.seq === c.lastSeq ? [JSON.stringify(c.lastMsg)] : await this.engine.messages.before(c.id, undefined, n)
+    const page = n === 1 && lastPlace(c)?.seq === c.lastSeq ? [rawLast(c) ?? JSON.stringify(c.lastMsg)] : await this.engine.messages.before(c.id, undefined, n)
     let events = 0
     let mention: number | undefined
     for (let i = page.length - 1; i >= 0; i--) {
@@ -307,6 +328,15 @@ export class ChatService {
     }
     if (exact && events > 0) c.unread = Math.max(0, c.unread - events)
     if (mention !== undefined) c.mentionSeq = mention
+  }
+
+  /** Note (or take back) group message `m` in the marks of the members it mentions. */
+  private async noteMentions(record: ConvRecord, m: Message, op: 'add' | 'remove'): Promise<void> {
+    if (!this.engine.convs.noteMarks || m.kind !== 'text') return
+    const b = m.body as { mentions?: readonly UserId[]; mentionAll?: boolean }
+    if (!b.mentionAll && !b.mentions?.length) return
+    const users = record.members.filter((u) => mentionsUser(m, u))
+    if (users.length > 0) await this.engine.convs.noteMarks(record.id, users, 'mention', op, m.seq, MENTION_MARKS_MAX)
   }
 
   /**
@@ -391,6 +421,9 @@ export class ChatService {
       const ref: MessageRef = { conv: input.conv, seq: result.msg.seq, json: result.json }
       this.delivery.message(record.members, ref, user, out)
     }
+    // The mentioned members' marks, before the ack; a duplicate writes them again (idempotent):
+    // a send whose mark write failed is retried by its client with the same cid and repairs them.
+    if (record.kind === 'group') await this.noteMentions(record, result.msg, 'add')
     return { msg: result.msg, dup: result.dup }
   }
 
@@ -704,6 +737,9 @@ export class ChatService {
     })
     // Every device of every member, the sender's asking one too: it applies the event like the others.
     this.delivery.message(record.members, { conv: m.conv, seq: result.msg.seq, json: result.json }, m.from)
+    // Then the members' marks: the event is nothing to read, the recalled message no mention any more.
+    await this.engine.convs.noteMarks?.(m.conv, record.members, 'event', 'add', result.msg.seq, UNREAD_EXACT_MAX)
+    if (record.kind === 'group') await this.noteMentions(record, m, 'remove')
     return { event: result.msg.seq }
   }
 
@@ -825,13 +861,13 @@ export class ChatService {
   }
 
   /**
-   * A device of `user` connected (`devices`: the user's devices on every node now). Tells the
-   * contacts when it is the first, and returns the presence of the user's 1:1 peers for the new
-   * device (it missed their earlier changes). One conversation listing serves both.
+   * A device of `user` connected. Tells the contacts it is online when `announce` (its first
+   * device on every node, none in its offline grace), and returns the presence of the user's 1:1
+   * peers for the new device (it missed their earlier changes). One conversation listing serves both.
    */
-  async connected(user: UserId, devices: number): Promise<Presence[]> {
+  async connected(user: UserId, announce: boolean): Promise<Presence[]> {
     const ids = await this.engine.convs.listForUser(user)
-    if (devices === 1) await this.announcePresence({ user, online: true }, ids)
+    if (announce) await this.announcePresence({ user, online: true }, ids)
     let peers = ids
       .map((id) => directMembers(id))
       .filter((m): m is [UserId, UserId] => m !== undefined)
@@ -875,6 +911,34 @@ function conversationOf(
   return conv
 }
 
+/**
+ * `unreadMarks` from the summary's marks "<events>|<mentions>" (seqs, ascending): the recall events
+ * among the unread seqs leave `unread`, and the newest unread mention among the newest
+ * MENTION_SCAN_MAX is the group's `mentionSeq`, as a read of those messages would find them.
+ */
+function fromMarks(c: Conversation, marks: string, exact: boolean, group: boolean): void {
+  const bar = marks.indexOf('|')
+  if (exact && bar > 0) {
+    let events = 0
+    for (const s of marks.slice(0, bar).split(' ')) {
+      const seq = Number(s)
+      if (seq > c.readSeq && seq <= c.lastSeq) events++
+    }
+    if (events > 0) c.unread = Math.max(0, c.unread - events)
+  }
+  if (!group || bar < 0 || bar === marks.length - 1) return
+  const floor = Math.max(c.readSeq, c.lastSeq - MENTION_SCAN_MAX)
+  const list = marks.slice(bar + 1).split(' ')
+  for (let i = list.length - 1; i >= 0; i--) {
+    const seq = Number(list[i])
+    if (seq <= floor) break
+    if (seq <= c.lastSeq) {
+      c.mentionSeq = seq
+      break
+    }
+  }
+}
+
 function isProfileList(profiles: readonly User[] | ReadonlyMap<UserId, User>): profiles is readonly User[] {
   return Array.isArray(profiles)
 }
@@ -897,5 +961,5 @@ function without(record: ConvRecord, user: UserId): ConvRecord {
 }
 
 function activity(c: Conversation): number {
-  return c.lastMsg?.ts ?? c.createdAt
+  return lastPlace(c)?.ts ?? c.createdAt
 }

@@ -14,6 +14,7 @@ import { peekMessage } from '../store/message-json'
 import type { ConvSetting, ConvSettingsStore } from '../store/conv-settings'
 import type { Outlet } from './outlet'
 import { encode } from './frames'
+import { lastMessage, lastPlace, replaceLast } from './conv-json'
 
 export interface ConvSettingsDeps {
   readonly store: ConvSettingsStore
@@ -97,16 +98,23 @@ export class ConvSettings {
 
   /** `user`'s list with their settings (`muted`, `pinned`), and a hidden last message as its tombstone. */
   async decorate(user: UserId, convs: Conversation[]): Promise<Conversation[]> {
-    const all = await this.deps.store.all(user)
+    // A hidden last message is shown as its tombstone: one lookup for the whole list, asked in the
+    // same round trip as the settings. The last message may still be stored JSON
+    // (chat/conv-json.ts): its seq is read without parsing it.
+    const withLast = convs.flatMap((c) => {
+      const place = lastPlace(c)
+      return place ? [{ c, seq: place.seq }] : []
+    })
+    const [all, hidden] = await Promise.all([
+      this.deps.store.all(user),
+      this.deps.store.hiddenAmong(user, withLast.map(({ c, seq }) => ({ conv: c.id, seq }))),
+    ])
     for (const c of convs) {
       const s = all.get(c.id)
       if (s?.muted) c.muted = true
       if (s && s.pinned > 0) c.pinned = s.pinned
     }
-    // A hidden last message is shown as its tombstone: one lookup for the whole list.
-    const withLast = convs.filter((c) => c.lastMsg)
-    const hidden = await this.deps.store.hiddenAmong(user, withLast.map((c) => ({ conv: c.id, seq: c.lastMsg!.seq })))
-    for (const c of withLast) if (hidden.has(`${c.id} ${c.lastMsg!.seq}`)) c.lastMsg = hiddenMessage(c.lastMsg!)
+    for (const { c, seq } of withLast) if (hidden.has(`${c.id} ${seq}`)) replaceLast(c, hiddenMessage(lastMessage(c)!))
     return convs
   }
 }

@@ -92,6 +92,8 @@ export class Connection implements Outlet {
   ready: Promise<void> | undefined
   /** Counted in the presence store (so the disconnect is counted too). */
   present = false
+  /** The presence field taken over from a socket of the user closed within the offline grace (else `<node>/<session>`). */
+  presenceField: string | undefined = undefined
   /** Seqs of `msg` and `messages` frames sent on this connection; allocated at the first one. */
   sent: SentSeqs | undefined
   /** Highest seq per 1:1 conversation this connection reported delivered; allocated at the first. */

@@ -1,6 +1,7 @@
 /**
  * Client frame decoding with fast paths for the frames sent most, a text `send` and `recv` (one per
- * message received): checked by hand
+ * message received), and those of every reconnect, `sync` (a cursor per conversation) and `convs`:
+ * checked by hand
  * against exactly what its schema (shared/src/schemas.ts, SendFrame) requires, and producing the
  * same object (known keys only, in schema order). Anything else, or any text send the fast path does
  * not accept, goes through `decodeClientFrame`, so every error is the shared codec's own
@@ -22,8 +23,55 @@ export function decodeFrame(text: string): ClientFrame {
   } else if (text.startsWith('{"type":"recv"')) {
     const frame = recv(text)
     if (frame) return frame
+  } else if (text.startsWith('{"type":"sync"')) {
+    const frame = sync(text)
+    if (frame) return frame
+  } else if (text.startsWith('{"type":"convs"')) {
+    const frame = convs(text)
+    if (frame) return frame
   }
   return decodeClientFrame(text)
+}
+
+/** `[{conv, seq}]` as the schema's cursor list (at most maxSyncConversations), or undefined. */
+function cursorList(list: unknown): Array<{ conv: string; seq: number }> | undefined {
+  if (!Array.isArray(list) || list.length > LIMITS.maxSyncConversations) return undefined
+  const out = new Array<{ conv: string; seq: number }>(list.length)
+  for (let i = 0; i < list.length; i++) {
+    const a: unknown = list[i]
+    if (typeof a !== 'object' || a === null) return undefined
+    const { conv, seq } = a as { conv?: unknown; seq?: unknown }
+    if (typeof conv !== 'string' || conv.length < CONV_MIN || conv.length > CONV_MAX || !CONV_RE.test(conv)) return undefined
+    if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq > LIMITS.maxSeq) return undefined
+    out[i] = { conv, seq }
+  }
+  return out
+}
+
+const validRid = (rid: unknown): rid is string => typeof rid === 'string' && rid.length >= 1 && rid.length <= LIMITS.maxIdChars
+
+/** The frame if `text` is a valid `sync`, otherwise undefined (the full decoder says why). */
+function sync(text: string): ClientFrameOf<'sync'> | undefined {
+  let raw: { type?: unknown; rid?: unknown; cursors?: unknown }
+  try {
+    raw = JSON.parse(text) as typeof raw
+  } catch {
+    return undefined
+  }
+  if (raw.type !== 'sync' || !validRid(raw.rid)) return undefined
+  const cursors = cursorList(raw.cursors)
+  return cursors && { type: 'sync', rid: raw.rid, cursors }
+}
+
+/** The frame if `text` is a valid `convs`, otherwise undefined (the full decoder says why). */
+function convs(text: string): ClientFrameOf<'convs'> | undefined {
+  let raw: { type?: unknown; rid?: unknown }
+  try {
+    raw = JSON.parse(text) as typeof raw
+  } catch {
+    return undefined
+  }
+  return raw.type === 'convs' && validRid(raw.rid) ? { type: 'convs', rid: raw.rid } : undefined
 }
 
 /** The frame if `text` is a valid `recv`, otherwise undefined (the full decoder says why). */
@@ -36,16 +84,9 @@ function recv(text: string): ClientFrameOf<'recv'> | undefined {
     return undefined
   }
   const { type, acks, q } = raw
-  if (type !== 'recv' || !Array.isArray(acks) || acks.length > LIMITS.maxSyncConversations) return undefined
-  const out = new Array<{ conv: string; seq: number }>(acks.length)
-  for (let i = 0; i < acks.length; i++) {
-    const a: unknown = acks[i]
-    if (typeof a !== 'object' || a === null) return undefined
-    const { conv, seq } = a as { conv?: unknown; seq?: unknown }
-    if (typeof conv !== 'string' || conv.length < CONV_MIN || conv.length > CONV_MAX || !CONV_RE.test(conv)) return undefined
-    if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq > LIMITS.maxSeq) return undefined
-    out[i] = { conv, seq }
-  }
+  if (type !== 'recv') return undefined
+  const out = cursorList(acks)
+  if (!out) return undefined
   if ('q' in raw) {
     if (typeof q !== 'string' || q.length > 64) return undefined
     return { type: 'recv', acks: out, q }

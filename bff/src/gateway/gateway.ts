@@ -29,6 +29,8 @@ import type { ConnectionLimits } from './connection'
 import { LocalDevices } from './devices'
 import { Admission } from './admission'
 import { BookkeepingQueue, DEFAULT_BOOKKEEPING } from './presence-queue'
+import { OfflineGrace } from './offline-grace'
+import type { GraceEntry } from './offline-grace'
 import type { BookkeepingLimits } from './presence-queue'
 import type { Delivery } from '../chat/delivery'
 import type { Relations } from '../social/service'
@@ -67,6 +69,8 @@ export class Gateway {
   readonly admission: Admission
   /** Disconnect bookkeeping, bounded in concurrency and retried (gateway/presence-queue.ts). */
   readonly bookkeeping: BookkeepingQueue
+  /** Closed sockets still counted online for PRESENCE_OFFLINE_GRACE_MS (gateway/offline-grace.ts). */
+  readonly grace: OfflineGrace
   /**
    * One set of socket listeners for all connections (each finds its Connection on the socket):
    * four closures per socket would be a good part of an idle connection's memory.
@@ -109,6 +113,7 @@ export class Gateway {
     this.bookkeeping = new BookkeepingQueue(deps.bookkeeping ?? DEFAULT_BOOKKEEPING, (err, attempts) =>
       deps.log.warn({ err, attempts }, 'disconnect bookkeeping failed'),
     )
+    this.grace = new OfflineGrace(config.presenceOfflineGraceMs, (e) => this.expireGrace(e))
     this.heartbeat = setInterval(() => this.beat(), config.heartbeatIntervalMs)
     this.heartbeat.unref()
   }
@@ -235,9 +240,16 @@ export class Gateway {
   private async announceOnline(conn: Connection): Promise<void> {
     const { engine, chat, node } = this.deps
     conn.present = true
-    const devices = await engine.presence.connected(conn.user, presenceField(node, conn))
+    // A socket of the user closed within the grace: its field is still counted, the new one takes
+    // it over. No presence script, nothing announced (the contacts never saw the user leave).
+    const held = this.grace.take(conn.user)
+    let announce = false
+    if (held) conn.presenceField = held.field
+    else announce = (await engine.presence.connected(conn.user, presenceField(node, conn))) === 1
     this.deps.onOnline?.(conn.user)
-    for (const p of await chat.connected(conn.user, devices)) conn.reply(encode.presence(p), 'presence')
+    // The peers' presence for the new device (it missed their changes): one frame for all.
+    const peers = await chat.connected(conn.user, announce)
+    if (peers.length > 0) conn.reply(encode.presences({ items: peers }), 'presences')
   }
 
   /**
@@ -247,6 +259,9 @@ export class Gateway {
    */
   async recountPresence(): Promise<void> {
     const { engine, chat, node } = this.deps
+    // The reaper counted out every field of this process, those in their grace too (and told
+    // the contacts of users left with none): nothing more to do for those.
+    this.grace.drop()
     const work: Promise<void>[] = []
     for (const conn of this.conns) {
       if (!conn.present) continue
@@ -273,25 +288,31 @@ export class Gateway {
 
   /** @internal for the shared listeners */
   onClose(conn: Connection): void {
-    const { devices, engine, chat, metrics, node, delivery } = this.deps
+    const { devices, engine, metrics, node, delivery } = this.deps
     if (!this.conns.delete(conn)) return
     metrics.connections.dec()
     const last = devices.remove(conn)
     const user = conn.user
     if (last) this.buckets.delete(user)
-    const at = Date.now()
-    const present = conn.present
-    const field = presenceField(node, conn)
+    // Presence: counted out only after the grace, unless a device of the user takes it over.
+    if (conn.present) this.grace.hold(user, presenceField(node, conn), Date.now())
+    if (!last) return
     // Queued, bounded and retried: every step is idempotent (see presence-queue.ts).
     const work = this.bookkeeping.push(async () => {
       // A device that arrived meanwhile keeps the routing and the subscription.
-      if (last && !devices.has(user)) {
-        await delivery.leave(user)
-        if (!devices.has(user)) await engine.bus.unsubscribe(user)
-      }
-      if (!present) return
-      const left = await engine.presence.disconnected(user, field, at)
-      if (left === 0) await chat.announcePresence({ user, online: false, lastSeen: at })
+      if (devices.has(user)) return
+      await delivery.leave(user)
+      if (!devices.has(user)) await engine.bus.unsubscribe(user)
+    })
+    this.track(work)
+  }
+
+  /** The grace of a closed socket ended with no device back here: counted out, offline announced with none left. */
+  private expireGrace(e: GraceEntry): void {
+    const { engine, chat } = this.deps
+    const work = this.bookkeeping.push(async () => {
+      const left = await engine.presence.disconnected(e.user, e.field, e.at)
+      if (left === 0) await chat.announcePresence({ user: e.user, online: false, lastSeen: e.at })
     })
     this.track(work)
   }
@@ -445,6 +466,8 @@ export class Gateway {
       while (this.conns.size > 0) await new Promise((r) => setTimeout(r, 20))
     }, deadline)
     for (const conn of this.conns) conn.ws.terminate()
+    // This process stops counting its sockets: the closed ones' graces end now.
+    this.grace.flush()
     await waitUntil(async () => {
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     }, deadline)
@@ -458,7 +481,7 @@ export class Gateway {
  * decrement cannot take away another socket's count.
  */
 function presenceField(node: string, conn: Connection): string {
-  return `${node}/${conn.session}`
+  return conn.presenceField ?? `${node}/${conn.session}`
 }
 
 /**

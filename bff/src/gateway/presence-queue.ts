@@ -13,7 +13,9 @@
  * Bound: a job waits behind at most (queued / concurrency) rounds of one job each; with Redis
  * answering, N closes are done within N / concurrency x (one job's round trips), and a Redis
  * that is away delays them by at most the retry schedule (sum of the backoffs, <= maxAttempts x
- * retryMaxMs), after which the job is given up and logged once.
+ * retryMaxMs), after which the job is given up and logged once. A socket's presence decrement is
+ * queued only when its offline grace ends (gateway/offline-grace.ts): PRESENCE_OFFLINE_GRACE_MS
+ * later than the close, the routing part (`leave`, unsubscribe) at once.
  */
 import { backoffDelay } from '@chat/shared'
 

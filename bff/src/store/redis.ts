@@ -13,7 +13,10 @@
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
  *   P{u:<id>}:s                 hash    the user's summary, what a reconnect needs of every conversation (ConvStore.overview):
  *                                       `l:<conv>` "<lastSeq> <last message JSON>", `r:<conv>` own read mark,
- *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY)
+ *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY);
+ *                                       `k:<conv>` "<recall event seqs>|<seqs mentioning the user>" (MARKS), the
+ *                                       newest of each, written from the conversation's creation (or the user's
+ *                                       joining) on: absent for one older than that (`convs` then reads its messages)
  *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
  *   P{pr:<b>}...                        presence, bucketed: see store/redis-presence.ts
  *   P{u:<id>}:i                 hash    profile: name, avatar
@@ -262,6 +265,45 @@ end
 return 0
 `
 
+/**
+ * A user's marks of one conversation (`k:<conv>`, "<events>|<mentions>", each a space-separated
+ * ascending list of seqs): what `convs` needs of the unread part (recall events left out of
+ * `unread`, the newest mention) without reading its messages. ARGV: the field, 'e' or 'm', '+'
+ * (add the seq, keep the newest ARGV[5]) or '-' (remove it: a recalled mention), the seq, the cap.
+ * Only a field that exists is changed: one absent was not kept from the start, and a partial
+ * list would be taken for a complete one. Idempotent.
+ */
+const MARKS = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+local bar = string.find(cur, '|', 1, true)
+if not bar then return 0 end
+local e = string.sub(cur, 1, bar - 1)
+local m = string.sub(cur, bar + 1)
+local seq = tonumber(ARGV[4])
+local out = {}
+local found = false
+for s in string.gmatch(ARGV[2] == 'e' and e or m, '%d+') do
+  local n = tonumber(s)
+  if n == seq then found = true end
+  if n ~= seq or ARGV[3] ~= '-' then out[#out + 1] = n end
+end
+if ARGV[3] == '+' then
+  if found then return 0 end
+  out[#out + 1] = seq
+  table.sort(out)
+  local cap = tonumber(ARGV[5])
+  while #out > cap do table.remove(out, 1) end
+elseif not found then
+  return 0
+end
+local parts = {}
+for i = 1, #out do parts[i] = string.format('%d', out[i]) end
+if ARGV[2] == 'e' then e = table.concat(parts, ' ') else m = table.concat(parts, ' ') end
+redis.call('HSET', KEYS[1], ARGV[1], e .. '|' .. m)
+return 1
+`
+
 /** Append with both bounds: MAXLEN (oldest dropped) and MINID (retention); idle queues expire whole. */
 const QUEUE_PUSH = `
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'c', ARGV[3], 's', ARGV[5])
@@ -305,6 +347,7 @@ interface Scripted {
   chatRetract(k1: string, k2: string, seq: number, tombstone: string, mark: string): Promise<number>
   chatMarkRead(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatSummary(k1: string, ...args: (string | number)[]): Promise<number>
+  chatMarks(k1: string, field: string, kind: 'e' | 'm', op: '+' | '-', seq: number, cap: number): Promise<number>
   chatQueuePush(k1: string, ...args: (string | number)[]): Promise<number>
   chatTakeRefresh(k1: string, k2: string): Promise<[string, string] | null>
   chatAcquireSlot(k1: string, id: string, max: number, now: number, idleMs: number): Promise<number>
@@ -320,6 +363,7 @@ function defineScripts(client: Client): Client & Scripted {
   client.defineCommand('chatRetract', { numberOfKeys: 2, lua: RETRACT })
   client.defineCommand('chatMarkRead', { numberOfKeys: 2, lua: MARK_READ })
   client.defineCommand('chatSummary', { numberOfKeys: 1, lua: SUMMARY })
+  client.defineCommand('chatMarks', { numberOfKeys: 1, lua: MARKS })
   client.defineCommand('chatQueuePush', { numberOfKeys: 1, lua: QUEUE_PUSH })
   client.defineCommand('chatTakeRefresh', { numberOfKeys: 2, lua: TAKE_REFRESH })
   client.defineCommand('chatAcquireSlot', { numberOfKeys: 1, lua: ACQUIRE_SLOT })
@@ -526,7 +570,7 @@ class RedisConvs implements ConvStore {
       Promise.all(
         stored.members.flatMap((m) => [
           this.r.zadd(this.k.userConvs(m), stored.createdAt, stored.id),
-          ...(res === 0 ? [this.r.chatSummary(this.k.summary(m), `l:${stored.id}`, 0, '0 ')] : []),
+          ...(res === 0 ? [this.r.chatSummary(this.k.summary(m), `l:${stored.id}`, 0, '0 '), this.r.hsetnx(this.k.summary(m), `k:${stored.id}`, '|')] : []),
         ]),
       ),
     )
@@ -552,11 +596,14 @@ class RedisConvs implements ConvStore {
     if (res === 0) return false
     const now = new Set(next.members)
     const gone = prev.members.filter((m) => !now.has(m))
+    const was = new Set(prev.members)
     await this.guard(() =>
       Promise.all([
         ...gone.map((m) => this.r.zrem(this.k.userConvs(m), next.id)),
         // Their summary entry goes too (`overview` lists only the zset's ids; a member added again starts afresh).
-        ...gone.map((m) => this.r.hdel(this.k.summary(m), `l:${next.id}`, `r:${next.id}`, `p:${next.id}`)),
+        ...gone.map((m) => this.r.hdel(this.k.summary(m), `l:${next.id}`, `r:${next.id}`, `p:${next.id}`, `k:${next.id}`)),
+        // A member added reads nothing from before their joining seq: their marks start empty now.
+        ...next.members.filter((m) => !was.has(m)).map((m) => this.r.hsetnx(this.k.summary(m), `k:${next.id}`, '|')),
         ...next.members.map((m) => this.r.zadd(this.k.userConvs(m), 'NX', next.createdAt, next.id)),
       ]),
     )
@@ -620,10 +667,14 @@ class RedisConvs implements ConvStore {
       const summary: { -readonly [K in keyof ConvSummary]: ConvSummary[K] } = {
         conv,
         lastSeq,
-        lastMsg: messages && last ? (JSON.parse(last) as Message) : undefined,
+        lastMsg: messages === true && last ? (JSON.parse(last) as Message) : undefined,
         readSeq: Number(fields[`r:${conv}`] ?? 0),
       }
-      if (directMembers(conv)) summary.peerRead = Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq)
+      if (messages === 'raw' && last) summary.lastJson = last
+      // A listed id is a valid one: its prefix tells a 1:1 (no split per conversation).
+      if (conv.startsWith('d:')) summary.peerRead = Math.min(Number(fields[`p:${conv}`] ?? 0), lastSeq)
+      const marks = fields[`k:${conv}`]
+      if (marks !== undefined) summary.marks = marks
       out[i] = summary
     }
     if (missing.length > 0) {
@@ -668,6 +719,13 @@ class RedisConvs implements ConvStore {
         ),
       ),
     )
+  }
+
+  async noteMarks(conv: ConvId, users: readonly UserId[], kind: 'event' | 'mention', op: 'add' | 'remove', seq: number, cap: number): Promise<void> {
+    const field = `k:${conv}`
+    const k = kind === 'event' ? 'e' : 'm'
+    const o = op === 'add' ? '+' : '-'
+    await this.guard(() => Promise.all(users.map((u) => this.r.chatMarks(this.k.summary(u), field, k, o, seq, cap))))
   }
 
   async markRead(conv: ConvId, user: UserId, seq: number, restored = false): Promise<number> {

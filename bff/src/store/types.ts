@@ -80,11 +80,12 @@ export interface ConvState {
 /** What a summary read needs. */
 export interface OverviewOptions {
   /**
-   * The last messages (`lastMsg`); default true. False: an engine may leave them out. `sync` and the
+   * The last messages (`lastMsg`); default true. False: an engine may leave them out. 'raw': an
+   * engine may give them as stored JSON (`lastJson`), for a `convs` frame built without parsing them. `sync` and the
    * presence at connect read only seqs and ids, and parsing 20 last messages per reconnect was the
    * largest item of its CPU profile (issue 15).
    */
-  readonly messages?: boolean
+  readonly messages?: boolean | 'raw'
 }
 
 /** One conversation in a user's summary (`ConvStore.overview`). */
@@ -92,6 +93,14 @@ export interface ConvSummary extends ConvState {
   readonly conv: ConvId
   /** A 1:1's other member's read mark (undefined for a group). */
   readonly peerRead?: number | undefined
+  /**
+   * The user's marks of the conversation kept on the write path (`ConvStore.noteMarks`):
+   * "<recall event seqs>|<seqs mentioning the user>", the newest of each, ascending. Absent when
+   * the engine does not keep them or did not from the conversation's start: read its messages.
+   */
+  readonly marks?: string | undefined
+  /** The last message as stored JSON, unparsed, when asked with `messages: 'raw'` (an engine may give `lastMsg` instead). */
+  readonly lastJson?: string | undefined
 }
 
 export interface MessageStore {
@@ -137,6 +146,11 @@ export interface ConvStore {
    * `markRead` and `create`). Same as `listForUser` + `states` (+ the peer's `states`).
    */
   overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]>
+  /**
+   * Optional: note in `users`' summaries that `seq` of `conv` is a recall event, or mentions them
+   * (`remove`: a mention recalled), keeping the newest `cap`. What `overview` returns as `marks`.
+   */
+  noteMarks?(conv: ConvId, users: readonly UserId[], kind: 'event' | 'mention', op: 'add' | 'remove', seq: number, cap: number): Promise<void>
   /** Move the user's read mark up to `seq` (never back). Returns the mark now stored. */
   markRead(conv: ConvId, user: UserId, seq: number): Promise<number>
 }

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: one store contract run against every engine, so they cannot drift apart.
 /**
  * The one contract every engine passes (as tus-node-server's stores share one suite). Run against
  * the memory engine and against the real Redis (a fresh key prefix per test, dropped after).
@@ -124,16 +125,18 @@ export function engineContract(name: string, make: MakeEngine): void {
       it('summarises every conversation of a user: states and a 1:1 peer\'s read mark, kept up by append and markRead', async () => {
         const d = await direct()
         await e.convs.create({ id: 'g:sum', kind: 'group', members: ['ann', 'bob', 'cat'], createdAt: 7 })
+        // Marks (recall events, mentions) are an engine's option: compared in their own test below.
+        const strip = ({ marks: _marks, ...s }: ConvSummary) => s
         const empty = await e.convs.overview('ann')
         expect(empty.map((s) => s.conv).sort()).toEqual([d, 'g:sum'].sort())
-        expect(empty.find((s) => s.conv === d)).toEqual({ conv: d, lastSeq: 0, lastMsg: undefined, readSeq: 0, peerRead: 0 })
+        expect(strip(empty.find((s) => s.conv === d)!)).toEqual({ conv: d, lastSeq: 0, lastMsg: undefined, readSeq: 0, peerRead: 0 })
         const a1 = await e.messages.append(input(d, 'ann', 'one'))
         const b2 = await e.messages.append(input(d, 'bob', 'two', { members: ['ann', 'bob'] }))
         const g1 = await e.messages.append(input('g:sum', 'cat', 'hey'))
         // A retried send changes nothing.
         await e.messages.append(input(d, 'ann', 'one', { cid: a1.msg.cid }))
         expect(await e.convs.markRead(d, 'ann', 2)).toBe(2)
-        const byConv = (list: Awaited<ReturnType<typeof e.convs.overview>>) => new Map(list.map((s) => [s.conv, s]))
+        const byConv = (list: Awaited<ReturnType<typeof e.convs.overview>>) => new Map(list.map((s) => [s.conv, strip(s)]))
         const ann = byConv(await e.convs.overview('ann'))
         expect(ann.get(d)).toEqual({ conv: d, lastSeq: 2, lastMsg: b2.msg, readSeq: 2, peerRead: 2 })
         expect(ann.get('g:sum')).toEqual({ conv: 'g:sum', lastSeq: 1, lastMsg: g1.msg, readSeq: 0 })
@@ -151,6 +154,29 @@ export function engineContract(name: string, make: MakeEngine): void {
         // Seqs only (a sync's read): the same seqs and marks, last messages optional.
         const seqs = (list: ConvSummary[]) => list.map((x) => [x.conv, x.lastSeq, x.readSeq, x.peerRead]).sort()
         expect(seqs(await e.convs.overview('ann', { messages: false }))).toEqual(seqs(await e.convs.overview('ann')))
+      })
+
+      it('keeps each member\'s recall events and mentions in its summary from the conversation\'s creation on (engines that keep marks)', async () => {
+        if (!e.convs.noteMarks) return
+        await e.convs.create({ id: 'g:mk', kind: 'group', members: ['ann', 'bob'], createdAt: 1 })
+        const marks = async (user: string) => (await e.convs.overview(user)).find((s) => s.conv === 'g:mk')?.marks
+        expect(await marks('ann')).toBe('|')
+        await e.convs.noteMarks('g:mk', ['ann', 'bob'], 'event', 'add', 3, 2)
+        await e.convs.noteMarks('g:mk', ['ann'], 'mention', 'add', 2, 20)
+        await e.convs.noteMarks('g:mk', ['ann'], 'event', 'add', 5, 2)
+        // The newest `cap` only, ascending; adding one again changes nothing.
+        await e.convs.noteMarks('g:mk', ['ann'], 'event', 'add', 4, 2)
+        await e.convs.noteMarks('g:mk', ['ann'], 'event', 'add', 5, 2)
+        expect(await marks('ann')).toBe('4 5|2')
+        // A recalled mention goes; removing what is not there changes nothing.
+        await e.convs.noteMarks('g:mk', ['ann'], 'mention', 'remove', 2, 20)
+        await e.convs.noteMarks('g:mk', ['bob'], 'mention', 'remove', 9, 20)
+        expect(await marks('ann')).toBe('4 5|')
+        expect(await marks('bob')).toBe('3|')
+        // Raw last messages: the stored JSON as it is.
+        const sent = await e.messages.append(input('g:mk', 'bob', 'raw'))
+        const raw = (await e.convs.overview('ann', { messages: 'raw' })).find((s) => s.conv === 'g:mk')!
+        expect(raw.lastJson === undefined ? raw.lastMsg : JSON.parse(raw.lastJson)).toEqual(sent.msg)
       })
 
       it('moves read marks forward only', async () => {

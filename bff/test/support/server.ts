@@ -14,7 +14,8 @@ export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export function testConfig(env: Record<string, string> = {}): Config {
   // An in-process server runs its persister inline: there is no built persister.js to start here
   // (the process topology is tested with real processes: tests/ops/archive-kill.test.ts).
-  return loadConfig({ NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'silent', STATIC_DIR: 'bff/test/support/static', ARCHIVE_URL: 'none', ARCHIVE_PERSISTER: 'inline', ...env })
+  // Offline announced at the close unless a test asks for the grace (bff/test/offline-grace.test.ts).
+  return loadConfig({ NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'silent', STATIC_DIR: 'bff/test/support/static', ARCHIVE_URL: 'none', ARCHIVE_PERSISTER: 'inline', PRESENCE_OFFLINE_GRACE_MS: '0', ...env })
 }
 
 export async function startTestServer(env: Record<string, string> = {}, deps: ServerDeps = {}): Promise<RunningServer> {

@@ -122,7 +122,7 @@ interface Started {
 async function startBff(env: Record<string, string>, where: Omit<SpawnOptions, 'timeoutMs'>): Promise<Started> {
   const main = where.entry ?? (await bundle())
   const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', STATIC_DIR: 'bff/test/support/static', ARCHIVE_URL: 'none', ...env },
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', STATIC_DIR: 'bff/test/support/static', ARCHIVE_URL: 'none', PRESENCE_OFFLINE_GRACE_MS: '0', ...env },
     cwd: where.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     // A group of its own: the primary and its workers are killed together (guard, stopAll).

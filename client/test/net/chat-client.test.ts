@@ -352,6 +352,19 @@ describe('ChatClient', () => {
     expect(s.framesOf('history')).toHaveLength(1)
   })
 
+  it('takes every peer\'s presence from one presences frame after welcome, and later changes from presence frames', async () => {
+    const h = setup()
+    const { s } = await online(h)
+    s.push({ type: 'presences', items: [{ user: 'bob', online: true }, { user: 'carol', online: false, lastSeen: 1000 }] })
+    expect(h.store.getState().presence).toEqual({ bob: { user: 'bob', online: true, lastSeen: undefined }, carol: { user: 'carol', online: false, lastSeen: 1000 } })
+    const before = h.store.getState().presence
+    s.push({ type: 'presences', items: [{ user: 'bob', online: true }] })
+    expect(h.store.getState().presence).toBe(before)
+    s.push({ type: 'presence', user: 'bob', online: false, lastSeen: 2000 })
+    expect(h.store.getState().presence.bob).toEqual({ user: 'bob', online: false, lastSeen: 2000 })
+    expect(h.store.getState().presence.carol).toEqual({ user: 'carol', online: false, lastSeen: 1000 })
+  })
+
   it('shows typing for typingShowMs and drops it when that user\'s message arrives', async () => {
     const h = setup()
     const { s } = await online(h)

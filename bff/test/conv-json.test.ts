@@ -1,0 +1,57 @@
+/**
+ * `convs` frames with last messages spliced in as stored JSON (chat/conv-json.ts): the same frame,
+ * once parsed, as the generic encoding of the parsed messages, valid for the shared decoder, and
+ * the helpers read seq, ts and kind of stored JSON without parsing it.
+ */
+import { describe, expect, it } from 'vitest'
+import { decodeServerFrame } from '@chat/shared'
+import type { Conversation, Message } from '@chat/shared'
+import { encodeConvs, isTextJson, lastMessage, lastPlace, peekPlace, rawLast, replaceLast, setRawLast } from '../src/chat/conv-json'
+import { encode } from '../src/chat/frames'
+import { messageJson, messageJsonParts } from '../src/store/message-json'
+
+const stored = (seq: number, kind: 'text' | 'image', body: object, ts = 1_700_000_000_000 + seq) =>
+  messageJson(messageJsonParts({ conv: 'd:a:b', from: 'a', cid: `cid${String(seq).padStart(8, "0")}`, mid: `mid${String(seq).padStart(8, "0")}`, ts, kind, body, dedupWindowMs: 1 } as never), seq)
+
+const conv = (id: string, lastSeq: number): Conversation => ({
+  id,
+  kind: 'direct',
+  members: [{ id: 'a', name: 'A' }, { id: 'b', name: 'B' }],
+  createdAt: 1,
+  lastSeq,
+  readSeq: 0,
+  unread: lastSeq,
+  peerRead: 0,
+})
+
+describe('convs with stored last messages', () => {
+  it('encodes the same frame as the parsed messages would, and the shared decoder accepts it', () => {
+    const text = stored(3, 'text', { text: 'say "kind":"image" and ,"ts":1' })
+    const image = stored(7, 'image', { fileId: 'f1abcdefgh', name: 'a.png', size: 2, mime: 'image/png', width: 1, height: 1, url: '/files/f1abcdefgh', thumbUrl: '/files/f1abcdefgh/thumb' })
+    const a = conv('d:a:b', 3)
+    const b = conv('d:a:c', 7)
+    const c = conv('d:a:d', 0)
+    setRawLast(a, text)
+    setRawLast(b, image)
+    const frame = encodeConvs('r1', [a, b, c])
+    const generic = encode.convs({ rid: 'r1', items: [{ ...a, lastMsg: JSON.parse(text) as Message }, { ...b, lastMsg: JSON.parse(image) as Message }, c] })
+    expect(JSON.parse(frame)).toEqual(JSON.parse(generic))
+    expect(decodeServerFrame(frame)).toEqual(decodeServerFrame(generic))
+  })
+
+  it('reads seq, ts and kind without parsing, parses once when asked, and a replaced last message is encoded as an object', () => {
+    const json = stored(12, 'text', { text: ',"seq":99,"ts":5' }, 1234)
+    expect(peekPlace(json)).toEqual({ seq: 12, ts: 1234 })
+    expect(isTextJson(json)).toBe(true)
+    expect(isTextJson(stored(1, 'image', { fileId: 'f', text: '"kind":"text"' }))).toBe(false)
+    const c = conv('d:a:b', 12)
+    setRawLast(c, json)
+    expect(c.lastMsg).toBeUndefined()
+    expect(lastPlace(c)).toMatchObject({ seq: 12, ts: 1234 })
+    const m = lastMessage(c)!
+    expect(m.seq).toBe(12)
+    expect(rawLast(c)).toBeUndefined()
+    replaceLast(c, { ...m, kind: 'hidden', body: {} })
+    expect((JSON.parse(encodeConvs('r', [c])) as { items: Conversation[] }).items[0]!.lastMsg!.kind).toBe('hidden')
+  })
+})

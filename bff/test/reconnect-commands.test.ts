@@ -1,0 +1,186 @@
+/**
+ * Redis commands per reconnect (issue 15) do not grow with the user's conversations. A user in 4
+ * and one in 40 conversations, each with unread messages, a recall event and (groups) a mention,
+ * disconnect and reconnect within the offline grace as the app does it (`sync` with cursors,
+ * `convs`); INFO commandstats of a Redis this file starts counts what the BFF sent, scripts'
+ * inner commands included. `convs` still leaves the recall events out of `unread` and finds the
+ * mention (from the per-user summary's marks, not from reading each conversation). Member
+ * profiles come from the process's cache (PROFILE_CACHE_TTL_MS): warm, as after a first connect.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { directConvId } from '@chat/shared'
+import type { Conversation } from '@chat/shared'
+import type { RunningServer } from '../src/app'
+import { TestClient, connectUser, devLogin, newCid } from './support/client'
+import { randomPrefix, startTestServer } from './support/server'
+import { waitFor } from './support/wait'
+
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as AddressInfo).port
+  await new Promise((r) => s.close(r))
+  return port
+}
+
+let redis: ChildProcess | undefined
+let admin: Redis
+let server: RunningServer
+
+beforeAll(async () => {
+  const port = await freePort()
+  const url = `redis://127.0.0.1:${port}`
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  // Listening once a PING is answered (no event tells when redis-server is ready).
+  for (let i = 0; ; i++) {
+    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      await probe.ping()
+      break
+    } catch (err) {
+      if (i >= 100) throw err
+      await new Promise((r) => setTimeout(r, 50))
+    } finally {
+      probe.disconnect()
+    }
+  }
+  admin = new Redis(url)
+  server = await startTestServer({
+    STORE: 'redis',
+    REDIS_URL: url,
+    REDIS_PREFIX: randomPrefix(),
+    PRESENCE_OFFLINE_GRACE_MS: '60000',
+    RATE_LIMIT_PER_SEC: '100000',
+    RATE_LIMIT_BURST: '100000',
+  })
+})
+
+afterAll(async () => {
+  await server?.close()
+  admin?.disconnect()
+  if (redis?.pid) process.kill(redis.pid, 'SIGKILL')
+})
+
+/** Calls per command since the server started (INFO commandstats), without INFO itself. */
+async function commandStats(): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  for (const m of (await admin.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) if (m[1] !== 'info') out.set(m[1]!, Number(m[2]))
+  return out
+}
+
+function diff(a: Map<string, number>, b: Map<string, number>): { total: number; calls: Record<string, number> } {
+  const calls: Record<string, number> = {}
+  let total = 0
+  for (const [cmd, n] of b) {
+    const d = n - (a.get(cmd) ?? 0)
+    if (d > 0) {
+      calls[cmd] = d
+      total += d
+    }
+  }
+  return { total, calls }
+}
+
+async function sendText(c: TestClient, conv: string, text: string, extra: Record<string, unknown> = {}): Promise<number> {
+  const cid = newCid()
+  c.send({ type: 'send', cid, conv, kind: 'text', body: { text, ...extra } } as never)
+  return (await c.nextOf('ack', (f) => f.cid === cid)).seq
+}
+
+/**
+ * `me` in `n` conversations: half 1:1s, half groups with `peer`. In each the other side sends
+ * three messages (in groups the second mentions `me`) and recalls the first: four unread seqs,
+ * one of them a recall event.
+ */
+async function setUp(me: string, n: number): Promise<{ cursors: { conv: string; seq: number }[]; mentionSeqs: Map<string, number> }> {
+  const mine = (await connectUser(server.url, me)).client
+  const peer = (await connectUser(server.url, `${me}-p`)).client
+  const cursors: { conv: string; seq: number }[] = []
+  const mentionSeqs = new Map<string, number>()
+  try {
+    for (let i = 0; i < n / 2; i++) {
+      const other = (await connectUser(server.url, `${me}-d${i}`)).client
+      const conv = directConvId(me, `${me}-d${i}`)
+      const first = await sendText(other, conv, 'one')
+      await sendText(other, conv, 'two')
+      await sendText(other, conv, 'three')
+      other.send({ type: 'recall', rid: 'r', conv, seq: first })
+      const recalled = await other.nextOf('recall', (f) => f.rid === 'r')
+      await other.close()
+      // The device holds everything (it was online): nothing to read in the conversation.
+      cursors.push({ conv, seq: recalled.event! })
+    }
+    for (let i = 0; i < n / 2; i++) {
+      mine.send({ type: 'conv.create', rid: `g${i}`, kind: 'group', title: `g${i}`, members: [`${me}-p`] })
+      const conv = (await mine.nextOf('conv', (f) => f.rid === `g${i}`)).conv.id
+      const first = await sendText(peer, conv, 'one')
+      mentionSeqs.set(conv, await sendText(peer, conv, `@${me}`, { mentions: [me] }))
+      await sendText(peer, conv, 'three')
+      peer.send({ type: 'recall', rid: 'r', conv, seq: first })
+      const recalled = await peer.nextOf('recall', (f) => f.rid === 'r')
+      cursors.push({ conv, seq: recalled.event! })
+    }
+  } finally {
+    await peer.close()
+    await mine.close()
+  }
+  return { cursors, mentionSeqs }
+}
+
+/** Close `me`'s socket and reconnect within the grace, as the app does: sync with its cursors, then convs. */
+async function reconnect(me: string, cursors: { conv: string; seq: number }[]): Promise<{ commands: { total: number; calls: Record<string, number> }; convs: Conversation[] }> {
+  const first = (await connectUser(server.url, me)).client
+  // A first connection as the app makes it: the process's caches (records, member profiles) are warm after it.
+  first.send({ type: 'sync', rid: 's0', cursors })
+  first.send({ type: 'convs', rid: 'c0' })
+  await first.nextOf('sync.done', (f) => f.rid === 's0')
+  await first.nextOf('convs', (f) => f.rid === 'c0')
+  const subscribed = await commandStats()
+  await first.close()
+  // The close's routing bookkeeping (leave, unsubscribe) is done before the count starts.
+  await waitFor(async () => ((await commandStats()).get('sunsubscribe') ?? 0) > (subscribed.get('sunsubscribe') ?? 0))
+  const auth = await devLogin(server.url, me)
+  const before = await commandStats()
+  const client = await TestClient.connect(server.url, auth.token)
+  try {
+    await client.nextOf('welcome')
+    client.send({ type: 'sync', rid: 's1', cursors })
+    client.send({ type: 'convs', rid: 'c1' })
+    await client.nextOf('sync.done', (f) => f.rid === 's1')
+    const convs = (await client.nextOf('convs', (f) => f.rid === 'c1')).items
+    await client.nextOf('presences')
+    return { commands: diff(before, await commandStats()), convs }
+  } finally {
+    await client.close()
+  }
+}
+
+describe('Redis commands per reconnect', () => {
+  it('are the same for a user in 4 and in 40 conversations, and convs still counts recall events out and finds mentions', async () => {
+    const small = await setUp('rc4', 4)
+    const large = await setUp('rc40', 40)
+    const a = await reconnect('rc4', small.cursors)
+    const b = await reconnect('rc40', large.cursors)
+    expect(b.commands.total, `4: ${JSON.stringify(a.commands.calls)} 40: ${JSON.stringify(b.commands.calls)}`).toBe(a.commands.total)
+    // A handful: the summary and list (sync, convs), settings, hidden messages, queue, presence, routing.
+    expect(a.commands.total).toBeLessThanOrEqual(20)
+    for (const { convs, mentionSeqs } of [
+      { convs: a.convs, mentionSeqs: small.mentionSeqs },
+      { convs: b.convs, mentionSeqs: large.mentionSeqs },
+    ]) {
+      for (const c of convs) {
+        // Four seqs after the read mark (three messages, the first now a tombstone, and the recall event): three to read.
+        expect(c.lastSeq - c.readSeq).toBe(4)
+        expect(c.unread).toBe(3)
+        if (c.kind === 'group') expect(c.mentionSeq).toBe(mentionSeqs.get(c.id))
+      }
+    }
+  })
+})
