@@ -687,7 +687,8 @@ async function fakeWeChat(delayMs: number): Promise<{ url: string; checks: () =>
  * per pair before the warm-up, a few at a time (archive scenario, both sides).
  */
 async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persisterUrl?: string, seed = false) {
-  const server = await startServer(kind, 1, extraEnv)
+  // BENCH_PROFILE_DIR: the inspector on, for a CPU profile of the measured span (`profiled`).
+  const server = await startServer(kind, 1, extraEnv, process.env.BENCH_PROFILE_DIR !== undefined)
   const persister = persisterUrl ? await startPersister(server, persisterUrl) : undefined
   const [gen] = await generators(1)
   try {
@@ -715,7 +716,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const redis0 = await redisCpuSeconds()
     // With an archive (this scenario's or BENCH_ARCHIVE_URL for every BFF), the persister's lag too.
     const lag = kind === 'bff' && (extraEnv.ARCHIVE_URL ?? process.env.BENCH_ARCHIVE_URL) ? archiveLag(server.prefix) : undefined
-    const r = await gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 })
+    const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
     const cpu1 = cpuSplit(pids)
     const persisterCpu = cpuSeconds(persisterPids) - persisterCpu0
     const mainCpu = mainThreadCpuSeconds(pids) - main0
