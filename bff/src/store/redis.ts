@@ -6,9 +6,11 @@
  * everything about one user shares `{u:<id>}`, so every multi-key script touches one Cluster slot
  * and the engine runs on Redis Cluster unchanged.
  *
- *   P{c:<conv>}:h               hash    kind, title, members (JSON), createdAt, lastSeq, last (message JSON)
+ *   P{c:<conv>}:h               hash    kind, title, members (JSON), createdAt, lastSeq, last (message JSON),
+ *                                       `r:<user>` read mark per member (in this hash: a send writes it with `last`)
  *   P{c:<conv>}:m               zset    message JSON scored by seq (history: the source of truth)
- *   P{c:<conv>}:r               hash    read mark per member
+ *   P{c:<conv>}:r               hash    read marks written before they moved into `:h` (read, taken the
+ *                                       higher of the two, never written)
  *   P{c:<conv>}:d:<from>:<cid>  string  seq of a stored (sender, cid), PX = dedup window
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
  *   P{u:<id>}:s                 hash    the user's summary, what a reconnect needs of every conversation (ConvStore.overview):
@@ -126,7 +128,9 @@ type Client = Redis | Cluster
 
 /**
  * Dedup, seq, store, last message, sender's read mark and, with an archive, the persister's
- * stream (KEYS[5]): one round trip, one atomic step. Replies: {0, seq} stored; {1, json} a
+ * stream (KEYS[5]): one round trip, one atomic step. The read mark is a field of the
+ * conversation's hash (`r:<user>`), written by the HSET of the last message (KEYS[4], the read
+ * marks' former hash, is not written). Replies: {0, seq} stored; {1, json} a
  * duplicate; {2} no such conversation; {3} the archive backlog is full (ARGV[5]); {4, seq} a
  * duplicate whose original left the window (read it from the archive).
  *
@@ -136,7 +140,8 @@ type Client = Redis | Cluster
  * Cluster they live in other slots than the conversation, so the caller writes them after the
  * script (`RedisConvs.noteMessage`).
  *
- * Five commands for a new message (issue 15; seven before): the seq is taken first and the dedup
+ * Four commands for a new message, plus one HSET per member's summary on a standalone Redis (issue
+ * 15; seven before, then five: the read mark had a hash of its own): the seq is taken first and the dedup
  * key written with it in one SET NX GET, which also tells a duplicate; the rare outcomes undo the
  * seq inside the script (nobody sees it: a script is atomic). The conversation's existence is
  * checked only when the seq taken is 1: HINCRBY on a missing hash creates it with lastSeq 1, an
@@ -162,8 +167,7 @@ if ARGV[5] ~= '' and redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[5]) then
 end
 local json = ARGV[1] .. seq .. ARGV[2]
 redis.call('ZADD', KEYS[2], seq, json)
-redis.call('HSET', KEYS[1], 'last', json)
-redis.call('HSET', KEYS[4], ARGV[4], seq)
+redis.call('HSET', KEYS[1], 'last', json, 'r:' .. ARGV[4], seq)
 if ARGV[5] ~= '' then redis.call('XADD', KEYS[5], '*', 'j', json) end
 if #KEYS > 5 then
   local l = 'l:' .. ARGV[6]
@@ -186,7 +190,7 @@ if redis.call('HEXISTS', KEYS[1], 'kind') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'members', ARGV[2], 'createdAt', ARGV[3], 'lastSeq', ARGV[5])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[4]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'last', ARGV[6]) end
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], 'r:' .. ARGV[i], ARGV[i + 1]) end
 return 1
 `
 
@@ -232,12 +236,14 @@ if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[3]) else redis.c
 return 1
 `
 
+/** Move a read mark up (KEYS: the conversation's hash, the former read marks' hash, read only). */
 const MARK_READ = `
 if redis.call('HEXISTS', KEYS[1], 'kind') == 0 then return -1 end
-local cur = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local field = 'r:' .. ARGV[1]
+local cur = math.max(tonumber(redis.call('HGET', KEYS[1], field) or '0'), tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0'))
 local seq = tonumber(ARGV[2])
 if seq > cur then
-  redis.call('HSET', KEYS[2], ARGV[1], seq)
+  redis.call('HSET', KEYS[1], field, seq)
   return seq
 end
 return cur
@@ -575,11 +581,13 @@ class RedisConvs implements ConvStore {
       this.guard(() =>
         Promise.all(
           convs.map(async (c) => {
-            const [[lastSeq, last], read] = await Promise.all([
-              this.r.hmget(this.k.convMeta(c), 'lastSeq', 'last'),
+            // The read mark: the conversation hash's, or one written before marks moved there.
+            const [[lastSeq, last, read], before] = await Promise.all([
+              this.r.hmget(this.k.convMeta(c), 'lastSeq', 'last', `r:${user}`),
               this.r.hget(this.k.convReads(c), user),
             ])
-            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(read ?? 0), known: lastSeq !== null }
+            const readSeq = Math.max(Number(read ?? 0), Number(before ?? 0))
+            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq, known: lastSeq !== null }
           }),
         ),
       )
