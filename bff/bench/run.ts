@@ -28,7 +28,8 @@
  * BENCH_WX_DELAY_MS, 20): the checks must not block the event loop or serialize other users' sends.
  * CPU is reported for the whole process and for its event loop (main thread) alone; a third run
  * puts the checks' HTTP back on the event loop (WX_HTTP_THREADS=0) for comparison.
- * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). CPU per message counts
+ * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). BENCH_BFF_ENV: a JSON object
+ * of more environment for every BFF the run starts (e.g. '{"LOG_LEVEL":"warn"}'). CPU per message counts
  * delivered messages: a run that did not deliver all it sent (the server saturated) overstates it.
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
@@ -76,6 +77,14 @@ const QUEUED = env('BENCH_QUEUED', 10_000)
 const IDLE_WORKERS = env('BENCH_WORKERS_IDLE', 6)
 /** BENCH_ONE2ONE_REPEAT: the 1:1 measurement this many times (each with its own relay run), counting the runs that meet the p99 targets. Default 1. */
 const ONE2ONE_REPEAT = env('BENCH_ONE2ONE_REPEAT', 1)
+/**
+ * BENCH_SATURATE_MS: after each 1:1 measurement, a closed loop of that length (each of the 100
+ * senders keeps BENCH_SATURATE_WINDOW messages under way, 20): messages delivered per second when
+ * the server never waits for work, with the server's CPU share (1.0: its core was the limit; less:
+ * something else was, e.g. the generators' core). 0 skips it. Default 3000.
+ */
+const SATURATE_MS = env('BENCH_SATURATE_MS', 3000)
+const SATURATE_WINDOW = env('BENCH_SATURATE_WINDOW', 20)
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'idle,one2one,group,reconnect').split(','))
 
 // ------------------------------------------------------------------ processes
@@ -129,6 +138,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
       STATIC_DIR: 'bff/bench',
       ...(kind === 'bff' && process.env.BENCH_ARCHIVE_URL ? { ARCHIVE_URL: process.env.BENCH_ARCHIVE_URL } : {}),
       ...(kind === 'relay' ? { RELAY: '1' } : {}),
+      ...(kind === 'bff' && process.env.BENCH_BFF_ENV ? (JSON.parse(process.env.BENCH_BFF_ENV) as Record<string, string>) : {}),
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -727,8 +737,16 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const user = cpu1.user - cpu0.user
     const system = cpu1.system - cpu0.system
     const perMessage = (s: number) => (s / Math.max(1, r.received)) * 1e6
+    let saturation: { perSecond: number; serverCpuShare: number; p99: number; window: number } | undefined
+    if (SATURATE_MS > 0) {
+      const c0 = cpuSplit(pids)
+      const s = await gen!.call('saturate', { mode, pairs, window: SATURATE_WINDOW, durationMs: SATURATE_MS })
+      const c1 = cpuSplit(pids)
+      saturation = { ...s, window: SATURATE_WINDOW, serverCpuShare: (c1.user + c1.system - c0.user - c0.system) / (s.ms / 1000) }
+    }
     return {
       ...r,
+      ...(saturation ? { saturation } : {}),
       rate: RATE,
       serverCpuS: user + system,
       cpuUsPerMessage: perMessage(user + system),
@@ -952,6 +970,10 @@ async function main() {
     results.one2one = { target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 1.0x the relay; p99 <= the relay's and <= 10 ms`, bff, baseline: base, relay, cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage, cpuRatioRelay: bff.cpuUsPerMessage / relay.cpuUsPerMessage }
     rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `raw ${fmt(base.cpuUsPerMessage)} us / relay ${fmt(relay.cpuUsPerMessage)} us (+Redis ${fmt(relay.redisCpuUsPerMessage)})`, `${fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2)} / ${fmt(bff.cpuUsPerMessage / relay.cpuUsPerMessage, 2)}`, '<= 1.0x relay'])
     rows.push([`1:1 Redis commands per msg`, fmt(bff.redisCommandsPerMessage, 2), `relay ${fmt(relay.redisCommandsPerMessage, 2)}`, fmt(bff.redisCommandsPerMessage / relay.redisCommandsPerMessage, 2), ''])
+    if (bff.saturation && relay.saturation && base.saturation) {
+      const sat = (x: { perSecond: number; serverCpuShare: number; p99: number }) => `${fmt(x.perSecond, 0)}/s (server CPU ${fmt(x.serverCpuShare, 2)}, p99 ${fmt(x.p99, 0)} ms)`
+      rows.push([`1:1 saturation, ${SATURATE_WINDOW} under way per sender`, sat(bff.saturation), `raw ${sat(base.saturation)} / relay ${sat(relay.saturation)}`, `${fmt(bff.saturation.perSecond / base.saturation.perSecond, 2)} / ${fmt(bff.saturation.perSecond / relay.saturation.perSecond, 2)}`, '>= 1.0x relay'])
+    }
     rows.push([`1:1 latency at ${RATE}/s p50/p99`, `${fmt(bff.p50, 2)} / ${fmt(bff.p99, 2)} ms (${bff.received}/${bff.sent})`, `raw ${fmt(base.p50, 2)} / ${fmt(base.p99, 2)} ms, relay ${fmt(relay.p50, 2)} / ${fmt(relay.p99, 2)} ms`, `${fmt(bff.p99 / base.p99, 2)} / ${fmt(bff.p99 / relay.p99, 2)}`, 'p99 <= relay, <= 10 ms'])
     if (ONE2ONE_REPEAT > 1) {
       // The p99 target, repeated (issue 15): each run beside a relay run of its own, the first being the one above.
