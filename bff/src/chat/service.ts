@@ -503,7 +503,7 @@ export class ChatService {
       const planned = await this.plan(user, prev, change, state!.lastSeq)
       if (!(await this.engine.convs.update(planned.next))) continue
       this.forget(change.conv)
-      this.delivery.convChanged(change.conv)
+      void this.delivery.convChanged(change.conv)
       const result = await this.engine.messages.append({
         conv: change.conv,
         from: user,

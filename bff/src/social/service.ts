@@ -38,9 +38,9 @@ export interface RelationsDeps {
   readonly maxRelations?: number
   /**
    * Called after the pair of the 1:1 `conv` changed here: the composition tells every other node
-   * (Delivery.convChanged), which calls `forget(conv)` there.
+   * (Delivery.convChanged), which calls `forget(conv)` there. The change is answered once it resolves.
    */
-  readonly changed?: (conv: ConvId) => void
+  readonly changed?: (conv: ConvId) => Promise<void> | void
 }
 
 export class Relations {
@@ -86,7 +86,7 @@ export class Relations {
     if (wrote) {
       const conv = directConvId(actor, other)
       this.forget(conv)
-      this.deps.changed?.(conv)
+      await this.deps.changed?.(conv)
     }
     const [me] = await this.deps.users.get([actor])
     const mine = await this.withPresence(entryOf(stored, actor, profile))
