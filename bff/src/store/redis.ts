@@ -932,11 +932,9 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   }
   /**
    * Every command goes through here. One `.catch` per command rather than an async wrapper: this
-   * runs several times per message. For a standalone Redis, the commands issued in one event-loop
-   * turn (the sends of every socket read in that turn, a fan-out, a connect storm, a sync) leave in
-   * one socket write: the first corks the socket and an immediate uncorks it after the turn's I/O
-   * callbacks, as the client sockets are (gateway/connection.ts). Uncorked at the next tick, each
-   * socket read made its own write to Redis (issue 15).
+   * runs several times per message. For a standalone Redis, the commands issued in one tick (a
+   * fan-out, a connect storm, a sync) leave in one socket write: the first corks the socket and a
+   * nextTick uncorks it.
    */
   const guardOf = (client: Client): Guard => {
     let corked = false
@@ -950,7 +948,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
         if (stream?.writable) {
           corked = true
           stream.cork()
-          setImmediate(uncork, stream)
+          process.nextTick(uncork, stream)
         }
       }
       try {
