@@ -161,7 +161,7 @@ async function rate(cmd: { mode: Mode; pairs: [string, string][]; rate: number; 
   const end = Date.now() + 10_000
   while (received < sent && Date.now() < end) await new Promise((r) => setTimeout(r, 5))
   onFrame = () => {}
-  return { sent, received, sendMs, ...percentiles(latencies), stalls: stallsOf(worst) }
+  return { sent, received, sendMs, ...percentiles(latencies), stalls: { startedAt: Math.round(performance.timeOrigin + start), ...stallsOf(worst) } }
 }
 
 /** Buckets of send time for the stall timeline of `rate`, ms. */
@@ -171,7 +171,8 @@ const STALL_MS = 10
 
 /**
  * Where the p99 comes from: the buckets (STALL_BUCKET_MS of send time) whose worst latency passed
- * STALL_MS, as [start ms into the run, worst ms], and the gaps between them (their period).
+ * STALL_MS, as [start ms into the run, worst ms], and the gaps between them (their period). The
+ * run's start (`startedAt`, epoch ms) lines them up with the server's own records (GC pauses).
  */
 function stallsOf(worst: number[]) {
   const at: [number, number][] = []
