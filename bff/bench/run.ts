@@ -977,12 +977,24 @@ async function main() {
     rows.push([`1:1 latency at ${RATE}/s p50/p99`, `${fmt(bff.p50, 2)} / ${fmt(bff.p99, 2)} ms (${bff.received}/${bff.sent})`, `raw ${fmt(base.p50, 2)} / ${fmt(base.p99, 2)} ms, relay ${fmt(relay.p50, 2)} / ${fmt(relay.p99, 2)} ms`, `${fmt(bff.p99 / base.p99, 2)} / ${fmt(bff.p99 / relay.p99, 2)}`, 'p99 <= relay, <= 10 ms'])
     if (ONE2ONE_REPEAT > 1) {
       // The p99 target, repeated (issue 15): each run beside a relay run of its own, the first being the one above.
-      const runs = [{ bffP99: bff.p99, relayP99: relay.p99, bffP50: bff.p50, relayP50: relay.p50 }]
+      // Each run's CPU and saturation too: one run's ratio says little on a shared machine.
+      const runOf = (b: One2One, r: One2One) => ({
+        bffP99: b.p99,
+        relayP99: r.p99,
+        bffP50: b.p50,
+        relayP50: r.p50,
+        bffCpuUs: b.cpuUsPerMessage,
+        relayCpuUs: r.cpuUsPerMessage,
+        cpuRatioRelay: b.cpuUsPerMessage / r.cpuUsPerMessage,
+        ...(b.saturation && r.saturation ? { bffSaturation: b.saturation.perSecond, relaySaturation: r.saturation.perSecond } : {}),
+        loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+      })
+      const runs = [runOf(bff, relay)]
       for (let i = 1; i < ONE2ONE_REPEAT; i++) {
         const r = await one2one('relay')
         const b = await one2one('bff')
-        runs.push({ bffP99: b.p99, relayP99: r.p99, bffP50: b.p50, relayP50: r.p50 })
-        console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms`)
+        runs.push(runOf(b, r))
+        console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms; CPU ${fmt(b.cpuUsPerMessage)} vs ${fmt(r.cpuUsPerMessage)} us`)
       }
       const within10 = runs.filter((r) => r.bffP99 <= 10).length
       const withinRelay = runs.filter((r) => r.bffP99 <= r.relayP99).length
