@@ -228,14 +228,22 @@ async function profiled<T>(s: Server, name: string, work: () => Promise<T>): Pro
   const dir = process.env.BENCH_PROFILE_DIR
   if (!dir || !s.inspector) return work()
   const session = await inspectorSession(s)
+  // BENCH_PROFILE_HEAP=1: where the span's allocations come from instead (sampled every 32 KiB,
+  // garbage included: what the young generation's collections pay for).
+  const heap = process.env.BENCH_PROFILE_HEAP === '1'
   try {
-    await session.call('Profiler.enable')
-    await session.call('Profiler.setSamplingInterval', { interval: 100 })
-    await session.call('Profiler.start')
+    if (heap) {
+      await session.call('HeapProfiler.enable')
+      await session.call('HeapProfiler.startSampling', { samplingInterval: 32 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+    } else {
+      await session.call('Profiler.enable')
+      await session.call('Profiler.setSamplingInterval', { interval: 100 })
+      await session.call('Profiler.start')
+    }
     const result = await work()
-    const { profile } = await session.call('Profiler.stop')
+    const { profile } = await session.call(heap ? 'HeapProfiler.stopSampling' : 'Profiler.stop')
     mkdirSync(dir, { recursive: true })
-    writeFileSync(path.join(dir, `${name}-${s.kind}-${Date.now().toString(36)}.cpuprofile`), JSON.stringify(profile))
+    writeFileSync(path.join(dir, `${name}-${s.kind}-${Date.now().toString(36)}.${heap ? 'heapprofile' : 'cpuprofile'}`), JSON.stringify(profile))
     return result
   } finally {
     session.close()
