@@ -358,7 +358,26 @@ class Keys {
 /** Turns any Redis failure into the temporary STORE_UNAVAILABLE the protocol promises. */
 type Guard = <T>(work: () => Promise<T>) => Promise<T>
 
+/** Conversations and users whose append keys are kept built (each map emptied when full). */
+const APPEND_KEYS_MAX = 10_000
+
+/** The keys of one conversation every append names, and its kind. */
+interface ConvKeys {
+  readonly meta: string
+  readonly msgs: string
+  readonly reads: string
+  readonly direct: boolean
+}
+
 class RedisMessages implements MessageStore {
+  /**
+   * Keys built once per conversation and per user rather than per message: every append named
+   * five or more of them, each a fresh string for ioredis to measure and copy (issue 15: bytes
+   * allocated per message are what the young generation's collections pay for).
+   */
+  private readonly convKeys = new Map<ConvId, ConvKeys>()
+  private readonly summaryKeys = new Map<UserId, string>()
+
   constructor(
     private readonly r: Client & Scripted,
     private readonly k: Keys,
@@ -370,15 +389,36 @@ class RedisMessages implements MessageStore {
     private readonly cluster: boolean,
   ) {}
 
+  private keysOf(conv: ConvId): ConvKeys {
+    let keys = this.convKeys.get(conv)
+    if (!keys) {
+      if (this.convKeys.size >= APPEND_KEYS_MAX) this.convKeys.clear()
+      keys = { meta: this.k.convMeta(conv), msgs: this.k.convMsgs(conv), reads: this.k.convReads(conv), direct: directMembers(conv) !== undefined }
+      this.convKeys.set(conv, keys)
+    }
+    return keys
+  }
+
+  private summaryOf(user: UserId): string {
+    let key = this.summaryKeys.get(user)
+    if (key === undefined) {
+      if (this.summaryKeys.size >= APPEND_KEYS_MAX) this.summaryKeys.clear()
+      key = this.k.summary(user)
+      this.summaryKeys.set(user, key)
+    }
+    return key
+  }
+
   async append(input: AppendInput, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
-    const meta = this.k.convMeta(conv)
+    const ck = this.keysOf(conv)
+    const meta = ck.meta
     const keys = [
       meta,
-      this.k.convMsgs(conv),
+      ck.msgs,
       this.k.dedup(conv, input.from, input.cid),
-      this.k.convReads(conv),
+      ck.reads,
       // Without an archive the stream is not written: any key of the slot will do.
       this.cold ? this.k.archiveStream() : meta,
     ]
@@ -393,11 +433,11 @@ class RedisMessages implements MessageStore {
         ? this.r.chatAppendWith(
             keys.length + members.length,
             ...keys,
-            this.k.summary(input.from),
-            ...members.filter((m) => m !== input.from).map((m) => this.k.summary(m)),
+            this.summaryOf(input.from),
+            ...othersOf(members, input.from, (m) => this.summaryOf(m)),
             ...args,
             conv,
-            directMembers(conv) ? 'd' : '',
+            ck.direct ? 'd' : '',
           )
         : this.r.chatAppend(keys[0]!, keys[1]!, keys[2]!, keys[3]!, keys[4]!, ...args),
     )
@@ -694,6 +734,13 @@ class RedisConvs implements ConvStore {
     if (this.cold) await this.cold.call((a) => a.markRead([{ conv, user, seq: res }]))
     return res
   }
+}
+
+/** `key(m)` of every member but `from`, in order, without the intermediate array of a filter. */
+function othersOf(members: readonly UserId[], from: UserId, key: (m: UserId) => string): string[] {
+  const out: string[] = []
+  for (const m of members) if (m !== from) out.push(key(m))
+  return out
 }
 
 function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {
