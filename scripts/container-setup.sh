@@ -10,7 +10,7 @@
 #      redis:7-bookworm       Debian bookworm minbase + Debian's redis-server 7 (CMD redis-server)
 #      haproxy:2.6-bookworm   Debian bookworm minbase + Debian's haproxy 2.6, laid out like the
 #                             official image (config at /usr/local/etc/haproxy/haproxy.cfg, user haproxy)
-#      mariadb:10.11          Debian bookworm minbase + Debian's mariadb-server 10.11, with an entry
+#      mariadb:11.8           Debian trixie minbase + Debian's mariadb-server 11.8, with an entry
 #                             point that, like the official image's, initialises an empty volume from
 #                             MARIADB_ROOT_PASSWORD, MARIADB_DATABASE, MARIADB_USER, MARIADB_PASSWORD
 # Where a registry is reachable none of this is needed: the real images are pulled instead.
@@ -59,10 +59,10 @@ if ! DOCKER_HOST=unix://$sock timeout 5 docker version >/dev/null 2>&1; then
 fi
 
 cache=/var/tmp/container-rootfs
-minbase() { # $1: target dir
+minbase() { # $1: target dir, $2: Debian release (default bookworm)
   if [ ! -x "$1/bin/sh" ]; then
     rm -rf "$1"; mkdir -p "$(dirname "$1")"
-    debootstrap --variant=minbase bookworm "$1" http://deb.debian.org/debian >/dev/null
+    debootstrap --variant=minbase "${2:-bookworm}" "$1" http://deb.debian.org/debian >/dev/null
   fi
   # The package registries are reached through a proxy with its own CA: carry the bundle in.
   mkdir -p "$1/etc/ssl/certs"
@@ -123,14 +123,14 @@ if ! podman image exists "$haproxy_img"; then
     --change 'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' - "$haproxy_img" >/dev/null
 fi
 
-mariadb_img=docker.io/library/mariadb:10.11
+# MariaDB 11.8 (the current long-term release) is Debian trixie's: the stand-in is a trixie minbase.
+mariadb_img=docker.io/library/mariadb:11.8
 if ! podman image exists "$mariadb_img"; then
-  r=$cache/mariadb
-  minbase "$r"
-  if [ ! -x "$r/usr/sbin/mariadbd" ]; then
-    apt_in "$r" mariadb-server
-    rm -rf "$r/var/lib/mysql"/*
-  fi
+  r=$cache/mariadb11
+  minbase "$r" trixie
+  [ -x "$r/usr/sbin/mariadbd" ] || apt_in "$r" mariadb-server
+  # The package's own first install made a data directory: the entry point makes the image's.
+  rm -rf "$r/var/lib/mysql"/*
   cat > "$r/usr/local/bin/docker-entrypoint.sh" <<'ENTRY'
 #!/bin/sh
 # Stand-in for the official image's entry point: first start on an empty data directory creates

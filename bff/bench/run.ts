@@ -394,6 +394,15 @@ function cpuSplit(pids: number[], statOf = (pid: number) => `/proc/${pid}/stat`)
   return { user: user / hz, system: system / hz }
 }
 
+/** The local mysqld/mariadbd processes, if any (for their CPU beside the BFF's). */
+function mysqlServerPids(): number[] {
+  try {
+    return execFileSync('pgrep', ['-x', 'mariadbd|mysqld'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
 async function redisCpuSeconds(): Promise<number> {
   const r = new Redis(REDIS_URL)
   try {
@@ -580,6 +589,8 @@ function summed(runs: One2One[]) {
     p50: mean((r) => r.p50),
     p99: mean((r) => r.p99),
     cpuUsPerMessage: (cpuS / Math.max(1, received)) * 1e6,
+    mysqlCpuUsPerMessage: runs.reduce((n, r) => n + r.mysqlCpuUsPerMessage * r.received, 0) / Math.max(1, received),
+    redisCommandsPerMessage: runs.reduce((n, r) => n + r.redisCommandsPerMessage * r.received, 0) / Math.max(1, received),
     ...(lags.length > 0
       ? { persisterLag: { p50Ms: mean((r) => r.persisterLag?.p50Ms ?? 0), p99Ms: Math.max(...lags.map((l) => l.p99Ms)), maxMs: Math.max(...lags.map((l) => l.maxMs)), drainMs: Math.max(...lags.map((l) => l.drainMs)) } }
       : {}),
@@ -732,6 +743,10 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const linesBefore = persister?.lines.length ?? 0
     const main0 = mainThreadCpuSeconds(pids)
     const redis0 = await redisCpuSeconds()
+    // The MySQL/MariaDB server on this machine (shared with whatever else uses it meanwhile): with
+    // the archive it takes CPU from the same two cores as the BFF, Redis and the generators.
+    const mysqlPids = mysqlServerPids()
+    const mysql0 = cpuSeconds(mysqlPids)
     // With an archive (this scenario's or BENCH_ARCHIVE_URL for every BFF), the persister's lag too.
     const lag = kind === 'bff' && (extraEnv.ARCHIVE_URL ?? process.env.BENCH_ARCHIVE_URL) ? archiveLag(server.prefix) : undefined
     const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
@@ -739,6 +754,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const persisterCpu = cpuSeconds(persisterPids) - persisterCpu0
     const mainCpu = mainThreadCpuSeconds(pids) - main0
     const redisCpu = (await redisCpuSeconds()) - redis0
+    const mysqlCpu = cpuSeconds(mysqlPids) - mysql0
     const persisterLag = await lag?.stop()
     const batchLines = persister?.lines.slice(linesBefore) ?? []
     const commands = diffStats(stats0, await commandStats())
@@ -763,6 +779,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
       userUsPerMessage: perMessage(user),
       systemUsPerMessage: perMessage(system),
       redisCpuUsPerMessage: perMessage(redisCpu),
+      mysqlCpuUsPerMessage: perMessage(mysqlCpu),
       redisCommandsPerMessage: commands.total / Math.max(1, r.received),
       redisCommands: commands.calls,
       ...(persisterLag ? { persisterLag } : {}),
@@ -1093,6 +1110,8 @@ async function main() {
     const p = a.on.persister!
     rows.push([`1:1 BFF CPU per msg, archive on (${RATE}/s)`, `${fmt(a.on.cpuUsPerMessage)} us`, `${fmt(a.off.cpuUsPerMessage)} us (archive off)`, fmt(a.cpuRatio, 2), '<= 1.1x'])
     rows.push([`persister process CPU per msg`, `${fmt(p.cpuUsPerMessage)} us (core ${PERSISTER_CORE})`, '-', '-', ''])
+    rows.push([`MySQL server CPU per msg (same cores)`, `${fmt(a.on.mysqlCpuUsPerMessage)} us`, `${fmt(a.off.mysqlCpuUsPerMessage)} us (archive off)`, '', ''])
+    rows.push([`Redis commands per msg`, fmt(a.on.redisCommandsPerMessage, 2), `${fmt(a.off.redisCommandsPerMessage, 2)} (archive off)`, fmt(a.on.redisCommandsPerMessage / a.off.redisCommandsPerMessage, 2), ''])
     rows.push([`BFF + persister CPU per msg`, `${fmt(a.on.cpuUsPerMessage + p.cpuUsPerMessage)} us`, `${fmt(a.off.cpuUsPerMessage)} us (archive off)`, fmt(a.cpuRatioWithPersister, 2), ''])
     rows.push([`1:1 p50/p99, archive on`, `${fmt(a.on.p50, 2)} / ${fmt(a.on.p99, 2)} ms (${a.on.received}/${a.on.sent})`, `${fmt(a.off.p50, 2)} / ${fmt(a.off.p99, 2)} ms`, fmt(a.p99Ratio, 2), '<= 1.1x'])
     rows.push([`persister lag p50/p99/max`, `${lag.p50Ms} / ${lag.p99Ms} / ${lag.maxMs} ms, drained in ${lag.drainMs} ms`, '-', '-', 'p99 <= 1000 ms'])

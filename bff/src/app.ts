@@ -38,7 +38,8 @@ import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRel
 import type { RelationStore } from './store/relations'
 import { ArchiveRelations } from './archive/relations'
 import { Relations } from './social/service'
-import { MemoryConvSettings, RedisConvSettings, RedisMirroredConvSettings } from './store/conv-settings'
+import { MemoryConvSettings, RedisConvSettings } from './store/conv-settings'
+import { RedisMirroredConvSettings } from './store/conv-settings-mirror'
 import type { ConvSettingsStore } from './store/conv-settings'
 import { ArchiveConvSettings } from './archive/conv-settings'
 import { ConvSettings } from './chat/settings'
@@ -102,6 +103,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
                   archive,
                   windowMessages: config.windowMessages,
                   backlogMax: config.archiveBacklogMax,
+                  backlogCheckMs: config.archiveBacklogCheckMs,
+                  trimEvery: config.windowTrimEvery,
                   batchMax: config.archiveBatchMax,
                   claimIdleMs: config.archiveClaimIdleMs,
                   writesInFlight: config.archiveWritesInFlight,
@@ -147,7 +150,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     deps.convSettings ??
     (archive
       ? engine.kind === 'redis'
-        ? await RedisMirroredConvSettings.open(new ArchiveConvSettings(archive), redisRelations)
+        ? await RedisMirroredConvSettings.open(new ArchiveConvSettings(archive), { ...redisRelations, ttlMs: config.settingsMirrorTtlMs })
         : new ArchiveConvSettings(archive)
       : engine.kind === 'redis' && !deps.engine
         ? await RedisConvSettings.open(redisRelations)
@@ -218,6 +221,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   })
   chat.hiddenSeqs = (user, conv) => settings.hidden(user, conv)
   chat.hiddenConvs = (user) => settings.hiddenConvs(user)
+  chat.withSettings = (user, conv) => settings.decorateOne(user, conv)
   // Muted conversations send no notification (issue 14).
   if (wechat.subscriptions) wechat.subscriptions.muted = (user, conv) => settings.muted(user, conv)
   // A group changed on another node: its cached record here is stale.
@@ -295,7 +299,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   app.use(notFound())
   app.use(errorHandler(log))
 
-  const server = createServer(app)
+  // Slow senders (slowloris) hold a socket at most this long; Node checks the deadlines every
+  // connectionsCheckingInterval, so it is kept well under the headers' timeout.
+  const server = createServer(
+    {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.httpHeadersTimeoutMs / 4))),
+    },
+    app,
+  )
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head))
   await listen(server, config.port, config.host)
   const port = (server.address() as AddressInfo).port

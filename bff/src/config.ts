@@ -48,10 +48,16 @@ export interface Config {
   readonly archivePoolSize: number
   /** WINDOW_MESSAGES: newest messages of each conversation kept hot (Redis or memory) when an archive is on. Default 200. */
   readonly windowMessages: number
+  /** WINDOW_TRIM_EVERY: a conversation's window is trimmed once per this many of its messages (it holds up to WINDOW_MESSAGES + this - 1 persisted ones). Default WINDOW_MESSAGES / 10, rounded up. */
+  readonly windowTrimEvery: number
+  /** SETTINGS_MIRROR_TTL_MS: how long Redis keeps a user's copy of their conversation settings and hidden messages after it was filled from the archive. Default 24 h. */
+  readonly settingsMirrorTtlMs: number
   /** ARCHIVE_BATCH_MAX: messages per persister batch (one multi-row INSERT). Default 1000. */
   readonly archiveBatchMax: number
   /** ARCHIVE_BACKLOG_MAX: acked messages not yet in the archive beyond which sends are refused (STORE_UNAVAILABLE). Default 1000000. */
   readonly archiveBacklogMax: number
+  /** ARCHIVE_BACKLOG_CHECK_MS: a send is admitted on a backlog length read at most this long before (0: read before each send). Default 100. */
+  readonly archiveBacklogCheckMs: number
   /** ARCHIVE_CLAIM_IDLE_MS: a batch taken by a persister that died is taken over after this long. Default 30000. */
   readonly archiveClaimIdleMs: number
   /**
@@ -146,6 +152,16 @@ export interface Config {
    * counting and their users are announced offline. Default 30000 (6 beats); must exceed the beat.
    */
   readonly presenceNodeDeadMs: number
+  /**
+   * HTTP_HEADERS_TIMEOUT_MS: a request (a WebSocket upgrade too) whose headers have not all arrived by
+   * then is answered 408 and its connection closed, so slow senders cannot hold sockets. Default 10000.
+   */
+  readonly httpHeadersTimeoutMs: number
+  /**
+   * HTTP_REQUEST_TIMEOUT_MS: the same for a whole request, body included (an upload chunk). Default
+   * 120000: twice wx.request's own 60 s. A WebSocket, once upgraded, is not bound by it.
+   */
+  readonly httpRequestTimeoutMs: number
   /** SHUTDOWN_TIMEOUT_MS: bound of a graceful drain after SIGTERM. Default 10000. */
   readonly shutdownTimeoutMs: number
   /** SHUTDOWN_RETRY_AFTER_MS: `retryAfterMs` of the SHUTTING_DOWN notice. Default 1000. */
@@ -207,6 +223,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError('ARCHIVE_URL', 'is not supported with REDIS_CLUSTER_NODES yet: use a standalone Redis (see bff/README.md, Archive)')
   }
   if (store === 'redis' && e.REDIS_CLUSTER_NODES.length === 0) requireUrl('REDIS_URL', e.REDIS_URL)
+  if (e.HTTP_REQUEST_TIMEOUT_MS < e.HTTP_HEADERS_TIMEOUT_MS) {
+    throw new ConfigError('HTTP_REQUEST_TIMEOUT_MS', `must be at least HTTP_HEADERS_TIMEOUT_MS (${e.HTTP_HEADERS_TIMEOUT_MS}): the headers are part of the request`)
+  }
   if (e.PRESENCE_NODE_DEAD_MS <= e.PRESENCE_BEAT_MS) {
     throw new ConfigError('PRESENCE_NODE_DEAD_MS', `must exceed PRESENCE_BEAT_MS (${e.PRESENCE_BEAT_MS}): a live process would be reaped between two beats`)
   }
@@ -226,8 +245,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     archiveConnectTimeoutMs: e.ARCHIVE_CONNECT_TIMEOUT_MS,
     archivePoolSize: e.ARCHIVE_POOL_SIZE,
     windowMessages: e.WINDOW_MESSAGES,
+    windowTrimEvery: e.WINDOW_TRIM_EVERY ?? Math.ceil(e.WINDOW_MESSAGES / 10),
+    settingsMirrorTtlMs: e.SETTINGS_MIRROR_TTL_MS,
     archiveBatchMax: e.ARCHIVE_BATCH_MAX,
     archiveBacklogMax: e.ARCHIVE_BACKLOG_MAX,
+    archiveBacklogCheckMs: e.ARCHIVE_BACKLOG_CHECK_MS,
     archiveClaimIdleMs: e.ARCHIVE_CLAIM_IDLE_MS,
     archivePersister: e.ARCHIVE_PERSISTER,
     archiveWritesInFlight: e.ARCHIVE_WRITES_IN_FLIGHT,
@@ -270,6 +292,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     presenceBuckets: e.PRESENCE_BUCKETS,
     presenceBeatMs: e.PRESENCE_BEAT_MS,
     presenceNodeDeadMs: e.PRESENCE_NODE_DEAD_MS,
+    httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownRetryAfterMs: e.SHUTDOWN_RETRY_AFTER_MS,
     uploads: loadUploadConfig(e),

@@ -64,6 +64,7 @@ try {
     archive: {
       archive,
       windowMessages: config.windowMessages,
+      trimEvery: config.windowTrimEvery,
       batchMax: config.archiveBatchMax,
       claimIdleMs: config.archiveClaimIdleMs,
       writesInFlight: config.archiveWritesInFlight,

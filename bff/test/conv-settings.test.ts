@@ -2,17 +2,19 @@
  * Mute, pin and delete for me (issue 13), over real servers and sockets, on the memory and the
  * Redis engine: the answer, the push to the user's other devices (never to other members), what
  * `convs`, history and sync return afterwards, and every refusal's stable code. Then two BFF
- * processes on one Redis (the push crosses the bus), and a Redis lost entirely over MariaDB
- * (settings and hidden messages come back from the archive).
+ * processes on one Redis (the push crosses the bus), a Redis lost entirely over MariaDB
+ * (settings and hidden messages come back from the archive), and MariaDB away (lists, syncs and
+ * sends answered from Redis' copy; a change refused as temporary).
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import { LIMITS, directConvId } from '@chat/shared'
 import type { ServerFrameOf } from '@chat/shared'
-import { connectUser, newCid } from './support/client'
-import type { TestClient } from './support/client'
+import { TestClient, connectUser, newCid, postJson } from './support/client'
 import { REDIS_URL, dropPrefix, randomPrefix, startTestServer, useTestServer } from './support/server'
 import { createTestDatabase } from './support/mysql'
+import { openArchive } from '../src/archive/archive'
+import { TcpProxy } from './support/tcp-proxy'
 import { waitFor } from './support/wait'
 
 async function send(client: TestClient, conv: string, text: string): Promise<ServerFrameOf<'ack'>> {
@@ -186,6 +188,34 @@ for (const store of ['memory', 'redis'] as const) {
       expect(refused).toMatchObject({ type: 'error', code: 'SEQ_RANGE_INVALID' })
       expect(await request(c.client, { type: 'hide', rid: 'h2', conv: group, seq: 2 }, 'hide')).toMatchObject({ type: 'hide', seq: 2 })
     })
+
+    it('every `conv` frame a user gets carries their settings: a 1:1 opened again, a group they are added back to', async () => {
+      const [ann, bob] = [t.uid('ann'), t.uid('bob')]
+      const a = await t.connect(ann)
+      const b = await t.connect(bob)
+      const direct = directConvId(ann, bob)
+      await send(a.client, direct, 'hi')
+      await request(b.client, { type: 'conv.settings', rid: 's1', conv: direct, muted: true, pinned: true }, 'conv.settings')
+      b.client.send({ type: 'conv.create', rid: 'again', kind: 'direct', members: [ann] })
+      const reopened = (await b.client.nextOf('conv', (f) => f.rid === 'again')).conv
+      expect(reopened).toMatchObject({ id: direct, muted: true })
+      expect(reopened.pinned).toBeGreaterThan(0)
+      // The other member's answer has none of Bob's settings.
+      a.client.send({ type: 'conv.create', rid: 'mine', kind: 'direct', members: [bob] })
+      const theirs = (await a.client.nextOf('conv', (f) => f.rid === 'mine')).conv
+      expect([theirs.muted, theirs.pinned]).toEqual([undefined, undefined])
+
+      a.client.send({ type: 'conv.create', rid: 'g', kind: 'group', title: 'G', members: [bob] })
+      const group = (await a.client.nextOf('conv', (f) => f.rid === 'g')).conv.id
+      await request(b.client, { type: 'conv.settings', rid: 's2', conv: group, muted: true }, 'conv.settings')
+      a.client.send({ type: 'group', rid: 'rm', conv: group, op: 'remove', users: [bob] })
+      await a.client.nextOf('group', (f) => f.rid === 'rm')
+      const from = b.client.frames.length
+      a.client.send({ type: 'group', rid: 'back', conv: group, op: 'add', users: [bob] })
+      await a.client.nextOf('group', (f) => f.rid === 'back')
+      const pushed = await b.client.next((f) => f.type === 'conv' && f.conv.id === group && b.client.frames.indexOf(f) >= from)
+      expect(pushed).toMatchObject({ type: 'conv', conv: { id: group, muted: true } })
+    })
   })
 }
 
@@ -257,6 +287,94 @@ describe('Redis lost entirely, with an archive', () => {
       }
     } finally {
       r.disconnect()
+      await db.drop()
+    }
+  })
+})
+
+describe('MariaDB away, with the Redis engine', () => {
+  const prefix = randomPrefix()
+  afterAll(() => dropPrefix(prefix))
+
+  it('answers convs and sync from Redis\' copy of the settings, acks sends, refuses a change as temporary, and says degraded', async () => {
+    const db = await createTestDatabase()
+    const proxy = new TcpProxy('127.0.0.1', 3306)
+    await proxy.start()
+    const env = { STORE: 'redis', REDIS_PREFIX: prefix, ARCHIVE_URL: db.url.replace('127.0.0.1:3306', `127.0.0.1:${proxy.port}`), RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' }
+    const server = await startTestServer(env)
+    try {
+      const ann = await connectUser(server.url, 'mdann')
+      const bob = await connectUser(server.url, 'mdbob')
+      const carl = await connectUser(server.url, 'mdcarl')
+      const conv = directConvId('mdann', 'mdbob')
+      const other = directConvId('mdann', 'mdcarl')
+      await send(bob.client, conv, 'hello')
+      await send(carl.client, other, 'hi')
+      const p = await request(ann.client, { type: 'conv.settings', rid: 'p', conv, pinned: true, muted: true }, 'conv.settings')
+      const pinnedAt = (p as ServerFrameOf<'conv.settings'>).pinned!
+      // Each user's copy is filled from MariaDB by their first list (a client lists on connecting).
+      expect((await convsOf(ann.client, 'l0')).get(conv)).toMatchObject({ muted: true, pinned: pinnedAt })
+      expect((await convsOf(bob.client, 'b0')).get(conv)).not.toHaveProperty('muted')
+
+      await proxy.cut()
+      const ready = async () => (await (await fetch(`${server.url}/readyz`)).json()) as { ok: boolean; degraded?: boolean; archive: { ok: boolean } }
+      await waitFor(async () => (await ready()).archive.ok === false)
+      expect(await ready()).toMatchObject({ ok: true, degraded: true, archive: { ok: false } })
+
+      const list = await convsOf(ann.client, 'l1')
+      expect(list.get(conv)).toMatchObject({ muted: true, pinned: pinnedAt, lastMsg: { seq: 1 } })
+      expect(list.get(other)).not.toHaveProperty('muted')
+      expect(list.get(other)).not.toHaveProperty('pinned')
+      expect((await convsOf(bob.client, 'b1')).get(conv)).not.toHaveProperty('pinned')
+      // Sends are acked (buffered in Redis for the archive) and delivered; a sync reads them from Redis.
+      const ack = await send(bob.client, conv, 'while away')
+      expect(ack.seq).toBe(2)
+      await ann.client.nextOf('msg', (f) => f.m.conv === conv && f.m.seq === 2)
+      // Read receipts too: the mark goes to the archive through the persister's stream.
+      ann.client.send({ type: 'read', conv, seq: 2 })
+      await bob.client.nextOf('receipt', (f) => f.kind === 'read' && f.conv === conv && f.seq === 2)
+      // Another device of ann's (her session's token), connecting now: list and sync from Redis.
+      const pad = { client: await TestClient.connect(server.url, ann.auth.token) }
+      await pad.client.nextOf('welcome')
+      expect((await convsOf(pad.client, 'l1b')).get(conv)).toMatchObject({ muted: true, pinned: pinnedAt, lastMsg: { seq: 2 } })
+      const { batches } = await pad.client.sync('s1', [{ conv, seq: 0 }])
+      expect(batches.flatMap((b) => b.msgs.filter((m) => m.conv === conv).map((m) => m.seq))).toEqual([1, 2])
+
+      // A known user logs in again from Redis' copy of the profile; a new one needs the system of record.
+      expect((await postJson(server.url, '/auth/dev-login', { user: 'mdcarl' })).status).toBe(200)
+      expect(await postJson(server.url, '/auth/dev-login', { user: 'mdnew' })).toMatchObject({ status: 503, body: { error: { code: 'STORE_UNAVAILABLE' } } })
+
+      // A change cannot reach the system of record: refused as temporary, the copy left as it was.
+      const refused = await request(ann.client, { type: 'conv.settings', rid: 'u', conv, muted: false }, 'conv.settings')
+      expect(refused).toMatchObject({ type: 'error', rid: 'u', code: 'STORE_UNAVAILABLE', temporary: true })
+      expect((await convsOf(ann.client, 'l2')).get(conv)).toMatchObject({ muted: true, pinned: pinnedAt })
+
+      await proxy.restore()
+      await waitFor(async () => (await ready()).archive.ok, 15_000)
+      expect(await ready()).not.toHaveProperty('degraded')
+      const done = await request(ann.client, { type: 'conv.settings', rid: 'u2', conv, muted: false }, 'conv.settings')
+      expect(done).toEqual({ type: 'conv.settings', rid: 'u2', conv, muted: false, pinned: pinnedAt })
+      expect((await convsOf(ann.client, 'l3')).get(conv)).toMatchObject({ pinned: pinnedAt })
+      expect((await convsOf(ann.client, 'l3b')).get(conv)).not.toHaveProperty('muted')
+      // What was acked while MariaDB was away reached it: the message and the read mark.
+      const direct = await openArchive({ url: db.url, poolSize: 1 })
+      try {
+        // Batches are written side by side and a failed one is retried every 0.5 s: done when the stream is empty.
+        const r = new Redis(REDIS_URL)
+        try {
+          await waitFor(async () => (await r.xlen(`${prefix}archive`)) === 0, 15_000)
+        } finally {
+          r.disconnect()
+        }
+        expect((await direct.convState(conv)).reads.get('mdann')).toBe(2)
+        expect((await direct.after(conv, 0, 10)).map((j) => (JSON.parse(j) as { seq: number }).seq)).toEqual([1, 2])
+      } finally {
+        await direct.close()
+      }
+      await Promise.all([ann.client.close(), pad.client.close(), bob.client.close(), carl.client.close()])
+    } finally {
+      await server.close()
+      await proxy.cut()
       await db.drop()
     }
   })

@@ -31,7 +31,19 @@ const Pending = v.object({
   from: schemas.UserId,
   conv: schemas.ConvId,
   kind: schemas.MessageKind,
-  body: v.record(v.string(), v.unknown()),
+  // What an unsent message may carry: a text (with its quote and mentions), or the layout of a file
+  // being uploaded (name, size, and what the upload added); anything else is not restored.
+  body: v.union([
+    schemas.SendTextBody,
+    v.looseObject({
+      name: v.string(),
+      size: v.number(),
+      mime: v.optional(v.string()),
+      width: v.optional(v.number()),
+      height: v.optional(v.number()),
+      duration: v.optional(v.number()),
+    }),
+  ]),
   ts: v.number(),
   status: v.optional(v.picklist(['sending', 'failed'])),
   error: v.optional(v.string()),

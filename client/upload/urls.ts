@@ -7,7 +7,7 @@
  * for the file's current info (`GET /files/<id>/info`, the member's `Authorization`) once, and
  * `withFileUrls` puts the new URLs into every message of that file; the view re-renders with them.
  */
-import type { FileInfo } from '@chat/shared'
+import type { FileBody, FileInfo, ImageBody, VoiceBody } from '@chat/shared'
 import type { ChatMessage, ChatState } from '../store/types'
 import type { UploadHttp } from './platform'
 
@@ -25,12 +25,12 @@ export function withFileUrls(state: ChatState, info: FileInfo): ChatState {
   for (const [conv, list] of Object.entries(state.messages)) {
     let next: ChatMessage[] | undefined
     list.forEach((m, i) => {
-      const body = m.body as { fileId?: unknown; url?: unknown; thumbUrl?: unknown }
+      const body = m.body as FileBody | ImageBody | VoiceBody
       if ((m.kind !== 'image' && m.kind !== 'file' && m.kind !== 'voice') || body.fileId !== info.fileId) return
       const thumbUrl = m.kind === 'image' && info.thumbUrl ? info.thumbUrl : undefined
-      if (body.url === info.url && (thumbUrl === undefined || body.thumbUrl === thumbUrl)) return
+      if (body.url === info.url && (thumbUrl === undefined || ('thumbUrl' in body && body.thumbUrl === thumbUrl))) return
       next ??= [...list]
-      next[i] = { ...m, body: { ...m.body, url: info.url, ...(thumbUrl ? { thumbUrl } : {}) } }
+      next[i] = { ...m, body: { ...body, url: info.url, ...(thumbUrl ? { thumbUrl } : {}) } }
     })
     if (next) (messages ??= { ...state.messages })[conv] = next
   }

@@ -126,7 +126,11 @@ export const RecallBody = v.object({ seq: v.pipe(Seq, v.minValue(1)), by: Retrac
  * What history and sync return to one user in place of a message that user deleted for themself
  * (`hide`): no content, only its place. Other members still get the message.
  */
-export const HiddenBody = v.object({})
+export const HiddenBody = v.pipe(
+  v.strictObject({}),
+  // Typed as an object with no keys: `{}` would let any object type-check as a hidden body.
+  v.transform((body): Record<string, never> => body as Record<string, never>),
+)
 // ---------------------------------------------------------------- reply and mentions
 
 /** What a sender names to quote: a message of the same conversation, by seq. */

@@ -4,10 +4,12 @@
  * host-network override docker-compose.test.yml on free 127.0.0.1 ports, waits for /readyz, has two
  * users log in (WeChat's code2session played by a local fake: the image runs in production mode,
  * where dev login is refused) and exchange messages over WebSocket through the balancer, then stops
- * a replica with `docker stop` and checks that it drains (1012) and its client carries on.
+ * a replica with `docker stop` and checks that it drains (1012) and its client carries on. The archive
+ * contract suite runs against the stack's MariaDB 11.8, and a message survives `down && up`.
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { stripVTControlCharacters } from 'node:util'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -235,6 +237,20 @@ describe('the compose stack', () => {
       const { batches } = await again.sync('s1', [{ conv, seq: ack.seq - 1 }])
       expect(batches.flatMap((x) => x.msgs.map((m) => m.cid))).toEqual([cid])
     })()))
+
+  it('the one archive contract passes on the stack’s MariaDB 11.8, as on the machine’s 10.11 and SQLite', () =>
+    track((async () => {
+      const url = `mysql://root:${env.MYSQL_ROOT_PASSWORD}@127.0.0.1:${ports.mysql}`
+      const version = await runOk(process.execPath, ['-e', `require('mysql2/promise').createConnection(${JSON.stringify(url)}).then(async (c) => { const [r] = await c.query('SELECT VERSION() AS v'); console.log(r[0].v); await c.end() })`], { env, cwd: `${repoRoot}/bff`, timeoutMs: 30_000 })
+      expect(version.trim()).toMatch(/^11\.8\./)
+      // The suite creates and drops a database of its own per test, as it does on 127.0.0.1:3306.
+      const out = await runOk('npx', ['vitest', 'run', '--project', 'bff', 'bff/test/archive/mysql.test.ts'], { env: { ...env, TEST_MYSQL_URL: url, NO_COLOR: '1', FORCE_COLOR: '0' }, cwd: repoRoot, timeoutMs: 300_000 })
+      const plain = stripVTControlCharacters(out)
+      // Every test of the file passed: "Tests  15 passed (15)", nothing failed or skipped.
+      const [, passed, all] = /Tests\s+(\d+) passed \((\d+)\)/.exec(plain) ?? []
+      expect(Number(passed)).toBeGreaterThan(10)
+      expect(passed).toBe(all)
+    })()), 360_000)
 
   it('a message survives docker compose down && up, even with Redis emptied: MariaDB keeps it', () =>
     track((async () => {

@@ -459,7 +459,12 @@ export class Archive {
       if (!cur || cur.seq < m.seq) top.set(k, m)
     }
     if (top.size === 0) return undefined
-    const values = [...top.values()].map((m) => ({ conv: m.conv, user: m.user, seq: m.seq }))
+    // In primary key order: the persister's transactions run side by side (ARCHIVE_WRITES_IN_FLIGHT)
+    // and upsert the same senders' marks; rows locked in one order by all of them cannot deadlock
+    // (in stream order they did, InnoDB rolling one back every few batches under load).
+    const values = [...top]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, m]) => ({ conv: m.conv, user: m.user, seq: m.seq }))
     const q = this.db.insertInto('read_marks').values(values)
     return (
       this.dialect === 'mysql'

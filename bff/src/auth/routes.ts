@@ -38,7 +38,8 @@ export function authRouter(deps: AuthDeps): Router {
     const [known] = await deps.users.get([body.user])
     const user: User = { ...known, id: body.user, name: body.name ?? known?.name ?? body.user }
     await deps.admit?.(user.id)
-    await deps.users.upsert(user)
+    // Written only when new or renamed: a known user logs in from the hot copy alone (archive away).
+    if (!known || known.name !== user.name) await deps.users.upsert(user)
     res.json(await deps.tokens.issue(user))
   })
 

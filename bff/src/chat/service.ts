@@ -141,6 +141,12 @@ export class ChatService {
   hiddenSeqs: ((user: UserId, conv: ConvId) => Promise<ReadonlySet<number>>) | undefined
   /** Set by the composition: the conversations in which a user deleted any message for themself. */
   hiddenConvs: ((user: UserId) => Promise<ReadonlySet<ConvId>>) | undefined
+  /**
+   * Set by the composition: a user's own settings of a conversation (`muted`, `pinned`), added to
+   * the `conv` frames this user gets (chat/settings.ts `decorate`). A frame without them would show
+   * a muted or pinned conversation as neither until the next `convs`.
+   */
+  withSettings: ((user: UserId, conv: Conversation) => Promise<Conversation>) | undefined
 
   private nextMid(): string {
     return this.midPrefix + (++this.midCounter).toString(36)
@@ -228,6 +234,8 @@ export class ChatService {
     const [state] = await this.engine.convs.states([stored.id], user.id)
     const [peerRead] = await this.peerReads([stored], user.id)
     const conv = conversationOf(stored, profiles, state!, peerRead, user.id)
+    // An existing conversation (a 1:1 opened again) has this user's settings: the answer carries them.
+    const answer = !created && this.withSettings ? await this.withSettings(user.id, conv) : conv
     if (created) {
       // Everyone starts with nothing read, so one frame (without rid) fits every other device.
       const json = encode.conv({ conv: { ...conv, readSeq: 0, unread: 0, ...(conv.peerRead !== undefined ? { peerRead: 0 } : {}) } })
@@ -236,7 +244,7 @@ export class ChatService {
       // read leaves it to the next connect.
       if (stored.kind === 'direct') await this.introduce(stored.members).catch(() => {})
     }
-    return conv
+    return answer
   }
 
   /** Tell each member of a new 1:1 the other's presence. */
@@ -591,7 +599,9 @@ export class ChatService {
     const profiles = await this.engine.users.get(record.members)
     for (const u of added) {
       const [state] = await this.engine.convs.states([record.id], u)
-      this.delivery.frame([u], 'conv', encode.conv({ conv: conversationOf(record, profiles, state!, undefined, u) }))
+      const conv = conversationOf(record, profiles, state!, undefined, u)
+      // Someone added back keeps the settings they had (a mute, a pin) before they were removed.
+      this.delivery.frame([u], 'conv', encode.conv({ conv: this.withSettings ? await this.withSettings(u, conv) : conv }))
     }
   }
 

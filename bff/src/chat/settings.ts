@@ -89,6 +89,12 @@ export class ConvSettings {
     return this.deps.store.hiddenConvs(user)
   }
 
+  /** One conversation of `user` with their settings (`muted`, `pinned`), as `decorate` gives a list. */
+  async decorateOne(user: UserId, conv: Conversation): Promise<Conversation> {
+    const s = await this.deps.store.get(user, conv.id)
+    return s.muted || s.pinned > 0 ? { ...conv, ...(s.muted ? { muted: true } : {}), ...(s.pinned > 0 ? { pinned: s.pinned } : {}) } : conv
+  }
+
   /** `user`'s list with their settings (`muted`, `pinned`), and a hidden last message as its tombstone. */
   async decorate(user: UserId, convs: Conversation[]): Promise<Conversation[]> {
     const all = await this.deps.store.all(user)

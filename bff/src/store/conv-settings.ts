@@ -151,17 +151,17 @@ return 1
 /** Where the store's Redis is (redis-side.ts). */
 export type RedisConvSettingsOptions = RedisSideOptions
 
-type Client = SideClient
+export type Client = SideClient
 type Scripts = {
   chatPutSetting(key: string, conv: string, value: string, pins: string, max: number): Promise<number>
   chatHide(key: string, convsKey: string, seq: number, max: number, conv: string): Promise<number>
 }
 
-function encodeSetting(s: ConvSetting): string {
+export function encodeSetting(s: ConvSetting): string {
   return `${s.muted ? 1 : 0} ${s.pinned}`
 }
 
-function decodeSetting(v: string): ConvSetting {
+export function decodeSetting(v: string): ConvSetting {
   const [m, p] = v.split(' ')
   return { muted: m === '1', pinned: Number(p) || 0 }
 }
@@ -246,113 +246,3 @@ export class RedisConvSettings implements ConvSettingsStore {
     this.client.disconnect()
   }
 }
-
-// ------------------------------------------------------------------ hidden messages mirrored in Redis
-
-/** The member of a mirror set saying "filled from the archive: complete". Never a seq nor a conversation id. */
-const COMPLETE = '~'
-
-/**
- * The archive's settings with the hidden messages mirrored in Redis, for the Redis engine over an
- * archive: every sync and history page asks which messages the user hid, and then reads Redis,
- * not SQL (and keeps working while the archive is away, once the user's mirror is filled).
- *
- * Hidden messages only ever grow (nothing un-hides), so a mirror is a union: filled from the
- * archive on a miss, with the member `~` saying it is complete; a hide adds to it after the archive
- * stored it. However a fill and a hide interleave, the union holds both. A mirror lives
- * MIRROR_TTL_MS from its fill (should an add fail with Redis away at that instant, what it missed
- * comes back with the next fill); lost with Redis, it is filled again from the archive.
- *
- * Keys: P{u:<id>}:hdm:<conv> (seqs), P{u:<id>}:hdcm (conversations with any). Mute and pin are
- * read from the archive (a `convs` list, a notification: rarer than pages).
- */
-export class RedisMirroredConvSettings implements ConvSettingsStore {
-  private constructor(
-    private readonly inner: ConvSettingsStore,
-    private readonly redis: RedisConvSettings,
-    private readonly client: Client,
-    private readonly prefix: string,
-    private readonly ttlMs: number,
-  ) {}
-
-  static async open(inner: ConvSettingsStore, options: RedisConvSettingsOptions & { readonly ttlMs?: number }): Promise<RedisMirroredConvSettings> {
-    const redis = await RedisConvSettings.open(options)
-    const client = (redis as unknown as { client: Client }).client
-    return new RedisMirroredConvSettings(inner, redis, client, options.prefix, options.ttlMs ?? MIRROR_TTL_MS)
-  }
-
-  all(user: UserId): Promise<Map<ConvId, ConvSetting>> {
-    return this.inner.all(user)
-  }
-  get(user: UserId, conv: ConvId): Promise<ConvSetting> {
-    return this.inner.get(user, conv)
-  }
-  put(user: UserId, conv: ConvId, setting: ConvSetting, maxPinned: number): Promise<boolean> {
-    return this.inner.put(user, conv, setting, maxPinned)
-  }
-
-  private seqsKey(user: UserId, conv: ConvId): string {
-    return `${this.prefix}{u:${user}}:hdm:${conv}`
-  }
-  private convsKey(user: UserId): string {
-    return `${this.prefix}{u:${user}}:hdcm`
-  }
-
-  async hide(user: UserId, conv: ConvId, seq: number, max: number): Promise<HideOutcome> {
-    const outcome = await this.inner.hide(user, conv, seq, max)
-    if (outcome !== 'full') {
-      await this.client
-        .pipeline()
-        .sadd(this.seqsKey(user, conv), String(seq))
-        .sadd(this.convsKey(user), conv)
-        .exec()
-        .catch(() => {})
-    }
-    return outcome
-  }
-
-  /** The mirror at `key`, filled from `read` when it is not complete; the archive alone when Redis is away. */
-  private async mirrored(key: string, read: () => Promise<Iterable<string | number>>): Promise<Set<string>> {
-    let members: string[] | undefined
-    try {
-      members = await this.client.smembers(key)
-    } catch {
-      // Redis away: the archive answers.
-    }
-    if (members?.includes(COMPLETE)) return new Set(members.filter((m) => m !== COMPLETE))
-    const fromArchive = [...(await read())].map(String)
-    await this.client
-      .pipeline()
-      .sadd(key, COMPLETE, ...fromArchive)
-      .pexpire(key, this.ttlMs)
-      .exec()
-      .catch(() => {})
-    return new Set([...fromArchive, ...(members ?? [])])
-  }
-
-  async hidden(user: UserId, conv: ConvId): Promise<ReadonlySet<number>> {
-    const seqs = await this.mirrored(this.seqsKey(user, conv), () => this.inner.hidden(user, conv))
-    return new Set([...seqs].map(Number))
-  }
-
-  hiddenConvs(user: UserId): Promise<ReadonlySet<ConvId>> {
-    return this.mirrored(this.convsKey(user), () => this.inner.hiddenConvs(user))
-  }
-
-  async hiddenAmong(user: UserId, places: readonly { readonly conv: ConvId; readonly seq: number }[]): Promise<Set<string>> {
-    if (places.length === 0) return new Set()
-    const convs = await this.hiddenConvs(user)
-    const out = new Set<string>()
-    for (const p of places) {
-      if (convs.has(p.conv) && (await this.hidden(user, p.conv)).has(p.seq)) out.add(`${p.conv} ${p.seq}`)
-    }
-    return out
-  }
-
-  close(): Promise<void> {
-    return this.redis.close()
-  }
-}
-
-/** How long a mirror of hidden messages lives after its fill from the archive, ms. */
-const MIRROR_TTL_MS = 3_600_000

@@ -2,7 +2,8 @@
  * The persister: moves every acked message from Redis to the archive (MySQL).
  *
  * The append script (redis.ts) adds each new message to one Redis Stream in the same atomic step
- * that stores it, so a message acked is a message in the stream (and, with AOF, on disk). Each
+ * that stores it, so a message acked is a message in the stream (and, with AOF, on disk). Read
+ * marks go the same way (`r` entries, added after the mark moved in Redis, before the answer). Each
  * persister is a consumer of one consumer group: each batch is read with XREADGROUP, written to the
  * archive in one transaction of multi-row INSERT IGNORE (a message's primary key is (conv, seq): a
  * batch written twice stores nothing twice), and only then XACKed and XDELed. A persister killed at
@@ -20,13 +21,21 @@
  * order they were read: a window is never trimmed past a message that an earlier batch still
  * holds unwritten.
  *
- * Once a batch is in the archive, the recent window of each of its conversations is trimmed to
+ * Once a batch is in the archive, the recent window of its conversations is trimmed to
  * WINDOW_MESSAGES, never below what the archive holds: Redis memory stays flat while every
  * message stays readable. The ack, the delete and the trims go in one MULTI: one round trip.
+ *
+ * Trims are amortised (issue 11: a trim per conversation per batch was three Redis commands per
+ * message when batches are small, and made a send slower with the archive than without): a
+ * conversation is trimmed by the batch that holds one of its seqs divisible by WINDOW_TRIM_EVERY
+ * (K), so once per K of its messages, whichever persister writes it and however batches fall
+ * (every seq is in exactly one batch; a batch written again trims again, harmlessly). A window
+ * then holds at most WINDOW_MESSAGES + K - 1 messages the archive has, plus those it has not yet.
  */
 import type { ChainableCommander, Redis } from 'ioredis'
 import type { Archive, ArchivedMessage, ReadMark } from '../archive/archive'
 import type { Logger } from '../log'
+import { peekMessage } from './message-json'
 
 export interface PersisterOptions {
   readonly stream: string
@@ -35,6 +44,8 @@ export interface PersisterOptions {
   readonly batchMax: number
   readonly claimIdleMs: number
   readonly windowMessages: number
+  /** WINDOW_TRIM_EVERY: a conversation's window is trimmed by the batch holding a seq divisible by this. */
+  readonly trimEvery: number
   /** ARCHIVE_WRITES_IN_FLIGHT: batches being written to the archive at once. */
   readonly writesInFlight: number
   /** Queue, in `tx`, the trim of the window of `conv` to `window` messages, none above `persistedSeq`. */
@@ -67,6 +78,8 @@ const BLOCK_MS = 1000
  * trim) for every few messages as they trickle in. Adds at most LINGER_MS to the lag.
  */
 const LINGER_MIN = 100
+/** Entries before a batch still in the stream (other persisters' batches) looked at to bound its trims (trimBounds). */
+const OLDER_MAX = 10_000
 const LINGER_MS = 20
 /**
  * How often pending batches are looked for (XAUTOCLAIM), ms, while a scan of the pending list is
@@ -233,7 +246,14 @@ export class Persister {
     const rows: ArchivedMessage[] = []
     const marks: ReadMark[] = []
     const top = new Map<string, number>()
+    /** The conversations whose window this batch trims (module comment: once per trimEvery seqs). */
+    const due = new Set<string>()
     for (const [, fields] of entries) {
+      // A read mark moved (RedisConvs.markRead): `r <conv> u <user> s <seq>`.
+      if (fields[0] === 'r' && fields.length === 6) {
+        marks.push({ conv: fields[1]!, user: fields[3]!, seq: Number(fields[5]) })
+        continue
+      }
       const json = fields[1]
       if (fields[0] !== 'j' || json === undefined) continue
       const m = JSON.parse(json) as { conv: string; seq: number; from: string; cid: string; ts: number }
@@ -241,6 +261,7 @@ export class Persister {
       // Sending moved the sender's read mark (the append script did it in Redis).
       marks.push({ conv: m.conv, user: m.from, seq: m.seq })
       top.set(m.conv, Math.max(top.get(m.conv) ?? 0, m.seq))
+      if (m.seq % this.options.trimEvery === 0) due.add(m.conv)
     }
     const written = this.write(rows, marks)
     const previous = this.tail
@@ -250,7 +271,7 @@ export class Persister {
       await previous
       // Not written (stopping): the batch stays pending in the group and the next persister writes it.
       if (!ok) return
-      if (await this.ack(entries, top)) {
+      if (await this.ack(entries, top, due)) {
         const ids = entries.map((e) => e[0])
         const now = Date.now()
         this.lastLagMs = now - Number(ids[0]!.slice(0, ids[0]!.indexOf('-')))
@@ -279,21 +300,45 @@ export class Persister {
     }
   }
 
+  /**
+   * How far each of `due` may be trimmed: its top seq in this batch, but below any of its messages
+   * still in the stream before this batch. Those are being written by another persister (this
+   * one finishes its batches in order: its earlier ones are gone from the stream by now), or were
+   * left by a dead one; without this bound a window lost them before MySQL had them and a read
+   * in between missed them. Later entries of a conversation hold higher seqs (the append script
+   * takes the seq and adds the entry in one step), and no entry older than this batch can appear.
+   * One XRANGE; with one persister it answers nothing. Undefined: too many to look at, trim none.
+   */
+  private async trimBounds(entries: Entry[], top: ReadonlyMap<string, number>, due: ReadonlySet<string>): Promise<Map<string, number> | undefined> {
+    const bounds = new Map<string, number>()
+    for (const conv of due) bounds.set(conv, top.get(conv) ?? 0)
+    if (bounds.size === 0) return bounds
+    const older = (await this.cmd.xrange(this.options.stream, '-', `(${entries[0]![0]}`, 'COUNT', OLDER_MAX)) as Entry[]
+    if (older.length >= OLDER_MAX) return undefined
+    for (const [, fields] of older) {
+      const m = fields[0] === 'j' && fields[1] !== undefined ? peekMessage(fields[1]) : undefined
+      const bound = m && bounds.get(m.conv)
+      if (m && bound !== undefined && m.seq <= bound) bounds.set(m.conv, m.seq - 1)
+    }
+    return bounds
+  }
+
   /** Ack and delete the batch and trim its windows, one MULTI; true once done, false when stopping first. */
-  private async ack(entries: Entry[], top: ReadonlyMap<string, number>): Promise<boolean> {
+  private async ack(entries: Entry[], top: ReadonlyMap<string, number>, due: ReadonlySet<string>): Promise<boolean> {
     const o = this.options
     const ids = entries.map((e) => e[0])
     for (;;) {
       try {
+        const bounds = await this.trimBounds(entries, top, due)
         // Acked and deleted together, or neither and the batch is written again (harmless: the primary key).
         const tx = this.cmd.multi().xack(o.stream, o.group, ...ids).xdel(o.stream, ...ids)
-        for (const [conv, seq] of top) o.trim(tx, conv, seq, o.windowMessages)
+        for (const [conv, seq] of bounds ?? []) if (seq > 0) o.trim(tx, conv, seq, o.windowMessages)
         const res = await tx.exec()
         if (!res) throw new Error('ack transaction aborted')
         const failed = res.slice(0, 2).find(([err]) => err)
         if (failed) throw failed[0] ?? new Error('ack failed')
         const trimFailed = res.slice(2).find(([err]) => err)
-        // A window left untrimmed is trimmed by the conversation's next batch.
+        // A window left untrimmed is trimmed when the conversation's next multiple of trimEvery is written.
         if (trimFailed) o.log?.warn({ err: trimFailed[0] }, 'persister: window trim failed')
         return true
       } catch (err) {

@@ -45,6 +45,7 @@ import { Persister } from './redis-persister'
 import { RedisPresence } from './redis-presence'
 import type { BatchStats } from './redis-persister'
 import { windowAfter, windowBefore } from './window'
+import { BacklogGate } from './backlog-gate'
 import type { ColdMessages } from './window'
 import { RedisWeChatStore } from './wechat'
 import { RECALLED_MARK } from './types'
@@ -91,6 +92,10 @@ export interface RedisArchiveOptions {
   readonly windowMessages: number
   /** ARCHIVE_BACKLOG_MAX: messages in the persister's stream beyond which sends are refused. */
   readonly backlogMax: number
+  /** ARCHIVE_BACKLOG_CHECK_MS: how old the stream length a send is admitted on may be (backlog-gate.ts). Default 100. */
+  readonly backlogCheckMs?: number
+  /** WINDOW_TRIM_EVERY: a conversation's window is trimmed once per this many of its messages (redis-persister.ts). Default windowMessages / 10, rounded up. */
+  readonly trimEvery?: number
   readonly batchMax: number
   readonly claimIdleMs: number
   /** ARCHIVE_WRITES_IN_FLIGHT: batches the persister writes at once. Default 4. */
@@ -128,11 +133,13 @@ type Client = Redis | Cluster
 
 /**
  * Dedup, seq, store, last message, sender's read mark and, with an archive, the persister's
- * stream (KEYS[5]): one round trip, one atomic step. The read mark is a field of the
- * conversation's hash (`r:<user>`), written by the HSET of the last message (KEYS[4], the read
- * marks' former hash, is not written). Replies: {0, seq} stored; {1, json} a
- * duplicate; {2} no such conversation; {3} the archive backlog is full (ARGV[5]); {4, seq} a
- * duplicate whose original left the window (read it from the archive).
+ * stream (KEYS[5], when ARGV[5] is '1'): one round trip, one atomic step. The read mark is a
+ * field of the conversation's hash (`r:<user>`), written by the HSET of the last message (KEYS[4],
+ * the read marks' former hash, is not written). Replies: {0, seq} stored; {1, json} a duplicate;
+ * {2} no such conversation; {4, seq} a duplicate whose original left the window (read it from the
+ * archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked before the script, not in it
+ * (backlog-gate.ts): an XLEN per send was one of the commands that made a send with the archive
+ * slower than without.
  *
  * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[6] the sender's, KEYS[7..]
  * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
@@ -160,15 +167,10 @@ if known then
   if m[1] then return {1, m[1]} end
   return {4, known}
 end
-if ARGV[5] ~= '' and redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[5]) then
-  redis.call('HINCRBY', KEYS[1], 'lastSeq', -1)
-  redis.call('DEL', KEYS[3])
-  return {3}
-end
 local json = ARGV[1] .. seq .. ARGV[2]
 redis.call('ZADD', KEYS[2], seq, json)
 redis.call('HSET', KEYS[1], 'last', json, 'r:' .. ARGV[4], seq)
-if ARGV[5] ~= '' then redis.call('XADD', KEYS[5], '*', 'j', json) end
+if ARGV[5] == '1' then redis.call('XADD', KEYS[5], '*', 'j', json) end
 if #KEYS > 5 then
   local l = 'l:' .. ARGV[6]
   local v = seq .. ' ' .. json
@@ -383,7 +385,7 @@ class RedisMessages implements MessageStore {
     private readonly k: Keys,
     private readonly guard: Guard,
     private readonly cold: ArchiveLink | undefined,
-    private readonly backlogMax: number | undefined,
+    private readonly backlog: BacklogGate | undefined,
     private readonly convs: RedisConvs,
     /** Redis Cluster: summaries are written after the script, not in it. */
     private readonly cluster: boolean,
@@ -422,12 +424,13 @@ class RedisMessages implements MessageStore {
       // Without an archive the stream is not written: any key of the slot will do.
       this.cold ? this.k.archiveStream() : meta,
     ]
-    const args = [parts.head, parts.tail, input.dedupWindowMs, input.from, this.backlogMax ?? '']
+    const args = [parts.head, parts.tail, input.dedupWindowMs, input.from, this.cold ? '1' : '']
     // Standalone: the summaries in the script (members known: the caller's record, else read).
     const members = this.cluster ? undefined : (input.members ?? (await this.convs.get(conv))?.members)
     // In the script only when the sender is a member (its summary is KEYS[6]): not for the `system`
     // message of a member who left, nor a `recall` event of a former member's message.
     const inScript = members !== undefined && members.includes(input.from)
+    await this.backlog?.admit()
     const res = await this.guard(() =>
       inScript
         ? this.r.chatAppendWith(
@@ -446,7 +449,6 @@ class RedisMessages implements MessageStore {
       if (this.cold && !restored && (await this.convs.restore(conv))) return this.append(input, true)
       throw new AppError('CONV_NOT_FOUND')
     }
-    if (res[0] === 3) throw new AppError('STORE_UNAVAILABLE', 'the archive is behind: message backlog full')
     if (res[0] === 1 || res[0] === 4) {
       const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
@@ -730,8 +732,10 @@ class RedisConvs implements ConvStore {
         ...(peer !== undefined ? [this.r.chatSummary(this.k.summary(peer), `p:${conv}`, res, res)] : []),
       ]),
     )
-    // The mark as Redis now holds it, written through (marks only move up in both).
-    if (this.cold) await this.cold.call((a) => a.markRead([{ conv, user, seq: res }]))
+    // The mark as Redis now holds it, to the archive through the persister's stream like messages
+    // (marks only move up in both): read receipts go on while the archive is away. A failure here
+    // fails the `read` (the client sends it again; the mark is idempotent).
+    if (this.cold) await this.guard(() => this.r.xadd(this.k.archiveStream(), '*', 'r', conv, 'u', user, 's', String(res)))
     return res
   }
 }
@@ -1037,9 +1041,10 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   const bus = new RedisBus(cmd, sub, keys, guard, guardOf(sub))
   await bus.start()
   const backlog = async () => (arch ? await guard(() => cmd.xlen(keys.archiveStream())) : 0)
+  const gate = arch && new BacklogGate(backlog, arch.backlogMax, arch.backlogCheckMs ?? 100)
   return {
     kind: 'redis',
-    messages: new RedisMessages(cmd, keys, guard, cold, arch?.backlogMax, convs, options.clusterNodes.length > 0),
+    messages: new RedisMessages(cmd, keys, guard, cold, gate, convs, options.clusterNodes.length > 0),
     convs,
     users: new RedisUsers(cmd, keys, guard, cold),
     queue: new RedisQueue(cmd, keys, guard, options),
@@ -1059,13 +1064,17 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
         () => true,
         () => false,
       )
+      let archive: { ok: boolean; backlog: number; lagMs: number; error?: string }
       if (persister) {
-        return { archive: { ok: ok && persister.archiveOk, backlog: await backlog(), lagMs: persister.lastLagMs, ...(persister.lastError ? { error: persister.lastError } : {}) } }
+        archive = { ok: ok && persister.archiveOk, backlog: await backlog(), lagMs: persister.lastLagMs, ...(persister.lastError ? { error: persister.lastError } : {}) }
+      } else {
+        // The persister runs in another process: its lag is the age of the oldest message it has not written.
+        const [first] = (await guard(() => cmd.xrange(keys.archiveStream(), '-', '+', 'COUNT', 1))) as [string, string[]][]
+        const lagMs = first ? Math.max(0, Date.now() - Number(first[0].slice(0, first[0].indexOf('-')))) : 0
+        archive = { ok, backlog: await backlog(), lagMs }
       }
-      // The persister runs in another process: its lag is the age of the oldest message it has not written.
-      const [first] = (await guard(() => cmd.xrange(keys.archiveStream(), '-', '+', 'COUNT', 1))) as [string, string[]][]
-      const lagMs = first ? Math.max(0, Date.now() - Number(first[0].slice(0, first[0].indexOf('-')))) : 0
-      return { archive: { ok, backlog: await backlog(), lagMs } }
+      // Still ready (sends are acked, lists and syncs answered from Redis), but not whole.
+      return archive.ok ? { archive } : { degraded: true, archive }
     },
     async close() {
       await persister?.stop()
@@ -1102,6 +1111,7 @@ async function startPersister(
     batchMax: arch.batchMax,
     claimIdleMs: arch.claimIdleMs,
     windowMessages: arch.windowMessages,
+    trimEvery: arch.trimEvery ?? Math.ceil(arch.windowMessages / 10),
     writesInFlight: arch.writesInFlight ?? 4,
     trim: (tx, conv, seq, window) => void (tx as unknown as Scripted).chatTrimWindow(keys.convMeta(conv), keys.convMsgs(conv), seq, window),
     ...(arch.onBatch ? { onBatch: arch.onBatch } : {}),

@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openArchive } from '../../src/archive/archive'
 import { ArchiveConvSettings } from '../../src/archive/conv-settings'
 import { Redis } from 'ioredis'
-import { MemoryConvSettings, RedisConvSettings, RedisMirroredConvSettings } from '../../src/store/conv-settings'
+import { MemoryConvSettings, RedisConvSettings } from '../../src/store/conv-settings'
+import { RedisMirroredConvSettings } from '../../src/store/conv-settings-mirror'
 import type { ConvSettingsStore } from '../../src/store/conv-settings'
 import { createTestDatabase } from '../support/mysql'
 import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
@@ -177,6 +178,99 @@ describe('hidden messages mirrored in redis over the archive', () => {
       // What is not mirrored fails as the store being away: temporary, not internal.
       const err = await n2.hiddenConvs('cat').catch((e: unknown) => e)
       expect((err as { code?: string }).code).toBe('STORE_UNAVAILABLE')
+    } finally {
+      r.disconnect()
+      await n1.close()
+      await n2.close()
+      await archive.close().catch(() => {})
+      await dropPrefix(prefix)
+    }
+  })
+})
+
+describe('mute and pin mirrored in redis over the archive', () => {
+  /** The archive's store with its `all` held after reading until `release()`: a fill that read, and waits to write. */
+  function held(real: ConvSettingsStore) {
+    let gate: Promise<void> | undefined
+    let release = () => {}
+    let reached = () => {}
+    const store: ConvSettingsStore = {
+      all: async (user) => {
+        const read = await real.all(user)
+        if (gate) {
+          reached()
+          await gate
+        }
+        return read
+      },
+      get: (user, conv) => real.get(user, conv),
+      put: (user, conv, setting, max) => real.put(user, conv, setting, max),
+      hide: (user, conv, seq, max) => real.hide(user, conv, seq, max),
+      hidden: (user, conv) => real.hidden(user, conv),
+      hiddenConvs: (user) => real.hiddenConvs(user),
+      hiddenAmong: (user, places) => real.hiddenAmong(user, places),
+      close: async () => {},
+    }
+    return {
+      store,
+      /** Hold the next `all` after its read; resolves once it has read. */
+      hold: () => {
+        gate = new Promise<void>((r) => (release = r))
+        return new Promise<void>((r) => (reached = r))
+      },
+      release: () => {
+        gate = undefined
+        release()
+      },
+    }
+  }
+
+  it('answers from Redis once filled (also with the archive away), refuses a change then as temporary, and a fill that read before a change never stores over it', async () => {
+    const archive = await openArchive({ url: 'sqlite::memory:' })
+    const prefix = randomPrefix()
+    const options = { url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, ttlMs: 60_000 }
+    const real = new ArchiveConvSettings(archive)
+    const slow = held(real)
+    const n1 = await RedisMirroredConvSettings.open(slow.store, options)
+    const n2 = await RedisMirroredConvSettings.open(real, options)
+    const r = new Redis(REDIS_URL)
+    const key = `${prefix}{u:amy}:csm`
+    try {
+      // Node 1 starts filling amy's copy and has read the archive (nothing set yet) when node 2 mutes.
+      const read = slow.hold()
+      const stale = n1.all('amy')
+      await read
+      expect(await n2.put('amy', 'd:amy:bob', { muted: true, pinned: 0 }, 5)).toBe(true)
+      // The change refilled the copy from the archive.
+      expect(await r.hgetall(key)).toEqual({ '~': '1', 'd:amy:bob': '1 0' })
+      slow.release()
+      expect(await stale).toEqual(new Map())
+      // The late fill lost its token: it deleted the copy rather than store what it read.
+      expect(await r.exists(key)).toBe(0)
+      expect(await n2.all('amy')).toEqual(new Map([['d:amy:bob', { muted: true, pinned: 0 }]]))
+      expect(await r.hgetall(key)).toEqual({ '~': '1', 'd:amy:bob': '1 0' })
+      expect(await r.pttl(key)).toBeGreaterThan(0)
+      expect(await n1.put('amy', 'g:team', { muted: false, pinned: 7 }, 5)).toBe(true)
+      expect(await n2.get('amy', 'g:team')).toEqual({ muted: false, pinned: 7 })
+
+      // The archive away: the copy answers; a change is refused as temporary and leaves it usable.
+      await archive.close()
+      expect(await n2.all('amy')).toEqual(
+        new Map([
+          ['d:amy:bob', { muted: true, pinned: 0 }],
+          ['g:team', { muted: false, pinned: 7 }],
+        ]),
+      )
+      expect(await n1.get('amy', 'd:amy:bob')).toEqual({ muted: true, pinned: 0 })
+      await expect(n2.put('amy', 'd:amy:bob', { muted: false, pinned: 0 }, 5)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+      expect(await n2.get('amy', 'd:amy:bob')).toEqual({ muted: true, pinned: 0 })
+      // A copy marked by a change that never finished (its node died): not trusted, the archive is
+      // asked, and when it cannot answer the reader leaves the copy answering again.
+      await r.hset(key, '~f', 'a-change-in-flight')
+      await expect(n2.all('amy')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+      expect(await n2.get('amy', 'g:team')).toEqual({ muted: false, pinned: 7 })
+      // A user whose copy Redis does not hold: the archive would have to answer.
+      await expect(n2.all('cat')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     } finally {
       r.disconnect()
       await n1.close()

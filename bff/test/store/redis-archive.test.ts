@@ -29,7 +29,7 @@ interface Setup {
   r: Redis
 }
 
-async function setup(over: { window?: number; backlogMax?: number; claimIdleMs?: number; url?: string; db?: TestDatabase; prefix?: string } = {}): Promise<Setup> {
+async function setup(over: { window?: number; trimEvery?: number; backlogMax?: number; backlogCheckMs?: number; claimIdleMs?: number; url?: string; db?: TestDatabase; prefix?: string } = {}): Promise<Setup> {
   const prefix = over.prefix ?? randomPrefix()
   const db = over.db ?? (await createTestDatabase())
   if (!over.db) cleanups.push(() => db.drop())
@@ -52,6 +52,8 @@ async function setup(over: { window?: number; backlogMax?: number; claimIdleMs?:
       archive: await openArchive({ url: over.url ?? db.url, poolSize: 2 }),
       windowMessages: over.window ?? 5,
       backlogMax: over.backlogMax ?? 1000,
+      ...(over.trimEvery ? { trimEvery: over.trimEvery } : {}),
+      ...(over.backlogCheckMs !== undefined ? { backlogCheckMs: over.backlogCheckMs } : {}),
       batchMax: 100,
       claimIdleMs: over.claimIdleMs ?? 30_000,
     },
@@ -114,6 +116,28 @@ describe('redis engine over the archive', () => {
     expect(await engine.messages.append({ ...first, mid: 'other' })).toEqual({ ...stored, dup: true })
   })
 
+  it('trims a window once per trimEvery of its messages: never above the window plus trimEvery - 1', async () => {
+    const { engine, archive, prefix, r } = await setup({ window: 5, trimEvery: 4 })
+    const conv = 'd:ann:bob'
+    const key = `${prefix}{c:${conv}}:m`
+    await engine.convs.create({ id: conv, kind: 'direct', members: ['ann', 'bob'], createdAt: 1 })
+    const all: string[] = []
+    const send = async (upTo: number) => {
+      while (all.length < upTo) all.push((await engine.messages.append(input(conv, 'ann', `m${all.length + 1}`))).json)
+      await waitFor(async () => (await archivedCount(archive, conv)) === upTo && (await r.xlen(`${prefix}archive`)) === 0, 10_000)
+    }
+    // Seq 40 is a multiple of 4: its batch (the last) trims to the newest 5.
+    await send(40)
+    expect(await r.zrange(key, 0, -1)).toEqual(all.slice(35))
+    // 41-43: no multiple of 4, no trim; the window grows to 5 + 3.
+    await send(43)
+    expect(await r.zcard(key)).toBe(8)
+    // 44 trims again, to the newest 5.
+    await send(44)
+    expect(await r.zrange(key, 0, -1)).toEqual(all.slice(39))
+    expect(await engine.messages.after(conv, 0, 100)).toEqual(all)
+  })
+
   it('takes over a batch a dead persister left pending, and stores each message once', async () => {
     const prefix = randomPrefix()
     cleanups.push(() => dropPrefix(prefix))
@@ -146,7 +170,7 @@ describe('redis engine over the archive', () => {
     await proxy.start()
     cleanups.push(() => proxy.cut())
     const viaProxy = db.url.replace('127.0.0.1:3306', `127.0.0.1:${proxy.port}`)
-    const { engine, archive, prefix, r } = await setup({ db, url: viaProxy, backlogMax: 25 })
+    const { engine, archive, prefix, r } = await setup({ db, url: viaProxy, backlogMax: 25, backlogCheckMs: 0 })
     const conv = 'd:ann:bob'
     await engine.convs.create({ id: conv, kind: 'direct', members: ['ann', 'bob'], createdAt: 1 })
     await engine.messages.append(input(conv, 'ann', 'before'))

@@ -28,7 +28,7 @@ function heldArchive() {
 
 const json = (conv: string, seq: number) => JSON.stringify({ mid: `m${seq}`, cid: `c${seq}`, conv, seq, from: 'ann', ts: seq, kind: 'text', body: { text: `t${seq}` } })
 
-async function setup(archive: Archive, over: { batchMax?: number; claimIdleMs?: number } = {}) {
+async function setup(archive: Archive, over: { batchMax?: number; claimIdleMs?: number; trimEvery?: number } = {}) {
   const prefix = randomPrefix()
   cleanups.push(() => dropPrefix(prefix))
   const r = new Redis(REDIS_URL)
@@ -44,6 +44,7 @@ async function setup(archive: Archive, over: { batchMax?: number; claimIdleMs?: 
     batchMax: over.batchMax ?? 3,
     claimIdleMs: over.claimIdleMs ?? 30_000,
     windowMessages: 1,
+    trimEvery: over.trimEvery ?? 1,
     writesInFlight: 2,
     // The trim as a plain command in the same MULTI: what matters here is when it runs.
     trim: (tx, conv, seq) => {
@@ -85,6 +86,54 @@ describe('persister', () => {
     ])
     expect(await r.get(`${prefix}trimmed:d:ann:bob`)).toBe('4')
     expect(((await r.xpending(stream, 'archivers')) as [number])[0]).toBe(0)
+  })
+
+  it('trims a conversation only in the batch holding one of its seqs divisible by trimEvery, up to the batch\'s top seq', async () => {
+    const { archive, writes } = heldArchive()
+    const { r, stream, persister, trims } = await setup(archive, { trimEvery: 4 })
+    await r.xgroup('CREATE', stream, 'archivers', '0', 'MKSTREAM')
+    // Batches of 3 (batchMax): [a1 a2 b1] [a3 a4 b2] [a5 b3 b4] [a6 a7 a8] [b5].
+    const order: [string, number][] = [['a', 1], ['a', 2], ['b', 1], ['a', 3], ['a', 4], ['b', 2], ['a', 5], ['b', 3], ['b', 4], ['a', 6], ['a', 7], ['a', 8], ['b', 5]]
+    for (const [c, seq] of order) await r.xadd(stream, '*', 'j', json(`g:${c}`, seq))
+    persister.start()
+    for (let i = 0; i < 5; i++) {
+      await waitFor(() => writes.length > i)
+      writes[i]!.commit()
+    }
+    await waitFor(async () => (await r.xlen(stream)) === 0)
+    // a4 in the second batch, b4 in the third, a8 in the fourth; the first and the last batch trim nothing.
+    expect(trims).toEqual([
+      ['g:a', 4],
+      ['g:b', 4],
+      ['g:a', 8],
+    ])
+  })
+
+  it('never trims a window past a message another persister is still writing', async () => {
+    const { archive, writes } = heldArchive()
+    const { r, stream, persister, trims } = await setup(archive, { batchMax: 10 })
+    await r.xgroup('CREATE', stream, 'archivers', '0', 'MKSTREAM')
+    // Another persister read g:a's seq 1 and is still writing it.
+    const held = await r.xadd(stream, '*', 'j', json('g:a', 1))
+    await r.xreadgroup('GROUP', 'archivers', 'other', 'COUNT', 1, 'STREAMS', stream, '>')
+    for (const [c, seq] of [['g:a', 2], ['g:a', 3], ['g:b', 1], ['g:b', 2]] as const) await r.xadd(stream, '*', 'j', json(c, seq))
+    persister.start()
+    await waitFor(() => writes.length === 1)
+    writes[0]!.commit()
+    await waitFor(async () => (await r.xlen(stream)) === 1)
+    // g:b up to its top; g:a not at all (below seq 1 there is nothing).
+    expect(trims).toEqual([['g:b', 2]])
+    // The other persister finishes; the next batch of g:a trims up to its top.
+    await r.xack(stream, 'archivers', held!)
+    await r.xdel(stream, held!)
+    await r.xadd(stream, '*', 'j', json('g:a', 4))
+    await waitFor(() => writes.length === 2)
+    writes[1]!.commit()
+    await waitFor(async () => (await r.xlen(stream)) === 0)
+    expect(trims).toEqual([
+      ['g:b', 2],
+      ['g:a', 4],
+    ])
   })
 
   it('makes its group again when Redis lost the stream, and persists what is added after', async () => {

@@ -6,7 +6,7 @@
 import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import type { ConvId } from '@chat/shared'
+import type { ConvId, FileBody } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack } from '../../components/nav'
@@ -240,7 +240,7 @@ function Messages({ conv }: { conv: ConvId }) {
     void messageActions(m)
   }, [])
   const onFile = useCallback((m: ChatMessage) => {
-    if ('url' in m.body) openFile(m.body).catch(() => undefined)
+    if (m.kind === 'file' && 'url' in m.body) openFile(m.body as FileBody).catch(() => undefined)
   }, [])
   const now = Date.now()
   const renderRow = (i: number) => {
