@@ -430,7 +430,8 @@ class RedisMessages implements MessageStore {
     // In the script only when the sender is a member (its summary is KEYS[6]): not for the `system`
     // message of a member who left, nor a `recall` event of a former member's message.
     const inScript = members !== undefined && members.includes(input.from)
-    await this.backlog?.admit()
+    // Without an archive there is no gate: nothing to wait for (no turn through the microtask queue).
+    if (this.backlog) await this.backlog.admit()
     const res = await this.guard(() =>
       inScript
         ? this.r.chatAppendWith(
