@@ -130,14 +130,19 @@ async function rate(cmd: { mode: Mode; pairs: [string, string][]; rate: number; 
   cidRun++
   const latencies: number[] = []
   let received = 0
+  const start = performance.now()
+  // The worst latency of the messages sent in each STALL_BUCKET_MS: when the slow ones were sent.
+  const worst: number[] = []
   onFrame = (_user, text) => {
     const t = sentAt(cmd.mode, text)
     if (t === undefined || Number.isNaN(t)) return
     received++
-    latencies.push(performance.now() - t)
+    const ms = performance.now() - t
+    latencies.push(ms)
+    const b = Math.max(0, Math.floor((t - start) / STALL_BUCKET_MS))
+    if (!(ms <= (worst[b] ?? 0))) worst[b] = ms
   }
   const total = Math.round((cmd.rate * cmd.durationMs) / 1000)
-  const start = performance.now()
   let sent = 0
   await new Promise<void>((resolve) => {
     const tick = () => {
@@ -156,7 +161,82 @@ async function rate(cmd: { mode: Mode; pairs: [string, string][]; rate: number; 
   const end = Date.now() + 10_000
   while (received < sent && Date.now() < end) await new Promise((r) => setTimeout(r, 5))
   onFrame = () => {}
-  return { sent, received, sendMs, ...percentiles(latencies) }
+  return { sent, received, sendMs, ...percentiles(latencies), stalls: { startedAt: Math.round(performance.timeOrigin + start), ...stallsOf(worst) } }
+}
+
+/** Buckets of send time for the stall timeline of `rate`, ms. */
+const STALL_BUCKET_MS = 100
+/** A bucket whose worst latency is above this is a stall, ms (the p99 target). */
+const STALL_MS = 10
+
+/**
+ * Where the p99 comes from: the buckets (STALL_BUCKET_MS of send time) whose worst latency passed
+ * STALL_MS, as [start ms into the run, worst ms], and the gaps between them (their period). The
+ * run's start (`startedAt`, epoch ms) lines them up with the server's own records (GC pauses).
+ */
+function stallsOf(worst: number[]) {
+  const at: [number, number][] = []
+  worst.forEach((ms, b) => {
+    if (ms > STALL_MS) at.push([b * STALL_BUCKET_MS, Math.round(ms * 10) / 10])
+  })
+  const gaps = at.slice(1).map(([t], i) => t - at[i]![0])
+  return { bucketMs: STALL_BUCKET_MS, overMs: STALL_MS, buckets: worst.length, count: at.length, at: at.slice(0, 100), medianGapMs: gaps.length > 0 ? [...gaps].sort((x, y) => x - y)[Math.floor(gaps.length / 2)] : undefined }
+}
+
+/**
+ * Saturation (issue 15): a closed loop over `pairs`, each sender keeping `window` messages under
+ * way (sent, not yet delivered to its receiver), for `durationMs`: what the server delivers per
+ * second when it never waits for work. Delivery is the completion on both sides (the baselines
+ * have no ack). Answers deliveries per second within the span, and their latency percentiles.
+ */
+async function saturate(cmd: { mode: Mode; pairs: [string, string][]; window: number; durationMs: number }) {
+  cidRun++
+  const byReceiver = new Map(cmd.pairs.map((p, i) => [p[1], i]))
+  const bySender = new Map(cmd.pairs.map((p, i) => [p[0], i]))
+  let refused = 0
+  const inFlight = new Array<number>(cmd.pairs.length).fill(0)
+  const latencies: number[] = []
+  let sent = 0
+  let delivered = 0
+  let open = true
+  const start = performance.now()
+  const pump = (i: number) => {
+    const [from, to] = cmd.pairs[i]!
+    const ws = sockets.get(from)!
+    while (open && inFlight[i]! < cmd.window) {
+      ws.send(frameFor(cmd.mode, from, to, String(performance.now()), sent))
+      inFlight[i]!++
+      sent++
+    }
+  }
+  onFrame = (user, text) => {
+    const i = byReceiver.get(user)
+    if (i === undefined) {
+      // A refused send (the BFF's error frame) is no longer under way either.
+      const j = bySender.get(user)
+      if (j === undefined || !text.startsWith('{"type":"error"')) return
+      refused++
+      inFlight[j]!--
+      if (open) pump(j)
+      return
+    }
+    const t = sentAt(cmd.mode, text)
+    if (t === undefined || Number.isNaN(t)) return
+    inFlight[i]!--
+    if (!open) return
+    delivered++
+    latencies.push(performance.now() - t)
+    pump(i)
+  }
+  for (let i = 0; i < cmd.pairs.length; i++) pump(i)
+  await new Promise((r) => setTimeout(r, cmd.durationMs))
+  open = false
+  const ms = performance.now() - start
+  // What is still under way drains before the next step (its deliveries are not counted).
+  const end = Date.now() + 10_000
+  while (inFlight.some((n) => n > 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 5))
+  onFrame = () => {}
+  return { sent, delivered, refused, ms, perSecond: (delivered * 1000) / ms, ...percentiles(latencies) }
 }
 
 /**
@@ -370,6 +450,7 @@ const commands = {
   seed,
   storm,
   rate,
+  saturate,
   group,
   blast,
   reconnect,

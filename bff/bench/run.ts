@@ -28,7 +28,8 @@
  * BENCH_WX_DELAY_MS, 20): the checks must not block the event loop or serialize other users' sends.
  * CPU is reported for the whole process and for its event loop (main thread) alone; a third run
  * puts the checks' HTTP back on the event loop (WX_HTTP_THREADS=0) for comparison.
- * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). CPU per message counts
+ * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). BENCH_BFF_ENV: a JSON object
+ * of more environment for every BFF the run starts (e.g. '{"LOG_LEVEL":"warn"}'). CPU per message counts
  * delivered messages: a run that did not deliver all it sent (the server saturated) overstates it.
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
@@ -76,6 +77,14 @@ const QUEUED = env('BENCH_QUEUED', 10_000)
 const IDLE_WORKERS = env('BENCH_WORKERS_IDLE', 6)
 /** BENCH_ONE2ONE_REPEAT: the 1:1 measurement this many times (each with its own relay run), counting the runs that meet the p99 targets. Default 1. */
 const ONE2ONE_REPEAT = env('BENCH_ONE2ONE_REPEAT', 1)
+/**
+ * BENCH_SATURATE_MS: after each 1:1 measurement, a closed loop of that length (each of the 100
+ * senders keeps BENCH_SATURATE_WINDOW messages under way, 20): messages delivered per second when
+ * the server never waits for work, with the server's CPU share (1.0: its core was the limit; less:
+ * something else was, e.g. the generators' core). 0 skips it. Default 3000.
+ */
+const SATURATE_MS = env('BENCH_SATURATE_MS', 3000)
+const SATURATE_WINDOW = env('BENCH_SATURATE_WINDOW', 20)
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'idle,one2one,group,reconnect').split(','))
 
 // ------------------------------------------------------------------ processes
@@ -129,6 +138,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
       STATIC_DIR: 'bff/bench',
       ...(kind === 'bff' && process.env.BENCH_ARCHIVE_URL ? { ARCHIVE_URL: process.env.BENCH_ARCHIVE_URL } : {}),
       ...(kind === 'relay' ? { RELAY: '1' } : {}),
+      ...(kind === 'bff' && process.env.BENCH_BFF_ENV ? (JSON.parse(process.env.BENCH_BFF_ENV) as Record<string, string>) : {}),
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -218,14 +228,22 @@ async function profiled<T>(s: Server, name: string, work: () => Promise<T>): Pro
   const dir = process.env.BENCH_PROFILE_DIR
   if (!dir || !s.inspector) return work()
   const session = await inspectorSession(s)
+  // BENCH_PROFILE_HEAP=1: where the span's allocations come from instead (sampled every 32 KiB,
+  // garbage included: what the young generation's collections pay for).
+  const heap = process.env.BENCH_PROFILE_HEAP === '1'
   try {
-    await session.call('Profiler.enable')
-    await session.call('Profiler.setSamplingInterval', { interval: 100 })
-    await session.call('Profiler.start')
+    if (heap) {
+      await session.call('HeapProfiler.enable')
+      await session.call('HeapProfiler.startSampling', { samplingInterval: 32 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+    } else {
+      await session.call('Profiler.enable')
+      await session.call('Profiler.setSamplingInterval', { interval: 100 })
+      await session.call('Profiler.start')
+    }
     const result = await work()
-    const { profile } = await session.call('Profiler.stop')
+    const { profile } = await session.call(heap ? 'HeapProfiler.stopSampling' : 'Profiler.stop')
     mkdirSync(dir, { recursive: true })
-    writeFileSync(path.join(dir, `${name}-${s.kind}-${Date.now().toString(36)}.cpuprofile`), JSON.stringify(profile))
+    writeFileSync(path.join(dir, `${name}-${s.kind}-${Date.now().toString(36)}.${heap ? 'heapprofile' : 'cpuprofile'}`), JSON.stringify(profile))
     return result
   } finally {
     session.close()
@@ -698,7 +716,8 @@ async function fakeWeChat(delayMs: number): Promise<{ url: string; checks: () =>
  * per pair before the warm-up, a few at a time (archive scenario, both sides).
  */
 async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persisterUrl?: string, seed = false) {
-  const server = await startServer(kind, 1, extraEnv)
+  // BENCH_PROFILE_DIR: the inspector on, for a CPU profile of the measured span (`profiled`).
+  const server = await startServer(kind, 1, extraEnv, process.env.BENCH_PROFILE_DIR !== undefined)
   const persister = persisterUrl ? await startPersister(server, persisterUrl) : undefined
   const [gen] = await generators(1)
   try {
@@ -730,7 +749,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const mysql0 = cpuSeconds(mysqlPids)
     // With an archive (this scenario's or BENCH_ARCHIVE_URL for every BFF), the persister's lag too.
     const lag = kind === 'bff' && (extraEnv.ARCHIVE_URL ?? process.env.BENCH_ARCHIVE_URL) ? archiveLag(server.prefix) : undefined
-    const r = await gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 })
+    const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
     const cpu1 = cpuSplit(pids)
     const persisterCpu = cpuSeconds(persisterPids) - persisterCpu0
     const mainCpu = mainThreadCpuSeconds(pids) - main0
@@ -742,8 +761,16 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const user = cpu1.user - cpu0.user
     const system = cpu1.system - cpu0.system
     const perMessage = (s: number) => (s / Math.max(1, r.received)) * 1e6
+    let saturation: { perSecond: number; serverCpuShare: number; p99: number; window: number } | undefined
+    if (SATURATE_MS > 0) {
+      const c0 = cpuSplit(pids)
+      const s = await gen!.call('saturate', { mode, pairs, window: SATURATE_WINDOW, durationMs: SATURATE_MS })
+      const c1 = cpuSplit(pids)
+      saturation = { ...s, window: SATURATE_WINDOW, serverCpuShare: (c1.user + c1.system - c0.user - c0.system) / (s.ms / 1000) }
+    }
     return {
       ...r,
+      ...(saturation ? { saturation } : {}),
       rate: RATE,
       serverCpuS: user + system,
       cpuUsPerMessage: perMessage(user + system),
@@ -968,15 +995,31 @@ async function main() {
     results.one2one = { target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 1.0x the relay; p99 <= the relay's and <= 10 ms`, bff, baseline: base, relay, cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage, cpuRatioRelay: bff.cpuUsPerMessage / relay.cpuUsPerMessage }
     rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `raw ${fmt(base.cpuUsPerMessage)} us / relay ${fmt(relay.cpuUsPerMessage)} us (+Redis ${fmt(relay.redisCpuUsPerMessage)})`, `${fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2)} / ${fmt(bff.cpuUsPerMessage / relay.cpuUsPerMessage, 2)}`, '<= 1.0x relay'])
     rows.push([`1:1 Redis commands per msg`, fmt(bff.redisCommandsPerMessage, 2), `relay ${fmt(relay.redisCommandsPerMessage, 2)}`, fmt(bff.redisCommandsPerMessage / relay.redisCommandsPerMessage, 2), ''])
+    if (bff.saturation && relay.saturation && base.saturation) {
+      const sat = (x: { perSecond: number; serverCpuShare: number; p99: number }) => `${fmt(x.perSecond, 0)}/s (server CPU ${fmt(x.serverCpuShare, 2)}, p99 ${fmt(x.p99, 0)} ms)`
+      rows.push([`1:1 saturation, ${SATURATE_WINDOW} under way per sender`, sat(bff.saturation), `raw ${sat(base.saturation)} / relay ${sat(relay.saturation)}`, `${fmt(bff.saturation.perSecond / base.saturation.perSecond, 2)} / ${fmt(bff.saturation.perSecond / relay.saturation.perSecond, 2)}`, '>= 1.0x relay'])
+    }
     rows.push([`1:1 latency at ${RATE}/s p50/p99`, `${fmt(bff.p50, 2)} / ${fmt(bff.p99, 2)} ms (${bff.received}/${bff.sent})`, `raw ${fmt(base.p50, 2)} / ${fmt(base.p99, 2)} ms, relay ${fmt(relay.p50, 2)} / ${fmt(relay.p99, 2)} ms`, `${fmt(bff.p99 / base.p99, 2)} / ${fmt(bff.p99 / relay.p99, 2)}`, 'p99 <= relay, <= 10 ms'])
     if (ONE2ONE_REPEAT > 1) {
       // The p99 target, repeated (issue 15): each run beside a relay run of its own, the first being the one above.
-      const runs = [{ bffP99: bff.p99, relayP99: relay.p99, bffP50: bff.p50, relayP50: relay.p50 }]
+      // Each run's CPU and saturation too: one run's ratio says little on a shared machine.
+      const runOf = (b: One2One, r: One2One) => ({
+        bffP99: b.p99,
+        relayP99: r.p99,
+        bffP50: b.p50,
+        relayP50: r.p50,
+        bffCpuUs: b.cpuUsPerMessage,
+        relayCpuUs: r.cpuUsPerMessage,
+        cpuRatioRelay: b.cpuUsPerMessage / r.cpuUsPerMessage,
+        ...(b.saturation && r.saturation ? { bffSaturation: b.saturation.perSecond, relaySaturation: r.saturation.perSecond } : {}),
+        loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+      })
+      const runs = [runOf(bff, relay)]
       for (let i = 1; i < ONE2ONE_REPEAT; i++) {
         const r = await one2one('relay')
         const b = await one2one('bff')
-        runs.push({ bffP99: b.p99, relayP99: r.p99, bffP50: b.p50, relayP50: r.p50 })
-        console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms`)
+        runs.push(runOf(b, r))
+        console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms; CPU ${fmt(b.cpuUsPerMessage)} vs ${fmt(r.cpuUsPerMessage)} us`)
       }
       const within10 = runs.filter((r) => r.bffP99 <= 10).length
       const withinRelay = runs.filter((r) => r.bffP99 <= r.relayP99).length

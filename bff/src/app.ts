@@ -192,7 +192,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     users: engine.users,
     presence: engine.presence,
     push: (users, type, json, except) => delivery.frame(users, type, json, except as Parameters<Delivery['frame']>[3]),
+    // The send check's kept pair of this 1:1 is dropped on every other node too (`onConvChanged`).
+    changed: (conv) => delivery.convChanged(conv),
   })
+  // A change announced while the bus was away was missed: every kept pair is read again.
+  engine.bus.onReconnect(() => relations.forgetAll())
   const chat = new ChatService(
     engine,
     delivery,
@@ -221,7 +225,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   // Muted conversations send no notification (issue 14).
   if (wechat.subscriptions) wechat.subscriptions.muted = (user, conv) => settings.muted(user, conv)
   // A group changed on another node: its cached record here is stale.
-  delivery.onConvChanged = (conv) => chat.forget(conv)
+  // A 1:1's relation changed on another node: its kept pair here is stale.
+  delivery.onConvChanged = (conv) => {
+    chat.forget(conv)
+    relations.forget(conv)
+  }
   // Moderation (a risky image, the admin API) withdraws messages through the chat's one retraction.
   wechat.retract = { message: (at) => chat.withdraw(at), file: (conv, fileId) => chat.withdrawFile(conv, fileId) }
   const gateway = new Gateway({

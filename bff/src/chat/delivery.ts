@@ -206,10 +206,13 @@ export class Delivery {
     if (sent > 0) this.metrics.framesOut.inc({ type }, sent)
   }
 
-  /** A group's record changed here: every other node drops its cached copy. */
-  convChanged(conv: string): void {
+  /**
+   * A group's record (or a 1:1's relation) changed here: every other node drops its cached copy.
+   * Resolves once the bus took the announcement (or failed to: logged).
+   */
+  convChanged(conv: string): Promise<void> {
     this.begin()
-    this.bus.publish(GROUPS_CHANNEL, `${this.node}|c|${conv}`).then(
+    return this.bus.publish(GROUPS_CHANNEL, `${this.node}|c|${conv}`).then(
       () => this.end(),
       (err: unknown) => {
         this.log.warn({ err, conv }, 'group change publish failed')

@@ -20,7 +20,7 @@ import { encode } from './frames'
 import type { Outlet } from './outlet'
 import { CatchUp } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
-import { NO_CHECKS, type SendChecks } from '../wechat/security'
+import { NO_CHECKS, NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
 
 export type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 
@@ -394,7 +394,9 @@ export class ChatService {
     // The conversation is almost always cached: checked without a round through the event loop.
     const cached = this.convCache.get(input.conv)
     const record = cached?.members.includes(user) ? cached : await this.sendTarget(user, input.conv)
-    if (this.checks.direct && record.kind === 'direct') await this.checks.direct(user, input.conv)
+    // Mostly decided from the relations' kept pair, with no promise to wait for.
+    const relation = record.kind === 'direct' ? this.checks.direct?.(user, input.conv) : undefined
+    if (relation) await relation
     const body =
       input.kind === 'text'
         ? isRich(input.body)
@@ -403,7 +405,7 @@ export class ChatService {
         : input.kind === 'voice'
           ? await this.voiceBody(input.body, user, input.conv)
           : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
-    if (input.kind === 'text' && this.checks !== NO_CHECKS) await this.checks.text(user, input.conv, input.cid, input.body.text)
+    if (input.kind === 'text' && this.checks.text !== NO_TEXT_CHECK) await this.checks.text(user, input.conv, input.cid, input.body.text)
     let result = await this.engine.messages.append({
       conv: input.conv,
       from: user,
@@ -542,7 +544,7 @@ export class ChatService {
       const planned = await this.plan(user, prev, change, state!.lastSeq)
       if (!(await this.engine.convs.update(planned.next))) continue
       this.forget(change.conv)
-      this.delivery.convChanged(change.conv)
+      void this.delivery.convChanged(change.conv)
       const result = await this.engine.messages.append({
         conv: change.conv,
         from: user,

@@ -6,12 +6,12 @@
  * (BLOCKED), a 1:1 is opened only when the other allows it (BLOCKED, NOT_CONTACT), and a search
  * never lists someone who blocked the searcher.
  */
-import { AppError, LIMITS, directMembers } from '@chat/shared'
+import { AppError, LIMITS, directConvId, directMembers } from '@chat/shared'
 import type { ConvId, DirectPolicy, Presence, RelationEntry, User, UserId } from '@chat/shared'
 import type { Pair, RelationStore } from '../store/relations'
 import { sides } from '../store/relations'
 import type { PresenceStore, UserStore } from '../store/types'
-import type { SendChecks } from '../wechat/security'
+import { NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
 import { adds, apply, entryOf } from './rules'
 import type { RelationOp } from './rules'
 
@@ -19,6 +19,14 @@ import type { RelationOp } from './rules'
 const CAS_ATTEMPTS = 8
 /** Order of the list: contacts, then requests to answer, then sent ones, then blocked users. */
 const ORDER = { contact: 0, incoming: 1, outgoing: 2, blocked: 3, none: 4 } as const
+/**
+ * How long a pair read for the send check is used again, ms: a backstop only. A change of the pair
+ * drops it at once on the node that made it and, through `RelationsDeps.changed` (the bus), on
+ * every other node; this bounds how long a lost announcement could leave it stale.
+ */
+export const SEND_CHECK_TTL_MS = 60_000
+/** Most pairs kept for the send check (oldest dropped first): every active 1:1 of a large node. */
+const SEND_CHECK_MAX = 100_000
 
 export interface RelationsDeps {
   readonly store: RelationStore
@@ -28,10 +36,22 @@ export interface RelationsDeps {
   readonly push: (users: readonly UserId[], type: 'relation', json: string, except?: unknown) => void
   /** Most relations a user may hold. Default LIMITS.maxRelations. */
   readonly maxRelations?: number
+  /**
+   * Called after the pair of the 1:1 `conv` changed here: the composition tells every other node
+   * (Delivery.convChanged), which calls `forget(conv)` there. The change is answered once it resolves.
+   */
+  readonly changed?: (conv: ConvId) => Promise<void> | void
 }
 
 export class Relations {
   private readonly maxRelations: number
+  /**
+   * Pairs read for the send check, by 1:1 conversation id: a send into a 1:1 costs no store read
+   * while its pair is unchanged (issue 15: the check was one Redis round trip per message).
+   */
+  private readonly sendPairs = new Map<ConvId, { readonly pair: Pair; readonly until: number }>()
+  /** Counts the drops of `sendPairs`: a read that began before one is not kept (it may be older than the change). */
+  private epoch = 0
 
   constructor(private readonly deps: RelationsDeps) {
     this.maxRelations = deps.maxRelations ?? LIMITS.maxRelations
@@ -47,6 +67,7 @@ export class Relations {
     const [profile] = await this.deps.users.get([other])
     if (!profile) throw new AppError('USER_NOT_FOUND')
     let stored: Pair | undefined
+    let wrote = false
     for (let i = 0; i < CAS_ATTEMPTS && !stored; i++) {
       const before = await this.deps.store.pair(actor, other)
       const after = apply(before, actor, op, Date.now(), note?.trim() || undefined)
@@ -55,10 +76,18 @@ export class Relations {
         for (const u of [actor, other]) {
           if (adds(before, after, u) && (await this.deps.store.peers(u)).length >= this.maxRelations) throw new AppError('RELATIONS_FULL')
         }
-        if (await this.deps.store.put(after)) stored = after
+        if (await this.deps.store.put(after)) {
+          stored = after
+          wrote = true
+        }
       }
     }
     if (!stored) throw new AppError('STORE_UNAVAILABLE', 'relation changed concurrently too often: retry')
+    if (wrote) {
+      const conv = directConvId(actor, other)
+      this.forget(conv)
+      await this.deps.changed?.(conv)
+    }
     const [me] = await this.deps.users.get([actor])
     const mine = await this.withPresence(entryOf(stored, actor, profile))
     this.deps.push([actor], 'relation', JSON.stringify({ type: 'relation', entry: mine }), conn)
@@ -97,12 +126,43 @@ export class Relations {
 
   /** Throws BLOCKED when the other member of the 1:1 `conv` blocked `user` (groups: nothing to check). */
   async checkSend(user: UserId, conv: ConvId): Promise<void> {
+    await this.sendCheck(user, conv)
+  }
+
+  /**
+   * `checkSend` without a promise when the pair is kept (`sendPairs`) and allows the send
+   * (undefined); otherwise a promise rejected with BLOCKED, or the read of the pair.
+   */
+  sendCheck(user: UserId, conv: ConvId): Promise<void> | undefined {
     const members = directMembers(conv)
-    if (!members) return
+    if (!members) return undefined
     const peer = members[0] === user ? members[1] : members[0]
-    if (peer === user) return
-    const { theirs } = sides(await this.deps.store.pair(user, peer), user)
-    if (theirs?.state === 'blocked') throw new AppError('BLOCKED')
+    if (peer === user) return undefined
+    const kept = this.sendPairs.get(conv)
+    if (kept && kept.until > Date.now()) return blockedBy(kept.pair, user) ? Promise.reject(new AppError('BLOCKED')) : undefined
+    const epoch = this.epoch
+    return this.deps.store.pair(user, peer).then((pair) => {
+      if (epoch === this.epoch) this.keepForSend(conv, pair)
+      if (blockedBy(pair, user)) throw new AppError('BLOCKED')
+    })
+  }
+
+  private keepForSend(conv: ConvId, pair: Pair): void {
+    this.sendPairs.delete(conv)
+    if (this.sendPairs.size >= SEND_CHECK_MAX) this.sendPairs.delete(this.sendPairs.keys().next().value!)
+    this.sendPairs.set(conv, { pair, until: Date.now() + SEND_CHECK_TTL_MS })
+  }
+
+  /** The pair of the 1:1 `conv` changed (here or on another node): read it again at the next send. */
+  forget(conv: ConvId): void {
+    this.epoch++
+    this.sendPairs.delete(conv)
+  }
+
+  /** Changes may have been missed (the bus was away): read every pair again. */
+  forgetAll(): void {
+    this.epoch++
+    this.sendPairs.clear()
   }
 
   /** Throws BLOCKED or NOT_CONTACT when `user` may not open a 1:1 with `peer`. */
@@ -155,11 +215,14 @@ export class Relations {
   /** These checks as the chat service's `SendChecks`, composed after `inner` (content security). */
   checks(inner: SendChecks): SendChecks {
     return {
-      text: (user, conv, cid, text) => inner.text(user, conv, cid, text),
-      direct: async (user, conv) => {
-        await inner.direct?.(user, conv)
-        await this.checkSend(user, conv)
-      },
+      // No text checks stays recognisable as such (the chat service then awaits nothing).
+      text: inner.text === NO_TEXT_CHECK ? NO_TEXT_CHECK : (user, conv, cid, text) => inner.text(user, conv, cid, text),
+      direct: inner.direct
+        ? async (user, conv) => {
+            await inner.direct!(user, conv)
+            await this.sendCheck(user, conv)
+          }
+        : (user, conv) => this.sendCheck(user, conv),
       open: async (user, peer) => {
         await inner.open?.(user, peer)
         await this.checkOpen(user, peer)
@@ -169,6 +232,11 @@ export class Relations {
       presenceSources: async (user, peers) => this.presenceSources(user, inner.presenceSources ? await inner.presenceSources(user, peers) : peers),
     }
   }
+}
+
+/** Whether the other of `pair` blocked `user`. */
+function blockedBy(pair: Pair, user: UserId): boolean {
+  return sides(pair, user).theirs?.state === 'blocked'
 }
 
 function setPresence(entry: RelationEntry, p: Presence | undefined): void {

@@ -6,9 +6,11 @@
  * everything about one user shares `{u:<id>}`, so every multi-key script touches one Cluster slot
  * and the engine runs on Redis Cluster unchanged.
  *
- *   P{c:<conv>}:h               hash    kind, title, members (JSON), createdAt, lastSeq, last (message JSON)
+ *   P{c:<conv>}:h               hash    kind, title, members (JSON), createdAt, lastSeq, last (message JSON),
+ *                                       `r:<user>` read mark per member (in this hash: a send writes it with `last`)
  *   P{c:<conv>}:m               zset    message JSON scored by seq (history: the source of truth)
- *   P{c:<conv>}:r               hash    read mark per member
+ *   P{c:<conv>}:r               hash    read marks written before they moved into `:h` (read, taken the
+ *                                       higher of the two, never written)
  *   P{c:<conv>}:d:<from>:<cid>  string  seq of a stored (sender, cid), PX = dedup window
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
  *   P{u:<id>}:s                 hash    the user's summary, what a reconnect needs of every conversation (ConvStore.overview):
@@ -134,11 +136,13 @@ type Client = Redis | Cluster
 
 /**
  * Dedup, seq, store, last message, sender's read mark and, with an archive, the persister's
- * stream (KEYS[5], when ARGV[5] is '1'): one round trip, one atomic step. Replies: {0, seq}
- * stored; {1, json} a duplicate; {2} no such conversation; {4, seq} a duplicate whose original
- * left the window (read it from the archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked
- * before the script, not in it (backlog-gate.ts): an XLEN per send was one of the commands that
- * made a send with the archive slower than without.
+ * stream (KEYS[5], when ARGV[5] is '1'): one round trip, one atomic step. The read mark is a
+ * field of the conversation's hash (`r:<user>`), written by the HSET of the last message (KEYS[4],
+ * the read marks' former hash, is not written). Replies: {0, seq} stored; {1, json} a duplicate;
+ * {2} no such conversation; {4, seq} a duplicate whose original left the window (read it from the
+ * archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked before the script, not in it
+ * (backlog-gate.ts): an XLEN per send was one of the commands that made a send with the archive
+ * slower than without.
  *
  * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[6] the sender's, KEYS[7..]
  * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
@@ -146,7 +150,8 @@ type Client = Redis | Cluster
  * Cluster they live in other slots than the conversation, so the caller writes them after the
  * script (`RedisConvs.noteMessage`).
  *
- * Five commands for a new message (issue 15; seven before): the seq is taken first and the dedup
+ * Four commands for a new message, plus one HSET per member's summary on a standalone Redis (issue
+ * 15; seven before, then five: the read mark had a hash of its own): the seq is taken first and the dedup
  * key written with it in one SET NX GET, which also tells a duplicate; the rare outcomes undo the
  * seq inside the script (nobody sees it: a script is atomic). The conversation's existence is
  * checked only when the seq taken is 1: HINCRBY on a missing hash creates it with lastSeq 1, an
@@ -167,8 +172,7 @@ if known then
 end
 local json = ARGV[1] .. seq .. ARGV[2]
 redis.call('ZADD', KEYS[2], seq, json)
-redis.call('HSET', KEYS[1], 'last', json)
-redis.call('HSET', KEYS[4], ARGV[4], seq)
+redis.call('HSET', KEYS[1], 'last', json, 'r:' .. ARGV[4], seq)
 if ARGV[5] == '1' then redis.call('XADD', KEYS[5], '*', 'j', json) end
 if #KEYS > 5 then
   local l = 'l:' .. ARGV[6]
@@ -191,7 +195,7 @@ if redis.call('HEXISTS', KEYS[1], 'kind') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'members', ARGV[2], 'createdAt', ARGV[3], 'lastSeq', ARGV[5])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[4]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'last', ARGV[6]) end
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], 'r:' .. ARGV[i], ARGV[i + 1]) end
 return 1
 `
 
@@ -237,12 +241,14 @@ if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'title', ARGV[3]) else redis.c
 return 1
 `
 
+/** Move a read mark up (KEYS: the conversation's hash, the former read marks' hash, read only). */
 const MARK_READ = `
 if redis.call('HEXISTS', KEYS[1], 'kind') == 0 then return -1 end
-local cur = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local field = 'r:' .. ARGV[1]
+local cur = math.max(tonumber(redis.call('HGET', KEYS[1], field) or '0'), tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0'))
 local seq = tonumber(ARGV[2])
 if seq > cur then
-  redis.call('HSET', KEYS[2], ARGV[1], seq)
+  redis.call('HSET', KEYS[1], field, seq)
   return seq
 end
 return cur
@@ -398,7 +404,26 @@ class Keys {
 /** Turns any Redis failure into the temporary STORE_UNAVAILABLE the protocol promises. */
 type Guard = <T>(work: () => Promise<T>) => Promise<T>
 
+/** Conversations and users whose append keys are kept built (each map emptied when full). */
+const APPEND_KEYS_MAX = 10_000
+
+/** The keys of one conversation every append names, and its kind. */
+interface ConvKeys {
+  readonly meta: string
+  readonly msgs: string
+  readonly reads: string
+  readonly direct: boolean
+}
+
 class RedisMessages implements MessageStore {
+  /**
+   * Keys built once per conversation and per user rather than per message: every append named
+   * five or more of them, each a fresh string for ioredis to measure and copy (issue 15: bytes
+   * allocated per message are what the young generation's collections pay for).
+   */
+  private readonly convKeys = new Map<ConvId, ConvKeys>()
+  private readonly summaryKeys = new Map<UserId, string>()
+
   constructor(
     private readonly r: Client & Scripted,
     private readonly k: Keys,
@@ -410,15 +435,36 @@ class RedisMessages implements MessageStore {
     private readonly cluster: boolean,
   ) {}
 
+  private keysOf(conv: ConvId): ConvKeys {
+    let keys = this.convKeys.get(conv)
+    if (!keys) {
+      if (this.convKeys.size >= APPEND_KEYS_MAX) this.convKeys.clear()
+      keys = { meta: this.k.convMeta(conv), msgs: this.k.convMsgs(conv), reads: this.k.convReads(conv), direct: directMembers(conv) !== undefined }
+      this.convKeys.set(conv, keys)
+    }
+    return keys
+  }
+
+  private summaryOf(user: UserId): string {
+    let key = this.summaryKeys.get(user)
+    if (key === undefined) {
+      if (this.summaryKeys.size >= APPEND_KEYS_MAX) this.summaryKeys.clear()
+      key = this.k.summary(user)
+      this.summaryKeys.set(user, key)
+    }
+    return key
+  }
+
   async append(input: AppendInput, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
-    const meta = this.k.convMeta(conv)
+    const ck = this.keysOf(conv)
+    const meta = ck.meta
     const keys = [
       meta,
-      this.k.convMsgs(conv),
+      ck.msgs,
       this.k.dedup(conv, input.from, input.cid),
-      this.k.convReads(conv),
+      ck.reads,
       // Without an archive the stream is not written: any key of the slot will do.
       this.cold ? this.k.archiveStream() : meta,
     ]
@@ -428,17 +474,18 @@ class RedisMessages implements MessageStore {
     // In the script only when the sender is a member (its summary is KEYS[6]): not for the `system`
     // message of a member who left, nor a `recall` event of a former member's message.
     const inScript = members !== undefined && members.includes(input.from)
-    await this.backlog?.admit()
+    // Without an archive there is no gate: nothing to wait for (no turn through the microtask queue).
+    if (this.backlog) await this.backlog.admit()
     const res = await this.guard(() =>
       inScript
         ? this.r.chatAppendWith(
             keys.length + members.length,
             ...keys,
-            this.k.summary(input.from),
-            ...members.filter((m) => m !== input.from).map((m) => this.k.summary(m)),
+            this.summaryOf(input.from),
+            ...othersOf(members, input.from, (m) => this.summaryOf(m)),
             ...args,
             conv,
-            directMembers(conv) ? 'd' : '',
+            ck.direct ? 'd' : '',
           )
         : this.r.chatAppend(keys[0]!, keys[1]!, keys[2]!, keys[3]!, keys[4]!, ...args),
     )
@@ -624,11 +671,13 @@ class RedisConvs implements ConvStore {
       this.guard(() =>
         Promise.all(
           convs.map(async (c) => {
-            const [[lastSeq, last], read] = await Promise.all([
-              this.r.hmget(this.k.convMeta(c), 'lastSeq', 'last'),
+            // The read mark: the conversation hash's, or one written before marks moved there.
+            const [[lastSeq, last, read], before] = await Promise.all([
+              this.r.hmget(this.k.convMeta(c), 'lastSeq', 'last', `r:${user}`),
               this.r.hget(this.k.convReads(c), user),
             ])
-            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq: Number(read ?? 0), known: lastSeq !== null }
+            const readSeq = Math.max(Number(read ?? 0), Number(before ?? 0))
+            return { lastSeq: Number(lastSeq ?? 0), lastMsg: last ? (JSON.parse(last) as Message) : undefined, readSeq, known: lastSeq !== null }
           }),
         ),
       )
@@ -748,6 +797,13 @@ class RedisConvs implements ConvStore {
     if (this.cold) await this.guard(() => this.r.xadd(this.k.archiveStream(), '*', 'r', conv, 'u', user, 's', String(res)))
     return res
   }
+}
+
+/** `key(m)` of every member but `from`, in order, without the intermediate array of a filter. */
+function othersOf(members: readonly UserId[], from: UserId, key: (m: UserId) => string): string[] {
+  const out: string[] = []
+  for (const m of members) if (m !== from) out.push(key(m))
+  return out
 }
 
 function recordOf(id: ConvId, fields: (string | null)[]): ConvRecord {

@@ -28,8 +28,8 @@ import type { Registry } from 'prom-client'
 export interface SendChecks {
   /** Throws AppError CONTENT_RISKY or SECCHECK_UNAVAILABLE; resolves when the text may be stored. */
   text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void>
-  /** Before any send into the 1:1 `conv` (relations: BLOCKED). */
-  direct?(user: UserId, conv: ConvId): Promise<void>
+  /** Before any send into the 1:1 `conv` (relations: BLOCKED); undefined: allowed, decided without a read. */
+  direct?(user: UserId, conv: ConvId): Promise<void> | undefined
   /** Before `user` opens a new 1:1 with `peer` (relations: BLOCKED, NOT_CONTACT). */
   open?(user: UserId, peer: UserId): Promise<void>
   /** The users of a search result `user` may see (relations: not those who blocked `user`). */
@@ -46,7 +46,9 @@ export interface SendChecks {
   presenceSources?(user: UserId, peers: readonly UserId[]): Promise<UserId[]>
 }
 
-export const NO_CHECKS: SendChecks = { text: async () => {} }
+/** The text check of NO_CHECKS: passes everything (the chat service awaits nothing when it is the one). */
+export const NO_TEXT_CHECK = async (): Promise<void> => {}
+export const NO_CHECKS: SendChecks = { text: NO_TEXT_CHECK }
 
 /** WeChat checks at most this many characters a call. */
 export const SECCHECK_PART_CHARS = 2500

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { AppError } from '@chat/shared'
 import { createMemoryEngine } from '../../src/store/memory'
 import { MemoryRelations } from '../../src/store/relations'
-import type { Pair } from '../../src/store/relations'
+import type { Pair, RelationStore } from '../../src/store/relations'
 import { Relations } from '../../src/social/service'
 
 async function setup(maxRelations = 1000) {
@@ -19,7 +19,7 @@ async function setup(maxRelations = 1000) {
   return { engine, store, relations, pushed }
 }
 
-const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof AppError ? e.code : String(e)))
+const code = async (p: Promise<unknown> | undefined) => Promise.resolve(p).then(() => 'ok', (e: unknown) => (e instanceof AppError ? e.code : String(e)))
 
 describe('relations service', () => {
   it('bounds the relations of both users of a request (RELATIONS_FULL), and a removal frees a place', async () => {
@@ -104,5 +104,61 @@ describe('relations service', () => {
     ]
     expect((await checks.visible!('ann', all)).map((u) => u.id)).toEqual(['ann', 'cat'])
     expect((await checks.visible!('bob', all)).map((u) => u.id)).toEqual(['ann', 'bob', 'cat'])
+  })
+
+  it('the send check reads a pair once, and a change on any node (told through `changed`) is seen at the next send', async () => {
+    const { engine, store } = await setup()
+    let reads = 0
+    let hold: Promise<void> | undefined
+    const counting: RelationStore = Object.assign(Object.create(store) as RelationStore, {
+      pair: async (x: string, y: string) => {
+        reads++
+        const pair = await store.pair(x, y)
+        // Only the read under way when `hold` was set waits.
+        const wait = hold
+        hold = undefined
+        await wait
+        return pair
+      },
+    })
+    // Two nodes over one store: each tells the other what it changed, as the bus does.
+    const nodes: Relations[] = []
+    const told: string[] = []
+    for (let i = 0; i < 2; i++) {
+      nodes.push(
+        new Relations({
+          store: counting,
+          users: engine.users,
+          presence: engine.presence,
+          push: () => {},
+          changed: (conv) => {
+            told.push(conv)
+            nodes[1 - i]!.forget(conv)
+          },
+        }),
+      )
+    }
+    const [a, b] = nodes as [Relations, Relations]
+    const send = (n: Relations, from: string) => code(n.checks({ text: async () => {} }).direct!(from, 'd:ann:bob'))
+    expect(await send(a, 'ann')).toBe('ok')
+    reads = 0
+    for (let i = 0; i < 5; i++) expect(await send(a, 'ann')).toBe('ok')
+    expect(reads).toBe(0)
+    // Bob blocks ann on the other node: refused at once here, and the blocked pair is kept too.
+    await b.act('bob', 'block', 'ann')
+    expect(told).toEqual(['d:ann:bob'])
+    expect(await send(a, 'ann')).toBe('BLOCKED')
+    reads = 0
+    expect(await send(a, 'ann')).toBe('BLOCKED')
+    expect(reads).toBe(0)
+    // A read under way when a change lands is not kept: it may predate the change.
+    a.forgetAll()
+    let release!: () => void
+    hold = new Promise((r) => (release = r))
+    const racing = send(a, 'ann')
+    await b.act('bob', 'unblock', 'ann')
+    release()
+    expect(await racing).toBe('BLOCKED')
+    expect(await send(a, 'ann')).toBe('ok')
   })
 })

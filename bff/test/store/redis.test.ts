@@ -41,7 +41,6 @@ describe('redis engine keys', () => {
           `${prefix}{c:d:ann:bob}:d:ann:cid-keys-1`,
           `${prefix}{c:d:ann:bob}:h`,
           `${prefix}{c:d:ann:bob}:m`,
-          `${prefix}{c:d:ann:bob}:r`,
           `${prefix}{u:ann}:c`,
           `${prefix}{u:ann}:s`,
           `${prefix}{u:bob}:c`,
@@ -56,6 +55,34 @@ describe('redis engine keys', () => {
       // Redis Cluster hashes only what is between the first { and the next }.
       const tag = (k: string) => k.slice(k.indexOf('{') + 1, k.indexOf('}', k.indexOf('{')))
       expect(new Set(keys.filter((k) => k.includes('{c:')).map(tag))).toEqual(new Set(['c:d:ann:bob']))
+    } finally {
+      r.disconnect()
+      await engine.close()
+      await dropPrefix(prefix)
+    }
+  })
+})
+
+describe('redis engine read marks', () => {
+  it('keeps a mark in the conversation hash, written by the send itself, and still counts one written in the former read marks hash', async () => {
+    const prefix = randomPrefix()
+    const engine = await open({ queueMaxLength: 10, queueRetentionMs: 60_000 }, prefix, 'n1')
+    const r = new Redis(REDIS_URL)
+    try {
+      await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: ['ann', 'bob'], createdAt: 1 })
+      for (let i = 1; i <= 8; i++) {
+        await engine.messages.append({ conv: 'd:ann:bob', from: 'ann', cid: `cid-marks-${i}`, mid: `m${i}`, ts: i, kind: 'text', body: { text: 'x' }, dedupWindowMs: 60_000 })
+      }
+      // Sending reads: the sender's mark is the last seq, in the conversation's hash.
+      expect(await r.hget(`${prefix}{c:d:ann:bob}:h`, 'r:ann')).toBe('8')
+      expect((await engine.convs.states(['d:ann:bob'], 'ann'))[0]).toMatchObject({ lastSeq: 8, readSeq: 8 })
+      // bob's mark from before the move: counted, and never moved back by a lower one.
+      await r.hset(`${prefix}{c:d:ann:bob}:r`, 'bob', 5)
+      expect((await engine.convs.states(['d:ann:bob'], 'bob'))[0]).toMatchObject({ readSeq: 5 })
+      expect(await engine.convs.markRead('d:ann:bob', 'bob', 3)).toBe(5)
+      expect(await engine.convs.markRead('d:ann:bob', 'bob', 7)).toBe(7)
+      expect((await engine.convs.states(['d:ann:bob'], 'bob'))[0]).toMatchObject({ readSeq: 7 })
+      expect(await r.hget(`${prefix}{c:d:ann:bob}:h`, 'r:bob')).toBe('7')
     } finally {
       r.disconnect()
       await engine.close()
