@@ -5,6 +5,7 @@
  * latencies with its own clock: sender and receiver of a measured message live in this process.
  */
 import { WebSocket } from 'ws'
+import { PROTOCOL_VERSION } from '@chat/shared'
 
 type Mode = 'bff' | 'base'
 interface Peer {
@@ -26,7 +27,7 @@ function nextAddress(): string {
 function open(base: string, mode: Mode, peer: Peer, group?: string, refusable = false): Promise<WebSocket> {
   const url =
     mode === 'bff'
-      ? `${base.replace(/^http/, 'ws')}/ws?v=1&token=${peer.token}`
+      ? `${base.replace(/^http/, 'ws')}/ws?v=${PROTOCOL_VERSION}&token=${peer.token}`
       : `${base.replace(/^http/, 'ws')}/?user=${peer.id}${group ? `&group=${group}` : ''}`
   const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: nextAddress() })
   return new Promise((resolve, reject) => {

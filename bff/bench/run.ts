@@ -40,6 +40,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
+import { PROTOCOL_VERSION } from '@chat/shared'
 import { SignJWT } from 'jose'
 import type { Commands } from './loadgen'
 
@@ -830,7 +831,7 @@ async function group(kind: 'bff' | 'base', frameBytes?: number) {
 /** conv.create over a socket of the first member. */
 async function createGroup(url: string, ids: string[]): Promise<string> {
   const [peer] = await tokens([ids[0]!])
-  const ws = new WebSocket(`${url.replace('http', 'ws')}/ws?v=1&token=${peer!.token}`)
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/ws?v=${PROTOCOL_VERSION}&token=${peer!.token}`)
   return new Promise((resolve, reject) => {
     ws.on('error', reject)
     ws.on('message', (data) => {

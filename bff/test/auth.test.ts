@@ -114,7 +114,7 @@ describe('auth', () => {
 
   it('refuses an unsupported protocol version with an error frame and close 4003', async () => {
     const auth = await devLogin(server.url, 'old-app')
-    const client = await TestClient.connect(server.url, auth.token, { version: 2 })
+    const client = await TestClient.connect(server.url, auth.token, { version: 99 })
     const err = await client.nextOf('error')
     expect(err.code).toBe('UNSUPPORTED_VERSION')
     expect((await client.closed).code).toBe(4003)

@@ -20,7 +20,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
   it('welcomes a socket with the user, heartbeat and limits, and answers ping', async () => {
     const { client, welcome, auth } = await user(uid('wel'))
     expect(welcome.user).toEqual(auth.user)
-    expect(welcome.v).toBe(1)
+    expect(welcome.v).toBe(2)
     expect(welcome.heartbeatMs).toBe(30_000)
     expect(welcome.limits).toEqual({ maxFrameBytes: 65536, maxTextChars: 5000, maxPageSize: 200, recallWindowMs: 120_000 })
     client.send({ type: 'ping', ts: 42 })
@@ -273,6 +273,27 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     // The new device learns the peer's state on connect, in one frame for all its peers.
     const peers = await bob2.client.nextOf('presences')
     expect(peers.items).toEqual([{ user: a, online: true }])
+  })
+
+  it('gives a version-1 client (a mini-program not updated yet) its peers\' presence one frame each', async () => {
+    const a = uid('va')
+    const b = uid('vb')
+    const alice = await user(a)
+    const bob = await user(b)
+    const conv = directConvId(a, b)
+    alice.client.send({ type: 'send', cid: newCid(), conv, kind: 'text', body: { text: 'x' } })
+    await bob.client.nextOf('msg')
+    const old = await TestClient.connect(t.server.url, bob.auth.token, { version: 1 })
+    expect((await old.nextOf('welcome')).v).toBe(1)
+    expect(await old.nextOf('presence', (f) => f.user === a)).toMatchObject({ online: true })
+    old.send({ type: 'ping', ts: 7 })
+    await old.nextOf('pong', (f) => f.ts === 7)
+    expect(old.all('presences')).toEqual([])
+    await old.close()
+    // The current version: one `presences` frame, and welcome says 2.
+    const now = await user(b)
+    expect(now.welcome.v).toBe(2)
+    expect((await now.client.nextOf('presences')).items).toEqual([{ user: a, online: true }])
   })
 
   it('tells both users of a new 1:1 the other one is online, though they met after connecting', async () => {

@@ -3,10 +3,14 @@
  * `welcome` frame (`limits`), which the client then obeys.
  */
 
-/** Version spoken by this build. The client asks for it at connect (`?v=1`); see PROTOCOL.md. */
-export const PROTOCOL_VERSION = 1
+/**
+ * Version spoken by this build. The client asks for it at connect (`?v=2`); see PROTOCOL.md,
+ * "Versions". 2 added the `presences` frame: a version-1 client (a mini-program not yet updated)
+ * gets one `presence` frame per peer instead.
+ */
+export const PROTOCOL_VERSION = 2
 /** Versions this build's server accepts. */
-export const SUPPORTED_VERSIONS: readonly number[] = [1]
+export const SUPPORTED_VERSIONS: readonly number[] = [1, 2]
 
 /** Path of the WebSocket endpoint. */
 export const WS_PATH = '/ws'

@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
+import { PROTOCOL_VERSION } from '@chat/shared'
 import type { ServerFrameType, UserId } from '@chat/shared'
 import type { Outlet } from '../chat/outlet'
 import type { SentSeqs } from '../chat/sent-seqs'
@@ -92,6 +93,8 @@ export class Connection implements Outlet {
   ready: Promise<void> | undefined
   /** Counted in the presence store (so the disconnect is counted too). */
   present = false
+  /** The protocol version the client asked for (`?v=`), one of SUPPORTED_VERSIONS once accepted. */
+  protocol = PROTOCOL_VERSION
   /** The presence field taken over from a socket of the user closed within the offline grace (else `<node>/<session>`). */
   presenceField: string | undefined = undefined
   /** Seqs of `msg` and `messages` frames sent on this connection; allocated at the first one. */

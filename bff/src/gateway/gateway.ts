@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { RawData, WebSocket } from 'ws'
-import { AppError, ERRORS, LIMITS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WS_PATH, randomId, refOf } from '@chat/shared'
+import { AppError, ERRORS, LIMITS, SUPPORTED_VERSIONS, WS_PATH, randomId, refOf } from '@chat/shared'
 import type { ClientFrame, ClientFrameType, UserId } from '@chat/shared'
 import type { Config } from '../config'
 import type { Logger } from '../log'
@@ -203,6 +203,7 @@ export class Gateway {
       release()
       return this.fail(conn, new AppError('UNSUPPORTED_VERSION', `protocol version ${String(version)} is not supported`))
     }
+    conn.protocol = Number(version)
 
     // Counted and reachable before `welcome` (subscribed, routed): once the client can sync, no live
     // message can miss this node. What reaches the device meanwhile (a contact's presence, a push)
@@ -215,7 +216,7 @@ export class Gateway {
         conn.ready = undefined
         if (!conn.open) return conn.dropHeld()
         const welcome = encode.welcome({
-          v: PROTOCOL_VERSION,
+          v: conn.protocol,
           user: claims.user,
           session: conn.session,
           serverTime: Date.now(),
@@ -249,7 +250,10 @@ export class Gateway {
     this.deps.onOnline?.(conn.user)
     // The peers' presence for the new device (it missed their changes): one frame for all.
     const peers = await chat.connected(conn.user, announce)
-    if (peers.length > 0) conn.reply(encode.presences({ items: peers }), 'presences')
+    if (peers.length === 0) return
+    if (conn.protocol >= 2) conn.reply(encode.presences({ items: peers }), 'presences')
+    // A version-1 client (a mini-program not updated yet) knows one frame per peer only.
+    else for (const p of peers) conn.reply(encode.presence(p), 'presence')
   }
 
   /**

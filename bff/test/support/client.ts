@@ -5,13 +5,13 @@
  * by predicate instead of sleeping.
  */
 import { WebSocket } from 'ws'
-import { decodeServerFrame } from '@chat/shared'
+import { PROTOCOL_VERSION, decodeServerFrame } from '@chat/shared'
 import type { AuthResponse, ClientFrame, ErrorResponse, ServerFrame, ServerFrameOf, ServerFrameType } from '@chat/shared'
 
 export interface ConnectOptions {
   /** Send the token as `Authorization: Bearer` instead of `?token=`. */
   readonly useHeader?: boolean
-  /** Protocol version asked for; null leaves `v` out. Default 1. */
+  /** Protocol version asked for; null leaves `v` out. Default PROTOCOL_VERSION. */
   readonly version?: string | number | null
   /** Answer server pings (ws does by default). false plays a dead client. */
   readonly autoPong?: boolean
@@ -157,7 +157,7 @@ export class TestClient {
 
 function open(baseUrl: string, token: string | undefined, options: ConnectOptions): WebSocket {
   const url = new URL('/ws', baseUrl.replace(/^http/, 'ws'))
-  const version = options.version === undefined ? 1 : options.version
+  const version = options.version === undefined ? PROTOCOL_VERSION : options.version
   if (version !== null) url.searchParams.set('v', String(version))
   if (token !== undefined && !options.useHeader) url.searchParams.set('token', token)
   return new WebSocket(url, {
