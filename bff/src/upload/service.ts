@@ -187,7 +187,7 @@ export class Uploads {
       }
       // Only what may become a voice message is measured; any other audio is just a file.
       const durationMs =
-        isAudioMime(verdict.mime) && upload.size <= LIMITS.maxVoiceBytes ? await measureAudioMs(files.dataPath(upload.id)) : undefined
+        isAudioMime(verdict.mime) && upload.size <= LIMITS.maxVoiceBytes ? await measureAudioMs(files.dataPath(upload.id), verdict.mime) : undefined
       const record: FileRecord = {
         id: upload.id,
         owner: meta.owner,
