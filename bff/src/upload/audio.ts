@@ -16,8 +16,9 @@ export const VOICE_DURATION_TOLERANCE_MS = 500
 
 /**
  * The length of the audio in `filePath` (of type `mime`, as content.ts decided it), whole ms, or
- * undefined when its format does not give one (a WebM from MediaRecorder has no Duration element:
- * music-metadata reads it from the segment's Info only and skips the clusters) or the file cannot be
+ * undefined when its format does not give one (a WebM written as a live stream has no Duration
+ * element: music-metadata reads it from the segment's Info only and skips the clusters; Chromium
+ * 156's MediaRecorder does write one into a recording taken in one piece) or the file cannot be
  * parsed. ADTS AAC and MP3 are counted frame by frame to the end (`duration: true`), not estimated
  * from the first frame's bit rate.
  *

@@ -98,7 +98,7 @@ export class Uploads {
     this.urls = new FileUrlSigner(config.urlKeys ?? [derivedUrlKey(deps.urlSecret)], config.urlTtlMs, deps.now)
     this.claimedDurations = new Counter({
       name: 'chat_voice_duration_claimed_total',
-      help: "Voice messages stored with the sender's duration because the audio gives none (MediaRecorder WebM), by type",
+      help: "Voice messages stored with the sender's duration because the audio gives none (a WebM without Duration), by type",
       labelNames: ['mime'],
       registers: [deps.registry ?? new Registry()],
     })
@@ -292,7 +292,7 @@ export class Uploads {
    * (kind `voice`), and the duration measured from the audio at finish, whatever was claimed.
    * Throws AppError VOICE_DURATION_INVALID when the measure is outside LIMITS.minVoiceMs..maxVoiceMs
    * by more than VOICE_DURATION_TOLERANCE_MS; within the tolerance above the maximum it is stored as
-   * the maximum. A file whose format gives no length (MediaRecorder WebM) keeps the claim, counted
+   * the maximum. A file whose format gives no length (a WebM without Duration) keeps the claim, counted
    * in chat_voice_duration_claimed_total.
    */
   async resolveVoice(input: ResolveVoiceInput): Promise<VoiceBody> {

@@ -1,7 +1,7 @@
 /**
  * Small audio files built here, byte by byte (no encoder runs in tests), real enough for both the
  * content check (file-type) and the duration measure (music-metadata): ADTS AAC frames as WeChat's
- * RecorderManager writes them, and Opus in WebM as Chromium's MediaRecorder does. The containers and
+ * RecorderManager writes them, and Opus in WebM as a browser's MediaRecorder does. The containers and
  * frame headers are real; the coded audio is silence-shaped filler that nothing here decodes.
  */
 
@@ -88,9 +88,10 @@ const BLOCKS_PER_CLUSTER = 100
 const OPUS_FRAME_MS = 20
 
 /**
- * Opus in WebM, `ms` long in 20 ms blocks, laid out as Chromium's MediaRecorder writes it: a
- * Segment of unknown size (written while recording), Info without a Duration element unless
- * `withDuration` (what a remuxer such as ffmpeg adds), one Opus track, clusters of SimpleBlocks.
+ * Opus in WebM, `ms` long in 20 ms blocks, laid out as MediaRecorder streams it: a Segment of
+ * unknown size (written while recording), Info without a Duration element unless `withDuration`
+ * (Chromium 156 writes one into a recording taken in one piece: 2.94 s for a 3 s recording; so
+ * does a remuxer), one Opus track, clusters of SimpleBlocks.
  */
 export function webmOpusBytes(ms: number, options: { readonly withDuration?: boolean } = {}): Buffer {
   const info = el(

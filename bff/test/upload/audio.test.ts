@@ -1,7 +1,7 @@
 /**
  * measureAudioMs (bff/src/upload/audio.ts) on files built byte by byte: the length an ADTS stream
- * or a WebM with a Duration gives, nothing (undefined, never a throw) for a WebM as MediaRecorder
- * writes it, for a header with nothing after it, and for bytes of another type than named.
+ * or a WebM with a Duration gives, nothing (undefined, never a throw) for a WebM written as a live
+ * stream (no Duration), for a header with nothing after it, and for bytes of another type than named.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -33,7 +33,7 @@ describe('measureAudioMs', () => {
     expect(await measure(webmOpusBytes(90_000, { withDuration: true }), 'audio/webm')).toBe(90_000)
   })
 
-  it('gives nothing for a WebM without Duration (MediaRecorder), an EBML header alone, or bytes of another type', async () => {
+  it('gives nothing for a WebM without Duration (a live stream), an EBML header alone, or bytes of another type', async () => {
     expect(await measure(webmOpusBytes(20_000), 'audio/webm')).toBeUndefined()
     expect(await measure(webmBytes(9_000), 'audio/webm')).toBeUndefined()
     expect(await measure(Buffer.from('%PDF-1.7\n'.repeat(100)), 'audio/mpeg')).toBeUndefined()

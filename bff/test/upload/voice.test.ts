@@ -163,7 +163,7 @@ describe.each(['memory', 'redis'] as const)('voice messages (%s engine)', (store
     await refusedVoice(p, await upload(p.token, p.conv, webmOpusBytes(90_000, { withDuration: true }), 'long.webm'), 3_000, 'VOICE_DURATION_INVALID')
   })
 
-  it('keeps the claimed duration of a WebM from MediaRecorder (no Duration element), and counts it', async () => {
+  it('keeps the claimed duration of a WebM without a Duration element (a live stream), and counts it', async () => {
     const p = await pair()
     const before = await claimedCount('audio/webm')
     const fileId = await upload(p.token, p.conv, webmOpusBytes(8_000), 'voice.webm')
