@@ -168,6 +168,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     slots: engine.uploadSlots,
     cors,
     logger: log,
+    registry: metrics.registry,
   })
   const wechat = createWeChat({
     config: config.wechat,

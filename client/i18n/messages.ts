@@ -62,6 +62,7 @@ const zhErrors: Record<ErrorCode | 'NETWORK' | 'INTERRUPTED', string> = {
   UPLOAD_TOO_LARGE: '文件太大，无法发送，请选择较小的文件。',
   UPLOAD_TYPE_REJECTED:
     '不支持这种文件类型。可以发送 JPEG、PNG、GIF、WebP 图片，以及 PDF、Word、Excel、PowerPoint、ZIP、RTF、纯文本文件，或 AAC、M4A、WebM、Ogg、MP3 音频。',
+  VOICE_DURATION_INVALID: '语音时长须在 1 到 60 秒之间。',
   UPLOAD_NOT_FOUND: '上传已失效，请重新发送文件。',
   UPLOAD_OFFSET_CONFLICT: '上传进度与服务器不一致，请重新发送文件。',
   UPLOAD_TOO_MANY: '同时上传的文件太多，请等当前文件发完再试。',
@@ -138,6 +139,7 @@ const enErrors: typeof zhErrors = {
   UPLOAD_TOO_LARGE: 'The file is too large to send. Choose a smaller one.',
   UPLOAD_TYPE_REJECTED:
     'This file type is not accepted. You can send JPEG, PNG, GIF or WebP images, PDF, Word, Excel, PowerPoint, ZIP, RTF or plain text files, or AAC, M4A, WebM, Ogg or MP3 audio.',
+  VOICE_DURATION_INVALID: 'A voice message must be 1 to 60 seconds long.',
   UPLOAD_NOT_FOUND: 'The upload is gone. Send the file again.',
   UPLOAD_OFFSET_CONFLICT: 'The upload got out of step with the server. Send the file again.',
   UPLOAD_TOO_MANY: 'Too many uploads at once. Wait for the current ones to finish.',

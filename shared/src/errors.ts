@@ -165,6 +165,8 @@ export const ERRORS = {
   // --- uploads ---
   UPLOAD_TOO_LARGE: { status: 413, temporary: false, message: 'file exceeds the maximum upload size' },
   UPLOAD_TYPE_REJECTED: { status: 415, temporary: false, message: 'file type not accepted' },
+  /** A voice message whose audio, measured from its bytes, is shorter than LIMITS.minVoiceMs or longer than LIMITS.maxVoiceMs. */
+  VOICE_DURATION_INVALID: { status: 422, temporary: false, message: 'voice recording is too short or too long' },
   UPLOAD_NOT_FOUND: { status: 404, temporary: false, message: 'upload not found' },
   UPLOAD_OFFSET_CONFLICT: { status: 409, temporary: false, message: 'upload offset does not match the server' },
   UPLOAD_TOO_MANY: { status: 429, temporary: true, message: 'too many uploads in progress' },

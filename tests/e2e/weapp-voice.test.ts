@@ -8,7 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { randomId } from '@chat/shared'
-import { aacBytes } from '../../bff/test/support/audio'
+import { aacOfMs } from '../../bff/test/support/audio'
 import { devLogin } from '../../bff/test/support/client'
 import { startBff, type TestBff } from './bff'
 import { hostFor, waitFor } from './harness'
@@ -72,7 +72,7 @@ const touch = (y: number) => ({ touches: [{ clientX: 100, clientY: y, pageX: 100
 describe('voice in the weapp build under the fake host', () => {
   it('shows a received voice with its duration and unplayed dot; a tap plays it and the dot goes', async () => {
     const { peer, conv, h } = await setup('wv1', 'wvb1')
-    const bytes = aacBytes(8_000)
+    const { bytes } = aacOfMs(7_400)
     const fileId = await upload(peer.auth.token, conv.id, bytes, 'voice.aac')
     const cid = randomId(21)
     const from = peer.frames.length

@@ -3,7 +3,7 @@
  * stored and delivered. The uploads component implements it (bff/src/upload/) and app.ts wires it.
  */
 import { AppError } from '@chat/shared'
-import type { ConvId, FileBody, ImageBody, UserId } from '@chat/shared'
+import type { ConvId, FileBody, ImageBody, UserId, VoiceBody } from '@chat/shared'
 
 export interface FileResolver {
   /**
@@ -12,6 +12,12 @@ export interface FileResolver {
    * for `voice`, UPLOAD_TYPE_REJECTED (not VOICE_MIMES audio) or UPLOAD_TOO_LARGE (over LIMITS.maxVoiceBytes).
    */
   resolve(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file' | 'voice'): Promise<ImageBody | FileBody>
+  /**
+   * The body of a voice message: the checks of `resolve` for `voice`, and the duration measured
+   * from the audio (the sender's `claimedMs` only when its format gives none). Also throws
+   * VOICE_DURATION_INVALID (the measured length is outside LIMITS.minVoiceMs..maxVoiceMs).
+   */
+  voice(fileId: string, user: UserId, conv: ConvId, claimedMs: number): Promise<VoiceBody>
   /**
    * Stored message JSON with its file URLs made current: they are short-lived signed URLs, and a
    * stored message keeps the ones of its send. History pages, syncs and conversation lists go out
@@ -26,6 +32,9 @@ export interface FileResolver {
  */
 export const noFiles: FileResolver = {
   async resolve() {
+    throw new AppError('FILE_NOT_FOUND', 'no upload component is configured')
+  },
+  async voice() {
     throw new AppError('FILE_NOT_FOUND', 'no upload component is configured')
   },
 }

@@ -507,10 +507,14 @@ export class ChatService {
     return parsed.output
   }
 
-  /** A voice message's body: its file (an accepted audio type and size, the resolver's checks) and its duration. */
+  /**
+   * A voice message's body: its file (an accepted audio type and size) and its duration, the one the
+   * resolver measured from the audio rather than the claimed `ref.duration` (the resolver's checks).
+   */
   private async voiceBody(ref: { readonly fileId: string; readonly duration: number }, user: UserId, conv: ConvId): Promise<MessageBody> {
-    const file = await this.files.resolve(ref.fileId, user, conv, 'voice')
-    const parsed = v.safeParse(schemas.VoiceBody, { ...file, duration: ref.duration })
+    const body = await this.files.voice(ref.fileId, user, conv, ref.duration)
+    // The resolver is another component: what it returns is checked like any input.
+    const parsed = v.safeParse(schemas.VoiceBody, body)
     if (!parsed.success || parsed.output.fileId !== ref.fileId) throw new AppError('FILE_NOT_FOUND', `file ${ref.fileId} cannot be sent as voice`)
     return parsed.output
   }

@@ -30,6 +30,12 @@ export interface FileRecord {
   readonly kind: 'image' | 'file'
   readonly width?: number
   readonly height?: number
+  /**
+   * Length of the audio, whole ms, measured from its bytes at finish (audio.ts): only for voice
+   * audio (VOICE_MIMES) of at most LIMITS.maxVoiceBytes whose format gives one. Absent otherwise,
+   * and in records written before it was measured.
+   */
+  readonly durationMs?: number
   readonly createdAt: number
 }
 

@@ -6,6 +6,7 @@
 import type { EventEmitter } from 'node:events'
 import express from 'express'
 import type { Router } from 'express'
+import type { Registry } from 'prom-client'
 import type { FileBody, ImageBody } from '@chat/shared'
 import type { FileResolver } from '../chat/files'
 import type { CorsPolicy } from '../http/cors'
@@ -38,6 +39,8 @@ export interface UploadDeps {
   /** The BFF's CORS policy (http/cors.ts): tus answers its own CORS headers from its origins. */
   readonly cors?: CorsPolicy
   readonly logger?: UploadLogger
+  /** Where the component's metrics go (the BFF's registry: chat_voice_duration_claimed_total). */
+  readonly registry?: Registry
 }
 
 export interface UploadService {
@@ -61,7 +64,15 @@ export interface UploadService {
 
 export function createUploadService(deps: UploadDeps): UploadService {
   const { config } = deps
-  const uploads = new Uploads({ config, isMember: deps.isMember, urlSecret: deps.urlSecret, now: deps.now, slots: deps.slots, logger: deps.logger })
+  const uploads = new Uploads({
+    config,
+    isMember: deps.isMember,
+    urlSecret: deps.urlSecret,
+    now: deps.now,
+    slots: deps.slots,
+    logger: deps.logger,
+    registry: deps.registry,
+  })
   const userOf = async (token: string | undefined): Promise<string> => (await deps.verifyToken(token)).user.id
 
   const router = express.Router()
@@ -83,6 +94,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
     resolveFile: (input) => uploads.resolveFile(input),
     resolver: {
       resolve: (fileId, user, conv, kind) => uploads.resolveFile({ fileId, user, conv, kind }),
+      voice: (fileId, user, conv, claimedMs) => uploads.resolveVoice({ fileId, user, conv, claimedMs }),
       refreshUrls: (json) => uploads.urls.refresh(json),
     },
     urls: uploads.urls,

@@ -13,11 +13,13 @@ import { mkdirSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Upload } from '@tus/server'
+import { Counter, Registry } from 'prom-client'
 import * as v from 'valibot'
 import { AppError, LIMITS, VOICE_MIMES, schemas } from '@chat/shared'
-import type { FileBody, ImageBody } from '@chat/shared'
+import type { FileBody, ImageBody, VoiceBody } from '@chat/shared'
 import type { UploadSlotStore } from '../store/types'
 import type { UploadConfig } from './config'
+import { VOICE_DURATION_TOLERANCE_MS, measureAudioMs } from './audio'
 import { ACCEPTED_TYPES_TEXT, SNIFF_BYTES, checkFile, checkHead, isAudioMime, isImageMime } from './content'
 import { FileRepository, bodyOf } from './files'
 import type { FileRecord } from './files'
@@ -44,6 +46,8 @@ export interface UploadsDeps {
   /** Admission of uploads in progress (the engine's, shared by every process): UPLOAD_MAX_ACTIVE_PER_USER. */
   readonly slots: UploadSlotStore
   readonly logger?: UploadLogger | undefined
+  /** Where the upload component's metrics go (the BFF's registry). Absent: a registry of its own. */
+  readonly registry?: Registry | undefined
 }
 
 export interface ResolveFileInput {
@@ -51,6 +55,14 @@ export interface ResolveFileInput {
   readonly conv: string
   readonly kind: 'image' | 'file' | 'voice'
   readonly fileId: string
+}
+
+export interface ResolveVoiceInput {
+  readonly user: string
+  readonly conv: string
+  readonly fileId: string
+  /** The length the sender claims, ms (already within 1..LIMITS.maxVoiceMs: the send's schema). */
+  readonly claimedMs: number
 }
 
 /** Most upload owners remembered in process (an owner never changes; a miss reads the info file). */
@@ -71,6 +83,8 @@ export class Uploads {
   private readonly owners = new Map<string, string>()
   private readonly config: UploadConfig
   readonly log: UploadLogger | undefined
+  /** Voice messages sent with the sender's duration because the file gives none, by type. */
+  private readonly claimedDurations: Counter<'mime'>
 
   constructor(private readonly deps: UploadsDeps) {
     const { config } = deps
@@ -82,6 +96,12 @@ export class Uploads {
     mkdirSync(tusDir, { recursive: true })
     mkdirSync(this.files.dir, { recursive: true })
     this.urls = new FileUrlSigner(config.urlKeys ?? [derivedUrlKey(deps.urlSecret)], config.urlTtlMs, deps.now)
+    this.claimedDurations = new Counter({
+      name: 'chat_voice_duration_claimed_total',
+      help: "Voice messages stored with the sender's duration because the audio gives none (a WebM without Duration), by type",
+      labelNames: ['mime'],
+      registers: [deps.registry ?? new Registry()],
+    })
   }
 
   readonly urlOf = (id: string, variant: FileVariant): string => this.urls.sign(id, variant)
@@ -165,6 +185,9 @@ export class Uploads {
           maxPixels: config.maxImagePixels,
         })
       }
+      // Only what may become a voice message is measured; any other audio is just a file.
+      const durationMs =
+        isAudioMime(verdict.mime) && upload.size <= LIMITS.maxVoiceBytes ? await measureAudioMs(files.dataPath(upload.id), verdict.mime) : undefined
       const record: FileRecord = {
         id: upload.id,
         owner: meta.owner,
@@ -174,10 +197,11 @@ export class Uploads {
         mime: verdict.mime,
         kind: dims ? 'image' : 'file',
         ...(dims ? { width: dims.width, height: dims.height } : {}),
+        ...(durationMs !== undefined ? { durationMs } : {}),
         createdAt: Date.now(),
       }
       await files.publish(record)
-      this.log?.info({ upload: upload.id, size: record.size, mime: record.mime }, 'upload finished')
+      this.log?.info({ upload: upload.id, size: record.size, mime: record.mime, durationMs }, 'upload finished')
       this.events.emit('finished', record)
       return record
     } catch (err) {
@@ -257,6 +281,39 @@ export class Uploads {
    * `voice` for one that is not VOICE_MIMES audio); UPLOAD_TOO_LARGE: a voice over LIMITS.maxVoiceBytes.
    */
   async resolveFile(input: ResolveFileInput): Promise<ImageBody | FileBody> {
+    const record = await this.sendable(input)
+    const body = bodyOf(record, input.kind, this.urlOf)
+    if (!body) throw new AppError('UPLOAD_TYPE_REJECTED', 'an image message needs an image file')
+    return body
+  }
+
+  /**
+   * The body of a voice message whose sender sent `{ fileId, duration }`: the checks of resolveFile
+   * (kind `voice`), and the duration measured from the audio at finish, whatever was claimed.
+   * Throws AppError VOICE_DURATION_INVALID when the measure is outside LIMITS.minVoiceMs..maxVoiceMs
+   * by more than VOICE_DURATION_TOLERANCE_MS; within the tolerance above the maximum it is stored as
+   * the maximum. A file whose format gives no length (a WebM without Duration) keeps the claim, counted
+   * in chat_voice_duration_claimed_total.
+   */
+  async resolveVoice(input: ResolveVoiceInput): Promise<VoiceBody> {
+    const record = await this.sendable({ ...input, kind: 'voice' })
+    const file = bodyOf(record, 'voice', this.urlOf)!
+    const measured = record.durationMs
+    if (measured === undefined) {
+      this.claimedDurations.inc({ mime: record.mime })
+      return { ...file, duration: input.claimedMs }
+    }
+    if (measured < LIMITS.minVoiceMs - VOICE_DURATION_TOLERANCE_MS || measured > LIMITS.maxVoiceMs + VOICE_DURATION_TOLERANCE_MS) {
+      throw new AppError(
+        'VOICE_DURATION_INVALID',
+        `the recording is ${measured} ms long; a voice message is ${LIMITS.minVoiceMs} to ${LIMITS.maxVoiceMs} ms`,
+      )
+    }
+    return { ...file, duration: Math.min(LIMITS.maxVoiceMs, measured) }
+  }
+
+  /** The record of a finished file `input.user` may send in `input.conv` as `input.kind` (resolveFile's checks). */
+  private async sendable(input: ResolveFileInput): Promise<FileRecord> {
     const record = await this.files.get(input.fileId)
     if (!record) {
       if (await this.files.withdrawn(input.fileId)) throw new AppError('FILE_NOT_FOUND', 'the file was withdrawn')
@@ -267,9 +324,7 @@ export class Uploads {
     }
     if (record.owner !== input.user || record.conv !== input.conv) throw new AppError('FILE_NOT_FOUND')
     if (input.kind === 'voice') checkVoice(record)
-    const body = bodyOf(record, input.kind, this.urlOf)
-    if (!body) throw new AppError('UPLOAD_TYPE_REJECTED', 'an image message needs an image file')
-    return body
+    return record
   }
 
   /** Deletes expired uploads now (a timer calls it every `sweepIntervalMs`). */

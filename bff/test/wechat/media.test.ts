@@ -13,7 +13,7 @@ import { waitFor } from '../support/wait'
 import type { ErrorResponse } from '@chat/shared'
 import type { AdminLists } from '../support/fake-wechat'
 import { connectUser, newCid } from '../support/client'
-import { aacBytes } from '../support/audio'
+import { aacOfMs } from '../support/audio'
 
 const PUSH_TOKEN = 'push-token-abc'
 const ADMIN = 'admin-token-0123456789'
@@ -117,7 +117,7 @@ describe('image checks and the message-push endpoint', () => {
   it('a voice recording is checked as audio (media_type 1); a risky verdict withdraws the file and the voice message', async () => {
     const token = await h.token('ivy')
     const conv = await h.direct('ivy', 'zed')
-    const bytes = aacBytes(6_000)
+    const { bytes } = aacOfMs(4_000)
     const c = await create(h, token, bytes.length, { conv, filename: 'voice.aac' })
     const before = fake.of('/wxa/media_check_async').length
     expect((await patch(h, token, c.id!, 0, bytes)).status).toBe(200)
