@@ -47,9 +47,17 @@ export const WX_KEEPALIVE_MS = 30_000
 /** Longest answer read from WeChat, bytes. */
 export const WX_ANSWER_MAX_BYTES = 1 << 20
 
+/** How the keep-alive pool of WeChat calls connects. */
+export interface WxAgentOptions {
+  /** Connections kept open at most. Default WX_CONNECTIONS. */
+  readonly connections?: number
+  /** Requests one connection carries at once (HTTP/1.1 pipelining, undici's `pipelining`). Default 1. */
+  readonly pipelining?: number
+}
+
 /** The keep-alive pool of WeChat calls. */
-export function wxAgent(): Agent {
-  return new Agent({ connections: WX_CONNECTIONS, keepAliveTimeout: WX_KEEPALIVE_MS })
+export function wxAgent(options: WxAgentOptions = {}): Agent {
+  return new Agent({ connections: options.connections ?? WX_CONNECTIONS, pipelining: options.pipelining ?? 1, keepAliveTimeout: WX_KEEPALIVE_MS })
 }
 
 type Done = (err: Error | undefined, status: number, text: string) => void
@@ -140,10 +148,10 @@ interface Thread {
  * The worker's program, run from its source text. `load` is the worker's dynamic import (the
  * eval'd script is ESM or CommonJS depending on the process, `import()` works in both).
  */
-const workerMain = async (load: (specifier: string) => Promise<unknown>, post: typeof postOnce, undiciUrl: string, maxBytes: number, connections: number, keepAliveMs: number, batchMs: number): Promise<void> => {
+const workerMain = async (load: (specifier: string) => Promise<unknown>, post: typeof postOnce, undiciUrl: string, maxBytes: number, connections: number, pipelining: number, keepAliveMs: number, batchMs: number): Promise<void> => {
   const { parentPort } = (await load('node:worker_threads')) as typeof import('node:worker_threads')
   const undici = (await load(undiciUrl)) as typeof import('undici') & { default?: typeof import('undici') }
-  const agent = new (undici.default ?? undici).Agent({ connections, keepAliveTimeout: keepAliveMs })
+  const agent = new (undici.default ?? undici).Agent({ connections, pipelining, keepAliveTimeout: keepAliveMs })
   let out: Reply[] = []
   const flush = () => {
     const batch = out
@@ -170,6 +178,8 @@ export interface WxHttpThreadsOptions {
   readonly onThreadError?: (err: Error) => void
   /** Calls, and answers, are gathered this long before they are posted, ms. Default 0: one turn of the event loop. */
   readonly batchMs?: number
+  /** The threads' connection pools. */
+  readonly agent?: WxAgentOptions
 }
 
 /**
@@ -192,7 +202,7 @@ export class WxHttpThreads implements WxHttp {
     const undiciUrl = pathToFileURL(createRequire(import.meta.url).resolve('undici')).href
     // A string, not a module file: the same source runs from the bundle (dist/) and from the
     // TypeScript sources under the tests, with no worker entry point to build or locate.
-    this.source = `(${workerMain.toString()})((s) => import(s), (${postOnce.toString()}), ${JSON.stringify(undiciUrl)}, ${WX_ANSWER_MAX_BYTES}, ${WX_CONNECTIONS}, ${WX_KEEPALIVE_MS}, ${options.batchMs ?? 0})`
+    this.source = `(${workerMain.toString()})((s) => import(s), (${postOnce.toString()}), ${JSON.stringify(undiciUrl)}, ${WX_ANSWER_MAX_BYTES}, ${options.agent?.connections ?? WX_CONNECTIONS}, ${options.agent?.pipelining ?? 1}, ${WX_KEEPALIVE_MS}, ${options.batchMs ?? 0})`
   }
 
   post(url: string, body: string, timeoutMs: number): Promise<WxHttpAnswer> {
