@@ -1,12 +1,15 @@
 /**
  * `node scripts/run-ts.mjs bff/bench/wxhttp.ts`: CPU a WeChat call costs this process with each
- * HTTP transport of bff/src/wechat/http.ts (on the event loop, on worker threads), at a steady rate
+ * HTTP transport (http.ts on the event loop and on worker threads, pipeline.ts, and undici's `request`,
+ * undici with pipelining and node:http for comparison), at a steady rate
  * against a fake answering msg_sec_check after BENCH_WX_DELAY_MS (20). The caller is pinned to
  * BENCH_SERVER_CORE (0), the fake to BENCH_LOAD_CORE (1), as bench:bff pins them; with
  * BENCH_UNPINNED=1 the caller is not pinned (its threads may use every core).
- * Prints, per transport: µs of CPU per call for the whole process and for its event loop alone.
+ * Prints, per transport: µs of CPU per call for the whole process and for its event loop alone
+ * (the driver's own share is the first line, "no HTTP"), and the calls' p50/p99.
  *
- * Environment (all optional): BENCH_RATE (calls/s, 5000), BENCH_SECONDS (5), BENCH_THREADS (1).
+ * Environment (all optional): BENCH_RATE (calls/s, 5000), BENCH_SECONDS (5), BENCH_THREADS (1),
+ * BENCH_VARIANTS (name prefixes separated by |, e.g. 'no HTTP|dispatch, loop|pipeline').
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -144,8 +147,8 @@ async function main(): Promise<void> {
       [`dispatch, ${THREADS} thr 2 ms`, () => new WxHttpThreads({ threads: THREADS, batchMs: 2 })],
       [`pipe 8x16, ${THREADS} thr 2 ms`, () => new WxHttpThreads({ threads: THREADS, batchMs: 2, agent: { connections: 8, pipelining: 16 } })],
     ]
-    // BENCH_VARIANTS: a comma list of name prefixes to run (default: all).
-    const only = (process.env.BENCH_VARIANTS ?? '').split(',').filter(Boolean)
+    // BENCH_VARIANTS: name prefixes to run, separated by | (default: all).
+    const only = (process.env.BENCH_VARIANTS ?? '').split('|').filter(Boolean)
     for (let round = 0; round < 2; round++) {
       for (const [name, make] of variants) if (only.length === 0 || only.some((o) => name.startsWith(o))) await measure(name, make(), f.url)
     }
