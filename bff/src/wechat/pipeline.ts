@@ -12,8 +12,9 @@
  * What it does and does not do (enough for WeChat's API, not a general client):
  * - POST with a JSON text; `host`, `content-type`, `content-length` headers; http: or https:.
  * - Answers with content-length, chunked, or (no length) ending with the connection; 1xx skipped.
- * - At most `depth` requests in flight on one of at most `connections` connections an origin;
- *   beyond that, calls wait in order for a free place.
+ * - At most `depth` requests in flight on one of at most `connections` connections an origin
+ *   (a connection takes calls until it is full, then the next opens); beyond that, calls wait in
+ *   order for a free place.
  * - A connection whose oldest request is not fully answered within its timeoutMs (from when it was
  *   written) is closed, failing every call on it (the caller retries them: "no answer"). The check
  *   runs every PIPELINE_SWEEP_MS, so a timeout fires up to that much late.
@@ -26,10 +27,13 @@
 import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { WX_ANSWER_MAX_BYTES, WX_KEEPALIVE_MS } from './http'
+import { WX_ANSWER_MAX_BYTES, WX_CONNECTIONS, WX_KEEPALIVE_MS } from './http'
 import type { WxHttp, WxHttpAnswer } from './http'
 
-/** Connections one origin gets at most. */
+/**
+ * Connections one origin gets at most, at least: more when `depth` x this is under WX_CONNECTIONS,
+ * so that as many calls may be in flight as with undici's pool.
+ */
 export const PIPELINE_CONNECTIONS = 8
 /** How often deadlines and idle connections are looked at, ms. */
 export const PIPELINE_SWEEP_MS = 100
@@ -37,7 +41,7 @@ export const PIPELINE_SWEEP_MS = 100
 export interface PipelineOptions {
   /** Requests in flight on one connection at most (1: keep-alive without pipelining). */
   readonly depth: number
-  /** Connections an origin gets at most. Default PIPELINE_CONNECTIONS. */
+  /** Connections an origin gets at most. Default the larger of PIPELINE_CONNECTIONS and WX_CONNECTIONS / depth. */
   readonly connections?: number
   /** Longest answer, bytes. Default WX_ANSWER_MAX_BYTES. */
   readonly maxBytes?: number
@@ -90,7 +94,7 @@ export class PipelinedHttp implements WxHttp {
   constructor(options: PipelineOptions) {
     if (!(options.depth >= 1)) throw new Error('PipelinedHttp needs a depth of at least 1')
     this.depth = options.depth
-    this.maxConns = options.connections ?? PIPELINE_CONNECTIONS
+    this.maxConns = options.connections ?? Math.max(PIPELINE_CONNECTIONS, Math.ceil(WX_CONNECTIONS / options.depth))
     this.maxBytes = options.maxBytes ?? WX_ANSWER_MAX_BYTES
   }
 
