@@ -66,7 +66,7 @@ type Done = (err: Error | undefined, status: number, text: string) => void
  * One POST through `dispatcher`. Self-contained (no reference outside its body): the worker
  * threads run its source text (`toString`), so it must not use imports or module-level names.
  */
-const postOnce = (dispatcher: Dispatcher, url: string, body: string, timeoutMs: number, maxBytes: number, done: Done): void => {
+const postOnce = (dispatcher: Dispatcher, url: string, body: string, timeoutMs: number, maxBytes: number, idempotent: boolean, done: Done): void => {
   const slash = url.indexOf('/', url.indexOf('//') + 2)
   const origin = slash < 0 ? url : url.slice(0, slash)
   const path = slash < 0 ? '/' : url.slice(slash)
@@ -82,7 +82,9 @@ const postOnce = (dispatcher: Dispatcher, url: string, body: string, timeoutMs: 
   }
   try {
     dispatcher.dispatch(
-      { origin, path, method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs },
+      // `idempotent` (and not `blocking`): undici pipelines a POST only when told it may (otherwise
+      // each waits for the answers before it on its connection), and then retries it on a reset.
+      { origin, path, method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, idempotent, blocking: !idempotent },
       // undici's own handler methods (onConnect ... onComplete), not the controller ones
       // (onRequestStart ...): those are adapted to these per call, headers parsed into an object
       // that nothing here reads.
@@ -113,10 +115,10 @@ const postOnce = (dispatcher: Dispatcher, url: string, body: string, timeoutMs: 
 }
 
 /** The calls on the caller's own event loop. */
-export function inThreadHttp(agent: Agent = sharedAgent()): WxHttp {
+export function inThreadHttp(agent: Agent = sharedAgent(), pipelined = false): WxHttp {
   return {
     post: (url, body, timeoutMs) =>
-      new Promise((resolve, reject) => postOnce(agent, url, body, timeoutMs, WX_ANSWER_MAX_BYTES, (err, status, text) => (err ? reject(err) : resolve({ status, text })))),
+      new Promise((resolve, reject) => postOnce(agent, url, body, timeoutMs, WX_ANSWER_MAX_BYTES, pipelined, (err, status, text) => (err ? reject(err) : resolve({ status, text })))),
     close: async () => {},
   }
 }
@@ -160,7 +162,7 @@ const workerMain = async (load: (specifier: string) => Promise<unknown>, post: t
   }
   parentPort!.on('message', (calls: Call[]) => {
     for (const [id, url, body, timeoutMs] of calls) {
-      post(agent, url, body, timeoutMs, maxBytes, (err, status, text) => {
+      post(agent, url, body, timeoutMs, maxBytes, pipelining > 1, (err, status, text) => {
         if (out.length === 0) {
           if (batchMs > 0) setTimeout(flush, batchMs)
           else setImmediate(flush)

@@ -4,10 +4,11 @@
  * Why a client of its own: a WeChat call is one small POST answered by a small JSON body, and
  * at thousands of calls a second the per-request machinery of a general client is what a
  * check costs. bff/bench/wxhttp.ts, 5,000 calls/s against a fake answering in 20 ms, µs of
- * process CPU a call net of the driver: undici `dispatch` ~30-35 (one connection per call in
- * flight, one write and one read a call), undici with `pipelining` 16 ~70-100, `node:http`
- * ~45; this client ~7-14. The difference is the writes and reads: the requests of one event-loop
- * turn bound for one connection leave in one write, and one read parses every answer it holds.
+ * process CPU a call net of the driver: undici `dispatch` 21-24 (one connection per call in
+ * flight, one write and one read a call), undici with `pipelining` (POSTs marked idempotent)
+ * 16-20, `node:http` ~45; this client 10-12 at 16 a connection, 8-9 at 64. The difference is the
+ * writes and reads: the requests of one event-loop turn bound for one connection leave in one
+ * write (undici writes each request on its own), and one read parses every answer it holds.
  *
  * What it does and does not do (enough for WeChat's API, not a general client):
  * - POST with a JSON text; `host`, `content-type`, `content-length` headers; http: or https:.
