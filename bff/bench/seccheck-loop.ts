@@ -9,6 +9,7 @@ import { MemoryWeChatStore } from '../src/store/wechat'
 import { AccessTokens, WxApi, WxMetrics } from '../src/wechat/api'
 import type { WxHttp } from '../src/wechat/http'
 import { TextSecurity } from '../src/wechat/security'
+import { PassCache } from '../src/wechat/verdicts'
 
 const N = Number(process.env.BENCH_CHECKS ?? 200_000)
 const PASS = JSON.stringify({ errcode: 0, result: { suggest: 'pass', label: 100 } })
@@ -20,7 +21,9 @@ await store.setToken({ token: 'BENCH', expiresAt: Date.now() + 7_200_000 })
 const options = { appId: 'wx', secret: 's', apiBase: 'http://127.0.0.1:1', timeoutMs: 5000, refreshAheadMs: 300_000, lockMs: 10_000, retryMax: 2, retryBaseMs: 200, http }
 const metrics = new WxMetrics(registry)
 const api = new WxApi(new AccessTokens(store, options, metrics, log), options, metrics, log)
-const checks = new TextSecurity(api, store, { unavailablePolicy: 'allow', checksPerMin: 1_000_000_000, listMax: 100 }, registry, log)
+// The recent passes on, as the BFF's default (WX_SECCHECK_CACHE_MAX 10000): every text here is new, so each is asked and kept.
+const passes = new PassCache({ max: 10_000, ttlMs: 60_000 })
+const checks = new TextSecurity(api, store, { unavailablePolicy: 'allow', checksPerMin: 1_000_000_000, listMax: 100, passes }, registry, log)
 
 async function run(n: number): Promise<void> {
   // 100 checks in flight at once, as sends of different users are.

@@ -54,6 +54,7 @@ describe('loadConfig', () => {
       retryBaseMs: 200,
       httpThreads: 1,
       httpBatchMs: 2,
+      httpPipelining: 0,
       secCheck: true,
       unavailablePolicy: 'allow',
       textChecksPerMin: 4000,
@@ -81,6 +82,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WX_PUBLIC_URL: 'not a url' })).toThrow(/WX_PUBLIC_URL must be a URL/)
     expect(() => loadConfig({ WX_HTTP_THREADS: '17' })).toThrow(/WX_HTTP_THREADS must be between 0/)
     expect(() => loadConfig({ WX_HTTP_BATCH_MS: '51' })).toThrow(/WX_HTTP_BATCH_MS must be between 0/)
+    expect(() => loadConfig({ WX_HTTP_PIPELINING: '257' })).toThrow(/WX_HTTP_PIPELINING must be between 0/)
+    expect(loadConfig({ WX_HTTP_PIPELINING: '16' }).wechat.httpPipelining).toBe(16)
     expect(() => loadConfig({ WX_SECCHECK_CACHE_MAX: '-1' })).toThrow(/WX_SECCHECK_CACHE_MAX must be between 0/)
     expect(() => loadConfig({ WX_SECCHECK_CACHE_TTL_MS: '10' })).toThrow(/WX_SECCHECK_CACHE_TTL_MS must be between 1000/)
     expect(loadConfig({ WX_HTTP_THREADS: '0', WX_SECCHECK_CACHE_MAX: '0' }).wechat).toMatchObject({ httpThreads: 0, secCheckCacheMax: 0 })

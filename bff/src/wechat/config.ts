@@ -30,6 +30,12 @@ export interface WeChatConfig {
    * crossing every event-loop turn); 0: every turn. At most 50.
    */
   readonly httpBatchMs: number
+  /**
+   * WX_HTTP_PIPELINING: above 0, the calls go through pipeline.ts on the event loop (HTTP/1.1
+   * pipelining, this many requests in flight on a connection, the requests of a turn in one write;
+   * WX_HTTP_THREADS is then unused) instead of undici. Default 0 (off), at most 256.
+   */
+  readonly httpPipelining: number
   /** WX_SECCHECK: msgSecCheck of message text before it is stored. Default on (when enabled). */
   readonly secCheck: boolean
   /**
@@ -82,6 +88,7 @@ export function loadWeChatConfig(e: Env): WeChatConfig {
     retryBaseMs: e.WX_RETRY_BASE_MS,
     httpThreads: e.WX_HTTP_THREADS,
     httpBatchMs: e.WX_HTTP_BATCH_MS,
+    httpPipelining: e.WX_HTTP_PIPELINING,
     secCheck: e.WX_SECCHECK,
     unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
     textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,

@@ -47,9 +47,17 @@ export const WX_KEEPALIVE_MS = 30_000
 /** Longest answer read from WeChat, bytes. */
 export const WX_ANSWER_MAX_BYTES = 1 << 20
 
+/** How the keep-alive pool of WeChat calls connects. */
+export interface WxAgentOptions {
+  /** Connections kept open at most. Default WX_CONNECTIONS. */
+  readonly connections?: number
+  /** Requests one connection carries at once (HTTP/1.1 pipelining, undici's `pipelining`). Default 1. */
+  readonly pipelining?: number
+}
+
 /** The keep-alive pool of WeChat calls. */
-export function wxAgent(): Agent {
-  return new Agent({ connections: WX_CONNECTIONS, keepAliveTimeout: WX_KEEPALIVE_MS })
+export function wxAgent(options: WxAgentOptions = {}): Agent {
+  return new Agent({ connections: options.connections ?? WX_CONNECTIONS, pipelining: options.pipelining ?? 1, keepAliveTimeout: WX_KEEPALIVE_MS })
 }
 
 type Done = (err: Error | undefined, status: number, text: string) => void
@@ -58,7 +66,7 @@ type Done = (err: Error | undefined, status: number, text: string) => void
  * One POST through `dispatcher`. Self-contained (no reference outside its body): the worker
  * threads run its source text (`toString`), so it must not use imports or module-level names.
  */
-const postOnce = (dispatcher: Dispatcher, url: string, body: string, timeoutMs: number, maxBytes: number, done: Done): void => {
+const postOnce = (dispatcher: Dispatcher, url: string, body: string, timeoutMs: number, maxBytes: number, idempotent: boolean, done: Done): void => {
   const slash = url.indexOf('/', url.indexOf('//') + 2)
   const origin = slash < 0 ? url : url.slice(0, slash)
   const path = slash < 0 ? '/' : url.slice(slash)
@@ -74,7 +82,9 @@ const postOnce = (dispatcher: Dispatcher, url: string, body: string, timeoutMs: 
   }
   try {
     dispatcher.dispatch(
-      { origin, path, method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs },
+      // `idempotent` (and not `blocking`): undici pipelines a POST only when told it may (otherwise
+      // each waits for the answers before it on its connection), and then retries it on a reset.
+      { origin, path, method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, idempotent, blocking: !idempotent },
       // undici's own handler methods (onConnect ... onComplete), not the controller ones
       // (onRequestStart ...): those are adapted to these per call, headers parsed into an object
       // that nothing here reads.
@@ -105,10 +115,10 @@ const postOnce = (dispatcher: Dispatcher, url: string, body: string, timeoutMs: 
 }
 
 /** The calls on the caller's own event loop. */
-export function inThreadHttp(agent: Agent = sharedAgent()): WxHttp {
+export function inThreadHttp(agent: Agent = sharedAgent(), pipelined = false): WxHttp {
   return {
     post: (url, body, timeoutMs) =>
-      new Promise((resolve, reject) => postOnce(agent, url, body, timeoutMs, WX_ANSWER_MAX_BYTES, (err, status, text) => (err ? reject(err) : resolve({ status, text })))),
+      new Promise((resolve, reject) => postOnce(agent, url, body, timeoutMs, WX_ANSWER_MAX_BYTES, pipelined, (err, status, text) => (err ? reject(err) : resolve({ status, text })))),
     close: async () => {},
   }
 }
@@ -140,10 +150,10 @@ interface Thread {
  * The worker's program, run from its source text. `load` is the worker's dynamic import (the
  * eval'd script is ESM or CommonJS depending on the process, `import()` works in both).
  */
-const workerMain = async (load: (specifier: string) => Promise<unknown>, post: typeof postOnce, undiciUrl: string, maxBytes: number, connections: number, keepAliveMs: number, batchMs: number): Promise<void> => {
+const workerMain = async (load: (specifier: string) => Promise<unknown>, post: typeof postOnce, undiciUrl: string, maxBytes: number, connections: number, pipelining: number, keepAliveMs: number, batchMs: number): Promise<void> => {
   const { parentPort } = (await load('node:worker_threads')) as typeof import('node:worker_threads')
   const undici = (await load(undiciUrl)) as typeof import('undici') & { default?: typeof import('undici') }
-  const agent = new (undici.default ?? undici).Agent({ connections, keepAliveTimeout: keepAliveMs })
+  const agent = new (undici.default ?? undici).Agent({ connections, pipelining, keepAliveTimeout: keepAliveMs })
   let out: Reply[] = []
   const flush = () => {
     const batch = out
@@ -152,7 +162,7 @@ const workerMain = async (load: (specifier: string) => Promise<unknown>, post: t
   }
   parentPort!.on('message', (calls: Call[]) => {
     for (const [id, url, body, timeoutMs] of calls) {
-      post(agent, url, body, timeoutMs, maxBytes, (err, status, text) => {
+      post(agent, url, body, timeoutMs, maxBytes, pipelining > 1, (err, status, text) => {
         if (out.length === 0) {
           if (batchMs > 0) setTimeout(flush, batchMs)
           else setImmediate(flush)
@@ -170,6 +180,8 @@ export interface WxHttpThreadsOptions {
   readonly onThreadError?: (err: Error) => void
   /** Calls, and answers, are gathered this long before they are posted, ms. Default 0: one turn of the event loop. */
   readonly batchMs?: number
+  /** The threads' connection pools. */
+  readonly agent?: WxAgentOptions
 }
 
 /**
@@ -192,7 +204,7 @@ export class WxHttpThreads implements WxHttp {
     const undiciUrl = pathToFileURL(createRequire(import.meta.url).resolve('undici')).href
     // A string, not a module file: the same source runs from the bundle (dist/) and from the
     // TypeScript sources under the tests, with no worker entry point to build or locate.
-    this.source = `(${workerMain.toString()})((s) => import(s), (${postOnce.toString()}), ${JSON.stringify(undiciUrl)}, ${WX_ANSWER_MAX_BYTES}, ${WX_CONNECTIONS}, ${WX_KEEPALIVE_MS}, ${options.batchMs ?? 0})`
+    this.source = `(${workerMain.toString()})((s) => import(s), (${postOnce.toString()}), ${JSON.stringify(undiciUrl)}, ${WX_ANSWER_MAX_BYTES}, ${options.agent?.connections ?? WX_CONNECTIONS}, ${options.agent?.pipelining ?? 1}, ${WX_KEEPALIVE_MS}, ${options.batchMs ?? 0})`
   }
 
   post(url: string, body: string, timeoutMs: number): Promise<WxHttpAnswer> {

@@ -32,6 +32,8 @@ import type { Engine } from '../store/types'
 import type { WeChatConfig } from './config'
 import { AccessTokens, WxApi, WxMetrics } from './api'
 import { WxHttpThreads } from './http'
+import type { WxHttp } from './http'
+import { PipelinedHttp } from './pipeline'
 import { PassCache } from './verdicts'
 import { NO_CHECKS, TextSecurity } from './security'
 import type { SendChecks } from './security'
@@ -90,9 +92,11 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let checks: SendChecks = NO_CHECKS
   let subscriptions: Subscriptions | undefined
   let media: MediaSecurity | undefined
-  let http: WxHttpThreads | undefined
+  let http: WxHttp | undefined
   if (config.enabled) {
-    if (config.httpThreads > 0) {
+    if (config.httpPipelining > 0) {
+      http = new PipelinedHttp({ depth: config.httpPipelining })
+    } else if (config.httpThreads > 0) {
       http = new WxHttpThreads({ threads: config.httpThreads, batchMs: config.httpBatchMs, onThreadError: (err) => log.error({ err: err.message }, 'wechat HTTP thread failed: its calls failed, the next ones start a new thread') })
     }
     const options = {
@@ -137,7 +141,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
         log,
       )
     }
-    log.info({ secCheck: config.secCheck, httpThreads: config.httpThreads, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
+    log.info({ secCheck: config.secCheck, httpThreads: config.httpPipelining > 0 ? 0 : config.httpThreads, httpPipelining: config.httpPipelining, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
   } else {
     log.info('wechat integration off: WX_APPID/WX_SECRET unset (no content security, no subscription messages)')
   }

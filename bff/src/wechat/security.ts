@@ -133,6 +133,8 @@ export class TextSecurity implements SendChecks {
 
 /** Parts of at most SECCHECK_PART_CHARS characters (code points: a surrogate pair is never cut). */
 export function split(text: string): string[] {
+  // Code points never outnumber UTF-16 units: a short text needs no array of its characters.
+  if (text.length <= SECCHECK_PART_CHARS) return [text]
   const chars = Array.from(text)
   if (chars.length <= SECCHECK_PART_CHARS) return [text]
   const parts: string[] = []

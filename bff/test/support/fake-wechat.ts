@@ -30,6 +30,8 @@ export interface FakeCall<B = unknown> {
   readonly path: string
   readonly query: Record<string, string>
   readonly body: B
+  /** The caller's port: which of its connections the call came on. */
+  readonly port: number
 }
 
 const UNTOKENED = new Set(['/cgi-bin/stable_token', '/sns/jscode2session'])
@@ -50,7 +52,7 @@ export class FakeWeChat {
     req.on('data', (c: Buffer) => (raw += c.toString()))
     req.on('end', () => {
       const u = new URL(req.url ?? '/', 'http://x')
-      const call: FakeCall = { path: u.pathname, query: Object.fromEntries(u.searchParams), body: raw ? (JSON.parse(raw) as unknown) : undefined }
+      const call: FakeCall = { path: u.pathname, query: Object.fromEntries(u.searchParams), body: raw ? (JSON.parse(raw) as unknown) : undefined, port: req.socket.remotePort ?? 0 }
       this.calls.push(call)
       void this.answer(call).then((json) => {
         res.setHeader('content-type', 'application/json')

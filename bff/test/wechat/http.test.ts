@@ -1,6 +1,6 @@
 /**
- * The HTTP transports of WeChat calls (http.ts): the same contract on the event loop and on worker
- * threads, against a real local server that answers each request as the test says.
+ * The HTTP transports of WeChat calls (http.ts, pipeline.ts): the same contract on the event loop,
+ * on worker threads and pipelined, against a real local server that answers each request as the test says.
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WX_ANSWER_MAX_BYTES, WxHttpThreads, inThreadHttp, wxAgent } from '../../src/wechat/http'
 import type { WxHttp } from '../../src/wechat/http'
+import { PipelinedHttp } from '../../src/wechat/pipeline'
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void
 
@@ -49,6 +50,9 @@ describe('WeChat HTTP transports', () => {
     ['on one worker thread', () => new WxHttpThreads({ threads: 1 })],
     ['on two worker threads', () => new WxHttpThreads({ threads: 2 })],
     ['on a worker thread, calls and answers gathered for 5 ms', () => new WxHttpThreads({ threads: 1, batchMs: 5 })],
+    ['pipelined, 16 a connection', () => new PipelinedHttp({ depth: 16 })],
+    // 20 calls at once on 2 x 3 places: the others wait for a place.
+    ['pipelined, 3 a connection on 2 connections', () => new PipelinedHttp({ depth: 3, connections: 2 })],
   ]
 
   describe.each(transports)('%s', (_name, make) => {

@@ -147,6 +147,35 @@ describe('content security and reports', () => {
     }
   })
 
+  it('checks through HTTP/1.1 pipelining with WX_HTTP_PIPELINING: pass stored and delivered, risky refused, busy retried', async () => {
+    const piped = await startTestServer({ WX_APPID: 'wxapp', WX_SECRET: 'secret', WX_API_BASE: fake.url, WX_HTTP_PIPELINING: '4', WX_RETRY_MAX: '1', WX_RETRY_BASE_MS: '5', WX_SECCHECK_CACHE_MAX: '0', RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000' })
+    try {
+      const { ann, bob, conv } = await pair(piped)
+      const before = fake.of('/wxa/msg_sec_check').length
+      // Ten sends at once: more than one connection's depth, each answered with its own verdict.
+      const sends = Array.from({ length: 10 }, (_, i) => send(ann.client, conv, `piped ${i}`))
+      for (const s of sends) expect(await s.outcome).toMatchObject({ type: 'ack' })
+      const got = new Set<string>()
+      while (got.size < 10) got.add(((await bob.client.nextOf('msg')).m.body as { text: string }).text)
+      expect([...got].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `piped ${i}`).sort())
+      const asked = fake.of('/wxa/msg_sec_check').slice(before)
+      expect(asked.map((c) => c.body.content).sort()).toEqual([...got].sort())
+      // Four a connection: ten calls came on three connections at most (undici's pool opens one a call in flight).
+      expect(new Set(asked.map((c) => c.port)).size).toBeLessThanOrEqual(3)
+      fake.setDefault('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20001 } })
+      expect(await send(ann.client, conv, 'piped risky').outcome).toMatchObject({ type: 'error', code: 'CONTENT_RISKY' })
+      fake.setDefault('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'pass', label: 100 } })
+      fake.script('/wxa/msg_sec_check', { errcode: -1, errmsg: 'system busy' })
+      const calls = fake.of('/wxa/msg_sec_check').length
+      expect(await send(ann.client, conv, 'piped after busy').outcome).toMatchObject({ type: 'ack' })
+      expect(fake.of('/wxa/msg_sec_check').length).toBe(calls + 2)
+      expect(await history(bob.client, conv)).toContain('piped after busy')
+    } finally {
+      await Promise.all(open.splice(0).map((c) => c.close()))
+      await piped.close()
+    }
+  })
+
   it('lets a text through and lists it unchecked when WeChat is busy (policy allow)', async () => {
     const { a, ann, bob, conv } = await pair(server)
     fake.setDefault('/wxa/msg_sec_check', { errcode: -1, errmsg: 'system busy' })

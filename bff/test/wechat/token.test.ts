@@ -9,14 +9,23 @@ import { createRedisEngine } from '../../src/store/redis'
 import type { Engine } from '../../src/store/types'
 import { AccessTokens, WxApi, WxError, WxMetrics } from '../../src/wechat/api'
 import type { WxApiOptions } from '../../src/wechat/api'
+import type { WxHttp } from '../../src/wechat/http'
+import { PipelinedHttp } from '../../src/wechat/pipeline'
 import { FakeWeChat } from '../support/fake-wechat'
 import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
 import { waitFor } from '../support/wait'
 
 const log = pino({ level: 'silent' })
 
-describe('access_token shared by every process', () => {
+// Every case over both ways of making the calls: undici (the default) and HTTP/1.1 pipelining (WX_HTTP_PIPELINING).
+const transports: Array<[string, (() => WxHttp) | undefined]> = [
+  ['undici', undefined],
+  ['pipelined', () => new PipelinedHttp({ depth: 4 })],
+]
+
+describe.each(transports)('access_token shared by every process (%s)', (_name, makeHttp) => {
   let fake: FakeWeChat
+  const transportsMade: WxHttp[] = []
   let prefix: string
   let engines: Engine[]
 
@@ -31,6 +40,7 @@ describe('access_token shared by every process', () => {
   })
   afterEach(async () => {
     await Promise.all(engines.map((e) => e.close()))
+    await Promise.all(transportsMade.splice(0).map((h) => h.close()))
     await dropPrefix(prefix)
     await fake.stop()
   })
@@ -38,9 +48,13 @@ describe('access_token shared by every process', () => {
   function processes(over: Partial<WxApiOptions> = {}) {
     const options: WxApiOptions = { appId: 'wxapp', secret: 's3cret', apiBase: fake.url, timeoutMs: 2000, refreshAheadMs: 300_000, lockMs: 5000, retryMax: 2, retryBaseMs: 5, ...over }
     return engines.map((e) => {
+      // One transport per process, as each process has its own.
+      const http = makeHttp?.()
+      if (http) transportsMade.push(http)
       const metrics = new WxMetrics(new Registry())
-      const tokens = new AccessTokens(e.wechat, options, metrics, log)
-      return { tokens, api: new WxApi(tokens, options, metrics, log), metrics }
+      const own = http ? { ...options, http } : options
+      const tokens = new AccessTokens(e.wechat, own, metrics, log)
+      return { tokens, api: new WxApi(tokens, own, metrics, log), metrics }
     })
   }
   const count = async (m: WxMetrics, name: 'calls' | 'refreshes', labels: Record<string, string>) => {

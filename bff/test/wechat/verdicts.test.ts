@@ -34,6 +34,31 @@ describe('recent passes (verdicts.ts)', () => {
     expect(['a', 'b', 'c', 'd'].map((t) => cache.passed('u1', 2, t))).toEqual([true, false, true, true])
   })
 
+  it('keeps the most recent `max` through many new texts, reused ones, renewed ones and expired ones', () => {
+    const c = clock()
+    const cache = new PassCache({ max: 100, ttlMs: 60_000, now: c.now })
+    for (let i = 0; i < 1000; i++) {
+      cache.pass('u1', 2, `t${i}`)
+      // Every tenth text is passed again at once (a renewal), and t5 is used all along.
+      if (i % 10 === 0) cache.pass('u1', 2, `t${i}`)
+      if (i > 5) expect(cache.passed('u1', 2, 't5')).toBe(true)
+    }
+    expect(cache.size).toBe(100)
+    // t5 and the newest 99.
+    const kept = Array.from({ length: 1000 }, (_, i) => i).filter((i) => cache.passed('u1', 2, `t${i}`))
+    expect(kept).toEqual([5, ...Array.from({ length: 99 }, (_, i) => 901 + i)])
+    // An expired entry found in the middle is dropped; the others stay in order.
+    c.t += 30_000
+    cache.pass('u1', 2, 'fresh')
+    c.t += 30_000
+    expect(cache.passed('u1', 2, 't950')).toBe(false)
+    expect(cache.size).toBe(99)
+    expect(cache.passed('u1', 2, 'fresh')).toBe(true)
+    cache.pass('u1', 2, 'newer')
+    expect(cache.size).toBe(100)
+    expect(['fresh', 'newer', 't949', 't951'].map((t) => cache.passed('u1', 2, t))).toEqual([true, true, false, false])
+  })
+
   it(`keeps nothing longer than ${VERDICT_CACHE_CHARS} characters, and nothing at max 0`, () => {
     const cache = new PassCache({ max: 10, ttlMs: 60_000 })
     const long = 'x'.repeat(VERDICT_CACHE_CHARS + 1)
