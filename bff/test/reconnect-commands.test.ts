@@ -7,11 +7,8 @@
  * mention (from the per-user summary's marks, not from reading each conversation). Member
  * profiles come from the process's cache (PROFILE_CACHE_TTL_MS): warm, as after a first connect.
  */
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type OwnRedis, startOwnRedis } from './support/redis-server'
 import { Redis } from 'ioredis'
 import { directConvId } from '@chat/shared'
 import type { Conversation } from '@chat/shared'
@@ -20,37 +17,13 @@ import { TestClient, connectUser, devLogin, newCid } from './support/client'
 import { randomPrefix, startTestServer } from './support/server'
 import { waitFor } from './support/wait'
 
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
-
-let redis: ChildProcess | undefined
+let redis: OwnRedis | undefined
 let admin: Redis
 let server: RunningServer
 
 beforeAll(async () => {
-  const port = await freePort()
-  const url = `redis://127.0.0.1:${port}`
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  // Listening once a PING is answered (no event tells when redis-server is ready).
-  for (let i = 0; ; i++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-    probe.on('error', () => {})
-    try {
-      await probe.connect()
-      await probe.ping()
-      break
-    } catch (err) {
-      if (i >= 100) throw err
-      await new Promise((r) => setTimeout(r, 50))
-    } finally {
-      probe.disconnect()
-    }
-  }
+  redis = await startOwnRedis()
+  const url = redis.url
   admin = new Redis(url)
   server = await startTestServer({
     STORE: 'redis',
@@ -65,7 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close()
   admin?.disconnect()
-  if (redis?.pid) process.kill(redis.pid, 'SIGKILL')
+  redis?.stop()
 })
 
 /** Calls per command since the server started (INFO commandstats), without INFO itself. */

@@ -7,11 +7,8 @@
  * The Redis here is one this file starts on a free port, paused with CLIENT PAUSE so that commands
  * time out as they did when 100,000 sockets closed at once.
  */
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type OwnRedis, startOwnRedis } from './support/redis-server'
 import { Redis } from 'ioredis'
 import { BookkeepingQueue } from '../src/gateway/presence-queue'
 import { WebSocket } from 'ws'
@@ -21,43 +18,19 @@ import { createRedisEngine } from '../src/store/redis'
 import type { Engine } from '../src/store/types'
 import type { ErrorResponse } from '@chat/shared'
 
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
-
-let redis: ChildProcess | undefined
+let redis: OwnRedis | undefined
 let url = ''
 let engine: Engine
 
 beforeAll(async () => {
-  const port = await freePort()
-  url = `redis://127.0.0.1:${port}`
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  // Listening once a PING is answered (no event tells when redis-server is ready).
-  for (let i = 0; ; i++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-    probe.on('error', () => {})
-    try {
-      await probe.connect()
-      await probe.ping()
-      break
-    } catch (err) {
-      if (i >= 100) throw err
-      await new Promise((r) => setTimeout(r, 50))
-    } finally {
-      probe.disconnect()
-    }
-  }
+  redis = await startOwnRedis()
+  url = redis.url
   engine = await createRedisEngine({ url, clusterNodes: [], prefix: 'pq:', commandTimeoutMs: 100, connectTimeoutMs: 2000, node: 'n1', queueMaxLength: 100, queueRetentionMs: 60_000 })
 })
 
 afterAll(async () => {
   await engine?.close()
-  if (redis?.pid) process.kill(redis.pid, 'SIGKILL')
+  redis?.stop()
 })
 
 describe('disconnect bookkeeping queue', () => {

@@ -77,3 +77,16 @@ export async function loginAs(
   await page.getByText(locale.startsWith('en') ? `Signed in as ${name}` : `账号：${name}`).waitFor()
   return { ctx, page, errors, requests, csp }
 }
+
+/**
+ * Nothing on the page moves any more: every Taro page is hidden or has finished sliding in (the
+ * router's slide is not a Web Animation: its end is the page's `taro_page_stationed` class), no
+ * animation runs, and two frames have passed (row heights measured after a change are in).
+ */
+export async function settled(page: Page): Promise<void> {
+  await page.waitForFunction(() =>
+    Array.from(document.querySelectorAll('.taro_page')).every((p) => p.classList.contains('taro_page_shade') || p.classList.contains('taro_page_stationed')),
+  )
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+}

@@ -13,7 +13,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ServerFrame } from '@chat/shared'
 import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs, type BrowserUser } from './browser'
+import { launchChromium, loginAs, type BrowserUser, settled } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
 
@@ -35,24 +35,19 @@ afterAll(async () => {
   await bff?.close()
 })
 
-async function still(page: Page): Promise<void> {
-  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
-}
-
 /** Screenshots of the page at 390 and 320 px wide (then back to 390, laid out again). */
 async function shoot(u: BrowserUser, name: string): Promise<void> {
   const rootSize = () => u.page.evaluate(() => getComputedStyle(document.documentElement).fontSize)
   const at390 = await rootSize()
   for (const width of [390, 320]) {
     await u.page.setViewportSize({ width, height: 844 })
-    await still(u.page)
+    await settled(u.page)
     await u.page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`) })
   }
   await u.page.setViewportSize({ width: 390, height: 844 })
   // Taro's h5 sizes its rem on `resize`: positions are read once the 390 px root size is back.
   await u.page.waitForFunction((size) => getComputedStyle(document.documentElement).fontSize === size, at390)
-  await still(u.page)
+  await settled(u.page)
 }
 
 /** The list's rows top to bottom: each row's title, top (CSS px) and background colour. */
@@ -89,7 +84,7 @@ describe('pin, mute and drafts in the h5 build', () => {
     await ann.page.locator('.cr', { hasText: 'Bob' }).click({ button: 'right' })
     await ann.page.getByText('Pin to top', { exact: true }).click()
     await expect.poll(async () => (await rows(ann.page)).map((r) => r.name), { timeout: 10_000 }).toEqual(['Bob', 'Dee', 'Cat'])
-    await still(ann.page)
+    await settled(ann.page)
     const pinned = await rows(ann.page)
     expect(pinned[0]!.top).toBe(before[0]!.top)
     expect(pinned[1]!.top).toBe(before[1]!.top)

@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { translate } from '../../client/i18n/i18n'
 import { startBffProcess, type TestBff } from './bff'
-import { loginAs, launchChromium, type BrowserUser as User } from './browser'
+import { loginAs, launchChromium, type BrowserUser as User, settled } from './browser'
 import { ROOT } from './build'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-groups')
@@ -39,12 +39,6 @@ async function shoot(u: User, name: string): Promise<void> {
     await u.page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`) })
   }
   await u.page.setViewportSize({ width: 390, height: 844 })
-}
-
-async function settled(page: Page): Promise<void> {
-  // The h5 router slides a new page in: measured once nothing moves any more.
-  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
 }
 
 /** The system lines of the open chat, top to bottom. */

@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomId, type ServerFrame } from '@chat/shared'
 import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs } from './browser'
+import { launchChromium, loginAs, settled } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
 
@@ -45,12 +45,6 @@ async function rowTop(page: Page, text: string): Promise<number | undefined> {
   }, text)
 }
 
-async function still(page: Page): Promise<void> {
-  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
-  // Two frames with nothing pending: the row heights measured after the change are in.
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
-}
-
 describe('recall in the h5 build', () => {
   it("Ann recalls: Ben's row shows the notice at the same y, the text is gone, a reload keeps the notice", async () => {
     const ben = await loginAs(browser, bff.url, 'rcben', 'Ben')
@@ -62,7 +56,7 @@ describe('recall in the h5 build', () => {
     await ann.say(conv, 'last message')
     await ben.page.locator('.cr', { hasText: 'Ann' }).click()
     await ben.page.locator('#msgs .bt', { hasText: 'last message' }).waitFor()
-    await still(ben.page)
+    await settled(ben.page)
     const before = { target: await rowTop(ben.page, 'the secret to take back'), first: await rowTop(ben.page, 'first message'), last: await rowTop(ben.page, 'last message') }
     expect(before.target).toBeDefined()
     await ben.page.screenshot({ path: path.join(SHOTS, 'before-390.png') })
@@ -74,7 +68,7 @@ describe('recall in the h5 build', () => {
     expect(reply.event).toBe(target.seq + 2)
 
     await ben.page.locator('#msgs .rc', { hasText: 'Ann recalled a message' }).waitFor()
-    await still(ben.page)
+    await settled(ben.page)
     const after = { target: await rowTop(ben.page, 'Ann recalled a message'), first: await rowTop(ben.page, 'first message'), last: await rowTop(ben.page, 'last message') }
     await ben.page.screenshot({ path: path.join(SHOTS, 'after-390.png') })
     // In place: the notice's row starts where the message's row started; the row above did not move.
@@ -99,13 +93,13 @@ describe('recall in the h5 build', () => {
     await ann.next((f) => f.type === 'msg' && f.m.kind === 'text' && f.m.body.text === 'oops, wrong chat', 10_000, n)
     const own = ben.page.locator('#msgs .bt', { hasText: 'oops, wrong chat' })
     await own.waitFor()
-    await still(ben.page)
+    await settled(ben.page)
     const ownTop = await rowTop(ben.page, 'oops, wrong chat')
     await own.click({ button: 'right' })
     await ben.page.getByText('Recall', { exact: true }).click()
     await ann.next((f) => f.type === 'msg' && f.m.kind === 'recall', 10_000, n)
     await ben.page.locator('#msgs .rc', { hasText: 'You recalled a message' }).waitFor()
-    await still(ben.page)
+    await settled(ben.page)
     expect(Math.abs((await rowTop(ben.page, 'You recalled a message'))! - ownTop!)).toBeLessThanOrEqual(1)
     expect(await ben.page.getByText('oops, wrong chat').count()).toBe(0)
     await ben.page.screenshot({ path: path.join(SHOTS, 'own-390.png') })

@@ -13,7 +13,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomId, type Message, type ServerFrame } from '@chat/shared'
 import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs } from './browser'
+import { launchChromium, loginAs, settled } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
 
@@ -49,16 +49,6 @@ async function place(page: Page, text: string) {
     }
     return undefined
   }, text)
-}
-
-async function still(page: Page): Promise<void> {
-  // The chat's page has slid in: Taro's page transition moves it in steps that document.getAnimations() does not list.
-  await page.waitForFunction(() => {
-    const chat = document.getElementById('msgs')?.closest('.taro_page')
-    return chat !== null && chat !== undefined && Math.abs(chat.getBoundingClientRect().left) < 1
-  })
-  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
 }
 
 /** Elements reaching past the window's right edge (nothing may: the page never scrolls sideways). */
@@ -101,7 +91,7 @@ describe('reply and mentions in the h5 build', () => {
     await ben.page.locator('.cr', { hasText: 'Launch' }).click()
     const quote = ben.page.locator('#msgs .qt', { hasText: `Ann: ${ORIGINAL}` })
     await quote.waitFor()
-    await still(ben.page)
+    await settled(ben.page)
     // Only the newest page is held: the original is not on the page at all.
     expect(await place(ben.page, ORIGINAL)).toBeUndefined()
     expect(await overflowing(ben.page)).toEqual([])
@@ -123,7 +113,7 @@ describe('reply and mentions in the h5 build', () => {
     await ben.page.getByText('Reply', { exact: true }).click()
     await ben.page.locator('#reply-bar', { hasText: 'Reply to Ann: filler 3' }).waitFor()
     await ben.page.getByText('Report', { exact: true }).waitFor({ state: 'hidden' })
-    await still(ben.page)
+    await settled(ben.page)
     await ben.page.screenshot({ path: path.join(SHOTS, 'composer-reply-390.png') })
     // × cancels; the menu again brings it back.
     await ben.page.locator('#reply-cancel').click()
@@ -142,7 +132,7 @@ describe('reply and mentions in the h5 build', () => {
     // "@" opens the picker (members, no @all for a plain member); picking inserts "@Cat ".
     await ben.page.locator('#composer input').pressSequentially('see @')
     await ben.page.locator('#mention-picker').waitFor()
-    await still(ben.page)
+    await settled(ben.page)
     expect(await overflowing(ben.page)).toEqual([])
     // What was typed stays while Send appears and the picker opens (the input is not rendered again).
     expect(await ben.page.locator('#composer input').inputValue()).toBe('see @')
@@ -183,7 +173,7 @@ describe('reply and mentions in the h5 build', () => {
     const narrow = await loginAs(browser, bff.url, 'rmben', 'Ben', 320)
     await narrow.page.locator('.cr', { hasText: 'Launch' }).click()
     await narrow.page.locator('#msgs .qt').first().waitFor()
-    await still(narrow.page)
+    await settled(narrow.page)
     expect(await overflowing(narrow.page)).toEqual([])
     await narrow.page.screenshot({ path: path.join(SHOTS, 'quote-320.png') })
     await narrow.page.locator('#msgs .bt', { hasText: '@Ben can you check' }).click({ button: 'right' })
@@ -191,7 +181,7 @@ describe('reply and mentions in the h5 build', () => {
     await narrow.page.locator('#composer input').pressSequentially('@')
     await narrow.page.locator('#mention-picker').waitFor()
     await narrow.page.getByText('Report', { exact: true }).waitFor({ state: 'hidden' })
-    await still(narrow.page)
+    await settled(narrow.page)
     expect(await overflowing(narrow.page)).toEqual([])
     await narrow.page.screenshot({ path: path.join(SHOTS, 'composer-320.png') })
     const bar = await narrow.page.locator('#reply-bar').boundingBox()

@@ -13,7 +13,7 @@ import path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBffProcess, type TestBff } from './bff'
-import { loginAs, launchChromium, type BrowserUser as User } from './browser'
+import { loginAs, launchChromium, type BrowserUser as User, settled } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
 
@@ -34,11 +34,6 @@ afterAll(async () => {
   await browser?.close()
   await bff?.close()
 })
-
-async function settled(page: Page): Promise<void> {
-  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
-}
 
 async function shoot(u: User, name: string): Promise<void> {
   for (const width of [390, 320]) {

@@ -9,7 +9,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import type { ConvId, FileBody } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
-import { goBack } from '../../components/nav'
+import { goBack, goTo } from '../../components/nav'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { chatTime, lastSeen } from '../../format'
 import { errorText, setPageTitle, t, type MessageKey } from '../../i18n'
@@ -96,7 +96,7 @@ function ChatHeader({ conv }: { conv: ConvId }) {
           id={isGroup ? 'group-info' : undefined}
           role={isGroup ? 'link' : undefined}
           aria-label={isGroup ? t('group.info') : undefined}
-          onClick={isGroup ? () => void Taro.navigateTo({ url: `/pages/group/index?conv=${encodeURIComponent(conv)}` }) : undefined}
+          onClick={isGroup ? () => goTo(`/pages/group/index?conv=${encodeURIComponent(conv)}`) : undefined}
         >
           <Text className={line.typing ? 'ch-t ch-typing' : 'ch-t'}>{line.text}</Text>
         </View>

@@ -5,6 +5,7 @@
  */
 import { Input, ScrollView, Switch, Text, View } from '@tarojs/components'
 import Taro, { useDidShow } from '@tarojs/taro'
+import { goTo } from '../../components/nav'
 import { useEffect, useRef, useState } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import { LIMITS, type RelationEntry, type User } from '@chat/shared'
@@ -136,7 +137,7 @@ function Lists() {
   const chat = async (e: RelationEntry) => {
     try {
       const id = await client.openDirect(e.user.id)
-      void Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })
+      goTo(`/pages/chat/index?conv=${encodeURIComponent(id)}`)
     } catch {
       void contacts.getState().load()
     }

@@ -6,6 +6,7 @@
  */
 import { Input, ScrollView, Text, View } from '@tarojs/components'
 import Taro, { useDidShow, useRouter } from '@tarojs/taro'
+import { goBack } from '../../components/nav'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { AppError, type ServerFrameOf, type User, type UserId } from '@chat/shared'
 import { setPageTitle, t } from '../../i18n'
@@ -72,7 +73,7 @@ function GroupInfo({ conv }: { conv: string }) {
     try {
       await client.sendRequest({ type: 'group', conv, ...frame })
       setError(undefined)
-      if (frame.op === 'leave' || frame.op === 'dissolve') void Taro.navigateBack()
+      if (frame.op === 'leave' || frame.op === 'dissolve') goBack()
     } catch (err) {
       setError(codeOf(err))
     }

@@ -5,6 +5,7 @@
  */
 import { CustomWrapper, ScrollView, Text, View } from '@tarojs/components'
 import Taro, { useDidShow, usePullDownRefresh } from '@tarojs/taro'
+import { goTo } from '../../components/nav'
 import { memo, useEffect } from 'react'
 import type { ConvId } from '@chat/shared'
 import { Avatar } from '../../components/Avatar'
@@ -81,7 +82,7 @@ function Toolbar() {
           id='open-contacts'
           role='button'
           aria-label={t('a11y.contacts')}
-          onClick={() => void Taro.navigateTo({ url: '/pages/contacts/index' })}
+          onClick={() => goTo('/pages/contacts/index')}
         >
           <Text>{t('list.contacts')}</Text>
         </View>
@@ -90,7 +91,7 @@ function Toolbar() {
           id='new-chat'
           role='button'
           aria-label={t('a11y.newChat')}
-          onClick={() => void Taro.navigateTo({ url: '/pages/new/index' })}
+          onClick={() => goTo('/pages/new/index')}
         >
           <Text>{t('list.newChat')}</Text>
         </View>
@@ -123,7 +124,7 @@ function ConvList() {
       <View className='empty'>
         <Text className='empty-h'>{t('list.emptyTitle')}</Text>
         <Text className='empty-t'>{t('list.emptyText')}</Text>
-        <View className='btn' role='button' onClick={() => void Taro.navigateTo({ url: '/pages/new/index' })}>
+        <View className='btn' role='button' onClick={() => goTo('/pages/new/index')}>
           <Text>{t('list.emptyButton')}</Text>
         </View>
         {!connected ? <Text className='empty-t'>{t('list.offlineNote')}</Text> : null}
@@ -168,7 +169,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     <View
       className={row.pinned ? 'cr cr-pin' : 'cr'}
       id={`conv-${id}`}
-      onClick={() => void Taro.navigateTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })}
+      onClick={() => goTo(`/pages/chat/index?conv=${encodeURIComponent(id)}`)}
       onLongPress={actions}
       {...contextMenu(actions)}
     >

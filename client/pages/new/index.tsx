@@ -1,6 +1,7 @@
 /** Start a chat: find people by name or id; one opens a 1:1 chat, several make a group. */
 import { Input, ScrollView, Text, View } from '@tarojs/components'
 import Taro, { useDidShow } from '@tarojs/taro'
+import { replaceWith } from '../../components/nav'
 import { useEffect, useRef, useState } from 'react'
 import { isAppError, LIMITS, type User } from '@chat/shared'
 import { errorText, setPageTitle, t } from '../../i18n'
@@ -67,7 +68,7 @@ function NewChat() {
         picked.length === 1
           ? await client.openDirect(picked[0]!.id)
           : (await client.createConv('group', picked.map((u) => u.id), title.trim() || undefined)).id
-      void Taro.redirectTo({ url: `/pages/chat/index?conv=${encodeURIComponent(id)}` })
+      replaceWith(`/pages/chat/index?conv=${encodeURIComponent(id)}`)
     } catch (err) {
       void Taro.showToast({ title: isAppError(err) ? errorText(err) : t('new.startFailed'), icon: 'none' })
     } finally {
