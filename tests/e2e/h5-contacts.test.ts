@@ -5,30 +5,16 @@
  * Ann's next message is refused with the catalogue's sentence for BLOCKED (in English and in
  * Chinese). Screenshots at 390 and 320 px go to test-results/h5-contacts/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { en, zhCN } from '../../client/i18n/messages'
-import { startBffProcess, type TestBff } from './bff'
-import { loginAs, launchChromium, type BrowserUser as User } from './browser'
+import { loginAs, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-contacts')
 
-let bff: TestBff
-let browser: Browser
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS)
 
 /** Screenshots of the page at 390 and 320 px wide (then back to 390). */
 async function shoot(u: User, name: string): Promise<void> {
@@ -48,8 +34,8 @@ async function send(u: User, text: string): Promise<void> {
 
 describe('contacts in the h5 build', () => {
   it('request with a note, accept, contacts with presence, block: the blocked sender is told why in its language', async () => {
-    const ann = await loginAs(browser, bff.url, 'h5ann', 'Ann')
-    const ben = await loginAs(browser, bff.url, 'h5ben', 'Ben')
+    const ann = await loginAs(suite.browser, suite.bff.url, 'h5ann', 'Ann')
+    const ben = await loginAs(suite.browser, suite.bff.url, 'h5ben', 'Ben')
 
     // Ann opens her contacts from the conversation list and finds Ben.
     await ann.page.locator('#open-contacts').click()
@@ -91,7 +77,7 @@ describe('contacts in the h5 build', () => {
     await ann.page.getByText(why).waitFor()
     await shoot(ann, 'ann-refused-en')
     // ...and in Chinese for a Chinese phone.
-    const annZh = await loginAs(browser, bff.url, 'h5ann', 'Ann', 390, 'zh-CN')
+    const annZh = await loginAs(suite.browser, suite.bff.url, 'h5ann', 'Ann', 390, 'zh-CN')
     await annZh.page.locator('.cr').first().click()
     await send(annZh, '在吗？')
     await annZh.page.getByText(zhCN['chat.notSent'].replace('{reason}', zhCN['err.BLOCKED']).trim()).waitFor()

@@ -7,33 +7,18 @@
  * a message deleted for her is gone from her page and from a reload, while its sender keeps it.
  * Screenshots at 390 and 320 px go to test-results/h5-conv-settings/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import type { ServerFrame } from '@chat/shared'
-import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs, type BrowserUser, settled } from './browser'
+import { loginAs, type BrowserUser, settled } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 import { Peer } from './peer'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-conv-settings')
 
-let bff: TestBff
-let browser: Browser
-const peers: Peer[] = []
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  for (const p of peers) p.close()
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS)
 
 /** Screenshots of the page at 390 and 320 px wide (then back to 390, laid out again). */
 async function shoot(u: BrowserUser, name: string): Promise<void> {
@@ -63,9 +48,9 @@ async function rows(page: Page): Promise<Array<{ name: string; top: number; bg: 
 
 describe('pin, mute and drafts in the h5 build', () => {
   it('a pinned chat moves to the top, a muted one shows a dot and leaves the total, a draft survives a reload', async () => {
-    const ann = await loginAs(browser, bff.url, 'csann', 'Ann')
-    const [bob, cat, dee] = await Promise.all([Peer.connect(bff.url, 'csbob', 'Bob'), Peer.connect(bff.url, 'cscat', 'Cat'), Peer.connect(bff.url, 'csdee', 'Dee')])
-    peers.push(bob, cat, dee)
+    const ann = await loginAs(suite.browser, suite.bff.url, 'csann', 'Ann')
+    const [bob, cat, dee] = await Promise.all([Peer.connect(suite.bff.url, 'csbob', 'Bob'), Peer.connect(suite.bff.url, 'cscat', 'Cat'), Peer.connect(suite.bff.url, 'csdee', 'Dee')])
+    suite.peers.push(bob, cat, dee)
     const toBob = (await bob.direct('csann')).id
     await bob.say(toBob, 'from Bob')
     const toCat = (await cat.direct('csann')).id
@@ -108,7 +93,7 @@ describe('pin, mute and drafts in the h5 build', () => {
     await shoot(ann, 'list-pinned-muted')
 
     // The settings are the server's: a reload (and any other device) shows them the same.
-    await ann.page.goto(`${bff.url}/`)
+    await ann.page.goto(`${suite.bff.url}/`)
     await expect.poll(async () => (await rows(ann.page)).map((r) => r.name), { timeout: 10_000 }).toEqual(['Bob', 'Dee', 'Cat'])
     await ann.page.locator('.cr', { hasText: 'Cat' }).locator('.dot').waitFor()
     await expect.poll(() => ann.page.title()).toBe('Chats (3)')
@@ -119,7 +104,7 @@ describe('pin, mute and drafts in the h5 build', () => {
     await ann.page.locator('#composer input').fill('half a thought')
     // Written to storage shortly after the typing paused (not per keystroke): wait for it, then reload.
     await ann.page.waitForFunction(() => Object.keys(localStorage).some((k) => k.includes('drafts') && (localStorage.getItem(k) ?? '').includes('half a thought')), undefined, { timeout: 10_000 })
-    await ann.page.goto(`${bff.url}/`)
+    await ann.page.goto(`${suite.bff.url}/`)
     const deeRow = ann.page.locator('.cr', { hasText: 'Dee' })
     await deeRow.locator('.cr-dr', { hasText: '[Draft]' }).waitFor({ timeout: 10_000 })
     expect((await deeRow.locator('.cr-p').textContent())!.trim()).toBe('[Draft] half a thought')
@@ -140,7 +125,7 @@ describe('pin, mute and drafts in the h5 build', () => {
     const n = dee.frames.length
     await ann.page.locator('#send').click()
     await dee.next((f) => f.type === 'msg' && f.m.kind === 'text' && f.m.body.text === 'half a thought', 10_000, n)
-    await ann.page.goto(`${bff.url}/`)
+    await ann.page.goto(`${suite.bff.url}/`)
     await expect.poll(async () => ((await ann.page.locator('.cr', { hasText: 'Dee' }).locator('.cr-p').textContent()) ?? '').trim(), { timeout: 10_000 }).toBe('half a thought')
     expect(await ann.page.locator('.cr-dr').count()).toBe(0)
     await ann.page.locator('.cr', { hasText: 'Dee' }).click()

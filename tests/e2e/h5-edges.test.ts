@@ -4,40 +4,28 @@
  * visibility, text), against the built BFF serving the production h5 build. Screenshots at 320 and
  * 390 px go to test-results/h5-edges/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page, Response } from 'playwright-core'
+import type { Page, Response } from 'playwright-core'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { CLIENT_DEFAULTS } from '../../client/config'
+import { loginAs, type BrowserUser as User } from './browser'
 import { startBffProcess, type TestBff } from './bff'
-import { loginAs, launchChromium, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-edges')
 /** UPLOAD_MAX_BYTES of this BFF: small, so a refused file is small too. */
 const MAX_UPLOAD = 256 * 1024
 
-let bff: TestBff
-let browser: Browser
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess({ UPLOAD_MAX_BYTES: String(MAX_UPLOAD) })
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS, { UPLOAD_MAX_BYTES: String(MAX_UPLOAD) })
 
 let n = 0
 /** A user id unique to this run of the file. */
 const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
 
 function login(id: string, name: string, width = 390): Promise<User> {
-  return loginAs(browser, bff.url, id, name, width)
+  return loginAs(suite.browser, suite.bff.url, id, name, width)
 }
 
 async function openChatWith(u: User, peer: string): Promise<void> {
@@ -92,7 +80,7 @@ function pdf(size: number): Buffer {
 
 describe('h5 rough edges', () => {
   it('serves a favicon, not a 404', async () => {
-    const res = await fetch(`${bff.url}/favicon.ico`)
+    const res = await fetch(`${suite.bff.url}/favicon.ico`)
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toMatch(/^image\/(x-icon|vnd\.microsoft\.icon)/)
     // An .ico of one 32x32 PNG: the PNG follows the 22-byte header and directory.
@@ -416,8 +404,8 @@ describe('h5 after the server restarted and no longer accepts the session', () =
     const port = new URL(own.url).port
     const a = uid('rsa')
     const b = uid('rsb')
-    const alice = await loginAs(browser, own.url, a, 'Alice')
-    const bob = await loginAs(browser, own.url, b, 'Bob')
+    const alice = await loginAs(suite.browser, own.url, a, 'Alice')
+    const bob = await loginAs(suite.browser, own.url, b, 'Bob')
     await openChatWith(alice, b)
     await send(alice, 'before the restart')
     await bob.page.locator('.cr', { hasText: 'before the restart' }).waitFor()

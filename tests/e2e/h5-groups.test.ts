@@ -6,30 +6,17 @@
  * removed from this group" in place of the composer. The info page keeps every member's name and
  * actions inside a 320 px screen. Screenshots at 390 and 320 px go to test-results/h5-groups/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import { translate } from '../../client/i18n/i18n'
-import { startBffProcess, type TestBff } from './bff'
-import { loginAs, launchChromium, type BrowserUser as User, settled } from './browser'
+import { loginAs, type BrowserUser as User, settled } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-groups')
 
-let bff: TestBff
-let browser: Browser
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS)
 
 /** Screenshots of the page at 390 and 320 px wide (then back to 390). */
 async function shoot(u: User, name: string): Promise<void> {
@@ -100,10 +87,10 @@ async function membersFit(page: Page): Promise<{ width: number; rows: number }> 
 
 describe('groups in the h5 build', () => {
   it('create, rename, add, remove from the UI: every member sees each line live; the removed member keeps the timeline and is told', async () => {
-    const ann = await loginAs(browser, bff.url, 'gxann', 'Ann')
-    const ben = await loginAs(browser, bff.url, 'gxben', 'Ben')
-    const cat = await loginAs(browser, bff.url, 'gxcat', 'Cat')
-    const dan = await loginAs(browser, bff.url, 'gxdan', 'Dan', 390, 'zh-CN')
+    const ann = await loginAs(suite.browser, suite.bff.url, 'gxann', 'Ann')
+    const ben = await loginAs(suite.browser, suite.bff.url, 'gxben', 'Ben')
+    const cat = await loginAs(suite.browser, suite.bff.url, 'gxcat', 'Cat')
+    const dan = await loginAs(suite.browser, suite.bff.url, 'gxdan', 'Dan', 390, 'zh-CN')
 
     // Ann creates "Hike" with Ben and Cat.
     await ann.page.locator('#new-chat').click()
@@ -203,7 +190,7 @@ describe('groups in the h5 build', () => {
     // sync is done, so the group is still listed (from his cache) when the dissolve arrives and no
     // list names its members afterwards.
     await listAfterSync(again.page)
-    await again.page.goto(`${bff.url}/`)
+    await again.page.goto(`${suite.bff.url}/`)
     await again.page.locator('.cr', { hasText: 'Weekend hike' }).click()
     await line(again, zh('sys.dissolve', { a: 'Ann' }))
     // Members' names, not ids, although no conversation list names them any more. (Cat, gone before

@@ -5,30 +5,16 @@
  * with 。or ，, labelled buttons, and the language switch (persisted). Screenshots at 320 and 390 px
  * in both languages go to test-results/h5-i18n/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs, type BrowserUser as User } from './browser'
+import { describe, expect, it } from 'vitest'
+import { loginAs, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-i18n')
 const MAX_UPLOAD = 256 * 1024
 
-let bff: TestBff
-let browser: Browser
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess({ UPLOAD_MAX_BYTES: String(MAX_UPLOAD) })
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS, { UPLOAD_MAX_BYTES: String(MAX_UPLOAD) })
 
 let n = 0
 const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
@@ -77,7 +63,7 @@ describe('h5 in Chinese', () => {
   it('shows titles, the empty state, separators, refusals and search in Chinese, and breaks lines as Chinese is set', async () => {
     const a = uid('zha')
     const b = uid('zhb')
-    const alice = await loginAs(browser, bff.url, a, '张伟', 390, 'zh-CN')
+    const alice = await loginAs(suite.browser, suite.bff.url, a, '张伟', 390, 'zh-CN')
     // The conversation list: title, empty state, labelled buttons.
     await alice.page.getByText('还没有聊天').waitFor()
     await alice.page.getByText('找个人开始聊天吧。').waitFor()
@@ -89,7 +75,7 @@ describe('h5 in Chinese', () => {
     await alice.page.screenshot({ path: path.join(SHOTS, 'list-empty-zh-320.png') })
     await alice.page.setViewportSize({ width: 390, height: 844 })
 
-    const bob = await loginAs(browser, bff.url, b, '李娜', 390, 'zh-CN')
+    const bob = await loginAs(suite.browser, suite.bff.url, b, '李娜', 390, 'zh-CN')
     // Search by the first character of a Chinese name.
     await alice.page.locator('#new-chat').click()
     await alice.page.locator('#search input').waitFor()
@@ -132,7 +118,7 @@ describe('h5 in Chinese', () => {
 
   it('switches to English and keeps the choice after a reload', async () => {
     const a = uid('zhs')
-    const u = await loginAs(browser, bff.url, a, '王芳', 390, 'zh-CN')
+    const u = await loginAs(suite.browser, suite.bff.url, a, '王芳', 390, 'zh-CN')
     await u.page.getByText('还没有聊天').waitFor()
     await u.page.locator('#language').click()
     await u.page.getByText('Signed in as 王芳').waitFor()
@@ -149,8 +135,8 @@ describe('h5 in Chinese', () => {
   it('lays the same chat out in English at 320 and 390 px', async () => {
     const a = uid('ena')
     const b = uid('enb')
-    const alice = await loginAs(browser, bff.url, a, 'Alice 张', 390)
-    await loginAs(browser, bff.url, b, 'Bob 李', 390)
+    const alice = await loginAs(suite.browser, suite.bff.url, a, 'Alice 张', 390)
+    await loginAs(suite.browser, suite.bff.url, b, 'Bob 李', 390)
     await openChatWith(alice, 'Bob', b)
     await send(alice, CJK_TEXT)
     await send(alice, MIXED_TEXT)

@@ -5,32 +5,17 @@
  * asserted: the list's "new chat" button on screen, in pixels, after each quick back; one chat page
  * after a double tap, and the list again after one back. Screenshot in test-results/h5-navigation/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs, settled } from './browser'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { loginAs, settled } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 import { Peer } from './peer'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-navigation')
 
-let bff: TestBff
-let browser: Browser
-const peers: Peer[] = []
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  for (const p of peers) p.close()
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS)
 
 /** The element's box when it is on screen (inside the 390 x 844 viewport, not hidden), else undefined. */
 async function onScreen(page: Page, selector: string) {
@@ -46,7 +31,7 @@ function shownPages(page: Page): Promise<number> {
 
 describe('quick taps on navigation', () => {
   it('Back while the next page slides in shows the list again; a row tapped twice opens one chat', async () => {
-    const ann = await loginAs(browser, bff.url, 'navann', 'Ann')
+    const ann = await loginAs(suite.browser, suite.bff.url, 'navann', 'Ann')
     const page = ann.page
     await page.locator('#new-chat').waitFor()
     for (const wait of [0, 0, 40, 80, 120, 200]) {
@@ -60,8 +45,8 @@ describe('quick taps on navigation', () => {
       expect(await shownPages(page)).toBe(1)
     }
 
-    const bob = await Peer.connect(bff.url, 'navbob', 'Bob')
-    peers.push(bob)
+    const bob = await Peer.connect(suite.bff.url, 'navbob', 'Bob')
+    suite.peers.push(bob)
     await bob.say('d:navann:navbob', 'hello')
     const row = page.locator('.cr', { hasText: 'Bob' })
     await row.dblclick()

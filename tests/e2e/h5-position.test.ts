@@ -5,34 +5,19 @@
  * bottom and leave the view alone (with the pill) while reading above; the pill goes to the bottom.
  * Screenshots go to test-results/h5/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs, type BrowserUser } from './browser'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { loginAs, type BrowserUser } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 import { Peer } from './peer'
 
 const SHOTS = path.join(ROOT, 'test-results/h5')
 const TOTAL = 3_000
 const WHEEL = 120
 
-let bff: TestBff
-let browser: Browser
-const peers: Peer[] = []
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess({ RATE_LIMIT_PER_SEC: '20000', RATE_LIMIT_BURST: '20000' })
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  for (const p of peers) p.close()
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS, { RATE_LIMIT_PER_SEC: '20000', RATE_LIMIT_BURST: '20000' })
 
 /** Message `i`: one line, two, or a paragraph, so rows differ in height. */
 function text(i: number): string {
@@ -118,9 +103,9 @@ describe('h5 chat list positions in Chromium', () => {
   let conv: string
 
   it('opens a 3,000-message chat at the newest message', async () => {
-    alice = await loginAs(browser, bff.url, 'posalice', 'Alice')
-    bob = await Peer.connect(bff.url, 'posbob', 'Bob')
-    peers.push(bob)
+    alice = await loginAs(suite.browser, suite.bff.url, 'posalice', 'Alice')
+    bob = await Peer.connect(suite.bff.url, 'posbob', 'Bob')
+    suite.peers.push(bob)
     conv = (await bob.direct('posalice')).id
     await seed(bob, conv, 1, TOTAL)
     await alice.page.locator('.cr', { hasText: 'Bob' }).click()

@@ -4,33 +4,18 @@
  * row's top stays at the same y, in pixels), the other rows stay, the text is gone from the page
  * and from a reload (history returns the tombstone). Screenshots at 390 px go to test-results/h5-recall/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import { randomId, type ServerFrame } from '@chat/shared'
-import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs, settled } from './browser'
+import { loginAs, settled } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 import { Peer } from './peer'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-recall')
 
-let bff: TestBff
-let browser: Browser
-const peers: Peer[] = []
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  for (const p of peers) p.close()
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS)
 
 /** The top of the list row holding `text` (a bubble or a notice), CSS px; undefined when absent. */
 async function rowTop(page: Page, text: string): Promise<number | undefined> {
@@ -47,9 +32,9 @@ async function rowTop(page: Page, text: string): Promise<number | undefined> {
 
 describe('recall in the h5 build', () => {
   it("Ann recalls: Ben's row shows the notice at the same y, the text is gone, a reload keeps the notice", async () => {
-    const ben = await loginAs(browser, bff.url, 'rcben', 'Ben')
-    const ann = await Peer.connect(bff.url, 'rcann', 'Ann')
-    peers.push(ann)
+    const ben = await loginAs(suite.browser, suite.bff.url, 'rcben', 'Ben')
+    const ann = await Peer.connect(suite.bff.url, 'rcann', 'Ann')
+    suite.peers.push(ann)
     const conv = (await ann.direct('rcben')).id
     await ann.say(conv, 'first message')
     const target = await ann.say(conv, 'the secret to take back')
@@ -78,7 +63,7 @@ describe('recall in the h5 build', () => {
     expect(await ben.page.getByText('the secret to take back').count()).toBe(0)
 
     // A reload reads history: the tombstone, never the text.
-    await ben.page.goto(`${bff.url}/`)
+    await ben.page.goto(`${suite.bff.url}/`)
     await ben.page.locator('.cr', { hasText: 'Ann' }).waitFor()
     await expect.poll(() => ben.page.locator('.cr', { hasText: 'Ann recalled a message' }).count(), { timeout: 10_000 }).toBe(1)
     await ben.page.screenshot({ path: path.join(SHOTS, 'list-390.png') })

@@ -7,14 +7,13 @@
  * conversation list (pushed, and after a reload from `convs`), and a quote of a message recalled
  * later shows "Quoted message was recalled". Screenshots at 390 and 320 px go to test-results/h5-reply/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import { randomId, type Message, type ServerFrame } from '@chat/shared'
-import { startBffProcess, type TestBff } from './bff'
-import { launchChromium, loginAs, settled } from './browser'
+import { loginAs, settled } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 import { Peer } from './peer'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-reply')
@@ -22,21 +21,7 @@ const SHOTS = path.join(ROOT, 'test-results/h5-reply')
 const FILLERS = 160
 const ORIGINAL = 'ORIGINAL question about the launch'
 
-let bff: TestBff
-let browser: Browser
-const peers: Peer[] = []
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess({ RATE_LIMIT_PER_SEC: '20000', RATE_LIMIT_BURST: '20000' })
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  for (const p of peers) p.close()
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS, { RATE_LIMIT_PER_SEC: '20000', RATE_LIMIT_BURST: '20000' })
 
 /** The bubble whose text starts with `text`, in CSS px, and the list's box; undefined when not rendered. */
 async function place(page: Page, text: string) {
@@ -76,10 +61,10 @@ function sendRaw(peer: Peer, conv: string, body: Record<string, unknown>): Promi
 
 describe('reply and mentions in the h5 build', () => {
   it('a tapped quote brings its original into view across pages; reply from the menu, @ picker, [@you], recalled quote', async () => {
-    const ben = await loginAs(browser, bff.url, 'rmben', 'Ben')
-    const ann = await Peer.connect(bff.url, 'rmann', 'Ann')
-    const cat = await Peer.connect(bff.url, 'rmcat', 'Cat')
-    peers.push(ann, cat)
+    const ben = await loginAs(suite.browser, suite.bff.url, 'rmben', 'Ben')
+    const ann = await Peer.connect(suite.bff.url, 'rmann', 'Ann')
+    const cat = await Peer.connect(suite.bff.url, 'rmcat', 'Cat')
+    suite.peers.push(ann, cat)
     const rid = randomId(10)
     ann.raw({ type: 'conv.create', rid, kind: 'group', members: ['rmben', 'rmcat'], title: 'Launch' })
     const conv = (await ann.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid)).conv.id
@@ -160,7 +145,7 @@ describe('reply and mentions in the h5 build', () => {
     await sendRaw(cat, conv, { text: '@Ben can you check', mentions: ['rmben'] })
     await ben.page.locator('.cr .cr-at', { hasText: '[@you]' }).waitFor()
     await ben.page.screenshot({ path: path.join(SHOTS, 'list-mention-390.png') })
-    await ben.page.goto(`${bff.url}/`)
+    await ben.page.goto(`${suite.bff.url}/`)
     await ben.page.locator('.cr .cr-at', { hasText: '[@you]' }).waitFor()
     // Reading the conversation clears it.
     await ben.page.locator('.cr', { hasText: 'Launch' }).click()
@@ -170,7 +155,7 @@ describe('reply and mentions in the h5 build', () => {
     expect(ben.errors).toEqual([])
 
     // 320 px: the quote under a bubble, the reply bar and the picker at the narrowest width.
-    const narrow = await loginAs(browser, bff.url, 'rmben', 'Ben', 320)
+    const narrow = await loginAs(suite.browser, suite.bff.url, 'rmben', 'Ben', 320)
     await narrow.page.locator('.cr', { hasText: 'Launch' }).click()
     await narrow.page.locator('#msgs .qt').first().waitFor()
     await settled(narrow.page)

@@ -8,32 +8,17 @@
  * on the left, a recalled row in place). Screenshots of each user at 390 and 320 px go to
  * test-results/h5-three-users/.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBffProcess, type TestBff } from './bff'
-import { loginAs, launchChromium, type BrowserUser as User, settled } from './browser'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { loginAs, type BrowserUser as User, settled } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 import { Peer } from './peer'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-three-users')
 
-let bff: TestBff
-let browser: Browser
-const peers: Peer[] = []
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  for (const p of peers) p.close()
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS)
 
 async function shoot(u: User, name: string): Promise<void> {
   for (const width of [390, 320]) {
@@ -92,11 +77,11 @@ async function expectSide(u: User, text: string, side: 'right' | 'left'): Promis
 
 describe('three users in the h5 build', () => {
   it('request, accept, group creation, add, reply, mention, recall, removal: each sees it where it belongs', async () => {
-    const ann = await loginAs(browser, bff.url, 'tuann', 'Ann')
-    const ben = await loginAs(browser, bff.url, 'tuben', 'Ben')
-    const cat = await loginAs(browser, bff.url, 'tucat', 'Cat')
-    const dave = await Peer.connect(bff.url, 'tudave', 'Dave')
-    peers.push(dave)
+    const ann = await loginAs(suite.browser, suite.bff.url, 'tuann', 'Ann')
+    const ben = await loginAs(suite.browser, suite.bff.url, 'tuben', 'Ben')
+    const cat = await loginAs(suite.browser, suite.bff.url, 'tucat', 'Cat')
+    const dave = await Peer.connect(suite.bff.url, 'tudave', 'Dave')
+    suite.peers.push(dave)
 
     // ---- request and accept
     await ann.page.locator('#open-contacts').click()

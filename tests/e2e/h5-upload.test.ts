@@ -5,34 +5,20 @@
  * it completes, and Bob sees the image with its thumbnail loaded from the server by its signed URL.
  * Then a PDF as a file card. A screenshot goes to test-results/h5/upload.png.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser } from 'playwright-core'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBffProcess, type TestBff } from './bff'
-import { loginAs, launchChromium, type BrowserUser as User } from './browser'
+import { describe, expect, it } from 'vitest'
+import { loginAs, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 import { CLIENT_DEFAULTS } from '../../client/config'
 
 const SHOTS = path.join(ROOT, 'test-results/h5')
 
-let bff: TestBff
-let browser: Browser
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS)
 
 function login(id: string, name: string): Promise<User> {
-  return loginAs(browser, bff.url, id, name)
+  return loginAs(suite.browser, suite.bff.url, id, name)
 }
 
 async function attach(u: User, tool: 'Photo' | 'File', file: { name: string; mimeType: string; buffer: Buffer }): Promise<void> {

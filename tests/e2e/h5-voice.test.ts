@@ -9,30 +9,17 @@
  * Then the Chinese UI on a second device of Bob's (whose voices show unplayed: marks are per device).
  * Screenshots at 320 and 390 px go to test-results/h5/voice-*.png.
  */
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import { VOICE_CANCEL_SLIDE_PX } from '../../client/voice/recorder'
-import { startBffProcess, type TestBff } from './bff'
-import { FAKE_MICROPHONE_FLAGS, loginAs, launchChromium, type BrowserUser as User } from './browser'
+import { FAKE_MICROPHONE_FLAGS, loginAs, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
+import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5')
 
-let bff: TestBff
-let browser: Browser
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  bff = await startBffProcess()
-  browser = await launchChromium(FAKE_MICROPHONE_FLAGS)
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await bff?.close()
-})
+const suite = useH5Suite(SHOTS, {}, FAKE_MICROPHONE_FLAGS)
 
 /** Mouse down on the hold-to-talk button; resolves once the overlay shows that recording runs. */
 async function hold(page: Page): Promise<{ x: number; y: number }> {
@@ -54,8 +41,8 @@ async function until(page: Page, s: number): Promise<void> {
 
 describe('voice messages in the h5 build', () => {
   it('records by holding, cancels by sliding up, refuses a tap as too short; the peer plays the voice and its dot goes', async () => {
-    const alice: User = await loginAs(browser, bff.url, 'vcalice', 'Alice')
-    const bob: User = await loginAs(browser, bff.url, 'vcbob', 'Bob')
+    const alice: User = await loginAs(suite.browser, suite.bff.url, 'vcalice', 'Alice')
+    const bob: User = await loginAs(suite.browser, suite.bff.url, 'vcbob', 'Bob')
     await alice.page.locator('#new-chat').click()
     await alice.page.locator('#search input').fill('vcbob')
     await alice.page.locator('[id="user-vcbob"]').click()
@@ -152,7 +139,7 @@ describe('voice messages in the h5 build', () => {
     await bob.page.locator('.cr', { hasText: '[Voice]' }).waitFor()
 
     // The Chinese UI (a mini-program's users read Chinese): Bob on a second device in zh-CN.
-    const bobZh: User = await loginAs(browser, bff.url, 'vcbob', 'Bob', 390, 'zh-CN')
+    const bobZh: User = await loginAs(suite.browser, suite.bff.url, 'vcbob', 'Bob', 390, 'zh-CN')
     await bobZh.page.locator('.cr', { hasText: '[语音]' }).waitFor()
     await bobZh.page.locator('.cr', { hasText: 'Alice' }).click()
     await bobZh.page.locator('#voice-mode').click()
