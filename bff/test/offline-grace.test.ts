@@ -3,6 +3,9 @@
  * device back within the grace announces nothing, neither offline nor online, on the same process
  * or another one; with none back the peers see offline exactly once, after the grace, last seen
  * at the real close. A reconnecting device gets its peers' presence in one `presences` frame.
+ * The routing stays for the grace too (chat/delivery.ts `keep`): what is sent to a user with no
+ * device meanwhile is queued and synced on return exactly once, on the same process or another,
+ * and the grace ending with no device back unsubscribes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
@@ -29,6 +32,25 @@ describe('offline grace', () => {
 
   /** The socket fields counted for `user` (bucket 0: PRESENCE_BUCKETS 1). */
   const fields = (user: string) => r.hkeys(`${t.prefix}{pr:0}:d:${user}`)
+  /** Processes subscribed to `user`'s channel. */
+  const subscribers = async (user: string) => Number(((await r.call('PUBSUB', 'SHARDNUMSUB', `${t.prefix}{u:${user}}`)) as [string, number])[1])
+  /** Entries in `user`'s offline queue. */
+  const queued = (user: string) => r.xlen(`${t.prefix}{u:${user}}:q`)
+  const otherProcess = async () => (other ??= await startTestServer({ STORE: 'redis', REDIS_PREFIX: t.prefix, PRESENCE_OFFLINE_GRACE_MS: String(GRACE) }))
+
+  async function send(c: TestClient, conv: string, text: string): Promise<number> {
+    const cid = newCid()
+    c.send({ type: 'send', cid, conv, kind: 'text', body: { text } })
+    return (await c.nextOf('ack', (f) => f.cid === cid)).seq
+  }
+
+  /** Every seq of `conv` that `c` got, live or in a sync batch, after a round trip. */
+  async function seqsOf(c: TestClient, conv: string): Promise<number[]> {
+    const ts = Math.floor(Math.random() * 1e9)
+    c.send({ type: 'ping', ts })
+    await c.nextOf('pong', (f) => f.ts === ts)
+    return c.frames.flatMap((f) => (f.type === 'msg' && f.m.conv === conv ? [f.m.seq] : f.type === 'messages' && f.conv === conv ? f.msgs.map((m) => m.seq) : []))
+  }
 
   /** Two users in a 1:1, each told the other is online. */
   async function pair(tag: string) {
@@ -88,8 +110,73 @@ describe('offline grace', () => {
     expect(await presenceSince(alice, mark, b)).toEqual([off])
   })
 
+  it('a message to a user in its grace with no device is queued once and synced on return exactly once; the grace ending unsubscribes', async () => {
+    const { a, b, alice, bob } = await pair('m')
+    const conv = directConvId(a, b)
+    await bob.close()
+    await waitFor(() => t.server.connections() === 1)
+    // The routing stays: still subscribed, nothing queued yet.
+    expect(await subscribers(b)).toBe(1)
+    expect(await queued(b)).toBe(0)
+    const seq = await send(alice, conv, 'while away')
+    await waitFor(async () => (await queued(b)) === 1)
+    const bob2 = (await t.connect(b)).client
+    const { batches } = await bob2.sync('s', [{ conv, seq: seq - 1 }])
+    expect(batches.flatMap((x) => x.msgs.map((m) => m.seq))).toEqual([seq])
+    // Live after the return, and nothing twice.
+    const next = await send(alice, conv, 'back')
+    await bob2.nextOf('msg', (f) => f.m.seq === next)
+    expect(await seqsOf(bob2, conv)).toEqual([seq, next])
+    expect(await queued(b)).toBe(1)
+    expect(await subscribers(b)).toBe(1)
+    // Gone for good: the grace ends, the routing with it.
+    await bob2.close()
+    await waitFor(async () => (await subscribers(b)) === 0, GRACE + 5000)
+    // Sent now, nobody subscribed: the sender's process queues it.
+    await send(alice, conv, 'gone')
+    await waitFor(async () => (await queued(b)) === 2)
+  })
+
+  it('another process sees the routing kept: its message is queued by the process in grace, synced once on return there, and after the grace it reaches the user alone', async () => {
+    const second = await otherProcess()
+    const a = t.uid('xa')
+    const b = t.uid('xb')
+    const conv = directConvId(a, b)
+    const alice = (await connectUser(second.url, a)).client
+    const bob = (await t.connect(b)).client
+    try {
+      const hi = await send(alice, conv, 'hi')
+      await bob.nextOf('msg', (f) => f.m.seq === hi)
+      await bob.close()
+      await waitFor(() => t.server.connections() === 0)
+      expect(await subscribers(b)).toBe(1)
+      // From the other process: the publish reaches the process holding the routing, which queues it.
+      const seq = await send(alice, conv, 'while away')
+      await waitFor(async () => (await queued(b)) === 1)
+      // Back on the other process, within the grace.
+      const bob2 = (await connectUser(second.url, b)).client
+      try {
+        const { batches } = await bob2.sync('s', [{ conv, seq: seq - 1 }])
+        expect(batches.flatMap((x) => x.msgs.map((m) => m.seq))).toEqual([seq])
+        expect(await subscribers(b)).toBe(2)
+        // The first process's grace ends: it leaves and unsubscribes; the other process then
+        // delivers alone, nothing queued.
+        await waitFor(async () => (await subscribers(b)) === 1, GRACE + 5000)
+        const depth = await queued(b)
+        const next = await send(alice, conv, 'after')
+        await bob2.nextOf('msg', (f) => f.m.seq === next)
+        expect(await seqsOf(bob2, conv)).toEqual([seq, next])
+        expect(await queued(b)).toBe(depth)
+      } finally {
+        await bob2.close()
+      }
+    } finally {
+      await alice.close()
+    }
+  })
+
   it('a device back on another process within the grace: neither process announces anything, the closed socket is counted out after it', async () => {
-    other = await startTestServer({ STORE: 'redis', REDIS_PREFIX: t.prefix, PRESENCE_OFFLINE_GRACE_MS: String(GRACE) })
+    other = await otherProcess()
     const { a, b, alice, bob } = await pair('n')
     const mark = alice.frames.length
     const [first] = await fields(b)

@@ -13,6 +13,10 @@
  *   came (bounded by JOIN_WAIT_MS), and after the subscriber connection was lost and
  *   re-established, the node publishes for that user as if others might hold it. A crashed node
  *   never says `leave`: the others keep publishing for that user, which is only slower.
+ * - A user whose last device here closed within its offline grace stays routed here (`keep`):
+ *   subscribed and joined, so a device back within the grace is welcomed without a round trip
+ *   (`resume`); what arrives meanwhile reaches no device and is queued, here or by the sender's
+ *   node, exactly once. The gateway says `leave` when the grace ends with no device back.
  * - A message nobody received (no subscriber, or a device too slow to take it) goes to the user's
  *   offline queue. Ephemeral frames (typing, receipts, presence, conv) are never queued: `convs`
  *   and `sync` rebuild that state.
@@ -50,6 +54,8 @@ export class Delivery {
   private readonly remote = new Map<UserId, Set<string>>()
   /** Users whose other nodes are not known for sure yet: always publish for them. */
   private readonly learning = new Set<UserId>()
+  /** Users with no device here whose routing is kept for their offline grace (`keep`). */
+  private readonly kept = new Set<UserId>()
   private readonly joinWaiters = new Map<UserId, () => void>()
   /** The last bus payload's frame: members of one group on this node share one encoding. */
   private lastPayload = ''
@@ -83,7 +89,7 @@ export class Delivery {
     bus.onBroadcast((payload) => this.fromBroadcast(payload))
     // Announcements may have been missed while the subscriber was away: learn again.
     bus.onReconnect(() => {
-      for (const user of devices.users()) void this.join(user).catch((err: unknown) => this.log.warn({ err, user }, 'rejoin failed'))
+      for (const user of [...devices.users(), ...this.kept]) void this.join(user).catch((err: unknown) => this.log.warn({ err, user }, 'rejoin failed'))
     })
   }
 
@@ -114,10 +120,29 @@ export class Delivery {
     }
   }
 
-  /** This node lost `user`'s last device: tell the others before unsubscribing. */
+  /**
+   * `user`'s last device here closed within its offline grace: the routing (subscription, what
+   * this node knows of the others) stays until `leave`, so a device back meanwhile needs none.
+   */
+  keep(user: UserId): void {
+    this.kept.add(user)
+  }
+
+  /** A first device of `user` is here again: true when its routing was kept (nothing to subscribe nor join). */
+  resume(user: UserId): boolean {
+    return this.kept.delete(user)
+  }
+
+  /** Whether `user`'s routing is kept here with no device (between `keep` and `resume` or `leave`). */
+  keeps(user: UserId): boolean {
+    return this.kept.has(user)
+  }
+
+  /** This node lost `user`'s last device (or its grace ended): tell the others before unsubscribing. */
   async leave(user: UserId): Promise<void> {
     this.remote.delete(user)
     this.learning.delete(user)
+    this.kept.delete(user)
     await this.bus.publish(user, `${this.node}|l|`)
   }
 
@@ -129,6 +154,11 @@ export class Delivery {
   async closeUser(user: UserId, code: CloseReason): Promise<void> {
     this.onCloseUser?.(user, code)
     await this.bus.publish(user, `${this.node}|x|${code}`)
+  }
+
+  /** Whether this node is subscribed to `user`'s channel: a device here, or the routing kept for its grace. */
+  private routes(user: UserId): boolean {
+    return this.devices.has(user) || this.kept.has(user)
   }
 
   /** Whether other nodes may hold a device of `user` (or whether we cannot know). */
@@ -168,9 +198,12 @@ export class Delivery {
         continue
       }
       this.begin()
+      // The publish reaches this node too when it routes the user (its own publications are
+      // ignored): that one is no device elsewhere.
+      const self = this.routes(user) ? 1 : 0
       this.bus.publish(user, (payload ??= `${this.node}|m|${msg.json}`)).then(
         (nodes) => {
-          const elsewhere = nodes - (this.devices.has(user) ? 1 : 0)
+          const elsewhere = nodes - self
           if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg, msg.json)
           this.end()
         },
@@ -317,7 +350,7 @@ export class Delivery {
 
   /** `join`, `here`, `leave` of another node holding `user`. */
   private membership(user: UserId, node: string, kind: 'j' | 'h' | 'l'): void {
-    if (!this.devices.has(user)) return
+    if (!this.routes(user)) return
     if (kind === 'l') {
       const set = this.remote.get(user)
       set?.delete(node)

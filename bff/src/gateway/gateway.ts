@@ -208,23 +208,28 @@ export class Gateway {
     // Counted and reachable before `welcome` (subscribed, routed): once the client can sync, no live
     // message can miss this node. What reaches the device meanwhile (a contact's presence, a push)
     // is held and follows `welcome`, the first frame (PROTOCOL.md, Connecting).
+    const welcome = () => {
+      release()
+      if (!conn.open) return conn.dropHeld()
+      const frame = encode.welcome({
+        v: conn.protocol,
+        user: claims.user,
+        session: conn.session,
+        serverTime: Date.now(),
+        heartbeatMs: config.heartbeatIntervalMs,
+        limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize, recallWindowMs: config.recallWindowMs },
+      })
+      conn.welcome(frame)
+      this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))
+    }
+    // A device back within its user's offline grace finds the routing kept (chat/delivery.ts
+    // `keep`): welcomed in this turn, without a round trip to Redis.
+    if (!devices.add(conn) || delivery.resume(conn.user)) return welcome()
     conn.holdUntilWelcome(config.slowConsumerBytes)
-    const first = devices.add(conn)
-    conn.ready = (first ? engine.bus.subscribe(conn.user).then(() => delivery.join(conn.user)) : Promise.resolve()).then(
+    conn.ready = engine.bus.subscribe(conn.user).then(() => delivery.join(conn.user)).then(
       () => {
-        release()
         conn.ready = undefined
-        if (!conn.open) return conn.dropHeld()
-        const welcome = encode.welcome({
-          v: conn.protocol,
-          user: claims.user,
-          session: conn.session,
-          serverTime: Date.now(),
-          heartbeatMs: config.heartbeatIntervalMs,
-          limits: { maxFrameBytes: config.maxFrameBytes, maxTextChars: LIMITS.maxTextChars, maxPageSize: LIMITS.maxPageSize, recallWindowMs: config.recallWindowMs },
-        })
-        conn.welcome(welcome)
-        this.track(this.announceOnline(conn).catch((err: unknown) => log.warn({ err, user: conn.user }, 'presence update failed')))
+        welcome()
       },
       (err: unknown) => {
         release()
@@ -264,9 +269,9 @@ export class Gateway {
   async recountPresence(): Promise<void> {
     const { engine, chat, node } = this.deps
     // The reaper counted out every field of this process, those in their grace too (and told
-    // the contacts of users left with none): nothing more to do for those.
-    this.grace.drop()
+    // the contacts of users left with none): only their routing is left to end.
     const work: Promise<void>[] = []
+    for (const user of this.grace.drop()) work.push(this.bookkeeping.push(() => this.unroute(user)))
     for (const conn of this.conns) {
       if (!conn.present) continue
       work.push(
@@ -301,6 +306,9 @@ export class Gateway {
     // Presence: counted out only after the grace, unless a device of the user takes it over.
     if (conn.present) this.grace.hold(user, presenceField(node, conn), Date.now())
     if (!last) return
+    // The routing too: a device back within the grace needs no subscription nor join, and what
+    // arrives meanwhile is queued (chat/delivery.ts). It ends with the grace (`expireGrace`).
+    if (this.grace.holds(user)) return delivery.keep(user)
     // Queued, bounded and retried: every step is idempotent (see presence-queue.ts).
     const work = this.bookkeeping.push(async () => {
       // A device that arrived meanwhile keeps the routing and the subscription.
@@ -317,8 +325,22 @@ export class Gateway {
     const work = this.bookkeeping.push(async () => {
       const left = await engine.presence.disconnected(e.user, e.field, e.at)
       if (left === 0) await chat.announcePresence({ user: e.user, online: false, lastSeen: e.at })
+      await this.unroute(e.user)
     })
     this.track(work)
+  }
+
+  /**
+   * End the routing kept for `user` (chat/delivery.ts `keep`) once no device is here and no closed
+   * socket of it is in its grace any more. Idempotent, like every bookkeeping step: a retry after
+   * `leave` went through (the kept mark is gone then) still unsubscribes.
+   */
+  private async unroute(user: UserId): Promise<void> {
+    const { devices, delivery, engine } = this.deps
+    if (devices.has(user) || this.grace.holds(user)) return
+    await delivery.leave(user)
+    // A device that arrived meanwhile subscribed again (`leave` ended the kept routing): it stays.
+    if (!devices.has(user) && !delivery.keeps(user)) await engine.bus.unsubscribe(user)
   }
 
   // ---------------------------------------------------------------- frames

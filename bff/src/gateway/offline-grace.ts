@@ -16,6 +16,9 @@
  * A process that dies during a grace leaves its fields counted, as it leaves its live sockets:
  * the liveness reaper counts them out (gateway/liveness.ts). A drain counts them out at once
  * (`flush`). Entries are kept in close order (one timer for all, not one per socket).
+ *
+ * The routing of a user held here (bus subscription, chat/delivery.ts `keep`) lasts as long:
+ * the gateway ends it when the user's last entry ends with no device back.
  */
 import type { UserId } from '@chat/shared'
 
@@ -68,6 +71,11 @@ export class OfflineGrace {
     if (!this.timer) this.arm()
   }
 
+  /** Whether a closed socket of `user` is still in its grace here. */
+  holds(user: UserId): boolean {
+    return this.byUser.has(user)
+  }
+
   /** The newest closed socket of `user` still in its grace, taken over by a new device (its field stays counted). */
   take(user: UserId): GraceEntry | undefined {
     const list = this.byUser.get(user)
@@ -86,9 +94,14 @@ export class OfflineGrace {
     for (const e of pending) this.expire(e)
   }
 
-  /** Forget every entry without expiring it (the reaper already counted this process's fields out). */
-  drop(): void {
+  /**
+   * Forget every entry without expiring it (the reaper already counted this process's fields out).
+   * Returns the users that were held: their routing is the caller's to end.
+   */
+  drop(): UserId[] {
+    const users = [...this.byUser.keys()]
     this.clear()
+    return users
   }
 
   private pending(): GraceEntry[] {

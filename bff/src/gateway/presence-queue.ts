@@ -15,7 +15,7 @@
  * that is away delays them by at most the retry schedule (sum of the backoffs, <= maxAttempts x
  * retryMaxMs), after which the job is given up and logged once. A socket's presence decrement is
  * queued only when its offline grace ends (gateway/offline-grace.ts): PRESENCE_OFFLINE_GRACE_MS
- * later than the close, the routing part (`leave`, unsubscribe) at once.
+ * later than the close, and so is the routing part (`leave`, unsubscribe; at once with no grace).
  */
 import { backoffDelay } from '@chat/shared'
 
