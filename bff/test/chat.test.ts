@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
-import { TestClient, connectUser, newCid } from './support/client'
+import { TestClient, connectUser, devLogin, newCid } from './support/client'
 import { REDIS_URL, useTestServer } from './support/server'
 import { Redis } from 'ioredis'
 import { waitFor } from './support/wait'
@@ -324,6 +324,32 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     const seqs = seen(bob.client)
     expect(new Set(seqs).size).toBe(seqs.length)
     expect([...seqs].sort((x, y) => x - y)).toEqual(Array.from({ length: 350 }, (_, i) => i + 1))
+  })
+
+  it('a first sync whose cursors are past the summary read at welcome (a message got live, a conversation new since) is answered in full', async () => {
+    const a = uid('wsa')
+    const b = uid('wsb')
+    const c = uid('wsc')
+    const alice = (await user(a)).client
+    const carol = (await user(c)).client
+    const ab = directConvId(a, b)
+    const cb = directConvId(c, b)
+    await devLogin(t.server.url, b)
+    alice.send({ type: 'send', cid: newCid(), conv: ab, kind: 'text', body: { text: 'before' } })
+    await alice.nextOf('ack', (f) => f.seq === 1)
+    const bob = (await user(b)).client
+    // After bob's welcome: one more message in a conversation the summary knew, one in a new one.
+    alice.send({ type: 'send', cid: newCid(), conv: ab, kind: 'text', body: { text: 'live' } })
+    carol.send({ type: 'send', cid: newCid(), conv: cb, kind: 'text', body: { text: 'new' } })
+    await bob.nextOf('msg', (f) => f.m.conv === ab && f.m.seq === 2)
+    await bob.nextOf('msg', (f) => f.m.conv === cb && f.m.seq === 1)
+    const { batches } = await bob.sync('ws', [
+      { conv: ab, seq: 2 },
+      { conv: cb, seq: 1 },
+    ])
+    expect(bob.all('error')).toEqual([])
+    expect(batches).toEqual([])
+    expect(seen(bob).sort()).toEqual([1, 2])
   })
 })
 

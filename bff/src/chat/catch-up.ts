@@ -103,8 +103,15 @@ export class CatchUp {
   async sync(user: UserId, rid: string, given: readonly ConvSeq[], out: Outlet): Promise<void> {
     const sent = (out.sent ??= new SentSeqs())
     // The user's summary: every conversation's last seq in a fixed number of store round trips
-    // (seqs only: the last messages are not parsed).
-    const states = await this.deps.engine.convs.overview(user, SEQS_ONLY)
+    // (seqs only: the last messages are not parsed). The first sync of a connection starts from
+    // the one read at its `welcome` (`Outlet.summary`): read once the connection was routed, so
+    // whatever came after it reaches the connection live, as after a read made here.
+    const early = out.summary
+    out.summary = undefined
+    let states = early ? await early.catch(() => undefined) : undefined
+    // A cursor it does not cover (a conversation new since, or a message the device got live
+    // meanwhile): read afresh.
+    if (!states || !covers(states, given)) states = await this.deps.engine.convs.overview(user, SEQS_ONLY)
     const canon = this.deps.canonical
     const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
     const mine = new Set(ids)
@@ -236,6 +243,19 @@ export class CatchUp {
 }
 
 const NO_CONVS: ReadonlySet<ConvId> = new Set()
+
+/** Whether every cursor names a conversation of `states` at or below its last seq. */
+function covers(states: readonly ConvSeqState[], given: readonly ConvSeq[]): boolean {
+  if (given.length === 0) return true
+  const last = new Map<ConvId, number>()
+  for (const s of states) last.set(s.conv, s.lastSeq)
+  return given.every((c) => c.seq <= (last.get(c.conv) ?? -1))
+}
+
+interface ConvSeqState {
+  readonly conv: ConvId
+  readonly lastSeq: number
+}
 
 /** The messages of an ascending page with seq above `floor`. */
 function above(page: string[], floor: number): string[] {

@@ -4,6 +4,7 @@
  * it over a ws socket; chat/ never sees the socket (nor imports gateway/), so it runs without one.
  */
 import type { ServerFrameType, UserId } from '@chat/shared'
+import type { ConvSummary } from '../store/types'
 import type { SentSeqs } from './sent-seqs'
 
 export interface Outlet {
@@ -29,6 +30,11 @@ export interface Outlet {
   delivered: Map<string, number> | undefined
   /** Highest seq per conversation this outlet marked read; allocated at the first `read`. */
   readMarks: Map<string, number> | undefined
+  /**
+   * The user's summary (seqs only) read at `welcome`, once the outlet was routed: the first `sync`
+   * starts from it instead of reading it again (chat/catch-up.ts). Dropped when taken.
+   */
+  summary?: Promise<readonly ConvSummary[]> | undefined
 }
 
 /** The outlets of this process by user (the gateway's LocalDevices). */

@@ -9,7 +9,7 @@
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, mentionsUser, randomId, schemas } from '@chat/shared'
 import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, StoredTextBody, SystemBody, User, UserId } from '@chat/shared'
-import type { AppendResult, Engine, ConvRecord, MessageBody } from '../store/types'
+import type { AppendResult, Engine, ConvRecord, ConvSummary, MessageBody } from '../store/types'
 import { peekMessage } from '../store/message-json'
 import { isTextJson, lastPlace, rawLast, setRawLast } from './conv-json'
 import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
@@ -18,7 +18,7 @@ import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
-import { CatchUp } from './catch-up'
+import { CatchUp, SEQS_ONLY } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 import { NO_CHECKS, NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
 
@@ -867,12 +867,22 @@ export class ChatService {
   }
 
   /**
+   * The user's summary, seqs only (what `connected` and a `sync` need), for a device just routed
+   * (`Outlet.summary`). Its rejection is handled here: it may never be awaited.
+   */
+  summary(user: UserId): Promise<readonly ConvSummary[]> {
+    const read = this.engine.convs.overview(user, SEQS_ONLY)
+    read.catch(() => {})
+    return read
+  }
+
+  /**
    * A device of `user` connected. Tells the contacts it is online when `announce` (its first
    * device on every node, none in its offline grace), and returns the presence of the user's 1:1
    * peers for the new device (it missed their earlier changes). One conversation listing serves both.
    */
-  async connected(user: UserId, announce: boolean): Promise<Presence[]> {
-    const ids = await this.engine.convs.listForUser(user)
+  async connected(user: UserId, announce: boolean, summary?: Promise<readonly ConvSummary[]>): Promise<Presence[]> {
+    const ids = summary ? (await summary).map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (announce) await this.announcePresence({ user, online: true }, ids)
     let peers = ids
       .map((id) => directMembers(id))

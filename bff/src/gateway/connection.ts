@@ -9,6 +9,7 @@ import { PROTOCOL_VERSION } from '@chat/shared'
 import type { ServerFrameType, UserId } from '@chat/shared'
 import type { Outlet } from '../chat/outlet'
 import type { SentSeqs } from '../chat/sent-seqs'
+import type { ConvSummary } from '../store/types'
 
 export interface ConnectionLimits {
   readonly rateLimitPerSec: number
@@ -103,6 +104,8 @@ export class Connection implements Outlet {
   delivered: Map<string, number> | undefined
   /** Highest seq per conversation this connection marked read; allocated at the first `read`. */
   readMarks: Map<string, number> | undefined
+  /** The summary read at `welcome` until the first `sync` takes it (or the next heartbeat round drops it). */
+  summary: Promise<readonly ConvSummary[]> | undefined
   /** Serialises the large replies (sync, history) of one connection; see `heavy`. */
   private heavyChain: Promise<void> | undefined
   /** The user's rate limit bucket, looked up at the first frame: an idle connection holds none. */

@@ -246,6 +246,8 @@ export class Gateway {
   private async announceOnline(conn: Connection): Promise<void> {
     const { engine, chat, node } = this.deps
     conn.present = true
+    // The user's summary, read once for the peers' presence below and the device's first `sync`.
+    const summary = (conn.summary = chat.summary(conn.user))
     // A socket of the user closed within the grace: its field is still counted, the new one takes
     // it over. No presence script, nothing announced (the contacts never saw the user leave).
     const held = this.grace.take(conn.user)
@@ -254,7 +256,7 @@ export class Gateway {
     else announce = (await engine.presence.connected(conn.user, presenceField(node, conn))) === 1
     this.deps.onOnline?.(conn.user)
     // The peers' presence for the new device (it missed their changes): one frame for all.
-    const peers = await chat.connected(conn.user, announce)
+    const peers = await chat.connected(conn.user, announce, summary)
     if (peers.length === 0) return
     if (conn.protocol >= 2) conn.reply(encode.presences({ items: peers }), 'presences')
     // A version-1 client (a mini-program not updated yet) knows one frame per peer only.
@@ -451,6 +453,7 @@ export class Gateway {
         conn.close(ERRORS.HEARTBEAT_TIMEOUT.close, 'HEARTBEAT_TIMEOUT')
       } else {
         conn.alive = false
+        conn.summary = undefined
         conn.ws.ping()
       }
     }
