@@ -63,13 +63,17 @@ describe('a BFF process killed -9', () => {
 })
 
 describe('a BFF process reaped while alive', () => {
-  const t = useTestServer('redis', FAST)
+  // A grace longer than the test: only the recount can end the one below.
+  const t = useTestServer('redis', { ...FAST, PRESENCE_OFFLINE_GRACE_MS: '60000' })
 
-  it('counts its sockets again on its next beat and tells the peers they are online', async () => {
+  it('counts its sockets again on its next beat and tells the peers they are online; a closed socket in its grace is forgotten, its routing ended', async () => {
     const a = t.uid('ra')
     const b = t.uid('rb')
+    const c = t.uid('rc')
     const ann = (await t.connect(a)).client
     const bob = (await t.connect(b)).client
+    await (await t.connect(c)).client.close()
+    await waitFor(() => t.server.connections() === 2)
     const cid = newCid()
     ann.send({ type: 'send', cid, conv: directConvId(a, b), kind: 'text', body: { text: 'hi' } })
     await bob.nextOf('msg', (f) => f.m.cid === cid)
@@ -78,17 +82,23 @@ describe('a BFF process reaped while alive', () => {
     await bob.nextOf('presence', (f) => f.user === a && f.online)
     const r = new Redis(REDIS_URL)
     const presence = new RedisPresence(r, t.prefix, guard)
+    const subscribers = async (user: string) => Number(((await r.call('PUBSUB', 'SHARDNUMSUB', `${t.prefix}{u:${user}}`)) as [string, number])[1])
     try {
+      // Within its grace: still counted and routed.
+      expect(await subscribers(c)).toBe(1)
       await waitFor(async () => (await presence.get([a, b])).every((p) => p.online))
       // Another process takes this one for dead (as after a long stall): every node beaten before
       // a minute from now is reaped.
       const reaped = await presence.reap(Date.now() + 60_000)
-      expect(reaped.map((p) => p.user).sort()).toEqual([a, b].sort())
+      expect(reaped.map((p) => p.user).sort()).toEqual([a, b, c].sort())
       expect((await presence.get([a, b])).some((p) => p.online)).toBe(false)
       // Its next beat finds it reaped: both counted again, each announced to the other.
       await ann.nextOf('presence', (f) => f.user === b && f.online, 5000)
       await bob.nextOf('presence', (f) => f.user === a && f.online, 5000)
       expect((await presence.get([a, b])).map((p) => p.online)).toEqual([true, true])
+      // The reaper counted the closed socket out: the process forgets its grace and ends its routing.
+      await waitFor(async () => (await subscribers(c)) === 0)
+      expect((await presence.get([c]))[0]!.online).toBe(false)
     } finally {
       r.disconnect()
     }
