@@ -933,9 +933,9 @@ const BFF_BEFORE = process.env.BENCH_BFF_BEFORE ? path.resolve(process.env.BENCH
  * records, profiles, send checks, token verdicts, append keys; all bounded) are as warm at
  * `closed` as at `connected`, so `heapBytesPerUser` = (connected - closed) / STORM is what the
  * connected users themselves hold: sockets, connections, devices, rate buckets, sent seqs. What
- * stays after they are gone is not hidden: `leftAfterClose` = (closed - cold), split into the
- * caches' retained bytes (measured in a heap snapshot at `closed`, each cache with its entries:
- * `caches`) and the rest (`leftOtherBytesPerUser`: per-user state that outlives the socket would
+ * stays after they are gone is not hidden: `leftAfterClose` = (closed - cold), split into what
+ * the caches grew by (their retained bytes in heap snapshots at `cold` and `closed`, each cache
+ * with its entries: `caches`) and the rest (`leftOtherBytesPerUser`: per-user state that outlives the socket would
  * show there). `heapBytesPerUserWithCaches` = (connected - cold) / STORM is the figure as first
  * measured. BENCH_HEAP_SNAPSHOT_DIR: the snapshots at `connected` and `closed` are written there
  * (open them in DevTools' Memory tab), and the largest differences by constructor, per user, printed.
@@ -960,6 +960,8 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const pids = serverPids(server)
     const rssBefore = rssBytes(pids)
     const heapBefore = await heapAfterGc(server)
+    // The caches as constructed (lru-cache allocates its bookkeeping for `max` entries up front).
+    const emptyCaches = kind === 'bff' ? await processCaches(server, undefined) : undefined
     // Fewer at once than the BFF's MAX_UPGRADES_IN_FLIGHT (200): none refused while setting up.
     const setup = await gen!.call('connect', { url: server.url, mode, peers, concurrency: 100 })
     if (setup.failed > 0) throw new Error(`storm setup: ${setup.failed} of ${STORM} did not connect`)
@@ -989,7 +991,12 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const heapClosed = await heapAfterGc(server)
     const caches = kind === 'bff' ? await processCaches(server, snapshotDir) : undefined
     if (connectedSnapshot && caches?.snapshot) printLargestDifferences(kind, connectedSnapshot, caches.snapshot)
-    const cachedBytes = caches?.totalBytes ?? 0
+    // What the caches grew by since they were empty: the fixed part was in `cold` already.
+    const cachedBytes = (caches?.totalBytes ?? 0) - (emptyCaches?.totalBytes ?? 0)
+    const cacheRows = caches ? Object.fromEntries(Object.entries(caches.caches).map(([name, c]) => {
+      const empty = emptyCaches!.caches[name]!.bytes
+      return [name, { instances: c.instances, entries: c.entries, bytes: c.bytes, emptyBytes: empty, bytesPerEntry: c.entries > 0 ? (c.bytes - empty) / c.entries : 0 }]
+    })) : undefined
     console.log(`storm ${kind}${bffMain === BFF_MAIN ? '' : ` (${path.relative(repo, bffMain)})`}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
     return {
       ...r,
@@ -1005,9 +1012,9 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
       /** Used heap after a full GC, connected users over none before any socket (process caches cold), per user. */
       heapBytesPerUserWithCaches: (heapConnected - heapBefore) / STORM,
       heap: { cold: heapBefore, connected: heapConnected, closed: heapClosed },
-      /** What stays once the users are gone: the process caches (retained bytes) and the rest. */
+      /** What stays once the users are gone: what the process caches grew by (retained bytes) and the rest. */
       leftAfterClose: { bytes: heapClosed - heapBefore, cachesBytes: cachedBytes, otherBytesPerUser: (heapClosed - heapBefore - cachedBytes) / STORM },
-      ...(caches ? { caches: caches.caches } : {}),
+      ...(cacheRows ? { caches: cacheRows } : {}),
     }
   } finally {
     gen!.stop()
@@ -1054,7 +1061,8 @@ async function snapshotTo(s: Server, dir: string, name: string) {
 
 /**
  * Each of PROCESS_CACHES: instances found, entries (its `size`, asked of the live object) and the
- * bytes it retains; `totalBytes` all of them together (the same string held by two caches counts once).
+ * bytes it retains, typed arrays' backing stores included; `totalBytes` all of them together (the
+ * same string held by two caches counts once).
  */
 async function processCaches(s: Server, snapshotDir: string | undefined) {
   const session = await inspectorSession(s)
@@ -1065,7 +1073,7 @@ async function processCaches(s: Server, snapshotDir: string | undefined) {
       writeFileSync(path.join(snapshotDir, `storm-${s.kind}-closed-${Date.now().toString(36)}.heapsnapshot`), json)
     }
     const snapshot = parseSnapshot(json)
-    const caches: Record<string, { instances: number; entries: number; bytes: number; bytesPerEntry: number }> = {}
+    const caches: Record<string, { instances: number; entries: number; bytes: number }> = {}
     const everyOne: number[] = []
     for (const c of PROCESS_CACHES) {
       const held = findHeld(snapshot, c.owner, c.prop)
@@ -1076,7 +1084,7 @@ async function processCaches(s: Server, snapshotDir: string | undefined) {
         entries += Number(size.result?.value ?? NaN)
       }
       const bytes = retainedSize(snapshot, held)
-      caches[c.name] = { instances: held.length, entries, bytes, bytesPerEntry: entries > 0 ? bytes / entries : 0 }
+      caches[c.name] = { instances: held.length, entries, bytes }
       everyOne.push(...held)
     }
     return { caches, totalBytes: retainedSize(snapshot, everyOne), snapshot: snapshotDir ? snapshot : undefined }
@@ -1197,8 +1205,8 @@ async function main() {
     rows.push([`heap per connected user after GC (${STORM_CONVS} convs), caches warm`, `${fmt(bff.heapBytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUser / 1024, 2)} / relay ${fmt(relay.heapBytesPerUser / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUser / base.heapBytesPerUser, 2)} / ${fmt(bff.heapBytesPerUser / relay.heapBytesPerUser, 2)}`, '<= 8 KB'])
     rows.push([`heap per connected user, process caches counted in`, `${fmt(bff.heapBytesPerUserWithCaches / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUserWithCaches / 1024, 2)} / relay ${fmt(relay.heapBytesPerUserWithCaches / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUserWithCaches / base.heapBytesPerUserWithCaches, 2)} / ${fmt(bff.heapBytesPerUserWithCaches / relay.heapBytesPerUserWithCaches, 2)}`, 'the figure as first measured'])
     const left = bff.leftAfterClose
-    rows.push([`heap left once the ${STORM} users are gone`, `${fmt(left.bytes / 2 ** 20, 2)} MB: caches ${fmt(left.cachesBytes / 2 ** 20, 2)} MB, other ${fmt(left.otherBytesPerUser, 0)} B/user`, `raw ${fmt(base.leftAfterClose.otherBytesPerUser, 0)} / relay ${fmt(relay.leftAfterClose.otherBytesPerUser, 0)} B/user`, '', 'bounded caches'])
-    for (const [name, c] of Object.entries(bff.caches ?? {})) rows.push([`  cache: ${name}`, `${c.entries} entries, ${fmt(c.bytes / 1024, 0)} KB (${fmt(c.bytesPerEntry, 0)} B/entry)`, '', '', ''])
+    rows.push([`heap left once the ${STORM} users are gone`, `${fmt(left.bytes / 2 ** 20, 2)} MB: caches grew ${fmt(left.cachesBytes / 2 ** 20, 2)} MB, other ${fmt(left.otherBytesPerUser, 0)} B/user`, `raw ${fmt(base.leftAfterClose.otherBytesPerUser, 0)} / relay ${fmt(relay.leftAfterClose.otherBytesPerUser, 0)} B/user`, '', 'bounded caches'])
+    for (const [name, c] of Object.entries(bff.caches ?? {})) rows.push([`  cache: ${name}`, `${c.entries} entries, ${fmt(c.bytes / 1024, 0)} KB (${fmt(c.emptyBytes / 1024, 0)} KB empty, ${fmt(c.bytesPerEntry, 0)} B/entry)`, '', '', ''])
     rows.push([`RSS per connected user right after the storm (${STORM_CONVS} convs)`, `${fmt(bff.bytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.bytesPerUser / 1024, 2)} / relay ${fmt(relay.bytesPerUser / 1024, 2)} KB`, `${fmt(bff.bytesPerUser / base.bytesPerUser, 2)} / ${fmt(bff.bytesPerUser / relay.bytesPerUser, 2)}`, '<= 8 KB'])
     console.log('storm', JSON.stringify(results.storm))
   }
