@@ -937,7 +937,7 @@ const BFF_BEFORE = process.env.BENCH_BFF_BEFORE ? path.resolve(process.env.BENCH
  * the caches grew by (their retained bytes in heap snapshots at `cold` and `closed`, each cache
  * with its entries: `caches`) and the rest (`leftOtherBytesPerUser`: per-user state that outlives the socket would
  * show there). `heapBytesPerUserWithCaches` = (connected - cold) / STORM is the figure as first
- * measured. BENCH_HEAP_SNAPSHOT_DIR: the snapshots at `connected` and `closed` are written there
+ * measured. BENCH_HEAP_SNAPSHOT_DIR: the snapshots at `cold`, `connected` and `closed` are written there
  * (open them in DevTools' Memory tab), and the largest differences by constructor, per user, printed.
  */
 async function storm(kind: Kind, bffMain = BFF_MAIN) {
@@ -960,8 +960,9 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const pids = serverPids(server)
     const rssBefore = rssBytes(pids)
     const heapBefore = await heapAfterGc(server)
+    const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR
     // The caches as constructed (lru-cache allocates its bookkeeping for `max` entries up front).
-    const emptyCaches = kind === 'bff' ? await processCaches(server, undefined) : undefined
+    const emptyCaches = kind === 'bff' ? await processCaches(server, snapshotDir, 'cold') : undefined
     // Fewer at once than the BFF's MAX_UPGRADES_IN_FLIGHT (200): none refused while setting up.
     const setup = await gen!.call('connect', { url: server.url, mode, peers, concurrency: 100 })
     if (setup.failed > 0) throw new Error(`storm setup: ${setup.failed} of ${STORM} did not connect`)
@@ -983,13 +984,12 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const commands = diffStats(stats0, await commandStats())
     const rssAfter = rssBytes(pids)
     const heapConnected = await heapAfterGc(server)
-    const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR
     const connectedSnapshot = snapshotDir ? await snapshotTo(server, snapshotDir, `storm-${kind}-connected`) : undefined
     await gen!.call('closeAll', undefined)
     if (kind === 'bff') await allOffline(server.prefix)
     else await sleep(2000)
     const heapClosed = await heapAfterGc(server)
-    const caches = kind === 'bff' ? await processCaches(server, snapshotDir) : undefined
+    const caches = kind === 'bff' ? await processCaches(server, snapshotDir, 'closed') : undefined
     if (connectedSnapshot && caches?.snapshot) printLargestDifferences(kind, connectedSnapshot, caches.snapshot)
     // What the caches grew by since they were empty: the fixed part was in `cold` already.
     const cachedBytes = (caches?.totalBytes ?? 0) - (emptyCaches?.totalBytes ?? 0)
@@ -1064,13 +1064,13 @@ async function snapshotTo(s: Server, dir: string, name: string) {
  * bytes it retains, typed arrays' backing stores included; `totalBytes` all of them together (the
  * same string held by two caches counts once).
  */
-async function processCaches(s: Server, snapshotDir: string | undefined) {
+async function processCaches(s: Server, snapshotDir: string | undefined, label: 'cold' | 'closed') {
   const session = await inspectorSession(s)
   try {
     const json = await takeSnapshot(session)
     if (snapshotDir) {
       mkdirSync(snapshotDir, { recursive: true })
-      writeFileSync(path.join(snapshotDir, `storm-${s.kind}-closed-${Date.now().toString(36)}.heapsnapshot`), json)
+      writeFileSync(path.join(snapshotDir, `storm-${s.kind}-${label}-${Date.now().toString(36)}.heapsnapshot`), json)
     }
     const snapshot = parseSnapshot(json)
     const caches: Record<string, { instances: number; entries: number; bytes: number }> = {}

@@ -31,7 +31,7 @@ export const SENT_FLAT_MAX = 32
  * Up to SENT_FLAT_MAX conversations they sit in one array, [conv, value, conv, value, ...], searched
  * in order: a Map of 20 entries was ~940 bytes of hash table per connected user (a heap snapshot
  * of 1,000 users after a storm: the largest thing a connection held besides its socket), the
- * array ~350. Past SENT_FLAT_MAX, where a linear search would grow with the user, a Map.
+ * array about half that. Past SENT_FLAT_MAX, where a linear search would grow with the user, a Map.
  */
 export class SentSeqs {
   private flat: Array<string | number | ConvSent> | undefined = []
