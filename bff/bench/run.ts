@@ -7,7 +7,7 @@
  *
  * Environment (all optional): BENCH_IDLE (connections, default 100000), BENCH_RATE (msg/s, 5000),
  * BENCH_SECONDS (10), BENCH_GROUP (members, 1000), BENCH_GROUP_ROUNDS (200), BENCH_QUEUED (10000),
- * BENCH_WORKERS_IDLE (server processes for the idle figure, 6), BENCH_ONE2ONE_REPEAT (1:1 runs, 1), BENCH_ONLY (comma list of
+ * BENCH_WORKERS_IDLE (server processes for the idle figure, 6; 1 adds heap figures after a full GC), BENCH_ONE2ONE_REPEAT (1:1 runs, 1), BENCH_ONLY (comma list of
  * idle,one2one,group,reconnect,secure,storm), BENCH_STORM (users cut at once, 5000), BENCH_STORM_CONVS
  * (conversations per user, 20), BENCH_ARCHIVE_URL (the BFF's ARCHIVE_URL: a mysql:// URL
  * of an existing, empty database puts the archive and its persister under the measured load; unset:
@@ -663,11 +663,15 @@ async function archiveScenario(url: string) {
 // ------------------------------------------------------------------ scenarios
 
 async function idle(kind: 'bff' | 'base') {
-  const server = await startServer(kind, IDLE_WORKERS)
+  // One server process (BENCH_WORKERS_IDLE=1): its inspector too, for heap figures after a full GC
+  // (RSS over several processes moves by more than a few thousand sockets hold).
+  const inspect = IDLE_WORKERS === 1
+  const server = await startServer(kind, IDLE_WORKERS, {}, inspect)
   const gens = await generators(Math.ceil(IDLE / PER_GENERATOR))
   try {
     await sleep(1000)
     const rssBefore = rssBytes(serverPids(server))
+    const heapBefore = inspect ? await heapAfterGc(server) : undefined
     const ids = Array.from({ length: IDLE }, (_, i) => `i${i}`)
     const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
     const t0 = Date.now()
@@ -677,6 +681,7 @@ async function idle(kind: 'bff' | 'base') {
     // Let two heartbeat rounds pass (30 s interval) before measuring.
     await sleep(65_000)
     const rssAfter = rssBytes(serverPids(server))
+    const heapConnected = inspect ? await heapAfterGc(server) : undefined
     const alive = (await Promise.all(gens.map((g) => g.call('alive', undefined)))).reduce((s, r) => s + r.open, 0)
     const warnBefore = server.logs.warnOrWorse
     await Promise.all(gens.map((g) => g.call('closeAll', undefined)))
@@ -691,7 +696,13 @@ async function idle(kind: 'bff' | 'base') {
       }
     }
     const massClose = kind === 'bff' ? { offlineMs: Date.now() - closedAt, stillOnline: online, warnings: server.logs.warnOrWorse - warnBefore, bookkeepingFailed: server.logs.bookkeepingFailed } : undefined
-    return { massClose, connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), processes: serverPids(server).length }
+    if (kind !== 'bff') await sleep(2000)
+    // As the storm's: connected over the same sockets gone (the token verdicts cache warm in both), and over none.
+    const heap =
+      heapBefore !== undefined && heapConnected !== undefined
+        ? { heapBytesPerConnection: (heapConnected - (await heapAfterGc(server))) / Math.max(1, connected), heapBytesPerConnectionWithCaches: (heapConnected - heapBefore) / Math.max(1, connected) }
+        : undefined
+    return { massClose, connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), ...heap, processes: serverPids(server).length }
   } finally {
     for (const g of gens) g.stop()
     await stopServer(server)
@@ -1121,6 +1132,9 @@ async function main() {
     const bff = await idle('bff')
     results.idle = { target: `${IDLE} connections, <= 1.5x baseline memory per connection`, bff, baseline: base, ratio: bff.bytesPerConnection / base.bytesPerConnection }
     rows.push([`idle connections (${IDLE}, heartbeats)`, `${bff.alive} alive, ${fmt(bff.bytesPerConnection / 1024, 2)} KB/conn`, `${base.alive} alive, ${fmt(base.bytesPerConnection / 1024, 2)} KB/conn`, fmt(bff.bytesPerConnection / base.bytesPerConnection, 2), '<= 1.5x'])
+    if (bff.heapBytesPerConnection !== undefined && base.heapBytesPerConnection !== undefined) {
+      rows.push([`idle heap per connection after GC, one process`, `${fmt(bff.heapBytesPerConnection / 1024, 2)} KB (${fmt(bff.heapBytesPerConnectionWithCaches! / 1024, 2)} with caches)`, `${fmt(base.heapBytesPerConnection / 1024, 2)} KB (${fmt(base.heapBytesPerConnectionWithCaches! / 1024, 2)})`, fmt(bff.heapBytesPerConnection / base.heapBytesPerConnection, 2), '<= 1.2x'])
+    }
     const mc = bff.massClose
     if (mc) rows.push([`${IDLE} sockets closed at once`, `all offline after ${fmt(mc.offlineMs / 1000, 1)} s (${mc.stillOnline} left), ${mc.bookkeepingFailed} bookkeeping failures, ${mc.warnings} warnings`, '', '', 'no error logs'])
     console.log('idle', JSON.stringify(results.idle))
