@@ -7,7 +7,7 @@
  *
  * Environment (all optional): BENCH_IDLE (connections, default 100000), BENCH_RATE (msg/s, 5000),
  * BENCH_SECONDS (10), BENCH_GROUP (members, 1000), BENCH_GROUP_ROUNDS (200), BENCH_QUEUED (10000),
- * BENCH_WORKERS_IDLE (server processes for the idle figure, 6), BENCH_ONE2ONE_REPEAT (1:1 runs, 1), BENCH_ONLY (comma list of
+ * BENCH_WORKERS_IDLE (server processes for the idle figure, 6; 1 adds heap figures after a full GC), BENCH_ONE2ONE_REPEAT (1:1 runs, 1), BENCH_ONLY (comma list of
  * idle,one2one,group,reconnect,secure,storm), BENCH_STORM (users cut at once, 5000), BENCH_STORM_CONVS
  * (conversations per user, 20), BENCH_ARCHIVE_URL (the BFF's ARCHIVE_URL: a mysql:// URL
  * of an existing, empty database puts the archive and its persister under the measured load; unset:
@@ -47,6 +47,8 @@ import { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 import { PROTOCOL_VERSION } from '@chat/shared'
 import { SignJWT } from 'jose'
+import { byConstructor, findHeld, heapId, parseSnapshot, retainedSize, takeSnapshot } from './heap'
+import type { CdpSession } from './heap'
 import type { Commands } from './loadgen'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -185,7 +187,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
 }
 
 /** A Chrome DevTools Protocol session on the server's inspector: `call(method, params)` answers the result. */
-async function inspectorSession(s: Server): Promise<{ call: (method: string, params?: object) => Promise<Record<string, unknown>>; close: () => void }> {
+async function inspectorSession(s: Server): Promise<CdpSession & { close: () => void }> {
   if (!s.inspector) throw new Error('server started without its inspector')
   const ws = new WebSocket(s.inspector)
   await new Promise<void>((resolve, reject) => {
@@ -205,7 +207,16 @@ async function inspectorSession(s: Server): Promise<{ call: (method: string, par
       ws.on('message', on)
       ws.send(JSON.stringify({ id: mine, method, ...(params ? { params } : {}) }))
     })
-  return { call, close: () => ws.close() }
+  // Events (HeapProfiler.addHeapSnapshotChunk): `listener` gets their params until the returned function is called.
+  const on = (event: string, listener: (params: Record<string, unknown>) => void) => {
+    const onMessage = (data: Buffer) => {
+      const msg = JSON.parse(String(data)) as { method?: string; params?: Record<string, unknown> }
+      if (msg.method === event) listener(msg.params ?? {})
+    }
+    ws.on('message', onMessage)
+    return () => void ws.off('message', onMessage)
+  }
+  return { call, on, close: () => ws.close() }
 }
 
 /**
@@ -652,11 +663,15 @@ async function archiveScenario(url: string) {
 // ------------------------------------------------------------------ scenarios
 
 async function idle(kind: 'bff' | 'base') {
-  const server = await startServer(kind, IDLE_WORKERS)
+  // One server process (BENCH_WORKERS_IDLE=1): its inspector too, for heap figures after a full GC
+  // (RSS over several processes moves by more than a few thousand sockets hold).
+  const inspect = IDLE_WORKERS === 1
+  const server = await startServer(kind, IDLE_WORKERS, {}, inspect)
   const gens = await generators(Math.ceil(IDLE / PER_GENERATOR))
   try {
     await sleep(1000)
     const rssBefore = rssBytes(serverPids(server))
+    const heapBefore = inspect ? await heapAfterGc(server) : undefined
     const ids = Array.from({ length: IDLE }, (_, i) => `i${i}`)
     const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
     const t0 = Date.now()
@@ -666,6 +681,7 @@ async function idle(kind: 'bff' | 'base') {
     // Let two heartbeat rounds pass (30 s interval) before measuring.
     await sleep(65_000)
     const rssAfter = rssBytes(serverPids(server))
+    const heapConnected = inspect ? await heapAfterGc(server) : undefined
     const alive = (await Promise.all(gens.map((g) => g.call('alive', undefined)))).reduce((s, r) => s + r.open, 0)
     const warnBefore = server.logs.warnOrWorse
     await Promise.all(gens.map((g) => g.call('closeAll', undefined)))
@@ -680,7 +696,13 @@ async function idle(kind: 'bff' | 'base') {
       }
     }
     const massClose = kind === 'bff' ? { offlineMs: Date.now() - closedAt, stillOnline: online, warnings: server.logs.warnOrWorse - warnBefore, bookkeepingFailed: server.logs.bookkeepingFailed } : undefined
-    return { massClose, connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), processes: serverPids(server).length }
+    if (kind !== 'bff') await sleep(2000)
+    // As the storm's: connected over the same sockets gone (the token verdicts cache warm in both), and over none.
+    const heap =
+      heapBefore !== undefined && heapConnected !== undefined
+        ? { heapBytesPerConnection: (heapConnected - (await heapAfterGc(server))) / Math.max(1, connected), heapBytesPerConnectionWithCaches: (heapConnected - heapBefore) / Math.max(1, connected) }
+        : undefined
+    return { massClose, connected, alive, connectMs, rssBeforeMB: rssBefore / 2 ** 20, rssAfterMB: rssAfter / 2 ** 20, bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, connected), ...heap, processes: serverPids(server).length }
   } finally {
     for (const g of gens) g.stop()
     await stopServer(server)
@@ -914,7 +936,20 @@ const BFF_BEFORE = process.env.BENCH_BFF_BEFORE ? path.resolve(process.env.BENCH
  * every socket is cut at once and reopened at once, each sending `sync` with its cursors and
  * `convs`. Figures: time until all are back and synced, server CPU per disconnect + reconnect,
  * Redis commands per reconnect (INFO commandstats deltas), memory per connected user with its
- * conversations (RSS after the storm over RSS before any socket, per user).
+ * conversations, and the process caches apart.
+ *
+ * Memory, three used-heap readings after a full GC (`heapAfterGc`): `cold` before any socket,
+ * `connected` after the measured storm, `closed` once every socket is cut and every user shown
+ * offline again (the presence grace over). The process caches the users filled (conversation
+ * records, profiles, send checks, token verdicts, append keys; all bounded) are as warm at
+ * `closed` as at `connected`, so `heapBytesPerUser` = (connected - closed) / STORM is what the
+ * connected users themselves hold: sockets, connections, devices, rate buckets, sent seqs. What
+ * stays after they are gone is not hidden: `leftAfterClose` = (closed - cold), split into what
+ * the caches grew by (their retained bytes in heap snapshots at `cold` and `closed`, each cache
+ * with its entries: `caches`) and the rest (`leftOtherBytesPerUser`: per-user state that outlives the socket would
+ * show there). `heapBytesPerUserWithCaches` = (connected - cold) / STORM is the figure as first
+ * measured. BENCH_HEAP_SNAPSHOT_DIR: the snapshots at `cold`, `connected` and `closed` are written there
+ * (open them in DevTools' Memory tab), and the largest differences by constructor, per user, printed.
  */
 async function storm(kind: Kind, bffMain = BFF_MAIN) {
   const server = await startServer(kind, 1, {}, true, bffMain)
@@ -936,6 +971,9 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const pids = serverPids(server)
     const rssBefore = rssBytes(pids)
     const heapBefore = await heapAfterGc(server)
+    const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR
+    // The caches as constructed (lru-cache allocates its bookkeeping for `max` entries up front).
+    const emptyCaches = kind === 'bff' ? await processCaches(server, snapshotDir, 'cold') : undefined
     // Fewer at once than the BFF's MAX_UPGRADES_IN_FLIGHT (200): none refused while setting up.
     const setup = await gen!.call('connect', { url: server.url, mode, peers, concurrency: 100 })
     if (setup.failed > 0) throw new Error(`storm setup: ${setup.failed} of ${STORM} did not connect`)
@@ -956,7 +994,20 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const redisCpu = (await redisCpuSeconds()) - redis0
     const commands = diffStats(stats0, await commandStats())
     const rssAfter = rssBytes(pids)
-    const heapAfter = await heapAfterGc(server)
+    const heapConnected = await heapAfterGc(server)
+    const connectedSnapshot = snapshotDir ? await snapshotTo(server, snapshotDir, `storm-${kind}-connected`) : undefined
+    await gen!.call('closeAll', undefined)
+    if (kind === 'bff') await allOffline(server.prefix)
+    else await sleep(2000)
+    const heapClosed = await heapAfterGc(server)
+    const caches = kind === 'bff' ? await processCaches(server, snapshotDir, 'closed') : undefined
+    if (connectedSnapshot && caches?.snapshot) printLargestDifferences(kind, connectedSnapshot, caches.snapshot)
+    // What the caches grew by since they were empty: the fixed part was in `cold` already.
+    const cachedBytes = (caches?.totalBytes ?? 0) - (emptyCaches?.totalBytes ?? 0)
+    const cacheRows = caches ? Object.fromEntries(Object.entries(caches.caches).map(([name, c]) => {
+      const empty = emptyCaches!.caches[name]!.bytes
+      return [name, { instances: c.instances, entries: c.entries, bytes: c.bytes, emptyBytes: empty, bytesPerEntry: c.entries > 0 ? (c.bytes - empty) / c.entries : 0 }]
+    })) : undefined
     console.log(`storm ${kind}${bffMain === BFF_MAIN ? '' : ` (${path.relative(repo, bffMain)})`}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
     return {
       ...r,
@@ -967,13 +1018,104 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
       redisCommandsPerReconnect: commands.total / STORM,
       redisCommands: commands.calls,
       bytesPerUser: (rssAfter - rssBefore) / STORM,
-      /** Used heap after a full GC, connected users with their conversations over none, per user. */
-      heapBytesPerUser: (heapAfter - heapBefore) / STORM,
+      /** Used heap after a full GC, connected users over the same users gone, the process caches warm in both, per user. */
+      heapBytesPerUser: (heapConnected - heapClosed) / STORM,
+      /** Used heap after a full GC, connected users over none before any socket (process caches cold), per user. */
+      heapBytesPerUserWithCaches: (heapConnected - heapBefore) / STORM,
+      heap: { cold: heapBefore, connected: heapConnected, closed: heapClosed },
+      /** What stays once the users are gone: what the process caches grew by (retained bytes) and the rest. */
+      leftAfterClose: { bytes: heapClosed - heapBefore, cachesBytes: cachedBytes, otherBytesPerUser: (heapClosed - heapBefore - cachedBytes) / STORM },
+      ...(cacheRows ? { caches: cacheRows } : {}),
     }
   } finally {
     gen!.stop()
     await stopServer(server)
   }
+}
+
+/** Wait until Redis shows no user of `prefix` online (every disconnect's bookkeeping and grace done), 60 s at most. */
+async function allOffline(prefix: string): Promise<number> {
+  let online = await onlineUsers(prefix)
+  for (let i = 0; i < 240 && online !== 0; i++) {
+    await sleep(250)
+    online = await onlineUsers(prefix)
+  }
+  return online
+}
+
+/**
+ * The process caches a storm fills, each found in a heap snapshot by the object holding it
+ * (constructor name, property name); all bounded, each by its own maximum.
+ */
+const PROCESS_CACHES = [
+  { name: 'token verdicts (auth/tokens.ts)', owner: /^Tokens\d*$/, prop: 'verified' },
+  { name: 'conversation records (chat/service.ts)', owner: /^ChatService\d*$/, prop: 'convCache' },
+  { name: 'member ids shared by the records (chat/service.ts)', owner: /^ChatService\d*$/, prop: 'userIds' },
+  { name: 'profiles (chat/service.ts)', owner: /^ChatService\d*$/, prop: 'profileCache' },
+  { name: 'send-check pairs (social/service.ts)', owner: /^Relations\d*$/, prop: 'sendPairs' },
+  { name: 'append keys per conversation (store/redis.ts)', owner: /^RedisMessages\d*$/, prop: 'convKeys' },
+  { name: 'summary keys per user (store/redis.ts)', owner: /^RedisMessages\d*$/, prop: 'summaryKeys' },
+] as const
+
+/** A full-GC heap snapshot of the server written to dir/name.heapsnapshot; parsed. */
+async function snapshotTo(s: Server, dir: string, name: string) {
+  const session = await inspectorSession(s)
+  try {
+    const json = await takeSnapshot(session)
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(path.join(dir, `${name}-${Date.now().toString(36)}.heapsnapshot`), json)
+    return parseSnapshot(json)
+  } finally {
+    session.close()
+  }
+}
+
+/**
+ * Each of PROCESS_CACHES: instances found, entries (its `size`, asked of the live object) and the
+ * bytes it retains, typed arrays' backing stores included; `totalBytes` all of them together (the
+ * same string held by two caches counts once).
+ */
+async function processCaches(s: Server, snapshotDir: string | undefined, label: 'cold' | 'closed') {
+  const session = await inspectorSession(s)
+  try {
+    const json = await takeSnapshot(session)
+    if (snapshotDir) {
+      mkdirSync(snapshotDir, { recursive: true })
+      writeFileSync(path.join(snapshotDir, `storm-${s.kind}-${label}-${Date.now().toString(36)}.heapsnapshot`), json)
+    }
+    const snapshot = parseSnapshot(json)
+    const caches: Record<string, { instances: number; entries: number; bytes: number }> = {}
+    const everyOne: number[] = []
+    for (const c of PROCESS_CACHES) {
+      const held = findHeld(snapshot, c.owner, c.prop)
+      let entries = 0
+      for (const n of held) {
+        const found = (await session.call('HeapProfiler.getObjectByHeapObjectId', { objectId: String(heapId(snapshot, n)) })) as { result?: { objectId?: string } }
+        const size = (await session.call('Runtime.callFunctionOn', { objectId: found.result?.objectId, functionDeclaration: 'function () { return this.size }', returnByValue: true })) as { result?: { value?: number } }
+        entries += Number(size.result?.value ?? NaN)
+      }
+      const bytes = retainedSize(snapshot, held)
+      caches[c.name] = { instances: held.length, entries, bytes }
+      everyOne.push(...held)
+    }
+    return { caches, totalBytes: retainedSize(snapshot, everyOne), snapshot: snapshotDir ? snapshot : undefined }
+  } finally {
+    session.close()
+  }
+}
+
+/** The 15 largest differences by constructor between two snapshots, per storm user. */
+function printLargestDifferences(kind: Kind, connected: ReturnType<typeof parseSnapshot>, closed: ReturnType<typeof parseSnapshot>): void {
+  const after = byConstructor(connected)
+  const before = byConstructor(closed)
+  const rows = [...new Set([...after.keys(), ...before.keys()])].map((key) => {
+    const a = after.get(key) ?? { count: 0, bytes: 0 }
+    const b = before.get(key) ?? { count: 0, bytes: 0 }
+    return { key, count: (a.count - b.count) / STORM, bytes: (a.bytes - b.bytes) / STORM }
+  })
+  rows.sort((x, y) => Math.abs(y.bytes) - Math.abs(x.bytes))
+  console.log(`storm ${kind}: heap per connected user by constructor (connected - closed, / ${STORM})`)
+  for (const r of rows.slice(0, 15)) console.log(`  ${r.bytes.toFixed(0).padStart(7)} B ${r.count.toFixed(2).padStart(7)} objects  ${r.key}`)
 }
 
 // ------------------------------------------------------------------ report
@@ -990,6 +1132,9 @@ async function main() {
     const bff = await idle('bff')
     results.idle = { target: `${IDLE} connections, <= 1.5x baseline memory per connection`, bff, baseline: base, ratio: bff.bytesPerConnection / base.bytesPerConnection }
     rows.push([`idle connections (${IDLE}, heartbeats)`, `${bff.alive} alive, ${fmt(bff.bytesPerConnection / 1024, 2)} KB/conn`, `${base.alive} alive, ${fmt(base.bytesPerConnection / 1024, 2)} KB/conn`, fmt(bff.bytesPerConnection / base.bytesPerConnection, 2), '<= 1.5x'])
+    if (bff.heapBytesPerConnection !== undefined && base.heapBytesPerConnection !== undefined) {
+      rows.push([`idle heap per connection after GC, one process`, `${fmt(bff.heapBytesPerConnection / 1024, 2)} KB (${fmt(bff.heapBytesPerConnectionWithCaches! / 1024, 2)} with caches)`, `${fmt(base.heapBytesPerConnection / 1024, 2)} KB (${fmt(base.heapBytesPerConnectionWithCaches! / 1024, 2)})`, fmt(bff.heapBytesPerConnection / base.heapBytesPerConnection, 2), '<= 1.2x'])
+    }
     const mc = bff.massClose
     if (mc) rows.push([`${IDLE} sockets closed at once`, `all offline after ${fmt(mc.offlineMs / 1000, 1)} s (${mc.stillOnline} left), ${mc.bookkeepingFailed} bookkeeping failures, ${mc.warnings} warnings`, '', '', 'no error logs'])
     console.log('idle', JSON.stringify(results.idle))
@@ -1071,7 +1216,11 @@ async function main() {
     rows.push([`storm ${STORM}: all back and synced`, `${fmt(bff.ms, 0)} ms (${bff.back}/${STORM}, ${bff.refused} refused)`, `raw ${fmt(base.ms, 0)} ms / relay ${fmt(relay.ms, 0)} ms`, `${fmt(bff.ms / base.ms, 2)} / ${fmt(bff.ms / relay.ms, 2)}`, '<= 2x relay'])
     rows.push([`storm: CPU per disconnect+reconnect`, `${fmt(bff.cpuMsPerReconnect, 3)} ms (+Redis ${fmt(bff.redisCpuMsPerReconnect, 3)})`, `raw ${fmt(base.cpuMsPerReconnect, 3)} / relay ${fmt(relay.cpuMsPerReconnect, 3)} ms`, `${fmt(bff.cpuMsPerReconnect / base.cpuMsPerReconnect, 2)} / ${fmt(bff.cpuMsPerReconnect / relay.cpuMsPerReconnect, 2)}`, '<= 2x relay'])
     rows.push([`storm: Redis commands per reconnect`, fmt(bff.redisCommandsPerReconnect, 1), `relay ${fmt(relay.redisCommandsPerReconnect, 1)}`, fmt(bff.redisCommandsPerReconnect / relay.redisCommandsPerReconnect, 2), 'a handful'])
-    rows.push([`heap per connected user after GC (${STORM_CONVS} convs)`, `${fmt(bff.heapBytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUser / 1024, 2)} / relay ${fmt(relay.heapBytesPerUser / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUser / base.heapBytesPerUser, 2)} / ${fmt(bff.heapBytesPerUser / relay.heapBytesPerUser, 2)}`, '<= 8 KB'])
+    rows.push([`heap per connected user after GC (${STORM_CONVS} convs), caches warm`, `${fmt(bff.heapBytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUser / 1024, 2)} / relay ${fmt(relay.heapBytesPerUser / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUser / base.heapBytesPerUser, 2)} / ${fmt(bff.heapBytesPerUser / relay.heapBytesPerUser, 2)}`, '<= 8 KB'])
+    rows.push([`heap per connected user, process caches counted in`, `${fmt(bff.heapBytesPerUserWithCaches / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUserWithCaches / 1024, 2)} / relay ${fmt(relay.heapBytesPerUserWithCaches / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUserWithCaches / base.heapBytesPerUserWithCaches, 2)} / ${fmt(bff.heapBytesPerUserWithCaches / relay.heapBytesPerUserWithCaches, 2)}`, 'the figure as first measured'])
+    const left = bff.leftAfterClose
+    rows.push([`heap left once the ${STORM} users are gone`, `${fmt(left.bytes / 2 ** 20, 2)} MB: caches grew ${fmt(left.cachesBytes / 2 ** 20, 2)} MB, other ${fmt(left.otherBytesPerUser, 0)} B/user`, `raw ${fmt(base.leftAfterClose.otherBytesPerUser, 0)} / relay ${fmt(relay.leftAfterClose.otherBytesPerUser, 0)} B/user`, '', 'bounded caches'])
+    for (const [name, c] of Object.entries(bff.caches ?? {})) rows.push([`  cache: ${name}`, `${c.entries} entries, ${fmt(c.bytes / 1024, 0)} KB (${fmt(c.emptyBytes / 1024, 0)} KB empty, ${fmt(c.bytesPerEntry, 0)} B/entry)`, '', '', ''])
     rows.push([`RSS per connected user right after the storm (${STORM_CONVS} convs)`, `${fmt(bff.bytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.bytesPerUser / 1024, 2)} / relay ${fmt(relay.bytesPerUser / 1024, 2)} KB`, `${fmt(bff.bytesPerUser / base.bytesPerUser, 2)} / ${fmt(bff.bytesPerUser / relay.bytesPerUser, 2)}`, '<= 8 KB'])
     console.log('storm', JSON.stringify(results.storm))
   }

@@ -4,7 +4,7 @@
  * a client that never syncs, which may repeat a seq but never withholds one it was not sent.
  */
 import { describe, expect, it } from 'vitest'
-import { SentSeqs } from '../src/chat/sent-seqs'
+import { SENT_FLAT_MAX, SentSeqs } from '../src/chat/sent-seqs'
 
 describe('SentSeqs', () => {
   it('knows nothing of a conversation it never sent', () => {
@@ -53,5 +53,25 @@ describe('SentSeqs', () => {
     for (let seq = 1; seq <= 4001; seq += 2) expect(s.has('c', seq)).toBe(false)
     expect(s.has('c', 4000)).toBe(true)
     expect(s.has('c', 2)).toBe(false)
+  })
+
+  it('keeps every conversation apart, past the count it holds in one array as below it', () => {
+    const s = new SentSeqs()
+    const n = SENT_FLAT_MAX * 3
+    // Each conversation: a cursor, and one push above it with a gap (so some hold more than a floor).
+    for (let i = 0; i < n; i++) {
+      s.raise(`c${i}`, i + 1)
+      if (i % 2 === 0) s.add(`c${i}`, i + 3)
+      if (i === SENT_FLAT_MAX - 1) {
+        // The array full: every one answers as recorded (after the loop, past it, they still do).
+        for (let j = 0; j <= i; j++) expect([s.has(`c${j}`, j + 1), s.has(`c${j}`, j + 2), s.has(`c${j}`, j + 3)]).toEqual([true, false, j % 2 === 0])
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      expect([s.has(`c${i}`, i + 1), s.has(`c${i}`, i + 2), s.has(`c${i}`, i + 3)]).toEqual([true, false, i % 2 === 0])
+      s.add(`c${i}`, i + 2)
+      expect(s.has(`c${i}`, i + 2)).toBe(true)
+    }
+    expect(s.has(`c${n}`, 1)).toBe(false)
   })
 })

@@ -14,6 +14,7 @@ import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
 import * as v from 'valibot'
 import { AppError, randomId, schemas } from '@chat/shared'
 import type { AuthResponse, User } from '@chat/shared'
+import { boundedCache } from '../bounded-cache'
 import type { TokenStore } from '../store/types'
 
 export interface TokenOptions {
@@ -28,7 +29,7 @@ export interface TokenClaims {
 }
 
 const ISSUER = 'chat-bff'
-/** Most verdicts remembered (`verify`); the oldest is forgotten first. */
+/** Most verdicts remembered (`verify`); the least recently used is forgotten first. */
 const VERIFIED_MAX = 10_000
 
 export class Tokens {
@@ -42,7 +43,7 @@ export class Tokens {
    * token, and an HMAC check through WebCrypto costs more than a chunk's own bookkeeping. Access
    * tokens cannot be revoked before they expire, so remembering a verdict changes nothing.
    */
-  private readonly verified = new Map<string, TokenClaims>()
+  private readonly verified = boundedCache<string, TokenClaims>({ max: VERIFIED_MAX })
 
   constructor(
     private readonly options: TokenOptions,
@@ -78,7 +79,6 @@ export class Tokens {
     if (hit && hit.expiresAt > Date.now()) return hit
     if (hit) this.verified.delete(token)
     const claims = await this.check(token)
-    if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!)
     this.verified.set(token, claims)
     return claims
   }

@@ -18,18 +18,54 @@ interface ConvSent {
   above: Set<number> | undefined
 }
 
+/** Conversations a connection's record holds in one flat array; past this many, in a Map. */
+export const SENT_FLAT_MAX = 32
+
 /**
  * PROTOCOL.md, Catch-up: the server never sends a connection the same seq twice, whether a live push
  * lands before, during or after a sync that covers it. Kept for the connection's life, per
  * conversation with traffic: a floor and the few seqs sent above it. A conversation with nothing
- * above its floor (almost all of them) is just its floor, a number in the map: a connected user
- * in 20 conversations holds 20 map entries, not 20 objects more (issue 15, memory per user).
+ * above its floor (almost all of them) is just its floor, a number: a connected user in 20
+ * conversations holds 20 numbers, not 20 objects more (issue 15, memory per user).
+ *
+ * Up to SENT_FLAT_MAX conversations they sit in one array, [conv, value, conv, value, ...], searched
+ * in order: a Map of 20 entries was ~940 bytes of hash table per connected user (a heap snapshot
+ * of 1,000 users after a storm: the largest thing a connection held besides its socket), the
+ * array about half that. Past SENT_FLAT_MAX, where a linear search would grow with the user, a Map.
  */
 export class SentSeqs {
-  private readonly convs = new Map<string, number | ConvSent>()
+  private flat: Array<string | number | ConvSent> | undefined = []
+  private map: Map<string, number | ConvSent> | undefined
+
+  private get(conv: string): number | ConvSent | undefined {
+    const flat = this.flat
+    if (!flat) return this.map!.get(conv)
+    for (let i = 0; i < flat.length; i += 2) if (flat[i] === conv) return flat[i + 1] as number | ConvSent
+    return undefined
+  }
+
+  private set(conv: string, value: number | ConvSent): void {
+    const flat = this.flat
+    if (flat) {
+      for (let i = 0; i < flat.length; i += 2) {
+        if (flat[i] === conv) {
+          flat[i + 1] = value
+          return
+        }
+      }
+      if (flat.length < SENT_FLAT_MAX * 2) {
+        flat.push(conv, value)
+        return
+      }
+      this.map = new Map()
+      for (let i = 0; i < flat.length; i += 2) this.map.set(flat[i] as string, flat[i + 1] as number | ConvSent)
+      this.flat = undefined
+    }
+    this.map!.set(conv, value)
+  }
 
   has(conv: string, seq: number): boolean {
-    const c = this.convs.get(conv)
+    const c = this.get(conv)
     if (c === undefined) return false
     if (typeof c === 'number') return seq <= c
     return seq <= c.floor || c.above?.has(seq) === true
@@ -37,16 +73,16 @@ export class SentSeqs {
 
   /** `seq` went out on the connection. */
   add(conv: string, seq: number): void {
-    const got = this.convs.get(conv)
+    const got = this.get(conv)
     const floor = got === undefined ? 0 : typeof got === 'number' ? got : got.floor
     if (seq <= floor) return
     if (typeof got !== 'object' && seq === floor + 1) {
-      this.convs.set(conv, seq)
+      this.set(conv, seq)
       return
     }
     let c: ConvSent
     if (typeof got === 'object') c = got
-    else this.convs.set(conv, (c = { floor, above: undefined }))
+    else this.set(conv, (c = { floor, above: undefined }))
     c.above ??= new Set()
     c.above.add(seq)
     this.compact(conv, c)
@@ -59,9 +95,9 @@ export class SentSeqs {
 
   /** Every seq up to `upTo` was sent or is held by the client: none of them goes out again. */
   raise(conv: string, upTo: number): void {
-    const got = this.convs.get(conv)
+    const got = this.get(conv)
     if (typeof got !== 'object') {
-      if (upTo > (got ?? 0)) this.convs.set(conv, upTo)
+      if (upTo > (got ?? 0)) this.set(conv, upTo)
       return
     }
     if (upTo <= got.floor) return
@@ -75,6 +111,6 @@ export class SentSeqs {
     if (!above) return
     for (const s of above) if (s <= c.floor) above.delete(s)
     while (above.delete(c.floor + 1)) c.floor++
-    if (above.size === 0) this.convs.set(conv, c.floor)
+    if (above.size === 0) this.set(conv, c.floor)
   }
 }

@@ -21,6 +21,7 @@ import type { Outlet } from './outlet'
 import { CatchUp, SEQS_ONLY } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 import { NO_CHECKS, NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
+import { boundedCache } from '../bounded-cache'
 
 export type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 
@@ -51,7 +52,7 @@ const CONV_CACHE_MAX = 50_000
 const USER_ID_INTERN_MAX = 2 * CONV_CACHE_MAX
 /** How long a profile read for a conversation list is used again, ms. */
 const PROFILE_CACHE_TTL_MS = 60_000
-/** Most profiles cached in process (oldest dropped first). */
+/** Most profiles cached in process (the least recently used dropped first). */
 const PROFILE_CACHE_MAX = 100_000
 /** Groups larger than this get no presence pushes (see `contacts`). */
 const PRESENCE_GROUP_MAX = 100
@@ -102,11 +103,11 @@ export interface Ack {
 }
 
 export class ChatService {
-  private readonly convCache = new Map<ConvId, ConvRecord>()
+  private readonly convCache = boundedCache<ConvId, ConvRecord>({ max: CONV_CACHE_MAX })
   /** One string per user id named by cached records (see `remember`). */
   private readonly userIds = new Map<UserId, UserId>()
-  /** Profiles read for conversation lists, with when each stops being used (see `profiles`). */
-  private readonly profileCache = new Map<UserId, { readonly user: User; readonly until: number }>()
+  /** Profiles read for conversation lists, each used for PROFILE_CACHE_TTL_MS (see `profiles`). */
+  private readonly profileCache = boundedCache<UserId, User>({ max: PROFILE_CACHE_MAX, ttlMs: PROFILE_CACHE_TTL_MS })
   /**
    * 1:1 conversations being created by a first message, so that the sends racing it (a queued
    * outbox resent at once) wait for the same creation and keep their order: each racing send
@@ -194,10 +195,6 @@ export class ChatService {
     // string here, not 20 copies parsed from 20 records (memory per connected user, issue 15).
     if (this.userIds.size >= USER_ID_INTERN_MAX) this.userIds.clear()
     record = { ...record, members: record.members.map((m) => this.userIds.get(m) ?? (this.userIds.set(m, m), m)) }
-    if (this.convCache.size >= CONV_CACHE_MAX) {
-      const oldest = this.convCache.keys().next().value
-      if (oldest !== undefined) this.convCache.delete(oldest)
-    }
     this.convCache.set(record.id, record)
   }
 
@@ -345,20 +342,17 @@ export class ChatService {
    * under the old name in others' lists for at most the TTL.
    */
   private async profiles(ids: readonly UserId[]): Promise<User[]> {
-    const now = Date.now()
     const out: User[] = []
     const missing: UserId[] = []
     for (const id of ids) {
       const hit = this.profileCache.get(id)
-      if (hit && hit.until > now) out.push(hit.user)
+      if (hit) out.push(hit)
       else missing.push(id)
     }
     if (missing.length === 0) return out
     const found = await this.engine.users.get(missing)
     for (const u of found) {
-      if (this.profileCache.size >= PROFILE_CACHE_MAX) this.profileCache.delete(this.profileCache.keys().next().value!)
-      this.profileCache.delete(u.id)
-      this.profileCache.set(u.id, { user: u, until: now + PROFILE_CACHE_TTL_MS })
+      this.profileCache.set(u.id, u)
       out.push(u)
     }
     return out

@@ -12,6 +12,7 @@ import type { Pair, RelationStore } from '../store/relations'
 import { sides } from '../store/relations'
 import type { PresenceStore, UserStore } from '../store/types'
 import { NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
+import { boundedCache } from '../bounded-cache'
 import { adds, apply, entryOf } from './rules'
 import type { RelationOp } from './rules'
 
@@ -25,7 +26,7 @@ const ORDER = { contact: 0, incoming: 1, outgoing: 2, blocked: 3, none: 4 } as c
  * every other node; this bounds how long a lost announcement could leave it stale.
  */
 export const SEND_CHECK_TTL_MS = 60_000
-/** Most pairs kept for the send check (oldest dropped first): every active 1:1 of a large node. */
+/** Most pairs kept for the send check (the least recently used dropped first): every active 1:1 of a large node. */
 const SEND_CHECK_MAX = 100_000
 
 export interface RelationsDeps {
@@ -46,10 +47,12 @@ export interface RelationsDeps {
 export class Relations {
   private readonly maxRelations: number
   /**
-   * Pairs read for the send check, by 1:1 conversation id: a send into a 1:1 costs no store read
-   * while its pair is unchanged (issue 15: the check was one Redis round trip per message).
+   * The send check's verdicts, by 1:1 conversation id: a send into a 1:1 costs no store read
+   * while its pair is unchanged (issue 15: the check was one Redis round trip per message). Only
+   * what the check needs is kept, a small integer (`sendVerdict`), not the pair: an entry is its
+   * key and that number (issue 15, memory: this cache fills with every active 1:1).
    */
-  private readonly sendPairs = new Map<ConvId, { readonly pair: Pair; readonly until: number }>()
+  private readonly sendPairs = boundedCache<ConvId, number>({ max: SEND_CHECK_MAX, ttlMs: SEND_CHECK_TTL_MS })
   /** Counts the drops of `sendPairs`: a read that began before one is not kept (it may be older than the change). */
   private epoch = 0
 
@@ -138,19 +141,15 @@ export class Relations {
     if (!members) return undefined
     const peer = members[0] === user ? members[1] : members[0]
     if (peer === user) return undefined
+    const mine = user === members[0] ? BLOCKED_FIRST : BLOCKED_SECOND
     const kept = this.sendPairs.get(conv)
-    if (kept && kept.until > Date.now()) return blockedBy(kept.pair, user) ? Promise.reject(new AppError('BLOCKED')) : undefined
+    if (kept !== undefined) return kept & mine ? Promise.reject(new AppError('BLOCKED')) : undefined
     const epoch = this.epoch
     return this.deps.store.pair(user, peer).then((pair) => {
-      if (epoch === this.epoch) this.keepForSend(conv, pair)
-      if (blockedBy(pair, user)) throw new AppError('BLOCKED')
+      const verdict = sendVerdict(pair, members)
+      if (epoch === this.epoch) this.sendPairs.set(conv, verdict)
+      if (verdict & mine) throw new AppError('BLOCKED')
     })
-  }
-
-  private keepForSend(conv: ConvId, pair: Pair): void {
-    this.sendPairs.delete(conv)
-    if (this.sendPairs.size >= SEND_CHECK_MAX) this.sendPairs.delete(this.sendPairs.keys().next().value!)
-    this.sendPairs.set(conv, { pair, until: Date.now() + SEND_CHECK_TTL_MS })
   }
 
   /** The pair of the 1:1 `conv` changed (here or on another node): read it again at the next send. */
@@ -235,6 +234,15 @@ export class Relations {
 }
 
 /** Whether the other of `pair` blocked `user`. */
+/** `sendVerdict` bits: the 1:1's first member (directMembers order) is blocked by the second; the second by the first. */
+const BLOCKED_FIRST = 1
+const BLOCKED_SECOND = 2
+
+/** Which of the two members of a 1:1 may not send into it, as BLOCKED_FIRST | BLOCKED_SECOND. */
+function sendVerdict(pair: Pair, members: readonly [UserId, UserId]): number {
+  return (blockedBy(pair, members[0]) ? BLOCKED_FIRST : 0) | (blockedBy(pair, members[1]) ? BLOCKED_SECOND : 0)
+}
+
 function blockedBy(pair: Pair, user: UserId): boolean {
   return sides(pair, user).theirs?.state === 'blocked'
 }

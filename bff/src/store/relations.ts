@@ -17,6 +17,7 @@
  */
 import { openSideClient, type RedisSideOptions, type SideClient } from './redis-side'
 import { AppError } from '@chat/shared'
+import { boundedCache } from '../bounded-cache'
 import type { DirectPolicy, UserId } from '@chat/shared'
 
 /** One direction of a pair: what `from` did about `to`. */
@@ -223,7 +224,7 @@ const CACHE_PAIRS_MAX = 100_000
  * peers are read from the archive (they are asked for rarely).
  */
 export class ProcessCachedRelations implements RelationStore {
-  private readonly cache = new Map<string, Pair>()
+  private readonly cache = boundedCache<string, Pair>({ max: CACHE_PAIRS_MAX })
 
   constructor(private readonly inner: RelationStore) {}
 
@@ -246,9 +247,8 @@ export class ProcessCachedRelations implements RelationStore {
   }
 
   private keep(key: string, pair: Pair): void {
-    const cached = this.cache.get(key)
+    const cached = this.cache.peek(key)
     if (cached && cached.version > pair.version) return
-    if (!cached && this.cache.size >= CACHE_PAIRS_MAX) this.cache.delete(this.cache.keys().next().value!)
     this.cache.set(key, pair)
   }
 

@@ -150,6 +150,8 @@ describe('relations service', () => {
     expect(await send(a, 'ann')).toBe('BLOCKED')
     reads = 0
     expect(await send(a, 'ann')).toBe('BLOCKED')
+    // One kept verdict answers for both members: bob, who blocked, still sends.
+    expect(await send(a, 'bob')).toBe('ok')
     expect(reads).toBe(0)
     // A read under way when a change lands is not kept: it may predate the change.
     a.forgetAll()
