@@ -5,16 +5,21 @@
  * under each WX_SECCHECK_UNAVAILABLE policy.
  */
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import pino from 'pino'
 import { Registry } from 'prom-client'
-import { AppError } from '@chat/shared'
+import { AppError, directConvId } from '@chat/shared'
 import { MemoryWeChatStore } from '../../src/store/wechat'
 import { WxMetrics } from '../../src/wechat/api'
 import { CheckerProcess } from '../../src/wechat/checker-client'
 import type { CheckerSettings } from '../../src/wechat/checker-client'
 import { TextCheckMetrics, TextSecurity } from '../../src/wechat/security'
+import { connectUser, newCid } from '../support/client'
 import { FakeWeChat } from '../support/fake-wechat'
+import { dropPrefix, randomPrefix } from '../support/server'
+import { alive, dropBundle, spawnBff } from '../support/spawn'
+import { waitFor } from '../support/wait'
 
 const PASS = { errcode: 0, result: { suggest: 'pass', label: 100 } }
 const log = pino({ level: 'silent' })
@@ -145,5 +150,46 @@ describe('text checks in a checker process', () => {
     expect(() => process.kill(pid, 0)).toThrow(/ESRCH/)
     expect(other.pid()).toBeUndefined()
     expect(await other.verdict('ann', 'after')).toEqual({ suggest: 'unavailable' })
+  })
+})
+
+describe('the built BFF and its checker process', () => {
+  const prefix = randomPrefix()
+  let fake: FakeWeChat
+  beforeAll(async () => {
+    fake = await new FakeWeChat().start()
+  })
+  afterAll(async () => {
+    await fake.stop()
+    await dropPrefix(prefix)
+    await dropBundle()
+  })
+
+  it('starts dist/checker.js beside main.js (Redis store), checks sends through it, and the checker goes when the BFF is killed -9', async () => {
+    const bff = await spawnBff({ STORE: 'redis', REDIS_PREFIX: prefix, WX_APPID: 'wxapp', WX_SECRET: 'secret', WX_API_BASE: fake.url, RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000' })
+    try {
+      const kids = readFileSync(`/proc/${bff.child.pid}/task/${bff.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number)
+      const checker = kids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('checker.js'))
+      expect(checker).toBeDefined()
+
+      const ann = await connectUser(bff.url, 'kann')
+      const bob = await connectUser(bff.url, 'kbob')
+      const conv = directConvId('kann', 'kbob')
+      fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20003 } })
+      const bad = newCid()
+      ann.client.send({ type: 'send', cid: bad, conv, kind: 'text', body: { text: 'insult' } })
+      expect(await ann.client.next((f) => f.type === 'error' && f.cid === bad)).toMatchObject({ code: 'CONTENT_RISKY' })
+      const ok = newCid()
+      ann.client.send({ type: 'send', cid: ok, conv, kind: 'text', body: { text: 'hello' } })
+      await ann.client.nextOf('ack', (f) => f.cid === ok)
+      expect(fake.of('/wxa/msg_sec_check').map((c) => c.body.content)).toEqual(['insult', 'hello'])
+      await Promise.all([ann.client.close(), bob.client.close()])
+
+      bff.kill('SIGKILL')
+      await bff.exited
+      await waitFor(() => !alive(checker!))
+    } finally {
+      await bff.stop()
+    }
   })
 })
