@@ -103,7 +103,6 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let subscriptions: Subscriptions | undefined
   let media: MediaSecurity | undefined
   let http: WxHttp | undefined
-  let verdicts: VerdictSource | undefined
   let checker: CheckerProcess | undefined
   if (config.enabled) {
     if (config.httpPipelining > 0) {
@@ -129,6 +128,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     api = new WxApi(new AccessTokens(engine.wechat, options, metrics, log), options, metrics, log)
     if (config.secCheck) {
       const textMetrics = new TextCheckMetrics(deps.registry, collect)
+      let verdicts: VerdictSource
       if (wantsChecker) {
         checker = new CheckerProcess({
           settings: { api: calls, httpPipelining: config.httpPipelining, checksPerMin: config.textChecksPerMin, cacheMax: config.secCheckCacheMax, cacheTtlMs: config.secCheckCacheTtlMs, store: deps.checkerStore, logLevel: deps.logLevel },

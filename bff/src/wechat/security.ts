@@ -71,7 +71,6 @@ export type TextVerdict = { readonly suggest: Suggest; readonly label: number } 
  */
 export interface VerdictSource {
   verdict(user: UserId, text: string): Promise<TextVerdict>
-  close?(): Promise<void>
 }
 
 /** The counters of text checks, by these names wherever the checks run (the checker process reports its counts to the BFF's). */
