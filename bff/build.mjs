@@ -2,7 +2,7 @@
 import { bundleBff } from './bundle.mjs'
 
 await bundleBff({
-  entryPoints: ['src/main.ts', 'src/migrate.ts', 'src/persister.ts'],
+  entryPoints: ['src/main.ts', 'src/migrate.ts', 'src/persister.ts', 'src/checker.ts'],
   outdir: 'dist',
   sourcemap: true,
   absWorkingDir: new URL('.', import.meta.url).pathname,

@@ -23,14 +23,18 @@
  * design before (BENCH_ARCHIVE_INLINE=1: the persister inline, one batch at a time) for a
  * same-run comparison of the lag.
  *
- * `secure` (issue 14): the 1:1 scenario twice in one run, the BFF without and with content
+ * `secure` (issue 14): the 1:1 scenario in one run with the BFF without and with content
  * security (every text checked by msgSecCheck against a local fake WeChat answering in
  * BENCH_WX_DELAY_MS, 20): the checks must not block the event loop or serialize other users' sends.
- * CPU is reported for the whole process and for its event loop (main thread) alone; a third run
- * puts the checks' HTTP back on the event loop (WX_HTTP_THREADS=0) for comparison, a fourth uses
- * HTTP/1.1 pipelining on the event loop (WX_HTTP_PIPELINING=BENCH_WX_PIPELINING, default 16).
- * BENCH_SECURE_RUNS picks among them (threads,loop,pipelined); BENCH_SECURE_ROUNDS repeats the
- * whole (checks off, then each) that many times.
+ * CPU is reported for the whole process and for its event loop (main thread) alone. Runs with
+ * checks: `process` (the default, WX_CHECKER=process: the checker process is measured apart and
+ * moved to BENCH_CHECKER_CORE, default the generators' core like the persister; `server` leaves it
+ * on the BFF's; its HTTP pipelined at BENCH_WX_CHECKER_PIPELINING, default BENCH_WX_PIPELINING),
+ * and, with the checks on the BFF's process (WX_CHECKER=inline), `threads` (the HTTP on a worker
+ * thread), `loop` (WX_HTTP_THREADS=0) and `pipelined` (HTTP/1.1 pipelining on the event loop,
+ * WX_HTTP_PIPELINING=BENCH_WX_PIPELINING, default 16). BENCH_SECURE_RUNS picks among them
+ * (process,threads,loop,pipelined); BENCH_SECURE_ROUNDS repeats the whole (checks off, then each)
+ * that many times.
  * To see where a check's CPU goes on both threads: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"
  * writes a profile of each server's event loop and of each of its worker threads.
  * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). BENCH_BFF_ENV: a JSON object
@@ -74,6 +78,8 @@ const PER_GENERATOR = 16_000
 const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? '0'
 const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1'
 const PERSISTER_CORE = process.env.BENCH_PERSISTER_CORE ?? LOAD_CORE
+/** The BFF's checker process (WX_CHECKER=process) is moved to this core; `server`: left on the BFF's. */
+const CHECKER_CORE = process.env.BENCH_CHECKER_CORE ?? LOAD_CORE
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
 const IDLE = env('BENCH_IDLE', 100_000)
@@ -368,6 +374,12 @@ function descendants(pid: number): number[] {
   }
   walk(pid)
   return out
+}
+
+/** The checker processes (dist/checker.js) among `pids`, with their descendants. */
+function checkerPids(pids: number[]): number[] {
+  const checkers = pids.filter((p) => safeRead(`/proc/${p}/cmdline`).includes('checker.js'))
+  return checkers.flatMap((p) => [p, ...descendants(p)])
 }
 
 /** The server's node processes: for taskset-launched servers, the node process is the child itself (exec). */
@@ -764,7 +776,12 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     // Warm up (JIT, conversation creation), then measure a steady rate.
     await gen!.call('rate', { mode, pairs, rate: RATE, durationMs: 2000 })
     const stats0 = await commandStats()
-    const pids = serverPids(server)
+    // A checker process (WX_CHECKER=process) is measured apart from the BFF, on CHECKER_CORE.
+    const all = serverPids(server)
+    const checker = checkerPids(all)
+    const pids = all.filter((p) => !checker.includes(p))
+    if (checker.length > 0 && CHECKER_CORE !== 'server') for (const p of checker) execFileSync('taskset', ['-a', '-p', '-c', CHECKER_CORE, String(p)], { stdio: 'ignore' })
+    const checkerCpu0 = cpuSeconds(checker)
     const cpu0 = cpuSplit(pids)
     const persisterPids = persister ? [persister.child.pid!, ...descendants(persister.child.pid!)] : []
     const persisterCpu0 = cpuSeconds(persisterPids)
@@ -780,6 +797,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
     const cpu1 = cpuSplit(pids)
     const persisterCpu = cpuSeconds(persisterPids) - persisterCpu0
+    const checkerCpu = cpuSeconds(checker) - checkerCpu0
     const mainCpu = mainThreadCpuSeconds(pids) - main0
     const redisCpu = (await redisCpuSeconds()) - redis0
     const mysqlCpu = cpuSeconds(mysqlPids) - mysql0
@@ -811,6 +829,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
       redisCommandsPerMessage: commands.total / Math.max(1, r.received),
       redisCommands: commands.calls,
       ...(persisterLag ? { persisterLag } : {}),
+      ...(checker.length > 0 ? { checker: { cpuS: checkerCpu, cpuUsPerMessage: perMessage(checkerCpu), core: CHECKER_CORE === 'server' ? SERVER_CORE : CHECKER_CORE } } : {}),
       ...(persister
         ? {
             persister: {
@@ -1230,14 +1249,19 @@ async function main() {
     const fake = await fakeWeChat(delayMs)
     try {
       const wx = { WX_APPID: 'wxbench', WX_SECRET: 'bench', WX_API_BASE: fake.url, WX_TEXT_CHECKS_PER_MIN: '1000000', ...(process.env.BENCH_WX_BATCH_MS ? { WX_HTTP_BATCH_MS: process.env.BENCH_WX_BATCH_MS } : {}) }
-      // threads: the default (WX_HTTP_THREADS=1); loop: the HTTP on the event loop (what the threads
-      // take off it); pipelined: HTTP/1.1 pipelining on the event loop (wechat/pipeline.ts).
+      // process: the default (WX_CHECKER=process: the checks in a checker process, measured apart,
+      // its HTTP pipelined unless BENCH_WX_CHECKER_PIPELINING=0); the checks on the BFF's process
+      // (WX_CHECKER=inline): threads (WX_HTTP_THREADS=1), loop: the HTTP on the event loop (what
+      // the threads take off it); pipelined: HTTP/1.1 pipelining on the event loop (wechat/pipeline.ts).
+      const inline = { ...wx, WX_CHECKER: 'inline' }
+      const pipelining = process.env.BENCH_WX_PIPELINING ?? '16'
       const variants: Record<string, Record<string, string>> = {
-        threads: wx,
-        loop: { ...wx, WX_HTTP_THREADS: '0' },
-        pipelined: { ...wx, WX_HTTP_PIPELINING: process.env.BENCH_WX_PIPELINING ?? '16' },
+        process: { ...wx, WX_HTTP_PIPELINING: process.env.BENCH_WX_CHECKER_PIPELINING ?? pipelining },
+        threads: inline,
+        loop: { ...inline, WX_HTTP_THREADS: '0' },
+        pipelined: { ...inline, WX_HTTP_PIPELINING: pipelining },
       }
-      const names = (process.env.BENCH_SECURE_RUNS ?? 'threads,loop,pipelined').split(',').filter((n) => n in variants)
+      const names = (process.env.BENCH_SECURE_RUNS ?? 'process,threads,loop,pipelined').split(',').filter((n) => n in variants)
       type Run = Awaited<ReturnType<typeof one2one>>
       const rounds: Array<{ plain: Run } & Record<string, Run>> = []
       // BENCH_SECURE_ROUNDS (1): each round measures checks off, then each variant, so a ratio
@@ -1250,6 +1274,7 @@ async function main() {
         for (const name of names) {
           const v = r[name]!
           rows.push([`1:1 CPU per msg, checks ${name} (${RATE}/s, round ${round + 1})`, `${fmt(v.cpuUsPerMessage)} us (loop ${fmt(v.mainThreadUsPerMessage)} us)`, `${fmt(plain.cpuUsPerMessage)} us (loop ${fmt(plain.mainThreadUsPerMessage)} us), checks off`, `${fmt(v.cpuUsPerMessage / plain.cpuUsPerMessage, 2)} (loop ${fmt(v.mainThreadUsPerMessage / plain.mainThreadUsPerMessage, 2)})`, '<= 1.1x'])
+          if (v.checker) rows.push([`checker process CPU per msg, checks ${name}`, `${fmt(v.checker.cpuUsPerMessage)} us (core ${v.checker.core})`, '-', '-', 'apart from the BFF'])
           rows.push([`1:1 delivered, p50/p99, checks ${name}`, `${v.received}/${v.sent}, ${fmt(v.p50, 2)} / ${fmt(v.p99, 2)} ms`, `${plain.received}/${plain.sent}, ${fmt(plain.p50, 2)} / ${fmt(plain.p99, 2)} ms`, `${fmt(v.p50 / plain.p50, 2)} / ${fmt(v.p99 / plain.p99, 2)}`, `+${delayMs} ms expected`])
         }
       }
@@ -1257,6 +1282,7 @@ async function main() {
       results.secure = {
         target: `1:1 at ${RATE}/s with msgSecCheck (fake answers in ${delayMs} ms): within 10% of the same BFF without`,
         plain: last.plain,
+        ...(last.process ? { checkerProcess: last.process, checkerProcessCpuRatio: last.process.cpuUsPerMessage / last.plain.cpuUsPerMessage, checkerProcessCpuUsPerMessage: last.process.checker?.cpuUsPerMessage } : {}),
         ...(last.threads ? { secure: last.threads, cpuRatio: last.threads.cpuUsPerMessage / last.plain.cpuUsPerMessage, mainThreadRatio: last.threads.mainThreadUsPerMessage / last.plain.mainThreadUsPerMessage } : {}),
         ...(last.loop ? { onLoop: last.loop, onLoopCpuRatio: last.loop.cpuUsPerMessage / last.plain.cpuUsPerMessage } : {}),
         ...(last.pipelined ? { pipelined: last.pipelined, pipelinedCpuRatio: last.pipelined.cpuUsPerMessage / last.plain.cpuUsPerMessage } : {}),

@@ -8,7 +8,7 @@ import pino from 'pino'
 import { MemoryWeChatStore } from '../src/store/wechat'
 import { AccessTokens, WxApi, WxMetrics } from '../src/wechat/api'
 import type { WxHttp } from '../src/wechat/http'
-import { TextSecurity } from '../src/wechat/security'
+import { TextCheckMetrics, TextChecker, TextSecurity } from '../src/wechat/security'
 import { PassCache } from '../src/wechat/verdicts'
 
 const N = Number(process.env.BENCH_CHECKS ?? 200_000)
@@ -23,7 +23,8 @@ const metrics = new WxMetrics(registry)
 const api = new WxApi(new AccessTokens(store, options, metrics, log), options, metrics, log)
 // The recent passes on, as the BFF's default (WX_SECCHECK_CACHE_MAX 10000): every text here is new, so each is asked and kept.
 const passes = new PassCache({ max: 10_000, ttlMs: 60_000 })
-const checks = new TextSecurity(api, store, { unavailablePolicy: 'allow', checksPerMin: 1_000_000_000, listMax: 100, passes }, registry, log)
+const checker = new TextChecker(api, store, { checksPerMin: 1_000_000_000, passes }, new TextCheckMetrics(registry), log)
+const checks = new TextSecurity(checker, store, { unavailablePolicy: 'allow', listMax: 100 })
 
 async function run(n: number): Promise<void> {
   // 100 checks in flight at once, as sends of different users are.

@@ -180,6 +180,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     registry: metrics.registry,
     log,
     verifyToken: (token) => tokens.verify(token),
+    checkerStore:
+      config.store === 'redis'
+        ? { kind: 'redis', url: config.redisUrl, clusterNodes: config.redisClusterNodes, prefix: config.redisPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, connectTimeoutMs: config.redisConnectTimeoutMs }
+        : { kind: 'memory' },
+    logLevel: config.logLevel,
     files: { signedPath: (id) => uploads.urls.sign(id, 'data'), withdraw: (id) => uploads.withdrawFile(id) },
   })
   // An image or audio file whose upload finished goes to WeChat's media check (when configured).
@@ -311,6 +316,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     app,
   )
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head))
+  // Sends are not taken before the text checks can answer them.
+  await wechat.ready()
   await listen(server, config.port, config.host)
   const port = (server.address() as AddressInfo).port
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host

@@ -55,9 +55,11 @@ const TOKEN_WAIT_POLL_MS = 50
 export class WxMetrics {
   readonly calls: Counter<'api' | 'outcome'>
   readonly refreshes: Counter<'reason'>
-  constructor(registry: Registry) {
-    this.calls = new Counter({ name: 'wechat_calls_total', help: 'WeChat API calls by api and outcome (ok, errcode, timeout, retry)', labelNames: ['api', 'outcome'], registers: [registry] })
-    this.refreshes = new Counter({ name: 'wechat_token_refreshes_total', help: 'access_token fetches by this process, by reason (missing, ahead, invalid)', labelNames: ['reason'], registers: [registry] })
+  /** `collect`: run before each read of the counters (the checker process's counts added, checker-client.ts). */
+  constructor(registry: Registry, collect?: () => Promise<void>) {
+    const c = collect ? { collect } : {}
+    this.calls = new Counter({ name: 'wechat_calls_total', help: 'WeChat API calls by api and outcome (ok, errcode, timeout, retry)', labelNames: ['api', 'outcome'], registers: [registry], ...c })
+    this.refreshes = new Counter({ name: 'wechat_token_refreshes_total', help: 'access_token fetches by this process, by reason (missing, ahead, invalid)', labelNames: ['reason'], registers: [registry], ...c })
   }
 }
 

@@ -36,6 +36,20 @@ export interface WeChatConfig {
    * WX_HTTP_THREADS is then unused) instead of undici. Default 0 (off), at most 256.
    */
   readonly httpPipelining: number
+  /**
+   * WX_CHECKER: where text checks run. `process` (default): a checker process the BFF starts and
+   * restarts (dist/checker.js; checker-client.ts), which makes the HTTP calls, keeps the budget,
+   * the recent passes and the retries, so the chat's event loop only hands the texts of a turn over
+   * in one message; `inline`: on this process (WX_HTTP_THREADS/WX_HTTP_PIPELINING say how).
+   */
+  readonly checker: 'process' | 'inline'
+  /**
+   * WX_CHECKER_TIMEOUT_MS: a text the checker process has not answered within this long is
+   * unavailable (WX_SECCHECK_UNAVAILABLE decides). Default 15000: above a check's own worst case
+   * (WX_TIMEOUT_MS 5000 over WX_RETRY_MAX+1 attempts with their backoff), so it fires only when
+   * the process is stuck. 100 to 600000.
+   */
+  readonly checkerTimeoutMs: number
   /** WX_SECCHECK: msgSecCheck of message text before it is stored. Default on (when enabled). */
   readonly secCheck: boolean
   /**
@@ -89,6 +103,8 @@ export function loadWeChatConfig(e: Env): WeChatConfig {
     httpThreads: e.WX_HTTP_THREADS,
     httpBatchMs: e.WX_HTTP_BATCH_MS,
     httpPipelining: e.WX_HTTP_PIPELINING,
+    checker: e.WX_CHECKER,
+    checkerTimeoutMs: e.WX_CHECKER_TIMEOUT_MS,
     secCheck: e.WX_SECCHECK,
     unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
     textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,

@@ -35,8 +35,10 @@ import { WxHttpThreads } from './http'
 import type { WxHttp } from './http'
 import { PipelinedHttp } from './pipeline'
 import { PassCache } from './verdicts'
-import { NO_CHECKS, TextSecurity } from './security'
-import type { SendChecks } from './security'
+import { NO_CHECKS, TextCheckMetrics, TextChecker, TextSecurity } from './security'
+import type { SendChecks, VerdictSource } from './security'
+import { CheckerProcess } from './checker-client'
+import type { CheckerStore } from './checker-client'
 import { Subscriptions } from './subscriptions'
 import { Reports } from './reports'
 import { MediaSecurity, pushRouter } from './media'
@@ -51,6 +53,10 @@ export interface WeChatDeps {
   readonly registry: Registry
   readonly log: Logger
   readonly verifyToken: (token: string | undefined) => Promise<{ readonly user: { readonly id: UserId } }>
+  /** Where the checker process (WX_CHECKER=process) keeps the budget and reads the token: the engine's store. */
+  readonly checkerStore: CheckerStore
+  /** LOG_LEVEL of the checker process. */
+  readonly logLevel: string
   /** The upload component's signing and withdrawal, for image checks. */
   readonly files?: { readonly signedPath: (fileId: string) => string; readonly withdraw: (fileId: string) => Promise<boolean> }
 }
@@ -58,6 +64,10 @@ export interface WeChatDeps {
 export interface WeChat {
   /** The one call of the chat service before a send is stored. */
   readonly checks: SendChecks
+  /** The checker process (WX_CHECKER=process with checks on). */
+  readonly checker: CheckerProcess | undefined
+  /** Resolves when the integration takes traffic (its checker process ready, or given up on: checker-client.ts). */
+  ready(): Promise<void>
   /** Undefined when WeChat is not configured. */
   readonly subscriptions: Subscriptions | undefined
   readonly api: WxApi | undefined
@@ -93,13 +103,14 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let subscriptions: Subscriptions | undefined
   let media: MediaSecurity | undefined
   let http: WxHttp | undefined
+  let checker: CheckerProcess | undefined
   if (config.enabled) {
     if (config.httpPipelining > 0) {
       http = new PipelinedHttp({ depth: config.httpPipelining })
     } else if (config.httpThreads > 0) {
       http = new WxHttpThreads({ threads: config.httpThreads, batchMs: config.httpBatchMs, onThreadError: (err) => log.error({ err: err.message }, 'wechat HTTP thread failed: its calls failed, the next ones start a new thread') })
     }
-    const options = {
+    const calls = {
       appId: deps.appId,
       secret: deps.secret,
       apiBase: deps.apiBase,
@@ -108,13 +119,30 @@ export function createWeChat(deps: WeChatDeps): WeChat {
       lockMs: config.tokenLockMs,
       retryMax: config.retryMax,
       retryBaseMs: config.retryBaseMs,
-      ...(http ? { http } : {}),
     }
-    const metrics = new WxMetrics(deps.registry)
+    const options = { ...calls, ...(http ? { http } : {}) }
+    // With a checker process, its counts join these counters whenever they are read.
+    const wantsChecker = config.secCheck && config.checker === 'process'
+    const collect = wantsChecker ? () => checker?.counts() ?? Promise.resolve() : undefined
+    const metrics = new WxMetrics(deps.registry, collect)
     api = new WxApi(new AccessTokens(engine.wechat, options, metrics, log), options, metrics, log)
     if (config.secCheck) {
-      const passes = config.secCheckCacheMax > 0 ? new PassCache({ max: config.secCheckCacheMax, ttlMs: config.secCheckCacheTtlMs }) : undefined
-      checks = new TextSecurity(api, engine.wechat, { unavailablePolicy: config.unavailablePolicy, checksPerMin: config.textChecksPerMin, listMax: config.moderationListMax, ...(passes ? { passes } : {}) }, deps.registry, log)
+      const textMetrics = new TextCheckMetrics(deps.registry, collect)
+      let verdicts: VerdictSource
+      if (wantsChecker) {
+        checker = new CheckerProcess({
+          settings: { api: calls, httpPipelining: config.httpPipelining, checksPerMin: config.textChecksPerMin, cacheMax: config.secCheckCacheMax, cacheTtlMs: config.secCheckCacheTtlMs, store: deps.checkerStore, logLevel: deps.logLevel },
+          timeoutMs: config.checkerTimeoutMs,
+          registry: deps.registry,
+          metrics: textMetrics,
+          log,
+        })
+        verdicts = checker
+      } else {
+        const passes = config.secCheckCacheMax > 0 ? new PassCache({ max: config.secCheckCacheMax, ttlMs: config.secCheckCacheTtlMs }) : undefined
+        verdicts = new TextChecker(api, engine.wechat, { checksPerMin: config.textChecksPerMin, ...(passes ? { passes } : {}) }, textMetrics, log)
+      }
+      checks = new TextSecurity(verdicts, engine.wechat, { unavailablePolicy: config.unavailablePolicy, listMax: config.moderationListMax })
     }
     subscriptions = new Subscriptions(
       api,
@@ -141,7 +169,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
         log,
       )
     }
-    log.info({ secCheck: config.secCheck, httpThreads: config.httpPipelining > 0 ? 0 : config.httpThreads, httpPipelining: config.httpPipelining, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
+    log.info({ secCheck: config.secCheck, checker: config.secCheck ? config.checker : undefined, httpThreads: config.httpPipelining > 0 ? 0 : config.httpThreads, httpPipelining: config.httpPipelining, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
   } else {
     log.info('wechat integration off: WX_APPID/WX_SECRET unset (no content security, no subscription messages)')
   }
@@ -196,6 +224,8 @@ export function createWeChat(deps: WeChatDeps): WeChat {
 
   const self: WeChat = {
     checks,
+    checker,
+    ready: () => checker?.ready() ?? Promise.resolve(),
     subscriptions,
     api,
     media,
@@ -209,6 +239,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     retract: undefined,
     close: async () => {
       await subscriptions?.close()
+      await checker?.close()
       await http?.close()
     },
   }

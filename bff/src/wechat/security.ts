@@ -12,7 +12,11 @@
  *   client's outbox resends it later).
  * A text longer than 2,500 characters (WeChat's bound per call) is checked in parts, in parallel;
  * the worst verdict of the parts counts. A short part WeChat passed within WX_SECCHECK_CACHE_TTL_MS
- * (on this process) passes without a call (verdicts.ts).
+ * (in the process that checks) passes without a call (verdicts.ts).
+ *
+ * Two halves: TextChecker reaches a verdict (budget, recent passes, calls, counts, logs), in the
+ * checker process by default (WX_CHECKER=process, checker-client.ts) or on this one (`inline`);
+ * TextSecurity applies it to a send here (the policy, the moderation list).
  */
 import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
@@ -55,66 +59,81 @@ export const SECCHECK_PART_CHARS = 2500
 /** msgSecCheck scene of chat messages (2: comment; 1 is for profiles). */
 const SCENE_MESSAGE = 2
 const RANK = { pass: 0, review: 1, risky: 2 } as const
-type Suggest = keyof typeof RANK
+export type Suggest = keyof typeof RANK
 
-export interface TextCheckOptions {
-  readonly unavailablePolicy: 'allow' | 'refuse'
+/** What a text's check came to: WeChat's worst verdict of its parts, or no verdict at all. */
+export type TextVerdict = { readonly suggest: Suggest; readonly label: number } | { readonly suggest: 'unavailable' }
+
+/**
+ * Where a text gets its verdict: this process (TextChecker, WX_CHECKER=inline) or the checker
+ * process (checker-client.ts, WX_CHECKER=process). Never throws: a check that could not be made is
+ * `unavailable`, and the policy is the caller's.
+ */
+export interface VerdictSource {
+  verdict(user: UserId, text: string): Promise<TextVerdict>
+}
+
+/** The counters of text checks, by these names wherever the checks run (the checker process reports its counts to the BFF's). */
+export class TextCheckMetrics {
+  readonly verdicts: Counter<'suggest'>
+  readonly cacheHits: Counter
+  /** `collect`: run before each read of the counters (the checker process's counts added). */
+  constructor(registry: Registry, collect?: () => Promise<void>) {
+    const c = collect ? { collect } : {}
+    this.cacheHits = new Counter({ name: 'wechat_text_check_cache_hits_total', help: 'Texts passed from the recent passes of this process (WX_SECCHECK_CACHE_MAX), without a call', registers: [registry], ...c })
+    this.verdicts = new Counter({ name: 'wechat_text_checks_total', help: 'Texts checked before storing, by verdict (pass, review, risky, unavailable)', labelNames: ['suggest'], registers: [registry], ...c })
+  }
+}
+
+export interface TextCheckerOptions {
   readonly checksPerMin: number
-  readonly listMax: number
   /** Short texts passed a moment ago (verdicts.ts). Default: none kept. */
   readonly passes?: PassCache
 }
 
-export class TextSecurity implements SendChecks {
-  readonly verdicts: Counter<'suggest'>
-  readonly cacheHits: Counter
+/** The checks themselves: the shared budget, the recent passes, the calls to WeChat, their counts and logs. */
+export class TextChecker implements VerdictSource {
   private readonly budget: SharedBudget
   private readonly spent = new SpentNotice()
 
   constructor(
     private readonly api: WxApi,
-    private readonly store: WeChatStore,
-    private readonly options: TextCheckOptions,
-    registry: Registry,
+    store: WeChatStore,
+    private readonly options: TextCheckerOptions,
+    private readonly metrics: TextCheckMetrics,
     private readonly log: Logger,
   ) {
     this.budget = new SharedBudget(store, 'msgsec', options.checksPerMin)
-    this.cacheHits = new Counter({ name: 'wechat_text_check_cache_hits_total', help: 'Texts passed from the recent passes of this process (WX_SECCHECK_CACHE_MAX), without a call', registers: [registry] })
-    this.verdicts = new Counter({ name: 'wechat_text_checks_total', help: 'Texts checked before storing, by verdict (pass, review, risky, unavailable)', labelNames: ['suggest'], registers: [registry] })
   }
 
-  async text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void> {
+  async verdict(user: UserId, text: string): Promise<TextVerdict> {
     const all = split(text)
     // Parts passed a moment ago are not asked again (verdicts.ts).
     const passes = this.options.passes
     const parts = passes ? all.filter((p) => !passes.passed(user, SCENE_MESSAGE, p)) : all
     if (parts.length === 0) {
-      this.cacheHits.inc()
-      this.verdicts.inc({ suggest: 'pass' })
-      return
+      this.metrics.cacheHits.inc()
+      this.metrics.verdicts.inc({ suggest: 'pass' })
+      return PASS
     }
-    let verdict: { suggest: Suggest; label: number } | undefined
     try {
       // The deployment-wide budget counts calls, one per part.
       const granted = await Promise.all(parts.map(() => this.budget.take()))
       if (granted.includes(false)) throw new BudgetSpent('WX_TEXT_CHECKS_PER_MIN')
       const results = await Promise.all(parts.map((content) => this.checkPart(user, content)))
       if (passes) results.forEach((r, i) => r.suggest === 'pass' && passes.pass(user, SCENE_MESSAGE, parts[i]!))
-      verdict = results.reduce((a, b) => (RANK[b.suggest] > RANK[a.suggest] ? b : a))
+      const verdict = results.reduce((a, b) => (RANK[b.suggest] > RANK[a.suggest] ? b : a))
+      this.metrics.verdicts.inc({ suggest: verdict.suggest })
+      return verdict
     } catch (err) {
-      this.verdicts.inc({ suggest: 'unavailable' })
-      if (!(err instanceof BudgetSpent)) this.log.warn({ err: err instanceof Error ? err.message : String(err), user, conv }, 'text check unavailable')
+      this.metrics.verdicts.inc({ suggest: 'unavailable' })
+      if (!(err instanceof BudgetSpent)) this.log.warn({ err: err instanceof Error ? err.message : String(err), user }, 'text check unavailable')
       else {
         const notice = this.spent.first()
-        if (notice.log) this.log.warn({ err: err.message, policy: this.options.unavailablePolicy, suppressedBefore: notice.suppressed }, 'text checks over budget for this minute')
+        if (notice.log) this.log.warn({ err: err.message, suppressedBefore: notice.suppressed }, 'text checks over budget for this minute')
       }
-      if (this.options.unavailablePolicy === 'refuse') throw new AppError('SECCHECK_UNAVAILABLE', undefined, { cause: err })
-      await this.flag('unchecked', user, conv, cid, text, undefined)
-      return
+      return UNAVAILABLE
     }
-    this.verdicts.inc({ suggest: verdict.suggest })
-    if (verdict.suggest === 'risky') throw new AppError('CONTENT_RISKY', undefined, { details: { label: verdict.label } })
-    if (verdict.suggest === 'review') await this.flag('review', user, conv, cid, text, verdict.label)
   }
 
   private async checkPart(openid: string, content: string): Promise<{ suggest: Suggest; label: number }> {
@@ -123,6 +142,38 @@ export class TextSecurity implements SendChecks {
     const suggest = result.suggest
     if (suggest !== 'pass' && suggest !== 'review' && suggest !== 'risky') throw new Error('msg_sec_check answered without a verdict')
     return { suggest, label: typeof result.label === 'number' ? result.label : 0 }
+  }
+}
+
+const PASS: TextVerdict = { suggest: 'pass', label: 0 }
+const UNAVAILABLE: TextVerdict = { suggest: 'unavailable' }
+
+export interface TextCheckOptions {
+  readonly unavailablePolicy: 'allow' | 'refuse'
+  readonly listMax: number
+}
+
+/** The policy of a verdict: what the send does, what moderators see. */
+export class TextSecurity implements SendChecks {
+  constructor(
+    private readonly source: VerdictSource,
+    private readonly store: WeChatStore,
+    private readonly options: TextCheckOptions,
+  ) {}
+
+  async text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void> {
+    const verdict = await this.source.verdict(user, text)
+    switch (verdict.suggest) {
+      case 'pass':
+        return
+      case 'risky':
+        throw new AppError('CONTENT_RISKY', undefined, { details: { label: verdict.label } })
+      case 'review':
+        return this.flag('review', user, conv, cid, text, verdict.label)
+      case 'unavailable':
+        if (this.options.unavailablePolicy === 'refuse') throw new AppError('SECCHECK_UNAVAILABLE')
+        return this.flag('unchecked', user, conv, cid, text, undefined)
+    }
   }
 
   private async flag(kind: 'review' | 'unchecked', from: UserId, conv: ConvId, cid: string, text: string, label: number | undefined): Promise<void> {

@@ -23,8 +23,8 @@ export function bundle(): Promise<string> {
   bundled ??= (async () => {
     const outdir = path.join(bffDir, '.test-dist', String(process.pid))
     mkdirSync(outdir, { recursive: true })
-    // The persister beside main.js: the BFF starts it from there (ARCHIVE_PERSISTER=process).
-    await bundleBff({ entryPoints: [path.join(bffDir, 'src/main.ts'), path.join(bffDir, 'src/persister.ts')], outdir })
+    // The persister and the checker beside main.js: the BFF starts them from there (ARCHIVE_PERSISTER=process, WX_CHECKER=process).
+    await bundleBff({ entryPoints: [path.join(bffDir, 'src/main.ts'), path.join(bffDir, 'src/persister.ts'), path.join(bffDir, 'src/checker.ts')], outdir })
     return path.join(outdir, 'main.js')
   })()
   return bundled

@@ -1,0 +1,118 @@
+/**
+ * The checker process (WX_CHECKER=process, wechat/checker-client.ts): text checks with
+ * msgSecCheck off the chat's event loop. Started by the BFF with an IPC channel; its settings come
+ * in the first message (`init`), then `checks` messages, each the texts of one turn of the BFF;
+ * it answers `ready`, then `verdicts` (those reached in one turn of its own, in one message) and,
+ * asked `counts?` (a scrape of the BFF's /metrics), `counts`: its counter increments since the
+ * last, added to the BFF's counters of the same names.
+ *
+ * It holds the HTTP to WeChat (pipelined with WX_HTTP_PIPELINING, else undici on its own loop:
+ * nothing else runs here), the access_token reads, the shared per-minute budget, the recent passes
+ * (verdicts.ts) and the retries. Exits when the BFF goes (the channel closes), or on SIGTERM once
+ * the checks in flight are answered. Exit codes: 0 stopped, 1 could not open its store.
+ */
+import { Registry } from 'prom-client'
+import type { CheckerSettings, InitMessage } from './wechat/checker-client'
+import { toWire } from './wechat/checker-wire'
+import type { ChecksMessage, CountsMessage, CountsRequest, VerdictsMessage, WireVerdict } from './wechat/checker-wire'
+import { createLogger } from './log'
+import { openSideClient } from './store/redis-side'
+import { MemoryWeChatStore, RedisWeChatStore } from './store/wechat'
+import type { WeChatStore } from './store/wechat'
+import { AccessTokens, WxApi, WxMetrics } from './wechat/api'
+import { PipelinedHttp } from './wechat/pipeline'
+import { TextCheckMetrics, TextChecker } from './wechat/security'
+import { PassCache } from './wechat/verdicts'
+
+let http: PipelinedHttp | undefined
+let closeStore = async (): Promise<void> => {}
+// No BFF to talk to (gone before or after the settings came): nothing to do.
+process.once('disconnect', () => void exit(0))
+const settings = await new Promise<CheckerSettings>((resolve) => {
+  const first = (m: InitMessage) => {
+    if (m?.t !== 'init') return
+    process.off('message', first)
+    resolve(m.settings)
+  }
+  process.on('message', first)
+})
+const log = createLogger(settings.logLevel).child({ role: 'checker' })
+
+let store: WeChatStore
+try {
+  if (settings.store.kind === 'redis') {
+    const client = await openSideClient({ ...settings.store, onError: () => {} }, {}, 'wechat checker')
+    store = new RedisWeChatStore(client, settings.store.prefix, (work) => work())
+    closeStore = async () => void client.disconnect()
+  } else store = new MemoryWeChatStore()
+} catch (err) {
+  log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'checker start failed')
+  process.exit(1)
+}
+
+const registry = new Registry()
+const wxMetrics = new WxMetrics(registry)
+if (settings.httpPipelining > 0) http = new PipelinedHttp({ depth: settings.httpPipelining })
+const options = { ...settings.api, ...(http ? { http } : {}) }
+const api = new WxApi(new AccessTokens(store, options, wxMetrics, log), options, wxMetrics, log)
+const passes = settings.cacheMax > 0 ? new PassCache({ max: settings.cacheMax, ttlMs: settings.cacheTtlMs }) : undefined
+const checker = new TextChecker(api, store, { checksPerMin: settings.checksPerMin, ...(passes ? { passes } : {}) }, new TextCheckMetrics(registry), log)
+
+// Verdicts reached in one turn leave together.
+let out: WireVerdict[] = []
+let flushing = false
+const flush = () => {
+  flushing = false
+  if (out.length === 0 || !process.connected) return
+  process.send!({ t: 'verdicts', v: out } satisfies VerdictsMessage)
+  out = []
+}
+const answer = (w: WireVerdict) => {
+  out.push(w)
+  if (!flushing) {
+    flushing = true
+    setImmediate(flush)
+  }
+}
+
+process.on('message', (m: ChecksMessage | CountsRequest) => {
+  if (m?.t === 'counts?') return void reportCounts()
+  if (m?.t !== 'checks') return
+  for (const [id, user, text] of m.c) {
+    // verdict() never throws: a failed check is `unavailable`.
+    void checker.verdict(user, text).then((v) => answer(toWire(id, v)))
+  }
+})
+
+// Counter increments since the last report, when the BFF asks (a scrape of its /metrics): it adds
+// them to its counters of the same names.
+const reported = new Map<string, number>()
+async function reportCounts(): Promise<void> {
+  const c: CountsMessage['c'] = []
+  for (const metric of await registry.getMetricsAsJSON()) {
+    // The string at run time (prom-client's typings declare a numeric enum it does not export).
+    if (String(metric.type) !== 'counter') continue
+    for (const value of metric.values) {
+      const labels = value.labels as Record<string, string>
+      const key = `${metric.name}\n${JSON.stringify(labels)}`
+      const n = value.value - (reported.get(key) ?? 0)
+      if (n <= 0) continue
+      reported.set(key, value.value)
+      c.push([metric.name, labels, n])
+    }
+  }
+  if (process.connected) process.send!({ t: 'counts', c } satisfies CountsMessage)
+}
+
+/**
+ * Stop: the BFF stopping (SIGTERM) has already answered its texts in flight `unavailable`, and a
+ * BFF gone (the channel closed, even by kill -9) waits for nothing: no check is worth finishing.
+ */
+async function exit(code: number): Promise<never> {
+  await http?.close()
+  await closeStore()
+  process.exit(code)
+}
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void exit(0))
+process.send!({ t: 'ready' })
+log.debug({ store: settings.store.kind, pipelining: settings.httpPipelining }, 'checker ready')
