@@ -14,17 +14,39 @@ import { Command } from 'ioredis'
 /** Bytes of `s` as one RESP bulk string. */
 export function bulkLength(s: string): number {
   const n = Buffer.byteLength(s)
-  return n + String(n).length + 5
+  return n + digitsOf(n) + 5
 }
 
 /** Write `s` as a RESP bulk string at `at`; the offset after it. */
 function writeBulk(buf: Buffer, at: number, s: string): number {
   const n = Buffer.byteLength(s)
-  at += buf.write(`$${n}\r\n`, at, 'latin1')
+  buf[at++] = 36 // $
+  at = writeDigits(buf, at, n)
+  at = crlf(buf, at)
   at += buf.write(s, at, 'utf8')
+  return crlf(buf, at)
+}
+
+function digitsOf(n: number): number {
+  let digits = 1
+  for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++
+  return digits
+}
+
+function crlf(buf: Buffer, at: number): number {
   buf[at] = 13
   buf[at + 1] = 10
   return at + 2
+}
+
+/** The decimal digits of `n` (a length: a non-negative integer) at `at`, without a string for them. */
+function writeDigits(buf: Buffer, at: number, n: number): number {
+  const digits = digitsOf(n)
+  for (let i = at + digits - 1; i >= at; i--) {
+    buf[i] = 48 + (n % 10)
+    n = Math.floor(n / 10)
+  }
+  return at + digits
 }
 
 /** The header of a command of `count` parts: `*<count>\r\n`. */
