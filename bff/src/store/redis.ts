@@ -409,7 +409,11 @@ class Keys {
 /** Turns any Redis failure into the temporary STORE_UNAVAILABLE the protocol promises. */
 type Guard = <T>(work: () => Promise<T>) => Promise<T>
 
-/** Conversations and users whose append keys are kept built (each map emptied when full). */
+/**
+ * Conversations and users whose append keys are kept built (each map emptied when full). A 1:1's
+ * entry also keeps its encoded command parts, two per sender of a few hundred bytes: about 1 KB per
+ * conversation, 10 MB at most.
+ */
 const APPEND_KEYS_MAX = 10_000
 
 /** The keys of one conversation every append names, its kind, and a 1:1's encoded append parts. */

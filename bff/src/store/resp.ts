@@ -54,11 +54,15 @@ export function arrayHeader(count: number): string {
   return `*${count}\r\n`
 }
 
-/** `parts` encoded as RESP bulk strings, preceded by `header` (an array header, or nothing). */
+/**
+ * `parts` encoded as RESP bulk strings, preceded by `header` (an array header, or nothing). For
+ * parts kept (a conversation's): in a Buffer of its own, not a slice of Node's shared 8 KiB pool,
+ * which one kept slice would keep whole.
+ */
 export function encodeParts(header: string, parts: readonly string[]): Buffer {
   let total = header.length
   for (const p of parts) total += bulkLength(p)
-  const buf = Buffer.allocUnsafe(total)
+  const buf = Buffer.allocUnsafeSlow(total)
   let at = buf.write(header, 0, 'latin1')
   for (const p of parts) at = writeBulk(buf, at, p)
   return buf
@@ -66,7 +70,8 @@ export function encodeParts(header: string, parts: readonly string[]): Buffer {
 
 /**
  * One command: `pre` (encoded already: the array header and the first parts), then `middle`
- * written as bulk strings, then `post` (encoded already). One allocation.
+ * written as bulk strings, then `post` (encoded already). One allocation, from the shared pool:
+ * the command lives until the socket took it.
  */
 export function encodeCommand(pre: Buffer, middle: readonly string[], post: Buffer): Buffer {
   let total = pre.length + post.length
