@@ -10,6 +10,7 @@ import type { ServerFrameType, UserId } from '@chat/shared'
 import type { Outlet } from '../chat/outlet'
 import type { SentSeqs } from '../chat/sent-seqs'
 import type { ConvSummary } from '../store/types'
+import { textFrame } from './ws-frame'
 
 export interface ConnectionLimits {
   readonly rateLimitPerSec: number
@@ -184,8 +185,15 @@ export class Connection implements Outlet {
       this.slowConsumer()
       return false
     }
-    corkForTurn(rawSocket(this.ws))
-    this.ws.send(data, TEXT)
+    const socket = rawSocket(this.ws)
+    corkForTurn(socket)
+    // A string is framed here and written as one Buffer (ws-frame.ts). Safe beside ws's own writes
+    // (pings, close, replyAndDrain): without permessage-deflate ws writes every frame at once, in
+    // call order, so frames never interleave; its bufferedAmount counts these bytes too (the
+    // socket's), which keeps the slow-consumer bound whole. A Buffer is shared by many sockets (a
+    // group's frame): ws writes it with a header of its own, uncopied.
+    if (typeof data === 'string' && socket) socket.write(textFrame(data))
+    else this.ws.send(data, TEXT)
     return true
   }
 

@@ -112,5 +112,20 @@ function textSend(text: string): ClientFrameOf<'send'> | undefined {
   if (typeof t !== 'string' || t.length < 1 || t.length > LIMITS.maxTextChars) return undefined
   // A quote or mentions: the full decoder checks them (this path would drop them).
   if ('reply' in body || 'mentions' in body || 'mentionAll' in body) return undefined
+  // Exactly the schema's keys in its order (what the client sends): the parsed object is the frame.
+  if (exactKeys(raw, SEND_KEYS) && exactKeys(body, TEXT_KEYS)) return raw as ClientFrameOf<'send'>
   return { type: 'send', cid, conv, kind: 'text', body: { text: t } }
+}
+
+const SEND_KEYS = ['type', 'cid', 'conv', 'kind', 'body'] as const
+const TEXT_KEYS = ['text'] as const
+
+/**
+ * Whether `o` has exactly `keys` as its enumerable own keys, in that order (for..in visits a
+ * parsed object's keys in insertion order; a parsed `__proto__` is an own key, so it fails here).
+ */
+function exactKeys(o: object, keys: readonly string[]): boolean {
+  let i = 0
+  for (const k in o) if (k !== keys[i++]) return false
+  return i === keys.length
 }

@@ -35,6 +35,7 @@
  * Every command fails fast when Redis is away (no offline queue, a command timeout): a send then
  * gets STORE_UNAVAILABLE instead of hanging, and ioredis reconnects by itself.
  */
+import { createHash } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import { AppError, directMembers } from '@chat/shared'
@@ -52,6 +53,7 @@ import { BacklogGate } from './backlog-gate'
 import type { ColdMessages } from './window'
 import { RedisWeChatStore } from './wechat'
 import { RECALLED_MARK } from './types'
+import { EncodedCommand, arrayHeader, encodeCommand, encodeParts } from './resp'
 import type {
   AppendInput,
   AppendResult,
@@ -136,15 +138,15 @@ type Client = Redis | Cluster
 
 /**
  * Dedup, seq, store, last message, sender's read mark and, with an archive, the persister's
- * stream (KEYS[5], when ARGV[5] is '1'): one round trip, one atomic step. The read mark is a
- * field of the conversation's hash (`r:<user>`), written by the HSET of the last message (KEYS[4],
- * the read marks' former hash, is not written). Replies: {0, seq} stored; {1, json} a duplicate;
- * {2} no such conversation; {4, seq} a duplicate whose original left the window (read it from the
- * archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked before the script, not in it
- * (backlog-gate.ts): an XLEN per send was one of the commands that made a send with the archive
- * slower than without.
+ * stream (KEYS[3], when ARGV[5] is '1'; without one KEYS[3] is KEYS[1] again): one round trip, one
+ * atomic step. The dedup key is the last key (KEYS[#KEYS]). The read mark is a field of the
+ * conversation's hash (`r:<user>`), written by the HSET of the last message. Replies: {0, seq}
+ * stored; {1, json} a duplicate; {2} no such conversation; {4, seq} a duplicate whose original left
+ * the window (read it from the archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked
+ * before the script, not in it (backlog-gate.ts): an XLEN per send was one of the commands that
+ * made a send with the archive slower than without.
  *
- * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[6] the sender's, KEYS[7..]
+ * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[4] the sender's, KEYS[5..]
  * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
  * atomic step: one HSET per member, no round trip more, and never behind the message. On Redis
  * Cluster they live in other slots than the conversation, so the caller writes them after the
@@ -163,7 +165,7 @@ if seq == 1 and redis.call('HEXISTS', KEYS[1], 'kind') == 0 then
   redis.call('HDEL', KEYS[1], 'lastSeq')
   return {2}
 end
-local known = redis.call('SET', KEYS[3], seq, 'NX', 'GET', 'PX', ARGV[3])
+local known = redis.call('SET', KEYS[#KEYS], seq, 'NX', 'GET', 'PX', ARGV[3])
 if known then
   redis.call('HINCRBY', KEYS[1], 'lastSeq', -1)
   local m = redis.call('ZRANGE', KEYS[2], known, known, 'BYSCORE')
@@ -173,18 +175,21 @@ end
 local json = ARGV[1] .. seq .. ARGV[2]
 redis.call('ZADD', KEYS[2], seq, json)
 redis.call('HSET', KEYS[1], 'last', json, 'r:' .. ARGV[4], seq)
-if ARGV[5] == '1' then redis.call('XADD', KEYS[5], '*', 'j', json) end
-if #KEYS > 5 then
+if ARGV[5] == '1' then redis.call('XADD', KEYS[3], '*', 'j', json) end
+if #KEYS > 4 then
   local l = 'l:' .. ARGV[6]
   local v = seq .. ' ' .. json
-  redis.call('HSET', KEYS[6], l, v, 'r:' .. ARGV[6], seq)
-  for i = 7, #KEYS do
+  redis.call('HSET', KEYS[4], l, v, 'r:' .. ARGV[6], seq)
+  for i = 5, #KEYS - 1 do
     if ARGV[7] == 'd' then redis.call('HSET', KEYS[i], l, v, 'p:' .. ARGV[6], seq)
     else redis.call('HSET', KEYS[i], l, v) end
   end
 end
 return {0, seq}
 `
+
+/** The append script's sha1, as EVALSHA names it (RedisMessages sends that command encoded by itself). */
+const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex')
 
 /**
  * A conversation brought back from the archive (Redis lost it): its record, its last seq (seqs
@@ -342,10 +347,11 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `
 
+/** {0, seq} stored, {1, json} a duplicate, {2} no such conversation, {4, seq} a duplicate out of the window. */
+type AppendReply = [number, string | number] | [number]
+
 interface Scripted {
-  chatAppend(k1: string, k2: string, k3: string, k4: string, k5: string, ...args: (string | number)[]): Promise<[number, string | number] | [number]>
-  /** APPEND with the members' summary keys: the key count first. */
-  chatAppendWith(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string | number] | [number]>
+  chatAppend(k1: string, k2: string, k3: string, k4: string, ...args: (string | number)[]): Promise<AppendReply>
   chatRestoreConv(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatTrimWindow(k1: string, k2: string, ...args: (string | number)[]): Promise<number>
   chatCreateConv(k1: string, ...args: (string | number)[]): Promise<0 | (string | null)[]>
@@ -360,8 +366,7 @@ interface Scripted {
 }
 
 function defineScripts(client: Client): Client & Scripted {
-  client.defineCommand('chatAppend', { numberOfKeys: 5, lua: APPEND })
-  client.defineCommand('chatAppendWith', { lua: APPEND })
+  client.defineCommand('chatAppend', { numberOfKeys: 4, lua: APPEND })
   client.defineCommand('chatRestoreConv', { numberOfKeys: 2, lua: RESTORE_CONV })
   client.defineCommand('chatTrimWindow', { numberOfKeys: 2, lua: TRIM_WINDOW })
   client.defineCommand('chatCreateConv', { numberOfKeys: 1, lua: CREATE_CONV })
@@ -404,16 +409,36 @@ class Keys {
 /** Turns any Redis failure into the temporary STORE_UNAVAILABLE the protocol promises. */
 type Guard = <T>(work: () => Promise<T>) => Promise<T>
 
-/** Conversations and users whose append keys are kept built (each map emptied when full). */
+/**
+ * Conversations and users whose append keys are kept built (each map emptied when full). A 1:1's
+ * entry also keeps its encoded command parts, two per sender of a few hundred bytes: about 1 KB per
+ * conversation, 10 MB at most.
+ */
 const APPEND_KEYS_MAX = 10_000
 
-/** The keys of one conversation every append names, and its kind. */
+/** The keys of one conversation every append names, its kind, and a 1:1's encoded append parts. */
 interface ConvKeys {
   readonly meta: string
   readonly msgs: string
-  readonly reads: string
   readonly direct: boolean
+  /** A 1:1's append command around the message's own parts, per sender (built at its first message). */
+  wire?: Map<UserId, AppendWire>
 }
+
+/**
+ * The parts of an append command (standalone Redis) that are the same for every message of one
+ * sender in one conversation, encoded: `pre` the command, the sha and every key but the dedup key,
+ * `post` the arguments after the message JSON. Valid for that member list and dedup window.
+ */
+interface AppendWire {
+  readonly members: readonly UserId[]
+  readonly windowMs: number
+  readonly pre: Buffer
+  readonly post: Buffer
+}
+
+/** Arguments of the append script after the keys: head, tail, window, from, archive flag, conv, kind. */
+const APPEND_ARGS = 7
 
 class RedisMessages implements MessageStore {
   /**
@@ -439,7 +464,7 @@ class RedisMessages implements MessageStore {
     let keys = this.convKeys.get(conv)
     if (!keys) {
       if (this.convKeys.size >= APPEND_KEYS_MAX) this.convKeys.clear()
-      keys = { meta: this.k.convMeta(conv), msgs: this.k.convMsgs(conv), reads: this.k.convReads(conv), direct: directMembers(conv) !== undefined }
+      keys = { meta: this.k.convMeta(conv), msgs: this.k.convMsgs(conv), direct: directMembers(conv) !== undefined }
       this.convKeys.set(conv, keys)
     }
     return keys
@@ -455,40 +480,28 @@ class RedisMessages implements MessageStore {
     return key
   }
 
+  /** The stream key with an archive; without one the script writes no stream: any key of the slot will do. */
+  private streamOr(meta: string): string {
+    return this.cold ? this.k.archiveStream() : meta
+  }
+
   async append(input: AppendInput, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
     const ck = this.keysOf(conv)
-    const meta = ck.meta
-    const keys = [
-      meta,
-      ck.msgs,
-      this.k.dedup(conv, input.from, input.cid),
-      ck.reads,
-      // Without an archive the stream is not written: any key of the slot will do.
-      this.cold ? this.k.archiveStream() : meta,
-    ]
-    const args = [parts.head, parts.tail, input.dedupWindowMs, input.from, this.cold ? '1' : '']
+    const dedup = this.k.dedup(conv, input.from, input.cid)
     // Standalone: the summaries in the script (members known: the caller's record, else read).
     const members = this.cluster ? undefined : (input.members ?? (await this.convs.get(conv))?.members)
-    // In the script only when the sender is a member (its summary is KEYS[6]): not for the `system`
+    // In the script only when the sender is a member (its summary is KEYS[4]): not for the `system`
     // message of a member who left, nor a `recall` event of a former member's message.
     const inScript = members !== undefined && members.includes(input.from)
     // Without an archive there is no gate: nothing to wait for (no turn through the microtask queue).
     if (this.backlog) await this.backlog.admit()
-    const res = await this.guard(() =>
-      inScript
-        ? this.r.chatAppendWith(
-            keys.length + members.length,
-            ...keys,
-            this.summaryOf(input.from),
-            ...othersOf(members, input.from, (m) => this.summaryOf(m)),
-            ...args,
-            conv,
-            ck.direct ? 'd' : '',
-          )
-        : this.r.chatAppend(keys[0]!, keys[1]!, keys[2]!, keys[3]!, keys[4]!, ...args),
-    )
+    const res = await this.guard(() => {
+      if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, input.from, this.cold ? '1' : '')
+      const wire = this.wireOf(ck, input, members)
+      return this.sendAppend(encodeCommand(wire.pre, [dedup, parts.head, parts.tail], wire.post))
+    })
     if (res[0] === 2) {
       // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
       if (this.cold && !restored && (await this.convs.restore(conv))) return this.append(input, true)
@@ -508,6 +521,46 @@ class RedisMessages implements MessageStore {
     // here is retried by its client with the same cid, which lands above and repairs them.
     if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, input.from, seq, json)
     return { msg: messageOf(input, seq), json, dup: false }
+  }
+
+  /**
+   * The encoded parts of a standalone append around the message's own (AppendWire): KEYS meta, messages, stream, the sender's summary, the others' summaries, then the dedup
+   * key; ARGV head, tail, then these. Kept for a 1:1 (two senders, a few hundred bytes each); a
+   * group's grows with its members and is built per message.
+   */
+  private wireOf(ck: ConvKeys, input: AppendInput, members: readonly UserId[]): AppendWire {
+    const from = input.from
+    let w = ck.wire?.get(from)
+    if (!w || w.members !== members || w.windowMs !== input.dedupWindowMs) {
+      const keys = [ck.meta, ck.msgs, this.streamOr(ck.meta), this.summaryOf(from), ...othersOf(members, from, (m) => this.summaryOf(m))]
+      const numKeys = keys.length + 1
+      w = {
+        members,
+        windowMs: input.dedupWindowMs,
+        pre: encodeParts(arrayHeader(3 + numKeys + APPEND_ARGS), ['EVALSHA', APPEND_SHA, String(numKeys), ...keys]),
+        post: encodeParts('', [String(input.dedupWindowMs), from, this.cold ? '1' : '', input.conv, ck.direct ? 'd' : '']),
+      }
+      if (ck.direct) (ck.wire ??= new Map()).set(from, w)
+    }
+    return w
+  }
+
+  /**
+   * Send an encoded EVALSHA of the append script. A Redis that does not have the script (restarted,
+   * flushed) answers NOSCRIPT: it is loaded and the command sent once more.
+   */
+  private sendAppend(wire: Buffer): Promise<AppendReply> {
+    return this.sendEncoded(wire).then(undefined, async (err: unknown) => {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
+      await this.r.script('LOAD', APPEND)
+      return this.sendEncoded(wire)
+    })
+  }
+
+  private sendEncoded(wire: Buffer): Promise<AppendReply> {
+    const command = new EncodedCommand('evalsha', wire)
+    void this.r.sendCommand(command)
+    return command.promise as Promise<AppendReply>
   }
 
   async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {

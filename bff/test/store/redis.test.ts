@@ -6,6 +6,7 @@ import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
 import { engineContract } from './contract'
 import { openArchive } from '../../src/archive/archive'
 import { createTestDatabase } from '../support/mysql'
+import { startOwnRedis } from '../support/redis-server'
 
 function open(options: EngineOptions, prefix: string, node: string) {
   return createRedisEngine({ ...options, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node })
@@ -59,6 +60,35 @@ describe('redis engine keys', () => {
       r.disconnect()
       await engine.close()
       await dropPrefix(prefix)
+    }
+  })
+})
+
+describe('redis engine append command', () => {
+  it('stores text of any script through the encoded command, and loads the script again when Redis lost it', async () => {
+    const own = await startOwnRedis()
+    const prefix = randomPrefix()
+    const engine = await createRedisEngine({ queueMaxLength: 10, queueRetentionMs: 60_000, url: own.url, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
+    const r = new Redis(own.url)
+    try {
+      await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: ['ann', 'bob'], createdAt: 1 })
+      const text = '你好 🎉 "quoted" \\ back'
+      const first = await engine.messages.append({ conv: 'd:ann:bob', from: 'ann', cid: 'cid-wire-1', mid: 'm1', ts: 1, kind: 'text', body: { text }, dedupWindowMs: 60_000, members: ['ann', 'bob'] })
+      expect(first.msg).toMatchObject({ seq: 1, body: { text } })
+      expect(await engine.messages.after('d:ann:bob', 0, 10)).toEqual([first.json])
+      // A restarted or flushed Redis has no scripts: NOSCRIPT, then the script is loaded and the message stored once.
+      await r.script('FLUSH')
+      const second = await engine.messages.append({ conv: 'd:ann:bob', from: 'bob', cid: 'cid-wire-2', mid: 'm2', ts: 2, kind: 'text', body: { text: 'y' }, dedupWindowMs: 60_000, members: ['ann', 'bob'] })
+      expect(second).toMatchObject({ dup: false, msg: { seq: 2, from: 'bob' } })
+      const again = await engine.messages.append({ conv: 'd:ann:bob', from: 'bob', cid: 'cid-wire-2', mid: 'm3', ts: 3, kind: 'text', body: { text: 'y' }, dedupWindowMs: 60_000, members: ['ann', 'bob'] })
+      expect(again).toMatchObject({ dup: true, json: second.json })
+      expect(await engine.messages.after('d:ann:bob', 0, 10)).toEqual([first.json, second.json])
+      expect(await r.hgetall(`${prefix}{u:ann}:s`)).toEqual({ 'l:d:ann:bob': `2 ${second.json}`, 'r:d:ann:bob': '1', 'p:d:ann:bob': '2', 'k:d:ann:bob': '|' })
+      expect(await r.hgetall(`${prefix}{u:bob}:s`)).toEqual({ 'l:d:ann:bob': `2 ${second.json}`, 'r:d:ann:bob': '2', 'p:d:ann:bob': '1', 'k:d:ann:bob': '|' })
+    } finally {
+      r.disconnect()
+      await engine.close()
+      own.stop()
     }
   })
 })
