@@ -259,8 +259,16 @@ describe('URLs in messages', () => {
       const page = await dave.client.nextOf('messages', (f) => f.rid === 'h1')
       await opens((page.msgs[0]!.body as { url: string }).url)
 
-      const { batches } = await dave.client.sync('s1', [{ conv, seq: 0 }])
-      await opens((batches[0]!.msgs[0]!.body as { url: string }).url)
+      // Appended behind the chat's back, the message was never pushed to the devices already
+      // connected (their first sync may answer from the summary read at their welcome): a device
+      // connecting after it syncs it.
+      const later = await connectUser(h.url, 'dave')
+      try {
+        const { batches } = await later.client.sync('s1', [{ conv, seq: 0 }])
+        await opens((batches[0]!.msgs[0]!.body as { url: string }).url)
+      } finally {
+        await later.client.close()
+      }
 
       dave.client.send({ type: 'convs', rid: 'c1' })
       const convs = await dave.client.nextOf('convs', (f) => f.rid === 'c1')
