@@ -17,6 +17,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { backoffDelay } from '@chat/shared'
 import type { Logger } from './log'
+import { stopChild } from './stop-child'
 
 /** Restart backoff of a persister that died: full jitter between these, ms. */
 const RESTART_BACKOFF = { minDelayMs: 250, maxDelayMs: 10_000 }
@@ -70,13 +71,7 @@ export function startPersisterChild(log: Logger): PersisterChild {
     pid: () => child?.pid,
     async stop(graceMs) {
       stopping = true
-      const c = child
-      if (!c || c.exitCode !== null || c.signalCode !== null) return
-      const exited = new Promise((r) => c.once('exit', r))
-      c.kill('SIGTERM')
-      const timer = setTimeout(() => c.kill('SIGKILL'), graceMs)
-      await exited
-      clearTimeout(timer)
+      await stopChild(child, graceMs)
     },
   }
 }

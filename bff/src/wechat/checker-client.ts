@@ -33,6 +33,7 @@ import type { Registry } from 'prom-client'
 import { backoffDelay } from '@chat/shared'
 import type { UserId } from '@chat/shared'
 import type { Logger } from '../log'
+import { stopChild } from '../stop-child'
 import { SpentNotice } from './budget'
 import { CHECKER_FRAME_MAX_CHARS, fromWire } from './checker-wire'
 import type { ChecksMessage, CountsRequest, FromChecker } from './checker-wire'
@@ -203,14 +204,8 @@ export class CheckerProcess implements VerdictSource {
     this.stopping = true
     if (this.sweeper) clearInterval(this.sweeper)
     this.sweeper = undefined
-    const c = this.child
     this.failAll('the checker process stopped')
-    if (!c || c.exitCode !== null || c.signalCode !== null) return
-    const exited = new Promise((r) => c.once('exit', r))
-    c.kill('SIGTERM')
-    const timer = setTimeout(() => c.kill('SIGKILL'), CHECKER_STOP_GRACE_MS)
-    await exited
-    clearTimeout(timer)
+    await stopChild(this.child, CHECKER_STOP_GRACE_MS)
   }
 
   private start(): void {
