@@ -111,7 +111,11 @@ export class CatchUp {
     let states = early ? await early.catch(() => undefined) : undefined
     // A cursor it does not cover (a conversation new since, or a message the device got live
     // meanwhile): read afresh.
-    if (!states || !covers(states, given)) states = await this.deps.engine.convs.overview(user, SEQS_ONLY)
+    if (!states || !covers(states, given)) {
+      // Something changed since that read: the `convs` it was kept for reads afresh too.
+      out.listing = undefined
+      states = await this.deps.engine.convs.overview(user, SEQS_ONLY)
+    }
     const canon = this.deps.canonical
     const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
     const mine = new Set(ids)

@@ -223,9 +223,17 @@ export class Delivery {
     const buf = Buffer.from(json)
     const payload = `${this.node}|f|${json}`
     let sent = 0
+    // A conversation changed (created, a member, a read mark, a setting...): a summary kept for
+    // `convs` no longer holds everything. Typing and presence change nothing it shows.
+    const about = aboutConvs(type)
     for (const user of users) {
       const list = this.devices.of(user)
-      if (list) for (const conn of list) if (conn !== except && conn.write(buf)) sent++
+      if (list) {
+        for (const conn of list) {
+          if (about) conn.listing = undefined
+          if (conn !== except && conn.write(buf)) sent++
+        }
+      }
       if (!this.viaBus(user)) continue
       this.begin()
       this.bus.publish(user, payload).then(
@@ -281,6 +289,7 @@ export class Delivery {
     )
   }
 
+  /** An audience frame from another node: presence only, so a summary kept for `convs` stays. */
   private fromBroadcast(payload: string): void {
     const a = payload.indexOf('|')
     if (payload.slice(0, a) === this.node) return
@@ -325,7 +334,11 @@ export class Delivery {
     if (kind === 'f') {
       if (!list) return
       const buf = Buffer.from(body)
-      for (const conn of list) conn.write(buf)
+      const about = !body.startsWith('{"type":"typing"') && !body.startsWith('{"type":"presence"')
+      for (const conn of list) {
+        if (about) conn.listing = undefined
+        conn.write(buf)
+      }
       return
     }
     const ref = peekMessage(body)
@@ -394,12 +407,20 @@ export class Delivery {
   }
 }
 
+/** Whether a frame of `type` may change what a `convs` list shows (all but typing and presence). */
+function aboutConvs(type: ServerFrameType): boolean {
+  return type !== 'typing' && type !== 'presence' && type !== 'presences'
+}
+
 /**
  * Push one message frame to one connection unless it already got that seq (a sync carried it, or
  * the push crossed the bus twice). A closed connection, or one cut for reading too slowly
  * (Connection.write, close 4009), missed it: the message goes to the queue and is not counted as sent.
  */
 function pushMessage(conn: Outlet, frame: Buffer | string, ref: MessageRef): 'sent' | 'skipped' | 'missed' {
+  // The conversation moved: a summary kept for `convs` no longer holds it (sent or not: a sync
+  // that carried the seq read it after that summary).
+  conn.listing = undefined
   if (!conn.open) return 'missed'
   if (conn.sent?.has(ref.conv, ref.seq)) return 'skipped'
   if (!conn.write(frame)) return 'missed'

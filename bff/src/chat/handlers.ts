@@ -16,8 +16,12 @@ import { relationHandlers } from '../social/handlers'
 import type { ConvSettings } from './settings'
 import { settingsHandlers } from './settings-handlers'
 
-/** A `convs` list with its last messages left as stored JSON (chat/conv-json.ts). */
-const RAW = { raw: true } as const
+/**
+ * Client frames that change nothing a `convs` list shows: the summary kept from `welcome` for the
+ * first `convs` (`Outlet.listing`) survives them. Every other frame drops it (a type added later
+ * too, until it is listed here).
+ */
+export const KEEPS_LISTING: ReadonlySet<ClientFrameType> = new Set<ClientFrameType>(['ping', 'sync', 'history', 'convs', 'users', 'members', 'typing', 'recv'])
 
 export interface HandlerContext {
   readonly conn: Outlet
@@ -70,7 +74,7 @@ export const handlers: HandlerMap = {
 
   async convs(ctx, frame) {
     // Last messages spliced in as stored (chat/conv-json.ts): not parsed and encoded again.
-    const items = await ctx.settings.decorate(ctx.user, await ctx.chat.list(ctx.user, RAW))
+    const items = await ctx.settings.decorate(ctx.user, await ctx.chat.list(ctx.user, { raw: true, out: ctx.conn }))
     ctx.conn.reply(encodeConvs(frame.rid, items), 'convs')
   },
 

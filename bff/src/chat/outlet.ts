@@ -35,6 +35,14 @@ export interface Outlet {
    * starts from it instead of reading it again (chat/catch-up.ts). Dropped when taken.
    */
   summary?: Promise<readonly ConvSummary[]> | undefined
+  /**
+   * The same read kept for the first `convs` (last messages as stored JSON): the connection was
+   * routed before it was made, so whatever changes a conversation after it reaches the connection
+   * as a frame. Dropped at the first frame about a conversation delivered here (`Delivery`) or
+   * sent from here (the gateway: any frame but the read-only ones), when taken, and at the next
+   * heartbeat round; a `convs` without it reads afresh.
+   */
+  listing?: Promise<readonly ConvSummary[]> | undefined
 }
 
 /** The outlets of this process by user (the gateway's LocalDevices). */

@@ -18,7 +18,7 @@ import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
 import { encode } from './frames'
 import type { Outlet } from './outlet'
-import { CatchUp, SEQS_ONLY } from './catch-up'
+import { CatchUp } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 import { NO_CHECKS, NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
 import { boundedCache } from '../bounded-cache'
@@ -261,11 +261,21 @@ export class ChatService {
   /**
    * The user's conversations, newest activity first. `raw`: last messages may stay stored JSON
    * (chat/conv-json.ts: `encodeConvs` splices them into the frame unparsed; `lastMessage` parses).
+   * `out`: the asking connection, whose summary read at `welcome` serves if it is still kept
+   * (`Outlet.listing`: nothing about a conversation reached or left it since); taken either way.
    */
-  async list(user: UserId, options?: { readonly raw?: boolean }): Promise<Conversation[]> {
+  async list(user: UserId, options?: { readonly raw?: boolean; readonly out?: Outlet }): Promise<Conversation[]> {
     // The user's summary (states and 1:1 peers' read marks), records from the process cache and
     // profiles through the profile cache: a fixed number of store round trips on a warm process.
-    const summary = await this.engine.convs.overview(user, options?.raw ? RAW_MESSAGES : undefined)
+    const out = options?.out
+    const kept = out?.listing
+    let early = kept ? await kept.catch(() => undefined) : undefined
+    // Dropped while it was awaited (a frame about a conversation came meanwhile): read afresh.
+    if (out) {
+      if (out.listing !== kept) early = undefined
+      out.listing = undefined
+    }
+    const summary = early ?? (await this.engine.convs.overview(user, options?.raw ? RAW_MESSAGES : undefined))
     // Cached records without a turn through the microtask queue; the others read at once.
     const records: Array<ConvRecord | undefined> = summary.map((s) => this.convCache.get(s.conv))
     const missing = records.flatMap((r, i) => (r ? [] : [i]))
@@ -861,11 +871,12 @@ export class ChatService {
   }
 
   /**
-   * The user's summary, seqs only (what `connected` and a `sync` need), for a device just routed
-   * (`Outlet.summary`). Its rejection is handled here: it may never be awaited.
+   * The user's summary for a device just routed: what `connected` and a `sync` need
+   * (`Outlet.summary`), and a `convs` (`Outlet.listing`). Its rejection is handled here: it may never be awaited.
    */
   summary(user: UserId): Promise<readonly ConvSummary[]> {
-    const read = this.engine.convs.overview(user, SEQS_ONLY)
+    // Last messages as stored JSON (no parsing: what `sync` needs costs the same), for a `convs` the kept read serves.
+    const read = this.engine.convs.overview(user, RAW_MESSAGES)
     read.catch(() => {})
     return read
   }

@@ -107,6 +107,8 @@ export class Connection implements Outlet {
   readMarks: Map<string, number> | undefined
   /** The summary read at `welcome` until the first `sync` takes it (or the next heartbeat round drops it). */
   summary: Promise<readonly ConvSummary[]> | undefined
+  /** The same read until the first `convs` takes it, or a frame about a conversation drops it (`Outlet.listing`). */
+  listing: Promise<readonly ConvSummary[]> | undefined
   /** Serialises the large replies (sync, history) of one connection; see `heavy`. */
   private heavyChain: Promise<void> | undefined
   /** The user's rate limit bucket, looked up at the first frame: an idle connection holds none. */

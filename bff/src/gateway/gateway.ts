@@ -19,7 +19,7 @@ import type { Tokens, TokenClaims } from '../auth/tokens'
 import type { Engine } from '../store/types'
 import type { ChatService } from '../chat/service'
 import { encode } from '../chat/frames'
-import { handlers } from '../chat/handlers'
+import { KEEPS_LISTING, handlers } from '../chat/handlers'
 import type { Handler, HandlerContext } from '../chat/handlers'
 import { Connection, newBucket } from './connection'
 import type { Bucket } from './connection'
@@ -246,8 +246,9 @@ export class Gateway {
   private async announceOnline(conn: Connection): Promise<void> {
     const { engine, chat, node } = this.deps
     conn.present = true
-    // The user's summary, read once for the peers' presence below and the device's first `sync`.
-    const summary = (conn.summary = chat.summary(conn.user))
+    // The user's summary, read once for the peers' presence below, the device's first `sync` and
+    // its first `convs` (unless a frame about a conversation reaches or leaves the connection first).
+    const summary = (conn.summary = conn.listing = chat.summary(conn.user))
     // A socket of the user closed within the grace: its field is still counted, the new one takes
     // it over. No presence script, nothing announced (the contacts never saw the user leave).
     const held = this.grace.take(conn.user)
@@ -398,6 +399,9 @@ export class Gateway {
       receivedAt: performance.now(),
       acked: (t) => this.deps.metrics.ackLatency.observe((performance.now() - t) / 1000),
     }
+    // A frame that may change a conversation (a send, a read mark, a setting...): the summary
+    // kept for `convs` no longer holds everything.
+    if (!KEEPS_LISTING.has(frame.type)) conn.listing = undefined
     const handler = handlers[frame.type] as Handler<ClientFrameType>
     try {
       const result = handler(ctx, frame)
@@ -453,7 +457,7 @@ export class Gateway {
         conn.close(ERRORS.HEARTBEAT_TIMEOUT.close, 'HEARTBEAT_TIMEOUT')
       } else {
         conn.alive = false
-        conn.summary = undefined
+        conn.summary = conn.listing = undefined
         conn.ws.ping()
       }
     }
