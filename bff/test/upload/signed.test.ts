@@ -260,19 +260,18 @@ describe('URLs in messages', () => {
       await opens((page.msgs[0]!.body as { url: string }).url)
 
       // Appended behind the chat's back, the message was never pushed to the devices already
-      // connected (their first sync may answer from the summary read at their welcome): a device
-      // connecting after it syncs it.
+      // connected (their first sync and first convs may answer from the summary read at their
+      // welcome): a device connecting after it syncs and lists it.
       const later = await connectUser(h.url, 'dave')
       try {
         const { batches } = await later.client.sync('s1', [{ conv, seq: 0 }])
         await opens((batches[0]!.msgs[0]!.body as { url: string }).url)
+        later.client.send({ type: 'convs', rid: 'c1' })
+        const convs = await later.client.nextOf('convs', (f) => f.rid === 'c1')
+        await opens((convs.items.find((x) => x.id === conv)!.lastMsg!.body as { url: string }).url)
       } finally {
         await later.client.close()
       }
-
-      dave.client.send({ type: 'convs', rid: 'c1' })
-      const convs = await dave.client.nextOf('convs', (f) => f.rid === 'c1')
-      await opens((convs.items.find((x) => x.id === conv)!.lastMsg!.body as { url: string }).url)
     } finally {
       await carol.client.close()
       await dave.client.close()
