@@ -74,7 +74,9 @@ export const handlers: HandlerMap = {
 
   async convs(ctx, frame) {
     // Last messages spliced in as stored (chat/conv-json.ts): not parsed and encoded again.
-    const items = await ctx.settings.decorate(ctx.user, await ctx.chat.list(ctx.user, { raw: true, out: ctx.conn }))
+    // Settings from the same summary when its store folds them into it: no read of their own.
+    const { items: list, summary } = await ctx.chat.listing(ctx.user, { raw: true, out: ctx.conn })
+    const items = await ctx.settings.decorate(ctx.user, list, summary)
     ctx.conn.reply(encodeConvs(frame.rid, items), 'convs')
   },
 

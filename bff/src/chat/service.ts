@@ -265,6 +265,11 @@ export class ChatService {
    * (`Outlet.listing`: nothing about a conversation reached or left it since); taken either way.
    */
   async list(user: UserId, options?: { readonly raw?: boolean; readonly out?: Outlet }): Promise<Conversation[]> {
+    return (await this.listing(user, options)).items
+  }
+
+  /** `list`, with the summary it was built from (settings folded into it: chat/settings.ts `decorate`). */
+  async listing(user: UserId, options?: { readonly raw?: boolean; readonly out?: Outlet }): Promise<{ items: Conversation[]; summary: readonly ConvSummary[] }> {
     // The user's summary (states and 1:1 peers' read marks), records from the process cache and
     // profiles through the profile cache: a fixed number of store round trips on a warm process.
     const out = options?.out
@@ -299,7 +304,7 @@ export class ChatService {
     await Promise.all(convs.map((c, i) => this.unreadMarks(c, user, marks[i])))
     // Each conversation's activity read once, not per comparison.
     const at = new Map(convs.map((c) => [c, activity(c)]))
-    return convs.sort((a, b) => at.get(b)! - at.get(a)!)
+    return { items: convs.sort((a, b) => at.get(b)! - at.get(a)!), summary }
   }
 
   /**

@@ -11,7 +11,9 @@
 import { AppError, LIMITS } from '@chat/shared'
 import type { ConvId, Conversation, Message, ServerFrameType, UserId } from '@chat/shared'
 import { peekMessage } from '../store/message-json'
+import { decodeSetting } from '../store/conv-settings'
 import type { ConvSetting, ConvSettingsStore } from '../store/conv-settings'
+import type { ConvSummary } from '../store/types'
 import type { Outlet } from './outlet'
 import { encode } from './frames'
 import { lastMessage, lastPlace, replaceLast } from './conv-json'
@@ -96,8 +98,56 @@ export class ConvSettings {
     return s.muted || s.pinned > 0 ? { ...conv, ...(s.muted ? { muted: true } : {}), ...(s.pinned > 0 ? { pinned: s.pinned } : {}) } : conv
   }
 
-  /** `user`'s list with their settings (`muted`, `pinned`), and a hidden last message as its tombstone. */
-  async decorate(user: UserId, convs: Conversation[]): Promise<Conversation[]> {
+  /**
+   * `user`'s list with their settings (`muted`, `pinned`), and a hidden last message as its
+   * tombstone. `summary`: what the list was built from; when the store folds the settings into it
+   * (`ConvSettingsStore.fold`) and it holds them, nothing is read; when it does not hold them yet,
+   * they are read as before and folded for the next time.
+   */
+  async decorate(user: UserId, convs: Conversation[], summary?: readonly ConvSummary[]): Promise<Conversation[]> {
+    if (convs.length === 0) return convs
+    const store = this.deps.store
+    if (store.fold && summary) {
+      if (summary.every((s) => s.setting !== undefined)) return this.fromSummary(user, convs, summary)
+      await this.read(user, convs)
+      // Best effort: unfolded, the next list reads as this one did.
+      await store.fold(user).catch(() => {})
+      return convs
+    }
+    return this.read(user, convs)
+  }
+
+  /** `decorate` from the settings and newest hidden seqs folded into the summary. */
+  private async fromSummary(user: UserId, convs: Conversation[], summary: readonly ConvSummary[]): Promise<Conversation[]> {
+    // Only the few conversations with a setting or a hidden message are looked up.
+    const of = new Map<ConvId, ConvSummary>()
+    for (const s of summary) if (s.setting || s.hiddenSeq) of.set(s.conv, s)
+    if (of.size === 0) return convs
+    const unsure: { c: Conversation; seq: number }[] = []
+    for (const c of convs) {
+      const s = of.get(c.id)
+      if (!s) continue
+      if (s.setting) {
+        const setting = decodeSetting(s.setting)
+        if (setting.muted) c.muted = true
+        if (setting.pinned > 0) c.pinned = setting.pinned
+      }
+      const place = s.hiddenSeq ? lastPlace(c) : undefined
+      if (!place) continue
+      // The newest hidden seq is the last message's own, or says nothing of an older last message
+      // (never seen: the last message holds the last seq, and no seq past it can be hidden).
+      if (place.seq === s.hiddenSeq) replaceLast(c, hiddenMessage(lastMessage(c)!))
+      else if (place.seq < s.hiddenSeq!) unsure.push({ c, seq: place.seq })
+    }
+    if (unsure.length > 0) {
+      const hidden = await this.deps.store.hiddenAmong(user, unsure.map(({ c, seq }) => ({ conv: c.id, seq })))
+      for (const { c, seq } of unsure) if (hidden.has(`${c.id} ${seq}`)) replaceLast(c, hiddenMessage(lastMessage(c)!))
+    }
+    return convs
+  }
+
+  /** `decorate` from the settings store. */
+  private async read(user: UserId, convs: Conversation[]): Promise<Conversation[]> {
     // A hidden last message is shown as its tombstone: one lookup for the whole list, asked in the
     // same round trip as the settings. The last message may still be stored JSON
     // (chat/conv-json.ts): its seq is read without parsing it.

@@ -19,7 +19,8 @@ export type SideClient = Redis | Cluster
 /** Connect, with `scripts` (name -> keys and Lua) defined; `what` names the store in the error of an unreachable Redis. */
 export async function openSideClient(
   options: RedisSideOptions,
-  scripts: Readonly<Record<string, { readonly numberOfKeys: number; readonly lua: string }>>,
+  /** numberOfKeys left out: the caller passes it first (a script whose keys vary). */
+  scripts: Readonly<Record<string, { readonly numberOfKeys?: number; readonly lua: string }>>,
   what: string,
 ): Promise<SideClient> {
   const base = {

@@ -18,7 +18,11 @@
  *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY);
  *                                       `k:<conv>` "<recall event seqs>|<seqs mentioning the user>" (MARKS), the
  *                                       newest of each, written from the conversation's creation (or the user's
- *                                       joining) on: absent for one older than that (`convs` then reads its messages)
+ *                                       joining) on: absent for one older than that (`convs` then reads its messages);
+ *                                       `c~` "1": the user's conversation settings and hidden messages are folded in
+ *                                       (store/conv-settings.ts SUMMARY_MARK, written by that store, never here):
+ *                                       `c:<conv>` the setting "<muted> <pin time>", `h:<conv>` the newest seq hidden
+ *                                       for the user (`convs` reads neither `:cs` nor `:hdc` then)
  *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
  *   P{pr:<b>}...                        presence, bucketed: see store/redis-presence.ts
  *   P{u:<id>}:i                 hash    profile: name, avatar
@@ -603,24 +607,44 @@ class RedisMessages implements MessageStore {
   }
 }
 
-/** A user's summary fields by kind (`l:`, `r:`, `p:`, `k:` + conversation id), each indexed like `ids`. */
+/**
+ * A user's summary fields by kind (`l:`, `r:`, `p:`, `k:`, and the folded settings `c:`, `h:` +
+ * conversation id), each indexed like `ids`; `folded`: the summary holds the settings (`c~`).
+ */
 interface SummaryFields {
   readonly l: Array<string | undefined>
   readonly r: Array<string | undefined>
   readonly p: Array<string | undefined>
   readonly k: Array<string | undefined>
+  readonly c: Array<string | undefined>
+  readonly h: Array<string | undefined>
+  folded: boolean
 }
+
+/** The field saying the settings are folded into the summary (store/conv-settings.ts SUMMARY_MARK). */
+const FOLDED_MARK = 'c~'
 
 /** The flat HGETALL reply of a summary, by kind and conversation (fields of conversations not in `ids` left out). */
 function summaryFields(ids: readonly ConvId[], flat: readonly string[]): SummaryFields {
   const at = new Map<string, number>()
   for (let i = 0; i < ids.length; i++) at.set(ids[i]!, i)
   const n = ids.length
-  const out: SummaryFields = { l: new Array<string | undefined>(n), r: new Array<string | undefined>(n), p: new Array<string | undefined>(n), k: new Array<string | undefined>(n) }
+  const out: SummaryFields = {
+    l: new Array<string | undefined>(n),
+    r: new Array<string | undefined>(n),
+    p: new Array<string | undefined>(n),
+    k: new Array<string | undefined>(n),
+    c: new Array<string | undefined>(n),
+    h: new Array<string | undefined>(n),
+    folded: false,
+  }
   for (let j = 0; j + 1 < flat.length; j += 2) {
     const field = flat[j]!
     const kind = field[0]
-    if (field[1] !== ':' || (kind !== 'l' && kind !== 'r' && kind !== 'p' && kind !== 'k')) continue
+    if (field[1] !== ':' || (kind !== 'l' && kind !== 'r' && kind !== 'p' && kind !== 'k' && kind !== 'c' && kind !== 'h')) {
+      if (field === FOLDED_MARK) out.folded = true
+      continue
+    }
     const i = at.get(field.slice(2))
     if (i !== undefined) out[kind][i] = flat[j + 1]
   }
@@ -806,6 +830,10 @@ class RedisConvs implements ConvStore {
       if (conv.startsWith('d:')) summary.peerRead = Math.min(Number(fields.p[i] ?? 0), lastSeq)
       const marks = fields.k[i]
       if (marks !== undefined) summary.marks = marks
+      if (fields.folded) {
+        summary.setting = fields.c[i] ?? ''
+        summary.hiddenSeq = Number(fields.h[i] ?? 0)
+      }
       out[i] = summary
     }
     if (missing.length > 0) {
@@ -819,7 +847,7 @@ class RedisConvs implements ConvStore {
         const st = states[j]!
         const peer = peerStates[j]
         const peerRead = peer ? Math.min(peer.readSeq, st.lastSeq) : undefined
-        out[i] = { conv, ...st, ...(peerRead !== undefined ? { peerRead } : {}) }
+        out[i] = { conv, ...st, ...(peerRead !== undefined ? { peerRead } : {}), ...(fields.folded ? { setting: fields.c[i] ?? '', hiddenSeq: Number(fields.h[i] ?? 0) } : {}) }
         const last = `${st.lastSeq} ${st.lastMsg ? JSON.stringify(st.lastMsg) : ''}`
         const args: (string | number)[] = [`l:${conv}`, st.lastSeq, last, `r:${conv}`, st.readSeq, st.readSeq]
         if (peerRead !== undefined) args.push(`p:${conv}`, peerRead, peerRead)

@@ -101,6 +101,15 @@ export interface ConvSummary extends ConvState {
   readonly marks?: string | undefined
   /** The last message as stored JSON, unparsed, when asked with `messages: 'raw'` (an engine may give `lastMsg` instead). */
   readonly lastJson?: string | undefined
+  /**
+   * The user's setting of the conversation as its store encodes it ("<muted 0|1> <pin time>", ''
+   * for the default), when the user's conversation settings are folded into the summary
+   * (store/conv-settings.ts: the Redis settings store writes them there too). Absent: not folded
+   * (an engine or a store that does not, or a summary not filled yet): read the settings store.
+   */
+  readonly setting?: string | undefined
+  /** With `setting`: the newest seq the user deleted for themself in the conversation (0: none). */
+  readonly hiddenSeq?: number | undefined
 }
 
 export interface MessageStore {
