@@ -113,3 +113,43 @@ describe('chat domain over outlets', () => {
   })
 })
 
+
+describe('the summary kept for a first convs (Outlet.listing)', () => {
+  it('is dropped by a message, a conv or a receipt frame reaching the outlet, not by typing or presence', async () => {
+    const a = held.add(new RecordingOutlet('alice'))
+    const b = held.add(new RecordingOutlet('bob'))
+    await chat.send('alice', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } }, a)
+    const kept = chat.summary('bob')
+    b.listing = kept
+    await chat.typing('alice', 'd:alice:bob')
+    await chat.announcePresence({ user: 'alice', online: true })
+    expect(b.types().slice(-2)).toEqual(['typing', 'presence'])
+    expect(b.listing).toBe(kept)
+    await chat.send('alice', { cid: 'c-0000002', conv: 'd:alice:bob', kind: 'text', body: { text: 'again' } }, a)
+    expect(b.listing).toBeUndefined()
+    b.listing = kept
+    // Read on bob's other device: this outlet gets the receipt.
+    await chat.read('bob', { conv: 'd:alice:bob', seq: 2 }, held.add(new RecordingOutlet('bob')))
+    expect(b.types().at(-1)).toBe('receipt')
+    expect(b.listing).toBeUndefined()
+  })
+
+  it('serves the list when nothing came, and is read afresh when dropped while the list waited for it', async () => {
+    const a = held.add(new RecordingOutlet('alice'))
+    const b = held.add(new RecordingOutlet('bob'))
+    await chat.send('alice', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } }, a)
+    const old = await chat.summary('bob')
+    // Served: a summary the store no longer matches (seq 1 only) shows, so it was the one used.
+    await chat.send('alice', { cid: 'c-0000002', conv: 'd:alice:bob', kind: 'text', body: { text: 'two' } }, a)
+    b.listing = Promise.resolve(old)
+    expect((await chat.list('bob', { raw: true, out: b })).map((c) => c.lastSeq)).toEqual([1])
+    expect(b.listing).toBeUndefined()
+    // Dropped while awaited: a message arrives after the list took the kept read, before it resolved.
+    let resolve!: (s: typeof old) => void
+    b.listing = new Promise((r) => (resolve = r))
+    const listed = chat.list('bob', { raw: true, out: b })
+    await chat.send('alice', { cid: 'c-0000003', conv: 'd:alice:bob', kind: 'text', body: { text: 'three' } }, a)
+    resolve(old)
+    expect((await listed).map((c) => c.lastSeq)).toEqual([3])
+  })
+})
