@@ -41,6 +41,7 @@ const checker = new CheckerProcess({
     checksPerMin: 1_000_000_000,
     cacheMax: 10_000,
     cacheTtlMs: 3600_000,
+    batchMs: 1,
     store: { kind: 'memory' },
     logLevel: 'warn',
   },
