@@ -44,8 +44,14 @@ import type { WxApiOptions } from './api'
 
 /** Texts in flight to the checker process at most; beyond, a text is unavailable at once (the process is not keeping up). */
 export const CHECKER_PENDING_MAX = 100_000
-/** How often texts in flight are looked at for WX_CHECKER_TIMEOUT_MS, ms (a timeout fires up to this late). */
+/** How often texts in flight are looked at for WX_CHECKER_TIMEOUT_MS, ms (a timeout fires up to this late, plus CHECKER_DEADLINE_SLACK_MS). */
 export const CHECKER_SWEEP_MS = 100
+/**
+ * Messages sent within this long share one deadline, the first one's plus this (ms): at most
+ * 1,000 / this deadlines a second are kept for WX_CHECKER_TIMEOUT_MS, whatever the rate, and a
+ * text is failed up to this much later than its own deadline, never earlier.
+ */
+export const CHECKER_DEADLINE_SLACK_MS = 10
 /** A scrape waits this long at most for the checker process's counts, ms (then shows what it has). */
 export const CHECKER_COUNTS_TIMEOUT_MS = 1000
 /** A checker process told to stop is killed after this long, ms. */
@@ -127,7 +133,7 @@ export class CheckerProcess implements VerdictSource {
   private readonly entry: { readonly file: string; readonly args: string[] }
   /** Texts in flight by id, in id order (ids ascend). */
   private readonly pending = new Map<number, Resolve>()
-  /** [last id, deadline] of each message sent (or meant to be), in order: ids and deadlines ascend together. */
+  /** [last id, deadline] of the messages sent (or meant to be), in order: ids and deadlines ascend together. */
   private deadlines: Array<[number, number]> = []
   private deadlinesHead = 0
   private nextId = 0
@@ -260,7 +266,11 @@ export class CheckerProcess implements VerdictSource {
   }
 
   private sendChecks(c: ChecksMessage['c']): void {
-    this.deadlines.push([c[c.length - 1]![0], Date.now() + this.options.timeoutMs])
+    const lastId = c[c.length - 1]![0]
+    const deadline = Date.now() + this.options.timeoutMs
+    const last = this.deadlines.length > this.deadlinesHead ? this.deadlines[this.deadlines.length - 1]! : undefined
+    if (last && deadline <= last[1]) last[0] = lastId
+    else this.deadlines.push([lastId, deadline + CHECKER_DEADLINE_SLACK_MS])
     // A process that died meanwhile: these texts were failed with the others in flight.
     if (this.child?.connected) this.child.send({ t: 'checks', c } satisfies ChecksMessage)
   }
