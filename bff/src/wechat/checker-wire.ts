@@ -18,6 +18,12 @@ export const CHECKER_FRAME_MAX_CHARS = 1_000_000
 
 /** Texts, or verdicts, one message carries at most: one more sends it without waiting for its window. */
 export const CHECKER_BATCH_MAX = 1024
+/**
+ * A message waiting for its window leaves at the end of the turn once it holds this many items:
+ * full enough that waiting saves next to nothing per item, and the wait would only add latency
+ * (a saturated closed loop of checks, each sent once the previous is answered).
+ */
+export const CHECKER_BATCH_FULL = 64
 
 /**
  * Collects the items of a message and sends them. A message leaves at the end of the turn of its
@@ -25,13 +31,16 @@ export const CHECKER_BATCH_MAX = 1024
  * `windowMs` have passed since the previous one (one timer a message, never one an item); at once
  * when it reaches CHECKER_BATCH_MAX items, or before an item that would take it past `maxChars`
  * (an item longer than that goes alone). So at a low rate nothing waits beyond its turn, and at a
- * high one a message leaves at most every `windowMs`, each item waiting at most that long.
+ * high one a message leaves at most every `windowMs`, each item waiting at most that long, or at
+ * the end of its turn once it holds CHECKER_BATCH_FULL items.
  * `windowMs` 0: every turn's items leave at its end (the behaviour before the window).
  */
 export class Batcher<T> {
   private items: T[] = []
   private chars = 0
   private scheduled = false
+  /** Scheduled by the window's timer (not at the end of the turn). */
+  private waiting = false
   private lastSentAt = Number.NEGATIVE_INFINITY
   private readonly sendNow = () => this.flush()
 
@@ -50,16 +59,24 @@ export class Batcher<T> {
     this.items.push(item)
     this.chars += chars
     if (this.items.length >= CHECKER_BATCH_MAX) return this.flush()
-    if (this.scheduled) return
+    if (this.scheduled) {
+      if (this.waiting && this.items.length >= CHECKER_BATCH_FULL) {
+        this.waiting = false
+        setImmediate(this.sendNow)
+      }
+      return
+    }
     this.scheduled = true
     const waitMs = this.windowMs > 0 ? this.lastSentAt + this.windowMs - performance.now() : 0
-    if (waitMs > 0) setTimeout(this.sendNow, waitMs)
+    this.waiting = waitMs > 0
+    if (this.waiting) setTimeout(this.sendNow, waitMs)
     else setImmediate(this.sendNow)
   }
 
   /** Sends what is collected now (a timer or immediate still pending finds nothing, or the items pushed since). */
   flush(): void {
     this.scheduled = false
+    this.waiting = false
     if (this.items.length === 0) return
     const items = this.items
     this.items = []

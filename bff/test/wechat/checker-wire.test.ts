@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Batcher, CHECKER_BATCH_MAX, fromWire, toWire } from '../../src/wechat/checker-wire'
+import { Batcher, CHECKER_BATCH_FULL, CHECKER_BATCH_MAX, fromWire, toWire } from '../../src/wechat/checker-wire'
 
 describe('Batcher: the messages between the BFF and its checker process', () => {
   let sent: number[][]
@@ -42,6 +42,23 @@ describe('Batcher: the messages between the BFF and its checker process', () => 
     expect(sent).toHaveLength(2)
     vi.advanceTimersByTime(1)
     expect(sent).toEqual([[0], [1, 2, 3, 4], [5]])
+  })
+
+  it('a message waiting for its window leaves at the end of its turn once it holds CHECKER_BATCH_FULL items', () => {
+    const b = new Batcher<number>((items) => sent.push(items), 5)
+    b.push(0)
+    vi.advanceTimersByTime(0)
+    expect(sent).toHaveLength(1)
+    for (let i = 1; i < CHECKER_BATCH_FULL; i++) b.push(i)
+    vi.advanceTimersByTime(0)
+    expect(sent).toHaveLength(1)
+    b.push(CHECKER_BATCH_FULL)
+    expect(sent).toHaveLength(1)
+    // The end of this turn (no time passed).
+    vi.advanceTimersByTime(0)
+    expect(sent).toHaveLength(2)
+    expect(sent[1]).toHaveLength(CHECKER_BATCH_FULL)
+    expect(performance.now()).toBe(0)
   })
 
   it('window 0: one message a turn, however fast', () => {
