@@ -30,10 +30,12 @@
  * checks: `process` (the default, WX_CHECKER=process: the checker process is measured apart and
  * moved to BENCH_CHECKER_CORE, default the generators' core like the persister; `server` leaves it
  * on the BFF's; its HTTP pipelined at BENCH_WX_CHECKER_PIPELINING, default BENCH_WX_PIPELINING),
+ * `turn` (the same with WX_CHECKER_BATCH_MS=0: one message a turn each way), `before` (the same on
+ * the build of BENCH_BFF_BEFORE),
  * and, with the checks on the BFF's process (WX_CHECKER=inline), `threads` (the HTTP on a worker
  * thread), `loop` (WX_HTTP_THREADS=0) and `pipelined` (HTTP/1.1 pipelining on the event loop,
  * WX_HTTP_PIPELINING=BENCH_WX_PIPELINING, default 16). BENCH_SECURE_RUNS picks among them
- * (process,threads,loop,pipelined); BENCH_SECURE_ROUNDS repeats the whole (checks off, then each)
+ * (process,turn,before,threads,loop,pipelined; default process,threads,loop,pipelined); BENCH_SECURE_ROUNDS repeats the whole (checks off, then each)
  * that many times.
  * To see where a check's CPU goes on both threads: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"
  * writes a profile of each server's event loop and of each of its worker threads.
@@ -114,7 +116,7 @@ interface Server {
   readonly child: ChildProcess
   readonly prefix: string
   /** Log lines seen: warnings and errors, and 'disconnect bookkeeping failed' among them. */
-  readonly logs: { warnOrWorse: number; bookkeepingFailed: number }
+  readonly logs: { warnOrWorse: number; bookkeepingFailed: number; gc: { scavenges: number; markCompacts: number; pauseMs: number } }
   /** The inspector's WebSocket URL, when started with it. */
   readonly inspector?: string
 }
@@ -165,7 +167,9 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
     if (!/^(For help, see|Debugger attached|Debugger ending|Waiting for the debugger)/.test(line)) process.stderr.write(`${line}\n`)
   })
   started.add(child)
-  const logs = { warnOrWorse: 0, bookkeepingFailed: 0 }
+  // With BENCH_NODE_ARGS=--trace-gc: V8's collections in this process (not its children's, such as
+  // a checker process writing to the same stdout), counted from its lines.
+  const logs = { warnOrWorse: 0, bookkeepingFailed: 0, gc: { scavenges: 0, markCompacts: 0, pauseMs: 0 } }
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -180,6 +184,12 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
         process.stderr.write(`${kind}: ${line.slice(0, 500)}\n`)
       }
       if (line.includes('disconnect bookkeeping failed')) logs.bookkeepingFailed++
+      const gc = /ms: (Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Sweep)\b.*?MB, ([\d.]+) \/ [\d.]+ ms/.exec(line)
+      if (gc && line.startsWith(`[${child.pid}:`)) {
+        if (gc[1] === 'Scavenge' || gc[1] === 'Minor Mark-Sweep') logs.gc.scavenges++
+        else logs.gc.markCompacts++
+        logs.gc.pauseMs += Number(gc[2])
+      }
       if (line.includes('"msg":"listening"')) {
         clearTimeout(timer)
         resolve((JSON.parse(line) as { port: number }).port)
@@ -755,9 +765,9 @@ async function fakeWeChat(delayMs: number): Promise<{ url: string; checks: () =>
  * `persisterUrl`: a persister process of its own on that archive, measured apart; `seed`: one send
  * per pair before the warm-up, a few at a time (archive scenario, both sides).
  */
-async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persisterUrl?: string, seed = false) {
+async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persisterUrl?: string, seed = false, bffMain = BFF_MAIN) {
   // BENCH_PROFILE_DIR: the inspector on, for a CPU profile of the measured span (`profiled`).
-  const server = await startServer(kind, 1, extraEnv, process.env.BENCH_PROFILE_DIR !== undefined)
+  const server = await startServer(kind, 1, extraEnv, process.env.BENCH_PROFILE_DIR !== undefined, bffMain)
   const persister = persisterUrl ? await startPersister(server, persisterUrl) : undefined
   const [gen] = await generators(1)
   try {
@@ -794,6 +804,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const mysql0 = cpuSeconds(mysqlPids)
     // With an archive (this scenario's or BENCH_ARCHIVE_URL for every BFF), the persister's lag too.
     const lag = kind === 'bff' && (extraEnv.ARCHIVE_URL ?? process.env.BENCH_ARCHIVE_URL) ? archiveLag(server.prefix) : undefined
+    const gc0 = { ...server.logs.gc }
     const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
     const cpu1 = cpuSplit(pids)
     const persisterCpu = cpuSeconds(persisterPids) - persisterCpu0
@@ -807,6 +818,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const user = cpu1.user - cpu0.user
     const system = cpu1.system - cpu0.system
     const perMessage = (s: number) => (s / Math.max(1, r.received)) * 1e6
+    const gc = server.logs.gc.scavenges > gc0.scavenges ? { scavenges: server.logs.gc.scavenges - gc0.scavenges, markCompacts: server.logs.gc.markCompacts - gc0.markCompacts, pauseUsPerMessage: perMessage((server.logs.gc.pauseMs - gc0.pauseMs) / 1000) } : undefined
     let saturation: { perSecond: number; serverCpuShare: number; p99: number; window: number } | undefined
     if (SATURATE_MS > 0) {
       const c0 = cpuSplit(pids)
@@ -828,6 +840,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
       mysqlCpuUsPerMessage: perMessage(mysqlCpu),
       redisCommandsPerMessage: commands.total / Math.max(1, r.received),
       redisCommands: commands.calls,
+      ...(gc ? { gc } : {}),
       ...(persisterLag ? { persisterLag } : {}),
       ...(checker.length > 0 ? { checker: { cpuS: checkerCpu, cpuUsPerMessage: perMessage(checkerCpu), core: CHECKER_CORE === 'server' ? SERVER_CORE : CHECKER_CORE } } : {}),
       ...(persister
@@ -1255,8 +1268,13 @@ async function main() {
       // the threads take off it); pipelined: HTTP/1.1 pipelining on the event loop (wechat/pipeline.ts).
       const inline = { ...wx, WX_CHECKER: 'inline' }
       const pipelining = process.env.BENCH_WX_PIPELINING ?? '16'
+      const inProcess = { ...wx, WX_HTTP_PIPELINING: process.env.BENCH_WX_CHECKER_PIPELINING ?? pipelining }
       const variants: Record<string, Record<string, string>> = {
-        process: { ...wx, WX_HTTP_PIPELINING: process.env.BENCH_WX_CHECKER_PIPELINING ?? pipelining },
+        process: inProcess,
+        // The checker process with one message a turn each way (WX_CHECKER_BATCH_MS=0), and the
+        // build of BENCH_BFF_BEFORE with the checker process (its own defaults).
+        turn: { ...inProcess, WX_CHECKER_BATCH_MS: '0' },
+        ...(BFF_BEFORE ? { before: inProcess } : {}),
         threads: inline,
         loop: { ...inline, WX_HTTP_THREADS: '0' },
         pipelined: { ...inline, WX_HTTP_PIPELINING: pipelining },
@@ -1268,12 +1286,13 @@ async function main() {
       // compares runs a minute apart at most (the machine's other load moves).
       for (let round = 0; round < env('BENCH_SECURE_ROUNDS', 1); round++) {
         const r: { plain: Run } & Record<string, Run> = { plain: await one2one('bff') }
-        for (const name of names) r[name] = await one2one('bff', variants[name])
+        for (const name of names) r[name] = await one2one('bff', variants[name], undefined, false, name === 'before' ? BFF_BEFORE : BFF_MAIN)
         rounds.push(r)
         const plain = r.plain
         for (const name of names) {
           const v = r[name]!
           rows.push([`1:1 CPU per msg, checks ${name} (${RATE}/s, round ${round + 1})`, `${fmt(v.cpuUsPerMessage)} us (loop ${fmt(v.mainThreadUsPerMessage)} us)`, `${fmt(plain.cpuUsPerMessage)} us (loop ${fmt(plain.mainThreadUsPerMessage)} us), checks off`, `${fmt(v.cpuUsPerMessage / plain.cpuUsPerMessage, 2)} (loop ${fmt(v.mainThreadUsPerMessage / plain.mainThreadUsPerMessage, 2)})`, '<= 1.1x'])
+          if (v.gc && plain.gc) rows.push([`GC on the BFF, checks ${name} (BENCH_NODE_ARGS=--trace-gc)`, `${v.gc.scavenges} scavenges, ${v.gc.markCompacts} mark-compacts, ${fmt(v.gc.pauseUsPerMessage, 2)} us paused per msg`, `${plain.gc.scavenges} / ${plain.gc.markCompacts}, ${fmt(plain.gc.pauseUsPerMessage, 2)} us, checks off`, '', ''])
           if (v.checker) rows.push([`checker process CPU per msg, checks ${name}`, `${fmt(v.checker.cpuUsPerMessage)} us (core ${v.checker.core})`, '-', '-', 'apart from the BFF'])
           rows.push([`1:1 delivered, p50/p99, checks ${name}`, `${v.received}/${v.sent}, ${fmt(v.p50, 2)} / ${fmt(v.p99, 2)} ms`, `${plain.received}/${plain.sent}, ${fmt(plain.p50, 2)} / ${fmt(plain.p99, 2)} ms`, `${fmt(v.p50 / plain.p50, 2)} / ${fmt(v.p99 / plain.p99, 2)}`, `+${delayMs} ms expected`])
         }

@@ -2,7 +2,8 @@
  * The checker process (WX_CHECKER=process, wechat/checker-client.ts): text checks with
  * msgSecCheck off the chat's event loop. Started by the BFF with an IPC channel; its settings come
  * in the first message (`init`), then `checks` messages, each the texts of one turn of the BFF;
- * it answers `ready`, then `verdicts` (those reached in one turn of its own, in one message) and,
+ * it answers `ready`, then `verdicts` (those reached in one turn of its own, or in up to
+ * WX_CHECKER_BATCH_MS of turns while they keep coming, in one message: checker-wire.ts) and,
  * asked `counts?` (a scrape of the BFF's /metrics), `counts`: its counter increments since the
  * last, added to the BFF's counters of the same names.
  *
@@ -13,7 +14,7 @@
  */
 import { Registry } from 'prom-client'
 import type { CheckerSettings, InitMessage } from './wechat/checker-client'
-import { toWire } from './wechat/checker-wire'
+import { Batcher, toWire } from './wechat/checker-wire'
 import type { ChecksMessage, CountsMessage, CountsRequest, VerdictsMessage, WireVerdict } from './wechat/checker-wire'
 import { createLogger } from './log'
 import { openSideClient } from './store/redis-side'
@@ -58,29 +59,17 @@ const api = new WxApi(new AccessTokens(store, options, wxMetrics, log), options,
 const passes = settings.cacheMax > 0 ? new PassCache({ max: settings.cacheMax, ttlMs: settings.cacheTtlMs }) : undefined
 const checker = new TextChecker(api, store, { checksPerMin: settings.checksPerMin, ...(passes ? { passes } : {}) }, new TextCheckMetrics(registry), log)
 
-// Verdicts reached in one turn leave together.
-let out: WireVerdict[] = []
-let flushing = false
-const flush = () => {
-  flushing = false
-  if (out.length === 0 || !process.connected) return
-  process.send!({ t: 'verdicts', v: out } satisfies VerdictsMessage)
-  out = []
-}
-const answer = (w: WireVerdict) => {
-  out.push(w)
-  if (!flushing) {
-    flushing = true
-    setImmediate(flush)
-  }
-}
+// Verdicts reached in one turn (or window) leave together.
+const out = new Batcher<WireVerdict>((v) => {
+  if (process.connected) process.send!({ t: 'verdicts', v } satisfies VerdictsMessage)
+}, settings.batchMs)
 
 process.on('message', (m: ChecksMessage | CountsRequest) => {
   if (m?.t === 'counts?') return void reportCounts()
   if (m?.t !== 'checks') return
   for (const [id, user, text] of m.c) {
     // verdict() never throws: a failed check is `unavailable`.
-    void checker.verdict(user, text).then((v) => answer(toWire(id, v)))
+    void checker.verdict(user, text).then((v) => out.push(toWire(id, v)))
   }
 })
 

@@ -57,6 +57,7 @@ describe('loadConfig', () => {
       httpPipelining: 0,
       checker: 'process',
       checkerTimeoutMs: 15_000,
+      checkerBatchMs: 1,
       secCheck: true,
       unavailablePolicy: 'allow',
       textChecksPerMin: 4000,
@@ -89,6 +90,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WX_CHECKER: 'thread' })).toThrow(/WX_CHECKER must be process or inline/)
     expect(loadConfig({ WX_CHECKER: 'inline' }).wechat.checker).toBe('inline')
     expect(() => loadConfig({ WX_CHECKER_TIMEOUT_MS: '99' })).toThrow(/WX_CHECKER_TIMEOUT_MS must be between 100/)
+    expect(() => loadConfig({ WX_CHECKER_BATCH_MS: '21' })).toThrow(/WX_CHECKER_BATCH_MS must be between 0/)
+    expect(loadConfig({ WX_CHECKER_BATCH_MS: '0' }).wechat.checkerBatchMs).toBe(0)
     expect(() => loadConfig({ WX_SECCHECK_CACHE_MAX: '-1' })).toThrow(/WX_SECCHECK_CACHE_MAX must be between 0/)
     expect(() => loadConfig({ WX_SECCHECK_CACHE_TTL_MS: '10' })).toThrow(/WX_SECCHECK_CACHE_TTL_MS must be between 1000/)
     expect(loadConfig({ WX_HTTP_THREADS: '0', WX_SECCHECK_CACHE_MAX: '0' }).wechat).toMatchObject({ httpThreads: 0, secCheckCacheMax: 0 })

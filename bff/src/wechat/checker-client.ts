@@ -4,8 +4,10 @@
  * persister runs (persister-child.ts). Why: a check is an HTTP call to WeChat answered in tens of
  * ms, and its client CPU (request, answer, retries, budget, token, cache) on the chat's event loop
  * doubled what a message costs there (bench:bff `secure`: 1.98x with the HTTP on a worker thread,
- * 2.21x on the loop). Here the loop pays a hand-off: the texts of one turn leave in one IPC message
- * and their verdicts come back in one, matched by id in a pending map.
+ * 2.21x on the loop). Here the loop pays a hand-off: the texts of one turn (of up to
+ * WX_CHECKER_BATCH_MS of turns while they keep coming: checker-wire.ts, Batcher) leave in one IPC
+ * message and their verdicts come back the same way, matched by id in a pending map that holds
+ * only each text's resolve; the deadlines are kept per message sent, not per text.
  *
  * The checker process holds the HTTP to WeChat, the access_token reads, the shared per-minute
  * budget, the recent passes, the retries and timeouts, and their counters and logs. A scrape of
@@ -35,15 +37,21 @@ import type { UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import { stopChild } from '../stop-child'
 import { SpentNotice } from './budget'
-import { CHECKER_FRAME_MAX_CHARS, fromWire } from './checker-wire'
+import { Batcher, fromWire } from './checker-wire'
 import type { ChecksMessage, CountsRequest, FromChecker } from './checker-wire'
 import type { TextCheckMetrics, TextVerdict, VerdictSource } from './security'
 import type { WxApiOptions } from './api'
 
 /** Texts in flight to the checker process at most; beyond, a text is unavailable at once (the process is not keeping up). */
 export const CHECKER_PENDING_MAX = 100_000
-/** How often texts in flight are looked at for WX_CHECKER_TIMEOUT_MS, ms (a timeout fires up to this late). */
+/** How often texts in flight are looked at for WX_CHECKER_TIMEOUT_MS, ms (a timeout fires up to this late, plus CHECKER_DEADLINE_SLACK_MS). */
 export const CHECKER_SWEEP_MS = 100
+/**
+ * Messages sent within this long share one deadline, the first one's plus this (ms): at most
+ * 1,000 / this deadlines a second are kept for WX_CHECKER_TIMEOUT_MS, whatever the rate, and a
+ * text is failed up to this much later than its own deadline, never earlier.
+ */
+export const CHECKER_DEADLINE_SLACK_MS = 10
 /** A scrape waits this long at most for the checker process's counts, ms (then shows what it has). */
 export const CHECKER_COUNTS_TIMEOUT_MS = 1000
 /** A checker process told to stop is killed after this long, ms. */
@@ -73,6 +81,8 @@ export interface CheckerSettings {
   readonly checksPerMin: number
   readonly cacheMax: number
   readonly cacheTtlMs: number
+  /** WX_CHECKER_BATCH_MS: the Batcher's window of both directions (checker-wire.ts), ms; 0: one message a turn. */
+  readonly batchMs: number
   readonly store: CheckerStore
   readonly logLevel: string
 }
@@ -111,21 +121,23 @@ export function checkerEntry(): { readonly file: string; readonly args: string[]
   return undefined
 }
 
-interface Pending {
-  readonly resolve: (v: TextVerdict) => void
-  readonly deadline: number
-}
+type Resolve = (v: TextVerdict) => void
+/** The executor of every check's promise: hands its resolve over without a closure a check. */
+let captured: Resolve | undefined
+const capture = (resolve: Resolve) => void (captured = resolve)
 
 export class CheckerProcess implements VerdictSource {
   /** `ready` (pid) when a started process takes checks, `exit` (pid) when one died or stopped. */
   readonly events = new EventEmitter()
   private child: ChildProcess | undefined
   private readonly entry: { readonly file: string; readonly args: string[] }
-  private readonly pending = new Map<number, Pending>()
+  /** Texts in flight by id, in id order (ids ascend). */
+  private readonly pending = new Map<number, Resolve>()
+  /** [last id, deadline] of the messages sent (or meant to be), in order: ids and deadlines ascend together. */
+  private deadlines: Array<[number, number]> = []
+  private deadlinesHead = 0
   private nextId = 0
-  private batch: ChecksMessage['c'] = []
-  private batchChars = 0
-  private flushing = false
+  private readonly batch: Batcher<[number, string, string]>
   private sweeper: NodeJS.Timeout | undefined
   private stopping = false
   private attempt = 0
@@ -138,6 +150,7 @@ export class CheckerProcess implements VerdictSource {
     const entry = checkerEntry()
     if (!entry) throw new Error(`WX_CHECKER=process needs ${path.join(path.dirname(HERE), 'checker.js')} (npm run build:bff builds it): build it, or set WX_CHECKER=inline`)
     this.entry = entry
+    this.batch = new Batcher((c) => this.sendChecks(c), options.settings.batchMs)
     this.started = new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.options.log.warn({ timeoutMs: options.timeoutMs }, 'checker process not ready within WX_CHECKER_TIMEOUT_MS: starting without it (its texts wait, then are unavailable)')
@@ -186,18 +199,12 @@ export class CheckerProcess implements VerdictSource {
     if (!this.child) return Promise.resolve(this.unavailable('no checker process running'))
     if (this.pending.size >= CHECKER_PENDING_MAX) return Promise.resolve(this.unavailable(`over CHECKER_PENDING_MAX (${CHECKER_PENDING_MAX}) texts in flight`))
     const id = ++this.nextId
-    return new Promise<TextVerdict>((resolve) => {
-      this.pending.set(id, { resolve, deadline: Date.now() + this.options.timeoutMs })
-      if (this.batch.length > 0 && this.batchChars + text.length > CHECKER_FRAME_MAX_CHARS) this.flush()
-      this.batch.push([id, user, text])
-      this.batchChars += text.length
-      if (!this.flushing) {
-        this.flushing = true
-        // The texts of this turn leave together, in one message.
-        setImmediate(() => this.flush())
-      }
-      this.sweeper ??= setInterval(() => this.sweep(), CHECKER_SWEEP_MS).unref()
-    })
+    const promise = new Promise<TextVerdict>(capture)
+    this.pending.set(id, captured!)
+    captured = undefined
+    this.batch.push([id, user, text], text.length)
+    this.sweeper ??= setInterval(() => this.sweep(), CHECKER_SWEEP_MS).unref()
+    return promise
   }
 
   async close(): Promise<void> {
@@ -212,6 +219,8 @@ export class CheckerProcess implements VerdictSource {
     this.startedAt = Date.now()
     // The inspector's flags are not passed on: the child would want the same port.
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'))
+    // The channel's default JSON serialisation: `serialization: 'advanced'` (V8's serializer) cost
+    // this process ~40% more CPU a check in bff/bench/checker-handoff.ts at 5,000 texts/s.
     const c = fork(this.entry.file, this.entry.args, { execArgv, stdio: 'inherit' })
     this.child = c
     c.on('message', (m: FromChecker) => this.receive(m, c))
@@ -239,10 +248,10 @@ export class CheckerProcess implements VerdictSource {
     switch (m.t) {
       case 'verdicts':
         for (const w of m.v) {
-          const p = this.pending.get(w[0])
-          if (!p) continue
+          const resolve = this.pending.get(w[0])
+          if (!resolve) continue
           this.pending.delete(w[0])
-          p.resolve(fromWire(w))
+          resolve(fromWire(w))
         }
         return
       case 'counts':
@@ -258,43 +267,56 @@ export class CheckerProcess implements VerdictSource {
     }
   }
 
-  private flush(): void {
-    this.flushing = false
-    if (this.batch.length === 0) return
-    const c = this.batch
-    this.batch = []
-    this.batchChars = 0
+  private sendChecks(c: ChecksMessage['c']): void {
+    const lastId = c[c.length - 1]![0]
+    const deadline = Date.now() + this.options.timeoutMs
+    const last = this.deadlines.length > this.deadlinesHead ? this.deadlines[this.deadlines.length - 1]! : undefined
+    if (last && deadline <= last[1]) last[0] = lastId
+    else this.deadlines.push([lastId, deadline + CHECKER_DEADLINE_SLACK_MS])
     // A process that died meanwhile: these texts were failed with the others in flight.
     if (this.child?.connected) this.child.send({ t: 'checks', c } satisfies ChecksMessage)
   }
 
-  /** Texts in flight past WX_CHECKER_TIMEOUT_MS are unavailable (the map is in sending order: deadlines ascend). */
+  /**
+   * Texts in flight past WX_CHECKER_TIMEOUT_MS are unavailable: those of every message whose
+   * deadline passed (the map is in id order, and so are the messages).
+   */
   private sweep(): void {
     const now = Date.now()
     let late = 0
-    for (const [id, p] of this.pending) {
-      if (p.deadline > now) break
-      this.pending.delete(id)
-      p.resolve(UNAVAILABLE)
-      late++
+    while (this.deadlinesHead < this.deadlines.length && this.deadlines[this.deadlinesHead]![1] <= now) {
+      const lastId = this.deadlines[this.deadlinesHead++]![0]
+      for (const [id, resolve] of this.pending) {
+        if (id > lastId) break
+        this.pending.delete(id)
+        resolve(UNAVAILABLE)
+        late++
+      }
+    }
+    if (this.deadlinesHead > 1024) {
+      this.deadlines = this.deadlines.slice(this.deadlinesHead)
+      this.deadlinesHead = 0
     }
     if (late > 0) {
       this.options.metrics.verdicts.inc({ suggest: 'unavailable' }, late)
       this.log(`${late} text(s) not answered within WX_CHECKER_TIMEOUT_MS (${this.options.timeoutMs} ms)`)
     }
-    if (this.pending.size === 0 && this.sweeper) {
-      clearInterval(this.sweeper)
+    if (this.pending.size === 0 && this.batch.size === 0) {
+      this.deadlines = []
+      this.deadlinesHead = 0
+      if (this.sweeper) clearInterval(this.sweeper)
       this.sweeper = undefined
     }
   }
 
   private failAll(why: string): void {
-    this.batch = []
-    this.batchChars = 0
+    this.batch.clear()
+    this.deadlines = []
+    this.deadlinesHead = 0
     if (this.pending.size === 0) return
     this.options.metrics.verdicts.inc({ suggest: 'unavailable' }, this.pending.size)
     this.log(`${this.pending.size} text(s) in flight failed: ${why}`)
-    for (const p of this.pending.values()) p.resolve(UNAVAILABLE)
+    for (const resolve of this.pending.values()) resolve(UNAVAILABLE)
     this.pending.clear()
   }
 

@@ -50,6 +50,13 @@ export interface WeChatConfig {
    * the process is stuck. 100 to 600000.
    */
   readonly checkerTimeoutMs: number
+  /**
+   * WX_CHECKER_BATCH_MS: while texts keep coming, the texts to the checker process, and its
+   * verdicts back, leave in one message at most every this long (checker-wire.ts, Batcher): fewer,
+   * fuller messages and turns of the chat's loop, each text waiting up to this long each way. At a
+   * low rate nothing waits beyond its turn. Default 1; 0: one message a turn. At most 20.
+   */
+  readonly checkerBatchMs: number
   /** WX_SECCHECK: msgSecCheck of message text before it is stored. Default on (when enabled). */
   readonly secCheck: boolean
   /**
@@ -105,6 +112,7 @@ export function loadWeChatConfig(e: Env): WeChatConfig {
     httpPipelining: e.WX_HTTP_PIPELINING,
     checker: e.WX_CHECKER,
     checkerTimeoutMs: e.WX_CHECKER_TIMEOUT_MS,
+    checkerBatchMs: e.WX_CHECKER_BATCH_MS,
     secCheck: e.WX_SECCHECK,
     unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
     textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,

@@ -131,7 +131,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
       let verdicts: VerdictSource
       if (wantsChecker) {
         checker = new CheckerProcess({
-          settings: { api: calls, httpPipelining: config.httpPipelining, checksPerMin: config.textChecksPerMin, cacheMax: config.secCheckCacheMax, cacheTtlMs: config.secCheckCacheTtlMs, store: deps.checkerStore, logLevel: deps.logLevel },
+          settings: { api: calls, httpPipelining: config.httpPipelining, checksPerMin: config.textChecksPerMin, cacheMax: config.secCheckCacheMax, cacheTtlMs: config.secCheckCacheTtlMs, batchMs: config.checkerBatchMs, store: deps.checkerStore, logLevel: deps.logLevel },
           timeoutMs: config.checkerTimeoutMs,
           registry: deps.registry,
           metrics: textMetrics,

@@ -40,6 +40,7 @@ describe('text checks in a checker process', () => {
       checksPerMin: 1000,
       cacheMax: 0,
       cacheTtlMs: 60_000,
+      batchMs: 1,
       store: { kind: 'memory' },
       logLevel: 'silent',
     }

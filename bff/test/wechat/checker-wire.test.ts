@@ -1,0 +1,110 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { Batcher, CHECKER_BATCH_FULL, CHECKER_BATCH_MAX, fromWire, toWire } from '../../src/wechat/checker-wire'
+
+describe('Batcher: the messages between the BFF and its checker process', () => {
+  let sent: number[][]
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] })
+    sent = []
+  })
+  afterEach(() => void vi.useRealTimers())
+
+  it('at a low rate sends the items of a turn at its end, without waiting for the window', async () => {
+    const b = new Batcher<number>((items) => sent.push(items), 5)
+    b.push(1)
+    b.push(2)
+    expect(sent).toEqual([])
+    await vi.advanceTimersToNextTimerAsync()
+    expect(sent).toEqual([[1, 2]])
+    // Long after: the next turn's item leaves at the end of its turn too.
+    vi.advanceTimersByTime(50)
+    b.push(3)
+    await vi.advanceTimersToNextTimerAsync()
+    expect(sent).toEqual([[1, 2], [3]])
+    expect(performance.now()).toBeLessThan(51)
+  })
+
+  it('while items keep coming, sends one message a window with every item since the last', () => {
+    const b = new Batcher<number>((items) => sent.push(items), 5)
+    b.push(0)
+    vi.advanceTimersByTime(0)
+    expect(sent).toEqual([[0]])
+    // Items in the following turns wait until 5 ms after that message, then leave together.
+    for (let i = 1; i <= 4; i++) {
+      b.push(i)
+      vi.advanceTimersByTime(1)
+      expect(sent).toHaveLength(1)
+    }
+    vi.advanceTimersByTime(1)
+    expect(sent).toEqual([[0], [1, 2, 3, 4]])
+    b.push(5)
+    vi.advanceTimersByTime(4)
+    expect(sent).toHaveLength(2)
+    vi.advanceTimersByTime(1)
+    expect(sent).toEqual([[0], [1, 2, 3, 4], [5]])
+  })
+
+  it('a message waiting for its window leaves at the end of its turn once it holds CHECKER_BATCH_FULL items', () => {
+    const b = new Batcher<number>((items) => sent.push(items), 5)
+    b.push(0)
+    vi.advanceTimersByTime(0)
+    expect(sent).toHaveLength(1)
+    for (let i = 1; i < CHECKER_BATCH_FULL; i++) b.push(i)
+    vi.advanceTimersByTime(0)
+    expect(sent).toHaveLength(1)
+    b.push(CHECKER_BATCH_FULL)
+    expect(sent).toHaveLength(1)
+    // The end of this turn (no time passed).
+    vi.advanceTimersByTime(0)
+    expect(sent).toHaveLength(2)
+    expect(sent[1]).toHaveLength(CHECKER_BATCH_FULL)
+    expect(performance.now()).toBe(0)
+  })
+
+  it('window 0: one message a turn, however fast', () => {
+    const b = new Batcher<number>((items) => sent.push(items), 0)
+    for (let i = 0; i < 3; i++) {
+      b.push(i)
+      b.push(i + 10)
+      vi.advanceTimersByTime(0)
+    }
+    expect(sent).toEqual([
+      [0, 10],
+      [1, 11],
+      [2, 12],
+    ])
+  })
+
+  it('sends at once at CHECKER_BATCH_MAX items, and before an item that would pass the characters bound', () => {
+    const b = new Batcher<number>((items) => sent.push(items), 5, 10)
+    for (let i = 0; i < CHECKER_BATCH_MAX; i++) b.push(i)
+    expect(sent).toHaveLength(1)
+    expect(sent[0]).toHaveLength(CHECKER_BATCH_MAX)
+    b.push(1, 6)
+    b.push(2, 4)
+    expect(sent).toHaveLength(1)
+    b.push(3, 1)
+    expect(sent[1]).toEqual([1, 2])
+    // One item over the bound goes alone.
+    b.push(4, 50)
+    expect(sent[2]).toEqual([3])
+    vi.advanceTimersByTime(5)
+    expect(sent[3]).toEqual([4])
+    expect(sent).toHaveLength(4)
+  })
+
+  it('clear drops what was collected: nothing leaves for it', () => {
+    const b = new Batcher<number>((items) => sent.push(items), 5)
+    b.push(1)
+    expect(b.size).toBe(1)
+    b.clear()
+    expect(b.size).toBe(0)
+    vi.advanceTimersByTime(10)
+    expect(sent).toEqual([])
+  })
+
+  it('verdicts on the wire and back', () => {
+    expect(fromWire(toWire(7, { suggest: 'risky', label: 20001 }))).toEqual({ suggest: 'risky', label: 20001 })
+    expect(fromWire(toWire(8, { suggest: 'unavailable' }))).toEqual({ suggest: 'unavailable' })
+  })
+})
