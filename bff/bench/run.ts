@@ -755,9 +755,9 @@ async function fakeWeChat(delayMs: number): Promise<{ url: string; checks: () =>
  * `persisterUrl`: a persister process of its own on that archive, measured apart; `seed`: one send
  * per pair before the warm-up, a few at a time (archive scenario, both sides).
  */
-async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persisterUrl?: string, seed = false) {
+async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persisterUrl?: string, seed = false, bffMain = BFF_MAIN) {
   // BENCH_PROFILE_DIR: the inspector on, for a CPU profile of the measured span (`profiled`).
-  const server = await startServer(kind, 1, extraEnv, process.env.BENCH_PROFILE_DIR !== undefined)
+  const server = await startServer(kind, 1, extraEnv, process.env.BENCH_PROFILE_DIR !== undefined, bffMain)
   const persister = persisterUrl ? await startPersister(server, persisterUrl) : undefined
   const [gen] = await generators(1)
   try {
@@ -1161,8 +1161,27 @@ async function main() {
   if (ONLY.has('one2one')) {
     const base = await one2one('base')
     const relay = await one2one('relay')
+    // BENCH_BFF_BEFORE: the previous build too, in the same run, right before this one.
+    const before = BFF_BEFORE ? await one2one('bff', {}, undefined, false, BFF_BEFORE) : undefined
     const bff = await one2one('bff')
-    results.one2one = { target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 1.0x the relay; p99 <= the relay's and <= 10 ms`, bff, baseline: base, relay, cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage, cpuRatioRelay: bff.cpuUsPerMessage / relay.cpuUsPerMessage }
+    results.one2one = {
+      target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 1.0x the relay; p99 <= the relay's and <= 10 ms`,
+      bff,
+      baseline: base,
+      relay,
+      cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage,
+      cpuRatioRelay: bff.cpuUsPerMessage / relay.cpuUsPerMessage,
+      ...(before ? { before: { build: path.relative(repo, BFF_BEFORE!), ...before, cpuRatioRelay: before.cpuUsPerMessage / relay.cpuUsPerMessage } } : {}),
+    }
+    if (before) {
+      rows.push([
+        `1:1 before (${path.relative(repo, BFF_BEFORE!)}): CPU / p99 / saturation`,
+        `${fmt(before.cpuUsPerMessage)} us / ${fmt(before.p99, 2)} ms / ${fmt(before.saturation?.perSecond ?? 0, 0)}/s`,
+        `relay ${fmt(relay.cpuUsPerMessage)} us`,
+        fmt(before.cpuUsPerMessage / relay.cpuUsPerMessage, 2),
+        'same run as below',
+      ])
+    }
     rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `raw ${fmt(base.cpuUsPerMessage)} us / relay ${fmt(relay.cpuUsPerMessage)} us (+Redis ${fmt(relay.redisCpuUsPerMessage)})`, `${fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2)} / ${fmt(bff.cpuUsPerMessage / relay.cpuUsPerMessage, 2)}`, '<= 1.0x relay'])
     rows.push([`1:1 Redis commands per msg`, fmt(bff.redisCommandsPerMessage, 2), `relay ${fmt(relay.redisCommandsPerMessage, 2)}`, fmt(bff.redisCommandsPerMessage / relay.redisCommandsPerMessage, 2), ''])
     if (bff.saturation && relay.saturation && base.saturation) {
@@ -1173,7 +1192,8 @@ async function main() {
     if (ONE2ONE_REPEAT > 1) {
       // The p99 target, repeated (issue 15): each run beside a relay run of its own, the first being the one above.
       // Each run's CPU and saturation too: one run's ratio says little on a shared machine.
-      const runOf = (b: One2One, r: One2One) => ({
+      const runOf = (b: One2One, r: One2One, o?: One2One) => ({
+        ...(o ? { beforeP99: o.p99, beforeCpuUs: o.cpuUsPerMessage, beforeCpuRatioRelay: o.cpuUsPerMessage / r.cpuUsPerMessage, beforeSaturation: o.saturation?.perSecond } : {}),
         bffP99: b.p99,
         relayP99: r.p99,
         bffP50: b.p50,
@@ -1184,12 +1204,13 @@ async function main() {
         ...(b.saturation && r.saturation ? { bffSaturation: b.saturation.perSecond, relaySaturation: r.saturation.perSecond } : {}),
         loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
       })
-      const runs = [runOf(bff, relay)]
+      const runs = [runOf(bff, relay, before)]
       for (let i = 1; i < ONE2ONE_REPEAT; i++) {
         const r = await one2one('relay')
+        const o = BFF_BEFORE ? await one2one('bff', {}, undefined, false, BFF_BEFORE) : undefined
         const b = await one2one('bff')
-        runs.push(runOf(b, r))
-        console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms; CPU ${fmt(b.cpuUsPerMessage)} vs ${fmt(r.cpuUsPerMessage)} us`)
+        runs.push(runOf(b, r, o))
+        console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms; CPU ${fmt(b.cpuUsPerMessage)} vs ${fmt(r.cpuUsPerMessage)} us` + (o ? `; before ${fmt(o.cpuUsPerMessage)} us, p99 ${fmt(o.p99, 2)} ms` : ''))
       }
       const within10 = runs.filter((r) => r.bffP99 <= 10).length
       const withinRelay = runs.filter((r) => r.bffP99 <= r.relayP99).length
