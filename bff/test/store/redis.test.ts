@@ -6,7 +6,7 @@ import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
 import { engineContract } from './contract'
 import { openArchive } from '../../src/archive/archive'
 import { createTestDatabase } from '../support/mysql'
-import { startOwnRedis } from '../support/redis-server'
+import { startOwnCluster, startOwnRedis } from '../support/redis-server'
 
 function open(options: EngineOptions, prefix: string, node: string) {
   return createRedisEngine({ ...options, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node })
@@ -201,6 +201,38 @@ describe('redis engine append batches', () => {
       expect(await t.engine.messages.after('d:cat:dan', 0, 10)).toEqual([c.json])
     } finally {
       await t.close()
+    }
+  })
+
+  it('on Redis Cluster keeps one script call per send (each in its conversation\'s slot, the summaries after it): the sends of one turn all stored', async () => {
+    // One node holding every slot: Redis still refuses a script whose keys span slots (CROSSSLOT),
+    // which a batch of several conversations, or the summaries of the members, would.
+    const cluster = await startOwnCluster()
+    const prefix = randomPrefix()
+    const engine = await createRedisEngine({ queueMaxLength: 10, queueRetentionMs: 60_000, url: cluster.url, clusterNodes: [cluster.node], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
+    const r = new Redis(cluster.url)
+    try {
+      await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: AB, createdAt: 1 })
+      await engine.convs.create({ id: 'd:cat:dan', kind: 'direct', members: CD, createdAt: 1 })
+      const results = await Promise.all([
+        engine.messages.append(text('d:ann:bob', 'ann', 'k1', AB)),
+        engine.messages.append(text('d:cat:dan', 'cat', 'k2', CD)),
+        engine.messages.append(text('d:ann:bob', 'bob', 'k3', AB)),
+        engine.messages.append(text('d:ann:bob', 'bob', 'k3', AB)),
+      ])
+      expect(results.map((x) => [x.msg.conv, x.msg.seq, x.dup])).toEqual([
+        ['d:ann:bob', 1, false],
+        ['d:cat:dan', 1, false],
+        ['d:ann:bob', 2, false],
+        ['d:ann:bob', 2, true],
+      ])
+      expect(await engine.messages.after('d:ann:bob', 0, 10)).toEqual([results[0].json, results[2].json])
+      expect(await r.hgetall(`${prefix}{u:ann}:s`)).toMatchObject({ 'l:d:ann:bob': `2 ${results[2].json}`, 'r:d:ann:bob': '1', 'p:d:ann:bob': '2' })
+      expect(await r.hgetall(`${prefix}{u:dan}:s`)).toMatchObject({ 'l:d:cat:dan': `1 ${results[1].json}`, 'p:d:cat:dan': '1' })
+    } finally {
+      r.disconnect()
+      await engine.close()
+      cluster.stop()
     }
   })
 
