@@ -212,7 +212,11 @@ local out = {}
 local ki = 1
 for ai = 1, #ARGV, ${BATCH_STRIDE} do
   local nk = tonumber(ARGV[ai])
-  out[#out + 1] = append({unpack(KEYS, ki, ki + nk - 1)}, {unpack(ARGV, ai + 1, ai + ${BATCH_STRIDE - 1})})
+  -- The keys copied one by one: unpack's results are bounded by Lua's stack (a group's append names
+  -- one key per member).
+  local k = {}
+  for i = 1, nk do k[i] = KEYS[ki + i - 1] end
+  out[#out + 1] = append(k, {unpack(ARGV, ai + 1, ai + ${BATCH_STRIDE - 1})})
   ki = ki + nk
 end
 return out

@@ -97,6 +97,7 @@ describe('redis engine append batches', () => {
   const text = (conv: string, from: string, cid: string, members: string[]) => ({ conv, from, cid, mid: `m-${cid}`, ts: 1, kind: 'text' as const, body: { text: cid }, dedupWindowMs: 60_000, members })
   const AB = ['ann', 'bob']
   const CD = ['cat', 'dan']
+  const TEAM = ['ann', 'cat', 'eve']
 
   /** An engine on a Redis of the test's own, whose commands are counted from a reset. */
   async function counted() {
@@ -106,6 +107,7 @@ describe('redis engine append batches', () => {
     const r = new Redis(own.url)
     await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: AB, createdAt: 1 })
     await engine.convs.create({ id: 'd:cat:dan', kind: 'direct', members: CD, createdAt: 1 })
+    await engine.convs.create({ id: 'g:team', kind: 'group', title: 'T', members: TEAM, createdAt: 1 })
     // Redis loads the scripts at their first use (NOSCRIPT, then again): a single append and a batch before counting.
     await engine.convs.create({ id: 'd:gil:hal', kind: 'direct', members: ['gil', 'hal'], createdAt: 1 })
     await engine.messages.append(text('d:gil:hal', 'gil', 'warm-1', ['gil', 'hal']))
@@ -135,6 +137,8 @@ describe('redis engine append batches', () => {
         t.engine.messages.append(text('d:ann:bob', 'bob', 'b1', AB)),
         t.engine.messages.append(text('d:ann:bob', 'ann', 'a2', AB)),
         t.engine.messages.append(text('d:cat:dan', 'dan', 'd1', CD)),
+        // A group's append names one summary per member: keys of another count in the same batch.
+        t.engine.messages.append(text('g:team', 'eve', 'e1', TEAM)),
       ]
       const results = await Promise.all(sends)
       expect(results.map((r) => [r.msg.conv, r.msg.seq, r.msg.cid, r.dup])).toEqual([
@@ -143,14 +147,17 @@ describe('redis engine append batches', () => {
         ['d:ann:bob', 2, 'b1', false],
         ['d:ann:bob', 3, 'a2', false],
         ['d:cat:dan', 2, 'd1', false],
+        ['g:team', 1, 'e1', false],
       ])
       expect(await t.evalshas()).toBe(1)
       expect(await t.engine.messages.after('d:ann:bob', 0, 10)).toEqual([results[0]!.json, results[2]!.json, results[3]!.json])
       expect(await t.engine.messages.after('d:cat:dan', 0, 10)).toEqual([results[1]!.json, results[4]!.json])
       // Each member's summary and marks, as a single append writes them.
-      expect(await t.r.hgetall(`${t.prefix}{u:ann}:s`)).toEqual({ 'l:d:ann:bob': `3 ${results[3]!.json}`, 'r:d:ann:bob': '3', 'p:d:ann:bob': '2', 'k:d:ann:bob': '|' })
+      expect(await t.r.hgetall(`${t.prefix}{u:bob}:s`)).toEqual({ 'l:d:ann:bob': `3 ${results[3]!.json}`, 'r:d:ann:bob': '2', 'p:d:ann:bob': '3', 'k:d:ann:bob': '|' })
       expect(await t.r.hgetall(`${t.prefix}{u:dan}:s`)).toEqual({ 'l:d:cat:dan': `2 ${results[4]!.json}`, 'r:d:cat:dan': '2', 'p:d:cat:dan': '1', 'k:d:cat:dan': '|' })
       expect((await t.engine.convs.states(['d:ann:bob'], 'bob'))[0]).toMatchObject({ lastSeq: 3, readSeq: 2 })
+      expect(await t.engine.messages.after('g:team', 0, 10)).toEqual([results[5]!.json])
+      for (const m of TEAM) expect(await t.r.hget(`${t.prefix}{u:${m}}:s`, 'l:g:team')).toBe(`1 ${results[5]!.json}`)
       // The next turn's single send: the single command again.
       await t.engine.messages.append(text('d:ann:bob', 'bob', 'b2', AB))
       expect(await t.evalshas()).toBe(2)
