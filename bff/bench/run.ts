@@ -944,8 +944,9 @@ const STORM = env('BENCH_STORM', 5000)
 const STORM_CONVS = env('BENCH_STORM_CONVS', 20)
 /**
  * BENCH_BFF_BEFORE: the path of another build of the BFF (e.g. an earlier commit bundled into
- * bff/dist/before/main.js, so its packages resolve from bff/node_modules): the storm runs it too,
- * in the same run as the current build, for before/after figures under the same load.
+ * bff/dist/before/main.js, so its packages resolve from bff/node_modules): the storm and the 1:1
+ * measurement (every repeat) run it too, in the same run as the current build, for before/after
+ * figures under the same load.
  */
 const BFF_BEFORE = process.env.BENCH_BFF_BEFORE ? path.resolve(process.env.BENCH_BFF_BEFORE) : undefined
 
