@@ -957,8 +957,9 @@ const STORM = env('BENCH_STORM', 5000)
 const STORM_CONVS = env('BENCH_STORM_CONVS', 20)
 /**
  * BENCH_BFF_BEFORE: the path of another build of the BFF (e.g. an earlier commit bundled into
- * bff/dist/before/main.js, so its packages resolve from bff/node_modules): the storm runs it too,
- * in the same run as the current build, for before/after figures under the same load.
+ * bff/dist/before/main.js, so its packages resolve from bff/node_modules): the storm and the 1:1
+ * measurement (every repeat) run it too, in the same run as the current build, for before/after
+ * figures under the same load.
  */
 const BFF_BEFORE = process.env.BENCH_BFF_BEFORE ? path.resolve(process.env.BENCH_BFF_BEFORE) : undefined
 
@@ -1174,8 +1175,27 @@ async function main() {
   if (ONLY.has('one2one')) {
     const base = await one2one('base')
     const relay = await one2one('relay')
+    // BENCH_BFF_BEFORE: the previous build too, in the same run, right before this one.
+    const before = BFF_BEFORE ? await one2one('bff', {}, undefined, false, BFF_BEFORE) : undefined
     const bff = await one2one('bff')
-    results.one2one = { target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 1.0x the relay; p99 <= the relay's and <= 10 ms`, bff, baseline: base, relay, cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage, cpuRatioRelay: bff.cpuUsPerMessage / relay.cpuUsPerMessage }
+    results.one2one = {
+      target: `1:1 at ${RATE}/s, Redis engine: CPU per delivered message <= 1.0x the relay; p99 <= the relay's and <= 10 ms`,
+      bff,
+      baseline: base,
+      relay,
+      cpuRatio: bff.cpuUsPerMessage / base.cpuUsPerMessage,
+      cpuRatioRelay: bff.cpuUsPerMessage / relay.cpuUsPerMessage,
+      ...(before ? { before: { build: path.relative(repo, BFF_BEFORE!), ...before, cpuRatioRelay: before.cpuUsPerMessage / relay.cpuUsPerMessage } } : {}),
+    }
+    if (before) {
+      rows.push([
+        `1:1 before (${path.relative(repo, BFF_BEFORE!)}): CPU / p99 / saturation`,
+        `${fmt(before.cpuUsPerMessage)} us / ${fmt(before.p99, 2)} ms / ${fmt(before.saturation?.perSecond ?? 0, 0)}/s`,
+        `relay ${fmt(relay.cpuUsPerMessage)} us`,
+        fmt(before.cpuUsPerMessage / relay.cpuUsPerMessage, 2),
+        'same run as below',
+      ])
+    }
     rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `raw ${fmt(base.cpuUsPerMessage)} us / relay ${fmt(relay.cpuUsPerMessage)} us (+Redis ${fmt(relay.redisCpuUsPerMessage)})`, `${fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2)} / ${fmt(bff.cpuUsPerMessage / relay.cpuUsPerMessage, 2)}`, '<= 1.0x relay'])
     rows.push([`1:1 Redis commands per msg`, fmt(bff.redisCommandsPerMessage, 2), `relay ${fmt(relay.redisCommandsPerMessage, 2)}`, fmt(bff.redisCommandsPerMessage / relay.redisCommandsPerMessage, 2), ''])
     if (bff.saturation && relay.saturation && base.saturation) {
@@ -1186,7 +1206,8 @@ async function main() {
     if (ONE2ONE_REPEAT > 1) {
       // The p99 target, repeated (issue 15): each run beside a relay run of its own, the first being the one above.
       // Each run's CPU and saturation too: one run's ratio says little on a shared machine.
-      const runOf = (b: One2One, r: One2One) => ({
+      const runOf = (b: One2One, r: One2One, o?: One2One) => ({
+        ...(o ? { beforeP99: o.p99, beforeCpuUs: o.cpuUsPerMessage, beforeCpuRatioRelay: o.cpuUsPerMessage / r.cpuUsPerMessage, beforeSaturation: o.saturation?.perSecond } : {}),
         bffP99: b.p99,
         relayP99: r.p99,
         bffP50: b.p50,
@@ -1197,12 +1218,13 @@ async function main() {
         ...(b.saturation && r.saturation ? { bffSaturation: b.saturation.perSecond, relaySaturation: r.saturation.perSecond } : {}),
         loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
       })
-      const runs = [runOf(bff, relay)]
+      const runs = [runOf(bff, relay, before)]
       for (let i = 1; i < ONE2ONE_REPEAT; i++) {
         const r = await one2one('relay')
+        const o = BFF_BEFORE ? await one2one('bff', {}, undefined, false, BFF_BEFORE) : undefined
         const b = await one2one('bff')
-        runs.push(runOf(b, r))
-        console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms; CPU ${fmt(b.cpuUsPerMessage)} vs ${fmt(r.cpuUsPerMessage)} us`)
+        runs.push(runOf(b, r, o))
+        console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms; CPU ${fmt(b.cpuUsPerMessage)} vs ${fmt(r.cpuUsPerMessage)} us` + (o ? `; before ${fmt(o.cpuUsPerMessage)} us, p99 ${fmt(o.p99, 2)} ms` : ''))
       }
       const within10 = runs.filter((r) => r.bffP99 <= 10).length
       const withinRelay = runs.filter((r) => r.bffP99 <= r.relayP99).length

@@ -81,6 +81,8 @@ export class Gateway {
    * draws from one bucket (created at the first frame, dropped with the user's last device).
    */
   private readonly buckets = new Map<UserId, Bucket>()
+  /** The ack latency of a send received at `t` (performance.now()), observed once it is acked: one function for every frame. */
+  private readonly acked = (t: number): void => this.deps.metrics.ackLatency.observe((performance.now() - t) / 1000)
   private readonly userBucket = (user: UserId, now: number): Bucket => {
     let b = this.buckets.get(user)
     if (!b) this.buckets.set(user, (b = newBucket(this.limits, now)))
@@ -397,7 +399,7 @@ export class Gateway {
       relations: this.deps.relations,
       settings: this.deps.settings,
       receivedAt: performance.now(),
-      acked: (t) => this.deps.metrics.ackLatency.observe((performance.now() - t) / 1000),
+      acked: this.acked,
     }
     // A frame that may change a conversation (a send, a read mark, a setting...): the summary
     // kept for `convs` no longer holds everything.

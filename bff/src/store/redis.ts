@@ -57,7 +57,9 @@ import { BacklogGate } from './backlog-gate'
 import type { ColdMessages } from './window'
 import { RedisWeChatStore } from './wechat'
 import { RECALLED_MARK } from './types'
-import { EncodedCommand, arrayHeader, encodeCommand, encodeParts } from './resp'
+import { EncodedCommand, arrayHeader, encodeParts } from './resp'
+import { AppendBatcher } from './append-batch'
+import type { AppendParts } from './append-batch'
 import type {
   AppendInput,
   AppendResult,
@@ -162,38 +164,71 @@ type Client = Redis | Cluster
  * seq inside the script (nobody sees it: a script is atomic). The conversation's existence is
  * checked only when the seq taken is 1: HINCRBY on a missing hash creates it with lastSeq 1, an
  * existing conversation has `kind` (written by create and restore).
+ *
+ * One Lua function, `append(K, A)`, run by the single script (APPEND, on KEYS and ARGV) and by the
+ * batch script (APPEND_BATCH, once per append of a turn: store/append-batch.ts), so both store
+ * exactly the same way.
  */
-const APPEND = `
-local seq = redis.call('HINCRBY', KEYS[1], 'lastSeq', 1)
-if seq == 1 and redis.call('HEXISTS', KEYS[1], 'kind') == 0 then
-  redis.call('HDEL', KEYS[1], 'lastSeq')
-  return {2}
-end
-local known = redis.call('SET', KEYS[#KEYS], seq, 'NX', 'GET', 'PX', ARGV[3])
-if known then
-  redis.call('HINCRBY', KEYS[1], 'lastSeq', -1)
-  local m = redis.call('ZRANGE', KEYS[2], known, known, 'BYSCORE')
-  if m[1] then return {1, m[1]} end
-  return {4, known}
-end
-local json = ARGV[1] .. seq .. ARGV[2]
-redis.call('ZADD', KEYS[2], seq, json)
-redis.call('HSET', KEYS[1], 'last', json, 'r:' .. ARGV[4], seq)
-if ARGV[5] == '1' then redis.call('XADD', KEYS[3], '*', 'j', json) end
-if #KEYS > 4 then
-  local l = 'l:' .. ARGV[6]
-  local v = seq .. ' ' .. json
-  redis.call('HSET', KEYS[4], l, v, 'r:' .. ARGV[6], seq)
-  for i = 5, #KEYS - 1 do
-    if ARGV[7] == 'd' then redis.call('HSET', KEYS[i], l, v, 'p:' .. ARGV[6], seq)
-    else redis.call('HSET', KEYS[i], l, v) end
+const APPEND_FN = `
+local function append(K, A)
+  local seq = redis.call('HINCRBY', K[1], 'lastSeq', 1)
+  if seq == 1 and redis.call('HEXISTS', K[1], 'kind') == 0 then
+    redis.call('HDEL', K[1], 'lastSeq')
+    return {2}
   end
+  local known = redis.call('SET', K[#K], seq, 'NX', 'GET', 'PX', A[3])
+  if known then
+    redis.call('HINCRBY', K[1], 'lastSeq', -1)
+    local m = redis.call('ZRANGE', K[2], known, known, 'BYSCORE')
+    if m[1] then return {1, m[1]} end
+    return {4, known}
+  end
+  local json = A[1] .. seq .. A[2]
+  redis.call('ZADD', K[2], seq, json)
+  redis.call('HSET', K[1], 'last', json, 'r:' .. A[4], seq)
+  if A[5] == '1' then redis.call('XADD', K[3], '*', 'j', json) end
+  if #K > 4 then
+    local l = 'l:' .. A[6]
+    local v = seq .. ' ' .. json
+    redis.call('HSET', K[4], l, v, 'r:' .. A[6], seq)
+    for i = 5, #K - 1 do
+      if A[7] == 'd' then redis.call('HSET', K[i], l, v, 'p:' .. A[6], seq)
+      else redis.call('HSET', K[i], l, v) end
+    end
+  end
+  return {0, seq}
 end
-return {0, seq}
+`
+
+const APPEND = `${APPEND_FN}
+return append(KEYS, ARGV)
+`
+
+/** Arguments per append in the batch script: its key count, then the append script's (APPEND_ARGS). */
+const BATCH_STRIDE = 1 + 7
+
+/**
+ * Several appends in one atomic step, in order (store/append-batch.ts): KEYS every append's keys one
+ * after the other; ARGV per append its key count and its arguments (BATCH_STRIDE). The replies in order.
+ */
+const APPEND_BATCH = `${APPEND_FN}
+local out = {}
+local ki = 1
+for ai = 1, #ARGV, ${BATCH_STRIDE} do
+  local nk = tonumber(ARGV[ai])
+  -- The keys copied one by one: unpack's results are bounded by Lua's stack (a group's append names
+  -- one key per member).
+  local k = {}
+  for i = 1, nk do k[i] = KEYS[ki + i - 1] end
+  out[#out + 1] = append(k, {unpack(ARGV, ai + 1, ai + ${BATCH_STRIDE - 1})})
+  ki = ki + nk
+end
+return out
 `
 
 /** The append script's sha1, as EVALSHA names it (RedisMessages sends that command encoded by itself). */
 const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex')
+const APPEND_BATCH_SHA = createHash('sha1').update(APPEND_BATCH).digest('hex')
 
 /**
  * A conversation brought back from the archive (Redis lost it): its record, its last seq (seqs
@@ -432,16 +467,14 @@ interface ConvKeys {
 /**
  * The parts of an append command (standalone Redis) that are the same for every message of one
  * sender in one conversation, encoded: `pre` the command, the sha and every key but the dedup key,
- * `post` the arguments after the message JSON. Valid for that member list and dedup window.
+ * `post` the arguments after the message JSON (AppendParts). Valid for that member list and dedup window.
  */
-interface AppendWire {
+interface AppendWire extends AppendParts {
   readonly members: readonly UserId[]
   readonly windowMs: number
-  readonly pre: Buffer
-  readonly post: Buffer
 }
 
-/** Arguments of the append script after the keys: head, tail, window, from, archive flag, conv, kind. */
+/** Arguments of the append script after the keys: head, tail, window, from, archive flag, conv, kind (BATCH_STRIDE counts them too). */
 const APPEND_ARGS = 7
 
 class RedisMessages implements MessageStore {
@@ -452,6 +485,8 @@ class RedisMessages implements MessageStore {
    */
   private readonly convKeys = new Map<ConvId, ConvKeys>()
   private readonly summaryKeys = new Map<UserId, string>()
+  /** Standalone Redis: the appends of one turn leave as one script call (append-batch.ts). */
+  readonly batcher: AppendBatcher<AppendReply>
 
   constructor(
     private readonly r: Client & Scripted,
@@ -462,7 +497,13 @@ class RedisMessages implements MessageStore {
     private readonly convs: RedisConvs,
     /** Redis Cluster: summaries are written after the script, not in it. */
     private readonly cluster: boolean,
-  ) {}
+  ) {
+    this.batcher = new AppendBatcher<AppendReply>({
+      single: (wire) => this.sendScript(wire, APPEND) as Promise<AppendReply>,
+      batch: (wire) => this.sendScript(wire, APPEND_BATCH) as Promise<AppendReply[]>,
+      batchSha: APPEND_BATCH_SHA,
+    })
+  }
 
   private keysOf(conv: ConvId): ConvKeys {
     let keys = this.convKeys.get(conv)
@@ -503,8 +544,7 @@ class RedisMessages implements MessageStore {
     if (this.backlog) await this.backlog.admit()
     const res = await this.guard(() => {
       if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, input.from, this.cold ? '1' : '')
-      const wire = this.wireOf(ck, input, members)
-      return this.sendAppend(encodeCommand(wire.pre, [dedup, parts.head, parts.tail], wire.post))
+      return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail)
     })
     if (res[0] === 2) {
       // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
@@ -538,11 +578,16 @@ class RedisMessages implements MessageStore {
     if (!w || w.members !== members || w.windowMs !== input.dedupWindowMs) {
       const keys = [ck.meta, ck.msgs, this.streamOr(ck.meta), this.summaryOf(from), ...othersOf(members, from, (m) => this.summaryOf(m))]
       const numKeys = keys.length + 1
+      const head = encodeParts(arrayHeader(3 + numKeys + APPEND_ARGS), ['EVALSHA', APPEND_SHA, String(numKeys)])
+      const post = [String(input.dedupWindowMs), from, this.cold ? '1' : '', input.conv, ck.direct ? 'd' : '']
       w = {
         members,
         windowMs: input.dedupWindowMs,
-        pre: encodeParts(arrayHeader(3 + numKeys + APPEND_ARGS), ['EVALSHA', APPEND_SHA, String(numKeys), ...keys]),
-        post: encodeParts('', [String(input.dedupWindowMs), from, this.cold ? '1' : '', input.conv, ck.direct ? 'd' : '']),
+        pre: Buffer.concat([head, encodeParts('', keys)]),
+        keysAt: head.length,
+        numKeys,
+        post: encodeParts('', post),
+        postArgs: post.length,
       }
       if (ck.direct) (ck.wire ??= new Map()).set(from, w)
     }
@@ -550,21 +595,21 @@ class RedisMessages implements MessageStore {
   }
 
   /**
-   * Send an encoded EVALSHA of the append script. A Redis that does not have the script (restarted,
-   * flushed) answers NOSCRIPT: it is loaded and the command sent once more.
+   * Send an encoded EVALSHA of `script` (the append script or its batch). A Redis that does not
+   * have the script (restarted, flushed) answers NOSCRIPT: it is loaded and the command sent once more.
    */
-  private sendAppend(wire: Buffer): Promise<AppendReply> {
+  private sendScript(wire: Buffer, script: string): Promise<unknown> {
     return this.sendEncoded(wire).then(undefined, async (err: unknown) => {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
-      await this.r.script('LOAD', APPEND)
+      await this.r.script('LOAD', script)
       return this.sendEncoded(wire)
     })
   }
 
-  private sendEncoded(wire: Buffer): Promise<AppendReply> {
+  private sendEncoded(wire: Buffer): Promise<unknown> {
     const command = new EncodedCommand('evalsha', wire)
     void this.r.sendCommand(command)
-    return command.promise as Promise<AppendReply>
+    return command.promise
   }
 
   async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {

@@ -84,6 +84,20 @@ export function encodeCommand(pre: Buffer, middle: readonly string[], post: Buff
 }
 
 /**
+ * One command from pieces in order: a Buffer is copied as it is (parts encoded already), a string
+ * is written as a bulk string. `header` is the array header of the whole command (its part count
+ * must count the parts inside the Buffers). One allocation, from the shared pool.
+ */
+export function encodePieces(header: string, pieces: readonly (Buffer | string)[]): Buffer {
+  let total = header.length
+  for (const p of pieces) total += typeof p === 'string' ? bulkLength(p) : p.length
+  const buf = Buffer.allocUnsafe(total)
+  let at = buf.write(header, 0, 'latin1')
+  for (const p of pieces) at = typeof p === 'string' ? writeBulk(buf, at, p) : at + p.copy(buf, at)
+  return buf
+}
+
+/**
  * An ioredis command whose wire form is given. Sent with `sendCommand` on a standalone Redis only:
  * it names no keys, so a Cluster client could not route it. Its reply is decoded as any command's.
  */

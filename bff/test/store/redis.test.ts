@@ -6,7 +6,7 @@ import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
 import { engineContract } from './contract'
 import { openArchive } from '../../src/archive/archive'
 import { createTestDatabase } from '../support/mysql'
-import { startOwnRedis } from '../support/redis-server'
+import { startOwnCluster, startOwnRedis } from '../support/redis-server'
 
 function open(options: EngineOptions, prefix: string, node: string) {
   return createRedisEngine({ ...options, url: REDIS_URL, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node })
@@ -89,6 +89,170 @@ describe('redis engine append command', () => {
       r.disconnect()
       await engine.close()
       own.stop()
+    }
+  })
+})
+
+describe('redis engine append batches', () => {
+  const text = (conv: string, from: string, cid: string, members: string[]) => ({ conv, from, cid, mid: `m-${cid}`, ts: 1, kind: 'text' as const, body: { text: cid }, dedupWindowMs: 60_000, members })
+  const AB = ['ann', 'bob']
+  const CD = ['cat', 'dan']
+  const TEAM = ['ann', 'cat', 'eve']
+
+  /** An engine on a Redis of the test's own, whose commands are counted from a reset. */
+  async function counted() {
+    const own = await startOwnRedis()
+    const prefix = randomPrefix()
+    const engine = await createRedisEngine({ queueMaxLength: 10, queueRetentionMs: 60_000, url: own.url, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
+    const r = new Redis(own.url)
+    await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: AB, createdAt: 1 })
+    await engine.convs.create({ id: 'd:cat:dan', kind: 'direct', members: CD, createdAt: 1 })
+    await engine.convs.create({ id: 'g:team', kind: 'group', title: 'T', members: TEAM, createdAt: 1 })
+    // Redis loads the scripts at their first use (NOSCRIPT, then again): a single append and a batch before counting.
+    await engine.convs.create({ id: 'd:gil:hal', kind: 'direct', members: ['gil', 'hal'], createdAt: 1 })
+    await engine.messages.append(text('d:gil:hal', 'gil', 'warm-1', ['gil', 'hal']))
+    await Promise.all([engine.messages.append(text('d:gil:hal', 'gil', 'warm-2', ['gil', 'hal'])), engine.messages.append(text('d:gil:hal', 'hal', 'warm-3', ['gil', 'hal']))])
+    const evalshas = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await r.info('commandstats'))?.[1] ?? 0)
+    return {
+      engine,
+      r,
+      prefix,
+      evalshas,
+      async close() {
+        r.disconnect()
+        await engine.close()
+        own.stop()
+      },
+    }
+  }
+
+  it('stores the sends of one turn, from several users and several from one, with one script call, in arrival order', async () => {
+    const t = await counted()
+    try {
+      await t.r.config('RESETSTAT')
+      // Issued in one turn (nothing awaited between them), as frames read from many sockets at once.
+      const sends = [
+        t.engine.messages.append(text('d:ann:bob', 'ann', 'a1', AB)),
+        t.engine.messages.append(text('d:cat:dan', 'cat', 'c1', CD)),
+        t.engine.messages.append(text('d:ann:bob', 'bob', 'b1', AB)),
+        t.engine.messages.append(text('d:ann:bob', 'ann', 'a2', AB)),
+        t.engine.messages.append(text('d:cat:dan', 'dan', 'd1', CD)),
+        // A group's append names one summary per member: keys of another count in the same batch.
+        t.engine.messages.append(text('g:team', 'eve', 'e1', TEAM)),
+      ]
+      const results = await Promise.all(sends)
+      expect(results.map((r) => [r.msg.conv, r.msg.seq, r.msg.cid, r.dup])).toEqual([
+        ['d:ann:bob', 1, 'a1', false],
+        ['d:cat:dan', 1, 'c1', false],
+        ['d:ann:bob', 2, 'b1', false],
+        ['d:ann:bob', 3, 'a2', false],
+        ['d:cat:dan', 2, 'd1', false],
+        ['g:team', 1, 'e1', false],
+      ])
+      expect(await t.evalshas()).toBe(1)
+      expect(await t.engine.messages.after('d:ann:bob', 0, 10)).toEqual([results[0]!.json, results[2]!.json, results[3]!.json])
+      expect(await t.engine.messages.after('d:cat:dan', 0, 10)).toEqual([results[1]!.json, results[4]!.json])
+      // Each member's summary and marks, as a single append writes them.
+      expect(await t.r.hgetall(`${t.prefix}{u:bob}:s`)).toEqual({ 'l:d:ann:bob': `3 ${results[3]!.json}`, 'r:d:ann:bob': '2', 'p:d:ann:bob': '3', 'k:d:ann:bob': '|' })
+      expect(await t.r.hgetall(`${t.prefix}{u:dan}:s`)).toEqual({ 'l:d:cat:dan': `2 ${results[4]!.json}`, 'r:d:cat:dan': '2', 'p:d:cat:dan': '1', 'k:d:cat:dan': '|' })
+      expect((await t.engine.convs.states(['d:ann:bob'], 'bob'))[0]).toMatchObject({ lastSeq: 3, readSeq: 2 })
+      expect(await t.engine.messages.after('g:team', 0, 10)).toEqual([results[5]!.json])
+      for (const m of TEAM) expect(await t.r.hget(`${t.prefix}{u:${m}}:s`, 'l:g:team')).toBe(`1 ${results[5]!.json}`)
+      // The next turn's single send: the single command again.
+      await t.engine.messages.append(text('d:ann:bob', 'bob', 'b2', AB))
+      expect(await t.evalshas()).toBe(2)
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('answers a send repeated in the same batch as a duplicate of the first, stored once', async () => {
+    const t = await counted()
+    try {
+      const [first, again, other] = await Promise.all([
+        t.engine.messages.append(text('d:ann:bob', 'ann', 'same', AB)),
+        t.engine.messages.append({ ...text('d:ann:bob', 'ann', 'same', AB), mid: 'm-other' }),
+        t.engine.messages.append(text('d:ann:bob', 'bob', 'same', AB)),
+      ])
+      expect(first).toMatchObject({ dup: false, msg: { seq: 1, from: 'ann' } })
+      expect(again).toEqual({ dup: true, json: first.json, msg: first.msg })
+      // The dedup key is the sender's: the same cid from the other member is another message.
+      expect(other).toMatchObject({ dup: false, msg: { seq: 2, from: 'bob' } })
+      expect(await t.engine.messages.after('d:ann:bob', 0, 10)).toEqual([first.json, other.json])
+      expect((await t.engine.convs.states(['d:ann:bob'], 'ann'))[0]).toMatchObject({ lastSeq: 2 })
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('fails every send of a failed batch with STORE_UNAVAILABLE; their retries store each once', async () => {
+    const t = await counted()
+    try {
+      // A conversation whose hash is not a hash: the script raises an error at its append.
+      await t.r.set(`${t.prefix}{c:d:eve:fay}:h`, 'not a hash')
+      const outcomes = await Promise.allSettled([
+        t.engine.messages.append(text('d:ann:bob', 'ann', 'x1', AB)),
+        t.engine.messages.append(text('d:eve:fay', 'eve', 'x2', ['eve', 'fay'])),
+        t.engine.messages.append(text('d:cat:dan', 'cat', 'x3', CD)),
+      ])
+      for (const o of outcomes) {
+        expect(o.status).toBe('rejected')
+        expect((o as PromiseRejectedResult).reason).toMatchObject({ code: 'STORE_UNAVAILABLE' })
+      }
+      // The clients retry with the same cids: what the batch stored before the error is a
+      // duplicate (acked now, delivered once), what it never reached is stored now.
+      const [a, c] = await Promise.all([t.engine.messages.append(text('d:ann:bob', 'ann', 'x1', AB)), t.engine.messages.append(text('d:cat:dan', 'cat', 'x3', CD))])
+      expect(a).toMatchObject({ dup: true, msg: { seq: 1, cid: 'x1' } })
+      expect(c).toMatchObject({ dup: false, msg: { seq: 1, cid: 'x3' } })
+      expect(await t.engine.messages.after('d:ann:bob', 0, 10)).toEqual([a.json])
+      expect(await t.engine.messages.after('d:cat:dan', 0, 10)).toEqual([c.json])
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('on Redis Cluster keeps one script call per send (each in its conversation\'s slot, the summaries after it): the sends of one turn all stored', async () => {
+    // One node holding every slot: Redis still refuses a script whose keys span slots (CROSSSLOT),
+    // which a batch of several conversations, or the summaries of the members, would.
+    const cluster = await startOwnCluster()
+    const prefix = randomPrefix()
+    const engine = await createRedisEngine({ queueMaxLength: 10, queueRetentionMs: 60_000, url: cluster.url, clusterNodes: [cluster.node], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
+    const r = new Redis(cluster.url)
+    try {
+      await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members: AB, createdAt: 1 })
+      await engine.convs.create({ id: 'd:cat:dan', kind: 'direct', members: CD, createdAt: 1 })
+      const results = await Promise.all([
+        engine.messages.append(text('d:ann:bob', 'ann', 'k1', AB)),
+        engine.messages.append(text('d:cat:dan', 'cat', 'k2', CD)),
+        engine.messages.append(text('d:ann:bob', 'bob', 'k3', AB)),
+        engine.messages.append(text('d:ann:bob', 'bob', 'k3', AB)),
+      ])
+      expect(results.map((x) => [x.msg.conv, x.msg.seq, x.dup])).toEqual([
+        ['d:ann:bob', 1, false],
+        ['d:cat:dan', 1, false],
+        ['d:ann:bob', 2, false],
+        ['d:ann:bob', 2, true],
+      ])
+      expect(await engine.messages.after('d:ann:bob', 0, 10)).toEqual([results[0].json, results[2].json])
+      expect(await r.hgetall(`${prefix}{u:ann}:s`)).toMatchObject({ 'l:d:ann:bob': `2 ${results[2].json}`, 'r:d:ann:bob': '1', 'p:d:ann:bob': '2' })
+      expect(await r.hgetall(`${prefix}{u:dan}:s`)).toMatchObject({ 'l:d:cat:dan': `1 ${results[1].json}`, 'p:d:cat:dan': '1' })
+    } finally {
+      r.disconnect()
+      await engine.close()
+      cluster.stop()
+    }
+  })
+
+  it('loads the batch script again when Redis lost it', async () => {
+    const t = await counted()
+    try {
+      await Promise.all([t.engine.messages.append(text('d:ann:bob', 'ann', 'y1', AB)), t.engine.messages.append(text('d:cat:dan', 'cat', 'y2', CD))])
+      await t.r.script('FLUSH')
+      const [a, c] = await Promise.all([t.engine.messages.append(text('d:ann:bob', 'bob', 'y3', AB)), t.engine.messages.append(text('d:cat:dan', 'dan', 'y4', CD))])
+      expect([a.msg.seq, a.dup, c.msg.seq, c.dup]).toEqual([2, false, 2, false])
+      expect(await t.engine.messages.after('d:ann:bob', 0, 10)).toHaveLength(2)
+    } finally {
+      await t.close()
     }
   })
 })

@@ -3,6 +3,9 @@
  * stop answering (the shared Redis on 6379 serves every other test). Stopped by PID.
  */
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
@@ -20,10 +23,10 @@ async function freePort(): Promise<number> {
   return port
 }
 
-export async function startOwnRedis(): Promise<OwnRedis> {
+export async function startOwnRedis(extraArgs: readonly string[] = []): Promise<OwnRedis> {
   const port = await freePort()
   const url = `redis://127.0.0.1:${port}`
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' })
   const stop = () => {
     if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL')
   }
@@ -46,4 +49,37 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     }
   }
   return { url, stop }
+}
+
+/**
+ * A Redis Cluster of one node holding every slot: Redis enforces the Cluster rules on it (every
+ * command's and script's keys in one slot, else CROSSSLOT), which is what a test of the engine on
+ * Cluster needs; its nodes file goes to a temporary directory.
+ */
+export async function startOwnCluster(): Promise<OwnRedis & { readonly node: { host: string; port: number } }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'redis-cluster-'))
+  const own = await startOwnRedis(['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--dir', dir, '--cluster-announce-ip', '127.0.0.1'])
+  const admin = new Redis(own.url)
+  try {
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+    // The state turns ok once the node has taken its slots (no event tells when).
+    for (let i = 0; !/cluster_state:ok/.test(String(await admin.call('CLUSTER', 'INFO'))); i++) {
+      if (i >= 100) throw new Error('the test cluster did not come up')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  } catch (err) {
+    own.stop()
+    throw err
+  } finally {
+    admin.disconnect()
+  }
+  const port = Number(new URL(own.url).port)
+  return {
+    url: own.url,
+    node: { host: '127.0.0.1', port },
+    stop() {
+      own.stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
 }
