@@ -192,6 +192,33 @@ return {0, seq}
 const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex')
 
 /**
+ * A group of more than this many members has the others' summaries written by a command of their
+ * own (MEMBER_SUMMARIES) sent on the append's reply, not by the append script: each HSET in the
+ * script is Redis time before the fan-out can start (issue 15, a group of 1,000: ~0.6 ms of the
+ * script's, with 0.2 ms more in the BFF to encode its 1,000 keys, before the first member's write,
+ * against the raw router's none). Up to it they stay in the script: a few microseconds, less than
+ * a second command costs.
+ */
+export const SUMMARIES_IN_SCRIPT_MAX = 32
+
+/**
+ * A large group's member summaries after its append (KEYS: every member's summary, the sender's
+ * too; ARGV: the conversation, the seq, the message JSON). Written by a second command, so a
+ * concurrent append's can land first (another process's, or a retry): each field moves only up,
+ * as SUMMARY's. The sender's was written by the append script with its read mark: left as it is.
+ */
+const MEMBER_SUMMARIES = `
+local l = 'l:' .. ARGV[1]
+local seq = tonumber(ARGV[2])
+local v = ARGV[2] .. ' ' .. ARGV[3]
+for i = 1, #KEYS do
+  local cur = redis.call('HGET', KEYS[i], l)
+  if not cur or tonumber(string.match(cur, '^%d+')) < seq then redis.call('HSET', KEYS[i], l, v) end
+end
+return 0
+`
+
+/**
  * A conversation brought back from the archive (Redis lost it): its record, its last seq (seqs
  * continue from there, none reused), last message and read marks. Nothing if Redis has it.
  */
@@ -423,6 +450,8 @@ interface ConvKeys {
   readonly direct: boolean
   /** A 1:1's append command around the message's own parts, per sender (built at its first message). */
   wire?: Map<UserId, AppendWire>
+  /** A large group's MEMBER_SUMMARIES command up to its arguments, for that member list (built at its first message). */
+  notes?: { readonly members: readonly UserId[]; readonly pre: Buffer }
 }
 
 /**
@@ -439,6 +468,9 @@ interface AppendWire {
 
 /** Arguments of the append script after the keys: head, tail, window, from, archive flag, conv, kind. */
 const APPEND_ARGS = 7
+
+/** An encoded command's empty tail. */
+const NOTHING = Buffer.alloc(0)
 
 class RedisMessages implements MessageStore {
   /**
@@ -485,7 +517,7 @@ class RedisMessages implements MessageStore {
     return this.cold ? this.k.archiveStream() : meta
   }
 
-  async append(input: AppendInput, restored = false): Promise<AppendResult> {
+  async append(input: AppendInput, onStored?: (stored: AppendResult) => void, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
     const ck = this.keysOf(conv)
@@ -495,32 +527,67 @@ class RedisMessages implements MessageStore {
     // In the script only when the sender is a member (its summary is KEYS[4]): not for the `system`
     // message of a member who left, nor a `recall` event of a former member's message.
     const inScript = members !== undefined && members.includes(input.from)
+    // A large group: the script writes the sender's summary only, MEMBER_SUMMARIES the others'.
+    const apart = inScript && members.length > SUMMARIES_IN_SCRIPT_MAX
     // Without an archive there is no gate: nothing to wait for (no turn through the microtask queue).
     if (this.backlog) await this.backlog.admit()
     const res = await this.guard(() => {
       if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, input.from, this.cold ? '1' : '')
-      const wire = this.wireOf(ck, input, members)
+      const wire = this.wireOf(ck, input, apart ? [input.from] : members)
       return this.sendAppend(encodeCommand(wire.pre, [dedup, parts.head, parts.tail], wire.post))
     })
     if (res[0] === 2) {
       // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
-      if (this.cold && !restored && (await this.convs.restore(conv))) return this.append(input, true)
+      if (this.cold && !restored && (await this.convs.restore(conv))) return this.append(input, onStored, true)
       throw new AppError('CONV_NOT_FOUND')
     }
     if (res[0] === 1 || res[0] === 4) {
       const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
       const msg = JSON.parse(json) as Message
-      // Cluster: a retry after a failure between the script and the summaries repairs them (idempotent).
+      // Cluster, or a large group: a retry after a failure between the script and the summaries
+      // repairs them (idempotent).
       if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
+      else if (apart) await this.noteMembers(ck, conv, members, msg.seq, json)
       return { msg, json, dup: true }
     }
     const seq = Number(res[1])
     const json = messageJson(parts, seq)
+    const stored: AppendResult = { msg: messageOf(input, seq), json, dup: false }
     // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
     // here is retried by its client with the same cid, which lands above and repairs them.
     if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, input.from, seq, json)
-    return { msg: messageOf(input, seq), json, dup: false }
+    if (!apart) {
+      onStored?.(stored)
+      return stored
+    }
+    // The members' summaries are sent before the caller's fan-out (`onStored`: its publishes, the
+    // queue writes, every command this process issues from here on) on the same connection, so
+    // Redis runs them first: a device routed after this turn reads a summary that has the message
+    // (its welcome's read comes later on this connection, or on another process after the
+    // publish), and one routed before gets it live. Then acknowledged once they are written, as
+    // the cluster's; a failure fails the send, whose retry (a duplicate, above) writes them again.
+    const noted = this.noteMembers(ck, conv, members, seq, json)
+    onStored?.(stored)
+    await noted
+    return stored
+  }
+
+  /**
+   * MEMBER_SUMMARIES for message `seq` of a large group, its keys encoded once per member list
+   * (ConvKeys.notes: ~25 bytes per member, kept with the conversation's append keys). Sent in this
+   * turn, as EVAL with the script's text (a few hundred bytes beside the keys), not EVALSHA: a
+   * Redis without the script (never loaded, restarted, flushed) would answer NOSCRIPT and the
+   * command sent again land after the fan-out's publishes.
+   */
+  private noteMembers(ck: ConvKeys, conv: ConvId, members: readonly UserId[], seq: number, json: string): Promise<unknown> {
+    let notes = ck.notes
+    if (notes?.members !== members) {
+      const keys = members.map((m) => this.summaryOf(m))
+      notes = ck.notes = { members, pre: encodeParts(arrayHeader(3 + keys.length + 3), ['EVAL', MEMBER_SUMMARIES, String(keys.length), ...keys]) }
+    }
+    const wire = encodeCommand(notes.pre, [conv, String(seq), json], NOTHING)
+    return this.guard(() => this.sendEncoded(wire, 'eval'))
   }
 
   /**
@@ -554,13 +621,13 @@ class RedisMessages implements MessageStore {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
       await this.r.script('LOAD', APPEND)
       return this.sendEncoded(wire)
-    })
+    }) as Promise<AppendReply>
   }
 
-  private sendEncoded(wire: Buffer): Promise<AppendReply> {
-    const command = new EncodedCommand('evalsha', wire)
+  private sendEncoded(wire: Buffer, name = 'evalsha'): Promise<unknown> {
+    const command = new EncodedCommand(name, wire)
     void this.r.sendCommand(command)
-    return command.promise as Promise<AppendReply>
+    return command.promise
   }
 
   async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
-import { createRedisEngine } from '../../src/store/redis'
+import { SUMMARIES_IN_SCRIPT_MAX, createRedisEngine } from '../../src/store/redis'
 import type { EngineOptions } from '../../src/store/types'
 import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
 import { engineContract } from './contract'
@@ -85,6 +85,41 @@ describe('redis engine append command', () => {
       expect(await engine.messages.after('d:ann:bob', 0, 10)).toEqual([first.json, second.json])
       expect(await r.hgetall(`${prefix}{u:ann}:s`)).toEqual({ 'l:d:ann:bob': `2 ${second.json}`, 'r:d:ann:bob': '1', 'p:d:ann:bob': '2', 'k:d:ann:bob': '|' })
       expect(await r.hgetall(`${prefix}{u:bob}:s`)).toEqual({ 'l:d:ann:bob': `2 ${second.json}`, 'r:d:ann:bob': '2', 'p:d:ann:bob': '1', 'k:d:ann:bob': '|' })
+    } finally {
+      r.disconnect()
+      await engine.close()
+      own.stop()
+    }
+  })
+})
+
+describe('redis engine large group append', () => {
+  it('writes the members\' summaries after the script but before anything the fan-out (`onStored`) asks of Redis, a Redis without its scripts (never loaded, flushed) included', async () => {
+    const own = await startOwnRedis()
+    const prefix = randomPrefix()
+    const engine = await createRedisEngine({ queueMaxLength: 10, queueRetentionMs: 60_000, url: own.url, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
+    const r = new Redis(own.url)
+    try {
+      const members = Array.from({ length: SUMMARIES_IN_SCRIPT_MAX + 1 }, (_, i) => `u${i}`)
+      await engine.convs.create({ id: 'g:order', kind: 'group', members, createdAt: 1 })
+      const send = async (n: number) => {
+        // What a device routed in the fan-out's turn reads at its welcome: issued after the store's reply.
+        let seen: Promise<unknown> | undefined
+        const stored = await engine.messages.append(
+          { conv: 'g:order', from: 'u0', cid: `cid-order-${n}`, mid: `m${n}`, ts: n, kind: 'text', body: { text: `t${n}` }, dedupWindowMs: 60_000, members },
+          () => void (seen = engine.convs.overview(members.at(-1)!)),
+        )
+        expect(await seen).toEqual([expect.objectContaining({ conv: 'g:order', lastSeq: n, lastMsg: stored.msg })])
+        return stored
+      }
+      await send(1)
+      // A Redis that lost its scripts: the same order.
+      await r.script('FLUSH')
+      const second = await send(2)
+      for (const m of members) expect(await r.hget(`${prefix}{u:${m}}:s`, 'l:g:order')).toBe(`2 ${second.json}`)
+      // The sender's read mark came with the script; nobody else's moved.
+      expect(await r.hget(`${prefix}{u:u0}:s`, 'r:g:order')).toBe('2')
+      expect(await r.hget(`${prefix}{u:u1}:s`, 'r:g:order')).toBeNull()
     } finally {
       r.disconnect()
       await engine.close()
