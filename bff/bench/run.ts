@@ -881,6 +881,8 @@ interface GroupSide {
   readonly times: number[]
   /** Each round's time until its first member had it. */
   readonly firsts: number[]
+  /** Redis's time running the commands of the measured rounds (INFO commandstats), µs. */
+  redisUs: number
   incomplete: number
   frameBytes: number
 }
@@ -896,7 +898,7 @@ async function groupSide(name: string, kind: 'bff' | 'base', gen: Generator, bff
   }
   const peers = kind === 'bff' ? await tokens(ids) : ids.map((id) => ({ id }))
   await gen.call('connect', { url: server.url, mode: kind, peers, group: 'g' })
-  return { name, server, gen, conv, ids, times: [], firsts: [], incomplete: 0, frameBytes: 0 }
+  return { name, server, gen, conv, ids, times: [], firsts: [], redisUs: 0, incomplete: 0, frameBytes: 0 }
 }
 
 async function groupRounds(side: GroupSide, rounds: number, frameBytes?: number) {
@@ -916,7 +918,9 @@ async function groupRounds(side: GroupSide, rounds: number, frameBytes?: number)
  * the p99 of 200 rounds is their second slowest, one stall of the machine. Figures: p50 / p99 of
  * all rounds of each side, and the rounds cut into GROUP_SETS (BENCH_GROUP_SETS, 4) consecutive
  * sets, each with its own p99 ratio, and their median; the p50 until the first member had it tells
- * the time before the fan-out (the store's round trip) from the fan-out's own.
+ * the time before the fan-out (the store's round trip) from the fan-out's own; a BFF's Redis time
+ * per message (INFO commandstats around its blocks: Redis shares the generators' core, so this is
+ * time the generators' reading may wait for).
  */
 async function groupScenario() {
   const kinds: Array<{ name: string; kind: 'bff' | 'base'; main?: string }> = [
@@ -938,7 +942,9 @@ async function groupScenario() {
       const n = Math.min(GROUP_BLOCK, GROUP_ROUNDS - done)
       for (let j = 0; j < sides.length; j++) {
         const s = sides[(block + j) % sides.length]!
+        const usec = s.server.kind === 'bff' ? await redisUsec() : 0
         const r = await groupRounds(s, n, s.server.kind === 'base' ? sides[0]!.frameBytes : undefined)
+        if (s.server.kind === 'bff') s.redisUs += (await redisUsec()) - usec
         s.times.push(...r.times)
         s.firsts.push(...r.firsts)
         s.incomplete += r.incomplete
@@ -950,7 +956,13 @@ async function groupScenario() {
     for (const s of sides) await stopServer(s.server)
   }
   const base = sides.find((s) => s.name === 'base')!
-  const figures = (s: GroupSide) => ({ ...percentiles(s.times), firstP50: percentiles(s.firsts).p50, incomplete: s.incomplete, frameBytes: s.frameBytes })
+  const figures = (s: GroupSide) => ({
+    ...percentiles(s.times),
+    firstP50: percentiles(s.firsts).p50,
+    ...(s.server.kind === 'bff' ? { redisUsPerMessage: s.redisUs / Math.max(1, s.times.length + s.incomplete) } : {}),
+    incomplete: s.incomplete,
+    frameBytes: s.frameBytes,
+  })
   const setsOf = (s: GroupSide) => {
     const size = Math.ceil(s.times.length / GROUP_SETS)
     return Array.from({ length: GROUP_SETS }, (_, i) => percentiles(s.times.slice(i * size, (i + 1) * size)))
@@ -1026,6 +1038,18 @@ async function commandStats(): Promise<Record<string, number>> {
     const out: Record<string, number> = {}
     for (const m of (await r.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) out[m[1]!] = Number(m[2])
     return out
+  } finally {
+    r.disconnect()
+  }
+}
+
+/** INFO commandstats: Redis's time in every command so far (the bench's own INFO left out), µs. */
+async function redisUsec(): Promise<number> {
+  const r = new Redis(REDIS_URL)
+  try {
+    let usec = 0
+    for (const m of (await r.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=\d+,usec=(\d+)/g)) if (m[1] !== 'info') usec += Number(m[2])
+    return usec
   } finally {
     r.disconnect()
   }
@@ -1310,7 +1334,7 @@ async function main() {
     results.group = { target: `one message to ${GROUP} members: p99 until the last has it <= 1.1x the raw router broadcasting a frame of the same size`, ...g, ratio: g.bff.ratio, p50Ratio: g.bff.p50Ratio }
     const sets = (x: { sets: { ratio: number }[]; medianSetRatio: number }) => `sets ${x.sets.map((t) => fmt(t.ratio, 2)).join(' / ')}, median ${fmt(x.medianSetRatio, 2)}`
     for (const [name, x] of [['', g.bff], ...(g.before ? [[` before (${g.before.build})`, g.before] as const] : [])] as const) {
-      rows.push([`group of ${GROUP}${name}: last member p50/p99 (${x.frameBytes} B frames)`, `${fmt(x.p50, 2)} / ${fmt(x.p99, 2)} ms, first ${fmt(x.firstP50, 2)} (${x.n} rounds, ${x.incomplete} incomplete)`, `${fmt(g.baseline.p50, 2)} / ${fmt(g.baseline.p99, 2)} ms, first ${fmt(g.baseline.firstP50, 2)} (${g.baseline.frameBytes} B)`, `${fmt(x.ratio, 2)} (p50 ${fmt(x.p50Ratio, 2)}; ${sets(x)})`, '<= 1.1x'])
+      rows.push([`group of ${GROUP}${name}: last member p50/p99 (${x.frameBytes} B frames)`, `${fmt(x.p50, 2)} / ${fmt(x.p99, 2)} ms, first ${fmt(x.firstP50, 2)}, Redis ${fmt(x.redisUsPerMessage ?? NaN, 0)} us/msg (${x.n} rounds, ${x.incomplete} incomplete)`, `${fmt(g.baseline.p50, 2)} / ${fmt(g.baseline.p99, 2)} ms, first ${fmt(g.baseline.firstP50, 2)} (${g.baseline.frameBytes} B)`, `${fmt(x.ratio, 2)} (p50 ${fmt(x.p50Ratio, 2)}; ${sets(x)})`, '<= 1.1x'])
     }
     console.log('group', JSON.stringify(results.group))
   }
