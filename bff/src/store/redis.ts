@@ -149,9 +149,10 @@ type Client = Redis | Cluster
  *
  * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[4] the sender's, KEYS[5..]
  * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
- * atomic step: one HSET per member, no round trip more, and never behind the message. On Redis
- * Cluster they live in other slots than the conversation, so the caller writes them after the
- * script (`RedisConvs.noteMessage`).
+ * atomic step: one HSET per member, no round trip more, and never behind the message; a group of
+ * more than SUMMARIES_IN_SCRIPT_MAX members passes its sender's only (MEMBER_SUMMARIES writes the
+ * others'). On Redis Cluster they live in other slots than the conversation, so the caller writes
+ * them after the script (`RedisConvs.noteMessage`).
  *
  * Four commands for a new message, plus one HSET per member's summary on a standalone Redis (issue
  * 15; seven before, then five: the read mark had a hash of its own): the seq is taken first and the dedup
