@@ -7,8 +7,7 @@
  * and the engine runs on Redis Cluster unchanged.
  *
  *   P{c:<conv>}:h               hash    kind, title, members (JSON), createdAt, lastSeq, last (message JSON),
- *                                       `r:<user>` read mark per member (in this hash: a send writes it with `last`),
- *                                       `sum` a large group's last seq in its members' summaries (MEMBER_SUMMARIES)
+ *                                       `r:<user>` read mark per member (in this hash: a send writes it with `last`)
  *   P{c:<conv>}:m               zset    message JSON scored by seq (history: the source of truth)
  *   P{c:<conv>}:r               hash    read marks written before they moved into `:h` (read, taken the
  *                                       higher of the two, never written)
@@ -16,7 +15,8 @@
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
  *   P{u:<id>}:s                 hash    the user's summary, what a reconnect needs of every conversation (ConvStore.overview):
  *                                       `l:<conv>` "<lastSeq> <last message JSON>", `r:<conv>` own read mark,
- *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY);
+ *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY); a group
+ *                                       of more than SUMMARIES_IN_SCRIPT_MAX members has `l:<conv>` "*" (read it from `:h`);
  *                                       `k:<conv>` "<recall event seqs>|<seqs mentioning the user>" (MARKS), the
  *                                       newest of each, written from the conversation's creation (or the user's
  *                                       joining) on: absent for one older than that (`convs` then reads its messages)
@@ -150,8 +150,7 @@ type Client = Redis | Cluster
  * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[4] the sender's, KEYS[5..]
  * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
  * atomic step: one HSET per member, no round trip more, and never behind the message; a group of
- * more than SUMMARIES_IN_SCRIPT_MAX members passes its sender's only (MEMBER_SUMMARIES writes the
- * others'). On Redis Cluster they live in other slots than the conversation, so the caller writes
+ * more than SUMMARIES_IN_SCRIPT_MAX members passes none (its members' name it by reference). On Redis Cluster they live in other slots than the conversation, so the caller writes
  * them after the script (`RedisConvs.noteMessage`).
  *
  * Four commands for a new message, plus one HSET per member's summary on a standalone Redis (issue
@@ -194,32 +193,27 @@ return {0, seq}
 const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex')
 
 /**
- * A group of more than this many members has the others' summaries written by a command of their
- * own (MEMBER_SUMMARIES) sent on the append's reply, not by the append script: each HSET in the
- * script is Redis time before the fan-out can start (issue 15, a group of 1,000: ~0.6 ms of the
- * script's, with 0.2 ms more in the BFF to encode its 1,000 keys, before the first member's write,
- * against the raw router's none). Up to it they stay in the script: a few microseconds, less than
- * a second command costs.
+ * A group of more than this many members is named in its members' summaries by reference
+ * (`l:<conv>` = BY_REFERENCE): none of them is written per message, and `overview` reads such a
+ * conversation's last message and the user's read mark from the conversation itself (two commands
+ * per large group of the user). Issue 15, a group of 1,000: the append script's 1,000 HSETs (one
+ * per member's summary, ~0.4 ms of Redis on a quiet one, 1.6 ms on the bench's shared core, and
+ * 0.2 ms in the BFF to encode their keys) came before the fan-out's first write, where the raw
+ * router has nothing. Up to this many, the summaries are written by the script: a few
+ * microseconds, and a reconnect reads them in its one HGETALL.
  */
 export const SUMMARIES_IN_SCRIPT_MAX = 32
 
+/** A summary's `l:<conv>` of a large group: read the conversation (never a seq, so SUMMARY leaves it). */
+const BY_REFERENCE = '*'
+
 /**
- * A large group's member summaries after its append (KEYS: the conversation's hash, then every
- * member's summary, the sender's too; ARGV: the conversation, the seq, the message JSON). Written
- * by a second command, so a later message's can land first (another process's, or a retry's): the
- * seq of the last one written is kept in the conversation's hash (`sum`) and an older one writes
- * nothing, every field moving only up as SUMMARY's do, for one HGET instead of one per member
- * (1,000 HGETs were half of this script's Redis time). The sender's summary is written again with
- * the same value (its read mark came with the append).
+ * A large group's members' summaries set to BY_REFERENCE (KEYS: every member's summary; ARGV: the
+ * field). Sent once per member list and process, before the first fan-out of that list.
  */
-const MEMBER_SUMMARIES = `
-local seq = tonumber(ARGV[2])
-if (tonumber(redis.call('HGET', KEYS[1], 'sum')) or 0) >= seq then return 0 end
-redis.call('HSET', KEYS[1], 'sum', seq)
-local l = 'l:' .. ARGV[1]
-local v = ARGV[2] .. ' ' .. ARGV[3]
-for i = 2, #KEYS do redis.call('HSET', KEYS[i], l, v) end
-return 1
+const MARK_BY_REFERENCE = `
+for i = 1, #KEYS do redis.call('HSET', KEYS[i], ARGV[1], ARGV[2]) end
+return 0
 `
 
 /**
@@ -292,7 +286,7 @@ return cur
 
 /**
  * A user's summary fields, each moved only up (ARGV: field, seq, value triples; a value starts
- * with its seq). The summary is in the user's slot, the conversation in its own: Redis Cluster
+ * with its seq; one without a seq, a large group's BY_REFERENCE, is left as it is). The summary is in the user's slot, the conversation in its own: Redis Cluster
  * forbids one script over both, so the append's caller writes it after the append script (one
  * call per member, in the same socket write as the delivery) and concurrent appends landing out
  * of order cannot move it back.
@@ -300,7 +294,8 @@ return cur
 const SUMMARY = `
 for i = 1, #ARGV, 3 do
   local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  if not cur or tonumber(string.match(cur, '^%d+')) < tonumber(ARGV[i + 1]) then
+  local n = cur and tonumber(string.match(cur, '^%d+'))
+  if not cur or (n and n < tonumber(ARGV[i + 1])) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
   end
 end
@@ -454,8 +449,8 @@ interface ConvKeys {
   readonly direct: boolean
   /** A 1:1's append command around the message's own parts, per sender (built at its first message). */
   wire?: Map<UserId, AppendWire>
-  /** A large group's MEMBER_SUMMARIES command up to its arguments, for that member list (built at its first message). */
-  notes?: { readonly members: readonly UserId[]; readonly pre: Buffer }
+  /** A large group's member list whose summaries this process set to BY_REFERENCE. */
+  byReference?: readonly UserId[]
 }
 
 /**
@@ -472,9 +467,6 @@ interface AppendWire {
 
 /** Arguments of the append script after the keys: head, tail, window, from, archive flag, conv, kind. */
 const APPEND_ARGS = 7
-
-/** An encoded command's empty tail. */
-const NOTHING = Buffer.alloc(0)
 
 class RedisMessages implements MessageStore {
   /**
@@ -528,16 +520,17 @@ class RedisMessages implements MessageStore {
     const dedup = this.k.dedup(conv, input.from, input.cid)
     // Standalone: the summaries in the script (members known: the caller's record, else read).
     const members = this.cluster ? undefined : (input.members ?? (await this.convs.get(conv))?.members)
+    // A large group: no summary written per message (its members' name it BY_REFERENCE).
+    const large = members !== undefined && members.length > SUMMARIES_IN_SCRIPT_MAX
     // In the script only when the sender is a member (its summary is KEYS[4]): not for the `system`
     // message of a member who left, nor a `recall` event of a former member's message.
-    const inScript = members !== undefined && members.includes(input.from)
-    // A large group: the script writes the sender's summary only, MEMBER_SUMMARIES the others'.
-    const apart = inScript && members.length > SUMMARIES_IN_SCRIPT_MAX
+    const inScript = !large && members !== undefined && members.includes(input.from)
+    const after = !inScript && !large
     // Without an archive there is no gate: nothing to wait for (no turn through the microtask queue).
     if (this.backlog) await this.backlog.admit()
     const res = await this.guard(() => {
       if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, input.from, this.cold ? '1' : '')
-      const wire = this.wireOf(ck, input, apart ? [input.from] : members)
+      const wire = this.wireOf(ck, input, members)
       return this.sendAppend(encodeCommand(wire.pre, [dedup, parts.head, parts.tail], wire.post))
     })
     if (res[0] === 2) {
@@ -549,10 +542,10 @@ class RedisMessages implements MessageStore {
       const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
       const msg = JSON.parse(json) as Message
-      // Cluster, or a large group: a retry after a failure between the script and the summaries
-      // repairs them (idempotent).
-      if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
-      else if (apart) await this.noteMembers(ck, conv, members, msg.seq, json)
+      // Cluster: a retry after a failure between the script and the summaries repairs them
+      // (idempotent); a large group: its references, if their write failed.
+      if (after) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
+      else if (large) await this.markByReference(ck, conv, members)
       return { msg, json, dup: true }
     }
     const seq = Number(res[1])
@@ -560,38 +553,31 @@ class RedisMessages implements MessageStore {
     const stored: AppendResult = { msg: messageOf(input, seq), json, dup: false }
     // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
     // here is retried by its client with the same cid, which lands above and repairs them.
-    if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, input.from, seq, json)
-    if (!apart) {
-      onStored?.(stored)
-      return stored
-    }
-    // The members' summaries are sent before the caller's fan-out (`onStored`: its publishes, the
-    // queue writes, every command this process issues from here on) on the same connection, so
-    // Redis runs them first: a device routed after this turn reads a summary that has the message
-    // (its welcome's read comes later on this connection, or on another process after the
-    // publish), and one routed before gets it live. Then acknowledged once they are written, as
-    // the cluster's; a failure fails the send, whose retry (a duplicate, above) writes them again.
-    const noted = this.noteMembers(ck, conv, members, seq, json)
+    if (after) await this.convs.noteMessage(conv, members ?? input.members, input.from, seq, json)
+    // A large group's first message from this process since its member list changed: the members'
+    // summaries get their reference before the caller's fan-out (`onStored`: its publishes, every
+    // command this process issues from here on) on the same connection, so Redis runs it first and
+    // a device routed after this turn finds the reference (its welcome's read comes later on this
+    // connection, or on another process after the publish). Acknowledged once written; a failure
+    // fails the send, whose retry (a duplicate, above) writes it again.
+    const marking = large ? this.markByReference(ck, conv, members) : undefined
     onStored?.(stored)
-    await noted
+    if (marking) await marking
     return stored
   }
 
   /**
-   * MEMBER_SUMMARIES for message `seq` of a large group, its keys encoded once per member list
-   * (ConvKeys.notes: ~25 bytes per member, kept with the conversation's append keys). Sent in this
-   * turn, as EVAL with the script's text (a few hundred bytes beside the keys), not EVALSHA: a
-   * Redis without the script (never loaded, restarted, flushed) would answer NOSCRIPT and the
-   * command sent again land after the fan-out's publishes.
+   * MARK_BY_REFERENCE over `members`, unless this process did it for that member list already (a
+   * list changes with every membership change: a member who joined has no field, and one left over
+   * from a smaller group holds a seq). Sent in this turn, as EVAL with the script's text (a few
+   * hundred bytes beside the keys), not EVALSHA: a Redis without the script would answer NOSCRIPT
+   * and the command sent again land after the fan-out's publishes.
    */
-  private noteMembers(ck: ConvKeys, conv: ConvId, members: readonly UserId[], seq: number, json: string): Promise<unknown> {
-    let notes = ck.notes
-    if (notes?.members !== members) {
-      const keys = [ck.meta, ...members.map((m) => this.summaryOf(m))]
-      notes = ck.notes = { members, pre: encodeParts(arrayHeader(3 + keys.length + 3), ['EVAL', MEMBER_SUMMARIES, String(keys.length), ...keys]) }
-    }
-    const wire = encodeCommand(notes.pre, [conv, String(seq), json], NOTHING)
-    return this.guard(() => this.sendEncoded(wire, 'eval'))
+  private markByReference(ck: ConvKeys, conv: ConvId, members: readonly UserId[]): Promise<void> | undefined {
+    if (ck.byReference === members) return undefined
+    const keys = members.map((m) => this.summaryOf(m))
+    const wire = encodeParts(arrayHeader(3 + keys.length + 2), ['EVAL', MARK_BY_REFERENCE, String(keys.length), ...keys, `l:${conv}`, BY_REFERENCE])
+    return this.guard(() => this.sendEncoded(wire, 'eval')).then(() => void (ck.byReference = members))
   }
 
   /**
@@ -839,7 +825,8 @@ class RedisConvs implements ConvStore {
 
   /**
    * Every conversation of the user from its summary: two commands on the user's slot, sent in one
-   * write, whatever the number of conversations. A conversation missing from the summary (created
+   * write, whatever the number of conversations (and two per group of more than
+   * SUMMARIES_IN_SCRIPT_MAX members, which the summary names by reference). A conversation missing from the summary (created
    * before summaries existed, or a Redis that lost them) is read from the conversation itself and
    * written into the summary for the next time.
    */
@@ -854,6 +841,8 @@ class RedisConvs implements ConvStore {
     const fields = summaryFields(ids, flat)
     const out = new Array<ConvSummary>(ids.length)
     const missing: number[] = []
+    /** Large groups: read from the conversation (SUMMARIES_IN_SCRIPT_MAX). */
+    const byReference: number[] = []
     // A plain loop, the peer's mark assigned rather than spread in: this runs for every
     // conversation of every reconnect (half its cost was the spread, without last messages).
     for (let i = 0; i < ids.length; i++) {
@@ -861,6 +850,10 @@ class RedisConvs implements ConvStore {
       const l = fields.l[i]
       if (l === undefined) {
         missing.push(i)
+        continue
+      }
+      if (l === BY_REFERENCE) {
+        byReference.push(i)
         continue
       }
       const space = l.indexOf(' ')
@@ -879,9 +872,21 @@ class RedisConvs implements ConvStore {
       if (marks !== undefined) summary.marks = marks
       out[i] = summary
     }
+    if (byReference.length > 0) {
+      const states = await this.states(
+        byReference.map((i) => ids[i]!),
+        user,
+      )
+      byReference.forEach((i, j) => {
+        const marks = fields.k[i]
+        out[i] = { conv: ids[i]!, ...states[j]!, ...(marks !== undefined ? { marks } : {}) }
+      })
+    }
     if (missing.length > 0) {
       const convs = missing.map((i) => ids[i]!)
       const states = await this.states(convs, user)
+      // A large group's is filled with its reference, not a seq no message would move again.
+      const large = await Promise.all(convs.map(async (c) => c.startsWith('g:') && ((await this.get(c))?.members.length ?? 0) > SUMMARIES_IN_SCRIPT_MAX))
       const peers = convs.map((c) => directMembers(c)?.find((m) => m !== user))
       const peerStates = await Promise.all(peers.map((p, j) => (p === undefined ? Promise.resolve(undefined) : this.states([convs[j]!], p).then((s) => s[0]))))
       const repairs: Promise<number>[] = []
@@ -891,7 +896,7 @@ class RedisConvs implements ConvStore {
         const peer = peerStates[j]
         const peerRead = peer ? Math.min(peer.readSeq, st.lastSeq) : undefined
         out[i] = { conv, ...st, ...(peerRead !== undefined ? { peerRead } : {}) }
-        const last = `${st.lastSeq} ${st.lastMsg ? JSON.stringify(st.lastMsg) : ''}`
+        const last = large[j] ? BY_REFERENCE : `${st.lastSeq} ${st.lastMsg ? JSON.stringify(st.lastMsg) : ''}`
         const args: (string | number)[] = [`l:${conv}`, st.lastSeq, last, `r:${conv}`, st.readSeq, st.readSeq]
         if (peerRead !== undefined) args.push(`p:${conv}`, peerRead, peerRead)
         repairs.push(this.r.chatSummary(this.k.summary(user), ...args))
