@@ -397,8 +397,9 @@ export class Delivery {
 
 /**
  * Push one message frame to one connection unless it already got that seq (a sync carried it, or
- * the push crossed the bus twice); `now`: a group's, written at once (Outlet.write). A closed connection, or one cut for reading too slowly
- * (Connection.write, close 4009), missed it: the message goes to the queue and is not counted as sent.
+ * the push crossed the bus twice); `now`: a group's, written at once (Outlet.write). A closed
+ * connection, or one cut for reading too slowly (Connection.write, close 4009), missed it: the
+ * message goes to the queue and is not counted as sent.
  */
 function pushMessage(conn: Outlet, frame: Buffer | string, ref: MessageRef, now = false): 'sent' | 'skipped' | 'missed' {
   if (!conn.open) return 'missed'

@@ -401,7 +401,8 @@ export class ChatService {
           : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
     if (input.kind === 'text' && this.checks.text !== NO_TEXT_CHECK) await this.checks.text(user, input.conv, input.cid, input.body.text)
     // The fan-out starts in the turn the store's reply arrives (`onStored`), before the rest of the
-    // append (a large group's members' summaries) is done: a reply waits for its quote's recheck.
+    // append (a large group's references in its members' summaries) is done; a reply waits for its
+    // quote's recheck.
     const quoting = input.kind === 'text' && input.body.reply !== undefined
     let delivered = false
     const deliver = (stored: AppendResult) => {

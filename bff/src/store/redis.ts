@@ -150,8 +150,9 @@ type Client = Redis | Cluster
  * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[4] the sender's, KEYS[5..]
  * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
  * atomic step: one HSET per member, no round trip more, and never behind the message; a group of
- * more than SUMMARIES_IN_SCRIPT_MAX members passes none (its members' name it by reference). On Redis Cluster they live in other slots than the conversation, so the caller writes
- * them after the script (`RedisConvs.noteMessage`).
+ * more than SUMMARIES_IN_SCRIPT_MAX members passes none (its members' name it by reference). On
+ * Redis Cluster they live in other slots than the conversation, so the caller writes them after
+ * the script (`RedisConvs.noteMessage`).
  *
  * Four commands for a new message, plus one HSET per member's summary on a standalone Redis (issue
  * 15; seven before, then five: the read mark had a hash of its own): the seq is taken first and the dedup
@@ -286,8 +287,8 @@ return cur
 
 /**
  * A user's summary fields, each moved only up (ARGV: field, seq, value triples; a value starts
- * with its seq; one without a seq, a large group's BY_REFERENCE, is left as it is). The summary is in the user's slot, the conversation in its own: Redis Cluster
- * forbids one script over both, so the append's caller writes it after the append script (one
+ * with its seq; one without a seq, a large group's BY_REFERENCE, is left as it is). The summary is
+ * in the user's slot, the conversation in its own: Redis Cluster forbids one script over both, so the append's caller writes it after the append script (one
  * call per member, in the same socket write as the delivery) and concurrent appends landing out
  * of order cannot move it back.
  */
@@ -690,6 +691,8 @@ class RedisConvs implements ConvStore {
     private readonly k: Keys,
     private readonly guard: Guard,
     private readonly cold: ArchiveLink | undefined,
+    /** Redis Cluster: summaries written after the script, per member, large groups too. */
+    private readonly cluster: boolean,
   ) {}
 
   /**
@@ -826,9 +829,10 @@ class RedisConvs implements ConvStore {
   /**
    * Every conversation of the user from its summary: two commands on the user's slot, sent in one
    * write, whatever the number of conversations (and two per group of more than
-   * SUMMARIES_IN_SCRIPT_MAX members, which the summary names by reference). A conversation missing from the summary (created
-   * before summaries existed, or a Redis that lost them) is read from the conversation itself and
-   * written into the summary for the next time.
+   * SUMMARIES_IN_SCRIPT_MAX members, which the summary names by reference). A conversation missing
+   * from the summary (created before summaries existed, or a Redis that lost them) is read from
+   * the conversation itself and written into the summary for the next time (a large group's
+   * reference, on a standalone Redis).
    */
   async overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]> {
     const messages = options?.messages ?? true
@@ -873,10 +877,7 @@ class RedisConvs implements ConvStore {
       out[i] = summary
     }
     if (byReference.length > 0) {
-      const states = await this.states(
-        byReference.map((i) => ids[i]!),
-        user,
-      )
+      const states = await this.states(byReference.map((i) => ids[i]!), user)
       byReference.forEach((i, j) => {
         const marks = fields.k[i]
         out[i] = { conv: ids[i]!, ...states[j]!, ...(marks !== undefined ? { marks } : {}) }
@@ -885,8 +886,9 @@ class RedisConvs implements ConvStore {
     if (missing.length > 0) {
       const convs = missing.map((i) => ids[i]!)
       const states = await this.states(convs, user)
-      // A large group's is filled with its reference, not a seq no message would move again.
-      const large = await Promise.all(convs.map(async (c) => c.startsWith('g:') && ((await this.get(c))?.members.length ?? 0) > SUMMARIES_IN_SCRIPT_MAX))
+      // A large group's is filled with its reference, not a seq no message would move again (on
+      // Cluster every summary is written per message: no references).
+      const large = await Promise.all(convs.map(async (c) => !this.cluster && c.startsWith('g:') && ((await this.get(c))?.members.length ?? 0) > SUMMARIES_IN_SCRIPT_MAX))
       const peers = convs.map((c) => directMembers(c)?.find((m) => m !== user))
       const peerStates = await Promise.all(peers.map((p, j) => (p === undefined ? Promise.resolve(undefined) : this.states([convs[j]!], p).then((s) => s[0]))))
       const repairs: Promise<number>[] = []
@@ -1250,7 +1252,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   const keys = new Keys(options.prefix)
   const arch = options.archive
   const cold = arch && new ArchiveLink(arch.archive)
-  const convs = new RedisConvs(cmd, keys, guard, cold)
+  const convs = new RedisConvs(cmd, keys, guard, cold, options.clusterNodes.length > 0)
   let persister: Persister | undefined
   if (arch && (arch.persister ?? 'inline') === 'inline') {
     persister = await startPersister(cmd as Redis & Scripted, keys, base, options, arch)

@@ -113,8 +113,9 @@ export interface MessageStore {
    *
    * `onStored`, when given, is called once, synchronously, as soon as the message is stored and
    * before the returned promise settles; never for a duplicate. The caller's fan-out starts there,
-   * in the turn of the store's reply, while the rest of the operation (a large group's members'
-   * summaries, store/redis.ts) is still under way: the promise resolves once all of it is done.
+   * in the turn of the store's reply, while the rest of the operation (a large group's references
+   * in its members' summaries, store/redis.ts) is still under way: the promise resolves once all
+   * of it is done.
    */
   append(input: AppendInput, onStored?: (stored: AppendResult) => void): Promise<AppendResult>
   /** Messages with seq > afterSeq, ascending, at most `limit`, as stored JSON. */

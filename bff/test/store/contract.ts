@@ -18,7 +18,7 @@ export interface EngineFixture {
 export type MakeEngine = (options: EngineOptions) => Promise<EngineFixture>
 
 const OPTIONS: EngineOptions = { queueMaxLength: 5, queueRetentionMs: 60_000 }
-/** A group whose members' summaries the Redis engine writes apart from its append script. */
+/** A group the Redis engine's summaries name by reference (read from the conversation). */
 const LARGE_GROUP = SUMMARIES_IN_SCRIPT_MAX + 8
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -120,7 +120,7 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(told).toHaveLength(1)
       })
 
-      it('keeps every member of a large group summarised (the summaries past the script\'s bound), a retried send never moving them back', async () => {
+      it('keeps every member of a large group summarised (past the script\'s bound), a retried send never moving them back', async () => {
         const members = Array.from({ length: LARGE_GROUP }, (_, i) => `u${i}`)
         await e.convs.create({ id: 'g:big', kind: 'group', members, createdAt: 3 })
         const first = await e.messages.append(input('g:big', 'u1', 'one', { members }))
