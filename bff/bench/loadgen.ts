@@ -243,16 +243,21 @@ async function saturate(cmd: { mode: Mode; pairs: [string, string][]; window: nu
 /**
  * One message to a group, `rounds` times: time until the last member has it. `frameBytes`: the
  * baseline's frame is padded to that size (the BFF's delivered `msg`, measured in its run), so both
- * broadcast the same number of bytes to every member. Answers the size of the frames delivered.
+ * broadcast the same number of bytes to every member. Answers the size of the frames delivered, and
+ * each complete round's time to its last member and to its first, in the order run (run.ts
+ * interleaves servers' rounds and pools them).
  */
 async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?: string; rounds: number; gapMs: number; frameBytes?: number }) {
   cidRun++
   const times: number[] = []
+  /** Until the first member had it: the part before the fan-out (store, scheduling) apart from the fan-out's own. */
+  const firsts: number[] = []
   let incomplete = 0
   let frameBytes = 0
   const expected = cmd.members.filter((m) => m !== cmd.sender).length
   for (let round = 0; round < cmd.rounds; round++) {
     let got = 0
+    let first = 0
     const t0 = performance.now()
     const done = new Promise<void>((resolve) => {
       // A round some member never completes is counted, not waited for forever.
@@ -268,6 +273,7 @@ async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?
         const r = cmd.mode === 'base' ? f.round : f.type === 'msg' ? Number(f.m?.body.text) : -1
         if (r !== round) return
         frameBytes = Buffer.byteLength(text)
+        if (got === 0) first = performance.now() - t0
         if (++got === expected) resolve()
       }
     })
@@ -278,11 +284,14 @@ async function group(cmd: { mode: Mode; sender: string; members: string[]; conv?
     }
     else ws.send(JSON.stringify({ type: 'send', cid: `grp${process.pid}r${cidRun}x${round}`, conv: cmd.conv, kind: 'text', body: { text: String(round) } }))
     await done
-    if (got >= expected) times.push(performance.now() - t0)
+    if (got >= expected) {
+      times.push(performance.now() - t0)
+      firsts.push(first)
+    }
     await new Promise((r) => setTimeout(r, cmd.gapMs))
   }
   onFrame = () => {}
-  return { ...percentiles(times), incomplete, frameBytes }
+  return { ...percentiles(times), incomplete, frameBytes, times, firsts }
 }
 
 /** Send `count` messages from one user to another as fast as a window of unanswered sends allows. */

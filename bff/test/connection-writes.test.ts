@@ -1,6 +1,6 @@
 /**
  * Connection.write: strings framed by the server itself (gateway/ws-frame.ts) and Buffers through
- * ws, corked for the turn. A real ws client must read every frame whole and in the order written,
+ * ws, corked for the turn (a group's message, `now`, written at once). A real ws client must read every frame whole and in the order written,
  * whatever its length class (7-bit, 16-bit, 64-bit) and whichever path wrote it; and the
  * slow-consumer bound still counts what the server holds.
  */
@@ -79,6 +79,21 @@ describe('connection writes', () => {
     }
     await expect.poll(() => received.length).toBe(want.length)
     expect(received).toEqual(want)
+  })
+
+  it('writes a `now` frame (a group\'s message) at once, not held for the turn, and behind what the turn already holds', async () => {
+    const { conn, received } = await pair()
+    const socket = (conn.ws as unknown as { _socket: { writableCorked: number } })._socket
+    expect(conn.write(Buffer.from('group 1'), true)).toBe(true)
+    // Handed to the socket: nothing corked until the end of the turn.
+    expect(socket.writableCorked).toBe(0)
+    expect(conn.write('ack')).toBe(true)
+    expect(socket.writableCorked).toBe(1)
+    expect(conn.write(Buffer.from('group 2'), true)).toBe(true)
+    await new Promise((r) => setImmediate(r))
+    expect(socket.writableCorked).toBe(0)
+    await expect.poll(() => received.length).toBe(3)
+    expect(received).toEqual(['group 1', 'ack', 'group 2'])
   })
 
   it('still cuts a reader past the unsent-bytes bound, counting the bytes framed here', async () => {

@@ -174,7 +174,8 @@ export class Delivery {
     // One member besides the sender (1:1): a string is encoded by ws on the way out anyway; for a
     // group, one Buffer shared by every socket.
     const frameJson = encode.msg(msg.json)
-    const frame = members.length > 2 ? Buffer.from(frameJson) : frameJson
+    const shared = members.length > 2
+    const frame = shared ? Buffer.from(frameJson) : frameJson
     // Built at the first user some other node may hold (none, mostly, for a 1:1 on one node).
     let payload: string | undefined
     let localSends = 0
@@ -185,7 +186,7 @@ export class Delivery {
       if (list) {
         for (const conn of list) {
           if (conn === except) continue
-          const r = pushMessage(conn, frame, msg)
+          const r = pushMessage(conn, frame, msg, shared)
           if (r === 'sent') {
             got = true
             localSends++
@@ -414,16 +415,17 @@ function aboutConvs(type: ServerFrameType): boolean {
 
 /**
  * Push one message frame to one connection unless it already got that seq (a sync carried it, or
- * the push crossed the bus twice). A closed connection, or one cut for reading too slowly
- * (Connection.write, close 4009), missed it: the message goes to the queue and is not counted as sent.
+ * the push crossed the bus twice); `now`: a group's, written at once (Outlet.write). A closed
+ * connection, or one cut for reading too slowly (Connection.write, close 4009), missed it: the
+ * message goes to the queue and is not counted as sent.
  */
-function pushMessage(conn: Outlet, frame: Buffer | string, ref: MessageRef): 'sent' | 'skipped' | 'missed' {
+function pushMessage(conn: Outlet, frame: Buffer | string, ref: MessageRef, now = false): 'sent' | 'skipped' | 'missed' {
   // The conversation moved: a summary kept for `convs` no longer holds it (sent or not: a sync
   // that carried the seq read it after that summary).
   conn.listing = undefined
   if (!conn.open) return 'missed'
   if (conn.sent?.has(ref.conv, ref.seq)) return 'skipped'
-  if (!conn.write(frame)) return 'missed'
+  if (!conn.write(frame, now)) return 'missed'
   ;(conn.sent ??= new SentSeqs()).add(ref.conv, ref.seq)
   return 'sent'
 }

@@ -13,9 +13,11 @@ export interface Outlet {
   readonly open: boolean
   /**
    * Write one encoded frame, not counted (pushes count in bulk). False when nothing was written:
-   * closed, or cut for reading too slowly (close 4009, SLOW_CONSUMER).
+   * closed, or cut for reading too slowly (close 4009, SLOW_CONSUMER). An outlet may hold frames
+   * until the end of the event-loop turn to write them together; `now`: this one goes out at once
+   * (behind what is held), for a fan-out whose every outlet gets this one frame.
    */
-  write(data: Buffer | string): boolean
+  write(data: Buffer | string, now?: boolean): boolean
   /** Write one frame answering the client and count it as `type`. False when nothing was written. */
   reply(data: Buffer | string, type: ServerFrameType): boolean
   /** Whether more than `bytes` are written but not yet taken by the reader (a sync pauses then). */

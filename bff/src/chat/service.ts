@@ -13,7 +13,7 @@ import type { AppendResult, Engine, ConvRecord, ConvSummary, MessageBody } from 
 import { peekMessage } from '../store/message-json'
 import { isTextJson, lastPlace, rawLast, setRawLast } from './conv-json'
 import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
-import type { Delivery, MessageRef } from './delivery'
+import type { Delivery } from './delivery'
 import { ReceiptWindow } from './receipts'
 import type { FileResolver } from './files'
 import { encode } from './frames'
@@ -415,6 +415,15 @@ export class ChatService {
           ? await this.voiceBody(input.body, user, input.conv)
           : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
     if (input.kind === 'text' && this.checks.text !== NO_TEXT_CHECK) await this.checks.text(user, input.conv, input.cid, input.body.text)
+    // The fan-out starts in the turn the store's reply arrives (`onStored`), before the rest of the
+    // append (a large group's references in its members' summaries) is done; a reply waits for its
+    // quote's recheck.
+    const quoting = input.kind === 'text' && input.body.reply !== undefined
+    let delivered = false
+    const deliver = (stored: AppendResult) => {
+      delivered = true
+      this.delivery.message(record.members, { conv: input.conv, seq: stored.msg.seq, json: stored.json }, user, out)
+    }
     let result = await this.engine.messages.append({
       conv: input.conv,
       from: user,
@@ -425,13 +434,10 @@ export class ChatService {
       body,
       dedupWindowMs: this.options.dedupWindowMs,
       members: record.members,
-    })
+    }, quoting ? undefined : deliver)
     // A reply whose original was retracted while it was being stored is scrubbed before anyone gets it (reply.ts).
     if (!result.dup && input.kind === 'text' && input.body.reply) result = await this.recheckQuote(result, input.body.reply.seq)
-    if (!result.dup) {
-      const ref: MessageRef = { conv: input.conv, seq: result.msg.seq, json: result.json }
-      this.delivery.message(record.members, ref, user, out)
-    }
+    if (!result.dup && !delivered) deliver(result)
     // The mentioned members' marks, before the ack; a duplicate writes them again (idempotent):
     // a send whose mark write failed is retried by its client with the same cid and repairs them.
     if (record.kind === 'group') await this.noteMentions(record, result.msg, 'add')

@@ -89,7 +89,7 @@ class MemoryMessages implements MessageStore {
     private readonly backing: (MemoryArchive & { writer: ArchiveWriter }) | undefined,
   ) {}
 
-  async append(input: AppendInput): Promise<AppendResult> {
+  async append(input: AppendInput, onStored?: (stored: AppendResult) => void): Promise<AppendResult> {
     const data = this.convs.get(input.conv)
     if (!data) throw new AppError('CONV_NOT_FOUND')
     const key = `${input.conv}\u0000${input.from}\u0000${input.cid}`
@@ -106,7 +106,9 @@ class MemoryMessages implements MessageStore {
     const work = this.store(data, input, key)
     this.inflight.set(key, work)
     try {
-      return await work
+      const stored = await work
+      onStored?.(stored)
+      return stored
     } finally {
       this.inflight.delete(key)
     }

@@ -15,7 +15,8 @@
  *   P{u:<id>}:c                 zset    the user's conversation ids, scored by creation time
  *   P{u:<id>}:s                 hash    the user's summary, what a reconnect needs of every conversation (ConvStore.overview):
  *                                       `l:<conv>` "<lastSeq> <last message JSON>", `r:<conv>` own read mark,
- *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY);
+ *                                       `p:<conv>` a 1:1 peer's read mark; each field only moves up (SUMMARY); a group
+ *                                       of more than SUMMARIES_IN_SCRIPT_MAX members has `l:<conv>` "*" (read it from `:h`);
  *                                       `k:<conv>` "<recall event seqs>|<seqs mentioning the user>" (MARKS), the
  *                                       newest of each, written from the conversation's creation (or the user's
  *                                       joining) on: absent for one older than that (`convs` then reads its messages);
@@ -154,9 +155,10 @@ type Client = Redis | Cluster
  *
  * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[4] the sender's, KEYS[5..]
  * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
- * atomic step: one HSET per member, no round trip more, and never behind the message. On Redis
- * Cluster they live in other slots than the conversation, so the caller writes them after the
- * script (`RedisConvs.noteMessage`).
+ * atomic step: one HSET per member, no round trip more, and never behind the message; a group of
+ * more than SUMMARIES_IN_SCRIPT_MAX members passes none (its members' name it by reference). On
+ * Redis Cluster they live in other slots than the conversation, so the caller writes them after
+ * the script (`RedisConvs.noteMessage`).
  *
  * Four commands for a new message, plus one HSET per member's summary on a standalone Redis (issue
  * 15; seven before, then five: the read mark had a hash of its own): the seq is taken first and the dedup
@@ -231,6 +233,30 @@ const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex')
 const APPEND_BATCH_SHA = createHash('sha1').update(APPEND_BATCH).digest('hex')
 
 /**
+ * A group of more than this many members is named in its members' summaries by reference
+ * (`l:<conv>` = BY_REFERENCE): none of them is written per message, and `overview` reads such a
+ * conversation's last message and the user's read mark from the conversation itself (two commands
+ * per large group of the user). Issue 15, a group of 1,000: the append script's 1,000 HSETs (one
+ * per member's summary, ~0.4 ms of Redis on a quiet one, 1.6 ms on the bench's shared core, and
+ * 0.2 ms in the BFF to encode their keys) came before the fan-out's first write, where the raw
+ * router has nothing. Up to this many, the summaries are written by the script: a few
+ * microseconds, and a reconnect reads them in its one HGETALL.
+ */
+export const SUMMARIES_IN_SCRIPT_MAX = 32
+
+/** A summary's `l:<conv>` of a large group: read the conversation (never a seq, so SUMMARY leaves it). */
+const BY_REFERENCE = '*'
+
+/**
+ * A large group's members' summaries set to BY_REFERENCE (KEYS: every member's summary; ARGV: the
+ * field). Sent once per member list and process, before the first fan-out of that list.
+ */
+const MARK_BY_REFERENCE = `
+for i = 1, #KEYS do redis.call('HSET', KEYS[i], ARGV[1], ARGV[2]) end
+return 0
+`
+
+/**
  * A conversation brought back from the archive (Redis lost it): its record, its last seq (seqs
  * continue from there, none reused), last message and read marks. Nothing if Redis has it.
  */
@@ -300,15 +326,16 @@ return cur
 
 /**
  * A user's summary fields, each moved only up (ARGV: field, seq, value triples; a value starts
- * with its seq). The summary is in the user's slot, the conversation in its own: Redis Cluster
- * forbids one script over both, so the append's caller writes it after the append script (one
+ * with its seq; one without a seq, a large group's BY_REFERENCE, is left as it is). The summary is
+ * in the user's slot, the conversation in its own: Redis Cluster forbids one script over both, so the append's caller writes it after the append script (one
  * call per member, in the same socket write as the delivery) and concurrent appends landing out
  * of order cannot move it back.
  */
 const SUMMARY = `
 for i = 1, #ARGV, 3 do
   local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  if not cur or tonumber(string.match(cur, '^%d+')) < tonumber(ARGV[i + 1]) then
+  local n = cur and tonumber(string.match(cur, '^%d+'))
+  if not cur or (n and n < tonumber(ARGV[i + 1])) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
   end
 end
@@ -462,6 +489,8 @@ interface ConvKeys {
   readonly direct: boolean
   /** A 1:1's append command around the message's own parts, per sender (built at its first message). */
   wire?: Map<UserId, AppendWire>
+  /** A large group's member list whose summaries this process set to BY_REFERENCE. */
+  byReference?: readonly UserId[]
 }
 
 /**
@@ -530,16 +559,19 @@ class RedisMessages implements MessageStore {
     return this.cold ? this.k.archiveStream() : meta
   }
 
-  async append(input: AppendInput, restored = false): Promise<AppendResult> {
+  async append(input: AppendInput, onStored?: (stored: AppendResult) => void, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
     const ck = this.keysOf(conv)
     const dedup = this.k.dedup(conv, input.from, input.cid)
     // Standalone: the summaries in the script (members known: the caller's record, else read).
     const members = this.cluster ? undefined : (input.members ?? (await this.convs.get(conv))?.members)
+    // A large group: no summary written per message (its members' name it BY_REFERENCE).
+    const large = members !== undefined && members.length > SUMMARIES_IN_SCRIPT_MAX
     // In the script only when the sender is a member (its summary is KEYS[4]): not for the `system`
     // message of a member who left, nor a `recall` event of a former member's message.
-    const inScript = members !== undefined && members.includes(input.from)
+    const inScript = !large && members !== undefined && members.includes(input.from)
+    const after = !inScript && !large
     // Without an archive there is no gate: nothing to wait for (no turn through the microtask queue).
     if (this.backlog) await this.backlog.admit()
     const res = await this.guard(() => {
@@ -548,23 +580,49 @@ class RedisMessages implements MessageStore {
     })
     if (res[0] === 2) {
       // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
-      if (this.cold && !restored && (await this.convs.restore(conv))) return this.append(input, true)
+      if (this.cold && !restored && (await this.convs.restore(conv))) return this.append(input, onStored, true)
       throw new AppError('CONV_NOT_FOUND')
     }
     if (res[0] === 1 || res[0] === 4) {
       const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
       if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
       const msg = JSON.parse(json) as Message
-      // Cluster: a retry after a failure between the script and the summaries repairs them (idempotent).
-      if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
+      // Cluster: a retry after a failure between the script and the summaries repairs them
+      // (idempotent); a large group: its references, if their write failed.
+      if (after) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
+      else if (large) await this.markByReference(ck, conv, members)
       return { msg, json, dup: true }
     }
     const seq = Number(res[1])
     const json = messageJson(parts, seq)
+    const stored: AppendResult = { msg: messageOf(input, seq), json, dup: false }
     // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
     // here is retried by its client with the same cid, which lands above and repairs them.
-    if (!inScript) await this.convs.noteMessage(conv, members ?? input.members, input.from, seq, json)
-    return { msg: messageOf(input, seq), json, dup: false }
+    if (after) await this.convs.noteMessage(conv, members ?? input.members, input.from, seq, json)
+    // A large group's first message from this process since its member list changed: the members'
+    // summaries get their reference before the caller's fan-out (`onStored`: its publishes, every
+    // command this process issues from here on) on the same connection, so Redis runs it first and
+    // a device routed after this turn finds the reference (its welcome's read comes later on this
+    // connection, or on another process after the publish). Acknowledged once written; a failure
+    // fails the send, whose retry (a duplicate, above) writes it again.
+    const marking = large ? this.markByReference(ck, conv, members) : undefined
+    onStored?.(stored)
+    if (marking) await marking
+    return stored
+  }
+
+  /**
+   * MARK_BY_REFERENCE over `members`, unless this process did it for that member list already (a
+   * list changes with every membership change: a member who joined has no field, and one left over
+   * from a smaller group holds a seq). Sent in this turn, as EVAL with the script's text (a few
+   * hundred bytes beside the keys), not EVALSHA: a Redis without the script would answer NOSCRIPT
+   * and the command sent again land after the fan-out's publishes.
+   */
+  private markByReference(ck: ConvKeys, conv: ConvId, members: readonly UserId[]): Promise<void> | undefined {
+    if (ck.byReference === members) return undefined
+    const keys = members.map((m) => this.summaryOf(m))
+    const wire = encodeParts(arrayHeader(3 + keys.length + 2), ['EVAL', MARK_BY_REFERENCE, String(keys.length), ...keys, `l:${conv}`, BY_REFERENCE])
+    return this.guard(() => this.sendEncoded(wire, 'eval')).then(() => void (ck.byReference = members))
   }
 
   /**
@@ -603,11 +661,11 @@ class RedisMessages implements MessageStore {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
       await this.r.script('LOAD', script)
       return this.sendEncoded(wire)
-    })
+    }) as Promise<AppendReply>
   }
 
-  private sendEncoded(wire: Buffer): Promise<unknown> {
-    const command = new EncodedCommand('evalsha', wire)
+  private sendEncoded(wire: Buffer, name = 'evalsha'): Promise<unknown> {
+    const command = new EncodedCommand(name, wire)
     void this.r.sendCommand(command)
     return command.promise
   }
@@ -702,6 +760,8 @@ class RedisConvs implements ConvStore {
     private readonly k: Keys,
     private readonly guard: Guard,
     private readonly cold: ArchiveLink | undefined,
+    /** Redis Cluster: summaries written after the script, per member, large groups too. */
+    private readonly cluster: boolean,
   ) {}
 
   /**
@@ -837,9 +897,11 @@ class RedisConvs implements ConvStore {
 
   /**
    * Every conversation of the user from its summary: two commands on the user's slot, sent in one
-   * write, whatever the number of conversations. A conversation missing from the summary (created
-   * before summaries existed, or a Redis that lost them) is read from the conversation itself and
-   * written into the summary for the next time.
+   * write, whatever the number of conversations (and two per group of more than
+   * SUMMARIES_IN_SCRIPT_MAX members, which the summary names by reference). A conversation missing
+   * from the summary (created before summaries existed, or a Redis that lost them) is read from
+   * the conversation itself and written into the summary for the next time (a large group's
+   * reference, on a standalone Redis).
    */
   async overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]> {
     const messages = options?.messages ?? true
@@ -852,6 +914,8 @@ class RedisConvs implements ConvStore {
     const fields = summaryFields(ids, flat)
     const out = new Array<ConvSummary>(ids.length)
     const missing: number[] = []
+    /** Large groups: read from the conversation (SUMMARIES_IN_SCRIPT_MAX). */
+    const byReference: number[] = []
     // A plain loop, the peer's mark assigned rather than spread in: this runs for every
     // conversation of every reconnect (half its cost was the spread, without last messages).
     for (let i = 0; i < ids.length; i++) {
@@ -859,6 +923,10 @@ class RedisConvs implements ConvStore {
       const l = fields.l[i]
       if (l === undefined) {
         missing.push(i)
+        continue
+      }
+      if (l === BY_REFERENCE) {
+        byReference.push(i)
         continue
       }
       const space = l.indexOf(' ')
@@ -881,9 +949,24 @@ class RedisConvs implements ConvStore {
       }
       out[i] = summary
     }
+    if (byReference.length > 0) {
+      const states = await this.states(byReference.map((i) => ids[i]!), user)
+      byReference.forEach((i, j) => {
+        const marks = fields.k[i]
+        out[i] = {
+          conv: ids[i]!,
+          ...states[j]!,
+          ...(marks !== undefined ? { marks } : {}),
+          ...(fields.folded ? { setting: fields.c[i] ?? '', hiddenSeq: Number(fields.h[i] ?? 0) } : {}),
+        }
+      })
+    }
     if (missing.length > 0) {
       const convs = missing.map((i) => ids[i]!)
       const states = await this.states(convs, user)
+      // A large group's is filled with its reference, not a seq no message would move again (on
+      // Cluster every summary is written per message: no references).
+      const large = await Promise.all(convs.map(async (c) => !this.cluster && c.startsWith('g:') && ((await this.get(c))?.members.length ?? 0) > SUMMARIES_IN_SCRIPT_MAX))
       const peers = convs.map((c) => directMembers(c)?.find((m) => m !== user))
       const peerStates = await Promise.all(peers.map((p, j) => (p === undefined ? Promise.resolve(undefined) : this.states([convs[j]!], p).then((s) => s[0]))))
       const repairs: Promise<number>[] = []
@@ -893,7 +976,7 @@ class RedisConvs implements ConvStore {
         const peer = peerStates[j]
         const peerRead = peer ? Math.min(peer.readSeq, st.lastSeq) : undefined
         out[i] = { conv, ...st, ...(peerRead !== undefined ? { peerRead } : {}), ...(fields.folded ? { setting: fields.c[i] ?? '', hiddenSeq: Number(fields.h[i] ?? 0) } : {}) }
-        const last = `${st.lastSeq} ${st.lastMsg ? JSON.stringify(st.lastMsg) : ''}`
+        const last = large[j] ? BY_REFERENCE : `${st.lastSeq} ${st.lastMsg ? JSON.stringify(st.lastMsg) : ''}`
         const args: (string | number)[] = [`l:${conv}`, st.lastSeq, last, `r:${conv}`, st.readSeq, st.readSeq]
         if (peerRead !== undefined) args.push(`p:${conv}`, peerRead, peerRead)
         repairs.push(this.r.chatSummary(this.k.summary(user), ...args))
@@ -1247,7 +1330,7 @@ export async function createRedisEngine(options: RedisEngineOptions): Promise<En
   const keys = new Keys(options.prefix)
   const arch = options.archive
   const cold = arch && new ArchiveLink(arch.archive)
-  const convs = new RedisConvs(cmd, keys, guard, cold)
+  const convs = new RedisConvs(cmd, keys, guard, cold, options.clusterNodes.length > 0)
   let persister: Persister | undefined
   if (arch && (arch.persister ?? 'inline') === 'inline') {
     persister = await startPersister(cmd as Redis & Scripted, keys, base, options, arch)

@@ -119,8 +119,14 @@ export interface MessageStore {
    * last message and move the sender's read mark to it (sending implies having read the
    * conversation, so `unread` = lastSeq - readSeq counts only others' messages).
    * Throws AppError CONV_NOT_FOUND when the conversation does not exist.
+   *
+   * `onStored`, when given, is called once, synchronously, as soon as the message is stored and
+   * before the returned promise settles; never for a duplicate. The caller's fan-out starts there,
+   * in the turn of the store's reply, while the rest of the operation (a large group's references
+   * in its members' summaries, store/redis.ts) is still under way: the promise resolves once all
+   * of it is done.
    */
-  append(input: AppendInput): Promise<AppendResult>
+  append(input: AppendInput, onStored?: (stored: AppendResult) => void): Promise<AppendResult>
   /** Messages with seq > afterSeq, ascending, at most `limit`, as stored JSON. */
   after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]>
   /** Messages with seq < beforeSeq (or the newest when undefined), ascending, at most `limit`. */

@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AppError } from '@chat/shared'
-import type { AppendInput, ConvSummary, Engine, EngineOptions } from '../../src/store/types'
+import type { AppendInput, AppendResult, ConvSummary, Engine, EngineOptions } from '../../src/store/types'
+import { SUMMARIES_IN_SCRIPT_MAX } from '../../src/store/redis'
 
 export interface EngineFixture {
   readonly engine: Engine
@@ -17,6 +18,8 @@ export interface EngineFixture {
 export type MakeEngine = (options: EngineOptions) => Promise<EngineFixture>
 
 const OPTIONS: EngineOptions = { queueMaxLength: 5, queueRetentionMs: 60_000 }
+/** A group the Redis engine's summaries name by reference (read from the conversation). */
+const LARGE_GROUP = SUMMARIES_IN_SCRIPT_MAX + 8
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 let counter = 0
@@ -98,6 +101,36 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(await e.messages.before(c, 5, 3)).toEqual(all.slice(1, 4))
         expect(await e.messages.before(c, 3, 10)).toEqual(all.slice(0, 2))
         expect(await e.messages.before(c, 1, 10)).toEqual([])
+      })
+
+      it('tells `onStored` of a stored message once, before the append settles, and never of a duplicate', async () => {
+        const c = await direct()
+        const told: AppendResult[] = []
+        let settled = false
+        const appending = e.messages.append(input(c, 'ann', 'hi', { cid: 'told-once-1' }), (stored) => {
+          expect(settled).toBe(false)
+          told.push(stored)
+        })
+        void appending.then(() => (settled = true))
+        const result = await appending
+        expect(told).toEqual([result])
+        expect(result).toMatchObject({ dup: false, msg: { seq: 1, cid: 'told-once-1' } })
+        const again = await e.messages.append(input(c, 'ann', 'hi', { cid: 'told-once-1' }), (stored) => told.push(stored))
+        expect(again).toMatchObject({ dup: true, json: result.json })
+        expect(told).toHaveLength(1)
+      })
+
+      it('keeps every member of a large group summarised (past the script\'s bound), a retried send never moving them back', async () => {
+        const members = Array.from({ length: LARGE_GROUP }, (_, i) => `u${i}`)
+        await e.convs.create({ id: 'g:big', kind: 'group', members, createdAt: 3 })
+        const first = await e.messages.append(input('g:big', 'u1', 'one', { members }))
+        const second = await e.messages.append(input('g:big', 'u2', 'two', { members }))
+        // The first send retried: its duplicate repairs the summaries, with the older seq, which moves nothing.
+        expect(await e.messages.append(input('g:big', 'u1', 'one', { cid: first.msg.cid, members }))).toMatchObject({ dup: true, msg: first.msg })
+        for (const user of members) {
+          const [state] = await e.convs.overview(user)
+          expect(state).toMatchObject({ conv: 'g:big', lastSeq: 2, lastMsg: second.msg, readSeq: user === 'u2' ? 2 : user === 'u1' ? 1 : 0 })
+        }
       })
     })
 

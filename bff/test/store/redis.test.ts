@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
-import { createRedisEngine } from '../../src/store/redis'
+import { SUMMARIES_IN_SCRIPT_MAX, createRedisEngine } from '../../src/store/redis'
 import type { EngineOptions } from '../../src/store/types'
 import { REDIS_URL, dropPrefix, randomPrefix } from '../support/server'
 import { engineContract } from './contract'
@@ -85,6 +85,58 @@ describe('redis engine append command', () => {
       expect(await engine.messages.after('d:ann:bob', 0, 10)).toEqual([first.json, second.json])
       expect(await r.hgetall(`${prefix}{u:ann}:s`)).toEqual({ 'l:d:ann:bob': `2 ${second.json}`, 'r:d:ann:bob': '1', 'p:d:ann:bob': '2', 'k:d:ann:bob': '|' })
       expect(await r.hgetall(`${prefix}{u:bob}:s`)).toEqual({ 'l:d:ann:bob': `2 ${second.json}`, 'r:d:ann:bob': '2', 'p:d:ann:bob': '1', 'k:d:ann:bob': '|' })
+    } finally {
+      r.disconnect()
+      await engine.close()
+      own.stop()
+    }
+  })
+})
+
+describe('redis engine large group append', () => {
+  it('names a large group in its members\' summaries by reference, written before anything the fan-out (`onStored`) asks of Redis, and writes no summary per message', async () => {
+    const own = await startOwnRedis()
+    const prefix = randomPrefix()
+    const engine = await createRedisEngine({ queueMaxLength: 10, queueRetentionMs: 60_000, url: own.url, clusterNodes: [], prefix, commandTimeoutMs: 2000, connectTimeoutMs: 5000, node: 'n1' })
+    const r = new Redis(own.url)
+    try {
+      const members = Array.from({ length: SUMMARIES_IN_SCRIPT_MAX + 1 }, (_, i) => `u${i}`)
+      await engine.convs.create({ id: 'g:order', kind: 'group', members, createdAt: 1 })
+      const send = async (n: number, from = 'u0') => {
+        // What a device routed in the fan-out's turn reads at its welcome: issued after the store's reply.
+        let seen: Promise<unknown> | undefined
+        const stored = await engine.messages.append(
+          { conv: 'g:order', from, cid: `cid-order-${n}`, mid: `m${n}`, ts: n, kind: 'text', body: { text: `t${n}` }, dedupWindowMs: 60_000, members },
+          () => void (seen = engine.convs.overview(members.at(-1)!)),
+        )
+        expect(await seen).toEqual([expect.objectContaining({ conv: 'g:order', lastSeq: n, lastMsg: stored.msg, readSeq: 0 })])
+        return stored
+      }
+      await send(1)
+      for (const m of members) expect(await r.hget(`${prefix}{u:${m}}:s`, 'l:g:order')).toBe('*')
+      // Later messages write no summary: the append script's one HSET (the conversation's last message and the sender's mark), no more.
+      await r.config('RESETSTAT')
+      const second = await send(2, 'u1')
+      const stats = await r.info('commandstats')
+      expect(/cmdstat_hset:calls=(\d+)/.exec(stats)?.[1]).toBe('1')
+      expect(stats).not.toMatch(/cmdstat_eval:/)
+      expect(await engine.convs.overview('u1')).toEqual([{ conv: 'g:order', lastSeq: 2, lastMsg: second.msg, readSeq: 2, marks: '|' }])
+      // A summary lost (a Redis that lost it): filled with the reference again, never a seq left behind.
+      await r.del(`${prefix}{u:u5}:s`)
+      expect(await engine.convs.overview('u5')).toEqual([{ conv: 'g:order', lastSeq: 2, lastMsg: second.msg, readSeq: 0 }])
+      expect(await r.hget(`${prefix}{u:u5}:s`, 'l:g:order')).toBe('*')
+      // One member left and the group is small again: the leaver's message (the remaining members'
+      // summaries written after the script, each moved only up) leaves the references as they are.
+      const left = members.slice(1)
+      await engine.messages.append({ conv: 'g:order', from: 'u0', cid: 'cid-order-left', mid: 'ml', ts: 9, kind: 'system', body: { text: 'left' }, dedupWindowMs: 60_000, members: left })
+      expect(await r.hget(`${prefix}{u:u1}:s`, 'l:g:order')).toBe('*')
+      expect(await engine.convs.overview('u1')).toEqual([expect.objectContaining({ lastSeq: 3, readSeq: 2 })])
+      // The next message's script writes every summary again, over the references and a stale one.
+      await r.hset(`${prefix}{u:u7}:s`, 'l:g:order', '1 stale')
+      let seen: unknown
+      const fourth = await engine.messages.append({ conv: 'g:order', from: 'u1', cid: 'cid-order-4', mid: 'm4', ts: 10, kind: 'text', body: { text: 't4' }, dedupWindowMs: 60_000, members: left }, () => void (seen = engine.convs.overview('u7')))
+      expect(await seen).toEqual([expect.objectContaining({ lastSeq: 4, lastMsg: fourth.msg })])
+      expect(await r.hget(`${prefix}{u:u7}:s`, 'l:g:order')).toBe(`4 ${fourth.json}`)
     } finally {
       r.disconnect()
       await engine.close()
