@@ -661,7 +661,7 @@ class RedisMessages implements MessageStore {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
       await this.r.script('LOAD', script)
       return this.sendEncoded(wire)
-    }) as Promise<AppendReply>
+    })
   }
 
   private sendEncoded(wire: Buffer, name = 'evalsha'): Promise<unknown> {
