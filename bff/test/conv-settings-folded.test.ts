@@ -12,8 +12,9 @@ import { Redis } from 'ioredis'
 import { directConvId } from '@chat/shared'
 import type { Conversation } from '@chat/shared'
 import type { TestClient } from './support/client'
-import { newCid } from './support/client'
+import { devLogin, newCid } from './support/client'
 import { REDIS_URL, useTestServer } from './support/server'
+import { SUMMARIES_IN_SCRIPT_MAX } from '../src/store/redis'
 
 describe('conversation settings folded into the summary (redis)', () => {
   const t = useTestServer('redis', { RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' })
@@ -94,5 +95,28 @@ describe('conversation settings folded into the summary (redis)', () => {
     await admin.hset(summary(ann), `c:${ac}`, '0 0', `c:${bob}`, '1 1')
     expect(await convs(me)).toEqual(now)
     expect(await admin.hmget(summary(ann), 'c~', `c:${ac}`, `c:${bob}`)).toEqual(['1', '1 0', null])
+  })
+  it('keeps the settings of a large group (named by reference in the summary) folded beside its reference', async () => {
+    const [ann, bob] = [t.uid('ga'), t.uid('gb')]
+    const me = (await t.connect(ann)).client
+    const b = (await t.connect(bob)).client
+    const others = Array.from({ length: SUMMARIES_IN_SCRIPT_MAX }, (_, i) => t.uid(`gm${i}-`))
+    for (const o of others) await devLogin(t.server.url, o)
+    b.send({ type: 'conv.create', rid: 'g', kind: 'group', title: 'big', members: [ann, ...others] })
+    const g = (await b.nextOf('conv', (f) => f.rid === 'g')).conv.id
+    await send(b, g, 'hello')
+    expect(await admin.hget(summary(ann), `l:${g}`)).toBe('*')
+    await ask(me, { type: 'conv.settings', rid: 'gs1', conv: g, muted: true })
+    await admin.hdel(summary(ann), 'c~', `c:${g}`)
+    const before = await convs(me)
+    expect([before.get(g)!.muted, before.get(g)!.lastMsg?.body]).toEqual([true, { text: 'hello' }])
+    // Folded beside the reference, and read from the summary alone.
+    expect(await admin.hmget(summary(ann), 'c~', `l:${g}`)).toEqual(['1', '*'])
+    await admin.del(`${t.prefix}{u:${ann}}:cs`)
+    expect((await convs(me)).get(g)!.muted).toBe(true)
+    await ask(me, { type: 'conv.settings', rid: 'gs2', conv: g, muted: false })
+    await send(b, g, 'again')
+    const now = (await convs(me)).get(g)!
+    expect([now.muted, now.lastMsg?.body]).toEqual([undefined, { text: 'again' }])
   })
 })
