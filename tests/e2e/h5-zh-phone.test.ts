@@ -109,6 +109,24 @@ describe('a Chinese user on a phone', () => {
     expect(me.errors).toEqual([])
   })
 
+  it('an untitled group is named with "、" between the members, in its header and in the list', async () => {
+    const a = uid('grpa')
+    const b = uid('grpb')
+    const c = uid('grpc')
+    const me = await login(a, '小明')
+    await login(b, '司马相如')
+    await login(c, '王五')
+    await openChatWith(me, [b, c])
+    await expect.poll(() => me.page.locator('.ch-title:visible').innerText()).toBe('司马相如、王五')
+    await send(me, '周六爬山？')
+    await me.page.goBack()
+    await me.page.locator('.cr .cr-n').first().waitFor()
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'group-list-375.png') })
+    expect(await me.page.locator('.cr .cr-n').first().innerText()).toBe('司马相如、王五')
+    expect(me.errors).toEqual([])
+  })
+
   it('a long file name shows on two lines of the card, above its size, not cut to one', async () => {
     const a = uid('fila')
     const b = uid('filb')

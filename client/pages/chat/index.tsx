@@ -56,7 +56,7 @@ export default function ChatPage() {
 /** Presence or typing of the others; the page title is set through the navigation bar (no setData). */
 function ChatHeader({ conv }: { conv: ConvId }) {
   const gate = useGate()
-  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id) : ''))
+  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id, t) : ''))
   // The members line of a group opens its info page (members, roles, add, remove, leave...).
   const isGroup = useStore(gate, (s) => s.convs[conv]?.kind === 'group')
   useEffect(() => {

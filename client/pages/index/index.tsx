@@ -150,7 +150,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     const notice = last?.kind === 'recall' || last?.kind === 'recalled'
     const lastFrom = last && !notice && last.kind !== 'system' && last.kind !== 'hidden' && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
     return {
-      title: convTitle(c, me),
+      title: convTitle(c, me, t),
       avatarId: other?.id ?? c.id,
       preview: last ? lastFrom + previewText(last, t, me, (u) => s.users[u]?.name ?? u) : t('list.noMessages'),
       pending: last?.seq === undefined && last !== undefined,
