@@ -12,7 +12,10 @@ import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-zh-phone')
 
-const suite = useH5Suite(SHOTS)
+/** UPLOAD_MAX_BYTES of this BFF: small, so a refused file is small too. */
+const MAX_UPLOAD = 64 * 1024
+
+const suite = useH5Suite(SHOTS, { UPLOAD_MAX_BYTES: String(MAX_UPLOAD) })
 
 /** The two phones: an iPhone 8 and an iPhone 11 (CSS px). */
 const PHONES = [
@@ -152,6 +155,28 @@ describe('a Chinese user on a phone', () => {
       // The card keeps the height the list estimates for it (150 design px).
       expect(Math.abs(card.height - (150 * width) / 750)).toBeLessThan(1)
     })
+    expect(me.errors).toEqual([])
+  })
+  it('the list marks a refused file "[发送失败]" in red, not "发送中：" forever', async () => {
+    const a = uid('refa')
+    const b = uid('refb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    await me.page.locator('#attach').click()
+    const chooser = me.page.waitForEvent('filechooser')
+    await me.page.locator('.cp-tool', { hasText: '文件' }).click()
+    await (await chooser).setFiles({ name: 'big.zip', mimeType: 'application/zip', buffer: Buffer.alloc(MAX_UPLOAD * 3, 1) })
+    // The chat says why it was not sent...
+    await me.page.locator('.rf', { hasText: '未发送' }).waitFor()
+    await me.page.goBack()
+    await me.page.locator('.cr').first().waitFor()
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'list-refused-375.png') })
+    // ...and so does the list: the preview is marked failed, in red, and nothing says it is on its way.
+    const preview = me.page.locator('.cr .cr-p').first()
+    expect(await preview.innerText()).toBe('[发送失败] [文件] big.zip')
+    expect(await preview.locator('.cr-fail').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(250, 81, 81)')
     expect(me.errors).toEqual([])
   })
 })
