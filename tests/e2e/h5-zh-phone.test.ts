@@ -5,6 +5,7 @@
  */
 import path from 'node:path'
 import type { Page } from 'playwright-core'
+import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
 import { loginAs, settled, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
@@ -177,6 +178,29 @@ describe('a Chinese user on a phone', () => {
     const preview = me.page.locator('.cr .cr-p').first()
     expect(await preview.innerText()).toBe('[发送失败] [文件] big.zip')
     expect(await preview.locator('.cr-fail').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(250, 81, 81)')
+    expect(me.errors).toEqual([])
+  })
+  it('a tall, narrow photo is a bubble a finger can hit (44 CSS px wide at least), not a strip', async () => {
+    const a = uid('tala')
+    const b = uid('talb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    // A long screenshot: 200x1600 px, eight times as tall as it is wide.
+    const tall = await sharp({ create: { width: 200, height: 1600, channels: 3, background: '#c06030' } }).png().toBuffer()
+    await me.page.locator('#attach').click()
+    const chooser = me.page.waitForEvent('filechooser')
+    await me.page.locator('.cp-tool', { hasText: '照片' }).click()
+    await (await chooser).setFiles({ name: 'long-screenshot.png', mimeType: 'image/png', buffer: tall })
+    await me.page.locator('.im').waitFor()
+    await onEachPhone(me, 'tall-image', async (width) => {
+      const bubble = await rect(me.page, '.im')
+      // At least the smallest tap target iOS allows, still taller than wide, inside the screen.
+      expect(bubble.width).toBeGreaterThanOrEqual(44)
+      expect(bubble.height).toBeGreaterThan(bubble.width * 2)
+      expect(bubble.right).toBeLessThanOrEqual(width)
+      expect(bubble.left).toBeGreaterThan(0)
+    })
     expect(me.errors).toEqual([])
   })
 })
