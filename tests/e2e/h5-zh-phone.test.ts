@@ -203,4 +203,35 @@ describe('a Chinese user on a phone', () => {
     })
     expect(me.errors).toEqual([])
   })
+  it('in a group, one member reading a message does not mark it "已读" for the whole group', async () => {
+    const a = uid('gra')
+    const b = uid('grb')
+    const c = uid('grc')
+    const me = await login(a, '小明')
+    // The read receipts the page's socket receives (frames listened to from a fresh socket).
+    const reads: string[] = []
+    me.page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      const text = String(f.payload)
+      if (text.includes('"type":"receipt"') && text.includes('"kind":"read"')) reads.push(text)
+    }))
+    await me.page.reload()
+    await me.page.getByText('账号：小明').waitFor()
+    const reader = await login(b, '小红')
+    await login(c, '小刚')
+    await openChatWith(me, [b, c])
+    await send(me, '周六几点集合？')
+    await send(me, '收到请回复')
+    // Only 小红 opens the group and reads it; 小刚 stays on his list.
+    await reader.page.locator('.cr', { hasText: '收到请回复' }).click()
+    await reader.page.locator('.bt', { hasText: '收到请回复' }).waitFor()
+    // Her read mark reaches the sender (a 1:1 chat would now say "已读")...
+    await expect.poll(() => reads.length, { timeout: 10_000 }).toBeGreaterThan(0)
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'group-read-375.png') })
+    // ...but the group shows its messages sent, not read: 小刚 has read nothing.
+    expect(await me.page.locator('.st-sent').count()).toBe(2)
+    expect(await me.page.locator('.st-read, .st-delivered').count()).toBe(0)
+    expect(await me.page.getByText('已读').count()).toBe(0)
+    expect(me.errors).toEqual([])
+  })
 })
