@@ -20,8 +20,12 @@ export const ROW = {
   nameRow: 34,
   /** Largest side of an image bubble, design px. */
   imageMax: 300,
-  /** Smallest side of an image bubble (a tap target), design px. */
-  imageFloor: 40,
+  /**
+   * Smallest side of an image bubble (a tap target), design px: 88 is 44 CSS px on a 375 px phone,
+   * the smallest target iOS's guidelines allow. At 40 (20 CSS px) a tall photo was a thin strip a
+   * finger could hardly hit and an eye could not read; the image is cropped to the box (aspectFill).
+   */
+  imageFloor: 88,
   fileCard: 150,
   /** A voice bubble (`.vc`): one line of text's height. */
   voice: 80,

@@ -55,14 +55,18 @@ export function otherMember(c: Conversation, me: UserId | undefined): User | und
   return c.members.find((u) => u.id !== me) ?? c.members[0]
 }
 
-export function convTitle(c: Conversation, me: UserId | undefined): string {
+/**
+ * A group without a title is named by its first four other members, joined with the language's list
+ * separator (`chat.listSep`: "、" in Chinese, as WeChat writes "张三、李四"; ", " in English).
+ */
+export function convTitle(c: Conversation, me: UserId | undefined, tr: Translate): string {
   if (c.kind === 'group') {
     if (c.title) return c.title
     return c.members
       .filter((u) => u.id !== me)
       .map((u) => u.name || u.id)
       .slice(0, 4)
-      .join(', ')
+      .join(tr('chat.listSep'))
   }
   const other = otherMember(c, me)
   return other?.name || other?.id || c.id

@@ -56,7 +56,7 @@ export default function ChatPage() {
 /** Presence or typing of the others; the page title is set through the navigation bar (no setData). */
 function ChatHeader({ conv }: { conv: ConvId }) {
   const gate = useGate()
-  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id) : ''))
+  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id, t) : ''))
   // The members line of a group opens its info page (members, roles, add, remove, leave...).
   const isGroup = useStore(gate, (s) => s.convs[conv]?.kind === 'group')
   useEffect(() => {
@@ -110,7 +110,10 @@ function Messages({ conv }: { conv: ConvId }) {
   const messages = useStore(gate, (s) => s.messages[conv] ?? EMPTY)
   const me = useStore(gate, (s) => s.me?.id)
   const c = useStore(gate, (s) => s.convs[conv])
-  const peers = useStore(gate, (s) => s.peers[conv])
+  // A group's marks are the highest seq any one member reached (store.ts applyReceipt): "已读" there
+  // would say the group read what one member opened. Groups show sent, as WeChat's do; 1:1 chats the
+  // other member's delivered and read marks.
+  const peers = useStore(gate, (s) => (s.convs[conv]?.kind === 'group' ? undefined : s.peers[conv]))
   const users = useStore(gate, (s) => s.users)
   const older = useStore(gate, (s) => s.older[conv] ?? 'idle')
   const connected = useStore(gate, (s) => s.conn.state === 'connected')

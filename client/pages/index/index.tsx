@@ -15,7 +15,7 @@ import { errorText, locale, switchLocale, t } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { auth, client, store } from '../../services'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
-import { convOrder, convTitle, lastMessageOf, otherMember, previewText, totalUnread } from '../../store/selectors'
+import { convOrder, convTitle, displayStatus, lastMessageOf, otherMember, previewText, totalUnread } from '../../store/selectors'
 import { mentionedUnread } from '../../store/reply'
 import './index.css'
 
@@ -150,10 +150,12 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
     const notice = last?.kind === 'recall' || last?.kind === 'recalled'
     const lastFrom = last && !notice && last.kind !== 'system' && last.kind !== 'hidden' && c.kind === 'group' && last.from !== me ? t('list.from', { name: s.users[last.from]?.name ?? last.from }) : ''
     return {
-      title: convTitle(c, me),
+      title: convTitle(c, me, t),
       avatarId: other?.id ?? c.id,
       preview: last ? lastFrom + previewText(last, t, me, (u) => s.users[u]?.name ?? u) : t('list.noMessages'),
-      pending: last?.seq === undefined && last !== undefined,
+      // Not yet the server's: still going out, or failed for good (a refused upload, a refused send),
+      // which WeChat marks in red rather than leaving "Sending:" in front of it forever.
+      unsent: last?.seq === undefined && last !== undefined ? displayStatus(last, undefined) : undefined,
       ts: last?.ts ?? c.createdAt,
       unread: c.unread,
       // "[@you]" while a mention is unread, muted or not (a flag of its own: store/reply.ts).
@@ -197,7 +199,8 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
           ) : (
             <Text className='cr-p'>
               {row.mentioned ? <Text className='cr-at'>{t('list.mentioned')}</Text> : null}
-              {(row.pending ? t('list.sending') : '') + row.preview}
+              {row.unsent === 'failed' ? <Text className='cr-fail'>{t('list.failed')}</Text> : null}
+              {(row.unsent === 'sending' ? t('list.sending') : '') + row.preview}
             </Text>
           )}
           {row.muted ? <View className='cr-mute' role='img' aria-label={t('a11y.muted')} /> : null}

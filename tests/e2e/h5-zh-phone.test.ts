@@ -1,0 +1,237 @@
+/**
+ * What a Chinese-speaking user sees on a phone (375x667 and 414x896, deviceScaleFactor 2) in the h5
+ * build, against the built BFF: each case asserts what a person would see (boxes in CSS px, lines,
+ * text) for a flaw found by using the app in Chinese. Screenshots go to test-results/h5-zh-phone/.
+ */
+import path from 'node:path'
+import type { Page } from 'playwright-core'
+import sharp from 'sharp'
+import { describe, expect, it } from 'vitest'
+import { loginAs, settled, type BrowserUser as User } from './browser'
+import { ROOT } from './build'
+import { useH5Suite } from './suite'
+
+const SHOTS = path.join(ROOT, 'test-results/h5-zh-phone')
+
+/** UPLOAD_MAX_BYTES of this BFF: small, so a refused file is small too. */
+const MAX_UPLOAD = 64 * 1024
+
+const suite = useH5Suite(SHOTS, { UPLOAD_MAX_BYTES: String(MAX_UPLOAD) })
+
+/** The two phones: an iPhone 8 and an iPhone 11 (CSS px). */
+const PHONES = [
+  { width: 375, height: 667 },
+  { width: 414, height: 896 },
+] as const
+
+let n = 0
+/** A user id unique to this run of the file. */
+const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
+
+/** Logged in with a Chinese browser, on the first phone. */
+async function login(id: string, name: string): Promise<User> {
+  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, 'zh-CN')
+  await u.page.setViewportSize(PHONES[0])
+  return u
+}
+
+async function openChatWith(u: User, peers: readonly string[]): Promise<void> {
+  await u.page.locator('#new-chat').click()
+  for (const p of peers) {
+    await u.page.locator('#search input').fill(p)
+    await u.page.locator(`[id="user-${p}"]`).click()
+  }
+  await u.page.locator('#start-chat').click()
+  await u.page.locator('#composer').waitFor()
+}
+
+async function send(u: User, text: string): Promise<void> {
+  await u.page.locator('#composer input').fill(text)
+  await u.page.locator('#send').click()
+  await u.page.locator('.bt', { hasText: text }).first().waitFor()
+}
+
+/** Each phone in turn: resized, laid out (Taro's h5 sizes its rem on `resize`), then `check`. */
+async function onEachPhone(u: User, shot: string, check: (width: number) => Promise<void>): Promise<void> {
+  for (const phone of PHONES) {
+    const root = await u.page.evaluate(() => getComputedStyle(document.documentElement).fontSize)
+    await u.page.setViewportSize(phone)
+    if (phone.width !== PHONES[0].width) await u.page.waitForFunction((size) => getComputedStyle(document.documentElement).fontSize !== size, root)
+    await settled(u.page)
+    await u.page.screenshot({ path: path.join(SHOTS, `${shot}-${phone.width}.png`) })
+    await check(phone.width)
+  }
+}
+
+type Rect = { left: number; right: number; top: number; bottom: number; width: number; height: number }
+
+function rect(page: Page, selector: string): Promise<Rect> {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height }
+  })
+}
+
+/**
+ * The number of lines of the text of `selector` a person sees: one client rect per line of its runs,
+ * counting only the lines inside the element's box (a clamped text lays out the rest, hidden).
+ */
+function lineCount(page: Page, selector: string): Promise<number> {
+  return page.locator(selector).first().evaluate((el) => {
+    const box = el.getBoundingClientRect()
+    const range = document.createRange()
+    range.selectNodeContents(el)
+    const shown = [...range.getClientRects()].filter((r) => r.width > 0 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1)
+    return new Set(shown.map((r) => Math.round(r.top))).size
+  })
+}
+
+describe('a Chinese user on a phone', () => {
+  it('a long URL wraps inside its bubble, clear of the avatar and inside the screen', async () => {
+    const a = uid('urla')
+    const b = uid('urlb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    const url = `https://example.com/share/${'a1b2c3d4e5'.repeat(10)}?from=timeline`
+    await send(me, url)
+    await onEachPhone(me, 'long-url', async (width) => {
+      const row = `.ln:has(.bt:text("${url.slice(0, 30)}"))`
+      const bubble = await rect(me.page, `${row} .b`)
+      const avatar = await rect(me.page, `${row} .av`)
+      // The whole text is inside the bubble (no run sticks out of it)...
+      expect(await me.page.locator(`${row} .bt`).evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true)
+      const text = await rect(me.page, `${row} .bt`)
+      expect(text.right).toBeLessThanOrEqual(bubble.right)
+      // ...the bubble is left of my avatar, with the gap the other bubbles have, inside the screen...
+      expect(bubble.right).toBeLessThan(avatar.left)
+      expect(bubble.left).toBeGreaterThan(0)
+      expect(avatar.right).toBeLessThanOrEqual(width)
+      // ...and the URL is broken over lines rather than cut.
+      expect(await lineCount(me.page, `${row} .bt`)).toBeGreaterThan(2)
+    })
+    expect(me.errors).toEqual([])
+  })
+
+  it('an untitled group is named with "、" between the members, in its header and in the list', async () => {
+    const a = uid('grpa')
+    const b = uid('grpb')
+    const c = uid('grpc')
+    const me = await login(a, '小明')
+    await login(b, '司马相如')
+    await login(c, '王五')
+    await openChatWith(me, [b, c])
+    await expect.poll(() => me.page.locator('.ch-title:visible').innerText()).toBe('司马相如、王五')
+    await send(me, '周六爬山？')
+    await me.page.goBack()
+    await me.page.locator('.cr .cr-n').first().waitFor()
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'group-list-375.png') })
+    expect(await me.page.locator('.cr .cr-n').first().innerText()).toBe('司马相如、王五')
+    expect(me.errors).toEqual([])
+  })
+
+  it('a long file name shows on two lines of the card, above its size, not cut to one', async () => {
+    const a = uid('fila')
+    const b = uid('filb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    const name = '2026年第三季度财务报告最终版本（修订稿）请在周五之前审阅.pdf'
+    await me.page.locator('#attach').click()
+    const chooser = me.page.waitForEvent('filechooser')
+    await me.page.locator('.cp-tool', { hasText: '文件' }).click()
+    await (await chooser).setFiles({ name, mimeType: 'application/pdf', buffer: Buffer.alloc(123_456, 0x41) })
+    await me.page.locator('.fc .fc-s', { hasText: '120.6 KB' }).waitFor()
+    await onEachPhone(me, 'file-card', async (width) => {
+      const card = await rect(me.page, '.fc')
+      const title = await rect(me.page, '.fc-n')
+      const size = await rect(me.page, '.fc-s')
+      // Two whole lines of the name are drawn (the rest ends in an ellipsis), inside the card and
+      // above the size.
+      expect(await lineCount(me.page, '.fc-n')).toBe(2)
+      expect(title.top).toBeGreaterThanOrEqual(card.top)
+      expect(title.bottom).toBeLessThanOrEqual(size.top)
+      expect(size.bottom).toBeLessThanOrEqual(card.bottom)
+      // The card keeps the height the list estimates for it (150 design px).
+      expect(Math.abs(card.height - (150 * width) / 750)).toBeLessThan(1)
+    })
+    expect(me.errors).toEqual([])
+  })
+  it('the list marks a refused file "[发送失败]" in red, not "发送中：" forever', async () => {
+    const a = uid('refa')
+    const b = uid('refb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    await me.page.locator('#attach').click()
+    const chooser = me.page.waitForEvent('filechooser')
+    await me.page.locator('.cp-tool', { hasText: '文件' }).click()
+    await (await chooser).setFiles({ name: 'big.zip', mimeType: 'application/zip', buffer: Buffer.alloc(MAX_UPLOAD * 3, 1) })
+    // The chat says why it was not sent...
+    await me.page.locator('.rf', { hasText: '未发送' }).waitFor()
+    await me.page.goBack()
+    await me.page.locator('.cr').first().waitFor()
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'list-refused-375.png') })
+    // ...and so does the list: the preview is marked failed, in red, and nothing says it is on its way.
+    const preview = me.page.locator('.cr .cr-p').first()
+    expect(await preview.innerText()).toBe('[发送失败] [文件] big.zip')
+    expect(await preview.locator('.cr-fail').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(250, 81, 81)')
+    expect(me.errors).toEqual([])
+  })
+  it('a tall, narrow photo is a bubble a finger can hit (44 CSS px wide at least), not a strip', async () => {
+    const a = uid('tala')
+    const b = uid('talb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    // A long screenshot: 200x1600 px, eight times as tall as it is wide.
+    const tall = await sharp({ create: { width: 200, height: 1600, channels: 3, background: '#c06030' } }).png().toBuffer()
+    await me.page.locator('#attach').click()
+    const chooser = me.page.waitForEvent('filechooser')
+    await me.page.locator('.cp-tool', { hasText: '照片' }).click()
+    await (await chooser).setFiles({ name: 'long-screenshot.png', mimeType: 'image/png', buffer: tall })
+    await me.page.locator('.im').waitFor()
+    await onEachPhone(me, 'tall-image', async (width) => {
+      const bubble = await rect(me.page, '.im')
+      // At least the smallest tap target iOS allows, still taller than wide, inside the screen.
+      expect(bubble.width).toBeGreaterThanOrEqual(44)
+      expect(bubble.height).toBeGreaterThan(bubble.width * 2)
+      expect(bubble.right).toBeLessThanOrEqual(width)
+      expect(bubble.left).toBeGreaterThan(0)
+    })
+    expect(me.errors).toEqual([])
+  })
+  it('in a group, one member reading a message does not mark it "已读" for the whole group', async () => {
+    const a = uid('gra')
+    const b = uid('grb')
+    const c = uid('grc')
+    const me = await login(a, '小明')
+    // The read receipts the page's socket receives (frames listened to from a fresh socket).
+    const reads: string[] = []
+    me.page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      const text = String(f.payload)
+      if (text.includes('"type":"receipt"') && text.includes('"kind":"read"')) reads.push(text)
+    }))
+    await me.page.reload()
+    await me.page.getByText('账号：小明').waitFor()
+    const reader = await login(b, '小红')
+    await login(c, '小刚')
+    await openChatWith(me, [b, c])
+    await send(me, '周六几点集合？')
+    await send(me, '收到请回复')
+    // Only 小红 opens the group and reads it; 小刚 stays on his list.
+    await reader.page.locator('.cr', { hasText: '收到请回复' }).click()
+    await reader.page.locator('.bt', { hasText: '收到请回复' }).waitFor()
+    // Her read mark reaches the sender (a 1:1 chat would now say "已读")...
+    await expect.poll(() => reads.length, { timeout: 10_000 }).toBeGreaterThan(0)
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'group-read-375.png') })
+    // ...but the group shows its messages sent, not read: 小刚 has read nothing.
+    expect(await me.page.locator('.st-sent').count()).toBe(2)
+    expect(await me.page.locator('.st-read, .st-delivered').count()).toBe(0)
+    expect(await me.page.getByText('已读').count()).toBe(0)
+    expect(me.errors).toEqual([])
+  })
+})
