@@ -12,7 +12,7 @@ import type { SentSeqs } from '../src/chat/sent-seqs'
 import { ChatService } from '../src/chat/service'
 import { Metrics } from '../src/ops/metrics'
 import { createMemoryEngine } from '../src/store/memory'
-import type { Engine } from '../src/store/types'
+import type { ConvSummary, Engine } from '../src/store/types'
 import { HeldOutlets } from './support/outlets'
 
 /** An outlet that keeps every frame, with a backlog the test sets. */
@@ -23,6 +23,7 @@ class RecordingOutlet implements Outlet {
   sent: SentSeqs | undefined
   delivered: Map<string, number> | undefined
   readMarks: Map<string, number> | undefined
+  listing: Promise<readonly ConvSummary[]> | undefined
   constructor(readonly user: string) {}
   write(data: Buffer | string): boolean {
     if (!this.open) return false
