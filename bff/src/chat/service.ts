@@ -9,7 +9,7 @@
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, mentionsUser, randomId, schemas } from '@chat/shared'
 import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, StoredTextBody, SystemBody, User, UserId } from '@chat/shared'
-import type { AppendResult, Engine, ConvRecord, ConvSummary, MessageBody } from '../store/types'
+import type { AppendResult, Engine, ConvRecord, ConvSummary, MessageBody, Overview } from '../store/types'
 import { peekMessage } from '../store/message-json'
 import { isTextJson, lastPlace, rawLast, setRawLast } from './conv-json'
 import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
@@ -879,7 +879,7 @@ export class ChatService {
    * The user's summary for a device just routed: what `connected` and a `sync` need
    * (`Outlet.summary`), and a `convs` (`Outlet.listing`). Its rejection is handled here: it may never be awaited.
    */
-  summary(user: UserId): Promise<readonly ConvSummary[]> {
+  summary(user: UserId): Promise<Overview> {
     // Last messages as stored JSON (no parsing: what `sync` needs costs the same), for a `convs` the kept read serves.
     const read = this.engine.convs.overview(user, RAW_MESSAGES)
     read.catch(() => {})
@@ -891,8 +891,9 @@ export class ChatService {
    * device on every node, none in its offline grace), and returns the presence of the user's 1:1
    * peers for the new device (it missed their earlier changes). One conversation listing serves both.
    */
-  async connected(user: UserId, announce: boolean, summary?: Promise<readonly ConvSummary[]>): Promise<Presence[]> {
-    const ids = summary ? (await summary).map((s) => s.conv) : await this.engine.convs.listForUser(user)
+  async connected(user: UserId, announce: boolean, summary?: Promise<Overview>): Promise<Presence[]> {
+    const read = summary ? await summary : undefined
+    const ids = read ? read.map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (announce) await this.announcePresence({ user, online: true }, ids)
     let peers = ids
       .map((id) => directMembers(id))
@@ -900,7 +901,8 @@ export class ChatService {
       .map(([a, b]) => (a === user ? b : a))
       .slice(0, this.options.presenceFanoutMax)
     // With relations: contacts too, and never the presence of someone who blocked the user.
-    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers)).slice(0, this.options.presenceFanoutMax)
+    // The relations come from the summary when their store folds them into it (`Overview.relations`).
+    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers, read)).slice(0, this.options.presenceFanoutMax)
     return peers.length > 0 ? this.engine.presence.get(peers) : []
   }
 }
