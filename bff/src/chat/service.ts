@@ -918,15 +918,16 @@ function conversationOf(
   const byId: ReadonlyMap<UserId, User> = isProfileList(profiles) ? new Map(profiles.map((p): [UserId, User] => [p.id, p])) : profiles
   // A member who joined later has nothing before their joining seq to read (nor unread).
   const joinedSeq = viewer !== undefined ? (record.joined?.[viewer] ?? 0) : 0
-  state = { ...state, readSeq: Math.max(state.readSeq, joinedSeq) }
+  // Not a copy of `state` (a summary entry, a dozen fields) per listed conversation: its read mark alone.
+  const readSeq = Math.max(state.readSeq, joinedSeq)
   const conv: Conversation = {
     id: record.id,
     kind: record.kind,
     members: record.members.map((m) => byId.get(m) ?? { id: m, name: m }),
     createdAt: record.createdAt,
     lastSeq: state.lastSeq,
-    readSeq: Math.min(state.readSeq, state.lastSeq),
-    unread: Math.max(0, state.lastSeq - state.readSeq),
+    readSeq: Math.min(readSeq, state.lastSeq),
+    unread: Math.max(0, state.lastSeq - readSeq),
   }
   if (record.title !== undefined) conv.title = record.title
   if (state.lastMsg) conv.lastMsg = state.lastMsg
