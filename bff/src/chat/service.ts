@@ -283,7 +283,8 @@ export class ChatService {
     const summary = early ?? (await this.engine.convs.overview(user, options?.raw ? RAW_MESSAGES : undefined))
     // Cached records without a turn through the microtask queue; the others read at once.
     const records: Array<ConvRecord | undefined> = summary.map((s) => this.convCache.get(s.conv))
-    const missing = records.flatMap((r, i) => (r ? [] : [i]))
+    const missing: number[] = []
+    for (let i = 0; i < records.length; i++) if (!records[i]) missing.push(i)
     if (missing.length > 0) await Promise.all(missing.map(async (i) => (records[i] = await this.record(summary[i]!.conv))))
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
     const profiles = new Map((await this.profiles(memberIds)).map((p) => [p.id, p]))
@@ -301,10 +302,17 @@ export class ChatService {
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
-    await Promise.all(convs.map((c, i) => this.unreadMarks(c, user, marks[i])))
-    // Each conversation's activity read once, not per comparison.
-    const at = new Map(convs.map((c) => [c, activity(c)]))
-    return { items: convs.sort((a, b) => at.get(b)! - at.get(a)!), summary }
+    // A promise only for a conversation whose messages are read (none on a reconnect with marks).
+    const reads: Promise<void>[] = []
+    for (let i = 0; i < convs.length; i++) {
+      const read = this.unreadMarks(convs[i]!, user, marks[i])
+      if (read) reads.push(read)
+    }
+    if (reads.length > 0) await Promise.all(reads)
+    // Each conversation's activity read once, not per comparison (an index sort: no pair per conversation).
+    const at = convs.map(activity)
+    const order = convs.map((_, i) => i).sort((a, b) => at[b]! - at[a]!)
+    return { items: order.map((i) => convs[i]!), summary }
   }
 
   /**
@@ -320,13 +328,21 @@ export class ChatService {
    * conversation older than the marks, the memory engine) the unread messages are read and looked
    * at as stored JSON (a string test per message; only one naming mentions is parsed).
    */
-  private async unreadMarks(c: Conversation, user: UserId, marks?: string): Promise<void> {
+  private unreadMarks(c: Conversation, user: UserId, marks?: string): Promise<void> | undefined {
     const behind = c.lastSeq - c.readSeq
-    if (c.unread === 0 || behind <= 0) return
+    if (c.unread === 0 || behind <= 0) return undefined
     const exact = c.unread <= UNREAD_EXACT_MAX
     const group = c.kind === 'group'
-    if (!exact && !group) return
-    if (marks !== undefined) return fromMarks(c, marks, exact, group)
+    if (!exact && !group) return undefined
+    if (marks !== undefined) {
+      fromMarks(c, marks, exact, group)
+      return undefined
+    }
+    return this.readUnreadMarks(c, user, behind, exact, group)
+  }
+
+  /** `unreadMarks` from the unread messages themselves (no marks in the summary). */
+  private async readUnreadMarks(c: Conversation, user: UserId, behind: number, exact: boolean, group: boolean): Promise<void> {
     const n = Math.min(behind, group ? MENTION_SCAN_MAX : UNREAD_EXACT_MAX)
     const page = n === 1 && lastPlace(c)?.seq === c.lastSeq ? [rawLast(c) ?? JSON.stringify(c.lastMsg)] : await this.engine.messages.before(c.id, undefined, n)
     let events = 0
