@@ -54,4 +54,37 @@ describe('convs with stored last messages', () => {
     replaceLast(c, { ...m, kind: 'hidden', body: {} })
     expect((JSON.parse(encodeConvs('r', [c])) as { items: Conversation[] }).items[0]!.lastMsg!.kind).toBe('hidden')
   })
+
+  it('encodes every field of a conversation as JSON.stringify does, member profiles kept encoded on the profile', () => {
+    const ann = { id: 'a', name: 'Ann "A" \\ 安', avatar: 'https://x/a.png' }
+    const group: Conversation = {
+      id: 'g:abcdefgh',
+      kind: 'group',
+      title: 'title "quoted"\n 群',
+      members: [ann, { id: 'b', name: 'B' }],
+      createdAt: 5,
+      lastSeq: 9,
+      lastMsg: JSON.parse(stored(9, 'text', { text: 'hi' })) as Message,
+      readSeq: 2,
+      unread: 6,
+      owner: 'a',
+      admins: ['a', 'b'],
+      joinedSeq: 1,
+      muted: true,
+      pinned: 1_700_000_000_000,
+      mentionSeq: 8,
+    }
+    const direct = conv('d:a:b', 4)
+    direct.members = [ann, direct.members[1]!]
+    direct.muted = false
+    const frame = encodeConvs('r"2', [group, direct])
+    expect(JSON.parse(frame)).toEqual(JSON.parse(JSON.stringify({ type: 'convs', rid: 'r"2', items: [group, direct] })))
+    expect(decodeServerFrame(frame)).toEqual(decodeServerFrame(encode.convs({ rid: 'r"2', items: [group, direct] })))
+    // The profile's JSON is kept (not listed by JSON.stringify) and used for the next list.
+    expect(Object.keys(ann)).toEqual(['id', 'name', 'avatar'])
+    expect(JSON.stringify(ann)).toBe('{"id":"a","name":"Ann \\"A\\" \\\\ 安","avatar":"https://x/a.png"}')
+    expect(encodeConvs('r', [])).toBe('{"type":"convs","rid":"r","items":[]}')
+    const frozen = Object.freeze({ id: 'c', name: 'C' })
+    expect(JSON.parse(encodeConvs('r', [{ ...direct, members: [frozen] }]))).toMatchObject({ items: [{ members: [{ id: 'c', name: 'C' }] }] })
+  })
 })

@@ -63,12 +63,87 @@ export function replaceLast(c: Conversation, m: Message): void {
 
 /** The `convs` frame: each conversation encoded once, a last message held as text spliced in unparsed. */
 export function encodeConvs(rid: string, items: readonly Conversation[]): string {
-  const parts = items.map((c) => {
-    const held = raw.get(c)
-    const s = JSON.stringify(c)
-    return held === undefined ? s : `${s.slice(0, -1)},"lastMsg":${held.json}}`
-  })
-  return `{"type":"convs","rid":${JSON.stringify(rid)},"items":[${parts.join(',')}]}`
+  let out = `{"type":"convs","rid":${JSON.stringify(rid)},"items":[`
+  for (let i = 0; i < items.length; i++) out += (i === 0 ? '' : ',') + encodeConv(items[i]!)
+  return `${out}]}`
+}
+
+/**
+ * Every field of a conversation, each written by `encodeConv`: a field added to the schema and not
+ * here is a compile error (the object must name every key), one here and not in the schema too.
+ */
+const CONV_FIELDS = {
+  id: true,
+  kind: true,
+  title: true,
+  members: true,
+  createdAt: true,
+  lastSeq: true,
+  lastMsg: true,
+  readSeq: true,
+  unread: true,
+  peerRead: true,
+  owner: true,
+  admins: true,
+  joinedSeq: true,
+  muted: true,
+  pinned: true,
+  mentionSeq: true,
+} as const satisfies { readonly [K in keyof Required<Conversation>]: true }
+void CONV_FIELDS
+
+/**
+ * One conversation of a `convs` frame, the fields in the schema's order (JSON.stringify would
+ * give the object's own: the same JSON to a parser). Written by hand rather than by JSON.stringify
+ * (issue 15, a storm's CPU profile): the member profiles are the same objects in every list
+ * (ChatService's profile cache) and their JSON is kept on them (`userJson`), the last message
+ * held as text is spliced in without the slice and copy of the whole object's JSON it took.
+ * `test/conv-json.test.ts` compares it with JSON.stringify.
+ */
+export function encodeConv(c: Conversation): string {
+  let s = `{"id":${JSON.stringify(c.id)},"kind":${JSON.stringify(c.kind)}`
+  if (c.title !== undefined) s += `,"title":${JSON.stringify(c.title)}`
+  s += ',"members":['
+  const members = c.members
+  for (let i = 0; i < members.length; i++) s += (i === 0 ? '' : ',') + userJson(members[i]!)
+  s += `],"createdAt":${num(c.createdAt)},"lastSeq":${num(c.lastSeq)}`
+  const held = raw.get(c)
+  if (held !== undefined) s += `,"lastMsg":${held.json}`
+  else if (c.lastMsg !== undefined) s += `,"lastMsg":${JSON.stringify(c.lastMsg)}`
+  s += `,"readSeq":${num(c.readSeq)},"unread":${num(c.unread)}`
+  if (c.peerRead !== undefined) s += `,"peerRead":${num(c.peerRead)}`
+  if (c.owner !== undefined) s += `,"owner":${JSON.stringify(c.owner)}`
+  if (c.admins !== undefined) s += `,"admins":${JSON.stringify(c.admins)}`
+  if (c.joinedSeq !== undefined) s += `,"joinedSeq":${num(c.joinedSeq)}`
+  if (c.muted !== undefined) s += `,"muted":${c.muted ? 'true' : 'false'}`
+  if (c.pinned !== undefined) s += `,"pinned":${num(c.pinned)}`
+  if (c.mentionSeq !== undefined) s += `,"mentionSeq":${num(c.mentionSeq)}`
+  return `${s}}`
+}
+
+/** A number as JSON.stringify writes it (NaN and the infinities as null). */
+function num(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null'
+}
+
+/**
+ * A member profile's JSON, kept on the profile object under a symbol (JSON.stringify leaves it
+ * out): the profile cache hands the same object to every list for its TTL, so each is encoded
+ * once, not once per conversation per reconnect. A profile object is never changed in place (a
+ * renamed user is a new object), so the kept JSON cannot go stale.
+ */
+const JSON_OF = Symbol('json')
+type WithJson = Conversation['members'][number] & { [JSON_OF]?: string }
+
+function userJson(u: Conversation['members'][number]): string {
+  const w = u as WithJson
+  let json = w[JSON_OF]
+  if (json === undefined) {
+    json = JSON.stringify(u)
+    // A frozen object cannot hold it: encoded each time.
+    if (Object.isExtensible(u)) w[JSON_OF] = json
+  }
+  return json
 }
 
 /** seq and ts of stored message JSON (`{"mid":..,"cid":..,"conv":..,"seq":N,"from":..,"ts":N,...`). */

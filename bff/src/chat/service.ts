@@ -9,7 +9,7 @@
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, mentionsUser, randomId, schemas } from '@chat/shared'
 import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, StoredTextBody, SystemBody, User, UserId } from '@chat/shared'
-import type { AppendResult, Engine, ConvRecord, ConvSummary, MessageBody } from '../store/types'
+import type { AppendResult, Engine, ConvRecord, ConvSummary, MessageBody, Overview } from '../store/types'
 import { peekMessage } from '../store/message-json'
 import { isTextJson, lastPlace, rawLast, setRawLast } from './conv-json'
 import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
@@ -283,7 +283,8 @@ export class ChatService {
     const summary = early ?? (await this.engine.convs.overview(user, options?.raw ? RAW_MESSAGES : undefined))
     // Cached records without a turn through the microtask queue; the others read at once.
     const records: Array<ConvRecord | undefined> = summary.map((s) => this.convCache.get(s.conv))
-    const missing = records.flatMap((r, i) => (r ? [] : [i]))
+    const missing: number[] = []
+    for (let i = 0; i < records.length; i++) if (!records[i]) missing.push(i)
     if (missing.length > 0) await Promise.all(missing.map(async (i) => (records[i] = await this.record(summary[i]!.conv))))
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
     const profiles = new Map((await this.profiles(memberIds)).map((p) => [p.id, p]))
@@ -301,10 +302,17 @@ export class ChatService {
     for (const c of convs) {
       if (c.lastMsg && c.lastMsg.kind !== 'text' && this.files.refreshUrls) c.lastMsg = JSON.parse(this.files.refreshUrls(JSON.stringify(c.lastMsg))) as Message
     }
-    await Promise.all(convs.map((c, i) => this.unreadMarks(c, user, marks[i])))
-    // Each conversation's activity read once, not per comparison.
-    const at = new Map(convs.map((c) => [c, activity(c)]))
-    return { items: convs.sort((a, b) => at.get(b)! - at.get(a)!), summary }
+    // A promise only for a conversation whose messages are read (none on a reconnect with marks).
+    const reads: Promise<void>[] = []
+    for (let i = 0; i < convs.length; i++) {
+      const read = this.unreadMarks(convs[i]!, user, marks[i])
+      if (read) reads.push(read)
+    }
+    if (reads.length > 0) await Promise.all(reads)
+    // Each conversation's activity read once, not per comparison (an index sort: no pair per conversation).
+    const at = convs.map(activity)
+    const order = convs.map((_, i) => i).sort((a, b) => at[b]! - at[a]!)
+    return { items: order.map((i) => convs[i]!), summary }
   }
 
   /**
@@ -320,13 +328,21 @@ export class ChatService {
    * conversation older than the marks, the memory engine) the unread messages are read and looked
    * at as stored JSON (a string test per message; only one naming mentions is parsed).
    */
-  private async unreadMarks(c: Conversation, user: UserId, marks?: string): Promise<void> {
+  private unreadMarks(c: Conversation, user: UserId, marks?: string): Promise<void> | undefined {
     const behind = c.lastSeq - c.readSeq
-    if (c.unread === 0 || behind <= 0) return
+    if (c.unread === 0 || behind <= 0) return undefined
     const exact = c.unread <= UNREAD_EXACT_MAX
     const group = c.kind === 'group'
-    if (!exact && !group) return
-    if (marks !== undefined) return fromMarks(c, marks, exact, group)
+    if (!exact && !group) return undefined
+    if (marks !== undefined) {
+      fromMarks(c, marks, exact, group)
+      return undefined
+    }
+    return this.readUnreadMarks(c, user, behind, exact, group)
+  }
+
+  /** `unreadMarks` from the unread messages themselves (no marks in the summary). */
+  private async readUnreadMarks(c: Conversation, user: UserId, behind: number, exact: boolean, group: boolean): Promise<void> {
     const n = Math.min(behind, group ? MENTION_SCAN_MAX : UNREAD_EXACT_MAX)
     const page = n === 1 && lastPlace(c)?.seq === c.lastSeq ? [rawLast(c) ?? JSON.stringify(c.lastMsg)] : await this.engine.messages.before(c.id, undefined, n)
     let events = 0
@@ -885,7 +901,7 @@ export class ChatService {
    * The user's summary for a device just routed: what `connected` and a `sync` need
    * (`Outlet.summary`), and a `convs` (`Outlet.listing`). Its rejection is handled here: it may never be awaited.
    */
-  summary(user: UserId): Promise<readonly ConvSummary[]> {
+  summary(user: UserId): Promise<Overview> {
     // Last messages as stored JSON (no parsing: what `sync` needs costs the same), for a `convs` the kept read serves.
     const read = this.engine.convs.overview(user, RAW_MESSAGES)
     read.catch(() => {})
@@ -897,8 +913,9 @@ export class ChatService {
    * device on every node, none in its offline grace), and returns the presence of the user's 1:1
    * peers for the new device (it missed their earlier changes). One conversation listing serves both.
    */
-  async connected(user: UserId, announce: boolean, summary?: Promise<readonly ConvSummary[]>): Promise<Presence[]> {
-    const ids = summary ? (await summary).map((s) => s.conv) : await this.engine.convs.listForUser(user)
+  async connected(user: UserId, announce: boolean, summary?: Promise<Overview>): Promise<Presence[]> {
+    const read = summary ? await summary : undefined
+    const ids = read ? read.map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (announce) await this.announcePresence({ user, online: true }, ids)
     let peers = ids
       .map((id) => directMembers(id))
@@ -906,7 +923,8 @@ export class ChatService {
       .map(([a, b]) => (a === user ? b : a))
       .slice(0, this.options.presenceFanoutMax)
     // With relations: contacts too, and never the presence of someone who blocked the user.
-    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers)).slice(0, this.options.presenceFanoutMax)
+    // The relations come from the summary when their store folds them into it (`Overview.relations`).
+    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers, read)).slice(0, this.options.presenceFanoutMax)
     return peers.length > 0 ? this.engine.presence.get(peers) : []
   }
 }
@@ -922,15 +940,16 @@ function conversationOf(
   const byId: ReadonlyMap<UserId, User> = isProfileList(profiles) ? new Map(profiles.map((p): [UserId, User] => [p.id, p])) : profiles
   // A member who joined later has nothing before their joining seq to read (nor unread).
   const joinedSeq = viewer !== undefined ? (record.joined?.[viewer] ?? 0) : 0
-  state = { ...state, readSeq: Math.max(state.readSeq, joinedSeq) }
+  // Not a copy of `state` (a summary entry, a dozen fields) per listed conversation: its read mark alone.
+  const readSeq = Math.max(state.readSeq, joinedSeq)
   const conv: Conversation = {
     id: record.id,
     kind: record.kind,
     members: record.members.map((m) => byId.get(m) ?? { id: m, name: m }),
     createdAt: record.createdAt,
     lastSeq: state.lastSeq,
-    readSeq: Math.min(state.readSeq, state.lastSeq),
-    unread: Math.max(0, state.lastSeq - state.readSeq),
+    readSeq: Math.min(readSeq, state.lastSeq),
+    unread: Math.max(0, state.lastSeq - readSeq),
   }
   if (record.title !== undefined) conv.title = record.title
   if (state.lastMsg) conv.lastMsg = state.lastMsg

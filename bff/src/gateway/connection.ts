@@ -3,7 +3,8 @@
  * object (a few numbers and references), which is what the 100,000-idle-connection target measures.
  * Anything a connection needs only for a while (sync bookkeeping) is allocated then and dropped.
  */
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 import { PROTOCOL_VERSION } from '@chat/shared'
 import type { ServerFrameType, UserId } from '@chat/shared'
@@ -63,6 +64,16 @@ function corkForTurn(socket: Socket | undefined): void {
   }
   socket.cork()
   if (corked.push(socket) === 1) setImmediate(uncorkAll)
+}
+
+/**
+ * Cork an upgrading socket until the end of the turn: ws writes its `101 Switching Protocols`
+ * straight to the socket, and a device back within its offline grace is sent `welcome` in the
+ * same turn (gateway.ts `accept`): both leave in one write, not two (issue 15: a loopback write
+ * cost about as much CPU as the rest of the upgrade in a storm's profile).
+ */
+export function corkUpgrade(socket: Duplex): void {
+  if (socket instanceof Socket) corkForTurn(socket)
 }
 
 /** The net.Socket under a ws socket (ws keeps it as `_socket`; undefined once it is gone). */

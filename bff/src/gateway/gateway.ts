@@ -21,7 +21,7 @@ import type { ChatService } from '../chat/service'
 import { encode } from '../chat/frames'
 import { KEEPS_LISTING, handlers } from '../chat/handlers'
 import type { Handler, HandlerContext } from '../chat/handlers'
-import { Connection, newBucket } from './connection'
+import { Connection, corkUpgrade, newBucket } from './connection'
 import type { Bucket } from './connection'
 import { decodeFrame } from './decode'
 import { destroySocket, refuse } from './refuse'
@@ -175,6 +175,8 @@ export class Gateway {
           this.deps.metrics.errorsOut.inc({ code: 'TOO_MANY_DEVICES' })
           return refuse(socket, 429, 'TOO_MANY_DEVICES')
         }
+        // The 101 and, back within the grace, `welcome` in one write.
+        corkUpgrade(socket)
         this.wss.handleUpgrade(req, socket, head, (ws) => {
           socket.removeListener('error', destroySocket)
           socket.removeListener('close', release)

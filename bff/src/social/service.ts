@@ -10,7 +10,7 @@ import { AppError, LIMITS, directConvId, directMembers } from '@chat/shared'
 import type { ConvId, DirectPolicy, Presence, RelationEntry, User, UserId } from '@chat/shared'
 import type { Pair, RelationStore } from '../store/relations'
 import { sides } from '../store/relations'
-import type { PresenceStore, UserStore } from '../store/types'
+import type { Overview, PresenceStore, UserStore } from '../store/types'
 import { NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
 import { boundedCache } from '../bounded-cache'
 import { adds, apply, entryOf } from './rules'
@@ -183,8 +183,8 @@ export class Relations {
    * `user`'s contacts, the users `user` blocked and the users who blocked `user`, from at most
    * maxRelations relations: what presence follows (`presenceAudience`, `presenceSources`).
    */
-  async circle(user: UserId): Promise<{ contacts: UserId[]; blocked: Set<UserId>; blockedBy: Set<UserId> }> {
-    const peers = (await this.deps.store.peers(user)).slice(0, this.maxRelations)
+  async circle(user: UserId, summary?: Pick<Overview, 'relations'>): Promise<{ contacts: UserId[]; blocked: Set<UserId>; blockedBy: Set<UserId> }> {
+    const peers = (await this.peersOf(user, summary)).slice(0, this.maxRelations)
     const pairs = await Promise.all(peers.map((p) => this.deps.store.pair(user, p)))
     const contacts: UserId[] = []
     const blocked = new Set<UserId>()
@@ -199,6 +199,20 @@ export class Relations {
     return { contacts, blocked, blockedBy }
   }
 
+  /**
+   * `user`'s peers (`RelationStore.peers`). `summary`: the user's summary, read anyway: its folded
+   * relations when the store folds them (`RelationStore.fold`) and it holds them; when it does not
+   * hold them yet, the index is read as before and folded for the next time (best effort).
+   */
+  private async peersOf(user: UserId, summary?: Pick<Overview, 'relations'>): Promise<readonly UserId[]> {
+    const store = this.deps.store
+    if (!store.fold || !summary) return store.peers(user)
+    if (summary.relations) return summary.relations
+    const peers = await store.peers(user)
+    await store.fold(user).catch(() => {})
+    return peers
+  }
+
   /** Who is told `user`'s presence: `members` (its conversations') and its contacts, less the users `user` blocked. */
   async presenceAudience(user: UserId, members: readonly UserId[]): Promise<UserId[]> {
     const { contacts, blocked } = await this.circle(user)
@@ -206,8 +220,8 @@ export class Relations {
   }
 
   /** Whose presence a new device of `user` gets: `peers` (its 1:1s') and its contacts, less those who blocked `user`. */
-  async presenceSources(user: UserId, peers: readonly UserId[]): Promise<UserId[]> {
-    const { contacts, blockedBy } = await this.circle(user)
+  async presenceSources(user: UserId, peers: readonly UserId[], summary?: Pick<Overview, 'relations'>): Promise<UserId[]> {
+    const { contacts, blockedBy } = await this.circle(user, summary)
     return [...new Set([...peers, ...contacts])].filter((u) => u !== user && !blockedBy.has(u))
   }
 
@@ -228,7 +242,7 @@ export class Relations {
       },
       visible: async (user, users) => this.visibleTo(user, inner.visible ? await inner.visible(user, users) : users),
       presenceAudience: async (user, members) => this.presenceAudience(user, inner.presenceAudience ? await inner.presenceAudience(user, members) : members),
-      presenceSources: async (user, peers) => this.presenceSources(user, inner.presenceSources ? await inner.presenceSources(user, peers) : peers),
+      presenceSources: async (user, peers, summary) => this.presenceSources(user, inner.presenceSources ? await inner.presenceSources(user, peers, summary) : peers, summary),
     }
   }
 }

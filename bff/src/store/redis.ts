@@ -23,7 +23,10 @@
  *                                       `c~` "1": the user's conversation settings and hidden messages are folded in
  *                                       (store/conv-settings.ts SUMMARY_MARK, written by that store, never here):
  *                                       `c:<conv>` the setting "<muted> <pin time>", `h:<conv>` the newest seq hidden
- *                                       for the user (`convs` reads neither `:cs` nor `:hdc` then)
+ *                                       for the user (`convs` reads neither `:cs` nor `:hdc` then);
+ *                                       `u~` "1": the user's relations index is folded in (store/relations.ts
+ *                                       RELATIONS_MARK, written by that store, never here): `u:<peer>` "1" per
+ *                                       member of `{u:<id>}:rel` (a welcome's presence reads no SMEMBERS then)
  *   P{u:<id>}:q                 stream  offline queue of references c <conv> s <seq> (MAXLEN bound, MINID retention and acks)
  *   P{pr:<b>}...                        presence, bucketed: see store/redis-presence.ts
  *   P{u:<id>}:i                 hash    profile: name, avatar
@@ -73,6 +76,7 @@ import type {
   EngineOptions,
   MessagePlace,
   MessageStore,
+  Overview,
   OverviewOptions,
   RetractOutcome,
   QueueEntry,
@@ -722,10 +726,14 @@ interface SummaryFields {
   readonly c: Array<string | undefined>
   readonly h: Array<string | undefined>
   folded: boolean
+  /** The `u:` fields' peers, when the relations index is folded (`u~`); undefined otherwise. */
+  relations: UserId[] | undefined
 }
 
 /** The field saying the settings are folded into the summary (store/conv-settings.ts SUMMARY_MARK). */
 const FOLDED_MARK = 'c~'
+/** The field saying the relations index is folded into the summary (store/relations.ts RELATIONS_MARK). */
+const RELATIONS_MARK = 'u~'
 
 /** The flat HGETALL reply of a summary, by kind and conversation (fields of conversations not in `ids` left out). */
 function summaryFields(ids: readonly ConvId[], flat: readonly string[]): SummaryFields {
@@ -740,17 +748,23 @@ function summaryFields(ids: readonly ConvId[], flat: readonly string[]): Summary
     c: new Array<string | undefined>(n),
     h: new Array<string | undefined>(n),
     folded: false,
+    relations: undefined,
   }
+  let relations: UserId[] | undefined
+  let relationsFolded = false
   for (let j = 0; j + 1 < flat.length; j += 2) {
     const field = flat[j]!
     const kind = field[0]
     if (field[1] !== ':' || (kind !== 'l' && kind !== 'r' && kind !== 'p' && kind !== 'k' && kind !== 'c' && kind !== 'h')) {
       if (field === FOLDED_MARK) out.folded = true
+      else if (field === RELATIONS_MARK) relationsFolded = true
+      else if (kind === 'u' && field[1] === ':') (relations ??= []).push(field.slice(2))
       continue
     }
     const i = at.get(field.slice(2))
     if (i !== undefined) out[kind][i] = flat[j + 1]
   }
+  if (relationsFolded) out.relations = relations ?? []
   return out
 }
 
@@ -903,7 +917,7 @@ class RedisConvs implements ConvStore {
    * the conversation itself and written into the summary for the next time (a large group's
    * reference, on a standalone Redis).
    */
-  async overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]> {
+  async overview(user: UserId, options?: OverviewOptions): Promise<Overview> {
     const messages = options?.messages ?? true
     // HGETALL under its upper-case name: ioredis looks its reply transformers up by the exact
     // command name, and the one for `hgetall` builds an object with a `key in obj` check per field
@@ -912,7 +926,8 @@ class RedisConvs implements ConvStore {
     const [listed, flat] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.call('HGETALL', this.k.summary(user)) as Promise<string[]>]))
     const ids = listed.length === 0 && this.cold ? await this.listForUser(user) : listed
     const fields = summaryFields(ids, flat)
-    const out = new Array<ConvSummary>(ids.length)
+    const out: Overview = new Array<ConvSummary>(ids.length)
+    if (fields.relations) out.relations = fields.relations
     const missing: number[] = []
     /** Large groups: read from the conversation (SUMMARIES_IN_SCRIPT_MAX). */
     const byReference: number[] = []

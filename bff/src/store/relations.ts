@@ -14,6 +14,16 @@
  *   P{r:<a>:<b>}    hash    v (version), d (the pair as JSON: {ab, ba}); a < b
  *   P{u:<id>}:rel   set     users with whom `id` has a record (an index; the pair record decides)
  *   P{u:<id>}:relp  string  `contacts` when only contacts may open a 1:1 with `id`
+ *
+ * The index folded into the chat engine's per-user summary (store/redis.ts `P{u:<id>}:s`, the same
+ * slot), as the conversation settings are (store/conv-settings.ts): once `fold` copied it there (at
+ * the first welcome whose summary lacks it), every change of the index writes both, in one script,
+ * so a reconnect's presence reads the user's relations with the summary it reads anyway, no
+ * SMEMBERS (issue 15):
+ *   `u~` "1"  (RELATIONS_MARK) folded: the fields below are the index
+ *   `u:<peer>` "1" for each member of `:rel`
+ * The set stays the source for everything else (the list, the bound) and for a summary without the
+ * mark (written before, or lost: read as before, and folded again).
  */
 import { openSideClient, type RedisSideOptions, type SideClient } from './redis-side'
 import { AppError } from '@chat/shared'
@@ -52,6 +62,12 @@ export interface RelationStore {
   peers(user: UserId): Promise<UserId[]>
   policy(user: UserId): Promise<DirectPolicy>
   setPolicy(user: UserId, policy: DirectPolicy): Promise<void>
+  /**
+   * Optional, a store that folds `user`'s peers (`peers`) into the chat engine's summary
+   * (`Overview.relations`) and keeps them there from then on: copy them (idempotent, atomic with
+   * every change). Only a store with it is trusted with a summary's folded relations.
+   */
+  fold?(user: UserId): Promise<void>
   close(): Promise<void>
 }
 
@@ -129,10 +145,50 @@ redis.call('HSET', KEYS[1], 'v', v + 1, 'd', ARGV[2])
 return 1
 `
 
+/** The summary field saying the relations index is folded into it (store/redis.ts reads it). */
+export const RELATIONS_MARK = 'u~'
+
+/**
+ * Add (ARGV[2] '1') or remove peer ARGV[1] in a user's index KEYS[1], and in the user's summary
+ * KEYS[2] once folded: both or neither.
+ */
+const INDEX = `
+if ARGV[2] == '1' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  if redis.call('HEXISTS', KEYS[2], '${RELATIONS_MARK}') == 1 then redis.call('HSET', KEYS[2], 'u:' .. ARGV[1], '1') end
+else
+  redis.call('SREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], 'u:' .. ARGV[1])
+end
+return 1
+`
+
+/**
+ * Copy the index KEYS[1] into the summary KEYS[2] and mark it, in one atomic step (every later
+ * change of the index then writes both: INDEX). Returns 1 folded (or already).
+ */
+const FOLD = `
+if redis.call('HEXISTS', KEYS[2], '${RELATIONS_MARK}') == 1 then return 1 end
+-- Fields left from an earlier fold whose mark was lost may be stale: dropped first.
+local fields = redis.call('HKEYS', KEYS[2])
+for i = 1, #fields do
+  if string.sub(fields[i], 1, 2) == 'u:' then redis.call('HDEL', KEYS[2], fields[i]) end
+end
+local peers = redis.call('SMEMBERS', KEYS[1])
+for i = 1, #peers do redis.call('HSET', KEYS[2], 'u:' .. peers[i], '1') end
+redis.call('HSET', KEYS[2], '${RELATIONS_MARK}', '1')
+return 1
+`
+
 /** Where the store's Redis is (redis-side.ts). */
 export type RedisRelationsOptions = RedisSideOptions
 
 type Client = SideClient
+type Scripts = {
+  chatPutPair(key: string, version: number, json: string): Promise<number>
+  chatRelIndex(index: string, summary: string, peer: string, add: '1' | '0'): Promise<number>
+  chatFoldRelations(index: string, summary: string): Promise<number>
+}
 
 /**
  * Relations in Redis. The record of a pair is never deleted, only emptied: its version keeps
@@ -145,7 +201,11 @@ export class RedisRelations implements RelationStore {
   ) {}
 
   static async open(options: RedisRelationsOptions): Promise<RedisRelations> {
-    const client = await openSideClient(options, { chatPutPair: { numberOfKeys: 1, lua: PUT_PAIR } }, 'relations')
+    const client = await openSideClient(
+      options,
+      { chatPutPair: { numberOfKeys: 1, lua: PUT_PAIR }, chatRelIndex: { numberOfKeys: 2, lua: INDEX }, chatFoldRelations: { numberOfKeys: 2, lua: FOLD } },
+      'relations',
+    )
     return new RedisRelations(client, options.prefix)
   }
 
@@ -167,6 +227,13 @@ export class RedisRelations implements RelationStore {
   private policyKey(user: UserId): string {
     return `${this.prefix}{u:${user}}:relp`
   }
+  /** The chat engine's summary of the user (store/redis.ts Keys.summary: same prefix, same slot). */
+  private summaryKey(user: UserId): string {
+    return `${this.prefix}{u:${user}}:s`
+  }
+  private get scripts(): Scripts {
+    return this.client as unknown as Scripts
+  }
 
   async pair(x: UserId, y: UserId): Promise<Pair> {
     const [a, b] = ordered(x, y)
@@ -179,22 +246,27 @@ export class RedisRelations implements RelationStore {
   async put(next: Pair): Promise<boolean> {
     const live = next.ab !== undefined || next.ba !== undefined
     const json = live ? JSON.stringify({ ab: next.ab, ba: next.ba }) : ''
-    const ok = await this.run(() => (this.client as unknown as { chatPutPair(k: string, v: number, d: string): Promise<number> }).chatPutPair(this.pairKey(next.a, next.b), next.version, json))
+    const ok = await this.run(() => this.scripts.chatPutPair(this.pairKey(next.a, next.b), next.version, json))
     if (ok !== 1) return false
-    // The index lives with each user (another Cluster slot): kept after the record. A stale entry
-    // (a crash between the two) only costs a read: `peers` readers check the record.
+    // The index lives with each user (another Cluster slot): kept after the record, with the
+    // user's summary once folded. A stale entry (a crash between the two) only costs a read:
+    // `peers` readers check the record.
+    const add = live ? '1' : '0'
     await this.run(() =>
-      Promise.all(
-        live
-          ? [this.client.sadd(this.indexKey(next.a), next.b), this.client.sadd(this.indexKey(next.b), next.a)]
-          : [this.client.srem(this.indexKey(next.a), next.b), this.client.srem(this.indexKey(next.b), next.a)],
-      ),
+      Promise.all([
+        this.scripts.chatRelIndex(this.indexKey(next.a), this.summaryKey(next.a), next.b, add),
+        this.scripts.chatRelIndex(this.indexKey(next.b), this.summaryKey(next.b), next.a, add),
+      ]),
     )
     return true
   }
 
   async peers(user: UserId): Promise<UserId[]> {
     return this.run(() => this.client.smembers(this.indexKey(user)))
+  }
+
+  async fold(user: UserId): Promise<void> {
+    await this.run(() => this.scripts.chatFoldRelations(this.indexKey(user), this.summaryKey(user)))
   }
 
   async policy(user: UserId): Promise<DirectPolicy> {

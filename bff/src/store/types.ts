@@ -112,6 +112,16 @@ export interface ConvSummary extends ConvState {
   readonly hiddenSeq?: number | undefined
 }
 
+/**
+ * A user's summary (`ConvStore.overview`): one entry per conversation and, when the engine's
+ * summary holds the user's relations index (store/relations.ts `fold`: the Redis relations store
+ * writes it there too), `relations`, the users with whom the user has a relation record (as
+ * `RelationStore.peers`). Absent: not folded: read the relations store.
+ */
+export interface Overview extends Array<ConvSummary> {
+  relations?: readonly UserId[] | undefined
+}
+
 export interface MessageStore {
   /**
    * Atomically: if (from, cid) is known within the dedup window, return the original message with
@@ -160,7 +170,7 @@ export interface ConvStore {
    * the number of conversations (Redis: one per-user summary hash kept up to date by `append`,
    * `markRead` and `create`). Same as `listForUser` + `states` (+ the peer's `states`).
    */
-  overview(user: UserId, options?: OverviewOptions): Promise<ConvSummary[]>
+  overview(user: UserId, options?: OverviewOptions): Promise<Overview>
   /**
    * Optional: note in `users`' summaries that `seq` of `conv` is a recall event, or mentions them
    * (`remove`: a mention recalled), keeping the newest `cap`. What `overview` returns as `marks`.

@@ -22,6 +22,7 @@ import { AppError } from '@chat/shared'
 import type { ConvId, User, UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { WeChatStore } from '../store/wechat'
+import type { Overview } from '../store/types'
 import type { WxApi } from './api'
 import { BudgetSpent, SharedBudget, SpentNotice } from './budget'
 import type { PassCache } from './verdicts'
@@ -45,9 +46,10 @@ export interface SendChecks {
   presenceAudience?(user: UserId, members: readonly UserId[]): Promise<UserId[]>
   /**
    * Whose presence a new device of `user` is given, given its 1:1 peers (relations: its contacts
-   * too, and never someone who blocked `user`).
+   * too, and never someone who blocked `user`). `summary`: the user's summary read at welcome,
+   * whose folded relations (`Overview.relations`) stand for a read of the relations index.
    */
-  presenceSources?(user: UserId, peers: readonly UserId[]): Promise<UserId[]>
+  presenceSources?(user: UserId, peers: readonly UserId[], summary?: Pick<Overview, 'relations'>): Promise<UserId[]>
 }
 
 /** The text check of NO_CHECKS: passes everything (the chat service awaits nothing when it is the one). */
