@@ -12,7 +12,7 @@ import type { SentSeqs } from '../src/chat/sent-seqs'
 import { ChatService } from '../src/chat/service'
 import { Metrics } from '../src/ops/metrics'
 import { createMemoryEngine } from '../src/store/memory'
-import type { ConvSummary, Engine } from '../src/store/types'
+import type { ConvSummary, Engine, QueueEntry } from '../src/store/types'
 import { HeldOutlets } from './support/outlets'
 
 /** An outlet that keeps every frame, with a backlog the test sets. */
@@ -24,6 +24,7 @@ class RecordingOutlet implements Outlet {
   delivered: Map<string, number> | undefined
   readMarks: Map<string, number> | undefined
   listing: Promise<readonly ConvSummary[]> | undefined
+  queued: Promise<readonly QueueEntry[]> | undefined
   constructor(readonly user: string) {}
   write(data: Buffer | string): boolean {
     if (!this.open) return false
@@ -152,5 +153,30 @@ describe('the summary kept for a first convs (Outlet.listing)', () => {
     await chat.send('alice', { cid: 'c-0000003', conv: 'd:alice:bob', kind: 'text', body: { text: 'three' } }, a)
     resolve(old)
     expect((await listed).map((c) => c.lastSeq)).toEqual([3])
+  })
+})
+
+describe('the offline queue read kept for a first sync (Outlet.queued)', () => {
+  it('gives the first sync its sync.done cursor; a later sync, or one whose kept read failed, reads afresh', async () => {
+    const a = held.add(new RecordingOutlet('alice'))
+    // Bob has no device: both messages are queued for him, the kept read made between them.
+    await chat.send('alice', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'one' } }, a)
+    const kept = chat.queued('bob')
+    await chat.send('alice', { cid: 'c-0000002', conv: 'd:alice:bob', kind: 'text', body: { text: 'two' } }, a)
+    const [first, second] = await engine.queue.read('bob', 100)
+    expect([first, second].map((e) => e?.seq)).toEqual([1, 2])
+    const b = held.add(new RecordingOutlet('bob'))
+    const done = async (rid: string) => {
+      await chat.sync('bob', rid, [{ conv: 'd:alice:bob', seq: 2 }], b)
+      return b.frames.at(-1)!.frame
+    }
+    // Served: the kept read's last entry, not the store's.
+    b.queued = kept
+    expect(await done('r1')).toEqual({ type: 'sync.done', rid: 'r1', q: first!.id })
+    expect(b.queued).toBeUndefined()
+    expect(await done('r2')).toEqual({ type: 'sync.done', rid: 'r2', q: second!.id })
+    b.queued = Promise.reject(new Error('store away'))
+    expect(await done('r3')).toEqual({ type: 'sync.done', rid: 'r3', q: second!.id })
+    expect(b.types()).toEqual(['sync.done', 'sync.done', 'sync.done'])
   })
 })

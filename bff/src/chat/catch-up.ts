@@ -107,7 +107,8 @@ export class CatchUp {
     // the one read at its `welcome` (`Outlet.summary`): read once the connection was routed, so
     // whatever came after it reaches the connection live, as after a read made here.
     const early = out.summary
-    out.summary = undefined
+    const earlyQueue = out.queued
+    out.summary = out.queued = undefined
     let states = early ? await early.catch(() => undefined) : undefined
     // A cursor it does not cover (a conversation new since, or a message the device got live
     // meanwhile): read afresh.
@@ -145,8 +146,11 @@ export class CatchUp {
     for (const [conv, cursor] of cursors) sent.raise(canon ? canon(conv) : conv, cursor)
 
     // The queue holds references only: what it names is read below with everything else, and
-    // its last id is the cursor the client acknowledges.
-    const queued = await this.deps.engine.queue.read(user, this.deps.queueMaxLength)
+    // its last id is the cursor the client acknowledges. The first sync of a connection takes the
+    // read made at its `welcome`, after the routing like the summary's (`Outlet.queued`): an entry
+    // queued after it is left for the next acknowledgement, its message reaches the connection
+    // live or through the cursors. A failed early read is made again here.
+    const queued = (earlyQueue && (await earlyQueue.catch(() => undefined))) ?? (await this.deps.engine.queue.read(user, this.deps.queueMaxLength))
     // One read for the whole sync, at its first conversation with something to send: most users
     // hid nothing, and a reconnect whose cursors are all up to date (the usual case) reads nothing.
     let hidingRead: Promise<ReadonlySet<ConvId>> | undefined

@@ -4,7 +4,7 @@
  * it over a ws socket; chat/ never sees the socket (nor imports gateway/), so it runs without one.
  */
 import type { ServerFrameType, UserId } from '@chat/shared'
-import type { ConvSummary } from '../store/types'
+import type { ConvSummary, QueueEntry } from '../store/types'
 import type { SentSeqs } from './sent-seqs'
 
 export interface Outlet {
@@ -37,6 +37,13 @@ export interface Outlet {
    * starts from it instead of reading it again (chat/catch-up.ts). Dropped when taken.
    */
   summary?: Promise<readonly ConvSummary[]> | undefined
+  /**
+   * The user's offline queue read at `welcome` with the summary (issued in the same tick: one
+   * socket write to Redis, one round trip): the first `sync` takes it for its `sync.done` cursor
+   * instead of reading after the summary, so a `sync` and a `convs` arriving together are
+   * answered in the same turn (one socket write). Dropped when taken and at the next heartbeat round.
+   */
+  queued?: Promise<readonly QueueEntry[]> | undefined
   /**
    * The same read kept for the first `convs` (last messages as stored JSON): the connection was
    * routed before it was made, so whatever changes a conversation after it reaches the connection

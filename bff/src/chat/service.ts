@@ -9,7 +9,7 @@
 import * as v from 'valibot'
 import { AppError, LIMITS, directConvId, directMembers, mentionsUser, randomId, schemas } from '@chat/shared'
 import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, StoredTextBody, SystemBody, User, UserId } from '@chat/shared'
-import type { AppendResult, Engine, ConvRecord, ConvSummary, MessageBody, Overview } from '../store/types'
+import type { AppendResult, Engine, ConvRecord, ConvSummary, MessageBody, Overview, QueueEntry } from '../store/types'
 import { peekMessage } from '../store/message-json'
 import { isTextJson, lastPlace, rawLast, setRawLast } from './conv-json'
 import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
@@ -904,6 +904,16 @@ export class ChatService {
   summary(user: UserId): Promise<Overview> {
     // Last messages as stored JSON (no parsing: what `sync` needs costs the same), for a `convs` the kept read serves.
     const read = this.engine.convs.overview(user, RAW_MESSAGES)
+    read.catch(() => {})
+    return read
+  }
+
+  /**
+   * The user's offline queue for a device just routed, read beside `summary` for its first `sync`
+   * (`Outlet.queued`). Its rejection is handled here: it may never be awaited.
+   */
+  queued(user: UserId): Promise<readonly QueueEntry[]> {
+    const read = this.engine.queue.read(user, this.options.queueMaxLength)
     read.catch(() => {})
     return read
   }

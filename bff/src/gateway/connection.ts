@@ -10,7 +10,7 @@ import { PROTOCOL_VERSION } from '@chat/shared'
 import type { ServerFrameType, UserId } from '@chat/shared'
 import type { Outlet } from '../chat/outlet'
 import type { SentSeqs } from '../chat/sent-seqs'
-import type { ConvSummary } from '../store/types'
+import type { ConvSummary, QueueEntry } from '../store/types'
 import { textFrame } from './ws-frame'
 
 export interface ConnectionLimits {
@@ -120,6 +120,8 @@ export class Connection implements Outlet {
   summary: Promise<readonly ConvSummary[]> | undefined
   /** The same read until the first `convs` takes it, or a frame about a conversation drops it (`Outlet.listing`). */
   listing: Promise<readonly ConvSummary[]> | undefined
+  /** The offline queue read beside that summary, until the first `sync` takes it (`Outlet.queued`). */
+  queued: Promise<readonly QueueEntry[]> | undefined
   /** Serialises the large replies (sync, history) of one connection; see `heavy`. */
   private heavyChain: Promise<void> | undefined
   /** The user's rate limit bucket, looked up at the first frame: an idle connection holds none. */

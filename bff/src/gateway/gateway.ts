@@ -253,6 +253,8 @@ export class Gateway {
     // The user's summary, read once for the peers' presence below, the device's first `sync` and
     // its first `convs` (unless a frame about a conversation reaches or leaves the connection first).
     const summary = (conn.summary = conn.listing = chat.summary(conn.user))
+    // The offline queue for the first `sync` too, in the same tick: one write to Redis, one round trip.
+    conn.queued = chat.queued(conn.user)
     // A socket of the user closed within the grace: its field is still counted, the new one takes
     // it over. No presence script, nothing announced (the contacts never saw the user leave).
     const held = this.grace.take(conn.user)
@@ -461,7 +463,7 @@ export class Gateway {
         conn.close(ERRORS.HEARTBEAT_TIMEOUT.close, 'HEARTBEAT_TIMEOUT')
       } else {
         conn.alive = false
-        conn.summary = conn.listing = undefined
+        conn.summary = conn.listing = conn.queued = undefined
         conn.ws.ping()
       }
     }
