@@ -100,6 +100,10 @@ describe('weapp build under the fake host, real BFF', () => {
       await new Promise((r) => setTimeout(r, 100))
     }
     h.hide()
+    // Taro sends a commit's setData from a timer (runtime's scheduleTask, setTimeout): one committed
+    // before the hide is already scheduled, and a timer set now runs after it. What is asserted is
+    // that nothing is rendered once hidden, not when an earlier render's setData leaves.
+    await new Promise((r) => setTimeout(r, 1))
     const hiddenAt = h.records.length
     let last = 0
     for (let i = 1; i <= 5; i++) last = (await peer.say(conv.id, `while away ${i}`)).seq
