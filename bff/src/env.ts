@@ -261,7 +261,7 @@ export const ENV = v.object({
   WX_HTTP_PIPELINING: int(0, 0, 256),
   WX_CHECKER: oneOf(['process', 'inline'], 'process', 'must be process or inline'),
   WX_CHECKER_TIMEOUT_MS: int(15_000, 100, 600_000),
-  WX_CHECKER_BATCH_MS: int(1, 0, 20),
+  WX_CHECKER_BATCH_MS: int(4, 0, 20),
   WX_SECCHECK: variable('on', (raw) => {
     const text = (raw ?? 'on').trim().toLowerCase()
     if (!['on', 'off', '1', '0', 'true', 'false'].includes(text)) invalid(`must be on or off, got "${raw}"`)

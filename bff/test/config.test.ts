@@ -57,7 +57,7 @@ describe('loadConfig', () => {
       httpPipelining: 0,
       checker: 'process',
       checkerTimeoutMs: 15_000,
-      checkerBatchMs: 1,
+      checkerBatchMs: 4,
       secCheck: true,
       unavailablePolicy: 'allow',
       textChecksPerMin: 4000,
