@@ -90,3 +90,24 @@ export async function settled(page: Page): Promise<void> {
   await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'))
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
 }
+
+/**
+ * New chat with `peers` (one: a 1:1; more: a group), each found by searching `query(peer)` (its id
+ * unless given), then waits for the chat page's composer.
+ */
+export async function openChatWith(u: BrowserUser, peers: readonly string[], query: (peer: string) => string = (p) => p): Promise<void> {
+  await u.page.locator('#new-chat').click()
+  for (const p of peers) {
+    await u.page.locator('#search input').fill(query(p))
+    await u.page.locator(`[id="user-${p}"]`).click()
+  }
+  await u.page.locator('#start-chat').click()
+  await u.page.locator('#composer').waitFor()
+}
+
+/** Types `text`, taps Send and waits for its bubble. */
+export async function sendText(u: BrowserUser, text: string): Promise<void> {
+  await u.page.locator('#composer input').fill(text)
+  await u.page.locator('#send').click()
+  await u.page.locator('.bt', { hasText: text }).first().waitFor()
+}

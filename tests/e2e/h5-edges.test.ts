@@ -9,7 +9,7 @@ import type { Page, Response } from 'playwright-core'
 import sharp from 'sharp'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CLIENT_DEFAULTS } from '../../client/config'
-import { loginAs, type BrowserUser as User } from './browser'
+import { loginAs, openChatWith, type BrowserUser as User } from './browser'
 import { startBffProcess, type TestBff } from './bff'
 import { ROOT } from './build'
 import { useH5Suite } from './suite'
@@ -26,14 +26,6 @@ const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
 
 function login(id: string, name: string, width = 390): Promise<User> {
   return loginAs(suite.browser, suite.bff.url, id, name, width)
-}
-
-async function openChatWith(u: User, peer: string): Promise<void> {
-  await u.page.locator('#new-chat').click()
-  await u.page.locator('#search input').fill(peer)
-  await u.page.locator(`[id="user-${peer}"]`).click()
-  await u.page.locator('#start-chat').click()
-  await u.page.locator('#composer').waitFor()
 }
 
 /** When each user last tapped Send: "+" ignores taps for sendTapGuardMs after it (client/README.md). */
@@ -93,7 +85,7 @@ describe('h5 rough edges', () => {
     const b = uid('rtlb')
     const alice = await login(a, 'Alice')
     await login(b, 'Bob')
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     const hebrew = 'שלום לכולם, זו הודעה ארוכה מספיק כדי לעבור לשורה שנייה בתוך הבועה של הצ׳אט'
     const arabic = 'مرحبا بالجميع، هذه رسالة طويلة بما يكفي لتنتقل إلى سطر ثان داخل فقاعة الدردشة'
     const latin = 'Hello everyone, this is a message long enough to wrap. Bye'
@@ -136,7 +128,7 @@ describe('h5 rough edges', () => {
     const b = uid('dblb')
     const alice = await login(a, 'Alice')
     await login(b, 'Bob')
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     await alice.page.locator('#composer input').fill('sent with a double tap')
     await alice.page.locator('#send').dblclick()
     await alice.page.locator('.bt', { hasText: 'sent with a double tap' }).waitFor()
@@ -170,7 +162,7 @@ describe('h5 rough edges', () => {
     expect(actions.x + actions.width).toBeLessThanOrEqual(320)
     await alice.page.screenshot({ path: path.join(SHOTS, 'home-320.png') })
 
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     await alice.page.locator('.ch-title', { hasText: 'Maximilian' }).waitFor()
     for (const width of [320, 390]) {
       await alice.page.setViewportSize({ width, height: 700 })
@@ -199,7 +191,7 @@ describe('h5 rough edges', () => {
     const b = uid('bakb')
     const alice = await login(a, 'Alice')
     await login(b, 'Bob')
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     await send(alice, 'before the reload')
     const chatUrl = alice.page.url()
     expect(chatUrl).toContain('/pages/chat/index')
@@ -225,7 +217,7 @@ describe('h5 rough edges', () => {
     const b = uid('rrb')
     const alice = await login(a, 'Alice')
     const bob = await login(b, 'Bob')
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     await send(alice, 'read me on another device')
     await bob.page.locator('.cr', { hasText: 'Alice' }).click()
     await bob.page.locator('.bt', { hasText: 'read me on another device' }).waitFor()
@@ -245,7 +237,7 @@ describe('h5 rough edges', () => {
     const b = uid('imb')
     const alice = await login(a, 'Alice')
     const bob = await login(b, 'Bob')
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     await send(alice, 'pictures')
     await bob.page.locator('.cr', { hasText: 'Alice' }).click()
     await bob.page.locator('.bt', { hasText: 'pictures' }).waitFor()
@@ -301,7 +293,7 @@ describe('h5 rough edges', () => {
     const b = uid('pdfb')
     const alice = await login(a, 'Alice')
     const bob = await login(b, 'Bob')
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     await attach(alice, 'File', { name: 'minutes.pdf', mimeType: 'application/pdf', buffer: pdf(20_000) })
     await bob.page.locator('.cr', { hasText: 'Alice' }).click()
     const card = bob.page.locator('.fc', { hasText: 'minutes.pdf' })
@@ -346,7 +338,7 @@ describe('h5 rough edges', () => {
     const b = uid('refb')
     const alice = await login(a, 'Alice')
     await login(b, 'Bob')
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     const uploads = () => alice.requests.filter((r) => r.url().includes('/uploads')).length
 
     await attach(alice, 'File', { name: 'big.pdf', mimeType: 'application/pdf', buffer: pdf(MAX_UPLOAD + 1) })
@@ -406,7 +398,7 @@ describe('h5 after the server restarted and no longer accepts the session', () =
     const b = uid('rsb')
     const alice = await loginAs(suite.browser, own.url, a, 'Alice')
     const bob = await loginAs(suite.browser, own.url, b, 'Bob')
-    await openChatWith(alice, b)
+    await openChatWith(alice, [b])
     await send(alice, 'before the restart')
     await bob.page.locator('.cr', { hasText: 'before the restart' }).waitFor()
 

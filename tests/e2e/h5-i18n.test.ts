@@ -7,7 +7,7 @@
  */
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loginAs, type BrowserUser as User } from './browser'
+import { loginAs, openChatWith, sendText as send, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { useH5Suite } from './suite'
 
@@ -18,20 +18,6 @@ const suite = useH5Suite(SHOTS, { UPLOAD_MAX_BYTES: String(MAX_UPLOAD) })
 
 let n = 0
 const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
-
-async function openChatWith(u: User, query: string, peer: string): Promise<void> {
-  await u.page.locator('#new-chat').click()
-  await u.page.locator('#search input').fill(query)
-  await u.page.locator(`[id="user-${peer}"]`).click()
-  await u.page.locator('#start-chat').click()
-  await u.page.locator('#composer').waitFor()
-}
-
-async function send(u: User, text: string): Promise<void> {
-  await u.page.locator('#composer input').fill(text)
-  await u.page.locator('#send').click()
-  await u.page.locator('.bt', { hasText: text }).first().waitFor()
-}
 
 /** The first character of every line of a bubble's text, as laid out. */
 function lineStarts(u: User, text: string): Promise<string[]> {
@@ -82,7 +68,7 @@ describe('h5 in Chinese', () => {
     expect(await alice.page.title()).toBe('发起聊天')
     expect(await alice.page.locator('#search input').getAttribute('placeholder')).toBe('搜索昵称、拼音首字母或 ID')
     await alice.page.getByRole('button', { name: '返回' }).click()
-    await openChatWith(alice, '李', b)
+    await openChatWith(alice, [b], () => '李')
     await alice.page.getByText('还没有消息，打个招呼吧！').waitFor()
     expect(await alice.page.locator('#composer input').getAttribute('placeholder')).toBe('发消息')
     // An upload refused for its size says so in Chinese, with the server's limit (before any send: a tap
@@ -137,7 +123,7 @@ describe('h5 in Chinese', () => {
     const b = uid('enb')
     const alice = await loginAs(suite.browser, suite.bff.url, a, 'Alice 张', 390)
     await loginAs(suite.browser, suite.bff.url, b, 'Bob 李', 390)
-    await openChatWith(alice, 'Bob', b)
+    await openChatWith(alice, [b], () => 'Bob')
     await send(alice, CJK_TEXT)
     await send(alice, MIXED_TEXT)
     for (const width of [390, 320]) {

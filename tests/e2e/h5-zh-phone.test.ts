@@ -7,7 +7,7 @@ import path from 'node:path'
 import type { Page } from 'playwright-core'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { loginAs, settled, type BrowserUser as User } from './browser'
+import { loginAs, openChatWith, sendText as send, settled, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { useH5Suite } from './suite'
 
@@ -33,22 +33,6 @@ async function login(id: string, name: string): Promise<User> {
   const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, 'zh-CN')
   await u.page.setViewportSize(PHONES[0])
   return u
-}
-
-async function openChatWith(u: User, peers: readonly string[]): Promise<void> {
-  await u.page.locator('#new-chat').click()
-  for (const p of peers) {
-    await u.page.locator('#search input').fill(p)
-    await u.page.locator(`[id="user-${p}"]`).click()
-  }
-  await u.page.locator('#start-chat').click()
-  await u.page.locator('#composer').waitFor()
-}
-
-async function send(u: User, text: string): Promise<void> {
-  await u.page.locator('#composer input').fill(text)
-  await u.page.locator('#send').click()
-  await u.page.locator('.bt', { hasText: text }).first().waitFor()
 }
 
 /** Each phone in turn: resized, laid out (Taro's h5 sizes its rem on `resize`), then `check`. */
