@@ -13,8 +13,8 @@
  * BENCH_SECONDS (10): the regime of bench:bff `secure`, where a turn holds a few texts and the
  * verdicts come back spread over the checker's turns. One checker process per value of
  * BENCH_BATCH_MS (comma list, default 0,1,2: WX_CHECKER_BATCH_MS), measured one after the other
- * in the same run, with the hand-off's latency (p50/p99 over the fake's delay) and the IPC
- * messages each way.
+ * in the same run, with the hand-off's latency (p50/p99 over the fake's delay), the frames to
+ * the checker and the reads of its verdicts.
  */
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -134,13 +134,14 @@ if (RATE) {
   for (const batchMs of batches) {
     const checker = startChecker(batchMs)
     await checker.ready()
-    // The IPC messages each way, counted around the channel's send and 'message'.
+    // The frames to the checker (writes on the checks pipe) and the reads of its verdicts (a
+    // read may hold several frames).
     let toChecker = 0
     let fromChecker = 0
-    const child = (checker as unknown as { child: import('node:child_process').ChildProcess }).child
-    const send = child.send.bind(child) as (m: unknown) => boolean
-    child.send = ((m: unknown) => (toChecker++, send(m)))
-    child.on('message', () => void fromChecker++)
+    const pipe = (checker as unknown as { pipe: import('node:net').Socket }).pipe
+    const write: (b: Buffer) => boolean = pipe.write.bind(pipe)
+    pipe.write = (b: Buffer) => (toChecker++, write(b))
+    pipe.on('data', () => void fromChecker++)
     await paced(RATE, 2000, checker)
     toChecker = fromChecker = 0
     const t0 = process.cpuUsage()
@@ -151,7 +152,7 @@ if (RATE) {
     const us = (u: NodeJS.CpuUsage) => (u.user + u.system) / n
     console.log(
       `WX_CHECKER_BATCH_MS=${batchMs}: BFF side ${(us(used) - us(driver)).toFixed(2)} us of CPU per check (${us(used).toFixed(2)} with the driver's ${us(driver).toFixed(2)}); checker process ${(childUs / n).toFixed(2)} us; ` +
-        `latency p50/p99 ${pct(latencies, 50).toFixed(1)} / ${pct(latencies, 99).toFixed(1)} ms (WeChat ${DELAY_MS}); messages to / from the checker ${toChecker} / ${fromChecker} (${RATE}/s for ${seconds} s)`,
+        `latency p50/p99 ${pct(latencies, 50).toFixed(1)} / ${pct(latencies, 99).toFixed(1)} ms (WeChat ${DELAY_MS}); frames to the checker ${toChecker}, reads of its verdicts ${fromChecker} (${RATE}/s for ${seconds} s)`,
     )
     await checker.close()
   }

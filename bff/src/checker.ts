@@ -1,21 +1,23 @@
 /**
  * The checker process (WX_CHECKER=process, wechat/checker-client.ts): text checks with
- * msgSecCheck off the chat's event loop. Started by the BFF with an IPC channel; its settings come
- * in the first message (`init`), then `checks` messages, each the texts of one turn of the BFF;
- * it answers `ready`, then `verdicts` (those reached in one turn of its own, or in up to
- * WX_CHECKER_BATCH_MS of turns while they keep coming, in one message: checker-wire.ts) and,
- * asked `counts?` (a scrape of the BFF's /metrics), `counts`: its counter increments since the
- * last, added to the BFF's counters of the same names.
+ * msgSecCheck off the chat's event loop. Started by the BFF with an IPC channel and a pipe on fd
+ * CHECKER_PIPE_FD. On the channel: its settings in the first message (`init`), it answers
+ * `ready`, and, asked `counts?` (a scrape of the BFF's /metrics), `counts`: its counter
+ * increments since the last, added to the BFF's counters of the same names. On the pipe (binary
+ * frames, checker-wire.ts): frames of checks, each the texts of one turn of the BFF (or of its
+ * window), and back frames of verdicts, those reached in one turn of its own, or in up to
+ * WX_CHECKER_BATCH_MS of turns while they keep coming.
  *
  * It holds the HTTP to WeChat (pipelined with WX_HTTP_PIPELINING, else undici on its own loop:
  * nothing else runs here), the access_token reads, the shared per-minute budget, the recent passes
  * (verdicts.ts) and the retries. Exits when the BFF goes (the channel closes), or on SIGTERM once
  * the checks in flight are answered. Exit codes: 0 stopped, 1 could not open its store.
  */
+import { Socket } from 'node:net'
 import { Registry } from 'prom-client'
 import type { CheckerSettings, InitMessage } from './wechat/checker-client'
-import { Batcher, toWire } from './wechat/checker-wire'
-import type { ChecksMessage, CountsMessage, CountsRequest, VerdictsMessage, WireVerdict } from './wechat/checker-wire'
+import { Batcher, CHECKER_PIPE_FD, FrameReader, decodeChecks, encodeVerdicts, toWire } from './wechat/checker-wire'
+import type { CountsMessage, CountsRequest, WireVerdict } from './wechat/checker-wire'
 import { createLogger } from './log'
 import { openSideClient } from './store/redis-side'
 import { MemoryWeChatStore, RedisWeChatStore } from './store/wechat'
@@ -59,18 +61,22 @@ const api = new WxApi(new AccessTokens(store, options, wxMetrics, log), options,
 const passes = settings.cacheMax > 0 ? new PassCache({ max: settings.cacheMax, ttlMs: settings.cacheTtlMs }) : undefined
 const checker = new TextChecker(api, store, { checksPerMin: settings.checksPerMin, ...(passes ? { passes } : {}) }, new TextCheckMetrics(registry), log)
 
-// Verdicts reached in one turn (or window) leave together.
+// The checks pipe: read once the checker is built (frames sent before wait in the pipe).
+const pipe = new Socket({ fd: CHECKER_PIPE_FD, readable: true, writable: true })
+// The BFF gone: `disconnect` above exits; a write meanwhile (EPIPE) is nothing to report.
+pipe.on('error', () => {})
+// Verdicts reached in one turn (or window) leave together, one frame.
 const out = new Batcher<WireVerdict>((v) => {
-  if (process.connected) process.send!({ t: 'verdicts', v } satisfies VerdictsMessage)
+  if (pipe.writable) pipe.write(encodeVerdicts(v))
 }, settings.batchMs)
 
-process.on('message', (m: ChecksMessage | CountsRequest) => {
-  if (m?.t === 'counts?') return void reportCounts()
-  if (m?.t !== 'checks') return
-  for (const [id, user, text] of m.c) {
-    // verdict() never throws: a failed check is `unavailable`.
-    void checker.verdict(user, text).then((v) => out.push(toWire(id, v)))
-  }
+// verdict() never throws: a failed check is `unavailable`.
+const check = (id: number, user: string, text: string) => void checker.verdict(user, text).then((v) => out.push(toWire(id, v)))
+const frames = new FrameReader((body) => decodeChecks(body, check))
+pipe.on('data', (chunk: Buffer) => frames.push(chunk))
+
+process.on('message', (m: CountsRequest) => {
+  if (m?.t === 'counts?') void reportCounts()
 })
 
 // Counter increments since the last report, when the BFF asks (a scrape of its /metrics): it adds

@@ -5,8 +5,8 @@
  * ms, and its client CPU (request, answer, retries, budget, token, cache) on the chat's event loop
  * doubled what a message costs there (bench:bff `secure`: 1.98x with the HTTP on a worker thread,
  * 2.21x on the loop). Here the loop pays a hand-off: the texts of one turn (of up to
- * WX_CHECKER_BATCH_MS of turns while they keep coming: checker-wire.ts, Batcher) leave in one IPC
- * message and their verdicts come back the same way, matched by id in a pending map that holds
+ * WX_CHECKER_BATCH_MS of turns while they keep coming: checker-wire.ts, Batcher) leave in one binary
+ * frame on a pipe to the process, and their verdicts come back the same way, matched by id in a pending map that holds
  * only each text's resolve; the deadlines are kept per message sent, not per text.
  *
  * The checker process holds the HTTP to WeChat, the access_token reads, the shared per-minute
@@ -28,6 +28,7 @@ import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { existsSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Counter } from 'prom-client'
@@ -37,8 +38,8 @@ import type { UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import { stopChild } from '../stop-child'
 import { SpentNotice } from './budget'
-import { Batcher, fromWire } from './checker-wire'
-import type { ChecksMessage, CountsRequest, FromChecker } from './checker-wire'
+import { Batcher, CHECKER_PIPE_FD, FrameReader, decodeVerdicts, encodeChecks } from './checker-wire'
+import type { CountsRequest, FromChecker, WireCheck } from './checker-wire'
 import type { TextCheckMetrics, TextVerdict, VerdictSource } from './security'
 import type { WxApiOptions } from './api'
 
@@ -130,6 +131,8 @@ export class CheckerProcess implements VerdictSource {
   /** `ready` (pid) when a started process takes checks, `exit` (pid) when one died or stopped. */
   readonly events = new EventEmitter()
   private child: ChildProcess | undefined
+  /** The running child's end of the checks pipe (checker-wire.ts). */
+  private pipe: Socket | undefined
   private readonly entry: { readonly file: string; readonly args: string[] }
   /** Texts in flight by id, in id order (ids ascend). */
   private readonly pending = new Map<number, Resolve>()
@@ -137,7 +140,13 @@ export class CheckerProcess implements VerdictSource {
   private deadlines: Array<[number, number]> = []
   private deadlinesHead = 0
   private nextId = 0
-  private readonly batch: Batcher<[number, string, string]>
+  private readonly batch: Batcher<WireCheck>
+  private readonly settle = (id: number, v: TextVerdict) => {
+    const resolve = this.pending.get(id)
+    if (!resolve) return
+    this.pending.delete(id)
+    resolve(v)
+  }
   private sweeper: NodeJS.Timeout | undefined
   private stopping = false
   private attempt = 0
@@ -219,15 +228,28 @@ export class CheckerProcess implements VerdictSource {
     this.startedAt = Date.now()
     // The inspector's flags are not passed on: the child would want the same port.
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'))
-    // The channel's default JSON serialisation: `serialization: 'advanced'` (V8's serializer) cost
-    // this process ~40% more CPU a check in bff/bench/checker-handoff.ts at 5,000 texts/s.
-    const c = fork(this.entry.file, this.entry.args, { execArgv, stdio: 'inherit' })
+    // Checks and verdicts on a pipe of their own, in binary frames (checker-wire.ts); the IPC
+    // channel (JSON) for the rest. On that channel `serialization: 'advanced'` (V8's serializer)
+    // had cost this process ~40% more CPU a check than JSON (bff/bench/checker-handoff.ts).
+    const stdio = ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] as const
+    const c = fork(this.entry.file, this.entry.args, { execArgv, stdio: [...stdio] })
+    const pipe = c.stdio[CHECKER_PIPE_FD] as Socket
     this.child = c
+    this.pipe = pipe
+    const frames = new FrameReader((body) => {
+      if (this.child === c) decodeVerdicts(body, this.settle)
+    })
+    pipe.on('data', (chunk: Buffer) => frames.push(chunk))
+    // A write to a process that just died (EPIPE): its texts are failed by the exit below.
+    pipe.on('error', (err) => this.options.log.warn({ err: err.message, checker: c.pid }, 'checker process pipe error'))
     c.on('message', (m: FromChecker) => this.receive(m, c))
     // A send to a process that just died: its texts are failed by the exit below.
     c.on('error', (err) => this.options.log.warn({ err: err.message, checker: c.pid }, 'checker process channel error'))
     c.once('exit', (code, signal) => {
-      if (this.child === c) this.child = undefined
+      if (this.child === c) {
+        this.child = undefined
+        this.pipe = undefined
+      }
       this.failAll('the checker process died')
       this.counting?.done()
       this.events.emit('exit', c.pid)
@@ -246,14 +268,6 @@ export class CheckerProcess implements VerdictSource {
   private receive(m: FromChecker, from: ChildProcess): void {
     if (from !== this.child) return
     switch (m.t) {
-      case 'verdicts':
-        for (const w of m.v) {
-          const resolve = this.pending.get(w[0])
-          if (!resolve) continue
-          this.pending.delete(w[0])
-          resolve(fromWire(w))
-        }
-        return
       case 'counts':
         for (const [name, labels, n] of m.c) {
           const metric = this.options.registry.getSingleMetric(name)
@@ -267,14 +281,14 @@ export class CheckerProcess implements VerdictSource {
     }
   }
 
-  private sendChecks(c: ChecksMessage['c']): void {
+  private sendChecks(c: WireCheck[]): void {
     const lastId = c[c.length - 1]![0]
     const deadline = Date.now() + this.options.timeoutMs
     const last = this.deadlines.length > this.deadlinesHead ? this.deadlines[this.deadlines.length - 1]! : undefined
     if (last && deadline <= last[1]) last[0] = lastId
     else this.deadlines.push([lastId, deadline + CHECKER_DEADLINE_SLACK_MS])
     // A process that died meanwhile: these texts were failed with the others in flight.
-    if (this.child?.connected) this.child.send({ t: 'checks', c } satisfies ChecksMessage)
+    if (this.child?.connected && this.pipe?.writable) this.pipe.write(encodeChecks(c))
   }
 
   /**

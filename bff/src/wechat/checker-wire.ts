@@ -1,11 +1,16 @@
 /**
- * The messages between the BFF and its checker process (checker-client.ts, ../checker.ts), over
- * the IPC channel of `fork` (JSON, one line a message). Both directions go through a Batcher: one
- * message carries the texts (or verdicts) of one event-loop turn, and, while they keep coming, of
- * up to WX_CHECKER_BATCH_MS of turns. Each message costs both processes a serialisation, a write,
- * a wake-up and a read, and a verdicts message wakes the chat's loop to store its messages: at
- * thousands of texts a second, more of them in fewer messages is fewer turns of that loop, and the
- * appends of one turn leave for the store together.
+ * The messages between the BFF and its checker process (checker-client.ts, ../checker.ts). The
+ * checks and their verdicts, thousands a second, go over a pipe of their own (fd CHECKER_PIPE_FD
+ * of the checker) as length-prefixed binary frames, texts as UTF-8 bytes: one frame a batch, one
+ * write a frame. Node's IPC channel (JSON, one line a message) carries only the rest (`init`,
+ * `ready`, `counts`): on it every message cost a JSON.stringify and a write on one side and a
+ * string decode, a split and a JSON.parse on the other.
+ *
+ * Both directions go through a Batcher: one frame carries the texts (or verdicts) of one
+ * event-loop turn, and, while they keep coming, of up to WX_CHECKER_BATCH_MS of turns. Each frame
+ * costs both processes a write, a wake-up and a read, and a verdicts frame wakes the chat's loop
+ * to store its messages: at thousands of texts a second, more of them in fewer frames is fewer
+ * turns of that loop, and the appends of one turn leave for the store together.
  */
 import type { TextVerdict } from './security'
 
@@ -92,20 +97,11 @@ export class Batcher<T> {
   }
 }
 
-/** BFF -> checker: [id, openid, text] of each text to check. */
-export interface ChecksMessage {
-  readonly t: 'checks'
-  readonly c: Array<[number, string, string]>
-}
+/** BFF -> checker (a checks frame): [id, openid, text] of a text to check. */
+export type WireCheck = [number, string, string]
 
-/** A verdict on the wire: [id, suggest] or [id, suggest, label]. */
+/** A verdict (a verdicts frame, checker -> BFF): [id, suggest] or [id, suggest, label]. */
 export type WireVerdict = [number, TextVerdict['suggest']] | [number, TextVerdict['suggest'], number]
-
-/** checker -> BFF: the verdicts of some of the checks sent. */
-export interface VerdictsMessage {
-  readonly t: 'verdicts'
-  readonly v: WireVerdict[]
-}
 
 /** checker -> BFF: it has its store and takes checks. */
 export interface ReadyMessage {
@@ -123,12 +119,125 @@ export interface CountsMessage {
   readonly c: Array<[string, Record<string, string>, number]>
 }
 
-export type FromChecker = VerdictsMessage | ReadyMessage | CountsMessage
+export type FromChecker = ReadyMessage | CountsMessage
 
 export function toWire(id: number, v: TextVerdict): WireVerdict {
   return v.suggest === 'unavailable' ? [id, v.suggest] : [id, v.suggest, v.label]
 }
 
-export function fromWire(w: WireVerdict): TextVerdict {
-  return w[1] === 'unavailable' ? { suggest: 'unavailable' } : { suggest: w[1], label: w[2] ?? 0 }
+/** The checker's file descriptor of the checks pipe (0-2 its stdio, 3 Node's IPC channel). */
+export const CHECKER_PIPE_FD = 4
+
+/**
+ * A frame: u32 length of the body, then the body, records back to back. A check record: id (f64:
+ * ids only ascend, past u32 after days at thousands a second), u16 openid bytes, u32 text bytes,
+ * the openid, the text (UTF-8). A verdict record: id (f64), u8 suggest (SUGGESTS), i32 label.
+ */
+const FRAME_HEAD = 4
+const CHECK_HEAD = 8 + 2 + 4
+const VERDICT_SIZE = 8 + 1 + 4
+/** UTF-8 takes at most 3 bytes per UTF-16 code unit (a surrogate pair: 4 bytes for 2). */
+const UTF8_MAX_PER_UNIT = 3
+/** suggest by its code on the wire. */
+const SUGGESTS: ReadonlyArray<TextVerdict['suggest']> = ['pass', 'review', 'risky', 'unavailable']
+const SUGGEST_CODE: Readonly<Record<TextVerdict['suggest'], number>> = { pass: 0, review: 1, risky: 2, unavailable: 3 }
+
+/**
+ * One frame of checks. Sized for the worst case of UTF-8 and cut to what was written, so each
+ * string is encoded once (no byteLength pass first).
+ */
+export function encodeChecks(checks: readonly WireCheck[]): Buffer {
+  let bound = FRAME_HEAD
+  for (const [, user, text] of checks) bound += CHECK_HEAD + (user.length + text.length) * UTF8_MAX_PER_UNIT
+  const buf = Buffer.allocUnsafe(bound)
+  let at = FRAME_HEAD
+  for (const [id, user, text] of checks) {
+    buf.writeDoubleLE(id, at)
+    const userBytes = buf.write(user, at + CHECK_HEAD, 'utf8')
+    const textBytes = buf.write(text, at + CHECK_HEAD + userBytes, 'utf8')
+    buf.writeUInt16LE(userBytes, at + 8)
+    buf.writeUInt32LE(textBytes, at + 10)
+    at += CHECK_HEAD + userBytes + textBytes
+  }
+  buf.writeUInt32LE(at - FRAME_HEAD, 0)
+  return buf.subarray(0, at)
+}
+
+/** The checks of one frame's body. */
+export function decodeChecks(body: Buffer, each: (id: number, user: string, text: string) => void): void {
+  let at = 0
+  while (at < body.length) {
+    const id = body.readDoubleLE(at)
+    const userEnd = at + CHECK_HEAD + body.readUInt16LE(at + 8)
+    const textEnd = userEnd + body.readUInt32LE(at + 10)
+    each(id, body.toString('utf8', at + CHECK_HEAD, userEnd), body.toString('utf8', userEnd, textEnd))
+    at = textEnd
+  }
+}
+
+/** One frame of verdicts. */
+export function encodeVerdicts(verdicts: readonly WireVerdict[]): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEAD + verdicts.length * VERDICT_SIZE)
+  buf.writeUInt32LE(verdicts.length * VERDICT_SIZE, 0)
+  let at = FRAME_HEAD
+  for (const v of verdicts) {
+    buf.writeDoubleLE(v[0], at)
+    buf.writeUInt8(SUGGEST_CODE[v[1]], at + 8)
+    buf.writeInt32LE(v[2] ?? 0, at + 9)
+    at += VERDICT_SIZE
+  }
+  return buf
+}
+
+/** The verdicts of one frame's body. */
+export function decodeVerdicts(body: Buffer, each: (id: number, verdict: TextVerdict) => void): void {
+  for (let at = 0; at + VERDICT_SIZE <= body.length; at += VERDICT_SIZE) {
+    const suggest = SUGGESTS[body.readUInt8(at + 8)]
+    const id = body.readDoubleLE(at)
+    // An unknown code (a newer checker) is no verdict: the text stays unavailable.
+    if (suggest === undefined || suggest === 'unavailable') each(id, UNAVAILABLE)
+    else each(id, { suggest, label: body.readInt32LE(at + 9) })
+  }
+}
+
+const UNAVAILABLE: TextVerdict = { suggest: 'unavailable' }
+
+/**
+ * Cuts a byte stream into frames: hands each whole frame's body to `onFrame`. A chunk of whole
+ * frames is read in place; a frame split over chunks is kept in parts and joined once, when its
+ * last byte arrives (a frame of a megabyte in 64 KB chunks is copied once, not once a chunk).
+ */
+export class FrameReader {
+  private parts: Buffer[] = []
+  private partsBytes = 0
+  /** Bytes of the frame the parts begin (head included), once its head has arrived. */
+  private needed = 0
+
+  constructor(private readonly onFrame: (body: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    if (this.parts.length > 0) {
+      this.parts.push(chunk)
+      this.partsBytes += chunk.length
+      if (this.needed === 0 && this.partsBytes >= FRAME_HEAD) this.needed = FRAME_HEAD + Buffer.concat(this.parts).readUInt32LE(0)
+      if (this.needed === 0 || this.partsBytes < this.needed) return
+      chunk = Buffer.concat(this.parts, this.partsBytes)
+      this.parts = []
+      this.partsBytes = 0
+      this.needed = 0
+    }
+    let at = 0
+    while (chunk.length - at >= FRAME_HEAD) {
+      const end = at + FRAME_HEAD + chunk.readUInt32LE(at)
+      if (end > chunk.length) break
+      this.onFrame(chunk.subarray(at + FRAME_HEAD, end))
+      at = end
+    }
+    if (at === chunk.length) return
+    // A frame's start: kept (the stream hands a new buffer each read, so no copy).
+    const start = chunk.subarray(at)
+    this.parts.push(start)
+    this.partsBytes = start.length
+    if (start.length >= FRAME_HEAD) this.needed = FRAME_HEAD + start.readUInt32LE(0)
+  }
 }

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Batcher, CHECKER_BATCH_FULL, CHECKER_BATCH_MAX, fromWire, toWire } from '../../src/wechat/checker-wire'
+import { Batcher, CHECKER_BATCH_FULL, CHECKER_BATCH_MAX, FrameReader, decodeChecks, decodeVerdicts, encodeChecks, encodeVerdicts, toWire } from '../../src/wechat/checker-wire'
+import type { WireCheck } from '../../src/wechat/checker-wire'
+import type { TextVerdict } from '../../src/wechat/security'
 
 describe('Batcher: the messages between the BFF and its checker process', () => {
   let sent: number[][]
@@ -102,9 +104,52 @@ describe('Batcher: the messages between the BFF and its checker process', () => 
     vi.advanceTimersByTime(10)
     expect(sent).toEqual([])
   })
+})
 
-  it('verdicts on the wire and back', () => {
-    expect(fromWire(toWire(7, { suggest: 'risky', label: 20001 }))).toEqual({ suggest: 'risky', label: 20001 })
-    expect(fromWire(toWire(8, { suggest: 'unavailable' }))).toEqual({ suggest: 'unavailable' })
+describe('the frames of the checks pipe', () => {
+  const checks: WireCheck[] = [
+    [1, 'oAnn', 'hello'],
+    [2, 'oBob', '你好，世界 😀 café'],
+    [2 ** 40, '', ''],
+    [4, 'o\u00e9', 'x'.repeat(70_000)],
+  ]
+  const readChecks = (chunks: Buffer[]) => {
+    const got: WireCheck[] = []
+    const reader = new FrameReader((body) => decodeChecks(body, (id, user, text) => got.push([id, user, text])))
+    for (const c of chunks) reader.push(c)
+    return got
+  }
+
+  it('checks come out as they went in: UTF-8 of any width, empty, long, ids past 32 bits', () => {
+    const frame = encodeChecks(checks)
+    expect(frame.readUInt32LE(0)).toBe(frame.length - 4)
+    expect(readChecks([frame])).toEqual(checks)
+  })
+
+  it('frames back to back in one read, and frames split anywhere across reads', () => {
+    const a = encodeChecks(checks.slice(0, 2))
+    const b = encodeChecks(checks.slice(2))
+    const stream = Buffer.concat([a, b])
+    expect(readChecks([stream])).toEqual(checks)
+    // Cut at every byte of the first frame and its head, and in the second's long text.
+    for (const cut of [1, 3, 4, 5, a.length - 1, a.length, a.length + 2, a.length + 30_000]) {
+      expect(readChecks([stream.subarray(0, cut), stream.subarray(cut)])).toEqual(checks)
+    }
+    // One byte a read.
+    const bytes = Array.from({ length: a.length }, (_, i) => a.subarray(i, i + 1))
+    expect(readChecks(bytes)).toEqual(checks.slice(0, 2))
+  })
+
+  it('verdicts come out as they went in, with their labels', () => {
+    const verdicts: TextVerdict[] = [
+      { suggest: 'pass', label: 100 },
+      { suggest: 'review', label: 20012 },
+      { suggest: 'risky', label: 20001 },
+      { suggest: 'unavailable' },
+    ]
+    const frame = encodeVerdicts(verdicts.map((v, i) => toWire(i + 2 ** 33, v)))
+    const got: Array<[number, TextVerdict]> = []
+    new FrameReader((body) => decodeVerdicts(body, (id, v) => got.push([id, v]))).push(frame)
+    expect(got).toEqual(verdicts.map((v, i) => [i + 2 ** 33, v]))
   })
 })

@@ -91,6 +91,18 @@ describe('text checks in a checker process', () => {
     expect(parts.sort()).toEqual(['a'.repeat(2500), 'b'.repeat(30)])
   })
 
+  it('hands over texts of any UTF-8 width and length in one turn, each answered as its own', async () => {
+    const before = fake.of('/wxa/msg_sec_check').length
+    // Chinese, an emoji (a surrogate pair), an openid with an accent, and a text whose frame spans many pipe reads.
+    const texts = ['你好，世界', 'ok 😀 café', 'z'.repeat(2400)]
+    fake.script('/wxa/msg_sec_check', ...texts.map((_, i) => ({ errcode: 0, result: { suggest: 'review', label: 30000 + i } })))
+    const verdicts = await Promise.all(texts.map((t) => checker.verdict('o\u00e9', t)))
+    expect(verdicts.map((v) => v.suggest)).toEqual(['review', 'review', 'review'])
+    expect(new Set(verdicts.map((v) => ('label' in v ? v.label : 0))).size).toBe(3)
+    const bodies = fake.of('/wxa/msg_sec_check').slice(before).map((c) => c.body)
+    expect(bodies).toEqual(expect.arrayContaining(texts.map((content) => ({ version: 2, openid: 'o\u00e9', scene: 2, content }))))
+  })
+
   it("shows the process's counts in this process's metrics, by their usual names", async () => {
     await checker.verdict('cat', 'counted')
     const text = await registry.metrics()
