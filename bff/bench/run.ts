@@ -31,12 +31,13 @@
  * checks: `process` (the default, WX_CHECKER=process: the checker process is measured apart and
  * moved to BENCH_CHECKER_CORE, default the generators' core like the persister; `server` leaves it
  * on the BFF's; its HTTP pipelined at BENCH_WX_CHECKER_PIPELINING, default BENCH_WX_PIPELINING),
- * `turn` (the same with WX_CHECKER_BATCH_MS=0: one message a turn each way), `before` (the same on
- * the build of BENCH_BFF_BEFORE),
+ * `turn` (the same with WX_CHECKER_BATCH_MS=0: one message a turn each way), `window` (the same
+ * with WX_CHECKER_BATCH_MS=BENCH_CHECKER_BATCH_MS, when set), `before` (the same on the build of
+ * BENCH_BFF_BEFORE),
  * and, with the checks on the BFF's process (WX_CHECKER=inline), `threads` (the HTTP on a worker
  * thread), `loop` (WX_HTTP_THREADS=0) and `pipelined` (HTTP/1.1 pipelining on the event loop,
  * WX_HTTP_PIPELINING=BENCH_WX_PIPELINING, default 16). BENCH_SECURE_RUNS picks among them
- * (process,turn,before,threads,loop,pipelined; default process,threads,loop,pipelined); BENCH_SECURE_ROUNDS repeats the whole (checks off, then each)
+ * (process,turn,window,before,threads,loop,pipelined; default process,threads,loop,pipelined); BENCH_SECURE_ROUNDS repeats the whole (checks off, then each)
  * that many times.
  * To see where a check's CPU goes on both threads: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"
  * writes a profile of each server's event loop and of each of its worker threads.
@@ -1427,6 +1428,8 @@ async function main() {
         // The checker process with one message a turn each way (WX_CHECKER_BATCH_MS=0), and the
         // build of BENCH_BFF_BEFORE with the checker process (its own defaults).
         turn: { ...inProcess, WX_CHECKER_BATCH_MS: '0' },
+        // The checker process with the window of BENCH_CHECKER_BATCH_MS (a candidate default).
+        ...(process.env.BENCH_CHECKER_BATCH_MS ? { window: { ...inProcess, WX_CHECKER_BATCH_MS: process.env.BENCH_CHECKER_BATCH_MS } } : {}),
         ...(BFF_BEFORE ? { before: inProcess } : {}),
         threads: inline,
         loop: { ...inline, WX_HTTP_THREADS: '0' },
