@@ -17,6 +17,7 @@ import { Counter, Registry } from 'prom-client'
 import * as v from 'valibot'
 import { AppError, LIMITS, VOICE_MIMES, schemas } from '@chat/shared'
 import type { FileBody, ImageBody, VoiceBody } from '@chat/shared'
+import { boundedCache } from '../bounded-cache'
 import type { UploadSlotStore } from '../store/types'
 import type { UploadConfig } from './config'
 import { VOICE_DURATION_TOLERANCE_MS, measureAudioMs } from './audio'
@@ -80,7 +81,7 @@ export class Uploads {
   /** `finished` (FileRecord), `rejected` ({ id, code, reason }), `withdrawn` (id), `swept` (count). */
   readonly events = new EventEmitter()
   /** Owner of an upload id (never changes): saves a read of the info file on every append. */
-  private readonly owners = new Map<string, string>()
+  private readonly owners = boundedCache<string, string>({ max: OWNERS_MAX })
   private readonly config: UploadConfig
   readonly log: UploadLogger | undefined
   /** Voice messages sent with the sender's duration because the file gives none, by type. */
@@ -150,10 +151,7 @@ export class Uploads {
     if (!UPLOAD_ID_RE.test(id)) return undefined
     const info = await this.store.info(id)
     const owner = info ? metaOf(info)?.owner : undefined
-    if (owner) {
-      if (this.owners.size >= OWNERS_MAX) this.owners.delete(this.owners.keys().next().value as string)
-      this.owners.set(id, owner)
-    }
+    if (owner) this.owners.set(id, owner)
     return owner
   }
 

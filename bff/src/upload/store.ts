@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream'
 import { FileConfigstore, FileStore } from '@tus/file-store'
 import { ERRORS } from '@tus/server'
 import type { Upload } from '@tus/server'
+import { boundedCache } from '../bounded-cache'
 
 /** Metadata keys the server writes at creation (router.ts); a client's values for them are replaced. */
 export interface UploadMeta {
@@ -54,17 +55,17 @@ export function newUploadId(user: string): string {
  * length). A process that did not see a deletion still answers correctly: the data file is gone,
  * so FileStore answers 410 for it.
  */
+/** Info records kept in process (bff/src/bounded-cache.ts: least recently used first out). */
+const INFO_CACHE_MAX = 10_000
+
 class CachedInfoStore extends FileConfigstore {
-  private readonly cache = new Map<string, Upload>()
+  private readonly cache = boundedCache<string, Upload>({ max: INFO_CACHE_MAX })
 
   override async get(key: string): Promise<Upload | undefined> {
     const hit = this.cache.get(key)
     if (hit) return hit
     const value = await super.get(key)
-    if (value) {
-      if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value as string)
-      this.cache.set(key, value)
-    }
+    if (value) this.cache.set(key, value)
     return value
   }
 
