@@ -577,13 +577,18 @@ class RedisMessages implements MessageStore {
     const parts = messageJsonParts(input)
     const ck = this.keysOf(input.conv)
     const dedup = this.k.dedup(input.conv, input.from, input.cid)
-    return this.guard(() => this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail)).then((res) => {
-      if (res[0] !== 0) return this.appendReplied(input, onStored, res, false, ck, members)
-      const seq = Number(res[1])
-      const stored: AppendResult = { msg: messageOf(input, seq), json: messageJson(parts, seq), dup: false }
-      onStored?.(stored)
-      return stored
-    })
+    // Not through `guard` on the way out (the batch is written at the end of the turn, not in this
+    // tick, so there is nothing to cork): only a failure takes it, to become STORE_UNAVAILABLE.
+    return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail).then(
+      (res) => {
+        if (res[0] !== 0) return this.appendReplied(input, onStored, res, false, ck, members)
+        const seq = Number(res[1])
+        const stored: AppendResult = { msg: messageOf(input, seq), json: messageJson(parts, seq), dup: false }
+        onStored?.(stored)
+        return stored
+      },
+      (err: unknown) => this.guard(() => Promise.reject(err)),
+    )
   }
 
   private async appendAny(input: AppendInput, onStored?: (stored: AppendResult) => void, restored = false): Promise<AppendResult> {
