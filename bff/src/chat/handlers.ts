@@ -45,11 +45,13 @@ export const handlers: HandlerMap = {
     ctx.conn.reply(encode.pong(frame.ts !== undefined ? { serverTime: Date.now(), ts: frame.ts } : { serverTime: Date.now() }), 'pong')
   },
 
-  async send(ctx, frame) {
-    // The decoded frame is a NewMessage plus its `type`: passed as it is on the hottest path.
-    const { msg, dup } = await ctx.chat.send(ctx.user, frame, ctx.conn)
-    ctx.conn.reply(encode.ack(msg, dup), 'ack')
-    ctx.acked(ctx.receivedAt)
+  send(ctx, frame) {
+    // The decoded frame is a NewMessage plus its `type`: passed as it is on the hottest path (and
+    // no async function: one frame and promise fewer per message).
+    return ctx.chat.send(ctx.user, frame, ctx.conn).then(({ msg, dup }) => {
+      ctx.conn.reply(encode.ack(msg, dup), 'ack')
+      ctx.acked(ctx.receivedAt)
+    })
   },
 
   recv(ctx, frame) {

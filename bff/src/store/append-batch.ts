@@ -35,6 +35,13 @@ export interface AppendParts {
   readonly post: Buffer
   /** How many arguments `post` holds. */
   readonly postArgs: number
+  /**
+   * Kept by the batcher at the first batch holding these parts: the keys (a view of `pre`) and
+   * `numKeys` as text. Parts are kept per 1:1 sender (redis.ts `wireOf`): a batch then allocates
+   * neither per message.
+   */
+  batchKeys?: Buffer
+  batchKeyCount?: string
 }
 
 /** At most this many appends in one script call: a larger turn sends several (bounds the script's time in Redis). */
@@ -150,8 +157,8 @@ export class AppendBatcher<R> {
       parts += p.parts.numKeys + 3 + p.parts.postArgs
     }
     const pieces: (Buffer | string)[] = ['EVALSHA', this.o.batchSha, String(numKeys)]
-    for (const p of list) pieces.push(p.parts.pre.subarray(p.parts.keysAt), p.dedup)
-    for (const p of list) pieces.push(String(p.parts.numKeys), p.head, p.tail, p.parts.post)
+    for (const p of list) pieces.push((p.parts.batchKeys ??= p.parts.pre.subarray(p.parts.keysAt)), p.dedup)
+    for (const p of list) pieces.push((p.parts.batchKeyCount ??= String(p.parts.numKeys)), p.head, p.tail, p.parts.post)
     return encodePieces(arrayHeader(parts), pieces)
   }
 }

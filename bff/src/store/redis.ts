@@ -563,7 +563,35 @@ class RedisMessages implements MessageStore {
     return this.cold ? this.k.archiveStream() : meta
   }
 
-  async append(input: AppendInput, onStored?: (stored: AppendResult) => void, restored = false): Promise<AppendResult> {
+  /**
+   * The common case (standalone Redis, no archive gate, the sender a member of a conversation of at
+   * most SUMMARIES_IN_SCRIPT_MAX members, its member list given) without an async function: its
+   * frame and the promises of its awaits were allocated per message, and the reply is handled in
+   * the turn it arrives, one promise hop earlier (issue 15: allocation per message is what the
+   * young generation's collections pay for). Every other case, and every reply but a new seq, take
+   * `appendAny`.
+   */
+  append(input: AppendInput, onStored?: (stored: AppendResult) => void): Promise<AppendResult> {
+    const members = input.members
+    if (this.cluster || this.backlog || !members || members.length > SUMMARIES_IN_SCRIPT_MAX || !members.includes(input.from)) return this.appendAny(input, onStored)
+    const parts = messageJsonParts(input)
+    const ck = this.keysOf(input.conv)
+    const dedup = this.k.dedup(input.conv, input.from, input.cid)
+    // Not through `guard` on the way out (the batch is written at the end of the turn, not in this
+    // tick, so there is nothing to cork): only a failure takes it, to become STORE_UNAVAILABLE.
+    return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail).then(
+      (res) => {
+        if (res[0] !== 0) return this.appendReplied(input, onStored, res, false, ck, members)
+        const seq = Number(res[1])
+        const stored: AppendResult = { msg: messageOf(input, seq), json: messageJson(parts, seq), dup: false }
+        onStored?.(stored)
+        return stored
+      },
+      (err: unknown) => this.guard(() => Promise.reject(err)),
+    )
+  }
+
+  private async appendAny(input: AppendInput, onStored?: (stored: AppendResult) => void, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)
     const { conv } = input
     const ck = this.keysOf(conv)
@@ -582,21 +610,7 @@ class RedisMessages implements MessageStore {
       if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, input.from, this.cold ? '1' : '')
       return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail)
     })
-    if (res[0] === 2) {
-      // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
-      if (this.cold && !restored && (await this.convs.restore(conv))) return this.append(input, onStored, true)
-      throw new AppError('CONV_NOT_FOUND')
-    }
-    if (res[0] === 1 || res[0] === 4) {
-      const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
-      if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
-      const msg = JSON.parse(json) as Message
-      // Cluster: a retry after a failure between the script and the summaries repairs them
-      // (idempotent); a large group: its references, if their write failed.
-      if (after) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
-      else if (large) await this.markByReference(ck, conv, members)
-      return { msg, json, dup: true }
-    }
+    if (res[0] !== 0) return this.appendReplied(input, onStored, res, restored, ck, members)
     const seq = Number(res[1])
     const json = messageJson(parts, seq)
     const stored: AppendResult = { msg: messageOf(input, seq), json, dup: false }
@@ -613,6 +627,33 @@ class RedisMessages implements MessageStore {
     onStored?.(stored)
     if (marking) await marking
     return stored
+  }
+
+  /** The append script's rarer replies: the conversation missing (2), a duplicate (1, or 4: its seq only). */
+  private async appendReplied(
+    input: AppendInput,
+    onStored: ((stored: AppendResult) => void) | undefined,
+    res: AppendReply,
+    restored: boolean,
+    ck: ConvKeys,
+    members: readonly UserId[] | undefined,
+  ): Promise<AppendResult> {
+    const { conv } = input
+    if (res[0] === 2) {
+      // Redis may have lost it (flushed, a new Redis): the archive has the conversation.
+      if (this.cold && !restored && (await this.convs.restore(conv))) return this.appendAny(input, onStored, true)
+      throw new AppError('CONV_NOT_FOUND')
+    }
+    const json = res[0] === 1 ? String(res[1]) : (await this.after(conv, Number(res[1]) - 1, 1))[0]
+    if (json === undefined) throw new AppError('STORE_UNAVAILABLE', 'original message not found')
+    const msg = JSON.parse(json) as Message
+    // Cluster: a retry after a failure between the script and the summaries repairs them
+    // (idempotent); a large group: its references, if their write failed.
+    const large = members !== undefined && members.length > SUMMARIES_IN_SCRIPT_MAX
+    const inScript = !large && members !== undefined && members.includes(input.from)
+    if (!inScript && !large) await this.convs.noteMessage(conv, members ?? input.members, msg.from, msg.seq, json)
+    else if (large) await this.markByReference(ck, conv, members)
+    return { msg, json, dup: true }
   }
 
   /**
