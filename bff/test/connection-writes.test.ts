@@ -107,6 +107,35 @@ describe('connection writes', () => {
     expect(received).toEqual(['group 1', 'ack', 'group 2'])
   })
 
+  it('frames a Buffer shared by many sockets (a group\'s message) once: every socket is written the same frame', async () => {
+    const a = await pair()
+    const b = await pair()
+    const frames: unknown[] = []
+    for (const { conn } of [a, b]) {
+      const socket = (conn.ws as unknown as { _socket: { write(chunk: unknown): boolean } })._socket
+      const write = socket.write.bind(socket)
+      socket.write = (chunk: unknown) => {
+        frames.push(chunk)
+        return write(chunk)
+      }
+    }
+    const shared = Buffer.from('{"type":"msg","m":"é"}')
+    const other = Buffer.from('other')
+    expect(a.conn.write(shared, true)).toBe(true)
+    expect(b.conn.write(shared, true)).toBe(true)
+    expect(a.conn.write(other, true)).toBe(true)
+    expect(b.conn.write(shared, true)).toBe(true)
+    // One frame object for the run of `shared`; another Buffer in between frames it again.
+    expect(frames).toHaveLength(4)
+    expect(frames[1]).toBe(frames[0])
+    expect(frames[2]).not.toBe(frames[0])
+    expect(frames[3]).not.toBe(frames[0])
+    expect(frames[3]).toEqual(frames[0])
+    await expect.poll(() => b.received.length).toBe(2)
+    expect(a.received).toEqual([shared.toString(), 'other'])
+    expect(b.received).toEqual([shared.toString(), shared.toString()])
+  })
+
   it('still cuts a reader past the unsent-bytes bound, counting the bytes framed here', async () => {
     const { conn, client, slow } = await pair(256 * 1024)
     const closed = new Promise<number>((r) => client.once('close', (code) => r(code)))
