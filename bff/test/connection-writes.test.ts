@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
 import { Connection } from '../src/gateway/connection'
 import type { ConnectionLimits } from '../src/gateway/connection'
+import { WelcomedConnection } from '../src/gateway/gateway'
 import { textFrame } from '../src/gateway/ws-frame'
 
 const limits = (slowConsumerBytes: number, slow: number[]): ConnectionLimits => ({
@@ -28,7 +29,7 @@ afterEach(() => {
 })
 
 /** A server Connection and the client socket at its other end. */
-async function pair(slowConsumerBytes = 1 << 30) {
+async function pair(slowConsumerBytes = 1 << 30, Kind: typeof Connection = Connection) {
   const http = createServer()
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false })
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
@@ -38,7 +39,7 @@ async function pair(slowConsumerBytes = 1 << 30) {
   client.on('message', (data) => received.push((data as Buffer).toString()))
   await new Promise((r) => client.once('open', r))
   const slow: number[] = []
-  const conn = new Connection(await accepted, 'u1', 's1', limits(slowConsumerBytes, slow), Date.now() + 60_000)
+  const conn = new Kind(await accepted, 'u1', 's1', limits(slowConsumerBytes, slow), Date.now() + 60_000)
   closers.push(() => {
     client.terminate()
     wss.close()
@@ -81,8 +82,18 @@ describe('connection writes', () => {
     expect(received).toEqual(want)
   })
 
-  it('writes a `now` frame (a group\'s message) at once, not held for the turn, and behind what the turn already holds', async () => {
-    const { conn, received } = await pair()
+  it.each([
+    ['a Connection', Connection],
+    // The gateway's own (every client's): it once dropped `now`, so a group's frame waited for the turn.
+    ['a welcomed connection', WelcomedConnection],
+  ])('writes a `now` frame (a group\'s message) at once on %s, not held for the turn, and behind what the turn already holds', async (_, Kind) => {
+    const { conn, received } = await pair(1 << 30, Kind)
+    if (conn instanceof WelcomedConnection) {
+      conn.holdUntilWelcome(1 << 20)
+      expect(conn.welcome('welcome')).toBe(true)
+      await expect.poll(() => received).toEqual(['welcome'])
+      received.length = 0
+    }
     const socket = (conn.ws as unknown as { _socket: { writableCorked: number } })._socket
     expect(conn.write(Buffer.from('group 1'), true)).toBe(true)
     // Handed to the socket: nothing corked until the end of the turn.
@@ -94,6 +105,35 @@ describe('connection writes', () => {
     expect(socket.writableCorked).toBe(0)
     await expect.poll(() => received.length).toBe(3)
     expect(received).toEqual(['group 1', 'ack', 'group 2'])
+  })
+
+  it('frames a Buffer shared by many sockets (a group\'s message) once: every socket is written the same frame', async () => {
+    const a = await pair()
+    const b = await pair()
+    const frames: unknown[] = []
+    for (const { conn } of [a, b]) {
+      const socket = (conn.ws as unknown as { _socket: { write(chunk: unknown): boolean } })._socket
+      const write = socket.write.bind(socket)
+      socket.write = (chunk: unknown) => {
+        frames.push(chunk)
+        return write(chunk)
+      }
+    }
+    const shared = Buffer.from('{"type":"msg","m":"é"}')
+    const other = Buffer.from('other')
+    expect(a.conn.write(shared, true)).toBe(true)
+    expect(b.conn.write(shared, true)).toBe(true)
+    expect(a.conn.write(other, true)).toBe(true)
+    expect(b.conn.write(shared, true)).toBe(true)
+    // One frame object for the run of `shared`; another Buffer in between frames it again.
+    expect(frames).toHaveLength(4)
+    expect(frames[1]).toBe(frames[0])
+    expect(frames[2]).not.toBe(frames[0])
+    expect(frames[3]).not.toBe(frames[0])
+    expect(frames[3]).toEqual(frames[0])
+    await expect.poll(() => b.received.length).toBe(2)
+    expect(a.received).toEqual([shared.toString(), 'other'])
+    expect(b.received).toEqual([shared.toString(), shared.toString()])
   })
 
   it('still cuts a reader past the unsent-bytes bound, counting the bytes framed here', async () => {

@@ -49,6 +49,29 @@ export const GROUPS_CHANNEL = '*groups'
 /** How long a joining node waits for the `here` of every node already holding the user. */
 const JOIN_WAIT_MS = 1000
 
+/** Groups of more than this many members have their fan-out kept (`Delivery.fanOutOf`). */
+const FANOUT_KEPT_MIN = 32
+
+/** Large groups whose fan-out is kept at once; past it they are all dropped (each holds a reference per member here). */
+const FANOUTS_KEPT_MAX = 256
+
+/** A large group's fan-out on this node, valid while its three sources are as they were. */
+interface FanOut {
+  readonly members: readonly UserId[]
+  /** `Outlets.version` and `Delivery.routing` when it was worked out. */
+  readonly devices: number
+  readonly routing: number
+  /** Every device here of the members held only here. */
+  readonly local: readonly Outlet[]
+  /** Members some other node may hold (or none: not here at all): one publish each. */
+  readonly away: readonly UserId[]
+}
+
+/** The bus payload of one message, built at the first member it is published for. */
+interface BusPush {
+  payload: string | undefined
+}
+
 export class Delivery {
   /** Other nodes known to hold a device of a user held here; absent: none. */
   private readonly remote = new Map<UserId, Set<string>>()
@@ -57,6 +80,10 @@ export class Delivery {
   /** Users with no device here whose routing is kept for their offline grace (`keep`). */
   private readonly kept = new Set<UserId>()
   private readonly joinWaiters = new Map<UserId, () => void>()
+  /** Moves whenever `learning` or `remote` change: a kept fan-out (`fanOuts`) is stale then. */
+  private routing = 0
+  /** Large groups' fan-outs by conversation (`fanOutOf`). */
+  private readonly fanOuts = new Map<string, FanOut>()
   /** The last bus payload's frame: members of one group on this node share one encoding. */
   private lastPayload = ''
   private lastFrame: Buffer = Buffer.alloc(0)
@@ -99,6 +126,7 @@ export class Delivery {
    */
   async join(user: UserId): Promise<void> {
     this.learning.add(user)
+    this.routing++
     try {
       const nodes = await this.bus.publish(user, `${this.node}|j|`)
       const expected = nodes - 1
@@ -117,6 +145,7 @@ export class Delivery {
       }
     } finally {
       this.learning.delete(user)
+      this.routing++
     }
   }
 
@@ -143,6 +172,7 @@ export class Delivery {
     this.remote.delete(user)
     this.learning.delete(user)
     this.kept.delete(user)
+    this.routing++
     await this.bus.publish(user, `${this.node}|l|`)
   }
 
@@ -175,48 +205,99 @@ export class Delivery {
     // group, one Buffer shared by every socket.
     const frameJson = encode.msg(msg.json)
     const shared = members.length > 2
-    const frame = shared ? Buffer.from(frameJson) : frameJson
-    // Built at the first user some other node may hold (none, mostly, for a 1:1 on one node).
-    let payload: string | undefined
+    const bus: BusPush = { payload: undefined }
     let localSends = 0
-    for (const user of members) {
-      let got = false
-      let missed = false
-      const list = this.devices.of(user)
-      if (list) {
-        for (const conn of list) {
-          if (conn === except) continue
-          const r = pushMessage(conn, frame, msg, shared)
-          if (r === 'sent') {
-            got = true
-            localSends++
-          } else if (r === 'missed') missed = true
-        }
-      }
-      if (!this.viaBus(user)) {
-        // Every device of the user is here: nobody else to reach.
-        if (missed) this.enqueue(user, msg, msg.json)
-        continue
-      }
-      this.begin()
-      // The publish reaches this node too when it routes the user (its own publications are
-      // ignored): that one is no device elsewhere.
-      const self = this.routes(user) ? 1 : 0
-      this.bus.publish(user, (payload ??= `${this.node}|m|${msg.json}`)).then(
-        (nodes) => {
-          const elsewhere = nodes - self
-          if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg, msg.json)
-          this.end()
-        },
-        (err: unknown) => {
-          // Stored and acked already: the recipient's next sync fetches it from history.
-          this.log.warn({ err, user }, 'publish failed')
-          if (missed) this.enqueue(user, msg, msg.json)
-          this.end()
-        },
-      )
+    if (members.length > FANOUT_KEPT_MIN) {
+      const frame = Buffer.from(frameJson)
+      const plan = this.fanOutOf(msg.conv, members)
+      localSends = this.pushLocal(plan.local, frame, msg, except)
+      for (const user of plan.away) localSends += this.toUser(user, frame, msg, sender, except, true, bus)
+    } else {
+      const frame = shared ? Buffer.from(frameJson) : frameJson
+      for (const user of members) localSends += this.toUser(user, frame, msg, sender, except, shared, bus)
     }
     if (localSends > 0) this.metrics.framesOut.inc({ type: 'msg' }, localSends)
+  }
+
+  /**
+   * A large group's fan-out on this node, worked out again only when its member list, this node's
+   * devices or what it knows of the other nodes changed: the loop over 1,000 members looked each
+   * up (devices, then three routing sets) and built an array per member, which the raw router's
+   * loop over its sockets does not (issue 15, group of 1,000).
+   */
+  private fanOutOf(conv: string, members: readonly UserId[]): FanOut {
+    const kept = this.fanOuts.get(conv)
+    if (kept && kept.members === members && kept.devices === this.devices.version && kept.routing === this.routing) return kept
+    const local: Outlet[] = []
+    const away: UserId[] = []
+    for (const user of members) {
+      if (this.viaBus(user)) away.push(user)
+      else for (const conn of this.devices.of(user)!) local.push(conn)
+    }
+    const plan: FanOut = { members, devices: this.devices.version, routing: this.routing, local, away }
+    if (!kept && this.fanOuts.size >= FANOUTS_KEPT_MAX) this.fanOuts.clear()
+    this.fanOuts.set(conv, plan)
+    return plan
+  }
+
+  /**
+   * A group's frame to `outlets`, devices of users held only here: no bus, so a device that missed
+   * it (closed, too slow) queues it for its user, once per user. Returns the frames sent.
+   */
+  private pushLocal(outlets: readonly Outlet[], frame: Buffer, msg: MessageRef, except: Outlet | undefined): number {
+    let sent = 0
+    let missed: Set<UserId> | undefined
+    for (let i = 0; i < outlets.length; i++) {
+      const conn = outlets[i]!
+      if (conn === except) continue
+      const r = pushMessage(conn, frame, msg, true)
+      if (r === 'sent') sent++
+      else if (r === 'missed') (missed ??= new Set()).add(conn.user)
+    }
+    if (missed) for (const user of missed) this.enqueue(user, msg, msg.json)
+    return sent
+  }
+
+  /**
+   * `msg` to every device of `user` here, and through the bus when other nodes may hold one; queued
+   * when no device took it. Returns the frames sent here.
+   */
+  private toUser(user: UserId, frame: Buffer | string, msg: MessageRef, sender: UserId, except: Outlet | undefined, shared: boolean, bus: BusPush): number {
+    let sent = 0
+    let missed = false
+    const list = this.devices.of(user)
+    if (list) {
+      for (const conn of list) {
+        if (conn === except) continue
+        const r = pushMessage(conn, frame, msg, shared)
+        if (r === 'sent') sent++
+        else if (r === 'missed') missed = true
+      }
+    }
+    if (!this.viaBus(user)) {
+      // Every device of the user is here: nobody else to reach.
+      if (missed) this.enqueue(user, msg, msg.json)
+      return sent
+    }
+    const got = sent > 0
+    this.begin()
+    // The publish reaches this node too when it routes the user (its own publications are
+    // ignored): that one is no device elsewhere.
+    const self = this.routes(user) ? 1 : 0
+    this.bus.publish(user, (bus.payload ??= `${this.node}|m|${msg.json}`)).then(
+      (nodes) => {
+        const elsewhere = nodes - self
+        if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg, msg.json)
+        this.end()
+      },
+      (err: unknown) => {
+        // Stored and acked already: the recipient's next sync fetches it from history.
+        this.log.warn({ err, user }, 'publish failed')
+        if (missed) this.enqueue(user, msg, msg.json)
+        this.end()
+      },
+    )
+    return sent
   }
 
   /** An ephemeral frame to every device of `users` (except one connection). Never queued. */
@@ -365,6 +446,7 @@ export class Delivery {
   /** `join`, `here`, `leave` of another node holding `user`. */
   private membership(user: UserId, node: string, kind: 'j' | 'h' | 'l'): void {
     if (!this.routes(user)) return
+    this.routing++
     if (kind === 'l') {
       const set = this.remote.get(user)
       set?.delete(node)

@@ -56,6 +56,11 @@ export interface Outlet {
 
 /** The outlets of this process by user (the gateway's LocalDevices). */
 export interface Outlets {
+  /**
+   * Moves whenever any user's outlets change (one added or removed): what was worked out from them
+   * (a large group's fan-out, `Delivery`) is stale then.
+   */
+  readonly version: number
   of(user: UserId): readonly Outlet[] | undefined
   has(user: UserId): boolean
   users(): IterableIterator<UserId>

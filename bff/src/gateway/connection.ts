@@ -76,6 +76,25 @@ export function corkUpgrade(socket: Duplex): void {
   if (socket instanceof Socket) corkForTurn(socket)
 }
 
+/**
+ * The last shared Buffer written and its frame. A group's message is one Buffer written to every
+ * member's socket in one loop: a server's frames are not masked (RFC 6455, 5.1), so its frame is
+ * the same bytes for every socket and is built once, at the first, and written whole to all the
+ * others. ws's `send` of a Buffer built a header per socket and wrote the two through a cork of its
+ * own and a writev (issue 15, group of 1,000: that per-socket work was the fan-out's CPU besides
+ * the write system calls). One entry: held until the next shared Buffer, a frame's bytes.
+ */
+let sharedData: Buffer | undefined
+let sharedFrame: Buffer = Buffer.alloc(0)
+
+function framedOnce(data: Buffer): Buffer {
+  if (data !== sharedData) {
+    sharedData = data
+    sharedFrame = textFrame(data)
+  }
+  return sharedFrame
+}
+
 /** The net.Socket under a ws socket (ws keeps it as `_socket`; undefined once it is gone). */
 function rawSocket(ws: WebSocket): Socket | undefined {
   return (ws as unknown as { _socket?: Socket })._socket
@@ -206,13 +225,13 @@ export class Connection implements Outlet {
     // turn (1,000 members: the fan-out loop's ~0.7 ms before the first write). A socket already
     // corked in this turn keeps the order: the frame goes behind what it holds.
     if (!now) corkForTurn(socket)
-    // A string is framed here and written as one Buffer (ws-frame.ts). Safe beside ws's own writes
-    // (pings, close, replyAndDrain): without permessage-deflate ws writes every frame at once, in
-    // call order, so frames never interleave; its bufferedAmount counts these bytes too (the
-    // socket's), which keeps the slow-consumer bound whole. A Buffer is shared by many sockets (a
-    // group's frame): ws writes it with a header of its own, uncopied.
-    if (typeof data === 'string' && socket) socket.write(textFrame(data))
-    else this.ws.send(data, TEXT)
+    // A string is framed here and written as one Buffer (ws-frame.ts); a Buffer is shared by many
+    // sockets (a group's frame): framed once for all of them (`framedOnce`). Safe beside ws's own
+    // writes (pings, close, replyAndDrain): without permessage-deflate ws writes every frame at
+    // once, in call order, so frames never interleave; its bufferedAmount counts these bytes too
+    // (the socket's), which keeps the slow-consumer bound whole.
+    if (!socket) this.ws.send(data, TEXT)
+    else socket.write(typeof data === 'string' ? textFrame(data) : framedOnce(data))
     return true
   }
 

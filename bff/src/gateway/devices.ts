@@ -6,9 +6,12 @@ import type { Connection } from './connection'
 export class LocalDevices implements Outlets {
   /** A user's one connection as it is (most users have one device), an array from the second on. */
   private readonly byUser = new Map<UserId, Connection | Connection[]>()
+  /** Outlets.version: moved by every add and remove. */
+  version = 0
 
   /** Returns true when it is the user's first device on this process. */
   add(conn: Connection): boolean {
+    this.version++
     const held = this.byUser.get(conn.user)
     if (held === undefined) {
       this.byUser.set(conn.user, conn)
@@ -23,6 +26,7 @@ export class LocalDevices implements Outlets {
   remove(conn: Connection): boolean {
     const held = this.byUser.get(conn.user)
     if (held === undefined) return false
+    this.version++
     if (!Array.isArray(held)) {
       if (held !== conn) return false
       this.byUser.delete(conn.user)

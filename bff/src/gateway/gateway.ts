@@ -528,9 +528,9 @@ function presenceField(node: string, conn: Connection): string {
  * `welcome`, then writes them after it, in order. PROTOCOL.md, Connecting: `welcome` is the first
  * frame. What is held is bounded like any unsent bytes (SLOW_CONSUMER_BYTES: cut 4009 beyond); the
  * holder exists only while the connection is set up, so an established connection carries one
- * empty field.
+ * empty field. Exported for its tests (connection-writes.test.ts).
  */
-class WelcomedConnection extends Connection {
+export class WelcomedConnection extends Connection {
   private held: { frames: Array<Buffer | string>; bytes: number; maxBytes: number } | undefined
 
   /** From now until `welcome` (or `dropHeld`), writes are held. */
@@ -538,9 +538,11 @@ class WelcomedConnection extends Connection {
     this.held = { frames: [], bytes: 0, maxBytes }
   }
 
-  override write(data: Buffer | string): boolean {
+  override write(data: Buffer | string, now = false): boolean {
     const held = this.held
-    if (held === undefined) return super.write(data)
+    // `now` passed on: dropped here, a group's frame was corked for the turn like any other and
+    // every member's write waited for the whole fan-out loop (issue 15, group of 1,000).
+    if (held === undefined) return super.write(data, now)
     if (!this.open) return false
     held.bytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length
     if (held.bytes > held.maxBytes) {

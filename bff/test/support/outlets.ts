@@ -6,9 +6,18 @@ import type { Outlet, Outlets } from '../../src/chat/outlet'
 
 export class HeldOutlets<T extends Outlet> implements Outlets {
   readonly byUser = new Map<string, T[]>()
+  version = 0
   add(o: T): T {
+    this.version++
     this.byUser.set(o.user, [...(this.byUser.get(o.user) ?? []), o])
     return o
+  }
+  /** A device gone (closed and counted out, as the gateway's LocalDevices.remove). */
+  remove(o: T): void {
+    this.version++
+    const left = (this.byUser.get(o.user) ?? []).filter((x) => x !== o)
+    if (left.length > 0) this.byUser.set(o.user, left)
+    else this.byUser.delete(o.user)
   }
   of(user: string) {
     return this.byUser.get(user)
