@@ -109,6 +109,9 @@ describe('h5 chat list positions in Chromium', () => {
     conv = (await bob.direct('posalice')).id
     await seed(bob, conv, 1, TOTAL)
     await alice.page.locator('.cr', { hasText: 'Bob' }).click()
+    // The page itself may take a while on a busy machine (3,000 pushes just went through the client);
+    // the position is what is judged, once it is there.
+    await alice.page.locator('#msgs').waitFor({ timeout: 30_000 })
     const newest = `p${TOTAL}`
     await expect
       .poll(async () => {
