@@ -180,3 +180,41 @@ describe('the offline queue read kept for a first sync (Outlet.queued)', () => {
     expect(b.types()).toEqual(['sync.done', 'sync.done', 'sync.done'])
   })
 })
+
+describe('the peers\' presence read early at a connect (EarlyPresence)', () => {
+  /** Counts the presence reads the service makes itself, with the users each read named. */
+  function countReads(): string[][] {
+    const reads: string[][] = []
+    const get = engine.presence.get.bind(engine.presence)
+    engine.presence.get = (users) => {
+      reads.push([...users])
+      return get(users)
+    }
+    return reads
+  }
+
+  it('is taken when the peers are the ones it was read for, read again for the peers as they are otherwise', async () => {
+    await engine.users.upsert({ id: 'carol', name: 'carol' })
+    await chat.send('alice', { cid: 'c-0000001', conv: 'd:alice:bob', kind: 'text', body: { text: 'hi' } })
+    await engine.presence.connected('bob', 'n1/s1')
+    const first = await chat.connected('alice', false, chat.summary('alice'))
+    expect(first).toEqual({ items: [{ user: 'bob', online: true }], peers: 'bob' })
+
+    const reads = countReads()
+    const early = { peers: first.peers, read: Promise.resolve([{ user: 'bob', online: true }]) }
+    expect(await chat.connected('alice', false, chat.summary('alice'), early)).toEqual(first)
+    expect(reads).toEqual([])
+
+    // A peer met since: the early read names the old peers only and is not taken.
+    await chat.send('carol', { cid: 'c-0000002', conv: 'd:alice:carol', kind: 'text', body: { text: 'hi' } })
+    reads.length = 0 // the new 1:1's introduction of the two
+    const later = await chat.connected('alice', false, chat.summary('alice'), early)
+    expect(later.peers.split(' ').sort()).toEqual(['bob', 'carol'])
+    expect(later.items).toHaveLength(2)
+    expect(reads.map((r) => [...r].sort())).toEqual([['bob', 'carol']])
+    // A failed early read is made again.
+    const failed = { peers: later.peers, read: Promise.reject(new Error('store away')) }
+    expect((await chat.connected('alice', false, chat.summary('alice'), failed)).items).toEqual(later.items)
+    expect(reads).toHaveLength(2)
+  })
+})

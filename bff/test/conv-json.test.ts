@@ -33,7 +33,7 @@ describe('convs with stored last messages', () => {
     const c = conv('d:a:d', 0)
     setRawLast(a, text)
     setRawLast(b, image)
-    const frame = encodeConvs('r1', [a, b, c])
+    const frame = encodeConvs('r1', [a, b, c]).toString()
     const generic = encode.convs({ rid: 'r1', items: [{ ...a, lastMsg: JSON.parse(text) as Message }, { ...b, lastMsg: JSON.parse(image) as Message }, c] })
     expect(JSON.parse(frame)).toEqual(JSON.parse(generic))
     expect(decodeServerFrame(frame)).toEqual(decodeServerFrame(generic))
@@ -52,7 +52,7 @@ describe('convs with stored last messages', () => {
     expect(m.seq).toBe(12)
     expect(rawLast(c)).toBeUndefined()
     replaceLast(c, { ...m, kind: 'hidden', body: {} })
-    expect((JSON.parse(encodeConvs('r', [c])) as { items: Conversation[] }).items[0]!.lastMsg!.kind).toBe('hidden')
+    expect((JSON.parse(encodeConvs('r', [c]).toString()) as { items: Conversation[] }).items[0]!.lastMsg!.kind).toBe('hidden')
   })
 
   it('encodes every field of a conversation as JSON.stringify does, member profiles kept encoded on the profile', () => {
@@ -77,14 +77,40 @@ describe('convs with stored last messages', () => {
     const direct = conv('d:a:b', 4)
     direct.members = [ann, direct.members[1]!]
     direct.muted = false
-    const frame = encodeConvs('r"2', [group, direct])
+    const frame = encodeConvs('r"2', [group, direct]).toString()
     expect(JSON.parse(frame)).toEqual(JSON.parse(JSON.stringify({ type: 'convs', rid: 'r"2', items: [group, direct] })))
     expect(decodeServerFrame(frame)).toEqual(decodeServerFrame(encode.convs({ rid: 'r"2', items: [group, direct] })))
     // The profile's JSON is kept (not listed by JSON.stringify) and used for the next list.
     expect(Object.keys(ann)).toEqual(['id', 'name', 'avatar'])
     expect(JSON.stringify(ann)).toBe('{"id":"a","name":"Ann \\"A\\" \\\\ 安","avatar":"https://x/a.png"}')
-    expect(encodeConvs('r', [])).toBe('{"type":"convs","rid":"r","items":[]}')
+    expect(encodeConvs('r', []).toString()).toBe('{"type":"convs","rid":"r","items":[]}')
     const frozen = Object.freeze({ id: 'c', name: 'C' })
-    expect(JSON.parse(encodeConvs('r', [{ ...direct, members: [frozen] }]))).toMatchObject({ items: [{ members: [{ id: 'c', name: 'C' }] }] })
+    expect(JSON.parse(encodeConvs('r', [{ ...direct, members: [frozen] }]).toString())).toMatchObject({ items: [{ members: [{ id: 'c', name: 'C' }] }] })
+  })
+
+  it('writes long, non-ASCII and escaped strings and any number as JSON.stringify does, a list past the kept buffer too, each frame its own bytes', () => {
+    const long = '长'.repeat(40) + 'x'.repeat(70) + '\u2028 "q" \\ \n' + '\ud83d\ude00'
+    const many = Array.from({ length: 300 }, (_, i) => {
+      const c = conv(`d:a:${String(i).padStart(4, '0')}`, i)
+      c.members = [{ id: 'a', name: i % 2 ? long : `A${i}` }, { id: 'b', name: 'B' }]
+      c.createdAt = i % 3 === 0 ? -i : i + 0.5
+      c.unread = Number.MAX_SAFE_INTEGER
+      setRawLast(c, stored(i + 1, 'text', { text: i % 2 ? long : 'plain' }))
+      return c
+    })
+    const titled: Conversation = { ...conv('g:bbbbbbbb', 1), kind: 'group', title: long, owner: 'a"b', admins: ['a', '安'], joinedSeq: 0, pinned: Number.NaN }
+    const first = encodeConvs('r1', [titled])
+    const before = Buffer.from(first)
+    const big = encodeConvs('r\u0001', many)
+    expect(big.length).toBeGreaterThan(64 * 1024)
+    const parsedLast = many.map((c) => ({ ...c, lastMsg: JSON.parse(rawLast(c)!) as Message }))
+    // The same values as JSON.stringify writes (the fields in the schema's order, not the objects').
+    const same = (frame: Buffer, rid: string, items: readonly Conversation[]) => expect(JSON.parse(frame.toString())).toEqual(JSON.parse(JSON.stringify({ type: 'convs', rid, items })))
+    same(big, 'r\u0001', parsedLast)
+    same(first, 'r1', [titled])
+    // Written into the buffer the process keeps: each frame is a copy, untouched by the next.
+    expect(first.equals(before)).toBe(true)
+    same(encodeConvs('r2', [titled]), 'r2', [titled])
+    expect(encodeConvs('r2', [titled]).length).toBe(Buffer.byteLength(JSON.stringify({ type: 'convs', rid: 'r2', items: [titled] })))
   })
 })

@@ -97,6 +97,25 @@ describe('offline grace', () => {
     expect(await fields(b)).toEqual([])
   })
 
+  it('a device back within the grace is told the presence of its peers as they are now: a peer met since the close too', async () => {
+    const { a, b, alice, bob } = await pair('n')
+    await bob.close()
+    // Bob's closed socket was told of Alice (kept for the grace); Carol opens a 1:1 with Bob meanwhile.
+    const c = t.uid('nc')
+    const carol = (await t.connect(c)).client
+    const cid = newCid()
+    carol.send({ type: 'send', cid, conv: directConvId(c, b), kind: 'text', body: { text: 'hello' } })
+    await carol.nextOf('ack', (f) => f.cid === cid)
+    const bob2 = (await t.connect(b)).client
+    const items = (await bob2.nextOf('presences')).items
+    expect([...items].sort((x, y) => x.user.localeCompare(y.user))).toEqual([{ user: a, online: true }, { user: c, online: true }].sort((x, y) => x.user.localeCompare(y.user)))
+    // Back again within the grace: the same two, read beside the summary this time.
+    await bob2.close()
+    const bob3 = (await t.connect(b)).client
+    expect((await bob3.nextOf('presences')).items).toEqual(items)
+    await Promise.all([alice.close(), carol.close(), bob3.close()])
+  })
+
   it('a device that does not come back is announced offline exactly once, after the grace', async () => {
     const { b, alice, bob } = await pair('g')
     const mark = alice.frames.length

@@ -110,20 +110,24 @@ export class CatchUp {
     const earlyQueue = out.queued
     out.summary = out.queued = undefined
     let states = early ? await early.catch(() => undefined) : undefined
+    // Each conversation's place in `states`: one index serves the check below, membership and the cursors.
+    let at = states && indexOf(states)
     // A cursor it does not cover (a conversation new since, or a message the device got live
     // meanwhile): read afresh.
-    if (!states || !covers(states, given)) {
+    if (!states || !at || !covers(states, at, given)) {
       // Something changed since that read: the `convs` it was kept for reads afresh too.
       out.listing = undefined
       states = await this.deps.engine.convs.overview(user, SEQS_ONLY)
+      at = indexOf(states)
     }
     const canon = this.deps.canonical
     const ids = states.map((s) => (canon ? canon(s.conv) : s.conv))
-    const mine = new Set(ids)
-    const cursors = new Map<ConvId, number>()
+    // The highest cursor given per conversation of `states`, by index (none given: undefined).
+    const cursors = new Array<number | undefined>(states.length)
     const endings: string[] = []
     for (const c of given) {
-      if (!mine.has(c.conv)) {
+      const i = at.get(c.conv)
+      if (i === undefined) {
         // A group the user left or was removed from: their devices still hold its cursor, and
         // nothing after it is theirs but the change that ended it, which a device away at the time
         // gets here. The rest of the sync goes on (PROTOCOL.md, Groups).
@@ -134,16 +138,16 @@ export class CatchUp {
         }
         throw new AppError('NOT_MEMBER', `not a member of ${c.conv}`)
       }
-      cursors.set(c.conv, Math.max(cursors.get(c.conv) ?? 0, c.seq))
+      cursors[i] = Math.max(cursors[i] ?? 0, c.seq)
     }
-    ids.forEach((id, i) => {
-      const cursor = cursors.get(id)
+    for (let i = 0; i < ids.length; i++) {
+      const cursor = cursors[i]
       if (cursor !== undefined && cursor > states[i]!.lastSeq) {
-        throw new AppError('SEQ_RANGE_INVALID', `cursor ${cursor} of ${id} is past its last seq ${states[i]!.lastSeq}`)
+        throw new AppError('SEQ_RANGE_INVALID', `cursor ${cursor} of ${ids[i]} is past its last seq ${states[i]!.lastSeq}`)
       }
-    })
+    }
     // The client holds everything up to its cursors: a live push of those is not sent again.
-    for (const [conv, cursor] of cursors) sent.raise(canon ? canon(conv) : conv, cursor)
+    for (let i = 0; i < ids.length; i++) if (cursors[i] !== undefined) sent.raise(ids[i]!, cursors[i]!)
 
     // The queue holds references only: what it names is read below with everything else, and
     // its last id is the cursor the client acknowledges. The first sync of a connection takes the
@@ -162,7 +166,7 @@ export class CatchUp {
     for (let i = 0; i < ids.length; i++) {
       const conv = ids[i]!
       const lastSeq = states[i]!.lastSeq
-      const given = cursors.get(conv)
+      const given = cursors[i]
       // Up to date (a reconnect's usual case): nothing to read, the joining seq cannot matter.
       if (given !== undefined && given >= lastSeq) continue
       const floor = await this.deps.floor(conv, user)
@@ -252,12 +256,20 @@ export class CatchUp {
 
 const NO_CONVS: ReadonlySet<ConvId> = new Set()
 
-/** Whether every cursor names a conversation of `states` at or below its last seq. */
-function covers(states: readonly ConvSeqState[], given: readonly ConvSeq[]): boolean {
-  if (given.length === 0) return true
-  const last = new Map<ConvId, number>()
-  for (const s of states) last.set(s.conv, s.lastSeq)
-  return given.every((c) => c.seq <= (last.get(c.conv) ?? -1))
+/** Each conversation's index in `states` (a conversation listed twice: its first). */
+function indexOf(states: readonly ConvSeqState[]): Map<ConvId, number> {
+  const at = new Map<ConvId, number>()
+  for (let i = 0; i < states.length; i++) if (!at.has(states[i]!.conv)) at.set(states[i]!.conv, i)
+  return at
+}
+
+/** Whether every cursor names a conversation of `states` (indexed by `at`) at or below its last seq. */
+function covers(states: readonly ConvSeqState[], at: ReadonlyMap<ConvId, number>, given: readonly ConvSeq[]): boolean {
+  for (const c of given) {
+    const i = at.get(c.conv)
+    if (i === undefined || c.seq > states[i]!.lastSeq) return false
+  }
+  return true
 }
 
 interface ConvSeqState {

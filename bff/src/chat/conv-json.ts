@@ -61,11 +61,25 @@ export function replaceLast(c: Conversation, m: Message): void {
   c.lastMsg = m
 }
 
-/** The `convs` frame: each conversation encoded once, a last message held as text spliced in unparsed. */
-export function encodeConvs(rid: string, items: readonly Conversation[]): string {
-  let out = `{"type":"convs","rid":${JSON.stringify(rid)},"items":[`
-  for (let i = 0; i < items.length; i++) out += (i === 0 ? '' : ',') + encodeConv(items[i]!)
-  return `${out}]}`
+/**
+ * The `convs` frame's JSON as one Buffer (Connection writes a Buffer as it is): each conversation
+ * written straight into bytes, a last message held as text spliced in unparsed. Building it as a
+ * string cost a reconnect two copies and a heap of pieces (issue 15, a storm's allocation profile:
+ * the pieces of `encodeConv`'s concatenations were 9% of the bytes allocated, and the finished
+ * string was flattened and encoded to UTF-8 once more to be framed); here the bytes are written
+ * once into a buffer kept by the process and copied out whole.
+ */
+export function encodeConvs(rid: string, items: readonly Conversation[]): Buffer {
+  const w = writer()
+  w.ascii('{"type":"convs","rid":')
+  w.jsonString(rid)
+  w.ascii(',"items":[')
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) w.byte(COMMA)
+    encodeConv(w, items[i]!)
+  }
+  w.ascii(']}')
+  return w.done()
 }
 
 /**
@@ -100,30 +114,190 @@ void CONV_FIELDS
  * held as text is spliced in without the slice and copy of the whole object's JSON it took.
  * `test/conv-json.test.ts` compares it with JSON.stringify.
  */
-export function encodeConv(c: Conversation): string {
-  let s = `{"id":${JSON.stringify(c.id)},"kind":${JSON.stringify(c.kind)}`
-  if (c.title !== undefined) s += `,"title":${JSON.stringify(c.title)}`
-  s += ',"members":['
+function encodeConv(w: Writer, c: Conversation): void {
+  w.ascii('{"id":')
+  w.jsonString(c.id)
+  w.ascii(',"kind":')
+  w.jsonString(c.kind)
+  if (c.title !== undefined) {
+    w.ascii(',"title":')
+    w.jsonString(c.title)
+  }
+  w.ascii(',"members":[')
   const members = c.members
-  for (let i = 0; i < members.length; i++) s += (i === 0 ? '' : ',') + userJson(members[i]!)
-  s += `],"createdAt":${num(c.createdAt)},"lastSeq":${num(c.lastSeq)}`
+  for (let i = 0; i < members.length; i++) {
+    if (i > 0) w.byte(COMMA)
+    w.text(userJson(members[i]!))
+  }
+  w.ascii('],"createdAt":')
+  w.num(c.createdAt)
+  w.ascii(',"lastSeq":')
+  w.num(c.lastSeq)
   const held = raw.get(c)
-  if (held !== undefined) s += `,"lastMsg":${held.json}`
-  else if (c.lastMsg !== undefined) s += `,"lastMsg":${JSON.stringify(c.lastMsg)}`
-  s += `,"readSeq":${num(c.readSeq)},"unread":${num(c.unread)}`
-  if (c.peerRead !== undefined) s += `,"peerRead":${num(c.peerRead)}`
-  if (c.owner !== undefined) s += `,"owner":${JSON.stringify(c.owner)}`
-  if (c.admins !== undefined) s += `,"admins":${JSON.stringify(c.admins)}`
-  if (c.joinedSeq !== undefined) s += `,"joinedSeq":${num(c.joinedSeq)}`
-  if (c.muted !== undefined) s += `,"muted":${c.muted ? 'true' : 'false'}`
-  if (c.pinned !== undefined) s += `,"pinned":${num(c.pinned)}`
-  if (c.mentionSeq !== undefined) s += `,"mentionSeq":${num(c.mentionSeq)}`
-  return `${s}}`
+  if (held !== undefined) {
+    w.ascii(',"lastMsg":')
+    w.text(held.json)
+  } else if (c.lastMsg !== undefined) {
+    w.ascii(',"lastMsg":')
+    w.text(JSON.stringify(c.lastMsg))
+  }
+  w.ascii(',"readSeq":')
+  w.num(c.readSeq)
+  w.ascii(',"unread":')
+  w.num(c.unread)
+  if (c.peerRead !== undefined) {
+    w.ascii(',"peerRead":')
+    w.num(c.peerRead)
+  }
+  if (c.owner !== undefined) {
+    w.ascii(',"owner":')
+    w.jsonString(c.owner)
+  }
+  if (c.admins !== undefined) {
+    w.ascii(',"admins":')
+    w.text(JSON.stringify(c.admins))
+  }
+  if (c.joinedSeq !== undefined) {
+    w.ascii(',"joinedSeq":')
+    w.num(c.joinedSeq)
+  }
+  if (c.muted !== undefined) w.ascii(c.muted ? ',"muted":true' : ',"muted":false')
+  if (c.pinned !== undefined) {
+    w.ascii(',"pinned":')
+    w.num(c.pinned)
+  }
+  if (c.mentionSeq !== undefined) {
+    w.ascii(',"mentionSeq":')
+    w.num(c.mentionSeq)
+  }
+  w.byte(CLOSE_BRACE)
 }
 
-/** A number as JSON.stringify writes it (NaN and the infinities as null). */
-function num(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null'
+const COMMA = 0x2c
+const CLOSE_BRACE = 0x7d
+const QUOTE = 0x22
+
+/** The buffer frames are written into, kept from one frame to the next (frames are copied out of it). */
+const SCRATCH_BYTES = 16 * 1024
+/** A buffer grown past this for one large list is not kept: the process holds at most this much for it. */
+const SCRATCH_KEEP_MAX = 256 * 1024
+/** Strings up to this length are copied by a loop here, longer ones by one Buffer#write (a call into C++ costs about as much as copying this many characters). */
+const LOOP_CHARS_MAX = 64
+
+let scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES)
+
+/**
+ * Bytes of one frame written at the end of the kept buffer, grown when a piece would not fit.
+ * Synchronous from `writer()` to `done()`, so one buffer serves every frame of the process.
+ */
+class Writer {
+  buf = scratch
+  at = 0
+
+  /** Room for `n` more bytes. */
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.at + n))
+    this.buf.copy(grown, 0, 0, this.at)
+    this.buf = grown
+  }
+
+  byte(b: number): void {
+    this.room(1)
+    this.buf[this.at++] = b
+  }
+
+  /** `s`, known to be ASCII (the frame's own keys and literals). */
+  ascii(s: string): void {
+    this.room(s.length)
+    const buf = this.buf
+    let at = this.at
+    for (let i = 0; i < s.length; i++) buf[at++] = s.charCodeAt(i)
+    this.at = at
+  }
+
+  /** `s` in UTF-8 (JSON already: a profile's, a stored message's). */
+  text(s: string): void {
+    // A UTF-16 unit never takes more than 3 bytes in UTF-8 (a surrogate pair: 4 bytes for 2).
+    this.room(s.length * 3)
+    if (s.length > LOOP_CHARS_MAX || !this.asciiLoop(s)) this.at += this.buf.write(s, this.at, 'utf8')
+  }
+
+  /** `s` as a JSON string, as JSON.stringify writes it. */
+  jsonString(s: string): void {
+    this.room(s.length + 2)
+    const start = this.at
+    this.buf[this.at++] = QUOTE
+    if (s.length <= LOOP_CHARS_MAX && this.plainLoop(s)) {
+      this.buf[this.at++] = QUOTE
+      return
+    }
+    this.at = start
+    this.text(JSON.stringify(s))
+  }
+
+  /** A number as JSON.stringify writes it (NaN and the infinities as null). */
+  num(n: number): void {
+    if (Number.isSafeInteger(n) && n >= 0) return this.digits(n)
+    this.ascii(Number.isFinite(n) ? String(n) : 'null')
+  }
+
+  /** The frame: its bytes copied out of the kept buffer. */
+  done(): Buffer {
+    const out = Buffer.allocUnsafe(this.at)
+    this.buf.copy(out, 0, 0, this.at)
+    // Kept for the next frame if it grew within bounds; a list past them leaves the old one kept.
+    if (this.buf !== scratch && this.buf.length <= SCRATCH_KEEP_MAX) scratch = this.buf
+    return out
+  }
+
+  /** Copy `s` if it is all ASCII (true), else write nothing (false). Room made by the caller. */
+  private asciiLoop(s: string): boolean {
+    const buf = this.buf
+    const at = this.at
+    for (let i = 0; i < s.length; i++) {
+      const ch = s.charCodeAt(i)
+      if (ch > 0x7f) return false
+      buf[at + i] = ch
+    }
+    this.at = at + s.length
+    return true
+  }
+
+  /** `asciiLoop` for a string JSON writes as it is: printable ASCII without `"` or `\\`. */
+  private plainLoop(s: string): boolean {
+    const buf = this.buf
+    const at = this.at
+    for (let i = 0; i < s.length; i++) {
+      const ch = s.charCodeAt(i)
+      if (ch < 0x20 || ch > 0x7e || ch === QUOTE || ch === 0x5c) return false
+      buf[at + i] = ch
+    }
+    this.at = at + s.length
+    return true
+  }
+
+  /** A non-negative safe integer's decimal digits, without a string for them. */
+  private digits(n: number): void {
+    let count = 1
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) count++
+    this.room(count)
+    const buf = this.buf
+    for (let i = this.at + count - 1; i >= this.at; i--) {
+      buf[i] = 48 + (n % 10)
+      n = Math.floor(n / 10)
+    }
+    this.at += count
+  }
+}
+
+/** One writer for the process, started afresh for each frame. */
+const shared = new Writer()
+
+function writer(): Writer {
+  shared.buf = scratch
+  shared.at = 0
+  return shared
 }
 
 /**

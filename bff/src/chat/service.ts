@@ -25,6 +25,16 @@ import { boundedCache } from '../bounded-cache'
 
 export type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
 
+/**
+ * The presence of the peers a user's previous device was told (`connected`), read at a new
+ * device's connect beside its summary (one round trip to the store for both, not two in a row).
+ * `peers`: those users joined by spaces (user ids hold none: shared/src/schemas.ts ID_RE).
+ */
+export interface EarlyPresence {
+  readonly peers: string
+  readonly read: Promise<Presence[]>
+}
+
 export interface ChatOptions {
   readonly dedupWindowMs: number
   readonly queueMaxLength: number
@@ -961,9 +971,21 @@ export class ChatService {
   /**
    * A device of `user` connected. Tells the contacts it is online when `announce` (its first
    * device on every node, none in its offline grace), and returns the presence of the user's 1:1
-   * peers for the new device (it missed their earlier changes). One conversation listing serves both.
+   * peers for the new device (it missed their earlier changes), with those peers joined by spaces
+   * (`EarlyPresence.peers` of the next connect). One conversation listing serves both. `early`:
+   * the peers' presence read beside the summary for the peers the user's previous device had;
+   * taken when they are still the peers (else read again).
    */
-  async connected(user: UserId, announce: boolean, summary?: Promise<Overview>): Promise<Presence[]> {
+  async connected(user: UserId, announce: boolean, summary?: Promise<Overview>, early?: EarlyPresence): Promise<{ items: Presence[]; peers: string }> {
+    const peers = await this.presencePeers(user, announce, summary)
+    if (peers.length === 0) return { items: [], peers: '' }
+    const joined = peers.join(' ')
+    const kept = early?.peers === joined ? await early.read.catch(() => undefined) : undefined
+    return { items: kept ?? (await this.engine.presence.get(peers)), peers: joined }
+  }
+
+  /** The users whose presence a new device of `user` is told (`connected`), after announcing it online when `announce`. */
+  private async presencePeers(user: UserId, announce: boolean, summary?: Promise<Overview>): Promise<UserId[]> {
     const read = summary ? await summary : undefined
     const ids = read ? read.map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (announce) await this.announcePresence({ user, online: true }, ids)
@@ -975,7 +997,7 @@ export class ChatService {
     // With relations: contacts too, and never the presence of someone who blocked the user.
     // The relations come from the summary when their store folds them into it (`Overview.relations`).
     if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers, read)).slice(0, this.options.presenceFanoutMax)
-    return peers.length > 0 ? this.engine.presence.get(peers) : []
+    return peers
   }
 }
 

@@ -129,6 +129,12 @@ export class Connection implements Outlet {
   protocol = PROTOCOL_VERSION
   /** The presence field taken over from a socket of the user closed within the offline grace (else `<node>/<session>`). */
   presenceField: string | undefined = undefined
+  /**
+   * The peers whose presence this connection was told at its connect, joined by spaces: kept
+   * through the offline grace after its close, so that a device back within it reads their
+   * presence beside its summary (gateway.ts `announceOnline`). One string, not an array of ids.
+   */
+  peers: string | undefined = undefined
   /** Seqs of `msg` and `messages` frames sent on this connection; allocated at the first one. */
   sent: SentSeqs | undefined
   /** Highest seq per 1:1 conversation this connection reported delivered; allocated at the first. */

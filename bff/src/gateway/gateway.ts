@@ -17,7 +17,7 @@ import type { Metrics } from '../ops/metrics'
 import { bearerToken } from '../auth/bearer'
 import type { Tokens, TokenClaims } from '../auth/tokens'
 import type { Engine } from '../store/types'
-import type { ChatService } from '../chat/service'
+import type { ChatService, EarlyPresence } from '../chat/service'
 import { encode } from '../chat/frames'
 import { KEEPS_LISTING, handlers } from '../chat/handlers'
 import type { Handler, HandlerContext } from '../chat/handlers'
@@ -258,12 +258,18 @@ export class Gateway {
     // A socket of the user closed within the grace: its field is still counted, the new one takes
     // it over. No presence script, nothing announced (the contacts never saw the user leave).
     const held = this.grace.take(conn.user)
+    // The presence of the peers that socket was told, read in this tick too (the same write to
+    // Redis, the same round trip as the summary): taken if they are still the peers, so the
+    // `presences` frame no longer waits a round trip after the summary, and can leave in the
+    // same socket write as the first `sync.done` and `convs`.
+    const early = held?.peers ? earlyPresence(engine, held.peers) : undefined
     let announce = false
     if (held) conn.presenceField = held.field
     else announce = (await engine.presence.connected(conn.user, presenceField(node, conn))) === 1
     this.deps.onOnline?.(conn.user)
     // The peers' presence for the new device (it missed their changes): one frame for all.
-    const peers = await chat.connected(conn.user, announce, summary)
+    const { items: peers, peers: told } = await chat.connected(conn.user, announce, summary, early)
+    conn.peers = told || undefined
     if (peers.length === 0) return
     if (conn.protocol >= 2) conn.reply(encode.presences({ items: peers }), 'presences')
     // A version-1 client (a mini-program not updated yet) knows one frame per peer only.
@@ -313,7 +319,7 @@ export class Gateway {
     const user = conn.user
     if (last) this.buckets.delete(user)
     // Presence: counted out only after the grace, unless a device of the user takes it over.
-    if (conn.present) this.grace.hold(user, presenceField(node, conn), Date.now())
+    if (conn.present) this.grace.hold(user, presenceField(node, conn), Date.now(), conn.peers)
     if (!last) return
     // The routing too: a device back within the grace needs no subscription nor join, and what
     // arrives meanwhile is queued (chat/delivery.ts). It ends with the grace (`expireGrace`).
@@ -513,6 +519,13 @@ export class Gateway {
     clearInterval(this.heartbeat)
     this.wss.close()
   }
+}
+
+/** The presence of `peers` (joined by spaces), read now; its rejection is handled here (it may never be awaited). */
+function earlyPresence(engine: Engine, peers: string): EarlyPresence {
+  const read = engine.presence.get(peers.split(' '))
+  read.catch(() => {})
+  return { peers, read }
 }
 
 /**

@@ -28,6 +28,8 @@ export interface GraceEntry {
   readonly field: string
   /** When the socket closed (ms): the last-seen time if no device comes back. */
   readonly at: number
+  /** The peers whose presence the socket was told at its connect, joined by spaces (`ChatService.connected`): a device taking the entry over reads theirs early. */
+  readonly peers: string | undefined
   /** Taken over by a new device, expired, or dropped: nothing more to do. */
   done: boolean
 }
@@ -57,9 +59,9 @@ export class OfflineGrace {
     return n
   }
 
-  /** A socket of `user` counted as `field` closed at `at`. */
-  hold(user: UserId, field: string, at: number): void {
-    const e: GraceEntry = { user, field, at, done: false }
+  /** A socket of `user` counted as `field` closed at `at`; `peers`: see GraceEntry. */
+  hold(user: UserId, field: string, at: number, peers?: string): void {
+    const e: GraceEntry = { user, field, at, peers, done: false }
     if (this.graceMs === 0 || this.flushed) {
       e.done = true
       return this.expire(e)
