@@ -178,7 +178,13 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
     const height = e.detail?.scrollHeight
     // Events without a numeric scrollTop exist (TARO.md: miniprogram-simulate sends each twice,
     // the second with an empty detail): ignore them.
-    if (typeof top === 'number') list.onScroll(top, typeof height === 'number' ? height : undefined)
+    if (typeof top !== 'number') return
+    // h5: a viewport that grew (the composer lost a line) clamps the offset at once, and the scroll
+    // event of that clamp comes before the ResizeObserver's callback: judged against the old height,
+    // it looked like the reader leaving the end, and the list stopped following it (a line typed
+    // again then hid the last message behind the composer). The model takes the new height first.
+    if (isH5) syncViewportH5(id, list)
+    list.onScroll(top, typeof height === 'number' ? height : undefined)
   }
 
   // h5: no `scrollTop` prop at all. Taro's h5 wrapper assigns every prop to the element on every
@@ -224,6 +230,13 @@ function scrollElement(id: string): HTMLElement | null {
   return document.getElementById(id)
 }
 
+/** h5: the scroll element's size into the model (not before it is laid out as a viewport: syncH5). */
+function syncViewportH5(id: string, list: VirtualList): void {
+  const el = scrollElement(id)
+  if (!el || el.clientHeight === 0 || el.clientHeight > window.innerHeight) return
+  list.setViewport(el.clientHeight, el.clientWidth)
+}
+
 /**
  * h5, synchronously: the viewport's size, the rendered rows' heights, then the model's pending
  * write, read back at once (the browser clamps a write beyond its content).
@@ -236,7 +249,7 @@ function syncH5(id: string, list: VirtualList, applied: { n: number; value: numb
   // 3,000 rows). Taken as the viewport, it would size the slot pool for it for good (thousands of
   // empty slots) and render every row once. A chat list is never taller than the window.
   if (el.clientHeight > window.innerHeight) return
-  if (el.clientHeight > 0) list.setViewport(el.clientHeight, el.clientWidth)
+  syncViewportH5(id, list)
   const sizes: Array<{ index: number; size: number }> = []
   list.getView().slots.forEach((s, slot) => {
     if (!s) return

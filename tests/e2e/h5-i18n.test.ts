@@ -70,7 +70,7 @@ describe('h5 in Chinese', () => {
     await alice.page.getByRole('button', { name: '返回' }).click()
     await openChatWith(alice, [b], () => '李')
     await alice.page.getByText('还没有消息，打个招呼吧！').waitFor()
-    expect(await alice.page.locator('#composer input').getAttribute('placeholder')).toBe('发消息')
+    expect(await alice.page.locator('#composer textarea').getAttribute('placeholder')).toBe('发消息')
     // An upload refused for its size says so in Chinese, with the server's limit (before any send: a tap
     // on "+" within sendTapGuardMs of Send is ignored).
     await alice.page.getByRole('button', { name: '更多：发送图片或文件' }).click()
