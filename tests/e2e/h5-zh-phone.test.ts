@@ -282,11 +282,8 @@ describe('a Chinese user on a phone', () => {
     // More than a screen of messages on either phone: the list is scrolled to its end.
     for (let i = 1; i <= 12; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
     const field = me.page.locator(COMPOSER_FIELD)
-    let n = 0
     await onEachPhone(me, 'composer-grow', async () => {
-      // A message of one's own takes the list to its end (the resize to this phone may have left it
-      // elsewhere: the list does not keep its end over a window resize, a separate defect).
-      await send(me, `收到${++n}`)
+      // The list kept its end over the resize to this phone (no message needed to take it there).
       const one = await composerLayout(me.page)
       expect(await me.page.locator('#msgs').evaluate((el) => el.scrollHeight > el.clientHeight + 100)).toBe(true)
       expect(one.lastBottom).toBeGreaterThan(one.listTop)
@@ -324,6 +321,99 @@ describe('a Chinese user on a phone', () => {
     // The sent message is in view, just above the composer.
     expect(after.gap).toBeGreaterThanOrEqual(0)
     expect(after.gap).toBeLessThan(40)
+    expect(me.errors).toEqual([])
+  })
+
+  it('at the end, the list keeps its end over every change of its size: lines typed and deleted, the window resized', async () => {
+    const a = uid('endla')
+    const b = uid('endlb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    for (let i = 1; i <= 14; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
+    const field = me.page.locator(COMPOSER_FIELD)
+    const start = await composerLayout(me.page)
+    expect(start.gap).toBeGreaterThanOrEqual(0)
+    expect(start.gap).toBeLessThan(40)
+    // Typed line by line to four, then deleted line by line to one, never sent: after each step the
+    // last bubble is the same gap above the composer (the list follows a viewport that shrinks and
+    // one that grows alike).
+    await field.click()
+    await me.page.keyboard.type('一')
+    const steps: number[] = []
+    for (let i = 2; i <= 4; i++) {
+      await me.page.keyboard.press('Shift+Enter')
+      await me.page.keyboard.type('行')
+      steps.push((await composerLayout(me.page)).gap)
+    }
+    expect((await composerLayout(me.page)).height).toBeGreaterThan(start.height + 2 * start.lineHeight)
+    for (let i = 3; i >= 1; i--) {
+      await me.page.keyboard.press('Backspace')
+      await me.page.keyboard.press('Backspace')
+      steps.push((await composerLayout(me.page)).gap)
+    }
+    expect(Math.abs((await composerLayout(me.page)).height - start.height)).toBeLessThan(1)
+    for (const gap of steps) expect(Math.abs(gap - start.gap)).toBeLessThan(2)
+    // The window resized (a rotation, another phone) and back: still at the end, the same gap.
+    for (const phone of [PHONES[1], PHONES[0]]) {
+      const root = await me.page.evaluate(() => getComputedStyle(document.documentElement).fontSize)
+      await me.page.setViewportSize(phone)
+      await me.page.waitForFunction((size) => getComputedStyle(document.documentElement).fontSize !== size, root)
+      const after = await composerLayout(me.page)
+      expect(after.lastBottom).toBeGreaterThan(after.listTop)
+      expect(Math.abs(after.gap - start.gap * (phone.width / PHONES[0].width))).toBeLessThan(2)
+    }
+    expect(me.errors).toEqual([])
+  })
+
+  it('scrolled up into history, the first message in view stays where it is while the composer grows and shrinks', async () => {
+    const a = uid('holda')
+    const b = uid('holdb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    for (let i = 1; i <= 24; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
+    // The reader scrolls up, by the wheel, to older messages.
+    const list = await rect(me.page, '#msgs')
+    await me.page.mouse.move(list.left + list.width / 2, list.top + list.height / 2)
+    await me.page.mouse.wheel(0, -900)
+    await expect.poll(() => me.page.locator('#msgs').evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop)).toBeGreaterThan(600)
+    // At rest: the offset has not changed for 12 frames (longer than the list's scroll-idle time).
+    await me.page.evaluate(
+      () =>
+        new Promise<void>((done) => {
+          const el = document.getElementById('msgs')!
+          let last = el.scrollTop
+          let still = 0
+          const frame = () => {
+            still = el.scrollTop === last ? still + 1 : 0
+            last = el.scrollTop
+            if (still >= 12) done()
+            else requestAnimationFrame(frame)
+          }
+          requestAnimationFrame(frame)
+        }),
+    )
+    await settled(me.page)
+    /** The first message whose top is inside the list, and where its top is. */
+    const firstInView = () =>
+      me.page.evaluate((top) => {
+        const rows = [...document.querySelectorAll('#msgs .bt')].map((b) => ({ text: (b as HTMLElement).innerText, top: b.getBoundingClientRect().top }))
+        return rows.filter((r) => r.top >= top).sort((x, y) => x.top - y.top)[0]
+      }, list.top)
+    const seen = (await firstInView())!
+    expect(seen).toBeDefined()
+    const field = me.page.locator(COMPOSER_FIELD)
+    for (const text of ['一\n二\n三\n四', '一\n二', '', '1\n2\n3\n4\n5\n6', '']) {
+      await field.fill(text)
+      await settled(me.page)
+      const now = await me.page.evaluate(
+        (want) => [...document.querySelectorAll('#msgs .bt')].find((b) => (b as HTMLElement).innerText === want)?.getBoundingClientRect().top,
+        seen.text,
+      )
+      expect(now).toBeDefined()
+      expect(Math.abs(now! - seen.top)).toBeLessThanOrEqual(2)
+    }
     expect(me.errors).toEqual([])
   })
 

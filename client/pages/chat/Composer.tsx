@@ -13,6 +13,7 @@ import { errorText, t } from '../../i18n'
 import { client, platform, store } from '../../services'
 import { useGate, useStore } from '../../store/react'
 import { VoiceInput } from './VoiceInput'
+import { viewportChanged } from '../../list/viewport-signal'
 import '../../components/voice.css'
 import { setReply } from '../../store/compose'
 import { MentionPicker, ReplyBar, typedAt, useMentions, useReply } from './ComposeExtras'
@@ -107,6 +108,11 @@ export function Composer({ conv }: { conv: ConvId }) {
     setPanel(false)
     client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
   }
+  // weapp: the message list above does not see the composer's height change by itself (a reply bar,
+  // the panel, the voice button, a line more or less: onLineChange below).
+  useEffect(() => {
+    if (!isH5) viewportChanged()
+  }, [panel, voice, picker, reply, hasText])
   if (ended) {
     return (
       <View className='cp'>
@@ -241,7 +247,7 @@ const ComposerInput = memo(function ComposerInput(p: {
       showConfirmBar={false}
       disableDefaultPadding
       maxlength={5000}
-      {...(isH5 ? { nativeProps: { enterkeyhint: 'send', rows: 1 } } : { value: initial, onConfirm })}
+      {...(isH5 ? { nativeProps: { enterkeyhint: 'send', rows: 1 } } : { value: initial, onConfirm, onLineChange: viewportChanged })}
       focus={p.focus}
       placeholder={p.placeholder}
       onInput={onInput}
