@@ -4,20 +4,30 @@ import type { MessageKey } from './i18n/messages'
 
 const pad = (n: number) => String(n).padStart(2, '0')
 
-const DAY_MS = 86_400_000
-
 type Day = { kind: 'today' } | { kind: 'yesterday' } | { kind: 'week'; wd: number } | { kind: 'year' } | { kind: 'older' }
 
-/** Which calendar bucket `ts` falls in, seen from `now` (local time, as the user reads it). */
+/** Local midnight `days` calendar days after the day of `at` (negative: before), ms. */
+export function startOfDay(at: number, days = 0): number {
+  const d = new Date(at)
+  // By calendar date, not by 86,400,000 ms: a day with a daylight-saving change is 23 or 25 hours long.
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate() + days).getTime()
+}
+
+/**
+ * Which calendar bucket `ts` falls in, seen from `now` (local time, as the user reads it). A time
+ * after today's midnight (another device's clock a little ahead included) is today.
+ */
 function dayOf(ts: number, now: number): Day {
   const d = new Date(ts)
-  const today = new Date(now)
-  const startOfToday = new Date(today.getFullYear(), today.getMonth(), today.getDate()).getTime()
-  if (ts >= startOfToday) return { kind: 'today' }
-  if (ts >= startOfToday - DAY_MS) return { kind: 'yesterday' }
-  if (ts >= startOfToday - 6 * DAY_MS) return { kind: 'week', wd: d.getDay() }
-  return d.getFullYear() === today.getFullYear() ? { kind: 'year' } : { kind: 'older' }
+  if (ts >= startOfDay(now)) return { kind: 'today' }
+  if (ts >= startOfDay(now, -1)) return { kind: 'yesterday' }
+  // The weekday names one day only within the six before yesterday: a seventh would be today's name.
+  if (ts >= startOfDay(now, -WEEKDAY_DAYS)) return { kind: 'week', wd: d.getDay() }
+  return d.getFullYear() === new Date(now).getFullYear() ? { kind: 'year' } : { kind: 'older' }
 }
+
+/** Days back (yesterday included) that WeChat names by their weekday. */
+const WEEKDAY_DAYS = 6
 
 function hm(ts: number): string {
   const d = new Date(ts)
@@ -31,27 +41,25 @@ function date(ts: number, withYear: boolean, tr: Translate): string {
 }
 
 /**
- * A time as Chinese chat apps show it in a list: 刚刚 (the last minute), N分钟前 (the last hour),
- * HH:mm today, 昨天 HH:mm, the weekday within a week, M月D日 this year, YYYY年M月D日 before
- * (English: Just now, 5 min ago, 14:05, Yesterday 14:05, Wednesday, Mar 7, Mar 7, 2025).
- * A time a little in the future (another device's clock) is "just now".
+ * The time column of the conversation list, as WeChat's: HH:mm today, 昨天 (no time), the weekday
+ * within the week before, M月D日 this year, yyyy/M/d before (English: 14:05, Yesterday, Wednesday,
+ * Mar 7, 3/7/2025). It changes only at local midnight (useToday in hooks.ts re-renders it then).
  */
 export function listTime(ts: number, now: number, tr: Translate): string {
-  const ago = now - ts
-  if (ago < 60_000) return tr('time.justNow')
-  if (ago < 3_600_000) return tr('time.minutesAgo', { n: Math.floor(ago / 60_000) })
   const day = dayOf(ts, now)
   switch (day.kind) {
     case 'today':
       return hm(ts)
     case 'yesterday':
-      return tr('time.yesterdayAt', { hm: hm(ts) })
+      return tr('time.yesterday')
     case 'week':
       return tr(`time.wd.${day.wd}` as MessageKey)
     case 'year':
       return date(ts, false, tr)
-    case 'older':
-      return date(ts, true, tr)
+    case 'older': {
+      const d = new Date(ts)
+      return tr('time.numericDate', { y: d.getFullYear(), n: d.getMonth() + 1, d: d.getDate() })
+    }
   }
 }
 
@@ -82,12 +90,28 @@ export function fileSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`
 }
 
+/**
+ * What an avatar without a photo shows. A Chinese name (two to four characters, a compound surname
+ * included): its last two, the given name, as DingTalk and Feishu show it; by its first character
+ * (the surname, or a 小/老) 小明, 小红 and 小刚 all read "小". A longer Chinese nickname: its first
+ * two. Any other name: its first character, a Latin letter in capitals.
+ */
 export function initials(name: string): string {
-  const t = name.trim()
-  if (!t) return '?'
-  const first = Array.from(t)[0]!
+  const chars = Array.from(name.trim())
+  if (chars.length === 0) return '?'
+  if (chars.every((c) => HAN.test(c))) {
+    if (chars.length <= CHINESE_NAME_MAX_CHARS) return chars.slice(-AVATAR_HAN_CHARS).join('')
+    return chars.slice(0, AVATAR_HAN_CHARS).join('')
+  }
+  const first = chars[0]!
   return /[a-z]/i.test(first) ? first.toUpperCase() : first
 }
+
+/** How many characters of a Chinese name an avatar shows. */
+const AVATAR_HAN_CHARS = 2
+/** The longest Chinese personal name (a compound surname and a two-character given name). */
+const CHINESE_NAME_MAX_CHARS = 4
+const HAN = /\p{Script=Han}/u
 
 const COLORS = ['#5b8def', '#e5734a', '#43a57a', '#a66bd3', '#d9a23b', '#3aa6b9', '#d65d7a', '#6d7fa8']
 

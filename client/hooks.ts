@@ -1,6 +1,7 @@
 import { useDidHide, useDidShow } from '@tarojs/taro'
 import { useEffect, useState } from 'react'
 import { CLIENT_DEFAULTS } from './config'
+import { startOfDay } from './format'
 import { realTimers } from './platform/taro'
 import { store } from './services'
 import type { ChatState } from './store/types'
@@ -17,3 +18,31 @@ export function usePageGate(): ViewGate<ChatState> {
   useEffect(() => () => gate.dispose(), [gate])
   return gate
 }
+
+/**
+ * Local midnight of today, ms, which changes when the day does: a component that shows times by
+ * the day (listTime: "14:05" becomes "昨天" at midnight) renders again then, though nothing in the
+ * store changed. A page in the background is not rendered (no setData): it looks again on show.
+ */
+export function useToday(): number {
+  const [today, setToday] = useState(() => startOfDay(Date.now()))
+  useDidShow(() => setToday(startOfDay(Date.now())))
+  useEffect(() => {
+    let id: ReturnType<typeof setTimeout> | undefined
+    // Just after the next midnight (a timer may fire a few ms early: the same day again renders
+    // nothing, and the next timer is set from the time it fired).
+    const arm = () => {
+      const now = Date.now()
+      id = setTimeout(() => {
+        setToday(startOfDay(Date.now()))
+        arm()
+      }, startOfDay(now, 1) - now + MIDNIGHT_SLACK_MS)
+    }
+    arm()
+    return () => clearTimeout(id)
+  }, [])
+  return today
+}
+
+/** How long after midnight useToday looks at the clock, ms. */
+const MIDNIGHT_SLACK_MS = 1000

@@ -21,6 +21,7 @@ import {
   useState,
   type ReactNode,
 } from 'react'
+import { onViewportChange } from './viewport-signal'
 import { VirtualList, type FrameScheduler, type ListView } from './virtual-list'
 import './chat-list.css'
 
@@ -119,6 +120,9 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
 
   // ---- scroll writes
   const applied = useRef<{ n: number; value: number }>({ n: 0, value: -1 })
+  const seen = useRef<SeenH5>({ top: 0, max: 0, height: 0, width: 0 })
+  /** h5: when the reader last touched, wheeled, clicked or keyed in the list (scheduler ms). */
+  const readerInputAt = useRef(-Infinity)
   const w = view.scroll
   let weappTop: number | undefined
   if (!isH5) {
@@ -138,17 +142,24 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   // ResizeObserver, whose callbacks also run between layout and paint): a row measured taller than
   // its estimate is compensated in the frame that shows it, so content never moves without input.
   useLayoutEffect(() => {
-    if (isH5) syncH5(id, list, applied.current)
+    if (isH5) syncH5(id, list, applied.current, seen.current)
   })
   useEffect(() => {
     if (!isH5 || typeof ResizeObserver === 'undefined') return
     const el = scrollElement(id)
     if (!el) return
-    const ro = new ResizeObserver(() => syncH5(id, list, applied.current))
+    const ro = new ResizeObserver(() => syncH5(id, list, applied.current, seen.current))
     ro.observe(el)
     const inner = el.querySelector('.vl-in')
     if (inner) ro.observe(inner)
-    return () => ro.disconnect()
+    const input = () => {
+      readerInputAt.current = scheduler.now()
+    }
+    for (const type of READER_INPUT) el.addEventListener(type, input, { capture: true, passive: true })
+    return () => {
+      ro.disconnect()
+      for (const type of READER_INPUT) el.removeEventListener(type, input, { capture: true })
+    }
   }, [id, list])
 
   // weapp: measure rows (and the viewport, however late it gets its size) through a selector query
@@ -169,6 +180,18 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
     }
   })
 
+  // weapp: a composer that grew or shrank changes the scroll-view's height without rendering the
+  // list: measured again, the model keeps a reader at the end there (or the first visible row where
+  // it was), as a ResizeObserver does on h5.
+  useEffect(() => {
+    if (isH5) return undefined
+    return onViewportChange(() => {
+      // At the end now, before a viewport that grew clamps the offset (its scroll event, judged
+      // against the old height, would look like the reader leaving the end).
+      if (!hidden.current) measureWeapp(id, list.getView(), list, 0, list.atEnd)
+    })
+  }, [id, list])
+
   useEffect(() => {
     onView?.(view)
   }, [view, onView])
@@ -178,7 +201,32 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
     const height = e.detail?.scrollHeight
     // Events without a numeric scrollTop exist (TARO.md: miniprogram-simulate sends each twice,
     // the second with an empty detail): ignore them.
-    if (typeof top === 'number') list.onScroll(top, typeof height === 'number' ? height : undefined)
+    if (typeof top !== 'number') return
+    // h5: a viewport that grew (the composer lost a line) clamps the offset at once, and the scroll
+    // event of that clamp comes before the ResizeObserver's callback: judged against the old height,
+    // it looked like the reader leaving the end, and the list stopped following it (a line typed
+    // again then hid the last message behind the composer). The model takes the new size first,
+    // judged by where the view was before it (syncH5).
+    // The event is the size change's (the clamp), not the reader's: the offset it reports is already
+    // out of date once the model has put the reader back (at the end, or at the anchor row).
+    const el = isH5 ? scrollElement(id) : null
+    if (el && (el.clientHeight !== seen.current.height || el.clientWidth !== seen.current.width)) {
+      syncH5(id, list, applied.current, seen.current)
+      return
+    }
+    // A small move off the end that no input of the reader's made (Chromium moved the list up by
+    // the composer's new line a frame after the list had gone to its end) is put back: judged as the
+    // reader's, it was close enough to count as "at the end" yet was never corrected.
+    if (el && list.atEnd && scheduler.now() - readerInputAt.current > READER_INPUT_MS) {
+      const short = el.scrollHeight - el.clientHeight - el.scrollTop
+      if (short > 1 && list.isAtEnd(el.scrollTop, el.scrollHeight - el.clientHeight)) {
+        list.scrollToEnd()
+        syncH5(id, list, applied.current, seen.current)
+        return
+      }
+    }
+    list.onScroll(top, typeof height === 'number' ? height : undefined)
+    if (el) see(el, seen.current)
   }
 
   // h5: no `scrollTop` prop at all. Taro's h5 wrapper assigns every prop to the element on every
@@ -224,19 +272,58 @@ function scrollElement(id: string): HTMLElement | null {
   return document.getElementById(id)
 }
 
+/** h5: the reader's own ways of scrolling the list (a scrollbar drag starts with a pointerdown). */
+const READER_INPUT = ['wheel', 'touchstart', 'touchmove', 'pointerdown', 'keydown'] as const
+/** A scroll event this long after the reader's last input may still be theirs (a fling's momentum), ms. */
+const READER_INPUT_MS = 1000
+
+/** h5: the scroll element as the list last saw it (after a sync or a scroll event), px. */
+interface SeenH5 {
+  top: number
+  /** Its largest offset then. */
+  max: number
+  height: number
+  width: number
+}
+
+function see(el: HTMLElement, seen: SeenH5): void {
+  seen.top = el.scrollTop
+  seen.max = el.scrollHeight - el.clientHeight
+  seen.height = el.clientHeight
+  seen.width = el.clientWidth
+}
+
+/**
+ * h5: the scroll element's size into the model (not before it is laid out as a viewport: syncH5).
+ * Whether the reader was at the end is judged from where the element was before the size changed
+ * (`seen`), whatever the model concluded from scroll events in between.
+ */
+function syncViewportH5(el: HTMLElement, list: VirtualList, seen: SeenH5): void {
+  if (el.clientHeight === 0 || el.clientHeight > window.innerHeight) return
+  if (el.clientHeight === seen.height && el.clientWidth === seen.width) return
+  const wasAtEnd = seen.height > 0 && list.isAtEnd(seen.top, seen.max)
+  list.setViewport(el.clientHeight, el.clientWidth, wasAtEnd)
+}
+
 /**
  * h5, synchronously: the viewport's size, the rendered rows' heights, then the model's pending
- * write, read back at once (the browser clamps a write beyond its content).
+ * write, read back at once (the browser clamps a write beyond its content). Ends by noting where
+ * the element is, for the next change of its size.
  */
-function syncH5(id: string, list: VirtualList, applied: { n: number; value: number }): void {
+function syncH5(id: string, list: VirtualList, applied: { n: number; value: number }, seen: SeenH5): void {
   const el = scrollElement(id)
   if (!el) return
+  applyH5(el, id, list, applied, seen)
+  if (el.clientHeight > 0 && el.clientHeight <= window.innerHeight) see(el, seen)
+}
+
+function applyH5(el: HTMLElement, id: string, list: VirtualList, applied: { n: number; value: number }, seen: SeenH5): void {
   // Not a viewport yet: on the first render the scroll-view's element can be laid out before its
   // component styles apply (Chromium 156: height auto, as tall as all the content, 265,000 px for
   // 3,000 rows). Taken as the viewport, it would size the slot pool for it for good (thousands of
   // empty slots) and render every row once. A chat list is never taller than the window.
   if (el.clientHeight > window.innerHeight) return
-  if (el.clientHeight > 0) list.setViewport(el.clientHeight, el.clientWidth)
+  syncViewportH5(el, list, seen)
   const sizes: Array<{ index: number; size: number }> = []
   list.getView().slots.forEach((s, slot) => {
     if (!s) return
@@ -245,9 +332,13 @@ function syncH5(id: string, list: VirtualList, applied: { n: number; value: numb
     if (size) sizes.push({ index: s.index, size })
   })
   if (sizes.length) list.measured(sizes)
-  // Called from a ResizeObserver, React renders the new spacer only after this frame: set it now.
+  // Called from a ResizeObserver, React renders the new spacer only after this frame: set it now,
+  // unless it shrinks. A smaller spacer goes with rows above that React has not rendered yet (a
+  // viewport that grew takes in more rows): set alone, it made the content shorter, the browser
+  // clamped the offset up from the end, and the list stayed there once the rows came (1-3 lines short).
   const pad = el.querySelector<HTMLElement>('.vl-pad')
-  if (pad) pad.style.height = `${list.getView().padTop}px`
+  const padTop = list.getView().padTop
+  if (pad && padTop > pad.getBoundingClientRect().height) pad.style.height = `${padTop}px`
   // A write may ask for another (the read-back found it short), at most a few times a frame.
   for (let i = 0; i < 3; i++) {
     if (el.clientHeight === 0) return
@@ -273,9 +364,10 @@ type Rect = { id?: string; height?: number; width?: number } | null
  * (`<list id>-<slot>`): the mini-program reports no custom data-* attributes of Taro's elements (its
  * templates render only `data-sid`). A render may happen between the query and its answer; a slot
  * whose row changed meanwhile is skipped (its height may belong to either row). A viewport not laid
- * out yet (height 0) is asked again a little later.
+ * out yet (height 0) is asked again a little later. `wasAtEnd`: the reader was at the end before the
+ * viewport changed (VirtualList.setViewport).
  */
-function measureWeapp(id: string, view: ListView, list: VirtualList, attempt = 0): void {
+function measureWeapp(id: string, view: ListView, list: VirtualList, attempt = 0, wasAtEnd = false): void {
   const asked = view.slots.map((s) => s?.key)
   const prefix = `${id}-`
   Taro.createSelectorQuery()
@@ -285,8 +377,8 @@ function measureWeapp(id: string, view: ListView, list: VirtualList, attempt = 0
     .fields({ id: true, size: true })
     .exec((res: unknown[]) => {
       const box = (Array.isArray(res?.[0]) ? res[0][0] : res?.[0]) as Rect
-      if (box?.height && box.height > 0) list.setViewport(box.height, box.width)
-      else if (attempt < VIEWPORT_TRIES) setTimeout(() => measureWeapp(id, list.getView(), list, attempt + 1), VIEWPORT_RETRY_MS)
+      if (box?.height && box.height > 0) list.setViewport(box.height, box.width, wasAtEnd)
+      else if (attempt < VIEWPORT_TRIES) setTimeout(() => measureWeapp(id, list.getView(), list, attempt + 1, wasAtEnd), VIEWPORT_RETRY_MS)
       const rows = (Array.isArray(res?.[1]) ? res[1] : []) as Rect[]
       const now = list.getView().slots
       const sizes: Array<{ index: number; size: number }> = []

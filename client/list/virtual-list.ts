@@ -236,6 +236,11 @@ export class VirtualList {
     return this.view.atEnd
   }
 
+  /** A view at `top` whose largest offset is `max` is at the end (within `atEndPx`). */
+  isAtEnd(top: number, max: number): boolean {
+    return max - top <= this.atEndPx
+  }
+
   /** The view's current offset (last scroll report or write), px. */
   get scrollTop(): number {
     return this.el.scrollTop - this.hold
@@ -281,9 +286,16 @@ export class VirtualList {
     this.layoutChanged(anchor && { ...anchor, index: anchor.index + moved })
   }
 
-  /** The viewport's size changed (layout, keyboard). */
-  setViewport(heightPx: number, widthPx = this.el.clientWidth): void {
+  /**
+   * The viewport's size changed (the composer grew or shrank, the window turned, the keyboard).
+   * `wasAtEnd`: the view was within `atEndPx` of its end just before, by its own geometry. A reader
+   * at the end stays there; anyone else keeps the first visible row where it was. The view's word
+   * counts beside the model's: the scroll event of a clamp (a viewport that grew) can reach the model
+   * before the new size does, and judged against the old size it looked like the reader leaving the end.
+   */
+  setViewport(heightPx: number, widthPx = this.el.clientWidth, wasAtEnd = false): void {
     if (heightPx === this.el.clientHeight && widthPx === this.el.clientWidth) return
+    if (wasAtEnd) this.followEnd = true
     const anchor = this.followEnd ? undefined : this.anchor()
     this.el.clientHeight = heightPx
     this.el.clientWidth = widthPx

@@ -82,14 +82,18 @@ export function userName(s: ChatState, id: UserId): string {
   return s.users[id]?.name || id
 }
 
-/** The latest message to preview in the list: our own pending one if newer than the server's. */
+/**
+ * The latest message to preview in the list: our own pending one (held after the confirmed ones,
+ * however old) only while nothing newer came: a file refused an hour ago must not stand for the
+ * conversation after the peer's five new messages, as it did ("[发送失败]" under a badge of 5).
+ */
 export function lastMessageOf(s: ChatState, conv: ConvId): ChatMessage | undefined {
   const list = s.messages[conv]
   const local = list?.[list.length - 1]
   const server = s.convs[conv]?.lastMsg
   if (!local) return server
   if (!server) return local
-  if (local.seq === undefined) return local
+  if (local.seq === undefined) return local.ts >= server.ts ? local : server
   return (local.seq ?? 0) >= server.seq ? local : server
 }
 

@@ -41,6 +41,16 @@ export interface BrowserUser {
   readonly csp: string[]
 }
 
+export interface LoginOptions {
+  /** The browser's time zone (IANA), e.g. Asia/Shanghai; the machine's when not given. */
+  readonly timezoneId?: string
+  /**
+   * Playwright's fake clock installed before the app loads, starting at the real time and running
+   * with it, so a test can move the page's time ahead (`page.clock.fastForward`).
+   */
+  readonly clock?: boolean
+}
+
 /**
  * A phone-sized page (`width` CSS px wide, default 390) of the h5 build at `url`, logged in with the
  * dev login. `locale` is the browser's language (`navigator.language`), which the app follows:
@@ -53,9 +63,12 @@ export async function loginAs(
   name: string,
   width = 390,
   locale = 'en-US',
+  options: LoginOptions = {},
 ): Promise<BrowserUser> {
-  const ctx = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 2, locale })
+  const ctx = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 2, locale, timezoneId: options.timezoneId })
   const page = await ctx.newPage()
+  // Before the app loads, so every Date and timer of it is the fake clock's.
+  if (options.clock) await page.clock.install()
   const errors: string[] = []
   const requests: Request[] = []
   const csp: string[] = []
@@ -105,9 +118,12 @@ export async function openChatWith(u: BrowserUser, peers: readonly string[], que
   await u.page.locator('#composer').waitFor()
 }
 
+/** The composer's text field (a text area inside Taro's host element). */
+export const COMPOSER_FIELD = '#composer textarea'
+
 /** Types `text`, taps Send and waits for its bubble. */
 export async function sendText(u: BrowserUser, text: string): Promise<void> {
-  await u.page.locator('#composer input').fill(text)
+  await u.page.locator(COMPOSER_FIELD).fill(text)
   await u.page.locator('#send').click()
   await u.page.locator('.bt', { hasText: text }).first().waitFor()
 }

@@ -28,7 +28,7 @@ async function shoot(u: User, name: string): Promise<void> {
 }
 
 async function send(u: User, text: string): Promise<void> {
-  await u.page.locator('#composer input').fill(text)
+  await u.page.locator('#composer textarea').fill(text)
   await u.page.locator('#send').click()
 }
 

@@ -101,7 +101,7 @@ describe('pin, mute and drafts in the h5 build', () => {
     // A draft in Dee's chat survives a reload.
     await ann.page.locator('.cr', { hasText: 'Dee' }).click()
     await ann.page.locator('#msgs .bt', { hasText: 'from Dee' }).waitFor()
-    await ann.page.locator('#composer input').fill('half a thought')
+    await ann.page.locator('#composer textarea').fill('half a thought')
     // Written to storage shortly after the typing paused (not per keystroke): wait for it, then reload.
     await ann.page.waitForFunction(() => Object.keys(localStorage).some((k) => k.includes('drafts') && (localStorage.getItem(k) ?? '').includes('half a thought')), undefined, { timeout: 10_000 })
     await ann.page.goto(`${suite.bff.url}/`)
@@ -111,7 +111,7 @@ describe('pin, mute and drafts in the h5 build', () => {
     expect(await deeRow.locator('.cr-dr').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(250, 81, 81)')
     await shoot(ann, 'list-draft')
     await deeRow.click()
-    await expect.poll(() => ann.page.locator('#composer input').inputValue(), { timeout: 10_000 }).toBe('half a thought')
+    await expect.poll(() => ann.page.locator('#composer textarea').inputValue(), { timeout: 10_000 }).toBe('half a thought')
 
     // Delete for me: gone from Ann's page at once, and from a reload; Dee keeps it.
     const row = ann.page.locator('#msgs .bt', { hasText: 'delete this one for me' })
@@ -131,7 +131,7 @@ describe('pin, mute and drafts in the h5 build', () => {
     await ann.page.locator('.cr', { hasText: 'Dee' }).click()
     await ann.page.locator('#msgs .bt', { hasText: 'from Dee' }).waitFor()
     expect(await ann.page.getByText('delete this one for me').count()).toBe(0)
-    expect(await ann.page.locator('#composer input').inputValue()).toBe('')
+    expect(await ann.page.locator('#composer textarea').inputValue()).toBe('')
     // Dee's history still holds the message.
     const from = dee.frames.length
     dee.raw({ type: 'history', rid: 'dee-h', conv: toDee })

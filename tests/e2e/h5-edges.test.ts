@@ -32,7 +32,7 @@ function login(id: string, name: string, width = 390): Promise<User> {
 const sentAt = new WeakMap<User, number>()
 
 async function send(u: User, text: string): Promise<void> {
-  await u.page.locator('#composer input').fill(text)
+  await u.page.locator('#composer textarea').fill(text)
   await u.page.locator('#send').click()
   sentAt.set(u, Date.now())
   await u.page.locator('.bt', { hasText: text }).first().waitFor()
@@ -129,7 +129,7 @@ describe('h5 rough edges', () => {
     const alice = await login(a, 'Alice')
     await login(b, 'Bob')
     await openChatWith(alice, [b])
-    await alice.page.locator('#composer input').fill('sent with a double tap')
+    await alice.page.locator('#composer textarea').fill('sent with a double tap')
     await alice.page.locator('#send').dblclick()
     await alice.page.locator('.bt', { hasText: 'sent with a double tap' }).waitFor()
     // The second tap landed on "+", which took Send's place: ignored.
@@ -353,7 +353,7 @@ describe('h5 rough edges', () => {
     expect(await alice.page.locator('.st-failed').count()).toBe(0)
     const before = uploads()
     for (const name of ['big.pdf', 'report.pdf']) await alice.page.locator('.fc', { hasText: name }).click()
-    await alice.page.locator('#composer input').fill('still here')
+    await alice.page.locator('#composer textarea').fill('still here')
     await alice.page.locator('#send').click()
     await alice.page.locator('.bt', { hasText: 'still here' }).waitFor()
     expect(uploads()).toBe(before)
@@ -409,7 +409,7 @@ describe('h5 after the server restarted and no longer accepts the session', () =
     const queued = [1, 2, 3, 4, 5].map((i) => `queued while down ${i}`)
     for (const t of queued) await send(alice, t)
     expect(await alice.page.locator('.st-sending').count()).toBe(5)
-    await alice.page.locator('#composer input').fill('a half-typed draft')
+    await alice.page.locator('#composer textarea').fill('a half-typed draft')
 
     // It comes back on the same address with another signing key: the old session is refused.
     own = await startBffProcess({ PORT: port, JWT_SECRET: 'another-signing-key-after-the-restart-0123456789' })
@@ -438,7 +438,7 @@ describe('h5 after the server restarted and no longer accepts the session', () =
     await expect.poll(() => alice.page.locator('.st-sending').count(), { timeout: 20_000 }).toBe(0)
     for (const t of queued) expect(await alice.page.locator('.bt', { hasText: t }).count()).toBe(1)
     // And the draft is back in the composer.
-    expect(await alice.page.locator('#composer input').inputValue()).toBe('a half-typed draft')
+    expect(await alice.page.locator('#composer textarea').inputValue()).toBe('a half-typed draft')
     expect(alice.errors).toEqual([])
     expect(bob.errors).toEqual([])
   })

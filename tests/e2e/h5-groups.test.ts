@@ -100,7 +100,7 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('input[placeholder="Group name (optional)"]').fill('Hike')
     await ann.page.locator('#start-chat', { hasText: 'Create group (2)' }).click()
     await membersLine(ann, 3)
-    await ann.page.locator('#composer input').fill('Saturday at 8?')
+    await ann.page.locator('#composer textarea').fill('Saturday at 8?')
     await ann.page.locator('#send').click()
     for (const u of [ben, cat]) {
       await u.page.locator('.cr', { hasText: 'Hike' }).click()
@@ -157,7 +157,7 @@ describe('groups in the h5 build', () => {
     expect(await cat.page.locator('.ch-t:visible, #group-info').count()).toBe(0)
     await shoot(cat, 'cat-removed')
     // What Ben says next does not reach Cat.
-    await ben.page.locator('#composer input').fill('Cat is out')
+    await ben.page.locator('#composer textarea').fill('Cat is out')
     await ben.page.locator('#send').click()
     await dan.page.locator('#msgs .bt', { hasText: 'Cat is out' }).waitFor()
     expect(await cat.page.getByText('Cat is out').count()).toBe(0)

@@ -73,7 +73,7 @@ describe('recall in the h5 build', () => {
 
     // Ben recalls his own message from its menu (a right click on h5, a long press on weapp).
     const n = ann.frames.length
-    await ben.page.locator('#composer input').fill('oops, wrong chat')
+    await ben.page.locator('#composer textarea').fill('oops, wrong chat')
     await ben.page.locator('#send').click()
     await ann.next((f) => f.type === 'msg' && f.m.kind === 'text' && f.m.body.text === 'oops, wrong chat', 10_000, n)
     const own = ben.page.locator('#msgs .bt', { hasText: 'oops, wrong chat' })

@@ -105,7 +105,7 @@ describe('reply and mentions in the h5 build', () => {
     expect(await ben.page.locator('#reply-bar').count()).toBe(0)
     await target.click({ button: 'right' })
     await ben.page.getByText('Reply', { exact: true }).click()
-    await ben.page.locator('#composer input').fill('agreed with filler three')
+    await ben.page.locator('#composer textarea').fill('agreed with filler three')
     const n = cat.frames.length
     await ben.page.locator('#send').click()
     const got = await cat.next<Extract<ServerFrame, { type: 'msg' }>>((f) => f.type === 'msg' && f.m.kind === 'text' && f.m.body.text === 'agreed with filler three', 10_000, n)
@@ -115,18 +115,18 @@ describe('reply and mentions in the h5 build', () => {
     await ben.page.locator('#msgs .qt', { hasText: 'Ann: filler 3' }).waitFor()
 
     // "@" opens the picker (members, no @all for a plain member); picking inserts "@Cat ".
-    await ben.page.locator('#composer input').pressSequentially('see @')
+    await ben.page.locator('#composer textarea').pressSequentially('see @')
     await ben.page.locator('#mention-picker').waitFor()
     await settled(ben.page)
     expect(await overflowing(ben.page)).toEqual([])
     // What was typed stays while Send appears and the picker opens (the input is not rendered again).
-    expect(await ben.page.locator('#composer input').inputValue()).toBe('see @')
+    expect(await ben.page.locator('#composer textarea').inputValue()).toBe('see @')
     expect(await ben.page.locator('#mention-all').count()).toBe(0)
     expect(await ben.page.locator('#mention-picker .mp-i').allTextContents()).toEqual(['Ann', 'Cat'])
     await ben.page.screenshot({ path: path.join(SHOTS, 'picker-390.png') })
     await ben.page.locator('#mention-rmcat').click()
-    await expect.poll(() => ben.page.locator('#composer input').inputValue()).toBe('see @Cat ')
-    await ben.page.locator('#composer input').pressSequentially('the plan')
+    await expect.poll(() => ben.page.locator('#composer textarea').inputValue()).toBe('see @Cat ')
+    await ben.page.locator('#composer textarea').pressSequentially('the plan')
     const m = cat.frames.length
     await ben.page.locator('#send').click()
     const mentioned = await cat.next<Extract<ServerFrame, { type: 'msg' }>>((f) => f.type === 'msg' && f.m.kind === 'text' && f.m.body.text === 'see @Cat the plan', 10_000, m)
@@ -163,7 +163,7 @@ describe('reply and mentions in the h5 build', () => {
     await narrow.page.screenshot({ path: path.join(SHOTS, 'quote-320.png') })
     await narrow.page.locator('#msgs .bt', { hasText: '@Ben can you check' }).click({ button: 'right' })
     await narrow.page.getByText('Reply', { exact: true }).click()
-    await narrow.page.locator('#composer input').pressSequentially('@')
+    await narrow.page.locator('#composer textarea').pressSequentially('@')
     await narrow.page.locator('#mention-picker').waitFor()
     await narrow.page.getByText('Report', { exact: true }).waitFor({ state: 'hidden' })
     await settled(narrow.page)

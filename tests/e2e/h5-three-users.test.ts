@@ -30,7 +30,7 @@ async function shoot(u: User, name: string): Promise<void> {
 }
 
 async function say(u: User, text: string): Promise<void> {
-  await u.page.locator('#composer input').fill(text)
+  await u.page.locator('#composer textarea').fill(text)
   await u.page.locator('#send').click()
   await u.page.locator('#msgs .bt', { hasText: text }).waitFor()
 }
@@ -131,7 +131,7 @@ describe('three users in the h5 build', () => {
     await ben.page.locator('#msgs .bt', { hasText: 'Route: the ridge loop' }).click({ button: 'right' })
     await ben.page.getByText('Reply', { exact: true }).click()
     await ben.page.locator('#reply-bar', { hasText: 'Route: the ridge loop' }).waitFor()
-    await ben.page.locator('#composer input').fill('Count me in')
+    await ben.page.locator('#composer textarea').fill('Count me in')
     await ben.page.locator('#send').click()
     expect(await ben.page.locator('#reply-bar').count()).toBe(0)
     for (const u of [ann, ben, cat]) await u.page.locator('#msgs .qt', { hasText: 'Route: the ridge loop' }).waitFor()
@@ -151,13 +151,13 @@ describe('three users in the h5 build', () => {
     // ---- mention (Ann, the owner, picks Cat from the member list; Cat, on her list, sees "[@you]")
     await cat.page.locator('.ch-back:visible').click()
     await cat.page.locator('.cr', { hasText: 'Trail crew' }).waitFor()
-    await ann.page.locator('#composer input').pressSequentially('@')
+    await ann.page.locator('#composer textarea').pressSequentially('@')
     await ann.page.locator('#mention-picker').waitFor()
     // The owner may mention everyone.
     await ann.page.locator('#mention-all').waitFor()
     await ann.page.locator('#mention-tucat').click()
-    await expect.poll(() => ann.page.locator('#composer input').inputValue()).toBe('@Cat ')
-    await ann.page.locator('#composer input').pressSequentially('bring the map')
+    await expect.poll(() => ann.page.locator('#composer textarea').inputValue()).toBe('@Cat ')
+    await ann.page.locator('#composer textarea').pressSequentially('bring the map')
     await ann.page.locator('#send').click()
     await ann.page.locator('#msgs .bt', { hasText: '@Cat bring the map' }).waitFor()
     await cat.page.locator('.cr', { hasText: 'Trail crew' }).locator('.cr-at', { hasText: '[@you]' }).waitFor()

@@ -39,7 +39,7 @@ describe('uploads in the h5 build', () => {
     await alice.page.locator('#search input').fill('upbob')
     await alice.page.locator('[id="user-upbob"]').click()
     await alice.page.locator('#start-chat').click()
-    await alice.page.locator('#composer input').fill('photo coming')
+    await alice.page.locator('#composer textarea').fill('photo coming')
     await alice.page.locator('#send').click()
     await bob.page.locator('.cr', { hasText: 'Alice' }).click()
     await bob.page.locator('.bt', { hasText: 'photo coming' }).waitFor()

@@ -47,7 +47,7 @@ describe('voice messages in the h5 build', () => {
     await alice.page.locator('#search input').fill('vcbob')
     await alice.page.locator('[id="user-vcbob"]').click()
     await alice.page.locator('#start-chat').click()
-    await alice.page.locator('#composer input').fill('listen to this')
+    await alice.page.locator('#composer textarea').fill('listen to this')
     await alice.page.locator('#send').click()
     await bob.page.locator('.cr', { hasText: 'Alice' }).click()
     await bob.page.locator('.bt', { hasText: 'listen to this' }).waitFor()

@@ -7,7 +7,7 @@ import path from 'node:path'
 import type { Page } from 'playwright-core'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { loginAs, openChatWith, sendText as send, settled, type BrowserUser as User } from './browser'
+import { COMPOSER_FIELD, loginAs, openChatWith, sendText as send, settled, type BrowserUser as User, type LoginOptions } from './browser'
 import { ROOT } from './build'
 import { useH5Suite } from './suite'
 
@@ -28,9 +28,9 @@ let n = 0
 /** A user id unique to this run of the file. */
 const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
 
-/** Logged in with a Chinese browser, on the first phone. */
-async function login(id: string, name: string): Promise<User> {
-  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, 'zh-CN')
+/** Logged in with a Chinese browser in China's time zone, on the first phone. */
+async function login(id: string, name: string, options: Omit<LoginOptions, 'timezoneId'> = {}): Promise<User> {
+  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, 'zh-CN', { timezoneId: 'Asia/Shanghai', ...options })
   await u.page.setViewportSize(PHONES[0])
   return u
 }
@@ -67,6 +67,32 @@ function lineCount(page: Page, selector: string): Promise<number> {
     range.selectNodeContents(el)
     const shown = [...range.getClientRects()].filter((r) => r.width > 0 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1)
     return new Set(shown.map((r) => Math.round(r.top))).size
+  })
+}
+
+/** The bottom of the lowest message bubble on screen (rows are slots in CSS order, not DOM order). */
+function lastBubbleBottom(page: Page): Promise<number> {
+  return page.evaluate(() => Math.max(...[...document.querySelectorAll('#msgs .b')].map((b) => b.getBoundingClientRect().bottom)))
+}
+
+/** Where the chat's end and the composer are: the gap between the last bubble and the composer's top. */
+async function composerLayout(page: Page): Promise<{ height: number; gap: number; lastBottom: number; listTop: number; scrolls: boolean; lineHeight: number }> {
+  await settled(page)
+  const box = await rect(page, '#composer')
+  const list = await rect(page, '#msgs')
+  const lastBottom = await lastBubbleBottom(page)
+  const field = await page.locator(COMPOSER_FIELD).evaluate((el) => ({
+    scrolls: el.scrollHeight > el.clientHeight + 1,
+    lineHeight: parseFloat(getComputedStyle(el).lineHeight),
+  }))
+  return { height: box.height, gap: box.top - lastBottom, lastBottom, listTop: list.top, ...field }
+}
+
+/** ms from the page's clock to one minute past its next local midnight. */
+function toNextMidnight(page: Page): Promise<number> {
+  return page.evaluate(() => {
+    const now = new Date()
+    return new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 1).getTime() - now.getTime()
   })
 }
 
@@ -216,6 +242,229 @@ describe('a Chinese user on a phone', () => {
     expect(await me.page.locator('.st-sent').count()).toBe(2)
     expect(await me.page.locator('.st-read, .st-delivered').count()).toBe(0)
     expect(await me.page.getByText('已读').count()).toBe(0)
+    expect(me.errors).toEqual([])
+  })
+
+  it('the list shows 昨天 without a time once midnight passes, then the weekday; the chat keeps 昨天 HH:mm', async () => {
+    const a = uid('daya')
+    const b = uid('dayb')
+    const me = await login(a, '小明', { clock: true })
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    await send(me, '明天见')
+    const at = (await me.page.locator('.tm').first().innerText()).trim()
+    expect(at).toMatch(/^\d\d:\d\d$/)
+    await me.page.goBack()
+    const time = me.page.locator('.cr .cr-ts').first()
+    await expect.poll(() => time.innerText()).toBe(at)
+    // The phone stays on the list past midnight: the row turns to 昨天 by itself, with no time.
+    await me.page.clock.fastForward(await toNextMidnight(me.page))
+    await expect.poll(() => time.innerText()).toBe('昨天')
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'list-yesterday-375.png') })
+    // In the chat the separator keeps the time.
+    await me.page.locator('.cr').first().click()
+    await expect.poll(() => me.page.locator('.tm').first().innerText()).toBe(`昨天 ${at}`)
+    await me.page.goBack()
+    // A day later: the weekday it was sent on.
+    await me.page.clock.fastForward(24 * 3_600_000)
+    const weekday = await me.page.evaluate(() => '日一二三四五六'[new Date(Date.now() - 2 * 86_400_000).getDay()])
+    await expect.poll(() => time.innerText()).toBe(`星期${weekday}`)
+    expect(me.errors).toEqual([])
+  })
+
+  it('the composer grows with the text to four lines, then scrolls, and the last message stays just above it', async () => {
+    const a = uid('cmpa')
+    const b = uid('cmpb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    // More than a screen of messages on either phone: the list is scrolled to its end.
+    for (let i = 1; i <= 12; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
+    const field = me.page.locator(COMPOSER_FIELD)
+    await onEachPhone(me, 'composer-grow', async () => {
+      // The list kept its end over the resize to this phone (no message needed to take it there).
+      const one = await composerLayout(me.page)
+      expect(await me.page.locator('#msgs').evaluate((el) => el.scrollHeight > el.clientHeight + 100)).toBe(true)
+      expect(one.lastBottom).toBeGreaterThan(one.listTop)
+      expect(one.gap).toBeGreaterThanOrEqual(0)
+      // Three lines: two lines taller, no scrolling inside, the last bubble where it was above it.
+      await field.fill('第一行\n第二行\n第三行')
+      const three = await composerLayout(me.page)
+      expect(Math.abs(three.height - (one.height + 2 * one.lineHeight))).toBeLessThan(2)
+      expect(three.scrolls).toBe(false)
+      expect(Math.abs(three.gap - one.gap)).toBeLessThan(2)
+      // Eight lines: four shown, the rest scrolled; the list still ends just above the composer.
+      await field.fill('1\n2\n3\n4\n5\n6\n7\n8')
+      const eight = await composerLayout(me.page)
+      expect(Math.abs(eight.height - (one.height + 3 * one.lineHeight))).toBeLessThan(2)
+      expect(eight.scrolls).toBe(true)
+      expect(Math.abs(eight.gap - one.gap)).toBeLessThan(2)
+      expect(eight.lastBottom).toBeGreaterThan(eight.listTop)
+      await me.page.screenshot({ path: path.join(SHOTS, `composer-capped-${me.page.viewportSize()!.width}.png`) })
+      // Emptied, it is one line again.
+      await field.fill('')
+      const empty = await composerLayout(me.page)
+      expect(Math.abs(empty.height - one.height)).toBeLessThan(1)
+    })
+    // Shift+Enter breaks the line; Enter sends the lines as one message and the composer shrinks back.
+    const before = await composerLayout(me.page)
+    await field.click()
+    await me.page.keyboard.type('早上好')
+    await me.page.keyboard.press('Shift+Enter')
+    await me.page.keyboard.type('晚上见')
+    await me.page.keyboard.press('Enter')
+    await expect.poll(() => me.page.locator('.bt', { hasText: '晚上见' }).first().innerText()).toBe('早上好\n晚上见')
+    expect(await field.inputValue()).toBe('')
+    const after = await composerLayout(me.page)
+    expect(Math.abs(after.height - before.height)).toBeLessThan(1)
+    // The sent message is in view, just above the composer.
+    expect(after.gap).toBeGreaterThanOrEqual(0)
+    expect(after.gap).toBeLessThan(40)
+    expect(me.errors).toEqual([])
+  })
+
+  it('at the end, the list keeps its end over every change of its size: lines typed and deleted, the window resized', async () => {
+    const a = uid('endla')
+    const b = uid('endlb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    for (let i = 1; i <= 14; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
+    const field = me.page.locator(COMPOSER_FIELD)
+    const start = await composerLayout(me.page)
+    expect(start.gap).toBeGreaterThanOrEqual(0)
+    expect(start.gap).toBeLessThan(40)
+    // Typed line by line to four, then deleted line by line to one, never sent: after each step the
+    // last bubble is the same gap above the composer (the list follows a viewport that shrinks and
+    // one that grows alike).
+    await field.click()
+    await me.page.keyboard.type('一')
+    const steps: number[] = []
+    for (let i = 2; i <= 4; i++) {
+      await me.page.keyboard.press('Shift+Enter')
+      await me.page.keyboard.type('行')
+      steps.push((await composerLayout(me.page)).gap)
+    }
+    expect((await composerLayout(me.page)).height).toBeGreaterThan(start.height + 2 * start.lineHeight)
+    for (let i = 3; i >= 1; i--) {
+      await me.page.keyboard.press('Backspace')
+      await me.page.keyboard.press('Backspace')
+      steps.push((await composerLayout(me.page)).gap)
+    }
+    expect(Math.abs((await composerLayout(me.page)).height - start.height)).toBeLessThan(1)
+    for (const gap of steps) expect(Math.abs(gap - start.gap)).toBeLessThan(2)
+    // The window resized (a rotation, another phone) and back: still at the end, the same gap.
+    for (const phone of [PHONES[1], PHONES[0]]) {
+      const root = await me.page.evaluate(() => getComputedStyle(document.documentElement).fontSize)
+      await me.page.setViewportSize(phone)
+      await me.page.waitForFunction((size) => getComputedStyle(document.documentElement).fontSize !== size, root)
+      const after = await composerLayout(me.page)
+      expect(after.lastBottom).toBeGreaterThan(after.listTop)
+      expect(Math.abs(after.gap - start.gap * (phone.width / PHONES[0].width))).toBeLessThan(2)
+    }
+    expect(me.errors).toEqual([])
+  })
+
+  it('scrolled up into history, the first message in view stays where it is while the composer grows and shrinks', async () => {
+    const a = uid('holda')
+    const b = uid('holdb')
+    const me = await login(a, '小明')
+    await login(b, '小红')
+    await openChatWith(me, [b])
+    for (let i = 1; i <= 24; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
+    // The reader scrolls up, by the wheel, to older messages.
+    const list = await rect(me.page, '#msgs')
+    await me.page.mouse.move(list.left + list.width / 2, list.top + list.height / 2)
+    await me.page.mouse.wheel(0, -900)
+    await expect.poll(() => me.page.locator('#msgs').evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop)).toBeGreaterThan(600)
+    // At rest: the offset has not changed for 12 frames (longer than the list's scroll-idle time).
+    await me.page.evaluate(
+      () =>
+        new Promise<void>((done) => {
+          const el = document.getElementById('msgs')!
+          let last = el.scrollTop
+          let still = 0
+          const frame = () => {
+            still = el.scrollTop === last ? still + 1 : 0
+            last = el.scrollTop
+            if (still >= 12) done()
+            else requestAnimationFrame(frame)
+          }
+          requestAnimationFrame(frame)
+        }),
+    )
+    await settled(me.page)
+    /** The first message whose top is inside the list, and where its top is. */
+    const firstInView = () =>
+      me.page.evaluate((top) => {
+        const rows = [...document.querySelectorAll('#msgs .bt')].map((b) => ({ text: (b as HTMLElement).innerText, top: b.getBoundingClientRect().top }))
+        return rows.filter((r) => r.top >= top).sort((x, y) => x.top - y.top)[0]
+      }, list.top)
+    const seen = (await firstInView())!
+    expect(seen).toBeDefined()
+    const field = me.page.locator(COMPOSER_FIELD)
+    for (const text of ['一\n二\n三\n四', '一\n二', '', '1\n2\n3\n4\n5\n6', '']) {
+      await field.fill(text)
+      await settled(me.page)
+      const now = await me.page.evaluate(
+        (want) => [...document.querySelectorAll('#msgs .bt')].find((b) => (b as HTMLElement).innerText === want)?.getBoundingClientRect().top,
+        seen.text,
+      )
+      expect(now).toBeDefined()
+      expect(Math.abs(now! - seen.top)).toBeLessThanOrEqual(2)
+    }
+    expect(me.errors).toEqual([])
+  })
+
+  it('avatars show the given name (小明, 小红), not the same "小" for both, inside the square', async () => {
+    const a = uid('ava')
+    const b = uid('avb')
+    const me = await login(a, '小明')
+    const her = await login(b, '小红')
+    await openChatWith(me, [b])
+    await send(me, '在吗？')
+    await her.page.locator('.cr', { hasText: '在吗？' }).click()
+    await send(her, '在的')
+    await me.page.locator('.bt', { hasText: '在的' }).waitFor()
+    await onEachPhone(me, 'avatars', async () => {
+      const texts = await me.page.locator('#msgs .ln .av-t').evaluateAll((els) =>
+        els.filter((e) => e.getClientRects().length > 0).map((e) => {
+          const t = e.getBoundingClientRect()
+          const box = e.parentElement!.getBoundingClientRect()
+          return { text: (e as HTMLElement).innerText, inside: t.left >= box.left && t.right <= box.right && t.top >= box.top && t.bottom <= box.bottom }
+        }),
+      )
+      expect(new Set(texts.map((t) => t.text))).toEqual(new Set(['小明', '小红']))
+      expect(texts.every((t) => t.inside)).toBe(true)
+    })
+    await me.page.goBack()
+    await expect.poll(() => me.page.locator('.cr .av-t').first().innerText()).toBe('小红')
+    expect(me.errors).toEqual([])
+  })
+
+  it('after my refused file, the list previews the new messages that came after it, under their badge', async () => {
+    const a = uid('nfa')
+    const b = uid('nfb')
+    const me = await login(a, '小明')
+    const her = await login(b, '小红')
+    await openChatWith(me, [b])
+    await me.page.locator('#attach').click()
+    const chooser = me.page.waitForEvent('filechooser')
+    await me.page.locator('.cp-tool', { hasText: '文件' }).click()
+    await (await chooser).setFiles({ name: 'big.zip', mimeType: 'application/zip', buffer: Buffer.alloc(MAX_UPLOAD * 3, 1) })
+    await me.page.locator('.rf', { hasText: '未发送' }).waitFor()
+    await me.page.goBack()
+    const preview = me.page.locator('.cr .cr-p').first()
+    await expect.poll(() => preview.innerText()).toBe('[发送失败] [文件] big.zip')
+    // She writes twice while I am on the list.
+    await openChatWith(her, [a])
+    await send(her, '文件没收到')
+    await send(her, '再发一次？')
+    await expect.poll(() => me.page.locator('.cr .badge').first().innerText()).toBe('2')
+    await expect.poll(() => preview.innerText()).toBe('再发一次？')
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'list-after-failed-375.png') })
     expect(me.errors).toEqual([])
   })
 })

@@ -35,7 +35,7 @@ function login(id: string, name: string): Promise<User> {
 }
 
 async function send(u: User, text: string): Promise<void> {
-  await u.page.locator('#composer input').fill(text)
+  await u.page.locator('#composer textarea').fill(text)
   await u.page.locator('#send').click()
 }
 

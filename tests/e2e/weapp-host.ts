@@ -317,6 +317,15 @@ export class MiniHost {
     this.fire(id, 'input', { value, cursor: value.length })
   }
 
+  /** Height of every scroll-view viewport from now on, px (a composer that grew or shrank): no event, as on a device. */
+  setViewportHeight(px: number): void {
+    ;(this.opts as { viewportHeight: number }).viewportHeight = px
+  }
+
+  get viewportHeight(): number {
+    return this.opts.viewportHeight
+  }
+
   /** Last scroll position reported to each scroll view, px. */
   readonly scrollPos = new Map<string, number>()
 

@@ -15,6 +15,8 @@ import type { MiniHost } from './weapp-host'
 const LIST = 'msgs'
 /** The fake host's scroll-view viewport, px (its default). */
 const VIEWPORT = 560
+/** Three lines more of the composer (42rpx each at 750 rpx = 375 px: 21 px), px. */
+const COMPOSER_GROWTH = 63
 
 let bff: TestBff
 let host: MiniHost | undefined
@@ -59,7 +61,7 @@ async function setup(order: 'layout-first' | 'top-first', count: number) {
 }
 
 const pos = (h: MiniHost) => h.scrollPos.get(LIST) ?? 0
-const maxPos = (h: MiniHost) => Math.max(0, h.contentHeight(LIST) - VIEWPORT)
+const maxPos = (h: MiniHost) => Math.max(0, h.contentHeight(LIST) - h.viewportHeight)
 /** At the real end of the content, and the newest row `tag` is the last one on screen. */
 const atEndShowing = (h: MiniHost, tag: string) => Math.abs(pos(h) - maxPos(h)) <= 1 && (h.visibleRows(LIST).at(-1) ?? '').includes(tag)
 
@@ -133,6 +135,22 @@ describe.each(['layout-first', 'top-first'] as const)('weapp chat list positions
     await untilAtEnd(h, 'm124')
     await peer.say(conv.id, 'm125')
     await untilAtEnd(h, 'm125')
+  })
+
+  it('stays at the end while the composer grows and shrinks (its line changes reach the list)', async () => {
+    const { peer, conv, h } = await setup(order, 40)
+    await untilAtEnd(h, 'm040')
+    // Three lines typed: the scroll-view is shorter, and the text area reports its new line count.
+    h.setViewportHeight(VIEWPORT - COMPOSER_GROWTH)
+    h.fire('composer', 'linechange', { lineCount: 4, height: 84 })
+    await untilAtEnd(h, 'm040')
+    // Deleted again: taller, back at the end of the taller view.
+    h.setViewportHeight(VIEWPORT)
+    h.fire('composer', 'linechange', { lineCount: 1, height: 21 })
+    await untilAtEnd(h, 'm040')
+    // Still following: an arrival shows at the bottom.
+    await peer.say(conv.id, 'm041')
+    await untilAtEnd(h, 'm041')
   })
 
   it('keeps the row under the finger at the same y when an older page goes in above', async () => {

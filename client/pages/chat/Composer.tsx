@@ -1,9 +1,10 @@
 /**
- * The chat page's composer: an uncontrolled input (typing costs no setData), Send, the "+" panel
+ * The chat page's composer: an uncontrolled text area that grows with its text up to
+ * four lines, then scrolls, as WeChat's (typing costs no setData), Send, the "+" panel
  * for photos and files, the voice mode (VoiceInput.tsx), and the draft kept per conversation (the
  * store's `drafts`, which the list shows as "[草稿] ..." and persist.ts keeps in storage across restarts).
  */
-import { Input, Text, View } from '@tarojs/components'
+import { Text, Textarea, View } from '@tarojs/components'
 import Taro, { useDidHide } from '@tarojs/taro'
 import { memo, useCallback, useEffect, useRef, useState } from 'react'
 import type { ConvId } from '@chat/shared'
@@ -12,6 +13,7 @@ import { errorText, t } from '../../i18n'
 import { client, platform, store } from '../../services'
 import { useGate, useStore } from '../../store/react'
 import { VoiceInput } from './VoiceInput'
+import { viewportChanged } from '../../list/viewport-signal'
 import '../../components/voice.css'
 import { setReply } from '../../store/compose'
 import { MentionPicker, ReplyBar, typedAt, useMentions, useReply } from './ComposeExtras'
@@ -59,9 +61,10 @@ export function Composer({ conv }: { conv: ConvId }) {
     setHasText(true)
     // h5: the text goes into the input as it is, the caret after it (a new input mounted with the
     // text could take its focus with the caret at the start, and typing went before the name).
-    const input = isH5 ? document.querySelector<HTMLInputElement>('#composer input') : null
+    const input = isH5 ? h5TextArea() : null
     if (input) {
       input.value = text.current
+      fitH5()
       input.focus()
       input.setSelectionRange(text.current.length, text.current.length)
       return
@@ -105,6 +108,11 @@ export function Composer({ conv }: { conv: ConvId }) {
     setPanel(false)
     client.pickAndSend(conv, kind).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.pickFailed'), icon: 'none' }))
   }
+  // weapp: the message list above does not see the composer's height change by itself (a reply bar,
+  // the panel, the voice button, a line more or less: onLineChange below).
+  useEffect(() => {
+    if (!isH5) viewportChanged()
+  }, [panel, voice, picker, reply, hasText])
   if (ended) {
     return (
       <View className='cp'>
@@ -196,11 +204,19 @@ export function Composer({ conv }: { conv: ConvId }) {
 /** How long after the last keystroke the draft goes into the store, ms. */
 const DRAFT_DELAY_MS = 400
 /**
- * The input, rendered again only when its own props change (a new `key` mounts it with a new
+ * The text area, rendered again only when its own props change (a new `key` mounts it with a new
  * text). h5: Taro's web-component wrapper sets every prop again on each render, `value` included,
  * which put the mount-time text back over what was typed whenever the composer re-rendered (the
  * Send button appearing, the mention picker opening). The handlers must be stable (the caller's
  * call its latest functions through a ref).
+ *
+ * It grows with its text up to the max-height of `.cp-in` (index.css: four lines), then scrolls
+ * inside; the message list above shrinks and keeps its end in view (ChatList follows its viewport's
+ * size). weapp: the text area's `autoHeight`. h5: fitH5 below (Taro's h5 `autoHeight` counts lines
+ * by growing the element, which a max-height stops: emptied, it stayed four lines tall). The
+ * keyboard's key sends, as WeChat's: weapp through `confirmType` (a text area's return key then
+ * sends instead of breaking the line); h5 by Enter (Shift+Enter breaks the line; an Enter that ends
+ * an IME composition only picks its characters).
  */
 const ComposerInput = memo(function ComposerInput(p: {
   className: string
@@ -210,30 +226,87 @@ const ComposerInput = memo(function ComposerInput(p: {
   onInput: (value: string) => void
   onConfirm: () => void
 }) {
-  const { onInput: input, initial } = p
+  const { onInput: input, initial, onConfirm } = p
   const onInput = useCallback((e: { detail: { value: string } }) => input(e.detail.value), [input])
-  // h5: a `value` prop makes the input controlled, and after every input event it is set back to
+  // h5: a `value` prop makes the text area controlled, and after every input event it is set back to
   // that value (what was typed vanished, key by key): the text it starts with is written once.
   useEffect(() => {
     if (!isH5 || !initial) return
     const el = document.getElementById('composer') as unknown as { value?: string } | null
     if (el) el.value = initial
+    fitH5()
   }, [initial])
+  useEffect(() => (isH5 ? listenH5(onConfirm) : undefined), [onConfirm])
   return (
-    <Input
+    <Textarea
       id='composer'
       className={p.className}
+      autoHeight={!isH5}
       confirmType='send'
       confirmHold
+      showConfirmBar={false}
+      disableDefaultPadding
       maxlength={5000}
-      {...(isH5 ? {} : { value: initial })}
+      {...(isH5 ? { nativeProps: { enterkeyhint: 'send', rows: 1 } } : { value: initial, onConfirm, onLineChange: viewportChanged })}
       focus={p.focus}
       placeholder={p.placeholder}
       onInput={onInput}
-      onConfirm={p.onConfirm}
     />
   )
 })
+
+/** h5: the text area inside Taro's host element `#composer`. */
+function h5TextArea(): HTMLTextAreaElement | null {
+  return document.querySelector<HTMLTextAreaElement>('#composer textarea')
+}
+
+/**
+ * h5: the text area as tall as its text, up to its CSS max-height (then it scrolls). Measured at
+ * `height: auto` (one row), so it shrinks as lines are deleted as well as grows. The host element
+ * keeps its height while the text area is measured: collapsed for that moment, the page laid out a
+ * one-line composer, the message list grew and the browser clamped its offset, which the list then
+ * read as the reader scrolling up from the end (it stopped following it).
+ */
+function fitH5(): void {
+  const ta = h5TextArea()
+  const host = ta?.parentElement
+  // Hidden (voice mode) it measures 0: it keeps the height it had.
+  if (!ta || !host || ta.getClientRects().length === 0) return
+  host.style.height = `${host.getBoundingClientRect().height}px`
+  ta.style.height = 'auto'
+  const height = ta.scrollHeight
+  ta.style.height = `${height}px`
+  host.style.height = ''
+}
+
+/**
+ * h5: fit the text area on every input, and send on Enter instead of breaking the line. Taro's text
+ * area reports every Enter as `confirm` (Shift+Enter and an IME's included) and inserts the line
+ * break anyway, so the key is taken before it: in the capture phase on the host element (Taro's own
+ * handlers stop propagation on the text area).
+ */
+function listenH5(send: () => void): (() => void) | undefined {
+  const host = document.getElementById('composer')
+  if (!host) return undefined
+  const onKey = (e: KeyboardEvent) => {
+    // keyCode 229: the key went to an IME (Chrome, Safari report isComposing on its last Enter).
+    if (e.key !== 'Enter' || e.isComposing || e.keyCode === 229) return
+    if (e.shiftKey || e.altKey || e.ctrlKey || e.metaKey) return
+    e.preventDefault()
+    e.stopPropagation()
+    send()
+  }
+  // After the value changed, before the browser paints: no frame at the old height.
+  const onInput = () => fitH5()
+  host.addEventListener('keydown', onKey, true)
+  host.addEventListener('input', onInput, true)
+  // A draft it starts with: fitted once the web component has rendered its text area (Stencil).
+  void (host as HTMLElement & { componentOnReady?: () => Promise<unknown> }).componentOnReady?.().then(fitH5)
+  return () => {
+    host.removeEventListener('keydown', onKey, true)
+    host.removeEventListener('input', onInput, true)
+  }
+}
 
 const isH5 = process.env.TARO_ENV === 'h5'
 

@@ -12,7 +12,7 @@ import { Avatar } from '../../components/Avatar'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { listTime } from '../../format'
 import { errorText, locale, switchLocale, t } from '../../i18n'
-import { usePageGate } from '../../hooks'
+import { usePageGate, useToday } from '../../hooks'
 import { auth, client, store } from '../../services'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convOrder, convTitle, displayStatus, lastMessageOf, otherMember, previewText, totalUnread } from '../../store/selectors'
@@ -111,6 +111,8 @@ function ConvList() {
   const loaded = useStore(gate, (s) => s.convsLoaded)
   const error = useStore(gate, (s) => s.convsError)
   const connected = useStore(gate, (s) => s.conn.state === 'connected')
+  // The rows' times are by the day: all of them render again when it changes.
+  const today = useToday()
   if (order.length === 0) {
     if (!loaded) {
       return (
@@ -134,13 +136,14 @@ function ConvList() {
   return (
     <ScrollView className='cl-s' scrollY>
       {order.map((id) => (
-        <ConvRow key={id} id={id} />
+        <ConvRow key={id} id={id} today={today} />
       ))}
     </ScrollView>
   )
 }
 
-const ConvRow = memo(function ConvRow({ id }: { id: string }) {
+/** `today`: local midnight (useToday); the time column is read against it, as listTime needs only the day. */
+const ConvRow = memo(function ConvRow({ id, today }: { id: string; today: number }) {
   const gate = useGate()
   const row = useStore(gate, useShallow((s) => {
     const c = s.convs[id]!
@@ -188,7 +191,7 @@ const ConvRow = memo(function ConvRow({ id }: { id: string }) {
       <View className='cr-m'>
         <View className='cr-top'>
           <Text className='cr-n'>{row.title}</Text>
-          <Text className='cr-ts'>{listTime(row.ts, Date.now(), t)}</Text>
+          <Text className='cr-ts'>{listTime(row.ts, today, t)}</Text>
         </View>
         <View className='cr-bot'>
           {row.draft ? (

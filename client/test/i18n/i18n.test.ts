@@ -3,7 +3,7 @@ import path from 'node:path'
 import ts from 'typescript'
 import { ERROR_CODES, ERRORS } from '@chat/shared'
 import { describe, expect, it } from 'vitest'
-import { chatTime, lastSeen, listTime } from '../../format'
+import { chatTime, lastSeen, listTime, startOfDay } from '../../format'
 import { errorSentence, LOCALES, refusalSentence, resolveLocale, translate, type Locale, type Translate } from '../../i18n/i18n'
 import { CATALOGUES, type MessageKey } from '../../i18n/messages'
 
@@ -75,22 +75,46 @@ describe('times', () => {
   const now = new Date(2026, 2, 11, 15, 30, 0).getTime()
   const at = (mo: number, d: number, h: number, mi: number, y = 2026) => new Date(y, mo - 1, d, h, mi).getTime()
 
-  it('lists as Chinese chat apps do, and the English equivalents', () => {
+  it('lists as WeChat does: the clock today, 昨天 alone, the weekday, then the date', () => {
     const cases: [number, string, string][] = [
-      [now - 20_000, '刚刚', 'Just now'],
-      [now + 5_000, '刚刚', 'Just now'],
-      [now - 5 * 60_000, '5分钟前', '5 min ago'],
-      [now - 59 * 60_000, '59分钟前', '59 min ago'],
+      [now - 20_000, '15:29', '15:29'],
+      // Another device's clock a little ahead: still today.
+      [now + 5_000, '15:30', '15:30'],
+      [now - 59 * 60_000, '14:31', '14:31'],
+      [at(3, 11, 0, 0), '00:00', '00:00'],
       [at(3, 11, 9, 5), '09:05', '09:05'],
-      [at(3, 10, 23, 59), '昨天 23:59', 'Yesterday 23:59'],
+      // Yesterday has no time in the list (the chat's separators keep it).
+      [at(3, 10, 23, 59), '昨天', 'Yesterday'],
+      [at(3, 10, 0, 0), '昨天', 'Yesterday'],
+      [at(3, 9, 23, 59), '星期一', 'Monday'],
       [at(3, 5, 8, 0), '星期四', 'Thursday'],
+      [at(3, 5, 0, 0), '星期四', 'Thursday'],
+      // Seven days back would be today's weekday: the date.
       [at(3, 4, 23, 0), '3月4日', 'Mar 4'],
       [at(1, 1, 0, 0), '1月1日', 'Jan 1'],
-      [at(12, 31, 22, 0, 2025), '2025年12月31日', 'Dec 31, 2025'],
+      [at(12, 31, 22, 0, 2025), '2025/12/31', '12/31/2025'],
+      [at(7, 1, 6, 30, 2024), '2024/7/1', '7/1/2024'],
     ]
     for (const [ts, z, e] of cases) {
       expect(listTime(ts, now, zh)).toBe(z)
       expect(listTime(ts, now, en)).toBe(e)
+      // The list reads it against today's midnight (useToday): the same day, the same text.
+      expect(listTime(ts, startOfDay(now), zh)).toBe(z)
+    }
+  })
+
+  it('counts days by the calendar where a day is 25 hours long', () => {
+    const tz = process.env.TZ
+    // New York leaves daylight saving time on Sunday 2026-11-01: that day lasts 25 hours.
+    process.env.TZ = 'America/New_York'
+    try {
+      const monday = new Date(2026, 10, 2, 10, 0).getTime()
+      expect(listTime(new Date(2026, 10, 1, 0, 30).getTime(), monday, zh)).toBe('昨天')
+      expect(chatTime(new Date(2026, 10, 1, 0, 30).getTime(), monday, zh)).toBe('昨天 00:30')
+      expect(listTime(new Date(2026, 9, 31, 23, 30).getTime(), monday, zh)).toBe('星期六')
+    } finally {
+      if (tz === undefined) delete process.env.TZ
+      else process.env.TZ = tz
     }
   })
 

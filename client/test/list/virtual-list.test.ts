@@ -94,6 +94,44 @@ describe('VirtualList', () => {
     expect(v.scroll?.toEnd).toBe(true)
   })
 
+  it('a viewport that changed size keeps a reader the view saw at its end there, whatever a clamp\'s scroll event made the model think', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    t.echo()
+    const end = t.list.getView().scroll!.top
+    // The viewport grew by 60 px: the view clamped its offset, and the scroll event of the clamp
+    // arrived before the new size, judged against the old one (60 px from the end: the reader left).
+    t.list.onScroll(end - 60, 100 * 50)
+    expect(t.list.atEnd).toBe(false)
+    // The view was at its end just before the size changed.
+    t.list.setViewport(560, 0, true)
+    const v = t.list.getView()
+    expect(v.atEnd).toBe(true)
+    expect(v.scroll?.toEnd).toBe(true)
+    expect(v.scroll?.top).toBe(100 * 50 - 560)
+    // A new row is followed again.
+    t.echo()
+    t.set(0, 101)
+    expect(t.list.getView().scroll?.toEnd).toBe(true)
+  })
+
+  it('a viewport that changed size keeps the first visible row of a reader above the end where it was', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    t.echo()
+    const top = t.list.getView().scroll!.top - 1000
+    t.list.onScroll(top)
+    const first = t.list.getView().firstVisible
+    // Rows above it do not change: the same offset is the same screen y for it.
+    t.list.setViewport(420, 0, false)
+    expect(t.list.atEnd).toBe(false)
+    expect(t.list.getView().firstVisible).toBe(first)
+    expect(t.list.scrollTop).toBe(top)
+    t.list.setViewport(560, 0, false)
+    expect(t.list.getView().firstVisible).toBe(first)
+    expect(t.list.scrollTop).toBe(top)
+  })
+
   it('does not move when rows are appended while the user reads above', () => {
     const t = setup(100)
     t.list.scrollToEnd()

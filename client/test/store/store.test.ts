@@ -12,7 +12,7 @@ import {
   setConvs,
   setTyping,
 } from '../../store/store'
-import { convOrder, cursorOf, gapsOf, hasOlder } from '../../store/selectors'
+import { convOrder, cursorOf, gapsOf, hasOlder, lastMessageOf } from '../../store/selectors'
 import type { ChatState } from '../../store/types'
 
 const base: ChatState = { ...initialState, me: ALICE, convs: { [AB]: conv({ lastSeq: 2, readSeq: 2 }) } }
@@ -111,5 +111,14 @@ describe('selectors', () => {
     ])
     expect(convOrder(s)).toEqual(['d:alice:carol', 'd:alice:bob'])
     expect(convOrder(s)).toBe(convOrder(s))
+  })
+
+  it('previews our failed message until a newer one arrives, then the newer one', () => {
+    let s = setConvs(base, [conv({ lastSeq: 2, readSeq: 2, lastMsg: { ...msg(2), ts: 100 } })])
+    s = addPending(s, { cid: 'pending-0001', from: 'alice', conv: AB, kind: 'text', body: { text: 'p' }, ts: 200, status: 'failed' })
+    expect(lastMessageOf(s, AB)?.cid).toBe('pending-0001')
+    // Bob writes after it: his message is the conversation's latest (its time too, for the order).
+    s = mergeServerMessages(s, AB, [{ ...msg(3), ts: 300 }], 100)
+    expect(lastMessageOf(s, AB)).toMatchObject({ seq: 3, ts: 300 })
   })
 })
