@@ -35,6 +35,15 @@ async function login(id: string, name: string, options: Omit<LoginOptions, 'time
   return u
 }
 
+/** 小明, on the first phone, in his 1:1 with 小红 (both logged in); `tag` starts their ids. */
+async function inOneToOne(tag: string): Promise<{ me: User; her: string }> {
+  const her = uid(`${tag}b`)
+  const me = await login(uid(`${tag}a`), '小明')
+  await login(her, '小红')
+  await openChatWith(me, [her])
+  return { me, her }
+}
+
 /** Each phone in turn: resized, laid out (Taro's h5 sizes its rem on `resize`), then `check`. */
 async function onEachPhone(u: User, shot: string, check: (width: number) => Promise<void>): Promise<void> {
   for (const phone of PHONES) {
@@ -98,11 +107,7 @@ function toNextMidnight(page: Page): Promise<number> {
 
 describe('a Chinese user on a phone', () => {
   it('a long URL wraps inside its bubble, clear of the avatar and inside the screen', async () => {
-    const a = uid('urla')
-    const b = uid('urlb')
-    const me = await login(a, '小明')
-    await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me } = await inOneToOne('url')
     const url = `https://example.com/share/${'a1b2c3d4e5'.repeat(10)}?from=timeline`
     await send(me, url)
     await onEachPhone(me, 'long-url', async (width) => {
@@ -142,11 +147,7 @@ describe('a Chinese user on a phone', () => {
   })
 
   it('a long file name shows on two lines of the card, above its size, not cut to one', async () => {
-    const a = uid('fila')
-    const b = uid('filb')
-    const me = await login(a, '小明')
-    await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me } = await inOneToOne('fil')
     const name = '2026年第三季度财务报告最终版本（修订稿）请在周五之前审阅.pdf'
     await me.page.locator('#attach').click()
     const chooser = me.page.waitForEvent('filechooser')
@@ -169,11 +170,7 @@ describe('a Chinese user on a phone', () => {
     expect(me.errors).toEqual([])
   })
   it('the list marks a refused file "[发送失败]" in red, not "发送中：" forever', async () => {
-    const a = uid('refa')
-    const b = uid('refb')
-    const me = await login(a, '小明')
-    await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me } = await inOneToOne('ref')
     await me.page.locator('#attach').click()
     const chooser = me.page.waitForEvent('filechooser')
     await me.page.locator('.cp-tool', { hasText: '文件' }).click()
@@ -191,11 +188,7 @@ describe('a Chinese user on a phone', () => {
     expect(me.errors).toEqual([])
   })
   it('a tall, narrow photo is a bubble a finger can hit (44 CSS px wide at least), not a strip', async () => {
-    const a = uid('tala')
-    const b = uid('talb')
-    const me = await login(a, '小明')
-    await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me } = await inOneToOne('tal')
     // A long screenshot: 200x1600 px, eight times as tall as it is wide.
     const tall = await sharp({ create: { width: 200, height: 1600, channels: 3, background: '#c06030' } }).png().toBuffer()
     await me.page.locator('#attach').click()
@@ -274,11 +267,7 @@ describe('a Chinese user on a phone', () => {
   })
 
   it('the composer grows with the text to four lines, then scrolls, and the last message stays just above it', async () => {
-    const a = uid('cmpa')
-    const b = uid('cmpb')
-    const me = await login(a, '小明')
-    await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me } = await inOneToOne('cmp')
     // More than a screen of messages on either phone: the list is scrolled to its end.
     for (let i = 1; i <= 12; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
     const field = me.page.locator(COMPOSER_FIELD)
@@ -325,11 +314,7 @@ describe('a Chinese user on a phone', () => {
   })
 
   it('at the end, the list keeps its end over every change of its size: lines typed and deleted, the window resized', async () => {
-    const a = uid('endla')
-    const b = uid('endlb')
-    const me = await login(a, '小明')
-    await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me } = await inOneToOne('endl')
     for (let i = 1; i <= 14; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
     const field = me.page.locator(COMPOSER_FIELD)
     const start = await composerLayout(me.page)
@@ -367,11 +352,7 @@ describe('a Chinese user on a phone', () => {
   })
 
   it('scrolled up into history, the first message in view stays where it is while the composer grows and shrinks', async () => {
-    const a = uid('holda')
-    const b = uid('holdb')
-    const me = await login(a, '小明')
-    await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me } = await inOneToOne('hold')
     for (let i = 1; i <= 24; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
     // The reader scrolls up, by the wheel, to older messages.
     const list = await rect(me.page, '#msgs')
