@@ -36,12 +36,13 @@ async function login(id: string, name: string, options: Omit<LoginOptions, 'time
 }
 
 /** 小明, on the first phone, in his 1:1 with 小红 (both logged in); `tag` starts their ids. */
-async function inOneToOne(tag: string): Promise<{ me: User; her: string }> {
-  const her = uid(`${tag}b`)
-  const me = await login(uid(`${tag}a`), '小明')
-  await login(her, '小红')
-  await openChatWith(me, [her])
-  return { me, her }
+async function inOneToOne(tag: string): Promise<{ me: User; her: User; meId: string }> {
+  const meId = uid(`${tag}a`)
+  const herId = uid(`${tag}b`)
+  const me = await login(meId, '小明')
+  const her = await login(herId, '小红')
+  await openChatWith(me, [herId])
+  return { me, her, meId }
 }
 
 /** Each phone in turn: resized, laid out (Taro's h5 sizes its rem on `resize`), then `check`. */
@@ -399,11 +400,7 @@ describe('a Chinese user on a phone', () => {
   })
 
   it('avatars show the given name (小明, 小红), not the same "小" for both, inside the square', async () => {
-    const a = uid('ava')
-    const b = uid('avb')
-    const me = await login(a, '小明')
-    const her = await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me, her } = await inOneToOne('av')
     await send(me, '在吗？')
     await her.page.locator('.cr', { hasText: '在吗？' }).click()
     await send(her, '在的')
@@ -425,11 +422,7 @@ describe('a Chinese user on a phone', () => {
   })
 
   it('after my refused file, the list previews the new messages that came after it, under their badge', async () => {
-    const a = uid('nfa')
-    const b = uid('nfb')
-    const me = await login(a, '小明')
-    const her = await login(b, '小红')
-    await openChatWith(me, [b])
+    const { me, her, meId } = await inOneToOne('nf')
     await me.page.locator('#attach').click()
     const chooser = me.page.waitForEvent('filechooser')
     await me.page.locator('.cp-tool', { hasText: '文件' }).click()
@@ -439,7 +432,7 @@ describe('a Chinese user on a phone', () => {
     const preview = me.page.locator('.cr .cr-p').first()
     await expect.poll(() => preview.innerText()).toBe('[发送失败] [文件] big.zip')
     // She writes twice while I am on the list.
-    await openChatWith(her, [a])
+    await openChatWith(her, [meId])
     await send(her, '文件没收到')
     await send(her, '再发一次？')
     await expect.poll(() => me.page.locator('.cr .badge').first().innerText()).toBe('2')
