@@ -107,6 +107,34 @@ export function initials(name: string): string {
   return /[a-z]/i.test(first) ? first.toUpperCase() : first
 }
 
+/**
+ * The one character a member's tile of a group avatar shows: the last of a Chinese name (its given
+ * name's, so 小明 and 小红 differ where the surname would not), else the first, as `initials`.
+ */
+export function initial(name: string): string {
+  const chars = Array.from(initials(name))
+  const trimmed = Array.from(name.trim())
+  const han = trimmed.length <= CHINESE_NAME_MAX_CHARS && trimmed.every((c) => HAN.test(c))
+  return (han ? chars[chars.length - 1] : chars[0]) ?? '?'
+}
+
+/**
+ * A group avatar's rows of tiles, as WeChat lays out its members' faces: at most GROUP_FACES_MAX, two
+ * columns up to four members, three above; the row that is not full goes on top, centred.
+ */
+export function faceRows<T>(members: readonly T[]): T[][] {
+  const faces = members.slice(0, GROUP_FACES_MAX)
+  const cols = faces.length <= 4 ? 2 : 3
+  const rows: T[][] = []
+  const first = faces.length % cols
+  if (first > 0) rows.push(faces.slice(0, first))
+  for (let i = first; i < faces.length; i += cols) rows.push(faces.slice(i, i + cols))
+  return rows
+}
+
+/** The most members a group avatar shows (WeChat's three by three). */
+export const GROUP_FACES_MAX = 9
+
 /** How many characters of a Chinese name an avatar shows. */
 const AVATAR_HAN_CHARS = 2
 /** The longest Chinese personal name (a compound surname and a two-character given name). */
@@ -115,10 +143,18 @@ const HAN = /\p{Script=Han}/u
 
 const COLORS = ['#5b8def', '#e5734a', '#43a57a', '#a66bd3', '#d9a23b', '#3aa6b9', '#d65d7a', '#6d7fa8']
 
+/**
+ * An id's avatar colour: FNV-1a over its UTF-16 units, then mixed (murmur3's finaliser), so ids
+ * that differ in a character or two (u1, u2; a group's members made one after another) spread over
+ * the palette instead of landing on the same low bits.
+ */
 export function colorOf(id: string): string {
-  let h = 0
-  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) >>> 0
-  return COLORS[h % COLORS.length]!
+  let h = 0x811c9dc5
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193)
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  return COLORS[(h >>> 0) % COLORS.length]!
 }
 
 export function lastSeen(ts: number | undefined, now: number, tr: Translate): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { initials } from '../format'
+import { colorOf, faceRows, initial, initials } from '../format'
 
 describe('avatar initials', () => {
   it('show a Chinese name by its last two characters, so 小明 and 小红 are told apart', () => {
@@ -22,5 +22,51 @@ describe('avatar initials', () => {
     expect(initials('😀 joy')).toBe('😀')
     expect(initials('Ана')).toBe('А')
     expect(initials('   ')).toBe('?')
+  })
+})
+
+describe('group avatar tiles', () => {
+  it('show one character per member: the last of a Chinese name, else the first', () => {
+    expect(initial('小明')).toBe('明')
+    expect(initial('司马相如')).toBe('如')
+    expect(initial('明')).toBe('明')
+    expect(initial('快乐的小鱼')).toBe('快')
+    expect(initial('alice')).toBe('A')
+    expect(initial('小明Tom')).toBe('小')
+    expect(initial('  ')).toBe('?')
+  })
+
+  it('lay out up to nine members in WeChat rows: the short row on top, two columns up to four', () => {
+    const n = (k: number) => faceRows(Array.from({ length: k }, (_, i) => i)).map((r) => r.length)
+    expect(n(1)).toEqual([1])
+    expect(n(2)).toEqual([2])
+    expect(n(3)).toEqual([1, 2])
+    expect(n(4)).toEqual([2, 2])
+    expect(n(5)).toEqual([2, 3])
+    expect(n(6)).toEqual([3, 3])
+    expect(n(7)).toEqual([1, 3, 3])
+    expect(n(9)).toEqual([3, 3, 3])
+    expect(n(40)).toEqual([3, 3, 3])
+    // The members keep their order, the first in the top row.
+    expect(faceRows(['a', 'b', 'c', 'd', 'e'])).toEqual([['a', 'b'], ['c', 'd', 'e']])
+  })
+})
+
+describe('avatar colours', () => {
+  it('spread ids that differ in a character or two over the whole palette', () => {
+    for (const make of [(i: number) => `u${i}`, (i: number) => `face${String.fromCharCode(97 + (i % 26))}mi8x${i}`]) {
+      const counts = new Map<string, number>()
+      for (let i = 0; i < 400; i++) counts.set(colorOf(make(i)), (counts.get(colorOf(make(i))) ?? 0) + 1)
+      // 8 colours, 50 ids each if even: every colour used, none more than twice its share.
+      expect(counts.size).toBe(8)
+      expect(Math.max(...counts.values())).toBeLessThan(100)
+    }
+    // Two ids that differ in two characters in a row (facea…1, faceb…2: members made one after
+    // another) share a colour as often as any two ids do (1 in 8), not always.
+    let same = 0
+    for (let i = 0; i < 200; i++) if (colorOf(`face${i}a1`) === colorOf(`face${i}b2`)) same++
+    expect(same).toBeLessThan(50)
+    // The same id, the same colour, on every render and device.
+    expect(colorOf('小明的id')).toBe(colorOf('小明的id'))
   })
 })

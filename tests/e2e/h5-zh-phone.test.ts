@@ -147,6 +147,47 @@ describe('a Chinese user on a phone', () => {
     expect(me.errors).toEqual([])
   })
 
+  it("a group's avatar in the list shows its members' faces as WeChat does: one on top, two below", async () => {
+    const a = uid('facea')
+    const b = uid('faceb')
+    const c = uid('facec')
+    const me = await login(a, '小明')
+    await login(b, '司马相如')
+    await login(c, '王五')
+    await openChatWith(me, [b, c])
+    await send(me, '人齐了吗')
+    await me.page.goBack()
+    const row = `.cr:has(.cr-n:text("司马相如、王五"))`
+    await me.page.locator(`${row} .avg`).waitFor()
+    await onEachPhone(me, 'group-avatar', async () => {
+      const square = await rect(me.page, `${row} .avg`)
+      const tiles = await me.page.locator(`${row} .avg-f`).evaluateAll((els) =>
+        els.map((el) => {
+          const r = el.getBoundingClientRect()
+          return { text: (el.textContent ?? '').trim(), left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width }
+        }),
+      )
+      // One character of each member, in the group's order: 小明 (who made it), 司马相如, 王五...
+      expect(tiles.map((t) => t.text)).toEqual(['明', '如', '五'])
+      const [top, left, right] = tiles as [(typeof tiles)[0], (typeof tiles)[0], (typeof tiles)[0]]
+      // ...each inside the square, the first alone and centred above the other two, side by side.
+      for (const t of tiles) {
+        expect(t.left).toBeGreaterThanOrEqual(square.left)
+        expect(t.right).toBeLessThanOrEqual(square.right)
+        expect(t.top).toBeGreaterThanOrEqual(square.top)
+        expect(t.bottom).toBeLessThanOrEqual(square.bottom)
+        expect(t.width).toBeGreaterThan(square.width / 3)
+      }
+      expect(Math.abs((top.left + top.right) / 2 - (square.left + square.right) / 2)).toBeLessThanOrEqual(1)
+      expect(left.top).toBeGreaterThanOrEqual(top.bottom)
+      expect(right.top).toBe(left.top)
+      expect(right.left).toBeGreaterThanOrEqual(left.right)
+      // A 1:1 keeps its one avatar: no group square in a row that is not a group's.
+      expect(await me.page.locator('.cr:not(:has(.avg)) .av-l').count()).toBe(await me.page.locator('.cr').count() - 1)
+    })
+    expect(me.errors).toEqual([])
+  })
+
   it('a long file name shows on two lines of the card, above its size, not cut to one', async () => {
     const { me } = await inOneToOne('fil')
     const name = '2026年第三季度财务报告最终版本（修订稿）请在周五之前审阅.pdf'

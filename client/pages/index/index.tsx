@@ -8,7 +8,7 @@ import Taro, { useDidShow, usePullDownRefresh } from '@tarojs/taro'
 import { goTo } from '../../components/nav'
 import { memo, useEffect } from 'react'
 import type { ConvId } from '@chat/shared'
-import { Avatar } from '../../components/Avatar'
+import { Avatar, GroupAvatar } from '../../components/Avatar'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { listTime } from '../../format'
 import { errorText, locale, switchLocale, t } from '../../i18n'
@@ -155,6 +155,8 @@ const ConvRow = memo(function ConvRow({ id, today }: { id: string; today: number
     return {
       title: convTitle(c, me, t),
       avatarId: other?.id ?? c.id,
+      // A group's faces: its member list as the store holds it (one reference while it is unchanged).
+      faces: c.kind === 'group' ? c.members : undefined,
       preview: last ? lastFrom + previewText(last, t, me, (u) => s.users[u]?.name ?? u) : t('list.noMessages'),
       // Not yet the server's: still going out, or failed for good (a refused upload, a refused send),
       // which WeChat marks in red rather than leaving "Sending:" in front of it forever.
@@ -179,7 +181,7 @@ const ConvRow = memo(function ConvRow({ id, today }: { id: string; today: number
       {...contextMenu(actions)}
     >
       <View className='cr-av'>
-        <Avatar id={row.avatarId} name={row.title} size='l' online={row.online} />
+        {row.faces ? <GroupAvatar members={row.faces} /> : <Avatar id={row.avatarId} name={row.title} size='l' online={row.online} />}
         {row.unread > 0 ? (
           row.muted ? (
             <View className='dot' aria-label={t('a11y.unread', { n: row.unread })} />
