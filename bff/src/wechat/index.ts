@@ -71,6 +71,8 @@ export interface WeChat {
   /** Undefined when WeChat is not configured. */
   readonly subscriptions: Subscriptions | undefined
   readonly api: WxApi | undefined
+  /** The counters of calls to WeChat (`wechat_calls_total`), for the other callers (code2session). Undefined when off. */
+  readonly metrics: WxMetrics | undefined
   /** Image checks (WX_PUBLIC_URL set): call `submit` when an upload finishes. */
   readonly media: MediaSecurity | undefined
   readonly router: Router
@@ -104,6 +106,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let media: MediaSecurity | undefined
   let http: WxHttp | undefined
   let checker: CheckerProcess | undefined
+  let metrics: WxMetrics | undefined
   if (config.enabled) {
     if (config.httpPipelining > 0) {
       http = new PipelinedHttp({ depth: config.httpPipelining })
@@ -124,7 +127,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     // With a checker process, its counts join these counters whenever they are read.
     const wantsChecker = config.secCheck && config.checker === 'process'
     const collect = wantsChecker ? () => checker?.counts() ?? Promise.resolve() : undefined
-    const metrics = new WxMetrics(deps.registry, collect)
+    metrics = new WxMetrics(deps.registry, collect)
     api = new WxApi(new AccessTokens(engine.wechat, options, metrics, log), options, metrics, log)
     if (config.secCheck) {
       const textMetrics = new TextCheckMetrics(deps.registry, collect)
@@ -228,6 +231,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     ready: () => checker?.ready() ?? Promise.resolve(),
     subscriptions,
     api,
+    metrics,
     media,
     router,
     undelivered: (user, json) => subscriptions?.noticed(user, json),
