@@ -114,6 +114,22 @@ describe('content security and reports', () => {
     expect(flags.find((f) => f.conv === conv)).toMatchObject({ kind: 'review', from: a, cid: 'title', label: 20012, text: 'edgy club' })
   })
 
+  it("checks a contact request's note like a text: a risky note refuses the request, a review one is delivered and flagged", async () => {
+    const { a, b, ann, bob, conv } = await pair(server)
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20001 } })
+    ann.client.send({ type: 'relation', rid: 'bad-note', op: 'request', user: b, note: 'buy my pills' })
+    expect(await ann.client.nextOf('error', (f) => f.rid === 'bad-note')).toMatchObject({ code: 'CONTENT_RISKY', temporary: false })
+    expect(fake.of('/wxa/msg_sec_check').at(-1)!.body).toMatchObject({ openid: a, content: 'buy my pills' })
+    expect(bob.client.all('relation')).toEqual([])
+
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'review', label: 20012 } })
+    ann.client.send({ type: 'relation', rid: 'doubtful-note', op: 'request', user: b, note: 'remember me?' })
+    expect(await ann.client.nextOf('relation', (f) => f.rid === 'doubtful-note')).toMatchObject({ entry: { state: 'outgoing', note: 'remember me?' } })
+    expect(await bob.client.nextOf('relation')).toMatchObject({ entry: { state: 'incoming', note: 'remember me?' } })
+    const flags = (await admin(server, 'flags')).body.flags
+    expect(flags.find((f) => f.cid === 'note' && f.from === a)).toMatchObject({ kind: 'review', conv, label: 20012, text: 'remember me?' })
+  })
+
   it('checks a text longer than 2,500 characters in parts; one risky part refuses the whole', async () => {
     const { ann, conv } = await pair(server)
     const before = fake.of('/wxa/msg_sec_check').length
