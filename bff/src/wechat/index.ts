@@ -11,9 +11,8 @@
  *   GET  /admin/reports?limit=   Authorization: Bearer <ADMIN_TOKEN>; newest first (404 when ADMIN_TOKEN is unset)
  *   GET  /admin/flags?limit=     the same for messages flagged by content security
  *   POST /admin/users/:id/suspension {suspended: boolean}   ADMIN_TOKEN; 204. A suspended user's
- *                                sockets on this process close (4001 USER_SUSPENDED), logins,
- *                                refreshes and upgrades are refused everywhere; sockets on other
- *                                processes close at their token's expiry (TOKEN_TTL_MS).
+ *                                sockets close on every process (4001 USER_SUSPENDED: `onSuspend`,
+ *                                the delivery bus), logins, refreshes and upgrades are refused everywhere.
  *   POST /admin/withdrawals {conv, seq}   ADMIN_TOKEN; the message is withdrawn (the chat's
  *                                retraction, by moderation: a `recalled` tombstone everywhere and a
  *                                `recall` event to every member) -> {conv, seq, event?}
@@ -82,7 +81,7 @@ export interface WeChat {
   online(user: UserId): void
   /** Throws USER_SUSPENDED for a suspended user (logins, refreshes, socket upgrades). */
   admit(user: UserId): Promise<void>
-  /** Set by the composition: close the sockets a user holds on this process. */
+  /** Set by the composition: close the sockets a user holds, on every process (Delivery.closeUser). */
   onSuspend: ((user: UserId) => void) | undefined
   /** Set by the composition: the chat's moderation retraction of one message, and of the messages carrying a file. */
   retract: Retractor | undefined
