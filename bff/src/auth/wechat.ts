@@ -61,9 +61,11 @@ export async function code2session(options: WeChatOptions, code: string): Promis
   }
   const b = (body ?? {}) as { errcode?: unknown; errmsg?: unknown; openid?: unknown; unionid?: unknown }
   if (typeof b.errcode === 'number' && b.errcode !== 0) {
+    const code = WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE'
     options.metrics?.calls.inc({ api: API, outcome: String(b.errcode) })
-    options.log?.warn({ api: API, errcode: b.errcode }, 'wechat call refused')
-    throw new AppError(WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE', `code2session errcode ${b.errcode}: ${typeof b.errmsg === 'string' ? b.errmsg : ''}`.slice(0, 200))
+    // A bad or used code, a user over its quota or one WeChat blocks is the client's: info. WeChat failing is the operator's: warn.
+    options.log?.[code === 'WX_UNAVAILABLE' ? 'warn' : 'info']({ api: API, errcode: b.errcode }, 'wechat call refused')
+    throw new AppError(code, `code2session errcode ${b.errcode}: ${typeof b.errmsg === 'string' ? b.errmsg : ''}`.slice(0, 200))
   }
   options.metrics?.calls.inc({ api: API, outcome: 'ok' })
   // An openid is used as the user id: it must fit the protocol's user id alphabet.
