@@ -34,6 +34,7 @@ import type { FileResolver } from './chat/files'
 import { createUploadService } from './upload'
 import type { UploadService } from './upload'
 import { createWeChat } from './wechat'
+import { NO_TEXT_CHECK } from './wechat/security'
 import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRelations } from './store/relations'
 import type { RelationStore } from './store/relations'
 import { ArchiveRelations } from './archive/relations'
@@ -200,6 +201,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     push: (users, type, json, except) => delivery.frame(users, type, json, except as Parameters<Delivery['frame']>[3]),
     // The send check's kept pair of this 1:1 is dropped on every other node too (`onConvChanged`).
     changed: (conv) => delivery.convChanged(conv),
+    // Content security of contact request notes, like texts (none when it is off).
+    ...(wechat.checks.text === NO_TEXT_CHECK ? {} : { checkText: (user, conv, cid, text) => wechat.checks.text(user, conv, cid, text) }),
   })
   // A change announced while the bus was away was missed: every kept pair is read again.
   engine.bus.onReconnect(() => relations.forgetAll())
@@ -290,7 +293,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       users: engine.users,
       devLogin: config.devLogin,
       admit: (user) => wechat.admit(user),
-      wechat: { appId: config.wxAppId, secret: config.wxSecret, apiBase: config.wxApiBase, timeoutMs: config.wxTimeoutMs },
+      wechat: { appId: config.wxAppId, secret: config.wxSecret, apiBase: config.wxApiBase, timeoutMs: config.wxTimeoutMs, metrics: wechat.metrics, log },
     }),
   )
   app.use(uploads.router)

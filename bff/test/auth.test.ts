@@ -7,6 +7,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SignJWT } from 'jose'
+import { pino } from 'pino'
 import type { RunningServer } from '../src/app'
 import { TestClient, devLogin, postJson } from './support/client'
 import { startTestServer } from './support/server'
@@ -70,6 +71,29 @@ describe('auth', () => {
     const res = await postJson(server.url, '/auth/wx-login', { code })
     expect(res.status).toBe(status)
     expect(res.body.error).toMatchObject({ code: errCode, temporary })
+  })
+
+  it('counts code2session calls in wechat_calls_total by outcome and logs failures without the secret or the code', async () => {
+    const lines: string[] = []
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) })
+    const counted = await startTestServer({ WX_APPID: 'wx-app', WX_SECRET: 'wx-secret', WX_API_BASE: wxBase, WX_CHECKER: 'inline' }, { log })
+    try {
+      for (const code of ['good', 'used', 'risky', 'down', 'drop']) await postJson(counted.url, '/auth/wx-login', { code })
+      const text = await counted.metrics.registry.metrics()
+      const count = (outcome: string) => Number(new RegExp(`wechat_calls_total\\{api="code2session",outcome="${outcome}"\\} (\\d+)`).exec(text)?.[1] ?? 0)
+      expect([count('ok'), count('40029'), count('40226'), count('unreachable')]).toEqual([1, 1, 1, 2])
+      const failures = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.api === 'code2session')
+      // The client's bad code or blocked user at info; WeChat not answering at warn (pino: 30 info, 40 warn).
+      expect(failures.map((l) => [l.level, l.msg, l.errcode])).toEqual([
+        [30, 'wechat call refused', 40029],
+        [30, 'wechat call refused', 40226],
+        [40, 'wechat call failed', undefined],
+        [40, 'wechat call failed', undefined],
+      ])
+      expect(lines.join('\n')).not.toMatch(/wx-secret|js_code|"(used|risky|down|drop)"/)
+    } finally {
+      await counted.close()
+    }
   })
 
   it('refuses malformed login bodies with the error table', async () => {

@@ -3,16 +3,26 @@
  * GET <base>/sns/jscode2session?appid&secret&js_code&grant_type=authorization_code
  * (PLATFORM.md, Login). The AppSecret and the session_key never leave the server; the session_key
  * is not kept at all, since the BFF decrypts no WeChat user data.
+ *
+ * Like every WeChat call (wechat/api.ts) it has a timeout, a count in `wechat_calls_total` (api
+ * `code2session`) and a log line without secrets when it fails; it is not retried here: a code is
+ * good for one exchange (a retry after a lost answer gets 40163): the client logs in again with
+ * a new code from `wx.login`.
  */
 import { AppError } from '@chat/shared'
 import * as v from 'valibot'
 import { schemas } from '@chat/shared'
+import type { Logger } from '../log'
+import type { WxMetrics } from '../wechat/api'
 
 export interface WeChatOptions {
   readonly appId: string
   readonly secret: string
   readonly apiBase: string
   readonly timeoutMs: number
+  /** The WeChat call counters (absent when the integration is off: then nothing is counted). */
+  readonly metrics?: WxMetrics | undefined
+  readonly log?: Logger | undefined
 }
 
 export interface WeChatSession {
@@ -29,6 +39,8 @@ const WX_ERRCODES: Record<number, 'WX_CODE_INVALID' | 'WX_RATE_LIMITED' | 'WX_US
   [-1]: 'WX_UNAVAILABLE', // system busy
 }
 
+const API = 'code2session'
+
 export async function code2session(options: WeChatOptions, code: string): Promise<WeChatSession> {
   if (!options.appId || !options.secret) throw new AppError('WX_UNAVAILABLE', 'WeChat login is not configured (WX_APPID, WX_SECRET)')
   const url = new URL(`${options.apiBase}/sns/jscode2session`)
@@ -42,12 +54,20 @@ export async function code2session(options: WeChatOptions, code: string): Promis
     if (!res.ok) throw new Error(`code2session HTTP ${res.status}`)
     body = await res.json()
   } catch (cause) {
+    options.metrics?.calls.inc({ api: API, outcome: 'unreachable' })
+    // The message only: the URL carries the secret and the code.
+    options.log?.warn({ api: API, err: cause instanceof Error ? cause.message : String(cause) }, 'wechat call failed')
     throw new AppError('WX_UNAVAILABLE', undefined, { cause })
   }
   const b = (body ?? {}) as { errcode?: unknown; errmsg?: unknown; openid?: unknown; unionid?: unknown }
   if (typeof b.errcode === 'number' && b.errcode !== 0) {
-    throw new AppError(WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE', `code2session errcode ${b.errcode}: ${typeof b.errmsg === 'string' ? b.errmsg : ''}`.slice(0, 200))
+    const code = WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE'
+    options.metrics?.calls.inc({ api: API, outcome: String(b.errcode) })
+    // A bad or used code, a user over its quota or one WeChat blocks is the client's: info. WeChat failing is the operator's: warn.
+    options.log?.[code === 'WX_UNAVAILABLE' ? 'warn' : 'info']({ api: API, errcode: b.errcode }, 'wechat call refused')
+    throw new AppError(code, `code2session errcode ${b.errcode}: ${typeof b.errmsg === 'string' ? b.errmsg : ''}`.slice(0, 200))
   }
+  options.metrics?.calls.inc({ api: API, outcome: 'ok' })
   // An openid is used as the user id: it must fit the protocol's user id alphabet.
   if (!v.is(schemas.UserId, b.openid)) throw new AppError('WX_UNAVAILABLE', 'code2session answered without a usable openid')
   return { openid: b.openid, unionid: typeof b.unionid === 'string' ? b.unionid : undefined }

@@ -100,6 +100,8 @@ export type Role = 'owner' | 'admin' | 'member'
 
 /** Attempts of a group change against concurrent ones before GROUP_CONFLICT. */
 const GROUP_CHANGE_ATTEMPTS = 5
+/** The cid under which content security lists a group title it flagged (a title has no cid of its own). */
+const TITLE_CID = 'title'
 
 /** A message to store and deliver: its client id, where, and what (a file by its upload id). */
 export type NewMessage =
@@ -223,6 +225,7 @@ export class ChatService {
     const others = [...new Set(input.members)].filter((m) => m !== user.id)
     if (others.length + 1 > LIMITS.maxGroupMembers) throw new AppError('INVALID_FRAME', `a group has at most ${LIMITS.maxGroupMembers} members`)
     const group: ConvRecord = { id: `g:${randomId(16)}`, kind: 'group', title: input.title, members: [user.id, ...others], createdAt: Date.now(), owner: user.id, admins: [], joined: {}, rev: 0 }
+    await this.checkTitle(user.id, group.id, input.title)
     return this.store(group, user, out)
   }
 
@@ -650,6 +653,15 @@ export class ChatService {
     throw new AppError('GROUP_CONFLICT')
   }
 
+  /**
+   * A group title goes through content security like a message's text before it is stored: risky
+   * refuses the create or rename (CONTENT_RISKY), review lists it in the moderation flags with the
+   * cid `title`, unavailable follows WX_SECCHECK_UNAVAILABLE.
+   */
+  private async checkTitle(user: UserId, conv: ConvId, title: string | undefined): Promise<void> {
+    if (title !== undefined && this.checks.text !== NO_TEXT_CHECK) await this.checks.text(user, conv, TITLE_CID, title)
+  }
+
   /** What `change` makes of `prev`, checked against the actor's role (NOT_ADMIN, NOT_OWNER, GROUP_FULL...). */
   private async plan(user: UserId, prev: ConvRecord, change: GroupChange, lastSeq: number): Promise<{ next: ConvRecord; body: SystemBody }> {
     const role = roleOf(prev, user)
@@ -693,6 +705,7 @@ export class ChatService {
       case 'rename':
         if (role === 'member') throw new AppError('NOT_ADMIN')
         if (change.title === undefined) throw new AppError('INVALID_FRAME', 'rename needs a title')
+        await this.checkTitle(user, prev.id, change.title)
         return { next: { ...base, title: change.title }, body: { op: 'rename', title: change.title } }
       case 'admin':
       case 'unadmin': {

@@ -18,6 +18,8 @@ import type { RelationOp } from './rules'
 
 /** Compare-and-set attempts of one operation before giving up (STORE_UNAVAILABLE, temporary). */
 const CAS_ATTEMPTS = 8
+/** The cid under which content security lists a contact request's note it flagged (a note has no cid of its own). */
+const NOTE_CID = 'note'
 /** Order of the list: contacts, then requests to answer, then sent ones, then blocked users. */
 const ORDER = { contact: 0, incoming: 1, outgoing: 2, blocked: 3, none: 4 } as const
 /**
@@ -42,6 +44,11 @@ export interface RelationsDeps {
    * (Delivery.convChanged), which calls `forget(conv)` there. The change is answered once it resolves.
    */
   readonly changed?: (conv: ConvId) => Promise<void> | void
+  /**
+   * Content security of a contact request's note, as of a message's text (SendChecks.text: throws
+   * CONTENT_RISKY or SECCHECK_UNAVAILABLE). Default: notes are not checked.
+   */
+  readonly checkText?: SendChecks['text']
 }
 
 export class Relations {
@@ -69,11 +76,14 @@ export class Relations {
     if (other === actor) throw new AppError('SELF_RELATION')
     const [profile] = await this.deps.users.get([other])
     if (!profile) throw new AppError('USER_NOT_FOUND')
+    const said = note?.trim() || undefined
+    // A note is text another user reads: checked before it is stored, listed under the cid `note`.
+    if (op === 'request' && said !== undefined && this.deps.checkText) await this.deps.checkText(actor, directConvId(actor, other), NOTE_CID, said)
     let stored: Pair | undefined
     let wrote = false
     for (let i = 0; i < CAS_ATTEMPTS && !stored; i++) {
       const before = await this.deps.store.pair(actor, other)
-      const after = apply(before, actor, op, Date.now(), note?.trim() || undefined)
+      const after = apply(before, actor, op, Date.now(), said)
       if (after === before) stored = before
       else {
         for (const u of [actor, other]) {

@@ -58,7 +58,7 @@ export class WxMetrics {
   /** `collect`: run before each read of the counters (the checker process's counts added, checker-client.ts). */
   constructor(registry: Registry, collect?: () => Promise<void>) {
     const c = collect ? { collect } : {}
-    this.calls = new Counter({ name: 'wechat_calls_total', help: 'WeChat API calls by api and outcome (ok, errcode, timeout, retry)', labelNames: ['api', 'outcome'], registers: [registry], ...c })
+    this.calls = new Counter({ name: 'wechat_calls_total', help: 'WeChat API calls by api and outcome (ok, the errcode, unreachable: no answer in time, no connection or a 5xx, retry)', labelNames: ['api', 'outcome'], registers: [registry], ...c })
     this.refreshes = new Counter({ name: 'wechat_token_refreshes_total', help: 'access_token fetches by this process, by reason (missing, ahead, invalid)', labelNames: ['reason'], registers: [registry], ...c })
   }
 }

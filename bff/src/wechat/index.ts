@@ -11,9 +11,8 @@
  *   GET  /admin/reports?limit=   Authorization: Bearer <ADMIN_TOKEN>; newest first (404 when ADMIN_TOKEN is unset)
  *   GET  /admin/flags?limit=     the same for messages flagged by content security
  *   POST /admin/users/:id/suspension {suspended: boolean}   ADMIN_TOKEN; 204. A suspended user's
- *                                sockets on this process close (4001 USER_SUSPENDED), logins,
- *                                refreshes and upgrades are refused everywhere; sockets on other
- *                                processes close at their token's expiry (TOKEN_TTL_MS).
+ *                                sockets close on every process (4001 USER_SUSPENDED: `onSuspend`,
+ *                                the delivery bus), logins, refreshes and upgrades are refused everywhere.
  *   POST /admin/withdrawals {conv, seq}   ADMIN_TOKEN; the message is withdrawn (the chat's
  *                                retraction, by moderation: a `recalled` tombstone everywhere and a
  *                                `recall` event to every member) -> {conv, seq, event?}
@@ -71,6 +70,8 @@ export interface WeChat {
   /** Undefined when WeChat is not configured. */
   readonly subscriptions: Subscriptions | undefined
   readonly api: WxApi | undefined
+  /** The counters of calls to WeChat (`wechat_calls_total`), for the other callers (code2session). Undefined when off. */
+  readonly metrics: WxMetrics | undefined
   /** Image checks (WX_PUBLIC_URL set): call `submit` when an upload finishes. */
   readonly media: MediaSecurity | undefined
   readonly router: Router
@@ -80,7 +81,7 @@ export interface WeChat {
   online(user: UserId): void
   /** Throws USER_SUSPENDED for a suspended user (logins, refreshes, socket upgrades). */
   admit(user: UserId): Promise<void>
-  /** Set by the composition: close the sockets a user holds on this process. */
+  /** Set by the composition: close the sockets a user holds, on every process (Delivery.closeUser). */
   onSuspend: ((user: UserId) => void) | undefined
   /** Set by the composition: the chat's moderation retraction of one message, and of the messages carrying a file. */
   retract: Retractor | undefined
@@ -104,6 +105,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let media: MediaSecurity | undefined
   let http: WxHttp | undefined
   let checker: CheckerProcess | undefined
+  let metrics: WxMetrics | undefined
   if (config.enabled) {
     if (config.httpPipelining > 0) {
       http = new PipelinedHttp({ depth: config.httpPipelining })
@@ -124,7 +126,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     // With a checker process, its counts join these counters whenever they are read.
     const wantsChecker = config.secCheck && config.checker === 'process'
     const collect = wantsChecker ? () => checker?.counts() ?? Promise.resolve() : undefined
-    const metrics = new WxMetrics(deps.registry, collect)
+    metrics = new WxMetrics(deps.registry, collect)
     api = new WxApi(new AccessTokens(engine.wechat, options, metrics, log), options, metrics, log)
     if (config.secCheck) {
       const textMetrics = new TextCheckMetrics(deps.registry, collect)
@@ -228,6 +230,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     ready: () => checker?.ready() ?? Promise.resolve(),
     subscriptions,
     api,
+    metrics,
     media,
     router,
     undelivered: (user, json) => subscriptions?.noticed(user, json),

@@ -3,7 +3,7 @@
  * mediaCheckAsync with a signed file URL on WX_PUBLIC_URL; the verdict arrives on the signed push
  * endpoint; risky withdraws the file (410 FILE_WITHDRAWN) and flags it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import sharp from 'sharp'
 import { pushSignature } from '../../src/wechat/media'
 import { FakeWeChat } from '../support/fake-wechat'
@@ -191,5 +191,45 @@ describe('image checks and the message-push endpoint', () => {
     expect((await patch(h, token, c.id!, 0, png)).status).toBe(200)
     await waitFor(async () => (await flags()).some((f) => f.fileId === c.id))
     expect((await flags()).find((f) => f.fileId === c.id)).toMatchObject({ kind: 'media-unchecked', from: 'dee', conv })
+  })
+
+  it('beyond WX_MEDIA_CHECKS_PER_MIN with policy refuse: no call, the image withdrawn and listed media-risky', async () => {
+    // The budget is per clock minute: the clock starts just after a minute's start (and runs on), so
+    // both uploads fall in one minute however long the machine takes.
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true })
+    vi.setSystemTime(Math.ceil(Date.now() / 60_000) * 60_000 + 1000)
+    const strict = await startUploads({
+      WX_APPID: 'wxapp',
+      WX_SECRET: 'secret',
+      WX_API_BASE: fake.url,
+      WX_PUBLIC_URL: 'https://chat.example.com/',
+      WX_MEDIA_CHECKS_PER_MIN: '1',
+      WX_SECCHECK_UNAVAILABLE: 'refuse',
+      ADMIN_TOKEN: ADMIN,
+    })
+    try {
+      fake.setDefault('/wxa/media_check_async', () => ({ errcode: 0, trace_id: `trace-${++traces}` }))
+      const png = await sharp({ create: { width: 20, height: 20, channels: 3, background: '#123' } }).png().toBuffer()
+      const send = async (owner: string) => {
+        const token = await strict.token(owner)
+        const conv = await strict.direct(owner, 'zed')
+        const c = await create(strict, token, png.length, { conv, filename: 'r.png' })
+        expect((await patch(strict, token, c.id!, 0, png)).status).toBe(200)
+        return { id: c.id!, token, conv }
+      }
+      const strictFlags = async () => ((await (await fetch(`${strict.url}/admin/flags`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as AdminLists).flags
+      const before = fake.of('/wxa/media_check_async').length
+      await send('fay')
+      await waitFor(() => fake.of('/wxa/media_check_async').length === before + 1)
+      // The minute's one check is spent: the next image is not submitted, and policy refuse withdraws it.
+      const over = await send('gus')
+      await waitFor(async () => (await strictFlags()).some((f) => f.fileId === over.id))
+      expect((await strictFlags()).find((f) => f.fileId === over.id)).toMatchObject({ kind: 'media-risky', from: 'gus', conv: over.conv })
+      expect(fake.of('/wxa/media_check_async')).toHaveLength(before + 1)
+      expect((await fetch(`${strict.url}${strict.uploads.urls.sign(over.id, 'data')}`)).status).toBe(410)
+    } finally {
+      vi.useRealTimers()
+      await strict.close()
+    }
   })
 })

@@ -90,6 +90,46 @@ describe('content security and reports', () => {
     expect(b).not.toBe(a)
   })
 
+  it('checks group titles like texts: a risky title refuses the create or rename, a review one is stored and flagged', async () => {
+    const { a, b, ann } = await pair(server)
+    const checked = () => fake.of('/wxa/msg_sec_check').map((c) => c.body.content)
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20003 } })
+    ann.client.send({ type: 'conv.create', rid: 'bad-title', kind: 'group', members: [b], title: 'rude title' })
+    expect(await ann.client.nextOf('error', (f) => f.rid === 'bad-title')).toMatchObject({ code: 'CONTENT_RISKY', temporary: false })
+    expect(checked().at(-1)).toBe('rude title')
+
+    ann.client.send({ type: 'conv.create', rid: 'ok-title', kind: 'group', members: [b], title: 'book club' })
+    const conv = (await ann.client.nextOf('conv', (f) => f.rid === 'ok-title')).conv.id
+    expect(checked().at(-1)).toBe('book club')
+
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20003 } })
+    ann.client.send({ type: 'group', rid: 'bad-rename', conv, op: 'rename', title: 'rude again' })
+    expect(await ann.client.nextOf('error', (f) => f.rid === 'bad-rename')).toMatchObject({ code: 'CONTENT_RISKY' })
+    expect((await server.engine.convs.get(conv))?.title).toBe('book club')
+
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'review', label: 20012 } })
+    ann.client.send({ type: 'group', rid: 'doubtful-rename', conv, op: 'rename', title: 'edgy club' })
+    expect(await ann.client.nextOf('group', (f) => f.rid === 'doubtful-rename')).toMatchObject({ m: { body: { op: 'rename', title: 'edgy club' } } })
+    const flags = (await admin(server, 'flags')).body.flags
+    expect(flags.find((f) => f.conv === conv)).toMatchObject({ kind: 'review', from: a, cid: 'title', label: 20012, text: 'edgy club' })
+  })
+
+  it("checks a contact request's note like a text: a risky note refuses the request, a review one is delivered and flagged", async () => {
+    const { a, b, ann, bob, conv } = await pair(server)
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20001 } })
+    ann.client.send({ type: 'relation', rid: 'bad-note', op: 'request', user: b, note: 'buy my pills' })
+    expect(await ann.client.nextOf('error', (f) => f.rid === 'bad-note')).toMatchObject({ code: 'CONTENT_RISKY', temporary: false })
+    expect(fake.of('/wxa/msg_sec_check').at(-1)!.body).toMatchObject({ openid: a, content: 'buy my pills' })
+    expect(bob.client.all('relation')).toEqual([])
+
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'review', label: 20012 } })
+    ann.client.send({ type: 'relation', rid: 'doubtful-note', op: 'request', user: b, note: 'remember me?' })
+    expect(await ann.client.nextOf('relation', (f) => f.rid === 'doubtful-note')).toMatchObject({ entry: { state: 'outgoing', note: 'remember me?' } })
+    expect(await bob.client.nextOf('relation')).toMatchObject({ entry: { state: 'incoming', note: 'remember me?' } })
+    const flags = (await admin(server, 'flags')).body.flags
+    expect(flags.find((f) => f.cid === 'note' && f.from === a)).toMatchObject({ kind: 'review', conv, label: 20012, text: 'remember me?' })
+  })
+
   it('checks a text longer than 2,500 characters in parts; one risky part refuses the whole', async () => {
     const { ann, conv } = await pair(server)
     const before = fake.of('/wxa/msg_sec_check').length
