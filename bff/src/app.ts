@@ -293,7 +293,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       users: engine.users,
       devLogin: config.devLogin,
       admit: (user) => wechat.admit(user),
-      wechat: { appId: config.wxAppId, secret: config.wxSecret, apiBase: config.wxApiBase, timeoutMs: config.wxTimeoutMs, metrics: wechat.metrics, log },
+      wechat: { appId: config.wxAppId, secret: config.wxSecret, apiBase: config.wxApiBase, timeoutMs: config.wxTimeoutMs, retryMax: config.wechat.retryMax, retryBaseMs: config.wechat.retryBaseMs, metrics: wechat.metrics, log },
     }),
   )
   app.use(uploads.router)

@@ -20,7 +20,10 @@ const wxAnswers: Record<string, { body?: unknown; status?: number; drop?: boolea
   risky: { body: { errcode: 40226, errmsg: 'high risk user' } },
   down: { status: 502 },
   drop: { drop: true },
+  busyAlways: { body: { errcode: -1, errmsg: 'system error' } },
 }
+/** Codes WeChat answers -1 (busy) for this many times, then takes (`flaky*`). */
+const busyFirst = new Map<string, number>()
 
 describe('auth', () => {
   let wx: Server
@@ -32,7 +35,10 @@ describe('auth', () => {
     wx = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x')
       wxRequests.push(url)
-      const answer = wxAnswers[url.searchParams.get('js_code') ?? ''] ?? { body: { errcode: 40029 } }
+      const js = url.searchParams.get('js_code') ?? ''
+      const left = busyFirst.get(js)
+      if (left !== undefined) busyFirst.set(js, left - 1)
+      const answer = left !== undefined && left > 0 ? wxAnswers.busyAlways! : js.startsWith('flaky') ? wxAnswers.good! : (wxAnswers[js] ?? { body: { errcode: 40029 } })
       if (answer.drop) return req.socket.destroy()
       res.writeHead(answer.status ?? 200, { 'content-type': 'text/plain' }) // WeChat answers JSON as text/plain
       res.end(answer.body ? JSON.stringify(answer.body) : 'bad gateway')
@@ -93,6 +99,47 @@ describe('auth', () => {
       expect(lines.join('\n')).not.toMatch(/wx-secret|js_code|"(used|risky|down|drop)"/)
     } finally {
       await counted.close()
+    }
+  })
+
+  it('retries a busy WeChat (-1) and a refused connection, at most WX_RETRY_MAX times; never a code WeChat may have spent', async () => {
+    const retrying = await startTestServer({ WX_APPID: 'wx-app', WX_SECRET: 'wx-secret', WX_API_BASE: wxBase, WX_RETRY_MAX: '2', WX_RETRY_BASE_MS: '1', WX_CHECKER: 'inline' })
+    const calls = (code: string) => wxRequests.filter((u) => u.searchParams.get('js_code') === code).length
+    try {
+      // Busy twice, then the login goes through: three calls, one login.
+      busyFirst.set('flaky1', 2)
+      const ok = await postJson(retrying.url, '/auth/wx-login', { code: 'flaky1' })
+      expect(ok.status).toBe(200)
+      expect(calls('flaky1')).toBe(3)
+      // Busy for good: 1 + 2 calls, then WX_UNAVAILABLE (temporary).
+      const busy = await postJson(retrying.url, '/auth/wx-login', { code: 'busyAlways' })
+      expect([busy.status, busy.body.error.code, busy.body.error.temporary]).toEqual([502, 'WX_UNAVAILABLE', true])
+      expect(calls('busyAlways')).toBe(3)
+      // A 5xx or a connection cut after the request may have spent the code: one call each.
+      for (const code of ['down', 'drop']) {
+        const before = calls(code)
+        expect((await postJson(retrying.url, '/auth/wx-login', { code })).body.error.code).toBe('WX_UNAVAILABLE')
+        expect(calls(code) - before).toBe(1)
+      }
+      const text = await retrying.metrics.registry.metrics()
+      expect(text).toMatch(/wechat_calls_total\{api="code2session",outcome="retry"\} 4\b/)
+    } finally {
+      await retrying.close()
+    }
+    // Nothing listening: refused before anything was sent, so retried, then WX_UNAVAILABLE.
+    const closed = createServer()
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise((r) => closed.close(r))
+    const refused = await startTestServer({ WX_APPID: 'wx-app', WX_SECRET: 'wx-secret', WX_API_BASE: `http://127.0.0.1:${port}`, WX_RETRY_MAX: '2', WX_RETRY_BASE_MS: '1', WX_CHECKER: 'inline' })
+    try {
+      const res = await postJson(refused.url, '/auth/wx-login', { code: 'good' })
+      expect([res.status, res.body.error.code]).toEqual([502, 'WX_UNAVAILABLE'])
+      const text = await refused.metrics.registry.metrics()
+      expect(text).toMatch(/wechat_calls_total\{api="code2session",outcome="retry"\} 2\b/)
+      expect(text).toMatch(/wechat_calls_total\{api="code2session",outcome="unreachable"\} 1\b/)
+    } finally {
+      await refused.close()
     }
   })
 

@@ -5,9 +5,12 @@
  * is not kept at all, since the BFF decrypts no WeChat user data.
  *
  * Like every WeChat call (wechat/api.ts) it has a timeout, a count in `wechat_calls_total` (api
- * `code2session`) and a log line without secrets when it fails; it is not retried here: a code is
- * good for one exchange (a retry after a lost answer gets 40163): the client logs in again with
- * a new code from `wx.login`.
+ * `code2session`) and a log line without secrets when it fails. A code is good for one exchange, so
+ * only the failures where WeChat did not take it are retried (at most `retryMax` times, full-jitter
+ * backoff from `retryBaseMs`, as the other calls): errcode -1 (busy: "try again later") and a
+ * connection refused before the request was sent. A timeout, a 5xx or a connection cut after the
+ * request may have spent the code (a retry would get 40163): those answer WX_UNAVAILABLE and the
+ * client logs in again with a new code from `wx.login`.
  */
 import { AppError } from '@chat/shared'
 import * as v from 'valibot'
@@ -20,6 +23,10 @@ export interface WeChatOptions {
   readonly secret: string
   readonly apiBase: string
   readonly timeoutMs: number
+  /** Retries of a busy WeChat or a refused connection (WX_RETRY_MAX; 0 or absent: none). */
+  readonly retryMax?: number | undefined
+  /** Backoff base of those retries, ms (WX_RETRY_BASE_MS). */
+  readonly retryBaseMs?: number | undefined
   /** The WeChat call counters (absent when the integration is off: then nothing is counted). */
   readonly metrics?: WxMetrics | undefined
   readonly log?: Logger | undefined
@@ -48,27 +55,54 @@ export async function code2session(options: WeChatOptions, code: string): Promis
   url.searchParams.set('secret', options.secret)
   url.searchParams.set('js_code', code)
   url.searchParams.set('grant_type', 'authorization_code')
-  let body: unknown
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(options.timeoutMs) })
-    if (!res.ok) throw new Error(`code2session HTTP ${res.status}`)
-    body = await res.json()
-  } catch (cause) {
-    options.metrics?.calls.inc({ api: API, outcome: 'unreachable' })
-    // The message only: the URL carries the secret and the code.
-    options.log?.warn({ api: API, err: cause instanceof Error ? cause.message : String(cause) }, 'wechat call failed')
-    throw new AppError('WX_UNAVAILABLE', undefined, { cause })
+  for (let attempt = 0; ; attempt++) {
+    const again = attempt < (options.retryMax ?? 0)
+    let body: unknown
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(options.timeoutMs) })
+      if (!res.ok) throw new Error(`code2session HTTP ${res.status}`)
+      body = await res.json()
+    } catch (cause) {
+      const refused = connectionRefused(cause)
+      options.metrics?.calls.inc({ api: API, outcome: refused && again ? 'retry' : 'unreachable' })
+      // The message only: the URL carries the secret and the code.
+      options.log?.warn({ api: API, err: cause instanceof Error ? cause.message : String(cause), retry: refused && again }, 'wechat call failed')
+      if (refused && again) {
+        await backoff(options, attempt)
+        continue
+      }
+      throw new AppError('WX_UNAVAILABLE', undefined, { cause })
+    }
+    const b = (body ?? {}) as { errcode?: unknown; errmsg?: unknown; openid?: unknown; unionid?: unknown }
+    if (typeof b.errcode === 'number' && b.errcode !== 0) {
+      const code = WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE'
+      const busy = b.errcode === -1 && again
+      options.metrics?.calls.inc({ api: API, outcome: busy ? 'retry' : String(b.errcode) })
+      // A bad or used code, a user over its quota or one WeChat blocks is the client's: info. WeChat failing is the operator's: warn.
+      options.log?.[code === 'WX_UNAVAILABLE' ? 'warn' : 'info']({ api: API, errcode: b.errcode, retry: busy }, 'wechat call refused')
+      if (busy) {
+        await backoff(options, attempt)
+        continue
+      }
+      throw new AppError(code, `code2session errcode ${b.errcode}: ${typeof b.errmsg === 'string' ? b.errmsg : ''}`.slice(0, 200))
+    }
+    return session(options, b)
   }
-  const b = (body ?? {}) as { errcode?: unknown; errmsg?: unknown; openid?: unknown; unionid?: unknown }
-  if (typeof b.errcode === 'number' && b.errcode !== 0) {
-    const code = WX_ERRCODES[b.errcode] ?? 'WX_UNAVAILABLE'
-    options.metrics?.calls.inc({ api: API, outcome: String(b.errcode) })
-    // A bad or used code, a user over its quota or one WeChat blocks is the client's: info. WeChat failing is the operator's: warn.
-    options.log?.[code === 'WX_UNAVAILABLE' ? 'warn' : 'info']({ api: API, errcode: b.errcode }, 'wechat call refused')
-    throw new AppError(code, `code2session errcode ${b.errcode}: ${typeof b.errmsg === 'string' ? b.errmsg : ''}`.slice(0, 200))
-  }
+}
+
+function session(options: WeChatOptions, b: { openid?: unknown; unionid?: unknown }): WeChatSession {
   options.metrics?.calls.inc({ api: API, outcome: 'ok' })
   // An openid is used as the user id: it must fit the protocol's user id alphabet.
   if (!v.is(schemas.UserId, b.openid)) throw new AppError('WX_UNAVAILABLE', 'code2session answered without a usable openid')
   return { openid: b.openid, unionid: typeof b.unionid === 'string' ? b.unionid : undefined }
+}
+
+/** No connection was made (nothing sent, the code not spent): fetch's cause is ECONNREFUSED. */
+function connectionRefused(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause
+  return cause?.code === 'ECONNREFUSED'
+}
+
+function backoff(options: WeChatOptions, attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * (options.retryBaseMs ?? 0) * 2 ** attempt))
 }
