@@ -92,6 +92,7 @@ export async function code2session(options: WeChatOptions, code: string): Promis
 
 function session(options: WeChatOptions, b: { openid?: unknown; unionid?: unknown }): WeChatSession {
   options.metrics?.calls.inc({ api: API, outcome: 'ok' })
+  options.log?.debug({ api: API }, 'wechat call ok')
   // An openid is used as the user id: it must fit the protocol's user id alphabet.
   if (!v.is(schemas.UserId, b.openid)) throw new AppError('WX_UNAVAILABLE', 'code2session answered without a usable openid')
   return { openid: b.openid, unionid: typeof b.unionid === 'string' ? b.unionid : undefined }

@@ -198,6 +198,7 @@ async function postWithRetry(
       const errcode = typeof json.errcode === 'number' ? json.errcode : 0
       if (errcode === 0) {
         metrics.calls.inc({ api, outcome: 'ok' })
+        log.debug({ api, attempts: attempt + 1 }, 'wechat call ok')
         return json
       }
       metrics.calls.inc({ api, outcome: String(errcode) })
