@@ -225,8 +225,17 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
         return
       }
     }
+    // weapp: a viewport that grew clamps the offset too, and its scroll event comes before the
+    // composer's linechange (viewportChanged) reaches the list; a scroll event carries no viewport height (its detail: scrollTop, scrollHeight and
+    // the deltas), so an event that took the list off its end is judged again, by its own numbers,
+    // once the scroll-view's height is measured. Only those: the echoes of the list's own writes
+    // pass as before, and a reader who wheels or drags away is measured at the height the event was
+    // judged against.
+    const following = list.atEnd
+    const judgedPx = list.viewportPx
     list.onScroll(top, typeof height === 'number' ? height : undefined)
     if (el) see(el, seen.current)
+    else if (!isH5 && following && !list.atEnd && typeof height === 'number') judgeLeaveWeapp(id, list, judgedPx, top, height)
   }
 
   // h5: no `scrollTop` prop at all. Taro's h5 wrapper assigns every prop to the element on every
@@ -398,6 +407,23 @@ const VIEWPORT_RETRY_MS = 50
 const VIEWPORT_TRIES = 40
 /** A write the scroll-view did not carry out (it clamped it) is asked again at most this often in a row. */
 const CONFIRM_TRIES = 3
+
+/**
+ * weapp: a scroll event at `top` (content `contentPx` tall), judged against a viewport `judgedPx`
+ * tall, took the list off its end; the scroll-view's height, measured now, tells the clamp of a
+ * taller viewport from the reader (VirtualList.clampedAtEnd). The event's own numbers, not the
+ * offset now: rows rendered above for the taller view may already have moved the end (their real
+ * heights against the estimates).
+ */
+function judgeLeaveWeapp(id: string, list: VirtualList, judgedPx: number, top: number, contentPx: number): void {
+  Taro.createSelectorQuery()
+    .select(`#${id}`)
+    .boundingClientRect()
+    .exec((res: unknown[]) => {
+      const box = (Array.isArray(res?.[0]) ? res[0][0] : res?.[0]) as Rect
+      if (box?.height) list.clampedAtEnd(judgedPx, box.height, top, contentPx, box.width)
+    })
+}
 
 /** weapp: where the scroll-view is after write `n`; ask again if it did not land. */
 function confirmWeapp(id: string, n: number, list: VirtualList, state: { n: number; tries: number }): void {

@@ -241,6 +241,11 @@ export class VirtualList {
     return max - top <= this.atEndPx
   }
 
+  /** The viewport height the model lays rows out for (the last one the view measured), px. */
+  get viewportPx(): number {
+    return this.el.clientHeight
+  }
+
   /** The view's current offset (last scroll report or write), px. */
   get scrollTop(): number {
     return this.el.scrollTop - this.hold
@@ -302,6 +307,25 @@ export class VirtualList {
     this.pool = Math.max(this.pool, this.poolFor(heightPx))
     this.rectCb?.({ width: widthPx, height: heightPx })
     this.layoutChanged(anchor)
+  }
+
+  /**
+   * A scroll event at `top`, of a view whose content was `contentPx` tall, took the list off its end,
+   * judged against a viewport `judgedPx` tall; measured after it, the viewport is `heightPx` tall. A
+   * viewport that grew (the composer lost a line, its panel closed) clamps the offset to its new end,
+   * and a mini-program scroll-view reports that clamp before what grew it reaches the list: judged
+   * against the old height it looked like the reader leaving the end. A taller viewport at whose end
+   * the event was, by the event's own numbers, was that clamp, unless something moved the list since
+   * (the reader, scrolling on): the list follows the end again, at the new size. A reader who wheeled
+   * or dragged away leaves the height as it was. True when the list follows the end again.
+   */
+  clampedAtEnd(judgedPx: number, heightPx: number, top: number, contentPx: number, widthPx = this.el.clientWidth): boolean {
+    if (this.followEnd || !(heightPx > judgedPx + 0.5)) return false
+    if (!this.isAtEnd(top, contentPx - heightPx) || Math.abs(this.scrollTop - top) >= 1) return false
+    this.followEnd = true
+    if (heightPx !== this.el.clientHeight || widthPx !== this.el.clientWidth) this.setViewport(heightPx, widthPx, true)
+    else this.write(Infinity)
+    return true
   }
 
   /** Heights measured by the view, px. Rows whose height is already known are ignored. */

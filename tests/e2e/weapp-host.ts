@@ -326,6 +326,16 @@ export class MiniHost {
     return this.opts.viewportHeight
   }
 
+  /**
+   * A scroll-view whose viewport grew (setViewportHeight) past what its position allows clamps the
+   * position to its new end and reports that with a scroll event, as a real one does, and at once:
+   * before whatever told the page about the new size (the composer's linechange) reaches it.
+   */
+  clampScroll(id: string): void {
+    const max = Math.max(0, this.contentHeight(id) - this.opts.viewportHeight)
+    if ((this.scrollPos.get(id) ?? 0) > max) this.moveTo(id, max)
+  }
+
   /** Last scroll position reported to each scroll view, px. */
   readonly scrollPos = new Map<string, number>()
 

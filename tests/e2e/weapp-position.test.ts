@@ -89,6 +89,37 @@ async function untilAtEnd(h: MiniHost, tag: string, timeoutMs = 10_000): Promise
   }
 }
 
+/**
+ * Three lines typed: the scroll-view is shorter, the text area reports its new line count; the list
+ * keeps its end. Then the reader pauses, as a person does before deleting the lines again: longer
+ * than the list takes a scroll event for the echo of its last write (virtual-list.ts, ECHO_WINDOW_MS),
+ * so what the view does next is judged as the reader's or the view's own, never as that echo.
+ */
+async function growComposer(h: MiniHost): Promise<void> {
+  const last = h.visibleRows(LIST).at(-1)?.slice(0, 6) ?? ''
+  h.setViewportHeight(VIEWPORT - COMPOSER_GROWTH)
+  h.fire('composer', 'linechange', { lineCount: 4, height: 84 })
+  await untilAtEnd(h, last)
+  await new Promise((r) => setTimeout(r, 300))
+  expect(atEndShowing(h, last), where(h)).toBe(true)
+}
+
+/**
+ * A message arrives while the reader is above the end: the pill tells, the row second from the top
+ * stays at its y, the new row stays out of view.
+ */
+async function stillOnArrival(h: MiniHost, peer: Peer, convId: string, tag: string): Promise<void> {
+  const row = h.visibleRows(LIST)[1]!
+  const y = h.rowY(LIST, row)!
+  await peer.say(convId, tag)
+  await waitFor(() => h.byId('new-pill'), `the new-messages pill for ${tag}`)
+  // Rows the list renders above as the view grows are drawn at their real heights, not at the
+  // estimates the top spacer had for them: a pixel or two.
+  expect(Math.abs(h.rowY(LIST, row)! - y), where(h)).toBeLessThanOrEqual(2)
+  expect(h.visibleRows(LIST).some((r) => r.includes(tag)), where(h)).toBe(false)
+  expect(maxPos(h) - pos(h)).toBeGreaterThan(100)
+}
+
 const readsSent = (h: MiniHost) =>
   h.sent.filter((f) => f.includes('"type":"read"')).map((f) => (JSON.parse(f) as { seq: number }).seq)
 
@@ -151,6 +182,45 @@ describe.each(['layout-first', 'top-first'] as const)('weapp chat list positions
     // Still following: an arrival shows at the bottom.
     await peer.say(conv.id, 'm041')
     await untilAtEnd(h, 'm041')
+  })
+
+  it('keeps following the end when the taller view\'s clamp reports before the composer\'s line change', async () => {
+    const { peer, conv, h } = await setup(order, 40)
+    await untilAtEnd(h, 'm040')
+    await growComposer(h)
+    // The lines deleted: the scroll-view grows, clamps its position to its new end and reports that
+    // with a scroll event before the text area's linechange reaches the list.
+    const before = pos(h)
+    h.setViewportHeight(VIEWPORT)
+    h.clampScroll(LIST)
+    expect(Math.abs(before - COMPOSER_GROWTH - pos(h))).toBeLessThanOrEqual(1)
+    h.fire('composer', 'linechange', { lineCount: 1, height: 21 })
+    await untilAtEnd(h, 'm040')
+    // Still following: an arrival scrolls into view, at the end of the taller view.
+    await peer.say(conv.id, 'm041')
+    await untilAtEnd(h, 'm041')
+    expect(h.viewportHeight).toBe(VIEWPORT)
+  })
+
+  it('leaves a reader who wheels up where they are when a message arrives, as the composer shrinks and after', async () => {
+    const { peer, conv, h } = await setup(order, 40)
+    await untilAtEnd(h, 'm040')
+    await growComposer(h)
+    // The lines deleted, and the reader wheels up (WeChat on PC, DevTools: scroll events, no touch):
+    // the first step right after the taller view's clamp, before the line change and before anything
+    // measured the taller view, the others a frame apart.
+    h.setViewportHeight(VIEWPORT)
+    h.clampScroll(LIST)
+    h.scroll(LIST, pos(h) - 30)
+    h.fire('composer', 'linechange', { lineCount: 1, height: 21 })
+    await drag(h, -170)
+    await stillOnArrival(h, peer, conv.id, 'm041')
+    // Back at the end by the pill, then wheeled up again with the view's size settled.
+    h.tap('new-pill')
+    await untilAtEnd(h, 'm041')
+    await waitFor(() => !h.byId('new-pill'), 'the pill gone')
+    await drag(h, -200)
+    await stillOnArrival(h, peer, conv.id, 'm042')
   })
 
   it('keeps the row under the finger at the same y when an older page goes in above', async () => {

@@ -115,6 +115,65 @@ describe('VirtualList', () => {
     expect(t.list.getView().scroll?.toEnd).toBe(true)
   })
 
+  it('follows the end again when a scroll event that left it was the clamp of a taller viewport (the mini-program reports it before the new size)', () => {
+    const t = setup(100)
+    t.list.scrollToEnd()
+    t.echo()
+    const end = t.list.getView().scroll!.top
+    // The viewport grew by 60 px: the view clamped its offset to its new end, and the scroll event
+    // came first, judged against the old height (60 px from the end: the reader left).
+    const judged = t.list.viewportPx
+    t.list.onScroll(end - 60, 100 * 50)
+    expect(t.list.atEnd).toBe(false)
+    // Measured afterwards: taller, and the event was at the end of the taller view.
+    expect(t.list.clampedAtEnd(judged, 560, end - 60, 100 * 50)).toBe(true)
+    const v = t.list.getView()
+    expect(v.atEnd).toBe(true)
+    expect(v.scroll).toMatchObject({ toEnd: true, top: 100 * 50 - 560 })
+    expect(t.list.viewportPx).toBe(560)
+    // A new row is followed.
+    t.echo()
+    t.set(0, 101)
+    expect(t.list.getView().scroll).toMatchObject({ toEnd: true, top: 101 * 50 - 560 })
+    // Measured after the new size reached the model by another way (the composer's line change
+    // answered first): still the clamp.
+    const u = setup(100)
+    u.list.scrollToEnd()
+    u.echo()
+    u.list.onScroll(end - 60, 100 * 50)
+    u.list.setViewport(560, 0, false)
+    expect(u.list.atEnd).toBe(false)
+    expect(u.list.clampedAtEnd(judged, 560, end - 60, 100 * 50)).toBe(true)
+    expect(u.list.getView().scroll).toMatchObject({ toEnd: true, top: 100 * 50 - 560 })
+  })
+
+  it('leaves a reader who scrolled off the end there, whatever the viewport measured after it', () => {
+    const run = (heightPx: number, move: (t: ReturnType<typeof setup>, end: number) => number, after?: (t: ReturnType<typeof setup>) => void) => {
+      const t = setup(100)
+      t.list.scrollToEnd()
+      t.echo()
+      const end = t.list.getView().scroll!.top
+      const judged = t.list.viewportPx
+      const top = move(t, end)
+      expect(t.list.atEnd).toBe(false)
+      after?.(t)
+      const n = t.list.getView().scroll?.n
+      expect(t.list.clampedAtEnd(judged, heightPx, top, 100 * 50)).toBe(false)
+      expect(t.list.atEnd).toBe(false)
+      expect(t.list.getView().scroll?.n).toBe(n)
+    }
+    const wheel = (dy: number) => (t: ReturnType<typeof setup>, end: number) => {
+      t.list.onScroll(end - dy, 100 * 50)
+      return end - dy
+    }
+    // A wheel step up, the viewport as it was.
+    run(500, wheel(60))
+    // A wheel step up while the viewport grew: the event was not at the taller view's end.
+    run(560, wheel(200))
+    // The clamp, then the reader wheeled on before the view was measured.
+    run(560, wheel(60), (t) => t.list.onScroll(t.list.scrollTop - 30, 100 * 50))
+  })
+
   it('a viewport that changed size keeps the first visible row of a reader above the end where it was', () => {
     const t = setup(100)
     t.list.scrollToEnd()
