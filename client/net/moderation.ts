@@ -4,7 +4,8 @@
  *    with `wx.requestSubscribeMessage` (WeChat accepts that call only from a tap, at most 3 ids), and
  *    the answers reported back (POST /wechat/subscriptions): each "accept" is one notification the
  *    BFF may send while the app is closed. h5 has no subscription messages: `available` is false.
- *  - Reports of a message or a user (POST /reports), with a reason from the BFF's fixed list.
+ *  - Reports of a message or a user (POST /reports), with a reason from the BFF's fixed list, and
+ *    the report actions the pages share (`reportMessage`, `reportUser`).
  */
 import { AppError } from '@chat/shared'
 import type { ConvId, UserId } from '@chat/shared'
@@ -119,11 +120,24 @@ export async function reportMessage(
   me: UserId | undefined,
 ): Promise<string | undefined> {
   if (m.seq === undefined || m.from === me) return undefined
+  return fileReport(moderation, ui, { target: 'message', conv: m.conv, seq: m.seq })
+}
+
+/**
+ * The report action of a person ("投诉" on a contact's or a group member's row): the same reasons
+ * and notices as a message's. Never oneself. Returns the report id, or undefined when nothing was filed.
+ */
+export async function reportUser(moderation: Moderation, ui: ReportUi, user: UserId, me: UserId | undefined): Promise<string | undefined> {
+  if (user === me) return undefined
+  return fileReport(moderation, ui, { target: 'user', user })
+}
+
+async function fileReport(moderation: Moderation, ui: ReportUi, target: ReportTarget): Promise<string | undefined> {
   const i = await ui.choose(REPORT_REASONS)
   const reason = i === undefined ? undefined : REPORT_REASONS[i]
   if (!reason) return undefined
   try {
-    const id = await moderation.report({ target: 'message', conv: m.conv, seq: m.seq }, reason)
+    const id = await moderation.report(target, reason)
     ui.notice('reported')
     return id
   } catch (err) {

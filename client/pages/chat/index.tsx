@@ -12,13 +12,13 @@ import { openFile, previewImages } from '../../components/media'
 import { goBack, goTo } from '../../components/nav'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { chatTime, lastSeen } from '../../format'
-import { errorText, setPageTitle, t, type MessageKey } from '../../i18n'
+import { errorText, setPageTitle, t } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
 import { estimateRow, previousShown, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
 import { client, moderation, store } from '../../services'
-import { reportMessage, type ReportOutcome, type ReportUi } from '../../net/moderation'
+import { reportMessageFromMenu } from '../../components/report'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
@@ -336,24 +336,13 @@ async function messageActions(m: ChatMessage): Promise<void> {
     () => undefined,
   )
   if (picked === 'reply' && quote) return setReply(m.conv, quote)
-  if (picked === 'report') return void (await reportMessage(moderation, reportUi, m, me))
+  if (picked === 'report') return void (await reportMessageFromMenu(m))
   if (picked === 'delete') {
     await client.hideMessage(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.deleteFailed'), icon: 'none' }))
     return
   }
   if (picked !== 'recall') return
   await client.recall(m.conv, seq).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'chat.recallFailed'), icon: 'none' }))
-}
-
-/** The report action's screen: WeChat's action sheet (at most 6 items) and a toast. */
-const REPORT_NOTICE: Record<ReportOutcome, MessageKey> = { reported: 'report.done', 'rate-limited': 'report.rateLimited', failed: 'report.failed' }
-const reportUi: ReportUi = {
-  choose: (reasons) =>
-    Taro.showActionSheet({ itemList: reasons.map((r) => t(`report.reason.${r}`)) }).then(
-      (r) => r.tapIndex,
-      () => undefined,
-    ),
-  notice: (outcome) => void Taro.showToast({ title: t(REPORT_NOTICE[outcome]), icon: 'none' }),
 }
 
 function windowInfo(): { windowWidth: number; windowHeight: number } {

@@ -1,6 +1,6 @@
 /**
  * Contacts (PROTOCOL.md, "Relations"): requests received (accept, decline), the contacts with
- * presence (message, remove, block), sent requests, blocked users (unblock), adding someone found
+ * presence (message, remove, block, report), sent requests, blocked users (unblock, report), adding someone found
  * by search with a short note, and who may open a 1:1 with me. State: client/store/contacts.ts.
  */
 import { Input, ScrollView, Switch, Text, View } from '@tarojs/components'
@@ -12,6 +12,7 @@ import { LIMITS, type RelationEntry, type User } from '@chat/shared'
 import { lastSeen } from '../../format'
 import { setPageTitle, t } from '../../i18n'
 import { Avatar } from '../../components/Avatar'
+import { reportPerson } from '../../components/report'
 import { H5Header } from '../../components/H5Header'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { usePageGate } from '../../hooks'
@@ -166,6 +167,7 @@ function Lists() {
               <Button id={`chat-${e.user.id}`} label={t('contacts.chat')} onClick={() => void chat(e)} primary />
               <Button id={`remove-${e.user.id}`} label={t('contacts.remove')} onClick={() => act('remove', e)} />
               <Button id={`block-${e.user.id}`} label={t('contacts.block')} onClick={() => act('block', e)} danger />
+              <Button id={`report-${e.user.id}`} label={t('report.user')} onClick={() => void reportPerson(e.user.id)} />
             </Row>
           )
         })}
@@ -186,6 +188,7 @@ function Lists() {
           {blocked.map((e) => (
             <Row key={e.user.id} e={e}>
               <Button id={`unblock-${e.user.id}`} label={t('contacts.unblock')} onClick={() => act('unblock', e)} />
+              <Button id={`report-${e.user.id}`} label={t('report.user')} onClick={() => void reportPerson(e.user.id)} />
             </Row>
           ))}
         </View>

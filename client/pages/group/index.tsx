@@ -2,7 +2,8 @@
  * Group info (PROTOCOL.md, "Groups"): the members with their roles, a page at a time (`members`),
  * and what the user's role allows: add someone found by search, remove, rename, make admin,
  * transfer ownership, dissolve (owner); leave (everyone but the owner). Each action is one
- * `group` request; the change reaches every member as a system message of the chat.
+ * `group` request; the change reaches every member as a system message of the chat. Anyone can
+ * report another member ("投诉", components/report.ts).
  */
 import { Input, ScrollView, Text, View } from '@tarojs/components'
 import Taro, { useDidShow, useRouter } from '@tarojs/taro'
@@ -11,6 +12,7 @@ import { useCallback, useEffect, useRef, useState } from 'react'
 import { AppError, type ServerFrameOf, type User, type UserId } from '@chat/shared'
 import { setPageTitle, t } from '../../i18n'
 import { Avatar } from '../../components/Avatar'
+import { reportPerson } from '../../components/report'
 import { H5Header } from '../../components/H5Header'
 import { ConnectionBanner } from '../../components/StatusBar'
 import { usePageGate } from '../../hooks'
@@ -106,7 +108,7 @@ function GroupInfo({ conv }: { conv: string }) {
               <Text className='kt-n'>{m.user.name}</Text>
               {m.role !== 'member' ? <Text className='kt-s'>{t(`group.role.${m.role}`)}</Text> : null}
             </View>
-            {m.user.id !== me && (canRemove(myRole, m.role) || myRole === 'owner') ? (
+            {m.user.id !== me ? (
               <View className='gp-a'>
                 {canRemove(myRole, m.role) ? (
                   <Button id={`remove-${m.user.id}`} label={t('group.remove')} onClick={() => void act({ op: 'remove', users: [m.user.id] })} danger />
@@ -121,6 +123,7 @@ function GroupInfo({ conv }: { conv: string }) {
                     <Button id={`transfer-${m.user.id}`} label={t('group.transfer')} onClick={() => void act({ op: 'transfer', users: [m.user.id] }, t('group.confirmTransfer', { name: m.user.name }))} />
                   </>
                 ) : null}
+                <Button id={`report-${m.user.id}`} label={t('report.user')} onClick={() => void reportPerson(m.user.id)} />
               </View>
             ) : null}
           </View>

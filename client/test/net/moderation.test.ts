@@ -100,3 +100,42 @@ describe('report action on a message', () => {
     expect(notices).toEqual(['rate-limited'])
   })
 })
+
+describe('report action on a user', () => {
+  it('files the chosen reason against that user, with the same reasons as a message, and says so', async () => {
+    const { reportUser, REPORT_REASONS } = await import('../../net/moderation')
+    const { http, m } = setup(undefined)
+    http.handler = () => ({ status: 201, data: { id: 'r7' } })
+    const notices: string[] = []
+    const offered: string[][] = []
+    const ui = { choose: async (reasons: readonly string[]) => (offered.push([...reasons]), 1), notice: (t: string) => void notices.push(t) }
+    expect(await reportUser(m, ui, 'bob', 'ann')).toBe('r7')
+    expect(offered).toEqual([[...REPORT_REASONS]])
+    expect(http.calls).toEqual([{ url: `${base}/reports`, body: { target: 'user', user: 'bob', reason: 'abuse' }, headers: { authorization: 'Bearer tok1' } }])
+    expect(notices).toEqual(['reported'])
+  })
+
+  it('never reports oneself; files nothing when cancelled; says a refusal (rate limit, anything else)', async () => {
+    const { reportUser } = await import('../../net/moderation')
+    const { http, m } = setup(undefined)
+    const notices: string[] = []
+    const asked: string[] = []
+    let choice: number | undefined
+    const ui = { choose: async () => (asked.push('ask'), choice), notice: (t: string) => void notices.push(t) }
+    expect(await reportUser(m, ui, 'ann', 'ann')).toBeUndefined()
+    expect(asked).toEqual([])
+    expect(await reportUser(m, ui, 'bob', 'ann')).toBeUndefined()
+    expect(http.calls).toEqual([])
+    expect(notices).toEqual([])
+    choice = 5
+    http.handler = () => ({ status: 429, data: { error: { code: 'REPORT_RATE_LIMITED', message: 'x', temporary: true } } })
+    expect(await reportUser(m, ui, 'bob', 'ann')).toBeUndefined()
+    http.handler = () => ({ status: 404, data: { error: { code: 'USER_NOT_FOUND', message: 'x' } } })
+    expect(await reportUser(m, ui, 'bob', 'ann')).toBeUndefined()
+    expect(http.calls.map((c) => c.body)).toEqual([
+      { target: 'user', user: 'bob', reason: 'other' },
+      { target: 'user', user: 'bob', reason: 'other' },
+    ])
+    expect(notices).toEqual(['rate-limited', 'failed'])
+  })
+})
