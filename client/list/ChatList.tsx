@@ -8,9 +8,13 @@
  * - weapp: rows measured by selector query; writes through the `scroll-top` prop, which acts only
  *   when its value changes ("to the end" writes a changing value past the end, which the scroll-view
  *   clamps); each write is confirmed by a `scrollOffset` query and asked again if it did not land.
+ *   A write is applied when the setData that carries it reaches the page, not when it renders (Taro
+ *   batches the setData): a reader's scroll in between cancels it, and its value is taken back out
+ *   of the batch (`takeBackWeapp`).
  */
 import { ScrollView, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow } from '@tarojs/taro'
+import type { TaroElement } from '@tarojs/runtime'
 import {
   forwardRef,
   useEffect,
@@ -22,7 +26,7 @@ import {
   type ReactNode,
 } from 'react'
 import { onViewportChange } from './viewport-signal'
-import { VirtualList, type FrameScheduler, type ListView } from './virtual-list'
+import { VirtualList, type FrameScheduler, type ListView, type ScrollWrite } from './virtual-list'
 import './chat-list.css'
 
 const isH5 = process.env.TARO_ENV === 'h5'
@@ -120,23 +124,49 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
 
   // ---- scroll writes
   const applied = useRef<{ n: number; value: number }>({ n: 0, value: -1 })
+  /** weapp: the `scroll-top` the page has (its setData landed); `applied` is the one last rendered. */
+  const landed = useRef<{ n: number; value: number }>({ n: 0, value: -1 })
+  const taken = useRef<ScrollWrite | undefined>(undefined)
+  const scrollView = useRef<TaroElement | null>(null)
   const seen = useRef<SeenH5>({ top: 0, max: 0, height: 0, width: 0 })
   /** h5: when the reader last touched, wheeled, clicked or keyed in the list (scheduler ms). */
   const readerInputAt = useRef(-Infinity)
   const w = view.scroll
   let weappTop: number | undefined
   if (!isH5) {
-    if (w && w.n !== applied.current.n && hidden.current) held.current = true
-    else if (w && w.n !== applied.current.n) {
+    // Only a newer write: one the reader cancelled gives back the model's older one (takeBackWeapp).
+    if (w && w.n > applied.current.n && hidden.current) held.current = true
+    else if (w && w.n > applied.current.n) {
       // A scroll-view acts on `scroll-top` only when the value changes: "to the end" writes a value
       // past the end that changes with every request (the view clamps it), a repeated offset is nudged.
       let value = w.toEnd ? view.total + 10_000 + (w.n % 2) : w.top
       if (value === applied.current.value) value += 0.01
       applied.current = { n: w.n, value }
-      list.writeApplied()
+      taken.current = w
     }
     weappTop = applied.current.value >= 0 ? applied.current.value : undefined
   }
+
+  // weapp: the write rendered is applied once the setData that carries it has reached the page (the
+  // callbacks Taro runs after its next setData; this commit queued it).
+  useLayoutEffect(() => {
+    if (isH5) return
+    const sent = taken.current
+    taken.current = undefined
+    const root = scrollView.current?._root
+    if (!sent) return
+    const value = applied.current.value
+    const land = () => {
+      // Taken back meanwhile (a reader's scroll): the setData carried the old value.
+      if (applied.current.n !== sent.n) return
+      landed.current = { n: sent.n, value }
+      // Cancelled too late to be taken back (the setData had left): it lands, and its scroll event is
+      // the reader's news, not an echo.
+      if ((list.getView().scroll?.n ?? 0) >= sent.n) list.writeApplied(sent)
+    }
+    if (root?.pendingUpdate) root.enqueueUpdateCallback(land)
+    else land()
+  })
 
   // h5: measure, then apply the write, before the browser paints (a layout effect, and a
   // ResizeObserver, whose callbacks also run between layout and paint): a row measured taller than
@@ -234,6 +264,7 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
     const following = list.atEnd
     const judgedPx = list.viewportPx
     list.onScroll(top, typeof height === 'number' ? height : undefined)
+    if (!isH5) takeBackWeapp(scrollView.current, list, applied.current, landed.current)
     if (el) see(el, seen.current)
     else if (!isH5 && following && !list.atEnd && typeof height === 'number') judgeLeaveWeapp(id, list, judgedPx, top, height)
   }
@@ -251,6 +282,7 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   lastOut.current = (
     <ScrollView
       id={id}
+      ref={scrollView}
       className={`vl ${props.className ?? ''}`}
       scrollY
       {...weappProps}
@@ -274,6 +306,23 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   )
   return lastOut.current
 })
+
+/**
+ * weapp: a write rendered but not applied (its setData is still in Taro's batch) that the model has
+ * cancelled (a reader's scroll, VirtualList.onScroll) is taken back out of that batch: the scroll-view
+ * gets the `scroll-top` it has again, which a scroll-view ignores (it acts on changes only), in the
+ * same setData (Taro sends the last value set). The render the cancellation causes sets the same
+ * value. A setData already sent cannot be taken back: its write lands, and its scroll event is judged
+ * as the reader's.
+ */
+function takeBackWeapp(el: TaroElement | null, list: VirtualList, applied: { n: number; value: number }, landed: { n: number; value: number }): void {
+  if (applied.n === landed.n || (list.getView().scroll?.n ?? 0) >= applied.n) return
+  const root = el?._root
+  if (!el || !root?.pendingUpdate || landed.value < 0) return
+  applied.n = landed.n
+  applied.value = landed.value
+  el.setAttribute('scrollTop', landed.value)
+}
 
 /** h5: the element that scrolls (Taro's scroll-view host element). */
 function scrollElement(id: string): HTMLElement | null {
@@ -352,7 +401,8 @@ function applyH5(el: HTMLElement, id: string, list: VirtualList, applied: { n: n
   for (let i = 0; i < 3; i++) {
     if (el.clientHeight === 0) return
     const w = list.getView().scroll
-    if (!w || w.n === applied.n) {
+    // Not newer than the last one applied: nothing to do (a write cancelled by the reader gives back an older one).
+    if (!w || w.n <= applied.n) {
       // Nothing pending: still following, the DOM may have grown below where "to the end" landed
       // (it was applied to a render that the next one replaced): go to the DOM's real end.
       if (list.keepEnd(el.scrollTop, el.scrollHeight - el.clientHeight)) continue

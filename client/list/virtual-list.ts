@@ -37,6 +37,11 @@
  *   the scrolling stops, one write gives the spacer its height back and moves the offset by the
  *   same amount, in one frame. (A shift that the spacer cannot absorb, near the top, is written.)
  * The view reports where it really is (`onScroll`); a report that answers our own write is an echo.
+ * A write is queued from the moment it is asked for until the view says it applied it
+ * (`writeApplied`; the mini-program's setData that carries it is batched, and lands a few ms later):
+ * a scroll of the reader's in between that takes the list off its end cancels a queued write "to
+ * the end", so it does not land and pull the reader back (the reader wins). A write to an offset
+ * stays: it carries a shift (an anchor, a hold given back) that the same render draws.
  * Rows count as seen only at positions the view has reported (`confirmed`), never at ones we asked for.
  */
 import { Virtualizer, type VirtualItem } from '@tanstack/virtual-core'
@@ -143,6 +148,8 @@ export class VirtualList {
   private pool: number
   private view: ListView
   private scroll?: ScrollWrite
+  /** The last write the view applied (`writeApplied`); `scroll` differs from it while a write is queued. */
+  private applied?: ScrollWrite
   private scrollN = 0
   /** The reader is at the end: content changes keep the view there (see the header). */
   private followEnd = true
@@ -377,6 +384,10 @@ export class VirtualList {
     const content = contentPx !== undefined && contentPx > 0 ? contentPx : this.v.getTotalSize() - this.hold
     const max = Math.max(0, content - this.el.clientHeight)
     this.followEnd = max - top <= this.atEndPx
+    // A write to the end not applied yet (the view still has its content of before: an arrival, a new
+    // size) would land after this and pull the reader back to the end: it is cancelled. The view keeps
+    // the last write it applied; a reader who stays at the end keeps it, as if it had landed first.
+    if (!this.followEnd && this.scroll?.toEnd && this.scroll !== this.applied) this.scroll = this.applied
     this.scrolling = true
     if (this.idleTimer !== undefined) this.scheduler.cancelAnimationFrame(this.idleTimer)
     const at = this.scheduler.now()
@@ -393,10 +404,15 @@ export class VirtualList {
     this.place(top + this.hold, true)
   }
 
-  /** The view applied the write `getView().scroll`: a scroll event may follow (none if nothing moved). */
-  writeApplied(): void {
-    const w = this.scroll
+  /**
+   * The view applied the write `w` (default `getView().scroll`): a scroll event may follow (none if
+   * nothing moved). Until this call the write is queued, and a reader's scroll can cancel it
+   * (`onScroll`); a view that hands writes on later than it renders them (the mini-program's batched
+   * setData) calls this when the write reached the page, with the write it rendered.
+   */
+  writeApplied(w: ScrollWrite | undefined = this.scroll): void {
     if (!w) return
+    if (!this.applied || w.n > this.applied.n) this.applied = w
     this.echo = { top: w.top, toEnd: w.toEnd, until: this.scheduler.now() + ECHO_WINDOW_MS }
   }
 
@@ -520,7 +536,8 @@ export class VirtualList {
     const clamped = Math.min(Math.max(0, top), max)
     this.scroll = { top: clamped, toEnd, n: ++this.scrollN }
     this.confirmed = false
-    this.echo = undefined
+    // The echo of a write already applied stays expected: its scroll event can still be on its way
+    // while this one is queued, and is not the reader's.
     this.setOffset(clamped, false)
   }
 

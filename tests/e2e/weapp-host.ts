@@ -144,6 +144,7 @@ export class MiniHost {
   private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve' | 'actionSheet'>> & Pick<HostOptions, 'log' | 'actionSheet'>
   private readonly resolveUrl: (url: string) => string
   private scrollTops = new Map<string, unknown>()
+  private queryHooks: Array<() => boolean> = []
   private closed = false
 
   constructor(options: HostOptions) {
@@ -334,6 +335,15 @@ export class MiniHost {
   clampScroll(id: string): void {
     const max = Math.max(0, this.contentHeight(id) - this.opts.viewportHeight)
     if ((this.scrollPos.get(id) ?? 0) > max) this.moveTo(id, max)
+  }
+
+  /**
+   * Runs `fn` right after each selector query's answer has been handed to the page, in the same task,
+   * until it returns true: what the page decided from the answer (a write to its scroll-view) is
+   * queued then, neither rendered nor sent.
+   */
+  whenAnswered(fn: () => boolean): void {
+    this.queryHooks.push(fn)
   }
 
   /** Last scroll position reported to each scroll view, px. */
@@ -756,6 +766,7 @@ export class MiniHost {
             return res
           })
           cb?.(results)
+          if (this.queryHooks.length) this.queryHooks = this.queryHooks.filter((f) => !f())
         }, 0)
         return q
       },

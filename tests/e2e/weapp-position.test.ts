@@ -223,6 +223,44 @@ describe.each(['layout-first', 'top-first'] as const)('weapp chat list positions
     await stillOnArrival(h, peer, conv.id, 'm042')
   })
 
+  // The list asks for its scroll to the end (the composer grew a line while the reader was at the
+  // end) and the reader wheels up before that scroll reaches the page: as the list asks for it (the
+  // render that carries it is still to come), or once that render is done and the setData that
+  // carries it waits in Taro's batch (sent a timer later; React renders on setImmediate in Node).
+  it.each([
+    ['as the list asks for it', (wheel: () => void) => wheel()],
+    ['rendered, its setData still batched', (wheel: () => void) => void setImmediate(wheel)],
+  ])('leaves a reader who wheels up while the list\'s scroll to its end is not applied yet (%s)', async (_when, when) => {
+    const { peer, conv, h } = await setup(order, 40)
+    await untilAtEnd(h, 'm040')
+    // A pause before typing, as a person makes: longer than the echo window of the list's last write.
+    await new Promise((r) => setTimeout(r, 300))
+    let wheeled: { row: string; y: number; top: number } | undefined
+    h.whenAnswered(() => {
+      when(() => {
+        h.scroll(LIST, pos(h) - 60)
+        const row = h.visibleRows(LIST)[0]!
+        wheeled = { row, y: h.rowY(LIST, row)!, top: pos(h) }
+      })
+      return true
+    })
+    // Three lines typed: the scroll-view is shorter, and the text area reports its new line count;
+    // the list measures its viewport (the query the wheel follows) and asks to keep its end.
+    h.setViewportHeight(VIEWPORT - COMPOSER_GROWTH)
+    h.fire('composer', 'linechange', { lineCount: 4, height: 84 })
+    await waitFor(() => wheeled, 'the wheel')
+    const { row, y } = wheeled!
+    // A message arrives: the reader is where they wheeled to, above the end, the pill tells.
+    await peer.say(conv.id, 'm041')
+    await waitFor(() => h.byId('new-pill') ?? atEndShowing(h, 'm041'), 'the pill, or m041 at the end')
+    expect(Math.abs(h.rowY(LIST, row)! - y), where(h)).toBeLessThanOrEqual(2)
+    expect(maxPos(h) - pos(h), where(h)).toBeGreaterThan(100)
+    expect(h.visibleRows(LIST).some((r) => r.includes('m041')), where(h)).toBe(false)
+    // Wheeled on, a frame apart: the next arrival leaves the reader where they are too.
+    await drag(h, -140)
+    await stillOnArrival(h, peer, conv.id, 'm042')
+  })
+
   it('keeps the row under the finger at the same y when an older page goes in above', async () => {
     const { h } = await setup(order, 150)
     await untilAtEnd(h, 'm150')

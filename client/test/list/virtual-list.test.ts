@@ -346,6 +346,70 @@ describe('VirtualList', () => {
     expect(t.list.getView().atEnd).toBe(false)
   })
 
+  it('a reader who scrolls off the end before a queued write to the end is applied cancels it (the view keeps the last write it applied)', () => {
+    const t = setup(100, 500, false)
+    t.list.scrollToEnd()
+    t.echo()
+    const applied = t.list.getView().scroll!
+    // A row arrives: the list asks to follow it to the end; the view has not applied that yet (the
+    // mini-program's setData that carries it is batched) and still shows the content of before.
+    t.set(0, 101)
+    const queued = t.list.getView().scroll!
+    expect(queued).toMatchObject({ toEnd: true })
+    expect(queued.n).toBeGreaterThan(applied.n)
+    // The reader wheels 60 px up in the view as it is (100 rows of 50 px, a 500 px viewport).
+    t.list.onScroll(applied.top - 60, 5_000)
+    expect(t.list.getView().scroll).toBe(applied)
+    expect(t.list.atEnd).toBe(false)
+    expect(t.list.scrollTop).toBe(applied.top - 60)
+    // Later changes leave the reader there: no write.
+    t.set(0, 102)
+    expect(t.list.getView().scroll).toBe(applied)
+    expect(t.list.scrollTop).toBe(applied.top - 60)
+    // Back at the end by the pill: followed again.
+    t.list.scrollToEnd()
+    expect(t.list.getView().scroll).toMatchObject({ toEnd: true })
+    expect(t.list.getView().scroll!.n).toBeGreaterThan(queued.n)
+  })
+
+  it('a reader who scrolls within the end\'s margin keeps a queued write to the end, and one already applied is not cancelled', () => {
+    const t = setup(100, 500, false)
+    t.list.scrollToEnd()
+    t.echo()
+    const applied = t.list.getView().scroll!
+    t.set(0, 101)
+    const queued = t.list.getView().scroll!
+    // 10 px up: still at the end (atEndPx 24), and the row arriving is followed.
+    t.list.onScroll(applied.top - 10, 5_000)
+    expect(t.list.getView().scroll).toBe(queued)
+    expect(t.list.atEnd).toBe(true)
+    // Applied, the write is no longer the list's to cancel: its scroll event is its echo, and a
+    // reader's scroll after that is judged as before.
+    t.list.writeApplied()
+    t.list.onScroll(queued.top)
+    expect(t.list.getView().scroll).toBe(queued)
+    t.list.onScroll(queued.top - 300)
+    expect(t.list.getView().scroll).toBe(queued)
+    expect(t.list.atEnd).toBe(false)
+  })
+
+  it('takes the scroll event of an applied write to the end as its echo while a newer write is queued (not as the reader leaving the end)', () => {
+    const t = setup(100, 500, false)
+    t.list.scrollToEnd()
+    const first = t.list.getView().scroll!
+    // Applied to the content of the setData before (the mini-program may apply scroll-top first):
+    // it lands 150 px short of the end of the content the same setData lays out.
+    t.list.writeApplied(first)
+    // Meanwhile the rows are measured taller: a newer write to the end is queued.
+    t.list.measured(t.rendered().map((index) => ({ index, size: 65 })))
+    const second = t.list.getView().scroll!
+    expect(second.n).toBeGreaterThan(first.n)
+    // The first write's scroll event: short of the end by the event's own numbers, not the reader's.
+    t.list.onScroll(first.top - 150, first.top + 500)
+    expect(t.list.atEnd).toBe(true)
+    expect(t.list.getView().scroll).toBe(second)
+  })
+
   it('jumps to an index', () => {
     const t = setup(1000)
     t.list.scrollToEnd()
