@@ -5,9 +5,11 @@
  * share; one re-check per item across two processes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { directConvId } from '@chat/shared'
+import { AppError, directConvId } from '@chat/shared'
 import type { RunningServer } from '../../src/app'
+import { createMemoryEngine } from '../../src/store/memory'
 import { RECHECK_BUDGET_SHARE } from '../../src/wechat/recheck'
+import { OPTIONS } from '../support/engines'
 import { connectUser, newCid } from '../support/client'
 import type { TestClient } from '../support/client'
 import { FakeWeChat } from '../support/fake-wechat'
@@ -185,6 +187,24 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     fake.setDefault('/wxa/msg_sec_check', verdict('risky'))
     await bob.nextOf('msg', (f) => f.m.kind === 'recall' && f.m.body.seq === sent.seq)
     await waitFor(async () => (await flags(s)).some((f) => f.cid === sent.cid && f.kind === 'risky'))
+  })
+
+  it.runIf(store === 'memory')('drops the unchecked listing of a text the store then refused: no message, nothing to re-check', async () => {
+    const engine = createMemoryEngine(OPTIONS)
+    const append = engine.messages.append.bind(engine.messages)
+    engine.messages.append = (input, onStored) => ((input.body as { text?: string }).text === 'refused by the store' ? Promise.reject(new AppError('STORE_UNAVAILABLE')) : append(input, onStored))
+    const s = await startTestServer({ WX_APPID: 'wxapp', WX_SECRET: 'secret', WX_API_BASE: fake.url, WX_RETRY_MAX: '0', ADMIN_TOKEN: ADMIN, WX_RECHECK_INTERVAL_MS: '600000' }, { engine })
+    servers.push(s)
+    const { ann, bob, conv } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const cid = newCid()
+    ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'refused by the store' } })
+    expect(await ann.nextOf('error', (f) => f.cid === cid)).toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    expect((await flags(s)).some((f) => f.cid === cid)).toBe(false)
+    expect(await engine.wechat.pendingRechecks()).toBe(0)
+    // A text the store took is queued as before.
+    const sent = await sendWhileBusy(ann, bob, conv, 'taken by the store')
+    expect(await engine.wechat.dueRechecks(10)).toEqual([expect.stringContaining(`"seq":${sent.seq}`)])
   })
 
   it.runIf(store === 'redis')('re-checks each text once with two processes sweeping', async () => {
