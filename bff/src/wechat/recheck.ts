@@ -181,7 +181,7 @@ export class Rechecks implements UncheckedTexts {
   }
 
   private async tick(): Promise<void> {
-    if (this.running || this.ticking) return
+    if (this.running || this.ticking || this.closed) return
     this.ticking = true
     try {
       // Another process may have emptied the queue: then this one stops looking.
@@ -227,7 +227,7 @@ export class Rechecks implements UncheckedTexts {
             continue
           }
           textRoom -= parts
-          work.push(this.text(json, item, flag).then((outcome) => count('text', outcome)))
+          work.push(this.settled(this.text(json, item, flag)).then((outcome) => count('text', outcome)))
         } else {
           report.images++
           const at = (JSON.parse(item.flag) as { at: number }).at
@@ -242,7 +242,7 @@ export class Rechecks implements UncheckedTexts {
             continue
           }
           imageRoom--
-          work.push(this.image1(json, item).then((outcome) => count('image', outcome)))
+          work.push(this.settled(this.resubmit(json, item)).then((outcome) => count('image', outcome)))
         }
       }
       await Promise.all(work)
@@ -253,6 +253,14 @@ export class Rechecks implements UncheckedTexts {
     } finally {
       await store.unlock('recheck', this.owner)
     }
+  }
+
+  /** One item's re-check; a store or chat that failed it leaves it queued for the next sweep (`unavailable`). */
+  private settled(recheck: Promise<RecheckOutcome>): Promise<RecheckOutcome> {
+    return recheck.catch((err: unknown) => {
+      this.deps.log.warn({ err: errText(err) }, 'recheck of an item failed: it stays queued')
+      return 'unavailable' as const
+    })
   }
 
   private async text(json: string, item: TextItem, flag: TextFlag): Promise<RecheckOutcome> {
@@ -287,7 +295,7 @@ export class Rechecks implements UncheckedTexts {
     return verdict.suggest
   }
 
-  private async image1(json: string, item: ImageItem): Promise<RecheckOutcome> {
+  private async resubmit(json: string, item: ImageItem): Promise<RecheckOutcome> {
     if (!(await this.deps.media!.resubmit(item.file, item.flag))) return 'unavailable'
     await this.deps.store.unqueueRecheck(json)
     return 'submitted'
