@@ -34,6 +34,7 @@ import type { FileResolver } from './chat/files'
 import { createUploadService } from './upload'
 import type { UploadService } from './upload'
 import { createWeChat } from './wechat'
+import type { Rechecks } from './wechat/recheck'
 import { NO_TEXT_CHECK } from './wechat/security'
 import { MemoryRelations, ProcessCachedRelations, RedisCachedRelations, RedisRelations } from './store/relations'
 import type { RelationStore } from './store/relations'
@@ -70,6 +71,8 @@ export interface RunningServer {
   readonly metrics: Metrics
   /** The upload component (its store, files, sweep). */
   readonly uploads: UploadService
+  /** Re-checks of content let through unchecked (wechat/recheck.ts; undefined when off). */
+  readonly rechecks: Rechecks | undefined
   /** Open WebSocket connections. */
   connections(): number
   /** Graceful stop within config.shutdownTimeoutMs (notice + 1012 to clients), then the engine closes. */
@@ -186,6 +189,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         ? { kind: 'redis', url: config.redisUrl, clusterNodes: config.redisClusterNodes, prefix: config.redisPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, connectTimeoutMs: config.redisConnectTimeoutMs }
         : { kind: 'memory' },
     logLevel: config.logLevel,
+    retentionMs: config.queueRetentionMs,
     files: { signedPath: (id) => uploads.urls.sign(id, 'data'), withdraw: (id) => uploads.withdrawFile(id) },
   })
   // An image or audio file whose upload finished goes to WeChat's media check (when configured).
@@ -344,6 +348,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     engine,
     metrics,
     uploads,
+    rechecks: wechat.rechecks,
     connections: () => gateway.size,
     close() {
       closing ??= (async () => {

@@ -17,7 +17,7 @@ import { Socket } from 'node:net'
 import { Registry } from 'prom-client'
 import type { CheckerSettings, InitMessage } from './wechat/checker-client'
 import { Batcher, CHECKER_PIPE_FD, FrameReader, decodeChecks, encodeVerdicts, toWire } from './wechat/checker-wire'
-import type { CountsMessage, CountsRequest, WireVerdict } from './wechat/checker-wire'
+import type { CountsMessage, CountsRequest, UsedMessage, UsedRequest, WireVerdict } from './wechat/checker-wire'
 import { createLogger } from './log'
 import { openSideClient } from './store/redis-side'
 import { MemoryWeChatStore, RedisWeChatStore } from './store/wechat'
@@ -75,8 +75,12 @@ const check = (id: number, user: string, text: string) => void checker.verdict(u
 const frames = new FrameReader((body) => decodeChecks(body, check))
 pipe.on('data', (chunk: Buffer) => frames.push(chunk))
 
-process.on('message', (m: CountsRequest) => {
+process.on('message', (m: CountsRequest | UsedRequest) => {
   if (m?.t === 'counts?') void reportCounts()
+  else if (m?.t === 'used?') {
+    const answer = (n: number | undefined) => process.connected && process.send!({ t: 'used', id: m.id, ...(n === undefined ? {} : { n }) } satisfies UsedMessage)
+    void checker.budgetUsed().then(answer, () => answer(undefined))
+  }
 })
 
 // Counter increments since the last report, when the BFF asks (a scrape of its /metrics): it adds

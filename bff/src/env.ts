@@ -271,6 +271,8 @@ export const ENV = v.object({
   WX_TEXT_CHECKS_PER_MIN: int(4000, 1, 1_000_000),
   WX_SECCHECK_CACHE_MAX: int(10_000, 0, 1_000_000),
   WX_SECCHECK_CACHE_TTL_MS: int(60_000, 1000, 3600_000),
+  WX_RECHECK_INTERVAL_MS: int(60_000, 0, DAY_MS),
+  WX_RECHECK_BATCH: int(50, 1, 10_000),
   WX_SUBSCRIBE_TEMPLATE_ID: variable(undefined, (raw) => raw?.trim() ?? ''),
   WX_SUBSCRIBE_FIELDS: variable('thing1,thing2,time3', (raw) => {
     const fields = (raw || 'thing1,thing2,time3').split(',').map((s) => s.trim())

@@ -493,7 +493,8 @@ export class ChatService {
         : input.kind === 'voice'
           ? await this.voiceBody(input.body, user, input.conv)
           : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
-    if (input.kind === 'text' && this.checks.text !== NO_TEXT_CHECK) await this.checks.text(user, input.conv, input.cid, input.body.text)
+    // A text let through unchecked is told where it was stored, for its re-check (wechat/recheck.ts).
+    const unchecked = input.kind === 'text' && this.checks.text !== NO_TEXT_CHECK ? await this.checks.text(user, input.conv, input.cid, input.body.text) : undefined
     // The fan-out starts in the turn the store's reply arrives (`onStored`), before the rest of the
     // append (a large group's references in its members' summaries) is done; a reply waits for its
     // quote's recheck.
@@ -503,7 +504,16 @@ export class ChatService {
       delivered = true
       this.delivery.message(record.members, { conv: input.conv, seq: stored.msg.seq, json: stored.json }, user, out)
     }
-    let result = await this.engine.messages.append(this.appendInput(user, record, input, body), quoting ? undefined : deliver)
+    let result: AppendResult
+    try {
+      result = await this.engine.messages.append(this.appendInput(user, record, input, body), quoting ? undefined : deliver)
+    } catch (err) {
+      // Refused by the store: no message to re-check, nothing to list.
+      if (unchecked) await unchecked.stored(undefined)
+      throw err
+    }
+    // A duplicate's original was checked (or queued) when it was stored.
+    if (unchecked) await unchecked.stored(result.dup ? undefined : result.msg.seq)
     // A reply whose original was retracted while it was being stored is scrubbed before anyone gets it (reply.ts).
     if (!result.dup && input.kind === 'text' && input.body.reply) result = await this.recheckQuote(result, input.body.reply.seq)
     if (!result.dup && !delivered) deliver(result)

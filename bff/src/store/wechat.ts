@@ -14,6 +14,7 @@
  *   P{u:<id>}:nt            set     conversations notified during the current absence
  *   P{u:<id>}:sus           string  the user is suspended by a moderator (no expiry: lifted by a moderator)
  *   P{wx}:trace:<id>        string  what a pending mediaCheckAsync is about (JSON), PX = how long a verdict may take
+ *   P{wx}:recheck           zset    content let through unchecked, waiting for its re-check (JSON), score = when it was let through
  */
 import type { Cluster, Redis } from 'ioredis'
 import type { ConvId, UserId } from '@chat/shared'
@@ -49,6 +50,18 @@ export interface WeChatStore {
   record(name: 'reports' | 'flags', json: string, max: number): Promise<void>
   /** Newest first, at most `limit`. */
   records(name: 'reports' | 'flags', limit: number): Promise<string[]>
+  /** Remove record `json` (exactly as recorded) from list `name`; false when it is not there. */
+  unrecord(name: 'reports' | 'flags', json: string): Promise<boolean>
+  /** The hits of `key` in the current fixed window of `windowMs`, counted by `hit` (none: 0). */
+  hits(key: string, windowMs: number): Promise<number>
+  /** Queue `json` for a re-check (recheck.ts); `at`: when its content was let through, ms (the queue's order). */
+  queueRecheck(json: string, at: number): Promise<void>
+  /** The oldest `limit` queued re-checks, oldest first. */
+  dueRechecks(limit: number): Promise<string[]>
+  /** Take `json` off the re-check queue; false when it was not there. */
+  unqueueRecheck(json: string): Promise<boolean>
+  /** How many re-checks are queued. */
+  pendingRechecks(): Promise<number>
   /** Remember what media check `traceId` is about for `ttlMs`. */
   putTrace(traceId: string, json: string, ttlMs: number): Promise<void>
   /** What `traceId` was about, forgotten by this call (a repeated verdict finds nothing). */
@@ -67,6 +80,8 @@ export class MemoryWeChatStore implements WeChatStore {
   private readonly lists = { reports: [] as string[], flags: [] as string[] }
   private readonly traces = new Map<string, { json: string; until: number }>()
   private readonly suspended = new Set<UserId>()
+  /** Oldest first (by `at`, then by arrival). */
+  private readonly rechecks: { json: string; at: number }[] = []
 
   async token(): Promise<WxToken | undefined> {
     return this.current
@@ -131,6 +146,36 @@ export class MemoryWeChatStore implements WeChatStore {
   }
   async records(name: 'reports' | 'flags', limit: number): Promise<string[]> {
     return this.lists[name].slice(0, limit)
+  }
+  async unrecord(name: 'reports' | 'flags', json: string): Promise<boolean> {
+    const list = this.lists[name]
+    const i = list.indexOf(json)
+    if (i < 0) return false
+    list.splice(i, 1)
+    return true
+  }
+  async hits(key: string, windowMs: number): Promise<number> {
+    const now = Date.now()
+    const cur = this.windows.get(`${key}:${Math.floor(now / windowMs)}`)
+    return cur && cur.until > now ? cur.n : 0
+  }
+  async queueRecheck(json: string, at: number): Promise<void> {
+    if (this.rechecks.some((r) => r.json === json)) return
+    let i = this.rechecks.length
+    while (i > 0 && this.rechecks[i - 1]!.at > at) i--
+    this.rechecks.splice(i, 0, { json, at })
+  }
+  async dueRechecks(limit: number): Promise<string[]> {
+    return this.rechecks.slice(0, limit).map((r) => r.json)
+  }
+  async unqueueRecheck(json: string): Promise<boolean> {
+    const i = this.rechecks.findIndex((r) => r.json === json)
+    if (i < 0) return false
+    this.rechecks.splice(i, 1)
+    return true
+  }
+  async pendingRechecks(): Promise<number> {
+    return this.rechecks.length
   }
   async putTrace(traceId: string, json: string, ttlMs: number): Promise<void> {
     const now = Date.now()
@@ -224,6 +269,25 @@ export class RedisWeChatStore implements WeChatStore {
   }
   async records(name: 'reports' | 'flags', limit: number): Promise<string[]> {
     return this.guard(() => this.r.lrange(`${this.p}{wx}:list:${name}`, 0, limit - 1))
+  }
+  async unrecord(name: 'reports' | 'flags', json: string): Promise<boolean> {
+    return (await this.guard(() => this.r.lrem(`${this.p}{wx}:list:${name}`, 1, json))) > 0
+  }
+  async hits(key: string, windowMs: number): Promise<number> {
+    const w = Math.floor(Date.now() / windowMs)
+    return Number((await this.guard(() => this.r.get(`${this.p}{wx}:rl:${key}:${w}`))) ?? 0)
+  }
+  async queueRecheck(json: string, at: number): Promise<void> {
+    await this.guard(() => this.r.zadd(`${this.p}{wx}:recheck`, at, json))
+  }
+  async dueRechecks(limit: number): Promise<string[]> {
+    return this.guard(() => this.r.zrange(`${this.p}{wx}:recheck`, 0, limit - 1))
+  }
+  async unqueueRecheck(json: string): Promise<boolean> {
+    return (await this.guard(() => this.r.zrem(`${this.p}{wx}:recheck`, json))) > 0
+  }
+  async pendingRechecks(): Promise<number> {
+    return this.guard(() => this.r.zcard(`${this.p}{wx}:recheck`))
   }
   async putTrace(traceId: string, json: string, ttlMs: number): Promise<void> {
     await this.guard(() => this.r.set(`${this.p}{wx}:trace:${traceId}`, json, 'PX', ttlMs))

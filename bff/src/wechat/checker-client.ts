@@ -39,7 +39,7 @@ import type { Logger } from '../log'
 import { stopChild } from '../stop-child'
 import { SpentNotice } from './budget'
 import { Batcher, CHECKER_PIPE_FD, FrameReader, decodeVerdicts, encodeChecks } from './checker-wire'
-import type { CountsRequest, FromChecker, WireCheck } from './checker-wire'
+import type { CountsRequest, FromChecker, UsedRequest, WireCheck } from './checker-wire'
 import type { TextCheckMetrics, TextVerdict, VerdictSource } from './security'
 import type { WxApiOptions } from './api'
 
@@ -153,6 +153,9 @@ export class CheckerProcess implements VerdictSource {
   private startedAt = 0
   private readonly notice = new SpentNotice()
   private counting: { readonly done: () => void; readonly promise: Promise<void> } | undefined
+  /** `budgetUsed` questions waiting for their answer, by id. */
+  private readonly used = new Map<number, (n: number | undefined) => void>()
+  private usedId = 0
   private readonly started: Promise<void>
 
   constructor(private readonly options: CheckerProcessOptions) {
@@ -197,6 +200,27 @@ export class CheckerProcess implements VerdictSource {
     this.counting = { done, promise }
     c.send({ t: 'counts?' } satisfies CountsRequest)
     return promise
+  }
+
+  /**
+   * The minute's text budget used, as the checker process's store counts it (its own memory store
+   * in the embedded default): asked over the IPC channel, at most CHECKER_COUNTS_TIMEOUT_MS;
+   * undefined when the process does not answer.
+   */
+  budgetUsed(): Promise<number | undefined> {
+    const c = this.child
+    if (!c?.connected) return Promise.resolve(undefined)
+    const id = ++this.usedId
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(undefined), CHECKER_COUNTS_TIMEOUT_MS)
+      const done = (n: number | undefined) => {
+        clearTimeout(timer)
+        this.used.delete(id)
+        resolve(n)
+      }
+      this.used.set(id, done)
+      c.send({ t: 'used?', id } satisfies UsedRequest)
+    })
   }
 
   /** The running process's pid (undefined between a death and its restart). */
@@ -252,6 +276,7 @@ export class CheckerProcess implements VerdictSource {
       }
       this.failAll('the checker process died')
       this.counting?.done()
+      for (const done of [...this.used.values()]) done(undefined)
       this.events.emit('exit', c.pid)
       if (this.stopping) return
       if (Date.now() - this.startedAt > RESTART_STABLE_MS) this.attempt = 0
@@ -277,6 +302,9 @@ export class CheckerProcess implements VerdictSource {
         return
       case 'ready':
         this.events.emit('ready', from.pid)
+        return
+      case 'used':
+        this.used.get(m.id)?.(m.n)
         return
     }
   }

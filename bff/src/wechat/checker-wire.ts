@@ -113,13 +113,26 @@ export interface CountsRequest {
   readonly t: 'counts?'
 }
 
+/** BFF -> checker: how much of the minute's text budget is used (`VerdictSource.budgetUsed`)? */
+export interface UsedRequest {
+  readonly t: 'used?'
+  readonly id: number
+}
+
+/** checker -> BFF: the answer to `used?` `id`; `n` undefined: the store could not say. */
+export interface UsedMessage {
+  readonly t: 'used'
+  readonly id: number
+  readonly n?: number
+}
+
 /** checker -> BFF: counter increments since its last report, [metric name, labels, increment]. */
 export interface CountsMessage {
   readonly t: 'counts'
   readonly c: Array<[string, Record<string, string>, number]>
 }
 
-export type FromChecker = ReadyMessage | CountsMessage
+export type FromChecker = ReadyMessage | CountsMessage | UsedMessage
 
 export function toWire(id: number, v: TextVerdict): WireVerdict {
   return v.suggest === 'unavailable' ? [id, v.suggest] : [id, v.suggest, v.label]

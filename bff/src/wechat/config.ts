@@ -61,10 +61,18 @@ export interface WeChatConfig {
   readonly secCheck: boolean
   /**
    * WX_SECCHECK_UNAVAILABLE: what a text send does when WeChat cannot check it (down, busy past the
-   * retries, or over WX_TEXT_CHECKS_PER_MIN): `allow` stores it and lists it as `unchecked` for the
-   * moderators; `refuse` answers SECCHECK_UNAVAILABLE (temporary: the client resends). Default allow.
+   * retries, or over WX_TEXT_CHECKS_PER_MIN): `allow` stores it, lists it as `unchecked` for the
+   * moderators and re-checks it later (WX_RECHECK_INTERVAL_MS); `refuse` answers SECCHECK_UNAVAILABLE (temporary: the client resends). Default allow.
    */
   readonly unavailablePolicy: UnavailablePolicy
+  /**
+   * WX_RECHECK_INTERVAL_MS: while content let through unchecked (policy allow) waits for its
+   * re-check, a sweep runs this often on one process of the deployment (recheck.ts). Default 60000;
+   * 0: no re-checks (the content stays listed `unchecked`). At most a day.
+   */
+  readonly recheckIntervalMs: number
+  /** WX_RECHECK_BATCH: items one re-check sweep takes at most, oldest first. Default 50, 1 to 10000. */
+  readonly recheckBatch: number
   /** WX_TEXT_CHECKS_PER_MIN: msgSecCheck calls a minute for the whole deployment. Default 4000 (WeChat's limit per app). */
   readonly textChecksPerMin: number
   /**
@@ -115,6 +123,8 @@ export function loadWeChatConfig(e: Env): WeChatConfig {
     checkerBatchMs: e.WX_CHECKER_BATCH_MS,
     secCheck: e.WX_SECCHECK,
     unavailablePolicy: e.WX_SECCHECK_UNAVAILABLE,
+    recheckIntervalMs: e.WX_RECHECK_INTERVAL_MS,
+    recheckBatch: e.WX_RECHECK_BATCH,
     textChecksPerMin: e.WX_TEXT_CHECKS_PER_MIN,
     secCheckCacheMax: e.WX_SECCHECK_CACHE_MAX,
     secCheckCacheTtlMs: e.WX_SECCHECK_CACHE_TTL_MS,

@@ -41,6 +41,7 @@ import type { CheckerStore } from './checker-client'
 import { Subscriptions } from './subscriptions'
 import { Reports } from './reports'
 import { MediaSecurity, pushRouter } from './media'
+import { Rechecks } from './recheck'
 
 export interface WeChatDeps {
   readonly config: WeChatConfig
@@ -56,6 +57,8 @@ export interface WeChatDeps {
   readonly checkerStore: CheckerStore
   /** LOG_LEVEL of the checker process. */
   readonly logLevel: string
+  /** QUEUE_RETENTION_MS: content let through unchecked is re-checked for this long at most, ms. */
+  readonly retentionMs: number
   /** The upload component's signing and withdrawal, for image checks. */
   readonly files?: { readonly signedPath: (fileId: string) => string; readonly withdraw: (fileId: string) => Promise<boolean> }
 }
@@ -72,6 +75,8 @@ export interface WeChat {
   readonly api: WxApi | undefined
   /** The counters of calls to WeChat (`wechat_calls_total`), for the other callers (code2session). Undefined when off. */
   readonly metrics: WxMetrics | undefined
+  /** Re-checks of content let through unchecked (policy allow, WX_RECHECK_INTERVAL_MS above 0). */
+  readonly rechecks: Rechecks | undefined
   /** Image checks (WX_PUBLIC_URL set): call `submit` when an upload finishes. */
   readonly media: MediaSecurity | undefined
   readonly router: Router
@@ -106,6 +111,8 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   let http: WxHttp | undefined
   let checker: CheckerProcess | undefined
   let metrics: WxMetrics | undefined
+  let textVerdicts: VerdictSource | undefined
+  let rechecks: Rechecks | undefined
   if (config.enabled) {
     if (config.httpPipelining > 0) {
       http = new PipelinedHttp({ depth: config.httpPipelining })
@@ -144,7 +151,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
         const passes = config.secCheckCacheMax > 0 ? new PassCache({ max: config.secCheckCacheMax, ttlMs: config.secCheckCacheTtlMs }) : undefined
         verdicts = new TextChecker(api, engine.wechat, { checksPerMin: config.textChecksPerMin, ...(passes ? { passes } : {}) }, textMetrics, log)
       }
-      checks = new TextSecurity(verdicts, engine.wechat, { unavailablePolicy: config.unavailablePolicy, listMax: config.moderationListMax })
+      textVerdicts = verdicts
     }
     subscriptions = new Subscriptions(
       api,
@@ -166,11 +173,27 @@ export function createWeChat(deps: WeChatDeps): WeChat {
           listMax: config.moderationListMax,
           ...deps.files,
           retractMessages: (conv, fileId) => self.retract?.file(conv, fileId) ?? Promise.resolve(0),
+          unchecked: (file, flag, at) => rechecks?.image(file, flag, at) ?? Promise.resolve(),
         },
         deps.registry,
         log,
       )
     }
+    // Content let through unchecked is checked again later (recheck.ts).
+    if (config.secCheck && config.unavailablePolicy === 'allow' && config.recheckIntervalMs > 0) {
+      rechecks = new Rechecks(
+        { store: engine.wechat, messages: engine.messages, verdicts: textVerdicts, media, retract: () => self.retract, registry: deps.registry, log },
+        {
+          intervalMs: config.recheckIntervalMs,
+          batchMax: config.recheckBatch,
+          retentionMs: deps.retentionMs,
+          textChecksPerMin: config.textChecksPerMin,
+          mediaChecksPerMin: config.mediaChecksPerMin,
+          listMax: config.moderationListMax,
+        },
+      )
+    }
+    if (textVerdicts) checks = new TextSecurity(textVerdicts, engine.wechat, { unavailablePolicy: config.unavailablePolicy, listMax: config.moderationListMax }, rechecks)
     log.info({ secCheck: config.secCheck, checker: config.secCheck ? config.checker : undefined, httpThreads: config.httpPipelining > 0 ? 0 : config.httpThreads, httpPipelining: config.httpPipelining, imageChecks: Boolean(media), notifications: Boolean(config.templateId), unavailablePolicy: config.unavailablePolicy }, 'wechat integration on')
   } else {
     log.info('wechat integration off: WX_APPID/WX_SECRET unset (no content security, no subscription messages)')
@@ -227,10 +250,15 @@ export function createWeChat(deps: WeChatDeps): WeChat {
   const self: WeChat = {
     checks,
     checker,
-    ready: () => checker?.ready() ?? Promise.resolve(),
+    ready: async () => {
+      await checker?.ready()
+      // Content queued by processes that stopped before its re-check is swept from here too.
+      await rechecks?.start().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'recheck: the queue could not be read at start'))
+    },
     subscriptions,
     api,
     metrics,
+    rechecks,
     media,
     router,
     undelivered: (user, json) => subscriptions?.noticed(user, json),
@@ -241,6 +269,7 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     onSuspend: undefined,
     retract: undefined,
     close: async () => {
+      await rechecks?.close()
       await subscriptions?.close()
       await checker?.close()
       await http?.close()

@@ -7,9 +7,10 @@
  *   risky   refused before it is stored: CONTENT_RISKY (permanent; `details.label` says why), the
  *           client shows the message and keeps the draft; nobody else sees anything.
  *   WeChat unavailable (no answer after the retries, or over WX_TEXT_CHECKS_PER_MIN for the
- *   deployment): WX_SECCHECK_UNAVAILABLE decides: `allow` stores it and lists it as `unchecked`
- *   (moderators re-check from the list), `refuse` answers SECCHECK_UNAVAILABLE (temporary: the
- *   client's outbox resends it later).
+ *   deployment): WX_SECCHECK_UNAVAILABLE decides: `allow` stores it, lists it as `unchecked` and,
+ *   once the send tells where it was stored (`Unchecked.stored`), queues its re-check (recheck.ts:
+ *   checked again later, withdrawn if risky); `refuse` answers SECCHECK_UNAVAILABLE (temporary:
+ *   the client's outbox resends it later).
  * A text longer than 2,500 characters (WeChat's bound per call) is checked in parts, in parallel;
  * the worst verdict of the parts counts. A short part WeChat passed within WX_SECCHECK_CACHE_TTL_MS
  * (in the process that checks) passes without a call (verdicts.ts).
@@ -31,8 +32,11 @@ import type { Registry } from 'prom-client'
 
 /** The one call the chat service makes before storing a send. */
 export interface SendChecks {
-  /** Throws AppError CONTENT_RISKY or SECCHECK_UNAVAILABLE; resolves when the text may be stored. */
-  text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void>
+  /**
+   * Throws AppError CONTENT_RISKY or SECCHECK_UNAVAILABLE; resolves when the text may be stored,
+   * with an `Unchecked` when it goes unchecked (a message's sender tells it where it was stored).
+   */
+  text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void | Unchecked>
   /** Before any send into the 1:1 `conv` (relations: BLOCKED); undefined: allowed, decided without a read. */
   direct?(user: UserId, conv: ConvId): Promise<void> | undefined
   /** Before `user` opens a new 1:1 with `peer` (relations: BLOCKED, NOT_CONTACT). */
@@ -52,6 +56,21 @@ export interface SendChecks {
   presenceSources?(user: UserId, peers: readonly UserId[], summary?: Pick<Overview, 'relations'>): Promise<UserId[]>
 }
 
+/**
+ * A text let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), listed `unchecked` before it is
+ * stored: the send says how the store took it, so that its re-check finds the message.
+ */
+export interface Unchecked {
+  /** Stored as `seq` (queued for a re-check); undefined: not stored, or a duplicate of a stored one (the listing goes). Never rejects. */
+  stored(seq: number | undefined): Promise<void>
+}
+
+/** Where unchecked texts go once stored (recheck.ts). */
+export interface UncheckedTexts {
+  /** The text listed as `flag` at `at` was stored as `seq` of its conversation, or not stored (undefined). Never rejects. */
+  stored(flag: string, at: number, seq: number | undefined): Promise<void>
+}
+
 /** The text check of NO_CHECKS: passes everything (the chat service awaits nothing when it is the one). */
 export const NO_TEXT_CHECK = async (): Promise<void> => {}
 export const NO_CHECKS: SendChecks = { text: NO_TEXT_CHECK }
@@ -60,6 +79,7 @@ export const NO_CHECKS: SendChecks = { text: NO_TEXT_CHECK }
 export const SECCHECK_PART_CHARS = 2500
 /** msgSecCheck scene of chat messages (2: comment; 1 is for profiles). */
 const SCENE_MESSAGE = 2
+const MINUTE_MS = 60_000
 const RANK = { pass: 0, review: 1, risky: 2 } as const
 export type Suggest = keyof typeof RANK
 
@@ -73,7 +93,16 @@ export type TextVerdict = { readonly suggest: Suggest; readonly label: number } 
  */
 export interface VerdictSource {
   verdict(user: UserId, text: string): Promise<TextVerdict>
+  /**
+   * Calls of the current minute counted in the deployment's shared budget (WX_TEXT_CHECKS_PER_MIN),
+   * as the store the checks count in holds it: what re-checks may still take (recheck.ts).
+   * Resolves undefined when not known now (re-checks wait). Absent: the engine's store holds the count.
+   */
+  budgetUsed?(): Promise<number | undefined>
 }
+
+/** The shared budget's key of text checks (budget.ts). */
+export const TEXT_BUDGET_KEY = 'msgsec'
 
 /** The counters of text checks, by these names wherever the checks run (the checker process reports its counts to the BFF's). */
 export class TextCheckMetrics {
@@ -100,12 +129,16 @@ export class TextChecker implements VerdictSource {
 
   constructor(
     private readonly api: WxApi,
-    store: WeChatStore,
+    private readonly store: WeChatStore,
     private readonly options: TextCheckerOptions,
     private readonly metrics: TextCheckMetrics,
     private readonly log: Logger,
   ) {
-    this.budget = new SharedBudget(store, 'msgsec', options.checksPerMin)
+    this.budget = new SharedBudget(store, TEXT_BUDGET_KEY, options.checksPerMin)
+  }
+
+  async budgetUsed(): Promise<number | undefined> {
+    return this.store.hits(TEXT_BUDGET_KEY, MINUTE_MS)
   }
 
   async verdict(user: UserId, text: string): Promise<TextVerdict> {
@@ -161,9 +194,11 @@ export class TextSecurity implements SendChecks {
     private readonly source: VerdictSource,
     private readonly store: WeChatStore,
     private readonly options: TextCheckOptions,
+    /** Re-checks of unchecked texts (recheck.ts); none: an unchecked text stays listed only. */
+    private readonly rechecks?: UncheckedTexts,
   ) {}
 
-  async text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void> {
+  async text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void | Unchecked> {
     const verdict = await this.source.verdict(user, text)
     switch (verdict.suggest) {
       case 'pass':
@@ -171,16 +206,21 @@ export class TextSecurity implements SendChecks {
       case 'risky':
         throw new AppError('CONTENT_RISKY', undefined, { details: { label: verdict.label } })
       case 'review':
-        return this.flag('review', user, conv, cid, text, verdict.label)
-      case 'unavailable':
+        return void (await this.flag('review', user, conv, cid, text, verdict.label))
+      case 'unavailable': {
         if (this.options.unavailablePolicy === 'refuse') throw new AppError('SECCHECK_UNAVAILABLE')
-        return this.flag('unchecked', user, conv, cid, text, undefined)
+        const { json, at } = await this.flag('unchecked', user, conv, cid, text, undefined)
+        const rechecks = this.rechecks
+        return rechecks ? { stored: (seq) => rechecks.stored(json, at, seq) } : undefined
+      }
     }
   }
 
-  private async flag(kind: 'review' | 'unchecked', from: UserId, conv: ConvId, cid: string, text: string, label: number | undefined): Promise<void> {
-    const json = JSON.stringify({ kind, from, conv, cid, label, text, at: Date.now() })
+  private async flag(kind: 'review' | 'unchecked', from: UserId, conv: ConvId, cid: string, text: string, label: number | undefined): Promise<{ json: string; at: number }> {
+    const at = Date.now()
+    const json = JSON.stringify({ kind, from, conv, cid, label, text, at })
     await this.store.record('flags', json, this.options.listMax)
+    return { json, at }
   }
 }
 

@@ -414,6 +414,32 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(await e.wechat.records('flags', 10)).toEqual(['{"f":1}'])
       })
 
+      it('removes one record of a list by its exact JSON, and reads a window count without counting', async () => {
+        const other = fx.peer ?? e
+        for (const f of ['{"f":1}', '{"f":2}', '{"f":1}']) await e.wechat.record('flags', f, 10)
+        expect(await other.wechat.unrecord('flags', '{"f":1}')).toBe(true)
+        expect(await e.wechat.records('flags', 10)).toEqual(['{"f":2}', '{"f":1}'])
+        expect(await e.wechat.unrecord('flags', '{"f":3}')).toBe(false)
+        expect(await e.wechat.hits('h', 60_000)).toBe(0)
+        await e.wechat.hit('h', 60_000, 7)
+        expect(await other.wechat.hits('h', 60_000)).toBe(7)
+        expect(await other.wechat.hits('h', 60_000)).toBe(7)
+      })
+
+      it('queues re-checks oldest first for every process, each taken off once', async () => {
+        const other = fx.peer ?? e
+        expect(await e.wechat.pendingRechecks()).toBe(0)
+        await e.wechat.queueRecheck('{"r":"new"}', 300)
+        await other.wechat.queueRecheck('{"r":"old"}', 100)
+        await e.wechat.queueRecheck('{"r":"mid"}', 200)
+        await e.wechat.queueRecheck('{"r":"mid"}', 200)
+        expect(await other.wechat.dueRechecks(2)).toEqual(['{"r":"old"}', '{"r":"mid"}'])
+        expect(await e.wechat.pendingRechecks()).toBe(3)
+        const taken = await Promise.all([e.wechat.unqueueRecheck('{"r":"old"}'), other.wechat.unqueueRecheck('{"r":"old"}')])
+        expect(taken.filter(Boolean)).toHaveLength(1)
+        expect(await e.wechat.dueRechecks(10)).toEqual(['{"r":"mid"}', '{"r":"new"}'])
+      })
+
       it('suspends a user for every process until lifted', async () => {
         const other = fx.peer ?? e
         expect(await e.wechat.isSuspended('ann')).toBe(false)

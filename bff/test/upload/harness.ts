@@ -9,6 +9,7 @@ import path from 'node:path'
 import { directConvId } from '@chat/shared'
 import type { AuthResponse } from '@chat/shared'
 import { startServer } from '../../src/app'
+import type { RunningServer } from '../../src/app'
 import { loadConfig } from '../../src/config'
 import { createLogger } from '../../src/log'
 import { createMemoryEngine } from '../../src/store/memory'
@@ -23,6 +24,8 @@ export interface UploadHarness {
   readonly uploads: UploadService
   /** The server's engine (its memory store), to plant state a test needs. */
   readonly engine: Engine
+  /** The server's re-checks of content let through unchecked (undefined when off). */
+  readonly rechecks: RunningServer['rechecks']
   /** A valid access token for `user` (dev login). */
   token(user: string): Promise<string>
   /** A 1:1 conversation between a and b (created if absent). */
@@ -53,6 +56,7 @@ export async function startUploads(env: Record<string, string> = {}): Promise<Up
     config: config.uploads,
     uploads: server.uploads,
     engine,
+    rechecks: server.rechecks,
     async token(user) {
       const res = await fetch(`${server.url}/auth/dev-login`, {
         method: 'POST',

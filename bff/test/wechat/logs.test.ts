@@ -79,4 +79,26 @@ describe('the WeChat integration in the log', () => {
     expect(tokens).toBeGreaterThanOrEqual(2)
     for (let i = 1; i <= tokens; i++) expect(text).not.toMatch(new RegExp(`"T${i}"|[=: ]T${i}\\b`))
   })
+
+  it('logs one line per re-check sweep with its counts, never the content (checks on this process, WX_CHECKER=inline)', async () => {
+    const { log, lines } = capture()
+    const server = await startTestServer({ WX_APPID: 'wxapp', WX_SECRET: SECRET, WX_API_BASE: fake.url, WX_CHECKER: 'inline', WX_RETRY_MAX: '0', WX_RECHECK_INTERVAL_MS: '600000', RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000' }, { log })
+    servers.push(server)
+    const [ann, bob] = await Promise.all([connectUser(server.url, 'rlogann'), connectUser(server.url, 'rlogbob')])
+    open.push(ann.client, bob.client)
+    const conv = directConvId('rlogann', 'rlogbob')
+    fake.setDefault('/wxa/msg_sec_check', { errcode: -1, errmsg: 'system busy' })
+    expect(await send(ann.client, conv, 'words never logged')).toMatchObject({ type: 'ack' })
+    fake.setDefault('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20001 } })
+    try {
+      expect(await server.rechecks!.sweep()).toMatchObject({ texts: 1, risky: 1, left: 0 })
+    } finally {
+      fake.setDefault('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'pass', label: 100 } })
+    }
+    expect(lines.filter((l) => l.msg === 'recheck sweep')).toEqual([expect.objectContaining({ texts: 1, images: 0, risky: 1, left: 0 })])
+    expect(lines.some((l) => l.msg === 'moderation: risky text withdrawn on its re-check' && l.conv === conv && l.label === 20001)).toBe(true)
+    const text = lines.map((l) => JSON.stringify(l)).join('\n')
+    expect(text).not.toContain('words never logged')
+    expect(text).not.toContain(SECRET)
+  })
 })

@@ -193,6 +193,38 @@ describe('image checks and the message-push endpoint', () => {
     expect((await flags()).find((f) => f.fileId === c.id)).toMatchObject({ kind: 'media-unchecked', from: 'dee', conv })
   })
 
+  it('re-checks an image listed unchecked once WeChat is back: submitted again, its verdict takes it off the list or withdraws it', async () => {
+    fake.setDefault('/wxa/media_check_async', { errcode: -1, errmsg: 'system busy' })
+    const png = await sharp({ create: { width: 20, height: 20, channels: 3, background: '#0a0' } }).png().toBuffer()
+    const unchecked = async (owner: string) => {
+      const token = await h.token(owner)
+      const conv = await h.direct(owner, 'zed')
+      const c = await create(h, token, png.length, { conv, filename: 'u.png' })
+      expect((await patch(h, token, c.id!, 0, png)).status).toBe(200)
+      await waitFor(async () => (await flags()).some((f) => f.fileId === c.id && f.kind === 'media-unchecked'))
+      return { id: c.id!, conv }
+    }
+    const kept = await unchecked('kim')
+    const bad = await unchecked('lou')
+    fake.setDefault('/wxa/media_check_async', () => ({ errcode: 0, trace_id: `trace-${++traces}` }))
+    const before = fake.of('/wxa/media_check_async').length
+    const report = await h.rechecks!.sweep()
+    expect(report).toMatchObject({ left: 0 })
+    const again = fake.of('/wxa/media_check_async').slice(before)
+    const traceOf = (id: string) => {
+      const i = again.findIndex((c) => c.body.media_url.includes(`/files/${id}?`))
+      expect(again[i]!.body).toMatchObject({ media_type: 2, openid: id === kept.id ? 'kim' : 'lou' })
+      return `trace-${traces - again.length + 1 + i}`
+    }
+    await push({ Event: 'wxa_media_check', trace_id: traceOf(kept.id), result: { suggest: 'pass', label: 100 } })
+    await push({ Event: 'wxa_media_check', trace_id: traceOf(bad.id), result: { suggest: 'risky', label: 20002 } })
+    const list = await flags()
+    expect(list.some((f) => f.fileId === kept.id)).toBe(false)
+    expect(list.filter((f) => f.fileId === bad.id)).toEqual([expect.objectContaining({ kind: 'media-risky', from: 'lou', conv: bad.conv, label: 20002 })])
+    expect((await fetch(`${h.url}${h.uploads.urls.sign(bad.id, 'data')}`)).status).toBe(410)
+    expect((await fetch(`${h.url}${h.uploads.urls.sign(kept.id, 'data')}`)).status).toBe(200)
+  })
+
   it('beyond WX_MEDIA_CHECKS_PER_MIN with policy refuse: no call, the image withdrawn and listed media-risky', async () => {
     // The budget is per clock minute: the clock starts just after a minute's start (and runs on), so
     // both uploads fall in one minute however long the machine takes.

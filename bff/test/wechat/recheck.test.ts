@@ -1,0 +1,224 @@
+/**
+ * Re-checks of texts let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), over real sockets
+ * against the local WeChat fake, on the memory engine and on Redis: what each verdict of the
+ * re-check does to the message, to the members' devices, to the moderation list; the budget's
+ * share; one re-check per item across two processes.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { AppError, directConvId } from '@chat/shared'
+import type { RunningServer } from '../../src/app'
+import { createMemoryEngine } from '../../src/store/memory'
+import { RECHECK_BUDGET_SHARE } from '../../src/wechat/recheck'
+import { OPTIONS } from '../support/engines'
+import { connectUser, newCid } from '../support/client'
+import type { TestClient } from '../support/client'
+import { FakeWeChat } from '../support/fake-wechat'
+import type { AdminLists } from '../support/fake-wechat'
+import { dropPrefix, randomPrefix, startTestServer } from '../support/server'
+import { waitFor } from '../support/wait'
+
+const ADMIN = 'admin-token-0123456789'
+const BUSY = { errcode: -1, errmsg: 'system busy' }
+const verdict = (suggest: 'pass' | 'review' | 'risky', label = 100) => ({ errcode: 0, result: { suggest, label } })
+
+/** The budget is a fixed clock minute: start well inside one, so a test's checks fall in the same one. */
+async function insideAMinute(): Promise<void> {
+  if (Date.now() % 60_000 > 45_000) await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 10))
+}
+
+describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)', (store) => {
+  let fake: FakeWeChat
+  const servers: RunningServer[] = []
+  const prefixes: string[] = []
+  const open: TestClient[] = []
+  let n = 0
+  const uid = (name: string) => `${name}${++n}`
+
+  beforeAll(async () => {
+    fake = await new FakeWeChat().start()
+  })
+  afterAll(async () => {
+    await fake.stop()
+  })
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.close()))
+    await Promise.all(servers.splice(0).map((s) => s.close()))
+    if (store === 'redis') await Promise.all(prefixes.splice(0).map((p) => dropPrefix(p)))
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+  })
+
+  /** A BFF with checks on and policy allow; its sweeps are run by the test (the interval is long) unless `env` says. */
+  async function start(env: Record<string, string> = {}, prefix = randomPrefix()) {
+    if (!prefixes.includes(prefix)) prefixes.push(prefix)
+    const s = await startTestServer({
+      STORE: store,
+      REDIS_PREFIX: prefix,
+      WX_APPID: 'wxapp',
+      WX_SECRET: 'secret',
+      WX_API_BASE: fake.url,
+      WX_RETRY_MAX: '0',
+      ADMIN_TOKEN: ADMIN,
+      RATE_LIMIT_PER_SEC: '1000',
+      RATE_LIMIT_BURST: '1000',
+      WX_RECHECK_INTERVAL_MS: '600000',
+      ...env,
+    })
+    servers.push(s)
+    return s
+  }
+  async function pair(s: RunningServer, t: RunningServer = s) {
+    const a = uid('ann')
+    const b = uid('bob')
+    const ann = await connectUser(s.url, a)
+    const bob = await connectUser(t.url, b)
+    open.push(ann.client, bob.client)
+    return { a, b, ann: ann.client, bob: bob.client, conv: directConvId(a, b) }
+  }
+  /** A text sent while WeChat is busy: acked (policy allow) and delivered to `peer`. */
+  async function sendWhileBusy(from: TestClient, peer: TestClient, conv: string, text: string) {
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const cid = newCid()
+    from.send({ type: 'send', cid, conv, kind: 'text', body: { text } })
+    const ack = await from.nextOf('ack', (f) => f.cid === cid)
+    await peer.nextOf('msg', (f) => f.m.cid === cid)
+    return { cid, seq: ack.seq }
+  }
+  async function flags(s: RunningServer) {
+    const res = await fetch(`${s.url}/admin/flags`, { headers: { authorization: `Bearer ${ADMIN}` } })
+    return ((await res.json()) as AdminLists).flags
+  }
+  async function history(c: TestClient, conv: string) {
+    const rid = `h${++n}`
+    c.send({ type: 'history', rid, conv })
+    return (await c.nextOf('messages', (f) => f.rid === rid)).msgs
+  }
+  const checked = (text: string) => fake.of('/wxa/msg_sec_check').filter((c) => c.body.content === text).length
+
+  it('withdraws a text the re-check finds risky: both members get the withdrawal, history stops returning it, it is listed risky', async () => {
+    const s = await start()
+    const { a, ann, bob, conv } = await pair(s)
+    const sent = await sendWhileBusy(ann, bob, conv, 'sent while busy')
+    expect((await flags(s)).find((f) => f.cid === sent.cid)).toMatchObject({ kind: 'unchecked', from: a, conv, text: 'sent while busy' })
+
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky', 20001))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, risky: 1, left: 0 })
+    for (const c of [ann, bob]) expect((await c.nextOf('msg', (f) => f.m.kind === 'recall')).m).toMatchObject({ from: a, body: { seq: sent.seq, by: 'moderation' } })
+    const msgs = await history(bob, conv)
+    expect(msgs.some((m) => (m.body as { text?: string }).text === 'sent while busy')).toBe(false)
+    expect(msgs.find((m) => m.seq === sent.seq)).toMatchObject({ kind: 'recalled', body: { by: 'moderation' } })
+    const listed = (await flags(s)).filter((f) => f.cid === sent.cid)
+    expect(listed).toEqual([expect.objectContaining({ kind: 'risky', from: a, conv, seq: sent.seq, label: 20001 })])
+    const metrics = await (await fetch(`${s.url}/metrics`)).text()
+    expect(metrics).toMatch(/^wechat_rechecks_total\{kind="text",outcome="risky"\} 1$/m)
+  })
+
+  it('takes a text the re-check passes off the list, and checks it only once', async () => {
+    const s = await start()
+    const { ann, bob, conv } = await pair(s)
+    const sent = await sendWhileBusy(ann, bob, conv, 'fine after all')
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, pass: 1, left: 0 })
+    expect((await flags(s)).some((f) => f.cid === sent.cid)).toBe(false)
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 0 })
+    // Once at the send (busy) and once at the re-check.
+    expect(checked('fine after all')).toBe(2)
+    expect((await history(bob, conv)).map((m) => (m.body as { text?: string }).text)).toEqual(['fine after all'])
+  })
+
+  it('lists a text the re-check finds doubtful as review', async () => {
+    const s = await start()
+    const { a, ann, bob, conv } = await pair(s)
+    const sent = await sendWhileBusy(ann, bob, conv, 'doubtful words')
+    fake.setDefault('/wxa/msg_sec_check', verdict('review', 20012))
+    expect(await s.rechecks!.sweep()).toMatchObject({ review: 1, left: 0 })
+    const listed = (await flags(s)).filter((f) => f.cid === sent.cid)
+    expect(listed).toEqual([expect.objectContaining({ kind: 'review', from: a, conv, seq: sent.seq, label: 20012, text: 'doubtful words' })])
+    expect((await history(bob, conv)).map((m) => (m.body as { text?: string }).text)).toEqual(['doubtful words'])
+  })
+
+  it('keeps a text WeChat still cannot check for the next sweep', async () => {
+    const s = await start()
+    const { ann, bob, conv } = await pair(s)
+    const sent = await sendWhileBusy(ann, bob, conv, 'still busy')
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, unavailable: 1, left: 1 })
+    expect((await flags(s)).find((f) => f.cid === sent.cid)).toMatchObject({ kind: 'unchecked' })
+    expect(checked('still busy')).toBe(2)
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    expect(await s.rechecks!.sweep()).toMatchObject({ pass: 1, left: 0 })
+    expect((await flags(s)).some((f) => f.cid === sent.cid)).toBe(false)
+  })
+
+  it('makes no re-check call once the budget left to re-checks is spent: the text waits', async () => {
+    await insideAMinute()
+    // A process reserves the whole minute's budget with its first check: nothing is left to re-checks.
+    const s = await start({ WX_TEXT_CHECKS_PER_MIN: '4' })
+    const { ann, bob, conv } = await pair(s)
+    const sent = await sendWhileBusy(ann, bob, conv, 'over budget')
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky'))
+    const calls = fake.of('/wxa/msg_sec_check').length
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, deferred: 1, left: 1 })
+    expect(fake.of('/wxa/msg_sec_check')).toHaveLength(calls)
+    expect((await flags(s)).find((f) => f.cid === sent.cid)).toMatchObject({ kind: 'unchecked' })
+    // Live sends still have the budget the process holds.
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    const cid = newCid()
+    ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'live' } })
+    await ann.nextOf('ack', (f) => f.cid === cid)
+    expect(checked('live')).toBe(1)
+    expect(RECHECK_BUDGET_SHARE).toBeLessThan(1)
+  })
+
+  it('drops a text whose message is gone (recalled by its sender) without checking it', async () => {
+    const s = await start()
+    const { ann, bob, conv } = await pair(s)
+    const sent = await sendWhileBusy(ann, bob, conv, 'taken back')
+    ann.send({ type: 'recall', rid: 'r1', conv, seq: sent.seq })
+    await bob.nextOf('msg', (f) => f.m.kind === 'recall')
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    expect(await s.rechecks!.sweep()).toMatchObject({ dropped: 1, left: 0 })
+    expect(checked('taken back')).toBe(1)
+    expect((await flags(s)).some((f) => f.cid === sent.cid)).toBe(false)
+  })
+
+  it('sweeps on its own every WX_RECHECK_INTERVAL_MS while something is queued', async () => {
+    const s = await start({ WX_RECHECK_INTERVAL_MS: '50' })
+    const { ann, bob, conv } = await pair(s)
+    const sent = await sendWhileBusy(ann, bob, conv, 'swept by the timer')
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky'))
+    await bob.nextOf('msg', (f) => f.m.kind === 'recall' && f.m.body.seq === sent.seq)
+    await waitFor(async () => (await flags(s)).some((f) => f.cid === sent.cid && f.kind === 'risky'))
+  })
+
+  it.runIf(store === 'memory')('drops the unchecked listing of a text the store then refused: no message, nothing to re-check', async () => {
+    const engine = createMemoryEngine(OPTIONS)
+    const append = engine.messages.append.bind(engine.messages)
+    engine.messages.append = (input, onStored) => ((input.body as { text?: string }).text === 'refused by the store' ? Promise.reject(new AppError('STORE_UNAVAILABLE')) : append(input, onStored))
+    const s = await startTestServer({ WX_APPID: 'wxapp', WX_SECRET: 'secret', WX_API_BASE: fake.url, WX_RETRY_MAX: '0', ADMIN_TOKEN: ADMIN, WX_RECHECK_INTERVAL_MS: '600000' }, { engine })
+    servers.push(s)
+    const { ann, bob, conv } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const cid = newCid()
+    ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'refused by the store' } })
+    expect(await ann.nextOf('error', (f) => f.cid === cid)).toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    expect((await flags(s)).some((f) => f.cid === cid)).toBe(false)
+    expect(await engine.wechat.pendingRechecks()).toBe(0)
+    // A text the store took is queued as before.
+    const sent = await sendWhileBusy(ann, bob, conv, 'taken by the store')
+    expect(await engine.wechat.dueRechecks(10)).toEqual([expect.stringContaining(`"seq":${sent.seq}`)])
+  })
+
+  it.runIf(store === 'redis')('re-checks each text once with two processes sweeping', async () => {
+    const prefix = randomPrefix()
+    const one = await start({}, prefix)
+    const two = await start({}, prefix)
+    const { ann, bob, conv } = await pair(one, two)
+    const texts = ['first unchecked', 'second unchecked', 'third unchecked']
+    for (const [i, text] of texts.entries()) await (i % 2 === 0 ? sendWhileBusy(ann, bob, conv, text) : sendWhileBusy(bob, ann, conv, text))
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    const reports = await Promise.all([one.rechecks!.sweep(), two.rechecks!.sweep(), one.rechecks!.sweep(), two.rechecks!.sweep()])
+    expect(reports.reduce((sum, r) => sum + (r?.pass ?? 0), 0)).toBe(3)
+    // Each once at the send, once at its re-check.
+    expect(texts.map(checked)).toEqual([2, 2, 2])
+    expect((await flags(one)).some((f) => f.kind === 'unchecked')).toBe(false)
+  })
+})
