@@ -58,6 +58,8 @@ describe('loadConfig', () => {
       checker: 'process',
       checkerTimeoutMs: 15_000,
       checkerBatchMs: 4,
+      recheckIntervalMs: 60_000,
+      recheckBatch: 50,
       secCheck: true,
       unavailablePolicy: 'allow',
       textChecksPerMin: 4000,

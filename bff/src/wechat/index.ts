@@ -42,6 +42,7 @@ import { Subscriptions } from './subscriptions'
 import { Reports } from './reports'
 import { MediaSecurity, pushRouter } from './media'
 import { Rechecks } from './recheck'
+import type { Retractor } from './recheck'
 
 export interface WeChatDeps {
   readonly config: WeChatConfig
@@ -91,12 +92,6 @@ export interface WeChat {
   /** Set by the composition: the chat's moderation retraction of one message, and of the messages carrying a file. */
   retract: Retractor | undefined
   close(): Promise<void>
-}
-
-/** The chat's retraction by moderation (ChatService.withdraw, withdrawFile). */
-export interface Retractor {
-  message(at: { readonly conv: string; readonly seq: number }): Promise<{ readonly event?: number }>
-  file(conv: string, fileId: string): Promise<number>
 }
 
 /** Most records one admin list request returns. */

@@ -34,11 +34,17 @@ import type { Message } from '@chat/shared'
 import type { Logger } from '../log'
 import type { MessageStore } from '../store/types'
 import type { WeChatStore } from '../store/wechat'
-import type { Retractor } from './index'
 import { MEDIA_BUDGET_KEY } from './media'
 import type { MediaSecurity, UncheckedFile } from './media'
 import { TEXT_BUDGET_KEY, split } from './security'
 import type { UncheckedTexts, VerdictSource } from './security'
+
+
+/** The chat's retraction by moderation (ChatService.withdraw, withdrawFile), set by the composition. */
+export interface Retractor {
+  message(at: { readonly conv: string; readonly seq: number }): Promise<{ readonly event?: number }>
+  file(conv: string, fileId: string): Promise<number>
+}
 
 /** Re-checks take budget only while the minute's shared count is below this share of the limit (the rest is for live sends). */
 export const RECHECK_BUDGET_SHARE = 0.5
