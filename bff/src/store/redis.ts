@@ -151,9 +151,10 @@ type Client = Redis | Cluster
  * Dedup, seq, store, last message, sender's read mark and, with an archive, the persister's
  * stream (KEYS[3], when the archive flag is '1'; without one KEYS[3] is KEYS[1] again): one round trip, one
  * atomic step. The dedup key is the last key (KEYS[#KEYS]). The read mark is a field of the
- * conversation's hash (`r:<user>`), written by the HSET of the last message. Replies: {0, seq}
- * stored; {1, json} a duplicate; {2} no such conversation; {4, seq} a duplicate whose original left
- * the window (read it from the archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked
+ * conversation's hash (`r:<user>`), written by the HSET of the last message. Replies: the seq, an
+ * integer, stored (a table {0, seq} per message was 9% of Redis' instructions per append); {1,
+ * json} a duplicate; {2} no such conversation; {4, seq} a duplicate whose original left the
+ * window (read it from the archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked
  * before the script, not in it (backlog-gate.ts): an XLEN per send was one of the commands that
  * made a send with the archive slower than without.
  *
@@ -178,8 +179,8 @@ type Client = Redis | Cluster
  * the summaries' field names were concatenated per message. They come encoded by the caller now
  * (kept per 1:1 sender: redis.ts `wireOf`), as are the sender's read mark field and the peer's
  * (empty in a group). Issue 15: Redis' instructions per 1:1 append in a batch of four (callgrind,
- * Redis 7.0) went from 121k to 111k with these, and to 97k with the seq turned into text once
- * (below); the six commands themselves are the same.
+ * Redis 7.0) went from 121k to 111k with these, to 97k with the seq turned into text once (below)
+ * and to 90k with the seq replied as an integer; the six commands themselves are the same.
  *
  * Arguments: head, tail, dedup window (ms), `r:<sender>` (the conversation's read mark field),
  * archive flag, `l:<conv>`, `r:<conv>`, `p:<conv>` in a 1:1 or '' (APPEND_ARGS).
@@ -216,7 +217,7 @@ local function append(K, k, A, a, nk)
       else redis.call('HSET', K[i], l, v) end
     end
   end
-  return {0, seq}
+  return seq
 end
 `
 
@@ -432,7 +433,9 @@ return 1
 `
 
 /** {0, seq} stored, {1, json} a duplicate, {2} no such conversation, {4, seq} a duplicate out of the window. */
-type AppendReply = [number, string | number] | [number]
+/** A new message's seq; the rarer outcomes as a table (APPEND's doc). */
+type AppendReply = number | AppendOther
+type AppendOther = [number, string | number] | [number]
 
 interface Scripted {
   chatAppend(k1: string, k2: string, k3: string, k4: string, ...args: (string | number)[]): Promise<AppendReply>
@@ -592,8 +595,8 @@ class RedisMessages implements MessageStore {
     // tick, so there is nothing to cork): only a failure takes it, to become STORE_UNAVAILABLE.
     return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail).then(
       (res) => {
-        if (res[0] !== 0) return this.appendReplied(input, onStored, res, false, ck, members)
-        const seq = Number(res[1])
+        if (typeof res !== 'number') return this.appendReplied(input, onStored, res, false, ck, members)
+        const seq = res
         const stored: AppendResult = { msg: messageOf(input, seq), json: messageJson(parts, seq), dup: false }
         onStored?.(stored)
         return stored
@@ -621,8 +624,8 @@ class RedisMessages implements MessageStore {
       if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, `r:${input.from}`, this.cold ? '1' : '')
       return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail)
     })
-    if (res[0] !== 0) return this.appendReplied(input, onStored, res, restored, ck, members)
-    const seq = Number(res[1])
+    if (typeof res !== 'number') return this.appendReplied(input, onStored, res, restored, ck, members)
+    const seq = res
     const json = messageJson(parts, seq)
     const stored: AppendResult = { msg: messageOf(input, seq), json, dup: false }
     // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
@@ -644,7 +647,7 @@ class RedisMessages implements MessageStore {
   private async appendReplied(
     input: AppendInput,
     onStored: ((stored: AppendResult) => void) | undefined,
-    res: AppendReply,
+    res: AppendOther,
     restored: boolean,
     ck: ConvKeys,
     members: readonly UserId[] | undefined,
