@@ -41,6 +41,9 @@
  * that many times.
  * To see where a check's CPU goes on both threads: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"
  * writes a profile of each server's event loop and of each of its worker threads.
+ * BENCH_BFF_NODE_ARGS: node arguments for this build's BFF only (not BENCH_BFF_BEFORE's): with a copy
+ * of this build as the one before, a node flag (e.g. --max-semi-space-size=32) against none in the
+ * same run; the 1:1 figures carry each server's resident memory at the end of its measured span (rssMB).
  * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). BENCH_BFF_ENV: a JSON object
  * of more environment for every BFF the run starts (e.g. '{"LOG_LEVEL":"warn"}'). CPU per message counts
  * delivered messages: a run that did not deliver all it sent (the server saturated) overstates it.
@@ -135,7 +138,9 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
   const main = kind === 'bff' ? bffMain : BASELINE
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
   // `inspect`: the inspector on a free port, for heap figures after a full GC (`heapAfterGc`).
-  const nodeArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(inspect ? ['--inspect=127.0.0.1:0'] : [])]
+  // BENCH_BFF_NODE_ARGS (see the file's head): this build's BFF only.
+  const own = kind === 'bff' && bffMain === BFF_MAIN ? (process.env.BENCH_BFF_NODE_ARGS ?? '').split(' ').filter(Boolean) : []
+  const nodeArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...own, ...(inspect ? ['--inspect=127.0.0.1:0'] : [])]
   const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, ...(kind !== 'bff' ? [RUN_TS] : []), main], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -824,6 +829,8 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const gc0 = { ...server.logs.gc }
     const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
     const cpu1 = cpuSplit(pids)
+    // The servers' resident memory at the end of the measured span (a node flag sizing the young generation shows here).
+    const rssMB = rssBytes(pids) / 2 ** 20
     const persisterCpu = cpuSeconds(persisterPids) - persisterCpu0
     const checkerCpu = cpuSeconds(checker) - checkerCpu0
     const mainCpu = mainThreadCpuSeconds(pids) - main0
@@ -848,6 +855,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
       ...(saturation ? { saturation } : {}),
       rate: RATE,
       serverCpuS: user + system,
+      rssMB,
       cpuUsPerMessage: perMessage(user + system),
       // The event loops alone: the rest is helper threads (libuv's pool, V8's GC, WeChat's HTTP threads).
       mainThreadUsPerMessage: perMessage(mainCpu),
@@ -1338,13 +1346,16 @@ async function main() {
       // The p99 target, repeated (issue 15): each run beside a relay run of its own, the first being the one above.
       // Each run's CPU and saturation too: one run's ratio says little on a shared machine.
       const runOf = (b: One2One, r: One2One, o?: One2One) => ({
-        ...(o ? { beforeP99: o.p99, beforeCpuUs: o.cpuUsPerMessage, beforeCpuRatioRelay: o.cpuUsPerMessage / r.cpuUsPerMessage, beforeSaturation: o.saturation?.perSecond } : {}),
+        ...(o ? { beforeP99: o.p99, beforeCpuUs: o.cpuUsPerMessage, beforeCpuRatioRelay: o.cpuUsPerMessage / r.cpuUsPerMessage, beforeSaturation: o.saturation?.perSecond, beforeRedisUs: o.redisCpuUsPerMessage } : {}),
         bffP99: b.p99,
         relayP99: r.p99,
         bffP50: b.p50,
         relayP50: r.p50,
         bffCpuUs: b.cpuUsPerMessage,
         relayCpuUs: r.cpuUsPerMessage,
+        // Redis' CPU per message (it shares the generators' core: what saturation runs into).
+        bffRedisUs: b.redisCpuUsPerMessage,
+        relayRedisUs: r.redisCpuUsPerMessage,
         cpuRatioRelay: b.cpuUsPerMessage / r.cpuUsPerMessage,
         ...(b.saturation && r.saturation ? { bffSaturation: b.saturation.perSecond, relaySaturation: r.saturation.perSecond } : {}),
         loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),

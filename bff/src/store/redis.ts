@@ -149,16 +149,17 @@ type Client = Redis | Cluster
 
 /**
  * Dedup, seq, store, last message, sender's read mark and, with an archive, the persister's
- * stream (KEYS[3], when ARGV[5] is '1'; without one KEYS[3] is KEYS[1] again): one round trip, one
+ * stream (KEYS[3], when the archive flag is '1'; without one KEYS[3] is KEYS[1] again): one round trip, one
  * atomic step. The dedup key is the last key (KEYS[#KEYS]). The read mark is a field of the
- * conversation's hash (`r:<user>`), written by the HSET of the last message. Replies: {0, seq}
- * stored; {1, json} a duplicate; {2} no such conversation; {4, seq} a duplicate whose original left
- * the window (read it from the archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked
+ * conversation's hash (`r:<user>`), written by the HSET of the last message. Replies: the seq, an
+ * integer, stored (a table {0, seq} per message was 9% of Redis' instructions per append); {1,
+ * json} a duplicate; {2} no such conversation; {4, seq} a duplicate whose original left the
+ * window (read it from the archive). The stream's bound (ARCHIVE_BACKLOG_MAX) is checked
  * before the script, not in it (backlog-gate.ts): an XLEN per send was one of the commands that
  * made a send with the archive slower than without.
  *
  * With a standalone Redis, the members' summaries (`{u:<id>}:s`, KEYS[4] the sender's, KEYS[5..]
- * the others'; ARGV[6] the conversation, ARGV[7] `d` for a 1:1) are written here too, in the same
+ * the others'; `p:<conv>` only in a 1:1) are written here too, in the same
  * atomic step: one HSET per member, no round trip more, and never behind the message; a group of
  * more than SUMMARIES_IN_SCRIPT_MAX members passes none (its members' name it by reference). On
  * Redis Cluster they live in other slots than the conversation, so the caller writes them after
@@ -171,47 +172,64 @@ type Client = Redis | Cluster
  * checked only when the seq taken is 1: HINCRBY on a missing hash creates it with lastSeq 1, an
  * existing conversation has `kind` (written by create and restore).
  *
- * One Lua function, `append(K, A)`, run by the single script (APPEND, on KEYS and ARGV) and by the
- * batch script (APPEND_BATCH, once per append of a turn: store/append-batch.ts), so both store
- * exactly the same way.
+ * One Lua function, `append(K, k, A, a, nk)`, run by the single script (APPEND, on KEYS and ARGV)
+ * and by the batch script (APPEND_BATCH, once per append of a turn: store/append-batch.ts), so both
+ * store exactly the same way. It reads its nk keys at K[k + 1 ..] and its arguments at A[a + 1 ..]
+ * in place: the batch copied every append's keys and arguments into two tables of their own, and
+ * the summaries' field names were concatenated per message. They come encoded by the caller now
+ * (kept per 1:1 sender: redis.ts `wireOf`), as are the sender's read mark field and the peer's
+ * (empty in a group). Issue 15: Redis' instructions per 1:1 append in a batch of four (callgrind,
+ * Redis 7.0) went from 121k to 111k with these, to 97k with the seq turned into text once (below)
+ * and to 90k with the seq replied as an integer; the six commands themselves are the same.
+ *
+ * Arguments: head, tail, dedup window (ms), `r:<sender>` (the conversation's read mark field),
+ * archive flag, `l:<conv>`, `r:<conv>`, `p:<conv>` in a 1:1 or '' (APPEND_ARGS).
  */
 const APPEND_FN = `
-local function append(K, A)
-  local seq = redis.call('HINCRBY', K[1], 'lastSeq', 1)
-  if seq == 1 and redis.call('HEXISTS', K[1], 'kind') == 0 then
-    redis.call('HDEL', K[1], 'lastSeq')
+local function append(K, k, A, a, nk)
+  local meta = K[k + 1]
+  local seq = redis.call('HINCRBY', meta, 'lastSeq', 1)
+  if seq == 1 and redis.call('HEXISTS', meta, 'kind') == 0 then
+    redis.call('HDEL', meta, 'lastSeq')
     return {2}
   end
-  local known = redis.call('SET', K[#K], seq, 'NX', 'GET', 'PX', A[3])
+  -- The seq as text once: Lua turns a number into text by sprintf at each use (an argument of
+  -- redis.call, a concatenation), seven per message, an eighth of Redis' work per append.
+  local s = tostring(seq)
+  local known = redis.call('SET', K[k + nk], s, 'NX', 'GET', 'PX', A[a + 3])
   if known then
-    redis.call('HINCRBY', K[1], 'lastSeq', -1)
-    local m = redis.call('ZRANGE', K[2], known, known, 'BYSCORE')
+    redis.call('HINCRBY', meta, 'lastSeq', -1)
+    local m = redis.call('ZRANGE', K[k + 2], known, known, 'BYSCORE')
     if m[1] then return {1, m[1]} end
     return {4, known}
   end
-  local json = A[1] .. seq .. A[2]
-  redis.call('ZADD', K[2], seq, json)
-  redis.call('HSET', K[1], 'last', json, 'r:' .. A[4], seq)
-  if A[5] == '1' then redis.call('XADD', K[3], '*', 'j', json) end
-  if #K > 4 then
-    local l = 'l:' .. A[6]
-    local v = seq .. ' ' .. json
-    redis.call('HSET', K[4], l, v, 'r:' .. A[6], seq)
-    for i = 5, #K - 1 do
-      if A[7] == 'd' then redis.call('HSET', K[i], l, v, 'p:' .. A[6], seq)
+  local json = A[a + 1] .. s .. A[a + 2]
+  redis.call('ZADD', K[k + 2], s, json)
+  redis.call('HSET', meta, 'last', json, A[a + 4], s)
+  if A[a + 5] == '1' then redis.call('XADD', K[k + 3], '*', 'j', json) end
+  if nk > 4 then
+    local l = A[a + 6]
+    local v = s .. ' ' .. json
+    redis.call('HSET', K[k + 4], l, v, A[a + 7], s)
+    local p = A[a + 8]
+    for i = k + 5, k + nk - 1 do
+      if p ~= '' then redis.call('HSET', K[i], l, v, p, s)
       else redis.call('HSET', K[i], l, v) end
     end
   end
-  return {0, seq}
+  return seq
 end
 `
 
 const APPEND = `${APPEND_FN}
-return append(KEYS, ARGV)
+return append(KEYS, 0, ARGV, 0, #KEYS)
 `
 
+/** Arguments of the append script after the keys (see APPEND_FN). */
+const APPEND_ARGS = 8
+
 /** Arguments per append in the batch script: its key count, then the append script's (APPEND_ARGS). */
-const BATCH_STRIDE = 1 + 7
+const BATCH_STRIDE = 1 + APPEND_ARGS
 
 /**
  * Several appends in one atomic step, in order (store/append-batch.ts): KEYS every append's keys one
@@ -219,15 +237,12 @@ const BATCH_STRIDE = 1 + 7
  */
 const APPEND_BATCH = `${APPEND_FN}
 local out = {}
-local ki = 1
-for ai = 1, #ARGV, ${BATCH_STRIDE} do
-  local nk = tonumber(ARGV[ai])
-  -- The keys copied one by one: unpack's results are bounded by Lua's stack (a group's append names
-  -- one key per member).
-  local k = {}
-  for i = 1, nk do k[i] = KEYS[ki + i - 1] end
-  out[#out + 1] = append(k, {unpack(ARGV, ai + 1, ai + ${BATCH_STRIDE - 1})})
-  ki = ki + nk
+local k = 0
+local n = #ARGV
+for a = 0, n - 1, ${BATCH_STRIDE} do
+  local nk = tonumber(ARGV[a + 1])
+  out[#out + 1] = append(KEYS, k, ARGV, a + 1, nk)
+  k = k + nk
 end
 return out
 `
@@ -418,7 +433,9 @@ return 1
 `
 
 /** {0, seq} stored, {1, json} a duplicate, {2} no such conversation, {4, seq} a duplicate out of the window. */
-type AppendReply = [number, string | number] | [number]
+/** A new message's seq; the rarer outcomes as a table (APPEND's doc). */
+type AppendReply = number | AppendOther
+type AppendOther = [number, string | number] | [number]
 
 interface Scripted {
   chatAppend(k1: string, k2: string, k3: string, k4: string, ...args: (string | number)[]): Promise<AppendReply>
@@ -507,9 +524,6 @@ interface AppendWire extends AppendParts {
   readonly windowMs: number
 }
 
-/** Arguments of the append script after the keys: head, tail, window, from, archive flag, conv, kind (BATCH_STRIDE counts them too). */
-const APPEND_ARGS = 7
-
 class RedisMessages implements MessageStore {
   /**
    * Keys built once per conversation and per user rather than per message: every append named
@@ -581,8 +595,8 @@ class RedisMessages implements MessageStore {
     // tick, so there is nothing to cork): only a failure takes it, to become STORE_UNAVAILABLE.
     return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail).then(
       (res) => {
-        if (res[0] !== 0) return this.appendReplied(input, onStored, res, false, ck, members)
-        const seq = Number(res[1])
+        if (typeof res !== 'number') return this.appendReplied(input, onStored, res, false, ck, members)
+        const seq = res
         const stored: AppendResult = { msg: messageOf(input, seq), json: messageJson(parts, seq), dup: false }
         onStored?.(stored)
         return stored
@@ -607,11 +621,11 @@ class RedisMessages implements MessageStore {
     // Without an archive there is no gate: nothing to wait for (no turn through the microtask queue).
     if (this.backlog) await this.backlog.admit()
     const res = await this.guard(() => {
-      if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, input.from, this.cold ? '1' : '')
+      if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, `r:${input.from}`, this.cold ? '1' : '')
       return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail)
     })
-    if (res[0] !== 0) return this.appendReplied(input, onStored, res, restored, ck, members)
-    const seq = Number(res[1])
+    if (typeof res !== 'number') return this.appendReplied(input, onStored, res, restored, ck, members)
+    const seq = res
     const json = messageJson(parts, seq)
     const stored: AppendResult = { msg: messageOf(input, seq), json, dup: false }
     // Cluster: resolved (and so acknowledged) only once the summaries have it: a send that fails
@@ -633,7 +647,7 @@ class RedisMessages implements MessageStore {
   private async appendReplied(
     input: AppendInput,
     onStored: ((stored: AppendResult) => void) | undefined,
-    res: AppendReply,
+    res: AppendOther,
     restored: boolean,
     ck: ConvKeys,
     members: readonly UserId[] | undefined,
@@ -682,7 +696,8 @@ class RedisMessages implements MessageStore {
       const keys = [ck.meta, ck.msgs, this.streamOr(ck.meta), this.summaryOf(from), ...othersOf(members, from, (m) => this.summaryOf(m))]
       const numKeys = keys.length + 1
       const head = encodeParts(arrayHeader(3 + numKeys + APPEND_ARGS), ['EVALSHA', APPEND_SHA, String(numKeys)])
-      const post = [String(input.dedupWindowMs), from, this.cold ? '1' : '', input.conv, ck.direct ? 'd' : '']
+      const conv = input.conv
+      const post = [String(input.dedupWindowMs), `r:${from}`, this.cold ? '1' : '', `l:${conv}`, `r:${conv}`, ck.direct ? `p:${conv}` : '']
       w = {
         members,
         windowMs: input.dedupWindowMs,

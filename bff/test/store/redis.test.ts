@@ -209,7 +209,7 @@ describe('redis engine append batches', () => {
       expect(await t.r.hgetall(`${t.prefix}{u:dan}:s`)).toEqual({ 'l:d:cat:dan': `2 ${results[4]!.json}`, 'r:d:cat:dan': '2', 'p:d:cat:dan': '1', 'k:d:cat:dan': '|' })
       expect((await t.engine.convs.states(['d:ann:bob'], 'bob'))[0]).toMatchObject({ lastSeq: 3, readSeq: 2 })
       expect(await t.engine.messages.after('g:team', 0, 10)).toEqual([results[5]!.json])
-      for (const m of TEAM) expect(await t.r.hget(`${t.prefix}{u:${m}}:s`, 'l:g:team')).toBe(`1 ${results[5]!.json}`)
+      for (const m of TEAM) expect(await t.r.hmget(`${t.prefix}{u:${m}}:s`, 'l:g:team', 'p:g:team')).toEqual([`1 ${results[5]!.json}`, null])
       // The next turn's single send: the single command again.
       await t.engine.messages.append(text('d:ann:bob', 'bob', 'b2', AB))
       expect(await t.evalshas()).toBe(2)
