@@ -6,7 +6,8 @@
  * increments since the last, added to the BFF's counters of the same names. On the pipe (binary
  * frames, checker-wire.ts): frames of checks, each the texts of one turn of the BFF (or of its
  * window), and back frames of verdicts, those reached in one turn of its own, or in up to
- * WX_CHECKER_BATCH_MS of turns while they keep coming.
+ * WX_CHECKER_BATCH_MS of turns while they keep coming, or until every check of a frame has its
+ * verdict, whichever comes first.
  *
  * It holds the HTTP to WeChat (pipelined with WX_HTTP_PIPELINING, else undici on its own loop:
  * nothing else runs here), the access_token reads, the shared per-minute budget, the recent passes
@@ -70,9 +71,29 @@ const out = new Batcher<WireVerdict>((v) => {
   if (pipe.writable) pipe.write(encodeVerdicts(v))
 }, settings.batchMs)
 
+/**
+ * The checks of one frame, those not answered yet. WeChat answers the calls of one frame together
+ * (they left together, ~20 ms before): once the last is answered no verdict is due soon, and what
+ * is held leaves at the end of the turn instead of at the window's end (each frame's verdicts in
+ * one frame back, without their wait).
+ */
+interface Unanswered {
+  left: number
+}
+let frame: Unanswered = { left: 0 }
 // verdict() never throws: a failed check is `unavailable`.
-const check = (id: number, user: string, text: string) => void checker.verdict(user, text).then((v) => out.push(toWire(id, v)))
-const frames = new FrameReader((body) => decodeChecks(body, check))
+const check = (id: number, user: string, text: string) => {
+  const of = frame
+  of.left++
+  void checker.verdict(user, text).then((v) => {
+    out.push(toWire(id, v))
+    if (--of.left === 0) out.soon()
+  })
+}
+const frames = new FrameReader((body) => {
+  frame = { left: 0 }
+  decodeChecks(body, check)
+})
 pipe.on('data', (chunk: Buffer) => frames.push(chunk))
 
 process.on('message', (m: CountsRequest | UsedRequest) => {

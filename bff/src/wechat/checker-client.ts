@@ -5,7 +5,7 @@
  * ms, and its client CPU (request, answer, retries, budget, token, cache) on the chat's event loop
  * doubled what a message costs there (bench:bff `secure`: 1.98x with the HTTP on a worker thread,
  * 2.21x on the loop). Here the loop pays a hand-off: the texts of one turn (of up to
- * WX_CHECKER_BATCH_MS of turns while they keep coming: checker-wire.ts, Batcher) leave in one binary
+ * WX_CHECKER_BATCH_MS of turns, or CHECKER_CHECKS_FULL texts, while they keep coming: checker-wire.ts, Batcher) leave in one binary
  * frame on a pipe to the process, and their verdicts come back the same way, matched by id in a pending map that holds
  * only each text's resolve; the deadlines are kept per message sent, not per text.
  *
@@ -38,7 +38,7 @@ import type { UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import { stopChild } from '../stop-child'
 import { SpentNotice } from './budget'
-import { Batcher, CHECKER_PIPE_FD, FrameReader, decodeVerdicts, encodeChecks } from './checker-wire'
+import { Batcher, CHECKER_CHECKS_FULL, CHECKER_FRAME_MAX_CHARS, CHECKER_PIPE_FD, FrameReader, decodeVerdicts, encodeChecks } from './checker-wire'
 import type { CountsRequest, FromChecker, UsedRequest, WireCheck } from './checker-wire'
 import type { TextCheckMetrics, TextVerdict, VerdictSource } from './security'
 import type { WxApiOptions } from './api'
@@ -82,7 +82,7 @@ export interface CheckerSettings {
   readonly checksPerMin: number
   readonly cacheMax: number
   readonly cacheTtlMs: number
-  /** WX_CHECKER_BATCH_MS: the Batcher's window of both directions (checker-wire.ts), ms; 0: one message a turn. */
+  /** WX_CHECKER_BATCH_MS: the Batcher's window of both directions (checker-wire.ts: checks also leave at CHECKER_CHECKS_FULL, verdicts once their message's are all reached), ms; 0: one message a turn. */
   readonly batchMs: number
   readonly store: CheckerStore
   readonly logLevel: string
@@ -162,7 +162,7 @@ export class CheckerProcess implements VerdictSource {
     const entry = checkerEntry()
     if (!entry) throw new Error(`WX_CHECKER=process needs ${path.join(path.dirname(HERE), 'checker.js')} (npm run build:bff builds it): build it, or set WX_CHECKER=inline`)
     this.entry = entry
-    this.batch = new Batcher((c) => this.sendChecks(c), options.settings.batchMs)
+    this.batch = new Batcher((c) => this.sendChecks(c), options.settings.batchMs, CHECKER_FRAME_MAX_CHARS, CHECKER_CHECKS_FULL)
     this.started = new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.options.log.warn({ timeoutMs: options.timeoutMs }, 'checker process not ready within WX_CHECKER_TIMEOUT_MS: starting without it (its texts wait, then are unavailable)')

@@ -10,7 +10,11 @@
  * event-loop turn, and, while they keep coming, of up to WX_CHECKER_BATCH_MS of turns. Each frame
  * costs both processes a write, a wake-up and a read, and a verdicts frame wakes the chat's loop
  * to store its messages: at thousands of texts a second, more of them in fewer frames is fewer
- * turns of that loop, and the appends of one turn leave for the store together.
+ * turns of that loop, and the appends of one turn leave for the store together. What a text
+ * waits for its frame adds to its send's latency, so a frame of checks leaves once it holds
+ * CHECKER_CHECKS_FULL texts, and the verdicts of a frame of checks leave once all are reached
+ * (../checker.ts): WeChat answers the calls of one frame together, so they come in one frame back
+ * without waiting for the window.
  */
 import type { TextVerdict } from './security'
 
@@ -29,6 +33,16 @@ export const CHECKER_BATCH_MAX = 1024
  * (a saturated closed loop of checks, each sent once the previous is answered).
  */
 export const CHECKER_BATCH_FULL = 64
+/**
+ * A frame of checks waiting for its window leaves at the end of the turn once it holds this many
+ * texts. Texts come one by one (the chat's sends), so a window of W holds each for W/2 on
+ * average, more when its timer fires late on a busy loop; a count bounds that wait by the rate
+ * (at 5,000 texts a second, a frame about every 1.6 ms, left at a turn's end, no timer), and a
+ * frame's own cost over 8 texts is little of theirs. bff/bench/checker-handoff.ts at 5,000/s
+ * (WeChat's fake 20 ms, load average 15-18, two runs each): p50 21.5-23.9 ms against 25.4-27.9
+ * with the window alone, frames to the checker ~400 a second against ~250.
+ */
+export const CHECKER_CHECKS_FULL = 8
 
 /**
  * Collects the items of a message and sends them. A message leaves at the end of the turn of its
@@ -37,15 +51,16 @@ export const CHECKER_BATCH_FULL = 64
  * when it reaches CHECKER_BATCH_MAX items, or before an item that would take it past `maxChars`
  * (an item longer than that goes alone). So at a low rate nothing waits beyond its turn, and at a
  * high one a message leaves at most every `windowMs`, each item waiting at most that long, or at
- * the end of its turn once it holds CHECKER_BATCH_FULL items.
+ * the end of its turn once it holds `full` items (default CHECKER_BATCH_FULL), or when the caller
+ * says no item is due soon (`soon`).
  * `windowMs` 0: every turn's items leave at its end (the behaviour before the window).
  */
 export class Batcher<T> {
   private items: T[] = []
   private chars = 0
   private scheduled = false
-  /** Scheduled by the window's timer (not at the end of the turn). */
-  private waiting = false
+  /** The window's timer, while the message waits for it (not for the end of the turn). */
+  private timer: NodeJS.Timeout | undefined
   private lastSentAt = Number.NEGATIVE_INFINITY
   private readonly sendNow = () => this.flush()
 
@@ -53,6 +68,7 @@ export class Batcher<T> {
     private readonly send: (items: T[]) => void,
     private readonly windowMs: number,
     private readonly maxChars = CHECKER_FRAME_MAX_CHARS,
+    private readonly full = CHECKER_BATCH_FULL,
   ) {}
 
   get size(): number {
@@ -65,23 +81,32 @@ export class Batcher<T> {
     this.chars += chars
     if (this.items.length >= CHECKER_BATCH_MAX) return this.flush()
     if (this.scheduled) {
-      if (this.waiting && this.items.length >= CHECKER_BATCH_FULL) {
-        this.waiting = false
-        setImmediate(this.sendNow)
-      }
+      if (this.timer && this.items.length >= this.full) this.soon()
       return
     }
     this.scheduled = true
     const waitMs = this.windowMs > 0 ? this.lastSentAt + this.windowMs - performance.now() : 0
-    this.waiting = waitMs > 0
-    if (this.waiting) setTimeout(this.sendNow, waitMs)
+    if (waitMs > 0) this.timer = setTimeout(this.sendNow, waitMs)
     else setImmediate(this.sendNow)
   }
 
-  /** Sends what is collected now (a timer or immediate still pending finds nothing, or the items pushed since). */
+  /**
+   * What is collected leaves at the end of this turn, without waiting for the window: the caller
+   * knows no item it is waiting for will come soon (all the checks of a message are answered).
+   */
+  soon(): void {
+    if (this.items.length === 0 || (this.scheduled && !this.timer)) return
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.scheduled = true
+    setImmediate(this.sendNow)
+  }
+
+  /** Sends what is collected now (an immediate still pending finds nothing, or the items pushed since). */
   flush(): void {
     this.scheduled = false
-    this.waiting = false
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
     if (this.items.length === 0) return
     const items = this.items
     this.items = []

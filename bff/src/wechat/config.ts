@@ -54,7 +54,9 @@ export interface WeChatConfig {
    * WX_CHECKER_BATCH_MS: while texts keep coming, the texts to the checker process, and its
    * verdicts back, leave in one message at most every this long (checker-wire.ts, Batcher): fewer,
    * fuller messages and turns of the chat's loop, each text waiting up to this long each way. At a
-   * low rate nothing waits beyond its turn. Default 4; 0: one message a turn. At most 20.
+   * low rate nothing waits beyond its turn; at a high one a message of checks leaves once it holds
+   * CHECKER_CHECKS_FULL (8) texts, and the verdicts of a message of checks once all are reached,
+   * whichever comes first. Default 4; 0: one message a turn. At most 20.
    */
   readonly checkerBatchMs: number
   /** WX_SECCHECK: msgSecCheck of message text before it is stored. Default on (when enabled). */

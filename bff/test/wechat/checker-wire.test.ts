@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Batcher, CHECKER_BATCH_FULL, CHECKER_BATCH_MAX, FrameReader, decodeChecks, decodeVerdicts, encodeChecks, encodeVerdicts, toWire } from '../../src/wechat/checker-wire'
+import { Batcher, CHECKER_BATCH_FULL, CHECKER_BATCH_MAX, CHECKER_CHECKS_FULL, FrameReader, decodeChecks, decodeVerdicts, encodeChecks, encodeVerdicts, toWire } from '../../src/wechat/checker-wire'
 import type { WireCheck } from '../../src/wechat/checker-wire'
 import type { TextVerdict } from '../../src/wechat/security'
 
@@ -61,6 +61,56 @@ describe('Batcher: the messages between the BFF and its checker process', () => 
     expect(sent).toHaveLength(2)
     expect(sent[1]).toHaveLength(CHECKER_BATCH_FULL)
     expect(performance.now()).toBe(0)
+  })
+
+  it("a frame of checks leaves at the end of its turn once it holds CHECKER_CHECKS_FULL texts, not at the window's end", () => {
+    const b = new Batcher<number>((items) => sent.push(items), 5, 1000, CHECKER_CHECKS_FULL)
+    b.push(0)
+    vi.advanceTimersByTime(0)
+    expect(sent).toHaveLength(1)
+    // Texts over turns, fewer than the count: they wait for the window.
+    for (let i = 1; i < CHECKER_CHECKS_FULL; i++) {
+      b.push(i)
+      vi.advanceTimersByTime(0)
+    }
+    expect(sent).toHaveLength(1)
+    b.push(CHECKER_CHECKS_FULL)
+    expect(sent).toHaveLength(1)
+    vi.advanceTimersByTime(0)
+    expect(sent[1]).toHaveLength(CHECKER_CHECKS_FULL)
+    expect(performance.now()).toBe(0)
+    expect(CHECKER_CHECKS_FULL).toBeLessThan(CHECKER_BATCH_FULL)
+  })
+
+  it('soon: what waits for the window leaves at the end of the turn, and its timer sends nothing after', () => {
+    const b = new Batcher<number>((items) => sent.push(items), 5)
+    b.push(0)
+    vi.advanceTimersByTime(0)
+    expect(sent).toEqual([[0]])
+    b.push(1)
+    b.push(2)
+    vi.advanceTimersByTime(1)
+    expect(sent).toHaveLength(1)
+    b.soon()
+    // The end of this turn (no time passed), long before the window's end.
+    vi.advanceTimersByTime(0)
+    expect(sent).toEqual([[0], [1, 2]])
+    expect(performance.now()).toBe(1)
+    // The next window counts from that message: an item now waits for it, not for the old timer.
+    b.push(3)
+    vi.advanceTimersByTime(4)
+    expect(sent).toHaveLength(2)
+    vi.advanceTimersByTime(1)
+    expect(sent).toEqual([[0], [1, 2], [3]])
+    // Nothing held, or already leaving at the end of the turn: soon changes nothing.
+    b.soon()
+    b.push(4)
+    b.soon()
+    b.soon()
+    vi.advanceTimersByTime(0)
+    expect(sent).toEqual([[0], [1, 2], [3], [4]])
+    vi.advanceTimersByTime(20)
+    expect(sent).toHaveLength(4)
   })
 
   it('window 0: one message a turn, however fast', () => {

@@ -32,7 +32,7 @@ describe('text checks in a checker process', () => {
   let allow: TextSecurity
   let refuse: TextSecurity
 
-  function start(timeoutMs: number): CheckerProcess {
+  function start(timeoutMs: number, batchMs = 1): CheckerProcess {
     registry = new Registry()
     const settings: CheckerSettings = {
       api: { appId: 'wxapp', secret: 'secret', apiBase: fake.url, timeoutMs: 2000, refreshAheadMs: 300_000, lockMs: 10_000, retryMax: 0, retryBaseMs: 5 },
@@ -40,7 +40,7 @@ describe('text checks in a checker process', () => {
       checksPerMin: 1000,
       cacheMax: 0,
       cacheTtlMs: 60_000,
-      batchMs: 1,
+      batchMs,
       store: { kind: 'memory' },
       logLevel: 'silent',
     }
@@ -109,6 +109,29 @@ describe('text checks in a checker process', () => {
     expect(text).toMatch(/^wechat_calls_total\{api="msg_sec_check",outcome="ok"\} [1-9]\d*$/m)
     expect(text).toMatch(/^wechat_text_checks_total\{suggest="pass"\} [1-9]\d*$/m)
     expect(text).toMatch(/^wechat_token_refreshes_total\{reason="missing"\} 1$/m)
+  })
+
+  it("a frame's verdicts leave once all its texts are answered, without waiting for the window", async () => {
+    // A window of ten minutes: a verdict that waited for it would not come within the test.
+    const windowed = start(600_000, 600_000)
+    try {
+      await windowed.ready()
+      let release = () => {}
+      const held = new Promise<void>((resolve) => (release = resolve))
+      fake.setDefault('/wxa/msg_sec_check', async (call) => {
+        if ((call.body as { content: string }).content === 'slow') await held
+        return PASS
+      })
+      // One frame of two texts. The first verdict leaves at the end of its turn (none left before
+      // it); the second comes after that message, within its window.
+      const fast = windowed.verdict('ann', 'fast')
+      const slow = windowed.verdict('ann', 'slow')
+      expect(await fast).toEqual({ suggest: 'pass', label: 100 })
+      release()
+      expect(await slow).toEqual({ suggest: 'pass', label: 100 })
+    } finally {
+      await windowed.close()
+    }
   })
 
   it('a killed process: texts in flight and texts until its restart are unavailable, allowed and listed or refused; the restarted one checks', async () => {
