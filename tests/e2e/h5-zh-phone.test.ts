@@ -106,6 +106,23 @@ function toNextMidnight(page: Page): Promise<number> {
   })
 }
 
+/**
+ * 小明 makes an untitled group with 司马相如 and 王五 (ids from `prefix`), sees it named "司马相如、王五"
+ * in its header, says `text` in it and goes back to the conversation list.
+ */
+async function inUntitledGroup(prefix: string, text: string): Promise<User> {
+  const me = await login(uid(`${prefix}a`), '小明')
+  const b = uid(`${prefix}b`)
+  const c = uid(`${prefix}c`)
+  await login(b, '司马相如')
+  await login(c, '王五')
+  await openChatWith(me, [b, c])
+  await expect.poll(() => me.page.locator('.ch-title:visible').innerText()).toBe('司马相如、王五')
+  await send(me, text)
+  await me.page.goBack()
+  return me
+}
+
 describe('a Chinese user on a phone', () => {
   it('a long URL wraps inside its bubble, clear of the avatar and inside the screen', async () => {
     const { me } = await inOneToOne('url')
@@ -130,16 +147,7 @@ describe('a Chinese user on a phone', () => {
   })
 
   it('an untitled group is named with "、" between the members, in its header and in the list', async () => {
-    const a = uid('grpa')
-    const b = uid('grpb')
-    const c = uid('grpc')
-    const me = await login(a, '小明')
-    await login(b, '司马相如')
-    await login(c, '王五')
-    await openChatWith(me, [b, c])
-    await expect.poll(() => me.page.locator('.ch-title:visible').innerText()).toBe('司马相如、王五')
-    await send(me, '周六爬山？')
-    await me.page.goBack()
+    const me = await inUntitledGroup('grp', '周六爬山？')
     await me.page.locator('.cr .cr-n').first().waitFor()
     await settled(me.page)
     await me.page.screenshot({ path: path.join(SHOTS, 'group-list-375.png') })
@@ -148,15 +156,7 @@ describe('a Chinese user on a phone', () => {
   })
 
   it("a group's avatar in the list shows its members' faces as WeChat does: one on top, two below", async () => {
-    const a = uid('facea')
-    const b = uid('faceb')
-    const c = uid('facec')
-    const me = await login(a, '小明')
-    await login(b, '司马相如')
-    await login(c, '王五')
-    await openChatWith(me, [b, c])
-    await send(me, '人齐了吗')
-    await me.page.goBack()
+    const me = await inUntitledGroup('face', '人齐了吗')
     const row = `.cr:has(.cr-n:text("司马相如、王五"))`
     await me.page.locator(`${row} .avg`).waitFor()
     await onEachPhone(me, 'group-avatar', async () => {
