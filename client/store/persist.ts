@@ -47,6 +47,7 @@ const Pending = v.object({
   ts: v.number(),
   status: v.optional(v.picklist(['sending', 'failed'])),
   error: v.optional(v.string()),
+  failedPlace: v.optional(v.object({ after: v.number(), behind: v.pipe(v.array(v.string()), v.maxLength(20)) })),
   upload: v.optional(
     v.object({
       localPath: v.string(),

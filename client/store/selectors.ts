@@ -43,9 +43,68 @@ export function isOwn(m: ChatMessage, me: UserId | undefined): boolean {
   return m.from === me
 }
 
+/** An own message the server did not store and that is not being sent: refused, or its upload failed. */
+export function failedForGood(m: ChatMessage): boolean {
+  return m.seq === undefined && (m.status === 'failed' || m.upload?.failure !== undefined)
+}
+
+/**
+ * The messages as the chat shows them: the held list (confirmed by seq, then own pending ones,
+ * shared/src/merge.ts) with each message that failed for good moved to its place (failedPlace):
+ * after the confirmed seq it followed when it failed and after the own messages sent before it,
+ * once those are confirmed or placed too. One of those still under way keeps it below, at the end,
+ * where it was. Newer messages then arrive below it, as in WeChat. The list itself when none is.
+ */
+export function inPlace(list: readonly ChatMessage[]): readonly ChatMessage[] {
+  let first = list.length
+  while (first > 0 && list[first - 1]!.seq === undefined) first--
+  let any = false
+  for (let i = first; i < list.length && !any; i++) any = list[i]!.failedPlace !== undefined && failedForGood(list[i]!)
+  if (!any) return list
+  // The seqs of the confirmed messages a failed one was sent after.
+  const named = new Set<string>()
+  for (let i = first; i < list.length; i++) for (const cid of list[i]!.failedPlace?.behind ?? []) named.add(cid)
+  const seqOf = new Map<string, number>()
+  for (let i = first - 1; i >= 0 && seqOf.size < named.size; i--) {
+    const m = list[i]!
+    if (named.has(m.cid)) seqOf.set(m.cid, m.seq!)
+  }
+  const out = list.slice(0, first)
+  const tail: ChatMessage[] = []
+  const atEnd = new Set<string>()
+  const placedAfter = new Map<string, number>()
+  for (let i = first; i < list.length; i++) {
+    const m = list[i]!
+    const place = failedForGood(m) ? m.failedPlace : undefined
+    let after = place?.after ?? 0
+    let blocked = place === undefined
+    for (const cid of place?.behind ?? []) {
+      if (atEnd.has(cid)) blocked = true
+      after = Math.max(after, seqOf.get(cid) ?? placedAfter.get(cid) ?? 0)
+    }
+    if (blocked) {
+      atEnd.add(m.cid)
+      tail.push(m)
+      continue
+    }
+    placedAfter.set(m.cid, after)
+    // Before the first confirmed message above `after`: after those placed there already.
+    let at = out.length
+    for (let j = 0; j < out.length; j++) {
+      const seq = out[j]!.seq
+      if (seq !== undefined && seq > after) {
+        at = j
+        break
+      }
+    }
+    out.splice(at, 0, m)
+  }
+  return out.concat(tail)
+}
+
 /** sending -> sent -> delivered -> read, or failed. */
 export function displayStatus(m: ChatMessage, peers: PeerMarks | undefined): DisplayStatus {
-  if (m.seq === undefined) return m.status === 'failed' || m.upload?.failure ? 'failed' : 'sending'
+  if (m.seq === undefined) return failedForGood(m) ? 'failed' : 'sending'
   if (peers && peers.read >= m.seq) return 'read'
   if (peers && peers.delivered >= m.seq) return 'delivered'
   return 'sent'

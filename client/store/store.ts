@@ -16,7 +16,8 @@ import {
   type User,
   type UserId,
 } from '@chat/shared'
-import type { ChatMessage, ChatState, OlderState, PeerMarks, UploadProgress } from './types'
+import type { ChatMessage, ChatState, FailedPlace, OlderState, PeerMarks, UploadProgress } from './types'
+import { failedForGood } from './selectors'
 import { applyGroupChanges, keepEnded, stillEnded, unlistedGroups } from './groups'
 import type { ConnectionStatus } from '../net/connection'
 import { markMentions } from './reply'
@@ -152,12 +153,27 @@ export function patchPending(
   const i = findPending(list, cid)
   if (i < 0) return s
   const m = list[i]!
-  const changed = patch(m)
+  let changed = patch(m)
   if (changed === m) return s
+  // Failing for good: the message keeps the place it has now (selectors.inPlace), below what was
+  // confirmed and below its own messages still under way before it, while newer ones arrive below.
+  if (failedForGood(changed) && !failedForGood(m)) changed = { ...changed, failedPlace: placeOf(list, i) }
   const copy = list.slice()
   copy[i] = changed
   return { ...s, messages: { ...s.messages, [conv]: copy } }
 }
+
+/** The place of the pending message at `i`: after the last confirmed seq and the pending ones before it (at most FAILED_BEHIND_MAX). */
+function placeOf(list: readonly ChatMessage[], i: number): FailedPlace {
+  let first = i
+  while (first > 0 && list[first - 1]!.seq === undefined) first--
+  const behind: string[] = []
+  for (let j = Math.max(first, i - FAILED_BEHIND_MAX); j < i; j++) behind.push(list[j]!.cid)
+  return { after: first > 0 ? list[first - 1]!.seq! : 0, behind }
+}
+
+/** Most own messages before a failed one that its place remembers. */
+const FAILED_BEHIND_MAX = 20
 
 export function removePending(s: ChatState, conv: ConvId, cid: string): ChatState {
   const list = s.messages[conv]

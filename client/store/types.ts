@@ -63,8 +63,20 @@ export interface ChatMessage {
   readonly status?: 'sending' | 'failed'
   /** Error code when `failed`. */
   readonly error?: string
+  /**
+   * Where a message that failed for good stays in the chat (selectors.inPlace): after the confirmed
+   * seq `after` and after its own messages sent before it (`behind`, their cids), as WeChat keeps a
+   * failed message where it was sent while newer ones arrive below it. Set when it fails.
+   */
+  readonly failedPlace?: FailedPlace
   /** Image/file upload state, while it matters (kept after the ack for the local preview). */
   readonly upload?: UploadProgress
+}
+
+/** A failed message's place in the chat (ChatMessage.failedPlace). */
+export interface FailedPlace {
+  readonly after: number
+  readonly behind: readonly string[]
 }
 
 /** Highest seq any other member's device holds (`delivered`) and has read (`read`). */

@@ -480,6 +480,19 @@ describe('a Chinese user on a phone', () => {
     await expect.poll(() => preview.innerText()).toBe('再发一次？')
     await settled(me.page)
     await me.page.screenshot({ path: path.join(SHOTS, 'list-after-failed-375.png') })
+    // In the chat my refused file stays where I sent it, as WeChat keeps it: her two messages,
+    // newer, are below it, all on screen.
+    await me.page.locator('.cr').first().click()
+    const rows = ['.ln:has(.rf)', '.ln:has(.bt:text("文件没收到"))', '.ln:has(.bt:text("再发一次？"))']
+    for (const row of rows) await me.page.locator(row).waitFor()
+    await settled(me.page)
+    await me.page.screenshot({ path: path.join(SHOTS, 'chat-after-failed-375.png') })
+    const [file, first, last] = await Promise.all(rows.map((row) => rect(me.page, row)))
+    expect(file!.bottom).toBeLessThanOrEqual(first!.top + 1)
+    expect(first!.bottom).toBeLessThanOrEqual(last!.top + 1)
+    const list = await rect(me.page, '#msgs')
+    expect(file!.top).toBeGreaterThanOrEqual(list.top)
+    expect(last!.bottom).toBeLessThanOrEqual(list.bottom + 1)
     expect(me.errors).toEqual([])
   })
 })

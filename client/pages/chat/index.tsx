@@ -20,7 +20,7 @@ import type { ListView } from '../../list/virtual-list'
 import { client, moderation, store } from '../../services'
 import { reportMessageFromMenu } from '../../components/report'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
-import { convTitle, displayStatus, hasOlder, otherMember, systemText, typingUsers } from '../../store/selectors'
+import { convTitle, displayStatus, hasOlder, inPlace, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
 import { localQuote } from '../../store/reply'
 import { setReply } from '../../store/compose'
@@ -107,7 +107,9 @@ function ChatHeader({ conv }: { conv: ConvId }) {
 
 function Messages({ conv }: { conv: ConvId }) {
   const gate = useGate()
-  const messages = useStore(gate, (s) => s.messages[conv] ?? EMPTY)
+  const held = useStore(gate, (s) => s.messages[conv] ?? EMPTY)
+  // As shown: a message that failed for good keeps its place while newer ones arrive below it.
+  const messages = useMemo(() => inPlace(held), [held])
   const me = useStore(gate, (s) => s.me?.id)
   const c = useStore(gate, (s) => s.convs[conv])
   // A group's marks are the highest seq any one member reached (store.ts applyReceipt): "已读" there
@@ -193,7 +195,7 @@ function Messages({ conv }: { conv: ConvId }) {
   if (view && firstUnread >= 0 && view.firstVisible >= 0 && view.firstVisible <= firstUnread) unreadSeen.current = true
   // The first unread message is not held yet (more were unread than the sync brought): page back.
   const unreadNotLoaded =
-    firstUnread < 0 && (unreadAtOpen.current?.count ?? 0) > 0 && hasOlder(messages, c) && (messages[0]?.seq ?? 0) > (unreadAtOpen.current?.after ?? 0) + 1
+    firstUnread < 0 && (unreadAtOpen.current?.count ?? 0) > 0 && hasOlder(held, c) && (held[0]?.seq ?? 0) > (unreadAtOpen.current?.after ?? 0) + 1
   // A fixed count (what was unread at open): the pill does not re-render as rows go by.
   const unreadAbove =
     !unreadSeen.current && view && (unreadNotLoaded || (firstUnread >= 0 && firstUnread < view.firstVisible)) ? unreadAtOpen.current?.count ?? 0 : 0
@@ -222,7 +224,7 @@ function Messages({ conv }: { conv: ConvId }) {
   // ---- quotes: a tapped one scrolls to its original (quotes.ts); one's own new message shows at the end
   const { recalled, onQuote, highlight } = useQuoteJump(conv, messages, list, me)
 
-  const canLoadOlder = hasOlder(messages, c) && connected && !ended
+  const canLoadOlder = hasOlder(held, c) && connected && !ended
   useEffect(() => {
     if (!view || older === 'loading' || !canLoadOlder) return
     if (view.firstVisible >= 0 && view.firstVisible < 8) client.loadOlder(conv).catch(() => undefined)
