@@ -2,7 +2,7 @@
 const benchPages = process.env.CHAT_BENCH_PAGES === '1' ? ['bench/naive/index'] : []
 
 export default defineAppConfig({
-  pages: ['pages/index/index', 'pages/chat/index', 'pages/new/index', 'pages/login/index', 'pages/contacts/index', 'pages/group/index', ...benchPages],
+  pages: ['pages/index/index', 'pages/chat/index', 'pages/new/index', 'pages/login/index', 'pages/contacts/index', 'pages/group/index', 'pages/dm/index', ...benchPages],
   window: {
     backgroundTextStyle: 'dark',
     navigationBarBackgroundColor: '#ededed',

@@ -2,13 +2,16 @@
  * Pin and mute in the built mini-program (dist/weapp-harness) under the fake host, against a real
  * BFF: a long press on a row opens WeChat's action sheet and pins the chat to the top of the list;
  * a mute set on another of the user's devices reaches this one by the server's push: the row's
- * count becomes a dot with the struck bell, and the title's total leaves it out.
+ * count becomes a dot with the struck bell, and the title's total leaves it out. A 1:1 chat's status
+ * line opens its info page (聊天信息), whose mute switch does the same and whose 投诉 reports the person.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startBff, type TestBff } from './bff'
 import { hostFor, waitFor } from './harness'
 import { devLogin } from '../../bff/test/support/client'
 import { Peer } from './peer'
+import { en } from '../../client/i18n/messages'
+import { REPORT_REASONS } from '../../client/net/moderation'
 import type { MiniHost, TaroNode } from './weapp-host'
 
 let bff: TestBff
@@ -68,5 +71,34 @@ describe('pin and mute in the weapp build', () => {
     expect(has(h.byId(`conv-${toCat}`), 'cr-mute')).toBe(true)
     expect(has(h.byId(`conv-${toBob}`), 'badge')).toBe(true)
     await waitFor(() => h.titles.at(-1) === 'Chats (1)', 'the total without the muted chat')
+  })
+
+  it('a 1:1 chat’s status line opens its info page (聊天信息): the person, mute for the list’s row, report', async () => {
+    const auth = await devLogin(bff.url, 'wdann', 'Ann')
+    const dan = await Peer.connect(bff.url, 'wddan', 'Dan')
+    peers.push(dan)
+    const toDan = (await dan.direct('wdann')).id
+    await dan.say(toDan, 'from Dan')
+    const h = (host = hostFor(bff.url, auth))
+    h.launch()
+    h.open('pages/index/index')
+    await waitFor(() => h.byId(`conv-${toDan}`) !== undefined, 'Dan’s row')
+    h.tap(`conv-${toDan}`)
+    // No native navigation bar of ours on weapp: the line under it is the way in.
+    await waitFor(() => h.top?.route === 'pages/chat/index' && h.byId('dm-info') !== undefined, 'the chat’s line')
+    h.tap('dm-info')
+    await waitFor(() => h.top?.route === 'pages/dm/index' && h.text(h.tree()).includes('Dan'), 'the info page with Dan')
+    for (const id of ['dm-mute', 'dm-pin', 'dm-report']) expect(h.byId(id), id).toBeDefined()
+    // (The weapp template names a Switch's `checked` p0.)
+    expect(h.byId('dm-mute')?.p0).toBe(false)
+    h.fire('dm-mute', 'change', { value: true })
+    await waitFor(() => h.byId('dm-mute')?.p0 === true, 'the switch on')
+    h.sheetTaps.push(0)
+    h.tap('dm-report')
+    await waitFor(() => h.toasts.includes(en['report.done']), 'the report notice')
+    expect(h.sheets.at(-1)).toEqual(REPORT_REASONS.map((r) => en[`report.reason.${r}`]))
+    h.back()
+    h.back()
+    await waitFor(() => has(h.byId(`conv-${toDan}`), 'cr-mute'), 'the muted mark on Dan’s row')
   })
 })

@@ -57,8 +57,11 @@ export default function ChatPage() {
 function ChatHeader({ conv }: { conv: ConvId }) {
   const gate = useGate()
   const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id, t) : ''))
-  // The members line of a group opens its info page (members, roles, add, remove, leave...).
-  const isGroup = useStore(gate, (s) => s.convs[conv]?.kind === 'group')
+  // The members line of a group opens its info page (members, roles, add, remove, leave...); a 1:1
+  // chat's info page (the person, mute, pin, report) opens from "⋯" on h5, from the line on weapp.
+  const kind = useStore(gate, (s) => s.convs[conv]?.kind)
+  const isGroup = kind === 'group'
+  const openDirect = () => goTo(`/pages/dm/index?conv=${encodeURIComponent(conv)}`)
   useEffect(() => {
     if (title) void Taro.setNavigationBarTitle({ title })
     else setPageTitle('title.chat')
@@ -79,8 +82,16 @@ function ChatHeader({ conv }: { conv: ConvId }) {
     if (!p || s.conn.state !== 'connected') return NO_LINE
     return { text: p.online ? t('chat.online') : lastSeen(p.lastSeen, Date.now(), t), typing: false }
   }))
+  // weapp has a native navigation bar: a 1:1 chat's line is its way into the info page, so it says
+  // so when there is no presence to show.
+  const text = !isH5 && kind === 'direct' && !line.text ? t('dm.info') : line.text
+  const lineLink = isGroup
+    ? { id: 'group-info', label: t('group.info'), open: () => goTo(`/pages/group/index?conv=${encodeURIComponent(conv)}`) }
+    : !isH5 && kind === 'direct'
+      ? { id: 'dm-info', label: t('dm.info'), open: openDirect }
+      : undefined
   // h5 has no native navigation bar: the title goes into the header there.
-  if (!isH5 && !line.text) return null
+  if (!isH5 && !text) return null
   return (
     <View className={isH5 ? 'ch ch-h5' : 'ch'}>
       {isH5 ? (
@@ -89,16 +100,16 @@ function ChatHeader({ conv }: { conv: ConvId }) {
             ‹
           </View>
           <Text className='ch-title'>{title}</Text>
+          {kind === 'direct' ? (
+            <View className='ch-more' id='dm-info' role='button' aria-label={t('dm.info')} onClick={openDirect}>
+              ⋯
+            </View>
+          ) : null}
         </View>
       ) : null}
-      {line.text ? (
-        <View
-          id={isGroup ? 'group-info' : undefined}
-          role={isGroup ? 'link' : undefined}
-          aria-label={isGroup ? t('group.info') : undefined}
-          onClick={isGroup ? () => goTo(`/pages/group/index?conv=${encodeURIComponent(conv)}`) : undefined}
-        >
-          <Text className={line.typing ? 'ch-t ch-typing' : 'ch-t'}>{line.text}</Text>
+      {text ? (
+        <View id={lineLink?.id} role={lineLink ? 'link' : undefined} aria-label={lineLink?.label} onClick={lineLink?.open}>
+          <Text className={line.typing ? 'ch-t ch-typing' : 'ch-t'}>{text}</Text>
         </View>
       ) : null}
     </View>
