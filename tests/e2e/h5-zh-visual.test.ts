@@ -114,7 +114,7 @@ describe('a Chinese user on a small phone', () => {
     expect(me.errors).toEqual([])
   })
 
-  it('解散群聊 at the end of group info is a full touch target', async () => {
+  it('解散群聊 at the end of group info is a full touch target; an untitled group\'s name field shows its name', async () => {
     const me = await login(uid('grp'), '小明')
     const b = uid('grpb')
     const c = uid('grpc')
@@ -129,6 +129,8 @@ describe('a Chinese user on a small phone', () => {
       expect(leave.right).toBeLessThanOrEqual(width)
       expect(await me.page.locator('#group-dissolve').innerText()).toBe('解散群聊')
     })
+    // The name field of this untitled group shows the name the header shows, not an empty box.
+    expect(await me.page.locator('#group-title input').getAttribute('placeholder')).toBe('司马相如、王五')
     expect(me.errors).toEqual([])
   })
 
