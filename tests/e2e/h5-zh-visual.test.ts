@@ -95,7 +95,7 @@ describe('a Chinese user on a small phone', () => {
     expect(me.errors).toEqual([])
   })
 
-  it('a friend request\'s 接受 and 拒绝 are full touch targets, side by side in the row', async () => {
+  it('a friend request\'s 接受 and 拒绝 are full touch targets, side by side in the row, and so is 返回', async () => {
     const meId = uid('req')
     const me = await login(meId, '小明')
     const zhao = await Peer.connect(suite.bff.url, uid('reqz'), '赵六')
@@ -110,6 +110,8 @@ describe('a Chinese user on a small phone', () => {
       expect(decline.tall).toBeGreaterThanOrEqual(TOUCH)
       expect(decline.right).toBeLessThanOrEqual(accept.left)
       expect(accept.right).toBeLessThanOrEqual(width)
+      // The header's back arrow (返回) too: the whole height of the header.
+      expect((await touchTarget(me.page, '.hh-back')).tall).toBeGreaterThanOrEqual(TOUCH)
     })
     expect(me.errors).toEqual([])
   })
