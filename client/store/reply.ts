@@ -64,13 +64,14 @@ export function recalledSeqs(list: readonly ChatMessage[]): ReadonlySet<number> 
 }
 
 /**
- * The line a quote shows: "Name: snippet", "[图片]"... or "引用的消息已撤回" when the original is
- * recalled (the server scrubbed the quote, or this device knows it from a `recall` event): the
- * content of a recalled original is never shown, whatever the quote held still says.
+ * The line a quote shows: "Name: snippet" ("名字：摘要" in Chinese, the list previews' colon),
+ * "[图片]"... or "引用的消息已撤回" when the original is recalled (the server scrubbed the quote, or
+ * this device knows it from a `recall` event): the content of a recalled original is never shown,
+ * whatever the quote held still says.
  */
 export function quoteLine(q: ReplyQuote, recalled: boolean, tr: Translate, nameOf: (id: UserId) => string): string {
   if (recalled || q.kind === 'retracted') return tr('chat.quoteRecalled')
-  return `${nameOf(q.from)}: ${quoteWhat(q, tr)}`
+  return `${tr('list.from', { name: nameOf(q.from) })}${quoteWhat(q, tr)}`
 }
 
 /** What a quote shows of its original: the snippet, or "[图片]" / "[文件]" / "[语音]". */

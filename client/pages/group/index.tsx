@@ -19,6 +19,7 @@ import { usePageGate } from '../../hooks'
 import { client } from '../../services'
 import type { RequestFrame } from '../../net/chat-client'
 import { GateProvider, useGate, useStore } from '../../store/react'
+import { convTitle } from '../../store/selectors'
 import '../contacts/index.css'
 import './index.css'
 
@@ -49,7 +50,8 @@ function GroupInfo({ conv }: { conv: string }) {
   const gate = useGate()
   const me = useStore(gate, (s) => s.me?.id)
   const connected = useStore(gate, (s) => s.conn.state === 'connected')
-  const title = useStore(gate, (s) => s.convs[conv]?.title ?? '')
+  // Untitled: the name the header and the list show ("张三、李四"), as the field's placeholder.
+  const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id, t) : ''))
   // Any change of the group (a system message arrived) reloads the members.
   const lastSeq = useStore(gate, (s) => s.convs[conv]?.lastSeq ?? 0)
   const [members, setMembers] = useState<Member[]>([])

@@ -33,15 +33,15 @@ describe('quotes', () => {
     expect(localQuote(image)).toEqual({ seq: 4, from: 'bob', kind: 'image' })
     const voice = { ...msg(8, BOB.id, G), kind: 'voice' as const, body: { fileId: 'f2', name: 'v.m4a', size: 1, mime: 'audio/mp4', url: '/v', duration: 3000 } }
     expect(localQuote(voice)).toEqual({ seq: 8, from: 'bob', kind: 'voice' })
-    expect(quoteLine({ seq: 8, from: 'bob', kind: 'voice' }, false, zh, names)).toBe('Bob: [语音]')
+    expect(quoteLine({ seq: 8, from: 'bob', kind: 'voice' }, false, zh, names)).toBe('Bob：[语音]')
     expect(localQuote({ cid: 'c', from: 'alice', conv: G, kind: 'text', body: { text: 'pending' }, ts: 1 })).toBeUndefined()
     expect(localQuote({ ...msg(5, BOB.id, G), kind: 'recalled', body: { by: 'sender', at: 1 } })).toBeUndefined()
   })
 
-  it('shows "Name: snippet", and the recalled notice once the original is known recalled, whatever the quote still holds', () => {
+  it('shows "Name: snippet" ("名字：摘要" in Chinese), and the recalled notice once the original is known recalled, whatever the quote still holds', () => {
     const q: ReplyQuote = { seq: 1, from: 'bob', kind: 'text', snippet: 'the secret' }
     expect(quoteLine(q, false, en, names)).toBe('Bob: the secret')
-    expect(quoteLine({ seq: 2, from: 'bob', kind: 'image' }, false, zh, names)).toBe('Bob: [图片]')
+    expect(quoteLine({ seq: 2, from: 'bob', kind: 'image' }, false, zh, names)).toBe('Bob：[图片]')
     expect(quoteLine(q, true, zh, names)).toBe('引用的消息已撤回')
     expect(quoteLine({ seq: 1, from: 'bob', kind: 'retracted' }, false, en, names)).toBe('Quoted message was recalled')
     // Recalled: a tombstone held, or a `recall` event naming a message not held.

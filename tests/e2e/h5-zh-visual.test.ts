@@ -1,0 +1,205 @@
+/**
+ * What a Chinese-speaking user sees on a small phone (320x568 and 375x667, deviceScaleFactor 2) in
+ * the h5 build, against the built BFF: each case measures, in CSS px or in text, a flaw found by
+ * walking the app in Chinese. Screenshots go to test-results/zh-visual/.
+ */
+import path from 'node:path'
+import { randomId, type ServerFrame } from '@chat/shared'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { loginAs, openChatWith, settled, type BrowserUser as User } from './browser'
+import { ROOT } from './build'
+import { Peer } from './peer'
+import { useH5Suite } from './suite'
+
+const SHOTS = path.join(ROOT, 'test-results/zh-visual')
+
+const suite = useH5Suite(SHOTS)
+
+/** The two small phones: an iPhone SE (1st generation) and an iPhone 8 (CSS px). */
+const PHONES = [
+  { width: 320, height: 568 },
+  { width: 375, height: 667 },
+] as const
+
+/** The smallest touch target a primary action may have, CSS px (Apple's HIG). */
+const TOUCH = 44
+
+let n = 0
+/** A user id unique to this run of the file. */
+const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
+
+const CHINESE = { locale: 'zh-CN', timezoneId: 'Asia/Shanghai' } as const
+
+/** Logged in with a Chinese browser in China's time zone, on the first phone. */
+async function login(id: string, name: string): Promise<User> {
+  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, CHINESE.locale, { timezoneId: CHINESE.timezoneId })
+  await u.page.setViewportSize(PHONES[0])
+  return u
+}
+
+/** Each phone in turn: resized, laid out, screenshot, then `check`. */
+async function onEachPhone(page: Page, shot: string, check: (width: number) => Promise<void>): Promise<void> {
+  for (const phone of PHONES) {
+    await page.setViewportSize(phone)
+    await settled(page)
+    await page.screenshot({ path: path.join(SHOTS, `${shot}-${phone.width}.png`) })
+    await check(phone.width)
+  }
+}
+
+/**
+ * How tall a finger's target `selector` is, CSS px: the run of points down the vertical line through
+ * its centre where a tap lands on it (the element or anything inside it, its pseudo-elements too).
+ * Also its box, to check it is on screen. Scrolled to the middle of the screen first.
+ */
+async function touchTarget(page: Page, selector: string): Promise<{ tall: number; left: number; right: number }> {
+  await page.locator(selector).first().evaluate((el) => el.scrollIntoView({ block: 'center' }))
+  await settled(page)
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    const x = r.left + r.width / 2
+    let tall = 0
+    for (let y = Math.floor(r.top - 40); y <= Math.ceil(r.bottom + 40); y++) {
+      const hit = document.elementFromPoint(x, y)
+      if (hit && (hit === el || el.contains(hit))) tall++
+    }
+    return { tall, left: r.left, right: r.right }
+  })
+}
+
+describe('a Chinese user on a small phone', () => {
+  it('the login button is a full touch target (44 CSS px tall) on both phones', async () => {
+    const ctx = await suite.browser.newContext({ viewport: PHONES[0], deviceScaleFactor: 2, locale: CHINESE.locale, timezoneId: CHINESE.timezoneId })
+    const page = await ctx.newPage()
+    await page.goto(`${suite.bff.url}/`)
+    await page.locator('#login-user input').fill(uid('lgn'))
+    await onEachPhone(page, 'login-button', async (width) => {
+      const go = await touchTarget(page, '#login-go')
+      expect(go.tall).toBeGreaterThanOrEqual(TOUCH)
+      expect(go.left).toBeGreaterThan(0)
+      expect(go.right).toBeLessThanOrEqual(width)
+      expect(await page.locator('#login-go').innerText()).toBe('登录')
+    })
+    await ctx.close()
+  })
+
+  it('"+ 发起聊天" in the list is a full touch target, inside the screen', async () => {
+    const me = await login(uid('new'), '小明')
+    await onEachPhone(me.page, 'list-new-chat', async (width) => {
+      const add = await touchTarget(me.page, '#new-chat')
+      expect(add.tall).toBeGreaterThanOrEqual(TOUCH)
+      expect(add.right).toBeLessThanOrEqual(width)
+      expect(await me.page.locator('#new-chat').innerText()).toBe('+ 发起聊天')
+    })
+    expect(me.errors).toEqual([])
+  })
+
+  it('a friend request\'s 接受 and 拒绝 are full touch targets, side by side in the row, and so is 返回', async () => {
+    const meId = uid('req')
+    const me = await login(meId, '小明')
+    const zhao = await Peer.connect(suite.bff.url, uid('reqz'), '赵六')
+    suite.peers.push(zhao)
+    zhao.raw({ type: 'relation', rid: randomId(10), op: 'request', user: meId, note: '我是赵六，市场部的，想加你为好友方便沟通工作。' })
+    await me.page.locator('#open-contacts').click()
+    await me.page.locator(`[id="accept-${zhao.id}"]`).waitFor()
+    await onEachPhone(me.page, 'contacts-request', async (width) => {
+      const accept = await touchTarget(me.page, `[id="accept-${zhao.id}"]`)
+      const decline = await touchTarget(me.page, `[id="decline-${zhao.id}"]`)
+      expect(accept.tall).toBeGreaterThanOrEqual(TOUCH)
+      expect(decline.tall).toBeGreaterThanOrEqual(TOUCH)
+      expect(decline.right).toBeLessThanOrEqual(accept.left)
+      expect(accept.right).toBeLessThanOrEqual(width)
+      // The header's back arrow (返回) too: the whole height of the header.
+      expect((await touchTarget(me.page, '.hh-back')).tall).toBeGreaterThanOrEqual(TOUCH)
+    })
+    expect(me.errors).toEqual([])
+  })
+
+  it('解散群聊 at the end of group info is a full touch target; an untitled group\'s name field shows its name', async () => {
+    const me = await login(uid('grp'), '小明')
+    const b = uid('grpb')
+    const c = uid('grpc')
+    await login(b, '司马相如')
+    await login(c, '王五')
+    await openChatWith(me, [b, c])
+    await me.page.locator('#group-info').click()
+    await me.page.locator('#group-dissolve').waitFor()
+    await onEachPhone(me.page, 'group-end', async (width) => {
+      const leave = await touchTarget(me.page, '#group-dissolve')
+      expect(leave.tall).toBeGreaterThanOrEqual(TOUCH)
+      expect(leave.right).toBeLessThanOrEqual(width)
+      expect(await me.page.locator('#group-dissolve').innerText()).toBe('解散群聊')
+    })
+    // The name field of this untitled group shows the name the header shows, not an empty box.
+    expect(await me.page.locator('#group-title input').getAttribute('placeholder')).toBe('司马相如、王五')
+    expect(me.errors).toEqual([])
+  })
+
+  it('the composer\'s + and 发送 are full touch targets, inside the composer bar, clear of the input', async () => {
+    const me = await login(uid('cmp'), '小明')
+    const her = uid('cmph')
+    await login(her, '小红')
+    await openChatWith(me, [her])
+    const inBar = async (selector: string) => {
+      const target = await touchTarget(me.page, selector)
+      // Its target stays in the composer: a tap just above it lands on the chat, not on the button.
+      const above = await me.page.locator(selector).evaluate((el) => {
+        const top = document.querySelector('.cp')!.getBoundingClientRect().top
+        const r = el.getBoundingClientRect()
+        const hit = document.elementFromPoint(r.left + r.width / 2, top - 1)
+        return hit !== null && (hit === el || el.contains(hit))
+      })
+      // A tap on the input's right edge still lands in the input, not on the button beside it.
+      const edge = await me.page.locator('#composer').evaluate((el) => {
+        const r = el.getBoundingClientRect()
+        const hit = document.elementFromPoint(r.right - 1, r.top + r.height / 2)
+        return hit !== null && (hit === el || el.contains(hit))
+      })
+      return { ...target, above, edge }
+    }
+    await onEachPhone(me.page, 'composer', async (width) => {
+      const plus = await inBar('#attach')
+      expect(plus.tall).toBeGreaterThanOrEqual(TOUCH)
+      expect(plus.right).toBeLessThanOrEqual(width)
+      expect(plus.edge).toBe(true)
+      expect(plus.above).toBe(false)
+    })
+    await me.page.locator('#attach').click()
+    await me.page.locator('.cp-panel').waitFor()
+    await onEachPhone(me.page, 'composer-open', async () => {
+      // Turned to ×, it is as tall a target.
+      expect((await inBar('#attach')).tall).toBeGreaterThanOrEqual(TOUCH)
+    })
+    await me.page.locator('#composer textarea').fill('好的')
+    await onEachPhone(me.page, 'composer-send', async (width) => {
+      const send = await inBar('#send')
+      expect(send.tall).toBeGreaterThanOrEqual(TOUCH)
+      expect(send.right).toBeLessThanOrEqual(width)
+      expect(send.edge).toBe(true)
+      expect(send.above).toBe(false)
+      expect(await me.page.locator('#send').innerText()).toBe('发送')
+    })
+    expect(me.errors).toEqual([])
+  })
+
+  it('a reply\'s quote says "小红：…" with the Chinese colon, as the list\'s preview does', async () => {
+    const meId = uid('qt')
+    const me = await login(meId, '小明')
+    const hong = await Peer.connect(suite.bff.url, uid('qth'), '小红')
+    suite.peers.push(hong)
+    const conv = (await hong.direct(meId)).id
+    const first = await hong.say(conv, '明天上午十点的会议改到下午三点了')
+    const cid = randomId(21)
+    const from = hong.frames.length
+    hong.raw({ type: 'send', cid, conv, kind: 'text', body: { text: '地点不变', reply: { seq: first.seq } } })
+    await hong.next<Extract<ServerFrame, { type: 'ack' }>>((f) => f.type === 'ack' && f.cid === cid, 10_000, from)
+    await me.page.locator('.cr', { hasText: '小红' }).click()
+    const quote = me.page.locator('#msgs .qt-t').first()
+    await quote.waitFor()
+    await onEachPhone(me.page, 'quote', async () => {
+      expect(await quote.innerText()).toBe('小红：明天上午十点的会议改到下午三点了')
+    })
+    expect(me.errors).toEqual([])
+  })
+})
