@@ -188,6 +188,24 @@ describe('a Chinese user on a phone', () => {
     expect(me.errors).toEqual([])
   })
 
+  it('a long press on a text offers 复制 first, and it copies the text as sent', async () => {
+    const { me, her, meId } = await inOneToOne('cp')
+    const text = '明天上午十点，在公司楼下见 👋'
+    await send(me, text)
+    await her.page.context().grantPermissions(['clipboard-read', 'clipboard-write'])
+    await openChatWith(her, [meId])
+    const bubble = her.page.locator('#msgs .bt', { hasText: '明天上午十点' })
+    await bubble.waitFor()
+    await bubble.click({ button: 'right' })
+    const items = her.page.locator('.taro-actionsheet__cell:visible')
+    await items.first().waitFor()
+    expect((await items.allInnerTexts()).map((s) => s.trim())).toEqual(['复制', '回复', '删除', '投诉'])
+    await items.first().click()
+    await her.page.getByText('内容已复制').waitFor()
+    expect(await her.page.evaluate(() => navigator.clipboard.readText())).toBe(text)
+    expect(her.errors).toEqual([])
+  })
+
   it('a long file name shows on two lines of the card, above its size, not cut to one', async () => {
     const { me } = await inOneToOne('fil')
     const name = '2026年第三季度财务报告最终版本（修订稿）请在周五之前审阅.pdf'

@@ -52,7 +52,7 @@ describe('weapp reply under the fake host, real BFF', () => {
     const bubble = h.byClass('bx').find((n) => h.text(n).includes('Lunch at noon?'))!
     h.fire(String(bubble.sid), 'longpress')
     await waitFor(() => h.byId('reply-bar') && h.text(h.byId('reply-bar')).includes('Reply to Bob: Lunch at noon?'), 'the quote above the composer')
-    expect(h.sheets.at(-1)).toEqual(['Reply', 'Delete for me', 'Report'])
+    expect(h.sheets.at(-1)).toEqual(['Copy', 'Reply', 'Delete for me', 'Report'])
     h.input('composer', 'Noon works')
     await waitFor(() => h.byId('send'), 'the send button')
     const n = bob.frames.length

@@ -325,7 +325,7 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /**
- * A long press on a stored message: Reply (a message that can be quoted), Recall for one's own
+ * A long press on a stored message: Copy (a text), Reply (a message that can be quoted), Recall for one's own
  * while the server's RECALL_WINDOW_MS lasts (the server decides: a refusal is said in a toast),
  * Delete (for oneself, on all of one's devices), and Report for others'.
  */
@@ -337,17 +337,21 @@ async function messageActions(m: ChatMessage): Promise<void> {
   const quote = localQuote(m)
   // The window is the server's (welcome.limits.recallWindowMs), never a built-in one.
   const canRecall = client.canRecall(m, Date.now())
-  const actions: Array<'reply' | 'recall' | 'delete' | 'report'> = [
+  // WeChat's first item for a text: 复制 (its toast is the platform's, 内容已复制, on both builds).
+  const text = m.kind === 'text' && 'text' in m.body && typeof m.body.text === 'string' ? m.body.text : undefined
+  const actions: Array<'copy' | 'reply' | 'recall' | 'delete' | 'report'> = [
+    ...(text ? ['copy' as const] : []),
     ...(quote ? ['reply' as const] : []),
     ...(canRecall ? ['recall' as const] : []),
     'delete',
     ...(own ? [] : ['report' as const]),
   ]
-  const label = { reply: t('chat.reply'), recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
+  const label = { copy: t('chat.copy'), reply: t('chat.reply'), recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
   const picked = await Taro.showActionSheet({ itemList: actions.map((a) => label[a]) }).then(
     (r) => actions[r.tapIndex],
     () => undefined,
   )
+  if (picked === 'copy' && text !== undefined) return void (await Taro.setClipboardData({ data: text }).catch(() => undefined))
   if (picked === 'reply' && quote) return setReply(m.conv, quote)
   if (picked === 'report') return void (await reportMessageFromMenu(m))
   if (picked === 'delete') {
