@@ -202,4 +202,28 @@ describe('a Chinese user on a small phone', () => {
     })
     expect(me.errors).toEqual([])
   })
+
+  it('a recall reads "小红撤回了一条消息", no space after the name, in the chat and in the list', async () => {
+    const meId = uid('rc')
+    const me = await login(meId, '小明')
+    const hong = await Peer.connect(suite.bff.url, uid('rch'), '小红')
+    suite.peers.push(hong)
+    const conv = (await hong.direct(meId)).id
+    const said = await hong.say(conv, '发错了')
+    await me.page.locator('.cr', { hasText: '发错了' }).waitFor()
+    const rid = randomId(10)
+    const from = hong.frames.length
+    hong.raw({ type: 'recall', rid, conv, seq: said.seq })
+    await hong.next((f) => f.type === 'recall' && f.rid === rid, 10_000, from)
+    const preview = me.page.locator('.cr .cr-p', { hasText: '撤回了一条消息' })
+    await preview.waitFor()
+    expect(await preview.innerText()).toBe('小红撤回了一条消息')
+    await me.page.locator('.cr', { hasText: '小红' }).click()
+    const notice = me.page.locator('#msgs .rc', { hasText: '撤回了一条消息' })
+    await notice.waitFor()
+    await onEachPhone(me.page, 'recall-notice', async () => {
+      expect(await notice.innerText()).toBe('小红撤回了一条消息')
+    })
+    expect(me.errors).toEqual([])
+  })
 })

@@ -23,6 +23,19 @@ describe('catalogue', () => {
     }
   })
 
+  it('joins a person\'s name to a Chinese phrase with no space, as WeChat writes it ("小红撤回了一条消息")', () => {
+    // The placeholders that stand for people (a file's name, a number, a time keep their spacing).
+    const person = /\{(name|names|a|b)\}/
+    for (const [key, text] of Object.entries(CATALOGUES['zh-CN'])) {
+      if (!person.test(text)) continue
+      expect(text, key).not.toMatch(/[\u3000-\u9fff\uff00-\uffef] \{(name|names|a|b)\}|\{(name|names|a|b)\} [\u3000-\u9fff\uff00-\uffef]/)
+    }
+    expect(zh('chat.recalledOther', { name: '小红' })).toBe('小红撤回了一条消息')
+    expect(zh('chat.replyTo', { name: '小红', text: '好的' })).toBe('回复小红：好的')
+    expect(en('chat.recalledOther', { name: 'Ann' })).toBe('Ann recalled a message')
+    expect(en('chat.replyTo', { name: 'Ann', text: 'OK' })).toBe('Reply to Ann: OK')
+  })
+
   it('gives every code of the error table a sentence in both languages, not the server text', () => {
     for (const code of ERROR_CODES) {
       const zhText = errorSentence(zh, { code })

@@ -79,10 +79,11 @@ describe('recall in the store', () => {
     const theirs = { ...msg(4, 'bob'), kind: 'recalled' as const, body: { by: 'sender' as const, at: 1 } }
     const withdrawn = { ...msg(5, 'bob'), kind: 'recalled' as const, body: { by: 'moderation' as const, at: 1 } }
     expect(recallNotice(mine, zh, 'alice')).toBe('你撤回了一条消息')
-    expect(recallNotice(theirs, zh, 'alice', () => 'Bob')).toBe('Bob 撤回了一条消息')
+    // No space between the name and the phrase in Chinese ("小红撤回了一条消息"), as WeChat writes it.
+    expect(recallNotice(theirs, zh, 'alice', () => '小红')).toBe('小红撤回了一条消息')
     expect(recallNotice(theirs, en, 'alice', () => 'Bob')).toBe('Bob recalled a message')
     expect(recallNotice(mine, en, 'alice')).toBe('You recalled a message')
     expect(recallNotice(withdrawn, zh, 'alice')).toBe('一条消息因违反内容规范已被撤回')
-    expect(previewText(recall(6, 4), zh, 'alice', () => 'Bob')).toBe('Bob 撤回了一条消息')
+    expect(previewText(recall(6, 4), zh, 'alice', () => '小红')).toBe('小红撤回了一条消息')
   })
 })
