@@ -68,6 +68,32 @@ async function touchTarget(page: Page, selector: string): Promise<{ tall: number
   })
 }
 
+/** Where a tap down the vertical line through `selector`'s centre lands on it: the run's top and bottom, CSS px. */
+async function targetSpan(page: Page, selector: string): Promise<{ top: number; bottom: number }> {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    const x = r.left + r.width / 2
+    let top = Infinity
+    let bottom = -Infinity
+    for (let y = Math.floor(r.top - 40); y <= Math.ceil(r.bottom + 40); y++) {
+      const hit = document.elementFromPoint(x, y)
+      if (hit && (hit === el || el.contains(hit))) {
+        top = Math.min(top, y)
+        bottom = Math.max(bottom, y + 1)
+      }
+    }
+    return { top, bottom }
+  })
+}
+
+/** `selector`'s box, CSS px. */
+function box(page: Page, selector: string): Promise<{ left: number; top: number; right: number; bottom: number; width: number; height: number }> {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height }
+  })
+}
+
 describe('a Chinese user on a small phone', () => {
   it('the login button is a full touch target (44 CSS px tall) on both phones', async () => {
     const ctx = await suite.browser.newContext({ viewport: PHONES[0], deviceScaleFactor: 2, locale: CHINESE.locale, timezoneId: CHINESE.timezoneId })
@@ -199,6 +225,27 @@ describe('a Chinese user on a small phone', () => {
     await quote.waitFor()
     await onEachPhone(me.page, 'quote', async () => {
       expect(await quote.innerText()).toBe('小红：明天上午十点的会议改到下午三点了')
+    })
+    expect(me.errors).toEqual([])
+  })
+
+  it('the list header\'s 退出登录 and 通讯录 are full touch targets inside the header, drawn as the same light links', async () => {
+    const me = await login(uid('hdr'), '小明')
+    await onEachPhone(me.page, 'list-header', async (width) => {
+      const header = await box(me.page, '.tb')
+      for (const [selector, text] of [['#logout', '退出登录'], ['#open-contacts', '通讯录']] as const) {
+        expect((await touchTarget(me.page, selector)).tall).toBeGreaterThanOrEqual(TOUCH)
+        // The target stays in the header: a tap just under it lands on the list, not on the link.
+        const span = await targetSpan(me.page, selector)
+        expect(span.bottom).toBeLessThanOrEqual(header.bottom)
+        expect(await me.page.locator(selector).innerText()).toBe(text)
+        const drawn = await box(me.page, selector)
+        expect(drawn.right).toBeLessThanOrEqual(width)
+        // Drawn as it was: the text's line, no box around it.
+        expect(drawn.height).toBeLessThan(24)
+      }
+      // One row of actions under the name at 320 px, the name beside them at 375: no taller than that.
+      expect(header.height).toBeLessThanOrEqual(width === 320 ? 80 : 50)
     })
     expect(me.errors).toEqual([])
   })

@@ -74,7 +74,7 @@ function Toolbar() {
         >
           <Text>{t('settings.language')}</Text>
         </View>
-        <View className='tb-out' role='button' onClick={logout}>
+        <View className='tb-out' id='logout' role='button' onClick={logout}>
           <Text>{t('list.logout')}</Text>
         </View>
         <View
