@@ -250,6 +250,38 @@ describe('a Chinese user on a small phone', () => {
     expect(me.errors).toEqual([])
   })
 
+  it('the composer\'s voice/keyboard toggle is a full touch target, drawn where it was, clear of the input', async () => {
+    const me = await login(uid('vm'), '小明')
+    const her = uid('vmh')
+    await login(her, '小红')
+    await openChatWith(me, [her])
+    const check = async (beside: string) => {
+      expect((await touchTarget(me.page, '#voice-mode')).tall).toBeGreaterThanOrEqual(TOUCH)
+      const bar = await box(me.page, '.cp-bar')
+      const span = await targetSpan(me.page, '#voice-mode')
+      expect(span.top).toBeGreaterThanOrEqual(bar.top)
+      expect(span.bottom).toBeLessThanOrEqual(bar.bottom)
+      // The circle as WeChat draws it (30 CSS px), where it was: at the bar's left, before the input.
+      const drawn = await box(me.page, '#voice-mode')
+      expect(Math.round(drawn.width)).toBe(30)
+      expect(Math.round(drawn.height)).toBe(30)
+      expect(drawn.left).toBeGreaterThanOrEqual(bar.left + 8)
+      expect(drawn.left).toBeLessThanOrEqual(bar.left + 12)
+      // A tap on the left edge of what is beside it (the input, the hold-to-talk button) lands there.
+      const edge = await me.page.locator(beside).first().evaluate((el) => {
+        const r = el.getBoundingClientRect()
+        const hit = document.elementFromPoint(r.left + 1, r.top + r.height / 2)
+        return hit !== null && (hit === el || el.contains(hit))
+      })
+      expect(edge).toBe(true)
+    }
+    await onEachPhone(me.page, 'composer-voice-toggle', () => check('#composer'))
+    await me.page.locator('#voice-mode').click()
+    await me.page.locator('.cp-hold').waitFor()
+    await onEachPhone(me.page, 'composer-keyboard-toggle', () => check('.cp-hold'))
+    expect(me.errors).toEqual([])
+  })
+
   it('a recall reads "小红撤回了一条消息", no space after the name, in the chat and in the list', async () => {
     const meId = uid('rc')
     const me = await login(meId, '小明')
