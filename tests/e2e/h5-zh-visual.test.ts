@@ -6,6 +6,7 @@
 import path from 'node:path'
 import { randomId, type ServerFrame } from '@chat/shared'
 import type { Page } from 'playwright-core'
+import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
 import { loginAs, openChatWith, settled, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
@@ -66,6 +67,21 @@ async function touchTarget(page: Page, selector: string): Promise<{ tall: number
     }
     return { tall, left: r.left, right: r.right }
   })
+}
+
+/**
+ * The part of `selector`'s box that is inked, 0..1: its pixels on screen (a screenshot of its box)
+ * farther than a faint tint from the white of the page behind it. A button drawn as a filled box is
+ * near 1; a text action is its glyphs.
+ */
+async function ink(page: Page, selector: string): Promise<number> {
+  const shot = await page.locator(selector).first().screenshot()
+  const { data, info } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+  let inked = 0
+  for (let i = 0; i < data.length; i += info.channels) {
+    if (Math.max(255 - data[i]!, 255 - data[i + 1]!, 255 - data[i + 2]!) > 8) inked++
+  }
+  return inked / (info.width * info.height)
 }
 
 /** Where a tap down the vertical line through `selector`'s centre lands on it: the run's top and bottom, CSS px. */
@@ -279,6 +295,34 @@ describe('a Chinese user on a small phone', () => {
     await me.page.locator('#voice-mode').click()
     await me.page.locator('.cp-hold').waitFor()
     await onEachPhone(me.page, 'composer-keyboard-toggle', () => check('.cp-hold'))
+    expect(me.errors).toEqual([])
+  })
+
+  it('the owner\'s member actions are full touch targets drawn as light text actions, on one line at 320 px', async () => {
+    const me = await login(uid('own'), '小明')
+    const b = uid('ownb')
+    const c = uid('ownc')
+    await login(b, '司马相如')
+    await login(c, '王五')
+    await openChatWith(me, [b, c])
+    await me.page.locator('#group-info').click()
+    await me.page.locator(`[id="transfer-${b}"]`).waitFor()
+    const actions = [`remove-${b}`, `admin-${b}`, `transfer-${b}`, `report-${b}`].map((id) => `[id="${id}"]`)
+    await onEachPhone(me.page, 'group-member-actions', async (width) => {
+      await me.page.locator(`[id="member-${b}"]`).screenshot({ path: path.join(SHOTS, `group-member-row-${width}.png`) })
+      const tops = new Set<number>()
+      for (const selector of actions) {
+        const target = await touchTarget(me.page, selector)
+        expect(target.tall).toBeGreaterThanOrEqual(TOUCH)
+        expect(target.left).toBeGreaterThanOrEqual(0)
+        expect(target.right).toBeLessThanOrEqual(width)
+        tops.add(Math.round((await box(me.page, selector)).top))
+        // Text on the row's white, not a filled grey box.
+        expect(await ink(me.page, selector)).toBeLessThan(0.3)
+      }
+      expect(tops.size).toBe(1)
+      expect(await me.page.locator(actions.join(', ')).allInnerTexts()).toEqual(['移出', '设为管理员', '转让群主', '投诉'])
+    })
     expect(me.errors).toEqual([])
   })
 
