@@ -8,15 +8,12 @@ import type { UserId } from '@chat/shared'
 import { t, type MessageKey } from '../i18n'
 import { reportMessage, reportUser, type ReportOutcome, type ReportUi } from '../net/moderation'
 import { moderation, store } from '../services'
+import { chooseAction } from './dialog'
 
 const NOTICE: Record<ReportOutcome, MessageKey> = { reported: 'report.done', 'rate-limited': 'report.rateLimited', failed: 'report.failed' }
 
 export const reportUi: ReportUi = {
-  choose: (reasons) =>
-    Taro.showActionSheet({ itemList: reasons.map((r) => t(`report.reason.${r}`)) }).then(
-      (r) => r.tapIndex,
-      () => undefined,
-    ),
+  choose: (reasons) => chooseAction(reasons.map((r) => t(`report.reason.${r}`))),
   notice: (outcome) => void Taro.showToast({ title: t(NOTICE[outcome]), icon: 'none' }),
 }
 

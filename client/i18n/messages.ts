@@ -196,6 +196,9 @@ export const zhCN = {
   'list.logout': '退出登录',
   'list.newChat': '+ 发起聊天',
   'list.refreshFailed': '刷新失败',
+  // the buttons of an action sheet (its cancel) and of a confirmation (components/dialog.ts)
+  'dialog.cancel': '取消',
+  'dialog.ok': '确定',
 
   // group membership changes, centred in the chat (a: who acted, b: whom it concerns)
   'sys.create': '{a}创建了群聊',
@@ -446,6 +449,8 @@ export const en: Record<MessageKey, string> = {
   'list.logout': 'Log out',
   'list.newChat': '+ New chat',
   'list.refreshFailed': 'Could not refresh',
+  'dialog.cancel': 'Cancel',
+  'dialog.ok': 'OK',
 
   'sys.create': '{a} created the group',
   'sys.add': '{a} added {b}',

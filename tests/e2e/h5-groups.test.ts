@@ -178,7 +178,9 @@ describe('groups in the h5 build', () => {
     // Ann dissolves the group: every member still in it keeps the timeline and is told, in their language.
     await ann.page.locator('#group-info').click()
     await ann.page.locator('#group-dissolve').click()
-    await ann.page.getByText('确定', { exact: true }).click()
+    // The confirmation's buttons are in her language too (OK, Cancel), as the sheet's cancel is.
+    await ann.page.locator('.taro__modal').getByText('Cancel', { exact: true }).waitFor()
+    await ann.page.locator('.taro__modal').getByText('OK', { exact: true }).click()
     await line(ben, 'Ann dissolved the group')
     await ben.page.locator('#composer-ended', { hasText: 'This group was dissolved' }).waitFor()
 

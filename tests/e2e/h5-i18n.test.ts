@@ -2,12 +2,13 @@
  * The Chinese UI (zh-CN, the default for anyone whose browser or WeChat is not English) as Chromium
  * shows it with the Noto CJK and colour emoji fonts: titles, the empty state, time separators, an
  * upload refusal naming its limit, search by a Chinese name, line breaking that never starts a line
- * with 。or ，, labelled buttons, and the language switch (persisted). Screenshots at 320 and 390 px
- * in both languages go to test-results/h5-i18n/.
+ * with 。or ，, labelled buttons, the language switch (persisted), and the action sheet's cancel in
+ * the UI's language (Taro's h5 sheet writes 取消 whatever it is). Screenshots at 320 and 390 px in
+ * both languages go to test-results/h5-i18n/.
  */
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loginAs, openChatWith, sendText as send, type BrowserUser as User } from './browser'
+import { loginAs, openChatWith, sendText as send, settled, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { useH5Suite } from './suite'
 
@@ -131,6 +132,41 @@ describe('h5 in Chinese', () => {
       for (const c of await lineStarts(alice, CJK_TEXT)) expect('。，、！？'.includes(c)).toBe(false)
       await alice.page.screenshot({ path: path.join(SHOTS, `chat-en-${width}.png`) })
     }
+    expect(alice.errors).toEqual([])
+  })
+
+  it('the action sheet\'s cancel is in the language of its items: Cancel in English, 取消 in Chinese', async () => {
+    const a = uid('sha')
+    const b = uid('shb')
+    const alice = await loginAs(suite.browser, suite.bff.url, a, 'Alice', 320)
+    await loginAs(suite.browser, suite.bff.url, b, 'Bob', 320)
+    await openChatWith(alice, [b], () => 'Bob')
+    await send(alice, 'Lunch at noon?')
+    // What the sheet shows, line by line, once it has slid in (Taro's own sheet: items, then its cancel).
+    const sheet = alice.page.locator('.taro__actionSheet')
+    const shown = async () => {
+      await alice.page.locator('.taro-actionsheet__cell:visible').first().waitFor()
+      await settled(alice.page)
+      return (await sheet.innerText()).split('\n').map((s) => s.trim()).filter(Boolean)
+    }
+    await alice.page.locator('#msgs .bt', { hasText: 'Lunch at noon?' }).click({ button: 'right' })
+    const english = await shown()
+    await alice.page.screenshot({ path: path.join(SHOTS, 'sheet-en-320.png') })
+    expect(english.at(-1)).toBe('Cancel')
+    expect(english.slice(0, -1)).toContain('Delete for me')
+    expect(english.join('')).not.toMatch(/[\u4e00-\u9fff]/)
+    await sheet.getByText('Cancel', { exact: true }).click()
+    await alice.page.locator('.taro-actionsheet__cell:visible').first().waitFor({ state: 'hidden' })
+    // In Chinese (the app relaunches, the sheet Taro keeps is the same element): 取消.
+    await alice.page.locator('.ch-back:visible').click()
+    await alice.page.locator('#language').click()
+    await alice.page.getByText('账号：Alice').waitFor()
+    await alice.page.locator('.cr', { hasText: 'Bob' }).click({ button: 'right' })
+    const chinese = await shown()
+    await alice.page.screenshot({ path: path.join(SHOTS, 'sheet-zh-320.png') })
+    expect(chinese).toEqual(['置顶', '消息免打扰', '取消'])
+    await sheet.getByText('取消', { exact: true }).click()
+    await alice.page.locator('.taro-actionsheet__cell:visible').first().waitFor({ state: 'hidden' })
     expect(alice.errors).toEqual([])
   })
 })

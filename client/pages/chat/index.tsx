@@ -18,6 +18,7 @@ import { ChatList, type ChatListHandle } from '../../list/ChatList'
 import { estimateRow, previousShown, showTime, type EstimateContext } from '../../list/estimate'
 import type { ListView } from '../../list/virtual-list'
 import { client, moderation, store } from '../../services'
+import { chooseAction } from '../../components/dialog'
 import { reportMessageFromMenu } from '../../components/report'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle, displayStatus, hasOlder, inPlace, otherMember, systemText, typingUsers } from '../../store/selectors'
@@ -347,10 +348,8 @@ async function messageActions(m: ChatMessage): Promise<void> {
     ...(own ? [] : ['report' as const]),
   ]
   const label = { copy: t('chat.copy'), reply: t('chat.reply'), recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
-  const picked = await Taro.showActionSheet({ itemList: actions.map((a) => label[a]) }).then(
-    (r) => actions[r.tapIndex],
-    () => undefined,
-  )
+  const tapped = await chooseAction(actions.map((a) => label[a]))
+  const picked = tapped === undefined ? undefined : actions[tapped]
   if (picked === 'copy' && text !== undefined) return void (await Taro.setClipboardData({ data: text }).catch(() => undefined))
   if (picked === 'reply' && quote) return setReply(m.conv, quote)
   if (picked === 'report') return void (await reportMessageFromMenu(m))

@@ -6,7 +6,8 @@
  * report another member ("投诉", components/report.ts).
  */
 import { Input, ScrollView, Text, View } from '@tarojs/components'
-import Taro, { useDidShow, useRouter } from '@tarojs/taro'
+import { useDidShow, useRouter } from '@tarojs/taro'
+import { confirmed } from '../../components/dialog'
 import { goBack } from '../../components/nav'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { AppError, type ServerFrameOf, type User, type UserId } from '@chat/shared'
@@ -73,7 +74,7 @@ function GroupInfo({ conv }: { conv: string }) {
 
   const myRole: Role = members.find((m) => m.user.id === me)?.role ?? 'member'
   const act = async (frame: Omit<Extract<RequestFrame, { type: 'group' }>, 'type' | 'conv'>, confirm?: string) => {
-    if (confirm && !(await Taro.showModal({ content: confirm })).confirm) return
+    if (confirm && !(await confirmed(confirm))) return
     try {
       await client.sendRequest({ type: 'group', conv, ...frame })
       setError(undefined)

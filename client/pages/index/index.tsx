@@ -5,6 +5,7 @@
  */
 import { CustomWrapper, ScrollView, Text, View } from '@tarojs/components'
 import Taro, { useDidShow, usePullDownRefresh } from '@tarojs/taro'
+import { chooseAction } from '../../components/dialog'
 import { goTo } from '../../components/nav'
 import { memo, useEffect } from 'react'
 import type { ConvId } from '@chat/shared'
@@ -217,10 +218,7 @@ const ConvRow = memo(function ConvRow({ id, today }: { id: string; today: number
 
 /** A long press on a row (weapp), a right click (h5): pin or unpin, mute or unmute, for all of the user's devices. */
 async function convActions(conv: ConvId, pinned: boolean, muted: boolean): Promise<void> {
-  const picked = await Taro.showActionSheet({ itemList: [t(pinned ? 'list.unpin' : 'list.pin'), t(muted ? 'list.unmute' : 'list.mute')] }).then(
-    (r) => r.tapIndex,
-    () => undefined,
-  )
+  const picked = await chooseAction([t(pinned ? 'list.unpin' : 'list.pin'), t(muted ? 'list.unmute' : 'list.mute')])
   if (picked === undefined) return
   const change = picked === 0 ? { pinned: !pinned } : { muted: !muted }
   await client.setConvSettings(conv, change).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'list.settingsFailed'), icon: 'none' }))
