@@ -266,13 +266,21 @@ export class Delivery {
   private toUser(user: UserId, frame: Buffer | string, msg: MessageRef, sender: UserId, except: Outlet | undefined, shared: boolean): number {
     let sent = 0
     let missed = false
-    const list = this.devices.of(user)
-    if (list) {
-      for (const conn of list) {
-        if (conn === except) continue
-        const r = pushMessage(conn, frame, msg, shared)
-        if (r === 'sent') sent++
-        else if (r === 'missed') missed = true
+    // A user's one device (most users) without the array `of` builds for it.
+    const one = this.devices.one(user)
+    if (one !== undefined) {
+      const r = one === except ? 'skipped' : pushMessage(one, frame, msg, shared)
+      if (r === 'sent') sent++
+      else if (r === 'missed') missed = true
+    } else {
+      const list = this.devices.of(user)
+      if (list) {
+        for (const conn of list) {
+          if (conn === except) continue
+          const r = pushMessage(conn, frame, msg, shared)
+          if (r === 'sent') sent++
+          else if (r === 'missed') missed = true
+        }
       }
     }
     if (!this.viaBus(user)) {
