@@ -67,11 +67,6 @@ interface FanOut {
   readonly away: readonly UserId[]
 }
 
-/** The bus payload of one message, built at the first member it is published for. */
-interface BusPush {
-  payload: string | undefined
-}
-
 export class Delivery {
   /** Other nodes known to hold a device of a user held here; absent: none. */
   private readonly remote = new Map<UserId, Set<string>>()
@@ -87,6 +82,11 @@ export class Delivery {
   /** The last bus payload's frame: members of one group on this node share one encoding. */
   private lastPayload = ''
   private lastFrame: Buffer = Buffer.alloc(0)
+  /**
+   * The bus payload of the message `message` is delivering, built at the first member it is
+   * published for (none in a 1:1 whose members are all here): a field, not an object per message.
+   */
+  private busPayload: string | undefined
   private pendingCount = 0
   private idle: (() => void)[] = []
   /** Called when a group changed on another node (its cached record is stale). */
@@ -205,17 +205,18 @@ export class Delivery {
     // group, one Buffer shared by every socket.
     const frameJson = encode.msg(msg.json)
     const shared = members.length > 2
-    const bus: BusPush = { payload: undefined }
+    this.busPayload = undefined
     let localSends = 0
     if (members.length > FANOUT_KEPT_MIN) {
       const frame = Buffer.from(frameJson)
       const plan = this.fanOutOf(msg.conv, members)
       localSends = this.pushLocal(plan.local, frame, msg, except)
-      for (const user of plan.away) localSends += this.toUser(user, frame, msg, sender, except, true, bus)
+      for (const user of plan.away) localSends += this.toUser(user, frame, msg, sender, except, true)
     } else {
       const frame = shared ? Buffer.from(frameJson) : frameJson
-      for (const user of members) localSends += this.toUser(user, frame, msg, sender, except, shared, bus)
+      for (const user of members) localSends += this.toUser(user, frame, msg, sender, except, shared)
     }
+    this.busPayload = undefined
     if (localSends > 0) this.metrics.framesOut.inc({ type: 'msg' }, localSends)
   }
 
@@ -262,16 +263,24 @@ export class Delivery {
    * `msg` to every device of `user` here, and through the bus when other nodes may hold one; queued
    * when no device took it. Returns the frames sent here.
    */
-  private toUser(user: UserId, frame: Buffer | string, msg: MessageRef, sender: UserId, except: Outlet | undefined, shared: boolean, bus: BusPush): number {
+  private toUser(user: UserId, frame: Buffer | string, msg: MessageRef, sender: UserId, except: Outlet | undefined, shared: boolean): number {
     let sent = 0
     let missed = false
-    const list = this.devices.of(user)
-    if (list) {
-      for (const conn of list) {
-        if (conn === except) continue
-        const r = pushMessage(conn, frame, msg, shared)
-        if (r === 'sent') sent++
-        else if (r === 'missed') missed = true
+    // A user's one device (most users) without the array `of` builds for it.
+    const one = this.devices.one(user)
+    if (one !== undefined) {
+      const r = one === except ? 'skipped' : pushMessage(one, frame, msg, shared)
+      if (r === 'sent') sent++
+      else if (r === 'missed') missed = true
+    } else {
+      const list = this.devices.of(user)
+      if (list) {
+        for (const conn of list) {
+          if (conn === except) continue
+          const r = pushMessage(conn, frame, msg, shared)
+          if (r === 'sent') sent++
+          else if (r === 'missed') missed = true
+        }
       }
     }
     if (!this.viaBus(user)) {
@@ -284,7 +293,7 @@ export class Delivery {
     // The publish reaches this node too when it routes the user (its own publications are
     // ignored): that one is no device elsewhere.
     const self = this.routes(user) ? 1 : 0
-    this.bus.publish(user, (bus.payload ??= `${this.node}|m|${msg.json}`)).then(
+    this.bus.publish(user, (this.busPayload ??= `${this.node}|m|${msg.json}`)).then(
       (nodes) => {
         const elsewhere = nodes - self
         if (missed || (!got && elsewhere <= 0 && user !== sender)) this.enqueue(user, msg, msg.json)

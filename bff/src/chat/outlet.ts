@@ -62,6 +62,11 @@ export interface Outlets {
    */
   readonly version: number
   of(user: UserId): readonly Outlet[] | undefined
+  /**
+   * The user's device here when it is the only one (most users): what `of` holds then, without
+   * the array `of` may build per call for it (issue 15: two per 1:1 message). Undefined otherwise.
+   */
+  one(user: UserId): Outlet | undefined
   has(user: UserId): boolean
   users(): IterableIterator<UserId>
 }

@@ -451,18 +451,15 @@ export class ChatService {
    * turn the store answers, ack.
    */
   private sendPlain(user: UserId, record: ConvRecord, input: NewMessage, text: string, out: Outlet | undefined): Promise<Ack> {
-    let delivered = false
-    const deliver = (stored: AppendResult) => {
-      delivered = true
-      this.delivery.message(record.members, { conv: input.conv, seq: stored.msg.seq, json: stored.json }, user, out)
-    }
+    // Every store calls `onStored` for a new message before its promise settles (MessageStore.append):
+    // the store's own promise is the ack's, with no step of its own after it in a 1:1 (issue 15:
+    // a promise, a closure and the ack object fewer per message). The result is the Ack (its
+    // `msg` and `dup`; the stored JSON beside them is not sent).
+    const deliver = (stored: AppendResult) => this.delivery.message(record.members, { conv: input.conv, seq: stored.msg.seq, json: stored.json }, user, out)
     const appended = this.engine.messages.append(this.appendInput(user, record, input, { text }), deliver)
-    return appended.then((result) => {
-      if (!result.dup && !delivered) deliver(result)
-      const ack: Ack = { msg: result.msg, dup: result.dup }
-      // A new plain text mentions nobody; a duplicate's original might: its marks are written again (see sendAny).
-      return record.kind === 'group' && result.dup ? this.noteMentions(record, result.msg, 'add').then(() => ack) : ack
-    })
+    if (record.kind !== 'group') return appended
+    // A new plain text mentions nobody; a duplicate's original might: its marks are written again (see sendAny).
+    return appended.then((result) => (result.dup ? this.noteMentions(record, result.msg, 'add').then(() => result) : result))
   }
 
   /** What the store gets for `input` from `user`. */

@@ -44,6 +44,11 @@ export class LocalDevices implements Outlets {
     return held === undefined || Array.isArray(held) ? held : [held]
   }
 
+  one(user: UserId): Connection | undefined {
+    const held = this.byUser.get(user)
+    return Array.isArray(held) ? undefined : held
+  }
+
   /** How many devices of `user` this process holds. */
   count(user: UserId): number {
     const held = this.byUser.get(user)

@@ -61,7 +61,18 @@ export interface GatewayDeps {
 export class Gateway {
   private readonly wss: WebSocketServer
   private readonly conns = new Set<Connection>()
-  private readonly inflight = new Set<Promise<unknown>>()
+  /**
+   * Work a drain waits for (`track`), counted: a Set of every frame's promise cost an add, a
+   * delete, a closure and a promise of its own per message (issue 15).
+   */
+  private inflight = 0
+  /** Resolved when `inflight` comes back to 0. */
+  private idleWaiters: (() => void)[] = []
+  /** One function for every tracked promise: counts it settled. */
+  private readonly settled = (): void => {
+    if (--this.inflight > 0) return
+    for (const resolve of this.idleWaiters.splice(0)) resolve()
+  }
   private readonly limits: ConnectionLimits
   private readonly heartbeat: NodeJS.Timeout
   private draining = false
@@ -417,7 +428,18 @@ export class Gateway {
     const handler = handlers[frame.type] as Handler<ClientFrameType>
     try {
       const result = handler(ctx, frame)
-      if (result instanceof Promise) this.track(result.catch((err: unknown) => this.fail(conn, err, refOf(frame))))
+      if (result instanceof Promise) {
+        // One `then` per frame (no `catch` chained before the tracking): its failure becomes an
+        // error frame before the drain may go on.
+        this.inflight++
+        result.then(this.settled, (err: unknown) => {
+          try {
+            this.fail(conn, err, refOf(frame))
+          } finally {
+            this.settled()
+          }
+        })
+      }
     } catch (err) {
       this.fail(conn, err, refOf(frame))
     }
@@ -482,9 +504,14 @@ export class Gateway {
 
   /** Work a drain waits for. Callers handle its errors; a rejection here is only bookkeeping. */
   private track(p: Promise<unknown>): void {
-    this.inflight.add(p)
-    const done = () => void this.inflight.delete(p)
-    p.then(done, done)
+    this.inflight++
+    p.then(this.settled, this.settled)
+  }
+
+  /** Resolves once no tracked work is under way (work tracked meanwhile is waited for too). */
+  private idle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
   get isDraining(): boolean {
@@ -499,9 +526,7 @@ export class Gateway {
    */
   async drain(deadline: number, retryAfterMs: number): Promise<void> {
     this.draining = true
-    await waitUntil(async () => {
-      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
-    }, deadline)
+    await waitUntil(() => this.idle(), deadline)
     const notice = encode.notice({ code: 'SHUTTING_DOWN', message: ERRORS.SHUTTING_DOWN.message, retryAfterMs })
     for (const conn of this.conns) {
       conn.reply(notice, 'notice')
@@ -513,9 +538,7 @@ export class Gateway {
     for (const conn of this.conns) conn.ws.terminate()
     // This process stops counting its sockets: the closed ones' graces end now.
     this.grace.flush()
-    await waitUntil(async () => {
-      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
-    }, deadline)
+    await waitUntil(() => this.idle(), deadline)
     clearInterval(this.heartbeat)
     this.wss.close()
   }

@@ -4,6 +4,7 @@
  * primary (see ops/cluster-metrics.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Metric } from 'prom-client'
 
 export class Metrics {
   readonly registry = new Registry()
@@ -16,12 +17,9 @@ export class Metrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   })
-  readonly ackLatency = new Histogram({
-    name: 'chat_ack_latency_seconds',
-    help: 'From a send frame received to its ack written',
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  })
+  readonly ackLatency = new PlainHistogram(this.registry, 'chat_ack_latency_seconds', 'From a send frame received to its ack written', [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+  ])
   readonly queueDepth = new Histogram({
     name: 'chat_offline_queue_depth',
     help: 'Length of a user offline queue after an entry was added',
@@ -81,5 +79,63 @@ export class CountByType {
   /** The counts so far, by type (what a scrape would show). */
   async get(): Promise<Awaited<ReturnType<Counter<'type'>['get']>>> {
     return this.counter.get()
+  }
+}
+
+/**
+ * An unlabelled histogram observed once per message (the ack latency): plain numbers on the hot
+ * path, read as prom-client's own histogram reads when the registry is (the same
+ * `_bucket{le}`, `_sum` and `_count` lines, summed across workers by AggregatorRegistry). A
+ * prom-client `observe` allocated a closure and a label object and hashed the labels per call
+ * (issue 15).
+ */
+export class PlainHistogram {
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  private readonly counts: Float64Array
+  private sum = 0
+  private count = 0
+
+  constructor(
+    registry: Registry,
+    readonly name: string,
+    readonly help: string,
+    /** Upper bounds, ascending. */
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length)
+    registry.registerMetric(this as unknown as Metric)
+  }
+
+  observe(value: number): void {
+    const bounds = this.bounds
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= bounds[i]!) {
+        this.counts[i]!++
+        break
+      }
+    }
+    this.sum += value
+    this.count++
+  }
+
+  /** What prom-client's registry reads of a metric (`Histogram.get`'s shape). */
+  get(): { name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Array<{ labels: { le?: number | string }; value: number; metricName: string }> } {
+    const values: Array<{ labels: { le?: number | string }; value: number; metricName: string }> = []
+    let acc = 0
+    for (let i = 0; i < this.bounds.length; i++) {
+      acc += this.counts[i]!
+      values.push({ labels: { le: this.bounds[i]! }, value: acc, metricName: `${this.name}_bucket` })
+    }
+    values.push({ labels: { le: '+Inf' }, value: this.count, metricName: `${this.name}_bucket` })
+    values.push({ labels: {}, value: this.sum, metricName: `${this.name}_sum` })
+    values.push({ labels: {}, value: this.count, metricName: `${this.name}_count` })
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+
+  reset(): void {
+    this.counts.fill(0)
+    this.sum = 0
+    this.count = 0
   }
 }

@@ -147,13 +147,16 @@ export class Relations {
    * (undefined); otherwise a promise rejected with BLOCKED, or the read of the pair.
    */
   sendCheck(user: UserId, conv: ConvId): Promise<void> | undefined {
+    // A kept pair is of a valid 1:1 between two users (kept below only then): which side `user` is
+    // on is read off the id in place, without splitting it (issue 15: one array and three strings
+    // per message).
+    const kept = this.sendPairs.get(conv)
+    if (kept !== undefined) return kept & (isFirstOf(conv, user) ? BLOCKED_FIRST : BLOCKED_SECOND) ? Promise.reject(new AppError('BLOCKED')) : undefined
     const members = directMembers(conv)
     if (!members) return undefined
     const peer = members[0] === user ? members[1] : members[0]
     if (peer === user) return undefined
     const mine = user === members[0] ? BLOCKED_FIRST : BLOCKED_SECOND
-    const kept = this.sendPairs.get(conv)
-    if (kept !== undefined) return kept & mine ? Promise.reject(new AppError('BLOCKED')) : undefined
     const epoch = this.epoch
     return this.deps.store.pair(user, peer).then((pair) => {
       const verdict = sendVerdict(pair, members)
@@ -274,4 +277,9 @@ function blockedBy(pair: Pair, user: UserId): boolean {
 function setPresence(entry: RelationEntry, p: Presence | undefined): void {
   entry.online = p?.online ?? false
   if (p?.lastSeen !== undefined) entry.lastSeen = p.lastSeen
+}
+
+/** Whether `user` is the first member named by the 1:1 id `conv` (`d:<first>:<second>`; ids hold no `:`). */
+function isFirstOf(conv: ConvId, user: UserId): boolean {
+  return conv.charCodeAt(2 + user.length) === 58 && conv.startsWith(user, 2)
 }

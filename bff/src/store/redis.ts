@@ -601,9 +601,12 @@ class RedisMessages implements MessageStore {
         onStored?.(stored)
         return stored
       },
-      (err: unknown) => this.guard(() => Promise.reject(err)),
+      this.failed,
     )
   }
+
+  /** A failed append as the guard turns it (STORE_UNAVAILABLE): one function for every message. */
+  private readonly failed = (err: unknown): Promise<never> => this.guard(() => Promise.reject(err))
 
   private async appendAny(input: AppendInput, onStored?: (stored: AppendResult) => void, restored = false): Promise<AppendResult> {
     const parts = messageJsonParts(input)

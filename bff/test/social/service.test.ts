@@ -106,6 +106,37 @@ describe('relations service', () => {
     expect((await checks.visible!('bob', all)).map((u) => u.id)).toEqual(['ann', 'bob', 'cat'])
   })
 
+  it('a kept send verdict tells the two members apart by their places in the id, ids sharing a prefix too', async () => {
+    const { engine, store } = await setup()
+    await engine.users.upsert({ id: 'anna', name: 'ANNA' })
+    let reads = 0
+    const counting: RelationStore = Object.assign(Object.create(store) as RelationStore, {
+      pair: (x: string, y: string) => {
+        reads++
+        return store.pair(x, y)
+      },
+    })
+    const relations = new Relations({ store: counting, users: engine.users, presence: engine.presence, push: () => {}, maxRelations: 1000 })
+    const checks = relations.checks({ text: async () => {} })
+    const direct = (user: string, conv: string) => checks.direct!(user, conv)
+    // `ann` is the first member of d:ann:anna, `anna` (who starts with `ann`) the second.
+    await relations.act('ann', 'block', 'anna')
+    expect(await code(direct('anna', 'd:ann:anna'))).toBe('BLOCKED')
+    reads = 0
+    for (let i = 0; i < 2; i++) {
+      expect(await code(direct('anna', 'd:ann:anna'))).toBe('BLOCKED')
+      expect(await code(direct('ann', 'd:ann:anna'))).toBe('ok')
+    }
+    expect(reads).toBe(0)
+    await relations.act('ann', 'unblock', 'anna')
+    await relations.act('anna', 'block', 'ann')
+    expect(await code(direct('ann', 'd:ann:anna'))).toBe('BLOCKED')
+    reads = 0
+    expect(await code(direct('ann', 'd:ann:anna'))).toBe('BLOCKED')
+    expect(await code(direct('anna', 'd:ann:anna'))).toBe('ok')
+    expect(reads).toBe(0)
+  })
+
   it('the send check reads a pair once, and a change on any node (told through `changed`) is seen at the next send', async () => {
     const { engine, store } = await setup()
     let reads = 0

@@ -22,6 +22,10 @@ export class HeldOutlets<T extends Outlet> implements Outlets {
   of(user: string) {
     return this.byUser.get(user)
   }
+  one(user: string) {
+    const list = this.byUser.get(user)
+    return list?.length === 1 ? list[0] : undefined
+  }
   has(user: string) {
     return this.byUser.has(user)
   }
