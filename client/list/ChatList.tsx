@@ -128,7 +128,7 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
   const landed = useRef<{ n: number; value: number }>({ n: 0, value: -1 })
   const taken = useRef<ScrollWrite | undefined>(undefined)
   const scrollView = useRef<TaroElement | null>(null)
-  const seen = useRef<SeenH5>({ top: 0, max: 0, height: 0, width: 0 })
+  const seen = useRef<SeenH5>({ top: 0, max: 0, height: 0, width: 0, retries: 0 })
   /** h5: when the reader last touched, wheeled, clicked or keyed in the list (scheduler ms). */
   const readerInputAt = useRef(-Infinity)
   const w = view.scroll
@@ -186,9 +186,12 @@ export const ChatList = forwardRef<ChatListHandle, ChatListProps>(function ChatL
       readerInputAt.current = scheduler.now()
     }
     for (const type of READER_INPUT) el.addEventListener(type, input, { capture: true, passive: true })
+    const state = seen.current
     return () => {
       ro.disconnect()
       for (const type of READER_INPUT) el.removeEventListener(type, input, { capture: true })
+      if (state.nextFrame !== undefined) cancelAnimationFrame(state.nextFrame)
+      state.nextFrame = undefined
     }
   }, [id, list])
 
@@ -342,7 +345,20 @@ interface SeenH5 {
   max: number
   height: number
   width: number
+  /** Writes asked again this frame because the element did not take the one before (applyH5). */
+  retries: number
+  /** The frame that resets `retries` and syncs again, when one is due. */
+  nextFrame?: number
 }
+
+/**
+ * h5: a write the element did not take is asked again at most this many times in one frame; the
+ * next frame tries again. An element that cannot scroll yet (Taro's scroll-view gets its overflow
+ * style from its first render, which can come after the list's first layout effect) never takes
+ * one: asked again on every render, the list would render itself in a loop until React gives up
+ * (its "maximum update depth") and the chat page stays blank.
+ */
+const RETRIES_PER_FRAME = 3
 
 function see(el: HTMLElement, seen: SeenH5): void {
   seen.top = el.scrollTop
@@ -397,23 +413,35 @@ function applyH5(el: HTMLElement, id: string, list: VirtualList, applied: { n: n
   const pad = el.querySelector<HTMLElement>('.vl-pad')
   const padTop = list.getView().padTop
   if (pad && padTop > pad.getBoundingClientRect().height) pad.style.height = `${padTop}px`
-  // A write may ask for another (the read-back found it short), at most a few times a frame.
-  for (let i = 0; i < 3; i++) {
+  // A write may ask for another (the read-back found it short), at most a few times a frame: each
+  // one asked renders the list again, and that render's layout effect comes back here.
+  while (seen.retries <= RETRIES_PER_FRAME) {
     if (el.clientHeight === 0) return
     const w = list.getView().scroll
     // Not newer than the last one applied: nothing to do (a write cancelled by the reader gives back an older one).
     if (!w || w.n <= applied.n) {
       // Nothing pending: still following, the DOM may have grown below where "to the end" landed
       // (it was applied to a render that the next one replaced): go to the DOM's real end.
-      if (list.keepEnd(el.scrollTop, el.scrollHeight - el.clientHeight)) continue
-      return
+      if (!list.keepEnd(el.scrollTop, el.scrollHeight - el.clientHeight)) return
+      retryNextFrame(id, list, applied, seen)
+      continue
     }
     applied.n = w.n
     applied.value = w.top
     el.scrollTop = w.toEnd ? el.scrollHeight : w.top
     list.writeApplied()
-    list.reportPosition(el.scrollTop, el.scrollHeight - el.clientHeight)
+    if (list.reportPosition(el.scrollTop, el.scrollHeight - el.clientHeight)) retryNextFrame(id, list, applied, seen)
   }
+}
+
+/** Counts a write asked again; the next frame resets the count and applies what is still pending. */
+function retryNextFrame(id: string, list: VirtualList, applied: { n: number; value: number }, seen: SeenH5): void {
+  seen.retries++
+  seen.nextFrame ??= requestAnimationFrame(() => {
+    seen.nextFrame = undefined
+    seen.retries = 0
+    syncH5(id, list, applied, seen)
+  })
 }
 
 type Rect = { id?: string; height?: number; width?: number } | null
