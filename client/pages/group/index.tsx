@@ -106,13 +106,14 @@ function GroupInfo({ conv }: { conv: string }) {
         {members.map((m) => (
           <View key={m.user.id} className='kt-u gp-u' id={`member-${m.user.id}`}>
             <Avatar id={m.user.id} name={m.user.name} />
-            {/* Name and role take the row; the actions get a line of their own below (a 320 px screen has no room beside them). */}
+            {/* Name and role take the row; several actions get a line of their own below (a 320 px screen
+                has no room beside them), a lone 投诉 stays at the row's right, as WeChat draws one action. */}
             <View className='kt-t'>
               <Text className='kt-n'>{m.user.name}</Text>
               {m.role !== 'member' ? <Text className='kt-s'>{t(`group.role.${m.role}`)}</Text> : null}
             </View>
             {m.user.id !== me ? (
-              <View className='gp-a'>
+              <View className={canRemove(myRole, m.role) || myRole === 'owner' ? 'gp-a' : 'gp-a gp-a1'}>
                 {canRemove(myRole, m.role) ? (
                   <Button id={`remove-${m.user.id}`} label={t('group.remove')} onClick={() => void act({ op: 'remove', users: [m.user.id] })} danger />
                 ) : null}

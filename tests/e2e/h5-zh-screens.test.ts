@@ -1,0 +1,109 @@
+/**
+ * Screens a Chinese-speaking user walks through on a small phone (320x568 and 375x667,
+ * deviceScaleFactor 2) in the h5 build, against the built BFF: each case asserts what a person sees
+ * (boxes in CSS px, pixels, visible text) for a flaw found by walking every screen in Chinese.
+ * Screenshots go to test-results/zh-screens/.
+ */
+import path from 'node:path'
+import { randomId, type ServerFrame } from '@chat/shared'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { loginAs, settled, type BrowserUser as User } from './browser'
+import { ROOT } from './build'
+import { Peer } from './peer'
+import { useH5Suite } from './suite'
+
+const SHOTS = path.join(ROOT, 'test-results/zh-screens')
+
+const suite = useH5Suite(SHOTS)
+
+/** The two small phones: an iPhone SE (1st generation) and an iPhone 8 (CSS px). */
+const PHONES = [
+  { width: 320, height: 568 },
+  { width: 375, height: 667 },
+] as const
+
+/** The smallest touch target an action may have, CSS px (Apple's HIG). */
+const TOUCH = 44
+
+let n = 0
+/** A user id unique to this run of the file. */
+const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
+
+/** Logged in with a Chinese browser in China's time zone, on the first phone. */
+async function login(id: string, name: string): Promise<User> {
+  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, 'zh-CN', { timezoneId: 'Asia/Shanghai' })
+  await u.page.setViewportSize(PHONES[0])
+  return u
+}
+
+/** Each phone in turn: resized, laid out, screenshot, then `check`. */
+async function onEachPhone(page: Page, shot: string, check: (width: number) => Promise<void>): Promise<void> {
+  for (const phone of PHONES) {
+    await page.setViewportSize(phone)
+    await settled(page)
+    await page.screenshot({ path: path.join(SHOTS, `${shot}-${phone.width}.png`) })
+    await check(phone.width)
+  }
+}
+
+type Rect = { left: number; top: number; right: number; bottom: number; width: number; height: number }
+
+/** `selector`'s box, CSS px. */
+function box(page: Page, selector: string): Promise<Rect> {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height }
+  })
+}
+
+/** How tall a finger's target `selector` is, CSS px: the run of points down its centre line where a tap lands on it. */
+async function tapHeight(page: Page, selector: string): Promise<number> {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    const x = r.left + r.width / 2
+    let tall = 0
+    for (let y = Math.floor(r.top - 40); y <= Math.ceil(r.bottom + 40); y++) {
+      const hit = document.elementFromPoint(x, y)
+      if (hit && (hit === el || el.contains(hit))) tall++
+    }
+    return tall
+  })
+}
+
+describe('a Chinese user walking the screens on a small phone', () => {
+  it('a member\'s group info: 投诉 sits at the right of the member\'s row, on the name\'s line, no taller a row', async () => {
+    const meId = uid('gm')
+    const me = await login(meId, '小明')
+    const zhang = await Peer.connect(suite.bff.url, uid('gmz'), '张伟')
+    const hong = await Peer.connect(suite.bff.url, uid('gmh'), '小红')
+    suite.peers.push(zhang, hong)
+    const rid = randomId(10)
+    const from = zhang.frames.length
+    zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id] })
+    const conv = (await zhang.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
+    await zhang.say(conv, '大家好')
+    await me.page.locator(`[id="conv-${conv}"]`).click()
+    await me.page.locator('#group-info').click()
+    const report = `[id="report-${hong.id}"]`
+    await me.page.locator(report).waitFor()
+    await onEachPhone(me.page, 'group-member', async (width) => {
+      const row = await box(me.page, `[id="member-${hong.id}"]`)
+      const mine = await box(me.page, `[id="member-${meId}"]`)
+      const name = await box(me.page, `[id="member-${hong.id}"] .kt-n`)
+      const action = await box(me.page, report)
+      // On the name's line, at the row's right: not on a line of its own under the avatar.
+      expect(Math.abs((action.top + action.bottom) / 2 - (name.top + name.bottom) / 2)).toBeLessThanOrEqual(4)
+      expect(action.left).toBeGreaterThanOrEqual(name.right)
+      expect(action.right).toBeLessThanOrEqual(width)
+      expect(action.right).toBeGreaterThan(width - 24)
+      // Every member's row is as tall as the user's own, which has no action.
+      expect(Math.round(row.height)).toBe(Math.round(mine.height))
+      // Still a full target, inside its row.
+      expect(await tapHeight(me.page, report)).toBeGreaterThanOrEqual(TOUCH)
+      expect(action.top).toBeGreaterThanOrEqual(row.top)
+      expect(await me.page.locator(report).innerText()).toBe('投诉')
+    })
+    expect(me.errors).toEqual([])
+  })
+})
