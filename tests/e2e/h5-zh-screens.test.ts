@@ -106,4 +106,32 @@ describe('a Chinese user walking the screens on a small phone', () => {
     })
     expect(me.errors).toEqual([])
   })
+
+  it('a muted chat\'s row says how many are unread, "[3条]", before its preview, as its badge is only a dot', async () => {
+    const meId = uid('mu')
+    const me = await login(meId, '小明')
+    const li = await Peer.connect(suite.bff.url, uid('mul'), '李娜')
+    suite.peers.push(li)
+    const conv = (await li.direct(meId)).id
+    for (const text of ['在吗', '明天的方案', '李娜的第3条消息']) await li.say(conv, text)
+    const row = me.page.locator(`[id="conv-${conv}"]`)
+    await row.locator('.badge', { hasText: '3' }).waitFor()
+    await row.click({ button: 'right' })
+    await me.page.getByText('消息免打扰', { exact: true }).click()
+    await row.locator('.dot').waitFor()
+    await onEachPhone(me.page, 'list-muted-unread', async (width) => {
+      expect(await row.locator('.cr-p').innerText()).toBe('[3条]李娜的第3条消息')
+      const preview = await box(me.page, `[id="conv-${conv}"] .cr-p`)
+      const bell = await box(me.page, `[id="conv-${conv}"] .cr-mute`)
+      expect(preview.right).toBeLessThanOrEqual(bell.left)
+      expect(bell.right).toBeLessThanOrEqual(width)
+    })
+    // Read, the count goes with the dot.
+    await row.click()
+    await me.page.locator('#composer').waitFor()
+    await me.page.goBack()
+    await row.locator('.dot').waitFor({ state: 'detached' })
+    expect(await row.locator('.cr-p').innerText()).toBe('李娜的第3条消息')
+    expect(me.errors).toEqual([])
+  })
 })
