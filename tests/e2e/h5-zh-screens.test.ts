@@ -7,8 +7,10 @@
 import path from 'node:path'
 import { randomId, type ServerFrame } from '@chat/shared'
 import type { Page } from 'playwright-core'
+import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { loginAs, settled, type BrowserUser as User } from './browser'
+import { CLIENT_DEFAULTS } from '../../client/config'
+import { loginAs, openChatWith, settled, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
 import { useH5Suite } from './suite'
@@ -69,6 +71,16 @@ async function tapHeight(page: Page, selector: string): Promise<number> {
     }
     return tall
   })
+}
+
+/** The part of a screenshot's pixels farther than a faint tint from white, 0..1. */
+async function inked(png: Buffer): Promise<number> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+  let count = 0
+  for (let i = 0; i < data.length; i += info.channels) {
+    if (Math.max(255 - data[i]!, 255 - data[i + 1]!, 255 - data[i + 2]!) > 8) count++
+  }
+  return count / (info.width * info.height)
 }
 
 describe('a Chinese user walking the screens on a small phone', () => {
@@ -132,6 +144,40 @@ describe('a Chinese user walking the screens on a small phone', () => {
     await me.page.goBack()
     await row.locator('.dot').waitFor({ state: 'detached' })
     expect(await row.locator('.cr-p').innerText()).toBe('李娜的第3条消息')
+    expect(me.errors).toEqual([])
+  })
+
+  it('a file that failed to send shows the red "!" and no progress track left in its card', async () => {
+    const me = await login(uid('ff'), '小明')
+    const herId = uid('ffh')
+    await login(herId, '小红')
+    await openChatWith(me, [herId])
+    const attach = async (name: string) => {
+      // "+" ignores taps for sendTapGuardMs after a send: a person's next tap comes after it.
+      await me.page.waitForTimeout(CLIENT_DEFAULTS.sendTapGuardMs)
+      await me.page.locator('.cp-plus').click()
+      const chooser = me.page.waitForEvent('filechooser')
+      await me.page.locator('.cp-tool', { hasText: '文件' }).click()
+      await (await chooser).setFiles({ name, mimeType: 'text/plain', buffer: Buffer.alloc(2000, 65) })
+    }
+    await attach('会议纪要.txt')
+    const sent = me.page.locator('#msgs .r', { hasText: '会议纪要.txt' })
+    await sent.locator('.st-read, .st-delivered, .st-sent').first().waitFor({ timeout: 30_000 })
+    // The network drops every upload from now on: the next file fails.
+    await me.page.route('**/uploads/**', (route) => route.abort())
+    await attach('报价单.txt')
+    const failed = me.page.locator('#msgs .r', { hasText: '报价单.txt' })
+    await failed.locator('.st-failed').waitFor({ timeout: 60_000 })
+    await onEachPhone(me.page, 'file-failed', async () => {
+      expect(await failed.locator('.fc-p').count()).toBe(0)
+      // What a person sees: the card's bottom strip is as white as the sent card's.
+      const strip = async (card: typeof sent) => {
+        const b = (await card.locator('.fc').boundingBox())!
+        return inked(await me.page.screenshot({ clip: { x: b.x + 14, y: b.y + b.height - 8, width: b.width - 28, height: 6 } }))
+      }
+      expect(await strip(failed)).toBeLessThanOrEqual(await strip(sent))
+      expect(await strip(failed)).toBeLessThan(0.05)
+    })
     expect(me.errors).toEqual([])
   })
 })
