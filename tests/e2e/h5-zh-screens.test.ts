@@ -119,6 +119,42 @@ describe('a Chinese user walking the screens on a small phone', () => {
     expect(me.errors).toEqual([])
   })
 
+  it('group info offers 消息免打扰 and 置顶聊天, as a 1:1 chat\'s info does; muting there shows in the list', async () => {
+    const meId = uid('gs')
+    const me = await login(meId, '小明')
+    const zhang = await Peer.connect(suite.bff.url, uid('gsz'), '张伟')
+    const hong = await Peer.connect(suite.bff.url, uid('gsh'), '小红')
+    suite.peers.push(zhang, hong)
+    const rid = randomId(10)
+    const from = zhang.frames.length
+    zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id] })
+    const conv = (await zhang.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
+    await zhang.say(conv, '大家好')
+    const row = me.page.locator(`[id="conv-${conv}"]`)
+    await row.click()
+    await me.page.locator('#group-info').click()
+    await me.page.locator('#group-mute-row').waitFor()
+    await onEachPhone(me.page, 'group-settings', async (width) => {
+      for (const [selector, toggleId, text] of [['#group-mute-row', '#group-mute', '消息免打扰'], ['#group-pin-row', '#group-pin', '置顶聊天']] as const) {
+        await me.page.locator(selector).evaluate((el) => el.scrollIntoView({ block: 'center' }))
+        expect(await me.page.locator(`${selector} .dm-l`).innerText()).toBe(text)
+        const label = await box(me.page, `${selector} .dm-l`)
+        const toggle = await box(me.page, toggleId)
+        // The label at the left, its switch at the right, on one line, inside the screen.
+        expect(toggle.left).toBeGreaterThanOrEqual(label.right)
+        expect(toggle.right).toBeLessThanOrEqual(width)
+        expect(Math.abs((toggle.top + toggle.bottom) / 2 - (label.top + label.bottom) / 2)).toBeLessThanOrEqual(2)
+        expect((await box(me.page, selector)).height).toBeGreaterThanOrEqual(TOUCH)
+      }
+    })
+    await me.page.locator('#group-mute').click()
+    await me.page.locator('#group-mute input:checked').waitFor({ state: 'attached' })
+    await me.page.goBack()
+    await me.page.goBack()
+    await row.locator('.cr-mute').waitFor()
+    expect(me.errors).toEqual([])
+  })
+
   it('a muted chat\'s row says how many are unread, "[3条]", before its preview, as its badge is only a dot', async () => {
     const meId = uid('mu')
     const me = await login(meId, '小明')
