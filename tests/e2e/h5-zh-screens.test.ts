@@ -10,14 +10,15 @@ import type { Page } from 'playwright-core'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
 import { CLIENT_DEFAULTS } from '../../client/config'
-import { loginAs, openChatWith, settled, type BrowserUser as User } from './browser'
+import { FAKE_MICROPHONE_FLAGS, loginAs, openChatWith, settled, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
 import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/zh-screens')
 
-const suite = useH5Suite(SHOTS)
+// A fake microphone, for the recording overlay.
+const suite = useH5Suite(SHOTS, {}, FAKE_MICROPHONE_FLAGS)
 
 /** The two small phones: an iPhone SE (1st generation) and an iPhone 8 (CSS px). */
 const PHONES = [
@@ -214,6 +215,46 @@ describe('a Chinese user walking the screens on a small phone', () => {
       expect(await strip(failed)).toBeLessThanOrEqual(await strip(sent))
       expect(await strip(failed)).toBeLessThan(0.05)
     })
+    expect(me.errors).toEqual([])
+  })
+
+  it('the recording overlay hides the chat behind it: its hint is not drawn over a green bubble showing through', async () => {
+    const meId = uid('ro')
+    const herId = uid('roh')
+    const me = await login(meId, '小明')
+    // Another device of the same user fills the chat with the user's own green bubbles.
+    const mine = await Peer.connect(suite.bff.url, meId, '小明')
+    const her = await Peer.connect(suite.bff.url, herId, '小红')
+    suite.peers.push(mine, her)
+    const conv = (await mine.direct(herId)).id
+    for (let i = 0; i < 8; i++) await mine.say(conv, '收到，我这就去通知市场部和销售部的同事，会议室也换好了。')
+    await me.page.locator(`[id="conv-${conv}"]`).click()
+    await me.page.locator('#voice-mode').click()
+    await me.page.locator('#hold-to-talk').waitFor()
+    for (const phone of PHONES) {
+      await me.page.setViewportSize(phone)
+      await settled(me.page)
+      const hold = (await me.page.locator('#hold-to-talk').boundingBox())!
+      await me.page.mouse.move(hold.x + hold.width / 2, hold.y + hold.height / 2)
+      await me.page.mouse.down()
+      await me.page.locator('#recording').waitFor()
+      await me.page.screenshot({ path: path.join(SHOTS, `recording-${phone.width}.png`) })
+      // Inside the overlay's rounded corners: every pixel is its grey (or its white icon and text),
+      // none tinted by the green bubbles under it.
+      const b = (await me.page.locator('#recording').boundingBox())!
+      const shot = await me.page.screenshot({ clip: { x: b.x + 12, y: b.y + 12, width: b.width - 24, height: b.height - 24 } })
+      const { data, info } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+      let tinted = 0
+      for (let i = 0; i < data.length; i += info.channels) {
+        const [r, g, bl] = [data[i]!, data[i + 1]!, data[i + 2]!]
+        if (Math.max(r, g, bl) - Math.min(r, g, bl) > 12) tinted++
+      }
+      expect(tinted / (info.width * info.height)).toBeLessThan(0.01)
+      // Slid up to the top and released: cancelled, nothing sent.
+      await me.page.mouse.move(hold.x + hold.width / 2, 5)
+      await me.page.mouse.up()
+      await me.page.locator('#recording').waitFor({ state: 'detached' })
+    }
     expect(me.errors).toEqual([])
   })
 })
