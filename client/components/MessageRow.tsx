@@ -180,8 +180,9 @@ function Bubble(p: { m: ChatMessage; own: boolean; onImage: (m: ChatMessage) => 
     )
   }
   if (m.kind === 'voice') return <VoiceBubble m={m} own={p.own} />
-  // A refused file shows no progress (nothing more will be sent), only the reason below it.
-  const progress = m.upload && !m.upload.done && !(m.kind === 'file' && uploadRefused(m)) ? Math.floor((100 * m.upload.sentBytes) / Math.max(1, m.upload.totalBytes)) : undefined
+  // A file that failed shows no progress track (nothing is being sent): a refused one only the reason
+  // below it, a failed one the red "!" to retry beside it, as WeChat draws a failed file.
+  const progress = m.upload && !m.upload.done && !(m.kind === 'file' && m.upload.failure) ? Math.floor((100 * m.upload.sentBytes) / Math.max(1, m.upload.totalBytes)) : undefined
   if (m.kind === 'image') {
     const b = m.body as { width?: number; height?: number }
     const box = imageBox(b.width, b.height, designScale())

@@ -249,6 +249,8 @@ export const zhCN = {
   'a11y.voice': '语音 {s} 秒',
   'a11y.voiceUnplayed': '语音 {s} 秒，未播放',
   'list.draft': '[草稿]',
+  // A muted chat's unread count, before its preview (its badge is only a dot), as WeChat writes it.
+  'list.mutedUnread': '[{n}条]',
   'list.pin': '置顶',
   'list.unpin': '取消置顶',
   'list.mute': '消息免打扰',
@@ -500,6 +502,7 @@ export const en: Record<MessageKey, string> = {
   'a11y.voice': 'Voice, {s} seconds',
   'a11y.voiceUnplayed': 'Voice, {s} seconds, not played',
   'list.draft': '[Draft]',
+  'list.mutedUnread': '[{n} new] ',
   'list.pin': 'Pin to top',
   'list.unpin': 'Unpin',
   'list.mute': 'Mute notifications',

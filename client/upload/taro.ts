@@ -48,9 +48,13 @@ export const taroUploadHttp: UploadHttp = {
           reject(new UploadNetworkError(msg, aborted ? 'aborted' : /timeout/i.test(msg) ? 'timeout' : 'network'))
         },
       }
-      task = Taro.request(options)
+      const request = Taro.request(options)
+      task = request
+      // Taro.request's own promise also rejects on fail (h5: fetch's "Failed to fetch"), an
+      // unhandled rejection for every failed append otherwise; `fail` above already settled ours.
+      Promise.resolve(request).catch(() => undefined)
     })
-    // Taro.request's promise also rejects on fail; the callbacks above already settled ours.
+    // Ours may reject before tus.ts awaits it (an abort while a chunk is read): not unhandled either.
     ;(response as Promise<unknown>).catch(() => undefined)
     return {
       response,

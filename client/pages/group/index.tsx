@@ -3,15 +3,16 @@
  * and what the user's role allows: add someone found by search, remove, rename, make admin,
  * transfer ownership, dissolve (owner); leave (everyone but the owner). Each action is one
  * `group` request; the change reaches every member as a system message of the chat. Anyone can
- * report another member ("投诉", components/report.ts).
+ * report another member ("投诉", components/report.ts). Mute and pin, as in a 1:1 chat's info (the
+ * `settings` request of the list's long press, for all of the user's devices).
  */
-import { Input, ScrollView, Text, View } from '@tarojs/components'
-import { useDidShow, useRouter } from '@tarojs/taro'
+import { Input, ScrollView, Switch, Text, View } from '@tarojs/components'
+import Taro, { useDidShow, useRouter } from '@tarojs/taro'
 import { confirmed } from '../../components/dialog'
 import { goBack } from '../../components/nav'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { AppError, type ServerFrameOf, type User, type UserId } from '@chat/shared'
-import { setPageTitle, t } from '../../i18n'
+import { errorText, setPageTitle, t } from '../../i18n'
 import { Avatar } from '../../components/Avatar'
 import { reportPerson } from '../../components/report'
 import { H5Header } from '../../components/H5Header'
@@ -19,9 +20,10 @@ import { ConnectionBanner } from '../../components/StatusBar'
 import { usePageGate } from '../../hooks'
 import { client } from '../../services'
 import type { RequestFrame } from '../../net/chat-client'
-import { GateProvider, useGate, useStore } from '../../store/react'
+import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
 import { convTitle } from '../../store/selectors'
 import '../contacts/index.css'
+import '../dm/index.css'
 import './index.css'
 
 type Role = 'owner' | 'admin' | 'member'
@@ -55,6 +57,7 @@ function GroupInfo({ conv }: { conv: string }) {
   const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id, t) : ''))
   // Any change of the group (a system message arrived) reloads the members.
   const lastSeq = useStore(gate, (s) => s.convs[conv]?.lastSeq ?? 0)
+  const settings = useStore(gate, useShallow((s) => ({ muted: s.convs[conv]?.muted === true, pinned: s.convs[conv]?.pinned !== undefined })))
   const [members, setMembers] = useState<Member[]>([])
   const [next, setNext] = useState<number | undefined>()
   const [error, setError] = useState<string | undefined>()
@@ -84,6 +87,9 @@ function GroupInfo({ conv }: { conv: string }) {
     }
   }
 
+  const change = (c: { muted?: boolean; pinned?: boolean }) =>
+    void client.setConvSettings(conv, c).catch((err: unknown) => Taro.showToast({ title: errorText(err, 'list.settingsFailed'), icon: 'none' }))
+
   return (
     <ScrollView className='kt-l' scrollY>
       {error ? (
@@ -106,13 +112,14 @@ function GroupInfo({ conv }: { conv: string }) {
         {members.map((m) => (
           <View key={m.user.id} className='kt-u gp-u' id={`member-${m.user.id}`}>
             <Avatar id={m.user.id} name={m.user.name} />
-            {/* Name and role take the row; the actions get a line of their own below (a 320 px screen has no room beside them). */}
+            {/* Name and role take the row; several actions get a line of their own below (a 320 px screen
+                has no room beside them), a lone 投诉 stays at the row's right, as WeChat draws one action. */}
             <View className='kt-t'>
               <Text className='kt-n'>{m.user.name}</Text>
               {m.role !== 'member' ? <Text className='kt-s'>{t(`group.role.${m.role}`)}</Text> : null}
             </View>
             {m.user.id !== me ? (
-              <View className='gp-a'>
+              <View className={canRemove(myRole, m.role) || myRole === 'owner' ? 'gp-a' : 'gp-a gp-a1'}>
                 {canRemove(myRole, m.role) ? (
                   <Button id={`remove-${m.user.id}`} label={t('group.remove')} onClick={() => void act({ op: 'remove', users: [m.user.id] })} danger />
                 ) : null}
@@ -132,6 +139,16 @@ function GroupInfo({ conv }: { conv: string }) {
           </View>
         ))}
         {next !== undefined ? <Button id='members-more' label={t('group.more')} onClick={() => void page(next).catch((err: unknown) => setError(codeOf(err)))} /> : null}
+      </View>
+      <View className='kt-sec'>
+        <View className='dm-r' id='group-mute-row'>
+          <Text className='dm-l'>{t('list.mute')}</Text>
+          <Switch id='group-mute' checked={settings.muted} color='#07c160' onChange={(e) => change({ muted: e.detail.value })} />
+        </View>
+        <View className='dm-r' id='group-pin-row'>
+          <Text className='dm-l'>{t('dm.pin')}</Text>
+          <Switch id='group-pin' checked={settings.pinned} color='#07c160' onChange={(e) => change({ pinned: e.detail.value })} />
+        </View>
       </View>
       <View className='kt-sec gp-end'>
         {myRole === 'owner' ? (

@@ -206,7 +206,7 @@ const ConvRow = memo(function ConvRow({ id, today }: { id: string; today: number
             <Text className='cr-p'>
               {row.mentioned ? <Text className='cr-at'>{t('list.mentioned')}</Text> : null}
               {row.unsent === 'failed' ? <Text className='cr-fail'>{t('list.failed')}</Text> : null}
-              {(row.unsent === 'sending' ? t('list.sending') : '') + row.preview}
+              {(row.muted && row.unread > 1 ? t('list.mutedUnread', { n: row.unread > 99 ? '99+' : row.unread }) : '') + (row.unsent === 'sending' ? t('list.sending') : '') + row.preview}
             </Text>
           )}
           {row.muted ? <View className='cr-mute' role='img' aria-label={t('a11y.muted')} /> : null}

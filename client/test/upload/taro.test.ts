@@ -10,12 +10,15 @@ vi.mock('@tarojs/taro', () => {
   const Taro = {
     request(options: Record<string, unknown> & { success: (r: unknown) => void; fail: (e: unknown) => void; header: Record<string, string> }) {
       calls.request.push(options)
-      const task = Promise.resolve() as Promise<void> & { abort(): void }
+      // Taro's h5 request: on a network failure it calls `fail` and its own promise rejects too.
+      const failing = options.header['Upload-Offset'] === 'unreachable'
+      const task = (failing ? Promise.reject(new TypeError('Failed to fetch')) : Promise.resolve()) as Promise<void> & { abort(): void }
+      if (failing) queueMicrotask(() => options.fail({ errMsg: 'Failed to fetch' }))
       task.abort = () => {
         calls.aborted++
         options.fail({ errMsg: 'request:fail abort' })
       }
-      if (options.header['Upload-Offset'] !== 'hang') {
+      if (options.header['Upload-Offset'] !== 'hang' && !failing) {
         queueMicrotask(() =>
           options.success({ statusCode: 204, header: { 'Upload-Offset': '3', 'Tus-Resumable': '1.0.0' }, data: '' }),
         )
@@ -70,6 +73,21 @@ describe('taro upload platform', () => {
     expect(sent.timeout).toBe(60_000)
     expect(res.status).toBe(204)
     expect(res.header('upload-offset')).toBe('3')
+  })
+
+  it('a network failure rejects the call as network, and Taro.request\'s own rejected promise is no unhandled rejection', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const call = taroUploadHttp.send({ method: 'HEAD', url: 'https://bff.test/uploads/x', headers: { 'Upload-Offset': 'unreachable' }, timeoutMs: 1000 })
+      await expect(call.response).rejects.toMatchObject({ name: 'UploadNetworkError', reason: 'network' })
+      // Node reports unhandled rejections after the microtask queue drains: one macrotask later.
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
   })
 
   it('aborts: the call rejects as aborted', async () => {

@@ -1,0 +1,260 @@
+/**
+ * Screens a Chinese-speaking user walks through on a small phone (320x568 and 375x667,
+ * deviceScaleFactor 2) in the h5 build, against the built BFF: each case asserts what a person sees
+ * (boxes in CSS px, pixels, visible text) for a flaw found by walking every screen in Chinese.
+ * Screenshots go to test-results/zh-screens/.
+ */
+import path from 'node:path'
+import { randomId, type ServerFrame } from '@chat/shared'
+import type { Page } from 'playwright-core'
+import sharp from 'sharp'
+import { describe, expect, it } from 'vitest'
+import { CLIENT_DEFAULTS } from '../../client/config'
+import { FAKE_MICROPHONE_FLAGS, loginAs, openChatWith, settled, type BrowserUser as User } from './browser'
+import { ROOT } from './build'
+import { Peer } from './peer'
+import { useH5Suite } from './suite'
+
+const SHOTS = path.join(ROOT, 'test-results/zh-screens')
+
+// A fake microphone, for the recording overlay.
+const suite = useH5Suite(SHOTS, {}, FAKE_MICROPHONE_FLAGS)
+
+/** The two small phones: an iPhone SE (1st generation) and an iPhone 8 (CSS px). */
+const PHONES = [
+  { width: 320, height: 568 },
+  { width: 375, height: 667 },
+] as const
+
+/** The smallest touch target an action may have, CSS px (Apple's HIG). */
+const TOUCH = 44
+
+let n = 0
+/** A user id unique to this run of the file. */
+const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
+
+/** Logged in with a Chinese browser in China's time zone, on the first phone. */
+async function login(id: string, name: string): Promise<User> {
+  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, 'zh-CN', { timezoneId: 'Asia/Shanghai' })
+  await u.page.setViewportSize(PHONES[0])
+  return u
+}
+
+/** Each phone in turn: resized, laid out, screenshot, then `check`. */
+async function onEachPhone(page: Page, shot: string, check: (width: number) => Promise<void>): Promise<void> {
+  for (const phone of PHONES) {
+    await page.setViewportSize(phone)
+    await settled(page)
+    await page.screenshot({ path: path.join(SHOTS, `${shot}-${phone.width}.png`) })
+    await check(phone.width)
+  }
+}
+
+type Rect = { left: number; top: number; right: number; bottom: number; width: number; height: number }
+
+/** `selector`'s box, CSS px. */
+function box(page: Page, selector: string): Promise<Rect> {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height }
+  })
+}
+
+/** How tall a finger's target `selector` is, CSS px: the run of points down its centre line where a tap lands on it. */
+async function tapHeight(page: Page, selector: string): Promise<number> {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    const x = r.left + r.width / 2
+    let tall = 0
+    for (let y = Math.floor(r.top - 40); y <= Math.ceil(r.bottom + 40); y++) {
+      const hit = document.elementFromPoint(x, y)
+      if (hit && (hit === el || el.contains(hit))) tall++
+    }
+    return tall
+  })
+}
+
+/** The part of a screenshot's pixels farther than a faint tint from white, 0..1. */
+async function inked(png: Buffer): Promise<number> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+  let count = 0
+  for (let i = 0; i < data.length; i += info.channels) {
+    if (Math.max(255 - data[i]!, 255 - data[i + 1]!, 255 - data[i + 2]!) > 8) count++
+  }
+  return count / (info.width * info.height)
+}
+
+describe('a Chinese user walking the screens on a small phone', () => {
+  it('a member\'s group info: 投诉 sits at the right of the member\'s row, on the name\'s line, no taller a row', async () => {
+    const meId = uid('gm')
+    const me = await login(meId, '小明')
+    const zhang = await Peer.connect(suite.bff.url, uid('gmz'), '张伟')
+    const hong = await Peer.connect(suite.bff.url, uid('gmh'), '小红')
+    suite.peers.push(zhang, hong)
+    const rid = randomId(10)
+    const from = zhang.frames.length
+    zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id] })
+    const conv = (await zhang.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
+    await zhang.say(conv, '大家好')
+    await me.page.locator(`[id="conv-${conv}"]`).click()
+    await me.page.locator('#group-info').click()
+    const report = `[id="report-${hong.id}"]`
+    await me.page.locator(report).waitFor()
+    await onEachPhone(me.page, 'group-member', async (width) => {
+      const row = await box(me.page, `[id="member-${hong.id}"]`)
+      const mine = await box(me.page, `[id="member-${meId}"]`)
+      const name = await box(me.page, `[id="member-${hong.id}"] .kt-n`)
+      const action = await box(me.page, report)
+      // On the name's line, at the row's right: not on a line of its own under the avatar.
+      expect(Math.abs((action.top + action.bottom) / 2 - (name.top + name.bottom) / 2)).toBeLessThanOrEqual(4)
+      expect(action.left).toBeGreaterThanOrEqual(name.right)
+      expect(action.right).toBeLessThanOrEqual(width)
+      expect(action.right).toBeGreaterThan(width - 24)
+      // Every member's row is as tall as the user's own, which has no action.
+      expect(Math.round(row.height)).toBe(Math.round(mine.height))
+      // Still a full target, inside its row.
+      expect(await tapHeight(me.page, report)).toBeGreaterThanOrEqual(TOUCH)
+      expect(action.top).toBeGreaterThanOrEqual(row.top)
+      expect(await me.page.locator(report).innerText()).toBe('投诉')
+    })
+    expect(me.errors).toEqual([])
+  })
+
+  it('group info offers 消息免打扰 and 置顶聊天, as a 1:1 chat\'s info does; muting there shows in the list', async () => {
+    const meId = uid('gs')
+    const me = await login(meId, '小明')
+    const zhang = await Peer.connect(suite.bff.url, uid('gsz'), '张伟')
+    const hong = await Peer.connect(suite.bff.url, uid('gsh'), '小红')
+    suite.peers.push(zhang, hong)
+    const rid = randomId(10)
+    const from = zhang.frames.length
+    zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id] })
+    const conv = (await zhang.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
+    await zhang.say(conv, '大家好')
+    const row = me.page.locator(`[id="conv-${conv}"]`)
+    await row.click()
+    await me.page.locator('#group-info').click()
+    await me.page.locator('#group-mute-row').waitFor()
+    await onEachPhone(me.page, 'group-settings', async (width) => {
+      for (const [selector, toggleId, text] of [['#group-mute-row', '#group-mute', '消息免打扰'], ['#group-pin-row', '#group-pin', '置顶聊天']] as const) {
+        await me.page.locator(selector).evaluate((el) => el.scrollIntoView({ block: 'center' }))
+        expect(await me.page.locator(`${selector} .dm-l`).innerText()).toBe(text)
+        const label = await box(me.page, `${selector} .dm-l`)
+        const toggle = await box(me.page, toggleId)
+        // The label at the left, its switch at the right, on one line, inside the screen.
+        expect(toggle.left).toBeGreaterThanOrEqual(label.right)
+        expect(toggle.right).toBeLessThanOrEqual(width)
+        expect(Math.abs((toggle.top + toggle.bottom) / 2 - (label.top + label.bottom) / 2)).toBeLessThanOrEqual(2)
+        expect((await box(me.page, selector)).height).toBeGreaterThanOrEqual(TOUCH)
+      }
+    })
+    await me.page.locator('#group-mute').click()
+    await me.page.locator('#group-mute input:checked').waitFor({ state: 'attached' })
+    await me.page.goBack()
+    await me.page.goBack()
+    await row.locator('.cr-mute').waitFor()
+    expect(me.errors).toEqual([])
+  })
+
+  it('a muted chat\'s row says how many are unread, "[3条]", before its preview, as its badge is only a dot', async () => {
+    const meId = uid('mu')
+    const me = await login(meId, '小明')
+    const li = await Peer.connect(suite.bff.url, uid('mul'), '李娜')
+    suite.peers.push(li)
+    const conv = (await li.direct(meId)).id
+    for (const text of ['在吗', '明天的方案', '李娜的第3条消息']) await li.say(conv, text)
+    const row = me.page.locator(`[id="conv-${conv}"]`)
+    await row.locator('.badge', { hasText: '3' }).waitFor()
+    await row.click({ button: 'right' })
+    await me.page.getByText('消息免打扰', { exact: true }).click()
+    await row.locator('.dot').waitFor()
+    await onEachPhone(me.page, 'list-muted-unread', async (width) => {
+      expect(await row.locator('.cr-p').innerText()).toBe('[3条]李娜的第3条消息')
+      const preview = await box(me.page, `[id="conv-${conv}"] .cr-p`)
+      const bell = await box(me.page, `[id="conv-${conv}"] .cr-mute`)
+      expect(preview.right).toBeLessThanOrEqual(bell.left)
+      expect(bell.right).toBeLessThanOrEqual(width)
+    })
+    // Read, the count goes with the dot.
+    await row.click()
+    await me.page.locator('#composer').waitFor()
+    await me.page.goBack()
+    await row.locator('.dot').waitFor({ state: 'detached' })
+    expect(await row.locator('.cr-p').innerText()).toBe('李娜的第3条消息')
+    expect(me.errors).toEqual([])
+  })
+
+  it('a file that failed to send shows the red "!" and no progress track left in its card', async () => {
+    const me = await login(uid('ff'), '小明')
+    const herId = uid('ffh')
+    await login(herId, '小红')
+    await openChatWith(me, [herId])
+    const attach = async (name: string) => {
+      // "+" ignores taps for sendTapGuardMs after a send: a person's next tap comes after it.
+      await me.page.waitForTimeout(CLIENT_DEFAULTS.sendTapGuardMs)
+      await me.page.locator('.cp-plus').click()
+      const chooser = me.page.waitForEvent('filechooser')
+      await me.page.locator('.cp-tool', { hasText: '文件' }).click()
+      await (await chooser).setFiles({ name, mimeType: 'text/plain', buffer: Buffer.alloc(2000, 65) })
+    }
+    await attach('会议纪要.txt')
+    const sent = me.page.locator('#msgs .r', { hasText: '会议纪要.txt' })
+    await sent.locator('.st-read, .st-delivered, .st-sent').first().waitFor({ timeout: 30_000 })
+    // The network drops every upload from now on: the next file fails.
+    await me.page.route('**/uploads/**', (route) => route.abort())
+    await attach('报价单.txt')
+    const failed = me.page.locator('#msgs .r', { hasText: '报价单.txt' })
+    await failed.locator('.st-failed').waitFor({ timeout: 60_000 })
+    await onEachPhone(me.page, 'file-failed', async () => {
+      expect(await failed.locator('.fc-p').count()).toBe(0)
+      // What a person sees: the card's bottom strip is as white as the sent card's.
+      const strip = async (card: typeof sent) => {
+        const b = (await card.locator('.fc').boundingBox())!
+        return inked(await me.page.screenshot({ clip: { x: b.x + 14, y: b.y + b.height - 8, width: b.width - 28, height: 6 } }))
+      }
+      expect(await strip(failed)).toBeLessThanOrEqual(await strip(sent))
+      expect(await strip(failed)).toBeLessThan(0.05)
+    })
+    expect(me.errors).toEqual([])
+  })
+
+  it('the recording overlay hides the chat behind it: its hint is not drawn over a green bubble showing through', async () => {
+    const meId = uid('ro')
+    const herId = uid('roh')
+    const me = await login(meId, '小明')
+    // Another device of the same user fills the chat with the user's own green bubbles.
+    const mine = await Peer.connect(suite.bff.url, meId, '小明')
+    const her = await Peer.connect(suite.bff.url, herId, '小红')
+    suite.peers.push(mine, her)
+    const conv = (await mine.direct(herId)).id
+    for (let i = 0; i < 8; i++) await mine.say(conv, '收到，我这就去通知市场部和销售部的同事，会议室也换好了。')
+    await me.page.locator(`[id="conv-${conv}"]`).click()
+    await me.page.locator('#voice-mode').click()
+    await me.page.locator('#hold-to-talk').waitFor()
+    for (const phone of PHONES) {
+      await me.page.setViewportSize(phone)
+      await settled(me.page)
+      const hold = (await me.page.locator('#hold-to-talk').boundingBox())!
+      await me.page.mouse.move(hold.x + hold.width / 2, hold.y + hold.height / 2)
+      await me.page.mouse.down()
+      await me.page.locator('#recording').waitFor()
+      await me.page.screenshot({ path: path.join(SHOTS, `recording-${phone.width}.png`) })
+      // Inside the overlay's rounded corners: every pixel is its grey (or its white icon and text),
+      // none tinted by the green bubbles under it.
+      const b = (await me.page.locator('#recording').boundingBox())!
+      const shot = await me.page.screenshot({ clip: { x: b.x + 12, y: b.y + 12, width: b.width - 24, height: b.height - 24 } })
+      const { data, info } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+      let tinted = 0
+      for (let i = 0; i < data.length; i += info.channels) {
+        const [r, g, bl] = [data[i]!, data[i + 1]!, data[i + 2]!]
+        if (Math.max(r, g, bl) - Math.min(r, g, bl) > 12) tinted++
+      }
+      expect(tinted / (info.width * info.height)).toBeLessThan(0.01)
+      // Slid up to the top and released: cancelled, nothing sent.
+      await me.page.mouse.move(hold.x + hold.width / 2, 5)
+      await me.page.mouse.up()
+      await me.page.locator('#recording').waitFor({ state: 'detached' })
+    }
+    expect(me.errors).toEqual([])
+  })
+})
