@@ -200,11 +200,13 @@ describe('a Chinese user walking the screens on a small phone', () => {
     await attach('会议纪要.txt')
     const sent = me.page.locator('#msgs .r', { hasText: '会议纪要.txt' })
     await sent.locator('.st-read, .st-delivered, .st-sent').first().waitFor({ timeout: 30_000 })
-    // The network drops every upload from now on: the next file fails.
-    await me.page.route('**/uploads/**', (route) => route.abort())
+    // Every upload request is refused from now on, not for what the file is (a 400 with no code of
+    // ours): the next file fails at once and keeps its retry. A dropped connection ends the same
+    // way after the upload's own retries (tus.ts DEFAULT_RETRY), up to a minute later.
+    await me.page.route('**/uploads/**', (route) => route.fulfill({ status: 400, contentType: 'text/plain', body: 'refused' }))
     await attach('报价单.txt')
     const failed = me.page.locator('#msgs .r', { hasText: '报价单.txt' })
-    await failed.locator('.st-failed').waitFor({ timeout: 60_000 })
+    await failed.locator('.st-failed').waitFor({ timeout: 30_000 })
     await onEachPhone(me.page, 'file-failed', async () => {
       expect(await failed.locator('.fc-p').count()).toBe(0)
       // What a person sees: the card's bottom strip is as white as the sent card's.
