@@ -7,8 +7,9 @@ import path from 'node:path'
 import type { Page } from 'playwright-core'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { COMPOSER_FIELD, loginAs, openChatWith, sendText as send, settled, type BrowserUser as User, type LoginOptions } from './browser'
+import { COMPOSER_FIELD, openChatWith, sendText as send, settled, type BrowserUser as User, type LoginOptions } from './browser'
 import { ROOT } from './build'
+import { box, loginChinese, onEachPhone as eachPhone, uid } from './phones'
 import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-zh-phone')
@@ -24,16 +25,8 @@ const PHONES = [
   { width: 414, height: 896 },
 ] as const
 
-let n = 0
-/** A user id unique to this run of the file. */
-const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
-
 /** Logged in with a Chinese browser in China's time zone, on the first phone. */
-async function login(id: string, name: string, options: Omit<LoginOptions, 'timezoneId'> = {}): Promise<User> {
-  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, 'zh-CN', { timezoneId: 'Asia/Shanghai', ...options })
-  await u.page.setViewportSize(PHONES[0])
-  return u
-}
+const login = (id: string, name: string, options: Omit<LoginOptions, 'timezoneId'> = {}): Promise<User> => loginChinese(suite, PHONES[0], id, name, options)
 
 /** 小明, on the first phone, in his 1:1 with 小红 (both logged in); `tag` starts their ids. */
 async function inOneToOne(tag: string): Promise<{ me: User; her: User; meId: string }> {
@@ -45,26 +38,8 @@ async function inOneToOne(tag: string): Promise<{ me: User; her: User; meId: str
   return { me, her, meId }
 }
 
-/** Each phone in turn: resized, laid out (Taro's h5 sizes its rem on `resize`), then `check`. */
-async function onEachPhone(u: User, shot: string, check: (width: number) => Promise<void>): Promise<void> {
-  for (const phone of PHONES) {
-    const root = await u.page.evaluate(() => getComputedStyle(document.documentElement).fontSize)
-    await u.page.setViewportSize(phone)
-    if (phone.width !== PHONES[0].width) await u.page.waitForFunction((size) => getComputedStyle(document.documentElement).fontSize !== size, root)
-    await settled(u.page)
-    await u.page.screenshot({ path: path.join(SHOTS, `${shot}-${phone.width}.png`) })
-    await check(phone.width)
-  }
-}
-
-type Rect = { left: number; right: number; top: number; bottom: number; width: number; height: number }
-
-function rect(page: Page, selector: string): Promise<Rect> {
-  return page.locator(selector).first().evaluate((el) => {
-    const r = el.getBoundingClientRect()
-    return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height }
-  })
-}
+/** Each phone in turn: resized, laid out, screenshot, then `check`. */
+const onEachPhone = (u: User, shot: string, check: (width: number) => Promise<void>) => eachPhone(u.page, PHONES, SHOTS, shot, check)
 
 /**
  * The number of lines of the text of `selector` a person sees: one client rect per line of its runs,
@@ -88,14 +63,14 @@ function lastBubbleBottom(page: Page): Promise<number> {
 /** Where the chat's end and the composer are: the gap between the last bubble and the composer's top. */
 async function composerLayout(page: Page): Promise<{ height: number; gap: number; lastBottom: number; listTop: number; scrolls: boolean; lineHeight: number }> {
   await settled(page)
-  const box = await rect(page, '#composer')
-  const list = await rect(page, '#msgs')
+  const composer = await box(page, '#composer')
+  const list = await box(page, '#msgs')
   const lastBottom = await lastBubbleBottom(page)
   const field = await page.locator(COMPOSER_FIELD).evaluate((el) => ({
     scrolls: el.scrollHeight > el.clientHeight + 1,
     lineHeight: parseFloat(getComputedStyle(el).lineHeight),
   }))
-  return { height: box.height, gap: box.top - lastBottom, lastBottom, listTop: list.top, ...field }
+  return { height: composer.height, gap: composer.top - lastBottom, lastBottom, listTop: list.top, ...field }
 }
 
 /** ms from the page's clock to one minute past its next local midnight. */
@@ -130,11 +105,11 @@ describe('a Chinese user on a phone', () => {
     await send(me, url)
     await onEachPhone(me, 'long-url', async (width) => {
       const row = `.ln:has(.bt:text("${url.slice(0, 30)}"))`
-      const bubble = await rect(me.page, `${row} .b`)
-      const avatar = await rect(me.page, `${row} .av`)
+      const bubble = await box(me.page, `${row} .b`)
+      const avatar = await box(me.page, `${row} .av`)
       // The whole text is inside the bubble (no run sticks out of it)...
       expect(await me.page.locator(`${row} .bt`).evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true)
-      const text = await rect(me.page, `${row} .bt`)
+      const text = await box(me.page, `${row} .bt`)
       expect(text.right).toBeLessThanOrEqual(bubble.right)
       // ...the bubble is left of my avatar, with the gap the other bubbles have, inside the screen...
       expect(bubble.right).toBeLessThan(avatar.left)
@@ -160,7 +135,7 @@ describe('a Chinese user on a phone', () => {
     const row = `.cr:has(.cr-n:text("司马相如、王五"))`
     await me.page.locator(`${row} .avg`).waitFor()
     await onEachPhone(me, 'group-avatar', async () => {
-      const square = await rect(me.page, `${row} .avg`)
+      const square = await box(me.page, `${row} .avg`)
       const tiles = await me.page.locator(`${row} .avg-f`).evaluateAll((els) =>
         els.map((el) => {
           const r = el.getBoundingClientRect()
@@ -215,9 +190,9 @@ describe('a Chinese user on a phone', () => {
     await (await chooser).setFiles({ name, mimeType: 'application/pdf', buffer: Buffer.alloc(123_456, 0x41) })
     await me.page.locator('.fc .fc-s', { hasText: '120.6 KB' }).waitFor()
     await onEachPhone(me, 'file-card', async (width) => {
-      const card = await rect(me.page, '.fc')
-      const title = await rect(me.page, '.fc-n')
-      const size = await rect(me.page, '.fc-s')
+      const card = await box(me.page, '.fc')
+      const title = await box(me.page, '.fc-n')
+      const size = await box(me.page, '.fc-s')
       // Two whole lines of the name are drawn (the rest ends in an ellipsis), inside the card and
       // above the size.
       expect(await lineCount(me.page, '.fc-n')).toBe(2)
@@ -257,7 +232,7 @@ describe('a Chinese user on a phone', () => {
     await (await chooser).setFiles({ name: 'long-screenshot.png', mimeType: 'image/png', buffer: tall })
     await me.page.locator('.im').waitFor()
     await onEachPhone(me, 'tall-image', async (width) => {
-      const bubble = await rect(me.page, '.im')
+      const bubble = await box(me.page, '.im')
       // At least the smallest tap target iOS allows, still taller than wide, inside the screen.
       expect(bubble.width).toBeGreaterThanOrEqual(44)
       expect(bubble.height).toBeGreaterThan(bubble.width * 2)
@@ -415,7 +390,7 @@ describe('a Chinese user on a phone', () => {
     const { me } = await inOneToOne('hold')
     for (let i = 1; i <= 24; i++) await send(me, `第${i}条：今天的会议改到下午三点，请大家准时参加。`)
     // The reader scrolls up, by the wheel, to older messages.
-    const list = await rect(me.page, '#msgs')
+    const list = await box(me.page, '#msgs')
     await me.page.mouse.move(list.left + list.width / 2, list.top + list.height / 2)
     await me.page.mouse.wheel(0, -900)
     await expect.poll(() => me.page.locator('#msgs').evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop)).toBeGreaterThan(600)
@@ -505,10 +480,10 @@ describe('a Chinese user on a phone', () => {
     for (const row of rows) await me.page.locator(row).waitFor()
     await settled(me.page)
     await me.page.screenshot({ path: path.join(SHOTS, 'chat-after-failed-375.png') })
-    const [file, first, last] = await Promise.all(rows.map((row) => rect(me.page, row)))
+    const [file, first, last] = await Promise.all(rows.map((row) => box(me.page, row)))
     expect(file!.bottom).toBeLessThanOrEqual(first!.top + 1)
     expect(first!.bottom).toBeLessThanOrEqual(last!.top + 1)
-    const list = await rect(me.page, '#msgs')
+    const list = await box(me.page, '#msgs')
     expect(file!.top).toBeGreaterThanOrEqual(list.top)
     expect(last!.bottom).toBeLessThanOrEqual(list.bottom + 1)
     expect(me.errors).toEqual([])

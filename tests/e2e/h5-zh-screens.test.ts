@@ -10,9 +10,10 @@ import type { Page } from 'playwright-core'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
 import { CLIENT_DEFAULTS } from '../../client/config'
-import { FAKE_MICROPHONE_FLAGS, loginAs, openChatWith, settled, type BrowserUser as User } from './browser'
+import { FAKE_MICROPHONE_FLAGS, openChatWith, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
+import { box, inkedShare as inked, loginChinese, onEachPhone as eachPhone, resizeTo, SMALL_PHONES, tapRun, TOUCH, uid } from './phones'
 import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/zh-screens')
@@ -20,69 +21,15 @@ const SHOTS = path.join(ROOT, 'test-results/zh-screens')
 // A fake microphone, for the recording overlay.
 const suite = useH5Suite(SHOTS, {}, FAKE_MICROPHONE_FLAGS)
 
-/** The two small phones: an iPhone SE (1st generation) and an iPhone 8 (CSS px). */
-const PHONES = [
-  { width: 320, height: 568 },
-  { width: 375, height: 667 },
-] as const
+const PHONES = SMALL_PHONES
 
-/** The smallest touch target an action may have, CSS px (Apple's HIG). */
-const TOUCH = 44
-
-let n = 0
-/** A user id unique to this run of the file. */
-const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
-
-/** Logged in with a Chinese browser in China's time zone, on the first phone. */
-async function login(id: string, name: string): Promise<User> {
-  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, 'zh-CN', { timezoneId: 'Asia/Shanghai' })
-  await u.page.setViewportSize(PHONES[0])
-  return u
-}
+const login = (id: string, name: string): Promise<User> => loginChinese(suite, PHONES[0], id, name)
 
 /** Each phone in turn: resized, laid out, screenshot, then `check`. */
-async function onEachPhone(page: Page, shot: string, check: (width: number) => Promise<void>): Promise<void> {
-  for (const phone of PHONES) {
-    await page.setViewportSize(phone)
-    await settled(page)
-    await page.screenshot({ path: path.join(SHOTS, `${shot}-${phone.width}.png`) })
-    await check(phone.width)
-  }
-}
-
-type Rect = { left: number; top: number; right: number; bottom: number; width: number; height: number }
-
-/** `selector`'s box, CSS px. */
-function box(page: Page, selector: string): Promise<Rect> {
-  return page.locator(selector).first().evaluate((el) => {
-    const r = el.getBoundingClientRect()
-    return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height }
-  })
-}
+const onEachPhone = (page: Page, shot: string, check: (width: number) => Promise<void>) => eachPhone(page, PHONES, SHOTS, shot, check)
 
 /** How tall a finger's target `selector` is, CSS px: the run of points down its centre line where a tap lands on it. */
-async function tapHeight(page: Page, selector: string): Promise<number> {
-  return page.locator(selector).first().evaluate((el) => {
-    const r = el.getBoundingClientRect()
-    const x = r.left + r.width / 2
-    let tall = 0
-    for (let y = Math.floor(r.top - 40); y <= Math.ceil(r.bottom + 40); y++) {
-      const hit = document.elementFromPoint(x, y)
-      if (hit && (hit === el || el.contains(hit))) tall++
-    }
-    return tall
-  })
-}
-
-/** The part of a screenshot's pixels farther than a faint tint from white, 0..1. */
-async function inked(png: Buffer): Promise<number> {
-  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true })
-  let count = 0
-  for (let i = 0; i < data.length; i += info.channels) {
-    if (Math.max(255 - data[i]!, 255 - data[i + 1]!, 255 - data[i + 2]!) > 8) count++
-  }
-  return count / (info.width * info.height)
-}
+const tapHeight = async (page: Page, selector: string): Promise<number> => (await tapRun(page, selector)).tall
 
 describe('a Chinese user walking the screens on a small phone', () => {
   it('a member\'s group info: 投诉 sits at the right of the member\'s row, on the name\'s line, no taller a row', async () => {
@@ -234,8 +181,7 @@ describe('a Chinese user walking the screens on a small phone', () => {
     await me.page.locator('#voice-mode').click()
     await me.page.locator('#hold-to-talk').waitFor()
     for (const phone of PHONES) {
-      await me.page.setViewportSize(phone)
-      await settled(me.page)
+      await resizeTo(me.page, phone)
       const hold = (await me.page.locator('#hold-to-talk').boundingBox())!
       await me.page.mouse.move(hold.x + hold.width / 2, hold.y + hold.height / 2)
       await me.page.mouse.down()

@@ -6,109 +6,43 @@
 import path from 'node:path'
 import { randomId, type ServerFrame } from '@chat/shared'
 import type { Page } from 'playwright-core'
-import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { loginAs, openChatWith, settled, type BrowserUser as User } from './browser'
+import { openChatWith, settled, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
+import { box, CHINESE, inkedShare, loginChinese, onEachPhone as eachPhone, SMALL_PHONES, tapRun, TOUCH, uid } from './phones'
 import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/zh-visual')
 
 const suite = useH5Suite(SHOTS)
 
-/** The two small phones: an iPhone SE (1st generation) and an iPhone 8 (CSS px). */
-const PHONES = [
-  { width: 320, height: 568 },
-  { width: 375, height: 667 },
-] as const
+const PHONES = SMALL_PHONES
 
-/** The smallest touch target a primary action may have, CSS px (Apple's HIG). */
-const TOUCH = 44
-
-let n = 0
-/** A user id unique to this run of the file. */
-const uid = (name: string) => `${name}${Date.now().toString(36)}${++n}`
-
-const CHINESE = { locale: 'zh-CN', timezoneId: 'Asia/Shanghai' } as const
-
-/** Logged in with a Chinese browser in China's time zone, on the first phone. */
-async function login(id: string, name: string): Promise<User> {
-  const u = await loginAs(suite.browser, suite.bff.url, id, name, PHONES[0].width, CHINESE.locale, { timezoneId: CHINESE.timezoneId })
-  await u.page.setViewportSize(PHONES[0])
-  return u
-}
+const login = (id: string, name: string): Promise<User> => loginChinese(suite, PHONES[0], id, name)
 
 /** Each phone in turn: resized, laid out, screenshot, then `check`. */
-async function onEachPhone(page: Page, shot: string, check: (width: number) => Promise<void>): Promise<void> {
-  for (const phone of PHONES) {
-    await page.setViewportSize(phone)
-    await settled(page)
-    await page.screenshot({ path: path.join(SHOTS, `${shot}-${phone.width}.png`) })
-    await check(phone.width)
-  }
-}
+const onEachPhone = (page: Page, shot: string, check: (width: number) => Promise<void>) => eachPhone(page, PHONES, SHOTS, shot, check)
 
 /**
- * How tall a finger's target `selector` is, CSS px: the run of points down the vertical line through
- * its centre where a tap lands on it (the element or anything inside it, its pseudo-elements too).
- * Also its box, to check it is on screen. Scrolled to the middle of the screen first.
+ * How tall a finger's target `selector` is, CSS px (tapRun), and its box's sides, to check it is on
+ * screen. Scrolled to the middle of the screen first.
  */
 async function touchTarget(page: Page, selector: string): Promise<{ tall: number; left: number; right: number }> {
   await page.locator(selector).first().evaluate((el) => el.scrollIntoView({ block: 'center' }))
   await settled(page)
-  return page.locator(selector).first().evaluate((el) => {
-    const r = el.getBoundingClientRect()
-    const x = r.left + r.width / 2
-    let tall = 0
-    for (let y = Math.floor(r.top - 40); y <= Math.ceil(r.bottom + 40); y++) {
-      const hit = document.elementFromPoint(x, y)
-      if (hit && (hit === el || el.contains(hit))) tall++
-    }
-    return { tall, left: r.left, right: r.right }
-  })
+  const { left, right } = await box(page, selector)
+  return { tall: (await tapRun(page, selector)).tall, left, right }
 }
 
 /**
- * The part of `selector`'s box that is inked, 0..1: its pixels on screen (a screenshot of its box)
- * farther than a faint tint from the white of the page behind it. A button drawn as a filled box is
- * near 1; a text action is its glyphs.
+ * The part of `selector`'s box that is inked, 0..1 (a screenshot of its box): a button drawn as a
+ * filled box is near 1; a text action is its glyphs.
  */
-async function ink(page: Page, selector: string): Promise<number> {
-  const shot = await page.locator(selector).first().screenshot()
-  const { data, info } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true })
-  let inked = 0
-  for (let i = 0; i < data.length; i += info.channels) {
-    if (Math.max(255 - data[i]!, 255 - data[i + 1]!, 255 - data[i + 2]!) > 8) inked++
-  }
-  return inked / (info.width * info.height)
-}
+const ink = async (page: Page, selector: string): Promise<number> => inkedShare(await page.locator(selector).first().screenshot())
 
 /** Where a tap down the vertical line through `selector`'s centre lands on it: the run's top and bottom, CSS px. */
-async function targetSpan(page: Page, selector: string): Promise<{ top: number; bottom: number }> {
-  return page.locator(selector).first().evaluate((el) => {
-    const r = el.getBoundingClientRect()
-    const x = r.left + r.width / 2
-    let top = Infinity
-    let bottom = -Infinity
-    for (let y = Math.floor(r.top - 40); y <= Math.ceil(r.bottom + 40); y++) {
-      const hit = document.elementFromPoint(x, y)
-      if (hit && (hit === el || el.contains(hit))) {
-        top = Math.min(top, y)
-        bottom = Math.max(bottom, y + 1)
-      }
-    }
-    return { top, bottom }
-  })
-}
-
-/** `selector`'s box, CSS px. */
-function box(page: Page, selector: string): Promise<{ left: number; top: number; right: number; bottom: number; width: number; height: number }> {
-  return page.locator(selector).first().evaluate((el) => {
-    const r = el.getBoundingClientRect()
-    return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height }
-  })
-}
+const targetSpan = (page: Page, selector: string): Promise<{ top: number; bottom: number }> => tapRun(page, selector)
 
 describe('a Chinese user on a small phone', () => {
   it('the login button is a full touch target (44 CSS px tall) on both phones', async () => {
