@@ -46,6 +46,16 @@ const CJK_TEXT =
   '今天下午三点在会议室开会，请大家准时参加。会议内容包括项目进度、下周计划和预算调整，每个人准备五分钟的发言。如果有问题，请提前告诉我！😀👍'
 const MIXED_TEXT = '我们用 Taro 4 和 React 18 开发小程序，WebSocket 断线会自动重连。Test 一下 emoji 🎉🇨🇳 和长单词 internationalization。'
 
+/** Alice (`width` px wide, English browser) in a new 1:1 with Bob, both logged in; `tag` starts their ids. */
+async function aliceWithBob(tag: string, alice: string, bob: string, width: number): Promise<User> {
+  const a = uid(`${tag}a`)
+  const b = uid(`${tag}b`)
+  const u = await loginAs(suite.browser, suite.bff.url, a, alice, width)
+  await loginAs(suite.browser, suite.bff.url, b, bob, width)
+  await openChatWith(u, [b], () => 'Bob')
+  return u
+}
+
 describe('h5 in Chinese', () => {
   it('shows titles, the empty state, separators, refusals and search in Chinese, and breaks lines as Chinese is set', async () => {
     const a = uid('zha')
@@ -120,11 +130,7 @@ describe('h5 in Chinese', () => {
   })
 
   it('lays the same chat out in English at 320 and 390 px', async () => {
-    const a = uid('ena')
-    const b = uid('enb')
-    const alice = await loginAs(suite.browser, suite.bff.url, a, 'Alice 张', 390)
-    await loginAs(suite.browser, suite.bff.url, b, 'Bob 李', 390)
-    await openChatWith(alice, [b], () => 'Bob')
+    const alice = await aliceWithBob('en', 'Alice 张', 'Bob 李', 390)
     await send(alice, CJK_TEXT)
     await send(alice, MIXED_TEXT)
     for (const width of [390, 320]) {
@@ -136,11 +142,7 @@ describe('h5 in Chinese', () => {
   })
 
   it('the action sheet\'s cancel is in the language of its items: Cancel in English, 取消 in Chinese', async () => {
-    const a = uid('sha')
-    const b = uid('shb')
-    const alice = await loginAs(suite.browser, suite.bff.url, a, 'Alice', 320)
-    await loginAs(suite.browser, suite.bff.url, b, 'Bob', 320)
-    await openChatWith(alice, [b], () => 'Bob')
+    const alice = await aliceWithBob('sh', 'Alice', 'Bob', 320)
     await send(alice, 'Lunch at noon?')
     // What the sheet shows, line by line, once it has slid in (Taro's own sheet: items, then its cancel).
     const sheet = alice.page.locator('.taro__actionSheet')

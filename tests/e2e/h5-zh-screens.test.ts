@@ -31,18 +31,27 @@ const onEachPhone = (page: Page, shot: string, check: (width: number) => Promise
 /** How tall a finger's target `selector` is, CSS px: the run of points down its centre line where a tap lands on it. */
 const tapHeight = async (page: Page, selector: string): Promise<number> => (await tapRun(page, selector)).tall
 
+/**
+ * 小明 (on the first phone) in a group 张伟 created with him and 小红 (both protocol peers), which
+ * has one message; `tag` starts their ids.
+ */
+async function inGroup(tag: string): Promise<{ me: User; meId: string; hong: Peer; conv: string }> {
+  const meId = uid(tag)
+  const me = await login(meId, '小明')
+  const zhang = await Peer.connect(suite.bff.url, uid(`${tag}z`), '张伟')
+  const hong = await Peer.connect(suite.bff.url, uid(`${tag}h`), '小红')
+  suite.peers.push(zhang, hong)
+  const rid = randomId(10)
+  const from = zhang.frames.length
+  zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id] })
+  const conv = (await zhang.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
+  await zhang.say(conv, '大家好')
+  return { me, meId, hong, conv }
+}
+
 describe('a Chinese user walking the screens on a small phone', () => {
   it('a member\'s group info: 投诉 sits at the right of the member\'s row, on the name\'s line, no taller a row', async () => {
-    const meId = uid('gm')
-    const me = await login(meId, '小明')
-    const zhang = await Peer.connect(suite.bff.url, uid('gmz'), '张伟')
-    const hong = await Peer.connect(suite.bff.url, uid('gmh'), '小红')
-    suite.peers.push(zhang, hong)
-    const rid = randomId(10)
-    const from = zhang.frames.length
-    zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id] })
-    const conv = (await zhang.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
-    await zhang.say(conv, '大家好')
+    const { me, meId, hong, conv } = await inGroup('gm')
     await me.page.locator(`[id="conv-${conv}"]`).click()
     await me.page.locator('#group-info').click()
     const report = `[id="report-${hong.id}"]`
@@ -68,16 +77,7 @@ describe('a Chinese user walking the screens on a small phone', () => {
   })
 
   it('group info offers 消息免打扰 and 置顶聊天, as a 1:1 chat\'s info does; muting there shows in the list', async () => {
-    const meId = uid('gs')
-    const me = await login(meId, '小明')
-    const zhang = await Peer.connect(suite.bff.url, uid('gsz'), '张伟')
-    const hong = await Peer.connect(suite.bff.url, uid('gsh'), '小红')
-    suite.peers.push(zhang, hong)
-    const rid = randomId(10)
-    const from = zhang.frames.length
-    zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id] })
-    const conv = (await zhang.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
-    await zhang.say(conv, '大家好')
+    const { me, conv } = await inGroup('gs')
     const row = me.page.locator(`[id="conv-${conv}"]`)
     await row.click()
     await me.page.locator('#group-info').click()
