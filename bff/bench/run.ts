@@ -843,12 +843,25 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const system = cpu1.system - cpu0.system
     const perMessage = (s: number) => (s / Math.max(1, r.received)) * 1e6
     const gc = server.logs.gc.scavenges > gc0.scavenges ? { scavenges: server.logs.gc.scavenges - gc0.scavenges, markCompacts: server.logs.gc.markCompacts - gc0.markCompacts, pauseUsPerMessage: perMessage((server.logs.gc.pauseMs - gc0.pauseMs) / 1000) } : undefined
-    let saturation: { perSecond: number; serverCpuShare: number; p99: number; window: number } | undefined
+    let saturation: { perSecond: number; serverCpuShare: number; loadCoreShare: number; redisCpuShare: number; serverUsPerMessage: number; p99: number; window: number } | undefined
     if (SATURATE_MS > 0) {
+      // The other core too (Redis and the generator share it): which of the two was the limit.
       const c0 = cpuSplit(pids)
+      const g0 = cpuSeconds([gen!.child.pid!])
+      const r0 = await redisCpuSeconds()
       const s = await gen!.call('saturate', { mode, pairs, window: SATURATE_WINDOW, durationMs: SATURATE_MS })
       const c1 = cpuSplit(pids)
-      saturation = { ...s, window: SATURATE_WINDOW, serverCpuShare: (c1.user + c1.system - c0.user - c0.system) / (s.ms / 1000) }
+      const redisS = (await redisCpuSeconds()) - r0
+      const genS = cpuSeconds([gen!.child.pid!]) - g0
+      const serverS = c1.user + c1.system - c0.user - c0.system
+      saturation = {
+        ...s,
+        window: SATURATE_WINDOW,
+        serverCpuShare: serverS / (s.ms / 1000),
+        loadCoreShare: (redisS + genS) / (s.ms / 1000),
+        redisCpuShare: redisS / (s.ms / 1000),
+        serverUsPerMessage: (serverS / Math.max(1, s.delivered)) * 1e6,
+      }
     }
     return {
       ...r,
@@ -1338,7 +1351,8 @@ async function main() {
     rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `raw ${fmt(base.cpuUsPerMessage)} us / relay ${fmt(relay.cpuUsPerMessage)} us (+Redis ${fmt(relay.redisCpuUsPerMessage)})`, `${fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2)} / ${fmt(bff.cpuUsPerMessage / relay.cpuUsPerMessage, 2)}`, '<= 1.0x relay'])
     rows.push([`1:1 Redis commands per msg`, fmt(bff.redisCommandsPerMessage, 2), `relay ${fmt(relay.redisCommandsPerMessage, 2)}`, fmt(bff.redisCommandsPerMessage / relay.redisCommandsPerMessage, 2), ''])
     if (bff.saturation && relay.saturation && base.saturation) {
-      const sat = (x: { perSecond: number; serverCpuShare: number; p99: number }) => `${fmt(x.perSecond, 0)}/s (server CPU ${fmt(x.serverCpuShare, 2)}, p99 ${fmt(x.p99, 0)} ms)`
+      const sat = (x: { perSecond: number; serverCpuShare: number; loadCoreShare?: number; serverUsPerMessage?: number; p99: number }) =>
+        `${fmt(x.perSecond, 0)}/s (server CPU ${fmt(x.serverCpuShare, 2)}, ${fmt(x.serverUsPerMessage ?? NaN, 1)} us/msg; Redis + generator core ${fmt(x.loadCoreShare ?? NaN, 2)}; p99 ${fmt(x.p99, 0)} ms)`
       rows.push([`1:1 saturation, ${SATURATE_WINDOW} under way per sender`, sat(bff.saturation), `raw ${sat(base.saturation)} / relay ${sat(relay.saturation)}`, `${fmt(bff.saturation.perSecond / base.saturation.perSecond, 2)} / ${fmt(bff.saturation.perSecond / relay.saturation.perSecond, 2)}`, '>= 1.0x relay'])
     }
     rows.push([`1:1 latency at ${RATE}/s p50/p99`, `${fmt(bff.p50, 2)} / ${fmt(bff.p99, 2)} ms (${bff.received}/${bff.sent})`, `raw ${fmt(base.p50, 2)} / ${fmt(base.p99, 2)} ms, relay ${fmt(relay.p50, 2)} / ${fmt(relay.p99, 2)} ms`, `${fmt(bff.p99 / base.p99, 2)} / ${fmt(bff.p99 / relay.p99, 2)}`, 'p99 <= relay, <= 10 ms'])
@@ -1357,7 +1371,18 @@ async function main() {
         bffRedisUs: b.redisCpuUsPerMessage,
         relayRedisUs: r.redisCpuUsPerMessage,
         cpuRatioRelay: b.cpuUsPerMessage / r.cpuUsPerMessage,
-        ...(b.saturation && r.saturation ? { bffSaturation: b.saturation.perSecond, relaySaturation: r.saturation.perSecond } : {}),
+        ...(b.saturation && r.saturation
+          ? {
+              bffSaturation: b.saturation.perSecond,
+              relaySaturation: r.saturation.perSecond,
+              bffSaturationServerShare: b.saturation.serverCpuShare,
+              relaySaturationServerShare: r.saturation.serverCpuShare,
+              bffSaturationLoadCoreShare: b.saturation.loadCoreShare,
+              relaySaturationLoadCoreShare: r.saturation.loadCoreShare,
+              bffSaturationServerUs: b.saturation.serverUsPerMessage,
+              relaySaturationServerUs: r.saturation.serverUsPerMessage,
+            }
+          : {}),
         loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
       })
       const runs = [runOf(bff, relay, before)]
