@@ -13,7 +13,7 @@ import { CLIENT_DEFAULTS } from '../../client/config'
 import { FAKE_MICROPHONE_FLAGS, openChatWith, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
-import { box, chatHeader, expectTitleAlone, inkedShare as inked, loginChinese, onEachPhone as eachPhone, resizeTo, SMALL_PHONES, tapRun, TOUCH, uid } from './phones'
+import { box, chatHeader, expectTitleAlone, headerTitle, inkedShare as inked, loginChinese, onEachPhone as eachPhone, resizeTo, SMALL_PHONES, tapRun, TOUCH, uid } from './phones'
 import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/zh-screens')
@@ -53,7 +53,7 @@ describe('a Chinese user walking the screens on a small phone', () => {
   it('a group\'s title carries its member count, "群名(3)", as WeChat\'s does: a long name is cut with "…" and the count stays in view', async () => {
     const name = '周末一起去香山爬山然后吃火锅再看电影最后唱歌到深夜不回家的快乐小分队全体成员们好'
     expect([...name].length).toBe(40)
-    const { me, conv } = await inGroup('gt', name)
+    const { me, hong, conv } = await inGroup('gt', name)
     await me.page.locator(`[id="conv-${conv}"]`).click()
     await me.page.locator('#composer').waitFor()
     await onEachPhone(me.page, 'group-title', async (width) => {
@@ -73,6 +73,10 @@ describe('a Chinese user walking the screens on a small phone', () => {
       expect(count.right).toBeLessThanOrEqual(h.button!.left)
       expect(h.tailOnTop).toBe(true)
     })
+    // Someone typing: the line under the title says who, as a 1:1 chat's says it; the title stays.
+    hong.raw({ type: 'typing', conv })
+    await me.page.locator('.ch-h5:visible .ch-t', { hasText: '小红正在输入…' }).waitFor()
+    expect(await headerTitle(me.page)).toBe(`${name}(3)`)
     expect(me.errors).toEqual([])
   })
 

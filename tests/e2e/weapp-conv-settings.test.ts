@@ -140,6 +140,9 @@ describe('pin and mute in the weapp build', () => {
     // Bob adds Dan: the count follows.
     bob.raw({ type: 'group', rid: randomId(10), conv, op: 'add', users: ['wgdan'] })
     await waitFor(() => h.titles.at(-1) === `${shown}…(4)`, 'the title with four members')
+    // Someone typing: the line says who, as a 1:1 chat's says it, and still opens the info.
+    cat.raw({ type: 'typing', conv })
+    await waitFor(() => h.text(h.byId('group-info')) === zhCN['chat.groupTyping'].replace('{names}', '猫猫'), 'the typing line')
     h.tap('group-info')
     await waitFor(() => h.top?.route === 'pages/group/index', 'the group’s info page')
   })
