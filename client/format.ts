@@ -90,6 +90,31 @@ export function fileSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`
 }
 
+/** A character's width in em, by estimate: from U+2000 up (CJK, full-width forms, "…", emoji) one. */
+const emOf = (ch: string): number => (ch.codePointAt(0)! >= 0x2000 ? 1 : NARROW_EM)
+/** Any other character: wider than most Latin letters, digits and parentheses. */
+const NARROW_EM = 0.6
+
+/**
+ * `name` then `suffix`, the name cut with "…" so that the whole fits `maxPx` at `fontPx`, the suffix
+ * kept whole: a group's "(4)" stays in view however long its name, as in WeChat's title. For text the
+ * platform draws and cuts at its end (weapp's navigation bar title), so its width is estimated by
+ * character (`emOf`), never measured. Cuts between code points: a character is never split.
+ */
+export function fitTitle(name: string, suffix: string, maxPx: number, fontPx: number): string {
+  const width = (s: string) => Array.from(s).reduce((em, ch) => em + emOf(ch), 0) * fontPx
+  if (width(name + suffix) <= maxPx) return name + suffix
+  const room = maxPx - width(`…${suffix}`)
+  let kept = ''
+  let used = 0
+  for (const ch of name) {
+    used += emOf(ch) * fontPx
+    if (used > room) break
+    kept += ch
+  }
+  return `${kept.trimEnd()}…${suffix}`
+}
+
 /**
  * What an avatar without a photo shows. A Chinese name (two to four characters, a compound surname
  * included): its last two, the given name, as DingTalk and Feishu show it; by its first character

@@ -329,7 +329,6 @@ export const zhCN = {
 
   'chat.typing': '对方正在输入…',
   'chat.groupTyping': '{names}正在输入…',
-  'chat.members': '{n}位成员',
   'chat.online': '在线',
   'chat.loading': '正在加载消息…',
   'chat.backOnline': '联网后显示消息',
@@ -581,7 +580,6 @@ export const en: Record<MessageKey, string> = {
 
   'chat.typing': 'typing…',
   'chat.groupTyping': '{names} typing…',
-  'chat.members': '{n} members',
   'chat.online': 'online',
   'chat.loading': 'Loading messages…',
   'chat.backOnline': 'Messages will appear when you are back online',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { colorOf, faceRows, initial, initials } from '../format'
+import { colorOf, faceRows, fitTitle, initial, initials } from '../format'
 
 describe('avatar initials', () => {
   it('show a Chinese name by its last two characters, so 小明 and 小红 are told apart', () => {
@@ -68,5 +68,32 @@ describe('avatar colours', () => {
     expect(same).toBeLessThan(50)
     // The same id, the same colour, on every render and device.
     expect(colorOf('小明的id')).toBe(colorOf('小明的id'))
+  })
+})
+
+describe('a title cut to fit before its suffix', () => {
+  const name = '周末一起去香山爬山然后吃火锅再看电影最后唱歌到深夜不回家的快乐小分队全体成员们好'
+
+  it('is the name and its suffix when they fit', () => {
+    expect(fitTitle('周末爬山', '(4)', 200, 17)).toBe('周末爬山(4)')
+    expect(fitTitle('Weekend hike', '(12)', 200, 17)).toBe('Weekend hike(12)')
+    expect(fitTitle('张伟', '', 200, 17)).toBe('张伟')
+  })
+
+  it('cuts a long name with "…", keeping the whole suffix, within the width', () => {
+    // 116 px at 17 px: "…(4)" takes 17 + 3 × 10.2; four characters of 17 px are left.
+    expect(fitTitle(name, '(4)', 116, 17)).toBe('周末一起…(4)')
+    expect(fitTitle(name, '(4)', 171, 17)).toBe('周末一起去香山…(4)')
+    expect(fitTitle(name, '', 116, 17)).toBe('周末一起去…')
+    // A Latin letter counts 0.6 em; a space left before the cut is dropped.
+    expect(fitTitle('Weekend hike at the ridge with everyone', '(4)', 130, 17)).toBe('Weekend…(4)')
+  })
+
+  it('keeps a character whole (an emoji is two UTF-16 units)', () => {
+    expect(fitTitle('😀😀😀😀😀😀😀😀😀😀', '(3)', 116, 17)).toBe('😀😀😀😀…(3)')
+  })
+
+  it('keeps the suffix when not even one character of the name fits', () => {
+    expect(fitTitle(name, '(4)', 40, 17)).toBe('…(4)')
   })
 })

@@ -1,8 +1,8 @@
 /**
  * Groups in the h5 build, in Chromium, against the built BFF (PROTOCOL.md, "Groups"): Ann creates
  * a group of three from the UI, renames it, adds Dan and removes Cat from its info page. Every
- * change is a system line in every member's open chat, with its text; the header's title and
- * member count follow at once; Cat, removed, keeps the timeline up to the removal with "You were
+ * change is a system line in every member's open chat, with its text; the header's title, which
+ * carries the member count as WeChat's does ("Hike(3)", no members line under it), follows at once; Cat, removed, keeps the timeline up to the removal with "You were
  * removed from this group" in place of the composer. The info page keeps every member's name and
  * actions inside a 320 px screen. Screenshots at 390 and 320 px go to test-results/h5-groups/.
  */
@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { translate } from '../../client/i18n/i18n'
 import { loginAs, type BrowserUser as User, settled } from './browser'
 import { ROOT } from './build'
+import { expectTitleAlone, headerTitle } from './phones'
 import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-groups')
@@ -38,9 +39,9 @@ async function line(u: User, text: string): Promise<void> {
   await u.page.locator('#msgs .sy', { hasText: text }).waitFor({ timeout: 15_000 })
 }
 
-/** The header's members line ("3 members") of the open group chat. */
-async function membersLine(u: User, n: number): Promise<void> {
-  await u.page.locator('.ch-t', { hasText: `${n} members` }).waitFor({ timeout: 15_000 })
+/** The open group chat's header reads "<name>(<n>)", alone in the header, as WeChat's does. */
+async function groupTitle(u: User, name: string, n: number): Promise<void> {
+  await expectTitleAlone(u.page, `${name}(${n})`)
 }
 
 /** The page's socket: a `convs` answer is passed on only once the first `sync.done` has been. */
@@ -99,13 +100,13 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('#user-gxcat').click()
     await ann.page.locator('input[placeholder="Group name (optional)"]').fill('Hike')
     await ann.page.locator('#start-chat', { hasText: 'Create group (2)' }).click()
-    await membersLine(ann, 3)
+    await groupTitle(ann, 'Hike', 3)
     await ann.page.locator('#composer textarea').fill('Saturday at 8?')
     await ann.page.locator('#send').click()
     for (const u of [ben, cat]) {
       await u.page.locator('.cr', { hasText: 'Hike' }).click()
       await u.page.locator('#msgs .bt', { hasText: 'Saturday at 8?' }).waitFor()
-      await membersLine(u, 3)
+      await groupTitle(u, 'Hike', 3)
     }
 
     // Rename from the info page: a line in every open chat, and the title changes.
@@ -121,7 +122,7 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('#group-rename').click()
     for (const u of [ben, cat]) {
       await line(u, 'Ann renamed the group to “Weekend hike”')
-      await u.page.locator('.ch-title', { hasText: 'Weekend hike' }).waitFor()
+      await groupTitle(u, 'Weekend hike', 3)
     }
 
     // Add Dan: a line, four members at once, and Dan's list has the group.
@@ -130,11 +131,11 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('#member-gxdan').waitFor()
     for (const u of [ben, cat]) {
       await line(u, 'Ann added Dan')
-      await membersLine(u, 4)
+      await groupTitle(u, 'Weekend hike', 4)
     }
     await dan.page.locator('.cr', { hasText: 'Weekend hike' }).click()
     await line(dan, zh('sys.add', { a: 'Ann', b: zh('sys.you') }))
-    await dan.page.locator('.ch-t', { hasText: zh('chat.members', { n: 4 }) }).waitFor()
+    await groupTitle(dan, 'Weekend hike', 4)
     // Joined after it was said: Dan does not see the first message.
     expect(await dan.page.getByText('Saturday at 8?').count()).toBe(0)
 
@@ -143,9 +144,9 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('#member-gxcat').waitFor({ state: 'detached' })
     await shoot(ann, 'info-after')
     await line(ben, 'Ann removed Cat')
-    await membersLine(ben, 3)
+    await groupTitle(ben, 'Weekend hike', 3)
     await line(dan, zh('sys.remove', { a: 'Ann', b: 'Cat' }))
-    await dan.page.locator('.ch-t', { hasText: zh('chat.members', { n: 3 }) }).waitFor()
+    await groupTitle(dan, 'Weekend hike', 3)
     // Cat: the timeline up to the removal, the reason in place of the composer.
     await line(cat, 'Ann removed you')
     await cat.page.locator('#composer-ended', { hasText: 'You were removed from this group' }).waitFor()
@@ -154,6 +155,7 @@ describe('groups in the h5 build', () => {
     await cat.page.locator('#msgs .bt', { hasText: 'Saturday at 8?' }).waitFor()
     expect(await systemLines(cat.page)).toEqual(['Ann renamed the group to “Weekend hike”', 'Ann added Dan', 'Ann removed you'])
     // No member count and no way into the group's info any more.
+    expect(await headerTitle(cat.page)).toBe('Weekend hike')
     expect(await cat.page.locator('.ch-t:visible, #group-info').count()).toBe(0)
     await shoot(cat, 'cat-removed')
     // What Ben says next does not reach Cat.
@@ -166,7 +168,7 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('.hh-back:visible').click()
     await line(ann, 'You removed Cat')
     expect(await systemLines(ann.page)).toEqual(['You renamed the group to “Weekend hike”', 'You added Dan', 'You removed Cat'])
-    await membersLine(ann, 3)
+    await groupTitle(ann, 'Weekend hike', 3)
     expect(await systemLines(ben.page)).toEqual(['Ann renamed the group to “Weekend hike”', 'Ann added Dan', 'Ann removed Cat'])
     await shoot(ben, 'ben-chat')
     expect(await dan.page.getByText(zh('chat.olderFailed')).count()).toBe(0)
@@ -201,6 +203,7 @@ describe('groups in the h5 build', () => {
     expect([lines[0], lines[2]]).toEqual([zh('sys.add', { a: 'Ann', b: zh('sys.you') }), zh('sys.dissolve', { a: 'Ann' })])
     await again.page.locator('#composer-ended', { hasText: zh('chat.ended.dissolved') }).waitFor()
     await again.page.locator('#msgs .bt', { hasText: 'Cat is out' }).waitFor()
+    expect(await headerTitle(again.page)).toBe('Weekend hike')
     expect(await again.page.locator('.ch-t:visible, #group-info').count()).toBe(0)
     await shoot(again, 'dan-dissolved-zh')
     expect(again.errors).toEqual([])

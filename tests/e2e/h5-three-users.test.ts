@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { loginAs, type BrowserUser as User, settled } from './browser'
 import { ROOT } from './build'
+import { headerTitle } from './phones'
 import { useH5Suite } from './suite'
 import { Peer } from './peer'
 
@@ -104,7 +105,7 @@ describe('three users in the h5 build', () => {
     await ann.page.locator('#user-tudave').click()
     await ann.page.locator('input[placeholder="Group name (optional)"]').fill('Trail crew')
     await ann.page.locator('#start-chat', { hasText: 'Create group (2)' }).click()
-    await ann.page.locator('.ch-t', { hasText: '3 members' }).waitFor()
+    await expect.poll(() => headerTitle(ann.page), { timeout: 15_000 }).toBe('Trail crew(3)')
     await say(ann, 'Route: the ridge loop')
     await ben.page.locator('.cr', { hasText: 'Trail crew' }).click()
     await ben.page.locator('#msgs .bt', { hasText: 'Route: the ridge loop' }).waitFor()
@@ -119,10 +120,10 @@ describe('three users in the h5 build', () => {
     await ann.page.locator('.hh-back:visible').click()
     await line(ann, 'You added Cat')
     await line(ben, 'Ann added Cat')
-    await ben.page.locator('.ch-t', { hasText: '4 members' }).waitFor()
+    await expect.poll(() => headerTitle(ben.page), { timeout: 15_000 }).toBe('Trail crew(4)')
     await cat.page.locator('.cr', { hasText: 'Trail crew' }).click()
     await line(cat, 'Ann added you')
-    await cat.page.locator('.ch-t', { hasText: '4 members' }).waitFor()
+    await expect.poll(() => headerTitle(cat.page), { timeout: 15_000 }).toBe('Trail crew(4)')
     for (const [u, text] of [[ann, 'You added Cat'], [ben, 'Ann added Cat'], [cat, 'Ann added you']] as const) await expectCentred(u, text)
     // Cat reads from the moment she joined.
     expect(await cat.page.getByText('Route: the ridge loop').count()).toBe(0)
@@ -195,7 +196,7 @@ describe('three users in the h5 build', () => {
     await ann.page.locator('.hh-back:visible').click()
     await line(ann, 'You removed Cat')
     await line(ben, 'Ann removed Cat')
-    await ben.page.locator('.ch-t', { hasText: '3 members' }).waitFor()
+    await expect.poll(() => headerTitle(ben.page), { timeout: 15_000 }).toBe('Trail crew(3)')
     await line(cat, 'Ann removed you')
     await cat.page.locator('#composer-ended', { hasText: 'You were removed from this group' }).waitFor()
     await expectCentred(cat, 'Ann removed you')

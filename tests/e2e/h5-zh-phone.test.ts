@@ -9,7 +9,7 @@ import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
 import { COMPOSER_FIELD, openChatWith, sendText as send, settled, type BrowserUser as User, type LoginOptions } from './browser'
 import { ROOT } from './build'
-import { box, loginChinese, onEachPhone as eachPhone, uid } from './phones'
+import { box, headerTitle, loginChinese, onEachPhone as eachPhone, uid } from './phones'
 import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-zh-phone')
@@ -83,7 +83,7 @@ function toNextMidnight(page: Page): Promise<number> {
 
 /**
  * 小明 makes an untitled group with 司马相如 and 王五 (ids from `prefix`), sees it named "司马相如、王五"
- * in its header, says `text` in it and goes back to the conversation list.
+ * in its header (with its count, "司马相如、王五(3)"), says `text` in it and goes back to the conversation list.
  */
 async function inUntitledGroup(prefix: string, text: string): Promise<User> {
   const me = await login(uid(`${prefix}a`), '小明')
@@ -92,7 +92,7 @@ async function inUntitledGroup(prefix: string, text: string): Promise<User> {
   await login(b, '司马相如')
   await login(c, '王五')
   await openChatWith(me, [b, c])
-  await expect.poll(() => me.page.locator('.ch-title:visible').innerText()).toBe('司马相如、王五')
+  await expect.poll(() => headerTitle(me.page)).toBe('司马相如、王五(3)')
   await send(me, text)
   await me.page.goBack()
   return me

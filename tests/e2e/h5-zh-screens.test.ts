@@ -13,7 +13,7 @@ import { CLIENT_DEFAULTS } from '../../client/config'
 import { FAKE_MICROPHONE_FLAGS, openChatWith, type BrowserUser as User } from './browser'
 import { ROOT } from './build'
 import { Peer } from './peer'
-import { box, inkedShare as inked, loginChinese, onEachPhone as eachPhone, resizeTo, SMALL_PHONES, tapRun, TOUCH, uid } from './phones'
+import { box, chatHeader, expectTitleAlone, headerTitle, inkedShare as inked, loginChinese, onEachPhone as eachPhone, resizeTo, SMALL_PHONES, tapRun, TOUCH, uid } from './phones'
 import { useH5Suite } from './suite'
 
 const SHOTS = path.join(ROOT, 'test-results/zh-screens')
@@ -32,10 +32,10 @@ const onEachPhone = (page: Page, shot: string, check: (width: number) => Promise
 const tapHeight = async (page: Page, selector: string): Promise<number> => (await tapRun(page, selector)).tall
 
 /**
- * 小明 (on the first phone) in a group 张伟 created with him and 小红 (both protocol peers), which
- * has one message; `tag` starts their ids.
+ * 小明 (on the first phone) in a group 张伟 created with him and 小红 (both protocol peers), named
+ * `title` when given, which has one message; `tag` starts their ids.
  */
-async function inGroup(tag: string): Promise<{ me: User; meId: string; hong: Peer; conv: string }> {
+async function inGroup(tag: string, title?: string): Promise<{ me: User; meId: string; hong: Peer; conv: string }> {
   const meId = uid(tag)
   const me = await login(meId, '小明')
   const zhang = await Peer.connect(suite.bff.url, uid(`${tag}z`), '张伟')
@@ -43,13 +43,43 @@ async function inGroup(tag: string): Promise<{ me: User; meId: string; hong: Pee
   suite.peers.push(zhang, hong)
   const rid = randomId(10)
   const from = zhang.frames.length
-  zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id] })
+  zhang.raw({ type: 'conv.create', rid, kind: 'group', members: [meId, hong.id], ...(title ? { title } : {}) })
   const conv = (await zhang.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
   await zhang.say(conv, '大家好')
   return { me, meId, hong, conv }
 }
 
 describe('a Chinese user walking the screens on a small phone', () => {
+  it('a group\'s title carries its member count, "群名(3)", as WeChat\'s does: a long name is cut with "…" and the count stays in view', async () => {
+    const name = '周末一起去香山爬山然后吃火锅再看电影最后唱歌到深夜不回家的快乐小分队全体成员们好'
+    expect([...name].length).toBe(40)
+    const { me, hong, conv } = await inGroup('gt', name)
+    await me.page.locator(`[id="conv-${conv}"]`).click()
+    await me.page.locator('#composer').waitFor()
+    await onEachPhone(me.page, 'group-title', async (width) => {
+      // "(3)" in the title, on one line, nothing under it (no "3位成员").
+      await expectTitleAlone(me.page, `${name}(3)`)
+      const h = await chatHeader(me.page, '(3)')
+      // The name gives way: cut, with an ellipsis where it is cut.
+      expect(h.ellipsized).toBe(true)
+      // The count is drawn whole inside the title's box (not cut off with the name), inside the
+      // screen, clear of the "⋯" at the header's right, and nothing covers it.
+      const count = h.tailBox!
+      expect(count.width).toBeGreaterThan(10)
+      expect(count.left).toBeGreaterThanOrEqual(h.titleBox.left)
+      expect(count.right).toBeLessThanOrEqual(h.titleBox.right + 0.5)
+      expect(count.right).toBeLessThanOrEqual(width)
+      expect(h.button, 'the header\'s right-hand button').toBeDefined()
+      expect(count.right).toBeLessThanOrEqual(h.button!.left)
+      expect(h.tailOnTop).toBe(true)
+    })
+    // Someone typing: the line under the title says who, as a 1:1 chat's says it; the title stays.
+    hong.raw({ type: 'typing', conv })
+    await me.page.locator('.ch-h5:visible .ch-t', { hasText: '小红正在输入…' }).waitFor()
+    expect(await headerTitle(me.page)).toBe(`${name}(3)`)
+    expect(me.errors).toEqual([])
+  })
+
   it('a member\'s group info: 投诉 sits at the right of the member\'s row, on the name\'s line, no taller a row', async () => {
     const { me, meId, hong, conv } = await inGroup('gm')
     await me.page.locator(`[id="conv-${conv}"]`).click()

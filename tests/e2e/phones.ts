@@ -6,6 +6,7 @@
 import path from 'node:path'
 import type { Page } from 'playwright-core'
 import sharp from 'sharp'
+import { expect } from 'vitest'
 import { loginAs, settled, type BrowserUser, type LoginOptions } from './browser'
 import type { H5Suite } from './suite'
 
@@ -115,4 +116,130 @@ export async function inkedShare(png: Buffer): Promise<number> {
     if (Math.max(255 - data[i]!, 255 - data[i + 1]!, 255 - data[i + 2]!) > 8) count++
   }
   return count / (info.width * info.height)
+}
+
+/** What the open chat's header (h5) shows of its title, CSS px. */
+export interface ChatHeader {
+  /** The title as it reads, between the back arrow and the right-hand button ("周末爬山(4)"). */
+  readonly title: string
+  /** The header's box, its bottom border left out. */
+  readonly header: Rect
+  /** The title's box (all of its parts). */
+  readonly titleBox: Rect
+  /** The first and last row of the header with ink in it (the buttons' columns left out); none: blank. */
+  readonly ink?: { readonly top: number; readonly bottom: number }
+  /** The box of the title's last `tail.length` characters, when the title ends with `tail`. */
+  readonly tailBox?: Rect
+  /** A tap at the tail's centre lands on the title: nothing covers it. */
+  readonly tailOnTop: boolean
+  /** The box of the header's right-hand button ("⋯"), when it has one. */
+  readonly button?: Rect
+  /** The name does not fit and is cut with an ellipsis (text-overflow) where it is. */
+  readonly ellipsized: boolean
+}
+
+/** The open chat's title as its header (h5) reads, between the back arrow and the right-hand button. */
+export function headerTitle(page: Page): Promise<string> {
+  return page
+    .locator('.ch-h5:visible .ch-row')
+    .first()
+    .evaluate((row) => Array.from(row.children, (c) => (c.getAttribute('role') === 'button' ? '' : (c.textContent ?? ''))).join(''))
+}
+
+/**
+ * The header of the open chat page (h5): its title and where it is drawn. Ink is a pixel of a
+ * screenshot farther than a faint tint from the header's background (#ededed).
+ */
+export async function chatHeader(page: Page, tail = ''): Promise<ChatHeader> {
+  // Measured where the page comes to rest, not while it slides in.
+  await settled(page)
+  const m = await page
+    .locator('.ch-h5:visible')
+    .first()
+    .evaluate((el, tail) => {
+      const rect = (r: DOMRect | { left: number; top: number; right: number; bottom: number }) => ({
+        left: r.left,
+        top: r.top,
+        right: r.right,
+        bottom: r.bottom,
+        width: r.right - r.left,
+        height: r.bottom - r.top,
+      })
+      const h = el.getBoundingClientRect()
+      const header = rect({ left: h.left + el.clientLeft, top: h.top + el.clientTop, right: h.left + el.clientLeft + el.clientWidth, bottom: h.top + el.clientTop + el.clientHeight })
+      const row = el.querySelector('.ch-row')!
+      const rowBox = row.getBoundingClientRect()
+      const rowStyle = getComputedStyle(row)
+      const parts = Array.from(row.children).filter((c) => c.getAttribute('role') !== 'button')
+      const boxes = parts.map((p) => p.getBoundingClientRect())
+      const titleBox = rect({
+        left: Math.min(...boxes.map((b) => b.left)),
+        top: Math.min(...boxes.map((b) => b.top)),
+        right: Math.max(...boxes.map((b) => b.right)),
+        bottom: Math.max(...boxes.map((b) => b.bottom)),
+      })
+      const text = parts.map((p) => p.textContent ?? '').join('')
+      let tailBox: ReturnType<typeof rect> | undefined
+      let tailOnTop = false
+      if (tail && text.endsWith(tail)) {
+        // A range over the tail, in the last text node of the title (the tail is one node's end).
+        const nodes: Text[] = []
+        for (const p of parts) {
+          const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT)
+          for (let n = walker.nextNode(); n; n = walker.nextNode()) if ((n as Text).data) nodes.push(n as Text)
+        }
+        const last = nodes.at(-1)!
+        const range = document.createRange()
+        range.setStart(last, Math.max(0, last.data.length - tail.length))
+        range.setEnd(last, last.data.length)
+        tailBox = rect(range.getBoundingClientRect())
+        const hit = document.elementFromPoint((tailBox.left + tailBox.right) / 2, (tailBox.top + tailBox.bottom) / 2)
+        tailOnTop = !!hit && parts.some((p) => p.contains(hit))
+      }
+      const name = parts[0] as HTMLElement
+      const nameStyle = getComputedStyle(name)
+      const more = row.querySelector('[role="button"]:last-child')
+      return {
+        title: text,
+        header,
+        titleBox,
+        columns: { left: rowBox.left + parseFloat(rowStyle.paddingLeft), right: rowBox.right - parseFloat(rowStyle.paddingRight) },
+        tailBox,
+        tailOnTop,
+        button: more && more !== row.firstElementChild ? rect(more.getBoundingClientRect()) : undefined,
+        ellipsized: nameStyle.textOverflow === 'ellipsis' && nameStyle.overflow === 'hidden' && name.scrollWidth > name.clientWidth,
+      }
+    }, tail)
+  const clip = { x: m.columns.left, y: m.header.top, width: m.columns.right - m.columns.left, height: m.header.height }
+  const { data, info } = await sharp(await page.screenshot({ clip })).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+  const scale = info.height / clip.height
+  let top = -1
+  let bottom = -1
+  for (let y = 0; y < info.height; y++) {
+    for (let x = 0; x < info.width; x++) {
+      const i = (y * info.width + x) * info.channels
+      if (Math.max(Math.abs(data[i]! - 0xed), Math.abs(data[i + 1]! - 0xed), Math.abs(data[i + 2]! - 0xed)) > 24) {
+        if (top < 0) top = y
+        bottom = y + 1
+        break
+      }
+    }
+  }
+  const { columns: _columns, ...seen } = m
+  return { ...seen, ink: top < 0 ? undefined : { top: clip.y + top / scale, bottom: clip.y + bottom / scale } }
+}
+
+/**
+ * A group's header as WeChat's reads: the title `title` ("周末爬山(4)") alone on the header, nothing
+ * under it: its box is centred in the header (within 1 px) and every inked row of the header lies
+ * within it.
+ */
+export async function expectTitleAlone(page: Page, title: string): Promise<ChatHeader> {
+  await expect.poll(() => headerTitle(page), { timeout: 15_000 }).toBe(title)
+  const h = await chatHeader(page)
+  expect(Math.abs((h.titleBox.top + h.titleBox.bottom) / 2 - (h.header.top + h.header.bottom) / 2), 'the title centred in the header').toBeLessThanOrEqual(1)
+  expect(h.ink, 'the title drawn').toBeDefined()
+  expect(h.ink!.top, 'no ink above the title').toBeGreaterThanOrEqual(h.titleBox.top - 0.5)
+  expect(h.ink!.bottom, 'no line under the title').toBeLessThanOrEqual(h.titleBox.bottom + 0.5)
+  return h
 }

@@ -4,15 +4,18 @@
  * a mute set on another of the user's devices reaches this one by the server's push: the row's
  * count becomes a dot with the struck bell, and the title's total leaves it out. A 1:1 chat's status
  * line opens its info page (聊天信息), whose mute switch does the same and whose 投诉 reports the person.
+ * A group's navigation bar title carries its member count, as WeChat's does ("群名(3)"), cut to fit
+ * beside the capsule with the count kept, and its line opens the group's info (群聊信息).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startBff, type TestBff } from './bff'
 import { hostFor, waitFor } from './harness'
 import { devLogin } from '../../bff/test/support/client'
+import { randomId, type ServerFrame } from '@chat/shared'
 import { Peer } from './peer'
-import { en } from '../../client/i18n/messages'
+import { en, zhCN } from '../../client/i18n/messages'
 import { REPORT_REASONS } from '../../client/net/moderation'
-import type { MiniHost, TaroNode } from './weapp-host'
+import { capsuleOf, type MiniHost, type TaroNode } from './weapp-host'
 
 let bff: TestBff
 let host: MiniHost | undefined
@@ -100,5 +103,47 @@ describe('pin and mute in the weapp build', () => {
     h.back()
     h.back()
     await waitFor(() => has(h.byId(`conv-${toDan}`), 'cr-mute'), 'the muted mark on Dan’s row')
+  })
+
+  it('a group’s navigation bar title is "群名(3)", then "(4)" when one joins; a long name is cut with "…", the count kept', async () => {
+    const auth = await devLogin(bff.url, 'wgann', '安安')
+    const [bob, cat, dan] = await Promise.all([Peer.connect(bff.url, 'wgbob', '波波'), Peer.connect(bff.url, 'wgcat', '猫猫'), Peer.connect(bff.url, 'wgdan', '丹丹')])
+    peers.push(bob, cat, dan)
+    const name = '周末一起去香山爬山然后吃火锅再看电影最后唱歌到深夜不回家的快乐小分队全体成员们好'
+    const rid = randomId(10)
+    const from = bob.frames.length
+    bob.raw({ type: 'conv.create', rid, kind: 'group', members: ['wgann', 'wgcat'], title: name })
+    const conv = (await bob.next<Extract<ServerFrame, { type: 'conv' }>>((f) => f.type === 'conv' && f.rid === rid, 10_000, from)).conv.id
+    await bob.say(conv, '大家好')
+    const width = 320
+    const h = (host = hostFor(bff.url, auth, { language: 'zh_CN', windowWidth: width }))
+    h.launch()
+    h.open('pages/index/index')
+    await waitFor(() => h.byId(`conv-${conv}`) !== undefined, 'the group’s row')
+    h.tap(`conv-${conv}`)
+    await waitFor(() => h.top?.route === 'pages/chat/index' && h.titles.at(-1)?.endsWith('(3)'), 'the title with the count')
+    const title = h.titles.at(-1)!
+    // The name's start, cut with "…", then the count: the platform cuts a long title at its end.
+    const shown = title.slice(0, -'…(3)'.length)
+    expect(title).toBe(`${shown}…(3)`)
+    expect(name.startsWith(shown)).toBe(true)
+    expect([...shown].length).toBeGreaterThanOrEqual(4)
+    // It fits the bar's title, centred, clear of the capsule: at 17 px a Chinese character is
+    // 17 px wide, "…" at most, and a digit or a parenthesis at most 0.6 of it.
+    const capsule = capsuleOf(width)
+    const drawn = [...title].reduce((px, ch) => px + (ch.codePointAt(0)! >= 0x2000 ? 17 : 0.6 * 17), 0)
+    expect(drawn).toBeLessThanOrEqual(2 * (capsule.left - width / 2))
+    // No members line under the bar ("3位成员"); the line there opens the group's info.
+    expect(h.text()).not.toContain('3位成员')
+    expect(h.text(h.byId('group-info'))).toBe(zhCN['group.info'])
+
+    // Bob adds Dan: the count follows.
+    bob.raw({ type: 'group', rid: randomId(10), conv, op: 'add', users: ['wgdan'] })
+    await waitFor(() => h.titles.at(-1) === `${shown}…(4)`, 'the title with four members')
+    // Someone typing: the line says who, as a 1:1 chat's says it, and still opens the info.
+    cat.raw({ type: 'typing', conv })
+    await waitFor(() => h.text(h.byId('group-info')) === zhCN['chat.groupTyping'].replace('{names}', '猫猫'), 'the typing line')
+    h.tap('group-info')
+    await waitFor(() => h.top?.route === 'pages/group/index', 'the group’s info page')
   })
 })

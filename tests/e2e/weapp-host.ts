@@ -99,6 +99,15 @@ export interface HostOptions {
 
 type Listener = (...args: unknown[]) => void
 
+/**
+ * WeChat's capsule (the "⋯ ⊙" menu button every mini-program page has at the top right) on an
+ * iPhone `windowWidth` px wide, as `wx.getMenuButtonBoundingClientRect()` gives it: 87 x 32 px,
+ * 7 px from the right edge, under a 20 px status bar.
+ */
+export function capsuleOf(windowWidth: number): { left: number; right: number; top: number; bottom: number; width: number; height: number } {
+  return { left: windowWidth - 94, right: windowWidth - 7, top: 24, bottom: 56, width: 87, height: 32 }
+}
+
 /** Apply a Taro setData path (`root.cn.[0].cn.[2].v`) to `data`. */
 export function applyPath(data: Record<string, unknown>, key: string, value: unknown): void {
   const parts = key.split('.').map((p) => (p.startsWith('[') ? Number(p.slice(1, -1)) : p))
@@ -640,6 +649,7 @@ export class MiniHost {
         SDKVersion: '3.4.0',
         language: this.opts.language,
       }),
+      getMenuButtonBoundingClientRect: () => capsuleOf(this.opts.windowWidth),
       getAppBaseInfo: () => ({ SDKVersion: '3.4.0', language: this.opts.language, version: '8.0.50', theme: 'light' }),
       getStorageSync: (k: string) => {
         const v = this.storage.get(k)

@@ -11,7 +11,7 @@ import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack, goTo } from '../../components/nav'
 import { ConnectionBanner } from '../../components/StatusBar'
-import { chatTime, lastSeen } from '../../format'
+import { chatTime, fitTitle, lastSeen } from '../../format'
 import { errorText, setPageTitle, t } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
@@ -54,19 +54,26 @@ export default function ChatPage() {
   )
 }
 
-/** Presence or typing of the others; the page title is set through the navigation bar (no setData). */
+/**
+ * The title and the line under it: presence or typing of the others. The page title is set through
+ * the navigation bar (no setData); h5 has no native bar, so the title is in the header there.
+ */
 function ChatHeader({ conv }: { conv: ConvId }) {
   const gate = useGate()
   const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id, t) : ''))
-  // The members line of a group opens its info page (members, roles, add, remove, leave...); a 1:1
-  // chat's info page (the person, mute, pin, report) opens from "⋯" on h5, from the line on weapp.
   const kind = useStore(gate, (s) => s.convs[conv]?.kind)
   const isGroup = kind === 'group'
+  /** A group we are no longer in: no member count, and no way into an info page the server refuses. */
+  const ended = useStore(gate, (s) => s.ended?.[conv] !== undefined)
+  // A group's title carries its member count, as WeChat's does: "周末爬山(4)", in every language.
+  const count = useStore(gate, (s) => (s.convs[conv]?.kind === 'group' && !s.ended?.[conv] ? `(${s.convs[conv].members.length})` : ''))
   const openDirect = () => goTo(`/pages/dm/index?conv=${encodeURIComponent(conv)}`)
+  const openGroup = () => goTo(`/pages/group/index?conv=${encodeURIComponent(conv)}`)
   useEffect(() => {
-    if (title) void Taro.setNavigationBarTitle({ title })
+    // weapp's bar cuts a long title at its end, the count with it: the name is cut here instead.
+    if (title) void Taro.setNavigationBarTitle({ title: isH5 ? title + count : fitTitle(title, count, navTitleWidthPx(), NAV_TITLE_FONT_PX) })
     else setPageTitle('title.chat')
-  }, [title])
+  }, [title, count])
   const line = useStore(gate, useShallow((s): { text: string; typing: boolean } => {
     const c = s.convs[conv]
     if (!c) return NO_LINE
@@ -75,23 +82,20 @@ function ChatHeader({ conv }: { conv: ConvId }) {
       if (c.kind === 'direct') return { text: t('chat.typing'), typing: true }
       return { text: t('chat.groupTyping', { names: typing.map((u) => s.users[u]?.name ?? u).join(t('chat.listSep')) }), typing: true }
     }
-    // A group we are no longer in: no member count, and no way into an info page the server refuses.
-    if (c.kind === 'group') return s.ended?.[conv] ? NO_LINE : { text: t('chat.members', { n: c.members.length }), typing: false }
+    // A group's count is in its title: no line of its own, as in WeChat.
+    if (c.kind === 'group') return NO_LINE
     const other = otherMember(c, s.me?.id)
     const p = other ? s.presence[other.id] : undefined
     // Offline, what we knew of the peer is stale: say nothing rather than something untrue.
     if (!p || s.conn.state !== 'connected') return NO_LINE
     return { text: p.online ? t('chat.online') : lastSeen(p.lastSeen, Date.now(), t), typing: false }
   }))
-  // weapp has a native navigation bar: a 1:1 chat's line is its way into the info page, so it says
-  // so when there is no presence to show.
-  const text = !isH5 && kind === 'direct' && !line.text ? t('dm.info') : line.text
-  const lineLink = isGroup
-    ? { id: 'group-info', label: t('group.info'), open: () => goTo(`/pages/group/index?conv=${encodeURIComponent(conv)}`) }
-    : !isH5 && kind === 'direct'
-      ? { id: 'dm-info', label: t('dm.info'), open: openDirect }
-      : undefined
-  // h5 has no native navigation bar: the title goes into the header there.
+  // A chat's info page (a group's members, roles, add, remove, leave...; a 1:1's person, mute, pin,
+  // report) opens from "⋯" on h5. weapp has a native navigation bar with no room for it: the line
+  // under it is the way in there, so it says so when there is nothing else to show.
+  const info = isGroup ? (ended ? undefined : { id: 'group-info', label: t('group.info'), open: openGroup }) : kind === 'direct' ? { id: 'dm-info', label: t('dm.info'), open: openDirect } : undefined
+  const text = !isH5 && info && !line.text ? info.label : line.text
+  const lineLink = isH5 ? undefined : info
   if (!isH5 && !text) return null
   return (
     <View className={isH5 ? 'ch ch-h5' : 'ch'}>
@@ -100,9 +104,11 @@ function ChatHeader({ conv }: { conv: ConvId }) {
           <View className='ch-back' role='button' aria-label={t('a11y.back')} onClick={goBack}>
             ‹
           </View>
+          {/* The name gives way to a long title; the count stays whole beside it. */}
           <Text className='ch-title'>{title}</Text>
-          {kind === 'direct' ? (
-            <View className='ch-more' id='dm-info' role='button' aria-label={t('dm.info')} onClick={openDirect}>
+          {count ? <Text className='ch-count'>{count}</Text> : null}
+          {info ? (
+            <View className='ch-more' id={info.id} role='button' aria-label={info.label} onClick={info.open}>
               ⋯
             </View>
           ) : null}
@@ -367,6 +373,27 @@ function windowInfo(): { windowWidth: number; windowHeight: number } {
   } catch {
     return { windowWidth: 375, windowHeight: 667 }
   }
+}
+
+/** The weapp navigation bar title's font size, px (WeChat's). */
+const NAV_TITLE_FONT_PX = 17
+/** Kept clear between the navigation bar's title and WeChat's capsule, px. */
+const NAV_TITLE_GAP_PX = 8
+
+/**
+ * How wide the weapp navigation bar's title may be, px: it is centred in the window, so it may reach
+ * as far left of the centre as right of it, where WeChat's capsule (the menu button) begins.
+ */
+function navTitleWidthPx(): number {
+  const { windowWidth } = windowInfo()
+  // iOS's capsule, 87 px wide and 7 px from the edge, where the base library cannot say.
+  let capsuleLeft = windowWidth - 94
+  try {
+    capsuleLeft = Taro.getMenuButtonBoundingClientRect().left
+  } catch {
+    // keep the estimate
+  }
+  return 2 * (capsuleLeft - NAV_TITLE_GAP_PX - windowWidth / 2)
 }
 
 /** px per design px (750 wide). On a wide h5 window Taro caps the root size; so do we. */
