@@ -190,6 +190,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         : { kind: 'memory' },
     logLevel: config.logLevel,
     retentionMs: config.queueRetentionMs,
+    dedupWindowMs: config.dedupWindowMs,
     files: { signedPath: (id) => uploads.urls.sign(id, 'data'), withdraw: (id) => uploads.withdrawFile(id) },
   })
   // An image or audio file whose upload finished goes to WeChat's media check (when configured).
@@ -244,7 +245,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     relations.forget(conv)
   }
   // Moderation (a risky image, the admin API) withdraws messages through the chat's one retraction.
-  wechat.retract = { message: (at) => chat.withdraw(at), file: (conv, fileId) => chat.withdrawFile(conv, fileId) }
+  wechat.retract = { message: (at) => chat.withdraw(at), file: (conv, fileId) => chat.withdrawFile(conv, fileId), title: (conv, title, from) => chat.withdrawTitle(conv, title, from) }
   const gateway = new Gateway({
     config,
     log,

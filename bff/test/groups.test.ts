@@ -231,6 +231,24 @@ for (const name of Object.keys(engines)) {
       expect(await engine.queue.read('l1', 10)).toEqual([])
     })
 
+    it('moderation takes a title back while the group still shows it: untitled, a rename by moderation to every member; renamed meanwhile, nothing', async () => {
+      const { chat, engine, held } = await start(name)
+      const g = await chat.create(await chat.profile('owner'), { kind: 'group', members: ['ann', 'bob'], title: 'shady' })
+      const bobOut = held.add(new RecordingOutlet('bob'))
+      expect(await chat.withdrawTitle(g.id, 'something else', 'owner')).toBe(false)
+      expect(await chat.withdrawTitle(g.id, 'shady', 'owner')).toBe(true)
+      expect(bobOut.msgs()).toEqual([expect.objectContaining({ seq: 1, kind: 'system', from: 'owner', body: { op: 'rename', by: 'moderation' } })])
+      expect((await engine.convs.get(g.id))?.title).toBeUndefined()
+      const [listed] = await chat.list('ann')
+      expect(listed).not.toHaveProperty('title')
+      // Taken back once: the group no longer shows it.
+      expect(await chat.withdrawTitle(g.id, 'shady', 'owner')).toBe(false)
+      await chat.group('owner', { conv: g.id, op: 'rename', title: 'fine' })
+      expect(await chat.withdrawTitle(g.id, 'shady', 'owner')).toBe(false)
+      expect((await engine.convs.get(g.id))?.title).toBe('fine')
+      expect(bobOut.msgs().map((m) => m.body)).toEqual([{ op: 'rename', by: 'moderation' }, { op: 'rename', title: 'fine' }])
+    })
+
     it('a new member reads from the seq at which they joined; a removed member gets the removal and nothing after', async () => {
       const { chat, held } = await start(name)
       const g = await chat.create(await chat.profile('owner'), { kind: 'group', members: ['ann', 'bob'] })

@@ -61,8 +61,14 @@ function changed(c: Conversation, m: Extract<Message, { kind: 'system' }>, users
       return { ...c, ...drop(named) }
     case 'leave':
       return { ...c, ...drop([m.from]) }
-    case 'rename':
+    case 'rename': {
+      // Taken back by moderation: untitled again, named by its members as a group created without one.
+      if (b.by === 'moderation') {
+        const { title: _taken, ...untitled } = c
+        return untitled
+      }
       return b.title === undefined ? c : { ...c, title: b.title }
+    }
     case 'admin':
       return { ...c, admins: [...new Set([...(c.admins ?? []), ...named])] }
     case 'unadmin':

@@ -195,7 +195,7 @@ export function systemText(m: ChatMessage, tr: Translate, nameOf: (id: UserId) =
   const who = (id: UserId) => (id === me ? tr('sys.you') : nameOf(id))
   const body = m.body
   const params = { a: who(m.from), b: (body.users ?? []).map(who).join(tr('sys.and')), title: body.title ?? '' }
-  const line = tr(`sys.${body.op}`, params)
+  const line = tr(body.op === 'rename' && body.by === 'moderation' ? 'sys.renameWithdrawn' : `sys.${body.op}`, params)
   // "you added Dee" starts a sentence: capitalised (no effect on Chinese).
   return line.charAt(0).toUpperCase() + line.slice(1)
 }

@@ -173,12 +173,15 @@ const MessageBase = {
  * A membership change, as a message of the timeline (kind `system`, from the user who acted): it
  * has its own seq, so every device learns it by the same sync and order as everything else.
  * `users`: whom it concerns (added, removed, made admin, the new owner); `title`: a rename's title.
+ * `by: moderation`: a rename of content security's, taking back a title judged risky after it was
+ * let through unchecked: the group has no title again (no `title`), shown by its default name.
  */
 export const GroupOp = v.picklist(['create', 'add', 'remove', 'leave', 'rename', 'admin', 'unadmin', 'transfer', 'dissolve'])
 export const SystemBody = v.object({
   op: GroupOp,
   users: v.optional(v.pipe(v.array(UserId), v.maxLength(LIMITS.maxGroupMembers))),
   title: v.optional(v.pipe(v.string(), v.maxLength(LIMITS.maxTitleChars))),
+  by: v.optional(v.literal('moderation')),
 })
 
 export const Message = v.variant('kind', [

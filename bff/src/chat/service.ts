@@ -20,7 +20,7 @@ import { encode } from './frames'
 import type { Outlet } from './outlet'
 import { CatchUp } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
-import { NO_CHECKS, NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
+import { AS_MESSAGE, NO_CHECKS, NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
 import { boundedCache } from '../bounded-cache'
 
 export type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
@@ -225,7 +225,7 @@ export class ChatService {
     const others = [...new Set(input.members)].filter((m) => m !== user.id)
     if (others.length + 1 > LIMITS.maxGroupMembers) throw new AppError('INVALID_FRAME', `a group has at most ${LIMITS.maxGroupMembers} members`)
     const group: ConvRecord = { id: `g:${randomId(16)}`, kind: 'group', title: input.title, members: [user.id, ...others], createdAt: Date.now(), owner: user.id, admins: [], joined: {}, rev: 0 }
-    await this.checkTitle(user.id, group.id, input.title)
+    await this.checkTitle(user.id, group.id, input.title, group.rev ?? 0)
     return this.store(group, user, out)
   }
 
@@ -490,8 +490,9 @@ export class ChatService {
         : input.kind === 'voice'
           ? await this.voiceBody(input.body, user, input.conv)
           : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
-    // A text let through unchecked is told where it was stored, for its re-check (wechat/recheck.ts).
-    const unchecked = input.kind === 'text' && this.checks.text !== NO_TEXT_CHECK ? await this.checks.text(user, input.conv, input.cid, input.body.text) : undefined
+    // A text let through unchecked is queued for its re-check before it is stored, and told where
+    // it was stored (wechat/recheck.ts).
+    const unchecked = input.kind === 'text' && this.checks.text !== NO_TEXT_CHECK ? await this.checks.text(user, input.conv, input.cid, input.body.text, AS_MESSAGE) : undefined
     // The fan-out starts in the turn the store's reply arrives (`onStored`), before the rest of the
     // append (a large group's references in its members' summaries) is done; a reply waits for its
     // quote's recheck.
@@ -501,14 +502,9 @@ export class ChatService {
       delivered = true
       this.delivery.message(record.members, { conv: input.conv, seq: stored.msg.seq, json: stored.json }, user, out)
     }
-    let result: AppendResult
-    try {
-      result = await this.engine.messages.append(this.appendInput(user, record, input, body), quoting ? undefined : deliver)
-    } catch (err) {
-      // Refused by the store: no message to re-check, nothing to list.
-      if (unchecked) await unchecked.stored(undefined)
-      throw err
-    }
+    // A store that failed may have stored it all the same (a reply lost after the write): its queued
+    // re-check finds out by the cid, and goes with its listing if it was not.
+    let result = await this.engine.messages.append(this.appendInput(user, record, input, body), quoting ? undefined : deliver)
     // A duplicate's original was checked (or queued) when it was stored.
     if (unchecked) await unchecked.stored(result.dup ? undefined : result.msg.seq)
     // A reply whose original was retracted while it was being stored is scrubbed before anyone gets it (reply.ts).
@@ -637,36 +633,64 @@ export class ChatService {
       if (prev.kind !== 'group') throw new AppError('NOT_GROUP')
       const [state] = await this.engine.convs.states([change.conv], user)
       const planned = await this.plan(user, prev, change, state!.lastSeq)
-      if (!(await this.engine.convs.update(planned.next))) continue
-      this.forget(change.conv)
-      void this.delivery.convChanged(change.conv)
-      const result = await this.engine.messages.append({
-        conv: change.conv,
-        from: user,
-        cid: `sys-${randomId(16)}`,
-        mid: this.nextMid(),
-        ts: Date.now(),
-        kind: 'system',
-        body: planned.body,
-        dedupWindowMs: this.options.dedupWindowMs,
-      })
-      // Members added learn the group first, then its message like everyone else.
-      const added = planned.next.members.filter((m) => !prev.members.includes(m))
-      if (added.length > 0) await this.introduceGroup(planned.next, added)
-      const told = [...new Set([...prev.members, ...planned.next.members])]
-      this.delivery.message(told, { conv: change.conv, seq: result.msg.seq, json: result.json }, user, out)
-      return result.msg
+      const applied = await this.applyChange(prev, planned, user, out)
+      if (applied) return applied
     }
     throw new AppError('GROUP_CONFLICT')
   }
 
   /**
+   * Moderation takes group `conv`'s title back (content security judged it risky after it was let
+   * through unchecked, wechat/recheck.ts), as a rename by `from`, who set it: the group is untitled
+   * again (shown by its default name, as a group created without one), and every member learns it
+   * by the `rename` system message a rename sends, marked `by: moderation` as a withdrawn message's
+   * event is. Nothing when the title is no longer `title` (renamed meanwhile): resolves false then.
+   */
+  async withdrawTitle(conv: ConvId, title: string, from: UserId): Promise<boolean> {
+    for (let attempt = 0; attempt < GROUP_CHANGE_ATTEMPTS; attempt++) {
+      const prev = await this.engine.convs.get(conv)
+      if (!prev || prev.kind !== 'group' || prev.title !== title || prev.members.length === 0) return false
+      const next: ConvRecord = { ...prev, title: undefined, rev: (prev.rev ?? 0) + 1 }
+      if (await this.applyChange(prev, { next, body: { op: 'rename', by: 'moderation' } }, from)) return true
+    }
+    throw new AppError('GROUP_CONFLICT')
+  }
+
+  /**
+   * Store group change `planned` of `prev` (compare-and-set on `rev`: undefined when another came
+   * first) and record it as a `system` message from `actor`, delivered to every member before and after.
+   */
+  private async applyChange(prev: ConvRecord, planned: { next: ConvRecord; body: SystemBody }, actor: UserId, out?: Outlet): Promise<Message | undefined> {
+    if (!(await this.engine.convs.update(planned.next))) return undefined
+    this.forget(prev.id)
+    void this.delivery.convChanged(prev.id)
+    const result = await this.engine.messages.append({
+      conv: prev.id,
+      from: actor,
+      cid: `sys-${randomId(16)}`,
+      mid: this.nextMid(),
+      ts: Date.now(),
+      kind: 'system',
+      body: planned.body,
+      dedupWindowMs: this.options.dedupWindowMs,
+    })
+    // Members added learn the group first, then its message like everyone else.
+    const added = planned.next.members.filter((m) => !prev.members.includes(m))
+    if (added.length > 0) await this.introduceGroup(planned.next, added)
+    const told = [...new Set([...prev.members, ...planned.next.members])]
+    this.delivery.message(told, { conv: prev.id, seq: result.msg.seq, json: result.json }, actor, out)
+    return result.msg
+  }
+
+  /**
    * A group title goes through content security like a message's text before it is stored: risky
    * refuses the create or rename (CONTENT_RISKY), review lists it in the moderation flags with the
-   * cid `title`, unavailable follows WX_SECCHECK_UNAVAILABLE.
+   * cid `title`, unavailable follows WX_SECCHECK_UNAVAILABLE; let through unchecked, it is queued
+   * for its re-check as revision `rev` of the group (wechat/recheck.ts: taken back by
+   * `withdrawTitle` if risky).
    */
-  private async checkTitle(user: UserId, conv: ConvId, title: string | undefined): Promise<void> {
-    if (title !== undefined && this.checks.text !== NO_TEXT_CHECK) await this.checks.text(user, conv, TITLE_CID, title)
+  private async checkTitle(user: UserId, conv: ConvId, title: string | undefined, rev: number): Promise<void> {
+    if (title !== undefined && this.checks.text !== NO_TEXT_CHECK) await this.checks.text(user, conv, TITLE_CID, title, { kind: 'title', rev })
   }
 
   /** What `change` makes of `prev`, checked against the actor's role (NOT_ADMIN, NOT_OWNER, GROUP_FULL...). */
@@ -712,7 +736,7 @@ export class ChatService {
       case 'rename':
         if (role === 'member') throw new AppError('NOT_ADMIN')
         if (change.title === undefined) throw new AppError('INVALID_FRAME', 'rename needs a title')
-        await this.checkTitle(user, prev.id, change.title)
+        await this.checkTitle(user, prev.id, change.title, base.rev)
         return { next: { ...base, title: change.title }, body: { op: 'rename', title: change.title } }
       case 'admin':
       case 'unadmin': {

@@ -242,7 +242,7 @@ export class Relations {
   checks(inner: SendChecks): SendChecks {
     return {
       // No text checks stays recognisable as such (the chat service then awaits nothing).
-      text: inner.text === NO_TEXT_CHECK ? NO_TEXT_CHECK : (user, conv, cid, text) => inner.text(user, conv, cid, text),
+      text: inner.text === NO_TEXT_CHECK ? NO_TEXT_CHECK : (user, conv, cid, text, as) => inner.text(user, conv, cid, text, as),
       direct: inner.direct
         ? async (user, conv) => {
             await inner.direct!(user, conv)

@@ -139,6 +139,10 @@ class MemoryMessages implements MessageStore {
     return { msg: messageOf(input, seq), json, dup: false }
   }
 
+  async placeOf(conv: ConvId, from: UserId, cid: string): Promise<number | undefined> {
+    return this.dedup.get(`${conv}\u0000${from}\u0000${cid}`)
+  }
+
   async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {
     const data = this.convs.get(conv)
     if (!data) return []

@@ -733,6 +733,11 @@ class RedisMessages implements MessageStore {
     return command.promise
   }
 
+  async placeOf(conv: ConvId, from: UserId, cid: string): Promise<number | undefined> {
+    const seq = await this.guard(() => this.r.get(this.k.dedup(conv, from, cid)))
+    return seq === null ? undefined : Number(seq)
+  }
+
   async after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]> {
     const hot = await this.guard(() => this.r.zrangebyscore(this.k.convMsgs(conv), `(${afterSeq}`, '+inf', 'LIMIT', 0, limit))
     return windowAfter(hot, this.cold, conv, afterSeq, limit)

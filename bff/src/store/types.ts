@@ -137,6 +137,12 @@ export interface MessageStore {
    * of it is done.
    */
   append(input: AppendInput, onStored?: (stored: AppendResult) => void): Promise<AppendResult>
+  /**
+   * The seq at which `from`'s message `cid` was stored in `conv`, while the dedup window remembers
+   * it (what a repeated send is answered with); undefined: not stored, or forgotten. Written in the
+   * same atomic step as the message itself, so a message stored is never unknown here within the window.
+   */
+  placeOf(conv: ConvId, from: UserId, cid: string): Promise<number | undefined>
   /** Messages with seq > afterSeq, ascending, at most `limit`, as stored JSON. */
   after(conv: ConvId, afterSeq: number, limit: number): Promise<string[]>
   /** Messages with seq < beforeSeq (or the newest when undefined), ascending, at most `limit`. */

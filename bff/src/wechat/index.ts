@@ -60,6 +60,8 @@ export interface WeChatDeps {
   readonly logLevel: string
   /** QUEUE_RETENTION_MS: content let through unchecked is re-checked for this long at most, ms. */
   readonly retentionMs: number
+  /** DEDUP_WINDOW_MS: how long the store tells where a send's cid was stored (a re-check finds its message by it), ms. */
+  readonly dedupWindowMs: number
   /** The upload component's signing and withdrawal, for image checks. */
   readonly files?: { readonly signedPath: (fileId: string) => string; readonly withdraw: (fileId: string) => Promise<boolean> }
 }
@@ -177,11 +179,12 @@ export function createWeChat(deps: WeChatDeps): WeChat {
     // Content let through unchecked is checked again later (recheck.ts).
     if (config.secCheck && config.unavailablePolicy === 'allow' && config.recheckIntervalMs > 0) {
       rechecks = new Rechecks(
-        { store: engine.wechat, messages: engine.messages, verdicts: textVerdicts, media, retract: () => self.retract, registry: deps.registry, log },
+        { store: engine.wechat, messages: engine.messages, convs: engine.convs, verdicts: textVerdicts, media, retract: () => self.retract, registry: deps.registry, log },
         {
           intervalMs: config.recheckIntervalMs,
           batchMax: config.recheckBatch,
           retentionMs: deps.retentionMs,
+          dedupWindowMs: deps.dedupWindowMs,
           textChecksPerMin: config.textChecksPerMin,
           mediaChecksPerMin: config.mediaChecksPerMin,
           listMax: config.moderationListMax,

@@ -1,9 +1,10 @@
+// Over 400 lines on purpose: the sweep is one procedure (resolve, budget, verdict per kind), documented once at the top.
 /**
  * Re-checks of content let through unchecked (WX_SECCHECK_UNAVAILABLE=allow: WeChat was down, busy
- * past the retries, or the minute's budget was spent). Such a text is stored, delivered and listed
- * `unchecked` in /admin/flags; an image is listed `media-unchecked`. Both are queued here (the
- * store's re-check queue, oldest first) and checked again later through the same path and budget
- * as a live check:
+ * past the retries, or the minute's budget was spent). Such a text (a message's, a group's title)
+ * is stored, delivered and listed `unchecked` in /admin/flags; an image is listed
+ * `media-unchecked`. Each is queued here (the store's re-check queue, oldest first) and checked
+ * again later through the same path and budget as a live check:
  *   text   the verdict source of live sends (the checker process, or this one), then:
  *            pass    its `unchecked` listing goes;
  *            review  listed `review` instead, as a live review;
@@ -11,11 +12,30 @@
  *                    moderation: every member's devices replace it by a notice, history stops
  *                    returning it) and listed `risky` with its seq;
  *            unavailable  stays queued for the next sweep.
+ *   title  the same verdicts; risky takes the title back (the chat's `withdrawTitle`: the group is
+ *          untitled again, its members told by a `rename` system message `by: moderation`) and
+ *          lists it `risky` with the group's revision.
  *   image  submitted to mediaCheckAsync again (media.ts `resubmit`); its verdict arrives at the
  *          push endpoint as a live one's and takes the `media-unchecked` listing off. Unavailable:
  *          stays queued.
- * An item older than the offline retention (QUEUE_RETENTION_MS, 7 days), or a text whose message
- * is gone (recalled, withdrawn, never stored), is dropped from the queue.
+ * An item older than the offline retention (QUEUE_RETENTION_MS, 7 days) is dropped from the queue;
+ * a text whose message is gone (recalled, withdrawn, never stored), or a title no longer shown
+ * (changed again, or its change never applied), is dropped with its listing.
+ *
+ * Nothing let through unchecked is listed without a queued re-check: a text's item is queued before
+ * its listing and before the store (security.ts), when neither its seq nor its revision is known,
+ * so it is addressed by what is: a message's by its conversation, sender and cid; a title's by the
+ * revision of its group that stores it. A sweep resolves such an item first, costing no budget:
+ *   message  the seq the dedup record gives the (sender, cid), as a repeated send finds its
+ *            original (`MessageStore.placeOf`): found, the item becomes the same with its seq (the
+ *            send itself does this once stored; a sweep does it for a send that died or failed
+ *            after its store); not found within RECHECK_SEND_GRACE_MS, the store never took it
+ *            (the record is written in the store's own atomic step), and the item goes with its
+ *            listing. Past the dedup window the conversation's newest messages are searched for
+ *            the cid instead (recheck-place.ts).
+ *   title    the group's record at or past that revision shows the title: re-checked; shows another
+ *            title: changed again (or the change lost its race), dropped with its listing; below it
+ *            past RECHECK_SEND_GRACE_MS: never applied, dropped with its listing.
  *
  * A sweep runs every WX_RECHECK_INTERVAL_MS on one process of the deployment at a time (the
  * store's lock, as the access_token refresh takes it), takes at most WX_RECHECK_BATCH items,
@@ -30,20 +50,24 @@ import { randomUUID } from 'node:crypto'
 import { Counter } from 'prom-client'
 import type { Registry } from 'prom-client'
 import { AppError } from '@chat/shared'
-import type { Message } from '@chat/shared'
+import type { ConvId, Message, UserId } from '@chat/shared'
 import type { Logger } from '../log'
-import type { MessageStore } from '../store/types'
+import type { ConvStore, MessageStore } from '../store/types'
+import { Places } from './recheck-place'
+import type { ListedText } from './recheck-place'
 import type { WeChatStore } from '../store/wechat'
 import { MEDIA_BUDGET_KEY } from './media'
 import type { MediaSecurity, UncheckedFile } from './media'
 import { TEXT_BUDGET_KEY, split } from './security'
-import type { UncheckedTexts, VerdictSource } from './security'
+import type { Suggest, Unchecked, UncheckedTexts, VerdictSource } from './security'
 
 
-/** The chat's retraction by moderation (ChatService.withdraw, withdrawFile), set by the composition. */
+/** The chat's retraction by moderation (ChatService.withdraw, withdrawFile, withdrawTitle), set by the composition. */
 export interface Retractor {
   message(at: { readonly conv: string; readonly seq: number }): Promise<{ readonly event?: number }>
   file(conv: string, fileId: string): Promise<number>
+  /** Untitle group `conv` if its title is still `title` (set by `from`); resolves whether it did. */
+  title(conv: ConvId, title: string, from: UserId): Promise<boolean>
 }
 
 /** Re-checks take budget only while the minute's shared count is below this share of the limit (the rest is for live sends). */
@@ -55,7 +79,6 @@ export const RECHECK_BUDGET_SHARE = 0.5
  */
 export const RECHECK_LOCK_MS = 120_000
 const MINUTE_MS = 60_000
-
 export interface RecheckOptions {
   /** WX_RECHECK_INTERVAL_MS: how often a process with queued items sweeps, ms. */
   readonly intervalMs: number
@@ -63,6 +86,8 @@ export interface RecheckOptions {
   readonly batchMax: number
   /** QUEUE_RETENTION_MS: items older than this are dropped, ms. */
   readonly retentionMs: number
+  /** DEDUP_WINDOW_MS: how long the store tells where a (sender, cid) was stored, ms. */
+  readonly dedupWindowMs: number
   /** WX_TEXT_CHECKS_PER_MIN and WX_MEDIA_CHECKS_PER_MIN: the budgets re-checks share with live checks. */
   readonly textChecksPerMin: number
   readonly mediaChecksPerMin: number
@@ -71,7 +96,9 @@ export interface RecheckOptions {
 
 export interface RecheckDeps {
   readonly store: WeChatStore
-  readonly messages: Pick<MessageStore, 'after'>
+  readonly messages: Pick<MessageStore, 'placeOf' | 'after' | 'before'>
+  /** Where a title's group is read (its title, its revision). */
+  readonly convs: Pick<ConvStore, 'get'>
   /** Where live texts get their verdicts; none: texts are not re-checked (text checks off). */
   readonly verdicts: VerdictSource | undefined
   /** Image checks; none: images are not re-checked. */
@@ -82,11 +109,20 @@ export interface RecheckDeps {
   readonly log: Logger
 }
 
-/** A queued text: its `unchecked` listing (exactly as recorded) and where it was stored. */
+/**
+ * A queued message text: its `unchecked` listing (exactly as recorded) and where it was stored;
+ * without `seq` while that is not known (queued before the store: see the top of this file).
+ */
 interface TextItem {
   readonly t: 'text'
   readonly flag: string
-  readonly seq: number
+  readonly seq?: number
+}
+/** A queued group title: its `unchecked` listing and the revision of its group that stores it. */
+interface TitleItem {
+  readonly t: 'title'
+  readonly flag: string
+  readonly rev: number
 }
 /** A queued image: its `media-unchecked` listing and the file as `submit` had it. */
 interface ImageItem {
@@ -94,24 +130,20 @@ interface ImageItem {
   readonly flag: string
   readonly file: UncheckedFile
 }
-type Item = TextItem | ImageItem
-/** The fields of a text's `unchecked` listing (security.ts TextSecurity.flag). */
-interface TextFlag {
-  readonly from: string
-  readonly conv: string
-  readonly cid: string
-  readonly text: string
-  readonly at: number
-}
+type Item = TextItem | TitleItem | ImageItem
 
-export type RecheckOutcome = 'pass' | 'review' | 'risky' | 'unavailable' | 'submitted' | 'dropped' | 'deferred'
+export type RecheckOutcome = 'pass' | 'review' | 'risky' | 'unavailable' | 'submitted' | 'dropped' | 'deferred' | 'waiting'
 
-/** What one sweep did; undefined from `sweep` when another process holds the sweep. */
+/** What one sweep did (`texts` counts titles too); undefined from `sweep` when another process holds the sweep. */
 export type SweepReport = Record<'texts' | 'images' | 'left', number> & Partial<Record<RecheckOutcome, number>>
+
+/** A text or title item as the sweep takes it: resolved to the message (`seq`) or group revision (`rev`) it checks. */
+type Placed = { readonly json: string; readonly flag: ListedText } & ({ readonly item: TextItem; readonly seq: number } | { readonly item: TitleItem })
 
 export class Rechecks implements UncheckedTexts {
   private readonly counts: Counter<'kind' | 'outcome'>
   private readonly owner = randomUUID()
+  private readonly places: Places
   private timer: NodeJS.Timeout | undefined
   private running: Promise<unknown> | undefined
   private ticking = false
@@ -123,10 +155,11 @@ export class Rechecks implements UncheckedTexts {
   ) {
     this.counts = new Counter({
       name: 'wechat_rechecks_total',
-      help: 'Re-checks of content let through unchecked, by kind (text, image) and outcome (pass, review, risky, unavailable, submitted, dropped, deferred: left for a later sweep by the budget)',
+      help: 'Re-checks of content let through unchecked, by kind (text, title, image) and outcome (pass, review, risky, unavailable, submitted, dropped, deferred: left for a later sweep by the budget, waiting: its send or group change may still be under way)',
       labelNames: ['kind', 'outcome'],
       registers: [deps.registry],
     })
+    this.places = new Places({ messages: deps.messages, convs: deps.convs, dedupWindowMs: options.dedupWindowMs })
   }
 
   /** At start: sweep if anything is queued (by a process that stopped before its sweep). One read. */
@@ -134,26 +167,47 @@ export class Rechecks implements UncheckedTexts {
     if ((await this.deps.store.pendingRechecks()) > 0) this.arm()
   }
 
-  async stored(flag: string, at: number, seq: number | undefined): Promise<void> {
+  /** Queued before the text is listed and stored (security.ts); rejects when it could not be. */
+  async message(flag: string, at: number): Promise<Unchecked> {
+    const pending = JSON.stringify({ t: 'text', flag } satisfies TextItem)
+    await this.queue(pending, at)
+    return { stored: (seq) => this.stored(pending, flag, at, seq) }
+  }
+
+  /** Queued before the title is listed and stored (security.ts); rejects when it could not be. */
+  async title(flag: string, at: number, rev: number): Promise<void> {
+    await this.queue(JSON.stringify({ t: 'title', flag, rev } satisfies TitleItem), at)
+  }
+
+  /** A send's news of the item `pending`: stored as `seq` (the item learns it), or a duplicate (the item and its listing go). */
+  private async stored(pending: string, flag: string, at: number, seq: number | undefined): Promise<void> {
+    const { store } = this.deps
     try {
-      if (seq === undefined) await this.deps.store.unrecord('flags', flag)
-      else await this.queue({ t: 'text', flag, seq }, at)
+      if (seq === undefined) {
+        // The listing first: an item left without it is harmless, a listing left without its item is what must not be.
+        await store.unrecord('flags', flag)
+        await store.unqueueRecheck(pending)
+      } else {
+        await store.queueRecheck(resolved(flag, seq), at)
+        await store.unqueueRecheck(pending)
+      }
     } catch (err) {
-      this.deps.log.warn({ err: errText(err) }, 'recheck: an unchecked text was not queued (it stays listed)')
+      this.deps.log.warn({ err: errText(err) }, 'recheck: a send could not update its queued re-check (a sweep resolves it by its cid)')
     }
   }
 
   /** An image was listed `media-unchecked` as `flag` (media.ts). */
   async image(file: UncheckedFile, flag: string, at: number): Promise<void> {
-    await this.queue({ t: 'image', flag, file }, at)
+    await this.queue(JSON.stringify({ t: 'image', flag, file } satisfies ImageItem), at)
   }
 
   /**
    * One sweep, if no other process is sweeping (undefined then). Never rejects: a store that fails
-   * ends the sweep (logged); what was not done stays queued.
+   * ends the sweep (logged); what was not done stays queued. `now`: the clock its ages are read
+   * by, ms (default the current time; a test looks past the grace by a later one).
    */
-  sweep(): Promise<SweepReport | undefined> {
-    const run = this.sweepOnce()
+  sweep(now = Date.now()): Promise<SweepReport | undefined> {
+    const run = this.sweepOnce(now)
       .catch((err: unknown) => {
         this.deps.log.warn({ err: errText(err) }, 'recheck sweep failed')
         return undefined
@@ -171,8 +225,8 @@ export class Rechecks implements UncheckedTexts {
     await this.running
   }
 
-  private async queue(item: Item, at: number): Promise<void> {
-    await this.deps.store.queueRecheck(JSON.stringify(item), at)
+  private async queue(json: string, at: number): Promise<void> {
+    await this.deps.store.queueRecheck(json, at)
     this.arm()
   }
 
@@ -200,65 +254,111 @@ export class Rechecks implements UncheckedTexts {
     }
   }
 
-  private async sweepOnce(): Promise<SweepReport | undefined> {
+  private async sweepOnce(now: number): Promise<SweepReport | undefined> {
     const { store } = this.deps
     if (!(await store.lock('recheck', this.owner, RECHECK_LOCK_MS))) return undefined
     try {
       const due = await store.dueRechecks(this.options.batchMax)
       const report: SweepReport = { texts: 0, images: 0, left: 0 }
-      const count = (kind: 'text' | 'image', outcome: RecheckOutcome) => {
+      const count = (kind: Item['t'], outcome: RecheckOutcome) => {
         report[outcome] = (report[outcome] ?? 0) + 1
         this.counts.inc({ kind, outcome })
       }
-      // What the minute's budgets leave to re-checks, read once a sweep and only for a kind queued.
-      const items = due.map((json) => ({ json, item: JSON.parse(json) as Item }))
-      const verdicts = this.deps.verdicts
-      let textRoom = verdicts && items.some((i) => i.item.t === 'text') ? room(await (verdicts.budgetUsed?.() ?? store.hits(TEXT_BUDGET_KEY, MINUTE_MS)), this.options.textChecksPerMin) : 0
-      let imageRoom = items.some((i) => i.item.t === 'image') ? room(await store.hits(MEDIA_BUDGET_KEY, MINUTE_MS), this.options.mediaChecksPerMin) : 0
-      const work: Promise<void>[] = []
-      for (const { json, item } of items) {
-        if (item.t === 'text') {
-          report.texts++
-          const flag = JSON.parse(item.flag) as TextFlag
-          if (Date.now() - flag.at > this.options.retentionMs) {
-            await store.unqueueRecheck(json)
-            count('text', 'dropped')
-            continue
-          }
-          // Oldest first: once the budget's share is used, this and every later text wait.
-          const parts = split(flag.text).length
-          if (parts > textRoom || !this.deps.verdicts) {
-            textRoom = 0
-            count('text', 'deferred')
-            continue
-          }
-          textRoom -= parts
-          work.push(this.settled(this.text(json, item, flag)).then((outcome) => count('text', outcome)))
-        } else {
-          report.images++
-          const at = (JSON.parse(item.flag) as { at: number }).at
-          if (Date.now() - at > this.options.retentionMs) {
-            await store.unqueueRecheck(json)
-            count('image', 'dropped')
-            continue
-          }
-          if (imageRoom < 1 || !this.deps.media) {
-            imageRoom = 0
-            count('image', 'deferred')
-            continue
-          }
-          imageRoom--
-          work.push(this.settled(this.resubmit(json, item)).then((outcome) => count('image', outcome)))
+      // First what costs no budget: items past the retention go, texts and titles are resolved to
+      // what they check (or dropped, or left waiting for their send).
+      const queued = new Set(due)
+      const texts: Placed[] = []
+      const images: Array<{ json: string; item: ImageItem }> = []
+      for (const json of due) {
+        const item = JSON.parse(json) as Item
+        if (item.t === 'image') report.images++
+        else report.texts++
+        const flag = JSON.parse(item.flag) as ListedText
+        if (now - flag.at > this.options.retentionMs) {
+          await store.unqueueRecheck(json)
+          count(item.t, 'dropped')
+          continue
         }
+        if (item.t === 'image') {
+          images.push({ json, item })
+          continue
+        }
+        const placed = item.t === 'title' ? await this.placeTitle(json, item, flag, now) : await this.placeText(json, item, flag, now, queued)
+        if (placed === undefined) continue
+        if (typeof placed === 'string') count(item.t, placed)
+        else texts.push(placed)
+      }
+      // What the minute's budgets leave to re-checks, read once a sweep and only for a kind queued.
+      const verdicts = this.deps.verdicts
+      let textRoom = verdicts && texts.length > 0 ? room(await (verdicts.budgetUsed?.() ?? store.hits(TEXT_BUDGET_KEY, MINUTE_MS)), this.options.textChecksPerMin) : 0
+      let imageRoom = images.length > 0 ? room(await store.hits(MEDIA_BUDGET_KEY, MINUTE_MS), this.options.mediaChecksPerMin) : 0
+      const work: Promise<void>[] = []
+      for (const placed of texts) {
+        const kind = placed.item.t
+        // Oldest first: once the budget's share is used, this and every later text wait.
+        const parts = split(placed.flag.text).length
+        if (parts > textRoom || !verdicts) {
+          textRoom = 0
+          count(kind, 'deferred')
+          continue
+        }
+        textRoom -= parts
+        const recheck = 'seq' in placed ? this.recheckText(placed.json, placed.item.flag, placed.flag, placed.seq, verdicts) : this.recheckTitle(placed.json, placed.item, placed.flag, verdicts)
+        work.push(this.settled(recheck).then((outcome) => count(kind, outcome)))
+      }
+      for (const { json, item } of images) {
+        if (imageRoom < 1 || !this.deps.media) {
+          imageRoom = 0
+          count('image', 'deferred')
+          continue
+        }
+        imageRoom--
+        work.push(this.settled(this.resubmit(json, item)).then((outcome) => count('image', outcome)))
       }
       await Promise.all(work)
       report.left = await store.pendingRechecks()
       if (report.left === 0) this.disarm()
-      if (items.length > 0) this.deps.log.info(report, 'recheck sweep')
+      if (due.length > 0) this.deps.log.info(report, 'recheck sweep')
       return report
     } finally {
       await store.unlock('recheck', this.owner)
     }
+  }
+
+  /**
+   * A message text's item with its seq: the one it carries, or the one its cid was stored at (see
+   * the top of this file), written into the queue in its place. An outcome when there is nothing
+   * to check now; undefined when its resolved twin is in this batch already (a send that stopped
+   * between writing the one and taking off the other).
+   */
+  private async placeText(json: string, item: TextItem, flag: ListedText, now: number, queued: ReadonlySet<string>): Promise<Placed | RecheckOutcome | undefined> {
+    if (item.seq !== undefined) return { json, item, flag, seq: item.seq }
+    const { store } = this.deps
+    const seq = await this.places.message(flag, now)
+    if (seq === 'waiting') return 'waiting'
+    if (seq === 'never') {
+      await this.drop(json, item.flag)
+      return 'dropped'
+    }
+    if (seq === 'unknown') {
+      // Neither the dedup record nor the newest messages tell: a moderator still sees it listed.
+      await store.unqueueRecheck(json)
+      this.deps.log.warn({ conv: flag.conv, cid: flag.cid }, 'recheck: where an unchecked text was stored is no longer known: it stays listed, not re-checked')
+      return 'dropped'
+    }
+    const twin = resolved(item.flag, seq)
+    if (!queued.has(twin)) await store.queueRecheck(twin, flag.at)
+    await store.unqueueRecheck(json)
+    return queued.has(twin) ? undefined : { json: twin, item: { t: 'text', flag: item.flag, seq }, flag, seq }
+  }
+
+  /** A title's item if its group shows it (recheck-place.ts); one no longer shown goes with its listing. */
+  private async placeTitle(json: string, item: TitleItem, flag: ListedText, now: number): Promise<Placed | RecheckOutcome> {
+    const place = await this.places.title(flag, item.rev, now)
+    if (place === 'shown') return { json, item, flag }
+    if (place === 'waiting') return 'waiting'
+    await this.drop(json, item.flag)
+    return 'dropped'
   }
 
   /** One item's re-check; a store or chat that failed it leaves it queued for the next sweep (`unavailable`). */
@@ -269,36 +369,62 @@ export class Rechecks implements UncheckedTexts {
     })
   }
 
-  private async text(json: string, item: TextItem, flag: TextFlag): Promise<RecheckOutcome> {
-    const { store } = this.deps
-    const [stored] = await this.deps.messages.after(flag.conv, item.seq - 1, 1)
+  private async recheckText(json: string, listing: string, flag: ListedText, seq: number, verdicts: VerdictSource): Promise<RecheckOutcome> {
+    const [stored] = await this.deps.messages.after(flag.conv, seq - 1, 1)
     const m = stored === undefined ? undefined : (JSON.parse(stored) as Message)
-    // Gone: recalled by its sender or withdrawn meanwhile (a tombstone), or no longer stored.
-    if (!m || m.seq !== item.seq || m.kind !== 'text' || m.from !== flag.from || m.cid !== flag.cid) {
-      await store.unqueueRecheck(json)
-      await store.unrecord('flags', item.flag)
+    // Gone: recalled by its sender or withdrawn meanwhile (a tombstone), or no longer stored; or
+    // not this text (a duplicate's cid, sent with another text, found its original).
+    if (!m || m.seq !== seq || m.kind !== 'text' || m.from !== flag.from || m.cid !== flag.cid || m.body.text !== flag.text) {
+      await this.drop(json, listing)
       return 'dropped'
     }
-    const verdict = await this.deps.verdicts!.verdict(flag.from, flag.text)
+    const verdict = await verdicts.verdict(flag.from, flag.text)
     if (verdict.suggest === 'unavailable') return 'unavailable'
     if (verdict.suggest === 'risky') {
       const retract = this.deps.retract()
       if (!retract) return 'unavailable'
       try {
-        await retract.message({ conv: flag.conv, seq: item.seq })
+        await retract.message({ conv: flag.conv, seq })
       } catch (err) {
         if (!(err instanceof AppError && (err.code === 'SEQ_RANGE_INVALID' || err.code === 'CONV_NOT_FOUND'))) throw err
       }
-      this.deps.log.info({ conv: flag.conv, seq: item.seq, label: verdict.label }, 'moderation: risky text withdrawn on its re-check')
+      this.deps.log.info({ conv: flag.conv, seq, label: verdict.label }, 'moderation: risky text withdrawn on its re-check')
     }
+    return this.judged(json, listing, verdict, { seq })
+  }
+
+  private async recheckTitle(json: string, item: TitleItem, flag: ListedText, verdicts: VerdictSource): Promise<RecheckOutcome> {
+    const verdict = await verdicts.verdict(flag.from, flag.text)
+    if (verdict.suggest === 'unavailable') return 'unavailable'
+    if (verdict.suggest === 'risky') {
+      const retract = this.deps.retract()
+      if (!retract) return 'unavailable'
+      // Renamed meanwhile: the title is shown no more, nothing to take back or list.
+      if (!(await retract.title(flag.conv, flag.text, flag.from))) {
+        await this.drop(json, item.flag)
+        return 'dropped'
+      }
+      this.deps.log.info({ conv: flag.conv, rev: item.rev, label: verdict.label }, 'moderation: risky group title taken back on its re-check')
+    }
+    return this.judged(json, item.flag, verdict, { rev: item.rev })
+  }
+
+  /** The verdict's listing in place of the `unchecked` one, as a live verdict's (`kind` first), with where it was found; then the item goes. */
+  private async judged(json: string, listing: string, verdict: { readonly suggest: Suggest; readonly label: number }, where: { seq: number } | { rev: number }): Promise<RecheckOutcome> {
+    const { store } = this.deps
     if (verdict.suggest !== 'pass') {
-      // The listing as a live verdict's (`kind` first), with the seq it was found at.
-      const listed = { ...(JSON.parse(item.flag) as Record<string, unknown>), kind: verdict.suggest, label: verdict.label, seq: item.seq, at: Date.now(), rechecked: true }
+      const listed = { ...(JSON.parse(listing) as Record<string, unknown>), kind: verdict.suggest, label: verdict.label, ...where, at: Date.now(), rechecked: true }
       await store.record('flags', JSON.stringify(listed), this.options.listMax)
     }
-    await store.unrecord('flags', item.flag)
+    await store.unrecord('flags', listing)
     await store.unqueueRecheck(json)
     return verdict.suggest
+  }
+
+  /** An item with nothing left to check goes with its listing (the listing first: an item without it is harmless, never the reverse). */
+  private async drop(json: string, listing: string): Promise<void> {
+    await this.deps.store.unrecord('flags', listing)
+    await this.deps.store.unqueueRecheck(json)
   }
 
   private async resubmit(json: string, item: ImageItem): Promise<RecheckOutcome> {
@@ -306,6 +432,11 @@ export class Rechecks implements UncheckedTexts {
     await this.deps.store.unqueueRecheck(json)
     return 'submitted'
   }
+}
+
+/** The queue item of the text listed as `flag`, stored as `seq` (the same JSON whoever writes it: the send or a sweep). */
+function resolved(flag: string, seq: number): string {
+  return JSON.stringify({ t: 'text', flag, seq } satisfies TextItem)
 }
 
 /** Checks a budget of `perMin` with `used` of this minute spent may still give re-checks (none when `used` is not known). */

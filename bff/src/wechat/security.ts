@@ -7,10 +7,13 @@
  *   risky   refused before it is stored: CONTENT_RISKY (permanent; `details.label` says why), the
  *           client shows the message and keeps the draft; nobody else sees anything.
  *   WeChat unavailable (no answer after the retries, or over WX_TEXT_CHECKS_PER_MIN for the
- *   deployment): WX_SECCHECK_UNAVAILABLE decides: `allow` stores it, lists it as `unchecked` and,
- *   once the send tells where it was stored (`Unchecked.stored`), queues its re-check (recheck.ts:
- *   checked again later, withdrawn if risky); `refuse` answers SECCHECK_UNAVAILABLE (temporary:
- *   the client's outbox resends it later).
+ *   deployment): WX_SECCHECK_UNAVAILABLE decides: `allow` queues its re-check (recheck.ts: checked
+ *   again later, withdrawn if risky), then lists it as `unchecked`, then lets it be stored; a
+ *   re-check that could not be queued refuses the send (STORE_UNAVAILABLE, temporary: nothing is
+ *   listed, stored or delivered, and the client's outbox resends it). `refuse` answers
+ *   SECCHECK_UNAVAILABLE (temporary: the client's outbox resends it later).
+ *   A message's text and a group's title are re-checked (`Recheckable`); other texts checked here
+ *   (a contact request's note) are listed only.
  * A text longer than 2,500 characters (WeChat's bound per call) is checked in parts, in parallel;
  * the worst verdict of the parts counts. A short part WeChat passed within WX_SECCHECK_CACHE_TTL_MS
  * (in the process that checks) passes without a call (verdicts.ts).
@@ -33,10 +36,11 @@ import type { Registry } from 'prom-client'
 /** The one call the chat service makes before storing a send. */
 export interface SendChecks {
   /**
-   * Throws AppError CONTENT_RISKY or SECCHECK_UNAVAILABLE; resolves when the text may be stored,
-   * with an `Unchecked` when it goes unchecked (a message's sender tells it where it was stored).
+   * Throws AppError CONTENT_RISKY, SECCHECK_UNAVAILABLE or STORE_UNAVAILABLE (a re-check that
+   * could not be queued); resolves when the text may be stored. `as`: what a text let through
+   * unchecked is re-checked as (none: listed only); a message's resolves with an `Unchecked`.
    */
-  text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void | Unchecked>
+  text(user: UserId, conv: ConvId, cid: string, text: string, as?: Recheckable): Promise<void | Unchecked>
   /** Before any send into the 1:1 `conv` (relations: BLOCKED); undefined: allowed, decided without a read. */
   direct?(user: UserId, conv: ConvId): Promise<void> | undefined
   /** Before `user` opens a new 1:1 with `peer` (relations: BLOCKED, NOT_CONTACT). */
@@ -57,18 +61,29 @@ export interface SendChecks {
 }
 
 /**
- * A text let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), listed `unchecked` before it is
- * stored: the send says how the store took it, so that its re-check finds the message.
+ * What a text let through unchecked is re-checked as (recheck.ts): a message's text, found by its
+ * conversation, sender and cid; a group's title, stored as revision `rev` of its group (ConvRecord.rev).
+ */
+export type Recheckable = { readonly kind: 'message' } | { readonly kind: 'title'; readonly rev: number }
+export const AS_MESSAGE: Recheckable = { kind: 'message' }
+
+/**
+ * A message's text let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), queued for its re-check
+ * and listed `unchecked` before it is stored. The send says what the store answered when it knows:
+ * a send whose store failed says nothing (the store may have taken it all the same; the re-check
+ * finds out by the cid).
  */
 export interface Unchecked {
-  /** Stored as `seq` (queued for a re-check); undefined: not stored, or a duplicate of a stored one (the listing goes). Never rejects. */
+  /** Stored as `seq`; undefined: a duplicate of a stored one, not stored by this send (its listing goes). Never rejects. */
   stored(seq: number | undefined): Promise<void>
 }
 
-/** Where unchecked texts go once stored (recheck.ts). */
+/** Where texts let through unchecked are queued for their re-check (recheck.ts), before anything else is written. */
 export interface UncheckedTexts {
-  /** The text listed as `flag` at `at` was stored as `seq` of its conversation, or not stored (undefined). Never rejects. */
-  stored(flag: string, at: number, seq: number | undefined): Promise<void>
+  /** Queue the re-check of a message's text listed as `flag` at `at`. Rejects when it could not be queued. */
+  message(flag: string, at: number): Promise<Unchecked>
+  /** Queue the re-check of a group title listed as `flag` at `at`, to be stored as revision `rev` of its group. Rejects when it could not be queued. */
+  title(flag: string, at: number, rev: number): Promise<void>
 }
 
 /** The text check of NO_CHECKS: passes everything (the chat service awaits nothing when it is the one). */
@@ -198,7 +213,7 @@ export class TextSecurity implements SendChecks {
     private readonly rechecks?: UncheckedTexts,
   ) {}
 
-  async text(user: UserId, conv: ConvId, cid: string, text: string): Promise<void | Unchecked> {
+  async text(user: UserId, conv: ConvId, cid: string, text: string, as?: Recheckable): Promise<void | Unchecked> {
     const verdict = await this.source.verdict(user, text)
     switch (verdict.suggest) {
       case 'pass':
@@ -206,22 +221,38 @@ export class TextSecurity implements SendChecks {
       case 'risky':
         throw new AppError('CONTENT_RISKY', undefined, { details: { label: verdict.label } })
       case 'review':
-        return void (await this.flag('review', user, conv, cid, text, verdict.label))
+        return void (await this.store.record('flags', listing('review', user, conv, cid, text, verdict.label, Date.now()), this.options.listMax))
       case 'unavailable': {
         if (this.options.unavailablePolicy === 'refuse') throw new AppError('SECCHECK_UNAVAILABLE')
-        const { json, at } = await this.flag('unchecked', user, conv, cid, text, undefined)
-        const rechecks = this.rechecks
-        return rechecks ? { stored: (seq) => rechecks.stored(json, at, seq) } : undefined
+        const at = Date.now()
+        const json = listing('unchecked', user, conv, cid, text, undefined, at)
+        // The re-check is queued before the listing and the store: no moment holds a listing that
+        // no re-check will take off (a process that dies after this leaves the queued item, which
+        // a sweep resolves to the stored message, or drops with its listing: recheck.ts).
+        const unchecked = await this.queue(json, at, as)
+        await this.store.record('flags', json, this.options.listMax)
+        return unchecked
       }
     }
   }
 
-  private async flag(kind: 'review' | 'unchecked', from: UserId, conv: ConvId, cid: string, text: string, label: number | undefined): Promise<{ json: string; at: number }> {
-    const at = Date.now()
-    const json = JSON.stringify({ kind, from, conv, cid, label, text, at })
-    await this.store.record('flags', json, this.options.listMax)
-    return { json, at }
+  /** Queue the re-check of the text listed as `json`: STORE_UNAVAILABLE when it could not be (nothing is listed then). */
+  private async queue(json: string, at: number, as: Recheckable | undefined): Promise<Unchecked | undefined> {
+    const rechecks = this.rechecks
+    if (!rechecks || !as) return undefined
+    try {
+      if (as.kind === 'message') return await rechecks.message(json, at)
+      await rechecks.title(json, at, as.rev)
+      return undefined
+    } catch (err) {
+      throw err instanceof AppError && err.code === 'STORE_UNAVAILABLE' ? err : new AppError('STORE_UNAVAILABLE', 'the re-check of an unchecked text could not be queued', { cause: err })
+    }
   }
+}
+
+/** A moderation listing of a text (`kind` first: what the admin API and the re-checks read). */
+function listing(kind: 'review' | 'unchecked', from: UserId, conv: ConvId, cid: string, text: string, label: number | undefined, at: number): string {
+  return JSON.stringify({ kind, from, conv, cid, label, text, at })
 }
 
 /** Parts of at most SECCHECK_PART_CHARS characters (code points: a surrogate pair is never cut). */

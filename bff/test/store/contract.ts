@@ -86,6 +86,20 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(later).toMatchObject({ dup: false, msg: { seq: 2 } })
       })
 
+      it('tells where a (sender, cid) was stored while the dedup window remembers it, as a repeated send finds its original', async () => {
+        const c = await direct()
+        expect(await e.messages.placeOf(c, 'ann', 'placed-cid')).toBeUndefined()
+        await e.messages.append(input(c, 'bob', 'before'))
+        await e.messages.append(input(c, 'ann', 'here', { cid: 'placed-cid' }))
+        await e.messages.append(input(c, 'ann', 'brief', { cid: 'placed-brief', dedupWindowMs: 30 }))
+        expect(await e.messages.placeOf(c, 'ann', 'placed-cid')).toBe(2)
+        // Another sender's cid, another conversation's: not this one.
+        expect(await e.messages.placeOf(c, 'bob', 'placed-cid')).toBeUndefined()
+        expect(await e.messages.placeOf(await direct('ann', 'cy'), 'ann', 'placed-cid')).toBeUndefined()
+        await sleep(80)
+        expect(await e.messages.placeOf(c, 'ann', 'placed-brief')).toBeUndefined()
+      })
+
       it('refuses a conversation that does not exist', async () => {
         await expect(e.messages.append(input('d:no:one', 'no', 'x'))).rejects.toMatchObject({ code: 'CONV_NOT_FOUND' })
         expect(await e.messages.after('d:no:one', 0, 10)).toEqual([])

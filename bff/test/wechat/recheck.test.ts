@@ -1,14 +1,17 @@
 /**
- * Re-checks of texts let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), over real sockets
- * against the local WeChat fake, on the memory engine and on Redis: what each verdict of the
- * re-check does to the message, to the members' devices, to the moderation list; the budget's
- * share; one re-check per item across two processes.
+ * Re-checks of texts and group titles let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), over
+ * real sockets against the local WeChat fake, on the memory engine and on Redis: what each verdict
+ * of the re-check does to the message or title, to the members' devices, to the moderation list;
+ * the budget's share; one re-check per item across two processes; no listing left without its
+ * re-check, whatever stops a send between its listing and its store.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { AppError, directConvId } from '@chat/shared'
 import type { RunningServer } from '../../src/app'
 import { createMemoryEngine } from '../../src/store/memory'
+import type { AppendInput, AppendResult } from '../../src/store/types'
 import { RECHECK_BUDGET_SHARE } from '../../src/wechat/recheck'
+import { RECHECK_SEND_GRACE_MS } from '../../src/wechat/recheck-place'
 import { OPTIONS } from '../support/engines'
 import { connectUser, newCid } from '../support/client'
 import type { TestClient } from '../support/client'
@@ -31,6 +34,8 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
   const servers: RunningServer[] = []
   const prefixes: string[] = []
   const open: TestClient[] = []
+  /** Sends held by `stall`, failed before the servers close (a stopped process answers nothing). */
+  const stalled: Array<() => void> = []
   let n = 0
   const uid = (name: string) => `${name}${++n}`
 
@@ -41,6 +46,7 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     await fake.stop()
   })
   afterEach(async () => {
+    for (const release of stalled.splice(0)) release()
     await Promise.all(open.splice(0).map((c) => c.close()))
     await Promise.all(servers.splice(0).map((s) => s.close()))
     if (store === 'redis') await Promise.all(prefixes.splice(0).map((p) => dropPrefix(p)))
@@ -93,6 +99,35 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     return (await c.nextOf('messages', (f) => f.rid === rid)).msgs
   }
   const checked = (text: string) => fake.of('/wxa/msg_sec_check').filter((c) => c.body.content === text).length
+  /** The store of `s` as `change` has it for the first send of `cid` (every other send, its resends too, stored as ever). */
+  function storeOf(s: RunningServer, cid: string, change: (append: () => Promise<AppendResult>) => Promise<AppendResult>) {
+    const append = s.engine.messages.append.bind(s.engine.messages)
+    let first = true
+    s.engine.messages.append = (input: AppendInput, onStored?: (stored: AppendResult) => void) => {
+      if (input.cid !== cid || !first) return append(input, onStored)
+      first = false
+      return change(() => append(input, onStored))
+    }
+  }
+  /** The first send of `cid` on `s` stops before its store, as a process that died there: its store never happens. */
+  function stall(s: RunningServer, cid: string) {
+    storeOf(s, cid, () => new Promise((_, reject) => stalled.push(() => reject(new AppError('STORE_UNAVAILABLE')))))
+  }
+  async function group(owner: TestClient, members: string[], title: string) {
+    const rid = `g${++n}`
+    owner.send({ type: 'conv.create', rid, kind: 'group', members, title })
+    return (await owner.nextOf('conv', (f) => f.rid === rid)).conv.id
+  }
+  async function rename(c: TestClient, conv: string, title: string) {
+    const rid = `r${++n}`
+    c.send({ type: 'group', rid, conv, op: 'rename', title })
+    return c.nextOf('group', (f) => f.rid === rid)
+  }
+  async function listed(c: TestClient, conv: string) {
+    const rid = `l${++n}`
+    c.send({ type: 'convs', rid })
+    return (await c.nextOf('convs', (f) => f.rid === rid)).items.find((i) => i.id === conv)
+  }
 
   it('withdraws a text the re-check finds risky: both members get the withdrawal, history stops returning it, it is listed risky', async () => {
     const s = await start()
@@ -189,7 +224,7 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     await waitFor(async () => (await flags(s)).some((f) => f.cid === sent.cid && f.kind === 'risky'))
   })
 
-  it.runIf(store === 'memory')('drops the unchecked listing of a text the store then refused: no message, nothing to re-check', async () => {
+  it.runIf(store === 'memory')('keeps the listing of a text the store refused until the grace has passed, then drops it with its item: no message, nothing to re-check', async () => {
     const engine = createMemoryEngine(OPTIONS)
     const append = engine.messages.append.bind(engine.messages)
     engine.messages.append = (input, onStored) => ((input.body as { text?: string }).text === 'refused by the store' ? Promise.reject(new AppError('STORE_UNAVAILABLE')) : append(input, onStored))
@@ -200,11 +235,153 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     const cid = newCid()
     ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'refused by the store' } })
     expect(await ann.nextOf('error', (f) => f.cid === cid)).toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    // A failed store may have stored it all the same: the sweep tells by its cid.
+    expect((await flags(s)).find((f) => f.cid === cid)).toMatchObject({ kind: 'unchecked' })
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, waiting: 1, left: 1 })
+    expect(await s.rechecks!.sweep(Date.now() + RECHECK_SEND_GRACE_MS + 1000)).toMatchObject({ texts: 1, dropped: 1, left: 0 })
     expect((await flags(s)).some((f) => f.cid === cid)).toBe(false)
-    expect(await engine.wechat.pendingRechecks()).toBe(0)
-    // A text the store took is queued as before.
+    expect(checked('refused by the store')).toBe(1)
+    // A text the store took is queued with its seq by its send.
     const sent = await sendWhileBusy(ann, bob, conv, 'taken by the store')
     expect(await engine.wechat.dueRechecks(10)).toEqual([expect.stringContaining(`"seq":${sent.seq}`)])
+  })
+
+  it('re-checks a text whose process stopped between its listing and its store, once a resend with its cid is stored', async () => {
+    // No recent passes kept: the re-check asks WeChat again rather than take the resend's pass.
+    const s = await start({ WX_SECCHECK_CACHE_MAX: '0' })
+    const { a, ann, bob, conv } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const cid = newCid()
+    stall(s, cid)
+    ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'stopped before its store' } })
+    await waitFor(async () => (await flags(s)).some((f) => f.cid === cid && f.kind === 'unchecked'))
+    // The outbox sends it again (WeChat answers by then: no listing of its own) and the store takes it.
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    const other = await connectUser(s.url, a)
+    open.push(other.client)
+    other.client.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'stopped before its store' } })
+    const ack = await other.client.nextOf('ack', (f) => f.cid === cid)
+    await bob.nextOf('msg', (f) => f.m.cid === cid)
+
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky', 20001))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, risky: 1, left: 0 })
+    for (const c of [ann, bob]) expect((await c.nextOf('msg', (f) => f.m.kind === 'recall')).m).toMatchObject({ body: { seq: ack.seq, by: 'moderation' } })
+    expect((await flags(s)).filter((f) => f.cid === cid)).toEqual([expect.objectContaining({ kind: 'risky', conv, seq: ack.seq, label: 20001, text: 'stopped before its store' })])
+  })
+
+  it('re-checks a text the store took whose send then failed (its reply lost): delivered, so still checked', async () => {
+    const s = await start()
+    const { ann, bob, conv } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const cid = newCid()
+    storeOf(s, cid, async (append) => {
+      await append()
+      throw new AppError('STORE_UNAVAILABLE')
+    })
+    ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'stored, reply lost' } })
+    expect(await ann.nextOf('error', (f) => f.cid === cid)).toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    const delivered = await bob.nextOf('msg', (f) => f.m.cid === cid)
+    expect((await flags(s)).find((f) => f.cid === cid)).toMatchObject({ kind: 'unchecked' })
+
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky', 20001))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, risky: 1, left: 0 })
+    expect((await bob.nextOf('msg', (f) => f.m.kind === 'recall')).m).toMatchObject({ body: { seq: delivered.m.seq, by: 'moderation' } })
+    expect((await flags(s)).filter((f) => f.cid === cid)).toEqual([expect.objectContaining({ kind: 'risky', seq: delivered.m.seq })])
+  })
+
+  it('drops the item and the listing of a text whose store never happened, once the grace has passed, without a check', async () => {
+    const s = await start()
+    const { ann, conv } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const cid = newCid()
+    stall(s, cid)
+    ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'never stored' } })
+    await waitFor(async () => (await flags(s)).some((f) => f.cid === cid && f.kind === 'unchecked'))
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky'))
+    // Its store may still be under way: it waits.
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, waiting: 1, left: 1 })
+    expect((await flags(s)).find((f) => f.cid === cid)).toMatchObject({ kind: 'unchecked' })
+    expect(await s.rechecks!.sweep(Date.now() + RECHECK_SEND_GRACE_MS + 1000)).toMatchObject({ texts: 1, dropped: 1, left: 0 })
+    expect((await flags(s)).some((f) => f.cid === cid)).toBe(false)
+    expect(await s.engine.wechat.pendingRechecks()).toBe(0)
+    expect(checked('never stored')).toBe(1)
+  })
+
+  it('refuses a send whose re-check cannot be queued (STORE_UNAVAILABLE, temporary): nothing listed, stored or delivered; its resend is', async () => {
+    const s = await start()
+    const { ann, bob, conv } = await pair(s)
+    const queue = s.engine.wechat.queueRecheck.bind(s.engine.wechat)
+    s.engine.wechat.queueRecheck = () => Promise.reject(new Error('the queue write was lost'))
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const cid = newCid()
+    ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'not queued' } })
+    expect(await ann.nextOf('error', (f) => f.cid === cid)).toMatchObject({ code: 'STORE_UNAVAILABLE', temporary: true })
+    expect((await flags(s)).some((f) => f.cid === cid)).toBe(false)
+    expect(await history(bob, conv)).toEqual([])
+    expect(bob.all('msg')).toEqual([])
+
+    s.engine.wechat.queueRecheck = queue
+    ann.send({ type: 'send', cid, conv, kind: 'text', body: { text: 'not queued' } })
+    const ack = await ann.nextOf('ack', (f) => f.cid === cid)
+    await bob.nextOf('msg', (f) => f.m.cid === cid)
+    expect((await flags(s)).find((f) => f.cid === cid)).toMatchObject({ kind: 'unchecked' })
+    expect(await s.engine.wechat.dueRechecks(10)).toEqual([expect.stringContaining(`"seq":${ack.seq}`)])
+  })
+
+  it('takes back a group title the re-check finds risky: the group is untitled, every member is told as of a rename, listed risky', async () => {
+    const s = await start()
+    const { a, b, ann, bob } = await pair(s)
+    const c = uid('cy')
+    const cy = (await connectUser(s.url, c)).client
+    open.push(cy)
+    const conv = await group(ann, [b, c], 'book club')
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const renamed = await rename(ann, conv, 'shady title')
+    expect((await flags(s)).find((f) => f.conv === conv)).toMatchObject({ kind: 'unchecked', from: a, cid: 'title', text: 'shady title' })
+
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky', 20003))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, risky: 1, left: 0 })
+    for (const member of [ann, bob, cy]) {
+      const told = await member.nextOf('msg', (f) => f.m.conv === conv && f.m.kind === 'system' && f.m.seq > renamed.m.seq)
+      expect(told.m).toMatchObject({ from: a, body: { op: 'rename', by: 'moderation' } })
+      expect(told.m.body).not.toHaveProperty('title')
+    }
+    // The lists show it untitled (its default name: its members), as a group created without one.
+    for (const member of [ann, cy]) expect((await listed(member, conv))?.title).toBeUndefined()
+    expect((await s.engine.convs.get(conv))?.title).toBeUndefined()
+    const rev = (await s.engine.convs.get(conv))!.rev! - 1
+    expect((await flags(s)).filter((f) => f.conv === conv)).toEqual([expect.objectContaining({ kind: 'risky', from: a, cid: 'title', text: 'shady title', label: 20003, rev })])
+    // Taken back once: a later sweep has nothing left.
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 0, left: 0 })
+  })
+
+  it('takes a title the re-check passes off the list and keeps it; a group created while WeChat is busy is re-checked too', async () => {
+    const s = await start()
+    const { b, ann, bob } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const conv = await group(ann, [b], 'created unchecked')
+    expect((await flags(s)).find((f) => f.conv === conv)).toMatchObject({ kind: 'unchecked', cid: 'title' })
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, pass: 1, left: 0 })
+    expect((await flags(s)).some((f) => f.conv === conv)).toBe(false)
+    expect((await listed(bob, conv))?.title).toBe('created unchecked')
+    expect(checked('created unchecked')).toBe(2)
+  })
+
+  it('drops the item and listing of a title renamed again before its re-check, without a check', async () => {
+    const s = await start()
+    const { b, ann, bob } = await pair(s)
+    const conv = await group(ann, [b], 'first title')
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    await rename(ann, conv, 'unchecked title')
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    await rename(ann, conv, 'checked title')
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky'))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, dropped: 1, left: 0 })
+    expect(checked('unchecked title')).toBe(1)
+    expect((await flags(s)).some((f) => f.conv === conv)).toBe(false)
+    expect((await listed(bob, conv))?.title).toBe('checked title')
+    expect(bob.all('msg').filter((f) => f.m.kind === 'system' && (f.m.body as { by?: string }).by === 'moderation')).toEqual([])
   })
 
   it.runIf(store === 'redis')('re-checks each text once with two processes sweeping', async () => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import type { Message, SystemBody } from '@chat/shared'
 import { ALICE, BOB, CAROL, conv, msg } from '../fixtures'
 import { createChatStore, dropUnlisted, initialState, mergeServerMessages, setConvs, upsertConv } from '../../store/store'
-import { hasOlder, systemText, userName } from '../../store/selectors'
+import { convTitle, hasOlder, systemText, userName } from '../../store/selectors'
 import { loadCache, persistCache } from '../../store/persist'
 import { ManualTimers, MemoryStorage } from '../../platform/fake'
 import { translate } from '../../i18n/i18n'
@@ -39,6 +39,13 @@ describe('group changes in the store', () => {
     s = mergeServerMessages(s, G, [sys(8, BOB.id, { op: 'transfer', users: ['alice'] })], 500)
     expect(s.convs[G]).toMatchObject({ owner: 'alice' })
     expect(s.ended).toBeUndefined()
+  })
+
+  it('a title taken back by moderation leaves the group untitled: named by its members again', () => {
+    const s = mergeServerMessages(withHistory, G, [sys(3, BOB.id, { op: 'rename', by: 'moderation' })], 500)
+    expect(s.convs[G]!.title).toBeUndefined()
+    expect(s.convs[G]!.lastSeq).toBe(3)
+    expect(convTitle(s.convs[G]!, ALICE.id, (key) => translate('en', key))).toBe('Bob, Carol')
   })
 
   it('an old change (a history page, the same push again) changes nothing', () => {

@@ -24,6 +24,11 @@ describe('systemText', () => {
     expect(systemText(sys('ann', { op: 'transfer', users: ['bob'] }), en, nameOf)).toBe('Ann made Bob the group owner'.replace('Ann', '安'))
   })
 
+  it('says a title taken back by moderation was withdrawn, naming nobody as its renamer', () => {
+    expect(systemText(sys('ann', { op: 'rename', by: 'moderation' }), zh, nameOf)).toBe('群名称因违反内容规范已被撤回')
+    expect(systemText(sys('ann', { op: 'rename', by: 'moderation' }), en, nameOf)).toBe('The group name was withdrawn for violating content rules')
+  })
+
   it('is the conversation list preview of a system message; other kinds are not system lines', () => {
     expect(previewText(sys('ann', { op: 'dissolve' }), zh, undefined, nameOf)).toBe('安解散了群聊')
     const text: ChatMessage = { cid: 'c-1', from: 'ann', conv: 'g:x', seq: 4, ts: 1, kind: 'text', body: { text: 'hi' } }
