@@ -82,6 +82,7 @@ const zhErrors: Record<ErrorCode | 'NETWORK' | 'INTERRUPTED', string> = {
   REPLY_NOT_ALLOWED: '这条消息不能被引用。',
   MENTION_INVALID: '只能@群里的成员。',
   MENTION_ALL_NOT_ALLOWED: '只有群主和管理员可以@所有人。',
+  FORWARD_NOT_ALLOWED: '这条消息已撤回、已删除或不支持转发。',
 }
 
 const enErrors: typeof zhErrors = {
@@ -159,6 +160,7 @@ const enErrors: typeof zhErrors = {
   REPLY_NOT_ALLOWED: 'This message cannot be quoted.',
   MENTION_INVALID: 'You can only mention members of the group.',
   MENTION_ALL_NOT_ALLOWED: 'Only the group owner and admins can mention everyone.',
+  FORWARD_NOT_ALLOWED: 'This message was recalled or deleted, or cannot be forwarded.',
 }
 
 function prefixed<T extends Record<string, string>>(table: T): { [K in keyof T as `err.${K & string}`]: string } {
