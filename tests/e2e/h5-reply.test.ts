@@ -221,7 +221,7 @@ describe('reply and mentions in the h5 build', () => {
     await settled(ann.page)
     await ann.page.screenshot({ path: path.join(SHOTS, 'forward-confirm-375.png') })
     await modal.locator('.taro-model__confirm', { hasText: '发送' }).click()
-    await ann.page.locator('.taro__toast', { hasText: '已发送' }).waitFor()
+    await ann.page.getByText('已发送', { exact: true }).waitFor()
     expect(await sheet.count()).toBe(0)
 
     await ben.page.locator('.cr', { hasText: 'Ann' }).click()
@@ -230,13 +230,14 @@ describe('reply and mentions in the h5 build', () => {
     expect((await forwarded.innerText()).trim()).toBe('周五的会议改到下午三点\n地点不变')
 
     // The photo: the confirmation says [图片]; Ben's browser loads it by its URL and draws it.
+    await ann.page.getByText('已发送', { exact: true }).waitFor({ state: 'hidden' })
     await resizeTo(ann.page, phone)
     await ann.page.locator('#msgs .im-i img').click({ button: 'right' })
     await ann.page.getByText('转发', { exact: true }).click()
     await sheet.locator('.fw-r', { hasText: 'Ben' }).click()
     await modal.locator('.taro-modal__text', { hasText: '[图片]' }).waitFor()
     await modal.locator('.taro-model__confirm', { hasText: '发送' }).click()
-    await ann.page.locator('.taro__toast', { hasText: '已发送' }).waitFor()
+    await ann.page.getByText('已发送', { exact: true }).waitFor()
     const img = ben.page.locator('#msgs .im-i img').last()
     await img.waitFor({ state: 'attached', timeout: 30_000 })
     await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: 30_000 }).toBeGreaterThan(0)
@@ -257,7 +258,7 @@ async function sendPhoto(peer: Peer, base: string, conv: string, png: Buffer): P
   const meta = (v: string) => Buffer.from(v).toString('base64')
   const created = await fetch(`${base}/uploads`, { method: 'POST', headers: { ...headers, 'Upload-Length': String(png.length), 'Upload-Metadata': `conv ${meta(conv)},filename ${meta('orange.png')}` } })
   const id = created.headers.get('location')!.split('/').pop()!
-  const done = await fetch(`${base}/uploads/${id}`, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: png })
+  const done = await fetch(`${base}/uploads/${id}`, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: new Uint8Array(png) })
   expect(done.status).toBe(200)
   const cid = randomId(21)
   const from = peer.frames.length

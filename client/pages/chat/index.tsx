@@ -42,6 +42,11 @@ export default function ChatPage() {
   const conv = decodeURIComponent(useRouter().params.conv ?? '')
   // The message being forwarded: the sheet that picks where to is open while it is set.
   const [forwarding, setForwarding] = useState<ChatMessage | undefined>(undefined)
+  const openForward = useCallback((m: ChatMessage) => {
+    // weapp: a focused textarea is drawn natively, above every view (the sheet too); unfocused it is not.
+    if (!isH5) Taro.hideKeyboard().catch(() => undefined)
+    setForwarding(m)
+  }, [])
   const closeForward = useCallback(() => setForwarding(undefined), [])
   return (
     <GateProvider gate={gate}>
@@ -51,7 +56,7 @@ export default function ChatPage() {
           <ChatHeader conv={conv} />
         </CustomWrapper>
         {moderation.available ? <SubscribeBanner /> : null}
-        <Messages conv={conv} onForward={setForwarding} />
+        <Messages conv={conv} onForward={openForward} />
         <Composer conv={conv} />
         {forwarding ? <ForwardSheet m={forwarding} onClose={closeForward} /> : null}
       </View>
