@@ -639,7 +639,7 @@ export const en: Record<MessageKey, string> = {
   'chat.report': 'Report',
   'chat.deleteFailed': 'Could not delete the message. Try again.',
   'chat.forward': 'Forward',
-  'forward.title': 'Choose a chat',
+  'forward.title': 'Select a chat',
   'forward.recent': 'Recent chats',
   'forward.none': 'No chat to send to',
   'forward.sendTo': 'Send to {name}',
