@@ -245,7 +245,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     relations.forget(conv)
   }
   // Moderation (a risky image, the admin API) withdraws messages through the chat's one retraction.
-  wechat.retract = { message: (at) => chat.withdraw(at), file: (conv, fileId) => chat.withdrawFile(conv, fileId), title: (conv, title, from) => chat.withdrawTitle(conv, title, from) }
+  // A risky file goes from every conversation it was sent in: the one it was uploaded for and those it was forwarded to.
+  wechat.retract = {
+    message: (at) => chat.withdraw(at),
+    file: async (conv, fileId) => {
+      let withdrawn = 0
+      for (const c of [conv, ...(await uploads.sharedWith(fileId))]) withdrawn += await chat.withdrawFile(c, fileId)
+      return withdrawn
+    },
+    title: (conv, title, from) => chat.withdrawTitle(conv, title, from),
+  }
   const gateway = new Gateway({
     config,
     log,

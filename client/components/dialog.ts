@@ -29,8 +29,16 @@ function labelSheetCancel(text: string): void {
   if (cancel && cancel.textContent !== text) cancel.textContent = text
 }
 
-/** A confirmation of `content`, with OK and Cancel in the app's language; true when confirmed. */
-export async function confirmed(content: string): Promise<boolean> {
-  const r = await Taro.showModal({ content, confirmText: t('dialog.ok'), cancelText: t('dialog.cancel') })
+/**
+ * A confirmation of `content`, with OK (or `confirmText`) and Cancel in the app's language, under
+ * `title` if given; true when confirmed. weapp: WeChat cuts a confirm text past 4 Chinese characters.
+ */
+export async function confirmed(content: string, options?: { readonly title?: string; readonly confirmText?: string }): Promise<boolean> {
+  const r = await Taro.showModal({
+    ...(options?.title !== undefined ? { title: options.title } : {}),
+    content,
+    confirmText: options?.confirmText ?? t('dialog.ok'),
+    cancelText: t('dialog.cancel'),
+  })
   return r.confirm
 }

@@ -82,6 +82,7 @@ const zhErrors: Record<ErrorCode | 'NETWORK' | 'INTERRUPTED', string> = {
   REPLY_NOT_ALLOWED: '这条消息不能被引用。',
   MENTION_INVALID: '只能@群里的成员。',
   MENTION_ALL_NOT_ALLOWED: '只有群主和管理员可以@所有人。',
+  FORWARD_NOT_ALLOWED: '这条消息已撤回、已删除或不支持转发。',
 }
 
 const enErrors: typeof zhErrors = {
@@ -159,6 +160,7 @@ const enErrors: typeof zhErrors = {
   REPLY_NOT_ALLOWED: 'This message cannot be quoted.',
   MENTION_INVALID: 'You can only mention members of the group.',
   MENTION_ALL_NOT_ALLOWED: 'Only the group owner and admins can mention everyone.',
+  FORWARD_NOT_ALLOWED: 'This message was recalled or deleted, or cannot be forwarded.',
 }
 
 function prefixed<T extends Record<string, string>>(table: T): { [K in keyof T as `err.${K & string}`]: string } {
@@ -375,6 +377,15 @@ export const zhCN = {
   'chat.deleteForMe': '删除',
   'chat.report': '投诉',
   'chat.deleteFailed': '删除失败，请重试。',
+  'chat.forward': '转发',
+  // forwarding a message (pages/chat/ForwardSheet.tsx): WeChat's chooser and confirmation
+  'forward.title': '选择一个聊天',
+  'forward.recent': '最近聊天',
+  'forward.none': '没有可以发送的聊天',
+  'forward.sendTo': '发送给：{name}',
+  'forward.send': '发送',
+  'forward.sent': '已发送',
+  'forward.failed': '转发失败，请重试。',
 
   'banner.reconnecting': '正在重新连接…',
   'banner.connecting': '正在连接…',
@@ -627,6 +638,14 @@ export const en: Record<MessageKey, string> = {
   'chat.deleteForMe': 'Delete for me',
   'chat.report': 'Report',
   'chat.deleteFailed': 'Could not delete the message. Try again.',
+  'chat.forward': 'Forward',
+  'forward.title': 'Select a chat',
+  'forward.recent': 'Recent chats',
+  'forward.none': 'No chat to send to',
+  'forward.sendTo': 'Send to {name}',
+  'forward.send': 'Send',
+  'forward.sent': 'Sent',
+  'forward.failed': 'Could not forward the message. Try again.',
 
   'banner.reconnecting': 'Reconnecting…',
   'banner.connecting': 'Connecting…',

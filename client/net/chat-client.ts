@@ -234,6 +234,11 @@ export class ChatClient {
     return this.sender.sendText(conv, text, extras)
   }
 
+  /** Forward stored message `m` to `to`: resolves once the server stored the copy, rejects with its refusal (sender.ts). */
+  forward(m: ChatMessage, to: ConvId): Promise<void> {
+    return this.sender.forward(m, to)
+  }
+
   /** Remove a message the server refused for good (uploadRefused): it was never stored, nothing is left to send. */
   dismiss(conv: ConvId, cid: string): void {
     this.sender.dismiss(conv, cid)

@@ -5,17 +5,17 @@
  * (PROTOCOL.md "Identity and order": the cid is the idempotency key).
  */
 import * as v from 'valibot'
-import { schemas, type ConvId, type FileRef, type ReplyQuote, type SendTextBody, type VoiceRef } from '@chat/shared'
+import { schemas, type ConvId, type FileRef, type ForwardRef, type ReplyQuote, type SendTextBody, type VoiceRef } from '@chat/shared'
 
-/** The kinds a client sends (`recall` events and `recalled` tombstones are the server's). */
-export type SendKind = 'text' | 'image' | 'file' | 'voice'
+/** The kinds a client sends (`recall` events and `recalled` tombstones are the server's); `forward` is stored as the original's kind. */
+export type SendKind = 'text' | 'image' | 'file' | 'voice' | 'forward'
 import type { KeyValueStorage } from '../platform/types'
 
 export interface OutboxEntry {
   readonly cid: string
   readonly conv: ConvId
   readonly kind: SendKind
-  readonly body: SendTextBody | FileRef | VoiceRef
+  readonly body: SendTextBody | FileRef | VoiceRef | ForwardRef
   /** A reply's quote as shown (the body sends it by seq only): shown again after a restart. */
   readonly quote?: ReplyQuote | undefined
   /** When it was written (local clock, ms). */
@@ -25,10 +25,10 @@ export interface OutboxEntry {
 const Entry = v.object({
   cid: schemas.ClientMsgId,
   conv: schemas.ConvId,
-  kind: v.picklist(['text', 'image', 'file', 'voice']),
+  kind: v.picklist(['text', 'image', 'file', 'voice', 'forward']),
   // A text keeps its quote (by seq) and mentions across restarts. VoiceRef before FileRef: objects
   // drop unknown keys, so FileRef would take a voice's and lose its duration.
-  body: v.union([schemas.SendTextBody, schemas.VoiceRef, schemas.FileRef]),
+  body: v.union([schemas.SendTextBody, schemas.VoiceRef, schemas.FileRef, schemas.ForwardRef]),
   ts: v.number(),
   quote: v.optional(schemas.ReplyQuote),
 })

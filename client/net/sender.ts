@@ -4,10 +4,12 @@
  * with the original ack, `dup: true`, so nothing is stored twice). A temporary refusal is retried
  * with backoff under the same cid; a final one marks the message failed.
  */
-import { backoffDelay, LIMITS, randomId, type ConvId, type SendTextBody, type ServerFrameOf, type UserId } from '@chat/shared'
+import { backoffDelay, LIMITS, randomId, type ConvId, type ForwardRef, type SendTextBody, type ServerFrameOf, type UserId } from '@chat/shared'
 import type { KeyValueStorage, TimerId } from '../platform/types'
 import { uploadRefused } from '../store/selectors'
 import { addPending, confirmPending, patchPending, removePending } from '../store/store'
+import type { ChatBody, ChatMessage } from '../store/types'
+import { appErrorFrom } from './errors'
 import { displayText, replyOf, wireText, type TextExtras } from '../store/reply'
 import type { FileMessageUploads } from '../upload/types'
 import { requireUser, type ClientContext } from './context'
@@ -17,6 +19,8 @@ export class Sender {
   private outbox?: Outbox
   private readonly resendTimers = new Map<string, TimerId>()
   private readonly resendAttempts = new Map<string, number>()
+  /** Forwards waiting for their ack or final refusal, by cid (`forward`'s promise). */
+  private readonly forwards = new Map<string, { resolve: () => void; reject: (err: Error) => void }>()
 
   constructor(
     private readonly ctx: ClientContext,
@@ -44,6 +48,26 @@ export class Sender {
     this.ctx.store.setState((s) => addPending(s, { cid, from: me, conv, kind: 'text', body, ts, status: 'sending' }))
     this.enqueue({ cid, conv, kind: 'text', body: extras ? wireText(body)! : body, ts, ...(extras?.quote ? { quote: extras.quote } : {}) })
     return cid
+  }
+
+  /**
+   * Forward stored message `m` (a text, image or file) to `to` (PROTOCOL.md, Forwarding): shown
+   * there at once with the content the server copies (a text without its quote and mentions), and
+   * sent with a cid like any message, resent until it is answered. Resolves once it is stored;
+   * rejects with the refusal, and the copy goes (nothing was stored: there is nothing to retry).
+   */
+  forward(m: ChatMessage, to: ConvId): Promise<void> {
+    const me = requireUser(this.ctx)
+    const body = forwardedBody(m)
+    if (m.seq === undefined || !body || (m.kind !== 'text' && m.kind !== 'image' && m.kind !== 'file')) {
+      return Promise.reject(appErrorFrom('FORWARD_NOT_ALLOWED', `a ${m.kind} message is not forwarded`))
+    }
+    const cid = randomId(21)
+    const ts = this.ctx.timers.now()
+    const done = new Promise<void>((resolve, reject) => this.forwards.set(cid, { resolve, reject }))
+    this.ctx.store.setState((s) => addPending(s, { cid, from: me, conv: to, kind: m.kind, body, ts, status: 'sending' }))
+    this.enqueue({ cid, conv: to, kind: 'forward', body: { from: { conv: m.conv, seq: m.seq } }, ts })
+    return done
   }
 
   /** Remove a message the server refused for good (uploadRefused): it was never stored, nothing is left to send. */
@@ -110,7 +134,9 @@ export class Sender {
         ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'text' as const, body: entry.body as SendTextBody }
         : entry.kind === 'voice'
           ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'voice' as const, body: voiceRef(entry.body) }
-          : { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: entry.kind, body: { fileId: (entry.body as { fileId: string }).fileId } }
+          : entry.kind === 'forward'
+            ? { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: 'forward' as const, body: { from: (entry.body as ForwardRef).from } }
+            : { type: 'send' as const, cid: entry.cid, conv: entry.conv, kind: entry.kind, body: { fileId: (entry.body as { fileId: string }).fileId } }
     this.ctx.connection.send(frame)
   }
 
@@ -148,6 +174,8 @@ export class Sender {
     this.resendTimers.delete(f.cid)
     this.resendAttempts.delete(f.cid)
     this.ctx.store.setState((s) => confirmPending(s, f, this.ctx.opts.maxMessagesInMemory))
+    this.forwards.get(f.cid)?.resolve()
+    this.forwards.delete(f.cid)
   }
 
   /** An error naming a cid of ours: the send was refused. False when the cid is not queued. */
@@ -174,6 +202,12 @@ export class Sender {
       return true
     }
     this.outbox?.remove(cid)
+    if (entry.kind === 'forward') {
+      this.ctx.store.setState((s) => removePending(s, entry.conv, cid))
+      this.forwards.get(cid)?.reject(appErrorFrom(f.code, f.message))
+      this.forwards.delete(cid)
+      return true
+    }
     this.ctx.store.setState((s) => patchPending(s, entry.conv, cid, (m) => ({ ...m, status: 'failed', error: f.code })))
     return true
   }
@@ -181,6 +215,12 @@ export class Sender {
   dispose(): void {
     for (const timer of this.resendTimers.values()) this.ctx.timers.clearTimeout(timer)
   }
+}
+
+/** What a forward of `m` shows at once: the content the server copies (PROTOCOL.md, Forwarding). */
+function forwardedBody(m: ChatMessage): ChatBody | undefined {
+  if (m.kind === 'text') return 'text' in m.body && typeof m.body.text === 'string' ? { text: m.body.text } : undefined
+  return (m.kind === 'image' || m.kind === 'file') && 'fileId' in m.body ? m.body : undefined
 }
 
 /** A voice's `{fileId, duration}` as the outbox holds it. */

@@ -205,6 +205,9 @@ export const ERRORS = {
   MENTION_INVALID: { status: 400, temporary: false, message: 'mentioned users must be members of the group' },
   /** @all from a plain member: only the owner or an admin may mention everyone. */
   MENTION_ALL_NOT_ALLOWED: { status: 403, temporary: false, message: 'only the group owner or an admin may mention everyone' },
+  // --- forwarding ---
+  /** A forward of a message that has no content to copy for the user: recalled, withdrawn, deleted for them, a voice or an event. */
+  FORWARD_NOT_ALLOWED: { status: 409, temporary: false, message: 'this message cannot be forwarded' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -155,6 +155,12 @@ const MentionEntries = {
 }
 /** A text `send`'s body: the text, and optionally the message it quotes and whom it mentions. */
 export const SendTextBody = v.object({ ...TextBody.entries, reply: v.optional(ReplyRef), ...MentionEntries })
+/**
+ * What a forward names (PROTOCOL.md, Forwarding): message `seq` of `conv`, one the sender may read.
+ * The server stores a copy of its content (a text's text; an image's or file's file) as a message
+ * of the kind of the original, in the conversation the `send` names.
+ */
+export const ForwardRef = v.object({ from: v.object({ conv: ConvId, seq: v.pipe(Seq, v.minValue(1)) }) })
 /** A stored text message's body: the text, the server-made quote, the mentions as sent. */
 export const StoredTextBody = v.object({ ...TextBody.entries, reply: v.optional(ReplyQuote), ...MentionEntries })
 
@@ -254,6 +260,7 @@ export const SendFrame = v.variant('kind', [
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('image'), body: FileRef }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('file'), body: FileRef }),
   v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('voice'), body: VoiceRef }),
+  v.object({ type: v.literal('send'), cid: ClientMsgId, conv: ConvId, kind: v.literal('forward'), body: ForwardRef }),
 ])
 
 /** Cumulative delivery ack: this device holds every message of `conv` up to `seq`. */

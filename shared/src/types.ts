@@ -27,6 +27,7 @@ export type SystemBody = v.InferOutput<typeof s.SystemBody>
 export type GroupOp = v.InferOutput<typeof s.GroupOp>
 export type ReplyRef = v.InferOutput<typeof s.ReplyRef>
 export type ReplyQuote = v.InferOutput<typeof s.ReplyQuote>
+export type ForwardRef = v.InferOutput<typeof s.ForwardRef>
 export type SendTextBody = v.InferOutput<typeof s.SendTextBody>
 export type StoredTextBody = v.InferOutput<typeof s.StoredTextBody>
 

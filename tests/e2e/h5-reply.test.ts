@@ -6,15 +6,22 @@
  * above the composer, × to cancel), mentions Cat through the "@" picker, sees "[@you]" in the
  * conversation list (pushed, and after a reload from `convs`), and a quote of a message recalled
  * later shows "Quoted message was recalled". Screenshots at 390 and 320 px go to test-results/h5-reply/.
+ *
+ * Forwarding (PROTOCOL.md, Forwarding), in Chinese at 375 and 320 px: Ann long-presses Cat's text,
+ * picks 转发, chooses Ben's chat in "选择一个聊天" (most recent first), confirms "发送给：Ben" with the
+ * text's first line, and Ben sees the text in his chat with Ann; then Cat's photo, which Ben's
+ * browser loads and draws (its pixels), although Ben is not in the chat it was uploaded for.
  */
 import path from 'node:path'
 import type { Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { randomId, type Message, type ServerFrame } from '@chat/shared'
+import sharp from 'sharp'
 import { loginAs, settled } from './browser'
 import { ROOT } from './build'
 import { useH5Suite } from './suite'
 import { Peer } from './peer'
+import { SMALL_PHONES, TOUCH, box, loginChinese, onEachPhone, resizeTo, tapRun, uid } from './phones'
 
 const SHOTS = path.join(ROOT, 'test-results/h5-reply')
 /** Messages after the original: three history pages and more (LIMITS.defaultPageSize is 50). */
@@ -174,4 +181,88 @@ describe('reply and mentions in the h5 build', () => {
     expect(bar!.x + bar!.width).toBeLessThanOrEqual(320)
     expect(narrow.errors).toEqual([])
   })
+
+  it('forwards a text and a photo to another chat: the chooser, the confirmation, and the receiver sees them', async () => {
+    const [small, phone] = SMALL_PHONES
+    const annId = uid('fwann')
+    const benId = uid('fwben')
+    const ann = await loginChinese(suite, phone, annId, 'Ann')
+    const ben = await loginChinese(suite, phone, benId, 'Ben')
+    const cat = await Peer.connect(suite.bff.url, uid('fwcat'), 'Cat')
+    // Ben's second device, scripted: it opens the 1:1 with Ann and says hello first.
+    const benDevice = await Peer.connect(suite.bff.url, benId, 'Ben')
+    suite.peers.push(cat, benDevice)
+    const annBen = (await benDevice.direct(annId)).id
+    await benDevice.say(annBen, '在吗')
+    const annCat = (await cat.direct(annId)).id
+    await cat.say(annCat, '周五的会议改到下午三点\n地点不变')
+    const photo = await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 240, g: 120, b: 20 } } }).png().toBuffer()
+    await sendPhoto(cat, suite.bff.url, annCat, photo)
+
+    await ann.page.locator('.cr', { hasText: 'Cat' }).click()
+    await ann.page.locator('#msgs .im-i img').waitFor()
+    await ann.page.locator('#msgs .bt', { hasText: '周五的会议改到下午三点' }).click({ button: 'right' })
+    await ann.page.getByText('转发', { exact: true }).click()
+    const sheet = ann.page.locator('#forward-sheet')
+    await sheet.locator('.fw-t', { hasText: '选择一个聊天' }).waitFor()
+    // Most recent first, this chat included.
+    expect(await sheet.locator('.fw-n').allTextContents()).toEqual(['Cat', 'Ben'])
+    await onEachPhone(ann.page, [small, phone], SHOTS, 'forward-chooser', async (width) => {
+      const row = await box(ann.page, '#forward-sheet .fw-r:nth-child(2)')
+      expect(row.left).toBeGreaterThanOrEqual(0)
+      expect(row.right).toBeLessThanOrEqual(width)
+      expect((await tapRun(ann.page, '#forward-sheet .fw-r:nth-child(2)')).tall).toBeGreaterThanOrEqual(TOUCH)
+      expect(await overflowing(ann.page)).toEqual([])
+    })
+    await sheet.locator('.fw-r', { hasText: 'Ben' }).click()
+    const modal = ann.page.locator('.taro__modal')
+    await modal.locator('.taro-modal__title', { hasText: '发送给：Ben' }).waitFor()
+    expect((await modal.locator('.taro-modal__text').textContent())?.trim()).toBe('周五的会议改到下午三点')
+    await settled(ann.page)
+    await ann.page.screenshot({ path: path.join(SHOTS, 'forward-confirm-375.png') })
+    await modal.locator('.taro-model__confirm', { hasText: '发送' }).click()
+    await ann.page.getByText('已发送', { exact: true }).waitFor()
+    expect(await sheet.count()).toBe(0)
+
+    await ben.page.locator('.cr', { hasText: 'Ann' }).click()
+    const forwarded = ben.page.locator('#msgs .bt', { hasText: '周五的会议改到下午三点' })
+    await forwarded.waitFor()
+    expect((await forwarded.innerText()).trim()).toBe('周五的会议改到下午三点\n地点不变')
+
+    // The photo: the confirmation says [图片]; Ben's browser loads it by its URL and draws it.
+    await ann.page.getByText('已发送', { exact: true }).waitFor({ state: 'hidden' })
+    await resizeTo(ann.page, phone)
+    await ann.page.locator('#msgs .im-i img').click({ button: 'right' })
+    await ann.page.getByText('转发', { exact: true }).click()
+    await sheet.locator('.fw-r', { hasText: 'Ben' }).click()
+    await modal.locator('.taro-modal__text', { hasText: '[图片]' }).waitFor()
+    await modal.locator('.taro-model__confirm', { hasText: '发送' }).click()
+    await ann.page.getByText('已发送', { exact: true }).waitFor()
+    const img = ben.page.locator('#msgs .im-i img').last()
+    await img.waitFor({ state: 'attached', timeout: 30_000 })
+    await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: 30_000 }).toBeGreaterThan(0)
+    await settled(ben.page)
+    const shot = await sharp(await img.screenshot()).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+    const at = (Math.floor(shot.info.height / 2) * shot.info.width + Math.floor(shot.info.width / 2)) * shot.info.channels
+    // The photo's orange, drawn (a broken or blank image would be grey or white).
+    expect(Math.abs(shot.data[at]! - 240) + Math.abs(shot.data[at + 1]! - 120) + Math.abs(shot.data[at + 2]! - 20)).toBeLessThan(30)
+    await ben.page.screenshot({ path: path.join(SHOTS, 'forward-received-375.png') })
+    expect(ann.errors).toEqual([])
+    expect(ben.errors).toEqual([])
+  })
 })
+
+/** `peer` uploads `png` for `conv` (tus, one append) and sends it there as an image message. */
+async function sendPhoto(peer: Peer, base: string, conv: string, png: Buffer): Promise<void> {
+  const headers = { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${peer.auth.token}` }
+  const meta = (v: string) => Buffer.from(v).toString('base64')
+  const created = await fetch(`${base}/uploads`, { method: 'POST', headers: { ...headers, 'Upload-Length': String(png.length), 'Upload-Metadata': `conv ${meta(conv)},filename ${meta('orange.png')}` } })
+  const id = created.headers.get('location')!.split('/').pop()!
+  const done = await fetch(`${base}/uploads/${id}`, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: new Uint8Array(png) })
+  expect(done.status).toBe(200)
+  const cid = randomId(21)
+  const from = peer.frames.length
+  peer.raw({ type: 'send', cid, conv, kind: 'image', body: { fileId: id } })
+  const f = await peer.next((x) => (x.type === 'ack' || x.type === 'error') && x.cid === cid, 10_000, from)
+  if (f.type !== 'ack') throw new Error(`send refused: ${JSON.stringify(f)}`)
+}

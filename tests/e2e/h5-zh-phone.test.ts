@@ -174,7 +174,7 @@ describe('a Chinese user on a phone', () => {
     await bubble.click({ button: 'right' })
     const items = her.page.locator('.taro-actionsheet__cell:visible')
     await items.first().waitFor()
-    expect((await items.allInnerTexts()).map((s) => s.trim())).toEqual(['复制', '回复', '删除', '投诉'])
+    expect((await items.allInnerTexts()).map((s) => s.trim())).toEqual(['复制', '转发', '回复', '删除', '投诉'])
     await items.first().click()
     await her.page.getByText('内容已复制').waitFor()
     expect(await her.page.evaluate(() => navigator.clipboard.readText())).toBe(text)

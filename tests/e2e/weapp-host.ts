@@ -95,6 +95,16 @@ export interface HostOptions {
   readonly log?: (msg: string) => void
   /** The user's choice in `wx.showActionSheet` (an index of `itemList`); undefined: cancelled (the default). */
   readonly actionSheet?: (itemList: readonly string[]) => number | undefined
+  /** Whether the user confirms a `wx.showModal` (default: cancels it). */
+  readonly modal?: (shown: ModalShown) => boolean
+}
+
+/** What a `wx.showModal` showed. */
+export interface ModalShown {
+  readonly title?: string
+  readonly content?: string
+  readonly confirmText?: string
+  readonly cancelText?: string
 }
 
 type Listener = (...args: unknown[]) => void
@@ -136,6 +146,8 @@ export class MiniHost {
   readonly sheets: string[][] = []
   /** What the user taps in the next action sheets (an index each, in order); none left: the sheet is cancelled. */
   readonly sheetTaps: number[] = []
+  /** Every modal shown, in order. */
+  readonly modals: ModalShown[] = []
   readonly titles: string[] = []
   /** wx.getRecorderManager() and wx.createInnerAudioContext() (weapp-media.ts). */
   readonly recorder = new FakeRecorderManager()
@@ -150,7 +162,7 @@ export class MiniHost {
   private readonly wrappers = new Map<string, WrapperInstance>()
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly tags = new Map<string, string>()
-  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve' | 'actionSheet'>> & Pick<HostOptions, 'log' | 'actionSheet'>
+  private readonly opts: Required<Omit<HostOptions, 'storage' | 'log' | 'resolve' | 'actionSheet' | 'modal'>> & Pick<HostOptions, 'log' | 'actionSheet' | 'modal'>
   private readonly resolveUrl: (url: string) => string
   private scrollTops = new Map<string, unknown>()
   private queryHooks: Array<() => boolean> = []
@@ -168,6 +180,7 @@ export class MiniHost {
       language: options.language ?? 'en',
       log: options.log,
       actionSheet: options.actionSheet,
+      modal: options.modal,
     }
     this.dist = options.dist
     this.resolveUrl = options.resolve ?? ((u) => u)
@@ -710,6 +723,13 @@ export class MiniHost {
           o.complete?.({ errMsg: 'showActionSheet:fail cancel' })
         }, 0)
       },
+      showModal: (o: ModalShown & { [k: string]: unknown; success?: (r: unknown) => void; complete?: (r: unknown) => void }) => {
+        const shown: ModalShown = { title: o.title, content: o.content, confirmText: o.confirmText, cancelText: o.cancelText }
+        this.modals.push(shown)
+        const confirm = this.opts.modal?.(shown) ?? false
+        ok(o, { confirm, cancel: !confirm })
+      },
+      hideKeyboard: (o: unknown) => ok(o as never),
       showLoading: (o: unknown) => ok(o as never),
       hideLoading: (o: unknown) => ok(o as never),
       stopPullDownRefresh: (o: unknown) => ok(o as never),

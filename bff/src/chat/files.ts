@@ -19,6 +19,13 @@ export interface FileResolver {
    */
   voice(fileId: string, user: UserId, conv: ConvId, claimedMs: number): Promise<VoiceBody>
   /**
+   * The body of a forward, into `to`, of an image or file message of `from` (the chat checked that
+   * its sender may read that message): the file as stored, as `kind`, with fresh URLs; from then on
+   * the file is granted to `to` (its members read it), to nobody else. Throws FILE_NOT_FOUND
+   * (withdrawn, or not a file of `from`).
+   */
+  share(fileId: string, from: ConvId, to: ConvId, kind: 'image' | 'file'): Promise<ImageBody | FileBody>
+  /**
    * Stored message JSON with its file URLs made current: they are short-lived signed URLs, and a
    * stored message keeps the ones of its send. History pages, syncs and conversation lists go out
    * through this. Absent: stored URLs go out as they are.
@@ -35,6 +42,9 @@ export const noFiles: FileResolver = {
     throw new AppError('FILE_NOT_FOUND', 'no upload component is configured')
   },
   async voice() {
+    throw new AppError('FILE_NOT_FOUND', 'no upload component is configured')
+  },
+  async share() {
     throw new AppError('FILE_NOT_FOUND', 'no upload component is configured')
   },
 }

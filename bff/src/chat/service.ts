@@ -108,6 +108,11 @@ export type NewMessage =
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'text'; readonly body: TextInput }
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'image' | 'file'; readonly body: { readonly fileId: string } }
   | { readonly cid: string; readonly conv: ConvId; readonly kind: 'voice'; readonly body: { readonly fileId: string; readonly duration: number } }
+  /** A copy of message `from` (PROTOCOL.md, Forwarding): stored as a text, image or file message. */
+  | { readonly cid: string; readonly conv: ConvId; readonly kind: 'forward'; readonly body: { readonly from: ConvSeq } }
+
+/** What a send stores: the kind and body of a new message, made from a NewMessage. */
+type Content = { readonly kind: 'text' | 'image' | 'file' | 'voice'; readonly body: MessageBody }
 
 export interface Ack {
   readonly msg: Message
@@ -456,22 +461,22 @@ export class ChatService {
     // a promise, a closure and the ack object fewer per message). The result is the Ack (its
     // `msg` and `dup`; the stored JSON beside them is not sent).
     const deliver = (stored: AppendResult) => this.delivery.message(record.members, { conv: input.conv, seq: stored.msg.seq, json: stored.json }, user, out)
-    const appended = this.engine.messages.append(this.appendInput(user, record, input, { text }), deliver)
+    const appended = this.engine.messages.append(this.appendInput(user, record, input, { kind: 'text', body: { text } }), deliver)
     if (record.kind !== 'group') return appended
     // A new plain text mentions nobody; a duplicate's original might: its marks are written again (see sendAny).
     return appended.then((result) => (result.dup ? this.noteMentions(record, result.msg, 'add').then(() => result) : result))
   }
 
-  /** What the store gets for `input` from `user`. */
-  private appendInput(user: UserId, record: ConvRecord, input: NewMessage, body: AppendInput['body']): AppendInput {
+  /** What the store gets for `input` from `user`, as `content`. */
+  private appendInput(user: UserId, record: ConvRecord, input: NewMessage, content: Content): AppendInput {
     return {
       conv: input.conv,
       from: user,
       cid: input.cid,
       mid: this.nextMid(),
       ts: Date.now(),
-      kind: input.kind,
-      body,
+      kind: content.kind,
+      body: content.body,
       dedupWindowMs: this.options.dedupWindowMs,
       members: record.members,
     }
@@ -482,17 +487,19 @@ export class ChatService {
     // Mostly decided from the relations' kept pair, with no promise to wait for.
     const relation = record.kind === 'direct' ? this.checks.direct?.(user, input.conv) : undefined
     if (relation) await relation
-    const body =
+    const content: Content =
       input.kind === 'text'
-        ? isRich(input.body)
-          ? await this.richText(user, record, input.body)
-          : { text: input.body.text }
+        ? { kind: 'text', body: isRich(input.body) ? await this.richText(user, record, input.body) : { text: input.body.text } }
         : input.kind === 'voice'
-          ? await this.voiceBody(input.body, user, input.conv)
-          : await this.fileBody(input.body.fileId, user, input.conv, input.kind)
+          ? { kind: 'voice', body: await this.voiceBody(input.body, user, input.conv) }
+          : input.kind === 'forward'
+            ? await this.forwarded(user, input.body.from, record.id)
+            : { kind: input.kind, body: await this.fileBody(input.body.fileId, user, input.conv, input.kind) }
     // A text let through unchecked is queued for its re-check before it is stored, and told where
-    // it was stored (wechat/recheck.ts).
-    const unchecked = input.kind === 'text' && this.checks.text !== NO_TEXT_CHECK ? await this.checks.text(user, input.conv, input.cid, input.body.text, AS_MESSAGE) : undefined
+    // it was stored (wechat/recheck.ts). A forwarded text is checked as a new one: it is new in this
+    // conversation.
+    const text = content.kind === 'text' ? (content.body as StoredTextBody).text : undefined
+    const unchecked = text !== undefined && this.checks.text !== NO_TEXT_CHECK ? await this.checks.text(user, input.conv, input.cid, text, AS_MESSAGE) : undefined
     // The fan-out starts in the turn the store's reply arrives (`onStored`), before the rest of the
     // append (a large group's references in its members' summaries) is done; a reply waits for its
     // quote's recheck.
@@ -504,7 +511,7 @@ export class ChatService {
     }
     // A store that failed may have stored it all the same (a reply lost after the write): its queued
     // re-check finds out by the cid, and goes with its listing if it was not.
-    let result = await this.engine.messages.append(this.appendInput(user, record, input, body), quoting ? undefined : deliver)
+    let result = await this.engine.messages.append(this.appendInput(user, record, input, content), quoting ? undefined : deliver)
     // A duplicate's original was checked (or queued) when it was stored.
     if (unchecked) await unchecked.stored(result.dup ? undefined : result.msg.seq)
     // A reply whose original was retracted while it was being stored is scrubbed before anyone gets it (reply.ts).
@@ -586,12 +593,24 @@ export class ChatService {
   }
 
   private async fileBody(fileId: string, user: UserId, conv: ConvId, kind: 'image' | 'file'): Promise<MessageBody> {
-    const body = await this.files.resolve(fileId, user, conv, kind)
-    // The resolver is another component: what it returns is checked like any input.
-    const schema = kind === 'image' ? schemas.ImageBody : schemas.FileBody
-    const parsed = v.safeParse(schema, body)
-    if (!parsed.success || parsed.output.fileId !== fileId) throw new AppError('FILE_NOT_FOUND', `file ${fileId} cannot be sent as ${kind}`)
-    return parsed.output
+    return checkedFile(await this.files.resolve(fileId, user, conv, kind), fileId, kind)
+  }
+
+  /**
+   * A forward's content (PROTOCOL.md, Forwarding): a copy of message `from`, which `user` must be
+   * able to read: a member of its conversation (NOT_MEMBER), after their joining seq
+   * (SEQ_RANGE_INVALID, as a seq that does not exist), not deleted for them, and with content to copy:
+   * a text, an image or a file (FORWARD_NOT_ALLOWED: a tombstone, a voice, an event). A text copies
+   * its text only (its quote and mentions belong to its conversation); a file is granted to `to`.
+   */
+  private async forwarded(user: UserId, from: ConvSeq, to: ConvId): Promise<Content> {
+    await this.memberOf(user, from.conv)
+    if (from.seq <= (await this.floor(from.conv, user))) throw new AppError('SEQ_RANGE_INVALID', `message ${from.seq} of ${from.conv} is before ${user} joined`)
+    const m = await this.stored(from)
+    if (m.kind !== 'text' && m.kind !== 'image' && m.kind !== 'file') throw new AppError('FORWARD_NOT_ALLOWED', `a ${m.kind} message is not forwarded`)
+    if (this.hiddenSeqs && (await this.hiddenSeqs(user, from.conv)).has(from.seq)) throw new AppError('FORWARD_NOT_ALLOWED', 'the message was deleted for this user')
+    if (m.kind === 'text') return { kind: 'text', body: { text: m.body.text } }
+    return { kind: m.kind, body: checkedFile(await this.files.share(m.body.fileId, from.conv, to, m.kind), m.body.fileId, m.kind) }
   }
 
   /**
@@ -811,7 +830,8 @@ export class ChatService {
   /**
    * Content security judged an image or file risky: every message of `conv` carrying `fileId`
    * among its newest WITHDRAW_SCAN_MAX is withdrawn (the verdict comes within ~30 min of the
-   * upload, and a file is sent only in the conversation it was uploaded for). Returns how many.
+   * upload). A file is sent in the conversation it was uploaded for and forwarded to others: the
+   * caller names each of them (app.ts). Returns how many.
    */
   async withdrawFile(conv: ConvId, fileId: string): Promise<number> {
     if (!(await this.record(conv))) return 0
@@ -1104,6 +1124,13 @@ function fromMarks(c: Conversation, marks: string, exact: boolean, group: boolea
       break
     }
   }
+}
+
+/** A file message's body from the resolver, another component: checked like any input (FILE_NOT_FOUND). */
+function checkedFile(body: unknown, fileId: string, kind: 'image' | 'file'): MessageBody {
+  const parsed = v.safeParse(kind === 'image' ? schemas.ImageBody : schemas.FileBody, body)
+  if (!parsed.success || parsed.output.fileId !== fileId) throw new AppError('FILE_NOT_FOUND', `file ${fileId} cannot be sent as ${kind}`)
+  return parsed.output
 }
 
 function isProfileList(profiles: readonly User[] | ReadonlyMap<UserId, User>): profiles is readonly User[] {

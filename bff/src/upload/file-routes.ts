@@ -36,7 +36,7 @@ export function fileRoutes(router: Router, uploads: Uploads, userOf: (token: str
       if (await uploads.finishing(id, user)) throw new AppError('FILE_NOT_READY', 'the upload is complete and being checked')
       throw new AppError('FILE_NOT_FOUND')
     }
-    if (record.owner !== user && !(await uploads.isMember(record.conv, user))) throw new AppError('NOT_MEMBER')
+    if (!(await uploads.readable(record, user))) throw new AppError('NOT_MEMBER')
     return record
   }
 

@@ -2,8 +2,10 @@
  * Finished files, in `<dir>/files`: `<id>` (the bytes), `<id>.thumb.jpg` (images), `<id>.json` (the
  * record). The record is written last, atomically (write a temporary file, rename): a file without
  * a record does not exist for readers, so a half-written or unchecked upload is never served.
+ * `<id>.convs`: the conversations it was forwarded to, one id a line, appended (`grant`).
  *
- * A withdrawn file leaves only `<id>.withdrawn` (a tombstone), so its signed URLs say so.
+ * A withdrawn file leaves `<id>.withdrawn` (a tombstone), so its signed URLs say so, and its
+ * `<id>.convs`, so moderation finds the messages carrying it everywhere.
  *
  * The bytes are a hard link to the tus upload's data file, not a copy: finishing a 100 MB upload
  * costs no I/O, the tus upload stays answerable (HEAD after a lost final response says "complete")
@@ -20,7 +22,7 @@ export interface FileRecord {
   readonly id: string
   /** The uploader: the only user who may send it. */
   readonly owner: string
-  /** The conversation it was uploaded for: its members may read it. */
+  /** The conversation it was uploaded for: its members may read it (and those of the ones it was forwarded to: `grants`). */
   readonly conv: string
   /** Sanitised display name. */
   readonly name: string
@@ -119,6 +121,30 @@ export class FileRepository {
     await fs.rm(path.join(this.dir, `${id}.json`), { force: true })
     await Promise.all([this.dataPath(id), this.thumbPath(id)].map((p) => fs.rm(p, { force: true })))
     return true
+  }
+
+  /** The conversations file `id` was forwarded to (beside `FileRecord.conv`), oldest first. */
+  async grants(id: string): Promise<string[]> {
+    if (!UPLOAD_ID_RE.test(id)) return []
+    try {
+      return (await fs.readFile(this.grantsPath(id), 'utf8')).split('\n').filter((line) => line !== '')
+    } catch {
+      return []
+    }
+  }
+
+  /**
+   * Lets the members of `conv` read file `id` (it was forwarded there). One short line appended
+   * (O_APPEND: concurrent grants from several processes never overwrite each other; a line twice
+   * is harmless). Idempotent.
+   */
+  async grant(id: string, conv: string): Promise<void> {
+    if ((await this.grants(id)).includes(conv)) return
+    await fs.appendFile(this.grantsPath(id), `${conv}\n`)
+  }
+
+  private grantsPath(id: string): string {
+    return path.join(this.dir, `${checkId(id)}.convs`)
   }
 
   /** Whether `id` names a withdrawn file. */

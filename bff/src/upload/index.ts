@@ -53,6 +53,8 @@ export interface UploadService {
   readonly urls: FileUrlSigner
   /** Uploads.withdrawFile: its URLs answer 410 FILE_WITHDRAWN from then on; false when no such file exists. */
   withdrawFile(id: string): Promise<boolean>
+  /** The conversations file `id` was forwarded to (beside the one it was uploaded for), withdrawn or not. */
+  sharedWith(id: string): Promise<string[]>
   readonly store: UploadStore
   readonly files: FileRepository
   /** `finished` (FileRecord), `rejected` ({ id, code, reason }), `withdrawn` (id), `swept` (count). */
@@ -95,10 +97,12 @@ export function createUploadService(deps: UploadDeps): UploadService {
     resolver: {
       resolve: (fileId, user, conv, kind) => uploads.resolveFile({ fileId, user, conv, kind }),
       voice: (fileId, user, conv, claimedMs) => uploads.resolveVoice({ fileId, user, conv, claimedMs }),
+      share: (fileId, from, to, kind) => uploads.shareFile({ fileId, from, to, kind }),
       refreshUrls: (json) => uploads.urls.refresh(json),
     },
     urls: uploads.urls,
     withdrawFile: (id) => uploads.withdrawFile(id),
+    sharedWith: (id) => uploads.files.grants(id),
     store: uploads.store,
     files: uploads.files,
     events: uploads.events,

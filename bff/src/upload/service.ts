@@ -7,6 +7,8 @@
  * finished file may be sent only by its uploader, only to that conversation, and read only by that
  * conversation's members. Binding at creation rather than at send keeps reads a single check, lets a
  * stranger's upload attempt fail before any byte is stored, and a file never needs to be re-bound.
+ * A forward of its message grants it to one more conversation (`shareFile`): the members of that
+ * one read it too.
  */
 import { EventEmitter } from 'node:events'
 import { mkdirSync } from 'node:fs'
@@ -56,6 +58,15 @@ export interface ResolveFileInput {
   readonly conv: string
   readonly kind: 'image' | 'file' | 'voice'
   readonly fileId: string
+}
+
+export interface ShareFileInput {
+  readonly fileId: string
+  /** The conversation of the message forwarded. */
+  readonly from: string
+  /** The conversation it is forwarded to. */
+  readonly to: string
+  readonly kind: 'image' | 'file'
 }
 
 export interface ResolveVoiceInput {
@@ -110,6 +121,13 @@ export class Uploads {
   /** Whether `user` belongs to `conv` (the conversation store). */
   isMember(conv: string, user: string): Promise<boolean> {
     return this.deps.isMember(conv, user)
+  }
+
+  /** Whether `user` may read file `record`: its uploader, a member of its conversation or of one it was forwarded to. */
+  async readable(record: FileRecord, user: string): Promise<boolean> {
+    if (record.owner === user || (await this.deps.isMember(record.conv, user))) return true
+    for (const conv of await this.files.grants(record.id)) if (await this.deps.isMember(conv, user)) return true
+    return false
   }
 
   // ---------------------------------------------------------------- admission
@@ -308,6 +326,24 @@ export class Uploads {
       )
     }
     return { ...file, duration: Math.min(LIMITS.maxVoiceMs, measured) }
+  }
+
+  /**
+   * The body of a forward of file `input.fileId` from a message of `input.from` into `input.to` (the
+   * chat checked that the forwarding user may read that message and send into `input.to`). The file
+   * must be one of `input.from`'s (uploaded for it, or forwarded to it) and not withdrawn
+   * (FILE_NOT_FOUND); it is granted to `input.to` before the message exists, so its members can read
+   * it as soon as they get it.
+   */
+  async shareFile(input: ShareFileInput): Promise<ImageBody | FileBody> {
+    const record = await this.files.get(input.fileId)
+    if (!record) throw new AppError('FILE_NOT_FOUND', (await this.files.withdrawn(input.fileId)) ? 'the file was withdrawn' : undefined)
+    const grants = record.conv === input.from && record.conv === input.to ? [] : await this.files.grants(record.id)
+    if (record.conv !== input.from && !grants.includes(input.from)) throw new AppError('FILE_NOT_FOUND')
+    const body = bodyOf(record, input.kind, this.urlOf)
+    if (!body) throw new AppError('UPLOAD_TYPE_REJECTED', 'an image message needs an image file')
+    if (record.conv !== input.to && !grants.includes(input.to)) await this.files.grant(record.id, input.to)
+    return body
   }
 
   /** The record of a finished file `input.user` may send in `input.conv` as `input.kind` (resolveFile's checks). */

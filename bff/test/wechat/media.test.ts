@@ -114,6 +114,27 @@ describe('image checks and the message-push endpoint', () => {
     }
   })
 
+  it('a risky image forwarded to another conversation is withdrawn from that one too', async () => {
+    const { id, conv } = await upload('gus')
+    const other = await h.direct('gus', 'kim')
+    const gus = (await connectUser(h.url, 'gus')).client
+    const kim = (await connectUser(h.url, 'kim')).client
+    try {
+      const cid = newCid()
+      gus.send({ type: 'send', cid, conv, kind: 'image', body: { fileId: id } })
+      const sent = await gus.nextOf('ack', (f) => f.cid === cid)
+      const fwd = newCid()
+      gus.send({ type: 'send', cid: fwd, conv: other, kind: 'forward', body: { from: { conv, seq: sent.seq } } })
+      const ack = await gus.nextOf('ack', (f) => f.cid === fwd)
+      expect((await kim.nextOf('msg', (f) => f.m.cid === fwd)).m).toMatchObject({ kind: 'image', body: { fileId: id } })
+      await push({ Event: 'wxa_media_check', trace_id: `trace-${traces}`, result: { suggest: 'risky', label: 20001 } })
+      expect((await kim.nextOf('msg', (f) => f.m.kind === 'recall')).m).toMatchObject({ conv: other, from: 'gus', body: { seq: ack.seq, by: 'moderation' } })
+      for (const c of [conv, other]) expect((await h.engine.messages.after(c, 0, 10)).join('')).not.toContain(id)
+    } finally {
+      await Promise.all([gus.close(), kim.close()])
+    }
+  })
+
   it('a voice recording is checked as audio (media_type 1); a risky verdict withdraws the file and the voice message', async () => {
     const token = await h.token('ivy')
     const conv = await h.direct('ivy', 'zed')

@@ -27,6 +27,7 @@ import { localQuote } from '../../store/reply'
 import { setReply } from '../../store/compose'
 import { Composer } from './Composer'
 import { SubscribeBanner } from './SubscribeBanner'
+import { ForwardSheet, canForward } from './ForwardSheet'
 import { quoteProps, useQuoteJump } from './quotes'
 import './index.css'
 
@@ -39,6 +40,14 @@ const NO_LINE = { text: '', typing: false }
 export default function ChatPage() {
   const gate = usePageGate()
   const conv = decodeURIComponent(useRouter().params.conv ?? '')
+  // The message being forwarded: the sheet that picks where to is open while it is set.
+  const [forwarding, setForwarding] = useState<ChatMessage | undefined>(undefined)
+  const openForward = useCallback((m: ChatMessage) => {
+    // weapp: a focused textarea is drawn natively, above every view (the sheet too); unfocused it is not.
+    if (!isH5) Taro.hideKeyboard().catch(() => undefined)
+    setForwarding(m)
+  }, [])
+  const closeForward = useCallback(() => setForwarding(undefined), [])
   return (
     <GateProvider gate={gate}>
       <View className='cp-page'>
@@ -47,8 +56,9 @@ export default function ChatPage() {
           <ChatHeader conv={conv} />
         </CustomWrapper>
         {moderation.available ? <SubscribeBanner /> : null}
-        <Messages conv={conv} />
+        <Messages conv={conv} onForward={openForward} />
         <Composer conv={conv} />
+        {forwarding ? <ForwardSheet m={forwarding} onClose={closeForward} /> : null}
       </View>
     </GateProvider>
   )
@@ -123,7 +133,7 @@ function ChatHeader({ conv }: { conv: ConvId }) {
   )
 }
 
-function Messages({ conv }: { conv: ConvId }) {
+function Messages({ conv, onForward }: { conv: ConvId; onForward: (m: ChatMessage) => void }) {
   const gate = useGate()
   const held = useStore(gate, (s) => s.messages[conv] ?? EMPTY)
   // As shown: a message that failed for good keeps its place while newer ones arrive below it.
@@ -259,9 +269,12 @@ function Messages({ conv }: { conv: ConvId }) {
   const onRetry = useCallback((m: ChatMessage) => client.retry(conv, m.cid), [conv])
   const onDismiss = useCallback((m: ChatMessage) => client.dismiss(conv, m.cid), [conv])
   const onImage = useCallback((m: ChatMessage) => previewImages(messagesRef.current, m), [])
-  const onLongPress = useCallback((m: ChatMessage) => {
-    void messageActions(m)
-  }, [])
+  const onLongPress = useCallback(
+    (m: ChatMessage) => {
+      void messageActions(m, onForward)
+    },
+    [onForward],
+  )
   const onFile = useCallback((m: ChatMessage) => {
     if (m.kind === 'file' && 'url' in m.body) openFile(m.body as FileBody).catch(() => undefined)
   }, [])
@@ -332,11 +345,12 @@ function Messages({ conv }: { conv: ConvId }) {
 }
 
 /**
- * A long press on a stored message: Copy (a text), Reply (a message that can be quoted), Recall for one's own
- * while the server's RECALL_WINDOW_MS lasts (the server decides: a refusal is said in a toast),
- * Delete (for oneself, on all of one's devices), and Report for others'.
+ * A long press on a stored message: Copy (a text), Forward (a text, image or file: `forward` opens
+ * the sheet), Reply (a message that can be quoted), Recall for one's own while the server's
+ * RECALL_WINDOW_MS lasts (the server decides: a refusal is said in a toast), Delete (for oneself,
+ * on all of one's devices), and Report for others'. WeChat's order: 复制, 转发, ... 引用, 撤回, 删除.
  */
-async function messageActions(m: ChatMessage): Promise<void> {
+async function messageActions(m: ChatMessage, forward: (m: ChatMessage) => void): Promise<void> {
   const me = store.getState().me?.id
   if (m.seq === undefined || m.kind === 'recall' || m.kind === 'hidden') return
   const seq = m.seq
@@ -346,17 +360,19 @@ async function messageActions(m: ChatMessage): Promise<void> {
   const canRecall = client.canRecall(m, Date.now())
   // WeChat's first item for a text: 复制 (its toast is the platform's, 内容已复制, on both builds).
   const text = m.kind === 'text' && 'text' in m.body && typeof m.body.text === 'string' ? m.body.text : undefined
-  const actions: Array<'copy' | 'reply' | 'recall' | 'delete' | 'report'> = [
+  const actions: Array<'copy' | 'forward' | 'reply' | 'recall' | 'delete' | 'report'> = [
     ...(text ? ['copy' as const] : []),
+    ...(canForward(m) ? ['forward' as const] : []),
     ...(quote ? ['reply' as const] : []),
     ...(canRecall ? ['recall' as const] : []),
     'delete',
     ...(own ? [] : ['report' as const]),
   ]
-  const label = { copy: t('chat.copy'), reply: t('chat.reply'), recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
+  const label = { copy: t('chat.copy'), forward: t('chat.forward'), reply: t('chat.reply'), recall: t('chat.recall'), delete: t('chat.deleteForMe'), report: t('chat.report') }
   const tapped = await chooseAction(actions.map((a) => label[a]))
   const picked = tapped === undefined ? undefined : actions[tapped]
   if (picked === 'copy' && text !== undefined) return void (await Taro.setClipboardData({ data: text }).catch(() => undefined))
+  if (picked === 'forward') return forward(m)
   if (picked === 'reply' && quote) return setReply(m.conv, quote)
   if (picked === 'report') return void (await reportMessageFromMenu(m))
   if (picked === 'delete') {

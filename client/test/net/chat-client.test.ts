@@ -253,6 +253,40 @@ describe('ChatClient', () => {
     expect(h.store.getState().messages[AB]!.find((m) => m.cid === b)!.status).toBe('sending')
   })
 
+  it('forwards a stored message: its copy shown at once in the target, sent as kind forward, stored on ack; a refusal rejects with its code and the copy goes', async () => {
+    const h = setup()
+    const { s, syncRid } = await online(h)
+    answerSync(s, syncRid, [[msg(1), { ...msg(2), kind: 'text', body: { text: 'see you at 3', reply: { seq: 1, from: BOB.id, kind: 'text', snippet: 'm1' } } }]])
+    const AC = 'd:alice:carol'
+    const source = h.store.getState().messages[AB]!.find((m) => m.seq === 2)!
+    const forwarded = h.client.forward(source, AC)
+    // Shown at once as the server will store it: the text, without the quote.
+    expect(h.store.getState().messages[AC]).toMatchObject([{ from: ALICE.id, kind: 'text', body: { text: 'see you at 3' }, status: 'sending' }])
+    expect(h.store.getState().messages[AC]![0]!.body).toEqual({ text: 'see you at 3' })
+    const frame = s.framesOf('send').at(-1)!
+    expect(frame).toEqual({ type: 'send', cid: frame.cid, conv: AC, kind: 'forward', body: { from: { conv: AB, seq: 2 } } })
+    s.push({ type: 'ack', cid: String(frame.cid), mid: 'mid-ac-1', conv: AC, seq: 1, ts: 1_800_000_009_000 })
+    await forwarded
+    expect(h.store.getState().messages[AC]).toMatchObject([{ seq: 1, mid: 'mid-ac-1', kind: 'text', body: { text: 'see you at 3' } }])
+    expect(h.store.getState().messages[AC]![0]!.status).toBeUndefined()
+
+    // A temporary refusal is retried with the same cid; a final one rejects and leaves nothing behind.
+    const refused = h.client.forward(source, AC)
+    const again = s.framesOf('send').at(-1)!
+    s.push({ type: 'error', code: 'STORE_UNAVAILABLE', message: 'later', temporary: true, cid: String(again.cid) })
+    h.p.timers.advance(20_000)
+    expect(s.framesOf('send').at(-1)).toEqual(again)
+    s.push({ type: 'error', code: 'FORWARD_NOT_ALLOWED', message: 'recalled', temporary: false, cid: String(again.cid) })
+    await expect(refused).rejects.toMatchObject({ code: 'FORWARD_NOT_ALLOWED' })
+    expect(h.store.getState().messages[AC]!.map((m) => m.seq)).toEqual([1])
+    // Nothing that cannot be forwarded goes out: an unsent message.
+    const cid = h.client.sendText(AB, 'not yet')
+    const pending = h.store.getState().messages[AB]!.find((m) => m.cid === cid)!
+    const sends = s.framesOf('send').length
+    await expect(h.client.forward(pending, AC)).rejects.toMatchObject({ code: 'FORWARD_NOT_ALLOWED' })
+    expect(s.framesOf('send')).toHaveLength(sends)
+  })
+
   it('keeps a text refused by content security as failed, never resent, and removable (a pending message that is not refused is not)', async () => {
     const h = setup()
     const { s } = await online(h)
