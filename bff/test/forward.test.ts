@@ -15,8 +15,6 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { AppError, decodeClientFrame, directConvId } from '@chat/shared'
 import type { Message } from '@chat/shared'
 import { Delivery } from '../src/chat/delivery'
-import type { Outlet } from '../src/chat/outlet'
-import type { SentSeqs } from '../src/chat/sent-seqs'
 import { ChatService } from '../src/chat/service'
 import { ConvSettings } from '../src/chat/settings'
 import { loadConfig } from '../src/config'
@@ -25,32 +23,10 @@ import { MemoryConvSettings } from '../src/store/conv-settings'
 import { createUploadService } from '../src/upload'
 import { NO_CHECKS, type SendChecks } from '../src/wechat/security'
 import { ENGINES, cleanups, runCleanups, type Fixture } from './support/engines'
-import { HeldOutlets } from './support/outlets'
+import { HeldOutlets, RecordingOutlet as FrameOutlet } from './support/outlets'
 import { create, patch } from './upload/harness'
 
-class RecordingOutlet implements Outlet {
-  readonly frames: Record<string, unknown>[] = []
-  readonly open = true
-  sent: SentSeqs | undefined
-  delivered: Map<string, number> | undefined
-  readMarks: Map<string, number> | undefined
-  constructor(readonly user: string) {}
-  write(data: Buffer | string): boolean {
-    this.frames.push(JSON.parse(String(data)) as Record<string, unknown>)
-    return true
-  }
-  reply(data: Buffer | string): boolean {
-    return this.write(data)
-  }
-  backlogged(): boolean {
-    return false
-  }
-  async replyAndDrain(data: Buffer | string): Promise<boolean> {
-    return this.reply(data)
-  }
-  heavy(work: () => Promise<void>): Promise<void> {
-    return work()
-  }
+class RecordingOutlet extends FrameOutlet {
   msgs(conv: string): Message[] {
     return this.frames.filter((f) => f.type === 'msg' && (f.m as Message).conv === conv).map((f) => f.m as Message)
   }

@@ -10,37 +10,10 @@ import { AppError } from '@chat/shared'
 import type { Message } from '@chat/shared'
 import { Delivery } from '../src/chat/delivery'
 import { noFiles } from '../src/chat/files'
-import type { Outlet } from '../src/chat/outlet'
-import type { SentSeqs } from '../src/chat/sent-seqs'
 import { ChatService } from '../src/chat/service'
 import { Metrics } from '../src/ops/metrics'
 import { ENGINES, cleanups, runCleanups, type Fixture } from './support/engines'
-import { HeldOutlets } from './support/outlets'
-
-class RecordingOutlet implements Outlet {
-  readonly frames: Record<string, unknown>[] = []
-  readonly open = true
-  sent: SentSeqs | undefined
-  delivered: Map<string, number> | undefined
-  readMarks: Map<string, number> | undefined
-  constructor(readonly user: string) {}
-  write(data: Buffer | string): boolean {
-    this.frames.push(JSON.parse(String(data)) as Record<string, unknown>)
-    return true
-  }
-  reply(data: Buffer | string): boolean {
-    return this.write(data)
-  }
-  backlogged(): boolean {
-    return false
-  }
-  async replyAndDrain(data: Buffer | string): Promise<boolean> {
-    return this.reply(data)
-  }
-  heavy(work: () => Promise<void>): Promise<void> {
-    return work()
-  }
-}
+import { HeldOutlets, RecordingOutlet } from './support/outlets'
 
 class Held extends HeldOutlets<RecordingOutlet> {}
 

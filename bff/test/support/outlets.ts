@@ -3,6 +3,7 @@
  * gateway's LocalDevices plays this part in the BFF). `T` is the test's own recording outlet.
  */
 import type { Outlet, Outlets } from '../../src/chat/outlet'
+import type { SentSeqs } from '../../src/chat/sent-seqs'
 
 export class HeldOutlets<T extends Outlet> implements Outlets {
   readonly byUser = new Map<string, T[]>()
@@ -31,5 +32,31 @@ export class HeldOutlets<T extends Outlet> implements Outlets {
   }
   users() {
     return this.byUser.keys()
+  }
+}
+
+/** An outlet that keeps every frame written to it, parsed, in order (a device of the chat domain's tests). */
+export class RecordingOutlet implements Outlet {
+  readonly frames: Record<string, unknown>[] = []
+  readonly open = true
+  sent: SentSeqs | undefined
+  delivered: Map<string, number> | undefined
+  readMarks: Map<string, number> | undefined
+  constructor(readonly user: string) {}
+  write(data: Buffer | string): boolean {
+    this.frames.push(JSON.parse(String(data)) as Record<string, unknown>)
+    return true
+  }
+  reply(data: Buffer | string): boolean {
+    return this.write(data)
+  }
+  backlogged(): boolean {
+    return false
+  }
+  async replyAndDrain(data: Buffer | string): Promise<boolean> {
+    return this.reply(data)
+  }
+  heavy(work: () => Promise<void>): Promise<void> {
+    return work()
   }
 }
