@@ -44,6 +44,12 @@ async function groupTitle(u: User, name: string, n: number): Promise<void> {
   await expectTitleAlone(u.page, `${name}(${n})`)
 }
 
+/** The group info page's header reads `text` (and the page's title, where a weapp's bar takes it), once it has settled. */
+async function infoTitle(page: Page, text: string): Promise<void> {
+  await expect.poll(() => page.locator('.hh-title:visible').first().textContent()).toBe(text)
+  await expect.poll(() => page.title()).toBe(text)
+}
+
 /** The page's socket: a `convs` answer is passed on only once the first `sync.done` has been. */
 async function listAfterSync(page: Page): Promise<void> {
   await page.routeWebSocket(/.*/, (ws) => {
@@ -112,6 +118,8 @@ describe('groups in the h5 build', () => {
     // Rename from the info page: a line in every open chat, and the title changes.
     await ann.page.locator('#group-info').click()
     await ann.page.locator('#member-gxcat').waitFor()
+    // Titled as WeChat titles a group's info, with the count, in the header and the page's title.
+    await infoTitle(ann.page, 'Group info (3)')
     await shoot(ann, 'info-owner')
     for (const width of [320, 390]) {
       await ann.page.setViewportSize({ width, height: 844 })
@@ -129,6 +137,7 @@ describe('groups in the h5 build', () => {
     await ann.page.locator('#group-search input').fill('gxdan')
     await ann.page.locator('#add-gxdan').click()
     await ann.page.locator('#member-gxdan').waitFor()
+    await infoTitle(ann.page, 'Group info (4)')
     for (const u of [ben, cat]) {
       await line(u, 'Ann added Dan')
       await groupTitle(u, 'Weekend hike', 4)
@@ -142,6 +151,7 @@ describe('groups in the h5 build', () => {
     // Remove Cat.
     await ann.page.locator('#remove-gxcat').click()
     await ann.page.locator('#member-gxcat').waitFor({ state: 'detached' })
+    await infoTitle(ann.page, 'Group info (3)')
     await shoot(ann, 'info-after')
     await line(ben, 'Ann removed Cat')
     await groupTitle(ben, 'Weekend hike', 3)

@@ -145,5 +145,7 @@ describe('pin and mute in the weapp build', () => {
     await waitFor(() => h.text(h.byId('group-info')) === zhCN['chat.groupTyping'].replace('{names}', '猫猫'), 'the typing line')
     h.tap('group-info')
     await waitFor(() => h.top?.route === 'pages/group/index', 'the group’s info page')
+    // Titled as WeChat titles a group's info: "聊天信息(4)".
+    await waitFor(() => h.titles.at(-1) === zhCN['title.groupCount'].replace('{n}', '4'), 'the info page titled with the count')
   })
 })

@@ -12,7 +12,7 @@ import { confirmed } from '../../components/dialog'
 import { goBack } from '../../components/nav'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { AppError, type ServerFrameOf, type User, type UserId } from '@chat/shared'
-import { errorText, setPageTitle, t } from '../../i18n'
+import { errorText, t } from '../../i18n'
 import { Avatar } from '../../components/Avatar'
 import { reportPerson } from '../../components/report'
 import { H5Header } from '../../components/H5Header'
@@ -37,12 +37,23 @@ const SEARCH_DEBOUNCE_MS = 250
 export default function GroupPage() {
   const gate = usePageGate()
   const conv = decodeURIComponent(useRouter().params.conv ?? '')
-  useDidShow(() => setPageTitle('title.group'))
+  // "聊天信息(4)", as WeChat titles a group's info: the count follows adds and removals; a group
+  // the user left shows none (its member list is no longer theirs to know).
+  const count = useStore(gate, (s) => (s.ended?.[conv] || !s.convs[conv] ? undefined : s.convs[conv].members.length))
+  const title = count === undefined ? t('title.group') : t('title.groupCount', { n: count })
+  const shown = useRef(false)
+  useDidShow(() => {
+    shown.current = true
+    void Taro.setNavigationBarTitle({ title }).catch(() => undefined)
+  })
+  useEffect(() => {
+    if (shown.current) void Taro.setNavigationBarTitle({ title }).catch(() => undefined)
+  }, [title])
   return (
     <GateProvider gate={gate}>
       <View className='kt'>
         <ConnectionBanner />
-        <H5Header title={t('title.group')} />
+        <H5Header title={title} />
         <GroupInfo conv={conv} />
       </View>
     </GateProvider>
