@@ -41,14 +41,12 @@ export default function GroupPage() {
   // the user left shows none (its member list is no longer theirs to know).
   const count = useStore(gate, (s) => (s.ended?.[conv] || !s.convs[conv] ? undefined : s.convs[conv].members.length))
   const title = count === undefined ? t('title.group') : t('title.groupCount', { n: count })
-  const shown = useRef(false)
-  useDidShow(() => {
-    shown.current = true
-    void Taro.setNavigationBarTitle({ title }).catch(() => undefined)
-  })
-  useEffect(() => {
-    if (shown.current) void Taro.setNavigationBarTitle({ title }).catch(() => undefined)
-  }, [title])
+  // A page in the background is not rendered (usePageGate): the count moves the bar only while this
+  // page is the one shown, and is set again when it shows.
+  const latest = useRef(title)
+  latest.current = title
+  useDidShow(() => void Taro.setNavigationBarTitle({ title: latest.current }).catch(() => undefined))
+  useEffect(() => void Taro.setNavigationBarTitle({ title }).catch(() => undefined), [title])
   return (
     <GateProvider gate={gate}>
       <View className='kt'>
