@@ -47,10 +47,14 @@
  * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). BENCH_BFF_ENV: a JSON object
  * of more environment for every BFF the run starts (e.g. '{"LOG_LEVEL":"warn"}'). CPU per message counts
  * delivered messages: a run that did not deliver all it sent (the server saturated) overstates it.
+ * With BENCH_NODE_ARGS=--trace-gc the 1:1 figures list each server's GC pauses of 1 ms or more at
+ * their time into the measured span (`gc.pauses`), beside the stall timeline (`stalls.at`).
+ * BENCH_SERVER_LOG=<dir>: every server's stdout written there (<kind>-<pid>.log, each line behind
+ * the epoch ms it arrived), e.g. with --trace-gc-nvp for what each collection copied and promoted.
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -112,6 +116,15 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'idle,one2one,group,reconnect').
 
 /** The BFF, the raw ws router (baseline.ts) or the ws+Redis relay (baseline.ts with RELAY=1). */
 type Kind = 'bff' | 'base' | 'relay'
+
+/** A GC pause of a server (BENCH_NODE_ARGS=--trace-gc): when its line arrived (epoch ms), its kind and length. */
+interface GcPause {
+  at: number
+  kind: string
+  ms: number
+}
+/** GC pauses at least this long are kept with their time (the stall timeline of `one2one` lists them). */
+const GC_PAUSE_KEPT_MS = 1
 /** The load generator speaks the BFF's protocol or the baselines' (the relay's is the router's). */
 const modeOf = (kind: Kind): 'bff' | 'base' => (kind === 'bff' ? 'bff' : 'base')
 
@@ -121,7 +134,7 @@ interface Server {
   readonly child: ChildProcess
   readonly prefix: string
   /** Log lines seen: warnings and errors, and 'disconnect bookkeeping failed' among them. */
-  readonly logs: { warnOrWorse: number; bookkeepingFailed: number; gc: { scavenges: number; markCompacts: number; pauseMs: number } }
+  readonly logs: { warnOrWorse: number; bookkeepingFailed: number; gc: { scavenges: number; markCompacts: number; pauseMs: number }; gcPauses: GcPause[] }
   /** The inspector's WebSocket URL, when started with it. */
   readonly inspector?: string
 }
@@ -176,14 +189,17 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
   started.add(child)
   // With BENCH_NODE_ARGS=--trace-gc: V8's collections in this process (not its children's, such as
   // a checker process writing to the same stdout), counted from its lines.
-  const logs = { warnOrWorse: 0, bookkeepingFailed: 0, gc: { scavenges: 0, markCompacts: 0, pauseMs: 0 } }
+  const logs = { warnOrWorse: 0, bookkeepingFailed: 0, gc: { scavenges: 0, markCompacts: 0, pauseMs: 0 }, gcPauses: [] as GcPause[] }
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
       reject(new Error(`${kind} did not start`))
     }, 30_000)
     const last: string[] = []
+    // BENCH_SERVER_LOG=<dir>: each server's stdout kept there whole (with --trace-gc-nvp, what each collection copied and promoted).
+    const logFile = process.env.BENCH_SERVER_LOG ? path.join(process.env.BENCH_SERVER_LOG, `${kind}-${child.pid}.log`) : undefined
     createInterface({ input: child.stdout }).on('line', (line) => {
+      if (logFile) appendFileSync(logFile, `${Date.now()} ${line}\n`)
       last.push(line)
       if (last.length > 5) last.shift()
       if (/"level":(4|5|6)\d/.test(line) && ++logs.warnOrWorse <= 5) {
@@ -196,6 +212,8 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
         if (gc[1] === 'Scavenge' || gc[1] === 'Minor Mark-Sweep') logs.gc.scavenges++
         else logs.gc.markCompacts++
         logs.gc.pauseMs += Number(gc[2])
+        // The longer pauses with the time their line arrived, to be lined up with the stalls of a run.
+        if (Number(gc[2]) >= GC_PAUSE_KEPT_MS && logs.gcPauses.length < 10_000) logs.gcPauses.push({ at: Date.now(), kind: gc[1]!, ms: Number(gc[2]) })
       }
       if (line.includes('"msg":"listening"')) {
         clearTimeout(timer)
@@ -826,9 +844,12 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const mysql0 = cpuSeconds(mysqlPids)
     // With an archive (this scenario's or BENCH_ARCHIVE_URL for every BFF), the persister's lag too.
     const lag = kind === 'bff' && (extraEnv.ARCHIVE_URL ?? process.env.BENCH_ARCHIVE_URL) ? archiveLag(server.prefix) : undefined
+    const gen0 = cpuSeconds([gen!.child.pid!])
     const gc0 = { ...server.logs.gc }
+    const pauses0 = server.logs.gcPauses.length
     const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
     const cpu1 = cpuSplit(pids)
+    const genCpu = cpuSeconds([gen!.child.pid!]) - gen0
     // The servers' resident memory at the end of the measured span (a node flag sizing the young generation shows here).
     const rssMB = rssBytes(pids) / 2 ** 20
     const persisterCpu = cpuSeconds(persisterPids) - persisterCpu0
@@ -842,7 +863,9 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const user = cpu1.user - cpu0.user
     const system = cpu1.system - cpu0.system
     const perMessage = (s: number) => (s / Math.max(1, r.received)) * 1e6
-    const gc = server.logs.gc.scavenges > gc0.scavenges ? { scavenges: server.logs.gc.scavenges - gc0.scavenges, markCompacts: server.logs.gc.markCompacts - gc0.markCompacts, pauseUsPerMessage: perMessage((server.logs.gc.pauseMs - gc0.pauseMs) / 1000) } : undefined
+    // The pauses of the span at their time into it (ms), beside the stalls' (`r.stalls.at`): whether the tail is the GC's.
+    const pauses = server.logs.gcPauses.slice(pauses0).map((p) => [p.at - r.stalls.startedAt, p.kind, p.ms] as const)
+    const gc = server.logs.gc.scavenges > gc0.scavenges ? { scavenges: server.logs.gc.scavenges - gc0.scavenges, markCompacts: server.logs.gc.markCompacts - gc0.markCompacts, pauseUsPerMessage: perMessage((server.logs.gc.pauseMs - gc0.pauseMs) / 1000), longestMs: Math.max(0, ...pauses.map((p) => p[2])), pauses: pauses.slice(0, 200) } : undefined
     let saturation: { perSecond: number; serverCpuShare: number; loadCoreShare: number; redisCpuShare: number; serverUsPerMessage: number; p99: number; window: number } | undefined
     if (SATURATE_MS > 0) {
       // The other core too (Redis and the generator share it): which of the two was the limit.
@@ -875,6 +898,8 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
       userUsPerMessage: perMessage(user),
       systemUsPerMessage: perMessage(system),
       redisCpuUsPerMessage: perMessage(redisCpu),
+      // The generator, on the other core with Redis: what it spends reading this server's frames (the BFF's acks besides its pushes).
+      generatorCpuUsPerMessage: perMessage(genCpu),
       mysqlCpuUsPerMessage: perMessage(mysqlCpu),
       redisCommandsPerMessage: commands.total / Math.max(1, r.received),
       redisCommands: commands.calls,
