@@ -141,7 +141,44 @@ describe('connection writes', () => {
       expect(socket.writableCorked).toBe(0)
       expect(socket.writableLength).toBe(0)
       expect(await seenAtEndOfTurn).toEqual(['writev'])
+      // The next event comes in a turn of its own.
+      await new Promise((r) => setImmediate(r))
     }
+    await expect.poll(() => received.length).toBe(want.length)
+    expect(received).toEqual(want)
+  })
+
+  it('holds what later events of the same turn send a socket until the end of the turn: two writes per socket per turn at most', async () => {
+    const { conn, received } = await pair()
+    type Raw = { writableCorked: number; _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void }
+    const socket = (conn.ws as unknown as { _socket: Raw })._socket
+    const calls: string[] = []
+    const writev = socket._writev.bind(socket)
+    const write = socket._write.bind(socket)
+    socket._write = (...a: unknown[]) => {
+      calls.push('write')
+      write(...a)
+    }
+    socket._writev = (...a: unknown[]) => {
+      calls.push('writev')
+      writev(...a)
+    }
+    const want: string[] = []
+    const turnEnded = new Promise<string[]>((r) => setImmediate(() => r([...calls])))
+    // Five events in one turn (each one's work done before the next starts), two frames each.
+    for (let event = 0; event < 5; event++) {
+      expect(conn.write(`${event}:a`)).toBe(true)
+      expect(conn.write(`${event}:b`)).toBe(true)
+      want.push(`${event}:a`, `${event}:b`)
+      await new Promise((r) => process.nextTick(r))
+      // The first event's frames left once its work was done; the later ones wait, corked.
+      expect(calls).toEqual(['writev'])
+      expect(socket.writableCorked).toBe(event === 0 ? 0 : 1)
+    }
+    expect(await turnEnded).toEqual(['writev'])
+    await new Promise((r) => setImmediate(r))
+    expect(calls).toEqual(['writev', 'writev'])
+    expect(socket.writableCorked).toBe(0)
     await expect.poll(() => received.length).toBe(want.length)
     expect(received).toEqual(want)
   })

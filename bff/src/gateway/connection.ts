@@ -32,36 +32,54 @@ const SLOW_CONSUMER_GRACE_MS = 2000
 const TEXT = { binary: false } as const
 
 /**
- * How a connection's frames reach its socket (issue 15). Every frame written while one event is
- * handled (a client's frame read, a Redis reply, a timer), its promise reactions included, is
- * corked, and the sockets corked are uncorked once that work is done (`process.nextTick`: after the
- * callback and the microtasks it queued, before the next I/O callback of the turn): what one event
- * sends a socket (an ack and the pushes of one Redis reply, a `sync.done` and the `convs` answered
- * together, a sync's batch) leaves in one `writev` (socket writes were 38% of the CPU at 5,000
- * msg/s). They used to wait for the end of the whole turn (`setImmediate`): behind every other
- * callback of the turn and whatever GC pause came in it (1.1–1.8 ms at the p99 between a send's
- * store and its frames leaving, at 5,000 msg/s).
+ * How a connection's frames reach its socket (issue 15). Frames are corked and leave together in
+ * one `writev` (socket writes were 38% of the CPU at 5,000 msg/s), but a socket's first frames of an
+ * event-loop turn do not wait for the end of the turn:
+ * - the frames a socket gets while one event is handled (a client's frame read, a Redis reply, a
+ *   timer), its promise reactions included, leave once that work is done (`process.nextTick`:
+ *   after the callback and the microtasks it queued, before the next I/O callback): an ack and the
+ *   pushes of one Redis reply, a `sync.done` and the `convs` answered with it, in one write;
+ * - what the same socket gets from later events of the same turn (the presence of each contact
+ *   back in a storm, the pushes of another Redis reply) is held until the end of the turn
+ *   (`setImmediate`) and leaves in a second write: at most two writes per socket per turn however
+ *   many events reach it.
+ * Until now every frame waited for the end of the turn: behind every other callback of the turn and
+ * any GC pause in it (1.1–1.8 ms at the p99 between a send's store and its frames leaving, 5,000
+ * msg/s, when at that rate most sockets get one frame per turn). Flushing after every event instead
+ * wrote a socket once per event: in a storm of 2,000 reconnects, 1.7x the CPU per reconnect.
  */
-const corked: Socket[] = []
-let flushScheduled = false
+/** Sockets corked by the event being handled, first time in this turn: uncorked once its work is done. */
+const eventCorked: Socket[] = []
+/** Sockets corked by a later event of the turn: uncorked at the end of the turn. */
+const turnCorked: Socket[] = []
+/** Sockets written (or about to be) by an earlier event of this turn. */
+const flushedThisTurn = new Set<Socket>()
+let eventFlushScheduled = false
+let turnEndScheduled = false
 
 /** Bytes a corked socket may hold before they are written without waiting for the flush. */
 const CORK_FLUSH_BYTES = 16 * 1024
 
-function flushCorked(): void {
-  flushScheduled = false
+function flushEvent(): void {
+  eventFlushScheduled = false
   // Taken out first: a socket corked again while this runs belongs to the next round.
-  for (const s of corked.splice(0, corked.length)) s.uncork()
+  for (const s of eventCorked.splice(0, eventCorked.length)) s.uncork()
+}
+
+function endTurn(): void {
+  turnEndScheduled = false
+  flushedThisTurn.clear()
+  for (const s of turnCorked.splice(0, turnCorked.length)) s.uncork()
 }
 
 /**
- * Before a frame is written to `socket`: cork it until the current event's work is done unless it
- * is already (ws corks and uncorks around each frame itself, so between frames a corked socket is
- * one corked here). Past CORK_FLUSH_BYTES the frames held leave at once: held back, they would
- * count as unsent bytes and a reader keeping up would be cut as a slow consumer
- * (SLOW_CONSUMER_BYTES can be as low as that).
+ * Before a frame is written to `socket`: cork it unless it is already (ws corks and uncorks
+ * around each frame itself, so between frames a corked socket is one corked here), to be uncorked
+ * when the event's work is done (the socket's first of the turn) or at the end of the turn. Past
+ * CORK_FLUSH_BYTES the frames held leave at once: held back, they would count as unsent bytes and
+ * a reader keeping up would be cut as a slow consumer (SLOW_CONSUMER_BYTES can be as low as that).
  */
-function corkForEvent(socket: Socket | undefined): void {
+function cork(socket: Socket | undefined): void {
   if (!socket || socket.destroyed) return
   if (socket.writableCorked > 0) {
     if (socket.writableLength >= CORK_FLUSH_BYTES) {
@@ -71,21 +89,30 @@ function corkForEvent(socket: Socket | undefined): void {
     return
   }
   socket.cork()
-  corked.push(socket)
-  if (!flushScheduled) {
-    flushScheduled = true
-    process.nextTick(flushCorked)
+  if (!turnEndScheduled) {
+    turnEndScheduled = true
+    setImmediate(endTurn)
+  }
+  if (flushedThisTurn.has(socket)) {
+    turnCorked.push(socket)
+    return
+  }
+  flushedThisTurn.add(socket)
+  eventCorked.push(socket)
+  if (!eventFlushScheduled) {
+    eventFlushScheduled = true
+    process.nextTick(flushEvent)
   }
 }
 
 /**
- * Cork an upgrading socket until the end of the turn: ws writes its `101 Switching Protocols`
- * straight to the socket, and a device back within its offline grace is sent `welcome` in the
- * same turn (gateway.ts `accept`): both leave in one write, not two (issue 15: a loopback write
- * cost about as much CPU as the rest of the upgrade in a storm's profile).
+ * Cork an upgrading socket as a frame would: ws writes its `101 Switching Protocols` straight to
+ * the socket, and a device back within its offline grace is sent `welcome` while the same event is
+ * handled (gateway.ts `accept`): both leave in one write, not two (issue 15: a loopback write cost
+ * about as much CPU as the rest of the upgrade in a storm's profile).
  */
 export function corkUpgrade(socket: Duplex): void {
-  if (socket instanceof Socket) corkForEvent(socket)
+  if (socket instanceof Socket) cork(socket)
 }
 
 /**
@@ -242,7 +269,7 @@ export class Connection implements Outlet {
     // on, as the raw router does, instead of every socket once the loop is done (1,000 members:
     // the fan-out loop's ~0.7 ms before the first write). A socket corked already keeps the
     // order: the frame goes behind what it holds.
-    if (!now) corkForEvent(socket)
+    if (!now) cork(socket)
     // A string is framed here and written as one Buffer (ws-frame.ts); a Buffer is shared by many
     // sockets (a group's frame): framed once for all of them (`framedOnce`). Safe beside ws's own
     // writes (pings, close, replyAndDrain): without permessage-deflate ws writes every frame at
@@ -276,7 +303,7 @@ export class Connection implements Outlet {
       return Promise.resolve(false)
     }
     this.limits.countOut(type)
-    corkForEvent(rawSocket(this.ws))
+    cork(rawSocket(this.ws))
     return new Promise((resolve) => this.ws.send(data, TEXT, (err) => resolve(!err)))
   }
 
