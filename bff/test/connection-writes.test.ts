@@ -1,6 +1,6 @@
 /**
  * Connection.write: strings framed by the server itself (gateway/ws-frame.ts) and Buffers through
- * ws, corked until the work of the event that wrote them is done (a group's message, `now`, written at once). A real ws client must read every frame whole and in the order written,
+ * ws, corked for the turn (a group's message, `now`, written at once). A real ws client must read every frame whole and in the order written,
  * whatever its length class (7-bit, 16-bit, 64-bit) and whichever path wrote it; and the
  * slow-consumer bound still counts what the server holds.
  */
@@ -67,7 +67,7 @@ describe('connection writes', () => {
     const texts = ['short', 'é'.repeat(100), '{"t":"你好 🎉"}', 'y'.repeat(70_000), 'z'.repeat(126)]
     const want: string[] = []
     for (let round = 0; round < 3; round++) {
-      // One event: strings and a shared Buffer interleaved, all corked together.
+      // One turn: strings and a shared Buffer interleaved, all corked together.
       for (const t of texts) {
         const s = `${round}:${t}`
         expect(conn.write(s)).toBe(true)
@@ -84,9 +84,9 @@ describe('connection writes', () => {
 
   it.each([
     ['a Connection', Connection],
-    // The gateway's own (every client's): it once dropped `now`, so a group's frame waited with the rest.
+    // The gateway's own (every client's): it once dropped `now`, so a group's frame waited for the turn.
     ['a welcomed connection', WelcomedConnection],
-  ])('writes a `now` frame (a group\'s message) at once on %s, not held, and behind what the socket already holds', async (_, Kind) => {
+  ])('writes a `now` frame (a group\'s message) at once on %s, not held for the turn, and behind what the turn already holds', async (_, Kind) => {
     const { conn, received } = await pair(1 << 30, Kind)
     if (conn instanceof WelcomedConnection) {
       conn.holdUntilWelcome(1 << 20)
@@ -96,7 +96,7 @@ describe('connection writes', () => {
     }
     const socket = (conn.ws as unknown as { _socket: { writableCorked: number } })._socket
     expect(conn.write(Buffer.from('group 1'), true)).toBe(true)
-    // Handed to the socket: nothing corked.
+    // Handed to the socket: nothing corked until the end of the turn.
     expect(socket.writableCorked).toBe(0)
     expect(conn.write('ack')).toBe(true)
     expect(socket.writableCorked).toBe(1)
@@ -105,82 +105,6 @@ describe('connection writes', () => {
     expect(socket.writableCorked).toBe(0)
     await expect.poll(() => received.length).toBe(3)
     expect(received).toEqual(['group 1', 'ack', 'group 2'])
-  })
-
-  it('writes what one event sends a socket in one write once that work is done, without waiting for the end of the turn', async () => {
-    const { conn, received } = await pair()
-    type Raw = { writableLength: number; writableCorked: number; _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void }
-    const socket = (conn.ws as unknown as { _socket: Raw })._socket
-    const calls: string[] = []
-    const write = socket._write.bind(socket)
-    const writev = socket._writev.bind(socket)
-    socket._write = (...a: unknown[]) => {
-      calls.push('write')
-      write(...a)
-    }
-    socket._writev = (...a: unknown[]) => {
-      calls.push('writev')
-      writev(...a)
-    }
-    const want: string[] = []
-    for (let event = 0; event < 3; event++) {
-      calls.length = 0
-      // Scheduled before the frames: it runs where the next I/O callback of the turn would.
-      const seenAtEndOfTurn = new Promise<string[]>((r) => setImmediate(() => r([...calls])))
-      expect(conn.write(`${event}:ack`)).toBe(true)
-      expect(socket.writableCorked).toBe(1)
-      // Frames written by the event's promise reactions join the same write.
-      await Promise.resolve()
-      expect(conn.write(`${event}:push 1`)).toBe(true)
-      await Promise.resolve()
-      expect(conn.write(`${event}:push 2`)).toBe(true)
-      expect(calls).toEqual([])
-      want.push(`${event}:ack`, `${event}:push 1`, `${event}:push 2`)
-      await new Promise((r) => process.nextTick(r))
-      expect(calls).toEqual(['writev'])
-      expect(socket.writableCorked).toBe(0)
-      expect(socket.writableLength).toBe(0)
-      expect(await seenAtEndOfTurn).toEqual(['writev'])
-      // The next event comes in a turn of its own.
-      await new Promise((r) => setImmediate(r))
-    }
-    await expect.poll(() => received.length).toBe(want.length)
-    expect(received).toEqual(want)
-  })
-
-  it('holds what later events of the same turn send a socket until the end of the turn: two writes per socket per turn at most', async () => {
-    const { conn, received } = await pair()
-    type Raw = { writableCorked: number; _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void }
-    const socket = (conn.ws as unknown as { _socket: Raw })._socket
-    const calls: string[] = []
-    const writev = socket._writev.bind(socket)
-    const write = socket._write.bind(socket)
-    socket._write = (...a: unknown[]) => {
-      calls.push('write')
-      write(...a)
-    }
-    socket._writev = (...a: unknown[]) => {
-      calls.push('writev')
-      writev(...a)
-    }
-    const want: string[] = []
-    const turnEnded = new Promise<string[]>((r) => setImmediate(() => r([...calls])))
-    // Five events in one turn (each one's work done before the next starts), two frames each.
-    for (let event = 0; event < 5; event++) {
-      expect(conn.write(`${event}:a`)).toBe(true)
-      expect(conn.write(`${event}:b`)).toBe(true)
-      want.push(`${event}:a`, `${event}:b`)
-      await new Promise((r) => process.nextTick(r))
-      // The first event's frames left once its work was done; the later ones wait, corked.
-      expect(calls).toEqual(['writev'])
-      expect(socket.writableCorked).toBe(event === 0 ? 0 : 1)
-    }
-    expect(await turnEnded).toEqual(['writev'])
-    await new Promise((r) => setImmediate(r))
-    expect(calls).toEqual(['writev', 'writev'])
-    expect(socket.writableCorked).toBe(0)
-    await expect.poll(() => received.length).toBe(want.length)
-    expect(received).toEqual(want)
   })
 
   it('frames a Buffer shared by many sockets (a group\'s message) once: every socket is written the same frame', async () => {

@@ -32,55 +32,28 @@ const SLOW_CONSUMER_GRACE_MS = 2000
 const TEXT = { binary: false } as const
 
 /**
- * How a connection's frames reach its socket (issue 15). Frames are corked and leave together in
- * one `writev` (socket writes were 38% of the CPU at 5,000 msg/s), but a socket's first frames of an
- * event-loop turn do not wait for the end of the turn:
- * - the frames a socket gets while one event is handled (a client's frame read, a Redis reply, a
- *   timer), its promise reactions included, leave once that work is done (`process.nextTick`:
- *   after the callback and the microtasks it queued, before the next I/O callback): an ack and the
- *   pushes of one Redis reply, a `sync.done` and the `convs` answered with it, in one write;
- * - what the same socket gets from later events of the same turn (the presence of each contact
- *   back in a storm, the pushes of another Redis reply) is held until the end of the turn
- *   (`setImmediate`) and leaves in a second write: at most two writes per socket per turn however
- *   many events reach it.
- * Until now every frame waited for the end of the turn: behind every other callback of the turn and
- * any GC pause in it (1.1–1.8 ms at the p99 between a send's store and its frames leaving, 5,000
- * msg/s, when at that rate most sockets get one frame per turn). Flushing after every event instead
- * writes a socket once per event, and in a storm each returning contact's presence is an event: a
- * storm of 2,000 took 1.18x the previous build's CPU per reconnect in the same run.
+ * Sockets corked in this event-loop turn: every frame a connection gets in one turn (an ack, the
+ * pushes and receipts of one Redis read, a sync's batches) leaves in one `writev` instead of one
+ * write per frame (issue 15: socket writes were 38% of the CPU at 5,000 msg/s). One immediate per
+ * turn uncorks them all: after the I/O callbacks of the turn, so the delay is at most the turn.
  */
-/** Sockets corked by the event being handled, first time in this turn: uncorked once its work is done. */
-const eventCorked: Socket[] = []
-/** Sockets corked by a later event of the turn: uncorked at the end of the turn. */
-const turnCorked: Socket[] = []
-/** Sockets written (or about to be) by an earlier event of this turn. */
-const flushedThisTurn = new Set<Socket>()
-let eventFlushScheduled = false
-let turnEndScheduled = false
+const corked: Socket[] = []
 
-/** Bytes a corked socket may hold before they are written without waiting for the flush. */
+/** Bytes a corked socket may hold before they are written without waiting for the end of the turn. */
 const CORK_FLUSH_BYTES = 16 * 1024
 
-function flushEvent(): void {
-  eventFlushScheduled = false
+function uncorkAll(): void {
   // Taken out first: a socket corked again while this runs belongs to the next round.
-  for (const s of eventCorked.splice(0, eventCorked.length)) s.uncork()
-}
-
-function endTurn(): void {
-  turnEndScheduled = false
-  flushedThisTurn.clear()
-  for (const s of turnCorked.splice(0, turnCorked.length)) s.uncork()
+  for (const s of corked.splice(0, corked.length)) s.uncork()
 }
 
 /**
- * Before a frame is written to `socket`: cork it unless it is already (ws corks and uncorks
- * around each frame itself, so between frames a corked socket is one corked here), to be uncorked
- * when the event's work is done (the socket's first of the turn) or at the end of the turn. Past
- * CORK_FLUSH_BYTES the frames held leave at once: held back, they would count as unsent bytes and
- * a reader keeping up would be cut as a slow consumer (SLOW_CONSUMER_BYTES can be as low as that).
+ * Cork `socket` until the end of the turn unless it is already (ws corks and uncorks around each
+ * frame itself, so between frames a corked socket is one corked here). Past CORK_FLUSH_BYTES the
+ * turn's frames leave at once: held back, they would count as unsent bytes and a reader keeping
+ * up would be cut as a slow consumer (SLOW_CONSUMER_BYTES can be as low as that).
  */
-function cork(socket: Socket | undefined): void {
+function corkForTurn(socket: Socket | undefined): void {
   if (!socket || socket.destroyed) return
   if (socket.writableCorked > 0) {
     if (socket.writableLength >= CORK_FLUSH_BYTES) {
@@ -90,30 +63,17 @@ function cork(socket: Socket | undefined): void {
     return
   }
   socket.cork()
-  if (!turnEndScheduled) {
-    turnEndScheduled = true
-    setImmediate(endTurn)
-  }
-  if (flushedThisTurn.has(socket)) {
-    turnCorked.push(socket)
-    return
-  }
-  flushedThisTurn.add(socket)
-  eventCorked.push(socket)
-  if (!eventFlushScheduled) {
-    eventFlushScheduled = true
-    process.nextTick(flushEvent)
-  }
+  if (corked.push(socket) === 1) setImmediate(uncorkAll)
 }
 
 /**
- * Cork an upgrading socket as a frame would: ws writes its `101 Switching Protocols` straight to
- * the socket, and a device back within its offline grace is sent `welcome` while the same event is
- * handled (gateway.ts `accept`): both leave in one write, not two (issue 15: a loopback write cost
- * about as much CPU as the rest of the upgrade in a storm's profile).
+ * Cork an upgrading socket until the end of the turn: ws writes its `101 Switching Protocols`
+ * straight to the socket, and a device back within its offline grace is sent `welcome` in the
+ * same turn (gateway.ts `accept`): both leave in one write, not two (issue 15: a loopback write
+ * cost about as much CPU as the rest of the upgrade in a storm's profile).
  */
 export function corkUpgrade(socket: Duplex): void {
-  if (socket instanceof Socket) cork(socket)
+  if (socket instanceof Socket) corkForTurn(socket)
 }
 
 /**
@@ -266,11 +226,11 @@ export class Connection implements Outlet {
       return false
     }
     const socket = rawSocket(this.ws)
-    // `now` (a group's message): not corked, so the fan-out's sockets are written while it goes
-    // on, as the raw router does, instead of every socket once the loop is done (1,000 members:
-    // the fan-out loop's ~0.7 ms before the first write). A socket corked already keeps the
-    // order: the frame goes behind what it holds.
-    if (!now) cork(socket)
+    // `now` (a group's message): not corked for the turn, so the fan-out's first sockets are
+    // written while it goes on, as the raw router does, instead of every socket at the end of the
+    // turn (1,000 members: the fan-out loop's ~0.7 ms before the first write). A socket already
+    // corked in this turn keeps the order: the frame goes behind what it holds.
+    if (!now) corkForTurn(socket)
     // A string is framed here and written as one Buffer (ws-frame.ts); a Buffer is shared by many
     // sockets (a group's frame): framed once for all of them (`framedOnce`). Safe beside ws's own
     // writes (pings, close, replyAndDrain): without permessage-deflate ws writes every frame at
@@ -304,7 +264,7 @@ export class Connection implements Outlet {
       return Promise.resolve(false)
     }
     this.limits.countOut(type)
-    cork(rawSocket(this.ws))
+    corkForTurn(rawSocket(this.ws))
     return new Promise((resolve) => this.ws.send(data, TEXT, (err) => resolve(!err)))
   }
 
