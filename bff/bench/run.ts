@@ -832,6 +832,8 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const pids = all.filter((p) => !checker.includes(p))
     if (checker.length > 0 && CHECKER_CORE !== 'server') for (const p of checker) execFileSync('taskset', ['-a', '-p', '-c', CHECKER_CORE, String(p)], { stdio: 'ignore' })
     const checkerCpu0 = cpuSeconds(checker)
+    // Read before the server's CPU is: the scrape's own work stays out of the span's figures.
+    const acks0 = kind === 'bff' ? await ackBuckets(server) : undefined
     const cpu0 = cpuSplit(pids)
     const persisterPids = persister ? [persister.child.pid!, ...descendants(persister.child.pid!)] : []
     const persisterCpu0 = cpuSeconds(persisterPids)
@@ -845,7 +847,6 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     // With an archive (this scenario's or BENCH_ARCHIVE_URL for every BFF), the persister's lag too.
     const lag = kind === 'bff' && (extraEnv.ARCHIVE_URL ?? process.env.BENCH_ARCHIVE_URL) ? archiveLag(server.prefix) : undefined
     const gen0 = cpuSeconds([gen!.child.pid!])
-    const acks0 = kind === 'bff' ? await ackBuckets(server) : undefined
     const gc0 = { ...server.logs.gc }
     const pauses0 = server.logs.gcPauses.length
     const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
