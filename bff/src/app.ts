@@ -207,7 +207,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     // The send check's kept pair of this 1:1 is dropped on every other node too (`onConvChanged`).
     changed: (conv) => delivery.convChanged(conv),
     // Content security of contact request notes, like texts (none when it is off).
-    ...(wechat.checks.text === NO_TEXT_CHECK ? {} : { checkText: (user, conv, cid, text) => wechat.checks.text(user, conv, cid, text) }),
+    ...(wechat.checks.text === NO_TEXT_CHECK ? {} : { checkText: (user, conv, cid, text, as) => wechat.checks.text(user, conv, cid, text, as) }),
   })
   // A change announced while the bus was away was missed: every kept pair is read again.
   engine.bus.onReconnect(() => relations.forgetAll())
@@ -254,6 +254,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       return withdrawn
     },
     title: (conv, title, from) => chat.withdrawTitle(conv, title, from),
+    noteShown: (from, to, note) => relations.noteShown(from, to, note),
+    note: (from, to, note) => relations.withdrawNote(from, to, note),
   }
   const gateway = new Gateway({
     config,

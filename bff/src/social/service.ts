@@ -8,10 +8,10 @@
  */
 import { AppError, LIMITS, directConvId, directMembers } from '@chat/shared'
 import type { ConvId, DirectPolicy, Presence, RelationEntry, User, UserId } from '@chat/shared'
-import type { Pair, RelationStore } from '../store/relations'
+import type { Edge, Pair, RelationStore } from '../store/relations'
 import { sides } from '../store/relations'
 import type { Overview, PresenceStore, UserStore } from '../store/types'
-import { NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
+import { AS_NOTE, NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
 import { boundedCache } from '../bounded-cache'
 import { adds, apply, entryOf } from './rules'
 import type { RelationOp } from './rules'
@@ -77,8 +77,9 @@ export class Relations {
     const [profile] = await this.deps.users.get([other])
     if (!profile) throw new AppError('USER_NOT_FOUND')
     const said = note?.trim() || undefined
-    // A note is text another user reads: checked before it is stored, listed under the cid `note`.
-    if (op === 'request' && said !== undefined && this.deps.checkText) await this.deps.checkText(actor, directConvId(actor, other), NOTE_CID, said)
+    // A note is text another user reads: checked before it is stored, listed under the cid `note`
+    // (let through unchecked, it is re-checked later: wechat/recheck.ts, `withdrawNote`).
+    if (op === 'request' && said !== undefined && this.deps.checkText) await this.deps.checkText(actor, directConvId(actor, other), NOTE_CID, said, AS_NOTE)
     let stored: Pair | undefined
     let wrote = false
     for (let i = 0; i < CAS_ATTEMPTS && !stored; i++) {
@@ -96,15 +97,50 @@ export class Relations {
       }
     }
     if (!stored) throw new AppError('STORE_UNAVAILABLE', 'relation changed concurrently too often: retry')
-    if (wrote) {
-      const conv = directConvId(actor, other)
-      this.forget(conv)
-      await this.deps.changed?.(conv)
+    if (wrote) await this.changedPair(actor, other)
+    return this.tell(stored, actor, other, profile, op !== 'block' && op !== 'unblock', conn)
+  }
+
+  /**
+   * Moderation (a risky note found on its re-check, wechat/recheck.ts): the note `note` taken off
+   * `from`'s pending request to `to`, if the request still carries it. The request stays; both
+   * users' devices get the changed entry. Resolves whether it took the note off.
+   */
+  async withdrawNote(from: UserId, to: UserId, note: string): Promise<boolean> {
+    for (let i = 0; i < CAS_ATTEMPTS; i++) {
+      const pair = await this.deps.store.pair(from, to)
+      const { mine } = sides(pair, from)
+      if (mine?.state !== 'requested' || mine.note !== note) return false
+      const bare: Edge = { state: 'requested', at: mine.at }
+      const after: Pair = from === pair.a ? { ...pair, ab: bare } : { ...pair, ba: bare }
+      if (!(await this.deps.store.put(after))) continue
+      await this.changedPair(from, to)
+      const [profile] = await this.deps.users.get([to])
+      await this.tell(after, from, to, profile ?? { id: to, name: to }, true)
+      return true
     }
+    throw new AppError('STORE_UNAVAILABLE', 'relation changed concurrently too often: retry')
+  }
+
+  /** Whether `from`'s pending contact request to `to` carries the note `note`. */
+  async noteShown(from: UserId, to: UserId, note: string): Promise<boolean> {
+    const { mine } = sides(await this.deps.store.pair(from, to), from)
+    return mine?.state === 'requested' && mine.note === note
+  }
+
+  /** The pair of `x` and `y` changed here: its kept send check goes, here and on every other node. */
+  private async changedPair(x: UserId, y: UserId): Promise<void> {
+    const conv = directConvId(x, y)
+    this.forget(conv)
+    await this.deps.changed?.(conv)
+  }
+
+  /** `stored` as `actor` sees it, pushed to the actor's devices (but `conn`) and, when `both`, as `other` sees it to theirs. Returns the actor's entry. */
+  private async tell(stored: Pair, actor: UserId, other: UserId, profile: User, both: boolean, conn?: unknown): Promise<RelationEntry> {
     const [me] = await this.deps.users.get([actor])
     const mine = await this.withPresence(entryOf(stored, actor, profile))
     this.deps.push([actor], 'relation', JSON.stringify({ type: 'relation', entry: mine }), conn)
-    if (op !== 'block' && op !== 'unblock') {
+    if (both) {
       const theirs = await this.withPresence(entryOf(stored, other, me ?? { id: actor, name: actor }))
       this.deps.push([other], 'relation', JSON.stringify({ type: 'relation', entry: theirs }))
     }

@@ -1,8 +1,8 @@
 // Over 400 lines on purpose: the sweep is one procedure (resolve, budget, verdict per kind), documented once at the top.
 /**
  * Re-checks of content let through unchecked (WX_SECCHECK_UNAVAILABLE=allow: WeChat was down, busy
- * past the retries, or the minute's budget was spent). Such a text (a message's, a group's title)
- * is stored, delivered and listed `unchecked` in /admin/flags; an image is listed
+ * past the retries, or the minute's budget was spent). Such a text (a message's, a group's title,
+ * a contact request's note) is stored, delivered and listed `unchecked` in /admin/flags; an image is listed
  * `media-unchecked`. Each is queued here (the store's re-check queue, oldest first) and checked
  * again later through the same path and budget as a live check:
  *   text   the verdict source of live sends (the checker process, or this one), then:
@@ -15,6 +15,9 @@
  *   title  the same verdicts; risky takes the title back (the chat's `withdrawTitle`: the group is
  *          untitled again, its members told by a `rename` system message `by: moderation`) and
  *          lists it `risky` with the group's revision.
+ *   note   the same verdicts; risky takes the note off the request (the relations' `withdrawNote`:
+ *          the request stays, without its note, and both users' devices get the changed entry)
+ *          and lists it `risky`.
  *   image  submitted to mediaCheckAsync again (media.ts `resubmit`); its verdict arrives at the
  *          push endpoint as a live one's and takes the `media-unchecked` listing off. Unavailable:
  *          stays queued.
@@ -36,6 +39,9 @@
  *   title    the group's record at or past that revision shows the title: re-checked; shows another
  *            title: changed again (or the change lost its race), dropped with its listing; below it
  *            past RECHECK_SEND_GRACE_MS: never applied, dropped with its listing.
+ *   note     the sender's pending request to the other member of the 1:1 carries the note:
+ *            re-checked; it does not (answered, withdrawn, never stored) past RECHECK_SEND_GRACE_MS:
+ *            dropped with its listing; within it, the request's store may still be under way.
  *
  * A sweep runs every WX_RECHECK_INTERVAL_MS on one process of the deployment at a time (the
  * store's lock, as the access_token refresh takes it), takes at most WX_RECHECK_BATCH items,
@@ -49,11 +55,11 @@
 import { randomUUID } from 'node:crypto'
 import { Counter } from 'prom-client'
 import type { Registry } from 'prom-client'
-import { AppError } from '@chat/shared'
+import { AppError, directMembers } from '@chat/shared'
 import type { ConvId, Message, UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { ConvStore, MessageStore } from '../store/types'
-import { Places } from './recheck-place'
+import { Places, RECHECK_SEND_GRACE_MS } from './recheck-place'
 import type { ListedText } from './recheck-place'
 import type { WeChatStore } from '../store/wechat'
 import { MEDIA_BUDGET_KEY } from './media'
@@ -68,6 +74,10 @@ export interface Retractor {
   file(conv: string, fileId: string): Promise<number>
   /** Untitle group `conv` if its title is still `title` (set by `from`); resolves whether it did. */
   title(conv: ConvId, title: string, from: UserId): Promise<boolean>
+  /** Whether `from`'s pending contact request to `to` carries the note `note`. */
+  noteShown(from: UserId, to: UserId, note: string): Promise<boolean>
+  /** Take the note `note` off `from`'s pending contact request to `to` if it still carries it; resolves whether it did. */
+  note(from: UserId, to: UserId, note: string): Promise<boolean>
 }
 
 /** Re-checks take budget only while the minute's shared count is below this share of the limit (the rest is for live sends). */
@@ -130,15 +140,20 @@ interface ImageItem {
   readonly flag: string
   readonly file: UncheckedFile
 }
-type Item = TextItem | TitleItem | ImageItem
+/** A queued contact request's note: its `unchecked` listing (its `conv` is the 1:1 of the two users, `from` the requester). */
+interface NoteItem {
+  readonly t: 'note'
+  readonly flag: string
+}
+type Item = TextItem | TitleItem | NoteItem | ImageItem
 
 export type RecheckOutcome = 'pass' | 'review' | 'risky' | 'unavailable' | 'submitted' | 'dropped' | 'deferred' | 'waiting'
 
-/** What one sweep did (`texts` counts titles too); undefined from `sweep` when another process holds the sweep. */
+/** What one sweep did (`texts` counts titles and notes too); undefined from `sweep` when another process holds the sweep. */
 export type SweepReport = Record<'texts' | 'images' | 'left', number> & Partial<Record<RecheckOutcome, number>>
 
-/** A text or title item as the sweep takes it: resolved to the message (`seq`) or group revision (`rev`) it checks. */
-type Placed = { readonly json: string; readonly flag: ListedText } & ({ readonly item: TextItem; readonly seq: number } | { readonly item: TitleItem })
+/** A text, title or note item as the sweep takes it: a message's resolved to the message (`seq`) it checks. */
+type Placed = { readonly json: string; readonly flag: ListedText } & ({ readonly item: TextItem; readonly seq: number } | { readonly item: TitleItem } | { readonly item: NoteItem })
 
 export class Rechecks implements UncheckedTexts {
   private readonly counts: Counter<'kind' | 'outcome'>
@@ -155,7 +170,7 @@ export class Rechecks implements UncheckedTexts {
   ) {
     this.counts = new Counter({
       name: 'wechat_rechecks_total',
-      help: 'Re-checks of content let through unchecked, by kind (text, title, image) and outcome (pass, review, risky, unavailable, submitted, dropped, deferred: left for a later sweep by the budget, waiting: its send or group change may still be under way)',
+      help: 'Re-checks of content let through unchecked, by kind (text, title, note, image) and outcome (pass, review, risky, unavailable, submitted, dropped, deferred: left for a later sweep by the budget, waiting: its send, group change or request may still be under way)',
       labelNames: ['kind', 'outcome'],
       registers: [deps.registry],
     })
@@ -177,6 +192,11 @@ export class Rechecks implements UncheckedTexts {
   /** Queued before the title is listed and stored (security.ts); rejects when it could not be. */
   async title(flag: string, at: number, rev: number): Promise<void> {
     await this.queue(JSON.stringify({ t: 'title', flag, rev } satisfies TitleItem), at)
+  }
+
+  /** Queued before the note is listed and its request stored (security.ts); rejects when it could not be. */
+  async note(flag: string, at: number): Promise<void> {
+    await this.queue(JSON.stringify({ t: 'note', flag } satisfies NoteItem), at)
   }
 
   /** A send's news of the item `pending`: stored as `seq` (the item learns it), or a duplicate (the item and its listing go). */
@@ -283,7 +303,8 @@ export class Rechecks implements UncheckedTexts {
           images.push({ json, item })
           continue
         }
-        const placed = item.t === 'title' ? await this.placeTitle(json, item, flag, now) : await this.placeText(json, item, flag, now, queued)
+        const placed =
+          item.t === 'title' ? await this.placeTitle(json, item, flag, now) : item.t === 'note' ? await this.placeNote(json, item, flag, now) : await this.placeText(json, item, flag, now, queued)
         if (placed === undefined) continue
         if (typeof placed === 'string') count(item.t, placed)
         else texts.push(placed)
@@ -303,7 +324,12 @@ export class Rechecks implements UncheckedTexts {
           continue
         }
         textRoom -= parts
-        const recheck = 'seq' in placed ? this.recheckText(placed.json, placed.item.flag, placed.flag, placed.seq, verdicts) : this.recheckTitle(placed.json, placed.item, placed.flag, verdicts)
+        const recheck =
+          'seq' in placed
+            ? this.recheckText(placed.json, placed.item.flag, placed.flag, placed.seq, verdicts)
+            : placed.item.t === 'title'
+              ? this.recheckTitle(placed.json, placed.item, placed.flag, verdicts)
+              : this.recheckNote(placed.json, placed.item, placed.flag, verdicts)
         work.push(this.settled(recheck).then((outcome) => count(kind, outcome)))
       }
       for (const { json, item } of images) {
@@ -361,6 +387,21 @@ export class Rechecks implements UncheckedTexts {
     return 'dropped'
   }
 
+  /**
+   * A note's item if the sender's request still carries it. One that does not past the grace goes
+   * with its listing (answered, withdrawn, or never stored: the check comes before the request's
+   * store); within it the store may still be under way. Waits while the relations are not composed yet.
+   */
+  private async placeNote(json: string, item: NoteItem, flag: ListedText, now: number): Promise<Placed | RecheckOutcome> {
+    const retract = this.deps.retract()
+    const to = peerOf(flag)
+    if (!retract) return 'waiting'
+    if (to !== undefined && (await retract.noteShown(flag.from, to, flag.text))) return { json, item, flag }
+    if (to !== undefined && now - flag.at < RECHECK_SEND_GRACE_MS) return 'waiting'
+    await this.drop(json, item.flag)
+    return 'dropped'
+  }
+
   /** One item's re-check; a store or chat that failed it leaves it queued for the next sweep (`unavailable`). */
   private settled(recheck: Promise<RecheckOutcome>): Promise<RecheckOutcome> {
     return recheck.catch((err: unknown) => {
@@ -409,8 +450,25 @@ export class Rechecks implements UncheckedTexts {
     return this.judged(json, item.flag, verdict, { rev: item.rev })
   }
 
+  private async recheckNote(json: string, item: NoteItem, flag: ListedText, verdicts: VerdictSource): Promise<RecheckOutcome> {
+    const verdict = await verdicts.verdict(flag.from, flag.text)
+    if (verdict.suggest === 'unavailable') return 'unavailable'
+    if (verdict.suggest === 'risky') {
+      const retract = this.deps.retract()
+      const to = peerOf(flag)
+      if (!retract || to === undefined) return 'unavailable'
+      // Answered or withdrawn meanwhile: the note is shown no more, nothing to take back or list.
+      if (!(await retract.note(flag.from, to, flag.text))) {
+        await this.drop(json, item.flag)
+        return 'dropped'
+      }
+      this.deps.log.info({ conv: flag.conv, from: flag.from, label: verdict.label }, 'moderation: risky contact request note taken off on its re-check')
+    }
+    return this.judged(json, item.flag, verdict, {})
+  }
+
   /** The verdict's listing in place of the `unchecked` one, as a live verdict's (`kind` first), with where it was found; then the item goes. */
-  private async judged(json: string, listing: string, verdict: { readonly suggest: Suggest; readonly label: number }, where: { seq: number } | { rev: number }): Promise<RecheckOutcome> {
+  private async judged(json: string, listing: string, verdict: { readonly suggest: Suggest; readonly label: number }, where: { seq: number } | { rev: number } | Record<string, never>): Promise<RecheckOutcome> {
     const { store } = this.deps
     if (verdict.suggest !== 'pass') {
       const listed = { ...(JSON.parse(listing) as Record<string, unknown>), kind: verdict.suggest, label: verdict.label, ...where, at: Date.now(), rechecked: true }
@@ -437,6 +495,13 @@ export class Rechecks implements UncheckedTexts {
 /** The queue item of the text listed as `flag`, stored as `seq` (the same JSON whoever writes it: the send or a sweep). */
 function resolved(flag: string, seq: number): string {
   return JSON.stringify({ t: 'text', flag, seq } satisfies TextItem)
+}
+
+/** The other member of the 1:1 a note was listed under (`conv`), the request's receiver; undefined for any other id. */
+function peerOf(flag: ListedText): UserId | undefined {
+  const members = directMembers(flag.conv)
+  if (!members || !members.includes(flag.from)) return undefined
+  return members[0] === flag.from ? members[1] : members[0]
 }
 
 /** Checks a budget of `perMin` with `used` of this minute spent may still give re-checks (none when `used` is not known). */

@@ -12,8 +12,7 @@
  *   re-check that could not be queued refuses the send (STORE_UNAVAILABLE, temporary: nothing is
  *   listed, stored or delivered, and the client's outbox resends it). `refuse` answers
  *   SECCHECK_UNAVAILABLE (temporary: the client's outbox resends it later).
- *   A message's text and a group's title are re-checked (`Recheckable`); other texts checked here
- *   (a contact request's note) are listed only.
+ *   A message's text, a group's title and a contact request's note are re-checked (`Recheckable`).
  * A text longer than 2,500 characters (WeChat's bound per call) is checked in parts, in parallel;
  * the worst verdict of the parts counts. A short part WeChat passed within WX_SECCHECK_CACHE_TTL_MS
  * (in the process that checks) passes without a call (verdicts.ts).
@@ -62,10 +61,12 @@ export interface SendChecks {
 
 /**
  * What a text let through unchecked is re-checked as (recheck.ts): a message's text, found by its
- * conversation, sender and cid; a group's title, stored as revision `rev` of its group (ConvRecord.rev).
+ * conversation, sender and cid; a group's title, stored as revision `rev` of its group (ConvRecord.rev);
+ * a contact request's note, found on the sender's pending request to the other member of the 1:1 `conv`.
  */
-export type Recheckable = { readonly kind: 'message' } | { readonly kind: 'title'; readonly rev: number }
+export type Recheckable = { readonly kind: 'message' } | { readonly kind: 'title'; readonly rev: number } | { readonly kind: 'note' }
 export const AS_MESSAGE: Recheckable = { kind: 'message' }
+export const AS_NOTE: Recheckable = { kind: 'note' }
 
 /**
  * A message's text let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), queued for its re-check
@@ -84,6 +85,8 @@ export interface UncheckedTexts {
   message(flag: string, at: number): Promise<Unchecked>
   /** Queue the re-check of a group title listed as `flag` at `at`, to be stored as revision `rev` of its group. Rejects when it could not be queued. */
   title(flag: string, at: number, rev: number): Promise<void>
+  /** Queue the re-check of a contact request's note listed as `flag` at `at`. Rejects when it could not be queued. */
+  note(flag: string, at: number): Promise<void>
 }
 
 /** The text check of NO_CHECKS: passes everything (the chat service awaits nothing when it is the one). */
@@ -242,7 +245,8 @@ export class TextSecurity implements SendChecks {
     if (!rechecks || !as) return undefined
     try {
       if (as.kind === 'message') return await rechecks.message(json, at)
-      await rechecks.title(json, at, as.rev)
+      if (as.kind === 'title') await rechecks.title(json, at, as.rev)
+      else await rechecks.note(json, at)
       return undefined
     } catch (err) {
       throw err instanceof AppError && err.code === 'STORE_UNAVAILABLE' ? err : new AppError('STORE_UNAVAILABLE', 'the re-check of an unchecked text could not be queued', { cause: err })

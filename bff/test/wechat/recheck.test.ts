@@ -1,5 +1,5 @@
 /**
- * Re-checks of texts and group titles let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), over
+ * Re-checks of texts, group titles and contact request notes let through unchecked (WX_SECCHECK_UNAVAILABLE=allow), over
  * real sockets against the local WeChat fake, on the memory engine and on Redis: what each verdict
  * of the re-check does to the message or title, to the members' devices, to the moderation list;
  * the budget's share; one re-check per item across two processes; no listing left without its
@@ -382,6 +382,85 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     expect((await flags(s)).some((f) => f.conv === conv)).toBe(false)
     expect((await listed(bob, conv))?.title).toBe('checked title')
     expect(bob.all('msg').filter((f) => f.m.kind === 'system' && (f.m.body as { by?: string }).by === 'moderation')).toEqual([])
+  })
+
+  /** `op` of `from` about user `to` (a request with `note`); resolves the answer (the entry, or an error). */
+  async function relation(from: TestClient, op: 'request' | 'accept', to: string, note?: string) {
+    const rid = `q${++n}`
+    from.send({ type: 'relation', rid, op, user: to, ...(note !== undefined ? { note } : {}) })
+    return from.next((f) => (f.type === 'relation' || f.type === 'error') && (f as { rid?: string }).rid === rid)
+  }
+  const request = (from: TestClient, to: string, note: string) => relation(from, 'request', to, note)
+  async function contacts(c: TestClient) {
+    const rid = `c${++n}`
+    c.send({ type: 'contacts', rid })
+    return (await c.nextOf('contacts', (f) => f.rid === rid)).items
+  }
+
+  it("takes a risky note off a contact request on its re-check: the request stays, both users' devices see it without the note, listed risky", async () => {
+    const s = await start()
+    const { a, b, ann, bob, conv } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    expect(await request(ann, b, 'shady note')).toMatchObject({ type: 'relation', entry: { state: 'outgoing', note: 'shady note' } })
+    expect(await bob.nextOf('relation')).toMatchObject({ entry: { state: 'incoming', note: 'shady note' } })
+    expect((await flags(s)).find((f) => f.cid === 'note')).toMatchObject({ kind: 'unchecked', from: a, conv, text: 'shady note' })
+
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky', 20001))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, risky: 1, left: 0 })
+    const told = await bob.nextOf('relation', (f) => f.entry.note === undefined)
+    expect(told.entry).toMatchObject({ user: { id: a }, state: 'incoming' })
+    expect((await ann.nextOf('relation', (f) => f.entry.note === undefined)).entry).toMatchObject({ user: { id: b }, state: 'outgoing' })
+    // What a device sees afresh: the request, without its note; and it can still be accepted.
+    const incoming = (await contacts(bob)).find((e) => e.user.id === a)
+    expect(incoming).toMatchObject({ state: 'incoming' })
+    expect(incoming).not.toHaveProperty('note')
+    expect((await flags(s)).filter((f) => f.cid === 'note')).toEqual([expect.objectContaining({ kind: 'risky', from: a, conv, text: 'shady note', label: 20001, rechecked: true })])
+    expect(await relation(bob, 'accept', a)).toMatchObject({ type: 'relation', entry: { state: 'contact' } })
+    // Taken off once: a later sweep has nothing left.
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 0, left: 0 })
+  })
+
+  it('takes a note the re-check passes off the list and keeps it on the request', async () => {
+    const s = await start()
+    const { a, b, ann, bob } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    await request(ann, b, 'fine note')
+    fake.setDefault('/wxa/msg_sec_check', verdict('pass'))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, pass: 1, left: 0 })
+    expect((await flags(s)).some((f) => f.cid === 'note')).toBe(false)
+    expect((await contacts(bob)).find((e) => e.user.id === a)).toMatchObject({ state: 'incoming', note: 'fine note' })
+    expect(checked('fine note')).toBe(2)
+  })
+
+  it('drops the item and listing of a note whose request was answered before its re-check, without a check', async () => {
+    const s = await start()
+    const { a, b, ann, bob } = await pair(s)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    await request(ann, b, 'answered note')
+    expect(await relation(bob, 'accept', a)).toMatchObject({ entry: { state: 'contact' } })
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky'))
+    // Within the grace a note not shown may be one whose request is still being stored: it waits, unchecked.
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, waiting: 1, left: 1 })
+    expect(await s.rechecks!.sweep(Date.now() + RECHECK_SEND_GRACE_MS + 1000)).toMatchObject({ texts: 1, dropped: 1, left: 0 })
+    expect(checked('answered note')).toBe(1)
+    expect((await flags(s)).some((f) => f.cid === 'note')).toBe(false)
+    expect((await contacts(ann)).find((e) => e.user.id === b)).toMatchObject({ state: 'contact' })
+  })
+
+  it('keeps the item of a note whose request was never stored while its store may be under way, then drops it with its listing', async () => {
+    const s = await start()
+    const { a, b, ann } = await pair(s)
+    expect(await request(ann, b, 'first note')).toMatchObject({ type: 'relation' })
+    // A second request is refused after its note's check (REQUEST_EXISTS): that note is stored nowhere.
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    expect(await request(ann, b, 'never stored note')).toMatchObject({ type: 'error', code: 'REQUEST_EXISTS' })
+    expect((await flags(s)).find((f) => f.text === 'never stored note')).toMatchObject({ kind: 'unchecked', from: a })
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky'))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, waiting: 1, left: 1 })
+    expect(await s.rechecks!.sweep(Date.now() + RECHECK_SEND_GRACE_MS + 1000)).toMatchObject({ texts: 1, dropped: 1, left: 0 })
+    expect(checked('never stored note')).toBe(1)
+    expect((await flags(s)).some((f) => f.text === 'never stored note')).toBe(false)
+    expect((await contacts(ann)).find((e) => e.user.id === b)).toMatchObject({ state: 'outgoing', note: 'first note' })
   })
 
   it.runIf(store === 'redis')('re-checks each text once with two processes sweeping', async () => {
