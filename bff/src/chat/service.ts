@@ -20,7 +20,7 @@ import { encode } from './frames'
 import type { Outlet } from './outlet'
 import { CatchUp } from './catch-up'
 import type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
-import { AS_MESSAGE, NO_CHECKS, NO_TEXT_CHECK, type SendChecks } from '../wechat/security'
+import { AS_MESSAGE, NO_CHECKS, NO_TEXT_CHECK, shownText, type SendChecks } from '../wechat/security'
 import { boundedCache } from '../bounded-cache'
 
 export type { ConvSeq, HistoryPage, HistoryQuery } from './catch-up'
@@ -495,10 +495,11 @@ export class ChatService {
           : input.kind === 'forward'
             ? await this.forwarded(user, input.body.from, record.id)
             : { kind: input.kind, body: await this.fileBody(input.body.fileId, user, input.conv, input.kind) }
-    // A text let through unchecked is queued for its re-check before it is stored, and told where
-    // it was stored (wechat/recheck.ts). A forwarded text is checked as a new one: it is new in this
-    // conversation.
-    const text = content.kind === 'text' ? (content.body as StoredTextBody).text : undefined
+    // What the other members read of it: a text's text, a file's name (the file card, the list's
+    // preview). A text let through unchecked is queued for its re-check before it is stored, and
+    // told where it was stored (wechat/recheck.ts). Forwarded content is checked as new: it is new
+    // in this conversation.
+    const text = shownText(content)
     const unchecked = text !== undefined && this.checks.text !== NO_TEXT_CHECK ? await this.checks.text(user, input.conv, input.cid, text, AS_MESSAGE) : undefined
     // The fan-out starts in the turn the store's reply arrives (`onStored`), before the rest of the
     // append (a large group's references in its members' summaries) is done; a reply waits for its
@@ -1157,3 +1158,4 @@ function without(record: ConvRecord, user: UserId): ConvRecord {
 function activity(c: Conversation): number {
   return lastPlace(c)?.ts ?? c.createdAt
 }
+

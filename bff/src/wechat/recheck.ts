@@ -64,7 +64,7 @@ import type { ListedText } from './recheck-place'
 import type { WeChatStore } from '../store/wechat'
 import { MEDIA_BUDGET_KEY } from './media'
 import type { MediaSecurity, UncheckedFile } from './media'
-import { TEXT_BUDGET_KEY, split } from './security'
+import { TEXT_BUDGET_KEY, shownText, split } from './security'
 import type { Suggest, Unchecked, UncheckedTexts, VerdictSource } from './security'
 
 
@@ -415,7 +415,7 @@ export class Rechecks implements UncheckedTexts {
     const m = stored === undefined ? undefined : (JSON.parse(stored) as Message)
     // Gone: recalled by its sender or withdrawn meanwhile (a tombstone), or no longer stored; or
     // not this text (a duplicate's cid, sent with another text, found its original).
-    if (!m || m.seq !== seq || m.kind !== 'text' || m.from !== flag.from || m.cid !== flag.cid || m.body.text !== flag.text) {
+    if (!m || m.seq !== seq || m.from !== flag.from || m.cid !== flag.cid || shownText(m) !== flag.text) {
       await this.drop(json, listing)
       return 'dropped'
     }

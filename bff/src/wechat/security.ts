@@ -89,6 +89,17 @@ export interface UncheckedTexts {
   note(flag: string, at: number): Promise<void>
 }
 
+/**
+ * The text of a message that other members read and content security checks: a text's text, a
+ * file's name (its card and the conversation list show it). Undefined for the rest (an image's or
+ * a voice message's name is not shown) and for an empty name.
+ */
+export function shownText(m: { readonly kind: string; readonly body: unknown }): string | undefined {
+  if (m.kind === 'text') return (m.body as { text: string }).text
+  if (m.kind === 'file') return (m.body as { name?: string }).name || undefined
+  return undefined
+}
+
 /** The text check of NO_CHECKS: passes everything (the chat service awaits nothing when it is the one). */
 export const NO_TEXT_CHECK = async (): Promise<void> => {}
 export const NO_CHECKS: SendChecks = { text: NO_TEXT_CHECK }

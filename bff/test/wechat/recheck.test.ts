@@ -19,6 +19,7 @@ import { FakeWeChat } from '../support/fake-wechat'
 import type { AdminLists } from '../support/fake-wechat'
 import { dropPrefix, randomPrefix, startTestServer } from '../support/server'
 import { waitFor } from '../support/wait'
+import { create, patch, pdfBytes } from '../upload/harness'
 
 const ADMIN = 'admin-token-0123456789'
 const BUSY = { errcode: -1, errmsg: 'system busy' }
@@ -78,7 +79,7 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     const ann = await connectUser(s.url, a)
     const bob = await connectUser(t.url, b)
     open.push(ann.client, bob.client)
-    return { a, b, ann: ann.client, bob: bob.client, conv: directConvId(a, b) }
+    return { a, b, ann: ann.client, bob: bob.client, conv: directConvId(a, b), annToken: ann.auth.token }
   }
   /** A text sent while WeChat is busy: acked (policy allow) and delivered to `peer`. */
   async function sendWhileBusy(from: TestClient, peer: TestClient, conv: string, text: string) {
@@ -396,6 +397,36 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     c.send({ type: 'contacts', rid })
     return (await c.nextOf('contacts', (f) => f.rid === rid)).items
   }
+
+  /** A finished upload of a PDF named `name` by the holder of `token` into `conv`: its file id. */
+  async function uploaded(s: RunningServer, token: string, conv: string, name: string) {
+    const bytes = pdfBytes(2048)
+    const c = await create(s, token, bytes.length, { conv, filename: name })
+    expect((await patch(s, token, c.id!, 0, bytes)).status).toBe(200)
+    return c.id!
+  }
+
+  it("re-checks a file's name let through unchecked as a text: a risky one withdraws the file message", async () => {
+    const s = await start()
+    const { a, ann, bob, conv, annToken } = await pair(s)
+    // The 1:1 exists once its first message is stored (checked: passes).
+    const opener = newCid()
+    ann.send({ type: 'send', cid: opener, conv, kind: 'text', body: { text: 'hello' } })
+    await bob.nextOf('msg', (f) => f.m.cid === opener)
+    const fileId = await uploaded(s, annToken, conv, 'shady name.pdf')
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    const cid = newCid()
+    ann.send({ type: 'send', cid, conv, kind: 'file', body: { fileId } })
+    const ack = await ann.nextOf('ack', (f) => f.cid === cid)
+    expect((await bob.nextOf('msg', (f) => f.m.cid === cid)).m).toMatchObject({ kind: 'file', body: { name: 'shady name.pdf' } })
+    expect((await flags(s)).find((f) => f.cid === cid)).toMatchObject({ kind: 'unchecked', from: a, conv, text: 'shady name.pdf' })
+
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky', 20001))
+    expect(await s.rechecks!.sweep()).toMatchObject({ texts: 1, risky: 1, left: 0 })
+    for (const c of [ann, bob]) expect((await c.nextOf('msg', (f) => f.m.kind === 'recall' && (f.m.body as { seq: number }).seq === ack.seq)).m).toMatchObject({ from: a, body: { by: 'moderation' } })
+    expect((await history(bob, conv)).find((m) => m.seq === ack.seq)).toMatchObject({ kind: 'recalled', body: { by: 'moderation' } })
+    expect((await flags(s)).find((f) => f.cid === cid)).toMatchObject({ kind: 'risky', text: 'shady name.pdf', seq: ack.seq })
+  })
 
   it("takes a risky note off a contact request on its re-check: the request stays, both users' devices see it without the note, listed risky", async () => {
     const s = await start()

@@ -10,6 +10,7 @@ import { TestClient, connectUser, newCid } from '../support/client'
 import { FakeWeChat } from '../support/fake-wechat'
 import type { AdminLists } from '../support/fake-wechat'
 import { dropPrefix, randomPrefix, startTestServer } from '../support/server'
+import { create, patch, pdfBytes } from '../upload/harness'
 
 /** POST /reports answers { id } (201) or ErrorResponse: each test reads the one its status says. */
 type ReportReply = { id: string } & ErrorResponse
@@ -128,6 +129,36 @@ describe('content security and reports', () => {
     expect(await bob.client.nextOf('relation')).toMatchObject({ entry: { state: 'incoming', note: 'remember me?' } })
     const flags = (await admin(server, 'flags')).body.flags
     expect(flags.find((f) => f.cid === 'note' && f.from === a)).toMatchObject({ kind: 'review', conv, label: 20012, text: 'remember me?' })
+  })
+
+  it("checks a file's name like a text: a risky name refuses the send, the peer gets nothing; a doubtful one is delivered and flagged", async () => {
+    const { a, ann, bob, conv } = await pair(server)
+    expect(await send(ann.client, conv, 'hello').outcome).toMatchObject({ type: 'ack' })
+    const upload = async (name: string) => {
+      const bytes = pdfBytes(1024)
+      const c = await create(server, ann.auth.token, bytes.length, { conv, filename: name })
+      expect((await patch(server, ann.auth.token, c.id!, 0, bytes)).status).toBe(200)
+      return c.id!
+    }
+    const sendFile = (fileId: string) => {
+      const cid = newCid()
+      ann.client.send({ type: 'send', cid, conv, kind: 'file', body: { fileId } })
+      return { cid, outcome: ann.client.next((f) => (f.type === 'ack' || f.type === 'error') && f.cid === cid) }
+    }
+    const riskyFile = await upload('buy my pills.pdf')
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'risky', label: 20001 } })
+    const risky = sendFile(riskyFile)
+    expect(await risky.outcome).toMatchObject({ type: 'error', code: 'CONTENT_RISKY', temporary: false })
+    expect(fake.of('/wxa/msg_sec_check').at(-1)!.body).toMatchObject({ openid: a, content: 'buy my pills.pdf' })
+
+    const doubtfulFile = await upload('remember me.pdf')
+    fake.script('/wxa/msg_sec_check', { errcode: 0, result: { suggest: 'review', label: 20012 } })
+    const doubtful = sendFile(doubtfulFile)
+    expect(await doubtful.outcome).toMatchObject({ type: 'ack' })
+    expect((await bob.client.nextOf('msg', (f) => f.m.kind === 'file')).m).toMatchObject({ cid: doubtful.cid, body: { name: 'remember me.pdf' } })
+    expect(bob.client.all('msg').filter((f) => f.m.cid === risky.cid)).toEqual([])
+    const flags = (await admin(server, 'flags')).body.flags
+    expect(flags.find((f) => f.cid === doubtful.cid)).toMatchObject({ kind: 'review', from: a, conv, label: 20012, text: 'remember me.pdf' })
   })
 
   it('checks a text longer than 2,500 characters in parts; one risky part refuses the whole', async () => {
