@@ -494,6 +494,22 @@ describe.each(['memory', 'redis'] as const)('re-checks of unchecked texts (%s)',
     expect((await contacts(ann)).find((e) => e.user.id === b)).toMatchObject({ state: 'outgoing', note: 'first note' })
   })
 
+  it.runIf(store === 'redis')("takes a risky note off on another process than the one that took the request: both users' devices are told wherever they are connected", async () => {
+    const prefix = randomPrefix()
+    const one = await start({}, prefix)
+    const two = await start({}, prefix)
+    const { a, b, ann, bob } = await pair(one, two)
+    fake.setDefault('/wxa/msg_sec_check', BUSY)
+    await request(ann, b, 'note taken on one')
+    await bob.nextOf('relation', (f) => f.entry.note === 'note taken on one')
+    fake.setDefault('/wxa/msg_sec_check', verdict('risky', 20001))
+    // Swept by the other process: it reads the pair and pushes through the bus.
+    expect(await two.rechecks!.sweep()).toMatchObject({ texts: 1, risky: 1, left: 0 })
+    expect((await ann.nextOf('relation', (f) => f.entry.note === undefined)).entry).toMatchObject({ user: { id: b }, state: 'outgoing' })
+    expect((await bob.nextOf('relation', (f) => f.entry.note === undefined)).entry).toMatchObject({ user: { id: a }, state: 'incoming' })
+    expect((await contacts(ann)).find((e) => e.user.id === b)).not.toHaveProperty('note')
+  })
+
   it.runIf(store === 'redis')('re-checks each text once with two processes sweeping', async () => {
     const prefix = randomPrefix()
     const one = await start({}, prefix)
