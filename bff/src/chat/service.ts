@@ -1158,4 +1158,3 @@ function without(record: ConvRecord, user: UserId): ConvRecord {
 function activity(c: Conversation): number {
   return lastPlace(c)?.ts ?? c.createdAt
 }
-
