@@ -130,6 +130,13 @@ describe('decodeFrame', () => {
       { type: 'convs', rid: '' },
       { type: 'convs', rid: null },
       { type: 'convs' },
+      { type: 'convs', rid: 'c1', tag: '1abc0z9' },
+      { type: 'convs', rid: 'c1', tag: 'x'.repeat(32) },
+      { type: 'convs', rid: 'c1', tag: 'x'.repeat(33) },
+      { type: 'convs', rid: 'c1', tag: '' },
+      { type: 'convs', rid: 'c1', tag: 'ABC' },
+      { type: 'convs', rid: 'c1', tag: 7 },
+      { type: 'convs', rid: 'c1', tag: null },
     ]
     for (const v of frames) {
       const text = JSON.stringify(v)

@@ -328,7 +328,7 @@ export class ChatClient {
 
   /** Pull to refresh: the conversation list again. */
   refreshConvs(): Promise<void> {
-    return this.requests.send<'convs'>('convs', (rid) => ({ type: 'convs', rid })).then(
+    return this.requests.send<'convs'>('convs', (rid) => this.convsRequest(rid)).then(
       () => undefined,
       (err: Error) => {
         this.store.setState((s) => setConvsError(s, err.message))
@@ -403,7 +403,7 @@ export class ChatClient {
         this.deps.log?.('server error', { code: f.code, message: f.message })
       },
       convs: (f) => {
-        store.setState((s) => setConvs(s, f.items))
+        store.setState((s) => setConvs(s, f.items, f.tag, f.same))
         requests.settle(f.rid, f)
       },
       group: (f) => {
@@ -465,8 +465,17 @@ export class ChatClient {
     this.auth.setServerTime(f.serverTime)
     this.store.setState((s) => setMe(s, f.user))
     this.sync.catchUp()
-    this.requests.send<'convs'>('convs', (rid) => ({ type: 'convs', rid })).catch(() => undefined)
+    this.requests.send<'convs'>('convs', (rid) => this.convsRequest(rid)).catch(() => undefined)
     this.sender.resendAll()
+  }
+
+  /**
+   * A `convs` with the tag of the list we hold, if the server gave one: answered `same` (no list) when
+   * nothing it shows changed, as after most returns from the background.
+   */
+  private convsRequest(rid: string): ClientFrameOf<'convs'> {
+    const tag = this.store.getState().convsTag
+    return tag === undefined ? { type: 'convs', rid } : { type: 'convs', rid, tag }
   }
 
   /** Requests die with the connection (the server forgets them with the socket). */

@@ -227,8 +227,13 @@ export function setUploadProgress(
   return patchPending(s, conv, cid, (m) => ({ ...m, upload }))
 }
 
-/** The server's conversation list replaces ours (it is authoritative for read marks and unread). */
-export function setConvs(s: ChatState, items: readonly Conversation[]): ChatState {
+/**
+ * The server's conversation list replaces ours (it is authoritative for read marks and unread).
+ * `tag`: the list's tag, to send back with the next `convs`; `same`: the server's answer that the
+ * list we hold (with what we applied since) is still its list: ours stays as it is.
+ */
+export function setConvs(s: ChatState, items: readonly Conversation[], tag?: string, same?: boolean): ChatState {
+  if (same) return s.convsLoaded && s.convsError === undefined && s.convsTag === tag ? s : { ...s, convsLoaded: true, convsError: undefined, convsTag: tag }
   const convs: Record<ConvId, Conversation> = {}
   for (const c of items) convs[c.id] = keepNewerLast(s.convs[c.id], c)
   return {
@@ -240,6 +245,7 @@ export function setConvs(s: ChatState, items: readonly Conversation[]): ChatStat
     peers: withPeerReads(s.peers, items),
     convsLoaded: true,
     convsError: undefined,
+    convsTag: tag,
     users: withUsers(s.users, items.flatMap((c) => c.members)),
   }
 }

@@ -95,6 +95,12 @@ export interface ChatState {
   readonly convsLoaded: boolean
   /** Why the last conversation list request failed, if it did. */
   readonly convsError?: string
+  /**
+   * The tag of the last list the server sent (PROTOCOL.md, Conversation list): sent back with the
+   * next `convs`, which is answered `same` while nothing the list shows changed. Memory only: the
+   * stored cache keeps the newest conversations alone, not the whole list the tag stands for.
+   */
+  readonly convsTag?: string
   /** Per conversation: confirmed messages in ascending seq, then own pending ones. */
   readonly messages: Readonly<Record<ConvId, readonly ChatMessage[]>>
   /** Paging back through history. */

@@ -298,7 +298,14 @@ export const HistoryFrame = v.object({
   limit: v.optional(PageSize),
 })
 
-export const ConvsFrame = v.object({ type: v.literal('convs'), rid: RequestId })
+/**
+ * A `convs` list's tag (PROTOCOL.md, Conversation list): what the list was built from, as a short
+ * text. A client that holds a list and its tag sends the tag; the answer is `same` while nothing the
+ * list shows changed since.
+ */
+export const ListTag = v.pipe(v.string(), v.regex(/^[0-9a-z]{1,32}$/))
+
+export const ConvsFrame = v.object({ type: v.literal('convs'), rid: RequestId, tag: v.optional(ListTag) })
 
 export const ConvCreateFrame = v.object({
   type: v.literal('conv.create'),
@@ -482,7 +489,17 @@ export const SyncDoneFrame = v.object({
   q: v.optional(v.string()),
 })
 
-export const ConvsReplyFrame = v.object({ type: v.literal('convs'), rid: RequestId, items: v.array(Conversation) })
+/**
+ * The user's conversations with their `tag`. `same`: the request's tag is still the list's: `items`
+ * is empty and the list the client holds stands (with whatever it applied since).
+ */
+export const ConvsReplyFrame = v.object({
+  type: v.literal('convs'),
+  rid: RequestId,
+  items: v.array(Conversation),
+  tag: v.optional(ListTag),
+  same: v.optional(v.literal(true)),
+})
 
 /** A conversation was created or changed; `rid` set when it answers this client's `conv.create`. */
 export const ConvFrame = v.object({ type: v.literal('conv'), rid: v.optional(RequestId), conv: Conversation })

@@ -69,7 +69,7 @@ export function replaceLast(c: Conversation, m: Message): void {
  * string was flattened and encoded to UTF-8 once more to be framed); here the bytes are written
  * once into a buffer kept by the process and copied out whole.
  */
-export function encodeConvs(rid: string, items: readonly Conversation[]): Buffer {
+export function encodeConvs(rid: string, items: readonly Conversation[], tag?: string): Buffer {
   const w = writer()
   w.ascii('{"type":"convs","rid":')
   w.jsonString(rid)
@@ -78,8 +78,20 @@ export function encodeConvs(rid: string, items: readonly Conversation[]): Buffer
     if (i > 0) w.byte(COMMA)
     encodeConv(w, items[i]!)
   }
-  w.ascii(']}')
+  w.byte(CLOSE_BRACKET)
+  if (tag !== undefined) {
+    // A list tag is [0-9a-z] (chat/list-tag.ts): no escaping.
+    w.ascii(',"tag":"')
+    w.ascii(tag)
+    w.byte(QUOTE)
+  }
+  w.byte(CLOSE_BRACE)
   return w.done()
+}
+
+/** The answer to a `convs` whose tag still holds: no list (the client keeps the one it has). */
+export function encodeSameConvs(rid: string, tag: string): string {
+  return `{"type":"convs","rid":${JSON.stringify(rid)},"items":[],"tag":"${tag}","same":true}`
 }
 
 /**
@@ -175,6 +187,7 @@ function encodeConv(w: Writer, c: Conversation): void {
 
 const COMMA = 0x2c
 const CLOSE_BRACE = 0x7d
+const CLOSE_BRACKET = 0x5d
 const QUOTE = 0x22
 
 /** The buffer frames are written into, kept from one frame to the next (frames are copied out of it). */
@@ -309,13 +322,14 @@ function writer(): Writer {
 const JSON_OF = Symbol('json')
 type WithJson = Conversation['members'][number] & { [JSON_OF]?: string }
 
-function userJson(u: Conversation['members'][number]): string {
+export function userJson(u: Conversation['members'][number]): string {
   const w = u as WithJson
   let json = w[JSON_OF]
   if (json === undefined) {
     json = JSON.stringify(u)
-    // A frozen object cannot hold it: encoded each time.
-    if (Object.isExtensible(u)) w[JSON_OF] = json
+    // A frozen object cannot hold it: encoded each time. Not enumerable: a copy made with a
+    // spread (`{ ...profile, name }`) does not take the JSON of the profile it was made from.
+    if (Object.isExtensible(u)) Object.defineProperty(w, JSON_OF, { value: json })
   }
   return json
 }

@@ -31,6 +31,11 @@ export interface FileResolver {
    * through this. Absent: stored URLs go out as they are.
    */
   refreshUrls?(json: string): string
+  /**
+   * What the URLs `refreshUrls` signs now depend on (the signing key and the expiry step): a
+   * conversation list's tag covers it (chat/list-tag.ts). Absent with `refreshUrls`: nothing.
+   */
+  urlsVersion?(): string
 }
 
 /**

@@ -8,7 +8,7 @@
 import { LIMITS } from '@chat/shared'
 import type { ClientFrameOf, ClientFrameType, UserId } from '@chat/shared'
 import { encode } from './frames'
-import { encodeConvs } from './conv-json'
+import { encodeConvs, encodeSameConvs } from './conv-json'
 import type { Outlet } from './outlet'
 import type { ChatService } from './service'
 import type { Relations } from '../social/service'
@@ -77,9 +77,11 @@ export const handlers: HandlerMap = {
   async convs(ctx, frame) {
     // Last messages spliced in as stored (chat/conv-json.ts): not parsed and encoded again.
     // Settings from the same summary when its store folds them into it: no read of their own.
-    const { items: list, summary } = await ctx.chat.listing(ctx.user, { raw: true, out: ctx.conn })
-    const items = await ctx.settings.decorate(ctx.user, list, summary)
-    ctx.conn.reply(encodeConvs(frame.rid, items), 'convs')
+    // Tagged (chat/list-tag.ts): a client's tag that still holds is answered `same`, with no list built.
+    const listing = await ctx.chat.listing(ctx.user, { raw: true, out: ctx.conn, tagged: ctx.settings.folds, tag: frame.tag })
+    if (listing.same) return ctx.conn.reply(encodeSameConvs(frame.rid, listing.tag!), 'convs')
+    const items = await ctx.settings.decorate(ctx.user, listing.items, listing.summary)
+    ctx.conn.reply(encodeConvs(frame.rid, items, listing.tag), 'convs')
   },
 
   async 'conv.create'(ctx, frame) {

@@ -12,6 +12,7 @@ import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, Retrac
 import type { AppendInput, AppendResult, Engine, ConvRecord, ConvSummary, MessageBody, Overview, QueueEntry } from '../store/types'
 import { peekMessage } from '../store/message-json'
 import { isTextJson, lastPlace, rawLast, setRawLast } from './conv-json'
+import { listTag } from './list-tag'
 import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
 import type { Delivery } from './delivery'
 import { ReceiptWindow } from './receipts'
@@ -113,6 +114,29 @@ export type NewMessage =
 
 /** What a send stores: the kind and body of a new message, made from a NewMessage. */
 type Content = { readonly kind: 'text' | 'image' | 'file' | 'voice'; readonly body: MessageBody }
+
+export interface ListingOptions {
+  /** Last messages may stay stored JSON (chat/conv-json.ts). */
+  readonly raw?: boolean | undefined
+  /** The asking connection, whose summary read at `welcome` serves if it is still kept (`Outlet.listing`). */
+  readonly out?: Outlet | undefined
+  /**
+   * Give the list its tag (chat/list-tag.ts): only where the settings shown with it come from the
+   * same summary (chat/settings.ts `folded`), which the tag covers; the tag itself is left out
+   * when the summary does not carry them.
+   */
+  readonly tagged?: boolean | undefined
+  /** The tag of the list the client holds: when it still holds, no list is built (`same`). */
+  readonly tag?: string | undefined
+}
+
+/** A user's list, the summary it was built from and its tag; `same`: the asked tag holds, `items` is empty. */
+export interface Listing {
+  readonly items: Conversation[]
+  readonly summary: readonly ConvSummary[]
+  readonly tag?: string | undefined
+  readonly same?: true | undefined
+}
 
 export interface Ack {
   readonly msg: Message
@@ -287,7 +311,7 @@ export class ChatService {
   }
 
   /** `list`, with the summary it was built from (settings folded into it: chat/settings.ts `decorate`). */
-  async listing(user: UserId, options?: { readonly raw?: boolean; readonly out?: Outlet }): Promise<{ items: Conversation[]; summary: readonly ConvSummary[] }> {
+  async listing(user: UserId, options?: ListingOptions): Promise<Listing> {
     // The user's summary (states and 1:1 peers' read marks), records from the process cache and
     // profiles through the profile cache: a fixed number of store round trips on a warm process.
     const out = options?.out
@@ -306,6 +330,9 @@ export class ChatService {
     if (missing.length > 0) await Promise.all(missing.map(async (i) => (records[i] = await this.record(summary[i]!.conv))))
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
     const profiles = new Map((await this.profiles(memberIds)).map((p) => [p.id, p]))
+    // The list's tag (chat/list-tag.ts) from what is in hand; a client's tag that still holds is answered `same`.
+    const tag = options?.tagged ? listTag({ user, summary, records, profiles, files: this.files }) : undefined
+    if (tag !== undefined && tag === options?.tag) return { items: [], summary, tag, same: true }
     const convs: Conversation[] = []
     const marks: Array<string | undefined> = []
     records.forEach((r, i) => {
@@ -330,7 +357,7 @@ export class ChatService {
     // Each conversation's activity read once, not per comparison (an index sort: no pair per conversation).
     const at = convs.map(activity)
     const order = convs.map((_, i) => i).sort((a, b) => at[b]! - at[a]!)
-    return { items: order.map((i) => convs[i]!), summary }
+    return { items: order.map((i) => convs[i]!), summary, tag }
   }
 
   /**

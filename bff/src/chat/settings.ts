@@ -99,6 +99,15 @@ export class ConvSettings {
   }
 
   /**
+   * Whether the store folds the settings into the user's summary: then `decorate` takes a list's
+   * settings from the summary it was built from when it holds them, and the list's tag covers them
+   * (chat/list-tag.ts, which gives no tag to a summary without them).
+   */
+  get folds(): boolean {
+    return this.deps.store.fold !== undefined
+  }
+
+  /**
    * `user`'s list with their settings (`muted`, `pinned`), and a hidden last message as its
    * tombstone. `summary`: what the list was built from; when the store folds the settings into it
    * (`ConvSettingsStore.fold`) and it holds them, nothing is read; when it does not hold them yet,

@@ -65,14 +65,19 @@ function sync(text: string): ClientFrameOf<'sync'> | undefined {
 
 /** The frame if `text` is a valid `convs`, otherwise undefined (the full decoder says why). */
 function convs(text: string): ClientFrameOf<'convs'> | undefined {
-  let raw: { type?: unknown; rid?: unknown }
+  let raw: { type?: unknown; rid?: unknown; tag?: unknown }
   try {
     raw = JSON.parse(text) as typeof raw
   } catch {
     return undefined
   }
-  return raw.type === 'convs' && validRid(raw.rid) ? { type: 'convs', rid: raw.rid } : undefined
+  if (raw.type !== 'convs' || !validRid(raw.rid)) return undefined
+  if (raw.tag === undefined) return { type: 'convs', rid: raw.rid }
+  return typeof raw.tag === 'string' && TAG_RE.test(raw.tag) ? { type: 'convs', rid: raw.rid, tag: raw.tag } : undefined
 }
+
+/** A list tag, as schemas.ListTag. */
+const TAG_RE = /^[0-9a-z]{1,32}$/
 
 /** The frame if `text` is a valid `recv`, otherwise undefined (the full decoder says why). */
 function recv(text: string): ClientFrameOf<'recv'> | undefined {

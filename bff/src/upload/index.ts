@@ -99,6 +99,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
       voice: (fileId, user, conv, claimedMs) => uploads.resolveVoice({ fileId, user, conv, claimedMs }),
       share: (fileId, from, to, kind) => uploads.shareFile({ fileId, from, to, kind }),
       refreshUrls: (json) => uploads.urls.refresh(json),
+      urlsVersion: () => uploads.urls.version(),
     },
     urls: uploads.urls,
     withdrawFile: (id) => uploads.withdrawFile(id),

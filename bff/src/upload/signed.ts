@@ -61,8 +61,17 @@ export class FileUrlSigner {
 
   /** The path and query of a signed URL for `variant` of file `id`. */
   sign(id: string, variant: FileVariant): string {
-    const e = Math.ceil((this.now() + this.ttlMs) / 1000 / this.stepS) * this.stepS
+    const e = this.expiry()
     return `${pathOf(id, variant)}?e=${e}&k=${this.signing.id}&s=${this.mac(this.keys.get(this.signing.id)!, id, variant, e)}`
+  }
+
+  /** What every URL signed now shares: the signing key's id and the expiry (the same for a quarter of the TTL). */
+  version(): string {
+    return `${this.signing.id}:${this.expiry()}`
+  }
+
+  private expiry(): number {
+    return Math.ceil((this.now() + this.ttlMs) / 1000 / this.stepS) * this.stepS
   }
 
   /**
