@@ -362,7 +362,7 @@ async function reconnect(cmd: { url: string; mode: Mode; peer: Peer; conv?: stri
  * (503 from admission control, a reset) is retried after the Retry-After it carried, else after
  * the client's backoff (full jitter in [0, min(20 s, 500 ms * 2^attempt)]).
  */
-async function storm(cmd: { url: string; mode: Mode; peers: Peer[]; cursors?: { conv: string; seq: number }[][] }) {
+async function storm(cmd: { url: string; mode: Mode; peers: Peer[]; cursors?: { conv: string; seq: number }[][]; tags?: boolean }) {
   const index = new Map(cmd.peers.map((p, i) => [p.id, i]))
   const need = new Map<string, number>()
   let back = 0
@@ -371,14 +371,23 @@ async function storm(cmd: { url: string; mode: Mode; peers: Peer[]; cursors?: { 
   const reasons: Record<string, number> = {}
   const t0 = performance.now()
   let lastAt = t0
+  let sameLists = 0
   const wants = cmd.mode === 'bff' ? 2 : 1
   let resolveAll!: () => void
   const all = new Promise<void>((r) => (resolveAll = r))
   onFrame = (user, text) => {
     const left = need.get(user)
     if (left === undefined) return
-    const answered = cmd.mode === 'bff' ? text.startsWith('{"type":"sync.done"') || text.startsWith('{"type":"convs"') : text === '{"type":"sync.done"}'
+    const list = cmd.mode === 'bff' && text.startsWith('{"type":"convs"')
+    const answered = list || (cmd.mode === 'bff' ? text.startsWith('{"type":"sync.done"') : text === '{"type":"sync.done"}')
     if (!answered) return
+    if (list) {
+      // The list's tag, last in the frame (no string in it can hold the unescaped key).
+      const at = text.lastIndexOf('"tag":"')
+      if (at < 0) listTags.delete(user)
+      else listTags.set(user, text.slice(at + 7, text.indexOf('"', at + 7)))
+      if (text.endsWith(',"same":true}')) sameLists++
+    }
     if (left > 1) return void need.set(user, left - 1)
     need.delete(user)
     lastAt = performance.now()
@@ -393,7 +402,9 @@ async function storm(cmd: { url: string; mode: Mode; peers: Peer[]; cursors?: { 
         if (cmd.mode === 'bff') {
           const cursors = cmd.cursors?.[index.get(peer.id)!] ?? []
           ws.send(JSON.stringify({ type: 'sync', rid: 'st', cursors }))
-          ws.send('{"type":"convs","rid":"sc"}')
+          // As the app does it: the tag of the list it holds, when it holds one (PROTOCOL.md).
+          const tag = cmd.tags === false ? undefined : listTags.get(peer.id)
+          ws.send(tag === undefined ? '{"type":"convs","rid":"sc"}' : `{"type":"convs","rid":"sc","tag":"${tag}"}`)
         } else ws.send('{"type":"sync"}')
       },
       (err: Error & { retryAfterMs?: number }) => {
@@ -411,8 +422,11 @@ async function storm(cmd: { url: string; mode: Mode; peers: Peer[]; cursors?: { 
   await all
   clearTimeout(timer)
   onFrame = () => {}
-  return { users: cmd.peers.length, back, ms: lastAt - t0, refused, retryAfterSeen, reasons }
+  return { users: cmd.peers.length, back, ms: lastAt - t0, refused, retryAfterSeen, reasons, sameLists }
 }
+
+/** Each user's conversation list tag, from the last `convs` answer it got. */
+const listTags = new Map<string, string>()
 
 /** `open`, with the Retry-After of a refused upgrade (seconds) on the rejection as retryAfterMs. */
 function openRefusable(base: string, mode: Mode, peer: Peer): Promise<WebSocket> {

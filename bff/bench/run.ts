@@ -1233,9 +1233,11 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     // storm is measured too (the figure with one warm-up, as up to M46): see STORM_WARMUPS.
     let warm: unknown
     let second: { cpuMs: number; ms: number } | undefined
+    // The warm-ups alternate lists asked afresh and lists asked with their tag (PROTOCOL.md,
+    // Conversation list), so that both ways are settled for the two measured storms after them.
     for (let i = 0; i < STORM_WARMUPS; i++) {
       const at = cpuSeconds(pids)
-      warm = await gen!.call('storm', { url: server.url, mode, peers, cursors })
+      warm = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: i % 2 === 1 })
       await sleep(2000)
       if (i === 1) second = { cpuMs: ((cpuSeconds(pids) - at) / STORM) * 1000, ms: (warm as { ms: number }).ms }
     }
@@ -1243,7 +1245,7 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const cpu0 = cpuSeconds(pids)
     const redis0 = await redisCpuSeconds()
     const r = await profiled(server, 'storm', async () => {
-      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors })
+      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: true })
       // Disconnect bookkeeping and presence can trail the last `sync.done`: counted too.
       await sleep(2000)
       return answer
@@ -1251,6 +1253,15 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const cpu = cpuSeconds(pids) - cpu0
     const redisCpu = (await redisCpuSeconds()) - redis0
     const commands = diffStats(stats0, await commandStats())
+    // The BFF again with every list asked afresh (no tag: a list that changed while away costs
+    // this, as does a client that keeps no tag).
+    let untagged: { cpuMsPerReconnect: number; ms: number; sameLists: number } | undefined
+    if (kind === 'bff') {
+      const at = cpuSeconds(pids)
+      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: false })
+      await sleep(2000)
+      untagged = { cpuMsPerReconnect: ((cpuSeconds(pids) - at) / STORM) * 1000, ms: answer.ms, sameLists: answer.sameLists }
+    }
     const rssAfter = rssBytes(pids)
     const heapConnected = await heapAfterGc(server)
     const connectedSnapshot = snapshotDir ? await snapshotTo(server, snapshotDir, `storm-${kind}-connected`) : undefined
@@ -1273,6 +1284,8 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
       warmups: STORM_WARMUPS,
       /** The storm after one warm-up (STORM_WARMUPS > 1): its CPU per reconnect and time until all were back. */
       ...(second ? { secondStorm: { cpuMsPerReconnect: second.cpuMs, ms: second.ms } } : {}),
+      /** The same storm with every list asked without its tag (built and sent whole). */
+      ...(untagged ? { untagged } : {}),
       conversationsPerUser: kind === 'bff' ? STORM_CONVS : 0,
       cpuMsPerReconnect: (cpu / STORM) * 1000,
       redisCpuMsPerReconnect: (redisCpu / STORM) * 1000,
@@ -1520,7 +1533,11 @@ async function main() {
       timeRatioRelay: bff.ms / relay.ms,
     }
     rows.push([`storm ${STORM}: all back and synced`, `${fmt(bff.ms, 0)} ms (${bff.back}/${STORM}, ${bff.refused} refused)`, `raw ${fmt(base.ms, 0)} ms / relay ${fmt(relay.ms, 0)} ms`, `${fmt(bff.ms / base.ms, 2)} / ${fmt(bff.ms / relay.ms, 2)}`, '<= 2x relay'])
-    rows.push([`storm: CPU per disconnect+reconnect (after ${STORM_WARMUPS} warm-up storms)`, `${fmt(bff.cpuMsPerReconnect, 3)} ms (+Redis ${fmt(bff.redisCpuMsPerReconnect, 3)})`, `raw ${fmt(base.cpuMsPerReconnect, 3)} / relay ${fmt(relay.cpuMsPerReconnect, 3)} ms`, `${fmt(bff.cpuMsPerReconnect / base.cpuMsPerReconnect, 2)} / ${fmt(bff.cpuMsPerReconnect / relay.cpuMsPerReconnect, 2)}`, '<= 2x relay'])
+    rows.push([`storm: CPU per disconnect+reconnect (after ${STORM_WARMUPS} warm-up storms)`, `${fmt(bff.cpuMsPerReconnect, 3)} ms (+Redis ${fmt(bff.redisCpuMsPerReconnect, 3)}; ${bff.sameLists}/${STORM} lists same by tag)`, `raw ${fmt(base.cpuMsPerReconnect, 3)} / relay ${fmt(relay.cpuMsPerReconnect, 3)} ms`, `${fmt(bff.cpuMsPerReconnect / base.cpuMsPerReconnect, 2)} / ${fmt(bff.cpuMsPerReconnect / relay.cpuMsPerReconnect, 2)}`, '<= 2x relay'])
+    if (bff.untagged) {
+      const u = bff.untagged
+      rows.push([`storm: the same, every list asked without its tag`, `${fmt(u.cpuMsPerReconnect, 3)} ms, back in ${fmt(u.ms, 0)} ms (${u.sameLists} same)`, `raw ${fmt(base.cpuMsPerReconnect, 3)} / relay ${fmt(relay.cpuMsPerReconnect, 3)} ms`, `${fmt(u.cpuMsPerReconnect / base.cpuMsPerReconnect, 2)} / ${fmt(u.cpuMsPerReconnect / relay.cpuMsPerReconnect, 2)}`, 'lists changed while away'])
+    }
     if (bff.secondStorm && base.secondStorm && relay.secondStorm) {
       const [b2, r2, x2] = [bff.secondStorm, base.secondStorm, relay.secondStorm]
       rows.push([`storm: the same, second storm (one warm-up)`, `${fmt(b2.cpuMsPerReconnect, 3)} ms, back in ${fmt(b2.ms, 0)} ms`, `raw ${fmt(r2.cpuMsPerReconnect, 3)} / relay ${fmt(x2.cpuMsPerReconnect, 3)} ms, relay back in ${fmt(x2.ms, 0)} ms`, `${fmt(b2.cpuMsPerReconnect / r2.cpuMsPerReconnect, 2)} / ${fmt(b2.cpuMsPerReconnect / x2.cpuMsPerReconnect, 2)}`, 'the figure up to M46'])
