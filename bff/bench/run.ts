@@ -1173,6 +1173,8 @@ const STORM_CONVS = env('BENCH_STORM_CONVS', 20)
  * kept too (`secondStorm`: the figure as measured up to M46), for every server alike.
  */
 const STORM_WARMUPS = env('BENCH_STORM_WARMUPS', 3)
+/** BENCH_STORM_TAGS=0: every storm's lists asked without a tag (as a client that keeps none). */
+const STORM_TAGS = process.env.BENCH_STORM_TAGS !== '0'
 /** BENCH_STORM_REPEATS: measured storms after the first, for the median CPU per reconnect (2). */
 const STORM_REPEATS = env('BENCH_STORM_REPEATS', 2)
 /**
@@ -1239,7 +1241,7 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     // Conversation list), so that both ways are settled for the two measured storms after them.
     for (let i = 0; i < STORM_WARMUPS; i++) {
       const at = cpuSeconds(pids)
-      warm = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: i % 2 === 1 })
+      warm = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: STORM_TAGS && i % 2 === 1 })
       await sleep(2000)
       if (i === 1) second = { cpuMs: ((cpuSeconds(pids) - at) / STORM) * 1000, ms: (warm as { ms: number }).ms }
     }
@@ -1247,7 +1249,7 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const cpu0 = cpuSeconds(pids)
     const redis0 = await redisCpuSeconds()
     const r = await profiled(server, 'storm', async () => {
-      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: true })
+      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: STORM_TAGS })
       // Disconnect bookkeeping and presence can trail the last `sync.done`: counted too.
       await sleep(2000)
       return answer
@@ -1263,7 +1265,7 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const afresh: { cpuMs: number; ms: number; sameLists: number }[] = []
     const measure = async (tags: boolean) => {
       const at = cpuSeconds(pids)
-      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags })
+      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: STORM_TAGS && tags })
       await sleep(2000)
       return { cpuMs: ((cpuSeconds(pids) - at) / STORM) * 1000, ms: answer.ms, sameLists: answer.sameLists }
     }
