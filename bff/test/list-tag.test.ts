@@ -3,19 +3,21 @@
  * - `listTag` itself: the same inputs give the same tag; a change to any one thing a list shows
  *   (each field of a summary entry, of a record, of a member's profile, the file URLs' signing when a
  *   last message has a file) gives another; a summary without the user's settings gets no tag;
- * - over a Redis server, the class: after each kind of change a user's list can see (a message, a
- *   read mark either side, a setting, a hidden or recalled message, a group's members, title and
- *   admins, a new conversation), the tag the client holds is answered with the whole list, equal
- *   to the list asked without a tag; with nothing changed, it is answered `same` and no list;
- *   another user's tag is never `same`; the memory engine (settings not folded) gives no tag.
+ * - on both engines (Redis: settings folded into the summary; memory: read beside it, once), the
+ *   class: after each kind of change a user's list can see (a message, a read mark either side, a
+ *   setting, a hidden or recalled message, a group's members, title and admins, a new
+ *   conversation), the tag the client holds is answered with the whole list, equal to the list
+ *   asked without a tag; with nothing changed, it is answered `same` and no list; another user's
+ *   tag is never `same`.
  */
 import { describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
-import type { User } from '@chat/shared'
+import type { Message, User } from '@chat/shared'
 import type { TestClient } from './support/client'
 import { devLogin, newCid } from './support/client'
 import { useTestServer } from './support/server'
 import { listTag, type TagInputs } from '../src/chat/list-tag'
+import { FOLDED } from '../src/chat/settings'
 import type { ConvRecord, ConvSummary } from '../src/store/types'
 
 describe('listTag', () => {
@@ -37,7 +39,7 @@ describe('listTag', () => {
   })
   let version = 'j:100'
   const files = { urlsVersion: () => version }
-  const tagOf = (i: Omit<TagInputs, 'user' | 'files'>, user = 'ann') => listTag({ user, files, ...i })
+  const tagOf = (i: Omit<TagInputs, 'user' | 'files' | 'settingOf'>, user = 'ann') => listTag({ user, files, settingOf: FOLDED.settingOf, ...i })
 
   it('is the same for the same inputs, and a short lowercase text', () => {
     const a = tagOf(base())
@@ -45,7 +47,7 @@ describe('listTag', () => {
     expect(tagOf(base())).toBe(a)
     // A last message an engine gives parsed lists as the same JSON: the same tag.
     const parsed = base()
-    parsed.summary[0] = { ...parsed.summary[0]!, lastJson: undefined, lastMsg: JSON.parse(text) }
+    parsed.summary[0] = { ...parsed.summary[0]!, lastJson: undefined, lastMsg: JSON.parse(text) as Message }
     expect(tagOf(parsed)).toBe(a)
   })
 
@@ -59,7 +61,7 @@ describe('listTag', () => {
       ['peerRead', s(0, { peerRead: 2 })],
       ['marks', s(0, { marks: '3|' })],
       ['last message', s(0, { lastJson: text.replace('hi', 'ho') })],
-      ['last message as an object', s(0, { lastJson: undefined, lastMsg: JSON.parse(text.replace('hi', 'hey')) })],
+      ['last message as an object', s(0, { lastJson: undefined, lastMsg: JSON.parse(text.replace('hi', 'hey')) as Message })],
       ['setting', s(0, { setting: '1 0' })],
       ['hidden seq', s(0, { hiddenSeq: 3 })],
       ['conversation id', s(1, { conv: 'g:2' })],
@@ -108,19 +110,13 @@ describe('listTag', () => {
   })
 })
 
-interface Listed {
-  items: unknown[]
-  tag?: string
-  same?: boolean
-}
 
 function lists(c: TestClient) {
   let n = 0
-  return async (tag?: string): Promise<Listed> => {
+  return async (tag?: string) => {
     const rid = `l${++n}`
     c.send(tag === undefined ? { type: 'convs', rid } : { type: 'convs', rid, tag })
-    const reply = await c.nextOf('convs', (f) => f.rid === rid)
-    return reply as Listed
+    return c.nextOf('convs', (f) => f.rid === rid)
   }
 }
 
@@ -137,8 +133,9 @@ async function send(c: TestClient, conv: string, text: string): Promise<number> 
   return (await c.nextOf('ack', (f) => f.cid === cid)).seq
 }
 
-describe('conversation list tags over Redis', () => {
-  const t = useTestServer('redis', { RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' })
+describe.each(['redis', 'memory'] as const)('conversation list tags, %s engine', (engine) => {
+  // Redis: the settings folded into the summary; memory: read beside it, once, for the tag and the list.
+  const t = useTestServer(engine, { RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' })
 
   it('answers `same` while nothing changed, and the whole list after each kind of change', async () => {
     const [ann, bob, cy, dee, eve] = [t.uid('ta'), t.uid('tb'), t.uid('tc'), t.uid('td'), t.uid('te')]
@@ -210,21 +207,5 @@ describe('conversation list tags over Redis', () => {
     const tagB = (await lb()).tag!
     expect((await lb(tagA)).same).toBeUndefined()
     expect((await lb(tagB)).same).toBe(true)
-  })
-})
-
-describe('conversation list tags, memory engine', () => {
-  const t = useTestServer('memory')
-
-  it('gives no tag where settings are read beside the list, and answers any tag with the list', async () => {
-    const [ann, bob] = [t.uid('ma'), t.uid('mb')]
-    const a = (await t.connect(ann)).client
-    await t.connect(bob)
-    await send(a, directConvId(ann, bob), 'hi')
-    const list = lists(a)
-    const first = await list()
-    expect(first.tag).toBeUndefined()
-    const asked = await list('1abcdefg')
-    expect([asked.same, asked.items.length]).toEqual([undefined, 1])
   })
 })

@@ -76,11 +76,12 @@ export const handlers: HandlerMap = {
 
   async convs(ctx, frame) {
     // Last messages spliced in as stored (chat/conv-json.ts): not parsed and encoded again.
-    // Settings from the same summary when its store folds them into it: no read of their own.
-    // Tagged (chat/list-tag.ts): a client's tag that still holds is answered `same`, with no list built.
-    const listing = await ctx.chat.listing(ctx.user, { raw: true, out: ctx.conn, tagged: ctx.settings.folds, tag: frame.tag })
+    // Settings from the same summary when its store folds them into it, else read once for the
+    // list and its tag (chat/list-tag.ts): a client's tag that still holds is answered `same`,
+    // with no list built.
+    const listing = await ctx.chat.listing(ctx.user, { raw: true, out: ctx.conn, tag: frame.tag, settings: (summary) => ctx.settings.forList(ctx.user, summary) })
     if (listing.same) return ctx.conn.reply(encodeSameConvs(frame.rid, listing.tag!), 'convs')
-    const items = await ctx.settings.decorate(ctx.user, listing.items, listing.summary)
+    const items = await ctx.settings.decorate(ctx.user, listing.items, listing.summary, listing.settings?.read)
     ctx.conn.reply(encodeConvs(frame.rid, items, listing.tag), 'convs')
   },
 

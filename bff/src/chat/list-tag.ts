@@ -16,8 +16,9 @@
  * about their own list, and to make a list look unchanged a change would have to be crafted
  * against a hash of state the sender cannot see.
  *
- * Only a summary that carries the user's settings (`ConvSummary.setting`, folded by their store)
- * gets a tag: otherwise settings are read beside the list, and the tag would not cover them.
+ * The user's settings come from the summary where their store folds them into it, else they are
+ * read before the list is built (chat/settings.ts `forList`) and both the tag and the list take
+ * them from that one read.
  */
 import type { User, UserId } from '@chat/shared'
 import type { ConvRecord, ConvSummary } from '../store/types'
@@ -90,12 +91,14 @@ export interface TagInputs {
   readonly profiles: ReadonlyMap<UserId, User>
   /** Whose `urlsVersion` says how the file URLs listed are signed now (`FileResolver`). */
   readonly files: { urlsVersion?(): string }
+  /**
+   * The user's settings of an entry's conversation as the list shows them (muted, pin, a hidden
+   * last message), as text (chat/settings.ts `forList`); undefined: not known, no tag.
+   */
+  readonly settingOf: (s: ConvSummary) => string | undefined
 }
 
-/**
- * The tag of the list built from `inputs`, or undefined when the summary does not carry the
- * user's settings (some entry without `setting`): the tag would not cover them.
- */
+/** The tag of the list built from `inputs`, or undefined when some entry's settings are not known. */
 export function listTag(inputs: TagInputs): string | undefined {
   const { user, summary, records, profiles } = inputs
   const h = new TagHash()
@@ -103,14 +106,14 @@ export function listTag(inputs: TagInputs): string | undefined {
   let files = false
   for (let i = 0; i < summary.length; i++) {
     const s = summary[i]!
-    if (s.setting === undefined) return undefined
+    const setting = inputs.settingOf(s)
+    if (setting === undefined) return undefined
     h.str(s.conv)
     h.num(s.lastSeq)
     h.num(s.readSeq)
     h.num(s.peerRead)
     h.str(s.marks)
-    h.str(s.setting)
-    h.num(s.hiddenSeq)
+    h.str(setting)
     const last = s.lastJson ?? (s.lastMsg ? JSON.stringify(s.lastMsg) : undefined)
     h.str(last)
     if (!files && last !== undefined && last.includes('"/files/')) files = true

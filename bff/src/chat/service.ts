@@ -13,6 +13,7 @@ import type { AppendInput, AppendResult, Engine, ConvRecord, ConvSummary, Messag
 import { peekMessage } from '../store/message-json'
 import { isTextJson, lastPlace, rawLast, setRawLast } from './conv-json'
 import { listTag } from './list-tag'
+import type { ListSettings } from './settings'
 import { MENTION_SCAN_MAX, QUOTE_SCRUB_SCAN_MAX, checkedMentions, isRich, mentions, quoteOf, scrubbed, type TextInput } from './reply'
 import type { Delivery } from './delivery'
 import { ReceiptWindow } from './receipts'
@@ -121,11 +122,10 @@ export interface ListingOptions {
   /** The asking connection, whose summary read at `welcome` serves if it is still kept (`Outlet.listing`). */
   readonly out?: Outlet | undefined
   /**
-   * Give the list its tag (chat/list-tag.ts): only where the settings shown with it come from the
-   * same summary (chat/settings.ts `folded`), which the tag covers; the tag itself is left out
-   * when the summary does not carry them.
+   * The user's settings as the list shows them (chat/settings.ts `forList`), given the summary it
+   * is built from: with it the list gets its tag (chat/list-tag.ts), which covers them.
    */
-  readonly tagged?: boolean | undefined
+  readonly settings?: ((summary: readonly ConvSummary[]) => Promise<ListSettings>) | undefined
   /** The tag of the list the client holds: when it still holds, no list is built (`same`). */
   readonly tag?: string | undefined
 }
@@ -136,6 +136,8 @@ export interface Listing {
   readonly summary: readonly ConvSummary[]
   readonly tag?: string | undefined
   readonly same?: true | undefined
+  /** What `options.settings` gave, for `decorate`. */
+  readonly settings?: ListSettings | undefined
 }
 
 export interface Ack {
@@ -331,8 +333,9 @@ export class ChatService {
     const memberIds = [...new Set(records.flatMap((r) => r?.members ?? []))]
     const profiles = new Map((await this.profiles(memberIds)).map((p) => [p.id, p]))
     // The list's tag (chat/list-tag.ts) from what is in hand; a client's tag that still holds is answered `same`.
-    const tag = options?.tagged ? listTag({ user, summary, records, profiles, files: this.files }) : undefined
-    if (tag !== undefined && tag === options?.tag) return { items: [], summary, tag, same: true }
+    const settings = options?.settings ? await options.settings(summary) : undefined
+    const tag = settings ? listTag({ user, summary, records, profiles, files: this.files, settingOf: settings.settingOf }) : undefined
+    if (tag !== undefined && tag === options?.tag) return { items: [], summary, tag, same: true, settings }
     const convs: Conversation[] = []
     const marks: Array<string | undefined> = []
     records.forEach((r, i) => {
@@ -357,7 +360,7 @@ export class ChatService {
     // Each conversation's activity read once, not per comparison (an index sort: no pair per conversation).
     const at = convs.map(activity)
     const order = convs.map((_, i) => i).sort((a, b) => at[b]! - at[a]!)
-    return { items: order.map((i) => convs[i]!), summary, tag }
+    return { items: order.map((i) => convs[i]!), summary, tag, settings }
   }
 
   /**

@@ -16,7 +16,7 @@ import type { ConvSetting, ConvSettingsStore } from '../store/conv-settings'
 import type { ConvSummary } from '../store/types'
 import type { Outlet } from './outlet'
 import { encode } from './frames'
-import { lastMessage, lastPlace, replaceLast } from './conv-json'
+import { lastMessage, lastPlace, peekPlace, replaceLast } from './conv-json'
 
 export interface ConvSettingsDeps {
   readonly store: ConvSettingsStore
@@ -99,12 +99,27 @@ export class ConvSettings {
   }
 
   /**
-   * Whether the store folds the settings into the user's summary: then `decorate` takes a list's
-   * settings from the summary it was built from when it holds them, and the list's tag covers them
-   * (chat/list-tag.ts, which gives no tag to a summary without them).
+   * The user's settings as a list built from `summary` shows them, for its tag (chat/list-tag.ts)
+   * and for `decorate`: from the summary where the store folds them into it and it holds them
+   * (nothing read), else read now, once: the settings, and which listed last messages the user hid.
    */
-  get folds(): boolean {
-    return this.deps.store.fold !== undefined
+  async forList(user: UserId, summary: readonly ConvSummary[]): Promise<ListSettings> {
+    const store = this.deps.store
+    if (store.fold && summary.every((s) => s.setting !== undefined)) return FOLDED
+    const places: { conv: ConvId; seq: number }[] = []
+    for (const s of summary) {
+      const seq = lastSeqOf(s)
+      if (seq !== undefined) places.push({ conv: s.conv, seq })
+    }
+    const [all, hidden] = await Promise.all([store.all(user), places.length > 0 ? store.hiddenAmong(user, places) : Promise.resolve(new Set<string>())])
+    return {
+      read: { all, hidden },
+      settingOf: (s) => {
+        const v = all.get(s.conv)
+        const seq = lastSeqOf(s)
+        return `${v?.muted ? 1 : 0} ${v?.pinned ?? 0}${seq !== undefined && hidden.has(`${s.conv} ${seq}`) ? ' h' : ''}`
+      },
+    }
   }
 
   /**
@@ -113,17 +128,17 @@ export class ConvSettings {
    * (`ConvSettingsStore.fold`) and it holds them, nothing is read; when it does not hold them yet,
    * they are read as before and folded for the next time.
    */
-  async decorate(user: UserId, convs: Conversation[], summary?: readonly ConvSummary[]): Promise<Conversation[]> {
+  async decorate(user: UserId, convs: Conversation[], summary?: readonly ConvSummary[], read?: ReadSettings): Promise<Conversation[]> {
     if (convs.length === 0) return convs
     const store = this.deps.store
     if (store.fold && summary) {
-      if (summary.every((s) => s.setting !== undefined)) return this.fromSummary(user, convs, summary)
-      await this.read(user, convs)
+      if (!read && summary.every((s) => s.setting !== undefined)) return this.fromSummary(user, convs, summary)
+      await this.read(user, convs, read)
       // Best effort: unfolded, the next list reads as this one did.
       await store.fold(user).catch(() => {})
       return convs
     }
-    return this.read(user, convs)
+    return this.read(user, convs, read)
   }
 
   /** `decorate` from the settings and newest hidden seqs folded into the summary. */
@@ -155,8 +170,8 @@ export class ConvSettings {
     return convs
   }
 
-  /** `decorate` from the settings store. */
-  private async read(user: UserId, convs: Conversation[]): Promise<Conversation[]> {
+  /** `decorate` from the settings store, or from what `forList` read of it (`given`). */
+  private async read(user: UserId, convs: Conversation[], given?: ReadSettings): Promise<Conversation[]> {
     // A hidden last message is shown as its tombstone: one lookup for the whole list, asked in the
     // same round trip as the settings. The last message may still be stored JSON
     // (chat/conv-json.ts): its seq is read without parsing it.
@@ -164,10 +179,9 @@ export class ConvSettings {
       const place = lastPlace(c)
       return place ? [{ c, seq: place.seq }] : []
     })
-    const [all, hidden] = await Promise.all([
-      this.deps.store.all(user),
-      this.deps.store.hiddenAmong(user, withLast.map(({ c, seq }) => ({ conv: c.id, seq }))),
-    ])
+    const [all, hidden] = given
+      ? [given.all, given.hidden]
+      : await Promise.all([this.deps.store.all(user), this.deps.store.hiddenAmong(user, withLast.map(({ c, seq }) => ({ conv: c.id, seq })))])
     for (const c of convs) {
       const s = all.get(c.id)
       if (s?.muted) c.muted = true
@@ -176,6 +190,27 @@ export class ConvSettings {
     for (const { c, seq } of withLast) if (hidden.has(`${c.id} ${seq}`)) replaceLast(c, hiddenMessage(lastMessage(c)!))
     return convs
   }
+}
+
+/** The user's settings read for a list (`forList`), for `decorate`: the settings, and "<conv> <seq>" of each hidden last message. */
+export interface ReadSettings {
+  readonly all: ReadonlyMap<ConvId, ConvSetting>
+  readonly hidden: ReadonlySet<string>
+}
+
+/** What a list shows of the user's settings: `settingOf` for its tag, `read` for `decorate` (absent: in the summary). */
+export interface ListSettings {
+  readonly settingOf: (s: ConvSummary) => string | undefined
+  readonly read?: ReadSettings | undefined
+}
+
+/** Settings folded into the summary: each entry's `setting` and newest hidden seq. */
+export const FOLDED: ListSettings = { settingOf: (s) => (s.setting === undefined ? undefined : `${s.setting}|${s.hiddenSeq ?? 0}`) }
+
+/** The seq of a summary entry's last message (the one a list shows), without parsing it. */
+function lastSeqOf(s: ConvSummary): number | undefined {
+  if (s.lastJson !== undefined) return peekPlace(s.lastJson)?.seq
+  return s.lastMsg?.seq
 }
 
 function settingsFrame(conv: ConvId, s: ConvSetting): ServerSettings {
