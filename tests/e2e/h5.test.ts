@@ -1,7 +1,8 @@
 /**
  * The h5 build in Chromium, served by the built BFF (`node bff/dist/main.js`): two users log in
  * with the dev login, chat both ways; one goes offline, the other writes, the first comes back and
- * sees every message once and in order. Screenshots of the conversation list and a chat page go to
+ * sees every message once and in order; a user back with nothing changed keeps the list as it was
+ * (the server answers its tag `same`). Screenshots of the conversation list and a chat page go to
  * test-results/h5/.
  */
 import { mkdirSync } from 'node:fs'
@@ -120,5 +121,68 @@ describe('h5 build in Chromium against the built BFF', () => {
     expect(bob.errors).toEqual([])
     expect(alice.csp).toEqual([])
     expect(bob.csp).toEqual([])
+  })
+
+  it('back with nothing changed, the list stays exactly where it was; back after a message, the list shows it first', async () => {
+    const carol = await login('h5carol', 'Carol')
+    const dave = await login('h5dave', 'Dave')
+    const erin = await login('h5erin', 'Erin')
+    for (const [peer, text] of [['h5dave', 'hello Dave'], ['h5erin', 'hello Erin']] as const) {
+      await carol.page.locator('#new-chat').click()
+      await carol.page.locator('#search input').fill(peer)
+      await carol.page.locator(`[id="user-${peer}"]`).click()
+      await carol.page.locator('#start-chat').click()
+      await send(carol, text)
+      await carol.page.locator('.bt', { hasText: text }).waitFor()
+      await carol.page.locator('.ch-back').click()
+    }
+    await erin.page.locator('.cr', { hasText: 'Carol' }).waitFor()
+    // Dave opens the chat and reads her message.
+    await dave.page.locator('.cr', { hasText: 'Carol' }).click()
+    await dave.page.locator('.bt', { hasText: 'hello Dave' }).waitFor()
+    const rows = () =>
+      carol.page.locator('.cr').evaluateAll((els) =>
+        els.map((el) => {
+          const r = el.getBoundingClientRect()
+          return { text: (el.textContent ?? '').trim(), top: Math.round(r.top), height: Math.round(r.height) }
+        }),
+      )
+    // The conversation lists the page's next sockets receive.
+    const lists: string[] = []
+    carol.page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      const text = String(f.payload)
+      if (text.startsWith('{"type":"convs"')) lists.push(text)
+    }))
+    /** Carol's network goes away (her page says so), `meanwhile` happens, it is back: the list her new socket got. */
+    const awayAndBack = async (meanwhile?: () => Promise<void>) => {
+      const seen = lists.length
+      await carol.ctx.setOffline(true)
+      await carol.page.getByText('No network connection').waitFor({ timeout: 15_000 })
+      await meanwhile?.()
+      await carol.ctx.setOffline(false)
+      await expect.poll(() => lists.length, { timeout: 20_000 }).toBeGreaterThan(seen)
+      return JSON.parse(lists[seen]!) as { items: unknown[]; same?: boolean }
+    }
+    // Dave's read reached Carol's page live, after her list: her first return gets a new list.
+    await awayAndBack()
+    await expect.poll(async () => (await rows()).map((r) => r.text.includes('hello Erin'))).toEqual([true, false])
+    const before = await rows()
+
+    // Away and back with nothing changed since: the server answers the list's tag with `same`,
+    // and the rows stay as they were, in place (the offline banner above them goes once back).
+    expect(await awayAndBack()).toMatchObject({ items: [], same: true })
+    await expect.poll(rows).toEqual(before)
+
+    // Away while Dave writes: the whole list comes back and shows his message first.
+    const full = await awayAndBack(async () => {
+      await send(dave, 'written while you were away')
+      await dave.page.locator('.bt', { hasText: 'written while you were away' }).waitFor()
+      await expect.poll(() => dave.page.locator('.st-sending').count()).toBe(0)
+    })
+    expect([full.items.length, full.same]).toEqual([2, undefined])
+    await expect.poll(async () => (await rows()).map((r) => r.text.includes('written while you were away'))).toEqual([true, false])
+    await carol.page.screenshot({ path: path.join(SHOTS, 'conversation-list-after-return.png') })
+    expect(carol.errors).toEqual([])
+    expect(dave.errors).toEqual([])
   })
 })
