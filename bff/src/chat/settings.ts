@@ -126,7 +126,8 @@ export class ConvSettings {
    * `user`'s list with their settings (`muted`, `pinned`), and a hidden last message as its
    * tombstone. `summary`: what the list was built from; when the store folds the settings into it
    * (`ConvSettingsStore.fold`) and it holds them, nothing is read; when it does not hold them yet,
-   * they are read as before and folded for the next time.
+   * they are read as before and folded for the next time. `read`: what `forList` read for the same
+   * list, used instead of reading again.
    */
   async decorate(user: UserId, convs: Conversation[], summary?: readonly ConvSummary[], read?: ReadSettings): Promise<Conversation[]> {
     if (convs.length === 0) return convs
