@@ -303,7 +303,8 @@ export const HistoryFrame = v.object({
  * text. A client that holds a list and its tag sends the tag; the answer is `same` while nothing the
  * list shows changed since.
  */
-export const ListTag = v.pipe(v.string(), v.regex(/^[0-9a-z]{1,32}$/))
+export const LIST_TAG_RE = /^[0-9a-z]{1,32}$/
+export const ListTag = v.pipe(v.string(), v.regex(LIST_TAG_RE))
 
 export const ConvsFrame = v.object({ type: v.literal('convs'), rid: RequestId, tag: v.optional(ListTag) })
 

@@ -7,7 +7,7 @@
  * not accept, goes through `decodeClientFrame`, so every error is the shared codec's own
  * (test/decode.test.ts compares both on valid and broken frames).
  */
-import { LIMITS, decodeClientFrame } from '@chat/shared'
+import { LIMITS, decodeClientFrame, schemas } from '@chat/shared'
 import type { ClientFrame, ClientFrameOf } from '@chat/shared'
 
 const ID_RE = /^[A-Za-z0-9_-]+$/
@@ -73,11 +73,8 @@ function convs(text: string): ClientFrameOf<'convs'> | undefined {
   }
   if (raw.type !== 'convs' || !validRid(raw.rid)) return undefined
   if (raw.tag === undefined) return { type: 'convs', rid: raw.rid }
-  return typeof raw.tag === 'string' && TAG_RE.test(raw.tag) ? { type: 'convs', rid: raw.rid, tag: raw.tag } : undefined
+  return typeof raw.tag === 'string' && schemas.LIST_TAG_RE.test(raw.tag) ? { type: 'convs', rid: raw.rid, tag: raw.tag } : undefined
 }
-
-/** A list tag, as schemas.ListTag. */
-const TAG_RE = /^[0-9a-z]{1,32}$/
 
 /** The frame if `text` is a valid `recv`, otherwise undefined (the full decoder says why). */
 function recv(text: string): ClientFrameOf<'recv'> | undefined {
