@@ -190,6 +190,37 @@ for (const [name, make] of Object.entries(ENGINES)) {
       expect((await fetchFile('dan', (doc.msg.body as { fileId: string }).fileId)).status).toBe(200)
     })
 
+    it('opens a forwarded file to the target only once the send passed its checks: a name refused there grants nothing', async () => {
+      // Content security refuses the file name "secret-plan.pdf" in the target conversation only
+      // (the source let it through): the forward is refused after its file was resolved.
+      let target = ''
+      const checks: SendChecks = {
+        text: async (_user, conv, _cid, body) => {
+          if (conv === target && body.includes('secret')) throw new AppError('CONTENT_RISKY')
+        },
+      }
+      const fx = await setup(make, checks)
+      const { chat, group, direct, sendFile, fetchFile } = fx
+      target = direct
+      const pdf = Buffer.from('%PDF-1.7\n' + 'x'.repeat(500))
+      const risky = await sendFile('bob', group, pdf, 'secret-plan.pdf', 'file')
+      const riskyId = (risky.msg.body as { fileId: string }).fileId
+      const cid = 'fwd-refused-cid-0001'
+      expect(await code(forward(chat, 'ann', direct, { conv: group, seq: risky.msg.seq }, cid))).toBe('CONTENT_RISKY')
+      // Retried with the same cid: refused again.
+      expect(await code(forward(chat, 'ann', direct, { conv: group, seq: risky.msg.seq }, cid))).toBe('CONTENT_RISKY')
+      expect(await stored(fx, direct)).toEqual([])
+      expect(await fetchFile('dan', riskyId)).toMatchObject({ status: 403, code: 'NOT_MEMBER' })
+      expect(await fetchFile('dan', riskyId, '/info')).toMatchObject({ status: 403, code: 'NOT_MEMBER' })
+      // The same path with a name the target accepts: stored, and dan reads the file.
+      const plain = await sendFile('bob', group, pdf, 'plan.pdf', 'file')
+      const plainId = (plain.msg.body as { fileId: string }).fileId
+      const fwd = await forward(chat, 'ann', direct, { conv: group, seq: plain.msg.seq })
+      expect(fwd.msg).toMatchObject({ conv: direct, kind: 'file', body: { fileId: plainId, name: 'plan.pdf' } })
+      expect((await fetchFile('dan', plainId)).status).toBe(200)
+      expect(await fetchFile('dan', riskyId)).toMatchObject({ status: 403, code: 'NOT_MEMBER' })
+    })
+
     it('refuses what the sender may not read or send, with stable codes, storing nothing and granting no file', async () => {
       const checks: SendChecks = {
         text: async (_user, _conv, _cid, body) => {

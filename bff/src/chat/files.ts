@@ -20,11 +20,12 @@ export interface FileResolver {
   voice(fileId: string, user: UserId, conv: ConvId, claimedMs: number): Promise<VoiceBody>
   /**
    * The body of a forward, into `to`, of an image or file message of `from` (the chat checked that
-   * its sender may read that message): the file as stored, as `kind`, with fresh URLs; from then on
-   * the file is granted to `to` (its members read it), to nobody else. Throws FILE_NOT_FOUND
-   * (withdrawn, or not a file of `from`).
+   * its sender may read that message): the file as stored, as `kind`, with fresh URLs, and the grant
+   * that opens it to `to`'s members (nobody else). The chat calls `grant` once the send passed all
+   * its checks, just before the message is stored: a refused forward opens the file to nobody.
+   * Throws FILE_NOT_FOUND (withdrawn, or not a file of `from`).
    */
-  share(fileId: string, from: ConvId, to: ConvId, kind: 'image' | 'file'): Promise<ImageBody | FileBody>
+  share(fileId: string, from: ConvId, to: ConvId, kind: 'image' | 'file'): Promise<SharedFile>
   /**
    * Stored message JSON with its file URLs made current: they are short-lived signed URLs, and a
    * stored message keeps the ones of its send. History pages, syncs and conversation lists go out
@@ -36,6 +37,13 @@ export interface FileResolver {
    * conversation list's tag covers it (chat/list-tag.ts). Absent with `refreshUrls`: nothing.
    */
   urlsVersion?(): string
+}
+
+/** A forward's file (`FileResolver.share`): its body, and the grant to the target, not yet made. */
+export interface SharedFile {
+  readonly body: ImageBody | FileBody
+  /** Lets the target's members read the file; idempotent (a retried send grants again). */
+  grant(): Promise<void>
 }
 
 /**

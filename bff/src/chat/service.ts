@@ -517,20 +517,15 @@ export class ChatService {
     // Mostly decided from the relations' kept pair, with no promise to wait for.
     const relation = record.kind === 'direct' ? this.checks.direct?.(user, input.conv) : undefined
     if (relation) await relation
-    const content: Content =
-      input.kind === 'text'
-        ? { kind: 'text', body: isRich(input.body) ? await this.richText(user, record, input.body) : { text: input.body.text } }
-        : input.kind === 'voice'
-          ? { kind: 'voice', body: await this.voiceBody(input.body, user, input.conv) }
-          : input.kind === 'forward'
-            ? await this.forwarded(user, input.body.from, record.id)
-            : { kind: input.kind, body: await this.fileBody(input.body.fileId, user, input.conv, input.kind) }
+    const { content, grant } = await this.contentOf(user, record, input)
     // What the other members read of it: a text's text, a file's name (the file card, the list's
     // preview). A text let through unchecked is queued for its re-check before it is stored, and
     // told where it was stored (wechat/recheck.ts). Forwarded content is checked as new: it is new
     // in this conversation.
     const text = shownText(content)
     const unchecked = text !== undefined && this.checks.text !== NO_TEXT_CHECK ? await this.checks.text(user, input.conv, input.cid, text, AS_MESSAGE) : undefined
+    // A forwarded file opens to the target's members only now that the send passed every check.
+    if (grant) await grant()
     // The fan-out starts in the turn the store's reply arrives (`onStored`), before the rest of the
     // append (a large group's references in its members' summaries) is done; a reply waits for its
     // quote's recheck.
@@ -552,6 +547,20 @@ export class ChatService {
     // a send whose mark write failed is retried by its client with the same cid and repairs them.
     if (record.kind === 'group') await this.noteMentions(record, result.msg, 'add')
     return { msg: result.msg, dup: result.dup }
+  }
+
+  /** What `input` stores, checked; a forwarded file's grant to the target, for after the send's checks. */
+  private async contentOf(user: UserId, record: ConvRecord, input: NewMessage): Promise<{ content: Content; grant?: () => Promise<void> }> {
+    switch (input.kind) {
+      case 'text':
+        return { content: { kind: 'text', body: isRich(input.body) ? await this.richText(user, record, input.body) : { text: input.body.text } } }
+      case 'voice':
+        return { content: { kind: 'voice', body: await this.voiceBody(input.body, user, input.conv) } }
+      case 'forward':
+        return this.forwarded(user, input.body.from, record.id)
+      default:
+        return { content: { kind: input.kind, body: await this.fileBody(input.body.fileId, user, input.conv, input.kind) } }
+    }
   }
 
   /**
@@ -632,16 +641,18 @@ export class ChatService {
    * able to read: a member of its conversation (NOT_MEMBER), after their joining seq
    * (SEQ_RANGE_INVALID, as a seq that does not exist), not deleted for them, and with content to copy:
    * a text, an image or a file (FORWARD_NOT_ALLOWED: a tombstone, a voice, an event). A text copies
-   * its text only (its quote and mentions belong to its conversation); a file is granted to `to`.
+   * its text only (its quote and mentions belong to its conversation); a file comes with the grant
+   * that opens it to `to`, for the send to make once its checks passed.
    */
-  private async forwarded(user: UserId, from: ConvSeq, to: ConvId): Promise<Content> {
+  private async forwarded(user: UserId, from: ConvSeq, to: ConvId): Promise<{ content: Content; grant?: () => Promise<void> }> {
     await this.memberOf(user, from.conv)
     if (from.seq <= (await this.floor(from.conv, user))) throw new AppError('SEQ_RANGE_INVALID', `message ${from.seq} of ${from.conv} is before ${user} joined`)
     const m = await this.stored(from)
     if (m.kind !== 'text' && m.kind !== 'image' && m.kind !== 'file') throw new AppError('FORWARD_NOT_ALLOWED', `a ${m.kind} message is not forwarded`)
     if (this.hiddenSeqs && (await this.hiddenSeqs(user, from.conv)).has(from.seq)) throw new AppError('FORWARD_NOT_ALLOWED', 'the message was deleted for this user')
-    if (m.kind === 'text') return { kind: 'text', body: { text: m.body.text } }
-    return { kind: m.kind, body: checkedFile(await this.files.share(m.body.fileId, from.conv, to, m.kind), m.body.fileId, m.kind) }
+    if (m.kind === 'text') return { content: { kind: 'text', body: { text: m.body.text } } }
+    const shared = await this.files.share(m.body.fileId, from.conv, to, m.kind)
+    return { content: { kind: m.kind, body: checkedFile(shared.body, m.body.fileId, m.kind) }, grant: () => shared.grant() }
   }
 
   /**

@@ -20,6 +20,7 @@ import * as v from 'valibot'
 import { AppError, LIMITS, VOICE_MIMES, schemas } from '@chat/shared'
 import type { FileBody, ImageBody, VoiceBody } from '@chat/shared'
 import { boundedCache } from '../bounded-cache'
+import type { SharedFile } from '../chat/files'
 import type { UploadSlotStore } from '../store/types'
 import type { UploadConfig } from './config'
 import { VOICE_DURATION_TOLERANCE_MS, measureAudioMs } from './audio'
@@ -332,18 +333,19 @@ export class Uploads {
    * The body of a forward of file `input.fileId` from a message of `input.from` into `input.to` (the
    * chat checked that the forwarding user may read that message and send into `input.to`). The file
    * must be one of `input.from`'s (uploaded for it, or forwarded to it) and not withdrawn
-   * (FILE_NOT_FOUND); it is granted to `input.to` before the message exists, so its members can read
-   * it as soon as they get it.
+   * (FILE_NOT_FOUND). `grant` opens it to `input.to`: the chat calls it once the send passed its
+   * checks, before the message exists, so that the target's members can read it as soon as they
+   * get it, and a refused forward opens it to nobody.
    */
-  async shareFile(input: ShareFileInput): Promise<ImageBody | FileBody> {
+  async shareFile(input: ShareFileInput): Promise<SharedFile> {
     const record = await this.files.get(input.fileId)
     if (!record) throw new AppError('FILE_NOT_FOUND', (await this.files.withdrawn(input.fileId)) ? 'the file was withdrawn' : undefined)
     const grants = record.conv === input.from && record.conv === input.to ? [] : await this.files.grants(record.id)
     if (record.conv !== input.from && !grants.includes(input.from)) throw new AppError('FILE_NOT_FOUND')
     const body = bodyOf(record, input.kind, this.urlOf)
     if (!body) throw new AppError('UPLOAD_TYPE_REJECTED', 'an image message needs an image file')
-    if (record.conv !== input.to && !grants.includes(input.to)) await this.files.grant(record.id, input.to)
-    return body
+    const granted = record.conv === input.to || grants.includes(input.to)
+    return { body, grant: async () => (granted ? undefined : this.files.grant(record.id, input.to)) }
   }
 
   /** The record of a finished file `input.user` may send in `input.conv` as `input.kind` (resolveFile's checks). */
