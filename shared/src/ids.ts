@@ -17,6 +17,17 @@ export function directMembers(conv: string): [UserId, UserId] | undefined {
   return [parts[1], parts[2]]
 }
 
+/**
+ * The other member of 1:1 `conv` for `user`, one of its two: in a 1:1 with oneself (a note to
+ * self, `d:a:a`), `user`. Undefined when `conv` is not a 1:1 id or does not name `user`.
+ */
+export function directPeer(conv: string, user: UserId): UserId | undefined {
+  const members = directMembers(conv)
+  if (!members) return undefined
+  if (members[0] === user) return members[1]
+  return members[1] === user ? members[0] : undefined
+}
+
 const ALPHABET = 'ModuleSymbhasOwnPr-0123456789ABCDEFGHNRVfgctiUvz_KqYTJkLxpZXIjQW'
 
 /**

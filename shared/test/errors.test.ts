@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AppError, CloseCode, ERRORS, ERROR_CODES, directConvId, directMembers, isAppError, isErrorCode, randomId } from '../src'
+import { AppError, CloseCode, ERRORS, ERROR_CODES, directConvId, directMembers, directPeer, isAppError, isErrorCode, randomId } from '../src'
 
 describe('error table', () => {
   it('gives every code a status, a message and a temporary flag', () => {
@@ -44,6 +44,16 @@ describe('ids', () => {
     expect(directConvId('alice', 'bob')).toBe('d:alice:bob')
     expect(directMembers('d:alice:bob')).toEqual(['alice', 'bob'])
     expect(directMembers('g:x')).toBeUndefined()
+  })
+
+  it('names the other member of a 1:1 for either of its two, oneself in a note to self, and nobody else', () => {
+    expect(directPeer('d:alice:bob', 'alice')).toBe('bob')
+    expect(directPeer('d:alice:bob', 'bob')).toBe('alice')
+    expect(directPeer('d:alice:alice', 'alice')).toBe('alice')
+    expect(directPeer('d:alice:bob', 'carol')).toBeUndefined()
+    expect(directPeer('d:alice:alice', 'bob')).toBeUndefined()
+    expect(directPeer('g:alice', 'alice')).toBeUndefined()
+    expect(directPeer('d:alice', 'alice')).toBeUndefined()
   })
 
   it('makes random ids of the asked length from a safe alphabet', () => {

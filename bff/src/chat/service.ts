@@ -7,7 +7,7 @@
  * (NOT_MEMBER); seqs named by a client are checked against the conversation's last seq.
  */
 import * as v from 'valibot'
-import { AppError, LIMITS, directConvId, directMembers, mentionsUser, randomId, schemas } from '@chat/shared'
+import { AppError, LIMITS, directConvId, directMembers, directPeer, mentionsUser, randomId, schemas } from '@chat/shared'
 import type { ConvId, ConvKind, Conversation, GroupOp, Message, Presence, RetractedBy, StoredTextBody, SystemBody, User, UserId } from '@chat/shared'
 import type { AppendInput, AppendResult, Engine, ConvRecord, ConvSummary, MessageBody, Overview, QueueEntry } from '../store/types'
 import { peekMessage } from '../store/message-json'
@@ -450,7 +450,8 @@ export class ChatService {
     return Promise.all(
       records.map(async (r) => {
         if (r.kind !== 'direct') return undefined
-        const peer = r.members.find((m) => m !== user) ?? user
+        const peer = directPeer(r.id, user)
+        if (peer === undefined) return undefined
         const [state] = await this.engine.convs.states([r.id], peer)
         return state ? Math.min(state.readSeq, state.lastSeq) : 0
       }),
@@ -621,7 +622,8 @@ export class ChatService {
       if (!(err instanceof AppError && err.code === 'CONV_NOT_FOUND')) throw err
       let creating = this.implicit.get(conv)
       if (!creating) {
-        const other = directMembers(conv)!.find((m) => m !== user) ?? user
+        const other = directPeer(conv, user)
+        if (other === undefined) throw err
         creating = this.profile(user)
           .then((me) => this.createDirect(me, other))
           .finally(() => this.implicit.delete(conv))
@@ -1096,9 +1098,8 @@ export class ChatService {
     const ids = read ? read.map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (announce) await this.announcePresence({ user, online: true }, ids)
     let peers = ids
-      .map((id) => directMembers(id))
-      .filter((m): m is [UserId, UserId] => m !== undefined)
-      .map(([a, b]) => (a === user ? b : a))
+      .map((id) => directPeer(id, user))
+      .filter((p): p is UserId => p !== undefined)
       .slice(0, this.options.presenceFanoutMax)
     // With relations: contacts too, and never the presence of someone who blocked the user.
     // The relations come from the summary when their store folds them into it (`Overview.relations`).

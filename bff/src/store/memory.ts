@@ -5,7 +5,7 @@
  * nothing is shared with another process. It follows the same contract as the Redis engine,
  * including dedup expiry and queue bounds.
  */
-import { AppError } from '@chat/shared'
+import { AppError, directPeer } from '@chat/shared'
 import type { ConvId, Message, Presence, User, UserId } from '@chat/shared'
 import type { Archive, ArchivedConvState } from '../archive/archive'
 import { ArchiveUsers } from '../archive/users'
@@ -272,7 +272,7 @@ class MemoryConvs implements ConvStore {
     const states = await this.states(ids, user)
     return ids.map((conv, i) => {
       const data = this.convs.get(conv)
-      const peer = data?.record.kind === 'direct' ? data.record.members.find((m) => m !== user) ?? user : undefined
+      const peer = data?.record.kind === 'direct' ? directPeer(conv, user) : undefined
       const peerRead = peer === undefined ? undefined : Math.min(data!.reads.get(peer) ?? 0, data!.lastSeq)
       return { conv, ...states[i]!, ...(peerRead !== undefined ? { peerRead } : {}) }
     })

@@ -46,7 +46,7 @@
 import { createHash } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
-import { AppError, directMembers } from '@chat/shared'
+import { AppError, directConvId, directMembers, directPeer } from '@chat/shared'
 import type { ConvId, Message, User, UserId } from '@chat/shared'
 import type { Archive } from '../archive/archive'
 import type { Logger } from '../log'
@@ -993,6 +993,7 @@ class RedisConvs implements ConvStore {
     const out: Overview = new Array<ConvSummary>(ids.length)
     if (fields.relations) out.relations = fields.relations
     const missing: number[] = []
+    const selfChat = directConvId(user, user)
     /** Large groups: read from the conversation (SUMMARIES_IN_SCRIPT_MAX). */
     const byReference: number[] = []
     // A plain loop, the peer's mark assigned rather than spread in: this runs for every
@@ -1018,8 +1019,9 @@ class RedisConvs implements ConvStore {
         readSeq: Number(fields.r[i] ?? 0),
       }
       if (messages === 'raw' && last) summary.lastJson = last
-      // A listed id is a valid one: its prefix tells a 1:1 (no split per conversation).
-      if (conv.startsWith('d:')) summary.peerRead = Math.min(Number(fields.p[i] ?? 0), lastSeq)
+      // A listed id is a valid one: its prefix tells a 1:1 (no split per conversation). In a note
+      // to self the peer is the user: its own mark (the script writes no peer's view of it).
+      if (conv.startsWith('d:')) summary.peerRead = Math.min(Number((conv === selfChat ? fields.r[i] : fields.p[i]) ?? 0), lastSeq)
       const marks = fields.k[i]
       if (marks !== undefined) summary.marks = marks
       if (fields.folded) {
@@ -1046,7 +1048,7 @@ class RedisConvs implements ConvStore {
       // A large group's is filled with its reference, not a seq no message would move again (on
       // Cluster every summary is written per message: no references).
       const large = await Promise.all(convs.map(async (c) => !this.cluster && c.startsWith('g:') && ((await this.get(c))?.members.length ?? 0) > SUMMARIES_IN_SCRIPT_MAX))
-      const peers = convs.map((c) => directMembers(c)?.find((m) => m !== user))
+      const peers = convs.map((c) => directPeer(c, user))
       const peerStates = await Promise.all(peers.map((p, j) => (p === undefined ? Promise.resolve(undefined) : this.states([convs[j]!], p).then((s) => s[0]))))
       const repairs: Promise<number>[] = []
       missing.forEach((i, j) => {
@@ -1101,7 +1103,7 @@ class RedisConvs implements ConvStore {
       throw new AppError('CONV_NOT_FOUND')
     }
     // The user's summary and, in a 1:1, the peer's (its `peerRead`), before the reply.
-    const peer = directMembers(conv)?.find((m) => m !== user)
+    const peer = directPeer(conv, user)
     await this.guard(() =>
       Promise.all([
         this.r.chatSummary(this.k.summary(user), `r:${conv}`, res, res),

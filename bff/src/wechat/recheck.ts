@@ -55,7 +55,7 @@
 import { randomUUID } from 'node:crypto'
 import { Counter } from 'prom-client'
 import type { Registry } from 'prom-client'
-import { AppError, directMembers } from '@chat/shared'
+import { AppError, directPeer } from '@chat/shared'
 import type { ConvId, Message, UserId } from '@chat/shared'
 import type { Logger } from '../log'
 import type { ConvStore, MessageStore } from '../store/types'
@@ -394,7 +394,7 @@ export class Rechecks implements UncheckedTexts {
    */
   private async placeNote(json: string, item: NoteItem, flag: ListedText, now: number): Promise<Placed | RecheckOutcome> {
     const retract = this.deps.retract()
-    const to = peerOf(flag)
+    const to = directPeer(flag.conv, flag.from)
     if (!retract) return 'waiting'
     if (to !== undefined && (await retract.noteShown(flag.from, to, flag.text))) return { json, item, flag }
     if (to !== undefined && now - flag.at < RECHECK_SEND_GRACE_MS) return 'waiting'
@@ -455,7 +455,7 @@ export class Rechecks implements UncheckedTexts {
     if (verdict.suggest === 'unavailable') return 'unavailable'
     if (verdict.suggest === 'risky') {
       const retract = this.deps.retract()
-      const to = peerOf(flag)
+      const to = directPeer(flag.conv, flag.from)
       if (!retract || to === undefined) return 'unavailable'
       // Answered or withdrawn meanwhile: the note is shown no more, nothing to take back or list.
       if (!(await retract.note(flag.from, to, flag.text))) {
@@ -495,13 +495,6 @@ export class Rechecks implements UncheckedTexts {
 /** The queue item of the text listed as `flag`, stored as `seq` (the same JSON whoever writes it: the send or a sweep). */
 function resolved(flag: string, seq: number): string {
   return JSON.stringify({ t: 'text', flag, seq } satisfies TextItem)
-}
-
-/** The other member of the 1:1 a note was listed under (`conv`), the request's receiver; undefined for any other id. */
-function peerOf(flag: ListedText): UserId | undefined {
-  const members = directMembers(flag.conv)
-  if (!members || !members.includes(flag.from)) return undefined
-  return members[0] === flag.from ? members[1] : members[0]
 }
 
 /** Checks a budget of `perMin` with `used` of this minute spent may still give re-checks (none when `used` is not known). */

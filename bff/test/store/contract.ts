@@ -203,6 +203,20 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(seqs(await e.convs.overview('ann', { messages: false }))).toEqual(seqs(await e.convs.overview('ann')))
       })
 
+      it('a 1:1 with oneself (a note to self): its peer is its one member, whose read mark is the peer\'s, in the summary as in the states', async () => {
+        const self = 'd:ann:ann'
+        await e.convs.create({ id: self, kind: 'direct', members: ['ann', 'ann'], createdAt: 5 })
+        await e.messages.append(input(self, 'ann', 'note one'))
+        const two = await e.messages.append(input(self, 'ann', 'note two'))
+        const strip = ({ marks: _marks, ...s }: ConvSummary) => s
+        const mine = async () => strip((await e.convs.overview('ann')).find((s) => s.conv === self)!)
+        expect(await mine()).toEqual({ conv: self, lastSeq: 2, lastMsg: two.msg, readSeq: 2, peerRead: 2 })
+        expect(await e.convs.markRead(self, 'ann', 2)).toBe(2)
+        expect(await mine()).toEqual({ conv: self, lastSeq: 2, lastMsg: two.msg, readSeq: 2, peerRead: 2 })
+        const [state] = await e.convs.states([self], 'ann')
+        expect(await mine()).toMatchObject(state!)
+      })
+
       it('keeps each member\'s recall events and mentions in its summary from the conversation\'s creation on (engines that keep marks)', async () => {
         if (!e.convs.noteMarks) return
         await e.convs.create({ id: 'g:mk', kind: 'group', members: ['ann', 'bob'], createdAt: 1 })
