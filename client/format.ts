@@ -102,17 +102,29 @@ const NARROW_EM = 0.6
  * character (`emOf`), never measured. Cuts between code points: a character is never split.
  */
 export function fitTitle(name: string, suffix: string, maxPx: number, fontPx: number): string {
-  const width = (s: string) => Array.from(s).reduce((em, ch) => em + emOf(ch), 0) * fontPx
-  if (width(name + suffix) <= maxPx) return name + suffix
-  const room = maxPx - width(`…${suffix}`)
-  let kept = ''
-  let used = 0
-  for (const ch of name) {
-    used += emOf(ch) * fontPx
-    if (used > room) break
-    kept += ch
+  return fitName(name, suffix, maxPx, (s) => Array.from(s).reduce((em, ch) => em + emOf(ch), 0) * fontPx) + suffix
+}
+
+/**
+ * `name` as drawn before `suffix` in `maxPx`: whole when both fit, else its longest start that fits
+ * with "…" and the suffix, trailing spaces dropped, then "…". `widthOf` gives a text's width in px
+ * (estimated by `fitTitle`; measured in the page's font on h5, so that "…" meets the suffix with no
+ * gap, which a CSS ellipsis, cut at a glyph inside a wider box, leaves). Cuts between code points.
+ */
+export function fitName(name: string, suffix: string, maxPx: number, widthOf: (text: string) => number): string {
+  if (widthOf(name + suffix) <= maxPx) return name
+  const chars = Array.from(name)
+  const cut = (n: number) => `${chars.slice(0, n).join('').trimEnd()}…`
+  // The longest start that fits: widths grow with the length, so a binary search (a measured width
+  // is a layout of the text: a few dozen of them, not one per character).
+  let lo = 0
+  let hi = chars.length - 1
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1
+    if (widthOf(cut(mid) + suffix) <= maxPx) lo = mid
+    else hi = mid - 1
   }
-  return `${kept.trimEnd()}…${suffix}`
+  return cut(lo)
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { colorOf, faceRows, fitTitle, initial, initials } from '../format'
+import { colorOf, faceRows, fitName, fitTitle, initial, initials } from '../format'
 
 describe('avatar initials', () => {
   it('show a Chinese name by its last two characters, so 小明 and 小红 are told apart', () => {
@@ -95,5 +95,33 @@ describe('a title cut to fit before its suffix', () => {
 
   it('keeps the suffix when not even one character of the name fits', () => {
     expect(fitTitle(name, '(4)', 40, 17)).toBe('…(4)')
+  })
+})
+
+describe('a name cut by measured widths to meet its suffix', () => {
+  // Widths as a page measures them: every character its own width (here from its code point).
+  const widthOf = (text: string) => Array.from(text).reduce((px, ch) => px + 7 + (ch.codePointAt(0)! % 11), 0)
+
+  it('is the longest start of the name that fits with "…" and the suffix, whatever the width', () => {
+    const names = ['周末一起去香山爬山然后吃火锅再看电影', 'Weekend hike at the ridge with everyone', '😀a😀b😀c😀d😀e😀f', 'ab  cd  ef  gh  ij']
+    for (const name of names) {
+      for (let max = 20; max <= 400; max += 7) {
+        for (const suffix of ['(3)', '(128)', '']) {
+          const shown = fitName(name, suffix, max, widthOf)
+          if (shown === name) {
+            expect(widthOf(name + suffix)).toBeLessThanOrEqual(max)
+            continue
+          }
+          expect(shown.endsWith('…')).toBe(true)
+          const kept = shown.slice(0, -1)
+          expect(name.startsWith(kept)).toBe(true)
+          expect(kept).toBe(kept.trimEnd())
+          // Fits, or is the bare "…" when nothing does; one character more would not fit.
+          if (kept !== '') expect(widthOf(shown + suffix)).toBeLessThanOrEqual(max)
+          const longer = Array.from(name).slice(0, Array.from(kept).length + 1).join('').trimEnd()
+          if (longer.length > kept.length && longer !== name) expect(widthOf(`${longer}…${suffix}`)).toBeGreaterThan(max)
+        }
+      }
+    }
   })
 })

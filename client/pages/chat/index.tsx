@@ -5,13 +5,13 @@
  */
 import { CustomWrapper, Text, View } from '@tarojs/components'
 import Taro, { useDidHide, useDidShow, useRouter } from '@tarojs/taro'
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import type { ConvId, FileBody } from '@chat/shared'
 import { MessageRow } from '../../components/MessageRow'
 import { openFile, previewImages } from '../../components/media'
 import { goBack, goTo } from '../../components/nav'
 import { ConnectionBanner } from '../../components/StatusBar'
-import { chatTime, fitTitle, lastSeen } from '../../format'
+import { chatTime, fitName, fitTitle, lastSeen } from '../../format'
 import { errorText, setPageTitle, t } from '../../i18n'
 import { usePageGate } from '../../hooks'
 import { ChatList, type ChatListHandle } from '../../list/ChatList'
@@ -106,16 +106,18 @@ function ChatHeader({ conv }: { conv: ConvId }) {
   const info = isGroup ? (ended ? undefined : { id: 'group-info', label: t('group.info'), open: openGroup }) : kind === 'direct' ? { id: 'dm-info', label: t('dm.info'), open: openDirect } : undefined
   const text = !isH5 && info && !line.text ? info.label : line.text
   const lineLink = isH5 ? undefined : info
+  const row = useRef<unknown>(null)
+  const name = useFittedName(row, title, count)
   if (!isH5 && !text) return null
   return (
     <View className={isH5 ? 'ch ch-h5' : 'ch'}>
       {isH5 ? (
-        <View className='ch-row'>
+        <View className='ch-row' ref={row}>
           <View className='ch-back' role='button' aria-label={t('a11y.back')} onClick={goBack}>
             ‹
           </View>
           {/* The name gives way to a long title; the count stays whole beside it. */}
-          <Text className='ch-title'>{title}</Text>
+          <Text className='ch-title'>{name}</Text>
           {count ? <Text className='ch-count'>{count}</Text> : null}
           {info ? (
             <View className='ch-more' id={info.id} role='button' aria-label={info.label} onClick={info.open}>
@@ -410,6 +412,45 @@ function navTitleWidthPx(): number {
     // keep the estimate
   }
   return 2 * (capsuleLeft - NAV_TITLE_GAP_PX - windowWidth / 2)
+}
+
+/**
+ * h5: a group's name as its header shows it before the member count, cut in code to the room the
+ * header row leaves, measured in the title's own font, so that "…" meets "(3)" (the CSS ellipsis
+ * behind it cuts at a glyph inside a wider box and leaves a gap up to a character wide). Fitted
+ * again when the window is resized or a font loads; while the page is hidden (no width to measure)
+ * the last fit stays. Without a count, or on weapp, the name as it is.
+ */
+function useFittedName(row: { current: unknown }, title: string, count: string): string {
+  const [fitted, setFitted] = useState<{ title: string; count: string; name: string }>()
+  useLayoutEffect(() => {
+    if (!isH5 || !count) return
+    const fit = () => {
+      const el = row.current
+      const name = el instanceof HTMLElement ? el.querySelector('.ch-title') : null
+      if (!(el instanceof HTMLElement) || !(name instanceof HTMLElement)) return
+      const style = getComputedStyle(el)
+      const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)
+      if (!(room > 0)) return
+      const font = getComputedStyle(name).font
+      const widthOf = (text: string) => textWidth(text, font)
+      setFitted({ title, count, name: fitName(title, count, room, widthOf) })
+    }
+    fit()
+    window.addEventListener('resize', fit)
+    void document.fonts?.ready.then(fit)
+    return () => window.removeEventListener('resize', fit)
+  }, [row, title, count])
+  return fitted && fitted.title === title && fitted.count === count ? fitted.name : title
+}
+
+let measuring: CanvasRenderingContext2D | null | undefined
+/** `text`'s width in px in CSS font `font` (h5), as the page draws it. */
+function textWidth(text: string, font: string): number {
+  measuring ??= document.createElement('canvas').getContext('2d')
+  if (!measuring) return 0
+  measuring.font = font
+  return measuring.measureText(text).width
 }
 
 /** px per design px (750 wide). On a wide h5 window Taro caps the root size; so do we. */
