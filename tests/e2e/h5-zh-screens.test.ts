@@ -59,7 +59,8 @@ describe('a Chinese user walking the screens on a small phone', () => {
     // As it reads: the name's first characters, "…", the count (no character cut in two).
     const cut = (shown: string) => shown.endsWith('…(3)') && shown.length > 4 && name.startsWith(shown.slice(0, -4))
     const shown = new Map<number, string>()
-    await onEachPhone(me.page, 'group-title', async (width) => {
+    // The small phones, and the 390 px of the rest of the suite.
+    await eachPhone(me.page, [...PHONES, { width: 390, height: 844 }], SHOTS, 'group-title', async (width) => {
       // "(3)" in the title, on one line, nothing under it (no "3位成员").
       await expectTitleAlone(me.page, cut)
       const h = await chatHeader(me.page, '(3)')
@@ -80,9 +81,12 @@ describe('a Chinese user walking the screens on a small phone', () => {
       expect(h.gapBeforeTail).toBeLessThanOrEqual(4)
       shown.set(width, h.title)
     })
-    // Fitted again when the window changed: the wider phone shows more of the name.
-    const [narrow, wide] = [...shown.entries()].sort((a, b) => a[0] - b[0]).map(([, title]) => title.length)
-    expect(wide!).toBeGreaterThan(narrow!)
+    // Fitted again each time the window changed: the 375 px phone shows more of the name than the
+    // 320 px one, and 390 px no less (the font grows with the window there, as Taro's rem does).
+    const lengths = [...shown.entries()].sort((a, b) => a[0] - b[0]).map(([, title]) => title.length)
+    expect(lengths).toHaveLength(3)
+    expect(lengths[1]).toBeGreaterThan(lengths[0]!)
+    expect(lengths[2]).toBeGreaterThanOrEqual(lengths[1]!)
     // Someone typing: the line under the title says who, as a 1:1 chat's says it; the title stays.
     hong.raw({ type: 'typing', conv })
     await me.page.locator('.ch-h5:visible .ch-t', { hasText: '小红正在输入…' }).waitFor()
