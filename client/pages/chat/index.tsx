@@ -418,8 +418,9 @@ function navTitleWidthPx(): number {
  * h5: a group's name as its header shows it before the member count, cut in code to the room the
  * header row leaves, measured in the title's own font, so that "…" meets "(3)" (the CSS ellipsis
  * behind it cuts at a glyph inside a wider box and leaves a gap up to a character wide). Fitted
- * again when the window is resized or a font loads; while the page is hidden (no width to measure)
- * the last fit stays. Without a count, or on weapp, the name as it is.
+ * again when the header row changes size (the window resized; the page shown again after a resize
+ * made while it was hidden, when there was no width to measure) or a font loads. Without a count,
+ * or on weapp, the name as it is.
  */
 function useFittedName(row: { current: unknown }, title: string, count: string): string {
   const [fitted, setFitted] = useState<{ title: string; count: string; name: string }>()
@@ -437,8 +438,16 @@ function useFittedName(row: { current: unknown }, title: string, count: string):
       setFitted({ title, count, name: fitName(title, count, room, widthOf) })
     }
     fit()
-    window.addEventListener('resize', fit)
     void document.fonts?.ready.then(fit)
+    // The row's own size, not the window's: a resize while another page covers this one (the row
+    // hidden, 0 wide) is fitted when the row shows again.
+    const el = row.current
+    if (typeof ResizeObserver === 'function' && el instanceof HTMLElement) {
+      const watch = new ResizeObserver(fit)
+      watch.observe(el)
+      return () => watch.disconnect()
+    }
+    window.addEventListener('resize', fit)
     return () => window.removeEventListener('resize', fit)
   }, [row, title, count])
   return fitted && fitted.title === title && fitted.count === count ? fitted.name : title
