@@ -91,10 +91,10 @@ describe('a Chinese user walking the screens on a small phone', () => {
     // width it is now, as on the 320 px phone, with no gap before the count.
     await me.page.locator('#group-info').click()
     await me.page.locator(`[id="member-${hong.id}"]`).waitFor()
-    await resizeTo(me.page, PHONES[0]!)
+    await resizeTo(me.page, PHONES[0])
     await me.page.locator('.hh-back:visible').click()
     await me.page.locator('#composer').waitFor()
-    await expect.poll(async () => (await chatHeader(me.page, '(3)')).title).toBe(shown.get(PHONES[0]!.width))
+    await expect.poll(async () => (await chatHeader(me.page, '(3)')).title).toBe(shown.get(PHONES[0].width))
     expect((await chatHeader(me.page, '(3)')).gapBeforeTail).toBeLessThanOrEqual(4)
     await me.page.screenshot({ path: path.join(SHOTS, 'group-title-back-320.png') })
     // Someone typing: the line under the title says who, as a 1:1 chat's says it; the title stays.
