@@ -435,7 +435,9 @@ function useFittedName(row: { current: unknown }, title: string, count: string):
       if (!(room > 0)) return
       const font = getComputedStyle(name).font
       const widthOf = (text: string) => textWidth(text, font)
-      setFitted({ title, count, name: fitName(title, count, room, widthOf) })
+      const next = fitName(title, count, room, widthOf)
+      // The same cut keeps the state as it is: no render (and no new size for the observer below).
+      setFitted((was) => (was && was.title === title && was.count === count && was.name === next ? was : { title, count, name: next }))
     }
     fit()
     void document.fonts?.ready.then(fit)
