@@ -44,6 +44,8 @@
  * BENCH_BFF_NODE_ARGS: node arguments for this build's BFF only (not BENCH_BFF_BEFORE's): with a copy
  * of this build as the one before, a node flag (e.g. --max-semi-space-size=32) against none in the
  * same run; the 1:1 figures carry each server's resident memory at the end of its measured span (rssMB).
+ * BENCH_BEFORE_NODE_ARGS: the same for BENCH_BFF_BEFORE's BFF only (the flag on the build run first,
+ * for the other order: the one run second tends to take less CPU, docs/SCALING.md M47).
  * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). BENCH_BFF_ENV: a JSON object
  * of more environment for every BFF the run starts (e.g. '{"LOG_LEVEL":"warn"}'). CPU per message counts
  * delivered messages: a run that did not deliver all it sent (the server saturated) overstates it.
@@ -151,8 +153,8 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
   const main = kind === 'bff' ? bffMain : BASELINE
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers under load.
   // `inspect`: the inspector on a free port, for heap figures after a full GC (`heapAfterGc`).
-  // BENCH_BFF_NODE_ARGS (see the file's head): this build's BFF only.
-  const own = kind === 'bff' && bffMain === BFF_MAIN ? (process.env.BENCH_BFF_NODE_ARGS ?? '').split(' ').filter(Boolean) : []
+  // BENCH_BFF_NODE_ARGS / BENCH_BEFORE_NODE_ARGS (see the file's head): this build's BFF / the one before only.
+  const own = kind !== 'bff' ? [] : ((bffMain === BFF_MAIN ? process.env.BENCH_BFF_NODE_ARGS : process.env.BENCH_BEFORE_NODE_ARGS) ?? '').split(' ').filter(Boolean)
   const nodeArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...own, ...(inspect ? ['--inspect=127.0.0.1:0'] : [])]
   const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs, ...(kind !== 'bff' ? [RUN_TS] : []), main], {
     env: {
@@ -1206,7 +1208,43 @@ const BFF_BEFORE = process.env.BENCH_BFF_BEFORE ? path.resolve(process.env.BENCH
  * measured. BENCH_HEAP_SNAPSHOT_DIR: the snapshots at `cold`, `connected` and `closed` are written there
  * (open them in DevTools' Memory tab), and the largest differences by constructor, per user, printed.
  */
-async function storm(kind: Kind, bffMain = BFF_MAIN) {
+async function stormScenario(list: ReadonlyArray<{ kind: Kind; main?: string }>) {
+  const sides: StormSide[] = []
+  try {
+    for (const s of list) sides.push(await stormSide(s.kind, s.main ?? BFF_MAIN))
+    for (const s of sides) await stormWarmUp(s)
+    // The measured storms, in rounds whose order rotates (as the group scenario's blocks): the
+    // server that storms second in a row took ~0.8x the CPU of the same build first (M47's A/A),
+    // so a fixed order favoured whichever came last, the BFF against its baselines included.
+    // Round 0 is profiled and counts Redis' commands; in later rounds a BFF also takes a storm
+    // whose lists are all asked without a tag, right before its tagged one.
+    for (let round = 0; round <= STORM_REPEATS; round++) {
+      for (let j = 0; j < sides.length; j++) {
+        const s = sides[(round + j) % sides.length]!
+        if (round === 0) await stormFirst(s)
+        else {
+          if (s.kind === 'bff') s.afresh.push(await stormMeasure(s, false))
+          const m = await stormMeasure(s, true)
+          s.runs.push(m.cpuMs)
+          s.times.push(m.ms)
+        }
+      }
+    }
+    const out: Array<Awaited<ReturnType<typeof stormFinish>>> = []
+    for (const s of sides) out.push(await stormFinish(s))
+    return out
+  } finally {
+    for (const s of sides) {
+      s.gen.stop()
+      await stopServer(s.server)
+    }
+  }
+}
+
+type StormSide = Awaited<ReturnType<typeof stormSide>>
+
+/** One server of the storm scenario with its generator, its STORM users connected and their conversations seeded. */
+async function stormSide(kind: Kind, bffMain: string) {
   const server = await startServer(kind, 1, {}, true, bffMain)
   const [gen] = await generators(1)
   const mode = modeOf(kind)
@@ -1233,91 +1271,125 @@ async function storm(kind: Kind, bffMain = BFF_MAIN) {
     const setup = await gen!.call('connect', { url: server.url, mode, peers, concurrency: 100 })
     if (setup.failed > 0) throw new Error(`storm setup: ${setup.failed} of ${STORM} did not connect`)
     if (kind === 'bff') await gen!.call('seed', { pairs, window: 500 })
-    // Warm-up storms (JIT, caches as after a first reconnect), then the measured one. The second
-    // storm is measured too (the figure with one warm-up, as up to M46): see STORM_WARMUPS.
-    let warm: unknown
-    let second: { cpuMs: number; ms: number } | undefined
-    // The warm-ups alternate lists asked afresh and lists asked with their tag (PROTOCOL.md,
-    // Conversation list), so that both ways are settled for the two measured storms after them.
-    for (let i = 0; i < STORM_WARMUPS; i++) {
-      const at = cpuSeconds(pids)
-      warm = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: STORM_TAGS && i % 2 === 1 })
-      await sleep(2000)
-      if (i === 1) second = { cpuMs: ((cpuSeconds(pids) - at) / STORM) * 1000, ms: (warm as { ms: number }).ms }
-    }
-    const stats0 = await commandStats()
-    const cpu0 = cpuSeconds(pids)
-    const redis0 = await redisCpuSeconds()
-    const r = await profiled(server, 'storm', async () => {
-      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: STORM_TAGS })
-      // Disconnect bookkeeping and presence can trail the last `sync.done`: counted too.
-      await sleep(2000)
-      return answer
-    })
-    const cpu = cpuSeconds(pids) - cpu0
-    const redisCpu = (await redisCpuSeconds()) - redis0
-    const commands = diffStats(stats0, await commandStats())
-    // STORM_REPEATS more measured storms for every server, and the CPU per reconnect taken as the
-    // median (one storm's figure moved by 1.5x between runs on this shared machine). The BFF's
-    // alternate with storms whose lists are all asked afresh (no tag: a list that changed while
-    // away costs this, as does a client that keeps no tag), the same number, in the same process.
-    const runs = [(cpu / STORM) * 1000]
-    const afresh: { cpuMs: number; ms: number; sameLists: number }[] = []
-    const measure = async (tags: boolean) => {
-      const at = cpuSeconds(pids)
-      const answer = await gen!.call('storm', { url: server.url, mode, peers, cursors, tags: STORM_TAGS && tags })
-      await sleep(2000)
-      return { cpuMs: ((cpuSeconds(pids) - at) / STORM) * 1000, ms: answer.ms, sameLists: answer.sameLists }
-    }
-    for (let i = 0; i < STORM_REPEATS; i++) {
-      if (kind === 'bff') afresh.push(await measure(false))
-      runs.push((await measure(true)).cpuMs)
-    }
-    const untagged = afresh.length > 0 ? { cpuMsPerReconnect: median(afresh.map((a) => a.cpuMs)), runs: afresh.map((a) => a.cpuMs), ms: median(afresh.map((a) => a.ms)), sameLists: Math.max(...afresh.map((a) => a.sameLists)) } : undefined
-    const rssAfter = rssBytes(pids)
-    const heapConnected = await heapAfterGc(server)
-    const connectedSnapshot = snapshotDir ? await snapshotTo(server, snapshotDir, `storm-${kind}-connected`) : undefined
-    await gen!.call('closeAll', undefined)
-    if (kind === 'bff') await allOffline(server.prefix)
-    else await sleep(2000)
-    const heapClosed = await heapAfterGc(server)
-    const caches = kind === 'bff' ? await processCaches(server, snapshotDir, 'closed') : undefined
-    if (connectedSnapshot && caches?.snapshot) printLargestDifferences(kind, connectedSnapshot, caches.snapshot)
-    // What the caches grew by since they were empty: the fixed part was in `cold` already.
-    const cachedBytes = (caches?.totalBytes ?? 0) - (emptyCaches?.totalBytes ?? 0)
-    const cacheRows = caches ? Object.fromEntries(Object.entries(caches.caches).map(([name, c]) => {
-      const empty = emptyCaches!.caches[name]!.bytes
-      return [name, { instances: c.instances, entries: c.entries, bytes: c.bytes, emptyBytes: empty, bytesPerEntry: c.entries > 0 ? (c.bytes - empty) / c.entries : 0 }]
-    })) : undefined
-    console.log(`storm ${kind}${bffMain === BFF_MAIN ? '' : ` (${path.relative(repo, bffMain)})`}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
     return {
-      ...r,
-      warmMs: (warm as { ms: number }).ms,
-      warmups: STORM_WARMUPS,
-      /** The storm after one warm-up (STORM_WARMUPS > 1): its CPU per reconnect and time until all were back. */
-      ...(second ? { secondStorm: { cpuMsPerReconnect: second.cpuMs, ms: second.ms } } : {}),
-      /** The same storm with every list asked without its tag (built and sent whole). */
-      ...(untagged ? { untagged } : {}),
-      conversationsPerUser: kind === 'bff' ? STORM_CONVS : 0,
-      /** The median of the measured storms' (`cpuRuns`: the first, then STORM_REPEATS more). */
-      cpuMsPerReconnect: median(runs),
-      cpuRuns: runs,
-      redisCpuMsPerReconnect: (redisCpu / STORM) * 1000,
-      redisCommandsPerReconnect: commands.total / STORM,
-      redisCommands: commands.calls,
-      bytesPerUser: (rssAfter - rssBefore) / STORM,
-      /** Used heap after a full GC, connected users over the same users gone, the process caches warm in both, per user. */
-      heapBytesPerUser: (heapConnected - heapClosed) / STORM,
-      /** Used heap after a full GC, connected users over none before any socket (process caches cold), per user. */
-      heapBytesPerUserWithCaches: (heapConnected - heapBefore) / STORM,
-      heap: { cold: heapBefore, connected: heapConnected, closed: heapClosed },
-      /** What stays once the users are gone: what the process caches grew by (retained bytes) and the rest. */
-      leftAfterClose: { bytes: heapClosed - heapBefore, cachesBytes: cachedBytes, otherBytesPerUser: (heapClosed - heapBefore - cachedBytes) / STORM },
-      ...(cacheRows ? { caches: cacheRows } : {}),
+      kind,
+      bffMain,
+      server,
+      gen: gen!,
+      mode,
+      peers,
+      cursors,
+      pids,
+      rssBefore,
+      heapBefore,
+      snapshotDir,
+      emptyCaches,
+      warm: undefined as { ms: number } | undefined,
+      second: undefined as { cpuMs: number; ms: number } | undefined,
+      first: undefined as { r: Awaited<ReturnType<Commands['storm']>>; cpu: number; redisCpu: number; commands: ReturnType<typeof diffStats> } | undefined,
+      /** CPU per reconnect (ms) and time until all were back (ms) of each tagged measured storm. */
+      runs: [] as number[],
+      times: [] as number[],
+      afresh: [] as { cpuMs: number; ms: number; sameLists: number }[],
     }
-  } finally {
+  } catch (err) {
     gen!.stop()
     await stopServer(server)
+    throw err
+  }
+}
+
+/**
+ * Warm-up storms (JIT, caches as after a first reconnect). The second storm is measured too (the
+ * figure with one warm-up, as up to M46): see STORM_WARMUPS. They alternate lists asked afresh
+ * and lists asked with their tag (PROTOCOL.md, Conversation list), so that both ways are settled
+ * for the measured storms after them.
+ */
+async function stormWarmUp(s: StormSide) {
+  for (let i = 0; i < STORM_WARMUPS; i++) {
+    const at = cpuSeconds(s.pids)
+    s.warm = await s.gen.call('storm', { url: s.server.url, mode: s.mode, peers: s.peers, cursors: s.cursors, tags: STORM_TAGS && i % 2 === 1 })
+    await sleep(2000)
+    if (i === 1) s.second = { cpuMs: ((cpuSeconds(s.pids) - at) / STORM) * 1000, ms: s.warm.ms }
+  }
+}
+
+/** The first measured storm of a side: profiled (BENCH_PROFILE_DIR), its Redis commands and Redis CPU counted. */
+async function stormFirst(s: StormSide) {
+  const stats0 = await commandStats()
+  const cpu0 = cpuSeconds(s.pids)
+  const redis0 = await redisCpuSeconds()
+  const r = await profiled(s.server, 'storm', async () => {
+    const answer = await s.gen.call('storm', { url: s.server.url, mode: s.mode, peers: s.peers, cursors: s.cursors, tags: STORM_TAGS })
+    // Disconnect bookkeeping and presence can trail the last `sync.done`: counted too.
+    await sleep(2000)
+    return answer
+  })
+  const cpu = cpuSeconds(s.pids) - cpu0
+  const redisCpu = (await redisCpuSeconds()) - redis0
+  const commands = diffStats(stats0, await commandStats())
+  s.first = { r, cpu, redisCpu, commands }
+  s.runs.push((cpu / STORM) * 1000)
+  s.times.push(r.ms)
+}
+
+/** One more measured storm of a side, its lists asked with their tag or all afresh. */
+async function stormMeasure(s: StormSide, tags: boolean) {
+  const at = cpuSeconds(s.pids)
+  const answer = await s.gen.call('storm', { url: s.server.url, mode: s.mode, peers: s.peers, cursors: s.cursors, tags: STORM_TAGS && tags })
+  await sleep(2000)
+  return { cpuMs: ((cpuSeconds(s.pids) - at) / STORM) * 1000, ms: answer.ms, sameLists: answer.sameLists }
+}
+
+/** A side's figures once its storms are over: CPU as the median of its measured storms, then memory, connected and with every socket closed. */
+async function stormFinish(s: StormSide) {
+  const { kind, server, pids, snapshotDir, emptyCaches } = s
+  const { r, cpu, redisCpu, commands } = s.first!
+  const afresh = s.afresh
+  const runs = s.runs
+  const untagged = afresh.length > 0 ? { cpuMsPerReconnect: median(afresh.map((a) => a.cpuMs)), runs: afresh.map((a) => a.cpuMs), ms: median(afresh.map((a) => a.ms)), sameLists: Math.max(...afresh.map((a) => a.sameLists)) } : undefined
+  const rssAfter = rssBytes(pids)
+  const heapConnected = await heapAfterGc(server)
+  const connectedSnapshot = snapshotDir ? await snapshotTo(server, snapshotDir, `storm-${kind}-connected`) : undefined
+  await s.gen.call('closeAll', undefined)
+  if (kind === 'bff') await allOffline(server.prefix)
+  else await sleep(2000)
+  const heapClosed = await heapAfterGc(server)
+  const caches = kind === 'bff' ? await processCaches(server, snapshotDir, 'closed') : undefined
+  if (connectedSnapshot && caches?.snapshot) printLargestDifferences(kind, connectedSnapshot, caches.snapshot)
+  // What the caches grew by since they were empty: the fixed part was in `cold` already.
+  const cachedBytes = (caches?.totalBytes ?? 0) - (emptyCaches?.totalBytes ?? 0)
+  const cacheRows = caches ? Object.fromEntries(Object.entries(caches.caches).map(([name, c]) => {
+    const empty = emptyCaches!.caches[name]!.bytes
+    return [name, { instances: c.instances, entries: c.entries, bytes: c.bytes, emptyBytes: empty, bytesPerEntry: c.entries > 0 ? (c.bytes - empty) / c.entries : 0 }]
+  })) : undefined
+  console.log(`storm ${kind}${s.bffMain === BFF_MAIN ? '' : ` (${path.relative(repo, s.bffMain)})`}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
+  return {
+    ...r,
+    warmMs: s.warm!.ms,
+    warmups: STORM_WARMUPS,
+    /** The storm after one warm-up (STORM_WARMUPS > 1): its CPU per reconnect and time until all were back. */
+    ...(s.second ? { secondStorm: { cpuMsPerReconnect: s.second.cpuMs, ms: s.second.ms } } : {}),
+    /** The same storm with every list asked without its tag (built and sent whole). */
+    ...(untagged ? { untagged } : {}),
+    conversationsPerUser: kind === 'bff' ? STORM_CONVS : 0,
+    /** The median of the measured storms' (`cpuRuns`: the first, then STORM_REPEATS more, in rotating order with the other servers'). */
+    cpuMsPerReconnect: median(runs),
+    cpuRuns: runs,
+    /** Time until all were back and synced in each tagged measured storm (`ms`: the first's). */
+    msRuns: s.times,
+    redisCpuMsPerReconnect: (redisCpu / STORM) * 1000,
+    redisCommandsPerReconnect: commands.total / STORM,
+    redisCommands: commands.calls,
+    bytesPerUser: (rssAfter - s.rssBefore) / STORM,
+    /** Used heap after a full GC, connected users over the same users gone, the process caches warm in both, per user. */
+    heapBytesPerUser: (heapConnected - heapClosed) / STORM,
+    /** Used heap after a full GC, connected users over none before any socket (process caches cold), per user. */
+    heapBytesPerUserWithCaches: (heapConnected - s.heapBefore) / STORM,
+    heap: { cold: s.heapBefore, connected: heapConnected, closed: heapClosed },
+    /** What stays once the users are gone: what the process caches grew by (retained bytes) and the rest. */
+    leftAfterClose: { bytes: heapClosed - s.heapBefore, cachesBytes: cachedBytes, otherBytesPerUser: (heapClosed - s.heapBefore - cachedBytes) / STORM },
+    ...(cacheRows ? { caches: cacheRows } : {}),
   }
 }
 
@@ -1496,12 +1568,17 @@ async function main() {
           : {}),
         loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
       })
-      const runs = [runOf(bff, relay, before)]
+      const runs: Array<ReturnType<typeof runOf> & { order?: string }> = [{ ...runOf(bff, relay, before), order: 'relay first' }]
+      // The order turned round every other repeat (relay, before, BFF; then BFF, before, relay): the
+      // server measured later in a row tends to take less CPU (M47), which favoured the BFF.
       for (let i = 1; i < ONE2ONE_REPEAT; i++) {
-        const r = await one2one('relay')
+        const turned = i % 2 === 1
+        const r1 = turned ? undefined : await one2one('relay')
+        const b1 = turned ? await one2one('bff') : undefined
         const o = BFF_BEFORE ? await one2one('bff', {}, undefined, false, BFF_BEFORE) : undefined
-        const b = await one2one('bff')
-        runs.push(runOf(b, r, o))
+        const r = r1 ?? (await one2one('relay'))
+        const b = b1 ?? (await one2one('bff'))
+        runs.push({ ...runOf(b, r, o), order: turned ? 'bff first' : 'relay first' })
         console.log(`one2one run ${i + 1}/${ONE2ONE_REPEAT}: BFF p99 ${fmt(b.p99, 2)} ms, relay p99 ${fmt(r.p99, 2)} ms; CPU ${fmt(b.cpuUsPerMessage)} vs ${fmt(r.cpuUsPerMessage)} us` + (o ? `; before ${fmt(o.cpuUsPerMessage)} us, p99 ${fmt(o.p99, 2)} ms` : ''))
       }
       const within10 = runs.filter((r) => r.bffP99 <= 10).length
@@ -1529,10 +1606,11 @@ async function main() {
   }
 
   if (ONLY.has('storm')) {
-    const base = await storm('base')
-    const relay = await storm('relay')
-    const before = BFF_BEFORE ? await storm('bff', BFF_BEFORE) : undefined
-    const bff = await storm('bff')
+    // Every server set up at once, their measured storms in rotating order (`stormScenario`).
+    const storms = await stormScenario([{ kind: 'base' }, { kind: 'relay' }, ...(BFF_BEFORE ? [{ kind: 'bff' as const, main: BFF_BEFORE }] : []), { kind: 'bff' }])
+    const [base, relay] = storms as [(typeof storms)[number], (typeof storms)[number]]
+    const before = BFF_BEFORE ? storms[2] : undefined
+    const bff = storms[storms.length - 1]!
     if (before) {
       rows.push([`storm before (${path.relative(repo, BFF_BEFORE!)}): CPU / Redis commands per reconnect`, `${fmt(before.cpuMsPerReconnect, 3)} ms / ${fmt(before.redisCommandsPerReconnect, 1)}`, `relay ${fmt(relay.cpuMsPerReconnect, 3)} ms / ${fmt(relay.redisCommandsPerReconnect, 1)}`, fmt(before.cpuMsPerReconnect / relay.cpuMsPerReconnect, 2), 'same run as below'])
       rows.push([`storm before: all back and synced`, `${fmt(before.ms, 0)} ms (${before.back}/${STORM})`, `relay ${fmt(relay.ms, 0)} ms`, fmt(before.ms / relay.ms, 2), ''])
