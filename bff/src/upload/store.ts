@@ -190,9 +190,13 @@ export class UploadStore extends FileStore {
     await this.handles.close(this.dataPath(id))
   }
 
-  /** Path of an upload's data; only for ids this store makes (UPLOAD_ID_RE), so never outside `dir`. */
+  /**
+   * Path of an upload's data; only for ids this store makes (UPLOAD_ID_RE), so never outside `dir`.
+   * Any other id names no upload: tus's not-found (404 UPLOAD_NOT_FOUND to a client's request, such
+   * as a DELETE of an id it made up), not a fault of ours.
+   */
   dataPath(id: string): string {
-    if (!UPLOAD_ID_RE.test(id)) throw new Error(`not an upload id: ${JSON.stringify(id)}`)
+    if (!UPLOAD_ID_RE.test(id)) throw ERRORS.FILE_NOT_FOUND
     return path.join(this.dir, id)
   }
 

@@ -226,6 +226,19 @@ describe('protocol errors', () => {
     expect(await patch(h, alice, 'f'.repeat(44), 0, Buffer.from('x'))).toMatchObject({ status: 404, code: 'UPLOAD_NOT_FOUND' })
     expect(await head(h, alice, 'nope')).toMatchObject({ status: 404 })
   })
+
+  it('answers 404 UPLOAD_NOT_FOUND, never a server error, to every method on an id this server never made', async () => {
+    // Well formed but unknown, then shapes no upload id has: short, dotted, a path with encoded slashes, too long, upper-case hex.
+    const ids = ['f'.repeat(44), 'x', 'a.b', '..%2F..%2Fetc%2Fpasswd', 'u'.repeat(300), 'F'.repeat(44)]
+    for (const id of ids) {
+      const del = await fetch(`${h.url}/uploads/${id}`, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${alice}` } })
+      expect([id, del.status, del.headers.get('x-error-code')]).toEqual([id, 404, 'UPLOAD_NOT_FOUND'])
+      expect(((await del.json()) as { error: { temporary: boolean } }).error.temporary).toBe(false)
+      expect([id, (await head(h, alice, id)).status]).toEqual([id, 404])
+      expect([id, await patch(h, alice, id, 0, Buffer.from('x'))]).toMatchObject([id, { status: 404, code: 'UPLOAD_NOT_FOUND' }])
+      expect([id, await patch(h, alice, id, 0, Buffer.from('x'), { override: true })]).toMatchObject([id, { status: 404, code: 'UPLOAD_NOT_FOUND' }])
+    }
+  })
 })
 
 // Admission races, slots given back and idle slots: admission.test.ts, on both engines.
