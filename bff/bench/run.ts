@@ -1286,7 +1286,7 @@ async function stormSide(kind: Kind, bffMain: string) {
       emptyCaches,
       warm: undefined as { ms: number } | undefined,
       second: undefined as { cpuMs: number; ms: number } | undefined,
-      first: undefined as { r: Awaited<ReturnType<Commands['storm']>>; cpu: number; redisCpu: number; commands: ReturnType<typeof diffStats> } | undefined,
+      first: undefined as { r: Awaited<ReturnType<Commands['storm']>>; cpuMs: number; redisCpu: number; commands: ReturnType<typeof diffStats> } | undefined,
       /** CPU per reconnect (ms) and time until all were back (ms) of each tagged measured storm. */
       runs: [] as number[],
       times: [] as number[],
@@ -1317,36 +1317,31 @@ async function stormWarmUp(s: StormSide) {
 /** The first measured storm of a side: profiled (BENCH_PROFILE_DIR), its Redis commands and Redis CPU counted. */
 async function stormFirst(s: StormSide) {
   const stats0 = await commandStats()
-  const cpu0 = cpuSeconds(s.pids)
   const redis0 = await redisCpuSeconds()
-  const r = await profiled(s.server, 'storm', async () => {
-    const answer = await s.gen.call('storm', { url: s.server.url, mode: s.mode, peers: s.peers, cursors: s.cursors, tags: STORM_TAGS })
-    // Disconnect bookkeeping and presence can trail the last `sync.done`: counted too.
-    await sleep(2000)
-    return answer
-  })
-  const cpu = cpuSeconds(s.pids) - cpu0
+  const m = await profiled(s.server, 'storm', () => stormMeasure(s, true))
   const redisCpu = (await redisCpuSeconds()) - redis0
   const commands = diffStats(stats0, await commandStats())
-  s.first = { r, cpu, redisCpu, commands }
-  s.runs.push((cpu / STORM) * 1000)
-  s.times.push(r.ms)
+  s.first = { r: m.answer, cpuMs: m.cpuMs, redisCpu, commands }
+  s.runs.push(m.cpuMs)
+  s.times.push(m.ms)
 }
 
-/** One more measured storm of a side, its lists asked with their tag or all afresh. */
+/**
+ * One measured storm of a side, its lists asked with their tag or all afresh. Disconnect bookkeeping
+ * and presence can trail the last `sync.done`: the 2 s after it are counted too.
+ */
 async function stormMeasure(s: StormSide, tags: boolean) {
   const at = cpuSeconds(s.pids)
   const answer = await s.gen.call('storm', { url: s.server.url, mode: s.mode, peers: s.peers, cursors: s.cursors, tags: STORM_TAGS && tags })
   await sleep(2000)
-  return { cpuMs: ((cpuSeconds(s.pids) - at) / STORM) * 1000, ms: answer.ms, sameLists: answer.sameLists }
+  return { cpuMs: ((cpuSeconds(s.pids) - at) / STORM) * 1000, ms: answer.ms, sameLists: answer.sameLists, answer }
 }
 
 /** A side's figures once its storms are over: CPU as the median of its measured storms, then memory, connected and with every socket closed. */
 async function stormFinish(s: StormSide) {
   const { kind, server, pids, snapshotDir, emptyCaches } = s
-  const { r, cpu, redisCpu, commands } = s.first!
-  const afresh = s.afresh
-  const runs = s.runs
+  const { r, cpuMs, redisCpu, commands } = s.first!
+  const { afresh, runs } = s
   const untagged = afresh.length > 0 ? { cpuMsPerReconnect: median(afresh.map((a) => a.cpuMs)), runs: afresh.map((a) => a.cpuMs), ms: median(afresh.map((a) => a.ms)), sameLists: Math.max(...afresh.map((a) => a.sameLists)) } : undefined
   const rssAfter = rssBytes(pids)
   const heapConnected = await heapAfterGc(server)
@@ -1363,7 +1358,7 @@ async function stormFinish(s: StormSide) {
     const empty = emptyCaches!.caches[name]!.bytes
     return [name, { instances: c.instances, entries: c.entries, bytes: c.bytes, emptyBytes: empty, bytesPerEntry: c.entries > 0 ? (c.bytes - empty) / c.entries : 0 }]
   })) : undefined
-  console.log(`storm ${kind}${s.bffMain === BFF_MAIN ? '' : ` (${path.relative(repo, s.bffMain)})`}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${((cpu / STORM) * 1000).toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
+  console.log(`storm ${kind}${s.bffMain === BFF_MAIN ? '' : ` (${path.relative(repo, s.bffMain)})`}: ${STORM} back in ${r.ms.toFixed(0)} ms, CPU ${cpuMs.toFixed(3)} ms and ${(commands.total / STORM).toFixed(1)} Redis commands per reconnect`)
   return {
     ...r,
     warmMs: s.warm!.ms,
