@@ -129,6 +129,8 @@ export interface Config {
   readonly floodWindowMs: number
   /** SLOW_CONSUMER_BYTES: unsent bytes of a socket beyond which it is cut (4009). Default 1 MiB. */
   readonly slowConsumerBytes: number
+  /** ACK_WINDOW_MS: acks to one socket after the first within this many ms leave together, at the window's end (0: each at once). Default 100. */
+  readonly ackWindowMs: number
   /** DEDUP_WINDOW_MS: how long a (sender, cid) is remembered. Default 24 h. */
   readonly dedupWindowMs: number
   /** RECALL_WINDOW_MS: how long after its send a message may be recalled by its sender. Default 2 min. */
@@ -289,6 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     floodMaxRejects: e.FLOOD_MAX_REJECTS,
     floodWindowMs: e.FLOOD_WINDOW_MS,
     slowConsumerBytes: e.SLOW_CONSUMER_BYTES,
+    ackWindowMs: e.ACK_WINDOW_MS,
     dedupWindowMs: e.DEDUP_WINDOW_MS,
     recallWindowMs: e.RECALL_WINDOW_MS,
     queueMaxLength: e.QUEUE_MAX_LENGTH,

@@ -8,17 +8,19 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
-import { Connection } from '../src/gateway/connection'
+import { ACK_HOLD_MAX, Connection } from '../src/gateway/connection'
 import type { ConnectionLimits } from '../src/gateway/connection'
 import { WelcomedConnection } from '../src/gateway/gateway'
 import { textFrame } from '../src/gateway/ws-frame'
 
-const limits = (slowConsumerBytes: number, slow: number[]): ConnectionLimits => ({
+const limits = (slowConsumerBytes: number, slow: number[], ackWindowMs = 0, acked: number[] = []): ConnectionLimits => ({
   rateLimitPerSec: 100,
   rateLimitBurst: 100,
   floodMaxRejects: 10,
   floodWindowMs: 1000,
   slowConsumerBytes,
+  ackWindowMs,
+  acked: (t) => void acked.push(t),
   countOut: () => {},
   countSlow: (bytes) => void slow.push(bytes),
 })
@@ -29,7 +31,7 @@ afterEach(() => {
 })
 
 /** A server Connection and the client socket at its other end. */
-async function pair(slowConsumerBytes = 1 << 30, Kind: typeof Connection = Connection) {
+async function pair(slowConsumerBytes = 1 << 30, Kind: typeof Connection = Connection, ackWindowMs = 0) {
   const http = createServer()
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false })
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
@@ -39,14 +41,31 @@ async function pair(slowConsumerBytes = 1 << 30, Kind: typeof Connection = Conne
   client.on('message', (data) => received.push((data as Buffer).toString()))
   await new Promise((r) => client.once('open', r))
   const slow: number[] = []
-  const conn = new Kind(await accepted, 'u1', 's1', limits(slowConsumerBytes, slow), Date.now() + 60_000)
+  const acked: number[] = []
+  const conn = new Kind(await accepted, 'u1', 's1', limits(slowConsumerBytes, slow, ackWindowMs, acked), Date.now() + 60_000)
   closers.push(() => {
     client.terminate()
     wss.close()
     http.close()
   })
-  return { conn, client, received, slow }
+  return { conn, client, received, slow, acked }
 }
+
+/** The socket writes of `conn` (frames handed to its net.Socket), each with the number of writes made before it in the same synchronous run. */
+function countWrites(conn: Connection): { count: number; runs: number[] } {
+  const socket = (conn.ws as unknown as { _socket: { write(chunk: unknown): boolean } })._socket
+  const write = socket.write.bind(socket)
+  const seen = { count: 0, runs: [] as number[] }
+  let run = 0
+  socket.write = (chunk: unknown) => {
+    seen.count++
+    if (run++ === 0) queueMicrotask(() => void (seen.runs.push(run), (run = 0)))
+    return write(chunk)
+  }
+  return seen
+}
+
+const turn = () => new Promise((r) => setImmediate(r))
 
 describe('connection writes', () => {
   it('frames text of every length class as ws would read it', () => {
@@ -153,5 +172,92 @@ describe('connection writes', () => {
     expect(conn.write('after')).toBe(false)
     ;(client as unknown as { _socket: { resume(): void } })._socket.resume()
     expect(await closed).toBe(4009)
+  })
+
+  describe('the ack window', () => {
+    it('writes the first ack at once and those within the window after it together, in order, with their latency observed when written', async () => {
+      const { conn, received, acked } = await pair(1 << 30, Connection, 150)
+      const writes = countWrites(conn)
+      conn.ack('ack 0', 1)
+      await turn()
+      await expect.poll(() => received).toEqual(['ack 0'])
+      expect(acked).toEqual([1])
+      // A burst: nine more acks over a few turns, all within the window of the first.
+      for (let i = 1; i < 10; i++) {
+        conn.ack(`ack ${i}`, 1 + i)
+        if (i % 3 === 0) await turn()
+      }
+      for (let i = 0; i < 3; i++) await turn()
+      expect(writes.count).toBe(1)
+      await expect.poll(() => received.length).toBe(10)
+      expect(received).toEqual(Array.from({ length: 10 }, (_, i) => `ack ${i}`))
+      // The nine held acks were written in one synchronous run (one turn: one socket write).
+      expect(writes.runs).toEqual([1, 9])
+      expect(acked).toEqual(Array.from({ length: 10 }, (_, i) => 1 + i))
+    })
+
+    it('never puts a held ack behind a later frame: any other frame takes the held acks first, without waiting for the window', async () => {
+      const { conn, received } = await pair(1 << 30, Connection, 60_000)
+      conn.ack('ack 1', 0)
+      conn.ack('ack 2', 0)
+      conn.ack('ack 3', 0)
+      expect(conn.write('msg')).toBe(true)
+      conn.ack('ack 4', 0)
+      expect(conn.reply('convs', 'convs')).toBe(true)
+      await expect.poll(() => received).toEqual(['ack 1', 'ack 2', 'ack 3', 'msg', 'ack 4', 'convs'])
+      // `replyAndDrain` (a sync's batches) too.
+      conn.ack('ack 5', 0)
+      expect(await conn.replyAndDrain('messages', 'messages')).toBe(true)
+      await expect.poll(() => received.slice(6)).toEqual(['ack 5', 'messages'])
+    })
+
+    it('writes held acks before a close frame', async () => {
+      const { conn, client, received } = await pair(1 << 30, Connection, 60_000)
+      const closed = new Promise<number>((r) => client.once('close', (code) => r(code)))
+      conn.ack('ack 1', 0)
+      conn.ack('ack 2', 0)
+      conn.close(1012, 'SHUTTING_DOWN')
+      expect(await closed).toBe(1012)
+      expect(received).toEqual(['ack 1', 'ack 2'])
+    })
+
+    it(`holds at most ACK_HOLD_MAX (${ACK_HOLD_MAX}) acks: past it they leave at once`, async () => {
+      const { conn, received, acked } = await pair(1 << 30, Connection, 60_000)
+      const writes = countWrites(conn)
+      conn.ack('ack 0', 0)
+      await turn()
+      for (let i = 1; i <= ACK_HOLD_MAX; i++) conn.ack(`ack ${i}`, i)
+      await expect.poll(() => received.length).toBe(ACK_HOLD_MAX + 1)
+      expect(writes.runs).toEqual([1, ACK_HOLD_MAX])
+      expect(acked).toHaveLength(ACK_HOLD_MAX + 1)
+      // The next one starts a window again: held.
+      conn.ack('next', 0)
+      for (let i = 0; i < 3; i++) await turn()
+      expect(writes.count).toBe(ACK_HOLD_MAX + 1)
+    })
+
+    it('with a window of 0 writes each ack in the turn it was made', async () => {
+      const { conn, received } = await pair(1 << 30, Connection, 0)
+      const writes = countWrites(conn)
+      for (let i = 0; i < 5; i++) {
+        conn.ack(`ack ${i}`, 0)
+        expect(writes.count).toBe(i + 1)
+      }
+      await expect.poll(() => received.length).toBe(5)
+    })
+
+    it('drops held acks of a socket closed by its peer, and writes nothing to it', async () => {
+      const { conn, client, received, acked } = await pair(1 << 30, Connection, 60_000)
+      conn.ack('ack 1', 0)
+      conn.ack('ack 2', 0)
+      await expect.poll(() => received).toEqual(['ack 1'])
+      client.close()
+      await expect.poll(() => conn.open).toBe(false)
+      // The window's end (its timer's work) writes nothing: the client retries its send, same
+      // cid, on its next connection, and is answered as a duplicate.
+      conn.flushAcks()
+      expect(acked).toHaveLength(1)
+      expect(received).toEqual(['ack 1'])
+    })
   })
 })

@@ -49,8 +49,10 @@ export const handlers: HandlerMap = {
     // The decoded frame is a NewMessage plus its `type`: passed as it is on the hottest path (and
     // no async function: one frame and promise fewer per message).
     return ctx.chat.send(ctx.user, frame, ctx.conn).then(({ msg, dup }) => {
-      ctx.conn.reply(encode.ack(msg, dup), 'ack')
-      ctx.acked(ctx.receivedAt)
+      const data = encode.ack(msg, dup)
+      // A connection's acks go through its ack window (gateway/connection.ts), which observes them.
+      if (ctx.conn.ack) ctx.conn.ack(data, ctx.receivedAt)
+      else if (ctx.conn.reply(data, 'ack')) ctx.acked(ctx.receivedAt)
     })
   },
 

@@ -20,6 +20,12 @@ export interface Outlet {
   write(data: Buffer | string, now?: boolean): boolean
   /** Write one frame answering the client and count it as `type`. False when nothing was written. */
   reply(data: Buffer | string, type: ServerFrameType): boolean
+  /**
+   * Write an `ack` (counted, its latency observed from `receivedAt`, performance.now()); an outlet
+   * may hold it briefly to write several together, never behind a frame made after it. Without
+   * it, acks are replies.
+   */
+  ack?(data: string, receivedAt: number): void
   /** Whether more than `bytes` are written but not yet taken by the reader (a sync pauses then). */
   backlogged(bytes: number): boolean
   /** `reply`, resolving once the bytes left for the OS: paces large replies to the reader. False when not written. */

@@ -23,6 +23,10 @@ export interface ConnectionLimits {
   readonly countOut: (type: string) => void
   /** Counts a connection cut for reading too slowly, with the bytes it held unsent (metrics). */
   readonly countSlow: (unsentBytes: number) => void
+  /** ACK_WINDOW_MS: acks beyond the first within this many ms of a connection's last one are written together (`Connection.ack`); 0: each at once. */
+  readonly ackWindowMs: number
+  /** Observes an ack's latency once it is written, from when its send was received (performance.now(); metrics). */
+  readonly acked: (receivedAt: number) => void
 }
 
 /** How long a slow consumer gets to read its close frame before the socket is destroyed. */
@@ -95,6 +99,33 @@ function framedOnce(data: Buffer): Buffer {
   return sharedFrame
 }
 
+/**
+ * Acks held at most this many to a connection: past it they leave at once. A user's rate limit
+ * (RATE_LIMIT_PER_SEC, RATE_LIMIT_BURST) keeps a window's acks far below it; it bounds what a
+ * process configured without one holds per socket.
+ */
+export const ACK_HOLD_MAX = 64
+
+/**
+ * The connections holding acks (`Connection.ack`), all written by one timer: at most the window
+ * after the first of them was held, so no ack waits longer than ACK_WINDOW_MS. A connection whose
+ * acks left earlier (another frame went first) stays in the set until then, holding nothing.
+ */
+const holding = new Set<Connection>()
+let holdTimer: NodeJS.Timeout | undefined
+
+function flushHolding(): void {
+  holdTimer = undefined
+  const conns = [...holding]
+  holding.clear()
+  for (const c of conns) c.flushAcks()
+}
+
+function hold(conn: Connection, windowMs: number): void {
+  holding.add(conn)
+  holdTimer ??= setTimeout(flushHolding, windowMs)
+}
+
 /** The net.Socket under a ws socket (ws keeps it as `_socket`; undefined once it is gone). */
 function rawSocket(ws: WebSocket): Socket | undefined {
   return (ws as unknown as { _socket?: Socket })._socket
@@ -151,6 +182,10 @@ export class Connection implements Outlet {
   private heavyChain: Promise<void> | undefined
   /** The user's rate limit bucket, looked up at the first frame: an idle connection holds none. */
   private bucket: Bucket | undefined
+  /** Acks held by the ack window, in order, each followed by when its send was received; undefined when none. */
+  private heldAcks: Array<string | number> | undefined
+  /** When an ack last left for this socket (performance.now(), whole ms): the ack window's start. */
+  private ackAt = -1_000_000_000
 
   constructor(
     readonly ws: WebSocket,
@@ -221,6 +256,8 @@ export class Connection implements Outlet {
    */
   write(data: Buffer | string, now = false): boolean {
     if (!this.open) return false
+    // Held acks go first: the ack window delays them, it never puts them behind a later frame.
+    if (this.heldAcks !== undefined) this.flushAcks()
     if (this.congested) {
       this.slowConsumer()
       return false
@@ -248,6 +285,37 @@ export class Connection implements Outlet {
     return true
   }
 
+  /**
+   * Write an `ack` (issue 15: at most one ack write per connection per window, where an ack each
+   * was a socket write of its own beside the message's push). The first ack of a window leaves in
+   * this turn, as any reply does: a send on its own is acked without delay. Those that follow
+   * within `ackWindowMs` of it are held and leave together, in one socket write, when the window
+   * ends (one timer for every connection) or as soon as any other frame is written to the
+   * connection, ahead of it: the order of frames is the order they were made in. An ack is counted
+   * and its latency observed when it is written.
+   */
+  ack(data: string, receivedAt: number): void {
+    const now = Math.floor(performance.now())
+    if (this.heldAcks === undefined && now - this.ackAt >= this.limits.ackWindowMs) {
+      this.ackAt = now
+      if (this.reply(data, 'ack')) this.limits.acked(receivedAt)
+      return
+    }
+    if (!this.open) return
+    const held = this.heldAcks ?? (this.heldAcks = [])
+    if (held.length === 0) hold(this, this.limits.ackWindowMs)
+    if (held.push(data, receivedAt) >= 2 * ACK_HOLD_MAX) this.flushAcks()
+  }
+
+  /** Write the acks held by the ack window now (in order); the window starts again. */
+  flushAcks(): void {
+    const held = this.heldAcks
+    if (held === undefined) return
+    this.heldAcks = undefined
+    this.ackAt = Math.floor(performance.now())
+    for (let i = 0; i < held.length; i += 2) if (this.reply(held[i] as string, 'ack')) this.limits.acked(held[i + 1] as number)
+  }
+
   /** More than `bytes` written and not yet taken by the reader. */
   backlogged(bytes: number): boolean {
     return this.ws.bufferedAmount > bytes
@@ -259,6 +327,7 @@ export class Connection implements Outlet {
    */
   replyAndDrain(data: Buffer | string, type: ServerFrameType): Promise<boolean> {
     if (!this.open) return Promise.resolve(false)
+    if (this.heldAcks !== undefined) this.flushAcks()
     if (this.congested) {
       this.slowConsumer()
       return Promise.resolve(false)
@@ -282,6 +351,9 @@ export class Connection implements Outlet {
 
   close(code: number, reason: string): void {
     if (this.closing) return
+    // Acks held by the window leave before the close frame (a drain closes right after its
+    // notice); not to a socket cut for reading too slowly (the cut is this close).
+    if (this.heldAcks !== undefined && !this.congested) this.flushAcks()
     this.closing = true
     this.ws.close(code, reason)
   }

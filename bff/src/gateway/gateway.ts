@@ -110,6 +110,8 @@ export class Gateway {
       floodMaxRejects: config.floodMaxRejects,
       floodWindowMs: config.floodWindowMs,
       slowConsumerBytes: config.slowConsumerBytes,
+      ackWindowMs: config.ackWindowMs,
+      acked: this.acked,
       countOut: (type) => metrics.framesOut.inc({ type }),
       countSlow: (unsent) => {
         metrics.slowConsumers.inc()
