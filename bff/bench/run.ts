@@ -46,6 +46,8 @@
  * same run; the 1:1 figures carry each server's resident memory at the end of its measured span (rssMB).
  * BENCH_BEFORE_NODE_ARGS: the same for BENCH_BFF_BEFORE's BFF only (the flag on the build run first,
  * for the other order: the one run second tends to take less CPU, docs/SCALING.md M47).
+ * BENCH_BEFORE_ENV: a JSON object of environment for BENCH_BFF_BEFORE's BFF only: with a copy of this
+ * build as the one before, a setting against its default in the same run (e.g. '{"ACK_WINDOW_MS":"0"}').
  * BENCH_WX_BATCH_MS sets the BFF's WX_HTTP_BATCH_MS (unset: its default). BENCH_BFF_ENV: a JSON object
  * of more environment for every BFF the run starts (e.g. '{"LOG_LEVEL":"warn"}'). CPU per message counts
  * delivered messages: a run that did not deliver all it sent (the server saturated) overstates it.
@@ -177,6 +179,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
       ...(kind === 'bff' && process.env.BENCH_ARCHIVE_URL ? { ARCHIVE_URL: process.env.BENCH_ARCHIVE_URL } : {}),
       ...(kind === 'relay' ? { RELAY: '1' } : {}),
       ...(kind === 'bff' && process.env.BENCH_BFF_ENV ? (JSON.parse(process.env.BENCH_BFF_ENV) as Record<string, string>) : {}),
+      ...(kind === 'bff' && bffMain !== BFF_MAIN && process.env.BENCH_BEFORE_ENV ? (JSON.parse(process.env.BENCH_BEFORE_ENV) as Record<string, string>) : {}),
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -474,6 +477,21 @@ function cpuSplit(pids: number[], statOf = (pid: number) => `/proc/${pid}/stat`)
     system += Number(fields[12] ?? 0)
   }
   return { user: user / hz, system: system / hz }
+}
+
+/**
+ * System calls of the processes that write and read (`syscw`, `syscr` of /proc/<pid>/io: write,
+ * writev, sendmsg... and read, recvmsg...): every socket write to a client or to Redis is one.
+ */
+function syscalls(pids: number[]): { writes: number; reads: number } {
+  let writes = 0
+  let reads = 0
+  for (const pid of pids) {
+    const io = safeRead(`/proc/${pid}/io`)
+    writes += Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0)
+    reads += Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0)
+  }
+  return { writes, reads }
 }
 
 /** The local mysqld/mariadbd processes, if any (for their CPU beside the BFF's). */
@@ -838,6 +856,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     // Read before the server's CPU is: the scrape's own work stays out of the span's figures.
     const acks0 = kind === 'bff' ? await ackBuckets(server) : undefined
     const cpu0 = cpuSplit(pids)
+    const sys0 = syscalls(pids)
     const persisterPids = persister ? [persister.child.pid!, ...descendants(persister.child.pid!)] : []
     const persisterCpu0 = cpuSeconds(persisterPids)
     const linesBefore = persister?.lines.length ?? 0
@@ -854,6 +873,7 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
     const pauses0 = server.logs.gcPauses.length
     const r = await profiled(server, 'one2one', () => gen!.call('rate', { mode, pairs, rate: RATE, durationMs: SECONDS * 1000 }))
     const cpu1 = cpuSplit(pids)
+    const sys1 = syscalls(pids)
     const genCpu = cpuSeconds([gen!.child.pid!]) - gen0
     const serverAck = acks0 ? ackShares(acks0, await ackBuckets(server)) : undefined
     // The servers' resident memory at the end of the measured span (a node flag sizing the young generation shows here).
@@ -903,6 +923,9 @@ async function one2one(kind: Kind, extraEnv: Record<string, string> = {}, persis
       mainThreadUsPerMessage: perMessage(mainCpu),
       userUsPerMessage: perMessage(user),
       systemUsPerMessage: perMessage(system),
+      // Socket writes and reads (to clients and Redis alike) per delivered message.
+      writeCallsPerMessage: (sys1.writes - sys0.writes) / Math.max(1, r.received),
+      readCallsPerMessage: (sys1.reads - sys0.reads) / Math.max(1, r.received),
       redisCpuUsPerMessage: perMessage(redisCpu),
       // The generator, on the other core with Redis: what it spends reading this server's frames (the BFF's acks besides its pushes).
       generatorCpuUsPerMessage: perMessage(genCpu),
@@ -1524,6 +1547,8 @@ async function main() {
     }
     rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `raw ${fmt(base.cpuUsPerMessage)} us / relay ${fmt(relay.cpuUsPerMessage)} us (+Redis ${fmt(relay.redisCpuUsPerMessage)})`, `${fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2)} / ${fmt(bff.cpuUsPerMessage / relay.cpuUsPerMessage, 2)}`, '<= 1.0x relay'])
     rows.push([`1:1 Redis commands per msg`, fmt(bff.redisCommandsPerMessage, 2), `relay ${fmt(relay.redisCommandsPerMessage, 2)}`, fmt(bff.redisCommandsPerMessage / relay.redisCommandsPerMessage, 2), ''])
+    const calls = (x: One2One) => `${fmt(x.writeCallsPerMessage, 2)} / ${fmt(x.readCallsPerMessage, 2)}`
+    rows.push([`1:1 write / read system calls per msg`, calls(bff) + (before ? ` (before ${calls(before)})` : ''), `raw ${calls(base)} / relay ${calls(relay)}`, fmt(bff.writeCallsPerMessage / relay.writeCallsPerMessage, 2), ''])
     if (bff.saturation && relay.saturation && base.saturation) {
       const sat = (x: { perSecond: number; serverCpuShare: number; loadCoreShare?: number; serverUsPerMessage?: number; p99: number }) =>
         `${fmt(x.perSecond, 0)}/s (server CPU ${fmt(x.serverCpuShare, 2)}, ${fmt(x.serverUsPerMessage ?? NaN, 1)} us/msg; Redis + generator core ${fmt(x.loadCoreShare ?? NaN, 2)}; p99 ${fmt(x.p99, 0)} ms)`
@@ -1545,6 +1570,9 @@ async function main() {
         relayP50: r.p50,
         bffCpuUs: b.cpuUsPerMessage,
         relayCpuUs: r.cpuUsPerMessage,
+        bffWriteCalls: b.writeCallsPerMessage,
+        relayWriteCalls: r.writeCallsPerMessage,
+        ...(o ? { beforeWriteCalls: o.writeCallsPerMessage } : {}),
         // Redis' CPU per message (it shares the generators' core: what saturation runs into).
         bffRedisUs: b.redisCpuUsPerMessage,
         relayRedisUs: r.redisCpuUsPerMessage,

@@ -106,24 +106,9 @@ function framedOnce(data: Buffer): Buffer {
  */
 export const ACK_HOLD_MAX = 64
 
-/**
- * The connections holding acks (`Connection.ack`), all written by one timer: at most the window
- * after the first of them was held, so no ack waits longer than ACK_WINDOW_MS. A connection whose
- * acks left earlier (another frame went first) stays in the set until then, holding nothing.
- */
-const holding = new Set<Connection>()
-let holdTimer: NodeJS.Timeout | undefined
-
-function flushHolding(): void {
-  holdTimer = undefined
-  const conns = [...holding]
-  holding.clear()
-  for (const c of conns) c.flushAcks()
-}
-
-function hold(conn: Connection, windowMs: number): void {
-  holding.add(conn)
-  holdTimer ??= setTimeout(flushHolding, windowMs)
+/** The end of a connection's ack window: its held acks leave (a timer's argument, so no closure per connection). */
+function windowEnds(conn: Connection): void {
+  conn.flushAcks()
 }
 
 /** The net.Socket under a ws socket (ws keeps it as `_socket`; undefined once it is gone). */
@@ -186,6 +171,8 @@ export class Connection implements Outlet {
   private heldAcks: Array<string | number> | undefined
   /** When an ack last left for this socket (performance.now(), whole ms): the ack window's start. */
   private ackAt = -1_000_000_000
+  /** The end of the window the held acks wait for. */
+  private ackTimer: NodeJS.Timeout | undefined
 
   constructor(
     readonly ws: WebSocket,
@@ -289,10 +276,11 @@ export class Connection implements Outlet {
    * Write an `ack` (issue 15: at most one ack write per connection per window, where an ack each
    * was a socket write of its own beside the message's push). The first ack of a window leaves in
    * this turn, as any reply does: a send on its own is acked without delay. Those that follow
-   * within `ackWindowMs` of it are held and leave together, in one socket write, when the window
-   * ends (one timer for every connection) or as soon as any other frame is written to the
-   * connection, ahead of it: the order of frames is the order they were made in. An ack is counted
-   * and its latency observed when it is written.
+   * within `ackWindowMs` of it are held and leave together, in one socket write, when that window
+   * ends (a timer per connection holding acks), or as soon as any other frame is written to the connection,
+   * ahead of it: the order of frames is the order they were made in. So acks leave a connection at
+   * most once per window besides the frames they go with. An ack is counted and its latency
+   * observed when it is written.
    */
   ack(data: string, receivedAt: number): void {
     const now = Math.floor(performance.now())
@@ -302,8 +290,12 @@ export class Connection implements Outlet {
       return
     }
     if (!this.open) return
-    const held = this.heldAcks ?? (this.heldAcks = [])
-    if (held.length === 0) hold(this, this.limits.ackWindowMs)
+    let held = this.heldAcks
+    if (held === undefined) {
+      held = this.heldAcks = []
+      // The window opened by the last ack written ends then (held ones wait less than a window).
+      this.ackTimer = setTimeout(windowEnds, Math.max(1, this.ackAt + this.limits.ackWindowMs - now), this).unref()
+    }
     if (held.push(data, receivedAt) >= 2 * ACK_HOLD_MAX) this.flushAcks()
   }
 
@@ -312,6 +304,8 @@ export class Connection implements Outlet {
     const held = this.heldAcks
     if (held === undefined) return
     this.heldAcks = undefined
+    clearTimeout(this.ackTimer)
+    this.ackTimer = undefined
     this.ackAt = Math.floor(performance.now())
     for (let i = 0; i < held.length; i += 2) if (this.reply(held[i] as string, 'ack')) this.limits.acked(held[i + 1] as number)
   }
