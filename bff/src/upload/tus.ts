@@ -28,6 +28,9 @@ import { UPLOAD_ID_RE, newUploadId } from './store'
 
 export const UPLOADS_PATH = '/uploads'
 
+/** A 413 to an append: its bytes go past the length the upload declared at creation. */
+const PAST_LENGTH = 'these bytes go past the upload\'s declared length (Upload-Length): a complete upload takes no more'
+
 export interface TusDeps {
   readonly uploads: Uploads
   /** The user of an access token (auth's verify); throws AppError UNAUTHORIZED or TOKEN_EXPIRED. */
@@ -116,15 +119,17 @@ export function tusHandler(deps: TusDeps): (req: ExpressRequest, res: ExpressRes
     if (response.status >= 400) {
       const text = await response.text()
       // A refused creation names its limit: the sender's bubble shows it (client/components/
-      // MessageRow.tsx). A 413 to an append is a body past the upload's own declared length.
+      // MessageRow.tsx). A 413 to an append is a body past the upload's own declared length, and is
+      // said so, not as a file over the limit (an append to a complete upload is one too).
       const tooLarge = method === 'POST' && response.status === 413
-      const limited = `file exceeds the maximum upload size of ${mebibytes(deps.maxFileBytes)}`
+      const pastLength = method === 'PATCH' && response.status === 413
+      const limited = tooLarge ? `file exceeds the maximum upload size of ${mebibytes(deps.maxFileBytes)}` : pastLength ? PAST_LENGTH : undefined
       if (isJsonError(text)) {
-        const plain = tooLarge && text.includes('"code":"UPLOAD_TOO_LARGE"')
+        const plain = limited !== undefined && text.includes('"code":"UPLOAD_TOO_LARGE"')
         return withJson(response, response.status, plain ? errorJson('UPLOAD_TOO_LARGE', limited) : text)
       }
       const code = codeOfTus(response.status, text)
-      const out = withJson(response, statusFor(code, response.status), errorJson(code, tooLarge ? limited : undefined))
+      const out = withJson(response, statusFor(code, response.status), errorJson(code, code === 'UPLOAD_TOO_LARGE' ? limited : undefined))
       // tus 1.0: a 412 carries the versions the server speaks.
       if (response.status === 412) out.headers.set('Tus-Version', '1.0.0')
       return out

@@ -79,8 +79,20 @@ describe('size', () => {
     const c = await create(h, alice, 5000, { conv, filename: 'x.pdf' })
     const p = await patch(h, alice, c.id!, 0, pdfBytes(5001))
     expect(p).toMatchObject({ status: 413, code: 'UPLOAD_TOO_LARGE' })
+    // Said as what it is, not as a file over the size limit (5,000 bytes are far below it).
+    expect((p.json as { error: { message: string } }).error.message).toMatch(/declared length/)
     expect(await head(h, alice, c.id!)).toMatchObject({ status: 200, offset: 0, length: 5000 })
     expect(await terminate(c.id!)).toBe(204)
+  })
+
+  it('refuses an append to a complete upload as past its length, and keeps the file', async () => {
+    const c = await create(h, alice, 4000, { conv, filename: 'done.pdf' })
+    const bytes = pdfBytes(4000)
+    expect(await patch(h, alice, c.id!, 0, bytes)).toMatchObject({ status: 200, offset: 4000 })
+    const more = await patch(h, alice, c.id!, 4000, Buffer.from('more'))
+    expect(more).toMatchObject({ status: 413, code: 'UPLOAD_TOO_LARGE' })
+    expect((more.json as { error: { message: string } }).error.message).toMatch(/complete upload/)
+    expect(await readFile(path.join(filesDir(), c.id!))).toEqual(bytes)
   })
 
   it('refuses a deferred length (the size must be known to be limited)', async () => {
