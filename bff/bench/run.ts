@@ -1309,7 +1309,7 @@ async function stormSide(kind: Kind, bffMain: string) {
       emptyCaches,
       warm: undefined as { ms: number } | undefined,
       second: undefined as { cpuMs: number; ms: number } | undefined,
-      first: undefined as { r: Awaited<ReturnType<Commands['storm']>>; cpuMs: number; redisCpu: number; commands: ReturnType<typeof diffStats> } | undefined,
+      first: undefined as { r: Awaited<ReturnType<Commands['storm']>>; cpuMs: number; redisCpu: number; commands: ReturnType<typeof diffStats>; calls: { writes: number; reads: number } } | undefined,
       /** CPU per reconnect (ms) and time until all were back (ms) of each tagged measured storm. */
       runs: [] as number[],
       times: [] as number[],
@@ -1344,7 +1344,7 @@ async function stormFirst(s: StormSide) {
   const m = await profiled(s.server, 'storm', () => stormMeasure(s, true))
   const redisCpu = (await redisCpuSeconds()) - redis0
   const commands = diffStats(stats0, await commandStats())
-  s.first = { r: m.answer, cpuMs: m.cpuMs, redisCpu, commands }
+  s.first = { r: m.answer, cpuMs: m.cpuMs, redisCpu, commands, calls: m.calls }
   s.runs.push(m.cpuMs)
   s.times.push(m.ms)
 }
@@ -1355,9 +1355,13 @@ async function stormFirst(s: StormSide) {
  */
 async function stormMeasure(s: StormSide, tags: boolean) {
   const at = cpuSeconds(s.pids)
+  const calls0 = syscalls(s.pids)
   const answer = await s.gen.call('storm', { url: s.server.url, mode: s.mode, peers: s.peers, cursors: s.cursors, tags: STORM_TAGS && tags })
   await sleep(2000)
-  return { cpuMs: ((cpuSeconds(s.pids) - at) / STORM) * 1000, ms: answer.ms, sameLists: answer.sameLists, answer }
+  const calls1 = syscalls(s.pids)
+  // Socket writes and reads per reconnect (to clients and Redis alike), the upgrade's included.
+  const calls = { writes: (calls1.writes - calls0.writes) / STORM, reads: (calls1.reads - calls0.reads) / STORM }
+  return { cpuMs: ((cpuSeconds(s.pids) - at) / STORM) * 1000, ms: answer.ms, sameLists: answer.sameLists, answer, calls }
 }
 
 /** A side's figures once its storms are over: CPU as the median of its measured storms, then memory, connected and with every socket closed. */
@@ -1399,6 +1403,8 @@ async function stormFinish(s: StormSide) {
     redisCpuMsPerReconnect: (redisCpu / STORM) * 1000,
     redisCommandsPerReconnect: commands.total / STORM,
     redisCommands: commands.calls,
+    /** Write and read system calls per reconnect in the first measured storm (/proc/<pid>/io). */
+    callsPerReconnect: s.first!.calls,
     bytesPerUser: (rssAfter - s.rssBefore) / STORM,
     /** Used heap after a full GC, connected users over the same users gone, the process caches warm in both, per user. */
     heapBytesPerUser: (heapConnected - heapClosed) / STORM,
@@ -1657,6 +1663,8 @@ async function main() {
       const [b2, r2, x2] = [bff.secondStorm, base.secondStorm, relay.secondStorm]
       rows.push([`storm: the same, second storm (one warm-up; its lists tagged)`, `${fmt(b2.cpuMsPerReconnect, 3)} ms, back in ${fmt(b2.ms, 0)} ms`, `raw ${fmt(r2.cpuMsPerReconnect, 3)} / relay ${fmt(x2.cpuMsPerReconnect, 3)} ms, relay back in ${fmt(x2.ms, 0)} ms`, `${fmt(b2.cpuMsPerReconnect / r2.cpuMsPerReconnect, 2)} / ${fmt(b2.cpuMsPerReconnect / x2.cpuMsPerReconnect, 2)}`, 'the figure up to M46'])
     }
+    const scalls = (x: { callsPerReconnect: { writes: number; reads: number } }) => `${fmt(x.callsPerReconnect.writes, 2)} / ${fmt(x.callsPerReconnect.reads, 2)}`
+    rows.push([`storm: write / read system calls per reconnect`, scalls(bff), `raw ${scalls(base)} / relay ${scalls(relay)}`, fmt(bff.callsPerReconnect.writes / relay.callsPerReconnect.writes, 2), ''])
     rows.push([`storm: Redis commands per reconnect`, fmt(bff.redisCommandsPerReconnect, 1), `relay ${fmt(relay.redisCommandsPerReconnect, 1)}`, fmt(bff.redisCommandsPerReconnect / relay.redisCommandsPerReconnect, 2), 'a handful'])
     rows.push([`heap per connected user after GC (${STORM_CONVS} convs), caches warm`, `${fmt(bff.heapBytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUser / 1024, 2)} / relay ${fmt(relay.heapBytesPerUser / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUser / base.heapBytesPerUser, 2)} / ${fmt(bff.heapBytesPerUser / relay.heapBytesPerUser, 2)}`, '<= 8 KB'])
     rows.push([`heap per connected user, process caches counted in`, `${fmt(bff.heapBytesPerUserWithCaches / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUserWithCaches / 1024, 2)} / relay ${fmt(relay.heapBytesPerUserWithCaches / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUserWithCaches / base.heapBytesPerUserWithCaches, 2)} / ${fmt(bff.heapBytesPerUserWithCaches / relay.heapBytesPerUserWithCaches, 2)}`, 'the figure as first measured'])
