@@ -4,7 +4,7 @@
  * whatever its length class (7-bit, 16-bit, 64-bit) and whichever path wrote it; and the
  * slow-consumer bound still counts what the server holds.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
@@ -234,6 +234,30 @@ describe('connection writes', () => {
       conn.ack('next', 0)
       for (let i = 0; i < 3; i++) await turn()
       expect(writes.count).toBe(ACK_HOLD_MAX + 1)
+    })
+
+    it('measures the window across any uptime (its clock wraps at 2^30 ms, 12 days)', async () => {
+      const { conn, received } = await pair(1 << 30, Connection, 150)
+      const writes = countWrites(conn)
+      const now = vi.spyOn(performance, 'now')
+      try {
+        // 24.8 days after the process started, then 70 ms later across 2^31 ms.
+        now.mockReturnValue(2 ** 31 - 50)
+        conn.ack('ack 1', 0)
+        now.mockReturnValue(2 ** 31 + 20)
+        conn.ack('ack 2', 0)
+        await turn()
+        expect(writes.count).toBe(1)
+        // A window later (in the process clock), after its end was written: the next leaves at once.
+        now.mockReturnValue(2 ** 31 + 20 + 150)
+        conn.flushAcks()
+        now.mockReturnValue(2 ** 31 + 20 + 150 + 151)
+        conn.ack('ack 3', 0)
+        expect(writes.count).toBe(3)
+      } finally {
+        now.mockRestore()
+      }
+      await expect.poll(() => received).toEqual(['ack 1', 'ack 2', 'ack 3'])
     })
 
     it('with a window of 0 writes each ack in the turn it was made', async () => {

@@ -106,6 +106,16 @@ function framedOnce(data: Buffer): Buffer {
  */
 export const ACK_HOLD_MAX = 64
 
+/**
+ * The ack window's clock: whole ms of the process clock modulo 2^30, differences taken modulo too.
+ * It stays a small integer (a V8 Smi) for ever, where whole ms since the process started would pass
+ * 2^30 after 12 days of uptime and every connection's field would become a boxed double. A window
+ * is measured correctly as long as the last ack is less than 12 days old; an older one may hold one
+ * ack for a window at most.
+ */
+const ACK_CLOCK_MASK = 0x3fffffff
+const ackClock = (): number => Math.floor(performance.now()) & ACK_CLOCK_MASK
+
 /** The end of a connection's ack window: its held acks leave (a timer's argument, so no closure per connection). */
 function windowEnds(conn: Connection): void {
   conn.flushAcks()
@@ -169,8 +179,8 @@ export class Connection implements Outlet {
   private bucket: Bucket | undefined
   /** Acks held by the ack window, in order, each followed by when its send was received; undefined when none. */
   private heldAcks: Array<string | number> | undefined
-  /** When an ack last left for this socket (performance.now(), whole ms): the ack window's start. */
-  private ackAt = -1_000_000_000
+  /** When an ack last left for this socket (`ackClock`), -1 before the first: the ack window's start. */
+  private ackAt = -1
   /** The end of the window the held acks wait for. */
   private ackTimer: NodeJS.Timeout | undefined
 
@@ -283,8 +293,9 @@ export class Connection implements Outlet {
    * observed when it is written.
    */
   ack(data: string, receivedAt: number): void {
-    const now = Math.floor(performance.now())
-    if (this.heldAcks === undefined && now - this.ackAt >= this.limits.ackWindowMs) {
+    const now = ackClock()
+    const since = this.ackAt < 0 ? Infinity : (now - this.ackAt) & ACK_CLOCK_MASK
+    if (this.heldAcks === undefined && since >= this.limits.ackWindowMs) {
       this.ackAt = now
       if (this.reply(data, 'ack')) this.limits.acked(receivedAt)
       return
@@ -294,7 +305,7 @@ export class Connection implements Outlet {
     if (held === undefined) {
       held = this.heldAcks = []
       // The window opened by the last ack written ends then (held ones wait less than a window).
-      this.ackTimer = setTimeout(windowEnds, Math.max(1, this.ackAt + this.limits.ackWindowMs - now), this).unref()
+      this.ackTimer = setTimeout(windowEnds, Math.max(1, this.limits.ackWindowMs - since), this).unref()
     }
     if (held.push(data, receivedAt) >= 2 * ACK_HOLD_MAX) this.flushAcks()
   }
@@ -306,7 +317,7 @@ export class Connection implements Outlet {
     this.heldAcks = undefined
     clearTimeout(this.ackTimer)
     this.ackTimer = undefined
-    this.ackAt = Math.floor(performance.now())
+    this.ackAt = ackClock()
     for (let i = 0; i < held.length; i += 2) if (this.reply(held[i] as string, 'ack')) this.limits.acked(held[i + 1] as number)
   }
 
