@@ -92,6 +92,10 @@ describe('size', () => {
     const more = await patch(h, alice, c.id!, 4000, Buffer.from('more'))
     expect(more).toMatchObject({ status: 413, code: 'UPLOAD_TOO_LARGE' })
     expect((more.json as { error: { message: string } }).error.message).toMatch(/complete upload/)
+    // The mini-program's way (POST with X-HTTP-Method-Override: PATCH: wx.request has no PATCH).
+    const overridden = await patch(h, alice, c.id!, 4000, Buffer.from('more'), { override: true })
+    expect(overridden).toMatchObject({ status: 413, code: 'UPLOAD_TOO_LARGE' })
+    expect((overridden.json as { error: { message: string } }).error.message).toMatch(/complete upload/)
     expect(await readFile(path.join(filesDir(), c.id!))).toEqual(bytes)
   })
 
