@@ -1514,6 +1514,8 @@ async function main() {
   const results: Record<string, unknown> = { when: new Date().toISOString(), machine: { cores: 2, note: `servers on core ${SERVER_CORE}, generators on core ${LOAD_CORE}; ${redisNote}` } }
   const rows: [string, string, string, string, string][] = []
   const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
+  /** System calls per message or reconnect as printed: writes / reads. */
+  const callsText = (c: { writes: number; reads: number }): string => `${fmt(c.writes, 2)} / ${fmt(c.reads, 2)}`
 
   if (ONLY.has('idle')) {
     const base = await idle('base')
@@ -1553,7 +1555,7 @@ async function main() {
     }
     rows.push([`1:1 CPU per delivered msg (${RATE}/s)`, `${fmt(bff.cpuUsPerMessage)} us (+Redis ${fmt(bff.redisCpuUsPerMessage)} us)`, `raw ${fmt(base.cpuUsPerMessage)} us / relay ${fmt(relay.cpuUsPerMessage)} us (+Redis ${fmt(relay.redisCpuUsPerMessage)})`, `${fmt(bff.cpuUsPerMessage / base.cpuUsPerMessage, 2)} / ${fmt(bff.cpuUsPerMessage / relay.cpuUsPerMessage, 2)}`, '<= 1.0x relay'])
     rows.push([`1:1 Redis commands per msg`, fmt(bff.redisCommandsPerMessage, 2), `relay ${fmt(relay.redisCommandsPerMessage, 2)}`, fmt(bff.redisCommandsPerMessage / relay.redisCommandsPerMessage, 2), ''])
-    const calls = (x: One2One) => `${fmt(x.writeCallsPerMessage, 2)} / ${fmt(x.readCallsPerMessage, 2)}`
+    const calls = (x: One2One) => callsText({ writes: x.writeCallsPerMessage, reads: x.readCallsPerMessage })
     rows.push([`1:1 write / read system calls per msg`, calls(bff) + (before ? ` (before ${calls(before)})` : ''), `raw ${calls(base)} / relay ${calls(relay)}`, fmt(bff.writeCallsPerMessage / relay.writeCallsPerMessage, 2), ''])
     if (bff.saturation && relay.saturation && base.saturation) {
       const sat = (x: { perSecond: number; serverCpuShare: number; loadCoreShare?: number; serverUsPerMessage?: number; p99: number }) =>
@@ -1663,8 +1665,7 @@ async function main() {
       const [b2, r2, x2] = [bff.secondStorm, base.secondStorm, relay.secondStorm]
       rows.push([`storm: the same, second storm (one warm-up; its lists tagged)`, `${fmt(b2.cpuMsPerReconnect, 3)} ms, back in ${fmt(b2.ms, 0)} ms`, `raw ${fmt(r2.cpuMsPerReconnect, 3)} / relay ${fmt(x2.cpuMsPerReconnect, 3)} ms, relay back in ${fmt(x2.ms, 0)} ms`, `${fmt(b2.cpuMsPerReconnect / r2.cpuMsPerReconnect, 2)} / ${fmt(b2.cpuMsPerReconnect / x2.cpuMsPerReconnect, 2)}`, 'the figure up to M46'])
     }
-    const scalls = (x: { callsPerReconnect: { writes: number; reads: number } }) => `${fmt(x.callsPerReconnect.writes, 2)} / ${fmt(x.callsPerReconnect.reads, 2)}`
-    rows.push([`storm: write / read system calls per reconnect`, scalls(bff), `raw ${scalls(base)} / relay ${scalls(relay)}`, fmt(bff.callsPerReconnect.writes / relay.callsPerReconnect.writes, 2), ''])
+    rows.push([`storm: write / read system calls per reconnect`, callsText(bff.callsPerReconnect), `raw ${callsText(base.callsPerReconnect)} / relay ${callsText(relay.callsPerReconnect)}`, fmt(bff.callsPerReconnect.writes / relay.callsPerReconnect.writes, 2), ''])
     rows.push([`storm: Redis commands per reconnect`, fmt(bff.redisCommandsPerReconnect, 1), `relay ${fmt(relay.redisCommandsPerReconnect, 1)}`, fmt(bff.redisCommandsPerReconnect / relay.redisCommandsPerReconnect, 2), 'a handful'])
     rows.push([`heap per connected user after GC (${STORM_CONVS} convs), caches warm`, `${fmt(bff.heapBytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUser / 1024, 2)} / relay ${fmt(relay.heapBytesPerUser / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUser / base.heapBytesPerUser, 2)} / ${fmt(bff.heapBytesPerUser / relay.heapBytesPerUser, 2)}`, '<= 8 KB'])
     rows.push([`heap per connected user, process caches counted in`, `${fmt(bff.heapBytesPerUserWithCaches / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUserWithCaches / 1024, 2)} / relay ${fmt(relay.heapBytesPerUserWithCaches / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUserWithCaches / base.heapBytesPerUserWithCaches, 2)} / ${fmt(bff.heapBytesPerUserWithCaches / relay.heapBytesPerUserWithCaches, 2)}`, 'the figure as first measured'])
