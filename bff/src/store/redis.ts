@@ -61,7 +61,7 @@ import { BacklogGate } from './backlog-gate'
 import type { ColdMessages } from './window'
 import { RedisWeChatStore } from './wechat'
 import { RECALLED_MARK } from './types'
-import { EncodedCommand, arrayHeader, encodeParts } from './resp'
+import { EncodedCommand, arrayHeader, bulkLength, encodeParts } from './resp'
 import { AppendBatcher } from './append-batch'
 import type { AppendParts } from './append-batch'
 import type {
@@ -698,14 +698,17 @@ class RedisMessages implements MessageStore {
     if (!w || w.members !== members || w.windowMs !== input.dedupWindowMs) {
       const keys = [ck.meta, ck.msgs, this.streamOr(ck.meta), this.summaryOf(from), ...othersOf(members, from, (m) => this.summaryOf(m))]
       const numKeys = keys.length + 1
-      const head = encodeParts(arrayHeader(3 + numKeys + APPEND_ARGS), ['EVALSHA', APPEND_SHA, String(numKeys)])
+      const header = arrayHeader(3 + numKeys + APPEND_ARGS)
+      const head = ['EVALSHA', APPEND_SHA, String(numKeys)]
       const conv = input.conv
       const post = [String(input.dedupWindowMs), `r:${from}`, this.cold ? '1' : '', `l:${conv}`, `r:${conv}`, ck.direct ? `p:${conv}` : '']
       w = {
         members,
         windowMs: input.dedupWindowMs,
-        pre: Buffer.concat([head, encodeParts('', keys)]),
-        keysAt: head.length,
+        // One Buffer of its own (encodeParts): kept per sender, a slice of Node's shared pool (as
+        // Buffer.concat makes) kept the pool's 8 KiB whole for each sender's ~300 bytes.
+        pre: encodeParts(header, [...head, ...keys]),
+        keysAt: header.length + bulkLength(head[0]!) + bulkLength(head[1]!) + bulkLength(head[2]!),
         numKeys,
         post: encodeParts('', post),
         postArgs: post.length,

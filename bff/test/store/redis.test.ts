@@ -145,6 +145,33 @@ describe('redis engine large group append', () => {
   })
 })
 
+describe('redis engine kept command parts', () => {
+  it('keeps each 1:1 sender\'s encoded append parts in memory of their own, not in slices of Node\'s shared Buffer pool', async () => {
+    const prefix = randomPrefix()
+    const engine = await open({ queueMaxLength: 10, queueRetentionMs: 60_000 }, prefix, 'n1')
+    try {
+      const members = ['ann', 'bob']
+      await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members, createdAt: 1 })
+      for (const [from, cid] of [['ann', 'own-1'], ['bob', 'own-2'], ['ann', 'own-3']] as const) {
+        await engine.messages.append({ conv: 'd:ann:bob', from, cid, mid: `m-${cid}`, ts: 1, kind: 'text', body: { text: cid }, dedupWindowMs: 60_000, members })
+      }
+      expect((await engine.messages.after('d:ann:bob', 0, 10)).map((j) => (JSON.parse(j) as { seq: number }).seq)).toEqual([1, 2, 3])
+      // Kept per sender while the conversation is in use: a pool slice would keep its 8 KiB pool whole.
+      const kept = (engine.messages as unknown as { convKeys: Map<string, { wire?: Map<string, { pre: Buffer; post: Buffer }> }> }).convKeys.get('d:ann:bob')?.wire
+      expect([...(kept?.keys() ?? [])].sort()).toEqual(['ann', 'bob'])
+      for (const w of kept!.values()) {
+        for (const b of [w.pre, w.post]) {
+          expect(b.byteOffset).toBe(0)
+          expect(b.buffer.byteLength).toBe(b.byteLength)
+        }
+      }
+    } finally {
+      await engine.close()
+      await dropPrefix(prefix)
+    }
+  })
+})
+
 describe('redis engine append batches', () => {
   const text = (conv: string, from: string, cid: string, members: string[]) => ({ conv, from, cid, mid: `m-${cid}`, ts: 1, kind: 'text' as const, body: { text: cid }, dedupWindowMs: 60_000, members })
   const AB = ['ann', 'bob']
