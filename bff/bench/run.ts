@@ -1432,7 +1432,7 @@ async function stormFinish(s: StormSide) {
     callsPerReconnect: s.first!.calls,
     /** Resident set right after the storms over the settled figure's base: the peak, the storms' garbage not collected yet. */
     bytesPerUser: (rssAfter - s.rssColdGc) / STORM,
-    /** Resident set after a full GC with the users connected over the same before any socket (caches cold), per user. */
+    /** Resident set after a full GC with the users connected over the same before any socket (caches cold; read after their snapshot), per user. */
     bytesPerUserSettled: (rssConnectedGc - s.rssColdGc) / STORM,
     memoryConnected,
     rssMB: { cold: s.rssBefore / 2 ** 20, coldAfterGc: s.rssAfterGc / 2 ** 20, coldAfterSnapshot: s.rssColdGc / 2 ** 20, afterStorms: rssAfter / 2 ** 20, connectedAfterGc: rssConnectedGc / 2 ** 20 },
