@@ -1314,7 +1314,7 @@ async function stormSide(kind: Kind, bffMain: string) {
     // The base of the settled figure (bytesPerUserSettled): after that collection and after the
     // snapshot, whose native memory the allocator keeps (the BFF's resident set 105 MB after the
     // collection, 287 MB after the snapshot): read before it, the users were charged for it.
-    const rssColdGc = rssBytes(pids)
+    const rssBase = rssBytes(pids)
     // Fewer at once than the BFF's MAX_UPGRADES_IN_FLIGHT (200): none refused while setting up.
     const setup = await gen!.call('connect', { url: server.url, mode, peers, concurrency: 100 })
     if (setup.failed > 0) throw new Error(`storm setup: ${setup.failed} of ${STORM} did not connect`)
@@ -1330,7 +1330,7 @@ async function stormSide(kind: Kind, bffMain: string) {
       pids,
       rssBefore,
       rssAfterGc,
-      rssColdGc,
+      rssBase,
       heapBefore,
       snapshotDir,
       emptyCaches,
@@ -1435,11 +1435,11 @@ async function stormFinish(s: StormSide) {
     /** Write and read system calls per reconnect in the first measured storm (/proc/<pid>/io). */
     callsPerReconnect: s.first!.calls,
     /** Resident set right after the storms over the settled figure's base: the peak, the storms' garbage not collected yet. */
-    bytesPerUser: (rssAfter - s.rssColdGc) / STORM,
+    bytesPerUser: (rssAfter - s.rssBase) / STORM,
     /** Resident set after a full GC with the users connected over the same before any socket (caches cold; read after their snapshot), per user. */
-    bytesPerUserSettled: (rssConnectedGc - s.rssColdGc) / STORM,
+    bytesPerUserSettled: (rssConnectedGc - s.rssBase) / STORM,
     memoryConnected,
-    rssMB: { cold: s.rssBefore / 2 ** 20, coldAfterGc: s.rssAfterGc / 2 ** 20, coldAfterSnapshot: s.rssColdGc / 2 ** 20, afterStorms: rssAfter / 2 ** 20, connectedAfterGc: rssConnectedGc / 2 ** 20 },
+    rssMB: { cold: s.rssBefore / 2 ** 20, coldAfterGc: s.rssAfterGc / 2 ** 20, coldAfterSnapshot: s.rssBase / 2 ** 20, afterStorms: rssAfter / 2 ** 20, connectedAfterGc: rssConnectedGc / 2 ** 20 },
     /** Used heap after a full GC, connected users over the same users gone, the process caches warm in both, per user. */
     heapBytesPerUser: (heapConnected - heapClosed) / STORM,
     /** Used heap after a full GC, connected users over none before any socket (process caches cold), per user. */
