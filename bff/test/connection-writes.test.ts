@@ -67,7 +67,6 @@ function countWrites(conn: Connection): { count: number; runs: number[] } {
 
 const turn = () => new Promise((r) => setImmediate(r))
 
-
 describe('connection writes', () => {
   it('frames text of every length class as ws would read it', () => {
     for (const n of [0, 1, 125, 126, 65535, 65536, 300_000]) {

@@ -708,7 +708,7 @@ class RedisMessages implements MessageStore {
         // One Buffer of its own (encodeParts): kept per sender, a slice of Node's shared pool (as
         // Buffer.concat makes) kept the pool's 8 KiB whole for each sender's ~300 bytes.
         pre: encodeParts(header, [...head, ...keys]),
-        keysAt: header.length + bulkLength(head[0]!) + bulkLength(head[1]!) + bulkLength(head[2]!),
+        keysAt: head.reduce((at, p) => at + bulkLength(p), header.length),
         numKeys,
         post: encodeParts('', post),
         postArgs: post.length,
