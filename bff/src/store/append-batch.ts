@@ -21,27 +21,26 @@
  * are in different slots; the engine sends those appends through ioredis' Cluster routing,
  * unbatched (this class is used on a standalone Redis only).
  */
-import { arrayHeader, encodeCommand, encodePieces } from './resp'
+import { CommandWriter, arrayHeader } from './resp'
 
-/** An append command's parts that are the same for every message of one sender in one conversation, encoded. */
+/**
+ * An append command's parts that are the same for every message of one sender in one
+ * conversation, encoded (resp.ts `encodeText`: RESP bytes as text, one character per byte). Kept
+ * per 1:1 sender (redis.ts `wireOf`): a batch then encodes only each message's own parts.
+ */
 export interface AppendParts {
-  /** The single command's start: array header, EVALSHA, the script's sha, the key count, every key but the dedup key. */
-  readonly pre: Buffer
-  /** Where the keys start in `pre` (a batch copies them from there). */
-  readonly keysAt: number
+  /** The single command's start: array header, EVALSHA, the script's sha, the key count (shared by every sender with as many keys). */
+  readonly start: string
+  /** Every key but the dedup key. */
+  readonly keys: string
   /** The command's keys, the dedup key (the last) included. */
   readonly numKeys: number
+  /** `numKeys` as a bulk string (the batch script's per-append key count; shared as `start`). */
+  readonly count: string
   /** The arguments after the message's head and tail. */
-  readonly post: Buffer
+  readonly post: string
   /** How many arguments `post` holds. */
   readonly postArgs: number
-  /**
-   * Kept by the batcher at the first batch holding these parts: the keys (a view of `pre`) and
-   * `numKeys` as text. Parts are kept per 1:1 sender (redis.ts `wireOf`): a batch then allocates
-   * neither per message.
-   */
-  batchKeys?: Buffer
-  batchKeyCount?: string
 }
 
 /** At most this many appends in one script call: a larger turn sends several (bounds the script's time in Redis). */
@@ -90,7 +89,7 @@ export class AppendBatcher<R> {
   add(parts: AppendParts, dedup: string, head: string, tail: string): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ parts, dedup, head, tail, resolve, reject })
-      this.bytes += parts.pre.length + parts.post.length + head.length + tail.length
+      this.bytes += parts.start.length + parts.keys.length + parts.post.length + head.length + tail.length
       if (this.pending.length >= this.maxCount || this.bytes >= this.maxBytes) this.flush()
       else if (!this.scheduled) {
         this.scheduled = true
@@ -114,7 +113,7 @@ export class AppendBatcher<R> {
       const p = list[0]!
       let wire: Buffer
       try {
-        wire = encodeCommand(p.parts.pre, [p.dedup, p.head, p.tail], p.parts.post)
+        wire = encodeSingle(p)
       } catch (err) {
         return p.reject(err)
       }
@@ -156,9 +155,19 @@ export class AppendBatcher<R> {
       numKeys += p.parts.numKeys
       parts += p.parts.numKeys + 3 + p.parts.postArgs
     }
-    const pieces: (Buffer | string)[] = ['EVALSHA', this.o.batchSha, String(numKeys)]
-    for (const p of list) pieces.push((p.parts.batchKeys ??= p.parts.pre.subarray(p.parts.keysAt)), p.dedup)
-    for (const p of list) pieces.push((p.parts.batchKeyCount ??= String(p.parts.numKeys)), p.head, p.tail, p.parts.post)
-    return encodePieces(arrayHeader(parts), pieces)
+    const keyCount = String(numKeys)
+    const w = new CommandWriter(arrayHeader(parts)).sizeBulk('EVALSHA').sizeBulk(this.o.batchSha).sizeBulk(keyCount)
+    for (const p of list) w.sizeEncoded(p.parts.keys).sizeBulk(p.dedup).sizeEncoded(p.parts.count).sizeBulk(p.head).sizeBulk(p.tail).sizeEncoded(p.parts.post)
+    w.start().bulk('EVALSHA').bulk(this.o.batchSha).bulk(keyCount)
+    for (const p of list) w.encoded(p.parts.keys).bulk(p.dedup)
+    for (const p of list) w.encoded(p.parts.count).bulk(p.head).bulk(p.tail).encoded(p.parts.post)
+    return w.done()
   }
+}
+
+/** The single command: its kept start and keys, the message's dedup key, head and tail, its kept arguments. */
+function encodeSingle<R>(p: Pending<R>): Buffer {
+  const { start, keys, post } = p.parts
+  const w = new CommandWriter('').sizeEncoded(start).sizeEncoded(keys).sizeBulk(p.dedup).sizeBulk(p.head).sizeBulk(p.tail).sizeEncoded(post)
+  return w.start().encoded(start).encoded(keys).bulk(p.dedup).bulk(p.head).bulk(p.tail).encoded(post).done()
 }

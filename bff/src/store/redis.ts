@@ -61,7 +61,7 @@ import { BacklogGate } from './backlog-gate'
 import type { ColdMessages } from './window'
 import { RedisWeChatStore } from './wechat'
 import { RECALLED_MARK } from './types'
-import { EncodedCommand, arrayHeader, bulkLength, encodeParts } from './resp'
+import { EncodedCommand, arrayHeader, encodeParts, encodeText } from './resp'
 import { AppendBatcher } from './append-batch'
 import type { AppendParts } from './append-batch'
 import type {
@@ -498,8 +498,8 @@ type Guard = <T>(work: () => Promise<T>) => Promise<T>
 
 /**
  * Conversations and users whose append keys are kept built (each map emptied when full). A 1:1's
- * entry also keeps its encoded command parts, two per sender of a few hundred bytes: about 1 KB per
- * conversation, 10 MB at most.
+ * entry also keeps its encoded command parts per sender: ~1 KB per conversation with both senders
+ * (issue 15: 2.26 KB when they were Buffers), 10 MB at most.
  */
 const APPEND_KEYS_MAX = 10_000
 
@@ -508,20 +508,36 @@ interface ConvKeys {
   readonly meta: string
   readonly msgs: string
   readonly direct: boolean
-  /** A 1:1's append command around the message's own parts, per sender (built at its first message). */
-  wire?: Map<UserId, AppendWire>
+  /**
+   * A 1:1's append command around the message's own parts, one per sender (built at its first
+   * message; two fields, not a Map: a small Map's hash table was ~300 B per conversation).
+   */
+  wire1: AppendWire | undefined
+  wire2: AppendWire | undefined
   /** A large group's member list whose summaries this process set to BY_REFERENCE. */
-  byReference?: readonly UserId[]
+  byReference: readonly UserId[] | undefined
 }
 
 /**
  * The parts of an append command (standalone Redis) that are the same for every message of one
- * sender in one conversation, encoded: `pre` the command, the sha and every key but the dedup key,
- * `post` the arguments after the message JSON (AppendParts). Valid for that member list and dedup window.
+ * sender in one conversation (AppendParts). Valid for that sender, member list and dedup window.
  */
 interface AppendWire extends AppendParts {
+  readonly from: UserId
   readonly members: readonly UserId[]
   readonly windowMs: number
+}
+
+/** The single append command's start and its key count as a bulk string, per key count (a few dozen at most). */
+const commandStarts = new Map<number, { start: string; count: string }>()
+
+function commandStart(numKeys: number): { start: string; count: string } {
+  let s = commandStarts.get(numKeys)
+  if (!s) {
+    s = { start: encodeText(arrayHeader(3 + numKeys + APPEND_ARGS), ['EVALSHA', APPEND_SHA, String(numKeys)]), count: encodeText('', [String(numKeys)]) }
+    commandStarts.set(numKeys, s)
+  }
+  return s
 }
 
 class RedisMessages implements MessageStore {
@@ -556,7 +572,7 @@ class RedisMessages implements MessageStore {
     let keys = this.convKeys.get(conv)
     if (!keys) {
       if (this.convKeys.size >= APPEND_KEYS_MAX) this.convKeys.clear()
-      keys = { meta: this.k.convMeta(conv), msgs: this.k.convMsgs(conv), direct: directMembers(conv) !== undefined }
+      keys = { meta: this.k.convMeta(conv), msgs: this.k.convMsgs(conv), direct: directMembers(conv) !== undefined, wire1: undefined, wire2: undefined, byReference: undefined }
       this.convKeys.set(conv, keys)
     }
     return keys
@@ -694,26 +710,20 @@ class RedisMessages implements MessageStore {
    */
   private wireOf(ck: ConvKeys, input: AppendInput, members: readonly UserId[]): AppendWire {
     const from = input.from
-    let w = ck.wire?.get(from)
+    let w = ck.wire1?.from === from ? ck.wire1 : ck.wire2?.from === from ? ck.wire2 : undefined
     if (!w || w.members !== members || w.windowMs !== input.dedupWindowMs) {
       const keys = [ck.meta, ck.msgs, this.streamOr(ck.meta), this.summaryOf(from), ...othersOf(members, from, (m) => this.summaryOf(m))]
       const numKeys = keys.length + 1
-      const header = arrayHeader(3 + numKeys + APPEND_ARGS)
-      const head = ['EVALSHA', APPEND_SHA, String(numKeys)]
       const conv = input.conv
       const post = [String(input.dedupWindowMs), `r:${from}`, this.cold ? '1' : '', `l:${conv}`, `r:${conv}`, ck.direct ? `p:${conv}` : '']
-      w = {
-        members,
-        windowMs: input.dedupWindowMs,
-        // One Buffer of its own (encodeParts): kept per sender, a slice of Node's shared pool (as
-        // Buffer.concat makes) kept the pool's 8 KiB whole for each sender's ~300 bytes.
-        pre: encodeParts(header, [...head, ...keys]),
-        keysAt: head.reduce((at, p) => at + bulkLength(p), header.length),
-        numKeys,
-        post: encodeParts('', post),
-        postArgs: post.length,
+      const { start, count } = commandStart(numKeys)
+      w = { start, keys: encodeText('', keys), numKeys, count, post: encodeText('', post), postArgs: post.length, from, members, windowMs: input.dedupWindowMs }
+      // A 1:1 has two senders: the first in wire1, the other in wire2 (a sender found in neither
+      // replaces wire2: only after the conversation's member list changed, which a 1:1's does not).
+      if (ck.direct) {
+        if (!ck.wire1 || ck.wire1.from === from) ck.wire1 = w
+        else ck.wire2 = w
       }
-      if (ck.direct) (ck.wire ??= new Map()).set(from, w)
     }
     return w
   }

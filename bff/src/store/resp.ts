@@ -55,46 +55,91 @@ export function arrayHeader(count: number): string {
 }
 
 /**
- * `parts` encoded as RESP bulk strings, preceded by `header` (an array header, or nothing). For
- * parts kept (a conversation's): in a Buffer of its own, not a slice of Node's shared 8 KiB pool,
- * which one kept slice would keep whole.
+ * `parts` encoded as RESP bulk strings, preceded by `header` (an array header, or nothing), in a
+ * Buffer of its own: a command sent once (not a slice of Node's shared 8 KiB pool, which one kept
+ * slice would keep whole).
  */
 export function encodeParts(header: string, parts: readonly string[]): Buffer {
+  return encodeInto(Buffer.allocUnsafeSlow(encodedLength(header, parts)), header, parts)
+}
+
+/**
+ * `parts` encoded as RESP bulk strings, preceded by `header`, as text of one character per byte
+ * (latin1): the form kept for parts written again and again (a 1:1 sender's append command, issue
+ * 15). A Buffer of its own costs two objects (the view and its ArrayBuffer, ~180 B) and a native
+ * block beside its bytes, per part kept: a string is its bytes and a 16-byte header. Copied into a
+ * command with `writeEncoded`.
+ */
+export function encodeText(header: string, parts: readonly string[]): string {
+  return encodeInto(Buffer.allocUnsafe(encodedLength(header, parts)), header, parts).toString('latin1')
+}
+
+function encodedLength(header: string, parts: readonly string[]): number {
   let total = header.length
   for (const p of parts) total += bulkLength(p)
-  const buf = Buffer.allocUnsafeSlow(total)
+  return total
+}
+
+function encodeInto(buf: Buffer, header: string, parts: readonly string[]): Buffer {
   let at = buf.write(header, 0, 'latin1')
   for (const p of parts) at = writeBulk(buf, at, p)
   return buf
 }
 
-/**
- * One command: `pre` (encoded already: the array header and the first parts), then `middle`
- * written as bulk strings, then `post` (encoded already). One allocation, from the shared pool:
- * the command lives until the socket took it.
- */
-export function encodeCommand(pre: Buffer, middle: readonly string[], post: Buffer): Buffer {
-  let total = pre.length + post.length
-  for (const p of middle) total += bulkLength(p)
-  const buf = Buffer.allocUnsafe(total)
-  let at = pre.copy(buf, 0)
-  for (const p of middle) at = writeBulk(buf, at, p)
-  post.copy(buf, at)
-  return buf
+/** Copy encoded text (`encodeText`) into `buf` at `at`, byte for byte; the offset after it. */
+function writeEncoded(buf: Buffer, at: number, text: string): number {
+  return at + buf.write(text, at, 'latin1')
 }
 
 /**
- * One command from pieces in order: a Buffer is copied as it is (parts encoded already), a string
- * is written as a bulk string. `header` is the array header of the whole command (its part count
- * must count the parts inside the Buffers). One allocation, from the shared pool.
+ * One command, written piece by piece into one Buffer from the shared pool (the command lives
+ * until the socket took it): `encoded` pieces are text of `encodeText` copied as they are (their
+ * parts counted in the array header by the caller), `bulk` pieces are written as bulk strings.
+ * Sized first (`sizeEncoded`, `sizeBulk`), then written in the same order.
  */
-export function encodePieces(header: string, pieces: readonly (Buffer | string)[]): Buffer {
-  let total = header.length
-  for (const p of pieces) total += typeof p === 'string' ? bulkLength(p) : p.length
-  const buf = Buffer.allocUnsafe(total)
-  let at = buf.write(header, 0, 'latin1')
-  for (const p of pieces) at = typeof p === 'string' ? writeBulk(buf, at, p) : at + p.copy(buf, at)
-  return buf
+export class CommandWriter {
+  private length: number
+  private buf: Buffer | undefined
+  private at = 0
+
+  constructor(private readonly header: string) {
+    this.length = header.length
+  }
+
+  /** Count a piece to be written with `bulk`. */
+  sizeBulk(s: string): this {
+    this.length += bulkLength(s)
+    return this
+  }
+
+  /** Count a piece to be written with `encoded`. */
+  sizeEncoded(text: string): this {
+    this.length += text.length
+    return this
+  }
+
+  /** Allocate; from here on only `encoded` and `bulk`, in the order sized. */
+  start(): this {
+    this.buf = Buffer.allocUnsafe(this.length)
+    this.at = this.buf.write(this.header, 0, 'latin1')
+    return this
+  }
+
+  encoded(text: string): this {
+    this.at = writeEncoded(this.buf!, this.at, text)
+    return this
+  }
+
+  bulk(s: string): this {
+    this.at = writeBulk(this.buf!, this.at, s)
+    return this
+  }
+
+  /** The command, checked to be exactly as long as it was sized. */
+  done(): Buffer {
+    if (this.at !== this.length) throw new Error(`command written ${this.at} of ${this.length} bytes`)
+    return this.buf!
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { AppendBatcher } from '../../src/store/append-batch'
 import type { AppendParts } from '../../src/store/append-batch'
-import { arrayHeader, encodeParts } from '../../src/store/resp'
+import { arrayHeader, encodeText } from '../../src/store/resp'
 
 /** The RESP encoding of a command, written the plain way (the protocol's own description). */
 const plain = (parts: string[]) => Buffer.from(`*${parts.length}\r\n` + parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join(''))
@@ -9,8 +9,8 @@ const plain = (parts: string[]) => Buffer.from(`*${parts.length}\r\n` + parts.ma
 /** A sender's parts as the engine builds them: keys (the dedup key comes per message), then 2 arguments after head and tail. */
 function partsOf(keys: string[], post: string[]): AppendParts {
   const numKeys = keys.length + 1
-  const head = encodeParts(arrayHeader(3 + numKeys + 2 + post.length), ['EVALSHA', 'single-sha', String(numKeys)])
-  return { pre: Buffer.concat([head, encodeParts('', keys)]), keysAt: head.length, numKeys, post: encodeParts('', post), postArgs: post.length }
+  const start = encodeText(arrayHeader(3 + numKeys + 2 + post.length), ['EVALSHA', 'single-sha', String(numKeys)])
+  return { start, keys: encodeText('', keys), numKeys, count: encodeText('', [String(numKeys)]), post: encodeText('', post), postArgs: post.length }
 }
 
 /** A fake Redis side answering command by command, as the test tells it to. */

@@ -146,26 +146,34 @@ describe('redis engine large group append', () => {
 })
 
 describe('redis engine kept command parts', () => {
-  it('keeps each 1:1 sender\'s encoded append parts in memory of their own, not in slices of Node\'s shared Buffer pool', async () => {
-    const prefix = randomPrefix()
+  it('keeps one encoded command per 1:1 sender, as text, and writes its keys byte for byte, multi-byte names included', async () => {
+    // A prefix of multi-byte characters: the kept text holds the keys' UTF-8 bytes one per character.
+    const prefix = `${randomPrefix()}名é:`
     const engine = await open({ queueMaxLength: 10, queueRetentionMs: 60_000 }, prefix, 'n1')
+    const r = new Redis(REDIS_URL)
     try {
       const members = ['ann', 'bob']
       await engine.convs.create({ id: 'd:ann:bob', kind: 'direct', members, createdAt: 1 })
-      for (const [from, cid] of [['ann', 'own-1'], ['bob', 'own-2'], ['ann', 'own-3']] as const) {
-        await engine.messages.append({ conv: 'd:ann:bob', from, cid, mid: `m-${cid}`, ts: 1, kind: 'text', body: { text: cid }, dedupWindowMs: 60_000, members })
-      }
-      expect((await engine.messages.after('d:ann:bob', 0, 10)).map((j) => (JSON.parse(j) as { seq: number }).seq)).toEqual([1, 2, 3])
-      // Kept per sender while the conversation is in use: a pool slice would keep its 8 KiB pool whole.
-      const kept = (engine.messages as unknown as { convKeys: Map<string, { wire?: Map<string, { pre: Buffer; post: Buffer }> }> }).convKeys.get('d:ann:bob')?.wire
-      expect([...(kept?.keys() ?? [])].sort()).toEqual(['ann', 'bob'])
-      for (const w of kept!.values()) {
-        for (const b of [w.pre, w.post]) {
-          expect(b.byteOffset).toBe(0)
-          expect(b.buffer.byteLength).toBe(b.byteLength)
-        }
-      }
+      type Kept = { from: string; keys: unknown; post: unknown }
+      const kept = () => (engine.messages as unknown as { convKeys: Map<string, { wire1?: Kept; wire2?: Kept }> }).convKeys.get('d:ann:bob')
+      const seen: Kept[] = []
+      // Alone in its turn (the single command) and three in one turn (the batch script).
+      const send = (from: string, cid: string) => engine.messages.append({ conv: 'd:ann:bob', from, cid, mid: `m-${cid}`, ts: 1, kind: 'text', body: { text: `你好 ${cid}` }, dedupWindowMs: 60_000, members })
+      await send('ann', 'own-1')
+      seen.push(kept()!.wire1!)
+      await Promise.all([send('bob', 'own-2'), send('ann', 'own-3'), send('bob', 'own-4')])
+      const k = kept()!
+      expect([k.wire1!.from, k.wire2!.from]).toEqual(['ann', 'bob'])
+      // Built once per sender, reused by every later message of that sender.
+      expect(k.wire1).toBe(seen[0])
+      expect([typeof k.wire1!.keys, typeof k.wire1!.post]).toEqual(['string', 'string'])
+      const stored = (await engine.messages.after('d:ann:bob', 0, 10)).map((j) => JSON.parse(j) as { seq: number; from: string; body: { text: string } })
+      expect(stored.map((m) => [m.seq, m.from, m.body.text])).toEqual([[1, 'ann', '你好 own-1'], [2, 'bob', '你好 own-2'], [3, 'ann', '你好 own-3'], [4, 'bob', '你好 own-4']])
+      // The keys the script wrote carry the prefix's bytes exactly: the summaries and dedup keys.
+      expect(await r.exists(`${prefix}{u:ann}:s`, `${prefix}{u:bob}:s`, `${prefix}{c:d:ann:bob}:d:bob:own-4`)).toBe(3)
+      expect(await r.hget(`${prefix}{u:bob}:s`, 'r:d:ann:bob')).toBe('4')
     } finally {
+      r.disconnect()
       await engine.close()
       await dropPrefix(prefix)
     }
