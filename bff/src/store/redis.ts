@@ -503,10 +503,12 @@ type Guard = <T>(work: () => Promise<T>) => Promise<T>
  */
 const APPEND_KEYS_MAX = 10_000
 
-/** The keys of one conversation every append names, its kind, and a 1:1's encoded append parts. */
+/**
+ * What a conversation's appends keep: its kind and a 1:1's encoded append parts. Not its keys as
+ * strings: a 1:1's are inside its parts, and a group's parts are built per message anyway (two
+ * key strings of ~100 B each were a third of a 1:1's entry, issue 15).
+ */
 interface ConvKeys {
-  readonly meta: string
-  readonly msgs: string
   readonly direct: boolean
   /**
    * A 1:1's append command around the message's own parts, one per sender (built at its first
@@ -572,7 +574,7 @@ class RedisMessages implements MessageStore {
     let keys = this.convKeys.get(conv)
     if (!keys) {
       if (this.convKeys.size >= APPEND_KEYS_MAX) this.convKeys.clear()
-      keys = { meta: this.k.convMeta(conv), msgs: this.k.convMsgs(conv), direct: directMembers(conv) !== undefined, wire1: undefined, wire2: undefined, byReference: undefined }
+      keys = { direct: directMembers(conv) !== undefined, wire1: undefined, wire2: undefined, byReference: undefined }
       this.convKeys.set(conv, keys)
     }
     return keys
@@ -640,7 +642,8 @@ class RedisMessages implements MessageStore {
     // Without an archive there is no gate: nothing to wait for (no turn through the microtask queue).
     if (this.backlog) await this.backlog.admit()
     const res = await this.guard(() => {
-      if (!inScript) return this.r.chatAppend(ck.meta, ck.msgs, this.streamOr(ck.meta), dedup, parts.head, parts.tail, input.dedupWindowMs, `r:${input.from}`, this.cold ? '1' : '')
+      const meta = this.k.convMeta(conv)
+      if (!inScript) return this.r.chatAppend(meta, this.k.convMsgs(conv), this.streamOr(meta), dedup, parts.head, parts.tail, input.dedupWindowMs, `r:${input.from}`, this.cold ? '1' : '')
       return this.batcher.add(this.wireOf(ck, input, members), dedup, parts.head, parts.tail)
     })
     if (typeof res !== 'number') return this.appendReplied(input, onStored, res, restored, ck, members)
@@ -712,9 +715,10 @@ class RedisMessages implements MessageStore {
     const from = input.from
     let w = ck.wire1?.from === from ? ck.wire1 : ck.wire2?.from === from ? ck.wire2 : undefined
     if (!w || w.members !== members || w.windowMs !== input.dedupWindowMs) {
-      const keys = [ck.meta, ck.msgs, this.streamOr(ck.meta), this.summaryOf(from), ...othersOf(members, from, (m) => this.summaryOf(m))]
-      const numKeys = keys.length + 1
       const conv = input.conv
+      const meta = this.k.convMeta(conv)
+      const keys = [meta, this.k.convMsgs(conv), this.streamOr(meta), this.summaryOf(from), ...othersOf(members, from, (m) => this.summaryOf(m))]
+      const numKeys = keys.length + 1
       const post = [String(input.dedupWindowMs), `r:${from}`, this.cold ? '1' : '', `l:${conv}`, `r:${conv}`, ck.direct ? `p:${conv}` : '']
       const { start, count } = commandStart(numKeys)
       w = { start, keys: encodeText('', keys), numKeys, count, post: encodeText('', post), postArgs: post.length, from, members, windowMs: input.dedupWindowMs }
