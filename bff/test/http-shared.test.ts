@@ -57,6 +57,14 @@ describe('Tokens.verify cache', () => {
       expect(first).toEqual({ user: { id: 'alice', name: 'Alice' }, expiresAt })
       expect(await tokens.verify(token)).toBe(first)
       await expect(tokens.verify(token + 'x')).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
+      // A remembered verdict is the token's own: another user's token gets its own, and a token
+      // carrying a remembered one's signature over another payload is refused.
+      const bob = await tokens.issue({ id: 'bob', name: 'Bob' })
+      expect((await tokens.verify(bob.token)).user).toEqual({ id: 'bob', name: 'Bob' })
+      expect(await tokens.verify(token)).toBe(first)
+      const [, bobPayload] = bob.token.split('.')
+      const [head, , signature] = token.split('.')
+      await expect(tokens.verify(`${head}.${bobPayload}.${signature}`)).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
       // The clock moves past the token's exp: the cached verdict no longer holds.
       vi.useFakeTimers({ toFake: ['Date'] })
       vi.setSystemTime(expiresAt + 1000)
