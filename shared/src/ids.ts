@@ -22,10 +22,16 @@ export function directMembers(conv: string): [UserId, UserId] | undefined {
  * self, `d:a:a`), `user`. Undefined when `conv` is not a 1:1 id or does not name `user`.
  */
 export function directPeer(conv: string, user: UserId): UserId | undefined {
-  const members = directMembers(conv)
-  if (!members) return undefined
-  if (members[0] === user) return members[1]
-  return members[1] === user ? members[0] : undefined
+  // In place, as directMembers reads the id ('d:<a>:<b>', one colon after the prefix, neither part
+  // empty), allocating only the peer: split's array and three strings per conversation were most
+  // of what a reconnect's presence step allocated (issue 15).
+  if (!isDirectConvId(conv)) return undefined
+  const sep = conv.indexOf(':', 2)
+  if (sep <= 2 || sep === conv.length - 1 || conv.indexOf(':', sep + 1) !== -1) return undefined
+  const n = user.length
+  if (sep - 2 === n && conv.startsWith(user, 2)) return conv.slice(sep + 1)
+  if (conv.length - sep - 1 === n && conv.endsWith(user)) return conv.slice(2, sep)
+  return undefined
 }
 
 const ALPHABET = 'ModuleSymbhasOwnPr-0123456789ABCDEFGHNRVfgctiUvz_KqYTJkLxpZXIjQW'

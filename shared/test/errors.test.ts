@@ -54,6 +54,26 @@ describe('ids', () => {
     expect(directPeer('d:alice:alice', 'bob')).toBeUndefined()
     expect(directPeer('g:alice', 'alice')).toBeUndefined()
     expect(directPeer('d:alice', 'alice')).toBeUndefined()
+    // Malformed ids and names that only start or end like the user's.
+    for (const conv of ['d:alice:bob:carol', 'd::alice', 'd:alice:', 'd:', 'd:alice:bob:']) expect(directPeer(conv, 'alice')).toBeUndefined()
+    expect(directPeer('d:alicex:bob', 'alice')).toBeUndefined()
+    expect(directPeer('d:bob:xalice', 'alice')).toBeUndefined()
+    expect(directPeer('d:ab:b', 'b')).toBe('ab')
+  })
+
+  it('reads a 1:1 id in place exactly as directMembers splits it, for every id and user', () => {
+    const parts = ['', 'a', 'b', 'ab', 'ba', 'a:b', 'alice', 'bob']
+    for (const x of parts) {
+      for (const y of parts) {
+        for (const conv of [`d:${x}:${y}`, `d:${x}`, `g:${x}:${y}`]) {
+          const members = directMembers(conv)
+          for (const user of parts) {
+            const expected = !members ? undefined : members[0] === user ? members[1] : members[1] === user ? members[0] : undefined
+            expect(directPeer(conv, user), `${conv} for ${user}`).toBe(expected)
+          }
+        }
+      }
+    }
   })
 
   it('makes random ids of the asked length from a safe alphabet', () => {

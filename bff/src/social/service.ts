@@ -265,13 +265,13 @@ export class Relations {
   /** Who is told `user`'s presence: `members` (its conversations') and its contacts, less the users `user` blocked. */
   async presenceAudience(user: UserId, members: readonly UserId[]): Promise<UserId[]> {
     const { contacts, blocked } = await this.circle(user)
-    return [...new Set([...members, ...contacts])].filter((u) => u !== user && !blocked.has(u))
+    return othersOnce(user, members, contacts, blocked)
   }
 
   /** Whose presence a new device of `user` gets: `peers` (its 1:1s') and its contacts, less those who blocked `user`. */
   async presenceSources(user: UserId, peers: readonly UserId[], summary?: Pick<Overview, 'relations'>): Promise<UserId[]> {
     const { contacts, blockedBy } = await this.circle(user, summary)
-    return [...new Set([...peers, ...contacts])].filter((u) => u !== user && !blockedBy.has(u))
+    return othersOnce(user, peers, contacts, blockedBy)
   }
 
   /** These checks as the chat service's `SendChecks`, composed after `inner` (content security). */
@@ -294,6 +294,24 @@ export class Relations {
       presenceSources: async (user, peers, summary) => this.presenceSources(user, inner.presenceSources ? await inner.presenceSources(user, peers, summary) : peers, summary),
     }
   }
+}
+
+/**
+ * `first` then `second`, each user once, without `user` and those in `excluded`: one Set and the
+ * result, where spreading both into an array, a Set and an array again allocated four (once per
+ * reconnect, issue 15).
+ */
+function othersOnce(user: UserId, first: readonly UserId[], second: readonly UserId[], excluded: ReadonlySet<UserId>): UserId[] {
+  const seen = new Set<UserId>()
+  const out: UserId[] = []
+  for (const list of [first, second]) {
+    for (const u of list) {
+      if (u === user || excluded.has(u) || seen.has(u)) continue
+      seen.add(u)
+      out.push(u)
+    }
+  }
+  return out
 }
 
 /** Whether the other of `pair` blocked `user`. */
