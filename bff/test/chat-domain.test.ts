@@ -217,4 +217,18 @@ describe('the peers\' presence read early at a connect (EarlyPresence)', () => {
     expect((await chat.connected('alice', false, chat.summary('alice'), failed)).items).toEqual(later.items)
     expect(reads).toHaveLength(2)
   })
+
+  it('tells a new device the presence of at most presenceFanoutMax peers, its groups and its note to self naming none', async () => {
+    const capped = new ChatService(engine, delivery, noFiles, { dedupWindowMs: 60_000, queueMaxLength: 100, presenceFanoutMax: 3, syncPauseBytes: 1000 })
+    const peers = ['p1', 'p2', 'p3', 'p4', 'p5']
+    for (const id of peers) await engine.users.upsert({ id, name: id })
+    await capped.send('alice', { cid: 'c-self-01', conv: 'd:alice:alice', kind: 'text', body: { text: 'note' } })
+    await capped.create({ id: 'alice', name: 'alice' }, { kind: 'group', title: 'G', members: ['p1', 'p2'] })
+    for (const [i, p] of peers.entries()) await capped.send(p, { cid: `c-peer-0${i}`, conv: `d:alice:${p}`, kind: 'text', body: { text: 'hi' } })
+    const { items, peers: joined } = await capped.connected('alice', false, capped.summary('alice'))
+    const named = joined.split(' ')
+    expect(named).toHaveLength(3)
+    for (const p of named) expect(peers).toContain(p)
+    expect(items.map((i) => i.user).sort()).toEqual([...named].sort())
+  })
 })

@@ -1097,13 +1097,17 @@ export class ChatService {
     const read = summary ? await summary : undefined
     const ids = read ? read.map((s) => s.conv) : await this.engine.convs.listForUser(user)
     if (announce) await this.announcePresence({ user, online: true }, ids)
-    let peers = ids
-      .map((id) => directPeer(id, user))
-      .filter((p): p is UserId => p !== undefined)
-      .slice(0, this.options.presenceFanoutMax)
+    // One array, not map's, filter's and slice's (once per reconnect). Not the user's own, of a
+    // note to self: it would take a place of the bound for a presence the device knows.
+    const max = this.options.presenceFanoutMax
+    let peers: UserId[] = []
+    for (let i = 0; i < ids.length && peers.length < max; i++) {
+      const peer = directPeer(ids[i]!, user)
+      if (peer !== undefined && peer !== user) peers.push(peer)
+    }
     // With relations: contacts too, and never the presence of someone who blocked the user.
     // The relations come from the summary when their store folds them into it (`Overview.relations`).
-    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers, read)).slice(0, this.options.presenceFanoutMax)
+    if (this.checks.presenceSources) peers = (await this.checks.presenceSources(user, peers, read)).slice(0, max)
     return peers
   }
 }
