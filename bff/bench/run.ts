@@ -1257,8 +1257,8 @@ const BFF_BEFORE = process.env.BENCH_BFF_BEFORE ? path.resolve(process.env.BENCH
  * `closed` as at `connected`, so `heapBytesPerUser` = (connected - closed) / STORM is what the
  * connected users themselves hold: sockets, connections, devices, rate buckets, sent seqs. What
  * stays after they are gone is not hidden: `leftAfterClose` = (closed - cold), split into what
- * the caches grew by (their retained bytes in heap snapshots at `cold` and `closed`, each cache
- * with its entries: `caches`) and the rest (`leftOtherBytesPerUser`: per-user state that outlives the socket would
+ * the caches grew by (their retained bytes in heap snapshots at `cold`, of a fresh process of the
+ * same build, and `closed`, each cache with its entries: `caches`) and the rest (`leftOtherBytesPerUser`: per-user state that outlives the socket would
  * show there). `heapBytesPerUserWithCaches` = (connected - cold) / STORM is the figure as first
  * measured. BENCH_HEAP_SNAPSHOT_DIR: the snapshots at `cold`, `connected` and `closed` are written there
  * (open them in DevTools' Memory tab), and the largest differences by constructor, per user, printed.
@@ -1321,11 +1321,13 @@ async function stormSide(kind: Kind, bffMain: string) {
     const heapBefore = await heapAfterGc(server)
     const rssAfterGc = rssBytes(pids)
     const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR
-    // The caches as constructed (lru-cache allocates its bookkeeping for `max` entries up front).
-    const emptyCaches = kind === 'bff' ? await processCaches(server, snapshotDir, 'cold') : undefined
-    // The base of the settled figure (bytesPerUserSettled): after that collection and after the
-    // snapshot, whose native memory the allocator keeps (the BFF's resident set 105 MB after the
-    // collection, 287 MB after the snapshot): read before it, the users were charged for it.
+    // The caches as constructed (lru-cache allocates its bookkeeping for `max` entries up front),
+    // read from a fresh process of the same build: a heap snapshot of the measured one raised its
+    // resident set from 105 to 287 MB (the snapshot's native memory, kept by the allocator), which
+    // the users' own native memory then partly reused, so its resident figures moved by a kilobyte
+    // per user from run to run, and the baselines take no snapshot.
+    const emptyCaches = kind === 'bff' ? await coldCaches(bffMain, snapshotDir) : undefined
+    // The base of the resident figures (bytesPerUserSettled, bytesPerUserOwn): after that collection.
     const rssBase = rssBytes(pids)
     // Fewer at once than the BFF's MAX_UPGRADES_IN_FLIGHT (200): none refused while setting up.
     const setup = await gen!.call('connect', { url: server.url, mode, peers, concurrency: 100 })
@@ -1448,7 +1450,7 @@ async function stormFinish(s: StormSide) {
     callsPerReconnect: s.first!.calls,
     /** Resident set right after the storms over the settled figure's base: the peak, the storms' garbage not collected yet. */
     bytesPerUser: (rssAfter - s.rssBase) / STORM,
-    /** Resident set after a full GC with the users connected over the same before any socket (caches cold; read after their snapshot), per user. */
+    /** Resident set after a full GC with the users connected over the same before any socket (caches cold), per user. */
     bytesPerUserSettled: (rssConnectedGc - s.rssBase) / STORM,
     /**
      * The same less the heap that stays once every user is gone (`leftAfterClose`: the bounded
@@ -1458,7 +1460,7 @@ async function stormFinish(s: StormSide) {
      */
     bytesPerUserOwn: (rssConnectedGc - s.rssBase - (heapClosed - s.heapBefore)) / STORM,
     memoryConnected,
-    rssMB: { cold: s.rssBefore / 2 ** 20, coldAfterGc: s.rssAfterGc / 2 ** 20, coldAfterSnapshot: s.rssBase / 2 ** 20, afterStorms: rssAfter / 2 ** 20, connectedAfterGc: rssConnectedGc / 2 ** 20 },
+    rssMB: { cold: s.rssBefore / 2 ** 20, coldAfterGc: s.rssAfterGc / 2 ** 20, base: s.rssBase / 2 ** 20, afterStorms: rssAfter / 2 ** 20, connectedAfterGc: rssConnectedGc / 2 ** 20 },
     /** Used heap after a full GC, connected users over the same users gone, the process caches warm in both, per user. */
     heapBytesPerUser: (heapConnected - heapClosed) / STORM,
     /** Used heap after a full GC, connected users over none before any socket (process caches cold), per user. */
@@ -1512,6 +1514,16 @@ async function snapshotTo(s: Server, dir: string, name: string) {
  * bytes it retains, typed arrays' backing stores included; `totalBytes` all of them together (the
  * same string held by two caches counts once).
  */
+/** The process caches of a fresh BFF process of build `main`, as constructed (stormSide: the measured process takes no snapshot before its users connect). */
+async function coldCaches(main: string, snapshotDir: string | undefined) {
+  const fresh = await startServer('bff', 1, {}, true, main)
+  try {
+    return await processCaches(fresh, snapshotDir, 'cold')
+  } finally {
+    await stopServer(fresh)
+  }
+}
+
 async function processCaches(s: Server, snapshotDir: string | undefined, label: 'cold' | 'closed') {
   const session = await inspectorSession(s)
   try {
