@@ -1323,9 +1323,10 @@ async function stormSide(kind: Kind, bffMain: string) {
     const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR
     // The caches as constructed (lru-cache allocates its bookkeeping for `max` entries up front),
     // read from a fresh process of the same build: a heap snapshot of the measured one raised its
-    // resident set from 105 to 287 MB (the snapshot's native memory, kept by the allocator), which
-    // the users' own native memory then partly reused, so its resident figures moved by a kilobyte
-    // per user from run to run, and the baselines take no snapshot.
+    // resident set from 105 to 287 MB (the snapshot's native memory, kept by the allocator), into
+    // which the process's later native allocations went without raising it, so its resident figures
+    // understated it (M55: 15-16 KB per user over that base, 23-25 over this one); the baselines
+    // take no snapshot.
     const emptyCaches = kind === 'bff' ? await coldCaches(bffMain, snapshotDir) : undefined
     // The base of the resident figures (bytesPerUserSettled, bytesPerUserOwn): after that collection.
     const rssBase = rssBytes(pids)
@@ -1518,11 +1519,6 @@ async function snapshotTo(s: Server, dir: string, name: string) {
   }
 }
 
-/**
- * Each of PROCESS_CACHES: instances found, entries (its `size`, asked of the live object) and the
- * bytes it retains, typed arrays' backing stores included; `totalBytes` all of them together (the
- * same string held by two caches counts once).
- */
 /** The process caches of a fresh BFF process of build `main`, as constructed (stormSide: the measured process takes no snapshot before its users connect). */
 async function coldCaches(main: string, snapshotDir: string | undefined) {
   const fresh = await startServer('bff', 1, {}, true, main)
@@ -1533,6 +1529,11 @@ async function coldCaches(main: string, snapshotDir: string | undefined) {
   }
 }
 
+/**
+ * Each of PROCESS_CACHES: instances found, entries (its `size`, asked of the live object) and the
+ * bytes it retains, typed arrays' backing stores included; `totalBytes` all of them together (the
+ * same string held by two caches counts once).
+ */
 async function processCaches(s: Server, snapshotDir: string | undefined, label: 'cold' | 'closed') {
   const session = await inspectorSession(s)
   try {
