@@ -58,7 +58,7 @@
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { appendFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -97,6 +97,23 @@ const PERSISTER_CORE = process.env.BENCH_PERSISTER_CORE ?? LOAD_CORE
 const CHECKER_CORE = process.env.BENCH_CHECKER_CORE ?? LOAD_CORE
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
+
+/**
+ * The BFF runs on the allocator its image ships (bff/Dockerfile: Debian's libjemalloc2, preloaded),
+ * when this machine has it (`apt-get install libjemalloc2`); BENCH_ALLOCATOR=glibc runs it on
+ * glibc's instead. The baselines run as they are, on glibc's. BENCH_BEFORE_ENV can set LD_PRELOAD
+ * apart for the build before (e.g. '{"LD_PRELOAD":""}': glibc's, beside this build on jemalloc).
+ */
+const JEMALLOC = process.env.BENCH_ALLOCATOR === 'glibc' ? undefined : jemallocPath()
+const ALLOCATOR_NOTE = JEMALLOC ? `the BFF on jemalloc (${JEMALLOC}), as its image` : `the BFF on glibc's allocator${process.env.BENCH_ALLOCATOR === 'glibc' ? '' : ' (libjemalloc2 not installed: the image runs jemalloc)'}`
+
+function jemallocPath(): string | undefined {
+  for (const dir of ['/usr/local/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib']) {
+    const file = path.join(dir, 'libjemalloc.so.2')
+    if (existsSync(file)) return file
+  }
+  return undefined
+}
 const IDLE = env('BENCH_IDLE', 100_000)
 const RATE = env('BENCH_RATE', 5000)
 const SECONDS = env('BENCH_SECONDS', 10)
@@ -178,6 +195,7 @@ async function startServer(kind: Kind, workers: number, extraEnv: Record<string,
       STATIC_DIR: 'bff/bench',
       ...(kind === 'bff' && process.env.BENCH_ARCHIVE_URL ? { ARCHIVE_URL: process.env.BENCH_ARCHIVE_URL } : {}),
       ...(kind === 'relay' ? { RELAY: '1' } : {}),
+      ...(kind === 'bff' && JEMALLOC ? { LD_PRELOAD: JEMALLOC } : {}),
       ...(kind === 'bff' && process.env.BENCH_BFF_ENV ? (JSON.parse(process.env.BENCH_BFF_ENV) as Record<string, string>) : {}),
       ...(kind === 'bff' && bffMain !== BFF_MAIN && process.env.BENCH_BEFORE_ENV ? (JSON.parse(process.env.BENCH_BEFORE_ENV) as Record<string, string>) : {}),
       ...extraEnv,
@@ -1586,7 +1604,8 @@ function printLargestDifferences(kind: Kind, connected: ReturnType<typeof parseS
 async function main() {
   if (OWN_REDIS) await startRedis()
   const redisNote = OWN_REDIS ? `Redis started by the run, pinned to core ${REDIS_CORE}` : `Redis at ${REDIS_URL}, unpinned`
-  const results: Record<string, unknown> = { when: new Date().toISOString(), machine: { cores: 2, note: `servers on core ${SERVER_CORE}, generators on core ${LOAD_CORE}; ${redisNote}` } }
+  console.log(`bench:bff: ${redisNote}; ${ALLOCATOR_NOTE}`)
+  const results: Record<string, unknown> = { when: new Date().toISOString(), machine: { cores: 2, note: `servers on core ${SERVER_CORE}, generators on core ${LOAD_CORE}; ${redisNote}; ${ALLOCATOR_NOTE}`, bffAllocator: JEMALLOC ? 'jemalloc' : 'glibc' } }
   const rows: [string, string, string, string, string][] = []
   const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
   /** System calls per message or reconnect as printed: writes / reads. */

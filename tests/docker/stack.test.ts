@@ -128,12 +128,17 @@ describe('the BFF image', () => {
       const size = Number((await runOk('docker', ['image', 'inspect', IMAGE, '--format', '{{.Size}}'], { env })).trim())
       const base = Number((await runOk('docker', ['image', 'inspect', 'node:20-bookworm-slim', '--format', '{{.Size}}'], { env })).trim())
       console.log(`[docker] image ${IMAGE}: ${(size / 1e6).toFixed(1)} MB, of which ${((size - base) / 1e6).toFixed(1)} MB above node:20-bookworm-slim`)
+      // The bundle, its runtime packages, the h5 build and jemalloc: ~56 MB (apt's caches left in a layer were 80 MB more).
+      expect(size - base).toBeLessThan(100e6)
       const probe = await runOk('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'sh', IMAGE, '-c',
-        'id -u; test -w /app && echo app-writable; for p in typescript @tarojs webpack esbuild vitest @chat; do test -e node_modules/$p && echo has-$p; done; du -sm node_modules | cut -f1'], { env })
+        'id -u; node -e "const m = require(\'fs\').readFileSync(\'/proc/self/maps\', \'utf8\'); console.log(/libjemalloc\\.so/.test(m) ? \'jemalloc\' : \'no jemalloc\')"; ' +
+        'test -w /app && echo app-writable; for p in typescript @tarojs webpack esbuild vitest @chat; do test -e node_modules/$p && echo has-$p; done; du -sm node_modules | cut -f1'], { env })
       const lines = probe.trim().split('\n')
       expect(lines[0]).toBe('1000')
+      // The server's allocator is jemalloc (bff/Dockerfile: glibc's kept what reconnect storms freed).
+      expect(lines[1]).toBe('jemalloc')
       // Nothing but the exit of `du`: no toolchain package, the code is not writable by the server.
-      expect(lines.slice(1, -1)).toEqual([])
+      expect(lines.slice(2, -1)).toEqual([])
       const nodeModulesMb = Number(lines.at(-1))
       console.log(`[docker] runtime node_modules: ${nodeModulesMb} MB`)
       expect(nodeModulesMb).toBeLessThan(80)
@@ -154,6 +159,17 @@ describe('the BFF image', () => {
 })
 
 describe('the compose stack', () => {
+  it('runs each replica\'s server on jemalloc', () =>
+    track((async () => {
+      for (const service of ['bff-1', 'bff-2']) {
+        const id = await containerId(service)
+        // The server's process (PID 1 is compose's init): its mappings name the preloaded allocator.
+        const out = await runOk('docker', ['exec', id, 'sh', '-c',
+          'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null | grep -q "^node bff/dist/main.js" && { grep -q libjemalloc $p/maps && echo jemalloc || echo glibc; }; done'], { env })
+        expect(out.trim().split('\n')).toEqual(['jemalloc'])
+      }
+    })()))
+
   it('serves the h5 client through the balancer', () =>
     track((async () => {
       const res = await fetch(`${lb()}/`)
