@@ -221,6 +221,37 @@ for (const [name, make] of Object.entries(ENGINES)) {
       expect(await fetchFile('dan', riskyId)).toMatchObject({ status: 403, code: 'NOT_MEMBER' })
     })
 
+    it('opens a forwarded file only once the message is stored: a store that fails grants nothing, its retry grants it', async () => {
+      const fx = await setup(make)
+      const { chat, group, direct, engine, held, delivery, sendFile, fetchFile } = fx
+      const dan = held.add(new RecordingOutlet('dan'))
+      const photo = await sendFile('bob', group, await png(20, 20), 'p.png', 'image')
+      const fileId = (photo.msg.body as { fileId: string }).fileId
+      // The store refuses the next append into the target, as a Redis that went away would.
+      const messages = engine.messages
+      const append = messages.append.bind(messages)
+      let failing = true
+      messages.append = (input, onStored) => {
+        if (failing && input.conv === direct) {
+          failing = false
+          return Promise.reject(new AppError('STORE_UNAVAILABLE'))
+        }
+        return append(input, onStored)
+      }
+      const cid = 'fwd-store-fails-0001'
+      expect(await code(forward(chat, 'ann', direct, { conv: group, seq: photo.msg.seq }, cid))).toBe('STORE_UNAVAILABLE')
+      expect(await stored(fx, direct)).toEqual([])
+      expect(await fetchFile('dan', fileId)).toMatchObject({ status: 403, code: 'NOT_MEMBER' })
+      expect(await fetchFile('dan', fileId, '/info')).toMatchObject({ status: 403, code: 'NOT_MEMBER' })
+      // The client's retry with the same cid: stored, granted, delivered once.
+      const retried = await forward(chat, 'ann', direct, { conv: group, seq: photo.msg.seq }, cid)
+      await delivery.settle()
+      expect(retried.msg).toMatchObject({ conv: direct, kind: 'image', body: { fileId } })
+      expect((await stored(fx, direct)).map((m) => m.kind)).toEqual(['image'])
+      expect(dan.msgs(direct).map((m) => m.seq)).toEqual([retried.msg.seq])
+      expect((await fetchFile('dan', fileId)).status).toBe(200)
+    })
+
     it('refuses what the sender may not read or send, with stable codes, storing nothing and granting no file', async () => {
       const checks: SendChecks = {
         text: async (_user, _conv, _cid, body) => {

@@ -525,11 +525,9 @@ export class ChatService {
     // in this conversation.
     const text = shownText(content)
     const unchecked = text !== undefined && this.checks.text !== NO_TEXT_CHECK ? await this.checks.text(user, input.conv, input.cid, text, AS_MESSAGE) : undefined
-    // A forwarded file opens to the target's members only now that the send passed every check.
-    if (grant) await grant()
     // The fan-out starts in the turn the store's reply arrives (`onStored`), before the rest of the
     // append (a large group's references in its members' summaries) is done; a reply waits for its
-    // quote's recheck.
+    // quote's recheck, a forwarded file for its grant.
     const quoting = input.kind === 'text' && input.body.reply !== undefined
     let delivered = false
     const deliver = (stored: AppendResult) => {
@@ -538,7 +536,11 @@ export class ChatService {
     }
     // A store that failed may have stored it all the same (a reply lost after the write): its queued
     // re-check finds out by the cid, and goes with its listing if it was not.
-    let result = await this.engine.messages.append(this.appendInput(user, record, input, content), quoting ? undefined : deliver)
+    let result = await this.engine.messages.append(this.appendInput(user, record, input, content), quoting || grant ? undefined : deliver)
+    // A forwarded file opens to the target's members once the message is stored, before anyone is
+    // sent it: a send refused by a check or lost by the store grants nothing. A grant that failed
+    // after the store fails the send, and its retry (the same cid, a duplicate) grants it again.
+    if (grant) await grant()
     // A duplicate's original was checked (or queued) when it was stored.
     if (unchecked) await unchecked.stored(result.dup ? undefined : result.msg.seq)
     // A reply whose original was retracted while it was being stored is scrubbed before anyone gets it (reply.ts).
@@ -550,7 +552,7 @@ export class ChatService {
     return { msg: result.msg, dup: result.dup }
   }
 
-  /** What `input` stores, checked; a forwarded file's grant to the target, for after the send's checks. */
+  /** What `input` stores, checked; a forwarded file's grant to the target, for once the message is stored. */
   private async contentOf(user: UserId, record: ConvRecord, input: NewMessage): Promise<{ content: Content; grant?: () => Promise<void> }> {
     switch (input.kind) {
       case 'text':

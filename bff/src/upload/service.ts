@@ -333,9 +333,10 @@ export class Uploads {
    * The body of a forward of file `input.fileId` from a message of `input.from` into `input.to` (the
    * chat checked that the forwarding user may read that message and send into `input.to`). The file
    * must be one of `input.from`'s (uploaded for it, or forwarded to it) and not withdrawn
-   * (FILE_NOT_FOUND). `grant` opens it to `input.to`: the chat calls it once the send passed its
-   * checks, before the message exists, so that the target's members can read it as soon as they
-   * get it, and a refused forward opens it to nobody.
+   * (FILE_NOT_FOUND). `grant` opens it to `input.to`: the chat calls it once the message is
+   * stored and before anyone is sent it, so that the target's members can read it as soon as they
+   * get it, and a forward refused by a check or lost by the store opens it to nobody. Granting
+   * twice is granting once (a retried send's duplicate grants again).
    */
   async shareFile(input: ShareFileInput): Promise<SharedFile> {
     const record = await this.files.get(input.fileId)
