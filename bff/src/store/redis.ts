@@ -1004,8 +1004,20 @@ class RedisConvs implements ConvStore {
     // command name, and the one for `hgetall` builds an object with a `key in obj` check per field
     // (a third of the command's client CPU for a summary of 20 conversations). The flat
     // [field, value, ...] reply is read below instead.
-    const [listed, flat] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1), this.r.call('HGETALL', this.k.summary(user)) as Promise<string[]>]))
-    const ids = listed.length === 0 && this.cold ? await this.listForUser(user) : listed
+    // The list's scores are the conversations' creation times (every ZADD of it gives the record's
+    // `createdAt`): with them a 1:1's record is known from its id, without reading it (ConvSummary).
+    const [listed, flat] = await this.guard(() => Promise.all([this.r.zrange(this.k.userConvs(user), 0, -1, 'WITHSCORES'), this.r.call('HGETALL', this.k.summary(user)) as Promise<string[]>]))
+    let ids: ConvId[]
+    let created: number[] | undefined
+    if (listed.length === 0 && this.cold) ids = await this.listForUser(user)
+    else {
+      ids = new Array<ConvId>(listed.length >> 1)
+      created = new Array<number>(ids.length)
+      for (let i = 0; i < ids.length; i++) {
+        ids[i] = listed[2 * i]!
+        created[i] = Number(listed[2 * i + 1])
+      }
+    }
     const fields = summaryFields(ids, flat)
     const out: Overview = new Array<ConvSummary>(ids.length)
     if (fields.relations) out.relations = fields.relations
@@ -1034,6 +1046,7 @@ class RedisConvs implements ConvStore {
         lastSeq,
         lastMsg: messages === true && last ? (JSON.parse(last) as Message) : undefined,
         readSeq: Number(fields.r[i] ?? 0),
+        createdAt: created?.[i],
       }
       if (messages === 'raw' && last) summary.lastJson = last
       // A listed id is a valid one: its prefix tells a 1:1 (no split per conversation). In a note
@@ -1054,6 +1067,7 @@ class RedisConvs implements ConvStore {
         out[i] = {
           conv: ids[i]!,
           ...states[j]!,
+          createdAt: created?.[i],
           ...(marks !== undefined ? { marks } : {}),
           ...(fields.folded ? { setting: fields.c[i] ?? '', hiddenSeq: Number(fields.h[i] ?? 0) } : {}),
         }
@@ -1073,7 +1087,7 @@ class RedisConvs implements ConvStore {
         const st = states[j]!
         const peer = peerStates[j]
         const peerRead = peer ? Math.min(peer.readSeq, st.lastSeq) : undefined
-        out[i] = { conv, ...st, ...(peerRead !== undefined ? { peerRead } : {}), ...(fields.folded ? { setting: fields.c[i] ?? '', hiddenSeq: Number(fields.h[i] ?? 0) } : {}) }
+        out[i] = { conv, ...st, createdAt: created?.[i], ...(peerRead !== undefined ? { peerRead } : {}), ...(fields.folded ? { setting: fields.c[i] ?? '', hiddenSeq: Number(fields.h[i] ?? 0) } : {}) }
         const last = large[j] ? BY_REFERENCE : `${st.lastSeq} ${st.lastMsg ? JSON.stringify(st.lastMsg) : ''}`
         const args: (string | number)[] = [`l:${conv}`, st.lastSeq, last, `r:${conv}`, st.readSeq, st.readSeq]
         if (peerRead !== undefined) args.push(`p:${conv}`, peerRead, peerRead)

@@ -110,6 +110,12 @@ export interface ConvSummary extends ConvState {
   readonly setting?: string | undefined
   /** With `setting`: the newest seq the user deleted for themself in the conversation (0: none). */
   readonly hiddenSeq?: number | undefined
+  /**
+   * The conversation's `createdAt`, when the engine's list of the user's conversations holds it
+   * (Redis: the list's scores). With it a 1:1's record is known from its id alone (chat/service.ts
+   * `listing`): a reconnect reads no record of its 1:1s, whatever the process caches hold.
+   */
+  readonly createdAt?: number | undefined
 }
 
 /**

@@ -172,10 +172,12 @@ export function engineContract(name: string, make: MakeEngine): void {
       it('summarises every conversation of a user: states and a 1:1 peer\'s read mark, kept up by append and markRead', async () => {
         const d = await direct()
         await e.convs.create({ id: 'g:sum', kind: 'group', members: ['ann', 'bob', 'cat'], createdAt: 7 })
-        // Marks (recall events, mentions) are an engine's option: compared in their own test below.
-        const strip = ({ marks: _marks, ...s }: ConvSummary) => s
+        // Marks (recall events, mentions) are an engine's option: compared in their own test below;
+        // so is the creation time, checked here where an engine gives it.
+        const strip = ({ marks: _marks, createdAt: _createdAt, ...s }: ConvSummary) => s
         const empty = await e.convs.overview('ann')
         expect(empty.map((s) => s.conv).sort()).toEqual([d, 'g:sum'].sort())
+        for (const s of empty) if (s.createdAt !== undefined) expect(s.createdAt).toBe((await e.convs.get(s.conv))!.createdAt)
         expect(strip(empty.find((s) => s.conv === d)!)).toEqual({ conv: d, lastSeq: 0, lastMsg: undefined, readSeq: 0, peerRead: 0 })
         const a1 = await e.messages.append(input(d, 'ann', 'one'))
         const b2 = await e.messages.append(input(d, 'bob', 'two', { members: ['ann', 'bob'] }))
@@ -208,7 +210,7 @@ export function engineContract(name: string, make: MakeEngine): void {
         await e.convs.create({ id: self, kind: 'direct', members: ['ann', 'ann'], createdAt: 5 })
         await e.messages.append(input(self, 'ann', 'note one'))
         const two = await e.messages.append(input(self, 'ann', 'note two'))
-        const strip = ({ marks: _marks, ...s }: ConvSummary) => s
+        const strip = ({ marks: _marks, createdAt: _createdAt, ...s }: ConvSummary) => s
         const mine = async () => strip((await e.convs.overview('ann')).find((s) => s.conv === self)!)
         expect(await mine()).toEqual({ conv: self, lastSeq: 2, lastMsg: two.msg, readSeq: 2, peerRead: 2 })
         expect(await e.convs.markRead(self, 'ann', 2)).toBe(2)

@@ -120,10 +120,10 @@ describe('redis engine large group append', () => {
       const stats = await r.info('commandstats')
       expect(/cmdstat_hset:calls=(\d+)/.exec(stats)?.[1]).toBe('1')
       expect(stats).not.toMatch(/cmdstat_eval:/)
-      expect(await engine.convs.overview('u1')).toEqual([{ conv: 'g:order', lastSeq: 2, lastMsg: second.msg, readSeq: 2, marks: '|' }])
+      expect(await engine.convs.overview('u1')).toEqual([{ conv: 'g:order', lastSeq: 2, lastMsg: second.msg, readSeq: 2, marks: '|', createdAt: 1 }])
       // A summary lost (a Redis that lost it): filled with the reference again, never a seq left behind.
       await r.del(`${prefix}{u:u5}:s`)
-      expect(await engine.convs.overview('u5')).toEqual([{ conv: 'g:order', lastSeq: 2, lastMsg: second.msg, readSeq: 0 }])
+      expect(await engine.convs.overview('u5')).toEqual([{ conv: 'g:order', lastSeq: 2, lastMsg: second.msg, readSeq: 0, createdAt: 1 }])
       expect(await r.hget(`${prefix}{u:u5}:s`, 'l:g:order')).toBe('*')
       // One member left and the group is small again: the leaver's message (the remaining members'
       // summaries written after the script, each moved only up) leaves the references as they are.
@@ -383,7 +383,7 @@ describe('redis engine summaries', () => {
       await engine.convs.markRead('d:ann:bob', 'ann', 1)
       // As before summaries existed (or after a loss of them).
       await r.del(`${prefix}{u:ann}:s`)
-      const want = [{ conv: 'd:ann:bob', lastSeq: 1, lastMsg: sent.msg, readSeq: 1, peerRead: 1 }]
+      const want = [{ conv: 'd:ann:bob', lastSeq: 1, lastMsg: sent.msg, readSeq: 1, peerRead: 1, createdAt: 1 }]
       expect(await engine.convs.overview('ann')).toEqual(want)
       expect(await r.hgetall(`${prefix}{u:ann}:s`)).toEqual({ 'l:d:ann:bob': `1 ${sent.json}`, 'r:d:ann:bob': '1', 'p:d:ann:bob': '1' })
       expect(await engine.convs.overview('ann')).toEqual(want)
@@ -393,7 +393,7 @@ describe('redis engine summaries', () => {
       await engine.messages.append({ conv: 'd:ann:bob', from: 'bob', cid: 'cid-sum-1', mid: 'm9', ts: 4, kind: 'text', body: { text: 'x' }, dedupWindowMs: 60_000 })
       // Bob's summary kept its marks from the creation on (nothing recalled or mentioned); ann's,
       // filled from the conversation, has none: her `convs` reads the unread messages instead.
-      expect(await engine.convs.overview('bob')).toEqual([{ conv: 'd:ann:bob', lastSeq: 2, lastMsg: second.msg, readSeq: 1, peerRead: 2, marks: '|' }])
+      expect(await engine.convs.overview('bob')).toEqual([{ conv: 'd:ann:bob', lastSeq: 2, lastMsg: second.msg, readSeq: 1, peerRead: 2, marks: '|', createdAt: 1 }])
     } finally {
       r.disconnect()
       await engine.close()
