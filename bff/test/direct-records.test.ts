@@ -4,9 +4,9 @@
  * whole of it. A process whose record cache holds none of a user's 1:1s (a fresh one, or one
  * serving more users' conversations than its cache holds) lists them and syncs them without
  * reading a single 1:1 record, and lists them exactly as a process with every record cached: the
- * same items and the same tag. Groups are still read. On every engine whose summary has the
- * creation times (the Redis ones); on the others the records are read, as before, and the list is
- * the same.
+ * same items and the same tag; and finds whom the user's presence goes to from the 1:1s' ids.
+ * Groups are still read. The list on every engine whose summary has the creation times (the Redis
+ * ones); on the others its records are read, as before, and it is the same.
  */
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -33,7 +33,7 @@ const settings = { settings: async () => ({ settingOf: (s: ConvSummary) => FOLDE
 
 for (const [name, make] of Object.entries(ENGINES)) {
   describe(`a reconnect's 1:1 records on the ${name} engine`, () => {
-    it('lists and syncs a user\'s 1:1s without reading their records, as a process that has them cached lists them', async () => {
+    it('lists, syncs and tells the presence of a user\'s 1:1s without reading their records, as a process that has them cached', async () => {
       const { engine } = await make()
       const warm = service(engine)
       const peers = Array.from({ length: 12 }, (_, i) => `p${String(i).padStart(2, '0')}`)
@@ -73,6 +73,14 @@ for (const [name, make] of Object.entries(ENGINES)) {
       const peer = await fresh.listing('p03', { raw: true, ...settings })
       if (summarised) expect(reads).toEqual([])
       expect(peer.items).toEqual((await warm.listing('p03', { raw: true, ...settings })).items)
+
+      // Whom ann's presence goes to (at every connect and disconnect): her peers from the 1:1s'
+      // ids on every engine, the group's members from its record; nobody for the note to self.
+      reads.length = 0
+      const audience = await service(engine).presenceAudience('ann')
+      expect(reads).toEqual([group])
+      expect([...audience].sort()).toEqual([...(await warm.presenceAudience('ann'))].sort())
+      expect([...audience].sort()).toEqual(peers)
 
       // A sync with something to send in every conversation reads no 1:1 record either (nothing to join late).
       reads.length = 0
