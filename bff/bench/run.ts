@@ -55,6 +55,7 @@
  * their time into the measured span (`gc.pauses`), beside the stall timeline (`stalls.at`).
  * BENCH_SERVER_LOG=<dir>: every server's stdout written there (<kind>-<pid>.log, each line behind
  * the epoch ms it arrived), e.g. with --trace-gc-nvp for what each collection copied and promoted.
+ * BENCH_ALLOCATOR=glibc: the BFF on glibc's allocator instead of the image's jemalloc (`JEMALLOC`).
  */
 import { execFileSync, fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
