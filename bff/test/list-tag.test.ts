@@ -10,12 +10,13 @@
  *   asked without a tag; with nothing changed, it is answered `same` and no list; another user's
  *   tag is never `same`.
  */
+import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { directConvId } from '@chat/shared'
 import type { Message, User } from '@chat/shared'
 import type { TestClient } from './support/client'
 import { devLogin, newCid } from './support/client'
-import { useTestServer } from './support/server'
+import { REDIS_URL, useTestServer } from './support/server'
 import { listTag, type TagInputs } from '../src/chat/list-tag'
 import { FOLDED } from '../src/chat/settings'
 import type { ConvRecord, ConvSummary } from '../src/store/types'
@@ -151,11 +152,12 @@ describe.each(['redis', 'memory'] as const)('conversation list tags, %s engine',
     await send(c, g, 'hello team')
     const list = lists(a)
 
-    // The first list, asked without a tag, is listed in full with one; asked again, settings folded.
+    // The first list, asked without a tag, is listed in full with one (Redis: the settings folded
+    // into the summary by it); asked with that tag, `same`: the fold changes nothing a list shows.
     let held = await list()
     expect(held.items).toHaveLength(3)
-    held = await list()
     expect(held.tag).toMatch(/^[0-9a-z]{1,32}$/)
+    expect(await list(held.tag)).toMatchObject({ same: true, items: [], tag: held.tag })
 
     let seq = 0
     const changes: Array<[string, () => Promise<unknown>]> = [
@@ -191,6 +193,50 @@ describe.each(['redis', 'memory'] as const)('conversation list tags, %s engine',
       const again = await list(fresh.tag)
       expect([again.same, again.items, again.tag], what).toEqual([true, [], fresh.tag])
       held = fresh
+    }
+  })
+
+  it('keeps a list\'s tag across the settings\' fold into the summary, whatever the settings', async () => {
+    // Each user has one conversation per setting state; the list is built once before the settings
+    // are folded (read beside the summary) and once after (read from it): the same tag, `same`.
+    const states: Array<[string, (c: TestClient, conv: string, seq: number) => Promise<unknown>]> = [
+      ['default', async () => undefined],
+      ['muted', (c, conv) => ask(c, { type: 'conv.settings', rid: 'm', conv, muted: true })],
+      ['pinned', (c, conv) => ask(c, { type: 'conv.settings', rid: 'p', conv, pinned: true })],
+      ['muted and pinned', async (c, conv) => {
+        await ask(c, { type: 'conv.settings', rid: 'm2', conv, muted: true })
+        return ask(c, { type: 'conv.settings', rid: 'p2', conv, pinned: true })
+      }],
+      ['the last message hidden', (c, conv, seq) => ask(c, { type: 'hide', rid: 'h', conv, seq })],
+      ['an older message hidden', (c, conv, seq) => ask(c, { type: 'hide', rid: 'h2', conv, seq: seq - 1 })],
+    ]
+    for (const [what, apply] of states) {
+      const [ann, bob] = [t.uid('fa'), t.uid('fb')]
+      const a = (await t.connect(ann)).client
+      const b = (await t.connect(bob)).client
+      const conv = directConvId(ann, bob)
+      await send(b, conv, 'one')
+      const seq = await send(b, conv, 'two')
+      await apply(a, conv, seq)
+      if (engine === 'redis') {
+        // As a summary written before the settings were ever folded into it (or whose mark was lost).
+        const r = new Redis(REDIS_URL)
+        try {
+          const key = `${t.prefix}{u:${ann}}:s`
+          const fields = (await r.hkeys(key)).filter((f) => f === 'c~' || f.startsWith('c:') || f.startsWith('h:'))
+          if (fields.length > 0) await r.hdel(key, ...fields)
+          expect(await r.hexists(key, 'c~'), what).toBe(0)
+        } finally {
+          r.disconnect()
+        }
+      }
+      const list = lists(a)
+      const first = await list()
+      expect(first.tag, what).toMatch(/^[0-9a-z]{1,32}$/)
+      const again = await list(first.tag)
+      expect([again.same, again.items, again.tag], what).toEqual([true, [], first.tag])
+      // And the list itself is the one built before the fold.
+      expect((await list()).items, what).toEqual(first.items)
     }
   })
 

@@ -115,9 +115,8 @@ export class ConvSettings {
     return {
       read: { all, hidden },
       settingOf: (s) => {
-        const v = all.get(s.conv)
         const seq = lastSeqOf(s)
-        return `${v?.muted ? 1 : 0} ${v?.pinned ?? 0}${seq !== undefined && hidden.has(`${s.conv} ${seq}`) ? ' h' : ''}`
+        return shownSetting(all.get(s.conv), seq !== undefined && hidden.has(`${s.conv} ${seq}`))
       },
     }
   }
@@ -205,8 +204,29 @@ export interface ListSettings {
   readonly read?: ReadSettings | undefined
 }
 
-/** Settings folded into the summary: each entry's `setting` and newest hidden seq. */
-export const FOLDED: ListSettings = { settingOf: (s) => (s.setting === undefined ? undefined : `${s.setting}|${s.hiddenSeq ?? 0}`) }
+/**
+ * What a list shows of one conversation's setting, as its tag hashes it: "<muted 0|1> <pin time>",
+ * and " h" when its last message is hidden. Both ways of knowing it give the same text (the
+ * settings folded into the summary, or read beside it), so the tag of a list built before the
+ * fold still holds after it: a user's first reconnect after their first list is answered `same`.
+ */
+function shownSetting(setting: ConvSetting | undefined, lastHidden: boolean): string {
+  return `${setting?.muted ? 1 : 0} ${setting?.pinned ?? 0}${lastHidden ? ' h' : ''}`
+}
+
+/**
+ * Settings folded into the summary: each entry's `setting` and newest hidden seq. A newest hidden
+ * seq past the last message's (never seen, see `fromSummary`) says nothing of the last one: no tag.
+ */
+export const FOLDED: ListSettings = {
+  settingOf: (s) => {
+    if (s.setting === undefined) return undefined
+    const hidden = s.hiddenSeq ?? 0
+    const seq = hidden > 0 ? lastSeqOf(s) : undefined
+    if (seq !== undefined && hidden > seq) return undefined
+    return shownSetting(s.setting === '' ? undefined : decodeSetting(s.setting), seq !== undefined && hidden === seq)
+  },
+}
 
 /** The seq of a summary entry's last message (the one a list shows), without parsing it. */
 function lastSeqOf(s: ConvSummary): number | undefined {
