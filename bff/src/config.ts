@@ -160,6 +160,12 @@ export interface Config {
    */
   readonly presenceOfflineGraceMs: number
   /**
+   * PRESENCE_OFFLINE_GRACE_MAX_MS: while the process turns upgrades away (admission control), a
+   * grace is held until PRESENCE_OFFLINE_GRACE_MS after the last refusal, at most this long after
+   * the close (gateway/offline-grace.ts). Default 30000, or the grace if longer; no shorter than it.
+   */
+  readonly presenceOfflineGraceMaxMs: number
+  /**
    * HTTP_HEADERS_TIMEOUT_MS: a request (a WebSocket upgrade too) whose headers have not all arrived by
    * then is answered 408 and its connection closed, so slow senders cannot hold sockets. Default 10000.
    */
@@ -233,6 +239,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (e.HTTP_REQUEST_TIMEOUT_MS < e.HTTP_HEADERS_TIMEOUT_MS) {
     throw new ConfigError('HTTP_REQUEST_TIMEOUT_MS', `must be at least HTTP_HEADERS_TIMEOUT_MS (${e.HTTP_HEADERS_TIMEOUT_MS}): the headers are part of the request`)
   }
+  const graceMaxMs = e.PRESENCE_OFFLINE_GRACE_MAX_MS ?? Math.max(30_000, e.PRESENCE_OFFLINE_GRACE_MS)
+  if (graceMaxMs < e.PRESENCE_OFFLINE_GRACE_MS) {
+    throw new ConfigError('PRESENCE_OFFLINE_GRACE_MAX_MS', `must be at least PRESENCE_OFFLINE_GRACE_MS (${e.PRESENCE_OFFLINE_GRACE_MS}): it bounds how long that grace is held`)
+  }
   if (e.PRESENCE_NODE_DEAD_MS <= e.PRESENCE_BEAT_MS) {
     throw new ConfigError('PRESENCE_NODE_DEAD_MS', `must exceed PRESENCE_BEAT_MS (${e.PRESENCE_BEAT_MS}): a live process would be reaped between two beats`)
   }
@@ -301,6 +311,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     presenceBeatMs: e.PRESENCE_BEAT_MS,
     presenceNodeDeadMs: e.PRESENCE_NODE_DEAD_MS,
     presenceOfflineGraceMs: e.PRESENCE_OFFLINE_GRACE_MS,
+    presenceOfflineGraceMaxMs: graceMaxMs,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

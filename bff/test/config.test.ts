@@ -99,6 +99,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ WX_HTTP_THREADS: '0', WX_SECCHECK_CACHE_MAX: '0' }).wechat).toMatchObject({ httpThreads: 0, secCheckCacheMax: 0 })
   })
 
+  it('holds the offline grace at most 30 s by default, never less than the grace itself', () => {
+    expect(loadConfig({}).presenceOfflineGraceMaxMs).toBe(30_000)
+    expect(loadConfig({ PRESENCE_OFFLINE_GRACE_MS: '60000' }).presenceOfflineGraceMaxMs).toBe(60_000)
+    expect(loadConfig({ PRESENCE_OFFLINE_GRACE_MAX_MS: '8000' }).presenceOfflineGraceMaxMs).toBe(8000)
+    expect(() => loadConfig({ PRESENCE_OFFLINE_GRACE_MAX_MS: '4000' })).toThrow(/PRESENCE_OFFLINE_GRACE_MAX_MS must be at least PRESENCE_OFFLINE_GRACE_MS \(5000\)/)
+  })
+
   it('names the variable of a bad value', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT must be an integer/)
     expect(() => loadConfig({ STORE: 'mongo' })).toThrow(/STORE must be one of memory, redis/)

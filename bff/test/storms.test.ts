@@ -12,7 +12,8 @@ import { type OwnRedis, startOwnRedis } from './support/redis-server'
 import { Redis } from 'ioredis'
 import { BookkeepingQueue } from '../src/gateway/presence-queue'
 import { WebSocket } from 'ws'
-import { devLogin } from './support/client'
+import { connectUser, devLogin, newCid } from './support/client'
+import { directConvId } from '@chat/shared'
 import { randomPrefix, startTestServer } from './support/server'
 import { createRedisEngine } from '../src/store/redis'
 import type { Engine } from '../src/store/types'
@@ -134,6 +135,54 @@ describe('admission control', () => {
       // The slot is free again: a retry gets in.
       const retried = await attempt(server.url, outcomes[0]!.welcomed ? b.token : a.token)
       expect(retried.welcomed).toBe(true)
+    } finally {
+      admin.disconnect()
+      await server.close()
+    }
+  })
+})
+
+describe('offline grace during refusals', () => {
+  it('a user whose socket closed is not announced offline while upgrades are refused: the grace runs from the last refusal', async () => {
+    const GRACE = 1000
+    const server = await startTestServer({
+      STORE: 'redis', REDIS_URL: url, REDIS_PREFIX: randomPrefix(), MAX_UPGRADES_IN_FLIGHT: '1', UPGRADE_QUEUE_MAX: '0',
+      PRESENCE_OFFLINE_GRACE_MS: String(GRACE), PRESENCE_OFFLINE_GRACE_MAX_MS: '20000', REDIS_COMMAND_TIMEOUT_MS: '10000',
+    })
+    const admin = new Redis(url)
+    try {
+      const [ann, bob] = ['ogr-a', 'ogr-b']
+      const alice = (await connectUser(server.url, ann)).client
+      const b = await connectUser(server.url, bob)
+      const cid = newCid()
+      b.client.send({ type: 'send', cid, conv: directConvId(ann, bob), kind: 'text', body: { text: 'hi' } })
+      await alice.nextOf('msg', (f) => f.m.cid === cid)
+      await alice.nextOf('presence', (f) => f.user === bob && f.online)
+      const [c, d] = await Promise.all(['ogr-c', 'ogr-d'].map((u) => devLogin(server.url, u)))
+      const mark = alice.frames.length
+      const closed = Date.now()
+      await b.client.close()
+      // Past the middle of bob's grace, the process turns an upgrade away (two at once, one slot,
+      // Redis holding the first in flight).
+      await new Promise((r) => setTimeout(r, GRACE * 0.6))
+      await admin.client('PAUSE', 300, 'ALL')
+      const asked = Date.now()
+      const outcomes = await Promise.all([c!.token, d!.token].map((token) => attempt(server.url, token)))
+      expect(outcomes.filter((o) => o.status === 503)).toHaveLength(1)
+      // Without the hold bob would be offline GRACE after the close; he is GRACE after the refusal.
+      const off = await alice.nextOf('presence', (f) => f.user === bob, 10_000)
+      const at = Date.now()
+      expect(off.online).toBe(false)
+      expect(at - asked).toBeGreaterThanOrEqual(GRACE - 50)
+      expect(at - closed).toBeGreaterThanOrEqual(GRACE * 1.6 - 50)
+      // Last seen at the real close, announced once.
+      expect(off.lastSeen).toBeGreaterThanOrEqual(closed - 50)
+      expect(off.lastSeen).toBeLessThanOrEqual(asked)
+      const ts = Math.floor(Math.random() * 1e9)
+      alice.send({ type: 'ping', ts })
+      await alice.nextOf('pong', (f) => f.ts === ts)
+      expect(alice.frames.slice(mark).filter((f) => f.type === 'presence' && f.user === bob)).toEqual([off])
+      await alice.close()
     } finally {
       admin.disconnect()
       await server.close()

@@ -39,6 +39,8 @@ export class Admission {
   private inFlight = 0
   /** Upgrades refused busy since start (metrics, tests). */
   refused = 0
+  /** When an upgrade was last refused busy (ms since the epoch; 0: never): the offline grace holds while it is recent (gateway/offline-grace.ts). */
+  lastRefusedAt = 0
   private readonly waiting: Waiter[] = []
   /** Index of the first waiter in `waiting` (a head index rather than shift(): O(1) per grant). */
   private head = 0
@@ -62,7 +64,7 @@ export class Admission {
    */
   take(): (() => void) | undefined {
     const release = this.slot()
-    if (!release) this.refused++
+    if (!release) this.refuse()
     return release
   }
 
@@ -77,12 +79,12 @@ export class Admission {
     if (this.queued === 0) {
       const release = this.slot()
       if (release || maxQueued === 0) {
-        if (!release) this.refused++
+        if (!release) this.refuse()
         return granted(release)
       }
     }
     if (this.queued >= maxQueued) {
-      this.refused++
+      this.refuse()
       return granted(undefined)
     }
     const waiter: Waiter = { since: Date.now(), socket, grant: granted, gone: () => void (waiter.done = true), done: false }
@@ -93,6 +95,11 @@ export class Admission {
       this.sweeper = setInterval(() => this.expire(), Math.max(10, Math.min(100, waitMs / 4)))
       this.sweeper.unref()
     }
+  }
+
+  private refuse(): void {
+    this.refused++
+    this.lastRefusedAt = Date.now()
   }
 
   private slot(): (() => void) | undefined {
@@ -125,7 +132,7 @@ export class Admission {
       const w = this.shift()
       if (w.done) continue
       w.done = true
-      this.refused++
+      this.refuse()
       w.grant(undefined)
     }
     this.compact()

@@ -128,7 +128,12 @@ export class Gateway {
     this.bookkeeping = new BookkeepingQueue(deps.bookkeeping ?? DEFAULT_BOOKKEEPING, (err, attempts) =>
       deps.log.warn({ err, attempts }, 'disconnect bookkeeping failed'),
     )
-    this.grace = new OfflineGrace(config.presenceOfflineGraceMs, (e) => this.expireGrace(e))
+    // Held while upgrades are turned away: a refused user's grace outlasts their retry.
+    const admission = this.admission
+    this.grace = new OfflineGrace(config.presenceOfflineGraceMs, (e) => this.expireGrace(e), Date.now, {
+      lastRefusal: () => admission.lastRefusedAt,
+      maxMs: config.presenceOfflineGraceMaxMs,
+    })
     this.heartbeat = setInterval(() => this.beat(), config.heartbeatIntervalMs)
     this.heartbeat.unref()
   }

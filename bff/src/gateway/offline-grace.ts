@@ -13,6 +13,14 @@
  *   and retried bookkeeping queue) and, with no device left, the contacts are told offline with
  *   the close time as last seen.
  *
+ * While this process turns upgrades away (admission control, gateway/admission.ts), a grace is
+ * held: it ends `graceMs` after the later of the close and the last refusal, and at the latest
+ * PRESENCE_OFFLINE_GRACE_MAX_MS after the close. A user refused in a storm is back after the
+ * refusal's retry delay and their backoff; had their grace run out meanwhile, they would have
+ * been announced offline and online again, each a presence script and frames to every contact,
+ * work the storm added to itself (bench:bff, 5,000 users: 695 graces ran out in a storm whose
+ * refused users came back late).
+ *
  * A process that dies during a grace leaves its fields counted, as it leaves its live sockets:
  * the liveness reaper counts them out (gateway/liveness.ts). A drain counts them out at once
  * (`flush`). Entries are kept in close order (one timer for all, not one per socket).
@@ -34,6 +42,14 @@ export interface GraceEntry {
   done: boolean
 }
 
+/** The hold of the graces while the process turns upgrades away (see above). */
+export interface GraceHold {
+  /** When an upgrade was last refused (ms, the clock of `now`; 0: never). */
+  readonly lastRefusal: () => number
+  /** PRESENCE_OFFLINE_GRACE_MAX_MS: the longest a grace is held, from the close. */
+  readonly maxMs: number
+}
+
 export class OfflineGrace {
   private readonly fifo: GraceEntry[] = []
   private head = 0
@@ -48,8 +64,20 @@ export class OfflineGrace {
     /** The grace of a closed socket ended with no device back on this process. */
     private readonly expire: (e: GraceEntry) => void,
     private readonly now: () => number = Date.now,
+    private readonly held?: GraceHold,
   ) {
     if (!Number.isInteger(graceMs) || graceMs < 0) throw new RangeError('offline grace must be a non-negative integer')
+    if (held && (!Number.isInteger(held.maxMs) || held.maxMs < graceMs)) throw new RangeError('the longest offline grace must be an integer no shorter than the grace')
+  }
+
+  /**
+   * When `e`'s grace ends: `graceMs` after the later of its close and the last refusal, at most
+   * `held.maxMs` after its close. Never earlier for a later close, so the entries, kept in close
+   * order, end in that order too.
+   */
+  private due(e: GraceEntry): number {
+    if (!this.held) return e.at + this.graceMs
+    return Math.min(e.at + this.held.maxMs, Math.max(e.at, this.held.lastRefusal()) + this.graceMs)
   }
 
   /** Closed sockets still in their grace. */
@@ -136,7 +164,7 @@ export class OfflineGrace {
       this.timer = undefined
       return
     }
-    const due = this.fifo[this.head]!.at + this.graceMs
+    const due = this.due(this.fifo[this.head]!)
     this.timer = setTimeout(() => this.sweep(), Math.max(0, due - this.now()))
     this.timer.unref()
   }
@@ -145,7 +173,7 @@ export class OfflineGrace {
     const now = this.now()
     while (this.head < this.fifo.length) {
       const e = this.fifo[this.head]!
-      if (!e.done && e.at + this.graceMs > now) break
+      if (!e.done && this.due(e) > now) break
       this.head++
       if (e.done) continue
       e.done = true
