@@ -116,6 +116,64 @@ describe('chat domain over outlets', () => {
 })
 
 
+describe('member profiles of lists asked at once', () => {
+  /** Every id `users.get` was asked for, in order, over the real engine's answer. */
+  function countReads(failFirst = false): string[] {
+    const asked: string[] = []
+    const get = engine.users.get.bind(engine.users)
+    let fail = failFirst
+    engine.users.get = async (ids) => {
+      asked.push(...ids)
+      if (fail) {
+        fail = false
+        await Promise.resolve()
+        throw new Error('store down')
+      }
+      return get(ids)
+    }
+    return asked
+  }
+
+  async function ring(n: number): Promise<string[]> {
+    const users = Array.from({ length: n }, (_, i) => `r${i}`)
+    for (const id of [...users, 'hub']) await engine.users.upsert({ id, name: `Name ${id}` })
+    for (let i = 0; i < n; i++) {
+      await chat.send(users[i]!, { cid: `c-h${String(i).padStart(6, '0')}`, conv: i === 0 ? 'd:hub:r0' : `d:hub:${users[i]}`, kind: 'text', body: { text: 'hi' } })
+      const [a, b] = [users[i]!, users[(i + 1) % n]!].sort()
+      await chat.send(users[i]!, { cid: `c-r${String(i).padStart(6, '0')}`, conv: `d:${a}:${b}`, kind: 'text', body: { text: 'hi' } })
+    }
+    return users
+  }
+
+  it('read each missing profile once, shared by every list that needs it; every list shows every name', async () => {
+    const users = await ring(12)
+    // A process with a cold profile cache, as after a start or once the profiles' TTL ran out.
+    const cold = new ChatService(engine, delivery, noFiles, { dedupWindowMs: 60_000, queueMaxLength: 100, presenceFanoutMax: 100, syncPauseBytes: 1000 })
+    const asked = countReads()
+    const lists = await Promise.all(users.map((u) => cold.list(u)))
+    const times = new Map<string, number>()
+    for (const id of asked) times.set(id, (times.get(id) ?? 0) + 1)
+    expect([...times.values()].every((n) => n === 1), JSON.stringify([...times])).toBe(true)
+    expect(new Set(asked)).toEqual(new Set([...users, 'hub']))
+    for (const [i, list] of lists.entries()) {
+      expect(list, users[i]).toHaveLength(3)
+      for (const c of list) for (const m of c.members) expect(m.name, `${users[i]} ${c.id}`).toBe(`Name ${m.id}`)
+    }
+  })
+
+  it('a failed read fails the lists that waited for it too, and the next list reads again', async () => {
+    const users = await ring(6)
+    const cold = new ChatService(engine, delivery, noFiles, { dedupWindowMs: 60_000, queueMaxLength: 100, presenceFanoutMax: 100, syncPauseBytes: 1000 })
+    const asked = countReads(true)
+    const settled = await Promise.allSettled(users.map((u) => cold.list(u)))
+    expect(settled.filter((r) => r.status === 'rejected').length).toBeGreaterThanOrEqual(2)
+    const before = asked.length
+    const again = await cold.list(users[0]!)
+    expect(again.flatMap((c) => c.members.map((m) => m.name)).sort()).toEqual(['Name hub', 'Name r0', 'Name r0', 'Name r0', 'Name r1', 'Name r5'])
+    expect(asked.length).toBeGreaterThan(before)
+  })
+})
+
 describe('the summary kept for a first convs (Outlet.listing)', () => {
   it('is dropped by a message, a conv or a receipt frame reaching the outlet, not by typing or presence', async () => {
     const a = held.add(new RecordingOutlet('alice'))

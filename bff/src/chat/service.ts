@@ -152,6 +152,11 @@ export class ChatService {
   /** Profiles read for conversation lists, each used for PROFILE_CACHE_TTL_MS (see `profiles`). */
   private readonly profileCache = boundedCache<UserId, User>({ max: PROFILE_CACHE_MAX, ttlMs: PROFILE_CACHE_TTL_MS })
   /**
+   * Profiles being read, each by the one read that asked for it first (see `profiles`). At most
+   * one entry per profile missing from the cache, each gone when its read settles.
+   */
+  private readonly profileReads = new Map<UserId, Promise<User | undefined>>()
+  /**
    * 1:1 conversations being created by a first message, so that the sends racing it (a queued
    * outbox resent at once) wait for the same creation and keep their order: each racing send
    * creating on its own let a later one finish first and take seq 1.
@@ -427,18 +432,41 @@ export class ChatService {
    */
   private async profiles(ids: readonly UserId[]): Promise<User[]> {
     const out: User[] = []
-    const missing: UserId[] = []
+    let missing: UserId[] | undefined
+    let pending: Array<Promise<User | undefined>> | undefined
     for (const id of ids) {
       const hit = this.profileCache.get(id)
       if (hit) out.push(hit)
-      else missing.push(id)
+      else {
+        // Already being read for another list (a storm's users share their peers, each ~20 times
+        // over, and all find the cache cold together): that read serves this one too.
+        const reading = this.profileReads.get(id)
+        if (reading) (pending ??= []).push(reading)
+        else (missing ??= []).push(id)
+      }
     }
-    if (missing.length === 0) return out
-    const found = await this.engine.users.get(missing)
-    for (const u of found) {
-      this.profileCache.set(u.id, u)
-      out.push(u)
+    if (missing) {
+      const read = this.engine.users.get(missing)
+      const byId = read.then((found) => new Map(found.map((u): [UserId, User] => [u.id, u])))
+      const mine = missing.map((id) => {
+        const one = byId.then((m) => m.get(id))
+        // The lists waiting on it see a failure through their own await; unwaited, it is not unhandled.
+        one.catch(() => {})
+        this.profileReads.set(id, one)
+        return one
+      })
+      try {
+        for (const u of await read) {
+          this.profileCache.set(u.id, u)
+          out.push(u)
+        }
+      } finally {
+        missing.forEach((id, i) => {
+          if (this.profileReads.get(id) === mine[i]) this.profileReads.delete(id)
+        })
+      }
     }
+    if (pending) for (const u of await Promise.all(pending)) if (u) out.push(u)
     return out
   }
 
