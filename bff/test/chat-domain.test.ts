@@ -174,6 +174,60 @@ describe('member profiles of lists asked at once', () => {
   })
 })
 
+describe('a conversation record read at once by many', () => {
+  /** `convs.get` of the real engine, counted per conversation, each read held until `release`. */
+  function holdReads() {
+    const reads = new Map<string, number>()
+    const held: Array<() => void> = []
+    const get = engine.convs.get.bind(engine.convs)
+    engine.convs.get = async (conv) => {
+      reads.set(conv, (reads.get(conv) ?? 0) + 1)
+      await new Promise<void>((r) => held.push(r))
+      return get(conv)
+    }
+    return { reads, release: () => held.splice(0).forEach((r) => r()) }
+  }
+
+  it('is read once for every list and floor asking while it is read; a record forgotten meanwhile is read afresh', async () => {
+    const members = Array.from({ length: 8 }, (_, i) => `gm${i}`)
+    for (const id of members) await engine.users.upsert({ id, name: id })
+    const g = await chat.create({ id: 'alice', name: 'alice' }, { kind: 'group', title: 'team', members: [...members, 'bob'] })
+    const cold = new ChatService(engine, delivery, noFiles, { dedupWindowMs: 60_000, queueMaxLength: 100, presenceFanoutMax: 100, syncPauseBytes: 1000 })
+    const { reads, release } = holdReads()
+    const lists = Promise.all(members.map((u) => cold.list(u)))
+    const floors = Promise.all(members.map((u) => cold.floor(g.id, u)))
+    await waitUntil(() => reads.get(g.id) === 1)
+    release()
+    for (const list of await lists) expect(list.map((c) => [c.id, c.members.length])).toEqual([[g.id, 10]])
+    expect(await floors).toEqual(members.map(() => 0))
+    expect(reads.get(g.id)).toBe(1)
+    // Kept: asked again, not read.
+    await cold.floor(g.id, 'bob')
+    expect(reads.get(g.id)).toBe(1)
+
+    // Forgotten (the group changed) while a read is under way: the next asks read afresh.
+    cold.forget(g.id)
+    const first = cold.floor(g.id, 'bob')
+    await waitUntil(() => reads.get(g.id) === 2)
+    cold.forget(g.id)
+    const second = cold.floor(g.id, 'bob')
+    await waitUntil(() => reads.get(g.id) === 3)
+    release()
+    expect(await Promise.all([first, second])).toEqual([0, 0])
+    await cold.floor(g.id, 'bob')
+    expect(reads.get(g.id)).toBe(3)
+  })
+})
+
+/** Polls `ok` through the event loop (a held read is reached after some awaits), at most 2 s. */
+async function waitUntil(ok: () => boolean): Promise<void> {
+  const until = Date.now() + 2000
+  while (!ok()) {
+    if (Date.now() > until) throw new Error('condition not reached')
+    await new Promise((r) => setImmediate(r))
+  }
+}
+
 describe('the summary kept for a first convs (Outlet.listing)', () => {
   it('is dropped by a message, a conv or a receipt frame reaching the outlet, not by typing or presence', async () => {
     const a = held.add(new RecordingOutlet('alice'))

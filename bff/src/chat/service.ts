@@ -156,6 +156,8 @@ export class ChatService {
    * one entry per profile missing from the cache, each gone when its read settles.
    */
   private readonly profileReads = new Map<UserId, Promise<User | undefined>>()
+  /** Records being read, each by its first reader (see `record`); gone when the read settles or the record is forgotten. */
+  private readonly recordReads = new Map<ConvId, Promise<ConvRecord | undefined>>()
   /**
    * 1:1 conversations being created by a first message, so that the sends racing it (a queued
    * outbox resent at once) wait for the same creation and keep their order: each racing send
@@ -219,17 +221,34 @@ export class ChatService {
     return record
   }
 
-  private async record(conv: ConvId): Promise<ConvRecord | undefined> {
+  private record(conv: ConvId): Promise<ConvRecord | undefined> {
     const cached = this.convCache.get(conv)
-    if (cached) return cached
-    const record = await this.engine.convs.get(conv)
-    if (record) this.remember(record)
-    return record
+    if (cached) return Promise.resolve(cached)
+    // One read at a time per record: a group's members reconnecting together find it missing
+    // together (evicted, or forgotten after a change), and each read is the whole member list.
+    const reading = this.recordReads.get(conv)
+    if (reading) return reading
+    const read = this.engine.convs.get(conv).then(
+      (record) => {
+        // Forgotten while it was read (the group changed): not kept, the next one reads afresh.
+        if (this.recordReads.get(conv) !== read) return record
+        this.recordReads.delete(conv)
+        if (record) this.remember(record)
+        return record
+      },
+      (err: unknown) => {
+        if (this.recordReads.get(conv) === read) this.recordReads.delete(conv)
+        throw err
+      },
+    )
+    this.recordReads.set(conv, read)
+    return read
   }
 
-  /** Forget a cached record (its group changed, here or on another node). */
+  /** Forget a cached record (its group changed, here or on another node), and a read of it under way. */
   forget(conv: string): void {
     this.convCache.delete(conv)
+    this.recordReads.delete(conv)
   }
 
   /** The last seq `user` may not read in `conv`: the seq at which they joined (0: founding member). */
