@@ -1369,6 +1369,8 @@ async function stormSide(kind: Kind, bffMain: string) {
       snapshotDir,
       emptyCaches,
       warm: undefined as { ms: number } | undefined,
+      /** Every warm-up storm in order: CPU per reconnect, time until all were back, lists same by tag, refusals, Redis commands per reconnect. */
+      warmRuns: [] as { cpuMs: number; ms: number; sameLists: number; refused: number; redisCommands: number }[],
       second: undefined as { cpuMs: number; ms: number } | undefined,
       first: undefined as { r: Awaited<ReturnType<Commands['storm']>>; cpuMs: number; redisCpu: number; commands: ReturnType<typeof diffStats>; calls: { writes: number; reads: number } } | undefined,
       /** CPU per reconnect (ms) and time until all were back (ms) of each tagged measured storm. */
@@ -1392,9 +1394,14 @@ async function stormSide(kind: Kind, bffMain: string) {
 async function stormWarmUp(s: StormSide) {
   for (let i = 0; i < STORM_WARMUPS; i++) {
     const at = cpuSeconds(s.pids)
-    s.warm = await s.gen.call('storm', { url: s.server.url, mode: s.mode, peers: s.peers, cursors: s.cursors, tags: STORM_TAGS && i % 2 === 1 })
+    const stats0 = await commandStats()
+    const r = await s.gen.call('storm', { url: s.server.url, mode: s.mode, peers: s.peers, cursors: s.cursors, tags: STORM_TAGS && i % 2 === 1 })
+    s.warm = r
     await sleep(2000)
-    if (i === 1) s.second = { cpuMs: ((cpuSeconds(s.pids) - at) / STORM) * 1000, ms: s.warm.ms }
+    const cpuMs = ((cpuSeconds(s.pids) - at) / STORM) * 1000
+    const redisCommands = diffStats(stats0, await commandStats()).total / STORM
+    s.warmRuns.push({ cpuMs, ms: r.ms, sameLists: r.sameLists, refused: r.refused, redisCommands })
+    if (i === 1) s.second = { cpuMs, ms: r.ms }
   }
 }
 
@@ -1453,6 +1460,7 @@ async function stormFinish(s: StormSide) {
   return {
     ...r,
     warmMs: s.warm!.ms,
+    warmRuns: s.warmRuns,
     warmups: STORM_WARMUPS,
     /** The storm after one warm-up (STORM_WARMUPS > 1): its CPU per reconnect and time until all were back. */
     ...(s.second ? { secondStorm: { cpuMsPerReconnect: s.second.cpuMs, ms: s.second.ms } } : {}),
@@ -1761,6 +1769,8 @@ async function main() {
       const [b2, r2, x2] = [bff.secondStorm, base.secondStorm, relay.secondStorm]
       rows.push([`storm: the same, second storm (one warm-up; its lists tagged)`, `${fmt(b2.cpuMsPerReconnect, 3)} ms, back in ${fmt(b2.ms, 0)} ms`, `raw ${fmt(r2.cpuMsPerReconnect, 3)} / relay ${fmt(x2.cpuMsPerReconnect, 3)} ms, relay back in ${fmt(x2.ms, 0)} ms`, `${fmt(b2.cpuMsPerReconnect / r2.cpuMsPerReconnect, 2)} / ${fmt(b2.cpuMsPerReconnect / x2.cpuMsPerReconnect, 2)}`, 'the figure up to M46'])
     }
+    const warmText = (w: typeof bff.warmRuns) => w.map((x) => `${fmt(x.ms, 0)} ms`).join(' / ')
+    rows.push([`storm: the warm-up storms, all back (first storm first)`, `${warmText(bff.warmRuns)} (CPU ${bff.warmRuns.map((x) => fmt(x.cpuMs, 3)).join(' / ')} ms; same lists ${bff.warmRuns.map((x) => x.sameLists).join(' / ')}; refused ${bff.warmRuns.map((x) => x.refused).join(' / ')}; Redis commands ${bff.warmRuns.map((x) => fmt(x.redisCommands, 1)).join(' / ')})`, `raw ${warmText(base.warmRuns)} / relay ${warmText(relay.warmRuns)}`, fmt(bff.warmRuns[0]!.ms / relay.warmRuns[0]!.ms, 2), 'cold code, as a new process'])
     rows.push([`storm: write / read system calls per reconnect`, callsText(bff.callsPerReconnect), `raw ${callsText(base.callsPerReconnect)} / relay ${callsText(relay.callsPerReconnect)}`, fmt(bff.callsPerReconnect.writes / relay.callsPerReconnect.writes, 2), ''])
     rows.push([`storm: Redis commands per reconnect`, fmt(bff.redisCommandsPerReconnect, 1), `relay ${fmt(relay.redisCommandsPerReconnect, 1)}`, fmt(bff.redisCommandsPerReconnect / relay.redisCommandsPerReconnect, 2), 'a handful'])
     rows.push([`heap per connected user after GC (${STORM_CONVS} convs), caches warm`, `${fmt(bff.heapBytesPerUser / 1024, 2)} KB`, `raw ${fmt(base.heapBytesPerUser / 1024, 2)} / relay ${fmt(relay.heapBytesPerUser / 1024, 2)} KB`, `${fmt(bff.heapBytesPerUser / base.heapBytesPerUser, 2)} / ${fmt(bff.heapBytesPerUser / relay.heapBytesPerUser, 2)}`, '<= 8 KB'])
