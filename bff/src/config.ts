@@ -160,9 +160,10 @@ export interface Config {
    */
   readonly presenceOfflineGraceMs: number
   /**
-   * PRESENCE_OFFLINE_GRACE_MAX_MS: while the process turns upgrades away (admission control), a
-   * grace is held until PRESENCE_OFFLINE_GRACE_MS after the last refusal, at most this long after
-   * the close (gateway/offline-grace.ts). Default 30000, or the grace if longer; no shorter than it.
+   * PRESENCE_OFFLINE_GRACE_MAX_MS: the grace around a refused upgrade (admission control): a socket
+   * closed before the refusal is held this long after its close, one closed after it until this
+   * long after the refusal (gateway/offline-grace.ts). Default 30000, or the grace if longer; no
+   * shorter than it.
    */
   readonly presenceOfflineGraceMaxMs: number
   /**

@@ -67,14 +67,12 @@ describe('OfflineGrace', () => {
     expect(h.take('dan')).toBeUndefined()
   })
 
-  it('holds a grace while upgrades are refused: until the grace after the last refusal, at most the longest grace after the close', () => {
+  it('around a refusal holds a grace for the longest grace: from the close before it, from the refusal after it', () => {
     let refusedAt = 0
-    // While `refusing`, every moment has just seen a refusal.
-    let refusing = false
-    const g = new OfflineGrace(1000, (e) => expired.push(e), Date.now, { lastRefusal: () => (refusing ? Date.now() : refusedAt), maxMs: 4000 })
+    const g = new OfflineGrace(1000, (e) => expired.push(e), Date.now, { lastRefusal: () => refusedAt, maxMs: 4000 })
     const t0 = Date.now()
-    // A refusal before a close changes nothing for it.
-    refusedAt = t0 - 1
+    // A refusal long before a close (more than the longest grace) changes nothing for it.
+    refusedAt = t0 - 4001
     g.hold('ann', 'n/1', t0)
     vi.advanceTimersByTime(1000)
     expect(names()).toEqual([`ann@${t0}`])
@@ -82,40 +80,47 @@ describe('OfflineGrace', () => {
     const t1 = Date.now()
     g.hold('bob', 'n/2', t1)
     g.hold('cat', 'n/3', t1 + 100)
-    // Refused 600 ms after bob's close: his grace ends 1000 ms after the refusal, not after the close.
+    // Refused 600 ms after bob's close: his grace is the longest, 4000 ms from his close.
     vi.advanceTimersByTime(600)
     refusedAt = Date.now()
-    vi.advanceTimersByTime(999)
-    expect(names()).toEqual([`ann@${t0}`])
+    // Closed 1000 ms after the refusal: held until 4000 ms after the refusal.
+    vi.advanceTimersByTime(1000)
+    g.hold('dan', 'n/4', Date.now())
     // A device of cat back during the hold takes its field over: never expired.
     expect(g.take('cat')?.field).toBe('n/3')
+    vi.advanceTimersByTime(t1 + 3999 - Date.now())
+    expect(names()).toEqual([`ann@${t0}`])
     vi.advanceTimersByTime(1)
     expect(names()).toEqual([`ann@${t0}`, `bob@${t1}`])
-
-    // Refusals that do not stop: held, but not past the longest grace (4000 ms) after the close.
-    const t2 = Date.now()
-    g.hold('dan', 'n/4', t2)
-    g.hold('eve', 'n/5', t2 + 500)
-    refusing = true
-    vi.advanceTimersByTime(3999)
-    expect(expired.map((e) => e.user)).toEqual(['ann', 'bob'])
+    // Closed 3500 ms after the refusal: its own grace (1000 ms) ends later than the hold: that one.
+    const t2 = refusedAt + 3500
+    vi.advanceTimersByTime(t2 - Date.now())
+    g.hold('eve', 'n/5', t2)
+    vi.advanceTimersByTime(refusedAt + 3999 - Date.now())
+    expect(expired).toHaveLength(2)
     vi.advanceTimersByTime(1)
-    expect(expired.map((e) => e.user)).toEqual(['ann', 'bob', 'dan'])
-    vi.advanceTimersByTime(499)
-    expect(expired.map((e) => e.user)).toEqual(['ann', 'bob', 'dan'])
+    expect(names()).toEqual([`ann@${t0}`, `bob@${t1}`, `dan@${t1 + 1600}`])
+    vi.advanceTimersByTime(t2 + 999 - Date.now())
+    expect(expired).toHaveLength(3)
     vi.advanceTimersByTime(1)
-    expect(names()).toEqual([`ann@${t0}`, `bob@${t1}`, `dan@${t2}`, `eve@${t2 + 500}`])
+    expect(expired.map((e) => e.user)).toEqual(['ann', 'bob', 'dan', 'eve'])
     expect(g.size).toBe(0)
   })
 
-  it('ends a held grace at the longest grace after its close, to the millisecond, and refuses a longest grace shorter than the grace', () => {
-    const g = new OfflineGrace(1000, (e) => expired.push(e), Date.now, { lastRefusal: () => Date.now(), maxMs: 3000 })
-    const t0 = Date.now()
-    g.hold('ann', 'n/1', t0)
-    vi.advanceTimersByTime(2999)
-    expect(expired).toEqual([])
-    vi.advanceTimersByTime(1)
-    expect(names()).toEqual([`ann@${t0}`])
+  it('ends closes in close order whatever the refusals, and refuses a longest grace shorter than the grace', () => {
+    // Refusals now and then: every close ends at its due time, none before an earlier close.
+    let refusedAt = 0
+    const g = new OfflineGrace(1000, (e) => expired.push(e), Date.now, { lastRefusal: () => refusedAt, maxMs: 3000 })
+    const start = Date.now()
+    for (let i = 0; i < 200; i++) {
+      if (i % 37 === 0) refusedAt = Date.now()
+      g.hold(`u${i}`, `n/${i}`, Date.now())
+      vi.advanceTimersByTime(50)
+    }
+    vi.advanceTimersByTime(10_000)
+    expect(expired.map((e) => e.at)).toEqual([...expired.map((e) => e.at)].sort((a, b) => a - b))
+    expect(expired).toHaveLength(200)
+    expect(expired[0]!.at).toBe(start)
     expect(() => new OfflineGrace(1000, () => {}, Date.now, { lastRefusal: () => 0, maxMs: 999 })).toThrow(RangeError)
   })
 

@@ -13,13 +13,14 @@
  *   and retried bookkeeping queue) and, with no device left, the contacts are told offline with
  *   the close time as last seen.
  *
- * While this process turns upgrades away (admission control, gateway/admission.ts), a grace is
- * held: it ends `graceMs` after the later of the close and the last refusal, and at the latest
- * PRESENCE_OFFLINE_GRACE_MAX_MS after the close. A user refused in a storm is back after the
- * refusal's retry delay and their backoff; had their grace run out meanwhile, they would have
- * been announced offline and online again, each a presence script and frames to every contact,
- * work the storm added to itself (bench:bff, 5,000 users: 695 graces ran out in a storm whose
- * refused users came back late).
+ * Around a refusal of an upgrade (admission control, gateway/admission.ts), the grace is the
+ * longest one, PRESENCE_OFFLINE_GRACE_MAX_MS (`held.maxMs`): a socket closed before a refusal is
+ * held that long after its close; one closed after it, until that long after the refusal (at least
+ * its own grace). A user refused in a storm is back after the refusal's retry delay and their
+ * backoff, which grows with each refusal (full jitter, shared/src/backoff.ts); had their grace run
+ * out meanwhile, they would have been announced offline and online again, each a presence script
+ * and frames to every contact, work the storm added to itself (bench:bff, 5,000 users: 695 graces
+ * ran out in one storm; 10,000 users, graces ending 5 s after the last refusal: 4,547).
  *
  * A process that dies during a grace leaves its fields counted, as it leaves its live sockets:
  * the liveness reaper counts them out (gateway/liveness.ts). A drain counts them out at once
@@ -46,7 +47,7 @@ export interface GraceEntry {
 export interface GraceHold {
   /** When an upgrade was last refused (ms, the clock of `now`; 0: never). */
   readonly lastRefusal: () => number
-  /** PRESENCE_OFFLINE_GRACE_MAX_MS: the longest a grace is held, from the close. */
+  /** PRESENCE_OFFLINE_GRACE_MAX_MS: the grace near a refusal, from the earlier of the close and the refusal. */
   readonly maxMs: number
 }
 
@@ -71,13 +72,13 @@ export class OfflineGrace {
   }
 
   /**
-   * When `e`'s grace ends: `graceMs` after the later of its close and the last refusal, at most
-   * `held.maxMs` after its close. Never earlier for a later close, so the entries, kept in close
-   * order, end in that order too.
+   * When `e`'s grace ends: `graceMs` after its close, or, near the last refusal, `held.maxMs` after
+   * the earlier of its close and that refusal. Never earlier for a later close (the larger of two
+   * non-decreasing terms), so the entries, kept in close order, end in that order too.
    */
   private due(e: GraceEntry): number {
     if (!this.held) return e.at + this.graceMs
-    return Math.min(e.at + this.held.maxMs, Math.max(e.at, this.held.lastRefusal()) + this.graceMs)
+    return Math.max(e.at + this.graceMs, Math.min(e.at, this.held.lastRefusal()) + this.held.maxMs)
   }
 
   /** Closed sockets still in their grace. */
