@@ -115,7 +115,8 @@ export interface Config {
   /**
    * UPGRADE_QUEUE_MAX / UPGRADE_QUEUE_WAIT_MS: upgrades beyond MAX_UPGRADES_IN_FLIGHT wait in a line
    * of at most this many, each at most this long, for a slot (gateway/admission.ts); beyond either,
-   * the 503. Defaults 2000 / 3000 (well under the client's 15 s connect timeout); 0: refused at once.
+   * the 503. Defaults 10000 / 10000: a whole process's users (docs/SCALING.md, 10,000 per process)
+   * wait rather than back off, within the client's 15 s connect timeout; 0: refused at once.
    */
   readonly upgradeQueueMax: number
   readonly upgradeQueueWaitMs: number
@@ -160,9 +161,9 @@ export interface Config {
    */
   readonly presenceOfflineGraceMs: number
   /**
-   * PRESENCE_OFFLINE_GRACE_MAX_MS: the grace around a refused upgrade (admission control): a socket
-   * closed before the refusal is held this long after its close, one closed after it until this
-   * long after the refusal (gateway/offline-grace.ts). Default 30000, or the grace if longer; no
+   * PRESENCE_OFFLINE_GRACE_MAX_MS: the grace around a saturated moment (an upgrade waited in
+   * admission control's line or was refused): a socket closed before it is held this long after its
+   * close, one closed after it until this long after the moment (gateway/offline-grace.ts). Default 30000, or the grace if longer; no
    * shorter than it.
    */
   readonly presenceOfflineGraceMaxMs: number

@@ -69,7 +69,7 @@ describe('OfflineGrace', () => {
 
   it('around a refusal holds a grace for the longest grace: from the close before it, from the refusal after it', () => {
     let refusedAt = 0
-    const g = new OfflineGrace(1000, (e) => expired.push(e), Date.now, { lastRefusal: () => refusedAt, maxMs: 4000 })
+    const g = new OfflineGrace(1000, (e) => expired.push(e), Date.now, { lastBusy: () => refusedAt, maxMs: 4000 })
     const t0 = Date.now()
     // A refusal long before a close (more than the longest grace) changes nothing for it.
     refusedAt = t0 - 4001
@@ -110,7 +110,7 @@ describe('OfflineGrace', () => {
   it('ends closes in close order whatever the refusals, and refuses a longest grace shorter than the grace', () => {
     // Refusals now and then: every close ends at its due time, none before an earlier close.
     let refusedAt = 0
-    const g = new OfflineGrace(1000, (e) => expired.push(e), Date.now, { lastRefusal: () => refusedAt, maxMs: 3000 })
+    const g = new OfflineGrace(1000, (e) => expired.push(e), Date.now, { lastBusy: () => refusedAt, maxMs: 3000 })
     const start = Date.now()
     for (let i = 0; i < 200; i++) {
       if (i % 37 === 0) refusedAt = Date.now()
@@ -121,7 +121,7 @@ describe('OfflineGrace', () => {
     expect(expired.map((e) => e.at)).toEqual([...expired.map((e) => e.at)].sort((a, b) => a - b))
     expect(expired).toHaveLength(200)
     expect(expired[0]!.at).toBe(start)
-    expect(() => new OfflineGrace(1000, () => {}, Date.now, { lastRefusal: () => 0, maxMs: 999 })).toThrow(RangeError)
+    expect(() => new OfflineGrace(1000, () => {}, Date.now, { lastBusy: () => 0, maxMs: 999 })).toThrow(RangeError)
   })
 
   it('with no grace expires at the close, and refuses a negative grace', () => {

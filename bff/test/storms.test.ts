@@ -142,34 +142,37 @@ describe('admission control', () => {
   })
 })
 
-describe('offline grace during refusals', () => {
-  it('a user whose socket closed before upgrades were refused keeps the longest grace: not announced offline until it ends', async () => {
+describe('offline grace while the process is saturated', () => {
+  /**
+   * Bob's socket closes; past the middle of his grace two upgrades come at once for one slot (Redis
+   * holding the first in flight), the second waiting in the line (`queue` 1) or refused (0). Either
+   * way the process was saturated: bob keeps the longest grace, announced offline once it ends,
+   * last seen at his close.
+   */
+  async function saturatedDuringGrace(queue: '0' | '1', tag: string): Promise<Array<{ welcomed: boolean; status?: number }>> {
     const GRACE = 1000
     const LONGEST = 2500
     const server = await startTestServer({
-      STORE: 'redis', REDIS_URL: url, REDIS_PREFIX: randomPrefix(), MAX_UPGRADES_IN_FLIGHT: '1', UPGRADE_QUEUE_MAX: '0',
+      STORE: 'redis', REDIS_URL: url, REDIS_PREFIX: randomPrefix(), MAX_UPGRADES_IN_FLIGHT: '1', UPGRADE_QUEUE_MAX: queue, UPGRADE_QUEUE_WAIT_MS: '5000',
       PRESENCE_OFFLINE_GRACE_MS: String(GRACE), PRESENCE_OFFLINE_GRACE_MAX_MS: String(LONGEST), REDIS_COMMAND_TIMEOUT_MS: '10000',
     })
     const admin = new Redis(url)
     try {
-      const [ann, bob] = ['ogr-a', 'ogr-b']
+      const [ann, bob] = [`${tag}-a`, `${tag}-b`]
       const alice = (await connectUser(server.url, ann)).client
       const b = await connectUser(server.url, bob)
       const cid = newCid()
       b.client.send({ type: 'send', cid, conv: directConvId(ann, bob), kind: 'text', body: { text: 'hi' } })
       await alice.nextOf('msg', (f) => f.m.cid === cid)
       await alice.nextOf('presence', (f) => f.user === bob && f.online)
-      const [c, d] = await Promise.all(['ogr-c', 'ogr-d'].map((u) => devLogin(server.url, u)))
+      const [c, d] = await Promise.all([`${tag}-c`, `${tag}-d`].map((u) => devLogin(server.url, u)))
       const mark = alice.frames.length
       const closed = Date.now()
       await b.client.close()
-      // Past the middle of bob's grace, the process turns an upgrade away (two at once, one slot,
-      // Redis holding the first in flight).
       await new Promise((r) => setTimeout(r, GRACE * 0.6))
       await admin.client('PAUSE', 300, 'ALL')
       const asked = Date.now()
       const outcomes = await Promise.all([c!.token, d!.token].map((token) => attempt(server.url, token)))
-      expect(outcomes.filter((o) => o.status === 503)).toHaveLength(1)
       // Without the hold bob would be offline GRACE after the close; he is LONGEST after it.
       const off = await alice.nextOf('presence', (f) => f.user === bob, 10_000)
       const at = Date.now()
@@ -183,10 +186,21 @@ describe('offline grace during refusals', () => {
       await alice.nextOf('pong', (f) => f.ts === ts)
       expect(alice.frames.slice(mark).filter((f) => f.type === 'presence' && f.user === bob)).toEqual([off])
       await alice.close()
+      return outcomes
     } finally {
       admin.disconnect()
       await server.close()
     }
+  }
+
+  it('a user whose socket closed before an upgrade was refused keeps the longest grace', async () => {
+    const outcomes = await saturatedDuringGrace('0', 'ogr')
+    expect(outcomes.filter((o) => o.status === 503)).toHaveLength(1)
+  })
+
+  it('a user whose socket closed before an upgrade waited in the line keeps the longest grace', async () => {
+    const outcomes = await saturatedDuringGrace('1', 'ogl')
+    expect(outcomes.map((o) => o.welcomed)).toEqual([true, true])
   })
 })
 

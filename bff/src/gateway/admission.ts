@@ -39,8 +39,11 @@ export class Admission {
   private inFlight = 0
   /** Upgrades refused busy since start (metrics, tests). */
   refused = 0
-  /** When an upgrade was last refused busy (ms since the epoch; 0: never): the offline grace holds while it is recent (gateway/offline-grace.ts). */
-  lastRefusedAt = 0
+  /**
+   * When an upgrade last had to wait in the line or was refused busy (ms since the epoch; 0: never):
+   * the process was saturated, and the offline grace is held around it (gateway/offline-grace.ts).
+   */
+  lastBusyAt = 0
   private readonly waiting: Waiter[] = []
   /** Index of the first waiter in `waiting` (a head index rather than shift(): O(1) per grant). */
   private head = 0
@@ -87,7 +90,9 @@ export class Admission {
       this.refuse()
       return granted(undefined)
     }
-    const waiter: Waiter = { since: Date.now(), socket, grant: granted, gone: () => void (waiter.done = true), done: false }
+    const since = Date.now()
+    this.lastBusyAt = since
+    const waiter: Waiter = { since, socket, grant: granted, gone: () => void (waiter.done = true), done: false }
     socket.once('close', waiter.gone)
     this.waiting.push(waiter)
     if (!this.sweeper) {
@@ -99,7 +104,7 @@ export class Admission {
 
   private refuse(): void {
     this.refused++
-    this.lastRefusedAt = Date.now()
+    this.lastBusyAt = Date.now()
   }
 
   private slot(): (() => void) | undefined {

@@ -128,10 +128,10 @@ export class Gateway {
     this.bookkeeping = new BookkeepingQueue(deps.bookkeeping ?? DEFAULT_BOOKKEEPING, (err, attempts) =>
       deps.log.warn({ err, attempts }, 'disconnect bookkeeping failed'),
     )
-    // Held while upgrades are turned away: a refused user's grace outlasts their retry.
+    // Held while upgrades wait for a slot or are turned away: a grace outlasts the wait and the retry.
     const admission = this.admission
     this.grace = new OfflineGrace(config.presenceOfflineGraceMs, (e) => this.expireGrace(e), Date.now, {
-      lastRefusal: () => admission.lastRefusedAt,
+      lastBusy: () => admission.lastBusyAt,
       maxMs: config.presenceOfflineGraceMaxMs,
     })
     this.heartbeat = setInterval(() => this.beat(), config.heartbeatIntervalMs)

@@ -13,14 +13,16 @@
  *   and retried bookkeeping queue) and, with no device left, the contacts are told offline with
  *   the close time as last seen.
  *
- * Around a refusal of an upgrade (admission control, gateway/admission.ts), the grace is the
- * longest one, PRESENCE_OFFLINE_GRACE_MAX_MS (`held.maxMs`): a socket closed before a refusal is
- * held that long after its close; one closed after it, until that long after the refusal (at least
- * its own grace). A user refused in a storm is back after the refusal's retry delay and their
- * backoff, which grows with each refusal (full jitter, shared/src/backoff.ts); had their grace run
- * out meanwhile, they would have been announced offline and online again, each a presence script
- * and frames to every contact, work the storm added to itself (bench:bff, 5,000 users: 695 graces
- * ran out in one storm; 10,000 users, graces ending 5 s after the last refusal: 4,547).
+ * Around a moment the process was saturated (an upgrade had to wait in admission control's line
+ * or was refused, gateway/admission.ts), the grace is the longest one, PRESENCE_OFFLINE_GRACE_MAX_MS
+ * (`held.maxMs`): a socket closed before that moment is held that long after its close; one closed
+ * after it, until that long after the moment (at least its own grace). A user in a storm waits in
+ * the line, or is refused and comes back after the retry delay and their backoff, which grows with
+ * each refusal (full jitter, shared/src/backoff.ts); had their grace run out meanwhile, they would
+ * have been announced offline and online again, each a presence script and frames to every
+ * contact, work the storm added to itself (bench:bff: 695 graces ran out in one storm of 5,000
+ * users; at 10,000, 4,547 with graces ending 5 s after the last refusal, and 4,463 with a line
+ * long enough that none was refused).
  *
  * A process that dies during a grace leaves its fields counted, as it leaves its live sockets:
  * the liveness reaper counts them out (gateway/liveness.ts). A drain counts them out at once
@@ -43,11 +45,11 @@ export interface GraceEntry {
   done: boolean
 }
 
-/** The hold of the graces while the process turns upgrades away (see above). */
+/** The hold of the graces around a saturated moment (see above). */
 export interface GraceHold {
-  /** When an upgrade was last refused (ms, the clock of `now`; 0: never). */
-  readonly lastRefusal: () => number
-  /** PRESENCE_OFFLINE_GRACE_MAX_MS: the grace near a refusal, from the earlier of the close and the refusal. */
+  /** When an upgrade last waited for a slot or was refused (ms, the clock of `now`; 0: never). */
+  readonly lastBusy: () => number
+  /** PRESENCE_OFFLINE_GRACE_MAX_MS: the grace near that moment, from the earlier of the close and the moment. */
   readonly maxMs: number
 }
 
@@ -72,13 +74,13 @@ export class OfflineGrace {
   }
 
   /**
-   * When `e`'s grace ends: `graceMs` after its close, or, near the last refusal, `held.maxMs` after
-   * the earlier of its close and that refusal. Never earlier for a later close (the larger of two
+   * When `e`'s grace ends: `graceMs` after its close, or, near the last busy moment, `held.maxMs`
+   * after the earlier of its close and that moment. Never earlier for a later close (the larger of two
    * non-decreasing terms), so the entries, kept in close order, end in that order too.
    */
   private due(e: GraceEntry): number {
     if (!this.held) return e.at + this.graceMs
-    return Math.max(e.at + this.graceMs, Math.min(e.at, this.held.lastRefusal()) + this.held.maxMs)
+    return Math.max(e.at + this.graceMs, Math.min(e.at, this.held.lastBusy()) + this.held.maxMs)
   }
 
   /** Closed sockets still in their grace. */
