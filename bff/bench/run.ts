@@ -1246,7 +1246,9 @@ const STORM_CONVS = env('BENCH_STORM_CONVS', 20)
  * "insufficient type feedback" and "wrong map", and were compiled again: TurboFan's threads were 15%
  * of the process's CPU in that span, perf); from the third on a storm runs on settled code, as a
  * process that has served for a while does. With more than one, the second storm's figures are
- * kept too (`secondStorm`: the figure as measured up to M46), for every server alike.
+ * kept too (`secondStorm`: the figure as measured up to M46), for every server alike, and every
+ * warm-up's (`warmRuns`: time, CPU, lists same, refusals, Redis commands; the first is a new
+ * process's, cold code and caches, and each user's first list).
  */
 const STORM_WARMUPS = env('BENCH_STORM_WARMUPS', 3)
 /** BENCH_STORM_TAGS=0: every storm's lists asked without a tag (as a client that keeps none). */
