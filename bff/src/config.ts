@@ -163,8 +163,8 @@ export interface Config {
   /**
    * PRESENCE_OFFLINE_GRACE_MAX_MS: the grace around a saturated moment (an upgrade waited in
    * admission control's line or was refused): a socket closed before it is held this long after its
-   * close, one closed after it until this long after the moment (gateway/offline-grace.ts). Default 30000, or the grace if longer; no
-   * shorter than it.
+   * close, one closed after it until this long after the moment (gateway/offline-grace.ts).
+   * Default 30000, or the grace if longer; no shorter than it.
    */
   readonly presenceOfflineGraceMaxMs: number
   /**
