@@ -211,8 +211,13 @@ export interface ListSettings {
  * fold still holds after it: a user's first reconnect after their first list is answered `same`.
  */
 function shownSetting(setting: ConvSetting | undefined, lastHidden: boolean): string {
+  // Most conversations of a list have neither: one constant, no string built per conversation.
+  if (!setting?.muted && !setting?.pinned && !lastHidden) return DEFAULT_SHOWN
   return `${setting?.muted ? 1 : 0} ${setting?.pinned ?? 0}${lastHidden ? ' h' : ''}`
 }
+
+/** `shownSetting` of a conversation with the default setting and its last message shown. */
+const DEFAULT_SHOWN = '0 0'
 
 /**
  * Settings folded into the summary: each entry's `setting` and newest hidden seq. A newest hidden
