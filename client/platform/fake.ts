@@ -15,6 +15,7 @@ import type {
   TimerId,
   Timers,
 } from './types'
+import { STORAGE_KEY_MAX_BYTES, STORAGE_TOTAL_MAX_BYTES } from './types'
 
 export class FakeSocket implements SocketConnection {
   readonly sent: string[] = []
@@ -140,9 +141,15 @@ export class ManualTimers implements Timers {
   }
 }
 
+/** wx storage in memory, with its limits (STORAGE_KEY_MAX_BYTES, STORAGE_TOTAL_MAX_BYTES). */
 export class MemoryStorage implements KeyValueStorage {
   readonly map = new Map<string, string>()
   writes = 0
+  /** Writes refused for the limits (the key kept what it held). */
+  refused = 0
+  /** Bytes written per key, summed over every write (what crossed to storage). */
+  readonly written = new Map<string, number>()
+  private total = 0
 
   get(key: string): unknown {
     const raw = this.map.get(key)
@@ -152,12 +159,34 @@ export class MemoryStorage implements KeyValueStorage {
   set(key: string, value: unknown): void {
     this.writes++
     // Stored as JSON, as wx storage does: what comes back is a copy, never the same object.
-    this.map.set(key, JSON.stringify(value))
+    const raw = JSON.stringify(value)
+    const bytes = utf8Bytes(key) + utf8Bytes(raw)
+    const old = this.map.get(key)
+    const total = this.total - (old === undefined ? 0 : utf8Bytes(key) + utf8Bytes(old)) + bytes
+    if (bytes > STORAGE_KEY_MAX_BYTES || total > STORAGE_TOTAL_MAX_BYTES) {
+      this.refused++
+      return
+    }
+    this.map.set(key, raw)
+    this.total = total
+    this.written.set(key, (this.written.get(key) ?? 0) + bytes)
   }
 
   remove(key: string): void {
+    const old = this.map.get(key)
+    if (old !== undefined) this.total -= utf8Bytes(key) + utf8Bytes(old)
     this.map.delete(key)
   }
+
+  /** Bytes held now, keys included. */
+  get bytes(): number {
+    return this.total
+  }
+}
+
+const encoder = new TextEncoder()
+function utf8Bytes(s: string): number {
+  return encoder.encode(s).length
 }
 
 export class FakeLifecycle implements AppLifecycle {

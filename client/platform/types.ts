@@ -22,10 +22,18 @@ export interface SocketTransport {
   connect(url: string, handlers: SocketHandlers): SocketConnection
 }
 
+/**
+ * wx storage's limits: a key holds at most 1 MB, a mini-program at most 10 MB in all. A write over
+ * either fails (setStorageSync throws) and the key keeps what it held.
+ */
+export const STORAGE_KEY_MAX_BYTES = 1024 * 1024
+export const STORAGE_TOTAL_MAX_BYTES = 10 * 1024 * 1024
+
 /** Synchronous key-value storage of JSON-compatible values (wx storage is synchronous too). */
 export interface KeyValueStorage {
   /** The stored value, or undefined. */
   get(key: string): unknown
+  /** Store `value`; a write the storage refuses (its limits) is dropped, never thrown: it is only a cache. */
   set(key: string, value: unknown): void
   remove(key: string): void
 }

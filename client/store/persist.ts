@@ -4,6 +4,13 @@
  * `cacheMessagesPerConversation` confirmed messages plus its pending ones. One key per
  * conversation, written only when that conversation changed, coalesced over `cacheSaveDelayMs`
  * (wx storage calls are synchronous and cross to native).
+ *
+ * Within wx storage's limits (platform/types.ts: 1 MB a key, 10 MB in all): a group's members (up to
+ * LIMITS.maxGroupMembers) are kept apart from the conversations' index, in keys of their own of at
+ * most MEMBERS_KEY_CHARS each, written only when they change. The index, rewritten whenever any
+ * conversation changes (every message), holds a group without them: a few hundred bytes per
+ * conversation whatever its size. A group whose members could not be read back (a write refused
+ * when storage was full) is left out of the cache loaded; the server's list brings it.
  */
 import * as v from 'valibot'
 import { schemas, type Conversation, type ConvId, type User, type UserId } from '@chat/shared'
@@ -18,12 +25,21 @@ export interface CacheBounds {
   readonly cacheSaveDelayMs: number
 }
 
-const CACHE_VERSION = 1
+/** 2: a group's members in keys of their own (1 held them in the index). */
+const CACHE_VERSION = 2
+
+/**
+ * Most characters of JSON in one key of a group's members: 3 bytes per character at worst (UTF-8),
+ * within a key's 1 MB with room to spare. A group of 2,000 WeChat users takes 1-2 keys.
+ */
+const MEMBERS_KEY_CHARS = 300_000
 
 const keys = (user: string) => ({
   index: `chat.cache.${user}.convs`,
   drafts: `chat.cache.${user}.drafts`,
   conv: (conv: ConvId) => `chat.cache.${user}.m.${conv}`,
+  /** Part `part` of a group's members. */
+  members: (conv: ConvId, part: number) => `chat.cache.${user}.u.${conv}.${part}`,
 })
 
 const Pending = v.object({
@@ -61,9 +77,54 @@ const Pending = v.object({
 
 const Index = v.object({
   v: v.literal(CACHE_VERSION),
+  /** Groups with `members: []`: theirs are in `parts[id]` keys of their own. */
   convs: v.array(v.unknown()),
+  /** How many keys hold each group's members. */
+  parts: v.record(v.string(), v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64))),
   peers: v.record(v.string(), v.object({ delivered: v.number(), read: v.number() })),
 })
+
+const MembersPart = v.array(schemas.User)
+
+/** A group's members as `storeMembers` wrote them in `parts` keys, or undefined if any part is missing or malformed. */
+function loadMembers(storage: KeyValueStorage, k: ReturnType<typeof keys>, conv: ConvId, parts: number): User[] | undefined {
+  const members: User[] = []
+  for (let part = 0; part < parts; part++) {
+    const stored = v.safeParse(MembersPart, storage.get(k.members(conv, part)))
+    if (!stored.success) return undefined
+    for (const u of stored.output) members.push(u)
+  }
+  return members
+}
+
+/** `members` in keys of at most MEMBERS_KEY_CHARS of JSON each (one at least); returns how many. */
+function storeMembers(storage: KeyValueStorage, k: ReturnType<typeof keys>, conv: ConvId, members: readonly User[]): number {
+  let part = 0
+  let chunk: User[] = []
+  let chars = 2
+  for (const u of members) {
+    const size = JSON.stringify(u).length + 1
+    if (chunk.length > 0 && chars + size > MEMBERS_KEY_CHARS) {
+      storage.set(k.members(conv, part++), chunk)
+      chunk = []
+      chars = 2
+    }
+    chunk.push(u)
+    chars += size
+  }
+  storage.set(k.members(conv, part++), chunk)
+  return part
+}
+
+/** The groups' member keys the stored index names (none if it is not this version's). */
+function storedParts(storage: KeyValueStorage, k: ReturnType<typeof keys>): Record<ConvId, number> {
+  const index = v.safeParse(Index, storage.get(k.index))
+  return index.success ? index.output.parts : {}
+}
+
+function removeMembers(storage: KeyValueStorage, k: ReturnType<typeof keys>, conv: ConvId, from: number, to: number): void {
+  for (let part = from; part < to; part++) storage.remove(k.members(conv, part))
+}
 
 /** Read the cached state of `user`. Anything malformed is skipped, never fatal. */
 export function loadCache(storage: KeyValueStorage, user: string): Partial<ChatState> {
@@ -75,6 +136,12 @@ export function loadCache(storage: KeyValueStorage, user: string): Partial<ChatS
   for (const raw of index.output.convs) {
     const c = v.safeParse(schemas.Conversation, raw)
     if (!c.success) continue
+    const parts = index.output.parts[c.output.id]
+    if (parts !== undefined) {
+      const members = loadMembers(storage, k, c.output.id, parts)
+      if (!members) continue
+      c.output.members = members
+    }
     convs[c.output.id] = c.output
     const stored = storage.get(k.conv(c.output.id))
     if (!Array.isArray(stored)) continue
@@ -149,6 +216,12 @@ export function persistCache(
   // What was just loaded from the cache needs no rewrite.
   saved = { convs: initial.convs, peers: initial.peers, lists: new Map(Object.entries(initial.messages)), ids: Object.keys(initial.convs) }
   let savedDrafts = initial.drafts
+  /** Each cached group's members as last written, by reference, and how many keys hold them. */
+  const savedMembers = new Map<ConvId, { members: readonly User[]; parts: number }>()
+  for (const [id, parts] of Object.entries(storedParts(storage, k))) {
+    const c = initial.convs[id]
+    if (c?.kind === 'group') savedMembers.set(id, { members: c.members, parts })
+  }
   let timer: TimerId | undefined
 
   const write = (): void => {
@@ -159,9 +232,30 @@ export function persistCache(
     if (s.convs !== saved.convs || s.peers !== saved.peers || ids.join() !== saved.ids.join()) {
       const peers: Record<ConvId, PeerMarks> = {}
       for (const id of ids) if (s.peers[id]) peers[id] = s.peers[id]!
-      storage.set(k.index, { v: CACHE_VERSION, convs: ids.map((id) => s.convs[id]), peers })
+      // A group's members first (only where they changed), then the index that names their keys.
+      const parts: Record<ConvId, number> = {}
+      const convs = ids.map((id) => {
+        const c = s.convs[id]!
+        if (c.kind !== 'group') return c
+        let had = savedMembers.get(id)
+        if (had?.members !== c.members) {
+          const written = storeMembers(storage, k, id, c.members)
+          if (had) removeMembers(storage, k, id, written, had.parts)
+          had = { members: c.members, parts: written }
+          savedMembers.set(id, had)
+        }
+        parts[id] = had.parts
+        return { ...c, members: [] }
+      })
+      storage.set(k.index, { v: CACHE_VERSION, convs, parts, peers })
     }
     const keep = new Set(ids)
+    for (const [id, had] of savedMembers) {
+      if (!keep.has(id)) {
+        removeMembers(storage, k, id, 0, had.parts)
+        savedMembers.delete(id)
+      }
+    }
     for (const id of ids) {
       const list = s.messages[id]
       if (!list || saved.lists.get(id) === list) continue
@@ -207,6 +301,7 @@ function bounded(list: readonly ChatMessage[], max: number): ChatMessage[] {
 
 export function clearCache(storage: KeyValueStorage, user: string, convIds: readonly ConvId[]): void {
   const k = keys(user)
+  for (const [id, parts] of Object.entries(storedParts(storage, k))) removeMembers(storage, k, id, 0, parts)
   storage.remove(k.drafts)
   for (const id of convIds) storage.remove(k.conv(id))
   storage.remove(k.index)

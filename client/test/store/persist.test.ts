@@ -12,7 +12,7 @@ import { MemoryStorage } from '../../platform/fake'
 describe('loading the cache', () => {
   it('restores unsent texts and files, and skips unsent messages whose body is not one', () => {
     const storage = new MemoryStorage()
-    storage.set('chat.cache.alice.convs', { v: 1, convs: [conv({ lastSeq: 1, lastMsg: msg(1) })], peers: {} })
+    storage.set('chat.cache.alice.convs', { v: 2, convs: [conv({ lastSeq: 1, lastMsg: msg(1) })], parts: {}, peers: {} })
     const pending = (cid: string, kind: string, body: unknown) => ({ cid, from: ALICE.id, conv: AB, kind, body, ts: 5, status: 'sending' })
     storage.set(`chat.cache.alice.m.${AB}`, [
       msg(1),

@@ -133,7 +133,7 @@ describe('drafts', () => {
     const storage = new MemoryStorage()
     storage.set('chat.cache.alice.drafts', { 'not a conv': 'x' })
     expect(loadCache(storage, 'alice')).toEqual({})
-    storage.set('chat.cache.alice.convs', { v: 1, convs: [], peers: {} })
+    storage.set('chat.cache.alice.convs', { v: 2, convs: [], parts: {}, peers: {} })
     expect(loadCache(storage, 'alice').drafts).toEqual({})
     storage.set('chat.cache.alice.drafts', { [AB]: 'kept' })
     expect(loadCache(storage, 'alice').drafts).toEqual({ [AB]: 'kept' })
