@@ -62,7 +62,7 @@ describe('ops endpoints', () => {
   })
 
   it('answers healthz and readyz, and serves the web client at /', async () => {
-    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ ok: true, protocol: 2 })
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ ok: true, protocol: 3 })
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
     const page = await fetch(`${server.url}/`)
     expect(page.status).toBe(200)

@@ -4,13 +4,14 @@
  */
 
 /**
- * Version spoken by this build. The client asks for it at connect (`?v=2`); see PROTOCOL.md,
- * "Versions". 2 added the `presences` frame: a version-1 client (a mini-program not yet updated)
- * gets one `presence` frame per peer instead.
+ * Version spoken by this build. The client asks for it at connect (`?v=3`); see PROTOCOL.md,
+ * "Connecting". 2 added the `presences` frame: a version-1 client (a mini-program not yet updated)
+ * gets one `presence` frame per peer instead. 3: a group in a `convs` list names its first
+ * LIMITS.listMembersMax members and its `memberCount`, not every member.
  */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 /** Versions this build's server accepts. */
-export const SUPPORTED_VERSIONS: readonly number[] = [1, 2]
+export const SUPPORTED_VERSIONS: readonly number[] = [1, 2, 3]
 
 /** Path of the WebSocket endpoint. */
 export const WS_PATH = '/ws'
@@ -30,6 +31,12 @@ export const LIMITS = {
   maxSyncConversations: 500,
   /** Most members of a group conversation. */
   maxGroupMembers: 2000,
+  /**
+   * Most members a group names in a `convs` list (version 3): its first, as its avatar draws them
+   * and its untitled name lists them; `memberCount` says how many there are. The rest come by
+   * `members` (pages, or the ids a client needs named).
+   */
+  listMembersMax: 9,
   /** Longest conversation title, in characters. */
   maxTitleChars: 64,
   /** Longest note of a contact request, in characters. */

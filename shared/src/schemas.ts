@@ -214,7 +214,13 @@ export const Conversation = v.object({
   kind: ConvKind,
   /** Group title; absent for 1:1 (the client shows the other member's name). */
   title: v.optional(v.pipe(v.string(), v.maxLength(LIMITS.maxTitleChars))),
+  /**
+   * Everyone in it; in a `convs` list of version 3, a group's first LIMITS.listMembersMax only
+   * (`memberCount`: how many it has).
+   */
   members: v.array(User),
+  /** Groups in a `convs` list (version 3): how many members the group has. Absent: `members` is all of them. */
+  memberCount: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(LIMITS.maxGroupMembers))),
   createdAt: Timestamp,
   /** Highest seq stored in the conversation (0: none yet). */
   lastSeq: Seq,
@@ -382,13 +388,19 @@ export const GroupFrame = v.object({
   title: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.maxTitleChars))),
 })
 
-/** One page of a group's members, owner and admins first, then in joining order; `after`: the cursor of the previous page. */
+/**
+ * One page of a group's members, owner and admins first, then in joining order; `after`: the cursor
+ * of the previous page. With `users`: those of them who are members, in the order asked, in one
+ * answer without `next` (`after` and `limit` unused): how a client names a sender or a mention
+ * its list does not (version 3 lists name a group's first members only).
+ */
 export const MembersFrame = v.object({
   type: v.literal('members'),
   rid: RequestId,
   conv: ConvId,
   after: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(LIMITS.maxGroupMembers))),
   limit: v.optional(PageSize),
+  users: v.optional(v.pipe(v.array(UserId), v.minLength(1), v.maxLength(LIMITS.maxPageSize))),
 })
 /**
  * Take back one of the user's own messages within RECALL_WINDOW_MS of its send: its content is

@@ -62,7 +62,7 @@ describe('Connection', () => {
     expect(h.conn.getStatus().state).toBe('connecting')
     await settle()
     const s = h.p.transport.last
-    expect(s.url).toBe('ws://bff.test/ws?v=2&token=tok')
+    expect(s.url).toBe('ws://bff.test/ws?v=3&token=tok')
     s.open()
     expect(h.conn.getStatus().state).toBe('connecting')
     s.push(welcome())
