@@ -6,6 +6,7 @@
  * timeline up to that message, and the chat says why instead of offering a composer.
  */
 import type { Conversation, ConvId, Message, User, UserId } from '@chat/shared'
+import { memberCountOf } from './selectors'
 import type { ChatState, EndedReason } from './types'
 
 /**
@@ -43,7 +44,10 @@ export function applyGroupChanges(s: ChatState, conv: ConvId, msgs: readonly Mes
   }
 }
 
-/** The summary after system message `m` (PROTOCOL.md, Groups). */
+/**
+ * The summary after system message `m` (PROTOCOL.md, Groups). A version-3 list's group holds its
+ * first members only: its `memberCount` follows the change too (recount), whoever it names.
+ */
 function changed(c: Conversation, m: Extract<Message, { kind: 'system' }>, users: Readonly<Record<UserId, User>>): Conversation {
   const b = m.body
   const named = b.users ?? []
@@ -55,12 +59,12 @@ function changed(c: Conversation, m: Extract<Message, { kind: 'system' }>, users
     case 'add': {
       const known = new Set(c.members.map((u) => u.id))
       const added = named.filter((u) => !known.has(u)).map((u) => users[u] ?? { id: u, name: u })
-      return added.length === 0 ? c : { ...c, members: [...c.members, ...added] }
+      return added.length === 0 ? c : recount(c, { ...c, members: [...c.members, ...added] }, added.length)
     }
     case 'remove':
-      return { ...c, ...drop(named) }
+      return recount(c, { ...c, ...drop(named) }, -named.length)
     case 'leave':
-      return { ...c, ...drop([m.from]) }
+      return recount(c, { ...c, ...drop([m.from]) }, -1)
     case 'rename': {
       // Taken back by moderation: untitled again, named by its members as a group created without one.
       if (b.by === 'moderation') {
@@ -76,10 +80,18 @@ function changed(c: Conversation, m: Extract<Message, { kind: 'system' }>, users
     case 'transfer':
       return named[0] === undefined ? c : { ...c, owner: named[0], admins: (c.admins ?? []).filter((a) => a !== named[0]) }
     case 'dissolve':
-      return { ...c, members: [], admins: [] }
+      return recount(c, { ...c, members: [], admins: [] }, -memberCountOf(c))
     case 'create':
       return c
   }
+}
+
+/**
+ * `next` with the count of `c` moved by `by`, when `c` has one. Whom a removal names may be beyond
+ * the members held, and still counts; the count never goes below the members held.
+ */
+function recount(c: Conversation, next: Conversation, by: number): Conversation {
+  return c.memberCount === undefined ? next : { ...next, memberCount: Math.max(next.members.length, c.memberCount + by) }
 }
 
 /** Whether `m` ends `me`'s membership, and how. */

@@ -110,6 +110,14 @@ export function displayStatus(m: ChatMessage, peers: PeerMarks | undefined): Dis
   return 'sent'
 }
 
+/**
+ * How many members group `c` has: a version-3 list's `memberCount` (such a list names the first
+ * LIMITS.listMembersMax only), else the members held (a `conv` frame, an older list: all of them).
+ */
+export function memberCountOf(c: Conversation): number {
+  return c.memberCount ?? c.members.length
+}
+
 export function otherMember(c: Conversation, me: UserId | undefined): User | undefined {
   return c.members.find((u) => u.id !== me) ?? c.members[0]
 }

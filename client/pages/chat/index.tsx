@@ -21,7 +21,7 @@ import { client, moderation, store } from '../../services'
 import { chooseAction } from '../../components/dialog'
 import { reportMessageFromMenu } from '../../components/report'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
-import { convTitle, displayStatus, hasOlder, inPlace, otherMember, systemText, typingUsers } from '../../store/selectors'
+import { convTitle, displayStatus, hasOlder, inPlace, memberCountOf, otherMember, systemText, typingUsers } from '../../store/selectors'
 import type { ChatMessage } from '../../store/types'
 import { localQuote } from '../../store/reply'
 import { setReply } from '../../store/compose'
@@ -76,7 +76,7 @@ function ChatHeader({ conv }: { conv: ConvId }) {
   /** A group we are no longer in: no member count, and no way into an info page the server refuses. */
   const ended = useStore(gate, (s) => s.ended?.[conv] !== undefined)
   // A group's title carries its member count, as WeChat's does: "周末爬山(4)", in every language.
-  const count = useStore(gate, (s) => (s.convs[conv]?.kind === 'group' && !s.ended?.[conv] ? `(${s.convs[conv].members.length})` : ''))
+  const count = useStore(gate, (s) => (s.convs[conv]?.kind === 'group' && !s.ended?.[conv] ? `(${memberCountOf(s.convs[conv])})` : ''))
   const openDirect = () => goTo(`/pages/dm/index?conv=${encodeURIComponent(conv)}`)
   const openGroup = () => goTo(`/pages/group/index?conv=${encodeURIComponent(conv)}`)
   useEffect(() => {

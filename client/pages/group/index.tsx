@@ -21,7 +21,7 @@ import { usePageGate } from '../../hooks'
 import { client } from '../../services'
 import type { RequestFrame } from '../../net/chat-client'
 import { GateProvider, useGate, useShallow, useStore } from '../../store/react'
-import { convTitle } from '../../store/selectors'
+import { convTitle, memberCountOf } from '../../store/selectors'
 import '../contacts/index.css'
 import '../dm/index.css'
 import './index.css'
@@ -39,7 +39,7 @@ export default function GroupPage() {
   const conv = decodeURIComponent(useRouter().params.conv ?? '')
   // "聊天信息(4)", as WeChat titles a group's info: the count follows adds and removals; a group
   // the user left shows none (its member list is no longer theirs to know).
-  const count = useStore(gate, (s) => (s.ended?.[conv] || !s.convs[conv] ? undefined : s.convs[conv].members.length))
+  const count = useStore(gate, (s) => (s.ended?.[conv] || !s.convs[conv] ? undefined : memberCountOf(s.convs[conv])))
   const title = count === undefined ? t('title.group') : t('title.groupCount', { n: count })
   // A page in the background is not rendered (usePageGate): the count moves the bar only while this
   // page is the one shown, and is set again when it shows.
@@ -66,6 +66,8 @@ function GroupInfo({ conv }: { conv: string }) {
   const title = useStore(gate, (s) => (s.convs[conv] ? convTitle(s.convs[conv], s.me?.id, t) : ''))
   // Any change of the group (a system message arrived) reloads the members.
   const lastSeq = useStore(gate, (s) => s.convs[conv]?.lastSeq ?? 0)
+  // The group's size, not the members paged in so far ("Members (2000)" above the first 50).
+  const total = useStore(gate, (s) => (s.convs[conv] ? memberCountOf(s.convs[conv]) : undefined))
   const settings = useStore(gate, useShallow((s) => ({ muted: s.convs[conv]?.muted === true, pinned: s.convs[conv]?.pinned !== undefined })))
   const [members, setMembers] = useState<Member[]>([])
   const [next, setNext] = useState<number | undefined>()
@@ -117,7 +119,7 @@ function GroupInfo({ conv }: { conv: string }) {
       ) : null}
       {myRole !== 'member' ? <AddMembers members={members} onAdd={(u) => void act({ op: 'add', users: [u] })} /> : null}
       <View className='kt-sec'>
-        <Text className='kt-h'>{t('group.members', { n: members.length })}</Text>
+        <Text className='kt-h'>{t('group.members', { n: total ?? members.length })}</Text>
         {members.map((m) => (
           <View key={m.user.id} className='kt-u gp-u' id={`member-${m.user.id}`}>
             <Avatar id={m.user.id} name={m.user.name} />

@@ -4,10 +4,10 @@
  * conversation and its timeline, marked with why, through the server's list that leaves it out.
  */
 import { describe, expect, it } from 'vitest'
-import type { Message, SystemBody } from '@chat/shared'
+import { LIMITS, type Message, type SystemBody, type User } from '@chat/shared'
 import { ALICE, BOB, CAROL, conv, msg } from '../fixtures'
 import { createChatStore, dropUnlisted, initialState, mergeServerMessages, setConvs, upsertConv } from '../../store/store'
-import { convTitle, hasOlder, systemText, userName } from '../../store/selectors'
+import { convTitle, hasOlder, memberCountOf, systemText, userName } from '../../store/selectors'
 import { loadCache, persistCache } from '../../store/persist'
 import { ManualTimers, MemoryStorage } from '../../platform/fake'
 import { translate } from '../../i18n/i18n'
@@ -39,6 +39,33 @@ describe('group changes in the store', () => {
     s = mergeServerMessages(s, G, [sys(8, BOB.id, { op: 'transfer', users: ['alice'] })], 500)
     expect(s.convs[G]).toMatchObject({ owner: 'alice' })
     expect(s.ended).toBeUndefined()
+  })
+
+  it('a version-3 list\'s group of 2,000 names nine: its count follows adds, removals and leaves of anyone, once each', () => {
+    const everyone: User[] = [ALICE, BOB, CAROL, ...Array.from({ length: 1997 }, (_, i) => ({ id: `u${i}`, name: `U${i}` }))]
+    const big = { ...group, members: everyone.slice(0, LIMITS.listMembersMax), memberCount: 2000 }
+    let s = setConvs({ ...base, convs: {} }, [big])
+    expect(memberCountOf(s.convs[G]!)).toBe(2000)
+    const add = sys(3, BOB.id, { op: 'add', users: ['dan'] })
+    s = mergeServerMessages(s, G, [add], 500)
+    expect(memberCountOf(s.convs[G]!)).toBe(2001)
+    // The same change again (a push and its sync) counts once.
+    expect(mergeServerMessages(s, G, [add], 500)).toBe(s)
+    // Removed: a member the list did not name (u1500), still one fewer.
+    const remove = sys(4, BOB.id, { op: 'remove', users: ['u1500'] })
+    s = mergeServerMessages(s, G, [remove], 500)
+    expect(memberCountOf(s.convs[G]!)).toBe(2000)
+    expect(s.convs[G]!.members.map((u) => u.id)).toEqual([...everyone.slice(0, LIMITS.listMembersMax).map((u) => u.id), 'dan'])
+    expect(mergeServerMessages(s, G, [remove], 500)).toBe(s)
+    // A named one leaves: gone from the members held, and from the count.
+    s = mergeServerMessages(s, G, [sys(5, 'carol', { op: 'leave' })], 500)
+    expect(memberCountOf(s.convs[G]!)).toBe(1999)
+    expect(s.convs[G]!.members.map((u) => u.id)).not.toContain('carol')
+    // An old add paged in from history changes nothing.
+    expect(mergeServerMessages(s, G, [sys(1, BOB.id, { op: 'add', users: ['erin'] })], 500).convs[G]).toBe(s.convs[G])
+    expect(memberCountOf(mergeServerMessages(s, G, [sys(6, BOB.id, { op: 'dissolve' })], 500).convs[G]!)).toBe(0)
+    // A `conv` frame names every member and no count: the members held are the count.
+    expect(memberCountOf(upsertConv(s, { ...group, lastSeq: 6 }).convs[G]!)).toBe(3)
   })
 
   it('a title taken back by moderation leaves the group untitled: named by its members again', () => {

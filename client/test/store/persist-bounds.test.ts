@@ -93,6 +93,11 @@ describe('the cache within wx storage limits', () => {
     expect(parts()).toEqual([`chat.cache.alice.u.${g}.0`])
     expect(loadCache(storage, 'alice').convs![g]!.members.map((u) => u.id)).toEqual([...store.getState().convs[g]!.members.map((u) => u.id)])
     expect(loadCache(storage, 'alice').users!.newcomer).toEqual(added)
+    // As a version-3 list has it: the first members and how many there are, both read back.
+    store.setState((s) => ({ convs: { ...s.convs, [g]: { ...s.convs[g]!, members: s.convs[g]!.members.slice(0, LIMITS.listMembersMax), memberCount: LIMITS.maxGroupMembers } } }))
+    timers.advance(BOUNDS.cacheSaveDelayMs)
+    expect(loadCache(storage, 'alice').convs![g]).toEqual(store.getState().convs[g])
+    expect(loadCache(storage, 'alice').convs![g]!.memberCount).toBe(LIMITS.maxGroupMembers)
     // Out of the cache's newest conversations: nothing of it stays in storage.
     const small = persistCache(store, storage, timers, 'alice', { ...BOUNDS, cacheConversations: 1 })
     store.setState((s) => ({ convs: { ...s.convs } }))
