@@ -3,7 +3,7 @@
  * dedup, history, sync, offline queue, conversations, receipts, typing, presence.
  */
 import { describe, expect, it } from 'vitest'
-import { directConvId } from '@chat/shared'
+import { PROTOCOL_VERSION, directConvId } from '@chat/shared'
 import { TestClient, connectUser, devLogin, newCid } from './support/client'
 import { REDIS_URL, useTestServer } from './support/server'
 import { Redis } from 'ioredis'
@@ -20,7 +20,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
   it('welcomes a socket with the user, heartbeat and limits, and answers ping', async () => {
     const { client, welcome, auth } = await user(uid('wel'))
     expect(welcome.user).toEqual(auth.user)
-    expect(welcome.v).toBe(2)
+    expect(welcome.v).toBe(PROTOCOL_VERSION)
     expect(welcome.heartbeatMs).toBe(30_000)
     expect(welcome.limits).toEqual({ maxFrameBytes: 65536, maxTextChars: 5000, maxPageSize: 200, recallWindowMs: 120_000 })
     client.send({ type: 'ping', ts: 42 })
@@ -292,7 +292,7 @@ describe.each(['memory', 'redis'] as const)('chat over the %s engine', (store) =
     await old.close()
     // The current version: one `presences` frame, and welcome says 2.
     const now = await user(b)
-    expect(now.welcome.v).toBe(2)
+    expect(now.welcome.v).toBe(PROTOCOL_VERSION)
     expect((await now.client.nextOf('presences')).items).toEqual([{ user: a, online: true }])
   })
 

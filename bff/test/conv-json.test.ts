@@ -62,6 +62,7 @@ describe('convs with stored last messages', () => {
       kind: 'group',
       title: 'title "quoted"\n 群',
       members: [ann, { id: 'b', name: 'B' }],
+      memberCount: 1999,
       createdAt: 5,
       lastSeq: 9,
       lastMsg: JSON.parse(stored(9, 'text', { text: 'hi' })) as Message,

@@ -104,6 +104,41 @@ describe('listTag', () => {
     expect(tagOf(textOnly)).toBe(t1)
   })
 
+  it('with a group\'s first members listed (protocol 3): follows them and the count, not the members beyond', () => {
+    const five = (): ReturnType<typeof base> => {
+      const b = base()
+      b.records[1] = { ...b.records[1]!, members: ['ann', 'bob', 'cy', 'dee', 'eli'] }
+      b.profiles.set('dee', { id: 'dee', name: 'Dee' })
+      b.profiles.set('eli', { id: 'eli', name: 'Eli' })
+      return b
+    }
+    const first3 = (b: ReturnType<typeof base>) => tagOf({ ...b, membersMax: 3 })
+    const tag = first3(five())
+    expect(tag).toBeDefined()
+    // Another list than the one naming every member, or more of them.
+    expect(tag).not.toBe(tagOf(five()))
+    expect(tag).not.toBe(tagOf({ ...five(), membersMax: 4 }))
+    // A member beyond the first three: their profile is not in the list.
+    const beyond = five()
+    beyond.profiles.set('eli', { id: 'eli', name: 'Elias' })
+    expect(first3(beyond)).toBe(tag)
+    // One of the first three, a member more or less beyond them, the order among the listed: another list.
+    const listed = five()
+    listed.profiles.set('cy', { id: 'cy', name: 'Cyrus' })
+    const more = five()
+    more.records[1] = { ...more.records[1]!, members: [...more.records[1]!.members, 'fay'] }
+    const fewer = five()
+    fewer.records[1] = { ...fewer.records[1]!, members: ['ann', 'bob', 'cy', 'dee'] }
+    const order = five()
+    order.records[1] = { ...order.records[1]!, members: ['bob', 'ann', 'cy', 'dee', 'eli'] }
+    const tags = [tag, first3(listed), first3(more), first3(fewer), first3(order)]
+    expect(new Set(tags).size).toBe(tags.length)
+    // A 1:1 lists both whatever the bound.
+    const b = five()
+    b.profiles.set('bob', { ...bob, name: 'Robert' })
+    expect(tagOf({ ...b, membersMax: 1 })).not.toBe(tagOf({ ...five(), membersMax: 1 }))
+  })
+
   it('gives no tag to a summary without the user\'s settings', () => {
     const b = base()
     b.summary[1] = { ...b.summary[1]!, setting: undefined }

@@ -103,6 +103,7 @@ const CONV_FIELDS = {
   kind: true,
   title: true,
   members: true,
+  memberCount: true,
   createdAt: true,
   lastSeq: true,
   lastMsg: true,
@@ -141,7 +142,12 @@ function encodeConv(w: Writer, c: Conversation): void {
     if (i > 0) w.byte(COMMA)
     w.text(userJson(members[i]!))
   }
-  w.ascii('],"createdAt":')
+  w.byte(CLOSE_BRACKET)
+  if (c.memberCount !== undefined) {
+    w.ascii(',"memberCount":')
+    w.num(c.memberCount)
+  }
+  w.ascii(',"createdAt":')
   w.num(c.createdAt)
   w.ascii(',"lastSeq":')
   w.num(c.lastSeq)

@@ -5,7 +5,7 @@
  * an AppError: the gateway turns it into an error frame carrying the frame's rid/cid, or a close,
  * in one place.
  */
-import { LIMITS } from '@chat/shared'
+import { LIMITS, PROTOCOL_VERSION } from '@chat/shared'
 import type { ClientFrameOf, ClientFrameType, UserId } from '@chat/shared'
 import { encode } from './frames'
 import { encodeConvs, encodeSameConvs } from './conv-json'
@@ -81,7 +81,9 @@ export const handlers: HandlerMap = {
     // Settings from the same summary when its store folds them into it, else read once for the
     // list and its tag (chat/list-tag.ts): a client's tag that still holds is answered `same`,
     // with no list built.
-    const listing = await ctx.chat.listing(ctx.user, { raw: true, out: ctx.conn, tag: frame.tag, settings: (summary) => ctx.settings.forList(ctx.user, summary) })
+    // Protocol 3: a group names its first members and its count (PROTOCOL.md, Conversation list).
+    const membersMax = (ctx.conn.protocol ?? PROTOCOL_VERSION) >= 3 ? LIMITS.listMembersMax : undefined
+    const listing = await ctx.chat.listing(ctx.user, { raw: true, out: ctx.conn, tag: frame.tag, settings: (summary) => ctx.settings.forList(ctx.user, summary), membersMax })
     if (listing.same) return ctx.conn.reply(encodeSameConvs(frame.rid, listing.tag!), 'convs')
     const items = await ctx.settings.decorate(ctx.user, listing.items, listing.summary, listing.settings?.read)
     ctx.conn.reply(encodeConvs(frame.rid, items, listing.tag), 'convs')
@@ -117,7 +119,7 @@ export const handlers: HandlerMap = {
   },
 
   async members(ctx, frame) {
-    const page = await ctx.chat.members(ctx.user, frame.conv, frame.after ?? 0, frame.limit ?? LIMITS.defaultPageSize)
+    const page = frame.users ? await ctx.chat.membersNamed(ctx.user, frame.conv, frame.users) : await ctx.chat.members(ctx.user, frame.conv, frame.after ?? 0, frame.limit ?? LIMITS.defaultPageSize)
     ctx.conn.reply(encode.members({ rid: frame.rid, conv: frame.conv, ...page }), 'members')
   },
 }

@@ -96,13 +96,17 @@ export interface TagInputs {
    * last message), as text (chat/settings.ts `forList`); undefined: not known, no tag.
    */
   readonly settingOf: (s: ConvSummary) => string | undefined
+  /** A group's members listed: its first this many (protocol 3), or all when unset. */
+  readonly membersMax?: number | undefined
 }
 
 /** The tag of the list built from `inputs`, or undefined when some entry's settings are not known. */
 export function listTag(inputs: TagInputs): string | undefined {
-  const { user, summary, records, profiles } = inputs
+  const { user, summary, records, profiles, membersMax } = inputs
   const h = new TagHash()
   h.str(user)
+  // A list that names a group's first members is another list than the one naming all of them.
+  h.num(membersMax ?? -1)
   let files = false
   for (let i = 0; i < summary.length; i++) {
     const s = summary[i]!
@@ -129,7 +133,10 @@ export function listTag(inputs: TagInputs): string | undefined {
     h.str(r.owner)
     h.num(r.joined?.[user])
     h.num(r.members.length)
-    for (const m of r.members) {
+    // The members the list names (their count is hashed above, so a change beyond them shows too).
+    const listed = membersMax !== undefined && r.kind === 'group' && r.members.length > membersMax ? membersMax : r.members.length
+    for (let j = 0; j < listed; j++) {
+      const m = r.members[j]!
       const p = profiles.get(m)
       // The profile as the list writes it (its JSON, kept on the cached object): every field.
       h.str(p === undefined ? m : userJson(p))

@@ -9,6 +9,8 @@ import type { SentSeqs } from './sent-seqs'
 
 export interface Outlet {
   readonly user: UserId
+  /** The protocol version the client speaks (PROTOCOL.md, Connecting); absent: the current one. */
+  readonly protocol?: number
   /** Not closed nor closing: a write may still reach the client. */
   readonly open: boolean
   /**
