@@ -9,6 +9,7 @@
  * - sender.ts: the outbox, `send`, acks, retries of refused sends.
  * - receipts.ts: read marks and typing, both ways.
  * - file-sink.ts: the seam of the uploads module (image and file messages).
+ * - names.ts: the names of group members a version-3 list does not name (`members {users}`).
  *
  * Every message enters the store through `mergeMessages`: pushes racing a sync, a duplicate push,
  * an ack and the echo of the same message all end up as one message, in seq order.
@@ -52,6 +53,7 @@ import type { Auth } from './auth'
 import { Connection, type ConnectionStatus } from './connection'
 import { requireUser, type ClientContext, type ClientLog } from './context'
 import { createFileSink } from './file-sink'
+import { Names } from './names'
 import { Receipts, type Viewing } from './receipts'
 import { Requests } from './requests'
 import { Sender } from './sender'
@@ -95,6 +97,7 @@ export class ChatClient {
   private readonly sync: Sync
   private readonly sender: Sender
   private readonly receipts: Receipts
+  private readonly names: Names
   private cache?: CacheWriter
   private user?: UserId
   private uploads?: FileMessageUploads
@@ -147,6 +150,7 @@ export class ChatClient {
     this.sync = new Sync(ctx, this.requests)
     this.sender = new Sender(ctx, deps.platform.storage, () => this.uploads)
     this.receipts = new Receipts(ctx)
+    this.names = new Names(ctx, this.requests, () => this.connection.isConnected)
     this.handlers = this.frameHandlers()
     this.offLifecycle.push(
       deps.platform.lifecycle.onHide(() => {
@@ -172,6 +176,8 @@ export class ChatClient {
       this.store.setState({ ...initialState, ...loadCache(this.platform.storage, me.id), conn: this.connection.getStatus() }, true)
       this.store.setState((s) => setMe(s, me))
       this.sender.markPending()
+      // The cached timelines' people: the cached lists name a group's first members only.
+      for (const [conv, list] of Object.entries(this.store.getState().messages)) this.names.messages(conv, list)
       this.cache = persistCache(this.store, this.platform.storage, this.platform.timers, me.id, this.opts)
     }
     this.connection.start()
@@ -187,6 +193,7 @@ export class ChatClient {
     this.sender.close()
     this.sync.reset()
     this.receipts.reset()
+    this.names.reset()
     this.auth.logout()
     this.store.setState({ ...initialState }, true)
   }
@@ -197,6 +204,7 @@ export class ChatClient {
     for (const off of this.offLifecycle.splice(0)) off()
     this.sync.dispose()
     this.receipts.dispose()
+    this.names.dispose()
     this.platform.timers.clearTimeout(this.convsSoonTimer)
     this.sender.dispose()
     this.disconnected()
@@ -379,18 +387,20 @@ export class ChatClient {
   // ------------------------------------------------------------------------------------ frames
 
   private frameHandlers(): FrameHandlers {
-    const { store, requests, sync, sender, receipts } = this
+    const { store, requests, sync, sender, receipts, names } = this
     return {
       msg: (f) => {
         store.setState((s) => mergeServerMessages(s, f.m.conv, [f.m], this.opts.maxMessagesInMemory))
         receipts.pushed(f.m)
         // A group change (system message) may change members, roles and title: the list is asked again.
         if (!store.getState().convs[f.m.conv] || f.m.kind === 'system') this.convsSoon()
+        names.messages(f.m.conv, [f.m])
         this.afterMerge(f.m.conv)
       },
       messages: (f) => {
         sync.onMessages(f)
         requests.settle(f.rid, f)
+        names.messages(f.conv, f.msgs)
         this.afterMerge(f.conv)
       },
       'sync.done': (f) => sync.onSyncDone(f),
@@ -405,11 +415,13 @@ export class ChatClient {
       convs: (f) => {
         store.setState((s) => setConvs(s, f.items, f.tag, f.same))
         requests.settle(f.rid, f)
+        names.listed()
       },
       group: (f) => {
         // The system message recording the change; other members get it as `msg`.
         store.setState((s) => mergeServerMessages(s, f.m.conv, [f.m], this.opts.maxMessagesInMemory))
         requests.settle(f.rid, f)
+        names.messages(f.m.conv, [f.m])
         this.afterMerge(f.m.conv)
       },
       members: (f) => {
@@ -467,6 +479,7 @@ export class ChatClient {
     this.sync.catchUp()
     this.requests.send<'convs'>('convs', (rid) => this.convsRequest(rid)).catch(() => undefined)
     this.sender.resendAll()
+    this.names.online()
   }
 
   /**
