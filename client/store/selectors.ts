@@ -118,6 +118,28 @@ export function memberCountOf(c: Conversation): number {
   return c.memberCount ?? c.members.length
 }
 
+/** A group whose list entry named its first members only: `memberCount` says there are more than those held. */
+export function membersPartial(c: Conversation): boolean {
+  return c.kind === 'group' && memberCountOf(c) > c.members.length
+}
+
+/**
+ * Whom `me` may mention in group `c`: the other members held, then the others `loaded` adds (the
+ * pages of `members` the picker asks for a group whose list entry named its first members only),
+ * each once, so the rows held stay where they are as pages arrive.
+ */
+export function mentionable(c: Conversation, me: UserId | undefined, loaded: readonly User[] = []): User[] {
+  if (c.kind !== 'group') return []
+  const seen = new Set<UserId>(me === undefined ? [] : [me])
+  const out: User[] = []
+  for (const u of [...c.members, ...loaded]) {
+    if (seen.has(u.id)) continue
+    seen.add(u.id)
+    out.push(u)
+  }
+  return out
+}
+
 export function otherMember(c: Conversation, me: UserId | undefined): User | undefined {
   return c.members.find((u) => u.id !== me) ?? c.members[0]
 }

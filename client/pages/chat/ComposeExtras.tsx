@@ -1,16 +1,19 @@
 /**
  * What the composer adds to a text besides the text (PROTOCOL.md, Reply and mentions): the quote
  * of the message it replies to (a bar above the input with a cancel ×) and the mention picker that
- * typing "@" opens in a group (members, and "@所有人" for the owner and admins).
+ * typing "@" opens in a group (members, and "@所有人" for the owner and admins). A group the list
+ * named the first members of (version 3) has the rest paged in while the picker is open.
  */
 import { ScrollView, Text, View } from '@tarojs/components'
-import { useMemo, useRef } from 'react'
-import type { Conversation, ConvId, ReplyQuote, UserId } from '@chat/shared'
+import { useEffect, useMemo, useRef, useState } from 'react'
+import type { Conversation, ConvId, ReplyQuote, User, UserId } from '@chat/shared'
 import { t } from '../../i18n'
-import { store } from '../../services'
+import { loadAllMembers } from '../../net/members'
+import { client, store } from '../../services'
 import { compose, setReply } from '../../store/compose'
 import { useGate, useStore } from '../../store/react'
 import { quoteWhat, type TextExtras } from '../../store/reply'
+import { membersPartial, mentionable } from '../../store/selectors'
 import './extras.css'
 
 /** The id `mentionAll` is picked by in the picker (no user id has a colon). */
@@ -36,11 +39,39 @@ export function ReplyBar({ conv, quote }: { conv: ConvId; quote: ReplyQuote }) {
 }
 
 /** Who may be mentioned in `c` by `me`: the other members, and @all first for the owner and admins. */
-function candidates(c: Conversation | undefined, me: UserId | undefined): Array<{ id: string; name: string }> {
+function candidates(c: Conversation | undefined, me: UserId | undefined, loaded: readonly User[]): Array<{ id: string; name: string }> {
   if (!c || c.kind !== 'group') return []
   const admin = me !== undefined && (c.owner === me || (c.admins ?? []).includes(me))
-  const members = c.members.filter((u) => u.id !== me).map((u) => ({ id: u.id, name: u.name || u.id }))
+  const members = mentionable(c, me, loaded).map((u) => ({ id: u.id, name: u.name || u.id }))
   return admin ? [{ id: ALL, name: t('chat.mentionAll') }, ...members] : members
+}
+
+const NONE: readonly User[] = []
+
+/**
+ * The members of a group whose list entry named its first ones only, paged in while the picker is
+ * open (net/members.ts). Until the last page the picker offers those held and says more are coming;
+ * a page that fails leaves it with what came.
+ */
+function useAllMembers(c: Conversation | undefined): { loaded: readonly User[]; loading: boolean } {
+  const conv = c?.id
+  const partial = c !== undefined && membersPartial(c)
+  const [loaded, setLoaded] = useState(NONE)
+  const [loading, setLoading] = useState(partial)
+  useEffect(() => {
+    if (!conv || !partial) return
+    let open = true
+    setLoading(true)
+    void loadAllMembers((f) => client.sendRequest(f), conv, setLoaded, () => !open)
+      .catch(() => undefined)
+      .finally(() => {
+        if (open) setLoading(false)
+      })
+    return () => {
+      open = false
+    }
+  }, [conv, partial])
+  return { loaded, loading: partial && loading }
 }
 
 /** The picker: a list over the composer; picking calls `onPick` with the name to insert after "@". */
@@ -49,7 +80,8 @@ export function MentionPicker({ conv, onPick, onClose }: { conv: ConvId; onPick:
   // The conversation and who I am are selected as they are (stable objects); the list is derived.
   const c = useStore(gate, (s) => s.convs[conv])
   const me = useStore(gate, (s) => s.me?.id)
-  const items = useMemo(() => candidates(c, me), [c, me])
+  const { loaded, loading } = useAllMembers(c)
+  const items = useMemo(() => candidates(c, me, loaded), [c, me, loaded])
   return (
     <View className='mp' id='mention-picker'>
       <View className='mp-h'>
@@ -64,6 +96,11 @@ export function MentionPicker({ conv, onPick, onClose }: { conv: ConvId; onPick:
             <Text>{u.id === ALL ? `@${u.name}` : u.name}</Text>
           </View>
         ))}
+        {loading ? (
+          <View className='mp-w' id='mention-loading'>
+            <Text>{t('chat.mentionLoading')}</Text>
+          </View>
+        ) : null}
       </ScrollView>
     </View>
   )
