@@ -129,6 +129,22 @@ describe('names the list does not give', () => {
     expect(asked(s)).toEqual([['u800']])
   })
 
+  it('a sync batch of a group the list has not named yet is asked for once the list says it is one', async () => {
+    const h = setup()
+    h.client.start()
+    await settle()
+    const s = h.p.transport.last
+    s.open()
+    s.push(welcome())
+    const sync = s.framesOf('sync').at(-1)!
+    s.push({ type: 'messages', rid: String(sync.rid), conv: G, msgs: [msg(3, 'u800', G)], more: false })
+    h.p.timers.advance(SOON_MS)
+    expect(asked(s)).toEqual([])
+    s.push({ type: 'convs', rid: String(s.framesOf('convs').at(-1)!.rid), items: [group] })
+    h.p.timers.advance(SOON_MS)
+    expect(asked(s)).toEqual([['u800']])
+  })
+
   it('keeps one request per conversation on its way, at most 200 ids each; the rest follow its answer', async () => {
     const h = setup()
     const s = await listed(h)
