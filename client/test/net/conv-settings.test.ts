@@ -5,25 +5,13 @@
  */
 import { describe, expect, it } from 'vitest'
 import { AppError } from '@chat/shared'
-import { createFakePlatform } from '../../platform/fake'
-import { createChatStore } from '../../store/store'
-import { AB, ALICE, authResponse, conv, msg, welcome } from '../fixtures'
-import { Auth, AUTH_STORAGE_KEY } from '../../net/auth'
-import { ChatClient } from '../../net/chat-client'
-
-const settle = () => new Promise<void>((r) => setTimeout(r, 0))
+import { AB, conv, msg } from '../fixtures'
+import { signedIn, welcomed } from './harness'
 
 async function online() {
-  const p = createFakePlatform()
-  p.storage.set(AUTH_STORAGE_KEY, { session: authResponse(ALICE, p.timers.now()), issuedAt: p.timers.now() })
-  const store = createChatStore()
-  const auth = new Auth({ baseUrl: 'http://bff.test', http: p.http, storage: p.storage, timers: p.timers, renewMarginMs: 60_000 })
-  const client = new ChatClient({ platform: p, store, auth, baseUrl: 'http://bff.test', random: () => 0.5 })
-  client.start()
-  await settle()
-  const s = p.transport.last
-  s.open()
-  s.push(welcome())
+  const h = signedIn()
+  const { store, client } = h
+  const s = await welcomed(h)
   s.push({ type: 'convs', rid: String(s.framesOf('convs')[0]!.rid), items: [conv({ lastSeq: 2, unread: 2, lastMsg: msg(2) })] })
   const sync = s.framesOf('sync').at(-1)!
   s.push({ type: 'messages', rid: String(sync.rid), conv: AB, msgs: [msg(1), msg(2)], more: false })

@@ -5,39 +5,12 @@
  * get for the user now logged in.
  */
 import { describe, expect, it } from 'vitest'
-import { createFakePlatform, type FakeSocket } from '../../platform/fake'
-import { createChatStore } from '../../store/store'
-import { AB, ALICE, authResponse, conv, msg, welcome } from '../fixtures'
-import { Auth, AUTH_STORAGE_KEY } from '../../net/auth'
-import { ChatClient } from '../../net/chat-client'
-
-const settle = () => new Promise<void>((r) => setTimeout(r, 0))
-
-function setup() {
-  const p = createFakePlatform()
-  p.storage.set(AUTH_STORAGE_KEY, { session: authResponse(ALICE, p.timers.now()), issuedAt: p.timers.now() })
-  const store = createChatStore()
-  const auth = new Auth({ baseUrl: 'http://bff.test', http: p.http, storage: p.storage, timers: p.timers, renewMarginMs: 60_000 })
-  const client = new ChatClient({ platform: p, store, auth, baseUrl: 'http://bff.test', random: () => 0.5 })
-  return { p, store, client }
-}
-
-/** The socket after the next (re)connect, welcomed. */
-async function reconnect(h: ReturnType<typeof setup>, previous?: FakeSocket): Promise<FakeSocket> {
-  if (previous) {
-    previous.drop(1006)
-    h.p.timers.advance(10_000)
-  } else h.client.start()
-  await settle()
-  const s = h.p.transport.last
-  s.open()
-  s.push(welcome())
-  return s
-}
+import { AB, conv, msg } from '../fixtures'
+import { settle, signedIn, welcomed as reconnect } from './harness'
 
 describe('conversation list tag', () => {
   it('sends the tag it got on reconnect, keeps its list on `same`, and takes a new list and tag otherwise', async () => {
-    const h = setup()
+    const h = signedIn()
     const s1 = await reconnect(h)
     // The first list: no tag to send yet.
     const first = s1.framesOf('convs')[0]!
@@ -74,7 +47,7 @@ describe('conversation list tag', () => {
   })
 
   it('forgets the tag when the user logs out: the next user starts without one', async () => {
-    const h = setup()
+    const h = signedIn()
     const s1 = await reconnect(h)
     s1.push({ type: 'convs', rid: String(s1.framesOf('convs')[0]!.rid), items: [conv()], tag: '1aaaaaaa' })
     expect(h.store.getState().convsTag).toBe('1aaaaaaa')

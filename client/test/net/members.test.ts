@@ -5,31 +5,18 @@
  */
 import { describe, expect, it } from 'vitest'
 import { LIMITS, type Conversation, type User } from '@chat/shared'
-import { createFakePlatform } from '../../platform/fake'
-import { createChatStore } from '../../store/store'
 import { membersPartial, mentionable } from '../../store/selectors'
-import { ALICE, authResponse, BOB, CAROL, conv, welcome } from '../fixtures'
-import { Auth, AUTH_STORAGE_KEY } from '../../net/auth'
-import { ChatClient } from '../../net/chat-client'
+import { ALICE, BOB, CAROL, conv } from '../fixtures'
 import { loadAllMembers } from '../../net/members'
+import { settle, signedIn, welcomed } from './harness'
 
-const settle = () => new Promise<void>((r) => setTimeout(r, 0))
 const G = 'g:bigbigbigbigbig1'
 const everyone: User[] = [BOB, ALICE, ...Array.from({ length: LIMITS.maxGroupMembers - 2 }, (_, i) => ({ id: `u${i}`, name: `User ${i}` }))]
 const big: Conversation = conv({ id: G, kind: 'group', title: 'Town', members: everyone.slice(0, LIMITS.listMembersMax), memberCount: everyone.length, owner: BOB.id, admins: [] })
 
 async function online() {
-  const p = createFakePlatform()
-  p.storage.set(AUTH_STORAGE_KEY, { session: authResponse(ALICE, p.timers.now()), issuedAt: p.timers.now() })
-  const store = createChatStore()
-  const auth = new Auth({ baseUrl: 'http://bff.test', http: p.http, storage: p.storage, timers: p.timers, renewMarginMs: 60_000 })
-  const client = new ChatClient({ platform: p, store, auth, baseUrl: 'http://bff.test', random: () => 0.5 })
-  client.start()
-  await settle()
-  const s = p.transport.last
-  s.open()
-  s.push(welcome())
-  return { s, client }
+  const h = signedIn()
+  return { s: await welcomed(h), client: h.client }
 }
 
 describe('the mention picker of a large group', () => {

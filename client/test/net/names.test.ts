@@ -6,14 +6,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import { LIMITS, type Conversation, type Message, type User } from '@chat/shared'
-import { createFakePlatform, type FakeSocket } from '../../platform/fake'
-import { createChatStore } from '../../store/store'
+import type { FakeSocket } from '../../platform/fake'
 import { userName } from '../../store/selectors'
 import { ALICE, authResponse, BOB, conv, msg, welcome } from '../fixtures'
-import { Auth, AUTH_STORAGE_KEY } from '../../net/auth'
-import { ChatClient } from '../../net/chat-client'
+import { settle, signedIn, welcomed, type SignedIn } from './harness'
 
-const settle = () => new Promise<void>((r) => setTimeout(r, 0))
 const G = 'g:bigbigbigbigbig1'
 /** The client gathers the ids of a burst for this long before asking (names.ts). */
 const SOON_MS = 100
@@ -33,25 +30,9 @@ const group: Conversation = conv({
   lastMsg: msg(2, BOB.id, G),
 })
 
-function setup() {
-  const p = createFakePlatform()
-  p.storage.set(AUTH_STORAGE_KEY, { session: authResponse(ALICE, p.timers.now()), issuedAt: p.timers.now() })
-  const store = createChatStore()
-  const auth = new Auth({ baseUrl: 'http://bff.test', http: p.http, storage: p.storage, timers: p.timers, renewMarginMs: 60_000 })
-  const client = new ChatClient({ platform: p, store, auth, baseUrl: 'http://bff.test', random: () => 0.5 })
-  return { p, store, client, auth }
-}
-
 /** Connected, welcomed, and the list (with `items`) answered. */
-async function listed(h: ReturnType<typeof setup>, items: Conversation[] = [group], previous?: FakeSocket): Promise<FakeSocket> {
-  if (previous) {
-    previous.drop(1006)
-    h.p.timers.advance(10_000)
-  } else h.client.start()
-  await settle()
-  const s = h.p.transport.last
-  s.open()
-  s.push(welcome())
+async function listed(h: SignedIn, items: Conversation[] = [group], previous?: FakeSocket): Promise<FakeSocket> {
+  const s = await welcomed(h, previous)
   s.push({ type: 'convs', rid: String(s.framesOf('convs').at(-1)!.rid), items })
   return s
 }
@@ -65,7 +46,7 @@ const answer = (s: FakeSocket, users: User[]) => {
 
 describe('names the list does not give', () => {
   it('asks once for the unknown senders of a burst, names them from the answer, and never asks for an id again', async () => {
-    const h = setup()
+    const h = signedIn()
     const s = await listed(h)
     // The list's nine are named: their messages ask nothing.
     push(s, msg(3, 'u0', G))
@@ -97,7 +78,7 @@ describe('names the list does not give', () => {
   })
 
   it('asks for mentions, quoted senders and a change\'s members too, from pushes, sync batches and the list', async () => {
-    const h = setup()
+    const h = signedIn()
     const last: Message = { ...msg(2, 'u900', G), kind: 'text', body: { text: 'hi', mentions: ['u901'] } }
     const s = await listed(h, [{ ...group, lastMsg: last }])
     h.p.timers.advance(SOON_MS)
@@ -116,7 +97,7 @@ describe('names the list does not give', () => {
   })
 
   it('asks, once connected, for the senders of the timelines opened from the cache', async () => {
-    const h = setup()
+    const h = signedIn()
     // As persist.ts wrote it: the group's members in a key of their own.
     h.p.storage.set('chat.cache.alice.convs', { v: 2, convs: [{ ...group, members: [] }], parts: { [G]: 1 }, peers: {} })
     h.p.storage.set(`chat.cache.alice.u.${G}.0`, group.members)
@@ -130,7 +111,7 @@ describe('names the list does not give', () => {
   })
 
   it('a sync batch of a group the list has not named yet is asked for once the list says it is one', async () => {
-    const h = setup()
+    const h = signedIn()
     h.client.start()
     await settle()
     const s = h.p.transport.last
@@ -146,7 +127,7 @@ describe('names the list does not give', () => {
   })
 
   it('keeps one request per conversation on its way, at most 200 ids each; the rest follow its answer', async () => {
-    const h = setup()
+    const h = signedIn()
     const s = await listed(h)
     for (let i = 0; i < 250; i++) push(s, msg(3 + i, `u${1000 + i}`, G))
     h.p.timers.advance(SOON_MS)
@@ -162,7 +143,7 @@ describe('names the list does not give', () => {
   })
 
   it('a request that failed is asked again on the next connection, once; logout forgets what was asked', async () => {
-    const h = setup()
+    const h = signedIn()
     const s1 = await listed(h)
     push(s1, msg(3, 'u700', G))
     h.p.timers.advance(SOON_MS)
@@ -193,7 +174,7 @@ describe('names the list does not give', () => {
   })
 
   it('asks nothing for a 1:1 or a group we are no longer in', async () => {
-    const h = setup()
+    const h = signedIn()
     const s = await listed(h, [group, conv({ lastSeq: 1, lastMsg: msg(1) })])
     push(s, msg(2, 'stranger'))
     push(s, { ...msg(3, BOB.id, G), kind: 'system', body: { op: 'remove', users: [ALICE.id] } })
