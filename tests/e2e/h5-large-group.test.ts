@@ -4,8 +4,8 @@
  * Conversation list). Ben opens the app on a group of 30 that Ann made before he signed in, where
  * Kay, the 29th member, wrote last: what he sees is what a list of every member showed. The list
  * row reads "Kay: ...", the chat's header "Big(30)", Kay's bubble carries her name (never her id),
- * and "@" offers all 29 others, Zoe (the 30th) included. Screenshots go to
- * test-results/h5-large-group/.
+ * and "@" offers all 29 others, Zoe (the 30th) included, its rows inside a 320 px screen.
+ * Screenshots at 390 and 320 px go to test-results/h5-large-group/.
  */
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -65,6 +65,18 @@ describe('a large group in the h5 build', () => {
     expect(offered).not.toContain('Ben')
     await settled(ben.page)
     await ben.page.screenshot({ path: path.join(SHOTS, 'picker-390.png') })
+    // On a 320 px phone the picker's rows still fit the screen, names whole.
+    await ben.page.setViewportSize({ width: 320, height: 640 })
+    await settled(ben.page)
+    const rows = await ben.page.locator('#mention-picker .mp-i').evaluateAll((els) => els.slice(0, 5).map((e) => {
+      const r = e.getBoundingClientRect()
+      const text = e.querySelector('span, .taro-text, *') ?? e
+      return { left: r.left, right: r.right, textRight: text.getBoundingClientRect().right }
+    }))
+    for (const r of rows) expect(r.left >= 0 && r.right <= 320 && r.textRight <= 320, JSON.stringify(r)).toBe(true)
+    await ben.page.screenshot({ path: path.join(SHOTS, 'picker-320.png') })
+    await ben.page.setViewportSize({ width: 390, height: 844 })
+    await settled(ben.page)
     await ben.page.locator(`#mention-${zoeId}`).scrollIntoViewIfNeeded()
     await ben.page.locator(`#mention-${zoeId}`).click()
     await expect.poll(() => ben.page.locator('#composer textarea').inputValue()).toBe('hi @Zoe ')
